@@ -1,0 +1,416 @@
+//! The JSON Schema of a spec: generated from [`crate::model`] by schemars (draft-07, the
+//! newest draft yaml-language-server reads), post-processed for editors, compiled once, and
+//! its violations mapped back to YAML positions with suggestions.
+
+use std::sync::OnceLock;
+
+use jsonschema::error::{TypeKind, ValidationErrorKind};
+use schemars::generate::SchemaSettings;
+use serde_json::{Map, Value};
+
+use crate::diagnostic::{Diagnostic, Severity, pointer_join};
+use crate::model::Spec;
+use crate::suggest;
+use crate::yaml::YamlDocument;
+
+pub(crate) const UNKNOWN_PROPERTY: (&str, &str) = ("SF010", "unknown-property");
+pub(crate) const MISSING_PROPERTY: (&str, &str) = ("SF011", "missing-property");
+pub(crate) const INVALID_VALUE: (&str, &str) = ("SF012", "invalid-value");
+
+/// Where the checked-in copy lives, relative to the workspace root; the modeline of every spec
+/// points at it.
+pub const SCHEMA_PATH: &str = "schemas/study-spec.schema.json";
+
+/// The schema as a JSON value.
+pub fn schema_value() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let generator = SchemaSettings::draft07().into_generator();
+        let root = generator.into_root_schema_for::<Spec>();
+        let mut value = root.to_value();
+        finalize(&mut value);
+        if let Value::Object(map) = &mut value {
+            map.insert(
+                "$comment".into(),
+                Value::String(
+                    "Generated from engine/spec/src/model.rs by `studyflow schema`; do not edit."
+                        .into(),
+                ),
+            );
+        }
+        value
+    })
+}
+
+/// The schema as the pretty-printed text that is checked in.
+pub fn schema_text() -> String {
+    let mut s = serde_json::to_string_pretty(schema_value()).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// Rewrites what schemars generates into what editors and validators handle best:
+/// optional fields are not nullable (an empty value is a mistake in a spec), integer `format`s
+/// that draft-07 does not define are dropped, and `oneOf` lists of constants become `enum`s
+/// with `enumDescriptions` (clear errors, and completion with documentation in VS Code).
+fn finalize(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            strip_null(map);
+            if let Some(Value::String(f)) = map.get("format")
+                && (f.starts_with("uint") || f.starts_with("int"))
+            {
+                map.remove("format");
+            }
+            constants_to_enum(map);
+            for v in map.values_mut() {
+                finalize(v);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(finalize),
+        _ => {}
+    }
+}
+
+fn strip_null(map: &mut Map<String, Value>) {
+    if let Some(Value::Array(types)) = map.get_mut("type") {
+        types.retain(|t| t != "null");
+        if types.len() == 1 {
+            let t = types.remove(0);
+            map.insert("type".into(), t);
+        }
+    }
+    for key in ["anyOf", "oneOf"] {
+        let Some(Value::Array(branches)) = map.get(key) else {
+            continue;
+        };
+        let non_null: Vec<&Value> = branches
+            .iter()
+            .filter(|b| b.get("type") != Some(&Value::String("null".into())))
+            .collect();
+        if non_null.len() == 1 && branches.len() == 2 {
+            let only = non_null[0].clone();
+            map.remove(key);
+            if only.get("$ref").is_some() {
+                map.insert("allOf".into(), Value::Array(vec![only]));
+            } else if let Value::Object(inner) = only {
+                for (k, v) in inner {
+                    map.entry(k).or_insert(v);
+                }
+            }
+        }
+    }
+}
+
+fn constants_to_enum(map: &mut Map<String, Value>) {
+    let Some(Value::Array(branches)) = map.get("oneOf") else {
+        return;
+    };
+    if branches.is_empty() || !branches.iter().all(|b| b.get("const").is_some()) {
+        return;
+    }
+    let values: Vec<Value> = branches.iter().filter_map(|b| b.get("const").cloned()).collect();
+    let descriptions: Vec<Value> = branches
+        .iter()
+        .map(|b| b.get("description").cloned().unwrap_or(Value::String(String::new())))
+        .collect();
+    map.remove("oneOf");
+    map.insert("type".into(), Value::String("string".into()));
+    map.insert("enum".into(), Value::Array(values));
+    map.insert("enumDescriptions".into(), Value::Array(descriptions.clone()));
+    map.insert("markdownEnumDescriptions".into(), Value::Array(descriptions));
+}
+
+fn validator() -> &'static jsonschema::Validator {
+    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+    VALIDATOR.get_or_init(|| {
+        jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft7)
+            .should_validate_formats(true)
+            .build(schema_value())
+            // The schema is generated by this crate and tested; failing to compile it is a bug.
+            .unwrap_or_else(|e| panic!("the generated spec schema does not compile: {e}"))
+    })
+}
+
+/// What the schema says about the instance location `pointer`.
+struct SchemaInfo<'s> {
+    node: Option<&'s Value>,
+    /// The nearest description on the way (the node's own, or its closest ancestor's).
+    description: Option<&'s str>,
+}
+
+fn resolve<'s>(root: &'s Value, mut node: &'s Value) -> &'s Value {
+    for _ in 0..16 {
+        if let Some(Value::String(r)) = node.get("$ref") {
+            let Some(p) = r.strip_prefix('#') else { break };
+            match root.pointer(p) {
+                Some(n) => node = n,
+                None => break,
+            }
+        } else if let Some(Value::Array(all)) = node.get("allOf")
+            && all.len() == 1
+        {
+            node = &all[0];
+        } else {
+            break;
+        }
+    }
+    node
+}
+
+fn schema_at<'s>(root: &'s Value, pointer: &str) -> SchemaInfo<'s> {
+    let mut node = root;
+    let mut description = root.get("description").and_then(Value::as_str);
+    for raw in pointer.split('/').skip(1) {
+        let seg = raw.replace("~1", "/").replace("~0", "~");
+        let n = resolve(root, node);
+        let next = n
+            .get("properties")
+            .and_then(|p| p.get(&seg))
+            .or_else(|| n.get("items").filter(|_| seg.parse::<usize>().is_ok()))
+            .or_else(|| n.get("additionalProperties").filter(|a| a.is_object()));
+        let Some(next) = next else {
+            return SchemaInfo { node: None, description };
+        };
+        if let Some(d) = next.get("description").and_then(Value::as_str) {
+            description = Some(d);
+        } else if let Some(d) = resolve(root, next).get("description").and_then(Value::as_str) {
+            description = Some(d);
+        }
+        node = next;
+    }
+    SchemaInfo {
+        node: Some(resolve(root, node)),
+        description,
+    }
+}
+
+/// MK403 points cited in a description: every `p.N[.N…]`.
+pub(crate) fn cited_points(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("p.") {
+        let preceded_ok = i == 0 || !rest.as_bytes()[i - 1].is_ascii_alphanumeric();
+        let tail = &rest[i + 2..];
+        let len = tail
+            .char_indices()
+            .take_while(|(_, c)| c.is_ascii_digit() || *c == '.')
+            .last()
+            .map_or(0, |(j, c)| j + c.len_utf8());
+        let num = tail[..len].trim_end_matches('.');
+        if preceded_ok && num.starts_with(|c: char| c.is_ascii_digit()) {
+            let p = format!("p.{num}");
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+        rest = &rest[i + 2..];
+    }
+    out
+}
+
+fn describe(v: &Value) -> String {
+    match v {
+        Value::Null => "an empty value".into(),
+        Value::Bool(b) => format!("`{b}`"),
+        Value::Number(n) => format!("`{n}`"),
+        Value::String(s) if s.chars().count() > 40 => "this text".into(),
+        Value::String(s) => format!("`{s}`"),
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "a mapping".into(),
+    }
+}
+
+fn type_name(kind: &TypeKind) -> String {
+    let name = |t: &str| match t {
+        "object" => "a mapping".to_string(),
+        "array" => "a list".to_string(),
+        "string" => "text".to_string(),
+        "integer" => "a whole number".to_string(),
+        "number" => "a number".to_string(),
+        "boolean" => "`true` or `false`".to_string(),
+        other => other.to_string(),
+    };
+    match kind {
+        TypeKind::Single(t) => name(&t.to_string()),
+        TypeKind::Multiple(ts) => ts
+            .iter()
+            .map(|t| name(&t.to_string()))
+            .collect::<Vec<_>>()
+            .join(" or "),
+    }
+}
+
+fn list(values: &[&str]) -> String {
+    values.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// Validates the document against the schema; every violation becomes a diagnostic at the
+/// YAML position of the offending node (an unknown property at its key).
+pub fn validate(doc: &YamlDocument) -> Vec<Diagnostic> {
+    let root = schema_value();
+    let mut out = Vec::new();
+    for error in validator().iter_errors(&doc.value) {
+        let at = error.instance_path().as_str().to_owned();
+        let instance = error.instance();
+        match error.kind() {
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                let info = schema_at(root, &at);
+                let allowed: Vec<&str> = info
+                    .node
+                    .and_then(|n| n.get("properties"))
+                    .and_then(Value::as_object)
+                    .map(|p| p.keys().map(String::as_str).collect())
+                    .unwrap_or_default();
+                for name in unexpected {
+                    let pointer = pointer_join(&at, name);
+                    let span = doc.spans.get(&pointer).and_then(|s| s.key);
+                    let mut d = Diagnostic::new(
+                        UNKNOWN_PROPERTY.0,
+                        UNKNOWN_PROPERTY.1,
+                        Severity::Error,
+                        format!("unknown property `{name}`"),
+                    )
+                    .at(pointer)
+                    .citing(info.description.map(cited_points).unwrap_or_default());
+                    d.help = Some(match suggest::closest(name, allowed.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None if allowed.len() <= 12 => format!("expected one of {}", list(&allowed)),
+                        None => "see `studyflow schema` for the properties allowed here".into(),
+                    });
+                    d.span = span;
+                    out.push(d);
+                }
+            }
+            ValidationErrorKind::Required { property } => {
+                let name = property.as_str().unwrap_or_default();
+                let pointer = pointer_join(&at, name);
+                let info = schema_at(root, &pointer);
+                let mut d = Diagnostic::new(
+                    MISSING_PROPERTY.0,
+                    MISSING_PROPERTY.1,
+                    Severity::Error,
+                    format!("missing required property `{name}`"),
+                )
+                .at(pointer)
+                .citing(info.description.map(cited_points).unwrap_or_default());
+                if let Some(desc) = info.description {
+                    d.help = Some(format!("add `{name}`: {desc}"));
+                }
+                out.push(d);
+            }
+            kind => {
+                let info = schema_at(root, &at);
+                let (message, help) = value_message(kind, instance);
+                let mut d = Diagnostic::new(INVALID_VALUE.0, INVALID_VALUE.1, Severity::Error, message)
+                    .at(at.clone())
+                    .citing(info.description.map(cited_points).unwrap_or_default());
+                d.help = help;
+                d.span = doc.spans.nearest(&at).map(|(s, _)| s.value);
+                out.push(d);
+            }
+        }
+    }
+    out
+}
+
+fn value_message(kind: &ValidationErrorKind, instance: &Value) -> (String, Option<String>) {
+    let shown = describe(instance);
+    match kind {
+        ValidationErrorKind::Enum { options } => {
+            let opts: Vec<&str> = options
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let guess = instance.as_str().and_then(|s| suggest::closest(s, opts.iter().copied()));
+            let help = match guess {
+                Some(g) => format!("did you mean `{g}`?"),
+                None if opts.len() <= 12 => format!("expected one of {}", list(&opts)),
+                None => "see `studyflow schema` for the values allowed here".into(),
+            };
+            (format!("{shown} is not an allowed value here"), Some(help))
+        }
+        ValidationErrorKind::Type { kind } => (
+            format!("expected {}, found {shown}", type_name(kind)),
+            None,
+        ),
+        ValidationErrorKind::Format { format } if format == "date" => (
+            format!("{shown} is not a valid date"),
+            Some("write dates as YYYY-MM-DD, e.g. 2026-06-30".into()),
+        ),
+        ValidationErrorKind::Pattern { pattern } => (
+            format!("{shown} does not have the required form"),
+            Some(format!("it must match `{pattern}`")),
+        ),
+        ValidationErrorKind::Minimum { limit } | ValidationErrorKind::ExclusiveMinimum { limit } => {
+            (format!("{shown} is too small; the minimum is {limit}"), None)
+        }
+        ValidationErrorKind::Maximum { limit } | ValidationErrorKind::ExclusiveMaximum { limit } => {
+            (format!("{shown} is too large; the maximum is {limit}"), None)
+        }
+        ValidationErrorKind::MinItems { limit } => (
+            format!("the list needs at least {limit} item(s)"),
+            None,
+        ),
+        ValidationErrorKind::MinProperties { limit } => (
+            format!("the mapping needs at least {limit} entr{}", if *limit == 1 { "y" } else { "ies" }),
+            None,
+        ),
+        ValidationErrorKind::UniqueItems => ("the list repeats an item".into(), None),
+        ValidationErrorKind::Constant { expected_value } => (
+            format!("{shown} is not allowed here; expected {}", describe(expected_value)),
+            None,
+        ),
+        _ => ("the value does not match the schema".to_string(), None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_are_extracted_from_descriptions() {
+        assert_eq!(
+            cited_points("The data (MK403 p.3.3, p.9–p.16). See p.33.3."),
+            vec!["p.3.3", "p.9", "p.16", "p.33.3"]
+        );
+        assert!(cited_points("map.x").is_empty());
+    }
+
+    #[test]
+    fn every_property_cites_mk403() {
+        fn walk(v: &Value, path: &str, missing: &mut Vec<String>) {
+            if let Some(props) = v.get("properties").and_then(Value::as_object) {
+                for (k, p) in props {
+                    let d = p.get("description").and_then(Value::as_str).unwrap_or("");
+                    if !d.contains("MK403 p.") {
+                        missing.push(format!("{path}/{k}"));
+                    }
+                    walk(p, &format!("{path}/{k}"), missing);
+                }
+            }
+            if let Some(defs) = v.get("definitions").and_then(Value::as_object) {
+                for (k, d) in defs {
+                    walk(d, &format!("#{k}"), missing);
+                }
+            }
+        }
+        let mut missing = Vec::new();
+        walk(schema_value(), "", &mut missing);
+        assert!(missing.is_empty(), "properties without an MK403 citation: {missing:?}");
+    }
+
+    #[test]
+    fn schema_is_draft07_without_nullables_or_oneof() {
+        let text = schema_text();
+        assert!(text.contains("http://json-schema.org/draft-07/schema#"));
+        assert!(!text.contains("\"null\""), "optional fields must not be nullable");
+        assert!(!text.contains("oneOf"));
+        let v = schema_value();
+        let ic = schema_at(v, "/data_scope/information_centre/fields");
+        let props = ic.node.unwrap().get("properties").unwrap().as_object().unwrap();
+        assert_eq!(props.len(), 23);
+    }
+}
