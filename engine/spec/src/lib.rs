@@ -1,7 +1,224 @@
-pub mod diagnostic;
-pub mod source;
-pub mod yaml;
+//! # studyflow-spec
+//!
+//! The study spec of studyflow: its types, its JSON Schema, the MK403 data catalogue and the
+//! legal rules, with every finding placed at a file, line and column.
+//!
+//! This crate is pure: no IO, no async, no database. It takes bytes and returns a spec *and*
+//! all diagnostics, never stopping at the first:
+//!
+//! ```
+//! let yaml = b"spec_version: 1\nid: demo-study\nversion: 1\ninitiator: {kind: service, name: VPD}\n";
+//! let checked = studyflow_spec::check(yaml);
+//! assert!(checked.spec.is_some());
+//! // Missing purpose, methodology, data scope, phases, ... each reported with its MK403 point.
+//! let d = checked.diagnostics.iter().find(|d| d.pointer == "/purpose").unwrap();
+//! assert_eq!(d.code, "SF101");
+//! assert_eq!(d.regulation, ["p.3.1"]);
+//! ```
+//!
+//! The layers, in order (see `docs/ARCHITECTURE.md`):
+//! 1. [`yaml`]: size cap, UTF-8, YAML 1.2 core schema with spans, duplicate keys, alias and
+//!    depth limits (SF001–SF005);
+//! 2. [`schema`]: the generated JSON Schema, violations at the offending node (SF010–SF012);
+//! 3. [`rules`]: the legal rules on the typed [`model::Spec`] (SF1xx).
+
 pub mod catalogue;
+pub mod diagnostic;
 pub mod model;
+pub mod rules;
 pub mod schema;
+pub mod source;
 pub mod suggest;
+pub mod yaml;
+
+pub use diagnostic::{Diagnostic, Severity, Span};
+pub use model::Spec;
+
+use source::SourceText;
+use yaml::{Limits, YamlDocument};
+
+const ENCODING: (&str, &str) = ("SF005", "encoding");
+const STRUCTURE: (&str, &str) = ("SF013", "structure");
+
+/// The outcome of checking one file.
+#[derive(Debug)]
+pub struct Checked {
+    /// The typed spec, when the structure allowed building it (even with rule findings).
+    pub spec: Option<Spec>,
+    /// Every finding, ordered by position.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Checked {
+    pub fn errors(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.severity == Severity::Error).count()
+    }
+    pub fn warnings(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.severity == Severity::Warning).count()
+    }
+}
+
+/// Checks one spec file's bytes with the default [`Limits`].
+pub fn check(bytes: &[u8]) -> Checked {
+    check_with(bytes, Limits::default())
+}
+
+/// Checks one spec file's bytes.
+pub fn check_with(bytes: &[u8], limits: Limits) -> Checked {
+    if bytes.len() > limits.max_bytes {
+        let d = Diagnostic::new(
+            yaml::YAML_LIMIT.0,
+            yaml::YAML_LIMIT.1,
+            Severity::Error,
+            format!(
+                "the file is {} bytes, over the {} byte limit for a spec",
+                bytes.len(),
+                limits.max_bytes
+            ),
+        )
+        .with_span(start_span())
+        .with_help("a study spec is a few hundred lines; the file was not read further");
+        return Checked { spec: None, diagnostics: vec![d] };
+    }
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let valid = e.valid_up_to();
+            // The prefix is valid UTF-8, so positions in it can be computed.
+            let prefix = std::str::from_utf8(&bytes[..valid]).unwrap_or("");
+            let src = SourceText::new(prefix);
+            let (line, column) = src.line_col(valid);
+            let span = Span { start: valid, end: valid, line, column, end_line: line, end_column: column };
+            let d = Diagnostic::new(
+                ENCODING.0,
+                ENCODING.1,
+                Severity::Error,
+                format!("the file is not valid UTF-8: bad byte at offset {valid}"),
+            )
+            .with_span(span)
+            .with_help("save the file as UTF-8 (Latvian letters such as ā, č, ņ are welcome)");
+            return Checked { spec: None, diagnostics: vec![d] };
+        }
+    };
+    // A byte-order mark is legal in YAML but would shift every column.
+    let (text, bom) = match text.strip_prefix('\u{feff}') {
+        Some(t) => (t, 3),
+        None => (text, 0),
+    };
+    let src = SourceText::new(text);
+    let (doc, mut diagnostics) = yaml::parse(&src, limits);
+    let Some(doc) = doc else {
+        return finish(None, diagnostics, None, &src, bom);
+    };
+    diagnostics.extend(schema::validate(&doc));
+    let spec = match serde_path_to_error::deserialize::<_, Spec>(&doc.value) {
+        Ok(spec) => Some(spec),
+        Err(e) => {
+            let pointer = path_to_pointer(e.path());
+            let schema_found_it = diagnostics.iter().any(|d| d.is_error());
+            let d = if schema_found_it {
+                Diagnostic::new(
+                    STRUCTURE.0,
+                    STRUCTURE.1,
+                    Severity::Note,
+                    "the legal rules (SF1xx) were not checked because the spec's structure is invalid",
+                )
+                .with_help("fix the errors above and run again")
+            } else {
+                Diagnostic::new(
+                    schema::INVALID_VALUE.0,
+                    schema::INVALID_VALUE.1,
+                    Severity::Error,
+                    format!("invalid value: {}", e.inner()),
+                )
+                .at(pointer)
+            };
+            diagnostics.push(d);
+            None
+        }
+    };
+    if let Some(spec) = &spec {
+        let found = rules::run(spec);
+        // A rule that explains a node replaces the generic schema finding about it.
+        diagnostics.retain(|d| {
+            !(d.code.starts_with("SF01") && found.iter().any(|r| r.pointer == d.pointer))
+        });
+        diagnostics.extend(found);
+    }
+    finish(spec, diagnostics, Some(&doc), &src, bom)
+}
+
+fn start_span() -> Span {
+    Span { start: 0, end: 0, line: 1, column: 1, end_line: 1, end_column: 1 }
+}
+
+fn path_to_pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut p = String::new();
+    for seg in path.iter() {
+        match seg {
+            Segment::Seq { index } => p = diagnostic::pointer_join(&p, index),
+            Segment::Map { key } => p = diagnostic::pointer_join(&p, key),
+            Segment::Enum { variant } => p = diagnostic::pointer_join(&p, variant),
+            Segment::Unknown => {}
+        }
+    }
+    p
+}
+
+/// Places every diagnostic that has no span yet, shifts spans past a BOM, and sorts.
+fn finish(
+    spec: Option<Spec>,
+    mut diagnostics: Vec<Diagnostic>,
+    doc: Option<&YamlDocument>,
+    src: &SourceText<'_>,
+    bom: usize,
+) -> Checked {
+    for d in &mut diagnostics {
+        if d.span.is_none() {
+            d.span = Some(doc.map_or_else(start_span, |doc| locate(doc, src, &d.pointer)));
+        }
+        if bom > 0
+            && let Some(s) = &mut d.span
+        {
+            s.start += bom;
+            s.end += bom;
+        }
+    }
+    diagnostics.sort_by(|a, b| {
+        let (sa, sb) = (a.span.unwrap_or(start_span()), b.span.unwrap_or(start_span()));
+        (sa.line, sa.column, a.severity, a.code).cmp(&(sb.line, sb.column, b.severity, b.code))
+    });
+    diagnostics.dedup();
+    Checked { spec, diagnostics }
+}
+
+/// The span a finding about `pointer` is shown at: for an existing entry, its key through the
+/// end of a one-line value; for a missing one, the key of the mapping it belongs in.
+fn locate(doc: &YamlDocument, src: &SourceText<'_>, pointer: &str) -> Span {
+    match doc.spans.nearest(pointer) {
+        Some((s, true)) => match s.key {
+            Some(k) if s.value.line == k.line && s.value.end_line == k.line => {
+                src.span_bytes(k.start, s.value.end)
+            }
+            Some(k) => k,
+            None => s.value,
+        },
+        Some((s, false)) => {
+            // Missing: point at the parent's key, or at the first line of the parent value.
+            match s.key {
+                Some(k) => k,
+                None => {
+                    let v = s.value;
+                    src.span_bytes(v.start, v.start.max(v.end.min(line_end(src, v.start))))
+                }
+            }
+        }
+        None => start_span(),
+    }
+}
+
+fn line_end(src: &SourceText<'_>, offset: usize) -> usize {
+    let text = src.text();
+    text[offset.min(text.len())..].find('\n').map_or(text.len(), |i| offset + i)
+}

@@ -1,0 +1,108 @@
+//! SF140: anonymisation is declared coherently (MK403 p.7, p.21, p.30).
+
+use super::{Findings, Rule, blank};
+use crate::catalogue::{self, FieldClass, Source};
+use crate::diagnostic::Severity;
+use crate::model::{DatePolicy, Spec};
+
+pub static RULE: Rule = Rule {
+    code: "SF140",
+    name: "anonymisation",
+    severity: Severity::Error,
+    points: &["p.7"],
+    summary: "Quasi-identifiers are requested non-identifying fields, the date anchor exists, and identifying data is justified and never reaches an external researcher.",
+    explanation: "If the purpose can be reached with anonymised information, the Service \
+anonymises right after verification and linkage, deleting personal data and identifiers (p.7). \
+Each quasi-identifier must be a field the spec requests, and not an `identifier`-class field \
+(those are deleted, p.7, p.17.3). With `date_policy: relative_to_anchor`, `anchor_field` must \
+name a requested Service IS date field. When the purpose cannot be reached with anonymised \
+data, `why_identifying_data_is_needed` must say why; and an external study must be reachable \
+with anonymised data, since only service researchers process identifying information (p.21) and \
+external researchers receive anonymised information (p.30). An external study without \
+quasi-identifiers is a warning: its release could not be checked for k-anonymity.",
+    check,
+};
+
+fn check(spec: &Spec, f: &mut Findings) {
+    let Some(a) = &spec.anonymisation else { return };
+    let requested = spec.requested_fields();
+    for (i, qi) in a.quasi_identifiers.iter().enumerate() {
+        let pointer = format!("/anonymisation/quasi_identifiers/{i}");
+        let matches: Vec<_> = requested.iter().filter(|r| r.key == qi).collect();
+        if matches.is_empty() {
+            f.report(&pointer, format!("quasi-identifier `{qi}` is not a field the spec requests"))
+                .help("list fields requested under `data_scope`");
+            continue;
+        }
+        let identifying = matches.iter().any(|r| {
+            catalogue::lookup(r.source, r.key).is_some_and(|e| e.class == FieldClass::Identifier)
+        });
+        if identifying {
+            f.report(&pointer, format!("`{qi}` is an identifier; it is deleted before analysis, so it cannot be a quasi-identifier of the anonymised data (MK403 p.7, p.17.3)"))
+                .points(&["p.7", "p.17.3"]);
+        }
+    }
+    if a.date_policy == DatePolicy::RelativeToAnchor {
+        match a.anchor_field.as_deref() {
+            None => {
+                f.report("/anonymisation/anchor_field", "`relative_to_anchor` needs `anchor_field`: the Service IS date the days are counted from");
+            }
+            Some(k) => {
+                let ok = requested.iter().any(|r| {
+                    r.source == Source::ServiceIs
+                        && r.key == k
+                        && catalogue::lookup(r.source, k).is_some_and(|e| e.class == FieldClass::Date)
+                });
+                if !ok {
+                    f.report("/anonymisation/anchor_field", format!("`{k}` is not a requested Service IS date field"))
+                        .help("request it under `data_scope.service_is.fields`, e.g. `supervision_start_date`");
+                }
+            }
+        }
+    }
+    if a.purpose_reachable_with_anonymised_data == Some(false) {
+        if blank(a.why_identifying_data_is_needed.as_deref()) {
+            f.report("/anonymisation/why_identifying_data_is_needed", "the purpose cannot be reached with anonymised data: say why identifying information is needed (MK403 p.7)");
+        }
+        if spec.is_external() {
+            f.report("/anonymisation/purpose_reachable_with_anonymised_data", "an external researcher receives only anonymised information: identifying information is processed by service researchers only (MK403 p.21, p.30)")
+                .points(&["p.7", "p.21", "p.30"]);
+        }
+    }
+    if spec.is_external() && a.quasi_identifiers.is_empty() {
+        f.warn("/anonymisation/quasi_identifiers", "no quasi-identifiers are declared, so the release to the external researcher cannot be checked for k-anonymity (MK403 p.7, p.30)")
+            .points(&["p.7", "p.30"]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::run_rule;
+    use crate::rules::test_support::{base, spec_with};
+    use serde_json::json;
+
+    #[test]
+    fn quasi_identifiers_and_anchor() {
+        assert!(run_rule(&RULE, &base()).is_empty());
+        let spec = spec_with(|v| {
+            v["anonymisation"]["quasi_identifiers"] = json!(["sex", "personal_code", "region"]);
+            v["anonymisation"]["date_policy"] = json!("relative_to_anchor");
+            v["anonymisation"]["anchor_field"] = json!("mediation_start_date");
+        });
+        let d = run_rule(&RULE, &spec);
+        let pointers: Vec<&str> = d.iter().map(|d| d.pointer.as_str()).collect();
+        assert_eq!(pointers, ["/anonymisation/quasi_identifiers/1", "/anonymisation/quasi_identifiers/2", "/anonymisation/anchor_field"]);
+    }
+
+    #[test]
+    fn external_study_must_be_anonymised() {
+        let spec = spec_with(|v| {
+            v["initiator"]["kind"] = json!("external_legal_person");
+            v["anonymisation"]["purpose_reachable_with_anonymised_data"] = json!(false);
+        });
+        let d = run_rule(&RULE, &spec);
+        assert_eq!(d.len(), 2);
+        assert!(d[1].regulation.contains(&"p.21".to_string()));
+    }
+}

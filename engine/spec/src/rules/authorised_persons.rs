@@ -1,0 +1,82 @@
+//! SF141: the Service designates who may touch identifying data (MK403 p.21, p.25.1–25.2).
+
+use super::{Findings, Rule};
+use crate::catalogue::{self, FieldClass, Source};
+use crate::diagnostic::Severity;
+use crate::model::{Access, ServiceIsExtraction, ServiceRole, Spec};
+
+pub static RULE: Rule = Rule {
+    code: "SF141",
+    name: "authorised-persons",
+    severity: Severity::Error,
+    points: &["p.21", "p.25.1", "p.25.2"],
+    summary: "A study that processes identifying data names an authorised service researcher with access to it; only service researchers get that access.",
+    explanation: "Only authorised persons receive the study's information (p.25.1); the Service \
+designates the service researchers who may access the Service IS and identifying information \
+(p.25.2), and only service researchers process identifying information (p.21). When the spec \
+requests an identifier, or anything from the Information Centre or the Prison Administration \
+(requests carry personal codes, p.12), `authorised_persons` must include a `service_researcher` \
+with `identifying_data` access; manual extraction from the Service IS (p.22.1) needs one with \
+`service_is` access. Giving `identifying_data` access to anyone who is not a service researcher \
+is an error. Names must be unique.",
+    check,
+};
+
+fn check(spec: &Spec, f: &mut Findings) {
+    let requested = spec.requested_fields();
+    let identifying = requested.iter().any(|r| {
+        r.source != Source::ServiceIs
+            || catalogue::lookup(r.source, r.key).is_some_and(|e| e.class == FieldClass::Identifier)
+    }) || spec.follow_up.is_some()
+        || spec.direct_contact.is_some();
+    let researcher_with = |access: Access| {
+        spec.authorised_persons
+            .iter()
+            .any(|p| p.role == ServiceRole::ServiceResearcher && p.access.contains(&access))
+    };
+    if identifying && !researcher_with(Access::IdentifyingData) {
+        f.report("/authorised_persons", "the study processes identifying data, but no service researcher is designated with `identifying_data` access (MK403 p.21, p.25.2)")
+            .points(&["p.21", "p.25.2"])
+            .help("add `- {name: <name>, role: service_researcher, access: [service_is, identifying_data]}`");
+    }
+    let manual = spec
+        .data_scope
+        .as_ref()
+        .and_then(|d| d.service_is.as_ref())
+        .is_some_and(|s| s.extraction == ServiceIsExtraction::ManualExtraction);
+    if manual && !researcher_with(Access::ServiceIs) {
+        f.report("/authorised_persons", "manual extraction from the Service IS is done by a service researcher designated with `service_is` access (MK403 p.22.1, p.25.2)")
+            .points(&["p.22.1", "p.25.2"]);
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, p) in spec.authorised_persons.iter().enumerate() {
+        if !seen.insert(p.name.trim()) {
+            f.warn(&format!("/authorised_persons/{i}/name"), format!("`{}` is listed twice", p.name))
+                .points(&["p.25.1"]);
+        }
+        if p.access.contains(&Access::IdentifyingData) && p.role != ServiceRole::ServiceResearcher {
+            f.report(&format!("/authorised_persons/{i}/access"), format!("`{}` is not a service researcher, and only service researchers process identifying information (MK403 p.21)", p.name))
+                .points(&["p.21", "p.25.2"]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::run_rule;
+    use crate::rules::test_support::{base, spec_with};
+    use serde_json::json;
+
+    #[test]
+    fn identifying_access_needs_a_service_researcher() {
+        assert!(run_rule(&RULE, &base()).is_empty());
+        let spec = spec_with(|v| {
+            v["authorised_persons"] = json!([{"name": "B", "role": "approver", "access": ["identifying_data"]}]);
+            v["data_scope"]["service_is"]["extraction"] = json!("manual_extraction");
+        });
+        let d = run_rule(&RULE, &spec);
+        let pointers: Vec<&str> = d.iter().map(|d| d.pointer.as_str()).collect();
+        assert_eq!(pointers, ["/authorised_persons", "/authorised_persons", "/authorised_persons/0/access"]);
+    }
+}

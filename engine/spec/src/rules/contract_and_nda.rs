@@ -1,0 +1,98 @@
+//! SF134: the contract and a non-disclosure declaration for everyone who processes personal
+//! data (MK403 p.5, p.30.2).
+
+use std::collections::HashSet;
+
+use super::{Findings, Rule, blank};
+use crate::diagnostic::Severity;
+use crate::model::{ContractStatus, Spec};
+
+pub static RULE: Rule = Rule {
+    code: "SF134",
+    name: "contract-and-nda",
+    severity: Severity::Error,
+    points: &["p.5", "p.30.2"],
+    summary: "An external study has a contract, and every team member who processes personal data a non-disclosure declaration.",
+    explanation: "An external study runs under a contract between the Service and the external \
+researcher (p.5), and information is transferred only once the contract is concluded, with a \
+signed non-disclosure declaration for restricted information (p.30.2). The spec must have \
+`external.contract` (status `planned` until it is signed; a `concluded` contract states its \
+number and date), and `external.non_disclosure_declarations` must list every team member with \
+`processes_personal_data: true`. A declaration by someone not in the team, or listed twice, is a \
+warning. The engine refuses every transfer step until the contract is concluded and the \
+declarations are signed (p.30).",
+    check,
+};
+
+fn check(spec: &Spec, f: &mut Findings) {
+    let Some(ext) = spec.external.as_ref().filter(|_| spec.is_external()) else { return };
+    match &ext.contract {
+        None => {
+            f.report("/external/contract", "an external study runs under a contract between the Service and the external researcher (MK403 p.5)")
+                .points(&["p.5"])
+                .help("add `contract: {status: planned}` and record it as concluded before any transfer");
+        }
+        Some(c) if c.status == ContractStatus::Concluded => {
+            if blank(c.number.as_deref()) {
+                f.report("/external/contract/number", "a concluded contract must state its number (MK403 p.5)").points(&["p.5"]);
+            }
+            if c.concluded_on.is_none() {
+                f.report("/external/contract/concluded_on", "a concluded contract must state when it was concluded (MK403 p.5, p.30.2)");
+            }
+        }
+        Some(_) => {}
+    }
+    let team: HashSet<&str> = ext.team.iter().map(|m| m.name.trim()).collect();
+    let mut signed: HashSet<&str> = HashSet::new();
+    for (i, nda) in ext.non_disclosure_declarations.iter().enumerate() {
+        let name = nda.signatory.trim();
+        if !signed.insert(name) {
+            f.warn(&format!("/external/non_disclosure_declarations/{i}/signatory"), format!("`{name}` has two non-disclosure declarations"))
+                .points(&["p.30.2"]);
+        } else if !team.contains(name) {
+            f.warn(&format!("/external/non_disclosure_declarations/{i}/signatory"), format!("`{name}` signs a non-disclosure declaration but is not in the team (MK403 p.4.2, p.30.2)"))
+                .points(&["p.4.2", "p.30.2"]);
+        }
+    }
+    for (i, m) in ext.team.iter().enumerate().filter(|(_, m)| m.processes_personal_data) {
+        if !signed.contains(m.name.trim()) {
+            f.report(&format!("/external/team/{i}"), format!("`{}` processes personal data but has no non-disclosure declaration (MK403 p.30.2)", m.name))
+                .points(&["p.30.2"])
+                .help(format!("add `- {{signatory: {}}}` to `external.non_disclosure_declarations`", m.name));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::run_rule;
+    use crate::rules::test_support::spec_with;
+    use serde_json::json;
+
+    fn external(ext: serde_json::Value) -> Spec {
+        spec_with(|v| {
+            v["initiator"]["kind"] = json!("external_natural_person");
+            v["external"] = ext;
+        })
+    }
+
+    #[test]
+    fn contract_and_declarations() {
+        let good = external(json!({
+            "team": [{"name": "A", "processes_personal_data": true}, {"name": "B"}],
+            "contract": {"status": "concluded", "number": "VPD/2027/1", "concluded_on": "2027-01-10"},
+            "non_disclosure_declarations": [{"signatory": "A", "signed_on": "2027-01-10"}]
+        }));
+        assert!(run_rule(&RULE, &good).is_empty());
+        let bad = external(json!({
+            "team": [{"name": "A", "processes_personal_data": true}],
+            "contract": {"status": "concluded"},
+            "non_disclosure_declarations": [{"signatory": "Z"}]
+        }));
+        let d = run_rule(&RULE, &bad);
+        let pointers: Vec<&str> = d.iter().map(|d| d.pointer.as_str()).collect();
+        assert_eq!(pointers, ["/external/contract/number", "/external/contract/concluded_on", "/external/non_disclosure_declarations/0/signatory", "/external/team/0"]);
+        assert!(run_rule(&RULE, &external(json!({})))[0].message.contains("contract"));
+    }
+}

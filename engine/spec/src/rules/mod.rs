@@ -1,0 +1,247 @@
+//! Legal rules: one module per rule, each with a stable code, a default severity, the MK403
+//! points it enforces, and tests. They run on the typed [`Spec`] and report by JSON pointer;
+//! [`crate::check`] turns pointers into file positions.
+
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::model::Spec;
+
+mod anonymisation;
+mod application_complete;
+mod authorised_persons;
+mod contract_and_nda;
+mod date_ranges;
+mod direct_contact;
+mod ethics_review;
+mod external_application;
+mod external_team;
+mod field_justification;
+mod field_source;
+mod follow_up;
+mod personal_data_types;
+mod phases;
+mod prison_notice;
+mod request_identifiers;
+mod research_programme;
+mod retention;
+mod secure_exchange;
+mod security_measures;
+
+/// A legal rule.
+pub struct Rule {
+    /// Stable code, `SF1xx`.
+    pub code: &'static str,
+    /// Stable kebab-case name.
+    pub name: &'static str,
+    /// The severity of its findings unless a finding says otherwise.
+    pub severity: Severity,
+    /// The MK403 points it enforces.
+    pub points: &'static [&'static str],
+    /// One line: what it checks.
+    pub summary: &'static str,
+    /// What it checks in detail, and why, for `docs/rules.md`.
+    pub explanation: &'static str,
+    pub check: fn(&Spec, &mut Findings),
+}
+
+/// Every rule, in code order.
+pub static RULES: &[&Rule] = &[
+    &application_complete::RULE,
+    &field_justification::RULE,
+    &personal_data_types::RULE,
+    &date_ranges::RULE,
+    &field_source::RULE,
+    &request_identifiers::RULE,
+    &secure_exchange::RULE,
+    &phases::RULE,
+    &prison_notice::RULE,
+    &external_application::RULE,
+    &external_team::RULE,
+    &research_programme::RULE,
+    &ethics_review::RULE,
+    &contract_and_nda::RULE,
+    &security_measures::RULE,
+    &anonymisation::RULE,
+    &authorised_persons::RULE,
+    &follow_up::RULE,
+    &direct_contact::RULE,
+    &retention::RULE,
+];
+
+/// Collects one rule's findings, filling in its code, name and points.
+pub struct Findings {
+    rule: &'static Rule,
+    out: Vec<Diagnostic>,
+}
+
+impl Findings {
+    fn push(&mut self, severity: Severity, pointer: &str, message: String) -> &mut Diagnostic {
+        let d = Diagnostic::new(self.rule.code, self.rule.name, severity, message)
+            .at(pointer)
+            .citing(self.rule.points.iter().copied());
+        self.out.push(d);
+        let last = self.out.len() - 1;
+        &mut self.out[last]
+    }
+
+    /// A finding at the rule's own severity.
+    pub fn report(&mut self, pointer: &str, message: impl Into<String>) -> &mut Diagnostic {
+        self.push(self.rule.severity, pointer, message.into())
+    }
+
+    /// A finding at warning severity.
+    pub fn warn(&mut self, pointer: &str, message: impl Into<String>) -> &mut Diagnostic {
+        self.push(Severity::Warning, pointer, message.into())
+    }
+}
+
+impl Diagnostic {
+    /// Replaces the cited points with the ones this finding rests on.
+    pub fn points(&mut self, points: &[&str]) -> &mut Self {
+        self.regulation = points.iter().map(|p| (*p).to_owned()).collect();
+        self
+    }
+
+    /// Sets the help text.
+    pub fn help(&mut self, help: impl Into<String>) -> &mut Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// Runs every rule.
+pub fn run(spec: &Spec) -> Vec<Diagnostic> {
+    let mut all = Vec::new();
+    for rule in RULES {
+        let mut f = Findings {
+            rule,
+            out: Vec::new(),
+        };
+        (rule.check)(spec, &mut f);
+        all.extend(f.out);
+    }
+    all
+}
+
+/// Runs one rule (for its tests).
+#[cfg(test)]
+pub(crate) fn run_rule(rule: &'static Rule, spec: &Spec) -> Vec<Diagnostic> {
+    let mut f = Findings {
+        rule,
+        out: Vec::new(),
+    };
+    (rule.check)(spec, &mut f);
+    f.out
+}
+
+/// Whether a free-text field is missing or blank.
+pub(crate) fn blank(text: Option<&str>) -> bool {
+    text.is_none_or(|t| t.trim().is_empty())
+}
+
+/// The rule reference (`docs/rules.md`).
+pub fn reference_markdown() -> String {
+    let mut out = String::from(
+        "# Rule reference\n\n<!-- Generated from engine/spec/src/rules by `studyflow rules`; a test fails when it is stale. -->\n\n\
+         `studyflow validate` reports three layers of findings. Codes are stable: a code is never reused \
+         for a different check.\n\n\
+         ## YAML and schema (SF0xx)\n\n\
+         | code | name | severity | what |\n|---|---|---|---|\n\
+         | SF001 | yaml-syntax | error | YAML syntax error, at the line and column of the fault; also an empty file |\n\
+         | SF002 | duplicate-key | error | a key given twice in one mapping, reported at the second |\n\
+         | SF003 | input-limit | error | file over 1 MiB, nesting deeper than 64, or more than 100,000 nodes after alias expansion (\"billion laughs\") |\n\
+         | SF004 | unsupported-yaml | error | custom tags, non-string keys, more than one document |\n\
+         | SF005 | encoding | error | bytes that are not UTF-8, at the first bad byte |\n\
+         | SF010 | unknown-property | error | a property the schema does not know, at its key, with \"did you mean\" |\n\
+         | SF011 | missing-property | error | a required property is missing |\n\
+         | SF012 | invalid-value | error | a value of the wrong type, not in the enum (with \"did you mean\"), a bad date, out of range |\n\
+         | SF013 | structure | note | the legal rules could not run because the spec's structure is invalid |\n\n\
+         A schema finding cites the MK403 points of the property it is about. Where a legal rule \
+         explains the same node better (a catalogue key asked of the wrong source, a wave that \
+         MK403 p.19 does not know), the rule's finding replaces the schema's.\n\n\
+         ## Legal rules (SF1xx)\n",
+    );
+    for rule in RULES {
+        out.push_str(&format!(
+            "\n### {} `{}`\n\n**Severity:** {} · **MK403:** {}\n\n{}\n\n{}\n",
+            rule.code,
+            rule.name,
+            rule.severity.as_str(),
+            rule.points.join(", "),
+            rule.summary,
+            rule.explanation.trim()
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::model::Spec;
+
+    /// A minimal valid Service study, as YAML, for rules to modify.
+    pub const BASE: &str = r#"
+spec_version: 1
+id: base-study
+title: Base study
+version: 1
+initiator: {kind: service, name: Research Unit}
+purpose: Measure reoffending.
+methodology:
+  design: longitudinal
+  description: Cohort analysis.
+  sample:
+    population: Probation clients
+    inclusion_criteria: [Supervision started in 2026]
+    period: {from: 2026-01-01, to: 2026-12-31}
+    expected_size: 100
+  acquisition: {methods: Register extraction, procedures: Automated requests}
+data_scope:
+  service_is:
+    extraction: automated
+    volume: {period: {from: 2026-01-01, to: 2026-12-31}, expected_records: 100}
+    fields:
+      personal_code: to request p.13 data
+      proceeding_number: to request p.13 data
+      supervision_start_date: anchor of the follow-ups
+      supervision_end_date: anchor of the follow-ups
+      sex: covariate
+  information_centre:
+    exchange: automated
+    volume: {period: {from: 2020-01-01, to: 2026-12-31}, expected_records: 300}
+    fields:
+      offence_date: time to reoffence
+personal_data_types: [personal_code, proceeding_identifiers, probation_records, demographics, criminal_records]
+phases:
+  - {id: acquisition, title: Acquisition, start: 2027-01-04, deadline: 2027-03-31}
+  - {id: analysis, title: Analysis, start: 2027-04-01, deadline: 2027-09-30}
+publication: {planned_date: 2027-11-30}
+anonymisation:
+  purpose_reachable_with_anonymised_data: true
+  date_policy: month
+  quasi_identifiers: [sex]
+  k: 5
+authorised_persons:
+  - {name: A. Bērziņa, role: service_researcher, access: [service_is, identifying_data]}
+retention:
+  anonymised_data: {keep: permanent}
+"#;
+
+    /// BASE with `edit` applied to its JSON form.
+    pub fn spec_with(edit: impl FnOnce(&mut serde_json::Value)) -> Spec {
+        let src = crate::source::SourceText::new(BASE);
+        let (doc, d) = crate::yaml::parse(&src, crate::yaml::Limits::default());
+        assert!(d.is_empty(), "{d:?}");
+        let mut value = doc.expect("base parses").value;
+        edit(&mut value);
+        serde_json::from_value(value).expect("edited base deserializes")
+    }
+
+    pub fn base() -> Spec {
+        spec_with(|_| {})
+    }
+
+    /// Codes and pointers of the findings, for compact assertions.
+    pub fn found(diags: &[crate::Diagnostic]) -> Vec<(String, &'static str)> {
+        diags.iter().map(|d| (d.pointer.clone(), d.severity.as_str())).collect()
+    }
+}

@@ -1,0 +1,70 @@
+//! SF105: requests to the registries can identify their subjects (MK403 p.12).
+
+use super::{Findings, Rule};
+use crate::diagnostic::Severity;
+use crate::model::Spec;
+
+pub static RULE: Rule = Rule {
+    code: "SF105",
+    name: "request-identifiers",
+    severity: Severity::Error,
+    points: &["p.11", "p.12.1", "p.12.2"],
+    summary: "The Service IS supplies the identifiers a registry request needs.",
+    explanation: "The Service sends the requests (p.6, p.11) and identifies each subject by \
+personal code (p.12.1) and by criminal proceeding, court ruling or prosecutor's decision number \
+(p.12.2). A spec asking the Information Centre for data (or follow-ups, p.19) must therefore \
+take `personal_code` and `proceeding_number` from the Service IS; one asking the Prison \
+Administration must take `personal_code` (p.15 identifies subjects by personal code). Subjects \
+whose code changed also need `previous_personal_code` (p.12.1): its absence is a warning.",
+    check,
+};
+
+fn check(spec: &Spec, f: &mut Findings) {
+    let scope = spec.data_scope.as_ref();
+    let is = scope.and_then(|d| d.service_is.as_ref());
+    let has = |key: &str| is.is_some_and(|s| s.fields.0.contains_key(key));
+    let ic = scope.is_some_and(|d| d.information_centre.is_some()) || spec.follow_up.is_some();
+    let pa = spec.uses_prison_administration();
+    if !ic && !pa {
+        return;
+    }
+    let pointer = if is.is_some() { "/data_scope/service_is/fields" } else { "/data_scope/service_is" };
+    if !has("personal_code") {
+        f.report(pointer, "requests to the Information Centre or the Prison Administration identify subjects by personal code, but the Service IS does not supply `personal_code` (MK403 p.12.1)")
+            .points(&["p.12.1"])
+            .help("request `personal_code` from the Service IS; it is deleted right after linkage (MK403 p.17.3)");
+    }
+    if ic && !has("proceeding_number") && !has("prosecutor_decision_number") {
+        f.report(pointer, "requests to the Information Centre identify proceedings by number, but the Service IS supplies neither `proceeding_number` nor `prosecutor_decision_number` (MK403 p.12.2)")
+            .points(&["p.12.2"])
+            .help("request `proceeding_number` from the Service IS");
+    }
+    if has("personal_code") && !has("previous_personal_code") {
+        f.warn(pointer, "subjects whose personal code changed cannot be matched without `previous_personal_code` (MK403 p.12.1)")
+            .points(&["p.12.1"])
+            .help("request `previous_personal_code` from the Service IS");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::run_rule;
+    use crate::rules::test_support::{found, spec_with};
+    use serde_json::json;
+
+    #[test]
+    fn identifiers_must_come_from_the_service_is() {
+        let ok = spec_with(|v| v["data_scope"]["service_is"]["fields"]["previous_personal_code"] = json!("changed codes"));
+        assert!(run_rule(&RULE, &ok).is_empty());
+        let spec = spec_with(|v| {
+            let fields = v["data_scope"]["service_is"]["fields"].as_object_mut().unwrap();
+            fields.remove("personal_code");
+            fields.remove("proceeding_number");
+        });
+        let d = run_rule(&RULE, &spec);
+        assert_eq!(found(&d).len(), 2);
+        assert_eq!(d[0].regulation, ["p.12.1"]);
+        assert_eq!(d[1].regulation, ["p.12.2"]);
+    }
+}
