@@ -32,7 +32,9 @@ impl Source {
             Source::ServiceIs => "the Service IS",
             Source::InformationCentre => "the Information Centre (Punishment Register, p.13)",
             Source::PrisonRulings => "the Prison Administration rulings (p.15)",
-            Source::PrisonResocialisation => "the Prison Administration resocialisation data (p.16)",
+            Source::PrisonResocialisation => {
+                "the Prison Administration resocialisation data (p.16)"
+            }
         }
     }
 
@@ -42,7 +44,9 @@ impl Source {
             Source::ServiceIs => "data_scope.service_is.fields",
             Source::InformationCentre => "data_scope.information_centre.fields",
             Source::PrisonRulings => "data_scope.prison_administration.rulings.fields",
-            Source::PrisonResocialisation => "data_scope.prison_administration.resocialisation.fields",
+            Source::PrisonResocialisation => {
+                "data_scope.prison_administration.resocialisation.fields"
+            }
         }
     }
 
@@ -72,7 +76,17 @@ pub enum FieldClass {
 
 /// Personal-data types of MK403 p.3.5: the closed vocabulary a spec declares.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize, schemars::JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum PersonalDataType {
@@ -133,7 +147,9 @@ pub struct Field {
 
 use FieldClass::{Attribute as A, Date as D, Identifier as I};
 use PersonalDataType as T;
-use Source::{InformationCentre as IC, PrisonResocialisation as PR, PrisonRulings as PW, ServiceIs as IS};
+use Source::{
+    InformationCentre as IC, PrisonResocialisation as PR, PrisonRulings as PW, ServiceIs as IS,
+};
 
 const fn f(
     key: &'static str,
@@ -157,80 +173,530 @@ const fn f(
 /// project's own (the regulation does not enumerate them).
 pub static CATALOGUE: &[Field] = &[
     // Service IS (p.9, p.17.1; identifiers p.7 and p.12)
-    f("personal_code", IS, Some("p.12.1"), I, T::PersonalCode, "personal code (or personal identification code)"),
-    f("previous_personal_code", IS, Some("p.12.1"), I, T::PersonalCode, "previous personal code, if it changed"),
-    f("case_number", IS, Some("p.7"), I, T::CaseIdentifiers, "Service IS case number"),
-    f("case_section_number", IS, Some("p.7"), I, T::CaseIdentifiers, "Service IS case section number"),
-    f("proceeding_number", IS, Some("p.12.2"), I, T::ProceedingIdentifiers, "criminal proceeding number known to the Service, used to request p.13 data"),
-    f("court_ruling_number", IS, Some("p.12.2"), I, T::ProceedingIdentifiers, "court ruling number known to the Service, used to request p.15 data"),
-    f("prosecutor_decision_number", IS, Some("p.12.2"), I, T::ProceedingIdentifiers, "prosecutor's decision number known to the Service"),
-    f("first_name", IS, Some("p.32"), I, T::ContactDetails, "first name (only for a consented contact, p.31–32)"),
-    f("last_name", IS, Some("p.32"), I, T::ContactDetails, "surname (only for a consented contact, p.31–32)"),
-    f("email", IS, Some("p.32"), I, T::ContactDetails, "e-mail address (only for a consented contact, p.31–32)"),
-    f("phone", IS, Some("p.32"), I, T::ContactDetails, "phone number (only for a consented contact, p.31–32)"),
-    f("supervision_start_date", IS, Some("p.19"), D, T::ProbationRecords, "start of sentence execution (supervision) in the Service"),
-    f("supervision_end_date", IS, Some("p.19"), D, T::ProbationRecords, "end of sentence execution (supervision) in the Service"),
-    f("educational_measure_start_date", IS, Some("p.19"), D, T::ProbationRecords, "start of a compulsory measure of an educational nature"),
-    f("educational_measure_end_date", IS, Some("p.19"), D, T::ProbationRecords, "end of a compulsory measure of an educational nature"),
-    f("mediation_start_date", IS, Some("p.19"), D, T::ProbationRecords, "start of a mediation (settlement) process"),
-    f("mediation_end_date", IS, Some("p.19"), D, T::ProbationRecords, "end of a mediation (settlement) process"),
+    f(
+        "personal_code",
+        IS,
+        Some("p.12.1"),
+        I,
+        T::PersonalCode,
+        "personal code (or personal identification code)",
+    ),
+    f(
+        "previous_personal_code",
+        IS,
+        Some("p.12.1"),
+        I,
+        T::PersonalCode,
+        "previous personal code, if it changed",
+    ),
+    f(
+        "case_number",
+        IS,
+        Some("p.7"),
+        I,
+        T::CaseIdentifiers,
+        "Service IS case number",
+    ),
+    f(
+        "case_section_number",
+        IS,
+        Some("p.7"),
+        I,
+        T::CaseIdentifiers,
+        "Service IS case section number",
+    ),
+    f(
+        "proceeding_number",
+        IS,
+        Some("p.12.2"),
+        I,
+        T::ProceedingIdentifiers,
+        "criminal proceeding number known to the Service, used to request p.13 data",
+    ),
+    f(
+        "court_ruling_number",
+        IS,
+        Some("p.12.2"),
+        I,
+        T::ProceedingIdentifiers,
+        "court ruling number known to the Service, used to request p.15 data",
+    ),
+    f(
+        "prosecutor_decision_number",
+        IS,
+        Some("p.12.2"),
+        I,
+        T::ProceedingIdentifiers,
+        "prosecutor's decision number known to the Service",
+    ),
+    f(
+        "first_name",
+        IS,
+        Some("p.32"),
+        I,
+        T::ContactDetails,
+        "first name (only for a consented contact, p.31–32)",
+    ),
+    f(
+        "last_name",
+        IS,
+        Some("p.32"),
+        I,
+        T::ContactDetails,
+        "surname (only for a consented contact, p.31–32)",
+    ),
+    f(
+        "email",
+        IS,
+        Some("p.32"),
+        I,
+        T::ContactDetails,
+        "e-mail address (only for a consented contact, p.31–32)",
+    ),
+    f(
+        "phone",
+        IS,
+        Some("p.32"),
+        I,
+        T::ContactDetails,
+        "phone number (only for a consented contact, p.31–32)",
+    ),
+    f(
+        "supervision_start_date",
+        IS,
+        Some("p.19"),
+        D,
+        T::ProbationRecords,
+        "start of sentence execution (supervision) in the Service",
+    ),
+    f(
+        "supervision_end_date",
+        IS,
+        Some("p.19"),
+        D,
+        T::ProbationRecords,
+        "end of sentence execution (supervision) in the Service",
+    ),
+    f(
+        "educational_measure_start_date",
+        IS,
+        Some("p.19"),
+        D,
+        T::ProbationRecords,
+        "start of a compulsory measure of an educational nature",
+    ),
+    f(
+        "educational_measure_end_date",
+        IS,
+        Some("p.19"),
+        D,
+        T::ProbationRecords,
+        "end of a compulsory measure of an educational nature",
+    ),
+    f(
+        "mediation_start_date",
+        IS,
+        Some("p.19"),
+        D,
+        T::ProbationRecords,
+        "start of a mediation (settlement) process",
+    ),
+    f(
+        "mediation_end_date",
+        IS,
+        Some("p.19"),
+        D,
+        T::ProbationRecords,
+        "end of a mediation (settlement) process",
+    ),
     f("sex", IS, None, A, T::Demographics, "sex"),
     f("birth_year", IS, None, A, T::Demographics, "year of birth"),
-    f("region", IS, None, A, T::Demographics, "region of the Service's territorial unit"),
-    f("sanction_type", IS, None, A, T::ProbationRecords, "type of sanction executed by the Service"),
-    f("risk_needs_level", IS, None, A, T::ProbationRecords, "risk-and-needs assessment level in probation"),
-    f("probation_programmes", IS, None, A, T::ProbationRecords, "probation programmes attended, and completion"),
+    f(
+        "region",
+        IS,
+        None,
+        A,
+        T::Demographics,
+        "region of the Service's territorial unit",
+    ),
+    f(
+        "sanction_type",
+        IS,
+        None,
+        A,
+        T::ProbationRecords,
+        "type of sanction executed by the Service",
+    ),
+    f(
+        "risk_needs_level",
+        IS,
+        None,
+        A,
+        T::ProbationRecords,
+        "risk-and-needs assessment level in probation",
+    ),
+    f(
+        "probation_programmes",
+        IS,
+        None,
+        A,
+        T::ProbationRecords,
+        "probation programmes attended, and completion",
+    ),
     // Information Centre / Punishment Register, per criminal proceeding (p.13)
-    f("proceeding_number", IC, Some("p.13.1"), I, T::ProceedingIdentifiers, "criminal proceeding number"),
-    f("proceeding_start_date", IC, Some("p.13.2"), D, T::CriminalRecords, "date the proceeding was started"),
-    f("offence_date", IC, Some("p.13.3"), D, T::CriminalRecords, "date the offence was committed"),
-    f("detention_date", IC, Some("p.13.4"), D, T::CriminalRecords, "date of detention (arrest)"),
-    f("suspect_date", IC, Some("p.13.5"), D, T::CriminalRecords, "date the subject was recognised as a suspect"),
-    f("prosecution_date", IC, Some("p.13.6"), D, T::CriminalRecords, "date the subject was charged"),
-    f("related_proceedings", IC, Some("p.13.7"), A, T::CriminalRecords, "related (merged or split) proceedings"),
-    f("merge_split_date", IC, Some("p.13.8"), D, T::CriminalRecords, "date of merging or splitting"),
-    f("merged_split_proceeding_number", IC, Some("p.13.9"), I, T::ProceedingIdentifiers, "number of the merged or split proceeding"),
-    f("offence_qualification", IC, Some("p.13.10"), A, T::CriminalRecords, "legal qualification (Criminal Law section)"),
-    f("initiating_authority", IC, Some("p.13.11"), A, T::CriminalRecords, "institution that started the proceeding"),
-    f("sentence", IC, Some("p.13.12"), A, T::CriminalRecords, "penalty applied and its size"),
-    f("sentence_execution_type", IC, Some("p.13.13"), A, T::CriminalRecords, "type of sentence execution"),
-    f("credited_custody", IC, Some("p.13.14"), A, T::CriminalRecords, "security measures, detention and pre-trial custody counted into the sentence"),
-    f("unserved_part_decision", IC, Some("p.13.15"), D, T::CriminalRecords, "date of the decision to execute the unserved part, and its size"),
-    f("prison_release_date", IC, Some("p.13.16"), D, T::CriminalRecords, "date released from prison"),
-    f("prison_release_grounds", IC, Some("p.13.17"), A, T::CriminalRecords, "grounds for release"),
-    f("sentence_substitution", IC, Some("p.13.18"), A, T::CriminalRecords, "substitution of the penalty"),
-    f("judgment_date", IC, Some("p.13.19"), D, T::CriminalRecords, "date of the judgment or prosecutor's penal order"),
-    f("judgment_effective_date", IC, Some("p.13.20"), D, T::CriminalRecords, "date the judgment or penal order took effect"),
-    f("proceeding_end_date", IC, Some("p.13.21"), D, T::CriminalRecords, "date the proceeding was terminated"),
-    f("proceeding_end_grounds", IC, Some("p.13.22"), A, T::CriminalRecords, "grounds for termination"),
-    f("educational_measure", IC, Some("p.13.23"), A, T::CriminalRecords, "compulsory measure of an educational nature applied"),
+    f(
+        "proceeding_number",
+        IC,
+        Some("p.13.1"),
+        I,
+        T::ProceedingIdentifiers,
+        "criminal proceeding number",
+    ),
+    f(
+        "proceeding_start_date",
+        IC,
+        Some("p.13.2"),
+        D,
+        T::CriminalRecords,
+        "date the proceeding was started",
+    ),
+    f(
+        "offence_date",
+        IC,
+        Some("p.13.3"),
+        D,
+        T::CriminalRecords,
+        "date the offence was committed",
+    ),
+    f(
+        "detention_date",
+        IC,
+        Some("p.13.4"),
+        D,
+        T::CriminalRecords,
+        "date of detention (arrest)",
+    ),
+    f(
+        "suspect_date",
+        IC,
+        Some("p.13.5"),
+        D,
+        T::CriminalRecords,
+        "date the subject was recognised as a suspect",
+    ),
+    f(
+        "prosecution_date",
+        IC,
+        Some("p.13.6"),
+        D,
+        T::CriminalRecords,
+        "date the subject was charged",
+    ),
+    f(
+        "related_proceedings",
+        IC,
+        Some("p.13.7"),
+        A,
+        T::CriminalRecords,
+        "related (merged or split) proceedings",
+    ),
+    f(
+        "merge_split_date",
+        IC,
+        Some("p.13.8"),
+        D,
+        T::CriminalRecords,
+        "date of merging or splitting",
+    ),
+    f(
+        "merged_split_proceeding_number",
+        IC,
+        Some("p.13.9"),
+        I,
+        T::ProceedingIdentifiers,
+        "number of the merged or split proceeding",
+    ),
+    f(
+        "offence_qualification",
+        IC,
+        Some("p.13.10"),
+        A,
+        T::CriminalRecords,
+        "legal qualification (Criminal Law section)",
+    ),
+    f(
+        "initiating_authority",
+        IC,
+        Some("p.13.11"),
+        A,
+        T::CriminalRecords,
+        "institution that started the proceeding",
+    ),
+    f(
+        "sentence",
+        IC,
+        Some("p.13.12"),
+        A,
+        T::CriminalRecords,
+        "penalty applied and its size",
+    ),
+    f(
+        "sentence_execution_type",
+        IC,
+        Some("p.13.13"),
+        A,
+        T::CriminalRecords,
+        "type of sentence execution",
+    ),
+    f(
+        "credited_custody",
+        IC,
+        Some("p.13.14"),
+        A,
+        T::CriminalRecords,
+        "security measures, detention and pre-trial custody counted into the sentence",
+    ),
+    f(
+        "unserved_part_decision",
+        IC,
+        Some("p.13.15"),
+        D,
+        T::CriminalRecords,
+        "date of the decision to execute the unserved part, and its size",
+    ),
+    f(
+        "prison_release_date",
+        IC,
+        Some("p.13.16"),
+        D,
+        T::CriminalRecords,
+        "date released from prison",
+    ),
+    f(
+        "prison_release_grounds",
+        IC,
+        Some("p.13.17"),
+        A,
+        T::CriminalRecords,
+        "grounds for release",
+    ),
+    f(
+        "sentence_substitution",
+        IC,
+        Some("p.13.18"),
+        A,
+        T::CriminalRecords,
+        "substitution of the penalty",
+    ),
+    f(
+        "judgment_date",
+        IC,
+        Some("p.13.19"),
+        D,
+        T::CriminalRecords,
+        "date of the judgment or prosecutor's penal order",
+    ),
+    f(
+        "judgment_effective_date",
+        IC,
+        Some("p.13.20"),
+        D,
+        T::CriminalRecords,
+        "date the judgment or penal order took effect",
+    ),
+    f(
+        "proceeding_end_date",
+        IC,
+        Some("p.13.21"),
+        D,
+        T::CriminalRecords,
+        "date the proceeding was terminated",
+    ),
+    f(
+        "proceeding_end_grounds",
+        IC,
+        Some("p.13.22"),
+        A,
+        T::CriminalRecords,
+        "grounds for termination",
+    ),
+    f(
+        "educational_measure",
+        IC,
+        Some("p.13.23"),
+        A,
+        T::CriminalRecords,
+        "compulsory measure of an educational nature applied",
+    ),
     // Prison Administration, per court ruling (p.15)
-    f("prison_admission_date", PW, Some("p.15.1"), D, T::Imprisonment, "date placed in a prison"),
-    f("admission_status", PW, Some("p.15.2"), A, T::Imprisonment, "status at admission: remand prisoner or convict"),
-    f("progressive_system_moves", PW, Some("p.15.3"), D, T::Imprisonment, "moves in the progressive execution system (dates of transfer decisions, easing or tightening the regime)"),
-    f("prison_release_date", PW, Some("p.15.4"), D, T::Imprisonment, "date released"),
-    f("release_regime", PW, Some("p.15.5"), A, T::Imprisonment, "type (regime) of imprisonment at release"),
-    f("release_grounds", PW, Some("p.15.6"), A, T::Imprisonment, "grounds for release"),
+    f(
+        "prison_admission_date",
+        PW,
+        Some("p.15.1"),
+        D,
+        T::Imprisonment,
+        "date placed in a prison",
+    ),
+    f(
+        "admission_status",
+        PW,
+        Some("p.15.2"),
+        A,
+        T::Imprisonment,
+        "status at admission: remand prisoner or convict",
+    ),
+    f(
+        "progressive_system_moves",
+        PW,
+        Some("p.15.3"),
+        D,
+        T::Imprisonment,
+        "moves in the progressive execution system (dates of transfer decisions, easing or tightening the regime)",
+    ),
+    f(
+        "prison_release_date",
+        PW,
+        Some("p.15.4"),
+        D,
+        T::Imprisonment,
+        "date released",
+    ),
+    f(
+        "release_regime",
+        PW,
+        Some("p.15.5"),
+        A,
+        T::Imprisonment,
+        "type (regime) of imprisonment at release",
+    ),
+    f(
+        "release_grounds",
+        PW,
+        Some("p.15.6"),
+        A,
+        T::Imprisonment,
+        "grounds for release",
+    ),
     // Prison Administration, resocialisation (p.16)
-    f("risk_needs_assessment", PR, Some("p.16.1"), A, T::Resocialisation, "risk and needs assessment"),
-    f("resocialisation_planned", PR, Some("p.16.2.1"), A, T::Resocialisation, "planned resocialisation means and measures"),
-    f("resocialisation_applied", PR, Some("p.16.2.2"), A, T::Resocialisation, "applied means and measures, and their volume"),
-    f("behaviour_programmes", PR, Some("p.16.3"), A, T::Resocialisation, "social-behaviour correction, rehabilitation and motivation programmes: volume and results"),
-    f("addiction_programme", PR, Some("p.16.4"), A, T::Health, "participation in an addiction-reduction programme"),
-    f("addiction_measures", PR, Some("p.16.5"), A, T::Health, "involvement in addiction-reduction measures"),
-    f("education", PR, Some("p.16.6"), A, T::Resocialisation, "education programmes and measures: volume and results"),
-    f("prison_employment", PR, Some("p.16.7"), A, T::Resocialisation, "employment in prison"),
-    f("psychological_care", PR, Some("p.16.8"), A, T::Health, "psychological care (consultations): volume"),
-    f("social_work", PR, Some("p.16.9"), A, T::Resocialisation, "social worker services: volume"),
-    f("leisure", PR, Some("p.16.10"), A, T::Resocialisation, "leisure activities"),
-    f("incentives", PR, Some("p.16.11"), A, T::Resocialisation, "incentives applied"),
-    f("disciplinary_penalties", PR, Some("p.16.12"), A, T::Resocialisation, "disciplinary penalties applied"),
-    f("substance_use_incidents", PR, Some("p.16.13"), A, T::Health, "cases of alcohol, narcotic, toxic or psychotropic substance use in prison"),
+    f(
+        "risk_needs_assessment",
+        PR,
+        Some("p.16.1"),
+        A,
+        T::Resocialisation,
+        "risk and needs assessment",
+    ),
+    f(
+        "resocialisation_planned",
+        PR,
+        Some("p.16.2.1"),
+        A,
+        T::Resocialisation,
+        "planned resocialisation means and measures",
+    ),
+    f(
+        "resocialisation_applied",
+        PR,
+        Some("p.16.2.2"),
+        A,
+        T::Resocialisation,
+        "applied means and measures, and their volume",
+    ),
+    f(
+        "behaviour_programmes",
+        PR,
+        Some("p.16.3"),
+        A,
+        T::Resocialisation,
+        "social-behaviour correction, rehabilitation and motivation programmes: volume and results",
+    ),
+    f(
+        "addiction_programme",
+        PR,
+        Some("p.16.4"),
+        A,
+        T::Health,
+        "participation in an addiction-reduction programme",
+    ),
+    f(
+        "addiction_measures",
+        PR,
+        Some("p.16.5"),
+        A,
+        T::Health,
+        "involvement in addiction-reduction measures",
+    ),
+    f(
+        "education",
+        PR,
+        Some("p.16.6"),
+        A,
+        T::Resocialisation,
+        "education programmes and measures: volume and results",
+    ),
+    f(
+        "prison_employment",
+        PR,
+        Some("p.16.7"),
+        A,
+        T::Resocialisation,
+        "employment in prison",
+    ),
+    f(
+        "psychological_care",
+        PR,
+        Some("p.16.8"),
+        A,
+        T::Health,
+        "psychological care (consultations): volume",
+    ),
+    f(
+        "social_work",
+        PR,
+        Some("p.16.9"),
+        A,
+        T::Resocialisation,
+        "social worker services: volume",
+    ),
+    f(
+        "leisure",
+        PR,
+        Some("p.16.10"),
+        A,
+        T::Resocialisation,
+        "leisure activities",
+    ),
+    f(
+        "incentives",
+        PR,
+        Some("p.16.11"),
+        A,
+        T::Resocialisation,
+        "incentives applied",
+    ),
+    f(
+        "disciplinary_penalties",
+        PR,
+        Some("p.16.12"),
+        A,
+        T::Resocialisation,
+        "disciplinary penalties applied",
+    ),
+    f(
+        "substance_use_incidents",
+        PR,
+        Some("p.16.13"),
+        A,
+        T::Health,
+        "cases of alcohol, narcotic, toxic or psychotropic substance use in prison",
+    ),
 ];
 
 /// The entry for `key` in `source`.
 pub fn lookup(source: Source, key: &str) -> Option<&'static Field> {
-    CATALOGUE.iter().find(|f| f.source == source && f.key == key)
+    CATALOGUE
+        .iter()
+        .find(|f| f.source == source && f.key == key)
 }
 
 /// Every source that has `key`.
@@ -240,7 +706,10 @@ pub fn sources_of(key: &str) -> impl Iterator<Item = &'static Field> + '_ {
 
 /// The keys of one source, in catalogue order.
 pub fn keys(source: Source) -> impl Iterator<Item = &'static str> {
-    CATALOGUE.iter().filter(move |f| f.source == source).map(|f| f.key)
+    CATALOGUE
+        .iter()
+        .filter(move |f| f.source == source)
+        .map(|f| f.key)
 }
 
 /// The fields a consented direct contact may carry (p.32).
@@ -297,7 +766,12 @@ mod tests {
     fn keys_are_unique_per_source() {
         let mut seen = HashSet::new();
         for f in CATALOGUE {
-            assert!(seen.insert((f.source, f.key)), "{} twice in {:?}", f.key, f.source);
+            assert!(
+                seen.insert((f.source, f.key)),
+                "{} twice in {:?}",
+                f.key,
+                f.source
+            );
         }
     }
 
@@ -305,21 +779,44 @@ mod tests {
     fn regulation_lists_are_complete() {
         assert_eq!(keys(Source::InformationCentre).count(), 23, "p.13.1–13.23");
         assert_eq!(keys(Source::PrisonRulings).count(), 6, "p.15.1–15.6");
-        assert_eq!(keys(Source::PrisonResocialisation).count(), 14, "p.16.1–16.13 with 16.2.1/16.2.2");
+        assert_eq!(
+            keys(Source::PrisonResocialisation).count(),
+            14,
+            "p.16.1–16.13 with 16.2.1/16.2.2"
+        );
         for i in 1..=23 {
             let p = format!("p.13.{i}");
-            assert!(CATALOGUE.iter().any(|f| f.point == Some(p.as_str())), "{p} missing");
+            assert!(
+                CATALOGUE.iter().any(|f| f.point == Some(p.as_str())),
+                "{p} missing"
+            );
         }
     }
 
     #[test]
     fn identifiers_of_p12_are_identifiers() {
-        for key in ["personal_code", "previous_personal_code", "proceeding_number", "case_number", "case_section_number"] {
+        for key in [
+            "personal_code",
+            "previous_personal_code",
+            "proceeding_number",
+            "case_number",
+            "case_section_number",
+        ] {
             for f in sources_of(key) {
                 assert_eq!(f.class, FieldClass::Identifier, "{key}");
             }
         }
-        assert_eq!(lookup(Source::PrisonRulings, "prison_release_date").unwrap().point, Some("p.15.4"));
-        assert_eq!(lookup(Source::InformationCentre, "prison_release_date").unwrap().point, Some("p.13.16"));
+        assert_eq!(
+            lookup(Source::PrisonRulings, "prison_release_date")
+                .unwrap()
+                .point,
+            Some("p.15.4")
+        );
+        assert_eq!(
+            lookup(Source::InformationCentre, "prison_release_date")
+                .unwrap()
+                .point,
+            Some("p.13.16")
+        );
     }
 }

@@ -51,10 +51,16 @@ pub struct Checked {
 
 impl Checked {
     pub fn errors(&self) -> usize {
-        self.diagnostics.iter().filter(|d| d.severity == Severity::Error).count()
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
     }
     pub fn warnings(&self) -> usize {
-        self.diagnostics.iter().filter(|d| d.severity == Severity::Warning).count()
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .count()
     }
 }
 
@@ -78,7 +84,10 @@ pub fn check_with(bytes: &[u8], limits: Limits) -> Checked {
         )
         .with_span(start_span())
         .with_help("a study spec is a few hundred lines; the file was not read further");
-        return Checked { spec: None, diagnostics: vec![d] };
+        return Checked {
+            spec: None,
+            diagnostics: vec![d],
+        };
     }
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t,
@@ -88,7 +97,14 @@ pub fn check_with(bytes: &[u8], limits: Limits) -> Checked {
             let prefix = std::str::from_utf8(&bytes[..valid]).unwrap_or("");
             let src = SourceText::new(prefix);
             let (line, column) = src.line_col(valid);
-            let span = Span { start: valid, end: valid, line, column, end_line: line, end_column: column };
+            let span = Span {
+                start: valid,
+                end: valid,
+                line,
+                column,
+                end_line: line,
+                end_column: column,
+            };
             let d = Diagnostic::new(
                 ENCODING.0,
                 ENCODING.1,
@@ -97,7 +113,10 @@ pub fn check_with(bytes: &[u8], limits: Limits) -> Checked {
             )
             .with_span(span)
             .with_help("save the file as UTF-8 (Latvian letters such as ā, č, ņ are welcome)");
-            return Checked { spec: None, diagnostics: vec![d] };
+            return Checked {
+                spec: None,
+                diagnostics: vec![d],
+            };
         }
     };
     // A byte-order mark is legal in YAML but would shift every column.
@@ -111,7 +130,7 @@ pub fn check_with(bytes: &[u8], limits: Limits) -> Checked {
         return finish(None, diagnostics, None, &src, bom);
     };
     diagnostics.extend(schema::validate(&doc));
-    let spec = match serde_path_to_error::deserialize::<_, Spec>(&doc.value) {
+    let spec = match typed(&doc.value, &diagnostics) {
         Ok(spec) => Some(spec),
         Err(e) => {
             let pointer = path_to_pointer(e.path());
@@ -123,6 +142,7 @@ pub fn check_with(bytes: &[u8], limits: Limits) -> Checked {
                     Severity::Note,
                     "the legal rules (SF1xx) were not checked because the spec's structure is invalid",
                 )
+                .with_span(start_span())
                 .with_help("fix the errors above and run again")
             } else {
                 Diagnostic::new(
@@ -148,8 +168,47 @@ pub fn check_with(bytes: &[u8], limits: Limits) -> Checked {
     finish(spec, diagnostics, Some(&doc), &src, bom)
 }
 
+/// The typed spec. Unknown properties are already reported (SF010), so when they are all that
+/// stands in the way they are left out and the legal rules still run. Unknown catalogue keys
+/// stay: the field rules explain them.
+fn typed(
+    value: &serde_json::Value,
+    diagnostics: &[Diagnostic],
+) -> Result<Spec, serde_path_to_error::Error<serde_json::Error>> {
+    let first = serde_path_to_error::deserialize::<_, Spec>(value);
+    let unknown: Vec<&str> = diagnostics
+        .iter()
+        .filter(|d| d.code == schema::UNKNOWN_PROPERTY.0)
+        .map(|d| d.pointer.as_str())
+        .filter(|p| {
+            !diagnostic::pointer_parent(p).is_some_and(|parent| parent.ends_with("/fields"))
+        })
+        .collect();
+    if first.is_ok() || unknown.is_empty() {
+        return first;
+    }
+    let mut cleaned = value.clone();
+    for pointer in unknown {
+        if let (Some(parent), key) = (
+            diagnostic::pointer_parent(pointer),
+            diagnostic::pointer_last(pointer),
+        ) && let Some(serde_json::Value::Object(map)) = cleaned.pointer_mut(parent)
+        {
+            map.shift_remove(&key);
+        }
+    }
+    serde_path_to_error::deserialize::<_, Spec>(&cleaned).or(first)
+}
+
 fn start_span() -> Span {
-    Span { start: 0, end: 0, line: 1, column: 1, end_line: 1, end_column: 1 }
+    Span {
+        start: 0,
+        end: 0,
+        line: 1,
+        column: 1,
+        end_line: 1,
+        end_column: 1,
+    }
 }
 
 fn path_to_pointer(path: &serde_path_to_error::Path) -> String {
@@ -186,7 +245,10 @@ fn finish(
         }
     }
     diagnostics.sort_by(|a, b| {
-        let (sa, sb) = (a.span.unwrap_or(start_span()), b.span.unwrap_or(start_span()));
+        let (sa, sb) = (
+            a.span.unwrap_or(start_span()),
+            b.span.unwrap_or(start_span()),
+        );
         (sa.line, sa.column, a.severity, a.code).cmp(&(sb.line, sb.column, b.severity, b.code))
     });
     diagnostics.dedup();
@@ -220,5 +282,7 @@ fn locate(doc: &YamlDocument, src: &SourceText<'_>, pointer: &str) -> Span {
 
 fn line_end(src: &SourceText<'_>, offset: usize) -> usize {
     let text = src.text();
-    text[offset.min(text.len())..].find('\n').map_or(text.len(), |i| offset + i)
+    text[offset.min(text.len())..]
+        .find('\n')
+        .map_or(text.len(), |i| offset + i)
 }

@@ -404,10 +404,26 @@ macro_rules! field_requests {
     };
 }
 
-field_requests!(ServiceIsFields, Source::ServiceIs, "Service IS fields requested.");
-field_requests!(InformationCentreFields, Source::InformationCentre, "Information Centre (p.13) fields requested.");
-field_requests!(PrisonRulingsFields, Source::PrisonRulings, "Prison Administration ruling (p.15) fields requested.");
-field_requests!(ResocialisationFields, Source::PrisonResocialisation, "Prison Administration resocialisation (p.16) fields requested.");
+field_requests!(
+    ServiceIsFields,
+    Source::ServiceIs,
+    "Service IS fields requested."
+);
+field_requests!(
+    InformationCentreFields,
+    Source::InformationCentre,
+    "Information Centre (p.13) fields requested."
+);
+field_requests!(
+    PrisonRulingsFields,
+    Source::PrisonRulings,
+    "Prison Administration ruling (p.15) fields requested."
+);
+field_requests!(
+    ResocialisationFields,
+    Source::PrisonResocialisation,
+    "Prison Administration resocialisation (p.16) fields requested."
+);
 
 /// One property per catalogue key of the source, so editors complete keys and show what
 /// each means; anything else is refused.
@@ -752,9 +768,10 @@ impl AnchorEvent {
     /// The Service IS fields holding the event's start and end.
     pub fn date_fields(self) -> [&'static str; 2] {
         match self {
-            AnchorEvent::CompulsoryEducationalMeasure => {
-                ["educational_measure_start_date", "educational_measure_end_date"]
-            }
+            AnchorEvent::CompulsoryEducationalMeasure => [
+                "educational_measure_start_date",
+                "educational_measure_end_date",
+            ],
             AnchorEvent::SentenceExecution => ["supervision_start_date", "supervision_end_date"],
             AnchorEvent::Mediation => ["mediation_start_date", "mediation_end_date"],
         }
@@ -768,12 +785,30 @@ pub struct Wave(pub String);
 
 /// The six follow-ups of MK403 p.19: 1, 3 and 5 years after the start and the end.
 pub const WAVES: [(&str, &str); 6] = [
-    ("1y_after_start", "1 year after the start of the anchor event (MK403 p.19)"),
-    ("3y_after_start", "3 years after the start of the anchor event (MK403 p.19)"),
-    ("5y_after_start", "5 years after the start of the anchor event (MK403 p.19)"),
-    ("1y_after_end", "1 year after the end of the anchor event (MK403 p.19)"),
-    ("3y_after_end", "3 years after the end of the anchor event (MK403 p.19)"),
-    ("5y_after_end", "5 years after the end of the anchor event (MK403 p.19)"),
+    (
+        "1y_after_start",
+        "1 year after the start of the anchor event (MK403 p.19)",
+    ),
+    (
+        "3y_after_start",
+        "3 years after the start of the anchor event (MK403 p.19)",
+    ),
+    (
+        "5y_after_start",
+        "5 years after the start of the anchor event (MK403 p.19)",
+    ),
+    (
+        "1y_after_end",
+        "1 year after the end of the anchor event (MK403 p.19)",
+    ),
+    (
+        "3y_after_end",
+        "3 years after the end of the anchor event (MK403 p.19)",
+    ),
+    (
+        "5y_after_end",
+        "5 years after the end of the anchor event (MK403 p.19)",
+    ),
 ];
 
 impl JsonSchema for Wave {
@@ -926,7 +961,11 @@ impl Spec {
         let Some(scope) = &self.data_scope else {
             return out;
         };
-        fn push<'a, F: FieldRequests>(out: &mut Vec<RequestedField<'a>>, base: &str, fields: &'a F) {
+        fn push<'a, F: FieldRequests>(
+            out: &mut Vec<RequestedField<'a>>,
+            base: &str,
+            fields: &'a F,
+        ) {
             let base = format!("{base}/fields");
             for (key, why) in fields.entries() {
                 out.push(RequestedField {
@@ -945,10 +984,18 @@ impl Spec {
         }
         if let Some(pa) = &scope.prison_administration {
             if let Some(r) = &pa.rulings {
-                push(&mut out, "/data_scope/prison_administration/rulings", &r.fields);
+                push(
+                    &mut out,
+                    "/data_scope/prison_administration/rulings",
+                    &r.fields,
+                );
             }
             if let Some(r) = &pa.resocialisation {
-                push(&mut out, "/data_scope/prison_administration/resocialisation", &r.fields);
+                push(
+                    &mut out,
+                    "/data_scope/prison_administration/resocialisation",
+                    &r.fields,
+                );
             }
         }
         out

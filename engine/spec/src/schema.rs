@@ -109,16 +109,29 @@ fn constants_to_enum(map: &mut Map<String, Value>) {
     if branches.is_empty() || !branches.iter().all(|b| b.get("const").is_some()) {
         return;
     }
-    let values: Vec<Value> = branches.iter().filter_map(|b| b.get("const").cloned()).collect();
+    let values: Vec<Value> = branches
+        .iter()
+        .filter_map(|b| b.get("const").cloned())
+        .collect();
     let descriptions: Vec<Value> = branches
         .iter()
-        .map(|b| b.get("description").cloned().unwrap_or(Value::String(String::new())))
+        .map(|b| {
+            b.get("description")
+                .cloned()
+                .unwrap_or(Value::String(String::new()))
+        })
         .collect();
     map.remove("oneOf");
     map.insert("type".into(), Value::String("string".into()));
     map.insert("enum".into(), Value::Array(values));
-    map.insert("enumDescriptions".into(), Value::Array(descriptions.clone()));
-    map.insert("markdownEnumDescriptions".into(), Value::Array(descriptions));
+    map.insert(
+        "enumDescriptions".into(),
+        Value::Array(descriptions.clone()),
+    );
+    map.insert(
+        "markdownEnumDescriptions".into(),
+        Value::Array(descriptions),
+    );
 }
 
 fn validator() -> &'static jsonschema::Validator {
@@ -171,11 +184,17 @@ fn schema_at<'s>(root: &'s Value, pointer: &str) -> SchemaInfo<'s> {
             .or_else(|| n.get("items").filter(|_| seg.parse::<usize>().is_ok()))
             .or_else(|| n.get("additionalProperties").filter(|a| a.is_object()));
         let Some(next) = next else {
-            return SchemaInfo { node: None, description };
+            return SchemaInfo {
+                node: None,
+                description,
+            };
         };
         if let Some(d) = next.get("description").and_then(Value::as_str) {
             description = Some(d);
-        } else if let Some(d) = resolve(root, next).get("description").and_then(Value::as_str) {
+        } else if let Some(d) = resolve(root, next)
+            .get("description")
+            .and_then(Value::as_str)
+        {
             description = Some(d);
         }
         node = next;
@@ -243,7 +262,11 @@ fn type_name(kind: &TypeKind) -> String {
 }
 
 fn list(values: &[&str]) -> String {
-    values.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+    values
+        .iter()
+        .map(|v| format!("`{v}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Validates the document against the schema; every violation becomes a diagnostic at the
@@ -276,7 +299,9 @@ pub fn validate(doc: &YamlDocument) -> Vec<Diagnostic> {
                     .citing(info.description.map(cited_points).unwrap_or_default());
                     d.help = Some(match suggest::closest(name, allowed.iter().copied()) {
                         Some(s) => format!("did you mean `{s}`?"),
-                        None if allowed.len() <= 12 => format!("expected one of {}", list(&allowed)),
+                        None if allowed.len() <= 12 => {
+                            format!("expected one of {}", list(&allowed))
+                        }
                         None => "see `studyflow schema` for the properties allowed here".into(),
                     });
                     d.span = span;
@@ -303,9 +328,10 @@ pub fn validate(doc: &YamlDocument) -> Vec<Diagnostic> {
             kind => {
                 let info = schema_at(root, &at);
                 let (message, help) = value_message(kind, instance);
-                let mut d = Diagnostic::new(INVALID_VALUE.0, INVALID_VALUE.1, Severity::Error, message)
-                    .at(at.clone())
-                    .citing(info.description.map(cited_points).unwrap_or_default());
+                let mut d =
+                    Diagnostic::new(INVALID_VALUE.0, INVALID_VALUE.1, Severity::Error, message)
+                        .at(at.clone())
+                        .citing(info.description.map(cited_points).unwrap_or_default());
                 d.help = help;
                 d.span = doc.spans.nearest(&at).map(|(s, _)| s.value);
                 out.push(d);
@@ -323,7 +349,9 @@ fn value_message(kind: &ValidationErrorKind, instance: &Value) -> (String, Optio
                 .as_array()
                 .map(|a| a.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
-            let guess = instance.as_str().and_then(|s| suggest::closest(s, opts.iter().copied()));
+            let guess = instance
+                .as_str()
+                .and_then(|s| suggest::closest(s, opts.iter().copied()));
             let help = match guess {
                 Some(g) => format!("did you mean `{g}`?"),
                 None if opts.len() <= 12 => format!("expected one of {}", list(&opts)),
@@ -331,10 +359,9 @@ fn value_message(kind: &ValidationErrorKind, instance: &Value) -> (String, Optio
             };
             (format!("{shown} is not an allowed value here"), Some(help))
         }
-        ValidationErrorKind::Type { kind } => (
-            format!("expected {}, found {shown}", type_name(kind)),
-            None,
-        ),
+        ValidationErrorKind::Type { kind } => {
+            (format!("expected {}, found {shown}", type_name(kind)), None)
+        }
         ValidationErrorKind::Format { format } if format == "date" => (
             format!("{shown} is not a valid date"),
             Some("write dates as YYYY-MM-DD, e.g. 2026-06-30".into()),
@@ -343,23 +370,32 @@ fn value_message(kind: &ValidationErrorKind, instance: &Value) -> (String, Optio
             format!("{shown} does not have the required form"),
             Some(format!("it must match `{pattern}`")),
         ),
-        ValidationErrorKind::Minimum { limit } | ValidationErrorKind::ExclusiveMinimum { limit } => {
-            (format!("{shown} is too small; the minimum is {limit}"), None)
-        }
-        ValidationErrorKind::Maximum { limit } | ValidationErrorKind::ExclusiveMaximum { limit } => {
-            (format!("{shown} is too large; the maximum is {limit}"), None)
-        }
-        ValidationErrorKind::MinItems { limit } => (
-            format!("the list needs at least {limit} item(s)"),
+        ValidationErrorKind::Minimum { limit }
+        | ValidationErrorKind::ExclusiveMinimum { limit } => (
+            format!("{shown} is too small; the minimum is {limit}"),
             None,
         ),
+        ValidationErrorKind::Maximum { limit }
+        | ValidationErrorKind::ExclusiveMaximum { limit } => (
+            format!("{shown} is too large; the maximum is {limit}"),
+            None,
+        ),
+        ValidationErrorKind::MinItems { limit } => {
+            (format!("the list needs at least {limit} item(s)"), None)
+        }
         ValidationErrorKind::MinProperties { limit } => (
-            format!("the mapping needs at least {limit} entr{}", if *limit == 1 { "y" } else { "ies" }),
+            format!(
+                "the mapping needs at least {limit} entr{}",
+                if *limit == 1 { "y" } else { "ies" }
+            ),
             None,
         ),
         ValidationErrorKind::UniqueItems => ("the list repeats an item".into(), None),
         ValidationErrorKind::Constant { expected_value } => (
-            format!("{shown} is not allowed here; expected {}", describe(expected_value)),
+            format!(
+                "{shown} is not allowed here; expected {}",
+                describe(expected_value)
+            ),
             None,
         ),
         _ => ("the value does not match the schema".to_string(), None),
@@ -399,18 +435,30 @@ mod tests {
         }
         let mut missing = Vec::new();
         walk(schema_value(), "", &mut missing);
-        assert!(missing.is_empty(), "properties without an MK403 citation: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "properties without an MK403 citation: {missing:?}"
+        );
     }
 
     #[test]
     fn schema_is_draft07_without_nullables_or_oneof() {
         let text = schema_text();
         assert!(text.contains("http://json-schema.org/draft-07/schema#"));
-        assert!(!text.contains("\"null\""), "optional fields must not be nullable");
+        assert!(
+            !text.contains("\"null\""),
+            "optional fields must not be nullable"
+        );
         assert!(!text.contains("oneOf"));
         let v = schema_value();
         let ic = schema_at(v, "/data_scope/information_centre/fields");
-        let props = ic.node.unwrap().get("properties").unwrap().as_object().unwrap();
+        let props = ic
+            .node
+            .unwrap()
+            .get("properties")
+            .unwrap()
+            .as_object()
+            .unwrap();
         assert_eq!(props.len(), 23);
     }
 }

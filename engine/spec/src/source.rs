@@ -43,7 +43,10 @@ impl<'a> SourceText<'a> {
             Err(i) => i - 1,
         };
         let start = self.line_starts[line_idx];
-        let col = self.text.get(start..offset).map_or(0, |s| s.chars().count());
+        let col = self
+            .text
+            .get(start..offset)
+            .map_or(0, |s| s.chars().count());
         (line_idx + 1, col + 1)
     }
 

@@ -42,6 +42,9 @@ mod tests {
         assert_eq!(closest("purpse", keys), Some("purpose"));
         assert_eq!(closest("Phases", keys), Some("phases"));
         assert_eq!(closest("offence", keys), None);
-        assert_eq!(closest("judgement_date", ["judgment_date", "offence_date"]), Some("judgment_date"));
+        assert_eq!(
+            closest("judgement_date", ["judgment_date", "offence_date"]),
+            Some("judgment_date")
+        );
     }
 }

@@ -155,11 +155,13 @@ pub fn parse(src: &SourceText<'_>, limits: Limits) -> (Option<YamlDocument>, Vec
                 // saphyr's scanner has its own nesting guard, which trips before ours on
                 // flow collections; report it as the limit it is.
                 let d = if e.info().contains("recursion limit") {
-                    diag(YAML_LIMIT, "nesting too deep", at)
-                        .with_help("a study spec never needs this depth; the input is refused as unsafe")
+                    diag(YAML_LIMIT, "nesting too deep", at).with_help(
+                        "a study spec never needs this depth; the input is refused as unsafe",
+                    )
                 } else {
-                    diag(YAML_SYNTAX, format!("YAML syntax error: {}", e.info()), at)
-                        .with_help("fix the YAML syntax at this position; nothing after it was checked")
+                    diag(YAML_SYNTAX, format!("YAML syntax error: {}", e.info()), at).with_help(
+                        "fix the YAML syntax at this position; nothing after it was checked",
+                    )
                 };
                 b.diagnostics.push(d.at(""));
                 return (None, b.diagnostics);
@@ -187,9 +189,10 @@ pub fn parse(src: &SourceText<'_>, limits: Limits) -> (Option<YamlDocument>, Vec
                 match resolve_scalar(&value, style, tag.as_deref()) {
                     Ok(v) => b.complete(v, 1, anchor, span),
                     Err(msg) => {
-                        b.diagnostics.push(diag(YAML_UNSUPPORTED, msg, span).with_help(
-                            "write plain values; studyflow reads the YAML 1.2 core schema only",
-                        ));
+                        b.diagnostics
+                            .push(diag(YAML_UNSUPPORTED, msg, span).with_help(
+                                "write plain values; studyflow reads the YAML 1.2 core schema only",
+                            ));
                         b.complete(Value::Null, 1, anchor, span)
                     }
                 }
@@ -208,7 +211,9 @@ pub fn parse(src: &SourceText<'_>, limits: Limits) -> (Option<YamlDocument>, Vec
                     }
                 }
             }
-            Event::SequenceStart(anchor, tag) => b.open(Container::Seq(Vec::new()), anchor, tag, &span),
+            Event::SequenceStart(anchor, tag) => {
+                b.open(Container::Seq(Vec::new()), anchor, tag, &span)
+            }
             Event::MappingStart(anchor, tag) => b.open(
                 Container::Map {
                     map: Map::new(),
@@ -238,8 +243,9 @@ pub fn parse(src: &SourceText<'_>, limits: Limits) -> (Option<YamlDocument>, Vec
         None => {
             let at = src.span_bytes(0, 0);
             b.diagnostics.push(
-                diag(YAML_SYNTAX, "the file holds no YAML document", at)
-                    .with_help("a study spec starts with `spec_version: 1`; see `studyflow schema`"),
+                diag(YAML_SYNTAX, "the file holds no YAML document", at).with_help(
+                    "a study spec starts with `spec_version: 1`; see `studyflow schema`",
+                ),
             );
             (None, b.diagnostics)
         }
@@ -248,10 +254,8 @@ pub fn parse(src: &SourceText<'_>, limits: Limits) -> (Option<YamlDocument>, Vec
 
 impl Builder<'_, '_> {
     fn span_of(&self, s: &YamlSpan) -> Span {
-        self.src.span(
-            (s.start.line(), s.start.col()),
-            (s.end.line(), s.end.col()),
-        )
+        self.src
+            .span((s.start.line(), s.start.col()), (s.end.line(), s.end.col()))
     }
 
     /// Pointer for the next child of the top container, and its key span.
@@ -275,7 +279,13 @@ impl Builder<'_, '_> {
         }
     }
 
-    fn open(&mut self, container: Container, anchor: usize, tag: Option<std::borrow::Cow<'_, Tag>>, span: &YamlSpan) -> Flow {
+    fn open(
+        &mut self,
+        container: Container,
+        anchor: usize,
+        tag: Option<std::borrow::Cow<'_, Tag>>,
+        span: &YamlSpan,
+    ) -> Flow {
         let at = self.span_of(span);
         if let Some(tag) = tag.as_deref()
             && !(tag.is_yaml_core_schema() && (tag.suffix == "map" || tag.suffix == "seq"))
@@ -288,8 +298,12 @@ impl Builder<'_, '_> {
         }
         if self.is_key_position() {
             self.diagnostics.push(
-                diag(YAML_UNSUPPORTED, "a mapping key must be a plain string, not a mapping or sequence", at)
-                    .with_help("write the key as a plain word such as `title`"),
+                diag(
+                    YAML_UNSUPPORTED,
+                    "a mapping key must be a plain string, not a mapping or sequence",
+                    at,
+                )
+                .with_help("write the key as a plain word such as `title`"),
             );
             return Flow::Stop;
         }
@@ -336,7 +350,8 @@ impl Builder<'_, '_> {
             );
         }
         if frame.anchor != 0 {
-            self.anchors.insert(frame.anchor, (value.clone(), frame.nodes));
+            self.anchors
+                .insert(frame.anchor, (value.clone(), frame.nodes));
         }
         self.attach(value, frame.nodes, full)
     }
@@ -359,7 +374,13 @@ impl Builder<'_, '_> {
         if !self.is_key_position() {
             let (pointer, key_span) = self.child_pointer();
             if let Some(p) = pointer {
-                self.spans.insert(p, NodeSpans { key: key_span, value: span });
+                self.spans.insert(
+                    p,
+                    NodeSpans {
+                        key: key_span,
+                        value: span,
+                    },
+                );
             }
         }
         self.attach(value, nodes, span)
@@ -392,24 +413,25 @@ impl Builder<'_, '_> {
                 map,
                 pending,
                 first_seen,
-            } => match pending.take() {
-                None => {
-                    let key = match value {
-                        Value::String(s) => s,
-                        Value::Null => "null".to_owned(),
-                        Value::Bool(b) => b.to_string(),
-                        Value::Number(n) => n.to_string(),
-                        _ => {
-                            self.diagnostics.push(diag(
-                                YAML_UNSUPPORTED,
-                                "a mapping key must be a plain string",
-                                span,
-                            ));
-                            return Flow::Stop;
-                        }
-                    };
-                    let duplicate = if let Some(first_line) = first_seen.get(&key) {
-                        self.diagnostics.push(
+            } => {
+                match pending.take() {
+                    None => {
+                        let key = match value {
+                            Value::String(s) => s,
+                            Value::Null => "null".to_owned(),
+                            Value::Bool(b) => b.to_string(),
+                            Value::Number(n) => n.to_string(),
+                            _ => {
+                                self.diagnostics.push(diag(
+                                    YAML_UNSUPPORTED,
+                                    "a mapping key must be a plain string",
+                                    span,
+                                ));
+                                return Flow::Stop;
+                            }
+                        };
+                        let duplicate = if let Some(first_line) = first_seen.get(&key) {
+                            self.diagnostics.push(
                             diag(
                                 YAML_DUPLICATE_KEY,
                                 format!("duplicate key `{key}`; it was first given on line {first_line}"),
@@ -417,19 +439,20 @@ impl Builder<'_, '_> {
                             )
                             .with_help("remove one of the two; YAML keeps neither reliably"),
                         );
-                        true
-                    } else {
-                        first_seen.insert(key.clone(), span.line);
-                        false
-                    };
-                    *pending = Some((key, span, duplicate));
-                }
-                Some((key, _, duplicate)) => {
-                    if !duplicate {
-                        map.insert(key, value);
+                            true
+                        } else {
+                            first_seen.insert(key.clone(), span.line);
+                            false
+                        };
+                        *pending = Some((key, span, duplicate));
+                    }
+                    Some((key, _, duplicate)) => {
+                        if !duplicate {
+                            map.insert(key, value);
+                        }
                     }
                 }
-            },
+            }
         }
         Flow::Continue
     }
@@ -442,7 +465,10 @@ fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<V
             if tag.handle == "!" && tag.suffix.is_empty() {
                 return Ok(Value::String(text.to_owned()));
             }
-            return Err(format!("unsupported YAML tag `{}{}`", tag.handle, tag.suffix));
+            return Err(format!(
+                "unsupported YAML tag `{}{}`",
+                tag.handle, tag.suffix
+            ));
         }
         return match tag.suffix.as_str() {
             "str" => Ok(Value::String(text.to_owned())),
@@ -464,7 +490,10 @@ fn resolve_plain(text: &str) -> Value {
         _ => {}
     }
     let bytes = text.as_bytes();
-    let digits = bytes.strip_prefix(b"-").or_else(|| bytes.strip_prefix(b"+")).unwrap_or(bytes);
+    let digits = bytes
+        .strip_prefix(b"-")
+        .or_else(|| bytes.strip_prefix(b"+"))
+        .unwrap_or(bytes);
     if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
         if let Ok(i) = text.parse::<i64>() {
             return Value::Number(i.into());

@@ -30,8 +30,11 @@ fn check(spec: &Spec, f: &mut Findings) {
         let pointer = format!("/anonymisation/quasi_identifiers/{i}");
         let matches: Vec<_> = requested.iter().filter(|r| r.key == qi).collect();
         if matches.is_empty() {
-            f.report(&pointer, format!("quasi-identifier `{qi}` is not a field the spec requests"))
-                .help("list fields requested under `data_scope`");
+            f.report(
+                &pointer,
+                format!("quasi-identifier `{qi}` is not a field the spec requests"),
+            )
+            .help("list fields requested under `data_scope`");
             continue;
         }
         let identifying = matches.iter().any(|r| {
@@ -51,7 +54,8 @@ fn check(spec: &Spec, f: &mut Findings) {
                 let ok = requested.iter().any(|r| {
                     r.source == Source::ServiceIs
                         && r.key == k
-                        && catalogue::lookup(r.source, k).is_some_and(|e| e.class == FieldClass::Date)
+                        && catalogue::lookup(r.source, k)
+                            .is_some_and(|e| e.class == FieldClass::Date)
                 });
                 if !ok {
                     f.report("/anonymisation/anchor_field", format!("`{k}` is not a requested Service IS date field"))
@@ -92,7 +96,14 @@ mod tests {
         });
         let d = run_rule(&RULE, &spec);
         let pointers: Vec<&str> = d.iter().map(|d| d.pointer.as_str()).collect();
-        assert_eq!(pointers, ["/anonymisation/quasi_identifiers/1", "/anonymisation/quasi_identifiers/2", "/anonymisation/anchor_field"]);
+        assert_eq!(
+            pointers,
+            [
+                "/anonymisation/quasi_identifiers/1",
+                "/anonymisation/quasi_identifiers/2",
+                "/anonymisation/anchor_field"
+            ]
+        );
     }
 
     #[test]

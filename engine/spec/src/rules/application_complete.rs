@@ -22,37 +22,79 @@ requests at least one source, and that there is at least one phase. Blank text c
 fn check(spec: &Spec, f: &mut Findings) {
     let text = |f: &mut Findings, pointer: &str, value: Option<&str>, what: &str, point: &str| {
         if blank(value) {
-            f.report(pointer, format!("the application must state {what} (MK403 {point})"))
-                .points(&[point]);
+            f.report(
+                pointer,
+                format!("the application must state {what} (MK403 {point})"),
+            )
+            .points(&[point]);
         }
     };
-    text(f, "/title", spec.title.as_deref(), "the study's title", "p.3");
-    text(f, "/purpose", spec.purpose.as_deref(), "the purpose of the study", "p.3.1");
+    text(
+        f,
+        "/title",
+        spec.title.as_deref(),
+        "the study's title",
+        "p.3",
+    );
+    text(
+        f,
+        "/purpose",
+        spec.purpose.as_deref(),
+        "the purpose of the study",
+        "p.3.1",
+    );
     match &spec.methodology {
         None => {
-            f.report("/methodology", "the application must state the methodology (MK403 p.3.2)")
-                .points(&["p.3.2"]);
+            f.report(
+                "/methodology",
+                "the application must state the methodology (MK403 p.3.2)",
+            )
+            .points(&["p.3.2"]);
         }
         Some(m) => {
-            text(f, "/methodology/description", m.description.as_deref(), "the methodology", "p.3.2");
+            text(
+                f,
+                "/methodology/description",
+                m.description.as_deref(),
+                "the methodology",
+                "p.3.2",
+            );
             match &m.sample {
                 None => {
-                    f.report("/methodology/sample", "the methodology must include the planned sample (MK403 p.3.2)")
-                        .points(&["p.3.2"]);
+                    f.report(
+                        "/methodology/sample",
+                        "the methodology must include the planned sample (MK403 p.3.2)",
+                    )
+                    .points(&["p.3.2"]);
                 }
                 Some(s) => {
-                    text(f, "/methodology/sample/population", s.population.as_deref(), "the sample's population", "p.3.2");
+                    text(
+                        f,
+                        "/methodology/sample/population",
+                        s.population.as_deref(),
+                        "the sample's population",
+                        "p.3.2",
+                    );
                     if s.inclusion_criteria.iter().all(|c| c.trim().is_empty()) {
-                        f.report("/methodology/sample/inclusion_criteria", "the planned sample must state its inclusion criteria (MK403 p.3.2)")
-                            .points(&["p.3.2"]);
+                        f.report(
+                            "/methodology/sample/inclusion_criteria",
+                            "the planned sample must state its inclusion criteria (MK403 p.3.2)",
+                        )
+                        .points(&["p.3.2"]);
                     }
                     if s.period.is_none() {
-                        f.report("/methodology/sample/period", "the planned sample must state the period it covers (MK403 p.3.2)")
-                            .points(&["p.3.2"]);
+                        f.report(
+                            "/methodology/sample/period",
+                            "the planned sample must state the period it covers (MK403 p.3.2)",
+                        )
+                        .points(&["p.3.2"]);
                     }
                     if s.expected_size.is_none_or(|n| n == 0) {
-                        f.report("/methodology/sample/expected_size", "the planned sample must state its expected size (MK403 p.3.2)")
-                            .points(&["p.3.2"]);
+                        f.report(
+                            "/methodology/sample/expected_size",
+                            "the planned sample must state its expected size (MK403 p.3.2)",
+                        )
+                        .points(&["p.3.2"]);
                     }
                 }
             }
@@ -62,14 +104,28 @@ fn check(spec: &Spec, f: &mut Findings) {
                         .points(&["p.3.2"]);
                 }
                 Some(a) => {
-                    text(f, "/methodology/acquisition/methods", a.methods.as_deref(), "the planned acquisition methods", "p.3.2");
-                    text(f, "/methodology/acquisition/procedures", a.procedures.as_deref(), "the planned acquisition procedures", "p.3.2");
+                    text(
+                        f,
+                        "/methodology/acquisition/methods",
+                        a.methods.as_deref(),
+                        "the planned acquisition methods",
+                        "p.3.2",
+                    );
+                    text(
+                        f,
+                        "/methodology/acquisition/procedures",
+                        a.procedures.as_deref(),
+                        "the planned acquisition procedures",
+                        "p.3.2",
+                    );
                 }
             }
         }
     }
     let no_sources = spec.data_scope.as_ref().is_none_or(|d| {
-        d.service_is.is_none() && d.information_centre.is_none() && d.prison_administration.is_none()
+        d.service_is.is_none()
+            && d.information_centre.is_none()
+            && d.prison_administration.is_none()
     });
     if no_sources {
         f.report("/data_scope", "the application must state the information needed and its volume (MK403 p.3.3)")
@@ -77,18 +133,33 @@ fn check(spec: &Spec, f: &mut Findings) {
             .help("request fields from at least one of `service_is`, `information_centre`, `prison_administration`");
     }
     if spec.phases.is_empty() {
-        f.report("/phases", "the application must state the study's phases and their deadlines (MK403 p.3.4)")
-            .points(&["p.3.4"]);
+        f.report(
+            "/phases",
+            "the application must state the study's phases and their deadlines (MK403 p.3.4)",
+        )
+        .points(&["p.3.4"]);
     }
     for (i, phase) in spec.phases.iter().enumerate() {
-        text(f, &format!("/phases/{i}/title"), phase.title.as_deref(), "what each phase is", "p.3.4");
+        text(
+            f,
+            &format!("/phases/{i}/title"),
+            phase.title.as_deref(),
+            "what each phase is",
+            "p.3.4",
+        );
         if phase.start.is_none() {
-            f.report(&format!("/phases/{i}/start"), "each phase must state when it starts (MK403 p.3.4)")
-                .points(&["p.3.4"]);
+            f.report(
+                &format!("/phases/{i}/start"),
+                "each phase must state when it starts (MK403 p.3.4)",
+            )
+            .points(&["p.3.4"]);
         }
         if phase.deadline.is_none() {
-            f.report(&format!("/phases/{i}/deadline"), "each phase must state its deadline (MK403 p.3.4)")
-                .points(&["p.3.4"]);
+            f.report(
+                &format!("/phases/{i}/deadline"),
+                "each phase must state its deadline (MK403 p.3.4)",
+            )
+            .points(&["p.3.4"]);
         }
     }
 }
@@ -110,7 +181,10 @@ mod tests {
         let spec = spec_with(|v| {
             v["purpose"] = json!("  ");
             v["methodology"]["sample"]["inclusion_criteria"] = json!([]);
-            v["methodology"]["acquisition"].as_object_mut().unwrap().remove("procedures");
+            v["methodology"]["acquisition"]
+                .as_object_mut()
+                .unwrap()
+                .remove("procedures");
             v.as_object_mut().unwrap().remove("data_scope");
             v["phases"][1].as_object_mut().unwrap().remove("deadline");
         });

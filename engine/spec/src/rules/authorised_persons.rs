@@ -51,8 +51,11 @@ fn check(spec: &Spec, f: &mut Findings) {
     let mut seen = std::collections::HashSet::new();
     for (i, p) in spec.authorised_persons.iter().enumerate() {
         if !seen.insert(p.name.trim()) {
-            f.warn(&format!("/authorised_persons/{i}/name"), format!("`{}` is listed twice", p.name))
-                .points(&["p.25.1"]);
+            f.warn(
+                &format!("/authorised_persons/{i}/name"),
+                format!("`{}` is listed twice", p.name),
+            )
+            .points(&["p.25.1"]);
         }
         if p.access.contains(&Access::IdentifyingData) && p.role != ServiceRole::ServiceResearcher {
             f.report(&format!("/authorised_persons/{i}/access"), format!("`{}` is not a service researcher, and only service researchers process identifying information (MK403 p.21)", p.name))
@@ -72,11 +75,19 @@ mod tests {
     fn identifying_access_needs_a_service_researcher() {
         assert!(run_rule(&RULE, &base()).is_empty());
         let spec = spec_with(|v| {
-            v["authorised_persons"] = json!([{"name": "B", "role": "approver", "access": ["identifying_data"]}]);
+            v["authorised_persons"] =
+                json!([{"name": "B", "role": "approver", "access": ["identifying_data"]}]);
             v["data_scope"]["service_is"]["extraction"] = json!("manual_extraction");
         });
         let d = run_rule(&RULE, &spec);
         let pointers: Vec<&str> = d.iter().map(|d| d.pointer.as_str()).collect();
-        assert_eq!(pointers, ["/authorised_persons", "/authorised_persons", "/authorised_persons/0/access"]);
+        assert_eq!(
+            pointers,
+            [
+                "/authorised_persons",
+                "/authorised_persons",
+                "/authorised_persons/0/access"
+            ]
+        );
     }
 }

@@ -25,7 +25,9 @@ declarations are signed (p.30).",
 };
 
 fn check(spec: &Spec, f: &mut Findings) {
-    let Some(ext) = spec.external.as_ref().filter(|_| spec.is_external()) else { return };
+    let Some(ext) = spec.external.as_ref().filter(|_| spec.is_external()) else {
+        return;
+    };
     match &ext.contract {
         None => {
             f.report("/external/contract", "an external study runs under a contract between the Service and the external researcher (MK403 p.5)")
@@ -34,10 +36,17 @@ fn check(spec: &Spec, f: &mut Findings) {
         }
         Some(c) if c.status == ContractStatus::Concluded => {
             if blank(c.number.as_deref()) {
-                f.report("/external/contract/number", "a concluded contract must state its number (MK403 p.5)").points(&["p.5"]);
+                f.report(
+                    "/external/contract/number",
+                    "a concluded contract must state its number (MK403 p.5)",
+                )
+                .points(&["p.5"]);
             }
             if c.concluded_on.is_none() {
-                f.report("/external/contract/concluded_on", "a concluded contract must state when it was concluded (MK403 p.5, p.30.2)");
+                f.report(
+                    "/external/contract/concluded_on",
+                    "a concluded contract must state when it was concluded (MK403 p.5, p.30.2)",
+                );
             }
         }
         Some(_) => {}
@@ -47,14 +56,22 @@ fn check(spec: &Spec, f: &mut Findings) {
     for (i, nda) in ext.non_disclosure_declarations.iter().enumerate() {
         let name = nda.signatory.trim();
         if !signed.insert(name) {
-            f.warn(&format!("/external/non_disclosure_declarations/{i}/signatory"), format!("`{name}` has two non-disclosure declarations"))
-                .points(&["p.30.2"]);
+            f.warn(
+                &format!("/external/non_disclosure_declarations/{i}/signatory"),
+                format!("`{name}` has two non-disclosure declarations"),
+            )
+            .points(&["p.30.2"]);
         } else if !team.contains(name) {
             f.warn(&format!("/external/non_disclosure_declarations/{i}/signatory"), format!("`{name}` signs a non-disclosure declaration but is not in the team (MK403 p.4.2, p.30.2)"))
                 .points(&["p.4.2", "p.30.2"]);
         }
     }
-    for (i, m) in ext.team.iter().enumerate().filter(|(_, m)| m.processes_personal_data) {
+    for (i, m) in ext
+        .team
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.processes_personal_data)
+    {
         if !signed.contains(m.name.trim()) {
             f.report(&format!("/external/team/{i}"), format!("`{}` processes personal data but has no non-disclosure declaration (MK403 p.30.2)", m.name))
                 .points(&["p.30.2"])
@@ -92,7 +109,19 @@ mod tests {
         }));
         let d = run_rule(&RULE, &bad);
         let pointers: Vec<&str> = d.iter().map(|d| d.pointer.as_str()).collect();
-        assert_eq!(pointers, ["/external/contract/number", "/external/contract/concluded_on", "/external/non_disclosure_declarations/0/signatory", "/external/team/0"]);
-        assert!(run_rule(&RULE, &external(json!({})))[0].message.contains("contract"));
+        assert_eq!(
+            pointers,
+            [
+                "/external/contract/number",
+                "/external/contract/concluded_on",
+                "/external/non_disclosure_declarations/0/signatory",
+                "/external/team/0"
+            ]
+        );
+        assert!(
+            run_rule(&RULE, &external(json!({})))[0]
+                .message
+                .contains("contract")
+        );
     }
 }

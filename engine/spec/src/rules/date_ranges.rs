@@ -17,28 +17,48 @@ must run forwards.",
 
 fn check(spec: &Spec, f: &mut Findings) {
     let mut periods: Vec<(String, Period)> = Vec::new();
-    if let Some(p) = spec.methodology.as_ref().and_then(|m| m.sample.as_ref()).and_then(|s| s.period) {
+    if let Some(p) = spec
+        .methodology
+        .as_ref()
+        .and_then(|m| m.sample.as_ref())
+        .and_then(|s| s.period)
+    {
         periods.push(("/methodology/sample/period".into(), p));
     }
     if let Some(scope) = &spec.data_scope {
         if let Some(s) = &scope.service_is {
-            periods.push(("/data_scope/service_is/volume/period".into(), s.volume.period));
+            periods.push((
+                "/data_scope/service_is/volume/period".into(),
+                s.volume.period,
+            ));
         }
         if let Some(s) = &scope.information_centre {
-            periods.push(("/data_scope/information_centre/volume/period".into(), s.volume.period));
+            periods.push((
+                "/data_scope/information_centre/volume/period".into(),
+                s.volume.period,
+            ));
         }
         if let Some(pa) = &scope.prison_administration {
             if let Some(r) = &pa.rulings {
-                periods.push(("/data_scope/prison_administration/rulings/volume/period".into(), r.volume.period));
+                periods.push((
+                    "/data_scope/prison_administration/rulings/volume/period".into(),
+                    r.volume.period,
+                ));
             }
             if let Some(r) = &pa.resocialisation {
-                periods.push(("/data_scope/prison_administration/resocialisation/volume/period".into(), r.volume.period));
+                periods.push((
+                    "/data_scope/prison_administration/resocialisation/volume/period".into(),
+                    r.volume.period,
+                ));
             }
         }
     }
     for (pointer, p) in periods {
         if p.from > p.to {
-            f.report(&format!("{pointer}/to"), format!("the period ends ({}) before it starts ({})", p.to, p.from));
+            f.report(
+                &format!("{pointer}/to"),
+                format!("the period ends ({}) before it starts ({})", p.to, p.from),
+            );
         }
     }
 }

@@ -22,19 +22,39 @@ warning).",
 };
 
 fn check(spec: &Spec, f: &mut Findings) {
-    let Some(dc) = &spec.direct_contact else { return };
+    let Some(dc) = &spec.direct_contact else {
+        return;
+    };
     if dc.consent.is_none() {
         f.report("/direct_contact/consent", "data subjects are contacted only with their consent; state how it is obtained (MK403 p.31)")
             .points(&["p.31"]);
     }
     for (key, value, what, point) in [
-        ("target_group", dc.target_group.as_deref(), "the specific target group that must be surveyed", "p.31.1"),
-        ("why_no_alternative", dc.why_no_alternative.as_deref(), "why there is no alternative way", "p.31.2"),
-        ("risk_assessment", dc.risk_assessment.as_deref(), "how the risk to the subjects was weighed against the public-interest benefit", "p.31.3"),
+        (
+            "target_group",
+            dc.target_group.as_deref(),
+            "the specific target group that must be surveyed",
+            "p.31.1",
+        ),
+        (
+            "why_no_alternative",
+            dc.why_no_alternative.as_deref(),
+            "why there is no alternative way",
+            "p.31.2",
+        ),
+        (
+            "risk_assessment",
+            dc.risk_assessment.as_deref(),
+            "how the risk to the subjects was weighed against the public-interest benefit",
+            "p.31.3",
+        ),
     ] {
         if blank(value) {
-            f.report(&format!("/direct_contact/{key}"), format!("direct contact must state {what} (MK403 {point})"))
-                .points(&[point]);
+            f.report(
+                &format!("/direct_contact/{key}"),
+                format!("direct contact must state {what} (MK403 {point})"),
+            )
+            .points(&[point]);
         }
     }
     let mut seen = std::collections::HashSet::new();
@@ -45,12 +65,16 @@ fn check(spec: &Spec, f: &mut Findings) {
                 .points(&["p.32"])
                 .help("use `first_name`, `last_name`, `email` or `phone`");
         } else if !seen.insert(field.0.as_str()) {
-            f.report(&pointer, format!("`{}` is listed twice", field.0)).points(&["p.32"]);
+            f.report(&pointer, format!("`{}` is listed twice", field.0))
+                .points(&["p.32"]);
         }
     }
     if !seen.contains("email") && !seen.contains("phone") {
-        f.warn("/direct_contact/fields", "without `email` or `phone` the subjects cannot be contacted (MK403 p.32)")
-            .points(&["p.32"]);
+        f.warn(
+            "/direct_contact/fields",
+            "without `email` or `phone` the subjects cannot be contacted (MK403 p.32)",
+        )
+        .points(&["p.32"]);
     }
 }
 
@@ -63,11 +87,26 @@ mod tests {
 
     #[test]
     fn contact_conditions() {
-        let good = spec_with(|v| v["direct_contact"] = json!({"consent": "written", "target_group": "t", "why_no_alternative": "w", "risk_assessment": "r", "fields": ["first_name", "last_name", "phone"]}));
+        let good = spec_with(
+            |v| v["direct_contact"] = json!({"consent": "written", "target_group": "t", "why_no_alternative": "w", "risk_assessment": "r", "fields": ["first_name", "last_name", "phone"]}),
+        );
         assert!(run_rule(&RULE, &good).is_empty());
-        let bad = spec_with(|v| v["direct_contact"] = json!({"target_group": "t", "fields": ["first_name", "address", "first_name"]}));
+        let bad = spec_with(|v| {
+            v["direct_contact"] =
+                json!({"target_group": "t", "fields": ["first_name", "address", "first_name"]})
+        });
         let d = run_rule(&RULE, &bad);
         let pointers: Vec<&str> = d.iter().map(|d| d.pointer.as_str()).collect();
-        assert_eq!(pointers, ["/direct_contact/consent", "/direct_contact/why_no_alternative", "/direct_contact/risk_assessment", "/direct_contact/fields/1", "/direct_contact/fields/2", "/direct_contact/fields"]);
+        assert_eq!(
+            pointers,
+            [
+                "/direct_contact/consent",
+                "/direct_contact/why_no_alternative",
+                "/direct_contact/risk_assessment",
+                "/direct_contact/fields/1",
+                "/direct_contact/fields/2",
+                "/direct_contact/fields"
+            ]
+        );
     }
 }

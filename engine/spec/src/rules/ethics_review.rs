@@ -17,11 +17,25 @@ committee's name, its permission and the permission's number (p.4.4). When \
 };
 
 fn check(spec: &Spec, f: &mut Findings) {
-    let Some(r) = spec.external.as_ref().and_then(|e| e.ethics_review.as_ref()) else { return };
+    let Some(r) = spec
+        .external
+        .as_ref()
+        .and_then(|e| e.ethics_review.as_ref())
+    else {
+        return;
+    };
     for (key, value, what) in [
         ("committee", r.committee.as_deref(), "the committee's name"),
-        ("permission", r.permission.as_deref(), "the committee's permission"),
-        ("permission_number", r.permission_number.as_deref(), "the permission's number"),
+        (
+            "permission",
+            r.permission.as_deref(),
+            "the committee's permission",
+        ),
+        (
+            "permission_number",
+            r.permission_number.as_deref(),
+            "the permission's number",
+        ),
     ] {
         if blank(value) {
             f.report(&format!("/external/ethics_review/{key}"), format!("a study reviewed by a research ethics committee must state {what} (MK403 p.4.4)"));
@@ -38,7 +52,9 @@ mod tests {
 
     #[test]
     fn incomplete_review_is_reported() {
-        let spec = spec_with(|v| v["external"] = json!({"ethics_review": {"committee": "RSU", "permission": "approved"}}));
+        let spec = spec_with(|v| {
+            v["external"] = json!({"ethics_review": {"committee": "RSU", "permission": "approved"}})
+        });
         let d = run_rule(&RULE, &spec);
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].pointer, "/external/ethics_review/permission_number");

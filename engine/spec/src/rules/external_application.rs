@@ -31,8 +31,11 @@ fn check(spec: &Spec, f: &mut Findings) {
         }
         (Some(e), true) => {
             if blank(e.justification.as_deref()) {
-                f.report("/external/justification", "an external study must state why it is needed (MK403 p.4.1)")
-                    .points(&["p.4.1"]);
+                f.report(
+                    "/external/justification",
+                    "an external study must state why it is needed (MK403 p.4.1)",
+                )
+                .points(&["p.4.1"]);
             }
             if blank(e.expected_benefit.as_deref()) {
                 f.report("/external/expected_benefit", "an external study must state its expected benefit for the Service's effectiveness or for public safety (MK403 p.4.1)")
@@ -59,7 +62,10 @@ mod tests {
             v["initiator"]["kind"] = json!("external_legal_person");
             v["external"] = json!({"justification": "x"});
         });
-        assert_eq!(run_rule(&RULE, &blank)[0].pointer, "/external/expected_benefit");
+        assert_eq!(
+            run_rule(&RULE, &blank)[0].pointer,
+            "/external/expected_benefit"
+        );
         let stray = spec_with(|v| v["external"] = json!({}));
         assert!(run_rule(&RULE, &stray)[0].message.contains("`service`"));
     }

@@ -25,31 +25,51 @@ warning, since nothing personal will be transferred.",
 };
 
 fn check(spec: &Spec, f: &mut Findings) {
-    let Some(ext) = spec.external.as_ref().filter(|_| spec.is_external()) else { return };
+    let Some(ext) = spec.external.as_ref().filter(|_| spec.is_external()) else {
+        return;
+    };
     if ext.team.is_empty() {
-        f.report("/external/team", "an external study must list the persons involved and their roles (MK403 p.4.2)")
-            .points(&["p.4.2"]);
+        f.report(
+            "/external/team",
+            "an external study must list the persons involved and their roles (MK403 p.4.2)",
+        )
+        .points(&["p.4.2"]);
         return;
     }
     let mut names: HashMap<&str, usize> = HashMap::new();
     for (i, m) in ext.team.iter().enumerate() {
         if names.insert(m.name.trim(), i).is_some() {
-            f.report(&format!("/external/team/{i}/name"), format!("`{}` is listed twice in the team", m.name))
-                .points(&["p.4.2"]);
+            f.report(
+                &format!("/external/team/{i}/name"),
+                format!("`{}` is listed twice in the team", m.name),
+            )
+            .points(&["p.4.2"]);
         }
         if blank(m.role.as_deref()) {
-            f.report(&format!("/external/team/{i}/role"), format!("state the role of `{}` in the study (MK403 p.4.2)", m.name))
-                .points(&["p.4.2"]);
+            f.report(
+                &format!("/external/team/{i}/role"),
+                format!("state the role of `{}` in the study (MK403 p.4.2)", m.name),
+            )
+            .points(&["p.4.2"]);
         }
     }
-    let processors = ext.team.iter().filter(|m| m.processes_personal_data).count();
+    let processors = ext
+        .team
+        .iter()
+        .filter(|m| m.processes_personal_data)
+        .count();
     if spec.direct_contact.is_some() && processors == 0 {
         f.report("/external/team", "the study contacts data subjects, so the application must name who processes their personal data (MK403 p.4.2, p.32)")
             .points(&["p.4.2", "p.32"])
             .help("set `processes_personal_data: true` on the members who receive the contact details");
     }
     if spec.direct_contact.is_none() {
-        for (i, m) in ext.team.iter().enumerate().filter(|(_, m)| m.processes_personal_data) {
+        for (i, m) in ext
+            .team
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.processes_personal_data)
+        {
             f.warn(&format!("/external/team/{i}/processes_personal_data"), format!("`{}` is marked as processing personal data, but an external researcher receives only anonymised data unless subjects are contacted (MK403 p.21, p.30)", m.name))
                 .points(&["p.4.2", "p.21"]);
         }
@@ -85,9 +105,18 @@ mod tests {
         let d = run_rule(&RULE, &external(good, true));
         assert_eq!(d.len(), 1);
         assert!(d[0].message.contains("contacts data subjects"));
-        let bad = json!([{"name": "A"}, {"name": "A", "role": "x", "processes_personal_data": true}]);
+        let bad =
+            json!([{"name": "A"}, {"name": "A", "role": "x", "processes_personal_data": true}]);
         let d = run_rule(&RULE, &external(bad, false));
         let pointers: Vec<&str> = d.iter().map(|d| d.pointer.as_str()).collect();
-        assert_eq!(pointers, ["/external/team/0/role", "/external/team/1/name", "/external/team/1/processes_personal_data", "/external/team"]);
+        assert_eq!(
+            pointers,
+            [
+                "/external/team/0/role",
+                "/external/team/1/name",
+                "/external/team/1/processes_personal_data",
+                "/external/team"
+            ]
+        );
     }
 }

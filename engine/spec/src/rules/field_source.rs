@@ -30,7 +30,14 @@ fn check(spec: &Spec, f: &mut Findings) {
         };
         let where_ = elsewhere
             .iter()
-            .map(|e| format!("{} ({})", e.source.title(), e.point.map_or_else(|| e.source.point().to_owned(), |p| format!("MK403 {p}"))))
+            .map(|e| {
+                format!(
+                    "{} ({})",
+                    e.source.title(),
+                    e.point
+                        .map_or_else(|| e.source.point().to_owned(), |p| format!("MK403 {p}"))
+                )
+            })
             .collect::<Vec<_>>()
             .join(" and ");
         let mut points: Vec<&str> = vec![field.source.point()];
@@ -60,13 +67,24 @@ mod tests {
     fn prison_key_asked_of_the_information_centre_names_the_prison_administration() {
         assert!(run_rule(&RULE, &base()).is_empty());
         let spec = spec_with(|v| {
-            v["data_scope"]["information_centre"]["fields"]["release_regime"] = json!("regime at release")
+            v["data_scope"]["information_centre"]["fields"]["release_regime"] =
+                json!("regime at release")
         });
         let d = run_rule(&RULE, &spec);
         assert_eq!(d.len(), 1);
-        assert_eq!(d[0].pointer, "/data_scope/information_centre/fields/release_regime");
-        assert!(d[0].message.contains("Prison Administration rulings"), "{}", d[0].message);
+        assert_eq!(
+            d[0].pointer,
+            "/data_scope/information_centre/fields/release_regime"
+        );
+        assert!(
+            d[0].message.contains("Prison Administration rulings"),
+            "{}",
+            d[0].message
+        );
         assert!(d[0].regulation.contains(&"p.15.5".to_string()));
-        assert_eq!(d[0].help.as_deref(), Some("move it to `data_scope.prison_administration.rulings.fields`"));
+        assert_eq!(
+            d[0].help.as_deref(),
+            Some("move it to `data_scope.prison_administration.rulings.fields`")
+        );
     }
 }

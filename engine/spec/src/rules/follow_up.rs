@@ -34,7 +34,10 @@ fn check(spec: &Spec, f: &mut Findings) {
             .help("set `methodology.design: longitudinal`, or remove `follow_up`");
     }
     if fu.waves.is_empty() {
-        f.report("/follow_up/waves", "request at least one of the six follow-ups (MK403 p.19)");
+        f.report(
+            "/follow_up/waves",
+            "request at least one of the six follow-ups (MK403 p.19)",
+        );
     }
     let mut seen = HashSet::new();
     for (i, w) in fu.waves.iter().enumerate() {
@@ -45,10 +48,18 @@ fn check(spec: &Spec, f: &mut Findings) {
                 .points(&["p.19"]);
             match crate::suggest::closest(&w.0, known.iter().copied()) {
                 Some(s) => d.help(format!("did you mean `{s}`?")),
-                None => d.help(format!("use one of {}", known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))),
+                None => d.help(format!(
+                    "use one of {}",
+                    known
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
             };
         } else if !seen.insert(w.0.as_str()) {
-            f.report(&pointer, format!("wave `{}` is requested twice", w.0)).points(&["p.19"]);
+            f.report(&pointer, format!("wave `{}` is requested twice", w.0))
+                .points(&["p.19"]);
         }
     }
     for (i, field) in fu.fields.iter().enumerate() {
@@ -56,26 +67,54 @@ fn check(spec: &Spec, f: &mut Findings) {
             continue;
         }
         let pointer = format!("/follow_up/fields/{i}");
-        let elsewhere: Vec<String> = catalogue::sources_of(&field.0).map(|e| e.source.title().to_owned()).collect();
+        let elsewhere: Vec<String> = catalogue::sources_of(&field.0)
+            .map(|e| e.source.title().to_owned())
+            .collect();
         let msg = if elsewhere.is_empty() {
-            format!("`{}` is not a Punishment Register field; follow-ups request only the p.13 information (MK403 p.19)", field.0)
+            format!(
+                "`{}` is not a Punishment Register field; follow-ups request only the p.13 information (MK403 p.19)",
+                field.0
+            )
         } else {
-            format!("`{}` comes from {}, but follow-ups request only the Punishment Register's p.13 information (MK403 p.19)", field.0, elsewhere.join(" and "))
+            format!(
+                "`{}` comes from {}, but follow-ups request only the Punishment Register's p.13 information (MK403 p.19)",
+                field.0,
+                elsewhere.join(" and ")
+            )
         };
         f.report(&pointer, msg).points(&["p.19", "p.13"]);
     }
     if fu.exchange != Exchange::Automated {
-        f.report("/follow_up/exchange", "follow-up exchange with the Information Centre is automated (MK403 p.20)")
-            .points(&["p.20"]);
+        f.report(
+            "/follow_up/exchange",
+            "follow-up exchange with the Information Centre is automated (MK403 p.20)",
+        )
+        .points(&["p.20"]);
     }
     let [start, end] = fu.anchor_event.date_fields();
-    let is_fields = spec.data_scope.as_ref().and_then(|d| d.service_is.as_ref()).map(|s| &s.fields.0);
+    let is_fields = spec
+        .data_scope
+        .as_ref()
+        .and_then(|d| d.service_is.as_ref())
+        .map(|s| &s.fields.0);
     let has = |k: &str| is_fields.is_some_and(|m| m.contains_key(k));
     for (suffix, key) in [("_after_start", start), ("_after_end", end)] {
         if fu.waves.iter().any(|w| w.0.ends_with(suffix)) && !has(key) {
-            f.report("/follow_up/anchor_event", format!("waves counted from the anchor event's {} need `{key}` from the Service IS", if suffix == "_after_start" { "start" } else { "end" }))
-                .points(&["p.19"])
-                .help(format!("request `{key}` under `data_scope.service_is.fields`"));
+            f.report(
+                "/follow_up/anchor_event",
+                format!(
+                    "waves counted from the anchor event's {} need `{key}` from the Service IS",
+                    if suffix == "_after_start" {
+                        "start"
+                    } else {
+                        "end"
+                    }
+                ),
+            )
+            .points(&["p.19"])
+            .help(format!(
+                "request `{key}` under `data_scope.service_is.fields`"
+            ));
         }
     }
 }
@@ -93,7 +132,9 @@ mod tests {
 
     #[test]
     fn valid_follow_up_passes() {
-        let spec = with_follow_up(json!({"anchor_event": "sentence_execution", "waves": ["1y_after_start", "5y_after_end"], "fields": ["offence_date"]}));
+        let spec = with_follow_up(
+            json!({"anchor_event": "sentence_execution", "waves": ["1y_after_start", "5y_after_end"], "fields": ["offence_date"]}),
+        );
         assert!(run_rule(&RULE, &spec).is_empty());
     }
 
@@ -107,7 +148,17 @@ mod tests {
         }));
         let d = run_rule(&RULE, &spec);
         let pointers: Vec<&str> = d.iter().map(|d| d.pointer.as_str()).collect();
-        assert_eq!(pointers, ["/follow_up/waves/0", "/follow_up/waves/2", "/follow_up/fields/0", "/follow_up/exchange", "/follow_up/anchor_event", "/follow_up/anchor_event"]);
+        assert_eq!(
+            pointers,
+            [
+                "/follow_up/waves/0",
+                "/follow_up/waves/2",
+                "/follow_up/fields/0",
+                "/follow_up/exchange",
+                "/follow_up/anchor_event",
+                "/follow_up/anchor_event"
+            ]
+        );
         assert_eq!(d[0].help.as_deref(), Some("did you mean `1y_after_start`?"));
         assert!(d[2].message.contains("Prison Administration rulings"));
     }

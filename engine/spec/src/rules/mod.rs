@@ -43,6 +43,72 @@ pub struct Rule {
     pub check: fn(&Spec, &mut Findings),
 }
 
+/// A structural check (YAML and schema layers), for the reference and SARIF.
+pub struct StructuralCheck {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub severity: Severity,
+    pub summary: &'static str,
+}
+
+/// The YAML and schema checks (SF0xx).
+pub static STRUCTURAL: &[StructuralCheck] = &[
+    StructuralCheck {
+        code: "SF001",
+        name: "yaml-syntax",
+        severity: Severity::Error,
+        summary: "YAML syntax error, at the line and column of the fault; also an empty file",
+    },
+    StructuralCheck {
+        code: "SF002",
+        name: "duplicate-key",
+        severity: Severity::Error,
+        summary: "a key given twice in one mapping, reported at the second",
+    },
+    StructuralCheck {
+        code: "SF003",
+        name: "input-limit",
+        severity: Severity::Error,
+        summary: "file over 1 MiB, nesting deeper than 64, or more than 100,000 nodes after alias expansion (\"billion laughs\")",
+    },
+    StructuralCheck {
+        code: "SF004",
+        name: "unsupported-yaml",
+        severity: Severity::Error,
+        summary: "custom tags, non-string keys, more than one document",
+    },
+    StructuralCheck {
+        code: "SF005",
+        name: "encoding",
+        severity: Severity::Error,
+        summary: "bytes that are not UTF-8, at the first bad byte",
+    },
+    StructuralCheck {
+        code: "SF010",
+        name: "unknown-property",
+        severity: Severity::Error,
+        summary: "a property the schema does not know, at its key, with \"did you mean\"",
+    },
+    StructuralCheck {
+        code: "SF011",
+        name: "missing-property",
+        severity: Severity::Error,
+        summary: "a required property is missing",
+    },
+    StructuralCheck {
+        code: "SF012",
+        name: "invalid-value",
+        severity: Severity::Error,
+        summary: "a value of the wrong type, not in the enum (with \"did you mean\"), a bad date, out of range",
+    },
+    StructuralCheck {
+        code: "SF013",
+        name: "structure",
+        severity: Severity::Note,
+        summary: "the legal rules could not run because the spec's structure is invalid",
+    },
+];
+
 /// Every rule, in code order.
 pub static RULES: &[&Rule] = &[
     &application_complete::RULE,
@@ -145,17 +211,19 @@ pub fn reference_markdown() -> String {
          `studyflow validate` reports three layers of findings. Codes are stable: a code is never reused \
          for a different check.\n\n\
          ## YAML and schema (SF0xx)\n\n\
-         | code | name | severity | what |\n|---|---|---|---|\n\
-         | SF001 | yaml-syntax | error | YAML syntax error, at the line and column of the fault; also an empty file |\n\
-         | SF002 | duplicate-key | error | a key given twice in one mapping, reported at the second |\n\
-         | SF003 | input-limit | error | file over 1 MiB, nesting deeper than 64, or more than 100,000 nodes after alias expansion (\"billion laughs\") |\n\
-         | SF004 | unsupported-yaml | error | custom tags, non-string keys, more than one document |\n\
-         | SF005 | encoding | error | bytes that are not UTF-8, at the first bad byte |\n\
-         | SF010 | unknown-property | error | a property the schema does not know, at its key, with \"did you mean\" |\n\
-         | SF011 | missing-property | error | a required property is missing |\n\
-         | SF012 | invalid-value | error | a value of the wrong type, not in the enum (with \"did you mean\"), a bad date, out of range |\n\
-         | SF013 | structure | note | the legal rules could not run because the spec's structure is invalid |\n\n\
-         A schema finding cites the MK403 points of the property it is about. Where a legal rule \
+         | code | name | severity | what |\n|---|---|---|---|\n",
+    );
+    for c in STRUCTURAL {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            c.code,
+            c.name,
+            c.severity.as_str(),
+            c.summary
+        ));
+    }
+    out.push_str(
+        "\n         A schema finding cites the MK403 points of the property it is about. Where a legal rule \
          explains the same node better (a catalogue key asked of the wrong source, a wave that \
          MK403 p.19 does not know), the rule's finding replaces the schema's.\n\n\
          ## Legal rules (SF1xx)\n",
@@ -242,6 +310,9 @@ retention:
 
     /// Codes and pointers of the findings, for compact assertions.
     pub fn found(diags: &[crate::Diagnostic]) -> Vec<(String, &'static str)> {
-        diags.iter().map(|d| (d.pointer.clone(), d.severity.as_str())).collect()
+        diags
+            .iter()
+            .map(|d| (d.pointer.clone(), d.severity.as_str()))
+            .collect()
     }
 }

@@ -30,22 +30,37 @@ fn check(spec: &Spec, f: &mut Findings) {
             implied.push((entry.data_type, format!("`{}` is requested", field.key)));
         }
     }
-    let registries = spec.requested_fields().iter().any(|f| f.source != Source::ServiceIs);
+    let registries = spec
+        .requested_fields()
+        .iter()
+        .any(|f| f.source != Source::ServiceIs);
     if registries {
-        for t in [PersonalDataType::PersonalCode, PersonalDataType::ProceedingIdentifiers] {
+        for t in [
+            PersonalDataType::PersonalCode,
+            PersonalDataType::ProceedingIdentifiers,
+        ] {
             implied.push((t, "requests to the Information Centre or the Prison Administration identify subjects by them (MK403 p.12)".into()));
         }
     }
     if let Some(fu) = &spec.follow_up {
         for field in &fu.fields {
             if catalogue::lookup(Source::InformationCentre, &field.0).is_some() {
-                implied.push((PersonalDataType::CriminalRecords, "follow-ups request Punishment Register data (MK403 p.19)".into()));
+                implied.push((
+                    PersonalDataType::CriminalRecords,
+                    "follow-ups request Punishment Register data (MK403 p.19)".into(),
+                ));
             }
         }
-        implied.push((PersonalDataType::PersonalCode, "follow-up requests identify subjects by personal code (MK403 p.12.1, p.19)".into()));
+        implied.push((
+            PersonalDataType::PersonalCode,
+            "follow-up requests identify subjects by personal code (MK403 p.12.1, p.19)".into(),
+        ));
     }
     if spec.direct_contact.is_some() {
-        implied.push((PersonalDataType::ContactDetails, "direct contact transfers contact details (MK403 p.32)".into()));
+        implied.push((
+            PersonalDataType::ContactDetails,
+            "direct contact transfers contact details (MK403 p.32)".into(),
+        ));
     }
     let declared: BTreeSet<PersonalDataType> = spec.personal_data_types.iter().copied().collect();
     if spec.personal_data_types.is_empty() && !implied.is_empty() {
@@ -104,19 +119,36 @@ mod tests {
         let spec = spec_with(|v| v["personal_data_types"] = json!([]));
         let d = run_rule(&RULE, &spec);
         assert_eq!(d.len(), 1);
-        assert!(d[0].help.as_deref().unwrap().contains("proceeding_identifiers"));
+        assert!(
+            d[0].help
+                .as_deref()
+                .unwrap()
+                .contains("proceeding_identifiers")
+        );
     }
 
     #[test]
     fn registry_request_implies_codes_and_unused_types_warn() {
         let spec = spec_with(|v| {
-            v["data_scope"]["service_is"]["fields"].as_object_mut().unwrap().remove("proceeding_number");
-            v["personal_data_types"] = json!(["personal_code", "probation_records", "demographics", "criminal_records", "health"]);
+            v["data_scope"]["service_is"]["fields"]
+                .as_object_mut()
+                .unwrap()
+                .remove("proceeding_number");
+            v["personal_data_types"] = json!([
+                "personal_code",
+                "probation_records",
+                "demographics",
+                "criminal_records",
+                "health"
+            ]);
         });
         let d = run_rule(&RULE, &spec);
         assert_eq!(
             found(&d),
-            [("/personal_data_types".into(), "error"), ("/personal_data_types/4".into(), "warning")]
+            [
+                ("/personal_data_types".into(), "error"),
+                ("/personal_data_types/4".into(), "warning")
+            ]
         );
         assert!(d[0].message.contains("proceeding_identifiers"));
         assert_eq!(d[0].regulation, ["p.3.5", "p.12"]);

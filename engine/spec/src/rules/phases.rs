@@ -26,13 +26,26 @@ fn check(spec: &Spec, f: &mut Findings) {
     let publication = spec.publication.as_ref().and_then(|p| p.planned_date);
     for (i, phase) in spec.phases.iter().enumerate() {
         if let Some(first) = seen.insert(phase.id.as_str(), i) {
-            f.report(&format!("/phases/{i}/id"), format!("phase id `{}` is already used by phase {}", phase.id, first + 1))
-                .help("give every phase its own id");
+            f.report(
+                &format!("/phases/{i}/id"),
+                format!(
+                    "phase id `{}` is already used by phase {}",
+                    phase.id,
+                    first + 1
+                ),
+            )
+            .help("give every phase its own id");
         }
         if let (Some(start), Some(deadline)) = (phase.start, phase.deadline)
             && start > deadline
         {
-            f.report(&format!("/phases/{i}/deadline"), format!("phase `{}` has its deadline ({deadline}) before its start ({start})", phase.id));
+            f.report(
+                &format!("/phases/{i}/deadline"),
+                format!(
+                    "phase `{}` has its deadline ({deadline}) before its start ({start})",
+                    phase.id
+                ),
+            );
         }
         if let Some(deadline) = phase.deadline {
             if let Some((prev_i, prev)) = last_deadline
@@ -45,8 +58,14 @@ fn check(spec: &Spec, f: &mut Findings) {
             if let Some(p) = publication
                 && deadline > p
             {
-                f.report(&format!("/phases/{i}/deadline"), format!("phase `{}` is due ({deadline}) after the planned publication ({p})", phase.id))
-                    .points(&["p.3.4", "p.22.7"]);
+                f.report(
+                    &format!("/phases/{i}/deadline"),
+                    format!(
+                        "phase `{}` is due ({deadline}) after the planned publication ({p})",
+                        phase.id
+                    ),
+                )
+                .points(&["p.3.4", "p.22.7"]);
             }
         }
     }

@@ -20,9 +20,17 @@ set by an amendment. The working-day computation of the notice date arrives with
 
 fn check(spec: &Spec, f: &mut Findings) {
     if spec.uses_prison_administration()
-        && spec.publication.as_ref().and_then(|p| p.planned_date).is_none()
+        && spec
+            .publication
+            .as_ref()
+            .and_then(|p| p.planned_date)
+            .is_none()
     {
-        let pointer = if spec.publication.is_some() { "/publication/planned_date" } else { "/publication" };
+        let pointer = if spec.publication.is_some() {
+            "/publication/planned_date"
+        } else {
+            "/publication"
+        };
         f.report(pointer, "Prison Administration data is requested but there is no planned publication date, so the notice due 10 working days before publication cannot be scheduled (MK403 p.8)")
             .help("add `publication: {planned_date: YYYY-MM-DD}`");
     }

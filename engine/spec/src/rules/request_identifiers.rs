@@ -28,7 +28,11 @@ fn check(spec: &Spec, f: &mut Findings) {
     if !ic && !pa {
         return;
     }
-    let pointer = if is.is_some() { "/data_scope/service_is/fields" } else { "/data_scope/service_is" };
+    let pointer = if is.is_some() {
+        "/data_scope/service_is/fields"
+    } else {
+        "/data_scope/service_is"
+    };
     if !has("personal_code") {
         f.report(pointer, "requests to the Information Centre or the Prison Administration identify subjects by personal code, but the Service IS does not supply `personal_code` (MK403 p.12.1)")
             .points(&["p.12.1"])
@@ -55,10 +59,15 @@ mod tests {
 
     #[test]
     fn identifiers_must_come_from_the_service_is() {
-        let ok = spec_with(|v| v["data_scope"]["service_is"]["fields"]["previous_personal_code"] = json!("changed codes"));
+        let ok = spec_with(|v| {
+            v["data_scope"]["service_is"]["fields"]["previous_personal_code"] =
+                json!("changed codes")
+        });
         assert!(run_rule(&RULE, &ok).is_empty());
         let spec = spec_with(|v| {
-            let fields = v["data_scope"]["service_is"]["fields"].as_object_mut().unwrap();
+            let fields = v["data_scope"]["service_is"]["fields"]
+                .as_object_mut()
+                .unwrap();
             fields.remove("personal_code");
             fields.remove("proceeding_number");
         });

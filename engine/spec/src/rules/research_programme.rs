@@ -17,14 +17,29 @@ states the programme's name, the project's name and its registration number (p.4
 };
 
 fn check(spec: &Spec, f: &mut Findings) {
-    let Some(p) = spec.external.as_ref().and_then(|e| e.state_research_programme.as_ref()) else { return };
+    let Some(p) = spec
+        .external
+        .as_ref()
+        .and_then(|e| e.state_research_programme.as_ref())
+    else {
+        return;
+    };
     for (key, value, what) in [
         ("programme", p.programme.as_deref(), "the programme's name"),
         ("project", p.project.as_deref(), "the project's name"),
-        ("registration_number", p.registration_number.as_deref(), "the project's registration number"),
+        (
+            "registration_number",
+            p.registration_number.as_deref(),
+            "the project's registration number",
+        ),
     ] {
         if blank(value) {
-            f.report(&format!("/external/state_research_programme/{key}"), format!("a study within a state research programme must state {what} (MK403 p.4.3)"));
+            f.report(
+                &format!("/external/state_research_programme/{key}"),
+                format!(
+                    "a study within a state research programme must state {what} (MK403 p.4.3)"
+                ),
+            );
         }
     }
 }
@@ -38,9 +53,15 @@ mod tests {
 
     #[test]
     fn incomplete_programme_is_reported() {
-        let spec = spec_with(|v| v["external"] = json!({"state_research_programme": {"programme": "VPP", "project": " "}}));
+        let spec = spec_with(|v| {
+            v["external"] =
+                json!({"state_research_programme": {"programme": "VPP", "project": " "}})
+        });
         let d = run_rule(&RULE, &spec);
         assert_eq!(d.len(), 2);
-        assert_eq!(d[1].pointer, "/external/state_research_programme/registration_number");
+        assert_eq!(
+            d[1].pointer,
+            "/external/state_research_programme/registration_number"
+        );
     }
 }

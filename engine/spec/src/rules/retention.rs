@@ -23,12 +23,18 @@ end of the study or the term in the contract (p.35): an external study needs \
 
 fn term(f: &mut Findings, pointer: &str, t: &RetentionTerm, point: &'static str) {
     if t.keep == Keep::UntilDate && t.until.is_none() {
-        f.report(&format!("{pointer}/until"), format!("`keep: until_date` needs the date in `until` (MK403 {point})"))
-            .points(&[point]);
+        f.report(
+            &format!("{pointer}/until"),
+            format!("`keep: until_date` needs the date in `until` (MK403 {point})"),
+        )
+        .points(&[point]);
     }
     if t.keep != Keep::UntilDate && t.until.is_some() {
-        f.warn(&format!("{pointer}/until"), "`until` is ignored unless `keep` is `until_date`")
-            .points(&[point]);
+        f.warn(
+            &format!("{pointer}/until"),
+            "`until` is ignored unless `keep` is `until_date`",
+        )
+        .points(&[point]);
     }
 }
 
@@ -45,8 +51,13 @@ fn check(spec: &Spec, f: &mut Findings) {
             if let (Keep::UntilDate, Some(until), Some(end)) = (t.keep, t.until, end)
                 && until < end
             {
-                f.warn("/retention/anonymised_data/until", format!("anonymised data would be deleted ({until}) before the study ends ({end})"))
-                    .points(&["p.27"]);
+                f.warn(
+                    "/retention/anonymised_data/until",
+                    format!(
+                        "anonymised data would be deleted ({until}) before the study ends ({end})"
+                    ),
+                )
+                .points(&["p.27"]);
             }
         }
     }
@@ -58,8 +69,11 @@ fn check(spec: &Spec, f: &mut Findings) {
     }
     if !spec.is_external() {
         if r.external_researcher_copy.is_some() {
-            f.warn("/retention/external_researcher_copy", "a Service study has no external researcher's copy")
-                .points(&["p.35"]);
+            f.warn(
+                "/retention/external_researcher_copy",
+                "a Service study has no external researcher's copy",
+            )
+            .points(&["p.35"]);
         }
         return;
     }
@@ -74,7 +88,11 @@ fn check(spec: &Spec, f: &mut Findings) {
                 f.report("/retention/external_researcher_copy/keep", "an external researcher keeps the data only until the study ends or the contract's term, never permanently (MK403 p.35)")
                     .points(&["p.35"]);
             }
-            let term_end = spec.external.as_ref().and_then(|e| e.contract.as_ref()).and_then(|c| c.term_ends_on);
+            let term_end = spec
+                .external
+                .as_ref()
+                .and_then(|e| e.contract.as_ref())
+                .and_then(|c| c.term_ends_on);
             if let (Keep::UntilDate, Some(until), Some(term_end)) = (t.keep, t.until, term_end)
                 && until > term_end
             {
@@ -100,15 +118,23 @@ mod tests {
         });
         let d = run_rule(&RULE, &spec);
         let pointers: Vec<&str> = d.iter().map(|d| d.pointer.as_str()).collect();
-        assert_eq!(pointers, ["/retention/anonymised_data/until", "/retention/identifying_data_deleted_by"]);
+        assert_eq!(
+            pointers,
+            [
+                "/retention/anonymised_data/until",
+                "/retention/identifying_data_deleted_by"
+            ]
+        );
     }
 
     #[test]
     fn external_copy() {
         let spec = spec_with(|v| {
             v["initiator"]["kind"] = json!("external_legal_person");
-            v["external"] = json!({"contract": {"status": "planned", "term_ends_on": "2028-01-01"}});
-            v["retention"]["external_researcher_copy"] = json!({"keep": "until_date", "until": "2029-01-01"});
+            v["external"] =
+                json!({"contract": {"status": "planned", "term_ends_on": "2028-01-01"}});
+            v["retention"]["external_researcher_copy"] =
+                json!({"keep": "until_date", "until": "2029-01-01"});
         });
         let d = run_rule(&RULE, &spec);
         assert_eq!(d.len(), 1);
@@ -118,6 +144,9 @@ mod tests {
             v["external"] = json!({});
             v["retention"]["external_researcher_copy"] = json!({"keep": "permanent"});
         });
-        assert_eq!(run_rule(&RULE, &permanent)[0].pointer, "/retention/external_researcher_copy/keep");
+        assert_eq!(
+            run_rule(&RULE, &permanent)[0].pointer,
+            "/retention/external_researcher_copy/keep"
+        );
     }
 }

@@ -21,7 +21,9 @@ Administration's resources (p.14.2): `agreement` must state `volume`, `availabil
 };
 
 fn check(spec: &Spec, f: &mut Findings) {
-    let Some(scope) = &spec.data_scope else { return };
+    let Some(scope) = &spec.data_scope else {
+        return;
+    };
     if let Some(ic) = &scope.information_centre
         && ic.exchange == Exchange::SecureElectronic
         && blank(ic.automation_not_possible_because.as_deref())
@@ -29,7 +31,9 @@ fn check(spec: &Spec, f: &mut Findings) {
         f.warn("/data_scope/information_centre/automation_not_possible_because", "secure electronic exchange is for when automated exchange is not possible; say why it is not (MK403 p.10)")
             .points(&["p.10"]);
     }
-    let Some(pa) = &scope.prison_administration else { return };
+    let Some(pa) = &scope.prison_administration else {
+        return;
+    };
     if pa.exchange != Exchange::SecureElectronic {
         return;
     }
@@ -46,12 +50,23 @@ fn check(spec: &Spec, f: &mut Findings) {
     };
     for (key, value, what) in [
         ("volume", a.volume.as_deref(), "the agreed data volume"),
-        ("availability", a.availability.as_deref(), "the agreed availability of the data"),
-        ("delivery_deadlines", a.delivery_deadlines.as_deref(), "the agreed delivery deadlines"),
+        (
+            "availability",
+            a.availability.as_deref(),
+            "the agreed availability of the data",
+        ),
+        (
+            "delivery_deadlines",
+            a.delivery_deadlines.as_deref(),
+            "the agreed delivery deadlines",
+        ),
     ] {
         if blank(value) {
-            f.report(&format!("{base}/{key}"), format!("the agreement must state {what} (MK403 p.14.2)"))
-                .points(&["p.14.2"]);
+            f.report(
+                &format!("{base}/{key}"),
+                format!("the agreement must state {what} (MK403 p.14.2)"),
+            )
+            .points(&["p.14.2"]);
         }
     }
     if a.resources_assessed != Some(true) {
@@ -86,7 +101,10 @@ mod tests {
         let partial = json!({"volume": "10 rulings", "resources_assessed": false});
         let d = run_rule(&RULE, &with_prison(partial));
         assert_eq!(
-            found(&d).iter().map(|(p, _)| p.rsplit('/').next().unwrap().to_owned()).collect::<Vec<_>>(),
+            found(&d)
+                .iter()
+                .map(|(p, _)| p.rsplit('/').next().unwrap().to_owned())
+                .collect::<Vec<_>>(),
             ["availability", "delivery_deadlines", "resources_assessed"]
         );
     }

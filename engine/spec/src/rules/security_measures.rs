@@ -18,7 +18,9 @@ tools (p.33.5). `external.security_measures` must state `device_protection`, \
 };
 
 fn check(spec: &Spec, f: &mut Findings) {
-    let Some(ext) = spec.external.as_ref().filter(|_| spec.is_external()) else { return };
+    let Some(ext) = spec.external.as_ref().filter(|_| spec.is_external()) else {
+        return;
+    };
     let base = "/external/security_measures";
     let Some(m) = &ext.security_measures else {
         f.report(base, "an external study must state its security measures (MK403 p.33.3–33.5)")
@@ -26,16 +28,25 @@ fn check(spec: &Spec, f: &mut Findings) {
         return;
     };
     if m.device_protection.is_none() {
-        f.report(&format!("{base}/device_protection"), "devices must be protected by passwords or multi-factor authentication (MK403 p.33.3)")
-            .points(&["p.33.3"]);
+        f.report(
+            &format!("{base}/device_protection"),
+            "devices must be protected by passwords or multi-factor authentication (MK403 p.33.3)",
+        )
+        .points(&["p.33.3"]);
     }
     if m.antivirus_up_to_date != Some(true) {
-        f.report(&format!("{base}/antivirus_up_to_date"), "antivirus software must be installed and kept up to date (MK403 p.33.4)")
-            .points(&["p.33.4"]);
+        f.report(
+            &format!("{base}/antivirus_up_to_date"),
+            "antivirus software must be installed and kept up to date (MK403 p.33.4)",
+        )
+        .points(&["p.33.4"]);
     }
     if blank(m.network_security.as_deref()) {
-        f.report(&format!("{base}/network_security"), "state the network security tools used (MK403 p.33.5)")
-            .points(&["p.33.5"]);
+        f.report(
+            &format!("{base}/network_security"),
+            "state the network security tools used (MK403 p.33.5)",
+        )
+        .points(&["p.33.5"]);
     }
 }
 

@@ -1,0 +1,97 @@
+//! `studyflow validate`: check files and directories, report every finding of every file.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::cli::{Format, ValidateArgs};
+use crate::render::{self, FileReport};
+
+pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
+    let mut io_failed = false;
+    let mut files = Vec::new();
+    for path in &args.paths {
+        match collect(path, &mut files) {
+            Ok(()) => {}
+            Err(e) => {
+                eprintln!("studyflow: error: {e:#}");
+                io_failed = true;
+            }
+        }
+    }
+    let mut reports = Vec::with_capacity(files.len());
+    for path in files {
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let checked = studyflow_spec::check(&bytes);
+                reports.push(FileReport {
+                    path: display_path(&path),
+                    source: String::from_utf8_lossy(&bytes).into_owned(),
+                    checked,
+                });
+            }
+            Err(e) => {
+                eprintln!("studyflow: error: cannot read {}: {e}", path.display());
+                io_failed = true;
+            }
+        }
+    }
+    let text = match args.format {
+        Format::Human => render::human::render(&reports, render::human::use_color()),
+        Format::Json => render::json::render(&reports),
+        Format::Sarif => render::sarif::render(&reports),
+        Format::Github => render::github::render(&reports),
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    if io_failed {
+        return Ok(ExitCode::from(2));
+    }
+    let errors: usize = reports.iter().map(|r| r.checked.errors()).sum();
+    let warnings: usize = reports.iter().map(|r| r.checked.warnings()).sum();
+    Ok(if errors > 0 || (args.deny_warnings && warnings > 0) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// A file as given, or every `*.yaml`/`*.yml` below a directory, in sorted order.
+fn collect(path: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if meta.is_file() {
+        out.push(path.to_owned());
+        return Ok(());
+    }
+    let mut stack = vec![path.to_owned()];
+    let mut found = Vec::new();
+    while let Some(dir) = stack.pop() {
+        let entries =
+            std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?;
+        for entry in entries {
+            let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+            let p = entry.path();
+            let ty = entry
+                .file_type()
+                .with_context(|| format!("cannot read {}", p.display()))?;
+            if ty.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                found.push(p);
+            }
+        }
+    }
+    found.sort();
+    out.extend(found);
+    Ok(())
+}
+
+/// Paths in reports use forward slashes, as SARIF and GitHub expect.
+fn display_path(p: &Path) -> String {
+    let s = p.to_string_lossy().replace('\\', "/");
+    s.strip_prefix("./").map(str::to_owned).unwrap_or(s)
+}

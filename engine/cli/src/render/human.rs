@@ -1,0 +1,74 @@
+//! rustc-like output: the source line, a caret, the MK403 citation and help.
+
+use std::io::IsTerminal;
+
+use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+use studyflow_spec::Severity;
+
+use super::{FileReport, citation, span, totals};
+
+/// Colour only on a terminal, and never with `NO_COLOR` set.
+pub fn use_color() -> bool {
+    std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+}
+
+pub fn render(reports: &[FileReport], color: bool) -> String {
+    let renderer = if color {
+        Renderer::styled()
+    } else {
+        Renderer::plain()
+    };
+    let mut out = String::new();
+    for report in reports {
+        for d in &report.checked.diagnostics {
+            let s = span(d);
+            let len = report.source.len();
+            let start = s.start.min(len);
+            let mut end = s.end.min(len).max(start);
+            if end == start && start < len {
+                // Widen an empty span to the character under it, so the caret shows.
+                end = start
+                    + report.source[start..]
+                        .chars()
+                        .next()
+                        .map_or(0, char::len_utf8);
+            }
+            let level = match d.severity {
+                Severity::Error => Level::ERROR,
+                Severity::Warning => Level::WARNING,
+                Severity::Note => Level::NOTE,
+            };
+            let cite = citation(d);
+            let label = if cite.is_empty() {
+                d.name.to_owned()
+            } else {
+                format!("{} ({cite})", d.name)
+            };
+            let mut group: Group<'_> = level.primary_title(d.message.as_str()).id(d.code).element(
+                Snippet::source(report.source.as_str())
+                    .path(report.path.as_str())
+                    .annotation(AnnotationKind::Primary.span(start..end).label(label)),
+            );
+            if let Some(help) = &d.help {
+                group = group.element(Level::HELP.message(help.as_str()));
+            }
+            out.push_str(&renderer.render(&[group]));
+            out.push_str("\n\n");
+        }
+    }
+    let t = totals(reports);
+    out.push_str(&format!(
+        "{} file{} checked: {} error{}, {} warning{}\n",
+        t.files,
+        plural(t.files),
+        t.errors,
+        plural(t.errors),
+        t.warnings,
+        plural(t.warnings)
+    ));
+    out
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

@@ -1,0 +1,92 @@
+//! `--format sarif`: SARIF 2.1.0 as GitHub code scanning accepts it (relative URIs, one run,
+//! every rule described with its MK403 points).
+
+use serde_json::{Value, json};
+use studyflow_spec::Severity;
+use studyflow_spec::rules::{RULES, STRUCTURAL};
+
+use super::{FileReport, span};
+
+fn level(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Note => "note",
+    }
+}
+
+pub fn render(reports: &[FileReport]) -> String {
+    let mut rules: Vec<Value> = Vec::new();
+    let mut ids: Vec<&str> = Vec::new();
+    for c in STRUCTURAL {
+        ids.push(c.code);
+        rules.push(json!({
+            "id": c.code,
+            "name": c.name,
+            "shortDescription": {"text": c.summary},
+            "defaultConfiguration": {"level": level(c.severity)},
+            "helpUri": "https://example.invalid/studyflow/docs/rules.md",
+        }));
+    }
+    for r in RULES {
+        ids.push(r.code);
+        rules.push(json!({
+            "id": r.code,
+            "name": r.name,
+            "shortDescription": {"text": r.summary},
+            "fullDescription": {"text": r.explanation.trim()},
+            "help": {"text": format!("{} (MK403 {})", r.summary, r.points.join(", "))},
+            "defaultConfiguration": {"level": level(r.severity)},
+            "helpUri": "https://example.invalid/studyflow/docs/rules.md",
+            "properties": {"tags": r.points.iter().map(|p| format!("MK403 {p}")).collect::<Vec<_>>()},
+        }));
+    }
+    let mut results = Vec::new();
+    for report in reports {
+        for d in &report.checked.diagnostics {
+            let s = span(d);
+            let mut text = d.message.clone();
+            if let Some(h) = &d.help {
+                text.push_str(&format!(" Help: {h}"));
+            }
+            let mut result = json!({
+                "ruleId": d.code,
+                "level": level(d.severity),
+                "message": {"text": text},
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": report.path, "uriBaseId": "%SRCROOT%"},
+                        "region": {
+                            "startLine": s.line,
+                            "startColumn": s.column,
+                            "endLine": s.end_line,
+                            "endColumn": s.end_column.max(if s.end_line == s.line { s.column } else { 1 }),
+                        }
+                    }
+                }],
+                "properties": {"regulation": d.regulation, "pointer": d.pointer},
+            });
+            if let Some(i) = ids.iter().position(|id| *id == d.code) {
+                result["ruleIndex"] = json!(i);
+            }
+            results.push(result);
+        }
+    }
+    let doc = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "studyflow",
+                "version": env!("CARGO_PKG_VERSION"),
+                "informationUri": "https://example.invalid/studyflow",
+                "rules": rules,
+            }},
+            "columnKind": "unicodeCodePoints",
+            "results": results,
+        }],
+    });
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    s.push('\n');
+    s
+}
