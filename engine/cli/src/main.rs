@@ -1,22 +1,16 @@
-//! `studyflow`: thin commands over the library crates. `main` maps a command's outcome to
-//! the exit code: 0 success, 1 findings (errors, or warnings with `--deny-warnings`), 2 usage
-//! or IO failure.
+//! The `studyflow` binary: wires the process's streams to [`studyflow_cli::run`] and maps its
+//! result to the exit code (0 success, 1 findings, 2 usage or IO failure).
 
-mod cli;
-mod commands;
-mod render;
-
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
-    match commands::run(args) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("studyflow: error: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+    let color = std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
+    let code = studyflow_cli::run(
+        std::env::args_os(),
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+        color,
+    );
+    ExitCode::from(code)
 }

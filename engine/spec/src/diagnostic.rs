@@ -102,6 +102,92 @@ impl Diagnostic {
     }
 }
 
+/// A value from the spec as a message may show it: quoted, unless it is long text or looks like
+/// a Latvian personal code (`DDMMYY-NNNNN`, `32NNNN-NNNNN`), which are never echoed.
+pub fn shown(value: &str) -> String {
+    if looks_like_personal_code(value) {
+        "a value that looks like a personal code (not shown)".to_owned()
+    } else if value.chars().count() > 40 {
+        "this text".to_owned()
+    } else {
+        format!("`{value}`")
+    }
+}
+
+/// Eleven digits, optionally with a hyphen after the sixth, anywhere in the text.
+pub fn looks_like_personal_code(value: &str) -> bool {
+    personal_code_at(value.as_bytes(), 0).is_some()
+}
+
+/// The byte range of the first personal-code-like run at or after `from`.
+fn personal_code_at(bytes: &[u8], from: usize) -> Option<(usize, usize)> {
+    let mut start = from;
+    while start < bytes.len() {
+        let preceded_by_digit = start > 0 && bytes[start - 1].is_ascii_digit();
+        if bytes[start].is_ascii_digit() && !preceded_by_digit {
+            let mut i = start;
+            let mut count = 0;
+            while i < bytes.len() && count < 11 {
+                if bytes[i].is_ascii_digit() {
+                    count += 1;
+                } else if bytes[i] == b'-' && count == 6 && i == start + 6 {
+                    // the old format's hyphen
+                } else {
+                    break;
+                }
+                i += 1;
+            }
+            let followed_by_digit = i < bytes.len() && bytes[i].is_ascii_digit();
+            if count == 11 && !followed_by_digit && is_code_shape(&bytes[start..i]) {
+                return Some((start, i));
+            }
+        }
+        start += 1;
+    }
+    None
+}
+
+/// The shapes of Latvian personal codes: the newer `32NNNNNNNNN`, or the older `DDMMYY-CNNNN`
+/// whose first six digits are a date and whose seventh is the century (0, 1, 2). Company
+/// registration numbers (`4…`, `5…`, `9…`) have neither shape.
+fn is_code_shape(run: &[u8]) -> bool {
+    let d: Vec<u8> = run
+        .iter()
+        .filter(|b| b.is_ascii_digit())
+        .map(|b| b - b'0')
+        .collect();
+    if d.len() != 11 {
+        return false;
+    }
+    if d[0] == 3 && d[1] == 2 {
+        return true;
+    }
+    let day = d[0] * 10 + d[1];
+    let month = d[2] * 10 + d[3];
+    (1..=31).contains(&day) && (1..=12).contains(&month) && d[6] <= 2
+}
+
+/// The text with every personal-code-like run replaced by `X`s of the same length, so byte
+/// offsets and spans into it stay valid. Used before showing source lines.
+pub fn mask_personal_codes(text: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let Some(first) = personal_code_at(bytes, 0) else {
+        return std::borrow::Cow::Borrowed(text);
+    };
+    let mut out = bytes.to_vec();
+    let mut next = Some(first);
+    while let Some((s, e)) = next {
+        for b in &mut out[s..e] {
+            if b.is_ascii_digit() {
+                *b = b'X';
+            }
+        }
+        next = personal_code_at(bytes, e);
+    }
+    // Only ASCII digits were replaced by ASCII, so the bytes are still UTF-8.
+    std::borrow::Cow::Owned(String::from_utf8(out).unwrap_or_default())
+}
+
 /// Appends a segment to a JSON pointer, escaping `~` and `/` (RFC 6901).
 pub fn pointer_join(base: &str, segment: impl std::fmt::Display) -> String {
     let seg = segment.to_string();
@@ -136,6 +222,34 @@ pub fn pointer_last(pointer: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn personal_codes_are_never_shown() {
+        assert_eq!(shown("month"), "`month`");
+        assert!(shown("010190-12345").contains("not shown"));
+        assert!(shown("32123456789").contains("not shown"));
+        assert!(shown("code 010190-12345 here").contains("not shown"));
+        assert_eq!(shown("2026-06-30"), "`2026-06-30`");
+        assert_eq!(shown("VPD/2027/15-3"), "`VPD/2027/15-3`");
+        assert!(
+            !looks_like_personal_code("123456789012"),
+            "twelve digits are not a code"
+        );
+        assert!(
+            !looks_like_personal_code("Reg. Nr. 90000076669"),
+            "a company registration number"
+        );
+        assert!(!looks_like_personal_code("40003245752"));
+        assert!(
+            looks_like_personal_code("31129912345"),
+            "old format without the hyphen"
+        );
+        assert_eq!(
+            mask_personal_codes("a: 010190-12345, b: 32123456789\n"),
+            "a: XXXXXX-XXXXX, b: XXXXXXXXXXX\n"
+        );
+        assert_eq!(mask_personal_codes("no codes"), "no codes");
+    }
 
     #[test]
     fn pointers_escape_and_split() {

@@ -149,7 +149,14 @@ pub fn check_with(bytes: &[u8], limits: Limits) -> Checked {
                     schema::INVALID_VALUE.0,
                     schema::INVALID_VALUE.1,
                     Severity::Error,
-                    format!("invalid value: {}", e.inner()),
+                    {
+                        let detail = e.inner().to_string();
+                        if diagnostic::looks_like_personal_code(&detail) {
+                            "invalid value".to_owned()
+                        } else {
+                            format!("invalid value: {detail}")
+                        }
+                    },
                 )
                 .at(pointer)
             };
@@ -168,9 +175,10 @@ pub fn check_with(bytes: &[u8], limits: Limits) -> Checked {
     finish(spec, diagnostics, Some(&doc), &src, bom)
 }
 
-/// The typed spec. Unknown properties are already reported (SF010), so when they are all that
-/// stands in the way they are left out and the legal rules still run. Unknown catalogue keys
-/// stay: the field rules explain them.
+/// The typed spec. Unknown properties (SF010) and invalid values (SF012) are already
+/// reported, so when they stand in the way the mapping members holding them are left out and
+/// the legal rules still run, as long as what is left is a spec. Unknown catalogue keys stay:
+/// the field rules explain them.
 fn typed(
     value: &serde_json::Value,
     diagnostics: &[Diagnostic],
@@ -178,7 +186,7 @@ fn typed(
     let first = serde_path_to_error::deserialize::<_, Spec>(value);
     let unknown: Vec<&str> = diagnostics
         .iter()
-        .filter(|d| d.code == schema::UNKNOWN_PROPERTY.0)
+        .filter(|d| d.code == schema::UNKNOWN_PROPERTY.0 || d.code == schema::INVALID_VALUE.0)
         .map(|d| d.pointer.as_str())
         .filter(|p| {
             !diagnostic::pointer_parent(p).is_some_and(|parent| parent.ends_with("/fields"))

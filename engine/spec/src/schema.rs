@@ -234,8 +234,7 @@ fn describe(v: &Value) -> String {
         Value::Null => "an empty value".into(),
         Value::Bool(b) => format!("`{b}`"),
         Value::Number(n) => format!("`{n}`"),
-        Value::String(s) if s.chars().count() > 40 => "this text".into(),
-        Value::String(s) => format!("`{s}`"),
+        Value::String(s) => crate::diagnostic::shown(s),
         Value::Array(_) => "a list".into(),
         Value::Object(_) => "a mapping".into(),
     }
@@ -293,7 +292,7 @@ pub fn validate(doc: &YamlDocument) -> Vec<Diagnostic> {
                         UNKNOWN_PROPERTY.0,
                         UNKNOWN_PROPERTY.1,
                         Severity::Error,
-                        format!("unknown property `{name}`"),
+                        format!("unknown property {}", crate::diagnostic::shown(name)),
                     )
                     .at(pointer)
                     .citing(info.description.map(cited_points).unwrap_or_default());

@@ -413,46 +413,47 @@ impl Builder<'_, '_> {
                 map,
                 pending,
                 first_seen,
-            } => {
-                match pending.take() {
-                    None => {
-                        let key = match value {
-                            Value::String(s) => s,
-                            Value::Null => "null".to_owned(),
-                            Value::Bool(b) => b.to_string(),
-                            Value::Number(n) => n.to_string(),
-                            _ => {
-                                self.diagnostics.push(diag(
-                                    YAML_UNSUPPORTED,
-                                    "a mapping key must be a plain string",
-                                    span,
-                                ));
-                                return Flow::Stop;
-                            }
-                        };
-                        let duplicate = if let Some(first_line) = first_seen.get(&key) {
-                            self.diagnostics.push(
+            } => match pending.take() {
+                None => {
+                    let key = match value {
+                        Value::String(s) => s,
+                        Value::Null => "null".to_owned(),
+                        Value::Bool(b) => b.to_string(),
+                        Value::Number(n) => n.to_string(),
+                        _ => {
+                            self.diagnostics.push(diag(
+                                YAML_UNSUPPORTED,
+                                "a mapping key must be a plain string",
+                                span,
+                            ));
+                            return Flow::Stop;
+                        }
+                    };
+                    let duplicate = if let Some(first_line) = first_seen.get(&key) {
+                        self.diagnostics.push(
                             diag(
                                 YAML_DUPLICATE_KEY,
-                                format!("duplicate key `{key}`; it was first given on line {first_line}"),
+                                format!(
+                                    "duplicate key {}; it was first given on line {first_line}",
+                                    crate::diagnostic::shown(&key)
+                                ),
                                 span,
                             )
                             .with_help("remove one of the two; YAML keeps neither reliably"),
                         );
-                            true
-                        } else {
-                            first_seen.insert(key.clone(), span.line);
-                            false
-                        };
-                        *pending = Some((key, span, duplicate));
-                    }
-                    Some((key, _, duplicate)) => {
-                        if !duplicate {
-                            map.insert(key, value);
-                        }
+                        true
+                    } else {
+                        first_seen.insert(key.clone(), span.line);
+                        false
+                    };
+                    *pending = Some((key, span, duplicate));
+                }
+                Some((key, _, duplicate)) => {
+                    if !duplicate {
+                        map.insert(key, value);
                     }
                 }
-            }
+            },
         }
         Flow::Continue
     }

@@ -1,24 +1,29 @@
-//! One module per command; each parses nothing and calls library functions.
+//! One module per command; each is glue over library functions.
 
 mod validate;
 
-use std::process::ExitCode;
+use std::io::Write;
 
 use crate::cli::{Cli, Command};
 
-pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+/// Where a command writes.
+pub struct Context<'a> {
+    pub out: &'a mut dyn Write,
+    pub err: &'a mut dyn Write,
+    pub color: bool,
+}
+
+pub fn run(cli: Cli, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Validate(args) => validate::run(&args),
-        Command::Schema => print(&studyflow_spec::schema::schema_text()),
-        Command::Rules => print(&studyflow_spec::rules::reference_markdown()),
-        Command::Catalogue => print(&studyflow_spec::catalogue::reference_markdown()),
+        Command::Validate(args) => validate::run(&args, ctx),
+        Command::Schema => print(ctx, &studyflow_spec::schema::schema_text()),
+        Command::Rules => print(ctx, &studyflow_spec::rules::reference_markdown()),
+        Command::Catalogue => print(ctx, &studyflow_spec::catalogue::reference_markdown()),
     }
 }
 
-fn print(text: &str) -> anyhow::Result<ExitCode> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()?;
-    Ok(ExitCode::SUCCESS)
+fn print(ctx: &mut Context<'_>, text: &str) -> anyhow::Result<u8> {
+    ctx.out.write_all(text.as_bytes())?;
+    ctx.out.flush()?;
+    Ok(crate::EXIT_OK)
 }

@@ -1,22 +1,22 @@
 //! `studyflow validate`: check files and directories, report every finding of every file.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::Context as _;
 
+use super::Context;
 use crate::cli::{Format, ValidateArgs};
 use crate::render::{self, FileReport};
+use crate::{EXIT_FAILURE, EXIT_FINDINGS, EXIT_OK};
 
-pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: &ValidateArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     let mut io_failed = false;
     let mut files = Vec::new();
     for path in &args.paths {
         match collect(path, &mut files) {
             Ok(()) => {}
             Err(e) => {
-                eprintln!("studyflow: error: {e:#}");
+                writeln!(ctx.err, "studyflow: error: {e:#}")?;
                 io_failed = true;
             }
         }
@@ -33,29 +33,32 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
                 });
             }
             Err(e) => {
-                eprintln!("studyflow: error: cannot read {}: {e}", path.display());
+                writeln!(
+                    ctx.err,
+                    "studyflow: error: cannot read {}: {e}",
+                    path.display()
+                )?;
                 io_failed = true;
             }
         }
     }
     let text = match args.format {
-        Format::Human => render::human::render(&reports, render::human::use_color()),
+        Format::Human => render::human::render(&reports, ctx.color),
         Format::Json => render::json::render(&reports),
         Format::Sarif => render::sarif::render(&reports),
         Format::Github => render::github::render(&reports),
     };
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()?;
+    ctx.out.write_all(text.as_bytes())?;
+    ctx.out.flush()?;
     if io_failed {
-        return Ok(ExitCode::from(2));
+        return Ok(EXIT_FAILURE);
     }
     let errors: usize = reports.iter().map(|r| r.checked.errors()).sum();
     let warnings: usize = reports.iter().map(|r| r.checked.warnings()).sum();
     Ok(if errors > 0 || (args.deny_warnings && warnings > 0) {
-        ExitCode::from(1)
+        EXIT_FINDINGS
     } else {
-        ExitCode::SUCCESS
+        EXIT_OK
     })
 }
 

@@ -1,16 +1,9 @@
 //! rustc-like output: the source line, a caret, the MK403 citation and help.
 
-use std::io::IsTerminal;
-
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 use studyflow_spec::Severity;
 
 use super::{FileReport, citation, span, totals};
-
-/// Colour only on a terminal, and never with `NO_COLOR` set.
-pub fn use_color() -> bool {
-    std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
-}
 
 pub fn render(reports: &[FileReport], color: bool) -> String {
     let renderer = if color {
@@ -20,18 +13,17 @@ pub fn render(reports: &[FileReport], color: bool) -> String {
     };
     let mut out = String::new();
     for report in reports {
+        // A spec must not hold personal codes (SF180); if one does, its source lines are shown
+        // with the code masked, byte for byte.
+        let source = studyflow_spec::diagnostic::mask_personal_codes(&report.source);
         for d in &report.checked.diagnostics {
             let s = span(d);
-            let len = report.source.len();
+            let len = source.len();
             let start = s.start.min(len);
             let mut end = s.end.min(len).max(start);
             if end == start && start < len {
                 // Widen an empty span to the character under it, so the caret shows.
-                end = start
-                    + report.source[start..]
-                        .chars()
-                        .next()
-                        .map_or(0, char::len_utf8);
+                end = start + source[start..].chars().next().map_or(0, char::len_utf8);
             }
             let level = match d.severity {
                 Severity::Error => Level::ERROR,
@@ -45,7 +37,7 @@ pub fn render(reports: &[FileReport], color: bool) -> String {
                 format!("{} ({cite})", d.name)
             };
             let mut group: Group<'_> = level.primary_title(d.message.as_str()).id(d.code).element(
-                Snippet::source(report.source.as_str())
+                Snippet::source(source.as_ref())
                     .path(report.path.as_str())
                     .annotation(AnnotationKind::Primary.span(start..end).label(label)),
             );

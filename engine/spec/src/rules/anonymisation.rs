@@ -32,7 +32,10 @@ fn check(spec: &Spec, f: &mut Findings) {
         if matches.is_empty() {
             f.report(
                 &pointer,
-                format!("quasi-identifier `{qi}` is not a field the spec requests"),
+                format!(
+                    "quasi-identifier {} is not a field the spec requests",
+                    crate::diagnostic::shown(qi)
+                ),
             )
             .help("list fields requested under `data_scope`");
             continue;
@@ -58,7 +61,7 @@ fn check(spec: &Spec, f: &mut Findings) {
                             .is_some_and(|e| e.class == FieldClass::Date)
                 });
                 if !ok {
-                    f.report("/anonymisation/anchor_field", format!("`{k}` is not a requested Service IS date field"))
+                    f.report("/anonymisation/anchor_field", format!("{} is not a requested Service IS date field", crate::diagnostic::shown(k)))
                         .help("request it under `data_scope.service_is.fields`, e.g. `supervision_start_date`");
                 }
             }

@@ -2,7 +2,7 @@
 
 use super::{Findings, Rule, blank};
 use crate::catalogue::CONTACT_FIELDS;
-use crate::diagnostic::Severity;
+use crate::diagnostic::{Severity, shown};
 use crate::model::Spec;
 
 pub static RULE: Rule = Rule {
@@ -61,7 +61,7 @@ fn check(spec: &Spec, f: &mut Findings) {
     for (i, field) in dc.fields.iter().enumerate() {
         let pointer = format!("/direct_contact/fields/{i}");
         if !CONTACT_FIELDS.contains(&field.0.as_str()) {
-            f.report(&pointer, format!("`{}` may not be transferred for a contact: only first name, surname, e-mail or phone (MK403 p.32)", field.0))
+            f.report(&pointer, format!("{} may not be transferred for a contact: only first name, surname, e-mail or phone (MK403 p.32)", shown(&field.0)))
                 .points(&["p.32"])
                 .help("use `first_name`, `last_name`, `email` or `phone`");
         } else if !seen.insert(field.0.as_str()) {

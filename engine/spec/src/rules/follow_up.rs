@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use super::{Findings, Rule};
 use crate::catalogue::{self, Source};
-use crate::diagnostic::Severity;
+use crate::diagnostic::{Severity, shown};
 use crate::model::{Exchange, Spec, StudyDesign, WAVES};
 
 pub static RULE: Rule = Rule {
@@ -44,7 +44,7 @@ fn check(spec: &Spec, f: &mut Findings) {
         let pointer = format!("/follow_up/waves/{i}");
         if !WAVES.iter().any(|(name, _)| *name == w.0) {
             let known: Vec<&str> = WAVES.iter().map(|(n, _)| *n).collect();
-            let d = f.report(&pointer, format!("`{}` is not one of the six follow-ups of MK403 p.19 (1, 3 and 5 years after the start and after the end)", w.0))
+            let d = f.report(&pointer, format!("{} is not one of the six follow-ups of MK403 p.19 (1, 3 and 5 years after the start and after the end)", shown(&w.0)))
                 .points(&["p.19"]);
             match crate::suggest::closest(&w.0, known.iter().copied()) {
                 Some(s) => d.help(format!("did you mean `{s}`?")),

@@ -17,6 +17,7 @@ mod external_team;
 mod field_justification;
 mod field_source;
 mod follow_up;
+mod no_identifiers;
 mod personal_data_types;
 mod phases;
 mod prison_notice;
@@ -131,6 +132,7 @@ pub static RULES: &[&Rule] = &[
     &follow_up::RULE,
     &direct_contact::RULE,
     &retention::RULE,
+    &no_identifiers::RULE,
 ];
 
 /// Collects one rule's findings, filling in its code, name and points.

@@ -1,0 +1,76 @@
+//! SF180: a spec never carries a personal code (MK403 p.21, p.25.3).
+
+use serde_json::Value;
+
+use super::{Findings, Rule};
+use crate::diagnostic::{Severity, looks_like_personal_code, pointer_join};
+use crate::model::Spec;
+
+pub static RULE: Rule = Rule {
+    code: "SF180",
+    name: "no-identifiers-in-spec",
+    severity: Severity::Error,
+    points: &["p.21", "p.25.3"],
+    summary: "No value in the spec looks like a personal code.",
+    explanation: "A spec is read by approvers, by CI and, for external studies, by the external \
+researcher; identifying information is processed only by service researchers (p.21) with \
+access controlled by the Service (p.25.3). A spec names fields, never data subjects: any text \
+that looks like a Latvian personal code (`DDMMYY-NNNNN` or an eleven-digit `32…` code) is an \
+error. The diagnostic does not repeat the value, and `studyflow validate` masks it in the \
+source lines it shows.",
+    check,
+};
+
+fn check(spec: &Spec, f: &mut Findings) {
+    let Ok(value) = serde_json::to_value(spec) else {
+        return;
+    };
+    let mut stack = vec![(String::new(), &value)];
+    while let Some((pointer, v)) = stack.pop() {
+        match v {
+            Value::String(s) if looks_like_personal_code(s) => {
+                f.report(&pointer, "this value looks like a personal code; a spec must not contain data about data subjects (MK403 p.21)")
+                    .help("remove it; personal codes come from the Service IS during acquisition, never from the spec");
+            }
+            Value::Object(map) => {
+                for (k, child) in map.iter().rev() {
+                    let p = pointer_join(&pointer, k);
+                    if looks_like_personal_code(k) {
+                        f.report(&p, "this key looks like a personal code; a spec must not contain data about data subjects (MK403 p.21)");
+                    }
+                    stack.push((p, child));
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate().rev() {
+                    stack.push((pointer_join(&pointer, i), child));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::run_rule;
+    use crate::rules::test_support::{base, spec_with};
+    use serde_json::json;
+
+    #[test]
+    fn personal_codes_are_refused_without_being_repeated() {
+        assert!(run_rule(&RULE, &base()).is_empty());
+        let spec = spec_with(|v| {
+            v["purpose"] = json!("Follow client 010190-12345 closely.");
+            v["methodology"]["sample"]["inclusion_criteria"] = json!(["all", "32123456789"]);
+        });
+        let d = run_rule(&RULE, &spec);
+        let pointers: Vec<&str> = d.iter().map(|d| d.pointer.as_str()).collect();
+        assert_eq!(
+            pointers,
+            ["/purpose", "/methodology/sample/inclusion_criteria/1"]
+        );
+        assert!(d.iter().all(|d| !d.message.contains("12345")));
+    }
+}

@@ -1,0 +1,119 @@
+//! The CLI's contract: exit codes, and stdout and stderr of every output format, pinned.
+
+use studyflow_tests::studyflow;
+
+const INVALID: &str = "tests/cli/invalid.yaml";
+const VALID: &str = "tests/cli/valid.yaml";
+const WARNING: &str = "tests/cli/warning.yaml";
+
+#[test]
+fn human_format() {
+    insta::assert_snapshot!(studyflow(&["validate", INVALID]).transcript());
+}
+
+#[test]
+fn json_format() {
+    let run = studyflow(&["validate", "--format", "json", INVALID, VALID]);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("valid JSON");
+    assert_eq!(doc["summary"]["files"], 2);
+    let d = &doc["files"][0]["diagnostics"][0];
+    for key in [
+        "code",
+        "severity",
+        "message",
+        "regulation",
+        "line",
+        "column",
+        "end_line",
+        "end_column",
+        "help",
+    ] {
+        assert!(d.get(key).is_some(), "diagnostic lacks `{key}`");
+    }
+    insta::assert_snapshot!(run.transcript());
+}
+
+#[test]
+fn sarif_format() {
+    let run = studyflow(&["validate", "--format", "sarif", INVALID]);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("valid JSON");
+    assert_eq!(doc["version"], "2.1.0");
+    let run0 = &doc["runs"][0];
+    let rules = run0["tool"]["driver"]["rules"].as_array().expect("rules");
+    for result in run0["results"].as_array().expect("results") {
+        let i = result["ruleIndex"].as_u64().expect("ruleIndex") as usize;
+        assert_eq!(rules[i]["id"], result["ruleId"]);
+        let region = &result["locations"][0]["physicalLocation"]["region"];
+        assert!(region["startLine"].as_u64().unwrap_or(0) >= 1);
+        let uri = result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap_or("");
+        assert!(
+            !uri.starts_with('/') && !uri.contains('\\'),
+            "GitHub wants relative URIs: {uri}"
+        );
+    }
+    insta::assert_snapshot!(run.transcript());
+}
+
+#[test]
+fn github_format() {
+    insta::assert_snapshot!(studyflow(&["validate", "--format", "github", INVALID]).transcript());
+}
+
+#[test]
+fn exit_codes() {
+    assert_eq!(studyflow(&["validate", VALID]).code, 0);
+    assert_eq!(
+        studyflow(&["validate", WARNING]).code,
+        0,
+        "warnings alone pass"
+    );
+    assert_eq!(studyflow(&["validate", "--deny-warnings", WARNING]).code, 1);
+    assert_eq!(studyflow(&["validate", INVALID]).code, 1);
+}
+
+#[test]
+fn io_failure_exits_2_and_still_reports_the_rest() {
+    let run = studyflow(&["validate", "tests/cli/no-such-file.yaml", INVALID]);
+    assert_eq!(run.code, 2);
+    insta::assert_snapshot!(run.transcript());
+}
+
+#[test]
+fn usage_error_exits_2() {
+    let run = studyflow(&["validate", "--format", "xml", VALID]);
+    assert_eq!(run.code, 2);
+    insta::assert_snapshot!(run.transcript());
+}
+
+#[test]
+fn directories_are_searched_for_yaml() {
+    let run = studyflow(&["validate", "--format", "json", "tests/cli"]);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("valid JSON");
+    let paths: Vec<&str> = doc["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["path"].as_str())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "tests/cli/invalid.yaml",
+            "tests/cli/nested/other.yml",
+            "tests/cli/valid.yaml",
+            "tests/cli/warning.yaml"
+        ]
+    );
+}
+
+#[test]
+fn schema_command_prints_the_checked_in_schema() {
+    let run = studyflow(&["schema"]);
+    assert_eq!(run.code, 0);
+    let checked_in =
+        std::fs::read_to_string(studyflow_tests::root().join("schemas/study-spec.schema.json"))
+            .unwrap_or_default();
+    assert_eq!(run.stdout, checked_in);
+}

@@ -1,0 +1,117 @@
+//! Generated files are checked in and must be fresh. Run with `STUDYFLOW_BLESS=1` to rewrite
+//! them after changing the spec types, the catalogue or the rules.
+
+use studyflow_tests::root;
+
+fn check_fresh(relative: &str, expected: &str, command: &str) {
+    let path = root().join(relative);
+    if std::env::var_os("STUDYFLOW_BLESS").is_some() {
+        std::fs::write(&path, expected).unwrap_or_else(|e| panic!("write {relative}: {e}"));
+        return;
+    }
+    let actual = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        actual == expected,
+        "{relative} is stale: regenerate it with `cargo run -p studyflow-cli -- {command} > {relative}` \
+         (or STUDYFLOW_BLESS=1 cargo test -p studyflow-tests --test generated) and review the diff"
+    );
+}
+
+#[test]
+fn schema_is_fresh() {
+    check_fresh(
+        studyflow_spec::schema::SCHEMA_PATH,
+        &studyflow_spec::schema::schema_text(),
+        "schema",
+    );
+}
+
+#[test]
+fn rule_reference_is_fresh() {
+    check_fresh(
+        "docs/rules.md",
+        &studyflow_spec::rules::reference_markdown(),
+        "rules",
+    );
+}
+
+#[test]
+fn catalogue_reference_is_fresh() {
+    check_fresh(
+        "docs/catalogue.md",
+        &studyflow_spec::catalogue::reference_markdown(),
+        "catalogue",
+    );
+}
+
+#[test]
+fn every_spec_carries_the_schema_modeline() {
+    let dir = root().join("specs");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("specs/ exists") {
+        let path = entry.expect("readable entry").path();
+        if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            let text = std::fs::read_to_string(&path).expect("readable spec");
+            assert!(
+                text.starts_with(
+                    "# yaml-language-server: $schema=../schemas/study-spec.schema.json\n"
+                ),
+                "{} must start with the schema modeline",
+                path.display()
+            );
+            n += 1;
+        }
+    }
+    assert!(n >= 3, "specs/ holds at least three studies, found {n}");
+}
+
+/// The pure crates stay pure: nothing in `studyflow-spec`'s dependency closure does async or
+/// talks to a database (docs/ARCHITECTURE.md).
+#[test]
+fn spec_crate_depends_on_neither_tokio_nor_sqlx() {
+    let lock = std::fs::read_to_string(root().join("Cargo.lock")).expect("Cargo.lock is committed");
+    let mut deps: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    for block in lock.split("[[package]]").skip(1) {
+        let name = block
+            .lines()
+            .find_map(|l| l.strip_prefix("name = "))
+            .map(|n| n.trim_matches('"').to_owned())
+            .unwrap_or_default();
+        let mut list = Vec::new();
+        if let Some(start) = block.find("dependencies = [") {
+            let rest = &block[start + "dependencies = [".len()..];
+            let end = rest.find(']').unwrap_or(rest.len());
+            for item in rest[..end].split(',') {
+                let item = item.trim().trim_matches('"');
+                if let Some(dep) = item.split_whitespace().next() {
+                    list.push(dep.to_owned());
+                }
+            }
+        }
+        deps.entry(name).or_default().extend(list);
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut stack = vec!["studyflow-spec".to_owned()];
+    while let Some(p) = stack.pop() {
+        if seen.insert(p.clone()) {
+            stack.extend(deps.get(&p).cloned().unwrap_or_default());
+        }
+    }
+    assert!(
+        seen.contains("jsonschema"),
+        "the walk found the spec crate's dependencies"
+    );
+    for forbidden in [
+        "tokio",
+        "sqlx",
+        "sqlx-core",
+        "reqwest",
+        "hyper",
+        "async-std",
+    ] {
+        assert!(
+            !seen.contains(forbidden),
+            "studyflow-spec must not depend on {forbidden}"
+        );
+    }
+}

@@ -1,0 +1,90 @@
+//! The data-driven spec tests: every file under `tests/specs/valid` validates clean, every file
+//! under `tests/specs/invalid` reports the check its name starts with (`SF110-….yaml`), and the
+//! rendered diagnostics of each are pinned as a snapshot. The studies in `specs/` validate clean.
+
+use std::path::Path;
+
+use studyflow_tests::{root, studyflow};
+
+fn relative(path: &Path) -> String {
+    path.strip_prefix(root())
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+#[test]
+fn valid_specs_validate_clean() {
+    insta::glob!("specs/valid/*.yaml", |path| {
+        let rel = relative(path);
+        let run = studyflow(&["validate", "--deny-warnings", &rel]);
+        assert_eq!(run.code, 0, "{rel} should validate clean:\n{}", run.stdout);
+        assert!(
+            run.stdout
+                .ends_with("1 file checked: 0 errors, 0 warnings\n"),
+            "{}",
+            run.stdout
+        );
+    });
+}
+
+#[test]
+fn invalid_specs_report_their_check() {
+    insta::glob!("specs/invalid/*", |path| {
+        let rel = relative(path);
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let code = name.split('-').next().unwrap_or_default();
+        assert!(
+            code.starts_with("SF"),
+            "{name} must be named after the code it triggers"
+        );
+        let json = studyflow(&["validate", "--format", "json", &rel]);
+        let doc: serde_json::Value =
+            serde_json::from_str(&json.stdout).expect("json output parses");
+        let codes: Vec<&str> = doc["files"][0]["diagnostics"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|d| d["code"].as_str()).collect())
+            .unwrap_or_default();
+        assert!(
+            codes.contains(&code),
+            "{rel} should report {code}, reported {codes:?}"
+        );
+        assert_eq!(json.code, 1, "{rel} should fail validation");
+        let human = studyflow(&["validate", &rel]);
+        insta::assert_snapshot!(human.transcript());
+    });
+}
+
+#[test]
+fn every_check_has_an_invalid_example() {
+    let dir = root().join("tests/specs/invalid");
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("tests/specs/invalid exists")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let codes = studyflow_spec::rules::STRUCTURAL
+        .iter()
+        .map(|c| c.code)
+        .chain(studyflow_spec::rules::RULES.iter().map(|r| r.code));
+    for code in codes {
+        assert!(
+            names.iter().any(|n| n.starts_with(&format!("{code}-"))),
+            "no example in tests/specs/invalid for {code}"
+        );
+    }
+}
+
+#[test]
+fn the_studies_in_specs_validate_clean() {
+    let run = studyflow(&["validate", "--deny-warnings", "specs"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stdout.contains(": 0 errors, 0 warnings"),
+        "{}",
+        run.stdout
+    );
+}

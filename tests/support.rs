@@ -1,0 +1,70 @@
+//! Helpers shared by the end-to-end tests.
+
+use std::path::{Path, PathBuf};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// What one command line did.
+pub struct Outcome {
+    pub code: u8,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// Exit code, stdout and stderr together, for snapshots.
+    pub fn transcript(&self) -> String {
+        format!(
+            "exit: {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `studyflow ARGS` in-process, from the workspace root, without colour.
+pub fn studyflow(args: &[&str]) -> Outcome {
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let argv = std::iter::once("studyflow").chain(args.iter().copied());
+    let code = {
+        let _cwd = CwdGuard::enter(&root());
+        studyflow_cli::run(argv, &mut out, &mut err, false)
+    };
+    Outcome {
+        code,
+        stdout: String::from_utf8_lossy(&out).into_owned(),
+        stderr: String::from_utf8_lossy(&err).into_owned(),
+    }
+}
+
+/// Serialises tests that change the working directory.
+static CWD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+struct CwdGuard {
+    previous: PathBuf,
+    _lock: std::sync::MutexGuard<'static, ()>,
+}
+
+impl CwdGuard {
+    fn enter(dir: &Path) -> Self {
+        let lock = CWD.lock().unwrap_or_else(|e| e.into_inner());
+        let previous = std::env::current_dir().unwrap_or_else(|_| dir.to_path_buf());
+        std::env::set_current_dir(dir).unwrap_or_else(|e| panic!("cd {}: {e}", dir.display()));
+        CwdGuard {
+            previous,
+            _lock: lock,
+        }
+    }
+}
+
+impl Drop for CwdGuard {
+    fn drop(&mut self) {
+        let _ = std::env::set_current_dir(&self.previous);
+    }
+}
