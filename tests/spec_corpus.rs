@@ -59,6 +59,45 @@ fn invalid_specs_report_their_check() {
 }
 
 #[test]
+fn warning_specs_report_only_their_warning() {
+    insta::glob!("specs/warnings/*.yaml", |path| {
+        let rel = relative(path);
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let code = name.split('-').next().unwrap_or_default();
+        let json = studyflow(&["validate", "--format", "json", &rel]);
+        let doc: serde_json::Value =
+            serde_json::from_str(&json.stdout).expect("json output parses");
+        let found: Vec<(String, String)> = doc["files"][0]["diagnostics"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|d| {
+                        (
+                            d["code"].as_str().unwrap_or("").to_owned(),
+                            d["severity"].as_str().unwrap_or("").to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(!found.is_empty(), "{rel} reports nothing");
+        for (c, severity) in &found {
+            assert_eq!((c.as_str(), severity.as_str()), (code, "warning"), "{rel}");
+        }
+        assert_eq!(json.code, 0, "warnings alone pass");
+        assert_eq!(
+            studyflow(&["validate", "--deny-warnings", &rel]).code,
+            1,
+            "{rel} with --deny-warnings"
+        );
+        insta::assert_snapshot!(studyflow(&["validate", &rel]).transcript());
+    });
+}
+
+#[test]
 fn every_check_has_an_invalid_example() {
     let dir = root().join("tests/specs/invalid");
     let names: Vec<String> = std::fs::read_dir(&dir)

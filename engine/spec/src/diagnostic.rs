@@ -52,6 +52,10 @@ pub struct Diagnostic {
     /// layer that found it.
     pub span: Option<Span>,
     pub help: Option<String>,
+    /// Whether a legal rule's finding about the same node replaces this one (schema findings
+    /// about missing or unknown properties and values outside an enum).
+    #[serde(skip)]
+    pub replaceable: bool,
 }
 
 impl Diagnostic {
@@ -70,6 +74,7 @@ impl Diagnostic {
             pointer: String::new(),
             span: None,
             help: None,
+            replaceable: false,
         }
     }
 

@@ -130,48 +130,59 @@ pub fn check_with(bytes: &[u8], limits: Limits) -> Checked {
         return finish(None, diagnostics, None, &src, bom);
     };
     diagnostics.extend(schema::validate(&doc));
-    let spec = match typed(&doc.value, &diagnostics) {
+    let mut removed = Vec::new();
+    let spec = match typed(&doc.value, &diagnostics, &mut removed) {
         Ok(spec) => Some(spec),
         Err(e) => {
+            // What serde refused: reported here unless the schema already placed an error on it.
             let pointer = path_to_pointer(e.path());
-            let schema_found_it = diagnostics.iter().any(|d| d.is_error());
-            let d = if schema_found_it {
+            if !diagnostics
+                .iter()
+                .any(|d| d.is_error() && d.pointer == pointer)
+            {
+                let detail = e.inner().to_string();
+                let message = if diagnostic::looks_like_personal_code(&detail) {
+                    "invalid value".to_owned()
+                } else {
+                    format!("invalid value: {detail}")
+                };
+                diagnostics.push(
+                    Diagnostic::new(
+                        schema::INVALID_VALUE.0,
+                        schema::INVALID_VALUE.1,
+                        Severity::Error,
+                        message,
+                    )
+                    .at(pointer),
+                );
+            }
+            diagnostics.push(
                 Diagnostic::new(
                     STRUCTURE.0,
                     STRUCTURE.1,
                     Severity::Note,
-                    "the legal rules (SF1xx) were not checked because the spec's structure is invalid",
+                    "the legal rules that read the typed spec were not checked because its structure is invalid",
                 )
                 .with_span(start_span())
-                .with_help("fix the errors above and run again")
-            } else {
-                Diagnostic::new(
-                    schema::INVALID_VALUE.0,
-                    schema::INVALID_VALUE.1,
-                    Severity::Error,
-                    {
-                        let detail = e.inner().to_string();
-                        if diagnostic::looks_like_personal_code(&detail) {
-                            "invalid value".to_owned()
-                        } else {
-                            format!("invalid value: {detail}")
-                        }
-                    },
-                )
-                .at(pointer)
-            };
-            diagnostics.push(d);
+                .with_help("fix the errors reported here and run again"),
+            );
             None
         }
     };
-    if let Some(spec) = &spec {
-        let found = rules::run(spec);
-        // A rule that explains a node replaces the generic schema finding about it.
-        diagnostics.retain(|d| {
-            !(d.code.starts_with("SF01") && found.iter().any(|r| r.pointer == d.pointer))
-        });
-        diagnostics.extend(found);
-    }
+    let mut found = rules::run(spec.as_ref(), &doc.value);
+    // A member left out for the rules was reported precisely by the schema; a rule would only
+    // see it as missing, so its finding there goes (an invalid date is not "no date").
+    // Document rules read the file as written and keep theirs.
+    found.retain(|r| {
+        rules::reads_document(r.code)
+            || !removed
+                .iter()
+                .any(|p| r.pointer == *p || r.pointer.starts_with(&format!("{p}/")))
+    });
+    // A rule that explains a node better replaces the schema's generic finding about it: a
+    // missing property, an unknown property, a value outside an enum.
+    diagnostics.retain(|d| !(d.replaceable && found.iter().any(|r| r.pointer == d.pointer)));
+    diagnostics.extend(found);
     finish(spec, diagnostics, Some(&doc), &src, bom)
 }
 
@@ -182,6 +193,7 @@ pub fn check_with(bytes: &[u8], limits: Limits) -> Checked {
 fn typed(
     value: &serde_json::Value,
     diagnostics: &[Diagnostic],
+    removed: &mut Vec<String>,
 ) -> Result<Spec, serde_path_to_error::Error<serde_json::Error>> {
     let first = serde_path_to_error::deserialize::<_, Spec>(value);
     let unknown: Vec<&str> = diagnostics
@@ -201,8 +213,9 @@ fn typed(
             diagnostic::pointer_parent(pointer),
             diagnostic::pointer_last(pointer),
         ) && let Some(serde_json::Value::Object(map)) = cleaned.pointer_mut(parent)
+            && map.shift_remove(&key).is_some()
         {
-            map.shift_remove(&key);
+            removed.push(pointer.to_owned());
         }
     }
     serde_path_to_error::deserialize::<_, Spec>(&cleaned).or(first)
@@ -244,6 +257,9 @@ fn finish(
     for d in &mut diagnostics {
         if d.span.is_none() {
             d.span = Some(doc.map_or_else(start_span, |doc| locate(doc, src, &d.pointer)));
+        }
+        if let std::borrow::Cow::Owned(masked) = diagnostic::mask_personal_codes(&d.pointer) {
+            d.pointer = masked;
         }
         if bom > 0
             && let Some(s) = &mut d.span
@@ -293,4 +309,61 @@ fn line_end(src: &SourceText<'_>, offset: usize) -> usize {
     text[offset.min(text.len())..]
         .find('\n')
         .map_or(text.len(), |i| offset + i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oversized_input_is_refused_before_parsing() {
+        let big = vec![b'#'; Limits::default().max_bytes + 1];
+        let checked = check(&big);
+        assert_eq!(checked.diagnostics.len(), 1);
+        assert_eq!(checked.diagnostics[0].code, "SF003");
+        assert!(checked.spec.is_none());
+    }
+
+    #[test]
+    fn bad_utf8_is_reported_at_the_first_bad_byte() {
+        let checked = check(b"spec_version: 1\ntitle: P\xe2t\n");
+        let d = &checked.diagnostics[0];
+        assert_eq!(d.code, "SF005");
+        let s = d.span.unwrap();
+        assert_eq!((s.line, s.column), (2, 9));
+    }
+
+    #[test]
+    fn a_bom_shifts_spans_by_its_three_bytes() {
+        let checked = check("\u{feff}spec_version: 1\nid: x-study\nversion: 1\ninitiator: {kind: service, name: A}\nbogus: 1\n".as_bytes());
+        let d = checked
+            .diagnostics
+            .iter()
+            .find(|d| d.code == "SF010")
+            .unwrap();
+        let s = d.span.unwrap();
+        assert_eq!((s.line, s.column), (5, 1));
+        assert_eq!(s.start, "\u{feff}spec_version: 1\nid: x-study\nversion: 1\ninitiator: {kind: service, name: A}\n".len());
+    }
+
+    #[test]
+    fn invalid_values_are_not_reported_as_missing() {
+        // An impossible date must stay an SF012 error, not become SF121's "no date" warning.
+        let yaml = br#"
+spec_version: 1
+id: date-study
+version: 1
+initiator: {kind: service, name: A}
+publication: {planned_date: 2027-11-31}
+"#;
+        let checked = check(yaml);
+        let at: Vec<(&str, &str)> = checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.pointer.starts_with("/publication"))
+            .map(|d| (d.code, d.pointer.as_str()))
+            .collect();
+        assert_eq!(at, [("SF012", "/publication/planned_date")]);
+        assert!(checked.errors() > 0);
+    }
 }

@@ -48,25 +48,21 @@ pub struct Spec {
     /// Stable identifier of the study: lower-case letters, digits and hyphens (MK403 p.3: the approved application it names).
     #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9-]{2,63}$"))]
     pub id: String,
-    /// Title of the study as it appears on the application (MK403 p.3).
-    #[serde(default)]
+    /// Title of the study as it appears on the application (MK403 p.3: the application that names the study; the title itself is studyflow's requirement).
     #[schemars(required)]
     pub title: Option<String>,
-    /// Version of this study's spec; raise it for every amendment, which needs its own approval (MK403 p.3, p.30.1).
+    /// Version of this study's spec; raise it for every amendment. studyflow runs only an approved version (MK403 p.3: a study runs under an approved application).
     #[schemars(range(min = 1))]
     pub version: u32,
     /// Who initiates the study: the Service or an external researcher (MK403 p.2, p.4).
     pub initiator: Initiator,
     /// The purpose of the study (MK403 p.3.1).
-    #[serde(default)]
     #[schemars(required)]
     pub purpose: Option<String>,
     /// Methodology, planned sample, acquisition methods and procedures (MK403 p.3.2).
-    #[serde(default)]
     #[schemars(required)]
     pub methodology: Option<Methodology>,
     /// The information needed from each source and its volume (MK403 p.3.3, p.9–p.16).
-    #[serde(default)]
     #[schemars(required)]
     pub data_scope: Option<DataScope>,
     /// Personal-data types processed, from a closed vocabulary (MK403 p.3.5). Must cover every
@@ -74,19 +70,19 @@ pub struct Spec {
     #[serde(default)]
     pub personal_data_types: Vec<PersonalDataType>,
     /// The study's phases and their deadlines, in order (MK403 p.3.4).
-    #[serde(default)]
     #[schemars(required)]
-    pub phases: Vec<Phase>,
+    pub phases: Option<Vec<Phase>>,
     /// Planned publication of the results; the Prison Administration notice is due no later than
     /// 10 working days before it (MK403 p.8, p.22.7).
     #[serde(default)]
     pub publication: Option<Publication>,
     /// Whether and how the data is anonymised before analysis and release (MK403 p.7, p.20, p.24, p.27).
-    #[serde(default)]
     #[schemars(required)]
     pub anonymisation: Option<Anonymisation>,
-    /// What an external researcher's application adds: justification, team, programme, ethics
-    /// review, contract, non-disclosure declarations and security measures (MK403 p.4, p.5, p.30, p.33).
+    /// The external researcher who carries out the study — whether they initiated it (then the
+    /// p.4 items are required) or the Service commissioned it (p.30.1: "plan or procurement
+    /// offer"): justification, team, programme, ethics review, contract, non-disclosure
+    /// declarations and security measures (MK403 p.4, p.5, p.28–35).
     #[serde(default)]
     pub external: Option<ExternalStudy>,
     /// The Service's authorised persons for this study: who may receive its information and who
@@ -100,15 +96,28 @@ pub struct Spec {
     #[serde(default)]
     pub direct_contact: Option<DirectContact>,
     /// How long data is kept (MK403 p.26, p.27, p.34, p.35).
-    #[serde(default)]
     #[schemars(required)]
     pub retention: Option<Retention>,
 }
 
 /// The spec format version (MK403 p.3: the application's format).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct SpecVersion(pub u32);
+
+impl<'de> Deserialize<'de> for SpecVersion {
+    /// Accepts `1` and `1.0` alike, as JSON Schema does.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = f64::deserialize(d)?;
+        if n.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&n) {
+            Ok(SpecVersion(n as u32))
+        } else {
+            Err(serde::de::Error::custom(
+                "the spec version is a whole number",
+            ))
+        }
+    }
+}
 
 impl JsonSchema for SpecVersion {
     fn schema_name() -> Cow<'static, str> {
@@ -145,6 +154,20 @@ pub enum InitiatorKind {
     ExternalLegalPerson,
 }
 
+impl Sample {
+    /// The inclusion criteria (MK403 p.3.2).
+    pub fn inclusion_criteria(&self) -> &[String] {
+        self.inclusion_criteria.as_deref().unwrap_or_default()
+    }
+}
+
+impl ExternalStudy {
+    /// The team (MK403 p.4.2).
+    pub fn team(&self) -> &[TeamMember] {
+        self.team.as_deref().unwrap_or_default()
+    }
+}
+
 impl InitiatorKind {
     pub fn is_external(self) -> bool {
         !matches!(self, InitiatorKind::Service)
@@ -159,15 +182,12 @@ pub struct Methodology {
     /// recidivism follow-ups (MK403 p.3.2, p.19).
     pub design: StudyDesign,
     /// The methodology in prose: methods of analysis, variables, comparison groups (MK403 p.3.2).
-    #[serde(default)]
     #[schemars(required)]
     pub description: Option<String>,
     /// The planned sample (MK403 p.3.2).
-    #[serde(default)]
     #[schemars(required)]
     pub sample: Option<Sample>,
     /// The planned methods and procedures of acquiring the information (MK403 p.3.2).
-    #[serde(default)]
     #[schemars(required)]
     pub acquisition: Option<Acquisition>,
 }
@@ -191,22 +211,18 @@ pub enum StudyDesign {
 #[serde(deny_unknown_fields)]
 pub struct Sample {
     /// The population the sample is drawn from (MK403 p.3.2).
-    #[serde(default)]
     #[schemars(required)]
     pub population: Option<String>,
     /// Who is included (MK403 p.3.2).
-    #[serde(default)]
     #[schemars(required)]
-    pub inclusion_criteria: Vec<String>,
+    pub inclusion_criteria: Option<Vec<String>>,
     /// Who is excluded, if anyone (MK403 p.3.2).
     #[serde(default)]
     pub exclusion_criteria: Vec<String>,
     /// The period the sample covers (MK403 p.3.2).
-    #[serde(default)]
     #[schemars(required)]
     pub period: Option<Period>,
     /// Expected number of subjects (MK403 p.3.2).
-    #[serde(default)]
     #[schemars(required, range(min = 1))]
     pub expected_size: Option<u64>,
 }
@@ -226,11 +242,9 @@ pub struct Period {
 #[serde(deny_unknown_fields)]
 pub struct Acquisition {
     /// The planned acquisition methods (MK403 p.3.2).
-    #[serde(default)]
     #[schemars(required)]
     pub methods: Option<String>,
     /// The planned acquisition procedures (MK403 p.3.2).
-    #[serde(default)]
     #[schemars(required)]
     pub procedures: Option<String>,
 }
@@ -336,19 +350,15 @@ pub struct PrisonAdministrationAgreement {
     #[serde(default)]
     pub agreed_on: Option<Date>,
     /// The agreed data volume (MK403 p.14.2).
-    #[serde(default)]
     #[schemars(required)]
     pub volume: Option<String>,
     /// The agreed availability of the data (MK403 p.14.2).
-    #[serde(default)]
     #[schemars(required)]
     pub availability: Option<String>,
     /// The agreed delivery deadlines (MK403 p.14.2).
-    #[serde(default)]
     #[schemars(required)]
     pub delivery_deadlines: Option<String>,
     /// Whether the Prison Administration's resources were assessed (MK403 p.14.2).
-    #[serde(default)]
     #[schemars(required)]
     pub resources_assessed: Option<bool>,
 }
@@ -463,15 +473,12 @@ pub struct Phase {
     #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9_-]*$"))]
     pub id: String,
     /// What happens in the phase (MK403 p.3.4).
-    #[serde(default)]
     #[schemars(required)]
     pub title: Option<String>,
     /// When the phase starts (MK403 p.3.4).
-    #[serde(default)]
     #[schemars(required)]
     pub start: Option<Date>,
     /// The phase's deadline (MK403 p.3.4).
-    #[serde(default)]
     #[schemars(required)]
     pub deadline: Option<Date>,
 }
@@ -494,7 +501,6 @@ pub struct Publication {
 pub struct Anonymisation {
     /// Whether the study's purpose can be reached with anonymised information; if so the
     /// Service anonymises immediately after verification and linkage (MK403 p.7).
-    #[serde(default)]
     #[schemars(required)]
     pub purpose_reachable_with_anonymised_data: Option<bool>,
     /// Why identifying information is needed, when the purpose cannot be reached with
@@ -538,17 +544,14 @@ pub enum DatePolicy {
 #[serde(deny_unknown_fields)]
 pub struct ExternalStudy {
     /// Why the study is needed (MK403 p.4.1).
-    #[serde(default)]
     #[schemars(required)]
     pub justification: Option<String>,
     /// Expected benefit for the Service's effectiveness or for public safety (MK403 p.4.1).
-    #[serde(default)]
     #[schemars(required)]
     pub expected_benefit: Option<String>,
     /// Persons involved and their roles, naming who processes personal data (MK403 p.4.2, p.33.1).
-    #[serde(default)]
     #[schemars(required)]
-    pub team: Vec<TeamMember>,
+    pub team: Option<Vec<TeamMember>>,
     /// The state research programme, if the study is part of one (MK403 p.4.3).
     #[serde(default)]
     pub state_research_programme: Option<StateResearchProgramme>,
@@ -556,14 +559,12 @@ pub struct ExternalStudy {
     #[serde(default)]
     pub ethics_review: Option<EthicsReview>,
     /// The contract between the Service and the external researcher (MK403 p.5, p.29, p.30.2).
-    #[serde(default)]
     #[schemars(required)]
     pub contract: Option<Contract>,
     /// Signed non-disclosure declarations for restricted information (MK403 p.30.2).
     #[serde(default)]
     pub non_disclosure_declarations: Vec<NonDisclosureDeclaration>,
     /// The external researcher's security measures (MK403 p.33.3–33.5).
-    #[serde(default)]
     #[schemars(required)]
     pub security_measures: Option<SecurityMeasures>,
 }
@@ -575,7 +576,6 @@ pub struct TeamMember {
     /// Name of the person (MK403 p.4.2).
     pub name: String,
     /// The person's role in the study (MK403 p.4.2).
-    #[serde(default)]
     #[schemars(required)]
     pub role: Option<String>,
     /// Whether this person processes personal data (MK403 p.4.2, p.30.2).
@@ -592,15 +592,12 @@ pub struct TeamMember {
 #[serde(deny_unknown_fields)]
 pub struct StateResearchProgramme {
     /// Name of the programme (MK403 p.4.3).
-    #[serde(default)]
     #[schemars(required)]
     pub programme: Option<String>,
     /// Name of the project (MK403 p.4.3).
-    #[serde(default)]
     #[schemars(required)]
     pub project: Option<String>,
     /// Registration number of the project (MK403 p.4.3).
-    #[serde(default)]
     #[schemars(required)]
     pub registration_number: Option<String>,
 }
@@ -610,15 +607,12 @@ pub struct StateResearchProgramme {
 #[serde(deny_unknown_fields)]
 pub struct EthicsReview {
     /// Name of the research ethics committee (MK403 p.4.4).
-    #[serde(default)]
     #[schemars(required)]
     pub committee: Option<String>,
     /// The committee's permission (MK403 p.4.4).
-    #[serde(default)]
     #[schemars(required)]
     pub permission: Option<String>,
     /// Number of the permission (MK403 p.4.4).
-    #[serde(default)]
     #[schemars(required)]
     pub permission_number: Option<String>,
     /// Date the permission was granted (MK403 p.4.4).
@@ -671,15 +665,12 @@ pub struct NonDisclosureDeclaration {
 #[serde(deny_unknown_fields)]
 pub struct SecurityMeasures {
     /// How devices are protected (MK403 p.33.3).
-    #[serde(default)]
     #[schemars(required)]
     pub device_protection: Option<DeviceProtection>,
     /// Whether antivirus software is installed and kept up to date (MK403 p.33.4).
-    #[serde(default)]
     #[schemars(required)]
     pub antivirus_up_to_date: Option<bool>,
     /// The network security tools used (MK403 p.33.5).
-    #[serde(default)]
     #[schemars(required)]
     pub network_security: Option<String>,
 }
@@ -713,7 +704,7 @@ pub struct AuthorisedPerson {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ServiceRole {
-    /// A Service employee doing research; the only one who may process identifying data (MK403 p.21, p.22).
+    /// A Service employee doing research, who processes the identifying data in the Service (MK403 p.21, p.22).
     ServiceResearcher,
     /// Approves study applications (MK403 p.3, p.30.1).
     Approver,
@@ -855,19 +846,15 @@ impl JsonSchema for FollowUpField {
 pub struct DirectContact {
     /// How the data subjects' (or their legal representatives') consent is obtained; contact
     /// happens only with consent (MK403 p.31).
-    #[serde(default)]
     #[schemars(required)]
     pub consent: Option<ConsentForm>,
     /// The specific target group that must be surveyed (MK403 p.31.1).
-    #[serde(default)]
     #[schemars(required)]
     pub target_group: Option<String>,
     /// Why there is no alternative way to get the information (MK403 p.31.2).
-    #[serde(default)]
     #[schemars(required)]
     pub why_no_alternative: Option<String>,
     /// The risk to the data subjects weighed against the public-interest benefit (MK403 p.31.3).
-    #[serde(default)]
     #[schemars(required)]
     pub risk_assessment: Option<String>,
     /// The contact fields transferred: first name, surname, e-mail or phone, nothing else (MK403 p.32).
@@ -908,7 +895,6 @@ impl JsonSchema for ContactField {
 pub struct Retention {
     /// How long the Service keeps the anonymised information: permanently, or until a date the
     /// Service sets (MK403 p.27).
-    #[serde(default)]
     #[schemars(required)]
     pub anonymised_data: Option<RetentionTerm>,
     /// Latest date by which everything identifying is deleted; never after the study ends
@@ -945,14 +931,31 @@ pub enum Keep {
 }
 
 impl Spec {
+    /// The phases, in the order written (MK403 p.3.4).
+    pub fn phases(&self) -> &[Phase] {
+        self.phases.as_deref().unwrap_or_default()
+    }
+
     /// Whether an external researcher initiates the study (MK403 p.4).
     pub fn is_external(&self) -> bool {
         self.initiator.kind.is_external()
     }
 
+    /// Whether personal data reaches the external researcher: the contact details of a
+    /// consented contact (MK403 p.32), or identifying data when the purpose cannot be reached
+    /// with anonymised data (p.7, p.25.1, p.34).
+    pub fn personal_data_reaches_external_researcher(&self) -> bool {
+        self.external.is_some()
+            && (self.direct_contact.is_some()
+                || self
+                    .anonymisation
+                    .as_ref()
+                    .is_some_and(|a| a.purpose_reachable_with_anonymised_data == Some(false)))
+    }
+
     /// The last phase deadline: the planned end of the study (MK403 p.3.4, p.26).
     pub fn study_end(&self) -> Option<Date> {
-        self.phases.iter().filter_map(|p| p.deadline).max()
+        self.phases().iter().filter_map(|p| p.deadline).max()
     }
 
     /// Every requested field with its source and its pointer in the spec.

@@ -60,6 +60,10 @@ fn finalize(value: &mut Value) {
             if let Some(Value::String(f)) = map.get("format")
                 && (f.starts_with("uint") || f.starts_with("int"))
             {
+                // draft-07 has no integer formats; keep their range as `maximum`.
+                if f == "uint32" {
+                    map.entry("maximum").or_insert(Value::from(u32::MAX));
+                }
                 map.remove("format");
             }
             constants_to_enum(map);
@@ -288,11 +292,17 @@ pub fn validate(doc: &YamlDocument) -> Vec<Diagnostic> {
                 for name in unexpected {
                     let pointer = pointer_join(&at, name);
                     let span = doc.spans.get(&pointer).and_then(|s| s.key);
+                    let message = if crate::diagnostic::looks_like_personal_code(name) {
+                        "unknown property (its name looks like a personal code and is not shown)"
+                            .to_owned()
+                    } else {
+                        format!("unknown property `{name}`")
+                    };
                     let mut d = Diagnostic::new(
                         UNKNOWN_PROPERTY.0,
                         UNKNOWN_PROPERTY.1,
                         Severity::Error,
-                        format!("unknown property {}", crate::diagnostic::shown(name)),
+                        message,
                     )
                     .at(pointer)
                     .citing(info.description.map(cited_points).unwrap_or_default());
@@ -304,6 +314,7 @@ pub fn validate(doc: &YamlDocument) -> Vec<Diagnostic> {
                         None => "see `studyflow schema` for the properties allowed here".into(),
                     });
                     d.span = span;
+                    d.replaceable = true;
                     out.push(d);
                 }
             }
@@ -322,6 +333,7 @@ pub fn validate(doc: &YamlDocument) -> Vec<Diagnostic> {
                 if let Some(desc) = info.description {
                     d.help = Some(format!("add `{name}`: {desc}"));
                 }
+                d.replaceable = true;
                 out.push(d);
             }
             kind => {
@@ -333,6 +345,7 @@ pub fn validate(doc: &YamlDocument) -> Vec<Diagnostic> {
                         .citing(info.description.map(cited_points).unwrap_or_default());
                 d.help = help;
                 d.span = doc.spans.nearest(&at).map(|(s, _)| s.value);
+                d.replaceable = matches!(kind, ValidationErrorKind::Enum { .. });
                 out.push(d);
             }
         }

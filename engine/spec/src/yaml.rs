@@ -99,6 +99,9 @@ struct Frame {
     anchor: usize,
     key_span: Option<Span>,
     nodes: usize,
+    /// End (byte offset) of the last child read, for block collections whose end event sits
+    /// at the next token.
+    last_child_end: Option<usize>,
 }
 
 enum Container {
@@ -143,10 +146,7 @@ pub fn parse(src: &SourceText<'_>, limits: Limits) -> (Option<YamlDocument>, Vec
     };
     let mut documents = 0usize;
     let mut parser = Parser::new_from_str(text);
-    loop {
-        let Some(next) = parser.next_event() else {
-            break;
-        };
+    while let Some(next) = parser.next_event() {
         let (event, span) = match next {
             Ok(e) => e,
             Err(e) => {
@@ -186,6 +186,19 @@ pub fn parse(src: &SourceText<'_>, limits: Limits) -> (Option<YamlDocument>, Vec
             }
             Event::Scalar(value, style, anchor, tag) => {
                 let span = b.span_of(&span);
+                if value == "<<" && style == ScalarStyle::Plain && b.is_key_position() {
+                    b.diagnostics.push(
+                        diag(
+                            YAML_UNSUPPORTED,
+                            "merge keys (`<<`) are not part of YAML 1.2 and are not supported",
+                            span,
+                        )
+                        .with_help(
+                            "write the keys out, or use an alias as a whole value (`key: *anchor`)",
+                        ),
+                    );
+                    return (None, b.diagnostics);
+                }
                 match resolve_scalar(&value, style, tag.as_deref()) {
                     Ok(v) => b.complete(v, 1, anchor, span),
                     Err(msg) => {
@@ -232,7 +245,7 @@ pub fn parse(src: &SourceText<'_>, limits: Limits) -> (Option<YamlDocument>, Vec
             return (None, b.diagnostics);
         }
     }
-    match b.root.take() {
+    match b.root.take().filter(|v| !v.is_null()) {
         Some(value) => (
             Some(YamlDocument {
                 value,
@@ -243,9 +256,12 @@ pub fn parse(src: &SourceText<'_>, limits: Limits) -> (Option<YamlDocument>, Vec
         None => {
             let at = src.span_bytes(0, 0);
             b.diagnostics.push(
-                diag(YAML_SYNTAX, "the file holds no YAML document", at).with_help(
-                    "a study spec starts with `spec_version: 1`; see `studyflow schema`",
-                ),
+                diag(
+                    YAML_SYNTAX,
+                    "the file holds no YAML document, or only an empty one",
+                    at,
+                )
+                .with_help("a study spec starts with `spec_version: 1`; see `studyflow schema`"),
             );
             (None, b.diagnostics)
         }
@@ -326,6 +342,7 @@ impl Builder<'_, '_> {
             anchor,
             key_span,
             nodes: 1,
+            last_child_end: None,
         });
         Flow::Continue
     }
@@ -334,8 +351,14 @@ impl Builder<'_, '_> {
         let Some(frame) = self.stack.pop() else {
             return Flow::Continue;
         };
-        let end = (span.end.line(), span.end.col());
-        let full = self.src.span(frame.start, end);
+        let event = self.span_of(span);
+        let start = self.src.offset(frame.start.0, frame.start.1);
+        // A flow collection ends at its bracket; a block one where its last child ends.
+        let end = match frame.last_child_end {
+            Some(child_end) if event.start == event.end => child_end,
+            _ => event.end,
+        };
+        let full = self.src.span_bytes(start, end.max(start));
         let value = match frame.container {
             Container::Seq(items) => Value::Array(items),
             Container::Map { map, .. } => Value::Object(map),
@@ -407,6 +430,7 @@ impl Builder<'_, '_> {
             return Flow::Continue;
         };
         top.nodes += nodes;
+        top.last_child_end = Some(span.end);
         match &mut top.container {
             Container::Seq(items) => items.push(value),
             Container::Map {
@@ -495,10 +519,11 @@ fn resolve_plain(text: &str) -> Value {
         .strip_prefix(b"-")
         .or_else(|| bytes.strip_prefix(b"+"))
         .unwrap_or(bytes);
-    if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
-        if let Ok(i) = text.parse::<i64>() {
-            return Value::Number(i.into());
-        }
+    if !digits.is_empty()
+        && digits.iter().all(u8::is_ascii_digit)
+        && let Ok(i) = text.parse::<i64>()
+    {
+        return Value::Number(i.into());
     }
     if let Some(hex) = text.strip_prefix("0x")
         && let Ok(i) = i64::from_str_radix(hex, 16)
@@ -594,6 +619,13 @@ mod tests {
     }
 
     #[test]
+    fn block_collections_end_at_their_last_child() {
+        let (doc, _) = parse_str("team:\n  - name: A\n    role: lead\n  - name: B\n");
+        let first = doc.unwrap().spans.get("/team/0").unwrap().value;
+        assert_eq!((first.line, first.end_line), (2, 3));
+    }
+
+    #[test]
     fn syntax_error_has_a_position() {
         let (doc, d) = parse_str("a: [1, 2\nb: 3\n");
         assert!(doc.is_none());
@@ -606,7 +638,7 @@ mod tests {
         let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..10 {
             let prev = format!("*a{}", i - 1);
-            let items = vec![prev.as_str(); 10].join(", ");
+            let items = [prev.as_str(); 10].join(", ");
             text.push_str(&format!("a{i}: &a{i} [{items}]\n"));
         }
         let (doc, d) = parse_str(&text);
@@ -648,6 +680,8 @@ mod tests {
         assert_eq!(parse_str("? [a]\n: 1\n").1[0].code, "SF004");
         assert_eq!(parse_str("a: !custom 1\n").1[0].code, "SF004");
         assert_eq!(parse_str("a: 1\n---\nb: 2\n").1[0].code, "SF004");
+        assert_eq!(parse_str("a: &x {b: 1}\nc:\n  <<: *x\n").1[0].code, "SF004");
+        assert_eq!(parse_str("---\n").1[0].code, "SF001");
         let (doc, d) = parse_str("a: !!str 12\n");
         assert!(d.is_empty());
         assert_eq!(doc.unwrap().value, json!({"a":"12"}));

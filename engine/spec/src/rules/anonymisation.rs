@@ -1,6 +1,6 @@
 //! SF140: anonymisation is declared coherently (MK403 p.7, p.21, p.30).
 
-use super::{Findings, Rule, blank};
+use super::{Check, Findings, Rule, blank};
 use crate::catalogue::{self, FieldClass, Source};
 use crate::diagnostic::Severity;
 use crate::model::{DatePolicy, Spec};
@@ -10,17 +10,20 @@ pub static RULE: Rule = Rule {
     name: "anonymisation",
     severity: Severity::Error,
     points: &["p.7"],
-    summary: "Quasi-identifiers are requested non-identifying fields, the date anchor exists, and identifying data is justified and never reaches an external researcher.",
+    summary: "Quasi-identifiers are requested non-identifying fields, the date anchor exists, and identifying data is justified and stays with the Service.",
     explanation: "If the purpose can be reached with anonymised information, the Service \
 anonymises right after verification and linkage, deleting personal data and identifiers (p.7). \
 Each quasi-identifier must be a field the spec requests, and not an `identifier`-class field \
 (those are deleted, p.7, p.17.3). With `date_policy: relative_to_anchor`, `anchor_field` must \
 name a requested Service IS date field. When the purpose cannot be reached with anonymised \
-data, `why_identifying_data_is_needed` must say why; and an external study must be reachable \
-with anonymised data, since only service researchers process identifying information (p.21) and \
-external researchers receive anonymised information (p.30). An external study without \
+data, `why_identifying_data_is_needed` must say why. A study carried out by an external \
+researcher must be reachable with anonymised data: identifying information is processed by \
+service researchers (p.21), and studyflow transfers only anonymised data to an external \
+researcher, besides the contact details of a consented contact (p.32). This is studyflow's \
+policy, stricter than the text: p.25.1, p.33.1 and p.34 contemplate identifying data reaching \
+an external researcher, a transfer studyflow does not automate. An external study without \
 quasi-identifiers is a warning: its release could not be checked for k-anonymity.",
-    check,
+    check: Check::Spec(check),
 };
 
 fn check(spec: &Spec, f: &mut Findings) {
@@ -71,14 +74,15 @@ fn check(spec: &Spec, f: &mut Findings) {
         if blank(a.why_identifying_data_is_needed.as_deref()) {
             f.report("/anonymisation/why_identifying_data_is_needed", "the purpose cannot be reached with anonymised data: say why identifying information is needed (MK403 p.7)");
         }
-        if spec.is_external() {
-            f.report("/anonymisation/purpose_reachable_with_anonymised_data", "an external researcher receives only anonymised information: identifying information is processed by service researchers only (MK403 p.21, p.30)")
-                .points(&["p.7", "p.21", "p.30"]);
+        if spec.external.is_some() {
+            f.report("/anonymisation/purpose_reachable_with_anonymised_data", "studyflow transfers only anonymised data to an external researcher (besides a consented contact, MK403 p.32); identifying data stays with the service researchers (MK403 p.7, p.21)")
+                .points(&["p.7", "p.21"])
+                .help("MK403 p.25.1, p.33.1 and p.34 contemplate identifying data reaching an external researcher, but studyflow does not automate that transfer; see docs/regulation-coverage.md");
         }
     }
-    if spec.is_external() && a.quasi_identifiers.is_empty() {
-        f.warn("/anonymisation/quasi_identifiers", "no quasi-identifiers are declared, so the release to the external researcher cannot be checked for k-anonymity (MK403 p.7, p.30)")
-            .points(&["p.7", "p.30"]);
+    if spec.external.is_some() && a.quasi_identifiers.is_empty() {
+        f.warn("/anonymisation/quasi_identifiers", "no quasi-identifiers are declared, so the release to the external researcher cannot be checked for k-anonymity (MK403 p.7)")
+            .points(&["p.7"]);
     }
 }
 
@@ -113,6 +117,7 @@ mod tests {
     fn external_study_must_be_anonymised() {
         let spec = spec_with(|v| {
             v["initiator"]["kind"] = json!("external_legal_person");
+            v["external"] = json!({});
             v["anonymisation"]["purpose_reachable_with_anonymised_data"] = json!(false);
         });
         let d = run_rule(&RULE, &spec);

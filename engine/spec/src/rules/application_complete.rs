@@ -1,6 +1,6 @@
 //! SF101: every item of the study application (MK403 p.3.1–3.4) is present and not blank.
 
-use super::{Findings, Rule, blank};
+use super::{Check, Findings, Rule, blank};
 use crate::diagnostic::Severity;
 use crate::model::Spec;
 
@@ -16,7 +16,7 @@ information needed and its volume (p.3.3), and its phases and their deadlines (p
 checks the title, `purpose`, `methodology.description`, the sample's population, inclusion \
 criteria, period and expected size, the acquisition methods and procedures, that `data_scope` \
 requests at least one source, and that there is at least one phase. Blank text counts as missing.",
-    check,
+    check: Check::Spec(check),
 };
 
 fn check(spec: &Spec, f: &mut Findings) {
@@ -75,7 +75,7 @@ fn check(spec: &Spec, f: &mut Findings) {
                         "the sample's population",
                         "p.3.2",
                     );
-                    if s.inclusion_criteria.iter().all(|c| c.trim().is_empty()) {
+                    if s.inclusion_criteria().iter().all(|c| c.trim().is_empty()) {
                         f.report(
                             "/methodology/sample/inclusion_criteria",
                             "the planned sample must state its inclusion criteria (MK403 p.3.2)",
@@ -132,14 +132,14 @@ fn check(spec: &Spec, f: &mut Findings) {
             .points(&["p.3.3"])
             .help("request fields from at least one of `service_is`, `information_centre`, `prison_administration`");
     }
-    if spec.phases.is_empty() {
+    if spec.phases().is_empty() {
         f.report(
             "/phases",
             "the application must state the study's phases and their deadlines (MK403 p.3.4)",
         )
         .points(&["p.3.4"]);
     }
-    for (i, phase) in spec.phases.iter().enumerate() {
+    for (i, phase) in spec.phases().iter().enumerate() {
         text(
             f,
             &format!("/phases/{i}/title"),

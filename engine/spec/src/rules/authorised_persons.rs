@@ -1,6 +1,6 @@
 //! SF141: the Service designates who may touch identifying data (MK403 p.21, p.25.1–25.2).
 
-use super::{Findings, Rule};
+use super::{Check, Findings, Rule};
 use crate::catalogue::{self, FieldClass, Source};
 use crate::diagnostic::Severity;
 use crate::model::{Access, ServiceIsExtraction, ServiceRole, Spec};
@@ -19,7 +19,7 @@ requests an identifier, or anything from the Information Centre or the Prison Ad
 with `identifying_data` access; manual extraction from the Service IS (p.22.1) needs one with \
 `service_is` access. Giving `identifying_data` access to anyone who is not a service researcher \
 is an error. Names must be unique.",
-    check,
+    check: Check::Spec(check),
 };
 
 fn check(spec: &Spec, f: &mut Findings) {

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::{Findings, Rule, blank};
+use super::{Check, Findings, Rule, blank};
 use crate::diagnostic::Severity;
 use crate::model::{ContractStatus, Spec};
 
@@ -12,20 +12,24 @@ pub static RULE: Rule = Rule {
     name: "contract-and-nda",
     severity: Severity::Error,
     points: &["p.5", "p.30.2"],
-    summary: "An external study has a contract, and every team member who processes personal data a non-disclosure declaration.",
+    summary: "An external study has a contract, and every team member who processes personal data or receives the study's information a non-disclosure declaration.",
     explanation: "An external study runs under a contract between the Service and the external \
-researcher (p.5), and information is transferred only once the contract is concluded, with a \
-signed non-disclosure declaration for restricted information (p.30.2). The spec must have \
-`external.contract` (status `planned` until it is signed; a `concluded` contract states its \
-number and date), and `external.non_disclosure_declarations` must list every team member with \
-`processes_personal_data: true`. A declaration by someone not in the team, or listed twice, is a \
+researcher (p.5), and information is transferred only once the contract is concluded, \
+including a signed declaration not to disclose restricted-access information when personal data \
+*or restricted-access information* is processed (p.30.2: \"personas datus vai ierobežotas \
+pieejamības informāciju\"). Punishment Register, Prisoners' IS and Service IS extracts are \
+restricted-access information even once anonymised. The spec must have `external.contract` \
+(status `planned` until it is signed; a `concluded` contract states its number and date), and \
+`external.non_disclosure_declarations` must list every team member with \
+`processes_personal_data: true` or `authorised_person: true` (who receives the information, \
+p.33.1). A declaration by someone not in the team, or listed twice, is a \
 warning. The engine refuses every transfer step until the contract is concluded and the \
 declarations are signed (p.30).",
-    check,
+    check: Check::Spec(check),
 };
 
 fn check(spec: &Spec, f: &mut Findings) {
-    let Some(ext) = spec.external.as_ref().filter(|_| spec.is_external()) else {
+    let Some(ext) = &spec.external else {
         return;
     };
     match &ext.contract {
@@ -51,7 +55,7 @@ fn check(spec: &Spec, f: &mut Findings) {
         }
         Some(_) => {}
     }
-    let team: HashSet<&str> = ext.team.iter().map(|m| m.name.trim()).collect();
+    let team: HashSet<&str> = ext.team().iter().map(|m| m.name.trim()).collect();
     let mut signed: HashSet<&str> = HashSet::new();
     for (i, nda) in ext.non_disclosure_declarations.iter().enumerate() {
         let name = nda.signatory.trim();
@@ -66,16 +70,27 @@ fn check(spec: &Spec, f: &mut Findings) {
                 .points(&["p.4.2", "p.30.2"]);
         }
     }
-    for (i, m) in ext
-        .team
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| m.processes_personal_data)
-    {
+    for (i, m) in ext.team().iter().enumerate() {
+        let why = if m.processes_personal_data {
+            "processes personal data"
+        } else if m.authorised_person {
+            "receives the study's restricted-access information as an authorised person"
+        } else {
+            continue;
+        };
         if !signed.contains(m.name.trim()) {
-            f.report(&format!("/external/team/{i}"), format!("`{}` processes personal data but has no non-disclosure declaration (MK403 p.30.2)", m.name))
-                .points(&["p.30.2"])
-                .help(format!("add `- {{signatory: {}}}` to `external.non_disclosure_declarations`", m.name));
+            f.report(
+                &format!("/external/team/{i}"),
+                format!(
+                    "`{}` {why} but has no non-disclosure declaration (MK403 p.30.2)",
+                    m.name
+                ),
+            )
+            .points(&["p.30.2"])
+            .help(format!(
+                "add `- {{signatory: {}}}` to `external.non_disclosure_declarations`",
+                m.name
+            ));
         }
     }
 }
@@ -97,11 +112,18 @@ mod tests {
     #[test]
     fn contract_and_declarations() {
         let good = external(json!({
-            "team": [{"name": "A", "processes_personal_data": true}, {"name": "B"}],
+            "team": [{"name": "A", "processes_personal_data": true}, {"name": "B"}, {"name": "C", "authorised_person": true}],
             "contract": {"status": "concluded", "number": "VPD/2027/1", "concluded_on": "2027-01-10"},
-            "non_disclosure_declarations": [{"signatory": "A", "signed_on": "2027-01-10"}]
+            "non_disclosure_declarations": [{"signatory": "A", "signed_on": "2027-01-10"}, {"signatory": "C"}]
         }));
         assert!(run_rule(&RULE, &good).is_empty());
+        let authorised = external(json!({
+            "team": [{"name": "C", "authorised_person": true}],
+            "contract": {"status": "planned"}
+        }));
+        let d = run_rule(&RULE, &authorised);
+        assert_eq!(d.len(), 1);
+        assert!(d[0].message.contains("restricted-access"));
         let bad = external(json!({
             "team": [{"name": "A", "processes_personal_data": true}],
             "contract": {"status": "concluded"},

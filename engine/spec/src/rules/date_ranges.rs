@@ -1,6 +1,6 @@
 //! SF104: every period runs forwards (MK403 p.3.2, p.3.3).
 
-use super::{Findings, Rule};
+use super::{Check, Findings, Rule};
 use crate::diagnostic::Severity;
 use crate::model::{Period, Spec};
 
@@ -12,7 +12,7 @@ pub static RULE: Rule = Rule {
     summary: "Every period's `from` is on or before its `to`.",
     explanation: "The sample period (p.3.2) and the period each source's volume covers (p.3.3) \
 must run forwards.",
-    check,
+    check: Check::Spec(check),
 };
 
 fn check(spec: &Spec, f: &mut Findings) {

@@ -1,6 +1,6 @@
 //! SF160: direct contact only with consent, for the reasons of p.31, with the fields of p.32.
 
-use super::{Findings, Rule, blank};
+use super::{Check, Findings, Rule, blank};
 use crate::catalogue::CONTACT_FIELDS;
 use crate::diagnostic::{Severity, shown};
 use crate::model::Spec;
@@ -18,7 +18,7 @@ risk to the subject has been weighed against the public-interest benefit (p.31.3
 transfers first name, surname, e-mail or phone number, and nothing else (p.32): any other field \
 is an error, as is a repeated one; without e-mail or phone the subject cannot be reached (a \
 warning).",
-    check,
+    check: Check::Spec(check),
 };
 
 fn check(spec: &Spec, f: &mut Findings) {

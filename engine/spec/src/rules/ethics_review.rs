@@ -1,6 +1,6 @@
 //! SF133: an ethics committee review is stated in full (MK403 p.4.4).
 
-use super::{Findings, Rule, blank};
+use super::{Check, Findings, Rule, blank};
 use crate::diagnostic::Severity;
 use crate::model::Spec;
 
@@ -13,7 +13,7 @@ pub static RULE: Rule = Rule {
     explanation: "If a research ethics committee reviewed the study, the application states the \
 committee's name, its permission and the permission's number (p.4.4). When \
 `external.ethics_review` is present, all three must be non-blank.",
-    check,
+    check: Check::Spec(check),
 };
 
 fn check(spec: &Spec, f: &mut Findings) {

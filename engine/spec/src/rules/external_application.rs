@@ -1,6 +1,6 @@
 //! SF130: an external study carries the p.4 part of the application, a Service study does not.
 
-use super::{Findings, Rule, blank};
+use super::{Check, Findings, Rule, blank};
 use crate::diagnostic::Severity;
 use crate::model::Spec;
 
@@ -9,25 +9,23 @@ pub static RULE: Rule = Rule {
     name: "external-application",
     severity: Severity::Error,
     points: &["p.4", "p.4.1"],
-    summary: "An external researcher's study has an `external` section with its justification and expected benefit.",
+    summary: "A study an external researcher initiates has an `external` section with its justification and expected benefit.",
     explanation: "When an external researcher (a natural or legal person) initiates the study, the \
 application also states why it is needed, including the expected benefit for the Service's \
 effectiveness or for public safety (p.4.1), and the items of p.4.2–4.4. `initiator.kind: \
 external_*` therefore needs `external:` with non-blank `justification` and `expected_benefit`. \
-A Service study with an `external` section is an error too: it would claim contract and NDA \
-gates that do not apply.",
-    check,
+A Service study may have an `external` section too: the Service commissions an external \
+researcher to carry it out (p.30.1 speaks of a \"plan or procurement offer\"); then the p.4 \
+items are not required, but the contract, declarations and security measures of p.5, p.30 and \
+p.33 are (SF134, SF135).",
+    check: Check::Spec(check),
 };
 
 fn check(spec: &Spec, f: &mut Findings) {
     match (&spec.external, spec.is_external()) {
         (None, true) => {
-            f.report("/external", "a study initiated by an external researcher must state the p.4 items: justification, team, programme, ethics review, contract (MK403 p.4)")
+            f.report("/external", "a study initiated by an external researcher must state the p.4 items: justification, team, programme, ethics review, and the contract (MK403 p.4, p.5)")
                 .help("add `external:`; see specs/ for a complete example");
-        }
-        (Some(_), false) => {
-            f.report("/external", "`external` is for studies initiated by an external researcher, but `initiator.kind` is `service` (MK403 p.4)")
-                .help("set `initiator.kind` to `external_natural_person` or `external_legal_person`, or remove `external`");
         }
         (Some(e), true) => {
             if blank(e.justification.as_deref()) {
@@ -42,7 +40,8 @@ fn check(spec: &Spec, f: &mut Findings) {
                     .points(&["p.4.1"]);
             }
         }
-        (None, false) => {}
+        // A Service study with or without a commissioned external researcher.
+        (_, false) => {}
     }
 }
 
@@ -66,7 +65,10 @@ mod tests {
             run_rule(&RULE, &blank)[0].pointer,
             "/external/expected_benefit"
         );
-        let stray = spec_with(|v| v["external"] = json!({}));
-        assert!(run_rule(&RULE, &stray)[0].message.contains("`service`"));
+        let commissioned = spec_with(|v| v["external"] = json!({}));
+        assert!(
+            run_rule(&RULE, &commissioned).is_empty(),
+            "the Service may commission an external researcher"
+        );
     }
 }

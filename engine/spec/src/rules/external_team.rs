@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::{Findings, Rule, blank};
+use super::{Check, Findings, Rule, blank};
 use crate::diagnostic::Severity;
 use crate::model::Spec;
 
@@ -16,28 +16,23 @@ pub static RULE: Rule = Rule {
     explanation: "The application of an external researcher states the persons involved and their \
 roles, naming who will process personal data, if any (p.4.2); the external researcher designates \
 authorised persons and agrees them with the Service (p.33.1, p.25.1). The team must be non-empty, \
-names unique, every role stated, and at least one member `authorised_person: true`. Personal \
-data reaches an external team only through a consented contact (p.31–32; everything else is \
-anonymised first, p.21, p.30): with `direct_contact`, at least one member must be named with \
-`processes_personal_data: true`. Without it, a member marked as processing personal data is a \
-warning, since nothing personal will be transferred.",
-    check,
+names unique, every role stated, and at least one member `authorised_person: true`. When personal \
+data reaches the external researcher — the contact details of a consented contact (p.31–32), or \
+identifying data when the purpose cannot be reached with anonymised data (p.7, p.25.1, p.34) — \
+at least one member must be named with `processes_personal_data: true`. A member so named when \
+no personal data reaches the team is a warning: the study only transfers anonymised data.",
+    check: Check::Spec(check),
 };
 
 fn check(spec: &Spec, f: &mut Findings) {
-    let Some(ext) = spec.external.as_ref().filter(|_| spec.is_external()) else {
-        return;
-    };
-    if ext.team.is_empty() {
-        f.report(
-            "/external/team",
-            "an external study must list the persons involved and their roles (MK403 p.4.2)",
-        )
-        .points(&["p.4.2"]);
+    let Some(ext) = &spec.external else { return };
+    let team = ext.team();
+    if team.is_empty() {
+        f.report("/external/team", "the study must list the external researcher's persons involved and their roles (MK403 p.4.2, p.33.1)");
         return;
     }
     let mut names: HashMap<&str, usize> = HashMap::new();
-    for (i, m) in ext.team.iter().enumerate() {
+    for (i, m) in team.iter().enumerate() {
         if names.insert(m.name.trim(), i).is_some() {
             f.report(
                 &format!("/external/team/{i}/name"),
@@ -53,28 +48,21 @@ fn check(spec: &Spec, f: &mut Findings) {
             .points(&["p.4.2"]);
         }
     }
-    let processors = ext
-        .team
-        .iter()
-        .filter(|m| m.processes_personal_data)
-        .count();
-    if spec.direct_contact.is_some() && processors == 0 {
-        f.report("/external/team", "the study contacts data subjects, so the application must name who processes their personal data (MK403 p.4.2, p.32)")
-            .points(&["p.4.2", "p.32"])
-            .help("set `processes_personal_data: true` on the members who receive the contact details");
+    let personal = spec.personal_data_reaches_external_researcher();
+    if personal && !team.iter().any(|m| m.processes_personal_data) {
+        f.report("/external/team", "personal data reaches the external researcher, so the application must name who processes it (MK403 p.4.2)")
+            .points(&["p.4.2", "p.25.1"])
+            .help("set `processes_personal_data: true` on the members who receive it");
     }
-    if spec.direct_contact.is_none() {
-        for (i, m) in ext
-            .team
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| m.processes_personal_data)
-        {
-            f.warn(&format!("/external/team/{i}/processes_personal_data"), format!("`{}` is marked as processing personal data, but an external researcher receives only anonymised data unless subjects are contacted (MK403 p.21, p.30)", m.name))
-                .points(&["p.4.2", "p.21"]);
+    if !personal {
+        for (i, m) in team.iter().enumerate() {
+            if m.processes_personal_data {
+                f.warn(&format!("/external/team/{i}/processes_personal_data"), format!("`{}` is marked as processing personal data, but the study transfers only anonymised data to the external researcher (MK403 p.7, p.4.2)", m.name))
+                    .points(&["p.4.2", "p.7"]);
+            }
         }
     }
-    if !ext.team.iter().any(|m| m.authorised_person) {
+    if !team.iter().any(|m| m.authorised_person) {
         f.report("/external/team", "the external researcher must designate authorised persons and agree them with the Service (MK403 p.33.1, p.25.1)")
             .points(&["p.33.1", "p.25.1"])
             .help("set `authorised_person: true` on the members who receive the study's information");
@@ -104,7 +92,10 @@ mod tests {
         assert!(run_rule(&RULE, &external(good.clone(), false)).is_empty());
         let d = run_rule(&RULE, &external(good, true));
         assert_eq!(d.len(), 1);
-        assert!(d[0].message.contains("contacts data subjects"));
+        assert!(
+            d[0].message
+                .contains("personal data reaches the external researcher")
+        );
         let bad =
             json!([{"name": "A"}, {"name": "A", "role": "x", "processes_personal_data": true}]);
         let d = run_rule(&RULE, &external(bad, false));

@@ -1,6 +1,6 @@
 //! SF102: every requested field says why the study needs it (MK403 p.3.3).
 
-use super::{Findings, Rule, blank};
+use super::{Check, Findings, Rule, blank};
 use crate::diagnostic::Severity;
 use crate::model::Spec;
 
@@ -13,7 +13,7 @@ pub static RULE: Rule = Rule {
     explanation: "The application states the information needed (p.3.3); data minimisation means \
 each field must be justified. Under `data_scope.<source>.fields` every catalogue key maps to a \
 sentence saying why it is needed; an empty value is reported.",
-    check,
+    check: Check::Spec(check),
 };
 
 fn check(spec: &Spec, f: &mut Findings) {

@@ -1,6 +1,6 @@
 //! SF110: a catalogue key is requested from the source that holds it (MK403 p.13, p.15, p.16).
 
-use super::{Findings, Rule};
+use super::{Check, Findings, Rule};
 use crate::catalogue;
 use crate::diagnostic::Severity;
 use crate::model::Spec;
@@ -16,7 +16,7 @@ only the p.15 (rulings) and p.16 (resocialisation) fields, and the Service IS it
 A key listed under a source that does not hold it (say `release_regime`, p.15.5, under \
 `information_centre`) is reported with the source and the spec path where it belongs. Keys that \
 no source holds are schema errors (SF010) with a \"did you mean\".",
-    check,
+    check: Check::Spec(check),
 };
 
 fn check(spec: &Spec, f: &mut Findings) {

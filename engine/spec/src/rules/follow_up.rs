@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use super::{Findings, Rule};
+use super::{Check, Findings, Rule};
 use crate::catalogue::{self, Source};
 use crate::diagnostic::{Severity, shown};
 use crate::model::{Exchange, Spec, StudyDesign, WAVES};
@@ -22,7 +22,7 @@ fields; a field of another source is reported with its source. The exchange is a
 (p.20). Only a study that follows subjects over time (`methodology.design: longitudinal`) \
 requests follow-ups, and the Service IS must supply the anchor event's start date (for \
 `…after_start` waves) and end date (for `…after_end` waves), or the waves cannot be scheduled.",
-    check,
+    check: Check::Spec(check),
 };
 
 fn check(spec: &Spec, f: &mut Findings) {

@@ -41,7 +41,15 @@ pub struct Rule {
     pub summary: &'static str,
     /// What it checks in detail, and why, for `docs/rules.md`.
     pub explanation: &'static str,
-    pub check: fn(&Spec, &mut Findings),
+    pub check: Check,
+}
+
+/// What a rule reads.
+pub enum Check {
+    /// The typed spec; runs when the structure allowed building it.
+    Spec(fn(&Spec, &mut Findings)),
+    /// The document as written (JSON form); always runs.
+    Document(fn(&serde_json::Value, &mut Findings)),
 }
 
 /// A structural check (YAML and schema layers), for the reference and SARIF.
@@ -76,7 +84,7 @@ pub static STRUCTURAL: &[StructuralCheck] = &[
         code: "SF004",
         name: "unsupported-yaml",
         severity: Severity::Error,
-        summary: "custom tags, non-string keys, more than one document",
+        summary: "custom tags, mapping or sequence keys, merge keys (`<<`), more than one document",
     },
     StructuralCheck {
         code: "SF005",
@@ -176,15 +184,26 @@ impl Diagnostic {
     }
 }
 
-/// Runs every rule.
-pub fn run(spec: &Spec) -> Vec<Diagnostic> {
+/// Whether the rule with this code reads the document as written rather than the typed spec.
+pub fn reads_document(code: &str) -> bool {
+    RULES
+        .iter()
+        .any(|r| r.code == code && matches!(r.check, Check::Document(_)))
+}
+
+/// Runs every rule that can run: document rules always, spec rules when there is a spec.
+pub fn run(spec: Option<&Spec>, document: &serde_json::Value) -> Vec<Diagnostic> {
     let mut all = Vec::new();
     for rule in RULES {
         let mut f = Findings {
             rule,
             out: Vec::new(),
         };
-        (rule.check)(spec, &mut f);
+        match (&rule.check, spec) {
+            (Check::Spec(check), Some(spec)) => check(spec, &mut f),
+            (Check::Document(check), _) => check(document, &mut f),
+            (Check::Spec(_), None) => {}
+        }
         all.extend(f.out);
     }
     all
@@ -197,7 +216,13 @@ pub(crate) fn run_rule(rule: &'static Rule, spec: &Spec) -> Vec<Diagnostic> {
         rule,
         out: Vec::new(),
     };
-    (rule.check)(spec, &mut f);
+    match &rule.check {
+        Check::Spec(check) => check(spec, &mut f),
+        Check::Document(check) => {
+            let value = serde_json::to_value(spec).unwrap_or_default();
+            check(&value, &mut f);
+        }
+    }
     f.out
 }
 

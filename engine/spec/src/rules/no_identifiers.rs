@@ -2,9 +2,8 @@
 
 use serde_json::Value;
 
-use super::{Findings, Rule};
+use super::{Check, Findings, Rule};
 use crate::diagnostic::{Severity, looks_like_personal_code, pointer_join};
-use crate::model::Spec;
 
 pub static RULE: Rule = Rule {
     code: "SF180",
@@ -16,16 +15,15 @@ pub static RULE: Rule = Rule {
 researcher; identifying information is processed only by service researchers (p.21) with \
 access controlled by the Service (p.25.3). A spec names fields, never data subjects: any text \
 that looks like a Latvian personal code (`DDMMYY-NNNNN` or an eleven-digit `32…` code) is an \
-error. The diagnostic does not repeat the value, and `studyflow validate` masks it in the \
-source lines it shows.",
-    check,
+error. The diagnostic does not repeat the value (codes in a pointer are masked as `X`s), and \
+`studyflow validate` masks it in the source lines it shows. This rule reads the document as \
+written, so it also runs when the spec's structure is invalid.",
+    check: Check::Document(check),
 };
 
-fn check(spec: &Spec, f: &mut Findings) {
-    let Ok(value) = serde_json::to_value(spec) else {
-        return;
-    };
-    let mut stack = vec![(String::new(), &value)];
+/// Runs on the document as written, so a code under an unknown property is caught too.
+fn check(value: &Value, f: &mut Findings) {
+    let mut stack = vec![(String::new(), value)];
     while let Some((pointer, v)) = stack.pop() {
         match v {
             Value::String(s) if looks_like_personal_code(s) => {
@@ -72,5 +70,25 @@ mod tests {
             ["/purpose", "/methodology/sample/inclusion_criteria/1"]
         );
         assert!(d.iter().all(|d| !d.message.contains("12345")));
+    }
+
+    #[test]
+    fn codes_under_unknown_properties_are_found() {
+        let checked = crate::check(
+            b"spec_version: 1\nnotes: pilot client 010190-12345\n\"32123456789\": x\n",
+        );
+        let sf180: Vec<&str> = checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.code == "SF180")
+            .map(|d| d.pointer.as_str())
+            .collect();
+        assert_eq!(sf180, ["/notes", "/XXXXXXXXXXX"]);
+        assert!(
+            checked
+                .diagnostics
+                .iter()
+                .all(|d| !d.message.contains("12345") && !d.pointer.contains("2345"))
+        );
     }
 }

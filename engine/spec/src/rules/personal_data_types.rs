@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Findings, Rule};
+use super::{Check, Findings, Rule};
 use crate::catalogue::{self, PersonalDataType, Source};
 use crate::diagnostic::Severity;
 use crate::model::Spec;
@@ -20,7 +20,7 @@ subjects by personal code and by proceeding or ruling number (p.12), so it impli
 `personal_code` and `proceeding_identifiers` even when those are not analysed. Each implied type \
 missing from `personal_data_types` is an error. A declared type that nothing in the spec uses is \
 a warning: p.3.5 asks for the types *needed*.",
-    check,
+    check: Check::Spec(check),
 };
 
 fn check(spec: &Spec, f: &mut Findings) {

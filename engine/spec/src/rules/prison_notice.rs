@@ -1,6 +1,6 @@
 //! SF121: the Prison Administration notice can be scheduled (MK403 p.8).
 
-use super::{Findings, Rule};
+use super::{Check, Findings, Rule};
 use crate::diagnostic::Severity;
 use crate::model::Spec;
 
@@ -15,7 +15,7 @@ Administration of the results no later than 10 working days before publication (
 `publication.planned_date` the notice cannot be scheduled yet: a warning, since the date may be \
 set by an amendment. The working-day computation of the notice date arrives with the calendar \
 (`studyflow plan`).",
-    check,
+    check: Check::Spec(check),
 };
 
 fn check(spec: &Spec, f: &mut Findings) {

@@ -1,6 +1,6 @@
 //! SF105: requests to the registries can identify their subjects (MK403 p.12).
 
-use super::{Findings, Rule};
+use super::{Check, Findings, Rule};
 use crate::diagnostic::Severity;
 use crate::model::Spec;
 
@@ -8,15 +8,16 @@ pub static RULE: Rule = Rule {
     code: "SF105",
     name: "request-identifiers",
     severity: Severity::Error,
-    points: &["p.11", "p.12.1", "p.12.2"],
+    points: &["p.6", "p.11", "p.12.1", "p.12.2"],
     summary: "The Service IS supplies the identifiers a registry request needs.",
     explanation: "The Service sends the requests (p.6, p.11) and identifies each subject by \
 personal code (p.12.1) and by criminal proceeding, court ruling or prosecutor's decision number \
 (p.12.2). A spec asking the Information Centre for data (or follow-ups, p.19) must therefore \
-take `personal_code` and `proceeding_number` from the Service IS; one asking the Prison \
-Administration must take `personal_code` (p.15 identifies subjects by personal code). Subjects \
+take `personal_code` and one of `proceeding_number`, `court_ruling_number` or \
+`prosecutor_decision_number` from the Service IS; one asking the Prison Administration must \
+take `personal_code` (p.15 identifies subjects by personal code). Subjects \
 whose code changed also need `previous_personal_code` (p.12.1): its absence is a warning.",
-    check,
+    check: Check::Spec(check),
 };
 
 fn check(spec: &Spec, f: &mut Findings) {
@@ -38,8 +39,16 @@ fn check(spec: &Spec, f: &mut Findings) {
             .points(&["p.12.1"])
             .help("request `personal_code` from the Service IS; it is deleted right after linkage (MK403 p.17.3)");
     }
-    if ic && !has("proceeding_number") && !has("prosecutor_decision_number") {
-        f.report(pointer, "requests to the Information Centre identify proceedings by number, but the Service IS supplies neither `proceeding_number` nor `prosecutor_decision_number` (MK403 p.12.2)")
+    if ic
+        && ![
+            "proceeding_number",
+            "court_ruling_number",
+            "prosecutor_decision_number",
+        ]
+        .iter()
+        .any(|k| has(k))
+    {
+        f.report(pointer, "requests to the Information Centre identify proceedings by number, but the Service IS supplies no `proceeding_number`, `court_ruling_number` or `prosecutor_decision_number` (MK403 p.12.2)")
             .points(&["p.12.2"])
             .help("request `proceeding_number` from the Service IS");
     }

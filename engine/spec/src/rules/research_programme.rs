@@ -1,6 +1,6 @@
 //! SF132: a state research programme is stated in full (MK403 p.4.3).
 
-use super::{Findings, Rule, blank};
+use super::{Check, Findings, Rule, blank};
 use crate::diagnostic::Severity;
 use crate::model::Spec;
 
@@ -13,7 +13,7 @@ pub static RULE: Rule = Rule {
     explanation: "If the study is carried out within a state research programme, the application \
 states the programme's name, the project's name and its registration number (p.4.3). When \
 `external.state_research_programme` is present, all three must be non-blank.",
-    check,
+    check: Check::Spec(check),
 };
 
 fn check(spec: &Spec, f: &mut Findings) {

@@ -1,6 +1,6 @@
 //! SF170: retention of anonymised and identifying data (MK403 p.26, p.27, p.34, p.35).
 
-use super::{Findings, Rule};
+use super::{Check, Findings, Rule};
 use crate::diagnostic::Severity;
 use crate::model::{Keep, RetentionTerm, Spec};
 
@@ -11,14 +11,14 @@ pub static RULE: Rule = Rule {
     points: &["p.26", "p.27", "p.34", "p.35"],
     summary: "Anonymised data is kept permanently or to a date; nothing identifying outlives the study; an external copy ends with the study or the contract.",
     explanation: "Anonymised information is kept permanently or for a period the Service sets \
-(p.27): `retention.anonymised_data` is `permanent` or `until_date` with `until`. Personal data \
+(p.27): `retention.anonymised_data` is `permanent`, `until_study_end`, or `until_date` with `until`. Personal data \
 and identifying information are kept no later than the study's completion or termination \
 (p.26, p.34): `identifying_data_deleted_by`, when given, must not be after the last phase \
 deadline. An external researcher keeps anonymised information and what they created until the \
-end of the study or the term in the contract (p.35): an external study needs \
+end of the study or the term in the contract (p.35): a study with an `external` section needs \
 `external_researcher_copy`, never `permanent`, and a date not after the contract's \
 `term_ends_on`. `until` without `keep: until_date` is a warning (it is ignored).",
-    check,
+    check: Check::Spec(check),
 };
 
 fn term(f: &mut Findings, pointer: &str, t: &RetentionTerm, point: &'static str) {
@@ -67,7 +67,7 @@ fn check(spec: &Spec, f: &mut Findings) {
         f.report("/retention/identifying_data_deleted_by", format!("identifying data may be kept no later than the study's completion ({end}, the last phase deadline), not until {by} (MK403 p.26, p.34)"))
             .points(&["p.26", "p.34"]);
     }
-    if !spec.is_external() {
+    if spec.external.is_none() {
         if r.external_researcher_copy.is_some() {
             f.warn(
                 "/retention/external_researcher_copy",

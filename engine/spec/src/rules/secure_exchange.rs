@@ -1,7 +1,7 @@
 //! SF106: secure electronic exchange is justified, and with the Prison Administration agreed
 //! (MK403 p.10, p.14.2).
 
-use super::{Findings, Rule, blank};
+use super::{Check, Findings, Rule, blank};
 use crate::diagnostic::Severity;
 use crate::model::{Exchange, Spec};
 
@@ -17,7 +17,7 @@ warning. With the Prison Administration, secure electronic exchange happens only
 the data volume, its availability and the delivery deadlines and assessing the Prison \
 Administration's resources (p.14.2): `agreement` must state `volume`, `availability`, \
 `delivery_deadlines` and `resources_assessed: true`, or it is an error.",
-    check,
+    check: Check::Spec(check),
 };
 
 fn check(spec: &Spec, f: &mut Findings) {

@@ -1,6 +1,6 @@
 //! SF135: the external researcher's security measures (MK403 p.33.3–33.5).
 
-use super::{Findings, Rule, blank};
+use super::{Check, Findings, Rule, blank};
 use crate::diagnostic::Severity;
 use crate::model::Spec;
 
@@ -14,11 +14,11 @@ pub static RULE: Rule = Rule {
 authentication (p.33.3), keeps antivirus software up to date (p.33.4) and uses network security \
 tools (p.33.5). `external.security_measures` must state `device_protection`, \
 `antivirus_up_to_date: true` and a non-blank `network_security`.",
-    check,
+    check: Check::Spec(check),
 };
 
 fn check(spec: &Spec, f: &mut Findings) {
-    let Some(ext) = spec.external.as_ref().filter(|_| spec.is_external()) else {
+    let Some(ext) = &spec.external else {
         return;
     };
     let base = "/external/security_measures";

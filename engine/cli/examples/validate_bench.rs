@@ -1,0 +1,328 @@
+//! Benchmark: validates a corpus of generated ~200-line study specs on one thread and prints
+//! specs per second and peak memory. With `--compare`, also writes the corpus to a temporary
+//! folder and times `check-jsonschema` (schema only, no legal rules) and the `studyflow`
+//! binary on the same files.
+//!
+//! ```sh
+//! cargo build --release -p studyflow-cli
+//! cargo run --release -p studyflow-cli --example validate_bench -- [--specs N] [--compare]
+//! ```
+
+use std::time::Instant;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let n: usize = args
+        .iter()
+        .position(|a| a == "--specs")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_000);
+    let compare = args.iter().any(|a| a == "--compare");
+
+    let corpus: Vec<String> = (0..n).map(generate).collect();
+    let lines = corpus.iter().map(|s| s.lines().count()).sum::<usize>() as f64 / n as f64;
+    let bytes = corpus.iter().map(String::len).sum::<usize>();
+
+    // Sanity: the corpus is realistic, i.e. clean; a benchmark of error paths would flatter us.
+    for (i, spec) in corpus.iter().take(50).enumerate() {
+        let c = studyflow_spec::check(spec.as_bytes());
+        assert_eq!(
+            c.errors(),
+            0,
+            "generated spec {i} is invalid: {:#?}",
+            c.diagnostics
+        );
+    }
+
+    // Warm-up compiles the schema once, as every run of the CLI does.
+    let _ = studyflow_spec::check(corpus[0].as_bytes());
+    let start = Instant::now();
+    let mut findings = 0usize;
+    for spec in &corpus {
+        findings += studyflow_spec::check(spec.as_bytes()).diagnostics.len();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "corpus: {n} specs, {lines:.0} lines and {:.1} KiB each on average",
+        bytes as f64 / n as f64 / 1024.0
+    );
+    println!(
+        "studyflow_spec::check, 1 thread: {:.0} specs/s ({:.1} µs/spec, {:.1} MiB/s), {findings} findings",
+        n as f64 / secs,
+        secs * 1e6 / n as f64,
+        bytes as f64 / secs / 1024.0 / 1024.0
+    );
+    println!("peak memory (VmHWM, corpus included): {}", peak_memory());
+
+    if compare {
+        compare_tools(&corpus);
+    }
+}
+
+fn peak_memory() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l["VmHWM:".len()..].trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn compare_tools(corpus: &[String]) {
+    let files = corpus.len().min(2_000);
+    let dir = std::env::temp_dir().join(format!("studyflow-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut paths = Vec::new();
+    for (i, spec) in corpus.iter().take(files).enumerate() {
+        let p = dir.join(format!("spec-{i:05}.yaml"));
+        std::fs::write(&p, spec).expect("write spec");
+        paths.push(p);
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let schema = root.join("schemas/study-spec.schema.json");
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent()?.parent().map(|d| d.join("studyflow")));
+
+    if let Some(exe) = exe.filter(|e| e.exists()) {
+        let t = Instant::now();
+        let status = std::process::Command::new(&exe)
+            .arg("validate")
+            .arg("--format")
+            .arg("json")
+            .arg(&dir)
+            .stdout(std::process::Stdio::null())
+            .status();
+        let secs = t.elapsed().as_secs_f64();
+        match status {
+            Ok(s) => println!(
+                "studyflow validate (process, {files} files, schema + rules): {:.0} specs/s, exit {}",
+                files as f64 / secs,
+                s.code().unwrap_or(-1)
+            ),
+            Err(e) => println!("studyflow validate: could not run {}: {e}", exe.display()),
+        }
+    } else {
+        println!(
+            "studyflow binary not found next to the example; run `cargo build --release -p studyflow-cli` first"
+        );
+    }
+
+    let t = Instant::now();
+    let status = std::process::Command::new("check-jsonschema")
+        .arg("--schemafile")
+        .arg(&schema)
+        .args(&paths)
+        .stdout(std::process::Stdio::null())
+        .status();
+    let secs = t.elapsed().as_secs_f64();
+    match status {
+        Ok(s) => println!(
+            "check-jsonschema (process, {files} files, schema only): {:.0} specs/s, exit {}",
+            files as f64 / secs,
+            s.code().unwrap_or(-1)
+        ),
+        Err(e) => println!("check-jsonschema: not available ({e}); `pip install check-jsonschema`"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A realistic external study of about 200 lines; `i` varies ids, dates and sizes.
+fn generate(i: usize) -> String {
+    let year = 2027 + (i % 4);
+    let size = 400 + (i * 37) % 2000;
+    let team: String = (0..6)
+        .map(|t| {
+            format!(
+                "    - name: Pētnieks {i}-{t}\n      role: {}\n      authorised_person: {}\n",
+                [
+                    "principal investigator",
+                    "statistician",
+                    "data manager",
+                    "criminologist",
+                    "research assistant",
+                    "ethics officer"
+                ][t],
+                t < 3
+            )
+        })
+        .collect();
+    let ndas: String = (0..3)
+        .map(|t| {
+            format!(
+                "    - signatory: Pētnieks {i}-{t}\n      signed_on: {}-01-20\n",
+                year
+            )
+        })
+        .collect();
+    format!(
+        r#"# yaml-language-server: $schema=../schemas/study-spec.schema.json
+spec_version: 1
+id: generated-study-{i}
+title: Resocialisation programme outcomes, cohort {i}
+version: {v}
+initiator:
+  kind: external_legal_person
+  name: Latvijas Universitāte, Sociālo zinātņu fakultāte
+purpose: >
+  To assess whether participation in social-behaviour correction and addiction-reduction
+  programmes during imprisonment is associated with lower re-offending after release,
+  and which programme volumes matter for whom.
+methodology:
+  design: cross_sectional
+  description: >
+    Retrospective register study. Programme participation and volume are compared across
+    released prisoners, adjusting for risk-and-needs level, sentence length and age group;
+    multilevel logistic regression with prisons as clusters.
+  sample:
+    population: Persons released from prison in {py} who were supervised by the Service
+    inclusion_criteria:
+      - Released from a prison of the Prison Administration in {py}
+      - Supervised by the State Probation Service after release
+    exclusion_criteria:
+      - Died or left Latvia within the observation period
+    period: {{from: {py}-01-01, to: {py}-12-31}}
+    expected_size: {size}
+  acquisition:
+    methods: Automated extraction from the Service IS; secure electronic request to the Prison Administration.
+    procedures: >
+      The Service extracts the cohort, requests p.15 and p.16 information by personal code,
+      links and anonymises it, and transfers an anonymised dataset under the contract.
+data_scope:
+  service_is:
+    extraction: automated
+    volume: {{period: {{from: {py}-01-01, to: {py}-12-31}}, expected_records: {size}}}
+    fields:
+      personal_code: to request Prison Administration data about each subject (p.12.1)
+      previous_personal_code: to match subjects whose personal code changed (p.12.1)
+      court_ruling_number: to identify the rulings the request is about (p.12.2)
+      supervision_start_date: start of supervision after release
+      supervision_end_date: end of supervision after release
+      sex: covariate in the models
+      birth_year: covariate in the models, coarsened to age group
+      region: random effect for the Service's territorial unit
+      sanction_type: covariate, the type of sanction executed
+      risk_needs_level: main confounder of programme assignment
+      probation_programmes: programmes attended during probation
+  prison_administration:
+    exchange: secure_electronic
+    automation_not_possible_because: The integration with the Prisoners' IS does not cover resocialisation records.
+    agreement:
+      agreed_on: {y}-01-10
+      volume: About {size} subjects, one file of rulings and one of resocialisation records
+      availability: The Prison Administration prepares the files within its planned capacity
+      delivery_deadlines: Within 30 days of the request
+      resources_assessed: true
+    rulings:
+      volume: {{period: {{from: {p0}-01-01, to: {py}-12-31}}, expected_records: {rulings}}}
+      fields:
+        prison_admission_date: length of the prison term
+        admission_status: remand or convict at admission
+        progressive_system_moves: regime changes as a measure of progress
+        prison_release_date: start of the observation after release
+        release_regime: regime at release
+        release_grounds: conditional or full release
+    resocialisation:
+      volume: {{period: {{from: {p0}-01-01, to: {py}-12-31}}, expected_records: {size}}}
+      fields:
+        risk_needs_assessment: baseline risk and needs
+        resocialisation_planned: planned measures, to compare with those applied
+        resocialisation_applied: applied measures and their volume, the exposure
+        behaviour_programmes: programme volume and results, the main exposure
+        addiction_programme: participation in an addiction-reduction programme
+        addiction_measures: involvement in addiction-reduction measures
+        education: education as a competing explanation
+        prison_employment: employment as a competing explanation
+        disciplinary_penalties: behaviour in prison as an outcome proxy
+personal_data_types:
+  - personal_code
+  - proceeding_identifiers
+  - demographics
+  - probation_records
+  - imprisonment
+  - resocialisation
+  - health
+phases:
+  - id: approval
+    title: Approval of the application and the contract
+    start: {y}-01-04
+    deadline: {y}-02-15
+  - id: acquisition
+    title: Extraction, requests and linkage by the Service
+    start: {y}-02-16
+    deadline: {y}-05-31
+  - id: anonymisation
+    title: Anonymisation and k-anonymity check
+    start: {y}-06-01
+    deadline: {y}-06-30
+  - id: analysis
+    title: Analysis by the university team
+    start: {y}-07-01
+    deadline: {y}-10-31
+  - id: report
+    title: Report and recommendations
+    start: {y}-11-01
+    deadline: {y}-12-15
+publication:
+  planned_date: {y1}-02-15
+  form: Report to the Service and an article in a peer-reviewed journal
+anonymisation:
+  purpose_reachable_with_anonymised_data: true
+  date_policy: relative_to_anchor
+  anchor_field: supervision_start_date
+  quasi_identifiers: [sex, birth_year, region, release_regime]
+  k: 5
+  suppression_allowed: true
+external:
+  justification: >
+    The Service lacks evidence on which prison programmes reduce re-offending among the
+    clients it supervises after release.
+  expected_benefit: >
+    Better referral of released prisoners to probation programmes, and evidence for the
+    Prison Administration's programme planning.
+  team:
+{team}  state_research_programme:
+    programme: Valsts pētījumu programma "Sabiedrības drošība"
+    project: Resocializācijas programmu efektivitāte
+    registration_number: VPP-IEM-{i}
+  ethics_review:
+    committee: LU Humanitāro un sociālo zinātņu pētījumu ētikas komiteja
+    permission: Approved without conditions
+    permission_number: 71067/{i}
+    granted_on: {p1}-11-20
+  contract:
+    status: concluded
+    number: VPD/{y}/{i}
+    concluded_on: {y}-01-20
+    term_ends_on: {y2}-12-31
+  non_disclosure_declarations:
+{ndas}  security_measures:
+    device_protection: multi_factor
+    antivirus_up_to_date: true
+    network_security: University firewall, VPN and encrypted disks
+authorised_persons:
+  - name: Anna Bērziņa
+    role: service_researcher
+    access: [service_is, identifying_data, anonymised_data]
+    designated_on: {p1}-12-01
+  - name: Jānis Ozols
+    role: supervisor
+    access: [anonymised_data]
+retention:
+  anonymised_data: {{keep: permanent}}
+  identifying_data_deleted_by: {y}-06-30
+  external_researcher_copy: {{keep: until_date, until: {y2}-12-31}}
+"#,
+        v = 1 + i % 3,
+        y = year,
+        y1 = year + 1,
+        y2 = year + 2,
+        py = year - 2,
+        p0 = year - 7,
+        p1 = year - 1,
+        rulings = size * 2,
+    )
+}
