@@ -181,7 +181,14 @@ pub fn check_with(bytes: &[u8], limits: Limits) -> Checked {
     });
     // A rule that explains a node better replaces the schema's generic finding about it: a
     // missing property, an unknown property, a value outside an enum.
-    diagnostics.retain(|d| !(d.replaceable && found.iter().any(|r| r.pointer == d.pointer)));
+    // Document rules (SF180) look at every value, not at what the schema expected, so they
+    // replace nothing.
+    diagnostics.retain(|d| {
+        !(d.replaceable
+            && found
+                .iter()
+                .any(|r| r.pointer == d.pointer && !rules::reads_document(r.code)))
+    });
     diagnostics.extend(found);
     finish(spec, diagnostics, Some(&doc), &src, bom)
 }

@@ -514,11 +514,11 @@ pub struct Anonymisation {
     #[serde(default)]
     pub anchor_field: Option<String>,
     /// Requested fields that together could single a person out; k-anonymity is checked over
-    /// them before any release (MK403 p.7, p.30).
+    /// them before any release (MK403 p.7).
     #[serde(default)]
     pub quasi_identifiers: Vec<String>,
     /// Every combination of quasi-identifier values must occur at least k times before a
-    /// release (MK403 p.7, p.30).
+    /// release (MK403 p.7).
     #[schemars(range(min = 2))]
     pub k: u32,
     /// Whether records in classes smaller than k may be suppressed (and reported) instead of
@@ -543,11 +543,12 @@ pub enum DatePolicy {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExternalStudy {
-    /// Why the study is needed (MK403 p.4.1).
-    #[schemars(required)]
+    /// Why the study is needed; required when the external researcher initiates the study (MK403 p.4.1).
+    #[serde(default)]
     pub justification: Option<String>,
-    /// Expected benefit for the Service's effectiveness or for public safety (MK403 p.4.1).
-    #[schemars(required)]
+    /// Expected benefit for the Service's effectiveness or for public safety; required when the
+    /// external researcher initiates the study (MK403 p.4.1).
+    #[serde(default)]
     pub expected_benefit: Option<String>,
     /// Persons involved and their roles, naming who processes personal data (MK403 p.4.2, p.33.1).
     #[schemars(required)]
@@ -774,32 +775,48 @@ impl AnchorEvent {
 #[serde(transparent)]
 pub struct Wave(pub String);
 
-/// The six follow-ups of MK403 p.19: 1, 3 and 5 years after the start and the end.
-pub const WAVES: [(&str, &str); 6] = [
-    (
-        "1y_after_start",
-        "1 year after the start of the anchor event (MK403 p.19)",
-    ),
-    (
-        "3y_after_start",
-        "3 years after the start of the anchor event (MK403 p.19)",
-    ),
-    (
-        "5y_after_start",
-        "5 years after the start of the anchor event (MK403 p.19)",
-    ),
-    (
-        "1y_after_end",
-        "1 year after the end of the anchor event (MK403 p.19)",
-    ),
-    (
-        "3y_after_end",
-        "3 years after the end of the anchor event (MK403 p.19)",
-    ),
-    (
-        "5y_after_end",
-        "5 years after the end of the anchor event (MK403 p.19)",
-    ),
+/// One of the six follow-ups of MK403 p.19.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FollowUpWave {
+    /// The name a spec uses, e.g. `3y_after_end`.
+    pub name: &'static str,
+    /// Its sub-point, e.g. `p.19.4`.
+    pub point: &'static str,
+    pub years: i16,
+    /// Counted from the end of the anchor event, not its start.
+    pub from_end: bool,
+}
+
+impl FollowUpWave {
+    const fn new(name: &'static str, point: &'static str, years: i16, from_end: bool) -> Self {
+        FollowUpWave {
+            name,
+            point,
+            years,
+            from_end,
+        }
+    }
+
+    /// What it is, citing its point.
+    pub fn description(&self) -> String {
+        format!(
+            "{} year{} after the {} of the anchor event (MK403 {})",
+            self.years,
+            if self.years == 1 { "" } else { "s" },
+            if self.from_end { "end" } else { "start" },
+            self.point
+        )
+    }
+}
+
+/// The six follow-ups of MK403 p.19 (19.1–19.6), in the regulation's order.
+pub const WAVES: [FollowUpWave; 6] = [
+    FollowUpWave::new("1y_after_start", "p.19.1", 1, false),
+    FollowUpWave::new("1y_after_end", "p.19.2", 1, true),
+    FollowUpWave::new("3y_after_start", "p.19.3", 3, false),
+    FollowUpWave::new("3y_after_end", "p.19.4", 3, true),
+    FollowUpWave::new("5y_after_start", "p.19.5", 5, false),
+    FollowUpWave::new("5y_after_end", "p.19.6", 5, true),
 ];
 
 impl JsonSchema for Wave {
@@ -810,8 +827,8 @@ impl JsonSchema for Wave {
         json_schema!({
             "type": "string",
             "description": "A follow-up of MK403 p.19: 1, 3 or 5 years after the start or the end of the anchor event.",
-            "enum": WAVES.iter().map(|w| w.0).collect::<Vec<_>>(),
-            "enumDescriptions": WAVES.iter().map(|w| w.1).collect::<Vec<_>>(),
+            "enum": WAVES.iter().map(|w| w.name).collect::<Vec<_>>(),
+            "enumDescriptions": WAVES.iter().map(FollowUpWave::description).collect::<Vec<_>>(),
         })
     }
 }
@@ -893,8 +910,8 @@ impl JsonSchema for ContactField {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Retention {
-    /// How long the Service keeps the anonymised information: permanently, or until a date the
-    /// Service sets (MK403 p.27).
+    /// How long the Service keeps the anonymised information: permanently, or for a period the
+    /// Service sets — until the study ends or until a date (MK403 p.27).
     #[schemars(required)]
     pub anonymised_data: Option<RetentionTerm>,
     /// Latest date by which everything identifying is deleted; never after the study ends
@@ -941,16 +958,10 @@ impl Spec {
         self.initiator.kind.is_external()
     }
 
-    /// Whether personal data reaches the external researcher: the contact details of a
-    /// consented contact (MK403 p.32), or identifying data when the purpose cannot be reached
-    /// with anonymised data (p.7, p.25.1, p.34).
+    /// Whether personal data reaches the external researcher: only the contact details of a
+    /// consented contact (MK403 p.32); studyflow transfers nothing else identifying (SF140).
     pub fn personal_data_reaches_external_researcher(&self) -> bool {
-        self.external.is_some()
-            && (self.direct_contact.is_some()
-                || self
-                    .anonymisation
-                    .as_ref()
-                    .is_some_and(|a| a.purpose_reachable_with_anonymised_data == Some(false)))
+        self.external.is_some() && self.direct_contact.is_some()
     }
 
     /// The last phase deadline: the planned end of the study (MK403 p.3.4, p.26).

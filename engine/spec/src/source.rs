@@ -7,13 +7,19 @@ use crate::diagnostic::Span;
 pub struct SourceText<'a> {
     text: &'a str,
     line_starts: Vec<usize>,
+    /// In ASCII text a character index is a byte offset, which spares a walk per position.
+    ascii: bool,
 }
 
 impl<'a> SourceText<'a> {
     pub fn new(text: &'a str) -> Self {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        SourceText { text, line_starts }
+        SourceText {
+            text,
+            line_starts,
+            ascii: text.is_ascii(),
+        }
     }
 
     pub fn text(&self) -> &'a str {
@@ -50,11 +56,31 @@ impl<'a> SourceText<'a> {
         (line_idx + 1, col + 1)
     }
 
-    /// A span from two parser positions (1-based line, 0-based char column).
-    pub fn span(&self, start: (usize, usize), end: (usize, usize)) -> Span {
-        let s = self.offset(start.0, start.1);
-        let e = self.offset(end.0, end.1).max(s);
-        self.span_bytes(s, e)
+    /// A span from two parser positions: (character index, 1-based line, 0-based character
+    /// column). Lines and columns are taken as the parser counted them.
+    pub fn span(&self, start: (usize, usize, usize), end: (usize, usize, usize)) -> Span {
+        let byte = |(index, line, col): (usize, usize, usize)| {
+            if self.ascii {
+                index.min(self.text.len())
+            } else {
+                self.offset(line, col)
+            }
+        };
+        let s = byte(start);
+        let e = byte(end).max(s);
+        let (end_line, end_col) = if e == s {
+            (start.1, start.2)
+        } else {
+            (end.1, end.2)
+        };
+        Span {
+            start: s,
+            end: e,
+            line: start.1,
+            column: start.2 + 1,
+            end_line,
+            end_column: end_col + 1,
+        }
     }
 
     /// A span from byte offsets.
@@ -75,6 +101,19 @@ impl<'a> SourceText<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parser_positions_become_byte_spans() {
+        let text = "a: 1\nb: Pē x\n";
+        let src = SourceText::new(text);
+        // `x` is character 11, line 2, column 6 (0-based).
+        let s = src.span((11, 2, 6), (12, 2, 7));
+        assert_eq!(&text[s.start..s.end], "x");
+        assert_eq!((s.line, s.column, s.end_line, s.end_column), (2, 7, 2, 8));
+        let ascii = SourceText::new("a: 1\nb: xy\n");
+        let s = ascii.span((8, 2, 3), (10, 2, 5));
+        assert_eq!((s.start, s.end), (8, 10));
+    }
 
     #[test]
     fn offsets_count_characters_not_bytes() {

@@ -95,7 +95,8 @@ struct Frame {
     container: Container,
     /// Pointer of this container; `None` inside an ignored (duplicate) subtree.
     pointer: Option<String>,
-    start: (usize, usize),
+    /// Byte offset where the collection starts.
+    start: usize,
     anchor: usize,
     key_span: Option<Span>,
     nodes: usize,
@@ -151,7 +152,10 @@ pub fn parse(src: &SourceText<'_>, limits: Limits) -> (Option<YamlDocument>, Vec
             Ok(e) => e,
             Err(e) => {
                 let m = e.marker();
-                let at = src.span((m.line(), m.col()), (m.line(), m.col() + 1));
+                let at = src.span(
+                    (m.index(), m.line(), m.col()),
+                    (m.index() + 1, m.line(), m.col() + 1),
+                );
                 // saphyr's scanner has its own nesting guard, which trips before ours on
                 // flow collections; report it as the limit it is.
                 let d = if e.info().contains("recursion limit") {
@@ -270,8 +274,10 @@ pub fn parse(src: &SourceText<'_>, limits: Limits) -> (Option<YamlDocument>, Vec
 
 impl Builder<'_, '_> {
     fn span_of(&self, s: &YamlSpan) -> Span {
-        self.src
-            .span((s.start.line(), s.start.col()), (s.end.line(), s.end.col()))
+        self.src.span(
+            (s.start.index(), s.start.line(), s.start.col()),
+            (s.end.index(), s.end.line(), s.end.col()),
+        )
     }
 
     /// Pointer for the next child of the top container, and its key span.
@@ -338,7 +344,7 @@ impl Builder<'_, '_> {
         self.stack.push(Frame {
             container,
             pointer,
-            start: (span.start.line(), span.start.col()),
+            start: at.start,
             anchor,
             key_span,
             nodes: 1,
@@ -352,7 +358,7 @@ impl Builder<'_, '_> {
             return Flow::Continue;
         };
         let event = self.span_of(span);
-        let start = self.src.offset(frame.start.0, frame.start.1);
+        let start = frame.start;
         // A flow collection ends at its bracket; a block one where its last child ends.
         let end = match frame.last_child_end {
             Some(child_end) if event.start == event.end => child_end,

@@ -13,12 +13,12 @@ pub static RULE: Rule = Rule {
     summary: "A study that processes identifying data names an authorised service researcher with access to it; only service researchers get that access.",
     explanation: "Only authorised persons receive the study's information (p.25.1); the Service \
 designates the service researchers who may access the Service IS and identifying information \
-(p.25.2), and only service researchers process identifying information (p.21). When the spec \
+(p.25.2), and identifying information is processed by service researchers (p.21). When the spec \
 requests an identifier, or anything from the Information Centre or the Prison Administration \
 (requests carry personal codes, p.12), `authorised_persons` must include a `service_researcher` \
 with `identifying_data` access; manual extraction from the Service IS (p.22.1) needs one with \
-`service_is` access. Giving `identifying_data` access to anyone who is not a service researcher \
-is an error. Names must be unique.",
+`service_is` access. Giving `identifying_data` access to a Service person who is not a service \
+researcher is an error. Names must be unique.",
     check: Check::Spec(check),
 };
 
@@ -58,7 +58,7 @@ fn check(spec: &Spec, f: &mut Findings) {
             .points(&["p.25.1"]);
         }
         if p.access.contains(&Access::IdentifyingData) && p.role != ServiceRole::ServiceResearcher {
-            f.report(&format!("/authorised_persons/{i}/access"), format!("`{}` is not a service researcher, and only service researchers process identifying information (MK403 p.21)", p.name))
+            f.report(&format!("/authorised_persons/{i}/access"), format!("`{}` is not a service researcher; identifying information is processed by service researchers (MK403 p.21)", p.name))
                 .points(&["p.21", "p.25.2"]);
         }
     }

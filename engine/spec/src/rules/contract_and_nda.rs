@@ -22,7 +22,10 @@ restricted-access information even once anonymised. The spec must have `external
 (status `planned` until it is signed; a `concluded` contract states its number and date), and \
 `external.non_disclosure_declarations` must list every team member with \
 `processes_personal_data: true` or `authorised_person: true` (who receives the information, \
-p.33.1). A declaration by someone not in the team, or listed twice, is a \
+p.33.1). The text asks the external researcher for a declaration; studyflow asks for one from \
+each person who receives the information, since a legal person's declaration does not name \
+who sees the data — a policy stricter than the text, as is treating anonymised extracts as \
+restricted-access information. A declaration by someone not in the team, or listed twice, is a \
 warning. The engine refuses every transfer step until the contract is concluded and the \
 declarations are signed (p.30).",
     check: Check::Spec(check),

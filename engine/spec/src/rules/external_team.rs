@@ -16,10 +16,10 @@ pub static RULE: Rule = Rule {
     explanation: "The application of an external researcher states the persons involved and their \
 roles, naming who will process personal data, if any (p.4.2); the external researcher designates \
 authorised persons and agrees them with the Service (p.33.1, p.25.1). The team must be non-empty, \
-names unique, every role stated, and at least one member `authorised_person: true`. When personal \
-data reaches the external researcher — the contact details of a consented contact (p.31–32), or \
-identifying data when the purpose cannot be reached with anonymised data (p.7, p.25.1, p.34) — \
-at least one member must be named with `processes_personal_data: true`. A member so named when \
+names unique, every role stated, and at least one member `authorised_person: true`; a member who \
+processes personal data must be an authorised person (p.25.1, p.33.1). When personal \
+data reaches the external researcher — in studyflow only the contact details of a consented \
+contact (p.31–32; see SF140) — at least one member must be named with `processes_personal_data: true`. A member so named when \
 no personal data reaches the team is a warning: the study only transfers anonymised data.",
     check: Check::Spec(check),
 };
@@ -46,6 +46,13 @@ fn check(spec: &Spec, f: &mut Findings) {
                 format!("state the role of `{}` in the study (MK403 p.4.2)", m.name),
             )
             .points(&["p.4.2"]);
+        }
+    }
+    for (i, m) in team.iter().enumerate() {
+        if m.processes_personal_data && !m.authorised_person {
+            f.report(&format!("/external/team/{i}/authorised_person"), format!("`{}` processes personal data, so must be an authorised person agreed with the Service (MK403 p.25.1, p.33.1)", m.name))
+                .points(&["p.25.1", "p.33.1"])
+                .help("set `authorised_person: true`");
         }
     }
     let personal = spec.personal_data_reaches_external_researcher();
@@ -105,6 +112,7 @@ mod tests {
             [
                 "/external/team/0/role",
                 "/external/team/1/name",
+                "/external/team/1/authorised_person",
                 "/external/team/1/processes_personal_data",
                 "/external/team"
             ]

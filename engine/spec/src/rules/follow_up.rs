@@ -5,23 +5,30 @@ use std::collections::HashSet;
 use super::{Check, Findings, Rule};
 use crate::catalogue::{self, Source};
 use crate::diagnostic::{Severity, shown};
-use crate::model::{Exchange, Spec, StudyDesign, WAVES};
+use crate::model::{Exchange, FollowUpWave, Spec, StudyDesign, WAVES};
 
 pub static RULE: Rule = Rule {
     code: "SF150",
     name: "follow-up",
     severity: Severity::Error,
     points: &["p.19", "p.20"],
-    summary: "Follow-ups use only the six waves of p.19, only Punishment Register fields, automated exchange, in a longitudinal study whose anchor dates are requested.",
+    summary: "Follow-ups use only the six waves of p.19, only Punishment Register fields, automated exchange, in a longitudinal study that lasts until they fall due.",
     explanation: "For recidivism studies the Service requests the p.13 information 1, 3 and 5 years \
 after the start and after the end of a compulsory educational measure, sentence execution in the \
-Service, or a mediation (p.19): six waves per subject. Waves must be among \
-`1y_after_start`, `3y_after_start`, `5y_after_start`, `1y_after_end`, `3y_after_end`, \
-`5y_after_end`, each at most once, and at least one. Fields must be Information Centre (p.13) \
-fields; a field of another source is reported with its source. The exchange is automated \
-(p.20). Only a study that follows subjects over time (`methodology.design: longitudinal`) \
-requests follow-ups, and the Service IS must supply the anchor event's start date (for \
-`…after_start` waves) and end date (for `…after_end` waves), or the waves cannot be scheduled.",
+Service, or a mediation (p.19.1–19.6): six waves per subject. Waves must be among \
+`1y_after_start` (19.1), `1y_after_end` (19.2), `3y_after_start` (19.3), `3y_after_end` (19.4), \
+`5y_after_start` (19.5), `5y_after_end` (19.6), each at most once, and at least one. Fields must \
+be Information Centre (p.13) fields; a field of another source is reported with its source. The \
+exchange is automated (p.20). Only a study that follows subjects over time \
+(`methodology.design: longitudinal`) requests follow-ups, and the Service IS must supply the \
+anchor event's start date (for `…after_start` waves) and end date (for `…after_end` waves), or \
+the waves cannot be scheduled. A wave that falls due, even for the sample's earliest subjects \
+(the sample period's first day plus the wave's years), after the last phase deadline cannot be \
+collected within the study, whose identifying data is deleted at its end (p.26), nor after \
+`retention.identifying_data_deleted_by`, since the request identifies subjects by personal code \
+(p.12.1): an error; a wave that falls due after either for the latest subjects (the period's \
+last day plus the years) is a warning. A follow-up in a study whose purpose needs identifying data is a warning: \
+the Punishment Register's answers are anonymised before anything else all the same (p.20).",
     check: Check::Spec(check),
 };
 
@@ -40,26 +47,32 @@ fn check(spec: &Spec, f: &mut Findings) {
         );
     }
     let mut seen = HashSet::new();
+    let mut known_waves = Vec::new();
     for (i, w) in fu.waves.iter().enumerate() {
         let pointer = format!("/follow_up/waves/{i}");
-        if !WAVES.iter().any(|(name, _)| *name == w.0) {
-            let known: Vec<&str> = WAVES.iter().map(|(n, _)| *n).collect();
-            let d = f.report(&pointer, format!("{} is not one of the six follow-ups of MK403 p.19 (1, 3 and 5 years after the start and after the end)", shown(&w.0)))
-                .points(&["p.19"]);
-            match crate::suggest::closest(&w.0, known.iter().copied()) {
-                Some(s) => d.help(format!("did you mean `{s}`?")),
-                None => d.help(format!(
-                    "use one of {}",
-                    known
-                        .iter()
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
-            };
-        } else if !seen.insert(w.0.as_str()) {
-            f.report(&pointer, format!("wave `{}` is requested twice", w.0))
-                .points(&["p.19"]);
+        match WAVES.iter().find(|wave| wave.name == w.0) {
+            None => {
+                let names: Vec<&str> = WAVES.iter().map(|wave| wave.name).collect();
+                let d = f
+                    .report(&pointer, format!("{} is not one of the six follow-ups of MK403 p.19 (1, 3 and 5 years after the start and after the end)", shown(&w.0)))
+                    .points(&["p.19"]);
+                match crate::suggest::closest(&w.0, names.iter().copied()) {
+                    Some(s) => d.help(format!("did you mean `{s}`?")),
+                    None => d.help(format!(
+                        "use one of {}",
+                        names
+                            .iter()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                };
+            }
+            Some(wave) if !seen.insert(wave.name) => {
+                f.report(&pointer, format!("wave `{}` is requested twice", wave.name))
+                    .points(&[wave.point]);
+            }
+            Some(wave) => known_waves.push((i, wave)),
         }
     }
     for (i, field) in fu.fields.iter().enumerate() {
@@ -72,8 +85,8 @@ fn check(spec: &Spec, f: &mut Findings) {
             .collect();
         let msg = if elsewhere.is_empty() {
             format!(
-                "`{}` is not a Punishment Register field; follow-ups request only the p.13 information (MK403 p.19)",
-                field.0
+                "{} is not a Punishment Register field; follow-ups request only the p.13 information (MK403 p.19)",
+                shown(&field.0)
             )
         } else {
             format!(
@@ -98,23 +111,82 @@ fn check(spec: &Spec, f: &mut Findings) {
         .and_then(|d| d.service_is.as_ref())
         .map(|s| &s.fields.0);
     let has = |k: &str| is_fields.is_some_and(|m| m.contains_key(k));
-    for (suffix, key) in [("_after_start", start), ("_after_end", end)] {
-        if fu.waves.iter().any(|w| w.0.ends_with(suffix)) && !has(key) {
+    for (from_end, key) in [(false, start), (true, end)] {
+        if known_waves.iter().any(|(_, w)| w.from_end == from_end) && !has(key) {
+            let which = if from_end { "end" } else { "start" };
             f.report(
                 "/follow_up/anchor_event",
                 format!(
-                    "waves counted from the anchor event's {} need `{key}` from the Service IS",
-                    if suffix == "_after_start" {
-                        "start"
-                    } else {
-                        "end"
-                    }
+                    "waves counted from the anchor event's {which} need `{key}` from the Service IS"
                 ),
             )
             .points(&["p.19"])
             .help(format!(
                 "request `{key}` under `data_scope.service_is.fields`"
             ));
+        }
+    }
+    timing(spec, &known_waves, f);
+    if spec
+        .anonymisation
+        .as_ref()
+        .is_some_and(|a| a.purpose_reachable_with_anonymised_data == Some(false))
+    {
+        f.warn("/follow_up", "the follow-up answers are anonymised before any further processing, whatever the study's purpose needs (MK403 p.20)")
+            .points(&["p.20"]);
+    }
+}
+
+/// Whether each wave can fall due before the study ends and before the identifying data that
+/// its request needs is deleted (MK403 p.19, p.12.1, p.26).
+fn timing(spec: &Spec, waves: &[(usize, &FollowUpWave)], f: &mut Findings) {
+    let Some(period) = spec
+        .methodology
+        .as_ref()
+        .and_then(|m| m.sample.as_ref())
+        .and_then(|s| s.period)
+    else {
+        return;
+    };
+    let deleted_by = spec
+        .retention
+        .as_ref()
+        .and_then(|r| r.identifying_data_deleted_by);
+    for (i, wave) in waves {
+        let FollowUpWave {
+            name, point, years, ..
+        } = **wave;
+        let add = |d: jiff::civil::Date| d.checked_add(jiff::Span::new().years(years)).ok();
+        let (Some(earliest), Some(latest)) = (add(period.from.0), add(period.to.0)) else {
+            continue;
+        };
+        let pointer = format!("/follow_up/waves/{i}");
+        let limits = [
+            (
+                spec.study_end(),
+                "the study ends",
+                "the last phase deadline",
+                "p.26",
+            ),
+            (
+                deleted_by,
+                "identifying data is deleted",
+                "`retention.identifying_data_deleted_by`; the request identifies subjects by personal code",
+                "p.12.1",
+            ),
+        ];
+        for (limit, what, source, other) in limits {
+            let Some(limit) = limit else { continue };
+            if earliest > limit.0 {
+                f.report(&pointer, format!("wave `{name}` falls due on {earliest} at the earliest, after {what} ({limit}, {source}); it cannot be collected (MK403 {point}, {other})"))
+                    .points(&[point, other])
+                    .help("extend the study to cover the follow-ups, or drop the wave");
+                break;
+            } else if latest > limit.0 {
+                f.warn(&pointer, format!("wave `{name}` falls due as late as {latest} for the sample's latest subjects, after {what} ({limit}); their follow-up would be lost (MK403 {point}, {other})"))
+                    .points(&[point, other]);
+                break;
+            }
         }
     }
 }
@@ -131,11 +203,50 @@ mod tests {
     }
 
     #[test]
-    fn valid_follow_up_passes() {
+    fn waves_must_fall_due_within_the_study() {
+        // Sample 2026; study ends 2027-09-30: a 1-year wave can be due in 2027, a 3-year one cannot.
         let spec = with_follow_up(
-            json!({"anchor_event": "sentence_execution", "waves": ["1y_after_start", "5y_after_end"], "fields": ["offence_date"]}),
+            json!({"anchor_event": "sentence_execution", "waves": ["1y_after_start", "3y_after_end"], "fields": ["offence_date"]}),
         );
-        assert!(run_rule(&RULE, &spec).is_empty());
+        let d = run_rule(&RULE, &spec);
+        let got: Vec<(&str, &str)> = d
+            .iter()
+            .map(|d| (d.pointer.as_str(), d.severity.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/follow_up/waves/0", "warning"),
+                ("/follow_up/waves/1", "error")
+            ]
+        );
+        assert_eq!(d[1].regulation, ["p.19.4", "p.26"]);
+        assert!(d[1].message.contains("2029-01-01"), "{}", d[1].message);
+    }
+
+    #[test]
+    fn waves_need_the_identifying_link_until_they_fall_due() {
+        let spec = spec_with(|v| {
+            v["follow_up"] = json!({"anchor_event": "sentence_execution", "waves": ["3y_after_start"], "fields": ["offence_date"]});
+            v["phases"][1]["deadline"] = json!("2032-06-30");
+            v["publication"]["planned_date"] = json!("2032-12-01");
+            v["retention"]["identifying_data_deleted_by"] = json!("2028-06-30");
+        });
+        let d = run_rule(&RULE, &spec);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].regulation, ["p.19.3", "p.12.1"]);
+        assert!(d[0].message.contains("identifying data is deleted"));
+    }
+
+    #[test]
+    fn valid_follow_up_passes() {
+        let spec = spec_with(|v| {
+            v["follow_up"] = json!({"anchor_event": "sentence_execution", "waves": ["1y_after_start", "5y_after_end"], "fields": ["offence_date"]});
+            v["phases"][1]["deadline"] = json!("2032-06-30");
+            v["publication"]["planned_date"] = json!("2032-12-01");
+        });
+        let d = run_rule(&RULE, &spec);
+        assert!(d.is_empty(), "{d:?}");
     }
 
     #[test]
@@ -156,7 +267,7 @@ mod tests {
                 "/follow_up/fields/0",
                 "/follow_up/exchange",
                 "/follow_up/anchor_event",
-                "/follow_up/anchor_event"
+                "/follow_up/waves/1"
             ]
         );
         assert_eq!(d[0].help.as_deref(), Some("did you mean `1y_after_start`?"));

@@ -250,7 +250,7 @@ pub fn reference_markdown() -> String {
         ));
     }
     out.push_str(
-        "\n         A schema finding cites the MK403 points of the property it is about. Where a legal rule \
+        "\nA schema finding cites the MK403 points of the property it is about. Where a legal rule \
          explains the same node better (a catalogue key asked of the wrong source, a wave that \
          MK403 p.19 does not know), the rule's finding replaces the schema's.\n\n\
          ## Legal rules (SF1xx)\n",

@@ -12,8 +12,8 @@ pub static RULE: Rule = Rule {
     points: &["p.21", "p.25.3"],
     summary: "No value in the spec looks like a personal code.",
     explanation: "A spec is read by approvers, by CI and, for external studies, by the external \
-researcher; identifying information is processed only by service researchers (p.21) with \
-access controlled by the Service (p.25.3). A spec names fields, never data subjects: any text \
+researcher; identifying information is processed by service researchers (p.21) with access \
+controlled by the Service (p.25.3). A spec names fields, never data subjects: any text \
 that looks like a Latvian personal code (`DDMMYY-NNNNN` or an eleven-digit `32…` code) is an \
 error. The diagnostic does not repeat the value (codes in a pointer are masked as `X`s), and \
 `studyflow validate` masks it in the source lines it shows. This rule reads the document as \

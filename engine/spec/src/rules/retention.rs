@@ -9,7 +9,7 @@ pub static RULE: Rule = Rule {
     name: "retention",
     severity: Severity::Error,
     points: &["p.26", "p.27", "p.34", "p.35"],
-    summary: "Anonymised data is kept permanently or to a date; nothing identifying outlives the study; an external copy ends with the study or the contract.",
+    summary: "Anonymised data is kept permanently or for a set period; nothing identifying outlives the study; an external copy ends with the study or the contract.",
     explanation: "Anonymised information is kept permanently or for a period the Service sets \
 (p.27): `retention.anonymised_data` is `permanent`, `until_study_end`, or `until_date` with `until`. Personal data \
 and identifying information are kept no later than the study's completion or termination \
@@ -43,7 +43,7 @@ fn check(spec: &Spec, f: &mut Findings) {
     let end = spec.study_end();
     match &r.anonymised_data {
         None => {
-            f.report("/retention/anonymised_data", "state how long the anonymised data is kept: permanently or until a date (MK403 p.27)")
+            f.report("/retention/anonymised_data", "state how long the anonymised data is kept: permanently, until the study ends, or until a date (MK403 p.27)")
                 .points(&["p.27"]);
         }
         Some(t) => {
