@@ -121,7 +121,24 @@ pub fn shown(value: &str) -> String {
 
 /// Eleven digits, optionally with a hyphen after the sixth, anywhere in the text.
 pub fn looks_like_personal_code(value: &str) -> bool {
-    personal_code_at(value.as_bytes(), 0).is_some()
+    enough_digits(value) && personal_code_at(value.as_bytes(), 0).is_some()
+}
+
+/// Every code starts with six consecutive digits (a date, or `32` and four more); most text
+/// has no such run and is cleared in one pass.
+fn enough_digits(value: &str) -> bool {
+    let mut run = 0u8;
+    for b in value.bytes() {
+        if b.is_ascii_digit() {
+            run += 1;
+            if run == 6 {
+                return true;
+            }
+        } else {
+            run = 0;
+        }
+    }
+    false
 }
 
 /// The byte range of the first personal-code-like run at or after `from`.
@@ -176,7 +193,7 @@ fn is_code_shape(run: &[u8]) -> bool {
 /// offsets and spans into it stay valid. Used before showing source lines.
 pub fn mask_personal_codes(text: &str) -> std::borrow::Cow<'_, str> {
     let bytes = text.as_bytes();
-    let Some(first) = personal_code_at(bytes, 0) else {
+    let Some(first) = personal_code_at(bytes, 0).filter(|_| enough_digits(text)) else {
         return std::borrow::Cow::Borrowed(text);
     };
     let mut out = bytes.to_vec();

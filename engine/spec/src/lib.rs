@@ -34,6 +34,8 @@ pub mod yaml;
 pub use diagnostic::{Diagnostic, Severity, Span};
 pub use model::Spec;
 
+use serde::Deserialize as _;
+
 use source::SourceText;
 use yaml::{Limits, YamlDocument};
 
@@ -202,7 +204,11 @@ fn typed(
     diagnostics: &[Diagnostic],
     removed: &mut Vec<String>,
 ) -> Result<Spec, serde_path_to_error::Error<serde_json::Error>> {
-    let first = serde_path_to_error::deserialize::<_, Spec>(value);
+    // The plain deserializer is faster; the tracking one runs only to say where it failed.
+    let first = match Spec::deserialize(value) {
+        Ok(spec) => Ok(spec),
+        Err(_) => serde_path_to_error::deserialize::<_, Spec>(value),
+    };
     let unknown: Vec<&str> = diagnostics
         .iter()
         .filter(|d| d.code == schema::UNKNOWN_PROPERTY.0 || d.code == schema::INVALID_VALUE.0)

@@ -977,16 +977,15 @@ impl Spec {
         };
         fn push<'a, F: FieldRequests>(
             out: &mut Vec<RequestedField<'a>>,
-            base: &str,
+            base: &'static str,
             fields: &'a F,
         ) {
-            let base = format!("{base}/fields");
             for (key, why) in fields.entries() {
                 out.push(RequestedField {
                     source: F::SOURCE,
                     key,
                     why: why.as_deref(),
-                    pointer: crate::diagnostic::pointer_join(&base, key),
+                    base,
                 });
             }
         }
@@ -1031,5 +1030,13 @@ pub struct RequestedField<'a> {
     pub source: Source,
     pub key: &'a str,
     pub why: Option<&'a str>,
-    pub pointer: String,
+    /// Pointer of the source's section, e.g. `/data_scope/service_is`.
+    base: &'static str,
+}
+
+impl RequestedField<'_> {
+    /// The field's JSON pointer, for a finding about it.
+    pub fn pointer(&self) -> String {
+        crate::diagnostic::pointer_join(&format!("{}/fields", self.base), self.key)
+    }
 }

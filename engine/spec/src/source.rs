@@ -9,16 +9,25 @@ pub struct SourceText<'a> {
     line_starts: Vec<usize>,
     /// In ASCII text a character index is a byte offset, which spares a walk per position.
     ascii: bool,
+    /// Per line: whether it is ASCII, so a column is its byte count.
+    ascii_lines: Vec<bool>,
 }
 
 impl<'a> SourceText<'a> {
     pub fn new(text: &'a str) -> Self {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        let ascii = text.is_ascii();
+        let ascii_lines = if ascii {
+            Vec::new()
+        } else {
+            text.split('\n').map(str::is_ascii).collect()
+        };
         SourceText {
             text,
             line_starts,
-            ascii: text.is_ascii(),
+            ascii,
+            ascii_lines,
         }
     }
 
@@ -32,6 +41,19 @@ impl<'a> SourceText<'a> {
         let Some(&start) = self.line_starts.get(line.saturating_sub(1)) else {
             return self.text.len();
         };
+        let line_ascii = self.ascii
+            || self
+                .ascii_lines
+                .get(line.saturating_sub(1))
+                .copied()
+                .unwrap_or(false);
+        if line_ascii {
+            let end = self
+                .line_starts
+                .get(line)
+                .map_or(self.text.len(), |&next| next - 1);
+            return (start + char_col).min(end.max(start));
+        }
         let rest = &self.text[start..];
         let line_text = rest.split('\n').next().unwrap_or("");
         start

@@ -46,14 +46,74 @@ pub struct NodeSpans {
 
 /// JSON pointer → spans. Nodes inside an expanded alias have no entry of their own; they
 /// resolve to the alias through their nearest ancestor.
+///
+/// Entries are recorded as (parent, segment) while parsing; the pointer strings and their
+/// index are built on the first lookup only, since a clean file never needs a position.
 #[derive(Debug, Default)]
 pub struct SpanTable {
-    entries: HashMap<String, NodeSpans>,
+    entries: Vec<Entry>,
+    index: std::cell::OnceCell<HashMap<String, usize>>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    /// Index of the parent entry; `None` for the root. Parents precede their children.
+    parent: Option<usize>,
+    segment: Segment,
+    spans: NodeSpans,
+}
+
+#[derive(Debug, Clone)]
+enum Segment {
+    Root,
+    Key(String),
+    Index(usize),
 }
 
 impl SpanTable {
+    fn push(&mut self, parent: Option<usize>, segment: Segment, spans: NodeSpans) -> usize {
+        self.entries.push(Entry {
+            parent,
+            segment,
+            spans,
+        });
+        self.entries.len() - 1
+    }
+
+    fn index(&self) -> &HashMap<String, usize> {
+        self.index.get_or_init(|| {
+            let mut pointers: Vec<String> = Vec::with_capacity(self.entries.len());
+            for e in &self.entries {
+                let base = e
+                    .parent
+                    .and_then(|p| pointers.get(p))
+                    .map_or("", String::as_str);
+                let pointer = match &e.segment {
+                    Segment::Root => String::new(),
+                    Segment::Key(k) => pointer_join(base, k),
+                    Segment::Index(i) => pointer_join(base, i),
+                };
+                pointers.push(pointer);
+            }
+            pointers
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| (p, i))
+                .collect()
+        })
+    }
+
+    /// The line of the key `key` in the mapping recorded as entry `parent`.
+    fn key_line(&self, parent: usize, key: &str) -> Option<usize> {
+        self.entries
+            .iter()
+            .skip(parent + 1)
+            .find(|e| e.parent == Some(parent) && matches!(&e.segment, Segment::Key(k) if k == key))
+            .and_then(|e| e.spans.key.map(|k| k.line))
+    }
+
     pub fn get(&self, pointer: &str) -> Option<&NodeSpans> {
-        self.entries.get(pointer)
+        self.index().get(pointer).map(|&i| &self.entries[i].spans)
     }
 
     /// The spans of the node at `pointer`, or of its nearest ancestor that has spans, and
@@ -62,16 +122,12 @@ impl SpanTable {
         let mut p = pointer;
         let mut exact = true;
         loop {
-            if let Some(s) = self.entries.get(p) {
+            if let Some(s) = self.get(p) {
                 return Some((s, exact));
             }
             exact = false;
             p = crate::diagnostic::pointer_parent(p)?;
         }
-    }
-
-    fn insert(&mut self, pointer: String, spans: NodeSpans) {
-        self.entries.insert(pointer, spans);
     }
 }
 
@@ -93,16 +149,35 @@ fn diag(kind: (&'static str, &'static str), message: impl Into<String>, span: Sp
 
 struct Frame {
     container: Container,
-    /// Pointer of this container; `None` inside an ignored (duplicate) subtree.
-    pointer: Option<String>,
+    /// This container's span-table entry; `None` inside an ignored (duplicate) subtree.
+    entry: Option<usize>,
     /// Byte offset where the collection starts.
     start: usize,
     anchor: usize,
-    key_span: Option<Span>,
     nodes: usize,
     /// End (byte offset) of the last child read, for block collections whose end event sits
     /// at the next token.
     last_child_end: Option<usize>,
+    /// Height of the tallest child (0 for scalars).
+    height: usize,
+}
+
+/// A finished node: its value, its node count and its height, alias expansion included.
+#[derive(Debug, Clone)]
+struct Built {
+    value: Value,
+    nodes: usize,
+    height: usize,
+}
+
+impl Built {
+    fn leaf(value: Value) -> Self {
+        Built {
+            value,
+            nodes: 1,
+            height: 0,
+        }
+    }
 }
 
 enum Container {
@@ -111,7 +186,6 @@ enum Container {
         map: Map<String, Value>,
         /// Key awaiting its value, its span, and whether it duplicates an earlier key.
         pending: Option<(String, Span, bool)>,
-        first_seen: HashMap<String, usize>,
     },
 }
 
@@ -120,7 +194,7 @@ struct Builder<'s, 'a> {
     limits: Limits,
     stack: Vec<Frame>,
     spans: SpanTable,
-    anchors: HashMap<usize, (Value, usize)>,
+    anchors: HashMap<usize, Built>,
     total_nodes: usize,
     root: Option<Value>,
     diagnostics: Vec<Diagnostic>,
@@ -204,22 +278,22 @@ pub fn parse(src: &SourceText<'_>, limits: Limits) -> (Option<YamlDocument>, Vec
                     return (None, b.diagnostics);
                 }
                 match resolve_scalar(&value, style, tag.as_deref()) {
-                    Ok(v) => b.complete(v, 1, anchor, span),
+                    Ok(v) => b.complete(Built::leaf(v), anchor, span),
                     Err(msg) => {
                         b.diagnostics
                             .push(diag(YAML_UNSUPPORTED, msg, span).with_help(
                                 "write plain values; studyflow reads the YAML 1.2 core schema only",
                             ));
-                        b.complete(Value::Null, 1, anchor, span)
+                        b.complete(Built::leaf(Value::Null), anchor, span)
                     }
                 }
             }
             Event::Alias(id) => {
                 let span = b.span_of(&span);
                 match b.anchors.get(&id) {
-                    Some((v, n)) => {
-                        let (v, n) = (v.clone(), *n);
-                        b.complete(v, n, 0, span)
+                    Some(built) => {
+                        let built = built.clone();
+                        b.complete(built, 0, span)
                     }
                     None => {
                         b.diagnostics
@@ -235,7 +309,6 @@ pub fn parse(src: &SourceText<'_>, limits: Limits) -> (Option<YamlDocument>, Vec
                 Container::Map {
                     map: Map::new(),
                     pending: None,
-                    first_seen: HashMap::new(),
                 },
                 anchor,
                 tag,
@@ -280,25 +353,24 @@ impl Builder<'_, '_> {
         )
     }
 
-    /// Pointer for the next child of the top container, and its key span.
-    fn child_pointer(&self) -> (Option<String>, Option<Span>) {
-        match self.stack.last() {
-            None => (Some(String::new()), None),
+    /// Records the next child of the top container (not a key) with its spans; returns its
+    /// entry, or `None` inside an ignored subtree.
+    fn record_child(&mut self, value: Span) -> Option<usize> {
+        let (parent, segment, key) = match self.stack.last() {
+            None => (None, Segment::Root, None),
             Some(f) => {
-                let Some(base) = &f.pointer else {
-                    return (None, None);
-                };
+                let base = f.entry?;
                 match &f.container {
-                    Container::Seq(items) => (Some(pointer_join(base, items.len())), None),
+                    Container::Seq(items) => (Some(base), Segment::Index(items.len()), None),
                     Container::Map { pending, .. } => match pending {
-                        Some((k, ks, false)) => (Some(pointer_join(base, k)), Some(*ks)),
-                        Some((_, _, true)) => (None, None),
-                        // This node is a key; keys get their spans through their values.
-                        None => (None, None),
+                        Some((k, ks, false)) => (Some(base), Segment::Key(k.clone()), Some(*ks)),
+                        // A duplicate's value, or a key: keys get their spans through their values.
+                        Some((_, _, true)) | None => return None,
                     },
                 }
             }
-        }
+        };
+        Some(self.spans.push(parent, segment, NodeSpans { key, value }))
     }
 
     fn open(
@@ -340,15 +412,20 @@ impl Builder<'_, '_> {
             );
             return Flow::Stop;
         }
-        let (pointer, key_span) = self.child_pointer();
+        let key_position = self.is_key_position();
+        let entry = if key_position {
+            None
+        } else {
+            self.record_child(at)
+        };
         self.stack.push(Frame {
             container,
-            pointer,
+            entry,
             start: at.start,
             anchor,
-            key_span,
             nodes: 1,
             last_child_end: None,
+            height: 0,
         });
         Flow::Continue
     }
@@ -369,20 +446,18 @@ impl Builder<'_, '_> {
             Container::Seq(items) => Value::Array(items),
             Container::Map { map, .. } => Value::Object(map),
         };
-        if let Some(p) = frame.pointer {
-            self.spans.insert(
-                p,
-                NodeSpans {
-                    key: frame.key_span,
-                    value: full,
-                },
-            );
+        if let Some(e) = frame.entry {
+            self.spans.entries[e].spans.value = full;
         }
+        let built = Built {
+            value,
+            nodes: frame.nodes,
+            height: frame.height + 1,
+        };
         if frame.anchor != 0 {
-            self.anchors
-                .insert(frame.anchor, (value.clone(), frame.nodes));
+            self.anchors.insert(frame.anchor, built.clone());
         }
-        self.attach(value, frame.nodes, full)
+        self.attach(built, full)
     }
 
     fn is_key_position(&self) -> bool {
@@ -396,26 +471,38 @@ impl Builder<'_, '_> {
     }
 
     /// A scalar or alias has been read.
-    fn complete(&mut self, value: Value, nodes: usize, anchor: usize, span: Span) -> Flow {
+    fn complete(&mut self, built: Built, anchor: usize, span: Span) -> Flow {
         if anchor != 0 {
-            self.anchors.insert(anchor, (value.clone(), nodes));
+            self.anchors.insert(anchor, built.clone());
         }
         if !self.is_key_position() {
-            let (pointer, key_span) = self.child_pointer();
-            if let Some(p) = pointer {
-                self.spans.insert(
-                    p,
-                    NodeSpans {
-                        key: key_span,
-                        value: span,
-                    },
-                );
-            }
+            self.record_child(span);
         }
-        self.attach(value, nodes, span)
+        self.attach(built, span)
     }
 
-    fn attach(&mut self, value: Value, nodes: usize, span: Span) -> Flow {
+    fn attach(&mut self, built: Built, span: Span) -> Flow {
+        let Built {
+            value,
+            nodes,
+            height,
+        } = built;
+        // An alias can bring a deep node into a deep place; the expanded tree obeys the same
+        // depth limit as the written one, so nothing downstream recurses without bound.
+        if self.stack.len() + height > self.limits.max_depth {
+            self.diagnostics.push(
+                diag(
+                    YAML_LIMIT,
+                    format!(
+                        "nesting deeper than {} levels once aliases are expanded",
+                        self.limits.max_depth
+                    ),
+                    span,
+                )
+                .with_help("a study spec never needs this depth; the input is refused as unsafe"),
+            );
+            return Flow::Stop;
+        }
         self.total_nodes += nodes;
         if self.total_nodes > self.limits.max_nodes {
             self.diagnostics.push(
@@ -436,14 +523,11 @@ impl Builder<'_, '_> {
             return Flow::Continue;
         };
         top.nodes += nodes;
+        top.height = top.height.max(height);
         top.last_child_end = Some(span.end);
         match &mut top.container {
             Container::Seq(items) => items.push(value),
-            Container::Map {
-                map,
-                pending,
-                first_seen,
-            } => match pending.take() {
+            Container::Map { map, pending } => match pending.take() {
                 None => {
                     let key = match value {
                         Value::String(s) => s,
@@ -459,23 +543,26 @@ impl Builder<'_, '_> {
                             return Flow::Stop;
                         }
                     };
-                    let duplicate = if let Some(first_line) = first_seen.get(&key) {
+                    // The first key's value is complete by the time the second key is read,
+                    // so the mapping itself knows every earlier key.
+                    let duplicate = map.contains_key(&key);
+                    if duplicate {
+                        let first = top
+                            .entry
+                            .and_then(|e| self.spans.key_line(e, &key))
+                            .map_or_else(|| "earlier".to_owned(), |l| format!("on line {l}"));
                         self.diagnostics.push(
                             diag(
                                 YAML_DUPLICATE_KEY,
                                 format!(
-                                    "duplicate key {}; it was first given on line {first_line}",
+                                    "duplicate key {}; it was first given {first}",
                                     crate::diagnostic::shown(&key)
                                 ),
                                 span,
                             )
                             .with_help("remove one of the two; YAML keeps neither reliably"),
                         );
-                        true
-                    } else {
-                        first_seen.insert(key.clone(), span.line);
-                        false
-                    };
+                    }
                     *pending = Some((key, span, duplicate));
                 }
                 Some((key, _, duplicate)) => {
@@ -662,6 +749,21 @@ mod tests {
         let (s, exact) = doc.spans.nearest("/y/name").unwrap();
         assert!(!exact);
         assert_eq!(s.value.line, 2);
+    }
+
+    #[test]
+    fn aliases_cannot_build_deep_trees() {
+        // Each anchor nests the previous one 30 levels deeper: depth grows past any limit
+        // while the node count stays small.
+        let mut text = String::new();
+        let nest = |inner: &str| format!("{}{}{}", "[".repeat(30), inner, "]".repeat(30));
+        text.push_str(&format!("a0: &a0 {}\n", nest("x")));
+        for i in 1..10 {
+            text.push_str(&format!("a{i}: &a{i} {}\n", nest(&format!("*a{}", i - 1))));
+        }
+        let (doc, d) = parse_str(&text);
+        assert!(doc.is_none());
+        assert!(d[0].message.contains("once aliases are expanded"), "{d:?}");
     }
 
     #[test]

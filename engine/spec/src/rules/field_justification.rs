@@ -20,7 +20,7 @@ fn check(spec: &Spec, f: &mut Findings) {
     for field in spec.requested_fields() {
         if blank(field.why) {
             f.report(
-                &field.pointer,
+                &field.pointer(),
                 format!("say why the study needs `{}` (MK403 p.3.3)", field.key),
             )
             .help(format!("write `{}: <why it is needed>`", field.key));

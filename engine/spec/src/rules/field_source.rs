@@ -43,7 +43,7 @@ fn check(spec: &Spec, f: &mut Findings) {
         let mut points: Vec<&str> = vec![field.source.point()];
         points.extend(elsewhere.iter().filter_map(|e| e.point));
         f.report(
-            &field.pointer,
+            &field.pointer(),
             format!(
                 "`{}` is not provided by {}; it comes from {}",
                 field.key,

@@ -21,32 +21,49 @@ written, so it also runs when the spec's structure is invalid.",
     check: Check::Document(check),
 };
 
-/// Runs on the document as written, so a code under an unknown property is caught too.
+/// Runs on the document as written, so a code under an unknown property is caught too. The
+/// walk keeps the path as segments and builds a pointer only for a finding.
 fn check(value: &Value, f: &mut Findings) {
-    let mut stack = vec![(String::new(), value)];
-    while let Some((pointer, v)) = stack.pop() {
-        match v {
-            Value::String(s) if looks_like_personal_code(s) => {
-                f.report(&pointer, "this value looks like a personal code; a spec must not contain data about data subjects (MK403 p.21)")
-                    .help("remove it; personal codes come from the Service IS during acquisition, never from the spec");
-            }
-            Value::Object(map) => {
-                for (k, child) in map.iter().rev() {
-                    let p = pointer_join(&pointer, k);
-                    if looks_like_personal_code(k) {
-                        f.report(&p, "this key looks like a personal code; a spec must not contain data about data subjects (MK403 p.21)");
-                    }
-                    stack.push((p, child));
-                }
-            }
-            Value::Array(items) => {
-                for (i, child) in items.iter().enumerate().rev() {
-                    stack.push((pointer_join(&pointer, i), child));
-                }
-            }
-            _ => {}
+    walk(value, &mut Vec::new(), f);
+}
+
+fn walk<'v>(value: &'v Value, path: &mut Vec<Segment<'v>>, f: &mut Findings) {
+    match value {
+        Value::String(s) if looks_like_personal_code(s) => {
+            f.report(&pointer(path), "this value looks like a personal code; a spec must not contain data about data subjects (MK403 p.21)")
+                .help("remove it; personal codes come from the Service IS during acquisition, never from the spec");
         }
+        Value::Object(map) => {
+            for (k, child) in map {
+                path.push(Segment::Key(k));
+                if looks_like_personal_code(k) {
+                    f.report(&pointer(path), "this key looks like a personal code; a spec must not contain data about data subjects (MK403 p.21)");
+                }
+                walk(child, path, f);
+                path.pop();
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                path.push(Segment::Index(i));
+                walk(child, path, f);
+                path.pop();
+            }
+        }
+        _ => {}
     }
+}
+
+enum Segment<'v> {
+    Key(&'v str),
+    Index(usize),
+}
+
+fn pointer(path: &[Segment<'_>]) -> String {
+    path.iter().fold(String::new(), |p, s| match s {
+        Segment::Key(k) => pointer_join(&p, k),
+        Segment::Index(i) => pointer_join(&p, i),
+    })
 }
 
 #[cfg(test)]
