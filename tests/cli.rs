@@ -117,3 +117,21 @@ fn schema_command_prints_the_checked_in_schema() {
             .unwrap_or_default();
     assert_eq!(run.stdout, checked_in);
 }
+
+#[test]
+fn human_output_numbers_lines_far_down_a_large_file() {
+    // Each finding is rendered from the lines it covers only; the numbering must still be
+    // the file's.
+    let dir = std::env::temp_dir().join(format!("studyflow-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("far.yaml");
+    let mut text = "\n".repeat(5000);
+    text.push_str("spec_version: 1\nbogus_a: 1\nbogus_b: 2\n");
+    std::fs::write(&path, text).expect("write");
+    let run = studyflow(&["validate", path.to_str().expect("utf-8 path")]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.contains("far.yaml:5002:1\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("5002 | bogus_a: 1\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("5003 | bogus_b: 2\n"), "{}", run.stdout);
+}

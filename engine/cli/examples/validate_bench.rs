@@ -10,6 +10,10 @@
 
 use std::time::Instant;
 
+/// The same allocator as the `studyflow` binary, so the figures are the CLI's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let n: usize = args
@@ -37,6 +41,7 @@ fn main() {
 
     // Warm-up compiles the schema once, as every run of the CLI does.
     let _ = studyflow_spec::check(corpus[0].as_bytes());
+    let before = memory("VmRSS:");
     let start = Instant::now();
     let mut findings = 0usize;
     for spec in &corpus {
@@ -53,22 +58,31 @@ fn main() {
         secs * 1e6 / n as f64,
         bytes as f64 / secs / 1024.0 / 1024.0
     );
-    println!("peak memory (VmHWM, corpus included): {}", peak_memory());
+    println!(
+        "memory: peak {} KiB (VmHWM), of which {before} KiB were the corpus and the compiled schema before validating",
+        memory("VmHWM:")
+    );
 
     if compare {
         compare_tools(&corpus);
     }
 }
 
-fn peak_memory() -> String {
+/// A `/proc/self/status` figure in KiB (0 where there is no procfs).
+fn memory(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l["VmHWM:".len()..].trim().to_owned())
+            s.lines().find(|l| l.starts_with(field)).and_then(|l| {
+                l[field.len()..]
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse()
+                    .ok()
+            })
         })
-        .unwrap_or_else(|| "unknown".into())
+        .unwrap_or(0)
 }
 
 fn compare_tools(corpus: &[String]) {
@@ -184,10 +198,17 @@ methodology:
       - Supervised by the State Probation Service after release
     exclusion_criteria:
       - Died or left Latvia within the observation period
+      - Released from a prison hospital or on health grounds
+      - Transferred to serve the sentence abroad
+      - Supervision ended within one month of release
+      - Subject of an open procedure to change the sentence
     period: {{from: {py}-01-01, to: {py}-12-31}}
     expected_size: {size}
   acquisition:
-    methods: Automated extraction from the Service IS; secure electronic request to the Prison Administration.
+    methods: >
+      Automated extraction from the Service IS; secure electronic request to the Prison
+      Administration under the agreement of MK403 p.14.2; linkage by the Service on the
+      personal code and the court ruling number, then anonymisation before any transfer.
     procedures: >
       The Service extracts the cohort, requests p.15 and p.16 information by personal code,
       links and anonymises it, and transfers an anonymised dataset under the contract.
@@ -266,6 +287,10 @@ phases:
     title: Report and recommendations
     start: {y}-11-01
     deadline: {y}-12-15
+  - id: notice
+    title: Presentation of the results to the Prison Administration (MK403 p.8)
+    start: {y}-12-16
+    deadline: {y1}-01-29
 publication:
   planned_date: {y1}-02-15
   form: Report to the Service and an article in a peer-reviewed journal
@@ -310,6 +335,13 @@ authorised_persons:
     designated_on: {p1}-12-01
   - name: Jānis Ozols
     role: supervisor
+    access: [anonymised_data]
+  - name: Līga Kalniņa
+    role: service_researcher
+    access: [service_is, identifying_data]
+    designated_on: {p1}-12-01
+  - name: Edgars Liepiņš
+    role: approver
     access: [anonymised_data]
 retention:
   anonymised_data: {{keep: permanent}}

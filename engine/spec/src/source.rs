@@ -15,14 +15,21 @@ pub struct SourceText<'a> {
 
 impl<'a> SourceText<'a> {
     pub fn new(text: &'a str) -> Self {
+        // One pass over the bytes: line starts, and which lines are ASCII.
         let mut line_starts = vec![0];
-        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        let ascii = text.is_ascii();
-        let ascii_lines = if ascii {
-            Vec::new()
-        } else {
-            text.split('\n').map(str::is_ascii).collect()
-        };
+        let mut ascii_lines = Vec::new();
+        let mut line_ascii = true;
+        for (i, &b) in text.as_bytes().iter().enumerate() {
+            if b == b'\n' {
+                line_starts.push(i + 1);
+                ascii_lines.push(line_ascii);
+                line_ascii = true;
+            } else if b >= 0x80 {
+                line_ascii = false;
+            }
+        }
+        ascii_lines.push(line_ascii);
+        let ascii = ascii_lines.iter().all(|&a| a);
         SourceText {
             text,
             line_starts,

@@ -25,6 +25,12 @@ pub fn render(reports: &[FileReport], color: bool) -> String {
                 // Widen an empty span to the character under it, so the caret shows.
                 end = start + source[start..].chars().next().map_or(0, char::len_utf8);
             }
+            // Only the lines the span covers go to the renderer: handing it the whole file
+            // for every finding would make many findings in a large file quadratic.
+            let excerpt_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
+            let excerpt_end = source[end..].find('\n').map_or(len, |i| end + i);
+            let excerpt = &source[excerpt_start..excerpt_end];
+            let (start, end) = (start - excerpt_start, end - excerpt_start);
             let level = match d.severity {
                 Severity::Error => Level::ERROR,
                 Severity::Warning => Level::WARNING,
@@ -37,7 +43,8 @@ pub fn render(reports: &[FileReport], color: bool) -> String {
                 format!("{} ({cite})", d.name)
             };
             let mut group: Group<'_> = level.primary_title(d.message.as_str()).id(d.code).element(
-                Snippet::source(source.as_ref())
+                Snippet::source(excerpt)
+                    .line_start(s.line)
                     .path(report.path.as_str())
                     .annotation(AnnotationKind::Primary.span(start..end).label(label)),
             );
