@@ -135,3 +135,34 @@ fn human_output_numbers_lines_far_down_a_large_file() {
     assert!(run.stdout.contains("5002 | bogus_a: 1\n"), "{}", run.stdout);
     assert!(run.stdout.contains("5003 | bogus_b: 2\n"), "{}", run.stdout);
 }
+
+#[test]
+fn a_directory_without_specs_is_an_error() {
+    let dir = std::env::temp_dir().join(format!("studyflow-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let run = studyflow(&["validate", dir.to_str().expect("utf-8 path")]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        run.code, 2,
+        "a CI job pointed at the wrong folder must not pass"
+    );
+    assert!(
+        run.stderr.contains("no *.yaml or *.yml files under"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn the_same_file_named_twice_is_checked_once() {
+    let run = studyflow(&[
+        "validate",
+        "--format",
+        "json",
+        INVALID,
+        "./tests/cli/invalid.yaml",
+        "tests/cli",
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("valid JSON");
+    assert_eq!(doc["summary"]["files"], 4, "{}", run.stdout);
+}

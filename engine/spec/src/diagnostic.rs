@@ -22,8 +22,9 @@ impl Severity {
     }
 }
 
-/// A region of the source file. Lines and columns are 1-based; columns count characters.
-/// `start`/`end` are byte offsets into the file (end exclusive).
+/// A region of the source file. Lines and columns are 1-based; columns count characters;
+/// lines end at `\n`. `start`/`end` are byte offsets (end exclusive) into the file's text after
+/// any byte-order mark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Span {
     pub start: usize,
@@ -117,6 +118,15 @@ pub fn shown(value: &str) -> String {
     } else {
         format!("`{value}`")
     }
+}
+
+/// Whether a number, as YAML read it, may be a personal code: a plain `32123456789`, or an
+/// old-format code written without its hyphen, whose leading zero the integer lost.
+pub fn number_looks_like_personal_code(n: &serde_json::Number) -> bool {
+    n.as_u64().is_some_and(|v| {
+        (1_000_000_000..100_000_000_000).contains(&v)
+            && looks_like_personal_code(&format!("{v:011}"))
+    })
 }
 
 /// Eleven digits, optionally with a hyphen after the sixth, anywhere in the text.
@@ -271,6 +281,12 @@ mod tests {
             "a: XXXXXX-XXXXX, b: XXXXXXXXXXX\n"
         );
         assert_eq!(mask_personal_codes("no codes"), "no codes");
+        let n = |v: u64| number_looks_like_personal_code(&serde_json::Number::from(v));
+        assert!(
+            n(32123456789) && n(1019012345),
+            "a lost leading zero is restored"
+        );
+        assert!(!n(2400) && !n(90000076669));
     }
 
     #[test]

@@ -91,6 +91,9 @@ pub fn check_with(bytes: &[u8], limits: Limits) -> Checked {
             diagnostics: vec![d],
         };
     }
+    // A byte-order mark is legal in YAML but is no character of the spec: positions count
+    // from after it.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
@@ -121,15 +124,10 @@ pub fn check_with(bytes: &[u8], limits: Limits) -> Checked {
             };
         }
     };
-    // A byte-order mark is legal in YAML but would shift every column.
-    let (text, bom) = match text.strip_prefix('\u{feff}') {
-        Some(t) => (t, 3),
-        None => (text, 0),
-    };
     let src = SourceText::new(text);
     let (doc, mut diagnostics) = yaml::parse(&src, limits);
     let Some(doc) = doc else {
-        return finish(None, diagnostics, None, &src, bom);
+        return finish(None, diagnostics, None, &src);
     };
     diagnostics.extend(schema::validate(&doc));
     let mut removed = Vec::new();
@@ -138,10 +136,15 @@ pub fn check_with(bytes: &[u8], limits: Limits) -> Checked {
         Err(e) => {
             // What serde refused: reported here unless the schema already placed an error on it.
             let pointer = path_to_pointer(e.path());
-            if !diagnostics
-                .iter()
-                .any(|d| d.is_error() && d.pointer == pointer)
-            {
+            // (Not when the schema found an error at it or around it: a list where a mapping
+            // belongs makes serde complain about items the schema already explained.)
+            let covered = diagnostics.iter().any(|d| {
+                d.is_error()
+                    && (d.pointer == pointer
+                        || d.pointer.is_empty()
+                        || pointer.starts_with(&format!("{}/", d.pointer)))
+            });
+            if !covered {
                 let detail = e.inner().to_string();
                 let message = if diagnostic::looks_like_personal_code(&detail) {
                     "invalid value".to_owned()
@@ -192,7 +195,7 @@ pub fn check_with(bytes: &[u8], limits: Limits) -> Checked {
                 .any(|r| r.pointer == d.pointer && !rules::reads_document(r.code)))
     });
     diagnostics.extend(found);
-    finish(spec, diagnostics, Some(&doc), &src, bom)
+    finish(spec, diagnostics, Some(&doc), &src)
 }
 
 /// The typed spec. Unknown properties (SF010) and invalid values (SF012) are already
@@ -226,7 +229,9 @@ fn typed(
             diagnostic::pointer_parent(pointer),
             diagnostic::pointer_last(pointer),
         ) && let Some(serde_json::Value::Object(map)) = cleaned.pointer_mut(parent)
-            && map.shift_remove(&key).is_some()
+            // Order does not matter for a struct's members; `shift_remove` would make many
+            // unknown keys quadratic.
+            && map.swap_remove(&key).is_some()
         {
             removed.push(pointer.to_owned());
         }
@@ -259,26 +264,25 @@ fn path_to_pointer(path: &serde_path_to_error::Path) -> String {
     p
 }
 
-/// Places every diagnostic that has no span yet, shifts spans past a BOM, and sorts.
+/// Places every diagnostic that has no span yet, masks personal codes, and sorts.
 fn finish(
     spec: Option<Spec>,
     mut diagnostics: Vec<Diagnostic>,
     doc: Option<&YamlDocument>,
     src: &SourceText<'_>,
-    bom: usize,
 ) -> Checked {
     for d in &mut diagnostics {
         if d.span.is_none() {
             d.span = Some(doc.map_or_else(start_span, |doc| locate(doc, src, &d.pointer)));
         }
-        if let std::borrow::Cow::Owned(masked) = diagnostic::mask_personal_codes(&d.pointer) {
-            d.pointer = masked;
-        }
-        if bom > 0
-            && let Some(s) = &mut d.span
+        // Whatever a layer echoed, no personal code leaves in a finding.
+        for text in [Some(&mut d.pointer), Some(&mut d.message), d.help.as_mut()]
+            .into_iter()
+            .flatten()
         {
-            s.start += bom;
-            s.end += bom;
+            if let std::borrow::Cow::Owned(masked) = diagnostic::mask_personal_codes(text) {
+                *text = masked;
+            }
         }
     }
     diagnostics.sort_by(|a, b| {
@@ -347,7 +351,7 @@ mod tests {
     }
 
     #[test]
-    fn a_bom_shifts_spans_by_its_three_bytes() {
+    fn positions_count_from_after_a_bom() {
         let checked = check("\u{feff}spec_version: 1\nid: x-study\nversion: 1\ninitiator: {kind: service, name: A}\nbogus: 1\n".as_bytes());
         let d = checked
             .diagnostics
@@ -356,7 +360,13 @@ mod tests {
             .unwrap();
         let s = d.span.unwrap();
         assert_eq!((s.line, s.column), (5, 1));
-        assert_eq!(s.start, "\u{feff}spec_version: 1\nid: x-study\nversion: 1\ninitiator: {kind: service, name: A}\n".len());
+        assert_eq!(
+            s.start,
+            "spec_version: 1\nid: x-study\nversion: 1\ninitiator: {kind: service, name: A}\n".len()
+        );
+        let bad = check(b"\xEF\xBB\xBFab: \xff\n");
+        let s = bad.diagnostics[0].span.unwrap();
+        assert_eq!((bad.diagnostics[0].code, s.line, s.column), ("SF005", 1, 5));
     }
 
     #[test]

@@ -38,6 +38,61 @@ impl std::fmt::Display for Date {
     }
 }
 
+/// A whole number that may be written `5` or `5.0`, as JSON Schema allows: YAML reads
+/// `5.0` as a float, and a spec must not fail on it after the schema passed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Whole<T>(pub T);
+
+impl<T> std::ops::Deref for Whole<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<'de, T: TryFrom<u64>> Deserialize<'de> for Whole<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor<T>(std::marker::PhantomData<T>);
+        impl<T: TryFrom<u64>> serde::de::Visitor<'_> for Visitor<T> {
+            type Value = Whole<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a whole number")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                T::try_from(v)
+                    .map(Whole)
+                    .map_err(|_| E::custom("the number is too large"))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                u64::try_from(v)
+                    .map_err(|_| E::custom("the number must not be negative"))
+                    .and_then(|v| self.visit_u64(v))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                if v.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&v) {
+                    self.visit_u64(v as u64)
+                } else {
+                    Err(E::custom("a whole number is needed"))
+                }
+            }
+        }
+        d.deserialize_any(Visitor(std::marker::PhantomData))
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Whole<T> {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        T::schema_name()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        T::json_schema(generator)
+    }
+}
+
 /// One study application and everything the engine needs to run it (MK403 p.3, p.4).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -53,7 +108,7 @@ pub struct Spec {
     pub title: Option<String>,
     /// Version of this study's spec; raise it for every amendment. studyflow runs only an approved version (MK403 p.3: a study runs under an approved application).
     #[schemars(range(min = 1))]
-    pub version: u32,
+    pub version: Whole<u32>,
     /// Who initiates the study: the Service or an external researcher (MK403 p.2, p.4).
     pub initiator: Initiator,
     /// The purpose of the study (MK403 p.3.1).
@@ -224,7 +279,7 @@ pub struct Sample {
     pub period: Option<Period>,
     /// Expected number of subjects (MK403 p.3.2).
     #[schemars(required, range(min = 1))]
-    pub expected_size: Option<u64>,
+    pub expected_size: Option<Whole<u64>>,
 }
 
 /// A closed range of dates (MK403 p.3.2, p.3.3).
@@ -292,7 +347,7 @@ pub struct Volume {
     pub period: Period,
     /// Expected number of records (MK403 p.3.3, p.12.3).
     #[schemars(range(min = 1))]
-    pub expected_records: u64,
+    pub expected_records: Whole<u64>,
 }
 
 /// Service IS scope (MK403 p.9, p.17.1, p.22.1).
@@ -520,7 +575,7 @@ pub struct Anonymisation {
     /// Every combination of quasi-identifier values must occur at least k times before a
     /// release (MK403 p.7).
     #[schemars(range(min = 2))]
-    pub k: u32,
+    pub k: Whole<u32>,
     /// Whether records in classes smaller than k may be suppressed (and reported) instead of
     /// blocking the release (MK403 p.7).
     #[serde(default)]

@@ -61,8 +61,14 @@ fn finalize(value: &mut Value) {
                 && (f.starts_with("uint") || f.starts_with("int"))
             {
                 // draft-07 has no integer formats; keep their range as `maximum`.
-                if f == "uint32" {
-                    map.entry("maximum").or_insert(Value::from(u32::MAX));
+                match f.as_str() {
+                    "uint32" => {
+                        map.entry("maximum").or_insert(Value::from(u32::MAX));
+                    }
+                    "uint64" => {
+                        map.entry("maximum").or_insert(Value::from(u64::MAX));
+                    }
+                    _ => {}
                 }
                 map.remove("format");
             }
@@ -237,6 +243,9 @@ fn describe(v: &Value) -> String {
     match v {
         Value::Null => "an empty value".into(),
         Value::Bool(b) => format!("`{b}`"),
+        Value::Number(n) if crate::diagnostic::number_looks_like_personal_code(n) => {
+            "a value that looks like a personal code (not shown)".into()
+        }
         Value::Number(n) => format!("`{n}`"),
         Value::String(s) => crate::diagnostic::shown(s),
         Value::Array(_) => "a list".into(),
@@ -345,7 +354,10 @@ pub fn validate(doc: &YamlDocument) -> Vec<Diagnostic> {
                         .citing(info.description.map(cited_points).unwrap_or_default());
                 d.help = help;
                 d.span = doc.spans.nearest(&at).map(|(s, _)| s.value);
-                d.replaceable = matches!(kind, ValidationErrorKind::Enum { .. });
+                // A rule explains an empty value ("must state …") and a value outside an enum
+                // better than the schema can.
+                d.replaceable =
+                    matches!(kind, ValidationErrorKind::Enum { .. }) || instance.is_null();
                 out.push(d);
             }
         }

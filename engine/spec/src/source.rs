@@ -3,25 +3,36 @@
 
 use crate::diagnostic::Span;
 
-/// A file's text with the byte offset of each line start.
+/// A file's text with, per line, where it starts in bytes and in characters.
+///
+/// Lines end at `\n` only. Positions from the parser are converted by their character index
+/// alone, so a line break the parser counts differently (a lone `\r`) or a position past the
+/// last line cannot make the formats disagree: every line and column is this table's.
 pub struct SourceText<'a> {
     text: &'a str,
     line_starts: Vec<usize>,
-    /// In ASCII text a character index is a byte offset, which spares a walk per position.
-    ascii: bool,
+    /// Characters before each line.
+    line_char_starts: Vec<usize>,
     /// Per line: whether it is ASCII, so a column is its byte count.
     ascii_lines: Vec<bool>,
 }
 
 impl<'a> SourceText<'a> {
     pub fn new(text: &'a str) -> Self {
-        // One pass over the bytes: line starts, and which lines are ASCII.
+        // One pass over the bytes: line starts in bytes and characters, ASCII lines.
         let mut line_starts = vec![0];
+        let mut line_char_starts = vec![0];
         let mut ascii_lines = Vec::new();
         let mut line_ascii = true;
+        let mut chars = 0usize;
         for (i, &b) in text.as_bytes().iter().enumerate() {
+            // Every byte but a UTF-8 continuation byte starts a character.
+            if b & 0xC0 != 0x80 {
+                chars += 1;
+            }
             if b == b'\n' {
                 line_starts.push(i + 1);
+                line_char_starts.push(chars);
                 ascii_lines.push(line_ascii);
                 line_ascii = true;
             } else if b >= 0x80 {
@@ -29,11 +40,10 @@ impl<'a> SourceText<'a> {
             }
         }
         ascii_lines.push(line_ascii);
-        let ascii = ascii_lines.iter().all(|&a| a);
         SourceText {
             text,
             line_starts,
-            ascii,
+            line_char_starts,
             ascii_lines,
         }
     }
@@ -42,32 +52,33 @@ impl<'a> SourceText<'a> {
         self.text
     }
 
-    /// Byte offset of a (1-based line, 0-based character column) position, clamped to the
-    /// line's end.
-    pub fn offset(&self, line: usize, char_col: usize) -> usize {
-        let Some(&start) = self.line_starts.get(line.saturating_sub(1)) else {
-            return self.text.len();
+    fn line_end(&self, line_idx: usize) -> usize {
+        self.line_starts
+            .get(line_idx + 1)
+            .map_or(self.text.len(), |&next| next - 1)
+    }
+
+    /// (byte offset, 1-based line, 1-based column) of a character index.
+    pub fn position(&self, char_index: usize) -> (usize, usize, usize) {
+        let line_idx = match self.line_char_starts.binary_search(&char_index) {
+            Ok(i) => i,
+            Err(i) => i - 1,
         };
-        let line_ascii = self.ascii
-            || self
-                .ascii_lines
-                .get(line.saturating_sub(1))
-                .copied()
-                .unwrap_or(false);
-        if line_ascii {
-            let end = self
-                .line_starts
-                .get(line)
-                .map_or(self.text.len(), |&next| next - 1);
-            return (start + char_col).min(end.max(start));
-        }
-        let rest = &self.text[start..];
-        let line_text = rest.split('\n').next().unwrap_or("");
-        start
-            + line_text
-                .char_indices()
-                .nth(char_col)
-                .map_or(line_text.len(), |(i, _)| i)
+        let start = self.line_starts[line_idx];
+        let end = self.line_end(line_idx);
+        let col = char_index - self.line_char_starts[line_idx];
+        let byte = if self.ascii_lines[line_idx] {
+            (start + col).min(end.max(start))
+        } else {
+            let line_text = &self.text[start..end.max(start)];
+            start
+                + line_text
+                    .char_indices()
+                    .nth(col)
+                    .map_or(line_text.len(), |(i, _)| i)
+        };
+        let (line, column) = self.line_col(byte);
+        (byte, line, column)
     }
 
     /// (1-based line, 1-based character column) of a byte offset.
@@ -78,37 +89,27 @@ impl<'a> SourceText<'a> {
             Err(i) => i - 1,
         };
         let start = self.line_starts[line_idx];
-        let col = self
-            .text
-            .get(start..offset)
-            .map_or(0, |s| s.chars().count());
+        let col = if self.ascii_lines[line_idx] {
+            offset - start
+        } else {
+            self.text
+                .get(start..offset)
+                .map_or(0, |s| s.chars().count())
+        };
         (line_idx + 1, col + 1)
     }
 
-    /// A span from two parser positions: (character index, 1-based line, 0-based character
-    /// column). Lines and columns are taken as the parser counted them.
-    pub fn span(&self, start: (usize, usize, usize), end: (usize, usize, usize)) -> Span {
-        let byte = |(index, line, col): (usize, usize, usize)| {
-            if self.ascii {
-                index.min(self.text.len())
-            } else {
-                self.offset(line, col)
-            }
-        };
-        let s = byte(start);
-        let e = byte(end).max(s);
-        let (end_line, end_col) = if e == s {
-            (start.1, start.2)
-        } else {
-            (end.1, end.2)
-        };
+    /// A span between two character indices from the parser.
+    pub fn span(&self, start: usize, end: usize) -> Span {
+        let (s, line, column) = self.position(start);
+        let (e, end_line, end_column) = self.position(end.max(start));
         Span {
             start: s,
             end: e,
-            line: start.1,
-            column: start.2 + 1,
+            line,
+            column,
             end_line,
-            end_column: end_col + 1,
+            end_column,
         }
     }
 
@@ -132,24 +133,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parser_positions_become_byte_spans() {
+    fn character_indices_become_byte_spans() {
         let text = "a: 1\nb: Pē x\n";
         let src = SourceText::new(text);
-        // `x` is character 11, line 2, column 6 (0-based).
-        let s = src.span((11, 2, 6), (12, 2, 7));
+        // `x` is character 11.
+        let s = src.span(11, 12);
         assert_eq!(&text[s.start..s.end], "x");
         assert_eq!((s.line, s.column, s.end_line, s.end_column), (2, 7, 2, 8));
         let ascii = SourceText::new("a: 1\nb: xy\n");
-        let s = ascii.span((8, 2, 3), (10, 2, 5));
-        assert_eq!((s.start, s.end), (8, 10));
+        let s = ascii.span(8, 10);
+        assert_eq!((s.start, s.end, s.line, s.column), (8, 10, 2, 4));
     }
 
     #[test]
-    fn offsets_count_characters_not_bytes() {
+    fn positions_past_the_end_stay_on_the_last_line() {
+        let src = SourceText::new("a: 1\n-1");
+        // Seven bytes; the end of the file is line 2, column 3.
+        assert_eq!(src.position(7), (7, 2, 3));
+        assert_eq!(src.position(99), (7, 2, 3));
+    }
+
+    #[test]
+    fn a_lone_carriage_return_is_not_a_line_break() {
+        let src = SourceText::new("a: 1\rbogus: 1\r");
+        assert_eq!(src.position(5), (5, 1, 6));
+    }
+
+    #[test]
+    fn byte_offsets_map_back_to_lines_and_columns() {
         let src = SourceText::new("a: 1\nnosaukums: Pētījums\nc: 3\n");
-        assert_eq!(src.offset(2, 11), "a: 1\nnosaukums: ".len());
         let after_e = "a: 1\nnosaukums: Pē".len();
-        assert_eq!(src.offset(2, 13), after_e);
         assert_eq!(src.line_col(after_e), (2, 14));
         assert_eq!(src.line_col(0), (1, 1));
     }

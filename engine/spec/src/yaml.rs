@@ -226,10 +226,7 @@ pub fn parse(src: &SourceText<'_>, limits: Limits) -> (Option<YamlDocument>, Vec
             Ok(e) => e,
             Err(e) => {
                 let m = e.marker();
-                let at = src.span(
-                    (m.index(), m.line(), m.col()),
-                    (m.index() + 1, m.line(), m.col() + 1),
-                );
+                let at = src.span(m.index(), m.index() + 1);
                 // saphyr's scanner has its own nesting guard, which trips before ours on
                 // flow collections; report it as the limit it is.
                 let d = if e.info().contains("recursion limit") {
@@ -277,14 +274,14 @@ pub fn parse(src: &SourceText<'_>, limits: Limits) -> (Option<YamlDocument>, Vec
                     );
                     return (None, b.diagnostics);
                 }
-                match resolve_scalar(&value, style, tag.as_deref()) {
-                    Ok(v) => b.complete(Built::leaf(v), anchor, span),
+                match resolve_scalar(value, style, tag.as_deref()) {
+                    Ok(v) => b.complete(Built::leaf(v), 1, anchor, span),
                     Err(msg) => {
                         b.diagnostics
                             .push(diag(YAML_UNSUPPORTED, msg, span).with_help(
                                 "write plain values; studyflow reads the YAML 1.2 core schema only",
                             ));
-                        b.complete(Built::leaf(Value::Null), anchor, span)
+                        b.complete(Built::leaf(Value::Null), 1, anchor, span)
                     }
                 }
             }
@@ -292,8 +289,10 @@ pub fn parse(src: &SourceText<'_>, limits: Limits) -> (Option<YamlDocument>, Vec
                 let span = b.span_of(&span);
                 match b.anchors.get(&id) {
                     Some(built) => {
+                        // An alias adds its whole subtree to the document.
                         let built = built.clone();
-                        b.complete(built, 0, span)
+                        let added = built.nodes;
+                        b.complete(built, added, 0, span)
                     }
                     None => {
                         b.diagnostics
@@ -347,10 +346,7 @@ pub fn parse(src: &SourceText<'_>, limits: Limits) -> (Option<YamlDocument>, Vec
 
 impl Builder<'_, '_> {
     fn span_of(&self, s: &YamlSpan) -> Span {
-        self.src.span(
-            (s.start.index(), s.start.line(), s.start.col()),
-            (s.end.index(), s.end.line(), s.end.col()),
-        )
+        self.src.span(s.start.index(), s.end.index())
     }
 
     /// Records the next child of the top container (not a key) with its spans; returns its
@@ -457,7 +453,8 @@ impl Builder<'_, '_> {
         if frame.anchor != 0 {
             self.anchors.insert(frame.anchor, built.clone());
         }
-        self.attach(built, full)
+        // The children were counted as they were read; the collection adds itself.
+        self.attach(built, 1, full)
     }
 
     fn is_key_position(&self) -> bool {
@@ -471,17 +468,19 @@ impl Builder<'_, '_> {
     }
 
     /// A scalar or alias has been read.
-    fn complete(&mut self, built: Built, anchor: usize, span: Span) -> Flow {
+    fn complete(&mut self, built: Built, added: usize, anchor: usize, span: Span) -> Flow {
         if anchor != 0 {
             self.anchors.insert(anchor, built.clone());
         }
         if !self.is_key_position() {
             self.record_child(span);
         }
-        self.attach(built, span)
+        self.attach(built, added, span)
     }
 
-    fn attach(&mut self, built: Built, span: Span) -> Flow {
+    /// Attaches a finished node to its parent; `added` is how many nodes it adds to the
+    /// document's count.
+    fn attach(&mut self, built: Built, added: usize, span: Span) -> Flow {
         let Built {
             value,
             nodes,
@@ -503,7 +502,7 @@ impl Builder<'_, '_> {
             );
             return Flow::Stop;
         }
-        self.total_nodes += nodes;
+        self.total_nodes += added;
         if self.total_nodes > self.limits.max_nodes {
             self.diagnostics.push(
                 diag(
@@ -576,12 +575,17 @@ impl Builder<'_, '_> {
     }
 }
 
-/// YAML 1.2 core schema resolution of one scalar.
-fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<Value, String> {
+/// YAML 1.2 core schema resolution of one scalar. The parser hands over an owned string,
+/// which a string value takes without a copy.
+fn resolve_scalar(
+    text: std::borrow::Cow<'_, str>,
+    style: ScalarStyle,
+    tag: Option<&Tag>,
+) -> Result<Value, String> {
     if let Some(tag) = tag {
         if !tag.is_yaml_core_schema() {
             if tag.handle == "!" && tag.suffix.is_empty() {
-                return Ok(Value::String(text.to_owned()));
+                return Ok(Value::String(text.into_owned()));
             }
             return Err(format!(
                 "unsupported YAML tag `{}{}`",
@@ -589,24 +593,32 @@ fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<V
             ));
         }
         return match tag.suffix.as_str() {
-            "str" => Ok(Value::String(text.to_owned())),
+            "str" => Ok(Value::String(text.into_owned())),
             "int" | "float" | "bool" | "null" => Ok(resolve_plain(text)),
             other => Err(format!("unsupported YAML tag `!!{other}` on a scalar")),
         };
     }
     Ok(match style {
         ScalarStyle::Plain => resolve_plain(text),
-        _ => Value::String(text.to_owned()),
+        _ => Value::String(text.into_owned()),
     })
 }
 
-fn resolve_plain(text: &str) -> Value {
-    match text {
+fn resolve_plain(text: std::borrow::Cow<'_, str>) -> Value {
+    match text.as_ref() {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
         "true" | "True" | "TRUE" => return Value::Bool(true),
         "false" | "False" | "FALSE" => return Value::Bool(false),
         _ => {}
     }
+    if let Some(n) = resolve_number(&text) {
+        return Value::Number(n);
+    }
+    Value::String(text.into_owned())
+}
+
+/// An integer or float of the core schema, if the text is one.
+fn resolve_number(text: &str) -> Option<Number> {
     let bytes = text.as_bytes();
     let digits = bytes
         .strip_prefix(b"-")
@@ -616,25 +628,25 @@ fn resolve_plain(text: &str) -> Value {
         && digits.iter().all(u8::is_ascii_digit)
         && let Ok(i) = text.parse::<i64>()
     {
-        return Value::Number(i.into());
+        return Some(i.into());
     }
     if let Some(hex) = text.strip_prefix("0x")
         && let Ok(i) = i64::from_str_radix(hex, 16)
     {
-        return Value::Number(i.into());
+        return Some(i.into());
     }
     if let Some(oct) = text.strip_prefix("0o")
         && let Ok(i) = i64::from_str_radix(oct, 8)
     {
-        return Value::Number(i.into());
+        return Some(i.into());
     }
     if looks_like_float(digits)
         && let Ok(f) = text.parse::<f64>()
         && let Some(n) = Number::from_f64(f)
     {
-        return Value::Number(n);
+        return Some(n);
     }
-    Value::String(text.to_owned())
+    None
 }
 
 /// `(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?` of the core schema, sign stripped.
@@ -764,6 +776,14 @@ mod tests {
         let (doc, d) = parse_str(&text);
         assert!(doc.is_none());
         assert!(d[0].message.contains("once aliases are expanded"), "{d:?}");
+    }
+
+    #[test]
+    fn nodes_are_counted_once_whatever_their_depth() {
+        let items = vec!["1"; 30_000].join(", ");
+        let (doc, d) = parse_str(&format!("x: {{y: [{items}]}}\n"));
+        assert!(d.is_empty(), "{d:?}");
+        assert!(doc.is_some());
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub fn run(args: &ValidateArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
             }
         }
     }
+    let files = unique(files);
     let mut reports = Vec::with_capacity(files.len());
     for path in files {
         match std::fs::read(&path) {
@@ -28,7 +29,7 @@ pub fn run(args: &ValidateArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
                 let checked = studyflow_spec::check(&bytes);
                 reports.push(FileReport {
                     path: display_path(&path),
-                    source: String::from_utf8_lossy(&bytes).into_owned(),
+                    source: display_source(&bytes),
                     checked,
                 });
             }
@@ -62,7 +63,9 @@ pub fn run(args: &ValidateArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     })
 }
 
-/// A file as given, or every `*.yaml`/`*.yml` below a directory, in sorted order.
+/// A file as given, or every `*.yaml`/`*.yml` below a directory (symbolic links followed,
+/// each directory once), in sorted order. A directory without any is an error: a CI job
+/// pointed at the wrong folder must not pass.
 fn collect(path: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     let meta =
         std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -71,26 +74,50 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut stack = vec![path.to_owned()];
+    let mut seen_dirs = std::collections::HashSet::new();
     let mut found = Vec::new();
     while let Some(dir) = stack.pop() {
+        if let Ok(canonical) = std::fs::canonicalize(&dir)
+            && !seen_dirs.insert(canonical)
+        {
+            continue;
+        }
         let entries =
             std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?;
         for entry in entries {
             let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
             let p = entry.path();
-            let ty = entry
-                .file_type()
-                .with_context(|| format!("cannot read {}", p.display()))?;
-            if ty.is_dir() {
+            // `metadata` follows symbolic links, unlike `DirEntry::file_type`.
+            let meta =
+                std::fs::metadata(&p).with_context(|| format!("cannot read {}", p.display()))?;
+            if meta.is_dir() {
                 stack.push(p);
             } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
                 found.push(p);
             }
         }
     }
+    if found.is_empty() {
+        anyhow::bail!("no *.yaml or *.yml files under {}", path.display());
+    }
     found.sort();
     out.extend(found);
     Ok(())
+}
+
+/// The files in the order given, each once (the same file named twice is checked once).
+fn unique(files: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut seen = std::collections::HashSet::new();
+    files
+        .into_iter()
+        .filter(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())))
+        .collect()
+}
+
+/// The text diagnostics' spans point into: after any byte-order mark.
+fn display_source(bytes: &[u8]) -> String {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Paths in reports use forward slashes, as SARIF and GitHub expect.

@@ -15,6 +15,30 @@ fn level(s: Severity) -> &'static str {
     }
 }
 
+/// A SARIF artifact location: a relative path is a URI reference against the source root, an
+/// absolute one a `file:` URI; either is percent-encoded (RFC 3986).
+fn artifact_location(path: &str) -> Value {
+    let encoded = percent_encode(path);
+    if path.starts_with('/') {
+        json!({"uri": format!("file://{encoded}")})
+    } else {
+        json!({"uri": encoded, "uriBaseId": "%SRCROOT%"})
+    }
+}
+
+/// Percent-encodes everything but unreserved characters and `/`.
+fn percent_encode(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 pub fn render(reports: &[FileReport]) -> String {
     let mut rules: Vec<Value> = Vec::new();
     let mut ids: Vec<&str> = Vec::new();
@@ -55,7 +79,7 @@ pub fn render(reports: &[FileReport]) -> String {
                 "message": {"text": text},
                 "locations": [{
                     "physicalLocation": {
-                        "artifactLocation": {"uri": report.path, "uriBaseId": "%SRCROOT%"},
+                        "artifactLocation": artifact_location(&report.path),
                         "region": {
                             "startLine": s.line,
                             "startColumn": s.column,
@@ -89,4 +113,25 @@ pub fn render(reports: &[FileReport]) -> String {
     let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
     s.push('\n');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris_are_encoded_and_absolute_paths_are_file_uris() {
+        assert_eq!(
+            artifact_location("specs/a b,c.yaml"),
+            json!({"uri": "specs/a%20b%2Cc.yaml", "uriBaseId": "%SRCROOT%"})
+        );
+        assert_eq!(
+            artifact_location("specs/Pētījums.yaml")["uri"],
+            "specs/P%C4%93t%C4%ABjums.yaml"
+        );
+        assert_eq!(
+            artifact_location("/tmp/x%#.yaml"),
+            json!({"uri": "file:///tmp/x%25%23.yaml"})
+        );
+    }
 }

@@ -89,7 +89,7 @@ fn check(spec: &Spec, f: &mut Findings) {
                         )
                         .points(&["p.3.2"]);
                     }
-                    if s.expected_size.is_none_or(|n| n == 0) {
+                    if s.expected_size.is_none() {
                         f.report(
                             "/methodology/sample/expected_size",
                             "the planned sample must state its expected size (MK403 p.3.2)",

@@ -53,12 +53,12 @@ fn check(spec: &Spec, f: &mut Findings) {
         if !seen.insert(p.name.trim()) {
             f.warn(
                 &format!("/authorised_persons/{i}/name"),
-                format!("`{}` is listed twice", p.name),
+                format!("{} is listed twice", crate::diagnostic::shown(&p.name)),
             )
             .points(&["p.25.1"]);
         }
         if p.access.contains(&Access::IdentifyingData) && p.role != ServiceRole::ServiceResearcher {
-            f.report(&format!("/authorised_persons/{i}/access"), format!("`{}` is not a service researcher; identifying information is processed by service researchers (MK403 p.21)", p.name))
+            f.report(&format!("/authorised_persons/{i}/access"), format!("{} is not a service researcher; identifying information is processed by service researchers (MK403 p.21)", crate::diagnostic::shown(&p.name)))
                 .points(&["p.21", "p.25.2"]);
         }
     }

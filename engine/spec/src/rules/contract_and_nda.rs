@@ -65,11 +65,14 @@ fn check(spec: &Spec, f: &mut Findings) {
         if !signed.insert(name) {
             f.warn(
                 &format!("/external/non_disclosure_declarations/{i}/signatory"),
-                format!("`{name}` has two non-disclosure declarations"),
+                format!(
+                    "{} has two non-disclosure declarations",
+                    crate::diagnostic::shown(name)
+                ),
             )
             .points(&["p.30.2"]);
         } else if !team.contains(name) {
-            f.warn(&format!("/external/non_disclosure_declarations/{i}/signatory"), format!("`{name}` signs a non-disclosure declaration but is not in the team (MK403 p.4.2, p.30.2)"))
+            f.warn(&format!("/external/non_disclosure_declarations/{i}/signatory"), format!("{} signs a non-disclosure declaration but is not in the team (MK403 p.4.2, p.30.2)", crate::diagnostic::shown(name)))
                 .points(&["p.4.2", "p.30.2"]);
         }
     }
@@ -85,8 +88,8 @@ fn check(spec: &Spec, f: &mut Findings) {
             f.report(
                 &format!("/external/team/{i}"),
                 format!(
-                    "`{}` {why} but has no non-disclosure declaration (MK403 p.30.2)",
-                    m.name
+                    "{} {why} but has no non-disclosure declaration (MK403 p.30.2)",
+                    crate::diagnostic::shown(&m.name)
                 ),
             )
             .points(&["p.30.2"])

@@ -36,21 +36,27 @@ fn check(spec: &Spec, f: &mut Findings) {
         if names.insert(m.name.trim(), i).is_some() {
             f.report(
                 &format!("/external/team/{i}/name"),
-                format!("`{}` is listed twice in the team", m.name),
+                format!(
+                    "{} is listed twice in the team",
+                    crate::diagnostic::shown(&m.name)
+                ),
             )
             .points(&["p.4.2"]);
         }
         if blank(m.role.as_deref()) {
             f.report(
                 &format!("/external/team/{i}/role"),
-                format!("state the role of `{}` in the study (MK403 p.4.2)", m.name),
+                format!(
+                    "state the role of {} in the study (MK403 p.4.2)",
+                    crate::diagnostic::shown(&m.name)
+                ),
             )
             .points(&["p.4.2"]);
         }
     }
     for (i, m) in team.iter().enumerate() {
         if m.processes_personal_data && !m.authorised_person {
-            f.report(&format!("/external/team/{i}/authorised_person"), format!("`{}` processes personal data, so must be an authorised person agreed with the Service (MK403 p.25.1, p.33.1)", m.name))
+            f.report(&format!("/external/team/{i}/authorised_person"), format!("{} processes personal data, so must be an authorised person agreed with the Service (MK403 p.25.1, p.33.1)", crate::diagnostic::shown(&m.name)))
                 .points(&["p.25.1", "p.33.1"])
                 .help("set `authorised_person: true`");
         }
@@ -64,7 +70,7 @@ fn check(spec: &Spec, f: &mut Findings) {
     if !personal {
         for (i, m) in team.iter().enumerate() {
             if m.processes_personal_data {
-                f.warn(&format!("/external/team/{i}/processes_personal_data"), format!("`{}` is marked as processing personal data, but the study transfers only anonymised data to the external researcher (MK403 p.7, p.4.2)", m.name))
+                f.warn(&format!("/external/team/{i}/processes_personal_data"), format!("{} is marked as processing personal data, but the study transfers only anonymised data to the external researcher (MK403 p.7, p.4.2)", crate::diagnostic::shown(&m.name)))
                     .points(&["p.4.2", "p.7"]);
             }
         }

@@ -157,9 +157,9 @@ fn timing(spec: &Spec, waves: &[(usize, &FollowUpWave)], f: &mut Findings) {
             name, point, years, ..
         } = **wave;
         let add = |d: jiff::civil::Date| d.checked_add(jiff::Span::new().years(years)).ok();
-        let (Some(earliest), Some(latest)) = (add(period.from.0), add(period.to.0)) else {
-            continue;
-        };
+        // A date past the calendar's end (year 9999) is after any study's end.
+        let earliest = add(period.from.0).unwrap_or(jiff::civil::Date::MAX);
+        let latest = add(period.to.0).unwrap_or(jiff::civil::Date::MAX);
         let pointer = format!("/follow_up/waves/{i}");
         let limits = [
             (

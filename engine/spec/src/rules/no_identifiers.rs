@@ -14,8 +14,8 @@ pub static RULE: Rule = Rule {
     explanation: "A spec is read by approvers, by CI and, for external studies, by the external \
 researcher; identifying information is processed by service researchers (p.21) with access \
 controlled by the Service (p.25.3). A spec names fields, never data subjects: any text \
-that looks like a Latvian personal code (`DDMMYY-NNNNN` or an eleven-digit `32…` code) is an \
-error. The diagnostic does not repeat the value (codes in a pointer are masked as `X`s), and \
+that looks like a Latvian personal code (`DDMMYY-NNNNN` or an eleven-digit `32…` code), or a \
+number that does (YAML reads an unquoted code as an integer), is an error. The diagnostic does not repeat the value (codes in a pointer are masked as `X`s), and \
 `studyflow validate` masks it in the source lines it shows. This rule reads the document as \
 written, so it also runs when the spec's structure is invalid.",
     check: Check::Document(check),
@@ -31,6 +31,10 @@ fn walk<'v>(value: &'v Value, path: &mut Vec<Segment<'v>>, f: &mut Findings) {
     match value {
         Value::String(s) if looks_like_personal_code(s) => {
             f.report(&pointer(path), "this value looks like a personal code; a spec must not contain data about data subjects (MK403 p.21)")
+                .help("remove it; personal codes come from the Service IS during acquisition, never from the spec");
+        }
+        Value::Number(n) if crate::diagnostic::number_looks_like_personal_code(n) => {
+            f.report(&pointer(path), "this number looks like a personal code; a spec must not contain data about data subjects (MK403 p.21)")
                 .help("remove it; personal codes come from the Service IS during acquisition, never from the spec");
         }
         Value::Object(map) => {

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use super::{Check, Findings, Rule};
-use crate::diagnostic::Severity;
+use crate::diagnostic::{Severity, shown};
 use crate::model::Spec;
 
 pub static RULE: Rule = Rule {
@@ -29,8 +29,8 @@ fn check(spec: &Spec, f: &mut Findings) {
             f.report(
                 &format!("/phases/{i}/id"),
                 format!(
-                    "phase id `{}` is already used by phase {}",
-                    phase.id,
+                    "phase id {} is already used by phase {}",
+                    shown(&phase.id),
                     first + 1
                 ),
             )
@@ -42,8 +42,8 @@ fn check(spec: &Spec, f: &mut Findings) {
             f.report(
                 &format!("/phases/{i}/deadline"),
                 format!(
-                    "phase `{}` has its deadline ({deadline}) before its start ({start})",
-                    phase.id
+                    "phase {} has its deadline ({deadline}) before its start ({start})",
+                    shown(&phase.id)
                 ),
             );
         }
@@ -51,7 +51,7 @@ fn check(spec: &Spec, f: &mut Findings) {
             if let Some((prev_i, prev)) = last_deadline
                 && deadline < prev
             {
-                f.report(&format!("/phases/{i}/deadline"), format!("phase `{}` is due ({deadline}) before the phase listed before it (phase {}, due {prev})", phase.id, prev_i + 1))
+                f.report(&format!("/phases/{i}/deadline"), format!("phase {} is due ({deadline}) before the phase listed before it (phase {}, due {prev})", shown(&phase.id), prev_i + 1))
                     .help("list phases in the order of their deadlines");
             }
             last_deadline = Some((i, deadline));
@@ -61,8 +61,8 @@ fn check(spec: &Spec, f: &mut Findings) {
                 f.report(
                     &format!("/phases/{i}/deadline"),
                     format!(
-                        "phase `{}` is due ({deadline}) after the planned publication ({p})",
-                        phase.id
+                        "phase {} is due ({deadline}) after the planned publication ({p})",
+                        shown(&phase.id)
                     ),
                 )
                 .points(&["p.3.4"]);
