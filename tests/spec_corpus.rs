@@ -6,6 +6,24 @@ use std::path::Path;
 
 use studyflow_tests::{root, studyflow};
 
+/// (code, severity) of each finding in one file, and the exit code, from `--format json`.
+fn findings(rel: &str) -> (Vec<(String, String)>, u8) {
+    let run = studyflow(&["validate", "--format", "json", rel]);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("json output parses");
+    let found = doc["files"][0]["diagnostics"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|d| {
+                    let field = |k: &str| d[k].as_str().unwrap_or_default().to_owned();
+                    (field("code"), field("severity"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (found, run.code)
+}
+
 fn relative(path: &Path) -> String {
     path.strip_prefix(root())
         .unwrap_or(path)
@@ -41,18 +59,13 @@ fn invalid_specs_report_their_check() {
             code.starts_with("SF"),
             "{name} must be named after the code it triggers"
         );
-        let json = studyflow(&["validate", "--format", "json", &rel]);
-        let doc: serde_json::Value =
-            serde_json::from_str(&json.stdout).expect("json output parses");
-        let codes: Vec<&str> = doc["files"][0]["diagnostics"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|d| d["code"].as_str()).collect())
-            .unwrap_or_default();
+        let (found, exit) = findings(&rel);
+        let codes: Vec<&str> = found.iter().map(|(c, _)| c.as_str()).collect();
         assert!(
             codes.contains(&code),
             "{rel} should report {code}, reported {codes:?}"
         );
-        assert_eq!(json.code, 1, "{rel} should fail validation");
+        assert_eq!(exit, 1, "{rel} should fail validation");
         let human = studyflow(&["validate", &rel]);
         insta::assert_snapshot!(human.transcript());
     });
@@ -67,27 +80,12 @@ fn warning_specs_report_only_their_warning() {
             .and_then(|n| n.to_str())
             .unwrap_or_default();
         let code = name.split('-').next().unwrap_or_default();
-        let json = studyflow(&["validate", "--format", "json", &rel]);
-        let doc: serde_json::Value =
-            serde_json::from_str(&json.stdout).expect("json output parses");
-        let found: Vec<(String, String)> = doc["files"][0]["diagnostics"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|d| {
-                        (
-                            d["code"].as_str().unwrap_or("").to_owned(),
-                            d["severity"].as_str().unwrap_or("").to_owned(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let (found, exit) = findings(&rel);
         assert!(!found.is_empty(), "{rel} reports nothing");
         for (c, severity) in &found {
             assert_eq!((c.as_str(), severity.as_str()), (code, "warning"), "{rel}");
         }
-        assert_eq!(json.code, 0, "warnings alone pass");
+        assert_eq!(exit, 0, "warnings alone pass");
         assert_eq!(
             studyflow(&["validate", "--deny-warnings", &rel]).code,
             1,

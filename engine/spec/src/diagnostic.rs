@@ -35,6 +35,18 @@ pub struct Span {
     pub end_column: usize,
 }
 
+impl Span {
+    /// The empty span at the start of the file, for findings about the file as a whole.
+    pub const START: Span = Span {
+        start: 0,
+        end: 0,
+        line: 1,
+        column: 1,
+        end_line: 1,
+        end_column: 1,
+    };
+}
+
 /// One finding about one file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {

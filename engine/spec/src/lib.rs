@@ -84,7 +84,7 @@ pub fn check_with(bytes: &[u8], limits: Limits) -> Checked {
                 limits.max_bytes
             ),
         )
-        .with_span(start_span())
+        .with_span(Span::START)
         .with_help("a study spec is a few hundred lines; the file was not read further");
         return Checked {
             spec: None,
@@ -168,7 +168,7 @@ pub fn check_with(bytes: &[u8], limits: Limits) -> Checked {
                     Severity::Note,
                     "the legal rules that read the typed spec were not checked because its structure is invalid",
                 )
-                .with_span(start_span())
+                .with_span(Span::START)
                 .with_help("fix the errors reported here and run again"),
             );
             None
@@ -239,17 +239,6 @@ fn typed(
     serde_path_to_error::deserialize::<_, Spec>(&cleaned).or(first)
 }
 
-fn start_span() -> Span {
-    Span {
-        start: 0,
-        end: 0,
-        line: 1,
-        column: 1,
-        end_line: 1,
-        end_column: 1,
-    }
-}
-
 fn path_to_pointer(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     let mut p = String::new();
@@ -273,7 +262,7 @@ fn finish(
 ) -> Checked {
     for d in &mut diagnostics {
         if d.span.is_none() {
-            d.span = Some(doc.map_or_else(start_span, |doc| locate(doc, src, &d.pointer)));
+            d.span = Some(doc.map_or(Span::START, |doc| locate(doc, src, &d.pointer)));
         }
         // Whatever a layer echoed, no personal code leaves in a finding.
         for text in [Some(&mut d.pointer), Some(&mut d.message), d.help.as_mut()]
@@ -286,10 +275,7 @@ fn finish(
         }
     }
     diagnostics.sort_by(|a, b| {
-        let (sa, sb) = (
-            a.span.unwrap_or(start_span()),
-            b.span.unwrap_or(start_span()),
-        );
+        let (sa, sb) = (a.span.unwrap_or(Span::START), b.span.unwrap_or(Span::START));
         (sa.line, sa.column, a.severity, a.code).cmp(&(sb.line, sb.column, b.severity, b.code))
     });
     diagnostics.dedup();
@@ -317,7 +303,7 @@ fn locate(doc: &YamlDocument, src: &SourceText<'_>, pointer: &str) -> Span {
                 }
             }
         }
-        None => start_span(),
+        None => Span::START,
     }
 }
 

@@ -16,14 +16,7 @@ pub struct FileReport {
 
 /// The span of a diagnostic (every diagnostic from `check` has one).
 pub fn span(d: &Diagnostic) -> Span {
-    d.span.unwrap_or(Span {
-        start: 0,
-        end: 0,
-        line: 1,
-        column: 1,
-        end_line: 1,
-        end_column: 1,
-    })
+    d.span.unwrap_or(Span::START)
 }
 
 /// "MK403 p.3.1, p.3.2" or empty.

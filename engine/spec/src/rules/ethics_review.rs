@@ -1,6 +1,6 @@
 //! SF133: an ethics committee review is stated in full (MK403 p.4.4).
 
-use super::{Check, Findings, Rule, blank};
+use super::{Check, Findings, Rule};
 use crate::diagnostic::Severity;
 use crate::model::Spec;
 
@@ -24,23 +24,24 @@ fn check(spec: &Spec, f: &mut Findings) {
     else {
         return;
     };
-    for (key, value, what) in [
-        ("committee", r.committee.as_deref(), "the committee's name"),
-        (
-            "permission",
-            r.permission.as_deref(),
-            "the committee's permission",
-        ),
-        (
-            "permission_number",
-            r.permission_number.as_deref(),
-            "the permission's number",
-        ),
-    ] {
-        if blank(value) {
-            f.report(&format!("/external/ethics_review/{key}"), format!("a study reviewed by a research ethics committee must state {what} (MK403 p.4.4)"));
-        }
-    }
+    f.require_texts(
+        "/external/ethics_review",
+        &[
+            ("committee", r.committee.as_deref(), "the committee's name"),
+            (
+                "permission",
+                r.permission.as_deref(),
+                "the committee's permission",
+            ),
+            (
+                "permission_number",
+                r.permission_number.as_deref(),
+                "the permission's number",
+            ),
+        ],
+        "a study reviewed by a research ethics committee must state",
+        "p.4.4",
+    );
 }
 
 #[cfg(test)]

@@ -164,6 +164,26 @@ impl Findings {
         self.push(self.rule.severity, pointer, message.into())
     }
 
+    /// Reports every item whose text is missing or blank, as "{lead} {what} (MK403 {point})".
+    /// Items are (key under `base`, value, what it must state).
+    pub fn require_texts(
+        &mut self,
+        base: &str,
+        items: &[(&str, Option<&str>, &str)],
+        lead: &str,
+        point: &str,
+    ) {
+        for (key, value, what) in items {
+            if blank(*value) {
+                self.report(
+                    &format!("{base}/{key}"),
+                    format!("{lead} {what} (MK403 {point})"),
+                )
+                .points(&[point]);
+            }
+        }
+    }
+
     /// A finding at warning severity.
     pub fn warn(&mut self, pointer: &str, message: impl Into<String>) -> &mut Diagnostic {
         self.push(Severity::Warning, pointer, message.into())
@@ -193,37 +213,34 @@ pub fn reads_document(code: &str) -> bool {
 
 /// Runs every rule that can run: document rules always, spec rules when there is a spec.
 pub fn run(spec: Option<&Spec>, document: &serde_json::Value) -> Vec<Diagnostic> {
-    let mut all = Vec::new();
-    for rule in RULES {
-        let mut f = Findings {
-            rule,
-            out: Vec::new(),
-        };
-        match (&rule.check, spec) {
-            (Check::Spec(check), Some(spec)) => check(spec, &mut f),
-            (Check::Document(check), _) => check(document, &mut f),
-            (Check::Spec(_), None) => {}
-        }
-        all.extend(f.out);
-    }
-    all
+    RULES
+        .iter()
+        .flat_map(|rule| run_one(rule, spec, document))
+        .collect()
 }
 
-/// Runs one rule (for its tests).
-#[cfg(test)]
-pub(crate) fn run_rule(rule: &'static Rule, spec: &Spec) -> Vec<Diagnostic> {
+fn run_one(
+    rule: &'static Rule,
+    spec: Option<&Spec>,
+    document: &serde_json::Value,
+) -> Vec<Diagnostic> {
     let mut f = Findings {
         rule,
         out: Vec::new(),
     };
-    match &rule.check {
-        Check::Spec(check) => check(spec, &mut f),
-        Check::Document(check) => {
-            let value = serde_json::to_value(spec).unwrap_or_default();
-            check(&value, &mut f);
-        }
+    match (&rule.check, spec) {
+        (Check::Spec(check), Some(spec)) => check(spec, &mut f),
+        (Check::Document(check), _) => check(document, &mut f),
+        (Check::Spec(_), None) => {}
     }
     f.out
+}
+
+/// Runs one rule on a spec (for its tests); a document rule reads the spec's JSON form.
+#[cfg(test)]
+pub(crate) fn run_rule(rule: &'static Rule, spec: &Spec) -> Vec<Diagnostic> {
+    let document = serde_json::to_value(spec).unwrap_or_default();
+    run_one(rule, Some(spec), &document)
 }
 
 /// Whether a free-text field is missing or blank.

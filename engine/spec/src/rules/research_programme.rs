@@ -1,6 +1,6 @@
 //! SF132: a state research programme is stated in full (MK403 p.4.3).
 
-use super::{Check, Findings, Rule, blank};
+use super::{Check, Findings, Rule};
 use crate::diagnostic::Severity;
 use crate::model::Spec;
 
@@ -24,24 +24,20 @@ fn check(spec: &Spec, f: &mut Findings) {
     else {
         return;
     };
-    for (key, value, what) in [
-        ("programme", p.programme.as_deref(), "the programme's name"),
-        ("project", p.project.as_deref(), "the project's name"),
-        (
-            "registration_number",
-            p.registration_number.as_deref(),
-            "the project's registration number",
-        ),
-    ] {
-        if blank(value) {
-            f.report(
-                &format!("/external/state_research_programme/{key}"),
-                format!(
-                    "a study within a state research programme must state {what} (MK403 p.4.3)"
-                ),
-            );
-        }
-    }
+    f.require_texts(
+        "/external/state_research_programme",
+        &[
+            ("programme", p.programme.as_deref(), "the programme's name"),
+            ("project", p.project.as_deref(), "the project's name"),
+            (
+                "registration_number",
+                p.registration_number.as_deref(),
+                "the project's registration number",
+            ),
+        ],
+        "a study within a state research programme must state",
+        "p.4.3",
+    );
 }
 
 #[cfg(test)]

@@ -48,27 +48,24 @@ fn check(spec: &Spec, f: &mut Findings) {
             .help("add `agreement:` with `volume`, `availability`, `delivery_deadlines` and `resources_assessed: true`");
         return;
     };
-    for (key, value, what) in [
-        ("volume", a.volume.as_deref(), "the agreed data volume"),
-        (
-            "availability",
-            a.availability.as_deref(),
-            "the agreed availability of the data",
-        ),
-        (
-            "delivery_deadlines",
-            a.delivery_deadlines.as_deref(),
-            "the agreed delivery deadlines",
-        ),
-    ] {
-        if blank(value) {
-            f.report(
-                &format!("{base}/{key}"),
-                format!("the agreement must state {what} (MK403 p.14.2)"),
-            )
-            .points(&["p.14.2"]);
-        }
-    }
+    f.require_texts(
+        base,
+        &[
+            ("volume", a.volume.as_deref(), "the agreed data volume"),
+            (
+                "availability",
+                a.availability.as_deref(),
+                "the agreed availability of the data",
+            ),
+            (
+                "delivery_deadlines",
+                a.delivery_deadlines.as_deref(),
+                "the agreed delivery deadlines",
+            ),
+        ],
+        "the agreement must state",
+        "p.14.2",
+    );
     if a.resources_assessed != Some(true) {
         f.report(&format!("{base}/resources_assessed"), "the Prison Administration's resources must be assessed before secure electronic exchange (MK403 p.14.2)")
             .points(&["p.14.2"]);
