@@ -58,6 +58,18 @@ impl<'a> SourceText<'a> {
             .map_or(self.text.len(), |&next| next - 1)
     }
 
+    /// Characters on line `line_idx`, without its `\n`.
+    fn line_char_len(&self, line_idx: usize) -> usize {
+        let next = self.line_char_starts.get(line_idx + 1).map_or_else(
+            || {
+                self.line_char_starts[line_idx]
+                    + self.text[self.line_starts[line_idx]..].chars().count()
+            },
+            |&n| n - 1,
+        );
+        next - self.line_char_starts[line_idx]
+    }
+
     /// (byte offset, 1-based line, 1-based column) of a character index.
     pub fn position(&self, char_index: usize) -> (usize, usize, usize) {
         let line_idx = match self.line_char_starts.binary_search(&char_index) {
@@ -77,8 +89,9 @@ impl<'a> SourceText<'a> {
                     .nth(col)
                     .map_or(line_text.len(), |(i, _)| i)
         };
-        let (line, column) = self.line_col(byte);
-        (byte, line, column)
+        // The column counts characters, which `col` already is (clamped to the line).
+        let col = col.min(self.line_char_len(line_idx));
+        (byte, line_idx + 1, col + 1)
     }
 
     /// (1-based line, 1-based character column) of a byte offset.
