@@ -15,36 +15,45 @@ pub struct SourceText<'a> {
     line_char_starts: Vec<usize>,
     /// Per line: whether it is ASCII, so a column is its byte count.
     ascii_lines: Vec<bool>,
+    /// The line of the last position asked for: the parser asks in order, so the next answer
+    /// is usually on it or the next line.
+    last_line: std::cell::Cell<usize>,
 }
 
 impl<'a> SourceText<'a> {
     pub fn new(text: &'a str) -> Self {
-        // One pass over the bytes: line starts in bytes and characters, ASCII lines.
-        let mut line_starts = vec![0];
-        let mut line_char_starts = vec![0];
-        let mut ascii_lines = Vec::new();
-        let mut line_ascii = true;
-        let mut chars = 0usize;
-        for (i, &b) in text.as_bytes().iter().enumerate() {
-            // Every byte but a UTF-8 continuation byte starts a character.
-            if b & 0xC0 != 0x80 {
-                chars += 1;
+        // Line by line with the library's SIMD-backed searches; characters are counted only
+        // on lines that are not ASCII.
+        let bytes = text.as_bytes();
+        let lines_hint = bytes.len() / 32 + 1;
+        let mut line_starts = Vec::with_capacity(lines_hint);
+        let mut line_char_starts = Vec::with_capacity(lines_hint);
+        let mut ascii_lines = Vec::with_capacity(lines_hint);
+        let (mut start, mut chars) = (0usize, 0usize);
+        loop {
+            let end = text[start..].find('\n').map_or(bytes.len(), |i| start + i);
+            let line = &bytes[start..end];
+            let ascii = line.is_ascii();
+            line_starts.push(start);
+            line_char_starts.push(chars);
+            ascii_lines.push(ascii);
+            chars += if ascii {
+                line.len()
+            } else {
+                line.iter().filter(|&&b| b & 0xC0 != 0x80).count()
+            };
+            if end == bytes.len() {
+                break;
             }
-            if b == b'\n' {
-                line_starts.push(i + 1);
-                line_char_starts.push(chars);
-                ascii_lines.push(line_ascii);
-                line_ascii = true;
-            } else if b >= 0x80 {
-                line_ascii = false;
-            }
+            chars += 1; // the `\n`
+            start = end + 1;
         }
-        ascii_lines.push(line_ascii);
         SourceText {
             text,
             line_starts,
             line_char_starts,
             ascii_lines,
+            last_line: std::cell::Cell::new(0),
         }
     }
 
@@ -70,12 +79,28 @@ impl<'a> SourceText<'a> {
         next - self.line_char_starts[line_idx]
     }
 
-    /// (byte offset, 1-based line, 1-based column) of a character index.
-    pub fn position(&self, char_index: usize) -> (usize, usize, usize) {
-        let line_idx = match self.line_char_starts.binary_search(&char_index) {
+    /// The line holding a character index.
+    fn line_of_char(&self, char_index: usize) -> usize {
+        let starts = &self.line_char_starts;
+        let on =
+            |i: usize| starts[i] <= char_index && starts.get(i + 1).is_none_or(|&n| char_index < n);
+        let hint = self.last_line.get();
+        if hint < starts.len() && on(hint) {
+            return hint;
+        }
+        if hint + 1 < starts.len() && on(hint + 1) {
+            return hint + 1;
+        }
+        match starts.binary_search(&char_index) {
             Ok(i) => i,
             Err(i) => i - 1,
-        };
+        }
+    }
+
+    /// (byte offset, 1-based line, 1-based column) of a character index.
+    pub fn position(&self, char_index: usize) -> (usize, usize, usize) {
+        let line_idx = self.line_of_char(char_index);
+        self.last_line.set(line_idx);
         let start = self.line_starts[line_idx];
         let end = self.line_end(line_idx);
         let col = char_index - self.line_char_starts[line_idx];
