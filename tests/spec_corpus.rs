@@ -24,6 +24,20 @@ fn findings(rel: &str) -> (Vec<(String, String)>, u8) {
     (found, run.code)
 }
 
+/// The check a corpus file is named after (`SF110-….yaml` → `SF110`).
+fn named_code(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let code = name.split('-').next().unwrap_or_default();
+    assert!(
+        code.starts_with("SF"),
+        "{name} must be named after the code it triggers"
+    );
+    code.to_owned()
+}
+
 fn relative(path: &Path) -> String {
     path.strip_prefix(root())
         .unwrap_or(path)
@@ -50,19 +64,11 @@ fn valid_specs_validate_clean() {
 fn invalid_specs_report_their_check() {
     insta::glob!("specs/invalid/*", |path| {
         let rel = relative(path);
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        let code = name.split('-').next().unwrap_or_default();
-        assert!(
-            code.starts_with("SF"),
-            "{name} must be named after the code it triggers"
-        );
+        let code = named_code(path);
         let (found, exit) = findings(&rel);
         let codes: Vec<&str> = found.iter().map(|(c, _)| c.as_str()).collect();
         assert!(
-            codes.contains(&code),
+            codes.contains(&code.as_str()),
             "{rel} should report {code}, reported {codes:?}"
         );
         assert_eq!(exit, 1, "{rel} should fail validation");
@@ -75,15 +81,15 @@ fn invalid_specs_report_their_check() {
 fn warning_specs_report_only_their_warning() {
     insta::glob!("specs/warnings/*.yaml", |path| {
         let rel = relative(path);
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        let code = name.split('-').next().unwrap_or_default();
+        let code = named_code(path);
         let (found, exit) = findings(&rel);
         assert!(!found.is_empty(), "{rel} reports nothing");
         for (c, severity) in &found {
-            assert_eq!((c.as_str(), severity.as_str()), (code, "warning"), "{rel}");
+            assert_eq!(
+                (c.as_str(), severity.as_str()),
+                (code.as_str(), "warning"),
+                "{rel}"
+            );
         }
         assert_eq!(exit, 0, "warnings alone pass");
         assert_eq!(
