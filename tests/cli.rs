@@ -166,3 +166,105 @@ fn the_same_file_named_twice_is_checked_once() {
     let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("valid JSON");
     assert_eq!(doc["summary"]["files"], 4, "{}", run.stdout);
 }
+
+#[test]
+fn calendar_lists_a_year() {
+    insta::assert_snapshot!(studyflow(&["calendar", "2026"]).transcript());
+}
+
+#[test]
+fn calendar_counts_a_deadline() {
+    insta::assert_snapshot!(
+        studyflow(&[
+            "calendar",
+            "deadline",
+            "--working-days",
+            "10",
+            "--before",
+            "2026-06-30"
+        ])
+        .transcript()
+    );
+    let strict = studyflow(&[
+        "calendar",
+        "deadline",
+        "--working-days",
+        "10",
+        "--before",
+        "2026-06-30",
+        "--strict",
+    ]);
+    assert!(
+        strict
+            .stdout
+            .starts_with("2026-06-11 Thu is the latest allowed date"),
+        "{}",
+        strict.stdout
+    );
+}
+
+#[test]
+fn calendar_takes_override_files_and_names_their_faults() {
+    let dir = std::env::temp_dir().join(format!("studyflow-cal-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let good = dir.join("orders-2027.txt");
+    std::fs::write(
+        &good,
+        "transfer 2027-05-03 2027-05-08 Cabinet order for 2027 (test)\n",
+    )
+    .expect("write");
+    let bad = dir.join("bad.txt");
+    std::fs::write(&bad, "# header\ntransfer 2027-05-03 2027-05-07\n").expect("write");
+    let with = studyflow(&[
+        "calendar",
+        "2027",
+        "--overrides",
+        good.to_str().expect("utf-8"),
+    ]);
+    let refused = studyflow(&[
+        "calendar",
+        "2027",
+        "--overrides",
+        bad.to_str().expect("utf-8"),
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(with.code, 0);
+    assert!(
+        with.stdout
+            .contains("2027-05-08 Sat  working  working Saturday, in place of 2027-05-03"),
+        "{}",
+        with.stdout
+    );
+    assert_eq!(refused.code, 2);
+    assert!(
+        refused
+            .stderr
+            .contains("bad.txt:2: 2027-05-07 is a Friday, not a Saturday"),
+        "{}",
+        refused.stderr
+    );
+}
+
+#[test]
+fn calendar_refuses_bad_dates_and_years() {
+    assert_eq!(
+        studyflow(&[
+            "calendar",
+            "deadline",
+            "--working-days",
+            "10",
+            "--before",
+            "2026-02-30"
+        ])
+        .code,
+        2
+    );
+    let run = studyflow(&["calendar", "1999"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("outside the calendar's years 2000–2100"),
+        "{}",
+        run.stderr
+    );
+}

@@ -65,10 +65,10 @@ fn every_spec_carries_the_schema_modeline() {
     assert!(n >= 3, "specs/ holds at least three studies, found {n}");
 }
 
-/// The pure crates stay pure: nothing in `studyflow-spec`'s dependency closure does async or
-/// talks to a database (docs/ARCHITECTURE.md).
+/// The pure crates stay pure: nothing in the dependency closure of `studyflow-spec` or
+/// `studyflow-calendar` does async or talks to a database (docs/ARCHITECTURE.md).
 #[test]
-fn spec_crate_depends_on_neither_tokio_nor_sqlx() {
+fn pure_crates_depend_on_neither_tokio_nor_sqlx() {
     let lock = std::fs::read_to_string(root().join("Cargo.lock")).expect("Cargo.lock is committed");
     let mut deps: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
     for block in lock.split("[[package]]").skip(1) {

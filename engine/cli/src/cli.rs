@@ -22,6 +22,39 @@ pub enum Command {
     Rules,
     /// Print the data catalogue (docs/catalogue.md).
     Catalogue,
+    /// The Latvian working-day calendar: a year's days off and working Saturdays, or a deadline
+    /// counted in working days.
+    Calendar(CalendarArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct CalendarArgs {
+    #[command(subcommand)]
+    pub command: Option<CalendarCommand>,
+    /// The year to list (2000–2100).
+    pub year: Option<i16>,
+    /// Calendar data files applied after the shipped data, e.g. a new Cabinet order
+    /// (format: engine/calendar/data/lv.txt).
+    #[arg(long = "overrides", value_name = "FILE", global = true)]
+    pub overrides: Vec<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CalendarCommand {
+    /// The latest date allowed for something due no later than N working days before a date
+    /// (e.g. the Prison Administration notice, MK403 p.8).
+    Deadline {
+        /// How many working days before.
+        #[arg(long, value_name = "N")]
+        working_days: u32,
+        /// The date of the event, YYYY-MM-DD (e.g. the planned publication).
+        #[arg(long, value_name = "DATE")]
+        before: String,
+        /// Count N clear working days between the deadline and the event (one day earlier).
+        #[arg(long)]
+        strict: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]

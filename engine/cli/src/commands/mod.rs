@@ -1,5 +1,6 @@
 //! One module per command; each is glue over library functions.
 
+mod calendar;
 mod validate;
 
 use std::io::Write;
@@ -19,6 +20,7 @@ pub fn run(cli: Cli, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
         Command::Schema => print(ctx, &studyflow_spec::schema::schema_text()),
         Command::Rules => print(ctx, &studyflow_spec::rules::reference_markdown()),
         Command::Catalogue => print(ctx, &studyflow_spec::catalogue::reference_markdown()),
+        Command::Calendar(args) => calendar::run(&args, ctx),
     }
 }
 
