@@ -259,6 +259,18 @@ fn calendar_refuses_bad_dates_and_years() {
         .code,
         2
     );
+    assert_eq!(
+        studyflow(&[
+            "calendar",
+            "deadline",
+            "--working-days",
+            "0",
+            "--before",
+            "2026-06-30"
+        ])
+        .code,
+        2
+    );
     let run = studyflow(&["calendar", "1999"]);
     assert_eq!(run.code, 2);
     assert!(

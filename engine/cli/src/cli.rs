@@ -45,8 +45,8 @@ pub enum CalendarCommand {
     /// The latest date allowed for something due no later than N working days before a date
     /// (e.g. the Prison Administration notice, MK403 p.8).
     Deadline {
-        /// How many working days before.
-        #[arg(long, value_name = "N")]
+        /// How many working days before (at least 1).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
         working_days: u32,
         /// The date of the event, YYYY-MM-DD (e.g. the planned publication).
         #[arg(long, value_name = "DATE")]
