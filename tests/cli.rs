@@ -1,6 +1,6 @@
 //! The CLI's contract: exit codes, and stdout and stderr of every output format, pinned.
 
-use studyflow_tests::studyflow;
+use studyflow_tests::{TempDir, studyflow};
 
 const INVALID: &str = "tests/cli/invalid.yaml";
 const VALID: &str = "tests/cli/valid.yaml";
@@ -122,14 +122,10 @@ fn schema_command_prints_the_checked_in_schema() {
 fn human_output_numbers_lines_far_down_a_large_file() {
     // Each finding is rendered from the lines it covers only; the numbering must still be
     // the file's.
-    let dir = std::env::temp_dir().join(format!("studyflow-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join("far.yaml");
+    let dir = TempDir::new("far");
     let mut text = "\n".repeat(5000);
     text.push_str("spec_version: 1\nbogus_a: 1\nbogus_b: 2\n");
-    std::fs::write(&path, text).expect("write");
-    let run = studyflow(&["validate", path.to_str().expect("utf-8 path")]);
-    let _ = std::fs::remove_dir_all(&dir);
+    let run = studyflow(&["validate", &dir.file("far.yaml", &text)]);
     assert_eq!(run.code, 1);
     assert!(run.stdout.contains("far.yaml:5002:1\n"), "{}", run.stdout);
     assert!(run.stdout.contains("5002 | bogus_a: 1\n"), "{}", run.stdout);
@@ -138,10 +134,8 @@ fn human_output_numbers_lines_far_down_a_large_file() {
 
 #[test]
 fn a_directory_without_specs_is_an_error() {
-    let dir = std::env::temp_dir().join(format!("studyflow-empty-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let run = studyflow(&["validate", dir.to_str().expect("utf-8 path")]);
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = TempDir::new("empty");
+    let run = studyflow(&["validate", &dir.path()]);
     assert_eq!(
         run.code, 2,
         "a CI job pointed at the wrong folder must not pass"
@@ -205,29 +199,14 @@ fn calendar_counts_a_deadline() {
 
 #[test]
 fn calendar_takes_override_files_and_names_their_faults() {
-    let dir = std::env::temp_dir().join(format!("studyflow-cal-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let good = dir.join("orders-2027.txt");
-    std::fs::write(
-        &good,
+    let dir = TempDir::new("cal");
+    let good = dir.file(
+        "orders-2027.txt",
         "transfer 2027-05-03 2027-05-08 Cabinet order for 2027 (test)\n",
-    )
-    .expect("write");
-    let bad = dir.join("bad.txt");
-    std::fs::write(&bad, "# header\ntransfer 2027-05-03 2027-05-07\n").expect("write");
-    let with = studyflow(&[
-        "calendar",
-        "2027",
-        "--overrides",
-        good.to_str().expect("utf-8"),
-    ]);
-    let refused = studyflow(&[
-        "calendar",
-        "2027",
-        "--overrides",
-        bad.to_str().expect("utf-8"),
-    ]);
-    let _ = std::fs::remove_dir_all(&dir);
+    );
+    let bad = dir.file("bad.txt", "# header\ntransfer 2027-05-03 2027-05-07\n");
+    let with = studyflow(&["calendar", "2027", "--overrides", &good]);
+    let refused = studyflow(&["calendar", "2027", "--overrides", &bad]);
     assert_eq!(with.code, 0);
     assert!(
         with.stdout

@@ -100,16 +100,7 @@ pub fn check_with(bytes: &[u8], limits: Limits) -> Checked {
             let valid = e.valid_up_to();
             // The prefix is valid UTF-8, so positions in it can be computed.
             let prefix = std::str::from_utf8(&bytes[..valid]).unwrap_or("");
-            let src = SourceText::new(prefix);
-            let (line, column) = src.line_col(valid);
-            let span = Span {
-                start: valid,
-                end: valid,
-                line,
-                column,
-                end_line: line,
-                end_column: column,
-            };
+            let span = SourceText::new(prefix).span_bytes(valid, valid);
             let d = Diagnostic::new(
                 ENCODING.0,
                 ENCODING.1,
@@ -299,19 +290,12 @@ fn locate(doc: &YamlDocument, src: &SourceText<'_>, pointer: &str) -> Span {
                 Some(k) => k,
                 None => {
                     let v = s.value;
-                    src.span_bytes(v.start, v.start.max(v.end.min(line_end(src, v.start))))
+                    src.span_bytes(v.start, v.end.min(src.end_of_line(v.start)).max(v.start))
                 }
             }
         }
         None => Span::START,
     }
-}
-
-fn line_end(src: &SourceText<'_>, offset: usize) -> usize {
-    let text = src.text();
-    text[offset.min(text.len())..]
-        .find('\n')
-        .map_or(text.len(), |i| offset + i)
 }
 
 #[cfg(test)]

@@ -61,6 +61,15 @@ impl<'a> SourceText<'a> {
         self.text
     }
 
+    /// The byte offset where the line holding `offset` ends (its `\n`, or the end of the text).
+    pub fn end_of_line(&self, offset: usize) -> usize {
+        let line_idx = match self.line_starts.binary_search(&offset.min(self.text.len())) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        };
+        self.line_end(line_idx)
+    }
+
     fn line_end(&self, line_idx: usize) -> usize {
         self.line_starts
             .get(line_idx + 1)

@@ -25,15 +25,13 @@ a warning: p.3.5 asks for the types *needed*.",
 
 fn check(spec: &Spec, f: &mut Findings) {
     let mut implied: Vec<(PersonalDataType, String)> = Vec::new();
-    for field in spec.requested_fields() {
+    let requested = spec.requested_fields();
+    for field in &requested {
         if let Some(entry) = catalogue::lookup(field.source, field.key) {
             implied.push((entry.data_type, format!("`{}` is requested", field.key)));
         }
     }
-    let registries = spec
-        .requested_fields()
-        .iter()
-        .any(|f| f.source != Source::ServiceIs);
+    let registries = requested.iter().any(|f| f.source != Source::ServiceIs);
     if registries {
         for t in [
             PersonalDataType::PersonalCode,
