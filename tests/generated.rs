@@ -30,7 +30,7 @@ fn schema_is_fresh() {
 fn rule_reference_is_fresh() {
     check_fresh(
         "docs/rules.md",
-        &studyflow_spec::rules::reference_markdown(),
+        &studyflow_plan::reference_markdown(),
         "rules",
     );
 }
@@ -65,8 +65,9 @@ fn every_spec_carries_the_schema_modeline() {
     assert!(n >= 3, "specs/ holds at least three studies, found {n}");
 }
 
-/// The pure crates stay pure: nothing in the dependency closure of `studyflow-spec` or
-/// `studyflow-calendar` does async or talks to a database (docs/ARCHITECTURE.md).
+/// The pure crates stay pure: nothing in the dependency closure of `studyflow-spec`,
+/// `studyflow-calendar` or `studyflow-plan` does async or talks to a database
+/// (docs/ARCHITECTURE.md).
 #[test]
 fn pure_crates_depend_on_neither_tokio_nor_sqlx() {
     let lock = std::fs::read_to_string(root().join("Cargo.lock")).expect("Cargo.lock is committed");
@@ -91,16 +92,22 @@ fn pure_crates_depend_on_neither_tokio_nor_sqlx() {
         deps.entry(name).or_default().extend(list);
     }
     let mut seen = std::collections::HashSet::new();
-    let mut stack = vec!["studyflow-spec".to_owned()];
+    let mut stack = vec![
+        "studyflow-spec".to_owned(),
+        "studyflow-calendar".to_owned(),
+        "studyflow-plan".to_owned(),
+    ];
     while let Some(p) = stack.pop() {
         if seen.insert(p.clone()) {
             stack.extend(deps.get(&p).cloned().unwrap_or_default());
         }
     }
-    assert!(
-        seen.contains("jsonschema"),
-        "the walk found the spec crate's dependencies"
-    );
+    for expected in ["jsonschema", "sha2", "petgraph"] {
+        assert!(
+            seen.contains(expected),
+            "the walk found the pure crates' dependencies ({expected})"
+        );
+    }
     for forbidden in [
         "tokio",
         "sqlx",
@@ -111,7 +118,7 @@ fn pure_crates_depend_on_neither_tokio_nor_sqlx() {
     ] {
         assert!(
             !seen.contains(forbidden),
-            "studyflow-spec must not depend on {forbidden}"
+            "the pure crates (spec, calendar, plan) must not depend on {forbidden}"
         );
     }
 }

@@ -27,11 +27,22 @@ impl Outcome {
     }
 }
 
-/// Runs `studyflow ARGS` in-process, from the workspace root, without colour.
+/// The day the tests' date checks count from, unless a test says `--today` itself: outputs
+/// must not change with the day the suite runs.
+pub const TODAY: &str = "2026-11-28";
+
+/// Runs `studyflow ARGS` in-process, from the workspace root, without colour. `validate` and
+/// `plan` count dates from [`TODAY`] unless the arguments say otherwise.
 pub fn studyflow(args: &[&str]) -> Outcome {
     let mut out = Vec::new();
     let mut err = Vec::new();
-    let argv = std::iter::once("studyflow").chain(args.iter().copied());
+    let dated = matches!(args.first(), Some(&"validate" | &"plan"))
+        && !args.iter().any(|a| a.starts_with("--today"));
+    let today: &[&str] = if dated { &["--today", TODAY] } else { &[] };
+    let argv = std::iter::once("studyflow")
+        .chain(args.first().copied())
+        .chain(today.iter().copied())
+        .chain(args.iter().skip(1).copied());
     let code = {
         let _cwd = CwdGuard::enter(&root());
         studyflow_cli::run(argv, &mut out, &mut err, false)

@@ -25,6 +25,45 @@ pub enum Command {
     /// The Latvian working-day calendar: a year's days off and working Saturdays, or a deadline
     /// counted in working days.
     Calendar(CalendarArgs),
+    /// Compile a spec into its plan and print the steps in order, with actor, data class, MK403
+    /// points and computed dates. Exit 0 (warnings on stderr), 1 when the spec has errors.
+    Plan(PlanArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
+    pub format: PlanFormat,
+    #[command(flatten)]
+    pub dates: DateArgs,
+    /// The spec file.
+    #[arg(value_name = "SPEC")]
+    pub spec: PathBuf,
+}
+
+/// What the plan checks count dates from.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DateArgs {
+    /// The day the date checks count from, YYYY-MM-DD (default: today's date on this machine).
+    #[arg(long, value_name = "DATE")]
+    pub today: Option<jiff::civil::Date>,
+    /// Calendar data files applied after the shipped data, e.g. a new Cabinet order
+    /// (format: engine/calendar/data/lv.txt).
+    #[arg(long = "calendar-overrides", value_name = "FILE")]
+    pub calendar_overrides: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// One row per step, then the deadlines.
+    Table,
+    /// Versioned JSON (`studyflow-plan/1`): nodes, edges, deadlines.
+    Json,
+    /// Graphviz DOT, nodes coloured by the data class they write.
+    Dot,
+    /// Mermaid flowchart, nodes coloured by the data class they write.
+    Mermaid,
 }
 
 #[derive(Debug, clap::Args)]
@@ -65,6 +104,8 @@ pub struct ValidateArgs {
     /// Fail (exit 1) on warnings too.
     #[arg(long)]
     pub deny_warnings: bool,
+    #[command(flatten)]
+    pub dates: DateArgs,
     /// Spec files, or directories to search for *.yaml and *.yml.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,

@@ -73,6 +73,17 @@ pub fn check(bytes: &[u8]) -> Checked {
 
 /// Checks one spec file's bytes.
 pub fn check_with(bytes: &[u8], limits: Limits) -> Checked {
+    check_extended(bytes, limits, &mut |_| Vec::new())
+}
+
+/// Checks one spec file's bytes, and runs `extra` on the typed spec when there is one: the
+/// checks of a later layer (the plan's, SF2xx) whose findings, reported by JSON pointer, are
+/// placed, masked and sorted with the others.
+pub fn check_extended(
+    bytes: &[u8],
+    limits: Limits,
+    extra: &mut dyn FnMut(&Spec) -> Vec<Diagnostic>,
+) -> Checked {
     if bytes.len() > limits.max_bytes {
         let d = Diagnostic::new(
             yaml::YAML_LIMIT.0,
@@ -186,6 +197,9 @@ pub fn check_with(bytes: &[u8], limits: Limits) -> Checked {
                 .any(|r| r.pointer == d.pointer && !rules::reads_document(r.code)))
     });
     diagnostics.extend(found);
+    if let Some(spec) = &spec {
+        diagnostics.extend(extra(spec));
+    }
     finish(spec, diagnostics, Some(&doc), &src)
 }
 

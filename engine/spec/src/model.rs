@@ -317,6 +317,34 @@ pub struct DataScope {
     /// The Prisoners' IS of the Prison Administration (MK403 p.11, p.14–16).
     #[serde(default)]
     pub prison_administration: Option<PrisonAdministrationScope>,
+    /// Automated quality checks and supplementation through other institutions' systems
+    /// (MK403 p.23); the Service anonymises after them, deleting the identifiers those systems
+    /// assign (MK403 p.24).
+    #[serde(default)]
+    pub other_systems: Vec<OtherSystem>,
+}
+
+/// An exchange with another institution's system (MK403 p.23).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OtherSystem {
+    /// The institution and its system, e.g. "Office of Citizenship and Migration Affairs, Population Register" (MK403 p.23).
+    pub system: String,
+    /// A quality check of the study data, or supplementing it (MK403 p.23.1, p.23.2).
+    pub operation: OtherSystemOperation,
+    /// What is checked or added and why the study needs it (MK403 p.3.3, p.23).
+    #[schemars(required)]
+    pub description: Option<String>,
+}
+
+/// What an exchange with another system does (MK403 p.23).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OtherSystemOperation {
+    /// Checks the quality of the study data (MK403 p.23.1).
+    QualityCheck,
+    /// Supplements the study data (MK403 p.23.2).
+    Supplement,
 }
 
 /// How the Service IS data is extracted (MK403 p.10, p.22.1).
@@ -536,6 +564,59 @@ pub struct Phase {
     /// The phase's deadline (MK403 p.3.4).
     #[schemars(required)]
     pub deadline: Option<Date>,
+    /// The stages of the study's plan whose steps this phase's deadline bounds; the plan gives
+    /// each step the latest deadline of the phases covering its stage (MK403 p.3.4).
+    #[serde(default)]
+    pub covers: Vec<Stage>,
+}
+
+/// A stage of the study's plan, for `phases[].covers` (MK403 p.3.4).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Extraction from the Service IS and the requests to the Information Centre and the Prison Administration (MK403 p.10–16, p.22.1).
+    Acquisition,
+    /// Merge, linkage and the deletion of identifiers right after it (MK403 p.17).
+    Linkage,
+    /// The service researcher's quality check (MK403 p.18, p.22.2).
+    QualityCheck,
+    /// Quality checks and supplementation through other institutions' systems (MK403 p.23).
+    Supplementation,
+    /// Anonymisation of the study dataset (MK403 p.7, p.24).
+    Anonymisation,
+    /// The recidivism follow-ups (MK403 p.19–20).
+    FollowUp,
+    /// Direct contact with consenting data subjects (MK403 p.31–32).
+    Contact,
+    /// Transfer of anonymised data to the external researcher (MK403 p.30).
+    Transfer,
+    /// Analysis (MK403 p.22.5).
+    Analysis,
+    /// The report and recommendations (MK403 p.22.6).
+    Report,
+    /// Presentation and dissemination of the results (MK403 p.22.7).
+    Presentation,
+}
+
+impl Stage {
+    /// The spelling used in specs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Acquisition => "acquisition",
+            Stage::Linkage => "linkage",
+            Stage::QualityCheck => "quality_check",
+            Stage::Supplementation => "supplementation",
+            Stage::Anonymisation => "anonymisation",
+            Stage::FollowUp => "follow_up",
+            Stage::Contact => "contact",
+            Stage::Transfer => "transfer",
+            Stage::Analysis => "analysis",
+            Stage::Report => "report",
+            Stage::Presentation => "presentation",
+        }
+    }
 }
 
 /// Planned publication (MK403 p.8, p.22.7).

@@ -8,7 +8,7 @@ use super::Context;
 use crate::cli::{CalendarArgs, CalendarCommand};
 
 pub fn run(args: &CalendarArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
-    let calendar = load(args)?;
+    let calendar = load(&args.overrides)?;
     let text = match (&args.command, args.year) {
         (
             Some(CalendarCommand::Deadline {
@@ -31,9 +31,10 @@ pub fn run(args: &CalendarArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     Ok(crate::EXIT_OK)
 }
 
-fn load(args: &CalendarArgs) -> anyhow::Result<Calendar> {
+/// The shipped calendar with the override files applied in order.
+pub fn load(overrides: &[std::path::PathBuf]) -> anyhow::Result<Calendar> {
     let mut texts = Vec::new();
-    for path in &args.overrides {
+    for path in overrides {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
         texts.push((path.display().to_string(), text));

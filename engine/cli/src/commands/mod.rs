@@ -1,6 +1,7 @@
 //! One module per command; each is glue over library functions.
 
 mod calendar;
+mod plan;
 mod validate;
 
 use std::io::Write;
@@ -18,10 +19,23 @@ pub fn run(cli: Cli, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     match cli.command {
         Command::Validate(args) => validate::run(&args, ctx),
         Command::Schema => print(ctx, &studyflow_spec::schema::schema_text()),
-        Command::Rules => print(ctx, &studyflow_spec::rules::reference_markdown()),
+        Command::Rules => print(ctx, &studyflow_plan::reference_markdown()),
         Command::Catalogue => print(ctx, &studyflow_spec::catalogue::reference_markdown()),
         Command::Calendar(args) => calendar::run(&args, ctx),
+        Command::Plan(args) => plan::run(&args, ctx),
     }
+}
+
+/// The calendar and the day the date checks count from.
+fn dates(
+    args: &crate::cli::DateArgs,
+) -> anyhow::Result<(studyflow_calendar::Calendar, jiff::civil::Date)> {
+    let calendar = calendar::load(&args.calendar_overrides)?;
+    let today = match args.today {
+        Some(d) => d,
+        None => jiff::Zoned::now().date(),
+    };
+    Ok((calendar, today))
 }
 
 fn print(ctx: &mut Context<'_>, text: &str) -> anyhow::Result<u8> {

@@ -22,11 +22,12 @@ pub fn run(args: &ValidateArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
         }
     }
     let files = unique(files);
+    let (calendar, today) = super::dates(&args.dates)?;
     let mut reports = Vec::with_capacity(files.len());
     for path in files {
         match std::fs::read(&path) {
             Ok(bytes) => {
-                let checked = studyflow_spec::check(&bytes);
+                let checked = studyflow_plan::check(&bytes, &calendar, Some(today)).checked;
                 reports.push(FileReport {
                     path: display_path(&path),
                     source: display_source(&bytes),
@@ -115,13 +116,13 @@ fn unique(files: Vec<PathBuf>) -> Vec<PathBuf> {
 }
 
 /// The text diagnostics' spans point into: after any byte-order mark.
-fn display_source(bytes: &[u8]) -> String {
+pub(super) fn display_source(bytes: &[u8]) -> String {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Paths in reports use forward slashes, as SARIF and GitHub expect.
-fn display_path(p: &Path) -> String {
+pub(super) fn display_path(p: &Path) -> String {
     let s = p.to_string_lossy().replace('\\', "/");
     s.strip_prefix("./").map(str::to_owned).unwrap_or(s)
 }

@@ -52,7 +52,11 @@ pub fn render(reports: &[FileReport]) -> String {
             "helpUri": "https://example.invalid/studyflow/docs/rules.md",
         }));
     }
-    for r in RULES {
+    let docs = RULES
+        .iter()
+        .map(|r| r.doc())
+        .chain(studyflow_plan::checks::RULES.iter().map(|r| r.doc()));
+    for r in docs {
         ids.push(r.code);
         rules.push(json!({
             "id": r.code,

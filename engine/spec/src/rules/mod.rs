@@ -273,17 +273,47 @@ pub fn reference_markdown() -> String {
          ## Legal rules (SF1xx)\n",
     );
     for rule in RULES {
-        out.push_str(&format!(
-            "\n### {} `{}`\n\n**Severity:** {} · **MK403:** {}\n\n{}\n\n{}\n",
-            rule.code,
-            rule.name,
-            rule.severity.as_str(),
-            rule.points.join(", "),
-            rule.summary,
-            rule.explanation.trim()
-        ));
+        out.push_str(&rule.doc().section());
     }
     out
+}
+
+/// What the rule reference says about one rule, of any layer.
+pub struct RuleDoc<'a> {
+    pub code: &'a str,
+    pub name: &'a str,
+    pub severity: Severity,
+    pub points: &'a [&'a str],
+    pub summary: &'a str,
+    pub explanation: &'a str,
+}
+
+impl RuleDoc<'_> {
+    /// The rule's section of `docs/rules.md`.
+    pub fn section(&self) -> String {
+        format!(
+            "\n### {} `{}`\n\n**Severity:** {} · **MK403:** {}\n\n{}\n\n{}\n",
+            self.code,
+            self.name,
+            self.severity.as_str(),
+            self.points.join(", "),
+            self.summary,
+            self.explanation.trim()
+        )
+    }
+}
+
+impl Rule {
+    pub fn doc(&self) -> RuleDoc<'_> {
+        RuleDoc {
+            code: self.code,
+            name: self.name,
+            severity: self.severity,
+            points: self.points,
+            summary: self.summary,
+            explanation: self.explanation,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use super::{Check, Findings, Rule};
 use crate::diagnostic::{Severity, shown};
-use crate::model::Spec;
+use crate::model::{Spec, Stage};
 
 pub static RULE: Rule = Rule {
     code: "SF120",
@@ -16,7 +16,10 @@ pub static RULE: Rule = Rule {
 schedules them. Phase `id`s must be unique; a phase's `start` must not be after its `deadline`; \
 phases are listed in the order of their deadlines; and no deadline falls after the planned \
 publication date (`publication.planned_date`), since the results are published when the study \
-is done.",
+is done. A phase's `covers` names the plan stages its deadline bounds (`studyflow plan` gives \
+their steps that deadline); a stage the study does not have is an error: `follow_up` without \
+`follow_up`, `contact` without `direct_contact`, `transfer` without an external researcher, \
+`supplementation` without `data_scope.other_systems`.",
     check: Check::Spec(check),
 };
 
@@ -25,6 +28,19 @@ fn check(spec: &Spec, f: &mut Findings) {
     let mut last_deadline = None;
     let publication = spec.publication.as_ref().and_then(|p| p.planned_date);
     for (i, phase) in spec.phases().iter().enumerate() {
+        for (j, stage) in phase.covers.iter().enumerate() {
+            if let Some(missing) = stage_missing(spec, *stage) {
+                f.report(
+                    &format!("/phases/{i}/covers/{j}"),
+                    format!(
+                        "phase {} covers the stage `{}`, but the study has {missing}",
+                        shown(&phase.id),
+                        stage.as_str()
+                    ),
+                )
+                .help("remove the stage from `covers`, or add what it needs to the spec");
+            }
+        }
         if let Some(first) = seen.insert(phase.id.as_str(), i) {
             f.report(
                 &format!("/phases/{i}/id"),
@@ -71,6 +87,26 @@ fn check(spec: &Spec, f: &mut Findings) {
     }
 }
 
+/// Why the study has no steps of `stage`, if it has none.
+fn stage_missing(spec: &Spec, stage: Stage) -> Option<&'static str> {
+    match stage {
+        Stage::FollowUp if spec.follow_up.is_none() => Some("no `follow_up` (MK403 p.19)"),
+        Stage::Contact if spec.direct_contact.is_none() => Some("no `direct_contact` (MK403 p.31)"),
+        Stage::Transfer if spec.external.is_none() => {
+            Some("no external researcher to transfer to (MK403 p.30)")
+        }
+        Stage::Supplementation
+            if spec
+                .data_scope
+                .as_ref()
+                .is_none_or(|d| d.other_systems.is_empty()) =>
+        {
+            Some("no `data_scope.other_systems` (MK403 p.23)")
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +131,28 @@ mod tests {
         assert!(msgs[1].contains("already used"));
         assert!(msgs[2].contains("before the phase listed before it"));
         assert!(msgs[3].contains("after the planned publication"));
+    }
+
+    #[test]
+    fn covered_stages_must_exist() {
+        let spec = spec_with(|v| {
+            v["phases"][0]["covers"] =
+                json!(["acquisition", "contact", "transfer", "supplementation"]);
+        });
+        let d = run_rule(&RULE, &spec);
+        let at: Vec<&str> = d.iter().map(|d| d.pointer.as_str()).collect();
+        assert_eq!(
+            at,
+            [
+                "/phases/0/covers/1",
+                "/phases/0/covers/2",
+                "/phases/0/covers/3"
+            ]
+        );
+        assert!(
+            d[0].message.contains("no `direct_contact`"),
+            "{}",
+            d[0].message
+        );
     }
 }

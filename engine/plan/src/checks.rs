@@ -1,0 +1,523 @@
+//! Plan-level checks (SF2xx): the data-class flow through the DAG and the p.8 notice date.
+//!
+//! The flow checks verify any [`Plan`], not only what the compiler meant to build: they are the
+//! second line after the compiler, like a type checker after code generation, and the tests
+//! break plans on purpose to show each one fires. What a step *receives* is what its
+//! dependencies emit; a step emits its own output plus, unless it transforms its input
+//! (anonymisation, deletion of identifiers, a survey recorded without contact details), what it
+//! received.
+
+use jiff::civil::Date;
+use petgraph::Direction::{Incoming, Outgoing};
+use petgraph::graph::NodeIndex;
+use studyflow_spec::model::{Spec, Stage};
+use studyflow_spec::rules::RuleDoc;
+use studyflow_spec::{Diagnostic, Severity};
+
+use petgraph::visit::EdgeRef;
+
+use crate::model::{Actor, DataClass, Edge, Plan, StepKind};
+
+/// A plan-level rule, for the reference and SARIF.
+pub struct PlanRule {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub severity: Severity,
+    pub points: &'static [&'static str],
+    pub summary: &'static str,
+    pub explanation: &'static str,
+}
+
+impl PlanRule {
+    pub fn doc(&self) -> RuleDoc<'_> {
+        RuleDoc {
+            code: self.code,
+            name: self.name,
+            severity: self.severity,
+            points: self.points,
+            summary: self.summary,
+            explanation: self.explanation,
+        }
+    }
+
+    /// A finding about a spec node, or (empty pointer) about the plan as a whole, shown at the
+    /// start of the file.
+    fn finding(&self, pointer: &str, message: String) -> Diagnostic {
+        let d = Diagnostic::new(self.code, self.name, self.severity, message)
+            .citing(self.points.iter().copied())
+            .at(pointer);
+        if pointer.is_empty() {
+            d.with_span(studyflow_spec::Span::START)
+        } else {
+            d
+        }
+    }
+}
+
+pub static STRUCTURE: PlanRule = PlanRule {
+    code: "SF201",
+    name: "plan-structure",
+    severity: Severity::Error,
+    points: &["p.3", "p.3.4"],
+    summary: "The plan is acyclic, has one start (the approval) from which every step is reached, and step ids are unique.",
+    explanation: "The engine runs the approved plan (p.3) step by step in the order of its phases \
+(p.3.4): a cycle would never finish, a second start would run without approval, and a duplicate \
+id would make two steps one in the engine's records. A finding here is a defect of the \
+compiler, reported rather than run.",
+};
+
+pub static EXTERNAL_DATA: PlanRule = PlanRule {
+    code: "SF202",
+    name: "external-researcher-data",
+    severity: Severity::Error,
+    points: &["p.21", "p.30", "p.32"],
+    summary: "No identifying, pseudonymised or contact data reaches a step of the external researcher, except contact details through the consented contact transfer.",
+    explanation: "Identifying information is processed by service researchers only (p.21); the \
+external researcher receives anonymised information after the p.30 gates, and the contact details \
+of consenting subjects — first name, surname, e-mail or phone — through the consented contact \
+transfer (p.32), nothing else. The check follows every path into a step performed by the \
+external researcher.",
+};
+
+pub static ANONYMISE_FIRST: PlanRule = PlanRule {
+    code: "SF203",
+    name: "anonymise-before-analysis",
+    severity: Severity::Error,
+    points: &["p.7", "p.20", "p.22.5", "p.22.6", "p.22.7", "p.24"],
+    summary: "Analysis, report, presentation, the p.8 notice, publication and transfer receive anonymised data only; a follow-up answer goes to anonymisation first.",
+    explanation: "Analysis, the report and recommendations and their presentation are done without \
+personal data (p.22.5–22.7); the Service anonymises after verification and linkage (p.7) and \
+after exchanges with other systems (p.24); follow-up answers are anonymised before any further \
+processing (p.20). Each of these steps must have an anonymisation before it, no personal data \
+may reach it, and a follow-up answer's only successor is its anonymisation.",
+};
+
+pub static DELETE_AFTER_LINKAGE: PlanRule = PlanRule {
+    code: "SF204",
+    name: "delete-after-linkage",
+    severity: Severity::Error,
+    points: &["p.17.3", "p.22.3", "p.22.4"],
+    summary: "Personal codes and proceeding/ruling numbers are deleted right after linkage: every answer is linked, and linkage is followed by the deletion and nothing else.",
+    explanation: "After automated linkage the Service IS irreversibly deletes the p.12.1 and p.12.2 \
+data (p.17.3). Every answer from the Information Centre or the Prison Administration must flow \
+into the merge and linkage, whose only successor is the deletion of identifiers; data acquired \
+without linkage goes to the deletion directly (p.22.3–22.4).",
+};
+
+pub static TRANSFER_GATE: PlanRule = PlanRule {
+    code: "SF205",
+    name: "transfer-gate",
+    severity: Severity::Error,
+    points: &["p.5", "p.30.1", "p.30.2"],
+    summary: "Data reaches the external researcher only through a transfer step that follows the approval and the contract-and-NDA gate.",
+    explanation: "The Service transfers information only after the application is approved (p.30.1) \
+and the contract is concluded with the non-disclosure declarations signed (p.5, p.30.2). Every \
+edge that carries data into a step of the external researcher must start at a transfer step, and \
+every transfer step must come after the approval and the contract gate.",
+};
+
+pub static DESTRUCTION: PlanRule = PlanRule {
+    code: "SF206",
+    name: "destruction",
+    severity: Severity::Error,
+    points: &["p.26", "p.34"],
+    summary: "Everything identifying, pseudonymised or contact-bearing is destroyed by a destruction step at completion or termination.",
+    explanation: "Personal data and identifying information are kept no longer than the study's \
+completion or termination (p.26, p.34). Every step that produces such data must lead to a \
+destruction step.",
+};
+
+pub static NOTICE_DATE: PlanRule = PlanRule {
+    code: "SF207",
+    name: "prison-notice-date",
+    severity: Severity::Warning,
+    points: &["p.8"],
+    summary: "The p.8 notice date is known, not in the past, and after the analysis is due to end.",
+    explanation: "When Prison Administration information is used, the Service informs the Prison \
+Administration of the results no later than the 10th working day before publication (p.8), \
+counted on the Latvian working-day calendar (the publication day not counted; days off passed \
+over). A warning when the date has passed (relative to `--today`), when it falls before the \
+deadline of the phases covering `analysis` (the results would not exist yet), when no phase \
+covers `analysis` so that this cannot be checked, or when the date cannot be computed.",
+};
+
+/// The plan-level rules, in code order.
+pub static RULES: &[&PlanRule] = &[
+    &STRUCTURE,
+    &EXTERNAL_DATA,
+    &ANONYMISE_FIRST,
+    &DELETE_AFTER_LINKAGE,
+    &TRANSFER_GATE,
+    &DESTRUCTION,
+    &NOTICE_DATE,
+];
+
+/// Classes as a bit set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Classes(u8);
+
+impl Classes {
+    fn of(c: DataClass) -> Classes {
+        Classes(1 << (c as u8))
+    }
+    fn union(self, other: Classes) -> Classes {
+        Classes(self.0 | other.0)
+    }
+    fn contains(self, c: DataClass) -> bool {
+        self.0 & Classes::of(c).0 != 0
+    }
+    /// The personal classes in the set, in a fixed order.
+    pub fn personal(self) -> Vec<DataClass> {
+        DataClass::ALL
+            .into_iter()
+            .filter(|c| c.is_personal() && self.contains(*c))
+            .collect()
+    }
+}
+
+/// What each step receives and emits, by node index; `None` when the graph has a cycle.
+pub fn flow(plan: &Plan) -> Option<(Vec<Classes>, Vec<Classes>)> {
+    let g = &plan.graph;
+    let order = plan.topological()?;
+    let mut received = vec![Classes::default(); g.node_count()];
+    let mut emitted = vec![Classes::default(); g.node_count()];
+    for n in order {
+        let r = g
+            .edges_directed(n, Incoming)
+            .filter(|e| *e.weight() == Edge::Data)
+            .fold(Classes::default(), |acc, e| {
+                acc.union(emitted[e.source().index()])
+            });
+        received[n.index()] = r;
+        let step = &g[n];
+        let own = Classes::of(step.data_out);
+        emitted[n.index()] = if step.kind.transforms() {
+            own
+        } else {
+            own.union(r)
+        };
+    }
+    Some((received, emitted))
+}
+
+fn names(classes: &[DataClass]) -> String {
+    let v: Vec<&str> = classes.iter().map(|c| c.as_str()).collect();
+    v.join(" and ")
+}
+
+/// Whether `to` is reachable from `from` (following edges forwards).
+fn reaches(plan: &Plan, from: NodeIndex, to: impl Fn(NodeIndex) -> bool) -> bool {
+    let mut dfs = petgraph::visit::Dfs::new(&plan.graph, from);
+    while let Some(n) = dfs.next(&plan.graph) {
+        if n != from && to(n) {
+            return true;
+        }
+    }
+    false
+}
+
+/// The ancestors of `n` (not `n` itself).
+fn has_ancestor(plan: &Plan, n: NodeIndex, pred: impl Fn(NodeIndex) -> bool) -> bool {
+    let reversed = petgraph::visit::Reversed(&plan.graph);
+    let mut dfs = petgraph::visit::Dfs::new(reversed, n);
+    while let Some(m) = dfs.next(reversed) {
+        if m != n && pred(m) {
+            return true;
+        }
+    }
+    false
+}
+
+/// The flow and structure checks (SF201–SF206), on any plan.
+pub fn verify(plan: &Plan) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let g = &plan.graph;
+    let id = |n: NodeIndex| g[n].id.as_str();
+
+    // SF201
+    let mut seen = std::collections::HashSet::new();
+    for s in g.node_weights() {
+        if !seen.insert(s.id.as_str()) {
+            out.push(STRUCTURE.finding("", format!("step id `{}` is used twice", s.id)));
+        }
+    }
+    let starts: Vec<NodeIndex> = g
+        .node_indices()
+        .filter(|n| g.neighbors_directed(*n, Incoming).next().is_none())
+        .collect();
+    match starts.as_slice() {
+        [start] if g[*start].kind == StepKind::Approval => {
+            let mut dfs = petgraph::visit::Dfs::new(g, *start);
+            let mut reached = 0;
+            while dfs.next(g).is_some() {
+                reached += 1;
+            }
+            if reached < g.node_count() {
+                out.push(STRUCTURE.finding(
+                    "",
+                    format!(
+                        "{} step(s) cannot be reached from the approval",
+                        g.node_count() - reached
+                    ),
+                ));
+            }
+        }
+        [start] => out.push(STRUCTURE.finding(
+            "",
+            format!(
+                "the plan starts at `{}`, not at the approval of the application",
+                id(*start)
+            ),
+        )),
+        _ => {
+            let ids: Vec<&str> = starts.iter().map(|n| id(*n)).collect();
+            out.push(STRUCTURE.finding(
+                "",
+                format!(
+                    "the plan must have one start, the approval; it has {}: {}",
+                    ids.len(),
+                    ids.join(", ")
+                ),
+            ));
+        }
+    }
+    let Some((received, emitted)) = flow(plan) else {
+        out.push(STRUCTURE.finding(
+            "",
+            "the plan has a cycle, so its steps cannot be ordered".into(),
+        ));
+        return out;
+    };
+
+    for e in g.edge_indices() {
+        let Some((u, v)) = g.edge_endpoints(e) else {
+            continue;
+        };
+        if g[e] == Edge::Order {
+            continue;
+        }
+        if g[v].actor != Actor::ExternalResearcher || g[u].actor == Actor::ExternalResearcher {
+            continue;
+        }
+        // SF202: what crosses into the external researcher's hands.
+        let mut bad = emitted[u.index()].personal();
+        if g[u].kind == StepKind::ContactTransfer {
+            bad.retain(|c| *c != DataClass::Contact);
+        }
+        if !bad.is_empty() {
+            out.push(EXTERNAL_DATA.finding(
+                "",
+                format!(
+                    "{} data reaches `{}` ({}) from `{}`",
+                    names(&bad),
+                    id(v),
+                    g[v].actor.as_str().replace('_', " "),
+                    id(u)
+                ),
+            ));
+        }
+        // SF205: only through a transfer step.
+        let carries = emitted[u.index()].0 & !Classes::of(DataClass::None).0 != 0;
+        if carries && !g[u].kind.is_transfer() {
+            out.push(TRANSFER_GATE.finding(
+                "",
+                format!(
+                    "data reaches `{}` (external researcher) from `{}`, which is not a transfer step",
+                    id(v),
+                    id(u)
+                ),
+            ));
+        }
+    }
+    for n in g.node_indices() {
+        let step = &g[n];
+        if step.kind.is_transfer() {
+            for (kind, what) in [
+                (StepKind::Approval, "the approval"),
+                (
+                    StepKind::ContractGate,
+                    "the contract and non-disclosure gate",
+                ),
+            ] {
+                if !has_ancestor(plan, n, |m| g[m].kind == kind) {
+                    out.push(TRANSFER_GATE.finding(
+                        "",
+                        format!("transfer step `{}` does not come after {what}", step.id),
+                    ));
+                }
+            }
+        }
+        // SF203
+        if step.kind.uses_results() {
+            let bad = received[n.index()].personal();
+            if !bad.is_empty() {
+                out.push(ANONYMISE_FIRST.finding(
+                    "",
+                    format!(
+                        "{} data reaches `{}` before anonymisation",
+                        names(&bad),
+                        step.id
+                    ),
+                ));
+            }
+            if !has_ancestor(plan, n, |m| {
+                matches!(
+                    g[m].kind,
+                    StepKind::Anonymise | StepKind::FollowUpAnonymise | StepKind::Survey
+                )
+            }) {
+                out.push(
+                    ANONYMISE_FIRST
+                        .finding("", format!("`{}` has no anonymisation before it", step.id)),
+                );
+            }
+        }
+        if step.kind == StepKind::FollowUpAnswer {
+            for m in g.neighbors_directed(n, Outgoing) {
+                if g[m].kind != StepKind::FollowUpAnonymise {
+                    out.push(ANONYMISE_FIRST.finding(
+                        "",
+                        format!(
+                            "follow-up answer `{}` goes to `{}` before it is anonymised",
+                            step.id,
+                            id(m)
+                        ),
+                    ));
+                }
+            }
+        }
+        // SF204
+        if step.kind == StepKind::Answer && !reaches(plan, n, |m| g[m].kind == StepKind::MergeLink)
+        {
+            out.push(DELETE_AFTER_LINKAGE.finding(
+                "",
+                format!("answer `{}` is never merged and linked", step.id),
+            ));
+        }
+        if step.kind == StepKind::MergeLink {
+            let next: Vec<NodeIndex> = g.neighbors_directed(n, Outgoing).collect();
+            if next.is_empty() {
+                out.push(DELETE_AFTER_LINKAGE.finding(
+                    "",
+                    format!("nothing deletes the identifiers after `{}`", step.id),
+                ));
+            }
+            for m in next {
+                if g[m].kind != StepKind::DeleteIdentifiers {
+                    out.push(DELETE_AFTER_LINKAGE.finding(
+                        "",
+                        format!(
+                            "`{}` follows the linkage `{}` before the identifiers are deleted",
+                            id(m),
+                            step.id
+                        ),
+                    ));
+                }
+            }
+        }
+        if matches!(step.kind, StepKind::AcquireServiceIs | StepKind::Answer)
+            && !reaches(plan, n, |m| g[m].kind == StepKind::DeleteIdentifiers)
+        {
+            out.push(DELETE_AFTER_LINKAGE.finding(
+                "",
+                format!(
+                    "the identifiers acquired by `{}` are never deleted",
+                    step.id
+                ),
+            ));
+        }
+        // SF206
+        // The Service's data is destroyed by the Service; the external researcher's (contact
+        // details) by the external researcher (p.34).
+        let produces = Classes::of(step.data_out).personal();
+        let external = step.actor == Actor::ExternalResearcher;
+        if !produces.is_empty()
+            && !reaches(plan, n, |m| {
+                g[m].kind == StepKind::DestroyIdentifying
+                    && (external || g[m].actor != Actor::ExternalResearcher)
+            })
+        {
+            out.push(DESTRUCTION.finding(
+                "",
+                format!(
+                    "the {} data of `{}` is never destroyed",
+                    names(&produces),
+                    step.id
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// The p.8 notice date (SF207).
+pub fn notice_date(plan: &Plan, spec: &Spec, today: Option<Date>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let Some((_, notice)) = plan.steps_of(StepKind::PrisonAdministrationNotice).next() else {
+        return out;
+    };
+    let Some(planned) = spec.publication.as_ref().and_then(|p| p.planned_date) else {
+        // SF121 already asks for the date.
+        return out;
+    };
+    let pointer = "/publication/planned_date";
+    let Some(due) = plan.prison_notice_due() else {
+        let rule = notice
+            .deadline
+            .as_ref()
+            .map(|d| d.rule.as_str())
+            .unwrap_or("");
+        out.push(NOTICE_DATE.finding(
+            pointer,
+            format!(
+                "the p.8 notice date cannot be computed for the publication on {planned}: {rule}"
+            ),
+        ));
+        return out;
+    };
+    if let Some(today) = today
+        && due < today
+    {
+        out.push(
+            NOTICE_DATE
+                .finding(
+                    pointer,
+                    format!("the Prison Administration notice was due by {due}, the 10th working day before the publication on {planned}, which is before today ({today})"),
+                )
+                .with_help("move the publication date by an amendment, or record that the notice was sent"),
+        );
+    }
+    let analysis_end = spec
+        .phases()
+        .iter()
+        .filter(|p| p.covers.contains(&Stage::Analysis))
+        .filter_map(|p| p.deadline.map(|d| (d.0, p.id.as_str())))
+        .max();
+    match analysis_end {
+        Some((end, phase)) if due <= end => out.push(
+            NOTICE_DATE
+                .finding(
+                    pointer,
+                    format!("the Prison Administration notice is due by {due}, but the analysis (phase `{phase}`) is due to end only on {end}: the results would not exist yet"),
+                )
+                .with_help("end the analysis earlier or publish later: the notice needs the results, 10 working days before publication"),
+        ),
+        Some(_) => {}
+        None => out.push(
+            NOTICE_DATE
+                .finding(
+                    "/phases",
+                    format!("no phase covers `analysis`, so it cannot be checked that the results exist when the Prison Administration notice is due ({due})"),
+                )
+                .with_help("add `covers: [analysis]` to the phase in which the analysis ends"),
+        ),
+    }
+    out
+}
+
+/// Every plan-level check.
+pub fn run(plan: &Plan, spec: &Spec, today: Option<Date>) -> Vec<Diagnostic> {
+    let mut out = verify(plan);
+    out.extend(notice_date(plan, spec, today));
+    out
+}
