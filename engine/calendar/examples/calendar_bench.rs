@@ -11,6 +11,11 @@ use jiff::civil::date;
 use studyflow_calendar::Calendar;
 
 fn main() {
+    run();
+}
+
+/// Prints the calendar's figures (also called by the plan benchmark).
+pub fn run() {
     let start = Instant::now();
     let cal = Calendar::latvia();
     println!(

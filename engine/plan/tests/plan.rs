@@ -586,3 +586,44 @@ fn purpose_needing_identifiable_data_keeps_service_researchers_on_it_before_anon
         Actor::ServiceResearcher
     );
 }
+
+#[test]
+fn other_systems_come_between_the_quality_check_and_anonymisation() {
+    let (plan, findings) = plan_with(
+        "recidivism-2026-cohort",
+        |t| {
+            t.replace(
+                "\n# MK403 p.3.5 — personal-data types",
+                "  other_systems:\n    - system: Office of Citizenship and Migration Affairs, Population Register\n      operation: quality_check\n      description: Confirms that each subject's birth year and sex match the register.\n    - system: State Employment Agency\n      operation: supplement\n      description: Adds registered unemployment at the start of supervision.\n\n# MK403 p.3.5 — personal-data types",
+            )
+        },
+        None,
+    );
+    assert!(findings.is_empty(), "{findings:#?}");
+    let order = ids(&plan);
+    let pos = |x: &str| order.iter().position(|i| i == x).unwrap();
+    assert!(pos("quality-check") < pos("other-system-1"));
+    assert!(pos("other-system-1") < pos("other-system-2"));
+    assert!(pos("other-system-2") < pos("anonymise"));
+    assert_eq!(
+        plan.step("other-system-1").unwrap().regulation,
+        ["p.23", "p.23.1"]
+    );
+    assert_eq!(
+        plan.step("other-system-2").unwrap().regulation,
+        ["p.23", "p.23.2"]
+    );
+    assert_eq!(plan.step("anonymise").unwrap().regulation, ["p.7", "p.24"]);
+}
+
+#[test]
+fn a_service_is_only_study_deletes_without_linkage() {
+    let plan = plan_of("probation-client-survey");
+    assert!(plan.step("merge-link").is_none());
+    let delete = plan.step("delete-identifiers").unwrap();
+    assert_eq!(delete.regulation, ["p.7", "p.22.3", "p.22.4"]);
+    assert_eq!(
+        plan.step("acquire-service-is").unwrap().actor,
+        Actor::ServiceResearcher
+    );
+}
