@@ -1,0 +1,149 @@
+//! The injected clock and the instants the engine stores (microseconds since the Unix epoch,
+//! UTC); dates of the regulation are Latvian civil dates, turned into instants at midnight in
+//! Riga.
+
+use std::sync::Mutex;
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+
+/// Where the engine gets the time. Tests and the demo use [`ManualClock`] to run years of a
+/// study in seconds.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+/// The machine's clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
+
+/// A clock that moves only when told to.
+#[derive(Debug)]
+pub struct ManualClock(Mutex<Timestamp>);
+
+impl ManualClock {
+    pub fn new(at: Timestamp) -> ManualClock {
+        ManualClock(Mutex::new(at))
+    }
+
+    /// A clock at midnight (Riga) of a date.
+    pub fn at_date(d: Date) -> ManualClock {
+        ManualClock::new(riga_midnight(d))
+    }
+
+    pub fn set(&self, at: Timestamp) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = at;
+    }
+
+    pub fn advance(&self, by: jiff::SignedDuration) {
+        let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *t = t.checked_add(by).unwrap_or(*t);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+pub fn micros(t: Timestamp) -> i64 {
+    t.as_microsecond()
+}
+
+pub fn from_micros(us: i64) -> Timestamp {
+    Timestamp::from_microsecond(us).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// The last Sunday of a month.
+fn last_sunday(year: i16, month: i8) -> Date {
+    let last = Date::new(year, month, 1)
+        .map(|d| d.last_of_month())
+        .unwrap_or(Date::ZERO);
+    let back = (last.weekday().to_sunday_zero_offset()) as i64;
+    last.checked_sub(jiff::Span::new().days(back))
+        .unwrap_or(last)
+}
+
+/// Riga's offset from UTC at midnight of `d`, in hours: EET (+2), EEST (+3) from the last
+/// Sunday of March to the last Sunday of October (EU rule; the switches happen at 03:00 and
+/// 04:00 local time, so midnight of the switch days still has the old offset).
+pub fn riga_offset_hours(d: Date) -> i64 {
+    let start = last_sunday(d.year(), 3);
+    let end = last_sunday(d.year(), 10);
+    if d > start && d <= end { 3 } else { 2 }
+}
+
+/// Midnight at the start of `d` in Riga, as an instant.
+pub fn riga_midnight(d: Date) -> Timestamp {
+    let utc = d
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .map(|z| z.timestamp())
+        .unwrap_or(Timestamp::UNIX_EPOCH);
+    utc.checked_sub(jiff::SignedDuration::from_hours(riga_offset_hours(d)))
+        .unwrap_or(utc)
+}
+
+/// The end of `d` in Riga (midnight starting the next day): "due by `d`".
+pub fn riga_end_of_day(d: Date) -> Timestamp {
+    riga_midnight(d.tomorrow().unwrap_or(d))
+}
+
+/// The civil date in Riga at an instant.
+pub fn riga_date(t: Timestamp) -> Date {
+    let utc_date = t.to_zoned(jiff::tz::TimeZone::UTC).date();
+    // The offset of the (UTC) day is the offset at that day's midnight, give or take the
+    // switch night, which no deadline depends on.
+    let shifted = t
+        .checked_add(jiff::SignedDuration::from_hours(riga_offset_hours(
+            utc_date,
+        )))
+        .unwrap_or(t);
+    shifted.to_zoned(jiff::tz::TimeZone::UTC).date()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+
+    #[test]
+    fn riga_offsets_follow_the_eu_rule() {
+        assert_eq!(last_sunday(2027, 3), date(2027, 3, 28));
+        assert_eq!(last_sunday(2027, 10), date(2027, 10, 31));
+        assert_eq!(riga_offset_hours(date(2027, 3, 28)), 2);
+        assert_eq!(riga_offset_hours(date(2027, 3, 29)), 3);
+        assert_eq!(riga_offset_hours(date(2027, 10, 31)), 3);
+        assert_eq!(riga_offset_hours(date(2027, 11, 1)), 2);
+        assert_eq!(
+            riga_midnight(date(2027, 1, 15)).to_string(),
+            "2027-01-14T22:00:00Z"
+        );
+        assert_eq!(
+            riga_midnight(date(2027, 7, 15)).to_string(),
+            "2027-07-14T21:00:00Z"
+        );
+        assert_eq!(
+            riga_date(riga_midnight(date(2027, 7, 15))),
+            date(2027, 7, 15)
+        );
+        assert_eq!(
+            riga_date(riga_end_of_day(date(2027, 12, 31))),
+            date(2028, 1, 1)
+        );
+    }
+
+    #[test]
+    fn the_manual_clock_moves_when_told() {
+        let c = ManualClock::at_date(date(2027, 1, 1));
+        let t = c.now();
+        c.advance(jiff::SignedDuration::from_hours(24 * 365));
+        assert_eq!(c.now().duration_since(t).as_hours(), 24 * 365);
+    }
+}

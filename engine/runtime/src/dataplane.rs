@@ -1,0 +1,133 @@
+//! The boundary to the data plane: what a step body is given and returns.
+//!
+//! The engine owns the control flow (claims, leases, retries, dependencies, timers, tasks,
+//! audit); the data plane moves data (acquisition, linkage, anonymisation, releases). Issue #5
+//! implements the real one. Until then [`PlaceholderDataPlane`] is the honest simplest body:
+//! it moves no data, records what each step would read and write, and — for the step that
+//! establishes the cohort — makes up pseudonymous subjects (no identifiers, only study
+//! pseudonyms and anchor dates inside the sample period) so the per-subject follow-up waves
+//! can be planned and run.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use jiff::civil::Date;
+use sha2::{Digest, Sha256};
+use studyflow_plan::{Step, StepKind};
+use studyflow_spec::Spec;
+
+/// What a step body gets.
+pub struct StepContext<'a> {
+    pub study: &'a str,
+    pub version: i64,
+    pub spec: &'a Spec,
+    pub step: &'a Step,
+    /// The subject's study pseudonym, or empty for a study-level step.
+    pub subject: &'a str,
+    /// The run's idempotency key: a redelivered or retried run has the same key, so a body
+    /// that has effects outside the database deduplicates on it.
+    pub key: &'a str,
+    pub attempt: i64,
+}
+
+/// A subject of the study, by pseudonym, with the dates of its anchor event (MK403 p.19).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Subject {
+    pub pseudonym: String,
+    pub start: Date,
+    pub end: Option<Date>,
+}
+
+/// What a step body returns.
+#[derive(Debug, Clone, Default)]
+pub struct StepOutput {
+    /// Recorded as the run's output (nothing identifying).
+    pub record: serde_json::Value,
+    /// Set by the step that establishes the cohort: the per-subject runs are created for these.
+    pub subjects: Vec<Subject>,
+}
+
+/// A failed attempt. `retryable` failures are retried with backoff up to the maximum.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct StepError {
+    pub message: String,
+    pub retryable: bool,
+}
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Executes step bodies.
+pub trait DataPlane: Send + Sync {
+    fn execute<'a>(&'a self, ctx: StepContext<'a>) -> BoxFuture<'a, Result<StepOutput, StepError>>;
+}
+
+/// The placeholder body (see the module docs): records, moves nothing.
+#[derive(Debug, Clone)]
+pub struct PlaceholderDataPlane {
+    /// How many pseudonymous subjects the cohort step makes up.
+    pub cohort_size: usize,
+}
+
+impl PlaceholderDataPlane {
+    /// The made-up cohort of a study: deterministic, pseudonyms only, starts spread over the
+    /// sample period, ends half a year to two years after.
+    pub fn cohort(&self, study: &str, spec: &Spec) -> Vec<Subject> {
+        let period = spec
+            .methodology
+            .as_ref()
+            .and_then(|m| m.sample.as_ref())
+            .and_then(|s| s.period);
+        let (from, to) = match period {
+            Some(p) => (p.from.0, p.to.0),
+            None => return Vec::new(),
+        };
+        let span = (to - from).get_days().max(1) as u64;
+        (0..self.cohort_size)
+            .map(|i| {
+                let digest = Sha256::digest(format!("{study}/{i}").as_bytes());
+                let n = u64::from_be_bytes(digest[..8].try_into().unwrap_or([0; 8]));
+                let start = from
+                    .checked_add(jiff::Span::new().days((n % (span + 1)) as i64))
+                    .unwrap_or(from);
+                let end = start
+                    .checked_add(jiff::Span::new().days(180 + ((n >> 20) % 540) as i64))
+                    .ok();
+                Subject {
+                    pseudonym: format!(
+                        "S-{}",
+                        digest[..6]
+                            .iter()
+                            .map(|b| format!("{b:02x}"))
+                            .collect::<String>()
+                    ),
+                    start,
+                    end,
+                }
+            })
+            .collect()
+    }
+}
+
+impl DataPlane for PlaceholderDataPlane {
+    fn execute<'a>(&'a self, ctx: StepContext<'a>) -> BoxFuture<'a, Result<StepOutput, StepError>> {
+        Box::pin(async move {
+            let subjects = if ctx.step.kind == StepKind::Anonymise {
+                self.cohort(ctx.study, ctx.spec)
+            } else {
+                Vec::new()
+            };
+            let mut record = serde_json::json!({
+                "placeholder": "no data moved (the data plane arrives with issue #5)",
+                "kind": ctx.step.kind,
+                "reads": ctx.step.data_in,
+                "writes": ctx.step.data_out,
+                "fields": ctx.step.fields,
+            });
+            if !subjects.is_empty() {
+                record["subjects"] = subjects.len().into();
+            }
+            Ok(StepOutput { record, subjects })
+        })
+    }
+}

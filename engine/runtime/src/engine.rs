@@ -1,0 +1,901 @@
+//! The study lifecycle: submit → approve (pinned to the plan hash) → contract (external
+//! studies) → start → running → completed | terminated, amendments, human tasks, status.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use petgraph::Direction::{Incoming, Outgoing};
+use studyflow_calendar::Calendar;
+use studyflow_plan::{Plan, Step, StepKind, Trigger};
+use studyflow_spec::model::{Access, ServiceRole};
+use studyflow_spec::{Diagnostic, Spec};
+use studyflow_store::{
+    AuditEvent, Expect, Finish, NewRun, RunRow, RunState, Store, StoreError, StudyRow,
+};
+
+use crate::clock::{Clock, micros, riga_date, riga_end_of_day, riga_midnight};
+use crate::dataplane::{DataPlane, Subject};
+
+/// Why a command was refused or failed. Messages name studies, steps and users, never data
+/// about a subject.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the spec does not validate ({} error(s)); nothing was stored", .0.iter().filter(|d| d.is_error()).count())]
+    Invalid(Vec<Diagnostic>),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Refused(String),
+}
+
+pub type Result<T> = std::result::Result<T, EngineError>;
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Attempts before a step fails for good.
+    pub max_attempts: i64,
+    /// How long a claim lasts without a heartbeat.
+    pub lease: Duration,
+    /// First retry delay; doubled per attempt up to `retry_cap`.
+    pub retry_base: Duration,
+    pub retry_cap: Duration,
+    /// Runs claimed at once by one worker.
+    pub batch: i64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_attempts: 5,
+            lease: Duration::from_secs(60),
+            retry_base: Duration::from_secs(30),
+            retry_cap: Duration::from_secs(6 * 3600),
+            batch: 32,
+        }
+    }
+}
+
+/// A study version loaded for execution: its spec and its plan, whose hash was checked
+/// against the approved one.
+pub struct Loaded {
+    pub spec: Spec,
+    pub plan: Plan,
+}
+
+impl Loaded {
+    /// Steps whose completion establishes the cohort: study-level steps with a per-subject
+    /// successor.
+    pub fn cohort_steps(&self) -> Vec<&Step> {
+        let g = &self.plan.graph;
+        g.node_indices()
+            .filter(|n| {
+                !g[*n].per_subject && g.neighbors_directed(*n, Outgoing).any(|m| g[m].per_subject)
+            })
+            .map(|n| &g[n])
+            .collect()
+    }
+}
+
+/// The contract of an external study, as recorded by `contract` (MK403 p.5, p.30.2, p.33).
+#[derive(Debug, Clone)]
+pub struct ContractInput {
+    pub number: String,
+    pub concluded_on: jiff::civil::Date,
+    /// Who signed a non-disclosure declaration.
+    pub signatories: Vec<String>,
+    /// Whether the p.33.3–33.5 measures were checked.
+    pub measures_checked: bool,
+}
+
+/// The engine.
+pub struct Engine {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub calendar: Arc<Calendar>,
+    pub data_plane: Arc<dyn DataPlane>,
+    pub options: Options,
+    loaded: Mutex<HashMap<(String, i64), Arc<Loaded>>>,
+}
+
+/// The run key (idempotency key) of a step: study, version, step and, per subject, the
+/// subject's pseudonym.
+pub fn run_key(study: &str, version: i64, step: &str, subject: &str) -> String {
+    if subject.is_empty() {
+        format!("{study}/v{version}/{step}")
+    } else {
+        format!("{study}/v{version}/{step}/{subject}")
+    }
+}
+
+fn event(
+    at: i64,
+    actor: &str,
+    action: &str,
+    object: &str,
+    point: &str,
+    detail: serde_json::Value,
+) -> AuditEvent {
+    AuditEvent {
+        at,
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        object: object.to_owned(),
+        point: point.to_owned(),
+        detail: detail.to_string(),
+    }
+}
+
+impl Engine {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        calendar: Arc<Calendar>,
+        data_plane: Arc<dyn DataPlane>,
+        options: Options,
+    ) -> Engine {
+        Engine {
+            store,
+            clock,
+            calendar,
+            data_plane,
+            options,
+            loaded: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        micros(self.clock.now())
+    }
+
+    fn compile(&self, bytes: &[u8]) -> Result<(Spec, Plan)> {
+        let today = riga_date(self.clock.now());
+        let checked = studyflow_plan::check(bytes, &self.calendar, Some(today));
+        if checked.checked.errors() > 0 {
+            return Err(EngineError::Invalid(checked.checked.diagnostics));
+        }
+        match (checked.checked.spec, checked.plan) {
+            (Some(spec), Some(plan)) => Ok((spec, plan)),
+            _ => Err(EngineError::Invalid(checked.checked.diagnostics)),
+        }
+    }
+
+    /// Loads a stored version and checks that the plan compiled from its bytes today is the
+    /// one stored (and approved): a changed calendar or compiler must not silently change a
+    /// running study.
+    pub async fn load(&self, study: &str, version: i64) -> Result<Arc<Loaded>> {
+        if let Some(l) = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(study.to_owned(), version))
+        {
+            return Ok(l.clone());
+        }
+        let v = self
+            .store
+            .version(study, Some(version))
+            .await?
+            .ok_or_else(|| {
+                EngineError::NotFound(format!("no version {version} of study `{study}`"))
+            })?;
+        let checked = studyflow_spec::check(&v.spec);
+        let spec = checked.spec.ok_or_else(|| {
+            EngineError::Refused(format!(
+                "the stored spec of `{study}` version {version} no longer parses"
+            ))
+        })?;
+        let (plan, _) = studyflow_plan::compile(&spec, &v.spec, &self.calendar, None);
+        if plan.hash != v.plan_hash {
+            return Err(EngineError::Refused(format!(
+                "the plan of `{study}` version {version} compiles today to {}, not to the submitted {} (the calendar data or the compiler changed); submit the spec again as an amendment",
+                plan.hash, v.plan_hash
+            )));
+        }
+        let l = Arc::new(Loaded { spec, plan });
+        self.loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((study.to_owned(), version), l.clone());
+        Ok(l)
+    }
+
+    /// Submits a new study (its spec's `version` must be 1).
+    pub async fn submit(&self, bytes: &[u8], user: &str) -> Result<(String, i64, String)> {
+        let (spec, plan) = self.compile(bytes)?;
+        self.store_version(&spec, &plan, bytes, user, "study.submitted")
+            .await
+    }
+
+    /// Submits a changed spec of an existing study as its next version (an amendment); it needs
+    /// its own approval.
+    pub async fn amend(
+        &self,
+        study: &str,
+        bytes: &[u8],
+        user: &str,
+    ) -> Result<(String, i64, String)> {
+        let (spec, plan) = self.compile(bytes)?;
+        if spec.id != study {
+            return Err(EngineError::Refused(format!(
+                "the spec is of study `{}`, not `{study}`",
+                spec.id
+            )));
+        }
+        if self.store.study(study).await?.is_none() {
+            return Err(EngineError::NotFound(format!("no study `{study}`")));
+        }
+        self.store_version(&spec, &plan, bytes, user, "study.amended")
+            .await
+    }
+
+    async fn store_version(
+        &self,
+        spec: &Spec,
+        plan: &Plan,
+        bytes: &[u8],
+        user: &str,
+        action: &str,
+    ) -> Result<(String, i64, String)> {
+        let now = self.now();
+        let version = i64::from(spec.version.0);
+        let sub = studyflow_store::Submission {
+            study: spec.id.clone(),
+            version,
+            spec: bytes.to_vec(),
+            plan_hash: plan.hash.clone(),
+            plan_json: studyflow_plan::render::json(plan).to_string(),
+            submitted_by: user.to_owned(),
+            at: now,
+        };
+        let audit = [event(
+            now,
+            user,
+            action,
+            &spec.id,
+            "p.3",
+            serde_json::json!({"version": version, "plan_hash": plan.hash}),
+        )];
+        self.store.submit(&sub, &audit).await?;
+        self.store.seal_audit().await?;
+        Ok((spec.id.clone(), version, plan.hash.clone()))
+    }
+
+    async fn study_row(&self, study: &str) -> Result<StudyRow> {
+        self.store
+            .study(study)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("no study `{study}`")))
+    }
+
+    /// Approves the latest submitted version, pinned to its plan hash (MK403 p.3, p.30.1). The
+    /// approver must be an approver named in the spec and not the submitter. Approving an
+    /// amendment of a running study re-plans it: steps done stay done, the rest follow the new
+    /// plan.
+    pub async fn approve(
+        &self,
+        study: &str,
+        user: &str,
+        expected_hash: Option<&str>,
+    ) -> Result<i64> {
+        let row = self.study_row(study).await?;
+        let v = self
+            .store
+            .version(study, None)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("no study `{study}`")))?;
+        if v.state != "submitted" {
+            return Err(EngineError::Refused(format!(
+                "no version of `{study}` is waiting for approval (version {} is {})",
+                v.version, v.state
+            )));
+        }
+        if v.submitted_by == user {
+            return Err(EngineError::Forbidden(format!(
+                "`{user}` submitted version {} of `{study}` and cannot also approve it (MK403 p.3: the Service approves the application)",
+                v.version
+            )));
+        }
+        if let Some(h) = expected_hash
+            && h != v.plan_hash
+        {
+            return Err(EngineError::Refused(format!(
+                "version {} of `{study}` has plan {}, not the {h} you reviewed; nothing was approved",
+                v.version, v.plan_hash
+            )));
+        }
+        let loaded = self.load(study, v.version).await?;
+        let approver = loaded
+            .spec
+            .authorised_persons
+            .iter()
+            .any(|p| p.name == user && p.role == ServiceRole::Approver);
+        if !approver {
+            return Err(EngineError::Forbidden(format!(
+                "`{user}` is not an approver among the spec's authorised persons (MK403 p.3, p.25.1)"
+            )));
+        }
+        let now = self.now();
+        let audit = [event(
+            now,
+            user,
+            "study.approved",
+            study,
+            "p.30.1",
+            serde_json::json!({"version": v.version, "plan_hash": v.plan_hash}),
+        )];
+        self.store
+            .approve(study, v.version, &v.plan_hash, user, now, &audit)
+            .await?;
+        if row.state == "running" {
+            self.activate(study, v.version, &["running"], true, user)
+                .await?;
+        }
+        self.store.seal_audit().await?;
+        Ok(v.version)
+    }
+
+    /// Records the contract, the non-disclosure declarations and the security measures of an
+    /// external study (MK403 p.5, p.30.2, p.33).
+    pub async fn contract(&self, study: &str, user: &str, c: &ContractInput) -> Result<()> {
+        let row = self.study_row(study).await?;
+        let version = self.approved_version(study).await?;
+        let loaded = self.load(study, version).await?;
+        let Some(external) = &loaded.spec.external else {
+            return Err(EngineError::Refused(format!(
+                "`{study}` has no external researcher, so there is no contract to record (MK403 p.5)"
+            )));
+        };
+        if row.state != "approved" {
+            return Err(EngineError::Refused(format!(
+                "`{study}` is {}, not approved and waiting for its contract",
+                row.state
+            )));
+        }
+        let allowed = loaded.spec.authorised_persons.iter().any(|p| {
+            p.name == user && matches!(p.role, ServiceRole::Approver | ServiceRole::Supervisor)
+        });
+        if !allowed {
+            return Err(EngineError::Forbidden(format!(
+                "`{user}` is not an approver or supervisor among the spec's authorised persons"
+            )));
+        }
+        let missing: Vec<&str> = external
+            .team()
+            .iter()
+            .filter(|m| m.processes_personal_data && !c.signatories.contains(&m.name))
+            .map(|m| m.name.as_str())
+            .collect();
+        if !missing.is_empty() {
+            return Err(EngineError::Refused(format!(
+                "no signed non-disclosure declaration from {} who process personal data (MK403 p.30.2)",
+                missing.join(", ")
+            )));
+        }
+        let measures = external.security_measures.as_ref();
+        let complete = measures.is_some_and(|m| {
+            m.device_protection.is_some()
+                && m.antivirus_up_to_date == Some(true)
+                && m.network_security
+                    .as_deref()
+                    .is_some_and(|n| !n.trim().is_empty())
+        });
+        if !c.measures_checked || !complete {
+            return Err(EngineError::Refused(
+                "the external researcher's security measures (MK403 p.33.3–33.5) must be stated in the spec and checked (--measures-checked)".into(),
+            ));
+        }
+        let now = self.now();
+        let row = studyflow_store::ContractRow {
+            study: study.to_owned(),
+            number: c.number.clone(),
+            concluded_on: c.concluded_on.to_string(),
+            declarations: serde_json::to_string(&c.signatories).unwrap_or_default(),
+            measures_recorded: true,
+            recorded_by: user.to_owned(),
+            recorded_at: now,
+        };
+        let audit = [event(
+            now,
+            user,
+            "study.contracted",
+            study,
+            "p.30.2",
+            serde_json::json!({"contract": c.number, "declarations": c.signatories.len()}),
+        )];
+        self.store.record_contract(&row, &audit).await?;
+        self.store.seal_audit().await?;
+        Ok(())
+    }
+
+    async fn approved_version(&self, study: &str) -> Result<i64> {
+        let mut v = self.store.version(study, None).await?;
+        while let Some(row) = v {
+            if row.state == "approved" {
+                return Ok(row.version);
+            }
+            if row.version <= 1 {
+                break;
+            }
+            v = self.store.version(study, Some(row.version - 1)).await?;
+        }
+        Err(EngineError::Refused(format!(
+            "`{study}` has no approved version (MK403 p.3)"
+        )))
+    }
+
+    /// Starts an approved study (an external one once its contract is recorded, MK403 p.30).
+    pub async fn start(&self, study: &str, user: &str) -> Result<usize> {
+        let row = self.study_row(study).await?;
+        let version = self.approved_version(study).await?;
+        let loaded = self.load(study, version).await?;
+        let external = loaded.spec.external.is_some();
+        match (row.state.as_str(), external) {
+            ("approved", false) | ("contracted", true) => {}
+            ("approved", true) => {
+                return Err(EngineError::Refused(format!(
+                    "`{study}` is an external study: record the contract, the non-disclosure declarations and the security measures first (MK403 p.30.2)"
+                )));
+            }
+            (s, _) => {
+                return Err(EngineError::Refused(format!(
+                    "`{study}` is {s}; only an approved study can start"
+                )));
+            }
+        }
+        let n = self
+            .activate(study, version, &["approved", "contracted"], false, user)
+            .await?;
+        self.store.seal_audit().await?;
+        Ok(n)
+    }
+
+    /// Creates the runs of `version` that are not done or running yet (in any version).
+    async fn activate(
+        &self,
+        study: &str,
+        version: i64,
+        from: &[&str],
+        replace: bool,
+        user: &str,
+    ) -> Result<usize> {
+        let loaded = self.load(study, version).await?;
+        let existing = self.store.runs(study).await?;
+        let started: HashMap<(String, String), String> = existing
+            .iter()
+            .filter(|r| matches!(r.state, RunState::Done | RunState::Running))
+            .map(|r| ((r.step.clone(), r.subject.clone()), r.key.clone()))
+            .collect();
+        // Subjects known from a cohort step done before.
+        let cohort: HashSet<&str> = loaded
+            .cohort_steps()
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect();
+        let subjects: Option<Vec<Subject>> = existing
+            .iter()
+            .filter(|r| r.state == RunState::Done && cohort.contains(r.step.as_str()))
+            .find_map(subjects_of);
+        let version_row = self.store.version(study, Some(version)).await?;
+        let approver = version_row.and_then(|v| v.approved_by).unwrap_or_default();
+        let contract = self.store.contract(study).await?.map(|c| c.recorded_by);
+        let runs = self.materialise(
+            study,
+            version,
+            &loaded,
+            &started,
+            subjects.as_deref(),
+            &approver,
+            contract.as_deref(),
+        );
+        let now = self.now();
+        let audit = [event(
+            now,
+            user,
+            if replace {
+                "study.replanned"
+            } else {
+                "study.started"
+            },
+            study,
+            "p.3",
+            serde_json::json!({"version": version, "runs": runs.len()}),
+        )];
+        Ok(self
+            .store
+            .activate(&studyflow_store::Activation {
+                study,
+                version,
+                from_states: from,
+                replace_unstarted: replace,
+                runs: &runs,
+                now,
+                audit: &audit,
+            })
+            .await?)
+    }
+
+    /// The runs of a version: every study-level step, and every per-subject step for each
+    /// known subject, that has no done or running run; dependencies on steps already done
+    /// point at the runs that did them.
+    #[allow(clippy::too_many_arguments)]
+    fn materialise(
+        &self,
+        study: &str,
+        version: i64,
+        loaded: &Loaded,
+        started: &HashMap<(String, String), String>,
+        subjects: Option<&[Subject]>,
+        approver: &str,
+        contract_by: Option<&str>,
+    ) -> Vec<NewRun> {
+        let g = &loaded.plan.graph;
+        let order = loaded.plan.topological().unwrap_or_default();
+        let key_of = |step: &str, subject: &str| -> String {
+            started
+                .get(&(step.to_owned(), subject.to_owned()))
+                .cloned()
+                .unwrap_or_else(|| run_key(study, version, step, subject))
+        };
+        let cohort: Vec<String> = loaded.cohort_steps().iter().map(|s| s.id.clone()).collect();
+        let mut out = Vec::new();
+        for &n in &order {
+            let step = &g[n];
+            if step.per_subject {
+                continue;
+            }
+            if started.contains_key(&(step.id.clone(), String::new())) {
+                continue;
+            }
+            let mut deps = Vec::new();
+            for p in g.neighbors_directed(n, Incoming) {
+                let pred = &g[p];
+                if pred.per_subject {
+                    match subjects {
+                        Some(subjects) => {
+                            deps.extend(subjects.iter().map(|s| key_of(&pred.id, &s.pseudonym)))
+                        }
+                        None => deps.extend(cohort.iter().map(|c| key_of(c, ""))),
+                    }
+                } else {
+                    deps.push(key_of(&pred.id, ""));
+                }
+            }
+            deps.sort();
+            deps.dedup();
+            let mut run = self.new_run(study, version, step, "", None, deps);
+            match step.kind {
+                StepKind::Approval => run.done_by = Some(approver.to_owned()),
+                StepKind::ContractGate => run.done_by = contract_by.map(str::to_owned),
+                _ => {}
+            }
+            out.push(run);
+        }
+        if let Some(subjects) = subjects {
+            out.extend(self.subject_runs(study, version, loaded, subjects, &key_of));
+        }
+        out
+    }
+
+    /// The per-subject runs of each subject, those not done or running yet.
+    fn subject_runs(
+        &self,
+        study: &str,
+        version: i64,
+        loaded: &Loaded,
+        subjects: &[Subject],
+        key_of: &dyn Fn(&str, &str) -> String,
+    ) -> Vec<NewRun> {
+        let g = &loaded.plan.graph;
+        let order = loaded.plan.topological().unwrap_or_default();
+        let mut out = Vec::new();
+        for s in subjects {
+            for &n in &order {
+                let step = &g[n];
+                if !step.per_subject {
+                    continue;
+                }
+                let own = key_of(&step.id, &s.pseudonym);
+                if own != run_key(study, version, &step.id, &s.pseudonym) {
+                    continue; // done or running already
+                }
+                let deps: Vec<String> = g
+                    .neighbors_directed(n, Incoming)
+                    .map(|p| {
+                        let pred = &g[p];
+                        key_of(&pred.id, if pred.per_subject { &s.pseudonym } else { "" })
+                    })
+                    .collect();
+                let run = self.new_run(study, version, step, &s.pseudonym, Some(s), deps);
+                // A wave counted from an end not known yet waits for an amendment that
+                // brings it; it is not run early.
+                if run.not_before.is_some() || !matches!(step.trigger, Trigger::PerSubject { .. }) {
+                    out.push(run);
+                }
+            }
+        }
+        out
+    }
+
+    fn new_run(
+        &self,
+        study: &str,
+        version: i64,
+        step: &Step,
+        subject: &str,
+        who: Option<&Subject>,
+        deps: Vec<String>,
+    ) -> NewRun {
+        let (not_before, timer_rule) = match (&step.trigger, who) {
+            (Trigger::AtDate { date }, _) => (
+                Some(micros(riga_midnight(*date))),
+                Some(step.trigger.describe()),
+            ),
+            (Trigger::PerSubject { edge, years, .. }, Some(s)) => {
+                let anchor = match edge {
+                    studyflow_plan::model::AnchorEdge::Start => Some(s.start),
+                    studyflow_plan::model::AnchorEdge::End => s.end,
+                };
+                let due = anchor.and_then(|a| a.checked_add(jiff::Span::new().years(*years)).ok());
+                (
+                    due.map(|d| micros(riga_midnight(d))),
+                    Some(format!(
+                        "{} (MK403 {})",
+                        step.trigger.describe(),
+                        step.regulation.first().copied().unwrap_or("p.19")
+                    )),
+                )
+            }
+            _ => (None, None),
+        };
+        let deadline = step.deadline.as_ref();
+        NewRun {
+            key: run_key(study, version, &step.id, subject),
+            study: study.to_owned(),
+            version,
+            step: step.id.clone(),
+            subject: subject.to_owned(),
+            kind: step.kind.as_str().to_owned(),
+            actor: step.actor.as_str().to_owned(),
+            human: step.human_task,
+            not_before,
+            timer_rule,
+            calendar_version: Some(self.calendar.version().to_owned()),
+            due_at: deadline
+                .and_then(|d| d.date)
+                .map(|d| micros(riga_end_of_day(d))),
+            deadline_rule: deadline.map(|d| d.rule.clone()),
+            max_attempts: self.options.max_attempts,
+            done_by: None,
+            deps,
+        }
+    }
+
+    /// What finishing a run adds: for a cohort step, the subjects' runs and their links to the
+    /// study-level steps after them.
+    pub(crate) async fn expansion(
+        &self,
+        study: &str,
+        version: i64,
+        loaded: &Loaded,
+        step: &Step,
+        subjects: &[Subject],
+    ) -> Result<(Vec<NewRun>, Vec<(String, String)>)> {
+        if !loaded.cohort_steps().iter().any(|s| s.id == step.id) || subjects.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let existing = self.store.runs(study).await?;
+        let current: HashMap<(String, String), String> = existing
+            .iter()
+            .filter(|r| r.state != RunState::Cancelled)
+            .map(|r| ((r.step.clone(), r.subject.clone()), r.key.clone()))
+            .collect();
+        let key_of = |s: &str, subject: &str| -> String {
+            current
+                .get(&(s.to_owned(), subject.to_owned()))
+                .cloned()
+                .unwrap_or_else(|| run_key(study, version, s, subject))
+        };
+        let runs = self.subject_runs(study, version, loaded, subjects, &key_of);
+        let created: HashSet<&str> = runs.iter().map(|r| r.key.as_str()).collect();
+        let g = &loaded.plan.graph;
+        let mut edges = Vec::new();
+        for n in g.node_indices() {
+            if !g[n].per_subject {
+                continue;
+            }
+            for t in g.neighbors_directed(n, Outgoing) {
+                if g[t].per_subject {
+                    continue;
+                }
+                for s in subjects {
+                    let from = key_of(&g[n].id, &s.pseudonym);
+                    if created.contains(from.as_str()) {
+                        edges.push((from, key_of(&g[t].id, "")));
+                    }
+                }
+            }
+        }
+        Ok((runs, edges))
+    }
+
+    /// Terminates a study: everything not done is cancelled, and everything identifying is
+    /// destroyed at once (MK403 p.26, p.34).
+    pub async fn terminate(&self, study: &str, user: &str) -> Result<()> {
+        let row = self.study_row(study).await?;
+        let keep = match row.active_version {
+            Some(v) => {
+                let loaded = self.load(study, v).await?;
+                loaded
+                    .plan
+                    .steps_of(StepKind::DestroyIdentifying)
+                    .map(|(_, s)| s.id.clone())
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        let now = self.now();
+        let audit = [event(
+            now,
+            user,
+            "study.terminated",
+            study,
+            "p.26",
+            serde_json::json!({}),
+        )];
+        self.store.terminate(study, &keep, now, &audit).await?;
+        self.store.seal_audit().await?;
+        Ok(())
+    }
+
+    /// Completes a human task as `user`, who must be allowed to (MK403 p.21, p.25.2, p.30.2).
+    pub async fn complete_task(&self, run: i64, user: &str, note: Option<&str>) -> Result<()> {
+        let r = self
+            .store
+            .run(run)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("no task {run}")))?;
+        if !(r.state == RunState::Waiting && r.human && r.wait_reason.as_deref() == Some("task")) {
+            return Err(EngineError::Refused(format!(
+                "run {run} ({}) is {}, not an open task",
+                r.step,
+                r.state.as_str()
+            )));
+        }
+        let now = self.now();
+        if let Some(nb) = r.not_before
+            && nb > now
+        {
+            return Err(EngineError::Refused(format!(
+                "task {run} ({}) opens only on {}",
+                r.step,
+                riga_date(crate::clock::from_micros(nb))
+            )));
+        }
+        let loaded = self.load(&r.study, r.version).await?;
+        let step = loaded.plan.step(&r.step).ok_or_else(|| {
+            EngineError::NotFound(format!("step `{}` is not in the plan", r.step))
+        })?;
+        authorise(&loaded.spec, step, user)?;
+        let output = serde_json::json!({"completed_by": user, "note": note.map(studyflow_spec::diagnostic::mask_personal_codes)}).to_string();
+        let f = Finish {
+            run,
+            expect: Expect::Task,
+            output,
+            completed_by: user.to_owned(),
+            now,
+            new_runs: Vec::new(),
+            new_edges: Vec::new(),
+            audit: vec![event(
+                now,
+                user,
+                "task.completed",
+                &studyflow_store::run_object(&r.study, &r.step, &r.subject),
+                &step.regulation.join(" "),
+                serde_json::json!({"version": r.version}),
+            )],
+        };
+        if !self.store.finish(&f).await? {
+            return Err(EngineError::Refused(format!(
+                "task {run} was completed or changed meanwhile"
+            )));
+        }
+        self.store.seal_audit().await?;
+        Ok(())
+    }
+
+    /// Open tasks, those `user` may complete when a user is given.
+    pub async fn tasks(&self, user: Option<&str>) -> Result<Vec<RunRow>> {
+        let all = self.store.open_tasks(self.now()).await?;
+        let Some(user) = user else {
+            return Ok(all);
+        };
+        let mut out = Vec::new();
+        for r in all {
+            let loaded = self.load(&r.study, r.version).await?;
+            if let Some(step) = loaded.plan.step(&r.step)
+                && authorise(&loaded.spec, step, user).is_ok()
+            {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Flags passed deadlines (once each) and returns the events raised.
+    pub async fn flag_overdue(&self) -> Result<Vec<AuditEvent>> {
+        let events = self.store.flag_overdue(self.now()).await?;
+        if !events.is_empty() {
+            self.store.seal_audit().await?;
+        }
+        Ok(events)
+    }
+}
+
+/// The subjects a cohort run recorded.
+pub(crate) fn subjects_of(r: &RunRow) -> Option<Vec<Subject>> {
+    let out: serde_json::Value = serde_json::from_str(r.output.as_deref()?).ok()?;
+    serde_json::from_value(out.get("subject_list")?.clone()).ok()
+}
+
+/// Whether `user` may complete a task of `step` (MK403 p.21, p.25.2, p.30.2, p.33.1).
+pub fn authorise(spec: &Spec, step: &Step, user: &str) -> Result<()> {
+    use studyflow_plan::Actor;
+    let personal = step.data_in.is_personal() || step.data_out.is_personal();
+    match step.actor {
+        Actor::ServiceResearcher => {
+            let person = spec
+                .authorised_persons
+                .iter()
+                .find(|p| p.name == user && p.role == ServiceRole::ServiceResearcher)
+                .ok_or_else(|| {
+                    EngineError::Forbidden(format!(
+                        "`{user}` is not a service researcher named in the spec (MK403 p.25.1)"
+                    ))
+                })?;
+            if personal && !person.access.contains(&Access::IdentifyingData) {
+                return Err(EngineError::Forbidden(format!(
+                    "step `{}` touches personal data; `{user}` has no access to identifying data (MK403 p.21, p.25.2)",
+                    step.id
+                )));
+            }
+            Ok(())
+        }
+        Actor::Approver => spec
+            .authorised_persons
+            .iter()
+            .any(|p| p.name == user && p.role == ServiceRole::Approver)
+            .then_some(())
+            .ok_or_else(|| {
+                EngineError::Forbidden(format!("`{user}` is not an approver named in the spec"))
+            }),
+        Actor::ExternalResearcher => {
+            let member = spec
+                .external
+                .as_ref()
+                .and_then(|e| e.team().iter().find(|m| m.name == user))
+                .ok_or_else(|| {
+                    EngineError::Forbidden(format!(
+                        "`{user}` is not in the external research team (MK403 p.4.2)"
+                    ))
+                })?;
+            if personal && !member.processes_personal_data {
+                return Err(EngineError::Forbidden(format!(
+                    "step `{}` touches contact data; `{user}` is not named as processing personal data (MK403 p.30.2, p.33.1)",
+                    step.id
+                )));
+            }
+            Ok(())
+        }
+        _ => Err(EngineError::Forbidden(format!(
+            "step `{}` is performed by {}, not by a person",
+            step.id,
+            step.actor.as_str()
+        ))),
+    }
+}

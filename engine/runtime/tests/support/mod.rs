@@ -1,0 +1,249 @@
+//! Shared by the engine's tests: a fresh database per test on each backend, an engine on a
+//! manual clock, and a driver that runs a study to its end.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use jiff::civil::Date;
+use studyflow_calendar::Calendar;
+use studyflow_runtime::{
+    ContractInput, Engine, ManualClock, Options, PlaceholderDataPlane, Worker,
+};
+use studyflow_store::Store;
+
+pub const PG_BASE: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// A fresh database: an SQLite file in a new temporary directory, or a new PostgreSQL schema.
+pub struct Db {
+    pub url: String,
+    pub label: &'static str,
+    cleanup: Option<(String, String)>,
+    dir: Option<std::path::PathBuf>,
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        if let Some((base, schema)) = self.cleanup.take() {
+            // Best effort, on a thread with its own runtime (Drop cannot await).
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                if let Ok(rt) = rt {
+                    rt.block_on(async {
+                        if let Ok(pool) = sqlx::PgPool::connect(&base).await {
+                            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                                "DROP SCHEMA IF EXISTS {schema} CASCADE"
+                            )))
+                            .execute(&pool)
+                            .await;
+                        }
+                    });
+                }
+            })
+            .join();
+        }
+    }
+}
+
+static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn unique(label: &str) -> String {
+    format!(
+        "{label}_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+        jiff::Timestamp::now().as_microsecond() % 1_000_000
+    )
+}
+
+pub fn sqlite() -> Db {
+    let dir = std::env::temp_dir().join(unique("studyflow-db"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    Db {
+        url: dir.join("studyflow.db").to_string_lossy().into_owned(),
+        label: "sqlite",
+        cleanup: None,
+        dir: Some(dir),
+    }
+}
+
+/// A fresh PostgreSQL schema, or `None` when no server answers — said loudly, and a failure
+/// when `CI` is set.
+pub async fn postgres() -> Option<Db> {
+    let base = std::env::var("STUDYFLOW_TEST_POSTGRES").unwrap_or_else(|_| PG_BASE.to_owned());
+    match sqlx::PgPool::connect(&base).await {
+        Ok(pool) => {
+            let schema = unique("t");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                .execute(&pool)
+                .await
+                .expect("create schema");
+            pool.close().await;
+            Some(Db {
+                url: format!("{base}?options=-c%20search_path%3D{schema}"),
+                label: "postgres",
+                cleanup: Some((base, schema)),
+                dir: None,
+            })
+        }
+        Err(e) => {
+            if std::env::var_os("CI").is_some() {
+                panic!("PostgreSQL is required in CI and did not answer at {base}: {e}");
+            }
+            eprintln!(
+                "\n*** SKIPPED the PostgreSQL half of this test: no server at {base} ({e}) ***\n"
+            );
+            None
+        }
+    }
+}
+
+/// Every backend that is here: SQLite always, PostgreSQL when it answers.
+pub async fn databases() -> Vec<Db> {
+    let mut v = vec![sqlite()];
+    v.extend(postgres().await);
+    v
+}
+
+pub fn spec_bytes(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/../../specs/{name}.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("spec")
+}
+
+pub struct Setup {
+    pub engine: Arc<Engine>,
+    pub clock: Arc<ManualClock>,
+}
+
+pub async fn engine(url: &str, start: Date, cohort: usize) -> Setup {
+    let store = Store::open(url).await.expect("open store");
+    let clock = Arc::new(ManualClock::at_date(start));
+    let engine = Engine::new(
+        store,
+        clock.clone(),
+        Arc::new(Calendar::latvia()),
+        Arc::new(PlaceholderDataPlane {
+            cohort_size: cohort,
+        }),
+        Options::default(),
+    );
+    Setup {
+        engine: Arc::new(engine),
+        clock,
+    }
+}
+
+/// The people of a spec who can do things: the approver, and everyone who may complete tasks.
+pub fn people(spec: &studyflow_spec::Spec) -> Vec<String> {
+    let mut v: Vec<String> = spec
+        .authorised_persons
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
+    if let Some(e) = &spec.external {
+        v.extend(e.team().iter().map(|m| m.name.clone()));
+    }
+    v
+}
+
+pub fn approver(spec: &studyflow_spec::Spec) -> String {
+    spec.authorised_persons
+        .iter()
+        .find(|p| p.role == studyflow_spec::model::ServiceRole::Approver)
+        .map(|p| p.name.clone())
+        .expect("an approver")
+}
+
+/// Submits, approves, contracts (external studies) and starts a spec.
+pub async fn launch(s: &Setup, bytes: &[u8]) -> String {
+    let spec = studyflow_spec::check(bytes).spec.expect("typed");
+    let (study, _, hash) = s
+        .engine
+        .submit(bytes, "Submitting Researcher")
+        .await
+        .expect("submit");
+    s.engine
+        .approve(&study, &approver(&spec), Some(&hash))
+        .await
+        .expect("approve");
+    if let Some(external) = &spec.external {
+        let signatories = external
+            .team()
+            .iter()
+            .filter(|m| m.processes_personal_data)
+            .map(|m| m.name.clone())
+            .collect();
+        s.engine
+            .contract(
+                &study,
+                &approver(&spec),
+                &ContractInput {
+                    number: "L-2026/17".into(),
+                    concluded_on: jiff::civil::date(2026, 7, 1),
+                    signatories,
+                    measures_checked: true,
+                },
+            )
+            .await
+            .expect("contract");
+    }
+    s.engine.start(&study, "Operator").await.expect("start");
+    study
+}
+
+/// Drives a study to its end: workers until idle, every open task completed by someone allowed
+/// to, the clock moved to the next timer; returns how many times the clock moved.
+pub async fn drive(s: &Setup, study: &str, spec: &studyflow_spec::Spec) -> usize {
+    let worker = Worker::new(s.engine.clone(), "test-worker".into());
+    let people = people(spec);
+    let mut moves = 0;
+    for _ in 0..10_000 {
+        worker.run_until_idle().await.expect("worker");
+        let tasks = s.engine.tasks(None).await.expect("tasks");
+        let mut did = false;
+        for t in tasks.iter().filter(|t| t.study == study) {
+            let loaded = s.engine.load(&t.study, t.version).await.expect("load");
+            let step = loaded.plan.step(&t.step).expect("step");
+            let who = people
+                .iter()
+                .find(|p| studyflow_runtime::authorise(&loaded.spec, step, p).is_ok())
+                .unwrap_or_else(|| panic!("nobody in the spec may complete `{}`", t.step));
+            s.engine
+                .complete_task(t.id, who, Some("checked"))
+                .await
+                .expect("complete task");
+            did = true;
+        }
+        if did {
+            continue;
+        }
+        let row = s
+            .engine
+            .store
+            .study(study)
+            .await
+            .expect("study")
+            .expect("exists");
+        if row.state == "completed" || row.state == "terminated" {
+            return moves;
+        }
+        match s.engine.store.next_timer().await.expect("timer") {
+            Some(t) if t > s.engine.now() => {
+                s.clock.set(studyflow_runtime::clock::from_micros(t));
+                moves += 1;
+            }
+            other => panic!(
+                "study `{study}` is stuck in state {} (next timer {other:?})",
+                row.state
+            ),
+        }
+    }
+    panic!("study `{study}` did not finish");
+}

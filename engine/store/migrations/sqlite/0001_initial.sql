@@ -1,0 +1,90 @@
+-- studyflow schema 1 (SQLite). Times are microseconds since the Unix epoch, UTC.
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE studies (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    active_version INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE study_versions (
+    study TEXT NOT NULL REFERENCES studies (id),
+    version INTEGER NOT NULL,
+    spec BLOB NOT NULL,
+    plan_hash TEXT NOT NULL,
+    plan_json TEXT NOT NULL,
+    state TEXT NOT NULL,
+    submitted_by TEXT NOT NULL,
+    submitted_at INTEGER NOT NULL,
+    approved_by TEXT,
+    approved_at INTEGER,
+    PRIMARY KEY (study, version)
+);
+CREATE TABLE contracts (
+    study TEXT PRIMARY KEY REFERENCES studies (id),
+    number TEXT NOT NULL,
+    concluded_on TEXT NOT NULL,
+    declarations TEXT NOT NULL,
+    measures_recorded INTEGER NOT NULL,
+    recorded_by TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL
+);
+CREATE TABLE step_runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_key TEXT NOT NULL UNIQUE,
+    study TEXT NOT NULL REFERENCES studies (id),
+    version INTEGER NOT NULL,
+    step TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    human INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    wait_reason TEXT,
+    claimable_at INTEGER,
+    not_before INTEGER,
+    timer_rule TEXT,
+    calendar_version TEXT,
+    due_at INTEGER,
+    deadline_rule TEXT,
+    overdue_flagged INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL,
+    lease_owner TEXT,
+    lease_until INTEGER,
+    fence INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    output TEXT,
+    completed_by TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX step_runs_claimable ON step_runs (claimable_at) WHERE claimable_at IS NOT NULL;
+CREATE INDEX step_runs_study ON step_runs (study, state);
+CREATE INDEX step_runs_due ON step_runs (due_at) WHERE due_at IS NOT NULL AND overdue_flagged = 0;
+CREATE TABLE step_deps (
+    run INTEGER NOT NULL REFERENCES step_runs (id),
+    dep INTEGER NOT NULL REFERENCES step_runs (id),
+    PRIMARY KEY (run, dep)
+);
+CREATE INDEX step_deps_dep ON step_deps (dep);
+CREATE TABLE audit_outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    object TEXT NOT NULL,
+    point TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE TABLE audit (
+    seq INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    object TEXT NOT NULL,
+    point TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);

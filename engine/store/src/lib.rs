@@ -1,0 +1,249 @@
+//! # studyflow-store
+//!
+//! The only crate that writes SQL. One API over two real backends: SQLite, the embedded
+//! default (`./studyflow.db`; WAL, `synchronous=FULL`, `secure_delete=ON`, foreign keys on),
+//! and PostgreSQL, for several workers on several machines. Both run the same statements
+//! (`$1` placeholders work on both); what differs — the DDL, the row locks of a claim, the lock
+//! that orders the audit chain — is chosen per backend.
+//!
+//! What it stores: studies and their versions (spec bytes, plan hash, plan JSON, who submitted
+//! and approved), contracts, step runs (the engine's state machine, leases and fencing tokens,
+//! timers as `not_before` instants with the rule and calendar version that produced them,
+//! deadlines), the dependencies between step runs, and the hash-chained audit.
+//!
+//! The audit is written in two stages so that workers never serialise on it: every
+//! transaction that changes state inserts its audit events into `audit_outbox` (atomically
+//! with the change), and [`Store::seal_audit`] moves them, in order, into `audit`, each row
+//! hashing the previous row's hash and its own content. Commands and workers seal after their
+//! writes.
+
+mod audit;
+mod migrate;
+mod runs;
+mod studies;
+
+use std::time::Duration;
+
+pub use audit::{AuditEvent, AuditRow, Verification};
+pub use runs::{
+    Activation, Claimed, Expect, Finish, NewRun, RunRow, RunState, object as run_object,
+};
+pub use studies::{ContractRow, StudyRow, Submission, VersionRow};
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+/// The schema version this build knows; migrations `0001`…`SCHEMA_VERSION` per backend.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Which database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Why a store operation failed. Messages name the database, never data about a subject.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the database's schema version is {found}, newer than this studyflow knows ({known}); use a newer studyflow, the database was not changed"
+    )]
+    NewerSchema { found: i64, known: i64 },
+    #[error(
+        "{0} is not a studyflow database (it is not an SQLite file, or it is damaged); nothing was changed"
+    )]
+    NotADatabase(String),
+    #[error("cannot open the database {target}: {source}")]
+    Open {
+        target: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Debug, Clone)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) pool: Pool,
+    target: String,
+}
+
+/// Runs `$body` with `$c` bound to the pool of either backend; the body is compiled once per
+/// backend, so row and argument types are each backend's own.
+macro_rules! on_pool {
+    ($store:expr, |$c:ident| $body:expr) => {
+        match &$store.pool {
+            $crate::Pool::Sqlite($c) => $body,
+            $crate::Pool::Postgres($c) => $body,
+        }
+    };
+}
+
+/// Runs `$body` in a transaction (`BEGIN IMMEDIATE` on SQLite, so a writer never has to upgrade
+/// its lock) with `$tx` bound to it; commits when the body succeeds, rolls back when it returns
+/// early with an error.
+macro_rules! in_tx {
+    ($store:expr, |$tx:ident, $backend:ident| $body:expr) => {
+        match &$store.pool {
+            $crate::Pool::Sqlite(p) => {
+                #[allow(unused_variables)]
+                let $backend = $crate::Backend::Sqlite;
+                let mut $tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+            $crate::Pool::Postgres(p) => {
+                #[allow(unused_variables)]
+                let $backend = $crate::Backend::Postgres;
+                let mut $tx = p.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+        }
+    };
+}
+
+pub(crate) use {in_tx, on_pool};
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and brings its schema up to date:
+    /// `postgres://…`, `sqlite://PATH`, `sqlite::memory:`, or a plain file path.
+    pub async fn open(url: &str) -> Result<Store> {
+        let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect(url)
+                .await
+                .map_err(|source| StoreError::Open {
+                    target: redact(url),
+                    source,
+                })?;
+            Store {
+                pool: Pool::Postgres(pool),
+                target: redact(url),
+            }
+        } else {
+            let path = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .unwrap_or(url);
+            let options = if path == ":memory:" {
+                SqliteConnectOptions::new().in_memory(true)
+            } else {
+                SqliteConnectOptions::new().filename(path)
+            }
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30))
+            .pragma("secure_delete", "ON");
+            let pool = SqlitePoolOptions::new()
+                // An in-memory database lives in one connection.
+                .max_connections(if path == ":memory:" { 1 } else { 4 })
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options)
+                .await
+                .map_err(|source| classify_sqlite(path, source))?;
+            Store {
+                pool: Pool::Sqlite(pool),
+                target: path.to_owned(),
+            }
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// What the store is connected to, without a password.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        on_pool!(self, |p| p.close().await)
+    }
+}
+
+/// A connection string without its password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn classify_sqlite(path: &str, source: sqlx::Error) -> StoreError {
+    let text = source.to_string();
+    if text.contains("not a database")
+        || text.contains("malformed")
+        || text.contains("file is encrypted")
+    {
+        StoreError::NotADatabase(path.to_owned())
+    } else {
+        StoreError::Open {
+            target: path.to_owned(),
+            source,
+        }
+    }
+}
+
+impl StoreError {
+    /// Maps an SQLite "not a database" error met after opening (the header is read lazily).
+    pub(crate) fn from_sqlx_at(target: &str, e: sqlx::Error) -> StoreError {
+        let text = e.to_string();
+        if text.contains("not a database") || text.contains("malformed") {
+            StoreError::NotADatabase(target.to_owned())
+        } else {
+            StoreError::Database(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            super::redact("postgres://app:secret@db.example:5432/studies"),
+            "postgres://app:***@db.example:5432/studies"
+        );
+        assert_eq!(
+            super::redact("postgres://127.0.0.1/test"),
+            "postgres://127.0.0.1/test"
+        );
+    }
+}

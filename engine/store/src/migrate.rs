@@ -1,0 +1,110 @@
+//! Schema migrations: one folder per backend, applied in order on open, each in a
+//! transaction with the version bump; a database newer than this build is refused untouched.
+
+use crate::{Backend, Result, SCHEMA_VERSION, Store, StoreError, in_tx, on_pool};
+
+const SQLITE: &[&str] = &[include_str!("../migrations/sqlite/0001_initial.sql")];
+const POSTGRES: &[&str] = &[include_str!("../migrations/postgres/0001_initial.sql")];
+
+/// Held by a PostgreSQL transaction that migrates, so workers starting together migrate once.
+const MIGRATION_LOCK: i64 = 0x5354_5544_594d_4947;
+
+impl Store {
+    /// The database's schema version: 0 for an empty database.
+    pub async fn schema_version(&self) -> Result<i64> {
+        let target = self.target().to_owned();
+        let exists: i64 = on_pool!(self, |p| {
+            let sql = match self.backend() {
+                Backend::Sqlite => {
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+                }
+                Backend::Postgres => {
+                    "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'meta'"
+                }
+            };
+            sqlx::query_scalar(sql)
+                .fetch_one(p)
+                .await
+                .map_err(|e| StoreError::from_sqlx_at(&target, e))?
+        });
+        if exists == 0 {
+            return Ok(0);
+        }
+        let v: Option<String> = on_pool!(self, |p| {
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'schema_version'")
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
+    pub(crate) async fn migrate(&self) -> Result<()> {
+        let current = self.schema_version().await?;
+        if current > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                found: current,
+                known: SCHEMA_VERSION,
+            });
+        }
+        if current == SCHEMA_VERSION {
+            return Ok(());
+        }
+        let migrations = match self.backend() {
+            Backend::Sqlite => SQLITE,
+            Backend::Postgres => POSTGRES,
+        };
+        in_tx!(self, |tx, backend| {
+            if backend == Backend::Postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(MIGRATION_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            // Another process may have migrated while this one waited for the lock.
+            let table = match backend {
+                Backend::Sqlite => {
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+                }
+                Backend::Postgres => {
+                    "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'meta'"
+                }
+            };
+            let has_meta: i64 = sqlx::query_scalar(table).fetch_one(&mut *tx).await?;
+            let now: i64 = if has_meta == 0 {
+                0
+            } else {
+                let v: Option<String> =
+                    sqlx::query_scalar("SELECT value FROM meta WHERE key = 'schema_version'")
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                v.and_then(|v| v.parse().ok()).unwrap_or(0)
+            };
+            for (i, sql) in migrations.iter().enumerate() {
+                let version = i as i64 + 1;
+                if version <= now {
+                    continue;
+                }
+                sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+                sqlx::query(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', $1)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                )
+                .bind(version.to_string())
+                .execute(&mut *tx)
+                .await?;
+            }
+        });
+        Ok(())
+    }
+
+    /// Sets the recorded schema version (tests use it to play a newer database).
+    pub async fn force_schema_version(&self, version: i64) -> Result<()> {
+        on_pool!(self, |p| {
+            sqlx::query("UPDATE meta SET value = $1 WHERE key = 'schema_version'")
+                .bind(version.to_string())
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,778 @@
+//! Step runs: the engine's state machine in rows.
+//!
+//! `pending → ready → running → waiting → done | failed | cancelled`. A run is *claimable* when
+//! its `claimable_at` instant has passed: a ready run (from when it became ready), a run
+//! waiting on a timer or a retry (its `not_before`), a running run whose lease expired (its
+//! `lease_until`). Human tasks are never claimable: a person completes them. Every claim bumps
+//! the run's fencing token, and every write by a worker names the token it holds, so a worker
+//! whose lease was taken over cannot write late.
+
+use sqlx::Row;
+
+use crate::audit::{AuditEvent, push_audit};
+use crate::{Backend, Result, Store, StoreError, in_tx, on_pool};
+
+/// The states of a step run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RunState {
+    Pending,
+    Ready,
+    Running,
+    Waiting,
+    Done,
+    Failed,
+    Cancelled,
+}
+
+impl RunState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Pending => "pending",
+            RunState::Ready => "ready",
+            RunState::Running => "running",
+            RunState::Waiting => "waiting",
+            RunState::Done => "done",
+            RunState::Failed => "failed",
+            RunState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RunState> {
+        Some(match s {
+            "pending" => RunState::Pending,
+            "ready" => RunState::Ready,
+            "running" => RunState::Running,
+            "waiting" => RunState::Waiting,
+            "done" => RunState::Done,
+            "failed" => RunState::Failed,
+            "cancelled" => RunState::Cancelled,
+            _ => return None,
+        })
+    }
+
+    /// Not finished: the study is not complete while one of its runs is in such a state.
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            RunState::Pending | RunState::Ready | RunState::Running | RunState::Waiting
+        )
+    }
+}
+
+/// A run to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRun {
+    /// The idempotency key: study, version, step and, per subject, the subject.
+    pub key: String,
+    pub study: String,
+    pub version: i64,
+    pub step: String,
+    /// The study pseudonym of the subject, or empty for a study-level run.
+    pub subject: String,
+    pub kind: String,
+    pub actor: String,
+    pub human: bool,
+    /// Timer: not before this instant (µs), with the rule and calendar version behind it.
+    pub not_before: Option<i64>,
+    pub timer_rule: Option<String>,
+    pub calendar_version: Option<String>,
+    /// Deadline instant (µs) and its rule.
+    pub due_at: Option<i64>,
+    pub deadline_rule: Option<String>,
+    pub max_attempts: i64,
+    /// Created already done (the approval and the contract gate, recorded by their commands).
+    pub done_by: Option<String>,
+    /// Keys of the runs it waits for.
+    pub deps: Vec<String>,
+}
+
+/// A claimed run: what the worker needs to execute it and to write back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    pub id: i64,
+    pub key: String,
+    pub study: String,
+    pub version: i64,
+    pub step: String,
+    pub subject: String,
+    pub kind: String,
+    pub fence: i64,
+    pub attempts: i64,
+    pub max_attempts: i64,
+}
+
+/// A run as `status` and `tasks` show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRow {
+    pub id: i64,
+    pub key: String,
+    pub study: String,
+    pub version: i64,
+    pub step: String,
+    pub subject: String,
+    pub kind: String,
+    pub actor: String,
+    pub human: bool,
+    pub state: RunState,
+    pub wait_reason: Option<String>,
+    pub not_before: Option<i64>,
+    pub timer_rule: Option<String>,
+    pub due_at: Option<i64>,
+    pub deadline_rule: Option<String>,
+    pub overdue_flagged: bool,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub output: Option<String>,
+    pub completed_by: Option<String>,
+    pub updated_at: i64,
+}
+
+/// Who may finish a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// The worker holding this fencing token.
+    Running { fence: i64 },
+    /// A person completing a human task.
+    Task,
+}
+
+/// A study started, or re-planned after an amendment (see [`Store::activate`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Activation<'a> {
+    pub study: &'a str,
+    pub version: i64,
+    /// The study states it may be in.
+    pub from_states: &'a [&'a str],
+    /// Cancel the runs not started yet: they follow the new plan.
+    pub replace_unstarted: bool,
+    pub runs: &'a [NewRun],
+    pub now: i64,
+    pub audit: &'a [AuditEvent],
+}
+
+/// A run finished, with what it produced: new runs (the subjects' runs a cohort step
+/// creates), new dependencies, and the audit events of the finish.
+#[derive(Debug, Clone)]
+pub struct Finish {
+    pub run: i64,
+    pub expect: Expect,
+    pub output: String,
+    pub completed_by: String,
+    pub now: i64,
+    pub new_runs: Vec<NewRun>,
+    /// (dependency key, dependent key) pairs between existing or new runs.
+    pub new_edges: Vec<(String, String)>,
+    pub audit: Vec<AuditEvent>,
+}
+
+const RUN_COLUMNS: &str = "id, run_key, study, version, step, subject, kind, actor, human, state, wait_reason, not_before, timer_rule, due_at, deadline_rule, overdue_flagged, attempts, last_error, output, completed_by, updated_at";
+
+macro_rules! run_from {
+    ($r:expr) => {{
+        let state: String = $r.try_get("state")?;
+        RunRow {
+            id: $r.try_get("id")?,
+            key: $r.try_get("run_key")?,
+            study: $r.try_get("study")?,
+            version: $r.try_get("version")?,
+            step: $r.try_get("step")?,
+            subject: $r.try_get("subject")?,
+            kind: $r.try_get("kind")?,
+            actor: $r.try_get("actor")?,
+            human: $r.try_get::<i64, _>("human")? != 0,
+            state: RunState::parse(&state).ok_or_else(|| {
+                StoreError::Conflict(format!("unknown run state `{state}` in the database"))
+            })?,
+            wait_reason: $r.try_get("wait_reason")?,
+            not_before: $r.try_get("not_before")?,
+            timer_rule: $r.try_get("timer_rule")?,
+            due_at: $r.try_get("due_at")?,
+            deadline_rule: $r.try_get("deadline_rule")?,
+            overdue_flagged: $r.try_get::<i64, _>("overdue_flagged")? != 0,
+            attempts: $r.try_get("attempts")?,
+            last_error: $r.try_get("last_error")?,
+            output: $r.try_get("output")?,
+            completed_by: $r.try_get("completed_by")?,
+            updated_at: $r.try_get("updated_at")?,
+        }
+    }};
+}
+
+/// Inserts runs and their dependencies inside a transaction; returns the new runs' ids (a run
+/// whose key exists already is left as it is and not returned).
+macro_rules! insert_runs {
+    ($tx:expr, $runs:expr, $edges:expr, $now:expr) => {{
+        let mut created: Vec<i64> = Vec::new();
+        for r in $runs {
+            let done = r.done_by.is_some();
+            let id: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO step_runs (run_key, study, version, step, subject, kind, actor, human, state,
+                    not_before, timer_rule, calendar_version, due_at, deadline_rule, max_attempts,
+                    completed_by, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17)
+                 ON CONFLICT (run_key) DO NOTHING RETURNING id",
+            )
+            .bind(&r.key)
+            .bind(&r.study)
+            .bind(r.version)
+            .bind(&r.step)
+            .bind(&r.subject)
+            .bind(&r.kind)
+            .bind(&r.actor)
+            .bind(i64::from(r.human))
+            .bind(if done { "done" } else { "pending" })
+            .bind(r.not_before)
+            .bind(&r.timer_rule)
+            .bind(&r.calendar_version)
+            .bind(r.due_at)
+            .bind(&r.deadline_rule)
+            .bind(r.max_attempts)
+            .bind(&r.done_by)
+            .bind($now)
+            .fetch_optional(&mut *$tx)
+            .await?;
+            if let Some(id) = id {
+                created.push(id);
+            }
+        }
+        let mut edges: Vec<(&str, &str)> = Vec::new();
+        for r in $runs {
+            for d in &r.deps {
+                edges.push((d.as_str(), r.key.as_str()));
+            }
+        }
+        for (d, r) in $edges {
+            edges.push((d.as_str(), r.as_str()));
+        }
+        let mut targets: Vec<i64> = Vec::new();
+        for (dep, run) in edges {
+            let n = sqlx::query(
+                "INSERT INTO step_deps (run, dep)
+                 SELECT r.id, d.id FROM step_runs r, step_runs d WHERE r.run_key = $1 AND d.run_key = $2
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(run)
+            .bind(dep)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected();
+            if n == 0 {
+                let both: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM step_runs WHERE run_key = $1 OR run_key = $2",
+                )
+                .bind(run)
+                .bind(dep)
+                .fetch_one(&mut *$tx)
+                .await?;
+                if both < 2 {
+                    return Err(StoreError::NotFound(format!(
+                        "a dependency names a run that does not exist: {dep} → {run}"
+                    )));
+                }
+            }
+            let id: i64 = sqlx::query_scalar("SELECT id FROM step_runs WHERE run_key = $1")
+                .bind(run)
+                .fetch_one(&mut *$tx)
+                .await?;
+            targets.push(id);
+        }
+        (created, targets)
+    }};
+}
+
+/// Makes every candidate run whose dependencies are all done ready (or waiting: for its timer,
+/// or for a person); pushes an audit event per change.
+macro_rules! promote {
+    ($tx:expr, $backend:expr, $candidates:expr, $now:expr, $audit:expr) => {{
+        let mut ids: Vec<i64> = $candidates;
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            if $backend == Backend::Postgres {
+                // Lock the dependent before reading its dependencies: two workers finishing
+                // its last two dependencies at once then see each other's commit.
+                sqlx::query("SELECT id FROM step_runs WHERE id = $1 FOR UPDATE")
+                    .bind(id)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+            let row = sqlx::query(
+                "UPDATE step_runs SET
+                    state = CASE WHEN human = 1 OR (not_before IS NOT NULL AND not_before > $2) THEN 'waiting' ELSE 'ready' END,
+                    wait_reason = CASE WHEN human = 1 THEN 'task' WHEN not_before IS NOT NULL AND not_before > $2 THEN 'timer' ELSE NULL END,
+                    claimable_at = CASE WHEN human = 1 THEN NULL WHEN not_before IS NOT NULL AND not_before > $2 THEN not_before ELSE $2 END,
+                    updated_at = $2
+                 WHERE id = $1 AND state = 'pending'
+                   AND NOT EXISTS (SELECT 1 FROM step_deps d JOIN step_runs x ON x.id = d.dep
+                                   WHERE d.run = $1 AND x.state <> 'done')
+                 RETURNING study, step, subject, state, wait_reason",
+            )
+            .bind(id)
+            .bind($now)
+            .fetch_optional(&mut *$tx)
+            .await?;
+            if let Some(r) = row {
+                let state: String = r.try_get("state")?;
+                let reason: Option<String> = r.try_get("wait_reason")?;
+                $audit.push(AuditEvent {
+                    at: $now,
+                    actor: "engine".into(),
+                    action: format!("step.{state}"),
+                    object: object(&r.try_get::<String, _>("study")?, &r.try_get::<String, _>("step")?, &r.try_get::<String, _>("subject")?),
+                    point: String::new(),
+                    detail: match reason {
+                        Some(w) => format!("{{\"waiting_for\":\"{w}\"}}"),
+                        None => "{}".into(),
+                    },
+                });
+            }
+        }
+    }};
+}
+
+/// The audit object of a run: `study/step` or `study/step/subject`.
+pub fn object(study: &str, step: &str, subject: &str) -> String {
+    if subject.is_empty() {
+        format!("{study}/{step}")
+    } else {
+        format!("{study}/{step}/{subject}")
+    }
+}
+
+/// Marks the study completed when none of its runs is active.
+macro_rules! complete_study_if_done {
+    ($tx:expr, $study:expr, $now:expr, $audit:expr) => {{
+        let active: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM step_runs WHERE study = $1 AND state IN ('pending', 'ready', 'running', 'waiting')",
+        )
+        .bind($study.to_owned())
+        .fetch_one(&mut *$tx)
+        .await?;
+        if active == 0 {
+            let n = sqlx::query("UPDATE studies SET state = 'completed', updated_at = $1 WHERE id = $2 AND state = 'running'")
+                .bind($now)
+                .bind($study.to_owned())
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+            if n == 1 {
+                $audit.push(AuditEvent {
+                    at: $now,
+                    actor: "engine".into(),
+                    action: "study.completed".into(),
+                    object: $study.to_string(),
+                    point: "p.26".into(),
+                    detail: "{}".into(),
+                });
+            }
+        }
+    }};
+}
+
+impl Store {
+    /// Starts (or, after an amendment, re-plans) a study: cancels the runs not yet started
+    /// when `replace_unstarted` (they follow the newly approved plan instead), inserts `runs`,
+    /// makes the study `running` at `version`, and readies what can run.
+    pub async fn activate(&self, a: &Activation<'_>) -> Result<usize> {
+        let Activation {
+            study,
+            version,
+            from_states,
+            replace_unstarted,
+            runs,
+            now,
+            audit,
+        } = *a;
+        Ok(in_tx!(self, |tx, backend| {
+            let state: Option<String> =
+                sqlx::query_scalar("SELECT state FROM studies WHERE id = $1")
+                    .bind(study)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            match state {
+                Some(s) if from_states.contains(&s.as_str()) => {}
+                Some(s) => {
+                    return Err(StoreError::Conflict(format!(
+                        "study `{study}` is {s}; expected {}",
+                        from_states.join(" or ")
+                    )));
+                }
+                None => return Err(StoreError::NotFound(format!("no study `{study}`"))),
+            }
+            let mut events: Vec<AuditEvent> = audit.to_vec();
+            if replace_unstarted {
+                let cancelled = sqlx::query(
+                    "UPDATE step_runs SET state = 'cancelled', claimable_at = NULL, updated_at = $1
+                     WHERE study = $2 AND state IN ('pending', 'ready', 'waiting') RETURNING step, subject",
+                )
+                .bind(now)
+                .bind(study)
+                .fetch_all(&mut *tx)
+                .await?;
+                for r in cancelled {
+                    events.push(AuditEvent {
+                        at: now,
+                        actor: "engine".into(),
+                        action: "step.cancelled".into(),
+                        object: object(
+                            study,
+                            &r.try_get::<String, _>("step")?,
+                            &r.try_get::<String, _>("subject")?,
+                        ),
+                        point: "p.3".into(),
+                        detail: format!("{{\"replaced_by_version\":{version}}}"),
+                    });
+                }
+            }
+            let no_edges: Vec<(String, String)> = Vec::new();
+            let (created, _) = insert_runs!(tx, runs, &no_edges, now);
+            sqlx::query("UPDATE studies SET state = 'running', active_version = $1, updated_at = $2 WHERE id = $3")
+                .bind(version)
+                .bind(now)
+                .bind(study)
+                .execute(&mut *tx)
+                .await?;
+            promote!(tx, backend, created.clone(), now, events);
+            push_audit!(tx, &events);
+            created.len()
+        }))
+    }
+
+    /// Claims up to `limit` claimable runs for `owner` until `lease_until`.
+    pub async fn claim(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<Claimed>> {
+        Ok(in_tx!(self, |tx, backend| {
+            let sql = match backend {
+                Backend::Postgres => {
+                    "UPDATE step_runs SET state = 'running', wait_reason = NULL, lease_owner = $1, lease_until = $2,
+                        claimable_at = $2, fence = fence + 1, attempts = attempts + 1, updated_at = $3
+                     WHERE id IN (SELECT id FROM step_runs WHERE claimable_at <= $3
+                                  ORDER BY claimable_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
+                     RETURNING id, run_key, study, version, step, subject, kind, fence, attempts, max_attempts"
+                }
+                Backend::Sqlite => {
+                    "UPDATE step_runs SET state = 'running', wait_reason = NULL, lease_owner = $1, lease_until = $2,
+                        claimable_at = $2, fence = fence + 1, attempts = attempts + 1, updated_at = $3
+                     WHERE id IN (SELECT id FROM step_runs WHERE claimable_at <= $3
+                                  ORDER BY claimable_at, id LIMIT $4)
+                     RETURNING id, run_key, study, version, step, subject, kind, fence, attempts, max_attempts"
+                }
+            };
+            let rows = sqlx::query(sql)
+                .bind(owner)
+                .bind(lease_until)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            let mut events = Vec::with_capacity(rows.len());
+            for r in rows {
+                let c = Claimed {
+                    id: r.try_get("id")?,
+                    key: r.try_get("run_key")?,
+                    study: r.try_get("study")?,
+                    version: r.try_get("version")?,
+                    step: r.try_get("step")?,
+                    subject: r.try_get("subject")?,
+                    kind: r.try_get("kind")?,
+                    fence: r.try_get("fence")?,
+                    attempts: r.try_get("attempts")?,
+                    max_attempts: r.try_get("max_attempts")?,
+                };
+                events.push(AuditEvent {
+                    at: now,
+                    actor: owner.to_owned(),
+                    action: "step.running".into(),
+                    object: object(&c.study, &c.step, &c.subject),
+                    point: String::new(),
+                    detail: format!(
+                        "{{\"attempt\":{},\"fence\":{},\"version\":{}}}",
+                        c.attempts, c.fence, c.version
+                    ),
+                });
+                out.push(c);
+            }
+            out.sort_by_key(|c| c.id);
+            push_audit!(tx, &events);
+            out
+        }))
+    }
+
+    /// Extends a lease; `false` when the run is no longer this worker's (taken over).
+    pub async fn heartbeat(&self, run: i64, fence: i64, lease_until: i64) -> Result<bool> {
+        Ok(on_pool!(self, |p| {
+            sqlx::query(
+                "UPDATE step_runs SET lease_until = $1, claimable_at = $1
+                 WHERE id = $2 AND fence = $3 AND state = 'running'",
+            )
+            .bind(lease_until)
+            .bind(run)
+            .bind(fence)
+            .execute(p)
+            .await?
+            .rows_affected()
+                == 1
+        }))
+    }
+
+    /// Finishes a run, atomically with what it produced. `Ok(false)` when the run is not in
+    /// the expected state (a stale fencing token, a task already completed): nothing changes.
+    pub async fn finish(&self, f: &Finish) -> Result<bool> {
+        Ok(in_tx!(self, |tx, backend| {
+            let (sql, fence) = match f.expect {
+                Expect::Running { fence } => (
+                    "UPDATE step_runs SET state = 'done', wait_reason = NULL, claimable_at = NULL, lease_owner = NULL,
+                        lease_until = NULL, output = $1, completed_by = $2, updated_at = $3
+                     WHERE id = $4 AND state = 'running' AND fence = $5 RETURNING study",
+                    fence,
+                ),
+                Expect::Task => (
+                    "UPDATE step_runs SET state = 'done', wait_reason = NULL, claimable_at = NULL, output = $1,
+                        completed_by = $2, updated_at = $3
+                     WHERE id = $4 AND state = 'waiting' AND wait_reason = 'task' AND $5 = 0
+                       AND (not_before IS NULL OR not_before <= $3) RETURNING study",
+                    0,
+                ),
+            };
+            let study: Option<String> = sqlx::query_scalar(sql)
+                .bind(&f.output)
+                .bind(&f.completed_by)
+                .bind(f.now)
+                .bind(f.run)
+                .bind(fence)
+                .fetch_optional(&mut *tx)
+                .await?;
+            match study {
+                None => false,
+                Some(study) => {
+                    let mut events = f.audit.clone();
+                    let (created, targets) = insert_runs!(tx, &f.new_runs, &f.new_edges, f.now);
+                    let mut candidates: Vec<i64> =
+                        sqlx::query_scalar("SELECT run FROM step_deps WHERE dep = $1")
+                            .bind(f.run)
+                            .fetch_all(&mut *tx)
+                            .await?;
+                    candidates.extend(created);
+                    candidates.extend(targets);
+                    promote!(tx, backend, candidates, f.now, events);
+                    complete_study_if_done!(tx, &study, f.now, events);
+                    push_audit!(tx, &events);
+                    true
+                }
+            }
+        }))
+    }
+
+    /// Records a failed attempt: retried at `retry_at`, or failed for good when `None`.
+    pub async fn fail(
+        &self,
+        run: i64,
+        fence: i64,
+        error: &str,
+        now: i64,
+        retry_at: Option<i64>,
+        audit: &[AuditEvent],
+    ) -> Result<bool> {
+        Ok(in_tx!(self, |tx, _b| {
+            let n = match retry_at {
+                Some(at) => sqlx::query(
+                    "UPDATE step_runs SET state = 'waiting', wait_reason = 'retry', not_before = $1, claimable_at = $1,
+                        lease_owner = NULL, lease_until = NULL, last_error = $2, updated_at = $3
+                     WHERE id = $4 AND state = 'running' AND fence = $5",
+                )
+                .bind(at),
+                None => sqlx::query(
+                    "UPDATE step_runs SET state = 'failed', wait_reason = NULL, claimable_at = NULL, lease_owner = NULL,
+                        lease_until = NULL, last_error = $2, updated_at = $3
+                     WHERE id = $4 AND state = 'running' AND fence = $5 AND $1 IS NULL",
+                )
+                .bind(None::<i64>),
+            }
+            .bind(error)
+            .bind(now)
+            .bind(run)
+            .bind(fence)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                push_audit!(tx, audit);
+            }
+            n == 1
+        }))
+    }
+
+    /// Every run of a study, in creation order.
+    pub async fn runs(&self, study: &str) -> Result<Vec<RunRow>> {
+        Ok(on_pool!(self, |p| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {RUN_COLUMNS} FROM step_runs WHERE study = $1 ORDER BY id"
+            )))
+            .bind(study)
+            .fetch_all(p)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(run_from!(r));
+            }
+            out
+        }))
+    }
+
+    pub async fn run(&self, id: i64) -> Result<Option<RunRow>> {
+        Ok(on_pool!(self, |p| {
+            match sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {RUN_COLUMNS} FROM step_runs WHERE id = $1"
+            )))
+            .bind(id)
+            .fetch_optional(p)
+            .await?
+            {
+                Some(r) => Some(run_from!(r)),
+                None => None,
+            }
+        }))
+    }
+
+    /// Open human tasks (waiting for a person, their date reached), oldest first.
+    pub async fn open_tasks(&self, now: i64) -> Result<Vec<RunRow>> {
+        Ok(on_pool!(self, |p| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {RUN_COLUMNS} FROM step_runs
+                 WHERE state = 'waiting' AND wait_reason = 'task' AND (not_before IS NULL OR not_before <= $1)
+                 ORDER BY id"
+            )))
+            .bind(now)
+            .fetch_all(p)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(run_from!(r));
+            }
+            out
+        }))
+    }
+
+    /// The earliest instant a waiting run's timer, retry or task date falls due, if any.
+    pub async fn next_timer(&self) -> Result<Option<i64>> {
+        Ok(on_pool!(self, |p| {
+            sqlx::query_scalar::<_, Option<i64>>(
+                                "SELECT MIN(not_before) FROM step_runs WHERE state = 'waiting' AND not_before IS NOT NULL",
+            )
+            .fetch_one(p)
+            .await?
+        }))
+    }
+
+    /// Flags deadlines passed at `now` on runs not yet done, once each; the events say which.
+    pub async fn flag_overdue(&self, now: i64) -> Result<Vec<AuditEvent>> {
+        Ok(in_tx!(self, |tx, _b| {
+            let rows = sqlx::query(
+                "UPDATE step_runs SET overdue_flagged = 1
+                 WHERE due_at IS NOT NULL AND due_at < $1 AND overdue_flagged = 0
+                   AND state IN ('pending', 'ready', 'running', 'waiting')
+                 RETURNING study, step, subject, due_at, deadline_rule",
+            )
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut events = Vec::with_capacity(rows.len());
+            for r in rows {
+                let rule: Option<String> = r.try_get("deadline_rule")?;
+                let due: i64 = r.try_get("due_at")?;
+                events.push(AuditEvent {
+                    at: now,
+                    actor: "engine".into(),
+                    action: "deadline.overdue".into(),
+                    object: object(
+                        &r.try_get::<String, _>("study")?,
+                        &r.try_get::<String, _>("step")?,
+                        &r.try_get::<String, _>("subject")?,
+                    ),
+                    point: if rule.as_deref().is_some_and(|r| r.contains("p.8")) {
+                        "p.8".into()
+                    } else {
+                        "p.3.4".into()
+                    },
+                    detail: serde_json::json!({"due_at": due, "rule": rule}).to_string(),
+                });
+            }
+            push_audit!(tx, &events);
+            events
+        }))
+    }
+
+    /// Terminates a study: every run not done is cancelled except `keep` (the destruction
+    /// steps), which lose their dependencies and become ready (or tasks) at once (MK403 p.26).
+    pub async fn terminate(
+        &self,
+        study: &str,
+        keep: &[String],
+        now: i64,
+        audit: &[AuditEvent],
+    ) -> Result<()> {
+        in_tx!(self, |tx, backend| {
+            let n = sqlx::query(
+                "UPDATE studies SET state = 'terminated', updated_at = $1
+                 WHERE id = $2 AND state IN ('submitted', 'approved', 'contracted', 'running')",
+            )
+            .bind(now)
+            .bind(study)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n != 1 {
+                return Err(StoreError::Conflict(format!(
+                    "study `{study}` cannot be terminated: it does not exist, or it is already completed or terminated"
+                )));
+            }
+            let mut events = audit.to_vec();
+            let rows = sqlx::query(
+                "SELECT id, step, subject FROM step_runs WHERE study = $1 AND state IN ('pending', 'ready', 'running', 'waiting')",
+            )
+            .bind(study)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut kept = Vec::new();
+            for r in rows {
+                let id: i64 = r.try_get("id")?;
+                let step: String = r.try_get("step")?;
+                let subject: String = r.try_get("subject")?;
+                if keep.contains(&step) {
+                    sqlx::query("DELETE FROM step_deps WHERE run = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("UPDATE step_runs SET state = 'pending', not_before = NULL, claimable_at = NULL, lease_owner = NULL, lease_until = NULL, fence = fence + 1 WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    kept.push(id);
+                } else {
+                    sqlx::query("UPDATE step_runs SET state = 'cancelled', claimable_at = NULL, lease_owner = NULL, lease_until = NULL, fence = fence + 1, updated_at = $1 WHERE id = $2")
+                        .bind(now)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    events.push(AuditEvent {
+                        at: now,
+                        actor: "engine".into(),
+                        action: "step.cancelled".into(),
+                        object: object(study, &step, &subject),
+                        point: String::new(),
+                        detail: "{\"because\":\"terminated\"}".into(),
+                    });
+                }
+            }
+            promote!(tx, backend, kept, now, events);
+            push_audit!(tx, &events);
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,326 @@
+//! Studies, their versions (each pinned to a plan hash) and contracts.
+
+use sqlx::Row;
+
+use crate::audit::{AuditEvent, push_audit};
+use crate::{Result, Store, StoreError, in_tx, on_pool};
+
+/// A submitted spec version.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub study: String,
+    pub version: i64,
+    pub spec: Vec<u8>,
+    pub plan_hash: String,
+    pub plan_json: String,
+    pub submitted_by: String,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StudyRow {
+    pub id: String,
+    /// submitted, approved, contracted, running, completed, terminated.
+    pub state: String,
+    /// The approved version the engine runs.
+    pub active_version: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRow {
+    pub study: String,
+    pub version: i64,
+    pub spec: Vec<u8>,
+    pub plan_hash: String,
+    pub plan_json: String,
+    /// submitted, approved, superseded.
+    pub state: String,
+    pub submitted_by: String,
+    pub submitted_at: i64,
+    pub approved_by: Option<String>,
+    pub approved_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContractRow {
+    pub study: String,
+    pub number: String,
+    pub concluded_on: String,
+    /// JSON list of the signatories of non-disclosure declarations.
+    pub declarations: String,
+    pub measures_recorded: bool,
+    pub recorded_by: String,
+    pub recorded_at: i64,
+}
+
+macro_rules! study_from {
+    ($r:expr) => {
+        StudyRow {
+            id: $r.try_get("id")?,
+            state: $r.try_get("state")?,
+            active_version: $r.try_get("active_version")?,
+            created_at: $r.try_get("created_at")?,
+            updated_at: $r.try_get("updated_at")?,
+        }
+    };
+}
+
+macro_rules! version_from {
+    ($r:expr) => {
+        VersionRow {
+            study: $r.try_get("study")?,
+            version: $r.try_get("version")?,
+            spec: $r.try_get("spec")?,
+            plan_hash: $r.try_get("plan_hash")?,
+            plan_json: $r.try_get("plan_json")?,
+            state: $r.try_get("state")?,
+            submitted_by: $r.try_get("submitted_by")?,
+            submitted_at: $r.try_get("submitted_at")?,
+            approved_by: $r.try_get("approved_by")?,
+            approved_at: $r.try_get("approved_at")?,
+        }
+    };
+}
+
+impl Store {
+    /// Records a submitted version. Version 1 creates the study (refused if it exists); a later
+    /// version is an amendment of an existing study and must be the next number.
+    pub async fn submit(&self, s: &Submission, audit: &[AuditEvent]) -> Result<()> {
+        in_tx!(self, |tx, _b| {
+            let existing =
+                sqlx::query("SELECT MAX(version) AS v FROM study_versions WHERE study = $1")
+                    .bind(&s.study)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let latest: Option<i64> = existing.try_get("v")?;
+            match (latest, s.version) {
+                (None, 1) => {
+                    sqlx::query(
+                        "INSERT INTO studies (id, state, active_version, created_at, updated_at)
+                         VALUES ($1, 'submitted', NULL, $2, $2)",
+                    )
+                    .bind(&s.study)
+                    .bind(s.at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                (None, v) => {
+                    return Err(StoreError::Conflict(format!(
+                        "study `{}` does not exist yet, so its first version must be 1, not {v}",
+                        s.study
+                    )));
+                }
+                (Some(_), 1) => {
+                    return Err(StoreError::Conflict(format!(
+                        "study `{}` already exists; submit a changed spec with `amend`",
+                        s.study
+                    )));
+                }
+                (Some(l), v) if v != l + 1 => {
+                    return Err(StoreError::Conflict(format!(
+                        "study `{}` is at version {l}; the amendment must be version {}, not {v} (raise `version` in the spec)",
+                        s.study,
+                        l + 1
+                    )));
+                }
+                _ => {}
+            }
+            sqlx::query(
+                "INSERT INTO study_versions (study, version, spec, plan_hash, plan_json, state, submitted_by, submitted_at)
+                 VALUES ($1, $2, $3, $4, $5, 'submitted', $6, $7)",
+            )
+            .bind(&s.study)
+            .bind(s.version)
+            .bind(&s.spec)
+            .bind(&s.plan_hash)
+            .bind(&s.plan_json)
+            .bind(&s.submitted_by)
+            .bind(s.at)
+            .execute(&mut *tx)
+            .await?;
+            push_audit!(tx, audit);
+        });
+        Ok(())
+    }
+
+    pub async fn study(&self, id: &str) -> Result<Option<StudyRow>> {
+        Ok(on_pool!(self, |p| {
+            match sqlx::query("SELECT id, state, active_version, created_at, updated_at FROM studies WHERE id = $1")
+                .bind(id)
+                .fetch_optional(p)
+                .await?
+            {
+                Some(r) => Some(study_from!(r)),
+                None => None,
+            }
+        }))
+    }
+
+    pub async fn studies(&self) -> Result<Vec<StudyRow>> {
+        Ok(on_pool!(self, |p| {
+            let rows = sqlx::query(
+                "SELECT id, state, active_version, created_at, updated_at FROM studies ORDER BY id",
+            )
+            .fetch_all(p)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(study_from!(r));
+            }
+            out
+        }))
+    }
+
+    /// One version, or the latest when `version` is `None`.
+    pub async fn version(&self, study: &str, version: Option<i64>) -> Result<Option<VersionRow>> {
+        Ok(on_pool!(self, |p| {
+            let q = match version {
+                Some(v) => sqlx::query(
+                    "SELECT study, version, spec, plan_hash, plan_json, state, submitted_by, submitted_at, approved_by, approved_at
+                     FROM study_versions WHERE study = $1 AND version = $2",
+                )
+                .bind(study)
+                .bind(v),
+                None => sqlx::query(
+                    "SELECT study, version, spec, plan_hash, plan_json, state, submitted_by, submitted_at, approved_by, approved_at
+                     FROM study_versions WHERE study = $1 AND version = (SELECT MAX(version) FROM study_versions WHERE study = $1)",
+                )
+                .bind(study),
+            };
+            match q.fetch_optional(p).await? {
+                Some(r) => Some(version_from!(r)),
+                None => None,
+            }
+        }))
+    }
+
+    /// Approves a submitted version, pinned to its plan hash: refused unless the version is
+    /// still submitted and its hash is `plan_hash`. A study still waiting for its first
+    /// approval becomes `approved`.
+    pub async fn approve(
+        &self,
+        study: &str,
+        version: i64,
+        plan_hash: &str,
+        by: &str,
+        at: i64,
+        audit: &[AuditEvent],
+    ) -> Result<()> {
+        in_tx!(self, |tx, _b| {
+            let n = sqlx::query(
+                "UPDATE study_versions SET state = 'approved', approved_by = $1, approved_at = $2
+                 WHERE study = $3 AND version = $4 AND state = 'submitted' AND plan_hash = $5",
+            )
+            .bind(by)
+            .bind(at)
+            .bind(study)
+            .bind(version)
+            .bind(plan_hash)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n != 1 {
+                return Err(StoreError::Conflict(format!(
+                    "version {version} of `{study}` is not waiting for approval with plan {plan_hash}"
+                )));
+            }
+            sqlx::query("UPDATE studies SET state = 'approved', updated_at = $1 WHERE id = $2 AND state = 'submitted'")
+                .bind(at)
+                .bind(study)
+                .execute(&mut *tx)
+                .await?;
+            push_audit!(tx, audit);
+        });
+        Ok(())
+    }
+
+    /// Moves a study from one of `from` to `to`; `Ok(false)` when it was in none of them.
+    pub async fn transition_study(
+        &self,
+        study: &str,
+        from: &[&str],
+        to: &str,
+        at: i64,
+        audit: &[AuditEvent],
+    ) -> Result<bool> {
+        Ok(in_tx!(self, |tx, _b| {
+            let state: Option<String> =
+                sqlx::query_scalar("SELECT state FROM studies WHERE id = $1")
+                    .bind(study)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            match state {
+                Some(s) if from.contains(&s.as_str()) => {
+                    sqlx::query("UPDATE studies SET state = $1, updated_at = $2 WHERE id = $3")
+                        .bind(to)
+                        .bind(at)
+                        .bind(study)
+                        .execute(&mut *tx)
+                        .await?;
+                    push_audit!(tx, audit);
+                    true
+                }
+                _ => false,
+            }
+        }))
+    }
+
+    /// Records the contract of an external study; the study moves from `approved` to
+    /// `contracted`.
+    pub async fn record_contract(&self, c: &ContractRow, audit: &[AuditEvent]) -> Result<()> {
+        in_tx!(self, |tx, _b| {
+            let n = sqlx::query("UPDATE studies SET state = 'contracted', updated_at = $1 WHERE id = $2 AND state = 'approved'")
+                .bind(c.recorded_at)
+                .bind(&c.study)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n != 1 {
+                return Err(StoreError::Conflict(format!(
+                    "study `{}` is not approved and waiting for its contract",
+                    c.study
+                )));
+            }
+            sqlx::query(
+                "INSERT INTO contracts (study, number, concluded_on, declarations, measures_recorded, recorded_by, recorded_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&c.study)
+            .bind(&c.number)
+            .bind(&c.concluded_on)
+            .bind(&c.declarations)
+            .bind(i64::from(c.measures_recorded))
+            .bind(&c.recorded_by)
+            .bind(c.recorded_at)
+            .execute(&mut *tx)
+            .await?;
+            push_audit!(tx, audit);
+        });
+        Ok(())
+    }
+
+    pub async fn contract(&self, study: &str) -> Result<Option<ContractRow>> {
+        Ok(on_pool!(self, |p| {
+            match sqlx::query(
+                "SELECT study, number, concluded_on, declarations, measures_recorded, recorded_by, recorded_at FROM contracts WHERE study = $1",
+            )
+            .bind(study)
+            .fetch_optional(p)
+            .await?
+            {
+                Some(r) => Some(ContractRow {
+                    study: r.try_get("study")?,
+                    number: r.try_get("number")?,
+                    concluded_on: r.try_get("concluded_on")?,
+                    declarations: r.try_get("declarations")?,
+                    measures_recorded: r.try_get::<i64, _>("measures_recorded")? != 0,
+                    recorded_by: r.try_get("recorded_by")?,
+                    recorded_at: r.try_get("recorded_at")?,
+                }),
+                None => None,
+            }
+        }))
+    }
+}
