@@ -373,10 +373,16 @@ fn value_message(kind: &ValidationErrorKind, instance: &Value) -> (String, Optio
     let shown = describe(instance);
     match kind {
         ValidationErrorKind::Enum { options } => {
-            let opts: Vec<&str> = options
+            // Enums of strings, and of numbers (the spec format version): every option shown.
+            let shown_opts: Vec<String> = options
                 .as_array()
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .map(|a| {
+                    a.iter()
+                        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                        .collect()
+                })
                 .unwrap_or_default();
+            let opts: Vec<&str> = shown_opts.iter().map(String::as_str).collect();
             let guess = instance
                 .as_str()
                 .and_then(|s| suggest::closest(s, opts.iter().copied()));

@@ -1,0 +1,549 @@
+//! The engine's behaviour, the same on both backends: refusals that change nothing, the
+//! fencing token, retries, amendments, termination, authorisation, overdue deadlines, and an
+//! audit chain that reports the first tampered row.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use jiff::civil::date;
+use studyflow_runtime::{
+    DataPlane, EngineError, PlaceholderDataPlane, StepContext, StepError, StepOutput, Worker,
+};
+use studyflow_store::{RunState, Store, StoreError, Verification};
+use support::*;
+
+const RECIDIVISM: &str = "recidivism-2026-cohort";
+
+async fn count_rows(s: &Setup) -> (usize, i64) {
+    let studies = s.engine.store.studies().await.unwrap().len();
+    let audit = match s.engine.store.verify_audit().await.unwrap() {
+        Verification::Intact { rows, .. } => rows,
+        b => panic!("{b:?}"),
+    };
+    (studies, audit)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_commands_are_refused_and_change_nothing() {
+    for db in databases().await {
+        let s = engine(&db.url, date(2026, 8, 3), 3).await;
+        let bytes = spec_bytes(RECIDIVISM);
+        // Unknown study.
+        assert!(matches!(
+            s.engine.start("no-such-study", "Operator").await,
+            Err(EngineError::NotFound(_))
+        ));
+        // An invalid spec stores nothing.
+        let broken = String::from_utf8(bytes.clone())
+            .unwrap()
+            .replace("purpose:", "porpose:");
+        assert!(matches!(
+            s.engine.submit(broken.as_bytes(), "A").await,
+            Err(EngineError::Invalid(_))
+        ));
+        assert_eq!(count_rows(&s).await, (0, 0));
+        let (study, _, hash) = s.engine.submit(&bytes, "Gatis Krūmiņš").await.unwrap();
+        let before = count_rows(&s).await;
+        // Unapproved: cannot start.
+        assert!(matches!(
+            s.engine.start(&study, "Operator").await,
+            Err(EngineError::Refused(_))
+        ));
+        // The submitter cannot approve their own study.
+        let e = s
+            .engine
+            .approve(&study, "Gatis Krūmiņš", None)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, EngineError::Forbidden(_)), "{e}");
+        // Only an approver named in the spec approves.
+        let e = s
+            .engine
+            .approve(&study, "Inese Kalniņa", None)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, EngineError::Forbidden(_)), "{e}");
+        // Approval pinned to the reviewed plan.
+        let e = s
+            .engine
+            .approve(&study, "Someone Else", Some("sha256:0000"))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, EngineError::Refused(_)), "{e}");
+        // A second submission of the same study is refused: changes are amendments.
+        assert!(matches!(
+            s.engine.submit(&bytes, "B").await,
+            Err(EngineError::Store(StoreError::Conflict(_)))
+        ));
+        assert_eq!(
+            count_rows(&s).await,
+            before,
+            "{}: refusals changed nothing",
+            db.label
+        );
+        assert_eq!(
+            s.engine.store.study(&study).await.unwrap().unwrap().state,
+            "submitted"
+        );
+        let _ = hash;
+        s.engine.store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn newer_and_corrupt_databases_are_refused_untouched() {
+    let db = sqlite();
+    let store = Store::open(&db.url).await.unwrap();
+    store.force_schema_version(99).await.unwrap();
+    store.close().await;
+    let e = Store::open(&db.url).await.unwrap_err();
+    assert!(
+        matches!(e, StoreError::NewerSchema { found: 99, .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("newer"));
+
+    let dir = std::env::temp_dir().join(format!("studyflow-corrupt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("studyflow.db");
+    let garbage =
+        b"this is not an SQLite database, it is a text file that someone renamed".repeat(100);
+    std::fs::write(&path, &garbage).unwrap();
+    let e = Store::open(path.to_str().unwrap()).await.unwrap_err();
+    assert!(matches!(e, StoreError::NotADatabase(_)), "{e}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        garbage,
+        "the file is unchanged"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+
+    if let Some(pg) = postgres().await {
+        let store = Store::open(&pg.url).await.unwrap();
+        store.force_schema_version(99).await.unwrap();
+        store.close().await;
+        assert!(matches!(
+            Store::open(&pg.url).await.unwrap_err(),
+            StoreError::NewerSchema { .. }
+        ));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_worker_cannot_write_after_its_lease_was_taken_over() {
+    for db in databases().await {
+        let s = engine(&db.url, date(2026, 8, 3), 2).await;
+        let study = launch(&s, &spec_bytes(RECIDIVISM)).await;
+        let store = &s.engine.store;
+        let now = s.engine.now();
+        let first = store
+            .claim("worker-a", now, now + 1_000_000, 1)
+            .await
+            .unwrap();
+        assert_eq!(first.len(), 1);
+        // Worker A stalls past its lease; worker B takes the run over.
+        let later = now + 5_000_000;
+        let second = store
+            .claim("worker-b", later, later + 1_000_000, 1)
+            .await
+            .unwrap();
+        assert_eq!(second.len(), 1);
+        assert_eq!(second[0].id, first[0].id);
+        assert_eq!(second[0].fence, first[0].fence + 1);
+        let finish = |fence| studyflow_store::Finish {
+            run: first[0].id,
+            expect: studyflow_store::Expect::Running { fence },
+            output: "{}".into(),
+            completed_by: "w".into(),
+            now: later,
+            new_runs: vec![],
+            new_edges: vec![],
+            audit: vec![],
+        };
+        assert!(
+            !store.finish(&finish(first[0].fence)).await.unwrap(),
+            "{}: the late write is refused",
+            db.label
+        );
+        assert!(
+            !store
+                .heartbeat(first[0].id, first[0].fence, later + 9)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store.run(first[0].id).await.unwrap().unwrap().state,
+            RunState::Running
+        );
+        assert!(store.finish(&finish(second[0].fence)).await.unwrap());
+        assert_eq!(
+            store.run(first[0].id).await.unwrap().unwrap().state,
+            RunState::Done
+        );
+        let _ = study;
+        store.close().await;
+    }
+}
+
+/// Fails the first `fail` attempts of every `acquire_service_is`, retryable or not.
+struct Flaky {
+    fail: usize,
+    retryable: bool,
+    seen: AtomicUsize,
+    inner: PlaceholderDataPlane,
+}
+
+impl DataPlane for Flaky {
+    fn execute<'a>(
+        &'a self,
+        ctx: StepContext<'a>,
+    ) -> studyflow_runtime::dataplane::BoxFuture<'a, Result<StepOutput, StepError>> {
+        if ctx.step.id == "acquire-service-is"
+            && self.seen.fetch_add(1, Ordering::SeqCst) < self.fail
+        {
+            let retryable = self.retryable;
+            return Box::pin(async move {
+                Err(StepError {
+                    message: "the Service IS did not answer (personal code 010180-12345 masked)"
+                        .into(),
+                    retryable,
+                })
+            });
+        }
+        self.inner.execute(ctx)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_back_off_and_then_fail_for_good() {
+    for (retryable, fail, expect) in [(true, 2, RunState::Done), (false, 1, RunState::Failed)] {
+        let db = sqlite();
+        let mut s = engine(&db.url, date(2026, 8, 3), 2).await;
+        let flaky = Arc::new(Flaky {
+            fail,
+            retryable,
+            seen: AtomicUsize::new(0),
+            inner: PlaceholderDataPlane { cohort_size: 2 },
+        });
+        let e = studyflow_runtime::Engine::new(
+            Store::open(&db.url).await.unwrap(),
+            s.clock.clone(),
+            s.engine.calendar.clone(),
+            flaky,
+            s.engine.options.clone(),
+        );
+        s.engine = Arc::new(e);
+        let study = launch(&s, &spec_bytes(RECIDIVISM)).await;
+        let w = Worker::new(s.engine.clone(), "w".into());
+        for _ in 0..4 {
+            w.run_until_idle().await.unwrap();
+            // Move past the backoff.
+            s.clock.advance(jiff::SignedDuration::from_hours(1));
+        }
+        let runs = s.engine.store.runs(&study).await.unwrap();
+        let acq = runs
+            .iter()
+            .find(|r| r.step == "acquire-service-is")
+            .unwrap();
+        assert_eq!(acq.state, expect, "retryable={retryable}");
+        assert_eq!(acq.attempts, fail as i64 + i64::from(retryable));
+        let err = acq.last_error.clone().unwrap_or_default();
+        assert!(
+            !err.contains("010180-12345"),
+            "no personal code in the error: {err}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_amendment_replans_what_has_not_started() {
+    for db in databases().await {
+        let s = engine(&db.url, date(2026, 8, 3), 3).await;
+        let bytes = spec_bytes(RECIDIVISM);
+        let study = launch(&s, &bytes).await;
+        let w = Worker::new(s.engine.clone(), "w".into());
+        w.run_until_idle().await.unwrap();
+        // Quality check is now an open task; the baseline steps before it are done.
+        let amended = String::from_utf8(bytes.clone())
+            .unwrap()
+            .replace("\nversion: 1\n", "\nversion: 2\n")
+            .replace(
+                "title: Survival analysis of the complete anonymised dataset",
+                "title: Survival and competing-risks analysis of the complete anonymised dataset",
+            );
+        // A changed spec is a new version: submitted, not yet approved, nothing replanned.
+        s.engine
+            .amend(&study, amended.as_bytes(), "Inese Kalniņa")
+            .await
+            .unwrap();
+        let runs = s.engine.store.runs(&study).await.unwrap();
+        assert!(runs.iter().all(|r| r.version == 1));
+        s.engine
+            .approve(&study, "Gatis Krūmiņš", None)
+            .await
+            .unwrap();
+        let runs = s.engine.store.runs(&study).await.unwrap();
+        let done_v1 = runs
+            .iter()
+            .filter(|r| r.version == 1 && r.state == RunState::Done)
+            .count();
+        assert!(
+            done_v1 >= 4,
+            "{}: done steps stay done under version 1",
+            db.label
+        );
+        assert!(
+            runs.iter().any(|r| r.version == 2
+                && r.step == "quality-check"
+                && r.state == RunState::Waiting)
+        );
+        assert!(runs.iter().any(|r| r.version == 1
+            && r.step == "quality-check"
+            && r.state == RunState::Cancelled));
+        let spec = studyflow_spec::check(amended.as_bytes()).spec.unwrap();
+        drive(&s, &study, &spec).await;
+        let runs = s.engine.store.runs(&study).await.unwrap();
+        assert!(
+            runs.iter()
+                .filter(|r| r.state == RunState::Done)
+                .all(|r| r.version == 1 || r.version == 2)
+        );
+        assert!(
+            runs.iter()
+                .any(|r| r.version == 2 && r.step == "analysis" && r.state == RunState::Done)
+        );
+        assert_eq!(
+            s.engine.store.study(&study).await.unwrap().unwrap().state,
+            "completed"
+        );
+        assert!(matches!(
+            s.engine.store.verify_audit().await.unwrap(),
+            Verification::Intact { .. }
+        ));
+        s.engine.store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_with_personal_data_need_an_authorised_service_researcher() {
+    let db = sqlite();
+    let s = engine(&db.url, date(2026, 8, 3), 2).await;
+    let study = launch(&s, &spec_bytes(RECIDIVISM)).await;
+    Worker::new(s.engine.clone(), "w".into())
+        .run_until_idle()
+        .await
+        .unwrap();
+    let tasks = s.engine.tasks(None).await.unwrap();
+    let qc = tasks
+        .iter()
+        .find(|t| t.step == "quality-check")
+        .expect("quality check is open");
+    // Dace Liepiņa may see anonymised data only (MK403 p.21, p.25.2).
+    let e = s
+        .engine
+        .complete_task(qc.id, "Dace Liepiņa", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, EngineError::Forbidden(_)), "{e}");
+    assert!(e.to_string().contains("p.25.2"));
+    assert!(
+        s.engine
+            .tasks(Some("Dace Liepiņa"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.engine.tasks(Some("Inese Kalniņa")).await.unwrap().len(),
+        1
+    );
+    s.engine
+        .complete_task(qc.id, "Inese Kalniņa", Some("2 duplicates removed"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.engine.complete_task(qc.id, "Inese Kalniņa", None).await,
+        Err(EngineError::Refused(_))
+    ));
+    let _ = study;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn termination_cancels_the_rest_and_destroys_at_once() {
+    for db in databases().await {
+        let s = engine(&db.url, date(2026, 8, 3), 3).await;
+        let study = launch(&s, &spec_bytes(RECIDIVISM)).await;
+        let w = Worker::new(s.engine.clone(), "w".into());
+        w.run_until_idle().await.unwrap();
+        s.engine.terminate(&study, "Gatis Krūmiņš").await.unwrap();
+        w.run_until_idle().await.unwrap();
+        let runs = s.engine.store.runs(&study).await.unwrap();
+        let destroy = runs
+            .iter()
+            .find(|r| r.step == "destroy-identifying")
+            .unwrap();
+        assert_eq!(destroy.state, RunState::Done, "{}", db.label);
+        assert!(
+            runs.iter()
+                .all(|r| matches!(r.state, RunState::Done | RunState::Cancelled))
+        );
+        assert_eq!(
+            s.engine.store.study(&study).await.unwrap().unwrap().state,
+            "terminated"
+        );
+        assert!(matches!(
+            s.engine.terminate(&study, "Gatis Krūmiņš").await,
+            Err(EngineError::Store(StoreError::Conflict(_)))
+        ));
+        s.engine.store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overdue_deadlines_raise_one_event_each() {
+    let db = sqlite();
+    let s = engine(&db.url, date(2026, 8, 3), 2).await;
+    let study = launch(&s, &spec_bytes(RECIDIVISM)).await;
+    Worker::new(s.engine.clone(), "w".into())
+        .run_until_idle()
+        .await
+        .unwrap();
+    // The quality check (phase `cohort-baseline`, due 2027-04-30) is still open on 2027-05-03.
+    s.clock
+        .set(studyflow_runtime::clock::riga_midnight(date(2027, 5, 3)));
+    let events = s.engine.flag_overdue().await.unwrap();
+    assert!(events.iter().any(|e| e.object == format!("{study}/quality-check") && e.action == "deadline.overdue"), "{events:?}");
+    assert!(
+        s.engine.flag_overdue().await.unwrap().is_empty(),
+        "flagged once"
+    );
+    let qc = s
+        .engine
+        .store
+        .runs(&study)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.step == "quality-check")
+        .unwrap();
+    assert!(qc.overdue_flagged);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_finds_the_first_tampered_row() {
+    for db in databases().await {
+        let s = engine(&db.url, date(2026, 8, 3), 2).await;
+        launch(&s, &spec_bytes(RECIDIVISM)).await;
+        Worker::new(s.engine.clone(), "w".into())
+            .run_until_idle()
+            .await
+            .unwrap();
+        let store = &s.engine.store;
+        let Verification::Intact { rows, .. } = store.verify_audit().await.unwrap() else {
+            panic!()
+        };
+        assert!(rows > 10);
+        let broken = |v: Verification| match v {
+            Verification::Broken { seq, reason } => (seq, reason),
+            v => panic!("{}: tampering not found: {v:?}", db.label),
+        };
+        // Edited.
+        store
+            .execute_raw_for_tests("UPDATE audit SET actor = 'someone else' WHERE seq = 5")
+            .await
+            .unwrap();
+        let (seq, reason) = broken(store.verify_audit().await.unwrap());
+        assert_eq!(seq, 5);
+        assert!(reason.contains("edited"), "{reason}");
+        store
+            .execute_raw_for_tests("DELETE FROM audit")
+            .await
+            .unwrap();
+        store
+            .execute_raw_for_tests("DELETE FROM meta WHERE key = 'audit_head'")
+            .await
+            .unwrap();
+        s.engine
+            .store
+            .append_audit(
+                &(0..8)
+                    .map(|i| studyflow_store::AuditEvent {
+                        at: i,
+                        actor: "t".into(),
+                        action: "a".into(),
+                        object: format!("o{i}"),
+                        point: String::new(),
+                        detail: "{}".into(),
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.verify_audit().await.unwrap(),
+            Verification::Intact { rows: 8, .. }
+        ));
+        // Deleted.
+        store
+            .execute_raw_for_tests("DELETE FROM audit WHERE seq = 3")
+            .await
+            .unwrap();
+        let (seq, reason) = broken(store.verify_audit().await.unwrap());
+        assert_eq!(seq, 3, "{reason}");
+        // Swapped: rows 5 and 6 exchange their content but keep their numbers.
+        store.execute_raw_for_tests("UPDATE audit SET seq = 3, object = 'o2', at = 2, prev_hash = (SELECT hash FROM audit WHERE seq = 2), hash = hash WHERE seq = 2").await.unwrap();
+        let _ = store
+            .execute_raw_for_tests("UPDATE audit SET seq = -5 WHERE seq = 5")
+            .await
+            .unwrap();
+        store
+            .execute_raw_for_tests("UPDATE audit SET seq = 5 WHERE seq = 6")
+            .await
+            .unwrap();
+        store
+            .execute_raw_for_tests("UPDATE audit SET seq = 6 WHERE seq = -5")
+            .await
+            .unwrap();
+        let (seq, _) = broken(store.verify_audit().await.unwrap());
+        assert!(
+            seq <= 5,
+            "{}: the first broken row is reported ({seq})",
+            db.label
+        );
+        // Cut off the end: only the recorded head tells.
+        store
+            .execute_raw_for_tests("DELETE FROM audit")
+            .await
+            .unwrap();
+        store
+            .execute_raw_for_tests("DELETE FROM meta WHERE key = 'audit_head'")
+            .await
+            .unwrap();
+        s.engine
+            .store
+            .append_audit(
+                &(0..4)
+                    .map(|i| studyflow_store::AuditEvent {
+                        at: i,
+                        actor: "t".into(),
+                        action: "a".into(),
+                        object: format!("o{i}"),
+                        point: String::new(),
+                        detail: "{}".into(),
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .await
+            .unwrap();
+        store
+            .execute_raw_for_tests("DELETE FROM audit WHERE seq = 4")
+            .await
+            .unwrap();
+        let (seq, reason) = broken(store.verify_audit().await.unwrap());
+        assert_eq!(seq, 4, "{reason}");
+        assert!(reason.contains("cut off"), "{reason}");
+        s.engine.store.close().await;
+    }
+}
