@@ -28,6 +28,183 @@ pub enum Command {
     /// Compile a spec into its plan and print the steps in order, with actor, data class, MK403
     /// points and computed dates. Exit 0 (warnings on stderr), 1 when the spec has errors.
     Plan(PlanArgs),
+    /// Submit a new study for approval (its spec's `version` is 1).
+    Submit(SubmitArgs),
+    /// Approve the latest submitted version of a study, pinned to its plan hash (MK403 p.3, p.30.1).
+    Approve(ApproveArgs),
+    /// Record the contract, the non-disclosure declarations and the security measures of an
+    /// external study (MK403 p.5, p.30.2, p.33).
+    Contract(ContractArgs),
+    /// Start an approved (and, if external, contracted) study.
+    Start(StudyArgs),
+    /// Submit a changed spec of a study as its next version; it needs its own approval.
+    Amend(AmendArgs),
+    /// Terminate a study: the rest is cancelled, everything identifying destroyed (MK403 p.26).
+    Terminate(StudyArgs),
+    /// Run workers that execute the ready steps.
+    Worker(WorkerArgs),
+    /// Show studies, or one study's steps with their states and due dates (overdue flagged).
+    Status(StatusArgs),
+    /// List open human tasks, those a user may complete with `--as`.
+    Tasks(TasksArgs),
+    /// Complete a human task.
+    Task(TaskArgs),
+    /// Verify or export the hash-chained audit.
+    Audit(AuditArgs),
+}
+
+/// Where the engine's database is and who is acting.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EngineArgs {
+    /// The database: a file path or sqlite://PATH (the default, ./studyflow.db), or postgres://…
+    #[arg(
+        long,
+        env = "STUDYFLOW_DATABASE_URL",
+        default_value = "studyflow.db",
+        value_name = "URL",
+        global = true
+    )]
+    pub database: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SubmitArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Who submits (until authentication arrives with the API).
+    #[arg(long = "as", env = "STUDYFLOW_USER", value_name = "USER")]
+    pub user: String,
+    /// The spec file.
+    pub spec: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ApproveArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    #[arg(long = "as", env = "STUDYFLOW_USER", value_name = "USER")]
+    pub user: String,
+    /// Approve only if the plan hash is this one (what you reviewed with `studyflow plan`).
+    #[arg(long, value_name = "HASH")]
+    pub plan_hash: Option<String>,
+    pub study: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ContractArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    #[arg(long = "as", env = "STUDYFLOW_USER", value_name = "USER")]
+    pub user: String,
+    /// The contract's number.
+    #[arg(long)]
+    pub number: String,
+    /// When it was concluded, YYYY-MM-DD.
+    #[arg(long, value_name = "DATE")]
+    pub concluded_on: jiff::civil::Date,
+    /// A signatory of a non-disclosure declaration; once per person.
+    #[arg(long = "nda", value_name = "NAME")]
+    pub signatories: Vec<String>,
+    /// The external researcher's security measures (MK403 p.33.3–33.5) were checked.
+    #[arg(long)]
+    pub measures_checked: bool,
+    pub study: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StudyArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    #[arg(long = "as", env = "STUDYFLOW_USER", value_name = "USER")]
+    pub user: String,
+    pub study: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AmendArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    #[arg(long = "as", env = "STUDYFLOW_USER", value_name = "USER")]
+    pub user: String,
+    pub study: String,
+    /// The changed spec, with `version` raised.
+    pub spec: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Run until nothing is ready, then exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Workers in this process.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    /// Subjects the placeholder data plane makes up for a cohort (until the data plane, issue #5).
+    #[arg(long, env = "STUDYFLOW_PLACEHOLDER_COHORT", default_value_t = 20)]
+    pub cohort_size: usize,
+    /// How long an idle worker waits before looking again, in milliseconds.
+    #[arg(long, default_value_t = 500)]
+    pub poll_ms: u64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    pub study: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TasksArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Only the tasks this user may complete.
+    #[arg(long = "as", env = "STUDYFLOW_USER", value_name = "USER")]
+    pub user: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TaskArgs {
+    #[command(subcommand)]
+    pub command: TaskCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TaskCommand {
+    /// Complete a task as USER.
+    Complete {
+        #[command(flatten)]
+        engine: EngineArgs,
+        #[arg(long = "as", env = "STUDYFLOW_USER", value_name = "USER")]
+        user: String,
+        /// A note recorded with it (personal codes are masked).
+        #[arg(long)]
+        note: Option<String>,
+        /// The task's id, from `studyflow tasks`.
+        id: i64,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the chain; exit 1 at the first edited, deleted or reordered row.
+    Verify {
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+    /// Write every audit row as a JSON line.
+    Export {
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
 }
 
 #[derive(Debug, clap::Args)]

@@ -44,6 +44,13 @@ where
     let mut ctx = commands::Context { out, err, color };
     match commands::run(cli, &mut ctx) {
         Ok(code) => code,
+        // A reader that stopped reading (`| head`) is not a failure of the command.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            EXIT_OK
+        }
         Err(e) => {
             let _ = writeln!(ctx.err, "studyflow: error: {e:#}");
             EXIT_FAILURE

@@ -136,6 +136,7 @@ impl Worker {
             key: &c.key,
             attempt: c.attempts,
         };
+        studyflow_store::failpoint::hit("step").await;
         // Heartbeat while the body runs, so a long body keeps its lease.
         let body = e.data_plane.execute(ctx);
         tokio::pin!(body);

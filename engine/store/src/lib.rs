@@ -18,6 +18,7 @@
 //! writes.
 
 mod audit;
+pub mod failpoint;
 mod migrate;
 mod runs;
 mod studies;

@@ -500,6 +500,9 @@ impl Store {
             }
             out.sort_by_key(|c| c.id);
             push_audit!(tx, &events);
+            if !out.is_empty() {
+                crate::failpoint::hit("claim").await;
+            }
             out
         }))
     }
@@ -563,6 +566,9 @@ impl Store {
                     promote!(tx, backend, candidates, f.now, events);
                     complete_study_if_done!(tx, &study, f.now, events);
                     push_audit!(tx, &events);
+                    if matches!(f.expect, Expect::Running { .. }) {
+                        crate::failpoint::hit("commit").await;
+                    }
                     true
                 }
             }

@@ -1,0 +1,454 @@
+//! The engine's commands: submit, approve, contract, start, amend, terminate, worker, status,
+//! tasks, task complete, audit verify and export. Each opens the database, does one thing,
+//! and says what it did; a refusal is exit 1 and changes nothing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use studyflow_calendar::Calendar;
+use studyflow_runtime::clock::{from_micros, riga_date};
+use studyflow_runtime::{
+    Clock, ContractInput, Engine, EngineError, ManualClock, Options, PlaceholderDataPlane,
+    SystemClock, Worker, owner_name,
+};
+use studyflow_store::{RunRow, RunState, Store, StoreError, Verification};
+
+use super::Context;
+use crate::cli::{AuditCommand, Command, EngineArgs, TaskCommand};
+use crate::render::{self, FileReport};
+use crate::{EXIT_FINDINGS, EXIT_OK};
+
+/// The clock: the machine's, or a fixed instant from `STUDYFLOW_NOW` (an RFC 3339 instant or a
+/// date, taken as midnight in Riga) for demos and tests that run years in seconds.
+fn clock() -> anyhow::Result<Arc<dyn Clock>> {
+    match std::env::var("STUDYFLOW_NOW") {
+        Ok(text) => {
+            let at = match text.parse::<jiff::Timestamp>() {
+                Ok(t) => t,
+                Err(_) => studyflow_runtime::clock::riga_midnight(
+                    text.parse::<jiff::civil::Date>().with_context(|| {
+                        format!("STUDYFLOW_NOW=`{text}` is neither an instant nor a date")
+                    })?,
+                ),
+            };
+            Ok(Arc::new(ManualClock::new(at)))
+        }
+        Err(_) => Ok(Arc::new(SystemClock)),
+    }
+}
+
+async fn open(args: &EngineArgs, cohort: usize) -> anyhow::Result<Engine> {
+    let store = Store::open(&args.database).await?;
+    Ok(Engine::new(
+        store,
+        clock()?,
+        Arc::new(Calendar::latvia()),
+        Arc::new(PlaceholderDataPlane {
+            cohort_size: cohort,
+        }),
+        Options::default(),
+    ))
+}
+
+/// A domain refusal becomes exit 1 with its message; anything else is an error (exit 2).
+fn refusal(
+    ctx: &mut Context<'_>,
+    e: EngineError,
+    path: Option<(&str, &[u8])>,
+) -> anyhow::Result<u8> {
+    match e {
+        EngineError::Invalid(diagnostics) => {
+            if let Some((path, bytes)) = path {
+                let report = FileReport {
+                    path: path.to_owned(),
+                    source: String::from_utf8_lossy(bytes).into_owned(),
+                    checked: studyflow_spec::Checked {
+                        spec: None,
+                        diagnostics,
+                    },
+                };
+                ctx.err.write_all(
+                    render::human::render(std::slice::from_ref(&report), ctx.color).as_bytes(),
+                )?;
+            }
+            writeln!(
+                ctx.err,
+                "studyflow: refused: the spec does not validate; nothing was stored"
+            )?;
+            Ok(EXIT_FINDINGS)
+        }
+        EngineError::Store(StoreError::Database(e)) => Err(e.into()),
+        EngineError::Store(StoreError::Open { target, source }) => Err(anyhow::anyhow!(
+            "cannot open the database {target}: {source}"
+        )),
+        other => {
+            writeln!(ctx.err, "studyflow: refused: {other}")?;
+            Ok(EXIT_FINDINGS)
+        }
+    }
+}
+
+fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .enable_all()
+        .build()?)
+}
+
+fn date_of(us: i64) -> String {
+    riga_date(from_micros(us)).to_string()
+}
+
+pub fn run(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
+    let threads = match &command {
+        Command::Worker(w) => usize::from(w.concurrency).min(4),
+        _ => 1,
+    };
+    let rt = runtime(threads)?;
+    rt.block_on(dispatch(command, ctx))
+}
+
+async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
+    match command {
+        Command::Submit(a) => {
+            let bytes = std::fs::read(&a.spec)
+                .with_context(|| format!("cannot read {}", a.spec.display()))?;
+            let engine = open(&a.engine, 0).await?;
+            match engine.submit(&bytes, &a.user).await {
+                Ok((study, version, hash)) => {
+                    writeln!(
+                        ctx.out,
+                        "submitted {study} version {version}, plan {hash}; it waits for approval by an approver named in the spec"
+                    )?;
+                    Ok(EXIT_OK)
+                }
+                Err(e) => refusal(ctx, e, Some((&a.spec.to_string_lossy(), &bytes))),
+            }
+        }
+        Command::Amend(a) => {
+            let bytes = std::fs::read(&a.spec)
+                .with_context(|| format!("cannot read {}", a.spec.display()))?;
+            let engine = open(&a.engine, 0).await?;
+            match engine.amend(&a.study, &bytes, &a.user).await {
+                Ok((study, version, hash)) => {
+                    writeln!(
+                        ctx.out,
+                        "submitted amendment {study} version {version}, plan {hash}; the approved version runs until this one is approved"
+                    )?;
+                    Ok(EXIT_OK)
+                }
+                Err(e) => refusal(ctx, e, Some((&a.spec.to_string_lossy(), &bytes))),
+            }
+        }
+        Command::Approve(a) => {
+            let engine = open(&a.engine, 0).await?;
+            match engine
+                .approve(&a.study, &a.user, a.plan_hash.as_deref())
+                .await
+            {
+                Ok(v) => {
+                    writeln!(ctx.out, "approved {} version {v} as {}", a.study, a.user)?;
+                    Ok(EXIT_OK)
+                }
+                Err(e) => refusal(ctx, e, None),
+            }
+        }
+        Command::Contract(a) => {
+            let engine = open(&a.engine, 0).await?;
+            let input = ContractInput {
+                number: a.number.clone(),
+                concluded_on: a.concluded_on,
+                signatories: a.signatories.clone(),
+                measures_checked: a.measures_checked,
+            };
+            match engine.contract(&a.study, &a.user, &input).await {
+                Ok(()) => {
+                    writeln!(
+                        ctx.out,
+                        "recorded contract {} of {} with {} non-disclosure declaration(s)",
+                        a.number,
+                        a.study,
+                        a.signatories.len()
+                    )?;
+                    Ok(EXIT_OK)
+                }
+                Err(e) => refusal(ctx, e, None),
+            }
+        }
+        Command::Start(a) => {
+            let engine = open(&a.engine, 0).await?;
+            match engine.start(&a.study, &a.user).await {
+                Ok(n) => {
+                    writeln!(ctx.out, "started {}: {n} step runs", a.study)?;
+                    Ok(EXIT_OK)
+                }
+                Err(e) => refusal(ctx, e, None),
+            }
+        }
+        Command::Terminate(a) => {
+            let engine = open(&a.engine, 0).await?;
+            match engine.terminate(&a.study, &a.user).await {
+                Ok(()) => {
+                    writeln!(
+                        ctx.out,
+                        "terminated {}: what was not done is cancelled; identifying data is destroyed by the next worker (MK403 p.26)",
+                        a.study
+                    )?;
+                    Ok(EXIT_OK)
+                }
+                Err(e) => refusal(ctx, e, None),
+            }
+        }
+        Command::Worker(a) => {
+            let engine = Arc::new(open(&a.engine, a.cohort_size).await?);
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            let mut handles = Vec::new();
+            for n in 0..usize::from(a.concurrency) {
+                let w = Worker::new(engine.clone(), owner_name(n));
+                let rx = stop_rx.clone();
+                let once = a.once;
+                let poll = Duration::from_millis(a.poll_ms);
+                handles.push(tokio::spawn(async move {
+                    if once {
+                        w.run_until_idle().await
+                    } else {
+                        w.run(rx, poll).await
+                    }
+                }));
+            }
+            if !a.once {
+                let _ = tokio::signal::ctrl_c().await;
+                let _ = stop_tx.send(true);
+            }
+            let mut total = 0;
+            for h in handles {
+                total += h.await.context("a worker panicked")??;
+            }
+            writeln!(ctx.out, "worker: {total} step runs executed")?;
+            Ok(EXIT_OK)
+        }
+        Command::Status(a) => {
+            let engine = open(&a.engine, 0).await?;
+            engine.flag_overdue().await?;
+            match &a.study {
+                None => {
+                    let studies = engine.store.studies().await?;
+                    if studies.is_empty() {
+                        writeln!(ctx.out, "no studies in {}", engine.store.target())?;
+                    }
+                    for s in studies {
+                        writeln!(
+                            ctx.out,
+                            "{:<40} {:<11} version {}",
+                            s.id,
+                            s.state,
+                            s.active_version.map_or("—".to_owned(), |v| v.to_string())
+                        )?;
+                    }
+                    Ok(EXIT_OK)
+                }
+                Some(study) => status(&engine, study, ctx).await,
+            }
+        }
+        Command::Tasks(a) => {
+            let engine = open(&a.engine, 0).await?;
+            let tasks = match engine.tasks(a.user.as_deref()).await {
+                Ok(t) => t,
+                Err(e) => return refusal(ctx, e, None),
+            };
+            if tasks.is_empty() {
+                writeln!(
+                    ctx.out,
+                    "no open tasks{}",
+                    a.user
+                        .as_deref()
+                        .map(|u| format!(" for {u}"))
+                        .unwrap_or_default()
+                )?;
+            }
+            for t in tasks {
+                writeln!(
+                    ctx.out,
+                    "{:>6}  {:<40} {:<32} {:<19} {}",
+                    t.id,
+                    t.study,
+                    if t.subject.is_empty() {
+                        t.step.clone()
+                    } else {
+                        format!("{} ({})", t.step, t.subject)
+                    },
+                    t.actor.replace('_', " "),
+                    t.due_at
+                        .map(|d| format!("due {}", date_of(d - 1)))
+                        .unwrap_or_default()
+                )?;
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Task(TaskArgs {
+            command:
+                TaskCommand::Complete {
+                    engine: e,
+                    user,
+                    note,
+                    id,
+                },
+        }) => {
+            let engine = open(&e, 0).await?;
+            match engine.complete_task(id, &user, note.as_deref()).await {
+                Ok(()) => {
+                    writeln!(ctx.out, "completed task {id} as {user}")?;
+                    Ok(EXIT_OK)
+                }
+                Err(e) => refusal(ctx, e, None),
+            }
+        }
+        Command::Audit(AuditArgs { command }) => match command {
+            AuditCommand::Verify { engine: e } => {
+                let store = Store::open(&e.database).await?;
+                store.seal_audit().await?;
+                match store.verify_audit().await? {
+                    Verification::Intact { rows, pending } => {
+                        writeln!(
+                            ctx.out,
+                            "audit intact: {rows} rows chained{}",
+                            if pending > 0 {
+                                format!(", {pending} not sealed yet")
+                            } else {
+                                String::new()
+                            }
+                        )?;
+                        Ok(EXIT_OK)
+                    }
+                    Verification::Broken { seq, reason } => {
+                        writeln!(ctx.out, "audit BROKEN at row {seq}: {reason}")?;
+                        Ok(EXIT_FINDINGS)
+                    }
+                }
+            }
+            AuditCommand::Export { engine: e } => {
+                let store = Store::open(&e.database).await?;
+                store.seal_audit().await?;
+                let mut after = 0;
+                loop {
+                    let rows = store.audit_rows(after, 10_000).await?;
+                    let Some(last) = rows.last() else { break };
+                    after = last.seq;
+                    for r in &rows {
+                        writeln!(ctx.out, "{}", serde_json::to_string(r)?)?;
+                    }
+                }
+                Ok(EXIT_OK)
+            }
+        },
+        other => anyhow::bail!("not an engine command: {other:?}"),
+    }
+}
+
+use crate::cli::{AuditArgs, TaskArgs};
+
+async fn status(engine: &Engine, study: &str, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
+    let Some(row) = engine.store.study(study).await? else {
+        writeln!(ctx.err, "studyflow: refused: no study `{study}`")?;
+        return Ok(EXIT_FINDINGS);
+    };
+    let latest = engine.store.version(study, None).await?;
+    let now = engine.now();
+    writeln!(ctx.out, "study {} — {}", row.id, row.state)?;
+    if let Some(v) = &latest {
+        let approved = match (&v.approved_by, v.approved_at) {
+            (Some(by), Some(at)) => format!("approved by {by} on {}", date_of(at)),
+            _ => "waiting for approval".to_owned(),
+        };
+        writeln!(
+            ctx.out,
+            "latest version {} ({}), plan {}",
+            v.version, approved, v.plan_hash
+        )?;
+    }
+    if let Some(active) = row.active_version {
+        writeln!(ctx.out, "running version {active}")?;
+    }
+    writeln!(ctx.out, "today {}\n", date_of(now))?;
+    let runs = engine.store.runs(study).await?;
+    // One line per step (per-subject steps summed), in the order the runs were created.
+    let mut order: Vec<String> = Vec::new();
+    let mut by_step: BTreeMap<String, Vec<&RunRow>> = BTreeMap::new();
+    for r in &runs {
+        if !by_step.contains_key(&r.step) {
+            order.push(r.step.clone());
+        }
+        by_step.entry(r.step.clone()).or_default().push(r);
+    }
+    let width = order.iter().map(String::len).max().unwrap_or(4).max(4);
+    writeln!(
+        ctx.out,
+        "{:<width$}  {:<7}  {:<44}  due",
+        "step", "version", "state"
+    )?;
+    let mut overdue = 0;
+    for step in &order {
+        let rs = &by_step[step];
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for r in rs {
+            let label = match (r.state, r.wait_reason.as_deref()) {
+                (RunState::Waiting, Some(w)) => match w {
+                    "task" => "task open",
+                    "timer" => "timer",
+                    "retry" => "retrying",
+                    _ => "waiting",
+                },
+                (s, _) => s.as_str(),
+            };
+            *counts.entry(label).or_default() += 1;
+        }
+        let state = if rs.len() == 1 && rs[0].subject.is_empty() {
+            let r = rs[0];
+            let mut s = counts.keys().next().copied().unwrap_or("").to_owned();
+            if let (RunState::Waiting, Some(nb)) = (r.state, r.not_before) {
+                s.push_str(&format!(" until {}", date_of(nb)));
+            }
+            s
+        } else {
+            let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            let next = rs
+                .iter()
+                .filter(|r| r.state == RunState::Waiting)
+                .filter_map(|r| r.not_before)
+                .min();
+            format!(
+                "{} subjects: {}{}",
+                rs.len(),
+                parts.join(", "),
+                next.map(|n| format!(", next {}", date_of(n)))
+                    .unwrap_or_default()
+            )
+        };
+        let versions: Vec<String> = {
+            let mut v: Vec<i64> = rs.iter().map(|r| r.version).collect();
+            v.sort_unstable();
+            v.dedup();
+            v.iter().map(|v| v.to_string()).collect()
+        };
+        let due = rs.iter().filter_map(|r| r.due_at).max();
+        let late = rs
+            .iter()
+            .any(|r| r.state.is_active() && r.due_at.is_some_and(|d| d < now));
+        if late {
+            overdue += 1;
+        }
+        writeln!(
+            ctx.out,
+            "{step:<width$}  {:<7}  {state:<44}  {}{}",
+            versions.join(","),
+            due.map(|d| date_of(d - 1)).unwrap_or_default(),
+            if late { "  OVERDUE" } else { "" }
+        )?;
+    }
+    if overdue > 0 {
+        writeln!(ctx.out, "\n{overdue} step(s) overdue")?;
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,244 @@
+//! Crash recovery: a `studyflow worker` process is killed with SIGKILL inside a claim, inside a
+//! step body and inside the commit of a step's outcome, several times over; workers started
+//! again take the runs over when the leases expire. In the end every run is done exactly once
+//! (one `step.done` per run in the audit) and `studyflow audit verify` passes. On SQLite and,
+//! when it answers, PostgreSQL.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use studyflow_runtime::{Engine, ManualClock, Options, PlaceholderDataPlane, Worker};
+use studyflow_store::{RunState, Store, Verification};
+
+const BIN: &str = env!("CARGO_BIN_EXE_studyflow");
+const SPEC: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../specs/recidivism-2026-cohort.yaml"
+);
+const COHORT: usize = 3;
+
+fn studyflow(db: &str, now: &str, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env("STUDYFLOW_DATABASE_URL", db)
+        .env("STUDYFLOW_NOW", now)
+        .env("STUDYFLOW_PLACEHOLDER_COHORT", COHORT.to_string())
+        .env_remove("STUDYFLOW_FAILPOINT")
+        .output()
+        .expect("studyflow runs")
+}
+
+fn ok(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Starts a worker that stops at the failpoint, waits until it is there, and kills it (SIGKILL).
+fn crash_at(db: &str, now: &str, point: &str, dir: &Path) {
+    let marker = dir.join(format!("marker-{}", point.replace(':', "-")));
+    let _ = std::fs::remove_file(&marker);
+    let mut child = Command::new(BIN)
+        .args(["worker", "--poll-ms", "20"])
+        .env("STUDYFLOW_DATABASE_URL", db)
+        .env("STUDYFLOW_NOW", now)
+        .env("STUDYFLOW_PLACEHOLDER_COHORT", COHORT.to_string())
+        .env("STUDYFLOW_FAILPOINT", point)
+        .env("STUDYFLOW_FAILPOINT_MARKER", &marker)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("worker starts");
+    let start = Instant::now();
+    while !marker.exists() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the worker exited ({status}) before reaching {point}");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the worker never reached {point}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().expect("SIGKILL"); // Child::kill sends SIGKILL on Unix.
+    let status = child.wait().expect("reaped");
+    assert!(!status.success(), "killed at {point}");
+}
+
+async fn scenario(db: &str, dir: &Path) {
+    let days = [
+        "2026-08-03T09:00:00Z",
+        "2026-08-03T09:10:00Z",
+        "2026-08-03T09:20:00Z",
+        "2026-08-03T09:30:00Z",
+        "2026-08-03T09:40:00Z",
+        "2026-08-03T09:50:00Z",
+    ];
+    ok(studyflow(
+        db,
+        days[0],
+        &["submit", "--as", "Researcher R", SPEC],
+    ));
+    ok(studyflow(
+        db,
+        days[0],
+        &["approve", "--as", "Gatis Krūmiņš", "recidivism-2026-cohort"],
+    ));
+    ok(studyflow(
+        db,
+        days[0],
+        &["start", "--as", "Operator", "recidivism-2026-cohort"],
+    ));
+    // Each restart comes ten minutes later (by the injected clock), after the 60 s leases.
+    crash_at(db, days[0], "claim:1", dir);
+    crash_at(db, days[1], "step:2", dir);
+    crash_at(db, days[2], "commit:2", dir);
+    crash_at(db, days[3], "commit:1", dir);
+    crash_at(db, days[4], "claim:2", dir);
+    let out = ok(studyflow(db, days[5], &["worker", "--once"]));
+    assert!(out.starts_with("worker: "), "{out}");
+
+    // Drive the rest in-process on the same database: tasks, then the clock through every timer.
+    let store = Store::open(db).await.unwrap();
+    let clock = Arc::new(ManualClock::new(days[5].parse().unwrap()));
+    let engine = Arc::new(Engine::new(
+        store,
+        clock.clone(),
+        Arc::new(studyflow_calendar::Calendar::latvia()),
+        Arc::new(PlaceholderDataPlane {
+            cohort_size: COHORT,
+        }),
+        Options::default(),
+    ));
+    let worker = Worker::new(engine.clone(), "after-crash".into());
+    let people = ["Inese Kalniņa", "Gatis Krūmiņš"];
+    for _ in 0..1000 {
+        worker.run_until_idle().await.unwrap();
+        let tasks = engine.tasks(None).await.unwrap();
+        if !tasks.is_empty() {
+            for t in tasks {
+                let loaded = engine.load(&t.study, t.version).await.unwrap();
+                let step = loaded.plan.step(&t.step).unwrap();
+                let who = people
+                    .iter()
+                    .find(|p| studyflow_runtime::authorise(&loaded.spec, step, p).is_ok())
+                    .unwrap();
+                engine.complete_task(t.id, who, None).await.unwrap();
+            }
+            continue;
+        }
+        if engine
+            .store
+            .study("recidivism-2026-cohort")
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            == "completed"
+        {
+            break;
+        }
+        let next = engine.store.next_timer().await.unwrap().expect("a timer");
+        clock.set(studyflow_runtime::clock::from_micros(next));
+    }
+    let runs = engine.store.runs("recidivism-2026-cohort").await.unwrap();
+    assert!(
+        runs.iter().all(|r| r.state == RunState::Done),
+        "{:?}",
+        runs.iter()
+            .filter(|r| r.state != RunState::Done)
+            .map(|r| (&r.step, r.state))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(runs.len(), 14 + COHORT * 24);
+    // Exactly once: one `step.done` per engine run, however often it was claimed.
+    engine.store.seal_audit().await.unwrap();
+    let mut done = std::collections::HashMap::new();
+    let mut claims = 0;
+    let mut after = 0;
+    loop {
+        let rows = engine.store.audit_rows(after, 10_000).await.unwrap();
+        let Some(last) = rows.last() else { break };
+        after = last.seq;
+        for r in rows {
+            match r.event.action.as_str() {
+                "step.done" => *done.entry(r.event.object.clone()).or_insert(0) += 1,
+                "step.running" => claims += 1,
+                _ => {}
+            }
+        }
+    }
+    for r in runs.iter().filter(|r| !r.human) {
+        let object = studyflow_store::run_object(&r.study, &r.step, &r.subject);
+        assert_eq!(done.get(&object), Some(&1), "{object} done once");
+    }
+    assert!(
+        claims > done.len(),
+        "the killed claims were taken over ({claims} claims for {} runs)",
+        done.len()
+    );
+    assert!(matches!(
+        engine.store.verify_audit().await.unwrap(),
+        Verification::Intact { .. }
+    ));
+    engine.store.close().await;
+    let out = ok(studyflow(db, days[5], &["audit", "verify"]));
+    assert!(out.starts_with("audit intact"), "{out}");
+}
+
+fn temp(label: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("studyflow-crash-{label}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_worker_killed_at_every_point_loses_nothing() {
+    let dir = temp("sqlite");
+    let db = dir.join("studyflow.db");
+    scenario(db.to_str().unwrap(), &dir).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_worker_killed_at_every_point_loses_nothing() {
+    let base = std::env::var("STUDYFLOW_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let pool = match sqlx::PgPool::connect(&base).await {
+        Ok(p) => p,
+        Err(e) => {
+            if std::env::var_os("CI").is_some() {
+                panic!("PostgreSQL is required in CI: {e}");
+            }
+            eprintln!(
+                "\n*** SKIPPED postgres_worker_killed_at_every_point_loses_nothing: no server at {base} ({e}) ***\n"
+            );
+            return;
+        }
+    };
+    let schema = format!("crash_{}", std::process::id());
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE"
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let dir = temp("pg");
+    scenario(&format!("{base}?options=-c%20search_path%3D{schema}"), &dir).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
