@@ -94,7 +94,7 @@ impl Worker {
             total += n;
             if n == 0 {
                 tokio::select! {
-                    _ = tokio::time::sleep(poll) => {}
+                    _ = self.engine.store.wait_for_work(poll) => {}
                     _ = stop.changed() => {}
                 }
             }

@@ -547,3 +547,28 @@ async fn audit_verify_finds_the_first_tampered_row() {
         s.engine.store.close().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_postgres_worker_is_woken_by_notify() {
+    let Some(db) = postgres().await else { return };
+    let s = engine(&db.url, date(2026, 8, 3), 2).await;
+    let waiter = Store::open(&db.url).await.unwrap();
+    // Open the LISTEN connection first, then wait with a poll far longer than the test needs.
+    waiter
+        .wait_for_work(std::time::Duration::from_millis(10))
+        .await;
+    let waiting = tokio::spawn(async move {
+        let t = std::time::Instant::now();
+        waiter
+            .wait_for_work(std::time::Duration::from_secs(60))
+            .await;
+        t.elapsed()
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    launch(&s, &spec_bytes(RECIDIVISM)).await;
+    let waited = waiting.await.unwrap();
+    assert!(
+        waited < std::time::Duration::from_secs(30),
+        "woken by NOTIFY, not by the 60 s poll: {waited:?}"
+    );
+}

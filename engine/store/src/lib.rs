@@ -84,6 +84,8 @@ pub(crate) enum Pool {
 pub struct Store {
     pub(crate) pool: Pool,
     target: String,
+    /// PostgreSQL: the LISTEN connection idle workers wait on, opened on first use.
+    listener: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::postgres::PgListener>>>,
 }
 
 /// Runs `$body` with `$c` bound to the pool of either backend; the body is compiled once per
@@ -142,6 +144,7 @@ impl Store {
             Store {
                 pool: Pool::Postgres(pool),
                 target: redact(url),
+                listener: Default::default(),
             }
         } else {
             let path = url
@@ -169,6 +172,7 @@ impl Store {
             Store {
                 pool: Pool::Sqlite(pool),
                 target: path.to_owned(),
+                listener: Default::default(),
             }
         };
         store.migrate().await?;
@@ -185,6 +189,30 @@ impl Store {
     /// What the store is connected to, without a password.
     pub fn target(&self) -> &str {
         &self.target
+    }
+
+    /// Waits until a run may have become ready or `timeout` passes. On PostgreSQL a
+    /// transaction that readies a run sends `NOTIFY studyflow_ready`, and this LISTENs; on
+    /// SQLite (one process's database) it sleeps.
+    pub async fn wait_for_work(&self, timeout: Duration) {
+        let Pool::Postgres(pool) = &self.pool else {
+            tokio::time::sleep(timeout).await;
+            return;
+        };
+        let mut guard = self.listener.lock().await;
+        if guard.is_none()
+            && let Ok(mut l) = sqlx::postgres::PgListener::connect_with(pool).await
+            && l.listen("studyflow_ready").await.is_ok()
+        {
+            *guard = Some(l);
+        }
+        match guard.as_mut() {
+            Some(l) => {
+                // A lost connection is re-established by the listener on the next call.
+                let _ = tokio::time::timeout(timeout, l.recv()).await;
+            }
+            None => tokio::time::sleep(timeout).await,
+        }
     }
 
     /// Closes the pool, waiting for connections to be returned.

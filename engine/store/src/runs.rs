@@ -285,6 +285,7 @@ macro_rules! insert_runs {
 macro_rules! promote {
     ($tx:expr, $backend:expr, $candidates:expr, $now:expr, $audit:expr) => {{
         let mut ids: Vec<i64> = $candidates;
+        let mut woken = false;
         ids.sort_unstable();
         ids.dedup();
         for id in ids {
@@ -313,6 +314,13 @@ macro_rules! promote {
             .await?;
             if let Some(r) = row {
                 let state: String = r.try_get("state")?;
+                if $backend == Backend::Postgres && state == "ready" && !woken {
+                    // Delivered at commit: idle workers LISTENing wake at once.
+                    sqlx::query("SELECT pg_notify('studyflow_ready', '')")
+                        .execute(&mut *$tx)
+                        .await?;
+                    woken = true;
+                }
                 let reason: Option<String> = r.try_get("wait_reason")?;
                 $audit.push(AuditEvent {
                     at: $now,
