@@ -68,22 +68,54 @@ pub fn row_hash(prev: &str, seq: i64, e: &AuditEvent) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Inserts events into the outbox inside the caller's transaction.
+/// `INSERT INTO table (columns) VALUES ($1, …), (…), …` for `rows` rows: one statement per
+/// chunk instead of one per row (both backends accept multi-row VALUES).
+pub(crate) fn multi_insert(head: &str, columns: usize, rows: usize, tail: &str) -> String {
+    let mut sql = String::with_capacity(head.len() + rows * columns * 5 + tail.len());
+    sql.push_str(head);
+    sql.push_str(" VALUES ");
+    let mut n = 0;
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                sql.push(',');
+            }
+            n += 1;
+            sql.push('$');
+            sql.push_str(&n.to_string());
+        }
+        sql.push(')');
+    }
+    sql.push_str(tail);
+    sql
+}
+
+/// Inserts events into the outbox inside the caller's transaction, a few hundred per
+/// statement.
 macro_rules! push_audit {
     ($tx:expr, $events:expr) => {
-        for e in $events {
-            sqlx::query(
-                "INSERT INTO audit_outbox (at, actor, action, object, point, detail)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(e.at)
-            .bind(&e.actor)
-            .bind(&e.action)
-            .bind(&e.object)
-            .bind(&e.point)
-            .bind(&e.detail)
-            .execute(&mut *$tx)
-            .await?;
+        for chunk in $events.chunks(500) {
+            let sql = $crate::audit::multi_insert(
+                "INSERT INTO audit_outbox (at, actor, action, object, point, detail)",
+                6,
+                chunk.len(),
+                "",
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for e in chunk {
+                q = q
+                    .bind(e.at)
+                    .bind(&e.actor)
+                    .bind(&e.action)
+                    .bind(&e.object)
+                    .bind(&e.point)
+                    .bind(&e.detail);
+            }
+            q.execute(&mut *$tx).await?;
         }
     };
 }
@@ -168,28 +200,35 @@ impl Store {
                     None => (0, GENESIS.to_owned()),
                 };
                 let mut ids = Vec::with_capacity(pending.len());
+                let mut rows = Vec::with_capacity(pending.len());
                 for row in &pending {
-                    let id: i64 = row.try_get("id")?;
+                    ids.push(row.try_get::<i64, _>("id")?);
                     let e = event_from(row)?;
                     seq += 1;
                     let hash = row_hash(&prev, seq, &e);
-                    sqlx::query(
-                        "INSERT INTO audit (seq, at, actor, action, object, point, detail, prev_hash, hash)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    )
-                    .bind(seq)
-                    .bind(e.at)
-                    .bind(&e.actor)
-                    .bind(&e.action)
-                    .bind(&e.object)
-                    .bind(&e.point)
-                    .bind(&e.detail)
-                    .bind(&prev)
-                    .bind(&hash)
-                    .execute(&mut *tx)
-                    .await?;
-                    prev = hash;
-                    ids.push(id);
+                    rows.push((seq, e, std::mem::replace(&mut prev, hash.clone()), hash));
+                }
+                for chunk in rows.chunks(500) {
+                    let sql = multi_insert(
+                        "INSERT INTO audit (seq, at, actor, action, object, point, detail, prev_hash, hash)",
+                        9,
+                        chunk.len(),
+                        "",
+                    );
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for (seq, e, prev_hash, hash) in chunk {
+                        q = q
+                            .bind(*seq)
+                            .bind(e.at)
+                            .bind(&e.actor)
+                            .bind(&e.action)
+                            .bind(&e.object)
+                            .bind(&e.point)
+                            .bind(&e.detail)
+                            .bind(prev_hash)
+                            .bind(hash);
+                    }
+                    q.execute(&mut *tx).await?;
                 }
                 // Outbox ids may commit out of order on PostgreSQL: delete exactly the rows
                 // sealed, never a range.
@@ -296,6 +335,51 @@ impl Store {
                 .await?
         });
         Ok(Verification::Intact { rows, pending })
+    }
+
+    /// The baseline of the engine benchmark: `n` single-row insert-and-commit transactions
+    /// into a scratch table, on `connections` connections at once; returns the elapsed time.
+    pub async fn raw_commit_benchmark(
+        &self,
+        n: usize,
+        connections: usize,
+    ) -> Result<std::time::Duration> {
+        on_pool!(self, |p| {
+            sqlx::query("DROP TABLE IF EXISTS bench_raw")
+                .execute(p)
+                .await?;
+            sqlx::query("CREATE TABLE bench_raw (id BIGINT PRIMARY KEY, payload TEXT NOT NULL)")
+                .execute(p)
+                .await?;
+        });
+        let start = std::time::Instant::now();
+        let per = n.div_ceil(connections.max(1));
+        let mut handles = Vec::new();
+        for c in 0..connections.max(1) {
+            let store = self.clone();
+            handles.push(tokio::spawn(async move {
+                for i in 0..per {
+                    let id = (c * per + i) as i64;
+                    on_pool!(store, |p| {
+                        sqlx::query("INSERT INTO bench_raw (id, payload) VALUES ($1, $2)")
+                            .bind(id)
+                            .bind("step transition")
+                            .execute(p)
+                            .await?;
+                    });
+                }
+                Ok::<(), crate::StoreError>(())
+            }));
+        }
+        for h in handles {
+            h.await
+                .map_err(|e| crate::StoreError::Conflict(format!("benchmark task: {e}")))??;
+        }
+        let elapsed = start.elapsed();
+        on_pool!(self, |p| {
+            sqlx::query("DROP TABLE bench_raw").execute(p).await?;
+        });
+        Ok(elapsed)
     }
 
     /// Runs one raw statement: for tests that tamper with the database on purpose.

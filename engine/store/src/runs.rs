@@ -198,121 +198,152 @@ macro_rules! run_from {
     }};
 }
 
-/// Inserts runs and their dependencies inside a transaction; returns the new runs' ids (a run
-/// whose key exists already is left as it is and not returned).
+/// `IN (…)` of integer ids (formatted, never user text).
+fn id_list(ids: &[i64]) -> String {
+    let v: Vec<String> = ids.iter().map(i64::to_string).collect();
+    v.join(",")
+}
+
+/// Inserts runs and their dependencies inside a transaction, a few hundred rows per statement;
+/// returns the new runs' ids (a run whose key exists already is left as it is and not returned)
+/// and the ids of the dependents of `$edges`.
 macro_rules! insert_runs {
     ($tx:expr, $runs:expr, $edges:expr, $now:expr) => {{
+        let runs: &[NewRun] = $runs;
+        let extra: &[(String, String)] = $edges;
+        let mut ids: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
         let mut created: Vec<i64> = Vec::new();
-        for r in $runs {
-            let done = r.done_by.is_some();
-            let id: Option<i64> = sqlx::query_scalar(
+        for chunk in runs.chunks(400) {
+            let sql = $crate::audit::multi_insert(
                 "INSERT INTO step_runs (run_key, study, version, step, subject, kind, actor, human, state,
                     not_before, timer_rule, calendar_version, due_at, deadline_rule, max_attempts,
-                    completed_by, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17)
-                 ON CONFLICT (run_key) DO NOTHING RETURNING id",
-            )
-            .bind(&r.key)
-            .bind(&r.study)
-            .bind(r.version)
-            .bind(&r.step)
-            .bind(&r.subject)
-            .bind(&r.kind)
-            .bind(&r.actor)
-            .bind(i64::from(r.human))
-            .bind(if done { "done" } else { "pending" })
-            .bind(r.not_before)
-            .bind(&r.timer_rule)
-            .bind(&r.calendar_version)
-            .bind(r.due_at)
-            .bind(&r.deadline_rule)
-            .bind(r.max_attempts)
-            .bind(&r.done_by)
-            .bind($now)
-            .fetch_optional(&mut *$tx)
-            .await?;
-            if let Some(id) = id {
+                    completed_by, created_at, updated_at)",
+                18,
+                chunk.len(),
+                " ON CONFLICT (run_key) DO NOTHING RETURNING id, run_key",
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for r in chunk {
+                q = q
+                    .bind(&r.key)
+                    .bind(&r.study)
+                    .bind(r.version)
+                    .bind(&r.step)
+                    .bind(&r.subject)
+                    .bind(&r.kind)
+                    .bind(&r.actor)
+                    .bind(i64::from(r.human))
+                    .bind(if r.done_by.is_some() { "done" } else { "pending" })
+                    .bind(r.not_before)
+                    .bind(&r.timer_rule)
+                    .bind(&r.calendar_version)
+                    .bind(r.due_at)
+                    .bind(&r.deadline_rule)
+                    .bind(r.max_attempts)
+                    .bind(&r.done_by)
+                    .bind($now)
+                    .bind($now);
+            }
+            for row in q.fetch_all(&mut *$tx).await? {
+                let id: i64 = row.try_get("id")?;
                 created.push(id);
+                ids.insert(row.try_get("run_key")?, id);
             }
         }
         let mut edges: Vec<(&str, &str)> = Vec::new();
-        for r in $runs {
+        for r in runs {
             for d in &r.deps {
                 edges.push((d.as_str(), r.key.as_str()));
             }
         }
-        for (d, r) in $edges {
+        for (d, r) in extra {
             edges.push((d.as_str(), r.as_str()));
         }
-        let mut targets: Vec<i64> = Vec::new();
-        for (dep, run) in edges {
-            let n = sqlx::query(
-                "INSERT INTO step_deps (run, dep)
-                 SELECT r.id, d.id FROM step_runs r, step_runs d WHERE r.run_key = $1 AND d.run_key = $2
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(run)
-            .bind(dep)
-            .execute(&mut *$tx)
-            .await?
-            .rows_affected();
-            if n == 0 {
-                let both: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM step_runs WHERE run_key = $1 OR run_key = $2",
-                )
-                .bind(run)
-                .bind(dep)
-                .fetch_one(&mut *$tx)
-                .await?;
-                if both < 2 {
+        // Resolve the keys not created here (runs that existed before).
+        let mut unknown: Vec<&str> = edges
+            .iter()
+            .flat_map(|(d, r)| [*d, *r])
+            .filter(|k| !ids.contains_key(*k))
+            .collect();
+        unknown.sort_unstable();
+        unknown.dedup();
+        for chunk in unknown.chunks(500) {
+            let mut sql = String::from("SELECT id, run_key FROM step_runs WHERE run_key IN (");
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!("${}", i + 1));
+            }
+            sql.push(')');
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for k in chunk {
+                q = q.bind(*k);
+            }
+            for row in q.fetch_all(&mut *$tx).await? {
+                ids.insert(row.try_get("run_key")?, row.try_get("id")?);
+            }
+        }
+        let mut pairs: Vec<(i64, i64)> = Vec::with_capacity(edges.len());
+        for (dep, run) in &edges {
+            match (ids.get(*run), ids.get(*dep)) {
+                (Some(r), Some(d)) => pairs.push((*r, *d)),
+                _ => {
                     return Err(StoreError::NotFound(format!(
                         "a dependency names a run that does not exist: {dep} → {run}"
                     )));
                 }
             }
-            let id: i64 = sqlx::query_scalar("SELECT id FROM step_runs WHERE run_key = $1")
-                .bind(run)
-                .fetch_one(&mut *$tx)
-                .await?;
-            targets.push(id);
         }
+        pairs.sort_unstable();
+        pairs.dedup();
+        for chunk in pairs.chunks(1000) {
+            let sql = $crate::audit::multi_insert("INSERT INTO step_deps (run, dep)", 2, chunk.len(), " ON CONFLICT DO NOTHING");
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (r, d) in chunk {
+                q = q.bind(*r).bind(*d);
+            }
+            q.execute(&mut *$tx).await?;
+        }
+        let targets: Vec<i64> = extra.iter().filter_map(|(_, r)| ids.get(r.as_str()).copied()).collect();
         (created, targets)
     }};
 }
 
 /// Makes every candidate run whose dependencies are all done ready (or waiting: for its timer,
-/// or for a person); pushes an audit event per change.
+/// or for a person), a thousand at a time; pushes an audit event per change.
 macro_rules! promote {
     ($tx:expr, $backend:expr, $candidates:expr, $now:expr, $audit:expr) => {{
         let mut ids: Vec<i64> = $candidates;
         let mut woken = false;
         ids.sort_unstable();
         ids.dedup();
-        for id in ids {
+        for chunk in ids.chunks(1000) {
+            let list = id_list(chunk);
             if $backend == Backend::Postgres {
-                // Lock the dependent before reading its dependencies: two workers finishing
-                // its last two dependencies at once then see each other's commit.
-                sqlx::query("SELECT id FROM step_runs WHERE id = $1 FOR UPDATE")
-                    .bind(id)
-                    .execute(&mut *$tx)
-                    .await?;
+                // Lock the dependents (in id order) before reading their dependencies: two
+                // workers finishing a run's last two dependencies then see each other's commit.
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT id FROM step_runs WHERE id IN ({list}) AND state = 'pending' ORDER BY id FOR UPDATE"
+                )))
+                .execute(&mut *$tx)
+                .await?;
             }
-            let row = sqlx::query(
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "UPDATE step_runs SET
-                    state = CASE WHEN human = 1 OR (not_before IS NOT NULL AND not_before > $2) THEN 'waiting' ELSE 'ready' END,
-                    wait_reason = CASE WHEN human = 1 THEN 'task' WHEN not_before IS NOT NULL AND not_before > $2 THEN 'timer' ELSE NULL END,
-                    claimable_at = CASE WHEN human = 1 THEN NULL WHEN not_before IS NOT NULL AND not_before > $2 THEN not_before ELSE $2 END,
-                    updated_at = $2
-                 WHERE id = $1 AND state = 'pending'
+                    state = CASE WHEN human = 1 OR (not_before IS NOT NULL AND not_before > $1) THEN 'waiting' ELSE 'ready' END,
+                    wait_reason = CASE WHEN human = 1 THEN 'task' WHEN not_before IS NOT NULL AND not_before > $1 THEN 'timer' ELSE NULL END,
+                    claimable_at = CASE WHEN human = 1 THEN NULL WHEN not_before IS NOT NULL AND not_before > $1 THEN not_before ELSE $1 END,
+                    updated_at = $1
+                 WHERE id IN ({list}) AND state = 'pending'
                    AND NOT EXISTS (SELECT 1 FROM step_deps d JOIN step_runs x ON x.id = d.dep
-                                   WHERE d.run = $1 AND x.state <> 'done')
-                 RETURNING study, step, subject, state, wait_reason",
-            )
-            .bind(id)
+                                   WHERE d.run = step_runs.id AND x.state <> 'done')
+                 RETURNING study, step, subject, state, wait_reason"
+            )))
             .bind($now)
-            .fetch_optional(&mut *$tx)
+            .fetch_all(&mut *$tx)
             .await?;
-            if let Some(r) = row {
+            for r in rows {
                 let state: String = r.try_get("state")?;
                 if $backend == Backend::Postgres && state == "ready" && !woken {
                     // Delivered at commit: idle workers LISTENing wake at once.
@@ -350,13 +381,14 @@ pub fn object(study: &str, step: &str, subject: &str) -> String {
 /// Marks the study completed when none of its runs is active.
 macro_rules! complete_study_if_done {
     ($tx:expr, $study:expr, $now:expr, $audit:expr) => {{
-        let active: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM step_runs WHERE study = $1 AND state IN ('pending', 'ready', 'running', 'waiting')",
+        // One indexed probe, not a count over the study's runs.
+        let active: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM step_runs WHERE study = $1 AND state IN ('pending', 'ready', 'running', 'waiting') LIMIT 1",
         )
         .bind($study.to_owned())
-        .fetch_one(&mut *$tx)
+        .fetch_optional(&mut *$tx)
         .await?;
-        if active == 0 {
+        if active.is_none() {
             let n = sqlx::query("UPDATE studies SET state = 'completed', updated_at = $1 WHERE id = $2 AND state = 'running'")
                 .bind($now)
                 .bind($study.to_owned())

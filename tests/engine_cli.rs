@@ -1,0 +1,122 @@
+//! The engine's commands end to end, in-process, on a fresh SQLite database: exit codes,
+//! refusals that change nothing, and what each command says.
+
+use studyflow_tests::{TempDir, studyflow};
+
+const SPEC: &str = "specs/recidivism-2026-cohort.yaml";
+const STUDY: &str = "recidivism-2026-cohort";
+
+#[test]
+fn a_study_from_submission_to_its_first_task_and_the_audit() {
+    let dir = TempDir::new("engine-cli");
+    let db = format!("{}/studyflow.db", dir.path());
+    let run = |args: &[&str]| {
+        let mut v = args.to_vec();
+        v.extend(["--database", db.as_str()]);
+        studyflow(&v)
+    };
+    // An invalid spec is refused with its diagnostics, and nothing is stored.
+    let bad = dir.file(
+        "bad.yaml",
+        &std::fs::read_to_string(studyflow_tests::root().join(SPEC))
+            .unwrap()
+            .replace("purpose:", "porpose:"),
+    );
+    let r = run(&["submit", "--as", "Inese Kalniņa", &bad]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(
+        r.stderr.contains("error[SF010]") && r.stderr.contains("nothing was stored"),
+        "{}",
+        r.stderr
+    );
+    assert!(run(&["status"]).stdout.starts_with("no studies"));
+
+    let r = run(&["submit", "--as", "Inese Kalniņa", SPEC]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(
+        r.stdout
+            .contains("submitted recidivism-2026-cohort version 1, plan sha256:")
+    );
+    let r = run(&["approve", "--as", "Inese Kalniņa", STUDY]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("cannot also approve"), "{}", r.stderr);
+    let r = run(&["start", "--as", "Gatis Krūmiņš", STUDY]);
+    assert_eq!(r.code, 1, "unapproved: {}", r.transcript());
+    assert_eq!(run(&["approve", "--as", "Gatis Krūmiņš", STUDY]).code, 0);
+    let r = run(&["start", "--as", "Gatis Krūmiņš", STUDY]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let r = run(&["worker", "--once"]);
+    assert_eq!(
+        r.stdout,
+        "worker: 5 step runs executed\n",
+        "{}",
+        r.transcript()
+    );
+    assert!(
+        run(&["tasks", "--as", "Dace Liepiņa"])
+            .stdout
+            .starts_with("no open tasks for Dace Liepiņa")
+    );
+    let tasks = run(&["tasks", "--as", "Inese Kalniņa"]).stdout;
+    assert!(tasks.contains("quality-check"), "{tasks}");
+    let id = tasks.split_whitespace().next().unwrap().to_owned();
+    let r = run(&["task", "complete", "--as", "Dace Liepiņa", &id]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("p.25.2"), "{}", r.stderr);
+    assert_eq!(
+        run(&[
+            "task",
+            "complete",
+            "--as",
+            "Inese Kalniņa",
+            "--note",
+            "two duplicates merged",
+            &id
+        ])
+        .code,
+        0
+    );
+    let status = run(&["status", STUDY]).stdout;
+    assert!(
+        status.contains("study recidivism-2026-cohort — running"),
+        "{status}"
+    );
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("quality-check") && l.contains("done")),
+        "{status}"
+    );
+    let r = run(&["audit", "verify"]);
+    assert_eq!(
+        (r.code, r.stdout.starts_with("audit intact: ")),
+        (0, true),
+        "{}",
+        r.transcript()
+    );
+    let export = run(&["audit", "export"]).stdout;
+    let first: serde_json::Value = serde_json::from_str(export.lines().next().unwrap()).unwrap();
+    assert_eq!(first["action"], "study.submitted");
+    assert_eq!(first["seq"], 1);
+    assert!(
+        export
+            .lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+    );
+    assert_eq!(run(&["status", "no-such-study"]).code, 1);
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_an_error_and_stays_as_it_was() {
+    let dir = TempDir::new("engine-cli-corrupt");
+    let text = "name,value\nthis,is a spreadsheet export\n".repeat(200);
+    let path = dir.file("studyflow.db", &text);
+    let r = studyflow(&["status", "--database", &path]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(
+        r.stderr.contains("is not a studyflow database"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+}
