@@ -57,8 +57,43 @@ impl Worker {
             .claim(&self.owner, now, now + lease, e.options.batch)
             .await?;
         let n = claimed.len();
+        // Bodies one after another; their outcomes commit together (one transaction for the
+        // batch). A failure is recorded on its own.
+        let mut finishes = Vec::with_capacity(n);
         for c in claimed {
-            self.execute(c).await?;
+            if let Some(f) = self.execute(c).await? {
+                finishes.push(f);
+            }
+        }
+        if !finishes.is_empty() {
+            let done = e.store.finish_many(&finishes).await?;
+            let stale: Vec<AuditEvent> = finishes
+                .iter()
+                .zip(done)
+                .filter(|(_, ok)| !ok)
+                .map(|(f, _)| {
+                    let object = f
+                        .audit
+                        .first()
+                        .map(|a| a.object.clone())
+                        .unwrap_or_default();
+                    let fence = match f.expect {
+                        Expect::Running { fence } => fence,
+                        Expect::Task => 0,
+                    };
+                    ev(
+                        f.now,
+                        &self.owner,
+                        "step.stale_write_rejected",
+                        object,
+                        "",
+                        serde_json::json!({"fence": fence}),
+                    )
+                })
+                .collect();
+            if !stale.is_empty() {
+                e.store.append_audit(&stale).await?;
+            }
         }
         e.store.seal_audit().await?;
         Ok(n)
@@ -101,7 +136,9 @@ impl Worker {
         }
     }
 
-    async fn execute(&self, c: Claimed) -> Result<()> {
+    /// Runs one claimed run's body; returns its finish to commit, or `None` when the attempt
+    /// failed (recorded here: a retry or a failure).
+    async fn execute(&self, c: Claimed) -> Result<Option<Finish>> {
         let e = &self.engine;
         let loaded = e.load(&c.study, c.version).await?;
         let object = studyflow_store::run_object(&c.study, &c.step, &c.subject);
@@ -125,7 +162,7 @@ impl Worker {
                     &audit,
                 )
                 .await?;
-            return Ok(());
+            return Ok(None);
         };
         let ctx = StepContext {
             study: &c.study,
@@ -163,7 +200,7 @@ impl Worker {
                     record["subject_list"] =
                         serde_json::to_value(&out.subjects).unwrap_or_default();
                 }
-                let f = Finish {
+                Ok(Some(Finish {
                     run: c.id,
                     expect: Expect::Running { fence: c.fence },
                     output: record.to_string(),
@@ -175,23 +212,11 @@ impl Worker {
                         now,
                         &self.owner,
                         "step.done",
-                        object.clone(),
+                        object,
                         &step.regulation.join(" "),
                         serde_json::json!({"version": c.version, "attempt": c.attempts, "fence": c.fence}),
                     )],
-                };
-                if !e.store.finish(&f).await? {
-                    e.store
-                        .append_audit(&[ev(
-                            now,
-                            &self.owner,
-                            "step.stale_write_rejected",
-                            object,
-                            "",
-                            serde_json::json!({"fence": c.fence}),
-                        )])
-                        .await?;
-                }
+                }))
             }
             Err(err) => {
                 let retry = err.retryable && c.attempts < c.max_attempts;
@@ -218,9 +243,9 @@ impl Worker {
                 e.store
                     .fail(c.id, c.fence, &message, now, retry_at, &audit)
                     .await?;
+                Ok(None)
             }
         }
-        Ok(())
     }
 }
 

@@ -572,3 +572,36 @@ async fn an_idle_postgres_worker_is_woken_by_notify() {
         "woken by NOTIFY, not by the 60 s poll: {waited:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_that_no_longer_compiles_to_its_approved_hash_is_not_run() {
+    let db = sqlite();
+    let s = engine(&db.url, date(2026, 8, 3), 2).await;
+    let bytes = spec_bytes(RECIDIVISM);
+    let (study, _, hash) = s.engine.submit(&bytes, "Inese Kalniņa").await.unwrap();
+    s.engine
+        .approve(&study, "Gatis Krūmiņš", Some(&hash))
+        .await
+        .unwrap();
+    // The same database opened by an engine whose calendar data changed (a new Cabinet order).
+    let calendar = studyflow_calendar::Calendar::with_overrides(&[(
+        "order.txt",
+        "one-off 2030-05-06 A day off by a future law\n",
+    )])
+    .unwrap();
+    let other = studyflow_runtime::Engine::new(
+        Store::open(&db.url).await.unwrap(),
+        s.clock.clone(),
+        Arc::new(calendar),
+        Arc::new(PlaceholderDataPlane { cohort_size: 2 }),
+        studyflow_runtime::Options::default(),
+    );
+    let e = other.start(&study, "Operator").await.unwrap_err();
+    assert!(matches!(e, EngineError::Refused(_)), "{e}");
+    assert!(e.to_string().contains("not to the submitted"), "{e}");
+    assert_eq!(
+        s.engine.store.study(&study).await.unwrap().unwrap().state,
+        "approved"
+    );
+    assert!(s.engine.store.runs(&study).await.unwrap().is_empty());
+}

@@ -567,52 +567,83 @@ impl Store {
     /// Finishes a run, atomically with what it produced. `Ok(false)` when the run is not in
     /// the expected state (a stale fencing token, a task already completed): nothing changes.
     pub async fn finish(&self, f: &Finish) -> Result<bool> {
-        Ok(in_tx!(self, |tx, backend| {
-            let (sql, fence) = match f.expect {
-                Expect::Running { fence } => (
-                    "UPDATE step_runs SET state = 'done', wait_reason = NULL, claimable_at = NULL, lease_owner = NULL,
-                        lease_until = NULL, output = $1, completed_by = $2, updated_at = $3
-                     WHERE id = $4 AND state = 'running' AND fence = $5 RETURNING study",
-                    fence,
-                ),
-                Expect::Task => (
-                    "UPDATE step_runs SET state = 'done', wait_reason = NULL, claimable_at = NULL, output = $1,
-                        completed_by = $2, updated_at = $3
-                     WHERE id = $4 AND state = 'waiting' AND wait_reason = 'task' AND $5 = 0
-                       AND (not_before IS NULL OR not_before <= $3) RETURNING study",
-                    0,
-                ),
-            };
-            let study: Option<String> = sqlx::query_scalar(sql)
-                .bind(&f.output)
-                .bind(&f.completed_by)
-                .bind(f.now)
-                .bind(f.run)
-                .bind(fence)
-                .fetch_optional(&mut *tx)
-                .await?;
-            match study {
-                None => false,
-                Some(study) => {
-                    let mut events = f.audit.clone();
-                    let (created, targets) = insert_runs!(tx, &f.new_runs, &f.new_edges, f.now);
-                    let mut candidates: Vec<i64> =
-                        sqlx::query_scalar("SELECT run FROM step_deps WHERE dep = $1")
-                            .bind(f.run)
-                            .fetch_all(&mut *tx)
-                            .await?;
-                    candidates.extend(created);
-                    candidates.extend(targets);
-                    promote!(tx, backend, candidates, f.now, events);
-                    complete_study_if_done!(tx, &study, f.now, events);
-                    push_audit!(tx, &events);
-                    if matches!(f.expect, Expect::Running { .. }) {
-                        crate::failpoint::hit("commit").await;
-                    }
-                    true
+        Ok(self
+            .finish_many(std::slice::from_ref(f))
+            .await?
+            .first()
+            .copied()
+            .unwrap_or(false))
+    }
+
+    /// Finishes several runs in one transaction (a worker's batch: one commit instead of one
+    /// per run). Each finish is checked on its own (`false` for a stale one, which changes
+    /// nothing); the rest commit together. Rows are locked in one global order — the finished
+    /// runs by id, then their dependents by id — so concurrent batches cannot deadlock.
+    pub async fn finish_many(&self, fs: &[Finish]) -> Result<Vec<bool>> {
+        let mut order: Vec<usize> = (0..fs.len()).collect();
+        order.sort_by_key(|&i| fs[i].run);
+        let mut results = vec![false; fs.len()];
+        in_tx!(self, |tx, backend| {
+            let mut events: Vec<AuditEvent> = Vec::new();
+            let mut candidates: Vec<i64> = Vec::new();
+            let mut studies: Vec<String> = Vec::new();
+            let mut now = 0;
+            for &i in &order {
+                let f = &fs[i];
+                let (sql, fence) = match f.expect {
+                    Expect::Running { fence } => (
+                        "UPDATE step_runs SET state = 'done', wait_reason = NULL, claimable_at = NULL, lease_owner = NULL,
+                            lease_until = NULL, output = $1, completed_by = $2, updated_at = $3
+                         WHERE id = $4 AND state = 'running' AND fence = $5 RETURNING study",
+                        fence,
+                    ),
+                    Expect::Task => (
+                        "UPDATE step_runs SET state = 'done', wait_reason = NULL, claimable_at = NULL, output = $1,
+                            completed_by = $2, updated_at = $3
+                         WHERE id = $4 AND state = 'waiting' AND wait_reason = 'task' AND $5 = 0
+                           AND (not_before IS NULL OR not_before <= $3) RETURNING study",
+                        0,
+                    ),
+                };
+                let study: Option<String> = sqlx::query_scalar(sql)
+                    .bind(&f.output)
+                    .bind(&f.completed_by)
+                    .bind(f.now)
+                    .bind(f.run)
+                    .bind(fence)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(study) = study else { continue };
+                results[i] = true;
+                now = now.max(f.now);
+                events.extend(f.audit.iter().cloned());
+                let (created, targets) = insert_runs!(tx, &f.new_runs, &f.new_edges, f.now);
+                let deps: Vec<i64> = sqlx::query_scalar("SELECT run FROM step_deps WHERE dep = $1")
+                    .bind(f.run)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                candidates.extend(deps);
+                candidates.extend(created);
+                candidates.extend(targets);
+                if !studies.contains(&study) {
+                    studies.push(study);
                 }
             }
-        }))
+            if !studies.is_empty() {
+                promote!(tx, backend, candidates, now, events);
+                for study in &studies {
+                    complete_study_if_done!(tx, study, now, events);
+                }
+                push_audit!(tx, &events);
+                if fs
+                    .iter()
+                    .any(|f| matches!(f.expect, Expect::Running { .. }))
+                {
+                    crate::failpoint::hit("commit").await;
+                }
+            }
+        });
+        Ok(results)
     }
 
     /// Records a failed attempt: retried at `retry_at`, or failed for good when `None`.
