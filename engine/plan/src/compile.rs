@@ -235,13 +235,9 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
             .as_ref()
             .and_then(|m| m.sample.as_ref())
             .and_then(|s| s.period);
-        let (request_actor, exchange_points): (Actor, &[&'static str]) = match follow_up.exchange {
-            Exchange::Automated => (Actor::Engine, &["p.6", "p.11", "p.12", "p.20"]),
-            Exchange::SecureElectronic => (
-                Actor::ServiceResearcher,
-                &["p.6", "p.11", "p.12", "p.12.3", "p.20"],
-            ),
-        };
+        // The p.19 exchange is automated (p.20; SF150 refuses anything else).
+        let (request_actor, exchange_points): (Actor, &[&'static str]) =
+            (Actor::Engine, &["p.6", "p.11", "p.12", "p.20"]);
         let fields: Vec<&str> = follow_up.fields.iter().map(|f| f.0.as_str()).collect();
         for wave in WAVES
             .iter()
@@ -485,7 +481,7 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
                 &["p.8"],
             )
             .deadline(DeadlineKind::PrisonAdministrationNotice, rule, date),
-            &[analysis],
+            &[report],
         )
     });
     if let Some(date) = planned {
@@ -879,52 +875,42 @@ fn notice_deadline(calendar: &Calendar, planned: Option<Date>) -> (String, Optio
     }
 }
 
-/// Destruction of everything identifying at completion or termination, and the retention of
-/// anonymised data (MK403 p.26, p.27, p.34, p.35).
+/// Destruction of everything identifying and the retention of anonymised data (MK403 p.26,
+/// p.27, p.34, p.35). "At completion" is an order edge from every step that ends a branch of
+/// the plan, so nothing else of the study is still to run when such a step runs.
 fn completion(b: &mut Builder<'_>, acquired: bool) {
     let spec = b.spec;
     let end = spec.study_end().map(|d| d.0);
-    let external_steps: Vec<NodeIndex> = b
-        .sinks()
-        .into_iter()
-        .filter(|n| b.graph[*n].actor == Actor::ExternalResearcher)
-        .collect();
     let retention = spec.retention.as_ref();
+    // Everything of the study before any completion step.
+    let sinks = b.sinks();
     if acquired || spec.direct_contact.is_some() {
+        // As soon as no step needs personal data any more, and no later than the spec's date
+        // or the study's end (p.26: only as long as needed).
         let by = retention
             .and_then(|r| r.identifying_data_deleted_by)
             .map(|d| d.0);
-        let trigger = if by.is_some() {
-            Trigger::AfterDependencies
-        } else {
-            Trigger::AtCompletion
-        };
         let (rule, date) = match (by, end) {
             (Some(by), _) => (
-                format!(
-                    "by {by}, the date the spec sets, and never after the study ends (MK403 p.26)"
-                ),
+                format!("by {by}, the date the spec sets, and never after the study ends (MK403 p.26)"),
                 Some(by),
             ),
             (None, Some(end)) => (
-                format!(
-                    "at completion or termination, at the latest on the study's last deadline {end} (MK403 p.26)"
-                ),
+                format!("once no step needs it, at the latest on the study's last deadline {end} (MK403 p.26)"),
                 Some(end),
             ),
-            (None, None) => ("at completion or termination (MK403 p.26)".to_owned(), None),
+            (None, None) => ("once no step needs it, and at completion or termination at the latest (MK403 p.26)".to_owned(), None),
         };
         let holders = b.last_holders_of_personal_data();
         b.add_after(
             step(
                 "destroy-identifying",
                 StepKind::DestroyIdentifying,
-                                "Destroy everything identifying — remaining identifiers, contact details, the pseudonym vault, the study's keys — once no step needs it, and at once on termination",
+                "Destroy everything identifying — remaining identifiers, contact details, the pseudonym vault, the study's keys — once no step needs it, and at once on termination",
                 Actor::Engine,
                 (IDENT, NONE),
                 &["p.26"],
             )
-            .trigger(trigger)
             .deadline(DeadlineKind::IdentifyingDataDeletion, rule, date),
             &[],
             &holders,
@@ -949,7 +935,7 @@ fn completion(b: &mut Builder<'_>, acquired: bool) {
             .trigger(Trigger::AtCompletion)
             .deadline(DeadlineKind::IdentifyingDataDeletion, rule, end),
             &[],
-            &external_steps,
+            &sinks,
         );
     }
     if spec.external.is_some() {
@@ -964,7 +950,10 @@ fn completion(b: &mut Builder<'_>, acquired: bool) {
             Some((Keep::UntilDate, Some(until))) => {
                 (format!("kept until {until} (MK403 p.35)"), Some(until))
             }
-            Some((Keep::UntilStudyEnd, _)) | None => match (end, term) {
+            Some((Keep::UntilDate, None))
+            | Some((Keep::Permanent, _))
+            | Some((Keep::UntilStudyEnd, _))
+            | None => match (end, term) {
                 (Some(end), _) => (
                     format!("kept until the study ends, {end} (MK403 p.35)"),
                     Some(end),
@@ -975,34 +964,34 @@ fn completion(b: &mut Builder<'_>, acquired: bool) {
                 ),
                 (None, None) => ("kept until the study ends (MK403 p.35)".to_owned(), None),
             },
-            Some((_, until)) => (
-                "kept until the study ends or the contract's term (MK403 p.35)".to_owned(),
-                until.or(term),
-            ),
         };
-        b.add_after(
-            step(
-                "external-copy-deletion",
-                StepKind::ExternalCopyDeletion,
-                "The external researcher deletes the anonymised information and what they created from it",
-                Actor::ExternalResearcher,
-                (ANON, NONE),
-                &["p.35"],
-            )
-            .trigger(Trigger::AtCompletion)
-            .deadline(DeadlineKind::ExternalCopyDeletion, rule, date),
-            &[],
-            &external_steps,
-        );
+        let mut s = step(
+            "external-copy-deletion",
+            StepKind::ExternalCopyDeletion,
+            "The external researcher deletes the anonymised information and what they created from it",
+            Actor::ExternalResearcher,
+            (ANON, NONE),
+            &["p.35"],
+        )
+        .deadline(DeadlineKind::ExternalCopyDeletion, rule, date);
+        // Kept until the date: not deleted before it.
+        s = match date {
+            Some(d) => s.trigger(Trigger::AtDate { date: d }),
+            None => s.trigger(Trigger::AtCompletion),
+        };
+        b.add_after(s, &[], &sinks);
     }
     if acquired {
         let term = retention.and_then(|r| r.anonymised_data.as_ref());
-        let (title, deadline) = match term.map(|t| (t.keep, t.until.map(|d| d.0))) {
-            Some((Keep::Permanent, _)) | None => {
-                ("Keep the anonymised study dataset permanently", None)
-            }
+        let (title, trigger, deadline) = match term.map(|t| (t.keep, t.until.map(|d| d.0))) {
+            Some((Keep::Permanent, _)) | None => (
+                "Keep the anonymised study dataset permanently",
+                Trigger::AtCompletion,
+                None,
+            ),
             Some((Keep::UntilStudyEnd, _)) => (
                 "Delete the anonymised study dataset when the study ends",
+                Trigger::AtCompletion,
                 Some((
                     format!(
                         "deleted when the study ends{} (MK403 p.27)",
@@ -1013,9 +1002,10 @@ fn completion(b: &mut Builder<'_>, acquired: bool) {
             ),
             Some((Keep::UntilDate, until)) => (
                 "Delete the anonymised study dataset at the end of its retention period",
+                until.map_or(Trigger::AtCompletion, |date| Trigger::AtDate { date }),
                 Some((
                     format!(
-                        "deleted on {} (MK403 p.27)",
+                        "deleted on {} (MK403 p.27), not before",
                         until
                             .map(|d| d.to_string())
                             .unwrap_or_else(|| "the date the Service sets".into())
@@ -1024,11 +1014,6 @@ fn completion(b: &mut Builder<'_>, acquired: bool) {
                 )),
             ),
         };
-        let deps: Vec<NodeIndex> = b
-            .sinks()
-            .into_iter()
-            .filter(|n| b.graph[*n].actor != Actor::ExternalResearcher)
-            .collect();
         let mut s = step(
             "anonymised-retention",
             StepKind::AnonymisedRetention,
@@ -1037,10 +1022,10 @@ fn completion(b: &mut Builder<'_>, acquired: bool) {
             (ANON, NONE),
             &["p.27"],
         )
-        .trigger(Trigger::AtCompletion);
+        .trigger(trigger);
         if let Some((rule, date)) = deadline {
             s = s.deadline(DeadlineKind::AnonymisedDataRetention, rule, date);
         }
-        b.add_after(s, &[], &deps);
+        b.add_after(s, &[], &sinks);
     }
 }

@@ -40,7 +40,7 @@ pub const COMPILER_VERSION: &str = concat!(
     "studyflow-plan ",
     env!("CARGO_PKG_VERSION"),
     " format ",
-    "1"
+    "2"
 );
 
 /// The version of the JSON plan format (`studyflow plan --format json`).

@@ -276,6 +276,19 @@ pub enum DeadlineKind {
 }
 
 impl DeadlineKind {
+    /// The MK403 point the deadline rests on.
+    pub fn point(self) -> &'static str {
+        match self {
+            DeadlineKind::PhaseDeadline => "p.3.4",
+            DeadlineKind::PrisonAdministrationNotice => "p.8",
+            DeadlineKind::Publication => "p.22.7",
+            DeadlineKind::FollowUpWave => "p.19",
+            DeadlineKind::IdentifyingDataDeletion => "p.26",
+            DeadlineKind::AnonymisedDataRetention => "p.27",
+            DeadlineKind::ExternalCopyDeletion => "p.35",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             DeadlineKind::PhaseDeadline => "phase_deadline",

@@ -95,17 +95,24 @@ pub fn riga_end_of_day(d: Date) -> Timestamp {
     riga_midnight(d.tomorrow().unwrap_or(d))
 }
 
-/// The civil date in Riga at an instant.
+/// The civil date in Riga at an instant. Summer time starts and ends at 01:00 UTC on the last
+/// Sundays of March and October (EU rule).
 pub fn riga_date(t: Timestamp) -> Date {
-    let utc_date = t.to_zoned(jiff::tz::TimeZone::UTC).date();
-    // The offset of the (UTC) day is the offset at that day's midnight, give or take the
-    // switch night, which no deadline depends on.
-    let shifted = t
-        .checked_add(jiff::SignedDuration::from_hours(riga_offset_hours(
-            utc_date,
-        )))
-        .unwrap_or(t);
-    shifted.to_zoned(jiff::tz::TimeZone::UTC).date()
+    let utc = t.to_zoned(jiff::tz::TimeZone::UTC);
+    let year = utc.date().year();
+    let switch = |d: Date| {
+        d.to_zoned(jiff::tz::TimeZone::UTC)
+            .map(|z| z.timestamp())
+            .unwrap_or(Timestamp::UNIX_EPOCH)
+            .checked_add(jiff::SignedDuration::from_hours(1))
+            .unwrap_or(Timestamp::UNIX_EPOCH)
+    };
+    let summer = t >= switch(last_sunday(year, 3)) && t < switch(last_sunday(year, 10));
+    let offset = if summer { 3 } else { 2 };
+    t.checked_add(jiff::SignedDuration::from_hours(offset))
+        .unwrap_or(t)
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
 }
 
 #[cfg(test)]

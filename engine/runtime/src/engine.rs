@@ -113,7 +113,8 @@ pub fn run_key(study: &str, version: i64, step: &str, subject: &str) -> String {
     }
 }
 
-fn event(
+/// An audit event with a JSON detail.
+pub(crate) fn event(
     at: i64,
     actor: &str,
     action: &str,
@@ -121,14 +122,7 @@ fn event(
     point: &str,
     detail: serde_json::Value,
 ) -> AuditEvent {
-    AuditEvent {
-        at,
-        actor: actor.to_owned(),
-        action: action.to_owned(),
-        object: object.to_owned(),
-        point: point.to_owned(),
-        detail: detail.to_string(),
-    }
+    AuditEvent::new(at, actor, action, object, point, detail.to_string())
 }
 
 impl Engine {
@@ -191,10 +185,16 @@ impl Engine {
             ))
         })?;
         let (plan, _) = studyflow_plan::compile(&spec, &v.spec, &self.calendar, None);
-        if plan.hash != v.plan_hash {
+        // The approved plan runs for years, across releases and calendar updates: what must
+        // not change is its shape — the steps, who performs them, what data they read and
+        // write, and their order. Dates may move with a new Cabinet order; a different shape
+        // needs an amendment and its own approval.
+        let stored: serde_json::Value = serde_json::from_str(&v.plan_json).unwrap_or_default();
+        let now = studyflow_plan::render::json(&plan);
+        if plan_shape(&stored) != plan_shape(&now) {
             return Err(EngineError::Refused(format!(
-                "the plan of `{study}` version {version} compiles today to {}, not to the submitted {} (the calendar data or the compiler changed); submit the spec again as an amendment",
-                plan.hash, v.plan_hash
+                "the plan of `{study}` version {version} compiles today to steps or an order other than the approved plan {} (the compiler changed); submit the spec again as an amendment",
+                v.plan_hash
             )));
         }
         let l = Arc::new(Loaded { spec, plan });
@@ -309,15 +309,22 @@ impl Engine {
                 v.version, v.plan_hash
             )));
         }
-        let loaded = self.load(study, v.version).await?;
-        let approver = loaded
+        self.load(study, v.version).await?;
+        // An amendment is approved by an approver of the version in force, not by one the
+        // amendment itself names.
+        let authority = match self.store.latest_approved_version(study).await? {
+            Some(current) => current,
+            None => v.version,
+        };
+        let in_force = self.load(study, authority).await?;
+        let approver = in_force
             .spec
             .authorised_persons
             .iter()
             .any(|p| p.name == user && p.role == ServiceRole::Approver);
         if !approver {
             return Err(EngineError::Forbidden(format!(
-                "`{user}` is not an approver among the spec's authorised persons (MK403 p.3, p.25.1)"
+                "`{user}` is not an approver among the authorised persons of `{study}` version {authority} (MK403 p.3, p.25.1)"
             )));
         }
         let now = self.now();
@@ -414,19 +421,12 @@ impl Engine {
     }
 
     async fn approved_version(&self, study: &str) -> Result<i64> {
-        let mut v = self.store.version(study, None).await?;
-        while let Some(row) = v {
-            if row.state == "approved" {
-                return Ok(row.version);
-            }
-            if row.version <= 1 {
-                break;
-            }
-            v = self.store.version(study, Some(row.version - 1)).await?;
-        }
-        Err(EngineError::Refused(format!(
-            "`{study}` has no approved version (MK403 p.3)"
-        )))
+        self.store
+            .latest_approved_version(study)
+            .await?
+            .ok_or_else(|| {
+                EngineError::Refused(format!("`{study}` has no approved version (MK403 p.3)"))
+            })
     }
 
     /// Starts an approved study (an external one once its contract is recorded, MK403 p.30).
@@ -435,6 +435,15 @@ impl Engine {
         let version = self.approved_version(study).await?;
         let loaded = self.load(study, version).await?;
         let external = loaded.spec.external.is_some();
+        // An approved amendment whose re-planning did not complete (the approval committed,
+        // the activation failed) is re-planned by `start`.
+        if row.state == "running" && row.active_version.is_some_and(|a| a < version) {
+            let n = self
+                .activate(study, version, &["running"], true, user)
+                .await?;
+            self.store.seal_audit().await?;
+            return Ok(n);
+        }
         match (row.state.as_str(), external) {
             ("approved", false) | ("contracted", true) => {}
             ("approved", true) => {
@@ -543,6 +552,17 @@ impl Engine {
                 .unwrap_or_else(|| run_key(study, version, step, subject))
         };
         let cohort: Vec<String> = loaded.cohort_steps().iter().map(|s| s.id.clone()).collect();
+        // The subjects' runs first: a study-level step depends only on those that exist.
+        let subject_runs = match subjects {
+            Some(subjects) => self.subject_runs(study, version, loaded, subjects, &key_of),
+            None => Vec::new(),
+        };
+        let known: HashSet<&str> = subject_runs
+            .iter()
+            .map(|r| r.key.as_str())
+            .chain(started.values().map(String::as_str))
+            .collect();
+        let exists = |key: &str| known.contains(key);
         let mut out = Vec::new();
         for &n in &order {
             let step = &g[n];
@@ -557,9 +577,12 @@ impl Engine {
                 let pred = &g[p];
                 if pred.per_subject {
                     match subjects {
-                        Some(subjects) => {
-                            deps.extend(subjects.iter().map(|s| key_of(&pred.id, &s.pseudonym)))
-                        }
+                        Some(subjects) => deps.extend(
+                            subjects
+                                .iter()
+                                .map(|s| key_of(&pred.id, &s.pseudonym))
+                                .filter(|k| exists(k)),
+                        ),
                         None => deps.extend(cohort.iter().map(|c| key_of(c, ""))),
                     }
                 } else {
@@ -576,9 +599,7 @@ impl Engine {
             }
             out.push(run);
         }
-        if let Some(subjects) = subjects {
-            out.extend(self.subject_runs(study, version, loaded, subjects, &key_of));
-        }
+        out.extend(subject_runs);
         out
     }
 
@@ -595,9 +616,17 @@ impl Engine {
         let order = loaded.plan.topological().unwrap_or_default();
         let mut out = Vec::new();
         for s in subjects {
+            // Steps not created for this subject, and so neither what follows them.
+            let mut skipped: HashSet<&str> = HashSet::new();
             for &n in &order {
                 let step = &g[n];
                 if !step.per_subject {
+                    continue;
+                }
+                if g.neighbors_directed(n, Incoming)
+                    .any(|p| g[p].per_subject && skipped.contains(g[p].id.as_str()))
+                {
+                    skipped.insert(&step.id);
                     continue;
                 }
                 let own = key_of(&step.id, &s.pseudonym);
@@ -612,10 +641,13 @@ impl Engine {
                     })
                     .collect();
                 let run = self.new_run(study, version, step, &s.pseudonym, Some(s), deps);
-                // A wave counted from an end not known yet waits for an amendment that
-                // brings it; it is not run early.
+                // A wave counted from an end not known yet (the subject is still supervised)
+                // is not run early: it and what follows it wait for the data that brings the
+                // end, by an amendment.
                 if run.not_before.is_some() || !matches!(step.trigger, Trigger::PerSubject { .. }) {
                     out.push(run);
+                } else {
+                    skipped.insert(&step.id);
                 }
             }
         }
@@ -670,6 +702,7 @@ impl Engine {
                 .and_then(|d| d.date)
                 .map(|d| micros(riga_end_of_day(d))),
             deadline_rule: deadline.map(|d| d.rule.clone()),
+            deadline_point: deadline.map(|d| d.kind.point().to_owned()),
             max_attempts: self.options.max_attempts,
             done_by: None,
             deps,
@@ -681,12 +714,25 @@ impl Engine {
     pub(crate) async fn expansion(
         &self,
         study: &str,
-        version: i64,
-        loaded: &Loaded,
         step: &Step,
         subjects: &[Subject],
     ) -> Result<(Vec<NewRun>, Vec<(String, String)>)> {
-        if !loaded.cohort_steps().iter().any(|s| s.id == step.id) || subjects.is_empty() {
+        if subjects.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        // The subjects follow the plan the study runs now, which an amendment may have
+        // replaced since the cohort step was claimed.
+        let Some(version) = self
+            .store
+            .study(study)
+            .await?
+            .and_then(|r| r.active_version)
+        else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let loaded = self.load(study, version).await?;
+        let loaded = loaded.as_ref();
+        if !loaded.cohort_steps().iter().any(|s| s.id == step.id) {
             return Ok((Vec::new(), Vec::new()));
         }
         let existing = self.store.runs(study).await?;
@@ -731,10 +777,19 @@ impl Engine {
         let keep = match row.active_version {
             Some(v) => {
                 let loaded = self.load(study, v).await?;
+                // Destruction (p.26, p.34) and the external researcher's deletion of their
+                // copy (p.35) still happen; nothing else does.
                 loaded
                     .plan
-                    .steps_of(StepKind::DestroyIdentifying)
-                    .map(|(_, s)| s.id.clone())
+                    .graph
+                    .node_weights()
+                    .filter(|s| {
+                        matches!(
+                            s.kind,
+                            StepKind::DestroyIdentifying | StepKind::ExternalCopyDeletion
+                        )
+                    })
+                    .map(|s| s.id.clone())
                     .collect()
             }
             None => Vec::new(),
@@ -782,6 +837,10 @@ impl Engine {
             EngineError::NotFound(format!("step `{}` is not in the plan", r.step))
         })?;
         authorise(&loaded.spec, step, user)?;
+        if step.kind == StepKind::Publication {
+            self.check_notice_before_publication(&r, &loaded, now)
+                .await?;
+        }
         let output = serde_json::json!({"completed_by": user, "note": note.map(studyflow_spec::diagnostic::mask_personal_codes)}).to_string();
         let f = Finish {
             run,
@@ -806,6 +865,49 @@ impl Engine {
             )));
         }
         self.store.seal_audit().await?;
+        Ok(())
+    }
+
+    /// MK403 p.8: when the study used Prison Administration data, the results are published
+    /// only when the notice was given at least 10 working days before.
+    async fn check_notice_before_publication(
+        &self,
+        publication: &RunRow,
+        loaded: &Loaded,
+        now: i64,
+    ) -> Result<()> {
+        let Some((_, notice)) = loaded
+            .plan
+            .steps_of(StepKind::PrisonAdministrationNotice)
+            .next()
+        else {
+            return Ok(());
+        };
+        let runs = self.store.runs(&publication.study).await?;
+        let given = runs
+            .iter()
+            .filter(|r| r.step == notice.id && r.state == RunState::Done)
+            .map(|r| r.updated_at)
+            .max();
+        let today = riga_date(crate::clock::from_micros(now));
+        let Some(given) = given else {
+            return Err(EngineError::Refused(
+                "the Prison Administration has not been informed of the results yet (MK403 p.8)"
+                    .into(),
+            ));
+        };
+        let given = riga_date(crate::clock::from_micros(given));
+        // Working days from the notice's day up to the day before publication: the notice on
+        // its due date (the 10th working day before) counts 10, as the plan computes it.
+        let between = self
+            .calendar
+            .working_days_between(given, today)
+            .unwrap_or(0);
+        if between < 10 {
+            return Err(EngineError::Refused(format!(
+                "the Prison Administration was informed on {given}, {between} working day(s) before today; MK403 p.8 needs at least 10 before publication"
+            )));
+        }
         Ok(())
     }
 
@@ -835,6 +937,26 @@ impl Engine {
         }
         Ok(events)
     }
+}
+
+/// What of a plan's JSON must stay as approved: each step's id, kind, actor and data classes,
+/// and the edges.
+fn plan_shape(plan: &serde_json::Value) -> Option<(Vec<[String; 5]>, String)> {
+    let nodes = plan.get("nodes")?.as_array()?;
+    let text = |n: &serde_json::Value, k: &str| n.get(k).map(|v| v.to_string()).unwrap_or_default();
+    let steps = nodes
+        .iter()
+        .map(|n| {
+            [
+                text(n, "id"),
+                text(n, "kind"),
+                text(n, "actor"),
+                text(n, "data_in"),
+                text(n, "data_out"),
+            ]
+        })
+        .collect();
+    Some((steps, plan.get("edges")?.to_string()))
 }
 
 /// The subjects a cohort run recorded.

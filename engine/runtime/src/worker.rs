@@ -1,37 +1,20 @@
 //! Workers: claim claimable runs with a lease, execute their bodies through the data plane
-//! while heartbeating, and write the outcome with the fencing token they hold.
+//! while keeping the whole batch's leases alive, and write the outcomes with the fencing
+//! tokens they hold, in one transaction per batch.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use studyflow_store::{AuditEvent, Claimed, Expect, Finish};
 
 use crate::dataplane::StepContext;
-use crate::engine::{Engine, Result};
+use crate::engine::{Engine, Result, event};
 
 /// One worker.
 pub struct Worker {
     pub engine: Arc<Engine>,
     /// Who holds the leases: host, process and worker number.
     pub owner: String,
-}
-
-fn ev(
-    at: i64,
-    actor: &str,
-    action: &str,
-    object: String,
-    point: &str,
-    detail: serde_json::Value,
-) -> AuditEvent {
-    AuditEvent {
-        at,
-        actor: actor.to_owned(),
-        action: action.to_owned(),
-        object,
-        point: point.to_owned(),
-        detail: detail.to_string(),
-    }
 }
 
 /// A worker's name: the host, the process and the number.
@@ -42,12 +25,40 @@ pub fn owner_name(n: usize) -> String {
     format!("worker:{host}:{}:{n}", std::process::id())
 }
 
+/// A body's error message as it may be recorded: personal codes masked, and any other long
+/// number (proceeding, ruling, case numbers) too — an error never carries an identifier.
+pub fn redact(message: &str) -> String {
+    let masked = studyflow_spec::diagnostic::mask_personal_codes(message);
+    let mut out = String::with_capacity(masked.len());
+    let mut digits = String::new();
+    let flush = |digits: &mut String, out: &mut String| {
+        if digits.chars().filter(char::is_ascii_digit).count() >= 6 {
+            out.push_str("[number]");
+        } else {
+            out.push_str(digits);
+        }
+        digits.clear();
+    };
+    for ch in masked.chars() {
+        if ch.is_ascii_digit() || (!digits.is_empty() && matches!(ch, '-' | '/')) {
+            digits.push(ch);
+        } else {
+            flush(&mut digits, &mut out);
+            out.push(ch);
+        }
+    }
+    flush(&mut digits, &mut out);
+    out
+}
+
 impl Worker {
     pub fn new(engine: Arc<Engine>, owner: String) -> Worker {
         Worker { engine, owner }
     }
 
-    /// Claims one batch and executes it; returns how many runs it claimed.
+    /// Claims one batch and executes it; returns how many runs it claimed. A run whose body
+    /// or bookkeeping fails is recorded as a failed attempt (retried with backoff); the rest of
+    /// the batch still commits.
     pub async fn run_once(&self) -> Result<usize> {
         let e = &self.engine;
         let now = e.now();
@@ -57,12 +68,22 @@ impl Worker {
             .claim(&self.owner, now, now + lease, e.options.batch)
             .await?;
         let n = claimed.len();
-        // Bodies one after another; their outcomes commit together (one transaction for the
-        // batch). A failure is recorded on its own.
+        let ids: Vec<i64> = claimed.iter().map(|c| c.id).collect();
+        let mut renewed = Instant::now();
         let mut finishes = Vec::with_capacity(n);
         for c in claimed {
-            if let Some(f) = self.execute(c).await? {
-                finishes.push(f);
+            // The batch commits at the end: keep every lease in it alive, not only the one
+            // whose body runs.
+            if renewed.elapsed() > e.options.lease / 3 {
+                e.store
+                    .heartbeat_many(&self.owner, &ids, e.now() + lease)
+                    .await?;
+                renewed = Instant::now();
+            }
+            match self.execute(&c).await {
+                Ok(Some(f)) => finishes.push(f),
+                Ok(None) => {}
+                Err(err) => self.record_failure(&c, &err.to_string(), true).await?,
             }
         }
         if !finishes.is_empty() {
@@ -81,11 +102,11 @@ impl Worker {
                         Expect::Running { fence } => fence,
                         Expect::Task => 0,
                     };
-                    ev(
+                    event(
                         f.now,
                         &self.owner,
                         "step.stale_write_rejected",
-                        object,
+                        &object,
                         "",
                         serde_json::json!({"fence": fence}),
                     )
@@ -113,54 +134,92 @@ impl Worker {
         }
     }
 
-    /// Runs until `stop` turns true, polling every `poll` when idle.
+    /// Runs until `stop` turns true, waiting for work when idle. A failing database (a
+    /// restart, a network cut) does not end the worker: it says so on stderr and tries again
+    /// with a growing pause.
     pub async fn run(
         &self,
         mut stop: tokio::sync::watch::Receiver<bool>,
         poll: Duration,
     ) -> Result<usize> {
         let mut total = 0;
+        let mut pause = poll;
         loop {
             if *stop.borrow() {
                 return Ok(total);
             }
-            self.engine.flag_overdue().await?;
-            let n = self.run_once().await?;
-            total += n;
-            if n == 0 {
-                tokio::select! {
-                    _ = self.engine.store.wait_for_work(poll) => {}
-                    _ = stop.changed() => {}
+            let round = async {
+                self.engine.flag_overdue().await?;
+                self.run_once().await
+            };
+            match round.await {
+                Ok(n) => {
+                    total += n;
+                    pause = poll;
+                    if n == 0 {
+                        tokio::select! {
+                            _ = self.engine.store.wait_for_work(poll) => {}
+                            _ = stop.changed() => {}
+                        }
+                    }
+                }
+                Err(err) => {
+                    eprintln!(
+                        "studyflow worker {}: {}; trying again in {:?}",
+                        self.owner,
+                        redact(&err.to_string()),
+                        pause
+                    );
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = stop.changed() => {}
+                    }
+                    pause = (pause * 2).min(Duration::from_secs(60));
                 }
             }
         }
     }
 
+    /// Records a failed attempt of `c`: retried with exponential backoff while attempts are
+    /// left (and the failure may pass), failed for good otherwise.
+    async fn record_failure(&self, c: &Claimed, message: &str, retryable: bool) -> Result<()> {
+        let e = &self.engine;
+        let now = e.now();
+        let retry = retryable && c.attempts < c.max_attempts;
+        let retry_at = retry.then(|| {
+            let factor = 1u32 << (c.attempts.clamp(1, 20) - 1) as u32;
+            let delay = e
+                .options
+                .retry_base
+                .saturating_mul(factor)
+                .min(e.options.retry_cap);
+            now + micros_of(delay)
+        });
+        let message = redact(message);
+        let action = if retry { "step.retry" } else { "step.failed" };
+        let object = studyflow_store::run_object(&c.study, &c.step, &c.subject);
+        let audit = [event(
+            now,
+            &self.owner,
+            action,
+            &object,
+            "",
+            serde_json::json!({"attempt": c.attempts, "error": message, "retry_at": retry_at}),
+        )];
+        e.store
+            .fail(c.id, c.fence, &message, now, retry_at, &audit)
+            .await?;
+        Ok(())
+    }
+
     /// Runs one claimed run's body; returns its finish to commit, or `None` when the attempt
     /// failed (recorded here: a retry or a failure).
-    async fn execute(&self, c: Claimed) -> Result<Option<Finish>> {
+    async fn execute(&self, c: &Claimed) -> Result<Option<Finish>> {
         let e = &self.engine;
         let loaded = e.load(&c.study, c.version).await?;
         let object = studyflow_store::run_object(&c.study, &c.step, &c.subject);
         let Some(step) = loaded.plan.step(&c.step) else {
-            let now = e.now();
-            let audit = [ev(
-                now,
-                &self.owner,
-                "step.failed",
-                object,
-                "",
-                serde_json::json!({"error": "the step is not in the plan"}),
-            )];
-            e.store
-                .fail(
-                    c.id,
-                    c.fence,
-                    "the step is not in the plan",
-                    now,
-                    None,
-                    &audit,
-                )
+            self.record_failure(c, "the step is not in the plan", false)
                 .await?;
             return Ok(None);
         };
@@ -182,19 +241,15 @@ impl Worker {
             tokio::select! {
                 out = &mut body => break out,
                 _ = tokio::time::sleep(beat) => {
-                    let now = e.now();
-                    if !e.store.heartbeat(c.id, c.fence, now + micros_of(e.options.lease)).await? {
-                        // Taken over: the late write below will be refused by the fence.
-                    }
+                    // `false`: taken over; the late write is then refused by the fence.
+                    let _ = e.store.heartbeat(c.id, c.fence, e.now() + micros_of(e.options.lease)).await?;
                 }
             }
         };
         let now = e.now();
         match outcome {
             Ok(out) => {
-                let (new_runs, new_edges) = e
-                    .expansion(&c.study, c.version, &loaded, step, &out.subjects)
-                    .await?;
+                let (new_runs, new_edges) = e.expansion(&c.study, step, &out.subjects).await?;
                 let mut record = out.record;
                 if !out.subjects.is_empty() {
                     record["subject_list"] =
@@ -208,41 +263,18 @@ impl Worker {
                     now,
                     new_runs,
                     new_edges,
-                    audit: vec![ev(
+                    audit: vec![event(
                         now,
                         &self.owner,
                         "step.done",
-                        object,
+                        &object,
                         &step.regulation.join(" "),
                         serde_json::json!({"version": c.version, "attempt": c.attempts, "fence": c.fence}),
                     )],
                 }))
             }
             Err(err) => {
-                let retry = err.retryable && c.attempts < c.max_attempts;
-                let retry_at = retry.then(|| {
-                    let factor = 1u32 << (c.attempts.clamp(1, 20) - 1) as u32;
-                    let delay = e
-                        .options
-                        .retry_base
-                        .saturating_mul(factor)
-                        .min(e.options.retry_cap);
-                    now + micros_of(delay)
-                });
-                let message =
-                    studyflow_spec::diagnostic::mask_personal_codes(&err.message).into_owned();
-                let action = if retry { "step.retry" } else { "step.failed" };
-                let audit = [ev(
-                    now,
-                    &self.owner,
-                    action,
-                    object,
-                    "",
-                    serde_json::json!({"attempt": c.attempts, "error": message, "retry_at": retry_at}),
-                )];
-                e.store
-                    .fail(c.id, c.fence, &message, now, retry_at, &audit)
-                    .await?;
+                self.record_failure(c, &err.message, err.retryable).await?;
                 Ok(None)
             }
         }
@@ -251,4 +283,17 @@ impl Worker {
 
 pub(crate) fn micros_of(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX / 4)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn errors_lose_their_identifiers() {
+        let m = super::redact(
+            "no answer for 010180-12345 in proceeding 11826001234, case R-2026-00012/1",
+        );
+        assert!(!m.contains("12345") && !m.contains("11826001234"), "{m}");
+        assert!(m.contains("no answer for"));
+        assert_eq!(super::redact("attempt 3 of 5"), "attempt 3 of 5");
+    }
 }

@@ -574,7 +574,7 @@ async fn an_idle_postgres_worker_is_woken_by_notify() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_plan_that_no_longer_compiles_to_its_approved_hash_is_not_run() {
+async fn a_new_calendar_moves_dates_but_a_changed_plan_shape_is_not_run() {
     let db = sqlite();
     let s = engine(&db.url, date(2026, 8, 3), 2).await;
     let bytes = spec_bytes(RECIDIVISM);
@@ -583,22 +583,37 @@ async fn a_plan_that_no_longer_compiles_to_its_approved_hash_is_not_run() {
         .approve(&study, "Gatis Krūmiņš", Some(&hash))
         .await
         .unwrap();
-    // The same database opened by an engine whose calendar data changed (a new Cabinet order).
+    let other = |calendar: studyflow_calendar::Calendar| async {
+        studyflow_runtime::Engine::new(
+            Store::open(&db.url).await.unwrap(),
+            s.clock.clone(),
+            Arc::new(calendar),
+            Arc::new(PlaceholderDataPlane { cohort_size: 2 }),
+            studyflow_runtime::Options::default(),
+        )
+    };
+    // A later Cabinet order (a new day off) changes the plan's hash and dates, not its steps:
+    // the study a new release of the calendar finds running goes on.
     let calendar = studyflow_calendar::Calendar::with_overrides(&[(
         "order.txt",
         "one-off 2030-05-06 A day off by a future law\n",
     )])
     .unwrap();
-    let other = studyflow_runtime::Engine::new(
-        Store::open(&db.url).await.unwrap(),
-        s.clock.clone(),
-        Arc::new(calendar),
-        Arc::new(PlaceholderDataPlane { cohort_size: 2 }),
-        studyflow_runtime::Options::default(),
+    let e = other(calendar).await;
+    assert!(e.load(&study, 1).await.is_ok());
+    // A stored plan whose steps differ from what the spec compiles to is refused.
+    s.engine
+        .store
+        .execute_raw_for_tests("UPDATE study_versions SET plan_json = REPLACE(plan_json, '\"quality-check\"', '\"quality-control\"')")
+        .await
+        .unwrap();
+    let e = other(studyflow_calendar::Calendar::latvia()).await;
+    let err = e.start(&study, "Operator").await.unwrap_err();
+    assert!(matches!(err, EngineError::Refused(_)), "{err}");
+    assert!(
+        err.to_string().contains("other than the approved plan"),
+        "{err}"
     );
-    let e = other.start(&study, "Operator").await.unwrap_err();
-    assert!(matches!(e, EngineError::Refused(_)), "{e}");
-    assert!(e.to_string().contains("not to the submitted"), "{e}");
     assert_eq!(
         s.engine.store.study(&study).await.unwrap().unwrap().state,
         "approved"

@@ -27,6 +27,26 @@ pub struct AuditEvent {
     pub detail: String,
 }
 
+impl AuditEvent {
+    pub fn new(
+        at: i64,
+        actor: impl Into<String>,
+        action: impl Into<String>,
+        object: impl Into<String>,
+        point: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> AuditEvent {
+        AuditEvent {
+            at,
+            actor: actor.into(),
+            action: action.into(),
+            object: object.into(),
+            point: point.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
 /// A sealed audit row.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AuditRow {
@@ -176,6 +196,15 @@ impl Store {
     }
 
     async fn seal_batch(&self, limit: i64) -> Result<u64> {
+        // A read first: with nothing pending, no write lock is taken.
+        let pending: Option<i64> = on_pool!(self, |p| {
+            sqlx::query_scalar("SELECT id FROM audit_outbox LIMIT 1")
+                .fetch_optional(p)
+                .await?
+        });
+        if pending.is_none() {
+            return Ok(0);
+        }
         Ok(in_tx!(self, |tx, backend| {
             if backend == Backend::Postgres {
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -314,6 +343,12 @@ impl Store {
                 .fetch_optional(p)
                 .await?
         });
+        if head.is_none() && rows > 0 {
+            return Ok(Verification::Broken {
+                seq: rows,
+                reason: "the recorded head of the chain is missing (edited)".into(),
+            });
+        }
         if let Some(head) = head
             && head != format!("{rows}:{prev}")
         {

@@ -84,8 +84,9 @@ pub(crate) enum Pool {
 pub struct Store {
     pub(crate) pool: Pool,
     target: String,
-    /// PostgreSQL: the LISTEN connection idle workers wait on, opened on first use.
-    listener: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::postgres::PgListener>>>,
+    /// PostgreSQL: woken by the task that LISTENs for `studyflow_ready`, started on first use
+    /// and shared by every worker on this store.
+    wake: std::sync::Arc<tokio::sync::OnceCell<std::sync::Arc<tokio::sync::Notify>>>,
 }
 
 /// Runs `$body` with `$c` bound to the pool of either backend; the body is compiled once per
@@ -128,6 +129,23 @@ macro_rules! in_tx {
 pub(crate) use {in_tx, on_pool};
 
 impl Store {
+    /// Opens a database that must exist already (an SQLite file that is not there is an
+    /// error, not a new empty database): for every command but `submit`.
+    pub async fn open_existing(url: &str) -> Result<Store> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            let path = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .unwrap_or(url);
+            if path != ":memory:" && !std::path::Path::new(path).exists() {
+                return Err(StoreError::NotFound(format!(
+                    "there is no database at {path} (submit a study first, or give --database)"
+                )));
+            }
+        }
+        Store::open(url).await
+    }
+
     /// Opens (creating if needed) the database at `url` and brings its schema up to date:
     /// `postgres://…`, `sqlite://PATH`, `sqlite::memory:`, or a plain file path.
     pub async fn open(url: &str) -> Result<Store> {
@@ -144,7 +162,7 @@ impl Store {
             Store {
                 pool: Pool::Postgres(pool),
                 target: redact(url),
-                listener: Default::default(),
+                wake: Default::default(),
             }
         } else {
             let path = url
@@ -172,7 +190,7 @@ impl Store {
             Store {
                 pool: Pool::Sqlite(pool),
                 target: path.to_owned(),
-                listener: Default::default(),
+                wake: Default::default(),
             }
         };
         store.migrate().await?;
@@ -199,20 +217,31 @@ impl Store {
             tokio::time::sleep(timeout).await;
             return;
         };
-        let mut guard = self.listener.lock().await;
-        if guard.is_none()
-            && let Ok(mut l) = sqlx::postgres::PgListener::connect_with(pool).await
-            && l.listen("studyflow_ready").await.is_ok()
-        {
-            *guard = Some(l);
-        }
-        match guard.as_mut() {
-            Some(l) => {
-                // A lost connection is re-established by the listener on the next call.
-                let _ = tokio::time::timeout(timeout, l.recv()).await;
-            }
-            None => tokio::time::sleep(timeout).await,
-        }
+        let pool = pool.clone();
+        let wake = self
+            .wake
+            .get_or_init(|| async move {
+                let notify = std::sync::Arc::new(tokio::sync::Notify::new());
+                let n = notify.clone();
+                tokio::spawn(async move {
+                    loop {
+                        if let Ok(mut l) = sqlx::postgres::PgListener::connect_with(&pool).await
+                            && l.listen("studyflow_ready").await.is_ok()
+                        {
+                            // Every waiting worker wakes; each then claims what it can.
+                            while l.recv().await.is_ok() {
+                                n.notify_waiters();
+                            }
+                        }
+                        // Lost or refused: the workers fall back on their poll until it is back.
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                });
+                notify
+            })
+            .await
+            .clone();
+        let _ = tokio::time::timeout(timeout, wake.notified()).await;
     }
 
     /// Closes the pool, waiting for connections to be returned.

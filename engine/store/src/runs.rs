@@ -79,6 +79,8 @@ pub struct NewRun {
     /// Deadline instant (µs) and its rule.
     pub due_at: Option<i64>,
     pub deadline_rule: Option<String>,
+    /// The MK403 point the deadline rests on (raised with an overdue event).
+    pub deadline_point: Option<String>,
     pub max_attempts: i64,
     /// Created already done (the approval and the contract gate, recorded by their commands).
     pub done_by: Option<String>,
@@ -216,9 +218,9 @@ macro_rules! insert_runs {
         for chunk in runs.chunks(400) {
             let sql = $crate::audit::multi_insert(
                 "INSERT INTO step_runs (run_key, study, version, step, subject, kind, actor, human, state,
-                    not_before, timer_rule, calendar_version, due_at, deadline_rule, max_attempts,
-                    completed_by, created_at, updated_at)",
-                18,
+                    not_before, timer_rule, calendar_version, due_at, deadline_rule, deadline_point,
+                    max_attempts, completed_by, created_at, updated_at)",
+                19,
                 chunk.len(),
                 " ON CONFLICT (run_key) DO NOTHING RETURNING id, run_key",
             );
@@ -239,6 +241,7 @@ macro_rules! insert_runs {
                     .bind(&r.calendar_version)
                     .bind(r.due_at)
                     .bind(&r.deadline_rule)
+                    .bind(&r.deadline_point)
                     .bind(r.max_attempts)
                     .bind(&r.done_by)
                     .bind($now)
@@ -369,6 +372,37 @@ macro_rules! promote {
     }};
 }
 
+/// Locks study rows (PostgreSQL) in id order and returns their states. Every transaction that
+/// changes a study's runs takes its study's lock first: studies, then runs by id, then their
+/// dependents by id — one order, so no deadlock; and a transaction that checks whether a study
+/// is complete sees the commits of the others.
+macro_rules! lock_studies {
+    ($tx:expr, $backend:expr, $studies:expr) => {
+        lock_studies!($tx, $backend, $studies, "FOR UPDATE")
+    };
+    ($tx:expr, $backend:expr, $studies:expr, $mode:literal) => {{
+        let mut ids: Vec<String> = $studies;
+        ids.sort();
+        ids.dedup();
+        let mut states: std::collections::HashMap<String, String> =
+            std::collections::HashMap::new();
+        for id in &ids {
+            let sql = match $backend {
+                Backend::Postgres => concat!("SELECT state FROM studies WHERE id = $1 ", $mode),
+                Backend::Sqlite => "SELECT state FROM studies WHERE id = $1",
+            };
+            if let Some(state) = sqlx::query_scalar::<_, String>(sql)
+                .bind(id)
+                .fetch_optional(&mut *$tx)
+                .await?
+            {
+                states.insert(id.clone(), state);
+            }
+        }
+        states
+    }};
+}
+
 /// The audit object of a run: `study/step` or `study/step/subject`.
 pub fn object(study: &str, step: &str, subject: &str) -> String {
     if subject.is_empty() {
@@ -378,32 +412,44 @@ pub fn object(study: &str, step: &str, subject: &str) -> String {
     }
 }
 
-/// Marks the study completed when none of its runs is active.
+/// Marks the study completed when none of its runs is active. On PostgreSQL two transactions
+/// finishing a study's last runs at once would each see the other's run still running; when
+/// only running runs and open tasks are left, the check is therefore made under a per-study
+/// advisory lock, after which each sees the other's commit.
 macro_rules! complete_study_if_done {
-    ($tx:expr, $study:expr, $now:expr, $audit:expr) => {{
-        // One indexed probe, not a count over the study's runs.
-        let active: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM step_runs WHERE study = $1 AND state IN ('pending', 'ready', 'running', 'waiting') LIMIT 1",
+    ($tx:expr, $backend:expr, $study:expr, $now:expr, $audit:expr) => {{
+        let study: String = $study.to_owned();
+        // Runs nobody can be finishing right now: they keep the study open for sure.
+        let settled: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM step_runs WHERE study = $1
+               AND (state IN ('pending', 'ready') OR (state = 'waiting' AND wait_reason <> 'task')) LIMIT 1",
         )
-        .bind($study.to_owned())
+        .bind(&study)
         .fetch_optional(&mut *$tx)
         .await?;
-        if active.is_none() {
-            let n = sqlx::query("UPDATE studies SET state = 'completed', updated_at = $1 WHERE id = $2 AND state = 'running'")
-                .bind($now)
-                .bind($study.to_owned())
-                .execute(&mut *$tx)
-                .await?
-                .rows_affected();
-            if n == 1 {
-                $audit.push(AuditEvent {
-                    at: $now,
-                    actor: "engine".into(),
-                    action: "study.completed".into(),
-                    object: $study.to_string(),
-                    point: "p.26".into(),
-                    detail: "{}".into(),
-                });
+        if settled.is_none() {
+            if $backend == Backend::Postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1)::bigint)")
+                    .bind(&study)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+            let active: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM step_runs WHERE study = $1 AND state IN ('pending', 'ready', 'running', 'waiting') LIMIT 1",
+            )
+            .bind(&study)
+            .fetch_optional(&mut *$tx)
+            .await?;
+            if active.is_none() {
+                let n = sqlx::query("UPDATE studies SET state = 'completed', updated_at = $1 WHERE id = $2 AND state = 'running'")
+                    .bind($now)
+                    .bind(&study)
+                    .execute(&mut *$tx)
+                    .await?
+                    .rows_affected();
+                if n == 1 {
+                    $audit.push(AuditEvent::new($now, "engine", "study.completed", study.clone(), "p.26", "{}"));
+                }
             }
         }
     }};
@@ -424,12 +470,8 @@ impl Store {
             audit,
         } = *a;
         Ok(in_tx!(self, |tx, backend| {
-            let state: Option<String> =
-                sqlx::query_scalar("SELECT state FROM studies WHERE id = $1")
-                    .bind(study)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            match state {
+            let states = lock_studies!(tx, backend, vec![study.to_owned()]);
+            match states.get(study) {
                 Some(s) if from_states.contains(&s.as_str()) => {}
                 Some(s) => {
                     return Err(StoreError::Conflict(format!(
@@ -439,33 +481,88 @@ impl Store {
                 }
                 None => return Err(StoreError::NotFound(format!("no study `{study}`"))),
             }
+            // What ran or runs now stays: a new run for the same step and subject is not made,
+            // and whoever depends on it depends on the run that did it (read under the study's
+            // lock, so no worker finishes or claims for this study in between unseen).
+            let started = sqlx::query(
+                "SELECT run_key, step, subject FROM step_runs WHERE study = $1 AND state IN ('running', 'done')",
+            )
+            .bind(study)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut existing: std::collections::HashMap<(String, String), String> =
+                std::collections::HashMap::new();
+            for r in started {
+                existing.insert(
+                    (r.try_get("step")?, r.try_get("subject")?),
+                    r.try_get("run_key")?,
+                );
+            }
+            let mut remap: std::collections::HashMap<String, String> =
+                std::collections::HashMap::new();
+            for r in runs {
+                if let Some(k) = existing.get(&(r.step.clone(), r.subject.clone())) {
+                    remap.insert(r.key.clone(), k.clone());
+                }
+            }
+            let runs: Vec<NewRun> = runs
+                .iter()
+                .filter(|r| !remap.contains_key(&r.key))
+                .map(|r| {
+                    let mut r = r.clone();
+                    for d in &mut r.deps {
+                        if let Some(k) = remap.get(d) {
+                            *d = k.clone();
+                        }
+                    }
+                    r
+                })
+                .collect();
             let mut events: Vec<AuditEvent> = audit.to_vec();
             if replace_unstarted {
-                let cancelled = sqlx::query(
-                    "UPDATE step_runs SET state = 'cancelled', claimable_at = NULL, updated_at = $1
-                     WHERE study = $2 AND state IN ('pending', 'ready', 'waiting') RETURNING step, subject",
+                // Not started: follows the new plan — unless a new run depends on it.
+                let needed: std::collections::HashSet<&str> = runs
+                    .iter()
+                    .flat_map(|r| r.deps.iter().map(String::as_str))
+                    .collect();
+                let candidates = sqlx::query(
+                    "SELECT id, run_key, step, subject FROM step_runs WHERE study = $1 AND state IN ('pending', 'ready', 'waiting')",
                 )
-                .bind(now)
                 .bind(study)
                 .fetch_all(&mut *tx)
                 .await?;
-                for r in cancelled {
-                    events.push(AuditEvent {
-                        at: now,
-                        actor: "engine".into(),
-                        action: "step.cancelled".into(),
-                        object: object(
+                let mut ids = Vec::new();
+                for r in candidates {
+                    let key: String = r.try_get("run_key")?;
+                    if needed.contains(key.as_str()) {
+                        continue;
+                    }
+                    ids.push(r.try_get::<i64, _>("id")?);
+                    events.push(AuditEvent::new(
+                        now,
+                        "engine",
+                        "step.cancelled",
+                        object(
                             study,
                             &r.try_get::<String, _>("step")?,
                             &r.try_get::<String, _>("subject")?,
                         ),
-                        point: "p.3".into(),
-                        detail: format!("{{\"replaced_by_version\":{version}}}"),
-                    });
+                        "p.3",
+                        format!("{{\"replaced_by_version\":{version}}}"),
+                    ));
+                }
+                for chunk in ids.chunks(1000) {
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "UPDATE step_runs SET state = 'cancelled', claimable_at = NULL, updated_at = $1 WHERE id IN ({})",
+                        id_list(chunk)
+                    )))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
                 }
             }
             let no_edges: Vec<(String, String)> = Vec::new();
-            let (created, _) = insert_runs!(tx, runs, &no_edges, now);
+            let (created, _) = insert_runs!(tx, &runs, &no_edges, now);
             sqlx::query("UPDATE studies SET state = 'running', active_version = $1, updated_at = $2 WHERE id = $3")
                 .bind(version)
                 .bind(now)
@@ -487,18 +584,43 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Claimed>> {
         Ok(in_tx!(self, |tx, backend| {
+            // A run claimed `max_attempts` times without finishing (its workers crashed or
+            // hung each time) fails for good instead of taking workers down again.
+            let poisoned = sqlx::query(
+                "UPDATE step_runs SET state = 'failed', claimable_at = NULL, lease_owner = NULL, lease_until = NULL,
+                    last_error = 'claimed the maximum number of times without finishing', updated_at = $1
+                 WHERE claimable_at <= $1 AND attempts >= max_attempts RETURNING study, step, subject",
+            )
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut events = Vec::new();
+            for r in poisoned {
+                events.push(AuditEvent::new(
+                    now,
+                    owner,
+                    "step.failed",
+                    object(
+                        &r.try_get::<String, _>("study")?,
+                        &r.try_get::<String, _>("step")?,
+                        &r.try_get::<String, _>("subject")?,
+                    ),
+                    "",
+                    "{\"because\":\"attempts exhausted\"}",
+                ));
+            }
             let sql = match backend {
                 Backend::Postgres => {
                     "UPDATE step_runs SET state = 'running', wait_reason = NULL, lease_owner = $1, lease_until = $2,
                         claimable_at = $2, fence = fence + 1, attempts = attempts + 1, updated_at = $3
-                     WHERE id IN (SELECT id FROM step_runs WHERE claimable_at <= $3
+                     WHERE id IN (SELECT id FROM step_runs WHERE claimable_at <= $3 AND attempts < max_attempts
                                   ORDER BY claimable_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
                      RETURNING id, run_key, study, version, step, subject, kind, fence, attempts, max_attempts"
                 }
                 Backend::Sqlite => {
                     "UPDATE step_runs SET state = 'running', wait_reason = NULL, lease_owner = $1, lease_until = $2,
                         claimable_at = $2, fence = fence + 1, attempts = attempts + 1, updated_at = $3
-                     WHERE id IN (SELECT id FROM step_runs WHERE claimable_at <= $3
+                     WHERE id IN (SELECT id FROM step_runs WHERE claimable_at <= $3 AND attempts < max_attempts
                                   ORDER BY claimable_at, id LIMIT $4)
                      RETURNING id, run_key, study, version, step, subject, kind, fence, attempts, max_attempts"
                 }
@@ -511,7 +633,6 @@ impl Store {
                 .fetch_all(&mut *tx)
                 .await?;
             let mut out = Vec::with_capacity(rows.len());
-            let mut events = Vec::with_capacity(rows.len());
             for r in rows {
                 let c = Claimed {
                     id: r.try_get("id")?,
@@ -544,6 +665,26 @@ impl Store {
                 crate::failpoint::hit("claim").await;
             }
             out
+        }))
+    }
+
+    /// Extends the leases of a worker's batch, runs already finished in it included (they
+    /// stay `running` until the batch commits); returns how many are still the worker's.
+    pub async fn heartbeat_many(&self, owner: &str, runs: &[i64], lease_until: i64) -> Result<u64> {
+        if runs.is_empty() {
+            return Ok(0);
+        }
+        Ok(on_pool!(self, |p| {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE step_runs SET lease_until = $1, claimable_at = $1
+                 WHERE state = 'running' AND lease_owner = $2 AND id IN ({})",
+                id_list(runs)
+            )))
+            .bind(lease_until)
+            .bind(owner)
+            .execute(p)
+            .await?
+            .rows_affected()
         }))
     }
 
@@ -584,9 +725,23 @@ impl Store {
         order.sort_by_key(|&i| fs[i].run);
         let mut results = vec![false; fs.len()];
         in_tx!(self, |tx, backend| {
+            let ids: Vec<i64> = fs.iter().map(|f| f.run).collect();
+            let studies: Vec<String> = if ids.is_empty() {
+                Vec::new()
+            } else {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT DISTINCT study FROM step_runs WHERE id IN ({})",
+                    id_list(&ids)
+                )))
+                .fetch_all(&mut *tx)
+                .await?
+            };
+            // Shared: finishers of one study do not wait for each other, but `terminate` and
+            // `activate` (exclusive) do not run in between.
+            let states = lock_studies!(tx, backend, studies, "FOR SHARE");
             let mut events: Vec<AuditEvent> = Vec::new();
             let mut candidates: Vec<i64> = Vec::new();
-            let mut studies: Vec<String> = Vec::new();
+            let mut touched: Vec<String> = Vec::new();
             let mut now = 0;
             for &i in &order {
                 let f = &fs[i];
@@ -594,45 +749,66 @@ impl Store {
                     Expect::Running { fence } => (
                         "UPDATE step_runs SET state = 'done', wait_reason = NULL, claimable_at = NULL, lease_owner = NULL,
                             lease_until = NULL, output = $1, completed_by = $2, updated_at = $3
-                         WHERE id = $4 AND state = 'running' AND fence = $5 RETURNING study",
+                         WHERE id = $4 AND state = 'running' AND fence = $5 RETURNING study, kind, actor",
                         fence,
                     ),
                     Expect::Task => (
                         "UPDATE step_runs SET state = 'done', wait_reason = NULL, claimable_at = NULL, output = $1,
                             completed_by = $2, updated_at = $3
-                         WHERE id = $4 AND state = 'waiting' AND wait_reason = 'task' AND $5 = 0
-                           AND (not_before IS NULL OR not_before <= $3) RETURNING study",
+                         WHERE id = $4 AND state = 'waiting' AND wait_reason = 'task' AND fence >= $5
+                           AND (not_before IS NULL OR not_before <= $3) RETURNING study, kind, actor",
                         0,
                     ),
                 };
-                let study: Option<String> = sqlx::query_scalar(sql)
+                let Some(row) = sqlx::query(sql)
                     .bind(&f.output)
                     .bind(&f.completed_by)
                     .bind(f.now)
                     .bind(f.run)
                     .bind(fence)
                     .fetch_optional(&mut *tx)
-                    .await?;
-                let Some(study) = study else { continue };
+                    .await?
+                else {
+                    continue;
+                };
+                let study: String = row.try_get("study")?;
+                let kind: String = row.try_get("kind")?;
+                let actor: String = row.try_get("actor")?;
                 results[i] = true;
                 now = now.max(f.now);
                 events.extend(f.audit.iter().cloned());
-                let (created, targets) = insert_runs!(tx, &f.new_runs, &f.new_edges, f.now);
+                // A terminated study grows no new runs (a cohort finishing after `terminate`).
+                if states.get(&study).map(String::as_str) != Some("terminated") {
+                    let (created, targets) = insert_runs!(tx, &f.new_runs, &f.new_edges, f.now);
+                    candidates.extend(created);
+                    candidates.extend(targets);
+                }
                 let deps: Vec<i64> = sqlx::query_scalar("SELECT run FROM step_deps WHERE dep = $1")
                     .bind(f.run)
                     .fetch_all(&mut *tx)
                     .await?;
                 candidates.extend(deps);
-                candidates.extend(created);
-                candidates.extend(targets);
-                if !studies.contains(&study) {
-                    studies.push(study);
+                if kind == "destroy_identifying" && actor == "engine" {
+                    // What the engine itself kept about subjects goes with the rest (MK403 p.26):
+                    // the cohort's pseudonyms with their anchor dates, and the timers derived
+                    // from those dates.
+                    sqlx::query("UPDATE step_runs SET output = NULL WHERE study = $1 AND output LIKE '%\"subject_list\"%'")
+                        .bind(&study)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("UPDATE step_runs SET not_before = NULL, timer_rule = NULL WHERE study = $1 AND subject <> '' AND state IN ('done', 'cancelled', 'failed')")
+                        .bind(&study)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                if !touched.contains(&study) {
+                    touched.push(study);
                 }
             }
-            if !studies.is_empty() {
+            if !touched.is_empty() {
                 promote!(tx, backend, candidates, now, events);
-                for study in &studies {
-                    complete_study_if_done!(tx, study, now, events);
+                for study in &touched {
+                    complete_study_if_done!(tx, backend, study, now, events);
                 }
                 push_audit!(tx, &events);
                 if fs
@@ -749,12 +925,25 @@ impl Store {
 
     /// Flags deadlines passed at `now` on runs not yet done, once each; the events say which.
     pub async fn flag_overdue(&self, now: i64) -> Result<Vec<AuditEvent>> {
+        // A read first: an idle worker must not take the write lock for nothing.
+        let any: Option<i64> = on_pool!(self, |p| {
+            sqlx::query_scalar(
+                "SELECT id FROM step_runs WHERE due_at IS NOT NULL AND due_at < $1 AND overdue_flagged = 0
+                   AND state IN ('pending', 'ready', 'running', 'waiting') LIMIT 1",
+            )
+            .bind(now)
+            .fetch_optional(p)
+            .await?
+        });
+        if any.is_none() {
+            return Ok(Vec::new());
+        }
         Ok(in_tx!(self, |tx, _b| {
             let rows = sqlx::query(
                 "UPDATE step_runs SET overdue_flagged = 1
                  WHERE due_at IS NOT NULL AND due_at < $1 AND overdue_flagged = 0
                    AND state IN ('pending', 'ready', 'running', 'waiting')
-                 RETURNING study, step, subject, due_at, deadline_rule",
+                 RETURNING study, step, subject, due_at, deadline_rule, deadline_point",
             )
             .bind(now)
             .fetch_all(&mut *tx)
@@ -772,11 +961,9 @@ impl Store {
                         &r.try_get::<String, _>("step")?,
                         &r.try_get::<String, _>("subject")?,
                     ),
-                    point: if rule.as_deref().is_some_and(|r| r.contains("p.8")) {
-                        "p.8".into()
-                    } else {
-                        "p.3.4".into()
-                    },
+                    point: r
+                        .try_get::<Option<String>, _>("deadline_point")?
+                        .unwrap_or_default(),
                     detail: serde_json::json!({"due_at": due, "rule": rule}).to_string(),
                 });
             }
@@ -795,57 +982,74 @@ impl Store {
         audit: &[AuditEvent],
     ) -> Result<()> {
         in_tx!(self, |tx, backend| {
-            let n = sqlx::query(
-                "UPDATE studies SET state = 'terminated', updated_at = $1
-                 WHERE id = $2 AND state IN ('submitted', 'approved', 'contracted', 'running')",
-            )
-            .bind(now)
-            .bind(study)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if n != 1 {
-                return Err(StoreError::Conflict(format!(
-                    "study `{study}` cannot be terminated: it does not exist, or it is already completed or terminated"
-                )));
+            let states = lock_studies!(tx, backend, vec![study.to_owned()]);
+            match states.get(study).map(String::as_str) {
+                Some("submitted" | "approved" | "contracted" | "running") => {}
+                _ => {
+                    return Err(StoreError::Conflict(format!(
+                        "study `{study}` cannot be terminated: it does not exist, or it is already completed or terminated"
+                    )));
+                }
             }
+            sqlx::query("UPDATE studies SET state = 'terminated', updated_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(study)
+                .execute(&mut *tx)
+                .await?;
             let mut events = audit.to_vec();
-            let rows = sqlx::query(
-                "SELECT id, step, subject FROM step_runs WHERE study = $1 AND state IN ('pending', 'ready', 'running', 'waiting')",
-            )
+            let kept_steps: Vec<String> = keep
+                .iter()
+                .map(|k| format!("'{}'", k.replace('\'', "''")))
+                .collect();
+            let kept_list = if kept_steps.is_empty() {
+                "''".to_owned()
+            } else {
+                kept_steps.join(",")
+            };
+            // Set-wise and by state, so a run a worker finished a moment ago stays done.
+            let cancelled = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE step_runs SET state = 'cancelled', claimable_at = NULL, lease_owner = NULL, lease_until = NULL,
+                    fence = fence + 1, updated_at = $1
+                 WHERE study = $2 AND state IN ('pending', 'ready', 'running', 'waiting') AND step NOT IN ({kept_list})
+                 RETURNING step, subject"
+            )))
+            .bind(now)
             .bind(study)
             .fetch_all(&mut *tx)
             .await?;
-            let mut kept = Vec::new();
-            for r in rows {
-                let id: i64 = r.try_get("id")?;
-                let step: String = r.try_get("step")?;
-                let subject: String = r.try_get("subject")?;
-                if keep.contains(&step) {
-                    sqlx::query("DELETE FROM step_deps WHERE run = $1")
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query("UPDATE step_runs SET state = 'pending', not_before = NULL, claimable_at = NULL, lease_owner = NULL, lease_until = NULL, fence = fence + 1 WHERE id = $1")
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                    kept.push(id);
-                } else {
-                    sqlx::query("UPDATE step_runs SET state = 'cancelled', claimable_at = NULL, lease_owner = NULL, lease_until = NULL, fence = fence + 1, updated_at = $1 WHERE id = $2")
-                        .bind(now)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                    events.push(AuditEvent {
-                        at: now,
-                        actor: "engine".into(),
-                        action: "step.cancelled".into(),
-                        object: object(study, &step, &subject),
-                        point: String::new(),
-                        detail: "{\"because\":\"terminated\"}".into(),
-                    });
-                }
+            for r in cancelled {
+                events.push(AuditEvent::new(
+                    now,
+                    "engine",
+                    "step.cancelled",
+                    object(
+                        study,
+                        &r.try_get::<String, _>("step")?,
+                        &r.try_get::<String, _>("subject")?,
+                    ),
+                    "",
+                    "{\"because\":\"terminated\"}",
+                ));
+            }
+            // The destruction steps not started yet run at once: no dependency, no timer.
+            let kept: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT id FROM step_runs WHERE study = $1 AND state IN ('pending', 'ready', 'waiting') AND step IN ({kept_list})"
+            )))
+            .bind(study)
+            .fetch_all(&mut *tx)
+            .await?;
+            if !kept.is_empty() {
+                let list = id_list(&kept);
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DELETE FROM step_deps WHERE run IN ({list})"
+                )))
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE step_runs SET state = 'pending', not_before = NULL, claimable_at = NULL WHERE id IN ({list})"
+                )))
+                .execute(&mut *tx)
+                .await?;
             }
             promote!(tx, backend, kept, now, events);
             push_audit!(tx, &events);

@@ -226,6 +226,14 @@ impl Store {
                     "version {version} of `{study}` is not waiting for approval with plan {plan_hash}"
                 )));
             }
+            // The versions approved before are superseded by this one.
+            sqlx::query(
+                "UPDATE study_versions SET state = 'superseded' WHERE study = $1 AND state = 'approved' AND version < $2",
+            )
+            .bind(study)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query("UPDATE studies SET state = 'approved', updated_at = $1 WHERE id = $2 AND state = 'submitted'")
                 .bind(at)
                 .bind(study)
@@ -236,34 +244,15 @@ impl Store {
         Ok(())
     }
 
-    /// Moves a study from one of `from` to `to`; `Ok(false)` when it was in none of them.
-    pub async fn transition_study(
-        &self,
-        study: &str,
-        from: &[&str],
-        to: &str,
-        at: i64,
-        audit: &[AuditEvent],
-    ) -> Result<bool> {
-        Ok(in_tx!(self, |tx, _b| {
-            let state: Option<String> =
-                sqlx::query_scalar("SELECT state FROM studies WHERE id = $1")
-                    .bind(study)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            match state {
-                Some(s) if from.contains(&s.as_str()) => {
-                    sqlx::query("UPDATE studies SET state = $1, updated_at = $2 WHERE id = $3")
-                        .bind(to)
-                        .bind(at)
-                        .bind(study)
-                        .execute(&mut *tx)
-                        .await?;
-                    push_audit!(tx, audit);
-                    true
-                }
-                _ => false,
-            }
+    /// The newest approved version, if any.
+    pub async fn latest_approved_version(&self, study: &str) -> Result<Option<i64>> {
+        Ok(on_pool!(self, |p| {
+            sqlx::query_scalar::<_, Option<i64>>(
+                "SELECT MAX(version) FROM study_versions WHERE study = $1 AND state = 'approved'",
+            )
+            .bind(study)
+            .fetch_one(p)
+            .await?
         }))
     }
 

@@ -39,8 +39,13 @@ fn clock() -> anyhow::Result<Arc<dyn Clock>> {
     }
 }
 
-async fn open(args: &EngineArgs, cohort: usize) -> anyhow::Result<Engine> {
-    let store = Store::open(&args.database).await?;
+/// The engine on the database; only `submit` may create a database that is not there yet.
+async fn open_with(args: &EngineArgs, cohort: usize, create: bool) -> anyhow::Result<Engine> {
+    let store = if create {
+        Store::open(&args.database).await?
+    } else {
+        Store::open_existing(&args.database).await?
+    };
     Ok(Engine::new(
         store,
         clock()?,
@@ -50,6 +55,10 @@ async fn open(args: &EngineArgs, cohort: usize) -> anyhow::Result<Engine> {
         }),
         Options::default(),
     ))
+}
+
+async fn open(args: &EngineArgs, cohort: usize) -> anyhow::Result<Engine> {
+    open_with(args, cohort, false).await
 }
 
 /// A domain refusal becomes exit 1 with its message; anything else is an error (exit 2).
@@ -115,7 +124,7 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
         Command::Submit(a) => {
             let bytes = std::fs::read(&a.spec)
                 .with_context(|| format!("cannot read {}", a.spec.display()))?;
-            let engine = open(&a.engine, 0).await?;
+            let engine = open_with(&a.engine, 0, true).await?;
             match engine.submit(&bytes, &a.user).await {
                 Ok((study, version, hash)) => {
                     writeln!(
@@ -307,8 +316,8 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
         }
         Command::Audit(AuditArgs { command }) => match command {
             AuditCommand::Verify { engine: e } => {
-                let store = Store::open(&e.database).await?;
-                store.seal_audit().await?;
+                // Read only: verifying writes nothing (events not sealed yet are counted).
+                let store = Store::open_existing(&e.database).await?;
                 match store.verify_audit().await? {
                     Verification::Intact { rows, pending } => {
                         writeln!(
@@ -329,7 +338,7 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                 }
             }
             AuditCommand::Export { engine: e } => {
-                let store = Store::open(&e.database).await?;
+                let store = Store::open_existing(&e.database).await?;
                 store.seal_audit().await?;
                 let mut after = 0;
                 loop {

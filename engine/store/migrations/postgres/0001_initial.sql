@@ -47,6 +47,7 @@ CREATE TABLE step_runs (
     calendar_version TEXT,
     due_at BIGINT,
     deadline_rule TEXT,
+    deadline_point TEXT,
     overdue_flagged BIGINT NOT NULL DEFAULT 0,
     attempts BIGINT NOT NULL DEFAULT 0,
     max_attempts BIGINT NOT NULL,

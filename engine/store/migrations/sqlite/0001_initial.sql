@@ -47,6 +47,7 @@ CREATE TABLE step_runs (
     calendar_version TEXT,
     due_at INTEGER,
     deadline_rule TEXT,
+    deadline_point TEXT,
     overdue_flagged INTEGER NOT NULL DEFAULT 0,
     attempts INTEGER NOT NULL DEFAULT 0,
     max_attempts INTEGER NOT NULL,

@@ -1,0 +1,254 @@
+//! Regressions found in review: each test failed before its fix.
+
+mod support;
+
+use std::sync::Arc;
+
+use jiff::civil::date;
+use studyflow_calendar::Calendar;
+use studyflow_runtime::dataplane::BoxFuture;
+use studyflow_runtime::{
+    DataPlane, Engine, EngineError, ManualClock, Options, PlaceholderDataPlane, StepContext,
+    StepError, StepOutput, Worker,
+};
+use studyflow_store::{Activation, Claimed, Expect, Finish, NewRun, RunState, Store, Submission};
+use support::*;
+
+/// Two workers finishing a study's last two runs at once: one of them completes the study
+/// (PostgreSQL; SQLite serialises writers anyway).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_last_finishes_complete_the_study() {
+    let Some(db) = postgres().await else { return };
+    let store = Store::open(&db.url).await.unwrap();
+    for i in 0..25 {
+        let study = format!("race-{i}");
+        let sub = Submission {
+            study: study.clone(),
+            version: 1,
+            spec: vec![],
+            plan_hash: "h".into(),
+            plan_json: "{}".into(),
+            submitted_by: "a".into(),
+            at: 1,
+        };
+        store.submit(&sub, &[]).await.unwrap();
+        store.approve(&study, 1, "h", "b", 2, &[]).await.unwrap();
+        let run = |k: &str| NewRun {
+            key: format!("{study}/{k}"),
+            study: study.clone(),
+            version: 1,
+            step: k.into(),
+            subject: String::new(),
+            kind: "x".into(),
+            actor: "engine".into(),
+            human: false,
+            not_before: None,
+            timer_rule: None,
+            calendar_version: None,
+            due_at: None,
+            deadline_rule: None,
+            deadline_point: None,
+            max_attempts: 5,
+            done_by: None,
+            deps: vec![],
+        };
+        let runs = [run("a"), run("b")];
+        store
+            .activate(&Activation {
+                study: &study,
+                version: 1,
+                from_states: &["approved"],
+                replace_unstarted: false,
+                runs: &runs,
+                now: 3,
+                audit: &[],
+            })
+            .await
+            .unwrap();
+        let c1 = store.claim("w1", 4, 1_000_000, 1).await.unwrap();
+        let c2 = store.claim("w2", 4, 1_000_000, 1).await.unwrap();
+        let finish = |c: &Claimed| Finish {
+            run: c.id,
+            expect: Expect::Running { fence: c.fence },
+            output: "{}".into(),
+            completed_by: "w".into(),
+            now: 5,
+            new_runs: vec![],
+            new_edges: vec![],
+            audit: vec![],
+        };
+        let (f1, f2) = (finish(&c1[0]), finish(&c2[0]));
+        let (s1, s2) = (store.clone(), store.clone());
+        let (a, b) = tokio::join!(
+            tokio::spawn(async move { s1.finish(&f1).await }),
+            tokio::spawn(async move { s2.finish(&f2).await })
+        );
+        assert!(a.unwrap().unwrap() && b.unwrap().unwrap());
+        assert_eq!(
+            store.study(&study).await.unwrap().unwrap().state,
+            "completed",
+            "{study}"
+        );
+    }
+}
+
+/// A cohort whose subjects are still supervised (no end date yet).
+struct StillSupervised;
+impl DataPlane for StillSupervised {
+    fn execute<'a>(&'a self, ctx: StepContext<'a>) -> BoxFuture<'a, Result<StepOutput, StepError>> {
+        Box::pin(async move {
+            let mut out = PlaceholderDataPlane { cohort_size: 3 }.execute(ctx).await?;
+            for s in &mut out.subjects {
+                s.end = None;
+            }
+            Ok(out)
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subjects_without_an_end_date_get_the_start_waves_and_the_study_goes_on() {
+    let db = sqlite();
+    let clock = Arc::new(ManualClock::at_date(date(2026, 8, 3)));
+    let engine = Arc::new(Engine::new(
+        Store::open(&db.url).await.unwrap(),
+        clock.clone(),
+        Arc::new(Calendar::latvia()),
+        Arc::new(StillSupervised),
+        Options::default(),
+    ));
+    let s = Setup {
+        engine: engine.clone(),
+        clock,
+    };
+    let bytes = spec_bytes("recidivism-2026-cohort");
+    let study = launch(&s, &bytes).await;
+    drive(&s, &study, &studyflow_spec::check(&bytes).spec.unwrap()).await;
+    let runs = engine.store.runs(&study).await.unwrap();
+    assert!(runs.iter().all(|r| r.state == RunState::Done));
+    assert_eq!(
+        runs.iter()
+            .filter(|r| r.step == "follow-up-1y-after-start-join")
+            .count(),
+        3
+    );
+    assert_eq!(
+        runs.iter().filter(|r| r.step.contains("after-end")).count(),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_workers_keep_dying_fails_after_the_maximum() {
+    let db = sqlite();
+    let s = engine(&db.url, date(2026, 8, 3), 2).await;
+    launch(&s, &spec_bytes("recidivism-2026-cohort")).await;
+    let store = &s.engine.store;
+    let mut now = s.engine.now();
+    let mut id = None;
+    // Claimed five times, never finished (each worker "dies" holding it).
+    for _ in 0..5 {
+        let c = store.claim("dying", now, now + 1, 1).await.unwrap();
+        assert_eq!(c.len(), 1);
+        id = Some(c[0].id);
+        now += 10;
+    }
+    let again = store.claim("next", now, now + 1, 1).await.unwrap();
+    assert!(again.iter().all(|c| Some(c.id) != id));
+    let run = store.run(id.unwrap()).await.unwrap().unwrap();
+    assert_eq!(run.state, RunState::Failed);
+    assert_eq!(run.attempts, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymised_data_is_deleted_on_its_date_not_before() {
+    let db = sqlite();
+    let s = engine(&db.url, date(2026, 7, 1), 0).await;
+    let bytes = spec_bytes("probation-client-survey");
+    let study = launch(&s, &bytes).await;
+    drive(&s, &study, &studyflow_spec::check(&bytes).spec.unwrap()).await;
+    let rows = s.engine.store.audit_rows(0, 100_000).await.unwrap();
+    let when = |object: &str| {
+        rows.iter()
+            .filter(|r| {
+                r.event.object == object
+                    && (r.event.action == "step.done" || r.event.action == "task.completed")
+            })
+            .map(|r| {
+                studyflow_runtime::clock::riga_date(studyflow_runtime::clock::from_micros(
+                    r.event.at,
+                ))
+            })
+            .max()
+            .unwrap_or_else(|| panic!("{object} never done"))
+    };
+    let deleted = when(&format!("{study}/anonymised-retention"));
+    assert!(deleted >= date(2032, 12, 31), "deleted on {deleted}");
+    assert!(when(&format!("{study}/external-copy-deletion")) >= date(2027, 12, 31));
+    assert!(deleted > when(&format!("{study}/transfer")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publication_waits_ten_working_days_after_the_prison_notice() {
+    let db = sqlite();
+    let s = engine(&db.url, date(2026, 5, 4), 0).await;
+    let bytes = spec_bytes("resocialisation-programmes-university");
+    let study = launch(&s, &bytes).await;
+    let w = Worker::new(s.engine.clone(), "w".into());
+    let complete = |step: &'static str, who: &'static str| {
+        let e = s.engine.clone();
+        async move {
+            let t = e
+                .tasks(None)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|t| t.step == step)
+                .unwrap_or_else(|| panic!("{step} not open"));
+            e.complete_task(t.id, who, None).await
+        }
+    };
+    let spec = studyflow_spec::check(&bytes).spec.unwrap();
+    let people = people(&spec);
+    // Everything up to the notice, tasks done as they open.
+    'outer: for _ in 0..50 {
+        w.run_until_idle().await.unwrap();
+        for t in s.engine.tasks(None).await.unwrap() {
+            if t.step == "prison-administration-notice" {
+                break 'outer;
+            }
+            let loaded = s.engine.load(&t.study, t.version).await.unwrap();
+            let step = loaded.plan.step(&t.step).unwrap();
+            let who = people
+                .iter()
+                .find(|p| studyflow_runtime::authorise(&loaded.spec, step, p).is_ok())
+                .unwrap();
+            s.engine.complete_task(t.id, who, None).await.unwrap();
+        }
+    }
+    // The notice is given on 10 March 2028, three working days before publication on the 15th.
+    s.clock
+        .set(studyflow_runtime::clock::riga_midnight(date(2028, 3, 10)));
+    complete("prison-administration-notice", "Inese Kalniņa")
+        .await
+        .unwrap();
+    s.clock
+        .set(studyflow_runtime::clock::riga_midnight(date(2028, 3, 15)));
+    let e = complete("publication", "Ieva Bērziņa").await.unwrap_err();
+    assert!(matches!(e, EngineError::Refused(_)), "{e}");
+    assert!(e.to_string().contains("MK403 p.8"), "{e}");
+    // Published ten working days after the notice: allowed.
+    s.clock
+        .set(studyflow_runtime::clock::riga_midnight(date(2028, 3, 24)));
+    complete("publication", "Ieva Bērziņa").await.unwrap();
+    let publication = s
+        .engine
+        .store
+        .runs(&study)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.step == "publication")
+        .unwrap();
+    assert_eq!(publication.state, RunState::Done);
+}
