@@ -847,22 +847,17 @@ fn notice_deadline(calendar: &Calendar, planned: Option<Date>) -> (String, Optio
     };
     match calendar.deadline_before(planned, NOTICE_WORKING_DAYS, Reading::NthWorkingDayBefore) {
         Ok(d) => {
-            let skipped = d
-                .skipped
-                .iter()
-                .filter(|(_, day)| !matches!(day, studyflow_calendar::Day::Weekend))
-                .count();
             let mut rule = format!(
                 "no later than the 10th working day before the planned publication on {planned} (MK403 p.8), the publication day not counted"
             );
-            if skipped > 0 {
-                let names: Vec<String> = d
-                    .skipped
-                    .iter()
-                    .filter(|(_, day)| !matches!(day, studyflow_calendar::Day::Weekend))
-                    .map(|(date, day)| format!("{date} {}", day.describe()))
-                    .collect();
-                rule.push_str(&format!("; days off passed over: {}", names.join(", ")));
+            let days_off: Vec<String> = d
+                .skipped
+                .iter()
+                .filter(|(_, day)| !matches!(day, studyflow_calendar::Day::Weekend))
+                .map(|(date, day)| format!("{date} {}", day.describe()))
+                .collect();
+            if !days_off.is_empty() {
+                rule.push_str(&format!("; days off passed over: {}", days_off.join(", ")));
             }
             (rule, Some(d.date))
         }

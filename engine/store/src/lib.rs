@@ -264,12 +264,16 @@ fn redact(url: &str) -> String {
     }
 }
 
-fn classify_sqlite(path: &str, source: sqlx::Error) -> StoreError {
-    let text = source.to_string();
-    if text.contains("not a database")
+/// Whether SQLite said the file is not a database (read when opened, or at the first query).
+fn not_a_database(e: &sqlx::Error) -> bool {
+    let text = e.to_string();
+    text.contains("not a database")
         || text.contains("malformed")
         || text.contains("file is encrypted")
-    {
+}
+
+fn classify_sqlite(path: &str, source: sqlx::Error) -> StoreError {
+    if not_a_database(&source) {
         StoreError::NotADatabase(path.to_owned())
     } else {
         StoreError::Open {
@@ -282,8 +286,7 @@ fn classify_sqlite(path: &str, source: sqlx::Error) -> StoreError {
 impl StoreError {
     /// Maps an SQLite "not a database" error met after opening (the header is read lazily).
     pub(crate) fn from_sqlx_at(target: &str, e: sqlx::Error) -> StoreError {
-        let text = e.to_string();
-        if text.contains("not a database") || text.contains("malformed") {
+        if not_a_database(&e) {
             StoreError::NotADatabase(target.to_owned())
         } else {
             StoreError::Database(e)

@@ -9,20 +9,26 @@ const POSTGRES: &[&str] = &[include_str!("../migrations/postgres/0001_initial.sq
 /// Held by a PostgreSQL transaction that migrates, so workers starting together migrate once.
 const MIGRATION_LOCK: i64 = 0x5354_5544_594d_4947;
 
+/// Whether the `meta` table exists (a count of 0 or 1).
+fn meta_table_sql(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => {
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        }
+        Backend::Postgres => {
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'meta'"
+        }
+    }
+}
+
+const VERSION_SQL: &str = "SELECT value FROM meta WHERE key = 'schema_version'";
+
 impl Store {
     /// The database's schema version: 0 for an empty database.
     pub async fn schema_version(&self) -> Result<i64> {
         let target = self.target().to_owned();
         let exists: i64 = on_pool!(self, |p| {
-            let sql = match self.backend() {
-                Backend::Sqlite => {
-                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
-                }
-                Backend::Postgres => {
-                    "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'meta'"
-                }
-            };
-            sqlx::query_scalar(sql)
+            sqlx::query_scalar(meta_table_sql(self.backend()))
                 .fetch_one(p)
                 .await
                 .map_err(|e| StoreError::from_sqlx_at(&target, e))?
@@ -31,9 +37,7 @@ impl Store {
             return Ok(0);
         }
         let v: Option<String> = on_pool!(self, |p| {
-            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'schema_version'")
-                .fetch_optional(p)
-                .await?
+            sqlx::query_scalar(VERSION_SQL).fetch_optional(p).await?
         });
         Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
@@ -61,22 +65,15 @@ impl Store {
                     .await?;
             }
             // Another process may have migrated while this one waited for the lock.
-            let table = match backend {
-                Backend::Sqlite => {
-                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
-                }
-                Backend::Postgres => {
-                    "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'meta'"
-                }
-            };
-            let has_meta: i64 = sqlx::query_scalar(table).fetch_one(&mut *tx).await?;
+            let has_meta: i64 = sqlx::query_scalar(meta_table_sql(backend))
+                .fetch_one(&mut *tx)
+                .await?;
             let now: i64 = if has_meta == 0 {
                 0
             } else {
-                let v: Option<String> =
-                    sqlx::query_scalar("SELECT value FROM meta WHERE key = 'schema_version'")
-                        .fetch_optional(&mut *tx)
-                        .await?;
+                let v: Option<String> = sqlx::query_scalar(VERSION_SQL)
+                    .fetch_optional(&mut *tx)
+                    .await?;
                 v.and_then(|v| v.parse().ok()).unwrap_or(0)
             };
             for (i, sql) in migrations.iter().enumerate() {

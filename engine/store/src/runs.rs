@@ -833,20 +833,19 @@ impl Store {
         audit: &[AuditEvent],
     ) -> Result<bool> {
         Ok(in_tx!(self, |tx, _b| {
-            let n = match retry_at {
-                Some(at) => sqlx::query(
-                    "UPDATE step_runs SET state = 'waiting', wait_reason = 'retry', not_before = $1, claimable_at = $1,
-                        lease_owner = NULL, lease_until = NULL, last_error = $2, updated_at = $3
-                     WHERE id = $4 AND state = 'running' AND fence = $5",
-                )
-                .bind(at),
-                None => sqlx::query(
-                    "UPDATE step_runs SET state = 'failed', wait_reason = NULL, claimable_at = NULL, lease_owner = NULL,
-                        lease_until = NULL, last_error = $2, updated_at = $3
-                     WHERE id = $4 AND state = 'running' AND fence = $5 AND $1 IS NULL",
-                )
-                .bind(None::<i64>),
-            }
+            // No retry: failed for good; a retry: waiting until `retry_at`.
+            let (state, reason) = match retry_at {
+                Some(_) => ("waiting", Some("retry")),
+                None => ("failed", None),
+            };
+            let n = sqlx::query(
+                "UPDATE step_runs SET state = $1, wait_reason = $2, not_before = COALESCE($3, not_before),
+                    claimable_at = $3, lease_owner = NULL, lease_until = NULL, last_error = $4, updated_at = $5
+                 WHERE id = $6 AND state = 'running' AND fence = $7",
+            )
+            .bind(state)
+            .bind(reason)
+            .bind(retry_at)
             .bind(error)
             .bind(now)
             .bind(run)
