@@ -6,6 +6,7 @@
 //! the store). The clock is injected ([`clock`]); step bodies go through the [`dataplane`]
 //! trait.
 
+pub mod anonymise;
 pub mod clock;
 pub mod dataplane;
 pub mod engine;
