@@ -12,7 +12,24 @@ async fn lifecycle(name: &str, start: jiff::civil::Date, cohort: usize) {
         let bytes = spec_bytes(name);
         let spec = studyflow_spec::check(&bytes).spec.unwrap();
         let study = launch(&s, &bytes).await;
+        // The study's keys, wrapped by the master key.
+        let master = studyflow_runtime::vault::MasterKey::from_bytes([3u8; 32]);
+        let keys = studyflow_runtime::vault::StudyKeys::generate(&study);
+        let wrapped = s
+            .engine
+            .store
+            .put_study_keys(&study, &keys.wrap(&master), 0)
+            .await
+            .unwrap();
+        assert!(studyflow_runtime::vault::StudyKeys::unwrap(&study, &wrapped, &master).is_ok());
         let moves = drive(&s, &study, &spec).await;
+        // Destroyed with the study's identifying data (p.26): nothing is left to unwrap.
+        assert_eq!(
+            s.engine.store.study_keys(&study).await.unwrap(),
+            None,
+            "{} {name}",
+            db.label
+        );
         let runs = s.engine.store.runs(&study).await.unwrap();
         let row = s.engine.store.study(&study).await.unwrap().unwrap();
         assert_eq!(row.state, "completed", "{} {name}", db.label);

@@ -800,6 +800,23 @@ impl Store {
                         .bind(&study)
                         .execute(&mut *tx)
                         .await?;
+                    // The study's keys: every identifier encrypted under them is unreadable from
+                    // now on, in this database and in any backup of it.
+                    let destroyed = sqlx::query("DELETE FROM study_keys WHERE study = $1")
+                        .bind(&study)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if destroyed > 0 {
+                        events.push(AuditEvent::new(
+                            now.max(f.now),
+                            "engine",
+                            "keys.destroyed",
+                            study.clone(),
+                            "p.26",
+                            "{}",
+                        ));
+                    }
                 }
                 if !touched.contains(&study) {
                     touched.push(study);

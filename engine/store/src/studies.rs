@@ -244,6 +244,32 @@ impl Store {
         Ok(())
     }
 
+    /// Stores a study's wrapped keys unless it has some; returns the wrapped keys in force.
+    pub async fn put_study_keys(&self, study: &str, wrapped: &[u8], at: i64) -> Result<Vec<u8>> {
+        Ok(in_tx!(self, |tx, _b| {
+            sqlx::query("INSERT INTO study_keys (study, wrapped, created_at) VALUES ($1, $2, $3) ON CONFLICT (study) DO NOTHING")
+                .bind(study)
+                .bind(wrapped)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query_scalar::<_, Vec<u8>>("SELECT wrapped FROM study_keys WHERE study = $1")
+                .bind(study)
+                .fetch_one(&mut *tx)
+                .await?
+        }))
+    }
+
+    /// A study's wrapped keys; `None` once destroyed.
+    pub async fn study_keys(&self, study: &str) -> Result<Option<Vec<u8>>> {
+        Ok(on_pool!(self, |p| {
+            sqlx::query_scalar("SELECT wrapped FROM study_keys WHERE study = $1")
+                .bind(study)
+                .fetch_optional(p)
+                .await?
+        }))
+    }
+
     /// The newest approved version, if any.
     pub async fn latest_approved_version(&self, study: &str) -> Result<Option<i64>> {
         Ok(on_pool!(self, |p| {

@@ -89,3 +89,10 @@ CREATE TABLE audit (
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 );
+-- Per-study keys, wrapped by the master key (which never enters the database); deleted to
+-- make the study's identifiers unreadable for good (MK403 p.17.3, p.26, p.34).
+CREATE TABLE study_keys (
+    study TEXT PRIMARY KEY REFERENCES studies (id),
+    wrapped BYTEA NOT NULL,
+    created_at BIGINT NOT NULL
+);

@@ -1,0 +1,313 @@
+//! Identifiers never rest in plaintext (design: "Identifiers never rest in plaintext").
+//!
+//! Each study has its own keys: one for AEAD encryption of identifiers (XChaCha20-Poly1305,
+//! the study id and the field as associated data, so a ciphertext cannot be moved to another
+//! study or field) and one for the blind index that linkage joins on (HMAC-SHA-256, so equal
+//! identifiers meet without being decrypted). The study keys are stored only wrapped by the
+//! master key, which is read from a file (`STUDYFLOW_MASTER_KEY_FILE`) and never from the
+//! database. Irreversible deletion (MK403 p.17.3, p.22.3–22.4, p.26, p.34) destroys the wrapped
+//! keys: afterwards every ciphertext of the study is noise, backups included, and even the
+//! master key opens nothing.
+
+use std::path::Path;
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// Why a key or a ciphertext could not be used. Never carries key or plaintext material.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VaultError {
+    #[error("the master key file {0} cannot be read")]
+    MasterKeyUnreadable(String),
+    #[error("the master key file {0} must hold 32 bytes as 64 hexadecimal digits")]
+    MasterKeyMalformed(String),
+    #[error("the study keys of `{0}` do not open with this master key (wrong key, or altered)")]
+    Unwrap(String),
+    #[error("a ciphertext of `{0}` does not open (its keys were destroyed, or it was altered)")]
+    Open(String),
+}
+
+/// The master key. Its `Debug` shows nothing.
+pub struct MasterKey([u8; 32]);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(***)")
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    let t = text.trim();
+    if !t.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..t.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(t.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+fn random<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).expect("the operating system's random generator");
+    b
+}
+
+impl MasterKey {
+    /// Reads the key file: 64 hexadecimal digits.
+    pub fn from_file(path: &Path) -> Result<MasterKey, VaultError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|_| VaultError::MasterKeyUnreadable(shown.clone()))?;
+        let bytes = unhex(&text).ok_or_else(|| VaultError::MasterKeyMalformed(shown.clone()))?;
+        let key: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| VaultError::MasterKeyMalformed(shown))?;
+        Ok(MasterKey(key))
+    }
+
+    /// Makes a new random key file readable by its owner only (the demo makes one).
+    pub fn create_file(path: &Path) -> std::io::Result<MasterKey> {
+        let key = random::<32>();
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        use std::io::Write;
+        let mut f = options.open(path)?;
+        f.write_all(hex(&key).as_bytes())?;
+        f.write_all(b"\n")?;
+        f.sync_all()?;
+        Ok(MasterKey(key))
+    }
+
+    pub fn from_bytes(key: [u8; 32]) -> MasterKey {
+        MasterKey(key)
+    }
+}
+
+/// A study's keys. Their `Debug` shows nothing.
+#[derive(Clone)]
+pub struct StudyKeys {
+    study: String,
+    encryption: [u8; 32],
+    index: [u8; 32],
+}
+
+impl std::fmt::Debug for StudyKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StudyKeys({}, ***)", self.study)
+    }
+}
+
+impl StudyKeys {
+    /// New random keys for a study.
+    pub fn generate(study: &str) -> StudyKeys {
+        StudyKeys {
+            study: study.to_owned(),
+            encryption: random(),
+            index: random(),
+        }
+    }
+
+    /// The keys encrypted under the master key, the study id as associated data: what the
+    /// store keeps.
+    pub fn wrap(&self, master: &MasterKey) -> Vec<u8> {
+        let mut plain = Vec::with_capacity(64);
+        plain.extend_from_slice(&self.encryption);
+        plain.extend_from_slice(&self.index);
+        seal_with(
+            &master.0,
+            &plain,
+            format!("studyflow/keys/{}", self.study).as_bytes(),
+        )
+    }
+
+    /// The keys from their wrapped form.
+    pub fn unwrap(
+        study: &str,
+        wrapped: &[u8],
+        master: &MasterKey,
+    ) -> Result<StudyKeys, VaultError> {
+        let plain = open_with(
+            &master.0,
+            wrapped,
+            format!("studyflow/keys/{study}").as_bytes(),
+        )
+        .ok_or_else(|| VaultError::Unwrap(study.to_owned()))?;
+        if plain.len() != 64 {
+            return Err(VaultError::Unwrap(study.to_owned()));
+        }
+        let mut encryption = [0u8; 32];
+        let mut index = [0u8; 32];
+        encryption.copy_from_slice(&plain[..32]);
+        index.copy_from_slice(&plain[32..]);
+        Ok(StudyKeys {
+            study: study.to_owned(),
+            encryption,
+            index,
+        })
+    }
+
+    /// Encrypts an identifier of `field` (e.g. `personal_code`).
+    pub fn seal(&self, field: &str, plaintext: &str) -> Vec<u8> {
+        seal_with(&self.encryption, plaintext.as_bytes(), &self.aad(field))
+    }
+
+    /// Decrypts what [`StudyKeys::seal`] made for the same study and field.
+    pub fn open(&self, field: &str, sealed: &[u8]) -> Result<String, VaultError> {
+        open_with(&self.encryption, sealed, &self.aad(field))
+            .and_then(|p| String::from_utf8(p).ok())
+            .ok_or_else(|| VaultError::Open(self.study.clone()))
+    }
+
+    /// The blind index of an identifier: equal identifiers of the study give equal indexes;
+    /// without the key it says nothing. Personal codes are compared by their digits, so
+    /// `010180-12345` and `01018012345` meet.
+    pub fn blind_index(&self, field: &str, value: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.index).expect("any key length");
+        mac.update(field.as_bytes());
+        mac.update(&[0]);
+        let normalised: String = if field.contains("personal_code") {
+            value.chars().filter(char::is_ascii_digit).collect()
+        } else {
+            value.trim().to_owned()
+        };
+        mac.update(normalised.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    fn aad(&self, field: &str) -> Vec<u8> {
+        format!("studyflow/{}/{field}", self.study).into_bytes()
+    }
+}
+
+/// nonce (24 bytes) || ciphertext with tag.
+fn seal_with(key: &[u8; 32], plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+    let cipher = XChaCha20Poly1305::new(key.into());
+    let nonce = random::<24>();
+    let ct = cipher
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        .expect("encryption of a bounded message cannot fail");
+    let mut out = Vec::with_capacity(24 + ct.len());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&ct);
+    out
+}
+
+fn open_with(key: &[u8; 32], sealed: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
+    if sealed.len() < 24 + 16 {
+        return None;
+    }
+    let cipher = XChaCha20Poly1305::new(key.into());
+    cipher
+        .decrypt(
+            XNonce::from_slice(&sealed[..24]),
+            Payload {
+                msg: &sealed[24..],
+                aad,
+            },
+        )
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_round_trip_only_with_the_right_keys_study_and_field() {
+        let master = MasterKey::from_bytes([9u8; 32]);
+        let keys = StudyKeys::generate("study-a");
+        let sealed = keys.seal("personal_code", "010180-12345");
+        assert!(
+            !sealed.windows(6).any(|w| w == b"010180"),
+            "no plaintext in the ciphertext"
+        );
+        assert_eq!(keys.open("personal_code", &sealed).unwrap(), "010180-12345");
+        assert!(
+            keys.open("proceeding_number", &sealed).is_err(),
+            "bound to its field"
+        );
+        let wrapped = keys.wrap(&master);
+        let again = StudyKeys::unwrap("study-a", &wrapped, &master).unwrap();
+        assert_eq!(
+            again.open("personal_code", &sealed).unwrap(),
+            "010180-12345"
+        );
+        assert!(
+            StudyKeys::unwrap("study-b", &wrapped, &master).is_err(),
+            "bound to its study"
+        );
+        assert!(StudyKeys::unwrap("study-a", &wrapped, &MasterKey::from_bytes([8u8; 32])).is_err());
+        // Other keys (the study's keys destroyed, new ones made): nothing opens.
+        assert!(
+            StudyKeys::generate("study-a")
+                .open("personal_code", &sealed)
+                .is_err()
+        );
+        assert!(!format!("{keys:?} {master:?}").contains('9'));
+    }
+
+    #[test]
+    fn the_blind_index_joins_equal_identifiers_only() {
+        let keys = StudyKeys::generate("s");
+        assert_eq!(
+            keys.blind_index("personal_code", "010180-12345"),
+            keys.blind_index("personal_code", "01018012345")
+        );
+        assert_ne!(
+            keys.blind_index("personal_code", "010180-12345"),
+            keys.blind_index("personal_code", "010180-12346")
+        );
+        assert_ne!(
+            keys.blind_index("personal_code", "11826001234"),
+            keys.blind_index("proceeding_number", "11826001234")
+        );
+        assert_ne!(
+            keys.blind_index("personal_code", "010180-12345"),
+            StudyKeys::generate("s").blind_index("personal_code", "010180-12345")
+        );
+    }
+
+    #[test]
+    fn the_master_key_file_is_made_private_and_read_back() {
+        let dir = std::env::temp_dir().join(format!("studyflow-vault-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("master.key");
+        let _ = std::fs::remove_file(&path);
+        let made = MasterKey::create_file(&path).unwrap();
+        let read = MasterKey::from_file(&path).unwrap();
+        assert_eq!(made.0, read.0);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        assert!(MasterKey::create_file(&path).is_err(), "never overwritten");
+        std::fs::write(&path, "not a key").unwrap();
+        assert!(matches!(
+            MasterKey::from_file(&path),
+            Err(VaultError::MasterKeyMalformed(_))
+        ));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
