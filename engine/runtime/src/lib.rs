@@ -10,6 +10,7 @@ pub mod anonymise;
 pub mod clock;
 pub mod dataplane;
 pub mod engine;
+pub mod letters;
 pub mod vault;
 pub mod worker;
 
