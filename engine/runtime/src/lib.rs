@@ -11,6 +11,9 @@ pub mod clock;
 pub mod dataplane;
 pub mod engine;
 pub mod letters;
+pub mod linkage;
+pub mod quality;
+pub mod release;
 pub mod vault;
 pub mod worker;
 
