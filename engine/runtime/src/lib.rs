@@ -7,6 +7,7 @@
 //! trait.
 
 pub mod anonymise;
+pub mod answers;
 pub mod clock;
 pub mod dataplane;
 pub mod engine;
