@@ -23,13 +23,7 @@ mod calendar_bench;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let n: usize = args
-        .iter()
-        .position(|a| a == "--specs")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10_000);
+    let n = corpus::specs_arg(10_000);
     let corpus: Vec<String> = (0..n).map(corpus::generate).collect();
     let lines = corpus.iter().map(|s| s.lines().count()).sum::<usize>() as f64 / n as f64;
     let calendar = Calendar::latvia();

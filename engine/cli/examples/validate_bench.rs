@@ -20,12 +20,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let n: usize = args
-        .iter()
-        .position(|a| a == "--specs")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20_000);
+    let n = corpus::specs_arg(20_000);
     let compare = args.iter().any(|a| a == "--compare");
 
     let corpus: Vec<String> = (0..n).map(generate).collect();

@@ -18,6 +18,16 @@ pub fn memory(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The number after `--specs` on the command line, or `default`.
+pub fn specs_arg(default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == "--specs")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 /// The `i`-th spec of the corpus: a realistic external study of about 200 lines; `i` varies
 /// ids, dates and sizes.
 pub fn generate(i: usize) -> String {
