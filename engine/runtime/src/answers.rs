@@ -15,7 +15,9 @@ use crate::vault::StudyKeys;
 /// What was asked.
 #[derive(Debug, Clone)]
 pub struct Request {
-    pub source: Source,
+    /// The sources the answer may carry fields of (the Prison Administration answers p.15 and
+    /// p.16 together).
+    pub sources: Vec<Source>,
     /// The catalogue keys asked for.
     pub fields: Vec<String>,
     /// Blind indexes of the personal codes asked about (current and previous).
@@ -26,12 +28,12 @@ impl Request {
     /// A request for `fields` about the subjects with these codes.
     pub fn new<'a>(
         keys: &StudyKeys,
-        source: Source,
+        sources: &[Source],
         fields: &[&str],
         codes: impl IntoIterator<Item = &'a str>,
     ) -> Request {
         Request {
-            source,
+            sources: sources.to_vec(),
             fields: fields.iter().map(|f| (*f).to_owned()).collect(),
             subjects: codes
                 .into_iter()
@@ -65,11 +67,10 @@ pub fn validate(keys: &StudyKeys, request: &Request, rows: &[AnswerRow]) -> Resu
     for (i, r) in rows.iter().enumerate() {
         let row = i + 1;
         let mut report = |problem: String| problems.push(RowProblem { row, problem });
-        if r.source != request.source {
+        if !request.sources.contains(&r.source) {
             report(format!(
-                "it comes from {}, not {}",
-                r.source.title(),
-                request.source.title()
+                "it comes from {}, which was not asked",
+                r.source.title()
             ));
         }
         if !request
@@ -79,11 +80,14 @@ pub fn validate(keys: &StudyKeys, request: &Request, rows: &[AnswerRow]) -> Resu
             report("it is about a subject that was not asked about".into());
         }
         for (key, value) in &r.values {
-            let known = catalogue::lookup(request.source, key);
+            let known = request
+                .sources
+                .iter()
+                .find_map(|s| catalogue::lookup(*s, key));
             match known {
                 None => report(format!(
                     "field `{key}` is not a field of {}",
-                    request.source.title()
+                    request.sources.first().map_or("the source", |s| s.title())
                 )),
                 Some(_) if !asked.contains(key.as_str()) => {
                     report(format!("field `{key}` was not asked for"))
@@ -177,7 +181,7 @@ mod tests {
         let keys = StudyKeys::generate("answers");
         let req = Request::new(
             &keys,
-            Source::InformationCentre,
+            &[Source::InformationCentre],
             &["offence_date", "sentence"],
             ["290758-10403", "325035-11782"],
         );

@@ -9,6 +9,7 @@
 pub mod anonymise;
 pub mod answers;
 pub mod clock;
+pub mod connector;
 pub mod dataplane;
 pub mod engine;
 pub mod letters;

@@ -8,6 +8,7 @@
 
 pub mod personal_code;
 pub mod population;
+pub mod registry;
 pub mod rng;
 
 pub use personal_code::PersonalCode;

@@ -1,0 +1,171 @@
+//! The automated exchange with the Information Centre and the Prison Administration (MK403
+//! p.10, p.14.1): the Service sends the request (p.6, p.11–12) over HTTP — rustls when the URL
+//! is `https` — with a timeout per attempt and retries with exponential backoff for what may
+//! pass (a timeout, a dropped connection, a 5xx). The answer is parsed and validated whole
+//! against the request before anything of it is returned ([`crate::answers`]); a rejected
+//! answer is an error that names rows by position and carries no identifier.
+
+use std::time::Duration;
+
+use serde_json::json;
+use studyflow_spec::catalogue::Source;
+
+use crate::answers::{self, Rejected, Request};
+use crate::linkage::AnswerRow;
+use crate::vault::StudyKeys;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    /// Every attempt failed in a way that may pass: retry the step later.
+    #[error("{registry} did not answer after {attempts} attempt(s): {last}")]
+    Unavailable {
+        registry: &'static str,
+        attempts: u32,
+        last: String,
+    },
+    /// The registry refused the request (4xx): a fault of the request, not of the moment.
+    #[error("{registry} refused the request ({status}): {message}")]
+    Refused {
+        registry: &'static str,
+        status: u16,
+        message: String,
+    },
+    /// The answer came but is not what was asked; nothing of it was imported.
+    #[error("{registry}: {rejected}")]
+    Rejected {
+        registry: &'static str,
+        #[source]
+        rejected: Rejected,
+    },
+}
+
+impl ConnectorError {
+    /// Whether retrying the step later may succeed.
+    pub fn retryable(&self) -> bool {
+        !matches!(self, ConnectorError::Refused { .. })
+    }
+}
+
+/// Where and how to reach the registries.
+#[derive(Debug, Clone)]
+pub struct Connector {
+    client: reqwest::Client,
+    base: String,
+    pub timeout: Duration,
+    pub attempts: u32,
+    pub backoff: Duration,
+}
+
+impl Connector {
+    pub fn new(base: &str) -> Connector {
+        Connector {
+            client: reqwest::Client::builder()
+                .use_rustls_tls()
+                .build()
+                .expect("an HTTP client with rustls"),
+            base: base.trim_end_matches('/').to_owned(),
+            timeout: Duration::from_secs(30),
+            attempts: 4,
+            backoff: Duration::from_millis(500),
+        }
+    }
+
+    /// Asks `source`'s registry for `fields` about the subjects with `codes`; returns the
+    /// validated rows, or an error and nothing.
+    pub async fn query(
+        &self,
+        keys: &StudyKeys,
+        source: Source,
+        fields: &[&str],
+        codes: &[&str],
+    ) -> Result<Vec<AnswerRow>, ConnectorError> {
+        let (registry, path, sources): (_, _, &[Source]) = match source {
+            Source::InformationCentre => (
+                "the Information Centre",
+                "information-centre",
+                &[Source::InformationCentre],
+            ),
+            Source::PrisonRulings | Source::PrisonResocialisation => (
+                "the Prison Administration",
+                "prison-administration",
+                &[Source::PrisonRulings, Source::PrisonResocialisation],
+            ),
+            Source::ServiceIs => ("the Service IS", "service-is", &[Source::ServiceIs]),
+        };
+        let url = format!("{}/v1/{path}/query", self.base);
+        let body = json!({
+            "fields": fields,
+            "subjects": codes.iter().map(|c| json!({"personal_code": c})).collect::<Vec<_>>(),
+        });
+        let mut last = String::new();
+        let mut delay = self.backoff;
+        for attempt in 1..=self.attempts.max(1) {
+            let sent = self
+                .client
+                .post(&url)
+                .json(&body)
+                .timeout(self.timeout)
+                .send()
+                .await;
+            let outcome = match sent {
+                Err(e) if e.is_timeout() => Err(format!("no answer within {:?}", self.timeout)),
+                Err(e) => Err(format!("connection failed: {}", without_url(&e))),
+                Ok(r) if r.status().is_server_error() => {
+                    Err(format!("server error {}", r.status().as_u16()))
+                }
+                Ok(r) if r.status().is_client_error() => {
+                    let status = r.status().as_u16();
+                    let message = r.text().await.unwrap_or_default();
+                    return Err(ConnectorError::Refused {
+                        registry,
+                        status,
+                        message: crate::worker::redact(&message),
+                    });
+                }
+                Ok(r) => match r.bytes().await {
+                    Ok(bytes) => Ok(bytes),
+                    Err(e) => Err(format!("the answer broke off: {}", without_url(&e))),
+                },
+            };
+            match outcome {
+                Ok(bytes) => {
+                    let rows = answers::parse(sources[0], &bytes).map_err(|e| {
+                        ConnectorError::Rejected {
+                            registry,
+                            rejected: e,
+                        }
+                    })?;
+                    let request = Request::new(keys, sources, fields, codes.iter().copied());
+                    answers::validate(keys, &request, &rows).map_err(|e| {
+                        ConnectorError::Rejected {
+                            registry,
+                            rejected: e,
+                        }
+                    })?;
+                    return Ok(rows);
+                }
+                Err(e) => {
+                    last = e;
+                    if attempt < self.attempts {
+                        tokio::time::sleep(delay).await;
+                        delay = delay.saturating_mul(2);
+                    }
+                }
+            }
+        }
+        Err(ConnectorError::Unavailable {
+            registry,
+            attempts: self.attempts.max(1),
+            last,
+        })
+    }
+}
+
+/// A reqwest error's text without the URL (it may carry a query string).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(url.as_str(), "the registry");
+    }
+    text
+}

@@ -1,0 +1,284 @@
+//! The Information Centre (Punishment Register, MK403 p.13) and the Prison Administration
+//! (p.15, p.16) as HTTP servers on loopback, answering from a synthetic population under the
+//! contract in `docs/registries-api.md`, and able to misbehave on request so that tests can
+//! show the engine copes: slow answers, server errors, malformed or truncated bodies, duplicate
+//! rows, rows about subjects nobody asked about.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use studyflow_spec::catalogue::{self, Source};
+
+use crate::population::Client;
+
+/// How the next answers go wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Misbehaviour {
+    /// Answer properly.
+    None,
+    /// Answer after `slow_ms` milliseconds.
+    Slow,
+    /// 503 Service Unavailable.
+    ServerError,
+    /// A body that is not JSON.
+    Malformed,
+    /// Every row twice.
+    Duplicates,
+    /// An extra row about a subject nobody asked about.
+    UnknownSubjects,
+    /// The body cut off in the middle.
+    Truncated,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Control {
+    mode: Misbehaviour,
+    /// For how many requests (then it behaves again).
+    #[serde(default = "one")]
+    times: u32,
+    #[serde(default)]
+    slow_ms: u64,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+struct Query {
+    fields: Vec<String>,
+    subjects: Vec<SubjectQuery>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SubjectQuery {
+    personal_code: String,
+}
+
+struct Shared {
+    clients: Vec<Client>,
+    /// Digits of a current or previous personal code → client.
+    by_code: HashMap<String, usize>,
+    mode: Mutex<(Misbehaviour, u32, u64)>,
+    served: Mutex<u64>,
+}
+
+fn digits(code: &str) -> String {
+    code.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// A running pair of registries.
+pub struct Registries {
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Registries {
+    /// Starts both registries on a free loopback port.
+    pub async fn start(clients: Vec<Client>) -> std::io::Result<Registries> {
+        let mut by_code = HashMap::with_capacity(clients.len() * 2);
+        for (i, c) in clients.iter().enumerate() {
+            by_code.insert(digits(&c.personal_code.expose()), i);
+            if let Some(p) = &c.previous_personal_code {
+                by_code.insert(digits(&p.expose()), i);
+            }
+        }
+        let shared = Arc::new(Shared {
+            clients,
+            by_code,
+            mode: Mutex::new((Misbehaviour::None, 0, 0)),
+            served: Mutex::new(0),
+        });
+        let app = Router::new()
+            .route("/v1/information-centre/query", post(information_centre))
+            .route(
+                "/v1/prison-administration/query",
+                post(prison_administration),
+            )
+            .route("/v1/control", post(control))
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Registries { addr, shared, task })
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:40123`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Makes the next `times` answers misbehave.
+    pub fn misbehave(&self, mode: Misbehaviour, times: u32, slow_ms: u64) {
+        *self.shared.mode.lock().unwrap_or_else(|e| e.into_inner()) = (mode, times, slow_ms);
+    }
+
+    /// Queries answered so far.
+    pub fn served(&self) -> u64 {
+        *self.shared.served.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for Registries {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn control(State(s): State<Arc<Shared>>, Json(c): Json<Control>) -> StatusCode {
+    *s.mode.lock().unwrap_or_else(|e| e.into_inner()) = (c.mode, c.times, c.slow_ms);
+    StatusCode::NO_CONTENT
+}
+
+/// The misbehaviour for this request, counting it down.
+fn take(s: &Shared) -> (Misbehaviour, u64) {
+    *s.served.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+    let mut m = s.mode.lock().unwrap_or_else(|e| e.into_inner());
+    if m.1 == 0 {
+        return (Misbehaviour::None, 0);
+    }
+    m.1 -= 1;
+    (m.0, m.2)
+}
+
+fn error(status: StatusCode, message: String) -> Response {
+    (status, Json(serde_json::json!({"error": message}))).into_response()
+}
+
+async fn answer(
+    s: Arc<Shared>,
+    q: Query,
+    rows_of: impl Fn(&Client) -> Vec<Map<String, Value>>,
+    valid: impl Fn(&str) -> bool,
+) -> Response {
+    let (mode, slow_ms) = take(&s);
+    if let Some(f) = q.fields.iter().find(|f| !valid(f)) {
+        return error(StatusCode::BAD_REQUEST, format!("unknown field `{f}`"));
+    }
+    if mode == Misbehaviour::ServerError {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the register is being maintained".into(),
+        );
+    }
+    if mode == Misbehaviour::Slow {
+        tokio::time::sleep(Duration::from_millis(slow_ms.max(1))).await;
+    }
+    let mut rows: Vec<Value> = Vec::new();
+    for subject in &q.subjects {
+        let Some(&i) = s.by_code.get(&digits(&subject.personal_code)) else {
+            continue;
+        };
+        for mut values in rows_of(&s.clients[i]) {
+            values.retain(|k, _| q.fields.contains(k));
+            values.insert(
+                "personal_code".into(),
+                Value::String(subject.personal_code.clone()),
+            );
+            rows.push(Value::Object(values));
+        }
+    }
+    match mode {
+        Misbehaviour::Duplicates => {
+            let copy = rows.clone();
+            rows.extend(copy);
+        }
+        Misbehaviour::UnknownSubjects => {
+            // Someone nobody asked about who has at least one row.
+            let other = s.clients.iter().find(|c| {
+                !rows_of(c).is_empty()
+                    && !q
+                        .subjects
+                        .iter()
+                        .any(|x| digits(&x.personal_code) == digits(&c.personal_code.expose()))
+            });
+            if let Some(other) = other
+                && let Some(mut v) = rows_of(other).into_iter().next()
+            {
+                v.retain(|k, _| q.fields.contains(k));
+                v.insert(
+                    "personal_code".into(),
+                    Value::String(other.personal_code.expose()),
+                );
+                rows.push(Value::Object(v));
+            }
+        }
+        _ => {}
+    }
+    let body = serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into());
+    let body = match mode {
+        Misbehaviour::Malformed => format!("<html>{}", &body[..body.len().min(40)]),
+        Misbehaviour::Truncated => body[..body.len() / 2].to_owned(),
+        _ => body,
+    };
+    ([("content-type", "application/json")], body).into_response()
+}
+
+fn object(pairs: impl IntoIterator<Item = (String, Value)>) -> Map<String, Value> {
+    pairs.into_iter().collect()
+}
+
+async fn information_centre(State(s): State<Arc<Shared>>, Json(q): Json<Query>) -> Response {
+    let keys: Vec<String> = q.fields.clone();
+    answer(
+        s,
+        q,
+        move |c| {
+            c.proceedings
+                .iter()
+                .map(|p| object(keys.iter().filter_map(|k| Some((k.clone(), p.value(k)?)))))
+                .collect()
+        },
+        probe_proceeding,
+    )
+    .await
+}
+
+async fn prison_administration(State(s): State<Arc<Shared>>, Json(q): Json<Query>) -> Response {
+    let keys: Vec<String> = q.fields.clone();
+    answer(
+        s,
+        q,
+        move |c| {
+            c.rulings
+                .iter()
+                .map(|r| {
+                    object(keys.iter().filter_map(|k| {
+                        let v = r
+                            .value(k)
+                            .or_else(|| c.resocialisation.as_ref().and_then(|x| x.value(k)))?;
+                        Some((k.clone(), v))
+                    }))
+                })
+                .collect()
+        },
+        probe_ruling,
+    )
+    .await
+}
+
+/// Whether `key` is a Punishment Register field (what a proceeding answers, p.13).
+fn probe_proceeding(key: &str) -> bool {
+    catalogue::lookup(Source::InformationCentre, key).is_some()
+}
+
+/// Whether `key` is a Prison Administration field (p.15 or p.16).
+fn probe_ruling(key: &str) -> bool {
+    catalogue::lookup(Source::PrisonRulings, key).is_some()
+        || catalogue::lookup(Source::PrisonResocialisation, key).is_some()
+}
