@@ -11,19 +11,7 @@ use jiff::civil::Date;
 
 use crate::rng::Rng;
 
-const WEIGHTS: [u32; 10] = [1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-
-/// The check digit of the first ten digits, or `None` when the remainder is 10 (such a code
-/// is never issued).
-pub fn check_digit(first_ten: &[u8; 10]) -> Option<u8> {
-    let sum: u32 = first_ten
-        .iter()
-        .zip(WEIGHTS)
-        .map(|(d, w)| u32::from(*d) * w)
-        .sum();
-    let c = (1101 - sum % 1101) % 11;
-    (c < 10).then_some(c as u8)
-}
+pub use studyflow_spec::catalogue::personal_code_check_digit as check_digit;
 
 /// A personal code: eleven digits, written with a hyphen after the sixth.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

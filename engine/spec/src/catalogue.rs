@@ -133,6 +133,40 @@ impl PersonalDataType {
     }
 }
 
+/// The check digit of a Latvian personal code's first ten digits (both formats):
+/// `(1101 − Σ wᵢ·dᵢ) mod 11` with weights 1, 6, 3, 7, 9, 10, 5, 8, 4, 2; `None` when the remainder
+/// is 10 (such a code is never issued).
+pub fn personal_code_check_digit(first_ten: &[u8; 10]) -> Option<u8> {
+    const WEIGHTS: [u32; 10] = [1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = first_ten
+        .iter()
+        .zip(WEIGHTS)
+        .map(|(d, w)| u32::from(*d) * w)
+        .sum();
+    let c = (1101 - sum % 1101) % 11;
+    (c < 10).then_some(c as u8)
+}
+
+/// Whether `text` is a well-formed personal code: eleven digits, a hyphen after the sixth or
+/// none, and the right check digit. (It does not check that the code was ever issued.)
+pub fn is_valid_personal_code(text: &str) -> bool {
+    let hyphens = text.matches('-').count();
+    if hyphens > 1 || (hyphens == 1 && text.find('-') != Some(6)) {
+        return false;
+    }
+    let digits: Vec<u8> = text
+        .bytes()
+        .filter(|b| *b != b'-')
+        .map(|b| b.wrapping_sub(b'0'))
+        .collect();
+    if digits.len() != 11 || digits.iter().any(|d| *d > 9) {
+        return false;
+    }
+    let mut ten = [0u8; 10];
+    ten.copy_from_slice(&digits[..10]);
+    personal_code_check_digit(&ten) == Some(digits[10])
+}
+
 /// One catalogue entry.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Field {
