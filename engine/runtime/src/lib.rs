@@ -13,6 +13,7 @@ pub mod connector;
 pub mod csv_import;
 pub mod dataplane;
 pub mod engine;
+pub mod exchange;
 pub mod letters;
 pub mod linkage;
 pub mod quality;

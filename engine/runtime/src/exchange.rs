@@ -1,0 +1,233 @@
+//! The exchange by secure electronic means, where automation is not possible (MK403 p.10,
+//! p.12.3, p.14.2): the Service writes the request to an outbox folder — the cover letter
+//! (no identifier), the request file with the subjects' personal codes (p.12.1), and a sha256
+//! manifest — for the secure channel to carry; the step then waits until the answer lands in
+//! the inbox, checks it against its manifest and against the request, and imports it whole or
+//! not at all. Files holding identifiers are deleted as soon as the exchange is complete, so
+//! they do not rest (the folders belong on an encrypted volume meanwhile).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use studyflow_spec::catalogue::Source;
+
+use crate::answers::{self, Rejected, Request};
+use crate::linkage::AnswerRow;
+use crate::vault::StudyKeys;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    #[error("cannot use {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("request {0} is in the outbox already; it is sent once")]
+    Exists(String),
+    #[error("the answer to {request} does not match its manifest ({file}); nothing was imported")]
+    Manifest { request: String, file: String },
+    #[error("the answer to {request}: {rejected}")]
+    Rejected {
+        request: String,
+        #[source]
+        rejected: Rejected,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ExchangeError + '_ {
+    move |source| ExchangeError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), ExchangeError> {
+    let mut f = std::fs::File::create(path).map_err(io(path))?;
+    f.write_all(bytes).map_err(io(path))?;
+    f.sync_all().map_err(io(path))
+}
+
+/// Writes request `id` into `outbox/<id>/`: `cover-letter.txt`, `request.json` and
+/// `MANIFEST.sha256`, staged and renamed whole. Returns the folder.
+pub fn send(
+    outbox: &Path,
+    id: &str,
+    letter: &str,
+    fields: &[&str],
+    codes: &[&str],
+) -> Result<PathBuf, ExchangeError> {
+    let folder = outbox.join(id);
+    if folder.exists() {
+        return Err(ExchangeError::Exists(id.to_owned()));
+    }
+    std::fs::create_dir_all(outbox).map_err(io(outbox))?;
+    let staging = outbox.join(format!(".{id}.partial"));
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir(&staging).map_err(io(&staging))?;
+    let request = serde_json::json!({
+        "request": id,
+        "fields": fields,
+        "subjects": codes.iter().map(|c| serde_json::json!({"personal_code": c})).collect::<Vec<_>>(),
+    });
+    let request = serde_json::to_vec_pretty(&request).unwrap_or_default();
+    let files: [(&str, &[u8]); 2] = [
+        ("cover-letter.txt", letter.as_bytes()),
+        ("request.json", &request),
+    ];
+    let mut manifest = String::new();
+    for (name, bytes) in files {
+        write_synced(&staging.join(name), bytes)?;
+        manifest.push_str(&format!("{}  {name}\n", sha256(bytes)));
+    }
+    write_synced(&staging.join("MANIFEST.sha256"), manifest.as_bytes())?;
+    std::fs::rename(&staging, &folder).map_err(io(&folder))?;
+    Ok(folder)
+}
+
+/// Looks for the answer to request `id` in `inbox/<id>/` (`answer.json` and its
+/// `MANIFEST.sha256`): `Ok(None)` while it has not arrived; the rows when it is whole and as
+/// asked, after which the answer and the outbox's request file (both holding identifiers) are
+/// deleted; an error, importing nothing and deleting nothing, otherwise.
+pub fn receive(
+    inbox: &Path,
+    outbox: &Path,
+    id: &str,
+    keys: &StudyKeys,
+    sources: &[Source],
+    request: &Request,
+) -> Result<Option<Vec<AnswerRow>>, ExchangeError> {
+    let folder = inbox.join(id);
+    let manifest_path = folder.join("MANIFEST.sha256");
+    let answer_path = folder.join("answer.json");
+    if !manifest_path.exists() || !answer_path.exists() {
+        return Ok(None);
+    }
+    let manifest = std::fs::read_to_string(&manifest_path).map_err(io(&manifest_path))?;
+    let answer = std::fs::read(&answer_path).map_err(io(&answer_path))?;
+    let listed = manifest
+        .lines()
+        .find_map(|l| {
+            l.strip_suffix("  answer.json")
+                .or_else(|| l.strip_suffix(" *answer.json"))
+        })
+        .map(str::trim);
+    if listed != Some(sha256(&answer).as_str()) {
+        return Err(ExchangeError::Manifest {
+            request: id.to_owned(),
+            file: "answer.json".into(),
+        });
+    }
+    let rejected = |rejected| ExchangeError::Rejected {
+        request: id.to_owned(),
+        rejected,
+    };
+    let rows = answers::parse(sources[0], &answer).map_err(rejected)?;
+    answers::validate(keys, request, &rows).map_err(rejected)?;
+    // Complete: what holds identifiers goes.
+    std::fs::remove_dir_all(&folder).map_err(io(&folder))?;
+    let sent = outbox.join(id).join("request.json");
+    if sent.exists() {
+        std::fs::remove_file(&sent).map_err(io(&sent))?;
+    }
+    Ok(Some(rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dirs(label: &str) -> (PathBuf, PathBuf, PathBuf) {
+        let base =
+            std::env::temp_dir().join(format!("studyflow-exchange-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        (base.join("outbox"), base.join("inbox"), base)
+    }
+
+    fn arrive(inbox: &Path, id: &str, body: &str, listed: Option<&str>) {
+        let f = inbox.join(id);
+        std::fs::create_dir_all(&f).unwrap();
+        std::fs::write(f.join("answer.json"), body).unwrap();
+        let hash = listed.map_or_else(|| sha256(body.as_bytes()), str::to_owned);
+        std::fs::write(f.join("MANIFEST.sha256"), format!("{hash}  answer.json\n")).unwrap();
+    }
+
+    #[test]
+    fn a_request_goes_out_whole_and_an_answer_comes_in_whole() {
+        let (outbox, inbox, base) = dirs("a");
+        let keys = StudyKeys::generate("x");
+        let codes = ["290758-10403", "325035-11782"];
+        let folder = send(
+            &outbox,
+            "pa-1",
+            "cover letter: 2 subjects",
+            &["education"],
+            &codes,
+        )
+        .unwrap();
+        let manifest = std::fs::read_to_string(folder.join("MANIFEST.sha256")).unwrap();
+        for name in ["cover-letter.txt", "request.json"] {
+            let bytes = std::fs::read(folder.join(name)).unwrap();
+            assert!(manifest.contains(&format!("{}  {name}", sha256(&bytes))));
+        }
+        assert!(
+            !std::fs::read_to_string(folder.join("cover-letter.txt"))
+                .unwrap()
+                .contains("290758")
+        );
+        assert!(matches!(
+            send(&outbox, "pa-1", "", &[], &[]),
+            Err(ExchangeError::Exists(_))
+        ));
+        let sources = [Source::PrisonRulings, Source::PrisonResocialisation];
+        let request = Request::new(&keys, &sources, &["education"], codes);
+        assert!(
+            receive(&inbox, &outbox, "pa-1", &keys, &sources, &request)
+                .unwrap()
+                .is_none(),
+            "not arrived yet"
+        );
+        // A file that does not match its manifest, then an answer with a row not asked for:
+        // nothing imported, nothing deleted.
+        arrive(&inbox, "pa-1", "[]", Some("00"));
+        assert!(matches!(
+            receive(&inbox, &outbox, "pa-1", &keys, &sources, &request),
+            Err(ExchangeError::Manifest { .. })
+        ));
+        arrive(
+            &inbox,
+            "pa-1",
+            r#"[{"personal_code":"290758-10403","release_regime":"low"}]"#,
+            None,
+        );
+        let e = receive(&inbox, &outbox, "pa-1", &keys, &sources, &request).unwrap_err();
+        assert!(e.to_string().contains("was not asked for"), "{e}");
+        assert!(inbox.join("pa-1/answer.json").exists() && folder.join("request.json").exists());
+        // The right answer: imported, and the files with identifiers are gone.
+        arrive(
+            &inbox,
+            "pa-1",
+            r#"[{"personal_code":"290758-10403","education":"secondary"}]"#,
+            None,
+        );
+        let rows = receive(&inbox, &outbox, "pa-1", &keys, &sources, &request)
+            .unwrap()
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert!(!inbox.join("pa-1").exists());
+        assert!(!folder.join("request.json").exists());
+        assert!(
+            folder.join("cover-letter.txt").exists(),
+            "the letter stays as the record of what was sent"
+        );
+        let _ = std::fs::remove_dir_all(base);
+    }
+}
