@@ -21,6 +21,7 @@ mod audit;
 pub mod failpoint;
 mod migrate;
 mod runs;
+pub mod service_is;
 mod studies;
 
 use std::time::Duration;
@@ -251,7 +252,7 @@ impl Store {
 }
 
 /// A connection string without its password.
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
             let creds = &url[s + 3..at];
