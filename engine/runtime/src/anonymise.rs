@@ -28,7 +28,7 @@ use studyflow_spec::catalogue::{self, FieldClass};
 use studyflow_spec::model::DatePolicy;
 
 /// One subject's record: catalogue key → value, under the subject's key in the study.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Record {
     pub subject: String,
     pub values: BTreeMap<String, Value>,
@@ -58,7 +58,7 @@ impl Policy {
 }
 
 /// An anonymised record, under its study ID.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AnonRecord {
     pub study_id: String,
     pub values: BTreeMap<String, Value>,

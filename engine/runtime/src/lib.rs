@@ -17,6 +17,7 @@ pub mod exchange;
 pub mod letters;
 pub mod linkage;
 pub mod quality;
+pub mod registry_plane;
 pub mod release;
 pub mod vault;
 pub mod worker;

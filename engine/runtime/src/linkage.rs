@@ -20,7 +20,7 @@ use crate::vault::StudyKeys;
 
 /// A subject from the Service IS: its key in the study, its codes, and its values by
 /// catalogue key (identifiers among them are dropped by the linkage).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Subject {
     pub key: String,
     pub personal_code: String,
@@ -29,7 +29,7 @@ pub struct Subject {
 }
 
 /// A row of an institution's answer: the personal code it names and its values by catalogue key.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AnswerRow {
     pub source: Source,
     pub personal_code: String,

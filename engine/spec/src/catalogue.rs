@@ -5,7 +5,9 @@
 use serde::Serialize;
 
 /// Where a field comes from (MK403 p.9).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     /// The Service's own information system (p.9, p.17.1).

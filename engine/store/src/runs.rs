@@ -800,6 +800,10 @@ impl Store {
                         .bind(&study)
                         .execute(&mut *tx)
                         .await?;
+                    sqlx::query("DELETE FROM datasets WHERE study = $1 AND identifying = 1")
+                        .bind(&study)
+                        .execute(&mut *tx)
+                        .await?;
                     // The study's keys: every identifier encrypted under them is unreadable from
                     // now on, in this database and in any backup of it.
                     let destroyed = sqlx::query("DELETE FROM study_keys WHERE study = $1")

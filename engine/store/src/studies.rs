@@ -270,6 +270,69 @@ impl Store {
         }))
     }
 
+    /// Stores (or replaces) a sealed dataset of a study.
+    pub async fn put_dataset(
+        &self,
+        study: &str,
+        name: &str,
+        identifying: bool,
+        sealed: &[u8],
+        at: i64,
+    ) -> Result<()> {
+        on_pool!(self, |p| {
+            sqlx::query(
+                "INSERT INTO datasets (study, name, identifying, sealed, updated_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (study, name) DO UPDATE SET identifying = excluded.identifying, sealed = excluded.sealed, updated_at = excluded.updated_at",
+            )
+            .bind(study)
+            .bind(name)
+            .bind(i64::from(identifying))
+            .bind(sealed)
+            .bind(at)
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// A sealed dataset, if it exists.
+    pub async fn dataset(&self, study: &str, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(on_pool!(self, |p| {
+            sqlx::query_scalar("SELECT sealed FROM datasets WHERE study = $1 AND name = $2")
+                .bind(study)
+                .bind(name)
+                .fetch_optional(p)
+                .await?
+        }))
+    }
+
+    /// The names of a study's datasets starting with `prefix`.
+    pub async fn dataset_names(&self, study: &str, prefix: &str) -> Result<Vec<String>> {
+        Ok(on_pool!(self, |p| {
+            sqlx::query_scalar("SELECT name FROM datasets WHERE study = $1 AND substr(name, 1, length($2)) = $2 ORDER BY name")
+                .bind(study)
+                .bind(prefix)
+                .fetch_all(p)
+                .await?
+        }))
+    }
+
+    /// Deletes datasets of a study by name; returns how many.
+    pub async fn delete_datasets(&self, study: &str, names: &[&str]) -> Result<u64> {
+        let mut n = 0;
+        for name in names {
+            n += on_pool!(self, |p| {
+                sqlx::query("DELETE FROM datasets WHERE study = $1 AND name = $2")
+                    .bind(study)
+                    .bind(*name)
+                    .execute(p)
+                    .await?
+                    .rows_affected()
+            });
+        }
+        Ok(n)
+    }
+
     /// The newest approved version, if any.
     pub async fn latest_approved_version(&self, study: &str) -> Result<Option<i64>> {
         Ok(on_pool!(self, |p| {

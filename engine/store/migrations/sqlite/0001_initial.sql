@@ -96,3 +96,13 @@ CREATE TABLE study_keys (
     wrapped BLOB NOT NULL,
     created_at INTEGER NOT NULL
 );
+-- The data plane's datasets between steps, each sealed under the study's keys; those holding
+-- identifying data are deleted by the destruction step with the keys (MK403 p.26).
+CREATE TABLE datasets (
+    study TEXT NOT NULL REFERENCES studies (id),
+    name TEXT NOT NULL,
+    identifying INTEGER NOT NULL,
+    sealed BLOB NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (study, name)
+);

@@ -1,0 +1,512 @@
+//! The data plane that moves real data: the Service IS sample, the registries' answers, linkage,
+//! deletion of identifiers, anonymisation, the follow-up waves and releases, each step reading
+//! and writing datasets that the store keeps sealed under the study's keys between steps.
+//!
+//! Datasets holding identifying or pseudonymised data are marked so; the destruction step
+//! (MK403 p.26) deletes them with the study's keys. Nothing identifying is ever written in
+//! plaintext: not to the database, not to a log, not to a step's recorded output.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use studyflow_plan::StepKind;
+use studyflow_spec::catalogue::Source;
+use studyflow_spec::model::Exchange;
+use studyflow_store::Store;
+
+use crate::anonymise::{self, AnonRecord, Policy, Record};
+use crate::clock::{Clock, micros, riga_date};
+use crate::connector::Connector;
+use crate::dataplane::{
+    BoxFuture, DataPlane, StepContext, StepError, StepOutput, Subject as Cohort,
+};
+use crate::linkage::{self, AnswerRow, Subject};
+use crate::vault::{MasterKey, StudyKeys};
+
+/// Where the Service IS sample comes from.
+pub enum ServiceIs {
+    /// The Service's database (p.10).
+    Sql(studyflow_store::service_is::ServiceIsSource),
+    /// A researcher's CSV export (p.22.1).
+    Csv(PathBuf),
+    /// Given in memory (tests, the demo).
+    Subjects(Arc<Vec<Subject>>),
+}
+
+pub struct RegistryDataPlane {
+    pub store: Store,
+    pub master: MasterKey,
+    pub service_is: ServiceIs,
+    pub connector: Connector,
+    /// Release folders are written below this folder.
+    pub releases: PathBuf,
+    pub clock: Arc<dyn Clock>,
+}
+
+fn fail(message: impl Into<String>, retryable: bool) -> StepError {
+    StepError {
+        message: message.into(),
+        retryable,
+    }
+}
+
+fn store_err(e: studyflow_store::StoreError) -> StepError {
+    fail(format!("database: {e}"), true)
+}
+
+impl RegistryDataPlane {
+    /// The study's keys: made and stored wrapped when the first data arrives (`create`; the
+    /// first writer wins); afterwards only read — once destroyed they are never made again.
+    async fn keys(&self, study: &str, create: bool) -> Result<StudyKeys, StepError> {
+        let wrapped = match self.store.study_keys(study).await.map_err(store_err)? {
+            Some(w) => w,
+            None if !create => {
+                return Err(fail(
+                    "the study's keys were destroyed (MK403 p.26); its identifying data no longer exists",
+                    false,
+                ));
+            }
+            None => {
+                let fresh = StudyKeys::generate(study).wrap(&self.master);
+                self.store
+                    .put_study_keys(study, &fresh, micros(self.clock.now()))
+                    .await
+                    .map_err(store_err)?
+            }
+        };
+        StudyKeys::unwrap(study, &wrapped, &self.master).map_err(|e| fail(e.to_string(), false))
+    }
+
+    async fn save<T: Serialize>(
+        &self,
+        keys: &StudyKeys,
+        study: &str,
+        name: &str,
+        identifying: bool,
+        value: &T,
+    ) -> Result<(), StepError> {
+        let text = serde_json::to_string(value)
+            .map_err(|e| fail(format!("dataset {name}: {e}"), false))?;
+        let sealed = keys.seal(&format!("dataset:{name}"), &text);
+        self.store
+            .put_dataset(study, name, identifying, &sealed, micros(self.clock.now()))
+            .await
+            .map_err(store_err)
+    }
+
+    async fn load<T: DeserializeOwned>(
+        &self,
+        keys: &StudyKeys,
+        study: &str,
+        name: &str,
+    ) -> Result<T, StepError> {
+        let sealed = self
+            .store
+            .dataset(study, name)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| fail(format!("dataset {name} is missing"), false))?;
+        let text = keys
+            .open(&format!("dataset:{name}"), &sealed)
+            .map_err(|e| fail(e.to_string(), false))?;
+        serde_json::from_str(&text).map_err(|e| fail(format!("dataset {name}: {e}"), false))
+    }
+
+    async fn sample(&self, ctx: &StepContext<'_>) -> Result<Vec<Subject>, StepError> {
+        match &self.service_is {
+            ServiceIs::Subjects(s) => Ok(s.as_ref().clone()),
+            ServiceIs::Csv(path) => {
+                let bytes = std::fs::read(path)
+                    .map_err(|e| fail(format!("cannot read the Service IS export: {e}"), true))?;
+                let fields: Vec<&str> = ctx.step.fields.iter().map(String::as_str).collect();
+                crate::csv_import::import(&bytes, &fields).map_err(|e| fail(e.to_string(), false))
+            }
+            ServiceIs::Sql(src) => {
+                let mut fields: Vec<&str> = ctx.step.fields.iter().map(String::as_str).collect();
+                if !fields.contains(&"personal_code") {
+                    fields.push("personal_code");
+                }
+                let rows = studyflow_store::service_is::read(src, &fields)
+                    .await
+                    .map_err(store_err)?;
+                Ok(rows
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, values)| Subject {
+                        key: format!("S{:06}", i + 1),
+                        personal_code: values
+                            .get("personal_code")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned(),
+                        previous_personal_code: values
+                            .get("previous_personal_code")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned),
+                        values,
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    fn source_of(step_id: &str) -> Option<(Source, &'static str)> {
+        if step_id.starts_with("information-centre") {
+            Some((Source::InformationCentre, "answer/information_centre"))
+        } else if step_id.starts_with("prison-administration") {
+            Some((Source::PrisonRulings, "answer/prison_administration"))
+        } else {
+            None
+        }
+    }
+
+    async fn run(&self, ctx: StepContext<'_>) -> Result<StepOutput, StepError> {
+        let study = ctx.study;
+        let needs_data = matches!(
+            ctx.step.kind,
+            StepKind::AcquireServiceIs
+                | StepKind::Request
+                | StepKind::Answer
+                | StepKind::MergeLink
+                | StepKind::DeleteIdentifiers
+                | StepKind::Anonymise
+                | StepKind::FollowUpRequest
+                | StepKind::FollowUpAnonymise
+                | StepKind::Transfer
+        );
+        if !needs_data {
+            return self.without_data(&ctx).await;
+        }
+        let keys = self
+            .keys(study, ctx.step.kind == StepKind::AcquireServiceIs)
+            .await?;
+        let fields: Vec<&str> = ctx.step.fields.iter().map(String::as_str).collect();
+        let record = match ctx.step.kind {
+            StepKind::AcquireServiceIs => {
+                let sample = self.sample(&ctx).await?;
+                self.save(&keys, study, "service_is", true, &sample).await?;
+                json!({"subjects": sample.len()})
+            }
+            StepKind::Request => {
+                let (source, name) = Self::source_of(&ctx.step.id)
+                    .ok_or_else(|| fail("a request to an unknown registry", false))?;
+                let exchange = match source {
+                    Source::InformationCentre => ctx
+                        .spec
+                        .data_scope
+                        .as_ref()
+                        .and_then(|d| d.information_centre.as_ref())
+                        .map(|s| s.exchange),
+                    _ => ctx
+                        .spec
+                        .data_scope
+                        .as_ref()
+                        .and_then(|d| d.prison_administration.as_ref())
+                        .map(|s| s.exchange),
+                };
+                if exchange != Some(Exchange::Automated) {
+                    return Err(fail(
+                        "secure electronic exchange is not wired into this data plane yet; use the outbox (runtime::exchange)",
+                        false,
+                    ));
+                }
+                let sample: Vec<Subject> = self.load(&keys, study, "service_is").await?;
+                let codes: Vec<&str> = sample.iter().map(|s| s.personal_code.as_str()).collect();
+                let rows = self
+                    .connector
+                    .query(&keys, source, &fields, &codes)
+                    .await
+                    .map_err(|e| {
+                        let retryable = e.retryable();
+                        fail(e.to_string(), retryable)
+                    })?;
+                self.save(&keys, study, name, true, &rows).await?;
+                json!({"rows": rows.len()})
+            }
+            StepKind::Answer => {
+                let (_, name) = Self::source_of(&ctx.step.id)
+                    .ok_or_else(|| fail("an answer from an unknown registry", false))?;
+                let rows: Vec<AnswerRow> = self.load(&keys, study, name).await?;
+                json!({"rows": rows.len(), "validated": true})
+            }
+            StepKind::MergeLink => {
+                let sample: Vec<Subject> = self.load(&keys, study, "service_is").await?;
+                let mut answers: Vec<AnswerRow> = Vec::new();
+                for name in ["answer/information_centre", "answer/prison_administration"] {
+                    if self
+                        .store
+                        .dataset(study, name)
+                        .await
+                        .map_err(store_err)?
+                        .is_some()
+                    {
+                        let rows: Vec<AnswerRow> = self.load(&keys, study, name).await?;
+                        answers.extend(rows);
+                    }
+                }
+                let linked = linkage::link(&keys, &sample, &answers);
+                self.save(&keys, study, "linked/subjects", true, &linked.subjects)
+                    .await?;
+                self.save(&keys, study, "linked/rows", true, &linked.rows)
+                    .await?;
+                serde_json::to_value(&linked.report).unwrap_or_default()
+            }
+            StepKind::DeleteIdentifiers => {
+                // The follow-ups (p.19) are requested from the Service IS's own records: keep
+                // only subject key → codes, sealed, for the engine alone; the rest goes.
+                let sample: Vec<Subject> = self.load(&keys, study, "service_is").await?;
+                let codes: BTreeMap<String, (String, Option<String>)> = sample
+                    .iter()
+                    .map(|s| {
+                        (
+                            s.key.clone(),
+                            (s.personal_code.clone(), s.previous_personal_code.clone()),
+                        )
+                    })
+                    .collect();
+                self.save(&keys, study, "vault/codes", true, &codes).await?;
+                let deleted = self
+                    .store
+                    .delete_datasets(
+                        study,
+                        &[
+                            "service_is",
+                            "answer/information_centre",
+                            "answer/prison_administration",
+                        ],
+                    )
+                    .await
+                    .map_err(store_err)?;
+                json!({"datasets_deleted": deleted, "fields_deleted": ctx.step.fields})
+            }
+            StepKind::Anonymise => {
+                let subjects: Vec<Record> = self.load(&keys, study, "linked/subjects").await?;
+                let rows: BTreeMap<String, Vec<Record>> =
+                    self.load(&keys, study, "linked/rows").await?;
+                let policy = ctx
+                    .spec
+                    .anonymisation
+                    .as_ref()
+                    .map(Policy::from_spec)
+                    .ok_or_else(|| fail("no anonymisation policy", false))?;
+                let secret = anonymise::random_secret();
+                let out = anonymise::anonymise(&subjects, &policy, &secret)
+                    .map_err(|b| fail(b.to_string(), false))?;
+                let mut tables: BTreeMap<String, Vec<AnonRecord>> = BTreeMap::new();
+                tables.insert("subjects".into(), out.records.clone());
+                let starts: BTreeMap<&str, &Value> = subjects
+                    .iter()
+                    .filter_map(|s| {
+                        Some((
+                            s.subject.as_str(),
+                            s.values.get(policy.anchor_field.as_deref()?)?,
+                        ))
+                    })
+                    .collect();
+                let no_k = Policy {
+                    quasi_identifiers: Vec::new(),
+                    ..policy.clone()
+                };
+                for (source, records) in &rows {
+                    let with_anchor: Vec<Record> = records
+                        .iter()
+                        .filter(|r| out.vault.contains_key(&r.subject))
+                        .map(|r| {
+                            let mut r = r.clone();
+                            if let (Some(a), Some(v)) =
+                                (policy.anchor_field.as_ref(), starts.get(r.subject.as_str()))
+                            {
+                                r.values.insert(a.clone(), (*v).clone());
+                            }
+                            r
+                        })
+                        .collect();
+                    let t = anonymise::anonymise(&with_anchor, &no_k, &secret)
+                        .map_err(|b| fail(b.to_string(), false))?;
+                    tables.insert(source.clone(), t.records);
+                }
+                self.save(&keys, study, "anonymised/tables", false, &tables)
+                    .await?;
+                self.save(&keys, study, "vault/study_ids", true, &out.vault)
+                    .await?;
+                // The cohort for the waves: study IDs and anchor dates (p.19).
+                let cohort: Vec<Cohort> = match &ctx.spec.follow_up {
+                    Some(f) => {
+                        let [start_key, end_key] = f.anchor_event.date_fields();
+                        subjects
+                            .iter()
+                            .filter_map(|s| {
+                                let id = out.vault.get(&s.subject)?;
+                                let date = |k: &str| {
+                                    s.values
+                                        .get(k)
+                                        .and_then(Value::as_str)
+                                        .and_then(|d| d.parse().ok())
+                                };
+                                Some(Cohort {
+                                    pseudonym: id.clone(),
+                                    start: date(start_key)?,
+                                    end: date(end_key),
+                                })
+                            })
+                            .collect()
+                    }
+                    None => Vec::new(),
+                };
+                return Ok(StepOutput {
+                    record: json!({"k": out.report, "dropped": out.dropped, "subjects": out.records.len()}),
+                    subjects: cohort,
+                });
+            }
+            StepKind::FollowUpRequest => {
+                let ids: BTreeMap<String, String> =
+                    self.load(&keys, study, "vault/study_ids").await?;
+                let codes: BTreeMap<String, (String, Option<String>)> =
+                    self.load(&keys, study, "vault/codes").await?;
+                let key = ids
+                    .iter()
+                    .find(|(_, id)| id.as_str() == ctx.subject)
+                    .map(|(k, _)| k.clone())
+                    .ok_or_else(|| fail("the subject is not in the vault", false))?;
+                let (code, _) = codes
+                    .get(&key)
+                    .ok_or_else(|| fail("the subject's code is not in the vault", false))?;
+                let rows = self
+                    .connector
+                    .query(&keys, Source::InformationCentre, &fields, &[code.as_str()])
+                    .await
+                    .map_err(|e| {
+                        let retryable = e.retryable();
+                        fail(e.to_string(), retryable)
+                    })?;
+                self.save(
+                    &keys,
+                    study,
+                    &format!("followup/{}/{}/raw", ctx.step.id, ctx.subject),
+                    true,
+                    &rows,
+                )
+                .await?;
+                json!({"rows": rows.len()})
+            }
+            StepKind::FollowUpAnonymise => {
+                let request_id = ctx.step.id.replace("-anonymise", "-request");
+                let raw_name = format!("followup/{request_id}/{}/raw", ctx.subject);
+                let rows: Vec<AnswerRow> = self.load(&keys, study, &raw_name).await?;
+                // Anonymised on arrival (p.20): identifiers dropped, under the study ID.
+                let policy = ctx
+                    .spec
+                    .anonymisation
+                    .as_ref()
+                    .map(Policy::from_spec)
+                    .ok_or_else(|| fail("no anonymisation policy", false))?;
+                let records: Vec<Record> = rows
+                    .iter()
+                    .map(|r| Record {
+                        subject: ctx.subject.to_owned(),
+                        values: r.values.clone(),
+                    })
+                    .collect();
+                let keep_dates = Policy {
+                    quasi_identifiers: Vec::new(),
+                    date_policy: studyflow_spec::model::DatePolicy::Month,
+                    ..policy
+                };
+                let out = anonymise::anonymise(&records, &keep_dates, &anonymise::random_secret())
+                    .map_err(|b| fail(b.to_string(), false))?;
+                let rows: Vec<AnonRecord> = out
+                    .records
+                    .into_iter()
+                    .map(|mut r| {
+                        r.study_id = ctx.subject.to_owned();
+                        r
+                    })
+                    .collect();
+                self.save(
+                    &keys,
+                    study,
+                    &format!("followup/{request_id}/{}/anonymised", ctx.subject),
+                    false,
+                    &rows,
+                )
+                .await?;
+                self.store
+                    .delete_datasets(study, &[raw_name.as_str()])
+                    .await
+                    .map_err(store_err)?;
+                json!({"rows": rows.len()})
+            }
+            StepKind::Transfer => {
+                let tables: BTreeMap<String, Vec<AnonRecord>> =
+                    self.load(&keys, study, "anonymised/tables").await?;
+                let folder = self.releases.join(study).join(format!(
+                    "{}-v{}",
+                    riga_date(self.clock.now()),
+                    ctx.version
+                ));
+                let list: Vec<crate::release::Table<'_>> = tables
+                    .iter()
+                    .map(|(name, records)| crate::release::Table { name, records })
+                    .collect();
+                match crate::release::write(&folder, &list) {
+                    Ok(w) => json!({"release": w.folder, "files": w.files.len()}),
+                    Err(crate::release::ReleaseError::Exists(_)) => {
+                        json!({"release": folder, "written_before": true})
+                    }
+                    Err(e) => return Err(fail(e.to_string(), false)),
+                }
+            }
+            _ => return self.without_data(&ctx).await,
+        };
+        Ok(StepOutput {
+            record,
+            subjects: Vec::new(),
+        })
+    }
+}
+
+impl RegistryDataPlane {
+    /// Steps that move no data: human decisions recorded by their tasks, destruction (the store
+    /// deletes the identifying datasets and the keys as it finishes), and retention.
+    async fn without_data(&self, ctx: &StepContext<'_>) -> Result<StepOutput, StepError> {
+        let mut record = json!({"kind": ctx.step.kind});
+        if ctx.step.kind == StepKind::AnonymisedRetention {
+            let keep = ctx
+                .spec
+                .retention
+                .as_ref()
+                .and_then(|r| r.anonymised_data.as_ref())
+                .map(|t| t.keep);
+            if keep.is_some_and(|k| k != studyflow_spec::model::Keep::Permanent) {
+                let names = self
+                    .store
+                    .dataset_names(ctx.study, "anonymised/")
+                    .await
+                    .map_err(store_err)?;
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                let n = self
+                    .store
+                    .delete_datasets(ctx.study, &names)
+                    .await
+                    .map_err(store_err)?;
+                record = json!({"anonymised_datasets_deleted": n});
+            } else {
+                record = json!({"anonymised_data": "kept permanently (MK403 p.27)"});
+            }
+        }
+        Ok(StepOutput {
+            record,
+            subjects: Vec::new(),
+        })
+    }
+}
+
+impl DataPlane for RegistryDataPlane {
+    fn execute<'a>(&'a self, ctx: StepContext<'a>) -> BoxFuture<'a, Result<StepOutput, StepError>> {
+        Box::pin(self.run(ctx))
+    }
+}
