@@ -47,6 +47,10 @@ pub struct RegistryDataPlane {
     pub clock: Arc<dyn Clock>,
 }
 
+/// The first byte of a stored dataset: sealed under the study's keys, or plain (anonymised).
+const SEALED: u8 = 1;
+const PLAIN: u8 = 0;
+
 fn fail(message: impl Into<String>, retryable: bool) -> StepError {
     StepError {
         message: message.into(),
@@ -81,6 +85,9 @@ impl RegistryDataPlane {
         StudyKeys::unwrap(study, &wrapped, &self.master).map_err(|e| fail(e.to_string(), false))
     }
 
+    /// Stores a dataset: sealed under the study's keys when it is identifying or pseudonymised
+    /// (destroyed with them, p.26), as plain JSON when it is anonymised — anonymised data is
+    /// kept for as long as the Service decides (p.27), so it must outlive the keys.
     async fn save<T: Serialize>(
         &self,
         keys: &StudyKeys,
@@ -91,9 +98,17 @@ impl RegistryDataPlane {
     ) -> Result<(), StepError> {
         let text = serde_json::to_string(value)
             .map_err(|e| fail(format!("dataset {name}: {e}"), false))?;
-        let sealed = keys.seal(&format!("dataset:{name}"), &text);
+        let stored = if identifying {
+            let mut b = vec![SEALED];
+            b.extend(keys.seal(&format!("dataset:{name}"), &text));
+            b
+        } else {
+            let mut b = vec![PLAIN];
+            b.extend(text.into_bytes());
+            b
+        };
         self.store
-            .put_dataset(study, name, identifying, &sealed, micros(self.clock.now()))
+            .put_dataset(study, name, identifying, &stored, micros(self.clock.now()))
             .await
             .map_err(store_err)
     }
@@ -104,15 +119,20 @@ impl RegistryDataPlane {
         study: &str,
         name: &str,
     ) -> Result<T, StepError> {
-        let sealed = self
+        let stored = self
             .store
             .dataset(study, name)
             .await
             .map_err(store_err)?
             .ok_or_else(|| fail(format!("dataset {name} is missing"), false))?;
-        let text = keys
-            .open(&format!("dataset:{name}"), &sealed)
-            .map_err(|e| fail(e.to_string(), false))?;
+        let text = match stored.split_first() {
+            Some((&SEALED, sealed)) => keys
+                .open(&format!("dataset:{name}"), sealed)
+                .map_err(|e| fail(e.to_string(), false))?,
+            Some((&PLAIN, plain)) => String::from_utf8(plain.to_vec())
+                .map_err(|_| fail(format!("dataset {name} is damaged"), false))?,
+            _ => return Err(fail(format!("dataset {name} is damaged"), false)),
+        };
         serde_json::from_str(&text).map_err(|e| fail(format!("dataset {name}: {e}"), false))
     }
 
