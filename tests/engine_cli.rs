@@ -120,3 +120,39 @@ fn a_file_that_is_not_a_database_is_an_error_and_stays_as_it_was() {
     );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
 }
+
+#[test]
+fn the_demo_runs_the_recidivism_study_end_to_end() {
+    let dir = TempDir::new("demo");
+    let r = studyflow(&["demo", "--clients", "300", "--dir", &dir.path()]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    for line in [
+        "the 2026 cohort has",
+        "linked (p.17.2):",
+        "deleted right after linkage (p.17.3):",
+        "anonymised (p.7):",
+        "follow-ups (p.19-20):",
+        "Prison Administration notice (p.8): none due",
+        "released (anonymised, with codebook and sha256 manifest):",
+        "identifying data and the study's keys destroyed (p.26): yes",
+        "audit verify: passed",
+    ] {
+        assert!(r.stdout.contains(line), "missing `{line}` in\n{}", r.stdout);
+    }
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("identifier scan of") && l.ends_with(": clean")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        std::path::Path::new(&dir.path())
+            .join("run-1/output/MANIFEST.sha256")
+            .exists()
+    );
+    // A second run gets its own folder; nothing of the first is touched.
+    let again = studyflow(&["demo", "--clients", "100", "--dir", &dir.path()]);
+    assert_eq!(again.code, 0, "{}", again.transcript());
+    assert!(std::path::Path::new(&dir.path()).join("run-2").exists());
+}

@@ -51,6 +51,23 @@ pub enum Command {
     Task(TaskArgs),
     /// Verify or export the hash-chained audit.
     Audit(AuditArgs),
+    /// The whole system in one command: a synthetic Service IS, the Punishment Register on
+    /// loopback, the recidivism study run through all its phases and follow-up waves, a
+    /// summary, the audit verified and every file scanned for identifiers.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Work folder; each run gets a new `run-N` inside it.
+    #[arg(long, default_value = "studyflow-demo")]
+    pub dir: PathBuf,
+    /// Clients in the synthetic Service IS.
+    #[arg(long, default_value_t = 10_000)]
+    pub clients: usize,
+    /// Seed of the synthetic data.
+    #[arg(long, default_value_t = 2026)]
+    pub seed: u64,
 }
 
 /// Where the engine's database is and who is acting.

@@ -1,6 +1,7 @@
 //! One module per command; each is glue over library functions.
 
 mod calendar;
+mod demo;
 mod engine;
 mod plan;
 mod validate;
@@ -24,6 +25,7 @@ pub fn run(cli: Cli, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
         Command::Catalogue => print(ctx, &studyflow_spec::catalogue::reference_markdown()),
         Command::Calendar(args) => calendar::run(&args, ctx),
         Command::Plan(args) => plan::run(&args, ctx),
+        Command::Demo(args) => demo::run(&args, ctx),
         other => engine::run(other, ctx),
     }
 }

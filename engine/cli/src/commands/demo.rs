@@ -1,0 +1,367 @@
+//! `studyflow demo`: the whole system in one command, with no configuration. A work folder, a
+//! master key and an SQLite store; a synthetic Service IS; the Punishment Register simulated on
+//! loopback; the recidivism study from `specs/` submitted, approved and run with the clock moved
+//! through every phase and all six follow-up waves; then a summary, `audit verify`, and a scan
+//! of every file written for every identifier the generator made.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use jiff::civil::date;
+use studyflow_calendar::Calendar;
+use studyflow_runtime::clock::{from_micros, riga_date};
+use studyflow_runtime::connector::Connector;
+use studyflow_runtime::linkage::Subject;
+use studyflow_runtime::registry_plane::{RegistryDataPlane, ServiceIs};
+use studyflow_runtime::vault::MasterKey;
+use studyflow_runtime::{Clock, Engine, ManualClock, Options, Worker, authorise};
+use studyflow_sim::registry::Registries;
+use studyflow_sim::{Config, generate};
+use studyflow_spec::catalogue::Source;
+use studyflow_store::{RunState, Store, Verification};
+
+use super::Context;
+use crate::cli::DemoArgs;
+use crate::{EXIT_FINDINGS, EXIT_OK};
+
+const SPEC: &str = include_str!("../../../../specs/recidivism-2026-cohort.yaml");
+
+/// A fresh numbered run folder below `base`.
+fn run_folder(base: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(base).with_context(|| format!("cannot create {}", base.display()))?;
+    for n in 1.. {
+        let dir = base.join(format!("run-{n}"));
+        if std::fs::create_dir(&dir).is_ok() {
+            return Ok(dir);
+        }
+    }
+    unreachable!("some run number is free")
+}
+
+fn bar(done: usize, total: usize) -> String {
+    let width = 30;
+    let filled = (done * width)
+        .checked_div(total)
+        .unwrap_or(width)
+        .min(width);
+    format!(
+        "[{}{}] {done}/{total}",
+        "#".repeat(filled),
+        ".".repeat(width - filled)
+    )
+}
+
+pub fn run(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(demo(args, ctx))
+}
+
+async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
+    let started = Instant::now();
+    let dir = run_folder(&args.dir)?;
+    let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+    writeln!(ctx.out, "studyflow demo in {}", dir.display())?;
+    let master =
+        MasterKey::create_file(&dir.join("master.key")).context("cannot create the master key")?;
+    let db = dir.join("studyflow.db");
+    let store = Store::open(db.to_str().unwrap_or("studyflow.db")).await?;
+
+    // The Service IS: clients whose supervision began over twelve years; the study's sample is
+    // the 2026 cohort, as its spec says.
+    let clients = generate(&Config {
+        seed: args.seed,
+        clients: args.clients,
+        supervision_from: date(2019, 1, 1),
+        supervision_to: date(2030, 12, 31),
+        observed_until: date(2033, 6, 30),
+    });
+    let spec = studyflow_spec::check(SPEC.as_bytes())
+        .spec
+        .context("the demo spec")?;
+    let period = spec
+        .methodology
+        .as_ref()
+        .and_then(|m| m.sample.as_ref())
+        .and_then(|s| s.period)
+        .context("the sample period")?;
+    let wanted: Vec<&str> = spec
+        .requested_fields()
+        .iter()
+        .filter(|f| f.source == Source::ServiceIs)
+        .map(|f| f.key)
+        .collect();
+    let sample: Vec<Subject> = clients
+        .iter()
+        .filter(|c| period.from.0 <= c.supervision.start && c.supervision.start <= period.to.0)
+        .enumerate()
+        .map(|(i, c)| Subject {
+            key: format!("S{i:06}"),
+            personal_code: c.personal_code.expose(),
+            previous_personal_code: c.previous_personal_code.as_ref().map(|p| p.expose()),
+            values: wanted
+                .iter()
+                .filter_map(|k| Some(((*k).to_owned(), c.value(k)?)))
+                .collect(),
+        })
+        .collect();
+    writeln!(
+        ctx.out,
+        "Service IS: {} clients generated; the 2026 cohort has {} subjects",
+        clients.len(),
+        sample.len()
+    )?;
+    let registries = Registries::start(clients.clone()).await?;
+    writeln!(
+        ctx.out,
+        "Punishment Register (Information Centre) simulated at {}",
+        registries.url()
+    )?;
+
+    let clock = Arc::new(ManualClock::at_date(date(2026, 8, 3)));
+    let plane = RegistryDataPlane {
+        store: store.clone(),
+        master,
+        service_is: ServiceIs::Subjects(Arc::new(sample)),
+        connector: Connector::new(&registries.url()),
+        releases: dir.join("releases"),
+        clock: clock.clone(),
+    };
+    let engine = Arc::new(Engine::new(
+        store,
+        clock.clone(),
+        Arc::new(Calendar::latvia()),
+        Arc::new(plane),
+        Options {
+            batch: 64,
+            ..Options::default()
+        },
+    ));
+    let (study, version, hash) = engine.submit(SPEC.as_bytes(), "Inese Kalniņa").await?;
+    engine.approve(&study, "Gatis Krūmiņš", Some(&hash)).await?;
+    engine.start(&study, "Gatis Krūmiņš").await?;
+    writeln!(
+        ctx.out,
+        "submitted, approved and started {study} version {version} (plan {})",
+        &hash[..19]
+    )?;
+
+    let worker = Worker::new(engine.clone(), "demo-worker".into());
+    let people: Vec<String> = spec
+        .authorised_persons
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
+    let mut outputs: BTreeMap<String, String> = BTreeMap::new();
+    let mut last_month = String::new();
+    let captured = ["merge-link", "delete-identifiers", "anonymise"];
+    loop {
+        worker.run_until_idle().await?;
+        // The records the summary shows, read once each as soon as they exist (the
+        // anonymisation's record goes with the identifying data at destruction).
+        if outputs.len() < captured.len() {
+            for r in engine.store.runs(&study).await? {
+                if r.state == RunState::Done
+                    && captured.contains(&r.step.as_str())
+                    && let Some(o) = r.output
+                {
+                    outputs.entry(r.step.clone()).or_insert(o);
+                }
+            }
+        }
+        let tasks = engine.tasks(None).await?;
+        let mut did = false;
+        for t in tasks.iter().filter(|t| t.study == study) {
+            let loaded = engine.load(&t.study, t.version).await?;
+            let Some(step) = loaded.plan.step(&t.step) else {
+                continue;
+            };
+            if let Some(who) = people
+                .iter()
+                .find(|p| authorise(&loaded.spec, step, p).is_ok())
+            {
+                engine.complete_task(t.id, who, Some("demo")).await?;
+                did = true;
+            }
+        }
+        if did {
+            continue;
+        }
+        let now = riga_date(clock.now());
+        // One line per half year of the study's clock.
+        let half = format!(
+            "{:04}-H{}",
+            now.year(),
+            if now.month() <= 6 { 1 } else { 2 }
+        );
+        if half != last_month {
+            let runs = engine.store.runs(&study).await?;
+            let done = runs.iter().filter(|r| r.state == RunState::Done).count();
+            writeln!(ctx.out, "  {half}  {}", bar(done, runs.len()))?;
+            ctx.out.flush()?;
+            last_month = half;
+        }
+        let state = engine
+            .store
+            .study(&study)
+            .await?
+            .map(|s| s.state)
+            .unwrap_or_default();
+        if state == "completed" {
+            break;
+        }
+        // The clock moves a week at a time past the next timer: the subjects' anniversaries in
+        // that week fall due together.
+        match engine.store.next_timer().await? {
+            Some(t) if t > engine.now() => {
+                clock.set(from_micros(t.saturating_add(7 * 86_400_000_000)))
+            }
+            _ => anyhow::bail!("the study stopped in state {state} with nothing left to wait for"),
+        }
+    }
+    let runs = engine.store.runs(&study).await?;
+    writeln!(
+        ctx.out,
+        "\n{study} completed on {} (by the study's clock): {} step runs",
+        riga_date(clock.now()),
+        runs.len()
+    )?;
+    let show = |step: &str| {
+        outputs
+            .get(step)
+            .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok())
+    };
+    if let Some(r) = show("merge-link") {
+        let ic = &r["sources"]["information_centre"];
+        writeln!(
+            ctx.out,
+            "linked (p.17.2): {} proceedings of {} subjects; {} unlinked, {} ambiguous; {} subjects found by a previous code",
+            ic["linked"],
+            r["subjects"],
+            ic["unlinked"],
+            ic["ambiguous"],
+            r["linked_by_previous_code"]
+        )?;
+    }
+    if let Some(r) = show("delete-identifiers") {
+        writeln!(
+            ctx.out,
+            "deleted right after linkage (p.17.3): {} identifier datasets; fields {}",
+            r["datasets_deleted"], r["fields_deleted"]
+        )?;
+    }
+    if let Some(r) = show("anonymise") {
+        writeln!(
+            ctx.out,
+            "anonymised (p.7): {} subjects, k = {} over {} classes, {} suppressed; dropped {}",
+            r["subjects"], r["k"]["k"], r["k"]["classes"], r["k"]["suppressed"], r["dropped"]
+        )?;
+    }
+    let waves = runs
+        .iter()
+        .filter(|r| r.step.ends_with("-join") && r.state == RunState::Done)
+        .count();
+    writeln!(
+        ctx.out,
+        "follow-ups (p.19-20): {waves} subject-waves requested, anonymised on arrival and joined"
+    )?;
+    match engine.load(&study, version).await?.plan.prison_notice_due() {
+        Some(d) => writeln!(ctx.out, "Prison Administration notice (p.8) due by {d}")?,
+        None => writeln!(
+            ctx.out,
+            "Prison Administration notice (p.8): none due — the study uses no Prison Administration data"
+        )?,
+    }
+    // The anonymised tables, kept permanently (p.27), released to the output folder.
+    let output = dir.join("output");
+    if let Some(stored) = engine.store.dataset(&study, "anonymised/tables").await? {
+        let tables: BTreeMap<String, Vec<studyflow_runtime::anonymise::AnonRecord>> =
+            serde_json::from_slice(stored.get(1..).unwrap_or_default())?;
+        let list: Vec<studyflow_runtime::release::Table<'_>> = tables
+            .iter()
+            .map(|(name, records)| studyflow_runtime::release::Table { name, records })
+            .collect();
+        studyflow_runtime::release::write(&output, &list)?;
+        writeln!(
+            ctx.out,
+            "released (anonymised, with codebook and sha256 manifest): {}",
+            output.display()
+        )?;
+    }
+    let keys_left = engine.store.study_keys(&study).await?.is_some();
+    writeln!(
+        ctx.out,
+        "identifying data and the study's keys destroyed (p.26): {}",
+        if keys_left { "NO" } else { "yes" }
+    )?;
+    let audit_ok = matches!(
+        engine.store.verify_audit().await?,
+        Verification::Intact { .. }
+    );
+    writeln!(
+        ctx.out,
+        "audit verify: {}",
+        if audit_ok { "passed" } else { "FAILED" }
+    )?;
+    engine.store.close().await;
+
+    // Every file written, every window, against every identifier the generator made.
+    let mut needles: Vec<String> = Vec::new();
+    for c in &clients {
+        needles.push(c.personal_code.expose());
+        needles.push(c.personal_code.expose().replace('-', ""));
+        needles.extend(c.previous_personal_code.iter().map(|p| p.expose()));
+        needles.push(c.case_number.clone());
+        needles.extend(c.proceedings.iter().map(|p| p.number.clone()));
+    }
+    let found = scan(&dir, &needles)?;
+    writeln!(
+        ctx.out,
+        "identifier scan of {} files ({} bytes) for {} identifiers: {}",
+        found.0,
+        found.1,
+        needles.len(),
+        if found.2 == 0 {
+            "clean".to_owned()
+        } else {
+            format!("{} FOUND", found.2)
+        }
+    )?;
+    writeln!(ctx.out, "done in {:.1} s", started.elapsed().as_secs_f64())?;
+    Ok(if audit_ok && !keys_left && found.2 == 0 {
+        EXIT_OK
+    } else {
+        EXIT_FINDINGS
+    })
+}
+
+/// (files, bytes, identifiers found) below `dir`.
+fn scan(dir: &Path, needles: &[String]) -> anyhow::Result<(usize, usize, usize)> {
+    let set: std::collections::HashSet<&[u8]> = needles.iter().map(|n| n.as_bytes()).collect();
+    let mut lengths: Vec<usize> = needles.iter().map(String::len).collect();
+    lengths.sort_unstable();
+    lengths.dedup();
+    let (mut files, mut bytes, mut found) = (0, 0, 0);
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let data = std::fs::read(&path)?;
+            files += 1;
+            bytes += data.len();
+            for len in &lengths {
+                found += data.windows(*len).filter(|w| set.contains(w)).count();
+            }
+        }
+    }
+    Ok((files, bytes, found))
+}
