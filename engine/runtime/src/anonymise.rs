@@ -43,6 +43,8 @@ pub struct Policy {
     pub quasi_identifiers: Vec<String>,
     pub k: usize,
     pub suppression_allowed: bool,
+    /// Whole-number fields released in bands of this width (`1985–1989`).
+    pub bands: BTreeMap<String, i64>,
 }
 
 impl Policy {
@@ -53,6 +55,11 @@ impl Policy {
             quasi_identifiers: a.quasi_identifiers.clone(),
             k: a.k.0 as usize,
             suppression_allowed: a.suppression_allowed,
+            bands: a
+                .bands
+                .iter()
+                .map(|(k, w)| (k.clone(), i64::from(w.0)))
+                .collect(),
         }
     }
 }
@@ -164,6 +171,9 @@ pub fn anonymise(
                         None => Value::Null,
                     },
                 }
+            } else if let (Some(width), Some(n)) = (policy.bands.get(key), value.as_i64()) {
+                let low = n.div_euclid(*width) * width;
+                Value::String(format!("{low}–{}", low + width - 1))
             } else {
                 value.clone()
             };
@@ -272,6 +282,7 @@ mod tests {
             quasi_identifiers: vec!["sex".into(), "birth_year".into(), "region".into()],
             k,
             suppression_allowed: suppression,
+            bands: BTreeMap::new(),
         }
     }
 
@@ -363,6 +374,25 @@ mod tests {
                 &secret
             )
             .is_ok()
+        );
+    }
+
+    #[test]
+    fn banded_fields_make_larger_classes() {
+        // 1990 and 1992 fall in the band 1990–1994: banded, a 1992 man joins the 1990 men.
+        let mut c = cohort();
+        c[0].values.insert("birth_year".into(), json!(1992));
+        let mut p = policy(5, false, DatePolicy::Keep);
+        assert!(
+            anonymise(&c[..11], &p, &[3u8; 32]).is_err(),
+            "exact years: 1992 alone"
+        );
+        p.bands.insert("birth_year".into(), 5);
+        let a = anonymise(&c[..11], &p, &[3u8; 32]).unwrap();
+        assert!(
+            a.records
+                .iter()
+                .all(|r| r.values["birth_year"] == json!("1990–1994"))
         );
     }
 

@@ -661,6 +661,11 @@ pub struct Anonymisation {
     /// blocking the release (MK403 p.7).
     #[serde(default)]
     pub suppression_allowed: bool,
+    /// Whole-number fields released in bands of this width instead of exactly, e.g.
+    /// `birth_year: 5` gives `1985–1989`; coarser quasi-identifiers make classes of k possible
+    /// (MK403 p.7).
+    #[serde(default)]
+    pub bands: std::collections::BTreeMap<String, Whole<u32>>,
 }
 
 /// What anonymisation does with dates (MK403 p.7).

@@ -22,7 +22,8 @@ service researchers (p.21), and studyflow transfers only anonymised data to an e
 researcher, besides the contact details of a consented contact (p.32). This is studyflow's \
 policy, stricter than the text: p.25.1, p.33.1 and p.34 contemplate identifying data reaching \
 an external researcher, a transfer studyflow does not automate. An external study without \
-quasi-identifiers is a warning: its release could not be checked for k-anonymity.",
+quasi-identifiers is a warning: its release could not be checked for k-anonymity. A field in \
+`bands` must be a requested plain attribute (not a date, not an identifier), banded by 2 or more.",
     check: Check::Spec(check),
 };
 
@@ -49,6 +50,31 @@ fn check(spec: &Spec, f: &mut Findings) {
         if identifying {
             f.report(&pointer, format!("`{qi}` is an identifier; it is deleted before analysis, so it cannot be a quasi-identifier of the anonymised data (MK403 p.7, p.17.3)"))
                 .points(&["p.7", "p.17.3"]);
+        }
+    }
+    for (key, width) in &a.bands {
+        let pointer = crate::diagnostic::pointer_join("/anonymisation/bands", key);
+        let field = requested.iter().find(|r| r.key == key.as_str());
+        match field.and_then(|r| catalogue::lookup(r.source, r.key)) {
+            None => {
+                f.report(
+                    &pointer,
+                    format!(
+                        "{} is not a field the spec requests, so it cannot be banded",
+                        crate::diagnostic::shown(key)
+                    ),
+                );
+            }
+            Some(e) if e.class != FieldClass::Attribute => {
+                f.report(&pointer, format!("`{key}` is not a plain attribute (dates follow `date_policy`; identifiers are deleted), so it cannot be banded (MK403 p.7)"));
+            }
+            Some(_) if width.0 < 2 => {
+                f.report(
+                    &pointer,
+                    format!("a band of {} changes nothing; use 2 or more", width.0),
+                );
+            }
+            Some(_) => {}
         }
     }
     if a.date_policy == DatePolicy::RelativeToAnchor {
@@ -92,6 +118,34 @@ mod tests {
     use crate::rules::run_rule;
     use crate::rules::test_support::{base, spec_with};
     use serde_json::json;
+
+    #[test]
+    fn bands_only_for_requested_plain_attributes() {
+        let spec = spec_with(|v| {
+            v["anonymisation"]["bands"] =
+                json!({"sex": 5, "supervision_start_date": 7, "personal_code": 2, "height": 3});
+        });
+        let d = run_rule(&RULE, &spec);
+        let at: Vec<&str> = d
+            .iter()
+            .filter(|d| d.pointer.starts_with("/anonymisation/bands"))
+            .map(|d| d.pointer.as_str())
+            .collect();
+        assert_eq!(
+            at,
+            [
+                "/anonymisation/bands/height",
+                "/anonymisation/bands/personal_code",
+                "/anonymisation/bands/supervision_start_date"
+            ]
+        );
+        let one = spec_with(|v| v["anonymisation"]["bands"] = json!({"sex": 1}));
+        assert!(
+            run_rule(&RULE, &one)
+                .iter()
+                .any(|d| d.message.contains("changes nothing"))
+        );
+    }
 
     #[test]
     fn quasi_identifiers_and_anchor() {
