@@ -53,6 +53,29 @@ pub struct StepOutput {
 pub struct StepError {
     pub message: String,
     pub retryable: bool,
+    /// Not a failure: the step waits for an external answer (the secure electronic exchange,
+    /// MK403 p.12.3, p.14.2) and is looked at again after this long, without spending an
+    /// attempt.
+    pub wait: Option<std::time::Duration>,
+}
+
+impl StepError {
+    pub fn new(message: impl Into<String>, retryable: bool) -> StepError {
+        StepError {
+            message: message.into(),
+            retryable,
+            wait: None,
+        }
+    }
+
+    /// The step waits for an external answer; look again after `after`.
+    pub fn waiting(message: impl Into<String>, after: std::time::Duration) -> StepError {
+        StepError {
+            message: message.into(),
+            retryable: true,
+            wait: Some(after),
+        }
+    }
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

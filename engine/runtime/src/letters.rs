@@ -86,7 +86,7 @@ impl Letters {
     pub fn request(
         &self,
         spec: &Spec,
-        plan: &Plan,
+        plan_hash: &str,
         registry: Registry,
         subjects: usize,
         date: Date,
@@ -208,7 +208,7 @@ impl Letters {
             title => spec.title.clone().unwrap_or_default(),
             study => spec.id.clone(),
             version => spec.version.0,
-            plan_hash => plan.hash.clone(),
+            plan_hash => plan_hash.to_owned(),
             purpose => spec.purpose.clone().unwrap_or_default().trim().to_owned(),
             exchange_lv, exchange_en,
             reason => reason.map(|r| r.trim().to_owned()),

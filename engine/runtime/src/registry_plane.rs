@@ -44,7 +44,15 @@ pub struct RegistryDataPlane {
     pub connector: Connector,
     /// Release folders are written below this folder.
     pub releases: PathBuf,
+    /// The secure electronic exchange's folders (MK403 p.12.3, p.14.2), one subfolder per study.
+    pub outbox: PathBuf,
+    pub inbox: PathBuf,
     pub clock: Arc<dyn Clock>,
+}
+
+/// The name of a study's exchange with a registry, as the outbox and the inbox know it.
+pub fn exchange_id(study: &str, version: i64, request_step: &str) -> String {
+    format!("{study}-v{version}-{request_step}")
 }
 
 /// The first byte of a stored dataset: sealed under the study's keys, or plain (anonymised).
@@ -52,10 +60,7 @@ const SEALED: u8 = 1;
 const PLAIN: u8 = 0;
 
 fn fail(message: impl Into<String>, retryable: bool) -> StepError {
-    StepError {
-        message: message.into(),
-        retryable,
-    }
+    StepError::new(message, retryable)
 }
 
 fn store_err(e: studyflow_store::StoreError) -> StepError {
@@ -228,14 +233,51 @@ impl RegistryDataPlane {
                         .and_then(|d| d.prison_administration.as_ref())
                         .map(|s| s.exchange),
                 };
-                if exchange != Some(Exchange::Automated) {
-                    return Err(fail(
-                        "secure electronic exchange is not wired into this data plane yet; use the outbox (runtime::exchange)",
-                        false,
-                    ));
-                }
                 let sample: Vec<Subject> = self.load(&keys, study, "service_is").await?;
                 let codes: Vec<&str> = sample.iter().map(|s| s.personal_code.as_str()).collect();
+                if exchange == Some(Exchange::SecureElectronic) {
+                    // The request goes to the outbox with its cover letter; the answer step
+                    // waits for the inbox (MK403 p.12.3, p.14.2).
+                    let id = exchange_id(study, ctx.version, &ctx.step.id);
+                    let hash = self
+                        .store
+                        .version(study, Some(ctx.version))
+                        .await
+                        .map_err(store_err)?
+                        .map(|v| v.plan_hash)
+                        .unwrap_or_default();
+                    let registry = if source == Source::InformationCentre {
+                        crate::letters::Registry::InformationCentre
+                    } else {
+                        crate::letters::Registry::PrisonAdministration
+                    };
+                    let letter = crate::letters::Letters::new(None)
+                        .and_then(|l| {
+                            l.request(
+                                ctx.spec,
+                                &hash,
+                                registry,
+                                codes.len(),
+                                riga_date(self.clock.now()),
+                                "Valsts probācijas dienests",
+                            )
+                        })
+                        .map_err(|e| fail(e.to_string(), false))?;
+                    match crate::exchange::send(
+                        &self.outbox.join(study),
+                        &id,
+                        &letter,
+                        &fields,
+                        &codes,
+                    ) {
+                        Ok(_) | Err(crate::exchange::ExchangeError::Exists(_)) => {}
+                        Err(e) => return Err(fail(e.to_string(), true)),
+                    }
+                    return Ok(StepOutput {
+                        record: json!({"sent": id, "subjects": codes.len()}),
+                        subjects: Vec::new(),
+                    });
+                }
                 let rows = self
                     .connector
                     .query(&keys, source, &fields, &codes)
@@ -248,8 +290,56 @@ impl RegistryDataPlane {
                 json!({"rows": rows.len()})
             }
             StepKind::Answer => {
-                let (_, name) = Self::source_of(&ctx.step.id)
+                let (source, name) = Self::source_of(&ctx.step.id)
                     .ok_or_else(|| fail("an answer from an unknown registry", false))?;
+                if self
+                    .store
+                    .dataset(study, name)
+                    .await
+                    .map_err(store_err)?
+                    .is_none()
+                {
+                    // Secure electronic: the answer comes through the inbox.
+                    let request_step = ctx.step.id.replace("-answer", "-request");
+                    let id = exchange_id(study, ctx.version, &request_step);
+                    let sample: Vec<Subject> = self.load(&keys, study, "service_is").await?;
+                    let codes: Vec<&str> =
+                        sample.iter().map(|s| s.personal_code.as_str()).collect();
+                    let sources: &[Source] = if source == Source::InformationCentre {
+                        &[Source::InformationCentre]
+                    } else {
+                        &[Source::PrisonRulings, Source::PrisonResocialisation]
+                    };
+                    let request = crate::answers::Request::new(
+                        &keys,
+                        sources,
+                        &fields,
+                        codes.iter().copied(),
+                    );
+                    match crate::exchange::receive(
+                        &self.inbox.join(study),
+                        &self.outbox.join(study),
+                        &id,
+                        &keys,
+                        sources,
+                        &request,
+                    ) {
+                        Ok(Some(rows)) => self.save(&keys, study, name, true, &rows).await?,
+                        Ok(None) => {
+                            return Err(StepError::waiting(
+                                format!("the answer to {id} has not arrived in the inbox"),
+                                std::time::Duration::from_secs(86_400),
+                            ));
+                        }
+                        // A rejected answer waits to be replaced: nothing of it was imported.
+                        Err(e) => {
+                            return Err(StepError::waiting(
+                                e.to_string(),
+                                std::time::Duration::from_secs(86_400),
+                            ));
+                        }
+                    }
+                }
                 let rows: Vec<AnswerRow> = self.load(&keys, study, name).await?;
                 json!({"rows": rows.len(), "validated": true})
             }

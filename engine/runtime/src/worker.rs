@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use studyflow_store::{AuditEvent, Claimed, Expect, Finish};
 
-use crate::dataplane::StepContext;
+use crate::dataplane::{StepContext, StepError};
 use crate::engine::{Engine, Result, event};
 
 /// One worker.
@@ -272,6 +272,26 @@ impl Worker {
                         serde_json::json!({"version": c.version, "attempt": c.attempts, "fence": c.fence}),
                     )],
                 }))
+            }
+            Err(StepError {
+                message,
+                wait: Some(after),
+                ..
+            }) => {
+                let until = now + micros_of(after);
+                let object = studyflow_store::run_object(&c.study, &c.step, &c.subject);
+                let audit = [event(
+                    now,
+                    &self.owner,
+                    "step.waiting",
+                    &object,
+                    "",
+                    serde_json::json!({"for": redact(&message), "until": until}),
+                )];
+                e.store
+                    .wait_external(c.id, c.fence, until, now, &audit)
+                    .await?;
+                Ok(None)
             }
             Err(err) => {
                 self.record_failure(c, &err.message, err.retryable).await?;

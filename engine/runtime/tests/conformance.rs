@@ -205,11 +205,10 @@ impl DataPlane for Flaky {
         {
             let retryable = self.retryable;
             return Box::pin(async move {
-                Err(StepError {
-                    message: "the Service IS did not answer (personal code 010180-12345 masked)"
-                        .into(),
+                Err(StepError::new(
+                    "the Service IS did not answer (personal code 010180-12345 masked)",
                     retryable,
-                })
+                ))
             });
         }
         self.inner.execute(ctx)
@@ -619,4 +618,74 @@ async fn a_new_calendar_moves_dates_but_a_changed_plan_shape_is_not_run() {
         "approved"
     );
     assert!(s.engine.store.runs(&study).await.unwrap().is_empty());
+}
+
+/// Says "waiting for the answer" twice for the Service IS extraction, then does it.
+struct Waits {
+    left: AtomicUsize,
+    inner: PlaceholderDataPlane,
+}
+
+impl DataPlane for Waits {
+    fn execute<'a>(
+        &'a self,
+        ctx: StepContext<'a>,
+    ) -> studyflow_runtime::dataplane::BoxFuture<'a, Result<StepOutput, StepError>> {
+        if ctx.step.id == "acquire-service-is" && self.left.load(Ordering::SeqCst) > 0 {
+            self.left.fetch_sub(1, Ordering::SeqCst);
+            return Box::pin(async {
+                Err(StepError::waiting(
+                    "the answer has not arrived",
+                    std::time::Duration::from_secs(3600),
+                ))
+            });
+        }
+        self.inner.execute(ctx)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_an_external_answer_spends_no_attempt() {
+    let db = sqlite();
+    let mut s = engine(&db.url, date(2026, 8, 3), 2).await;
+    let e = studyflow_runtime::Engine::new(
+        Store::open(&db.url).await.unwrap(),
+        s.clock.clone(),
+        s.engine.calendar.clone(),
+        Arc::new(Waits {
+            left: AtomicUsize::new(2),
+            inner: PlaceholderDataPlane { cohort_size: 2 },
+        }),
+        studyflow_runtime::Options {
+            max_attempts: 2,
+            ..Default::default()
+        },
+    );
+    s.engine = Arc::new(e);
+    let study = launch(&s, &spec_bytes(RECIDIVISM)).await;
+    let w = Worker::new(s.engine.clone(), "w".into());
+    let acq = |runs: Vec<studyflow_store::RunRow>| {
+        runs.into_iter()
+            .find(|r| r.step == "acquire-service-is")
+            .unwrap()
+    };
+    w.run_until_idle().await.unwrap();
+    let r = acq(s.engine.store.runs(&study).await.unwrap());
+    assert_eq!(
+        (r.state, r.wait_reason.as_deref(), r.attempts),
+        (RunState::Waiting, Some("answer"), 0)
+    );
+    // Not looked at again before its time; then again (still waiting), then done — with
+    // max_attempts 2, two waits would have failed it had they counted.
+    w.run_until_idle().await.unwrap();
+    assert_eq!(
+        acq(s.engine.store.runs(&study).await.unwrap()).state,
+        RunState::Waiting
+    );
+    for _ in 0..2 {
+        s.clock.advance(jiff::SignedDuration::from_hours(2));
+        w.run_until_idle().await.unwrap();
+    }
+    let r = acq(s.engine.store.runs(&study).await.unwrap());
+    assert_eq!((r.state, r.attempts), (RunState::Done, 1));
 }

@@ -22,7 +22,7 @@ fn requests_and_notice_as_sent() {
     let ic = letters
         .request(
             &spec,
-            &plan,
+            &plan.hash,
             Registry::InformationCentre,
             4_812,
             date(2027, 1, 4),
@@ -37,7 +37,7 @@ fn requests_and_notice_as_sent() {
     assert!(matches!(
         letters.request(
             &spec,
-            &plan,
+            &plan.hash,
             Registry::PrisonAdministration,
             1,
             date(2027, 1, 4),
@@ -50,7 +50,7 @@ fn requests_and_notice_as_sent() {
     let pa = letters
         .request(
             &spec,
-            &plan,
+            &plan.hash,
             Registry::PrisonAdministration,
             640,
             date(2026, 7, 6),

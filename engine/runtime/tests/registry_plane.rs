@@ -63,6 +63,8 @@ async fn recidivism_study_moves_real_data_and_leaves_no_identifier() {
             service_is: ServiceIs::Subjects(Arc::new(sample)),
             connector: Connector::new(&registries.url()),
             releases: releases.clone(),
+            outbox: releases.join("outbox"),
+            inbox: releases.join("inbox"),
             clock: clock.clone(),
         };
         let engine = Arc::new(Engine::new(
@@ -164,4 +166,134 @@ async fn recidivism_study_moves_real_data_and_leaves_no_identifier() {
         }
         let _ = std::fs::remove_dir_all(releases);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secure_electronic_exchange_goes_through_outbox_and_inbox() {
+    use sha2::Digest;
+    use studyflow_runtime::{DataPlane, StepContext};
+    let db = sqlite();
+    let clients: Vec<_> = generate(&Config {
+        seed: 9,
+        clients: 200,
+        ..Config::default()
+    })
+    .into_iter()
+    .filter(|c| !c.rulings.is_empty())
+    .take(10)
+    .collect();
+    let bytes = spec_bytes("resocialisation-programmes-university");
+    let spec = studyflow_spec::check(&bytes).spec.unwrap();
+    let sample: Vec<Subject> = clients
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Subject {
+            key: format!("S{i:06}"),
+            personal_code: c.personal_code.expose(),
+            previous_personal_code: None,
+            values: Default::default(),
+        })
+        .collect();
+    let clock = Arc::new(ManualClock::at_date(date(2026, 6, 1)));
+    let store = Store::open(&db.url).await.unwrap();
+    let base = std::env::temp_dir().join(format!("studyflow-se-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let plane = RegistryDataPlane {
+        store: store.clone(),
+        master: MasterKey::from_bytes([6u8; 32]),
+        service_is: ServiceIs::Subjects(Arc::new(sample)),
+        connector: Connector::new("http://127.0.0.1:9"),
+        releases: base.join("releases"),
+        outbox: base.join("outbox"),
+        inbox: base.join("inbox"),
+        clock: clock.clone(),
+    };
+    let engine = Engine::new(
+        store.clone(),
+        clock.clone(),
+        Arc::new(Calendar::latvia()),
+        Arc::new(studyflow_runtime::PlaceholderDataPlane { cohort_size: 0 }),
+        Options::default(),
+    );
+    let (study, version, _) = engine.submit(&bytes, "Inese Kalniņa").await.unwrap();
+    let loaded = engine.load(&study, version).await.unwrap();
+    let run = |id: &'static str| {
+        let step = loaded.plan.step(id).unwrap();
+        plane.execute(StepContext {
+            study: &study,
+            version,
+            spec: &spec,
+            step,
+            subject: "",
+            key: id,
+            attempt: 1,
+        })
+    };
+    run("acquire-service-is").await.unwrap();
+    let sent = run("prison-administration-request").await.unwrap();
+    let id = sent.record["sent"].as_str().unwrap().to_owned();
+    let folder = base.join("outbox").join(&study).join(&id);
+    let letter = std::fs::read_to_string(folder.join("cover-letter.txt")).unwrap();
+    assert!(
+        letter.contains("p.14.2") && letter.contains("10 (identified"),
+        "{letter}"
+    );
+    // Not arrived: the answer step waits, it does not fail.
+    let e = run("prison-administration-answer").await.unwrap_err();
+    assert!(
+        e.wait.is_some() && e.message.contains("has not arrived"),
+        "{e:?}"
+    );
+    // The Prison Administration answers through the inbox.
+    let request: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.join("request.json")).unwrap()).unwrap();
+    let fields: Vec<&str> = request["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    let mut rows = Vec::new();
+    for c in &clients {
+        for r in &c.rulings {
+            let mut row = serde_json::Map::new();
+            row.insert("personal_code".into(), c.personal_code.expose().into());
+            for f in &fields {
+                if let Some(v) = r
+                    .value(f)
+                    .or_else(|| c.resocialisation.as_ref().and_then(|x| x.value(f)))
+                {
+                    row.insert((*f).into(), v);
+                }
+            }
+            rows.push(serde_json::Value::Object(row));
+        }
+    }
+    let answer = serde_json::to_vec(&rows).unwrap();
+    let inbox = base.join("inbox").join(&study).join(&id);
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::fs::write(inbox.join("answer.json"), &answer).unwrap();
+    let hash: String = sha2::Sha256::digest(&answer)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    std::fs::write(
+        inbox.join("MANIFEST.sha256"),
+        format!("{hash}  answer.json\n"),
+    )
+    .unwrap();
+    let got = run("prison-administration-answer").await.unwrap();
+    assert_eq!(got.record["rows"].as_u64().unwrap() as usize, rows.len());
+    assert!(
+        !inbox.exists() && !folder.join("request.json").exists(),
+        "identifier files deleted after the exchange"
+    );
+    assert!(
+        store
+            .dataset(&study, "answer/prison_administration")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let _ = std::fs::remove_dir_all(base);
 }

@@ -843,6 +843,36 @@ impl Store {
         Ok(results)
     }
 
+    /// A run waiting for an external answer: looked at again at `until`, the claim's attempt
+    /// given back (waiting is not failing).
+    pub async fn wait_external(
+        &self,
+        run: i64,
+        fence: i64,
+        until: i64,
+        now: i64,
+        audit: &[AuditEvent],
+    ) -> Result<bool> {
+        Ok(in_tx!(self, |tx, _b| {
+            let n = sqlx::query(
+                "UPDATE step_runs SET state = 'waiting', wait_reason = 'answer', not_before = $1, claimable_at = $1,
+                    attempts = attempts - 1, lease_owner = NULL, lease_until = NULL, updated_at = $2
+                 WHERE id = $3 AND state = 'running' AND fence = $4",
+            )
+            .bind(until)
+            .bind(now)
+            .bind(run)
+            .bind(fence)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                push_audit!(tx, audit);
+            }
+            n == 1
+        }))
+    }
+
     /// Records a failed attempt: retried at `retry_at`, or failed for good when `None`.
     pub async fn fail(
         &self,

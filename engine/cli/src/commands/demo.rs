@@ -130,6 +130,8 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
         service_is: ServiceIs::Subjects(Arc::new(sample)),
         connector: Connector::new(&registries.url()),
         releases: dir.join("releases"),
+        outbox: dir.join("outbox"),
+        inbox: dir.join("inbox"),
         clock: clock.clone(),
     };
     let engine = Arc::new(Engine::new(
