@@ -47,10 +47,7 @@ fn link_check_anonymise_release_and_no_identifier_left() {
             key: format!("row-{i}"),
             personal_code: c.personal_code.expose(),
             previous_personal_code: c.previous_personal_code.as_ref().map(|p| p.expose()),
-            values: is_keys
-                .iter()
-                .filter_map(|k| Some(((*k).to_owned(), c.value(k)?)))
-                .collect(),
+            values: c.record(&is_keys),
         })
         .collect();
     // The Punishment Register answers per proceeding, naming the subject by the code it knows
@@ -148,40 +145,22 @@ fn link_check_anonymise_release_and_no_identifier_left() {
     .unwrap();
     assert_eq!(written.files.len(), 3);
 
-    // The scan: every byte of every file, for every identifier the generator made.
-    let mut needles: Vec<String> = Vec::new();
-    for c in &clients {
-        needles.push(c.personal_code.expose());
-        needles.push(c.personal_code.expose().replace('-', ""));
-        if let Some(p) = &c.previous_personal_code {
-            needles.push(p.expose());
-        }
-        needles.push(c.case_number.clone());
-        needles.extend(c.proceedings.iter().map(|p| p.number.clone()));
-    }
-    // Every maximal run of digits, hyphens and letters in the files is looked up, so an
-    // identifier anywhere in a file — a cell, part of a cell — is found.
-    let needles: std::collections::HashSet<String> = needles.into_iter().collect();
+    // The scan: every window of every file, for every identifier the generator made; and
+    // every word, for every surname.
+    let identifiers = studyflow_sim::IdentifierScan::of(&clients);
     let surnames: std::collections::HashSet<&str> =
         clients.iter().map(|c| c.last_name.as_str()).collect();
     let mut scanned = 0;
     for entry in std::fs::read_dir(dir.join("release-1")).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
         scanned += text.len();
+        assert_eq!(
+            identifiers.count_in(text.as_bytes()),
+            0,
+            "an identifier reached the release"
+        );
         for token in text.split(|c: char| !(c.is_alphanumeric() || c == '-')) {
-            assert!(
-                !needles.contains(token),
-                "an identifier reached the release"
-            );
             assert!(!surnames.contains(token), "a surname reached the release");
-            // A code inside a longer run of digits.
-            let digits: String = token.chars().filter(char::is_ascii_digit).collect();
-            if digits.len() >= 11 {
-                assert!(
-                    !needles.iter().any(|n| digits.contains(n.as_str())),
-                    "an identifier inside a value"
-                );
-            }
         }
     }
     assert!(scanned > 10_000);

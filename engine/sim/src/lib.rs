@@ -10,6 +10,8 @@ pub mod personal_code;
 pub mod population;
 pub mod registry;
 pub mod rng;
+pub mod scan;
 
 pub use personal_code::PersonalCode;
 pub use population::{Client, Config, generate};
+pub use scan::IdentifierScan;

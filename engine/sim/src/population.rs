@@ -473,6 +473,13 @@ fn day(d: Option<Date>) -> Value {
 }
 
 impl Client {
+    /// The Service IS record of the client for these catalogue keys (those it holds).
+    pub fn record(&self, keys: &[&str]) -> std::collections::BTreeMap<String, Value> {
+        keys.iter()
+            .filter_map(|k| Some(((*k).to_owned(), self.value(k)?)))
+            .collect()
+    }
+
     /// The Service IS value of a catalogue key (`None` for a key the Service IS does not hold).
     pub fn value(&self, key: &str) -> Option<Value> {
         Some(match key {

@@ -104,10 +104,7 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
             key: format!("S{i:06}"),
             personal_code: c.personal_code.expose(),
             previous_personal_code: c.previous_personal_code.as_ref().map(|p| p.expose()),
-            values: wanted
-                .iter()
-                .filter_map(|k| Some(((*k).to_owned(), c.value(k)?)))
-                .collect(),
+            values: c.record(&wanted),
         })
         .collect();
     writeln!(
@@ -313,21 +310,14 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     engine.store.close().await;
 
     // Every file written, every window, against every identifier the generator made.
-    let mut needles: Vec<String> = Vec::new();
-    for c in &clients {
-        needles.push(c.personal_code.expose());
-        needles.push(c.personal_code.expose().replace('-', ""));
-        needles.extend(c.previous_personal_code.iter().map(|p| p.expose()));
-        needles.push(c.case_number.clone());
-        needles.extend(c.proceedings.iter().map(|p| p.number.clone()));
-    }
-    let found = scan(&dir, &needles)?;
+    let identifiers = studyflow_sim::IdentifierScan::of(&clients);
+    let found = scan(&dir, &identifiers)?;
     writeln!(
         ctx.out,
         "identifier scan of {} files ({} bytes) for {} identifiers: {}",
         found.0,
         found.1,
-        needles.len(),
+        identifiers.len(),
         if found.2 == 0 {
             "clean".to_owned()
         } else {
@@ -343,11 +333,10 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
 }
 
 /// (files, bytes, identifiers found) below `dir`.
-fn scan(dir: &Path, needles: &[String]) -> anyhow::Result<(usize, usize, usize)> {
-    let set: std::collections::HashSet<&[u8]> = needles.iter().map(|n| n.as_bytes()).collect();
-    let mut lengths: Vec<usize> = needles.iter().map(String::len).collect();
-    lengths.sort_unstable();
-    lengths.dedup();
+fn scan(
+    dir: &Path,
+    identifiers: &studyflow_sim::IdentifierScan,
+) -> anyhow::Result<(usize, usize, usize)> {
     let (mut files, mut bytes, mut found) = (0, 0, 0);
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
@@ -360,9 +349,7 @@ fn scan(dir: &Path, needles: &[String]) -> anyhow::Result<(usize, usize, usize)>
             let data = std::fs::read(&path)?;
             files += 1;
             bytes += data.len();
-            for len in &lengths {
-                found += data.windows(*len).filter(|w| set.contains(w)).count();
-            }
+            found += identifiers.count_in(&data);
         }
     }
     Ok((files, bytes, found))

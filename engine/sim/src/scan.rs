@@ -1,0 +1,82 @@
+//! The identifier scan: every identifier the generator made — personal codes with and without
+//! the hyphen, previous codes, case numbers, proceeding numbers — looked up in every window of
+//! some bytes (a database file, a release, an output).
+
+use std::collections::HashSet;
+
+use crate::population::Client;
+
+impl Client {
+    /// Every identifier of this client as it could be written down.
+    pub fn identifiers(&self) -> Vec<String> {
+        let code = self.personal_code.expose();
+        let mut out = vec![code.replace('-', ""), code];
+        out.extend(self.previous_personal_code.iter().map(|p| p.expose()));
+        out.push(self.case_number.clone());
+        out.extend(self.proceedings.iter().map(|p| p.number.clone()));
+        out
+    }
+}
+
+/// The identifiers of a population, ready to be looked for.
+pub struct IdentifierScan {
+    needles: HashSet<Vec<u8>>,
+    lengths: Vec<usize>,
+}
+
+impl IdentifierScan {
+    pub fn of(clients: &[Client]) -> IdentifierScan {
+        let needles: HashSet<Vec<u8>> = clients
+            .iter()
+            .flat_map(Client::identifiers)
+            .map(String::into_bytes)
+            .collect();
+        let mut lengths: Vec<usize> = needles.iter().map(Vec::len).collect();
+        lengths.sort_unstable();
+        lengths.dedup();
+        IdentifierScan { needles, lengths }
+    }
+
+    /// How many identifiers are looked for.
+    pub fn len(&self) -> usize {
+        self.needles.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.needles.is_empty()
+    }
+
+    /// How many times any identifier occurs in `bytes`, at any position.
+    pub fn count_in(&self, bytes: &[u8]) -> usize {
+        self.lengths
+            .iter()
+            .map(|len| {
+                bytes
+                    .windows(*len)
+                    .filter(|w| self.needles.contains(*w))
+                    .count()
+            })
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::population::{Config, generate};
+
+    #[test]
+    fn finds_identifiers_anywhere_and_nothing_else() {
+        let clients = generate(&Config {
+            seed: 3,
+            clients: 20,
+            ..Config::default()
+        });
+        let scan = IdentifierScan::of(&clients);
+        let code = clients[4].personal_code.expose();
+        let text = format!("x,{code};{},y", clients[7].proceedings[0].number);
+        assert_eq!(scan.count_in(text.as_bytes()), 2);
+        assert_eq!(scan.count_in(b"nothing to see 2026-01-01"), 0);
+        assert!(scan.len() > 20 * 3);
+    }
+}
