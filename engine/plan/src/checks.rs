@@ -18,28 +18,15 @@ use petgraph::visit::EdgeRef;
 
 use crate::model::{Actor, DataClass, Edge, Plan, StepKind};
 
-/// A plan-level rule, for the reference and SARIF.
-pub struct PlanRule {
-    pub code: &'static str,
-    pub name: &'static str,
-    pub severity: Severity,
-    pub points: &'static [&'static str],
-    pub summary: &'static str,
-    pub explanation: &'static str,
+/// A plan-level rule: its entry in the reference and SARIF, the same as a spec rule's.
+pub type PlanRule = RuleDoc<'static>;
+
+/// Findings of a plan rule.
+trait Report {
+    fn finding(&self, pointer: &str, message: String) -> Diagnostic;
 }
 
-impl PlanRule {
-    pub fn doc(&self) -> RuleDoc<'_> {
-        RuleDoc {
-            code: self.code,
-            name: self.name,
-            severity: self.severity,
-            points: self.points,
-            summary: self.summary,
-            explanation: self.explanation,
-        }
-    }
-
+impl Report for PlanRule {
     /// A finding about a spec node, or (empty pointer) about the plan as a whole, shown at the
     /// start of the file.
     fn finding(&self, pointer: &str, message: String) -> Diagnostic {
@@ -54,7 +41,7 @@ impl PlanRule {
     }
 }
 
-pub static STRUCTURE: PlanRule = PlanRule {
+pub static STRUCTURE: PlanRule = RuleDoc {
     code: "SF201",
     name: "plan-structure",
     severity: Severity::Error,
@@ -66,7 +53,7 @@ id would make two steps one in the engine's records. A finding here is a defect 
 compiler, reported rather than run.",
 };
 
-pub static EXTERNAL_DATA: PlanRule = PlanRule {
+pub static EXTERNAL_DATA: PlanRule = RuleDoc {
     code: "SF202",
     name: "external-researcher-data",
     severity: Severity::Error,
@@ -79,7 +66,7 @@ transfer (p.32), nothing else. The check follows every path into a step performe
 external researcher.",
 };
 
-pub static ANONYMISE_FIRST: PlanRule = PlanRule {
+pub static ANONYMISE_FIRST: PlanRule = RuleDoc {
     code: "SF203",
     name: "anonymise-before-analysis",
     severity: Severity::Error,
@@ -92,7 +79,7 @@ processing (p.20). Each of these steps must have an anonymisation before it, no 
 may reach it, and a follow-up answer's only successor is its anonymisation.",
 };
 
-pub static DELETE_AFTER_LINKAGE: PlanRule = PlanRule {
+pub static DELETE_AFTER_LINKAGE: PlanRule = RuleDoc {
     code: "SF204",
     name: "delete-after-linkage",
     severity: Severity::Error,
@@ -104,7 +91,7 @@ into the merge and linkage, whose only successor is the deletion of identifiers;
 without linkage goes to the deletion directly (p.22.3–22.4).",
 };
 
-pub static TRANSFER_GATE: PlanRule = PlanRule {
+pub static TRANSFER_GATE: PlanRule = RuleDoc {
     code: "SF205",
     name: "transfer-gate",
     severity: Severity::Error,
@@ -116,7 +103,7 @@ edge that carries data into a step of the external researcher must start at a tr
 every transfer step must come after the approval and the contract gate.",
 };
 
-pub static DESTRUCTION: PlanRule = PlanRule {
+pub static DESTRUCTION: PlanRule = RuleDoc {
     code: "SF206",
     name: "destruction",
     severity: Severity::Error,
@@ -127,7 +114,7 @@ completion or termination (p.26, p.34). Every step that produces such data must 
 destruction step.",
 };
 
-pub static NOTICE_DATE: PlanRule = PlanRule {
+pub static NOTICE_DATE: PlanRule = RuleDoc {
     code: "SF207",
     name: "prison-notice-date",
     severity: Severity::Warning,

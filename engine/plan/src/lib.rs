@@ -102,7 +102,7 @@ pub fn reference_markdown() -> String {
          computes. Flow findings point at the start of the file: they describe the plan, not a line.\n",
     );
     for rule in checks::RULES {
-        out.push_str(&rule.doc().section());
+        out.push_str(&rule.section());
     }
     out
 }

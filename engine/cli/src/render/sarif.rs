@@ -55,7 +55,7 @@ pub fn render(reports: &[FileReport]) -> String {
     let docs = RULES
         .iter()
         .map(|r| r.doc())
-        .chain(studyflow_plan::checks::RULES.iter().map(|r| r.doc()));
+        .chain(studyflow_plan::checks::RULES.iter().map(|r| **r));
     for r in docs {
         ids.push(r.code);
         rules.push(json!({

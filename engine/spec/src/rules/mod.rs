@@ -279,6 +279,7 @@ pub fn reference_markdown() -> String {
 }
 
 /// What the rule reference says about one rule, of any layer.
+#[derive(Debug, Clone, Copy)]
 pub struct RuleDoc<'a> {
     pub code: &'a str,
     pub name: &'a str,
