@@ -209,36 +209,10 @@ async fn sqlite_worker_killed_at_every_point_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_worker_killed_at_every_point_loses_nothing() {
-    let base = std::env::var("STUDYFLOW_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let pool = match sqlx::PgPool::connect(&base).await {
-        Ok(p) => p,
-        Err(e) => {
-            if std::env::var_os("CI").is_some() {
-                panic!("PostgreSQL is required in CI: {e}");
-            }
-            eprintln!(
-                "\n*** SKIPPED postgres_worker_killed_at_every_point_loses_nothing: no server at {base} ({e}) ***\n"
-            );
-            return;
-        }
+    let Some(schema) = studyflow_store::testing::postgres_schema("crash").await else {
+        return;
     };
-    let schema = format!("crash_{}", std::process::id());
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE"
-    )))
-    .execute(&pool)
-    .await
-    .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&pool)
-        .await
-        .unwrap();
     let dir = temp("pg");
-    scenario(&format!("{base}?options=-c%20search_path%3D{schema}"), &dir).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-        .execute(&pool)
-        .await
-        .unwrap();
+    scenario(&schema.url, &dir).await;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -85,8 +85,9 @@ async fn measure(url: &str, workers: usize, subjects: usize) -> (usize, i64, f64
     (executed, after - before, secs, expansion)
 }
 
-async fn backend(label: &str, url: impl Fn() -> String, worker_counts: &[usize], subjects: usize) {
-    let raw_url = url();
+/// `urls`: a fresh database for the raw commits, then one per entry of `worker_counts`.
+async fn backend(label: &str, urls: &[String], worker_counts: &[usize], subjects: usize) {
+    let raw_url = urls[0].clone();
     let store = Store::open(&raw_url).await.expect("open");
     let n = 3_000;
     let raw = store.raw_commit_benchmark(n, 1).await.expect("raw");
@@ -97,8 +98,8 @@ async fn backend(label: &str, url: impl Fn() -> String, worker_counts: &[usize],
         raw.as_secs_f64()
     );
     let mut one = None;
-    for &w in worker_counts {
-        let (runs, transitions, secs, expansion) = measure(&url(), w, subjects).await;
+    for (&w, url) in worker_counts.iter().zip(&urls[1..]) {
+        let (runs, transitions, secs, expansion) = measure(url, w, subjects).await;
         let rate = transitions as f64 / secs;
         println!(
             "{label}: {w} worker(s): {runs} per-subject runs, {transitions} transitions in {secs:.2} s = {rate:.0} transitions/s ({:.2}× the raw commit rate); cohort expansion {expansion:.2} s",
@@ -127,59 +128,27 @@ async fn main() {
         subjects * 24
     );
     let dir = std::env::temp_dir().join(format!("studyflow-bench-{}", std::process::id()));
-    let counter = std::sync::atomic::AtomicUsize::new(0);
     std::fs::create_dir_all(&dir).expect("dir");
-    let sqlite_url = || {
-        let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        dir.join(format!("bench-{n}.db"))
-            .to_string_lossy()
-            .into_owned()
-    };
-    backend("sqlite", sqlite_url, &[1], subjects).await;
+    let sqlite: Vec<String> = (0..2)
+        .map(|n| {
+            dir.join(format!("bench-{n}.db"))
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    backend("sqlite", &sqlite, &[1], subjects).await;
     if !skip_pg {
-        let base = std::env::var("STUDYFLOW_TEST_POSTGRES")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        match sqlx_schema(&base).await {
-            Some(make) => backend("postgres", make, &[1, 4], subjects).await,
-            None => println!("postgres: no server at {base}; skipped"),
+        // Fresh schemas on the test server, dropped at the end.
+        let mut schemas = Vec::new();
+        for _ in 0..3 {
+            schemas.extend(studyflow_store::testing::postgres_schema("bench").await);
+        }
+        if schemas.len() == 3 {
+            let urls: Vec<String> = schemas.iter().map(|s| s.url.clone()).collect();
+            backend("postgres", &urls, &[1, 4], subjects).await;
+        } else {
+            println!("postgres: no server; skipped");
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// A function that makes a fresh schema per call and returns its URL.
-async fn sqlx_schema(base: &str) -> Option<impl Fn() -> String> {
-    let probe = sqlx::PgPool::connect(base).await.ok()?;
-    probe.close().await;
-    let base = base.to_owned();
-    let counter = std::sync::atomic::AtomicUsize::new(0);
-    Some(move || {
-        let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let schema = format!("bench_{}_{n}", std::process::id());
-        // Schemas are made with a short-lived connection of their own.
-        let b = base.clone();
-        let s = schema.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("rt");
-            rt.block_on(async {
-                let pool = sqlx::PgPool::connect(&b).await.expect("connect");
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP SCHEMA IF EXISTS {s} CASCADE"
-                )))
-                .execute(&pool)
-                .await
-                .expect("drop");
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {s}")))
-                    .execute(&pool)
-                    .await
-                    .expect("create");
-            });
-        })
-        .join()
-        .expect("schema");
-        format!("{base}?options=-c%20search_path%3D{schema}")
-    })
 }

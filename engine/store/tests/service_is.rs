@@ -73,44 +73,15 @@ async fn sqlite_service_is() {
 
 #[tokio::test]
 async fn postgres_service_is() {
-    let base = std::env::var("STUDYFLOW_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let pool = match sqlx::PgPool::connect(&base).await {
-        Ok(p) => p,
-        Err(e) => {
-            if std::env::var_os("CI").is_some() {
-                panic!("PostgreSQL is required in CI: {e}");
-            }
-            eprintln!("\n*** SKIPPED postgres_service_is: no server at {base} ({e}) ***\n");
-            return;
-        }
+    let Some(schema) = studyflow_store::testing::postgres_schema("service_is").await else {
+        return;
     };
-    let schema = format!("service_is_{}", std::process::id());
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE"
-    )))
-    .execute(&pool)
-    .await
-    .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("SET search_path TO {schema}")))
-        .execute(&pool)
-        .await
-        .unwrap();
-    let url = format!("{base}?options=-c%20search_path%3D{schema}");
-    let p2 = sqlx::PgPool::connect(&url).await.unwrap();
+    let pool = sqlx::PgPool::connect(&schema.url).await.unwrap();
     sqlx::query(sqlx::AssertSqlSafe(TABLE.replace("INTEGER", "BIGINT")))
-        .execute(&p2)
-        .await
-        .unwrap();
-    sqlx::query(ROWS).execute(&p2).await.unwrap();
-    p2.close().await;
-    check(url).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
         .execute(&pool)
         .await
         .unwrap();
+    sqlx::query(ROWS).execute(&pool).await.unwrap();
+    pool.close().await;
+    check(schema.url.clone()).await;
 }

@@ -11,13 +11,12 @@ use studyflow_runtime::{
 };
 use studyflow_store::Store;
 
-pub const PG_BASE: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-/// A fresh database: an SQLite file in a new temporary directory, or a new PostgreSQL schema.
+/// A fresh database: an SQLite file in a new temporary directory, or a new PostgreSQL schema
+/// (dropped with it).
 pub struct Db {
     pub url: String,
     pub label: &'static str,
-    cleanup: Option<(String, String)>,
+    schema: Option<studyflow_store::testing::PgSchema>,
     dir: Option<std::path::PathBuf>,
 }
 
@@ -25,26 +24,6 @@ impl Drop for Db {
     fn drop(&mut self) {
         if let Some(dir) = &self.dir {
             let _ = std::fs::remove_dir_all(dir);
-        }
-        if let Some((base, schema)) = self.cleanup.take() {
-            // Best effort, on a thread with its own runtime (Drop cannot await).
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build();
-                if let Ok(rt) = rt {
-                    rt.block_on(async {
-                        if let Ok(pool) = sqlx::PgPool::connect(&base).await {
-                            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                                "DROP SCHEMA IF EXISTS {schema} CASCADE"
-                            )))
-                            .execute(&pool)
-                            .await;
-                        }
-                    });
-                }
-            })
-            .join();
         }
     }
 }
@@ -66,7 +45,7 @@ pub fn sqlite() -> Db {
     Db {
         url: dir.join("studyflow.db").to_string_lossy().into_owned(),
         label: "sqlite",
-        cleanup: None,
+        schema: None,
         dir: Some(dir),
     }
 }
@@ -74,32 +53,13 @@ pub fn sqlite() -> Db {
 /// A fresh PostgreSQL schema, or `None` when no server answers — said loudly, and a failure
 /// when `CI` is set.
 pub async fn postgres() -> Option<Db> {
-    let base = std::env::var("STUDYFLOW_TEST_POSTGRES").unwrap_or_else(|_| PG_BASE.to_owned());
-    match sqlx::PgPool::connect(&base).await {
-        Ok(pool) => {
-            let schema = unique("t");
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-                .execute(&pool)
-                .await
-                .expect("create schema");
-            pool.close().await;
-            Some(Db {
-                url: format!("{base}?options=-c%20search_path%3D{schema}"),
-                label: "postgres",
-                cleanup: Some((base, schema)),
-                dir: None,
-            })
-        }
-        Err(e) => {
-            if std::env::var_os("CI").is_some() {
-                panic!("PostgreSQL is required in CI and did not answer at {base}: {e}");
-            }
-            eprintln!(
-                "\n*** SKIPPED the PostgreSQL half of this test: no server at {base} ({e}) ***\n"
-            );
-            None
-        }
-    }
+    let schema = studyflow_store::testing::postgres_schema("t").await?;
+    Some(Db {
+        url: schema.url.clone(),
+        label: "postgres",
+        schema: Some(schema),
+        dir: None,
+    })
 }
 
 /// Every backend that is here: SQLite always, PostgreSQL when it answers.
