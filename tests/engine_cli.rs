@@ -48,7 +48,8 @@ fn a_study_from_submission_to_its_first_task_and_the_audit() {
     let r = run(&["worker", "--once"]);
     assert_eq!(
         r.stdout,
-        "worker: 5 step runs executed\n",
+        "worker: 6 step runs executed\n",
+        // (the last of them prepares the quality check's report before its task opens)
         "{}",
         r.transcript()
     );
@@ -59,6 +60,7 @@ fn a_study_from_submission_to_its_first_task_and_the_audit() {
     );
     let tasks = run(&["tasks", "--as", "Inese Kalniņa"]).stdout;
     assert!(tasks.contains("quality-check"), "{tasks}");
+    assert!(tasks.contains("prepared by the engine:"), "{tasks}");
     let id = tasks.split_whitespace().next().unwrap().to_owned();
     let r = run(&["task", "complete", "--as", "Dace Liepiņa", &id]);
     assert_eq!(r.code, 1);

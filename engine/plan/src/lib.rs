@@ -27,7 +27,9 @@ pub mod model;
 pub mod render;
 
 pub use compile::compile;
-pub use model::{Actor, DataClass, Deadline, DeadlineKind, Plan, Step, StepKind, Trigger};
+pub use model::{
+    Actor, DataClass, Deadline, DeadlineKind, Plan, Step, StepKind, TaskBody, Trigger,
+};
 
 use jiff::civil::Date;
 use sha2::{Digest, Sha256};

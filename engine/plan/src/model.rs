@@ -348,6 +348,36 @@ pub struct Step {
     pub human_task: bool,
 }
 
+/// Where a human task has an engine body too, and on which side of the person's part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskBody {
+    /// No body: the person's completion is the step (a decision, a signature, work done
+    /// outside the engine), or an engine step with no person at all.
+    None,
+    /// The engine prepares, then the person acts on what it prepared: the secure electronic
+    /// request written to the outbox before the service researcher sends it (MK403 p.12.3,
+    /// p.14.2), the quality report before the sign-off (p.18, p.22.2).
+    Before,
+    /// The person acts, then the engine imports what they supplied: the manual extraction
+    /// from the Service IS (p.22.1), the contact details of consenting clients (p.31–32).
+    After,
+}
+
+impl Step {
+    /// The engine body a human task has, if any (see [`TaskBody`]).
+    pub fn task_body(&self) -> TaskBody {
+        if !self.human_task {
+            return TaskBody::None;
+        }
+        match self.kind {
+            StepKind::Request | StepKind::QualityCheck => TaskBody::Before,
+            StepKind::AcquireServiceIs | StepKind::ConsentCollection => TaskBody::After,
+            _ => TaskBody::None,
+        }
+    }
+}
+
 /// The compiled plan of one study version.
 #[derive(Debug, Clone)]
 pub struct Plan {

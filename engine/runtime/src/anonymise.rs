@@ -138,17 +138,38 @@ pub fn anonymise(
     policy: &Policy,
     secret: &[u8; 32],
 ) -> Result<Anonymised, Blocked> {
+    let anchor_of = |r: &Record| {
+        policy
+            .anchor_field
+            .as_ref()
+            .and_then(|a| r.values.get(a))
+            .and_then(date_of)
+    };
+    let (mut out, vault, dropped) = transform(records, policy, &StudyIds::new(secret), anchor_of);
+    let report = check(&mut out, policy)?;
+    Ok(Anonymised {
+        records: out,
+        vault,
+        dropped,
+        report,
+    })
+}
+
+/// Identifiers dropped, study IDs, dates and bands, in a fixed order that says nothing about
+/// the subjects' order in the source; `anchor_of` gives a record's anchor date.
+fn transform(
+    records: &[Record],
+    policy: &Policy,
+    ids: &StudyIds,
+    anchor_of: impl Fn(&Record) -> Option<jiff::civil::Date>,
+) -> (Vec<AnonRecord>, HashMap<String, String>, Vec<String>) {
     let mut dropped: Vec<String> = Vec::new();
     let mut vault = HashMap::with_capacity(records.len());
     let mut out = Vec::with_capacity(records.len());
     for r in records {
-        let study_id = study_id(secret, &r.subject);
+        let study_id = ids.of(&r.subject);
         vault.insert(r.subject.clone(), study_id.clone());
-        let anchor = policy
-            .anchor_field
-            .as_ref()
-            .and_then(|a| r.values.get(a))
-            .and_then(date_of);
+        let anchor = anchor_of(r);
         let mut values = BTreeMap::new();
         for (key, value) in &r.values {
             if !is_releasable(key) {
@@ -161,9 +182,7 @@ pub fn anonymise(
                 match (policy.date_policy, date_of(value)) {
                     (_, None) => value.clone(),
                     (DatePolicy::Keep, Some(_)) => value.clone(),
-                    (DatePolicy::Month, Some(d)) => {
-                        Value::String(format!("{:04}-{:02}", d.year(), d.month()))
-                    }
+                    (DatePolicy::Month, Some(d)) => Value::String(month(d)),
                     (DatePolicy::RelativeToAnchor, Some(d)) => match anchor {
                         Some(a) => Value::from((d - a).get_days()),
                         // No anchor for this subject: the date cannot be made relative, so it
@@ -172,8 +191,7 @@ pub fn anonymise(
                     },
                 }
             } else if let (Some(width), Some(n)) = (policy.bands.get(key), value.as_i64()) {
-                let low = n.div_euclid(*width) * width;
-                Value::String(format!("{low}–{}", low + width - 1))
+                Value::String(band(n, *width))
             } else {
                 value.clone()
             };
@@ -182,14 +200,68 @@ pub fn anonymise(
         out.push(AnonRecord { study_id, values });
     }
     dropped.sort();
-    // Records in a fixed order that says nothing about the subjects' order in the source.
     out.sort_by(|a, b| a.study_id.cmp(&b.study_id));
-    let report = check(&mut out, policy)?;
-    Ok(Anonymised {
-        records: out,
-        vault,
+    (out, vault, dropped)
+}
+
+/// An anonymised study: its tables (`subjects` and one per source) under one set of study IDs.
+#[derive(Debug, Clone)]
+pub struct Study {
+    pub tables: BTreeMap<String, Vec<AnonRecord>>,
+    /// Subject key → study ID (every subject, the suppressed ones too).
+    pub vault: HashMap<String, String>,
+    pub dropped: Vec<String>,
+    pub report: KReport,
+}
+
+/// Anonymises a linked study: the subjects with the k-anonymity check over their
+/// quasi-identifiers, and each source's rows (`rows`, under their subjects' keys) with the
+/// same study IDs and date policy — dates relative to their subject's anchor. The rows of a
+/// subject suppressed for k-anonymity go with it: a row under a study ID the subjects' table
+/// does not show would still single it out.
+pub fn anonymise_study(
+    subjects: &[Record],
+    rows: &BTreeMap<String, Vec<Record>>,
+    policy: &Policy,
+    secret: &[u8; 32],
+) -> Result<Study, Blocked> {
+    let out = anonymise(subjects, policy, secret)?;
+    let anchors: HashMap<&str, jiff::civil::Date> = subjects
+        .iter()
+        .filter_map(|s| {
+            let a = policy.anchor_field.as_deref()?;
+            Some((s.subject.as_str(), date_of(s.values.get(a)?)?))
+        })
+        .collect();
+    let released: std::collections::HashSet<&str> =
+        out.records.iter().map(|r| r.study_id.as_str()).collect();
+    let ids = StudyIds::new(secret);
+    let mut tables = BTreeMap::new();
+    let mut dropped = out.dropped.clone();
+    for (source, records) in rows {
+        let kept: Vec<Record> = records
+            .iter()
+            .filter(|r| {
+                out.vault
+                    .get(&r.subject)
+                    .is_some_and(|id| released.contains(id.as_str()))
+            })
+            .cloned()
+            .collect();
+        let (t, _, d) = transform(&kept, policy, &ids, |r| {
+            anchors.get(r.subject.as_str()).copied()
+        });
+        dropped.extend(d);
+        tables.insert(source.clone(), t);
+    }
+    dropped.sort();
+    dropped.dedup();
+    tables.insert("subjects".to_owned(), out.records);
+    Ok(Study {
+        tables,
+        vault: out.vault,
         dropped,
-        report,
+        report: out.report,
     })
 }
 
@@ -206,6 +278,26 @@ pub fn check(records: &mut Vec<AnonRecord>, policy: &Policy) -> Result<KReport, 
     for r in records.iter() {
         *sizes.entry(key(r)).or_default() += 1;
     }
+    let report = k_report(&sizes, records.len(), policy, |values| values.clone())?;
+    let k = report.k;
+    let before = records.len();
+    records.retain(|r| sizes.get(&key(r)).is_some_and(|n| *n >= k));
+    Ok(KReport {
+        suppressed: before - records.len(),
+        ..report
+    })
+}
+
+/// The report of the k-anonymity check from the class sizes, whatever the class keys are
+/// (`show` turns a key into the released values of the quasi-identifiers, in the policy's
+/// order): `Err` when a class is smaller than k and suppression is not allowed. The caller
+/// removes the small classes when it is (and sets `suppressed`).
+pub fn k_report<K>(
+    sizes: &HashMap<K, usize>,
+    records: usize,
+    policy: &Policy,
+    show: impl Fn(&K) -> Vec<String>,
+) -> Result<KReport, Blocked> {
     let k = policy.k.max(1);
     let mut offending: Vec<Class> = sizes
         .iter()
@@ -215,39 +307,64 @@ pub fn check(records: &mut Vec<AnonRecord>, policy: &Policy) -> Result<KReport, 
                 .quasi_identifiers
                 .iter()
                 .cloned()
-                .zip(values.iter().cloned())
+                .zip(show(values))
                 .collect(),
             size: *n,
         })
         .collect();
     offending.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.values.cmp(&b.values)));
-    let mut report = KReport {
+    let report = KReport {
         k,
-        records: records.len(),
+        records,
         classes: sizes.len(),
         smallest: sizes.values().copied().min().unwrap_or(0),
         offending,
         suppressed: 0,
     };
-    if report.offending.is_empty() {
-        return Ok(report);
-    }
-    if !policy.suppression_allowed {
+    if !report.offending.is_empty() && !policy.suppression_allowed {
         return Err(Blocked(report));
     }
-    let before = records.len();
-    records.retain(|r| sizes.get(&key(r)).is_some_and(|n| *n >= k));
-    report.suppressed = before - records.len();
     Ok(report)
+}
+
+/// A whole number's band of `width`: `1985–1989` for 1987 in bands of five.
+pub fn band(n: i64, width: i64) -> String {
+    let low = n.div_euclid(width) * width;
+    format!("{low}–{}", low + width - 1)
+}
+
+/// A date coarsened to its month (`2026-03`).
+pub fn month(d: jiff::civil::Date) -> String {
+    format!("{:04}-{:02}", d.year(), d.month())
+}
+
+/// Study IDs under one secret, keyed once (see [`study_id`]).
+#[derive(Clone)]
+pub struct StudyIds(Hmac<Sha256>);
+
+impl StudyIds {
+    pub fn new(secret: &[u8; 32]) -> StudyIds {
+        StudyIds(<Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key length"))
+    }
+
+    /// The study ID of a subject key: `P-` and the first 16 hex digits of the HMAC.
+    pub fn of(&self, subject: &str) -> String {
+        let mut mac = self.0.clone();
+        mac.update(subject.as_bytes());
+        let bytes = mac.finalize().into_bytes();
+        let mut out = String::with_capacity(18);
+        out.push_str("P-");
+        for b in &bytes[..8] {
+            out.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+            out.push(char::from_digit(u32::from(b & 15), 16).unwrap_or('0'));
+        }
+        out
+    }
 }
 
 /// A study ID: the first 16 hex digits of HMAC-SHA-256(secret, subject key).
 pub fn study_id(secret: &[u8; 32], subject: &str) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key length");
-    mac.update(subject.as_bytes());
-    let bytes = mac.finalize().into_bytes();
-    let hex: String = bytes[..8].iter().map(|b| format!("{b:02x}")).collect();
-    format!("P-{hex}")
+    StudyIds::new(secret).of(subject)
 }
 
 /// 32 random bytes from the operating system, for one anonymisation's study IDs.

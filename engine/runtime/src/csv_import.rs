@@ -59,8 +59,11 @@ pub fn parse_csv(text: &str) -> Result<Vec<Vec<String>>, usize> {
 }
 
 /// Imports the CSV export of the Service IS sample; `asked` are the Service IS keys the spec
-/// requests (with their reasons, MK403 p.3.3).
-pub fn import(bytes: &[u8], asked: &[&str]) -> Result<Vec<Subject>, Rejected> {
+/// requests (with their reasons, MK403 p.3.3). `with_codes`: the study links the sample to
+/// the registries or follows it up (p.12.1, p.17), so `personal_code` (and
+/// `previous_personal_code`) must be there; otherwise a code is allowed only if asked for —
+/// a survey of the Service's own clients needs none (data minimisation, p.3.3).
+pub fn import(bytes: &[u8], asked: &[&str], with_codes: bool) -> Result<Vec<Subject>, Rejected> {
     let reject = |problems: Vec<RowProblem>| Rejected {
         rows: problems.iter().map(|p| p.row).collect::<HashSet<_>>().len(),
         problems,
@@ -86,7 +89,9 @@ pub fn import(bytes: &[u8], asked: &[&str]) -> Result<Vec<Subject>, Rejected> {
                 row: 1,
                 problem: format!("column {} `{column}` is not a Service IS field", i + 1),
             });
-        } else if !asked.contains(&column) {
+        } else if !(asked.contains(&column)
+            || (with_codes && matches!(column, "personal_code" | "previous_personal_code")))
+        {
             problems.push(RowProblem {
                 row: 1,
                 problem: format!(
@@ -97,7 +102,7 @@ pub fn import(bytes: &[u8], asked: &[&str]) -> Result<Vec<Subject>, Rejected> {
         }
     }
     let code_at = header.iter().position(|h| h.trim() == "personal_code");
-    if code_at.is_none() {
+    if code_at.is_none() && with_codes {
         problems.push(RowProblem {
             row: 1,
             problem: "there is no `personal_code` column (MK403 p.12.1)".into(),
@@ -106,7 +111,6 @@ pub fn import(bytes: &[u8], asked: &[&str]) -> Result<Vec<Subject>, Rejected> {
     if !problems.is_empty() {
         return Err(reject(problems));
     }
-    let code_at = code_at.unwrap_or(0);
     let previous_at = header
         .iter()
         .position(|h| h.trim() == "previous_personal_code");
@@ -124,8 +128,10 @@ pub fn import(bytes: &[u8], asked: &[&str]) -> Result<Vec<Subject>, Rejected> {
             });
             continue;
         }
-        let code = row[code_at].trim();
-        if !catalogue::is_valid_personal_code(code) {
+        let code = code_at.map_or("", |c| row[c].trim());
+        if code_at.is_none() {
+            // No codes in this extraction: nothing to check or repeat.
+        } else if !catalogue::is_valid_personal_code(code) {
             problems.push(RowProblem {
                 row: line,
                 problem: "`personal_code` is not a valid personal code".into(),
@@ -211,12 +217,12 @@ mod tests {
     #[test]
     fn a_clean_export_is_imported_and_any_bad_line_rejects_it_all() {
         let good = "\u{feff}personal_code,previous_personal_code,sex,birth_year,supervision_start_date\r\n290758-10403,,male,1958,2026-03-02\r\n32503511782,\"\",female,1990,2026-04-15\r\n";
-        let s = import(good.as_bytes(), &ASKED).unwrap();
+        let s = import(good.as_bytes(), &ASKED, true).unwrap();
         assert_eq!(s.len(), 2);
         assert_eq!(s[1].values["birth_year"], serde_json::json!(1990));
         assert_eq!(s[0].previous_personal_code, None);
         let bad = "personal_code,sex,birth_year,supervision_start_date\n290758-10404,male,1958,2026-03-02\n290758-10403,male,1958,2026-02-30\n29075810403,male,19x8,2026-03-02\nonly,three,fields\n";
-        let e = import(bad.as_bytes(), &ASKED).unwrap_err();
+        let e = import(bad.as_bytes(), &ASKED, true).unwrap_err();
         let at: Vec<(usize, &str)> = e
             .problems
             .iter()
@@ -235,7 +241,7 @@ mod tests {
 
     #[test]
     fn columns_must_be_asked_for_and_the_code_present() {
-        let e = import(b"sex,case_number,nickname\nmale,R-1,x\n", &ASKED).unwrap_err();
+        let e = import(b"sex,case_number,nickname\nmale,R-1,x\n", &ASKED, true).unwrap_err();
         let msgs: Vec<&str> = e.problems.iter().map(|p| p.problem.as_str()).collect();
         assert!(
             msgs[0].contains("`case_number` was not asked for"),
@@ -244,7 +250,7 @@ mod tests {
         assert!(msgs[1].contains("`nickname` is not a Service IS field"));
         assert!(msgs[2].contains("no `personal_code` column"));
         assert_eq!(
-            import(b"personal_code\n\"290758-10403\n", &ASKED)
+            import(b"personal_code\n\"290758-10403\n", &ASKED, true)
                 .unwrap_err()
                 .problems[0]
                 .problem,
@@ -257,5 +263,30 @@ mod tests {
                 vec!["1".to_owned(), "2".to_owned()]
             ]
         );
+    }
+
+    #[test]
+    fn codes_are_needed_only_where_the_study_links_or_follows_up() {
+        const SURVEY: [&str; 2] = ["sex", "birth_year"];
+        let without = "sex,birth_year
+female,1980
+male,1975
+";
+        let s = import(without.as_bytes(), &SURVEY, false).unwrap();
+        assert_eq!(s.len(), 2);
+        assert!(s.iter().all(|x| x.personal_code.is_empty()));
+        // A study that does not need codes refuses them unless asked (p.3.3) ...
+        let with = "personal_code,sex
+290758-10403,female
+";
+        let e = import(with.as_bytes(), &SURVEY, false).unwrap_err();
+        assert!(e.problems[0].problem.contains("was not asked for"), "{e}");
+        // ... and one that links needs them, asked or not.
+        let e = import(without.as_bytes(), &SURVEY, true).unwrap_err();
+        assert!(
+            e.problems[0].problem.contains("no `personal_code` column"),
+            "{e}"
+        );
+        assert_eq!(import(with.as_bytes(), &SURVEY, true).unwrap().len(), 1);
     }
 }

@@ -28,6 +28,10 @@ pub struct StepContext<'a> {
     /// that has effects outside the database deduplicates on it.
     pub key: &'a str,
     pub attempt: i64,
+    /// For a human task with a body: `PrepareThenTask` — the body prepares what the person
+    /// will see; `TaskThenApply` — the person has completed the task and the body imports
+    /// what they supplied. `Engine` for an engine step.
+    pub mode: studyflow_store::TaskMode,
 }
 
 /// A subject of the study, by pseudonym, with the dates of its anchor event (MK403 p.19).
@@ -45,6 +49,10 @@ pub struct StepOutput {
     pub record: serde_json::Value,
     /// Set by the step that establishes the cohort: the per-subject runs are created for these.
     pub subjects: Vec<Subject>,
+    /// Audit events of what the body did beyond finishing (a release written, contact
+    /// details transferred): action and detail, recorded with the run's finish, in the same
+    /// transaction. Counts and hashes only, never a value.
+    pub audit: Vec<(&'static str, serde_json::Value)>,
 }
 
 /// A failed attempt. `retryable` failures are retried with backoff up to the maximum.
@@ -150,7 +158,11 @@ impl DataPlane for PlaceholderDataPlane {
             if !subjects.is_empty() {
                 record["subjects"] = subjects.len().into();
             }
-            Ok(StepOutput { record, subjects })
+            Ok(StepOutput {
+                record,
+                subjects,
+                audit: Vec::new(),
+            })
         })
     }
 }

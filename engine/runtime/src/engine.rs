@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use petgraph::Direction::{Incoming, Outgoing};
 use studyflow_calendar::Calendar;
-use studyflow_plan::{Plan, Step, StepKind, Trigger};
+use studyflow_plan::{Plan, Step, StepKind, TaskBody, Trigger};
 use studyflow_spec::model::{Access, ServiceRole};
 use studyflow_spec::{Diagnostic, Spec};
 use studyflow_store::{
-    AuditEvent, Expect, Finish, NewRun, RunRow, RunState, Store, StoreError, StudyRow,
+    AuditEvent, Expect, Finish, NewRun, RunRow, RunState, Store, StoreError, StudyRow, TaskMode,
 };
 
 use crate::clock::{Clock, micros, riga_date, riga_end_of_day, riga_midnight};
@@ -694,7 +694,12 @@ impl Engine {
             subject: subject.to_owned(),
             kind: step.kind.as_str().to_owned(),
             actor: step.actor.as_str().to_owned(),
-            human: step.human_task,
+            mode: match (step.human_task, step.task_body()) {
+                (false, _) => TaskMode::Engine,
+                (true, TaskBody::None) => TaskMode::Task,
+                (true, TaskBody::Before) => TaskMode::PrepareThenTask,
+                (true, TaskBody::After) => TaskMode::TaskThenApply,
+            },
             not_before,
             timer_rule,
             calendar_version: Some(self.calendar.version().to_owned()),
@@ -841,7 +846,18 @@ impl Engine {
             self.check_notice_before_publication(&r, &loaded, now)
                 .await?;
         }
-        let output = serde_json::json!({"completed_by": user, "note": note.map(studyflow_spec::diagnostic::mask_personal_codes)}).to_string();
+        // What the engine prepared for the task (the quality report, the request in the
+        // outbox) stays with the run beside the person's note.
+        let prepared = r
+            .output
+            .as_deref()
+            .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok());
+        let output = serde_json::json!({
+            "completed_by": user,
+            "note": note.map(studyflow_spec::diagnostic::mask_personal_codes),
+            "prepared": prepared,
+        })
+        .to_string();
         let f = Finish {
             run,
             expect: Expect::Task,

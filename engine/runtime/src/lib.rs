@@ -10,6 +10,7 @@ pub mod anonymise;
 pub mod answers;
 pub mod clock;
 pub mod connector;
+pub mod contact;
 pub mod csv_import;
 pub mod dataplane;
 pub mod engine;

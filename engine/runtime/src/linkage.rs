@@ -66,13 +66,23 @@ pub struct Linked {
     pub report: LinkageReport,
 }
 
-fn source_name(s: Source) -> &'static str {
+pub fn source_name(s: Source) -> &'static str {
     match s {
         Source::ServiceIs => "service_is",
         Source::InformationCentre => "information_centre",
         Source::PrisonRulings => "prison_rulings",
         Source::PrisonResocialisation => "prison_resocialisation",
     }
+}
+
+/// The catalogue's field `key` of what `source` answers: the Prison Administration answers its
+/// rulings (p.15) and the resocialisation (p.16) in one row.
+pub fn answered_field(source: Source, key: &str) -> Option<&'static catalogue::Field> {
+    catalogue::lookup(source, key).or_else(|| {
+        (source == Source::PrisonRulings)
+            .then(|| catalogue::lookup(Source::PrisonResocialisation, key))
+            .flatten()
+    })
 }
 
 /// The values without identifiers (p.17.3): what the catalogue marks as an identifier of the
@@ -84,24 +94,99 @@ fn without_identifiers(
     values
         .iter()
         .filter(|(k, _)| {
-            catalogue::lookup(source, k).is_some_and(|f| f.class != FieldClass::Identifier)
+            answered_field(source, k).is_some_and(|f| f.class != FieldClass::Identifier)
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
 
+/// Where a blind index leads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// One subject; `true` when only through its previous code.
+    One(u32, bool),
+    /// More than one subject: never linked (a code that was another's previous one).
+    Many,
+}
+
+/// What a code found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    None,
+    /// The subject at this position; `by_previous` when it matched the previous code only.
+    One {
+        subject: u32,
+        by_previous: bool,
+    },
+    Ambiguous,
+}
+
+/// The keyed blind index of the subjects' codes, current and previous (p.12.1): the linkage of
+/// both the step bodies and the bulk path. It holds indexes, never a code.
+pub struct Linker {
+    indexer: crate::vault::BlindIndexer,
+    slots: HashMap<[u8; 32], Slot>,
+}
+
+impl Linker {
+    pub fn new(keys: &StudyKeys, capacity: usize) -> Linker {
+        Linker {
+            indexer: keys.blind_indexer("personal_code"),
+            slots: HashMap::with_capacity(capacity),
+        }
+    }
+
+    /// Adds subject `subject` with its code and previous code.
+    pub fn add(&mut self, subject: u32, code: &str, previous: Option<&str>) {
+        let mut put = |index: [u8; 32], by_previous: bool| {
+            self.slots
+                .entry(index)
+                .and_modify(|slot| {
+                    *slot = match *slot {
+                        Slot::One(s, p) if s == subject => Slot::One(s, p && by_previous),
+                        _ => Slot::Many,
+                    }
+                })
+                .or_insert(Slot::One(subject, by_previous));
+        };
+        if !code.is_empty() {
+            put(self.indexer.index(code), false);
+        }
+        if let Some(p) = previous.filter(|p| !p.is_empty()) {
+            put(self.indexer.index(p), true);
+        }
+    }
+
+    pub fn find(&self, code: &str) -> Found {
+        match self.slots.get(&self.indexer.index(code)) {
+            None => Found::None,
+            Some(Slot::One(subject, by_previous)) => Found::One {
+                subject: *subject,
+                by_previous: *by_previous,
+            },
+            Some(Slot::Many) => Found::Ambiguous,
+        }
+    }
+
+    /// How many indexes it holds.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+}
+
 /// Links the answers to the subjects through the blind index under `keys`.
 pub fn link(keys: &StudyKeys, subjects: &[Subject], answers: &[AnswerRow]) -> Linked {
-    let index = |code: &str| keys.blind_index("personal_code", code);
-    let mut by_index: HashMap<[u8; 32], Vec<usize>> = HashMap::with_capacity(subjects.len() * 2);
+    let mut linker = Linker::new(keys, subjects.len() * 2);
     for (i, s) in subjects.iter().enumerate() {
-        by_index.entry(index(&s.personal_code)).or_default().push(i);
-        if let Some(prev) = &s.previous_personal_code {
-            let e = by_index.entry(index(prev)).or_default();
-            if !e.contains(&i) {
-                e.push(i);
-            }
-        }
+        linker.add(
+            i as u32,
+            &s.personal_code,
+            s.previous_personal_code.as_deref(),
+        );
     }
     let mut report = LinkageReport {
         subjects: subjects.len(),
@@ -113,24 +198,21 @@ pub fn link(keys: &StudyKeys, subjects: &[Subject], answers: &[AnswerRow]) -> Li
         let name = source_name(a.source);
         let r = report.sources.entry(name.to_owned()).or_default();
         r.rows += 1;
-        match by_index.get(&index(&a.personal_code)).map(Vec::as_slice) {
-            None | Some([]) => r.unlinked += 1,
-            Some([i]) => {
+        match linker.find(&a.personal_code) {
+            Found::None => r.unlinked += 1,
+            Found::One {
+                subject,
+                by_previous,
+            } => {
                 r.linked += 1;
-                let s = &subjects[*i];
-                if s.previous_personal_code.as_deref().is_some_and(|p| {
-                    keys.blind_index("personal_code", p) == index(&a.personal_code)
-                }) && keys.blind_index("personal_code", &s.personal_code)
-                    != index(&a.personal_code)
-                {
-                    found_by_previous[*i] = true;
-                }
+                let s = &subjects[subject as usize];
+                found_by_previous[subject as usize] |= by_previous;
                 rows.entry(name.to_owned()).or_default().push(Record {
                     subject: s.key.clone(),
                     values: without_identifiers(a.source, &a.values),
                 });
             }
-            Some(_) => r.ambiguous += 1,
+            Found::Ambiguous => r.ambiguous += 1,
         }
     }
     report.linked_by_previous_code = found_by_previous.iter().filter(|b| **b).count();

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use studyflow_plan::StepKind;
 use studyflow_spec::catalogue::Source;
 use studyflow_spec::model::Exchange;
-use studyflow_store::Store;
+use studyflow_store::{Store, TaskMode};
 
 use crate::anonymise::{self, AnonRecord, Policy, Record};
 use crate::clock::{Clock, micros, riga_date};
@@ -47,12 +47,34 @@ pub struct RegistryDataPlane {
     /// The secure electronic exchange's folders (MK403 p.12.3, p.14.2), one subfolder per study.
     pub outbox: PathBuf,
     pub inbox: PathBuf,
+    /// The external researchers' age public keys, one file per study (`<study>.txt`), to which
+    /// the consented contact details are encrypted (MK403 p.32).
+    pub recipients: PathBuf,
     pub clock: Arc<dyn Clock>,
 }
+
+/// The file a service researcher puts in the study's inbox for a manual extraction from the
+/// Service IS (MK403 p.22.1) before completing the task.
+pub const MANUAL_EXTRACTION_FILE: &str = "service-is.csv";
+/// The file with the consenting clients' contact details (MK403 p.31–32).
+pub const CONSENTED_CONTACTS_FILE: &str = "consented-contacts.csv";
+
+/// How long a step waiting for a file or an answer sleeps before it looks again.
+const LOOK_AGAIN: std::time::Duration = std::time::Duration::from_secs(86_400);
 
 /// The name of a study's exchange with a registry, as the outbox and the inbox know it.
 pub fn exchange_id(study: &str, version: i64, request_step: &str) -> String {
     format!("{study}-v{version}-{request_step}")
+}
+
+/// Whether the study needs its subjects' personal codes: to link the registries' answers
+/// (p.17) or to request the follow-ups (p.19).
+fn links_or_follows_up(spec: &studyflow_spec::Spec) -> bool {
+    spec.follow_up.is_some()
+        || spec
+            .data_scope
+            .as_ref()
+            .is_some_and(|d| d.information_centre.is_some() || d.prison_administration.is_some())
 }
 
 /// The first byte of a stored dataset: sealed under the study's keys, or plain (anonymised).
@@ -148,7 +170,8 @@ impl RegistryDataPlane {
                 let bytes = std::fs::read(path)
                     .map_err(|e| fail(format!("cannot read the Service IS export: {e}"), true))?;
                 let fields: Vec<&str> = ctx.step.fields.iter().map(String::as_str).collect();
-                crate::csv_import::import(&bytes, &fields).map_err(|e| fail(e.to_string(), false))
+                crate::csv_import::import(&bytes, &fields, links_or_follows_up(ctx.spec))
+                    .map_err(|e| fail(e.to_string(), false))
             }
             ServiceIs::Sql(src) => {
                 let mut fields: Vec<&str> = ctx.step.fields.iter().map(String::as_str).collect();
@@ -202,6 +225,9 @@ impl RegistryDataPlane {
                 | StepKind::FollowUpRequest
                 | StepKind::FollowUpAnonymise
                 | StepKind::Transfer
+                | StepKind::QualityCheck
+                | StepKind::ConsentCollection
+                | StepKind::ContactTransfer
         );
         if !needs_data {
             return self.without_data(&ctx).await;
@@ -211,10 +237,127 @@ impl RegistryDataPlane {
             .await?;
         let fields: Vec<&str> = ctx.step.fields.iter().map(String::as_str).collect();
         let record = match ctx.step.kind {
+            StepKind::AcquireServiceIs if ctx.mode == TaskMode::TaskThenApply => {
+                // Manual extraction (p.22.1): the researcher has put the export in the inbox.
+                let path = self.inbox.join(study).join(MANUAL_EXTRACTION_FILE);
+                let bytes = self.supplied(&path)?;
+                let sample =
+                    crate::csv_import::import(&bytes, &fields, links_or_follows_up(ctx.spec))
+                        .map_err(|e| {
+                            StepError::waiting(
+                                format!("{}: {e}; put a corrected export there", path.display()),
+                                LOOK_AGAIN,
+                            )
+                        })?;
+                self.save(&keys, study, "service_is", true, &sample).await?;
+                crate::contact::shred(&path)
+                    .map_err(|e| fail(format!("{}: {e}", path.display()), true))?;
+                json!({"subjects": sample.len(), "imported_from": "manual extraction (MK403 p.22.1)", "export_deleted": true})
+            }
             StepKind::AcquireServiceIs => {
                 let sample = self.sample(&ctx).await?;
                 self.save(&keys, study, "service_is", true, &sample).await?;
                 json!({"subjects": sample.len()})
+            }
+            StepKind::QualityCheck => {
+                // Prepared for the sign-off task (p.18, p.22.2): counts and row positions only.
+                let subjects: Vec<Record> = self.load(&keys, study, "linked/subjects").await?;
+                let today = riga_date(self.clock.now());
+                let expected: Vec<&str> = ctx
+                    .spec
+                    .data_scope
+                    .as_ref()
+                    .and_then(|d| d.service_is.as_ref())
+                    .map(|s| s.fields.0.keys().map(String::as_str).collect())
+                    .unwrap_or_default();
+                let expected: Vec<&str> = expected
+                    .into_iter()
+                    .filter(|k| {
+                        studyflow_spec::catalogue::lookup(Source::ServiceIs, k).is_some_and(|f| {
+                            f.class != studyflow_spec::catalogue::FieldClass::Identifier
+                        })
+                    })
+                    .collect();
+                let mut reports = BTreeMap::new();
+                reports.insert(
+                    "subjects".to_owned(),
+                    crate::quality::check(&subjects, &expected, today),
+                );
+                if self
+                    .store
+                    .dataset(study, "linked/rows")
+                    .await
+                    .map_err(store_err)?
+                    .is_some()
+                {
+                    let rows: BTreeMap<String, Vec<Record>> =
+                        self.load(&keys, study, "linked/rows").await?;
+                    for (source, records) in &rows {
+                        let seen: std::collections::BTreeSet<&str> = records
+                            .iter()
+                            .flat_map(|r| r.values.keys().map(String::as_str))
+                            .collect();
+                        let seen: Vec<&str> = seen.into_iter().collect();
+                        reports
+                            .insert(source.clone(), crate::quality::check(records, &seen, today));
+                    }
+                }
+                let findings: usize = reports
+                    .values()
+                    .map(crate::quality::QualityReport::findings)
+                    .sum();
+                json!({"quality": reports, "findings": findings,
+                       "sign_off": "the service researcher checks this report before the data goes on (MK403 p.18, p.22.2)"})
+            }
+            StepKind::ConsentCollection => {
+                // The consenting clients' contact details (p.31–32), supplied by the researcher.
+                let path = self.inbox.join(study).join(CONSENTED_CONTACTS_FILE);
+                let bytes = self.supplied(&path)?;
+                let allowed: Vec<&str> = ctx
+                    .spec
+                    .direct_contact
+                    .as_ref()
+                    .map(|d| d.fields.iter().map(|f| f.0.as_str()).collect())
+                    .unwrap_or_default();
+                let contacts = crate::contact::import(&bytes, &allowed).map_err(|e| {
+                    StepError::waiting(
+                        format!("{}: {e}; put a corrected list there", path.display()),
+                        LOOK_AGAIN,
+                    )
+                })?;
+                self.save(&keys, study, "contact/consented", true, &contacts)
+                    .await?;
+                crate::contact::shred(&path)
+                    .map_err(|e| fail(format!("{}: {e}", path.display()), true))?;
+                json!({"contacts": contacts.rows.len(), "columns": contacts.columns, "list_deleted": true})
+            }
+            StepKind::ContactTransfer => {
+                let contacts: crate::contact::Contacts =
+                    self.load(&keys, study, "contact/consented").await?;
+                let key_file = self.recipients.join(format!("{study}.txt"));
+                if !key_file.exists() {
+                    return Err(StepError::waiting(
+                        format!(
+                            "the external researcher's age public key is not at {} yet (MK403 p.32)",
+                            key_file.display()
+                        ),
+                        LOOK_AGAIN,
+                    ));
+                }
+                let recipients = crate::contact::recipients(&key_file)
+                    .map_err(|e| StepError::waiting(e.to_string(), LOOK_AGAIN))?;
+                let path = self
+                    .releases
+                    .join(study)
+                    .join(format!("contacts-v{}.csv.age", ctx.version));
+                let t = crate::contact::transfer(&contacts, &recipients, &path)
+                    .map_err(|e| fail(e.to_string(), true))?;
+                let detail = json!({"contacts": t.contacts, "recipients": t.recipients, "sha256": t.sha256, "columns": contacts.columns});
+                return Ok(StepOutput {
+                    record: json!({"file": t.file, "contacts": t.contacts, "recipients": t.recipients, "sha256": t.sha256}),
+                    subjects: Vec::new(),
+                    audit: vec![("contact.transferred", detail)],
+                });
             }
             StepKind::Request => {
                 let (source, name) = Self::source_of(&ctx.step.id)
@@ -276,6 +419,7 @@ impl RegistryDataPlane {
                     return Ok(StepOutput {
                         record: json!({"sent": id, "subjects": codes.len()}),
                         subjects: Vec::new(),
+                        audit: Vec::new(),
                     });
                 }
                 let rows = self
@@ -379,6 +523,21 @@ impl RegistryDataPlane {
                     })
                     .collect();
                 self.save(&keys, study, "vault/codes", true, &codes).await?;
+                if self
+                    .store
+                    .dataset(study, "linked/subjects")
+                    .await
+                    .map_err(store_err)?
+                    .is_none()
+                {
+                    // No registry to link (the Service IS alone): the subjects without their
+                    // identifiers are the study dataset.
+                    let linked = linkage::link(&keys, &sample, &[]);
+                    self.save(&keys, study, "linked/subjects", true, &linked.subjects)
+                        .await?;
+                    self.save(&keys, study, "linked/rows", true, &linked.rows)
+                        .await?;
+                }
                 let deleted = self
                     .store
                     .delete_datasets(
@@ -403,42 +562,14 @@ impl RegistryDataPlane {
                     .as_ref()
                     .map(Policy::from_spec)
                     .ok_or_else(|| fail("no anonymisation policy", false))?;
-                let secret = anonymise::random_secret();
-                let out = anonymise::anonymise(&subjects, &policy, &secret)
-                    .map_err(|b| fail(b.to_string(), false))?;
-                let mut tables: BTreeMap<String, Vec<AnonRecord>> = BTreeMap::new();
-                tables.insert("subjects".into(), out.records.clone());
-                let starts: BTreeMap<&str, &Value> = subjects
-                    .iter()
-                    .filter_map(|s| {
-                        Some((
-                            s.subject.as_str(),
-                            s.values.get(policy.anchor_field.as_deref()?)?,
-                        ))
-                    })
-                    .collect();
-                let no_k = Policy {
-                    quasi_identifiers: Vec::new(),
-                    ..policy.clone()
-                };
-                for (source, records) in &rows {
-                    let with_anchor: Vec<Record> = records
-                        .iter()
-                        .filter(|r| out.vault.contains_key(&r.subject))
-                        .map(|r| {
-                            let mut r = r.clone();
-                            if let (Some(a), Some(v)) =
-                                (policy.anchor_field.as_ref(), starts.get(r.subject.as_str()))
-                            {
-                                r.values.insert(a.clone(), (*v).clone());
-                            }
-                            r
-                        })
-                        .collect();
-                    let t = anonymise::anonymise(&with_anchor, &no_k, &secret)
-                        .map_err(|b| fail(b.to_string(), false))?;
-                    tables.insert(source.clone(), t.records);
-                }
+                let out = anonymise::anonymise_study(
+                    &subjects,
+                    &rows,
+                    &policy,
+                    &anonymise::random_secret(),
+                )
+                .map_err(|b| fail(b.to_string(), false))?;
+                let tables = &out.tables;
                 self.save(&keys, study, "anonymised/tables", false, &tables)
                     .await?;
                 self.save(&keys, study, "vault/study_ids", true, &out.vault)
@@ -468,8 +599,9 @@ impl RegistryDataPlane {
                     None => Vec::new(),
                 };
                 return Ok(StepOutput {
-                    record: json!({"k": out.report, "dropped": out.dropped, "subjects": out.records.len()}),
+                    record: json!({"k": out.report, "dropped": out.dropped, "subjects": out.tables["subjects"].len()}),
                     subjects: cohort,
+                    audit: Vec::new(),
                 });
             }
             StepKind::FollowUpRequest => {
@@ -551,6 +683,17 @@ impl RegistryDataPlane {
                 json!({"rows": rows.len()})
             }
             StepKind::Transfer => {
+                if ctx.spec.external.is_some() {
+                    // The plan puts the approval and the contract gate first; the data plane
+                    // checks the contract once more before anything leaves (MK403 p.30.2).
+                    let contract = self.store.contract(study).await.map_err(store_err)?;
+                    if !contract.is_some_and(|c| c.measures_recorded) {
+                        return Err(fail(
+                            "no contract with non-disclosure declarations and recorded measures: nothing is transferred to an external researcher (MK403 p.30.2, p.33)",
+                            false,
+                        ));
+                    }
+                }
                 let tables: BTreeMap<String, Vec<AnonRecord>> =
                     self.load(&keys, study, "anonymised/tables").await?;
                 let folder = self.releases.join(study).join(format!(
@@ -563,7 +706,14 @@ impl RegistryDataPlane {
                     .map(|(name, records)| crate::release::Table { name, records })
                     .collect();
                 match crate::release::write(&folder, &list) {
-                    Ok(w) => json!({"release": w.folder, "files": w.files.len()}),
+                    Ok(w) => {
+                        let detail = json!({"files": w.files});
+                        return Ok(StepOutput {
+                            record: json!({"release": w.folder, "files": w.files.len()}),
+                            subjects: Vec::new(),
+                            audit: vec![("release.written", detail)],
+                        });
+                    }
                     Err(crate::release::ReleaseError::Exists(_)) => {
                         json!({"release": folder, "written_before": true})
                     }
@@ -575,7 +725,20 @@ impl RegistryDataPlane {
         Ok(StepOutput {
             record,
             subjects: Vec::new(),
+            audit: Vec::new(),
         })
+    }
+
+    /// A file a person supplies through the inbox; the step waits while it is not there.
+    fn supplied(&self, path: &std::path::Path) -> Result<Vec<u8>, StepError> {
+        match std::fs::read(path) {
+            Ok(b) => Ok(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StepError::waiting(
+                format!("{} is not there yet", path.display()),
+                LOOK_AGAIN,
+            )),
+            Err(e) => Err(fail(format!("{}: {e}", path.display()), true)),
+        }
     }
 }
 
@@ -611,6 +774,7 @@ impl RegistryDataPlane {
         Ok(StepOutput {
             record,
             subjects: Vec::new(),
+            audit: Vec::new(),
         })
     }
 }

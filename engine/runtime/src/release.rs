@@ -58,12 +58,10 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReleaseError + '_ {
     }
 }
 
-fn csv_field(v: &str) -> String {
-    if v.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", v.replace('"', "\"\""))
-    } else {
-        v.to_owned()
-    }
+pub(crate) fn csv_field(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    push_field(&mut out, v);
+    out
 }
 
 fn cell(v: Option<&Value>) -> String {
@@ -79,107 +77,254 @@ fn cell(v: Option<&Value>) -> String {
     }
 }
 
-/// Writes the release folder `folder`.
-pub fn write(folder: &Path, tables: &[Table<'_>]) -> Result<Written, ReleaseError> {
-    if folder.exists() {
-        return Err(ReleaseError::Exists(folder.display().to_string()));
+/// Refuses a column that is not anonymised data: an identifier, or unknown to the catalogue.
+fn refuse(table: &str, column: &str) -> Result<(), ReleaseError> {
+    let fields: Vec<_> = catalogue::sources_of(column).collect();
+    let why = if fields.is_empty() {
+        Some("not in the catalogue (possibly another system's identifier, p.24)")
+    } else if fields.iter().any(|f| f.class == FieldClass::Identifier) {
+        Some("an identifier")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(ReleaseError::NotAnonymised {
+            table: table.to_owned(),
+            column: column.to_owned(),
+            why,
+        }),
+        None => Ok(()),
     }
-    // Refuse before writing anything.
-    let mut columns_of = Vec::with_capacity(tables.len());
-    for t in tables {
-        let columns: BTreeSet<&str> = t
-            .records
-            .iter()
-            .flat_map(|r| r.values.keys().map(String::as_str))
-            .collect();
-        for c in &columns {
-            let fields: Vec<_> = catalogue::sources_of(c).collect();
-            let why = if fields.is_empty() {
-                Some("not in the catalogue (possibly another system's identifier, p.24)")
-            } else if fields.iter().any(|f| f.class == FieldClass::Identifier) {
-                Some("an identifier")
-            } else {
-                None
-            };
-            if let Some(why) = why {
-                return Err(ReleaseError::NotAnonymised {
-                    table: t.name.to_owned(),
-                    column: (*c).to_owned(),
-                    why,
-                });
-            }
+}
+
+/// A release being written: tables streamed one after another into a staging folder, each
+/// file hashed as it is written; [`Builder::finish`] adds the codebook and the manifest and
+/// renames the folder into place. Dropped unfinished, it leaves no release (the staging
+/// folder is removed).
+pub struct Builder {
+    folder: PathBuf,
+    staging: PathBuf,
+    schema: Vec<(String, Vec<String>)>,
+    written: Vec<(String, String)>,
+    codebook: String,
+    done: bool,
+}
+
+/// One table of a [`Builder`], written row by row.
+pub struct TableWriter<'b> {
+    builder: &'b mut Builder,
+    name: String,
+    path: PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
+    hash: Sha256,
+    columns: usize,
+    line: String,
+}
+
+impl Builder {
+    /// Starts the release `folder` with its tables' columns (besides `study_id`): every
+    /// column is checked before anything is written.
+    pub fn begin(folder: &Path, schema: &[(&str, Vec<&str>)]) -> Result<Builder, ReleaseError> {
+        if folder.exists() {
+            return Err(ReleaseError::Exists(folder.display().to_string()));
         }
-        columns_of.push(columns);
-    }
-    let parent = folder.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(io(parent))?;
-    let staging = parent.join(format!(
-        ".{}.partial-{}",
-        folder
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("release"),
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir(&staging).map_err(io(&staging))?;
-    let mut files = Vec::new();
-    let mut codebook = String::from("table,column,catalogue_key,source,mk403,meaning\n");
-    for (t, columns) in tables.iter().zip(&columns_of) {
-        let name = format!("{}.csv", t.name);
-        let mut text = String::from("study_id");
-        for c in columns {
-            text.push(',');
-            text.push_str(c);
-        }
-        text.push('\n');
-        for r in t.records {
-            text.push_str(&csv_field(&r.study_id));
+        for (table, columns) in schema {
             for c in columns {
-                text.push(',');
-                text.push_str(&csv_field(&cell(r.values.get(*c))));
+                refuse(table, c)?;
             }
-            text.push('\n');
         }
-        codebook.push_str(&format!(
-            "{},study_id,,,p.7,random study ID of the subject\n",
-            t.name
+        let parent = folder.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+        let staging = parent.join(format!(
+            ".{}.partial-{}",
+            folder
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("release"),
+            std::process::id()
         ));
-        for c in columns {
+        let _ = std::fs::remove_dir_all(&staging);
+        std::fs::create_dir(&staging).map_err(io(&staging))?;
+        Ok(Builder {
+            folder: folder.to_owned(),
+            staging,
+            schema: schema
+                .iter()
+                .map(|(t, cs)| {
+                    (
+                        (*t).to_owned(),
+                        cs.iter().map(|c| (*c).to_owned()).collect(),
+                    )
+                })
+                .collect(),
+            written: Vec::new(),
+            codebook: String::from("table,column,catalogue_key,source,mk403,meaning\n"),
+            done: false,
+        })
+    }
+
+    /// Starts table `name` (as declared in `begin`), writing its header.
+    pub fn table(&mut self, name: &str) -> Result<TableWriter<'_>, ReleaseError> {
+        let columns = self
+            .schema
+            .iter()
+            .find(|(t, _)| t == name)
+            .map(|(_, c)| c.clone())
+            .unwrap_or_default();
+        self.codebook.push_str(&format!(
+            "{name},study_id,,,p.7,random study ID of the subject\n"
+        ));
+        for c in &columns {
             if let Some(f) = catalogue::sources_of(c).next() {
-                codebook.push_str(&format!(
-                    "{},{c},{c},{},{},{}\n",
-                    t.name,
+                self.codebook.push_str(&format!(
+                    "{name},{c},{c},{},{},{}\n",
                     csv_field(f.source.title()),
                     f.point.unwrap_or(f.source.point()),
                     csv_field(f.meaning)
                 ));
             }
         }
-        files.push((name, text));
+        let file = format!("{name}.csv");
+        let path = self.staging.join(&file);
+        let out = std::io::BufWriter::with_capacity(
+            1 << 20,
+            std::fs::File::create(&path).map_err(io(&path))?,
+        );
+        let mut w = TableWriter {
+            builder: self,
+            name: file,
+            path,
+            out,
+            hash: Sha256::new(),
+            columns: columns.len(),
+            line: String::with_capacity(256),
+        };
+        let mut header = String::from("study_id");
+        for c in &columns {
+            header.push(',');
+            header.push_str(c);
+        }
+        header.push('\n');
+        w.put(&header)?;
+        Ok(w)
     }
-    files.push(("codebook.csv".to_owned(), codebook));
-    let mut manifest = String::new();
-    let mut written = Vec::new();
-    for (name, text) in &files {
-        let path = staging.join(name);
-        let mut f = std::fs::File::create(&path).map_err(io(&path))?;
-        f.write_all(text.as_bytes()).map_err(io(&path))?;
-        f.sync_all().map_err(io(&path))?;
-        let hash: String = Sha256::digest(text.as_bytes())
+
+    /// Writes the codebook and the manifest and moves the release into place.
+    pub fn finish(mut self) -> Result<Written, ReleaseError> {
+        let codebook = std::mem::take(&mut self.codebook);
+        let path = self.staging.join("codebook.csv");
+        write_synced(&path, codebook.as_bytes())?;
+        self.written.push((
+            "codebook.csv".to_owned(),
+            hex(&Sha256::digest(codebook.as_bytes())),
+        ));
+        let manifest: String = self
+            .written
             .iter()
-            .map(|b| format!("{b:02x}"))
+            .map(|(name, hash)| format!("{hash}  {name}\n"))
             .collect();
-        manifest.push_str(&format!("{hash}  {name}\n"));
-        written.push((name.clone(), hash));
+        write_synced(&self.staging.join("MANIFEST.sha256"), manifest.as_bytes())?;
+        std::fs::rename(&self.staging, &self.folder).map_err(io(&self.folder))?;
+        self.done = true;
+        Ok(Written {
+            folder: self.folder.clone(),
+            files: std::mem::take(&mut self.written),
+        })
     }
-    let path = staging.join("MANIFEST.sha256");
-    std::fs::write(&path, manifest).map_err(io(&path))?;
-    std::fs::rename(&staging, folder).map_err(io(folder))?;
-    Ok(Written {
-        folder: folder.to_owned(),
-        files: written,
-    })
+}
+
+impl Drop for Builder {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_dir_all(&self.staging);
+        }
+    }
+}
+
+impl TableWriter<'_> {
+    fn put(&mut self, text: &str) -> Result<(), ReleaseError> {
+        self.hash.update(text.as_bytes());
+        self.out.write_all(text.as_bytes()).map_err(io(&self.path))
+    }
+
+    /// One row: the study ID and a cell per declared column, in their order.
+    pub fn row<'c>(
+        &mut self,
+        study_id: &str,
+        cells: impl IntoIterator<Item = &'c str>,
+    ) -> Result<(), ReleaseError> {
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
+        push_field(&mut line, study_id);
+        let mut n = 0;
+        for c in cells {
+            line.push(',');
+            push_field(&mut line, c);
+            n += 1;
+        }
+        debug_assert_eq!(n, self.columns, "a cell per column");
+        line.push('\n');
+        let r = self.put(&line);
+        self.line = line;
+        r
+    }
+
+    /// Flushes and syncs the file and records its hash.
+    pub fn finish(mut self) -> Result<(), ReleaseError> {
+        self.out.flush().map_err(io(&self.path))?;
+        self.out.get_ref().sync_all().map_err(io(&self.path))?;
+        let hash = hex(&std::mem::take(&mut self.hash).finalize());
+        self.builder.written.push((self.name.clone(), hash));
+        Ok(())
+    }
+}
+
+fn push_field(line: &mut String, v: &str) {
+    if v.contains([',', '"', '\n', '\r']) {
+        line.push('"');
+        line.push_str(&v.replace('"', "\"\""));
+        line.push('"');
+    } else {
+        line.push_str(v);
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), ReleaseError> {
+    let mut f = std::fs::File::create(path).map_err(io(path))?;
+    f.write_all(bytes).map_err(io(path))?;
+    f.sync_all().map_err(io(path))
+}
+
+/// Writes the release folder `folder` from anonymised records.
+pub fn write(folder: &Path, tables: &[Table<'_>]) -> Result<Written, ReleaseError> {
+    let columns_of: Vec<BTreeSet<&str>> = tables
+        .iter()
+        .map(|t| {
+            t.records
+                .iter()
+                .flat_map(|r| r.values.keys().map(String::as_str))
+                .collect()
+        })
+        .collect();
+    let schema: Vec<(&str, Vec<&str>)> = tables
+        .iter()
+        .zip(&columns_of)
+        .map(|(t, c)| (t.name, c.iter().copied().collect()))
+        .collect();
+    let mut b = Builder::begin(folder, &schema)?;
+    for (t, columns) in tables.iter().zip(&columns_of) {
+        let mut w = b.table(t.name)?;
+        for r in t.records {
+            let cells: Vec<String> = columns.iter().map(|c| cell(r.values.get(*c))).collect();
+            w.row(&r.study_id, cells.iter().map(String::as_str))?;
+        }
+        w.finish()?;
+    }
+    b.finish()
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use studyflow_store::{AuditEvent, Claimed, Expect, Finish};
+use studyflow_store::{AuditEvent, Claimed, Expect, Finish, TaskMode};
 
 use crate::dataplane::{StepContext, StepError};
 use crate::engine::{Engine, Result, event};
@@ -231,6 +231,7 @@ impl Worker {
             subject: &c.subject,
             key: &c.key,
             attempt: c.attempts,
+            mode: c.mode,
         };
         studyflow_store::failpoint::hit("step").await;
         // Heartbeat while the body runs, so a long body keeps its lease.
@@ -266,11 +267,20 @@ impl Worker {
                     audit: vec![event(
                         now,
                         &self.owner,
-                        "step.done",
+                        if c.mode == TaskMode::PrepareThenTask {
+                            "step.prepared"
+                        } else {
+                            "step.done"
+                        },
                         &object,
                         &step.regulation.join(" "),
                         serde_json::json!({"version": c.version, "attempt": c.attempts, "fence": c.fence}),
-                    )],
+                    )]
+                    .into_iter()
+                    .chain(out.audit.into_iter().map(|(action, detail)| {
+                        event(now, &self.owner, action, &object, &step.regulation.join(" "), detail)
+                    }))
+                    .collect(),
                 }))
             }
             Err(StepError {
@@ -289,7 +299,7 @@ impl Worker {
                     serde_json::json!({"for": redact(&message), "until": until}),
                 )];
                 e.store
-                    .wait_external(c.id, c.fence, until, now, &audit)
+                    .wait_external(c.id, c.fence, until, now, &redact(&message), &audit)
                     .await?;
                 Ok(None)
             }

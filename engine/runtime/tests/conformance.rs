@@ -264,7 +264,7 @@ async fn an_amendment_replans_what_has_not_started() {
         let study = launch(&s, &bytes).await;
         let w = Worker::new(s.engine.clone(), "w".into());
         w.run_until_idle().await.unwrap();
-        // Quality check is now an open task; the baseline steps before it are done.
+        // Quality check is now an open task (its report prepared); the steps before it are done.
         let amended = String::from_utf8(bytes.clone())
             .unwrap()
             .replace("\nversion: 1\n", "\nversion: 2\n")
@@ -293,11 +293,18 @@ async fn an_amendment_replans_what_has_not_started() {
             "{}: done steps stay done under version 1",
             db.label
         );
+        // The quality check of version 2 is prepared again (its report under the new
+        // version), then waits for the sign-off.
         assert!(
-            runs.iter().any(|r| r.version == 2
-                && r.step == "quality-check"
-                && r.state == RunState::Waiting)
+            runs.iter()
+                .any(|r| r.version == 2 && r.step == "quality-check" && r.state == RunState::Ready)
         );
+        w.run_until_idle().await.unwrap();
+        let runs = s.engine.store.runs(&study).await.unwrap();
+        assert!(runs.iter().any(|r| r.version == 2
+            && r.step == "quality-check"
+            && r.state == RunState::Waiting
+            && r.wait_reason.as_deref() == Some("task")));
         assert!(runs.iter().any(|r| r.version == 1
             && r.step == "quality-check"
             && r.state == RunState::Cancelled));

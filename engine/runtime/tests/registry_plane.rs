@@ -1,282 +1,476 @@
-//! The recidivism study end to end with the data plane that moves data: the Service IS sample
-//! from the synthetic population, the Punishment Register on loopback for the baseline and all
-//! six follow-up waves, linkage, deletion of identifiers, anonymisation, destruction — on SQLite
-//! and PostgreSQL. Afterwards no identifying dataset and no key is left, and on SQLite every byte
-//! of the database files is scanned for every identifier the generator made: none appears.
+//! Every spec in `specs/` end to end with the data plane that moves data, on SQLite and
+//! PostgreSQL, against the simulated registries: the recidivism study over the Punishment
+//! Register's HTTP interface with all six follow-up waves; the resocialisation study over the
+//! Prison Administration's secure electronic exchange (outbox, cover letter, inbox); the client
+//! survey with the manual extraction, the consenting clients' contact list and its transfer
+//! encrypted to the researcher's age key (MK403 p.31–32). After each run: every step done, the
+//! keys and every identifying dataset destroyed, the audit intact, and every byte of every file
+//! the run left (the SQLite database with its WAL, releases, outbox, inbox) and everything the
+//! database holds (datasets, run outputs and errors, the audit) scanned for every identifier
+//! the generator made: none appears.
 
 mod support;
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use jiff::civil::date;
+use jiff::civil::Date;
 use studyflow_calendar::Calendar;
 use studyflow_runtime::connector::Connector;
 use studyflow_runtime::linkage::Subject;
-use studyflow_runtime::registry_plane::{RegistryDataPlane, ServiceIs};
+use studyflow_runtime::registry_plane::{
+    CONSENTED_CONTACTS_FILE, MANUAL_EXTRACTION_FILE, RegistryDataPlane, ServiceIs,
+};
 use studyflow_runtime::vault::MasterKey;
 use studyflow_runtime::{Engine, ManualClock, Options};
-use studyflow_sim::registry::Registries;
-use studyflow_sim::{Config, generate};
-use studyflow_store::{RunState, Store, Verification};
+use studyflow_sim::registry::{Misbehaviour, Registries};
+use studyflow_sim::{Client, Config, IdentifierScan, generate};
+use studyflow_store::{RunRow, RunState, Store, Verification};
 use support::*;
+
+/// One end-to-end run's surroundings.
+struct World {
+    base: PathBuf,
+    registries: Registries,
+    clients: Vec<Client>,
+    setup: Setup,
+}
+
+fn first_phase_start(spec: &studyflow_spec::Spec) -> Date {
+    spec.phases
+        .iter()
+        .flatten()
+        .filter_map(|p| p.start.map(|d| d.0))
+        .min()
+        .expect("a phase with a start")
+}
+
+/// The registries know all of `clients`; the study's sample is the first `sample` of them.
+async fn world(
+    db: &Db,
+    name: &str,
+    spec: &studyflow_spec::Spec,
+    clients: Vec<Client>,
+    sample: usize,
+) -> World {
+    let wanted: Vec<&str> = spec
+        .requested_fields()
+        .iter()
+        .filter(|f| f.source == studyflow_spec::catalogue::Source::ServiceIs)
+        .map(|f| f.key)
+        .collect();
+    let sample: Vec<Subject> = clients
+        .iter()
+        .take(sample)
+        .enumerate()
+        .map(|(i, c)| Subject {
+            key: format!("S{i:06}"),
+            personal_code: c.personal_code.expose(),
+            previous_personal_code: c.previous_personal_code.as_ref().map(|p| p.expose()),
+            values: c.record(&wanted),
+        })
+        .collect();
+    let registries = Registries::start(clients.clone()).await.unwrap();
+    let clock = Arc::new(ManualClock::at_date(first_phase_start(spec)));
+    let store = Store::open(&db.url).await.unwrap();
+    let base = std::env::temp_dir().join(format!(
+        "studyflow-e2e-{name}-{}-{}",
+        db.label,
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&base);
+    let plane = RegistryDataPlane {
+        store: store.clone(),
+        master: MasterKey::from_bytes([4u8; 32]),
+        service_is: ServiceIs::Subjects(Arc::new(sample)),
+        // One try per step attempt, quickly given up: the engine's retries are under test.
+        connector: {
+            let mut c = Connector::new(&registries.url());
+            c.attempts = 1;
+            c.timeout = std::time::Duration::from_millis(300);
+            c
+        },
+        releases: base.join("releases"),
+        outbox: base.join("outbox"),
+        inbox: base.join("inbox"),
+        recipients: base.join("recipients"),
+        clock: clock.clone(),
+    };
+    let engine = Arc::new(Engine::new(
+        store,
+        clock.clone(),
+        Arc::new(Calendar::latvia()),
+        Arc::new(plane),
+        Options {
+            max_attempts: 8,
+            ..Options::default()
+        },
+    ));
+    World {
+        base,
+        registries,
+        clients,
+        setup: Setup { engine, clock },
+    }
+}
+
+/// Every file below `dir`, recursively.
+fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            files(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+/// After a run: everything done, destroyed what must be, the audit intact, no identifier in
+/// any byte of the files or of what the database holds. Returns the runs.
+async fn check_clean(w: &World, db: &Db, study: &str) -> Vec<RunRow> {
+    let engine = &w.setup.engine;
+    let runs = engine.store.runs(study).await.unwrap();
+    let undone: Vec<_> = runs
+        .iter()
+        .filter(|r| r.state != RunState::Done)
+        .map(|r| (&r.step, r.state, &r.last_error))
+        .collect();
+    assert!(undone.is_empty(), "{}: {undone:?}", db.label);
+    assert_eq!(
+        engine.store.study(study).await.unwrap().unwrap().state,
+        "completed"
+    );
+    // Destroyed (p.26): the keys, and with them every identifying dataset.
+    assert_eq!(engine.store.study_keys(study).await.unwrap(), None);
+    for prefix in [
+        "vault/",
+        "service_is",
+        "answer/",
+        "linked/",
+        "contact/",
+        "followup/",
+    ] {
+        let left = engine.store.dataset_names(study, prefix).await.unwrap();
+        assert!(
+            left.iter().all(|n| n.ends_with("/anonymised")),
+            "{prefix}: {left:?}"
+        );
+    }
+    assert!(matches!(
+        engine.store.verify_audit().await.unwrap(),
+        Verification::Intact { .. }
+    ));
+    let scan = IdentifierScan::of(&w.clients);
+    // What the database holds, on either backend.
+    let mut held = Vec::new();
+    for r in &runs {
+        held.extend(r.output.iter().flat_map(|o| o.bytes()));
+        held.extend(r.last_error.iter().flat_map(|o| o.bytes()));
+    }
+    for name in engine.store.dataset_names(study, "").await.unwrap() {
+        held.extend(engine.store.dataset(study, &name).await.unwrap().unwrap());
+    }
+    for a in engine.store.audit_rows(0, 1_000_000).await.unwrap() {
+        held.extend(format!("{a:?}").into_bytes());
+    }
+    assert_eq!(scan.count_in(&held), 0, "an identifier in the database");
+    // Every file the run left, and on SQLite the database files themselves.
+    let mut paths = Vec::new();
+    files(&w.base, &mut paths);
+    if db.label == "sqlite" {
+        files(Path::new(&db.url).parent().unwrap(), &mut paths);
+    }
+    let mut scanned = 0;
+    for p in &paths {
+        let bytes = std::fs::read(p).unwrap();
+        scanned += bytes.len();
+        assert_eq!(scan.count_in(&bytes), 0, "an identifier in {}", p.display());
+    }
+    if db.label == "sqlite" {
+        assert!(scanned > 100_000, "{scanned} bytes scanned");
+    }
+    runs
+}
+
+fn output(runs: &[RunRow], step: &str) -> serde_json::Value {
+    let r = runs.iter().find(|r| r.step == step).unwrap();
+    serde_json::from_str(r.output.as_deref().unwrap_or("null")).unwrap()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recidivism_study_moves_real_data_and_leaves_no_identifier() {
     for db in databases().await {
         let clients = generate(&Config {
             seed: 5,
-            clients: 40,
+            clients: 60,
             ..Config::default()
         });
         let bytes = spec_bytes("recidivism-2026-cohort");
         let spec = studyflow_spec::check(&bytes).spec.unwrap();
-        let wanted: Vec<&str> = spec
-            .requested_fields()
-            .iter()
-            .filter(|f| f.source == studyflow_spec::catalogue::Source::ServiceIs)
-            .map(|f| f.key)
-            .collect();
-        let sample: Vec<Subject> = clients
-            .iter()
-            .enumerate()
-            .map(|(i, c)| Subject {
-                key: format!("S{i:06}"),
-                personal_code: c.personal_code.expose(),
-                previous_personal_code: c.previous_personal_code.as_ref().map(|p| p.expose()),
-                values: c.record(&wanted),
-            })
-            .collect();
-        let registries = Registries::start(clients.clone()).await.unwrap();
-        let clock = Arc::new(ManualClock::at_date(date(2026, 8, 3)));
-        let store = Store::open(&db.url).await.unwrap();
-        let releases = std::env::temp_dir().join(format!(
-            "studyflow-plane-{}-{}",
-            db.label,
-            std::process::id()
-        ));
-        let plane = RegistryDataPlane {
-            store: store.clone(),
-            master: MasterKey::from_bytes([4u8; 32]),
-            service_is: ServiceIs::Subjects(Arc::new(sample)),
-            connector: Connector::new(&registries.url()),
-            releases: releases.clone(),
-            outbox: releases.join("outbox"),
-            inbox: releases.join("inbox"),
-            clock: clock.clone(),
-        };
-        let engine = Arc::new(Engine::new(
-            store,
-            clock.clone(),
-            Arc::new(Calendar::latvia()),
-            Arc::new(plane),
-            Options::default(),
-        ));
-        let s = Setup {
-            engine: engine.clone(),
-            clock,
-        };
-        let study = launch(&s, &bytes).await;
-        drive(&s, &study, &spec).await;
-
-        let runs = engine.store.runs(&study).await.unwrap();
+        let w = world(&db, "recidivism", &spec, clients, 40).await;
+        let study = launch(&w.setup, &bytes).await;
+        // The register misbehaves on the baseline query in every way it can, one step
+        // attempt each: the attempt fails with a clear error, nothing of the answer is
+        // imported, the step is retried after its backoff, and the study goes on when the
+        // register recovers.
+        let engine = &w.setup.engine;
+        let worker = studyflow_runtime::Worker::new(engine.clone(), "w".into());
+        let modes = [
+            (Misbehaviour::ServerError, "503"),
+            (Misbehaviour::Slow, "no answer within"),
+            (Misbehaviour::Malformed, "rejected"),
+            (Misbehaviour::Truncated, "rejected"),
+            (Misbehaviour::Duplicates, "rejected"),
+            (Misbehaviour::UnknownSubjects, "rejected"),
+        ];
+        for (attempt, (mode, says)) in modes.iter().enumerate() {
+            w.registries.misbehave(*mode, 1, 1_000);
+            worker.run_until_idle().await.unwrap();
+            let runs = engine.store.runs(&study).await.unwrap();
+            let request = runs
+                .iter()
+                .find(|r| r.step == "information-centre-request")
+                .unwrap();
+            let error = request.last_error.clone().unwrap_or_default();
+            assert_eq!(request.attempts, attempt as i64 + 1, "{mode:?}: {error}");
+            assert_ne!(request.state, RunState::Done, "{mode:?}");
+            assert!(error.contains(says), "{mode:?}: {error}");
+            assert!(
+                engine
+                    .store
+                    .dataset(&study, "answer/information_centre")
+                    .await
+                    .unwrap()
+                    .is_none(),
+                "{mode:?}: nothing imported from a failed answer"
+            );
+            let retry = engine.store.next_timer().await.unwrap().unwrap();
+            w.setup
+                .clock
+                .set(studyflow_runtime::clock::from_micros(retry));
+        }
+        drive(&w.setup, &study, &spec).await;
+        let runs = check_clean(&w, &db, &study).await;
+        let link = output(&runs, "merge-link");
         assert!(
-            runs.iter().all(|r| r.state == RunState::Done),
-            "{}",
-            db.label
-        );
-        let link = runs.iter().find(|r| r.step == "merge-link").unwrap();
-        let report: serde_json::Value =
-            serde_json::from_str(link.output.as_deref().unwrap()).unwrap();
-        assert!(
-            report["sources"]["information_centre"]["linked"]
+            link["sources"]["information_centre"]["linked"]
                 .as_u64()
                 .unwrap()
                 > 40,
-            "{report}"
+            "{link}"
         );
+        // The sign-off task showed the quality report; the person's note sits beside it.
+        let quality = output(&runs, "quality-check");
+        assert!(
+            quality["prepared"]["quality"]["subjects"]["rows"]
+                .as_u64()
+                .unwrap()
+                >= 35,
+            "{quality}"
+        );
+        assert_eq!(quality["note"], "checked");
         // The cohort's anchor dates recorded by the anonymisation step went with the rest.
         let anon = runs.iter().find(|r| r.step == "anonymise").unwrap();
         assert_eq!(anon.output, None);
-        // Every subject went through the six waves.
         let waves = runs.iter().filter(|r| r.step.ends_with("-join")).count();
         assert!(waves >= 6 * 35, "{waves} joins");
-        // Destroyed: the keys and every identifying dataset; the anonymised data stays (p.27).
-        assert_eq!(engine.store.study_keys(&study).await.unwrap(), None);
         assert!(
-            engine
-                .store
-                .dataset_names(&study, "vault/")
-                .await
-                .unwrap()
-                .is_empty()
-        );
-        assert!(
-            engine
-                .store
-                .dataset_names(&study, "service_is")
-                .await
-                .unwrap()
-                .is_empty()
-        );
-        assert!(
-            !engine
+            !w.setup
+                .engine
                 .store
                 .dataset_names(&study, "anonymised/")
                 .await
                 .unwrap()
-                .is_empty()
+                .is_empty(),
+            "anonymised data stays (p.27)"
         );
-        assert!(matches!(
-            engine.store.verify_audit().await.unwrap(),
-            Verification::Intact { .. }
-        ));
-        engine.store.close().await;
-
-        if db.label == "sqlite" {
-            let identifiers = studyflow_sim::IdentifierScan::of(&clients);
-            let dir = std::path::Path::new(&db.url).parent().unwrap();
-            let mut scanned = 0;
-            for entry in std::fs::read_dir(dir).unwrap() {
-                let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-                scanned += bytes.len();
-                assert_eq!(
-                    identifiers.count_in(&bytes),
-                    0,
-                    "an identifier in the database files"
-                );
-            }
-            assert!(scanned > 100_000, "{scanned} bytes scanned");
-        }
-        let _ = std::fs::remove_dir_all(releases);
+        w.setup.engine.store.close().await;
+        let _ = std::fs::remove_dir_all(&w.base);
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn secure_electronic_exchange_goes_through_outbox_and_inbox() {
-    use sha2::Digest;
-    use studyflow_runtime::{DataPlane, StepContext};
-    let db = sqlite();
-    let clients: Vec<_> = generate(&Config {
-        seed: 9,
-        clients: 200,
-        ..Config::default()
-    })
-    .into_iter()
-    .filter(|c| !c.rulings.is_empty())
-    .take(10)
-    .collect();
-    let bytes = spec_bytes("resocialisation-programmes-university");
-    let spec = studyflow_spec::check(&bytes).spec.unwrap();
-    let sample: Vec<Subject> = clients
-        .iter()
-        .enumerate()
-        .map(|(i, c)| Subject {
-            key: format!("S{i:06}"),
-            personal_code: c.personal_code.expose(),
-            previous_personal_code: None,
-            values: Default::default(),
+async fn resocialisation_study_goes_through_the_secure_electronic_exchange() {
+    for db in databases().await {
+        let clients: Vec<Client> = generate(&Config {
+            seed: 9,
+            clients: 300,
+            ..Config::default()
         })
+        .into_iter()
+        .filter(|c| !c.rulings.is_empty())
+        .take(40)
         .collect();
-    let clock = Arc::new(ManualClock::at_date(date(2026, 6, 1)));
-    let store = Store::open(&db.url).await.unwrap();
-    let base = std::env::temp_dir().join(format!("studyflow-se-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
-    let plane = RegistryDataPlane {
-        store: store.clone(),
-        master: MasterKey::from_bytes([6u8; 32]),
-        service_is: ServiceIs::Subjects(Arc::new(sample)),
-        connector: Connector::new("http://127.0.0.1:9"),
-        releases: base.join("releases"),
-        outbox: base.join("outbox"),
-        inbox: base.join("inbox"),
-        clock: clock.clone(),
-    };
-    let engine = Engine::new(
-        store.clone(),
-        clock.clone(),
-        Arc::new(Calendar::latvia()),
-        Arc::new(studyflow_runtime::PlaceholderDataPlane { cohort_size: 0 }),
-        Options::default(),
-    );
-    let (study, version, _) = engine.submit(&bytes, "Inese Kalniņa").await.unwrap();
-    let loaded = engine.load(&study, version).await.unwrap();
-    let run = |id: &'static str| {
-        let step = loaded.plan.step(id).unwrap();
-        plane.execute(StepContext {
-            study: &study,
-            version,
-            spec: &spec,
-            step,
-            subject: "",
-            key: id,
-            attempt: 1,
-        })
-    };
-    run("acquire-service-is").await.unwrap();
-    let sent = run("prison-administration-request").await.unwrap();
-    let id = sent.record["sent"].as_str().unwrap().to_owned();
-    let folder = base.join("outbox").join(&study).join(&id);
-    let letter = std::fs::read_to_string(folder.join("cover-letter.txt")).unwrap();
-    assert!(
-        letter.contains("p.14.2") && letter.contains("10 (identified"),
-        "{letter}"
-    );
-    // Not arrived: the answer step waits, it does not fail.
-    let e = run("prison-administration-answer").await.unwrap_err();
-    assert!(
-        e.wait.is_some() && e.message.contains("has not arrived"),
-        "{e:?}"
-    );
-    // The Prison Administration answers through the inbox.
-    let request: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(folder.join("request.json")).unwrap()).unwrap();
-    let fields: Vec<&str> = request["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_str().unwrap())
-        .collect();
-    let mut rows = Vec::new();
-    for c in &clients {
-        for r in &c.rulings {
-            let mut row = serde_json::Map::new();
-            row.insert("personal_code".into(), c.personal_code.expose().into());
-            for f in &fields {
-                if let Some(v) = r
-                    .value(f)
-                    .or_else(|| c.resocialisation.as_ref().and_then(|x| x.value(f)))
-                {
-                    row.insert((*f).into(), v);
+        let bytes = spec_bytes("resocialisation-programmes-university");
+        let spec = studyflow_spec::check(&bytes).spec.unwrap();
+        let w = world(&db, "resocialisation", &spec, clients, 40).await;
+        let study = launch(&w.setup, &bytes).await;
+        let (outbox, inbox) = (
+            w.base.join("outbox").join(&study),
+            w.base.join("inbox").join(&study),
+        );
+        let mut letters = Vec::new();
+        let mut answered = 0;
+        drive_with(&w.setup, &study, &spec, &mut || {
+            // The Prison Administration's clerk reads the outbox and answers in the inbox;
+            // the cover letter is kept to look at.
+            for f in std::fs::read_dir(&outbox).into_iter().flatten().flatten() {
+                if let Ok(l) = std::fs::read_to_string(f.path().join("cover-letter.txt")) {
+                    letters.push(l);
                 }
             }
-            rows.push(serde_json::Value::Object(row));
-        }
+            answered += w.registries.answer_outbox(&outbox, &inbox).unwrap();
+        })
+        .await;
+        assert_eq!(answered, 1, "one request, answered once");
+        assert!(
+            letters
+                .iter()
+                .any(|l| l.contains("p.14.2") && l.contains("40 (identified")),
+            "{letters:?}"
+        );
+        let runs = check_clean(&w, &db, &study).await;
+        // The request was prepared into the outbox, then sent by the service researcher.
+        let request = output(&runs, "prison-administration-request");
+        assert!(request["prepared"]["sent"].is_string(), "{request}");
+        let link = output(&runs, "merge-link");
+        assert!(
+            link["sources"]["prison_rulings"]["linked"]
+                .as_u64()
+                .unwrap()
+                >= 40,
+            "{link}"
+        );
+        // Released to the university after the contract: CSV, codebook, manifest.
+        let mut released = Vec::new();
+        files(&w.base.join("releases").join(&study), &mut released);
+        let names: Vec<String> = released
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            names.contains(&"codebook.csv".to_owned())
+                && names.contains(&"MANIFEST.sha256".to_owned()),
+            "{names:?}"
+        );
+        let audit = w.setup.engine.store.audit_rows(0, 1_000_000).await.unwrap();
+        assert!(audit.iter().any(|a| a.event.action == "release.written"));
+        w.setup.engine.store.close().await;
+        let _ = std::fs::remove_dir_all(&w.base);
     }
-    let answer = serde_json::to_vec(&rows).unwrap();
-    let inbox = base.join("inbox").join(&study).join(&id);
-    std::fs::create_dir_all(&inbox).unwrap();
-    std::fs::write(inbox.join("answer.json"), &answer).unwrap();
-    let hash: String = sha2::Sha256::digest(&answer)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    std::fs::write(
-        inbox.join("MANIFEST.sha256"),
-        format!("{hash}  answer.json\n"),
-    )
-    .unwrap();
-    let got = run("prison-administration-answer").await.unwrap();
-    assert_eq!(got.record["rows"].as_u64().unwrap() as usize, rows.len());
-    assert!(
-        !inbox.exists() && !folder.join("request.json").exists(),
-        "identifier files deleted after the exchange"
-    );
-    assert!(
-        store
-            .dataset(&study, "answer/prison_administration")
-            .await
-            .unwrap()
-            .is_some()
-    );
-    let _ = std::fs::remove_dir_all(base);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn survey_study_transfers_only_consented_contacts_encrypted_to_the_researcher() {
+    for db in databases().await {
+        let clients = generate(&Config {
+            seed: 21,
+            clients: 60,
+            ..Config::default()
+        });
+        let bytes = spec_bytes("probation-client-survey");
+        let spec = studyflow_spec::check(&bytes).spec.unwrap();
+        let w = world(&db, "survey", &spec, clients, 60).await;
+        let study = launch(&w.setup, &bytes).await;
+        let inbox = w.base.join("inbox").join(&study);
+        std::fs::create_dir_all(&inbox).unwrap();
+        // The manual extraction (p.22.1), in the inbox before its task is completed.
+        // No personal codes: the survey links nothing (p.3.3).
+        let columns = ["sex", "birth_year", "region", "sanction_type"];
+        let mut export = columns.join(",") + "\n";
+        for c in &w.clients {
+            let cells: Vec<String> = columns
+                .iter()
+                .map(|k| match c.value(k) {
+                    Some(serde_json::Value::String(s)) => s,
+                    Some(v) => v.to_string(),
+                    None => String::new(),
+                })
+                .collect();
+            export.push_str(&(cells.join(",") + "\n"));
+        }
+        std::fs::write(inbox.join(MANUAL_EXTRACTION_FILE), &export).unwrap();
+        // The consenting clients' contact details: every third client who has a channel.
+        let consenting: Vec<&Client> = w
+            .clients
+            .iter()
+            .step_by(3)
+            .filter(|c| c.email.is_some() || c.phone.is_some())
+            .collect();
+        let mut list = "first_name,last_name,email,phone\n".to_owned();
+        for c in &consenting {
+            list.push_str(&format!(
+                "{},{},{},{}\n",
+                c.first_name,
+                c.last_name,
+                c.email.clone().unwrap_or_default(),
+                c.phone.clone().unwrap_or_default()
+            ));
+        }
+        std::fs::write(inbox.join(CONSENTED_CONTACTS_FILE), &list).unwrap();
+        // The researcher's key arrives only after the transfer has started waiting for it.
+        let identity = age::x25519::Identity::generate();
+        let key_file = w.base.join("recipients").join(format!("{study}.txt"));
+        let consent_file = inbox.join(CONSENTED_CONTACTS_FILE);
+        let mut passes_after_consent = 0;
+        drive_with(&w.setup, &study, &spec, &mut || {
+            if !consent_file.exists() {
+                passes_after_consent += 1;
+                if passes_after_consent == 2 {
+                    std::fs::create_dir_all(key_file.parent().unwrap()).unwrap();
+                    std::fs::write(&key_file, format!("{}\n", identity.to_public())).unwrap();
+                }
+            }
+        })
+        .await;
+        assert!(
+            !inbox.join(MANUAL_EXTRACTION_FILE).exists() && !consent_file.exists(),
+            "the plaintext files a person supplied are deleted once imported"
+        );
+        let contacts = w
+            .base
+            .join("releases")
+            .join(&study)
+            .join("contacts-v1.csv.age");
+        let cipher = std::fs::read(&contacts).unwrap();
+        let plain = String::from_utf8(age::decrypt(&identity, &cipher).unwrap()).unwrap();
+        assert_eq!(plain.lines().count(), consenting.len() + 1);
+        assert!(plain.starts_with("first_name,last_name,email,phone\n"));
+        for c in &consenting {
+            assert!(plain.contains(&c.last_name));
+        }
+        // Only the consenting: nobody else's e-mail is in the list.
+        for c in w
+            .clients
+            .iter()
+            .filter(|c| !consenting.iter().any(|x| std::ptr::eq(*x, *c)))
+        {
+            if let Some(e) = &c.email {
+                assert!(!plain.contains(e.as_str()));
+            }
+        }
+        let audit = w.setup.engine.store.audit_rows(0, 1_000_000).await.unwrap();
+        let transferred: Vec<_> = audit
+            .iter()
+            .filter(|a| a.event.action == "contact.transferred")
+            .collect();
+        assert_eq!(transferred.len(), 1);
+        assert!(
+            transferred[0]
+                .event
+                .detail
+                .contains(&format!("\"contacts\":{}", consenting.len()))
+        );
+        let waited = audit.iter().any(|a| {
+            a.event.action == "step.waiting" && a.event.object.ends_with("/contact-transfer")
+        });
+        assert!(waited, "the transfer waited for the researcher's key");
+        check_clean(&w, &db, &study).await;
+        w.setup.engine.store.close().await;
+        let _ = std::fs::remove_dir_all(&w.base);
+    }
 }

@@ -41,7 +41,7 @@ async fn concurrent_last_finishes_complete_the_study() {
             subject: String::new(),
             kind: "x".into(),
             actor: "engine".into(),
-            human: false,
+            mode: studyflow_store::TaskMode::Engine,
             not_before: None,
             timer_rule: None,
             calendar_version: None,

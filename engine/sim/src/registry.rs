@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -128,6 +129,73 @@ impl Registries {
         *self.shared.mode.lock().unwrap_or_else(|e| e.into_inner()) = (mode, times, slow_ms);
     }
 
+    /// Plays the registries' clerks for the secure electronic exchange (MK403 p.12.3, p.14.2):
+    /// answers every request folder in `outbox` (`<id>/request.json`, the registry named by
+    /// the id) that has no answer yet, writing `inbox/<id>/answer.json` and its
+    /// `MANIFEST.sha256`, staged and renamed whole as a real exchange would deliver it.
+    /// Returns how many requests it answered.
+    pub fn answer_outbox(&self, outbox: &Path, inbox: &Path) -> std::io::Result<usize> {
+        let Ok(entries) = std::fs::read_dir(outbox) else {
+            return Ok(0);
+        };
+        let mut answered = 0;
+        for entry in entries {
+            let folder = entry?.path();
+            let Some(id) = folder
+                .file_name()
+                .and_then(|n| n.to_str())
+                .map(str::to_owned)
+            else {
+                continue;
+            };
+            let registry = if id.contains("information-centre") {
+                Registry::InformationCentre
+            } else if id.contains("prison-administration") {
+                Registry::PrisonAdministration
+            } else {
+                continue;
+            };
+            let target = inbox.join(&id);
+            let Ok(request) = std::fs::read(folder.join("request.json")) else {
+                continue;
+            };
+            if id.starts_with('.') || target.exists() {
+                continue;
+            }
+            let request: Value = serde_json::from_slice(&request)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+            let fields: Vec<String> = request["fields"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|f| f.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let codes: Vec<&str> = request["subjects"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x["personal_code"].as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let rows = rows_for(&self.shared, registry, &fields, &codes);
+            let body = serde_json::to_vec(&rows).unwrap_or_default();
+            let staging = inbox.join(format!(".{id}.partial"));
+            let _ = std::fs::remove_dir_all(&staging);
+            std::fs::create_dir_all(&staging)?;
+            std::fs::write(staging.join("answer.json"), &body)?;
+            std::fs::write(
+                staging.join("MANIFEST.sha256"),
+                format!("{}  answer.json\n", sha256_hex(&body)),
+            )?;
+            std::fs::rename(&staging, &target)?;
+            answered += 1;
+        }
+        Ok(answered)
+    }
+
     /// Queries answered so far.
     pub fn served(&self) -> u64 {
         *self.shared.served.lock().unwrap_or_else(|e| e.into_inner())
@@ -160,14 +228,26 @@ fn error(status: StatusCode, message: String) -> Response {
     (status, Json(serde_json::json!({"error": message}))).into_response()
 }
 
-async fn answer(
-    s: Arc<Shared>,
-    q: Query,
-    rows_of: impl Fn(&Client) -> Vec<Map<String, Value>>,
-    valid: impl Fn(&str) -> bool,
-) -> Response {
+/// The rows answering `codes` for `fields`, as a registry holds them, each with the personal
+/// code it was asked by.
+fn rows_for(s: &Shared, registry: Registry, fields: &[String], codes: &[&str]) -> Vec<Value> {
+    let mut rows: Vec<Value> = Vec::new();
+    for code in codes {
+        let Some(&i) = s.by_code.get(&digits(code)) else {
+            continue;
+        };
+        for mut values in registry.rows_of(&s.clients[i], fields) {
+            values.insert("personal_code".into(), Value::String((*code).to_owned()));
+            rows.push(Value::Object(values));
+        }
+    }
+    rows
+}
+
+async fn answer(s: Arc<Shared>, q: Query, registry: Registry) -> Response {
+    let rows_of = |c: &Client| registry.rows_of(c, &q.fields);
     let (mode, slow_ms) = take(&s);
-    if let Some(f) = q.fields.iter().find(|f| !valid(f)) {
+    if let Some(f) = q.fields.iter().find(|f| !registry.knows(f)) {
         return error(StatusCode::BAD_REQUEST, format!("unknown field `{f}`"));
     }
     if mode == Misbehaviour::ServerError {
@@ -179,20 +259,12 @@ async fn answer(
     if mode == Misbehaviour::Slow {
         tokio::time::sleep(Duration::from_millis(slow_ms.max(1))).await;
     }
-    let mut rows: Vec<Value> = Vec::new();
-    for subject in &q.subjects {
-        let Some(&i) = s.by_code.get(&digits(&subject.personal_code)) else {
-            continue;
-        };
-        for mut values in rows_of(&s.clients[i]) {
-            values.retain(|k, _| q.fields.contains(k));
-            values.insert(
-                "personal_code".into(),
-                Value::String(subject.personal_code.clone()),
-            );
-            rows.push(Value::Object(values));
-        }
-    }
+    let codes: Vec<&str> = q
+        .subjects
+        .iter()
+        .map(|x| x.personal_code.as_str())
+        .collect();
+    let mut rows = rows_for(&s, registry, &q.fields, &codes);
     match mode {
         Misbehaviour::Duplicates => {
             let copy = rows.clone();
@@ -210,7 +282,6 @@ async fn answer(
             if let Some(other) = other
                 && let Some(mut v) = rows_of(other).into_iter().next()
             {
-                v.retain(|k, _| q.fields.contains(k));
                 v.insert(
                     "personal_code".into(),
                     Value::String(other.personal_code.expose()),
@@ -233,43 +304,61 @@ fn object(pairs: impl IntoIterator<Item = (String, Value)>) -> Map<String, Value
     pairs.into_iter().collect()
 }
 
-async fn information_centre(State(s): State<Arc<Shared>>, Json(q): Json<Query>) -> Response {
-    let keys: Vec<String> = q.fields.clone();
-    answer(
-        s,
-        q,
-        move |c| {
-            c.proceedings
-                .iter()
-                .map(|p| object(keys.iter().filter_map(|k| Some((k.clone(), p.value(k)?)))))
-                .collect()
-        },
-        probe_proceeding,
-    )
-    .await
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
-async fn prison_administration(State(s): State<Arc<Shared>>, Json(q): Json<Query>) -> Response {
-    let keys: Vec<String> = q.fields.clone();
-    answer(
-        s,
-        q,
-        move |c| {
-            c.rulings
+/// Which of the two registries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registry {
+    /// The Punishment Register, through the Information Centre: a row per proceeding (p.13).
+    InformationCentre,
+    /// The Prison Administration: a row per ruling, with resocialisation (p.15, p.16).
+    PrisonAdministration,
+}
+
+impl Registry {
+    fn knows(self, key: &str) -> bool {
+        match self {
+            Registry::InformationCentre => probe_proceeding(key),
+            Registry::PrisonAdministration => probe_ruling(key),
+        }
+    }
+
+    /// A client's rows with the asked fields that the registry holds.
+    fn rows_of(self, c: &Client, fields: &[String]) -> Vec<Map<String, Value>> {
+        match self {
+            Registry::InformationCentre => c
+                .proceedings
+                .iter()
+                .map(|p| object(fields.iter().filter_map(|k| Some((k.clone(), p.value(k)?)))))
+                .collect(),
+            Registry::PrisonAdministration => c
+                .rulings
                 .iter()
                 .map(|r| {
-                    object(keys.iter().filter_map(|k| {
+                    object(fields.iter().filter_map(|k| {
                         let v = r
                             .value(k)
                             .or_else(|| c.resocialisation.as_ref().and_then(|x| x.value(k)))?;
                         Some((k.clone(), v))
                     }))
                 })
-                .collect()
-        },
-        probe_ruling,
-    )
-    .await
+                .collect(),
+        }
+    }
+}
+
+async fn information_centre(State(s): State<Arc<Shared>>, Json(q): Json<Query>) -> Response {
+    answer(s, q, Registry::InformationCentre).await
+}
+
+async fn prison_administration(State(s): State<Arc<Shared>>, Json(q): Json<Query>) -> Response {
+    answer(s, q, Registry::PrisonAdministration).await
 }
 
 /// Whether `key` is a Punishment Register field (what a proceeding answers, p.13).

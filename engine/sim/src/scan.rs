@@ -1,5 +1,6 @@
 //! The identifier scan: every identifier the generator made — personal codes with and without
-//! the hyphen, previous codes, case numbers, proceeding numbers — looked up in every window of
+//! the hyphen, previous codes, case numbers, proceeding numbers, e-mail addresses and phone
+//! numbers — looked up in every window of
 //! some bytes (a database file, a release, an output).
 
 use std::collections::HashSet;
@@ -14,6 +15,10 @@ impl Client {
         out.extend(self.previous_personal_code.iter().map(|p| p.expose()));
         out.push(self.case_number.clone());
         out.extend(self.proceedings.iter().map(|p| p.number.clone()));
+        // Contact details identify as surely as a code (MK403 p.32 lets them out only
+        // encrypted to the researcher).
+        out.extend(self.email.iter().cloned());
+        out.extend(self.phone.iter().cloned());
         out
     }
 }

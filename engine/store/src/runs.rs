@@ -59,6 +59,47 @@ impl RunState {
     }
 }
 
+/// Who executes a run: the engine, a person, or both in turn. Stored as the `human` column
+/// (0–3); a run's mode never changes, its state says which part is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskMode {
+    /// A worker executes the body.
+    Engine,
+    /// A person completes it; there is no body.
+    Task,
+    /// A worker executes the body first (it prepares), then the run waits for a person, whose
+    /// completion finishes it.
+    PrepareThenTask,
+    /// A person completes it first, then a worker executes the body (it imports what the
+    /// person supplied), which finishes it.
+    TaskThenApply,
+}
+
+impl TaskMode {
+    pub fn code(self) -> i64 {
+        match self {
+            TaskMode::Engine => 0,
+            TaskMode::Task => 1,
+            TaskMode::PrepareThenTask => 2,
+            TaskMode::TaskThenApply => 3,
+        }
+    }
+
+    pub fn from_code(code: i64) -> TaskMode {
+        match code {
+            1 => TaskMode::Task,
+            2 => TaskMode::PrepareThenTask,
+            3 => TaskMode::TaskThenApply,
+            _ => TaskMode::Engine,
+        }
+    }
+
+    /// Whether a person takes part.
+    pub fn is_human(self) -> bool {
+        self != TaskMode::Engine
+    }
+}
+
 /// A run to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewRun {
@@ -71,7 +112,7 @@ pub struct NewRun {
     pub subject: String,
     pub kind: String,
     pub actor: String,
-    pub human: bool,
+    pub mode: TaskMode,
     /// Timer: not before this instant (µs), with the rule and calendar version behind it.
     pub not_before: Option<i64>,
     pub timer_rule: Option<String>,
@@ -98,6 +139,9 @@ pub struct Claimed {
     pub step: String,
     pub subject: String,
     pub kind: String,
+    /// `PrepareThenTask`: the body prepares what the task shows; `TaskThenApply`: the person
+    /// has completed the task and the body imports what they supplied.
+    pub mode: TaskMode,
     pub fence: i64,
     pub attempts: i64,
     pub max_attempts: i64,
@@ -115,6 +159,7 @@ pub struct RunRow {
     pub kind: String,
     pub actor: String,
     pub human: bool,
+    pub mode: TaskMode,
     pub state: RunState,
     pub wait_reason: Option<String>,
     pub not_before: Option<i64>,
@@ -182,6 +227,7 @@ macro_rules! run_from {
             kind: $r.try_get("kind")?,
             actor: $r.try_get("actor")?,
             human: $r.try_get::<i64, _>("human")? != 0,
+            mode: TaskMode::from_code($r.try_get::<i64, _>("human")?),
             state: RunState::parse(&state).ok_or_else(|| {
                 StoreError::Conflict(format!("unknown run state `{state}` in the database"))
             })?,
@@ -234,7 +280,7 @@ macro_rules! insert_runs {
                     .bind(&r.subject)
                     .bind(&r.kind)
                     .bind(&r.actor)
-                    .bind(i64::from(r.human))
+                    .bind(r.mode.code())
                     .bind(if r.done_by.is_some() { "done" } else { "pending" })
                     .bind(r.not_before)
                     .bind(&r.timer_rule)
@@ -334,9 +380,9 @@ macro_rules! promote {
             }
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "UPDATE step_runs SET
-                    state = CASE WHEN human = 1 OR (not_before IS NOT NULL AND not_before > $1) THEN 'waiting' ELSE 'ready' END,
-                    wait_reason = CASE WHEN human = 1 THEN 'task' WHEN not_before IS NOT NULL AND not_before > $1 THEN 'timer' ELSE NULL END,
-                    claimable_at = CASE WHEN human = 1 THEN NULL WHEN not_before IS NOT NULL AND not_before > $1 THEN not_before ELSE $1 END,
+                    state = CASE WHEN human IN (1, 3) OR (not_before IS NOT NULL AND not_before > $1) THEN 'waiting' ELSE 'ready' END,
+                    wait_reason = CASE WHEN human IN (1, 3) THEN 'task' WHEN not_before IS NOT NULL AND not_before > $1 THEN 'timer' ELSE NULL END,
+                    claimable_at = CASE WHEN human IN (1, 3) THEN NULL WHEN not_before IS NOT NULL AND not_before > $1 THEN not_before ELSE $1 END,
                     updated_at = $1
                  WHERE id IN ({list}) AND state = 'pending'
                    AND NOT EXISTS (SELECT 1 FROM step_deps d JOIN step_runs x ON x.id = d.dep
@@ -615,14 +661,14 @@ impl Store {
                         claimable_at = $2, fence = fence + 1, attempts = attempts + 1, updated_at = $3
                      WHERE id IN (SELECT id FROM step_runs WHERE claimable_at <= $3 AND attempts < max_attempts
                                   ORDER BY claimable_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
-                     RETURNING id, run_key, study, version, step, subject, kind, fence, attempts, max_attempts"
+                     RETURNING id, run_key, study, version, step, subject, kind, human, fence, attempts, max_attempts"
                 }
                 Backend::Sqlite => {
                     "UPDATE step_runs SET state = 'running', wait_reason = NULL, lease_owner = $1, lease_until = $2,
                         claimable_at = $2, fence = fence + 1, attempts = attempts + 1, updated_at = $3
                      WHERE id IN (SELECT id FROM step_runs WHERE claimable_at <= $3 AND attempts < max_attempts
                                   ORDER BY claimable_at, id LIMIT $4)
-                     RETURNING id, run_key, study, version, step, subject, kind, fence, attempts, max_attempts"
+                     RETURNING id, run_key, study, version, step, subject, kind, human, fence, attempts, max_attempts"
                 }
             };
             let rows = sqlx::query(sql)
@@ -642,6 +688,7 @@ impl Store {
                     step: r.try_get("step")?,
                     subject: r.try_get("subject")?,
                     kind: r.try_get("kind")?,
+                    mode: TaskMode::from_code(r.try_get("human")?),
                     fence: r.try_get("fence")?,
                     attempts: r.try_get("attempts")?,
                     max_attempts: r.try_get("max_attempts")?,
@@ -742,21 +789,26 @@ impl Store {
             let mut events: Vec<AuditEvent> = Vec::new();
             let mut candidates: Vec<i64> = Vec::new();
             let mut touched: Vec<String> = Vec::new();
+            let mut woken = false;
             let mut now = 0;
             for &i in &order {
                 let f = &fs[i];
                 let (sql, fence) = match f.expect {
                     Expect::Running { fence } => (
-                        "UPDATE step_runs SET state = 'done', wait_reason = NULL, claimable_at = NULL, lease_owner = NULL,
+                        // A prepared run (mode 2) now waits for its person.
+                        "UPDATE step_runs SET state = CASE WHEN human = 2 THEN 'waiting' ELSE 'done' END,
+                            wait_reason = CASE WHEN human = 2 THEN 'task' ELSE NULL END, claimable_at = NULL, lease_owner = NULL,
                             lease_until = NULL, output = $1, completed_by = $2, updated_at = $3
-                         WHERE id = $4 AND state = 'running' AND fence = $5 RETURNING study, kind, actor",
+                         WHERE id = $4 AND state = 'running' AND fence = $5 RETURNING study, step, subject, kind, actor, state",
                         fence,
                     ),
                     Expect::Task => (
-                        "UPDATE step_runs SET state = 'done', wait_reason = NULL, claimable_at = NULL, output = $1,
+                        // A task with a body after it (mode 3) becomes claimable for that body.
+                        "UPDATE step_runs SET state = CASE WHEN human = 3 THEN 'ready' ELSE 'done' END, wait_reason = NULL,
+                            claimable_at = CASE WHEN human = 3 THEN $3 ELSE NULL END, output = $1,
                             completed_by = $2, updated_at = $3
                          WHERE id = $4 AND state = 'waiting' AND wait_reason = 'task' AND fence >= $5
-                           AND (not_before IS NULL OR not_before <= $3) RETURNING study, kind, actor",
+                           AND (not_before IS NULL OR not_before <= $3) RETURNING study, step, subject, kind, actor, state",
                         0,
                     ),
                 };
@@ -774,9 +826,39 @@ impl Store {
                 let study: String = row.try_get("study")?;
                 let kind: String = row.try_get("kind")?;
                 let actor: String = row.try_get("actor")?;
+                let state: String = row.try_get("state")?;
                 results[i] = true;
                 now = now.max(f.now);
                 events.extend(f.audit.iter().cloned());
+                if state != "done" {
+                    // Half of a task-with-body is done; the other half follows. Nothing else
+                    // changes until the run is done.
+                    let object = object(
+                        &study,
+                        &row.try_get::<String, _>("step")?,
+                        &row.try_get::<String, _>("subject")?,
+                    );
+                    if state == "ready" && backend == Backend::Postgres && !woken {
+                        sqlx::query("SELECT pg_notify('studyflow_ready', '')")
+                            .execute(&mut *tx)
+                            .await?;
+                        woken = true;
+                    }
+                    let reason = if state == "ready" {
+                        "{}"
+                    } else {
+                        "{\"waiting_for\":\"task\"}"
+                    };
+                    events.push(AuditEvent::new(
+                        f.now,
+                        "engine",
+                        format!("step.{state}"),
+                        object,
+                        "",
+                        reason,
+                    ));
+                    continue;
+                }
                 // A terminated study grows no new runs (a cohort finishing after `terminate`).
                 if states.get(&study).map(String::as_str) != Some("terminated") {
                     let (created, targets) = insert_runs!(tx, &f.new_runs, &f.new_edges, f.now);
@@ -844,25 +926,28 @@ impl Store {
     }
 
     /// A run waiting for an external answer: looked at again at `until`, the claim's attempt
-    /// given back (waiting is not failing).
+    /// given back (waiting is not failing). `why` (nothing identifying) is shown as its last
+    /// message.
     pub async fn wait_external(
         &self,
         run: i64,
         fence: i64,
         until: i64,
         now: i64,
+        why: &str,
         audit: &[AuditEvent],
     ) -> Result<bool> {
         Ok(in_tx!(self, |tx, _b| {
             let n = sqlx::query(
                 "UPDATE step_runs SET state = 'waiting', wait_reason = 'answer', not_before = $1, claimable_at = $1,
-                    attempts = attempts - 1, lease_owner = NULL, lease_until = NULL, updated_at = $2
+                    attempts = attempts - 1, lease_owner = NULL, lease_until = NULL, updated_at = $2, last_error = $5
                  WHERE id = $3 AND state = 'running' AND fence = $4",
             )
             .bind(until)
             .bind(now)
             .bind(run)
             .bind(fence)
+            .bind(why)
             .execute(&mut *tx)
             .await?
             .rows_affected();

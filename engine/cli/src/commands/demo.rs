@@ -129,6 +129,7 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
         releases: dir.join("releases"),
         outbox: dir.join("outbox"),
         inbox: dir.join("inbox"),
+        recipients: dir.join("recipients"),
         clock: clock.clone(),
     };
     let engine = Arc::new(Engine::new(

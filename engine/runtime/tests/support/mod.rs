@@ -161,10 +161,24 @@ pub async fn launch(s: &Setup, bytes: &[u8]) -> String {
 /// Drives a study to its end: workers until idle, every open task completed by someone allowed
 /// to, the clock moved to the next timer; returns how many times the clock moved.
 pub async fn drive(s: &Setup, study: &str, spec: &studyflow_spec::Spec) -> usize {
+    drive_with(s, study, spec, &mut || {}).await
+}
+
+/// As [`drive`], with `world` — the people and institutions outside the engine (a registry's
+/// clerk answering the outbox, a researcher putting an export in the inbox) — acting before
+/// every pass of the worker.
+#[allow(dead_code)]
+pub async fn drive_with(
+    s: &Setup,
+    study: &str,
+    spec: &studyflow_spec::Spec,
+    world: &mut dyn FnMut(),
+) -> usize {
     let worker = Worker::new(s.engine.clone(), "test-worker".into());
     let people = people(spec);
     let mut moves = 0;
     for _ in 0..10_000 {
+        world();
         worker.run_until_idle().await.expect("worker");
         let tasks = s.engine.tasks(None).await.expect("tasks");
         let mut did = false;
@@ -200,10 +214,28 @@ pub async fn drive(s: &Setup, study: &str, spec: &studyflow_spec::Spec) -> usize
                 moves += 1;
             }
             other => panic!(
-                "study `{study}` is stuck in state {} (next timer {other:?})",
-                row.state
+                "study `{study}` is stuck in state {} (next timer {other:?}); not done: {:#?}",
+                row.state,
+                not_done(s, study).await
             ),
         }
     }
-    panic!("study `{study}` did not finish");
+    panic!(
+        "study `{study}` did not finish; not done: {:#?}",
+        not_done(s, study).await
+    );
+}
+
+/// The first runs of a study that are not done, with their last errors.
+async fn not_done(s: &Setup, study: &str) -> Vec<String> {
+    s.engine
+        .store
+        .runs(study)
+        .await
+        .expect("runs")
+        .into_iter()
+        .filter(|r| r.state != studyflow_store::RunState::Done)
+        .map(|r| format!("{} {:?} {:?}", r.step, r.state, r.last_error))
+        .take(10)
+        .collect()
 }

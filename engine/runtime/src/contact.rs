@@ -1,0 +1,387 @@
+//! Direct contact with data subjects (MK403 p.31–32): the contact details of the clients who
+//! consented, and their transfer to the external researcher.
+//!
+//! A service researcher collects the written consents and extracts, for the consenting clients
+//! only, the contact fields the spec names (`direct_contact.fields`: first name, surname,
+//! e-mail, phone — p.32 allows nothing else). The engine imports that list whole or not at all
+//! and keeps it sealed under the study's keys. The transfer encrypts it to the external
+//! researcher's public key(s) with age (X25519), so that only the holder of the matching
+//! private key reads it; the file carries no other data and is audited by count, never by
+//! content.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use sha2::{Digest, Sha256};
+use studyflow_spec::catalogue::CONTACT_FIELDS;
+
+use crate::answers::{Rejected, RowProblem};
+use crate::csv_import::parse_csv;
+
+/// The contact list: the columns (contact fields, in the file's order) and one row per client.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Contacts {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+/// Imports the consenting clients' contact list (CSV with a header). `allowed` are the contact
+/// fields the spec names (p.32). Any problem rejects the whole file; the report names rows and
+/// columns, never a value.
+pub fn import(bytes: &[u8], allowed: &[&str]) -> Result<Contacts, Rejected> {
+    let reject = |problems: Vec<RowProblem>| Rejected {
+        rows: problems.iter().map(|p| p.row).collect::<HashSet<_>>().len(),
+        problems,
+    };
+    let one = |row: usize, problem: String| reject(vec![RowProblem { row, problem }]);
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        one(
+            0,
+            format!("the file is not UTF-8 (byte {})", e.valid_up_to()),
+        )
+    })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let records =
+        parse_csv(text).map_err(|line| one(line, "a quoted field is never closed".into()))?;
+    let Some((header, rows)) = records.split_first() else {
+        return Err(one(1, "the file is empty".into()));
+    };
+    let columns: Vec<String> = header.iter().map(|h| h.trim().to_owned()).collect();
+    let mut problems = Vec::new();
+    let mut seen_columns = HashSet::new();
+    for (i, c) in columns.iter().enumerate() {
+        if !CONTACT_FIELDS.contains(&c.as_str()) {
+            problems.push(RowProblem {
+                row: 1,
+                problem: format!(
+                    "column {} `{c}` is not a contact field; only first name, surname, e-mail and phone may be passed on (MK403 p.32)",
+                    i + 1
+                ),
+            });
+        } else if !allowed.contains(&c.as_str()) {
+            problems.push(RowProblem {
+                row: 1,
+                problem: format!(
+                    "column {} `{c}` is not among the spec's `direct_contact.fields` (MK403 p.32)",
+                    i + 1
+                ),
+            });
+        }
+        if !seen_columns.insert(c.as_str()) {
+            problems.push(RowProblem {
+                row: 1,
+                problem: format!("column {} `{c}` appears twice", i + 1),
+            });
+        }
+    }
+    for needed in ["first_name", "last_name"] {
+        if !columns.iter().any(|c| c == needed) {
+            problems.push(RowProblem {
+                row: 1,
+                problem: format!("there is no `{needed}` column (MK403 p.32)"),
+            });
+        }
+    }
+    if !columns.iter().any(|c| c == "email" || c == "phone") {
+        problems.push(RowProblem {
+            row: 1,
+            problem: "there is neither an `email` nor a `phone` column (MK403 p.32)".into(),
+        });
+    }
+    if !problems.is_empty() {
+        return Err(reject(problems));
+    }
+    let at = |name: &str| columns.iter().position(|c| c == name);
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        let line = i + 2;
+        if row.len() == 1 && row[0].trim().is_empty() {
+            continue;
+        }
+        if row.len() != columns.len() {
+            problems.push(RowProblem {
+                row: line,
+                problem: format!("{} fields, the header has {}", row.len(), columns.len()),
+            });
+            continue;
+        }
+        let row: Vec<String> = row.iter().map(|v| v.trim().to_owned()).collect();
+        let get = |name: &str| at(name).map(|j| row[j].as_str()).unwrap_or("");
+        for name in ["first_name", "last_name"] {
+            if get(name).is_empty() {
+                problems.push(RowProblem {
+                    row: line,
+                    problem: format!("`{name}` is empty"),
+                });
+            }
+        }
+        let email = get("email");
+        let phone = get("phone");
+        if email.is_empty() && phone.is_empty() {
+            problems.push(RowProblem {
+                row: line,
+                problem: "neither an e-mail address nor a phone number".into(),
+            });
+        }
+        if !email.is_empty() && !is_email(email) {
+            problems.push(RowProblem {
+                row: line,
+                problem: "`email` is not an e-mail address".into(),
+            });
+        }
+        if !phone.is_empty() && !is_phone(phone) {
+            problems.push(RowProblem {
+                row: line,
+                problem: "`phone` is not a phone number".into(),
+            });
+        }
+        if !seen.insert(row.clone()) {
+            problems.push(RowProblem {
+                row: line,
+                problem: "repeats an earlier row".into(),
+            });
+        }
+        out.push(row);
+    }
+    if !problems.is_empty() {
+        return Err(reject(problems));
+    }
+    Ok(Contacts { columns, rows: out })
+}
+
+fn is_email(v: &str) -> bool {
+    let mut parts = v.split('@');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(local), Some(domain), None) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !v.chars().any(char::is_whitespace)
+        }
+        _ => false,
+    }
+}
+
+fn is_phone(v: &str) -> bool {
+    let digits = v.chars().filter(char::is_ascii_digit).count();
+    (7..=15).contains(&digits)
+        && v.chars()
+            .enumerate()
+            .all(|(i, c)| c.is_ascii_digit() || matches!(c, ' ' | '-') || (c == '+' && i == 0))
+}
+
+/// Why the transfer cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    #[error("{path}: line {line} is not an age public key (age1…)")]
+    BadRecipient { path: PathBuf, line: usize },
+    #[error("{0}: names no recipient's public key")]
+    NoRecipient(PathBuf),
+    #[error("encrypting to the recipients failed: {0}")]
+    Encrypt(String),
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+}
+
+/// The recipients' age public keys from a file: one per line, `#` comments and blank lines
+/// ignored.
+pub fn recipients(path: &Path) -> Result<Vec<age::x25519::Recipient>, TransferError> {
+    let text = std::fs::read_to_string(path).map_err(|e| TransferError::Io(path.into(), e))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        out.push(age::x25519::Recipient::from_str(line).map_err(|_| {
+            TransferError::BadRecipient {
+                path: path.into(),
+                line: i + 1,
+            }
+        })?);
+    }
+    if out.is_empty() {
+        return Err(TransferError::NoRecipient(path.into()));
+    }
+    Ok(out)
+}
+
+/// The contact list as CSV.
+pub fn to_csv(contacts: &Contacts) -> String {
+    let mut text = String::new();
+    let line = |cells: &[String], text: &mut String| {
+        let cells: Vec<String> = cells.iter().map(|c| crate::release::csv_field(c)).collect();
+        text.push_str(&cells.join(","));
+        text.push('\n');
+    };
+    line(&contacts.columns, &mut text);
+    for r in &contacts.rows {
+        line(r, &mut text);
+    }
+    text
+}
+
+/// What was written.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Transferred {
+    pub file: PathBuf,
+    pub contacts: usize,
+    pub recipients: usize,
+    /// sha256 of the encrypted file, for the audit and the receipt.
+    pub sha256: String,
+}
+
+/// Encrypts the list to every recipient and writes it to `path` (staged, then renamed: the
+/// file is there whole or not at all). Only ciphertext touches the disk.
+pub fn transfer(
+    contacts: &Contacts,
+    recipients: &[age::x25519::Recipient],
+    path: &Path,
+) -> Result<Transferred, TransferError> {
+    let plain = to_csv(contacts);
+    let list: Vec<&dyn age::Recipient> = recipients
+        .iter()
+        .map(|r| r as &dyn age::Recipient)
+        .collect();
+    let encryptor = age::Encryptor::with_recipients(list.into_iter())
+        .map_err(|e| TransferError::Encrypt(e.to_string()))?;
+    let mut cipher = Vec::with_capacity(plain.len() + 512);
+    let mut w = encryptor
+        .wrap_output(&mut cipher)
+        .map_err(|e| TransferError::Encrypt(e.to_string()))?;
+    w.write_all(plain.as_bytes())
+        .and_then(|_| w.finish().map(|_| ()))
+        .map_err(|e| TransferError::Encrypt(e.to_string()))?;
+    let io = |e| TransferError::Io(path.into(), e);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let staging = path.with_extension("partial");
+    {
+        let mut f = std::fs::File::create(&staging).map_err(io)?;
+        f.write_all(&cipher).map_err(io)?;
+        f.sync_all().map_err(io)?;
+    }
+    std::fs::rename(&staging, path).map_err(io)?;
+    Ok(Transferred {
+        file: path.into(),
+        contacts: contacts.rows.len(),
+        recipients: recipients.len(),
+        sha256: Sha256::digest(&cipher)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    })
+}
+
+/// Deletes a file that held identifiers in plaintext (an export a person supplied), after
+/// overwriting it with zeros — on a journalling or copy-on-write file system the old blocks
+/// may survive, which is why such files should live only on the encrypted work volume.
+pub fn shred(path: &Path) -> std::io::Result<()> {
+    let len = std::fs::metadata(path)?.len();
+    {
+        let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+        let zeros = vec![0u8; 64 * 1024];
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            f.write_all(&zeros[..n])?;
+            left -= n as u64;
+        }
+        f.sync_all()?;
+    }
+    std::fs::remove_file(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: &[&str] = &["first_name", "last_name", "email", "phone"];
+
+    /// A fresh folder of this test's own.
+    fn scratch(name: &str) -> PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("studyflow-contact-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn a_good_list_is_imported_and_only_the_recipient_reads_it() {
+        let csv = "first_name,last_name,email,phone\nAnna,Bērziņa,anna@example.lv,\nJānis,Ozols,,+371 2000 0000\n";
+        let contacts = import(csv.as_bytes(), ALL).unwrap();
+        assert_eq!(contacts.rows.len(), 2);
+        let identity = age::x25519::Identity::generate();
+        let dir = scratch("transfer");
+        let path = dir.join("contacts.csv.age");
+        let t = transfer(&contacts, &[identity.to_public()], &path).unwrap();
+        assert_eq!(t.contacts, 2);
+        let cipher = std::fs::read(&path).unwrap();
+        assert!(!cipher.windows(5).any(|w| w == b"Ozols"));
+        let plain = age::decrypt(&identity, &cipher).unwrap();
+        assert_eq!(String::from_utf8(plain).unwrap(), to_csv(&contacts));
+        let other = age::x25519::Identity::generate();
+        assert!(age::decrypt(&other, &cipher).is_err());
+    }
+
+    #[test]
+    fn anything_but_the_allowed_contact_fields_rejects_the_whole_list() {
+        let with_code =
+            "first_name,last_name,email,personal_code\nAnna,Bērziņa,anna@example.lv,010180-12345\n";
+        let e = import(with_code.as_bytes(), ALL).unwrap_err();
+        assert!(e.problems[0].problem.contains("p.32"), "{e}");
+        assert!(!e.to_string().contains("010180"));
+        let not_in_spec = "first_name,last_name,phone\nAnna,Bērziņa,+37120000000\n";
+        assert!(
+            import(
+                not_in_spec.as_bytes(),
+                &["first_name", "last_name", "email"]
+            )
+            .is_err()
+        );
+        let bad_rows = "first_name,last_name,email\nAnna,,anna@example.lv\nJānis,Ozols,not-an-address\nJānis,Ozols,not-an-address\n";
+        let e = import(bad_rows.as_bytes(), ALL).unwrap_err();
+        let rows: Vec<usize> = e.problems.iter().map(|p| p.row).collect();
+        assert_eq!(rows, vec![2, 3, 4, 4]);
+    }
+
+    #[test]
+    fn recipients_are_read_from_a_file_and_bad_lines_named() {
+        let dir = scratch("recipients");
+        let good = dir.join("good.txt");
+        let id = age::x25519::Identity::generate();
+        std::fs::write(
+            &good,
+            format!("# the university's key\n\n{}\n", id.to_public()),
+        )
+        .unwrap();
+        assert_eq!(recipients(&good).unwrap().len(), 1);
+        let bad = dir.join("bad.txt");
+        std::fs::write(&bad, "# comment\nage1notakey\n").unwrap();
+        assert!(matches!(
+            recipients(&bad),
+            Err(TransferError::BadRecipient { line: 2, .. })
+        ));
+        let empty = dir.join("empty.txt");
+        std::fs::write(&empty, "# nobody\n").unwrap();
+        assert!(matches!(
+            recipients(&empty),
+            Err(TransferError::NoRecipient(_))
+        ));
+    }
+
+    #[test]
+    fn shred_removes_the_file() {
+        let dir = scratch("shred");
+        let p = dir.join("export.csv");
+        std::fs::write(&p, "personal_code\n010180-12345\n").unwrap();
+        shred(&p).unwrap();
+        assert!(!p.exists());
+    }
+}
