@@ -8,6 +8,7 @@
 
 pub mod anonymise;
 pub mod answers;
+pub mod bulk;
 pub mod clock;
 pub mod connector;
 pub mod contact;

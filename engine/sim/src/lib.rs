@@ -6,6 +6,7 @@
 //! order, prison rulings and resocialisation records for a share, and re-offending over later
 //! years ([`population`]). Everything is made up; nothing here is anyone's data.
 
+pub mod export;
 pub mod personal_code;
 pub mod population;
 pub mod registry;
@@ -13,5 +14,5 @@ pub mod rng;
 pub mod scan;
 
 pub use personal_code::PersonalCode;
-pub use population::{Client, Config, generate};
+pub use population::{Client, Config, generate, generate_in_chunks};
 pub use scan::IdentifierScan;

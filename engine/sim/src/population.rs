@@ -266,11 +266,22 @@ fn proceeding(
 
 /// Generates the population.
 pub fn generate(config: &Config) -> Vec<Client> {
+    let mut all = Vec::with_capacity(config.clients);
+    generate_in_chunks(config, config.clients.max(1), |chunk| {
+        all.extend_from_slice(chunk)
+    });
+    all
+}
+
+/// The population of [`generate`], handed over `chunk` clients at a time so that a large one
+/// (a million clients for the bulk benchmark) never sits in memory whole; codes and numbers
+/// stay unique across the chunks, and the clients are the ones `generate` makes.
+pub fn generate_in_chunks(config: &Config, chunk: usize, mut each: impl FnMut(&[Client])) {
     let mut rng = Rng::new(config.seed);
     let mut codes = std::collections::HashSet::new();
     let mut numbers = std::collections::HashSet::new();
     let cap = config.observed_until;
-    let mut out = Vec::with_capacity(config.clients);
+    let mut out = Vec::with_capacity(chunk.min(config.clients));
     for i in 0..config.clients {
         let male = rng.chance(0.82);
         let start = rng.date(config.supervision_from, config.supervision_to);
@@ -444,8 +455,14 @@ pub fn generate(config: &Config) -> Vec<Client> {
             rulings,
             resocialisation,
         });
+        if out.len() == chunk {
+            each(&out);
+            out.clear();
+        }
     }
-    out
+    if !out.is_empty() {
+        each(&out);
+    }
 }
 
 /// Latvian letters to ASCII, lower case, for made-up e-mail addresses.

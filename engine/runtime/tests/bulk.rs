@@ -1,0 +1,255 @@
+//! The bulk path against the step bodies' path on the same generated extraction and answers:
+//! the same linkage report, the same k-anonymity report, and releases with the same rows under
+//! the same study IDs — the bulk path is the same rules over columnar tables, not a second
+//! implementation of them. Then its refusals: a blocked release writes nothing, a bad file is
+//! named with its line.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use studyflow_runtime::anonymise::{self, Policy};
+use studyflow_runtime::bulk::{self, BulkError};
+use studyflow_runtime::csv_import::{import, parse_csv};
+use studyflow_runtime::linkage::{self, AnswerRow};
+use studyflow_runtime::release;
+use studyflow_runtime::vault::StudyKeys;
+use studyflow_sim::{Config, IdentifierScan, generate};
+use studyflow_spec::catalogue::Source;
+
+fn spec(name: &str) -> studyflow_spec::Spec {
+    let bytes = std::fs::read(format!(
+        "{}/../../specs/{name}.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    studyflow_spec::check(&bytes).spec.unwrap()
+}
+
+fn fields(spec: &studyflow_spec::Spec, source: Source) -> Vec<&str> {
+    spec.requested_fields()
+        .iter()
+        .filter(|f| {
+            f.source == source
+                || (source == Source::PrisonRulings && f.source == Source::PrisonResocialisation)
+        })
+        .map(|f| f.key)
+        .collect()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("studyflow-bulk-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// An answer file as the step bodies see it.
+fn answers(path: &Path, source: Source) -> Vec<AnswerRow> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let records = parse_csv(&text).unwrap();
+    let (header, rows) = records.split_first().unwrap();
+    rows.iter()
+        .filter(|r| !(r.len() == 1 && r[0].is_empty()))
+        .map(|r| AnswerRow {
+            source,
+            personal_code: r[0].clone(),
+            values: header[1..]
+                .iter()
+                .zip(&r[1..])
+                .map(|(h, v)| {
+                    let v = if v.is_empty() {
+                        serde_json::Value::Null
+                    } else {
+                        v.clone().into()
+                    };
+                    (h.clone(), v)
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// A release's table as a sorted list of rows (column → cell).
+fn table(folder: &Path, name: &str) -> Vec<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(folder.join(format!("{name}.csv"))).unwrap();
+    let records = parse_csv(&text).unwrap();
+    let (header, rows) = records.split_first().unwrap();
+    let mut out: Vec<BTreeMap<String, String>> = rows
+        .iter()
+        .filter(|r| !(r.len() == 1 && r[0].is_empty()))
+        .map(|r| header.iter().cloned().zip(r.iter().cloned()).collect())
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn the_bulk_path_releases_what_the_step_bodies_release() {
+    let recidivism = spec("recidivism-2026-cohort");
+    let resocialisation = spec("resocialisation-programmes-university");
+    let clients = generate(&Config {
+        seed: 17,
+        clients: 3000,
+        ..Config::default()
+    });
+    let dir = scratch("same");
+    let service = fields(&recidivism, Source::ServiceIs);
+    let ic = fields(&recidivism, Source::InformationCentre);
+    let pa = fields(&resocialisation, Source::PrisonRulings);
+    let counts =
+        studyflow_sim::export::write_csv(&clients, &dir, true, &service, &ic, &pa).unwrap();
+    assert!(
+        counts.proceedings > 3000 && counts.rulings > 100,
+        "{counts:?}"
+    );
+    let keys = StudyKeys::generate("bulk-test");
+    let policy = Policy::from_spec(recidivism.anonymisation.as_ref().unwrap());
+    let secret = [7u8; 32];
+
+    // The step bodies' path.
+    let mut asked: Vec<&str> = service.clone();
+    asked.push("previous_personal_code");
+    let subjects = import(
+        &std::fs::read(dir.join("clients.csv")).unwrap(),
+        &asked,
+        true,
+    )
+    .unwrap();
+    let mut rows = answers(
+        &dir.join("information_centre.csv"),
+        Source::InformationCentre,
+    );
+    rows.extend(answers(
+        &dir.join("prison_administration.csv"),
+        Source::PrisonRulings,
+    ));
+    let linked = linkage::link(&keys, &subjects, &rows);
+    let study =
+        anonymise::anonymise_study(&linked.subjects, &linked.rows, &policy, &secret).unwrap();
+    let tables: Vec<release::Table<'_>> = study
+        .tables
+        .iter()
+        .map(|(name, records)| release::Table { name, records })
+        .collect();
+    release::write(&dir.join("records"), &tables).unwrap();
+
+    // The bulk path.
+    let b = bulk::link(
+        &keys,
+        &dir.join("clients.csv"),
+        &[
+            (
+                Source::InformationCentre,
+                dir.join("information_centre.csv").as_path(),
+            ),
+            (
+                Source::PrisonRulings,
+                dir.join("prison_administration.csv").as_path(),
+            ),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        serde_json::to_value(&b.report).unwrap(),
+        serde_json::to_value(&linked.report).unwrap()
+    );
+    assert!(b.report.linked_by_previous_code > 0, "{:?}", b.report);
+    let a = bulk::anonymise(b, &policy, &secret).unwrap();
+    assert_eq!(
+        serde_json::to_value(&a.report).unwrap(),
+        serde_json::to_value(&study.report).unwrap()
+    );
+    assert!(
+        a.report.suppressed > 0 && a.report.classes > 10,
+        "{:?}",
+        a.report
+    );
+    bulk::release(&a, &dir.join("bulk")).unwrap();
+    for name in ["subjects", "information_centre", "prison_rulings"] {
+        let (x, y) = (
+            table(&dir.join("records"), name),
+            table(&dir.join("bulk"), name),
+        );
+        assert!(!x.is_empty(), "{name}");
+        assert_eq!(x.len(), y.len(), "{name}");
+        assert_eq!(x, y, "{name}: the same rows under the same study IDs");
+    }
+    // And nothing identifying in the bulk release.
+    let scan = IdentifierScan::of(&clients);
+    for f in std::fs::read_dir(dir.join("bulk")).unwrap() {
+        let bytes = std::fs::read(f.unwrap().path()).unwrap();
+        assert_eq!(scan.count_in(&bytes), 0);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_blocked_release_writes_nothing_and_bad_files_are_named() {
+    let recidivism = spec("recidivism-2026-cohort");
+    let clients = generate(&Config {
+        seed: 3,
+        clients: 200,
+        ..Config::default()
+    });
+    let dir = scratch("blocked");
+    let service = fields(&recidivism, Source::ServiceIs);
+    let ic = fields(&recidivism, Source::InformationCentre);
+    studyflow_sim::export::write_csv(&clients, &dir, true, &service, &ic, &[]).unwrap();
+    let keys = StudyKeys::generate("bulk-blocked");
+    let strict = Policy {
+        k: 50,
+        suppression_allowed: false,
+        ..Policy::from_spec(recidivism.anonymisation.as_ref().unwrap())
+    };
+    let linked = bulk::link(
+        &keys,
+        &dir.join("clients.csv"),
+        &[(
+            Source::InformationCentre,
+            dir.join("information_centre.csv").as_path(),
+        )],
+    )
+    .unwrap();
+    match bulk::anonymise(linked, &strict, &[1; 32]) {
+        Err(BulkError::Blocked(b)) => {
+            assert!(!b.0.offending.is_empty());
+            assert!(b.to_string().contains("k = 50"), "{b}");
+        }
+        other => panic!("not blocked: {:?}", other.map(|a| a.report)),
+    }
+    assert!(!dir.join("release").exists());
+    // A row with a field too many is named by file and line.
+    let bad = dir.join("bad.csv");
+    let mut text = std::fs::read_to_string(dir.join("information_centre.csv")).unwrap();
+    text.push_str(
+        "290758-10403,x,y,z,extra,extra,extra,extra,extra,extra,extra,extra,extra,extra\n",
+    );
+    std::fs::write(&bad, text.as_bytes()).unwrap();
+    let lines = text.lines().count();
+    let e = bulk::link(
+        &keys,
+        &dir.join("clients.csv"),
+        &[(Source::InformationCentre, bad.as_path())],
+    )
+    .err()
+    .unwrap();
+    assert!(
+        e.to_string().contains(&format!("bad.csv, line {lines}")),
+        "{e}"
+    );
+    assert!(
+        !e.to_string().contains("290758"),
+        "no identifier in the error: {e}"
+    );
+    // A column the source does not have is refused.
+    std::fs::write(&bad, "personal_code,population_register_id\n").unwrap();
+    let e = bulk::link(
+        &keys,
+        &dir.join("clients.csv"),
+        &[(Source::InformationCentre, bad.as_path())],
+    )
+    .err()
+    .unwrap();
+    assert!(e.to_string().contains("population_register_id"), "{e}");
+    let _ = std::fs::remove_dir_all(dir);
+}
