@@ -45,7 +45,7 @@ fn a_study_from_submission_to_its_first_task_and_the_audit() {
     assert_eq!(run(&["approve", "--as", "Gatis Krūmiņš", STUDY]).code, 0);
     let r = run(&["start", "--as", "Gatis Krūmiņš", STUDY]);
     assert_eq!(r.code, 0, "{}", r.transcript());
-    let r = run(&["worker", "--once"]);
+    let r = run(&["worker", "--once", "--placeholder"]);
     assert_eq!(
         r.stdout,
         "worker: 6 step runs executed\n",
@@ -157,4 +157,66 @@ fn the_demo_runs_the_recidivism_study_end_to_end() {
     let again = studyflow(&["demo", "--clients", "100", "--dir", &dir.path()]);
     assert_eq!(again.code, 0, "{}", again.transcript());
     assert!(std::path::Path::new(&dir.path()).join("run-2").exists());
+}
+
+#[test]
+fn the_worker_moves_data_only_when_configured_and_says_what_is_missing() {
+    let dir = TempDir::new("engine-cli-plane");
+    let db = format!("{}/studyflow.db", dir.path());
+    let run = |args: &[&str]| {
+        let mut v = args.to_vec();
+        v.extend(["--database", db.as_str()]);
+        studyflow(&v)
+    };
+    assert_eq!(run(&["submit", "--as", "Inese Kalniņa", SPEC]).code, 0);
+    assert_eq!(run(&["approve", "--as", "Gatis Krūmiņš", STUDY]).code, 0);
+    assert_eq!(run(&["start", "--as", "Gatis Krūmiņš", STUDY]).code, 0);
+    // Never a silent fallback to the placeholder, which would mark steps done doing nothing.
+    let r = run(&["worker", "--once"]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(
+        r.stderr.contains("--master-key-file") && r.stderr.contains("--placeholder"),
+        "{}",
+        r.stderr
+    );
+    assert!(run(&["status", STUDY]).stdout.contains("ready"));
+    // Configured: the extraction comes from the Service IS export; with no registry address
+    // the request to the Information Centre fails for good, saying so, and nothing else runs.
+    let key = dir.file("master.key", &"ab".repeat(32));
+    let work = format!("{}/work", dir.path());
+    let export = dir.file(
+        "service-is.csv",
+        "personal_code,sex\n290758-10403,male\n325035-11782,female\n",
+    );
+    let r = run(&[
+        "worker",
+        "--once",
+        "--master-key-file",
+        &key,
+        "--work-dir",
+        &work,
+        "--service-is",
+        &export,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let status = run(&["status", STUDY]).stdout;
+    assert!(
+        status.contains("no registry address is configured"),
+        "{status}"
+    );
+    assert!(
+        !status.contains("290758"),
+        "no identifier in the status: {status}"
+    );
+    let bad_key = dir.file("bad.key", "not a key");
+    let r = run(&[
+        "worker",
+        "--once",
+        "--master-key-file",
+        &bad_key,
+        "--work-dir",
+        &work,
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("bad.key"), "{}", r.stderr);
 }

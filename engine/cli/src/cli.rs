@@ -158,9 +158,27 @@ pub struct WorkerArgs {
     /// Workers in this process.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
-    /// Subjects the placeholder data plane makes up for a cohort (until the data plane, issue #5).
+    /// Run the placeholder data plane, which moves no data and only records what each step
+    /// would do (for trying a study out; never for a real one).
+    #[arg(long)]
+    pub placeholder: bool,
+    /// Subjects the placeholder data plane makes up for a cohort.
     #[arg(long, env = "STUDYFLOW_PLACEHOLDER_COHORT", default_value_t = 20)]
     pub cohort_size: usize,
+    /// The master key file that wraps every study's keys: 64 hexadecimal digits, readable by the
+    /// service account only (`demo` makes one; or `head -c32 /dev/urandom | xxd -p -c64`).
+    #[arg(long, env = "STUDYFLOW_MASTER_KEY_FILE", value_name = "FILE")]
+    pub master_key_file: Option<std::path::PathBuf>,
+    /// The work folder: `releases/`, `outbox/`, `inbox/` and `recipients/` below it.
+    #[arg(long, env = "STUDYFLOW_WORK_DIR", value_name = "DIR")]
+    pub work_dir: Option<std::path::PathBuf>,
+    /// The registries' API (docs/registries-api.md), e.g. https://registries.example.lv.
+    #[arg(long, env = "STUDYFLOW_REGISTRIES_URL", value_name = "URL")]
+    pub registries: Option<String>,
+    /// The Service IS for automated extraction: a JSON file with `url`, `query` and `columns`
+    /// (catalogue key → column), or a CSV export.
+    #[arg(long, env = "STUDYFLOW_SERVICE_IS", value_name = "FILE")]
+    pub service_is: Option<std::path::PathBuf>,
     /// How long an idle worker waits before looking again, in milliseconds.
     #[arg(long, default_value_t = 500)]
     pub poll_ms: u64,

@@ -45,7 +45,7 @@ fn crash_at(db: &str, now: &str, point: &str, dir: &Path) {
     let marker = dir.join(format!("marker-{}", point.replace(':', "-")));
     let _ = std::fs::remove_file(&marker);
     let mut child = Command::new(BIN)
-        .args(["worker", "--poll-ms", "20"])
+        .args(["worker", "--placeholder", "--poll-ms", "20"])
         .env("STUDYFLOW_DATABASE_URL", db)
         .env("STUDYFLOW_NOW", now)
         .env("STUDYFLOW_PLACEHOLDER_COHORT", COHORT.to_string())
@@ -101,7 +101,11 @@ async fn scenario(db: &str, dir: &Path) {
     crash_at(db, days[2], "commit:2", dir);
     crash_at(db, days[3], "commit:1", dir);
     crash_at(db, days[4], "claim:2", dir);
-    let out = ok(studyflow(db, days[5], &["worker", "--once"]));
+    let out = ok(studyflow(
+        db,
+        days[5],
+        &["worker", "--once", "--placeholder"],
+    ));
     assert!(out.starts_with("worker: "), "{out}");
 
     // Drive the rest in-process on the same database: tasks, then the clock through every timer.

@@ -92,6 +92,13 @@ impl Connector {
             ),
             Source::ServiceIs => ("the Service IS", "service-is", &[Source::ServiceIs]),
         };
+        if self.base.is_empty() {
+            return Err(ConnectorError::Refused {
+                registry,
+                status: 0,
+                message: "no registry address is configured (studyflow worker --registries)".into(),
+            });
+        }
         let url = format!("{}/v1/{path}/query", self.base);
         let body = json!({
             "fields": fields,

@@ -35,6 +35,8 @@ pub enum ServiceIs {
     Csv(PathBuf),
     /// Given in memory (tests, the demo).
     Subjects(Arc<Vec<Subject>>),
+    /// None configured: an automated extraction fails with a clear message.
+    None,
 }
 
 pub struct RegistryDataPlane {
@@ -165,6 +167,10 @@ impl RegistryDataPlane {
 
     async fn sample(&self, ctx: &StepContext<'_>) -> Result<Vec<Subject>, StepError> {
         match &self.service_is {
+            ServiceIs::None => Err(fail(
+                "no Service IS source is configured (studyflow worker --service-is)",
+                false,
+            )),
             ServiceIs::Subjects(s) => Ok(s.as_ref().clone()),
             ServiceIs::Csv(path) => {
                 let bytes = std::fs::read(path)

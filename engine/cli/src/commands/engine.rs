@@ -9,6 +9,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use studyflow_calendar::Calendar;
 use studyflow_runtime::clock::{from_micros, riga_date};
+use studyflow_runtime::connector::Connector;
+use studyflow_runtime::registry_plane::{RegistryDataPlane, ServiceIs};
+use studyflow_runtime::vault::MasterKey;
 use studyflow_runtime::{
     Clock, ContractInput, Engine, EngineError, ManualClock, Options, PlaceholderDataPlane,
     SystemClock, Worker, owner_name,
@@ -16,7 +19,7 @@ use studyflow_runtime::{
 use studyflow_store::{RunRow, RunState, Store, StoreError, Verification};
 
 use super::Context;
-use crate::cli::{AuditCommand, Command, EngineArgs, TaskCommand};
+use crate::cli::{AuditCommand, Command, EngineArgs, TaskCommand, WorkerArgs};
 use crate::render::{self, FileReport};
 use crate::{EXIT_FINDINGS, EXIT_OK};
 
@@ -40,6 +43,7 @@ fn clock() -> anyhow::Result<Arc<dyn Clock>> {
 }
 
 /// The engine on the database; only `submit` may create a database that is not there yet.
+/// Commands other than `worker` run no step bodies, so they get the placeholder data plane.
 async fn open_with(args: &EngineArgs, cohort: usize, create: bool) -> anyhow::Result<Engine> {
     let store = if create {
         Store::open(&args.database).await?
@@ -53,6 +57,58 @@ async fn open_with(args: &EngineArgs, cohort: usize, create: bool) -> anyhow::Re
         Arc::new(PlaceholderDataPlane {
             cohort_size: cohort,
         }),
+        Options::default(),
+    ))
+}
+
+/// The worker's engine: the data plane that moves data (issue #5), configured from the
+/// options, or the placeholder only when asked for by name — a worker never falls back to a
+/// plane that marks steps done without doing them.
+async fn open_worker(a: &WorkerArgs) -> anyhow::Result<Engine> {
+    if a.placeholder {
+        return open(&a.engine, a.cohort_size).await;
+    }
+    let (Some(key), Some(work)) = (&a.master_key_file, &a.work_dir) else {
+        anyhow::bail!(
+            "the worker needs --master-key-file (STUDYFLOW_MASTER_KEY_FILE) and --work-dir (STUDYFLOW_WORK_DIR) to move data; --placeholder runs the placeholder that moves none"
+        );
+    };
+    let master = MasterKey::from_file(key)
+        .with_context(|| format!("cannot read the master key {}", key.display()))?;
+    let service_is = match &a.service_is {
+        None => ServiceIs::None,
+        Some(p) if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) => {
+            ServiceIs::Csv(p.clone())
+        }
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read {}", p.display()))?;
+            ServiceIs::Sql(serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{}: not a Service IS configuration (url, query, columns)",
+                    p.display()
+                )
+            })?)
+        }
+    };
+    let store = Store::open_existing(&a.engine.database).await?;
+    let clock = clock()?;
+    let plane = RegistryDataPlane {
+        store: store.clone(),
+        master,
+        service_is,
+        connector: Connector::new(a.registries.as_deref().unwrap_or("")),
+        releases: work.join("releases"),
+        outbox: work.join("outbox"),
+        inbox: work.join("inbox"),
+        recipients: work.join("recipients"),
+        clock: clock.clone(),
+    };
+    Ok(Engine::new(
+        store,
+        clock,
+        Arc::new(Calendar::latvia()),
+        Arc::new(plane),
         Options::default(),
     ))
 }
@@ -211,7 +267,7 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
             }
         }
         Command::Worker(a) => {
-            let engine = Arc::new(open(&a.engine, a.cohort_size).await?);
+            let engine = Arc::new(open_worker(&a).await?);
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             let mut handles = Vec::new();
             for n in 0..usize::from(a.concurrency) {
@@ -470,6 +526,17 @@ async fn status(engine: &Engine, study: &str, ctx: &mut Context<'_>) -> anyhow::
             due.map(|d| date_of(d - 1)).unwrap_or_default(),
             if late { "  OVERDUE" } else { "" }
         )?;
+        // Why a study-level step failed or waits (recorded without identifiers).
+        if let [r] = rs.as_slice()
+            && r.subject.is_empty()
+            && matches!(
+                r.state,
+                RunState::Failed | RunState::Waiting | RunState::Ready
+            )
+            && let Some(e) = &r.last_error
+        {
+            writeln!(ctx.out, "{:width$}    └ {e}", "")?;
+        }
     }
     if overdue > 0 {
         writeln!(ctx.out, "\n{overdue} step(s) overdue")?;
