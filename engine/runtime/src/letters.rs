@@ -155,6 +155,7 @@ impl Letters {
                     ("key", c.key.to_owned()),
                     ("point", c.point.unwrap_or("").to_owned()),
                     ("meaning", c.meaning.to_owned()),
+                    ("meaning_lv", c.meaning_lv().to_owned()),
                 ])
             })
             .collect();

@@ -751,6 +751,296 @@ pub fn keys(source: Source) -> impl Iterator<Item = &'static str> {
 /// The fields a consented direct contact may carry (p.32).
 pub const CONTACT_FIELDS: [&str; 4] = ["first_name", "last_name", "email", "phone"];
 
+/// Each field's name in Latvian, for the Latvian part of the letters: the words of MK403
+/// (`MK403-2025.lv.txt`) for the fields it lists (p.12, p.13, p.15, p.16), the Service's own
+/// terms for the Service IS fields it does not enumerate.
+static LATVIAN: &[(Source, &str, &str)] = &[
+    (
+        IS,
+        "personal_code",
+        "personas kods vai personas identifikācijas kods",
+    ),
+    (
+        IS,
+        "previous_personal_code",
+        "iepriekšējais personas kods vai personas identifikācijas kods, ja tas ir mainīts",
+    ),
+    (
+        IS,
+        "case_number",
+        "dienesta informācijas sistēmas lietas numurs",
+    ),
+    (
+        IS,
+        "case_section_number",
+        "dienesta informācijas sistēmas lietas sadaļas numurs",
+    ),
+    (
+        IS,
+        "proceeding_number",
+        "dienestam zināmais kriminālprocesa numurs",
+    ),
+    (
+        IS,
+        "court_ruling_number",
+        "dienestam zināmais tiesas nolēmuma numurs",
+    ),
+    (
+        IS,
+        "prosecutor_decision_number",
+        "dienestam zināmais prokurora lēmuma numurs",
+    ),
+    (
+        IS,
+        "first_name",
+        "vārds (tikai saziņai ar piekrišanu, 31.–32. punkts)",
+    ),
+    (
+        IS,
+        "last_name",
+        "uzvārds (tikai saziņai ar piekrišanu, 31.–32. punkts)",
+    ),
+    (
+        IS,
+        "email",
+        "elektroniskā pasta adrese (tikai saziņai ar piekrišanu, 31.–32. punkts)",
+    ),
+    (
+        IS,
+        "phone",
+        "tālruņa numurs (tikai saziņai ar piekrišanu, 31.–32. punkts)",
+    ),
+    (
+        IS,
+        "supervision_start_date",
+        "soda izpildes (uzraudzības) sākums dienestā",
+    ),
+    (
+        IS,
+        "supervision_end_date",
+        "soda izpildes (uzraudzības) beigas dienestā",
+    ),
+    (
+        IS,
+        "educational_measure_start_date",
+        "audzinoša rakstura piespiedu līdzekļa izpildes sākums",
+    ),
+    (
+        IS,
+        "educational_measure_end_date",
+        "audzinoša rakstura piespiedu līdzekļa izpildes beigas",
+    ),
+    (IS, "mediation_start_date", "izlīguma procesa sākums"),
+    (IS, "mediation_end_date", "izlīguma procesa beigas"),
+    (IS, "sex", "dzimums"),
+    (IS, "birth_year", "dzimšanas gads"),
+    (
+        IS,
+        "region",
+        "dienesta teritoriālās struktūrvienības reģions",
+    ),
+    (IS, "sanction_type", "dienesta izpildītā soda veids"),
+    (
+        IS,
+        "risk_needs_level",
+        "riska un vajadzību novērtējuma līmenis probācijā",
+    ),
+    (
+        IS,
+        "probation_programmes",
+        "apmeklētās probācijas programmas un to pabeigšana",
+    ),
+    (IC, "proceeding_number", "kriminālprocesa numurs"),
+    (
+        IC,
+        "proceeding_start_date",
+        "kriminālprocesa uzsākšanas datums",
+    ),
+    (
+        IC,
+        "offence_date",
+        "noziedzīga nodarījuma izdarīšanas datums",
+    ),
+    (IC, "detention_date", "aizturēšanas datums"),
+    (
+        IC,
+        "suspect_date",
+        "datums, kad datu subjekts atzīts par aizdomās turēto",
+    ),
+    (
+        IC,
+        "prosecution_date",
+        "datums, kad datu subjekts saukts pie kriminālatbildības",
+    ),
+    (
+        IC,
+        "related_proceedings",
+        "saistītie kriminālprocesi (apvienotie vai izdalītie)",
+    ),
+    (
+        IC,
+        "merge_split_date",
+        "kriminālprocesa apvienošanas vai izdalīšanas datums",
+    ),
+    (
+        IC,
+        "merged_split_proceeding_number",
+        "apvienotā vai izdalītā kriminālprocesa numurs",
+    ),
+    (
+        IC,
+        "offence_qualification",
+        "noziedzīga nodarījuma juridiskā kvalifikācija",
+    ),
+    (
+        IC,
+        "initiating_authority",
+        "iestāde, kas uzsākusi kriminālprocesu",
+    ),
+    (IC, "sentence", "piemērotais sods un tā apmērs"),
+    (IC, "sentence_execution_type", "soda izpildes veids"),
+    (
+        IC,
+        "credited_custody",
+        "sodā ieskaitītie drošības līdzekļi, aizturēšanā un iepriekšējā apcietinājumā pavadītais laiks",
+    ),
+    (
+        IC,
+        "unserved_part_decision",
+        "datums, kad pieņemts lēmums par neizciestās soda daļas izpildīšanu, un neizciestās soda daļas apmērs",
+    ),
+    (
+        IC,
+        "prison_release_date",
+        "datums, kad datu subjekts atbrīvots no ieslodzījuma vietas",
+    ),
+    (
+        IC,
+        "prison_release_grounds",
+        "pamatojums atbrīvošanai no ieslodzījuma vietas",
+    ),
+    (IC, "sentence_substitution", "soda aizstāšana"),
+    (
+        IC,
+        "judgment_date",
+        "datums, kad pieņemts tiesas spriedums vai prokurora priekšraksts par sodu",
+    ),
+    (
+        IC,
+        "judgment_effective_date",
+        "datums, kad stājies spēkā tiesas spriedums vai prokurora priekšraksts par sodu",
+    ),
+    (
+        IC,
+        "proceeding_end_date",
+        "kriminālprocesa izbeigšanas datums",
+    ),
+    (
+        IC,
+        "proceeding_end_grounds",
+        "kriminālprocesa izbeigšanas pamats",
+    ),
+    (
+        IC,
+        "educational_measure",
+        "piemērotais audzinoša rakstura piespiedu līdzeklis",
+    ),
+    (
+        PW,
+        "prison_admission_date",
+        "datums, kad datu subjekts ievietots ieslodzījuma vietā",
+    ),
+    (
+        PW,
+        "admission_status",
+        "ieslodzītā statuss – apcietinātais vai notiesātais – ievietošanas brīdī",
+    ),
+    (
+        PW,
+        "progressive_system_moves",
+        "virzība soda progresīvās izpildes sistēmā (lēmumu datumi)",
+    ),
+    (
+        PW,
+        "prison_release_date",
+        "datums, kad datu subjekts atbrīvots no ieslodzījuma vietas",
+    ),
+    (
+        PW,
+        "release_regime",
+        "ieslodzījuma veids, datu subjektu atbrīvojot",
+    ),
+    (
+        PW,
+        "release_grounds",
+        "pamatojums datu subjekta atbrīvošanai no ieslodzījuma vietas",
+    ),
+    (
+        PR,
+        "risk_needs_assessment",
+        "datu subjekta riska un vajadzību novērtējums",
+    ),
+    (
+        PR,
+        "resocialisation_planned",
+        "plānotie resocializācijas līdzekļi un pasākumi soda izpildes laikā",
+    ),
+    (
+        PR,
+        "resocialisation_applied",
+        "piemērotie resocializācijas līdzekļi un veiktie pasākumi, to apjoms",
+    ),
+    (
+        PR,
+        "behaviour_programmes",
+        "dalība sociālās uzvedības korekcijas, sociālās rehabilitācijas un motivācijas programmās, to apjoms un rezultāti",
+    ),
+    (
+        PR,
+        "addiction_programme",
+        "dalība atkarības mazināšanas programmā",
+    ),
+    (
+        PR,
+        "addiction_measures",
+        "iesaiste atkarības mazināšanas pasākumos",
+    ),
+    (
+        PR,
+        "education",
+        "iesaiste izglītības programmās un pasākumos, to apjoms un rezultāti",
+    ),
+    (PR, "prison_employment", "nodarbinātība ieslodzījuma vietā"),
+    (
+        PR,
+        "psychological_care",
+        "sniegtās psiholoģiskās aprūpes (konsultāciju) apjoms",
+    ),
+    (
+        PR,
+        "social_work",
+        "sociālā darbinieka sniegto pakalpojumu apjoms",
+    ),
+    (PR, "leisure", "piedalīšanās brīvā laika pasākumos"),
+    (PR, "incentives", "piemērotie pamudinājumi"),
+    (PR, "disciplinary_penalties", "piemērotie disciplinārsodi"),
+    (
+        PR,
+        "substance_use_incidents",
+        "alkohola, narkotisko, toksisko vai psihotropo vielu lietošanas gadījumi brīvības atņemšanas iestādē",
+    ),
+];
+
+impl Field {
+    /// The field's name in Latvian.
+    pub fn meaning_lv(&self) -> &'static str {
+        LATVIAN
+            .iter()
+            .find(|(s, k, _)| *s == self.source && *k == self.key)
+            .map_or(self.meaning, |(_, _, lv)| lv)
+    }
+}
+
 /// The catalogue as a Markdown reference (`docs/catalogue.md`).
 pub fn reference_markdown() -> String {
     let mut out = String::from(
@@ -762,7 +1052,7 @@ pub fn reference_markdown() -> String {
     );
     for source in Source::ALL {
         out.push_str(&format!(
-            "\n## {} — `{}`\n\n| key | MK403 | class | personal-data type | meaning |\n|---|---|---|---|---|\n",
+            "\n## {} — `{}`\n\n| key | MK403 | class | personal-data type | meaning | latviski |\n|---|---|---|---|---|---|\n",
             capitalise(source.title()),
             source.spec_path()
         ));
@@ -773,12 +1063,13 @@ pub fn reference_markdown() -> String {
                 FieldClass::Attribute => "attribute",
             };
             out.push_str(&format!(
-                "| `{}` | {} | {} | `{}` | {} |\n",
+                "| `{}` | {} | {} | `{}` | {} | {} |\n",
                 field.key,
                 field.point.unwrap_or("—"),
                 class,
                 field.data_type.key(),
-                field.meaning
+                field.meaning,
+                field.meaning_lv()
             ));
         }
     }
@@ -795,6 +1086,21 @@ fn capitalise(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_field_has_its_latvian_name() {
+        for f in super::CATALOGUE {
+            assert!(
+                super::LATVIAN
+                    .iter()
+                    .any(|(s, k, _)| *s == f.source && *k == f.key),
+                "{:?} {} has no Latvian name",
+                f.source,
+                f.key
+            );
+        }
+        assert_eq!(super::LATVIAN.len(), super::CATALOGUE.len());
+    }
+
     use super::*;
     use std::collections::HashSet;
 
