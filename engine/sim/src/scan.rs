@@ -23,10 +23,11 @@ impl Client {
     }
 }
 
-/// The identifiers of a population, ready to be looked for.
+/// The identifiers of a population, ready to be looked for: one Aho-Corasick automaton over
+/// all of them, so a scan reads each byte once however many identifiers there are.
 pub struct IdentifierScan {
-    needles: HashSet<Vec<u8>>,
-    lengths: Vec<usize>,
+    count: usize,
+    automaton: aho_corasick::AhoCorasick,
 }
 
 impl IdentifierScan {
@@ -36,32 +37,29 @@ impl IdentifierScan {
             .flat_map(Client::identifiers)
             .map(String::into_bytes)
             .collect();
-        let mut lengths: Vec<usize> = needles.iter().map(Vec::len).collect();
-        lengths.sort_unstable();
-        lengths.dedup();
-        IdentifierScan { needles, lengths }
+        let automaton = aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::Standard)
+            .build(&needles)
+            .expect("an automaton over the identifiers");
+        IdentifierScan {
+            count: needles.len(),
+            automaton,
+        }
     }
 
     /// How many identifiers are looked for.
     pub fn len(&self) -> usize {
-        self.needles.len()
+        self.count
     }
 
     pub fn is_empty(&self) -> bool {
-        self.needles.is_empty()
+        self.count == 0
     }
 
-    /// How many times any identifier occurs in `bytes`, at any position.
+    /// How many times any identifier occurs in `bytes`, at any position (overlapping
+    /// occurrences each count).
     pub fn count_in(&self, bytes: &[u8]) -> usize {
-        self.lengths
-            .iter()
-            .map(|len| {
-                bytes
-                    .windows(*len)
-                    .filter(|w| self.needles.contains(*w))
-                    .count()
-            })
-            .sum()
+        self.automaton.find_overlapping_iter(bytes).count()
     }
 }
 
