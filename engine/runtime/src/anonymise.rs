@@ -180,8 +180,10 @@ fn transform(
             }
             let value = if is_date_field(key) {
                 match (policy.date_policy, date_of(value)) {
-                    (_, None) => value.clone(),
-                    (DatePolicy::Keep, Some(_)) => value.clone(),
+                    (DatePolicy::Keep, _) => value.clone(),
+                    // Not a date: it can be neither coarsened nor made relative, so it is not
+                    // released (as the bulk path treats it).
+                    (_, None) => Value::Null,
                     (DatePolicy::Month, Some(d)) => Value::String(month(d)),
                     (DatePolicy::RelativeToAnchor, Some(d)) => match anchor {
                         Some(a) => Value::from((d - a).get_days()),

@@ -329,10 +329,16 @@ impl CsvReader {
         }
     }
 
-    /// The header's cells.
+    /// The header's cells (a byte-order mark before the first one skipped).
     fn header(&mut self) -> Result<Vec<String>, BulkError> {
         match self.next()? {
-            Some((_, cells)) => Ok(cells.to_vec()),
+            Some((_, cells)) => {
+                let mut cells = cells.to_vec();
+                if let Some(first) = cells.first_mut() {
+                    *first = first.trim_start_matches('\u{feff}').to_owned();
+                }
+                Ok(cells)
+            }
             None => Err(self.bad("the file is empty")),
         }
     }
@@ -352,12 +358,19 @@ impl CsvReader {
             return Ok(None);
         }
         self.line_no += 1;
-        // A quoted field may run over line breaks: read on while the quotes are open.
-        while self.line.bytes().filter(|b| *b == b'"').count() % 2 == 1 {
-            if read(self)? == 0 {
+        // A quoted field may run over line breaks: read on while the quotes are open, but not
+        // for ever (a stray quote must not swallow the rest of the file).
+        let quotes = |s: &str| s.bytes().filter(|b| *b == b'"').count();
+        let mut open = quotes(&self.line) % 2 == 1;
+        let mut extra = 0;
+        while open {
+            let before = self.line.len();
+            if extra == 100 || read(self)? == 0 {
                 return Err(self.bad("a quoted field is never closed"));
             }
+            extra += 1;
             self.line_no += 1;
+            open ^= quotes(&self.line[before..]) % 2 == 1;
         }
         let text = self.line.trim_end_matches(['\n', '\r']);
         self.used = 0;
@@ -442,8 +455,10 @@ fn plan_header(
                 Role::Keep(table.columns.len() - 1)
             }
             (_, None) => {
+                // Not named: without a header row the cell would be a client's data.
                 return Err(reader.bad(format!(
-                    "column `{h}` is not a field of {} in the catalogue",
+                    "column {} is not a field of {} in the catalogue (is the header row missing?)",
+                    roles.len() + 1,
                     source.title()
                 )));
             }
@@ -707,17 +722,16 @@ pub fn anonymise(
     };
     let mut subjects = treat(subjects, &|i| i);
     // k-anonymity over the released values of the quasi-identifiers.
-    let qi: Vec<&Column> = policy
+    // In the policy's order; a quasi-identifier the data lacks is missing for everyone.
+    let qi: Vec<Option<&Column>> = policy
         .quasi_identifiers
         .iter()
-        .filter_map(|q| subjects.column(q))
+        .map(|q| subjects.column(q))
         .collect();
-    let missing_qi = policy.quasi_identifiers.len() - qi.len();
     let key = |i: usize| -> Vec<u64> {
-        // A quasi-identifier the data lacks is missing for everyone: a class of its own value.
-        let mut k: Vec<u64> = qi.iter().map(|c| c.class_code(i)).collect();
-        k.extend(std::iter::repeat_n(u64::MAX, missing_qi));
-        k
+        qi.iter()
+            .map(|c| c.map_or(u64::MAX, |c| c.class_code(i)))
+            .collect()
     };
     let mut sizes: HashMap<Vec<u64>, usize> = HashMap::with_capacity(1024);
     for i in 0..subjects.rows {
@@ -728,6 +742,8 @@ pub fn anonymise(
             .enumerate()
             .map(|(j, code)| {
                 qi.get(j)
+                    .copied()
+                    .flatten()
                     .map_or_else(|| "missing".to_owned(), |c| c.shown(*code))
             })
             .collect()
@@ -794,11 +810,29 @@ pub fn release(anonymised: &Anonymised, folder: &Path) -> Result<Written, BulkEr
         })
         .collect();
     let mut b = Builder::begin(folder, &schema)?;
+    // Rows in the order of their study IDs, as the step bodies write them: nothing of the
+    // sources' order (which follows the Service IS) shows through. A subject's rows keep their
+    // order among themselves.
+    let ids = &anonymised.study_ids;
+    let mut by_id: Vec<u32> = (0..ids.len() as u32).collect();
+    by_id.sort_unstable_by(|a, b| ids[*a as usize].cmp(&ids[*b as usize]));
+    let mut rank = vec![0u32; ids.len()];
+    for (r, s) in by_id.iter().enumerate() {
+        rank[*s as usize] = r as u32;
+    }
     let mut cells: Vec<String> = Vec::new();
     for t in &anonymised.tables {
         let mut w = b.table(&t.name)?;
         cells.resize(t.columns.len(), String::new());
-        for i in 0..t.rows {
+        let order: Vec<u32> = if t.subject.is_empty() {
+            by_id.clone()
+        } else {
+            let mut o: Vec<u32> = (0..t.rows as u32).collect();
+            o.sort_by_key(|i| rank[t.subject[*i as usize] as usize]);
+            o
+        };
+        for i in order {
+            let i = i as usize;
             let subject = if t.subject.is_empty() {
                 i
             } else {

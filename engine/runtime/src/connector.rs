@@ -70,6 +70,11 @@ impl Connector {
         }
     }
 
+    /// Whether a registry address was given.
+    pub fn is_configured(&self) -> bool {
+        !self.base.is_empty()
+    }
+
     /// Asks `source`'s registry for `fields` about the subjects with `codes`; returns the
     /// validated rows, or an error and nothing.
     pub async fn query(

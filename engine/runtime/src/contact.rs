@@ -18,7 +18,6 @@ use sha2::{Digest, Sha256};
 use studyflow_spec::catalogue::CONTACT_FIELDS;
 
 use crate::answers::{Rejected, RowProblem};
-use crate::csv_import::parse_csv;
 
 /// The contact list: the columns (contact fields, in the file's order) and one row per client.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -31,32 +30,18 @@ pub struct Contacts {
 /// fields the spec names (p.32). Any problem rejects the whole file; the report names rows and
 /// columns, never a value.
 pub fn import(bytes: &[u8], allowed: &[&str]) -> Result<Contacts, Rejected> {
-    let reject = |problems: Vec<RowProblem>| Rejected {
-        rows: problems.iter().map(|p| p.row).collect::<HashSet<_>>().len(),
-        problems,
-    };
-    let one = |row: usize, problem: String| reject(vec![RowProblem { row, problem }]);
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        one(
-            0,
-            format!("the file is not UTF-8 (byte {})", e.valid_up_to()),
-        )
-    })?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let records =
-        parse_csv(text).map_err(|line| one(line, "a quoted field is never closed".into()))?;
-    let Some((header, rows)) = records.split_first() else {
-        return Err(one(1, "the file is empty".into()));
-    };
+    let records = crate::csv_import::records(bytes)?;
+    let (header, rows) = records.split_first().unwrap_or((&records[0], &[]));
     let columns: Vec<String> = header.iter().map(|h| h.trim().to_owned()).collect();
     let mut problems = Vec::new();
     let mut seen_columns = HashSet::new();
     for (i, c) in columns.iter().enumerate() {
         if !CONTACT_FIELDS.contains(&c.as_str()) {
+            // Not named: without a header row the cell would be a client's name or address.
             problems.push(RowProblem {
                 row: 1,
                 problem: format!(
-                    "column {} `{c}` is not a contact field; only first name, surname, e-mail and phone may be passed on (MK403 p.32)",
+                    "column {} is not a contact field (is the header row missing?); only first_name, last_name, email and phone may be passed on (MK403 p.32)",
                     i + 1
                 ),
             });
@@ -91,7 +76,7 @@ pub fn import(bytes: &[u8], allowed: &[&str]) -> Result<Contacts, Rejected> {
         });
     }
     if !problems.is_empty() {
-        return Err(reject(problems));
+        return Err(crate::csv_import::reject(problems));
     }
     let at = |name: &str| columns.iter().position(|c| c == name);
     let mut seen = HashSet::new();
@@ -147,7 +132,7 @@ pub fn import(bytes: &[u8], allowed: &[&str]) -> Result<Contacts, Rejected> {
         out.push(row);
     }
     if !problems.is_empty() {
-        return Err(reject(problems));
+        return Err(crate::csv_import::reject(problems));
     }
     Ok(Contacts { columns, rows: out })
 }
@@ -236,12 +221,22 @@ pub struct Transferred {
 }
 
 /// Encrypts the list to every recipient and writes it to `path` (staged, then renamed: the
-/// file is there whole or not at all). Only ciphertext touches the disk.
+/// file is there whole or not at all), once. Only ciphertext touches the disk.
 pub fn transfer(
     contacts: &Contacts,
     recipients: &[age::x25519::Recipient],
     path: &Path,
 ) -> Result<Transferred, TransferError> {
+    if let Ok(cipher) = std::fs::read(path) {
+        // Written once: a retried step (after a crash between writing and recording it) finds
+        // the file and reports it as it is, with the same hash.
+        return Ok(Transferred {
+            file: path.into(),
+            contacts: contacts.rows.len(),
+            recipients: recipients.len(),
+            sha256: crate::release::hex(&Sha256::digest(&cipher)),
+        });
+    }
     let plain = to_csv(contacts);
     let list: Vec<&dyn age::Recipient> = recipients
         .iter()
@@ -261,20 +256,14 @@ pub fn transfer(
         std::fs::create_dir_all(dir).map_err(io)?;
     }
     let staging = path.with_extension("partial");
-    {
-        let mut f = std::fs::File::create(&staging).map_err(io)?;
-        f.write_all(&cipher).map_err(io)?;
-        f.sync_all().map_err(io)?;
-    }
+    crate::release::write_synced(&staging, &cipher)
+        .map_err(|e| TransferError::Encrypt(e.to_string()))?;
     std::fs::rename(&staging, path).map_err(io)?;
     Ok(Transferred {
         file: path.into(),
         contacts: contacts.rows.len(),
         recipients: recipients.len(),
-        sha256: Sha256::digest(&cipher)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
+        sha256: crate::release::hex(&Sha256::digest(&cipher)),
     })
 }
 
@@ -345,6 +334,11 @@ mod tests {
             )
             .is_err()
         );
+        // A list without its header row: the error names columns, never the cells.
+        let headless = "Anna,Bērziņa,anna@example.lv,\n";
+        let e = import(headless.as_bytes(), ALL).unwrap_err().to_string();
+        assert!(e.contains("header row missing"), "{e}");
+        assert!(!e.contains("Anna") && !e.contains("example.lv"), "{e}");
         let bad_rows = "first_name,last_name,email\nAnna,,anna@example.lv\nJānis,Ozols,not-an-address\nJānis,Ozols,not-an-address\n";
         let e = import(bad_rows.as_bytes(), ALL).unwrap_err();
         let rows: Vec<usize> = e.problems.iter().map(|p| p.row).collect();

@@ -58,16 +58,17 @@ pub fn parse_csv(text: &str) -> Result<Vec<Vec<String>>, usize> {
     Ok(records)
 }
 
-/// Imports the CSV export of the Service IS sample; `asked` are the Service IS keys the spec
-/// requests (with their reasons, MK403 p.3.3). `with_codes`: the study links the sample to
-/// the registries or follows it up (p.12.1, p.17), so `personal_code` (and
-/// `previous_personal_code`) must be there; otherwise a code is allowed only if asked for —
-/// a survey of the Service's own clients needs none (data minimisation, p.3.3).
-pub fn import(bytes: &[u8], asked: &[&str], with_codes: bool) -> Result<Vec<Subject>, Rejected> {
-    let reject = |problems: Vec<RowProblem>| Rejected {
+/// Rejects the whole file with these problems.
+pub(crate) fn reject(problems: Vec<RowProblem>) -> Rejected {
+    Rejected {
         rows: problems.iter().map(|p| p.row).collect::<HashSet<_>>().len(),
         problems,
-    };
+    }
+}
+
+/// A file a person supplied, as CSV records (UTF-8, a byte-order mark skipped): at least the
+/// header, or the whole file rejected.
+pub(crate) fn records(bytes: &[u8]) -> Result<Vec<Vec<String>>, Rejected> {
     let one = |row: usize, problem: String| reject(vec![RowProblem { row, problem }]);
     let text = std::str::from_utf8(bytes).map_err(|e| {
         one(
@@ -78,16 +79,31 @@ pub fn import(bytes: &[u8], asked: &[&str], with_codes: bool) -> Result<Vec<Subj
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let records =
         parse_csv(text).map_err(|line| one(line, "a quoted field is never closed".into()))?;
-    let Some((header, rows)) = records.split_first() else {
+    if records.is_empty() {
         return Err(one(1, "the file is empty".into()));
-    };
+    }
+    Ok(records)
+}
+
+/// Imports the CSV export of the Service IS sample; `asked` are the Service IS keys the spec
+/// requests (with their reasons, MK403 p.3.3). `with_codes`: the study links the sample to
+/// the registries or follows it up (p.12.1, p.17), so `personal_code` (and
+/// `previous_personal_code`) must be there; otherwise a code is allowed only if asked for —
+/// a survey of the Service's own clients needs none (data minimisation, p.3.3).
+pub fn import(bytes: &[u8], asked: &[&str], with_codes: bool) -> Result<Vec<Subject>, Rejected> {
+    let records = records(bytes)?;
+    let (header, rows) = records.split_first().unwrap_or((&records[0], &[]));
     let mut problems = Vec::new();
     for (i, column) in header.iter().enumerate() {
         let column = column.trim();
         if catalogue::lookup(Source::ServiceIs, column).is_none() {
+            // The cell is not named: without a header it would be a client's data.
             problems.push(RowProblem {
                 row: 1,
-                problem: format!("column {} `{column}` is not a Service IS field", i + 1),
+                problem: format!(
+                    "column {} is not a Service IS field (is the header row missing?)",
+                    i + 1
+                ),
             });
         } else if !(asked.contains(&column)
             || (with_codes && matches!(column, "personal_code" | "previous_personal_code")))
@@ -247,7 +263,11 @@ mod tests {
             msgs[0].contains("`case_number` was not asked for"),
             "{msgs:?}"
         );
-        assert!(msgs[1].contains("`nickname` is not a Service IS field"));
+        assert!(msgs[1].contains("column 3 is not a Service IS field"));
+        assert!(
+            !msgs[1].contains("nickname"),
+            "an unknown header cell is never echoed"
+        );
         assert!(msgs[2].contains("no `personal_code` column"));
         assert_eq!(
             import(b"personal_code\n\"290758-10403\n", &ASKED, true)

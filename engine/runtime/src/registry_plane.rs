@@ -79,6 +79,21 @@ fn links_or_follows_up(spec: &studyflow_spec::Spec) -> bool {
             .is_some_and(|d| d.information_centre.is_some() || d.prison_administration.is_some())
 }
 
+/// Every file below `dir`, recursively (none when it does not exist).
+fn collect_files(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect_files(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
 /// The first byte of a stored dataset: sealed under the study's keys, or plain (anonymised).
 const SEALED: u8 = 1;
 const PLAIN: u8 = 0;
@@ -167,9 +182,10 @@ impl RegistryDataPlane {
 
     async fn sample(&self, ctx: &StepContext<'_>) -> Result<Vec<Subject>, StepError> {
         match &self.service_is {
-            ServiceIs::None => Err(fail(
+            // A configuration to fix, not a failure of the study: it waits.
+            ServiceIs::None => Err(StepError::waiting(
                 "no Service IS source is configured (studyflow worker --service-is)",
-                false,
+                LOOK_AGAIN,
             )),
             ServiceIs::Subjects(s) => Ok(s.as_ref().clone()),
             ServiceIs::Csv(path) => {
@@ -238,14 +254,25 @@ impl RegistryDataPlane {
         if !needs_data {
             return self.without_data(&ctx).await;
         }
+        // Keys are made by the first step that receives personal data: the extraction, or the
+        // consent list when it comes first (never after destruction: the plan puts that last).
         let keys = self
-            .keys(study, ctx.step.kind == StepKind::AcquireServiceIs)
+            .keys(
+                study,
+                matches!(
+                    ctx.step.kind,
+                    StepKind::AcquireServiceIs | StepKind::ConsentCollection
+                ),
+            )
             .await?;
         let fields: Vec<&str> = ctx.step.fields.iter().map(String::as_str).collect();
         let record = match ctx.step.kind {
             StepKind::AcquireServiceIs if ctx.mode == TaskMode::TaskThenApply => {
                 // Manual extraction (p.22.1): the researcher has put the export in the inbox.
                 let path = self.inbox.join(study).join(MANUAL_EXTRACTION_FILE);
+                if let Some(done) = self.imported_before(study, "service_is", &path).await? {
+                    return Ok(done);
+                }
                 let bytes = self.supplied(&path)?;
                 let sample =
                     crate::csv_import::import(&bytes, &fields, links_or_follows_up(ctx.spec))
@@ -318,6 +345,12 @@ impl RegistryDataPlane {
             StepKind::ConsentCollection => {
                 // The consenting clients' contact details (p.31–32), supplied by the researcher.
                 let path = self.inbox.join(study).join(CONSENTED_CONTACTS_FILE);
+                if let Some(done) = self
+                    .imported_before(study, "contact/consented", &path)
+                    .await?
+                {
+                    return Ok(done);
+                }
                 let bytes = self.supplied(&path)?;
                 let allowed: Vec<&str> = ctx
                     .spec
@@ -338,6 +371,7 @@ impl RegistryDataPlane {
                 json!({"contacts": contacts.rows.len(), "columns": contacts.columns, "list_deleted": true})
             }
             StepKind::ContactTransfer => {
+                self.contract_in_place(&ctx).await?;
                 let contacts: crate::contact::Contacts =
                     self.load(&keys, study, "contact/consented").await?;
                 let key_file = self.recipients.join(format!("{study}.txt"));
@@ -428,6 +462,7 @@ impl RegistryDataPlane {
                         audit: Vec::new(),
                     });
                 }
+                self.registries_configured()?;
                 let rows = self
                     .connector
                     .query(&keys, source, &fields, &codes)
@@ -623,6 +658,7 @@ impl RegistryDataPlane {
                 let (code, _) = codes
                     .get(&key)
                     .ok_or_else(|| fail("the subject's code is not in the vault", false))?;
+                self.registries_configured()?;
                 let rows = self
                     .connector
                     .query(&keys, Source::InformationCentre, &fields, &[code.as_str()])
@@ -689,17 +725,7 @@ impl RegistryDataPlane {
                 json!({"rows": rows.len()})
             }
             StepKind::Transfer => {
-                if ctx.spec.external.is_some() {
-                    // The plan puts the approval and the contract gate first; the data plane
-                    // checks the contract once more before anything leaves (MK403 p.30.2).
-                    let contract = self.store.contract(study).await.map_err(store_err)?;
-                    if !contract.is_some_and(|c| c.measures_recorded) {
-                        return Err(fail(
-                            "no contract with non-disclosure declarations and recorded measures: nothing is transferred to an external researcher (MK403 p.30.2, p.33)",
-                            false,
-                        ));
-                    }
-                }
+                self.contract_in_place(&ctx).await?;
                 let tables: BTreeMap<String, Vec<AnonRecord>> =
                     self.load(&keys, study, "anonymised/tables").await?;
                 let folder = self.releases.join(study).join(format!(
@@ -735,6 +761,64 @@ impl RegistryDataPlane {
         })
     }
 
+    /// A retried import whose data is already saved (the file was removed after the save, the
+    /// commit did not happen): nothing to import again; a file still there is removed.
+    async fn imported_before(
+        &self,
+        study: &str,
+        dataset: &str,
+        file: &std::path::Path,
+    ) -> Result<Option<StepOutput>, StepError> {
+        if self
+            .store
+            .dataset(study, dataset)
+            .await
+            .map_err(store_err)?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        if file.exists() {
+            crate::contact::shred(file)
+                .map_err(|e| fail(format!("{}: {e}", file.display()), true))?;
+        }
+        Ok(Some(StepOutput {
+            record: json!({"imported_before": true}),
+            ..StepOutput::default()
+        }))
+    }
+
+    /// Nothing leaves for an external researcher without the contract, its non-disclosure
+    /// declarations and recorded measures (MK403 p.30.2, p.33): the plan's gate comes first,
+    /// this checks once more.
+    async fn contract_in_place(&self, ctx: &StepContext<'_>) -> Result<(), StepError> {
+        if ctx.spec.external.is_none() {
+            return Ok(());
+        }
+        let contract = self.store.contract(ctx.study).await.map_err(store_err)?;
+        if contract.is_some_and(|c| c.measures_recorded) {
+            Ok(())
+        } else {
+            Err(fail(
+                "no contract with non-disclosure declarations and recorded measures: nothing is transferred to an external researcher (MK403 p.30.2, p.33)",
+                false,
+            ))
+        }
+    }
+
+    /// A registry query needs the registries' address; without it the step waits for the
+    /// configuration to be fixed (it is not the study's failure).
+    fn registries_configured(&self) -> Result<(), StepError> {
+        if self.connector.is_configured() {
+            Ok(())
+        } else {
+            Err(StepError::waiting(
+                "no registry address is configured (studyflow worker --registries)",
+                LOOK_AGAIN,
+            ))
+        }
+    }
+
     /// A file a person supplies through the inbox; the step waits while it is not there.
     fn supplied(&self, path: &std::path::Path) -> Result<Vec<u8>, StepError> {
         match std::fs::read(path) {
@@ -753,6 +837,26 @@ impl RegistryDataPlane {
     /// deletes the identifying datasets and the keys as it finishes), and retention.
     async fn without_data(&self, ctx: &StepContext<'_>) -> Result<StepOutput, StepError> {
         let mut record = json!({"kind": ctx.step.kind});
+        if ctx.step.kind == StepKind::DestroyIdentifying {
+            // The store deletes the identifying datasets and the keys as this step finishes;
+            // the files that held identifiers in plaintext go now: what people put in the inbox
+            // and the request files in the outbox (a study terminated mid-exchange leaves
+            // some). Cover letters carry no identifier and stay as the record of the exchange.
+            let mut files = Vec::new();
+            collect_files(&self.inbox.join(ctx.study), &mut files);
+            let mut requests = Vec::new();
+            collect_files(&self.outbox.join(ctx.study), &mut requests);
+            files.extend(
+                requests
+                    .into_iter()
+                    .filter(|p| p.file_name().is_some_and(|n| n == "request.json")),
+            );
+            for f in &files {
+                crate::contact::shred(f)
+                    .map_err(|e| fail(format!("{}: {e}", f.display()), true))?;
+            }
+            record = json!({"plaintext_files_deleted": files.len()});
+        }
         if ctx.step.kind == StepKind::AnonymisedRetention {
             let keep = ctx
                 .spec

@@ -290,16 +290,17 @@ impl Worker {
             }) => {
                 let until = now + micros_of(after);
                 let object = studyflow_store::run_object(&c.study, &c.step, &c.subject);
+                let why = redact(&message);
                 let audit = [event(
                     now,
                     &self.owner,
                     "step.waiting",
                     &object,
                     "",
-                    serde_json::json!({"for": redact(&message), "until": until}),
+                    serde_json::json!({"for": why, "until": until}),
                 )];
                 e.store
-                    .wait_external(c.id, c.fence, until, now, &redact(&message), &audit)
+                    .wait_external(c.id, c.fence, until, now, &why, &audit)
                     .await?;
                 Ok(None)
             }

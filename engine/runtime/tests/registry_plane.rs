@@ -469,6 +469,31 @@ async fn survey_study_transfers_only_consented_contacts_encrypted_to_the_researc
             a.event.action == "step.waiting" && a.event.object.ends_with("/contact-transfer")
         });
         assert!(waited, "the transfer waited for the researcher's key");
+        // Both halves of a task with a body are in the audit: who completed the manual
+        // extraction and the consent list, then the import; the quality report prepared, then
+        // signed off.
+        let has = |action: &str, step: &str| {
+            audit
+                .iter()
+                .any(|a| a.event.action == action && a.event.object.ends_with(&format!("/{step}")))
+        };
+        for step in ["acquire-service-is", "consent"] {
+            assert!(
+                has("task.completed", step) && has("step.ready", step),
+                "{step}"
+            );
+        }
+        assert!(has("step.prepared", "quality-check") && has("task.completed", "quality-check"));
+        let runs = w.setup.engine.store.runs(&study).await.unwrap();
+        let consent = runs.iter().find(|r| r.step == "consent").unwrap();
+        assert!(
+            consent
+                .completed_by
+                .as_deref()
+                .is_some_and(|p| !p.starts_with("test-worker")),
+            "the person who completed the task stays on record: {:?}",
+            consent.completed_by
+        );
         check_clean(&w, &db, &study).await;
         w.setup.engine.store.close().await;
         let _ = std::fs::remove_dir_all(&w.base);

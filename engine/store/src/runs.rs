@@ -212,6 +212,15 @@ pub struct Finish {
     pub audit: Vec<AuditEvent>,
 }
 
+/// Runs an amendment leaves be: running or done, and the half-done tasks with bodies — prepared
+/// and waiting for their person (mode 2: the request may have been sent), or completed by their
+/// person and waiting for the body (mode 3: the person's part is not thrown away).
+macro_rules! started {
+    () => {
+        "(state IN ('running', 'done') OR (human = 2 AND state = 'waiting' AND wait_reason = 'task') OR (human = 3 AND state = 'ready'))"
+    };
+}
+
 const RUN_COLUMNS: &str = "id, run_key, study, version, step, subject, kind, actor, human, state, wait_reason, not_before, timer_rule, due_at, deadline_rule, overdue_flagged, attempts, last_error, output, completed_by, updated_at";
 
 macro_rules! run_from {
@@ -530,9 +539,10 @@ impl Store {
             // What ran or runs now stays: a new run for the same step and subject is not made,
             // and whoever depends on it depends on the run that did it (read under the study's
             // lock, so no worker finishes or claims for this study in between unseen).
-            let started = sqlx::query(
-                "SELECT run_key, step, subject FROM step_runs WHERE study = $1 AND state IN ('running', 'done')",
-            )
+            let started = sqlx::query(concat!(
+                "SELECT run_key, step, subject FROM step_runs WHERE study = $1 AND ",
+                started!()
+            ))
             .bind(study)
             .fetch_all(&mut *tx)
             .await?;
@@ -572,7 +582,10 @@ impl Store {
                     .flat_map(|r| r.deps.iter().map(String::as_str))
                     .collect();
                 let candidates = sqlx::query(
-                    "SELECT id, run_key, step, subject FROM step_runs WHERE study = $1 AND state IN ('pending', 'ready', 'waiting')",
+                    concat!(
+                        "SELECT id, run_key, step, subject FROM step_runs WHERE study = $1 AND state IN ('pending', 'ready', 'waiting') AND NOT ",
+                        started!()
+                    ),
                 )
                 .bind(study)
                 .fetch_all(&mut *tx)
@@ -798,7 +811,8 @@ impl Store {
                         // A prepared run (mode 2) now waits for its person.
                         "UPDATE step_runs SET state = CASE WHEN human = 2 THEN 'waiting' ELSE 'done' END,
                             wait_reason = CASE WHEN human = 2 THEN 'task' ELSE NULL END, claimable_at = NULL, lease_owner = NULL,
-                            lease_until = NULL, output = $1, completed_by = $2, updated_at = $3
+                            lease_until = NULL, output = $1,
+                            completed_by = CASE WHEN human = 3 THEN completed_by ELSE $2 END, updated_at = $3
                          WHERE id = $4 AND state = 'running' AND fence = $5 RETURNING study, step, subject, kind, actor, state",
                         fence,
                     ),
@@ -913,6 +927,9 @@ impl Store {
                 for study in &touched {
                     complete_study_if_done!(tx, backend, study, now, events);
                 }
+            }
+            // Half-finished runs (a task opened, a task handed to its body) have events too.
+            if !events.is_empty() {
                 push_audit!(tx, &events);
                 if fs
                     .iter()

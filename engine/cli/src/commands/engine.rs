@@ -529,10 +529,8 @@ async fn status(engine: &Engine, study: &str, ctx: &mut Context<'_>) -> anyhow::
         // Why a study-level step failed or waits (recorded without identifiers).
         if let [r] = rs.as_slice()
             && r.subject.is_empty()
-            && matches!(
-                r.state,
-                RunState::Failed | RunState::Waiting | RunState::Ready
-            )
+            && (matches!(r.state, RunState::Failed | RunState::Ready)
+                || (r.state == RunState::Waiting && r.wait_reason.as_deref() != Some("task")))
             && let Some(e) = &r.last_error
         {
             writeln!(ctx.out, "{:width$}    └ {e}", "")?;
