@@ -135,24 +135,31 @@ impl Column {
         }
     }
 
-    /// Writes row `i`'s cell into `out` (cleared first).
-    fn cell(&self, i: usize, out: &mut String) {
+    /// Row `i`'s cell as 32 raw bits: the dictionary code, or the day or number.
+    fn raw(&self, i: usize) -> u32 {
+        match self {
+            Column::Text { codes, .. } => codes[i],
+            Column::Date(v) | Column::Int(v) => v[i] as u32,
+        }
+    }
+
+    /// Writes the cell whose raw bits are `raw` into `out` (cleared first).
+    fn cell_raw(&self, raw: u32, out: &mut String) {
         out.clear();
         match self {
-            Column::Text { dict, codes, .. } => {
-                if codes[i] != MISSING {
-                    out.push_str(&dict[codes[i] as usize]);
+            Column::Text { dict, .. } => {
+                if raw != MISSING {
+                    out.push_str(&dict[raw as usize]);
                 }
             }
-            Column::Date(v) => {
-                if v[i] != NO_DAY {
-                    format_day(v[i], out);
-                }
-            }
-            Column::Int(v) => {
-                if v[i] != NO_DAY {
+            Column::Date(_) | Column::Int(_) => {
+                let v = raw as i32;
+                if v == NO_DAY {
+                } else if matches!(self, Column::Date(_)) {
+                    format_day(v, out);
+                } else {
                     use std::fmt::Write;
-                    let _ = write!(out, "{}", v[i]);
+                    let _ = write!(out, "{v}");
                 }
             }
         }
@@ -172,18 +179,9 @@ impl Column {
                 .get(code as usize)
                 .map_or_else(|| "missing".to_owned(), |s| s.to_string()),
             Column::Date(_) | Column::Int(_) => {
-                let v = code as u32 as i32;
-                if v == NO_DAY {
-                    "missing".into()
-                } else {
-                    let mut s = String::new();
-                    if matches!(self, Column::Date(_)) {
-                        format_day(v, &mut s);
-                    } else {
-                        s = v.to_string();
-                    }
-                    s
-                }
+                let mut s = String::new();
+                self.cell_raw(code as u32, &mut s);
+                if s.is_empty() { "missing".into() } else { s }
             }
         }
     }
@@ -814,8 +812,23 @@ pub fn release(anonymised: &Anonymised, folder: &Path) -> Result<Written, BulkEr
     // sources' order (which follows the Service IS) shows through. A subject's rows keep their
     // order among themselves.
     let ids = &anonymised.study_ids;
-    let mut by_id: Vec<u32> = (0..ids.len() as u32).collect();
-    by_id.sort_unstable_by(|a, b| ids[*a as usize].cmp(&ids[*b as usize]));
+    // Sorted on the IDs' leading 64 bits (fixed-length hex, so the same order as the text),
+    // the text itself only on a tie: no chasing a million strings through the heap.
+    let lead = |id: &str| {
+        id.get(2..18)
+            .and_then(|h| u64::from_str_radix(h, 16).ok())
+            .unwrap_or(0)
+    };
+    let mut keyed: Vec<(u64, u32)> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (lead(id), i as u32))
+        .collect();
+    keyed.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| ids[a.1 as usize].cmp(&ids[b.1 as usize]))
+    });
+    let by_id: Vec<u32> = keyed.into_iter().map(|(_, i)| i).collect();
     let mut rank = vec![0u32; ids.len()];
     for (r, s) in by_id.iter().enumerate() {
         rank[*s as usize] = r as u32;
@@ -823,26 +836,35 @@ pub fn release(anonymised: &Anonymised, folder: &Path) -> Result<Written, BulkEr
     let mut cells: Vec<String> = Vec::new();
     for t in &anonymised.tables {
         let mut w = b.table(&t.name)?;
-        cells.resize(t.columns.len(), String::new());
-        let order: Vec<u32> = if t.subject.is_empty() {
-            by_id.clone()
-        } else {
-            let mut o: Vec<u32> = (0..t.rows as u32).collect();
-            o.sort_by_key(|i| rank[t.subject[*i as usize] as usize]);
-            o
-        };
-        for i in order {
-            let i = i as usize;
-            let subject = if t.subject.is_empty() {
-                i
-            } else {
-                t.subject[i] as usize
-            };
-            for (c, cell) in t.columns.iter().zip(cells.iter_mut()) {
-                c.cell(i, cell);
+        let width = t.columns.len();
+        cells.resize(width, String::new());
+        // (rank of the row's subject, row), sorted: the write order. Pairs sort in cache.
+        let mut order: Vec<(u32, u32)> = (0..t.rows)
+            .map(|i| {
+                let subject = if t.subject.is_empty() {
+                    i
+                } else {
+                    t.subject[i] as usize
+                };
+                (rank[subject], i as u32)
+            })
+            .collect();
+        order.sort_unstable();
+        // The rows packed one after another, read column by column in source order, so the
+        // write in study-ID order fetches one row at a time instead of a cell per column.
+        let mut packed = vec![0u32; t.rows * width];
+        for i in 0..t.rows {
+            for (j, c) in t.columns.iter().enumerate() {
+                packed[i * width + j] = c.raw(i);
+            }
+        }
+        for (r, i) in order {
+            let row = &packed[i as usize * width..(i as usize + 1) * width];
+            for ((c, cell), raw) in t.columns.iter().zip(cells.iter_mut()).zip(row) {
+                c.cell_raw(*raw, cell);
             }
             w.row(
-                &anonymised.study_ids[subject],
+                &ids[by_id[r as usize] as usize],
                 cells.iter().map(String::as_str),
             )?;
         }
