@@ -16,7 +16,6 @@
 //! its subject's position and a few 4-byte codes.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
@@ -27,37 +26,6 @@ use crate::anonymise::{self, KReport, Policy, StudyIds};
 use crate::linkage::{Found, LinkageReport, Linker, SourceReport, source_name};
 use crate::release::{Builder, ReleaseError, Written};
 use crate::vault::StudyKeys;
-
-/// A fast hasher for keys that are already well mixed or short (dictionary words, codes).
-#[derive(Default, Clone, Copy)]
-pub struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(b));
-        }
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.write_u64(u64::from(i));
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.write_u64(u64::from(i));
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.write_u64(i as u64);
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-pub type FxBuild = BuildHasherDefault<FxHasher>;
 
 /// A missing text cell.
 pub const MISSING: u32 = u32::MAX;
@@ -70,7 +38,7 @@ pub enum Column {
     /// Dictionary-encoded text: a code per row into `dict` ([`MISSING`] for an empty cell).
     Text {
         dict: Vec<Box<str>>,
-        lookup: HashMap<Box<str>, u32, FxBuild>,
+        lookup: HashMap<Box<str>, u32, rustc_hash::FxBuildHasher>,
         codes: Vec<u32>,
     },
     /// Days since 1970-01-01 ([`NO_DAY`] for an empty cell).
@@ -341,6 +309,32 @@ impl CsvReader {
         }
     }
 
+    /// The next record of `width` cells, blank lines skipped; a record of another width is an
+    /// error naming its line.
+    fn row(&mut self, width: usize) -> Result<Option<&[String]>, BulkError> {
+        loop {
+            let (line, got, blank) = match self.next()? {
+                None => return Ok(None),
+                Some((line, cells)) => (
+                    line,
+                    cells.len(),
+                    cells.len() == 1 && cells[0].trim().is_empty(),
+                ),
+            };
+            if blank {
+                continue;
+            }
+            if got != width {
+                return Err(BulkError::Bad {
+                    path: self.path.clone(),
+                    line,
+                    problem: format!("{got} fields, the header has {width}"),
+                });
+            }
+            return Ok(Some(&self.cells[..self.used]));
+        }
+    }
+
     /// The next record's line number and cells, or `None` at the end.
     fn next(&mut self) -> Result<Option<(usize, &[String])>, BulkError> {
         self.line.clear();
@@ -395,14 +389,6 @@ impl CsvReader {
             }
         }
         Ok(Some((self.line_no, &self.cells[..self.used])))
-    }
-}
-
-fn wrong_width(path: &Path, line: usize, got: usize, want: usize) -> BulkError {
-    BulkError::Bad {
-        path: path.to_path_buf(),
-        line,
-        problem: format!("{got} fields, the header has {want}"),
     }
 }
 
@@ -494,14 +480,7 @@ pub fn link(
     let mut n: u32 = 0;
     let mut code = String::new();
     let mut previous = String::new();
-    let path = clients.to_path_buf();
-    while let Some((line, cells)) = r.next()? {
-        if cells.len() == 1 && cells[0].trim().is_empty() {
-            continue;
-        }
-        if cells.len() != roles.len() {
-            return Err(wrong_width(&path, line, cells.len(), roles.len()));
-        }
+    while let Some(cells) = r.row(roles.len())? {
         code.clear();
         previous.clear();
         for (role, cell) in roles.iter().zip(cells) {
@@ -536,14 +515,7 @@ pub fn link(
         let (roles, mut table) = plan_header(&r, &header, *source)?;
         let code_at = roles.iter().position(|x| *x == Role::Code).unwrap_or(0);
         let mut counts = SourceReport::default();
-        let path = path.to_path_buf();
-        while let Some((line, cells)) = r.next()? {
-            if cells.len() == 1 && cells[0].trim().is_empty() {
-                continue;
-            }
-            if cells.len() != roles.len() {
-                return Err(wrong_width(&path, line, cells.len(), roles.len()));
-            }
+        while let Some(cells) = r.row(roles.len())? {
             counts.rows += 1;
             let subject = match linker.find(cells[code_at].trim()) {
                 Found::None => {

@@ -30,8 +30,7 @@ pub struct Contacts {
 /// fields the spec names (p.32). Any problem rejects the whole file; the report names rows and
 /// columns, never a value.
 pub fn import(bytes: &[u8], allowed: &[&str]) -> Result<Contacts, Rejected> {
-    let records = crate::csv_import::records(bytes)?;
-    let (header, rows) = records.split_first().unwrap_or((&records[0], &[]));
+    let (header, rows) = crate::csv_import::records(bytes)?;
     let columns: Vec<String> = header.iter().map(|h| h.trim().to_owned()).collect();
     let mut problems = Vec::new();
     let mut seen_columns = HashSet::new();

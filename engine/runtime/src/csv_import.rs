@@ -66,9 +66,11 @@ pub(crate) fn reject(problems: Vec<RowProblem>) -> Rejected {
     }
 }
 
-/// A file a person supplied, as CSV records (UTF-8, a byte-order mark skipped): at least the
-/// header, or the whole file rejected.
-pub(crate) fn records(bytes: &[u8]) -> Result<Vec<Vec<String>>, Rejected> {
+/// A file a person supplied, as its CSV header and rows (UTF-8, a byte-order mark skipped), or
+/// the whole file rejected.
+pub(crate) type Records = (Vec<String>, Vec<Vec<String>>);
+
+pub(crate) fn records(bytes: &[u8]) -> Result<Records, Rejected> {
     let one = |row: usize, problem: String| reject(vec![RowProblem { row, problem }]);
     let text = std::str::from_utf8(bytes).map_err(|e| {
         one(
@@ -77,12 +79,13 @@ pub(crate) fn records(bytes: &[u8]) -> Result<Vec<Vec<String>>, Rejected> {
         )
     })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let records =
+    let mut records =
         parse_csv(text).map_err(|line| one(line, "a quoted field is never closed".into()))?;
     if records.is_empty() {
         return Err(one(1, "the file is empty".into()));
     }
-    Ok(records)
+    let header = records.remove(0);
+    Ok((header, records))
 }
 
 /// Imports the CSV export of the Service IS sample; `asked` are the Service IS keys the spec
@@ -91,8 +94,7 @@ pub(crate) fn records(bytes: &[u8]) -> Result<Vec<Vec<String>>, Rejected> {
 /// `previous_personal_code`) must be there; otherwise a code is allowed only if asked for —
 /// a survey of the Service's own clients needs none (data minimisation, p.3.3).
 pub fn import(bytes: &[u8], asked: &[&str], with_codes: bool) -> Result<Vec<Subject>, Rejected> {
-    let records = records(bytes)?;
-    let (header, rows) = records.split_first().unwrap_or((&records[0], &[]));
+    let (header, rows) = records(bytes)?;
     let mut problems = Vec::new();
     for (i, column) in header.iter().enumerate() {
         let column = column.trim();

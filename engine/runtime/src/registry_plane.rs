@@ -55,6 +55,31 @@ pub struct RegistryDataPlane {
     pub clock: Arc<dyn Clock>,
 }
 
+impl RegistryDataPlane {
+    /// The data plane with its folders in the work folder `work`: `releases/`, `outbox/`,
+    /// `inbox/` and `recipients/`.
+    pub fn new(
+        store: Store,
+        master: MasterKey,
+        service_is: ServiceIs,
+        connector: Connector,
+        work: &std::path::Path,
+        clock: Arc<dyn Clock>,
+    ) -> RegistryDataPlane {
+        RegistryDataPlane {
+            store,
+            master,
+            service_is,
+            connector,
+            releases: work.join("releases"),
+            outbox: work.join("outbox"),
+            inbox: work.join("inbox"),
+            recipients: work.join("recipients"),
+            clock,
+        }
+    }
+}
+
 /// The file a service researcher puts in the study's inbox for a manual extraction from the
 /// Service IS (MK403 p.22.1) before completing the task.
 pub const MANUAL_EXTRACTION_FILE: &str = "service-is.csv";
@@ -79,19 +104,21 @@ fn links_or_follows_up(spec: &studyflow_spec::Spec) -> bool {
             .is_some_and(|d| d.information_centre.is_some() || d.prison_administration.is_some())
 }
 
-/// Every file below `dir`, recursively (none when it does not exist).
-fn collect_files(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            collect_files(&p, out);
-        } else {
-            out.push(p);
+/// Every file below `dir`, recursively (none when it does not exist or cannot be read).
+pub fn files_below(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
         }
     }
+    out
 }
 
 /// The first byte of a stored dataset: sealed under the study's keys, or plain (anonymised).
@@ -163,12 +190,21 @@ impl RegistryDataPlane {
         study: &str,
         name: &str,
     ) -> Result<T, StepError> {
-        let stored = self
-            .store
-            .dataset(study, name)
-            .await
-            .map_err(store_err)?
-            .ok_or_else(|| fail(format!("dataset {name} is missing"), false))?;
+        self.load_optional(keys, study, name)
+            .await?
+            .ok_or_else(|| fail(format!("dataset {name} is missing"), false))
+    }
+
+    /// A dataset that may not exist (a source the study does not use).
+    async fn load_optional<T: DeserializeOwned>(
+        &self,
+        keys: &StudyKeys,
+        study: &str,
+        name: &str,
+    ) -> Result<Option<T>, StepError> {
+        let Some(stored) = self.store.dataset(study, name).await.map_err(store_err)? else {
+            return Ok(None);
+        };
         let text = match stored.split_first() {
             Some((&SEALED, sealed)) => keys
                 .open(&format!("dataset:{name}"), sealed)
@@ -177,7 +213,9 @@ impl RegistryDataPlane {
                 .map_err(|_| fail(format!("dataset {name} is damaged"), false))?,
             _ => return Err(fail(format!("dataset {name} is damaged"), false)),
         };
-        serde_json::from_str(&text).map_err(|e| fail(format!("dataset {name}: {e}"), false))
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| fail(format!("dataset {name}: {e}"), false))
     }
 
     async fn sample(&self, ctx: &StepContext<'_>) -> Result<Vec<Subject>, StepError> {
@@ -316,15 +354,10 @@ impl RegistryDataPlane {
                     "subjects".to_owned(),
                     crate::quality::check(&subjects, &expected, today),
                 );
-                if self
-                    .store
-                    .dataset(study, "linked/rows")
-                    .await
-                    .map_err(store_err)?
-                    .is_some()
+                if let Some(rows) = self
+                    .load_optional::<BTreeMap<String, Vec<Record>>>(&keys, study, "linked/rows")
+                    .await?
                 {
-                    let rows: BTreeMap<String, Vec<Record>> =
-                        self.load(&keys, study, "linked/rows").await?;
                     for (source, records) in &rows {
                         let seen: std::collections::BTreeSet<&str> = records
                             .iter()
@@ -532,14 +565,10 @@ impl RegistryDataPlane {
                 let sample: Vec<Subject> = self.load(&keys, study, "service_is").await?;
                 let mut answers: Vec<AnswerRow> = Vec::new();
                 for name in ["answer/information_centre", "answer/prison_administration"] {
-                    if self
-                        .store
-                        .dataset(study, name)
-                        .await
-                        .map_err(store_err)?
-                        .is_some()
+                    if let Some(rows) = self
+                        .load_optional::<Vec<AnswerRow>>(&keys, study, name)
+                        .await?
                     {
-                        let rows: Vec<AnswerRow> = self.load(&keys, study, name).await?;
                         answers.extend(rows);
                     }
                 }
@@ -842,12 +871,9 @@ impl RegistryDataPlane {
             // the files that held identifiers in plaintext go now: what people put in the inbox
             // and the request files in the outbox (a study terminated mid-exchange leaves
             // some). Cover letters carry no identifier and stay as the record of the exchange.
-            let mut files = Vec::new();
-            collect_files(&self.inbox.join(ctx.study), &mut files);
-            let mut requests = Vec::new();
-            collect_files(&self.outbox.join(ctx.study), &mut requests);
+            let mut files = files_below(&self.inbox.join(ctx.study));
             files.extend(
-                requests
+                files_below(&self.outbox.join(ctx.study))
                     .into_iter()
                     .filter(|p| p.file_name().is_some_and(|n| n == "request.json")),
             );

@@ -10,7 +10,6 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use studyflow_spec::catalogue::{self, FieldClass};
 
@@ -62,19 +61,6 @@ pub(crate) fn csv_field(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
     push_field(&mut out, v);
     out
-}
-
-fn cell(v: Option<&Value>) -> String {
-    match v {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
-            .collect::<Vec<_>>()
-            .join("; "),
-        Some(other) => other.to_string(),
-    }
 }
 
 /// Refuses a column that is not anonymised data: an identifier, or unknown to the catalogue.
@@ -319,7 +305,10 @@ pub fn write(folder: &Path, tables: &[Table<'_>]) -> Result<Written, ReleaseErro
     for (t, columns) in tables.iter().zip(&columns_of) {
         let mut w = b.table(t.name)?;
         for r in t.records {
-            let cells: Vec<String> = columns.iter().map(|c| cell(r.values.get(*c))).collect();
+            let cells: Vec<String> = columns
+                .iter()
+                .map(|c| catalogue::value_text(r.values.get(*c)))
+                .collect();
             w.row(&r.study_id, cells.iter().map(String::as_str))?;
         }
         w.finish()?;

@@ -19,7 +19,7 @@ use studyflow_calendar::Calendar;
 use studyflow_runtime::connector::Connector;
 use studyflow_runtime::linkage::Subject;
 use studyflow_runtime::registry_plane::{
-    CONSENTED_CONTACTS_FILE, MANUAL_EXTRACTION_FILE, RegistryDataPlane, ServiceIs,
+    CONSENTED_CONTACTS_FILE, MANUAL_EXTRACTION_FILE, RegistryDataPlane, ServiceIs, files_below,
 };
 use studyflow_runtime::vault::MasterKey;
 use studyflow_runtime::{Engine, ManualClock, Options};
@@ -79,23 +79,18 @@ async fn world(
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&base);
-    let plane = RegistryDataPlane {
-        store: store.clone(),
-        master: MasterKey::from_bytes([4u8; 32]),
-        service_is: ServiceIs::Subjects(Arc::new(sample)),
-        // One try per step attempt, quickly given up: the engine's retries are under test.
-        connector: {
-            let mut c = Connector::new(&registries.url());
-            c.attempts = 1;
-            c.timeout = std::time::Duration::from_millis(300);
-            c
-        },
-        releases: base.join("releases"),
-        outbox: base.join("outbox"),
-        inbox: base.join("inbox"),
-        recipients: base.join("recipients"),
-        clock: clock.clone(),
-    };
+    // One try per step attempt, quickly given up: the engine's retries are under test.
+    let mut connector = Connector::new(&registries.url());
+    connector.attempts = 1;
+    connector.timeout = std::time::Duration::from_millis(300);
+    let plane = RegistryDataPlane::new(
+        store.clone(),
+        MasterKey::from_bytes([4u8; 32]),
+        ServiceIs::Subjects(Arc::new(sample)),
+        connector,
+        &base,
+        clock.clone(),
+    );
     let engine = Arc::new(Engine::new(
         store,
         clock.clone(),
@@ -111,21 +106,6 @@ async fn world(
         registries,
         clients,
         setup: Setup { engine, clock },
-    }
-}
-
-/// Every file below `dir`, recursively.
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            files(&p, out);
-        } else {
-            out.push(p);
-        }
     }
 }
 
@@ -179,10 +159,9 @@ async fn check_clean(w: &World, db: &Db, study: &str) -> Vec<RunRow> {
     }
     assert_eq!(scan.count_in(&held), 0, "an identifier in the database");
     // Every file the run left, and on SQLite the database files themselves.
-    let mut paths = Vec::new();
-    files(&w.base, &mut paths);
+    let mut paths = files_below(&w.base);
     if db.label == "sqlite" {
-        files(Path::new(&db.url).parent().unwrap(), &mut paths);
+        paths.extend(files_below(Path::new(&db.url).parent().unwrap()));
     }
     let mut scanned = 0;
     for p in &paths {
@@ -346,8 +325,7 @@ async fn resocialisation_study_goes_through_the_secure_electronic_exchange() {
             "{link}"
         );
         // Released to the university after the contract: CSV, codebook, manifest.
-        let mut released = Vec::new();
-        files(&w.base.join("releases").join(&study), &mut released);
+        let released = files_below(&w.base.join("releases").join(&study));
         let names: Vec<String> = released
             .iter()
             .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())

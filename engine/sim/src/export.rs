@@ -21,18 +21,9 @@ pub struct Exported {
     pub bytes: u64,
 }
 
-/// A value as a CSV cell.
+/// A value as a CSV cell: written as a release writes it, quoted when it must be.
 pub fn cell(v: Option<&Value>) -> String {
-    let text = match v {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
-            .collect::<Vec<_>>()
-            .join("; "),
-        Some(other) => other.to_string(),
-    };
+    let text = studyflow_spec::catalogue::value_text(v);
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {

@@ -751,6 +751,22 @@ pub fn keys(source: Source) -> impl Iterator<Item = &'static str> {
 /// The fields a consented direct contact may carry (p.32).
 pub const CONTACT_FIELDS: [&str; 4] = ["first_name", "last_name", "email", "phone"];
 
+/// A field's value as one cell of text (a CSV file, a release): empty when missing, a list as
+/// `a; b`. The releases and the generated registry files write values alike through it.
+pub fn value_text(v: Option<&serde_json::Value>) -> String {
+    use serde_json::Value;
+    match v {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+            .collect::<Vec<_>>()
+            .join("; "),
+        Some(other) => other.to_string(),
+    }
+}
+
 /// Each field's name in Latvian, for the Latvian part of the letters: the words of MK403
 /// (`MK403-2025.lv.txt`) for the fields it lists (p.12, p.13, p.15, p.16), the Service's own
 /// terms for the Service IS fields it does not enumerate.

@@ -121,17 +121,14 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     )?;
 
     let clock = Arc::new(ManualClock::at_date(date(2026, 8, 3)));
-    let plane = RegistryDataPlane {
-        store: store.clone(),
+    let plane = RegistryDataPlane::new(
+        store.clone(),
         master,
-        service_is: ServiceIs::Subjects(Arc::new(sample)),
-        connector: Connector::new(&registries.url()),
-        releases: dir.join("releases"),
-        outbox: dir.join("outbox"),
-        inbox: dir.join("inbox"),
-        recipients: dir.join("recipients"),
-        clock: clock.clone(),
-    };
+        ServiceIs::Subjects(Arc::new(sample)),
+        Connector::new(&registries.url()),
+        &dir,
+        clock.clone(),
+    );
     let engine = Arc::new(Engine::new(
         store,
         clock.clone(),
@@ -339,19 +336,11 @@ fn scan(
     identifiers: &studyflow_sim::IdentifierScan,
 ) -> anyhow::Result<(usize, usize, usize)> {
     let (mut files, mut bytes, mut found) = (0, 0, 0);
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d)? {
-            let path = entry?.path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let data = std::fs::read(&path)?;
-            files += 1;
-            bytes += data.len();
-            found += identifiers.count_in(&data);
-        }
+    for path in studyflow_runtime::registry_plane::files_below(dir) {
+        let data = std::fs::read(&path)?;
+        files += 1;
+        bytes += data.len();
+        found += identifiers.count_in(&data);
     }
     Ok((files, bytes, found))
 }

@@ -93,17 +93,14 @@ async fn open_worker(a: &WorkerArgs) -> anyhow::Result<Engine> {
     };
     let store = Store::open_existing(&a.engine.database).await?;
     let clock = clock()?;
-    let plane = RegistryDataPlane {
-        store: store.clone(),
+    let plane = RegistryDataPlane::new(
+        store.clone(),
         master,
         service_is,
-        connector: Connector::new(a.registries.as_deref().unwrap_or("")),
-        releases: work.join("releases"),
-        outbox: work.join("outbox"),
-        inbox: work.join("inbox"),
-        recipients: work.join("recipients"),
-        clock: clock.clone(),
-    };
+        Connector::new(a.registries.as_deref().unwrap_or("")),
+        work,
+        clock.clone(),
+    );
     Ok(Engine::new(
         store,
         clock,
