@@ -12,7 +12,8 @@ use studyflow_spec::model::{
 };
 
 use crate::model::{
-    Actor, AnchorEdge, DataClass, Deadline, DeadlineKind, Edge, Plan, Step, StepKind, Trigger,
+    About, Actor, AnchorEdge, DataClass, Deadline, DeadlineKind, Edge, Plan, Registry, Step,
+    StepKind, Trigger, WaveRef,
 };
 
 /// Working days before publication by which the Prison Administration is told (MK403 p.8).
@@ -31,6 +32,7 @@ fn step(
     Step {
         id: id.into(),
         kind,
+        about: About::Study,
         title: title.into(),
         actor,
         data_in,
@@ -49,6 +51,10 @@ fn step(
 }
 
 impl Step {
+    fn about(mut self, about: About) -> Self {
+        self.about = about;
+        self
+    }
     fn stage(mut self, stage: Stage) -> Self {
         self.stage = Some(stage);
         self
@@ -229,6 +235,23 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
     // Follow-up waves: per subject, requested from the Service IS's own client records, each
     // answer anonymised before anything else and joined by pseudonym (MK403 p.19–20).
     let mut joins = Vec::new();
+    // An internal study's analysis dataset reaches its researchers through the study
+    // workspace: first the baseline, then a new version after each wave (MK403 p.22.5, p.24).
+    let mut releases: Vec<NodeIndex> = Vec::new();
+    if let (false, Some(dataset)) = (external, dataset) {
+        releases.push(b.add(
+            step(
+                "release-baseline",
+                StepKind::Release,
+                "Release the anonymised analysis dataset to the study workspace of the authorised service researchers",
+                Actor::Engine,
+                (ANON, ANON),
+                &["p.7", "p.22.5", "p.24"],
+            )
+            .stage(Stage::Anonymisation),
+            &[dataset],
+        ));
+    }
     if let (Some(follow_up), Some(dataset)) = (&spec.follow_up, dataset) {
         let window = spec
             .methodology
@@ -239,14 +262,32 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
         let (request_actor, exchange_points): (Actor, &[&'static str]) =
             (Actor::Engine, &["p.6", "p.11", "p.12", "p.20"]);
         let fields: Vec<&str> = follow_up.fields.iter().map(|f| f.0.as_str()).collect();
-        for wave in WAVES
+        let asked: Vec<_> = WAVES
             .iter()
             .filter(|w| follow_up.waves.iter().any(|x| x.0 == w.name))
-        {
+            .collect();
+        for wave in asked.iter().copied() {
             let edge = if wave.from_end {
                 AnchorEdge::End
             } else {
                 AnchorEdge::Start
+            };
+            // The wave's request asks for the window since the previous wave counted from the
+            // same edge (p.19: each follow-up reports what happened since the last one).
+            let since_years = asked
+                .iter()
+                .filter(|w| w.from_end == wave.from_end && w.years < wave.years)
+                .map(|w| w.years)
+                .max()
+                .unwrap_or(0);
+            let about = About::Wave {
+                wave: WaveRef {
+                    name: wave.name,
+                    point: wave.point,
+                    edge,
+                    years: wave.years,
+                    since_years,
+                },
             };
             let slug = wave.name.replace('_', "-");
             let mut points = vec![wave.point];
@@ -288,6 +329,7 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
                     &points,
                 )
                 .stage(Stage::FollowUp)
+                .about(about)
                 .per_subject()
                 .fields(fields.iter().copied())
                 .trigger(Trigger::PerSubject {
@@ -308,6 +350,7 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
                     &["p.13", wave.point],
                 )
                 .stage(Stage::FollowUp)
+                .about(about)
                 .per_subject()
                 .fields(fields.iter().copied()),
                 &[request],
@@ -322,10 +365,11 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
                     &["p.20"],
                 )
                 .stage(Stage::FollowUp)
+                .about(about)
                 .per_subject(),
                 &[answer],
             );
-            joins.push(b.add(
+            let join = b.add(
                 step(
                     format!("follow-up-{slug}-join"),
                     StepKind::FollowUpJoin,
@@ -334,9 +378,32 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
                     (ANON, ANON),
                     &["p.20"],
                 )
-                .stage(Stage::FollowUp).per_subject(),
+                .stage(Stage::FollowUp)
+                .about(about)
+                .per_subject(),
                 &[anonymise, dataset],
-            ));
+            );
+            joins.push(join);
+            // An internal study's researchers analyse as the waves arrive (interim reports):
+            // a new version of the analysis dataset once every subject's wave is joined.
+            if !external {
+                releases.push(b.add(
+                    step(
+                        format!("follow-up-{slug}-release"),
+                        StepKind::Release,
+                        format!(
+                            "Release the analysis dataset with the {} follow-up to the study workspace",
+                            wave.name
+                        ),
+                        Actor::Engine,
+                        (ANON, ANON),
+                        &["p.7", "p.20", "p.22.5", "p.24"],
+                    )
+                    .stage(Stage::FollowUp)
+                    .about(about),
+                    &[join],
+                ));
+            }
         }
     }
 
@@ -392,7 +459,11 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
     });
 
     // Analysis and release: anonymised data only (MK403 p.7, p.22.5–22.7, p.30).
-    let mut inputs: Vec<NodeIndex> = dataset.into_iter().chain(joins.iter().copied()).collect();
+    let mut inputs: Vec<NodeIndex> = if external {
+        dataset.into_iter().chain(joins.iter().copied()).collect()
+    } else {
+        releases
+    };
     if let (Some(gate), false) = (contract_gate, inputs.is_empty()) {
         let released = released_fields(spec);
         let transfer = b.add_after(
@@ -609,6 +680,7 @@ fn acquisition_and_linkage(b: &mut Builder<'_>, approval: NodeIndex) -> (Option<
                 points,
             )
             .stage(Stage::Acquisition)
+            .about(About::Registry { registry: Registry::InformationCentre })
             .fields(fields.iter().copied()),
             &request_data,
             &request_order,
@@ -624,6 +696,9 @@ fn acquisition_and_linkage(b: &mut Builder<'_>, approval: NodeIndex) -> (Option<
                     &["p.13"],
                 )
                 .stage(Stage::Acquisition)
+                .about(About::Registry {
+                    registry: Registry::InformationCentre,
+                })
                 .fields(fields),
                 &[request],
             ),
@@ -660,6 +735,9 @@ fn acquisition_and_linkage(b: &mut Builder<'_>, approval: NodeIndex) -> (Option<
                 &points,
             )
             .stage(Stage::Acquisition)
+            .about(About::Registry {
+                registry: Registry::PrisonAdministration,
+            })
             .fields(fields.iter().copied()),
             &request_data,
             &request_order,
@@ -682,6 +760,9 @@ fn acquisition_and_linkage(b: &mut Builder<'_>, approval: NodeIndex) -> (Option<
                     &points,
                 )
                 .stage(Stage::Acquisition)
+                .about(About::Registry {
+                    registry: Registry::PrisonAdministration,
+                })
                 .fields(fields),
                 &[request],
             ),

@@ -28,7 +28,8 @@ pub mod render;
 
 pub use compile::compile;
 pub use model::{
-    Actor, DataClass, Deadline, DeadlineKind, Plan, Step, StepKind, TaskBody, Trigger,
+    About, Actor, DataClass, Deadline, DeadlineKind, Plan, Registry, Step, StepKind, TaskBody,
+    Trigger, WaveRef,
 };
 
 use jiff::civil::Date;
@@ -42,7 +43,7 @@ pub const COMPILER_VERSION: &str = concat!(
     "studyflow-plan ",
     env!("CARGO_PKG_VERSION"),
     " format ",
-    "2"
+    "3"
 );
 
 /// The version of the JSON plan format (`studyflow plan --format json`).

@@ -42,6 +42,10 @@ pub enum StepKind {
     Survey,
     /// Transfer of anonymised data to the external researcher (MK403 p.30).
     Transfer,
+    /// Release of the anonymised analysis dataset to the study workspace of the Service's
+    /// authorised researchers (MK403 p.7, p.22.5, p.24): after anonymisation and after each
+    /// follow-up wave, for an internal study.
+    Release,
     /// Analysis (MK403 p.22.5).
     Analysis,
     /// Report and recommendations (MK403 p.22.6).
@@ -86,6 +90,7 @@ impl StepKind {
             StepKind::ContactTransfer => "contact_transfer",
             StepKind::Survey => "survey",
             StepKind::Transfer => "transfer",
+            StepKind::Release => "release",
             StepKind::Analysis => "analysis",
             StepKind::Report => "report",
             StepKind::Presentation => "presentation",
@@ -128,6 +133,7 @@ impl StepKind {
                 | StepKind::PrisonAdministrationNotice
                 | StepKind::Publication
                 | StepKind::Transfer
+                | StepKind::Release
         )
     }
 
@@ -212,8 +218,71 @@ impl DataClass {
     ];
 }
 
-/// Start or end of a subject's anchor event (MK403 p.19).
+/// An institution whose registry the Service asks (MK403 p.10–16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Registry {
+    /// The Punishment Register, through the Information Centre (p.13).
+    InformationCentre,
+    /// The Prisoners' IS of the Prison Administration (p.15, p.16).
+    PrisonAdministration,
+}
+
+impl Registry {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Registry::InformationCentre => "information_centre",
+            Registry::PrisonAdministration => "prison_administration",
+        }
+    }
+}
+
+/// One follow-up wave of MK403 p.19, as the steps of the wave carry it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct WaveRef {
+    /// The spec's name of the wave (`1y_after_start`).
+    pub name: &'static str,
+    /// Its point of p.19 (`p.19.1`).
+    pub point: &'static str,
+    pub edge: AnchorEdge,
+    /// Years after the anchor edge at which the wave falls due.
+    pub years: i16,
+    /// The observation window the wave's request asks for starts this many years after the
+    /// same anchor edge: the previous wave of the same edge the spec asks for, or 0 (the edge
+    /// itself). The window ends at `years`.
+    pub since_years: i16,
+}
+
+/// What a step is about beyond its kind: the typed reference the engine and the data plane
+/// act on, never the step's id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum About {
+    /// The study as a whole.
+    Study,
+    /// A request to, or the answer of, an institution (MK403 p.10–16).
+    Registry { registry: Registry },
+    /// A follow-up wave (MK403 p.19–20).
+    Wave { wave: WaveRef },
+}
+
+impl About {
+    pub fn registry(self) -> Option<Registry> {
+        match self {
+            About::Registry { registry } => Some(registry),
+            _ => None,
+        }
+    }
+    pub fn wave(self) -> Option<WaveRef> {
+        match self {
+            About::Wave { wave } => Some(wave),
+            _ => None,
+        }
+    }
+}
+
+/// Start or end of a subject's anchor event (MK403 p.19).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AnchorEdge {
     Start,
@@ -329,6 +398,8 @@ pub struct Step {
     /// Stable id, unique in the plan; the engine keys step runs and idempotency on it.
     pub id: String,
     pub kind: StepKind,
+    /// The registry or wave it is about (typed: nothing parses the id).
+    pub about: About,
     /// What the step does, for people.
     pub title: String,
     pub actor: Actor,

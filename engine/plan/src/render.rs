@@ -22,6 +22,7 @@ pub fn json(plan: &Plan) -> Value {
             json!({
                 "id": s.id,
                 "kind": s.kind,
+                "about": s.about,
                 "title": s.title,
                 "actor": s.actor,
                 "human_task": s.human_task,
