@@ -135,7 +135,8 @@ fn the_demo_runs_the_recidivism_study_end_to_end() {
         "anonymised (p.7):",
         "follow-ups (p.19-20):",
         "Prison Administration notice (p.8): none due",
-        "released (anonymised, with codebook and sha256 manifest):",
+        "deadlines:",
+        "analysis dataset: 7 versions in the study workspace; the latest, with every wave:",
         "identifying data and the study's keys destroyed (p.26): yes",
         "audit verify: passed",
     ] {
@@ -148,10 +149,40 @@ fn the_demo_runs_the_recidivism_study_end_to_end() {
         "{}",
         r.stdout
     );
+    // The Service's researchers find the analysis dataset with `studyflow release`: the
+    // latest version, written after the last wave, whole with its manifest.
+    let db = std::path::Path::new(&dir.path()).join("run-1/studyflow.db");
+    let release = studyflow(&[
+        "release",
+        "recidivism-2026-cohort",
+        "--database",
+        db.to_str().unwrap(),
+    ]);
+    assert_eq!(release.code, 0, "{}", release.transcript());
+    let folder = release
+        .stdout
+        .lines()
+        .next()
+        .and_then(|l| l.split_once(": "))
+        .map(|(_, f)| std::path::PathBuf::from(f.trim()))
+        .unwrap_or_default();
     assert!(
-        std::path::Path::new(&dir.path())
-            .join("run-1/output/MANIFEST.sha256")
-            .exists()
+        folder.to_string_lossy().ends_with("-v1-5y_after_end"),
+        "{}",
+        release.stdout
+    );
+    for file in [
+        "MANIFEST.sha256",
+        "codebook.csv",
+        "subjects.csv",
+        "follow_up_observation.csv",
+    ] {
+        assert!(folder.join(file).exists(), "{file} in {}", folder.display());
+    }
+    assert!(
+        release.stdout.contains("earlier versions:"),
+        "{}",
+        release.stdout
     );
     // A second run gets its own folder; nothing of the first is touched.
     let again = studyflow(&["demo", "--clients", "100", "--dir", &dir.path()]);

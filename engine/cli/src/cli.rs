@@ -45,6 +45,10 @@ pub enum Command {
     Worker(WorkerArgs),
     /// Show studies, or one study's steps with their states and due dates (overdue flagged).
     Status(StatusArgs),
+    /// Where the study's latest anonymised analysis dataset is (the study workspace of an
+    /// internal study, MK403 p.22.5, p.24; the transfer to an external researcher, p.30), with
+    /// every earlier version.
+    Release(StudyOnlyArgs),
     /// List open human tasks, those a user may complete with `--as`.
     Tasks(TasksArgs),
     /// Complete a human task.
@@ -189,6 +193,13 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
     pub study: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StudyOnlyArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    pub study: String,
 }
 
 #[derive(Debug, clap::Args)]

@@ -160,7 +160,8 @@ async fn scenario(db: &str, dir: &Path) {
             .map(|r| (&r.step, r.state))
             .collect::<Vec<_>>()
     );
-    assert_eq!(runs.len(), 14 + COHORT * 24);
+    // 14 study-level steps, the 7 releases to the study workspace (baseline, six waves).
+    assert_eq!(runs.len(), 21 + COHORT * 24);
     // Exactly once: one `step.done` per engine run, however often it was claimed.
     engine.store.seal_audit().await.unwrap();
     let mut done = std::collections::HashMap::new();

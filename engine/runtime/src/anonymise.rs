@@ -206,6 +206,27 @@ fn transform(
     (out, vault, dropped)
 }
 
+/// The rows of one subject already known by its study ID — a follow-up answer, anonymised on
+/// arrival (MK403 p.20): identifiers dropped, dates by the policy (relative to `anchor`),
+/// bands. No k-anonymity check here: the subject's class was checked with the study's
+/// subjects, and a suppressed subject's rows are dropped when they are joined.
+pub fn anonymise_rows(
+    study_id: &str,
+    rows: impl IntoIterator<Item = BTreeMap<String, Value>>,
+    policy: &Policy,
+    anchor: Option<jiff::civil::Date>,
+) -> Vec<BTreeMap<String, Value>> {
+    let records: Vec<Record> = rows
+        .into_iter()
+        .map(|values| Record {
+            subject: study_id.to_owned(),
+            values,
+        })
+        .collect();
+    let (out, _, _) = transform(&records, policy, &StudyIds::new(&[0; 32]), |_| anchor);
+    out.into_iter().map(|r| r.values).collect()
+}
+
 /// An anonymised study: its tables (`subjects` and one per source) under one set of study IDs.
 #[derive(Debug, Clone)]
 pub struct Study {

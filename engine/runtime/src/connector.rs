@@ -37,6 +37,13 @@ pub enum ConnectorError {
         #[source]
         rejected: Rejected,
     },
+    /// The answer holds rows outside the requested period or dated after the request: a
+    /// registry answering with more than was asked; nothing of it was imported.
+    #[error("{registry}: {message}")]
+    OutOfPeriod {
+        registry: &'static str,
+        message: String,
+    },
 }
 
 impl ConnectorError {
@@ -83,6 +90,7 @@ impl Connector {
         source: Source,
         fields: &[&str],
         codes: &[&str],
+        period: Option<&crate::followup::Period>,
     ) -> Result<Vec<AnswerRow>, ConnectorError> {
         let (registry, path, sources): (_, _, &[Source]) = match source {
             Source::InformationCentre => (
@@ -105,10 +113,16 @@ impl Connector {
             });
         }
         let url = format!("{}/v1/{path}/query", self.base);
-        let body = json!({
+        let mut body = json!({
             "fields": fields,
             "subjects": codes.iter().map(|c| json!({"personal_code": c})).collect::<Vec<_>>(),
         });
+        // The period the spec asks about and the day of the request (MK403 p.3.3, p.12):
+        // the registry answers as of that day and within the period.
+        if let Some(p) = period {
+            body["period"] = json!({"from": p.from, "to": p.to});
+            body["as_of"] = json!(p.as_of);
+        }
         let mut last = String::new();
         let mut delay = self.backoff;
         for attempt in 1..=self.attempts.max(1) {
@@ -154,6 +168,14 @@ impl Connector {
                             rejected: e,
                         }
                     })?;
+                    if let Some(p) = period {
+                        crate::followup::check_period(rows.iter().map(|r| &r.values), p).map_err(
+                            |e| ConnectorError::OutOfPeriod {
+                                registry,
+                                message: e.to_string(),
+                            },
+                        )?;
+                    }
                     return Ok(rows);
                 }
                 Err(e) => {

@@ -16,11 +16,13 @@ pub mod csv_import;
 pub mod dataplane;
 pub mod engine;
 pub mod exchange;
+pub mod followup;
 pub mod letters;
 pub mod linkage;
 pub mod quality;
 pub mod registry_plane;
 pub mod release;
+pub mod status;
 pub mod vault;
 pub mod worker;
 

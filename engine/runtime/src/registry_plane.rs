@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use studyflow_plan::StepKind;
+use studyflow_plan::{Registry, StepKind};
 use studyflow_spec::catalogue::Source;
 use studyflow_spec::model::Exchange;
 use studyflow_store::{Store, TaskMode};
@@ -24,6 +24,7 @@ use crate::connector::Connector;
 use crate::dataplane::{
     BoxFuture, DataPlane, StepContext, StepError, StepOutput, Subject as Cohort,
 };
+use crate::followup::{self, Anchor, Period, WaveAnswer};
 use crate::linkage::{self, AnswerRow, Subject};
 use crate::vault::{MasterKey, StudyKeys};
 
@@ -90,8 +91,53 @@ pub const CONSENTED_CONTACTS_FILE: &str = "consented-contacts.csv";
 const LOOK_AGAIN: std::time::Duration = std::time::Duration::from_secs(86_400);
 
 /// The name of a study's exchange with a registry, as the outbox and the inbox know it.
-pub fn exchange_id(study: &str, version: i64, request_step: &str) -> String {
-    format!("{study}-v{version}-{request_step}")
+pub fn exchange_id(study: &str, version: i64, registry: Registry) -> String {
+    let name = match registry {
+        Registry::InformationCentre => "information-centre-request",
+        Registry::PrisonAdministration => "prison-administration-request",
+    };
+    format!("{study}-v{version}-{name}")
+}
+
+/// The datasets of the data plane, by what they hold: the one place their names are made.
+mod names {
+    use studyflow_plan::{Registry, WaveRef};
+
+    pub const SERVICE_IS: &str = "service_is";
+    pub const LINKED_SUBJECTS: &str = "linked/subjects";
+    pub const LINKED_ROWS: &str = "linked/rows";
+    pub const CODES: &str = "vault/codes";
+    pub const STUDY_IDS: &str = "vault/study_ids";
+    /// Study ID → anchor dates (sealed; the follow-ups' windows, p.19).
+    pub const COHORT: &str = "vault/cohort";
+    pub const CONSENTED: &str = "contact/consented";
+    /// Everything anonymised: kept after the keys are destroyed (p.27).
+    pub const ANONYMISED: &str = "anonymised/";
+    pub const TABLES: &str = "anonymised/tables";
+    /// The study IDs the subjects' table released after the k-anonymity check.
+    pub const RELEASED_IDS: &str = "anonymised/released_ids";
+    /// Study ID → (waves the subject will have, whether some cannot run: its end is not
+    /// known) — counts only, for the censoring of the follow-up tables.
+    pub const EXPECTED_WAVES: &str = "anonymised/expected_waves";
+    /// The joined follow-up answers, one per wave and subject.
+    pub const FOLLOW_UPS: &str = "anonymised/followup/";
+
+    pub fn answer(registry: Registry) -> &'static str {
+        match registry {
+            Registry::InformationCentre => "answer/information_centre",
+            Registry::PrisonAdministration => "answer/prison_administration",
+        }
+    }
+    pub fn follow_up_raw(wave: &WaveRef, subject: &str) -> String {
+        format!("followup/{}/{subject}/raw", wave.name)
+    }
+    /// Anonymised on arrival, not joined yet.
+    pub fn follow_up_arrived(wave: &WaveRef, subject: &str) -> String {
+        format!("followup/{}/{subject}/arrived", wave.name)
+    }
+    pub fn follow_up_joined(wave: &WaveRef, subject: &str) -> String {
+        format!("{FOLLOW_UPS}{}/{subject}", wave.name)
+    }
 }
 
 /// Whether the study needs its subjects' personal codes: to link the registries' answers
@@ -124,6 +170,21 @@ pub fn files_below(dir: &std::path::Path) -> Vec<PathBuf> {
 /// The first byte of a stored dataset: sealed under the study's keys, or plain (anonymised).
 const SEALED: u8 = 1;
 const PLAIN: u8 = 0;
+
+/// A dataset stored plain (anonymised), decoded; a sealed one is refused.
+fn decode_plain<T: DeserializeOwned>(name: &str, stored: &[u8]) -> Result<T, StepError> {
+    let text = match stored.split_first() {
+        Some((&PLAIN, plain)) => std::str::from_utf8(plain).ok(),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        fail(
+            format!("dataset {name} is not stored as anonymised data"),
+            false,
+        )
+    })?;
+    serde_json::from_str(text).map_err(|e| fail(format!("dataset {name}: {e}"), false))
+}
 
 fn fail(message: impl Into<String>, retryable: bool) -> StepError {
     StepError::new(message, retryable)
@@ -167,19 +228,32 @@ impl RegistryDataPlane {
         identifying: bool,
         value: &T,
     ) -> Result<(), StepError> {
+        if !identifying {
+            return self.save_plain(study, name, value).await;
+        }
         let text = serde_json::to_string(value)
             .map_err(|e| fail(format!("dataset {name}: {e}"), false))?;
-        let stored = if identifying {
-            let mut b = vec![SEALED];
-            b.extend(keys.seal(&format!("dataset:{name}"), &text));
-            b
-        } else {
-            let mut b = vec![PLAIN];
-            b.extend(text.into_bytes());
-            b
-        };
+        let mut b = vec![SEALED];
+        b.extend(keys.seal(&format!("dataset:{name}"), &text));
         self.store
-            .put_dataset(study, name, identifying, &stored, micros(self.clock.now()))
+            .put_dataset(study, name, true, &b, micros(self.clock.now()))
+            .await
+            .map_err(store_err)
+    }
+
+    /// Stores anonymised data, plain: it needs no key and outlives them (p.27).
+    async fn save_plain<T: Serialize>(
+        &self,
+        study: &str,
+        name: &str,
+        value: &T,
+    ) -> Result<(), StepError> {
+        let text = serde_json::to_string(value)
+            .map_err(|e| fail(format!("dataset {name}: {e}"), false))?;
+        let mut b = vec![PLAIN];
+        b.extend(text.into_bytes());
+        self.store
+            .put_dataset(study, name, false, &b, micros(self.clock.now()))
             .await
             .map_err(store_err)
     }
@@ -262,13 +336,44 @@ impl RegistryDataPlane {
         }
     }
 
-    fn source_of(step_id: &str) -> Option<(Source, &'static str)> {
-        if step_id.starts_with("information-centre") {
-            Some((Source::InformationCentre, "answer/information_centre"))
-        } else if step_id.starts_with("prison-administration") {
-            Some((Source::PrisonRulings, "answer/prison_administration"))
-        } else {
-            None
+    /// The registry a request or answer step is about (typed in the plan).
+    fn registry_of(ctx: &StepContext<'_>) -> Result<Registry, StepError> {
+        ctx.step
+            .about
+            .registry()
+            .ok_or_else(|| fail("a request or answer that names no registry", false))
+    }
+
+    /// The wave a follow-up step is about (typed in the plan).
+    fn wave_of(ctx: &StepContext<'_>) -> Result<studyflow_plan::WaveRef, StepError> {
+        ctx.step
+            .about
+            .wave()
+            .ok_or_else(|| fail("a follow-up step that names no wave", false))
+    }
+
+    /// The catalogue sources a registry answers for.
+    fn sources_of(registry: Registry) -> &'static [Source] {
+        match registry {
+            Registry::InformationCentre => &[Source::InformationCentre],
+            Registry::PrisonAdministration => {
+                &[Source::PrisonRulings, Source::PrisonResocialisation]
+            }
+        }
+    }
+
+    /// The period a baseline request to the Punishment Register asks about (MK403 p.3.3): the
+    /// spec's, answered as of today. The Prison Administration's rulings carry dates that lie
+    /// ahead by nature (a planned release), so its answers are checked against the request only.
+    fn baseline_period(&self, ctx: &StepContext<'_>, registry: Registry) -> Option<Period> {
+        let scope = ctx.spec.data_scope.as_ref()?;
+        match registry {
+            Registry::InformationCentre => scope.information_centre.as_ref().map(|ic| Period {
+                from: ic.volume.period.from.0,
+                to: ic.volume.period.to.0,
+                as_of: riga_date(self.clock.now()),
+            }),
+            Registry::PrisonAdministration => None,
         }
     }
 
@@ -284,13 +389,23 @@ impl RegistryDataPlane {
                 | StepKind::Anonymise
                 | StepKind::FollowUpRequest
                 | StepKind::FollowUpAnonymise
+                | StepKind::FollowUpJoin
                 | StepKind::Transfer
+                | StepKind::Release
                 | StepKind::QualityCheck
                 | StepKind::ConsentCollection
                 | StepKind::ContactTransfer
         );
         if !needs_data {
             return self.without_data(&ctx).await;
+        }
+        // Anonymised data only: it outlives the study's keys (p.27), so these steps need none
+        // (a release may come after the destruction of the identifying data).
+        if matches!(
+            ctx.step.kind,
+            StepKind::FollowUpJoin | StepKind::Transfer | StepKind::Release
+        ) {
+            return self.anonymised_step(&ctx).await;
         }
         // Keys are made by the first step that receives personal data: the extraction, or the
         // consent list when it comes first (never after destruction: the plan puts that last).
@@ -308,7 +423,10 @@ impl RegistryDataPlane {
             StepKind::AcquireServiceIs if ctx.mode == TaskMode::TaskThenApply => {
                 // Manual extraction (p.22.1): the researcher has put the export in the inbox.
                 let path = self.inbox.join(study).join(MANUAL_EXTRACTION_FILE);
-                if let Some(done) = self.imported_before(study, "service_is", &path).await? {
+                if let Some(done) = self
+                    .imported_before(study, names::SERVICE_IS, &path)
+                    .await?
+                {
                     return Ok(done);
                 }
                 let bytes = self.supplied(&path)?;
@@ -320,19 +438,21 @@ impl RegistryDataPlane {
                                 LOOK_AGAIN,
                             )
                         })?;
-                self.save(&keys, study, "service_is", true, &sample).await?;
+                self.save(&keys, study, names::SERVICE_IS, true, &sample)
+                    .await?;
                 crate::contact::shred(&path)
                     .map_err(|e| fail(format!("{}: {e}", path.display()), true))?;
                 json!({"subjects": sample.len(), "imported_from": "manual extraction (MK403 p.22.1)", "export_deleted": true})
             }
             StepKind::AcquireServiceIs => {
                 let sample = self.sample(&ctx).await?;
-                self.save(&keys, study, "service_is", true, &sample).await?;
+                self.save(&keys, study, names::SERVICE_IS, true, &sample)
+                    .await?;
                 json!({"subjects": sample.len()})
             }
             StepKind::QualityCheck => {
                 // Prepared for the sign-off task (p.18, p.22.2): counts and row positions only.
-                let subjects: Vec<Record> = self.load(&keys, study, "linked/subjects").await?;
+                let subjects: Vec<Record> = self.load(&keys, study, names::LINKED_SUBJECTS).await?;
                 let today = riga_date(self.clock.now());
                 let expected: Vec<&str> = ctx
                     .spec
@@ -355,7 +475,11 @@ impl RegistryDataPlane {
                     crate::quality::check(&subjects, &expected, today),
                 );
                 if let Some(rows) = self
-                    .load_optional::<BTreeMap<String, Vec<Record>>>(&keys, study, "linked/rows")
+                    .load_optional::<BTreeMap<String, Vec<Record>>>(
+                        &keys,
+                        study,
+                        names::LINKED_ROWS,
+                    )
                     .await?
                 {
                     for (source, records) in &rows {
@@ -378,10 +502,7 @@ impl RegistryDataPlane {
             StepKind::ConsentCollection => {
                 // The consenting clients' contact details (p.31–32), supplied by the researcher.
                 let path = self.inbox.join(study).join(CONSENTED_CONTACTS_FILE);
-                if let Some(done) = self
-                    .imported_before(study, "contact/consented", &path)
-                    .await?
-                {
+                if let Some(done) = self.imported_before(study, names::CONSENTED, &path).await? {
                     return Ok(done);
                 }
                 let bytes = self.supplied(&path)?;
@@ -397,7 +518,7 @@ impl RegistryDataPlane {
                         LOOK_AGAIN,
                     )
                 })?;
-                self.save(&keys, study, "contact/consented", true, &contacts)
+                self.save(&keys, study, names::CONSENTED, true, &contacts)
                     .await?;
                 crate::contact::shred(&path)
                     .map_err(|e| fail(format!("{}: {e}", path.display()), true))?;
@@ -406,7 +527,7 @@ impl RegistryDataPlane {
             StepKind::ContactTransfer => {
                 self.contract_in_place(&ctx).await?;
                 let contacts: crate::contact::Contacts =
-                    self.load(&keys, study, "contact/consented").await?;
+                    self.load(&keys, study, names::CONSENTED).await?;
                 let key_file = self.recipients.join(format!("{study}.txt"));
                 if !key_file.exists() {
                     return Err(StepError::waiting(
@@ -433,28 +554,27 @@ impl RegistryDataPlane {
                 });
             }
             StepKind::Request => {
-                let (source, name) = Self::source_of(&ctx.step.id)
-                    .ok_or_else(|| fail("a request to an unknown registry", false))?;
-                let exchange = match source {
-                    Source::InformationCentre => ctx
+                let registry = Self::registry_of(&ctx)?;
+                let exchange = match registry {
+                    Registry::InformationCentre => ctx
                         .spec
                         .data_scope
                         .as_ref()
                         .and_then(|d| d.information_centre.as_ref())
                         .map(|s| s.exchange),
-                    _ => ctx
+                    Registry::PrisonAdministration => ctx
                         .spec
                         .data_scope
                         .as_ref()
                         .and_then(|d| d.prison_administration.as_ref())
                         .map(|s| s.exchange),
                 };
-                let sample: Vec<Subject> = self.load(&keys, study, "service_is").await?;
+                let sample: Vec<Subject> = self.load(&keys, study, names::SERVICE_IS).await?;
                 let codes: Vec<&str> = sample.iter().map(|s| s.personal_code.as_str()).collect();
                 if exchange == Some(Exchange::SecureElectronic) {
                     // The request goes to the outbox with its cover letter; the answer step
                     // waits for the inbox (MK403 p.12.3, p.14.2).
-                    let id = exchange_id(study, ctx.version, &ctx.step.id);
+                    let id = exchange_id(study, ctx.version, registry);
                     let hash = self
                         .store
                         .version(study, Some(ctx.version))
@@ -462,17 +582,18 @@ impl RegistryDataPlane {
                         .map_err(store_err)?
                         .map(|v| v.plan_hash)
                         .unwrap_or_default();
-                    let registry = if source == Source::InformationCentre {
-                        crate::letters::Registry::InformationCentre
-                    } else {
-                        crate::letters::Registry::PrisonAdministration
+                    let addressee = match registry {
+                        Registry::InformationCentre => crate::letters::Registry::InformationCentre,
+                        Registry::PrisonAdministration => {
+                            crate::letters::Registry::PrisonAdministration
+                        }
                     };
                     let letter = crate::letters::Letters::new(None)
                         .and_then(|l| {
                             l.request(
                                 ctx.spec,
                                 &hash,
-                                registry,
+                                addressee,
                                 codes.len(),
                                 riga_date(self.clock.now()),
                                 "Valsts probācijas dienests",
@@ -496,20 +617,28 @@ impl RegistryDataPlane {
                     });
                 }
                 self.registries_configured()?;
+                let period = self.baseline_period(&ctx, registry);
                 let rows = self
                     .connector
-                    .query(&keys, source, &fields, &codes)
+                    .query(
+                        &keys,
+                        Self::sources_of(registry)[0],
+                        &fields,
+                        &codes,
+                        period.as_ref(),
+                    )
                     .await
                     .map_err(|e| {
                         let retryable = e.retryable();
                         fail(e.to_string(), retryable)
                     })?;
-                self.save(&keys, study, name, true, &rows).await?;
-                json!({"rows": rows.len()})
+                self.save(&keys, study, names::answer(registry), true, &rows)
+                    .await?;
+                json!({"rows": rows.len(), "period": period})
             }
             StepKind::Answer => {
-                let (source, name) = Self::source_of(&ctx.step.id)
-                    .ok_or_else(|| fail("an answer from an unknown registry", false))?;
+                let registry = Self::registry_of(&ctx)?;
+                let name = names::answer(registry);
                 if self
                     .store
                     .dataset(study, name)
@@ -518,53 +647,58 @@ impl RegistryDataPlane {
                     .is_none()
                 {
                     // Secure electronic: the answer comes through the inbox.
-                    let request_step = ctx.step.id.replace("-answer", "-request");
-                    let id = exchange_id(study, ctx.version, &request_step);
-                    let sample: Vec<Subject> = self.load(&keys, study, "service_is").await?;
+                    let id = exchange_id(study, ctx.version, registry);
+                    let sample: Vec<Subject> = self.load(&keys, study, names::SERVICE_IS).await?;
                     let codes: Vec<&str> =
                         sample.iter().map(|s| s.personal_code.as_str()).collect();
-                    let sources: &[Source] = if source == Source::InformationCentre {
-                        &[Source::InformationCentre]
-                    } else {
-                        &[Source::PrisonRulings, Source::PrisonResocialisation]
-                    };
+                    let sources = Self::sources_of(registry);
                     let request = crate::answers::Request::new(
                         &keys,
                         sources,
                         &fields,
                         codes.iter().copied(),
                     );
-                    match crate::exchange::receive(
+                    let received = crate::exchange::receive(
                         &self.inbox.join(study),
                         &self.outbox.join(study),
                         &id,
                         &keys,
                         sources,
                         &request,
-                    ) {
-                        Ok(Some(rows)) => self.save(&keys, study, name, true, &rows).await?,
+                    );
+                    match received {
+                        Ok(Some(rows)) => {
+                            // The answer keeps to the period asked about, as the automated
+                            // exchange's does (MK403 p.3.3, p.12).
+                            if let Some(period) = self.baseline_period(&ctx, registry)
+                                && let Err(e) =
+                                    followup::check_period(rows.iter().map(|r| &r.values), &period)
+                            {
+                                return Err(StepError::waiting(
+                                    format!("the answer to {id}: {e}"),
+                                    LOOK_AGAIN,
+                                ));
+                            }
+                            self.save(&keys, study, name, true, &rows).await?
+                        }
                         Ok(None) => {
                             return Err(StepError::waiting(
                                 format!("the answer to {id} has not arrived in the inbox"),
-                                std::time::Duration::from_secs(86_400),
+                                LOOK_AGAIN,
                             ));
                         }
                         // A rejected answer waits to be replaced: nothing of it was imported.
-                        Err(e) => {
-                            return Err(StepError::waiting(
-                                e.to_string(),
-                                std::time::Duration::from_secs(86_400),
-                            ));
-                        }
+                        Err(e) => return Err(StepError::waiting(e.to_string(), LOOK_AGAIN)),
                     }
                 }
                 let rows: Vec<AnswerRow> = self.load(&keys, study, name).await?;
                 json!({"rows": rows.len(), "validated": true})
             }
             StepKind::MergeLink => {
-                let sample: Vec<Subject> = self.load(&keys, study, "service_is").await?;
+                let sample: Vec<Subject> = self.load(&keys, study, names::SERVICE_IS).await?;
                 let mut answers: Vec<AnswerRow> = Vec::new();
-                for name in ["answer/information_centre", "answer/prison_administration"] {
+                for registry in [Registry::InformationCentre, Registry::PrisonAdministration] {
+                    let name = names::answer(registry);
                     if let Some(rows) = self
                         .load_optional::<Vec<AnswerRow>>(&keys, study, name)
                         .await?
@@ -573,16 +707,16 @@ impl RegistryDataPlane {
                     }
                 }
                 let linked = linkage::link(&keys, &sample, &answers);
-                self.save(&keys, study, "linked/subjects", true, &linked.subjects)
+                self.save(&keys, study, names::LINKED_SUBJECTS, true, &linked.subjects)
                     .await?;
-                self.save(&keys, study, "linked/rows", true, &linked.rows)
+                self.save(&keys, study, names::LINKED_ROWS, true, &linked.rows)
                     .await?;
                 serde_json::to_value(&linked.report).unwrap_or_default()
             }
             StepKind::DeleteIdentifiers => {
                 // The follow-ups (p.19) are requested from the Service IS's own records: keep
                 // only subject key → codes, sealed, for the engine alone; the rest goes.
-                let sample: Vec<Subject> = self.load(&keys, study, "service_is").await?;
+                let sample: Vec<Subject> = self.load(&keys, study, names::SERVICE_IS).await?;
                 let codes: BTreeMap<String, (String, Option<String>)> = sample
                     .iter()
                     .map(|s| {
@@ -592,10 +726,10 @@ impl RegistryDataPlane {
                         )
                     })
                     .collect();
-                self.save(&keys, study, "vault/codes", true, &codes).await?;
+                self.save(&keys, study, names::CODES, true, &codes).await?;
                 if self
                     .store
-                    .dataset(study, "linked/subjects")
+                    .dataset(study, names::LINKED_SUBJECTS)
                     .await
                     .map_err(store_err)?
                     .is_none()
@@ -603,9 +737,9 @@ impl RegistryDataPlane {
                     // No registry to link (the Service IS alone): the subjects without their
                     // identifiers are the study dataset.
                     let linked = linkage::link(&keys, &sample, &[]);
-                    self.save(&keys, study, "linked/subjects", true, &linked.subjects)
+                    self.save(&keys, study, names::LINKED_SUBJECTS, true, &linked.subjects)
                         .await?;
-                    self.save(&keys, study, "linked/rows", true, &linked.rows)
+                    self.save(&keys, study, names::LINKED_ROWS, true, &linked.rows)
                         .await?;
                 }
                 let deleted = self
@@ -613,9 +747,9 @@ impl RegistryDataPlane {
                     .delete_datasets(
                         study,
                         &[
-                            "service_is",
-                            "answer/information_centre",
-                            "answer/prison_administration",
+                            names::SERVICE_IS,
+                            names::answer(Registry::InformationCentre),
+                            names::answer(Registry::PrisonAdministration),
                         ],
                     )
                     .await
@@ -623,9 +757,9 @@ impl RegistryDataPlane {
                 json!({"datasets_deleted": deleted, "fields_deleted": ctx.step.fields})
             }
             StepKind::Anonymise => {
-                let subjects: Vec<Record> = self.load(&keys, study, "linked/subjects").await?;
+                let subjects: Vec<Record> = self.load(&keys, study, names::LINKED_SUBJECTS).await?;
                 let rows: BTreeMap<String, Vec<Record>> =
-                    self.load(&keys, study, "linked/rows").await?;
+                    self.load(&keys, study, names::LINKED_ROWS).await?;
                 let policy = ctx
                     .spec
                     .anonymisation
@@ -640,11 +774,20 @@ impl RegistryDataPlane {
                 )
                 .map_err(|b| fail(b.to_string(), false))?;
                 let tables = &out.tables;
-                self.save(&keys, study, "anonymised/tables", false, &tables)
+                self.save(&keys, study, names::TABLES, false, &tables)
                     .await?;
-                self.save(&keys, study, "vault/study_ids", true, &out.vault)
+                self.save(&keys, study, names::STUDY_IDS, true, &out.vault)
                     .await?;
-                // The cohort for the waves: study IDs and anchor dates (p.19).
+                let released: Vec<&str> = out.tables["subjects"]
+                    .iter()
+                    .map(|r| r.study_id.as_str())
+                    .collect();
+                self.save(&keys, study, names::RELEASED_IDS, false, &released)
+                    .await?;
+                // The cohort for the waves: the released subjects' study IDs and anchor dates
+                // (p.19). A subject suppressed for k-anonymity is never released, so its
+                // follow-ups are not requested either (p.7: no more data than the study uses).
+                let released: std::collections::HashSet<&str> = released.into_iter().collect();
                 let cohort: Vec<Cohort> = match &ctx.spec.follow_up {
                     Some(f) => {
                         let [start_key, end_key] = f.anchor_event.date_fields();
@@ -652,6 +795,9 @@ impl RegistryDataPlane {
                             .iter()
                             .filter_map(|s| {
                                 let id = out.vault.get(&s.subject)?;
+                                if !released.contains(id.as_str()) {
+                                    return None;
+                                }
                                 let date = |k: &str| {
                                     s.values
                                         .get(k)
@@ -668,6 +814,41 @@ impl RegistryDataPlane {
                     }
                     None => Vec::new(),
                 };
+                let anchors: BTreeMap<&str, Anchor> = cohort
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.pseudonym.as_str(),
+                            Anchor {
+                                start: c.start,
+                                end: c.end,
+                            },
+                        )
+                    })
+                    .collect();
+                self.save(&keys, study, names::COHORT, true, &anchors)
+                    .await?;
+                if let Some(f) = &ctx.spec.follow_up {
+                    let asked: Vec<bool> = studyflow_spec::model::WAVES
+                        .iter()
+                        .filter(|w| f.waves.iter().any(|x| x.0 == w.name))
+                        .map(|w| w.from_end)
+                        .collect();
+                    let from_end = asked.iter().filter(|e| **e).count();
+                    let expected: BTreeMap<&str, (usize, bool)> = anchors
+                        .iter()
+                        .map(|(id, a)| {
+                            let plan = if a.end.is_some() || from_end == 0 {
+                                (asked.len(), false)
+                            } else {
+                                (asked.len() - from_end, true)
+                            };
+                            (*id, plan)
+                        })
+                        .collect();
+                    self.save(&keys, study, names::EXPECTED_WAVES, false, &expected)
+                        .await?;
+                }
                 return Ok(StepOutput {
                     record: json!({"k": out.report, "dropped": out.dropped, "subjects": out.tables["subjects"].len()}),
                     subjects: cohort,
@@ -675,10 +856,12 @@ impl RegistryDataPlane {
                 });
             }
             StepKind::FollowUpRequest => {
+                let wave = Self::wave_of(&ctx)?;
                 let ids: BTreeMap<String, String> =
-                    self.load(&keys, study, "vault/study_ids").await?;
+                    self.load(&keys, study, names::STUDY_IDS).await?;
                 let codes: BTreeMap<String, (String, Option<String>)> =
-                    self.load(&keys, study, "vault/codes").await?;
+                    self.load(&keys, study, names::CODES).await?;
+                let anchor = self.anchor(&keys, study, ctx.subject).await?;
                 let key = ids
                     .iter()
                     .find(|(_, id)| id.as_str() == ctx.subject)
@@ -687,10 +870,24 @@ impl RegistryDataPlane {
                 let (code, _) = codes
                     .get(&key)
                     .ok_or_else(|| fail("the subject's code is not in the vault", false))?;
+                // The window since the previous wave, as of today (p.19).
+                let (from, to) = followup::window(&wave, &anchor)
+                    .ok_or_else(|| fail("the wave's anchor date is not known", false))?;
+                let period = Period {
+                    from,
+                    to,
+                    as_of: riga_date(self.clock.now()),
+                };
                 self.registries_configured()?;
                 let rows = self
                     .connector
-                    .query(&keys, Source::InformationCentre, &fields, &[code.as_str()])
+                    .query(
+                        &keys,
+                        Source::InformationCentre,
+                        &fields,
+                        &[code.as_str()],
+                        Some(&period),
+                    )
                     .await
                     .map_err(|e| {
                         let retryable = e.retryable();
@@ -699,87 +896,51 @@ impl RegistryDataPlane {
                 self.save(
                     &keys,
                     study,
-                    &format!("followup/{}/{}/raw", ctx.step.id, ctx.subject),
+                    &names::follow_up_raw(&wave, ctx.subject),
                     true,
                     &rows,
                 )
                 .await?;
-                json!({"rows": rows.len()})
+                json!({"rows": rows.len(), "wave": wave.name})
             }
             StepKind::FollowUpAnonymise => {
-                let request_id = ctx.step.id.replace("-anonymise", "-request");
-                let raw_name = format!("followup/{request_id}/{}/raw", ctx.subject);
+                let wave = Self::wave_of(&ctx)?;
+                let raw_name = names::follow_up_raw(&wave, ctx.subject);
                 let rows: Vec<AnswerRow> = self.load(&keys, study, &raw_name).await?;
-                // Anonymised on arrival (p.20): identifiers dropped, under the study ID.
+                let anchor = self.anchor(&keys, study, ctx.subject).await?;
+                // Anonymised on arrival (p.20): identifiers dropped, dates by the spec's
+                // policy counted from the start of the anchor event, under the study ID.
                 let policy = ctx
                     .spec
                     .anonymisation
                     .as_ref()
                     .map(Policy::from_spec)
                     .ok_or_else(|| fail("no anonymisation policy", false))?;
-                let records: Vec<Record> = rows
+                let dates: Vec<_> = rows
                     .iter()
-                    .map(|r| Record {
-                        subject: ctx.subject.to_owned(),
-                        values: r.values.clone(),
-                    })
+                    .map(|r| followup::event_date(&r.values))
                     .collect();
-                let keep_dates = Policy {
-                    quasi_identifiers: Vec::new(),
-                    date_policy: studyflow_spec::model::DatePolicy::Month,
-                    ..policy
-                };
-                let out = anonymise::anonymise(&records, &keep_dates, &anonymise::random_secret())
-                    .map_err(|b| fail(b.to_string(), false))?;
-                let rows: Vec<AnonRecord> = out
-                    .records
-                    .into_iter()
-                    .map(|mut r| {
-                        r.study_id = ctx.subject.to_owned();
-                        r
-                    })
-                    .collect();
+                let events = anonymise::anonymise_rows(
+                    ctx.subject,
+                    rows.into_iter().map(|r| r.values),
+                    &policy,
+                    Some(anchor.start),
+                );
+                let answer = WaveAnswer::new(ctx.subject, &wave, &anchor, dates, events)
+                    .ok_or_else(|| fail("the wave's anchor date is not known", false))?;
                 self.save(
                     &keys,
                     study,
-                    &format!("followup/{request_id}/{}/anonymised", ctx.subject),
+                    &names::follow_up_arrived(&wave, ctx.subject),
                     false,
-                    &rows,
+                    &answer,
                 )
                 .await?;
                 self.store
                     .delete_datasets(study, &[raw_name.as_str()])
                     .await
                     .map_err(store_err)?;
-                json!({"rows": rows.len()})
-            }
-            StepKind::Transfer => {
-                self.contract_in_place(&ctx).await?;
-                let tables: BTreeMap<String, Vec<AnonRecord>> =
-                    self.load(&keys, study, "anonymised/tables").await?;
-                let folder = self.releases.join(study).join(format!(
-                    "{}-v{}",
-                    riga_date(self.clock.now()),
-                    ctx.version
-                ));
-                let list: Vec<crate::release::Table<'_>> = tables
-                    .iter()
-                    .map(|(name, records)| crate::release::Table { name, records })
-                    .collect();
-                match crate::release::write(&folder, &list) {
-                    Ok(w) => {
-                        let detail = json!({"files": w.files});
-                        return Ok(StepOutput {
-                            record: json!({"release": w.folder, "files": w.files.len()}),
-                            subjects: Vec::new(),
-                            audit: vec![("release.written", detail)],
-                        });
-                    }
-                    Err(crate::release::ReleaseError::Exists(_)) => {
-                        json!({"release": folder, "written_before": true})
-                    }
-                    Err(e) => return Err(fail(e.to_string(), false)),
-                }
+                json!({"events": answer.events.len(), "wave": wave.name})
             }
             _ => return self.without_data(&ctx).await,
         };
@@ -788,6 +949,161 @@ impl RegistryDataPlane {
             subjects: Vec::new(),
             audit: Vec::new(),
         })
+    }
+
+    /// The steps on anonymised data alone: the follow-up join (p.20), the release to the
+    /// study workspace (p.22.5, p.24) and the transfer to the external researcher (p.30).
+    async fn anonymised_step(&self, ctx: &StepContext<'_>) -> Result<StepOutput, StepError> {
+        let study = ctx.study;
+        let record = match ctx.step.kind {
+            StepKind::FollowUpJoin => {
+                // Joined by study ID to the study dataset (p.20): a subject the released
+                // subjects' table does not show is not joined.
+                let wave = Self::wave_of(ctx)?;
+                let arrived = names::follow_up_arrived(&wave, ctx.subject);
+                let joined = names::follow_up_joined(&wave, ctx.subject);
+                let Some(answer) = self.load_plain::<WaveAnswer>(study, &arrived).await? else {
+                    // Joined before, the commit lost: nothing more to do.
+                    return Ok(StepOutput {
+                        record: json!({"joined_before": true}),
+                        ..StepOutput::default()
+                    });
+                };
+                let released: Vec<String> = self
+                    .load_plain(study, names::RELEASED_IDS)
+                    .await?
+                    .ok_or_else(|| fail("the released subjects are not recorded", false))?;
+                let member = released.iter().any(|id| id == ctx.subject);
+                if member {
+                    self.save_plain(study, &joined, &answer).await?;
+                }
+                self.store
+                    .delete_datasets(study, &[arrived.as_str()])
+                    .await
+                    .map_err(store_err)?;
+                json!({"joined": member, "events": answer.events.len(), "wave": wave.name})
+            }
+            StepKind::Transfer | StepKind::Release => {
+                if ctx.step.kind == StepKind::Transfer {
+                    self.contract_in_place(ctx).await?;
+                }
+                let (tables, per_wave) = self.analysis_dataset(ctx).await?;
+                let label = match ctx.step.about.wave() {
+                    Some(w) => format!("-{}", w.name),
+                    None if ctx.step.kind == StepKind::Release => "-baseline".to_owned(),
+                    None => String::new(),
+                };
+                let folder = self.releases.join(study).join(format!(
+                    "{}-v{}{label}",
+                    riga_date(self.clock.now()),
+                    ctx.version
+                ));
+                let written = tokio::task::spawn_blocking({
+                    let folder = folder.clone();
+                    move || {
+                        let list: Vec<crate::release::Table<'_>> = tables
+                            .iter()
+                            .map(|(name, records)| crate::release::Table { name, records })
+                            .collect();
+                        crate::release::write(&folder, &list)
+                    }
+                })
+                .await
+                .map_err(|e| fail(format!("the release writer stopped: {e}"), true))?;
+                let to = if ctx.step.kind == StepKind::Transfer {
+                    "the external researcher (MK403 p.30)"
+                } else {
+                    "the study workspace of the authorised service researchers (MK403 p.22.5, p.24)"
+                };
+                match written {
+                    Ok(w) => {
+                        let detail = json!({"folder": w.folder, "files": w.files, "follow_up_events": per_wave, "for": to});
+                        return Ok(StepOutput {
+                            record: json!({"release": w.folder, "files": w.files.len(), "follow_up_events": per_wave, "for": to}),
+                            subjects: Vec::new(),
+                            audit: vec![("release.written", detail)],
+                        });
+                    }
+                    Err(crate::release::ReleaseError::Exists(_)) => {
+                        json!({"release": folder, "written_before": true, "for": to})
+                    }
+                    Err(e) => return Err(fail(e.to_string(), false)),
+                }
+            }
+            _ => return self.without_data(ctx).await,
+        };
+        Ok(StepOutput {
+            record,
+            subjects: Vec::new(),
+            audit: Vec::new(),
+        })
+    }
+
+    /// A dataset stored plain (anonymised); a sealed one is refused.
+    async fn load_plain<T: DeserializeOwned>(
+        &self,
+        study: &str,
+        name: &str,
+    ) -> Result<Option<T>, StepError> {
+        let Some(stored) = self.store.dataset(study, name).await.map_err(store_err)? else {
+            return Ok(None);
+        };
+        decode_plain(name, &stored).map(Some)
+    }
+
+    /// A subject's anchor dates (sealed with the study's keys).
+    async fn anchor(
+        &self,
+        keys: &StudyKeys,
+        study: &str,
+        subject: &str,
+    ) -> Result<Anchor, StepError> {
+        let cohort: BTreeMap<String, Anchor> = self.load(keys, study, names::COHORT).await?;
+        cohort
+            .get(subject)
+            .copied()
+            .ok_or_else(|| fail("the subject is not in the study's cohort", false))
+    }
+
+    /// The analysis dataset as it stands: the anonymised baseline tables and the follow-up
+    /// waves joined so far (MK403 p.20) — waves, events, and each subject's observation for a
+    /// survival analysis. Also the events found per wave, for people.
+    async fn analysis_dataset(
+        &self,
+        ctx: &StepContext<'_>,
+    ) -> Result<(BTreeMap<String, Vec<AnonRecord>>, BTreeMap<String, usize>), StepError> {
+        let study = ctx.study;
+        let mut tables: BTreeMap<String, Vec<AnonRecord>> = self
+            .load_plain(study, names::TABLES)
+            .await?
+            .ok_or_else(|| fail(format!("dataset {} is missing", names::TABLES), false))?;
+        if ctx.spec.follow_up.is_none() {
+            return Ok((tables, BTreeMap::new()));
+        }
+        let mut answers = Vec::new();
+        for (name, stored) in self
+            .store
+            .datasets_under(study, names::FOLLOW_UPS)
+            .await
+            .map_err(store_err)?
+        {
+            answers.push(decode_plain::<WaveAnswer>(&name, &stored)?);
+        }
+        let released: std::collections::BTreeSet<&str> = tables
+            .get("subjects")
+            .map(|t| t.iter().map(|r| r.study_id.as_str()).collect())
+            .unwrap_or_default();
+        let plan: BTreeMap<String, (usize, bool)> = self
+            .load_plain(study, names::EXPECTED_WAVES)
+            .await?
+            .unwrap_or_default();
+        let expected = |id: &str| plan.get(id).copied().unwrap_or((0, false));
+        let t = followup::tables(&answers, &released, &expected);
+        let per_wave = t.events_per_wave();
+        tables.insert("follow_up_waves".to_owned(), t.waves);
+        tables.insert("follow_up_events".to_owned(), t.events);
+        tables.insert("follow_up_observation".to_owned(), t.observation);
+        Ok((tables, per_wave))
     }
 
     /// A retried import whose data is already saved (the file was removed after the save, the
@@ -893,7 +1209,7 @@ impl RegistryDataPlane {
             if keep.is_some_and(|k| k != studyflow_spec::model::Keep::Permanent) {
                 let names = self
                     .store
-                    .dataset_names(ctx.study, "anonymised/")
+                    .dataset_names(ctx.study, names::ANONYMISED)
                     .await
                     .map_err(store_err)?;
                 let names: Vec<&str> = names.iter().map(String::as_str).collect();

@@ -65,6 +65,9 @@ pub(crate) fn csv_field(v: &str) -> String {
 
 /// Refuses a column that is not anonymised data: an identifier, or unknown to the catalogue.
 fn refuse(table: &str, column: &str) -> Result<(), ReleaseError> {
+    if crate::followup::derived(column).is_some() {
+        return Ok(());
+    }
     let fields: Vec<_> = catalogue::sources_of(column).collect();
     let why = if fields.is_empty() {
         Some("not in the catalogue (possibly another system's identifier, p.24)")
@@ -167,6 +170,11 @@ impl Builder {
                     csv_field(f.source.title()),
                     f.point.unwrap_or(f.source.point()),
                     csv_field(f.meaning)
+                ));
+            } else if let Some(d) = crate::followup::derived(c) {
+                self.codebook.push_str(&format!(
+                    "{name},{c},,derived by studyflow,p.19–20,{}\n",
+                    csv_field(d.meaning)
                 ));
             }
         }

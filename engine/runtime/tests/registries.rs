@@ -44,7 +44,7 @@ async fn answers_carry_exactly_the_fields_asked_for_every_proceeding() {
     let (_r, c, keys, codes, proceedings) = setup().await;
     let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
     let rows = c
-        .query(&keys, Source::InformationCentre, &IC_FIELDS, &codes)
+        .query(&keys, Source::InformationCentre, &IC_FIELDS, &codes, None)
         .await
         .unwrap();
     assert_eq!(rows.len(), proceedings);
@@ -63,6 +63,7 @@ async fn answers_carry_exactly_the_fields_asked_for_every_proceeding() {
             Source::PrisonRulings,
             &["prison_admission_date", "education"],
             &codes,
+            None,
         )
         .await
         .unwrap();
@@ -74,6 +75,7 @@ async fn answers_carry_exactly_the_fields_asked_for_every_proceeding() {
             Source::InformationCentre,
             &["release_regime"],
             &codes,
+            None,
         )
         .await
         .unwrap_err();
@@ -93,7 +95,7 @@ async fn passing_trouble_is_retried_and_bad_answers_are_rejected_whole() {
         r.misbehave(mode, 1, 1_500);
         let before = r.served();
         let rows = c
-            .query(&keys, Source::InformationCentre, &IC_FIELDS, &codes)
+            .query(&keys, Source::InformationCentre, &IC_FIELDS, &codes, None)
             .await
             .unwrap();
         assert_eq!(rows.len(), proceedings, "{mode:?}");
@@ -106,7 +108,7 @@ async fn passing_trouble_is_retried_and_bad_answers_are_rejected_whole() {
     // Persisting: every attempt fails, the step will be retried later.
     r.misbehave(Misbehaviour::ServerError, 10, 0);
     let e = c
-        .query(&keys, Source::InformationCentre, &IC_FIELDS, &codes)
+        .query(&keys, Source::InformationCentre, &IC_FIELDS, &codes, None)
         .await
         .unwrap_err();
     assert!(
@@ -124,7 +126,7 @@ async fn passing_trouble_is_retried_and_bad_answers_are_rejected_whole() {
     ] {
         r.misbehave(mode, 1, 0);
         let e = c
-            .query(&keys, Source::InformationCentre, &IC_FIELDS, &codes)
+            .query(&keys, Source::InformationCentre, &IC_FIELDS, &codes, None)
             .await
             .unwrap_err();
         let text = e.to_string();
@@ -140,7 +142,7 @@ async fn passing_trouble_is_retried_and_bad_answers_are_rejected_whole() {
         );
         // The registry recovers: the same query succeeds.
         assert_eq!(
-            c.query(&keys, Source::InformationCentre, &IC_FIELDS, &codes)
+            c.query(&keys, Source::InformationCentre, &IC_FIELDS, &codes, None)
                 .await
                 .unwrap()
                 .len(),

@@ -188,7 +188,19 @@ async fn recidivism_study_moves_real_data_and_leaves_no_identifier() {
             clients: 60,
             ..Config::default()
         });
-        let bytes = spec_bytes("recidivism-2026-cohort");
+        // The spec's quasi-identifiers would leave no class of 40 subjects at k = 5: over sex
+        // and region alone some classes reach it and some are suppressed, so both paths run.
+        let text = String::from_utf8(spec_bytes("recidivism-2026-cohort")).unwrap();
+        let text = text.replacen(
+            "    - sex\n    - birth_year\n    - region\n    - sanction_type\n",
+            "    - sex\n    - region\n",
+            1,
+        );
+        assert!(
+            text.contains("    - sex\n    - region\n  k: 5"),
+            "the test's spec edit applies"
+        );
+        let bytes = text.into_bytes();
         let spec = studyflow_spec::check(&bytes).spec.unwrap();
         let w = world(&db, "recidivism", &spec, clients, 40).await;
         let study = launch(&w.setup, &bytes).await;
@@ -255,8 +267,8 @@ async fn recidivism_study_moves_real_data_and_leaves_no_identifier() {
         // The cohort's anchor dates recorded by the anonymisation step went with the rest.
         let anon = runs.iter().find(|r| r.step == "anonymise").unwrap();
         assert_eq!(anon.output, None);
-        let waves = runs.iter().filter(|r| r.step.ends_with("-join")).count();
-        assert!(waves >= 6 * 35, "{waves} joins");
+        let joins = runs.iter().filter(|r| r.step.ends_with("-join")).count();
+        released_dataset_is_complete(&w, &study, joins);
         assert!(
             !w.setup
                 .engine
@@ -269,6 +281,155 @@ async fn recidivism_study_moves_real_data_and_leaves_no_identifier() {
         );
         w.setup.engine.store.close().await;
         let _ = std::fs::remove_dir_all(&w.base);
+    }
+}
+
+/// A release's table as rows of column → cell.
+fn table(folder: &Path, name: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut r = csv::Reader::from_path(folder.join(format!("{name}.csv"))).unwrap();
+    let headers = r.headers().unwrap().clone();
+    r.records()
+        .map(|row| {
+            let row = row.unwrap();
+            headers
+                .iter()
+                .zip(row.iter())
+                .map(|(h, v)| (h.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .collect()
+}
+
+fn day(cell: &str) -> i64 {
+    cell.parse()
+        .unwrap_or_else(|_| panic!("a day count, not {cell:?}"))
+}
+
+/// What the Service's researchers receive (MK403 p.20, p.22.5, p.24): the study workspace holds
+/// a release after the baseline and after each wave; the last holds the baseline tables and
+/// every wave joined by study ID, each event inside its wave's window, an observation row per
+/// released subject, and nothing about a suppressed subject; the baseline holds no offence
+/// the register could not have known on the day it was asked.
+fn released_dataset_is_complete(w: &World, study: &str, joins: usize) {
+    let root = w.base.join("releases").join(study);
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect();
+    folders.sort();
+    let labels: Vec<String> = folders
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(folders.len(), 7, "baseline and six waves: {labels:?}");
+    assert!(
+        labels.iter().any(|l| l.ends_with("-baseline")),
+        "{labels:?}"
+    );
+    // The latest: the one whose wave closed last (5 years after the end).
+    let last = folders
+        .iter()
+        .find(|p| p.to_string_lossy().ends_with("-5y_after_end"))
+        .unwrap();
+    let subjects = table(last, "subjects");
+    let released: std::collections::BTreeSet<&str> =
+        subjects.iter().map(|r| r["study_id"].as_str()).collect();
+    assert!(
+        released.len() >= 5 && released.len() < 40,
+        "some released, some suppressed: {}",
+        released.len()
+    );
+    let waves = table(last, "follow_up_waves");
+    let events = table(last, "follow_up_events");
+    let observation = table(last, "follow_up_observation");
+    // A suppressed subject gets no follow-up at all (p.7), so every join is of a released
+    // subject and reaches the release.
+    assert_eq!(waves.len(), joins, "every joined wave released");
+    assert!(
+        waves
+            .iter()
+            .all(|r| released.contains(r["study_id"].as_str()))
+    );
+    assert!(
+        events
+            .iter()
+            .all(|r| released.contains(r["study_id"].as_str()))
+    );
+    assert_eq!(
+        observation.len(),
+        released.len(),
+        "one observation row per subject"
+    );
+    for wave in [
+        "1y_after_start",
+        "3y_after_start",
+        "5y_after_start",
+        "1y_after_end",
+        "3y_after_end",
+        "5y_after_end",
+    ] {
+        assert!(waves.iter().any(|r| r["wave"] == wave), "{wave} joined");
+    }
+    // Each event lies in its subject's window of that wave (the request asked for it and the
+    // register answered no more).
+    assert!(!events.is_empty(), "the follow-ups found new offences");
+    for e in &events {
+        let wave = waves
+            .iter()
+            .find(|r| r["study_id"] == e["study_id"] && r["wave"] == e["wave"])
+            .expect("the event's wave row");
+        let d = day(&e["offence_date"]);
+        assert!(
+            day(&wave["window_from_day"]) <= d && d <= day(&wave["window_to_day"]),
+            "{e:?} outside {wave:?}"
+        );
+    }
+    let counted: usize = waves.iter().map(|r| day(&r["events"]) as usize).sum();
+    assert_eq!(counted, events.len());
+    // The survival table: complete observation for everyone at the end of the study.
+    for o in &observation {
+        assert!(
+            o["censoring"] == "follow_up_complete" || o["censoring"] == "end_not_known",
+            "{o:?}"
+        );
+        if o["reoffended"] == "1" {
+            assert!(day(&o["first_offence_day"]) <= day(&o["observed_until_day"]));
+        }
+    }
+    // Baseline: the register answered as of the request (January 2027 for a 2026 cohort):
+    // no offence years after the start of supervision.
+    let baseline = folders
+        .iter()
+        .find(|p| p.to_string_lossy().ends_with("-baseline"))
+        .unwrap();
+    let ic = table(baseline, "information_centre");
+    assert!(!ic.is_empty());
+    let latest = ic.iter().map(|r| day(&r["offence_date"])).max().unwrap();
+    assert!(
+        latest < 2 * 366,
+        "an offence {latest} days after the start in the baseline"
+    );
+    // An interim release (after the first wave) shows only what had arrived.
+    let first = folders
+        .iter()
+        .find(|p| p.to_string_lossy().ends_with("-1y_after_start"))
+        .unwrap();
+    let interim = table(first, "follow_up_observation");
+    assert!(
+        interim
+            .iter()
+            .any(|o| o["censoring"] == "follow_up_in_progress"),
+        "the interim release says the follow-up goes on"
+    );
+    for f in &folders {
+        let names: Vec<String> = files_below(f)
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.contains(&"MANIFEST.sha256".to_owned()), "{names:?}");
+        assert!(names.contains(&"codebook.csv".to_owned()), "{names:?}");
     }
 }
 

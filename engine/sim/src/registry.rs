@@ -61,6 +61,61 @@ fn one() -> u32 {
 struct Query {
     fields: Vec<String>,
     subjects: Vec<SubjectQuery>,
+    /// The period the request asks about (MK403 p.3.3, p.12); all of the register without it.
+    #[serde(default)]
+    period: Option<PeriodQuery>,
+    /// The day of the request: the register answers as it stood then, nothing later.
+    #[serde(default)]
+    as_of: Option<jiff::civil::Date>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+struct PeriodQuery {
+    from: jiff::civil::Date,
+    to: jiff::civil::Date,
+}
+
+/// What a request limits the answer to: the period its events fall in and the day it is made.
+#[derive(Debug, Clone, Copy, Default)]
+struct Limits {
+    period: Option<PeriodQuery>,
+    as_of: Option<jiff::civil::Date>,
+}
+
+impl Limits {
+    fn of(request: &Value) -> Limits {
+        Limits {
+            period: serde_json::from_value(request["period"].clone()).ok(),
+            as_of: serde_json::from_value(request["as_of"].clone()).ok(),
+        }
+    }
+
+    /// Whether the register holds the proceeding as of the day, with its offence in the period.
+    fn holds(&self, p: &crate::population::Proceeding) -> bool {
+        self.as_of.is_none_or(|d| p.start_date <= d)
+            && self
+                .period
+                .is_none_or(|w| w.from <= p.offence_date && p.offence_date <= w.to)
+    }
+
+    /// A proceeding's value as the register knew it on the day: what happened later (a
+    /// judgment, a sentence, the end of the proceeding) is not known yet.
+    fn value(&self, p: &crate::population::Proceeding, key: &str) -> Option<Value> {
+        let v = p.value(key)?;
+        let Some(as_of) = self.as_of else {
+            return Some(v);
+        };
+        let later = |d: Option<jiff::civil::Date>| d.is_none_or(|d| d > as_of);
+        let unknown = match key {
+            "sentence" | "sentence_execution_type" => later(p.judgment_date),
+            "proceeding_end_grounds" => later(p.end_date),
+            _ => v
+                .as_str()
+                .and_then(|t| t.parse::<jiff::civil::Date>().ok())
+                .is_some_and(|d| d > as_of),
+        };
+        Some(if unknown { Value::Null } else { v })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,7 +235,13 @@ impl Registries {
                         .collect()
                 })
                 .unwrap_or_default();
-            let rows = rows_for(&self.shared, registry, &fields, &codes);
+            let rows = rows_for(
+                &self.shared,
+                registry,
+                &fields,
+                &codes,
+                Limits::of(&request),
+            );
             let body = serde_json::to_vec(&rows).unwrap_or_default();
             let staging = inbox.join(format!(".{id}.partial"));
             let _ = std::fs::remove_dir_all(&staging);
@@ -230,13 +291,19 @@ fn error(status: StatusCode, message: String) -> Response {
 
 /// The rows answering `codes` for `fields`, as a registry holds them, each with the personal
 /// code it was asked by.
-fn rows_for(s: &Shared, registry: Registry, fields: &[String], codes: &[&str]) -> Vec<Value> {
+fn rows_for(
+    s: &Shared,
+    registry: Registry,
+    fields: &[String],
+    codes: &[&str],
+    limits: Limits,
+) -> Vec<Value> {
     let mut rows: Vec<Value> = Vec::new();
     for code in codes {
         let Some(&i) = s.by_code.get(&digits(code)) else {
             continue;
         };
-        for mut values in registry.rows_of(&s.clients[i], fields) {
+        for mut values in registry.rows_of(&s.clients[i], fields, &limits) {
             values.insert("personal_code".into(), Value::String((*code).to_owned()));
             rows.push(Value::Object(values));
         }
@@ -245,7 +312,11 @@ fn rows_for(s: &Shared, registry: Registry, fields: &[String], codes: &[&str]) -
 }
 
 async fn answer(s: Arc<Shared>, q: Query, registry: Registry) -> Response {
-    let rows_of = |c: &Client| registry.rows_of(c, &q.fields);
+    let limits = Limits {
+        period: q.period,
+        as_of: q.as_of,
+    };
+    let rows_of = |c: &Client| registry.rows_of(c, &q.fields, &limits);
     let (mode, slow_ms) = take(&s);
     if let Some(f) = q.fields.iter().find(|f| !registry.knows(f)) {
         return error(StatusCode::BAD_REQUEST, format!("unknown field `{f}`"));
@@ -264,7 +335,7 @@ async fn answer(s: Arc<Shared>, q: Query, registry: Registry) -> Response {
         .iter()
         .map(|x| x.personal_code.as_str())
         .collect();
-    let mut rows = rows_for(&s, registry, &q.fields, &codes);
+    let mut rows = rows_for(&s, registry, &q.fields, &codes, limits);
     match mode {
         Misbehaviour::Duplicates => {
             let copy = rows.clone();
@@ -330,12 +401,19 @@ impl Registry {
     }
 
     /// A client's rows with the asked fields that the registry holds.
-    fn rows_of(self, c: &Client, fields: &[String]) -> Vec<Map<String, Value>> {
+    fn rows_of(self, c: &Client, fields: &[String], limits: &Limits) -> Vec<Map<String, Value>> {
         match self {
             Registry::InformationCentre => c
                 .proceedings
                 .iter()
-                .map(|p| object(fields.iter().filter_map(|k| Some((k.clone(), p.value(k)?)))))
+                .filter(|p| limits.holds(p))
+                .map(|p| {
+                    object(
+                        fields
+                            .iter()
+                            .filter_map(|k| Some((k.clone(), limits.value(p, k)?))),
+                    )
+                })
                 .collect(),
             Registry::PrisonAdministration => c
                 .rulings

@@ -1075,6 +1075,19 @@ impl Store {
         }))
     }
 
+    /// The earliest deadline at or after `now` of a run not yet done.
+    pub async fn next_due(&self, now: i64) -> Result<Option<i64>> {
+        Ok(on_pool!(self, |p| {
+            sqlx::query_scalar::<_, Option<i64>>(
+                "SELECT MIN(due_at) FROM step_runs WHERE due_at IS NOT NULL AND due_at >= $1
+                   AND state IN ('pending', 'ready', 'running', 'waiting')",
+            )
+            .bind(now)
+            .fetch_one(p)
+            .await?
+        }))
+    }
+
     /// Flags deadlines passed at `now` on runs not yet done, once each; the events say which.
     pub async fn flag_overdue(&self, now: i64) -> Result<Vec<AuditEvent>> {
         // A read first: an idle worker must not take the write lock for nothing.

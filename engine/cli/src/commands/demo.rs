@@ -21,7 +21,7 @@ use studyflow_runtime::{Clock, Engine, ManualClock, Options, Worker, authorise};
 use studyflow_sim::registry::Registries;
 use studyflow_sim::{Config, generate};
 use studyflow_spec::catalogue::Source;
-use studyflow_store::{RunState, Store, Verification};
+use studyflow_store::{Store, Verification};
 
 use super::Context;
 use crate::cli::DemoArgs;
@@ -154,21 +154,18 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
         .iter()
         .map(|p| p.name.clone())
         .collect();
-    let mut outputs: BTreeMap<String, String> = BTreeMap::new();
-    let mut last_month = String::new();
+    let mut outputs: BTreeMap<&str, serde_json::Value> = BTreeMap::new();
+    let mut last_half = String::new();
     let captured = ["merge-link", "delete-identifiers", "anonymise"];
     loop {
         worker.run_until_idle().await?;
         // The records the summary shows, read once each as soon as they exist (the
         // anonymisation's record goes with the identifying data at destruction).
-        if outputs.len() < captured.len() {
-            for r in engine.store.runs(&study).await? {
-                if r.state == RunState::Done
-                    && captured.contains(&r.step.as_str())
-                    && let Some(o) = r.output
-                {
-                    outputs.entry(r.step.clone()).or_insert(o);
-                }
+        for step in captured {
+            if !outputs.contains_key(step)
+                && let Some(r) = engine.step_record(&study, step).await?
+            {
+                outputs.insert(step, r);
             }
         }
         let tasks = engine.tasks(None).await?;
@@ -190,50 +187,63 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
             continue;
         }
         let now = riga_date(clock.now());
+        let status = engine
+            .status(&study)
+            .await?
+            .context("the demo's study is in the store")?;
+        let total: usize = status.steps.iter().map(|s| s.runs).sum();
         // One line per half year of the study's clock.
         let half = format!(
             "{:04}-H{}",
             now.year(),
             if now.month() <= 6 { 1 } else { 2 }
         );
-        if half != last_month {
-            let runs = engine.store.runs(&study).await?;
-            let done = runs.iter().filter(|r| r.state == RunState::Done).count();
-            writeln!(ctx.out, "  {half}  {}", bar(done, runs.len()))?;
+        if half != last_half {
+            let done: usize = status
+                .steps
+                .iter()
+                .map(|s| {
+                    s.activities
+                        .get(&studyflow_runtime::status::Activity::Done)
+                        .copied()
+                        .unwrap_or(0)
+                })
+                .sum();
+            writeln!(ctx.out, "  {half}  {}", bar(done, total))?;
             ctx.out.flush()?;
-            last_month = half;
+            last_half = half;
         }
-        let state = engine
-            .store
-            .study(&study)
-            .await?
-            .map(|s| s.state)
-            .unwrap_or_default();
-        if state == "completed" {
+        if status.state == "completed" {
             break;
         }
-        // The clock moves a week at a time past the next timer: the subjects' anniversaries in
-        // that week fall due together.
-        match engine.store.next_timer().await? {
-            Some(t) if t > engine.now() => {
-                clock.set(from_micros(t.saturating_add(7 * 86_400_000_000)))
-            }
-            _ => anyhow::bail!("the study stopped in state {state} with nothing left to wait for"),
+        // The clock moves a week at a time past the next timer, so the subjects' anniversaries
+        // in that week fall due together — but never past a deadline of work still to do: the
+        // demo keeps the spec's deadlines when it can.
+        let Some(timer) = engine.next_timer().await?.filter(|t| *t > engine.now()) else {
+            anyhow::bail!(
+                "the study stopped in state {} with nothing left to wait for",
+                status.state
+            );
+        };
+        let mut to = timer.saturating_add(7 * 86_400_000_000);
+        if let Some(due) = engine.next_deadline().await?
+            && due >= timer
+        {
+            to = to.min(due);
         }
+        clock.set(from_micros(to));
     }
-    let runs = engine.store.runs(&study).await?;
+    let status = engine
+        .status(&study)
+        .await?
+        .context("the demo's study is in the store")?;
+    let step_runs: usize = status.steps.iter().map(|s| s.runs).sum();
     writeln!(
         ctx.out,
-        "\n{study} completed on {} (by the study's clock): {} step runs",
-        riga_date(clock.now()),
-        runs.len()
+        "\n{study} completed on {} (by the study's clock): {step_runs} step runs",
+        riga_date(from_micros(status.since))
     )?;
-    let show = |step: &str| {
-        outputs
-            .get(step)
-            .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok())
-    };
-    if let Some(r) = show("merge-link") {
+    if let Some(r) = outputs.get("merge-link") {
         let ic = &r["sources"]["information_centre"];
         writeln!(
             ctx.out,
@@ -245,28 +255,46 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
             r["linked_by_previous_code"]
         )?;
     }
-    if let Some(r) = show("delete-identifiers") {
+    if let Some(r) = outputs.get("delete-identifiers") {
         writeln!(
             ctx.out,
             "deleted right after linkage (p.17.3): {} identifier datasets; fields {}",
             r["datasets_deleted"], r["fields_deleted"]
         )?;
     }
-    if let Some(r) = show("anonymise") {
+    if let Some(r) = outputs.get("anonymise") {
         writeln!(
             ctx.out,
             "anonymised (p.7): {} subjects, k = {} over {} classes, {} suppressed; dropped {}",
             r["subjects"], r["k"]["k"], r["k"]["classes"], r["k"]["suppressed"], r["dropped"]
         )?;
     }
-    let waves = runs
+    let joins: usize = status
+        .steps
         .iter()
-        .filter(|r| r.step.ends_with("-join") && r.state == RunState::Done)
-        .count();
+        .filter(|s| s.per_subject && s.step.ends_with("-join"))
+        .map(|s| s.runs)
+        .sum();
     writeln!(
         ctx.out,
-        "follow-ups (p.19-20): {waves} subject-waves requested, anonymised on arrival and joined"
+        "follow-ups (p.19-20): {joins} subject-waves requested for the released subjects, anonymised on arrival and joined"
     )?;
+    if let Some(last) = status.releases.last() {
+        let per_wave: Vec<String> = last
+            .follow_up_events
+            .iter()
+            .map(|(w, n)| format!("{w} {n}"))
+            .collect();
+        writeln!(
+            ctx.out,
+            "new offences found per wave: {}",
+            if per_wave.is_empty() {
+                "none".to_owned()
+            } else {
+                per_wave.join(", ")
+            }
+        )?;
+    }
     match engine.load(&study, version).await?.plan.prison_notice_due() {
         Some(d) => writeln!(ctx.out, "Prison Administration notice (p.8) due by {d}")?,
         None => writeln!(
@@ -274,23 +302,41 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
             "Prison Administration notice (p.8): none due — the study uses no Prison Administration data"
         )?,
     }
-    // The anonymised tables, kept permanently (p.27), released to the output folder.
-    let output = dir.join("output");
-    if let Some(stored) = engine.store.dataset(&study, "anonymised/tables").await? {
-        let tables: BTreeMap<String, Vec<studyflow_runtime::anonymise::AnonRecord>> =
-            serde_json::from_slice(stored.get(1..).unwrap_or_default())?;
-        let list: Vec<studyflow_runtime::release::Table<'_>> = tables
-            .iter()
-            .map(|(name, records)| studyflow_runtime::release::Table { name, records })
-            .collect();
-        studyflow_runtime::release::write(&output, &list)?;
+    if status.overdue.is_empty() {
+        writeln!(ctx.out, "deadlines: every step met its deadline")?;
+    } else {
+        let late: usize = status.overdue.iter().map(|o| o.runs).sum();
         writeln!(
             ctx.out,
-            "released (anonymised, with codebook and sha256 manifest): {}",
-            output.display()
+            "deadlines MISSED: {late} run(s) finished after their deadline"
         )?;
+        for o in &status.overdue {
+            writeln!(
+                ctx.out,
+                "  {}: {} run(s), the last on {} — {}",
+                o.step,
+                o.runs,
+                o.finished
+                    .map(|f| riga_date(from_micros(f)).to_string())
+                    .unwrap_or_else(|| "still open".into()),
+                o.rule
+            )?;
+        }
     }
+    // The analysis dataset in the study workspace (p.22.5, p.24): `studyflow release` says
+    // the same.
+    writeln!(
+        ctx.out,
+        "analysis dataset: {} versions in the study workspace; the latest, with every wave: {}",
+        status.releases.len(),
+        status
+            .releases
+            .last()
+            .map(|r| r.folder.display().to_string())
+            .unwrap_or_else(|| "NONE".into())
+    )?;
     let keys_left = engine.store.study_keys(&study).await?.is_some();
+    let released = !status.releases.is_empty();
     writeln!(
         ctx.out,
         "identifying data and the study's keys destroyed (p.26): {}",
@@ -323,7 +369,7 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
         }
     )?;
     writeln!(ctx.out, "done in {:.1} s", started.elapsed().as_secs_f64())?;
-    Ok(if audit_ok && !keys_left && found.2 == 0 {
+    Ok(if audit_ok && !keys_left && found.2 == 0 && released {
         EXIT_OK
     } else {
         EXIT_FINDINGS

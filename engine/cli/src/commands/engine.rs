@@ -2,7 +2,6 @@
 //! tasks, task complete, audit verify and export. Each opens the database, does one thing,
 //! and says what it did; a refusal is exit 1 and changes nothing.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ use studyflow_runtime::{
     Clock, ContractInput, Engine, EngineError, ManualClock, Options, PlaceholderDataPlane,
     SystemClock, Worker, owner_name,
 };
-use studyflow_store::{RunRow, RunState, Store, StoreError, Verification};
+use studyflow_store::{Store, StoreError, Verification};
 
 use super::Context;
 use crate::cli::{AuditCommand, Command, EngineArgs, TaskCommand, WorkerArgs};
@@ -314,6 +313,51 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                 Some(study) => status(&engine, study, ctx).await,
             }
         }
+        Command::Release(a) => {
+            let engine = open(&a.engine, 0).await?;
+            if engine.status(&a.study).await?.is_none() {
+                writeln!(ctx.err, "studyflow: refused: no study `{}`", a.study)?;
+                return Ok(EXIT_FINDINGS);
+            }
+            let releases = engine.releases(&a.study).await?;
+            let Some(latest) = releases.last() else {
+                writeln!(
+                    ctx.out,
+                    "{}: no release yet; the anonymised dataset is released after anonymisation (MK403 p.7, p.24)",
+                    a.study
+                )?;
+                return Ok(EXIT_OK);
+            };
+            writeln!(
+                ctx.out,
+                "latest release of {}: {}\n  for {}\n  written {} by step {}",
+                a.study,
+                latest.folder.display(),
+                latest.recipient,
+                date_of(latest.written_at),
+                latest.step
+            )?;
+            if !latest.follow_up_events.is_empty() {
+                let waves: Vec<String> = latest
+                    .follow_up_events
+                    .iter()
+                    .map(|(w, n)| format!("{w} {n}"))
+                    .collect();
+                writeln!(ctx.out, "  follow-up events per wave: {}", waves.join(", "))?;
+            }
+            if releases.len() > 1 {
+                writeln!(ctx.out, "earlier versions:")?;
+                for r in releases.iter().rev().skip(1) {
+                    writeln!(
+                        ctx.out,
+                        "  {}  {}",
+                        date_of(r.written_at),
+                        r.folder.display()
+                    )?;
+                }
+            }
+            Ok(EXIT_OK)
+        }
         Command::Tasks(a) => {
             let engine = open(&a.engine, 0).await?;
             let tasks = match engine.tasks(a.user.as_deref()).await {
@@ -427,17 +471,24 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
 use crate::cli::{AuditArgs, TaskArgs};
 
 async fn status(engine: &Engine, study: &str, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
-    let Some(row) = engine.store.study(study).await? else {
+    let Some(st) = engine.status(study).await? else {
         writeln!(ctx.err, "studyflow: refused: no study `{study}`")?;
         return Ok(EXIT_FINDINGS);
     };
-    let latest = engine.store.version(study, None).await?;
-    let now = engine.now();
-    writeln!(ctx.out, "study {} — {}", row.id, row.state)?;
-    if let Some(v) = &latest {
-        let approved = match (&v.approved_by, v.approved_at) {
-            (Some(by), Some(at)) => format!("approved by {by} on {}", date_of(at)),
-            _ => "waiting for approval".to_owned(),
+    match st.state.as_str() {
+        "completed" | "terminated" => writeln!(
+            ctx.out,
+            "study {} — {} on {}",
+            st.study,
+            st.state,
+            date_of(st.since)
+        )?,
+        _ => writeln!(ctx.out, "study {} — {}", st.study, st.state)?,
+    }
+    if let Some(v) = &st.latest {
+        let approved = match &v.approved {
+            Some((by, at)) => format!("approved by {by} on {}", date_of(*at)),
+            None => "waiting for approval".to_owned(),
         };
         writeln!(
             ctx.out,
@@ -445,96 +496,92 @@ async fn status(engine: &Engine, study: &str, ctx: &mut Context<'_>) -> anyhow::
             v.version, approved, v.plan_hash
         )?;
     }
-    if let Some(active) = row.active_version {
+    if let Some(active) = st.running_version {
         writeln!(ctx.out, "running version {active}")?;
     }
-    writeln!(ctx.out, "today {}\n", date_of(now))?;
-    let runs = engine.store.runs(study).await?;
-    // One line per step (per-subject steps summed), in the order the runs were created.
-    let mut order: Vec<String> = Vec::new();
-    let mut by_step: BTreeMap<String, Vec<&RunRow>> = BTreeMap::new();
-    for r in &runs {
-        if !by_step.contains_key(&r.step) {
-            order.push(r.step.clone());
-        }
-        by_step.entry(r.step.clone()).or_default().push(r);
-    }
-    let width = order.iter().map(String::len).max().unwrap_or(4).max(4);
+    writeln!(ctx.out, "today {}\n", date_of(st.now))?;
+    let width = st
+        .steps
+        .iter()
+        .map(|s| s.step.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
     writeln!(
         ctx.out,
         "{:<width$}  {:<7}  {:<44}  due",
         "step", "version", "state"
     )?;
-    let mut overdue = 0;
-    for step in &order {
-        let rs = &by_step[step];
-        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-        for r in rs {
-            let label = match (r.state, r.wait_reason.as_deref()) {
-                (RunState::Waiting, Some(w)) => match w {
-                    "task" => "task open",
-                    "timer" => "timer",
-                    "retry" => "retrying",
-                    _ => "waiting",
-                },
-                (s, _) => s.as_str(),
-            };
-            *counts.entry(label).or_default() += 1;
-        }
-        let state = if rs.len() == 1 && rs[0].subject.is_empty() {
-            let r = rs[0];
-            let mut s = counts.keys().next().copied().unwrap_or("").to_owned();
-            if let (RunState::Waiting, Some(nb)) = (r.state, r.not_before) {
-                s.push_str(&format!(" until {}", date_of(nb)));
-            }
-            s
-        } else {
-            let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
-            let next = rs
+    for s in &st.steps {
+        let state = if s.per_subject {
+            let parts: Vec<String> = s
+                .activities
                 .iter()
-                .filter(|r| r.state == RunState::Waiting)
-                .filter_map(|r| r.not_before)
-                .min();
+                .map(|(k, n)| format!("{n} {}", k.as_str()))
+                .collect();
             format!(
                 "{} subjects: {}{}",
-                rs.len(),
+                s.runs,
                 parts.join(", "),
-                next.map(|n| format!(", next {}", date_of(n)))
+                s.next
+                    .map(|n| format!(", next {}", date_of(n)))
                     .unwrap_or_default()
             )
+        } else {
+            let mut text = s
+                .activities
+                .keys()
+                .next()
+                .map(|a| a.as_str())
+                .unwrap_or("")
+                .to_owned();
+            if let Some(next) = s.next {
+                text.push_str(&format!(" until {}", date_of(next)));
+            }
+            text
         };
-        let versions: Vec<String> = {
-            let mut v: Vec<i64> = rs.iter().map(|r| r.version).collect();
-            v.sort_unstable();
-            v.dedup();
-            v.iter().map(|v| v.to_string()).collect()
-        };
-        let due = rs.iter().filter_map(|r| r.due_at).max();
-        let late = rs
-            .iter()
-            .any(|r| r.state.is_active() && r.due_at.is_some_and(|d| d < now));
-        if late {
-            overdue += 1;
-        }
+        let versions: Vec<String> = s.versions.iter().map(i64::to_string).collect();
         writeln!(
             ctx.out,
-            "{step:<width$}  {:<7}  {state:<44}  {}{}",
+            "{:<width$}  {:<7}  {state:<44}  {}{}",
+            s.step,
             versions.join(","),
-            due.map(|d| date_of(d - 1)).unwrap_or_default(),
-            if late { "  OVERDUE" } else { "" }
+            s.due.map(|d| date_of(d - 1)).unwrap_or_default(),
+            if s.late { "  OVERDUE" } else { "" }
         )?;
-        // Why a study-level step failed or waits (recorded without identifiers).
-        if let [r] = rs.as_slice()
-            && r.subject.is_empty()
-            && (matches!(r.state, RunState::Failed | RunState::Ready)
-                || (r.state == RunState::Waiting && r.wait_reason.as_deref() != Some("task")))
-            && let Some(e) = &r.last_error
-        {
+        if let Some(e) = &s.reason {
             writeln!(ctx.out, "{:width$}    └ {e}", "")?;
         }
     }
-    if overdue > 0 {
-        writeln!(ctx.out, "\n{overdue} step(s) overdue")?;
+    let late = st.steps.iter().filter(|s| s.late).count();
+    if late > 0 {
+        writeln!(ctx.out, "\n{late} step(s) overdue")?;
+    }
+    if !st.overdue.is_empty() {
+        writeln!(ctx.out, "\ndeadlines missed:")?;
+        for o in &st.overdue {
+            writeln!(
+                ctx.out,
+                "  {}: {} run(s) after {}{} — {}",
+                o.step,
+                o.runs,
+                date_of(o.due - 1),
+                if o.open > 0 {
+                    format!(", {} still open", o.open)
+                } else {
+                    String::new()
+                },
+                o.rule
+            )?;
+        }
+    }
+    if let Some(r) = st.releases.last() {
+        writeln!(
+            ctx.out,
+            "\nlatest release: {} (for {})",
+            r.folder.display(),
+            r.recipient
+        )?;
     }
     Ok(EXIT_OK)
 }

@@ -1,0 +1,538 @@
+//! The recidivism follow-ups in the analysis dataset (MK403 p.19–20), as pure stage functions:
+//! the observation window a wave asks for, the check that an answer keeps to it, the anonymised
+//! wave answer joined by study ID, and the tables a survival analysis reads.
+//!
+//! Every day count here is relative to the start of the subject's anchor event (the start of
+//! sentence execution for the recidivism study): the released tables never hold a calendar
+//! date of a subject.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use studyflow_plan::WaveRef;
+use studyflow_plan::model::AnchorEdge;
+
+use crate::anonymise::AnonRecord;
+
+/// A column the follow-up tables add to a release: derived by the engine from the waves, not
+/// a field of any source, and saying nothing that identifies (day counts from the anchor,
+/// counts, names of the waves).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Derived {
+    pub key: &'static str,
+    pub meaning: &'static str,
+}
+
+/// The columns of the follow-up tables, with their meaning for the codebook.
+pub const DERIVED: &[Derived] = &[
+    Derived {
+        key: "wave",
+        meaning: "the follow-up of MK403 p.19: 1y/3y/5y after the start or end of the anchor event",
+    },
+    Derived {
+        key: "wave_point",
+        meaning: "the sub-point of MK403 p.19 of the wave",
+    },
+    Derived {
+        key: "due_day",
+        meaning: "days from the start of the anchor event to the day the wave fell due",
+    },
+    Derived {
+        key: "window_from_day",
+        meaning: "first day of the wave's observation window, in days from the start of the anchor event",
+    },
+    Derived {
+        key: "window_to_day",
+        meaning: "last day of the wave's observation window, in days from the start of the anchor event",
+    },
+    Derived {
+        key: "events",
+        meaning: "number of Punishment Register records in the wave's window",
+    },
+    Derived {
+        key: "observed_until_day",
+        meaning: "the subject is observed without a gap from day 0 to this day (days from the start of the anchor event); empty: no wave has arrived",
+    },
+    Derived {
+        key: "reoffended",
+        meaning: "1 when a new offence falls within the observed days, else 0 (the event indicator of a survival analysis)",
+    },
+    Derived {
+        key: "first_offence_day",
+        meaning: "day of the first new offence within the observed days (days from the start of the anchor event); empty: none",
+    },
+    Derived {
+        key: "waves_arrived",
+        meaning: "number of follow-up waves joined so far",
+    },
+    Derived {
+        key: "censoring",
+        meaning: "why observation ends: follow_up_complete, follow_up_in_progress (interim release) or end_not_known (the end of the anchor event is not known, its waves cannot run)",
+    },
+];
+
+/// The derived column `key`, if it is one.
+pub fn derived(key: &str) -> Option<&'static Derived> {
+    DERIVED.iter().find(|d| d.key == key)
+}
+
+/// A subject's anchor dates (MK403 p.19), kept sealed under the study's keys with the other
+/// pseudonymised data and destroyed with them (p.26).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anchor {
+    pub start: Date,
+    /// Not known while the subject is still supervised.
+    pub end: Option<Date>,
+}
+
+/// The period a request asks about, and the day it is asked on: a registry answers as of that
+/// day (nothing that has not happened yet) and within the period (MK403 p.3.3, p.12, p.19).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Period {
+    /// First day of the period, inclusive.
+    pub from: Date,
+    /// Last day of the period, inclusive.
+    pub to: Date,
+    /// The day the request is made.
+    pub as_of: Date,
+}
+
+/// The observation window of `wave` for a subject: from the previous wave of the same edge (or
+/// the edge itself) up to the day before the wave falls due, so consecutive windows neither
+/// overlap nor leave a gap. `None` when the edge is not known (an end not reached yet).
+pub fn window(wave: &WaveRef, anchor: &Anchor) -> Option<(Date, Date)> {
+    let edge = match wave.edge {
+        AnchorEdge::Start => anchor.start,
+        AnchorEdge::End => anchor.end?,
+    };
+    let years = |y: i16| edge.checked_add(jiff::Span::new().years(y)).ok();
+    let from = years(wave.since_years)?;
+    let to = years(wave.years)?.yesterday().ok()?;
+    Some((from, to))
+}
+
+/// The day the wave falls due (the request is made on it or later).
+pub fn due(wave: &WaveRef, anchor: &Anchor) -> Option<Date> {
+    let edge = match wave.edge {
+        AnchorEdge::Start => anchor.start,
+        AnchorEdge::End => anchor.end?,
+    };
+    edge.checked_add(jiff::Span::new().years(wave.years)).ok()
+}
+
+/// The date fields of a Punishment Register row in the order that says when the event
+/// happened: the offence, else the opening of the proceeding, else the judgment (p.13).
+const EVENT_DATES: [&str; 3] = ["offence_date", "proceeding_start_date", "judgment_date"];
+
+fn date_of(v: Option<&Value>) -> Option<Date> {
+    v?.as_str()?.parse().ok()
+}
+
+/// When a row's event happened, if it says.
+pub fn event_date(values: &BTreeMap<String, Value>) -> Option<Date> {
+    EVENT_DATES.iter().find_map(|k| date_of(values.get(*k)))
+}
+
+/// An answer that does not keep to its request's period.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PeriodError {
+    #[error(
+        "row {row}: `{field}` falls outside the requested period {from} – {to}; the answer is refused whole (MK403 p.3.3, p.12)"
+    )]
+    Outside {
+        row: usize,
+        field: &'static str,
+        from: Date,
+        to: Date,
+    },
+    #[error(
+        "row {row}: `{field}` is after the day of the request ({as_of}): a registry cannot know what has not happened yet; the answer is refused whole"
+    )]
+    Future {
+        row: usize,
+        field: String,
+        as_of: Date,
+    },
+}
+
+/// Checks that every row of an answer keeps to `period`: its event within the period, and no
+/// date after the day of the request. Rows are counted from 1; no value is echoed.
+pub fn check_period<'a>(
+    rows: impl IntoIterator<Item = &'a BTreeMap<String, Value>>,
+    period: &Period,
+) -> Result<(), PeriodError> {
+    for (i, values) in rows.into_iter().enumerate() {
+        let row = i + 1;
+        if let Some(field) = EVENT_DATES
+            .iter()
+            .find(|k| date_of(values.get(**k)).is_some())
+            && let Some(d) = date_of(values.get(*field))
+            && (d < period.from || d > period.to)
+        {
+            return Err(PeriodError::Outside {
+                row,
+                field,
+                from: period.from,
+                to: period.to,
+            });
+        }
+        for (field, v) in values {
+            if is_date_field(field)
+                && let Some(d) = date_of(Some(v))
+                && d > period.as_of
+            {
+                return Err(PeriodError::Future {
+                    row,
+                    field: field.clone(),
+                    as_of: period.as_of,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_date_field(key: &str) -> bool {
+    studyflow_spec::catalogue::sources_of(key)
+        .any(|f| f.class == studyflow_spec::catalogue::FieldClass::Date)
+}
+
+/// One subject's anonymised answer to one wave, under its study ID (MK403 p.20). Days are
+/// counted from the start of the subject's anchor event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WaveAnswer {
+    pub study_id: String,
+    /// The spec's name of the wave (`1y_after_start`).
+    pub wave: String,
+    /// Its point of MK403 p.19.
+    pub point: String,
+    /// The day the wave fell due.
+    pub due_day: i64,
+    /// The observation window, first and last day.
+    pub window_from_day: i64,
+    pub window_to_day: i64,
+    /// The day of the first new offence in the window, if any.
+    pub first_offence_day: Option<i64>,
+    /// The events the register recorded in the window, anonymised by the spec's policy.
+    pub events: Vec<BTreeMap<String, Value>>,
+}
+
+impl WaveAnswer {
+    /// The wave answer of a subject from its window and its raw rows' event dates (the
+    /// anonymised event values come separately, already anonymised).
+    pub fn new(
+        study_id: &str,
+        wave: &WaveRef,
+        anchor: &Anchor,
+        raw_event_dates: impl IntoIterator<Item = Option<Date>>,
+        events: Vec<BTreeMap<String, Value>>,
+    ) -> Option<WaveAnswer> {
+        let (from, to) = window(wave, anchor)?;
+        let day = |d: Date| (d - anchor.start).get_days() as i64;
+        Some(WaveAnswer {
+            study_id: study_id.to_owned(),
+            wave: wave.name.to_owned(),
+            point: wave.point.to_owned(),
+            due_day: day(due(wave, anchor)?),
+            window_from_day: day(from),
+            window_to_day: day(to),
+            first_offence_day: raw_event_dates.into_iter().flatten().map(day).min(),
+            events,
+        })
+    }
+}
+
+/// Why a subject's observation ends where it does (right-censoring for a survival analysis).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Censoring {
+    /// Every wave the spec asks for has arrived.
+    FollowUpComplete,
+    /// Waves are still due (an interim release).
+    FollowUpInProgress,
+    /// The end of supervision is not known, so the waves counted from it cannot run.
+    EndNotKnown,
+}
+
+impl Censoring {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Censoring::FollowUpComplete => "follow_up_complete",
+            Censoring::FollowUpInProgress => "follow_up_in_progress",
+            Censoring::EndNotKnown => "end_not_known",
+        }
+    }
+}
+
+/// The follow-up tables of a release.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FollowUpTables {
+    /// One row per subject and arrived wave: the wave, its due day, its window, its event count.
+    pub waves: Vec<AnonRecord>,
+    /// One row per event: the wave it arrived with and the register's fields.
+    pub events: Vec<AnonRecord>,
+    /// One row per released subject: how far it is observed without a gap from day 0, whether
+    /// and when it reoffended within that, how many waves arrived, and why observation ends.
+    pub observation: Vec<AnonRecord>,
+}
+
+impl FollowUpTables {
+    /// Events per wave, for people (`1y_after_start → 212`).
+    pub fn events_per_wave(&self) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for r in &self.waves {
+            let wave = r
+                .values
+                .get("wave")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let n = r.values.get("events").and_then(Value::as_u64).unwrap_or(0) as usize;
+            *out.entry(wave).or_insert(0) += n;
+        }
+        out
+    }
+}
+
+/// Builds the follow-up tables from the waves that have arrived. Only subjects in `released`
+/// (the subjects table after the k-anonymity check) appear: a row under a study ID the
+/// subjects' table does not show would single it out. `expected` gives, per study ID, how many
+/// waves the subject will have and whether some cannot run (its end is not known).
+pub fn tables(
+    answers: &[WaveAnswer],
+    released: &BTreeSet<&str>,
+    expected: &dyn Fn(&str) -> (usize, bool),
+) -> FollowUpTables {
+    let mut out = FollowUpTables::default();
+    let mut by_subject: BTreeMap<&str, Vec<&WaveAnswer>> = BTreeMap::new();
+    for a in answers {
+        if released.contains(a.study_id.as_str()) {
+            by_subject.entry(&a.study_id).or_default().push(a);
+        }
+    }
+    for (id, mut waves) in by_subject {
+        waves.sort_by_key(|w| (w.window_from_day, w.wave.clone()));
+        for w in &waves {
+            out.waves.push(AnonRecord {
+                study_id: id.to_owned(),
+                values: BTreeMap::from([
+                    ("wave".to_owned(), Value::from(w.wave.as_str())),
+                    ("wave_point".to_owned(), Value::from(w.point.as_str())),
+                    ("due_day".to_owned(), Value::from(w.due_day)),
+                    ("window_from_day".to_owned(), Value::from(w.window_from_day)),
+                    ("window_to_day".to_owned(), Value::from(w.window_to_day)),
+                    ("events".to_owned(), Value::from(w.events.len())),
+                ]),
+            });
+            for e in &w.events {
+                let mut values = e.clone();
+                values.insert("wave".to_owned(), Value::from(w.wave.as_str()));
+                out.events.push(AnonRecord {
+                    study_id: id.to_owned(),
+                    values,
+                });
+            }
+        }
+        out.observation.push(observation(id, &waves, expected(id)));
+    }
+    // Released subjects none of whose waves has arrived yet are observed from day 0 only.
+    for id in released {
+        if !out.observation.iter().any(|r| r.study_id == *id) {
+            out.observation.push(observation(id, &[], expected(id)));
+        }
+    }
+    out.observation.sort_by(|a, b| a.study_id.cmp(&b.study_id));
+    out
+}
+
+fn observation(
+    id: &str,
+    waves: &[&WaveAnswer],
+    (expected, end_unknown): (usize, bool),
+) -> AnonRecord {
+    // Observed without a gap from day 0: windows merged in order while they touch.
+    let mut until: Option<i64> = None;
+    let mut windows: Vec<(i64, i64)> = waves
+        .iter()
+        .map(|w| (w.window_from_day, w.window_to_day))
+        .collect();
+    windows.sort();
+    for (from, to) in windows {
+        let reach = until.map_or(0, |u| u + 1);
+        if from > reach {
+            break;
+        }
+        until = Some(until.map_or(to, |u| u.max(to)));
+    }
+    let first = waves
+        .iter()
+        .filter_map(|w| w.first_offence_day)
+        .filter(|d| *d >= 0 && until.is_some_and(|u| *d <= u))
+        .min();
+    let censoring = if waves.len() >= expected && !end_unknown {
+        Censoring::FollowUpComplete
+    } else if waves.len() >= expected {
+        Censoring::EndNotKnown
+    } else {
+        Censoring::FollowUpInProgress
+    };
+    AnonRecord {
+        study_id: id.to_owned(),
+        values: BTreeMap::from([
+            (
+                "observed_until_day".to_owned(),
+                until.map_or(Value::Null, Value::from),
+            ),
+            (
+                "reoffended".to_owned(),
+                Value::from(u8::from(first.is_some())),
+            ),
+            (
+                "first_offence_day".to_owned(),
+                first.map_or(Value::Null, Value::from),
+            ),
+            ("waves_arrived".to_owned(), Value::from(waves.len())),
+            ("censoring".to_owned(), Value::from(censoring.as_str())),
+        ]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn d(s: &str) -> Date {
+        s.parse().unwrap()
+    }
+
+    fn wave(name: &'static str, edge: AnchorEdge, years: i16, since: i16) -> WaveRef {
+        WaveRef {
+            name,
+            point: "p.19.1",
+            edge,
+            years,
+            since_years: since,
+        }
+    }
+
+    #[test]
+    fn windows_follow_each_other_without_gap_or_overlap() {
+        let a = Anchor {
+            start: d("2026-03-10"),
+            end: Some(d("2027-01-20")),
+        };
+        let w1 = wave("1y_after_start", AnchorEdge::Start, 1, 0);
+        let w3 = wave("3y_after_start", AnchorEdge::Start, 3, 1);
+        assert_eq!(window(&w1, &a), Some((d("2026-03-10"), d("2027-03-09"))));
+        assert_eq!(window(&w3, &a), Some((d("2027-03-10"), d("2029-03-09"))));
+        let e1 = wave("1y_after_end", AnchorEdge::End, 1, 0);
+        assert_eq!(window(&e1, &a), Some((d("2027-01-20"), d("2028-01-19"))));
+        assert_eq!(due(&e1, &a), Some(d("2028-01-20")));
+        let open = Anchor { end: None, ..a };
+        assert_eq!(window(&e1, &open), None);
+    }
+
+    #[test]
+    fn a_row_outside_the_period_or_from_the_future_is_refused() {
+        let p = Period {
+            from: d("2026-03-10"),
+            to: d("2027-03-09"),
+            as_of: d("2027-03-10"),
+        };
+        let row = |v: serde_json::Value| -> BTreeMap<String, Value> {
+            serde_json::from_value(v).unwrap()
+        };
+        let inside = row(json!({"offence_date": "2026-05-01", "judgment_date": "2027-02-01"}));
+        assert_eq!(check_period([&inside], &p), Ok(()));
+        let before = row(json!({"offence_date": "2026-03-09"}));
+        let err = check_period([&inside, &before], &p).unwrap_err();
+        assert!(matches!(
+            err,
+            PeriodError::Outside {
+                row: 2,
+                field: "offence_date",
+                ..
+            }
+        ));
+        assert!(
+            !err.to_string().contains("2026-03-09"),
+            "no value echoed: {err}"
+        );
+        let future = row(json!({"offence_date": "2026-05-01", "judgment_date": "2027-04-01"}));
+        assert!(matches!(
+            check_period([&future], &p),
+            Err(PeriodError::Future { row: 1, .. })
+        ));
+        // The boundaries belong to the period.
+        let first = row(json!({"offence_date": "2026-03-10"}));
+        let last = row(json!({"proceeding_start_date": "2027-03-09"}));
+        assert_eq!(check_period([&first, &last], &p), Ok(()));
+    }
+
+    fn answer(
+        id: &str,
+        name: &str,
+        from: i64,
+        to: i64,
+        first: Option<i64>,
+        n: usize,
+    ) -> WaveAnswer {
+        WaveAnswer {
+            study_id: id.into(),
+            wave: name.into(),
+            point: "p.19".into(),
+            due_day: to + 1,
+            window_from_day: from,
+            window_to_day: to,
+            first_offence_day: first,
+            events: (0..n)
+                .map(|i| BTreeMap::from([("offence_date".to_owned(), Value::from(i as i64))]))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_tables_censor_at_the_first_gap_and_leave_out_suppressed_subjects() {
+        let answers = vec![
+            answer("A", "1y_after_start", 0, 364, Some(200), 2),
+            // After the end: a gap from day 365 to 499, so observation stops at 364.
+            answer("A", "1y_after_end", 500, 864, Some(600), 1),
+            answer("B", "1y_after_start", 0, 364, None, 0),
+            answer("B", "3y_after_start", 365, 1095, Some(900), 1),
+            answer("S", "1y_after_start", 0, 364, Some(10), 1),
+        ];
+        let released: BTreeSet<&str> = ["A", "B", "C"].into();
+        let t = tables(&answers, &released, &|id| match id {
+            "B" => (2, false),
+            _ => (6, false),
+        });
+        assert!(
+            t.waves.iter().all(|r| r.study_id != "S"),
+            "suppressed subject left out"
+        );
+        assert!(t.events.iter().all(|r| r.study_id != "S"));
+        assert_eq!(t.events.len(), 4);
+        let obs = |id: &str| {
+            t.observation
+                .iter()
+                .find(|r| r.study_id == id)
+                .unwrap()
+                .values
+                .clone()
+        };
+        assert_eq!(obs("A")["observed_until_day"], json!(364));
+        assert_eq!(obs("A")["first_offence_day"], json!(200));
+        assert_eq!(obs("A")["censoring"], json!("follow_up_in_progress"));
+        assert_eq!(obs("B")["observed_until_day"], json!(1095));
+        assert_eq!(obs("B")["reoffended"], json!(1));
+        assert_eq!(obs("B")["censoring"], json!("follow_up_complete"));
+        // C: released, nothing arrived yet.
+        assert_eq!(obs("C")["observed_until_day"], Value::Null);
+        assert_eq!(obs("C")["reoffended"], json!(0));
+        assert_eq!(t.observation.len(), 3);
+        assert_eq!(t.events_per_wave()["1y_after_start"], 2);
+    }
+}
