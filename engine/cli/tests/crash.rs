@@ -144,7 +144,7 @@ async fn scenario(db: &str, dir: &Path) {
             .unwrap()
             .unwrap()
             .state
-            == "completed"
+            == studyflow_store::StudyState::Completed
         {
             break;
         }

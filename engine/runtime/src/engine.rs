@@ -11,7 +11,8 @@ use studyflow_plan::{Plan, Step, StepKind, TaskBody, Trigger};
 use studyflow_spec::model::{Access, ServiceRole};
 use studyflow_spec::{Diagnostic, Spec};
 use studyflow_store::{
-    AuditEvent, Expect, Finish, NewRun, RunRow, RunState, Store, StoreError, StudyRow, TaskMode,
+    AuditEvent, Expect, Finish, NewRun, RunRow, RunState, Store, StoreError, StudyRow, StudyState,
+    TaskMode, VersionState,
 };
 
 use crate::clock::{Clock, micros, riga_date, riga_end_of_day, riga_midnight};
@@ -289,7 +290,7 @@ impl Engine {
             .version(study, None)
             .await?
             .ok_or_else(|| EngineError::NotFound(format!("no study `{study}`")))?;
-        if v.state != "submitted" {
+        if v.state != VersionState::Submitted {
             return Err(EngineError::Refused(format!(
                 "no version of `{study}` is waiting for approval (version {} is {})",
                 v.version, v.state
@@ -339,8 +340,8 @@ impl Engine {
         self.store
             .approve(study, v.version, &v.plan_hash, user, now, &audit)
             .await?;
-        if row.state == "running" {
-            self.activate(study, v.version, &["running"], true, user)
+        if row.state == StudyState::Running {
+            self.activate(study, v.version, &[StudyState::Running], true, user)
                 .await?;
         }
         self.store.seal_audit().await?;
@@ -358,7 +359,7 @@ impl Engine {
                 "`{study}` has no external researcher, so there is no contract to record (MK403 p.5)"
             )));
         };
-        if row.state != "approved" {
+        if row.state != StudyState::Approved {
             return Err(EngineError::Refused(format!(
                 "`{study}` is {}, not approved and waiting for its contract",
                 row.state
@@ -437,16 +438,16 @@ impl Engine {
         let external = loaded.spec.external.is_some();
         // An approved amendment whose re-planning did not complete (the approval committed,
         // the activation failed) is re-planned by `start`.
-        if row.state == "running" && row.active_version.is_some_and(|a| a < version) {
+        if row.state == StudyState::Running && row.active_version.is_some_and(|a| a < version) {
             let n = self
-                .activate(study, version, &["running"], true, user)
+                .activate(study, version, &[StudyState::Running], true, user)
                 .await?;
             self.store.seal_audit().await?;
             return Ok(n);
         }
-        match (row.state.as_str(), external) {
-            ("approved", false) | ("contracted", true) => {}
-            ("approved", true) => {
+        match (row.state, external) {
+            (StudyState::Approved, false) | (StudyState::Contracted, true) => {}
+            (StudyState::Approved, true) => {
                 return Err(EngineError::Refused(format!(
                     "`{study}` is an external study: record the contract, the non-disclosure declarations and the security measures first (MK403 p.30.2)"
                 )));
@@ -458,7 +459,13 @@ impl Engine {
             }
         }
         let n = self
-            .activate(study, version, &["approved", "contracted"], false, user)
+            .activate(
+                study,
+                version,
+                &[StudyState::Approved, StudyState::Contracted],
+                false,
+                user,
+            )
             .await?;
         self.store.seal_audit().await?;
         Ok(n)
@@ -469,7 +476,7 @@ impl Engine {
         &self,
         study: &str,
         version: i64,
-        from: &[&str],
+        from: &[StudyState],
         replace: bool,
         user: &str,
     ) -> Result<usize> {

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use studyflow_store::{RunRow, RunState};
+use studyflow_store::{RunRow, RunState, StudyState};
 
 use crate::engine::{Engine, Result};
 
@@ -15,8 +15,7 @@ use crate::engine::{Engine, Result};
 #[derive(Debug, Clone, PartialEq)]
 pub struct StudyStatus {
     pub study: String,
-    /// submitted, approved, contracted, running, completed, terminated.
-    pub state: String,
+    pub state: StudyState,
     /// When the study reached its state (microseconds since the epoch).
     pub since: i64,
     pub latest: Option<VersionStatus>,

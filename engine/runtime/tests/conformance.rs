@@ -85,7 +85,7 @@ async fn bad_commands_are_refused_and_change_nothing() {
         );
         assert_eq!(
             s.engine.store.study(&study).await.unwrap().unwrap().state,
-            "submitted"
+            studyflow_store::StudyState::Submitted
         );
         let _ = hash;
         s.engine.store.close().await;
@@ -321,7 +321,7 @@ async fn an_amendment_replans_what_has_not_started() {
         );
         assert_eq!(
             s.engine.store.study(&study).await.unwrap().unwrap().state,
-            "completed"
+            studyflow_store::StudyState::Completed
         );
         assert!(matches!(
             s.engine.store.verify_audit().await.unwrap(),
@@ -396,7 +396,7 @@ async fn termination_cancels_the_rest_and_destroys_at_once() {
         );
         assert_eq!(
             s.engine.store.study(&study).await.unwrap().unwrap().state,
-            "terminated"
+            studyflow_store::StudyState::Terminated
         );
         assert!(matches!(
             s.engine.terminate(&study, "Gatis Krūmiņš").await,
@@ -621,7 +621,7 @@ async fn a_new_calendar_moves_dates_but_a_changed_plan_shape_is_not_run() {
     );
     assert_eq!(
         s.engine.store.study(&study).await.unwrap().unwrap().state,
-        "approved"
+        studyflow_store::StudyState::Approved
     );
     assert!(s.engine.store.runs(&study).await.unwrap().is_empty());
 }

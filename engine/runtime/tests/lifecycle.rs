@@ -32,7 +32,12 @@ async fn lifecycle(name: &str, start: jiff::civil::Date, cohort: usize) {
         );
         let runs = s.engine.store.runs(&study).await.unwrap();
         let row = s.engine.store.study(&study).await.unwrap().unwrap();
-        assert_eq!(row.state, "completed", "{} {name}", db.label);
+        assert_eq!(
+            row.state,
+            studyflow_store::StudyState::Completed,
+            "{} {name}",
+            db.label
+        );
         assert!(
             runs.iter().all(|r| r.state == RunState::Done),
             "{} {name}: {:?}",

@@ -56,7 +56,9 @@ async fn four_postgres_workers_run_each_step_exactly_once() {
         if !tasks.is_empty() {
             continue;
         }
-        if s.engine.store.study(&study).await.unwrap().unwrap().state == "completed" {
+        if s.engine.store.study(&study).await.unwrap().unwrap().state
+            == studyflow_store::StudyState::Completed
+        {
             break;
         }
         let next = s.engine.store.next_timer().await.unwrap().expect("a timer");

@@ -122,7 +122,7 @@ async fn check_clean(w: &World, db: &Db, study: &str) -> Vec<RunRow> {
     assert!(undone.is_empty(), "{}: {undone:?}", db.label);
     assert_eq!(
         engine.store.study(study).await.unwrap().unwrap().state,
-        "completed"
+        studyflow_store::StudyState::Completed
     );
     // Destroyed (p.26): the keys, and with them every identifying dataset.
     assert_eq!(engine.store.study_keys(study).await.unwrap(), None);

@@ -57,7 +57,7 @@ async fn concurrent_last_finishes_complete_the_study() {
             .activate(&Activation {
                 study: &study,
                 version: 1,
-                from_states: &["approved"],
+                from_states: &[studyflow_store::StudyState::Approved],
                 replace_unstarted: false,
                 runs: &runs,
                 now: 3,
@@ -86,7 +86,7 @@ async fn concurrent_last_finishes_complete_the_study() {
         assert!(a.unwrap().unwrap() && b.unwrap().unwrap());
         assert_eq!(
             store.study(&study).await.unwrap().unwrap().state,
-            "completed",
+            studyflow_store::StudyState::Completed,
             "{study}"
         );
     }

@@ -31,7 +31,7 @@ pub use audit::{AuditEvent, AuditRow, Verification};
 pub use runs::{
     Activation, Claimed, Expect, Finish, NewRun, RunRow, RunState, TaskMode, object as run_object,
 };
-pub use studies::{ContractRow, StudyRow, Submission, VersionRow};
+pub use studies::{ContractRow, StudyRow, StudyState, Submission, VersionRow, VersionState};
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{

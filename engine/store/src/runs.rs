@@ -189,7 +189,7 @@ pub struct Activation<'a> {
     pub study: &'a str,
     pub version: i64,
     /// The study states it may be in.
-    pub from_states: &'a [&'a str],
+    pub from_states: &'a [crate::StudyState],
     /// Cancel the runs not started yet: they follow the new plan.
     pub replace_unstarted: bool,
     pub runs: &'a [NewRun],
@@ -527,11 +527,12 @@ impl Store {
         Ok(in_tx!(self, |tx, backend| {
             let states = lock_studies!(tx, backend, vec![study.to_owned()]);
             match states.get(study) {
-                Some(s) if from_states.contains(&s.as_str()) => {}
+                Some(s) if from_states.iter().any(|f| f.as_str() == s.as_str()) => {}
                 Some(s) => {
+                    let expected: Vec<&str> = from_states.iter().map(|f| f.as_str()).collect();
                     return Err(StoreError::Conflict(format!(
                         "study `{study}` is {s}; expected {}",
-                        from_states.join(" or ")
+                        expected.join(" or ")
                     )));
                 }
                 None => return Err(StoreError::NotFound(format!("no study `{study}`"))),

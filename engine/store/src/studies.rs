@@ -17,11 +17,105 @@ pub struct Submission {
     pub at: i64,
 }
 
+/// Where a study is in its life (MK403 p.3, p.5, p.26, p.30).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StudyState {
+    /// Its first version waits for the approval.
+    Submitted,
+    Approved,
+    /// An external study's contract, declarations and measures are recorded (p.30.2, p.33).
+    Contracted,
+    Running,
+    Completed,
+    /// Stopped before its end; its identifying data destroyed (p.26).
+    Terminated,
+}
+
+impl StudyState {
+    pub const ALL: [StudyState; 6] = [
+        StudyState::Submitted,
+        StudyState::Approved,
+        StudyState::Contracted,
+        StudyState::Running,
+        StudyState::Completed,
+        StudyState::Terminated,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StudyState::Submitted => "submitted",
+            StudyState::Approved => "approved",
+            StudyState::Contracted => "contracted",
+            StudyState::Running => "running",
+            StudyState::Completed => "completed",
+            StudyState::Terminated => "terminated",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<StudyState> {
+        StudyState::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// Whether the study has ended, completed or terminated.
+    pub fn is_final(self) -> bool {
+        matches!(self, StudyState::Completed | StudyState::Terminated)
+    }
+}
+
+impl std::fmt::Display for StudyState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// Where a version of a study's spec is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VersionState {
+    Submitted,
+    Approved,
+    /// A later approved version replaced it.
+    Superseded,
+}
+
+impl VersionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionState::Submitted => "submitted",
+            VersionState::Approved => "approved",
+            VersionState::Superseded => "superseded",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<VersionState> {
+        [
+            VersionState::Submitted,
+            VersionState::Approved,
+            VersionState::Superseded,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for VersionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// A state column the store does not know: a damaged or foreign row, refused.
+fn state_of<T>(column: &str, text: String, parse: fn(&str) -> Option<T>) -> Result<T> {
+    parse(&text).ok_or_else(|| {
+        crate::StoreError::Conflict(format!(
+            "the database holds a {column} this studyflow does not know (`{text}`)"
+        ))
+    })
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StudyRow {
     pub id: String,
-    /// submitted, approved, contracted, running, completed, terminated.
-    pub state: String,
+    pub state: StudyState,
     /// The approved version the engine runs.
     pub active_version: Option<i64>,
     pub created_at: i64,
@@ -35,8 +129,7 @@ pub struct VersionRow {
     pub spec: Vec<u8>,
     pub plan_hash: String,
     pub plan_json: String,
-    /// submitted, approved, superseded.
-    pub state: String,
+    pub state: VersionState,
     pub submitted_by: String,
     pub submitted_at: i64,
     pub approved_by: Option<String>,
@@ -59,7 +152,7 @@ macro_rules! study_from {
     ($r:expr) => {
         StudyRow {
             id: $r.try_get("id")?,
-            state: $r.try_get("state")?,
+            state: state_of("study state", $r.try_get("state")?, StudyState::parse)?,
             active_version: $r.try_get("active_version")?,
             created_at: $r.try_get("created_at")?,
             updated_at: $r.try_get("updated_at")?,
@@ -75,7 +168,7 @@ macro_rules! version_from {
             spec: $r.try_get("spec")?,
             plan_hash: $r.try_get("plan_hash")?,
             plan_json: $r.try_get("plan_json")?,
-            state: $r.try_get("state")?,
+            state: state_of("version state", $r.try_get("state")?, VersionState::parse)?,
             submitted_by: $r.try_get("submitted_by")?,
             submitted_at: $r.try_get("submitted_at")?,
             approved_by: $r.try_get("approved_by")?,

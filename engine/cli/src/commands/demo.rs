@@ -21,7 +21,7 @@ use studyflow_runtime::{Clock, Engine, ManualClock, Options, Worker, authorise};
 use studyflow_sim::registry::Registries;
 use studyflow_sim::{Config, generate};
 use studyflow_spec::catalogue::Source;
-use studyflow_store::{Store, Verification};
+use studyflow_store::{Store, StudyState, Verification};
 
 use super::Context;
 use crate::cli::DemoArgs;
@@ -213,7 +213,7 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
             ctx.out.flush()?;
             last_half = half;
         }
-        if status.state == "completed" {
+        if status.state == StudyState::Completed {
             break;
         }
         // The clock moves a week at a time past the next timer, so the subjects' anniversaries

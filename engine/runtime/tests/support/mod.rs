@@ -205,7 +205,9 @@ pub async fn drive_with(
             .await
             .expect("study")
             .expect("exists");
-        if row.state == "completed" || row.state == "terminated" {
+        if row.state == studyflow_store::StudyState::Completed
+            || row.state == studyflow_store::StudyState::Terminated
+        {
             return moves;
         }
         match s.engine.store.next_timer().await.expect("timer") {
