@@ -49,6 +49,9 @@ pub enum Command {
     /// internal study, MK403 p.22.5, p.24; the transfer to an external researcher, p.30), with
     /// every earlier version.
     Release(StudyOnlyArgs),
+    /// Retry a step that failed on bad input, once the input is fixed: an operator's act,
+    /// audited with the operator's account.
+    Retry(RetryArgs),
     /// List open human tasks, those a user may complete with `--as`.
     Tasks(TasksArgs),
     /// Complete a human task.
@@ -200,6 +203,15 @@ pub struct StudyOnlyArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
     pub study: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RetryArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    pub study: String,
+    /// The step's id, as `status` lists it.
+    pub step: String,
 }
 
 #[derive(Debug, clap::Args)]

@@ -820,6 +820,58 @@ impl Engine {
         Ok(())
     }
 
+    /// Retries the failed runs of an engine step once the input that failed them is fixed (a
+    /// supplied file corrected, a registry's answer replaced): an operator's act, audited as
+    /// `step.retried` with the operator, the count and the last error's kind — never a cell.
+    /// Refused for a step the running version does not have, for a person's task (completing
+    /// it is the person's act), and when nothing of the step failed.
+    pub async fn retry(&self, study: &str, step: &str, operator: &str) -> Result<u64> {
+        if operator.trim().is_empty() {
+            return Err(EngineError::Forbidden(
+                "a retry is an operator's act: the operator must be named".into(),
+            ));
+        }
+        let row = self.study_row(study).await?;
+        let Some(version) = row.active_version else {
+            return Err(EngineError::Refused(format!("`{study}` is not running")));
+        };
+        let loaded = self.load(study, version).await?;
+        let Some(planned) = loaded.plan.step(step) else {
+            return Err(EngineError::NotFound(format!(
+                "`{study}` version {version} has no step `{step}`"
+            )));
+        };
+        if planned.human_task && planned.task_body() == TaskBody::None {
+            return Err(EngineError::Refused(format!(
+                "`{step}` is a person's task, not an engine step: it is completed, not retried"
+            )));
+        }
+        let failed = self
+            .store
+            .runs(study)
+            .await?
+            .into_iter()
+            .filter(|r| r.step == step && r.state == RunState::Failed)
+            .count();
+        if failed == 0 {
+            return Err(EngineError::Refused(format!(
+                "no run of `{step}` in `{study}` has failed; nothing to retry"
+            )));
+        }
+        let now = self.now();
+        let audit = [event(
+            now,
+            operator,
+            "step.retried",
+            &format!("{study}/{step}"),
+            "",
+            serde_json::json!({"runs": failed}),
+        )];
+        let n = self.store.retry_failed(study, step, now, &audit).await?;
+        self.store.seal_audit().await?;
+        Ok(n)
+    }
+
     /// Completes a human task as `user`, who must be allowed to (MK403 p.21, p.25.2, p.30.2).
     pub async fn complete_task(&self, run: i64, user: &str, note: Option<&str>) -> Result<()> {
         let r = self

@@ -254,3 +254,102 @@ async fn publication_waits_ten_working_days_after_the_prison_notice() {
         .unwrap();
     assert_eq!(publication.state, RunState::Done);
 }
+
+/// A body that fails for good until its input is fixed.
+struct BadInputUntilFixed(Arc<std::sync::atomic::AtomicBool>);
+impl DataPlane for BadInputUntilFixed {
+    fn execute<'a>(&'a self, ctx: StepContext<'a>) -> BoxFuture<'a, Result<StepOutput, StepError>> {
+        Box::pin(async move {
+            if ctx.step.id == "acquire-service-is"
+                && !self.0.load(std::sync::atomic::Ordering::SeqCst)
+            {
+                return Err(StepError::new(
+                    "the extraction has a column named twice",
+                    false,
+                ));
+            }
+            PlaceholderDataPlane { cohort_size: 2 }.execute(ctx).await
+        })
+    }
+}
+
+/// A step failed on bad input goes on once the input is fixed, by the operator's audited retry
+/// — not only by an amendment; a retry of nothing, of an unknown step or of a person's task is
+/// refused and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_failed_on_bad_input_is_retried_by_the_operator() {
+    for db in databases().await {
+        let fixed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let clock = Arc::new(ManualClock::at_date(date(2026, 8, 3)));
+        let engine = Arc::new(Engine::new(
+            Store::open(&db.url).await.unwrap(),
+            clock.clone(),
+            Arc::new(Calendar::latvia()),
+            Arc::new(BadInputUntilFixed(fixed.clone())),
+            Options::default(),
+        ));
+        let s = Setup {
+            engine: engine.clone(),
+            clock,
+        };
+        let bytes = spec_bytes("recidivism-2026-cohort");
+        let study = launch(&s, &bytes).await;
+        Worker::new(engine.clone(), "w".into())
+            .run_until_idle()
+            .await
+            .unwrap();
+        let state = |runs: &[studyflow_store::RunRow]| {
+            runs.iter()
+                .find(|r| r.step == "acquire-service-is")
+                .map(|r| r.state)
+        };
+        assert_eq!(
+            state(&engine.store.runs(&study).await.unwrap()),
+            Some(RunState::Failed),
+            "{}",
+            db.label
+        );
+        assert!(matches!(
+            engine.retry(&study, "acquire-service-is", "").await,
+            Err(EngineError::Forbidden(_))
+        ));
+        assert!(matches!(
+            engine.retry(&study, "no-such-step", "operator:ops").await,
+            Err(EngineError::NotFound(_))
+        ));
+        assert!(matches!(
+            engine.retry(&study, "analysis", "operator:ops").await,
+            Err(EngineError::Refused(_))
+        ));
+        fixed.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(
+            engine
+                .retry(&study, "acquire-service-is", "operator:ops")
+                .await
+                .unwrap(),
+            1
+        );
+        // Retrying again: nothing failed any more.
+        assert!(matches!(
+            engine
+                .retry(&study, "acquire-service-is", "operator:ops")
+                .await,
+            Err(EngineError::Refused(_))
+        ));
+        drive(&s, &study, &studyflow_spec::check(&bytes).spec.unwrap()).await;
+        let runs = engine.store.runs(&study).await.unwrap();
+        assert!(
+            runs.iter().all(|r| r.state == RunState::Done),
+            "{}",
+            db.label
+        );
+        let audit = engine.store.audit_rows(0, 1_000_000).await.unwrap();
+        let retried: Vec<_> = audit
+            .iter()
+            .filter(|a| a.event.action == "step.retried")
+            .collect();
+        assert_eq!(retried.len(), 1);
+        assert_eq!(retried[0].event.actor, "operator:ops");
+        engine.store.close().await;
+    }
+}

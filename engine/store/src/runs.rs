@@ -1014,6 +1014,50 @@ impl Store {
         }))
     }
 
+    /// Makes the failed runs of `step` in a running study ready again, their attempts counted
+    /// from zero (an operator's act once the input that failed them is fixed); returns how many.
+    /// Their audit events commit with them.
+    pub async fn retry_failed(
+        &self,
+        study: &str,
+        step: &str,
+        now: i64,
+        audit: &[AuditEvent],
+    ) -> Result<u64> {
+        Ok(in_tx!(self, |tx, backend| {
+            let states = lock_studies!(tx, backend, vec![study.to_owned()]);
+            match states.get(study).map(String::as_str) {
+                Some("running") => {}
+                Some(s) => {
+                    return Err(StoreError::Conflict(format!(
+                        "study `{study}` is {s}; only a running study's steps are retried"
+                    )));
+                }
+                None => return Err(StoreError::NotFound(format!("no study `{study}`"))),
+            }
+            let n = sqlx::query(
+                "UPDATE step_runs SET state = 'ready', wait_reason = NULL, attempts = 0, claimable_at = $1,
+                    lease_owner = NULL, lease_until = NULL, fence = fence + 1, updated_at = $1
+                 WHERE study = $2 AND step = $3 AND state = 'failed'",
+            )
+            .bind(now)
+            .bind(study)
+            .bind(step)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n > 0 {
+                push_audit!(tx, audit);
+                if backend == Backend::Postgres {
+                    sqlx::query("SELECT pg_notify('studyflow_ready', '')")
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            n
+        }))
+    }
+
     /// Every run of a study, in creation order.
     pub async fn runs(&self, study: &str) -> Result<Vec<RunRow>> {
         Ok(on_pool!(self, |p| {

@@ -358,6 +358,25 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
             }
             Ok(EXIT_OK)
         }
+        Command::Retry(a) => {
+            let engine = open(&a.engine, 0).await?;
+            // The operator is the account that runs the command; the audit names it.
+            let operator = std::env::var("USER")
+                .or_else(|_| std::env::var("LOGNAME"))
+                .map(|u| format!("operator:{u}"))
+                .unwrap_or_default();
+            match engine.retry(&a.study, &a.step, &operator).await {
+                Ok(n) => {
+                    writeln!(
+                        ctx.out,
+                        "{n} failed run(s) of {} in {} are ready again; a worker picks them up",
+                        a.step, a.study
+                    )?;
+                    Ok(EXIT_OK)
+                }
+                Err(e) => refusal(ctx, e, None),
+            }
+        }
         Command::Tasks(a) => {
             let engine = open(&a.engine, 0).await?;
             let tasks = match engine.tasks(a.user.as_deref()).await {
