@@ -37,12 +37,169 @@ pub enum LetterError {
     NotApplicable(String),
 }
 
-/// Which institution a request goes to.
+/// Which institution a request goes to: the plan's registry.
+pub use studyflow_plan::Registry;
+
+const MONTHS_LOCATIVE: [&str; 12] = [
+    "janvārī",
+    "februārī",
+    "martā",
+    "aprīlī",
+    "maijā",
+    "jūnijā",
+    "jūlijā",
+    "augustā",
+    "septembrī",
+    "oktobrī",
+    "novembrī",
+    "decembrī",
+];
+const MONTHS_GENITIVE: [&str; 12] = [
+    "janvāra",
+    "februāra",
+    "marta",
+    "aprīļa",
+    "maija",
+    "jūnija",
+    "jūlija",
+    "augusta",
+    "septembra",
+    "oktobra",
+    "novembra",
+    "decembra",
+];
+const MONTHS_DATIVE: [&str; 12] = [
+    "janvārim",
+    "februārim",
+    "martam",
+    "aprīlim",
+    "maijam",
+    "jūnijam",
+    "jūlijam",
+    "augustam",
+    "septembrim",
+    "oktobrim",
+    "novembrim",
+    "decembrim",
+];
+const MONTHS_EN: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+/// The grammatical case a Latvian date is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Registry {
-    InformationCentre,
-    PrisonAdministration,
+pub enum LvCase {
+    /// "2026. gada 30. jūnijā" — on a day.
+    Locative,
+    /// "no 2016. gada 1. janvāra" — from a day.
+    Genitive,
+    /// "līdz 2026. gada 31. decembrim" — until a day.
+    Dative,
 }
+
+/// A date the Latvian way: `2026. gada 30. jūnijā`.
+pub fn lv_date(d: Date, case: LvCase) -> String {
+    let month = usize::try_from(d.month() - 1).unwrap_or(0);
+    let name = match case {
+        LvCase::Locative => MONTHS_LOCATIVE[month],
+        LvCase::Genitive => MONTHS_GENITIVE[month],
+        LvCase::Dative => MONTHS_DATIVE[month],
+    };
+    format!("{}. gada {}. {name}", d.year(), d.day())
+}
+
+/// A date in English: `30 June 2026`.
+pub fn en_date(d: Date) -> String {
+    let month = usize::try_from(d.month() - 1).unwrap_or(0);
+    format!("{} {} {}", d.day(), MONTHS_EN[month], d.year())
+}
+
+/// A point of MK403 the way the Latvian text cites it: `p.13.3` → `13.3. apakšpunkts`,
+/// `p.13` → `13. punkts`.
+fn lv_point(point: &str) -> String {
+    let number = point.trim_start_matches("p.");
+    if number.contains('.') {
+        format!("{number}. apakšpunkts")
+    } else {
+        format!("{number}. punkts")
+    }
+}
+
+/// The personal-data types of p.3.5 in Latvian.
+fn lv_data_type(t: studyflow_spec::catalogue::PersonalDataType) -> &'static str {
+    use studyflow_spec::catalogue::PersonalDataType as T;
+    match t {
+        T::PersonalCode => "personas kods",
+        T::ProceedingIdentifiers => "procesa, nolēmuma un lēmuma numuri",
+        T::CaseIdentifiers => "lietu numuri",
+        T::ContactDetails => "kontaktinformācija",
+        T::Demographics => "demogrāfiskie dati",
+        T::CriminalRecords => "sodāmības un kriminālprocesu dati",
+        T::ProbationRecords => "probācijas dati",
+        T::Imprisonment => "brīvības atņemšanas dati",
+        T::Resocialisation => "resocializācijas dati",
+        T::Health => "ar veselību saistīti dati",
+        T::SurveyResponses => "aptaujas atbildes",
+    }
+}
+
+/// The service researcher who signs the Service's letters for a study: the first authorised
+/// person with that role (MK403 p.21, p.25).
+pub fn signatory(spec: &Spec) -> Option<&str> {
+    spec.authorised_persons
+        .iter()
+        .find(|p| p.role == studyflow_spec::model::ServiceRole::ServiceResearcher)
+        .map(|p| p.name.as_str())
+}
+
+/// Wraps text to lines of at most `width` characters, breaking at spaces; a line that starts
+/// with spaces keeps them on the lines it breaks into (a numbered item's text stays indented).
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / width.max(1));
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let indent: String = line.chars().take_while(|c| *c == ' ').collect();
+        let hang = if line.trim_start().starts_with(|c: char| c.is_ascii_digit()) {
+            format!("{indent}   ")
+        } else {
+            indent.clone()
+        };
+        let mut len = 0;
+        for (j, word) in line.split_whitespace().enumerate() {
+            let w = word.chars().count();
+            if j == 0 {
+                out.push_str(&indent);
+                len = indent.chars().count();
+            } else if len + 1 + w > width {
+                out.push('\n');
+                out.push_str(&hang);
+                len = hang.chars().count();
+            } else {
+                out.push(' ');
+                len += 1;
+            }
+            out.push_str(word);
+            len += w;
+        }
+    }
+    out
+}
+
+/// How wide a letter's lines are.
+const LINE: usize = 80;
 
 pub struct Letters {
     env: Environment<'static>,
@@ -156,6 +313,15 @@ impl Letters {
                     ("point", c.point.unwrap_or("").to_owned()),
                     ("meaning", c.meaning.to_owned()),
                     ("meaning_lv", c.meaning_lv().to_owned()),
+                    (
+                        "point_lv",
+                        lv_point(c.point.unwrap_or(match c.source {
+                            Source::InformationCentre => "p.13",
+                            Source::PrisonRulings => "p.15",
+                            Source::PrisonResocialisation => "p.16",
+                            Source::ServiceIs => "p.9",
+                        })),
+                    ),
                 ])
             })
             .collect();
@@ -182,7 +348,13 @@ impl Letters {
                     BTreeMap::from([
                         (
                             "agreed_on",
-                            a.agreed_on.map(|d| d.to_string()).unwrap_or_default(),
+                            a.agreed_on.map(|d| en_date(d.0)).unwrap_or_default(),
+                        ),
+                        (
+                            "agreed_on_lv",
+                            a.agreed_on
+                                .map(|d| lv_date(d.0, LvCase::Locative))
+                                .unwrap_or_default(),
                         ),
                         ("volume", a.volume.clone().unwrap_or_default()),
                         ("availability", a.availability.clone().unwrap_or_default()),
@@ -202,7 +374,8 @@ impl Letters {
             ),
         };
         let ctx = context! {
-            date => date.to_string(),
+            date_lv => lv_date(date, LvCase::Locative),
+            date_en => en_date(date),
             recipient_lv, recipient_en,
             points => format!("{} punkts", points_lv.join(", ")),
             points_en => points_en.join(", "),
@@ -213,17 +386,20 @@ impl Letters {
             purpose => spec.purpose.clone().unwrap_or_default().trim().to_owned(),
             exchange_lv, exchange_en,
             reason => reason.map(|r| r.trim().to_owned()),
-            period_from => volume.period.from.to_string(),
-            period_to => volume.period.to.to_string(),
+            period_from_lv => lv_date(volume.period.from.0, LvCase::Genitive),
+            period_to_lv => lv_date(volume.period.to.0, LvCase::Dative),
+            period_from => en_date(volume.period.from.0),
+            period_to => en_date(volume.period.to.0),
             expected_records => volume.expected_records.0,
             subjects,
             by_proceeding => registry == Registry::InformationCentre,
             data_types => spec.personal_data_types.iter().map(|t| t.key()).collect::<Vec<_>>(),
+            data_types_lv => spec.personal_data_types.iter().map(|t| lv_data_type(*t)).collect::<Vec<_>>(),
             agreement,
             fields,
             sender,
         };
-        self.render("registry_request.txt", ctx)
+        Ok(wrap(&self.render("registry_request.txt", ctx)?, LINE))
     }
 
     /// The notice of results to the Prison Administration (MK403 p.8).
@@ -251,21 +427,62 @@ impl Letters {
             .ok_or_else(|| {
                 LetterError::NotApplicable("no publication date is planned yet".into())
             })?;
-        let deadline = notice
-            .deadline
-            .as_ref()
-            .and_then(|d| d.date)
-            .map(|d| d.to_string())
-            .unwrap_or_default();
+        let deadline = notice.deadline.as_ref().and_then(|d| d.date);
         let ctx = context! {
-            date => date.to_string(),
+            date_lv => lv_date(date, LvCase::Locative),
+            date_en => en_date(date),
             title => spec.title.clone().unwrap_or_default(),
             study => spec.id.clone(),
             summary => studyflow_spec::diagnostic::mask_personal_codes(summary.trim()).into_owned(),
-            publication => publication.to_string(),
-            deadline,
+            publication_lv => lv_date(publication.0, LvCase::Locative),
+            publication => en_date(publication.0),
+            deadline_lv => deadline.map(|d| lv_date(d, LvCase::Locative)).unwrap_or_default(),
+            deadline => deadline.map(en_date).unwrap_or_default(),
             sender,
         };
-        self.render("prison_administration_notice.txt", ctx)
+        Ok(wrap(
+            &self.render("prison_administration_notice.txt", ctx)?,
+            LINE,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+
+    #[test]
+    fn dates_the_latvian_way() {
+        assert_eq!(
+            lv_date(date(2026, 6, 30), LvCase::Locative),
+            "2026. gada 30. jūnijā"
+        );
+        assert_eq!(
+            lv_date(date(2016, 1, 1), LvCase::Genitive),
+            "2016. gada 1. janvāra"
+        );
+        assert_eq!(
+            lv_date(date(2026, 12, 31), LvCase::Dative),
+            "2026. gada 31. decembrim"
+        );
+        assert_eq!(en_date(date(2026, 4, 2)), "2 April 2026");
+        assert_eq!(lv_point("p.13.3"), "13.3. apakšpunkts");
+        assert_eq!(lv_point("p.16"), "16. punkts");
+    }
+
+    #[test]
+    fn lines_wrap_at_spaces_and_items_keep_their_indent() {
+        let text = format!("  1. {}\nshort", "word ".repeat(30).trim());
+        let wrapped = wrap(&text, 40);
+        assert!(
+            wrapped.lines().all(|l| l.chars().count() <= 40),
+            "{wrapped}"
+        );
+        assert!(
+            wrapped.lines().nth(1).unwrap().starts_with("     word"),
+            "{wrapped}"
+        );
+        assert!(wrapped.ends_with("\nshort"));
     }
 }

@@ -582,21 +582,15 @@ impl RegistryDataPlane {
                         .map_err(store_err)?
                         .map(|v| v.plan_hash)
                         .unwrap_or_default();
-                    let addressee = match registry {
-                        Registry::InformationCentre => crate::letters::Registry::InformationCentre,
-                        Registry::PrisonAdministration => {
-                            crate::letters::Registry::PrisonAdministration
-                        }
-                    };
                     let letter = crate::letters::Letters::new(None)
                         .and_then(|l| {
                             l.request(
                                 ctx.spec,
                                 &hash,
-                                addressee,
+                                registry,
                                 codes.len(),
                                 riga_date(self.clock.now()),
-                                "Valsts probācijas dienests",
+                                crate::letters::signatory(ctx.spec).unwrap_or_default(),
                             )
                         })
                         .map_err(|e| fail(e.to_string(), false))?;

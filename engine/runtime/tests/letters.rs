@@ -65,10 +65,20 @@ fn requests_and_notice_as_sent() {
     let notice = letters
         .notice(&spec, &plan, "Programme completion in prison was followed by fewer breaches of supervision in the first six months after release (aggregated tables attached). Contact 010180-12345.", date(2028, 2, 24), "Inese Kalniņa")
         .unwrap();
+    // Dates the Latvian way in the Latvian part, in words in the English part.
     assert!(
-        notice.contains("2028-03-15") && notice.contains("2028-03-01"),
+        notice.contains("2028. gada 15. martā")
+            && notice.contains("2028. gada 1. martā")
+            && notice.contains("15 March 2028")
+            && notice.contains("1 March 2028"),
         "{notice}"
     );
+    // Signed by the service researcher with name and role, lines wrapped.
+    assert!(
+        notice.contains("Inese Kalniņa\nDienesta pētnieks"),
+        "{notice}"
+    );
+    assert!(notice.lines().all(|l| l.chars().count() <= 80), "{notice}");
     assert!(
         !notice.contains("010180-12345"),
         "no personal code in a letter"
@@ -82,7 +92,7 @@ fn a_template_can_be_overridden_and_a_wrong_one_is_refused() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("prison_administration_notice.txt"),
-        "Notice for {{ study }}: publication {{ publication }}, deadline {{ deadline }}.\n",
+        "Notice for {{ study }}: {{ publication }}, {{ deadline }}.\n",
     )
     .unwrap();
     let letters = Letters::new(Some(&dir)).unwrap();
@@ -92,7 +102,7 @@ fn a_template_can_be_overridden_and_a_wrong_one_is_refused() {
         .unwrap();
     assert_eq!(
         n,
-        "Notice for resocialisation-programmes-university: publication 2028-03-15, deadline 2028-03-01.\n"
+        "Notice for resocialisation-programmes-university: 15 March 2028, 1 March 2028.\n"
     );
     // A value the letter does not have is an error, not a blank.
     std::fs::write(
