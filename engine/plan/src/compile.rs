@@ -176,6 +176,17 @@ pub fn compile(
     (plan, diagnostics)
 }
 
+/// The deadline of a stage: the latest deadline of the phases that cover it (MK403 p.3.4).
+/// For the follow-ups it is the study's observation cut-off: a wave that would fall due after
+/// it is not requested, and its subject is right-censored there.
+pub fn stage_deadline(spec: &Spec, stage: Stage) -> Option<Date> {
+    spec.phases()
+        .iter()
+        .filter(|p| p.covers.contains(&stage))
+        .filter_map(|p| p.deadline.map(|d| d.0))
+        .max()
+}
+
 fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
     let mut stages: HashMap<Stage, (Date, Vec<&str>)> = HashMap::new();
     for phase in spec.phases() {
@@ -313,8 +324,12 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
                     }
                 }
             }
+            let cut_off = b.stages.get(&Stage::FollowUp).map(|(date, _)| *date);
             if let Some((date, phases)) = b.stages.get(&Stage::FollowUp) {
-                rule.push_str(&format!("; all {}", phase_rule(phases, *date)));
+                rule.push_str(&format!(
+                    "; all {}; a wave falling due after it is not requested (the subject is right-censored there)",
+                    phase_rule(phases, *date)
+                ));
             }
             let request = b.add(
                 step(
@@ -337,7 +352,7 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
                     edge,
                     years: wave.years,
                 })
-                .deadline(DeadlineKind::FollowUpWave, rule, None),
+                .deadline(DeadlineKind::FollowUpWave, rule, cut_off),
                 &[dataset],
             );
             let answer = b.add(

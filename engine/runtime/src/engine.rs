@@ -650,8 +650,13 @@ impl Engine {
                 let run = self.new_run(study, version, step, &s.pseudonym, Some(s), deps);
                 // A wave counted from an end not known yet (the subject is still supervised)
                 // is not run early: it and what follows it wait for the data that brings the
-                // end, by an amendment.
-                if run.not_before.is_some() || !matches!(step.trigger, Trigger::PerSubject { .. }) {
+                // end, by an amendment. A wave that would fall due after the study's follow-up
+                // cut-off (the deadline of its stage, MK403 p.3.4) is not requested at all: the
+                // subject is right-censored there.
+                let per_subject_timer = matches!(step.trigger, Trigger::PerSubject { .. });
+                let after_cut_off = per_subject_timer
+                    && matches!((run.not_before, run.due_at), (Some(nb), Some(due)) if nb > due);
+                if (run.not_before.is_some() || !per_subject_timer) && !after_cut_off {
                     out.push(run);
                 } else {
                     skipped.insert(&step.id);

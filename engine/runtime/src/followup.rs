@@ -69,7 +69,7 @@ pub const DERIVED: &[Derived] = &[
     },
     Derived {
         key: "censoring",
-        meaning: "why observation ends: follow_up_complete, follow_up_in_progress (interim release) or end_not_known (the end of the anchor event is not known, its waves cannot run)",
+        meaning: "why observation ends: follow_up_complete, follow_up_in_progress (interim release) end_not_known (the end of the anchor event is not known, its waves cannot run) or cut_off (waves after the study's follow-up cut-off are not requested)",
     },
 ];
 
@@ -254,6 +254,9 @@ pub enum Censoring {
     FollowUpInProgress,
     /// The end of supervision is not known, so the waves counted from it cannot run.
     EndNotKnown,
+    /// Some waves would fall due after the study's follow-up cut-off (the deadline of the
+    /// follow-up phases) and are not requested.
+    CutOff,
 }
 
 impl Censoring {
@@ -262,8 +265,36 @@ impl Censoring {
             Censoring::FollowUpComplete => "follow_up_complete",
             Censoring::FollowUpInProgress => "follow_up_in_progress",
             Censoring::EndNotKnown => "end_not_known",
+            Censoring::CutOff => "cut_off",
         }
     }
+}
+
+/// How many of the waves `(counted from the end?, years)` a subject will have, and why any will
+/// not: the end of its anchor event is not known, or the wave falls due after the study's
+/// follow-up `cut_off` (it is not requested; the subject is right-censored there).
+pub fn expected_waves(
+    waves: impl IntoIterator<Item = (bool, i16)>,
+    anchor: &Anchor,
+    cut_off: Option<Date>,
+) -> (usize, Option<Censoring>) {
+    let mut n = 0;
+    let mut short = None;
+    for (from_end, years) in waves {
+        let edge = if from_end {
+            anchor.end
+        } else {
+            Some(anchor.start)
+        };
+        match edge.and_then(|e| e.checked_add(jiff::Span::new().years(years)).ok()) {
+            None => short = Some(Censoring::EndNotKnown),
+            Some(due) if cut_off.is_some_and(|c| due > c) => {
+                short = short.or(Some(Censoring::CutOff));
+            }
+            Some(_) => n += 1,
+        }
+    }
+    (n, short)
 }
 
 /// The follow-up tables of a release.
@@ -303,7 +334,7 @@ impl FollowUpTables {
 pub fn tables(
     answers: &[WaveAnswer],
     released: &BTreeSet<&str>,
-    expected: &dyn Fn(&str) -> (usize, bool),
+    expected: &dyn Fn(&str) -> (usize, Option<Censoring>),
 ) -> FollowUpTables {
     let mut out = FollowUpTables::default();
     let mut by_subject: BTreeMap<&str, Vec<&WaveAnswer>> = BTreeMap::new();
@@ -350,7 +381,7 @@ pub fn tables(
 fn observation(
     id: &str,
     waves: &[&WaveAnswer],
-    (expected, end_unknown): (usize, bool),
+    (expected, short): (usize, Option<Censoring>),
 ) -> AnonRecord {
     // Observed without a gap from day 0: windows merged in order while they touch.
     let mut until: Option<i64> = None;
@@ -371,13 +402,12 @@ fn observation(
         .filter_map(|w| w.first_offence_day)
         .filter(|d| *d >= 0 && until.is_some_and(|u| *d <= u))
         .min();
-    let censoring = if waves.len() >= expected && !end_unknown {
-        Censoring::FollowUpComplete
-    } else if waves.len() >= expected {
-        Censoring::EndNotKnown
-    } else {
-        Censoring::FollowUpInProgress
+    let censoring = match short {
+        _ if waves.len() < expected => Censoring::FollowUpInProgress,
+        Some(why) => why,
+        None => Censoring::FollowUpComplete,
     };
+
     AnonRecord {
         study_id: id.to_owned(),
         values: BTreeMap::from([
@@ -433,6 +463,34 @@ mod tests {
         assert_eq!(due(&e1, &a), Some(d("2028-01-20")));
         let open = Anchor { end: None, ..a };
         assert_eq!(window(&e1, &open), None);
+    }
+
+    #[test]
+    fn waves_after_the_cut_off_or_from_an_unknown_end_are_not_expected() {
+        let a = Anchor {
+            start: d("2026-03-10"),
+            end: Some(d("2028-05-01")),
+        };
+        let all = [
+            (false, 1),
+            (false, 3),
+            (false, 5),
+            (true, 1),
+            (true, 3),
+            (true, 5),
+        ];
+        assert_eq!(expected_waves(all, &a, None), (6, None));
+        // 5 years after the end is 2033-05-01: after a cut-off on 2033-04-30.
+        assert_eq!(
+            expected_waves(all, &a, Some(d("2033-04-30"))),
+            (5, Some(Censoring::CutOff))
+        );
+        assert_eq!(expected_waves(all, &a, Some(d("2033-05-01"))), (6, None));
+        let open = Anchor { end: None, ..a };
+        assert_eq!(
+            expected_waves(all, &open, Some(d("2033-04-30"))),
+            (3, Some(Censoring::EndNotKnown))
+        );
     }
 
     #[test]
@@ -506,8 +564,8 @@ mod tests {
         ];
         let released: BTreeSet<&str> = ["A", "B", "C"].into();
         let t = tables(&answers, &released, &|id| match id {
-            "B" => (2, false),
-            _ => (6, false),
+            "B" => (2, Some(Censoring::CutOff)),
+            _ => (6, None),
         });
         assert!(
             t.waves.iter().all(|r| r.study_id != "S"),
@@ -528,7 +586,7 @@ mod tests {
         assert_eq!(obs("A")["censoring"], json!("follow_up_in_progress"));
         assert_eq!(obs("B")["observed_until_day"], json!(1095));
         assert_eq!(obs("B")["reoffended"], json!(1));
-        assert_eq!(obs("B")["censoring"], json!("follow_up_complete"));
+        assert_eq!(obs("B")["censoring"], json!("cut_off"));
         // C: released, nothing arrived yet.
         assert_eq!(obs("C")["observed_until_day"], Value::Null);
         assert_eq!(obs("C")["reoffended"], json!(0));

@@ -823,21 +823,22 @@ impl RegistryDataPlane {
                 self.save(&keys, study, names::COHORT, true, &anchors)
                     .await?;
                 if let Some(f) = &ctx.spec.follow_up {
-                    let asked: Vec<bool> = studyflow_spec::model::WAVES
+                    let asked: Vec<(bool, i16)> = studyflow_spec::model::WAVES
                         .iter()
                         .filter(|w| f.waves.iter().any(|x| x.0 == w.name))
-                        .map(|w| w.from_end)
+                        .map(|w| (w.from_end, w.years))
                         .collect();
-                    let from_end = asked.iter().filter(|e| **e).count();
-                    let expected: BTreeMap<&str, (usize, bool)> = anchors
+                    let cut_off = studyflow_plan::stage_deadline(
+                        ctx.spec,
+                        studyflow_spec::model::Stage::FollowUp,
+                    );
+                    let expected: BTreeMap<&str, (usize, Option<followup::Censoring>)> = anchors
                         .iter()
                         .map(|(id, a)| {
-                            let plan = if a.end.is_some() || from_end == 0 {
-                                (asked.len(), false)
-                            } else {
-                                (asked.len() - from_end, true)
-                            };
-                            (*id, plan)
+                            (
+                                *id,
+                                followup::expected_waves(asked.iter().copied(), a, cut_off),
+                            )
                         })
                         .collect();
                     self.save(&keys, study, names::EXPECTED_WAVES, false, &expected)
@@ -1087,11 +1088,11 @@ impl RegistryDataPlane {
             .get("subjects")
             .map(|t| t.iter().map(|r| r.study_id.as_str()).collect())
             .unwrap_or_default();
-        let plan: BTreeMap<String, (usize, bool)> = self
+        let plan: BTreeMap<String, (usize, Option<followup::Censoring>)> = self
             .load_plain(study, names::EXPECTED_WAVES)
             .await?
             .unwrap_or_default();
-        let expected = |id: &str| plan.get(id).copied().unwrap_or((0, false));
+        let expected = |id: &str| plan.get(id).copied().unwrap_or((0, None));
         let t = followup::tables(&answers, &released, &expected);
         let per_wave = t.events_per_wave();
         tables.insert("follow_up_waves".to_owned(), t.waves);

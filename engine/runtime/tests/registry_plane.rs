@@ -391,7 +391,7 @@ fn released_dataset_is_complete(w: &World, study: &str, joins: usize) {
     // The survival table: complete observation for everyone at the end of the study.
     for o in &observation {
         assert!(
-            o["censoring"] == "follow_up_complete" || o["censoring"] == "end_not_known",
+            ["follow_up_complete", "end_not_known", "cut_off"].contains(&o["censoring"].as_str()),
             "{o:?}"
         );
         if o["reoffended"] == "1" {
