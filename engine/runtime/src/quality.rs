@@ -74,7 +74,56 @@ fn date(v: &Value) -> Option<Result<Date, ()>> {
     }
 }
 
-/// Checks `rows`, expecting each of `expected` fields to be present.
+/// Whether `field` should have a value in `row`. Some fields hold a value only when something
+/// happened: their absence is the answer, not a gap (a report that counted every acquitted
+/// proceeding's missing sentence would be learnt to be ignored).
+fn applies(field: &str, row: &Record) -> bool {
+    let has = |k: &str| row.values.get(k).is_some_and(|v| !v.is_null());
+    match field {
+        // What a judgment brings exists for a proceeding that ended in a conviction
+        // (MK403 p.13.12, p.13.13, p.13.19, p.13.20, p.13.22); an open or terminated one has none.
+        "judgment_date" | "judgment_effective_date" | "sentence" | "sentence_execution_type" => {
+            row.values
+                .get("proceeding_end_grounds")
+                .and_then(Value::as_str)
+                == Some("conviction")
+        }
+        // A proceeding runs through its stages in order (p.13.5, p.13.6): an open one may have
+        // no suspect or charge yet; a later stage without an earlier one is a gap.
+        "suspect_date" => has("prosecution_date"),
+        "prosecution_date" => has("judgment_date"),
+        // An open proceeding has neither its end nor its grounds (p.13.21–13.22); one without
+        // the other is a gap.
+        "proceeding_end_date" => has("proceeding_end_grounds"),
+        "proceeding_end_grounds" => has("proceeding_end_date"),
+        // Measures some clients had: their start and end go together (p.19 a, c).
+        "educational_measure_start_date" => has("educational_measure_end_date"),
+        "educational_measure_end_date" => has("educational_measure_start_date"),
+        "mediation_start_date" => has("mediation_end_date"),
+        "mediation_end_date" => has("mediation_start_date"),
+        // Events that happen to some subjects or proceedings only (p.13.4, p.13.7–13.9,
+        // p.13.14–13.18, p.13.23, p.15.3, p.16.8–16.10, p.16.13).
+        "detention_date"
+        | "related_proceedings"
+        | "merge_split_date"
+        | "merged_split_proceeding_number"
+        | "credited_custody"
+        | "unserved_part_decision"
+        | "prison_release_date"
+        | "prison_release_grounds"
+        | "sentence_substitution"
+        | "educational_measure"
+        | "progressive_system_moves"
+        | "psychological_care"
+        | "social_work"
+        | "leisure"
+        | "substance_use_incidents" => false,
+        _ => true,
+    }
+}
+
+/// Checks `rows`, expecting each of `expected` fields to be present where it applies (a
+/// sentence only for a conviction, an end date only with its grounds, …).
 pub fn check(rows: &[Record], expected: &[&str], today: Date) -> QualityReport {
     let mut r = QualityReport {
         rows: rows.len(),
@@ -84,7 +133,7 @@ pub fn check(rows: &[Record], expected: &[&str], today: Date) -> QualityReport {
     for (i, row) in rows.iter().enumerate() {
         let mut any = false;
         for f in expected {
-            if row.values.get(*f).is_none_or(Value::is_null) {
+            if applies(f, row) && row.values.get(*f).is_none_or(Value::is_null) {
                 *r.missing.entry((*f).to_owned()).or_default() += 1;
                 any = true;
             }
@@ -210,6 +259,51 @@ mod tests {
         assert_eq!(r.impossible["supervision_end_date"], 1, "30 February");
         assert_eq!(r.impossible["mediation_end_date"], 1, "a finished process");
         assert_eq!(r.findings(), 3);
+    }
+
+    #[test]
+    fn a_field_is_missing_only_where_it_applies() {
+        let rows = vec![
+            row(
+                "a",
+                json!({"proceeding_end_grounds": "conviction", "proceeding_end_date": "2026-01-05",
+                       "judgment_date": "2025-12-01", "sentence": null, "detention_date": null}),
+            ),
+            row(
+                "a",
+                json!({"proceeding_end_grounds": "termination: no offence", "proceeding_end_date": "2026-01-05",
+                       "judgment_date": null, "sentence": null, "detention_date": null}),
+            ),
+            row(
+                "b",
+                json!({"proceeding_end_grounds": null, "proceeding_end_date": null,
+                       "judgment_date": null, "sentence": null, "detention_date": null}),
+            ),
+            row(
+                "b",
+                json!({"proceeding_end_grounds": "conviction", "proceeding_end_date": null,
+                       "judgment_date": null, "sentence": "fine", "detention_date": null}),
+            ),
+        ];
+        let expected = [
+            "proceeding_end_grounds",
+            "proceeding_end_date",
+            "judgment_date",
+            "sentence",
+            "detention_date",
+        ];
+        let r = check(&rows, &expected, date(2027, 1, 4));
+        assert_eq!(
+            r.missing["sentence"], 1,
+            "a conviction without its sentence"
+        );
+        assert_eq!(r.missing["judgment_date"], 1);
+        assert_eq!(
+            r.missing["proceeding_end_date"], 1,
+            "grounds without the end"
+        );
+        assert_eq!(r.missing.len(), 3, "{:?}", r.missing);
+        assert_eq!(r.examples, [1, 4]);
     }
 
     #[test]
