@@ -1,11 +1,14 @@
 //! Validation of an institution's answer against the catalogue and the request, before any of
-//! it is imported (MK403 p.3.3, p.13, p.15, p.16): fields that were not asked for, rows about
-//! subjects that were not asked about, duplicate rows, bad dates. An answer with any such row
+//! it is imported (MK403 p.3.3, p.13, p.15, p.16): fields that were not asked for or named
+//! twice, rows about subjects that were not asked about, duplicate rows, bad dates, control
+//! characters, values outside the field's domain in the catalogue. An answer with any such row
 //! is rejected whole — nothing of it is imported — with a report naming each row by its
-//! position and the problem, never by an identifier.
+//! position and the field, never by an identifier or a value.
 
 use std::collections::{BTreeMap, HashSet};
+use std::fmt;
 
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use studyflow_spec::catalogue::{self, FieldClass, Source};
 
@@ -79,14 +82,25 @@ pub fn validate(keys: &StudyKeys, request: &Request, rows: &[AnswerRow]) -> Resu
         {
             report("it is about a subject that was not asked about".into());
         }
+        if crate::csvio::forbidden_char(&r.personal_code).is_some() {
+            report("`personal_code` holds a control character".into());
+        }
         for (key, value) in &r.values {
             let known = request
                 .sources
                 .iter()
                 .find_map(|s| catalogue::lookup(*s, key));
+            if crate::csvio::forbidden_char(key).is_some() {
+                report("a field's name holds a control character".into());
+                continue;
+            }
+            if let Some(what) = strings(value).find_map(crate::csvio::forbidden_char) {
+                report(format!("field `{}` holds {what}", shown(key)));
+            }
             match known {
                 None => report(format!(
-                    "field `{key}` is not a field of {}",
+                    "field `{}` is not a field of {}",
+                    shown(key),
                     request.sources.first().map_or("the source", |s| s.title())
                 )),
                 Some(_) if !asked.contains(key.as_str()) => {
@@ -101,7 +115,17 @@ pub fn validate(keys: &StudyKeys, request: &Request, rows: &[AnswerRow]) -> Resu
                         report(format!("field `{key}` is not a date"));
                     }
                 }
-                Some(_) => {}
+                Some(f) => {
+                    if let Some(domain) = f.domain()
+                        && !domain.admits(value)
+                    {
+                        report(format!(
+                            "field `{key}` is not {} (MK403 {}; docs/catalogue.md)",
+                            domain.describe(),
+                            f.point.unwrap_or(f.source.point())
+                        ));
+                    }
+                }
             }
         }
         let fingerprint = format!(
@@ -127,8 +151,87 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// A supplied field name as a message may show it: a name of the catalogue's form (short,
+/// lower-case words), or else no name at all — an unknown key could be anything.
+fn shown(key: &str) -> &str {
+    if !key.is_empty()
+        && key.len() <= 40
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        key
+    } else {
+        "(unnamed)"
+    }
+}
+
+/// Every text in a value (a list's items included).
+fn strings(v: &Value) -> Box<dyn Iterator<Item = &str> + '_> {
+    match v {
+        Value::String(s) => Box::new(std::iter::once(s.as_str())),
+        Value::Array(items) => Box::new(items.iter().flat_map(strings)),
+        Value::Object(members) => Box::new(
+            members
+                .iter()
+                .flat_map(|(k, v)| std::iter::once(k.as_str()).chain(strings(v))),
+        ),
+        _ => Box::new(std::iter::empty()),
+    }
+}
+
+/// One element of an answer's list, its members in the order given: a name given twice is
+/// kept twice so that it can be refused (`serde_json::Value` keeps the last one silently).
+enum Item {
+    Object(Vec<(String, Value)>),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Item {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Item, D::Error> {
+        struct Row;
+        impl<'de> Visitor<'de> for Row {
+            type Value = Item;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a row")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Item, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry::<String, Value>()? {
+                    members.push(member);
+                }
+                Ok(Item::Object(members))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Item, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Item::Other)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Item, E> {
+                Ok(Item::Other)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Item, E> {
+                Ok(Item::Other)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Item, E> {
+                Ok(Item::Other)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Item, E> {
+                Ok(Item::Other)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Item, E> {
+                Ok(Item::Other)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Item, E> {
+                Ok(Item::Other)
+            }
+        }
+        d.deserialize_any(Row)
+    }
+}
+
 /// Reads an answer body (a JSON array of objects with `personal_code` and the fields) into rows;
-/// a body that is not such an array is rejected as a whole, at the position it failed.
+/// a body that is not such an array, or any row that is not an object, names no personal code
+/// or names a field twice, rejects it as a whole, with every such row reported.
 pub fn parse(source: Source, body: &[u8]) -> Result<Vec<AnswerRow>, Rejected> {
     let reject = |row: usize, problem: &str| Rejected {
         rows: 1,
@@ -137,39 +240,64 @@ pub fn parse(source: Source, body: &[u8]) -> Result<Vec<AnswerRow>, Rejected> {
             problem: problem.to_owned(),
         }],
     };
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        reject(
+    let items: Vec<Item> = serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => reject(0, "the body is not a list of rows"),
+        _ => reject(
             0,
             &format!(
                 "the body is not JSON (line {}, column {})",
                 e.line(),
                 e.column()
             ),
-        )
+        ),
     })?;
-    let items = value
-        .as_array()
-        .ok_or_else(|| reject(0, "the body is not a list of rows"))?;
+    let mut problems = Vec::new();
     let mut rows = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let obj = item
-            .as_object()
-            .ok_or_else(|| reject(i + 1, "the row is not an object"))?;
-        let code = obj
-            .get("personal_code")
-            .and_then(Value::as_str)
-            .ok_or_else(|| reject(i + 1, "the row names no personal code"))?;
+    for (i, item) in items.into_iter().enumerate() {
+        let row = i + 1;
+        let Item::Object(members) = item else {
+            problems.push(RowProblem {
+                row,
+                problem: "the row is not an object".into(),
+            });
+            continue;
+        };
+        let mut seen = HashSet::with_capacity(members.len());
+        for (key, _) in &members {
+            if !seen.insert(key.as_str()) {
+                problems.push(RowProblem {
+                    row,
+                    problem: format!("field `{}` is named twice", shown(key)),
+                });
+            }
+        }
+        let mut code = None;
+        let mut values = BTreeMap::new();
+        for (key, value) in members {
+            if key == "personal_code" {
+                code = value.as_str().map(str::to_owned);
+            } else {
+                values.insert(key, value);
+            }
+        }
+        let Some(personal_code) = code else {
+            problems.push(RowProblem {
+                row,
+                problem: "the row names no personal code".into(),
+            });
+            continue;
+        };
         rows.push(AnswerRow {
             source,
-            personal_code: code.to_owned(),
-            values: obj
-                .iter()
-                .filter(|(k, _)| *k != "personal_code")
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            personal_code,
+            values,
         });
     }
-    Ok(rows)
+    if problems.is_empty() {
+        Ok(rows)
+    } else {
+        Err(crate::csv_import::reject(problems))
+    }
 }
 
 #[cfg(test)]
@@ -233,5 +361,71 @@ mod tests {
                 .problem,
             "the row names no personal code"
         );
+        let e = parse(
+            Source::InformationCentre,
+            br#"[{"personal_code":"290758-10403","sentence":"fine","sentence":"none"}, 7,
+                 {"personal_code":"290758-10403","personal_code":"325035-11782"}]"#,
+        )
+        .unwrap_err();
+        let at: Vec<(usize, &str)> = e
+            .problems
+            .iter()
+            .map(|p| (p.row, p.problem.as_str()))
+            .collect();
+        assert_eq!(
+            at,
+            [
+                (1, "field `sentence` is named twice"),
+                (2, "the row is not an object"),
+                (3, "field `personal_code` is named twice"),
+            ]
+        );
+        assert!(!format!("{e:?}").contains("290758"));
+    }
+
+    #[test]
+    fn control_characters_and_values_outside_the_domain_reject_the_answer() {
+        let keys = StudyKeys::generate("answers");
+        let sources = [Source::PrisonRulings, Source::PrisonResocialisation];
+        let req = Request::new(
+            &keys,
+            &sources,
+            &[
+                "admission_status",
+                "release_grounds",
+                "education",
+                "incentives",
+            ],
+            ["290758-10403"],
+        );
+        let good = br#"[{"personal_code":"290758-10403","admission_status":"remand prisoner","education":"basic","incentives":2}]"#;
+        assert!(validate(&keys, &req, &parse(sources[0], good).unwrap()).is_ok());
+        let bad = br#"[{"personal_code":"290758-10403","admission_status":"alien"},
+                       {"personal_code":"290758-10403","release_grounds":"escape\u0000d"},
+                       {"personal_code":"290758-10403","incentives":-1},
+                       {"personal_code":"290758-10403","Secret Name\u0007":"x"}]"#;
+        let e = validate(&keys, &req, &parse(sources[0], bad).unwrap()).unwrap_err();
+        let at: Vec<(usize, &str)> = e
+            .problems
+            .iter()
+            .map(|p| (p.row, p.problem.as_str()))
+            .collect();
+        assert_eq!(
+            at[0],
+            (
+                1,
+                "field `admission_status` is not one of `remand prisoner`, `convict` (MK403 p.15.2; docs/catalogue.md)"
+            )
+        );
+        assert_eq!(at[1], (2, "field `release_grounds` holds a NUL character"));
+        assert!(at[2].1.starts_with("field `release_grounds` is not one of"));
+        assert!(
+            at[3]
+                .1
+                .starts_with("field `incentives` is not a whole number")
+        );
+        assert_eq!(at[4], (4, "a field's name holds a control character"));
+        let shown = format!("{e} {e:?}");
+        assert!(!shown.contains("alien") && !shown.contains("escape") && !shown.contains("Secret"));
     }
 }

@@ -7,7 +7,10 @@
 //! and keeps it sealed under the study's keys. The transfer encrypts it to the external
 //! researcher's public key(s) with age (X25519), so that only the holder of the matching
 //! private key reads it; the file carries no other data and is audited by count, never by
-//! content.
+//! content. The list is read and written by [`crate::csvio`]: a supplied list with a column
+//! named twice or a control character is refused whole, and the researcher's copy defuses
+//! spreadsheet formulas (a name `=HYPERLINK(…)` arrives as the text `'=HYPERLINK(…)`; a phone
+//! number `+371 …` as `'+371 …`, which a spreadsheet shows as text).
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -30,10 +33,10 @@ pub struct Contacts {
 /// fields the spec names (p.32). Any problem rejects the whole file; the report names rows and
 /// columns, never a value.
 pub fn import(bytes: &[u8], allowed: &[&str]) -> Result<Contacts, Rejected> {
-    let (header, rows) = crate::csv_import::records(bytes)?;
+    let (header, rows) = crate::csv_import::records(bytes, |h| CONTACT_FIELDS.contains(&h))?;
     let columns: Vec<String> = header.iter().map(|h| h.trim().to_owned()).collect();
     let mut problems = Vec::new();
-    let mut seen_columns = HashSet::new();
+    crate::csv_import::repeated_columns(&columns, &mut problems);
     for (i, c) in columns.iter().enumerate() {
         if !CONTACT_FIELDS.contains(&c.as_str()) {
             // Not named: without a header row the cell would be a client's name or address.
@@ -51,12 +54,6 @@ pub fn import(bytes: &[u8], allowed: &[&str]) -> Result<Contacts, Rejected> {
                     "column {} `{c}` is not among the spec's `direct_contact.fields` (MK403 p.32)",
                     i + 1
                 ),
-            });
-        }
-        if !seen_columns.insert(c.as_str()) {
-            problems.push(RowProblem {
-                row: 1,
-                problem: format!("column {} `{c}` appears twice", i + 1),
             });
         }
     }
@@ -80,8 +77,8 @@ pub fn import(bytes: &[u8], allowed: &[&str]) -> Result<Contacts, Rejected> {
     let at = |name: &str| columns.iter().position(|c| c == name);
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(rows.len());
-    for (i, row) in rows.iter().enumerate() {
-        let line = i + 2;
+    for record in &rows {
+        let (line, row) = (record.line, &record.cells);
         if row.len() == 1 && row[0].trim().is_empty() {
             continue;
         }
@@ -167,6 +164,8 @@ pub enum TransferError {
     NoRecipient(PathBuf),
     #[error("encrypting to the recipients failed: {0}")]
     Encrypt(String),
+    #[error("the contact list cannot be written as CSV: {0}")]
+    Csv(String),
     #[error("{0}: {1}")]
     Io(PathBuf, std::io::Error),
 }
@@ -194,19 +193,23 @@ pub fn recipients(path: &Path) -> Result<Vec<age::x25519::Recipient>, TransferEr
     Ok(out)
 }
 
-/// The contact list as CSV.
-pub fn to_csv(contacts: &Contacts) -> String {
-    let mut text = String::new();
-    let line = |cells: &[String], text: &mut String| {
-        let cells: Vec<String> = cells.iter().map(|c| crate::release::csv_field(c)).collect();
-        text.push_str(&cells.join(","));
-        text.push('\n');
-    };
-    line(&contacts.columns, &mut text);
+/// The contact list as CSV for the researcher, who opens it in a spreadsheet: every cell
+/// through [`crate::csvio::for_spreadsheet`], so no supplied text runs as a formula.
+pub fn to_csv(contacts: &Contacts) -> Result<String, TransferError> {
+    let bad = |e: csv::Error| TransferError::Csv(e.to_string());
+    let mut w = crate::csvio::writer(Vec::new());
+    w.write_record(&contacts.columns).map_err(bad)?;
     for r in &contacts.rows {
-        line(r, &mut text);
+        w.write_record(
+            r.iter()
+                .map(|c| crate::csvio::for_spreadsheet(c).into_owned()),
+        )
+        .map_err(bad)?;
     }
-    text
+    let bytes = w
+        .into_inner()
+        .map_err(|e| TransferError::Csv(e.error().to_string()))?;
+    String::from_utf8(bytes).map_err(|e| TransferError::Csv(e.to_string()))
 }
 
 /// What was written.
@@ -236,7 +239,7 @@ pub fn transfer(
             sha256: crate::release::hex(&Sha256::digest(&cipher)),
         });
     }
-    let plain = to_csv(contacts);
+    let plain = to_csv(contacts)?;
     let list: Vec<&dyn age::Recipient> = recipients
         .iter()
         .map(|r| r as &dyn age::Recipient)
@@ -313,7 +316,10 @@ mod tests {
         let cipher = std::fs::read(&path).unwrap();
         assert!(!cipher.windows(5).any(|w| w == b"Ozols"));
         let plain = age::decrypt(&identity, &cipher).unwrap();
-        assert_eq!(String::from_utf8(plain).unwrap(), to_csv(&contacts));
+        assert_eq!(
+            String::from_utf8(plain).unwrap(),
+            to_csv(&contacts).unwrap()
+        );
         let other = age::x25519::Identity::generate();
         assert!(age::decrypt(&other, &cipher).is_err());
     }
@@ -342,6 +348,27 @@ mod tests {
         let e = import(bad_rows.as_bytes(), ALL).unwrap_err();
         let rows: Vec<usize> = e.problems.iter().map(|p| p.row).collect();
         assert_eq!(rows, vec![2, 3, 4, 4]);
+    }
+
+    #[test]
+    fn a_column_named_twice_or_a_control_character_rejects_the_list() {
+        let twice = "first_name,last_name,email,email\nAnna,Bērziņa,a@example.lv,b@example.lv\n";
+        let e = import(twice.as_bytes(), ALL).unwrap_err();
+        assert_eq!(e.problems[0].problem, "column 4 `email` appears twice");
+        let headless_twice = "Anna,Anna,a@example.lv\n";
+        let e = import(headless_twice.as_bytes(), ALL)
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("Anna"), "{e}");
+        let nul =
+            "first_name,last_name,email\nAnna,Bērziņa,a@example.lv\nJānis,Oz\0ols,j@example.lv\n";
+        let e = import(nul.as_bytes(), ALL).unwrap_err();
+        assert_eq!(e.problems.len(), 1);
+        assert_eq!(e.problems[0].row, 3);
+        assert_eq!(
+            e.problems[0].problem,
+            "column 2 `last_name`: the cell holds a NUL character"
+        );
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Manual extraction from the Service IS (MK403 p.22.1): a service researcher exports the
 //! sample as CSV and the engine imports it whole or not at all. The header names catalogue
-//! keys of the Service IS; every column must have been asked for in the spec and
-//! `personal_code` must be there. Each row is checked — its length, the personal code's form
-//! and check digit, a code given twice, dates that do not exist — and any problem rejects the
-//! file with a report naming lines and columns, never a value.
+//! keys of the Service IS, each once; every column must have been asked for in the spec and
+//! `personal_code` must be there. Each row is checked — its length, control characters, the
+//! personal code's form and check digit, a code given twice, dates that do not exist, values
+//! outside the field's domain in the catalogue — and any problem rejects the file with a
+//! report naming lines and columns, never a value. The CSV itself is read by [`crate::csvio`].
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -11,51 +12,17 @@ use serde_json::Value;
 use studyflow_spec::catalogue::{self, FieldClass, Source};
 
 use crate::answers::{Rejected, RowProblem};
+use crate::csvio;
 use crate::linkage::Subject;
 
-/// Splits CSV text into records (RFC 4180: quoted fields, doubled quotes, CRLF or LF).
-/// `Err(line)` for a quote left open.
+/// Splits CSV text into records (RFC 4180: quoted fields, doubled quotes, CRLF or LF; blank
+/// lines skipped), as [`csvio::read`] reads it. `Err(line)` for the first problem: a quote
+/// left open or stray, a bare carriage return, a control character in a cell.
 pub fn parse_csv(text: &str) -> Result<Vec<Vec<String>>, usize> {
-    let mut records = Vec::new();
-    let mut record = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut line = 1;
-    let mut chars = text.chars().peekable();
-    let mut record_line = 1;
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            (true, '"') => quoted = false,
-            (true, c) => {
-                if c == '\n' {
-                    line += 1;
-                }
-                field.push(c);
-            }
-            (false, '"') if field.is_empty() => quoted = true,
-            (false, ',') => record.push(std::mem::take(&mut field)),
-            (false, '\r') if chars.peek() == Some(&'\n') => {}
-            (false, '\n') => {
-                record.push(std::mem::take(&mut field));
-                records.push(std::mem::take(&mut record));
-                line += 1;
-                record_line = line;
-            }
-            (false, c) => field.push(c),
-        }
+    match csvio::read(text) {
+        Ok(sheet) => Ok(sheet.records.into_iter().map(|r| r.cells).collect()),
+        Err(problems) => Err(problems.first().map_or(1, |p| p.line)),
     }
-    if quoted {
-        return Err(record_line);
-    }
-    if !field.is_empty() || !record.is_empty() {
-        record.push(field);
-        records.push(record);
-    }
-    Ok(records)
 }
 
 /// Rejects the whole file with these problems.
@@ -66,11 +33,13 @@ pub(crate) fn reject(problems: Vec<RowProblem>) -> Rejected {
     }
 }
 
-/// A file a person supplied, as its CSV header and rows (UTF-8, a byte-order mark skipped), or
-/// the whole file rejected.
-pub(crate) type Records = (Vec<String>, Vec<Vec<String>>);
+/// A file a person supplied, as its CSV header and records (UTF-8, a byte-order mark
+/// skipped), each record with its line, or the whole file rejected.
+pub(crate) type Records = (Vec<String>, Vec<csvio::Record>);
 
-pub(crate) fn records(bytes: &[u8]) -> Result<Records, Rejected> {
+/// `name` says what a header cell may be called in a message: a cell that is not a known
+/// column name is never shown (without a header row it would be a person's data).
+pub(crate) fn records(bytes: &[u8], name: impl Fn(&str) -> bool) -> Result<Records, Rejected> {
     let one = |row: usize, problem: String| reject(vec![RowProblem { row, problem }]);
     let text = std::str::from_utf8(bytes).map_err(|e| {
         one(
@@ -78,14 +47,55 @@ pub(crate) fn records(bytes: &[u8]) -> Result<Records, Rejected> {
             format!("the file is not UTF-8 (byte {})", e.valid_up_to()),
         )
     })?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut records =
-        parse_csv(text).map_err(|line| one(line, "a quoted field is never closed".into()))?;
-    if records.is_empty() {
+    let sheet = csvio::read(text).map_err(|problems| {
+        // Name the column by its header, when the header is a known column.
+        let header: Vec<String> = csvio::reader_builder()
+            .from_reader(text.trim_start_matches('\u{feff}').as_bytes())
+            .records()
+            .next()
+            .and_then(Result::ok)
+            .map(|r| r.iter().map(|c| c.trim().to_owned()).collect())
+            .unwrap_or_default();
+        reject(
+            problems
+                .into_iter()
+                .map(|m| RowProblem {
+                    row: m.line,
+                    problem: match m.column {
+                        Some(c) => match header.get(c - 1).filter(|h| name(h)) {
+                            Some(h) => format!("column {c} `{h}`: {}", m.problem),
+                            None => format!("column {c}: {}", m.problem),
+                        },
+                        None => m.problem,
+                    },
+                })
+                .collect(),
+        )
+    })?;
+    let mut records = sheet.records.into_iter();
+    let Some(header) = records.next() else {
         return Err(one(1, "the file is empty".into()));
+    };
+    Ok((header.cells, records.collect()))
+}
+
+/// Problems of a header: a column named twice (MK403 p.3.3: each field is asked for once, and
+/// two columns of one name would leave it to chance which value counts).
+pub(crate) fn repeated_columns(columns: &[String], problems: &mut Vec<RowProblem>) {
+    let mut seen = HashSet::new();
+    for (i, c) in columns.iter().enumerate() {
+        let c = c.trim();
+        if !seen.insert(c) {
+            problems.push(RowProblem {
+                row: 1,
+                problem: if catalogue::sources_of(c).next().is_some() {
+                    format!("column {} `{c}` appears twice", i + 1)
+                } else {
+                    format!("column {} repeats the name of an earlier column", i + 1)
+                },
+            });
+        }
     }
-    let header = records.remove(0);
-    Ok((header, records))
 }
 
 /// Imports the CSV export of the Service IS sample; `asked` are the Service IS keys the spec
@@ -94,8 +104,9 @@ pub(crate) fn records(bytes: &[u8]) -> Result<Records, Rejected> {
 /// `previous_personal_code`) must be there; otherwise a code is allowed only if asked for —
 /// a survey of the Service's own clients needs none (data minimisation, p.3.3).
 pub fn import(bytes: &[u8], asked: &[&str], with_codes: bool) -> Result<Vec<Subject>, Rejected> {
-    let (header, rows) = records(bytes)?;
+    let (header, rows) = records(bytes, |h| catalogue::lookup(Source::ServiceIs, h).is_some())?;
     let mut problems = Vec::new();
+    repeated_columns(&header, &mut problems);
     for (i, column) in header.iter().enumerate() {
         let column = column.trim();
         if catalogue::lookup(Source::ServiceIs, column).is_none() {
@@ -134,10 +145,14 @@ pub fn import(bytes: &[u8], asked: &[&str], with_codes: bool) -> Result<Vec<Subj
         .position(|h| h.trim() == "previous_personal_code");
     let mut seen = HashSet::with_capacity(rows.len());
     let mut subjects = Vec::with_capacity(rows.len());
-    for (i, row) in rows.iter().enumerate() {
-        let line = i + 2;
+    let domains: Vec<Option<catalogue::Domain>> = header
+        .iter()
+        .map(|h| catalogue::lookup(Source::ServiceIs, h.trim()).and_then(|f| f.domain()))
+        .collect();
+    for record in &rows {
+        let (line, row) = (record.line, &record.cells);
         if row.len() == 1 && row[0].trim().is_empty() {
-            continue; // a blank line
+            continue; // a line of blanks
         }
         if row.len() != header.len() {
             problems.push(RowProblem {
@@ -174,8 +189,20 @@ pub fn import(bytes: &[u8], asked: &[&str], with_codes: bool) -> Result<Vec<Subj
             });
         }
         let mut values = BTreeMap::new();
-        for (column, cell) in header.iter().zip(row) {
+        for (i, (column, cell)) in header.iter().zip(row).enumerate() {
             let (column, cell) = (column.trim(), cell.trim());
+            if let Some(domain) = domains[i]
+                && !domain.admits_text(cell)
+            {
+                problems.push(RowProblem {
+                    row: line,
+                    problem: format!(
+                        "column {} `{column}` is not {} (docs/catalogue.md; correct the extraction, MK403 p.22.1–22.2)",
+                        i + 1,
+                        domain.describe()
+                    ),
+                });
+            }
             let value = if cell.is_empty() {
                 Value::Null
             } else if catalogue::lookup(Source::ServiceIs, column)

@@ -28,7 +28,7 @@ pub enum ExchangeError {
     Exists(String),
     #[error("the answer to {request} does not match its manifest ({file}); nothing was imported")]
     Manifest { request: String, file: String },
-    #[error("the answer to {request}: {rejected}")]
+    #[error("the answer to {request} (answer.json): {rejected}")]
     Rejected {
         request: String,
         #[source]
@@ -210,6 +210,23 @@ mod tests {
         );
         let e = receive(&inbox, &outbox, "pa-1", &keys, &sources, &request).unwrap_err();
         assert!(e.to_string().contains("was not asked for"), "{e}");
+        assert!(inbox.join("pa-1/answer.json").exists() && folder.join("request.json").exists());
+        // A field named twice, or a value outside its domain: refused whole, named by row.
+        arrive(
+            &inbox,
+            "pa-1",
+            r#"[{"personal_code":"290758-10403","education":"secondary","education":"none"},
+                {"personal_code":"290758-10403","education":"death_penalty"}]"#,
+            None,
+        );
+        let e = receive(&inbox, &outbox, "pa-1", &keys, &sources, &request)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("(answer.json)") && e.contains("row 1: field `education` is named twice"),
+            "{e}"
+        );
+        assert!(!e.contains("death_penalty"), "{e}");
         assert!(inbox.join("pa-1/answer.json").exists() && folder.join("request.json").exists());
         // The right answer: imported, and the files with identifiers are gone.
         arrive(

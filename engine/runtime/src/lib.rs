@@ -13,6 +13,7 @@ pub mod clock;
 pub mod connector;
 pub mod contact;
 pub mod csv_import;
+pub mod csvio;
 pub mod dataplane;
 pub mod engine;
 pub mod exchange;

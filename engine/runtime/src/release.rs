@@ -5,6 +5,11 @@
 //! The folder is written under a temporary name and renamed when complete, so a crash leaves
 //! no half release; an existing folder is never overwritten. A column that the catalogue marks
 //! as an identifier, or does not know, refuses the whole release: only anonymised data leaves.
+//!
+//! Every file is written by the one CSV writer ([`crate::csvio`]), and every cell goes through
+//! [`crate::csvio::for_spreadsheet`]: the external researcher opens these files in a
+//! spreadsheet, and a text that arrived from a supplied file or a registry (`=HYPERLINK(…)`)
+//! must not run there as a formula; numbers (relative day counts such as `-3`) stay numbers.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -57,12 +62,6 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReleaseError + '_ {
     }
 }
 
-pub(crate) fn csv_field(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    push_field(&mut out, v);
-    out
-}
-
 /// Refuses a column that is not anonymised data: an identifier, or unknown to the catalogue.
 fn refuse(table: &str, column: &str) -> Result<(), ReleaseError> {
     if crate::followup::derived(column).is_some() {
@@ -95,8 +94,27 @@ pub struct Builder {
     staging: PathBuf,
     schema: Vec<(String, Vec<String>)>,
     written: Vec<(String, String)>,
-    codebook: String,
+    codebook: csv::Writer<Vec<u8>>,
     done: bool,
+}
+
+/// A writer that hashes what passes through it, so a table's sha256 is known when it is
+/// written (the bulk path writes hundreds of megabytes; reading them again would cost).
+struct Hashed<W> {
+    inner: W,
+    hash: Sha256,
+}
+
+impl<W: Write> Write for Hashed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// One table of a [`Builder`], written row by row.
@@ -104,10 +122,8 @@ pub struct TableWriter<'b> {
     builder: &'b mut Builder,
     name: String,
     path: PathBuf,
-    out: std::io::BufWriter<std::fs::File>,
-    hash: Sha256,
+    out: csv::Writer<Hashed<std::io::BufWriter<std::fs::File>>>,
     columns: usize,
-    line: String,
 }
 
 impl Builder {
@@ -134,6 +150,17 @@ impl Builder {
         ));
         let _ = std::fs::remove_dir_all(&staging);
         std::fs::create_dir(&staging).map_err(io(&staging))?;
+        let mut codebook = crate::csvio::writer(Vec::new());
+        codebook
+            .write_record([
+                "table",
+                "column",
+                "catalogue_key",
+                "source",
+                "mk403",
+                "meaning",
+            ])
+            .map_err(|e| io(&staging)(e.into()))?;
         Ok(Builder {
             folder: folder.to_owned(),
             staging,
@@ -147,7 +174,7 @@ impl Builder {
                 })
                 .collect(),
             written: Vec::new(),
-            codebook: String::from("table,column,catalogue_key,source,mk403,meaning\n"),
+            codebook,
             done: false,
         })
     }
@@ -160,58 +187,65 @@ impl Builder {
             .find(|(t, _)| t == name)
             .map(|(_, c)| c.clone())
             .unwrap_or_default();
-        self.codebook.push_str(&format!(
-            "{name},study_id,,,p.7,random study ID of the subject\n"
-        ));
+        let codebook_path = self.staging.join("codebook.csv");
+        let mut entry = |cells: [&str; 6]| {
+            self.codebook
+                .write_record(cells.map(|c| crate::csvio::for_spreadsheet(c).into_owned()))
+                .map_err(|e| io(&codebook_path)(e.into()))
+        };
+        entry([
+            name,
+            "study_id",
+            "",
+            "",
+            "p.7",
+            "random study ID of the subject",
+        ])?;
         for c in &columns {
             if let Some(f) = catalogue::sources_of(c).next() {
-                self.codebook.push_str(&format!(
-                    "{name},{c},{c},{},{},{}\n",
-                    csv_field(f.source.title()),
+                entry([
+                    name,
+                    c,
+                    c,
+                    f.source.title(),
                     f.point.unwrap_or(f.source.point()),
-                    csv_field(f.meaning)
-                ));
+                    f.meaning,
+                ])?;
             } else if let Some(d) = crate::followup::derived(c) {
-                self.codebook.push_str(&format!(
-                    "{name},{c},,derived by studyflow,p.19–20,{}\n",
-                    csv_field(d.meaning)
-                ));
+                entry([name, c, "", "derived by studyflow", "p.19–20", d.meaning])?;
             }
         }
         let file = format!("{name}.csv");
         let path = self.staging.join(&file);
-        let out = std::io::BufWriter::with_capacity(
-            1 << 20,
-            std::fs::File::create(&path).map_err(io(&path))?,
-        );
+        let out = crate::csvio::writer(Hashed {
+            inner: std::io::BufWriter::with_capacity(
+                1 << 20,
+                std::fs::File::create(&path).map_err(io(&path))?,
+            ),
+            hash: Sha256::new(),
+        });
         let mut w = TableWriter {
             builder: self,
             name: file,
             path,
             out,
-            hash: Sha256::new(),
             columns: columns.len(),
-            line: String::with_capacity(256),
         };
-        let mut header = String::from("study_id");
-        for c in &columns {
-            header.push(',');
-            header.push_str(c);
-        }
-        header.push('\n');
-        w.put(&header)?;
+        w.out
+            .write_record(std::iter::once("study_id").chain(columns.iter().map(String::as_str)))
+            .map_err(|e| io(&w.path)(e.into()))?;
         Ok(w)
     }
 
     /// Writes the codebook and the manifest and moves the release into place.
     pub fn finish(mut self) -> Result<Written, ReleaseError> {
-        let codebook = std::mem::take(&mut self.codebook);
         let path = self.staging.join("codebook.csv");
-        write_synced(&path, codebook.as_bytes())?;
-        self.written.push((
-            "codebook.csv".to_owned(),
-            hex(&Sha256::digest(codebook.as_bytes())),
-        ));
+        let codebook = std::mem::replace(&mut self.codebook, crate::csvio::writer(Vec::new()))
+            .into_inner()
+            .map_err(|e| io(&path)(std::io::Error::other(e.error().to_string())))?;
+        write_synced(&path, &codebook)?;
+        self.written
+            .push(("codebook.csv".to_owned(), hex(&Sha256::digest(&codebook))));
         let manifest: String = self
             .written
             .iter()
@@ -236,50 +270,44 @@ impl Drop for Builder {
 }
 
 impl TableWriter<'_> {
-    fn put(&mut self, text: &str) -> Result<(), ReleaseError> {
-        self.hash.update(text.as_bytes());
-        self.out.write_all(text.as_bytes()).map_err(io(&self.path))
-    }
-
-    /// One row: the study ID and a cell per declared column, in their order.
+    /// One row: the study ID and a cell per declared column, in their order; a text that
+    /// would start a spreadsheet formula is defused ([`crate::csvio::for_spreadsheet`]).
     pub fn row<'c>(
         &mut self,
         study_id: &str,
         cells: impl IntoIterator<Item = &'c str>,
     ) -> Result<(), ReleaseError> {
-        let mut line = std::mem::take(&mut self.line);
-        line.clear();
-        push_field(&mut line, study_id);
+        let path = &self.path;
+        let bad = |e: csv::Error| io(path)(e.into());
+        self.out
+            .write_field(crate::csvio::for_spreadsheet(study_id).as_bytes())
+            .map_err(bad)?;
         let mut n = 0;
         for c in cells {
-            line.push(',');
-            push_field(&mut line, c);
+            self.out
+                .write_field(crate::csvio::for_spreadsheet(c).as_bytes())
+                .map_err(bad)?;
             n += 1;
         }
         debug_assert_eq!(n, self.columns, "a cell per column");
-        line.push('\n');
-        let r = self.put(&line);
-        self.line = line;
-        r
+        // The writer refuses a row of another length than the header's.
+        self.out.write_record(None::<&[u8]>).map_err(bad)
     }
 
     /// Flushes and syncs the file and records its hash.
-    pub fn finish(mut self) -> Result<(), ReleaseError> {
-        self.out.flush().map_err(io(&self.path))?;
-        self.out.get_ref().sync_all().map_err(io(&self.path))?;
-        let hash = hex(&std::mem::take(&mut self.hash).finalize());
-        self.builder.written.push((self.name.clone(), hash));
+    pub fn finish(self) -> Result<(), ReleaseError> {
+        let path = self.path;
+        let hashed = self
+            .out
+            .into_inner()
+            .map_err(|e| io(&path)(std::io::Error::other(e.error().to_string())))?;
+        let Hashed { inner, hash } = hashed;
+        let file = inner.into_inner().map_err(|e| io(&path)(e.into_error()))?;
+        file.sync_all().map_err(io(&path))?;
+        self.builder
+            .written
+            .push((self.name, hex(&hash.finalize())));
         Ok(())
-    }
-}
-
-fn push_field(line: &mut String, v: &str) {
-    if v.contains([',', '"', '\n', '\r']) {
-        line.push('"');
-        line.push_str(&v.replace('"', "\"\""));
-        line.push('"');
-    } else {
-        line.push_str(v);
     }
 }
 

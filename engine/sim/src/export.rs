@@ -2,8 +2,10 @@
 //! (`clients.csv`), the Punishment Register's answer (`information_centre.csv`, a row per
 //! proceeding) and the Prison Administration's (`prison_administration.csv`, a row per ruling
 //! with the client's resocialisation), each row naming its client by personal code. Cells are
-//! written as a release writes them (a list as `a; b`), so the files feed both the engine's
-//! bulk path and other tools (the DuckDB comparison) alike.
+//! written as a release writes them (a list as `a; b`), by the `csv` crate (RFC 4180, LF, quoted
+//! when they must be), so the files feed both the engine's bulk path and other tools (the
+//! DuckDB comparison) alike. They stand for files a registry or the Service IS produces, so
+//! cells are written as they are: no spreadsheet defusing, which is for files handed out.
 
 use std::io::Write;
 use std::path::Path;
@@ -11,6 +13,14 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::population::Client;
+
+/// The CSV writer of the exported files: the dialect of `studyflow_runtime::csvio::writer`.
+fn writer<W: Write>(out: W) -> csv::Writer<W> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .quote_style(csv::QuoteStyle::Necessary)
+        .from_writer(out)
+}
 
 /// What was written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -21,14 +31,9 @@ pub struct Exported {
     pub bytes: u64,
 }
 
-/// A value as a CSV cell: written as a release writes it, quoted when it must be.
+/// A value as the text of a CSV cell: as a release writes it (the writer quotes it).
 pub fn cell(v: Option<&Value>) -> String {
-    let text = studyflow_spec::catalogue::value_text(v);
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
-    }
+    studyflow_spec::catalogue::value_text(v)
 }
 
 /// Appends the files for `clients` in `dir` (created, and the header written, when `first`);
@@ -42,19 +47,19 @@ pub fn write_csv(
     pa: &[&str],
 ) -> std::io::Result<Exported> {
     std::fs::create_dir_all(dir)?;
-    let open = |name: &str| -> std::io::Result<std::io::BufWriter<std::fs::File>> {
+    let open = |name: &str| -> std::io::Result<csv::Writer<std::io::BufWriter<std::fs::File>>> {
         let f = std::fs::OpenOptions::new()
             .create(true)
             .append(!first)
             .write(true)
             .truncate(first)
             .open(dir.join(name))?;
-        Ok(std::io::BufWriter::with_capacity(1 << 20, f))
+        Ok(writer(std::io::BufWriter::with_capacity(1 << 20, f)))
     };
-    let header = |fields: &[&str], lead: &[&str]| -> String {
+    let header = |fields: &[&str], lead: &[&str]| -> Vec<String> {
         let mut h: Vec<&str> = lead.to_vec();
         h.extend(fields.iter().filter(|f| !lead.contains(f)));
-        h.join(",") + "\n"
+        h.into_iter().map(str::to_owned).collect()
     };
     let mut out = Exported::default();
     let mut c_file = open("clients.csv")?;
@@ -77,53 +82,42 @@ pub fn write_csv(
         .collect();
     if first {
         let lead = ["personal_code", "previous_personal_code"];
-        c_file.write_all(header(&service, &lead).as_bytes())?;
-        i_file.write_all(header(&ic, &["personal_code"]).as_bytes())?;
-        p_file.write_all(header(&pa, &["personal_code"]).as_bytes())?;
+        c_file.write_record(header(&service, &lead))?;
+        i_file.write_record(header(&ic, &["personal_code"]))?;
+        p_file.write_record(header(&pa, &["personal_code"]))?;
     }
-    let mut line = String::with_capacity(512);
     for c in clients {
         let code = c.personal_code.expose();
-        line.clear();
-        line.push_str(&code);
-        line.push(',');
-        line.push_str(&cell(c.value("previous_personal_code").as_ref()));
+        c_file.write_field(&code)?;
+        c_file.write_field(cell(c.value("previous_personal_code").as_ref()))?;
         for f in &service {
-            line.push(',');
-            line.push_str(&cell(c.value(f).as_ref()));
+            c_file.write_field(cell(c.value(f).as_ref()))?;
         }
-        line.push('\n');
-        c_file.write_all(line.as_bytes())?;
+        c_file.write_record(None::<&[u8]>)?;
         out.clients += 1;
         let previous = c.previous_personal_code.as_ref().map(|p| p.expose());
         for (n, p) in c.proceedings.iter().enumerate() {
-            line.clear();
             // The register knows some of a renamed client's proceedings by the old code
             // (p.12.1).
             match &previous {
-                Some(old) if n % 2 == 1 => line.push_str(old),
-                _ => line.push_str(&code),
+                Some(old) if n % 2 == 1 => i_file.write_field(old)?,
+                _ => i_file.write_field(&code)?,
             }
             for f in &ic {
-                line.push(',');
-                line.push_str(&cell(p.value(f).as_ref()));
+                i_file.write_field(cell(p.value(f).as_ref()))?;
             }
-            line.push('\n');
-            i_file.write_all(line.as_bytes())?;
+            i_file.write_record(None::<&[u8]>)?;
             out.proceedings += 1;
         }
         for r in &c.rulings {
-            line.clear();
-            line.push_str(&code);
+            p_file.write_field(&code)?;
             for f in &pa {
-                line.push(',');
                 let v = r
                     .value(f)
                     .or_else(|| c.resocialisation.as_ref().and_then(|x| x.value(f)));
-                line.push_str(&cell(v.as_ref()));
+                p_file.write_field(cell(v.as_ref()))?;
             }
-            line.push('\n');
-            p_file.write_all(line.as_bytes())?;
+            p_file.write_record(None::<&[u8]>)?;
             out.rulings += 1;
         }
     }

@@ -6,6 +6,7 @@
 
 use jiff::civil::{Date, date};
 use serde_json::Value;
+use studyflow_spec::catalogue;
 
 use crate::personal_code::PersonalCode;
 use crate::rng::Rng;
@@ -157,20 +158,12 @@ const SURNAME_STEMS: &[(&str, &str)] = &[
     ("Vītols", "Vītola"),
     ("Kļaviņš", "Kļaviņa"),
 ];
-const REGIONS: &[&str] = &["Rīga", "Kurzeme", "Latgale", "Vidzeme", "Zemgale"];
-const SANCTIONS: &[&str] = &[
-    "probation_supervision",
-    "community_service",
-    "conditional_release",
-];
-const RISK: &[&str] = &["low", "medium", "high"];
-const PROGRAMMES: &[&str] = &[
-    "ETS",
-    "Cognitive skills",
-    "Anger management",
-    "Addiction prevention",
-    "Domestic violence",
-];
+// The categorical values come from the catalogue's domains, so that what the synthetic
+// registries answer is exactly what an import accepts (issue #10).
+const REGIONS: &[&str] = catalogue::REGIONS;
+const SANCTIONS: &[&str] = catalogue::SANCTION_TYPES;
+const RISK: &[&str] = catalogue::RISK_LEVELS;
+const PROGRAMMES: &[&str] = catalogue::PROBATION_PROGRAMMES;
 const QUALIFICATIONS: &[&str] = &[
     "CL 175(1) theft",
     "CL 180(1) misappropriation",
@@ -193,13 +186,11 @@ const SENTENCES: &[&str] = &[
     "deprivation of liberty, conditional",
     "deprivation of liberty",
 ];
-const EXECUTION: &[&str] = &["non-custodial", "custodial", "conditional"];
-const END_GROUNDS: &[&str] = &[
-    "conviction",
-    "conviction",
-    "conviction",
-    "termination: reconciliation",
-    "termination: no offence",
+const EXECUTION: &[&str] = catalogue::SENTENCE_EXECUTION_TYPES;
+/// The grounds of a proceeding that ended without a conviction.
+const TERMINATIONS: &[&str] = &[
+    catalogue::PROCEEDING_END_GROUNDS[1],
+    catalogue::PROCEEDING_END_GROUNDS[2],
 ];
 
 fn years(d: Date, n: i16) -> Date {
@@ -254,7 +245,7 @@ fn proceeding(
         end_grounds: if convicted {
             "conviction"
         } else {
-            rng.pick(&END_GROUNDS[3..])
+            rng.pick(TERMINATIONS)
         },
         qualification: rng.pick(QUALIFICATIONS),
         initiating_authority: rng.pick(AUTHORITIES),
@@ -393,16 +384,17 @@ pub fn generate_in_chunks(config: &Config, chunk: usize, mut each: impl FnMut(&[
                     admission.year() % 100
                 ),
                 admission_date: admission,
-                admission_status: rng.pick(&["convicted", "detained, then convicted"]),
+                // p.15.2: remand prisoner (then convicted) or convict at admission.
+                admission_status: rng.pick(catalogue::ADMISSION_STATUSES),
                 progressive_move: rng
                     .chance(0.6)
                     .then(|| rng.after(admission, 90, 700, release)),
                 release_date: release,
-                release_regime: rng.pick(&["low", "medium", "high"]),
+                release_regime: rng.pick(catalogue::RELEASE_REGIMES),
                 release_grounds: if sanction == "conditional_release" {
                     "conditional early release"
                 } else {
-                    rng.pick(&["end of sentence", "conditional early release"])
+                    rng.pick(catalogue::RELEASE_GROUNDS)
                 },
             });
         }
@@ -414,7 +406,7 @@ pub fn generate_in_chunks(config: &Config, chunk: usize, mut each: impl FnMut(&[
                 .filter(|_| rng.chance(0.3))
                 .collect(),
             addiction_programme: rng.chance(0.3),
-            education: rng.pick(&["none", "basic", "secondary", "vocational"]),
+            education: rng.pick(catalogue::PRISON_EDUCATION),
             employment: rng.chance(0.4),
             disciplinary_penalties: rng.range(0, 4) as u8,
             incentives: rng.range(0, 5) as u8,
@@ -535,6 +527,31 @@ impl Client {
 }
 
 impl Proceeding {
+    /// Whether the Punishment Register knows of the proceeding on `day`: it has begun. (The
+    /// population holds the whole synthetic future; a registry answering on a day of the
+    /// study's clock answers with what had happened by then.)
+    pub fn known_on(&self, day: Date) -> bool {
+        self.start_date <= day
+    }
+
+    /// The value of a p.13 key as the Punishment Register holds it on `day`: a date after
+    /// `day`, and what a later judgment or end brings (the sentence, its execution, the end's
+    /// grounds), is not there yet.
+    pub fn value_on(&self, key: &str, day: Date) -> Option<Value> {
+        let value = self.value(key)?;
+        let later = |d: Option<Date>| d.is_none_or(|d| d > day);
+        let not_yet = match key {
+            "detention_date" => self.detention_date.is_some_and(|d| d > day),
+            "suspect_date" => self.suspect_date > day,
+            "prosecution_date" => self.prosecution_date > day,
+            "judgment_date" | "sentence" | "sentence_execution_type" => later(self.judgment_date),
+            "judgment_effective_date" => later(self.judgment_effective_date),
+            "proceeding_end_date" | "proceeding_end_grounds" => later(self.end_date),
+            _ => false,
+        };
+        Some(if not_yet { Value::Null } else { value })
+    }
+
     /// The Punishment Register value of a p.13 catalogue key.
     pub fn value(&self, key: &str) -> Option<Value> {
         Some(match key {
@@ -598,5 +615,50 @@ impl Resocialisation {
             "substance_use_incidents" => Value::Null,
             _ => return None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use studyflow_spec::catalogue::{Source, keys, lookup};
+
+    /// What the synthetic Service IS and registries produce lies in the catalogue's domains,
+    /// so that a clean synthetic run imports and checks clean (issue #10).
+    #[test]
+    fn every_generated_value_lies_in_its_catalogue_domain() {
+        let clients = generate(&Config {
+            seed: 5,
+            clients: 2000,
+            ..Config::default()
+        });
+        let mut checked = 0;
+        let mut check = |source: Source, key: &str, v: Option<Value>| {
+            if let (Some(domain), Some(v)) = (lookup(source, key).and_then(|f| f.domain()), v) {
+                assert!(domain.admits(&v), "{key} = {v} is outside {domain:?}");
+                checked += 1;
+            }
+        };
+        for c in &clients {
+            for key in keys(Source::ServiceIs) {
+                check(Source::ServiceIs, key, c.value(key));
+            }
+            for p in &c.proceedings {
+                for key in keys(Source::InformationCentre) {
+                    check(Source::InformationCentre, key, p.value(key));
+                }
+            }
+            for r in &c.rulings {
+                for key in keys(Source::PrisonRulings) {
+                    check(Source::PrisonRulings, key, r.value(key));
+                }
+            }
+            if let Some(x) = &c.resocialisation {
+                for key in keys(Source::PrisonResocialisation) {
+                    check(Source::PrisonResocialisation, key, x.value(key));
+                }
+            }
+        }
+        assert!(checked > 10_000, "{checked}");
     }
 }

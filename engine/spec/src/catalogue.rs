@@ -767,6 +767,150 @@ pub fn value_text(v: Option<&serde_json::Value>) -> String {
     }
 }
 
+/// The values a categorical field may take. A supplied file (a manual extraction, p.22.1; a
+/// registry's answer, p.13, p.15, p.16) with a value outside its field's domain is refused
+/// whole, and the quality report (p.18, p.22.2) counts such values. A missing value is not
+/// out of the domain: completeness is the quality report's business.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "values")]
+pub enum Domain {
+    /// Exactly one of these values.
+    OneOf(&'static [&'static str]),
+    /// Any number of these values: a JSON list, or `a; b` in one CSV cell (as
+    /// [`value_text`] writes a list).
+    SomeOf(&'static [&'static str]),
+    /// Yes or no: JSON `true`/`false`, `true`/`false` in a CSV cell.
+    YesNo,
+    /// A count: a whole number, zero or more.
+    Count,
+}
+
+impl Domain {
+    /// Whether `v` (a value of a JSON answer or a dataset) lies in the domain; `null` does.
+    pub fn admits(&self, v: &serde_json::Value) -> bool {
+        use serde_json::Value;
+        match (self, v) {
+            (_, Value::Null) => true,
+            (Domain::OneOf(values), Value::String(s)) => values.contains(&s.as_str()),
+            (Domain::SomeOf(values), Value::Array(items)) => items
+                .iter()
+                .all(|i| i.as_str().is_some_and(|s| values.contains(&s))),
+            // A list that reached a dataset through a CSV cell is still its text.
+            (Domain::SomeOf(_), Value::String(s)) => self.admits_text(s),
+            (Domain::YesNo, Value::Bool(_)) => true,
+            (Domain::Count, Value::Number(n)) => n.as_u64().is_some(),
+            _ => false,
+        }
+    }
+
+    /// Whether one CSV cell lies in the domain; an empty cell does (a missing value).
+    pub fn admits_text(&self, cell: &str) -> bool {
+        let cell = cell.trim();
+        if cell.is_empty() {
+            return true;
+        }
+        match self {
+            Domain::OneOf(values) => values.contains(&cell),
+            Domain::SomeOf(values) => cell
+                .split(';')
+                .map(str::trim)
+                .all(|item| values.contains(&item)),
+            Domain::YesNo => matches!(cell, "true" | "false"),
+            Domain::Count => cell.parse::<u64>().is_ok(),
+        }
+    }
+
+    /// The domain in words, for `docs/catalogue.md` and messages.
+    pub fn describe(&self) -> String {
+        let list = |values: &[&str]| {
+            values
+                .iter()
+                .map(|v| format!("`{v}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            Domain::OneOf(values) => format!("one of {}", list(values)),
+            Domain::SomeOf(values) => format!("any of {} (a list)", list(values)),
+            Domain::YesNo => "`true` or `false`".to_owned(),
+            Domain::Count => "a whole number, 0 or more".to_owned(),
+        }
+    }
+}
+
+/// The Service's regions: the planning regions its territorial units belong to.
+pub const REGIONS: &[&str] = &["Rīga", "Kurzeme", "Latgale", "Vidzeme", "Zemgale"];
+/// The sanctions whose execution the Service supervises (p.19 b: sentence execution in the
+/// Service); educational measures and mediation (p.19 a, c) have their own date fields.
+pub const SANCTION_TYPES: &[&str] = &[
+    "probation_supervision",
+    "community_service",
+    "conditional_release",
+];
+/// Levels of a risk-and-needs assessment (the Service's, and the prison's of p.16.1).
+pub const RISK_LEVELS: &[&str] = &["low", "medium", "high"];
+/// The Service's probation programmes.
+pub const PROBATION_PROGRAMMES: &[&str] = &[
+    "ETS",
+    "Cognitive skills",
+    "Anger management",
+    "Addiction prevention",
+    "Domestic violence",
+];
+/// Status at admission to a prison, in the words of p.15.2 ("apcietinātais vai notiesātais").
+pub const ADMISSION_STATUSES: &[&str] = &["remand prisoner", "convict"];
+/// The regime (level of the progressive system) of imprisonment at release (p.15.5).
+pub const RELEASE_REGIMES: &[&str] = &["low", "medium", "high"];
+/// Grounds for release from a prison (p.13.17, p.15.6).
+pub const RELEASE_GROUNDS: &[&str] = &["end of sentence", "conditional early release"];
+/// Type of sentence execution (p.13.13).
+pub const SENTENCE_EXECUTION_TYPES: &[&str] = &["non-custodial", "custodial", "conditional"];
+/// Grounds for ending a criminal proceeding (p.13.22).
+pub const PROCEEDING_END_GROUNDS: &[&str] = &[
+    "conviction",
+    "termination: reconciliation",
+    "termination: no offence",
+];
+/// Education in prison: the level of the programme followed (p.16.6).
+pub const PRISON_EDUCATION: &[&str] = &["none", "basic", "secondary", "vocational"];
+
+/// The domains of the catalogue's categorical fields: taken from the regulation's words where
+/// it names the values (p.15.2) and otherwise from the values the Service IS and the
+/// registries use (the synthetic registries of `engine/sim` produce exactly these). A field
+/// not listed is free text, a date or an identifier.
+static DOMAINS: &[(Source, &str, Domain)] = &[
+    (IS, "sex", Domain::OneOf(&["male", "female"])),
+    (IS, "region", Domain::OneOf(REGIONS)),
+    (IS, "sanction_type", Domain::OneOf(SANCTION_TYPES)),
+    (IS, "risk_needs_level", Domain::OneOf(RISK_LEVELS)),
+    (
+        IS,
+        "probation_programmes",
+        Domain::SomeOf(PROBATION_PROGRAMMES),
+    ),
+    (
+        IC,
+        "sentence_execution_type",
+        Domain::OneOf(SENTENCE_EXECUTION_TYPES),
+    ),
+    (IC, "prison_release_grounds", Domain::OneOf(RELEASE_GROUNDS)),
+    (
+        IC,
+        "proceeding_end_grounds",
+        Domain::OneOf(PROCEEDING_END_GROUNDS),
+    ),
+    (PW, "admission_status", Domain::OneOf(ADMISSION_STATUSES)),
+    (PW, "release_regime", Domain::OneOf(RELEASE_REGIMES)),
+    (PW, "release_grounds", Domain::OneOf(RELEASE_GROUNDS)),
+    (PR, "risk_needs_assessment", Domain::OneOf(RISK_LEVELS)),
+    (PR, "addiction_programme", Domain::YesNo),
+    (PR, "addiction_measures", Domain::YesNo),
+    (PR, "education", Domain::OneOf(PRISON_EDUCATION)),
+    (PR, "prison_employment", Domain::YesNo),
+    (PR, "incentives", Domain::Count),
+    (PR, "disciplinary_penalties", Domain::Count),
+];
+
 /// Each field's name in Latvian, for the Latvian part of the letters: the words of MK403
 /// (`MK403-2025.lv.txt`) for the fields it lists (p.12, p.13, p.15, p.16), the Service's own
 /// terms for the Service IS fields it does not enumerate.
@@ -1048,6 +1192,14 @@ static LATVIAN: &[(Source, &str, &str)] = &[
 ];
 
 impl Field {
+    /// The values the field may take, when it is categorical.
+    pub fn domain(&self) -> Option<Domain> {
+        DOMAINS
+            .iter()
+            .find(|(s, k, _)| *s == self.source && *k == self.key)
+            .map(|(_, _, d)| *d)
+    }
+
     /// The field's name in Latvian.
     pub fn meaning_lv(&self) -> &'static str {
         LATVIAN
@@ -1088,6 +1240,20 @@ pub fn reference_markdown() -> String {
                 field.meaning_lv()
             ));
         }
+        let domains: Vec<(&Field, Domain)> = CATALOGUE
+            .iter()
+            .filter(|f| f.source == source)
+            .filter_map(|f| Some((f, f.domain()?)))
+            .collect();
+        if !domains.is_empty() {
+            out.push_str(
+                "\nAllowed values of the categorical fields: a supplied file (manual extraction, registry answer) \
+                 with any other value is refused whole, and the quality report (MK403 p.18, p.22.2) counts it.\n\n",
+            );
+            for (field, domain) in domains {
+                out.push_str(&format!("- `{}`: {}\n", field.key, domain.describe()));
+            }
+        }
     }
     out
 }
@@ -1119,6 +1285,30 @@ mod tests {
 
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn every_domain_names_a_field_and_admits_only_its_values() {
+        for (source, key, _) in DOMAINS {
+            assert!(lookup(*source, key).is_some(), "{key} of {source:?}");
+        }
+        let sex = lookup(Source::ServiceIs, "sex").and_then(|f| f.domain());
+        let sex = sex.expect("sex has a domain");
+        assert!(sex.admits_text("female") && sex.admits_text(""));
+        assert!(!sex.admits_text("alien"));
+        assert!(!sex.admits(&serde_json::json!("alien")) && sex.admits(&serde_json::Value::Null));
+        let programmes = Domain::SomeOf(PROBATION_PROGRAMMES);
+        assert!(programmes.admits_text("ETS; Anger management"));
+        assert!(programmes.admits(&serde_json::json!(["ETS"])));
+        assert!(!programmes.admits(&serde_json::json!(["ETS", "Juggling"])));
+        assert!(Domain::Count.admits(&serde_json::json!(3)));
+        assert!(!Domain::Count.admits(&serde_json::json!(-1)));
+        assert!(!Domain::YesNo.admits_text("maybe"));
+        assert!(
+            lookup(Source::ServiceIs, "birth_year")
+                .and_then(|f| f.domain())
+                .is_none()
+        );
+    }
 
     #[test]
     fn keys_are_unique_per_source() {
