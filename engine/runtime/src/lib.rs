@@ -21,6 +21,7 @@ pub mod linkage;
 pub mod quality;
 pub mod registry_plane;
 pub mod release;
+pub mod retry;
 pub mod vault;
 pub mod worker;
 
