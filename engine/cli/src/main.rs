@@ -10,12 +10,31 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    init_logs();
     let color = std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
+    // Stderr is not held locked for the whole run: the logs of the worker threads go there
+    // too, and would wait for the lock forever. It is unbuffered, so nothing is lost by locking
+    // it per write.
     let code = studyflow_cli::run(
         std::env::args_os(),
         &mut std::io::stdout().lock(),
-        &mut std::io::stderr().lock(),
+        &mut std::io::stderr(),
         color,
     );
     ExitCode::from(code)
+}
+
+/// Structured logs (`tracing`) on stderr, tuned by `RUST_LOG` (e.g. `RUST_LOG=info`,
+/// `RUST_LOG=studyflow_runtime=debug`); warnings and errors only when it is not set, so the
+/// commands' own output stays as it is. A `RUST_LOG` that does not parse falls back to that too.
+fn init_logs() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::builder()
+        .with_default_directive(tracing_subscriber::filter::LevelFilter::WARN.into())
+        .from_env_lossy();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .try_init();
 }

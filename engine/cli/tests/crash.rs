@@ -72,6 +72,11 @@ fn crash_at(db: &str, now: &str, point: &str, dir: &Path) {
 }
 
 async fn scenario(db: &str, dir: &Path) {
+    assert!(
+        studyflow_store::failpoint::enabled(),
+        "the crash test needs the binary built with failpoints (`cargo test` turns them on \
+         through the CLI's dev-dependency on studyflow-store/failpoints)"
+    );
     let days = [
         "2026-08-03T09:00:00Z",
         "2026-08-03T09:10:00Z",

@@ -1,7 +1,8 @@
 //! The automated exchange with the Information Centre and the Prison Administration (MK403
 //! p.10, p.14.1): the Service sends the request (p.6, p.11–12) over HTTP — rustls when the URL
-//! is `https` — with a timeout per attempt and retries with exponential backoff for what may
-//! pass (a timeout, a dropped connection, a 5xx). The answer is parsed and validated whole
+//! is `https` — with a timeout per attempt and retries by the runtime's one [`Policy`]
+//! (exponential backoff with jitter) for what may pass (a timeout, a dropped connection, a
+//! 5xx). The answer is parsed and validated whole
 //! against the request before anything of it is returned ([`crate::answers`]); a rejected
 //! answer is an error that names rows by position and carries no identifier.
 
@@ -12,6 +13,7 @@ use studyflow_spec::catalogue::Source;
 
 use crate::answers::{self, Rejected, Request};
 use crate::linkage::AnswerRow;
+use crate::retry::{Jitter, Policy};
 use crate::vault::StudyKeys;
 
 #[derive(Debug, thiserror::Error)]
@@ -59,9 +61,19 @@ pub struct Connector {
     client: reqwest::Client,
     base: String,
     pub timeout: Duration,
-    pub attempts: u32,
-    pub backoff: Duration,
+    /// Attempts per request and the pauses between them.
+    pub retry: Policy,
 }
+
+/// The connector's retries: four attempts within a few seconds; a registry down for longer is
+/// the worker's business (the step is retried later by the worker's policy).
+pub const RETRY: Policy = Policy {
+    base: Duration::from_millis(500),
+    factor: 3,
+    max_delay: Duration::from_secs(8),
+    max_attempts: 4,
+    jitter: Jitter::Decorrelated,
+};
 
 impl Connector {
     pub fn new(base: &str) -> Connector {
@@ -72,8 +84,7 @@ impl Connector {
                 .expect("an HTTP client with rustls"),
             base: base.trim_end_matches('/').to_owned(),
             timeout: Duration::from_secs(30),
-            attempts: 4,
-            backoff: Duration::from_millis(500),
+            retry: RETRY,
         }
     }
 
@@ -123,9 +134,8 @@ impl Connector {
             body["period"] = json!({"from": p.from, "to": p.to});
             body["as_of"] = json!(p.as_of);
         }
-        let mut last = String::new();
-        let mut delay = self.backoff;
-        for attempt in 1..=self.attempts.max(1) {
+        let mut backoff = self.retry.backoff();
+        let last = loop {
             let sent = self
                 .client
                 .post(&url)
@@ -179,17 +189,29 @@ impl Connector {
                     return Ok(rows);
                 }
                 Err(e) => {
-                    last = e;
-                    if attempt < self.attempts {
-                        tokio::time::sleep(delay).await;
-                        delay = delay.saturating_mul(2);
-                    }
+                    let Some(delay) = backoff.next_delay() else {
+                        break e;
+                    };
+                    tracing::info!(
+                        registry,
+                        attempt = backoff.attempts(),
+                        delay_ms = delay.as_millis() as u64,
+                        error = %crate::worker::redact(&e),
+                        "registry request failed; retrying"
+                    );
+                    tokio::time::sleep(delay).await;
                 }
             }
-        }
+        };
+        tracing::warn!(
+            registry,
+            attempts = backoff.attempts(),
+            error = %crate::worker::redact(&last),
+            "registry did not answer"
+        );
         Err(ConnectorError::Unavailable {
             registry,
-            attempts: self.attempts.max(1),
+            attempts: backoff.attempts(),
             last,
         })
     }

@@ -23,6 +23,7 @@ pub mod linkage;
 pub mod quality;
 pub mod registry_plane;
 pub mod release;
+pub mod retry;
 pub mod status;
 pub mod vault;
 pub mod worker;

@@ -28,8 +28,8 @@ async fn setup() -> (Registries, Connector, StudyKeys, Vec<String>, usize) {
     let registries = Registries::start(clients).await.unwrap();
     let mut connector = Connector::new(&registries.url());
     connector.timeout = Duration::from_millis(400);
-    connector.backoff = Duration::from_millis(20);
-    connector.attempts = 3;
+    connector.retry.base = Duration::from_millis(20);
+    connector.retry.max_attempts = 3;
     (
         registries,
         connector,

@@ -81,7 +81,7 @@ async fn world(
     let _ = std::fs::remove_dir_all(&base);
     // One try per step attempt, quickly given up: the engine's retries are under test.
     let mut connector = Connector::new(&registries.url());
-    connector.attempts = 1;
+    connector.retry.max_attempts = 1;
     connector.timeout = std::time::Duration::from_millis(300);
     let plane = RegistryDataPlane::new(
         store.clone(),
