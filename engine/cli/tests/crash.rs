@@ -73,6 +73,10 @@ fn crash_at(db: &str, now: &str, point: &str, dir: &Path) {
 
 async fn scenario(db: &str, dir: &Path) {
     assert!(
+        studyflow_runtime::clock::TEST_CLOCK,
+        "the crash test needs the binary's fixed clock (the `test-clock` feature)"
+    );
+    assert!(
         studyflow_store::failpoint::enabled(),
         "the crash test needs the binary built with failpoints (`cargo test` turns them on \
          through the CLI's dev-dependency on studyflow-store/failpoints)"

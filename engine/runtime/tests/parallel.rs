@@ -66,7 +66,33 @@ async fn four_postgres_workers_run_each_step_exactly_once() {
     }
     let runs = s.engine.store.runs(&study).await.unwrap();
     let per_subject = runs.iter().filter(|r| !r.subject.is_empty()).count();
-    assert_eq!(per_subject, 1008);
+    // 42 subjects × 6 waves × 4 steps = 1,008, less the waves that would fall due after the
+    // study's follow-up cut-off (not requested: the subject is right-censored there).
+    let spec = studyflow_spec::check(&spec_bytes("recidivism-2026-cohort"))
+        .spec
+        .unwrap();
+    let cut_off = studyflow_plan::stage_deadline(&spec, studyflow_spec::model::Stage::FollowUp);
+    let waves: usize = PlaceholderDataPlane {
+        cohort_size: cohort,
+    }
+    .cohort(&study, &spec)
+    .iter()
+    .map(|c| {
+        let anchor = studyflow_runtime::followup::Anchor {
+            start: c.start,
+            end: c.end,
+        };
+        let all = studyflow_spec::model::WAVES
+            .iter()
+            .map(|w| (w.from_end, w.years));
+        studyflow_runtime::followup::expected_waves(all, &anchor, cut_off).0
+    })
+    .sum();
+    assert!(
+        waves < 6 * cohort,
+        "some waves fall after the cut-off: {waves}"
+    );
+    assert_eq!(per_subject, 4 * waves);
     assert!(runs.iter().all(|r| r.state == RunState::Done));
     // Exactly once: one claim and one `step.done` per engine run.
     s.engine.store.seal_audit().await.unwrap();

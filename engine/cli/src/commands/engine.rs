@@ -12,8 +12,8 @@ use studyflow_runtime::connector::Connector;
 use studyflow_runtime::registry_plane::{RegistryDataPlane, ServiceIs};
 use studyflow_runtime::vault::MasterKey;
 use studyflow_runtime::{
-    Clock, ContractInput, Engine, EngineError, ManualClock, Options, PlaceholderDataPlane,
-    SystemClock, Worker, owner_name,
+    Clock, ContractInput, Engine, EngineError, Options, PlaceholderDataPlane, SystemClock, Worker,
+    owner_name,
 };
 use studyflow_store::{Store, StoreError, Verification};
 
@@ -22,23 +22,12 @@ use crate::cli::{AuditCommand, Command, EngineArgs, TaskCommand, WorkerArgs};
 use crate::render::{self, FileReport};
 use crate::{EXIT_FINDINGS, EXIT_OK};
 
-/// The clock: the machine's, or a fixed instant from `STUDYFLOW_NOW` (an RFC 3339 instant or a
-/// date, taken as midnight in Riga) for demos and tests that run years in seconds.
+/// The clock: the machine's. Test builds (the `test-clock` feature) may fix it with
+/// `STUDYFLOW_NOW`; a production binary cannot.
 fn clock() -> anyhow::Result<Arc<dyn Clock>> {
-    match std::env::var("STUDYFLOW_NOW") {
-        Ok(text) => {
-            let at = match text.parse::<jiff::Timestamp>() {
-                Ok(t) => t,
-                Err(_) => studyflow_runtime::clock::riga_midnight(
-                    text.parse::<jiff::civil::Date>().with_context(|| {
-                        format!("STUDYFLOW_NOW=`{text}` is neither an instant nor a date")
-                    })?,
-                ),
-            };
-            Ok(Arc::new(ManualClock::new(at)))
-        }
-        Err(_) => Ok(Arc::new(SystemClock)),
-    }
+    Ok(studyflow_runtime::clock::from_env()
+        .map_err(anyhow::Error::msg)?
+        .unwrap_or_else(|| Arc::new(SystemClock)))
 }
 
 /// The engine on the database; only `submit` may create a database that is not there yet.
