@@ -167,7 +167,7 @@ fn the_demo_runs_the_recidivism_study_end_to_end() {
         .map(|(_, f)| std::path::PathBuf::from(f.trim()))
         .unwrap_or_default();
     assert!(
-        folder.to_string_lossy().ends_with("-v1-5y_after_end"),
+        folder.to_string_lossy().ends_with("/v1-5y_after_end"),
         "{}",
         release.stdout
     );

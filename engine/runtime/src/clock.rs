@@ -115,6 +115,34 @@ pub fn riga_date(t: Timestamp) -> Date {
         .date()
 }
 
+/// Whether this build reads `STUDYFLOW_NOW` (the `test-clock` feature).
+pub const TEST_CLOCK: bool = cfg!(feature = "test-clock");
+
+/// A fixed clock from `STUDYFLOW_NOW` (an RFC 3339 instant, or a date taken as midnight in
+/// Riga), for the tests that run the binary through years — only in builds with the
+/// `test-clock` feature. A production build never reads it: its clock is the system's, which
+/// the p.8 publication gate and the audit's timestamps rely on.
+#[cfg(feature = "test-clock")]
+pub fn from_env() -> Result<Option<std::sync::Arc<dyn Clock>>, String> {
+    let Ok(text) = std::env::var("STUDYFLOW_NOW") else {
+        return Ok(None);
+    };
+    let at = match text.parse::<Timestamp>() {
+        Ok(t) => t,
+        Err(_) => riga_midnight(
+            text.parse::<Date>()
+                .map_err(|_| format!("STUDYFLOW_NOW=`{text}` is neither an instant nor a date"))?,
+        ),
+    };
+    Ok(Some(std::sync::Arc::new(ManualClock::new(at))))
+}
+
+/// Without the `test-clock` feature there is no clock but the system's.
+#[cfg(not(feature = "test-clock"))]
+pub fn from_env() -> Result<Option<std::sync::Arc<dyn Clock>>, String> {
+    Ok(None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,32 +181,4 @@ mod tests {
         c.advance(jiff::SignedDuration::from_hours(24 * 365));
         assert_eq!(c.now().duration_since(t).as_hours(), 24 * 365);
     }
-}
-
-/// Whether this build reads `STUDYFLOW_NOW` (the `test-clock` feature).
-pub const TEST_CLOCK: bool = cfg!(feature = "test-clock");
-
-/// A fixed clock from `STUDYFLOW_NOW` (an RFC 3339 instant, or a date taken as midnight in
-/// Riga), for the tests that run the binary through years — only in builds with the
-/// `test-clock` feature. A production build never reads it: its clock is the system's, which
-/// the p.8 publication gate and the audit's timestamps rely on.
-#[cfg(feature = "test-clock")]
-pub fn from_env() -> Result<Option<std::sync::Arc<dyn Clock>>, String> {
-    let Ok(text) = std::env::var("STUDYFLOW_NOW") else {
-        return Ok(None);
-    };
-    let at = match text.parse::<Timestamp>() {
-        Ok(t) => t,
-        Err(_) => riga_midnight(
-            text.parse::<Date>()
-                .map_err(|_| format!("STUDYFLOW_NOW=`{text}` is neither an instant nor a date"))?,
-        ),
-    };
-    Ok(Some(std::sync::Arc::new(ManualClock::new(at))))
-}
-
-/// Without the `test-clock` feature there is no clock but the system's.
-#[cfg(not(feature = "test-clock"))]
-pub fn from_env() -> Result<Option<std::sync::Arc<dyn Clock>>, String> {
-    Ok(None)
 }

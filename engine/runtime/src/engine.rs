@@ -655,7 +655,9 @@ impl Engine {
                 // subject is right-censored there.
                 let per_subject_timer = matches!(step.trigger, Trigger::PerSubject { .. });
                 let after_cut_off = per_subject_timer
-                    && matches!((run.not_before, run.due_at), (Some(nb), Some(due)) if nb > due);
+                    // `due_at` is the end of the cut-off day (midnight after it); a wave due the
+                    // day after the cut-off starts at that very instant and is past it.
+                    && matches!((run.not_before, run.due_at), (Some(nb), Some(due)) if nb >= due);
                 if (run.not_before.is_some() || !per_subject_timer) && !after_cut_off {
                     out.push(run);
                 } else {
@@ -851,13 +853,16 @@ impl Engine {
                 "`{step}` is a person's task, not an engine step: it is completed, not retried"
             )));
         }
-        let failed = self
+        // Only the running version's runs: a failed run of a superseded plan stays failed.
+        let failed: Vec<RunRow> = self
             .store
             .runs(study)
             .await?
             .into_iter()
-            .filter(|r| r.step == step && r.state == RunState::Failed)
-            .count();
+            .filter(|r| r.step == step && r.state == RunState::Failed && r.version == version)
+            .collect();
+        let last_error = failed.iter().rev().find_map(|r| r.last_error.clone());
+        let failed = failed.len();
         if failed == 0 {
             return Err(EngineError::Refused(format!(
                 "no run of `{step}` in `{study}` has failed; nothing to retry"
@@ -870,9 +875,13 @@ impl Engine {
             "step.retried",
             &format!("{study}/{step}"),
             "",
-            serde_json::json!({"runs": failed}),
+            // The error as it was recorded: redacted of every identifier when it was.
+            serde_json::json!({"runs": failed, "version": version, "last_error": last_error}),
         )];
-        let n = self.store.retry_failed(study, step, now, &audit).await?;
+        let n = self
+            .store
+            .retry_failed(study, version, step, now, &audit)
+            .await?;
         self.store.seal_audit().await?;
         Ok(n)
     }

@@ -48,6 +48,10 @@ pub const DERIVED: &[Derived] = &[
         meaning: "last day of the wave's observation window, in days from the start of the anchor event",
     },
     Derived {
+        key: "late_registration",
+        meaning: "1: an offence of an earlier window whose proceeding the register opened only after the earlier wave was asked, reported by this wave; 0: an offence of this wave's window",
+    },
+    Derived {
         key: "events",
         meaning: "number of Punishment Register records in the wave's window",
     },
@@ -69,7 +73,7 @@ pub const DERIVED: &[Derived] = &[
     },
     Derived {
         key: "censoring",
-        meaning: "why observation ends: follow_up_complete, follow_up_in_progress (interim release) end_not_known (the end of the anchor event is not known, its waves cannot run) or cut_off (waves after the study's follow-up cut-off are not requested)",
+        meaning: "why observation ends: follow_up_complete, follow_up_in_progress (interim release) end_not_known (the end of the anchor event is not known, its waves cannot run) cut_off (waves after the study's follow-up cut-off are not requested) or anchor_not_known (no start date, no wave)",
     },
 ];
 
@@ -111,6 +115,48 @@ pub fn window(wave: &WaveRef, anchor: &Anchor) -> Option<(Date, Date)> {
     let from = years(wave.since_years)?;
     let to = years(wave.years)?.yesterday().ok()?;
     Some((from, to))
+}
+
+/// The edge of the anchor event a wave counts from, if known.
+fn edge_of(wave: &WaveRef, anchor: &Anchor) -> Option<Date> {
+    match wave.edge {
+        AnchorEdge::Start => Some(anchor.start),
+        AnchorEdge::End => anchor.end,
+    }
+}
+
+/// The period a wave's request asks about, as of `as_of`: from the edge of the anchor event to
+/// the end of the wave's window. It reaches back past the window so that an offence of an
+/// earlier window the register opened only after the earlier wave was asked is not lost
+/// ([`reported_by`] says which wave reports what).
+pub fn request_period(wave: &WaveRef, anchor: &Anchor, as_of: Date) -> Option<Period> {
+    let (_, to) = window(wave, anchor)?;
+    Some(Period {
+        from: edge_of(wave, anchor)?,
+        to,
+        as_of,
+    })
+}
+
+/// Whether a register row belongs to this wave, and whether it is a late registration: an
+/// offence inside the wave's window, or an offence of an earlier window of the same edge whose
+/// proceeding was opened after the earlier wave was asked (on its due day) — the earlier
+/// answer could not hold it, and no other wave reports it. `None`: another wave's, or before
+/// the edge (criminal history, not recidivism).
+pub fn reported_by(
+    wave: &WaveRef,
+    anchor: &Anchor,
+    offence: Option<Date>,
+    opened: Option<Date>,
+) -> Option<bool> {
+    let (from, to) = window(wave, anchor)?;
+    let edge = edge_of(wave, anchor)?;
+    let o = offence?;
+    if from <= o && o <= to {
+        return Some(false);
+    }
+    let late = wave.since_years > 0 && edge <= o && o < from && opened.is_some_and(|s| s > from);
+    late.then_some(true)
 }
 
 /// The day the wave falls due (the request is made on it or later).
@@ -257,6 +303,8 @@ pub enum Censoring {
     /// Some waves would fall due after the study's follow-up cut-off (the deadline of the
     /// follow-up phases) and are not requested.
     CutOff,
+    /// The subject's anchor date is not known: no wave can be counted from it.
+    AnchorNotKnown,
 }
 
 impl Censoring {
@@ -266,6 +314,7 @@ impl Censoring {
             Censoring::FollowUpInProgress => "follow_up_in_progress",
             Censoring::EndNotKnown => "end_not_known",
             Censoring::CutOff => "cut_off",
+            Censoring::AnchorNotKnown => "anchor_not_known",
         }
     }
 }
@@ -490,6 +539,32 @@ mod tests {
         assert_eq!(
             expected_waves(all, &open, Some(d("2033-04-30"))),
             (3, Some(Censoring::EndNotKnown))
+        );
+    }
+
+    #[test]
+    fn a_late_registration_is_reported_once_by_the_next_wave() {
+        let a = Anchor {
+            start: d("2026-03-10"),
+            end: None,
+        };
+        let w1 = wave("1y_after_start", AnchorEdge::Start, 1, 0);
+        let w3 = wave("3y_after_start", AnchorEdge::Start, 3, 1);
+        // In the first window, opened before the first wave was asked: the first wave's.
+        let o = Some(d("2026-12-01"));
+        assert_eq!(reported_by(&w1, &a, o, Some(d("2027-01-15"))), Some(false));
+        assert_eq!(reported_by(&w3, &a, o, Some(d("2027-01-15"))), None);
+        // In the first window, opened after the first wave was asked (2027-03-10): the third
+        // year's wave reports it, marked late.
+        assert_eq!(reported_by(&w3, &a, o, Some(d("2027-04-20"))), Some(true));
+        // Before the start: criminal history, no wave's.
+        assert_eq!(
+            reported_by(&w3, &a, Some(d("2026-01-01")), Some(d("2027-04-20"))),
+            None
+        );
+        assert_eq!(
+            request_period(&w3, &a, d("2029-03-10")).map(|p| (p.from, p.to)),
+            Some((d("2026-03-10"), d("2029-03-09")))
         );
     }
 

@@ -14,6 +14,7 @@ pub mod connector;
 pub mod contact;
 pub mod csv_import;
 pub mod csvio;
+pub mod datapackage;
 pub mod dataplane;
 pub mod engine;
 pub mod exchange;

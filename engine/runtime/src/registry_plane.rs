@@ -133,7 +133,7 @@ mod names {
     }
     /// Anonymised on arrival, not joined yet.
     pub fn follow_up_arrived(wave: &WaveRef, subject: &str) -> String {
-        format!("followup/{}/{subject}/arrived", wave.name)
+        format!("anonymised/arrived/{}/{subject}", wave.name)
     }
     pub fn follow_up_joined(wave: &WaveRef, subject: &str) -> String {
         format!("{FOLLOW_UPS}{}/{subject}", wave.name)
@@ -865,14 +865,10 @@ impl RegistryDataPlane {
                 let (code, _) = codes
                     .get(&key)
                     .ok_or_else(|| fail("the subject's code is not in the vault", false))?;
-                // The window since the previous wave, as of today (p.19).
-                let (from, to) = followup::window(&wave, &anchor)
+                // From the edge to the end of the wave's window, as of today (p.19): the
+                // anonymisation keeps this wave's window and the late registrations.
+                let period = followup::request_period(&wave, &anchor, riga_date(self.clock.now()))
                     .ok_or_else(|| fail("the wave's anchor date is not known", false))?;
-                let period = Period {
-                    from,
-                    to,
-                    as_of: riga_date(self.clock.now()),
-                };
                 self.registries_configured()?;
                 let rows = self
                     .connector
@@ -901,6 +897,22 @@ impl RegistryDataPlane {
             StepKind::FollowUpAnonymise => {
                 let wave = Self::wave_of(&ctx)?;
                 let raw_name = names::follow_up_raw(&wave, ctx.subject);
+                let arrived = names::follow_up_arrived(&wave, ctx.subject);
+                // Anonymised before, the commit lost (the raw answer is gone): done.
+                for done in [arrived.clone(), names::follow_up_joined(&wave, ctx.subject)] {
+                    if self
+                        .store
+                        .dataset(study, &done)
+                        .await
+                        .map_err(store_err)?
+                        .is_some()
+                    {
+                        return Ok(StepOutput {
+                            record: json!({"anonymised_before": true, "wave": wave.name}),
+                            ..StepOutput::default()
+                        });
+                    }
+                }
                 let rows: Vec<AnswerRow> = self.load(&keys, study, &raw_name).await?;
                 let anchor = self.anchor(&keys, study, ctx.subject).await?;
                 // Anonymised on arrival (p.20): identifiers dropped, dates by the spec's
@@ -911,26 +923,38 @@ impl RegistryDataPlane {
                     .as_ref()
                     .map(Policy::from_spec)
                     .ok_or_else(|| fail("no anonymisation policy", false))?;
-                let dates: Vec<_> = rows
-                    .iter()
-                    .map(|r| followup::event_date(&r.values))
+                // This wave's rows: its window, and the late registrations of earlier ones.
+                let date = |r: &AnswerRow, k: &str| {
+                    r.values
+                        .get(k)
+                        .and_then(Value::as_str)
+                        .and_then(|d| d.parse::<jiff::civil::Date>().ok())
+                };
+                let mine: Vec<(AnswerRow, bool)> = rows
+                    .into_iter()
+                    .filter_map(|r| {
+                        let offence = followup::event_date(&r.values);
+                        let opened = date(&r, "proceeding_start_date");
+                        followup::reported_by(&wave, &anchor, offence, opened).map(|late| (r, late))
+                    })
                     .collect();
-                let events = anonymise::anonymise_rows(
+                let dates: Vec<_> = mine
+                    .iter()
+                    .map(|(r, _)| followup::event_date(&r.values))
+                    .collect();
+                let late: Vec<bool> = mine.iter().map(|(_, l)| *l).collect();
+                let mut events = anonymise::anonymise_rows(
                     ctx.subject,
-                    rows.into_iter().map(|r| r.values),
+                    mine.into_iter().map(|(r, _)| r.values),
                     &policy,
                     Some(anchor.start),
                 );
+                for (e, l) in events.iter_mut().zip(late) {
+                    e.insert("late_registration".to_owned(), Value::from(u8::from(l)));
+                }
                 let answer = WaveAnswer::new(ctx.subject, &wave, &anchor, dates, events)
                     .ok_or_else(|| fail("the wave's anchor date is not known", false))?;
-                self.save(
-                    &keys,
-                    study,
-                    &names::follow_up_arrived(&wave, ctx.subject),
-                    false,
-                    &answer,
-                )
-                .await?;
+                self.save(&keys, study, &arrived, false, &answer).await?;
                 self.store
                     .delete_datasets(study, &[raw_name.as_str()])
                     .await
@@ -986,13 +1010,25 @@ impl RegistryDataPlane {
                 let label = match ctx.step.about.wave() {
                     Some(w) => format!("-{}", w.name),
                     None if ctx.step.kind == StepKind::Release => "-baseline".to_owned(),
-                    None => String::new(),
+                    None => "-transfer".to_owned(),
                 };
-                let folder = self.releases.join(study).join(format!(
-                    "{}-v{}{label}",
-                    riga_date(self.clock.now()),
-                    ctx.version
-                ));
+                // Named by version and step, never by the day: a retry after a crash finds the
+                // folder it wrote, whatever the date.
+                let folder = self
+                    .releases
+                    .join(study)
+                    .join(format!("v{}{label}", ctx.version));
+                let to = if ctx.step.kind == StepKind::Transfer {
+                    "the external researcher (MK403 p.30)"
+                } else {
+                    "the study workspace of the authorised service researchers (MK403 p.22.5, p.24)"
+                };
+                let described = crate::datapackage::Description::of(
+                    ctx.spec,
+                    ctx.version,
+                    label.trim_start_matches('-'),
+                    to,
+                );
                 let written = tokio::task::spawn_blocking({
                     let folder = folder.clone();
                     move || {
@@ -1000,16 +1036,11 @@ impl RegistryDataPlane {
                             .iter()
                             .map(|(name, records)| crate::release::Table { name, records })
                             .collect();
-                        crate::release::write(&folder, &list)
+                        crate::release::write_described(&folder, &list, &described)
                     }
                 })
                 .await
                 .map_err(|e| fail(format!("the release writer stopped: {e}"), true))?;
-                let to = if ctx.step.kind == StepKind::Transfer {
-                    "the external researcher (MK403 p.30)"
-                } else {
-                    "the study workspace of the authorised service researchers (MK403 p.22.5, p.24)"
-                };
                 match written {
                     Ok(w) => {
                         let detail = json!({"folder": w.folder, "files": w.files, "follow_up_events": per_wave, "for": to});
@@ -1020,7 +1051,16 @@ impl RegistryDataPlane {
                         });
                     }
                     Err(crate::release::ReleaseError::Exists(_)) => {
-                        json!({"release": folder, "written_before": true, "for": to})
+                        // Written before, the commit lost: the audit event goes with this
+                        // finish, from the release's own manifest.
+                        let files = crate::release::manifest(&folder)
+                            .map_err(|e| fail(e.to_string(), false))?;
+                        let detail = json!({"folder": folder, "files": files, "follow_up_events": per_wave, "for": to, "written_before": true});
+                        return Ok(StepOutput {
+                            record: json!({"release": folder, "files": files.len(), "follow_up_events": per_wave, "for": to, "written_before": true}),
+                            subjects: Vec::new(),
+                            audit: vec![("release.written", detail)],
+                        });
                     }
                     Err(e) => return Err(fail(e.to_string(), false)),
                 }
@@ -1092,7 +1132,12 @@ impl RegistryDataPlane {
             .load_plain(study, names::EXPECTED_WAVES)
             .await?
             .unwrap_or_default();
-        let expected = |id: &str| plan.get(id).copied().unwrap_or((0, None));
+        // A released subject outside the cohort had no anchor date: no wave for it.
+        let expected = |id: &str| {
+            plan.get(id)
+                .copied()
+                .unwrap_or((0, Some(followup::Censoring::AnchorNotKnown)))
+        };
         let t = followup::tables(&answers, &released, &expected);
         let per_wave = t.events_per_wave();
         tables.insert("follow_up_waves".to_owned(), t.waves);

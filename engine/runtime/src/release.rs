@@ -95,6 +95,8 @@ pub struct Builder {
     schema: Vec<(String, Vec<String>)>,
     written: Vec<(String, String)>,
     codebook: csv::Writer<Vec<u8>>,
+    /// The data package (`datapackage.json`, `codebook.md`) when the release is described.
+    package: Option<serde_json::Value>,
     done: bool,
 }
 
@@ -140,16 +142,27 @@ impl Builder {
         }
         let parent = folder.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent).map_err(io(parent))?;
+        // One staging folder per attempt (process and attempt number): an abandoned attempt
+        // still writing cannot mix its files into another's.
+        static ATTEMPT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let staging = parent.join(format!(
-            ".{}.partial-{}",
+            ".{}.partial-{}-{}",
             folder
                 .file_name()
                 .and_then(|n| n.to_str())
                 .unwrap_or("release"),
-            std::process::id()
+            std::process::id(),
+            ATTEMPT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         let _ = std::fs::remove_dir_all(&staging);
         std::fs::create_dir(&staging).map_err(io(&staging))?;
+        // Only the owner's (0700): the folder keeps it when it is renamed into place.
+        #[cfg(unix)]
+        std::fs::set_permissions(
+            &staging,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .map_err(io(&staging))?;
         let mut codebook = crate::csvio::writer(Vec::new());
         codebook
             .write_record([
@@ -175,6 +188,7 @@ impl Builder {
                 .collect(),
             written: Vec::new(),
             codebook,
+            package: None,
             done: false,
         })
     }
@@ -220,7 +234,7 @@ impl Builder {
         let out = crate::csvio::writer(Hashed {
             inner: std::io::BufWriter::with_capacity(
                 1 << 20,
-                std::fs::File::create(&path).map_err(io(&path))?,
+                private_file(&path).map_err(io(&path))?,
             ),
             hash: Sha256::new(),
         });
@@ -237,8 +251,26 @@ impl Builder {
         Ok(w)
     }
 
+    /// Describes the release: [`finish`](Builder::finish) adds its Frictionless data package
+    /// (`datapackage.json`) and the codebook for people (`codebook.md`), both in the manifest.
+    pub fn describe(&mut self, d: &crate::datapackage::Description) {
+        self.package = Some(crate::datapackage::package(d, &self.schema));
+    }
+
     /// Writes the codebook and the manifest and moves the release into place.
     pub fn finish(mut self) -> Result<Written, ReleaseError> {
+        if let Some(package) = self.package.take() {
+            let text = serde_json::to_string_pretty(&package).unwrap_or_default() + "\n";
+            let md = crate::datapackage::codebook_markdown(&package);
+            for (name, bytes) in [
+                ("datapackage.json", text.as_bytes()),
+                ("codebook.md", md.as_bytes()),
+            ] {
+                write_synced(&self.staging.join(name), bytes)?;
+                self.written
+                    .push((name.to_owned(), hex(&Sha256::digest(bytes))));
+            }
+        }
         let path = self.staging.join("codebook.csv");
         let codebook = std::mem::replace(&mut self.codebook, crate::csvio::writer(Vec::new()))
             .into_inner()
@@ -315,14 +347,53 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A new file only its owner may read (0600): a release is for its recipients, not for every
+/// account on the machine (MK403 p.25.1, p.33).
+fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(path)
+}
+
 pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), ReleaseError> {
-    let mut f = std::fs::File::create(path).map_err(io(path))?;
+    let mut f = private_file(path).map_err(io(path))?;
     f.write_all(bytes).map_err(io(path))?;
     f.sync_all().map_err(io(path))
 }
 
+/// The (file, sha256) pairs of a written release, from its manifest.
+pub fn manifest(folder: &Path) -> Result<Vec<(String, String)>, ReleaseError> {
+    let path = folder.join("MANIFEST.sha256");
+    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_once("  "))
+        .map(|(hash, name)| (name.to_owned(), hash.to_owned()))
+        .collect())
+}
+
 /// Writes the release folder `folder` from anonymised records.
 pub fn write(folder: &Path, tables: &[Table<'_>]) -> Result<Written, ReleaseError> {
+    write_release(folder, tables, None)
+}
+
+/// Writes the release folder `folder` from anonymised records, described by `d`: with its
+/// data package and the codebook for people.
+pub fn write_described(
+    folder: &Path,
+    tables: &[Table<'_>],
+    d: &crate::datapackage::Description,
+) -> Result<Written, ReleaseError> {
+    write_release(folder, tables, Some(d))
+}
+
+fn write_release(
+    folder: &Path,
+    tables: &[Table<'_>],
+    d: Option<&crate::datapackage::Description>,
+) -> Result<Written, ReleaseError> {
     let columns_of: Vec<BTreeSet<&str>> = tables
         .iter()
         .map(|t| {
@@ -338,6 +409,9 @@ pub fn write(folder: &Path, tables: &[Table<'_>]) -> Result<Written, ReleaseErro
         .map(|(t, c)| (t.name, c.iter().copied().collect()))
         .collect();
     let mut b = Builder::begin(folder, &schema)?;
+    if let Some(d) = d {
+        b.describe(d);
+    }
     for (t, columns) in tables.iter().zip(&columns_of) {
         let mut w = b.table(t.name)?;
         for r in t.records {

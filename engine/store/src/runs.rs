@@ -1014,12 +1014,13 @@ impl Store {
         }))
     }
 
-    /// Makes the failed runs of `step` in a running study ready again, their attempts counted
+    /// Makes the failed runs of `step` of the running `version` of a study ready again, their attempts counted
     /// from zero (an operator's act once the input that failed them is fixed); returns how many.
     /// Their audit events commit with them.
     pub async fn retry_failed(
         &self,
         study: &str,
+        version: i64,
         step: &str,
         now: i64,
         audit: &[AuditEvent],
@@ -1038,11 +1039,12 @@ impl Store {
             let n = sqlx::query(
                 "UPDATE step_runs SET state = 'ready', wait_reason = NULL, attempts = 0, claimable_at = $1,
                     lease_owner = NULL, lease_until = NULL, fence = fence + 1, updated_at = $1
-                 WHERE study = $2 AND step = $3 AND state = 'failed'",
+                 WHERE study = $2 AND step = $3 AND state = 'failed' AND version = $4",
             )
             .bind(now)
             .bind(study)
             .bind(step)
+            .bind(version)
             .execute(&mut *tx)
             .await?
             .rows_affected();
