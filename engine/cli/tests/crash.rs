@@ -73,7 +73,7 @@ fn crash_at(db: &str, now: &str, point: &str, dir: &Path) {
 
 async fn scenario(db: &str, dir: &Path) {
     assert!(
-        studyflow_runtime::clock::TEST_CLOCK,
+        studyflow_runtime::clock::test_clock(),
         "the crash test needs the binary's fixed clock (the `test-clock` feature)"
     );
     assert!(

@@ -116,7 +116,9 @@ pub fn riga_date(t: Timestamp) -> Date {
 }
 
 /// Whether this build reads `STUDYFLOW_NOW` (the `test-clock` feature).
-pub const TEST_CLOCK: bool = cfg!(feature = "test-clock");
+pub fn test_clock() -> bool {
+    cfg!(feature = "test-clock")
+}
 
 /// A fixed clock from `STUDYFLOW_NOW` (an RFC 3339 instant, or a date taken as midnight in
 /// Riga), for the tests that run the binary through years — only in builds with the
