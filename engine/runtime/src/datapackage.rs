@@ -317,7 +317,10 @@ mod tests {
         );
         assert_eq!(field("birth_year", &d)["type"], "string", "banded");
         let sexes = field("sex", &d)["constraints"]["enum"].clone();
-        assert!(sexes.as_array().unwrap().iter().any(|v| v == "female"), "{sexes}");
+        assert!(
+            sexes.as_array().unwrap().iter().any(|v| v == "female"),
+            "{sexes}"
+        );
         assert_eq!(field("due_day", &d)["type"], "integer");
         assert_eq!(field("censoring", &d)["type"], "string");
         let m = description(DatePolicy::Month);

@@ -268,7 +268,7 @@ async fn recidivism_study_moves_real_data_and_leaves_no_identifier() {
         let anon = runs.iter().find(|r| r.step == "anonymise").unwrap();
         assert_eq!(anon.output, None);
         let joins = runs.iter().filter(|r| r.step.ends_with("-join")).count();
-        released_dataset_is_complete(&w, &study, joins);
+        released_dataset_is_complete(&w, &study, joins, db.label == "sqlite");
         assert!(
             !w.setup
                 .engine
@@ -281,6 +281,72 @@ async fn recidivism_study_moves_real_data_and_leaves_no_identifier() {
         );
         w.setup.engine.store.close().await;
         let _ = std::fs::remove_dir_all(&w.base);
+    }
+}
+
+/// Whether a tool for the analysts' check is here; under CI it must be (`.ci/run` installs it).
+fn tool_present(program: &str, args: &[&str]) -> bool {
+    let present = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !present {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{program} {args:?} fails under CI: .ci/run installs it"
+        );
+        eprintln!("SKIPPED: {program} is not usable here ({args:?})");
+    }
+    present
+}
+
+/// The release as analysts read it: the `frictionless` package validates its data package,
+/// pandas and R's `read.csv` read every table with the declared types.
+fn analysts_read(folder: &Path) {
+    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools");
+    if tool_present("python3", &["-c", "import frictionless, pandas"]) {
+        let out = std::process::Command::new("python3")
+            .arg(tools.join("read_release.py"))
+            .arg(folder)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "python: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    if tool_present("Rscript", &["--version"]) {
+        let package: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(folder.join("datapackage.json")).unwrap())
+                .unwrap();
+        let mut types = String::new();
+        for r in package["resources"].as_array().unwrap() {
+            for f in r["schema"]["fields"].as_array().unwrap() {
+                types.push_str(&format!(
+                    "{}\t{}\t{}\n",
+                    r["path"].as_str().unwrap(),
+                    f["name"].as_str().unwrap(),
+                    f["type"].as_str().unwrap()
+                ));
+            }
+        }
+        let list = std::env::temp_dir().join(format!("studyflow-types-{}.tsv", std::process::id()));
+        std::fs::write(&list, types).unwrap();
+        let out = std::process::Command::new("Rscript")
+            .arg(tools.join("read_release.R"))
+            .arg(folder)
+            .arg(&list)
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_file(&list);
+        assert!(
+            out.status.success(),
+            "R: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -310,7 +376,7 @@ fn day(cell: &str) -> i64 {
 /// every wave joined by study ID, each event inside its wave's window, an observation row per
 /// released subject, and nothing about a suppressed subject; the baseline holds no offence
 /// the register could not have known on the day it was asked.
-fn released_dataset_is_complete(w: &World, study: &str, joins: usize) {
+fn released_dataset_is_complete(w: &World, study: &str, joins: usize, analyse: bool) {
     let root = w.base.join("releases").join(study);
     let mut folders: Vec<PathBuf> = std::fs::read_dir(&root)
         .unwrap()
@@ -429,13 +495,34 @@ fn released_dataset_is_complete(w: &World, study: &str, joins: usize) {
             .any(|o| o["censoring"] == "follow_up_in_progress"),
         "the interim release says the follow-up goes on"
     );
+    // Described for analysts, and read by their tools with the declared types.
+    let package: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(last.join("datapackage.json")).unwrap()).unwrap();
+    let observed = package["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "follow_up_observation")
+        .unwrap();
+    assert_eq!(observed["schema"]["primaryKey"][0], "study_id");
+    let codebook = std::fs::read_to_string(last.join("codebook.md")).unwrap();
+    assert!(
+        codebook.contains("`first_offence_day`") && codebook.contains("days"),
+        "{codebook}"
+    );
+    if analyse {
+        analysts_read(last);
+        analysts_read(baseline);
+    }
     for f in &folders {
         let names: Vec<String> = files_below(f)
             .iter()
             .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
         assert!(names.contains(&"MANIFEST.sha256".to_owned()), "{names:?}");
-        assert!(names.contains(&"codebook.csv".to_owned()), "{names:?}");
+        for file in ["codebook.csv", "codebook.md", "datapackage.json"] {
+            assert!(names.contains(&file.to_owned()), "{file} in {names:?}");
+        }
     }
 }
 
