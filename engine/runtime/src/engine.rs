@@ -934,6 +934,7 @@ impl Engine {
         let f = Finish {
             run,
             expect: Expect::Task,
+            effects: Vec::new(),
             output,
             completed_by: user.to_owned(),
             now,

@@ -565,9 +565,23 @@ impl Worker {
                     record["subject_list"] =
                         serde_json::to_value(&out.subjects).unwrap_or_default();
                 }
+                // The destruction says so to the store, with the steps whose recorded output
+                // holds the cohort's pseudonyms and anchor dates (MK403 p.26).
+                let effects = if step.kind == studyflow_plan::StepKind::DestroyIdentifying {
+                    vec![studyflow_store::Effect::DestroyIdentifying {
+                        forget_outputs_of: loaded
+                            .cohort_steps()
+                            .iter()
+                            .map(|s| s.id.clone())
+                            .collect(),
+                    }]
+                } else {
+                    Vec::new()
+                };
                 Ok(Outcome::Finish(Box::new(Finish {
                     run: c.id,
                     expect: Expect::Running { fence: c.fence },
+                    effects,
                     output: record.to_string(),
                     completed_by: self.owner.clone(),
                     now,

@@ -155,6 +155,7 @@ async fn a_stale_worker_cannot_write_after_its_lease_was_taken_over() {
         let finish = |fence| studyflow_store::Finish {
             run: first[0].id,
             expect: studyflow_store::Expect::Running { fence },
+            effects: Vec::new(),
             output: "{}".into(),
             completed_by: "w".into(),
             now: later,

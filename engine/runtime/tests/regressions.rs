@@ -70,6 +70,7 @@ async fn concurrent_last_finishes_complete_the_study() {
         let finish = |c: &Claimed| Finish {
             run: c.id,
             expect: Expect::Running { fence: c.fence },
+            effects: Vec::new(),
             output: "{}".into(),
             completed_by: "w".into(),
             now: 5,

@@ -29,7 +29,8 @@ use std::time::Duration;
 
 pub use audit::{AuditEvent, AuditRow, Verification};
 pub use runs::{
-    Activation, Claimed, Expect, Finish, NewRun, RunRow, RunState, TaskMode, object as run_object,
+    Activation, Claimed, Effect, Expect, Finish, NewRun, RunRow, RunState, TaskMode,
+    object as run_object,
 };
 pub use studies::{ContractRow, StudyRow, StudyState, Submission, VersionRow, VersionState};
 

@@ -210,6 +210,20 @@ pub struct Finish {
     /// (dependency key, dependent key) pairs between existing or new runs.
     pub new_edges: Vec<(String, String)>,
     pub audit: Vec<AuditEvent>,
+    /// What the finished run tells the store to do beyond its own bookkeeping, in the same
+    /// transaction. The store acts on these alone; it never infers them from a step's kind or
+    /// from what a run recorded.
+    pub effects: Vec<Effect>,
+}
+
+/// An explicit effect of a finished run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// The destruction of everything identifying of the run's study (MK403 p.26): its
+    /// identifying datasets, its keys, the per-subject timers derived from anchor dates, and
+    /// the recorded output of the runs of `forget_outputs_of` (the steps that recorded the
+    /// cohort's pseudonyms with their anchor dates).
+    DestroyIdentifying { forget_outputs_of: Vec<String> },
 }
 
 /// Runs an amendment leaves be: running or done, and the half-done tasks with bodies — prepared
@@ -839,8 +853,6 @@ impl Store {
                     continue;
                 };
                 let study: String = row.try_get("study")?;
-                let kind: String = row.try_get("kind")?;
-                let actor: String = row.try_get("actor")?;
                 let state: String = row.try_get("state")?;
                 results[i] = true;
                 now = now.max(f.now);
@@ -885,14 +897,19 @@ impl Store {
                     .fetch_all(&mut *tx)
                     .await?;
                 candidates.extend(deps);
-                if kind == "destroy_identifying" && actor == "engine" {
+                for Effect::DestroyIdentifying { forget_outputs_of } in &f.effects {
                     // What the engine itself kept about subjects goes with the rest (MK403 p.26):
                     // the cohort's pseudonyms with their anchor dates, and the timers derived
                     // from those dates.
-                    sqlx::query("UPDATE step_runs SET output = NULL WHERE study = $1 AND output LIKE '%\"subject_list\"%'")
+                    for step in forget_outputs_of {
+                        sqlx::query(
+                            "UPDATE step_runs SET output = NULL WHERE study = $1 AND step = $2",
+                        )
                         .bind(&study)
+                        .bind(step)
                         .execute(&mut *tx)
                         .await?;
+                    }
                     sqlx::query("UPDATE step_runs SET not_before = NULL, timer_rule = NULL WHERE study = $1 AND subject <> '' AND state IN ('done', 'cancelled', 'failed')")
                         .bind(&study)
                         .execute(&mut *tx)
