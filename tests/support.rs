@@ -34,6 +34,7 @@ pub const TODAY: &str = "2026-11-28";
 /// Runs `studyflow ARGS` in-process, from the workspace root, without colour. `validate` and
 /// `plan` count dates from [`TODAY`] unless the arguments say otherwise.
 pub fn studyflow(args: &[&str]) -> Outcome {
+    fixed_clock();
     let mut out = Vec::new();
     let mut err = Vec::new();
     let dated = matches!(args.first(), Some(&"validate" | &"plan"))
@@ -52,6 +53,23 @@ pub fn studyflow(args: &[&str]) -> Outcome {
         stdout: String::from_utf8_lossy(&out).into_owned(),
         stderr: String::from_utf8_lossy(&err).into_owned(),
     }
+}
+
+/// The engine's commands run on a fixed clock: 4 January 2027, 09:00 UTC, when the example
+/// studies' first phases have begun (their steps wait for their phase, MK403 p.3.4). Set once
+/// for the whole test process, before any command runs.
+pub const NOW: &str = "2027-01-04T09:00:00Z";
+
+fn fixed_clock() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        assert!(
+            studyflow_runtime::clock::test_clock(),
+            "the tests' build reads STUDYFLOW_NOW"
+        );
+        // SAFETY: set once, before any command of this process reads the environment.
+        unsafe { std::env::set_var("STUDYFLOW_NOW", NOW) };
+    });
 }
 
 /// Serialises tests that change the working directory.

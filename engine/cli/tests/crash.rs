@@ -81,27 +81,30 @@ async fn scenario(db: &str, dir: &Path) {
         "the crash test needs the binary built with failpoints (`cargo test` turns them on \
          through the CLI's dev-dependency on studyflow-store/failpoints)"
     );
+    // Submitted, approved and started in August; the cohort's phase starts on 4 January, when
+    // the workers (and their crashes) begin (MK403 p.3.4).
+    let approved = "2026-08-03T09:00:00Z";
     let days = [
-        "2026-08-03T09:00:00Z",
-        "2026-08-03T09:10:00Z",
-        "2026-08-03T09:20:00Z",
-        "2026-08-03T09:30:00Z",
-        "2026-08-03T09:40:00Z",
-        "2026-08-03T09:50:00Z",
+        "2027-01-04T09:00:00Z",
+        "2027-01-04T09:10:00Z",
+        "2027-01-04T09:20:00Z",
+        "2027-01-04T09:30:00Z",
+        "2027-01-04T09:40:00Z",
+        "2027-01-04T09:50:00Z",
     ];
     ok(studyflow(
         db,
-        days[0],
+        approved,
         &["submit", "--as", "Researcher R", SPEC],
     ));
     ok(studyflow(
         db,
-        days[0],
+        approved,
         &["approve", "--as", "Gatis Krūmiņš", "recidivism-2026-cohort"],
     ));
     ok(studyflow(
         db,
-        days[0],
+        approved,
         &["start", "--as", "Operator", "recidivism-2026-cohort"],
     ));
     // Each restart comes ten minutes later (by the injected clock), after the 60 s leases.

@@ -87,6 +87,8 @@ struct Builder<'a> {
     graph: DiGraph<Step, Edge>,
     /// Latest deadline of the phases covering each stage, with those phases' ids.
     stages: HashMap<Stage, (Date, Vec<&'a str>)>,
+    /// Earliest start of the phases covering each stage: its study-level steps wait for it.
+    starts: HashMap<Stage, Date>,
 }
 
 impl Builder<'_> {
@@ -97,6 +99,15 @@ impl Builder<'_> {
 
     /// Adds a step that reads what `data` write and runs only after `order` are done.
     fn add_after(&mut self, mut step: Step, data: &[NodeIndex], order: &[NodeIndex]) -> NodeIndex {
+        // A study-level step does not start before its phase does (MK403 p.3.4): the cohort
+        // is not extracted before it closes, the analysis not before its phase.
+        if !step.per_subject
+            && step.trigger == Trigger::AfterDependencies
+            && let Some(stage) = step.stage
+            && let Some(start) = self.starts.get(&stage)
+        {
+            step.trigger = Trigger::AtDate { date: *start };
+        }
         if step.deadline.is_none()
             && let Some(stage) = step.stage
             && let Some((date, phases)) = self.stages.get(&stage)
@@ -187,6 +198,16 @@ pub fn stage_deadline(spec: &Spec, stage: Stage) -> Option<Date> {
         .max()
 }
 
+/// The start of a stage: the earliest start of the phases that cover it (MK403 p.3.4). Its
+/// study-level steps do not run before it.
+pub fn stage_start(spec: &Spec, stage: Stage) -> Option<Date> {
+    spec.phases()
+        .iter()
+        .filter(|p| p.covers.contains(&stage))
+        .filter_map(|p| p.start.map(|d| d.0))
+        .min()
+}
+
 fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
     let mut stages: HashMap<Stage, (Date, Vec<&str>)> = HashMap::new();
     for phase in spec.phases() {
@@ -203,10 +224,17 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
             }
         }
     }
+    let starts: HashMap<Stage, Date> = spec
+        .phases()
+        .iter()
+        .flat_map(|p| p.covers.iter().copied())
+        .filter_map(|stage| Some((stage, stage_start(spec, stage)?)))
+        .collect();
     let mut b = Builder {
         spec,
         graph: DiGraph::new(),
         stages,
+        starts,
     };
     let external = spec.external.is_some();
     let analyst = if external {

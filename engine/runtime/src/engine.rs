@@ -1049,10 +1049,38 @@ fn plan_shape(plan: &serde_json::Value) -> Option<(Vec<[String; 5]>, String)> {
     Some((steps, plan.get("edges")?.to_string()))
 }
 
+impl Engine {
+    /// The recorded outputs of the study's cohort runs without their cohort (the pseudonyms
+    /// with their anchor dates, [`subjects_of`]): what the destruction leaves of them (p.26).
+    pub(crate) async fn without_cohorts(
+        &self,
+        study: &str,
+        loaded: &Loaded,
+    ) -> Result<Vec<(i64, String)>> {
+        let cohort_steps: HashSet<String> =
+            loaded.cohort_steps().iter().map(|s| s.id.clone()).collect();
+        Ok(self
+            .store
+            .runs(study)
+            .await?
+            .into_iter()
+            .filter(|r| cohort_steps.contains(&r.step))
+            .filter_map(|r| {
+                let mut out: serde_json::Value = serde_json::from_str(r.output.as_deref()?).ok()?;
+                out.as_object_mut()?.remove(SUBJECT_LIST)?;
+                Some((r.id, out.to_string()))
+            })
+            .collect())
+    }
+}
+
+/// Where a cohort run's recorded output keeps its subjects (engine-internal).
+pub(crate) const SUBJECT_LIST: &str = "subject_list";
+
 /// The subjects a cohort run recorded.
 pub(crate) fn subjects_of(r: &RunRow) -> Option<Vec<Subject>> {
     let out: serde_json::Value = serde_json::from_str(r.output.as_deref()?).ok()?;
-    serde_json::from_value(out.get("subject_list")?.clone()).ok()
+    serde_json::from_value(out.get(SUBJECT_LIST)?.clone()).ok()
 }
 
 /// Whether `user` may complete a task of `step` (MK403 p.21, p.25.2, p.30.2, p.33.1).

@@ -562,18 +562,14 @@ impl Worker {
                 let (new_runs, new_edges) = e.expansion(&c.study, step, &out.subjects).await?;
                 let mut record = out.record;
                 if !out.subjects.is_empty() {
-                    record["subject_list"] =
+                    record[crate::engine::SUBJECT_LIST] =
                         serde_json::to_value(&out.subjects).unwrap_or_default();
                 }
                 // The destruction says so to the store, with the steps whose recorded output
                 // holds the cohort's pseudonyms and anchor dates (MK403 p.26).
                 let effects = if step.kind == studyflow_plan::StepKind::DestroyIdentifying {
                     vec![studyflow_store::Effect::DestroyIdentifying {
-                        forget_outputs_of: loaded
-                            .cohort_steps()
-                            .iter()
-                            .map(|s| s.id.clone())
-                            .collect(),
+                        rewrite_outputs: e.without_cohorts(&c.study, &loaded).await?,
                     }]
                 } else {
                     Vec::new()

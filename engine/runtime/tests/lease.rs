@@ -135,8 +135,9 @@ struct World {
 /// Every spec launched on an engine with a 200 ms lease and a clock that moves: each study's
 /// first step is ready, so a worker's first batch holds several runs.
 async fn world(db: &Db, plane: Arc<Slow>) -> World {
+    // When every study's acquisition phase has begun (MK403 p.3.4: steps wait for their phase).
     let clock = Arc::new(Ticking::at(studyflow_runtime::clock::riga_midnight(date(
-        2026, 8, 3,
+        2027, 1, 4,
     ))));
     let engine = Arc::new(Engine::new(
         Store::open(&db.url).await.unwrap(),

@@ -221,9 +221,9 @@ pub struct Finish {
 pub enum Effect {
     /// The destruction of everything identifying of the run's study (MK403 p.26): its
     /// identifying datasets, its keys, the per-subject timers derived from anchor dates, and
-    /// the recorded output of the runs of `forget_outputs_of` (the steps that recorded the
-    /// cohort's pseudonyms with their anchor dates).
-    DestroyIdentifying { forget_outputs_of: Vec<String> },
+    /// the recorded outputs that held the cohort's pseudonyms with their anchor dates, each
+    /// replaced by the given text (run id, output without them).
+    DestroyIdentifying { rewrite_outputs: Vec<(i64, String)> },
 }
 
 /// Runs an amendment leaves be: running or done, and the half-done tasks with bodies — prepared
@@ -897,16 +897,17 @@ impl Store {
                     .fetch_all(&mut *tx)
                     .await?;
                 candidates.extend(deps);
-                for Effect::DestroyIdentifying { forget_outputs_of } in &f.effects {
+                for Effect::DestroyIdentifying { rewrite_outputs } in &f.effects {
                     // What the engine itself kept about subjects goes with the rest (MK403 p.26):
                     // the cohort's pseudonyms with their anchor dates, and the timers derived
                     // from those dates.
-                    for step in forget_outputs_of {
+                    for (run, output) in rewrite_outputs {
                         sqlx::query(
-                            "UPDATE step_runs SET output = NULL WHERE study = $1 AND step = $2",
+                            "UPDATE step_runs SET output = $1 WHERE study = $2 AND id = $3",
                         )
+                        .bind(output)
                         .bind(&study)
-                        .bind(step)
+                        .bind(run)
                         .execute(&mut *tx)
                         .await?;
                     }

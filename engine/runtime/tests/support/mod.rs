@@ -155,6 +155,15 @@ pub async fn launch(s: &Setup, bytes: &[u8]) -> String {
             .expect("contract");
     }
     s.engine.start(&study, "Operator").await.expect("start");
+    // The study's steps wait for their phase (MK403 p.3.4): the clock goes to the start of the
+    // acquisition's phase when that lies ahead, so the first steps can run.
+    let acquisition = studyflow_plan::stage_start(&spec, studyflow_spec::model::Stage::Acquisition);
+    if let Some(start) = acquisition {
+        let at = studyflow_runtime::clock::riga_midnight(start);
+        if studyflow_runtime::clock::micros(at) > s.engine.now() {
+            s.clock.set(at);
+        }
+    }
     study
 }
 
