@@ -299,3 +299,175 @@ fn releases(runs: &[RunRow]) -> Vec<Release> {
     out.sort_by_key(|r| r.written_at);
     out
 }
+
+/// What a person's open task asks of them, in words: which file to send where, which file to
+/// put where, what to check. Never the engine's raw record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskGuide {
+    /// The step's title from the plan.
+    pub title: String,
+    /// The MK403 points the task rests on.
+    pub points: Vec<&'static str>,
+    /// What to do, one instruction a line.
+    pub steps: Vec<String>,
+}
+
+impl Engine {
+    /// The guide to an open task (see [`TaskGuide`]). Paths are in the worker's work folder.
+    pub async fn task_guide(&self, task: &RunRow) -> Result<TaskGuide> {
+        let loaded = self.load(&task.study, task.version).await?;
+        let Some(step) = loaded.plan.step(&task.step) else {
+            return Ok(TaskGuide {
+                title: task.step.clone(),
+                points: Vec::new(),
+                steps: vec!["complete this task when it is done".into()],
+            });
+        };
+        let prepared: Option<serde_json::Value> = task
+            .output
+            .as_deref()
+            .and_then(|o| serde_json::from_str(o).ok());
+        Ok(TaskGuide {
+            title: step.title.clone(),
+            points: step.regulation.clone(),
+            steps: guide(&task.study, step, prepared.as_ref()),
+        })
+    }
+}
+
+fn registry_words(step: &studyflow_plan::Step) -> &'static str {
+    match step.about.registry() {
+        Some(studyflow_plan::Registry::InformationCentre) => {
+            "the Information Centre (Punishment Register)"
+        }
+        Some(studyflow_plan::Registry::PrisonAdministration) => "the Prison Administration",
+        None => "the institution",
+    }
+}
+
+fn guide(
+    study: &str,
+    step: &studyflow_plan::Step,
+    prepared: Option<&serde_json::Value>,
+) -> Vec<String> {
+    use studyflow_plan::StepKind;
+    let fields = step.fields.join(", ");
+    match step.kind {
+        StepKind::Request => {
+            let id = prepared
+                .and_then(|p| p.get("sent"))
+                .and_then(|s| s.as_str())
+                .unwrap_or("…");
+            let subjects = prepared
+                .and_then(|p| p.get("subjects"))
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0);
+            vec![
+                format!(
+                    "send the request in outbox/{study}/{id}/ — cover-letter.txt, request.json ({subjects} subjects) and MANIFEST.sha256 — to {} by the secure electronic means agreed (MK403 p.12.3, p.14.2)",
+                    registry_words(step)
+                ),
+                format!(
+                    "the answer goes to inbox/{study}/{id}/ as answer.json with its MANIFEST.sha256; the engine checks it whole and imports it, then deletes the request file"
+                ),
+                "then complete this task".into(),
+            ]
+        }
+        StepKind::QualityCheck => {
+            let mut out = Vec::new();
+            if let Some(reports) = prepared
+                .and_then(|p| p.get("quality"))
+                .and_then(|q| q.as_object())
+            {
+                let findings = prepared
+                    .and_then(|p| p.get("findings"))
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(0);
+                out.push(format!(
+                    "check the quality report (MK403 p.18, p.22.2): {findings} finding(s)"
+                ));
+                for (table, r) in reports {
+                    let sum = |k: &str| {
+                        r.get(k)
+                            .and_then(|m| m.as_object())
+                            .map_or(0, |m| m.values().filter_map(serde_json::Value::as_u64).sum::<u64>())
+                    };
+                    out.push(format!(
+                        "  {table}: {} rows; missing {}, duplicates {}, dates out of order {}, impossible {}, outside their domain {}",
+                        r.get("rows").and_then(serde_json::Value::as_u64).unwrap_or(0),
+                        sum("missing"),
+                        r.get("duplicates").and_then(serde_json::Value::as_u64).unwrap_or(0),
+                        sum("date_order"),
+                        sum("impossible"),
+                        sum("out_of_domain"),
+                    ));
+                }
+            }
+            out.push("correct what is wrong at its source, then complete this task with a note saying what you checked".into());
+            out
+        }
+        StepKind::AcquireServiceIs => vec![
+            format!(
+                "extract the sample from the Service IS by hand (MK403 p.22.1) as CSV with the columns {fields}"
+            ),
+            format!(
+                "put it at inbox/{study}/service-is.csv; when you complete this task the engine imports it whole (or refuses it whole, saying which line and column) and deletes the file"
+            ),
+        ],
+        StepKind::ConsentCollection => vec![
+            format!(
+                "collect the consent of the subjects who agree to be contacted (MK403 p.31) and put their contact details at inbox/{study}/consented-contacts.csv with the columns {fields}"
+            ),
+            "when you complete this task the engine imports the list whole and deletes the file".into(),
+        ],
+        StepKind::PrisonAdministrationNotice => vec![
+            "send the Prison Administration the notice of the results (MK403 p.8) no later than its deadline, 10 working days before the publication".into(),
+            "complete this task with the results summary you sent as the note".into(),
+        ],
+        _ => vec![format!(
+            "{}; complete this task when it is done (MK403 {})",
+            step.title,
+            step.regulation.join(", ")
+        )],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(name: &str) -> studyflow_plan::Plan {
+        let bytes = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(format!("../../specs/{name}.yaml")),
+        )
+        .unwrap();
+        let spec = studyflow_spec::check(&bytes).spec.unwrap();
+        studyflow_plan::compile(&spec, &bytes, &studyflow_calendar::Calendar::latvia(), None).0
+    }
+
+    #[test]
+    fn a_task_says_what_to_do_in_words() {
+        let p = plan("resocialisation-programmes-university");
+        let request = p.step("prison-administration-request").unwrap();
+        let prepared =
+            serde_json::json!({"sent": "s-v1-prison-administration-request", "subjects": 40});
+        let text = guide("s", request, Some(&prepared)).join("\n");
+        assert!(
+            text.contains("outbox/s/s-v1-prison-administration-request/")
+                && text.contains("the Prison Administration")
+                && text.contains("inbox/s/s-v1-prison-administration-request/")
+                && text.contains("40 subjects"),
+            "{text}"
+        );
+        let quality = p.step("quality-check").unwrap();
+        let prepared = serde_json::json!({"findings": 3, "quality": {"subjects": {"rows": 40, "missing": {"sex": 2}, "duplicates": 1, "date_order": {}, "impossible": {}, "out_of_domain": {}}}});
+        let text = guide("s", quality, Some(&prepared)).join("\n");
+        assert!(
+            text.contains("3 finding(s)")
+                && text.contains("subjects: 40 rows; missing 2, duplicates 1"),
+            "{text}"
+        );
+        assert!(!text.contains('{'), "{text}");
+    }
+}

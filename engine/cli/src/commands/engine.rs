@@ -398,20 +398,12 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                         .map(|d| format!("due {}", date_of(d - 1)))
                         .unwrap_or_default()
                 )?;
-                // What the engine prepared for the task: the quality report to sign off
-                // (MK403 p.18, p.22.2), the request waiting in the outbox (p.12.3, p.14.2).
-                if let Some(prepared) = t
-                    .output
-                    .as_deref()
-                    .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok())
-                {
-                    writeln!(ctx.out, "        prepared by the engine:")?;
-                    for line in serde_json::to_string_pretty(&prepared)
-                        .unwrap_or_default()
-                        .lines()
-                    {
-                        writeln!(ctx.out, "          {line}")?;
-                    }
+                // What to do, in words: the request waiting in the outbox (p.12.3, p.14.2),
+                // the quality report to sign off (p.18, p.22.2), the file to put in the inbox.
+                let guide = engine.task_guide(&t).await?;
+                writeln!(ctx.out, "        {}", guide.title)?;
+                for line in &guide.steps {
+                    writeln!(ctx.out, "        - {line}")?;
                 }
             }
             Ok(EXIT_OK)
