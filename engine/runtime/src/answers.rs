@@ -46,6 +46,44 @@ impl Request {
     }
 }
 
+/// A data subject as a request names it (MK403 p.12): the personal code, the previous one if
+/// it was changed (p.12.1), and the criminal proceeding, court ruling or prosecutor's decision
+/// number when the study has it (p.12.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Asked<'a> {
+    pub personal_code: &'a str,
+    pub previous_personal_code: Option<&'a str>,
+    pub proceeding_number: Option<&'a str>,
+}
+
+impl<'a> Asked<'a> {
+    /// A subject by its personal code alone.
+    pub fn code(personal_code: &'a str) -> Asked<'a> {
+        Asked {
+            personal_code,
+            previous_personal_code: None,
+            proceeding_number: None,
+        }
+    }
+
+    /// The subject as the request body names it (empty values left out).
+    pub fn json(&self) -> serde_json::Value {
+        let mut v = serde_json::json!({"personal_code": self.personal_code});
+        if let Some(p) = self.previous_personal_code.filter(|p| !p.is_empty()) {
+            v["previous_personal_code"] = p.into();
+        }
+        if let Some(n) = self.proceeding_number.filter(|n| !n.is_empty()) {
+            v["proceeding_number"] = n.into();
+        }
+        v
+    }
+
+    /// The codes an answer row may name for this subject.
+    pub fn codes(&self) -> impl Iterator<Item = &'a str> {
+        std::iter::once(self.personal_code).chain(self.previous_personal_code)
+    }
+}
+
 /// One problem with one row.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RowProblem {

@@ -93,14 +93,14 @@ impl Connector {
         !self.base.is_empty()
     }
 
-    /// Asks `source`'s registry for `fields` about the subjects with `codes`; returns the
+    /// Asks `source`'s registry for `fields` about `subjects` (MK403 p.12); returns the
     /// validated rows, or an error and nothing.
     pub async fn query(
         &self,
         keys: &StudyKeys,
         source: Source,
         fields: &[&str],
-        codes: &[&str],
+        subjects: &[crate::answers::Asked<'_>],
         period: Option<&crate::followup::Period>,
     ) -> Result<Vec<AnswerRow>, ConnectorError> {
         let (registry, path, sources): (_, _, &[Source]) = match source {
@@ -126,7 +126,7 @@ impl Connector {
         let url = format!("{}/v1/{path}/query", self.base);
         let mut body = json!({
             "fields": fields,
-            "subjects": codes.iter().map(|c| json!({"personal_code": c})).collect::<Vec<_>>(),
+            "subjects": subjects.iter().map(crate::answers::Asked::json).collect::<Vec<_>>(),
         });
         // The period the spec asks about and the day of the request (MK403 p.3.3, p.12):
         // the registry answers as of that day and within the period.
@@ -171,7 +171,12 @@ impl Connector {
                             rejected: e,
                         }
                     })?;
-                    let request = Request::new(keys, sources, fields, codes.iter().copied());
+                    let request = Request::new(
+                        keys,
+                        sources,
+                        fields,
+                        subjects.iter().flat_map(crate::answers::Asked::codes),
+                    );
                     answers::validate(keys, &request, &rows).map_err(|e| {
                         ConnectorError::Rejected {
                             registry,

@@ -63,7 +63,7 @@ pub fn send(
     id: &str,
     letter: &str,
     fields: &[&str],
-    codes: &[&str],
+    subjects: &[crate::answers::Asked<'_>],
 ) -> Result<PathBuf, ExchangeError> {
     let folder = outbox.join(id);
     if folder.exists() {
@@ -76,7 +76,7 @@ pub fn send(
     let request = serde_json::json!({
         "request": id,
         "fields": fields,
-        "subjects": codes.iter().map(|c| serde_json::json!({"personal_code": c})).collect::<Vec<_>>(),
+        "subjects": subjects.iter().map(crate::answers::Asked::json).collect::<Vec<_>>(),
     });
     let request = serde_json::to_vec_pretty(&request).unwrap_or_default();
     let files: [(&str, &[u8]); 2] = [
@@ -170,7 +170,7 @@ mod tests {
             "pa-1",
             "cover letter: 2 subjects",
             &["education"],
-            &codes,
+            &codes.map(crate::answers::Asked::code),
         )
         .unwrap();
         let manifest = std::fs::read_to_string(folder.join("MANIFEST.sha256")).unwrap();

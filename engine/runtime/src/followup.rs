@@ -29,7 +29,7 @@ pub struct Derived {
 pub const DERIVED: &[Derived] = &[
     Derived {
         key: "wave",
-        meaning: "the follow-up of MK403 p.19: 1y/3y/5y after the start or end of the anchor event",
+        meaning: "the follow-up of MK403 p.19: 1y/3y/5y after the start or end of the anchor event. The waves counted from the start and those counted from the end overlap in time, so an offence can appear once in each family: analyse one family at a time (waves ending in _after_start, or in _after_end)",
     },
     Derived {
         key: "wave_point",

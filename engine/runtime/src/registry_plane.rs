@@ -19,6 +19,7 @@ use studyflow_spec::model::Exchange;
 use studyflow_store::{Store, TaskMode};
 
 use crate::anonymise::{self, AnonRecord, Policy, Record};
+use crate::answers::Asked;
 use crate::clock::{Clock, micros, riga_date};
 use crate::connector::Connector;
 use crate::dataplane::{
@@ -170,6 +171,16 @@ pub fn files_below(dir: &std::path::Path) -> Vec<PathBuf> {
 /// The first byte of a stored dataset: sealed under the study's keys, or plain (anonymised).
 const SEALED: u8 = 1;
 const PLAIN: u8 = 0;
+
+/// A subject of the sample as a request names it (MK403 p.12.1–12.2): the personal code, the
+/// previous one, and the proceeding number when the extraction holds it.
+fn asked(s: &Subject) -> Asked<'_> {
+    Asked {
+        personal_code: &s.personal_code,
+        previous_personal_code: s.previous_personal_code.as_deref(),
+        proceeding_number: s.values.get("proceeding_number").and_then(Value::as_str),
+    }
+}
 
 /// A dataset stored plain (anonymised), decoded; a sealed one is refused.
 fn decode_plain<T: DeserializeOwned>(name: &str, stored: &[u8]) -> Result<T, StepError> {
@@ -570,7 +581,7 @@ impl RegistryDataPlane {
                         .map(|s| s.exchange),
                 };
                 let sample: Vec<Subject> = self.load(&keys, study, names::SERVICE_IS).await?;
-                let codes: Vec<&str> = sample.iter().map(|s| s.personal_code.as_str()).collect();
+                let codes: Vec<Asked<'_>> = sample.iter().map(asked).collect();
                 if exchange == Some(Exchange::SecureElectronic) {
                     // The request goes to the outbox with its cover letter; the answer step
                     // waits for the inbox (MK403 p.12.3, p.14.2).
@@ -643,14 +654,13 @@ impl RegistryDataPlane {
                     // Secure electronic: the answer comes through the inbox.
                     let id = exchange_id(study, ctx.version, registry);
                     let sample: Vec<Subject> = self.load(&keys, study, names::SERVICE_IS).await?;
-                    let codes: Vec<&str> =
-                        sample.iter().map(|s| s.personal_code.as_str()).collect();
+                    let codes: Vec<Asked<'_>> = sample.iter().map(asked).collect();
                     let sources = Self::sources_of(registry);
                     let request = crate::answers::Request::new(
                         &keys,
                         sources,
                         &fields,
-                        codes.iter().copied(),
+                        codes.iter().flat_map(Asked::codes),
                     );
                     let received = crate::exchange::receive(
                         &self.inbox.join(study),
@@ -862,9 +872,15 @@ impl RegistryDataPlane {
                     .find(|(_, id)| id.as_str() == ctx.subject)
                     .map(|(k, _)| k.clone())
                     .ok_or_else(|| fail("the subject is not in the vault", false))?;
-                let (code, _) = codes
+                let (code, previous) = codes
                     .get(&key)
                     .ok_or_else(|| fail("the subject's code is not in the vault", false))?;
+                // By the personal code and the previous one if it changed (p.12.1).
+                let subject = Asked {
+                    personal_code: code,
+                    previous_personal_code: previous.as_deref(),
+                    proceeding_number: None,
+                };
                 // From the edge to the end of the wave's window, as of today (p.19): the
                 // anonymisation keeps this wave's window and the late registrations.
                 let period = followup::request_period(&wave, &anchor, riga_date(self.clock.now()))
@@ -876,7 +892,7 @@ impl RegistryDataPlane {
                         &keys,
                         Source::InformationCentre,
                         &fields,
-                        &[code.as_str()],
+                        &[subject],
                         Some(&period),
                     )
                     .await

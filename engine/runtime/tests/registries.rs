@@ -42,7 +42,10 @@ async fn setup() -> (Registries, Connector, StudyKeys, Vec<String>, usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_carry_exactly_the_fields_asked_for_every_proceeding() {
     let (_r, c, keys, codes, proceedings) = setup().await;
-    let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
+    let codes: Vec<studyflow_runtime::answers::Asked<'_>> = codes
+        .iter()
+        .map(|c| studyflow_runtime::answers::Asked::code(c))
+        .collect();
     let rows = c
         .query(&keys, Source::InformationCentre, &IC_FIELDS, &codes, None)
         .await
@@ -54,7 +57,7 @@ async fn answers_carry_exactly_the_fields_asked_for_every_proceeding() {
             "{:?}",
             r.values.keys()
         );
-        assert!(codes.contains(&r.personal_code.as_str()));
+        assert!(codes.iter().any(|c| c.personal_code == r.personal_code));
     }
     // The Prison Administration answers p.15 and p.16 together.
     let pa = c
@@ -89,7 +92,10 @@ async fn answers_carry_exactly_the_fields_asked_for_every_proceeding() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passing_trouble_is_retried_and_bad_answers_are_rejected_whole() {
     let (r, c, keys, codes, proceedings) = setup().await;
-    let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
+    let codes: Vec<studyflow_runtime::answers::Asked<'_>> = codes
+        .iter()
+        .map(|c| studyflow_runtime::answers::Asked::code(c))
+        .collect();
     // Passing: one slow answer (past the timeout), one server error — retried, then answered.
     for mode in [Misbehaviour::Slow, Misbehaviour::ServerError] {
         r.misbehave(mode, 1, 1_500);
@@ -137,7 +143,7 @@ async fn passing_trouble_is_retried_and_bad_answers_are_rejected_whole() {
         assert!(text.contains(says), "{mode:?}: {text}");
         assert!(text.contains("nothing of it imported"), "{text}");
         assert!(
-            codes.iter().all(|code| !text.contains(code)),
+            codes.iter().all(|code| !text.contains(code.personal_code)),
             "no personal code in the error"
         );
         // The registry recovers: the same query succeeds.

@@ -121,6 +121,9 @@ impl Limits {
 #[derive(Debug, Deserialize)]
 struct SubjectQuery {
     personal_code: String,
+    /// The previous personal code, when it was changed (MK403 p.12.1).
+    #[serde(default)]
+    previous_personal_code: Option<String>,
 }
 
 struct Shared {
@@ -227,11 +230,16 @@ impl Registries {
                         .collect()
                 })
                 .unwrap_or_default();
-            let codes: Vec<&str> = request["subjects"]
+            let codes: Vec<(&str, Option<&str>)> = request["subjects"]
                 .as_array()
                 .map(|a| {
                     a.iter()
-                        .filter_map(|x| x["personal_code"].as_str())
+                        .filter_map(|x| {
+                            Some((
+                                x["personal_code"].as_str()?,
+                                x["previous_personal_code"].as_str(),
+                            ))
+                        })
                         .collect()
                 })
                 .unwrap_or_default();
@@ -291,16 +299,22 @@ fn error(status: StatusCode, message: String) -> Response {
 
 /// The rows answering `codes` for `fields`, as a registry holds them, each with the personal
 /// code it was asked by.
+/// The rows answering each subject asked about — found by its personal code, or by the
+/// previous one (MK403 p.12.1) — each row naming the subject by the code it was asked by.
 fn rows_for(
     s: &Shared,
     registry: Registry,
     fields: &[String],
-    codes: &[&str],
+    subjects: &[(&str, Option<&str>)],
     limits: Limits,
 ) -> Vec<Value> {
     let mut rows: Vec<Value> = Vec::new();
-    for code in codes {
-        let Some(&i) = s.by_code.get(&digits(code)) else {
+    for (code, previous) in subjects {
+        let Some(&i) = s
+            .by_code
+            .get(&digits(code))
+            .or_else(|| previous.and_then(|p| s.by_code.get(&digits(p))))
+        else {
             continue;
         };
         for mut values in registry.rows_of(&s.clients[i], fields, &limits) {
@@ -330,10 +344,15 @@ async fn answer(s: Arc<Shared>, q: Query, registry: Registry) -> Response {
     if mode == Misbehaviour::Slow {
         tokio::time::sleep(Duration::from_millis(slow_ms.max(1))).await;
     }
-    let codes: Vec<&str> = q
+    let codes: Vec<(&str, Option<&str>)> = q
         .subjects
         .iter()
-        .map(|x| x.personal_code.as_str())
+        .map(|x| {
+            (
+                x.personal_code.as_str(),
+                x.previous_personal_code.as_deref(),
+            )
+        })
         .collect();
     let mut rows = rows_for(&s, registry, &q.fields, &codes, limits);
     match mode {
