@@ -1,32 +1,18 @@
 //! # studyflow-runtime
 //!
-//! The durable engine: the study lifecycle with approvals pinned to the plan hash
-//! ([`engine`]), workers with leases, heartbeats and fencing tokens ([`worker`]), timers that
-//! are rows, human tasks with authorisation from the spec, and the hash-chained audit (through
-//! the store). The clock is injected ([`clock`]); step bodies go through the [`dataplane`]
-//! trait.
+//! The control plane: the study lifecycle with approvals pinned to the plan hash
+//! ([`engine`]), workers with leases, a heartbeat task and fencing tokens ([`worker`]), one
+//! retry policy ([`retry`]), timers that are rows, human tasks with authorisation from the spec,
+//! the typed status people read ([`status`]), and the hash-chained audit (through the store).
+//! The clock is injected ([`clock`]). Step bodies go through the [`dataplane`] trait; the data
+//! plane that moves data is a crate of its own (`studyflow-dataplane`), which this one does not
+//! know.
 
-pub mod anonymise;
-pub mod answers;
-pub mod bulk;
 pub mod clock;
-pub mod connector;
-pub mod contact;
-pub mod csv_import;
-pub mod csvio;
-pub mod datapackage;
 pub mod dataplane;
 pub mod engine;
-pub mod exchange;
-pub mod followup;
-pub mod letters;
-pub mod linkage;
-pub mod quality;
-pub mod registry_plane;
-pub mod release;
 pub mod retry;
 pub mod status;
-pub mod vault;
 pub mod worker;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -13,15 +13,15 @@ async fn lifecycle(name: &str, start: jiff::civil::Date, cohort: usize) {
         let spec = studyflow_spec::check(&bytes).spec.unwrap();
         let study = launch(&s, &bytes).await;
         // The study's keys, wrapped by the master key.
-        let master = studyflow_runtime::vault::MasterKey::from_bytes([3u8; 32]);
-        let keys = studyflow_runtime::vault::StudyKeys::generate(&study);
+        let master = studyflow_dataplane::vault::MasterKey::from_bytes([3u8; 32]);
+        let keys = studyflow_dataplane::vault::StudyKeys::generate(&study);
         let wrapped = s
             .engine
             .store
             .put_study_keys(&study, &keys.wrap(&master), 0)
             .await
             .unwrap();
-        assert!(studyflow_runtime::vault::StudyKeys::unwrap(&study, &wrapped, &master).is_ok());
+        assert!(studyflow_dataplane::vault::StudyKeys::unwrap(&study, &wrapped, &master).is_ok());
         let moves = drive(&s, &study, &spec).await;
         // Destroyed with the study's identifying data (p.26): nothing is left to unwrap.
         assert_eq!(

@@ -78,14 +78,14 @@ async fn four_postgres_workers_run_each_step_exactly_once() {
     .cohort(&study, &spec)
     .iter()
     .map(|c| {
-        let anchor = studyflow_runtime::followup::Anchor {
+        let anchor = studyflow_dataplane::followup::Anchor {
             start: c.start,
             end: c.end,
         };
         let all = studyflow_spec::model::WAVES
             .iter()
             .map(|w| (w.from_end, w.years));
-        studyflow_runtime::followup::expected_waves(all, &anchor, cut_off).0
+        studyflow_dataplane::followup::expected_waves(all, &anchor, cut_off).0
     })
     .sum();
     assert!(

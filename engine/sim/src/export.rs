@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::population::Client;
 
-/// The CSV writer of the exported files: the dialect of `studyflow_runtime::csvio::writer`.
+/// The CSV writer of the exported files: the dialect of `studyflow_dataplane::csvio::writer`.
 fn writer<W: Write>(out: W) -> csv::Writer<W> {
     csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))

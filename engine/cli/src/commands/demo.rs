@@ -12,11 +12,11 @@ use std::time::Instant;
 use anyhow::Context as _;
 use jiff::civil::date;
 use studyflow_calendar::Calendar;
+use studyflow_dataplane::connector::Connector;
+use studyflow_dataplane::linkage::Subject;
+use studyflow_dataplane::registry_plane::{RegistryDataPlane, ServiceIs};
+use studyflow_dataplane::vault::MasterKey;
 use studyflow_runtime::clock::{from_micros, riga_date};
-use studyflow_runtime::connector::Connector;
-use studyflow_runtime::linkage::Subject;
-use studyflow_runtime::registry_plane::{RegistryDataPlane, ServiceIs};
-use studyflow_runtime::vault::MasterKey;
 use studyflow_runtime::{Clock, Engine, ManualClock, Options, Worker, authorise};
 use studyflow_sim::registry::Registries;
 use studyflow_sim::{Config, generate};
@@ -382,7 +382,7 @@ fn scan(
     identifiers: &studyflow_sim::IdentifierScan,
 ) -> anyhow::Result<(usize, usize, usize)> {
     let (mut files, mut bytes, mut found) = (0, 0, 0);
-    for path in studyflow_runtime::registry_plane::files_below(dir) {
+    for path in studyflow_dataplane::registry_plane::files_below(dir) {
         let data = std::fs::read(&path)?;
         files += 1;
         bytes += data.len();

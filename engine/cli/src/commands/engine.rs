@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use studyflow_calendar::Calendar;
+use studyflow_dataplane::connector::Connector;
+use studyflow_dataplane::registry_plane::{RegistryDataPlane, ServiceIs};
+use studyflow_dataplane::vault::MasterKey;
 use studyflow_runtime::clock::{from_micros, riga_date};
-use studyflow_runtime::connector::Connector;
-use studyflow_runtime::registry_plane::{RegistryDataPlane, ServiceIs};
-use studyflow_runtime::vault::MasterKey;
 use studyflow_runtime::{
     Clock, ContractInput, Engine, EngineError, Options, PlaceholderDataPlane, SystemClock, Worker,
     owner_name,

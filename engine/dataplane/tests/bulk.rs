@@ -7,12 +7,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use studyflow_runtime::anonymise::{self, Policy};
-use studyflow_runtime::bulk::{self, BulkError};
-use studyflow_runtime::csv_import::{import, parse_csv};
-use studyflow_runtime::linkage::{self, AnswerRow};
-use studyflow_runtime::release;
-use studyflow_runtime::vault::StudyKeys;
+use studyflow_dataplane::anonymise::{self, Policy};
+use studyflow_dataplane::bulk::{self, BulkError};
+use studyflow_dataplane::csv_import::{import, parse_csv};
+use studyflow_dataplane::linkage::{self, AnswerRow};
+use studyflow_dataplane::release;
+use studyflow_dataplane::vault::StudyKeys;
 use studyflow_sim::{Config, IdentifierScan, generate};
 use studyflow_spec::catalogue::Source;
 

@@ -9,6 +9,7 @@
 //! database holds (datasets, run outputs and errors, the audit) scanned for every identifier
 //! the generator made: none appears.
 
+#[path = "../../runtime/tests/support/mod.rs"]
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -16,12 +17,12 @@ use std::sync::Arc;
 
 use jiff::civil::Date;
 use studyflow_calendar::Calendar;
-use studyflow_runtime::connector::Connector;
-use studyflow_runtime::linkage::Subject;
-use studyflow_runtime::registry_plane::{
+use studyflow_dataplane::connector::Connector;
+use studyflow_dataplane::linkage::Subject;
+use studyflow_dataplane::registry_plane::{
     CONSENTED_CONTACTS_FILE, MANUAL_EXTRACTION_FILE, RegistryDataPlane, ServiceIs, files_below,
 };
-use studyflow_runtime::vault::MasterKey;
+use studyflow_dataplane::vault::MasterKey;
 use studyflow_runtime::{Engine, ManualClock, Options};
 use studyflow_sim::registry::{Misbehaviour, Registries};
 use studyflow_sim::{Client, Config, IdentifierScan, generate};

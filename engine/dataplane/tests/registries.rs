@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use studyflow_runtime::connector::{Connector, ConnectorError};
-use studyflow_runtime::vault::StudyKeys;
+use studyflow_dataplane::connector::{Connector, ConnectorError};
+use studyflow_dataplane::vault::StudyKeys;
 use studyflow_sim::registry::{Misbehaviour, Registries};
 use studyflow_sim::{Config, generate};
 use studyflow_spec::catalogue::Source;
@@ -42,9 +42,9 @@ async fn setup() -> (Registries, Connector, StudyKeys, Vec<String>, usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_carry_exactly_the_fields_asked_for_every_proceeding() {
     let (_r, c, keys, codes, proceedings) = setup().await;
-    let codes: Vec<studyflow_runtime::answers::Asked<'_>> = codes
+    let codes: Vec<studyflow_dataplane::answers::Asked<'_>> = codes
         .iter()
-        .map(|c| studyflow_runtime::answers::Asked::code(c))
+        .map(|c| studyflow_dataplane::answers::Asked::code(c))
         .collect();
     let rows = c
         .query(&keys, Source::InformationCentre, &IC_FIELDS, &codes, None)
@@ -92,9 +92,9 @@ async fn answers_carry_exactly_the_fields_asked_for_every_proceeding() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passing_trouble_is_retried_and_bad_answers_are_rejected_whole() {
     let (r, c, keys, codes, proceedings) = setup().await;
-    let codes: Vec<studyflow_runtime::answers::Asked<'_>> = codes
+    let codes: Vec<studyflow_dataplane::answers::Asked<'_>> = codes
         .iter()
-        .map(|c| studyflow_runtime::answers::Asked::code(c))
+        .map(|c| studyflow_dataplane::answers::Asked::code(c))
         .collect();
     // Passing: one slow answer (past the timeout), one server error — retried, then answered.
     for mode in [Misbehaviour::Slow, Misbehaviour::ServerError] {

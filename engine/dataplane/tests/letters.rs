@@ -2,7 +2,7 @@
 
 use jiff::civil::date;
 use studyflow_calendar::Calendar;
-use studyflow_runtime::letters::{LetterError, Letters, Registry};
+use studyflow_dataplane::letters::{LetterError, Letters, Registry};
 
 fn load(name: &str) -> (studyflow_spec::Spec, studyflow_plan::Plan) {
     let bytes = std::fs::read(format!(

@@ -72,7 +72,7 @@ pub fn import(bytes: &[u8], allowed: &[&str]) -> Result<Contacts, Rejected> {
         });
     }
     if !problems.is_empty() {
-        return Err(crate::csv_import::reject(problems));
+        return Err(crate::answers::Rejected::of(problems));
     }
     let at = |name: &str| columns.iter().position(|c| c == name);
     let mut seen = HashSet::new();
@@ -128,7 +128,7 @@ pub fn import(bytes: &[u8], allowed: &[&str]) -> Result<Contacts, Rejected> {
         out.push(row);
     }
     if !problems.is_empty() {
-        return Err(crate::csv_import::reject(problems));
+        return Err(crate::answers::Rejected::of(problems));
     }
     Ok(Contacts { columns, rows: out })
 }

@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 
 use jiff::civil::{Date, date};
 use serde_json::{Value, json};
-use studyflow_runtime::anonymise::AnonRecord;
-use studyflow_runtime::linkage::{self, AnswerRow, Subject};
-use studyflow_runtime::vault::StudyKeys;
-use studyflow_runtime::{contact, csv_import, csvio, quality, release};
+use studyflow_dataplane::anonymise::AnonRecord;
+use studyflow_dataplane::linkage::{self, AnswerRow, Subject};
+use studyflow_dataplane::vault::StudyKeys;
+use studyflow_dataplane::{contact, csv_import, csvio, quality, release};
 use studyflow_sim::{Config, generate};
 use studyflow_spec::catalogue::{self, FieldClass, Source};
 
@@ -60,7 +60,7 @@ fn code(serial: u32) -> String {
     }
 }
 
-fn problems(e: &studyflow_runtime::answers::Rejected) -> Vec<(usize, &str)> {
+fn problems(e: &studyflow_dataplane::answers::Rejected) -> Vec<(usize, &str)> {
     e.problems
         .iter()
         .map(|p| (p.row, p.problem.as_str()))

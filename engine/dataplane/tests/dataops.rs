@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 
 use jiff::civil::date;
 use serde_json::Value;
-use studyflow_runtime::anonymise::{self, Policy};
-use studyflow_runtime::linkage::{self, AnswerRow, Subject};
-use studyflow_runtime::vault::StudyKeys;
-use studyflow_runtime::{quality, release};
+use studyflow_dataplane::anonymise::{self, Policy};
+use studyflow_dataplane::linkage::{self, AnswerRow, Subject};
+use studyflow_dataplane::vault::StudyKeys;
+use studyflow_dataplane::{quality, release};
 use studyflow_sim::{Config, generate};
 use studyflow_spec::catalogue::{self, Source};
 

@@ -100,6 +100,16 @@ pub struct Rejected {
     pub problems: Vec<RowProblem>,
 }
 
+impl Rejected {
+    /// The whole file or answer rejected with these problems.
+    pub(crate) fn of(problems: Vec<RowProblem>) -> Rejected {
+        Rejected {
+            rows: problems.iter().map(|p| p.row).collect::<HashSet<_>>().len(),
+            problems,
+        }
+    }
+}
+
 /// Checks the whole answer; `Ok` only when every row is as asked.
 pub fn validate(keys: &StudyKeys, request: &Request, rows: &[AnswerRow]) -> Result<(), Rejected> {
     let asked: HashSet<&str> = request.fields.iter().map(String::as_str).collect();
@@ -334,7 +344,7 @@ pub fn parse(source: Source, body: &[u8]) -> Result<Vec<AnswerRow>, Rejected> {
     if problems.is_empty() {
         Ok(rows)
     } else {
-        Err(crate::csv_import::reject(problems))
+        Err(Rejected::of(problems))
     }
 }
 

@@ -13,8 +13,8 @@ use studyflow_spec::catalogue::Source;
 
 use crate::answers::{self, Rejected, Request};
 use crate::linkage::AnswerRow;
-use crate::retry::{Jitter, Policy};
 use crate::vault::StudyKeys;
+use studyflow_runtime::retry::{Jitter, Policy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {
@@ -155,7 +155,7 @@ impl Connector {
                     return Err(ConnectorError::Refused {
                         registry,
                         status,
-                        message: crate::worker::redact(&message),
+                        message: studyflow_runtime::worker::redact(&message),
                     });
                 }
                 Ok(r) => match r.bytes().await {
@@ -201,7 +201,7 @@ impl Connector {
                         registry,
                         attempt = backoff.attempts(),
                         delay_ms = delay.as_millis() as u64,
-                        error = %crate::worker::redact(&e),
+                        error = %studyflow_runtime::worker::redact(&e),
                         "registry request failed; retrying"
                     );
                     tokio::time::sleep(delay).await;
@@ -211,7 +211,7 @@ impl Connector {
         tracing::warn!(
             registry,
             attempts = backoff.attempts(),
-            error = %crate::worker::redact(&last),
+            error = %studyflow_runtime::worker::redact(&last),
             "registry did not answer"
         );
         Err(ConnectorError::Unavailable {

@@ -20,14 +20,14 @@ use studyflow_store::{Store, TaskMode};
 
 use crate::anonymise::{self, AnonRecord, Policy, Record};
 use crate::answers::Asked;
-use crate::clock::{Clock, micros, riga_date};
 use crate::connector::Connector;
-use crate::dataplane::{
-    BoxFuture, DataPlane, StepContext, StepError, StepOutput, Subject as Cohort,
-};
 use crate::followup::{self, Anchor, Period, WaveAnswer};
 use crate::linkage::{self, AnswerRow, Subject};
 use crate::vault::{MasterKey, StudyKeys};
+use studyflow_runtime::clock::{Clock, micros, riga_date};
+use studyflow_runtime::dataplane::{
+    BoxFuture, DataPlane, StepContext, StepError, StepOutput, Subject as Cohort,
+};
 
 /// Where the Service IS sample comes from.
 pub enum ServiceIs {
@@ -182,6 +182,11 @@ fn asked(s: &Subject) -> Asked<'_> {
     }
 }
 
+/// A dataset's JSON text.
+fn encode<T: Serialize>(name: &str, value: &T) -> Result<String, StepError> {
+    serde_json::to_string(value).map_err(|e| fail(format!("dataset {name}: {e}"), false))
+}
+
 /// A dataset stored plain (anonymised), decoded; a sealed one is refused.
 fn decode_plain<T: DeserializeOwned>(name: &str, stored: &[u8]) -> Result<T, StepError> {
     let text = match stored.split_first() {
@@ -242,14 +247,9 @@ impl RegistryDataPlane {
         if !identifying {
             return self.save_plain(study, name, value).await;
         }
-        let text = serde_json::to_string(value)
-            .map_err(|e| fail(format!("dataset {name}: {e}"), false))?;
         let mut b = vec![SEALED];
-        b.extend(keys.seal(&format!("dataset:{name}"), &text));
-        self.store
-            .put_dataset(study, name, true, &b, micros(self.clock.now()))
-            .await
-            .map_err(store_err)
+        b.extend(keys.seal(&format!("dataset:{name}"), &encode(name, value)?));
+        self.put(study, name, true, &b).await
     }
 
     /// Stores anonymised data, plain: it needs no key and outlives them (p.27).
@@ -259,12 +259,20 @@ impl RegistryDataPlane {
         name: &str,
         value: &T,
     ) -> Result<(), StepError> {
-        let text = serde_json::to_string(value)
-            .map_err(|e| fail(format!("dataset {name}: {e}"), false))?;
         let mut b = vec![PLAIN];
-        b.extend(text.into_bytes());
+        b.extend(encode(name, value)?.into_bytes());
+        self.put(study, name, false, &b).await
+    }
+
+    async fn put(
+        &self,
+        study: &str,
+        name: &str,
+        identifying: bool,
+        stored: &[u8],
+    ) -> Result<(), StepError> {
         self.store
-            .put_dataset(study, name, false, &b, micros(self.clock.now()))
+            .put_dataset(study, name, identifying, stored, micros(self.clock.now()))
             .await
             .map_err(store_err)
     }

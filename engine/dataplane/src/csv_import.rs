@@ -25,14 +25,6 @@ pub fn parse_csv(text: &str) -> Result<Vec<Vec<String>>, usize> {
     }
 }
 
-/// Rejects the whole file with these problems.
-pub(crate) fn reject(problems: Vec<RowProblem>) -> Rejected {
-    Rejected {
-        rows: problems.iter().map(|p| p.row).collect::<HashSet<_>>().len(),
-        problems,
-    }
-}
-
 /// A file a person supplied, as its CSV header and records (UTF-8, a byte-order mark
 /// skipped), each record with its line, or the whole file rejected.
 pub(crate) type Records = (Vec<String>, Vec<csvio::Record>);
@@ -40,7 +32,7 @@ pub(crate) type Records = (Vec<String>, Vec<csvio::Record>);
 /// `name` says what a header cell may be called in a message: a cell that is not a known
 /// column name is never shown (without a header row it would be a person's data).
 pub(crate) fn records(bytes: &[u8], name: impl Fn(&str) -> bool) -> Result<Records, Rejected> {
-    let one = |row: usize, problem: String| reject(vec![RowProblem { row, problem }]);
+    let one = |row: usize, problem: String| Rejected::of(vec![RowProblem { row, problem }]);
     let text = std::str::from_utf8(bytes).map_err(|e| {
         one(
             0,
@@ -56,7 +48,7 @@ pub(crate) fn records(bytes: &[u8], name: impl Fn(&str) -> bool) -> Result<Recor
             .and_then(Result::ok)
             .map(|r| r.iter().map(|c| c.trim().to_owned()).collect())
             .unwrap_or_default();
-        reject(
+        Rejected::of(
             problems
                 .into_iter()
                 .map(|m| RowProblem {
@@ -138,7 +130,7 @@ pub fn import(bytes: &[u8], asked: &[&str], with_codes: bool) -> Result<Vec<Subj
         });
     }
     if !problems.is_empty() {
-        return Err(reject(problems));
+        return Err(Rejected::of(problems));
     }
     let previous_at = header
         .iter()
@@ -243,7 +235,7 @@ pub fn import(bytes: &[u8], asked: &[&str], with_codes: bool) -> Result<Vec<Subj
     if problems.is_empty() {
         Ok(subjects)
     } else {
-        Err(reject(problems))
+        Err(Rejected::of(problems))
     }
 }
 

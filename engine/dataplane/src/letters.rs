@@ -1,7 +1,7 @@
 //! Letters: the Service's requests to the Information Centre and the Prison Administration
 //! (MK403 p.6, p.11, p.12.3, p.14.2) and the notice of results to the Prison Administration
 //! (p.8). minijinja templates, Latvian first and English second, shipped in
-//! `engine/runtime/templates/` and overridable file by file from a directory. Strict: a
+//! `engine/dataplane/templates/` and overridable file by file from a directory. Strict: a
 //! template that names a value the letter does not have is an error, not a blank. No letter
 //! carries an identifier of a subject — they travel in the request file.
 
