@@ -109,8 +109,10 @@ mod names {
     pub const LINKED_ROWS: &str = "linked/rows";
     pub const CODES: &str = "vault/codes";
     pub const STUDY_IDS: &str = "vault/study_ids";
-    /// Study ID → anchor dates (sealed; the follow-ups' windows, p.19).
+    /// Run pseudonym → anchor dates (sealed; the follow-ups' windows, p.19).
     pub const COHORT: &str = "vault/cohort";
+    /// Run pseudonym → study ID (sealed): the per-subject runs never carry the released ID.
+    pub const RUN_IDS: &str = "vault/run_ids";
     pub const CONSENTED: &str = "contact/consented";
     /// Everything anonymised: kept after the keys are destroyed (p.27).
     pub const ANONYMISED: &str = "anonymised/";
@@ -180,6 +182,16 @@ fn asked(s: &Subject) -> Asked<'_> {
         previous_personal_code: s.previous_personal_code.as_deref(),
         proceeding_number: s.values.get("proceeding_number").and_then(Value::as_str),
     }
+}
+
+/// A fresh run pseudonym: random, unrelated to the study ID or anything else.
+fn run_pseudonym() -> Result<String, StepError> {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).map_err(|e| fail(format!("no randomness: {e}"), true))?;
+    Ok(format!(
+        "R-{}",
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    ))
 }
 
 /// A dataset's JSON text.
@@ -264,6 +276,20 @@ impl RegistryDataPlane {
         self.put(study, name, false, &b).await
     }
 
+    /// Stores one subject's anonymised data without the time it was stored: the day a
+    /// subject's wave arrives is its anchor date plus the wave's years, and would date every
+    /// relative day of its released rows (p.7).
+    async fn save_untimed<T: Serialize>(
+        &self,
+        study: &str,
+        name: &str,
+        value: &T,
+    ) -> Result<(), StepError> {
+        let mut b = vec![PLAIN];
+        b.extend(encode(name, value)?.into_bytes());
+        self.put_at(study, name, false, &b, 0).await
+    }
+
     async fn put(
         &self,
         study: &str,
@@ -271,8 +297,20 @@ impl RegistryDataPlane {
         identifying: bool,
         stored: &[u8],
     ) -> Result<(), StepError> {
+        self.put_at(study, name, identifying, stored, micros(self.clock.now()))
+            .await
+    }
+
+    async fn put_at(
+        &self,
+        study: &str,
+        name: &str,
+        identifying: bool,
+        stored: &[u8],
+        at: i64,
+    ) -> Result<(), StepError> {
         self.store
-            .put_dataset(study, name, identifying, stored, micros(self.clock.now()))
+            .put_dataset(study, name, identifying, stored, at)
             .await
             .map_err(store_err)
     }
@@ -826,19 +864,31 @@ impl RegistryDataPlane {
                     }
                     None => Vec::new(),
                 };
-                let anchors: BTreeMap<&str, Anchor> = cohort
-                    .iter()
-                    .map(|c| {
-                        (
-                            c.pseudonym.as_str(),
-                            Anchor {
-                                start: c.start,
-                                end: c.end,
-                            },
-                        )
-                    })
-                    .collect();
+                // Each subject's waves run under a run pseudonym of their own, never the released
+                // study ID: the runs, their timers and the audit of them (which last) would
+                // otherwise tell each released subject's anchor date. The map between the two
+                // is sealed and goes with the keys (p.26).
+                let mut run_ids: BTreeMap<String, String> = BTreeMap::new();
+                let mut anchors: BTreeMap<String, Anchor> = BTreeMap::new();
+                let mut by_study_id: BTreeMap<&str, Anchor> = BTreeMap::new();
+                let mut runs: Vec<Cohort> = Vec::with_capacity(cohort.len());
+                for c in &cohort {
+                    let anchor = Anchor {
+                        start: c.start,
+                        end: c.end,
+                    };
+                    let run = run_pseudonym()?;
+                    run_ids.insert(run.clone(), c.pseudonym.clone());
+                    anchors.insert(run.clone(), anchor);
+                    by_study_id.insert(&c.pseudonym, anchor);
+                    runs.push(Cohort {
+                        pseudonym: run,
+                        ..c.clone()
+                    });
+                }
                 self.save(&keys, study, names::COHORT, true, &anchors)
+                    .await?;
+                self.save(&keys, study, names::RUN_IDS, true, &run_ids)
                     .await?;
                 if let Some(f) = &ctx.spec.follow_up {
                     let asked: Vec<(bool, i16)> = studyflow_spec::model::WAVES
@@ -850,21 +900,22 @@ impl RegistryDataPlane {
                         ctx.spec,
                         studyflow_spec::model::Stage::FollowUp,
                     );
-                    let expected: BTreeMap<&str, (usize, Option<followup::Censoring>)> = anchors
-                        .iter()
-                        .map(|(id, a)| {
-                            (
-                                *id,
-                                followup::expected_waves(asked.iter().copied(), a, cut_off),
-                            )
-                        })
-                        .collect();
+                    let expected: BTreeMap<&str, (usize, Option<followup::Censoring>)> =
+                        by_study_id
+                            .iter()
+                            .map(|(id, a)| {
+                                (
+                                    *id,
+                                    followup::expected_waves(asked.iter().copied(), a, cut_off),
+                                )
+                            })
+                            .collect();
                     self.save(&keys, study, names::EXPECTED_WAVES, false, &expected)
                         .await?;
                 }
                 return Ok(StepOutput {
                     record: json!({"k": out.report, "dropped": out.dropped, "subjects": out.tables["subjects"].len()}),
-                    subjects: cohort,
+                    subjects: runs,
                     audit: Vec::new(),
                 });
             }
@@ -875,9 +926,10 @@ impl RegistryDataPlane {
                 let codes: BTreeMap<String, (String, Option<String>)> =
                     self.load(&keys, study, names::CODES).await?;
                 let anchor = self.anchor(&keys, study, ctx.subject).await?;
+                let study_id = self.study_id(&keys, study, ctx.subject).await?;
                 let key = ids
                     .iter()
-                    .find(|(_, id)| id.as_str() == ctx.subject)
+                    .find(|(_, id)| **id == study_id)
                     .map(|(k, _)| k.clone())
                     .ok_or_else(|| fail("the subject is not in the vault", false))?;
                 let (code, previous) = codes
@@ -939,6 +991,7 @@ impl RegistryDataPlane {
                 }
                 let rows: Vec<AnswerRow> = self.load(&keys, study, &raw_name).await?;
                 let anchor = self.anchor(&keys, study, ctx.subject).await?;
+                let study_id = self.study_id(&keys, study, ctx.subject).await?;
                 // Anonymised on arrival (p.20): identifiers dropped, dates by the spec's
                 // policy counted from the start of the anchor event, under the study ID.
                 let policy = ctx
@@ -968,7 +1021,7 @@ impl RegistryDataPlane {
                     .collect();
                 let late: Vec<bool> = mine.iter().map(|(_, l)| *l).collect();
                 let mut events = anonymise::anonymise_rows(
-                    ctx.subject,
+                    &study_id,
                     mine.into_iter().map(|(r, _)| r.values),
                     &policy,
                     Some(anchor.start),
@@ -976,9 +1029,9 @@ impl RegistryDataPlane {
                 for (e, l) in events.iter_mut().zip(late) {
                     e.insert("late_registration".to_owned(), Value::from(u8::from(l)));
                 }
-                let answer = WaveAnswer::new(ctx.subject, &wave, &anchor, dates, events)
+                let answer = WaveAnswer::new(&study_id, &wave, &anchor, dates, events)
                     .ok_or_else(|| fail("the wave's anchor date is not known", false))?;
-                self.save(&keys, study, &arrived, false, &answer).await?;
+                self.save_untimed(study, &arrived, &answer).await?;
                 self.store
                     .delete_datasets(study, &[raw_name.as_str()])
                     .await
@@ -1016,9 +1069,9 @@ impl RegistryDataPlane {
                     .load_plain(study, names::RELEASED_IDS)
                     .await?
                     .ok_or_else(|| fail("the released subjects are not recorded", false))?;
-                let member = released.iter().any(|id| id == ctx.subject);
+                let member = released.contains(&answer.study_id);
                 if member {
-                    self.save_plain(study, &joined, &answer).await?;
+                    self.save_untimed(study, &joined, &answer).await?;
                 }
                 self.store
                     .delete_datasets(study, &[arrived.as_str()])
@@ -1108,6 +1161,19 @@ impl RegistryDataPlane {
             return Ok(None);
         };
         decode_plain(name, &stored).map(Some)
+    }
+
+    /// The released study ID behind a run pseudonym (sealed with the study's keys).
+    async fn study_id(
+        &self,
+        keys: &StudyKeys,
+        study: &str,
+        run: &str,
+    ) -> Result<String, StepError> {
+        let ids: BTreeMap<String, String> = self.load(keys, study, names::RUN_IDS).await?;
+        ids.get(run)
+            .cloned()
+            .ok_or_else(|| fail("the subject is not in the study's cohort", false))
     }
 
     /// A subject's anchor dates (sealed with the study's keys).

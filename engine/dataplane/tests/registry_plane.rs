@@ -277,7 +277,22 @@ async fn recidivism_study_moves_real_data_and_leaves_no_identifier() {
             anon.output
         );
         let joins = runs.iter().filter(|r| r.step.ends_with("-join")).count();
-        released_dataset_is_complete(&w, &study, joins, db.label == "sqlite");
+        let released = released_dataset_is_complete(&w, &study, joins, db.label == "sqlite");
+        // The per-subject runs, their audit and the stored follow-ups never carry a released
+        // study ID, nor the time a subject's wave arrived: either would date the subject's
+        // released rows (anchor = the wave's day − its years).
+        assert!(runs.iter().all(|r| !released.contains(&r.subject)));
+        let audit = engine.store.audit_rows(0, 1_000_000).await.unwrap();
+        for a in &audit {
+            assert!(
+                released
+                    .iter()
+                    .all(|id| !a.event.object.contains(id.as_str())
+                        && !a.event.detail.contains(id.as_str())),
+                "{:?}",
+                a.event
+            );
+        }
         assert!(
             !w.setup
                 .engine
@@ -385,7 +400,13 @@ fn day(cell: &str) -> i64 {
 /// every wave joined by study ID, each event inside its wave's window, an observation row per
 /// released subject, and nothing about a suppressed subject; the baseline holds no offence
 /// the register could not have known on the day it was asked.
-fn released_dataset_is_complete(w: &World, study: &str, joins: usize, analyse: bool) {
+/// Returns the released study IDs.
+fn released_dataset_is_complete(
+    w: &World,
+    study: &str,
+    joins: usize,
+    analyse: bool,
+) -> std::collections::BTreeSet<String> {
     let root = w.base.join("releases").join(study);
     let mut folders: Vec<PathBuf> = std::fs::read_dir(&root)
         .unwrap()
@@ -533,6 +554,7 @@ fn released_dataset_is_complete(w: &World, study: &str, joins: usize, analyse: b
             assert!(names.contains(&file.to_owned()), "{file} in {names:?}");
         }
     }
+    released.into_iter().map(str::to_owned).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,7 +22,8 @@ pub struct StepContext<'a> {
     pub version: i64,
     pub spec: &'a Spec,
     pub step: &'a Step,
-    /// The subject's study pseudonym, or empty for a study-level step.
+    /// The subject's run pseudonym (never its released study ID), or empty for a study-level
+    /// step.
     pub subject: &'a str,
     /// The run's idempotency key: a redelivered or retried run has the same key, so a body
     /// that has effects outside the database deduplicates on it.
