@@ -140,13 +140,7 @@ impl Calendar {
             hash.update(text.as_bytes());
         }
         let digest = hash.finalize();
-        let version = format!(
-            "sha256:{}",
-            digest
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        );
+        let version = format!("sha256:{}", hex::encode(digest));
         Ok(Calendar::build(&entries, version))
     }
 

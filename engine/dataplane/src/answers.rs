@@ -178,7 +178,7 @@ pub fn validate(keys: &StudyKeys, request: &Request, rows: &[AnswerRow]) -> Resu
         }
         let fingerprint = format!(
             "{}|{}",
-            hex(&keys.blind_index("personal_code", &r.personal_code)),
+            hex::encode(keys.blind_index("personal_code", &r.personal_code)),
             serde_json::to_string(&r.values.iter().collect::<BTreeMap<_, _>>()).unwrap_or_default()
         );
         if !seen.insert(fingerprint) {
@@ -193,10 +193,6 @@ pub fn validate(keys: &StudyKeys, request: &Request, rows: &[AnswerRow]) -> Resu
             problems,
         })
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// A supplied field name as a message may show it: a name of the catalogue's form (short,

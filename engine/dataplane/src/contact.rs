@@ -236,7 +236,7 @@ pub fn transfer(
             file: path.into(),
             contacts: contacts.rows.len(),
             recipients: recipients.len(),
-            sha256: crate::release::hex(&Sha256::digest(&cipher)),
+            sha256: hex::encode(Sha256::digest(&cipher)),
         });
     }
     let plain = to_csv(contacts)?;
@@ -265,7 +265,7 @@ pub fn transfer(
         file: path.into(),
         contacts: contacts.rows.len(),
         recipients: recipients.len(),
-        sha256: crate::release::hex(&Sha256::digest(&cipher)),
+        sha256: hex::encode(Sha256::digest(&cipher)),
     })
 }
 

@@ -188,10 +188,7 @@ fn asked(s: &Subject) -> Asked<'_> {
 fn run_pseudonym() -> Result<String, StepError> {
     let mut b = [0u8; 8];
     getrandom::fill(&mut b).map_err(|e| fail(format!("no randomness: {e}"), true))?;
-    Ok(format!(
-        "R-{}",
-        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
-    ))
+    Ok(format!("R-{}", hex::encode(b)))
 }
 
 /// A dataset's JSON text.

@@ -268,7 +268,7 @@ impl Builder {
             ] {
                 write_synced(&self.staging.join(name), bytes)?;
                 self.written
-                    .push((name.to_owned(), hex(&Sha256::digest(bytes))));
+                    .push((name.to_owned(), hex::encode(Sha256::digest(bytes))));
             }
         }
         let path = self.staging.join("codebook.csv");
@@ -276,8 +276,10 @@ impl Builder {
             .into_inner()
             .map_err(|e| io(&path)(std::io::Error::other(e.error().to_string())))?;
         write_synced(&path, &codebook)?;
-        self.written
-            .push(("codebook.csv".to_owned(), hex(&Sha256::digest(&codebook))));
+        self.written.push((
+            "codebook.csv".to_owned(),
+            hex::encode(Sha256::digest(&codebook)),
+        ));
         let manifest: String = self
             .written
             .iter()
@@ -338,13 +340,9 @@ impl TableWriter<'_> {
         file.sync_all().map_err(io(&path))?;
         self.builder
             .written
-            .push((self.name, hex(&hash.finalize())));
+            .push((self.name, hex::encode(hash.finalize())));
         Ok(())
     }
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A new file only its owner may read (0600): a release is for its recipients, not for every
@@ -471,10 +469,7 @@ mod tests {
         let manifest = std::fs::read_to_string(dir.join("r1/MANIFEST.sha256")).unwrap();
         for (name, hash) in &w.files {
             let bytes = std::fs::read(dir.join("r1").join(name)).unwrap();
-            let actual: String = Sha256::digest(&bytes)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            let actual = hex::encode(Sha256::digest(&bytes));
             assert_eq!(&actual, hash);
             assert!(manifest.contains(&format!("{hash}  {name}")));
         }

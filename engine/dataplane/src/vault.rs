@@ -29,7 +29,8 @@ pub enum VaultError {
     Open(String),
 }
 
-/// The master key. Its `Debug` shows nothing.
+/// The master key. Its `Debug` shows nothing; its bytes are wiped when it is dropped.
+#[derive(zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 pub struct MasterKey([u8; 32]);
 
 impl std::fmt::Debug for MasterKey {
@@ -38,19 +39,8 @@ impl std::fmt::Debug for MasterKey {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    let t = text.trim();
-    if !t.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..t.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(t.get(i..i + 2)?, 16).ok())
-        .collect()
+fn unhex(text: &str) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+    hex::decode(text.trim()).ok().map(zeroize::Zeroizing::new)
 }
 
 fn random<const N: usize>() -> [u8; N] {
@@ -67,6 +57,7 @@ impl MasterKey {
             .map_err(|_| VaultError::MasterKeyUnreadable(shown.clone()))?;
         let bytes = unhex(&text).ok_or_else(|| VaultError::MasterKeyMalformed(shown.clone()))?;
         let key: [u8; 32] = bytes
+            .as_slice()
             .try_into()
             .map_err(|_| VaultError::MasterKeyMalformed(shown))?;
         Ok(MasterKey(key))
@@ -84,7 +75,7 @@ impl MasterKey {
         }
         use std::io::Write;
         let mut f = options.open(path)?;
-        f.write_all(hex(&key).as_bytes())?;
+        f.write_all(zeroize::Zeroizing::new(hex::encode(key)).as_bytes())?;
         f.write_all(b"\n")?;
         f.sync_all()?;
         Ok(MasterKey(key))
@@ -95,9 +86,10 @@ impl MasterKey {
     }
 }
 
-/// A study's keys. Their `Debug` shows nothing.
-#[derive(Clone)]
+/// A study's keys. Their `Debug` shows nothing; their bytes are wiped when they are dropped.
+#[derive(Clone, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 pub struct StudyKeys {
+    #[zeroize(skip)]
     study: String,
     encryption: [u8; 32],
     index: [u8; 32],
@@ -122,7 +114,7 @@ impl StudyKeys {
     /// The keys encrypted under the master key, the study id as associated data: what the
     /// store keeps.
     pub fn wrap(&self, master: &MasterKey) -> Vec<u8> {
-        let mut plain = Vec::with_capacity(64);
+        let mut plain = zeroize::Zeroizing::new(Vec::with_capacity(64));
         plain.extend_from_slice(&self.encryption);
         plain.extend_from_slice(&self.index);
         seal_with(
@@ -138,12 +130,14 @@ impl StudyKeys {
         wrapped: &[u8],
         master: &MasterKey,
     ) -> Result<StudyKeys, VaultError> {
-        let plain = open_with(
-            &master.0,
-            wrapped,
-            format!("studyflow/keys/{study}").as_bytes(),
-        )
-        .ok_or_else(|| VaultError::Unwrap(study.to_owned()))?;
+        let plain = zeroize::Zeroizing::new(
+            open_with(
+                &master.0,
+                wrapped,
+                format!("studyflow/keys/{study}").as_bytes(),
+            )
+            .ok_or_else(|| VaultError::Unwrap(study.to_owned()))?,
+        );
         if plain.len() != 64 {
             return Err(VaultError::Unwrap(study.to_owned()));
         }

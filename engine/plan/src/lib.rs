@@ -62,12 +62,7 @@ pub fn plan_hash(spec_bytes: &[u8], calendar: &Calendar) -> String {
         h.update(part);
     }
     let digest = h.finalize();
-    let mut out = String::with_capacity(71);
-    out.push_str("sha256:");
-    for b in digest {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
+    format!("sha256:{}", hex::encode(digest))
 }
 
 /// A spec file checked through all layers, the plan's included.

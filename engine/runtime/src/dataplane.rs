@@ -126,13 +126,7 @@ impl PlaceholderDataPlane {
                     .checked_add(jiff::Span::new().days(180 + ((n >> 20) % 540) as i64))
                     .ok();
                 Subject {
-                    pseudonym: format!(
-                        "S-{}",
-                        digest[..6]
-                            .iter()
-                            .map(|b| format!("{b:02x}"))
-                            .collect::<String>()
-                    ),
+                    pseudonym: format!("S-{}", hex::encode(&digest[..6])),
                     start,
                     end,
                 }

@@ -396,10 +396,7 @@ fn object(pairs: impl IntoIterator<Item = (String, Value)>) -> Map<String, Value
 
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 /// Which of the two registries.

@@ -85,7 +85,7 @@ pub fn row_hash(prev: &str, seq: i64, e: &AuditEvent) -> String {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part.as_bytes());
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(h.finalize())
 }
 
 /// `INSERT INTO table (columns) VALUES ($1, …), (…), …` for `rows` rows: one statement per
