@@ -61,33 +61,24 @@ pub fn from_micros(us: i64) -> Timestamp {
     Timestamp::from_microsecond(us).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
-/// The last Sunday of a month.
-fn last_sunday(year: i16, month: i8) -> Date {
-    let last = Date::new(year, month, 1)
-        .map(|d| d.last_of_month())
-        .unwrap_or(Date::ZERO);
-    let back = (last.weekday().to_sunday_zero_offset()) as i64;
-    last.checked_sub(jiff::Span::new().days(back))
-        .unwrap_or(last)
-}
-
-/// Riga's offset from UTC at midnight of `d`, in hours: EET (+2), EEST (+3) from the last
-/// Sunday of March to the last Sunday of October (EU rule; the switches happen at 03:00 and
-/// 04:00 local time, so midnight of the switch days still has the old offset).
-pub fn riga_offset_hours(d: Date) -> i64 {
-    let start = last_sunday(d.year(), 3);
-    let end = last_sunday(d.year(), 10);
-    if d > start && d <= end { 3 } else { 2 }
+/// Riga's time zone from the IANA database bundled into the binary (jiff's `tzdb-bundle-always`):
+/// the same answer on every machine, whatever its own zone files say.
+fn riga() -> &'static jiff::tz::TimeZone {
+    static RIGA: std::sync::OnceLock<jiff::tz::TimeZone> = std::sync::OnceLock::new();
+    RIGA.get_or_init(|| {
+        jiff::tz::TimeZone::get("Europe/Riga").unwrap_or_else(|_| {
+            // Not reachable with the bundled database; EET without summer time is the least
+            // wrong answer rather than a panic.
+            jiff::tz::TimeZone::fixed(jiff::tz::offset(2))
+        })
+    })
 }
 
 /// Midnight at the start of `d` in Riga, as an instant.
 pub fn riga_midnight(d: Date) -> Timestamp {
-    let utc = d
-        .to_zoned(jiff::tz::TimeZone::UTC)
+    d.to_zoned(riga().clone())
         .map(|z| z.timestamp())
-        .unwrap_or(Timestamp::UNIX_EPOCH);
-    utc.checked_sub(jiff::SignedDuration::from_hours(riga_offset_hours(d)))
-        .unwrap_or(utc)
+        .unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
 /// The end of `d` in Riga (midnight starting the next day): "due by `d`".
@@ -95,24 +86,9 @@ pub fn riga_end_of_day(d: Date) -> Timestamp {
     riga_midnight(d.tomorrow().unwrap_or(d))
 }
 
-/// The civil date in Riga at an instant. Summer time starts and ends at 01:00 UTC on the last
-/// Sundays of March and October (EU rule).
+/// The civil date in Riga at an instant.
 pub fn riga_date(t: Timestamp) -> Date {
-    let utc = t.to_zoned(jiff::tz::TimeZone::UTC);
-    let year = utc.date().year();
-    let switch = |d: Date| {
-        d.to_zoned(jiff::tz::TimeZone::UTC)
-            .map(|z| z.timestamp())
-            .unwrap_or(Timestamp::UNIX_EPOCH)
-            .checked_add(jiff::SignedDuration::from_hours(1))
-            .unwrap_or(Timestamp::UNIX_EPOCH)
-    };
-    let summer = t >= switch(last_sunday(year, 3)) && t < switch(last_sunday(year, 10));
-    let offset = if summer { 3 } else { 2 };
-    t.checked_add(jiff::SignedDuration::from_hours(offset))
-        .unwrap_or(t)
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .date()
+    t.to_zoned(riga().clone()).date()
 }
 
 /// Whether this build reads `STUDYFLOW_NOW` (the `test-clock` feature).
@@ -151,13 +127,28 @@ mod tests {
     use jiff::civil::date;
 
     #[test]
-    fn riga_offsets_follow_the_eu_rule() {
-        assert_eq!(last_sunday(2027, 3), date(2027, 3, 28));
-        assert_eq!(last_sunday(2027, 10), date(2027, 10, 31));
-        assert_eq!(riga_offset_hours(date(2027, 3, 28)), 2);
-        assert_eq!(riga_offset_hours(date(2027, 3, 29)), 3);
-        assert_eq!(riga_offset_hours(date(2027, 10, 31)), 3);
-        assert_eq!(riga_offset_hours(date(2027, 11, 1)), 2);
+    fn riga_follows_the_eu_summer_time_rule() {
+        // The switches: 28 March 2027 at 03:00 EET, 31 October 2027 at 04:00 EEST.
+        assert_eq!(
+            riga_midnight(date(2027, 3, 28)).to_string(),
+            "2027-03-27T22:00:00Z"
+        );
+        assert_eq!(
+            riga_midnight(date(2027, 3, 29)).to_string(),
+            "2027-03-28T21:00:00Z"
+        );
+        assert_eq!(
+            riga_midnight(date(2027, 10, 31)).to_string(),
+            "2027-10-30T21:00:00Z"
+        );
+        assert_eq!(
+            riga_midnight(date(2027, 11, 1)).to_string(),
+            "2027-10-31T22:00:00Z"
+        );
+        assert_eq!(
+            riga_date("2027-03-28T00:59:59Z".parse().unwrap()),
+            date(2027, 3, 28)
+        );
         assert_eq!(
             riga_midnight(date(2027, 1, 15)).to_string(),
             "2027-01-14T22:00:00Z"
