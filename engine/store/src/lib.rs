@@ -23,6 +23,7 @@ mod migrate;
 mod runs;
 pub mod service_is;
 mod studies;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 use std::time::Duration;
