@@ -61,6 +61,7 @@ pub fn send(
     letter: &str,
     fields: &[&str],
     subjects: &[crate::answers::Asked<'_>],
+    period: Option<&crate::followup::Period>,
 ) -> Result<PathBuf, ExchangeError> {
     let folder = outbox.join(id);
     if folder.exists() {
@@ -75,6 +76,13 @@ pub fn send(
         "fields": fields,
         "subjects": subjects.iter().map(crate::answers::Asked::json).collect::<Vec<_>>(),
     });
+    // The period asked about and the day of the request, as in the automated exchange
+    // (MK403 p.3.3, p.12): the answer is checked against them on import.
+    let mut request = request;
+    if let Some(p) = period {
+        request["period"] = serde_json::json!({"from": p.from, "to": p.to});
+        request["as_of"] = serde_json::json!(p.as_of);
+    }
     let request = serde_json::to_vec_pretty(&request).unwrap_or_default();
     let files: [(&str, &[u8]); 2] = [
         ("cover-letter.txt", letter.as_bytes()),
@@ -168,6 +176,7 @@ mod tests {
             "cover letter: 2 subjects",
             &["education"],
             &codes.map(crate::answers::Asked::code),
+            None,
         )
         .unwrap();
         let manifest = std::fs::read_to_string(folder.join("MANIFEST.sha256")).unwrap();
@@ -181,7 +190,7 @@ mod tests {
                 .contains("290758")
         );
         assert!(matches!(
-            send(&outbox, "pa-1", "", &[], &[]),
+            send(&outbox, "pa-1", "", &[], &[], None),
             Err(ExchangeError::Exists(_))
         ));
         let sources = [Source::PrisonRulings, Source::PrisonResocialisation];

@@ -420,6 +420,18 @@ impl Letters {
                         .into(),
                 )
             })?;
+        self.notice_for(spec, notice, summary, date, sender)
+    }
+
+    /// The notice of results for the plan's notice step `notice` (its deadline, p.8).
+    pub fn notice_for(
+        &self,
+        spec: &Spec,
+        notice: &studyflow_plan::Step,
+        summary: &str,
+        date: Date,
+        sender: &str,
+    ) -> Result<String, LetterError> {
         let publication = spec
             .publication
             .as_ref()

@@ -88,6 +88,11 @@ pub const MANUAL_EXTRACTION_FILE: &str = "service-is.csv";
 /// The file with the consenting clients' contact details (MK403 p.31–32).
 pub const CONSENTED_CONTACTS_FILE: &str = "consented-contacts.csv";
 
+/// The p.8 notice letter the engine prepares in the study's outbox before its task opens.
+pub const NOTICE_FILE: &str = "prison-administration-notice.txt";
+/// Where the prepared notice asks the researcher for the results summary.
+const NOTICE_SUMMARY: &str = "[the results summary: write it here before sending]";
+
 /// How long a step waiting for a file or an answer sleeps before it looks again.
 const LOOK_AGAIN: std::time::Duration = std::time::Duration::from_secs(86_400);
 
@@ -268,9 +273,8 @@ impl RegistryDataPlane {
         name: &str,
         value: &T,
     ) -> Result<(), StepError> {
-        let mut b = vec![PLAIN];
-        b.extend(encode(name, value)?.into_bytes());
-        self.put(study, name, false, &b).await
+        self.save_plain_at(study, name, value, micros(self.clock.now()))
+            .await
     }
 
     /// Stores one subject's anonymised data without the time it was stored: the day a
@@ -282,9 +286,19 @@ impl RegistryDataPlane {
         name: &str,
         value: &T,
     ) -> Result<(), StepError> {
+        self.save_plain_at(study, name, value, 0).await
+    }
+
+    async fn save_plain_at<T: Serialize>(
+        &self,
+        study: &str,
+        name: &str,
+        value: &T,
+        at: i64,
+    ) -> Result<(), StepError> {
         let mut b = vec![PLAIN];
         b.extend(encode(name, value)?.into_bytes());
-        self.put_at(study, name, false, &b, 0).await
+        self.put_at(study, name, false, &b, at).await
     }
 
     async fn put(
@@ -654,6 +668,7 @@ impl RegistryDataPlane {
                         &letter,
                         &fields,
                         &codes,
+                        self.baseline_period(&ctx, registry).as_ref(),
                     ) {
                         Ok(_) | Err(crate::exchange::ExchangeError::Exists(_)) => {}
                         Err(e) => return Err(fail(e.to_string(), true)),
@@ -1309,6 +1324,34 @@ impl RegistryDataPlane {
     /// deletes the identifying datasets and the keys as it finishes), and retention.
     async fn without_data(&self, ctx: &StepContext<'_>) -> Result<StepOutput, StepError> {
         let mut record = json!({"kind": ctx.step.kind});
+        if ctx.step.kind == StepKind::PrisonAdministrationNotice
+            && ctx.mode == TaskMode::PrepareThenTask
+        {
+            // The p.8 notice is prepared before its task opens: the publication date, the
+            // computed deadline, the signatory; the researcher writes the results summary in
+            // and sends it.
+            let letter = crate::letters::Letters::new(None)
+                .and_then(|l| {
+                    l.notice_for(
+                        ctx.spec,
+                        ctx.step,
+                        NOTICE_SUMMARY,
+                        riga_date(self.clock.now()),
+                        crate::letters::signatory(ctx.spec).unwrap_or_default(),
+                    )
+                })
+                .map_err(|e| fail(e.to_string(), false))?;
+            let folder = self.outbox.join(ctx.study);
+            std::fs::create_dir_all(&folder)
+                .map_err(|e| fail(format!("{}: {e}", folder.display()), true))?;
+            let path = folder.join(NOTICE_FILE);
+            std::fs::write(&path, letter)
+                .map_err(|e| fail(format!("{}: {e}", path.display()), true))?;
+            return Ok(StepOutput {
+                record: json!({"letter": NOTICE_FILE, "deadline": ctx.step.deadline.as_ref().and_then(|d| d.date)}),
+                ..StepOutput::default()
+            });
+        }
         if ctx.step.kind == StepKind::DestroyIdentifying {
             // The store deletes the identifying datasets and the keys as this step finishes;
             // the files that held identifiers in plaintext go now: what people put in the inbox

@@ -591,6 +591,16 @@ async fn resocialisation_study_goes_through_the_secure_electronic_exchange() {
         })
         .await;
         assert_eq!(answered, 1, "one request, answered once");
+        // The p.8 notice was prepared before its task opened: the publication date and the
+        // deadline the Latvian way, the researcher's summary still to write in.
+        let notice =
+            std::fs::read_to_string(outbox.join("prison-administration-notice.txt")).unwrap();
+        assert!(
+            notice.contains("Rezultātus plānots publicēt 2028. gada 15. martā")
+                && notice.contains("2028. gada 1. martā")
+                && notice.contains("[the results summary"),
+            "{notice}"
+        );
         assert!(
             letters
                 .iter()

@@ -442,7 +442,9 @@ impl Step {
             return TaskBody::None;
         }
         match self.kind {
-            StepKind::Request | StepKind::QualityCheck => TaskBody::Before,
+            StepKind::Request | StepKind::QualityCheck | StepKind::PrisonAdministrationNotice => {
+                TaskBody::Before
+            }
             StepKind::AcquireServiceIs | StepKind::ConsentCollection => TaskBody::After,
             _ => TaskBody::None,
         }

@@ -129,22 +129,14 @@ mod tests {
     #[test]
     fn riga_follows_the_eu_summer_time_rule() {
         // The switches: 28 March 2027 at 03:00 EET, 31 October 2027 at 04:00 EEST.
-        assert_eq!(
-            riga_midnight(date(2027, 3, 28)).to_string(),
-            "2027-03-27T22:00:00Z"
-        );
-        assert_eq!(
-            riga_midnight(date(2027, 3, 29)).to_string(),
-            "2027-03-28T21:00:00Z"
-        );
-        assert_eq!(
-            riga_midnight(date(2027, 10, 31)).to_string(),
-            "2027-10-30T21:00:00Z"
-        );
-        assert_eq!(
-            riga_midnight(date(2027, 11, 1)).to_string(),
-            "2027-10-31T22:00:00Z"
-        );
+        for (day, midnight) in [
+            (date(2027, 3, 28), "2027-03-27T22:00:00Z"),
+            (date(2027, 3, 29), "2027-03-28T21:00:00Z"),
+            (date(2027, 10, 31), "2027-10-30T21:00:00Z"),
+            (date(2027, 11, 1), "2027-10-31T22:00:00Z"),
+        ] {
+            assert_eq!(riga_midnight(day).to_string(), midnight, "{day}");
+        }
         assert_eq!(
             riga_date("2027-03-28T00:59:59Z".parse().unwrap()),
             date(2027, 3, 28)

@@ -388,9 +388,11 @@ fn guide(
                 ));
                 for (table, r) in reports {
                     let sum = |k: &str| {
-                        r.get(k)
-                            .and_then(|m| m.as_object())
-                            .map_or(0, |m| m.values().filter_map(serde_json::Value::as_u64).sum::<u64>())
+                        r.get(k).and_then(|m| m.as_object()).map_or(0, |m| {
+                            m.values()
+                                .filter_map(serde_json::Value::as_u64)
+                                .sum::<u64>()
+                        })
                     };
                     out.push(format!(
                         "  {table}: {} rows; missing {}, duplicates {}, dates out of order {}, impossible {}, outside their domain {}",
@@ -418,12 +420,24 @@ fn guide(
             format!(
                 "collect the consent of the subjects who agree to be contacted (MK403 p.31) and put their contact details at inbox/{study}/consented-contacts.csv with the columns {fields}"
             ),
-            "when you complete this task the engine imports the list whole and deletes the file".into(),
+            "when you complete this task the engine imports the list whole and deletes the file"
+                .into(),
         ],
-        StepKind::PrisonAdministrationNotice => vec![
-            "send the Prison Administration the notice of the results (MK403 p.8) no later than its deadline, 10 working days before the publication".into(),
-            "complete this task with the results summary you sent as the note".into(),
-        ],
+        StepKind::PrisonAdministrationNotice => {
+            let deadline = prepared
+                .and_then(|p| p.get("deadline"))
+                .and_then(|d| d.as_str())
+                .map(|d| format!(" by {d}"))
+                .unwrap_or_default();
+            vec![
+                format!(
+                    "the notice of the results is ready at outbox/{study}/prison-administration-notice.txt (publication date and deadline filled in): write the results summary where it asks for it"
+                ),
+                format!(
+                    "send it to the Prison Administration{deadline}, no later than 10 working days before the publication (MK403 p.8), then complete this task with the summary as the note"
+                ),
+            ]
+        }
         _ => vec![format!(
             "{}; complete this task when it is done (MK403 {})",
             step.title,
@@ -469,5 +483,13 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains('{'), "{text}");
+        let notice = p.step("prison-administration-notice").unwrap();
+        let prepared = serde_json::json!({"letter": "prison-administration-notice.txt", "deadline": "2028-03-01"});
+        let text = guide("s", notice, Some(&prepared)).join("\n");
+        assert!(
+            text.contains("outbox/s/prison-administration-notice.txt")
+                && text.contains("by 2028-03-01"),
+            "{text}"
+        );
     }
 }
