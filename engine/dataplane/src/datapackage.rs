@@ -103,7 +103,7 @@ pub fn field(column: &str, d: &Description) -> Value {
             }
             _ => {
                 f["type"] = "integer".into();
-                f["unit"] = "days from the start of the anchor event".into();
+                f["unit"] = crate::followup::Unit::of(d.date_policy).words().into();
             }
         }
         return f;
@@ -321,7 +321,11 @@ mod tests {
             sexes.as_array().unwrap().iter().any(|v| v == "female"),
             "{sexes}"
         );
-        assert_eq!(field("due_day", &d)["type"], "integer");
+        assert_eq!(field("due", &d)["type"], "integer");
+        assert_eq!(
+            field("first_offence", &description(DatePolicy::Month))["unit"],
+            "whole months (of 30.44 days) from the start of the anchor event"
+        );
         assert_eq!(field("censoring", &d)["type"], "string");
         let m = description(DatePolicy::Month);
         assert_eq!(field("offence_date", &m)["type"], "yearmonth");

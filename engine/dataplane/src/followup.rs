@@ -36,16 +36,16 @@ pub const DERIVED: &[Derived] = &[
         meaning: "the sub-point of MK403 p.19 of the wave",
     },
     Derived {
-        key: "due_day",
-        meaning: "days from the start of the anchor event to the day the wave fell due",
+        key: "due",
+        meaning: "when the wave fell due, counted from the start of the anchor event (the unit: days, or whole months under the `month` date policy)",
     },
     Derived {
-        key: "window_from_day",
-        meaning: "first day of the wave's observation window, in days from the start of the anchor event",
+        key: "window_from",
+        meaning: "the first day of the wave's observation window, counted from the start of the anchor event (days, or whole months under the `month` date policy)",
     },
     Derived {
-        key: "window_to_day",
-        meaning: "last day of the wave's observation window, in days from the start of the anchor event",
+        key: "window_to",
+        meaning: "the last day of the wave's observation window, counted from the start of the anchor event (days, or whole months under the `month` date policy)",
     },
     Derived {
         key: "late_registration",
@@ -56,16 +56,16 @@ pub const DERIVED: &[Derived] = &[
         meaning: "number of Punishment Register records in the wave's window",
     },
     Derived {
-        key: "observed_until_day",
-        meaning: "the subject is observed without a gap from day 0 to this day (days from the start of the anchor event); empty: no wave has arrived",
+        key: "observed_until",
+        meaning: "the subject is observed without a gap from the start of the anchor event to this point (days, or whole months under the `month` date policy); empty: no wave has arrived",
     },
     Derived {
         key: "reoffended",
         meaning: "1 when a new offence falls within the observed days, else 0 (the event indicator of a survival analysis)",
     },
     Derived {
-        key: "first_offence_day",
-        meaning: "day of the first new offence within the observed days (days from the start of the anchor event); empty: none",
+        key: "first_offence",
+        meaning: "the first new offence within the observed time, counted from the start of the anchor event (days, or whole months under the `month` date policy); empty: none",
     },
     Derived {
         key: "waves_arrived",
@@ -346,6 +346,40 @@ pub fn expected_waves(
     (n, short)
 }
 
+/// The unit the follow-up tables count time from the anchor in: days, or — under the spec's
+/// `month` date policy (MK403 p.7) — whole months, so that exact day counts do not undo the
+/// coarsening of the released dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Days,
+    Months,
+}
+
+impl Unit {
+    /// The unit of a spec's date policy.
+    pub fn of(policy: studyflow_spec::model::DatePolicy) -> Unit {
+        match policy {
+            studyflow_spec::model::DatePolicy::Month => Unit::Months,
+            _ => Unit::Days,
+        }
+    }
+
+    /// A day count in this unit (whole months of 30.4375 days, counted down).
+    pub fn count(self, days: i64) -> i64 {
+        match self {
+            Unit::Days => days,
+            Unit::Months => (days as f64 / 30.4375).floor() as i64,
+        }
+    }
+
+    pub fn words(self) -> &'static str {
+        match self {
+            Unit::Days => "days from the start of the anchor event",
+            Unit::Months => "whole months (of 30.44 days) from the start of the anchor event",
+        }
+    }
+}
+
 /// The follow-up tables of a release.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FollowUpTables {
@@ -384,6 +418,7 @@ pub fn tables(
     answers: &[WaveAnswer],
     released: &BTreeSet<&str>,
     expected: &dyn Fn(&str) -> (usize, Option<Censoring>),
+    unit: Unit,
 ) -> FollowUpTables {
     let mut out = FollowUpTables::default();
     let mut by_subject: BTreeMap<&str, Vec<&WaveAnswer>> = BTreeMap::new();
@@ -400,9 +435,15 @@ pub fn tables(
                 values: BTreeMap::from([
                     ("wave".to_owned(), Value::from(w.wave.as_str())),
                     ("wave_point".to_owned(), Value::from(w.point.as_str())),
-                    ("due_day".to_owned(), Value::from(w.due_day)),
-                    ("window_from_day".to_owned(), Value::from(w.window_from_day)),
-                    ("window_to_day".to_owned(), Value::from(w.window_to_day)),
+                    ("due".to_owned(), Value::from(unit.count(w.due_day))),
+                    (
+                        "window_from".to_owned(),
+                        Value::from(unit.count(w.window_from_day)),
+                    ),
+                    (
+                        "window_to".to_owned(),
+                        Value::from(unit.count(w.window_to_day)),
+                    ),
                     ("events".to_owned(), Value::from(w.events.len())),
                 ]),
             });
@@ -415,12 +456,14 @@ pub fn tables(
                 });
             }
         }
-        out.observation.push(observation(id, &waves, expected(id)));
+        out.observation
+            .push(observation(id, &waves, expected(id), unit));
     }
     // Released subjects none of whose waves has arrived yet are observed from day 0 only.
     for id in released {
         if !out.observation.iter().any(|r| r.study_id == *id) {
-            out.observation.push(observation(id, &[], expected(id)));
+            out.observation
+                .push(observation(id, &[], expected(id), unit));
         }
     }
     out.observation.sort_by(|a, b| a.study_id.cmp(&b.study_id));
@@ -431,6 +474,7 @@ fn observation(
     id: &str,
     waves: &[&WaveAnswer],
     (expected, short): (usize, Option<Censoring>),
+    unit: Unit,
 ) -> AnonRecord {
     // Observed without a gap from day 0: windows merged in order while they touch.
     let mut until: Option<i64> = None;
@@ -461,16 +505,16 @@ fn observation(
         study_id: id.to_owned(),
         values: BTreeMap::from([
             (
-                "observed_until_day".to_owned(),
-                until.map_or(Value::Null, Value::from),
+                "observed_until".to_owned(),
+                until.map_or(Value::Null, |u| Value::from(unit.count(u))),
             ),
             (
                 "reoffended".to_owned(),
                 Value::from(u8::from(first.is_some())),
             ),
             (
-                "first_offence_day".to_owned(),
-                first.map_or(Value::Null, Value::from),
+                "first_offence".to_owned(),
+                first.map_or(Value::Null, |d| Value::from(unit.count(d))),
             ),
             ("waves_arrived".to_owned(), Value::from(waves.len())),
             ("censoring".to_owned(), Value::from(censoring.as_str())),
@@ -638,10 +682,15 @@ mod tests {
             answer("S", "1y_after_start", 0, 364, Some(10), 1),
         ];
         let released: BTreeSet<&str> = ["A", "B", "C"].into();
-        let t = tables(&answers, &released, &|id| match id {
-            "B" => (2, Some(Censoring::CutOff)),
-            _ => (6, None),
-        });
+        let t = tables(
+            &answers,
+            &released,
+            &|id| match id {
+                "B" => (2, Some(Censoring::CutOff)),
+                _ => (6, None),
+            },
+            Unit::Days,
+        );
         assert!(
             t.waves.iter().all(|r| r.study_id != "S"),
             "suppressed subject left out"
@@ -656,16 +705,26 @@ mod tests {
                 .values
                 .clone()
         };
-        assert_eq!(obs("A")["observed_until_day"], json!(364));
-        assert_eq!(obs("A")["first_offence_day"], json!(200));
+        assert_eq!(obs("A")["observed_until"], json!(364));
+        assert_eq!(obs("A")["first_offence"], json!(200));
         assert_eq!(obs("A")["censoring"], json!("follow_up_in_progress"));
-        assert_eq!(obs("B")["observed_until_day"], json!(1095));
+        assert_eq!(obs("B")["observed_until"], json!(1095));
         assert_eq!(obs("B")["reoffended"], json!(1));
         assert_eq!(obs("B")["censoring"], json!("cut_off"));
         // C: released, nothing arrived yet.
-        assert_eq!(obs("C")["observed_until_day"], Value::Null);
+        assert_eq!(obs("C")["observed_until"], Value::Null);
         assert_eq!(obs("C")["reoffended"], json!(0));
         assert_eq!(t.observation.len(), 3);
         assert_eq!(t.events_per_wave()["1y_after_start"], 2);
+        // Under the month date policy the counts are whole months, not days.
+        let m = tables(&answers, &released, &|_| (6, None), Unit::Months);
+        let a = m.observation.iter().find(|r| r.study_id == "A").unwrap();
+        assert_eq!(a.values["observed_until"], json!(11), "364 days");
+        assert_eq!(a.values["first_offence"], json!(6), "200 days");
+        assert_eq!(
+            Unit::Months.count(-1),
+            -1,
+            "before the anchor stays before it"
+        );
     }
 }

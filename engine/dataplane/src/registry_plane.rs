@@ -1240,7 +1240,15 @@ impl RegistryDataPlane {
                 .copied()
                 .unwrap_or((0, Some(followup::Censoring::AnchorNotKnown)))
         };
-        let t = followup::tables(&answers, &released, &expected);
+        let unit = followup::Unit::of(
+            ctx.spec
+                .anonymisation
+                .as_ref()
+                .map_or(studyflow_spec::model::DatePolicy::RelativeToAnchor, |a| {
+                    a.date_policy
+                }),
+        );
+        let t = followup::tables(&answers, &released, &expected, unit);
         let per_wave = t.events_per_wave();
         tables.insert("follow_up_waves".to_owned(), t.waves);
         tables.insert("follow_up_events".to_owned(), t.events);

@@ -479,11 +479,11 @@ fn released_dataset_is_complete(
         let d = day(&e["offence_date"]);
         if e["late_registration"] == "1" {
             // An earlier window's offence the register opened after that wave was asked.
-            assert!(d < day(&wave["window_from_day"]), "{e:?} late in {wave:?}");
+            assert!(d < day(&wave["window_from"]), "{e:?} late in {wave:?}");
         } else {
             assert_eq!(e["late_registration"], "0", "{e:?}");
             assert!(
-                day(&wave["window_from_day"]) <= d && d <= day(&wave["window_to_day"]),
+                day(&wave["window_from"]) <= d && d <= day(&wave["window_to"]),
                 "{e:?} outside {wave:?}"
             );
         }
@@ -497,7 +497,7 @@ fn released_dataset_is_complete(
             "{o:?}"
         );
         if o["reoffended"] == "1" {
-            assert!(day(&o["first_offence_day"]) <= day(&o["observed_until_day"]));
+            assert!(day(&o["first_offence"]) <= day(&o["observed_until"]));
         }
     }
     // Baseline: the register answered as of the request (January 2027 for a 2026 cohort):
@@ -537,7 +537,7 @@ fn released_dataset_is_complete(
     assert_eq!(observed["schema"]["primaryKey"][0], "study_id");
     let codebook = std::fs::read_to_string(last.join("codebook.md")).unwrap();
     assert!(
-        codebook.contains("`first_offence_day`") && codebook.contains("days"),
+        codebook.contains("`first_offence`") && codebook.contains("days"),
         "{codebook}"
     );
     if analyse {
