@@ -198,6 +198,15 @@ fn wrap(text: &str, width: usize) -> String {
     out
 }
 
+/// The spec's Latvian text where it gives one, else its English text (the letter then says
+/// so, in Latvian).
+fn latvian(lv: &Option<String>, en: &Option<String>) -> String {
+    match lv.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) => t.to_owned(),
+        None => format!("{} (angliski)", en.as_deref().unwrap_or_default().trim()),
+    }
+}
+
 /// How wide a letter's lines are.
 const LINE: usize = 80;
 
@@ -380,10 +389,12 @@ impl Letters {
             points => format!("{} punkts", points_lv.join(", ")),
             points_en => points_en.join(", "),
             title => spec.title.clone().unwrap_or_default(),
+            title_lv => latvian(&spec.title_lv, &spec.title),
             study => spec.id.clone(),
             version => spec.version.0,
             plan_hash => plan_hash.to_owned(),
             purpose => spec.purpose.clone().unwrap_or_default().trim().to_owned(),
+            purpose_lv => latvian(&spec.purpose_lv, &spec.purpose),
             exchange_lv, exchange_en,
             reason => reason.map(|r| r.trim().to_owned()),
             period_from_lv => lv_date(volume.period.from.0, LvCase::Genitive),
@@ -444,6 +455,7 @@ impl Letters {
             date_lv => lv_date(date, LvCase::Locative),
             date_en => en_date(date),
             title => spec.title.clone().unwrap_or_default(),
+            title_lv => latvian(&spec.title_lv, &spec.title),
             study => spec.id.clone(),
             summary => studyflow_spec::diagnostic::mask_personal_codes(summary.trim()).into_owned(),
             publication_lv => lv_date(publication.0, LvCase::Locative),

@@ -106,6 +106,10 @@ pub struct Spec {
     /// Title of the study as it appears on the application (MK403 p.3: the application that names the study; the title itself is studyflow's requirement).
     #[schemars(required)]
     pub title: Option<String>,
+    /// The title in Latvian, as the Latvian part of the Service's letters quotes it (the requests
+    /// of MK403 p.11, the notice of p.8); without it they quote `title`.
+    #[serde(default)]
+    pub title_lv: Option<String>,
     /// Version of this study's spec; raise it for every amendment. studyflow runs only an approved version (MK403 p.3: a study runs under an approved application).
     #[schemars(range(min = 1))]
     pub version: Whole<u32>,
@@ -114,6 +118,10 @@ pub struct Spec {
     /// The purpose of the study (MK403 p.3.1).
     #[schemars(required)]
     pub purpose: Option<String>,
+    /// The purpose in Latvian, as the Latvian part of the request letters quotes it
+    /// (MK403 p.3.1, p.11); without it they quote `purpose`.
+    #[serde(default)]
+    pub purpose_lv: Option<String>,
     /// Methodology, planned sample, acquisition methods and procedures (MK403 p.3.2).
     #[schemars(required)]
     pub methodology: Option<Methodology>,
