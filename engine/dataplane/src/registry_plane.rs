@@ -130,6 +130,10 @@ mod names {
     /// The joined follow-up answers, one per wave and subject.
     pub const FOLLOW_UPS: &str = "anonymised/followup/";
 
+    /// The period and day a secure electronic request asked about (no identifier).
+    pub fn asked(registry: Registry) -> String {
+        format!("asked/{}", registry.as_str())
+    }
     pub fn answer(registry: Registry) -> &'static str {
         match registry {
             Registry::InformationCentre => "answer/information_centre",
@@ -139,12 +143,16 @@ mod names {
     pub fn follow_up_raw(wave: &WaveRef, subject: &str) -> String {
         format!("followup/{}/{subject}/raw", wave.name)
     }
-    /// Anonymised on arrival, not joined yet.
-    pub fn follow_up_arrived(wave: &WaveRef, subject: &str) -> String {
-        format!("anonymised/arrived/{}/{subject}", wave.name)
+    /// Anonymised on arrival, not joined yet: under the run pseudonym (the join knows no
+    /// other name), deleted by the join and, if it never runs, by the destruction.
+    pub const ARRIVED: &str = "anonymised/arrived/";
+    pub fn follow_up_arrived(wave: &WaveRef, run: &str) -> String {
+        format!("{ARRIVED}{}/{run}", wave.name)
     }
-    pub fn follow_up_joined(wave: &WaveRef, subject: &str) -> String {
-        format!("{FOLLOW_UPS}{}/{subject}", wave.name)
+    /// Joined: under the study ID, never the run pseudonym (which the runs and their audit
+    /// date).
+    pub fn follow_up_joined(wave: &WaveRef, study_id: &str) -> String {
+        format!("{FOLLOW_UPS}{}/{study_id}", wave.name)
     }
 }
 
@@ -662,13 +670,19 @@ impl RegistryDataPlane {
                             )
                         })
                         .map_err(|e| fail(e.to_string(), false))?;
+                    // The period and day asked about, kept to check the answer against when it
+                    // arrives, however much later (p.3.3, p.12).
+                    let period = self.baseline_period(&ctx, registry);
+                    if let Some(p) = &period {
+                        self.save_plain(study, &names::asked(registry), p).await?;
+                    }
                     match crate::exchange::send(
                         &self.outbox.join(study),
                         &id,
                         &letter,
                         &fields,
                         &codes,
-                        self.baseline_period(&ctx, registry).as_ref(),
+                        period.as_ref(),
                     ) {
                         Ok(_) | Err(crate::exchange::ExchangeError::Exists(_)) => {}
                         Err(e) => return Err(fail(e.to_string(), true)),
@@ -732,7 +746,10 @@ impl RegistryDataPlane {
                         Ok(Some(rows)) => {
                             // The answer keeps to the period asked about, as the automated
                             // exchange's does (MK403 p.3.3, p.12).
-                            if let Some(period) = self.baseline_period(&ctx, registry)
+                            let asked: Option<Period> =
+                                self.load_plain(study, &names::asked(registry)).await?;
+                            if let Some(period) =
+                                asked.or_else(|| self.baseline_period(&ctx, registry))
                                 && let Err(e) =
                                     followup::check_period(rows.iter().map(|r| &r.values), &period)
                             {
@@ -986,8 +1003,9 @@ impl RegistryDataPlane {
                 let wave = Self::wave_of(&ctx)?;
                 let raw_name = names::follow_up_raw(&wave, ctx.subject);
                 let arrived = names::follow_up_arrived(&wave, ctx.subject);
+                let study_id = self.study_id(&keys, study, ctx.subject).await?;
                 // Anonymised before, the commit lost (the raw answer is gone): done.
-                for done in [arrived.clone(), names::follow_up_joined(&wave, ctx.subject)] {
+                for done in [arrived.clone(), names::follow_up_joined(&wave, &study_id)] {
                     if self
                         .store
                         .dataset(study, &done)
@@ -1003,7 +1021,6 @@ impl RegistryDataPlane {
                 }
                 let rows: Vec<AnswerRow> = self.load(&keys, study, &raw_name).await?;
                 let anchor = self.anchor(&keys, study, ctx.subject).await?;
-                let study_id = self.study_id(&keys, study, ctx.subject).await?;
                 // Anonymised on arrival (p.20): identifiers dropped, dates by the spec's
                 // policy counted from the start of the anchor event, under the study ID.
                 let policy = ctx
@@ -1069,7 +1086,6 @@ impl RegistryDataPlane {
                 // subjects' table does not show is not joined.
                 let wave = Self::wave_of(ctx)?;
                 let arrived = names::follow_up_arrived(&wave, ctx.subject);
-                let joined = names::follow_up_joined(&wave, ctx.subject);
                 let Some(answer) = self.load_plain::<WaveAnswer>(study, &arrived).await? else {
                     // Joined before, the commit lost: nothing more to do.
                     return Ok(StepOutput {
@@ -1083,13 +1099,14 @@ impl RegistryDataPlane {
                     .ok_or_else(|| fail("the released subjects are not recorded", false))?;
                 let member = released.contains(&answer.study_id);
                 if member {
+                    let joined = names::follow_up_joined(&wave, &answer.study_id);
                     self.save_untimed(study, &joined, &answer).await?;
                 }
                 self.store
                     .delete_datasets(study, &[arrived.as_str()])
                     .await
                     .map_err(store_err)?;
-                json!({"joined": member, "events": answer.events.len(), "wave": wave.name})
+                json!({"joined": member, "wave": wave.name})
             }
             StepKind::Transfer | StepKind::Release => {
                 if ctx.step.kind == StepKind::Transfer {
@@ -1182,7 +1199,14 @@ impl RegistryDataPlane {
         study: &str,
         run: &str,
     ) -> Result<String, StepError> {
-        let ids: BTreeMap<String, String> = self.load(keys, study, names::RUN_IDS).await?;
+        // A study whose cohort was formed before run pseudonyms ran its waves under the study
+        // IDs themselves.
+        let Some(ids) = self
+            .load_optional::<BTreeMap<String, String>>(keys, study, names::RUN_IDS)
+            .await?
+        else {
+            return Ok(run.to_owned());
+        };
         ids.get(run)
             .cloned()
             .ok_or_else(|| fail("the subject is not in the study's cohort", false))
@@ -1338,23 +1362,42 @@ impl RegistryDataPlane {
             // The p.8 notice is prepared before its task opens: the publication date, the
             // computed deadline, the signatory; the researcher writes the results summary in
             // and sends it.
-            let letter = crate::letters::Letters::new(None)
-                .and_then(|l| {
-                    l.notice_for(
-                        ctx.spec,
-                        ctx.step,
-                        NOTICE_SUMMARY,
-                        riga_date(self.clock.now()),
-                        crate::letters::signatory(ctx.spec).unwrap_or_default(),
-                    )
-                })
-                .map_err(|e| fail(e.to_string(), false))?;
+            let letter = crate::letters::Letters::new(None).and_then(|l| {
+                l.notice_for(
+                    ctx.spec,
+                    ctx.step,
+                    NOTICE_SUMMARY,
+                    riga_date(self.clock.now()),
+                    crate::letters::signatory(ctx.spec).unwrap_or_default(),
+                )
+            });
+            let letter = match letter {
+                Ok(l) => l,
+                // No publication planned yet: the task opens without a prepared letter.
+                Err(crate::letters::LetterError::NotApplicable(why)) => {
+                    return Ok(StepOutput {
+                        record: json!({"letter": null, "why": why}),
+                        ..StepOutput::default()
+                    });
+                }
+                Err(e) => return Err(fail(e.to_string(), false)),
+            };
             let folder = self.outbox.join(ctx.study);
             std::fs::create_dir_all(&folder)
                 .map_err(|e| fail(format!("{}: {e}", folder.display()), true))?;
             let path = folder.join(NOTICE_FILE);
-            std::fs::write(&path, letter)
-                .map_err(|e| fail(format!("{}: {e}", path.display()), true))?;
+            // Written once: a retried preparation leaves a letter the researcher may be
+            // editing as it is.
+            let written = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, letter.as_bytes()));
+            match written {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(fail(format!("{}: {e}", path.display()), true)),
+            }
             return Ok(StepOutput {
                 record: json!({"letter": NOTICE_FILE, "deadline": ctx.step.deadline.as_ref().and_then(|d| d.date)}),
                 ..StepOutput::default()
@@ -1375,6 +1418,18 @@ impl RegistryDataPlane {
                 crate::contact::shred(f)
                     .map_err(|e| fail(format!("{}: {e}", f.display()), true))?;
             }
+            // An answer anonymised but never joined (a terminated study's) lies under its run
+            // pseudonym with its study ID: the one link between the two outside the vault.
+            let unjoined = self
+                .store
+                .dataset_names(ctx.study, names::ARRIVED)
+                .await
+                .map_err(store_err)?;
+            let unjoined: Vec<&str> = unjoined.iter().map(String::as_str).collect();
+            self.store
+                .delete_datasets(ctx.study, &unjoined)
+                .await
+                .map_err(store_err)?;
             record = json!({"plaintext_files_deleted": files.len()});
         }
         if ctx.step.kind == StepKind::AnonymisedRetention {

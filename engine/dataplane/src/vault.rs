@@ -53,8 +53,10 @@ impl MasterKey {
     /// Reads the key file: 64 hexadecimal digits.
     pub fn from_file(path: &Path) -> Result<MasterKey, VaultError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|_| VaultError::MasterKeyUnreadable(shown.clone()))?;
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(path)
+                .map_err(|_| VaultError::MasterKeyUnreadable(shown.clone()))?,
+        );
         let bytes = unhex(&text).ok_or_else(|| VaultError::MasterKeyMalformed(shown.clone()))?;
         let key: [u8; 32] = bytes
             .as_slice()

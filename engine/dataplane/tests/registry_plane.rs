@@ -282,6 +282,26 @@ async fn recidivism_study_moves_real_data_and_leaves_no_identifier() {
         // study ID, nor the time a subject's wave arrived: either would date the subject's
         // released rows (anchor = the wave's day − its years).
         assert!(runs.iter().all(|r| !released.contains(&r.subject)));
+        // What is kept of the follow-ups is under the study IDs, never a run pseudonym (the
+        // runs and their audit are dated); no unjoined arrival is left behind.
+        for name in engine
+            .store
+            .dataset_names(&study, "anonymised/")
+            .await
+            .unwrap()
+        {
+            assert!(!name.starts_with("anonymised/arrived/"), "{name}");
+            if let Some(rest) = name.strip_prefix("anonymised/followup/") {
+                let id = rest.rsplit('/').next().unwrap();
+                assert!(released.contains(id), "{name}");
+            }
+        }
+        // Nor does any per-subject run keep what it recorded (a count could single one out).
+        assert!(
+            runs.iter()
+                .filter(|r| !r.subject.is_empty())
+                .all(|r| r.output.is_none())
+        );
         let audit = engine.store.audit_rows(0, 1_000_000).await.unwrap();
         for a in &audit {
             assert!(

@@ -1020,7 +1020,15 @@ fn completion(b: &mut Builder<'_>, acquired: bool) {
             ),
             (None, None) => ("once no step needs it, and at completion or termination at the latest (MK403 p.26)".to_owned(), None),
         };
-        let holders = b.last_holders_of_personal_data();
+        let mut holders = b.last_holders_of_personal_data();
+        // And after the follow-up joins: until a subject's wave is joined, its anonymised
+        // answer waits under its run pseudonym, which only the vault links to the study ID;
+        // the destruction removes what a join never took (a terminated study's).
+        holders.extend(
+            b.graph
+                .node_indices()
+                .filter(|n| b.graph[*n].kind == StepKind::FollowUpJoin),
+        );
         b.add_after(
             step(
                 "destroy-identifying",

@@ -220,9 +220,10 @@ pub struct Finish {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     /// The destruction of everything identifying of the run's study (MK403 p.26): its
-    /// identifying datasets, its keys, the per-subject timers derived from anchor dates, and
-    /// the recorded outputs that held the cohort's pseudonyms with their anchor dates, each
-    /// replaced by the given text (run id, output without them).
+    /// identifying datasets, its keys, the per-subject timers derived from anchor dates and
+    /// the per-subject runs' outputs, and the recorded outputs that held the cohort's
+    /// pseudonyms with their anchor dates, each replaced by the given text (run id, output
+    /// without them).
     DestroyIdentifying { rewrite_outputs: Vec<(i64, String)> },
 }
 
@@ -911,6 +912,14 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                     }
+                    // The per-subject runs' recorded outputs go too: a count of one subject's
+                    // rows could single out its released row.
+                    sqlx::query(
+                        "UPDATE step_runs SET output = NULL WHERE study = $1 AND subject <> ''",
+                    )
+                    .bind(&study)
+                    .execute(&mut *tx)
+                    .await?;
                     sqlx::query("UPDATE step_runs SET not_before = NULL, timer_rule = NULL WHERE study = $1 AND subject <> '' AND state IN ('done', 'cancelled', 'failed')")
                         .bind(&study)
                         .execute(&mut *tx)
