@@ -324,7 +324,7 @@ mod tests {
         assert_eq!(field("due", &d)["type"], "integer");
         assert_eq!(
             field("first_offence", &description(DatePolicy::Month))["unit"],
-            "whole months (of 30.44 days) from the start of the anchor event"
+            "calendar months from the month of the start of the anchor event (0: the same month)"
         );
         assert_eq!(field("censoring", &d)["type"], "string");
         let m = description(DatePolicy::Month);

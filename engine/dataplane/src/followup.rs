@@ -37,15 +37,15 @@ pub const DERIVED: &[Derived] = &[
     },
     Derived {
         key: "due",
-        meaning: "when the wave fell due, counted from the start of the anchor event (the unit: days, or whole months under the `month` date policy)",
+        meaning: "when the wave fell due, counted from the start of the anchor event (the unit: days, or calendar months under the `month` date policy)",
     },
     Derived {
         key: "window_from",
-        meaning: "the first day of the wave's observation window, counted from the start of the anchor event (days, or whole months under the `month` date policy)",
+        meaning: "the first day of the wave's observation window, counted from the start of the anchor event (days, or calendar months under the `month` date policy)",
     },
     Derived {
         key: "window_to",
-        meaning: "the last day of the wave's observation window, counted from the start of the anchor event (days, or whole months under the `month` date policy)",
+        meaning: "the last day of the wave's observation window, counted from the start of the anchor event (days, or calendar months under the `month` date policy)",
     },
     Derived {
         key: "late_registration",
@@ -57,7 +57,7 @@ pub const DERIVED: &[Derived] = &[
     },
     Derived {
         key: "observed_until",
-        meaning: "the subject is observed without a gap from the start of the anchor event to this point (days, or whole months under the `month` date policy); empty: no wave has arrived",
+        meaning: "the subject is observed without a gap from the start of the anchor event to this point (days, or calendar months under the `month` date policy); empty: no wave has arrived",
     },
     Derived {
         key: "reoffended",
@@ -65,7 +65,7 @@ pub const DERIVED: &[Derived] = &[
     },
     Derived {
         key: "first_offence",
-        meaning: "the first new offence within the observed time, counted from the start of the anchor event (days, or whole months under the `month` date policy); empty: none",
+        meaning: "the first new offence within the observed time, counted from the start of the anchor event (days, or calendar months under the `month` date policy); empty: none",
     },
     Derived {
         key: "waves_arrived",
@@ -261,6 +261,16 @@ pub struct WaveAnswer {
     pub window_to_day: i64,
     /// The day of the first new offence in the window, if any.
     pub first_offence_day: Option<i64>,
+    /// The same four in calendar months from the anchor's month, for the `month` date policy:
+    /// what the coarsened released dates already tell, nothing finer (MK403 p.7).
+    #[serde(default)]
+    pub due_month: i64,
+    #[serde(default)]
+    pub window_from_month: i64,
+    #[serde(default)]
+    pub window_to_month: i64,
+    #[serde(default)]
+    pub first_offence_month: Option<i64>,
     /// The events the register recorded in the window, anonymised by the spec's policy.
     pub events: Vec<BTreeMap<String, Value>>,
 }
@@ -276,18 +286,31 @@ impl WaveAnswer {
         events: Vec<BTreeMap<String, Value>>,
     ) -> Option<WaveAnswer> {
         let (from, to) = window(wave, anchor)?;
+        let due = due(wave, anchor)?;
         let day = |d: Date| (d - anchor.start).get_days() as i64;
+        let month = |d: Date| months(anchor.start, d);
+        let first = raw_event_dates.into_iter().flatten().min();
         Some(WaveAnswer {
             study_id: study_id.to_owned(),
             wave: wave.name.to_owned(),
             point: wave.point.to_owned(),
-            due_day: day(due(wave, anchor)?),
+            due_day: day(due),
             window_from_day: day(from),
             window_to_day: day(to),
-            first_offence_day: raw_event_dates.into_iter().flatten().map(day).min(),
+            first_offence_day: first.map(day),
+            due_month: month(due),
+            window_from_month: month(from),
+            window_to_month: month(to),
+            first_offence_month: first.map(month),
             events,
         })
     }
+}
+
+/// Calendar months from `from`'s month to `to`'s month (negative before).
+pub fn months(from: Date, to: Date) -> i64 {
+    let index = |d: Date| i64::from(d.year()) * 12 + i64::from(d.month());
+    index(to) - index(from)
 }
 
 /// Why a subject's observation ends where it does (right-censoring for a survival analysis).
@@ -364,18 +387,20 @@ impl Unit {
         }
     }
 
-    /// A day count in this unit (whole months of 30.4375 days, counted down).
-    pub fn count(self, days: i64) -> i64 {
+    /// The count in this unit, of a point known in both.
+    pub fn pick(self, days: i64, months: i64) -> i64 {
         match self {
             Unit::Days => days,
-            Unit::Months => (days as f64 / 30.4375).floor() as i64,
+            Unit::Months => months,
         }
     }
 
     pub fn words(self) -> &'static str {
         match self {
             Unit::Days => "days from the start of the anchor event",
-            Unit::Months => "whole months (of 30.44 days) from the start of the anchor event",
+            Unit::Months => {
+                "calendar months from the month of the start of the anchor event (0: the same month)"
+            }
         }
     }
 }
@@ -435,14 +460,17 @@ pub fn tables(
                 values: BTreeMap::from([
                     ("wave".to_owned(), Value::from(w.wave.as_str())),
                     ("wave_point".to_owned(), Value::from(w.point.as_str())),
-                    ("due".to_owned(), Value::from(unit.count(w.due_day))),
+                    (
+                        "due".to_owned(),
+                        Value::from(unit.pick(w.due_day, w.due_month)),
+                    ),
                     (
                         "window_from".to_owned(),
-                        Value::from(unit.count(w.window_from_day)),
+                        Value::from(unit.pick(w.window_from_day, w.window_from_month)),
                     ),
                     (
                         "window_to".to_owned(),
-                        Value::from(unit.count(w.window_to_day)),
+                        Value::from(unit.pick(w.window_to_day, w.window_to_month)),
                     ),
                     ("events".to_owned(), Value::from(w.events.len())),
                 ]),
@@ -476,15 +504,16 @@ fn observation(
     (expected, short): (usize, Option<Censoring>),
     unit: Unit,
 ) -> AnonRecord {
-    // Observed without a gap from day 0: windows merged in order while they touch.
-    let mut until: Option<i64> = None;
-    let mut windows: Vec<(i64, i64)> = waves
+    // Observed without a gap from day 0: windows merged in order while they touch. Each
+    // point is kept in days and in calendar months; the unit chooses which is released.
+    let mut until: Option<(i64, i64)> = None;
+    let mut windows: Vec<(i64, (i64, i64))> = waves
         .iter()
-        .map(|w| (w.window_from_day, w.window_to_day))
+        .map(|w| (w.window_from_day, (w.window_to_day, w.window_to_month)))
         .collect();
     windows.sort();
     for (from, to) in windows {
-        let reach = until.map_or(0, |u| u + 1);
+        let reach = until.map_or(0, |u| u.0 + 1);
         if from > reach {
             break;
         }
@@ -492,8 +521,8 @@ fn observation(
     }
     let first = waves
         .iter()
-        .filter_map(|w| w.first_offence_day)
-        .filter(|d| *d >= 0 && until.is_some_and(|u| *d <= u))
+        .filter_map(|w| Some((w.first_offence_day?, w.first_offence_month.unwrap_or(0))))
+        .filter(|d| d.0 >= 0 && until.is_some_and(|u| d.0 <= u.0))
         .min();
     let censoring = match short {
         _ if waves.len() < expected => Censoring::FollowUpInProgress,
@@ -506,7 +535,7 @@ fn observation(
         values: BTreeMap::from([
             (
                 "observed_until".to_owned(),
-                until.map_or(Value::Null, |u| Value::from(unit.count(u))),
+                until.map_or(Value::Null, |(d, m)| Value::from(unit.pick(d, m))),
             ),
             (
                 "reoffended".to_owned(),
@@ -514,7 +543,7 @@ fn observation(
             ),
             (
                 "first_offence".to_owned(),
-                first.map_or(Value::Null, |d| Value::from(unit.count(d))),
+                first.map_or(Value::Null, |(d, m)| Value::from(unit.pick(d, m))),
             ),
             ("waves_arrived".to_owned(), Value::from(waves.len())),
             ("censoring".to_owned(), Value::from(censoring.as_str())),
@@ -665,6 +694,10 @@ mod tests {
             window_from_day: from,
             window_to_day: to,
             first_offence_day: first,
+            due_month: (to + 1) / 30,
+            window_from_month: from / 30,
+            window_to_month: to / 30,
+            first_offence_month: first.map(|f| f / 30),
             events: (0..n)
                 .map(|i| BTreeMap::from([("offence_date".to_owned(), Value::from(i as i64))]))
                 .collect(),
@@ -719,12 +752,15 @@ mod tests {
         // Under the month date policy the counts are whole months, not days.
         let m = tables(&answers, &released, &|_| (6, None), Unit::Months);
         let a = m.observation.iter().find(|r| r.study_id == "A").unwrap();
-        assert_eq!(a.values["observed_until"], json!(11), "364 days");
-        assert_eq!(a.values["first_offence"], json!(6), "200 days");
         assert_eq!(
-            Unit::Months.count(-1),
-            -1,
-            "before the anchor stays before it"
+            a.values["observed_until"],
+            json!(12),
+            "the window's last month"
         );
+        assert_eq!(a.values["first_offence"], json!(6), "the offence's month");
+        // Calendar months of the dates, as the coarsened released dates tell them.
+        assert_eq!(months(d("2027-01-31"), d("2027-03-01")), 2);
+        assert_eq!(months(d("2027-01-31"), d("2027-01-01")), 0);
+        assert_eq!(months(d("2027-01-01"), d("2026-12-31")), -1);
     }
 }
