@@ -114,10 +114,12 @@ mod names {
     pub const LINKED_ROWS: &str = "linked/rows";
     pub const CODES: &str = "vault/codes";
     pub const STUDY_IDS: &str = "vault/study_ids";
-    /// Run pseudonym → anchor dates (sealed; the follow-ups' windows, p.19).
+    /// Run pseudonym → what its waves need (sealed): the study ID behind it (the per-subject
+    /// runs never carry the released ID), the anchor dates (the windows, p.19), the codes the
+    /// requests name (p.12.1).
+    pub const RUNS: &str = "vault/runs";
+    /// Study ID → anchor dates: the cohort of a study formed before run pseudonyms (sealed).
     pub const COHORT: &str = "vault/cohort";
-    /// Run pseudonym → study ID (sealed): the per-subject runs never carry the released ID.
-    pub const RUN_IDS: &str = "vault/run_ids";
     pub const CONSENTED: &str = "contact/consented";
     /// Everything anonymised: kept after the keys are destroyed (p.27).
     pub const ANONYMISED: &str = "anonymised/";
@@ -195,6 +197,16 @@ fn asked(s: &Subject) -> Asked<'_> {
         previous_personal_code: s.previous_personal_code.as_deref(),
         proceeding_number: s.values.get("proceeding_number").and_then(Value::as_str),
     }
+}
+
+/// What a subject's follow-up runs need, kept sealed under its run pseudonym (p.19, p.26).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct RunVault {
+    /// The released study ID.
+    study_id: String,
+    anchor: Anchor,
+    /// The personal code and the previous one (p.12.1), if the study kept them.
+    codes: Option<(String, Option<String>)>,
 }
 
 /// A fresh run pseudonym: random, unrelated to the study ID or anything else.
@@ -897,8 +909,16 @@ impl RegistryDataPlane {
                 // study ID: the runs, their timers and the audit of them (which last) would
                 // otherwise tell each released subject's anchor date. The map between the two
                 // is sealed and goes with the keys (p.26).
-                let mut run_ids: BTreeMap<String, String> = BTreeMap::new();
-                let mut anchors: BTreeMap<String, Anchor> = BTreeMap::new();
+                let codes: BTreeMap<String, (String, Option<String>)> = self
+                    .load_optional(&keys, study, names::CODES)
+                    .await?
+                    .unwrap_or_default();
+                let key_of: BTreeMap<&str, &str> = out
+                    .vault
+                    .iter()
+                    .map(|(key, id)| (id.as_str(), key.as_str()))
+                    .collect();
+                let mut vault: BTreeMap<String, RunVault> = BTreeMap::new();
                 let mut by_study_id: BTreeMap<&str, Anchor> = BTreeMap::new();
                 let mut runs: Vec<Cohort> = Vec::with_capacity(cohort.len());
                 for c in &cohort {
@@ -907,18 +927,24 @@ impl RegistryDataPlane {
                         end: c.end,
                     };
                     let run = run_pseudonym()?;
-                    run_ids.insert(run.clone(), c.pseudonym.clone());
-                    anchors.insert(run.clone(), anchor);
+                    vault.insert(
+                        run.clone(),
+                        RunVault {
+                            study_id: c.pseudonym.clone(),
+                            anchor,
+                            codes: key_of
+                                .get(c.pseudonym.as_str())
+                                .and_then(|k| codes.get(*k))
+                                .cloned(),
+                        },
+                    );
                     by_study_id.insert(&c.pseudonym, anchor);
                     runs.push(Cohort {
                         pseudonym: run,
                         ..c.clone()
                     });
                 }
-                self.save(&keys, study, names::COHORT, true, &anchors)
-                    .await?;
-                self.save(&keys, study, names::RUN_IDS, true, &run_ids)
-                    .await?;
+                self.save(&keys, study, names::RUNS, true, &vault).await?;
                 if let Some(f) = &ctx.spec.follow_up {
                     let asked: Vec<(bool, i16)> = studyflow_spec::model::WAVES
                         .iter()
@@ -950,19 +976,11 @@ impl RegistryDataPlane {
             }
             StepKind::FollowUpRequest => {
                 let wave = Self::wave_of(&ctx)?;
-                let ids: BTreeMap<String, String> =
-                    self.load(&keys, study, names::STUDY_IDS).await?;
-                let codes: BTreeMap<String, (String, Option<String>)> =
-                    self.load(&keys, study, names::CODES).await?;
-                let anchor = self.anchor(&keys, study, ctx.subject).await?;
-                let study_id = self.study_id(&keys, study, ctx.subject).await?;
-                let key = ids
-                    .iter()
-                    .find(|(_, id)| **id == study_id)
-                    .map(|(k, _)| k.clone())
-                    .ok_or_else(|| fail("the subject is not in the vault", false))?;
-                let (code, previous) = codes
-                    .get(&key)
+                let run = self.run_vault(&keys, study, ctx.subject).await?;
+                let anchor = run.anchor;
+                let (code, previous) = run
+                    .codes
+                    .as_ref()
                     .ok_or_else(|| fail("the subject's code is not in the vault", false))?;
                 // By the personal code and the previous one if it changed (p.12.1).
                 let subject = Asked {
@@ -1003,7 +1021,8 @@ impl RegistryDataPlane {
                 let wave = Self::wave_of(&ctx)?;
                 let raw_name = names::follow_up_raw(&wave, ctx.subject);
                 let arrived = names::follow_up_arrived(&wave, ctx.subject);
-                let study_id = self.study_id(&keys, study, ctx.subject).await?;
+                let run = self.run_vault(&keys, study, ctx.subject).await?;
+                let (study_id, anchor) = (run.study_id, run.anchor);
                 // Anonymised before, the commit lost (the raw answer is gone): done.
                 for done in [arrived.clone(), names::follow_up_joined(&wave, &study_id)] {
                     if self
@@ -1020,7 +1039,6 @@ impl RegistryDataPlane {
                     }
                 }
                 let rows: Vec<AnswerRow> = self.load(&keys, study, &raw_name).await?;
-                let anchor = self.anchor(&keys, study, ctx.subject).await?;
                 // Anonymised on arrival (p.20): identifiers dropped, dates by the spec's
                 // policy counted from the start of the anchor event, under the study ID.
                 let policy = ctx
@@ -1192,38 +1210,32 @@ impl RegistryDataPlane {
         decode_plain(name, &stored).map(Some)
     }
 
-    /// The released study ID behind a run pseudonym (sealed with the study's keys).
-    async fn study_id(
+    /// What a run pseudonym's waves need, from the sealed vault. A study whose cohort was
+    /// formed before run pseudonyms ran its waves under the study IDs themselves, with the
+    /// anchors, study IDs and codes kept apart.
+    async fn run_vault(
         &self,
         keys: &StudyKeys,
         study: &str,
         run: &str,
-    ) -> Result<String, StepError> {
-        // A study whose cohort was formed before run pseudonyms ran its waves under the study
-        // IDs themselves.
-        let Some(ids) = self
-            .load_optional::<BTreeMap<String, String>>(keys, study, names::RUN_IDS)
+    ) -> Result<RunVault, StepError> {
+        let missing = || fail("the subject is not in the study's cohort", false);
+        if let Some(mut vault) = self
+            .load_optional::<BTreeMap<String, RunVault>>(keys, study, names::RUNS)
             .await?
-        else {
-            return Ok(run.to_owned());
-        };
-        ids.get(run)
-            .cloned()
-            .ok_or_else(|| fail("the subject is not in the study's cohort", false))
-    }
-
-    /// A subject's anchor dates (sealed with the study's keys).
-    async fn anchor(
-        &self,
-        keys: &StudyKeys,
-        study: &str,
-        subject: &str,
-    ) -> Result<Anchor, StepError> {
-        let cohort: BTreeMap<String, Anchor> = self.load(keys, study, names::COHORT).await?;
-        cohort
-            .get(subject)
-            .copied()
-            .ok_or_else(|| fail("the subject is not in the study's cohort", false))
+        {
+            return vault.remove(run).ok_or_else(missing);
+        }
+        let anchors: BTreeMap<String, Anchor> = self.load(keys, study, names::COHORT).await?;
+        let ids: BTreeMap<String, String> = self.load(keys, study, names::STUDY_IDS).await?;
+        let codes: BTreeMap<String, (String, Option<String>)> =
+            self.load(keys, study, names::CODES).await?;
+        let key = ids.iter().find(|(_, id)| *id == run).map(|(k, _)| k);
+        Ok(RunVault {
+            study_id: run.to_owned(),
+            anchor: anchors.get(run).copied().ok_or_else(missing)?,
+            codes: key.and_then(|k| codes.get(k)).cloned(),
+        })
     }
 
     /// The analysis dataset as it stands: the anonymised baseline tables and the follow-up

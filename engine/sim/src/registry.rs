@@ -92,29 +92,18 @@ impl Limits {
 
     /// Whether the register holds the proceeding as of the day, with its offence in the period.
     fn holds(&self, p: &crate::population::Proceeding) -> bool {
-        self.as_of.is_none_or(|d| p.start_date <= d)
+        self.as_of.is_none_or(|d| p.known_on(d))
             && self
                 .period
                 .is_none_or(|w| w.from <= p.offence_date && p.offence_date <= w.to)
     }
 
-    /// A proceeding's value as the register knew it on the day: what happened later (a
-    /// judgment, a sentence, the end of the proceeding) is not known yet.
+    /// A proceeding's value as the register knew it on the day.
     fn value(&self, p: &crate::population::Proceeding, key: &str) -> Option<Value> {
-        let v = p.value(key)?;
-        let Some(as_of) = self.as_of else {
-            return Some(v);
-        };
-        let later = |d: Option<jiff::civil::Date>| d.is_none_or(|d| d > as_of);
-        let unknown = match key {
-            "sentence" | "sentence_execution_type" => later(p.judgment_date),
-            "proceeding_end_grounds" => later(p.end_date),
-            _ => v
-                .as_str()
-                .and_then(|t| t.parse::<jiff::civil::Date>().ok())
-                .is_some_and(|d| d > as_of),
-        };
-        Some(if unknown { Value::Null } else { v })
+        match self.as_of {
+            Some(day) => p.value_on(key, day),
+            None => p.value(key),
+        }
     }
 }
 
