@@ -163,6 +163,11 @@ impl Engine {
         }))
     }
 
+    /// The study's state alone (one row, not its runs), or `None` when there is no such study.
+    pub async fn state(&self, study: &str) -> Result<Option<StudyState>> {
+        Ok(self.store.study(study).await?.map(|r| r.state))
+    }
+
     /// When the next timer falls due (a subject's wave, a date, a retry), if any.
     pub async fn next_timer(&self) -> Result<Option<i64>> {
         Ok(self.store.next_timer().await?)
