@@ -63,7 +63,14 @@ pub struct Connector {
     pub timeout: Duration,
     /// Attempts per request and the pauses between them.
     pub retry: Policy,
+    /// The most subjects one request names: a larger request goes in parts of this size, each
+    /// validated on its own, and succeeds only whole (a registry, like any HTTP service, limits
+    /// the size of what it accepts).
+    pub max_subjects: usize,
 }
+
+/// Subjects per request part: about 0.5 MB of request body.
+pub const MAX_SUBJECTS: usize = 5_000;
 
 /// The connector's retries: four attempts within a few seconds; a registry down for longer is
 /// the worker's business (the step is retried later by the worker's policy).
@@ -85,6 +92,7 @@ impl Connector {
             base: base.trim_end_matches('/').to_owned(),
             timeout: Duration::from_secs(30),
             retry: RETRY,
+            max_subjects: MAX_SUBJECTS,
         }
     }
 
@@ -94,8 +102,30 @@ impl Connector {
     }
 
     /// Asks `source`'s registry for `fields` about `subjects` (MK403 p.12); returns the
-    /// validated rows, or an error and nothing.
+    /// validated rows, or an error and nothing. More subjects than [`Connector::max_subjects`]
+    /// are asked in parts, one after the other; the answer is every part's or none.
     pub async fn query(
+        &self,
+        keys: &StudyKeys,
+        source: Source,
+        fields: &[&str],
+        subjects: &[crate::answers::Asked<'_>],
+        period: Option<&crate::followup::Period>,
+    ) -> Result<Vec<AnswerRow>, ConnectorError> {
+        let mut rows = Vec::new();
+        for part in subjects.chunks(self.max_subjects.max(1)) {
+            rows.extend(self.query_part(keys, source, fields, part, period).await?);
+        }
+        if subjects.is_empty() {
+            rows = self
+                .query_part(keys, source, fields, subjects, period)
+                .await?;
+        }
+        Ok(rows)
+    }
+
+    /// One request of a query.
+    async fn query_part(
         &self,
         keys: &StudyKeys,
         source: Source,

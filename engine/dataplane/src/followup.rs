@@ -118,7 +118,7 @@ pub fn window(wave: &WaveRef, anchor: &Anchor) -> Option<(Date, Date)> {
 }
 
 /// The edge of the anchor event a wave counts from, if known.
-fn edge_of(wave: &WaveRef, anchor: &Anchor) -> Option<Date> {
+pub fn edge_of(wave: &WaveRef, anchor: &Anchor) -> Option<Date> {
     match wave.edge {
         AnchorEdge::Start => Some(anchor.start),
         AnchorEdge::End => anchor.end,
@@ -307,6 +307,71 @@ impl WaveAnswer {
     }
 }
 
+/// A subject of a follow-up batch as the anonymisation of its answer needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Member<'a> {
+    /// The released study ID the answer is kept under.
+    pub study_id: &'a str,
+    pub anchor: Anchor,
+    /// The personal code and the previous one the request named it by (p.12.1).
+    pub codes: Option<(&'a str, Option<&'a str>)>,
+}
+
+/// A batch's register answer anonymised on arrival (p.20), one wave answer per member: each
+/// member's rows (by the code or the previous code it was asked by) that the wave reports —
+/// its window and the late registrations of earlier windows — with identifiers dropped and
+/// dates by the spec's policy counted from the start of the anchor event, under the study
+/// ID. A row naming no member of the batch is no one's answer and goes. `None`: a member's
+/// anchor date for the wave is not known.
+pub fn anonymise_batch(
+    wave: &WaveRef,
+    policy: &crate::anonymise::Policy,
+    members: Vec<Member<'_>>,
+    rows: Vec<crate::linkage::AnswerRow>,
+) -> Option<Vec<WaveAnswer>> {
+    let mut by_code: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, m) in members.iter().enumerate() {
+        if let Some((code, previous)) = m.codes {
+            by_code.insert(code, i);
+            if let Some(p) = previous {
+                by_code.insert(p, i);
+            }
+        }
+    }
+    let mut rows_of: Vec<Vec<BTreeMap<String, Value>>> = vec![Vec::new(); members.len()];
+    for r in rows {
+        if let Some(&i) = by_code.get(r.personal_code.as_str()) {
+            rows_of[i].push(r.values);
+        }
+    }
+    members
+        .iter()
+        .zip(rows_of)
+        .map(|(m, rows)| {
+            let mine: Vec<(BTreeMap<String, Value>, bool)> = rows
+                .into_iter()
+                .filter_map(|r| {
+                    let offence = event_date(&r);
+                    let opened = date_of(r.get("proceeding_start_date"));
+                    reported_by(wave, &m.anchor, offence, opened).map(|late| (r, late))
+                })
+                .collect();
+            let dates: Vec<Option<Date>> = mine.iter().map(|(r, _)| event_date(r)).collect();
+            let late: Vec<bool> = mine.iter().map(|(_, l)| *l).collect();
+            let mut events = crate::anonymise::anonymise_rows(
+                m.study_id,
+                mine.into_iter().map(|(r, _)| r),
+                policy,
+                Some(m.anchor.start),
+            );
+            for (e, l) in events.iter_mut().zip(late) {
+                e.insert("late_registration".to_owned(), Value::from(u8::from(l)));
+            }
+            WaveAnswer::new(m.study_id, wave, &m.anchor, dates, events)
+        })
+        .collect()
+}
+
 /// Calendar months from `from`'s month to `to`'s month (negative before).
 pub fn months(from: Date, to: Date) -> i64 {
     let index = |d: Date| i64::from(d.year()) * 12 + i64::from(d.month());
@@ -488,8 +553,9 @@ pub fn tables(
             .push(observation(id, &waves, expected(id), unit));
     }
     // Released subjects none of whose waves has arrived yet are observed from day 0 only.
+    let observed: BTreeSet<String> = out.observation.iter().map(|r| r.study_id.clone()).collect();
     for id in released {
-        if !out.observation.iter().any(|r| r.study_id == *id) {
+        if !observed.contains(*id) {
             out.observation
                 .push(observation(id, &[], expected(id), unit));
         }
@@ -567,6 +633,67 @@ mod tests {
             edge,
             years,
             since_years: since,
+        }
+    }
+
+    /// One request for a batch (p.19), one answer per member: each row goes to the member
+    /// asked by its code or previous code (p.12.1) and only if its wave reports it; a row of
+    /// no member goes; no code reaches the anonymised answer.
+    #[test]
+    fn a_batch_answer_is_split_by_member_and_kept_to_each_window() {
+        let w1 = wave("1y_after_start", AnchorEdge::Start, 1, 0);
+        let anchor = Anchor {
+            start: d("2026-03-10"),
+            end: None,
+        };
+        let members = vec![
+            Member {
+                study_id: "S-a",
+                anchor,
+                codes: Some(("010190-10001", None)),
+            },
+            Member {
+                study_id: "S-b",
+                anchor,
+                codes: Some(("320000-00002", Some("020285-10002"))),
+            },
+        ];
+        let row = |code: &str, offence: &str| crate::linkage::AnswerRow {
+            source: studyflow_spec::catalogue::Source::InformationCentre,
+            personal_code: code.to_owned(),
+            values: [
+                ("personal_code".to_owned(), json!(code)),
+                ("offence_date".to_owned(), json!(offence)),
+                ("criminal_law_article".to_owned(), json!("180")),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let rows = vec![
+            row("010190-10001", "2026-05-01"),
+            row("010190-10001", "2025-12-01"), // before the edge: history, not recidivism
+            row("020285-10002", "2027-03-09"), // by the previous code, the window's last day
+            row("999999-99999", "2026-06-01"), // asked about no one
+        ];
+        let policy = crate::anonymise::Policy {
+            date_policy: studyflow_spec::model::DatePolicy::RelativeToAnchor,
+            anchor_field: None,
+            quasi_identifiers: Vec::new(),
+            k: 1,
+            suppression_allowed: false,
+            bands: BTreeMap::new(),
+        };
+        let answers = anonymise_batch(&w1, &policy, members, rows).unwrap();
+        assert_eq!(answers.len(), 2);
+        assert_eq!(answers[0].study_id, "S-a");
+        assert_eq!(answers[0].events.len(), 1);
+        assert_eq!(answers[0].first_offence_day, Some(52));
+        assert_eq!(answers[1].study_id, "S-b");
+        assert_eq!(answers[1].events.len(), 1);
+        assert_eq!(answers[1].first_offence_day, Some(364));
+        let text = serde_json::to_string(&answers).unwrap();
+        for code in ["010190-10001", "020285-10002", "999999-99999"] {
+            assert!(!text.contains(code), "{text}");
         }
     }
 

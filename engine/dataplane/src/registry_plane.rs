@@ -114,10 +114,15 @@ mod names {
     pub const LINKED_ROWS: &str = "linked/rows";
     pub const CODES: &str = "vault/codes";
     pub const STUDY_IDS: &str = "vault/study_ids";
-    /// Run pseudonym → what its waves need (sealed): the study ID behind it (the per-subject
-    /// runs never carry the released ID), the anchor dates (the windows, p.19), the codes the
-    /// requests name (p.12.1).
+    /// Run pseudonym → what its waves need (sealed), in a study formed before one vault per
+    /// run (see [`run`]).
     pub const RUNS: &str = "vault/runs";
+    /// What a follow-up run needs (sealed): its subjects' study IDs (the runs never carry a
+    /// released ID), anchor dates (the windows, p.19) and the codes the request names
+    /// (p.12.1).
+    pub fn run(run: &str) -> String {
+        format!("{RUNS}/{run}")
+    }
     /// Study ID → anchor dates: the cohort of a study formed before run pseudonyms (sealed).
     pub const COHORT: &str = "vault/cohort";
     pub const CONSENTED: &str = "contact/consented";
@@ -151,10 +156,12 @@ mod names {
     pub fn follow_up_arrived(wave: &WaveRef, run: &str) -> String {
         format!("{ARRIVED}{}/{run}", wave.name)
     }
-    /// Joined: under the study ID, never the run pseudonym (which the runs and their audit
-    /// date).
-    pub fn follow_up_joined(wave: &WaveRef, study_id: &str) -> String {
-        format!("{FOLLOW_UPS}{}/{study_id}", wave.name)
+    /// Joined: under a digest of what it holds, never the run pseudonym (which the runs and
+    /// their audit date) — the same name when a join is retried.
+    pub fn follow_up_joined(wave: &WaveRef, content: &str) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(content.as_bytes());
+        format!("{FOLLOW_UPS}{}/{}", wave.name, hex::encode(&digest[..12]))
     }
 }
 
@@ -199,14 +206,81 @@ fn asked(s: &Subject) -> Asked<'_> {
     }
 }
 
-/// What a subject's follow-up runs need, kept sealed under its run pseudonym (p.19, p.26).
+/// What one subject's follow-up needs, kept sealed under the run that asks for it (p.19, p.26).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct RunVault {
+struct Member {
     /// The released study ID.
     study_id: String,
     anchor: Anchor,
     /// The personal code and the previous one (p.12.1), if the study kept them.
     codes: Option<(String, Option<String>)>,
+}
+
+/// A follow-up run's subjects, sealed under its run pseudonym: the subjects whose wave falls
+/// due the same day (they share the anchor date of the wave's edge, and so the period their
+/// request asks about), asked in one request (p.19); or, in a study whose cohort was formed
+/// before batches, one subject.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum RunVault {
+    Batch { members: Vec<Member> },
+    One(Member),
+}
+
+impl RunVault {
+    fn members(self) -> Vec<Member> {
+        match self {
+            RunVault::Batch { members } => members,
+            RunVault::One(m) => vec![m],
+        }
+    }
+}
+
+/// A wave's anonymised answers as stored: a batch's, or one subject's (a study whose waves
+/// ran per subject).
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Arrived {
+    Batch(Vec<WaveAnswer>),
+    One(Box<WaveAnswer>),
+}
+
+impl Arrived {
+    fn answers(self) -> Vec<WaveAnswer> {
+        match self {
+            Arrived::Batch(v) => v,
+            Arrived::One(a) => vec![*a],
+        }
+    }
+}
+
+/// The members as the follow-up's anonymisation knows them.
+fn members_of(members: &[Member]) -> Vec<followup::Member<'_>> {
+    members
+        .iter()
+        .map(|m| followup::Member {
+            study_id: &m.study_id,
+            anchor: m.anchor,
+            codes: m.codes.as_ref().map(|(c, p)| (c.as_str(), p.as_deref())),
+        })
+        .collect()
+}
+
+/// The follow-up runs of a cohort: per wave, one batch per due day (p.19). A wave whose edge is
+/// not known for a subject (the end of a supervision still going on) has no run for it.
+fn batches(
+    waves: &[studyflow_plan::WaveRef],
+    members: &[Member],
+) -> BTreeMap<(&'static str, jiff::civil::Date), Vec<Member>> {
+    let mut out: BTreeMap<(&'static str, jiff::civil::Date), Vec<Member>> = BTreeMap::new();
+    for wave in waves {
+        for m in members {
+            if let Some(due) = followup::due(wave, &m.anchor) {
+                out.entry((wave.name, due)).or_default().push(m.clone());
+            }
+        }
+    }
+    out
 }
 
 /// A fresh run pseudonym: random, unrelated to the study ID or anything else.
@@ -899,16 +973,18 @@ impl RegistryDataPlane {
                                     pseudonym: id.clone(),
                                     start: date(start_key)?,
                                     end: date(end_key),
+                                    wave: None,
                                 })
                             })
                             .collect()
                     }
                     None => Vec::new(),
                 };
-                // Each subject's waves run under a run pseudonym of their own, never the released
-                // study ID: the runs, their timers and the audit of them (which last) would
-                // otherwise tell each released subject's anchor date. The map between the two
-                // is sealed and goes with the keys (p.26).
+                // The waves run in batches, one per wave and due day (p.19: one request per
+                // registry and day, not one per subject), each under a run pseudonym of its
+                // own, never a released study ID: the runs, their timers and the audit of them
+                // would otherwise tell each released subject's anchor date. What a batch's runs
+                // need is sealed under its pseudonym and goes with the keys (p.26).
                 let codes: BTreeMap<String, (String, Option<String>)> = self
                     .load_optional(&keys, study, names::CODES)
                     .await?
@@ -918,33 +994,56 @@ impl RegistryDataPlane {
                     .iter()
                     .map(|(key, id)| (id.as_str(), key.as_str()))
                     .collect();
-                let mut vault: BTreeMap<String, RunVault> = BTreeMap::new();
-                let mut by_study_id: BTreeMap<&str, Anchor> = BTreeMap::new();
-                let mut runs: Vec<Cohort> = Vec::with_capacity(cohort.len());
-                for c in &cohort {
-                    let anchor = Anchor {
-                        start: c.start,
-                        end: c.end,
-                    };
-                    let run = run_pseudonym()?;
-                    vault.insert(
-                        run.clone(),
-                        RunVault {
-                            study_id: c.pseudonym.clone(),
-                            anchor,
-                            codes: key_of
-                                .get(c.pseudonym.as_str())
-                                .and_then(|k| codes.get(*k))
-                                .cloned(),
+                let members: Vec<Member> = cohort
+                    .iter()
+                    .map(|c| Member {
+                        study_id: c.pseudonym.clone(),
+                        anchor: Anchor {
+                            start: c.start,
+                            end: c.end,
                         },
-                    );
-                    by_study_id.insert(&c.pseudonym, anchor);
+                        codes: key_of
+                            .get(c.pseudonym.as_str())
+                            .and_then(|k| codes.get(*k))
+                            .cloned(),
+                    })
+                    .collect();
+                let waves = ctx
+                    .spec
+                    .follow_up
+                    .as_ref()
+                    .map(studyflow_plan::waves)
+                    .unwrap_or_default();
+                let mut runs: Vec<Cohort> = Vec::new();
+                for ((wave, due), members) in batches(&waves, &members) {
+                    // The batch's members share the anchor date of the wave's edge, the date
+                    // the engine's timer counts from (or, around 29 February, fall due the
+                    // same day from it).
+                    let edge = waves
+                        .iter()
+                        .find(|w| w.name == wave)
+                        .and_then(|w| followup::edge_of(w, &members[0].anchor))
+                        .unwrap_or(due);
+                    let run = run_pseudonym()?;
+                    self.save(
+                        &keys,
+                        study,
+                        &names::run(&run),
+                        true,
+                        &RunVault::Batch { members },
+                    )
+                    .await?;
                     runs.push(Cohort {
                         pseudonym: run,
-                        ..c.clone()
+                        start: edge,
+                        end: Some(edge),
+                        wave: Some(wave.to_owned()),
                     });
                 }
-                self.save(&keys, study, names::RUNS, true, &vault).await?;
+                let by_study_id: BTreeMap<&str, Anchor> = members
+                    .iter()
+                    .map(|m| (m.study_id.as_str(), m.anchor))
+                    .collect();
                 if let Some(f) = &ctx.spec.follow_up {
                     let asked: Vec<(bool, i16)> = studyflow_spec::model::WAVES
                         .iter()
@@ -976,21 +1075,40 @@ impl RegistryDataPlane {
             }
             StepKind::FollowUpRequest => {
                 let wave = Self::wave_of(&ctx)?;
-                let run = self.run_vault(&keys, study, ctx.subject).await?;
-                let anchor = run.anchor;
-                let (code, previous) = run
-                    .codes
-                    .as_ref()
-                    .ok_or_else(|| fail("the subject's code is not in the vault", false))?;
-                // By the personal code and the previous one if it changed (p.12.1).
-                let subject = Asked {
-                    personal_code: code,
-                    previous_personal_code: previous.as_deref(),
-                    proceeding_number: None,
-                };
+                let members = self.run_vault(&keys, study, ctx.subject).await?;
+                // Each subject by the personal code and the previous one if it changed
+                // (p.12.1), in one request for the batch.
+                let mut asked = Vec::with_capacity(members.len());
+                for m in &members {
+                    let (code, previous) = m
+                        .codes
+                        .as_ref()
+                        .ok_or_else(|| fail("a subject's code is not in the vault", false))?;
+                    asked.push(Asked {
+                        personal_code: code,
+                        previous_personal_code: previous.as_deref(),
+                        proceeding_number: None,
+                    });
+                }
                 // From the edge to the end of the wave's window, as of today (p.19): the
-                // anonymisation keeps this wave's window and the late registrations.
-                let period = followup::request_period(&wave, &anchor, riga_date(self.clock.now()))
+                // members share it (around 29 February their edges may differ by a day: the
+                // request covers both, the anonymisation keeps each subject's own window).
+                let today = riga_date(self.clock.now());
+                let period = members
+                    .iter()
+                    .map(|m| followup::request_period(&wave, &m.anchor, today))
+                    .try_fold(None::<Period>, |acc, p| {
+                        let p = p?;
+                        Some(Some(match acc {
+                            None => p,
+                            Some(a) => Period {
+                                from: a.from.min(p.from),
+                                to: a.to.max(p.to),
+                                as_of: today,
+                            },
+                        }))
+                    })
+                    .flatten()
                     .ok_or_else(|| fail("the wave's anchor date is not known", false))?;
                 self.registries_configured()?;
                 let rows = self
@@ -999,7 +1117,7 @@ impl RegistryDataPlane {
                         &keys,
                         Source::InformationCentre,
                         &fields,
-                        &[subject],
+                        &asked,
                         Some(&period),
                     )
                     .await
@@ -1015,29 +1133,26 @@ impl RegistryDataPlane {
                     &rows,
                 )
                 .await?;
-                json!({"rows": rows.len(), "wave": wave.name})
+                json!({"subjects": members.len(), "rows": rows.len(), "wave": wave.name})
             }
             StepKind::FollowUpAnonymise => {
                 let wave = Self::wave_of(&ctx)?;
                 let raw_name = names::follow_up_raw(&wave, ctx.subject);
                 let arrived = names::follow_up_arrived(&wave, ctx.subject);
-                let run = self.run_vault(&keys, study, ctx.subject).await?;
-                let (study_id, anchor) = (run.study_id, run.anchor);
                 // Anonymised before, the commit lost (the raw answer is gone): done.
-                for done in [arrived.clone(), names::follow_up_joined(&wave, &study_id)] {
-                    if self
-                        .store
-                        .dataset(study, &done)
-                        .await
-                        .map_err(store_err)?
-                        .is_some()
-                    {
-                        return Ok(StepOutput {
-                            record: json!({"anonymised_before": true, "wave": wave.name}),
-                            ..StepOutput::default()
-                        });
-                    }
+                if self
+                    .store
+                    .dataset(study, &arrived)
+                    .await
+                    .map_err(store_err)?
+                    .is_some()
+                {
+                    return Ok(StepOutput {
+                        record: json!({"anonymised_before": true, "wave": wave.name}),
+                        ..StepOutput::default()
+                    });
                 }
+                let members = self.run_vault(&keys, study, ctx.subject).await?;
                 let rows: Vec<AnswerRow> = self.load(&keys, study, &raw_name).await?;
                 // Anonymised on arrival (p.20): identifiers dropped, dates by the spec's
                 // policy counted from the start of the anchor event, under the study ID.
@@ -1047,43 +1162,15 @@ impl RegistryDataPlane {
                     .as_ref()
                     .map(Policy::from_spec)
                     .ok_or_else(|| fail("no anonymisation policy", false))?;
-                // This wave's rows: its window, and the late registrations of earlier ones.
-                let date = |r: &AnswerRow, k: &str| {
-                    r.values
-                        .get(k)
-                        .and_then(Value::as_str)
-                        .and_then(|d| d.parse::<jiff::civil::Date>().ok())
-                };
-                let mine: Vec<(AnswerRow, bool)> = rows
-                    .into_iter()
-                    .filter_map(|r| {
-                        let offence = followup::event_date(&r.values);
-                        let opened = date(&r, "proceeding_start_date");
-                        followup::reported_by(&wave, &anchor, offence, opened).map(|late| (r, late))
-                    })
-                    .collect();
-                let dates: Vec<_> = mine
-                    .iter()
-                    .map(|(r, _)| followup::event_date(&r.values))
-                    .collect();
-                let late: Vec<bool> = mine.iter().map(|(_, l)| *l).collect();
-                let mut events = anonymise::anonymise_rows(
-                    &study_id,
-                    mine.into_iter().map(|(r, _)| r.values),
-                    &policy,
-                    Some(anchor.start),
-                );
-                for (e, l) in events.iter_mut().zip(late) {
-                    e.insert("late_registration".to_owned(), Value::from(u8::from(l)));
-                }
-                let answer = WaveAnswer::new(&study_id, &wave, &anchor, dates, events)
+                let answers = followup::anonymise_batch(&wave, &policy, members_of(&members), rows)
                     .ok_or_else(|| fail("the wave's anchor date is not known", false))?;
-                self.save_untimed(study, &arrived, &answer).await?;
+                let events: usize = answers.iter().map(|a| a.events.len()).sum();
+                self.save_untimed(study, &arrived, &answers).await?;
                 self.store
                     .delete_datasets(study, &[raw_name.as_str()])
                     .await
                     .map_err(store_err)?;
-                json!({"events": answer.events.len(), "wave": wave.name})
+                json!({"subjects": answers.len(), "events": events, "wave": wave.name})
             }
             _ => return self.without_data(&ctx).await,
         };
@@ -1100,31 +1187,35 @@ impl RegistryDataPlane {
         let study = ctx.study;
         let record = match ctx.step.kind {
             StepKind::FollowUpJoin => {
-                // Joined by study ID to the study dataset (p.20): a subject the released
-                // subjects' table does not show is not joined.
+                // Joined to the study dataset by study ID (p.20). A batch holds released
+                // subjects only (the cohort for the waves is formed from the subjects' table
+                // the k-anonymity check released), and the release keeps only the released
+                // subjects' rows again, so the join itself looks up nothing.
                 let wave = Self::wave_of(ctx)?;
                 let arrived = names::follow_up_arrived(&wave, ctx.subject);
-                let Some(answer) = self.load_plain::<WaveAnswer>(study, &arrived).await? else {
+                let Some(stored) = self
+                    .store
+                    .dataset(study, &arrived)
+                    .await
+                    .map_err(store_err)?
+                else {
                     // Joined before, the commit lost: nothing more to do.
                     return Ok(StepOutput {
                         record: json!({"joined_before": true}),
                         ..StepOutput::default()
                     });
                 };
-                let released: Vec<String> = self
-                    .load_plain(study, names::RELEASED_IDS)
-                    .await?
-                    .ok_or_else(|| fail("the released subjects are not recorded", false))?;
-                let member = released.contains(&answer.study_id);
-                if member {
-                    let joined = names::follow_up_joined(&wave, &answer.study_id);
-                    self.save_untimed(study, &joined, &answer).await?;
+                let joined = decode_plain::<Arrived>(&arrived, &stored)?.answers();
+                if !joined.is_empty() {
+                    let text = encode(&arrived, &joined)?;
+                    self.save_untimed(study, &names::follow_up_joined(&wave, &text), &joined)
+                        .await?;
                 }
                 self.store
                     .delete_datasets(study, &[arrived.as_str()])
                     .await
                     .map_err(store_err)?;
-                json!({"joined": member, "wave": wave.name})
+                json!({"joined": joined.len(), "wave": wave.name})
             }
             StepKind::Transfer | StepKind::Release => {
                 if ctx.step.kind == StepKind::Transfer {
@@ -1210,32 +1301,39 @@ impl RegistryDataPlane {
         decode_plain(name, &stored).map(Some)
     }
 
-    /// What a run pseudonym's waves need, from the sealed vault. A study whose cohort was
-    /// formed before run pseudonyms ran its waves under the study IDs themselves, with the
-    /// anchors, study IDs and codes kept apart.
+    /// The subjects of a follow-up run, from the sealed vault: its own (a batch), else the one
+    /// map of a study formed before batches, else — a study formed before run pseudonyms, which
+    /// ran its waves under the study IDs themselves — the anchors, study IDs and codes kept
+    /// apart.
     async fn run_vault(
         &self,
         keys: &StudyKeys,
         study: &str,
         run: &str,
-    ) -> Result<RunVault, StepError> {
+    ) -> Result<Vec<Member>, StepError> {
+        if let Some(v) = self
+            .load_optional::<RunVault>(keys, study, &names::run(run))
+            .await?
+        {
+            return Ok(v.members());
+        }
         let missing = || fail("the subject is not in the study's cohort", false);
         if let Some(mut vault) = self
             .load_optional::<BTreeMap<String, RunVault>>(keys, study, names::RUNS)
             .await?
         {
-            return vault.remove(run).ok_or_else(missing);
+            return vault.remove(run).map(RunVault::members).ok_or_else(missing);
         }
         let anchors: BTreeMap<String, Anchor> = self.load(keys, study, names::COHORT).await?;
         let ids: BTreeMap<String, String> = self.load(keys, study, names::STUDY_IDS).await?;
         let codes: BTreeMap<String, (String, Option<String>)> =
             self.load(keys, study, names::CODES).await?;
         let key = ids.iter().find(|(_, id)| *id == run).map(|(k, _)| k);
-        Ok(RunVault {
+        Ok(vec![Member {
             study_id: run.to_owned(),
             anchor: anchors.get(run).copied().ok_or_else(missing)?,
             codes: key.and_then(|k| codes.get(k)).cloned(),
-        })
+        }])
     }
 
     /// The analysis dataset as it stands: the anonymised baseline tables and the follow-up
@@ -1260,7 +1358,7 @@ impl RegistryDataPlane {
             .await
             .map_err(store_err)?
         {
-            answers.push(decode_plain::<WaveAnswer>(&name, &stored)?);
+            answers.extend(decode_plain::<Arrived>(&name, &stored)?.answers());
         }
         let released: std::collections::BTreeSet<&str> = tables
             .get("subjects")
@@ -1479,5 +1577,69 @@ impl RegistryDataPlane {
 impl DataPlane for RegistryDataPlane {
     fn execute<'a>(&'a self, ctx: StepContext<'a>) -> BoxFuture<'a, Result<StepOutput, StepError>> {
         Box::pin(self.run(ctx))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use studyflow_plan::WaveRef;
+    use studyflow_plan::model::AnchorEdge;
+
+    fn member(id: &str, start: &str, end: Option<&str>) -> Member {
+        Member {
+            study_id: id.to_owned(),
+            anchor: Anchor {
+                start: start.parse().unwrap(),
+                end: end.map(|e| e.parse().unwrap()),
+            },
+            codes: None,
+        }
+    }
+
+    /// One run per wave and due day (p.19): subjects due the same day share a request; a wave
+    /// from an end not known yet has no run for its subject.
+    #[test]
+    fn follow_ups_are_batched_by_wave_and_due_day() {
+        let wave = |name, edge, years| WaveRef {
+            name,
+            point: "p.19.1",
+            edge,
+            years,
+            since_years: 0,
+        };
+        let waves = [
+            wave("1y_after_start", AnchorEdge::Start, 1),
+            wave("1y_after_end", AnchorEdge::End, 1),
+        ];
+        let members = [
+            member("S-a", "2026-03-10", Some("2026-09-01")),
+            member("S-b", "2026-03-10", Some("2026-10-01")),
+            member("S-c", "2026-03-11", None),
+        ];
+        let b = batches(&waves, &members);
+        let summary: Vec<(&str, String, Vec<&str>)> = b
+            .iter()
+            .map(|((w, due), m)| {
+                (
+                    *w,
+                    due.to_string(),
+                    m.iter().map(|m| m.study_id.as_str()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("1y_after_end", "2027-09-01".to_owned(), vec!["S-a"]),
+                ("1y_after_end", "2027-10-01".to_owned(), vec!["S-b"]),
+                (
+                    "1y_after_start",
+                    "2027-03-10".to_owned(),
+                    vec!["S-a", "S-b"]
+                ),
+                ("1y_after_start", "2027-03-11".to_owned(), vec!["S-c"]),
+            ]
+        );
     }
 }

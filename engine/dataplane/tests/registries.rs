@@ -59,6 +59,23 @@ async fn answers_carry_exactly_the_fields_asked_for_every_proceeding() {
         );
         assert!(codes.iter().any(|c| c.personal_code == r.personal_code));
     }
+    // A query larger than one request may name goes in parts; the answer is the same.
+    let mut parted = c.clone();
+    parted.max_subjects = 3;
+    let before = _r.served();
+    let in_parts = parted
+        .query(&keys, Source::InformationCentre, &IC_FIELDS, &codes, None)
+        .await
+        .unwrap();
+    assert_eq!(_r.served() - before, 7, "20 subjects in parts of 3");
+    let key = |r: &studyflow_dataplane::linkage::AnswerRow| {
+        (r.personal_code.clone(), format!("{:?}", r.values))
+    };
+    let mut a: Vec<_> = rows.iter().map(key).collect();
+    let mut b: Vec<_> = in_parts.iter().map(key).collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
     // The Prison Administration answers p.15 and p.16 together.
     let pa = c
         .query(

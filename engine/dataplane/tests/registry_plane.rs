@@ -282,8 +282,8 @@ async fn recidivism_study_moves_real_data_and_leaves_no_identifier() {
         // study ID, nor the time a subject's wave arrived: either would date the subject's
         // released rows (anchor = the wave's day − its years).
         assert!(runs.iter().all(|r| !released.contains(&r.subject)));
-        // What is kept of the follow-ups is under the study IDs, never a run pseudonym (the
-        // runs and their audit are dated); no unjoined arrival is left behind.
+        // What is kept of the follow-ups is never named by a run pseudonym (the runs and
+        // their audit are dated); no unjoined arrival is left behind.
         for name in engine
             .store
             .dataset_names(&study, "anonymised/")
@@ -293,7 +293,8 @@ async fn recidivism_study_moves_real_data_and_leaves_no_identifier() {
             assert!(!name.starts_with("anonymised/arrived/"), "{name}");
             if let Some(rest) = name.strip_prefix("anonymised/followup/") {
                 let id = rest.rsplit('/').next().unwrap();
-                assert!(released.contains(id), "{name}");
+                assert!(runs.iter().all(|r| r.subject != id), "{name}");
+                assert!(!released.contains(id), "{name}");
             }
         }
         // Nor does any per-subject run keep what it recorded (a count could single one out).
@@ -460,9 +461,23 @@ fn released_dataset_is_complete(
     let waves = table(last, "follow_up_waves");
     let events = table(last, "follow_up_events");
     let observation = table(last, "follow_up_observation");
-    // A suppressed subject gets no follow-up at all (p.7), so every join is of a released
-    // subject and reaches the release.
-    assert_eq!(waves.len(), joins, "every joined wave released");
+    // A suppressed subject gets no follow-up at all (p.7): every batch a join took holds a
+    // released subject, and every joined wave reaches the release once.
+    assert!(waves.len() >= joins, "every joined batch released");
+    let pairs: std::collections::BTreeSet<(&str, &str)> = waves
+        .iter()
+        .map(|r| (r["study_id"].as_str(), r["wave"].as_str()))
+        .collect();
+    assert_eq!(pairs.len(), waves.len(), "one row per subject and wave");
+    let arrived: usize = observation
+        .iter()
+        .map(|o| day(&o["waves_arrived"]) as usize)
+        .sum();
+    assert_eq!(
+        arrived,
+        waves.len(),
+        "the observation counts every wave row"
+    );
     assert!(
         waves
             .iter()

@@ -187,6 +187,46 @@ pub fn compile(
     (plan, diagnostics)
 }
 
+/// The follow-up waves a spec asks for (MK403 p.19), in the catalogue's order, each with the
+/// window its request asks about: since the previous wave counted from the same edge, or from
+/// the edge itself (p.19: each follow-up reports what happened since the last one).
+pub fn waves(follow_up: &studyflow_spec::model::FollowUp) -> Vec<WaveRef> {
+    asked_waves(follow_up).into_iter().map(|(_, w)| w).collect()
+}
+
+/// The catalogue's wave beside the reference its steps carry.
+fn asked_waves(
+    follow_up: &studyflow_spec::model::FollowUp,
+) -> Vec<(&'static studyflow_spec::model::FollowUpWave, WaveRef)> {
+    let asked: Vec<&'static studyflow_spec::model::FollowUpWave> = WAVES
+        .iter()
+        .filter(|w| follow_up.waves.iter().any(|x| x.0 == w.name))
+        .collect();
+    asked
+        .iter()
+        .map(|wave| {
+            let since_years = asked
+                .iter()
+                .filter(|w| w.from_end == wave.from_end && w.years < wave.years)
+                .map(|w| w.years)
+                .max()
+                .unwrap_or(0);
+            let reference = WaveRef {
+                name: wave.name,
+                point: wave.point,
+                edge: if wave.from_end {
+                    AnchorEdge::End
+                } else {
+                    AnchorEdge::Start
+                },
+                years: wave.years,
+                since_years,
+            };
+            (*wave, reference)
+        })
+        .collect()
+}
+
 /// The deadline of a stage: the latest deadline of the phases that cover it (MK403 p.3.4).
 /// For the follow-ups it is the study's observation cut-off: a wave that would fall due after
 /// it is not requested, and its subject is right-censored there.
@@ -301,38 +341,13 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
         let (request_actor, exchange_points): (Actor, &[&'static str]) =
             (Actor::Engine, &["p.6", "p.11", "p.12", "p.20"]);
         let fields: Vec<&str> = follow_up.fields.iter().map(|f| f.0.as_str()).collect();
-        let asked: Vec<_> = WAVES
-            .iter()
-            .filter(|w| follow_up.waves.iter().any(|x| x.0 == w.name))
-            .collect();
-        for wave in asked.iter().copied() {
-            let edge = if wave.from_end {
-                AnchorEdge::End
-            } else {
-                AnchorEdge::Start
-            };
-            // The wave's request asks for the window since the previous wave counted from the
-            // same edge (p.19: each follow-up reports what happened since the last one).
-            let since_years = asked
-                .iter()
-                .filter(|w| w.from_end == wave.from_end && w.years < wave.years)
-                .map(|w| w.years)
-                .max()
-                .unwrap_or(0);
-            let about = About::Wave {
-                wave: WaveRef {
-                    name: wave.name,
-                    point: wave.point,
-                    edge,
-                    years: wave.years,
-                    since_years,
-                },
-            };
+        for (wave, reference) in asked_waves(follow_up) {
+            let about = About::Wave { wave: reference };
             let slug = wave.name.replace('_', "-");
             let mut points = vec![wave.point];
             points.extend_from_slice(exchange_points);
             let mut rule = format!(
-                "{} (per subject)",
+                "{} (per subject, asked in one request per due day)",
                 wave.description()
                     .replace("the anchor event", anchor_name(follow_up.anchor_event))
             );
@@ -377,7 +392,7 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
                 .fields(fields.iter().copied())
                 .trigger(Trigger::PerSubject {
                     anchor_event: follow_up.anchor_event,
-                    edge,
+                    edge: reference.edge,
                     years: wave.years,
                 })
                 .deadline(DeadlineKind::FollowUpWave, rule, cut_off),

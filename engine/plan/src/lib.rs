@@ -26,7 +26,7 @@ pub mod compile;
 pub mod model;
 pub mod render;
 
-pub use compile::{compile, stage_deadline, stage_start};
+pub use compile::{compile, stage_deadline, stage_start, waves};
 pub use model::{
     About, Actor, DataClass, Deadline, DeadlineKind, Plan, Registry, Step, StepKind, TaskBody,
     Trigger, WaveRef,

@@ -35,12 +35,18 @@ pub struct StepContext<'a> {
     pub mode: studyflow_store::TaskMode,
 }
 
-/// A subject of the study, by pseudonym, with the dates of its anchor event (MK403 p.19).
+/// A unit the per-subject steps run for, by pseudonym, with the dates of its anchor event
+/// (MK403 p.19): one subject, or — when `wave` is set — a batch of subjects whose wave falls
+/// due the same day, who share the anchor date of that wave's edge, and for which only that
+/// wave's steps run (one request per registry and due day, not one per subject).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Subject {
     pub pseudonym: String,
     pub start: Date,
     pub end: Option<Date>,
+    /// The spec's name of the one wave this unit runs (`1y_after_start`); none: every wave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave: Option<String>,
 }
 
 /// What a step body returns.
@@ -129,6 +135,7 @@ impl PlaceholderDataPlane {
                     pseudonym: format!("S-{}", hex::encode(&digest[..6])),
                     start,
                     end,
+                    wave: None,
                 }
             })
             .collect()

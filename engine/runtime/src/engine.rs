@@ -630,8 +630,14 @@ impl Engine {
                 if !step.per_subject {
                     continue;
                 }
-                if g.neighbors_directed(n, Incoming)
-                    .any(|p| g[p].per_subject && skipped.contains(g[p].id.as_str()))
+                // A batch of one wave runs that wave's steps alone.
+                let other_wave = s
+                    .wave
+                    .as_deref()
+                    .is_some_and(|w| step.about.wave().is_none_or(|x| x.name != w));
+                if other_wave
+                    || g.neighbors_directed(n, Incoming)
+                        .any(|p| g[p].per_subject && skipped.contains(g[p].id.as_str()))
                 {
                     skipped.insert(&step.id);
                     continue;

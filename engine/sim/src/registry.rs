@@ -116,7 +116,7 @@ struct SubjectQuery {
 }
 
 struct Shared {
-    clients: Vec<Client>,
+    clients: Arc<Vec<Client>>,
     /// Digits of a current or previous personal code → client.
     by_code: HashMap<String, usize>,
     mode: Mutex<(Misbehaviour, u32, u64)>,
@@ -135,8 +135,10 @@ pub struct Registries {
 }
 
 impl Registries {
-    /// Starts both registries on a free loopback port.
-    pub async fn start(clients: Vec<Client>) -> std::io::Result<Registries> {
+    /// Starts both registries on a free loopback port, answering about `clients` (shared, not
+    /// copied: a million clients take a gigabyte).
+    pub async fn start(clients: impl Into<Arc<Vec<Client>>>) -> std::io::Result<Registries> {
+        let clients = clients.into();
         let mut by_code = HashMap::with_capacity(clients.len() * 2);
         for (i, c) in clients.iter().enumerate() {
             by_code.insert(digits(&c.personal_code.expose()), i);

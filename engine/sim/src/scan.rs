@@ -31,9 +31,9 @@ pub struct IdentifierScan {
 }
 
 impl IdentifierScan {
-    pub fn of(clients: &[Client]) -> IdentifierScan {
+    pub fn of<'a>(clients: impl IntoIterator<Item = &'a Client>) -> IdentifierScan {
         let needles: HashSet<Vec<u8>> = clients
-            .iter()
+            .into_iter()
             .flat_map(Client::identifiers)
             .map(String::into_bytes)
             .collect();

@@ -19,7 +19,7 @@ use studyflow_dataplane::vault::MasterKey;
 use studyflow_runtime::clock::{from_micros, riga_date};
 use studyflow_runtime::{Clock, Engine, ManualClock, Options, Worker, authorise};
 use studyflow_sim::registry::Registries;
-use studyflow_sim::{Config, generate};
+use studyflow_sim::{Config, generate_in_chunks};
 use studyflow_spec::catalogue::Source;
 use studyflow_store::{Store, StudyState, Verification};
 
@@ -39,6 +39,96 @@ fn run_folder(base: &Path) -> anyhow::Result<PathBuf> {
         }
     }
     unreachable!("some run number is free")
+}
+
+/// The process's peak resident memory in MiB, where the system tells it (Linux).
+fn peak_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
+}
+
+/// A half year of the study's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Half {
+    year: i16,
+    second: bool,
+}
+
+impl Half {
+    fn of(d: jiff::civil::Date) -> Half {
+        Half {
+            year: d.year(),
+            second: d.month() > 6,
+        }
+    }
+
+    fn first_day(self) -> jiff::civil::Date {
+        date(self.year, if self.second { 7 } else { 1 }, 1)
+    }
+
+    fn last_day(self) -> jiff::civil::Date {
+        if self.second {
+            date(self.year, 12, 31)
+        } else {
+            date(self.year, 6, 30)
+        }
+    }
+}
+
+impl std::fmt::Display for Half {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}-H{}", self.year, if self.second { 2 } else { 1 })
+    }
+}
+
+/// The line of a half year that is over: the study's progress, the wall time and step runs it
+/// took, and the spec's phases it falls in.
+async fn progress(
+    engine: &Engine,
+    study: &str,
+    spec: &studyflow_spec::Spec,
+    half: Half,
+    lap: Instant,
+    runs: usize,
+    ctx: &mut Context<'_>,
+) -> anyhow::Result<()> {
+    let status = engine
+        .status(study)
+        .await?
+        .context("the demo's study is in the store")?;
+    let total: usize = status.steps.iter().map(|s| s.runs).sum();
+    let done: usize = status
+        .steps
+        .iter()
+        .map(|s| {
+            s.activities
+                .get(&studyflow_runtime::status::Activity::Done)
+                .copied()
+                .unwrap_or(0)
+        })
+        .sum();
+    let phases: Vec<&str> = spec
+        .phases
+        .iter()
+        .flatten()
+        .filter(|p| {
+            p.start.is_some_and(|s| s.0 <= half.last_day())
+                && p.deadline.is_some_and(|d| half.first_day() <= d.0)
+        })
+        .map(|p| p.id.as_str())
+        .collect();
+    writeln!(
+        ctx.out,
+        "  {half}  {}  {:6.1} s {:6} runs  {}",
+        bar(done, total),
+        lap.elapsed().as_secs_f64(),
+        runs,
+        phases.join(", ")
+    )?;
+    ctx.out.flush()?;
+    Ok(())
 }
 
 fn bar(done: usize, total: usize) -> String {
@@ -72,15 +162,6 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     let db = dir.join("studyflow.db");
     let store = Store::open(db.to_str().unwrap_or("studyflow.db")).await?;
 
-    // The Service IS: clients whose supervision began over twelve years; the study's sample is
-    // the 2026 cohort, as its spec says.
-    let clients = generate(&Config {
-        seed: args.seed,
-        clients: args.clients,
-        supervision_from: date(2019, 1, 1),
-        supervision_to: date(2030, 12, 31),
-        observed_until: date(2033, 6, 30),
-    });
     let spec = studyflow_spec::check(SPEC.as_bytes())
         .spec
         .context("the demo spec")?;
@@ -96,9 +177,36 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
         .filter(|f| f.source == Source::ServiceIs)
         .map(|f| f.key)
         .collect();
+    let in_sample = |d: jiff::civil::Date| period.from.0 <= d && d <= period.to.0;
+    // The Service IS: clients whose supervision began over twelve years; the study's sample is
+    // the 2026 cohort, as its spec says. The population is made a chunk at a time and only the
+    // cohort is kept: the registries hold the records of the people the study can ask about
+    // (an answer about anyone else would be refused whole), and a million clients whole would
+    // take gigabytes.
+    let mut population = 0usize;
+    let mut cohort = Vec::new();
+    generate_in_chunks(
+        &Config {
+            seed: args.seed,
+            clients: args.clients,
+            supervision_from: date(2019, 1, 1),
+            supervision_to: date(2030, 12, 31),
+            observed_until: date(2033, 6, 30),
+        },
+        10_000,
+        |chunk| {
+            population += chunk.len();
+            cohort.extend(
+                chunk
+                    .iter()
+                    .filter(|c| in_sample(c.supervision.start))
+                    .cloned(),
+            );
+        },
+    );
+    let clients = Arc::new(cohort);
     let sample: Vec<Subject> = clients
         .iter()
-        .filter(|c| period.from.0 <= c.supervision.start && c.supervision.start <= period.to.0)
         .enumerate()
         .map(|(i, c)| Subject {
             key: format!("S{i:06}"),
@@ -109,9 +217,10 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
         .collect();
     writeln!(
         ctx.out,
-        "Service IS: {} clients generated; the 2026 cohort has {} subjects",
-        clients.len(),
-        sample.len()
+        "Service IS: {} clients generated; the 2026 cohort has {} subjects ({:.1} s)",
+        population,
+        sample.len(),
+        started.elapsed().as_secs_f64()
     )?;
     let registries = Registries::start(clients.clone()).await?;
     writeln!(
@@ -155,10 +264,24 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
         .map(|p| p.name.clone())
         .collect();
     let mut outputs: BTreeMap<&str, serde_json::Value> = BTreeMap::new();
-    let mut last_half = String::new();
+    let mut last_half: Option<Half> = None;
+    // Wall time and step runs per half year of the study's clock, with the phases it falls in.
+    let mut lap = Instant::now();
+    let mut lap_runs = 0usize;
     let captured = ["merge-link", "delete-identifiers", "anonymise"];
     loop {
-        worker.run_until_idle().await?;
+        // One line per half year of the study's clock, written when it is over (the whole
+        // status only then).
+        let half = Half::of(riga_date(clock.now()));
+        if last_half != Some(half) {
+            if let Some(h) = last_half {
+                progress(&engine, &study, &spec, h, lap, lap_runs, ctx).await?;
+            }
+            last_half = Some(half);
+            lap = Instant::now();
+            lap_runs = 0;
+        }
+        lap_runs += worker.run_until_idle().await?;
         // The records the summary shows, read once each as soon as they exist (the
         // anonymisation's record goes with the identifying data at destruction).
         for step in captured {
@@ -186,38 +309,14 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
         if did {
             continue;
         }
-        let now = riga_date(clock.now());
-        // One line per half year of the study's clock (the whole status only then).
-        let half = format!(
-            "{:04}-H{}",
-            now.year(),
-            if now.month() <= 6 { 1 } else { 2 }
-        );
-        if half != last_half {
-            let status = engine
-                .status(&study)
-                .await?
-                .context("the demo's study is in the store")?;
-            let total: usize = status.steps.iter().map(|s| s.runs).sum();
-            let done: usize = status
-                .steps
-                .iter()
-                .map(|s| {
-                    s.activities
-                        .get(&studyflow_runtime::status::Activity::Done)
-                        .copied()
-                        .unwrap_or(0)
-                })
-                .sum();
-            writeln!(ctx.out, "  {half}  {}", bar(done, total))?;
-            ctx.out.flush()?;
-            last_half = half;
-        }
         let state = engine
             .state(&study)
             .await?
             .context("the demo's study is in the store")?;
         if state == StudyState::Completed {
+            if let Some(h) = last_half {
+                progress(&engine, &study, &spec, h, lap, lap_runs, ctx).await?;
+            }
             break;
         }
         // The clock moves a week at a time past the next timer, so the subjects' anniversaries
@@ -270,15 +369,21 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
             r["subjects"], r["k"]["k"], r["k"]["classes"], r["k"]["suppressed"], r["dropped"]
         )?;
     }
-    let joins: usize = status
+    let requests: usize = status
         .steps
         .iter()
-        .filter(|s| s.per_subject && s.step.ends_with("-join"))
+        .filter(|s| s.per_subject && s.step.ends_with("-request"))
         .map(|s| s.runs)
         .sum();
+    // What the researchers receive: the rows of the latest release's waves table.
+    let subject_waves = status
+        .releases
+        .last()
+        .and_then(|r| std::fs::read_to_string(r.folder.join("follow_up_waves.csv")).ok())
+        .map_or(0, |t| t.lines().count().saturating_sub(1));
     writeln!(
         ctx.out,
-        "follow-ups (p.19-20): {joins} subject-waves requested for the released subjects, anonymised on arrival and joined"
+        "follow-ups (p.19-20): {requests} requests to the Information Centre (one per wave and due day) for {subject_waves} subject-waves of the released subjects, anonymised on arrival and joined"
     )?;
     if let Some(last) = status.releases.last() {
         let per_wave: Vec<String> = last
@@ -354,12 +459,15 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     )?;
     engine.store.close().await;
 
-    // Every file written, every window, against every identifier the generator made.
-    let identifiers = studyflow_sim::IdentifierScan::of(&clients);
+    // Every file written, every window, against every identifier of the subjects the study
+    // asked about: nobody else's data reaches it (an answer naming anyone not asked is refused
+    // whole).
+    drop(registries);
+    let identifiers = studyflow_sim::IdentifierScan::of(clients.iter());
     let found = scan(&dir, &identifiers)?;
     writeln!(
         ctx.out,
-        "identifier scan of {} files ({} bytes) for {} identifiers: {}",
+        "identifier scan of {} files ({} bytes) for the {} identifiers of the cohort: {}",
         found.0,
         found.1,
         identifiers.len(),
@@ -369,7 +477,14 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
             format!("{} FOUND", found.2)
         }
     )?;
-    writeln!(ctx.out, "done in {:.1} s", started.elapsed().as_secs_f64())?;
+    writeln!(
+        ctx.out,
+        "done in {:.1} s{}",
+        started.elapsed().as_secs_f64(),
+        peak_memory()
+            .map(|m| format!(", peak memory {m} MiB"))
+            .unwrap_or_default()
+    )?;
     Ok(if audit_ok && !keys_left && found.2 == 0 && released {
         EXIT_OK
     } else {
