@@ -24,6 +24,9 @@ pub type PlanRule = RuleDoc<'static>;
 /// Findings of a plan rule.
 trait Report {
     fn finding(&self, pointer: &str, message: String) -> Diagnostic;
+
+    /// A finding citing only the points its message names (a rule of several points).
+    fn finding_of(&self, points: &[&'static str], pointer: &str, message: String) -> Diagnostic;
 }
 
 impl Report for PlanRule {
@@ -38,6 +41,12 @@ impl Report for PlanRule {
         } else {
             d
         }
+    }
+
+    fn finding_of(&self, points: &[&'static str], pointer: &str, message: String) -> Diagnostic {
+        Diagnostic::new(self.code, self.name, self.severity, message)
+            .citing(points.iter().copied())
+            .at(pointer)
     }
 }
 
@@ -128,6 +137,25 @@ deadline of the phases covering `analysis` (the results would not exist yet), wh
 covers `analysis` so that this cannot be checked, or when the date cannot be computed.",
 };
 
+pub static PREREQUISITE_DATES: PlanRule = RuleDoc {
+    code: "SF208",
+    name: "prerequisite-dates",
+    severity: Severity::Error,
+    points: &["p.5", "p.14.2", "p.21", "p.25.2", "p.29", "p.30.2"],
+    summary: "A dated prerequisite comes on or before the first step it gates: the contract and the non-disclosure declarations before the first hand-over to the external researcher, the contract's term not ending before it is concluded or before the last hand-over, the Prison Administration agreement before the acquisition, each service researcher's designation before identifying data is first processed.",
+    explanation: "The Service hands information over to the external researcher only once the \
+contract is concluded and the non-disclosure declarations are signed (p.30.2), and the \
+researcher processes it under that contract (p.29): both dates lie on or before the start of the \
+first hand-over (the transfer, the consented contact transfer), and the contract's term does not \
+end before it is concluded or before the last hand-over starts. The Prison Administration sends \
+information by secure electronic means having first agreed its volume, availability and \
+deadlines (p.14.2): the agreement lies on or before the start of the acquisition. Identifying \
+information is processed by the service researchers the Service has designated (p.21, p.25.2): \
+a service researcher's designation lies on or before the first step that processes identifying \
+data. A step starts when the earliest phase covering its stage starts (p.3.4); a step whose \
+stage no phase covers has no date and is not checked. The same day is allowed.",
+};
+
 /// The plan-level rules, in code order.
 pub static RULES: &[&PlanRule] = &[
     &STRUCTURE,
@@ -137,6 +165,7 @@ pub static RULES: &[&PlanRule] = &[
     &TRANSFER_GATE,
     &DESTRUCTION,
     &NOTICE_DATE,
+    &PREREQUISITE_DATES,
 ];
 
 /// Classes as a bit set.
@@ -506,5 +535,145 @@ pub fn notice_date(plan: &Plan, spec: &Spec, today: Option<Date>) -> Vec<Diagnos
 pub fn run(plan: &Plan, spec: &Spec, today: Option<Date>) -> Vec<Diagnostic> {
     let mut out = verify(plan);
     out.extend(notice_date(plan, spec, today));
+    out.extend(prerequisite_dates(plan, spec));
+    out
+}
+
+/// When a step may start: the earliest start of the phases covering its stage (p.3.4), with
+/// that phase's id.
+fn step_start<'a>(spec: &'a Spec, step: &crate::model::Step) -> Option<(Date, &'a str)> {
+    let stage = step.stage?;
+    spec.phases()
+        .iter()
+        .filter(|p| p.covers.contains(&stage))
+        .filter_map(|p| p.start.map(|d| (d.0, p.id.as_str())))
+        .min()
+}
+
+/// SF208: each dated prerequisite the spec records against the start of the steps it gates.
+pub fn prerequisite_dates(plan: &Plan, spec: &Spec) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let starts = |pick: &dyn Fn(&crate::model::Step) -> bool| -> Vec<(Date, &str, String)> {
+        let mut v: Vec<(Date, &str, String)> = plan
+            .graph
+            .node_weights()
+            .filter(|s| pick(s))
+            .filter_map(|s| step_start(spec, s).map(|(d, phase)| (d, phase, s.id.clone())))
+            .collect();
+        v.sort();
+        v
+    };
+    // p.30.2, p.29: the contract and the declarations before the first hand-over.
+    if let Some(external) = &spec.external {
+        let handovers =
+            starts(&|s| matches!(s.kind, StepKind::Transfer | StepKind::ContactTransfer));
+        if let (Some(first), Some(last)) = (handovers.first(), handovers.last()) {
+            let late = |what: &str, on: Date, once: &str| {
+                format!(
+                    "{what} on {on}, after `{}` may start on {} (phase `{}`): the Service hands information over only once {once} (MK403 p.30.2)",
+                    first.2, first.0, first.1
+                )
+            };
+            if let Some(c) = &external.contract {
+                if let Some(on) = c.concluded_on.map(|d| d.0)
+                    && on > first.0
+                {
+                    out.push(PREREQUISITE_DATES.finding_of(
+                        &["p.30.2"],
+                        "/external/contract/concluded_on",
+                        late("the contract is concluded", on, "the contract is concluded"),
+                    ));
+                }
+                if let Some(ends) = c.term_ends_on.map(|d| d.0) {
+                    if let Some(on) = c.concluded_on.map(|d| d.0)
+                        && ends < on
+                    {
+                        out.push(PREREQUISITE_DATES.finding_of(
+                            &["p.5", "p.29"],
+                            "/external/contract/term_ends_on",
+                            format!(
+                                "the contract's term ends on {ends}, before it is concluded on {on} (MK403 p.5, p.29)"
+                            ),
+                        ));
+                    } else if ends < last.0 {
+                        out.push(PREREQUISITE_DATES.finding_of(
+                            &["p.5", "p.29"],
+                            "/external/contract/term_ends_on",
+                            format!(
+                                "the contract's term ends on {ends}, before `{}` may start on {} (phase `{}`): the researcher processes the information under the contract (MK403 p.5, p.29)",
+                                last.2, last.0, last.1
+                            ),
+                        ));
+                    }
+                }
+            }
+            for (i, d) in external.non_disclosure_declarations.iter().enumerate() {
+                if let Some(on) = d.signed_on.map(|d| d.0)
+                    && on > first.0
+                {
+                    out.push(PREREQUISITE_DATES.finding_of(
+                        &["p.30.2"],
+                        &format!("/external/non_disclosure_declarations/{i}/signed_on"),
+                        late(
+                            &format!("{}'s non-disclosure declaration is signed", d.signatory),
+                            on,
+                            "the non-disclosure declarations are signed",
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    // p.14.2: the agreement before the acquisition from the Prison Administration.
+    if let Some(on) = spec
+        .data_scope
+        .as_ref()
+        .and_then(|d| d.prison_administration.as_ref())
+        .and_then(|p| p.agreement.as_ref())
+        .and_then(|a| a.agreed_on)
+        .map(|d| d.0)
+    {
+        let acquisition = starts(&|s| {
+            s.kind == StepKind::Request
+                && s.about
+                    == crate::model::About::Registry {
+                        registry: crate::model::Registry::PrisonAdministration,
+                    }
+        });
+        if let Some(first) = acquisition.first()
+            && on > first.0
+        {
+            out.push(PREREQUISITE_DATES.finding_of(
+                &["p.14.2"],
+                "/data_scope/prison_administration/agreement/agreed_on",
+                format!(
+                    "the agreement with the Prison Administration is dated {on}, after `{}` may start on {} (phase `{}`): it sends the information having first agreed its volume, availability and deadlines (MK403 p.14.2)",
+                    first.2, first.0, first.1
+                ),
+            ));
+        }
+    }
+    // p.21, p.25.2: a service researcher designated before identifying data is processed.
+    let identifying =
+        starts(&|s| s.data_in == DataClass::Identifying || s.data_out == DataClass::Identifying);
+    if let Some(first) = identifying.first() {
+        for (i, p) in spec.authorised_persons.iter().enumerate() {
+            if p.role != studyflow_spec::model::ServiceRole::ServiceResearcher {
+                continue;
+            }
+            if let Some(on) = p.designated_on.map(|d| d.0)
+                && on > first.0
+            {
+                out.push(PREREQUISITE_DATES.finding_of(
+                    &["p.21", "p.25.2"],
+                    &format!("/authorised_persons/{i}/designated_on"),
+                    format!(
+                        "{} is designated on {on}, after `{}` may start processing identifying data on {} (phase `{}`): identifying information is processed by the service researchers the Service has designated (MK403 p.21, p.25.2)",
+                        p.name, first.2, first.0, first.1
+                    ),
+                ));
+            }
+        }
+    }
     out
 }
