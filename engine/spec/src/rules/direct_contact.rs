@@ -10,18 +10,48 @@ pub static RULE: Rule = Rule {
     name: "direct-contact",
     severity: Severity::Error,
     points: &["p.31", "p.32"],
-    summary: "Direct contact states consent, the target group, why there is no alternative and the risk assessment, and transfers only first name, surname, e-mail or phone.",
+    summary: "Contact details are asked for only through direct contact, which states consent, the target group, why there is no alternative and the risk assessment, and transfers only first name, surname, e-mail or phone.",
     explanation: "Data subjects are contacted directly only with their consent, and only when a \
 specific target group must be surveyed (p.31.1), there is no alternative way (p.31.2), and the \
 risk to the subject has been weighed against the public-interest benefit (p.31.3). `consent`, \
 `target_group`, `why_no_alternative` and `risk_assessment` are all required. The Service then \
 transfers first name, surname, e-mail or phone number, and nothing else (p.32): any other field \
 is an error, as is a repeated one; without e-mail or phone the subject cannot be reached (a \
-warning).",
+warning). Asking any source — the Service IS too — for a first name, surname, phone or e-mail \
+is direct contact with a data subject whatever the study means to do with it: it needs the \
+`direct_contact` section, and the field listed in its `fields`.",
     check: Check::Spec(check),
 };
 
 fn check(spec: &Spec, f: &mut Findings) {
+    // Asking any source for a name, surname, phone or e-mail is direct contact with a data
+    // subject, whatever the study means to do with it (p.31): it goes through the consent
+    // route, and only the fields of that route are transferred (p.32).
+    let listed: Vec<&str> = spec
+        .direct_contact
+        .iter()
+        .flat_map(|dc| dc.fields.iter().map(|x| x.0.as_str()))
+        .collect();
+    for r in spec.requested_fields() {
+        if !CONTACT_FIELDS.contains(&r.key) {
+            continue;
+        }
+        if spec.direct_contact.is_none() {
+            f.report(
+                &r.pointer(),
+                format!("`{}` is a contact detail: asking for it is direct contact with a data subject, which the Service makes only with the subject's consent (MK403 p.31–32)", r.key),
+            )
+            .points(&["p.31", "p.32"])
+            .help("add a `direct_contact` section (consent, target group, why there is no alternative, risk assessment) and list the field in its `fields`");
+        } else if !listed.contains(&r.key) {
+            f.report(
+                &r.pointer(),
+                format!("`{}` is a contact detail the consent route does not list: only the fields of `direct_contact.fields` are transferred, for the consenting subjects (MK403 p.31–32)", r.key),
+            )
+            .points(&["p.31", "p.32"])
+            .help("list it in `direct_contact.fields`, or drop it here");
+        }
+    }
     let Some(dc) = &spec.direct_contact else {
         return;
     };
@@ -84,6 +114,32 @@ mod tests {
     use crate::rules::run_rule;
     use crate::rules::test_support::spec_with;
     use serde_json::json;
+
+    /// A contact field asked from any source is direct contact (p.31): without the consent
+    /// route it is an error at the field; with it, the field must be one the route lists.
+    #[test]
+    fn contact_fields_need_the_consent_route() {
+        let calls = spec_with(|v| {
+            v["data_scope"]["service_is"]["fields"]["phone"] = json!("to call clients");
+        });
+        let d = run_rule(&RULE, &calls);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].pointer, "/data_scope/service_is/fields/phone");
+        assert!(d[0].message.contains("MK403 p.31–32"), "{}", d[0].message);
+        assert_eq!(d[0].regulation, ["p.31", "p.32"]);
+        let unlisted = spec_with(|v| {
+            v["data_scope"]["service_is"]["fields"]["email"] = json!("to send the link");
+            v["direct_contact"] = json!({"consent": "written", "target_group": "t", "why_no_alternative": "w", "risk_assessment": "r", "fields": ["first_name", "phone"]});
+        });
+        let d = run_rule(&RULE, &unlisted);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].pointer, "/data_scope/service_is/fields/email");
+        let listed = spec_with(|v| {
+            v["data_scope"]["service_is"]["fields"]["phone"] = json!("for the interview");
+            v["direct_contact"] = json!({"consent": "written", "target_group": "t", "why_no_alternative": "w", "risk_assessment": "r", "fields": ["first_name", "phone"]});
+        });
+        assert!(run_rule(&RULE, &listed).is_empty());
+    }
 
     #[test]
     fn contact_conditions() {
