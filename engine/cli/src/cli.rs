@@ -75,6 +75,13 @@ pub struct DemoArgs {
     /// Seed of the synthetic data.
     #[arg(long, default_value_t = 2026)]
     pub seed: u64,
+    /// The store: the run folder's SQLite file by default, or `postgres://…` (an empty
+    /// database: the demo's study must not exist in it yet).
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
+    /// Workers running the study's steps side by side, each claiming its own batches.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub workers: u16,
 }
 
 /// Where the engine's database is and who is acting.

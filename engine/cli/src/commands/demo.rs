@@ -41,6 +41,23 @@ fn run_folder(base: &Path) -> anyhow::Result<PathBuf> {
     unreachable!("some run number is free")
 }
 
+/// Runs every worker until none finds work; the step runs they did.
+async fn run_until_idle(workers: &[Arc<Worker>]) -> anyhow::Result<usize> {
+    if let [one] = workers {
+        return Ok(one.run_until_idle().await?);
+    }
+    let mut all = tokio::task::JoinSet::new();
+    for w in workers {
+        let w = w.clone();
+        all.spawn(async move { w.run_until_idle().await });
+    }
+    let mut runs = 0;
+    while let Some(done) = all.join_next().await {
+        runs += done??;
+    }
+    Ok(runs)
+}
+
 /// The process's peak resident memory in MiB, where the system tells it (Linux).
 fn peak_memory() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -121,10 +138,11 @@ async fn progress(
         .collect();
     writeln!(
         ctx.out,
-        "  {half}  {}  {:6.1} s {:6} runs  {}",
+        "  {half}  {}  {:6.1} s {:6} runs {:>6} MiB peak  {}",
         bar(done, total),
         lap.elapsed().as_secs_f64(),
         runs,
+        peak_memory().map(|m| m.to_string()).unwrap_or_default(),
         phases.join(", ")
     )?;
     ctx.out.flush()?;
@@ -160,7 +178,17 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     let master =
         MasterKey::create_file(&dir.join("master.key")).context("cannot create the master key")?;
     let db = dir.join("studyflow.db");
-    let store = Store::open(db.to_str().unwrap_or("studyflow.db")).await?;
+    let url = match &args.database {
+        Some(url) => url.clone(),
+        None => db.to_str().unwrap_or("studyflow.db").to_owned(),
+    };
+    let store = Store::open(&url).await?;
+    writeln!(
+        ctx.out,
+        "store {} with {} worker(s)",
+        studyflow_store::redact(&url),
+        args.workers
+    )?;
 
     let spec = studyflow_spec::check(SPEC.as_bytes())
         .spec
@@ -257,7 +285,9 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
         &hash[..19]
     )?;
 
-    let worker = Worker::new(engine.clone(), "demo-worker".into());
+    let workers: Vec<Arc<Worker>> = (1..=args.workers)
+        .map(|i| Arc::new(Worker::new(engine.clone(), format!("demo-worker-{i}"))))
+        .collect();
     let people: Vec<String> = spec
         .authorised_persons
         .iter()
@@ -281,7 +311,7 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
             lap = Instant::now();
             lap_runs = 0;
         }
-        lap_runs += worker.run_until_idle().await?;
+        lap_runs += run_until_idle(&workers).await?;
         // The records the summary shows, read once each as soon as they exist (the
         // anonymisation's record goes with the identifying data at destruction).
         for step in captured {
