@@ -18,7 +18,8 @@ requests an identifier, or anything from the Information Centre or the Prison Ad
 (requests carry personal codes, p.12), `authorised_persons` must include a `service_researcher` \
 with `identifying_data` access; manual extraction from the Service IS (p.22.1) needs one with \
 `service_is` access. Giving `identifying_data` access to a Service person who is not a service \
-researcher is an error. Names must be unique.",
+researcher is an error. Every person has a name (not only spaces or invisible characters), \
+and names are unique.",
     check: Check::Spec(check),
 };
 
@@ -50,6 +51,14 @@ fn check(spec: &Spec, f: &mut Findings) {
     }
     let mut seen = std::collections::HashSet::new();
     for (i, p) in spec.authorised_persons.iter().enumerate() {
+        if super::blank(Some(&p.name)) {
+            f.report(
+                &format!("/authorised_persons/{i}/name"),
+                "an authorised person has no name: the Service designates persons, by name (MK403 p.25.1)",
+            )
+            .points(&["p.25.1"]);
+            continue;
+        }
         if !seen.insert(p.name.trim()) {
             f.warn(
                 &format!("/authorised_persons/{i}/name"),
@@ -70,6 +79,22 @@ mod tests {
     use crate::rules::run_rule;
     use crate::rules::test_support::{base, spec_with};
     use serde_json::json;
+
+    /// A name of spaces or invisible format characters (U+200B) is no name.
+    #[test]
+    fn every_authorised_person_has_a_name() {
+        for name in ["", "   ", "\u{200b}", " \u{feff}\u{200b} "] {
+            let spec = spec_with(|v| {
+                v["authorised_persons"][0]["name"] = json!(name);
+            });
+            let d = run_rule(&RULE, &spec);
+            assert!(
+                d.iter().any(|d| d.pointer == "/authorised_persons/0/name"
+                    && d.message.contains("has no name")),
+                "{name:?}: {d:?}"
+            );
+        }
+    }
 
     #[test]
     fn identifying_access_needs_a_service_researcher() {

@@ -33,6 +33,14 @@ fn check(spec: &Spec, f: &mut Findings) {
     }
     let mut names: HashMap<&str, usize> = HashMap::new();
     for (i, m) in team.iter().enumerate() {
+        if super::blank(Some(&m.name)) {
+            f.report(
+                &format!("/external/team/{i}/name"),
+                "a person of the team has no name: the application names the persons involved (MK403 p.4.2)",
+            )
+            .points(&["p.4.2"]);
+            continue;
+        }
         if names.insert(m.name.trim(), i).is_some() {
             f.report(
                 &format!("/external/team/{i}/name"),

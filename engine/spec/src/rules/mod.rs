@@ -243,9 +243,15 @@ pub(crate) fn run_rule(rule: &'static Rule, spec: &Spec) -> Vec<Diagnostic> {
     run_one(rule, Some(spec), &document)
 }
 
-/// Whether a free-text field is missing or blank.
+/// Whether a required text says nothing: absent, or only whitespace and invisible format
+/// characters (Unicode category Cf, e.g. U+200B ZERO WIDTH SPACE), which pass for text in an
+/// editor and a diff and are none.
 pub(crate) fn blank(text: Option<&str>) -> bool {
-    text.is_none_or(|t| t.trim().is_empty())
+    use unicode_general_category::{GeneralCategory, get_general_category};
+    text.is_none_or(|t| {
+        t.chars()
+            .all(|c| c.is_whitespace() || get_general_category(c) == GeneralCategory::Format)
+    })
 }
 
 /// The rule reference (`docs/rules.md`).
