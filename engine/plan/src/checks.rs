@@ -156,6 +156,18 @@ data. A step starts when the earliest phase covering its stage starts (p.3.4); a
 stage no phase covers has no date and is not checked. The same day is allowed.",
 };
 
+pub static CALENDAR_RANGE: PlanRule = RuleDoc {
+    code: "SF209",
+    name: "calendar-range",
+    severity: Severity::Error,
+    points: &["p.3.4", "p.8"],
+    summary: "Every date of the spec lies within the years the Latvian calendar knows (2000–2100).",
+    explanation: "The plan counts deadlines on the Latvian working-day calendar (the p.8 notice, \
+the phases' deadlines, p.3.4), which studyflow holds for 2000–2100. A date outside those years \
+could not be counted: a study with such a date would validate and then wait for ever at a gate \
+it can never pass. Each such date is an error at its place in the spec.",
+};
+
 /// The plan-level rules, in code order.
 pub static RULES: &[&PlanRule] = &[
     &STRUCTURE,
@@ -166,6 +178,7 @@ pub static RULES: &[&PlanRule] = &[
     &DESTRUCTION,
     &NOTICE_DATE,
     &PREREQUISITE_DATES,
+    &CALENDAR_RANGE,
 ];
 
 /// Classes as a bit set.
@@ -536,6 +549,55 @@ pub fn run(plan: &Plan, spec: &Spec, today: Option<Date>) -> Vec<Diagnostic> {
     let mut out = verify(plan);
     out.extend(notice_date(plan, spec, today));
     out.extend(prerequisite_dates(plan, spec));
+    out.extend(calendar_range(spec));
+    out
+}
+
+/// SF209: every date of the spec within the calendar's years, found wherever the spec holds
+/// one (the spec as the parser read it, walked with its pointers).
+pub fn calendar_range(spec: &Spec) -> Vec<Diagnostic> {
+    fn walk(v: &serde_json::Value, pointer: &mut String, out: &mut Vec<Diagnostic>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    let len = pointer.len();
+                    pointer.push('/');
+                    pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                    walk(v, pointer, out);
+                    pointer.truncate(len);
+                }
+            }
+            serde_json::Value::Array(a) => {
+                for (i, v) in a.iter().enumerate() {
+                    let len = pointer.len();
+                    pointer.push_str(&format!("/{i}"));
+                    walk(v, pointer, out);
+                    pointer.truncate(len);
+                }
+            }
+            serde_json::Value::String(s) => {
+                if let Ok(d) = s.parse::<Date>()
+                    && s.len() == 10
+                    && !(studyflow_calendar::FIRST_YEAR..=studyflow_calendar::LAST_YEAR)
+                        .contains(&d.year())
+                {
+                    out.push(CALENDAR_RANGE.finding(
+                        pointer,
+                        format!(
+                            "{d} lies outside the years the Latvian calendar knows ({}–{}): no deadline could be counted from it (MK403 p.3.4, p.8)",
+                            studyflow_calendar::FIRST_YEAR,
+                            studyflow_calendar::LAST_YEAR
+                        ),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(v) = serde_json::to_value(spec) {
+        walk(&v, &mut String::new(), &mut out);
+    }
     out
 }
 

@@ -633,3 +633,29 @@ fn a_service_is_only_study_deletes_without_linkage() {
         Actor::ServiceResearcher
     );
 }
+
+/// SF209: the calendar's years bound every date of a spec, at both ends, to the day.
+#[test]
+fn dates_beyond_the_calendar_are_errors_at_their_place() {
+    let bytes = String::from_utf8(source("recidivism-2026-cohort")).unwrap();
+    let planned = bytes
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("planned_date: "))
+        .expect("a planned publication date")
+        .to_owned();
+    for (date, errors) in [("2100-12-31", 0), ("2101-01-01", 1), ("1999-12-31", 1)] {
+        let moved = bytes.replace(
+            &format!("planned_date: {planned}"),
+            &format!("planned_date: {date}"),
+        );
+        let spec = studyflow_spec::check(moved.as_bytes())
+            .spec
+            .expect("typed spec");
+        let found = checks::calendar_range(&spec);
+        assert_eq!(found.len(), errors, "{date}: {found:?}");
+        if errors > 0 {
+            assert_eq!(found[0].pointer, "/publication/planned_date");
+            assert_eq!(found[0].code, "SF209");
+        }
+    }
+}
