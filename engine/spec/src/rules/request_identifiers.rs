@@ -12,10 +12,10 @@ pub static RULE: Rule = Rule {
     summary: "The Service IS supplies the identifiers a registry request needs.",
     explanation: "The Service sends the requests (p.6, p.11) and identifies each subject by \
 personal code (p.12.1) and by criminal proceeding, court ruling or prosecutor's decision number \
-(p.12.2). A spec asking the Information Centre for data (or follow-ups, p.19) must therefore \
+(p.12.2) — in every request of p.11, to the Information Centre and to the Prison \
+Administration alike. A spec asking either for data (or for follow-ups, p.19) must therefore \
 take `personal_code` and one of `proceeding_number`, `court_ruling_number` or \
-`prosecutor_decision_number` from the Service IS; one asking the Prison Administration must \
-take `personal_code` (p.15 identifies subjects by personal code). Subjects \
+`prosecutor_decision_number` from the Service IS. Subjects \
 whose code changed also need `previous_personal_code` (p.12.1): its absence is a warning.",
     check: Check::Spec(check),
 };
@@ -39,17 +39,16 @@ fn check(spec: &Spec, f: &mut Findings) {
             .points(&["p.12.1"])
             .help("request `personal_code` from the Service IS; it is deleted right after linkage (MK403 p.17.3)");
     }
-    if ic
-        && ![
-            "proceeding_number",
-            "court_ruling_number",
-            "prosecutor_decision_number",
-        ]
-        .iter()
-        .any(|k| has(k))
+    if ![
+        "proceeding_number",
+        "court_ruling_number",
+        "prosecutor_decision_number",
+    ]
+    .iter()
+    .any(|k| has(k))
     {
-        f.report(pointer, "requests to the Information Centre identify proceedings by number, but the Service IS supplies no `proceeding_number`, `court_ruling_number` or `prosecutor_decision_number` (MK403 p.12.2)")
-            .points(&["p.12.2"])
+        f.report(pointer, "a request to the Information Centre or the Prison Administration names the subject's criminal proceeding, court ruling or prosecutor's decision number, but the Service IS supplies no `proceeding_number`, `court_ruling_number` or `prosecutor_decision_number` (MK403 p.11, p.12.2)")
+            .points(&["p.11", "p.12.2"])
             .help("request `proceeding_number` from the Service IS");
     }
     if has("personal_code") && !has("previous_personal_code") {
@@ -83,6 +82,6 @@ mod tests {
         let d = run_rule(&RULE, &spec);
         assert_eq!(found(&d).len(), 2);
         assert_eq!(d[0].regulation, ["p.12.1"]);
-        assert_eq!(d[1].regulation, ["p.12.2"]);
+        assert_eq!(d[1].regulation, ["p.11", "p.12.2"]);
     }
 }
