@@ -519,8 +519,9 @@ async fn status(engine: &Engine, study: &str, ctx: &mut Context<'_>) -> anyhow::
                 .iter()
                 .map(|(k, n)| format!("{n} {}", k.as_str()))
                 .collect();
+            // One run per wave and due day, each a batch of subjects (never counted here).
             format!(
-                "{} subjects: {}{}",
+                "{} batches by due day: {}{}",
                 s.runs,
                 parts.join(", "),
                 s.next
