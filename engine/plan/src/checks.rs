@@ -128,13 +128,13 @@ pub static NOTICE_DATE: PlanRule = RuleDoc {
     name: "prison-notice-date",
     severity: Severity::Warning,
     points: &["p.8"],
-    summary: "The p.8 notice date is known, not in the past, and after the analysis is due to end.",
+    summary: "The p.8 notice date is known and not in the past, and a phase covering the analysis says when the results exist.",
     explanation: "When Prison Administration information is used, the Service informs the Prison \
 Administration of the results no later than the 10th working day before publication (p.8), \
 counted on the Latvian working-day calendar (the publication day not counted; days off passed \
-over). A warning when the date has passed (relative to `--today`), when it falls before the \
-deadline of the phases covering `analysis` (the results would not exist yet), when no phase \
-covers `analysis` so that this cannot be checked, or when the date cannot be computed.",
+over). A warning when the date has passed (relative to `--today`), when no phase covers `analysis` \
+so that the results cannot be checked to exist by then (SF210 is the error when they would \
+not), or when the date cannot be computed.",
 };
 
 pub static PREREQUISITE_DATES: PlanRule = RuleDoc {
@@ -168,6 +168,18 @@ could not be counted: a study with such a date would validate and then wait for 
 it can never pass. Each such date is an error at its place in the spec.",
 };
 
+pub static NOTICE_AFTER_RESULTS: PlanRule = RuleDoc {
+    code: "SF210",
+    name: "notice-needs-results",
+    severity: Severity::Error,
+    points: &["p.8"],
+    summary: "The analysis that produces the results ends on or before the p.8 notice day.",
+    explanation: "The Service informs the Prison Administration of the results no later than the \
+10th working day before publication (p.8). When the phases covering `analysis` end after that \
+day, the spec's own dates make the notice impossible: the results would not exist when they \
+must be given. An analysis ending on the notice day itself is allowed.",
+};
+
 /// The plan-level rules, in code order.
 pub static RULES: &[&PlanRule] = &[
     &STRUCTURE,
@@ -179,6 +191,7 @@ pub static RULES: &[&PlanRule] = &[
     &NOTICE_DATE,
     &PREREQUISITE_DATES,
     &CALENDAR_RANGE,
+    &NOTICE_AFTER_RESULTS,
 ];
 
 /// Classes as a bit set.
@@ -523,13 +536,15 @@ pub fn notice_date(plan: &Plan, spec: &Spec, today: Option<Date>) -> Vec<Diagnos
         .filter_map(|p| p.deadline.map(|d| (d.0, p.id.as_str())))
         .max();
     match analysis_end {
-        Some((end, phase)) if due <= end => out.push(
-            NOTICE_DATE
+        // Ending on the notice day itself, the results exist that day (p.8 asks for them no
+        // later than it).
+        Some((end, phase)) if due < end => out.push(
+            NOTICE_AFTER_RESULTS
                 .finding(
                     pointer,
-                    format!("the Prison Administration notice is due by {due}, but the analysis (phase `{phase}`) is due to end only on {end}: the results would not exist yet"),
+                    format!("the Prison Administration notice is due by {due}, but the analysis (phase `{phase}`) is due to end only on {end}: the spec's own dates make the notice impossible, the results would not exist yet (MK403 p.8)"),
                 )
-                .with_help("end the analysis earlier or publish later: the notice needs the results, 10 working days before publication"),
+                .with_help("end the analysis by the notice day or publish later: the notice needs the results, 10 working days before publication"),
         ),
         Some(_) => {}
         None => out.push(

@@ -450,11 +450,29 @@ fn sf207_notice_in_the_past_before_the_analysis_or_unchecked() {
         None,
     );
     assert!(
-        early
-            .iter()
-            .any(|d| d.code == "SF207" && d.message.contains("the results would not exist yet")),
+        early.iter().any(|d| d.code == "SF210"
+            && d.severity == studyflow_spec::Severity::Error
+            && d.message.contains("the results would not exist yet")),
         "{early:#?}"
     );
+    // The analysis ending on the notice day itself (2028-03-01): the results exist that day.
+    for (deadline, late) in [("2028-03-01", false), ("2028-03-02", true)] {
+        let (_, found) = plan_with(
+            name,
+            |t| {
+                t.replace(
+                    "deadline: 2028-02-25",
+                    &format!("deadline: {deadline}\n    covers: [analysis]"),
+                )
+            },
+            None,
+        );
+        assert_eq!(
+            found.iter().any(|d| d.code == "SF210"),
+            late,
+            "{deadline}: {found:#?}"
+        );
+    }
 
     let (_, unchecked) = plan_with(name, |t| t.replace("    covers: [analysis]\n", ""), None);
     assert!(
