@@ -112,14 +112,14 @@ impl Connector {
         subjects: &[crate::answers::Asked<'_>],
         period: Option<&crate::followup::Period>,
     ) -> Result<Vec<AnswerRow>, ConnectorError> {
+        if subjects.is_empty() {
+            return self
+                .query_part(keys, source, fields, subjects, period)
+                .await;
+        }
         let mut rows = Vec::new();
         for part in subjects.chunks(self.max_subjects.max(1)) {
             rows.extend(self.query_part(keys, source, fields, part, period).await?);
-        }
-        if subjects.is_empty() {
-            rows = self
-                .query_part(keys, source, fields, subjects, period)
-                .await?;
         }
         Ok(rows)
     }

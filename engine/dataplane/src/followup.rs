@@ -307,14 +307,16 @@ impl WaveAnswer {
     }
 }
 
-/// A subject of a follow-up batch as the anonymisation of its answer needs it.
-#[derive(Debug, Clone, Copy)]
-pub struct Member<'a> {
+/// A subject of a follow-up batch: what its request and the anonymisation of its answer need,
+/// kept sealed under the run that asks for it (p.19, p.26).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Member {
     /// The released study ID the answer is kept under.
-    pub study_id: &'a str,
+    pub study_id: String,
     pub anchor: Anchor,
-    /// The personal code and the previous one the request named it by (p.12.1).
-    pub codes: Option<(&'a str, Option<&'a str>)>,
+    /// The personal code and the previous one the request names it by (p.12.1), if the study
+    /// kept them.
+    pub codes: Option<(String, Option<String>)>,
 }
 
 /// A batch's register answer anonymised on arrival (p.20), one wave answer per member: each
@@ -326,12 +328,12 @@ pub struct Member<'a> {
 pub fn anonymise_batch(
     wave: &WaveRef,
     policy: &crate::anonymise::Policy,
-    members: Vec<Member<'_>>,
+    members: &[Member],
     rows: Vec<crate::linkage::AnswerRow>,
 ) -> Option<Vec<WaveAnswer>> {
     let mut by_code: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for (i, m) in members.iter().enumerate() {
-        if let Some((code, previous)) = m.codes {
+        if let Some((code, previous)) = &m.codes {
             by_code.insert(code, i);
             if let Some(p) = previous {
                 by_code.insert(p, i);
@@ -359,7 +361,7 @@ pub fn anonymise_batch(
             let dates: Vec<Option<Date>> = mine.iter().map(|(r, _)| event_date(r)).collect();
             let late: Vec<bool> = mine.iter().map(|(_, l)| *l).collect();
             let mut events = crate::anonymise::anonymise_rows(
-                m.study_id,
+                &m.study_id,
                 mine.into_iter().map(|(r, _)| r),
                 policy,
                 Some(m.anchor.start),
@@ -367,7 +369,7 @@ pub fn anonymise_batch(
             for (e, l) in events.iter_mut().zip(late) {
                 e.insert("late_registration".to_owned(), Value::from(u8::from(l)));
             }
-            WaveAnswer::new(m.study_id, wave, &m.anchor, dates, events)
+            WaveAnswer::new(&m.study_id, wave, &m.anchor, dates, events)
         })
         .collect()
 }
@@ -648,14 +650,14 @@ mod tests {
         };
         let members = vec![
             Member {
-                study_id: "S-a",
+                study_id: "S-a".to_owned(),
                 anchor,
-                codes: Some(("010190-10001", None)),
+                codes: Some(("010190-10001".to_owned(), None)),
             },
             Member {
-                study_id: "S-b",
+                study_id: "S-b".to_owned(),
                 anchor,
-                codes: Some(("320000-00002", Some("020285-10002"))),
+                codes: Some(("320000-00002".to_owned(), Some("020285-10002".to_owned()))),
             },
         ];
         let row = |code: &str, offence: &str| crate::linkage::AnswerRow {
@@ -683,7 +685,7 @@ mod tests {
             suppression_allowed: false,
             bands: BTreeMap::new(),
         };
-        let answers = anonymise_batch(&w1, &policy, members, rows).unwrap();
+        let answers = anonymise_batch(&w1, &policy, &members, rows).unwrap();
         assert_eq!(answers.len(), 2);
         assert_eq!(answers[0].study_id, "S-a");
         assert_eq!(answers[0].events.len(), 1);

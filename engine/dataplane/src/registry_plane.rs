@@ -21,7 +21,7 @@ use studyflow_store::{Store, TaskMode};
 use crate::anonymise::{self, AnonRecord, Policy, Record};
 use crate::answers::Asked;
 use crate::connector::Connector;
-use crate::followup::{self, Anchor, Period, WaveAnswer};
+use crate::followup::{self, Anchor, Member, Period, WaveAnswer};
 use crate::linkage::{self, AnswerRow, Subject};
 use crate::vault::{MasterKey, StudyKeys};
 use studyflow_runtime::clock::{Clock, micros, riga_date};
@@ -206,16 +206,6 @@ fn asked(s: &Subject) -> Asked<'_> {
     }
 }
 
-/// What one subject's follow-up needs, kept sealed under the run that asks for it (p.19, p.26).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct Member {
-    /// The released study ID.
-    study_id: String,
-    anchor: Anchor,
-    /// The personal code and the previous one (p.12.1), if the study kept them.
-    codes: Option<(String, Option<String>)>,
-}
-
 /// A follow-up run's subjects, sealed under its run pseudonym: the subjects whose wave falls
 /// due the same day (they share the anchor date of the wave's edge, and so the period their
 /// request asks about), asked in one request (p.19); or, in a study whose cohort was formed
@@ -252,18 +242,6 @@ impl Arrived {
             Arrived::One(a) => vec![*a],
         }
     }
-}
-
-/// The members as the follow-up's anonymisation knows them.
-fn members_of(members: &[Member]) -> Vec<followup::Member<'_>> {
-    members
-        .iter()
-        .map(|m| followup::Member {
-            study_id: &m.study_id,
-            anchor: m.anchor,
-            codes: m.codes.as_ref().map(|(c, p)| (c.as_str(), p.as_deref())),
-        })
-        .collect()
 }
 
 /// The follow-up runs of a cohort: per wave, one batch per due day (p.19). A wave whose edge is
@@ -1044,11 +1022,10 @@ impl RegistryDataPlane {
                     .iter()
                     .map(|m| (m.study_id.as_str(), m.anchor))
                     .collect();
-                if let Some(f) = &ctx.spec.follow_up {
-                    let asked: Vec<(bool, i16)> = studyflow_spec::model::WAVES
+                if ctx.spec.follow_up.is_some() {
+                    let asked: Vec<(bool, i16)> = waves
                         .iter()
-                        .filter(|w| f.waves.iter().any(|x| x.0 == w.name))
-                        .map(|w| (w.from_end, w.years))
+                        .map(|w| (w.edge == studyflow_plan::model::AnchorEdge::End, w.years))
                         .collect();
                     let cut_off = studyflow_plan::stage_deadline(
                         ctx.spec,
@@ -1097,18 +1074,14 @@ impl RegistryDataPlane {
                 let period = members
                     .iter()
                     .map(|m| followup::request_period(&wave, &m.anchor, today))
-                    .try_fold(None::<Period>, |acc, p| {
-                        let p = p?;
-                        Some(Some(match acc {
-                            None => p,
-                            Some(a) => Period {
-                                from: a.from.min(p.from),
-                                to: a.to.max(p.to),
-                                as_of: today,
-                            },
-                        }))
+                    .collect::<Option<Vec<Period>>>()
+                    .and_then(|all| {
+                        all.into_iter().reduce(|a, p| Period {
+                            from: a.from.min(p.from),
+                            to: a.to.max(p.to),
+                            as_of: today,
+                        })
                     })
-                    .flatten()
                     .ok_or_else(|| fail("the wave's anchor date is not known", false))?;
                 self.registries_configured()?;
                 let rows = self
@@ -1162,7 +1135,7 @@ impl RegistryDataPlane {
                     .as_ref()
                     .map(Policy::from_spec)
                     .ok_or_else(|| fail("no anonymisation policy", false))?;
-                let answers = followup::anonymise_batch(&wave, &policy, members_of(&members), rows)
+                let answers = followup::anonymise_batch(&wave, &policy, &members, rows)
                     .ok_or_else(|| fail("the wave's anchor date is not known", false))?;
                 let events: usize = answers.iter().map(|a| a.events.len()).sum();
                 self.save_untimed(study, &arrived, &answers).await?;
