@@ -95,6 +95,21 @@ impl StepError {
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// Runs a step body's blocking work — opening and sealing a dataset, linkage, anonymisation,
+/// writing files — without taking a runtime thread from the other tasks. On the multi-threaded
+/// runtime the worker runs on, [`tokio::task::block_in_place`] first hands the tasks queued on
+/// this thread (the lease heartbeat among them) to another one, so no body outlives its lease
+/// unnoticed however long it computes; unlike `spawn_blocking` the work may borrow the body's
+/// data. On a current-thread runtime (where nothing else could run anyway) it runs in place.
+pub fn blocking<R>(work: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
+
 /// Executes step bodies.
 pub trait DataPlane: Send + Sync {
     fn execute<'a>(&'a self, ctx: StepContext<'a>) -> BoxFuture<'a, Result<StepOutput, StepError>>;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use jiff::civil::date;
 use jiff::{SignedDuration, Timestamp};
 use studyflow_calendar::Calendar;
-use studyflow_runtime::dataplane::BoxFuture;
+use studyflow_runtime::dataplane::{BoxFuture, blocking};
 use studyflow_runtime::{
     Clock, DataPlane, Engine, ManualClock, Options, PlaceholderDataPlane, StepContext, StepError,
     StepOutput, Worker,
@@ -61,8 +61,11 @@ impl Clock for Ticking {
 
 #[derive(Clone, Copy, Debug)]
 enum Pause {
-    /// `std::thread::sleep` inside `spawn_blocking`, as a data-plane body does its file IO.
+    /// `std::thread::sleep` inside `spawn_blocking`.
     Blocking,
+    /// `std::thread::sleep` in [`blocking`], as the data plane's bodies open, seal and compute
+    /// their datasets: the body's own thread is blocked, the heartbeat goes on elsewhere.
+    InPlace,
     /// A long await.
     Async,
 }
@@ -116,6 +119,7 @@ impl DataPlane for Slow {
                             .await
                             .map_err(|e| StepError::new(e.to_string(), true))?;
                     }
+                    Pause::InPlace => blocking(|| std::thread::sleep(self.pause)),
                     Pause::Async => tokio::time::sleep(self.pause).await,
                 }
                 self.slow_finished.fetch_add(1, Ordering::SeqCst);
@@ -192,7 +196,7 @@ async fn wait_for_bodies(plane: &Slow, n: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_longer_than_the_lease_keeps_its_batch_and_runs_once() {
-    for how in [Pause::Blocking, Pause::Async] {
+    for how in [Pause::Blocking, Pause::InPlace, Pause::Async] {
         for db in databases().await {
             // Every body of the first batch takes three and a half leases' time.
             let w = world(&db, Slow::new(how, LEASE * 7 / 2, 2)).await;

@@ -399,6 +399,18 @@ impl Store {
         }))
     }
 
+    /// Whether a dataset exists, without reading it.
+    pub async fn dataset_exists(&self, study: &str, name: &str) -> Result<bool> {
+        let n: i64 = on_pool!(self, |p| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM datasets WHERE study = $1 AND name = $2")
+                .bind(study)
+                .bind(name)
+                .fetch_one(p)
+                .await?
+        });
+        Ok(n > 0)
+    }
+
     /// The names of a study's datasets starting with `prefix`.
     pub async fn dataset_names(&self, study: &str, prefix: &str) -> Result<Vec<String>> {
         Ok(on_pool!(self, |p| {

@@ -1,0 +1,243 @@
+//! Anonymisation of the linked study (MK403 p.7, p.24) and the cohort of its follow-up waves
+//! (p.19): the released subjects, in batches of one wave and due day, each under a run
+//! pseudonym of its own.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde_json::{Value, json};
+use studyflow_plan::WaveRef;
+use studyflow_plan::model::AnchorEdge;
+use studyflow_runtime::dataplane::{StepContext, StepError, StepOutput, Subject as Run, blocking};
+use studyflow_spec::model::Stage;
+
+use super::follow_up::RunVault;
+use super::{RegistryDataPlane, fail, names};
+use crate::anonymise::{self, Policy, Record};
+use crate::followup::{self, Anchor, Member};
+
+impl RegistryDataPlane {
+    pub(super) async fn anonymise(&self, ctx: &StepContext<'_>) -> Result<StepOutput, StepError> {
+        let study = ctx.study;
+        let data = self.sealed_datasets(study, false).await?;
+        let subjects = data.load(&names::LINKED_SUBJECTS).await?;
+        let rows = data.load(&names::LINKED_ROWS).await?;
+        let policy = ctx
+            .spec
+            .anonymisation
+            .as_ref()
+            .map(Policy::from_spec)
+            .ok_or_else(|| fail("no anonymisation policy", false))?;
+        let out = blocking(|| {
+            anonymise::anonymise_study(&subjects, &rows, &policy, &anonymise::random_secret())
+        })
+        .map_err(|b| fail(b.to_string(), false))?;
+        drop(rows);
+        let released: Vec<String> = out.tables["subjects"]
+            .iter()
+            .map(|r| r.study_id.clone())
+            .collect();
+        // The cohort for the waves: the released subjects' study IDs, anchor dates (p.19) and
+        // codes. A subject suppressed for k-anonymity is never released, so its follow-ups are
+        // not requested either (p.7: no more data than the study uses).
+        let members = match &ctx.spec.follow_up {
+            Some(f) => {
+                let codes = data.load_optional(&names::CODES).await?.unwrap_or_default();
+                let dates = f.anchor_event.date_fields();
+                blocking(|| members(&subjects, &out.vault, &released, &codes, dates))
+            }
+            None => Vec::new(),
+        };
+        drop(subjects);
+        let record = json!({"k": out.report, "dropped": out.dropped, "subjects": released.len()});
+        data.save(&names::TABLES, &out.tables).await?;
+        data.save(&names::STUDY_IDS, &out.vault).await?;
+        data.save(&names::RELEASED_IDS, &released).await?;
+        drop(out);
+        // The waves run in batches, one per wave and due day (p.19: one request per registry
+        // and day, not one per subject), each under a run pseudonym of its own, never a
+        // released study ID: the runs, their timers and the audit of them would otherwise tell
+        // each released subject's anchor date. What a batch's runs need is sealed under its
+        // pseudonym and goes with the keys (p.26).
+        let waves = ctx
+            .spec
+            .follow_up
+            .as_ref()
+            .map(studyflow_plan::waves)
+            .unwrap_or_default();
+        let mut runs = Vec::new();
+        for ((wave, due), members) in batches(&waves, &members) {
+            // The batch's members share the anchor date of the wave's edge, the date the
+            // engine's timer counts from (or, around 29 February, fall due the same day from
+            // it).
+            let edge = waves
+                .iter()
+                .find(|w| w.name == wave)
+                .and_then(|w| followup::edge_of(w, &members[0].anchor))
+                .unwrap_or(due);
+            let run = run_pseudonym()?;
+            data.save(&names::run(&run), &RunVault::Batch { members })
+                .await?;
+            runs.push(Run {
+                pseudonym: run,
+                start: edge,
+                end: Some(edge),
+                wave: Some(wave.to_owned()),
+            });
+        }
+        if ctx.spec.follow_up.is_some() {
+            let cut_off = studyflow_plan::stage_deadline(ctx.spec, Stage::FollowUp);
+            let expected = expected(&waves, &members, cut_off);
+            self.anonymised_datasets(study)
+                .save(&names::EXPECTED_WAVES, &expected)
+                .await?;
+        }
+        Ok(StepOutput {
+            record,
+            subjects: runs,
+            audit: Vec::new(),
+        })
+    }
+}
+
+/// The released subjects with their anchor dates and codes: the members of the waves. A
+/// subject whose anchor start is not known has no wave.
+fn members(
+    subjects: &[Record],
+    study_ids: &HashMap<String, String>,
+    released: &[String],
+    codes: &names::Codes,
+    [start_key, end_key]: [&str; 2],
+) -> Vec<Member> {
+    let released: HashSet<&str> = released.iter().map(String::as_str).collect();
+    subjects
+        .iter()
+        .filter_map(|s| {
+            let id = study_ids.get(&s.subject)?;
+            if !released.contains(id.as_str()) {
+                return None;
+            }
+            let date = |k: &str| {
+                s.values
+                    .get(k)
+                    .and_then(Value::as_str)
+                    .and_then(|d| d.parse().ok())
+            };
+            Some(Member {
+                study_id: id.clone(),
+                anchor: Anchor {
+                    start: date(start_key)?,
+                    end: date(end_key),
+                },
+                codes: codes.get(&s.subject).cloned(),
+            })
+        })
+        .collect()
+}
+
+/// Per member: the waves it will have before the follow-up stage's cut-off, and why some
+/// cannot run — counts only, for the censoring of the follow-up tables.
+fn expected(
+    waves: &[WaveRef],
+    members: &[Member],
+    cut_off: Option<jiff::civil::Date>,
+) -> names::ExpectedWaves {
+    let asked: Vec<(bool, i16)> = waves
+        .iter()
+        .map(|w| (w.edge == AnchorEdge::End, w.years))
+        .collect();
+    members
+        .iter()
+        .map(|m| {
+            (
+                m.study_id.clone(),
+                followup::expected_waves(asked.iter().copied(), &m.anchor, cut_off),
+            )
+        })
+        .collect()
+}
+
+/// The follow-up runs of a cohort: per wave, one batch per due day (p.19). A wave whose edge is
+/// not known for a subject (the end of a supervision still going on) has no run for it.
+fn batches(
+    waves: &[WaveRef],
+    members: &[Member],
+) -> BTreeMap<(&'static str, jiff::civil::Date), Vec<Member>> {
+    let mut out: BTreeMap<(&'static str, jiff::civil::Date), Vec<Member>> = BTreeMap::new();
+    for wave in waves {
+        for m in members {
+            if let Some(due) = followup::due(wave, &m.anchor) {
+                out.entry((wave.name, due)).or_default().push(m.clone());
+            }
+        }
+    }
+    out
+}
+
+/// A fresh run pseudonym: random, unrelated to the study ID or anything else.
+fn run_pseudonym() -> Result<String, StepError> {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).map_err(|e| fail(format!("no randomness: {e}"), true))?;
+    Ok(format!("R-{}", hex::encode(b)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(id: &str, start: &str, end: Option<&str>) -> Member {
+        Member {
+            study_id: id.to_owned(),
+            anchor: Anchor {
+                start: start.parse().unwrap(),
+                end: end.map(|e| e.parse().unwrap()),
+            },
+            codes: None,
+        }
+    }
+
+    /// One run per wave and due day (p.19): subjects due the same day share a request; a wave
+    /// from an end not known yet has no run for its subject.
+    #[test]
+    fn follow_ups_are_batched_by_wave_and_due_day() {
+        let wave = |name, edge, years| WaveRef {
+            name,
+            point: "p.19.1",
+            edge,
+            years,
+            since_years: 0,
+        };
+        let waves = [
+            wave("1y_after_start", AnchorEdge::Start, 1),
+            wave("1y_after_end", AnchorEdge::End, 1),
+        ];
+        let members = [
+            member("S-a", "2026-03-10", Some("2026-09-01")),
+            member("S-b", "2026-03-10", Some("2026-10-01")),
+            member("S-c", "2026-03-11", None),
+        ];
+        let b = batches(&waves, &members);
+        let summary: Vec<(&str, String, Vec<&str>)> = b
+            .iter()
+            .map(|((w, due), m)| {
+                (
+                    *w,
+                    due.to_string(),
+                    m.iter().map(|m| m.study_id.as_str()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("1y_after_end", "2027-09-01".to_owned(), vec!["S-a"]),
+                ("1y_after_end", "2027-10-01".to_owned(), vec!["S-b"]),
+                (
+                    "1y_after_start",
+                    "2027-03-10".to_owned(),
+                    vec!["S-a", "S-b"]
+                ),
+                ("1y_after_start", "2027-03-11".to_owned(), vec!["S-c"]),
+            ]
+        );
+    }
+}

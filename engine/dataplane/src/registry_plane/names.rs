@@ -1,0 +1,96 @@
+//! The datasets of the data plane, by what they hold: the one place their names, types and
+//! envelopes are declared.
+
+use std::collections::{BTreeMap, HashMap};
+
+use studyflow_plan::{Registry, WaveRef};
+
+use super::datasets::{Dataset, Envelope};
+use super::follow_up::{Arrived, RunVault};
+use crate::anonymise::{AnonRecord, Record};
+use crate::followup::{Anchor, Censoring, Period};
+use crate::linkage::{AnswerRow, Subject};
+
+/// Subject key → personal code and the previous one.
+pub type Codes = BTreeMap<String, (String, Option<String>)>;
+/// Study ID → (waves the subject will have, whether some cannot run: its end is not known).
+pub type ExpectedWaves = BTreeMap<String, (usize, Option<Censoring>)>;
+
+/// The Service IS sample, with the identifiers the requests name.
+pub const SERVICE_IS: Dataset<Vec<Subject>> = Dataset::sealed("service_is");
+/// The subjects linked to the registries' answers, under their subject keys.
+pub const LINKED_SUBJECTS: Dataset<Vec<Record>> = Dataset::sealed("linked/subjects");
+/// Source name → the linked rows of that source.
+pub const LINKED_ROWS: Dataset<BTreeMap<String, Vec<Record>>> = Dataset::sealed("linked/rows");
+/// The personal codes the follow-ups ask by (p.19), kept for the engine alone.
+pub const CODES: Dataset<Codes> = Dataset::sealed("vault/codes");
+/// Subject key → study ID: the pseudonym vault.
+pub const STUDY_IDS: Dataset<HashMap<String, String>> = Dataset::sealed("vault/study_ids");
+/// Run pseudonym → what its waves need, in a study formed before one vault per run (see
+/// [`run`]).
+pub const RUNS: Dataset<BTreeMap<String, RunVault>> = Dataset::sealed("vault/runs");
+/// What a follow-up run needs: its subjects' study IDs (the runs never carry a released ID),
+/// anchor dates (the windows, p.19) and the codes the request names (p.12.1).
+pub fn run(run: &str) -> Dataset<RunVault> {
+    Dataset::named(format!("vault/runs/{run}").into(), Envelope::Sealed)
+}
+/// Study ID → anchor dates: the cohort of a study formed before run pseudonyms.
+pub const COHORT: Dataset<BTreeMap<String, Anchor>> = Dataset::sealed("vault/cohort");
+/// The consenting clients' contact details (p.31–32).
+pub const CONSENTED: Dataset<crate::contact::Contacts> = Dataset::sealed("contact/consented");
+/// Everything anonymised: kept after the keys are destroyed (p.27).
+pub const ANONYMISED: &str = "anonymised/";
+/// The anonymised baseline tables.
+pub const TABLES: Dataset<BTreeMap<String, Vec<AnonRecord>>> =
+    Dataset::anonymised("anonymised/tables");
+/// The study IDs the subjects' table released after the k-anonymity check.
+pub const RELEASED_IDS: Dataset<Vec<String>> = Dataset::anonymised("anonymised/released_ids");
+/// Counts only, for the censoring of the follow-up tables.
+pub const EXPECTED_WAVES: Dataset<ExpectedWaves> = Dataset::anonymised("anonymised/expected_waves");
+/// The joined follow-up answers, per wave and batch.
+pub const FOLLOW_UPS: &str = "anonymised/followup/";
+
+/// The period and day a secure electronic request asked about (no identifier).
+pub fn asked(registry: Registry) -> Dataset<Period> {
+    Dataset::named(
+        format!("asked/{}", registry.as_str()).into(),
+        Envelope::Anonymised,
+    )
+}
+
+/// A registry's answer to the baseline request, with its identifiers.
+pub fn answer(registry: Registry) -> Dataset<Vec<AnswerRow>> {
+    Dataset::sealed(match registry {
+        Registry::InformationCentre => "answer/information_centre",
+        Registry::PrisonAdministration => "answer/prison_administration",
+    })
+}
+
+/// A follow-up run's raw answer, with its identifiers, until it is anonymised (p.20).
+pub fn follow_up_raw(wave: &WaveRef, run: &str) -> Dataset<Vec<AnswerRow>> {
+    Dataset::named(
+        format!("followup/{}/{run}/raw", wave.name).into(),
+        Envelope::Sealed,
+    )
+}
+
+/// Anonymised on arrival, not joined yet: under the run pseudonym (the join knows no other
+/// name), deleted by the join and, if it never runs, by the destruction.
+pub const ARRIVED: &str = "anonymised/arrived/";
+pub fn follow_up_arrived(wave: &WaveRef, run: &str) -> Dataset<Arrived> {
+    Dataset::named(
+        format!("{ARRIVED}{}/{run}", wave.name).into(),
+        Envelope::AnonymisedUntimed,
+    )
+}
+
+/// Joined: under a digest of what it holds, never the run pseudonym (which the runs and their
+/// audit date) — the same name when a join is retried.
+pub fn follow_up_joined(wave: &WaveRef, content: &[u8]) -> Dataset<Arrived> {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(content);
+    Dataset::named(
+        format!("{FOLLOW_UPS}{}/{}", wave.name, hex::encode(&digest[..12])).into(),
+        Envelope::AnonymisedUntimed,
+    )
+}

@@ -1,0 +1,127 @@
+//! Releases of the analysis dataset: to the study workspace the authorised service researchers
+//! read (MK403 p.22.5, p.24), a new version after the baseline and after every wave, and to the
+//! external researcher under the contract (p.30). Anonymised data only: a release may come
+//! after the destruction of the identifying data and needs no key.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::json;
+use studyflow_plan::StepKind;
+use studyflow_runtime::dataplane::{StepContext, StepError, StepOutput, blocking};
+use studyflow_spec::model::DatePolicy;
+
+use super::{RegistryDataPlane, fail, names};
+use crate::anonymise::AnonRecord;
+use crate::followup::{self, Censoring};
+use crate::release::{ReleaseError, Table};
+
+/// The analysis dataset's tables by name.
+type Tables = BTreeMap<String, Vec<AnonRecord>>;
+
+impl RegistryDataPlane {
+    pub(super) async fn release(&self, ctx: &StepContext<'_>) -> Result<StepOutput, StepError> {
+        let external = ctx.step.kind == StepKind::Transfer;
+        if external {
+            self.contract_in_place(ctx).await?;
+        }
+        let (tables, per_wave) = self.analysis_dataset(ctx).await?;
+        let label = match ctx.step.about.wave() {
+            Some(w) => w.name.to_owned(),
+            None if external => "transfer".to_owned(),
+            None => "baseline".to_owned(),
+        };
+        // Named by version and step, never by the day: a retry after a crash finds the folder
+        // it wrote, whatever the date.
+        let folder = self
+            .releases
+            .join(ctx.study)
+            .join(format!("v{}-{label}", ctx.version));
+        let to = if external {
+            "the external researcher (MK403 p.30)"
+        } else {
+            "the study workspace of the authorised service researchers (MK403 p.22.5, p.24)"
+        };
+        let described = crate::datapackage::Description::of(ctx.spec, ctx.version, &label, to);
+        let written = blocking(|| {
+            let list: Vec<Table<'_>> = tables
+                .iter()
+                .map(|(name, records)| Table { name, records })
+                .collect();
+            crate::release::write_described(&folder, &list, &described)
+        });
+        let (files, before) = match written {
+            Ok(w) => (json!(w.files), false),
+            // Written before, the commit lost: the audit event goes with this finish, from the
+            // release's own manifest.
+            Err(ReleaseError::Exists(_)) => (
+                json!(crate::release::manifest(&folder).map_err(|e| fail(e.to_string(), false))?),
+                true,
+            ),
+            Err(e) => return Err(fail(e.to_string(), false)),
+        };
+        let count = files.as_array().map_or(0, Vec::len);
+        let mut detail =
+            json!({"folder": folder, "files": files, "follow_up_events": per_wave, "for": to});
+        let mut record =
+            json!({"release": folder, "files": count, "follow_up_events": per_wave, "for": to});
+        if before {
+            detail["written_before"] = json!(true);
+            record["written_before"] = json!(true);
+        }
+        Ok(StepOutput {
+            record,
+            subjects: Vec::new(),
+            audit: vec![("release.written", detail)],
+        })
+    }
+
+    /// The analysis dataset as it stands: the anonymised baseline tables and the follow-up
+    /// waves joined so far (MK403 p.20) — waves, events, and each subject's observation for a
+    /// survival analysis. Also the events found per wave, for people.
+    async fn analysis_dataset(
+        &self,
+        ctx: &StepContext<'_>,
+    ) -> Result<(Tables, BTreeMap<String, usize>), StepError> {
+        let data = self.anonymised_datasets(ctx.study);
+        let mut tables = data.load(&names::TABLES).await?;
+        if ctx.spec.follow_up.is_none() {
+            return Ok((tables, BTreeMap::new()));
+        }
+        let joined: Vec<super::follow_up::Arrived> = data
+            .load_under(
+                names::FOLLOW_UPS,
+                super::datasets::Envelope::AnonymisedUntimed,
+            )
+            .await?;
+        let plan = data
+            .load_optional(&names::EXPECTED_WAVES)
+            .await?
+            .unwrap_or_default();
+        let unit = followup::Unit::of(
+            ctx.spec
+                .anonymisation
+                .as_ref()
+                .map_or(DatePolicy::RelativeToAnchor, |a| a.date_policy),
+        );
+        let t = blocking(|| {
+            let answers: Vec<followup::WaveAnswer> =
+                joined.into_iter().flat_map(|a| a.answers()).collect();
+            let released: BTreeSet<&str> = tables
+                .get("subjects")
+                .map(|t| t.iter().map(|r| r.study_id.as_str()).collect())
+                .unwrap_or_default();
+            // A released subject outside the cohort had no anchor date: no wave for it.
+            let expected = |id: &str| {
+                plan.get(id)
+                    .copied()
+                    .unwrap_or((0, Some(Censoring::AnchorNotKnown)))
+            };
+            followup::tables(&answers, &released, &expected, unit)
+        });
+        let per_wave = t.events_per_wave();
+        tables.insert("follow_up_waves".to_owned(), t.waves);
+        tables.insert("follow_up_events".to_owned(), t.events);
+        tables.insert("follow_up_observation".to_owned(), t.observation);
+        Ok((tables, per_wave))
+    }
+}
