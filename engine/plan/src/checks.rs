@@ -180,6 +180,15 @@ day, the spec's own dates make the notice impossible: the results would not exis
 must be given. An analysis ending on the notice day itself is allowed.",
 };
 
+pub static ANONYMISED_AFTER_OTHER_SYSTEMS: PlanRule = RuleDoc {
+    code: "SF211",
+    name: "anonymised-after-other-systems",
+    severity: Severity::Error,
+    points: &["p.21", "p.23", "p.24"],
+    summary: "After an exchange with another institution's system, no step of a service researcher receives identifying or pseudonymised data.",
+    explanation: "When the Service IS checks or supplements the study data through other institutions' systems (p.23.1, p.23.2), it anonymises the information before handing it to the service researchers and the study's authors, deleting the personal data and the identifiers the other systems assign (p.24). Identifying processing by service researchers (p.21) therefore comes before those exchanges, never after them: a step performed by a service researcher that follows an exchange with another system receives anonymised data only.",
+};
+
 /// The plan-level rules, in code order.
 pub static RULES: &[&PlanRule] = &[
     &STRUCTURE,
@@ -192,6 +201,7 @@ pub static RULES: &[&PlanRule] = &[
     &PREREQUISITE_DATES,
     &CALENDAR_RANGE,
     &NOTICE_AFTER_RESULTS,
+    &ANONYMISED_AFTER_OTHER_SYSTEMS,
 ];
 
 /// Classes as a bit set.
@@ -270,7 +280,7 @@ fn has_ancestor(plan: &Plan, n: NodeIndex, pred: impl Fn(NodeIndex) -> bool) -> 
     false
 }
 
-/// The flow and structure checks (SF201–SF206), on any plan.
+/// The flow and structure checks (SF201–SF206, SF211), on any plan.
 pub fn verify(plan: &Plan) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let g = &plan.graph;
@@ -467,6 +477,20 @@ pub fn verify(plan: &Plan) -> Vec<Diagnostic> {
                     step.id
                 ),
             ));
+        }
+        // SF211
+        if step.actor == Actor::ServiceResearcher {
+            let bad = received[n.index()].personal();
+            if !bad.is_empty() && has_ancestor(plan, n, |m| g[m].kind == StepKind::OtherSystem) {
+                out.push(ANONYMISED_AFTER_OTHER_SYSTEMS.finding(
+                    "",
+                    format!(
+                        "{} data reaches the service researchers' `{}` after an exchange with another institution's system (MK403 p.23): the Service IS anonymises before the data reaches them (p.24), so identifying processing (p.21) comes before such exchanges",
+                        names(&bad),
+                        step.id
+                    ),
+                ));
+            }
         }
         // SF206
         // The Service's data is destroyed by the Service; the external researcher's (contact

@@ -892,6 +892,23 @@ fn acquisition_and_linkage(b: &mut Builder<'_>, approval: NodeIndex) -> (Option<
         .stage(Stage::QualityCheck),
         &[delete],
     );
+    // Identifying processing by service researchers (p.21) comes before any exchange with
+    // other institutions' systems: after those, the Service IS anonymises the information
+    // before it reaches service researchers (p.24).
+    let anonymisation = spec.anonymisation.as_ref();
+    if anonymisation.and_then(|a| a.purpose_reachable_with_anonymised_data) == Some(false) {
+        last = b.add(
+            step(
+                "identifiable-processing",
+                StepKind::IdentifiableProcessing,
+                "Process the data that the purpose needs before anonymisation (service researchers only)",
+                Actor::ServiceResearcher,
+                (PSEUDO, PSEUDO),
+                &["p.7", "p.21"],
+            ),
+            &[last],
+        );
+    }
     let other = &scope.other_systems;
     for (i, system) in other.iter().enumerate() {
         let (what, point) = match system.operation {
@@ -908,20 +925,6 @@ fn acquisition_and_linkage(b: &mut Builder<'_>, approval: NodeIndex) -> (Option<
                 &["p.23", point],
             )
             .stage(Stage::Supplementation),
-            &[last],
-        );
-    }
-    let anonymisation = spec.anonymisation.as_ref();
-    if anonymisation.and_then(|a| a.purpose_reachable_with_anonymised_data) == Some(false) {
-        last = b.add(
-            step(
-                "identifiable-processing",
-                StepKind::IdentifiableProcessing,
-                "Process the data that the purpose needs before anonymisation (service researchers only)",
-                Actor::ServiceResearcher,
-                (PSEUDO, PSEUDO),
-                &["p.7", "p.21"],
-            ),
             &[last],
         );
     }

@@ -677,3 +677,73 @@ fn dates_beyond_the_calendar_are_errors_at_their_place() {
         }
     }
 }
+
+/// A study that needs identifying processing (p.21) and exchanges with another system (p.23):
+/// the compiler puts the service researchers' processing before the exchange, since the
+/// Service IS anonymises after it (p.24); a plan where pseudonymised data from the exchange
+/// reaches them is refused.
+#[test]
+fn sf211_identifying_processing_comes_before_other_systems() {
+    let (plan, findings) = plan_with(
+        "recidivism-2026-cohort",
+        |t| {
+            t.replace(
+                "  information_centre:\n    exchange: automated\n",
+                "  other_systems:\n    - system: Office of Citizenship and Migration Affairs, Population Register\n      operation: supplement\n      description: Adds the date of any emigration, to censor the follow-up.\n  information_centre:\n    exchange: automated\n",
+            )
+            .replace(
+                "  purpose_reachable_with_anonymised_data: true\n",
+                "  purpose_reachable_with_anonymised_data: false\n  why_identifying_data_is_needed: The case files are read by name.\n",
+            )
+            .replace(
+                "covers: [acquisition, linkage, quality_check, anonymisation]",
+                "covers: [acquisition, linkage, quality_check, supplementation, anonymisation]",
+            )
+        },
+        None,
+    );
+    assert!(findings.is_empty(), "{findings:#?}");
+    let g = &plan.graph;
+    let (ident, other, anon) = (
+        node(&plan, "identifiable-processing"),
+        node(&plan, "other-system-1"),
+        node(&plan, "anonymise"),
+    );
+    let successors = |n| {
+        g.neighbors_directed(n, petgraph::Direction::Outgoing)
+            .map(|m| g[m].id.as_str())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(successors(ident), ["other-system-1"]);
+    assert_eq!(successors(other), ["anonymise"]);
+    assert!(plan.step("anonymise").unwrap().regulation.contains(&"p.24"));
+    assert!(checks::verify(&plan).is_empty());
+
+    // The old order: the exchange first, the service researchers' processing after it.
+    let mut broken = plan.clone();
+    for (a, b) in [
+        ("quality-check", "identifiable-processing"),
+        ("identifiable-processing", "other-system-1"),
+        ("other-system-1", "anonymise"),
+    ] {
+        let e = broken
+            .graph
+            .find_edge(node(&broken, a), node(&broken, b))
+            .unwrap();
+        broken.graph.remove_edge(e);
+    }
+    broken
+        .graph
+        .add_edge(node(&plan, "quality-check"), other, Edge::Data);
+    broken.graph.add_edge(other, ident, Edge::Data);
+    broken.graph.add_edge(ident, anon, Edge::Data);
+    let found = checks::verify(&broken);
+    assert_eq!(codes(&found), ["SF211"], "{found:#?}");
+    assert!(
+        found[0].message.starts_with(
+            "pseudonymised data reaches the service researchers' `identifiable-processing` after an exchange"
+        ),
+        "{found:#?}"
+    );
+    assert_eq!(found[0].regulation, ["p.21", "p.23", "p.24"]);
+}
