@@ -10,7 +10,7 @@ use studyflow_plan::model::AnchorEdge;
 use studyflow_runtime::dataplane::{StepContext, StepError, StepOutput, Subject as Run, blocking};
 use studyflow_spec::model::Stage;
 
-use super::follow_up::RunVault;
+use super::names::RunVault;
 use super::{RegistryDataPlane, fail, names};
 use crate::anonymise::{self, Policy, Record};
 use crate::followup::{self, Anchor, Member};

@@ -8,48 +8,11 @@ use studyflow_runtime::dataplane::{StepContext, StepError, StepOutput, blocking}
 use studyflow_spec::catalogue::Source;
 
 use super::datasets::Datasets;
+use super::names::{Arrived, RunVault};
 use super::{RegistryDataPlane, done, fail, names};
 use crate::anonymise::Policy;
 use crate::answers::Asked;
-use crate::followup::{self, Member, Period, WaveAnswer};
-
-/// A follow-up run's subjects, sealed under its run pseudonym: the subjects whose wave falls
-/// due the same day (they share the anchor date of the wave's edge, and so the period their
-/// request asks about), asked in one request (p.19); or, in a study whose cohort was formed
-/// before batches, one subject.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[serde(untagged)]
-pub(super) enum RunVault {
-    Batch { members: Vec<Member> },
-    One(Member),
-}
-
-impl RunVault {
-    fn members(self) -> Vec<Member> {
-        match self {
-            RunVault::Batch { members } => members,
-            RunVault::One(m) => vec![m],
-        }
-    }
-}
-
-/// A wave's anonymised answers as stored: a batch's, or one subject's (a study whose waves ran
-/// per subject).
-#[derive(serde::Serialize, serde::Deserialize)]
-#[serde(untagged)]
-pub(super) enum Arrived {
-    Batch(Vec<WaveAnswer>),
-    One(Box<WaveAnswer>),
-}
-
-impl Arrived {
-    pub(super) fn answers(self) -> Vec<WaveAnswer> {
-        match self {
-            Arrived::Batch(v) => v,
-            Arrived::One(a) => vec![*a],
-        }
-    }
-}
+use crate::followup::{self, Member, Period};
 
 impl RegistryDataPlane {
     pub(super) async fn follow_up_request(

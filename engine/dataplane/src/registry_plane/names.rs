@@ -6,9 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use studyflow_plan::{Registry, WaveRef};
 
 use super::datasets::{Dataset, Envelope};
-use super::follow_up::{Arrived, RunVault};
 use crate::anonymise::{AnonRecord, Record};
-use crate::followup::{Anchor, Censoring, Period};
+use crate::followup::{Anchor, Censoring, Member, Period, WaveAnswer};
 use crate::linkage::{AnswerRow, Subject};
 
 /// Subject key → personal code and the previous one.
@@ -93,4 +92,42 @@ pub fn follow_up_joined(wave: &WaveRef, content: &[u8]) -> Dataset<Arrived> {
         format!("{FOLLOW_UPS}{}/{}", wave.name, hex::encode(&digest[..12])).into(),
         Envelope::AnonymisedUntimed,
     )
+}
+
+/// A follow-up run's subjects, sealed under its run pseudonym: the subjects whose wave falls
+/// due the same day (they share the anchor date of the wave's edge, and so the period their
+/// request asks about), asked in one request (p.19); or, in a study whose cohort was formed
+/// before batches, one subject.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub(super) enum RunVault {
+    Batch { members: Vec<Member> },
+    One(Member),
+}
+
+impl RunVault {
+    pub(super) fn members(self) -> Vec<Member> {
+        match self {
+            RunVault::Batch { members } => members,
+            RunVault::One(m) => vec![m],
+        }
+    }
+}
+
+/// A wave's anonymised answers as stored: a batch's, or one subject's (a study whose waves ran
+/// per subject).
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub(super) enum Arrived {
+    Batch(Vec<WaveAnswer>),
+    One(Box<WaveAnswer>),
+}
+
+impl Arrived {
+    pub(super) fn answers(self) -> Vec<WaveAnswer> {
+        match self {
+            Arrived::Batch(v) => v,
+            Arrived::One(a) => vec![*a],
+        }
+    }
 }

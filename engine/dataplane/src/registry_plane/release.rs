@@ -87,7 +87,7 @@ impl RegistryDataPlane {
         if ctx.spec.follow_up.is_none() {
             return Ok((tables, BTreeMap::new()));
         }
-        let joined: Vec<super::follow_up::Arrived> = data
+        let joined: Vec<names::Arrived> = data
             .load_under(
                 names::FOLLOW_UPS,
                 super::datasets::Envelope::AnonymisedUntimed,
