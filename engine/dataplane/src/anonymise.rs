@@ -19,6 +19,7 @@
 //! ("missing"), not a wildcard that could join any class; records with gaps must form classes of
 //! `k` among themselves.
 
+use crate::values::Values;
 use std::collections::{BTreeMap, HashMap};
 
 use hmac::{Hmac, Mac};
@@ -31,7 +32,7 @@ use studyflow_spec::model::DatePolicy;
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Record {
     pub subject: String,
-    pub values: BTreeMap<String, Value>,
+    pub values: Values,
 }
 
 /// The anonymisation the spec asks for (MK403 p.7).
@@ -68,7 +69,7 @@ impl Policy {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AnonRecord {
     pub study_id: String,
-    pub values: BTreeMap<String, Value>,
+    pub values: Values,
 }
 
 /// One equivalence class over the quasi-identifiers.
@@ -170,11 +171,11 @@ fn transform(
         let study_id = ids.of(&r.subject);
         vault.insert(r.subject.clone(), study_id.clone());
         let anchor = anchor_of(r);
-        let mut values = BTreeMap::new();
+        let mut values = Values::new();
         for (key, value) in &r.values {
             if !is_releasable(key) {
-                if !dropped.contains(key) {
-                    dropped.push(key.clone());
+                if !dropped.iter().any(|d| d == key) {
+                    dropped.push(key.to_owned());
                 }
                 continue;
             }
@@ -197,7 +198,7 @@ fn transform(
             } else {
                 value.clone()
             };
-            values.insert(key.clone(), value);
+            values.insert(key, value);
         }
         out.push(AnonRecord { study_id, values });
     }
@@ -212,10 +213,10 @@ fn transform(
 /// subjects, and a suppressed subject's rows are dropped when they are joined.
 pub fn anonymise_rows(
     study_id: &str,
-    rows: impl IntoIterator<Item = BTreeMap<String, Value>>,
+    rows: impl IntoIterator<Item = Values>,
     policy: &Policy,
     anchor: Option<jiff::civil::Date>,
-) -> Vec<BTreeMap<String, Value>> {
+) -> Vec<Values> {
     let records: Vec<Record> = rows
         .into_iter()
         .map(|values| Record {
@@ -521,7 +522,7 @@ mod tests {
     fn banded_fields_make_larger_classes() {
         // 1990 and 1992 fall in the band 1990–1994: banded, a 1992 man joins the 1990 men.
         let mut c = cohort();
-        c[0].values.insert("birth_year".into(), json!(1992));
+        c[0].values.insert("birth_year", json!(1992));
         let mut p = policy(5, false, DatePolicy::Keep);
         assert!(
             anonymise(&c[..11], &p, &[3u8; 32]).is_err(),

@@ -151,7 +151,7 @@ pub fn validate(keys: &StudyKeys, request: &Request, rows: &[AnswerRow]) -> Resu
                     shown(key),
                     request.sources.first().map_or("the source", |s| s.title())
                 )),
-                Some(_) if !asked.contains(key.as_str()) => {
+                Some(_) if !asked.contains(AsRef::<str>::as_ref(&key)) => {
                     report(format!("field `{key}` was not asked for"))
                 }
                 Some(f) if f.class == FieldClass::Date => {
@@ -334,7 +334,7 @@ pub fn parse(source: Source, body: &[u8]) -> Result<Vec<AnswerRow>, Rejected> {
         rows.push(AnswerRow {
             source,
             personal_code,
-            values,
+            values: values.into_iter().collect(),
         });
     }
     if problems.is_empty() {

@@ -229,7 +229,7 @@ pub fn import(bytes: &[u8], asked: &[&str], with_codes: bool) -> Result<Vec<Subj
             previous_personal_code: previous_at
                 .map(|p| row[p].trim().to_owned())
                 .filter(|p| !p.is_empty()),
-            values,
+            values: values.into_iter().collect(),
         });
     }
     if problems.is_empty() {

@@ -6,6 +6,7 @@
 //! sentence execution for the recidivism study): the released tables never hold a calendar
 //! date of a subject.
 
+use crate::values::Values;
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::civil::Date;
@@ -177,8 +178,8 @@ fn date_of(v: Option<&Value>) -> Option<Date> {
 }
 
 /// When a row's event happened, if it says.
-pub fn event_date(values: &BTreeMap<String, Value>) -> Option<Date> {
-    EVENT_DATES.iter().find_map(|k| date_of(values.get(*k)))
+pub fn event_date(values: &Values) -> Option<Date> {
+    EVENT_DATES.iter().find_map(|k| date_of(values.get(k)))
 }
 
 /// An answer that does not keep to its request's period.
@@ -206,15 +207,15 @@ pub enum PeriodError {
 /// Checks that every row of an answer keeps to `period`: its event within the period, and no
 /// date after the day of the request. Rows are counted from 1; no value is echoed.
 pub fn check_period<'a>(
-    rows: impl IntoIterator<Item = &'a BTreeMap<String, Value>>,
+    rows: impl IntoIterator<Item = &'a Values>,
     period: &Period,
 ) -> Result<(), PeriodError> {
     for (i, values) in rows.into_iter().enumerate() {
         let row = i + 1;
         if let Some(field) = EVENT_DATES
             .iter()
-            .find(|k| date_of(values.get(**k)).is_some())
-            && let Some(d) = date_of(values.get(*field))
+            .find(|k| date_of(values.get(k)).is_some())
+            && let Some(d) = date_of(values.get(field))
             && (d < period.from || d > period.to)
         {
             return Err(PeriodError::Outside {
@@ -231,7 +232,7 @@ pub fn check_period<'a>(
             {
                 return Err(PeriodError::Future {
                     row,
-                    field: field.clone(),
+                    field: field.to_owned(),
                     as_of: period.as_of,
                 });
             }
@@ -272,7 +273,7 @@ pub struct WaveAnswer {
     #[serde(default)]
     pub first_offence_month: Option<i64>,
     /// The events the register recorded in the window, anonymised by the spec's policy.
-    pub events: Vec<BTreeMap<String, Value>>,
+    pub events: Vec<Values>,
 }
 
 impl WaveAnswer {
@@ -283,7 +284,7 @@ impl WaveAnswer {
         wave: &WaveRef,
         anchor: &Anchor,
         raw_event_dates: impl IntoIterator<Item = Option<Date>>,
-        events: Vec<BTreeMap<String, Value>>,
+        events: Vec<Values>,
     ) -> Option<WaveAnswer> {
         let (from, to) = window(wave, anchor)?;
         let due = due(wave, anchor)?;
@@ -340,7 +341,7 @@ pub fn anonymise_batch(
             }
         }
     }
-    let mut rows_of: Vec<Vec<BTreeMap<String, Value>>> = vec![Vec::new(); members.len()];
+    let mut rows_of: Vec<Vec<Values>> = vec![Vec::new(); members.len()];
     for r in rows {
         if let Some(&i) = by_code.get(r.personal_code.as_str()) {
             rows_of[i].push(r.values);
@@ -350,7 +351,7 @@ pub fn anonymise_batch(
         .iter()
         .zip(rows_of)
         .map(|(m, rows)| {
-            let mine: Vec<(BTreeMap<String, Value>, bool)> = rows
+            let mine: Vec<(Values, bool)> = rows
                 .into_iter()
                 .filter_map(|r| {
                     let offence = event_date(&r);
@@ -367,7 +368,7 @@ pub fn anonymise_batch(
                 Some(m.anchor.start),
             );
             for (e, l) in events.iter_mut().zip(late) {
-                e.insert("late_registration".to_owned(), Value::from(u8::from(l)));
+                e.insert("late_registration", Value::from(u8::from(l)));
             }
             WaveAnswer::new(&m.study_id, wave, &m.anchor, dates, events)
         })
@@ -524,7 +525,7 @@ pub fn tables(
         for w in &waves {
             out.waves.push(AnonRecord {
                 study_id: id.to_owned(),
-                values: BTreeMap::from([
+                values: Values::from_iter([
                     ("wave".to_owned(), Value::from(w.wave.as_str())),
                     ("wave_point".to_owned(), Value::from(w.point.as_str())),
                     (
@@ -544,7 +545,7 @@ pub fn tables(
             });
             for e in &w.events {
                 let mut values = e.clone();
-                values.insert("wave".to_owned(), Value::from(w.wave.as_str()));
+                values.insert("wave", Value::from(w.wave.as_str()));
                 out.events.push(AnonRecord {
                     study_id: id.to_owned(),
                     values,
@@ -600,7 +601,7 @@ fn observation(
 
     AnonRecord {
         study_id: id.to_owned(),
-        values: BTreeMap::from([
+        values: Values::from_iter([
             (
                 "observed_until".to_owned(),
                 until.map_or(Value::Null, |(d, m)| Value::from(unit.pick(d, m))),
@@ -777,9 +778,7 @@ mod tests {
             to: d("2027-03-09"),
             as_of: d("2027-03-10"),
         };
-        let row = |v: serde_json::Value| -> BTreeMap<String, Value> {
-            serde_json::from_value(v).unwrap()
-        };
+        let row = |v: serde_json::Value| -> Values { serde_json::from_value(v).unwrap() };
         let inside = row(json!({"offence_date": "2026-05-01", "judgment_date": "2027-02-01"}));
         assert_eq!(check_period([&inside], &p), Ok(()));
         let before = row(json!({"offence_date": "2026-03-09"}));
@@ -828,7 +827,7 @@ mod tests {
             window_to_month: to / 30,
             first_offence_month: first.map(|f| f / 30),
             events: (0..n)
-                .map(|i| BTreeMap::from([("offence_date".to_owned(), Value::from(i as i64))]))
+                .map(|i| Values::from_iter([("offence_date", Value::from(i as i64))]))
                 .collect(),
         }
     }

@@ -29,4 +29,5 @@ pub mod linkage;
 pub mod quality;
 pub mod registry_plane;
 pub mod release;
+pub mod values;
 pub mod vault;

@@ -10,9 +10,9 @@
 //! (p.17.3). The report counts what was linked, what matched no subject and what matched more
 //! than one, and never names an identifier.
 
+use crate::values::Values;
 use std::collections::{BTreeMap, HashMap};
 
-use serde_json::Value;
 use studyflow_spec::catalogue::{self, FieldClass, Source};
 
 use crate::anonymise::Record;
@@ -25,7 +25,7 @@ pub struct Subject {
     pub key: String,
     pub personal_code: String,
     pub previous_personal_code: Option<String>,
-    pub values: BTreeMap<String, Value>,
+    pub values: Values,
 }
 
 /// A row of an institution's answer: the personal code it names and its values by catalogue key.
@@ -33,7 +33,7 @@ pub struct Subject {
 pub struct AnswerRow {
     pub source: Source,
     pub personal_code: String,
-    pub values: BTreeMap<String, Value>,
+    pub values: Values,
 }
 
 /// What linkage did, per source. Counts only.
@@ -87,16 +87,13 @@ pub fn answered_field(source: Source, key: &str) -> Option<&'static catalogue::F
 
 /// The values without identifiers (p.17.3): what the catalogue marks as an identifier of the
 /// source, and whatever it does not know.
-fn without_identifiers(
-    source: Source,
-    values: &BTreeMap<String, Value>,
-) -> BTreeMap<String, Value> {
+fn without_identifiers(source: Source, values: &Values) -> Values {
     values
         .iter()
         .filter(|(k, _)| {
             answered_field(source, k).is_some_and(|f| f.class != FieldClass::Identifier)
         })
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .map(|(k, v)| (k, v.clone()))
         .collect()
 }
 
@@ -235,7 +232,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn values(v: serde_json::Value) -> BTreeMap<String, Value> {
+    fn values(v: serde_json::Value) -> Values {
         v.as_object()
             .unwrap()
             .iter()
@@ -316,7 +313,7 @@ mod tests {
             key: key.into(),
             personal_code: code.into(),
             previous_personal_code: prev.map(str::to_owned),
-            values: BTreeMap::new(),
+            values: Values::new(),
         };
         let subjects = vec![
             s("a", "290758-10403", None),
@@ -325,7 +322,7 @@ mod tests {
         let answers = vec![AnswerRow {
             source: Source::InformationCentre,
             personal_code: "290758-10403".into(),
-            values: BTreeMap::new(),
+            values: Values::new(),
         }];
         let r = link(&keys, &subjects, &answers).report;
         assert_eq!(r.sources["information_centre"].ambiguous, 1);

@@ -133,7 +133,7 @@ pub fn check(rows: &[Record], expected: &[&str], today: Date) -> QualityReport {
     for (i, row) in rows.iter().enumerate() {
         let mut any = false;
         for f in expected {
-            if applies(f, row) && row.values.get(*f).is_none_or(Value::is_null) {
+            if applies(f, row) && row.values.get(f).is_none_or(Value::is_null) {
                 *r.missing.entry((*f).to_owned()).or_default() += 1;
                 any = true;
             }
@@ -149,8 +149,8 @@ pub fn check(rows: &[Record], expected: &[&str], today: Date) -> QualityReport {
         }
         for (a, b) in DATE_ORDER {
             if let (Some(Ok(x)), Some(Ok(y))) = (
-                row.values.get(*a).and_then(date),
-                row.values.get(*b).and_then(date),
+                row.values.get(a).and_then(date),
+                row.values.get(b).and_then(date),
             ) && x > y
             {
                 *r.date_order.entry(format!("{a} > {b}")).or_default() += 1;
@@ -160,15 +160,15 @@ pub fn check(rows: &[Record], expected: &[&str], today: Date) -> QualityReport {
         for (k, v) in &row.values {
             let bad = match date(v) {
                 Some(Err(())) => true,
-                Some(Ok(d)) => d > today && !SCHEDULED_ENDS.contains(&k.as_str()),
-                None => match (k.as_str(), v.as_i64()) {
+                Some(Ok(d)) => d > today && !SCHEDULED_ENDS.contains(&k),
+                None => match (k, v.as_i64()) {
                     ("birth_year", Some(y)) => !(1900..=i64::from(today.year())).contains(&y),
                     (_, Some(n)) => n < 0,
                     _ => false,
                 },
             };
             if bad {
-                *r.impossible.entry(k.clone()).or_default() += 1;
+                *r.impossible.entry(k.to_owned()).or_default() += 1;
                 any = true;
             }
             // A negative count is impossible already, not counted twice.
@@ -176,7 +176,7 @@ pub fn check(rows: &[Record], expected: &[&str], today: Date) -> QualityReport {
                 .find_map(|f| f.domain())
                 .is_some_and(|d| !d.admits(v))
             {
-                *r.out_of_domain.entry(k.clone()).or_default() += 1;
+                *r.out_of_domain.entry(k.to_owned()).or_default() += 1;
                 any = true;
             }
         }

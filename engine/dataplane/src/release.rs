@@ -394,12 +394,7 @@ fn write_release(
 ) -> Result<Written, ReleaseError> {
     let columns_of: Vec<BTreeSet<&str>> = tables
         .iter()
-        .map(|t| {
-            t.records
-                .iter()
-                .flat_map(|r| r.values.keys().map(String::as_str))
-                .collect()
-        })
+        .map(|t| t.records.iter().flat_map(|r| r.values.keys()).collect())
         .collect();
     let schema: Vec<(&str, Vec<&str>)> = tables
         .iter()
@@ -415,7 +410,7 @@ fn write_release(
         for r in t.records {
             let cells: Vec<String> = columns
                 .iter()
-                .map(|c| catalogue::value_text(r.values.get(*c)))
+                .map(|c| catalogue::value_text(r.values.get(c)))
                 .collect();
             w.row(&r.study_id, cells.iter().map(String::as_str))?;
         }
@@ -427,8 +422,8 @@ fn write_release(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::values::Values;
     use serde_json::json;
-    use std::collections::BTreeMap;
 
     fn rec(id: &str, v: serde_json::Value) -> AnonRecord {
         AnonRecord {
@@ -438,7 +433,7 @@ mod tests {
                 .unwrap()
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
-                .collect::<BTreeMap<_, _>>(),
+                .collect::<Values>(),
         }
     }
 

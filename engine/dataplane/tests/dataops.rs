@@ -47,7 +47,7 @@ fn link_check_anonymise_release_and_no_identifier_left() {
             key: format!("row-{i}"),
             personal_code: c.personal_code.expose(),
             previous_personal_code: c.previous_personal_code.as_ref().map(|p| p.expose()),
-            values: c.record(&is_keys),
+            values: c.record(&is_keys).into_iter().collect(),
         })
         .collect();
     // The Punishment Register answers per proceeding, naming the subject by the code it knows
@@ -59,7 +59,7 @@ fn link_check_anonymise_release_and_no_identifier_left() {
                 (Some(prev), 0) => prev.expose(),
                 _ => c.personal_code.expose(),
             };
-            let values: BTreeMap<String, Value> = ic_keys
+            let values: studyflow_dataplane::values::Values = ic_keys
                 .iter()
                 .filter_map(|k| Some(((*k).to_owned(), p.value(k)?)))
                 .collect();
@@ -74,7 +74,7 @@ fn link_check_anonymise_release_and_no_identifier_left() {
     answers.push(AnswerRow {
         source: Source::InformationCentre,
         personal_code: "290758-10403".into(),
-        values: BTreeMap::new(),
+        values: Default::default(),
     });
 
     let keys = StudyKeys::generate(&spec.id);
@@ -103,8 +103,7 @@ fn link_check_anonymise_release_and_no_identifier_left() {
         .map(|r| {
             let mut r = r.clone();
             if let Some(s) = starts.get(r.subject.as_str()) {
-                r.values
-                    .insert("supervision_start_date".into(), (*s).clone());
+                r.values.insert("supervision_start_date", (*s).clone());
             }
             r
         })

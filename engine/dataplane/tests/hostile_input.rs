@@ -5,8 +5,6 @@
 //! the quality report of a clean synthetic population is clean, and a truly impossible value
 //! is still flagged.
 
-use std::collections::BTreeMap;
-
 use jiff::civil::{Date, date};
 use serde_json::{Value, json};
 use studyflow_dataplane::anonymise::AnonRecord;
@@ -175,7 +173,7 @@ fn formulas_reach_the_release_inert_and_numbers_stay_numbers() {
     let rows = [
         AnonRecord {
             study_id: "P-1".into(),
-            values: BTreeMap::from([
+            values: studyflow_dataplane::values::Values::from_iter([
                 ("offence_qualification".to_owned(), json!(FORMULA)),
                 ("offence_date".to_owned(), json!(-3)),
                 ("sentence".to_owned(), json!("-1+1")),
@@ -183,7 +181,7 @@ fn formulas_reach_the_release_inert_and_numbers_stay_numbers() {
         },
         AnonRecord {
             study_id: "P-2".into(),
-            values: BTreeMap::from([
+            values: studyflow_dataplane::values::Values::from_iter([
                 ("offence_qualification".to_owned(), json!("@SUM(1+1)")),
                 ("offence_date".to_owned(), json!(12)),
                 ("sentence".to_owned(), json!("fine")),
@@ -286,7 +284,7 @@ fn baseline(today: Date) -> (Vec<Subject>, Vec<AnswerRow>) {
             key: format!("S{i:06}"),
             personal_code: c.personal_code.expose(),
             previous_personal_code: c.previous_personal_code.as_ref().map(|p| p.expose()),
-            values: c.record(&is_keys),
+            values: c.record(&is_keys).into_iter().collect(),
         })
         .collect();
     let answers = cohort
@@ -328,10 +326,8 @@ fn report_of(
     assert!(q.rows > 200);
     let mut reports = vec![q];
     for rows in linked.rows.values() {
-        let seen: std::collections::BTreeSet<&str> = rows
-            .iter()
-            .flat_map(|r| r.values.keys().map(String::as_str))
-            .collect();
+        let seen: std::collections::BTreeSet<&str> =
+            rows.iter().flat_map(|r| r.values.keys()).collect();
         let seen: Vec<&str> = seen.into_iter().collect();
         // As the quality step does: every field the answer carries is expected where it
         // applies.
@@ -368,7 +364,7 @@ fn a_truly_impossible_or_unknown_value_is_still_flagged() {
     let (subjects, answers) = baseline(today);
     let spoilt = |key: &str, value: Value| {
         let mut s = subjects.clone();
-        s[3].values.insert(key.to_owned(), value);
+        s[3].values.insert(key, value);
         report_of(&s, &answers, today).0
     };
     assert_eq!(
@@ -392,8 +388,6 @@ fn a_truly_impossible_or_unknown_value_is_still_flagged() {
     assert_eq!(spoilt("sanction_type", json!("death_penalty")), 1);
     // An offence the register could not know of yet.
     let mut future = answers.clone();
-    future[0]
-        .values
-        .insert("offence_date".into(), json!("2027-06-01"));
+    future[0].values.insert("offence_date", json!("2027-06-01"));
     assert!(report_of(&subjects, &future, today).0 >= 1);
 }

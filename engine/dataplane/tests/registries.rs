@@ -53,9 +53,9 @@ async fn answers_carry_exactly_the_fields_asked_for_every_proceeding() {
     assert_eq!(rows.len(), proceedings);
     for r in &rows {
         assert!(
-            r.values.keys().all(|k| IC_FIELDS.contains(&k.as_str())),
+            r.values.keys().all(|k| IC_FIELDS.contains(&k)),
             "{:?}",
-            r.values.keys()
+            r.values.keys().collect::<Vec<_>>()
         );
         assert!(codes.iter().any(|c| c.personal_code == r.personal_code));
     }

@@ -68,7 +68,7 @@ async fn world(
             key: format!("S{i:06}"),
             personal_code: c.personal_code.expose(),
             previous_personal_code: c.previous_personal_code.as_ref().map(|p| p.expose()),
-            values: c.record(&wanted),
+            values: c.record(&wanted).into_iter().collect(),
         })
         .collect();
     let registries = Registries::start(clients.clone()).await.unwrap();

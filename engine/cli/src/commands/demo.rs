@@ -240,7 +240,7 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
             key: format!("S{i:06}"),
             personal_code: c.personal_code.expose(),
             previous_personal_code: c.previous_personal_code.as_ref().map(|p| p.expose()),
-            values: c.record(&wanted),
+            values: c.record(&wanted).into_iter().collect(),
         })
         .collect();
     writeln!(

@@ -86,7 +86,7 @@ impl RegistryDataPlane {
                             .get("previous_personal_code")
                             .and_then(Value::as_str)
                             .map(str::to_owned),
-                        values,
+                        values: values.into_iter().collect(),
                     })
                     .collect())
             }

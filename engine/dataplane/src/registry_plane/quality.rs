@@ -41,10 +41,7 @@ impl RegistryDataPlane {
                 quality::check(&subjects, &expected, today),
             );
             for (source, records) in rows.iter().flatten() {
-                let seen: BTreeSet<&str> = records
-                    .iter()
-                    .flat_map(|r| r.values.keys().map(String::as_str))
-                    .collect();
+                let seen: BTreeSet<&str> = records.iter().flat_map(|r| r.values.keys()).collect();
                 let seen: Vec<&str> = seen.into_iter().collect();
                 reports.insert(source.clone(), quality::check(records, &seen, today));
             }
