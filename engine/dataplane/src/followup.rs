@@ -508,52 +508,58 @@ impl FollowUpTables {
 /// subjects' table does not show would single it out. `expected` gives, per study ID, how many
 /// waves the subject will have and whether some cannot run (its end is not known).
 pub fn tables(
-    answers: &[WaveAnswer],
+    mut answers: Vec<WaveAnswer>,
     released: &BTreeSet<&str>,
     expected: &dyn Fn(&str) -> (usize, Option<Censoring>),
     unit: Unit,
 ) -> FollowUpTables {
+    // The answers are consumed as the tables grow: a subject's events move into the events
+    // table instead of being copied (a cohort of 80,000 has half a million subject-waves).
+    answers.retain(|a| released.contains(a.study_id.as_str()));
+    answers.sort_by(|a, b| {
+        (a.study_id.as_str(), a.window_from_day, a.wave.as_str()).cmp(&(
+            b.study_id.as_str(),
+            b.window_from_day,
+            b.wave.as_str(),
+        ))
+    });
     let mut out = FollowUpTables::default();
-    let mut by_subject: BTreeMap<&str, Vec<&WaveAnswer>> = BTreeMap::new();
-    for a in answers {
-        if released.contains(a.study_id.as_str()) {
-            by_subject.entry(&a.study_id).or_default().push(a);
+    let mut rest = answers.into_iter().peekable();
+    while let Some(first) = rest.next() {
+        let id = first.study_id.clone();
+        let mut waves = vec![first];
+        while let Some(w) = rest.next_if(|w| w.study_id == id) {
+            waves.push(w);
         }
-    }
-    for (id, mut waves) in by_subject {
-        waves.sort_by_key(|w| (w.window_from_day, w.wave.clone()));
-        for w in &waves {
+        let refs: Vec<&WaveAnswer> = waves.iter().collect();
+        out.observation
+            .push(observation(&id, &refs, expected(&id), unit));
+        for w in waves {
             out.waves.push(AnonRecord {
-                study_id: id.to_owned(),
+                study_id: id.clone(),
                 values: Values::from_iter([
-                    ("wave".to_owned(), Value::from(w.wave.as_str())),
-                    ("wave_point".to_owned(), Value::from(w.point.as_str())),
+                    ("wave", Value::from(w.wave.as_str())),
+                    ("wave_point", Value::from(w.point.as_str())),
+                    ("due", Value::from(unit.pick(w.due_day, w.due_month))),
                     (
-                        "due".to_owned(),
-                        Value::from(unit.pick(w.due_day, w.due_month)),
-                    ),
-                    (
-                        "window_from".to_owned(),
+                        "window_from",
                         Value::from(unit.pick(w.window_from_day, w.window_from_month)),
                     ),
                     (
-                        "window_to".to_owned(),
+                        "window_to",
                         Value::from(unit.pick(w.window_to_day, w.window_to_month)),
                     ),
-                    ("events".to_owned(), Value::from(w.events.len())),
+                    ("events", Value::from(w.events.len())),
                 ]),
             });
-            for e in &w.events {
-                let mut values = e.clone();
+            for mut values in w.events {
                 values.insert("wave", Value::from(w.wave.as_str()));
                 out.events.push(AnonRecord {
-                    study_id: id.to_owned(),
+                    study_id: id.clone(),
                     values,
                 });
             }
         }
-        out.observation
-            .push(observation(id, &waves, expected(id), unit));
     }
     // Released subjects none of whose waves has arrived yet are observed from day 0 only.
     let observed: BTreeSet<String> = out.observation.iter().map(|r| r.study_id.clone()).collect();
@@ -844,7 +850,7 @@ mod tests {
         ];
         let released: BTreeSet<&str> = ["A", "B", "C"].into();
         let t = tables(
-            &answers,
+            answers.clone(),
             &released,
             &|id| match id {
                 "B" => (2, Some(Censoring::CutOff)),
@@ -878,7 +884,7 @@ mod tests {
         assert_eq!(t.observation.len(), 3);
         assert_eq!(t.events_per_wave()["1y_after_start"], 2);
         // Under the month date policy the counts are whole months, not days.
-        let m = tables(&answers, &released, &|_| (6, None), Unit::Months);
+        let m = tables(answers, &released, &|_| (6, None), Unit::Months);
         let a = m.observation.iter().find(|r| r.study_id == "A").unwrap();
         assert_eq!(
             a.values["observed_until"],

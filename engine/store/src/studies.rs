@@ -422,21 +422,6 @@ impl Store {
         }))
     }
 
-    /// A study's datasets whose names start with `prefix`, with their stored bytes, by name.
-    pub async fn datasets_under(
-        &self,
-        study: &str,
-        prefix: &str,
-    ) -> Result<Vec<(String, Vec<u8>)>> {
-        Ok(on_pool!(self, |p| {
-            sqlx::query_as("SELECT name, sealed FROM datasets WHERE study = $1 AND substr(name, 1, length($2)) = $2 ORDER BY name")
-                .bind(study)
-                .bind(prefix)
-                .fetch_all(p)
-                .await?
-        }))
-    }
-
     /// Deletes datasets of a study by name; returns how many.
     pub async fn delete_datasets(&self, study: &str, names: &[&str]) -> Result<u64> {
         let mut n = 0;

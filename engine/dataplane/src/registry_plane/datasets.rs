@@ -211,25 +211,24 @@ impl Datasets<'_> {
         blocking(|| self.open(dataset, stored)).map(Some)
     }
 
-    /// Every dataset whose name starts with `prefix`, each decoded as `T` (the joined
-    /// follow-up waves).
-    pub(super) async fn load_under<T: DeserializeOwned>(
+    /// Every dataset whose name starts with `prefix`, decoded one at a time and handed to
+    /// `each` (the joined follow-up waves: read all at once they would be held twice, as bytes
+    /// and as structures).
+    pub(super) async fn for_each_under<T: DeserializeOwned>(
         &self,
         prefix: &str,
         envelope: Envelope,
-    ) -> Result<Vec<T>, StepError> {
-        let found = self
-            .plane
-            .store
-            .datasets_under(self.study, prefix)
-            .await
-            .map_err(store_err)?;
-        blocking(|| {
-            found
-                .into_iter()
-                .map(|(name, stored)| self.open(&Dataset::named(name.into(), envelope), stored))
-                .collect()
-        })
+        mut each: impl FnMut(T),
+    ) -> Result<(), StepError> {
+        for name in self.names_under(prefix).await? {
+            if let Some(v) = self
+                .load_optional(&Dataset::named(name.into(), envelope))
+                .await?
+            {
+                each(v);
+            }
+        }
+        Ok(())
     }
 
     fn open<T: DeserializeOwned>(

@@ -87,12 +87,13 @@ impl RegistryDataPlane {
         if ctx.spec.follow_up.is_none() {
             return Ok((tables, BTreeMap::new()));
         }
-        let joined: Vec<names::Arrived> = data
-            .load_under(
-                names::FOLLOW_UPS,
-                super::datasets::Envelope::AnonymisedUntimed,
-            )
-            .await?;
+        let mut answers: Vec<followup::WaveAnswer> = Vec::new();
+        data.for_each_under(
+            names::FOLLOW_UPS,
+            super::datasets::Envelope::AnonymisedUntimed,
+            |joined: names::Arrived| answers.extend(joined.answers()),
+        )
+        .await?;
         let plan = data
             .load_optional(&names::EXPECTED_WAVES)
             .await?
@@ -104,8 +105,6 @@ impl RegistryDataPlane {
                 .map_or(DatePolicy::RelativeToAnchor, |a| a.date_policy),
         );
         let t = blocking(|| {
-            let answers: Vec<followup::WaveAnswer> =
-                joined.into_iter().flat_map(|a| a.answers()).collect();
             let released: BTreeSet<&str> = tables
                 .get("subjects")
                 .map(|t| t.iter().map(|r| r.study_id.as_str()).collect())
@@ -116,7 +115,7 @@ impl RegistryDataPlane {
                     .copied()
                     .unwrap_or((0, Some(Censoring::AnchorNotKnown)))
             };
-            followup::tables(&answers, &released, &expected, unit)
+            followup::tables(answers, &released, &expected, unit)
         });
         let per_wave = t.events_per_wave();
         tables.insert("follow_up_waves".to_owned(), t.waves);
