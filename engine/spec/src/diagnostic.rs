@@ -141,7 +141,8 @@ pub fn number_looks_like_personal_code(n: &serde_json::Number) -> bool {
     })
 }
 
-/// Eleven digits, optionally with a hyphen after the sixth, anywhere in the text.
+/// Eleven digits, optionally with one separator after the sixth — a hyphen as printed, or the
+/// space, slash or dot people type instead — anywhere in the text.
 pub fn looks_like_personal_code(value: &str) -> bool {
     enough_digits(value) && personal_code_at(value.as_bytes(), 0).is_some()
 }
@@ -163,8 +164,12 @@ fn enough_digits(value: &str) -> bool {
     false
 }
 
+/// What may stand between a code's sixth and seventh digits: the hyphen, or a space, slash or
+/// dot typed instead of it.
+const SEPARATORS: &[u8] = b"- /.";
+
 /// The byte range of the first personal-code-like run at or after `from`.
-fn personal_code_at(bytes: &[u8], from: usize) -> Option<(usize, usize)> {
+pub(crate) fn personal_code_at(bytes: &[u8], from: usize) -> Option<(usize, usize)> {
     let mut start = from;
     while start < bytes.len() {
         let preceded_by_digit = start > 0 && bytes[start - 1].is_ascii_digit();
@@ -174,8 +179,8 @@ fn personal_code_at(bytes: &[u8], from: usize) -> Option<(usize, usize)> {
             while i < bytes.len() && count < 11 {
                 if bytes[i].is_ascii_digit() {
                     count += 1;
-                } else if bytes[i] == b'-' && count == 6 && i == start + 6 {
-                    // the old format's hyphen
+                } else if SEPARATORS.contains(&bytes[i]) && count == 6 && i == start + 6 {
+                    // the hyphen after the sixth digit, or what is typed for it
                 } else {
                     break;
                 }
@@ -293,6 +298,26 @@ mod tests {
             "a: XXXXXX-XXXXX, b: XXXXXXXXXXX\n"
         );
         assert_eq!(mask_personal_codes("no codes"), "no codes");
+        // Whatever stands for the hyphen, the code is found and masked.
+        for written in [
+            "010190 12345",
+            "010190/12345",
+            "010190.12345",
+            "32123456789",
+        ] {
+            assert!(looks_like_personal_code(written), "{written}");
+            assert_eq!(
+                mask_personal_codes(&format!("note: {written}.")),
+                format!(
+                    "note: {}.",
+                    written.replace(|c: char| c.is_ascii_digit(), "X")
+                )
+            );
+        }
+        // Two separators, or one elsewhere, is not the shape of a code.
+        assert!(!looks_like_personal_code("0101 90-12345"));
+        assert!(!looks_like_personal_code("01019-012345"));
+        assert!(!looks_like_personal_code("2026.06.30 12345"));
         let n = |v: u64| number_looks_like_personal_code(&serde_json::Number::from(v));
         assert!(
             n(32123456789) && n(1019012345),

@@ -128,6 +128,8 @@ pub fn check_extended(
     };
     let src = SourceText::new(text);
     let (doc, mut diagnostics) = yaml::parse(&src, limits);
+    // Comments are no part of the document; SF180 reads them in the text.
+    diagnostics.extend(rules::no_identifiers::in_comments(&src, text));
     let Some(doc) = doc else {
         return finish(None, diagnostics, None, &src);
     };

@@ -17,7 +17,7 @@ mod external_team;
 mod field_justification;
 mod field_source;
 mod follow_up;
-mod no_identifiers;
+pub(crate) mod no_identifiers;
 mod personal_data_types;
 mod phases;
 mod prison_notice;
