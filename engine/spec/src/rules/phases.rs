@@ -1,4 +1,5 @@
-//! SF120: phases are unique, run forwards, in order, and end by publication (MK403 p.3.4).
+//! SF120: phases are unique and run forwards; those that produce the published results end by
+//! the publication (MK403 p.3.4, p.22.6–22.7).
 
 use std::collections::HashMap;
 
@@ -10,22 +11,24 @@ pub static RULE: Rule = Rule {
     code: "SF120",
     name: "phases",
     severity: Severity::Error,
-    points: &["p.3.4"],
-    summary: "Phase ids are unique, each phase starts on or before its deadline, deadlines are in order, none falls after publication.",
+    points: &["p.3.4", "p.22.6", "p.22.7"],
+    summary: "Phase ids are unique, each phase starts on or before its deadline, and a phase that produces the published results ends by the publication.",
     explanation: "The application states the study's phases and their deadlines (p.3.4); the engine \
-schedules them. Phase `id`s must be unique; a phase's `start` must not be after its `deadline`; \
-phases are listed in the order of their deadlines; and no deadline falls after the planned \
-publication date (`publication.planned_date`), since the results are published when the study \
-is done. A phase's `covers` names the plan stages its deadline bounds (`studyflow plan` gives \
-their steps that deadline); a stage the study does not have is an error: `follow_up` without \
-`follow_up`, `contact` without `direct_contact`, `transfer` without an external researcher, \
-`supplementation` without `data_scope.other_systems`.",
+schedules them. The text sets no order: phases may be listed in any order and may overlap. Phase \
+`id`s must be unique, and a phase's `start` must not be after its `deadline`. The results are \
+published once the analysis and the report exist (p.22.5–22.6): a phase that covers `analysis` \
+or `report` ending after the planned publication (`publication.planned_date`) is an error. \
+Disseminating the results may go on after their publication (p.22.7), and so may a phase of \
+any other stage; a phase without `covers` due after the publication is a warning, since what \
+it produces is not said. A phase's `covers` names the plan stages its deadline bounds \
+(`studyflow plan` gives their steps that deadline); a stage the study does not have is an \
+error: `follow_up` without `follow_up`, `contact` without `direct_contact`, `transfer` without \
+an external researcher, `supplementation` without `data_scope.other_systems`.",
     check: Check::Spec(check),
 };
 
 fn check(spec: &Spec, f: &mut Findings) {
     let mut seen: HashMap<&str, usize> = HashMap::new();
-    let mut last_deadline = None;
     let publication = spec.publication.as_ref().and_then(|p| p.planned_date);
     for (i, phase) in spec.phases().iter().enumerate() {
         for (j, stage) in phase.covers.iter().enumerate() {
@@ -38,6 +41,7 @@ fn check(spec: &Spec, f: &mut Findings) {
                         stage.as_str()
                     ),
                 )
+                .points(&["p.3.4"])
                 .help("remove the stage from `covers`, or add what it needs to the spec");
             }
         }
@@ -50,6 +54,7 @@ fn check(spec: &Spec, f: &mut Findings) {
                     first + 1
                 ),
             )
+            .points(&["p.3.4"])
             .help("give every phase its own id");
         }
         if let (Some(start), Some(deadline)) = (phase.start, phase.deadline)
@@ -61,27 +66,42 @@ fn check(spec: &Spec, f: &mut Findings) {
                     "phase {} has its deadline ({deadline}) before its start ({start})",
                     shown(&phase.id)
                 ),
-            );
+            )
+            .points(&["p.3.4"]);
         }
-        if let Some(deadline) = phase.deadline {
-            if let Some((prev_i, prev)) = last_deadline
-                && deadline < prev
-            {
-                f.report(&format!("/phases/{i}/deadline"), format!("phase {} is due ({deadline}) before the phase listed before it (phase {}, due {prev})", shown(&phase.id), prev_i + 1))
-                    .help("list phases in the order of their deadlines");
-            }
-            last_deadline = Some((i, deadline));
-            if let Some(p) = publication
-                && deadline > p
-            {
-                f.report(
-                    &format!("/phases/{i}/deadline"),
-                    format!(
-                        "phase {} is due ({deadline}) after the planned publication ({p})",
-                        shown(&phase.id)
-                    ),
-                )
-                .points(&["p.3.4"]);
+        if let (Some(deadline), Some(p)) = (phase.deadline, publication)
+            && deadline > p
+        {
+            let results = phase
+                .covers
+                .iter()
+                .find(|s| matches!(s, Stage::Analysis | Stage::Report));
+            let at = format!("/phases/{i}/deadline");
+            match results {
+                Some(stage) => {
+                    f.report(
+                        &at,
+                        format!(
+                            "phase {} covers `{}` and is due ({deadline}) after the planned publication ({p}): the published results would not exist yet (MK403 p.22.6)",
+                            shown(&phase.id),
+                            stage.as_str()
+                        ),
+                    )
+                    .points(&["p.22.6"])
+                    .help("end the phase by the publication, or move the publication");
+                }
+                None if phase.covers.is_empty() => {
+                    f.warn(
+                        &at,
+                        format!(
+                            "phase {} is due ({deadline}) after the planned publication ({p}), and its `covers` does not say whether it produces the published results (MK403 p.3.4, p.22.6)",
+                            shown(&phase.id)
+                        ),
+                    )
+                    .points(&["p.3.4", "p.22.6"])
+                    .help("add `covers`: a phase of `analysis` or `report` ends by the publication; dissemination (`presentation`) may go on after it (p.22.7)");
+                }
+                None => {}
             }
         }
     }
@@ -114,23 +134,51 @@ mod tests {
     use crate::rules::test_support::{base, spec_with};
     use serde_json::json;
 
+    /// Unique ids and forward phases; the listing order and overlaps are free (p.3.4 sets
+    /// none). After the publication: a phase of the results is an error, dissemination is not,
+    /// a phase that does not say what it covers is a warning.
     #[test]
-    fn phase_order_and_publication() {
+    fn phases_and_the_publication() {
         assert!(run_rule(&RULE, &base()).is_empty());
         let spec = spec_with(|v| {
             v["phases"] = json!([
                 {"id": "a", "title": "A", "start": "2027-05-01", "deadline": "2027-04-01"},
                 {"id": "a", "title": "B", "start": "2027-01-01", "deadline": "2027-02-01"},
-                {"id": "c", "title": "C", "start": "2027-01-01", "deadline": "2028-02-01"}
+                {"id": "c", "title": "C", "start": "2027-01-01", "deadline": "2028-02-01", "covers": ["analysis"]},
+                {"id": "d", "title": "D", "start": "2027-01-01", "deadline": "2028-02-01", "covers": ["presentation"]},
+                {"id": "e", "title": "E", "start": "2027-01-01", "deadline": "2028-02-01"}
             ]);
         });
         let d = run_rule(&RULE, &spec);
-        let msgs: Vec<&str> = d.iter().map(|d| d.message.as_str()).collect();
+        let msgs: Vec<(&str, Severity)> =
+            d.iter().map(|d| (d.message.as_str(), d.severity)).collect();
         assert_eq!(d.len(), 4, "{msgs:?}");
-        assert!(msgs[0].contains("before its start"));
-        assert!(msgs[1].contains("already used"));
-        assert!(msgs[2].contains("before the phase listed before it"));
-        assert!(msgs[3].contains("after the planned publication"));
+        assert!(msgs[0].0.contains("before its start"));
+        assert!(msgs[1].0.contains("already used"));
+        assert!(
+            msgs[2].0.contains(
+                "covers `analysis` and is due (2028-02-01) after the planned publication"
+            )
+        );
+        assert_eq!(msgs[2].1, Severity::Error);
+        assert_eq!(d[2].regulation, ["p.22.6"]);
+        assert!(msgs[3].0.starts_with("phase `e` is due"), "{msgs:?}");
+        assert_eq!(msgs[3].1, Severity::Warning);
+
+        // Listed out of order and overlapping: nothing to say.
+        let spec = spec_with(|v| {
+            v["phases"] = json!([
+                {"id": "report", "title": "R", "start": "2027-05-01", "deadline": "2027-06-30", "covers": ["report"]},
+                {"id": "analysis", "title": "A", "start": "2027-02-01", "deadline": "2027-05-31", "covers": ["analysis"]}
+            ]);
+        });
+        assert!(run_rule(&RULE, &spec).is_empty());
+        // On the publication day itself: allowed.
+        let spec = spec_with(|v| {
+            let p = v["publication"]["planned_date"].clone();
+            v["phases"] = json!([{"id": "r", "title": "R", "start": "2027-01-01", "deadline": p, "covers": ["report"]}]);
+        });
+        assert!(run_rule(&RULE, &spec).is_empty());
     }
 
     #[test]
