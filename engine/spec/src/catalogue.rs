@@ -928,27 +928,27 @@ static LATVIAN: &[(Source, &str, &str)] = &[
     (
         IS,
         "case_number",
-        "dienesta informācijas sistēmas lietas numurs",
+        "lietas numurs (dienesta informācijas sistēmas datu subjekta identifikators)",
     ),
     (
         IS,
         "case_section_number",
-        "dienesta informācijas sistēmas lietas sadaļas numurs",
+        "lietas sekcijas numurs (dienesta informācijas sistēmas datu subjekta identifikators)",
     ),
     (
         IS,
         "proceeding_number",
-        "dienestam zināmais kriminālprocesa numurs",
+        "kriminālprocesa numurs (kas zināms dienestam)",
     ),
     (
         IS,
         "court_ruling_number",
-        "dienestam zināmais tiesas nolēmuma numurs",
+        "tiesas nolēmuma numurs (kas zināms dienestam)",
     ),
     (
         IS,
         "prosecutor_decision_number",
-        "dienestam zināmais prokurora lēmuma numurs",
+        "prokurora lēmuma numurs (kas zināms dienestam)",
     ),
     (
         IS,
@@ -973,25 +973,33 @@ static LATVIAN: &[(Source, &str, &str)] = &[
     (
         IS,
         "supervision_start_date",
-        "soda izpildes (uzraudzības) sākums dienestā",
+        "soda izpilde dienestā – uzsākta (datums)",
     ),
     (
         IS,
         "supervision_end_date",
-        "soda izpildes (uzraudzības) beigas dienestā",
+        "soda izpilde dienestā – pabeigta (datums)",
     ),
     (
         IS,
         "educational_measure_start_date",
-        "audzinoša rakstura piespiedu līdzekļa izpildes sākums",
+        "audzinoša rakstura piespiedu līdzekļa piemērošana – uzsākta (datums)",
     ),
     (
         IS,
         "educational_measure_end_date",
-        "audzinoša rakstura piespiedu līdzekļa izpildes beigas",
+        "audzinoša rakstura piespiedu līdzekļa piemērošana – pabeigta (datums)",
     ),
-    (IS, "mediation_start_date", "izlīguma procesa sākums"),
-    (IS, "mediation_end_date", "izlīguma procesa beigas"),
+    (
+        IS,
+        "mediation_start_date",
+        "izlīguma process – uzsākts (datums)",
+    ),
+    (
+        IS,
+        "mediation_end_date",
+        "izlīguma process – pabeigts (datums)",
+    ),
     (IS, "sex", "dzimums"),
     (IS, "birth_year", "dzimšanas gads"),
     (
@@ -1113,7 +1121,7 @@ static LATVIAN: &[(Source, &str, &str)] = &[
     (
         PW,
         "admission_status",
-        "ieslodzītā statuss – apcietinātais vai notiesātais – ievietošanas brīdī",
+        "ieslodzītā statuss – apcietinātais vai notiesātais – brīdī, kad datu subjekts ievietots ieslodzījuma vietā",
     ),
     (
         PW,
@@ -1148,7 +1156,7 @@ static LATVIAN: &[(Source, &str, &str)] = &[
     (
         PR,
         "resocialisation_applied",
-        "piemērotie resocializācijas līdzekļi un veiktie pasākumi, to apjoms",
+        "datu subjektam piemērotie resocializācijas līdzekļi un veiktie resocializācijas pasākumi, to apjoms",
     ),
     (
         PR,
@@ -1268,6 +1276,82 @@ fn capitalise(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// The official Latvian text (likumi.lv), kept in the repository beside the docs.
+    const TEXT: &str = include_str!("../../../docs/regulation/MK403-2025.lv.txt");
+
+    /// The text of each numbered point (`7`, `12.2`, `16.2.2`), whitespace collapsed and in
+    /// lower case.
+    fn points() -> std::collections::HashMap<String, String> {
+        let mut out = std::collections::HashMap::new();
+        let mut current: Option<(String, String)> = None;
+        for line in TEXT.lines() {
+            let number: String = line
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            let starts_point = number.ends_with('.')
+                && number.len() > 1
+                // (likumi.lv puts a no-break space after the number)
+                && line[number.len()..].starts_with([' ', '\u{a0}']);
+            if starts_point {
+                if let Some((n, t)) = current.take() {
+                    out.insert(n, t);
+                }
+                current = Some((number.trim_end_matches('.').to_owned(), String::new()));
+            }
+            if let Some((_, t)) = &mut current {
+                t.push(' ');
+                t.push_str(&line.replace('\u{a0}', " ").to_lowercase());
+            }
+        }
+        if let Some((n, t)) = current {
+            out.insert(n, t);
+        }
+        out.into_iter()
+            .map(|(n, t)| (n, t.split_whitespace().collect::<Vec<_>>().join(" ")))
+            .collect()
+    }
+
+    /// The Latvian name of every field the regulation lists is the regulation's own words: the
+    /// name (before a remark in brackets, or before a dash that adds which edge of an event
+    /// it is) stands in the text of the field's point or of a point above it (MK403 p.7 says
+    /// "lietas sekcijas numurs", not "lietas sadaļas numurs").
+    #[test]
+    fn latvian_names_are_the_regulations_words() {
+        let points = points();
+        assert!(points.contains_key("7") && points.contains_key("16.2.2"));
+        let mut wrong = Vec::new();
+        for f in super::CATALOGUE {
+            let Some(point) = f.point else { continue };
+            let name = f.meaning_lv().to_lowercase();
+            let name = name.split(" (").next().unwrap_or(&name).trim();
+            let core = name.split(" – ").next().unwrap_or(name);
+            let number = point.trim_start_matches("p.");
+            let says = |t: &String| t.contains(name) || t.contains(core);
+            // The point itself and its sub-points (p.19's events are in 19.1–19.6)…
+            let mut found = points
+                .iter()
+                .any(|(n, t)| (n == number || n.starts_with(&format!("{number}."))) && says(t));
+            // …or a point above it.
+            let mut number = number.to_owned();
+            while !found {
+                match number.rsplit_once('.') {
+                    Some((up, _)) => number = up.to_owned(),
+                    None => break,
+                }
+                found = points.get(&number).is_some_and(says);
+            }
+            if !found {
+                wrong.push(format!("{:?} {} ({point}): {name}", f.source, f.key));
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "not in the regulation's words:\n{}",
+            wrong.join("\n")
+        );
+    }
+
     #[test]
     fn every_field_has_its_latvian_name() {
         for f in super::CATALOGUE {
