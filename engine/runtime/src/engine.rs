@@ -373,15 +373,58 @@ impl Engine {
                 "`{user}` is not an approver or supervisor among the spec's authorised persons"
             )));
         }
-        let missing: Vec<&str> = external
-            .team()
+        // The contract as the approved spec states it: a contract recorded as concluded names
+        // the number and the date the approver saw (p.5), and none is concluded in the future.
+        let today = riga_date(self.clock.now());
+        if c.concluded_on > today {
+            return Err(EngineError::Refused(format!(
+                "a contract concluded on {} is not concluded yet: today is {today} (MK403 p.5, p.30.2)",
+                c.concluded_on
+            )));
+        }
+        if let Some(stated) = &external.contract {
+            if let Some(number) = stated.number.as_deref().filter(|n| !n.trim().is_empty())
+                && number.trim() != c.number.trim()
+            {
+                return Err(EngineError::Refused(format!(
+                    "the contract number `{}` is not the one in the approved spec (`{number}`); a different contract is an amendment (MK403 p.5)",
+                    c.number
+                )));
+            }
+            if let Some(on) = stated.concluded_on
+                && on.0 != c.concluded_on
+            {
+                return Err(EngineError::Refused(format!(
+                    "the contract was concluded on {on} by the approved spec, not on {} (MK403 p.5)",
+                    c.concluded_on
+                )));
+            }
+        }
+        // One declaration per person, whatever the number of times named; each of a member
+        // of the external team; and one from everyone who needs one, by the rule SF134 checks
+        // in the spec (p.30.2, p.33.1).
+        let mut signatories: Vec<&str> = c.signatories.iter().map(|n| n.trim()).collect();
+        signatories.sort_unstable();
+        signatories.dedup();
+        let team = external.team();
+        if let Some(stranger) = signatories
             .iter()
-            .filter(|m| m.processes_personal_data && !c.signatories.contains(&m.name))
-            .map(|m| m.name.as_str())
+            .find(|n| !team.iter().any(|m| m.name.trim() == **n))
+        {
+            return Err(EngineError::Refused(format!(
+                "`{stranger}` is not in the external researcher's team; only its members' declarations are recorded (MK403 p.4.2, p.30.2)"
+            )));
+        }
+        let missing: Vec<String> = team
+            .iter()
+            .filter_map(|m| {
+                let why = m.needs_declaration()?;
+                (!signatories.contains(&m.name.trim())).then(|| format!("{} ({why})", m.name))
+            })
             .collect();
         if !missing.is_empty() {
             return Err(EngineError::Refused(format!(
-                "no signed non-disclosure declaration from {} who process personal data (MK403 p.30.2)",
+                "no signed non-disclosure declaration from {} (MK403 p.30.2)",
                 missing.join(", ")
             )));
         }
@@ -403,7 +446,7 @@ impl Engine {
             study: study.to_owned(),
             number: c.number.clone(),
             concluded_on: c.concluded_on.to_string(),
-            declarations: serde_json::to_string(&c.signatories).unwrap_or_default(),
+            declarations: serde_json::to_string(&signatories).unwrap_or_default(),
             measures_recorded: true,
             recorded_by: user.to_owned(),
             recorded_at: now,

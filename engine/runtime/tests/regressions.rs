@@ -8,8 +8,8 @@ use jiff::civil::date;
 use studyflow_calendar::Calendar;
 use studyflow_runtime::dataplane::BoxFuture;
 use studyflow_runtime::{
-    DataPlane, Engine, EngineError, ManualClock, Options, PlaceholderDataPlane, StepContext,
-    StepError, StepOutput, Worker,
+    ContractInput, DataPlane, Engine, EngineError, ManualClock, Options, PlaceholderDataPlane,
+    StepContext, StepError, StepOutput, Worker,
 };
 use studyflow_store::{Activation, Claimed, Expect, Finish, NewRun, RunState, Store, Submission};
 use support::*;
@@ -360,4 +360,137 @@ async fn a_step_failed_on_bad_input_is_retried_by_the_operator() {
         assert_eq!(retried[0].event.actor, "operator:ops");
         engine.store.close().await;
     }
+}
+
+/// `contract` records the contract the approved spec states, not another (MK403 p.5): not
+/// before it is concluded, under its number and date; and the declarations by the rule SF134
+/// checks in the spec (p.30.2, p.33.1) — an authorised person's too, a name given twice once,
+/// nobody outside the team.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contract_is_the_approved_one_with_every_declaration() {
+    let db = sqlite();
+    // The university study states contract VPD-2026/PL-14, concluded on 2026-05-27.
+    let s = engine(&db.url, date(2026, 5, 26), 0).await;
+    let bytes = spec_bytes("resocialisation-programmes-university");
+    let spec = studyflow_spec::check(&bytes).spec.expect("typed");
+    let (study, _, hash) = s
+        .engine
+        .submit(&bytes, "Submitting Researcher")
+        .await
+        .expect("submit");
+    let approver = approver(&spec);
+    s.engine
+        .approve(&study, &approver, Some(&hash))
+        .await
+        .expect("approve");
+    let team: Vec<String> = spec
+        .external
+        .as_ref()
+        .unwrap()
+        .team()
+        .iter()
+        .filter(|m| m.needs_declaration().is_some())
+        .map(|m| m.name.clone())
+        .collect();
+    assert_eq!(
+        team.len(),
+        3,
+        "three authorised persons, none processing personal data"
+    );
+    let input = |number: &str, on: jiff::civil::Date, signatories: Vec<String>| ContractInput {
+        number: number.into(),
+        concluded_on: on,
+        signatories,
+        measures_checked: true,
+    };
+    let refused = |r: Result<(), EngineError>| match r {
+        Err(EngineError::Refused(m)) => m,
+        other => panic!("not refused: {other:?}"),
+    };
+    let stated = date(2026, 5, 27);
+    // The day before the contract's date: it does not exist yet.
+    let m = refused(
+        s.engine
+            .contract(
+                &study,
+                &approver,
+                &input("VPD-2026/PL-14", stated, team.clone()),
+            )
+            .await,
+    );
+    assert!(
+        m.contains("is not concluded yet: today is 2026-05-26"),
+        "{m}"
+    );
+    s.clock.set(studyflow_runtime::clock::riga_midnight(stated));
+    // Another number or another date than the approved spec's.
+    let m = refused(
+        s.engine
+            .contract(
+                &study,
+                &approver,
+                &input("VPD-2026/PL-15", stated, team.clone()),
+            )
+            .await,
+    );
+    assert!(m.contains("not the one in the approved spec"), "{m}");
+    let m = refused(
+        s.engine
+            .contract(
+                &study,
+                &approver,
+                &input("VPD-2026/PL-14", date(2026, 5, 20), team.clone()),
+            )
+            .await,
+    );
+    assert!(
+        m.contains("concluded on 2026-05-27 by the approved spec"),
+        "{m}"
+    );
+    // An authorised person without a declaration, though nobody processes personal data.
+    let m = refused(
+        s.engine
+            .contract(
+                &study,
+                &approver,
+                &input("VPD-2026/PL-14", stated, team[..2].to_vec()),
+            )
+            .await,
+    );
+    assert!(
+        m.contains(&team[2]) && m.contains("authorised person"),
+        "{m}"
+    );
+    // Someone outside the team.
+    let mut stranger = team.clone();
+    stranger.push("Nobody Known".into());
+    let m = refused(
+        s.engine
+            .contract(
+                &study,
+                &approver,
+                &input("VPD-2026/PL-14", stated, stranger),
+            )
+            .await,
+    );
+    assert!(
+        m.contains("`Nobody Known` is not in the external researcher's team"),
+        "{m}"
+    );
+    assert!(
+        s.engine.store.contract(&study).await.unwrap().is_none(),
+        "nothing recorded"
+    );
+    // The approved contract, one name twice: one declaration each.
+    let mut twice = team.clone();
+    twice.push(format!(" {} ", team[0]));
+    s.engine
+        .contract(&study, &approver, &input("VPD-2026/PL-14", stated, twice))
+        .await
+        .expect("the approved contract");
+    let row = s.engine.store.contract(&study).await.unwrap().unwrap();
+    let declarations: Vec<String> = serde_json::from_str(&row.declarations).unwrap();
+    let mut expected = team.clone();
+    expected.sort();
+    assert_eq!(declarations, expected);
 }

@@ -737,6 +737,22 @@ pub struct TeamMember {
     pub authorised_person: bool,
 }
 
+impl TeamMember {
+    /// Why this person needs a non-disclosure declaration before information is handed over
+    /// (MK403 p.30.2), if they do: they process personal data, or they receive the study's
+    /// restricted-access information as an authorised person (p.33.1). The one rule SF134 and
+    /// `studyflow contract` share.
+    pub fn needs_declaration(&self) -> Option<&'static str> {
+        if self.processes_personal_data {
+            Some("processes personal data")
+        } else if self.authorised_person {
+            Some("receives the study's restricted-access information as an authorised person")
+        } else {
+            None
+        }
+    }
+}
+
 /// State research programme (MK403 p.4.3).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -134,10 +134,20 @@ pub async fn launch(s: &Setup, bytes: &[u8]) -> String {
         .await
         .expect("approve");
     if let Some(external) = &spec.external {
+        // The contract the spec states, recorded on the day it was concluded (the clock goes
+        // there when it lies ahead: none is recorded before it exists), with the declaration of
+        // everyone who needs one (the rule SF134 shares).
+        let stated = external.contract.as_ref();
+        let today = studyflow_runtime::clock::riga_date(studyflow_runtime::Clock::now(s.clock.as_ref()));
+        let concluded_on = stated.and_then(|c| c.concluded_on).map_or(today, |d| d.0);
+        let at = studyflow_runtime::clock::riga_midnight(concluded_on);
+        if studyflow_runtime::clock::micros(at) > s.engine.now() {
+            s.clock.set(at);
+        }
         let signatories = external
             .team()
             .iter()
-            .filter(|m| m.processes_personal_data)
+            .filter(|m| m.needs_declaration().is_some())
             .map(|m| m.name.clone())
             .collect();
         s.engine
@@ -145,8 +155,10 @@ pub async fn launch(s: &Setup, bytes: &[u8]) -> String {
                 &study,
                 &approver(&spec),
                 &ContractInput {
-                    number: "L-2026/17".into(),
-                    concluded_on: jiff::civil::date(2026, 7, 1),
+                    number: stated
+                        .and_then(|c| c.number.clone())
+                        .unwrap_or_else(|| "L-2026/17".into()),
+                    concluded_on,
                     signatories,
                     measures_checked: true,
                 },

@@ -77,11 +77,7 @@ fn check(spec: &Spec, f: &mut Findings) {
         }
     }
     for (i, m) in ext.team().iter().enumerate() {
-        let why = if m.processes_personal_data {
-            "processes personal data"
-        } else if m.authorised_person {
-            "receives the study's restricted-access information as an authorised person"
-        } else {
+        let Some(why) = m.needs_declaration() else {
             continue;
         };
         if !signed.contains(m.name.trim()) {
