@@ -39,7 +39,27 @@ impl std::fmt::Display for DataError {
 
 impl std::error::Error for DataError {}
 
-pub(crate) fn parse(text: &str, file: &str) -> Result<Vec<Entry>, DataError> {
+/// An entry with the file and line it was read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Located {
+    pub entry: Entry,
+    pub file: String,
+    pub line: usize,
+}
+
+impl Located {
+    fn error(&self, message: String) -> DataError {
+        DataError {
+            file: self.file.clone(),
+            line: self.line,
+            message,
+        }
+    }
+}
+
+pub(crate) fn parse(text: &str, file: &str) -> Result<Vec<Located>, DataError> {
+    // A byte-order mark (what some editors on Windows save) is no part of the first line.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
@@ -101,7 +121,87 @@ pub(crate) fn parse(text: &str, file: &str) -> Result<Vec<Entry>, DataError> {
                 )));
             }
         };
-        out.push(entry);
+        for d in entry.dates() {
+            if !(crate::FIRST_YEAR..=crate::LAST_YEAR).contains(&d.year()) {
+                return Err(err(format!(
+                    "{d} is outside the calendar's years {}–{}",
+                    crate::FIRST_YEAR,
+                    crate::LAST_YEAR
+                )));
+            }
+        }
+        out.push(Located {
+            entry,
+            file: file.to_owned(),
+            line: i + 1,
+        });
     }
     Ok(out)
+}
+
+impl Entry {
+    fn dates(&self) -> Vec<Date> {
+        match self {
+            Entry::OneOff { date, .. } | Entry::Festival { date, .. } | Entry::Cancel { date } => {
+                vec![*date]
+            }
+            Entry::Transfer {
+                day_off, worked_on, ..
+            } => vec![*day_off, *worked_on],
+        }
+    }
+}
+
+/// The entries of the shipped data and the overrides, in the order they apply, make one
+/// calendar: a day is moved to one Saturday only, a Saturday is worked for one day only, and a
+/// `cancel` cancels an entry made before it. Each fault names the file and line of the entry
+/// that makes it.
+pub(crate) fn check(entries: &[Located]) -> Result<(), DataError> {
+    use std::collections::BTreeMap;
+    let mut one_off: BTreeMap<Date, usize> = BTreeMap::new();
+    let mut festival: BTreeMap<Date, usize> = BTreeMap::new();
+    let mut moved: BTreeMap<Date, Date> = BTreeMap::new();
+    let mut worked: BTreeMap<Date, Date> = BTreeMap::new();
+    for (i, l) in entries.iter().enumerate() {
+        match &l.entry {
+            Entry::OneOff { date, .. } => {
+                one_off.insert(*date, i);
+            }
+            Entry::Festival { date, .. } => {
+                festival.retain(|d, _| d.year() != date.year());
+                festival.insert(*date, i);
+            }
+            Entry::Transfer {
+                day_off, worked_on, ..
+            } => {
+                if let Some(other) = moved.get(day_off).filter(|o| *o != worked_on) {
+                    return Err(l.error(format!(
+                        "{day_off} is already moved to {other}; a day is moved to one Saturday (cancel the earlier transfer first)"
+                    )));
+                }
+                if let Some(other) = worked.get(worked_on).filter(|o| *o != day_off) {
+                    return Err(l.error(format!(
+                        "Saturday {worked_on} is already worked for {other}; a Saturday is worked for one day"
+                    )));
+                }
+                moved.insert(*day_off, *worked_on);
+                worked.insert(*worked_on, *day_off);
+            }
+            Entry::Cancel { date } => {
+                let transfer = moved.remove(date);
+                if let Some(w) = transfer {
+                    worked.remove(&w);
+                }
+                let found = one_off.remove(date).is_some()
+                    | festival.remove(date).is_some()
+                    | transfer.is_some();
+                if !found {
+                    return Err(l.error(format!(
+                        "`cancel {date}`: no one-off day, festival day or transfer on {date} to cancel"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
 }

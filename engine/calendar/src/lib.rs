@@ -139,8 +139,10 @@ impl Calendar {
             hash.update(b"\n--override--\n");
             hash.update(text.as_bytes());
         }
+        data::check(&entries)?;
         let digest = hash.finalize();
         let version = format!("sha256:{}", hex::encode(digest));
+        let entries: Vec<data::Entry> = entries.into_iter().map(|l| l.entry).collect();
         Ok(Calendar::build(&entries, version))
     }
 
@@ -280,7 +282,8 @@ impl Calendar {
         let x = self.index(d)?;
         let before = self.cumulative[x];
         if n == 0 || n > before {
-            return Err(OutOfRange(self.first));
+            // The count runs back past the first day: the date it needs is before it.
+            return Err(OutOfRange(self.first.yesterday().unwrap_or(self.first)));
         }
         // The day i with cumulative[i + 1] == before - n + 1 that is working: the first index
         // whose count exceeds `before - n`, minus one.
@@ -295,7 +298,9 @@ impl Calendar {
         let target = self.cumulative[x + 1] + n;
         let end = self.cumulative[self.days.len()];
         if n == 0 || target > end {
-            return Err(OutOfRange(self.date_at(self.days.len() - 1)));
+            // The count runs on past the last day: the date it needs is after it.
+            let last = self.date_at(self.days.len() - 1);
+            return Err(OutOfRange(last.tomorrow().unwrap_or(last)));
         }
         let i = self.cumulative.partition_point(|&c| c < target) - 1;
         Ok(self.date_at(i))

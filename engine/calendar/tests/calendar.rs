@@ -156,3 +156,67 @@ fn dates_outside_the_range_are_errors() {
     assert!(c.day(date(2101, 1, 1)).is_err());
     assert!(c.nth_working_day_before(date(2000, 1, 3), 5).is_err());
 }
+
+/// An override file that would make two calendars at once is refused with its file and line:
+/// a day moved to two Saturdays, two days moved to one Saturday, a `cancel` of nothing, a date
+/// outside 2000–2100. A byte-order mark is accepted. A deadline that runs out of the range
+/// names the date outside it.
+#[test]
+fn override_files_make_one_calendar_or_are_refused_at_their_line() {
+    let refused = |text: &str| {
+        Calendar::with_overrides(&[("orders.txt", text)])
+            .map(|_| ())
+            .unwrap_err()
+    };
+    let e = refused(
+        "transfer 2027-05-03 2027-05-08 first order\n# a second order\ntransfer 2027-05-03 2027-05-15 second order\n",
+    );
+    assert_eq!((e.file.as_str(), e.line), ("orders.txt", 3), "{e}");
+    assert!(e.message.contains("already moved to 2027-05-08"), "{e}");
+    let e = refused("transfer 2027-05-03 2027-05-08\ntransfer 2027-05-07 2027-05-08\n");
+    assert_eq!(e.line, 2, "{e}");
+    assert!(e.message.contains("already worked for 2027-05-03"), "{e}");
+    let e = refused("cancel 2027-05-05\n");
+    assert_eq!(e.line, 1, "{e}");
+    assert!(
+        e.message
+            .contains("no one-off day, festival day or transfer on 2027-05-05"),
+        "{e}"
+    );
+    let e = refused("one-off 2101-01-02 A day off too far\n");
+    assert!(
+        e.message
+            .contains("2101-01-02 is outside the calendar's years 2000–2100"),
+        "{e}"
+    );
+    let e = refused("transfer 2100-12-31 2101-01-01\n");
+    assert!(e.message.contains("outside"), "{e}");
+    // The same transfer twice is one transfer; cancelling it frees the day and the Saturday.
+    Calendar::with_overrides(&[(
+        "orders.txt",
+        "transfer 2027-05-03 2027-05-08\ntransfer 2027-05-03 2027-05-08\ncancel 2027-05-03\ntransfer 2027-05-07 2027-05-08\n",
+    )])
+    .expect("one calendar");
+    // A byte-order mark is no part of the first line.
+    let bom = Calendar::with_overrides(&[(
+        "orders.txt",
+        "\u{feff}transfer 2027-05-03 2027-05-08 Cabinet order\n",
+    )])
+    .expect("a file saved with a byte-order mark");
+    assert!(!bom.is_working_day(date(2027, 5, 3)).unwrap());
+    // A deadline counted back past 2000-01-01 names the date it reached.
+    let e = cal()
+        .nth_working_day_before(date(2000, 1, 3), 5)
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "1999-12-31 is outside the calendar's years 2000–2100"
+    );
+    let e = cal()
+        .nth_working_day_after(date(2100, 12, 28), 5)
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "2101-01-01 is outside the calendar's years 2000–2100"
+    );
+}

@@ -138,7 +138,8 @@ pub async fn launch(s: &Setup, bytes: &[u8]) -> String {
         // there when it lies ahead: none is recorded before it exists), with the declaration of
         // everyone who needs one (the rule SF134 shares).
         let stated = external.contract.as_ref();
-        let today = studyflow_runtime::clock::riga_date(studyflow_runtime::Clock::now(s.clock.as_ref()));
+        let today =
+            studyflow_runtime::clock::riga_date(studyflow_runtime::Clock::now(s.clock.as_ref()));
         let concluded_on = stated.and_then(|c| c.concluded_on).map_or(today, |d| d.0);
         let at = studyflow_runtime::clock::riga_midnight(concluded_on);
         if studyflow_runtime::clock::micros(at) > s.engine.now() {
