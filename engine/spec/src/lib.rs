@@ -142,11 +142,14 @@ pub fn check_extended(
             let pointer = path_to_pointer(e.path());
             // (Not when the schema found an error at it or around it: a list where a mapping
             // belongs makes serde complain about items the schema already explained.)
+            // (Nor when the schema placed an error inside it: serde refuses the mapping that
+            // lacks a required key, the schema names the key — one finding, not two.)
             let covered = diagnostics.iter().any(|d| {
                 d.is_error()
                     && (d.pointer == pointer
                         || d.pointer.is_empty()
-                        || pointer.starts_with(&format!("{}/", d.pointer)))
+                        || pointer.starts_with(&format!("{}/", d.pointer))
+                        || d.pointer.starts_with(&format!("{pointer}/")))
             });
             if !covered {
                 let detail = e.inner().to_string();
