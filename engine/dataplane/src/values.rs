@@ -21,14 +21,26 @@ use serde_json::Value;
 /// Field names in use, each held once.
 static NAMES: LazyLock<Mutex<HashSet<Arc<str>>>> = LazyLock::new(Mutex::default);
 
-/// The shared copy of a field name.
+/// How many names are kept for sharing. The catalogue and the derived columns have a few
+/// hundred; a supplied file may carry any names (an answer is refused for an unknown field
+/// only after it is read), and those must not stay in memory for the life of the worker.
+const SHARED_NAMES: usize = 4096;
+
+/// The shared copy of a field name, or — once the shared names are full — a copy of its own,
+/// freed with its row.
 fn intern(name: &str) -> Arc<str> {
     let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    intern_in(&mut names, name, SHARED_NAMES)
+}
+
+fn intern_in(names: &mut HashSet<Arc<str>>, name: &str, bound: usize) -> Arc<str> {
     if let Some(n) = names.get(name) {
         return n.clone();
     }
     let n: Arc<str> = Arc::from(name);
-    names.insert(n.clone());
+    if names.len() < bound {
+        names.insert(n.clone());
+    }
     n
 }
 
@@ -195,7 +207,7 @@ impl<'de> Deserialize<'de> for Values {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Values, A::Error> {
                 let mut cells: Vec<(Arc<str>, Value)> =
-                    Vec::with_capacity(access.size_hint().unwrap_or(0));
+                    Vec::with_capacity(access.size_hint().unwrap_or(0).min(256));
                 while let Some(name) = access.next_key::<std::borrow::Cow<'de, str>>()? {
                     let value: Value = access.next_value()?;
                     cells.push((intern(&name), value));
@@ -266,5 +278,27 @@ mod tests {
             [("offence_date", json!(2))].into_iter().collect(),
         );
         assert!(Arc::ptr_eq(&x.0[0].0, &y.0[0].0));
+    }
+
+    /// A file with any number of made-up field names does not keep them for the life of the
+    /// process: the shared names stop at their bound; past it each name is a copy of its own.
+    #[test]
+    fn made_up_names_are_not_kept_past_the_bound() {
+        let mut names = HashSet::new();
+        let kept: Vec<Arc<str>> = (0..110)
+            .map(|i| intern_in(&mut names, &format!("made_up_{i}"), 100))
+            .collect();
+        assert_eq!(names.len(), 100);
+        assert!(Arc::ptr_eq(
+            &kept[5],
+            &intern_in(&mut names, "made_up_5", 100)
+        ));
+        let late = intern_in(&mut names, "made_up_105", 100);
+        assert_eq!(&*late, "made_up_105");
+        assert!(
+            !Arc::ptr_eq(&kept[105], &late),
+            "not shared, freed with its row"
+        );
+        assert_eq!(names.len(), 100);
     }
 }

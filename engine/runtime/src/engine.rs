@@ -376,6 +376,11 @@ impl Engine {
         // The contract as the approved spec states it: a contract recorded as concluded names
         // the number and the date the approver saw (p.5), and none is concluded in the future.
         let today = riga_date(self.clock.now());
+        if c.number.trim().is_empty() {
+            return Err(EngineError::Refused(
+                "a concluded contract has a number (MK403 p.5)".into(),
+            ));
+        }
         if c.concluded_on > today {
             return Err(EngineError::Refused(format!(
                 "a contract concluded on {} is not concluded yet: today is {today} (MK403 p.5, p.30.2)",
@@ -457,7 +462,7 @@ impl Engine {
             "study.contracted",
             study,
             "p.30.2",
-            serde_json::json!({"contract": c.number, "declarations": c.signatories.len()}),
+            serde_json::json!({"contract": c.number, "declarations": signatories.len()}),
         )];
         self.store.record_contract(&row, &audit).await?;
         self.store.seal_audit().await?;

@@ -5,7 +5,8 @@
 //! notices at the next renewal, abandons the body and writes nothing for it.
 //!
 //! Time: the lease is checked against the engine's clock, so these tests give the engine a
-//! clock that moves with real time (and can be pushed forward), with a lease of 200 ms.
+//! clock that moves with real time (and can be pushed forward), with a lease of 400 ms: long
+//! enough that a machine busy compiling does not delay a renewal (every lease/3) past it.
 
 mod support;
 
@@ -25,7 +26,7 @@ use studyflow_runtime::{
 use studyflow_store::{AuditRow, RunState, Store};
 use support::*;
 
-const LEASE: Duration = Duration::from_millis(200);
+const LEASE: Duration = Duration::from_millis(400);
 
 /// A clock that runs with real time from a given instant, and can be pushed forward.
 struct Ticking {

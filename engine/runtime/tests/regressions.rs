@@ -423,6 +423,13 @@ async fn a_contract_is_the_approved_one_with_every_declaration() {
         "{m}"
     );
     s.clock.set(studyflow_runtime::clock::riga_midnight(stated));
+    // No number at all.
+    let m = refused(
+        s.engine
+            .contract(&study, &approver, &input("  ", stated, team.clone()))
+            .await,
+    );
+    assert!(m.contains("has a number"), "{m}");
     // Another number or another date than the approved spec's.
     let m = refused(
         s.engine
@@ -493,4 +500,16 @@ async fn a_contract_is_the_approved_one_with_every_declaration() {
     let mut expected = team.clone();
     expected.sort();
     assert_eq!(declarations, expected);
+    // The audit counts the declarations recorded, not the names given.
+    let recorded = s
+        .engine
+        .store
+        .audit_rows(0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.event.action == "study.contracted")
+        .expect("audited");
+    let detail: serde_json::Value = serde_json::from_str(&recorded.event.detail).unwrap();
+    assert_eq!(detail["declarations"], serde_json::json!(3));
 }

@@ -164,9 +164,10 @@ fn enough_digits(value: &str) -> bool {
     false
 }
 
-/// What may stand between a code's sixth and seventh digits: the hyphen, or a space, slash or
-/// dot typed instead of it.
-const SEPARATORS: &[u8] = b"- /.";
+/// What may stand between a code's sixth and seventh digits: the hyphen as printed, or what
+/// people type or paste for it — a space, a slash, a dot, an en dash, a no-break space, a
+/// hyphen between spaces.
+const SEPARATORS: &[&str] = &[" - ", "-", " ", "/", ".", "\u{2013}", "\u{a0}"];
 
 /// The byte range of the first personal-code-like run at or after `from`.
 pub(crate) fn personal_code_at(bytes: &[u8], from: usize) -> Option<(usize, usize)> {
@@ -179,12 +180,18 @@ pub(crate) fn personal_code_at(bytes: &[u8], from: usize) -> Option<(usize, usiz
             while i < bytes.len() && count < 11 {
                 if bytes[i].is_ascii_digit() {
                     count += 1;
-                } else if SEPARATORS.contains(&bytes[i]) && count == 6 && i == start + 6 {
+                    i += 1;
+                } else if count == 6
+                    && i == start + 6
+                    && let Some(sep) = SEPARATORS
+                        .iter()
+                        .find(|sep| bytes[i..].starts_with(sep.as_bytes()))
+                {
                     // the hyphen after the sixth digit, or what is typed for it
+                    i += sep.len();
                 } else {
                     break;
                 }
-                i += 1;
             }
             let followed_by_digit = i < bytes.len() && bytes[i].is_ascii_digit();
             if count == 11 && !followed_by_digit && is_code_shape(&bytes[start..i]) {
@@ -303,6 +310,9 @@ mod tests {
             "010190 12345",
             "010190/12345",
             "010190.12345",
+            "010190\u{2013}12345",
+            "010190\u{a0}12345",
+            "010190 - 12345",
             "32123456789",
         ] {
             assert!(looks_like_personal_code(written), "{written}");

@@ -88,62 +88,114 @@ pub(crate) fn in_comments(src: &SourceText<'_>, text: &str) -> Vec<Diagnostic> {
 }
 
 /// The byte ranges of the comments in a YAML text: from a `#` at the start of a line or after
-/// whitespace, outside a quoted scalar, to the end of the line. The lines of a block scalar
-/// (`|`, `>`) are its content, not comments.
+/// whitespace, outside a quoted scalar (which may run over several lines, with `\"` escaped in
+/// double quotes), to the end of the line. A quote opens a quoted scalar only where a value
+/// starts (after `: `, `- `, `[`, `{`, `,` or at the start of a line), never inside plain text
+/// such as `the '90s`. The lines of a block scalar (`|`, `>`) are its content, not comments:
+/// those indented deeper than its key, up to the first line less indented than the content.
 fn comments(text: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
-    // The indentation of the line that opened a block scalar, while inside one.
-    let mut block: Option<usize> = None;
+    // Inside a block scalar: the indentation of its key, and of its content once known.
+    let mut block: Option<(usize, Option<usize>)> = None;
+    // Inside a quoted scalar that goes on over lines: its quote.
+    let mut quote: Option<u8> = None;
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         let content = line.trim_end_matches(['\n', '\r']);
-        let indent = content.len() - content.trim_start_matches(' ').len();
+        let indent = content.len() - content.trim_start_matches([' ', '\t']).len();
         let blank = content.trim().is_empty();
-        if let Some(parent) = block {
-            if blank || indent > parent {
+        if let Some((parent, inner)) = block {
+            let inside = blank
+                || match inner {
+                    Some(inner) => indent >= inner,
+                    None => indent > parent,
+                };
+            if inside {
+                if !blank && inner.is_none() {
+                    block = Some((parent, Some(indent)));
+                }
                 offset += line.len();
                 continue;
             }
             block = None;
         }
-        let mut quote: Option<u8> = None;
-        let mut comment_at = None;
         let bytes = content.as_bytes();
-        for (i, &b) in bytes.iter().enumerate() {
-            match (quote, b) {
-                (Some(q), _) if b == q => quote = None,
-                (Some(_), _) => {}
-                (None, b'\'' | b'"')
-                    if i == 0
-                        || matches!(bytes[i - 1], b' ' | b'[' | b'{' | b',' | b':' | b'-') =>
-                {
-                    quote = Some(b)
+        let mut comment_at = None;
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            match quote {
+                Some(b'"') if b == b'\\' => i += 1,
+                Some(q) if b == q => {
+                    // '' inside single quotes is an escaped quote
+                    if q == b'\'' && bytes.get(i + 1) == Some(&b'\'') {
+                        i += 1;
+                    } else {
+                        quote = None;
+                    }
                 }
-                (None, b'#') if i == 0 || matches!(bytes[i - 1], b' ' | b'\t') => {
+                Some(_) => {}
+                None if b == b'\'' || b == b'"' => {
+                    let before = content[..i].trim_end_matches([' ', '\t']);
+                    if before.is_empty() || before.ends_with([':', '-', '[', '{', ',', '?']) {
+                        quote = Some(b);
+                    }
+                }
+                None if b == b'#' && (i == 0 || matches!(bytes[i - 1], b' ' | b'\t')) => {
                     comment_at = Some(i);
                     break;
                 }
-                _ => {}
+                None => {}
             }
+            i += 1;
         }
-        let code = comment_at.map_or(content, |i| &content[..i]).trim_end();
         if let Some(i) = comment_at {
             out.push((offset + i, offset + content.len()));
         }
-        // A block scalar starts after `key: |` or `- >-` (with its indicators).
-        let value = code
-            .rsplit_once(": ")
-            .map(|(_, v)| v)
-            .or_else(|| code.trim_start().strip_prefix("- "))
-            .unwrap_or(code.trim_start());
-        if let Some(rest) = value.strip_prefix(['|', '>'])
-            && rest.chars().all(|c| matches!(c, '+' | '-' | '1'..='9'))
+        // A block scalar starts after `key: |`, `- >-`, `key: !!str |` (with its indicators):
+        // its content is indented deeper than the key.
+        let code = comment_at.map_or(content, |i| &content[..i]).trim_end();
+        if quote.is_none()
+            && let Some((key_indent, value)) = value_of(code, indent)
         {
-            block = Some(indent);
+            let value = match value.strip_prefix('!') {
+                Some(tagged) => tagged
+                    .split_once([' ', '\t'])
+                    .map_or("", |(_, v)| v.trim_start()),
+                None => value,
+            };
+            if let Some(rest) = value.strip_prefix(['|', '>'])
+                && rest.chars().all(|c| matches!(c, '+' | '-' | '1'..='9'))
+            {
+                block = Some((key_indent, None));
+            }
         }
         offset += line.len();
     }
     out
+}
+
+/// The value part of a line and the indentation of the key it belongs to: after `key:` (a
+/// space or tab after the colon), or a list item's `- ` (whose entries are indented past the
+/// dash).
+fn value_of(code: &str, indent: usize) -> Option<(usize, &str)> {
+    let rest = code.trim_start_matches([' ', '\t']);
+    let (item_indent, rest) = match rest.strip_prefix("- ") {
+        Some(r) => (
+            indent + 2 + (r.len() - r.trim_start().len()),
+            r.trim_start(),
+        ),
+        None if rest == "-" => return None,
+        None => (indent, rest),
+    };
+    for (i, _) in rest.match_indices(':') {
+        let after = &rest[i + 1..];
+        if after.starts_with([' ', '\t']) {
+            return Some((item_indent, after.trim_start_matches([' ', '\t'])));
+        }
+    }
+    // A list item that is itself a block scalar (`- |`): its content is deeper than the dash.
+    (item_indent != indent).then_some((indent, rest))
 }
 
 enum Segment<'v> {
@@ -195,6 +247,23 @@ note: \"a#b\" # plain\n";
         assert!(
             d.iter()
                 .all(|d| d.code == "SF180" && !d.message.contains("0101"))
+        );
+
+        // What an adversarial review found missed: a block scalar in a list item and the
+        // comment after it, an apostrophe in plain text, a quoted value over two lines, an
+        // escaped quote, a tagged block scalar and a tab after the colon.
+        let text = "phases:\n\
+- purpose: |\n    text # content\n  # reviewed A\n  id: x # B\n\
+note: cohort of '90s # C\n\
+title: \"Recidivism of the\n  '90s cohort\" # D\n\
+key: \"a\\\" 'b\" # E\n\
+tagged: !!str |\n  # content too\nsingle: 'it''s' # F\n\
+tab:\t|\n  # content\nend: 1 # G\n";
+        let found: Vec<&str> = comments(text).iter().map(|(s, e)| &text[*s..*e]).collect();
+        assert_eq!(
+            found,
+            ["# reviewed A", "# B", "# C", "# D", "# E", "# F", "# G"],
+            "{text}"
         );
     }
 
