@@ -487,13 +487,35 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
         "audit verify: {}",
         if audit_ok { "passed" } else { "FAILED" }
     )?;
-    engine.store.close().await;
-
     // Every file written, every window, against every identifier of the subjects the study
     // asked about: nobody else's data reaches it (an answer naming anyone not asked is refused
-    // whole).
+    // whole). A SQLite database is a file of the run folder; a PostgreSQL one is read table by
+    // table, every cell.
     drop(registries);
     let identifiers = studyflow_sim::IdentifierScan::of(clients.iter());
+    let in_database = if engine.store.backend() == studyflow_store::Backend::Postgres {
+        let (mut bytes, mut found) = (0usize, 0usize);
+        engine
+            .store
+            .contents(|cell| {
+                bytes += cell.len();
+                found += identifiers.count_in(cell);
+            })
+            .await?;
+        writeln!(
+            ctx.out,
+            "identifier scan of the PostgreSQL database ({bytes} bytes in its tables): {}",
+            if found == 0 {
+                "clean".to_owned()
+            } else {
+                format!("{found} FOUND")
+            }
+        )?;
+        found
+    } else {
+        0
+    };
+    engine.store.close().await;
     let found = scan(&dir, &identifiers)?;
     writeln!(
         ctx.out,
@@ -515,11 +537,13 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
             .map(|m| format!(", peak memory {m} MiB"))
             .unwrap_or_default()
     )?;
-    Ok(if audit_ok && !keys_left && found.2 == 0 && released {
-        EXIT_OK
-    } else {
-        EXIT_FINDINGS
-    })
+    Ok(
+        if audit_ok && !keys_left && found.2 == 0 && in_database == 0 && released {
+            EXIT_OK
+        } else {
+            EXIT_FINDINGS
+        },
+    )
 }
 
 /// (files, bytes, identifiers found) below `dir`.
