@@ -190,10 +190,26 @@ fn the_demo_runs_the_recidivism_study_end_to_end() {
         "{}",
         release.stdout
     );
-    // A second run gets its own folder; nothing of the first is touched.
-    let again = studyflow(&["demo", "--clients", "100", "--dir", &dir.path()]);
+    // A second run gets its own folder; nothing of the first is touched. Its follow-ups go in
+    // one request per week of due days (p.19: a configured batch window).
+    let again = studyflow(&[
+        "demo",
+        "--clients",
+        "100",
+        "--dir",
+        &dir.path(),
+        "--batch-window",
+        "7",
+    ]);
     assert_eq!(again.code, 0, "{}", again.transcript());
     assert!(std::path::Path::new(&dir.path()).join("run-2").exists());
+    assert!(
+        again.stdout.contains(
+            "requests to the Information Centre (one per wave and 7-day window of due days)"
+        ),
+        "{}",
+        again.stdout
+    );
 }
 
 #[test]

@@ -82,6 +82,9 @@ pub struct DemoArgs {
     /// Workers running the study's steps side by side, each claiming its own batches.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub workers: u16,
+    /// Follow-up batch window in days (MK403 p.19); 1: one request per due day.
+    #[arg(long, default_value_t = 1, value_name = "DAYS", value_parser = clap::value_parser!(u16).range(1..=31))]
+    pub batch_window: u16,
 }
 
 /// Where the engine's database is and who is acting.
@@ -193,6 +196,11 @@ pub struct WorkerArgs {
     /// (catalogue key → column), or a CSV export.
     #[arg(long, env = "STUDYFLOW_SERVICE_IS", value_name = "FILE")]
     pub service_is: Option<std::path::PathBuf>,
+    /// Follow-up batch window in days (MK403 p.19): the subjects of a wave due within the same
+    /// window are asked about in one request, on the window's last due day. 1: one request per
+    /// due day. Applies to cohorts formed after the change.
+    #[arg(long, env = "STUDYFLOW_BATCH_WINDOW", default_value_t = 1, value_name = "DAYS", value_parser = clap::value_parser!(u16).range(1..=31))]
+    pub batch_window: u16,
     /// How long an idle worker waits before looking again, in milliseconds.
     #[arg(long, default_value_t = 500)]
     pub poll_ms: u64,

@@ -258,7 +258,7 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     )?;
 
     let clock = Arc::new(ManualClock::at_date(date(2026, 8, 3)));
-    let plane = RegistryDataPlane::new(
+    let mut plane = RegistryDataPlane::new(
         store.clone(),
         master,
         ServiceIs::Subjects(Arc::new(sample)),
@@ -266,6 +266,7 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
         &dir,
         clock.clone(),
     );
+    plane.batch_window = args.batch_window;
     let engine = Arc::new(Engine::new(
         store,
         clock.clone(),
@@ -411,9 +412,13 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
         .last()
         .and_then(|r| std::fs::read_to_string(r.folder.join("follow_up_waves.csv")).ok())
         .map_or(0, |t| t.lines().count().saturating_sub(1));
+    let per = match args.batch_window {
+        1 => "due day".to_owned(),
+        n => format!("{n}-day window of due days"),
+    };
     writeln!(
         ctx.out,
-        "follow-ups (p.19-20): {requests} requests to the Information Centre (one per wave and due day) for {subject_waves} subject-waves of the released subjects, anonymised on arrival and joined"
+        "follow-ups (p.19-20): {requests} requests to the Information Centre (one per wave and {per}) for {subject_waves} subject-waves of the released subjects, anonymised on arrival and joined"
     )?;
     if let Some(last) = status.releases.last() {
         let per_wave: Vec<String> = last

@@ -81,7 +81,7 @@ async fn open_worker(a: &WorkerArgs) -> anyhow::Result<Engine> {
     };
     let store = Store::open_existing(&a.engine.database).await?;
     let clock = clock()?;
-    let plane = RegistryDataPlane::new(
+    let mut plane = RegistryDataPlane::new(
         store.clone(),
         master,
         service_is,
@@ -89,6 +89,7 @@ async fn open_worker(a: &WorkerArgs) -> anyhow::Result<Engine> {
         work,
         clock.clone(),
     );
+    plane.batch_window = a.batch_window;
     Ok(Engine::new(
         store,
         clock,

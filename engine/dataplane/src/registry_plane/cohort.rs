@@ -65,14 +65,19 @@ impl RegistryDataPlane {
             .map(studyflow_plan::waves)
             .unwrap_or_default();
         let mut runs = Vec::new();
-        for ((wave, due), members) in batches(&waves, &members) {
-            // The batch's members share the anchor date of the wave's edge, the date the
-            // engine's timer counts from (or, around 29 February, fall due the same day from
-            // it).
+        for ((wave, due), members) in batches(&waves, &members, self.batch_window) {
+            // The batch runs when its last member is due: its timer counts from the anchor
+            // date of that member's edge (around 29 February, or with a window of several
+            // days, the members' edges differ; each keeps its own window, p.19).
             let edge = waves
                 .iter()
                 .find(|w| w.name == wave)
-                .and_then(|w| followup::edge_of(w, &members[0].anchor))
+                .and_then(|w| {
+                    members
+                        .iter()
+                        .filter(|m| followup::due(w, &m.anchor) == Some(due))
+                        .find_map(|m| followup::edge_of(w, &m.anchor))
+                })
                 .unwrap_or(due);
             let run = run_pseudonym()?;
             data.save(&names::run(&run), &RunVault::Batch { members })
@@ -156,21 +161,35 @@ fn expected(
         .collect()
 }
 
-/// The follow-up runs of a cohort: per wave, one batch per due day (p.19). A wave whose edge is
-/// not known for a subject (the end of a supervision still going on) has no run for it.
+/// The follow-up runs of a cohort: per wave, one batch per window of `window` days of due days
+/// (p.19; a window of 1: one per due day), keyed by the last due day in it, when the batch
+/// runs. A wave whose edge is not known for a subject (the end of a supervision still going
+/// on) has no run for it.
 fn batches(
     waves: &[WaveRef],
     members: &[Member],
+    window: u16,
 ) -> BTreeMap<(&'static str, jiff::civil::Date), Vec<Member>> {
-    let mut out: BTreeMap<(&'static str, jiff::civil::Date), Vec<Member>> = BTreeMap::new();
+    let window = i32::from(window.max(1));
+    let epoch = jiff::civil::date(2000, 1, 1);
+    let mut grouped: BTreeMap<(&'static str, i32), (jiff::civil::Date, Vec<Member>)> =
+        BTreeMap::new();
     for wave in waves {
         for m in members {
             if let Some(due) = followup::due(wave, &m.anchor) {
-                out.entry((wave.name, due)).or_default().push(m.clone());
+                let slot = (due - epoch).get_days().div_euclid(window);
+                let entry = grouped
+                    .entry((wave.name, slot))
+                    .or_insert_with(|| (due, Vec::new()));
+                entry.0 = entry.0.max(due);
+                entry.1.push(m.clone());
             }
         }
     }
-    out
+    grouped
+        .into_iter()
+        .map(|((wave, _), (last, members))| ((wave, last), members))
+        .collect()
 }
 
 /// A fresh run pseudonym: random, unrelated to the study ID or anything else.
@@ -215,7 +234,7 @@ mod tests {
             member("S-b", "2026-03-10", Some("2026-10-01")),
             member("S-c", "2026-03-11", None),
         ];
-        let b = batches(&waves, &members);
+        let b = batches(&waves, &members, 1);
         let summary: Vec<(&str, String, Vec<&str>)> = b
             .iter()
             .map(|((w, due), m)| {
@@ -237,6 +256,21 @@ mod tests {
                     vec!["S-a", "S-b"]
                 ),
                 ("1y_after_start", "2027-03-11".to_owned(), vec!["S-c"]),
+            ]
+        );
+        // A window of 7 days: the start wave's two due days (10 and 11 March 2027) fall in one
+        // window and run on the later; the end waves a month apart stay apart.
+        let b = batches(&waves, &members, 7);
+        let summary: Vec<(&str, String, usize)> = b
+            .iter()
+            .map(|((w, due), m)| (*w, due.to_string(), m.len()))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("1y_after_end", "2027-09-01".to_owned(), 1),
+                ("1y_after_end", "2027-10-01".to_owned(), 1),
+                ("1y_after_start", "2027-03-11".to_owned(), 3),
             ]
         );
     }

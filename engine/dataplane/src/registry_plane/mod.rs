@@ -66,6 +66,10 @@ pub struct RegistryDataPlane {
     /// the consented contact details are encrypted (MK403 p.32).
     pub recipients: PathBuf,
     pub clock: Arc<dyn Clock>,
+    /// The follow-up batch window in days (p.19): the subjects of a wave whose due days fall in
+    /// the same window of this many days are asked about in one request, on the window's last
+    /// due day. 1 (the default): one request per due day.
+    pub batch_window: u16,
 }
 
 impl RegistryDataPlane {
@@ -89,6 +93,7 @@ impl RegistryDataPlane {
             inbox: work.join("inbox"),
             recipients: work.join("recipients"),
             clock,
+            batch_window: 1,
         }
     }
 }
