@@ -123,11 +123,7 @@ pub(crate) fn parse(text: &str, file: &str) -> Result<Vec<Located>, DataError> {
         };
         for d in entry.dates() {
             if !(crate::FIRST_YEAR..=crate::LAST_YEAR).contains(&d.year()) {
-                return Err(err(format!(
-                    "{d} is outside the calendar's years {}–{}",
-                    crate::FIRST_YEAR,
-                    crate::LAST_YEAR
-                )));
+                return Err(err(crate::OutOfRange(d).to_string()));
             }
         }
         out.push(Located {
@@ -157,19 +153,20 @@ impl Entry {
 /// `cancel` cancels an entry made before it. Each fault names the file and line of the entry
 /// that makes it.
 pub(crate) fn check(entries: &[Located]) -> Result<(), DataError> {
-    use std::collections::BTreeMap;
-    let mut one_off: BTreeMap<Date, usize> = BTreeMap::new();
-    let mut festival: BTreeMap<Date, usize> = BTreeMap::new();
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut one_off: BTreeSet<Date> = BTreeSet::new();
+    let mut festival: BTreeSet<Date> = BTreeSet::new();
     let mut moved: BTreeMap<Date, Date> = BTreeMap::new();
     let mut worked: BTreeMap<Date, Date> = BTreeMap::new();
-    for (i, l) in entries.iter().enumerate() {
+    for l in entries {
         match &l.entry {
             Entry::OneOff { date, .. } => {
-                one_off.insert(*date, i);
+                one_off.insert(*date);
             }
             Entry::Festival { date, .. } => {
-                festival.retain(|d, _| d.year() != date.year());
-                festival.insert(*date, i);
+                // One festival day a year: a later entry replaces the year's.
+                festival.retain(|d| d.year() != date.year());
+                festival.insert(*date);
             }
             Entry::Transfer {
                 day_off, worked_on, ..
@@ -192,9 +189,7 @@ pub(crate) fn check(entries: &[Located]) -> Result<(), DataError> {
                 if let Some(w) = transfer {
                     worked.remove(&w);
                 }
-                let found = one_off.remove(date).is_some()
-                    | festival.remove(date).is_some()
-                    | transfer.is_some();
+                let found = one_off.remove(date) | festival.remove(date) | transfer.is_some();
                 if !found {
                     return Err(l.error(format!(
                         "`cancel {date}`: no one-off day, festival day or transfer on {date} to cancel"

@@ -151,7 +151,7 @@ pub fn validate(keys: &StudyKeys, request: &Request, rows: &[AnswerRow]) -> Resu
                     shown(key),
                     request.sources.first().map_or("the source", |s| s.title())
                 )),
-                Some(_) if !asked.contains(AsRef::<str>::as_ref(&key)) => {
+                Some(_) if !asked.contains(key) => {
                     report(format!("field `{key}` was not asked for"))
                 }
                 Some(f) if f.class == FieldClass::Date => {
@@ -179,7 +179,7 @@ pub fn validate(keys: &StudyKeys, request: &Request, rows: &[AnswerRow]) -> Resu
         let fingerprint = format!(
             "{}|{}",
             hex::encode(keys.blind_index("personal_code", &r.personal_code)),
-            serde_json::to_string(&r.values.iter().collect::<BTreeMap<_, _>>()).unwrap_or_default()
+            serde_json::to_string(&r.values).unwrap_or_default()
         );
         if !seen.insert(fingerprint) {
             report("it repeats an earlier row".into());

@@ -61,10 +61,6 @@ impl Values {
         self.position(name).ok().map(|i| &self.0[i].1)
     }
 
-    pub fn get_mut(&mut self, name: &str) -> Option<&mut Value> {
-        self.position(name).ok().map(|i| &mut self.0[i].1)
-    }
-
     pub fn contains_key(&self, name: &str) -> bool {
         self.position(name).is_ok()
     }
@@ -103,18 +99,9 @@ impl Values {
         self.0.iter().map(|(k, _)| k.as_ref())
     }
 
-    pub fn values(&self) -> impl Iterator<Item = &Value> {
-        self.0.iter().map(|(_, v)| v)
-    }
-
     /// The cells, by name in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.0.iter().map(|(k, v)| (k.as_ref(), v))
-    }
-
-    /// Gives back the spare capacity (a row is built once and kept long).
-    pub fn shrink_to_fit(&mut self) {
-        self.0.shrink_to_fit();
     }
 }
 
@@ -152,14 +139,6 @@ impl<K: AsRef<str>> FromIterator<(K, Value)> for Values {
         }
         out.shrink_to_fit();
         Values(out)
-    }
-}
-
-impl<K: AsRef<str>> Extend<(K, Value)> for Values {
-    fn extend<I: IntoIterator<Item = (K, Value)>>(&mut self, iter: I) {
-        for (k, v) in iter {
-            self.insert(k, v);
-        }
     }
 }
 

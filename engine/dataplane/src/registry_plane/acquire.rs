@@ -5,7 +5,10 @@ use serde_json::{Value, json};
 use studyflow_runtime::dataplane::{StepContext, StepError, StepOutput, blocking};
 use studyflow_store::TaskMode;
 
-use super::{LOOK_AGAIN, MANUAL_EXTRACTION_FILE, RegistryDataPlane, done, fail, names, store_err};
+use super::{
+    LOOK_AGAIN, MANUAL_EXTRACTION_FILE, RegistryDataPlane, done, fail, names, step_fields,
+    store_err,
+};
 use crate::linkage::Subject;
 
 /// Whether the study needs its subjects' personal codes: to link the registries' answers
@@ -29,28 +32,30 @@ impl RegistryDataPlane {
         }
         // Manual extraction (p.22.1): the researcher has put the export in the inbox.
         let path = self.inbox.join(ctx.study).join(MANUAL_EXTRACTION_FILE);
-        if data.exists(&names::SERVICE_IS).await? {
-            return imported_before(&path);
-        }
-        let bytes = self.supplied(&path)?;
-        let fields: Vec<&str> = ctx.step.fields.iter().map(String::as_str).collect();
-        let sample =
-            blocking(|| crate::csv_import::import(&bytes, &fields, links_or_follows_up(ctx.spec)))
-                .map_err(|e| {
-                    StepError::waiting(
-                        format!("{}: {e}; put a corrected export there", path.display()),
-                        LOOK_AGAIN,
-                    )
-                })?;
-        data.save(&names::SERVICE_IS, &sample).await?;
-        crate::contact::shred(&path).map_err(|e| fail(format!("{}: {e}", path.display()), true))?;
-        Ok(done(
-            json!({"subjects": sample.len(), "imported_from": "manual extraction (MK403 p.22.1)", "export_deleted": true}),
-        ))
+        let fields = step_fields(ctx);
+        let imported = self
+            .import_supplied(
+                &data,
+                &names::SERVICE_IS,
+                &path,
+                "put a corrected export there",
+                |bytes| {
+                    blocking(|| {
+                        crate::csv_import::import(bytes, &fields, links_or_follows_up(ctx.spec))
+                    })
+                },
+            )
+            .await?;
+        Ok(done(match imported {
+            Some(sample) => {
+                json!({"subjects": sample.len(), "imported_from": "manual extraction (MK403 p.22.1)", "export_deleted": true})
+            }
+            None => json!({"imported_before": true}),
+        }))
     }
 
     async fn sample(&self, ctx: &StepContext<'_>) -> Result<Vec<Subject>, StepError> {
-        let fields: Vec<&str> = ctx.step.fields.iter().map(String::as_str).collect();
+        let fields = step_fields(ctx);
         match &self.service_is {
             // A configuration to fix, not a failure of the study: it waits.
             super::ServiceIs::None => Err(StepError::waiting(
@@ -92,13 +97,4 @@ impl RegistryDataPlane {
             }
         }
     }
-}
-
-/// A retried import whose data is already saved (the file was removed after the save, the
-/// commit did not happen): nothing to import again; a file still there is removed.
-pub(super) fn imported_before(file: &std::path::Path) -> Result<StepOutput, StepError> {
-    if file.exists() {
-        crate::contact::shred(file).map_err(|e| fail(format!("{}: {e}", file.display()), true))?;
-    }
-    Ok(done(json!({"imported_before": true})))
 }

@@ -11,8 +11,8 @@ use studyflow_runtime::dataplane::{StepContext, StepError, StepOutput, Subject a
 use studyflow_spec::model::Stage;
 
 use super::names::RunVault;
-use super::{RegistryDataPlane, fail, names};
-use crate::anonymise::{self, Policy, Record};
+use super::{RegistryDataPlane, fail, names, policy_of};
+use crate::anonymise::{self, Record};
 use crate::followup::{self, Anchor, Member};
 
 impl RegistryDataPlane {
@@ -21,12 +21,7 @@ impl RegistryDataPlane {
         let data = self.sealed_datasets(study, false).await?;
         let subjects = data.load(&names::LINKED_SUBJECTS).await?;
         let rows = data.load(&names::LINKED_ROWS).await?;
-        let policy = ctx
-            .spec
-            .anonymisation
-            .as_ref()
-            .map(Policy::from_spec)
-            .ok_or_else(|| fail("no anonymisation policy", false))?;
+        let policy = policy_of(ctx)?;
         let out = blocking(|| {
             anonymise::anonymise_study(&subjects, &rows, &policy, &anonymise::random_secret())
         })

@@ -5,7 +5,6 @@
 use serde_json::json;
 use studyflow_runtime::dataplane::{StepContext, StepError, StepOutput, blocking};
 
-use super::acquire::imported_before;
 use super::{CONSENTED_CONTACTS_FILE, LOOK_AGAIN, RegistryDataPlane, done, fail, names};
 
 impl RegistryDataPlane {
@@ -16,27 +15,27 @@ impl RegistryDataPlane {
         // The consent list may be the first personal data of the study: it makes the keys.
         let data = self.sealed_datasets(ctx.study, true).await?;
         let path = self.inbox.join(ctx.study).join(CONSENTED_CONTACTS_FILE);
-        if data.exists(&names::CONSENTED).await? {
-            return imported_before(&path);
-        }
-        let bytes = self.supplied(&path)?;
         let allowed: Vec<&str> = ctx
             .spec
             .direct_contact
             .as_ref()
             .map(|d| d.fields.iter().map(|f| f.0.as_str()).collect())
             .unwrap_or_default();
-        let contacts = crate::contact::import(&bytes, &allowed).map_err(|e| {
-            StepError::waiting(
-                format!("{}: {e}; put a corrected list there", path.display()),
-                LOOK_AGAIN,
+        let imported = self
+            .import_supplied(
+                &data,
+                &names::CONSENTED,
+                &path,
+                "put a corrected list there",
+                |bytes| crate::contact::import(bytes, &allowed),
             )
-        })?;
-        data.save(&names::CONSENTED, &contacts).await?;
-        crate::contact::shred(&path).map_err(|e| fail(format!("{}: {e}", path.display()), true))?;
-        Ok(done(
-            json!({"contacts": contacts.rows.len(), "columns": contacts.columns, "list_deleted": true}),
-        ))
+            .await?;
+        Ok(done(match imported {
+            Some(contacts) => {
+                json!({"contacts": contacts.rows.len(), "columns": contacts.columns, "list_deleted": true})
+            }
+            None => json!({"imported_before": true}),
+        }))
     }
 
     pub(super) async fn contact_transfer(

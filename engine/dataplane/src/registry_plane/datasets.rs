@@ -144,6 +144,33 @@ impl Datasets<'_> {
         value: &T,
     ) -> Result<(), StepError> {
         let stored = blocking(|| self.envelope(dataset, value))?;
+        self.put(dataset, &stored).await
+    }
+
+    /// Stores anonymised `value` under the name `named` makes of its JSON text (a joined wave:
+    /// the same name when a join is retried), encoding it once.
+    pub(super) async fn save_named_by_content<T: Serialize>(
+        &self,
+        named: impl FnOnce(&[u8]) -> Dataset<T>,
+        value: &T,
+    ) -> Result<(), StepError> {
+        let mut stored = vec![PLAIN];
+        serde_json::to_writer(&mut stored, value)
+            .map_err(|e| fail(format!("dataset: {e}"), false))?;
+        let dataset = named(&stored[1..]);
+        if dataset.envelope == Envelope::Sealed {
+            return Err(fail(
+                format!(
+                    "dataset {} is sealed: it cannot be named by its content",
+                    dataset.name
+                ),
+                false,
+            ));
+        }
+        self.put(&dataset, &stored).await
+    }
+
+    async fn put<T>(&self, dataset: &Dataset<T>, stored: &[u8]) -> Result<(), StepError> {
         let at = match dataset.envelope {
             Envelope::AnonymisedUntimed => 0,
             Envelope::Sealed | Envelope::Anonymised => micros(self.plane.clock.now()),
@@ -154,7 +181,7 @@ impl Datasets<'_> {
                 self.study,
                 dataset.name(),
                 dataset.envelope == Envelope::Sealed,
-                &stored,
+                stored,
                 at,
             )
             .await

@@ -9,8 +9,7 @@ use studyflow_spec::catalogue::Source;
 
 use super::datasets::Datasets;
 use super::names::{Arrived, RunVault};
-use super::{RegistryDataPlane, done, fail, names};
-use crate::anonymise::Policy;
+use super::{RegistryDataPlane, done, fail, names, policy_of, registry_failure, step_fields};
 use crate::answers::Asked;
 use crate::followup::{self, Member, Period};
 
@@ -55,21 +54,17 @@ impl RegistryDataPlane {
             })
             .ok_or_else(|| fail("the wave's anchor date is not known", false))?;
         self.registries_configured()?;
-        let fields: Vec<&str> = ctx.step.fields.iter().map(String::as_str).collect();
         let rows = self
             .connector
             .query(
                 data.keys()?,
                 Source::InformationCentre,
-                &fields,
+                &step_fields(ctx),
                 &asked,
                 Some(&period),
             )
             .await
-            .map_err(|e| {
-                let retryable = e.retryable();
-                fail(e.to_string(), retryable)
-            })?;
+            .map_err(registry_failure)?;
         data.save(&names::follow_up_raw(&wave, ctx.subject), &rows)
             .await?;
         Ok(done(
@@ -93,12 +88,7 @@ impl RegistryDataPlane {
         let rows = data.load(&raw).await?;
         // Anonymised on arrival (p.20): identifiers dropped, dates by the spec's policy counted
         // from the start of the anchor event, under the study ID.
-        let policy = ctx
-            .spec
-            .anonymisation
-            .as_ref()
-            .map(Policy::from_spec)
-            .ok_or_else(|| fail("no anonymisation policy", false))?;
+        let policy = policy_of(ctx)?;
         let answers = blocking(|| followup::anonymise_batch(&wave, &policy, &members, rows))
             .ok_or_else(|| fail("the wave's anchor date is not known", false))?;
         let events: usize = answers.iter().map(|a| a.events.len()).sum();
@@ -125,16 +115,14 @@ impl RegistryDataPlane {
             // Joined before, the commit lost: nothing more to do.
             return Ok(done(json!({"joined_before": true})));
         };
-        let joined = Arrived::Batch(stored.answers());
-        let n = match &joined {
-            Arrived::Batch(v) => v.len(),
-            Arrived::One(_) => 1,
-        };
+        let answers = stored.answers();
+        let n = answers.len();
         if n > 0 {
-            let content = serde_json::to_vec(&joined)
-                .map_err(|e| fail(format!("dataset {}: {e}", arrived.name()), false))?;
-            data.save(&names::follow_up_joined(&wave, &content), &joined)
-                .await?;
+            data.save_named_by_content(
+                |content| names::follow_up_joined(&wave, content),
+                &Arrived::Batch(answers),
+            )
+            .await?;
         }
         data.delete(&[arrived.name()]).await?;
         Ok(done(json!({"joined": n, "wave": wave.name})))

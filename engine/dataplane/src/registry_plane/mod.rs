@@ -143,6 +143,26 @@ fn store_err(e: studyflow_store::StoreError) -> StepError {
     fail(format!("database: {e}"), true)
 }
 
+/// The catalogue fields a step reads or asks for.
+fn step_fields<'a>(ctx: &'a StepContext<'_>) -> Vec<&'a str> {
+    ctx.step.fields.iter().map(String::as_str).collect()
+}
+
+/// The spec's anonymisation policy (p.7; the schema requires the section).
+fn policy_of(ctx: &StepContext<'_>) -> Result<crate::anonymise::Policy, StepError> {
+    ctx.spec
+        .anonymisation
+        .as_ref()
+        .map(crate::anonymise::Policy::from_spec)
+        .ok_or_else(|| fail("no anonymisation policy", false))
+}
+
+/// A registry query that failed: retried when the connector says it may pass later.
+fn registry_failure(e: crate::connector::ConnectorError) -> StepError {
+    let retryable = e.retryable();
+    fail(e.to_string(), retryable)
+}
+
 /// A step's output with a record and nothing else.
 fn done(record: serde_json::Value) -> StepOutput {
     StepOutput {
@@ -211,16 +231,44 @@ impl RegistryDataPlane {
         }
     }
 
-    /// A file a person supplies through the inbox; the step waits while it is not there.
-    fn supplied(&self, path: &std::path::Path) -> Result<Vec<u8>, StepError> {
-        match std::fs::read(path) {
-            Ok(b) => Ok(b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StepError::waiting(
-                format!("{} is not there yet", path.display()),
-                LOOK_AGAIN,
-            )),
-            Err(e) => Err(fail(format!("{}: {e}", path.display()), true)),
+    /// A file a person supplies through the inbox (the manual extraction, p.22.1; the consented
+    /// contacts, p.31–32), imported once. The step waits while the file is not there, or while
+    /// `parse` refuses it whole (nothing of it is kept; `correct` says what to put there); the
+    /// data is saved in its dataset, then the file is overwritten and removed. `None`: imported
+    /// before and the commit lost — the file is removed if it is still there.
+    async fn import_supplied<T: serde::Serialize, E: std::fmt::Display>(
+        &self,
+        data: &datasets::Datasets<'_>,
+        dataset: &datasets::Dataset<T>,
+        file: &std::path::Path,
+        correct: &str,
+        parse: impl FnOnce(&[u8]) -> Result<T, E>,
+    ) -> Result<Option<T>, StepError> {
+        let shred = |f: &std::path::Path| {
+            crate::contact::shred(f).map_err(|e| fail(format!("{}: {e}", f.display()), true))
+        };
+        if data.exists(dataset).await? {
+            if file.exists() {
+                shred(file)?;
+            }
+            return Ok(None);
         }
+        let bytes = match std::fs::read(file) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StepError::waiting(
+                    format!("{} is not there yet", file.display()),
+                    LOOK_AGAIN,
+                ));
+            }
+            Err(e) => return Err(fail(format!("{}: {e}", file.display()), true)),
+        };
+        let parsed = parse(&bytes).map_err(|e| {
+            StepError::waiting(format!("{}: {e}; {correct}", file.display()), LOOK_AGAIN)
+        })?;
+        data.save(dataset, &parsed).await?;
+        shred(file)?;
+        Ok(Some(parsed))
     }
 
     /// Nothing leaves for an external researcher without the contract, its non-disclosure

@@ -10,7 +10,10 @@ use studyflow_runtime::dataplane::{StepContext, StepError, StepOutput, blocking}
 use studyflow_spec::catalogue::Source;
 use studyflow_spec::model::Exchange;
 
-use super::{LOOK_AGAIN, RegistryDataPlane, done, exchange_id, fail, names, store_err};
+use super::{
+    LOOK_AGAIN, RegistryDataPlane, done, exchange_id, fail, names, registry_failure, step_fields,
+    store_err,
+};
 use crate::answers::Asked;
 use crate::followup::{self, Period};
 use crate::linkage::Subject;
@@ -71,7 +74,7 @@ impl RegistryDataPlane {
         let study = ctx.study;
         let registry = registry_of(ctx)?;
         let data = self.sealed_datasets(study, false).await?;
-        let fields: Vec<&str> = ctx.step.fields.iter().map(String::as_str).collect();
+        let fields = step_fields(ctx);
         let sample = data.load(&names::SERVICE_IS).await?;
         let codes: Vec<Asked<'_>> = sample.iter().map(asked).collect();
         let period = self.baseline_period(ctx, registry);
@@ -131,10 +134,7 @@ impl RegistryDataPlane {
                 period.as_ref(),
             )
             .await
-            .map_err(|e| {
-                let retryable = e.retryable();
-                fail(e.to_string(), retryable)
-            })?;
+            .map_err(registry_failure)?;
         data.save(&names::answer(registry), &rows).await?;
         Ok(done(json!({"rows": rows.len(), "period": period})))
     }
@@ -151,7 +151,7 @@ impl RegistryDataPlane {
         }
         // Secure electronic: the answer comes through the inbox.
         let id = exchange_id(study, ctx.version, registry);
-        let fields: Vec<&str> = ctx.step.fields.iter().map(String::as_str).collect();
+        let fields = step_fields(ctx);
         let sample = data.load(&names::SERVICE_IS).await?;
         let codes: Vec<Asked<'_>> = sample.iter().map(asked).collect();
         let sources = sources_of(registry);

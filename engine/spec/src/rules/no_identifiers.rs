@@ -21,7 +21,7 @@ number that does (YAML reads an unquoted code as an integer), is an error. The d
 written, so it also runs when the spec's structure is invalid, and it reads the comments too: \
 a spec is kept for as long as its study, and a code in a comment is as much in the file as one \
 in a value. A code is found whether its sixth and seventh digits are separated by a hyphen, a \
-space, a slash, a dot or nothing.",
+space, a slash, a dot, an en dash, a no-break space, \" - \" or nothing.",
     check: Check::Document(check),
 };
 
