@@ -71,18 +71,34 @@ fn a_study_from_submission_to_its_first_task_and_the_audit() {
     let r = run(&["task", "complete", "--as", "Dace Liepiņa", &id]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("p.25.2"), "{}", r.stderr);
+    // A note on a step with personal data is kept only sealed under the study's keys
+    // (MK403 p.26); the placeholder worker made none, so it is refused and the task stays open.
+    let r = run(&[
+        "task",
+        "complete",
+        "--as",
+        "Inese Kalniņa",
+        "--note",
+        "two duplicates merged",
+        &id,
+    ]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(r.stderr.contains("p.26"), "{}", r.stderr);
     assert_eq!(
-        run(&[
-            "task",
-            "complete",
-            "--as",
-            "Inese Kalniņa",
-            "--note",
-            "two duplicates merged",
-            &id
-        ])
-        .code,
+        run(&["task", "complete", "--as", "Inese Kalniņa", &id]).code,
         0
+    );
+    let r = run(&["task", "note", "--as", "Inese Kalniņa", &id]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (
+            0,
+            "task {id} (quality-check) has no note\n"
+                .replace("{id}", &id)
+                .as_str()
+        ),
+        "{}",
+        r.transcript()
     );
     let status = run(&["status", STUDY]).stdout;
     assert!(

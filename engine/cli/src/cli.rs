@@ -258,6 +258,20 @@ pub enum TaskCommand {
         /// The task's id, from `studyflow tasks`.
         id: i64,
     },
+    /// Show the note recorded with a completed task, to USER, who may do the task. A note on a
+    /// step with personal data is sealed under the study's keys (MK403 p.26): opening it needs
+    /// the master key, and once the keys are destroyed nothing opens it.
+    Note {
+        #[command(flatten)]
+        engine: EngineArgs,
+        #[arg(long = "as", env = "STUDYFLOW_USER", value_name = "USER")]
+        user: String,
+        /// The master key file that wraps the study's keys (as the worker's).
+        #[arg(long, env = "STUDYFLOW_MASTER_KEY_FILE", value_name = "FILE")]
+        master_key_file: Option<std::path::PathBuf>,
+        /// The task's id.
+        id: i64,
+    },
 }
 
 #[derive(Debug, clap::Args)]

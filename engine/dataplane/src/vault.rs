@@ -7,10 +7,13 @@
 //! master key, which is read from a file (`STUDYFLOW_MASTER_KEY_FILE`) and never from the
 //! database. Irreversible deletion (MK403 p.17.3, p.22.3–22.4, p.26, p.34) destroys the wrapped
 //! keys: afterwards every ciphertext of the study is noise, backups included, and even the
-//! master key opens nothing.
+//! master key opens nothing. The keys also hold an age identity whose public half seals people's
+//! notes on steps with personal data ([`StudyKeys::note_recipient`]), so those go with them.
 
 use std::path::Path;
+use std::str::FromStr;
 
+use age::secrecy::ExposeSecret;
 use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
@@ -100,6 +103,9 @@ pub struct StudyKeys {
     study: String,
     encryption: [u8; 32],
     index: [u8; 32],
+    /// The age identity that opens the study's task notes (see [`StudyKeys::note_recipient`]),
+    /// in its text form; `None` for keys made before notes were sealed.
+    notes: Option<zeroize::Zeroizing<String>>,
 }
 
 impl std::fmt::Debug for StudyKeys {
@@ -115,6 +121,12 @@ impl StudyKeys {
             study: study.to_owned(),
             encryption: random(),
             index: random(),
+            notes: Some(zeroize::Zeroizing::new(
+                age::x25519::Identity::generate()
+                    .to_string()
+                    .expose_secret()
+                    .to_owned(),
+            )),
         }
     }
 
@@ -124,6 +136,9 @@ impl StudyKeys {
         let mut plain = zeroize::Zeroizing::new(Vec::with_capacity(64));
         plain.extend_from_slice(&self.encryption);
         plain.extend_from_slice(&self.index);
+        if let Some(notes) = &self.notes {
+            plain.extend_from_slice(notes.as_bytes());
+        }
         seal_with(
             &master.0,
             &plain,
@@ -145,18 +160,48 @@ impl StudyKeys {
             )
             .ok_or_else(|| VaultError::Unwrap(study.to_owned()))?,
         );
-        if plain.len() != 64 {
+        if plain.len() < 64 {
             return Err(VaultError::Unwrap(study.to_owned()));
         }
         let mut encryption = [0u8; 32];
         let mut index = [0u8; 32];
         encryption.copy_from_slice(&plain[..32]);
-        index.copy_from_slice(&plain[32..]);
+        index.copy_from_slice(&plain[32..64]);
+        let notes = match &plain[64..] {
+            [] => None,
+            rest => Some(zeroize::Zeroizing::new(
+                std::str::from_utf8(rest)
+                    .ok()
+                    .filter(|s| age::x25519::Identity::from_str(s).is_ok())
+                    .ok_or_else(|| VaultError::Unwrap(study.to_owned()))?
+                    .to_owned(),
+            )),
+        };
         Ok(StudyKeys {
             study: study.to_owned(),
             encryption,
             index,
+            notes,
         })
+    }
+
+    /// The public key people's notes on the study's steps with personal data are sealed to
+    /// (MK403 p.26): whoever completes a task can seal, only these keys open, and the notes go
+    /// with them. `None` for keys made before notes were sealed.
+    pub fn note_recipient(&self) -> Option<String> {
+        Some(self.note_identity()?.to_public().to_string())
+    }
+
+    fn note_identity(&self) -> Option<age::x25519::Identity> {
+        age::x25519::Identity::from_str(self.notes.as_deref()?).ok()
+    }
+
+    /// Opens a note sealed to [`StudyKeys::note_recipient`].
+    pub fn open_note(&self, sealed: &[u8]) -> Result<String, VaultError> {
+        let failed = || VaultError::Open(self.study.clone());
+        let identity = self.note_identity().ok_or_else(failed)?;
+        let plain = zeroize::Zeroizing::new(age::decrypt(&identity, sealed).map_err(|_| failed())?);
+        String::from_utf8(plain.to_vec()).map_err(|_| failed())
     }
 
     /// Encrypts an identifier of `field` (e.g. `personal_code`).
@@ -372,6 +417,33 @@ mod tests {
                 .is_err()
         );
         assert!(!format!("{keys:?} {master:?}").contains('9'));
+    }
+
+    /// Task notes (MK403 p.26): sealed to the public half, opened only with the study's keys
+    /// as wrapped and unwrapped; keys wrapped before notes existed still open, without it.
+    #[test]
+    fn task_notes_open_only_with_the_study_keys() {
+        let master = MasterKey::from_bytes([4u8; 32]);
+        let keys = StudyKeys::generate("s");
+        let recipient = keys.note_recipient().unwrap();
+        assert!(recipient.starts_with("age1"));
+        let to = age::x25519::Recipient::from_str(&recipient).unwrap();
+        let sealed = age::encrypt(&to, "Anna called back".as_bytes()).unwrap();
+        let back = StudyKeys::unwrap("s", &keys.wrap(&master), &master).unwrap();
+        assert_eq!(back.note_recipient().as_deref(), Some(recipient.as_str()));
+        assert_eq!(back.open_note(&sealed).unwrap(), "Anna called back");
+        assert!(StudyKeys::generate("s").open_note(&sealed).is_err());
+        // The keys as wrapped before: 64 bytes, no note key.
+        let mut plain = keys.encryption.to_vec();
+        plain.extend_from_slice(&keys.index);
+        let old = seal_with(&master.0, &plain, b"studyflow/keys/s");
+        let old = StudyKeys::unwrap("s", &old, &master).unwrap();
+        assert_eq!(old.note_recipient(), None);
+        assert!(old.open_note(&sealed).is_err());
+        // Anything else after the 64 bytes is not a key.
+        plain.extend_from_slice(b"AGE-SECRET-KEY-1NOTAKEY");
+        let bad = seal_with(&master.0, &plain, b"studyflow/keys/s");
+        assert!(StudyKeys::unwrap("s", &bad, &master).is_err());
     }
 
     #[test]

@@ -264,7 +264,11 @@ async fn recidivism_study_moves_real_data_and_leaves_no_identifier() {
                 >= 35,
             "{quality}"
         );
-        assert_eq!(quality["note"], "checked");
+        // The person's note on a step with personal data is sealed to the study's note key
+        // and went with the keys (MK403 p.26).
+        let sealed = quality["note"]["sealed"].as_str().expect("a sealed note");
+        assert!(hex::decode(sealed).is_ok_and(|b| b.starts_with(b"age-encryption.org/v1")));
+        assert_eq!(engine.wrapped_study_keys(&study).await.unwrap(), None);
         // The cohort's anchor dates recorded by the anonymisation step went with the rest.
         let anon = runs.iter().find(|r| r.step == "anonymise").unwrap();
         assert!(

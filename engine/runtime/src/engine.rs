@@ -104,6 +104,17 @@ pub struct Engine {
     loaded: Mutex<HashMap<(String, i64), Arc<Loaded>>>,
 }
 
+/// A person's note on a task, as the run records it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskNote {
+    /// On a step without personal data: the words, personal codes masked.
+    Plain(String),
+    /// On a step with personal data: age ciphertext (hex) to the study's note key, opened
+    /// only with the study's keys and unreadable once they are destroyed (MK403 p.26).
+    Sealed(String),
+}
+
 /// The run key (idempotency key) of a step: study, version, step and, per subject, the
 /// subject's pseudonym.
 pub fn run_key(study: &str, version: i64, step: &str, subject: &str) -> String {
@@ -940,6 +951,61 @@ impl Engine {
         Ok(n)
     }
 
+    /// A note on a step with personal data, sealed to the study's note key: it may name a
+    /// subject (a name, an e-mail the code mask does not catch), so it goes with the study's
+    /// keys (MK403 p.26). Refused while the study has no keys to seal to.
+    async fn seal_note(&self, study: &str, note: &str) -> Result<TaskNote> {
+        use std::str::FromStr;
+        let recipient = self
+            .store
+            .note_recipient(study)
+            .await?
+            .and_then(|r| age::x25519::Recipient::from_str(&r).ok())
+            .ok_or_else(|| {
+                EngineError::Refused(
+                    "a note on a step with personal data is kept only sealed under the study's keys (MK403 p.26), and the study has none (its data has not arrived yet, or was destroyed); complete the task without --note".into(),
+                )
+            })?;
+        let sealed = age::encrypt(&recipient, note.as_bytes())
+            .map_err(|e| EngineError::Refused(format!("the note could not be sealed: {e}")))?;
+        Ok(TaskNote::Sealed(hex::encode(sealed)))
+    }
+
+    /// The note recorded with a completed task, for `user`, who must be allowed to do the
+    /// task (MK403 p.21, p.25.2): in words, or sealed under the study's keys (only the data
+    /// plane opens it, see `studyflow task note`).
+    pub async fn task_note(&self, run: i64, user: &str) -> Result<(RunRow, Option<TaskNote>)> {
+        let r = self
+            .store
+            .run(run)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("no task {run}")))?;
+        if !(r.human && r.state == RunState::Done) {
+            return Err(EngineError::Refused(format!(
+                "run {run} ({}) is not a completed task",
+                r.step
+            )));
+        }
+        let loaded = self.load(&r.study, r.version).await?;
+        let step = loaded.plan.step(&r.step).ok_or_else(|| {
+            EngineError::NotFound(format!("step `{}` is not in the plan", r.step))
+        })?;
+        authorise(&loaded.spec, step, user)?;
+        let note = r
+            .output
+            .as_deref()
+            .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok())
+            .and_then(|o| serde_json::from_value(o.get("note")?.clone()).ok());
+        Ok((r, note))
+    }
+
+    /// A study's keys as the store keeps them, wrapped by the master key (which never enters
+    /// the database): `None` once destroyed (MK403 p.26). For an operator holding the master
+    /// key, to open a sealed task note.
+    pub async fn wrapped_study_keys(&self, study: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.store.study_keys(study).await?)
+    }
+
     /// Completes a human task as `user`, who must be allowed to (MK403 p.21, p.25.2, p.30.2).
     pub async fn complete_task(&self, run: i64, user: &str, note: Option<&str>) -> Result<()> {
         let r = self
@@ -979,9 +1045,21 @@ impl Engine {
             .output
             .as_deref()
             .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok());
+        let note = match note.map(str::trim).filter(|n| !n.is_empty()) {
+            None => serde_json::Value::Null,
+            Some(n) => {
+                let masked = studyflow_spec::diagnostic::mask_personal_codes(n);
+                if step.data_in.is_personal() || step.data_out.is_personal() {
+                    serde_json::to_value(self.seal_note(&r.study, &masked).await?)
+                        .unwrap_or_default()
+                } else {
+                    serde_json::to_value(TaskNote::Plain(masked.into_owned())).unwrap_or_default()
+                }
+            }
+        };
         let output = serde_json::json!({
             "completed_by": user,
-            "note": note.map(studyflow_spec::diagnostic::mask_personal_codes),
+            "note": note,
             "prepared": prepared,
         })
         .to_string();

@@ -17,5 +17,5 @@ pub mod worker;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dataplane::{DataPlane, PlaceholderDataPlane, StepContext, StepError, StepOutput, Subject};
-pub use engine::{ContractInput, Engine, EngineError, Options, authorise, run_key};
+pub use engine::{ContractInput, Engine, EngineError, Options, TaskNote, authorise, run_key};
 pub use worker::{Worker, owner_name};

@@ -365,15 +365,81 @@ async fn tasks_with_personal_data_need_an_authorised_service_researcher() {
         s.engine.tasks(Some("Inese Kalniņa")).await.unwrap().len(),
         1
     );
+    // A note on a step with personal data may name a subject: it is kept only sealed under
+    // the study's keys (MK403 p.26). With no keys to seal to, it is refused and the task
+    // stays open.
+    let note = "Jānis Bērziņš (010180-12345) had two rows; duplicates removed";
+    let e = s
+        .engine
+        .complete_task(qc.id, "Inese Kalniņa", Some(note))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, EngineError::Refused(m) if m.contains("p.26") && m.contains("without --note")),
+        "{e}"
+    );
+    assert_eq!(
+        s.engine.tasks(Some("Inese Kalniņa")).await.unwrap().len(),
+        1
+    );
+    let master = studyflow_dataplane::vault::MasterKey::from_bytes([5u8; 32]);
+    let keys = studyflow_dataplane::vault::StudyKeys::generate(&study);
     s.engine
-        .complete_task(qc.id, "Inese Kalniņa", Some("2 duplicates removed"))
+        .store
+        .put_study_keys(
+            &study,
+            &keys.wrap(&master),
+            &keys.note_recipient().unwrap(),
+            0,
+        )
+        .await
+        .unwrap();
+    s.engine
+        .complete_task(qc.id, "Inese Kalniņa", Some(note))
         .await
         .unwrap();
     assert!(matches!(
         s.engine.complete_task(qc.id, "Inese Kalniņa", None).await,
         Err(EngineError::Refused(_))
     ));
-    let _ = study;
+    // Nothing of it in the database in the clear.
+    let mut clear = Vec::new();
+    s.engine
+        .store
+        .contents(|cell| {
+            let text = String::from_utf8_lossy(cell);
+            if text.contains("Bērziņš")
+                || text.contains("12345")
+                || text.contains("duplicates removed")
+            {
+                clear.push(text.into_owned());
+            }
+        })
+        .await
+        .unwrap();
+    assert!(clear.is_empty(), "{clear:?}");
+    // Only a person who may do the task reads it back, and only with the study's keys.
+    assert!(matches!(
+        s.engine.task_note(qc.id, "Dace Liepiņa").await,
+        Err(EngineError::Forbidden(_))
+    ));
+    let (_, sealed) = s.engine.task_note(qc.id, "Inese Kalniņa").await.unwrap();
+    let Some(studyflow_runtime::TaskNote::Sealed(hex_text)) = sealed else {
+        panic!("{sealed:?}");
+    };
+    let wrapped = s.engine.wrapped_study_keys(&study).await.unwrap().unwrap();
+    let opened = studyflow_dataplane::vault::StudyKeys::unwrap(&study, &wrapped, &master)
+        .unwrap()
+        .open_note(&hex::decode(&hex_text).unwrap())
+        .unwrap();
+    // Personal codes are masked before sealing, as everywhere a note is kept.
+    assert!(
+        opened.starts_with("Jānis Bērziņš (") && !opened.contains("12345"),
+        "{opened}"
+    );
+    // Another study's keys open nothing.
+    let other = studyflow_dataplane::vault::StudyKeys::generate(&study);
+    assert!(other.open_note(&hex::decode(&hex_text).unwrap()).is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,7 +18,12 @@ async fn lifecycle(name: &str, start: jiff::civil::Date, cohort: usize) {
         let wrapped = s
             .engine
             .store
-            .put_study_keys(&study, &keys.wrap(&master), 0)
+            .put_study_keys(
+                &study,
+                &keys.wrap(&master),
+                &keys.note_recipient().unwrap(),
+                0,
+            )
             .await
             .unwrap();
         assert!(studyflow_dataplane::vault::StudyKeys::unwrap(&study, &wrapped, &master).is_ok());
@@ -49,6 +54,24 @@ async fn lifecycle(name: &str, start: jiff::civil::Date, cohort: usize) {
         );
         // Every step of the plan ran exactly once per scope.
         let loaded = s.engine.load(&study, 1).await.unwrap();
+        // People's notes: sealed on steps with personal data (MK403 p.26), in words elsewhere.
+        for r in runs.iter().filter(|r| r.human) {
+            let step = loaded.plan.step(&r.step).unwrap();
+            let output: serde_json::Value =
+                serde_json::from_str(r.output.as_deref().unwrap_or("{}")).unwrap();
+            let note = &output["note"];
+            if note.is_null() {
+                continue;
+            }
+            let personal = step.data_in.is_personal() || step.data_out.is_personal();
+            assert_eq!(
+                (note.get("sealed").is_some(), note.get("plain").is_some()),
+                (personal, !personal),
+                "{} {name} {}: {note}",
+                db.label,
+                r.step
+            );
+        }
         for step in loaded.plan.graph.node_weights() {
             let n = runs.iter().filter(|r| r.step == step.id).count();
             let expected = if step.per_subject { cohort } else { 1 };

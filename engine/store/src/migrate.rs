@@ -3,8 +3,14 @@
 
 use crate::{Backend, Result, SCHEMA_VERSION, Store, StoreError, in_tx, on_pool};
 
-const SQLITE: &[&str] = &[include_str!("../migrations/sqlite/0001_initial.sql")];
-const POSTGRES: &[&str] = &[include_str!("../migrations/postgres/0001_initial.sql")];
+const SQLITE: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_initial.sql"),
+    include_str!("../migrations/sqlite/0002_note_recipient.sql"),
+];
+const POSTGRES: &[&str] = &[
+    include_str!("../migrations/postgres/0001_initial.sql"),
+    include_str!("../migrations/postgres/0002_note_recipient.sql"),
+];
 
 /// Held by a PostgreSQL transaction that migrates, so workers starting together migrate once.
 const MIGRATION_LOCK: i64 = 0x5354_5544_594d_4947;

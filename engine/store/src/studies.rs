@@ -337,12 +337,20 @@ impl Store {
         Ok(())
     }
 
-    /// Stores a study's wrapped keys unless it has some; returns the wrapped keys in force.
-    pub async fn put_study_keys(&self, study: &str, wrapped: &[u8], at: i64) -> Result<Vec<u8>> {
+    /// Stores a study's wrapped keys, with the public key its task notes are sealed to, unless
+    /// it has some; returns the wrapped keys in force.
+    pub async fn put_study_keys(
+        &self,
+        study: &str,
+        wrapped: &[u8],
+        note_recipient: &str,
+        at: i64,
+    ) -> Result<Vec<u8>> {
         Ok(in_tx!(self, |tx, _b| {
-            sqlx::query("INSERT INTO study_keys (study, wrapped, created_at) VALUES ($1, $2, $3) ON CONFLICT (study) DO NOTHING")
+            sqlx::query("INSERT INTO study_keys (study, wrapped, note_recipient, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (study) DO NOTHING")
                 .bind(study)
                 .bind(wrapped)
+                .bind(note_recipient)
                 .bind(at)
                 .execute(&mut *tx)
                 .await?;
@@ -360,6 +368,21 @@ impl Store {
                 .bind(study)
                 .fetch_optional(p)
                 .await?
+        }))
+    }
+
+    /// The public key a study's task notes are sealed to (MK403 p.26): `None` before the
+    /// study's keys are made, after they are destroyed, or for keys made before notes were
+    /// sealed.
+    pub async fn note_recipient(&self, study: &str) -> Result<Option<String>> {
+        Ok(on_pool!(self, |p| {
+            sqlx::query_scalar::<_, Option<String>>(
+                "SELECT note_recipient FROM study_keys WHERE study = $1",
+            )
+            .bind(study)
+            .fetch_optional(p)
+            .await?
+            .flatten()
         }))
     }
 

@@ -9,11 +9,11 @@ use anyhow::Context as _;
 use studyflow_calendar::Calendar;
 use studyflow_dataplane::connector::Connector;
 use studyflow_dataplane::registry_plane::{RegistryDataPlane, ServiceIs};
-use studyflow_dataplane::vault::MasterKey;
+use studyflow_dataplane::vault::{MasterKey, StudyKeys};
 use studyflow_runtime::clock::{from_micros, riga_date};
 use studyflow_runtime::{
-    Clock, ContractInput, Engine, EngineError, Options, PlaceholderDataPlane, SystemClock, Worker,
-    owner_name,
+    Clock, ContractInput, Engine, EngineError, Options, PlaceholderDataPlane, SystemClock,
+    TaskNote, Worker, owner_name,
 };
 use studyflow_store::{Store, StoreError, Verification};
 
@@ -426,6 +426,58 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                 }
                 Err(e) => refusal(ctx, e, None),
             }
+        }
+        Command::Task(TaskArgs {
+            command:
+                TaskCommand::Note {
+                    engine: e,
+                    user,
+                    master_key_file,
+                    id,
+                },
+        }) => {
+            let engine = open(&e, 0).await?;
+            let (run, note) = match engine.task_note(id, &user).await {
+                Ok(found) => found,
+                Err(e) => return refusal(ctx, e, None),
+            };
+            let text = match note {
+                None => {
+                    writeln!(ctx.out, "task {id} ({}) has no note", run.step)?;
+                    return Ok(EXIT_OK);
+                }
+                Some(TaskNote::Plain(text)) => text,
+                Some(TaskNote::Sealed(hex_text)) => {
+                    let Some(key) = master_key_file else {
+                        writeln!(
+                            ctx.err,
+                            "studyflow: refused: the note of task {id} is sealed under the study's keys (MK403 p.26); give --master-key-file"
+                        )?;
+                        return Ok(EXIT_FINDINGS);
+                    };
+                    let master = MasterKey::from_file(&key)
+                        .with_context(|| format!("cannot read the master key {}", key.display()))?;
+                    let opened = match engine.wrapped_study_keys(&run.study).await? {
+                        None => None,
+                        Some(wrapped) => StudyKeys::unwrap(&run.study, &wrapped, &master)
+                            .ok()
+                            .zip(hex::decode(&hex_text).ok())
+                            .and_then(|(keys, sealed)| keys.open_note(&sealed).ok()),
+                    };
+                    match opened {
+                        Some(text) => text,
+                        None => {
+                            writeln!(
+                                ctx.err,
+                                "studyflow: refused: the note of task {id} does not open: the study's keys were destroyed (MK403 p.26) or this is not their master key"
+                            )?;
+                            return Ok(EXIT_FINDINGS);
+                        }
+                    }
+                }
+            };
+            writeln!(ctx.out, "{text}")?;
+            Ok(EXIT_OK)
         }
         Command::Audit(AuditArgs { command }) => match command {
             AuditCommand::Verify { engine: e } => {

@@ -103,9 +103,15 @@ impl RegistryDataPlane {
                 ));
             }
             None => {
-                let fresh = StudyKeys::generate(study).wrap(&self.master);
+                let keys = StudyKeys::generate(study);
+                let recipient = keys.note_recipient().unwrap_or_default();
                 self.store
-                    .put_study_keys(study, &fresh, micros(self.clock.now()))
+                    .put_study_keys(
+                        study,
+                        &keys.wrap(&self.master),
+                        &recipient,
+                        micros(self.clock.now()),
+                    )
                     .await
                     .map_err(store_err)?
             }

@@ -211,8 +211,19 @@ pub async fn drive_with(
                 .iter()
                 .find(|p| studyflow_runtime::authorise(&loaded.spec, step, p).is_ok())
                 .unwrap_or_else(|| panic!("nobody in the spec may complete `{}`", t.step));
+            // A note on a step with personal data is sealed under the study's keys (p.26):
+            // none without them.
+            let personal = step.data_in.is_personal() || step.data_out.is_personal();
+            let sealable = s
+                .engine
+                .store
+                .note_recipient(study)
+                .await
+                .expect("note key")
+                .is_some();
+            let note = (!personal || sealable).then_some("checked");
             s.engine
-                .complete_task(t.id, who, Some("checked"))
+                .complete_task(t.id, who, note)
                 .await
                 .expect("complete task");
             did = true;
