@@ -1,5 +1,5 @@
 //! SF120: phases are unique and run forwards; those that produce the published results end by
-//! the publication (MK403 p.3.4, p.22.6–22.7).
+//! the publication (MK403 p.3.4, p.22.5–22.7).
 
 use std::collections::HashMap;
 
@@ -11,7 +11,7 @@ pub static RULE: Rule = Rule {
     code: "SF120",
     name: "phases",
     severity: Severity::Error,
-    points: &["p.3.4", "p.22.6", "p.22.7"],
+    points: &["p.3.4", "p.22.5", "p.22.6", "p.22.7"],
     summary: "Phase ids are unique, each phase starts on or before its deadline, and a phase that produces the published results ends by the publication.",
     explanation: "The application states the study's phases and their deadlines (p.3.4); the engine \
 schedules them. The text sets no order: phases may be listed in any order and may overlap. Phase \
@@ -79,26 +79,32 @@ fn check(spec: &Spec, f: &mut Findings) {
             let at = format!("/phases/{i}/deadline");
             match results {
                 Some(stage) => {
+                    // The analysis is p.22.5's, the report and recommendations p.22.6's.
+                    let point = if *stage == Stage::Analysis {
+                        "p.22.5"
+                    } else {
+                        "p.22.6"
+                    };
                     f.report(
                         &at,
                         format!(
-                            "phase {} covers `{}` and is due ({deadline}) after the planned publication ({p}): the published results would not exist yet (MK403 p.22.6)",
+                            "phase {} covers `{}` and is due ({deadline}) after the planned publication ({p}): the published results would not exist yet (MK403 {point})",
                             shown(&phase.id),
                             stage.as_str()
                         ),
                     )
-                    .points(&["p.22.6"])
+                    .points(&[point])
                     .help("end the phase by the publication, or move the publication");
                 }
                 None if phase.covers.is_empty() => {
                     f.warn(
                         &at,
                         format!(
-                            "phase {} is due ({deadline}) after the planned publication ({p}), and its `covers` does not say whether it produces the published results (MK403 p.3.4, p.22.6)",
+                            "phase {} is due ({deadline}) after the planned publication ({p}), and its `covers` does not say whether it produces the published results or disseminates them (MK403 p.3.4, p.22.5–22.7)",
                             shown(&phase.id)
                         ),
                     )
-                    .points(&["p.3.4", "p.22.6"])
+                    .points(&["p.3.4", "p.22.5", "p.22.6", "p.22.7"])
                     .help("add `covers`: a phase of `analysis` or `report` ends by the publication; dissemination (`presentation`) may go on after it (p.22.7)");
                 }
                 None => {}
@@ -161,7 +167,9 @@ mod tests {
             )
         );
         assert_eq!(msgs[2].1, Severity::Error);
-        assert_eq!(d[2].regulation, ["p.22.6"]);
+        // The analysis is p.22.5's; the report p.22.6's (below).
+        assert_eq!(d[2].regulation, ["p.22.5"]);
+        assert!(msgs[2].0.ends_with("(MK403 p.22.5)"));
         assert!(msgs[3].0.starts_with("phase `e` is due"), "{msgs:?}");
         assert_eq!(msgs[3].1, Severity::Warning);
 
@@ -179,6 +187,20 @@ mod tests {
             v["phases"] = json!([{"id": "r", "title": "R", "start": "2027-01-01", "deadline": p, "covers": ["report"]}]);
         });
         assert!(run_rule(&RULE, &spec).is_empty());
+        // One day after it: the report's point.
+        let spec = spec_with(|v| {
+            let p: jiff::civil::Date = v["publication"]["planned_date"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let late = p.tomorrow().unwrap().to_string();
+            v["phases"] = json!([{"id": "r", "title": "R", "start": "2027-01-01", "deadline": late, "covers": ["report"]}]);
+        });
+        let d = run_rule(&RULE, &spec);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].regulation, ["p.22.6"]);
+        assert!(d[0].message.ends_with("(MK403 p.22.6)"));
     }
 
     #[test]
