@@ -141,8 +141,8 @@ pub static PREREQUISITE_DATES: PlanRule = RuleDoc {
     code: "SF208",
     name: "prerequisite-dates",
     severity: Severity::Error,
-    points: &["p.5", "p.14.2", "p.21", "p.25.2", "p.29", "p.30.2"],
-    summary: "A dated prerequisite comes on or before the first step it gates: the contract and the non-disclosure declarations before the first hand-over to the external researcher, the contract's term not ending before it is concluded or before the last hand-over, the Prison Administration agreement before the acquisition, each service researcher's designation before identifying data is first processed.",
+    points: &["p.4.4", "p.5", "p.14.2", "p.21", "p.25.2", "p.29", "p.30.2"],
+    summary: "A dated prerequisite comes on or before the first step it gates: the ethics committee's permission before the study's first phase, the contract and the non-disclosure declarations before the first hand-over to the external researcher, the contract's term not ending before it is concluded or before the last hand-over, the Prison Administration agreement before the acquisition, each service researcher's designation before identifying data is first processed.",
     explanation: "The Service hands information over to the external researcher only once the \
 contract is concluded and the non-disclosure declarations are signed (p.30.2), and the \
 researcher processes it under that contract (p.29): both dates lie on or before the start of the \
@@ -152,8 +152,10 @@ information by secure electronic means having first agreed its volume, availabil
 deadlines (p.14.2): the agreement lies on or before the start of the acquisition. Identifying \
 information is processed by the service researchers the Service has designated (p.21, p.25.2): \
 a service researcher's designation lies on or before the first step that processes identifying \
-data. A step starts when the earliest phase covering its stage starts (p.3.4); a step whose \
-stage no phase covers has no date and is not checked. The same day is allowed.",
+data. The research ethics committee's permission is a permission to conduct the study (p.4.4): \
+it lies on or before the start of the study's first phase, whatever that phase covers. A step \
+starts when the earliest phase covering its stage starts (p.3.4); a step whose stage no phase \
+covers has no date and is not checked. The same day is allowed.",
 };
 
 pub static CALENDAR_RANGE: PlanRule = RuleDoc {
@@ -724,6 +726,29 @@ pub fn prerequisite_dates(plan: &Plan, spec: &Spec) -> Vec<Diagnostic> {
                 }
             }
         }
+    }
+    // p.4.4: the ethics committee's permission "to conduct the study" (atļauju veikt
+    // pētījumu) before the study is conducted — its first phase (p.3.4), whatever it covers.
+    if let Some(on) = spec
+        .external
+        .as_ref()
+        .and_then(|e| e.ethics_review.as_ref())
+        .and_then(|r| r.granted_on)
+        .map(|d| d.0)
+        && let Some((start, phase)) = spec
+            .phases()
+            .iter()
+            .filter_map(|p| p.start.map(|d| (d.0, p.id.as_str())))
+            .min()
+        && on > start
+    {
+        out.push(PREREQUISITE_DATES.finding_of(
+            &["p.4.4"],
+            "/external/ethics_review/granted_on",
+            format!(
+                "the research ethics committee's permission is dated {on}, after the study's first phase `{phase}` starts on {start}: the application states a permission to conduct the study (MK403 p.4.4)"
+            ),
+        ));
     }
     // p.14.2: the agreement before the acquisition from the Prison Administration.
     if let Some(on) = spec
