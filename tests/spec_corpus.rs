@@ -373,3 +373,64 @@ fn cited_points_read_ranges_and_sub_points() {
     assert!(!covers(&c, "19.4") && !covers(&c, "3") && !covers(&c, "9"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The points a message cites (`MK403 p.22.5`, `p.30–33`, `p.19.1–19.6`), ranges spelt out.
+fn points_in(text: &str) -> Vec<String> {
+    let dir = std::env::temp_dir().join(format!(
+        "studyflow-points-{}-{}",
+        std::process::id(),
+        text.len()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("m.yaml");
+    std::fs::write(&f, format!("# {text}\n")).unwrap();
+    let points = cited_points(&f);
+    std::fs::remove_dir_all(&dir).unwrap();
+    points
+}
+
+/// Issue #11: a diagnostic's `regulation` field names the points its message names — on every
+/// finding the corpus produces.
+#[test]
+fn every_finding_cites_in_its_field_what_its_message_cites() {
+    let mut wrong = Vec::new();
+    for dir in ["tests/specs/invalid", "tests/specs/warnings"] {
+        let mut files: Vec<_> = std::fs::read_dir(root().join(dir))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        for path in files {
+            let rel = relative(&path);
+            let run = studyflow(&["validate", "--format", "json", &rel]);
+            let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+            for d in doc["files"][0]["diagnostics"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let message = d["message"].as_str().unwrap_or_default();
+                let mut field: Vec<String> = d["regulation"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p.as_str())
+                    .flat_map(points_in)
+                    .collect();
+                field.sort();
+                field.dedup();
+                let said = points_in(message);
+                // A message that names no point (a YAML or schema error) says nothing to agree
+                // with; one that names some names those of its field.
+                if !said.is_empty() && said != field {
+                    wrong.push(format!(
+                        "{rel}: {} says {said:?}, its field {field:?}: {message}",
+                        d["code"]
+                    ));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

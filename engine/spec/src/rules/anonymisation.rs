@@ -102,7 +102,7 @@ fn check(spec: &Spec, f: &mut Findings) {
         }
         if spec.external.is_some() {
             f.report("/anonymisation/purpose_reachable_with_anonymised_data", "studyflow transfers only anonymised data to an external researcher (besides a consented contact, MK403 p.32); identifying data stays with the service researchers (MK403 p.7, p.21)")
-                .points(&["p.7", "p.21"])
+                .points(&["p.7", "p.21", "p.32"])
                 .help("MK403 p.25.1, p.33.1 and p.34 contemplate identifying data reaching an external researcher, but studyflow does not automate that transfer; see docs/regulation-coverage.md");
         }
     }

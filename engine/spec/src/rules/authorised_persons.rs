@@ -67,7 +67,7 @@ fn check(spec: &Spec, f: &mut Findings) {
             .points(&["p.25.1"]);
         }
         if p.access.contains(&Access::IdentifyingData) && p.role != ServiceRole::ServiceResearcher {
-            f.report(&format!("/authorised_persons/{i}/access"), format!("{} is not a service researcher; identifying information is processed by service researchers (MK403 p.21)", crate::diagnostic::shown(&p.name)))
+            f.report(&format!("/authorised_persons/{i}/access"), format!("{} is not a service researcher; identifying information is processed by the service researchers the Service designates (MK403 p.21, p.25.2)", crate::diagnostic::shown(&p.name)))
                 .points(&["p.21", "p.25.2"]);
         }
     }

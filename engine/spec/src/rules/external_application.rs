@@ -25,6 +25,7 @@ fn check(spec: &Spec, f: &mut Findings) {
     match (&spec.external, spec.is_external()) {
         (None, true) => {
             f.report("/external", "a study initiated by an external researcher must state the p.4 items: justification, team, programme, ethics review, and the contract (MK403 p.4, p.5)")
+                .points(&["p.4", "p.5"])
                 .help("add `external:`; see specs/ for a complete example");
         }
         (Some(e), true) => {

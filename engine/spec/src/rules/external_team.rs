@@ -72,7 +72,7 @@ fn check(spec: &Spec, f: &mut Findings) {
     let personal = spec.personal_data_reaches_external_researcher();
     if personal && !team.iter().any(|m| m.processes_personal_data) {
         f.report("/external/team", "personal data reaches the external researcher, so the application must name who processes it (MK403 p.4.2)")
-            .points(&["p.4.2", "p.25.1"])
+            .points(&["p.4.2"])
             .help("set `processes_personal_data: true` on the members who receive it");
     }
     if !personal {

@@ -40,19 +40,18 @@ fn check(spec: &Spec, f: &mut Findings) {
             })
             .collect::<Vec<_>>()
             .join(" and ");
-        let mut points: Vec<&str> = vec![field.source.point()];
-        points.extend(elsewhere.iter().filter_map(|e| e.point));
-        f.report(
-            &field.pointer(),
-            format!(
-                "`{}` is not provided by {}; it comes from {}",
-                field.key,
-                field.source.title(),
-                where_
-            ),
-        )
-        .points(&points)
-        .help(format!("move it to `{}`", first.source.spec_path()));
+        let message = format!(
+            "`{}` is not provided by {}; it comes from {}",
+            field.key,
+            field.source.title(),
+            where_
+        );
+        // The points the message names, and no other.
+        let points = crate::diagnostic::points_in(&message);
+        let points: Vec<&str> = points.iter().map(String::as_str).collect();
+        f.report(&field.pointer(), message)
+            .points(&points)
+            .help(format!("move it to `{}`", first.source.spec_path()));
     }
 }
 

@@ -36,7 +36,7 @@ fn check(spec: &Spec, f: &mut Findings) {
     let Some(fu) = &spec.follow_up else { return };
     let design = spec.methodology.as_ref().map(|m| m.design);
     if design != Some(StudyDesign::Longitudinal) {
-        f.report("/follow_up", "recidivism follow-ups are only for a study that follows subjects over time (MK403 p.19)")
+        f.report("/follow_up", "recidivism follow-ups are only for a study that follows subjects over time (MK403 p.3.2, p.19)")
             .points(&["p.19", "p.3.2"])
             .help("set `methodology.design: longitudinal`, or remove `follow_up`");
     }
@@ -44,7 +44,8 @@ fn check(spec: &Spec, f: &mut Findings) {
         f.report(
             "/follow_up/waves",
             "request at least one of the six follow-ups (MK403 p.19)",
-        );
+        )
+        .points(&["p.19"]);
     }
     let mut seen = HashSet::new();
     let mut known_waves = Vec::new();
@@ -95,7 +96,10 @@ fn check(spec: &Spec, f: &mut Findings) {
                 elsewhere.join(" and ")
             )
         };
-        f.report(&pointer, msg).points(&["p.19", "p.13"]);
+        // The points the message names (the sources' own among them), and no other.
+        let points = crate::diagnostic::points_in(&msg);
+        let points: Vec<&str> = points.iter().map(String::as_str).collect();
+        f.report(&pointer, msg).points(&points);
     }
     if fu.exchange != Exchange::Automated {
         f.report(

@@ -34,18 +34,18 @@ fn check(value: &Value, f: &mut Findings) {
 fn walk<'v>(value: &'v Value, path: &mut Vec<Segment<'v>>, f: &mut Findings) {
     match value {
         Value::String(s) if looks_like_personal_code(s) => {
-            f.report(&pointer(path), "this value looks like a personal code; a spec must not contain data about data subjects (MK403 p.21)")
+            f.report(&pointer(path), "this value looks like a personal code; a spec must not contain data about data subjects (MK403 p.21, p.25.3)")
                 .help("remove it; personal codes come from the Service IS during acquisition, never from the spec");
         }
         Value::Number(n) if crate::diagnostic::number_looks_like_personal_code(n) => {
-            f.report(&pointer(path), "this number looks like a personal code; a spec must not contain data about data subjects (MK403 p.21)")
+            f.report(&pointer(path), "this number looks like a personal code; a spec must not contain data about data subjects (MK403 p.21, p.25.3)")
                 .help("remove it; personal codes come from the Service IS during acquisition, never from the spec");
         }
         Value::Object(map) => {
             for (k, child) in map {
                 path.push(Segment::Key(k));
                 if looks_like_personal_code(k) {
-                    f.report(&pointer(path), "this key looks like a personal code; a spec must not contain data about data subjects (MK403 p.21)");
+                    f.report(&pointer(path), "this key looks like a personal code; a spec must not contain data about data subjects (MK403 p.21, p.25.3)");
                 }
                 walk(child, path, f);
                 path.pop();

@@ -76,14 +76,16 @@ fn check(spec: &Spec, f: &mut Findings) {
     let mut reported = BTreeSet::new();
     for (t, why) in &implied {
         if !declared.contains(t) && reported.insert(*t) {
-            let d = f.report(
-                "/personal_data_types",
-                format!("`{}` is processed but not declared: {why}", t.key()),
+            // The message names p.3.5 and what the reason rests on; the field says the same.
+            let message = format!(
+                "`{}` is processed but not declared (MK403 p.3.5): {why}",
+                t.key()
             );
-            if why.contains("p.12") {
-                d.points(&["p.3.5", "p.12"]);
-            }
-            d.help(format!("add `{}` to `personal_data_types`", t.key()));
+            let points = crate::diagnostic::points_in(&message);
+            let points: Vec<&str> = points.iter().map(String::as_str).collect();
+            f.report("/personal_data_types", message)
+                .points(&points)
+                .help(format!("add `{}` to `personal_data_types`", t.key()));
         }
     }
     let used: BTreeSet<PersonalDataType> = implied.iter().map(|(t, _)| *t).collect();

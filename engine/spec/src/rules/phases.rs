@@ -32,16 +32,16 @@ fn check(spec: &Spec, f: &mut Findings) {
     let publication = spec.publication.as_ref().and_then(|p| p.planned_date);
     for (i, phase) in spec.phases().iter().enumerate() {
         for (j, stage) in phase.covers.iter().enumerate() {
-            if let Some(missing) = stage_missing(spec, *stage) {
+            if let Some((missing, point)) = stage_missing(spec, *stage) {
                 f.report(
                     &format!("/phases/{i}/covers/{j}"),
                     format!(
-                        "phase {} covers the stage `{}`, but the study has {missing}",
+                        "phase {} covers the stage `{}`, but the study has {missing} (MK403 p.3.4, {point})",
                         shown(&phase.id),
                         stage.as_str()
                     ),
                 )
-                .points(&["p.3.4"])
+                .points(&["p.3.4", point])
                 .help("remove the stage from `covers`, or add what it needs to the spec");
             }
         }
@@ -113,13 +113,13 @@ fn check(spec: &Spec, f: &mut Findings) {
     }
 }
 
-/// Why the study has no steps of `stage`, if it has none.
-fn stage_missing(spec: &Spec, stage: Stage) -> Option<&'static str> {
+/// Why the study has no steps of `stage`, if it has none, and the point the stage rests on.
+fn stage_missing(spec: &Spec, stage: Stage) -> Option<(&'static str, &'static str)> {
     match stage {
-        Stage::FollowUp if spec.follow_up.is_none() => Some("no `follow_up` (MK403 p.19)"),
-        Stage::Contact if spec.direct_contact.is_none() => Some("no `direct_contact` (MK403 p.31)"),
+        Stage::FollowUp if spec.follow_up.is_none() => Some(("no `follow_up`", "p.19")),
+        Stage::Contact if spec.direct_contact.is_none() => Some(("no `direct_contact`", "p.31")),
         Stage::Transfer if spec.external.is_none() => {
-            Some("no external researcher to transfer to (MK403 p.30)")
+            Some(("no external researcher to transfer to", "p.30"))
         }
         Stage::Supplementation
             if spec
@@ -127,7 +127,7 @@ fn stage_missing(spec: &Spec, stage: Stage) -> Option<&'static str> {
                 .as_ref()
                 .is_none_or(|d| d.other_systems.is_empty()) =>
         {
-            Some("no `data_scope.other_systems` (MK403 p.23)")
+            Some(("no `data_scope.other_systems`", "p.23"))
         }
         _ => None,
     }
