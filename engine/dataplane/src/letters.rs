@@ -262,10 +262,10 @@ impl Letters {
             .data_scope
             .as_ref()
             .ok_or_else(|| LetterError::NotApplicable("the spec requests no data".into()))?;
-        let (sources, exchange, reason, volume, recipient_lv, recipient_en): (
+        let (sources, exchange, (reason, reason_lv), volume, recipient_lv, recipient_en): (
             Vec<Source>,
             _,
-            _,
+            (&Option<String>, &Option<String>),
             _,
             _,
             _,
@@ -279,7 +279,10 @@ impl Letters {
                 (
                     vec![Source::InformationCentre],
                     ic.exchange,
-                    ic.automation_not_possible_because.clone(),
+                    (
+                        &ic.automation_not_possible_because,
+                        &ic.automation_not_possible_because_lv,
+                    ),
                     ic.volume,
                     "Iekšlietu ministrijas Informācijas centram (Sodu reģistrs)",
                     "To the Information Centre of the Ministry of the Interior (Punishment Register)",
@@ -304,7 +307,10 @@ impl Letters {
                 (
                     vec![Source::PrisonRulings, Source::PrisonResocialisation],
                     pa.exchange,
-                    pa.automation_not_possible_because.clone(),
+                    (
+                        &pa.automation_not_possible_because,
+                        &pa.automation_not_possible_because_lv,
+                    ),
                     volume,
                     "Ieslodzījuma vietu pārvaldei (Ieslodzīto reģistrs)",
                     "To the Prison Administration (Prisoners' IS)",
@@ -371,6 +377,16 @@ impl Letters {
                             "delivery_deadlines",
                             a.delivery_deadlines.clone().unwrap_or_default(),
                         ),
+                        // The Latvian part quotes the Latvian text where the spec gives it.
+                        ("volume_lv", latvian(&a.volume_lv, &a.volume)),
+                        (
+                            "availability_lv",
+                            latvian(&a.availability_lv, &a.availability),
+                        ),
+                        (
+                            "delivery_deadlines_lv",
+                            latvian(&a.delivery_deadlines_lv, &a.delivery_deadlines),
+                        ),
                     ])
                 }),
             Registry::InformationCentre => None,
@@ -396,7 +412,8 @@ impl Letters {
             purpose => spec.purpose.clone().unwrap_or_default().trim().to_owned(),
             purpose_lv => latvian(&spec.purpose_lv, &spec.purpose),
             exchange_lv, exchange_en,
-            reason => reason.map(|r| r.trim().to_owned()),
+            reason => reason.as_deref().map(|r| r.trim().to_owned()),
+            reason_lv => reason.as_ref().map(|_| latvian(reason_lv, reason)),
             period_from_lv => lv_date(volume.period.from.0, LvCase::Genitive),
             period_to_lv => lv_date(volume.period.to.0, LvCase::Dative),
             period_from => en_date(volume.period.from.0),

@@ -61,6 +61,30 @@ fn requests_and_notice_as_sent() {
         pa.contains("14.2.") && pa.contains("p.14.2") && pa.contains("p.12.3"),
         "{pa}"
     );
+    // The Latvian part quotes the spec's Latvian texts of the p.14.2 agreement and of why
+    // automation is not possible; the English ones stay in the English part.
+    let (lv, en) = pa
+        .split_once("\n---\n")
+        .expect("a Latvian and an English part");
+    for latvian in [
+        "Resocializācijas departaments",
+        "e-adresi",
+        "vēl neaptver",
+        "atņemšanas soda izciešanu",
+    ] {
+        assert!(lv.replace('\n', " ").contains(latvian), "{latvian}: {lv}");
+    }
+    for english in [
+        "Resocialisation Department",
+        "official electronic address",
+        "does not yet cover",
+    ] {
+        assert!(
+            !lv.replace('\n', " ").contains(english),
+            "{english} in the Latvian part: {lv}"
+        );
+        assert!(en.replace('\n', " ").contains(english), "{english}: {en}");
+    }
     insta::assert_snapshot!("prison_administration_request", pa);
     let notice = letters
         .notice(&spec, &plan, "Programme completion in prison was followed by fewer breaches of supervision in the first six months after release (aggregated tables attached). Contact 010180-12345.", date(2028, 2, 24), "Inese Kalniņa")

@@ -407,6 +407,10 @@ pub struct InformationCentreScope {
     /// Why automated exchange is not possible, when secure electronic exchange is used (MK403 p.10).
     #[serde(default)]
     pub automation_not_possible_because: Option<String>,
+    /// The same reason in Latvian, as the Latvian part of the request letter quotes it
+    /// (MK403 p.10, p.11); without it the letter quotes the English text, marked as such.
+    #[serde(default)]
+    pub automation_not_possible_because_lv: Option<String>,
     /// The volume of the information (MK403 p.3.3, p.12.3).
     pub volume: Volume,
     /// The p.13 fields requested, each with why the study needs it (MK403 p.3.3, p.13).
@@ -422,6 +426,10 @@ pub struct PrisonAdministrationScope {
     /// Why automated exchange is not possible, when secure electronic exchange is used (MK403 p.10, p.14.2).
     #[serde(default)]
     pub automation_not_possible_because: Option<String>,
+    /// The same reason in Latvian, as the Latvian part of the request letter quotes it
+    /// (MK403 p.10, p.11); without it the letter quotes the English text, marked as such.
+    #[serde(default)]
+    pub automation_not_possible_because_lv: Option<String>,
     /// The agreement that secure electronic exchange requires (MK403 p.14.2).
     #[serde(default)]
     pub agreement: Option<PrisonAdministrationAgreement>,
@@ -449,6 +457,16 @@ pub struct PrisonAdministrationAgreement {
     /// The agreed delivery deadlines (MK403 p.14.2).
     #[schemars(required)]
     pub delivery_deadlines: Option<String>,
+    /// The agreed volume in Latvian, as the Latvian part of the request letter quotes it
+    /// (MK403 p.14.2); without it the letter quotes `volume`, marked as English.
+    #[serde(default)]
+    pub volume_lv: Option<String>,
+    /// The agreed availability in Latvian, for the request letter (MK403 p.14.2).
+    #[serde(default)]
+    pub availability_lv: Option<String>,
+    /// The agreed delivery deadlines in Latvian, for the request letter (MK403 p.14.2).
+    #[serde(default)]
+    pub delivery_deadlines_lv: Option<String>,
     /// Whether the Prison Administration's resources were assessed (MK403 p.14.2).
     #[schemars(required)]
     pub resources_assessed: Option<bool>,
