@@ -40,10 +40,10 @@ fn a_study_from_submission_to_its_first_task_and_the_audit() {
     let r = run(&["approve", "--as", "Inese Kalniņa", STUDY]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("cannot also approve"), "{}", r.stderr);
-    let r = run(&["start", "--as", "Gatis Krūmiņš", STUDY]);
+    let r = run(&["start", "--as", "Inese Kalniņa", STUDY]);
     assert_eq!(r.code, 1, "unapproved: {}", r.transcript());
     assert_eq!(run(&["approve", "--as", "Gatis Krūmiņš", STUDY]).code, 0);
-    let r = run(&["start", "--as", "Gatis Krūmiņš", STUDY]);
+    let r = run(&["start", "--as", "Inese Kalniņa", STUDY]);
     assert_eq!(r.code, 0, "{}", r.transcript());
     let r = run(&["worker", "--once", "--placeholder"]);
     assert_eq!(
@@ -239,7 +239,7 @@ fn the_worker_moves_data_only_when_configured_and_says_what_is_missing() {
     };
     assert_eq!(run(&["submit", "--as", "Inese Kalniņa", SPEC]).code, 0);
     assert_eq!(run(&["approve", "--as", "Gatis Krūmiņš", STUDY]).code, 0);
-    assert_eq!(run(&["start", "--as", "Gatis Krūmiņš", STUDY]).code, 0);
+    assert_eq!(run(&["start", "--as", "Inese Kalniņa", STUDY]).code, 0);
     // Never a silent fallback to the placeholder, which would mark steps done doing nothing.
     let r = run(&["worker", "--once"]);
     assert_eq!(r.code, 2, "{}", r.transcript());

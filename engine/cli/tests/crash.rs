@@ -95,7 +95,7 @@ async fn scenario(db: &str, dir: &Path) {
     ok(studyflow(
         db,
         approved,
-        &["submit", "--as", "Researcher R", SPEC],
+        &["submit", "--as", "Inese Kalniņa", SPEC],
     ));
     ok(studyflow(
         db,
@@ -105,7 +105,7 @@ async fn scenario(db: &str, dir: &Path) {
     ok(studyflow(
         db,
         approved,
-        &["start", "--as", "Operator", "recidivism-2026-cohort"],
+        &["start", "--as", "Inese Kalniņa", "recidivism-2026-cohort"],
     ));
     // Each restart comes ten minutes later (by the injected clock), after the 60 s leases.
     crash_at(db, days[0], "claim:1", dir);

@@ -48,11 +48,11 @@ async fn measure(url: &str, workers: usize, subjects: usize) -> (usize, i64, f64
     let clock = Arc::new(ManualClock::at_date(date(2026, 8, 3)));
     let main = engine_on(url, clock.clone(), subjects).await;
     let bytes = std::fs::read(SPEC).expect("spec");
-    let (study, _, hash) = main.submit(&bytes, "Researcher").await.expect("submit");
+    let (study, _, hash) = main.submit(&bytes, "Inese Kalniņa").await.expect("submit");
     main.approve(&study, "Gatis Krūmiņš", Some(&hash))
         .await
         .expect("approve");
-    main.start(&study, "Operator").await.expect("start");
+    main.start(&study, "Inese Kalniņa").await.expect("start");
     let w = Worker::new(main.clone(), "setup".into());
     w.run_until_idle().await.expect("worker");
     let qc = main.tasks(None).await.expect("tasks");

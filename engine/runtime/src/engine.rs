@@ -217,9 +217,11 @@ impl Engine {
         Ok(l)
     }
 
-    /// Submits a new study (its spec's `version` must be 1).
+    /// Submits a new study (its spec's `version` must be 1), as a person the spec names as
+    /// one who submits its application ([`StudyAct::Submit`]).
     pub async fn submit(&self, bytes: &[u8], user: &str) -> Result<(String, i64, String)> {
         let (spec, plan) = self.compile(bytes)?;
+        authorise_act(&spec, StudyAct::Submit, user)?;
         self.store_version(&spec, &plan, bytes, user, "study.submitted")
             .await
     }
@@ -242,6 +244,17 @@ impl Engine {
         if self.store.study(study).await?.is_none() {
             return Err(EngineError::NotFound(format!("no study `{study}`")));
         }
+        // Amended by a person the version in force names, not one the amendment adds.
+        let authority = match self.store.latest_approved_version(study).await? {
+            Some(v) => v,
+            None => self
+                .store
+                .version(study, None)
+                .await?
+                .map_or(1, |v| v.version),
+        };
+        let current = self.load(study, authority).await?;
+        authorise_act(&current.spec, StudyAct::Amend, user)?;
         self.store_version(&spec, &plan, bytes, user, "study.amended")
             .await
     }
@@ -494,6 +507,7 @@ impl Engine {
         let row = self.study_row(study).await?;
         let version = self.approved_version(study).await?;
         let loaded = self.load(study, version).await?;
+        authorise_act(&loaded.spec, StudyAct::Start, user)?;
         let external = loaded.spec.external.is_some();
         // An approved amendment whose re-planning did not complete (the approval committed,
         // the activation failed) is re-planned by `start`.
@@ -858,6 +872,21 @@ impl Engine {
     /// destroyed at once (MK403 p.26, p.34).
     pub async fn terminate(&self, study: &str, user: &str) -> Result<()> {
         let row = self.study_row(study).await?;
+        // Decided by a person the version in force names (the latest submitted one before any
+        // approval).
+        let authority = match row.active_version {
+            Some(v) => v,
+            None => match self.store.latest_approved_version(study).await? {
+                Some(v) => v,
+                None => self
+                    .store
+                    .version(study, None)
+                    .await?
+                    .map_or(1, |v| v.version),
+            },
+        };
+        let current = self.load(study, authority).await?;
+        authorise_act(&current.spec, StudyAct::Terminate, user)?;
         let keep = match row.active_version {
             Some(v) => {
                 let loaded = self.load(study, v).await?;
@@ -1213,6 +1242,68 @@ pub(crate) const SUBJECT_LIST: &str = "subject_list";
 pub(crate) fn subjects_of(r: &RunRow) -> Option<Vec<Subject>> {
     let out: serde_json::Value = serde_json::from_str(r.output.as_deref()?).ok()?;
     serde_json::from_value(out.get(SUBJECT_LIST)?.clone()).ok()
+}
+
+/// A study-level act of a person, each given to the persons the spec names for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StudyAct {
+    /// Submitting the application: its service researcher, or a member of the external
+    /// researcher's team (MK403 p.3, p.4).
+    Submit,
+    /// Submitting an amendment: as `Submit`, named by the version in force.
+    Amend,
+    /// Starting the approved study: its service researcher, who processes the data in the
+    /// Service (MK403 p.21, p.22).
+    Start,
+    /// Ending the study before its time, which destroys its identifying data at once
+    /// (MK403 p.26): the Service's decision, taken by the approver of the study, or for an
+    /// external study by its supervisor (p.25.5, p.28). The text names no person for it: this
+    /// is studyflow's policy (docs/regulation-coverage.md, "Policy beyond the text").
+    Terminate,
+}
+
+/// Whether `user` may do `act` on the study of `spec`. A blank name is no one.
+pub fn authorise_act(spec: &Spec, act: StudyAct, user: &str) -> Result<()> {
+    if user.trim().is_empty() {
+        return Err(EngineError::Forbidden(
+            "a person must be named: every act on a study is someone's".into(),
+        ));
+    }
+    let has = |role: ServiceRole| {
+        spec.authorised_persons
+            .iter()
+            .any(|p| p.name == user && p.role == role)
+    };
+    let in_team = spec
+        .external
+        .as_ref()
+        .and_then(|e| e.team.as_ref())
+        .is_some_and(|t| t.iter().any(|m| m.name == user));
+    match act {
+        StudyAct::Submit | StudyAct::Amend => (has(ServiceRole::ServiceResearcher) || in_team)
+            .then_some(())
+            .ok_or_else(|| {
+                EngineError::Forbidden(format!(
+                    "`{user}` is neither a service researcher nor a member of the external researcher's team named in the spec: only they submit its application (MK403 p.3, p.4)"
+                ))
+            }),
+        StudyAct::Start => has(ServiceRole::ServiceResearcher)
+            .then_some(())
+            .ok_or_else(|| {
+                EngineError::Forbidden(format!(
+                    "`{user}` is not a service researcher named in the spec: the Service's researchers start its processing (MK403 p.21, p.22)"
+                ))
+            }),
+        StudyAct::Terminate => (has(ServiceRole::Approver)
+            || (spec.external.is_some() && has(ServiceRole::Supervisor)))
+            .then_some(())
+            .ok_or_else(|| {
+                EngineError::Forbidden(format!(
+                    "`{user}` is not an approver{} named in the spec: ending a study early destroys its identifying data (MK403 p.26), a decision of the Service (MK403 p.3, p.28)",
+                    if spec.external.is_some() { " or supervisor" } else { "" }
+                ))
+            }),
+    }
 }
 
 /// Whether `user` may complete a task of `step` (MK403 p.21, p.25.2, p.30.2, p.33.1).

@@ -17,5 +17,8 @@ pub mod worker;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dataplane::{DataPlane, PlaceholderDataPlane, StepContext, StepError, StepOutput, Subject};
-pub use engine::{ContractInput, Engine, EngineError, Options, TaskNote, authorise, run_key};
+pub use engine::{
+    ContractInput, Engine, EngineError, Options, StudyAct, TaskNote, authorise, authorise_act,
+    run_key,
+};
 pub use worker::{Worker, owner_name};

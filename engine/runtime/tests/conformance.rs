@@ -44,7 +44,19 @@ async fn bad_commands_are_refused_and_change_nothing() {
             Err(EngineError::Invalid(_))
         ));
         assert_eq!(count_rows(&s).await, (0, 0));
-        let (study, _, hash) = s.engine.submit(&bytes, "Gatis Krūmiņš").await.unwrap();
+        // Only its service researcher (or the external team) submits an application
+        // (MK403 p.3, p.4): not its approver, not a stranger, not a blank name.
+        for who in ["Gatis Krūmiņš", "Nobody Named", "", "  "] {
+            assert!(
+                matches!(
+                    s.engine.submit(&bytes, who).await,
+                    Err(EngineError::Forbidden(_))
+                ),
+                "{who:?} submitted"
+            );
+        }
+        assert_eq!(count_rows(&s).await, (0, 0));
+        let (study, _, hash) = s.engine.submit(&bytes, "Inese Kalniņa").await.unwrap();
         let before = count_rows(&s).await;
         // Unapproved: cannot start.
         assert!(matches!(
@@ -54,14 +66,14 @@ async fn bad_commands_are_refused_and_change_nothing() {
         // The submitter cannot approve their own study.
         let e = s
             .engine
-            .approve(&study, "Gatis Krūmiņš", None)
+            .approve(&study, "Inese Kalniņa", None)
             .await
             .unwrap_err();
         assert!(matches!(e, EngineError::Forbidden(_)), "{e}");
         // Only an approver named in the spec approves.
         let e = s
             .engine
-            .approve(&study, "Inese Kalniņa", None)
+            .approve(&study, "Mārtiņš Ozols", None)
             .await
             .unwrap_err();
         assert!(matches!(e, EngineError::Forbidden(_)), "{e}");
@@ -74,9 +86,28 @@ async fn bad_commands_are_refused_and_change_nothing() {
         assert!(matches!(e, EngineError::Refused(_)), "{e}");
         // A second submission of the same study is refused: changes are amendments.
         assert!(matches!(
-            s.engine.submit(&bytes, "B").await,
+            s.engine.submit(&bytes, "Mārtiņš Ozols").await,
             Err(EngineError::Store(StoreError::Conflict(_)))
         ));
+        // Neither a stranger nor the approver amends it; nobody but an approver terminates it.
+        for who in ["Nobody Named", "", "Gatis Krūmiņš"] {
+            assert!(
+                matches!(
+                    s.engine.amend(&study, &bytes, who).await,
+                    Err(EngineError::Forbidden(_))
+                ),
+                "{who:?} amended"
+            );
+        }
+        for who in ["Nobody Named", "", "Inese Kalniņa"] {
+            assert!(
+                matches!(
+                    s.engine.terminate(&study, who).await,
+                    Err(EngineError::Forbidden(_))
+                ),
+                "{who:?} terminated"
+            );
+        }
         assert_eq!(
             count_rows(&s).await,
             before,
@@ -761,4 +792,49 @@ async fn waiting_for_an_external_answer_spends_no_attempt() {
     }
     let r = acq(s.engine.store.runs(&study).await.unwrap());
     assert_eq!((r.state, r.attempts), (RunState::Done, 1));
+}
+
+/// Every study-level act checks who acts (MK403 p.3, p.21, p.26, p.28): a stranger, a blank
+/// name, the external team or the supervisor of a Service study cannot start or end a study;
+/// the approver can end it, and for an external study so can its supervisor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn study_acts_check_who_acts() {
+    let db = sqlite();
+    let s = engine(&db.url, date(2026, 5, 26), 0).await;
+    let bytes = spec_bytes("resocialisation-programmes-university");
+    let spec = studyflow_spec::check(&bytes).spec.unwrap();
+    // A member of the external researcher's team submits the application (p.4).
+    let (study, _, hash) = s.engine.submit(&bytes, "Ieva Bērziņa").await.unwrap();
+    s.engine
+        .approve(&study, &approver(&spec), Some(&hash))
+        .await
+        .unwrap();
+    let before = count_rows(&s).await;
+    for who in [
+        "Nobody Named",
+        "",
+        "Ieva Bērziņa",
+        "Gatis Krūmiņš",
+        "Rihards Eglītis",
+    ] {
+        let e = s.engine.start(&study, who).await.unwrap_err();
+        assert!(
+            matches!(&e, EngineError::Forbidden(m) if who.trim().is_empty() || m.contains("p.21")),
+            "{who:?}: {e}"
+        );
+    }
+    for who in ["Nobody Named", " ", "Ieva Bērziņa", "Inese Kalniņa"] {
+        let e = s.engine.terminate(&study, who).await.unwrap_err();
+        assert!(matches!(e, EngineError::Forbidden(_)), "{who:?}: {e}");
+    }
+    assert_eq!(count_rows(&s).await, before, "refusals changed nothing");
+    // The supervisor of an external study may end it (p.25.5, p.28); the audit names them.
+    s.engine.terminate(&study, "Rihards Eglītis").await.unwrap();
+    let audit = s.engine.store.audit_rows(0, 1000).await.unwrap();
+    let last = audit
+        .iter()
+        .rev()
+        .find(|r| r.event.action == "study.terminated")
+        .unwrap();
+    assert_eq!(last.event.actor, "Rihards Eglītis");
 }

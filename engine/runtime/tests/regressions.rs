@@ -375,7 +375,7 @@ async fn a_contract_is_the_approved_one_with_every_declaration() {
     let spec = studyflow_spec::check(&bytes).spec.expect("typed");
     let (study, _, hash) = s
         .engine
-        .submit(&bytes, "Submitting Researcher")
+        .submit(&bytes, &service_researcher(&spec))
         .await
         .expect("submit");
     let approver = approver(&spec);

@@ -275,6 +275,46 @@ pub fn pointer_last(pointer: &str) -> String {
     raw.replace("~1", "/").replace("~0", "~")
 }
 
+/// The MK403 points a text names, as written (`p.12.1`, `p.30–33`), in order, each once: what
+/// a finding's `regulation` field says when its message names the points it rests on.
+pub fn points_in(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i + 2 < chars.len() {
+        let starts = chars[i] == 'p'
+            && chars[i + 1] == '.'
+            && chars[i + 2].is_ascii_digit()
+            && (i == 0 || !chars[i - 1].is_alphanumeric());
+        if !starts {
+            i += 1;
+            continue;
+        }
+        let mut end = i + 2;
+        let number = |end: &mut usize| {
+            while *end < chars.len()
+                && (chars[*end].is_ascii_digit()
+                    || (chars[*end] == '.'
+                        && chars.get(*end + 1).is_some_and(char::is_ascii_digit)))
+            {
+                *end += 1;
+            }
+        };
+        number(&mut end);
+        // A range: `p.30–33`, `p.19.1–19.6`.
+        if chars.get(end) == Some(&'–') && chars.get(end + 1).is_some_and(char::is_ascii_digit) {
+            end += 1;
+            number(&mut end);
+        }
+        let point: String = chars[i..end].iter().collect();
+        if !out.contains(&point) {
+            out.push(point);
+        }
+        i = end;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -356,44 +396,4 @@ mod tests {
         assert_eq!(pointer_parent("/a"), Some(""));
         assert_eq!(pointer_parent(""), None);
     }
-}
-
-/// The MK403 points a text names, as written (`p.12.1`, `p.30–33`), in order, each once: what
-/// a finding's `regulation` field says when its message names the points it rests on.
-pub fn points_in(text: &str) -> Vec<String> {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i + 2 < chars.len() {
-        let starts = chars[i] == 'p'
-            && chars[i + 1] == '.'
-            && chars[i + 2].is_ascii_digit()
-            && (i == 0 || !chars[i - 1].is_alphanumeric());
-        if !starts {
-            i += 1;
-            continue;
-        }
-        let mut end = i + 2;
-        let number = |end: &mut usize| {
-            while *end < chars.len()
-                && (chars[*end].is_ascii_digit()
-                    || (chars[*end] == '.'
-                        && chars.get(*end + 1).is_some_and(char::is_ascii_digit)))
-            {
-                *end += 1;
-            }
-        };
-        number(&mut end);
-        // A range: `p.30–33`, `p.19.1–19.6`.
-        if chars.get(end) == Some(&'–') && chars.get(end + 1).is_some_and(char::is_ascii_digit) {
-            end += 1;
-            number(&mut end);
-        }
-        let point: String = chars[i..end].iter().collect();
-        if !out.contains(&point) {
-            out.push(point);
-        }
-        i = end;
-    }
-    out
 }

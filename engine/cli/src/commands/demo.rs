@@ -279,7 +279,7 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     ));
     let (study, version, hash) = engine.submit(SPEC.as_bytes(), "Inese Kalniņa").await?;
     engine.approve(&study, "Gatis Krūmiņš", Some(&hash)).await?;
-    engine.start(&study, "Gatis Krūmiņš").await?;
+    engine.start(&study, "Inese Kalniņa").await?;
     writeln!(
         ctx.out,
         "submitted, approved and started {study} version {version} (plan {})",

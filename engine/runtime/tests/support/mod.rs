@@ -113,6 +113,15 @@ pub fn people(spec: &studyflow_spec::Spec) -> Vec<String> {
     v
 }
 
+/// The spec's first service researcher: who submits and starts it (MK403 p.3, p.21).
+pub fn service_researcher(spec: &studyflow_spec::Spec) -> String {
+    spec.authorised_persons
+        .iter()
+        .find(|p| p.role == studyflow_spec::model::ServiceRole::ServiceResearcher)
+        .map(|p| p.name.clone())
+        .expect("a service researcher")
+}
+
 pub fn approver(spec: &studyflow_spec::Spec) -> String {
     spec.authorised_persons
         .iter()
@@ -126,7 +135,7 @@ pub async fn launch(s: &Setup, bytes: &[u8]) -> String {
     let spec = studyflow_spec::check(bytes).spec.expect("typed");
     let (study, _, hash) = s
         .engine
-        .submit(bytes, "Submitting Researcher")
+        .submit(bytes, &service_researcher(&spec))
         .await
         .expect("submit");
     s.engine
@@ -167,7 +176,10 @@ pub async fn launch(s: &Setup, bytes: &[u8]) -> String {
             .await
             .expect("contract");
     }
-    s.engine.start(&study, "Operator").await.expect("start");
+    s.engine
+        .start(&study, &service_researcher(&spec))
+        .await
+        .expect("start");
     // The study's steps wait for their phase (MK403 p.3.4): the clock goes to the start of the
     // acquisition's phase when that lies ahead, so the first steps can run.
     let acquisition = studyflow_plan::stage_start(&spec, studyflow_spec::model::Stage::Acquisition);
