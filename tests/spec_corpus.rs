@@ -132,96 +132,69 @@ fn the_studies_in_specs_validate_clean() {
     );
 }
 
-/// The MK403 points of a corpus file: every `p.N` (and `p.N.M`) its leading comment names,
-/// with ranges written `p.30–33` or `p.19.1–19.6` spelt out.
-fn cited_points(path: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let head: String = text
-        .lines()
-        // The case's own comment: what a file copied from `specs/` carries after its schema
-        // modeline is that study's, not the case's.
-        .take_while(|l| l.starts_with('#') && !l.contains("yaml-language-server:"))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let mut out = Vec::new();
-    let bytes: Vec<char> = head.chars().collect();
-    let number = |at: &mut usize| -> String {
-        let mut s = String::new();
-        while *at < bytes.len()
-            && (bytes[*at].is_ascii_digit()
-                || (bytes[*at] == '.' && bytes.get(*at + 1).is_some_and(char::is_ascii_digit)))
-        {
-            s.push(bytes[*at]);
-            *at += 1;
-        }
-        s
-    };
-    let mut i = 0;
-    while i + 2 < bytes.len() {
-        if bytes[i] == 'p' && bytes[i + 1] == '.' && bytes[i + 2].is_ascii_digit() {
-            let mut at = i + 2;
-            let from = number(&mut at);
-            out.push(from.clone());
-            // A range: `–` or `-`, then the last point (its leading parts as the first's).
-            if matches!(bytes.get(at), Some('–' | '-')) {
-                let mut end = at + 1;
-                if bytes.get(end) == Some(&'p') && bytes.get(end + 1) == Some(&'.') {
-                    end += 2;
-                }
-                let to = number(&mut end);
-                let (fa, ta): (Vec<&str>, Vec<&str>) =
-                    (from.split('.').collect(), to.split('.').collect());
-                if fa.len() == ta.len()
-                    && fa[..fa.len() - 1] == ta[..ta.len() - 1]
-                    && let (Ok(a), Ok(b)) = (
-                        fa[fa.len() - 1].parse::<u32>(),
-                        ta[ta.len() - 1].parse::<u32>(),
-                    )
-                {
-                    let stem = fa[..fa.len() - 1].join(".");
-                    for n in a + 1..=b {
-                        out.push(if stem.is_empty() {
-                            n.to_string()
-                        } else {
-                            format!("{stem}.{n}")
-                        });
-                    }
-                }
-                at = end;
-            }
-            i = at;
-        } else {
-            i += 1;
-        }
-    }
+/// The points a text cites, each spelt out (`p.30–33` → 30, 31, 32, 33), by the same parser
+/// that reads the diagnostics' messages ([`studyflow_spec::diagnostic::points_in`]).
+fn points_of(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = studyflow_spec::diagnostic::points_in(text)
+        .iter()
+        .flat_map(|p| studyflow_spec::diagnostic::expand_point(p))
+        .collect();
     out.sort();
     out.dedup();
     out
 }
 
-/// Whether a file citing `cited` covers `point`: the point itself, a point above it (p.4 is the
-/// whole of 4.1–4.4) or a sub-point of it (p.19.1 is a case of p.19).
-fn covers(cited: &[String], point: &str) -> bool {
-    cited.iter().any(|c| {
-        c == point || point.starts_with(&format!("{c}.")) || c.starts_with(&format!("{point}."))
-    })
+/// The MK403 points a corpus file is a case of: those its leading comment names (the comment
+/// before a schema modeline: what a file copied from `specs/` carries after it is that study's).
+fn cited_points(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let head: Vec<&str> = text
+        .lines()
+        .take_while(|l| l.starts_with('#') && !l.contains("yaml-language-server:"))
+        .collect();
+    points_of(&head.join(" "))
 }
 
-/// Points whose checks only the plan compiler can fail: it builds every plan so, and the plan
-/// rule checks the compiler (in `engine/plan`'s tests), so no spec is an invalid case of them.
-const PLAN_ONLY: &[(&str, &str)] = &[
+/// `cited` names `point` itself or a sub-point of it (p.19.1 is a case of p.19).
+fn names(cited: &[String], point: &str) -> bool {
+    cited
+        .iter()
+        .any(|c| c == point || c.starts_with(&format!("{point}.")))
+}
+
+/// As [`names`], or a point above it: a complete valid spec citing p.4 is a case of 4.1–4.4.
+fn covers(cited: &[String], point: &str) -> bool {
+    names(cited, point) || cited.iter().any(|c| point.starts_with(&format!("{c}.")))
+}
+
+/// Points no spec can be an invalid case of, and why.
+const NO_INVALID_CASE: &[(&str, &str)] = &[
     (
-        "24",
+        "2",
+        "it says who does research; the schema's `initiator.kind` holds only those two, and no finding rests on p.2 alone",
+    ),
+    (
+        "6",
+        "by construction: a spec states the Service's own requests and cannot name another requester",
+    ),
+    (
+        "22.3",
+        "SF204: the compiler follows every linkage by the deletion of identifiers; SF204 is tested on plans altered by hand (`engine/plan/tests/plan.rs`: `sf204_answers_must_be_linked_and_identifiers_deleted`)",
+    ),
+    ("22.4", "SF204: as p.22.3"),
+    (
+        "23",
         "SF211: the compiler puts identifying processing before other systems; SF211 is tested on a plan altered by hand (`sf211_identifying_processing_comes_before_other_systems`)",
     ),
+    ("24", "SF211: as p.23"),
     (
         "30.1",
         "SF205: the compiler puts every transfer after the approval and the contract; SF205 is tested on plans altered by hand (`sf205_transfer_without_the_contract_gate`)",
     ),
 ];
 
-/// A row of the coverage table: the point, and the checks (SF1xx, SF2xx) its "enforced now"
-/// column names.
+/// Each point a check enforces, with those checks: the checks the point's row of the coverage
+/// table names, and every rule whose own list of points covers it.
 fn checked_points() -> Vec<(String, Vec<String>)> {
     let doc = std::fs::read_to_string(root().join("docs/regulation-coverage.md")).unwrap();
     let section = doc
@@ -229,7 +202,7 @@ fn checked_points() -> Vec<(String, Vec<String>)> {
         .nth(1)
         .and_then(|s| s.split("\n## ").next())
         .expect("the coverage table");
-    let mut out = Vec::new();
+    let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for line in section.lines().filter(|l| l.starts_with("| ")) {
         let cells: Vec<&str> = line.trim_matches('|').split(" | ").map(str::trim).collect();
         let [point, _, now, ..] = cells[..] else {
@@ -239,104 +212,178 @@ fn checked_points() -> Vec<(String, Vec<String>)> {
         if !point.starts_with(|c: char| c.is_ascii_digit()) {
             continue;
         }
-        let mut rules: Vec<String> = now
+        let rules: Vec<String> = now
             .match_indices("SF")
             .filter_map(|(i, _)| now.get(i..i + 5))
             .filter(|c| c[2..].bytes().all(|b| b.is_ascii_digit()) && matches!(&c[2..3], "1" | "2"))
             .map(str::to_owned)
             .collect();
-        rules.sort();
-        rules.dedup();
         if !rules.is_empty() {
-            out.push((point.to_owned(), rules));
+            out.entry(point.to_owned()).or_default().extend(rules);
         }
     }
-    out
+    let lists = studyflow_spec::rules::RULES
+        .iter()
+        .map(|r| (r.code, r.points))
+        .chain(
+            studyflow_plan::checks::RULES
+                .iter()
+                .map(|r| (r.code, r.points)),
+        );
+    for (code, points) in lists {
+        for point in points.iter().flat_map(|p| points_of(p)) {
+            out.entry(point).or_default().push(code.to_owned());
+        }
+    }
+    // A rule listing p.19 checks 19.1–19.6 too, and a rule checking p.30.2 checks p.30.
+    let all: Vec<String> = out.keys().cloned().collect();
+    for point in &all {
+        let related: Vec<String> = out
+            .iter()
+            .filter(|(p, _)| {
+                point.starts_with(&format!("{p}.")) || p.starts_with(&format!("{point}."))
+            })
+            .flat_map(|(_, r)| r.clone())
+            .collect();
+        out.get_mut(point).unwrap().extend(related);
+    }
+    out.into_iter()
+        .map(|(p, mut r)| {
+            r.sort();
+            r.dedup();
+            (p, r)
+        })
+        .collect()
 }
 
-/// The cases of each point, as the coverage doc lists them.
-fn cases_markdown() -> String {
-    let files = |dir: &str| -> Vec<(String, Vec<String>)> {
-        let mut v: Vec<(String, Vec<String>)> = std::fs::read_dir(root().join(dir))
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-            .map(|p| (relative(&p), cited_points(&p)))
-            .collect();
-        v.sort();
-        v
-    };
-    let valid = files("tests/specs/valid");
-    let invalid: Vec<_> = files("tests/specs/invalid")
-        .into_iter()
-        .chain(files("tests/specs/warnings"))
+/// A corpus file: its path, the points it names, and its findings as (code, severity, the
+/// points its `regulation` field cites, spelt out).
+struct Case {
+    file: String,
+    cited: Vec<String>,
+    findings: Vec<(String, String, Vec<String>)>,
+}
+
+fn cases(dir: &str) -> Vec<Case> {
+    let mut paths: Vec<_> = std::fs::read_dir(root().join(dir))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
         .collect();
-    let mut md =
-        String::from("| Point | Checks | Valid cases | Invalid cases |\n|---|---|---|---|\n");
-    let mut missing = Vec::new();
-    for (point, rules) in checked_points() {
-        let v: Vec<&str> = valid
-            .iter()
-            .filter(|(_, c)| covers(c, &point))
-            .map(|(f, _)| f.as_str())
-            .collect();
-        // An invalid case of a point fails one of the point's own checks.
-        let i: Vec<&str> = invalid
-            .iter()
-            .filter(|(f, c)| {
-                covers(c, &point)
-                    && rules.iter().any(|r| {
-                        f.rsplit('/')
-                            .next()
-                            .is_some_and(|n| n.starts_with(&format!("{r}-")))
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let file = relative(&path);
+            let run = studyflow(&["validate", "--format", "json", &file]);
+            let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+            let findings = doc["files"][0]["diagnostics"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|d| {
+                    let field = d["regulation"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|p| p.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    (
+                        d["code"].as_str().unwrap_or_default().to_owned(),
+                        d["severity"].as_str().unwrap_or_default().to_owned(),
+                        points_of(&field),
+                    )
+                })
+                .collect();
+            Case {
+                cited: cited_points(&path),
+                file,
+                findings,
+            }
+        })
+        .collect()
+}
+
+/// The cases of each point, as the coverage doc lists them; the gaps.
+fn matrix() -> (String, Vec<String>) {
+    let valid = cases("tests/specs/valid");
+    let invalid = cases("tests/specs/invalid");
+    let warnings = cases("tests/specs/warnings");
+    // A case of `point` of `severity`: the file names the point, and it has a finding of that
+    // severity from one of the point's checks whose field cites the point (or a sub-point).
+    let failing = |set: &[Case], point: &str, rules: &[String], severity: &str| -> Vec<String> {
+        set.iter()
+            .filter(|c| {
+                names(&c.cited, point)
+                    && c.findings.iter().any(|(code, sev, field)| {
+                        sev == severity && rules.contains(code) && names(field, point)
                     })
             })
-            .map(|(f, _)| f.as_str())
+            .map(|c| c.file.trim_start_matches("tests/specs/").to_owned())
+            .collect()
+    };
+    let mut md = String::from(
+        "| Point | Checks | Valid cases | Invalid cases (an error citing the point) | Warning cases |\n|---|---|---|---|---|\n",
+    );
+    let mut gaps = Vec::new();
+    for (point, rules) in checked_points() {
+        let v: Vec<String> = valid
+            .iter()
+            .filter(|c| covers(&c.cited, &point))
+            .map(|c| c.file.trim_start_matches("tests/specs/").to_owned())
             .collect();
-        let plan_only = PLAN_ONLY
+        let i = failing(&invalid, &point, &rules, "error");
+        let w = failing(&warnings, &point, &rules, "warning");
+        let exempt = NO_INVALID_CASE
             .iter()
             .find(|(p, _)| *p == point)
             .map(|(_, why)| *why);
         if v.is_empty() {
-            missing.push(format!("p.{point}: no valid case"));
+            gaps.push(format!("p.{point}: no valid case"));
         }
-        if i.is_empty() && plan_only.is_none() {
-            missing.push(format!(
-                "p.{point}: no invalid case failing {}",
+        if i.is_empty() && w.is_empty() && exempt.is_none() {
+            gaps.push(format!(
+                "p.{point}: no invalid or warning case with a finding of {} citing it",
                 rules.join(", ")
             ));
         }
-        let list = |l: &[&str]| {
+        let list = |l: &[String]| {
             l.iter()
-                .map(|f| format!("`{}`", f.trim_start_matches("tests/specs/")))
+                .map(|f| format!("`{f}`"))
                 .collect::<Vec<_>>()
                 .join("<br>")
         };
+        let invalid_cell = match (exempt, i.is_empty()) {
+            (Some(why), true) => format!("none can exist: {why}"),
+            _ => list(&i),
+        };
         md.push_str(&format!(
-            "| {point} | {} | {} | {} |\n",
+            "| {point} | {} | {} | {invalid_cell} | {} |\n",
             rules.join(", "),
             list(&v),
-            plan_only.map_or_else(|| list(&i), |why| format!("none can exist — {why}"))
+            list(&w)
         ));
     }
-    assert!(
-        missing.is_empty(),
-        "the test matrix has gaps (issue #11: a valid and an invalid spec per checked point of MK403, named in the file's first lines):\n{}",
-        missing.join("\n")
-    );
-    md
+    (md, gaps)
 }
 
-/// Every point a check enforces has a valid and an invalid case in the corpus, and the coverage
-/// doc lists them (a generated section: `STUDYFLOW_BLESS=1` rewrites it).
+/// Every point a check enforces has a valid case and an invalid (or, for a warning, a warning)
+/// case whose finding cites it, and the coverage doc lists them (a generated section:
+/// `STUDYFLOW_BLESS=1` rewrites it).
 #[test]
 fn every_checked_point_has_a_valid_and_an_invalid_case() {
     const BEGIN: &str = "<!-- cases:begin (generated by tests/spec_corpus.rs) -->\n";
     const END: &str = "<!-- cases:end -->\n";
+    let (table, gaps) = matrix();
+    assert!(
+        gaps.is_empty(),
+        "the test matrix has gaps (issue #11: per checked point of MK403 a valid spec and an invalid one whose finding cites the point, each naming it in its first lines):\n{}",
+        gaps.join("\n")
+    );
     let path = root().join("docs/regulation-coverage.md");
     let doc = std::fs::read_to_string(&path).unwrap();
-    let table = cases_markdown();
     let (before, rest) = doc
         .split_once(BEGIN)
         .expect("the cases section's begin marker");
@@ -356,37 +403,19 @@ fn every_checked_point_has_a_valid_and_an_invalid_case() {
 
 #[test]
 fn cited_points_read_ranges_and_sub_points() {
-    let dir = std::env::temp_dir().join(format!("studyflow-cites-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let f = dir.join("x.yaml");
-    std::fs::write(
-        &f,
-        "# a case (MK403 p.4, p.30–32, p.19.1–19.3; p.8)\n# and p.25.1\nid: x # p.99\n",
-    )
-    .unwrap();
     assert_eq!(
-        cited_points(&f),
-        ["19.1", "19.2", "19.3", "25.1", "30", "31", "32", "4", "8"]
+        points_of("# a case (MK403 p.4, p.30–32, p.19.1–19.3; p.8) and p.25.1, p.31-32, p.33.3–5"),
+        [
+            "19.1", "19.2", "19.3", "25.1", "30", "31", "32", "33.3", "33.4", "33.5", "4", "8"
+        ]
     );
-    let c = cited_points(&f);
+    let c = points_of("p.4, p.19.1, p.31");
     assert!(covers(&c, "4.2") && covers(&c, "19") && covers(&c, "31"));
+    assert!(
+        names(&c, "19") && !names(&c, "4.2"),
+        "a point above is not named"
+    );
     assert!(!covers(&c, "19.4") && !covers(&c, "3") && !covers(&c, "9"));
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-/// The points a message cites (`MK403 p.22.5`, `p.30–33`, `p.19.1–19.6`), ranges spelt out.
-fn points_in(text: &str) -> Vec<String> {
-    let dir = std::env::temp_dir().join(format!(
-        "studyflow-points-{}-{}",
-        std::process::id(),
-        text.len()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let f = dir.join("m.yaml");
-    std::fs::write(&f, format!("# {text}\n")).unwrap();
-    let points = cited_points(&f);
-    std::fs::remove_dir_all(&dir).unwrap();
-    points
 }
 
 /// Issue #11: a diagnostic's `regulation` field names the points its message names — on every
@@ -411,16 +440,16 @@ fn every_finding_cites_in_its_field_what_its_message_cites() {
                 .flatten()
             {
                 let message = d["message"].as_str().unwrap_or_default();
-                let mut field: Vec<String> = d["regulation"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|p| p.as_str())
-                    .flat_map(points_in)
-                    .collect();
-                field.sort();
-                field.dedup();
-                let said = points_in(message);
+                let field = points_of(
+                    &d["regulation"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|p| p.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                );
+                let said = points_of(message);
                 // A message that names no point (a YAML or schema error) says nothing to agree
                 // with; one that names some names those of its field.
                 if !said.is_empty() && said != field {

@@ -133,7 +133,9 @@ impl StudyKeys {
     /// The keys encrypted under the master key, the study id as associated data: what the
     /// store keeps.
     pub fn wrap(&self, master: &MasterKey) -> Vec<u8> {
-        let mut plain = zeroize::Zeroizing::new(Vec::with_capacity(64));
+        // Sized whole up front: a buffer that grew would leave the keys in the memory it freed.
+        let notes = self.notes.as_deref().map_or(0, String::len);
+        let mut plain = zeroize::Zeroizing::new(Vec::with_capacity(64 + notes));
         plain.extend_from_slice(&self.encryption);
         plain.extend_from_slice(&self.index);
         if let Some(notes) = &self.notes {

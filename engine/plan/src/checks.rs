@@ -142,7 +142,7 @@ pub static PREREQUISITE_DATES: PlanRule = RuleDoc {
     name: "prerequisite-dates",
     severity: Severity::Error,
     points: &["p.4.4", "p.5", "p.14.2", "p.21", "p.25.2", "p.29", "p.30.2"],
-    summary: "A dated prerequisite comes on or before the first step it gates: the ethics committee's permission before the study's first phase, the contract and the non-disclosure declarations before the first hand-over to the external researcher, the contract's term not ending before it is concluded or before the last hand-over, the Prison Administration agreement before the acquisition, each service researcher's designation before identifying data is first processed.",
+    summary: "A dated prerequisite comes on or before the first step it gates: the ethics committee's permission no later than today, the contract and the non-disclosure declarations before the first hand-over to the external researcher, the contract's term not ending before it is concluded or before the last hand-over, the Prison Administration agreement before the acquisition, each service researcher's designation before identifying data is first processed.",
     explanation: "The Service hands information over to the external researcher only once the \
 contract is concluded and the non-disclosure declarations are signed (p.30.2), and the \
 researcher processes it under that contract (p.29): both dates lie on or before the start of the \
@@ -152,8 +152,9 @@ information by secure electronic means having first agreed its volume, availabil
 deadlines (p.14.2): the agreement lies on or before the start of the acquisition. Identifying \
 information is processed by the service researchers the Service has designated (p.21, p.25.2): \
 a service researcher's designation lies on or before the first step that processes identifying \
-data. The research ethics committee's permission is a permission to conduct the study (p.4.4): \
-it lies on or before the start of the study's first phase, whatever that phase covers. A step \
+data. The application states the permission of a research ethics committee that has reviewed \
+the proposal (p.4.4): its date is not after the day the spec is checked (`--today`; the day of \
+submission in the engine). A step \
 starts when the earliest phase covering its stage starts (p.3.4); a step whose stage no phase \
 covers has no date and is not checked. The same day is allowed.",
 };
@@ -589,7 +590,7 @@ pub fn notice_date(plan: &Plan, spec: &Spec, today: Option<Date>) -> Vec<Diagnos
 pub fn run(plan: &Plan, spec: &Spec, today: Option<Date>) -> Vec<Diagnostic> {
     let mut out = verify(plan);
     out.extend(notice_date(plan, spec, today));
-    out.extend(prerequisite_dates(plan, spec));
+    out.extend(prerequisite_dates(plan, spec, today));
     out.extend(calendar_range(spec));
     out
 }
@@ -654,7 +655,7 @@ fn step_start<'a>(spec: &'a Spec, step: &crate::model::Step) -> Option<(Date, &'
 }
 
 /// SF208: each dated prerequisite the spec records against the start of the steps it gates.
-pub fn prerequisite_dates(plan: &Plan, spec: &Spec) -> Vec<Diagnostic> {
+pub fn prerequisite_dates(plan: &Plan, spec: &Spec, today: Option<Date>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let starts = |pick: &dyn Fn(&crate::model::Step) -> bool| -> Vec<(Date, &str, String)> {
         let mut v: Vec<(Date, &str, String)> = plan
@@ -727,26 +728,23 @@ pub fn prerequisite_dates(plan: &Plan, spec: &Spec) -> Vec<Diagnostic> {
             }
         }
     }
-    // p.4.4: the ethics committee's permission "to conduct the study" (atļauju veikt
-    // pētījumu) before the study is conducted — its first phase (p.3.4), whatever it covers.
-    if let Some(on) = spec
-        .external
-        .as_ref()
-        .and_then(|e| e.ethics_review.as_ref())
-        .and_then(|r| r.granted_on)
-        .map(|d| d.0)
-        && let Some((start, phase)) = spec
-            .phases()
-            .iter()
-            .filter_map(|p| p.start.map(|d| (d.0, p.id.as_str())))
-            .min()
-        && on > start
+    // p.4.4: the application states the permission of a committee that has reviewed the
+    // proposal ("ja pētījuma priekšlikums ir skatīts"): it exists on the day the application
+    // is checked, never later.
+    if let (Some(on), Some(today)) = (
+        spec.external
+            .as_ref()
+            .and_then(|e| e.ethics_review.as_ref())
+            .and_then(|r| r.granted_on)
+            .map(|d| d.0),
+        today,
+    ) && on > today
     {
         out.push(PREREQUISITE_DATES.finding_of(
             &["p.4.4"],
             "/external/ethics_review/granted_on",
             format!(
-                "the research ethics committee's permission is dated {on}, after the study's first phase `{phase}` starts on {start}: the application states a permission to conduct the study (MK403 p.4.4)"
+                "the research ethics committee's permission is dated {on}, after today ({today}): the application states a permission the committee has already given (MK403 p.4.4)"
             ),
         ));
     }

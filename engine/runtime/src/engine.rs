@@ -8,7 +8,7 @@ use std::time::Duration;
 use petgraph::Direction::{Incoming, Outgoing};
 use studyflow_calendar::Calendar;
 use studyflow_plan::{Plan, Step, StepKind, TaskBody, Trigger};
-use studyflow_spec::model::{Access, ServiceRole};
+use studyflow_spec::model::{Access, ServiceRole, same_person};
 use studyflow_spec::{Diagnostic, Spec};
 use studyflow_store::{
     AuditEvent, Expect, Finish, NewRun, RunRow, RunState, Store, StoreError, StudyRow, StudyState,
@@ -245,16 +245,8 @@ impl Engine {
             return Err(EngineError::NotFound(format!("no study `{study}`")));
         }
         // Amended by a person the version in force names, not one the amendment adds.
-        let authority = match self.store.latest_approved_version(study).await? {
-            Some(v) => v,
-            None => self
-                .store
-                .version(study, None)
-                .await?
-                .map_or(1, |v| v.version),
-        };
-        let current = self.load(study, authority).await?;
-        authorise_act(&current.spec, StudyAct::Amend, user)?;
+        let authority = self.authority(study, None).await?;
+        authorise_act(&authority, StudyAct::Amend, user)?;
         self.store_version(&spec, &plan, bytes, user, "study.amended")
             .await
     }
@@ -291,6 +283,32 @@ impl Engine {
         Ok((spec.id.clone(), version, plan.hash.clone()))
     }
 
+    /// The spec whose people may act on `study`: the running version's, else the latest
+    /// approved one's, else — before any approval — the first submitted one's, never a pending
+    /// amendment's (the people it adds act only once it is approved). Read from the stored
+    /// spec alone, not its plan, so a study whose plan no longer compiles to its approved shape
+    /// can still be amended or terminated.
+    async fn authority(&self, study: &str, running: Option<i64>) -> Result<Spec> {
+        let version = match running {
+            Some(v) => v,
+            None => self
+                .store
+                .latest_approved_version(study)
+                .await?
+                .unwrap_or(1),
+        };
+        let v = self
+            .store
+            .version(study, Some(version))
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("no study `{study}`")))?;
+        studyflow_spec::check(&v.spec).spec.ok_or_else(|| {
+            EngineError::Refused(format!(
+                "the stored spec of `{study}` version {version} no longer parses"
+            ))
+        })
+    }
+
     async fn study_row(&self, study: &str) -> Result<StudyRow> {
         self.store
             .study(study)
@@ -320,7 +338,7 @@ impl Engine {
                 v.version, v.state
             )));
         }
-        if v.submitted_by == user {
+        if same_person(&v.submitted_by, user) {
             return Err(EngineError::Forbidden(format!(
                 "`{user}` submitted version {} of `{study}` and cannot also approve it (MK403 p.3: the Service approves the application)",
                 v.version
@@ -346,7 +364,7 @@ impl Engine {
             .spec
             .authorised_persons
             .iter()
-            .any(|p| p.name == user && p.role == ServiceRole::Approver);
+            .any(|p| same_person(&p.name, user) && p.role == ServiceRole::Approver);
         if !approver {
             return Err(EngineError::Forbidden(format!(
                 "`{user}` is not an approver among the authorised persons of `{study}` version {authority} (MK403 p.3, p.25.1)"
@@ -390,7 +408,8 @@ impl Engine {
             )));
         }
         let allowed = loaded.spec.authorised_persons.iter().any(|p| {
-            p.name == user && matches!(p.role, ServiceRole::Approver | ServiceRole::Supervisor)
+            same_person(&p.name, user)
+                && matches!(p.role, ServiceRole::Approver | ServiceRole::Supervisor)
         });
         if !allowed {
             return Err(EngineError::Forbidden(format!(
@@ -432,13 +451,17 @@ impl Engine {
         // One declaration per person, whatever the number of times named; each of a member
         // of the external team; and one from everyone who needs one, by the rule SF134 checks
         // in the spec (p.30.2, p.33.1).
-        let mut signatories: Vec<&str> = c.signatories.iter().map(|n| n.trim()).collect();
+        let mut signatories: Vec<String> = c
+            .signatories
+            .iter()
+            .map(|n| studyflow_spec::model::person_key(n))
+            .collect();
         signatories.sort_unstable();
         signatories.dedup();
         let team = external.team();
         if let Some(stranger) = signatories
             .iter()
-            .find(|n| !team.iter().any(|m| m.name.trim() == **n))
+            .find(|n| !team.iter().any(|m| same_person(&m.name, n)))
         {
             return Err(EngineError::Refused(format!(
                 "`{stranger}` is not in the external researcher's team; only its members' declarations are recorded (MK403 p.4.2, p.30.2)"
@@ -448,7 +471,8 @@ impl Engine {
             .iter()
             .filter_map(|m| {
                 let why = m.needs_declaration()?;
-                (!signatories.contains(&m.name.trim())).then(|| format!("{} ({why})", m.name))
+                (!signatories.iter().any(|n| same_person(&m.name, n)))
+                    .then(|| format!("{} ({why})", m.name))
             })
             .collect();
         if !missing.is_empty() {
@@ -872,21 +896,9 @@ impl Engine {
     /// destroyed at once (MK403 p.26, p.34).
     pub async fn terminate(&self, study: &str, user: &str) -> Result<()> {
         let row = self.study_row(study).await?;
-        // Decided by a person the version in force names (the latest submitted one before any
-        // approval).
-        let authority = match row.active_version {
-            Some(v) => v,
-            None => match self.store.latest_approved_version(study).await? {
-                Some(v) => v,
-                None => self
-                    .store
-                    .version(study, None)
-                    .await?
-                    .map_or(1, |v| v.version),
-            },
-        };
-        let current = self.load(study, authority).await?;
-        authorise_act(&current.spec, StudyAct::Terminate, user)?;
+        // Decided by a person the version in force names.
+        let authority = self.authority(study, row.active_version).await?;
+        authorise_act(&authority, StudyAct::Terminate, user)?;
         let keep = match row.active_version {
             Some(v) => {
                 let loaded = self.load(study, v).await?;
@@ -1272,13 +1284,13 @@ pub fn authorise_act(spec: &Spec, act: StudyAct, user: &str) -> Result<()> {
     let has = |role: ServiceRole| {
         spec.authorised_persons
             .iter()
-            .any(|p| p.name == user && p.role == role)
+            .any(|p| same_person(&p.name, user) && p.role == role)
     };
     let in_team = spec
         .external
         .as_ref()
         .and_then(|e| e.team.as_ref())
-        .is_some_and(|t| t.iter().any(|m| m.name == user));
+        .is_some_and(|t| t.iter().any(|m| same_person(&m.name, user)));
     match act {
         StudyAct::Submit | StudyAct::Amend => (has(ServiceRole::ServiceResearcher) || in_team)
             .then_some(())
@@ -1315,7 +1327,7 @@ pub fn authorise(spec: &Spec, step: &Step, user: &str) -> Result<()> {
             let person = spec
                 .authorised_persons
                 .iter()
-                .find(|p| p.name == user && p.role == ServiceRole::ServiceResearcher)
+                .find(|p| same_person(&p.name, user) && p.role == ServiceRole::ServiceResearcher)
                 .ok_or_else(|| {
                     EngineError::Forbidden(format!(
                         "`{user}` is not a service researcher named in the spec (MK403 p.25.1)"
@@ -1332,7 +1344,7 @@ pub fn authorise(spec: &Spec, step: &Step, user: &str) -> Result<()> {
         Actor::Approver => spec
             .authorised_persons
             .iter()
-            .any(|p| p.name == user && p.role == ServiceRole::Approver)
+            .any(|p| same_person(&p.name, user) && p.role == ServiceRole::Approver)
             .then_some(())
             .ok_or_else(|| {
                 EngineError::Forbidden(format!("`{user}` is not an approver named in the spec"))
@@ -1341,7 +1353,7 @@ pub fn authorise(spec: &Spec, step: &Step, user: &str) -> Result<()> {
             let member = spec
                 .external
                 .as_ref()
-                .and_then(|e| e.team().iter().find(|m| m.name == user))
+                .and_then(|e| e.team().iter().find(|m| same_person(&m.name, user)))
                 .ok_or_else(|| {
                     EngineError::Forbidden(format!(
                         "`{user}` is not in the external research team (MK403 p.4.2)"

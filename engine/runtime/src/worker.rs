@@ -561,6 +561,24 @@ impl Worker {
             Ok(out) => {
                 let (new_runs, new_edges) = e.expansion(&c.study, step, &out.subjects).await?;
                 let mut record = out.record;
+                // A body that applies what a person supplied (a task, then its body) keeps the
+                // person's completion beside its own record: who completed it and their note,
+                // sealed as it was (MK403 p.26).
+                if c.mode == TaskMode::TaskThenApply
+                    && let Some(person) = e
+                        .store
+                        .run(c.id)
+                        .await?
+                        .and_then(|r| r.output)
+                        .and_then(|o| serde_json::from_str::<serde_json::Value>(&o).ok())
+                    && record.is_object()
+                {
+                    for key in ["completed_by", "note"] {
+                        if let Some(v) = person.get(key).filter(|v| !v.is_null()) {
+                            record[key] = v.clone();
+                        }
+                    }
+                }
                 if !out.subjects.is_empty() {
                     record[crate::engine::SUBJECT_LIST] =
                         serde_json::to_value(&out.subjects).unwrap_or_default();

@@ -838,3 +838,73 @@ async fn study_acts_check_who_acts() {
         .unwrap();
     assert_eq!(last.event.actor, "Rihards Eglītis");
 }
+
+/// The people a pending amendment adds act only once it is approved: before the first approval
+/// the first version decides, afterwards the version in force (MK403 p.3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_an_amendment_adds_act_only_once_it_is_approved() {
+    let db = sqlite();
+    let s = engine(&db.url, date(2026, 8, 3), 0).await;
+    let bytes = spec_bytes(RECIDIVISM);
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    let (study, _, _) = s.engine.submit(&bytes, "Inese Kalniņa").await.unwrap();
+    let amended = text
+        .replacen("\nversion: 1\n", "\nversion: 2\n", 1)
+        .replacen(
+            "authorised_persons:\n",
+            "authorised_persons:\n  - name: Eve Newcomer\n    role: service_researcher\n    access: [anonymised_data]\n  - name: Ansis Jaunais\n    role: approver\n    access: [anonymised_data]\n",
+            1,
+        );
+    assert_ne!(amended, text, "the test's edit applies");
+    s.engine
+        .amend(&study, amended.as_bytes(), "Inese Kalniņa")
+        .await
+        .unwrap();
+    let v3 = amended.replacen("\nversion: 2\n", "\nversion: 3\n", 1);
+    let e = s
+        .engine
+        .amend(&study, v3.as_bytes(), "Eve Newcomer")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, EngineError::Forbidden(_)), "{e}");
+    let e = s
+        .engine
+        .terminate(&study, "Ansis Jaunais")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, EngineError::Forbidden(_)), "{e}");
+    // The first version's approver may.
+    s.engine.terminate(&study, "Gatis Krūmiņš").await.unwrap();
+}
+
+/// A name is one person however it is written: Unicode NFC and spaces aside. The submitter
+/// cannot approve under a look-alike of their own name that the spec lists as an approver
+/// (MK403 p.3), and a stray space locks no one out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_look_alike_name_is_the_same_person() {
+    let db = sqlite();
+    let s = engine(&db.url, date(2026, 8, 3), 0).await;
+    let text = String::from_utf8(spec_bytes(RECIDIVISM)).unwrap();
+    // `ņ` decomposed: `n` and a combining cedilla.
+    let decomposed = "Inese Kalnin\u{327}a";
+    let spec = text.replacen(
+        "authorised_persons:\n",
+        &format!("authorised_persons:\n  - name: {decomposed}\n    role: approver\n    access: [anonymised_data]\n"),
+        1,
+    );
+    assert_ne!(spec, text, "the test's edit applies");
+    let (study, _, _) = s
+        .engine
+        .submit(spec.as_bytes(), " Inese  Kalniņa ")
+        .await
+        .unwrap();
+    let e = s
+        .engine
+        .approve(&study, decomposed, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, EngineError::Forbidden(m) if m.contains("cannot also approve")),
+        "{e}"
+    );
+}

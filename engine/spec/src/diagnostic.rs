@@ -275,11 +275,24 @@ pub fn pointer_last(pointer: &str) -> String {
     raw.replace("~1", "/").replace("~0", "~")
 }
 
-/// The MK403 points a text names, as written (`p.12.1`, `p.30–33`), in order, each once: what
-/// a finding's `regulation` field says when its message names the points it rests on.
+/// The MK403 points a text names (`p.12.1`, `p.30–33`), in order, each once, a range written
+/// with an en dash or a hyphen, with or without a second `p.` (`p.30-p.33`), given back as
+/// `p.30–33`: what a finding's `regulation` field says when its message names the points it
+/// rests on. [`expand_point`] spells a range out.
 pub fn points_in(text: &str) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
     let mut out: Vec<String> = Vec::new();
+    let number = |at: &mut usize| -> String {
+        let mut n = String::new();
+        while *at < chars.len()
+            && (chars[*at].is_ascii_digit()
+                || (chars[*at] == '.' && chars.get(*at + 1).is_some_and(char::is_ascii_digit)))
+        {
+            n.push(chars[*at]);
+            *at += 1;
+        }
+        n
+    };
     let mut i = 0;
     while i + 2 < chars.len() {
         let starts = chars[i] == 'p'
@@ -291,22 +304,19 @@ pub fn points_in(text: &str) -> Vec<String> {
             continue;
         }
         let mut end = i + 2;
-        let number = |end: &mut usize| {
-            while *end < chars.len()
-                && (chars[*end].is_ascii_digit()
-                    || (chars[*end] == '.'
-                        && chars.get(*end + 1).is_some_and(char::is_ascii_digit)))
-            {
-                *end += 1;
+        let first = number(&mut end);
+        let mut point = format!("p.{first}");
+        if matches!(chars.get(end), Some('–' | '-')) {
+            let mut at = end + 1;
+            if chars.get(at) == Some(&'p') && chars.get(at + 1) == Some(&'.') {
+                at += 2;
             }
-        };
-        number(&mut end);
-        // A range: `p.30–33`, `p.19.1–19.6`.
-        if chars.get(end) == Some(&'–') && chars.get(end + 1).is_some_and(char::is_ascii_digit) {
-            end += 1;
-            number(&mut end);
+            if chars.get(at).is_some_and(char::is_ascii_digit) {
+                let last = number(&mut at);
+                point = format!("p.{first}–{last}");
+                end = at;
+            }
         }
-        let point: String = chars[i..end].iter().collect();
         if !out.contains(&point) {
             out.push(point);
         }
@@ -315,8 +325,37 @@ pub fn points_in(text: &str) -> Vec<String> {
     out
 }
 
+/// The points one citation of [`points_in`] stands for, without `p.`: `p.8` → `8`;
+/// `p.30–33` → 30, 31, 32, 33; `p.19.1–19.6` and `p.33.3–5` → each sub-point.
+pub fn expand_point(cited: &str) -> Vec<String> {
+    let cited = cited.trim_start_matches("p.");
+    let Some((from, to)) = cited.split_once('–') else {
+        return vec![cited.to_owned()];
+    };
+    let from: Vec<&str> = from.split('.').collect();
+    let to: Vec<&str> = to.split('.').collect();
+    // `33.3–5`: the last part alone; `19.1–19.6`: the whole point again.
+    let stem = &from[..from.len() - 1];
+    let same_stem = to.len() == 1 || (to.len() == from.len() && to[..to.len() - 1] == *stem);
+    match (
+        from[from.len() - 1].parse::<u32>(),
+        to[to.len() - 1].parse::<u32>(),
+    ) {
+        (Ok(a), Ok(b)) if same_stem && a <= b && b - a < 100 => (a..=b)
+            .map(|n| {
+                let mut parts: Vec<String> = stem.iter().map(|s| (*s).to_owned()).collect();
+                parts.push(n.to_string());
+                parts.join(".")
+            })
+            .collect(),
+        _ => vec![from.join("."), to.join(".")],
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn points_in_reads_what_a_message_cites() {
         assert_eq!(
@@ -325,10 +364,16 @@ mod tests {
             ),
             ["p.3.4", "p.19", "p.30–33", "p.19.1–19.6"]
         );
+        assert_eq!(
+            points_in("p.31-32, p.30–p.33, p.33.3–5; p.8."),
+            ["p.31–32", "p.30–33", "p.33.3–5", "p.8"]
+        );
         assert!(points_in("the step p. 1 of nothing, ap.3, e.g. this").is_empty());
+        assert_eq!(expand_point("p.30–33"), ["30", "31", "32", "33"]);
+        assert_eq!(expand_point("p.19.1–19.3"), ["19.1", "19.2", "19.3"]);
+        assert_eq!(expand_point("p.33.3–5"), ["33.3", "33.4", "33.5"]);
+        assert_eq!(expand_point("p.12.1"), ["12.1"]);
     }
-
-    use super::*;
 
     #[test]
     fn personal_codes_are_never_shown() {

@@ -1223,3 +1223,34 @@ impl RequestedField<'_> {
         crate::diagnostic::pointer_join(&format!("{}/fields", self.base), self.key)
     }
 }
+
+/// A person's name as the engine compares it: Unicode NFC, no whitespace at the ends, each run
+/// of whitespace one space. `Kalniņa` typed with a precomposed `ņ` and with `n` + a combining
+/// cedilla is one person, and so is ` Inese  Kalniņa`: no one acts under a look-alike of a
+/// name the spec gives another role, and a stray space locks no one out.
+pub fn person_key(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let nfc: String = name.nfc().collect();
+    nfc.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Whether two names are the same person's ([`person_key`]); a blank name is no one's.
+pub fn same_person(a: &str, b: &str) -> bool {
+    let a = person_key(a);
+    !a.is_empty() && a == person_key(b)
+}
+
+#[cfg(test)]
+mod person_tests {
+    use super::*;
+
+    #[test]
+    fn a_name_is_one_person_however_written() {
+        assert!(same_person("Inese Kalniņa", " Inese  Kalnin\u{327}a "));
+        assert!(same_person("Inese\tKalniņa", "Inese Kalniņa"));
+        assert!(!same_person("Inese Kalniņa", "Inese Kalnina"));
+        assert!(!same_person("", ""));
+        assert!(!same_person("  ", " "));
+        assert_eq!(person_key(" Jānis  Ozols\n"), "Jānis Ozols");
+    }
+}

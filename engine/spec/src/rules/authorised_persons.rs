@@ -36,8 +36,8 @@ fn check(spec: &Spec, f: &mut Findings) {
             .any(|p| p.role == ServiceRole::ServiceResearcher && p.access.contains(&access))
     };
     if identifying && !researcher_with(Access::IdentifyingData) {
-        f.report("/authorised_persons", "the study processes identifying data, but no service researcher is designated with `identifying_data` access (MK403 p.21, p.25.2)")
-            .points(&["p.21", "p.25.2"])
+        f.report("/authorised_persons", "the study processes identifying data, but no service researcher is designated with `identifying_data` access to process it and check its quality (MK403 p.18, p.21, p.25.2)")
+            .points(&["p.18", "p.21", "p.25.2"])
             .help("add `- {name: <name>, role: service_researcher, access: [service_is, identifying_data]}`");
     }
     let manual = spec
@@ -59,7 +59,8 @@ fn check(spec: &Spec, f: &mut Findings) {
             .points(&["p.25.1"]);
             continue;
         }
-        if !seen.insert(p.name.trim()) {
+        // However the name is written (NFC, spaces): one person.
+        if !seen.insert(crate::model::person_key(&p.name)) {
             f.warn(
                 &format!("/authorised_persons/{i}/name"),
                 format!("{} is listed twice", crate::diagnostic::shown(&p.name)),

@@ -58,11 +58,13 @@ fn check(spec: &Spec, f: &mut Findings) {
         }
         Some(_) => {}
     }
-    let team: HashSet<&str> = ext.team().iter().map(|m| m.name.trim()).collect();
-    let mut signed: HashSet<&str> = HashSet::new();
+    // Names compared however they are written (NFC, spaces), as the engine compares them.
+    let key = crate::model::person_key;
+    let team: HashSet<String> = ext.team().iter().map(|m| key(&m.name)).collect();
+    let mut signed: HashSet<String> = HashSet::new();
     for (i, nda) in ext.non_disclosure_declarations.iter().enumerate() {
         let name = nda.signatory.trim();
-        if !signed.insert(name) {
+        if !signed.insert(key(name)) {
             f.warn(
                 &format!("/external/non_disclosure_declarations/{i}/signatory"),
                 format!(
@@ -71,7 +73,7 @@ fn check(spec: &Spec, f: &mut Findings) {
                 ),
             )
             .points(&["p.30.2"]);
-        } else if !team.contains(name) {
+        } else if !team.contains(&key(name)) {
             f.warn(&format!("/external/non_disclosure_declarations/{i}/signatory"), format!("{} signs a non-disclosure declaration but is not in the team (MK403 p.4.2, p.30.2)", crate::diagnostic::shown(name)))
                 .points(&["p.4.2", "p.30.2"]);
         }
@@ -80,7 +82,7 @@ fn check(spec: &Spec, f: &mut Findings) {
         let Some(why) = m.needs_declaration() else {
             continue;
         };
-        if !signed.contains(m.name.trim()) {
+        if !signed.contains(&key(&m.name)) {
             f.report(
                 &format!("/external/team/{i}"),
                 format!(

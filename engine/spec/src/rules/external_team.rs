@@ -31,7 +31,7 @@ fn check(spec: &Spec, f: &mut Findings) {
         f.report("/external/team", "the study must list the external researcher's persons involved and their roles (MK403 p.4.2, p.33.1)");
         return;
     }
-    let mut names: HashMap<&str, usize> = HashMap::new();
+    let mut names: HashMap<String, usize> = HashMap::new();
     for (i, m) in team.iter().enumerate() {
         if super::blank(Some(&m.name)) {
             f.report(
@@ -41,7 +41,7 @@ fn check(spec: &Spec, f: &mut Findings) {
             .points(&["p.4.2"]);
             continue;
         }
-        if names.insert(m.name.trim(), i).is_some() {
+        if names.insert(crate::model::person_key(&m.name), i).is_some() {
             f.report(
                 &format!("/external/team/{i}/name"),
                 format!(

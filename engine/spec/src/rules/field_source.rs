@@ -40,8 +40,10 @@ fn check(spec: &Spec, f: &mut Findings) {
             })
             .collect::<Vec<_>>()
             .join(" and ");
+        // p.9: each piece of information comes from the Service IS or is requested from the
+        // institution whose register holds it.
         let message = format!(
-            "`{}` is not provided by {}; it comes from {}",
+            "`{}` is not provided by {}; it comes from {} (MK403 p.9)",
             field.key,
             field.source.title(),
             where_

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use super::{Check, Findings, Rule};
 use crate::catalogue::{self, PersonalDataType, Source};
 use crate::diagnostic::Severity;
-use crate::model::Spec;
+use crate::model::{Exchange, Spec};
 
 pub static RULE: Rule = Rule {
     code: "SF103",
@@ -26,9 +26,31 @@ a warning: p.3.5 asks for the types *needed*.",
 fn check(spec: &Spec, f: &mut Findings) {
     let mut implied: Vec<(PersonalDataType, String)> = Vec::new();
     let requested = spec.requested_fields();
+    // A request by secure electronic means states the personal-data types it asks for (p.12.3).
+    let secure = |source: Source| {
+        let scope = spec.data_scope.as_ref();
+        match source {
+            Source::ServiceIs => false,
+            Source::InformationCentre => scope
+                .and_then(|d| d.information_centre.as_ref())
+                .is_some_and(|s| s.exchange == Exchange::SecureElectronic),
+            Source::PrisonRulings | Source::PrisonResocialisation => scope
+                .and_then(|d| d.prison_administration.as_ref())
+                .is_some_and(|s| s.exchange == Exchange::SecureElectronic),
+        }
+    };
     for field in &requested {
         if let Some(entry) = catalogue::lookup(field.source, field.key) {
-            implied.push((entry.data_type, format!("`{}` is requested", field.key)));
+            let point = entry.point.unwrap_or(field.source.point());
+            let how = if secure(field.source) {
+                " by secure electronic means, whose request states the personal-data types (p.12.3)"
+            } else {
+                ""
+            };
+            implied.push((
+                entry.data_type,
+                format!("`{}` ({point}) is requested{how}", field.key),
+            ));
         }
     }
     let registries = requested.iter().any(|f| f.source != Source::ServiceIs);

@@ -88,12 +88,12 @@ fn check(spec: &Spec, f: &mut Findings) {
                     f.report(
                         &at,
                         format!(
-                            "phase {} covers `{}` and is due ({deadline}) after the planned publication ({p}): the published results would not exist yet (MK403 {point})",
+                            "phase {} covers `{}` and is due ({deadline}) after the planned publication ({p}): the published results would not exist yet (MK403 p.3.4, {point})",
                             shown(&phase.id),
                             stage.as_str()
                         ),
                     )
-                    .points(&[point])
+                    .points(&["p.3.4", point])
                     .help("end the phase by the publication, or move the publication");
                 }
                 None if phase.covers.is_empty() => {
@@ -168,8 +168,8 @@ mod tests {
         );
         assert_eq!(msgs[2].1, Severity::Error);
         // The analysis is p.22.5's; the report p.22.6's (below).
-        assert_eq!(d[2].regulation, ["p.22.5"]);
-        assert!(msgs[2].0.ends_with("(MK403 p.22.5)"));
+        assert_eq!(d[2].regulation, ["p.3.4", "p.22.5"]);
+        assert!(msgs[2].0.ends_with("(MK403 p.3.4, p.22.5)"));
         assert!(msgs[3].0.starts_with("phase `e` is due"), "{msgs:?}");
         assert_eq!(msgs[3].1, Severity::Warning);
 
@@ -199,8 +199,8 @@ mod tests {
         });
         let d = run_rule(&RULE, &spec);
         assert_eq!(d.len(), 1);
-        assert_eq!(d[0].regulation, ["p.22.6"]);
-        assert!(d[0].message.ends_with("(MK403 p.22.6)"));
+        assert_eq!(d[0].regulation, ["p.3.4", "p.22.6"]);
+        assert!(d[0].message.ends_with("(MK403 p.3.4, p.22.6)"));
     }
 
     #[test]

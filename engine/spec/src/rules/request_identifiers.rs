@@ -35,8 +35,8 @@ fn check(spec: &Spec, f: &mut Findings) {
         "/data_scope/service_is"
     };
     if !has("personal_code") {
-        f.report(pointer, "requests to the Information Centre or the Prison Administration identify subjects by personal code, but the Service IS does not supply `personal_code` (MK403 p.12.1)")
-            .points(&["p.12.1"])
+        f.report(pointer, "requests to the Information Centre or the Prison Administration identify subjects by personal code, and their answers are linked by it, but the Service IS does not supply `personal_code` (MK403 p.12.1, p.17.2)")
+            .points(&["p.12.1", "p.17.2"])
             .help("request `personal_code` from the Service IS; it is deleted right after linkage (MK403 p.17.3)");
     }
     if ![
@@ -81,7 +81,7 @@ mod tests {
         });
         let d = run_rule(&RULE, &spec);
         assert_eq!(found(&d).len(), 2);
-        assert_eq!(d[0].regulation, ["p.12.1"]);
+        assert_eq!(d[0].regulation, ["p.12.1", "p.17.2"]);
         assert_eq!(d[1].regulation, ["p.11", "p.12.2"]);
     }
 }
