@@ -70,6 +70,10 @@ pub struct RegistryDataPlane {
     /// the same window of this many days are asked about in one request, on the window's last
     /// due day. 1 (the default): one request per due day.
     pub batch_window: u16,
+    /// One analysis dataset built at a time in this process: a release holds the whole
+    /// anonymised study (the baseline and every wave joined so far), and the releases after
+    /// several waves falling due together would otherwise each hold one side by side.
+    release_gate: tokio::sync::Mutex<()>,
 }
 
 impl RegistryDataPlane {
@@ -94,6 +98,7 @@ impl RegistryDataPlane {
             recipients: work.join("recipients"),
             clock,
             batch_window: 1,
+            release_gate: tokio::sync::Mutex::new(()),
         }
     }
 }

@@ -24,6 +24,8 @@ impl RegistryDataPlane {
         if external {
             self.contract_in_place(ctx).await?;
         }
+        // Waits for a release of another study or wave to finish (the lease is kept meanwhile).
+        let _one_at_a_time = self.release_gate.lock().await;
         let (tables, per_wave) = self.analysis_dataset(ctx).await?;
         let label = match ctx.step.about.wave() {
             Some(w) => w.name.to_owned(),
