@@ -395,31 +395,57 @@ impl Store {
         sealed: &[u8],
         at: i64,
     ) -> Result<()> {
-        on_pool!(self, |p| {
-            sqlx::query(
-                "INSERT INTO datasets (study, name, identifying, sealed, updated_at) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (study, name) DO UPDATE SET identifying = excluded.identifying, sealed = excluded.sealed, updated_at = excluded.updated_at",
-            )
-            .bind(study)
-            .bind(name)
-            .bind(i64::from(identifying))
-            .bind(sealed)
-            .bind(at)
-            .execute(p)
-            .await?;
-        });
+        const SQL: &str = "INSERT INTO datasets (study, name, identifying, sealed, updated_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (study, name) DO UPDATE SET identifying = excluded.identifying, sealed = excluded.sealed, updated_at = excluded.updated_at";
+        match &self.pool {
+            crate::Pool::Sqlite(p) => {
+                sqlx::query(SQL)
+                    .bind(study)
+                    .bind(name)
+                    .bind(i64::from(identifying))
+                    .bind(sealed)
+                    .bind(at)
+                    .execute(p)
+                    .await?;
+            }
+            crate::Pool::Postgres(p) => {
+                let mut c = p.acquire().await?;
+                sqlx::query(SQL)
+                    .bind(study)
+                    .bind(name)
+                    .bind(i64::from(identifying))
+                    .bind(sealed)
+                    .bind(at)
+                    .execute(&mut *c)
+                    .await?;
+                retire_if_large(c, sealed.len()).await;
+            }
+        }
         Ok(())
     }
 
     /// A sealed dataset, if it exists.
     pub async fn dataset(&self, study: &str, name: &str) -> Result<Option<Vec<u8>>> {
-        Ok(on_pool!(self, |p| {
-            sqlx::query_scalar("SELECT sealed FROM datasets WHERE study = $1 AND name = $2")
-                .bind(study)
-                .bind(name)
-                .fetch_optional(p)
-                .await?
-        }))
+        const SQL: &str = "SELECT sealed FROM datasets WHERE study = $1 AND name = $2";
+        Ok(match &self.pool {
+            crate::Pool::Sqlite(p) => {
+                sqlx::query_scalar(SQL)
+                    .bind(study)
+                    .bind(name)
+                    .fetch_optional(p)
+                    .await?
+            }
+            crate::Pool::Postgres(p) => {
+                let mut c = p.acquire().await?;
+                let found: Option<Vec<u8>> = sqlx::query_scalar(SQL)
+                    .bind(study)
+                    .bind(name)
+                    .fetch_optional(&mut *c)
+                    .await?;
+                retire_if_large(c, found.as_ref().map_or(0, Vec::len)).await;
+                found
+            }
+        })
     }
 
     /// Whether a dataset exists, without reading it.
@@ -528,5 +554,18 @@ impl Store {
                 None => None,
             }
         }))
+    }
+}
+
+/// A PostgreSQL connection keeps buffers as large as the largest message it has sent or read,
+/// for as long as it lives in the pool: after a dataset of hundreds of megabytes, one such
+/// connection per worker would hold as much again. Above this size the connection is closed
+/// instead of returned (the pool opens a fresh one when it needs it).
+const RETIRE_AFTER: usize = 8 << 20;
+
+async fn retire_if_large(c: sqlx::pool::PoolConnection<sqlx::Postgres>, bytes: usize) {
+    if bytes > RETIRE_AFTER {
+        use sqlx::Connection;
+        let _ = c.detach().close().await;
     }
 }

@@ -31,6 +31,22 @@ async fn check(url: &str, label: &str) {
         .put_dataset("scan-me", "zz-last", true, b"\x00blob 32123456789\x01", 1)
         .await
         .expect("dataset");
+    // Datasets larger than a pooled PostgreSQL connection keeps (its connection is closed after
+    // them) go in and come back whole, one after another, and the pool goes on serving.
+    let big: Vec<u8> = (0..(9u32 << 20)).map(|i| (i % 251) as u8).collect();
+    for round in 0..3 {
+        let name = format!("big-{round}");
+        store
+            .put_dataset("scan-me", &name, true, &big, 2)
+            .await
+            .expect("big dataset");
+        let back = store.dataset("scan-me", &name).await.expect("read back");
+        assert!(back.as_deref() == Some(&big[..]), "{label}: {name} whole");
+        store
+            .delete_datasets("scan-me", &[name.as_str()])
+            .await
+            .expect("delete");
+    }
     let mut cells: Vec<Vec<u8>> = Vec::new();
     store
         .contents(|c| cells.push(c.to_vec()))
