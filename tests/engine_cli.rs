@@ -84,6 +84,21 @@ fn a_study_from_submission_to_its_first_task_and_the_audit() {
     ]);
     assert_eq!(r.code, 1, "{}", r.transcript());
     assert!(r.stderr.contains("p.26"), "{}", r.stderr);
+    // The same from a file (a note about a person stays out of the process list).
+    let note = std::env::temp_dir().join(format!("sf-note-{}.txt", std::process::id()));
+    std::fs::write(&note, "Anna called back; two duplicates merged").unwrap();
+    let r = run(&[
+        "task",
+        "complete",
+        "--as",
+        "Inese Kalniņa",
+        "--note-file",
+        note.to_str().unwrap(),
+        &id,
+    ]);
+    std::fs::remove_file(&note).unwrap();
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(r.stderr.contains("p.26"), "{}", r.stderr);
     assert_eq!(
         run(&["task", "complete", "--as", "Inese Kalniņa", &id]).code,
         0

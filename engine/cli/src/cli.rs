@@ -252,9 +252,14 @@ pub enum TaskCommand {
         engine: EngineArgs,
         #[arg(long = "as", env = "STUDYFLOW_USER", value_name = "USER")]
         user: String,
-        /// A note recorded with it (personal codes are masked).
-        #[arg(long)]
+        /// A note recorded with it (personal codes are masked; sealed under the study's keys on a
+        /// step with personal data, MK403 p.26). A command line shows in the process list and
+        /// the shell's history: prefer --note-file for anything about a person.
+        #[arg(long, conflicts_with = "note_file")]
         note: Option<String>,
+        /// The note read from FILE, or `-` for standard input.
+        #[arg(long, value_name = "FILE")]
+        note_file: Option<std::path::PathBuf>,
         /// The task's id, from `studyflow tasks`.
         id: i64,
     },

@@ -201,7 +201,12 @@ fn wrap(text: &str, width: usize) -> String {
 /// The spec's Latvian text where it gives one, else its English text (the letter then says
 /// so, in Latvian).
 fn latvian(lv: &Option<String>, en: &Option<String>) -> String {
-    match lv.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+    // A text of spaces or invisible characters is none: the English one, marked, instead.
+    match lv
+        .as_deref()
+        .filter(|t| !studyflow_spec::rules::blank(Some(t)))
+        .map(str::trim)
+    {
         Some(t) => t.to_owned(),
         None => format!("{} (angliski)", en.as_deref().unwrap_or_default().trim()),
     }
@@ -413,7 +418,7 @@ impl Letters {
             purpose_lv => latvian(&spec.purpose_lv, &spec.purpose),
             exchange_lv, exchange_en,
             reason => reason.as_deref().map(|r| r.trim().to_owned()),
-            reason_lv => reason.as_ref().map(|_| latvian(reason_lv, reason)),
+            reason_lv => (reason.is_some() || reason_lv.is_some()).then(|| latvian(reason_lv, reason)),
             period_from_lv => lv_date(volume.period.from.0, LvCase::Genitive),
             period_to_lv => lv_date(volume.period.to.0, LvCase::Dative),
             period_from => en_date(volume.period.from.0),

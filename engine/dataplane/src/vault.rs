@@ -6,8 +6,12 @@
 //! identifiers meet without being decrypted). The study keys are stored only wrapped by the
 //! master key, which is read from a file (`STUDYFLOW_MASTER_KEY_FILE`) and never from the
 //! database. Irreversible deletion (MK403 p.17.3, p.22.3–22.4, p.26, p.34) destroys the wrapped
-//! keys: afterwards every ciphertext of the study is noise, backups included, and even the
-//! master key opens nothing. The keys also hold an age identity whose public half seals people's
+//! keys: afterwards every ciphertext of the study in the live database and the work folder is
+//! noise, and even the master key opens nothing there. A backup (or a PostgreSQL or SQLite page not
+//! yet reused) taken before the destruction still holds the wrapped keys, which the master key
+//! still opens: keep database backups no longer than the study's identifying data may be kept
+//! (p.26). studyflow cannot yet rotate the master key after a destruction (a gap, listed in
+//! docs/regulation-coverage.md). The keys also hold an age identity whose public half seals people's
 //! notes on steps with personal data ([`StudyKeys::note_recipient`]), so those go with them.
 
 use std::path::Path;

@@ -415,9 +415,23 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                     engine: e,
                     user,
                     note,
+                    note_file,
                     id,
                 },
         }) => {
+            let note = match note_file {
+                None => note,
+                Some(f) if f.as_os_str() == "-" => {
+                    let mut text = String::new();
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                        .context("cannot read the note from standard input")?;
+                    Some(text)
+                }
+                Some(f) => Some(
+                    std::fs::read_to_string(&f)
+                        .with_context(|| format!("cannot read the note {}", f.display()))?,
+                ),
+            };
             let engine = open(&e, 0).await?;
             match engine.complete_task(id, &user, note.as_deref()).await {
                 Ok(()) => {

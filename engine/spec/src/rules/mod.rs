@@ -246,7 +246,7 @@ pub(crate) fn run_rule(rule: &'static Rule, spec: &Spec) -> Vec<Diagnostic> {
 /// Whether a required text says nothing: absent, or only whitespace and invisible format
 /// characters (Unicode category Cf, e.g. U+200B ZERO WIDTH SPACE), which pass for text in an
 /// editor and a diff and are none.
-pub(crate) fn blank(text: Option<&str>) -> bool {
+pub fn blank(text: Option<&str>) -> bool {
     use unicode_general_category::{GeneralCategory, get_general_category};
     text.is_none_or(|t| {
         t.chars()
