@@ -267,6 +267,19 @@ fn the_worker_moves_data_only_when_configured_and_says_what_is_missing() {
     // Configured: the extraction comes from the Service IS export; with no registry address
     // the request to the Information Centre fails for good, saying so, and nothing else runs.
     let key = dir.file("master.key", &"ab".repeat(32));
+    // A key file every account can read is refused, naming the cure.
+    let r = run(&[
+        "worker",
+        "--once",
+        "--master-key-file",
+        &key,
+        "--work-dir",
+        "unused",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(r.stderr.contains("chmod 600"), "{}", r.stderr);
+    #[cfg(unix)]
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let work = format!("{}/work", dir.path());
     let export = dir.file(
         "service-is.csv",

@@ -30,6 +30,10 @@ pub enum VaultError {
     MasterKeyUnreadable(String),
     #[error("the master key file {0} must hold 32 bytes as 64 hexadecimal digits")]
     MasterKeyMalformed(String),
+    #[error(
+        "the master key file {0} can be read by other accounts (mode {1:o}); make it the service account's alone: chmod 600 {0}"
+    )]
+    MasterKeyExposed(String, u32),
     #[error("the study keys of `{0}` do not open with this master key (wrong key, or altered)")]
     Unwrap(String),
     #[error("a ciphertext of `{0}` does not open (its keys were destroyed, or it was altered)")]
@@ -65,6 +69,18 @@ impl MasterKey {
     /// Reads the key file: 64 hexadecimal digits.
     pub fn from_file(path: &Path) -> Result<MasterKey, VaultError> {
         let shown = path.display().to_string();
+        // A key every account on the machine can read protects nothing (MK403 p.25.3).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path)
+                .map_err(|_| VaultError::MasterKeyUnreadable(shown.clone()))?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                return Err(VaultError::MasterKeyExposed(shown, mode & 0o777));
+            }
+        }
         let text = zeroize::Zeroizing::new(
             std::fs::read_to_string(path)
                 .map_err(|_| VaultError::MasterKeyUnreadable(shown.clone()))?,

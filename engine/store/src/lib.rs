@@ -147,12 +147,16 @@ impl Store {
                 )));
             }
         }
-        Store::open(url).await
+        Store::open_with(url, true).await
     }
 
     /// Opens (creating if needed) the database at `url` and brings its schema up to date:
     /// `postgres://…`, `sqlite://PATH`, `sqlite::memory:`, or a plain file path.
     pub async fn open(url: &str) -> Result<Store> {
+        Store::open_with(url, false).await
+    }
+
+    async fn open_with(url: &str, existing: bool) -> Result<Store> {
         let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
                 .max_connections(16)
@@ -173,6 +177,9 @@ impl Store {
                 .strip_prefix("sqlite://")
                 .or_else(|| url.strip_prefix("sqlite:"))
                 .unwrap_or(url);
+            if path != ":memory:" {
+                sqlite_file_is_ours(path, existing).await?;
+            }
             let options = if path == ":memory:" {
                 SqliteConnectOptions::new().in_memory(true)
             } else {
@@ -360,4 +367,56 @@ mod tests {
             "postgres://127.0.0.1/test"
         );
     }
+}
+
+/// Before SQLite opens `path` (which would switch an existing file to WAL and add studyflow's
+/// tables): a new file is created readable by its owner only (the study's data lives in it,
+/// MK403 p.25.3); an existing one must be studyflow's — empty, or holding its `meta` table — and,
+/// when `existing` is asked for, not empty. Another application's database is left untouched.
+async fn sqlite_file_is_ours(path: &str, existing: bool) -> Result<()> {
+    use sqlx::ConnectOptions;
+    let file = std::path::Path::new(path);
+    if !file.exists() {
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+        return match o.open(file) {
+            Ok(_) => Ok(()),
+            // Made meanwhile by another process: it is checked like any existing file.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Box::pin(sqlite_file_is_ours(path, existing)).await
+            }
+            Err(e) => Err(StoreError::NotFound(format!("cannot create {path}: {e}"))),
+        };
+    }
+    let mut c = SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .connect()
+        .await
+        .map_err(|source| classify_sqlite(path, source))?;
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+    )
+    .fetch_all(&mut c)
+    .await
+    .map_err(|source| classify_sqlite(path, source))?;
+    let _ = sqlx::Connection::close(c).await;
+    if tables.is_empty() {
+        return if existing {
+            Err(StoreError::NotFound(format!(
+                "{path} is not a studyflow database (it is empty; submit a study first, or give --database)"
+            )))
+        } else {
+            Ok(())
+        };
+    }
+    if !tables.iter().any(|t| t == "meta") {
+        return Err(StoreError::NotFound(format!(
+            "{path} is another application's database ({} table(s), none of them studyflow's); studyflow leaves it untouched: give a database of its own",
+            tables.len()
+        )));
+    }
+    Ok(())
 }

@@ -88,3 +88,65 @@ async fn every_cell_of_every_table_reaches_the_scan() {
         check(&schema.url, "postgres").await;
     }
 }
+
+/// Another application's SQLite database is left untouched (no studyflow tables, no WAL);
+/// an empty file is no studyflow database to read; a new one is its owner's alone.
+#[tokio::test]
+async fn another_applications_database_is_left_untouched() {
+    let dir = std::env::temp_dir().join(format!("sf-foreign-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let foreign = dir.join("notes.db");
+    {
+        use sqlx::{ConnectOptions, Connection};
+        let mut c = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&foreign)
+            .create_if_missing(true)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE notes (x TEXT)")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        c.close().await.unwrap();
+    }
+    let before = std::fs::read(&foreign).unwrap();
+    let url = foreign.display().to_string();
+    for open in [Store::open(&url).await, Store::open_existing(&url).await] {
+        let e = open.err().expect("refused");
+        assert!(
+            e.to_string().contains("another application's database"),
+            "{e}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(&foreign).unwrap(),
+        before,
+        "not a byte changed"
+    );
+    assert!(!dir.join("notes.db-wal").exists(), "no WAL made");
+    let empty = dir.join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    let e = Store::open_existing(&empty.display().to_string())
+        .await
+        .err()
+        .expect("refused");
+    assert!(e.to_string().contains("not a studyflow database"), "{e}");
+    assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
+    let fresh = dir.join("fresh.db");
+    let store = Store::open(&fresh.display().to_string()).await.unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "mode {mode:o}");
+    }
+    store.close().await;
+    // And it is studyflow's now: opened again as an existing database.
+    Store::open_existing(&fresh.display().to_string())
+        .await
+        .unwrap()
+        .close()
+        .await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
