@@ -255,7 +255,7 @@ pub fn transfer(
         .map_err(|e| TransferError::Encrypt(e.to_string()))?;
     let io = |e| TransferError::Io(path.into(), e);
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
+        crate::release::private_dirs(dir).map_err(io)?;
     }
     let staging = path.with_extension("partial");
     crate::release::write_synced(&staging, &cipher)

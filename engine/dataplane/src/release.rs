@@ -141,7 +141,7 @@ impl Builder {
             }
         }
         let parent = folder.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(parent).map_err(io(parent))?;
+        private_dirs(parent).map_err(io(parent))?;
         // One staging folder per attempt (process and attempt number): an abandoned attempt
         // still writing cannot mix its files into another's.
         static ATTEMPT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -345,9 +345,20 @@ impl TableWriter<'_> {
     }
 }
 
+/// Folders (and the folders above them) made only for their owner (0700) whatever the umask:
+/// the work folder holds requests naming subjects, answers, letters and releases (MK403 p.25.3).
+/// Folders that exist already keep their mode.
+pub(crate) fn private_dirs(path: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(path)
+}
+
 /// A new file only its owner may read (0600): a release is for its recipients, not for every
 /// account on the machine (MK403 p.25.1, p.33).
-fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+pub(crate) fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create(true).truncate(true);
     #[cfg(unix)]

@@ -173,6 +173,35 @@ async fn check_clean(w: &World, db: &Db, study: &str) -> Vec<RunRow> {
     if db.label == "sqlite" {
         assert!(scanned > 100_000, "{scanned} bytes scanned");
     }
+    // What the engine wrote (releases, requests, letters) is its owner's alone, folders and
+    // files, whatever the umask (MK403 p.25.3); the inbox and recipients are the world's.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut checked = 0;
+        for p in &paths {
+            let s = p.to_string_lossy();
+            if !(s.contains("/releases/") || s.contains("/outbox/")) {
+                continue;
+            }
+            for q in p
+                .ancestors()
+                .take_while(|a| a.starts_with(&w.base) && *a != w.base)
+            {
+                let name = q.to_string_lossy();
+                if name.ends_with("/releases")
+                    || name.ends_with("/outbox")
+                    || name.contains("/releases/")
+                    || name.contains("/outbox/")
+                {
+                    let mode = std::fs::metadata(q).unwrap().permissions().mode();
+                    assert_eq!(mode & 0o077, 0, "{} is {mode:o}", q.display());
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 0, "nothing written to check");
+    }
     runs
 }
 

@@ -38,14 +38,16 @@ impl RegistryDataPlane {
             Err(e) => return Err(fail(e.to_string(), false)),
         };
         let folder = self.outbox.join(ctx.study);
-        std::fs::create_dir_all(&folder)
+        crate::release::private_dirs(&folder)
             .map_err(|e| fail(format!("{}: {e}", folder.display()), true))?;
         let path = folder.join(NOTICE_FILE);
         // Written once: a retried preparation leaves a letter the researcher may be editing as
         // it is.
-        let written = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let written = options
             .open(&path)
             .and_then(|mut f| std::io::Write::write_all(&mut f, letter.as_bytes()));
         match written {
