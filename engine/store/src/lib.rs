@@ -354,21 +354,6 @@ impl StoreError {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            super::redact("postgres://app:secret@db.example:5432/studies"),
-            "postgres://app:***@db.example:5432/studies"
-        );
-        assert_eq!(
-            super::redact("postgres://127.0.0.1/test"),
-            "postgres://127.0.0.1/test"
-        );
-    }
-}
-
 /// Before SQLite opens `path` (which would switch an existing file to WAL and add studyflow's
 /// tables): a new file is created readable by its owner only (the study's data lives in it,
 /// MK403 p.25.3); an existing one must be studyflow's — empty, or holding its `meta` table — and,
@@ -419,4 +404,19 @@ async fn sqlite_file_is_ours(path: &str, existing: bool) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            super::redact("postgres://app:secret@db.example:5432/studies"),
+            "postgres://app:***@db.example:5432/studies"
+        );
+        assert_eq!(
+            super::redact("postgres://127.0.0.1/test"),
+            "postgres://127.0.0.1/test"
+        );
+    }
 }

@@ -113,7 +113,9 @@ async fn another_applications_database_is_left_untouched() {
     let before = std::fs::read(&foreign).unwrap();
     let url = foreign.display().to_string();
     for open in [Store::open(&url).await, Store::open_existing(&url).await] {
-        let e = open.err().expect("refused");
+        let Err(e) = open else {
+            panic!("another application's database opened");
+        };
         assert!(
             e.to_string().contains("another application's database"),
             "{e}"
@@ -127,10 +129,9 @@ async fn another_applications_database_is_left_untouched() {
     assert!(!dir.join("notes.db-wal").exists(), "no WAL made");
     let empty = dir.join("empty.db");
     std::fs::write(&empty, b"").unwrap();
-    let e = Store::open_existing(&empty.display().to_string())
-        .await
-        .err()
-        .expect("refused");
+    let Err(e) = Store::open_existing(&empty.display().to_string()).await else {
+        panic!("an empty file opened as a database");
+    };
     assert!(e.to_string().contains("not a studyflow database"), "{e}");
     assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
     let fresh = dir.join("fresh.db");
