@@ -67,6 +67,10 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    #[error(
+        "the PostgreSQL server at {target} did not answer within {seconds} s: check that it runs, that the host and port are right, and that no firewall drops the connection"
+    )]
+    Unanswered { target: String, seconds: u64 },
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -158,11 +162,18 @@ impl Store {
 
     async fn open_with(url: &str, existing: bool) -> Result<Store> {
         let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = PgPoolOptions::new()
+            // A server that does not answer is said so quickly, not after the pool's own wait.
+            const ANSWER_WITHIN: Duration = Duration::from_secs(5);
+            let connect = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(30))
-                .connect(url)
+                .connect(url);
+            let pool = tokio::time::timeout(ANSWER_WITHIN, connect)
                 .await
+                .map_err(|_| StoreError::Unanswered {
+                    target: redact(url),
+                    seconds: ANSWER_WITHIN.as_secs(),
+                })?
                 .map_err(|source| StoreError::Open {
                     target: redact(url),
                     source,

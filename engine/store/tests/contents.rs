@@ -151,3 +151,23 @@ async fn another_applications_database_is_left_untouched() {
         .await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A PostgreSQL server that accepts the connection and never answers is reported as such, with
+/// its address and no password, instead of hanging.
+#[tokio::test]
+async fn a_postgres_server_that_does_not_answer_is_reported() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let url = format!("postgres://studyflow:secret-password@127.0.0.1:{port}/nothing");
+    let Err(e) = Store::open(&url).await else {
+        panic!("a silent server opened");
+    };
+    let text = e.to_string();
+    assert!(
+        matches!(e, studyflow_store::StoreError::Unanswered { .. }),
+        "{text}"
+    );
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    assert!(!text.contains("secret-password"), "{text}");
+    drop(silent);
+}
