@@ -1,7 +1,7 @@
 //! # studyflow-runtime
 //!
 //! The control plane: the study lifecycle with approvals pinned to the plan hash
-//! ([`engine`]), workers with leases, a heartbeat task and fencing tokens ([`worker`]), one
+//! ([`engine`]), who may act ([`people`]), workers with leases, a heartbeat task and fencing tokens ([`worker`]), one
 //! retry policy ([`retry`]), timers that are rows, human tasks with authorisation from the spec,
 //! the typed status people read ([`status`]), and the hash-chained audit (through the store).
 //! The clock is injected ([`clock`]). Step bodies go through the [`dataplane`] trait; the data
@@ -11,14 +11,13 @@
 pub mod clock;
 pub mod dataplane;
 pub mod engine;
+pub mod people;
 pub mod retry;
 pub mod status;
 pub mod worker;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dataplane::{DataPlane, PlaceholderDataPlane, StepContext, StepError, StepOutput, Subject};
-pub use engine::{
-    ContractInput, Engine, EngineError, Options, StudyAct, TaskNote, authorise, authorise_act,
-    run_key,
-};
+pub use engine::{ContractInput, Engine, EngineError, Options, TaskNote, run_key};
+pub use people::{StudyAct, authorise, authorise_act};
 pub use worker::{Worker, owner_name};
