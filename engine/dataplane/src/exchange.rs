@@ -70,7 +70,8 @@ pub fn send(
     crate::release::private_dirs(outbox).map_err(io(outbox))?;
     let staging = outbox.join(format!(".{id}.partial"));
     let _ = std::fs::remove_dir_all(&staging);
-    crate::release::private_dirs(&staging).map_err(io(&staging))?;
+    // Not recursive: a staging folder that exists (another attempt's) is an error, not shared.
+    crate::release::private_dir(&staging).map_err(io(&staging))?;
     let request = serde_json::json!({
         "request": id,
         "fields": fields,

@@ -356,6 +356,14 @@ pub(crate) fn private_dirs(path: &Path) -> std::io::Result<()> {
     b.create(path)
 }
 
+/// One new folder only for its owner (0700); an error if it exists.
+pub(crate) fn private_dir(path: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(path)
+}
+
 /// A new file only its owner may read (0600): a release is for its recipients, not for every
 /// account on the machine (MK403 p.25.1, p.33).
 pub(crate) fn private_file(path: &Path) -> std::io::Result<std::fs::File> {

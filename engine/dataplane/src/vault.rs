@@ -34,6 +34,8 @@ pub enum VaultError {
         "the master key file {0} can be read by other accounts (mode {1:o}); make it the service account's alone: chmod 600 {0}"
     )]
     MasterKeyExposed(String, u32),
+    #[error("the master key file {0} belongs to another account; it must be the service account's own")]
+    MasterKeyNotOwn(String),
     #[error("the study keys of `{0}` do not open with this master key (wrong key, or altered)")]
     Unwrap(String),
     #[error("a ciphertext of `{0}` does not open (its keys were destroyed, or it was altered)")]
@@ -79,6 +81,18 @@ impl MasterKey {
                 .mode();
             if mode & 0o077 != 0 {
                 return Err(VaultError::MasterKeyExposed(shown, mode & 0o777));
+            }
+            // Owned by the account that runs studyflow (the owner of /proc/self): a private
+            // file of another account is still another account's.
+            #[cfg(target_os = "linux")]
+            {
+                use std::os::unix::fs::MetadataExt;
+                if let (Ok(key), Ok(me)) =
+                    (std::fs::metadata(path), std::fs::metadata("/proc/self"))
+                    && key.uid() != me.uid()
+                {
+                    return Err(VaultError::MasterKeyNotOwn(shown));
+                }
             }
         }
         let text = zeroize::Zeroizing::new(

@@ -3,12 +3,12 @@
 
 use jiff::civil::Date;
 use petgraph::graph::{DiGraph, NodeIndex};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use studyflow_spec::model::{AnchorEvent, Stage};
 
 /// What a step does. The engine gives each kind its body; the checks read kinds to know which
 /// steps transfer, anonymise, analyse or delete.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepKind {
     /// The study application is approved (MK403 p.3, p.30.1).

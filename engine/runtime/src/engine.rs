@@ -310,6 +310,30 @@ impl Engine {
         })
     }
 
+    /// The steps (id and kind) of a version's plan as approved and stored.
+    async fn approved_steps(&self, study: &str, version: i64) -> Result<Vec<(String, StepKind)>> {
+        #[derive(serde::Deserialize)]
+        struct Node {
+            id: String,
+            kind: StepKind,
+        }
+        #[derive(serde::Deserialize)]
+        struct Stored {
+            nodes: Vec<Node>,
+        }
+        let v = self
+            .store
+            .version(study, Some(version))
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("no version {version} of `{study}`")))?;
+        let stored: Stored = serde_json::from_str(&v.plan_json).map_err(|e| {
+            EngineError::Refused(format!(
+                "the stored plan of `{study}` version {version} does not read: {e}"
+            ))
+        })?;
+        Ok(stored.nodes.into_iter().map(|n| (n.id, n.kind)).collect())
+    }
+
     async fn study_row(&self, study: &str) -> Result<StudyRow> {
         self.store
             .study(study)
@@ -354,21 +378,16 @@ impl Engine {
             )));
         }
         self.load(study, v.version).await?;
-        // An amendment is approved by an approver of the version in force, not by one the
-        // amendment itself names.
-        let authority = match self.store.latest_approved_version(study).await? {
-            Some(current) => current,
-            None => v.version,
-        };
-        let in_force = self.load(study, authority).await?;
+        // An amendment is approved by an approver of the version in force (before any approval,
+        // of the first version), not by one the amendment itself names.
+        let in_force = self.authority(study, None).await?;
         let approver = in_force
-            .spec
             .authorised_persons
             .iter()
             .any(|p| same_person(&p.name, user) && p.role == ServiceRole::Approver);
         if !approver {
             return Err(EngineError::Forbidden(format!(
-                "`{user}` is not an approver among the authorised persons of `{study}` version {authority} (MK403 p.3, p.25.1)"
+                "`{user}` is not an approver among the authorised persons of `{study}` in force (MK403 p.3, p.25.1)"
             )));
         }
         let now = self.now();
@@ -452,22 +471,22 @@ impl Engine {
         // One declaration per person, whatever the number of times named; each of a member
         // of the external team; and one from everyone who needs one, by the rule SF134 checks
         // in the spec (p.30.2, p.33.1).
-        let mut signatories: Vec<String> = c
-            .signatories
-            .iter()
-            .map(|n| studyflow_spec::model::person_key(n))
-            .collect();
-        signatories.sort_unstable();
-        signatories.dedup();
+        // Each declaration under the team member's name as the spec writes it, once however
+        // it was typed; a name of no team member is refused, as typed.
         let team = external.team();
-        if let Some(stranger) = signatories
-            .iter()
-            .find(|n| !team.iter().any(|m| same_person(&m.name, n)))
-        {
-            return Err(EngineError::Refused(format!(
-                "`{stranger}` is not in the external researcher's team; only its members' declarations are recorded (MK403 p.4.2, p.30.2)"
-            )));
+        let mut signatories: Vec<String> = Vec::new();
+        for given in &c.signatories {
+            let Some(member) = team.iter().find(|m| same_person(&m.name, given)) else {
+                return Err(EngineError::Refused(format!(
+                    "`{}` is not in the external researcher's team; only its members' declarations are recorded (MK403 p.4.2, p.30.2)",
+                    given.trim()
+                )));
+            };
+            if !signatories.contains(&member.name) {
+                signatories.push(member.name.clone());
+            }
         }
+        signatories.sort_unstable();
         let missing: Vec<String> = team
             .iter()
             .filter_map(|m| {
@@ -901,23 +920,21 @@ impl Engine {
         let authority = self.authority(study, row.active_version).await?;
         authorise_act(&authority, StudyAct::Terminate, user)?;
         let keep = match row.active_version {
-            Some(v) => {
-                let loaded = self.load(study, v).await?;
-                // Destruction (p.26, p.34) and the external researcher's deletion of their
-                // copy (p.35) still happen; nothing else does.
-                loaded
-                    .plan
-                    .graph
-                    .node_weights()
-                    .filter(|s| {
-                        matches!(
-                            s.kind,
-                            StepKind::DestroyIdentifying | StepKind::ExternalCopyDeletion
-                        )
-                    })
-                    .map(|s| s.id.clone())
-                    .collect()
-            }
+            // Destruction (p.26, p.34) and the external researcher's deletion of their copy
+            // (p.35) still happen; nothing else does. Read from the approved plan as stored, so
+            // a study whose plan no longer compiles to that shape can still be ended.
+            Some(v) => self
+                .approved_steps(study, v)
+                .await?
+                .into_iter()
+                .filter(|(_, kind)| {
+                    matches!(
+                        kind,
+                        StepKind::DestroyIdentifying | StepKind::ExternalCopyDeletion
+                    )
+                })
+                .map(|(id, _)| id)
+                .collect(),
             None => Vec::new(),
         };
         let now = self.now();

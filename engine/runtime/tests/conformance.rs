@@ -873,8 +873,53 @@ async fn people_an_amendment_adds_act_only_once_it_is_approved() {
         .await
         .unwrap_err();
     assert!(matches!(e, EngineError::Forbidden(_)), "{e}");
+    // Nor does the amendment's own approver approve it.
+    let e = s
+        .engine
+        .approve(&study, "Ansis Jaunais", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, EngineError::Forbidden(_)), "{e}");
     // The first version's approver may.
     s.engine.terminate(&study, "Gatis Krūmiņš").await.unwrap();
+}
+
+/// A running study whose plan no longer compiles to its approved shape (the compiler changed)
+/// can still be ended, with its destruction (MK403 p.26): the steps kept are read from the plan
+/// as approved and stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_study_whose_plan_drifted_can_still_be_terminated() {
+    let db = sqlite();
+    let s = engine(&db.url, date(2026, 8, 3), 2).await;
+    let study = launch(&s, &spec_bytes(RECIDIVISM)).await;
+    s.engine
+        .store
+        .execute_raw_for_tests("UPDATE study_versions SET plan_json = REPLACE(plan_json, '\"quality-check\"', '\"quality-control\"')")
+        .await
+        .unwrap();
+    // A fresh engine, so nothing is cached from before.
+    let fresh = studyflow_runtime::Engine::new(
+        s.engine.store.clone(),
+        s.clock.clone(),
+        Arc::new(studyflow_calendar::Calendar::latvia()),
+        Arc::new(PlaceholderDataPlane { cohort_size: 2 }),
+        studyflow_runtime::Options::default(),
+    );
+    assert!(matches!(
+        fresh.load(&study, 1).await,
+        Err(EngineError::Refused(_))
+    ));
+    fresh.terminate(&study, "Gatis Krūmiņš").await.unwrap();
+    let runs = fresh.store.runs(&study).await.unwrap();
+    let destroy = runs
+        .iter()
+        .find(|r| r.step == "destroy-identifying")
+        .unwrap();
+    assert_ne!(
+        destroy.state,
+        RunState::Cancelled,
+        "the destruction is kept"
+    );
 }
 
 /// A name is one person however it is written: Unicode NFC and spaces aside. The submitter

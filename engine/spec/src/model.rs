@@ -1224,14 +1224,20 @@ impl RequestedField<'_> {
     }
 }
 
-/// A person's name as the engine compares it: Unicode NFC, no whitespace at the ends, each run
-/// of whitespace one space. `Kalniņa` typed with a precomposed `ņ` and with `n` + a combining
-/// cedilla is one person, and so is ` Inese  Kalniņa`: no one acts under a look-alike of a
-/// name the spec gives another role, and a stray space locks no one out.
+/// A person's name as the engine compares it: Unicode NFKC, invisible format characters
+/// (category Cf, e.g. U+200B) dropped, lower case, no whitespace at the ends, each run of
+/// whitespace one space. `Kalniņa` typed with a precomposed `ņ` and with `n` + a combining
+/// cedilla is one person, and so are ` INESE  Kalniņa` and `Inese Kalniņa\u{200b}`: no one acts
+/// under a look-alike of a name the spec gives another role, and a stray space locks no one out.
 pub fn person_key(name: &str) -> String {
+    use unicode_general_category::{GeneralCategory, get_general_category};
     use unicode_normalization::UnicodeNormalization;
-    let nfc: String = name.nfc().collect();
-    nfc.split_whitespace().collect::<Vec<_>>().join(" ")
+    let folded: String = name
+        .nfkc()
+        .filter(|c| get_general_category(*c) != GeneralCategory::Format)
+        .flat_map(char::to_lowercase)
+        .collect();
+    folded.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Whether two names are the same person's ([`person_key`]); a blank name is no one's.
@@ -1249,8 +1255,13 @@ mod person_tests {
         assert!(same_person("Inese Kalniņa", " Inese  Kalnin\u{327}a "));
         assert!(same_person("Inese\tKalniņa", "Inese Kalniņa"));
         assert!(!same_person("Inese Kalniņa", "Inese Kalnina"));
+        assert!(same_person("INESE KALNIŅA", "Inese Kalniņa\u{200b}"));
+        assert!(
+            same_person("Ｉnese Kalniņa", "Inese Kalniņa"),
+            "a full-width letter"
+        );
         assert!(!same_person("", ""));
         assert!(!same_person("  ", " "));
-        assert_eq!(person_key(" Jānis  Ozols\n"), "Jānis Ozols");
+        assert_eq!(person_key(" Jānis  Ozols\n"), "jānis ozols");
     }
 }

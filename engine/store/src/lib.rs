@@ -323,7 +323,7 @@ impl Store {
 
 /// A connection string without its password.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let url = match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
             let creds = &url[s + 3..at];
             match creds.find(':') {
@@ -332,6 +332,20 @@ pub fn redact(url: &str) -> String {
             }
         }
         _ => url.to_owned(),
+    };
+    // `?password=…` (or `&password=…`) as well.
+    match url.split_once('?') {
+        None => url,
+        Some((base, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => kv.to_owned(),
+                })
+                .collect();
+            format!("{base}?{}", query.join("&"))
+        }
     }
 }
 
@@ -372,19 +386,28 @@ impl StoreError {
 async fn sqlite_file_is_ours(path: &str, existing: bool) -> Result<()> {
     use sqlx::ConnectOptions;
     let file = std::path::Path::new(path);
-    if !file.exists() {
+    // `symlink_metadata`: a link to nowhere is a file that is there, not one to create.
+    if std::fs::symlink_metadata(file).is_err() {
+        if existing {
+            return Err(StoreError::NotFound(format!(
+                "there is no database at {path} (submit a study first, or give --database)"
+            )));
+        }
         let mut o = std::fs::OpenOptions::new();
         o.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-        return match o.open(file) {
-            Ok(_) => Ok(()),
-            // Made meanwhile by another process: it is checked like any existing file.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Box::pin(sqlite_file_is_ours(path, existing)).await
-            }
-            Err(e) => Err(StoreError::NotFound(format!("cannot create {path}: {e}"))),
-        };
+        match o.open(file) {
+            Ok(_) => return Ok(()),
+            // Made meanwhile by another process: checked below like any existing file.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(StoreError::NotFound(format!("cannot create {path}: {e}"))),
+        }
+    }
+    if !file.exists() {
+        return Err(StoreError::NotFound(format!(
+            "{path} is a link to nothing; give the database's own path"
+        )));
     }
     let mut c = SqliteConnectOptions::new()
         .filename(path)
@@ -392,13 +415,24 @@ async fn sqlite_file_is_ours(path: &str, existing: bool) -> Result<()> {
         .connect()
         .await
         .map_err(|source| classify_sqlite(path, source))?;
-    let tables: Vec<String> = sqlx::query_scalar(
+    let tables: std::result::Result<Vec<String>, sqlx::Error> = sqlx::query_scalar(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
     )
     .fetch_all(&mut c)
-    .await
-    .map_err(|source| classify_sqlite(path, source))?;
+    .await;
+    // studyflow's own: a `meta` table holding its schema version (another application may
+    // have a `meta` table too: Chromium's history has one).
+    let ours = match &tables {
+        Ok(t) if t.iter().any(|n| n == "meta") => {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM meta WHERE key = 'schema_version'")
+                .fetch_one(&mut c)
+                .await
+                .is_ok_and(|n| n == 1)
+        }
+        _ => false,
+    };
     let _ = sqlx::Connection::close(c).await;
+    let tables = tables.map_err(|source| classify_sqlite(path, source))?;
     if tables.is_empty() {
         return if existing {
             Err(StoreError::NotFound(format!(
@@ -408,11 +442,28 @@ async fn sqlite_file_is_ours(path: &str, existing: bool) -> Result<()> {
             Ok(())
         };
     }
-    if !tables.iter().any(|t| t == "meta") {
+    if !ours {
         return Err(StoreError::NotFound(format!(
-            "{path} is another application's database ({} table(s), none of them studyflow's); studyflow leaves it untouched: give a database of its own",
+            "{path} is another application's database ({} table(s), and no studyflow schema); studyflow leaves it untouched: give a database of its own",
             tables.len()
         )));
+    }
+    // Ours: made private if an earlier studyflow or the umask left it open (SQLite gives its
+    // WAL the database's mode).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(m) = std::fs::metadata(file)
+            && m.permissions().mode() & 0o077 != 0
+        {
+            let _ = std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600));
+            for side in ["-wal", "-shm"] {
+                let p = format!("{path}{side}");
+                if std::path::Path::new(&p).exists() {
+                    let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600));
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -428,6 +479,10 @@ mod tests {
         assert_eq!(
             super::redact("postgres://127.0.0.1/test"),
             "postgres://127.0.0.1/test"
+        );
+        assert_eq!(
+            super::redact("postgres://127.0.0.1:5432/x?user=app&password=s3cret&sslmode=require"),
+            "postgres://127.0.0.1:5432/x?user=app&password=***&sslmode=require"
         );
     }
 }

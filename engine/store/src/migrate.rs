@@ -59,6 +59,26 @@ impl Store {
         if current == SCHEMA_VERSION {
             return Ok(());
         }
+        if current == 0 {
+            // No studyflow schema: the database (PostgreSQL: the schema) must be empty, not
+            // another application's, whose tables studyflow's would join.
+            let sql = match self.backend() {
+                Backend::Sqlite => {
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+                }
+                Backend::Postgres => {
+                    "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()"
+                }
+            };
+            let tables: i64 = on_pool!(self, |p| { sqlx::query_scalar(sql).fetch_one(p).await? });
+            // Tables, and still no schema version: not another studyflow migrating meanwhile.
+            if tables > 0 && self.schema_version().await? == 0 {
+                return Err(StoreError::NotFound(format!(
+                    "{} holds {tables} table(s) and no studyflow schema: another application's; studyflow leaves it untouched: give a database (or schema) of its own",
+                    self.target
+                )));
+            }
+        }
         let migrations = match self.backend() {
             Backend::Sqlite => SQLITE,
             Backend::Postgres => POSTGRES,

@@ -410,6 +410,10 @@ impl Store {
             }
             crate::Pool::Postgres(p) => {
                 let mut c = p.acquire().await?;
+                // Closed rather than pooled however the write ends (an error, a cancelled body).
+                if sealed.len() > RETIRE_AFTER {
+                    c.close_on_drop();
+                }
                 sqlx::query(SQL)
                     .bind(study)
                     .bind(name)

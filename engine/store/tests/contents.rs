@@ -110,6 +110,41 @@ async fn another_applications_database_is_left_untouched() {
             .unwrap();
         c.close().await.unwrap();
     }
+    // Chromium's history has a `meta (key, value)` table of its own.
+    let chromium = dir.join("History");
+    {
+        use sqlx::{ConnectOptions, Connection};
+        let mut c = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&chromium)
+            .create_if_missing(true)
+            .connect()
+            .await
+            .unwrap();
+        for sql in [
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)",
+            "INSERT INTO meta VALUES ('version', '42')",
+            "CREATE TABLE urls (url TEXT)",
+        ] {
+            sqlx::query(sql).execute(&mut c).await.unwrap();
+        }
+        c.close().await.unwrap();
+    }
+    let chromium_before = std::fs::read(&chromium).unwrap();
+    let Err(e) = Store::open(&chromium.display().to_string()).await else {
+        panic!("a browser's history opened as a studyflow database");
+    };
+    assert!(e.to_string().contains("another application's"), "{e}");
+    assert_eq!(std::fs::read(&chromium).unwrap(), chromium_before);
+    // A link to nothing is not a file to create (nor a loop).
+    #[cfg(unix)]
+    {
+        let dangling = dir.join("dangling.db");
+        std::os::unix::fs::symlink(dir.join("nowhere/x.db"), &dangling).unwrap();
+        let Err(e) = Store::open(&dangling.display().to_string()).await else {
+            panic!("a dangling link opened");
+        };
+        assert!(e.to_string().contains("link to nothing"), "{e}");
+    }
     let before = std::fs::read(&foreign).unwrap();
     let url = foreign.display().to_string();
     for open in [Store::open(&url).await, Store::open_existing(&url).await] {
@@ -170,4 +205,33 @@ async fn a_postgres_server_that_does_not_answer_is_reported() {
     assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
     assert!(!text.contains("secret-password"), "{text}");
     drop(silent);
+}
+
+/// On PostgreSQL, a schema holding another application's tables is refused untouched.
+#[tokio::test]
+async fn another_applications_postgres_schema_is_left_untouched() {
+    let Some(schema) = studyflow_store::testing::postgres_schema("foreign").await else {
+        return;
+    };
+    {
+        let pool = sqlx::PgPool::connect(&schema.url).await.unwrap();
+        sqlx::query("CREATE TABLE invoices (n INTEGER)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+    let Err(e) = Store::open(&schema.url).await else {
+        panic!("another application's schema opened");
+    };
+    assert!(e.to_string().contains("another application's"), "{e}");
+    let pool = sqlx::PgPool::connect(&schema.url).await.unwrap();
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(tables, 1, "nothing added");
+    pool.close().await;
 }

@@ -9,7 +9,7 @@ pub static RULE: Rule = Rule {
     code: "SF141",
     name: "authorised-persons",
     severity: Severity::Error,
-    points: &["p.21", "p.22", "p.25.1", "p.25.2"],
+    points: &["p.21", "p.22.2", "p.25.1", "p.25.2"],
     summary: "A study that processes identifying data names an authorised service researcher with access to it; only service researchers get that access.",
     explanation: "Only authorised persons receive the study's information (p.25.1); the Service \
 designates the service researchers who may access the Service IS and identifying information \
@@ -18,8 +18,8 @@ requests an identifier, or anything from the Information Centre or the Prison Ad
 (requests carry personal codes, p.12), `authorised_persons` must include a `service_researcher` \
 with `identifying_data` access; manual extraction from the Service IS (p.22.1) needs one with \
 `service_is` access. Giving `identifying_data` access to a Service person who is not a service \
-researcher is an error. Every study names at least one service researcher: its information is \
-obtained and processed in the Service by them (p.21, p.22), and they submit and start it. Every \
+researcher is an error. Every study names at least one service researcher: the Service's \
+researchers check the quality of its information (p.22.2), and they submit and start it. Every \
 person has a name (not only spaces or invisible characters), and names are unique however they \
 are written (Unicode NFC, spaces).",
     check: Check::Spec(check),
@@ -42,10 +42,11 @@ fn check(spec: &Spec, f: &mut Findings) {
         .iter()
         .any(|p| p.role == ServiceRole::ServiceResearcher);
     if !any_researcher && !identifying {
-        // Every study's data is obtained, processed and quality-checked in the Service by its
-        // researchers (p.21, p.22), whoever analyses it; and it is they who submit and start it.
-        f.report("/authorised_persons", "no service researcher is named: the Service's researchers obtain and process the study's information in the Service (MK403 p.21, p.22)")
-            .points(&["p.21", "p.22"])
+        // Every study's information is quality-checked in the Service by its researchers
+        // (p.22.2: "Dienesta pētnieki ... pārbauda ... informācijas kvalitāti"), whoever
+        // analyses it; and it is they who submit and start it.
+        f.report("/authorised_persons", "no service researcher is named: the Service's researchers check the quality of the study's information (MK403 p.22.2)")
+            .points(&["p.22.2"])
             .help("add `- {name: <name>, role: service_researcher, access: [service_is]}`");
     }
     if identifying && !researcher_with(Access::IdentifyingData) {

@@ -41,7 +41,11 @@ fn check(spec: &Spec, f: &mut Findings) {
     };
     for field in &requested {
         if let Some(entry) = catalogue::lookup(field.source, field.key) {
-            let point = entry.point.unwrap_or(field.source.point());
+            // A Service IS field without a point of its own comes from the Service IS (p.9).
+            let point = entry.point.unwrap_or(match field.source {
+                Source::ServiceIs => "p.9",
+                other => other.point(),
+            });
             let how = if secure(field.source) {
                 " by secure electronic means, whose request states the personal-data types (p.12.3)"
             } else {
