@@ -34,7 +34,9 @@ pub enum VaultError {
         "the master key file {0} can be read by other accounts (mode {1:o}); make it the service account's alone: chmod 600 {0}"
     )]
     MasterKeyExposed(String, u32),
-    #[error("the master key file {0} belongs to another account; it must be the service account's own")]
+    #[error(
+        "the master key file {0} belongs to another account; it must be the service account's own"
+    )]
     MasterKeyNotOwn(String),
     #[error("the study keys of `{0}` do not open with this master key (wrong key, or altered)")]
     Unwrap(String),
