@@ -8,34 +8,18 @@ use std::time::Duration;
 use petgraph::Direction::{Incoming, Outgoing};
 use studyflow_calendar::Calendar;
 use studyflow_plan::{Plan, Step, StepKind, TaskBody, Trigger};
+use studyflow_spec::Spec;
 use studyflow_spec::model::{ServiceRole, same_person};
-use studyflow_spec::{Diagnostic, Spec};
 use studyflow_store::{
-    AuditEvent, Expect, Finish, NewRun, RunRow, RunState, Store, StoreError, StudyRow, StudyState,
-    TaskMode, VersionState,
+    AuditEvent, Expect, Finish, NewRun, RunRow, RunState, Store, StudyRow, StudyState, TaskMode,
+    VersionState,
 };
 
 use crate::clock::{Clock, micros, riga_date, riga_end_of_day, riga_midnight};
 use crate::dataplane::{DataPlane, Subject};
 use crate::people::{StudyAct, authorise, authorise_act};
 
-/// Why a command was refused or failed. Messages name studies, steps and users, never data
-/// about a subject.
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("the spec does not validate ({} error(s)); nothing was stored", .0.iter().filter(|d| d.is_error()).count())]
-    Invalid(Vec<Diagnostic>),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0}")]
-    Refused(String),
-}
-
-pub type Result<T> = std::result::Result<T, EngineError>;
+pub use crate::error::{EngineError, Result};
 
 /// Engine settings.
 #[derive(Debug, Clone)]

@@ -11,6 +11,7 @@
 pub mod clock;
 pub mod dataplane;
 pub mod engine;
+pub mod error;
 pub mod people;
 pub mod retry;
 pub mod status;
@@ -18,6 +19,7 @@ pub mod worker;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dataplane::{DataPlane, PlaceholderDataPlane, StepContext, StepError, StepOutput, Subject};
-pub use engine::{ContractInput, Engine, EngineError, Options, TaskNote, run_key};
+pub use engine::{ContractInput, Engine, Options, TaskNote, run_key};
+pub use error::EngineError;
 pub use people::{StudyAct, authorise, authorise_act};
 pub use worker::{Worker, owner_name};

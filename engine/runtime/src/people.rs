@@ -8,7 +8,7 @@ use studyflow_plan::Step;
 use studyflow_spec::Spec;
 use studyflow_spec::model::{Access, ServiceRole, same_person};
 
-use crate::engine::{EngineError, Result};
+use crate::error::{EngineError, Result};
 
 /// A study-level act of a person, each given to the persons the spec names for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
