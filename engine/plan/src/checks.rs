@@ -154,7 +154,8 @@ information is processed by the service researchers the Service has designated (
 a service researcher's designation lies on or before the first step that processes identifying \
 data. The application states the permission of a research ethics committee that has reviewed \
 the proposal (p.4.4): its date is not after the day the spec is checked (`--today`; the day of \
-submission in the engine). A step \
+submission in the engine), and, being a permission to conduct the study, not after the start of \
+the plan's first dated step. A step \
 starts when the earliest phase covering its stage starts (p.3.4); a step whose stage no phase \
 covers has no date and is not checked. The same day is allowed.",
 };
@@ -745,6 +746,27 @@ pub fn prerequisite_dates(plan: &Plan, spec: &Spec, today: Option<Date>) -> Vec<
             "/external/ethics_review/granted_on",
             format!(
                 "the research ethics committee's permission is dated {on}, after today ({today}): the application states a permission the committee has already given (MK403 p.4.4)"
+            ),
+        ));
+    }
+    // p.4.4: the permission is one "to conduct the study" (atļauju veikt pētījumu): on or
+    // before the start of the plan's first dated step. A phase that covers no stage (an
+    // application or ethics-review phase, say) dates no step and does not count.
+    if let Some(on) = spec
+        .external
+        .as_ref()
+        .and_then(|e| e.ethics_review.as_ref())
+        .and_then(|r| r.granted_on)
+        .map(|d| d.0)
+        && let Some(first) = starts(&|_| true).first()
+        && on > first.0
+    {
+        out.push(PREREQUISITE_DATES.finding_of(
+            &["p.4.4"],
+            "/external/ethics_review/granted_on",
+            format!(
+                "the research ethics committee's permission is dated {on}, after `{}` may start on {} (phase `{}`): the study is conducted under the permission to conduct it (MK403 p.4.4)",
+                first.2, first.0, first.1
             ),
         ));
     }
