@@ -569,7 +569,6 @@ const RETIRE_AFTER: usize = 8 << 20;
 
 async fn retire_if_large(c: sqlx::pool::PoolConnection<sqlx::Postgres>, bytes: usize) {
     if bytes > RETIRE_AFTER {
-        use sqlx::Connection;
-        let _ = c.detach().close().await;
+        let _ = c.close().await;
     }
 }
