@@ -160,13 +160,37 @@ impl Engine {
     /// one stored (and approved): a changed calendar or compiler must not silently change a
     /// running study.
     pub async fn load(&self, study: &str, version: i64) -> Result<Arc<Loaded>> {
-        if let Some(l) = self
-            .loaded
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&(study.to_owned(), version))
+        self.load_checked(study, version, true).await
+    }
+
+    /// A version as compiled today without comparing its shape with the approved plan: only
+    /// for running the destruction of its identifying data (MK403 p.26, p.34), which must
+    /// happen even after the compiler changed; everything else waits for an amendment.
+    pub(crate) async fn load_for_destruction(
+        &self,
+        study: &str,
+        version: i64,
+    ) -> Result<Arc<Loaded>> {
+        self.load_checked(study, version, false).await
+    }
+
+    async fn load_checked(
+        &self,
+        study: &str,
+        version: i64,
+        check_shape: bool,
+    ) -> Result<Arc<Loaded>> {
+        if let Some(l) = check_shape
+            .then(|| {
+                self.loaded
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&(study.to_owned(), version))
+                    .cloned()
+            })
+            .flatten()
         {
-            return Ok(l.clone());
+            return Ok(l);
         }
         let v = self
             .store
@@ -182,6 +206,11 @@ impl Engine {
             ))
         })?;
         let (plan, _) = studyflow_plan::compile(&spec, &v.spec, &self.calendar, None);
+        // The destruction of identifying data (MK403 p.26) runs whatever the compiler became:
+        // its step as compiled today, uncached, for that step alone (see `Worker::execute`).
+        if !check_shape {
+            return Ok(Arc::new(Loaded { spec, plan }));
+        }
         // The approved plan runs for years, across releases and calendar updates: what must
         // not change is its shape — the steps, who performs them, what data they read and
         // write, and their order. Dates may move with a new Cabinet order; a different shape
@@ -295,7 +324,11 @@ impl Engine {
     }
 
     /// The steps (id and kind) of a version's plan as approved and stored.
-    async fn approved_steps(&self, study: &str, version: i64) -> Result<Vec<(String, StepKind)>> {
+    pub(crate) async fn approved_steps(
+        &self,
+        study: &str,
+        version: i64,
+    ) -> Result<Vec<(String, StepKind)>> {
         #[derive(serde::Deserialize)]
         struct Node {
             id: String,

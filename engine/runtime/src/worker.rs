@@ -37,7 +37,9 @@ use tokio::task::JoinHandle;
 
 use crate::dataplane::{StepContext, StepError, StepOutput};
 use crate::engine::{Engine, Loaded, Result, event};
+use crate::error::EngineError;
 use crate::retry::{Jitter, Policy};
+use studyflow_plan::StepKind;
 
 /// One worker.
 pub struct Worker {
@@ -528,7 +530,24 @@ impl Worker {
     /// was lost meanwhile (nothing written).
     async fn execute(&self, c: &Claimed, leases: &Leases) -> Result<Outcome> {
         let e = &self.engine;
-        let loaded = e.load(&c.study, c.version).await?;
+        let loaded = match e.load(&c.study, c.version).await {
+            Ok(l) => l,
+            // The plan no longer compiles to its approved shape: everything waits for an
+            // amendment, except the destruction of identifying data (MK403 p.26), which the
+            // approved plan as stored says this step is.
+            Err(EngineError::Refused(why)) => {
+                let destroys = e
+                    .approved_steps(&c.study, c.version)
+                    .await?
+                    .iter()
+                    .any(|(id, kind)| *id == c.step && *kind == StepKind::DestroyIdentifying);
+                if !destroys {
+                    return Err(EngineError::Refused(why));
+                }
+                e.load_for_destruction(&c.study, c.version).await?
+            }
+            Err(err) => return Err(err),
+        };
         let object = studyflow_store::run_object(&c.study, &c.step, &c.subject);
         let Some(step) = loaded.plan.step(&c.step) else {
             leases.release(c.id);

@@ -910,16 +910,31 @@ async fn a_study_whose_plan_drifted_can_still_be_terminated() {
         Err(EngineError::Refused(_))
     ));
     fresh.terminate(&study, "Gatis Krūmiņš").await.unwrap();
+    // And the destruction runs (nothing else of the drifted plan does): the keys go.
+    let master = studyflow_dataplane::vault::MasterKey::from_bytes([6u8; 32]);
+    let keys = studyflow_dataplane::vault::StudyKeys::generate(&study);
+    fresh
+        .store
+        .put_study_keys(
+            &study,
+            &keys.wrap(&master),
+            &keys.note_recipient().unwrap(),
+            0,
+        )
+        .await
+        .unwrap();
+    let fresh = Arc::new(fresh);
+    Worker::new(fresh.clone(), "w".into())
+        .run_until_idle()
+        .await
+        .unwrap();
     let runs = fresh.store.runs(&study).await.unwrap();
     let destroy = runs
         .iter()
         .find(|r| r.step == "destroy-identifying")
         .unwrap();
-    assert_ne!(
-        destroy.state,
-        RunState::Cancelled,
-        "the destruction is kept"
-    );
+    assert_eq!(destroy.state, RunState::Done, "{:?}", destroy.last_error);
+    assert_eq!(fresh.store.study_keys(&study).await.unwrap(), None);
 }
 
 /// A name is one person however it is written: Unicode NFC and spaces aside. The submitter
