@@ -142,7 +142,7 @@ pub static PREREQUISITE_DATES: PlanRule = RuleDoc {
     name: "prerequisite-dates",
     severity: Severity::Error,
     points: &["p.4.4", "p.5", "p.14.2", "p.21", "p.25.2", "p.29", "p.30.2"],
-    summary: "A dated prerequisite comes on or before the first step it gates: the ethics committee's permission no later than today, the contract and the non-disclosure declarations before the first hand-over to the external researcher, the contract's term not ending before it is concluded or before the last hand-over, the Prison Administration agreement before the acquisition, each service researcher's designation before identifying data is first processed.",
+    summary: "A dated prerequisite comes on or before the first step it gates: the ethics committee's permission no later than today and the plan's first dated step, the contract and the non-disclosure declarations before the first hand-over to the external researcher, the contract's term not ending before it is concluded or before the last hand-over, the Prison Administration agreement before the acquisition, each service researcher's designation before identifying data is first processed.",
     explanation: "The Service hands information over to the external researcher only once the \
 contract is concluded and the non-disclosure declarations are signed (p.30.2), and the \
 researcher processes it under that contract (p.29): both dates lie on or before the start of the \
@@ -731,44 +731,40 @@ pub fn prerequisite_dates(plan: &Plan, spec: &Spec, today: Option<Date>) -> Vec<
     }
     // p.4.4: the application states the permission of a committee that has reviewed the
     // proposal ("ja pētījuma priekšlikums ir skatīts"): it exists on the day the application
-    // is checked, never later.
-    if let (Some(on), Some(today)) = (
-        spec.external
-            .as_ref()
-            .and_then(|e| e.ethics_review.as_ref())
-            .and_then(|r| r.granted_on)
-            .map(|d| d.0),
-        today,
-    ) && on > today
-    {
-        out.push(PREREQUISITE_DATES.finding_of(
-            &["p.4.4"],
-            "/external/ethics_review/granted_on",
-            format!(
-                "the research ethics committee's permission is dated {on}, after today ({today}): the application states a permission the committee has already given (MK403 p.4.4)"
-            ),
-        ));
-    }
-    // p.4.4: the permission is one "to conduct the study" (atļauju veikt pētījumu): on or
-    // before the start of the plan's first dated step. A phase that covers no stage (an
-    // application or ethics-review phase, say) dates no step and does not count.
+    // is checked, never later; and it is one "to conduct the study" (atļauju veikt pētījumu):
+    // on or before the start of the plan's first dated step (a phase that covers no stage, an
+    // application or ethics-review phase say, dates no step and does not count).
     if let Some(on) = spec
         .external
         .as_ref()
         .and_then(|e| e.ethics_review.as_ref())
         .and_then(|r| r.granted_on)
         .map(|d| d.0)
-        && let Some(first) = starts(&|_| true).first()
-        && on > first.0
     {
-        out.push(PREREQUISITE_DATES.finding_of(
-            &["p.4.4"],
-            "/external/ethics_review/granted_on",
-            format!(
-                "the research ethics committee's permission is dated {on}, after `{}` may start on {} (phase `{}`): the study is conducted under the permission to conduct it (MK403 p.4.4)",
-                first.2, first.0, first.1
-            ),
-        ));
+        let at = "/external/ethics_review/granted_on";
+        if let Some(today) = today
+            && on > today
+        {
+            out.push(PREREQUISITE_DATES.finding_of(
+                &["p.4.4"],
+                at,
+                format!(
+                    "the research ethics committee's permission is dated {on}, after today ({today}): the application states a permission the committee has already given (MK403 p.4.4)"
+                ),
+            ));
+        }
+        if let Some(first) = starts(&|_| true).first()
+            && on > first.0
+        {
+            out.push(PREREQUISITE_DATES.finding_of(
+                &["p.4.4"],
+                at,
+                format!(
+                    "the research ethics committee's permission is dated {on}, after `{}` may start on {} (phase `{}`): the study is conducted under the permission to conduct it (MK403 p.4.4)",
+                    first.2, first.0, first.1
+                ),
+            ));
+        }
     }
     // p.14.2: the agreement before the acquisition from the Prison Administration.
     if let Some(on) = spec

@@ -136,8 +136,7 @@ impl Builder<'_> {
             .node_indices()
             .filter(|n| {
                 let s = &self.graph[*n];
-                s.actor != Actor::ExternalResearcher
-                    && (s.data_in.is_personal() || s.data_out.is_personal())
+                s.actor != Actor::ExternalResearcher && s.handles_personal_data()
             })
             .collect();
         holders

@@ -436,6 +436,11 @@ pub enum TaskBody {
 }
 
 impl Step {
+    /// Whether the step reads or writes personal data (identifying, pseudonymised or contact).
+    pub fn handles_personal_data(&self) -> bool {
+        self.data_in.is_personal() || self.data_out.is_personal()
+    }
+
     /// The engine body a human task has, if any (see [`TaskBody`]).
     pub fn task_body(&self) -> TaskBody {
         if !self.human_task {

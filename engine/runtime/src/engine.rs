@@ -180,17 +180,15 @@ impl Engine {
         version: i64,
         check_shape: bool,
     ) -> Result<Arc<Loaded>> {
-        if let Some(l) = check_shape
-            .then(|| {
-                self.loaded
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(&(study.to_owned(), version))
-                    .cloned()
-            })
-            .flatten()
+        let key = (study.to_owned(), version);
+        if check_shape
+            && let Some(l) = self
+                .loaded
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&key)
         {
-            return Ok(l);
+            return Ok(l.clone());
         }
         let v = self
             .store
@@ -485,11 +483,9 @@ impl Engine {
                 )));
             }
         }
-        // One declaration per person, whatever the number of times named; each of a member
-        // of the external team; and one from everyone who needs one, by the rule SF134 checks
-        // in the spec (p.30.2, p.33.1).
-        // Each declaration under the team member's name as the spec writes it, once however
-        // it was typed; a name of no team member is refused, as typed.
+        // One declaration per person, under the team member's name as the spec writes it,
+        // however often or however it was typed; a name of no team member is refused; and one
+        // from everyone who needs one, by the rule SF134 checks in the spec (p.30.2, p.33.1).
         let team = external.team();
         let mut signatories: Vec<String> = Vec::new();
         for given in &c.signatories {
@@ -508,8 +504,7 @@ impl Engine {
             .iter()
             .filter_map(|m| {
                 let why = m.needs_declaration()?;
-                (!signatories.iter().any(|n| same_person(&m.name, n)))
-                    .then(|| format!("{} ({why})", m.name))
+                (!signatories.contains(&m.name)).then(|| format!("{} ({why})", m.name))
             })
             .collect();
         if !missing.is_empty() {
@@ -1125,7 +1120,7 @@ impl Engine {
             None => serde_json::Value::Null,
             Some(n) => {
                 let masked = studyflow_spec::diagnostic::mask_personal_codes(n);
-                if step.data_in.is_personal() || step.data_out.is_personal() {
+                if step.handles_personal_data() {
                     serde_json::to_value(self.seal_note(&r.study, &masked).await?)
                         .unwrap_or_default()
                 } else {

@@ -75,7 +75,7 @@ pub fn authorise_act(spec: &Spec, act: StudyAct, user: &str) -> Result<()> {
 /// Whether `user` may complete a task of `step` (MK403 p.21, p.25.2, p.30.2, p.33.1).
 pub fn authorise(spec: &Spec, step: &Step, user: &str) -> Result<()> {
     use studyflow_plan::Actor;
-    let personal = step.data_in.is_personal() || step.data_out.is_personal();
+    let personal = step.handles_personal_data();
     match step.actor {
         Actor::ServiceResearcher => {
             let person = spec

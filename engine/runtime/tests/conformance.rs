@@ -413,18 +413,7 @@ async fn tasks_with_personal_data_need_an_authorised_service_researcher() {
         s.engine.tasks(Some("Inese Kalniņa")).await.unwrap().len(),
         1
     );
-    let master = studyflow_dataplane::vault::MasterKey::from_bytes([5u8; 32]);
-    let keys = studyflow_dataplane::vault::StudyKeys::generate(&study);
-    s.engine
-        .store
-        .put_study_keys(
-            &study,
-            &keys.wrap(&master),
-            &keys.note_recipient().unwrap(),
-            0,
-        )
-        .await
-        .unwrap();
+    let (master, _, _) = put_study_keys(&s.engine.store, &study, 5).await;
     s.engine
         .complete_task(qc.id, "Inese Kalniņa", Some(note))
         .await
@@ -911,18 +900,7 @@ async fn a_study_whose_plan_drifted_can_still_be_terminated() {
     ));
     fresh.terminate(&study, "Gatis Krūmiņš").await.unwrap();
     // And the destruction runs (nothing else of the drifted plan does): the keys go.
-    let master = studyflow_dataplane::vault::MasterKey::from_bytes([6u8; 32]);
-    let keys = studyflow_dataplane::vault::StudyKeys::generate(&study);
-    fresh
-        .store
-        .put_study_keys(
-            &study,
-            &keys.wrap(&master),
-            &keys.note_recipient().unwrap(),
-            0,
-        )
-        .await
-        .unwrap();
+    put_study_keys(&fresh.store, &study, 6).await;
     let fresh = Arc::new(fresh);
     Worker::new(fresh.clone(), "w".into())
         .run_until_idle()

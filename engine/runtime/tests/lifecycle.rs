@@ -13,19 +13,7 @@ async fn lifecycle(name: &str, start: jiff::civil::Date, cohort: usize) {
         let spec = studyflow_spec::check(&bytes).spec.unwrap();
         let study = launch(&s, &bytes).await;
         // The study's keys, wrapped by the master key.
-        let master = studyflow_dataplane::vault::MasterKey::from_bytes([3u8; 32]);
-        let keys = studyflow_dataplane::vault::StudyKeys::generate(&study);
-        let wrapped = s
-            .engine
-            .store
-            .put_study_keys(
-                &study,
-                &keys.wrap(&master),
-                &keys.note_recipient().unwrap(),
-                0,
-            )
-            .await
-            .unwrap();
+        let (master, _, wrapped) = put_study_keys(&s.engine.store, &study, 3).await;
         assert!(studyflow_dataplane::vault::StudyKeys::unwrap(&study, &wrapped, &master).is_ok());
         let moves = drive(&s, &study, &spec).await;
         // Destroyed with the study's identifying data (p.26): nothing is left to unwrap.
@@ -82,7 +70,7 @@ async fn lifecycle(name: &str, start: jiff::civil::Date, cohort: usize) {
             if note.is_null() {
                 continue;
             }
-            let personal = step.data_in.is_personal() || step.data_out.is_personal();
+            let personal = step.handles_personal_data();
             assert_eq!(
                 (note.get("sealed").is_some(), note.get("plain").is_some()),
                 (personal, !personal),

@@ -140,17 +140,6 @@ impl Store {
     /// Opens a database that must exist already (an SQLite file that is not there is an
     /// error, not a new empty database): for every command but `submit`.
     pub async fn open_existing(url: &str) -> Result<Store> {
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            let path = url
-                .strip_prefix("sqlite://")
-                .or_else(|| url.strip_prefix("sqlite:"))
-                .unwrap_or(url);
-            if path != ":memory:" && !std::path::Path::new(path).exists() {
-                return Err(StoreError::NotFound(format!(
-                    "there is no database at {path} (submit a study first, or give --database)"
-                )));
-            }
-        }
         Store::open_with(url, true).await
     }
 

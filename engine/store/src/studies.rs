@@ -395,61 +395,40 @@ impl Store {
         sealed: &[u8],
         at: i64,
     ) -> Result<()> {
-        const SQL: &str = "INSERT INTO datasets (study, name, identifying, sealed, updated_at) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (study, name) DO UPDATE SET identifying = excluded.identifying, sealed = excluded.sealed, updated_at = excluded.updated_at";
-        match &self.pool {
-            crate::Pool::Sqlite(p) => {
-                sqlx::query(SQL)
-                    .bind(study)
-                    .bind(name)
-                    .bind(i64::from(identifying))
-                    .bind(sealed)
-                    .bind(at)
-                    .execute(p)
-                    .await?;
-            }
-            crate::Pool::Postgres(p) => {
-                let mut c = p.acquire().await?;
-                // Closed rather than pooled however the write ends (an error, a cancelled body).
-                if sealed.len() > RETIRE_AFTER {
-                    c.close_on_drop();
-                }
-                sqlx::query(SQL)
-                    .bind(study)
-                    .bind(name)
-                    .bind(i64::from(identifying))
-                    .bind(sealed)
-                    .bind(at)
-                    .execute(&mut *c)
-                    .await?;
-                retire_if_large(c, sealed.len()).await;
-            }
-        }
+        let backend = self.backend();
+        on_pool!(self, |p| {
+            let mut c = p.acquire().await?;
+            // Before the write, so the connection goes however it ends (an error, a cancel).
+            retire_if_large(backend, &mut c, sealed.len());
+            sqlx::query(
+                "INSERT INTO datasets (study, name, identifying, sealed, updated_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (study, name) DO UPDATE SET identifying = excluded.identifying, sealed = excluded.sealed, updated_at = excluded.updated_at",
+            )
+            .bind(study)
+            .bind(name)
+            .bind(i64::from(identifying))
+            .bind(sealed)
+            .bind(at)
+            .execute(&mut *c)
+            .await?;
+        });
         Ok(())
     }
 
     /// A sealed dataset, if it exists.
     pub async fn dataset(&self, study: &str, name: &str) -> Result<Option<Vec<u8>>> {
-        const SQL: &str = "SELECT sealed FROM datasets WHERE study = $1 AND name = $2";
-        Ok(match &self.pool {
-            crate::Pool::Sqlite(p) => {
-                sqlx::query_scalar(SQL)
-                    .bind(study)
-                    .bind(name)
-                    .fetch_optional(p)
-                    .await?
-            }
-            crate::Pool::Postgres(p) => {
-                let mut c = p.acquire().await?;
-                let found: Option<Vec<u8>> = sqlx::query_scalar(SQL)
+        let backend = self.backend();
+        Ok(on_pool!(self, |p| {
+            let mut c = p.acquire().await?;
+            let found: Option<Vec<u8>> =
+                sqlx::query_scalar("SELECT sealed FROM datasets WHERE study = $1 AND name = $2")
                     .bind(study)
                     .bind(name)
                     .fetch_optional(&mut *c)
                     .await?;
-                retire_if_large(c, found.as_ref().map_or(0, Vec::len)).await;
-                found
-            }
-        })
+            retire_if_large(backend, &mut c, found.as_ref().map_or(0, Vec::len));
+            found
+        }))
     }
 
     /// Whether a dataset exists, without reading it.
@@ -564,11 +543,16 @@ impl Store {
 /// A PostgreSQL connection keeps buffers as large as the largest message it has sent or read,
 /// for as long as it lives in the pool: after a dataset of hundreds of megabytes, one such
 /// connection per worker would hold as much again. Above this size the connection is closed
-/// instead of returned (the pool opens a fresh one when it needs it).
+/// instead of returned (the pool opens a fresh one when it needs it). SQLite keeps no such
+/// buffers: its connections stay pooled.
 const RETIRE_AFTER: usize = 8 << 20;
 
-async fn retire_if_large(c: sqlx::pool::PoolConnection<sqlx::Postgres>, bytes: usize) {
-    if bytes > RETIRE_AFTER {
-        let _ = c.close().await;
+fn retire_if_large<DB: sqlx::Database>(
+    backend: crate::Backend,
+    c: &mut sqlx::pool::PoolConnection<DB>,
+    bytes: usize,
+) {
+    if backend == crate::Backend::Postgres && bytes > RETIRE_AFTER {
+        c.close_on_drop();
     }
 }

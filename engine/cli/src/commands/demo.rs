@@ -335,8 +335,7 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
             {
                 // A note on a step with personal data would be sealed under the study's
                 // keys (MK403 p.26); the demo has nothing to say there.
-                let personal = step.data_in.is_personal() || step.data_out.is_personal();
-                let note = (!personal).then_some("demo");
+                let note = (!step.handles_personal_data()).then_some("demo");
                 engine.complete_task(t.id, who, note).await?;
                 did = true;
             }

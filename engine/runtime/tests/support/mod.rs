@@ -225,7 +225,7 @@ pub async fn drive_with(
                 .unwrap_or_else(|| panic!("nobody in the spec may complete `{}`", t.step));
             // A note on a step with personal data is sealed under the study's keys (p.26):
             // none without them.
-            let personal = step.data_in.is_personal() || step.data_out.is_personal();
+            let personal = step.handles_personal_data();
             let sealable = s
                 .engine
                 .store
@@ -285,4 +285,30 @@ async fn not_done(s: &Setup, study: &str) -> Vec<String> {
         .map(|r| format!("{} {:?} {:?}", r.step, r.state, r.last_error))
         .take(10)
         .collect()
+}
+
+/// Makes and stores a study's keys, wrapped by a master key of `seed` bytes, as the data plane
+/// does when its first data arrives (with the public key its task notes are sealed to).
+#[allow(dead_code)]
+pub async fn put_study_keys(
+    store: &studyflow_store::Store,
+    study: &str,
+    seed: u8,
+) -> (
+    studyflow_dataplane::vault::MasterKey,
+    studyflow_dataplane::vault::StudyKeys,
+    Vec<u8>,
+) {
+    let master = studyflow_dataplane::vault::MasterKey::from_bytes([seed; 32]);
+    let keys = studyflow_dataplane::vault::StudyKeys::generate(study);
+    let wrapped = store
+        .put_study_keys(
+            study,
+            &keys.wrap(&master),
+            &keys.note_recipient().unwrap(),
+            0,
+        )
+        .await
+        .expect("study keys");
+    (master, keys, wrapped)
 }
