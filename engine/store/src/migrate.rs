@@ -119,15 +119,4 @@ impl Store {
         });
         Ok(())
     }
-
-    /// Sets the recorded schema version (tests use it to play a newer database).
-    pub async fn force_schema_version(&self, version: i64) -> Result<()> {
-        on_pool!(self, |p| {
-            sqlx::query("UPDATE meta SET value = $1 WHERE key = 'schema_version'")
-                .bind(version.to_string())
-                .execute(p)
-                .await?;
-        });
-        Ok(())
-    }
 }

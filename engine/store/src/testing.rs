@@ -76,3 +76,75 @@ impl Drop for PgSchema {
         .join();
     }
 }
+
+use crate::{Result, on_pool};
+
+/// What only tests and benchmarks do with a store: tamper with it, play a newer schema, time raw
+/// commits. Built with the `testing` feature alone, never into the production binary.
+impl crate::Store {
+    /// Sets the recorded schema version (tests use it to play a newer database).
+    pub async fn force_schema_version(&self, version: i64) -> Result<()> {
+        on_pool!(self, |p| {
+            sqlx::query("UPDATE meta SET value = $1 WHERE key = 'schema_version'")
+                .bind(version.to_string())
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The baseline of the engine benchmark: `n` single-row insert-and-commit transactions
+    /// into a scratch table, on `connections` connections at once; returns the elapsed time.
+    pub async fn raw_commit_benchmark(
+        &self,
+        n: usize,
+        connections: usize,
+    ) -> Result<std::time::Duration> {
+        on_pool!(self, |p| {
+            sqlx::query("DROP TABLE IF EXISTS bench_raw")
+                .execute(p)
+                .await?;
+            sqlx::query("CREATE TABLE bench_raw (id BIGINT PRIMARY KEY, payload TEXT NOT NULL)")
+                .execute(p)
+                .await?;
+        });
+        let start = std::time::Instant::now();
+        let per = n.div_ceil(connections.max(1));
+        let mut handles = Vec::new();
+        for c in 0..connections.max(1) {
+            let store = self.clone();
+            handles.push(tokio::spawn(async move {
+                for i in 0..per {
+                    let id = (c * per + i) as i64;
+                    on_pool!(store, |p| {
+                        sqlx::query("INSERT INTO bench_raw (id, payload) VALUES ($1, $2)")
+                            .bind(id)
+                            .bind("step transition")
+                            .execute(p)
+                            .await?;
+                    });
+                }
+                Ok::<(), crate::StoreError>(())
+            }));
+        }
+        for h in handles {
+            h.await
+                .map_err(|e| crate::StoreError::Conflict(format!("benchmark task: {e}")))??;
+        }
+        let elapsed = start.elapsed();
+        on_pool!(self, |p| {
+            sqlx::query("DROP TABLE bench_raw").execute(p).await?;
+        });
+        Ok(elapsed)
+    }
+
+    /// Runs one raw statement: for tests that tamper with the database on purpose.
+    pub async fn execute_raw_for_tests(&self, sql: &str) -> Result<u64> {
+        Ok(on_pool!(self, |p| {
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                .execute(p)
+                .await?
+                .rows_affected()
+        }))
+    }
+}
