@@ -1,23 +1,27 @@
-//! Anonymisation of a study dataset (MK403 p.7, p.20, p.24) and the k-anonymity check that
-//! guards every release.
+//! Anonymisation of a study (MK403 p.7, p.20, p.24) and the k-anonymity check that guards
+//! every release: one function for every study ([`anonymise_linked`]), on the linked tables.
 //!
 //! What it does, in order:
-//! 1. keeps only catalogue fields that are not identifiers: personal codes, proceeding and
-//!    ruling numbers, case numbers, contact data (p.7, p.17.3, p.22.3–22.4) and any field the
-//!    catalogue does not know — identifiers other systems assigned (p.24) — are dropped;
-//! 2. replaces each subject's key by a random study ID: an HMAC of the key under a fresh
-//!    random secret that is never stored, so the mapping exists only in the returned vault
-//!    (which the engine keeps encrypted and destroys with the study's keys);
-//! 3. treats dates by the spec's policy: kept, coarsened to the month, or turned into days
-//!    relative to the subject's anchor date;
-//! 4. checks k-anonymity over the declared quasi-identifiers: every combination of their values
-//!    must occur at least `k` times. A smaller class blocks the release with a report of the
-//!    classes (their quasi-identifier values and sizes, nothing identifying) — unless the spec
-//!    allows suppression, when those records are removed and the removal is reported.
+//! 1. identifiers are gone already: linkage keeps only catalogue fields that are not
+//!    identifiers (p.7, p.17.3, p.22.3–22.4, p.24) — [`crate::linkage`];
+//! 2. dates are treated by the spec's policy: kept, coarsened to the month, or turned into days
+//!    relative to the subject's anchor date; whole numbers the spec bands are released in bands;
+//! 3. k-anonymity over the declared quasi-identifiers, on the values as released: every
+//!    combination must occur at least `k` times. A smaller class blocks the release with a
+//!    report of the classes (their quasi-identifier values and sizes, nothing identifying) —
+//!    unless the spec allows suppression, when those subjects are removed with all their rows;
+//! 4. each subject's key becomes a random study ID: an HMAC of the key under a fresh random
+//!    secret that is never stored, so the mapping exists nowhere once the step ends;
+//! 5. the tables are put in the order of the study IDs, and every text column keeps in its
+//!    dictionary only the values released rows use: nothing of the extraction's order or of a
+//!    suppressed subject stays in the anonymised study.
 //!
 //! Missing values count the conservative way: a missing quasi-identifier is a value of its own
 //! ("missing"), not a wildcard that could join any class; records with gaps must form classes of
 //! `k` among themselves.
+//!
+//! A follow-up answer (p.20) is anonymised on arrival by the same date and band rules
+//! ([`anonymise_rows`]), under the study ID its subject already has.
 
 use crate::values::Values;
 use std::collections::{BTreeMap, HashMap};
@@ -28,12 +32,8 @@ use sha2::Sha256;
 use studyflow_spec::catalogue::{self, FieldClass};
 use studyflow_spec::model::DatePolicy;
 
-/// One subject's record: catalogue key → value, under the subject's key in the study.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Record {
-    pub subject: String,
-    pub values: Values,
-}
+use crate::linkage::LinkedTables;
+use crate::table::{self, Column, MISSING, NO_DAY, Table};
 
 /// The anonymisation the spec asks for (MK403 p.7).
 #[derive(Debug, Clone)]
@@ -65,15 +65,8 @@ impl Policy {
     }
 }
 
-/// An anonymised record, under its study ID.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct AnonRecord {
-    pub study_id: String,
-    pub values: Values,
-}
-
 /// One equivalence class over the quasi-identifiers.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Class {
     /// (quasi-identifier, value as released) pairs.
     pub values: Vec<(String, String)>,
@@ -81,7 +74,7 @@ pub struct Class {
 }
 
 /// What the k-anonymity check found.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KReport {
     pub k: usize,
     pub records: usize,
@@ -94,24 +87,291 @@ pub struct KReport {
     pub suppressed: usize,
 }
 
-/// The anonymised dataset.
-#[derive(Debug, Clone)]
-pub struct Anonymised {
-    pub records: Vec<AnonRecord>,
-    /// Subject key → study ID: the pseudonym vault (the engine alone keeps it, encrypted).
-    pub vault: HashMap<String, String>,
-    /// Fields dropped as identifiers or unknown to the catalogue (names only).
-    pub dropped: Vec<String>,
-    pub report: KReport,
-}
-
 /// A release blocked by k-anonymity (suppression not allowed).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("k-anonymity not reached: {} class(es) smaller than k = {} (the smallest has {}); the release is blocked (MK403 p.7)", .0.offending.len(), .0.k, .0.smallest)]
 pub struct Blocked(pub KReport);
 
-fn is_date_field(key: &str) -> bool {
-    catalogue::sources_of(key).any(|f| f.class == FieldClass::Date)
+/// A row of an anonymised table held as values (the follow-up tables), under its study ID.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AnonRecord {
+    pub study_id: String,
+    pub values: Values,
+}
+
+/// The anonymised study: its tables under one set of study IDs, in their order.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct AnonymisedTables {
+    /// The released subjects' study IDs, sorted; the subjects' table's row `i` is
+    /// `study_ids[i]`, and a source row names its subject by that position.
+    pub study_ids: Vec<String>,
+    /// `subjects` first, then one table per source.
+    pub tables: Vec<Table>,
+    pub report: KReport,
+    /// The released subjects' positions in the linked study, in the order of their study IDs:
+    /// for the cohort of the follow-ups (their anchor dates and codes) while the step runs.
+    /// Never stored: with the extraction it would tell who each study ID is.
+    #[serde(skip)]
+    pub linked_positions: Vec<u32>,
+}
+
+impl AnonymisedTables {
+    /// Study ID → its position.
+    pub fn positions(&self) -> HashMap<&str, u32> {
+        self.study_ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), i as u32))
+            .collect()
+    }
+}
+
+/// The study IDs and tables of an anonymised study held as rows of values (a study anonymised
+/// before tables): the subjects' table gives the study IDs.
+pub fn tables_from_records(
+    tables: &BTreeMap<String, Vec<AnonRecord>>,
+) -> (Vec<String>, Vec<Table>) {
+    let mut study_ids: Vec<String> = tables
+        .get("subjects")
+        .map(|t| t.iter().map(|r| r.study_id.clone()).collect())
+        .unwrap_or_default();
+    study_ids.sort();
+    let positions: HashMap<&str, u32> = study_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i as u32))
+        .collect();
+    let mut out: Vec<Table> = tables
+        .iter()
+        .map(|(name, records)| records_table(name, records, &positions))
+        .collect();
+    for t in &mut out {
+        if t.name == "subjects" {
+            t.subject.clear();
+        }
+    }
+    out.sort_by_key(|t| t.name != "subjects");
+    (study_ids, out)
+}
+
+/// A table of anonymised rows held as values, each under the position of its study ID; a row
+/// under a study ID the subjects' table does not release is not released.
+pub fn records_table(name: &str, records: &[AnonRecord], positions: &HashMap<&str, u32>) -> Table {
+    let mut sorted: Vec<&AnonRecord> = records.iter().collect();
+    sorted.sort_by(|a, b| a.study_id.cmp(&b.study_id));
+    Table::from_rows(
+        name,
+        sorted.iter().filter_map(|r| {
+            let at = positions.get(r.study_id.as_str())?;
+            Some((Some(*at), &r.values))
+        }),
+        false,
+    )
+}
+
+/// A date as the policy releases it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReleasedDate {
+    /// The date itself (`keep`).
+    Kept,
+    /// Its month (`2026-03`).
+    Month(String),
+    /// Days after the subject's anchor date (before it: negative).
+    Relative(i32),
+    /// Not released: not a date, or relative to an anchor the subject lacks.
+    Gone,
+}
+
+/// How `policy` releases the date `day` of a subject whose anchor date is `anchor` (day
+/// numbers, [`table::day`]): the one rule of the baseline tables and the follow-up answers.
+pub fn release_date(policy: DatePolicy, day: Option<i32>, anchor: Option<i32>) -> ReleasedDate {
+    match (policy, day, anchor) {
+        (DatePolicy::Keep, _, _) => ReleasedDate::Kept,
+        (_, None, _) => ReleasedDate::Gone,
+        (DatePolicy::Month, Some(d), _) => {
+            let (y, m, _) = table::civil(d);
+            ReleasedDate::Month(format!("{y:04}-{m:02}"))
+        }
+        (DatePolicy::RelativeToAnchor, Some(d), Some(a)) => ReleasedDate::Relative(d - a),
+        (DatePolicy::RelativeToAnchor, Some(_), None) => ReleasedDate::Gone,
+    }
+}
+
+/// The band a cell is released in, when it is a whole number (`1987` → `1985–1989`).
+pub fn banded(cell: &str, width: i64) -> Option<String> {
+    cell.trim().parse::<i64>().ok().map(|n| band(n, width))
+}
+
+/// A date column treated by the policy; `anchor` is each row's anchor day. A cell that was not
+/// a date is not released.
+fn treat_dates(column: Column, policy: DatePolicy, anchor: impl Fn(usize) -> i32) -> Column {
+    let Column::Date(mut days) = column else {
+        return column;
+    };
+    for d in &mut days {
+        if *d == table::BAD_DAY {
+            *d = NO_DAY;
+        }
+    }
+    if policy == DatePolicy::Keep {
+        return Column::Date(days);
+    }
+    let treated = days.iter().enumerate().map(|(i, &d)| {
+        let a = anchor(i);
+        release_date(
+            policy,
+            (d != NO_DAY).then_some(d),
+            (a != NO_DAY).then_some(a),
+        )
+    });
+    match policy {
+        DatePolicy::Month => {
+            let mut out = Column::text();
+            for t in treated {
+                out.push(match &t {
+                    ReleasedDate::Month(m) => m,
+                    _ => "",
+                });
+            }
+            out
+        }
+        _ => Column::Int(
+            treated
+                .map(|t| match t {
+                    ReleasedDate::Relative(n) => n,
+                    _ => NO_DAY,
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// A text column released in bands of `width` (values that are not whole numbers stay).
+fn treat_bands(column: Column, width: i64) -> Column {
+    let Column::Text { dict, codes, .. } = &column else {
+        return column;
+    };
+    let banded: Vec<String> = dict
+        .iter()
+        .map(|v| banded(v, width).unwrap_or_else(|| v.to_string()))
+        .collect();
+    let mut out = Column::text();
+    for &c in codes {
+        out.push(if c == MISSING {
+            ""
+        } else {
+            &banded[c as usize]
+        });
+    }
+    out
+}
+
+/// Anonymises the linked study by `policy` (p.7): dates and bands as the policy says,
+/// k-anonymity over the quasi-identifiers of the subjects — blocked, or with suppression the
+/// small classes removed together with all their rows — then study IDs under `secret` and the
+/// order of the study IDs. `secret`: fresh random bytes ([`random_secret`]), dropped after;
+/// tests pass a fixed one.
+pub fn anonymise_linked(
+    linked: LinkedTables,
+    policy: &Policy,
+    secret: &[u8; 32],
+) -> Result<AnonymisedTables, Blocked> {
+    let LinkedTables {
+        keys,
+        subjects,
+        sources,
+        ..
+    } = linked;
+    let anchor: Vec<i32> = match policy
+        .anchor_field
+        .as_deref()
+        .and_then(|a| subjects.column(a))
+    {
+        Some(Column::Date(d)) => d.clone(),
+        _ => vec![NO_DAY; subjects.rows],
+    };
+    let treat = |mut t: Table| -> Table {
+        let subject = std::mem::take(&mut t.subject);
+        let columns = std::mem::take(&mut t.columns)
+            .into_iter()
+            .zip(&t.fields)
+            .map(|(c, f)| {
+                let c = treat_dates(c, policy.date_policy, |i| {
+                    anchor[if subject.is_empty() {
+                        i
+                    } else {
+                        subject[i] as usize
+                    }]
+                });
+                match policy.bands.get(f) {
+                    Some(w) => treat_bands(c, *w),
+                    None => c,
+                }
+            })
+            .collect();
+        Table {
+            columns,
+            subject,
+            ..t
+        }
+    };
+    let subjects = treat(subjects);
+    // k-anonymity over the released values of the quasi-identifiers, in the policy's order; a
+    // quasi-identifier the data lacks is missing for everyone.
+    let qi: Vec<Option<&Column>> = policy
+        .quasi_identifiers
+        .iter()
+        .map(|q| subjects.column(q))
+        .collect();
+    let key =
+        |i: usize| -> Vec<u32> { qi.iter().map(|c| c.map_or(MISSING, |c| c.raw(i))).collect() };
+    let mut sizes: HashMap<Vec<u32>, usize> = HashMap::with_capacity(1024);
+    for i in 0..subjects.rows {
+        *sizes.entry(key(i)).or_default() += 1;
+    }
+    let mut report = k_report(&sizes, subjects.rows, policy, |k| {
+        k.iter()
+            .zip(&qi)
+            .map(|(raw, c)| c.map_or_else(|| "missing".to_owned(), |c| c.shown(*raw)))
+            .collect()
+    })?;
+    // The released subjects under their study IDs, in the IDs' order.
+    let ids = StudyIds::new(secret);
+    let mut released: Vec<(String, u32)> = (0..subjects.rows)
+        .filter(|&i| sizes.get(&key(i)).is_some_and(|n| *n >= report.k))
+        .map(|i| (ids.of(&keys[i]), i as u32))
+        .collect();
+    drop(qi);
+    released.sort_unstable();
+    report.suppressed = subjects.rows - released.len();
+    let (study_ids, order): (Vec<String>, Vec<u32>) = released.into_iter().unzip();
+    let mut rank = vec![u32::MAX; subjects.rows];
+    for (r, &i) in order.iter().enumerate() {
+        rank[i as usize] = r as u32;
+    }
+    let mut tables = vec![subjects.take(&order, None)];
+    drop(subjects);
+    for t in sources {
+        let t = treat(t);
+        // A subject's rows in the order of its study ID, keeping their order among themselves;
+        // a suppressed subject's rows go with it.
+        let mut rows: Vec<(u32, u32)> = t
+            .subject
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| rank[**s as usize] != u32::MAX)
+            .map(|(i, s)| (rank[*s as usize], i as u32))
+            .collect();
+        rows.sort_unstable();
+        let rows: Vec<u32> = rows.into_iter().map(|(_, i)| i).collect();
+        tables.push(t.take(&rows, Some(&|s| rank[s])));
+    }
+    Ok(AnonymisedTables {
+        study_ids,
+        tables,
+        report,
+        linked_positions: order,
+    })
 }
 
 fn is_releasable(key: &str) -> bool {
@@ -119,197 +379,42 @@ fn is_releasable(key: &str) -> bool {
     fields.peek().is_some() && catalogue::sources_of(key).all(|f| f.class != FieldClass::Identifier)
 }
 
-fn date_of(v: &Value) -> Option<jiff::civil::Date> {
-    v.as_str()?.parse().ok()
-}
-
-/// A value as a class key shows it: missing values are a value of their own.
-fn shown(v: Option<&Value>) -> String {
-    match v {
-        None | Some(Value::Null) => "missing".into(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-    }
-}
-
-/// Anonymises `records` by `policy`. `secret` keys the study IDs: pass fresh random bytes
-/// (see [`random_secret`]) and drop them; tests pass a fixed one.
-pub fn anonymise(
-    records: &[Record],
-    policy: &Policy,
-    secret: &[u8; 32],
-) -> Result<Anonymised, Blocked> {
-    let anchor_of = |r: &Record| {
-        policy
-            .anchor_field
-            .as_ref()
-            .and_then(|a| r.values.get(a))
-            .and_then(date_of)
-    };
-    let (mut out, vault, dropped) = transform(records, policy, &StudyIds::new(secret), anchor_of);
-    let report = check(&mut out, policy)?;
-    Ok(Anonymised {
-        records: out,
-        vault,
-        dropped,
-        report,
-    })
-}
-
-/// Identifiers dropped, study IDs, dates and bands, in a fixed order that says nothing about
-/// the subjects' order in the source; `anchor_of` gives a record's anchor date.
-fn transform(
-    records: &[Record],
-    policy: &Policy,
-    ids: &StudyIds,
-    anchor_of: impl Fn(&Record) -> Option<jiff::civil::Date>,
-) -> (Vec<AnonRecord>, HashMap<String, String>, Vec<String>) {
-    let mut dropped: Vec<String> = Vec::new();
-    let mut vault = HashMap::with_capacity(records.len());
-    let mut out = Vec::with_capacity(records.len());
-    for r in records {
-        let study_id = ids.of(&r.subject);
-        vault.insert(r.subject.clone(), study_id.clone());
-        let anchor = anchor_of(r);
-        let mut values = Values::new();
-        for (key, value) in &r.values {
-            if !is_releasable(key) {
-                if !dropped.iter().any(|d| d == key) {
-                    dropped.push(key.to_owned());
-                }
-                continue;
-            }
-            let value = if is_date_field(key) {
-                match (policy.date_policy, date_of(value)) {
-                    (DatePolicy::Keep, _) => value.clone(),
-                    // Not a date: it can be neither coarsened nor made relative, so it is not
-                    // released (as the bulk path treats it).
-                    (_, None) => Value::Null,
-                    (DatePolicy::Month, Some(d)) => Value::String(month(d)),
-                    (DatePolicy::RelativeToAnchor, Some(d)) => match anchor {
-                        Some(a) => Value::from((d - a).get_days()),
-                        // No anchor for this subject: the date cannot be made relative, so it
-                        // is not released.
-                        None => Value::Null,
-                    },
-                }
-            } else if let (Some(width), Some(n)) = (policy.bands.get(key), value.as_i64()) {
-                Value::String(band(n, *width))
-            } else {
-                value.clone()
-            };
-            values.insert(key, value);
-        }
-        out.push(AnonRecord { study_id, values });
-    }
-    dropped.sort();
-    out.sort_by(|a, b| a.study_id.cmp(&b.study_id));
-    (out, vault, dropped)
-}
-
 /// The rows of one subject already known by its study ID — a follow-up answer, anonymised on
-/// arrival (MK403 p.20): identifiers dropped, dates by the policy (relative to `anchor`),
-/// bands. No k-anonymity check here: the subject's class was checked with the study's
-/// subjects, and a suppressed subject's rows are dropped when they are joined.
+/// arrival (MK403 p.20) by the rules of [`anonymise_linked`]: identifiers and fields the
+/// catalogue does not know dropped, dates by the policy (relative to `anchor`), bands. No
+/// k-anonymity check here: the subject's class was checked with the study's subjects, and a
+/// suppressed subject has no follow-up.
 pub fn anonymise_rows(
-    study_id: &str,
     rows: impl IntoIterator<Item = Values>,
     policy: &Policy,
     anchor: Option<jiff::civil::Date>,
 ) -> Vec<Values> {
-    let records: Vec<Record> = rows
-        .into_iter()
-        .map(|values| Record {
-            subject: study_id.to_owned(),
-            values,
+    let anchor = anchor.map(table::day);
+    rows.into_iter()
+        .map(|row| {
+            let mut values = Values::new();
+            for (key, value) in &row {
+                if !is_releasable(key) {
+                    continue;
+                }
+                let text = catalogue::value_text(Some(value));
+                let value = if table::is_date_field(key) {
+                    match release_date(policy.date_policy, table::parse_day(&text), anchor) {
+                        ReleasedDate::Kept => value.clone(),
+                        ReleasedDate::Month(m) => Value::String(m),
+                        ReleasedDate::Relative(n) => Value::from(n),
+                        ReleasedDate::Gone => Value::Null,
+                    }
+                } else if let Some(b) = policy.bands.get(key).and_then(|w| banded(&text, *w)) {
+                    Value::String(b)
+                } else {
+                    value.clone()
+                };
+                values.insert(key, value);
+            }
+            values
         })
-        .collect();
-    let (out, _, _) = transform(&records, policy, &StudyIds::new(&[0; 32]), |_| anchor);
-    out.into_iter().map(|r| r.values).collect()
-}
-
-/// An anonymised study: its tables (`subjects` and one per source) under one set of study IDs.
-#[derive(Debug, Clone)]
-pub struct Study {
-    pub tables: BTreeMap<String, Vec<AnonRecord>>,
-    /// Subject key → study ID (every subject, the suppressed ones too).
-    pub vault: HashMap<String, String>,
-    pub dropped: Vec<String>,
-    pub report: KReport,
-}
-
-/// Anonymises a linked study: the subjects with the k-anonymity check over their
-/// quasi-identifiers, and each source's rows (`rows`, under their subjects' keys) with the
-/// same study IDs and date policy — dates relative to their subject's anchor. The rows of a
-/// subject suppressed for k-anonymity go with it: a row under a study ID the subjects' table
-/// does not show would still single it out.
-pub fn anonymise_study(
-    subjects: &[Record],
-    rows: &BTreeMap<String, Vec<Record>>,
-    policy: &Policy,
-    secret: &[u8; 32],
-) -> Result<Study, Blocked> {
-    let out = anonymise(subjects, policy, secret)?;
-    let anchors: HashMap<&str, jiff::civil::Date> = subjects
-        .iter()
-        .filter_map(|s| {
-            let a = policy.anchor_field.as_deref()?;
-            Some((s.subject.as_str(), date_of(s.values.get(a)?)?))
-        })
-        .collect();
-    let released: std::collections::HashSet<&str> =
-        out.records.iter().map(|r| r.study_id.as_str()).collect();
-    let ids = StudyIds::new(secret);
-    let mut tables = BTreeMap::new();
-    let mut dropped = out.dropped.clone();
-    for (source, records) in rows {
-        let kept: Vec<Record> = records
-            .iter()
-            .filter(|r| {
-                out.vault
-                    .get(&r.subject)
-                    .is_some_and(|id| released.contains(id.as_str()))
-            })
-            .cloned()
-            .collect();
-        let (t, _, d) = transform(&kept, policy, &ids, |r| {
-            anchors.get(r.subject.as_str()).copied()
-        });
-        dropped.extend(d);
-        tables.insert(source.clone(), t);
-    }
-    dropped.sort();
-    dropped.dedup();
-    tables.insert("subjects".to_owned(), out.records);
-    Ok(Study {
-        tables,
-        vault: out.vault,
-        dropped,
-        report: out.report,
-    })
-}
-
-/// The k-anonymity check; removes the small classes when suppression is allowed.
-pub fn check(records: &mut Vec<AnonRecord>, policy: &Policy) -> Result<KReport, Blocked> {
-    let key = |r: &AnonRecord| -> Vec<String> {
-        policy
-            .quasi_identifiers
-            .iter()
-            .map(|q| shown(r.values.get(q)))
-            .collect()
-    };
-    let mut sizes: HashMap<Vec<String>, usize> = HashMap::new();
-    for r in records.iter() {
-        *sizes.entry(key(r)).or_default() += 1;
-    }
-    let report = k_report(&sizes, records.len(), policy, |values| values.clone())?;
-    let k = report.k;
-    let before = records.len();
-    records.retain(|r| sizes.get(&key(r)).is_some_and(|n| *n >= k));
-    Ok(KReport {
-        suppressed: before - records.len(),
-        ..report
-    })
+        .collect()
 }
 
 /// The report of the k-anonymity check from the class sizes, whatever the class keys are
@@ -357,11 +462,6 @@ pub fn band(n: i64, width: i64) -> String {
     format!("{low}–{}", low + width - 1)
 }
 
-/// A date coarsened to its month (`2026-03`).
-pub fn month(d: jiff::civil::Date) -> String {
-    format!("{:04}-{:02}", d.year(), d.month())
-}
-
 /// Study IDs under one secret, keyed once (see [`study_id`]).
 #[derive(Clone)]
 pub struct StudyIds(Hmac<Sha256>);
@@ -402,18 +502,13 @@ pub fn random_secret() -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::linkage::{self, AnswerRow, Subject};
+    use crate::vault::StudyKeys;
     use serde_json::json;
+    use studyflow_spec::catalogue::Source;
 
-    fn record(subject: &str, values: serde_json::Value) -> Record {
-        Record {
-            subject: subject.into(),
-            values: values
-                .as_object()
-                .unwrap()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        }
+    fn values(v: serde_json::Value) -> Values {
+        serde_json::from_value(v).unwrap()
     }
 
     fn policy(k: usize, suppression: bool, dates: DatePolicy) -> Policy {
@@ -427,13 +522,15 @@ mod tests {
         }
     }
 
-    fn cohort() -> Vec<Record> {
-        let mut v = Vec::new();
-        for i in 0..12 {
-            v.push(record(
-                &format!("subject-{i}"),
-                json!({
-                    "personal_code": "010180-12345",
+    /// Six men born 1990, five women born 1990 and one woman born 1950, in Rīga.
+    fn cohort() -> Vec<Subject> {
+        (0..12)
+            .map(|i| Subject {
+                key: format!("subject-{i}"),
+                personal_code: format!("0101{i:02}-12345"),
+                previous_personal_code: None,
+                values: values(json!({
+                    "personal_code": format!("0101{i:02}-12345"),
                     "case_number": "R-2026-00012",
                     "email": "someone@example.lv",
                     "population_register_id": "PR-77",
@@ -442,11 +539,27 @@ mod tests {
                     "region": "Rīga",
                     "supervision_start_date": "2026-03-10",
                     "supervision_end_date": "2027-03-09",
-                    "offence_date": "2027-01-20",
-                }),
-            ));
-        }
-        v
+                })),
+            })
+            .collect()
+    }
+
+    /// Linked (no registry) and anonymised: the one path of every study.
+    fn anonymise(
+        subjects: &[Subject],
+        policy: &Policy,
+        secret: &[u8; 32],
+    ) -> Result<AnonymisedTables, Blocked> {
+        let keys = StudyKeys::generate("anonymise-test");
+        anonymise_linked(linkage::link(&keys, subjects, &[]), policy, secret)
+    }
+
+    /// Row `i`'s cell of `field` as released.
+    fn cell(t: &Table, field: &str, i: usize) -> String {
+        let c = t.column(field).unwrap();
+        let mut s = String::new();
+        c.cell_raw(c.raw(i), &mut s);
+        s
     }
 
     #[test]
@@ -458,38 +571,39 @@ mod tests {
             &secret,
         )
         .unwrap();
+        let subjects = &a.tables[0];
         assert_eq!(
-            a.dropped,
+            subjects.fields,
             [
-                "case_number",
-                "email",
-                "personal_code",
-                "population_register_id"
+                "birth_year",
+                "region",
+                "sex",
+                "supervision_end_date",
+                "supervision_start_date"
             ]
         );
-        let r = &a.records[0];
-        assert!(!r.values.contains_key("personal_code"));
-        assert_eq!(r.values["supervision_start_date"], json!(0));
-        assert_eq!(r.values["supervision_end_date"], json!(364));
-        assert_eq!(r.values["offence_date"], json!(316));
+        assert_eq!(cell(subjects, "supervision_start_date", 0), "0");
+        assert_eq!(cell(subjects, "supervision_end_date", 0), "364");
         let m = anonymise(&cohort(), &policy(1, false, DatePolicy::Month), &secret).unwrap();
-        assert_eq!(m.records[0].values["offence_date"], json!("2027-01"));
-        // Study IDs are not the subject keys, are stable for one secret, differ for another.
+        assert_eq!(cell(&m.tables[0], "supervision_end_date", 0), "2027-03");
+        // Study IDs are not the subject keys, are stable for one secret, differ for another,
+        // and come sorted.
         assert!(
-            a.vault
-                .values()
+            a.study_ids
+                .iter()
                 .all(|id| id.starts_with("P-") && !id.contains("subject"))
         );
-        assert_eq!(a.vault["subject-3"], study_id(&secret, "subject-3"));
+        assert!(a.study_ids.contains(&study_id(&secret, "subject-3")));
+        assert!(a.study_ids.is_sorted());
         assert_ne!(
             study_id(&secret, "subject-3"),
             study_id(&[8u8; 32], "subject-3")
         );
-        let text = serde_json::to_string(&a.records.iter().map(|r| &r.values).collect::<Vec<_>>())
-            .unwrap();
-        assert!(
-            !text.contains("010180") && !text.contains("example.lv") && !text.contains("subject-")
-        );
+        let text = serde_json::to_string(&a).unwrap();
+        for gone in ["010100", "example.lv", "subject-", "R-2026", "PR-77"] {
+            assert!(!text.contains(gone), "{gone} in the anonymised study");
+        }
+        assert!(!text.contains("linked_positions"), "never stored");
     }
 
     #[test]
@@ -506,7 +620,7 @@ mod tests {
         assert_eq!(e.0.smallest, 1);
         assert!(e.to_string().contains("MK403 p.7"));
         let ok = anonymise(&cohort(), &policy(5, true, DatePolicy::Keep), &secret).unwrap();
-        assert_eq!((ok.records.len(), ok.report.suppressed), (11, 1));
+        assert_eq!((ok.study_ids.len(), ok.report.suppressed), (11, 1));
         // Passing: k = 5 holds for the rest.
         assert!(
             anonymise(
@@ -515,6 +629,52 @@ mod tests {
                 &secret
             )
             .is_ok()
+        );
+    }
+
+    /// A suppressed subject takes its rows with it, and leaves nothing in the anonymised
+    /// study: not its value in a column's dictionary, not the order of the extraction.
+    #[test]
+    fn a_suppressed_subject_leaves_nothing_behind() {
+        let keys = StudyKeys::generate("suppressed");
+        let subjects = cohort();
+        let answers: Vec<AnswerRow> = subjects
+            .iter()
+            .flat_map(|s| {
+                let day = if s.values["birth_year"] == json!(1950) {
+                    "13"
+                } else {
+                    "20"
+                };
+                (0..2).map(move |n| AnswerRow {
+                    source: Source::InformationCentre,
+                    personal_code: s.personal_code.clone(),
+                    values: values(json!({
+                        "proceeding_number": "11826001234",
+                        "offence_date": format!("2027-0{}-{day}", n + 1),
+                    })),
+                })
+            })
+            .collect();
+        let linked = linkage::link(&keys, &subjects, &answers);
+        assert_eq!(linked.sources[0].rows, 24);
+        let a = anonymise_linked(linked, &policy(5, true, DatePolicy::Keep), &[4u8; 32]).unwrap();
+        let ic = &a.tables[1];
+        assert_eq!(ic.name, "information_centre");
+        assert_eq!(ic.rows, 22, "the suppressed subject's two rows went");
+        assert!(ic.subject.is_sorted(), "in the order of the study IDs");
+        assert_eq!(cell(ic, "offence_date", 0), "2027-01-20");
+        assert_eq!(
+            cell(ic, "offence_date", 1),
+            "2027-02-20",
+            "a subject's rows keep their order"
+        );
+        // The k-anonymity report says which class was suppressed; the tables keep nothing of it.
+        let text = serde_json::to_string(&a.tables).unwrap();
+        let thirteenth = crate::table::day(jiff::civil::date(2027, 1, 13)).to_string();
+        assert!(
+            !text.contains("1950") && !text.contains(&thirteenth),
+            "{text}"
         );
     }
 
@@ -530,11 +690,11 @@ mod tests {
         );
         p.bands.insert("birth_year".into(), 5);
         let a = anonymise(&c[..11], &p, &[3u8; 32]).unwrap();
-        assert!(
-            a.records
-                .iter()
-                .all(|r| r.values["birth_year"] == json!("1990–1994"))
-        );
+        assert!((0..11).all(|i| cell(&a.tables[0], "birth_year", i) == "1990–1994"));
+        // A year that arrived as text (a CSV extraction) is banded the same way.
+        c[0].values.insert("birth_year", json!("1992"));
+        let a = anonymise(&c[..11], &p, &[3u8; 32]).unwrap();
+        assert!((0..11).all(|i| cell(&a.tables[0], "birth_year", i) == "1990–1994"));
     }
 
     #[test]
@@ -546,6 +706,25 @@ mod tests {
         assert_eq!(
             e.0.offending[0].values[2],
             ("region".to_owned(), "missing".to_owned())
+        );
+    }
+
+    /// The follow-up rows follow the same date and band rules.
+    #[test]
+    fn follow_up_rows_are_anonymised_by_the_same_rules() {
+        let mut p = policy(5, false, DatePolicy::RelativeToAnchor);
+        p.bands.insert("birth_year".into(), 10);
+        let rows = anonymise_rows(
+            [values(
+                json!({"proceeding_number": "11826001234", "offence_date": "2027-03-20",
+                            "birth_year": "1987", "not_in_the_catalogue": "x"}),
+            )],
+            &p,
+            Some(jiff::civil::date(2027, 3, 10)),
+        );
+        assert_eq!(
+            serde_json::to_value(&rows[0]).unwrap(),
+            json!({"birth_year": "1980–1989", "offence_date": 10})
         );
     }
 }

@@ -362,7 +362,6 @@ pub fn anonymise_batch(
             let dates: Vec<Option<Date>> = mine.iter().map(|(r, _)| event_date(r)).collect();
             let late: Vec<bool> = mine.iter().map(|(_, l)| *l).collect();
             let mut events = crate::anonymise::anonymise_rows(
-                &m.study_id,
                 mine.into_iter().map(|(r, _)| r),
                 policy,
                 Some(m.anchor.start),

@@ -9,14 +9,17 @@
 //! ID ([`followup`]), releases with their data package ([`release`], [`datapackage`]), the
 //! consented contact transfer ([`contact`]), letters ([`letters`]), the study's keys
 //! ([`vault`]), one CSV reader and writer ([`csvio`]); [`registry_plane`] is the adapter per step
-//! kind, and [`bulk`] the columnar path of a million clients.
+//! kind.
+//!
+//! From linkage to release a study's data is one representation, the columnar tables of
+//! [`table`], and one set of stage functions on them — for ten subjects in the engine and for a
+//! million clients read from files (`examples/bulk_bench.rs`) alike.
 //!
 //! Identifying data leaves this crate in plaintext only through a step the plan allows (a
 //! request to a registry); contact details leave only encrypted to the researcher.
 
 pub mod anonymise;
 pub mod answers;
-pub mod bulk;
 pub mod connector;
 pub mod contact;
 pub mod csv_import;
@@ -29,5 +32,6 @@ pub mod linkage;
 pub mod quality;
 pub mod registry_plane;
 pub mod release;
+pub mod table;
 pub mod values;
 pub mod vault;

@@ -1,21 +1,27 @@
 //! Merge and linkage (MK403 p.17.1–17.2) and the deletion of identifiers right after it
-//! (p.17.3).
+//! (p.17.3): the one linkage of every study, whatever its size.
 //!
 //! The Service IS supplies the subjects; the Information Centre answers per criminal
 //! proceeding and the Prison Administration per ruling, each row naming its subject by personal
 //! code. Rows are joined on a keyed blind index of the personal code — the current code or the
 //! previous one (p.12.1) — never on the code itself, so the join works on values that say
-//! nothing without the study's index key. The linked dataset carries no identifier at all: the
-//! codes and proceeding, ruling and case numbers are left behind as the linkage finishes
-//! (p.17.3). The report counts what was linked, what matched no subject and what matched more
-//! than one, and never names an identifier.
+//! nothing without the study's index key. The linked study ([`LinkedTables`]) carries no
+//! identifier at all: the codes go only into the blind index, which is dropped as the linkage
+//! finishes, and proceeding, ruling and case numbers are skipped as each row is read (p.17.3).
+//! The report counts what was linked, what matched no subject and what matched more than one,
+//! and never names an identifier.
+//!
+//! One core ([`Linking`]) does it, fed row by row by either of two readers of the same input:
+//! the engine's datasets of imported and checked rows ([`link`]), and the sources' CSV files
+//! streamed from disk for a study of a million clients ([`link_files`]).
 
 use crate::values::Values;
 use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 
 use studyflow_spec::catalogue::{self, FieldClass, Source};
 
-use crate::anonymise::Record;
+use crate::table::Table;
 use crate::vault::StudyKeys;
 
 /// A subject from the Service IS: its key in the study, its codes, and its values by
@@ -37,7 +43,7 @@ pub struct AnswerRow {
 }
 
 /// What linkage did, per source. Counts only.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SourceReport {
     pub rows: usize,
     pub linked: usize,
@@ -48,21 +54,31 @@ pub struct SourceReport {
     pub ambiguous: usize,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LinkageReport {
     pub subjects: usize,
     /// Subjects found by their previous personal code (p.12.1).
     pub linked_by_previous_code: usize,
     pub sources: BTreeMap<String, SourceReport>,
+    /// Blind indexes the linkage held and dropped as it finished (p.17.3).
+    #[serde(default)]
+    pub blind_indexes: usize,
+    /// Table → field → date cells that were not dates (never released; the quality report
+    /// counts them as impossible values, p.18).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unreadable_dates: BTreeMap<String, BTreeMap<String, usize>>,
 }
 
-/// The linked study dataset: one record per subject and the rows of each source under their
-/// subject's key, none of them carrying an identifier.
-#[derive(Debug, Clone, Default)]
-pub struct Linked {
-    pub subjects: Vec<Record>,
-    /// Source name → rows, each under its subject's key.
-    pub rows: BTreeMap<String, Vec<Record>>,
+/// The linked study: the subjects and each source's rows under their subject, none of them
+/// holding an identifier. Sealed while it is kept (pseudonymised data, p.17.3, p.26).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct LinkedTables {
+    /// Each subject's key in the study (`S000001`: its row in the extraction), by position;
+    /// never an identifier. The study IDs are derived from it (p.7).
+    pub keys: Vec<String>,
+    pub subjects: Table,
+    /// One table per source, by name.
+    pub sources: Vec<Table>,
     pub report: LinkageReport,
 }
 
@@ -83,18 +99,6 @@ pub fn answered_field(source: Source, key: &str) -> Option<&'static catalogue::F
             .then(|| catalogue::lookup(Source::PrisonResocialisation, key))
             .flatten()
     })
-}
-
-/// The values without identifiers (p.17.3): what the catalogue marks as an identifier of the
-/// source, and whatever it does not know.
-fn without_identifiers(source: Source, values: &Values) -> Values {
-    values
-        .iter()
-        .filter(|(k, _)| {
-            answered_field(source, k).is_some_and(|f| f.class != FieldClass::Identifier)
-        })
-        .map(|(k, v)| (k, v.clone()))
-        .collect()
 }
 
 /// Where a blind index leads.
@@ -119,7 +123,7 @@ pub enum Found {
 }
 
 /// The keyed blind index of the subjects' codes, current and previous (p.12.1): the linkage of
-/// both the step bodies and the bulk path. It holds indexes, never a code.
+/// [`Linking`]. It holds indexes, never a code.
 pub struct Linker {
     indexer: crate::vault::BlindIndexer,
     slots: HashMap<[u8; 32], Slot>,
@@ -175,56 +179,426 @@ impl Linker {
     }
 }
 
-/// Links the answers to the subjects through the blind index under `keys`.
-pub fn link(keys: &StudyKeys, subjects: &[Subject], answers: &[AnswerRow]) -> Linked {
-    let mut linker = Linker::new(keys, subjects.len() * 2);
-    for (i, s) in subjects.iter().enumerate() {
-        linker.add(
-            i as u32,
-            &s.personal_code,
-            s.previous_personal_code.as_deref(),
-        );
+/// What an input column becomes in the linked table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Code,
+    PreviousCode,
+    /// An identifier other than the code, or — in the engine's rows — a name the catalogue
+    /// does not know: skipped as the row is read (p.17.3, p.24).
+    Skip,
+    /// Kept: the index of its column in the table.
+    Keep(usize),
+}
+
+/// Why an input cannot be linked: what and where, never a cell.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}, line {line}: {problem}")]
+    Bad {
+        path: PathBuf,
+        line: u64,
+        problem: String,
+    },
+}
+
+/// The cells of an input row, by position.
+pub trait Cells {
+    fn cell(&self, i: usize) -> &str;
+}
+
+impl Cells for csv::StringRecord {
+    fn cell(&self, i: usize) -> &str {
+        self.get(i).unwrap_or_default()
     }
-    let mut report = LinkageReport {
-        subjects: subjects.len(),
-        ..LinkageReport::default()
-    };
-    let mut found_by_previous = vec![false; subjects.len()];
-    let mut rows: BTreeMap<String, Vec<Record>> = BTreeMap::new();
-    for a in answers {
-        let name = source_name(a.source);
-        let r = report.sources.entry(name.to_owned()).or_default();
-        r.rows += 1;
-        match linker.find(&a.personal_code) {
-            Found::None => r.unlinked += 1,
+}
+
+impl Cells for [String] {
+    fn cell(&self, i: usize) -> &str {
+        self.get(i).map_or("", String::as_str)
+    }
+}
+
+/// The roles of `names` (an input's columns) for `source`, and the empty table they fill: the
+/// kept columns in name order, whatever the input's order. `strict` (a file): a column the
+/// source does not have, a column named twice and a missing `personal_code` refuse the input;
+/// otherwise (the engine's checked rows) an unknown name is skipped.
+fn layout(source: Source, names: &[&str], strict: bool) -> Result<(Vec<Role>, Table), String> {
+    let mut table = Table::new(if source == Source::ServiceIs {
+        "subjects"
+    } else {
+        source_name(source)
+    });
+    let mut roles = Vec::with_capacity(names.len());
+    let mut kept: Vec<(&str, usize)> = Vec::new();
+    for (i, h) in names.iter().enumerate() {
+        let h = h.trim();
+        if strict && names[..i].iter().any(|e| e.trim() == h) {
+            return Err(format!("column {} repeats an earlier column's name", i + 1));
+        }
+        roles.push(match (h, answered_field(source, h)) {
+            ("personal_code", _) => Role::Code,
+            ("previous_personal_code", _) if source == Source::ServiceIs => Role::PreviousCode,
+            (_, Some(f)) if f.class == FieldClass::Identifier => Role::Skip,
+            (_, Some(_)) => {
+                kept.push((h, i));
+                Role::Skip
+            }
+            // Not named: without a header row the cell would be a client's data.
+            (_, None) if strict => {
+                return Err(format!(
+                    "column {} is not a field of {} in the catalogue (is the header row missing?)",
+                    i + 1,
+                    source.title()
+                ));
+            }
+            (_, None) => Role::Skip,
+        });
+    }
+    if strict && !roles.contains(&Role::Code) {
+        return Err("there is no `personal_code` column (MK403 p.12.1)".into());
+    }
+    kept.sort();
+    for (field, i) in kept {
+        roles[i] = Role::Keep(table.add_column(field, crate::table::Column::for_field(field)));
+    }
+    Ok((roles, table))
+}
+
+/// A source being linked: its roles, its table, where its code is.
+struct Linkee {
+    roles: Vec<Role>,
+    table: Table,
+    code_at: usize,
+    counts: SourceReport,
+}
+
+/// The linkage core: subjects first, then each source's rows, then [`Linking::finish`], which
+/// drops the blind index (p.17.3).
+pub struct Linking {
+    linker: Linker,
+    keys: Vec<String>,
+    roles: Vec<Role>,
+    subjects: Table,
+    sources: Vec<Linkee>,
+    report: LinkageReport,
+    by_previous: Vec<bool>,
+}
+
+impl Linking {
+    /// Starts with the subjects' columns `names` (those of the Service IS extraction).
+    pub fn new(keys: &StudyKeys, names: &[&str], strict: bool) -> Result<Linking, String> {
+        let (roles, subjects) = layout(Source::ServiceIs, names, strict)?;
+        Ok(Linking {
+            linker: Linker::new(keys, 1 << 16),
+            keys: Vec::new(),
+            roles,
+            subjects,
+            sources: Vec::new(),
+            report: LinkageReport::default(),
+            by_previous: Vec::new(),
+        })
+    }
+
+    fn unreadable(report: &mut LinkageReport, table: &str, field: &str) {
+        *report
+            .unreadable_dates
+            .entry(table.to_owned())
+            .or_default()
+            .entry(field.to_owned())
+            .or_default() += 1;
+    }
+
+    /// Adds a subject under its key in the study, with its cells in the order of `names`.
+    pub fn subject(&mut self, key: String, cells: &(impl Cells + ?Sized)) {
+        let n = self.keys.len() as u32;
+        let (mut code, mut previous) = ("", None);
+        for (i, role) in self.roles.iter().enumerate() {
+            let cell = cells.cell(i).trim();
+            match role {
+                Role::Code => code = cell,
+                Role::PreviousCode => previous = Some(cell),
+                Role::Skip => {}
+                Role::Keep(j) => {
+                    if !self.subjects.columns[*j].push(cell) {
+                        Self::unreadable(&mut self.report, "subjects", &self.subjects.fields[*j]);
+                    }
+                }
+            }
+        }
+        self.subjects.end_row();
+        self.linker.add(n, code, previous);
+        self.keys.push(key);
+        self.by_previous.push(false);
+    }
+
+    /// Starts a source whose rows have the columns `names`; its number for [`Linking::row`].
+    pub fn source(
+        &mut self,
+        source: Source,
+        names: &[&str],
+        strict: bool,
+    ) -> Result<usize, String> {
+        let (roles, table) = layout(source, names, strict)?;
+        if self.sources.iter().any(|s| s.table.name == table.name) {
+            return Err(format!("{} is given twice", source.title()));
+        }
+        let code_at = roles
+            .iter()
+            .position(|r| *r == Role::Code)
+            .unwrap_or(usize::MAX);
+        self.sources.push(Linkee {
+            roles,
+            table,
+            code_at,
+            counts: SourceReport::default(),
+        });
+        Ok(self.sources.len() - 1)
+    }
+
+    /// Links a row of source `source` to its subject, or counts it as unlinked or ambiguous.
+    pub fn row(&mut self, source: usize, cells: &(impl Cells + ?Sized)) {
+        let s = &mut self.sources[source];
+        s.counts.rows += 1;
+        let subject = match self.linker.find(cells.cell(s.code_at).trim()) {
+            Found::None => {
+                s.counts.unlinked += 1;
+                return;
+            }
+            Found::Ambiguous => {
+                s.counts.ambiguous += 1;
+                return;
+            }
             Found::One {
                 subject,
                 by_previous,
             } => {
-                r.linked += 1;
-                let s = &subjects[subject as usize];
-                found_by_previous[subject as usize] |= by_previous;
-                rows.entry(name.to_owned()).or_default().push(Record {
-                    subject: s.key.clone(),
-                    values: without_identifiers(a.source, &a.values),
-                });
+                self.by_previous[subject as usize] |= by_previous;
+                subject
             }
-            Found::Ambiguous => r.ambiguous += 1,
+        };
+        s.counts.linked += 1;
+        for (i, role) in s.roles.iter().enumerate() {
+            if let Role::Keep(j) = role
+                && !s.table.columns[*j].push(cells.cell(i).trim())
+            {
+                Self::unreadable(&mut self.report, &s.table.name, &s.table.fields[*j]);
+            }
+        }
+        s.table.subject.push(subject);
+        s.table.end_row();
+    }
+
+    /// The linked study; the blind index is dropped here (p.17.3).
+    pub fn finish(self) -> LinkedTables {
+        let mut report = self.report;
+        report.subjects = self.keys.len();
+        report.linked_by_previous_code = self.by_previous.iter().filter(|b| **b).count();
+        report.blind_indexes = self.linker.len();
+        drop(self.linker);
+        let mut sources: Vec<Table> = Vec::with_capacity(self.sources.len());
+        for s in self.sources {
+            report.sources.insert(s.table.name.clone(), s.counts);
+            sources.push(s.table);
+        }
+        sources.sort_by(|a, b| a.name.cmp(&b.name));
+        LinkedTables {
+            keys: self.keys,
+            subjects: self.subjects,
+            sources,
+            report,
         }
     }
-    report.linked_by_previous_code = found_by_previous.iter().filter(|b| **b).count();
-    let subjects = subjects
-        .iter()
-        .map(|s| Record {
-            subject: s.key.clone(),
-            values: without_identifiers(Source::ServiceIs, &s.values),
-        })
-        .collect();
-    Linked {
-        subjects,
-        rows,
-        report,
+}
+
+/// The names of a set of rows' values, after the code columns given first.
+fn names_of<'v>(first: &[&'v str], rows: impl Iterator<Item = &'v Values>) -> Vec<&'v str> {
+    let mut names: std::collections::BTreeSet<&str> = rows.flat_map(Values::keys).collect();
+    for f in first {
+        names.remove(f);
     }
+    first.iter().copied().chain(names).collect()
+}
+
+/// The cells of a row of values in the order of `names` (the first `codes` given apart).
+fn cells_of(codes: &[&str], names: &[&str], values: &Values, out: &mut Vec<String>) {
+    out.clear();
+    out.extend(codes.iter().map(|c| (*c).to_owned()));
+    out.extend(
+        names[codes.len()..]
+            .iter()
+            .map(|n| catalogue::value_text(values.get(n))),
+    );
+}
+
+/// Links the engine's imported rows (the Service IS sample and the registries' checked
+/// answers) through the blind index under `keys`.
+pub fn link(keys: &StudyKeys, subjects: &[Subject], answers: &[AnswerRow]) -> LinkedTables {
+    const CODES: [&str; 2] = ["personal_code", "previous_personal_code"];
+    let names = names_of(&CODES, subjects.iter().map(|s| &s.values));
+    // Known names only: a layout of the engine's rows cannot fail.
+    let mut linking = Linking::new(keys, &names, false).expect("a lenient layout");
+    let mut cells = Vec::new();
+    for s in subjects {
+        let previous = s.previous_personal_code.as_deref().unwrap_or_default();
+        cells_of(&[&s.personal_code, previous], &names, &s.values, &mut cells);
+        linking.subject(s.key.clone(), cells.as_slice());
+    }
+    let mut order: Vec<Source> = Vec::new();
+    for a in answers {
+        if !order.contains(&a.source) {
+            order.push(a.source);
+        }
+    }
+    for source in order {
+        let rows = || answers.iter().filter(move |a| a.source == source);
+        let names = names_of(&CODES[..1], rows().map(|a| &a.values));
+        let at = linking
+            .source(source, &names, false)
+            .expect("a lenient layout");
+        for a in rows() {
+            cells_of(&[&a.personal_code], &names, &a.values, &mut cells);
+            linking.row(at, cells.as_slice());
+        }
+    }
+    linking.finish()
+}
+
+/// A CSV file of a source, streamed record by record with the one CSV dialect
+/// ([`crate::csvio`]): its header, then records of the header's width. A control character in a
+/// cell, or a record of another width, refuses the file, naming the line and column.
+struct CsvFile {
+    path: PathBuf,
+    reader: csv::Reader<std::io::BufReader<std::fs::File>>,
+    record: csv::StringRecord,
+}
+
+impl CsvFile {
+    fn open(path: &Path) -> Result<(CsvFile, Vec<String>), LinkError> {
+        let file = std::fs::File::open(path).map_err(|source| LinkError::Io {
+            path: path.into(),
+            source,
+        })?;
+        let mut f = CsvFile {
+            path: path.into(),
+            reader: crate::csvio::reader_builder()
+                .from_reader(std::io::BufReader::with_capacity(1 << 20, file)),
+            record: csv::StringRecord::new(),
+        };
+        if !f.next(None)? {
+            return Err(f.bad(1, "the file is empty"));
+        }
+        let mut header: Vec<String> = f.record.iter().map(str::to_owned).collect();
+        if let Some(first) = header.first_mut() {
+            *first = first.trim_start_matches('\u{feff}').to_owned();
+        }
+        Ok((f, header))
+    }
+
+    fn bad(&self, line: u64, problem: impl Into<String>) -> LinkError {
+        LinkError::Bad {
+            path: self.path.clone(),
+            line,
+            problem: problem.into(),
+        }
+    }
+
+    /// Reads the next record (of `width` cells, when given); `false` at the end.
+    fn next(&mut self, width: Option<usize>) -> Result<bool, LinkError> {
+        let read = self.reader.read_record(&mut self.record);
+        let line = self.record.position().map_or(0, csv::Position::line);
+        match read {
+            Ok(false) => return Ok(false),
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map_or(line, csv::Position::line);
+                return Err(self.bad(line, "the file is not CSV"));
+            }
+        }
+        if let Some(w) = width
+            && self.record.len() != w
+        {
+            return Err(self.bad(
+                line,
+                format!("{} fields, the header has {w}", self.record.len()),
+            ));
+        }
+        // Printable ASCII throughout is clean; anything else is looked at cell by cell.
+        if !self
+            .record
+            .as_slice()
+            .bytes()
+            .all(|b| (0x20..0x7f).contains(&b))
+        {
+            for (i, cell) in self.record.iter().enumerate() {
+                if let Some(what) = crate::csvio::forbidden_char(cell) {
+                    return Err(self.bad(line, format!("column {}: the cell holds {what}", i + 1)));
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Links the sources' CSV files to the subjects of `clients` (the Service IS extraction)
+/// through the blind index under `keys`, streaming them: a study of a million clients is never
+/// held as text. A subject's key is its row in the extraction (`S000001`), as the engine's
+/// import numbers it.
+pub fn link_files(
+    keys: &StudyKeys,
+    clients: &Path,
+    sources: &[(Source, &Path)],
+) -> Result<LinkedTables, LinkError> {
+    let (mut f, header) = CsvFile::open(clients)?;
+    let names: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut linking = Linking::new(keys, &names, true).map_err(|p| f.bad(1, p))?;
+    let mut n = 0usize;
+    while f.next(Some(names.len()))? {
+        n += 1;
+        linking.subject(format!("S{n:06}"), &f.record);
+    }
+    for (source, path) in sources {
+        let (mut f, header) = CsvFile::open(path)?;
+        let names: Vec<&str> = header.iter().map(String::as_str).collect();
+        let at = linking
+            .source(*source, &names, true)
+            .map_err(|p| f.bad(1, p))?;
+        while f.next(Some(names.len()))? {
+            linking.row(at, &f.record);
+        }
+    }
+    Ok(linking.finish())
+}
+
+/// What the deletion of identifiers removed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Deleted {
+    /// Extraction and answer files deleted (overwritten first).
+    pub files: usize,
+    pub bytes: u64,
+}
+
+/// Deletes the files that hold the codes in plaintext right after linkage (p.17.3),
+/// overwritten before they are removed (the blind index went with [`Linking::finish`]).
+pub fn delete_files(files: &[&Path]) -> Result<Deleted, LinkError> {
+    let mut bytes = 0;
+    for f in files {
+        bytes += std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
+        crate::contact::shred(f).map_err(|source| LinkError::Io {
+            path: f.to_path_buf(),
+            source,
+        })?;
+    }
+    Ok(Deleted {
+        files: files.len(),
+        bytes,
+    })
 }
 
 #[cfg(test)]
@@ -294,16 +668,24 @@ mod tests {
         );
         assert_eq!(linked.report.sources["prison_rulings"].linked, 1);
         assert_eq!(linked.report.linked_by_previous_code, 1);
-        let ic_rows = &linked.rows["information_centre"];
-        assert_eq!(ic_rows[1].subject, "s2");
-        let everything = format!(
-            "{:?} {:?} {:?}",
-            linked.subjects, linked.rows, linked.report
-        );
+        let ic_rows = &linked.sources[0];
+        assert_eq!(ic_rows.name, "information_centre");
+        assert_eq!(ic_rows.subject, [0, 1]);
+        assert_eq!(linked.keys, ["s1", "s2"]);
+        assert_eq!(linked.report.blind_indexes, 3);
+        let everything = serde_json::to_string(&linked).unwrap();
         for id in ["290758", "325035", "010180", "11826", "R-1"] {
             assert!(!everything.contains(id), "{id} left in the linked dataset");
         }
-        assert_eq!(linked.subjects[0].values["sex"], json!("male"));
+        assert_eq!(
+            linked.subjects.column("sex").unwrap().text_at(0),
+            Some("male")
+        );
+        assert_eq!(
+            linked.subjects.fields,
+            ["sex"],
+            "the case number is an identifier"
+        );
     }
 
     #[test]

@@ -4,13 +4,12 @@
 //! The report counts and names fields and checks, and points at rows by their position in the
 //! dataset — never by an identifier.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use jiff::civil::Date;
-use serde_json::Value;
 use studyflow_spec::catalogue;
 
-use crate::anonymise::Record;
+use crate::table::{self, Column, Table};
 
 /// Dates that may lie after today: the end of a measure the Service is still executing is
 /// the end the court set, which the Service IS records when the measure begins (and from
@@ -65,28 +64,16 @@ impl QualityReport {
     }
 }
 
-fn date(v: &Value) -> Option<Result<Date, ()>> {
-    let s = v.as_str()?;
-    if s.len() == 10 && s.as_bytes()[4] == b'-' {
-        Some(s.parse().map_err(|_| ()))
-    } else {
-        None
-    }
-}
-
-/// Whether `field` should have a value in `row`. Some fields hold a value only when something
-/// happened: their absence is the answer, not a gap (a report that counted every acquitted
-/// proceeding's missing sentence would be learnt to be ignored).
-fn applies(field: &str, row: &Record) -> bool {
-    let has = |k: &str| row.values.get(k).is_some_and(|v| !v.is_null());
+/// Whether `field` should have a value in a row; `has` says whether the row has a value of a
+/// field, `text` what text. Some fields hold a value only when something happened: their
+/// absence is the answer, not a gap (a report that counted every acquitted proceeding's missing
+/// sentence would be learnt to be ignored).
+fn applies(field: &str, has: impl Fn(&str) -> bool, text: impl Fn(&str) -> Option<String>) -> bool {
     match field {
         // What a judgment brings exists for a proceeding that ended in a conviction
         // (MK403 p.13.12, p.13.13, p.13.19, p.13.20, p.13.22); an open or terminated one has none.
         "judgment_date" | "judgment_effective_date" | "sentence" | "sentence_execution_type" => {
-            row.values
-                .get("proceeding_end_grounds")
-                .and_then(Value::as_str)
-                == Some("conviction")
+            text("proceeding_end_grounds").as_deref() == Some("conviction")
         }
         // A proceeding runs through its stages in order (p.13.5, p.13.6): an open one may have
         // no suspect or charge yet; a later stage without an earlier one is a gap.
@@ -122,63 +109,152 @@ fn applies(field: &str, row: &Record) -> bool {
     }
 }
 
-/// Checks `rows`, expecting each of `expected` fields to be present where it applies (a
+/// What is wrong with a text value of `field`, once per distinct value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Fine,
+    Impossible,
+    OutOfDomain,
+}
+
+fn verdict(field: &str, v: &str, today: Date) -> Verdict {
+    let looks_like_date = v.len() == 10 && v.as_bytes()[4] == b'-';
+    let bad = if looks_like_date {
+        match table::parse_day(v) {
+            None => true,
+            Some(d) => d > table::day(today) && !SCHEDULED_ENDS.contains(&field),
+        }
+    } else {
+        match (field, v.trim().parse::<i64>()) {
+            ("birth_year", Ok(y)) => !(1900..=i64::from(today.year())).contains(&y),
+            (_, Ok(n)) => n < 0,
+            _ => false,
+        }
+    };
+    if bad {
+        Verdict::Impossible
+    }
+    // A negative count is impossible already, not counted twice.
+    else if catalogue::sources_of(field)
+        .find_map(|f| f.domain())
+        .is_some_and(|d| !d.admits_text(v))
+    {
+        Verdict::OutOfDomain
+    } else {
+        Verdict::Fine
+    }
+}
+
+/// The rows repeating an earlier row exactly (the same subject, the same cells): sorted by
+/// subject and cells, each row equal to the one before it (the earliest of a group stays).
+fn repeated(t: &Table) -> Vec<bool> {
+    let mut order: Vec<u32> = (0..t.rows as u32).collect();
+    let key = |i: u32| {
+        let i = i as usize;
+        std::iter::once(t.subject_of(i) as u32).chain(t.columns.iter().map(move |c| c.raw(i)))
+    };
+    order.sort_by(|a, b| key(*a).cmp(key(*b)));
+    let mut out = vec![false; t.rows];
+    for w in order.windows(2) {
+        if key(w[0]).eq(key(w[1])) {
+            out[w[1] as usize] = true;
+        }
+    }
+    out
+}
+
+/// Checks table `t`, expecting each of `expected` fields to be present where it applies (a
 /// sentence only for a conviction, an end date only with its grounds, …).
-pub fn check(rows: &[Record], expected: &[&str], today: Date) -> QualityReport {
+pub fn check(t: &Table, expected: &[&str], today: Date) -> QualityReport {
     let mut r = QualityReport {
-        rows: rows.len(),
+        rows: t.rows,
         ..QualityReport::default()
     };
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for (i, row) in rows.iter().enumerate() {
+    let at = |f: &str| t.fields.iter().position(|x| x == f);
+    let verdicts: Vec<Vec<Verdict>> = t
+        .columns
+        .iter()
+        .zip(&t.fields)
+        .map(|(c, f)| match c {
+            Column::Text { dict, .. } => dict.iter().map(|v| verdict(f, v, today)).collect(),
+            Column::Date(_) | Column::Int(_) => Vec::new(),
+        })
+        .collect();
+    // A list (programmes taken) with no item is an answer, "none", which a cell cannot tell
+    // from a gap: it is not counted as missing.
+    let expected: Vec<(&str, Option<usize>)> = expected
+        .iter()
+        .filter(|f| {
+            !catalogue::sources_of(f)
+                .any(|d| matches!(d.domain(), Some(catalogue::Domain::SomeOf(_))))
+        })
+        .map(|f| (*f, at(f)))
+        .collect();
+    let order: Vec<(&str, Option<usize>, Option<usize>)> = DATE_ORDER
+        .iter()
+        .map(|(a, b)| (*a, at(a), at(b)))
+        .filter(|(_, a, b)| a.is_some() && b.is_some())
+        .collect();
+    let repeated = repeated(t);
+    let today_day = table::day(today);
+    for i in 0..t.rows {
         let mut any = false;
-        for f in expected {
-            if applies(f, row) && row.values.get(f).is_none_or(Value::is_null) {
+        let has = |f: &str| at(f).is_some_and(|j| t.columns[j].has(i));
+        let text = |f: &str| {
+            at(f).and_then(|j| {
+                let c = &t.columns[j];
+                c.has(i).then(|| {
+                    let mut s = String::new();
+                    c.cell_raw(c.raw(i), &mut s);
+                    s
+                })
+            })
+        };
+        for (f, j) in &expected {
+            if applies(f, has, text) && !j.is_some_and(|j| t.columns[j].has(i)) {
                 *r.missing.entry((*f).to_owned()).or_default() += 1;
                 any = true;
             }
         }
-        let fingerprint = format!(
-            "{}|{}",
-            row.subject,
-            serde_json::to_string(&row.values).unwrap_or_default()
-        );
-        if seen.insert(fingerprint, i).is_some() {
+        if repeated[i] {
             r.duplicates += 1;
             any = true;
         }
-        for (a, b) in DATE_ORDER {
-            if let (Some(Ok(x)), Some(Ok(y))) = (
-                row.values.get(a).and_then(date),
-                row.values.get(b).and_then(date),
-            ) && x > y
+        for (a, x, y) in &order {
+            let day = |j: &Option<usize>| j.and_then(|j| t.columns[j].day_at(i));
+            if let (Some(x_day), Some(y_day)) = (day(x), day(y))
+                && x_day > y_day
             {
+                let b = DATE_ORDER
+                    .iter()
+                    .find(|(first, _)| first == a)
+                    .map_or("", |p| p.1);
                 *r.date_order.entry(format!("{a} > {b}")).or_default() += 1;
                 any = true;
             }
         }
-        for (k, v) in &row.values {
-            let bad = match date(v) {
-                Some(Err(())) => true,
-                Some(Ok(d)) => d > today && !SCHEDULED_ENDS.contains(&k),
-                None => match (k, v.as_i64()) {
-                    ("birth_year", Some(y)) => !(1900..=i64::from(today.year())).contains(&y),
-                    (_, Some(n)) => n < 0,
-                    _ => false,
+        for (j, (c, f)) in t.columns.iter().zip(&t.fields).enumerate() {
+            let v = match c {
+                Column::Date(v) if v[i] == table::BAD_DAY => Verdict::Impossible,
+                Column::Date(_) => match c.day_at(i) {
+                    Some(d) if d > today_day && !SCHEDULED_ENDS.contains(&f.as_str()) => {
+                        Verdict::Impossible
+                    }
+                    _ => Verdict::Fine,
                 },
+                Column::Text { codes, .. } => verdicts[j]
+                    .get(codes[i] as usize)
+                    .copied()
+                    .unwrap_or(Verdict::Fine),
+                Column::Int(_) => Verdict::Fine,
             };
-            if bad {
-                *r.impossible.entry(k.to_owned()).or_default() += 1;
-                any = true;
-            }
-            // A negative count is impossible already, not counted twice.
-            else if catalogue::sources_of(k)
-                .find_map(|f| f.domain())
-                .is_some_and(|d| !d.admits(v))
-            {
-                *r.out_of_domain.entry(k.to_owned()).or_default() += 1;
-                any = true;
-            }
+            let counts = match v {
+                Verdict::Fine => continue,
+                Verdict::Impossible => &mut r.impossible,
+                Verdict::OutOfDomain => &mut r.out_of_domain,
+            };
+            *counts.entry(f.clone()).or_default() += 1;
+            any = true;
         }
         if any && r.examples.len() < 20 {
             r.examples.push(i + 1);
@@ -193,16 +269,19 @@ mod tests {
     use jiff::civil::date;
     use serde_json::json;
 
-    fn row(s: &str, v: serde_json::Value) -> Record {
-        Record {
-            subject: s.into(),
-            values: v
-                .as_object()
-                .unwrap()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        }
+    use crate::values::Values;
+
+    fn row(s: &str, v: serde_json::Value) -> (u32, Values) {
+        (
+            u32::from(s.as_bytes()[0]),
+            serde_json::from_value(v).unwrap(),
+        )
+    }
+
+    /// The rows as a linked table, each under its subject.
+    fn check(rows: &[(u32, Values)], expected: &[&str], today: Date) -> QualityReport {
+        let t = Table::from_rows("t", rows.iter().map(|(s, v)| (Some(*s), v)), true);
+        super::check(&t, expected, today)
     }
 
     #[test]

@@ -11,14 +11,11 @@
 //! spreadsheet, and a text that arrived from a supplied file or a registry (`=HYPERLINK(…)`)
 //! must not run there as a formula; numbers (relative day counts such as `-3`) stay numbers.
 
-use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use studyflow_spec::catalogue::{self, FieldClass};
-
-use crate::anonymise::AnonRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseError {
@@ -38,13 +35,6 @@ pub enum ReleaseError {
         #[source]
         source: std::io::Error,
     },
-}
-
-/// One table of a release.
-pub struct Table<'a> {
-    /// File name without extension, e.g. `subjects`.
-    pub name: &'a str,
-    pub records: &'a [AnonRecord],
 }
 
 /// What was written.
@@ -101,7 +91,7 @@ pub struct Builder {
 }
 
 /// A writer that hashes what passes through it, so a table's sha256 is known when it is
-/// written (the bulk path writes hundreds of megabytes; reading them again would cost).
+/// written (a million clients' release is hundreds of megabytes; reading them again would cost).
 struct Hashed<W> {
     inner: W,
     hash: Sha256,
@@ -402,47 +392,41 @@ pub fn manifest(folder: &Path) -> Result<Vec<(String, String)>, ReleaseError> {
         .collect())
 }
 
-/// Writes the release folder `folder` from anonymised records.
-pub fn write(folder: &Path, tables: &[Table<'_>]) -> Result<Written, ReleaseError> {
-    write_release(folder, tables, None)
-}
-
-/// Writes the release folder `folder` from anonymised records, described by `d`: with its
-/// data package and the codebook for people.
-pub fn write_described(
+/// Writes the release folder `folder` from the anonymised tables, each row under the study ID
+/// of its subject among `study_ids`, in the tables' order (which is the study IDs': nothing of
+/// the sources' order shows through); described by `d` when given, with its data package and
+/// the codebook for people.
+pub fn write(
     folder: &Path,
-    tables: &[Table<'_>],
-    d: &crate::datapackage::Description,
-) -> Result<Written, ReleaseError> {
-    write_release(folder, tables, Some(d))
-}
-
-fn write_release(
-    folder: &Path,
-    tables: &[Table<'_>],
+    study_ids: &[String],
+    tables: &[&crate::table::Table],
     d: Option<&crate::datapackage::Description>,
 ) -> Result<Written, ReleaseError> {
-    let columns_of: Vec<BTreeSet<&str>> = tables
-        .iter()
-        .map(|t| t.records.iter().flat_map(|r| r.values.keys()).collect())
-        .collect();
     let schema: Vec<(&str, Vec<&str>)> = tables
         .iter()
-        .zip(&columns_of)
-        .map(|(t, c)| (t.name, c.iter().copied().collect()))
+        .map(|t| {
+            (
+                t.name.as_str(),
+                t.fields.iter().map(String::as_str).collect(),
+            )
+        })
         .collect();
     let mut b = Builder::begin(folder, &schema)?;
     if let Some(d) = d {
         b.describe(d);
     }
-    for (t, columns) in tables.iter().zip(&columns_of) {
-        let mut w = b.table(t.name)?;
-        for r in t.records {
-            let cells: Vec<String> = columns
-                .iter()
-                .map(|c| catalogue::value_text(r.values.get(c)))
-                .collect();
-            w.row(&r.study_id, cells.iter().map(String::as_str))?;
+    let mut cells: Vec<String> = Vec::new();
+    for t in tables {
+        let mut w = b.table(&t.name)?;
+        cells.resize(t.columns.len(), String::new());
+        for i in 0..t.rows {
+            for (c, cell) in t.columns.iter().zip(cells.iter_mut()) {
+                c.cell_raw(c.raw(i), cell);
+            }
+            w.row(
+                &study_ids[t.subject_of(i)],
+                cells.iter().map(String::as_str),
+            )?;
         }
         w.finish()?;
     }
@@ -476,40 +460,39 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "not ours");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+    use crate::table::Table;
     use crate::values::Values;
     use serde_json::json;
 
-    fn rec(id: &str, v: serde_json::Value) -> AnonRecord {
-        AnonRecord {
-            study_id: id.into(),
-            values: v
-                .as_object()
-                .unwrap()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect::<Values>(),
-        }
+    /// A table of one row per subject, under the study IDs `P-1`, `P-2`, …
+    fn table(name: &str, rows: &[serde_json::Value]) -> (Vec<String>, Table) {
+        let values: Vec<Values> = rows
+            .iter()
+            .map(|v| serde_json::from_value(v.clone()).unwrap())
+            .collect();
+        let ids = (1..=rows.len()).map(|i| format!("P-{i}")).collect();
+        (
+            ids,
+            Table::from_rows(name, values.iter().map(|v| (None, v)), false),
+        )
+    }
+
+    fn write(folder: &Path, (ids, t): &(Vec<String>, Table)) -> Result<Written, ReleaseError> {
+        super::write(folder, ids, &[t], None)
     }
 
     #[test]
     fn a_release_is_whole_checksummed_and_never_overwritten() {
         let dir = std::env::temp_dir().join(format!("studyflow-release-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let subjects = [
-            rec(
-                "P-1",
+        let subjects = table(
+            "subjects",
+            &[
                 json!({"sex": "male", "region": "Rīga, centrs", "probation_programmes": ["ETS", "Anger management"]}),
-            ),
-            rec("P-2", json!({"sex": "female"})),
-        ];
-        let w = write(
-            &dir.join("r1"),
-            &[Table {
-                name: "subjects",
-                records: &subjects,
-            }],
-        )
-        .unwrap();
+                json!({"sex": "female"}),
+            ],
+        );
+        let w = write(&dir.join("r1"), &subjects).unwrap();
         let csv = std::fs::read_to_string(dir.join("r1/subjects.csv")).unwrap();
         assert_eq!(
             csv,
@@ -528,30 +511,17 @@ mod tests {
             "{codebook}"
         );
         assert!(matches!(
-            write(&dir.join("r1"), &[]),
+            write(&dir.join("r1"), &subjects),
             Err(ReleaseError::Exists(_))
         ));
         // An identifier column refuses the release, and nothing is written.
-        let bad = [rec("P-3", json!({"personal_code": "x"}))];
-        let e = write(
-            &dir.join("r2"),
-            &[Table {
-                name: "subjects",
-                records: &bad,
-            }],
-        )
-        .unwrap_err();
+        let bad = table("subjects", &[json!({"personal_code": "x"})]);
+        let e = write(&dir.join("r2"), &bad).unwrap_err();
         assert!(e.to_string().contains("identifier"), "{e}");
         assert!(!dir.join("r2").exists());
-        let unknown = [rec("P-4", json!({"population_register_id": "77"}))];
+        let unknown = table("t", &[json!({"population_register_id": "77"})]);
         assert!(matches!(
-            write(
-                &dir.join("r3"),
-                &[Table {
-                    name: "t",
-                    records: &unknown
-                }]
-            ),
+            write(&dir.join("r3"), &unknown),
             Err(ReleaseError::NotAnonymised { .. })
         ));
         assert_eq!(

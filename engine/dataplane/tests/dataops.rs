@@ -4,12 +4,10 @@
 //! each personal code, previous code, proceeding number and case number the generator made.
 //! None may appear.
 
-use std::collections::BTreeMap;
-
 use jiff::civil::date;
-use serde_json::Value;
 use studyflow_dataplane::anonymise::{self, Policy};
 use studyflow_dataplane::linkage::{self, AnswerRow, Subject};
+use studyflow_dataplane::table::{Column, Table};
 use studyflow_dataplane::vault::StudyKeys;
 use studyflow_dataplane::{quality, release};
 use studyflow_sim::{Config, generate};
@@ -90,58 +88,28 @@ fn link_check_anonymise_release_and_no_identifier_left() {
 
     let policy = Policy::from_spec(spec.anonymisation.as_ref().unwrap());
     let secret = anonymise::random_secret();
-    let subjects_out = anonymise::anonymise(&linked.subjects, &policy, &secret)
+    let out = anonymise::anonymise_linked(linked, &policy, &secret)
         .expect("k reached with suppression allowed");
-    // Proceedings: the same study IDs, dates relative to each subject's start of supervision.
-    let starts: BTreeMap<&str, &Value> = linked
-        .subjects
-        .iter()
-        .filter_map(|s| Some((s.subject.as_str(), s.values.get("supervision_start_date")?)))
-        .collect();
-    let rows_with_anchor: Vec<_> = linked.rows["information_centre"]
-        .iter()
-        .map(|r| {
-            let mut r = r.clone();
-            if let Some(s) = starts.get(r.subject.as_str()) {
-                r.values.insert("supervision_start_date", (*s).clone());
-            }
-            r
-        })
-        .collect();
-    let no_k = Policy {
-        quasi_identifiers: vec![],
-        ..policy.clone()
-    };
-    let proceedings = anonymise::anonymise(&rows_with_anchor, &no_k, &secret).unwrap();
+    // Proceedings: under the released subjects' study IDs, dates relative to each subject's
+    // start of supervision.
+    let proceedings = &out.tables[1];
+    assert_eq!(proceedings.name, "information_centre");
+    assert!(proceedings.rows > 1000);
     assert!(
         proceedings
-            .records
+            .subject
             .iter()
-            .all(|r| subjects_out.vault.values().any(|id| *id == r.study_id))
+            .all(|s| (*s as usize) < out.study_ids.len())
     );
-    assert!(
-        proceedings
-            .records
-            .iter()
-            .all(|r| r.values.get("offence_date").is_none_or(Value::is_i64))
-    );
+    assert!(matches!(
+        proceedings.column("offence_date"),
+        Some(Column::Int(_))
+    ));
 
     let dir = std::env::temp_dir().join(format!("studyflow-dataops-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let written = release::write(
-        &dir.join("release-1"),
-        &[
-            release::Table {
-                name: "subjects",
-                records: &subjects_out.records,
-            },
-            release::Table {
-                name: "proceedings",
-                records: &proceedings.records,
-            },
-        ],
-    )
-    .unwrap();
+    let tables: Vec<&Table> = out.tables.iter().collect();
+    let written = release::write(&dir.join("release-1"), &out.study_ids, &tables, None).unwrap();
     assert_eq!(written.files.len(), 3);
 
     // The scan: every window of every file, for every identifier the generator made; and
@@ -169,10 +137,9 @@ fn link_check_anonymise_release_and_no_identifier_left() {
         .filter(|f| f.class == catalogue::FieldClass::Identifier)
     {
         assert!(
-            subjects_out
-                .records
+            out.tables
                 .iter()
-                .all(|r| !r.values.contains_key(f.key))
+                .all(|t| !t.fields.iter().any(|c| c == f.key))
         );
     }
     let _ = std::fs::remove_dir_all(dir);

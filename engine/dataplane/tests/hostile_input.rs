@@ -188,14 +188,14 @@ fn formulas_reach_the_release_inert_and_numbers_stay_numbers() {
             ]),
         },
     ];
-    release::write(
-        &dir.join("r1"),
-        &[release::Table {
-            name: "proceedings",
-            records: &rows,
-        }],
-    )
-    .unwrap();
+    let ids = ["P-1".to_owned(), "P-2".to_owned()];
+    let positions = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i as u32))
+        .collect();
+    let table = studyflow_dataplane::anonymise::records_table("proceedings", &rows, &positions);
+    release::write(&dir.join("r1"), &ids, &[&table], None).unwrap();
     let text = std::fs::read_to_string(dir.join("r1/proceedings.csv")).unwrap();
     let table = cells(&text);
     assert_eq!(
@@ -325,13 +325,11 @@ fn report_of(
     let mut findings = q.findings();
     assert!(q.rows > 200);
     let mut reports = vec![q];
-    for rows in linked.rows.values() {
-        let seen: std::collections::BTreeSet<&str> =
-            rows.iter().flat_map(|r| r.values.keys()).collect();
-        let seen: Vec<&str> = seen.into_iter().collect();
+    for t in &linked.sources {
+        let seen: Vec<&str> = t.fields.iter().map(String::as_str).collect();
         // As the quality step does: every field the answer carries is expected where it
         // applies.
-        let r = quality::check(rows, &seen, today);
+        let r = quality::check(t, &seen, today);
         assert!(r.rows > 200 && seen.len() > 10);
         findings += r.findings();
         reports.push(r);

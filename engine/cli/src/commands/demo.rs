@@ -399,8 +399,8 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     if let Some(r) = outputs.get("anonymise") {
         writeln!(
             ctx.out,
-            "anonymised (p.7): {} subjects, k = {} over {} classes, {} suppressed; dropped {}",
-            r["subjects"], r["k"]["k"], r["k"]["classes"], r["k"]["suppressed"], r["dropped"]
+            "anonymised (p.7): {} subjects released, k = {} over {} classes, {} suppressed",
+            r["subjects"], r["k"]["k"], r["k"]["classes"], r["k"]["suppressed"]
         )?;
     }
     let requests: usize = status

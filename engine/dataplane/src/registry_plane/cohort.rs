@@ -2,9 +2,9 @@
 //! (p.19): the released subjects, in batches of one wave and due day, each under a run
 //! pseudonym of its own.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use studyflow_plan::WaveRef;
 use studyflow_plan::model::AnchorEdge;
 use studyflow_runtime::dataplane::{StepContext, StepError, StepOutput, Subject as Run, blocking};
@@ -12,41 +12,54 @@ use studyflow_spec::model::Stage;
 
 use super::names::RunVault;
 use super::{RegistryDataPlane, fail, names, policy_of};
-use crate::anonymise::{self, Record};
+use crate::anonymise;
 use crate::followup::{self, Anchor, Member};
+use crate::table;
 
 impl RegistryDataPlane {
     pub(super) async fn anonymise(&self, ctx: &StepContext<'_>) -> Result<StepOutput, StepError> {
         let study = ctx.study;
         let data = self.sealed_datasets(study, false).await?;
-        let subjects = data.load(&names::LINKED_SUBJECTS).await?;
-        let rows = data.load(&names::LINKED_ROWS).await?;
+        let linked = super::link::linked(&data)
+            .await?
+            .ok_or_else(|| fail("the linked study is missing", false))?;
         let policy = policy_of(ctx)?;
-        let out = blocking(|| {
-            anonymise::anonymise_study(&subjects, &rows, &policy, &anonymise::random_secret())
-        })
-        .map_err(|b| fail(b.to_string(), false))?;
-        drop(rows);
-        let released: Vec<String> = out.tables["subjects"]
-            .iter()
-            .map(|r| r.study_id.clone())
-            .collect();
+        // What the cohort of the waves needs of each subject, before the linked study goes
+        // into the anonymisation: its key and the dates of its anchor event (p.19).
+        let anchors: Vec<(Option<i32>, Option<i32>)> = match &ctx.spec.follow_up {
+            Some(f) => {
+                let [start, end] = f.anchor_event.date_fields();
+                let day =
+                    |field: &str, i: usize| linked.subjects.column(field).and_then(|c| c.day_at(i));
+                (0..linked.subjects.rows)
+                    .map(|i| (day(start, i), day(end, i)))
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        let keys = linked.keys.clone();
+        let out =
+            blocking(|| anonymise::anonymise_linked(linked, &policy, &anonymise::random_secret()))
+                .map_err(|b| fail(b.to_string(), false))?;
         // The cohort for the waves: the released subjects' study IDs, anchor dates (p.19) and
         // codes. A subject suppressed for k-anonymity is never released, so its follow-ups are
         // not requested either (p.7: no more data than the study uses).
         let members = match &ctx.spec.follow_up {
-            Some(f) => {
+            Some(_) => {
                 let codes = data.load_optional(&names::CODES).await?.unwrap_or_default();
-                let dates = f.anchor_event.date_fields();
-                blocking(|| members(&subjects, &out.vault, &released, &codes, dates))
+                members(
+                    &anchors,
+                    &keys,
+                    &out.linked_positions,
+                    &out.study_ids,
+                    &codes,
+                )
             }
             None => Vec::new(),
         };
-        drop(subjects);
-        let record = json!({"k": out.report, "dropped": out.dropped, "subjects": released.len()});
-        data.save(&names::TABLES, &out.tables).await?;
-        data.save(&names::STUDY_IDS, &out.vault).await?;
-        data.save(&names::RELEASED_IDS, &released).await?;
+        drop((anchors, keys));
+        let record = json!({"k": out.report, "subjects": out.study_ids.len()});
+        data.save(&names::BASELINE, &out).await?;
         drop(out);
         // The waves run in batches, one per wave and due day (p.19: one request per registry
         // and day, not one per subject), each under a run pseudonym of its own, never a
@@ -100,35 +113,27 @@ impl RegistryDataPlane {
 }
 
 /// The released subjects with their anchor dates and codes: the members of the waves. A
-/// subject whose anchor start is not known has no wave.
+/// subject whose anchor start is not known has no wave. `anchors` and `keys` are by position
+/// in the linked study; `positions` and `study_ids` are the released subjects'.
 fn members(
-    subjects: &[Record],
-    study_ids: &HashMap<String, String>,
-    released: &[String],
+    anchors: &[(Option<i32>, Option<i32>)],
+    keys: &[String],
+    positions: &[u32],
+    study_ids: &[String],
     codes: &names::Codes,
-    [start_key, end_key]: [&str; 2],
 ) -> Vec<Member> {
-    let released: HashSet<&str> = released.iter().map(String::as_str).collect();
-    subjects
+    positions
         .iter()
-        .filter_map(|s| {
-            let id = study_ids.get(&s.subject)?;
-            if !released.contains(id.as_str()) {
-                return None;
-            }
-            let date = |k: &str| {
-                s.values
-                    .get(k)
-                    .and_then(Value::as_str)
-                    .and_then(|d| d.parse().ok())
-            };
+        .zip(study_ids)
+        .filter_map(|(&at, id)| {
+            let (start, end) = anchors.get(at as usize).copied()?;
             Some(Member {
                 study_id: id.clone(),
                 anchor: Anchor {
-                    start: date(start_key)?,
-                    end: date(end_key),
+                    start: table::date(start?)?,
+                    end: end.and_then(table::date),
                 },
-                codes: codes.get(&s.subject).cloned(),
+                codes: codes.get(&keys[at as usize]).cloned(),
             })
         })
         .collect()

@@ -5,8 +5,29 @@ use serde_json::json;
 use studyflow_plan::Registry;
 use studyflow_runtime::dataplane::{StepContext, StepError, StepOutput, blocking};
 
+use super::datasets::Datasets;
 use super::{RegistryDataPlane, done, names};
-use crate::linkage;
+use crate::linkage::{self, LinkedTables};
+
+/// The linked study, as tables (a study linked before tables: its rows made tables).
+pub(super) async fn linked(data: &Datasets<'_>) -> Result<Option<LinkedTables>, StepError> {
+    if let Some(t) = data.load_optional(&names::LINKED).await? {
+        return Ok(Some(t));
+    }
+    let Some(subjects) = data
+        .load_optional(&names::LINKED_SUBJECTS_BEFORE_TABLES)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let rows = data
+        .load_optional(&names::LINKED_ROWS_BEFORE_TABLES)
+        .await?
+        .unwrap_or_default();
+    Ok(Some(blocking(|| {
+        names::linked_from_records(subjects, rows)
+    })))
+}
 
 impl RegistryDataPlane {
     pub(super) async fn merge_link(&self, ctx: &StepContext<'_>) -> Result<StepOutput, StepError> {
@@ -21,8 +42,7 @@ impl RegistryDataPlane {
         let keys = data.keys()?;
         let linked = blocking(|| linkage::link(keys, &sample, &answers));
         drop((sample, answers));
-        data.save(&names::LINKED_SUBJECTS, &linked.subjects).await?;
-        data.save(&names::LINKED_ROWS, &linked.rows).await?;
+        data.save(&names::LINKED, &linked).await?;
         Ok(done(
             serde_json::to_value(&linked.report).unwrap_or_default(),
         ))
@@ -46,13 +66,14 @@ impl RegistryDataPlane {
             })
             .collect();
         data.save(&names::CODES, &codes).await?;
-        if !data.exists(&names::LINKED_SUBJECTS).await? {
+        if !data.exists(&names::LINKED).await?
+            && !data.exists(&names::LINKED_SUBJECTS_BEFORE_TABLES).await?
+        {
             // No registry to link (the Service IS alone): the subjects without their
             // identifiers are the study dataset.
             let keys = data.keys()?;
             let linked = blocking(|| linkage::link(keys, &sample, &[]));
-            data.save(&names::LINKED_SUBJECTS, &linked.subjects).await?;
-            data.save(&names::LINKED_ROWS, &linked.rows).await?;
+            data.save(&names::LINKED, &linked).await?;
         }
         let deleted = data
             .delete(&[

@@ -6,9 +6,11 @@ use std::collections::{BTreeMap, HashMap};
 use studyflow_plan::{Registry, WaveRef};
 
 use super::datasets::{Dataset, Envelope};
-use crate::anonymise::{AnonRecord, Record};
+use crate::anonymise::{AnonRecord, AnonymisedTables};
 use crate::followup::{Anchor, Censoring, Member, Period, WaveAnswer};
-use crate::linkage::{AnswerRow, Subject};
+use crate::linkage::{AnswerRow, LinkedTables, Subject};
+use crate::table::Table;
+use crate::values::Values;
 
 /// Subject key → personal code and the previous one.
 pub type Codes = BTreeMap<String, (String, Option<String>)>;
@@ -17,13 +19,17 @@ pub type ExpectedWaves = BTreeMap<String, (usize, Option<Censoring>)>;
 
 /// The Service IS sample, with the identifiers the requests name.
 pub const SERVICE_IS: Dataset<Vec<Subject>> = Dataset::sealed("service_is");
-/// The subjects linked to the registries' answers, under their subject keys.
-pub const LINKED_SUBJECTS: Dataset<Vec<Record>> = Dataset::sealed("linked/subjects");
-/// Source name → the linked rows of that source.
-pub const LINKED_ROWS: Dataset<BTreeMap<String, Vec<Record>>> = Dataset::sealed("linked/rows");
+/// The linked study: the subjects and the registries' rows, without identifiers.
+pub const LINKED: Dataset<LinkedTables> = Dataset::sealed("linked/tables");
+/// The linked subjects of a study linked before tables, under their subject keys.
+pub const LINKED_SUBJECTS_BEFORE_TABLES: Dataset<Vec<LinkedRecord>> =
+    Dataset::sealed("linked/subjects");
+/// Source name → the linked rows of that source, in a study linked before tables.
+pub const LINKED_ROWS_BEFORE_TABLES: Dataset<BTreeMap<String, Vec<LinkedRecord>>> =
+    Dataset::sealed("linked/rows");
 /// The personal codes the follow-ups ask by (p.19), kept for the engine alone.
 pub const CODES: Dataset<Codes> = Dataset::sealed("vault/codes");
-/// Subject key → study ID: the pseudonym vault.
+/// Subject key → study ID, in a study whose waves ran under the study IDs themselves.
 pub const STUDY_IDS: Dataset<HashMap<String, String>> = Dataset::sealed("vault/study_ids");
 /// Run pseudonym → what its waves need, in a study formed before one vault per run (see
 /// [`run`]).
@@ -39,11 +45,11 @@ pub const COHORT: Dataset<BTreeMap<String, Anchor>> = Dataset::sealed("vault/coh
 pub const CONSENTED: Dataset<crate::contact::Contacts> = Dataset::sealed("contact/consented");
 /// Everything anonymised: kept after the keys are destroyed (p.27).
 pub const ANONYMISED: &str = "anonymised/";
-/// The anonymised baseline tables.
-pub const TABLES: Dataset<BTreeMap<String, Vec<AnonRecord>>> =
+/// The anonymised study: the baseline tables under the released study IDs.
+pub const BASELINE: Dataset<AnonymisedTables> = Dataset::anonymised("anonymised/baseline");
+/// The anonymised baseline tables of a study anonymised before tables, as rows of values.
+pub const TABLES_BEFORE_TABLES: Dataset<BTreeMap<String, Vec<AnonRecord>>> =
     Dataset::anonymised("anonymised/tables");
-/// The study IDs the subjects' table released after the k-anonymity check.
-pub const RELEASED_IDS: Dataset<Vec<String>> = Dataset::anonymised("anonymised/released_ids");
 /// Counts only, for the censoring of the follow-up tables.
 pub const EXPECTED_WAVES: Dataset<ExpectedWaves> = Dataset::anonymised("anonymised/expected_waves");
 /// The joined follow-up answers, per wave and batch.
@@ -129,5 +135,47 @@ impl Arrived {
             Arrived::Batch(v) => v,
             Arrived::One(a) => vec![*a],
         }
+    }
+}
+
+/// A linked row of a study linked before tables: its subject's key and its values.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(super) struct LinkedRecord {
+    pub subject: String,
+    pub values: Values,
+}
+
+/// The linked study of a study linked before tables, as tables.
+pub(super) fn linked_from_records(
+    subjects: Vec<LinkedRecord>,
+    rows: BTreeMap<String, Vec<LinkedRecord>>,
+) -> LinkedTables {
+    let at: HashMap<&str, u32> = subjects
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.subject.as_str(), i as u32))
+        .collect();
+    let table = Table::from_rows("subjects", subjects.iter().map(|s| (None, &s.values)), true);
+    let report = crate::linkage::LinkageReport {
+        subjects: subjects.len(),
+        ..Default::default()
+    };
+    let mut sources = Vec::new();
+    for (name, records) in &rows {
+        let t = Table::from_rows(
+            name,
+            records.iter().filter_map(|r| {
+                let s = at.get(r.subject.as_str())?;
+                Some((Some(*s), &r.values))
+            }),
+            true,
+        );
+        sources.push(t);
+    }
+    LinkedTables {
+        keys: subjects.into_iter().map(|s| s.subject).collect(),
+        subjects: table,
+        sources,
+        report,
     }
 }

@@ -1,14 +1,14 @@
 //! The quality report a service researcher signs off before the data goes on (MK403 p.18,
 //! p.22.2): counts and row positions only, never a value.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde_json::json;
 use studyflow_runtime::clock::riga_date;
 use studyflow_runtime::dataplane::{StepContext, StepError, StepOutput, blocking};
 use studyflow_spec::catalogue::{self, FieldClass, Source};
 
-use super::{RegistryDataPlane, done, names};
+use super::{RegistryDataPlane, done, fail};
 use crate::quality::{self, QualityReport};
 
 impl RegistryDataPlane {
@@ -17,8 +17,9 @@ impl RegistryDataPlane {
         ctx: &StepContext<'_>,
     ) -> Result<StepOutput, StepError> {
         let data = self.sealed_datasets(ctx.study, false).await?;
-        let subjects = data.load(&names::LINKED_SUBJECTS).await?;
-        let rows = data.load_optional(&names::LINKED_ROWS).await?;
+        let linked = super::link::linked(&data)
+            .await?
+            .ok_or_else(|| fail("the linked study is missing", false))?;
         let today = riga_date(self.clock.now());
         // The Service IS fields the spec asks for, its identifiers deleted before.
         let expected: Vec<&str> = ctx
@@ -38,12 +39,12 @@ impl RegistryDataPlane {
             let mut reports = BTreeMap::new();
             reports.insert(
                 "subjects".to_owned(),
-                quality::check(&subjects, &expected, today),
+                quality::check(&linked.subjects, &expected, today),
             );
-            for (source, records) in rows.iter().flatten() {
-                let seen: BTreeSet<&str> = records.iter().flat_map(|r| r.values.keys()).collect();
-                let seen: Vec<&str> = seen.into_iter().collect();
-                reports.insert(source.clone(), quality::check(records, &seen, today));
+            // A registry answers the fields the spec asked of it: each is expected.
+            for t in &linked.sources {
+                let fields: Vec<&str> = t.fields.iter().map(String::as_str).collect();
+                reports.insert(t.name.clone(), quality::check(t, &fields, today));
             }
             reports
         });

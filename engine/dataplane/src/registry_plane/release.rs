@@ -3,7 +3,7 @@
 //! external researcher under the contract (p.30). Anonymised data only: a release may come
 //! after the destruction of the identifying data and needs no key.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::json;
 use studyflow_plan::StepKind;
@@ -11,12 +11,16 @@ use studyflow_runtime::dataplane::{StepContext, StepError, StepOutput, blocking}
 use studyflow_spec::model::DatePolicy;
 
 use super::{RegistryDataPlane, fail, names};
-use crate::anonymise::AnonRecord;
+use crate::anonymise;
 use crate::followup::{self, Censoring};
-use crate::release::{ReleaseError, Table};
+use crate::release::ReleaseError;
+use crate::table::Table;
 
-/// The analysis dataset's tables by name.
-type Tables = BTreeMap<String, Vec<AnonRecord>>;
+/// The analysis dataset: the released study IDs and the tables under them.
+struct Analysis {
+    study_ids: Vec<String>,
+    tables: Vec<Table>,
+}
 
 impl RegistryDataPlane {
     pub(super) async fn release(&self, ctx: &StepContext<'_>) -> Result<StepOutput, StepError> {
@@ -26,7 +30,7 @@ impl RegistryDataPlane {
         }
         // Waits for a release of another study or wave to finish (the lease is kept meanwhile).
         let _one_at_a_time = self.release_gate.lock().await;
-        let (tables, per_wave) = self.analysis_dataset(ctx).await?;
+        let (analysis, per_wave) = self.analysis_dataset(ctx).await?;
         let label = match ctx.step.about.wave() {
             Some(w) => w.name.to_owned(),
             None if external => "transfer".to_owned(),
@@ -45,12 +49,11 @@ impl RegistryDataPlane {
         };
         let described = crate::datapackage::Description::of(ctx.spec, ctx.version, &label, to);
         let written = blocking(|| {
-            let list: Vec<Table<'_>> = tables
-                .iter()
-                .map(|(name, records)| Table { name, records })
-                .collect();
-            crate::release::write_described(&folder, &list, &described)
+            let mut tables: Vec<&Table> = analysis.tables.iter().collect();
+            tables.sort_by(|a, b| a.name.cmp(&b.name));
+            crate::release::write(&folder, &analysis.study_ids, &tables, Some(&described))
         });
+        drop(analysis);
         let (files, before) = match written {
             Ok(w) => (json!(w.files), false),
             // Written before, the commit lost: the audit event goes with this finish, from the
@@ -83,11 +86,17 @@ impl RegistryDataPlane {
     async fn analysis_dataset(
         &self,
         ctx: &StepContext<'_>,
-    ) -> Result<(Tables, BTreeMap<String, usize>), StepError> {
+    ) -> Result<(Analysis, BTreeMap<String, usize>), StepError> {
         let data = self.anonymised_datasets(ctx.study);
-        let mut tables = data.load(&names::TABLES).await?;
+        let (study_ids, mut tables) = match data.load_optional(&names::BASELINE).await? {
+            Some(b) => (b.study_ids, b.tables),
+            None => {
+                let records = data.load(&names::TABLES_BEFORE_TABLES).await?;
+                blocking(|| anonymise::tables_from_records(&records))
+            }
+        };
         if ctx.spec.follow_up.is_none() {
-            return Ok((tables, BTreeMap::new()));
+            return Ok((Analysis { study_ids, tables }, BTreeMap::new()));
         }
         let mut answers: Vec<followup::WaveAnswer> = Vec::new();
         data.for_each_under(
@@ -106,23 +115,29 @@ impl RegistryDataPlane {
                 .as_ref()
                 .map_or(DatePolicy::RelativeToAnchor, |a| a.date_policy),
         );
-        let t = blocking(|| {
-            let released: BTreeSet<&str> = tables
-                .get("subjects")
-                .map(|t| t.iter().map(|r| r.study_id.as_str()).collect())
-                .unwrap_or_default();
+        let per_wave = blocking(|| {
+            let released: BTreeSet<&str> = study_ids.iter().map(String::as_str).collect();
             // A released subject outside the cohort had no anchor date: no wave for it.
             let expected = |id: &str| {
                 plan.get(id)
                     .copied()
                     .unwrap_or((0, Some(Censoring::AnchorNotKnown)))
             };
-            followup::tables(answers, &released, &expected, unit)
+            let t = followup::tables(answers, &released, &expected, unit);
+            let positions: HashMap<&str, u32> = study_ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (id.as_str(), i as u32))
+                .collect();
+            for (name, records) in [
+                ("follow_up_waves", &t.waves),
+                ("follow_up_events", &t.events),
+                ("follow_up_observation", &t.observation),
+            ] {
+                tables.push(anonymise::records_table(name, records, &positions));
+            }
+            t.events_per_wave()
         });
-        let per_wave = t.events_per_wave();
-        tables.insert("follow_up_waves".to_owned(), t.waves);
-        tables.insert("follow_up_events".to_owned(), t.events);
-        tables.insert("follow_up_observation".to_owned(), t.observation);
-        Ok((tables, per_wave))
+        Ok((Analysis { study_ids, tables }, per_wave))
     }
 }
