@@ -122,3 +122,36 @@ fn pure_crates_depend_on_neither_tokio_nor_sqlx() {
         );
     }
 }
+
+/// The CLI (and later the server) reach the store only through the engine's typed API
+/// (`Engine::status`, `Engine::studies`, …), never its `store` field: what a command shows is
+/// decided in one place (issue #10). The CLI opens the store only to give it to an engine.
+#[test]
+fn the_cli_reaches_the_store_only_through_the_engine() {
+    let mut stack = vec![root().join("engine/cli/src")];
+    let mut files = 0;
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("the CLI's sources") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            files += 1;
+            let text = std::fs::read_to_string(&path).expect("a source file");
+            for (i, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or_default();
+                assert!(
+                    !code.contains(".store.") && !code.contains(".store;"),
+                    "{}:{}: the CLI uses the engine's store directly; add a method to the engine",
+                    path.display(),
+                    i + 1
+                );
+            }
+        }
+    }
+    assert!(files > 10, "the walk found the CLI's sources ({files})");
+}

@@ -87,6 +87,25 @@ pub struct KReport {
     pub suppressed: usize,
 }
 
+impl KReport {
+    /// The report without the quasi-identifier values of its small classes, only their sizes:
+    /// what is kept and recorded after a suppression, since the values describe the very
+    /// subjects the suppression protects (p.7).
+    pub fn counts_only(&self) -> KReport {
+        KReport {
+            offending: self
+                .offending
+                .iter()
+                .map(|c| Class {
+                    values: Vec::new(),
+                    size: c.size,
+                })
+                .collect(),
+            ..self.clone()
+        }
+    }
+}
+
 /// A release blocked by k-anonymity (suppression not allowed).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("k-anonymity not reached: {} class(es) smaller than k = {} (the smallest has {}); the release is blocked (MK403 p.7)", .0.offending.len(), .0.k, .0.smallest)]
@@ -107,6 +126,8 @@ pub struct AnonymisedTables {
     pub study_ids: Vec<String>,
     /// `subjects` first, then one table per source.
     pub tables: Vec<Table>,
+    /// Counts only ([`KReport::counts_only`]): the values of the suppressed classes would
+    /// describe the subjects the suppression protects.
     pub report: KReport,
     /// The released subjects' positions in the linked study, in the order of their study IDs:
     /// for the cohort of the follow-ups (their anchor dates and codes) while the step runs.
@@ -127,15 +148,20 @@ impl AnonymisedTables {
 }
 
 /// The study IDs and tables of an anonymised study held as rows of values (a study anonymised
-/// before tables): the subjects' table gives the study IDs.
+/// before tables): the subjects' table gives the study IDs. `None` without a subjects' table,
+/// or with a study ID twice in it.
 pub fn tables_from_records(
     tables: &BTreeMap<String, Vec<AnonRecord>>,
-) -> (Vec<String>, Vec<Table>) {
+) -> Option<(Vec<String>, Vec<Table>)> {
     let mut study_ids: Vec<String> = tables
-        .get("subjects")
-        .map(|t| t.iter().map(|r| r.study_id.clone()).collect())
-        .unwrap_or_default();
+        .get("subjects")?
+        .iter()
+        .map(|r| r.study_id.clone())
+        .collect();
     study_ids.sort();
+    if study_ids.windows(2).any(|w| w[0] == w[1]) {
+        return None;
+    }
     let positions: HashMap<&str, u32> = study_ids
         .iter()
         .enumerate()
@@ -151,7 +177,7 @@ pub fn tables_from_records(
         }
     }
     out.sort_by_key(|t| t.name != "subjects");
-    (study_ids, out)
+    Some((study_ids, out))
 }
 
 /// A table of anonymised rows held as values, each under the position of its study ID; a row
@@ -184,10 +210,11 @@ pub enum ReleasedDate {
 
 /// How `policy` releases the date `day` of a subject whose anchor date is `anchor` (day
 /// numbers, [`table::day`]): the one rule of the baseline tables and the follow-up answers.
+/// `None`: missing, or not a date.
 pub fn release_date(policy: DatePolicy, day: Option<i32>, anchor: Option<i32>) -> ReleasedDate {
     match (policy, day, anchor) {
-        (DatePolicy::Keep, _, _) => ReleasedDate::Kept,
         (_, None, _) => ReleasedDate::Gone,
+        (DatePolicy::Keep, _, _) => ReleasedDate::Kept,
         (DatePolicy::Month, Some(d), _) => {
             let (y, m, _) = table::civil(d);
             ReleasedDate::Month(format!("{y:04}-{m:02}"))
@@ -197,9 +224,14 @@ pub fn release_date(policy: DatePolicy, day: Option<i32>, anchor: Option<i32>) -
     }
 }
 
-/// The band a cell is released in, when it is a whole number (`1987` → `1985–1989`).
+/// The band a cell is released in, when it is a whole number (`1987` → `1985–1989`) whose band
+/// can be written (not at the ends of the 64-bit range).
 pub fn banded(cell: &str, width: i64) -> Option<String> {
-    cell.trim().parse::<i64>().ok().map(|n| band(n, width))
+    let n = cell.trim().parse::<i64>().ok()?;
+    let width = width.max(1);
+    let low = n.div_euclid(width).checked_mul(width)?;
+    let high = low.checked_add(width - 1)?;
+    Some(format!("{low}–{high}"))
 }
 
 /// A date column treated by the policy; `anchor` is each row's anchor day. A cell that was not
@@ -282,17 +314,28 @@ pub fn anonymise_linked(
         sources,
         ..
     } = linked;
+    // A subject's anchor day; one that is not a date is no anchor.
     let anchor: Vec<i32> = match policy
         .anchor_field
         .as_deref()
         .and_then(|a| subjects.column(a))
     {
-        Some(Column::Date(d)) => d.clone(),
+        Some(c @ Column::Date(_)) => (0..subjects.rows)
+            .map(|i| c.day_at(i).unwrap_or(NO_DAY))
+            .collect(),
         _ => vec![NO_DAY; subjects.rows],
     };
+    // Linkage keeps no identifier (p.17.3); a column that is one, or that the catalogue does
+    // not know, is dropped here all the same, before anything is stored (p.7, p.24).
     let treat = |mut t: Table| -> Table {
         let subject = std::mem::take(&mut t.subject);
-        let columns = std::mem::take(&mut t.columns)
+        let (fields, columns): (Vec<String>, Vec<Column>) = std::mem::take(&mut t.fields)
+            .into_iter()
+            .zip(std::mem::take(&mut t.columns))
+            .filter(|(f, _)| is_releasable(f))
+            .unzip();
+        t.fields = fields;
+        let columns = columns
             .into_iter()
             .zip(&t.fields)
             .map(|(c, f)| {
@@ -369,7 +412,7 @@ pub fn anonymise_linked(
     Ok(AnonymisedTables {
         study_ids,
         tables,
-        report,
+        report: report.counts_only(),
         linked_positions: order,
     })
 }
@@ -456,10 +499,10 @@ pub fn k_report<K>(
     Ok(report)
 }
 
-/// A whole number's band of `width`: `1985–1989` for 1987 in bands of five.
+/// A whole number's band of `width`: `1985–1989` for 1987 in bands of five (the number itself
+/// at the ends of the 64-bit range, where no band can be written).
 pub fn band(n: i64, width: i64) -> String {
-    let low = n.div_euclid(width) * width;
-    format!("{low}–{}", low + width - 1)
+    banded(&n.to_string(), width).unwrap_or_else(|| n.to_string())
 }
 
 /// Study IDs under one secret, keyed once (see [`study_id`]).
@@ -669,8 +712,10 @@ mod tests {
             "2027-02-20",
             "a subject's rows keep their order"
         );
-        // The k-anonymity report says which class was suppressed; the tables keep nothing of it.
-        let text = serde_json::to_string(&a.tables).unwrap();
+        // Nothing of the suppressed subject is kept: not its values in the tables, nor in the
+        // k-anonymity report (its classes' sizes only).
+        assert_eq!(a.report.offending[0].size, 1);
+        let text = serde_json::to_string(&a).unwrap();
         let thirteenth = crate::table::day(jiff::civil::date(2027, 1, 13)).to_string();
         assert!(
             !text.contains("1950") && !text.contains(&thirteenth),
@@ -707,6 +752,31 @@ mod tests {
             e.0.offending[0].values[2],
             ("region".to_owned(), "missing".to_owned())
         );
+    }
+
+    /// An anchor date that is not a date is no anchor: that subject's dates are not released
+    /// (a day counted from a sentinel would give the date back), and nothing panics.
+    #[test]
+    fn a_subject_without_a_readable_anchor_has_no_relative_dates() {
+        let mut c = cohort();
+        c[2].values
+            .insert("supervision_start_date", json!("2026-02-30"));
+        let a = anonymise(
+            &c,
+            &policy(1, false, DatePolicy::RelativeToAnchor),
+            &[5u8; 32],
+        )
+        .unwrap();
+        let t = &a.tables[0];
+        let days: Vec<String> = (0..12)
+            .map(|i| cell(t, "supervision_end_date", i))
+            .collect();
+        assert_eq!(days.iter().filter(|d| d.is_empty()).count(), 1, "{days:?}");
+        assert!(days.iter().all(|d| d.is_empty() || d == "364"), "{days:?}");
+        // Bands at the ends of the 64-bit range cannot be written: the number stays.
+        assert_eq!(banded(&i64::MAX.to_string(), 5), None);
+        assert_eq!(banded("1987", 5).as_deref(), Some("1985–1989"));
+        assert_eq!(band(i64::MIN, 10), i64::MIN.to_string());
     }
 
     /// The follow-up rows follow the same date and band rules.

@@ -156,7 +156,7 @@ pub fn validate(keys: &StudyKeys, request: &Request, rows: &[AnswerRow]) -> Resu
                 }
                 Some(f) if f.class == FieldClass::Date => {
                     if let Some(text) = value.as_str()
-                        && text.parse::<jiff::civil::Date>().is_err()
+                        && crate::table::parse_day(text).is_none()
                     {
                         report(format!("field `{key}` is not a valid date"));
                     } else if !(value.is_null() || value.is_string()) {

@@ -200,7 +200,7 @@ pub fn import(bytes: &[u8], asked: &[&str], with_codes: bool) -> Result<Vec<Subj
             } else if catalogue::lookup(Source::ServiceIs, column)
                 .is_some_and(|f| f.class == FieldClass::Date)
             {
-                if cell.parse::<jiff::civil::Date>().is_err() {
+                if crate::table::parse_day(cell).is_none() {
                     problems.push(RowProblem {
                         row: line,
                         problem: format!("`{column}` is not a date (YYYY-MM-DD)"),

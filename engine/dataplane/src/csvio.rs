@@ -106,62 +106,156 @@ pub fn read(text: &str) -> Result<Sheet, Vec<Malformed>> {
 /// split fields, the crate does. Returns the line each record starts on (blank lines hold
 /// none).
 fn structure(text: &str) -> Result<Vec<usize>, Malformed> {
-    #[derive(Clone, Copy, PartialEq)]
-    enum At {
-        FieldStart,
-        Unquoted,
-        Quoted,
-        QuoteInQuoted,
-    }
-    let bad = |line, problem: &str| Malformed {
-        line,
-        column: None,
-        problem: problem.to_owned(),
-    };
-    let bytes = text.as_bytes();
-    let (mut at, mut line, mut record_line) = (At::FieldStart, 1, 1);
-    let mut starts = Vec::new();
-    let mut between_records = true;
-    for (i, &b) in bytes.iter().enumerate() {
-        if between_records {
-            let blank = b == b'\n' || (b == b'\r' && bytes.get(i + 1) == Some(&b'\n'));
-            if !blank {
-                starts.push(line);
-                record_line = line;
-                between_records = false;
-            }
+    let mut s = Structure::new(true);
+    s.feed(text.as_bytes())?;
+    s.finish()
+}
+
+/// Where the structure check is within a record.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum At {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    QuoteInQuoted,
+}
+
+/// The structure check of the one dialect, fed bytes as they come: a whole supplied file
+/// ([`read`]), or a file of a million clients streamed through [`Checked`].
+#[derive(Debug, Clone)]
+pub struct Structure {
+    at: At,
+    line: usize,
+    record_line: usize,
+    between_records: bool,
+    /// A carriage return outside quotes, waiting for the line feed it must come with.
+    cr: bool,
+    /// The line each record starts on, when kept.
+    starts: Option<Vec<usize>>,
+}
+
+impl Structure {
+    fn new(keep_starts: bool) -> Structure {
+        Structure {
+            at: At::FieldStart,
+            line: 1,
+            record_line: 1,
+            between_records: true,
+            cr: false,
+            starts: keep_starts.then(Vec::new),
         }
-        at = match (at, b) {
-            (At::Quoted, b'"') => At::QuoteInQuoted,
-            (At::Quoted, b'\n') => {
-                line += 1;
-                At::Quoted
-            }
-            (At::Quoted, _) => At::Quoted,
-            (At::QuoteInQuoted, b'"') => At::Quoted,
-            (At::FieldStart, b'"') => At::Quoted,
-            (At::Unquoted, b'"') => return Err(bad(line, "a quote inside an unquoted field")),
-            (_, b',') => At::FieldStart,
-            (_, b'\r') if bytes.get(i + 1) == Some(&b'\n') => at,
-            (_, b'\r') => {
-                return Err(bad(
-                    line,
-                    "a carriage return that does not end a line (CRLF or LF only)",
-                ));
-            }
-            (_, b'\n') => {
-                line += 1;
-                between_records = true;
-                At::FieldStart
-            }
-            (At::QuoteInQuoted, _) => return Err(bad(line, "text after a closing quote")),
-            (_, _) => At::Unquoted,
-        };
     }
-    if at == At::Quoted {
-        return Err(bad(record_line, "a quoted field is never closed"));
+
+    fn bad(line: usize, problem: &str) -> Malformed {
+        Malformed {
+            line,
+            column: None,
+            problem: problem.to_owned(),
+        }
     }
-    Ok(starts)
+
+    const LONE_CR: &str = "a carriage return that does not end a line (CRLF or LF only)";
+
+    fn feed(&mut self, bytes: &[u8]) -> Result<(), Malformed> {
+        for &b in bytes {
+            if self.cr {
+                self.cr = false;
+                if b != b'\n' {
+                    return Err(Self::bad(self.line, Self::LONE_CR));
+                }
+            } else if b == b'\r' && self.at != At::Quoted {
+                // Decided by the next byte: a CRLF ends a line (a blank one between records).
+                self.cr = true;
+                continue;
+            }
+            if self.between_records && b != b'\n' {
+                if let Some(starts) = &mut self.starts {
+                    starts.push(self.line);
+                }
+                self.record_line = self.line;
+                self.between_records = false;
+            }
+            self.at = match (self.at, b) {
+                (At::Quoted, b'"') => At::QuoteInQuoted,
+                (At::Quoted, b'\n') => {
+                    self.line += 1;
+                    At::Quoted
+                }
+                (At::Quoted, _) => At::Quoted,
+                (At::QuoteInQuoted, b'"') => At::Quoted,
+                (At::FieldStart, b'"') => At::Quoted,
+                (At::Unquoted, b'"') => {
+                    return Err(Self::bad(self.line, "a quote inside an unquoted field"));
+                }
+                (_, b',') => At::FieldStart,
+                (_, b'\n') => {
+                    self.line += 1;
+                    self.between_records = true;
+                    At::FieldStart
+                }
+                (At::QuoteInQuoted, _) => {
+                    return Err(Self::bad(self.line, "text after a closing quote"));
+                }
+                (_, _) => At::Unquoted,
+            };
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Vec<usize>, Malformed> {
+        if self.cr {
+            return Err(Self::bad(self.line, Self::LONE_CR));
+        }
+        if self.at == At::Quoted {
+            return Err(Self::bad(
+                self.record_line,
+                "a quoted field is never closed",
+            ));
+        }
+        Ok(self.starts.unwrap_or_default())
+    }
+}
+
+/// A reader that passes its bytes through the structure check on their way to the `csv`
+/// crate: a file too large to read whole is held to the same dialect as a supplied one. A
+/// violation is an `InvalidData` error carrying the [`Malformed`] (see [`malformed`]).
+pub struct Checked<R> {
+    inner: R,
+    structure: Option<Structure>,
+}
+
+impl<R: std::io::Read> Checked<R> {
+    pub fn new(inner: R) -> Checked<R> {
+        Checked {
+            inner,
+            structure: Some(Structure::new(false)),
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Checked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let invalid = |m: Malformed| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
+        match (n, &mut self.structure) {
+            (0, s) => {
+                if let Some(s) = s.take() {
+                    s.finish().map_err(invalid)?;
+                }
+            }
+            (n, Some(s)) => s.feed(&buf[..n]).map_err(invalid)?,
+            (_, None) => {}
+        }
+        Ok(n)
+    }
+}
+
+/// The structure problem a [`Checked`] reader met, if that is why the `csv` crate failed.
+pub fn malformed(e: &csv::Error) -> Option<&Malformed> {
+    match e.kind() {
+        csv::ErrorKind::Io(io) => io.get_ref()?.downcast_ref::<Malformed>(),
+        _ => None,
+    }
 }
 
 /// What forbidden character `text` holds, in words (`None` when clean): a NUL or any other

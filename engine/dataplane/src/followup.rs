@@ -174,7 +174,7 @@ pub fn due(wave: &WaveRef, anchor: &Anchor) -> Option<Date> {
 const EVENT_DATES: [&str; 3] = ["offence_date", "proceeding_start_date", "judgment_date"];
 
 fn date_of(v: Option<&Value>) -> Option<Date> {
-    v?.as_str()?.parse().ok()
+    crate::table::parse_day(v?.as_str()?).and_then(crate::table::date)
 }
 
 /// When a row's event happened, if it says.

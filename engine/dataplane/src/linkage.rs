@@ -122,6 +122,12 @@ pub enum Found {
     Ambiguous,
 }
 
+/// Whether a code has a digit: the blind index meets codes by their digits (with or without the
+/// hyphen), so a code without one would meet every other code without one.
+fn has_digits(code: &str) -> bool {
+    code.bytes().any(|b| b.is_ascii_digit())
+}
+
 /// The keyed blind index of the subjects' codes, current and previous (p.12.1): the linkage of
 /// [`Linking`]. It holds indexes, never a code.
 pub struct Linker {
@@ -150,15 +156,20 @@ impl Linker {
                 })
                 .or_insert(Slot::One(subject, by_previous));
         };
-        if !code.is_empty() {
+        if has_digits(code) {
             put(self.indexer.index(code), false);
         }
-        if let Some(p) = previous.filter(|p| !p.is_empty()) {
+        if let Some(p) = previous.filter(|p| has_digits(p)) {
             put(self.indexer.index(p), true);
         }
     }
 
+    /// The subject a code leads to. A code without a digit (`-`, `n/a`, empty) leads nowhere:
+    /// codes meet by their digits, and no subject is indexed under none.
     pub fn find(&self, code: &str) -> Found {
+        if !has_digits(code) {
+            return Found::None;
+        }
         match self.slots.get(&self.indexer.index(code)) {
             None => Found::None,
             Some(Slot::One(subject, by_previous)) => Found::One {
@@ -471,11 +482,12 @@ pub fn link(keys: &StudyKeys, subjects: &[Subject], answers: &[AnswerRow]) -> Li
 }
 
 /// A CSV file of a source, streamed record by record with the one CSV dialect
-/// ([`crate::csvio`]): its header, then records of the header's width. A control character in a
-/// cell, or a record of another width, refuses the file, naming the line and column.
+/// ([`crate::csvio`], its structure check included): its header, then records of the header's
+/// width. A stray quote, a lone carriage return, a control character in a cell or a record of
+/// another width refuses the file, naming the line (and column).
 struct CsvFile {
     path: PathBuf,
-    reader: csv::Reader<std::io::BufReader<std::fs::File>>,
+    reader: csv::Reader<crate::csvio::Checked<std::io::BufReader<std::fs::File>>>,
     record: csv::StringRecord,
 }
 
@@ -487,8 +499,9 @@ impl CsvFile {
         })?;
         let mut f = CsvFile {
             path: path.into(),
-            reader: crate::csvio::reader_builder()
-                .from_reader(std::io::BufReader::with_capacity(1 << 20, file)),
+            reader: crate::csvio::reader_builder().from_reader(crate::csvio::Checked::new(
+                std::io::BufReader::with_capacity(1 << 20, file),
+            )),
             record: csv::StringRecord::new(),
         };
         if !f.next(None)? {
@@ -517,8 +530,13 @@ impl CsvFile {
             Ok(false) => return Ok(false),
             Ok(true) => {}
             Err(e) => {
-                let line = e.position().map_or(line, csv::Position::line);
-                return Err(self.bad(line, "the file is not CSV"));
+                return Err(match crate::csvio::malformed(&e) {
+                    Some(m) => self.bad(m.line as u64, m.problem.clone()),
+                    None => self.bad(
+                        e.position().map_or(line, csv::Position::line),
+                        "the file is not CSV",
+                    ),
+                });
             }
         }
         if let Some(w) = width
@@ -686,6 +704,30 @@ mod tests {
             ["sex"],
             "the case number is an identifier"
         );
+    }
+
+    /// A code without a digit (`-`, `n/a`, empty) meets nobody: the blind index compares
+    /// digits, and such a code would otherwise meet every other one without digits.
+    #[test]
+    fn a_code_without_digits_links_nobody() {
+        let keys = StudyKeys::generate("link-test-3");
+        let subjects = vec![Subject {
+            key: "a".into(),
+            personal_code: "290758-10403".into(),
+            previous_personal_code: Some("-".into()),
+            values: Values::new(),
+        }];
+        let answers: Vec<AnswerRow> = ["", "n/a", "-"]
+            .into_iter()
+            .map(|code| AnswerRow {
+                source: Source::InformationCentre,
+                personal_code: code.into(),
+                values: Values::new(),
+            })
+            .collect();
+        let r = link(&keys, &subjects, &answers).report;
+        assert_eq!(r.sources["information_centre"].unlinked, 3);
+        assert_eq!(r.blind_indexes, 1);
     }
 
     #[test]

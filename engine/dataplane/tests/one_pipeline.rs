@@ -237,6 +237,26 @@ fn a_blocked_release_writes_nothing_and_bad_files_are_named() {
         !e.to_string().contains("290758"),
         "no identifier in the error: {e}"
     );
+    // A quote after a closed quote is refused as a supplied file would be, at its line.
+    let mut text = std::fs::read_to_string(dir.join("information_centre.csv")).unwrap();
+    let width = text.lines().next().unwrap().split(',').count();
+    text.push_str(&format!("\"290758-10403\"x{}\n", ",".repeat(width - 1)));
+    std::fs::write(&bad, text.as_bytes()).unwrap();
+    let e = linkage::link_files(
+        &keys,
+        &dir.join("clients.csv"),
+        &[(Source::InformationCentre, bad.as_path())],
+    )
+    .err()
+    .unwrap();
+    assert!(
+        e.to_string().contains(&format!(
+            "bad.csv, line {}: text after a closing quote",
+            text.lines().count()
+        )),
+        "{e}"
+    );
+    assert!(!e.to_string().contains("290758"), "{e}");
     // A column the source does not have is refused.
     std::fs::write(&bad, "personal_code,population_register_id\n").unwrap();
     let e = linkage::link_files(

@@ -193,6 +193,41 @@ impl Engine {
     pub async fn releases(&self, study: &str) -> Result<Vec<Release>> {
         Ok(releases(&self.store.runs(study).await?))
     }
+
+    /// Every study, with its state and version.
+    pub async fn studies(&self) -> Result<Vec<studyflow_store::StudyRow>> {
+        Ok(self.store.studies().await?)
+    }
+
+    /// The database the engine works on, its password masked (for messages).
+    pub fn database(&self) -> &str {
+        self.store.target()
+    }
+
+    /// Whether the study's keys — and with them its identifying data — exist no more (p.26).
+    pub async fn keys_destroyed(&self, study: &str) -> Result<bool> {
+        Ok(self.store.study_keys(study).await?.is_none())
+    }
+
+    /// The audit chain checked from its first event to its head.
+    pub async fn verify_audit(&self) -> Result<studyflow_store::Verification> {
+        Ok(self.store.verify_audit().await?)
+    }
+
+    /// Every cell of a PostgreSQL database handed to `each`, for an identifier scan (a SQLite
+    /// database is a file, scanned as one); `false` on SQLite, where nothing is handed.
+    pub async fn scan_database(&self, each: impl FnMut(&[u8])) -> Result<bool> {
+        if self.store.backend() != studyflow_store::Backend::Postgres {
+            return Ok(false);
+        }
+        self.store.contents(each).await?;
+        Ok(true)
+    }
+
+    /// Closes the database connections (a SQLite database's write-ahead log is folded back).
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
 }
 
 fn steps(runs: &[RunRow], now: i64) -> Vec<StepStatus> {

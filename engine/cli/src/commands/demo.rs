@@ -479,17 +479,14 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
             .map(|r| r.folder.display().to_string())
             .unwrap_or_else(|| "NONE".into())
     )?;
-    let keys_left = engine.store.study_keys(&study).await?.is_some();
+    let keys_left = !engine.keys_destroyed(&study).await?;
     let released = !status.releases.is_empty();
     writeln!(
         ctx.out,
         "identifying data and the study's keys destroyed (p.26): {}",
         if keys_left { "NO" } else { "yes" }
     )?;
-    let audit_ok = matches!(
-        engine.store.verify_audit().await?,
-        Verification::Intact { .. }
-    );
+    let audit_ok = matches!(engine.verify_audit().await?, Verification::Intact { .. });
     writeln!(
         ctx.out,
         "audit verify: {}",
@@ -501,15 +498,14 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     // table, every cell.
     drop(registries);
     let identifiers = studyflow_sim::IdentifierScan::of(clients.iter());
-    let in_database = if engine.store.backend() == studyflow_store::Backend::Postgres {
-        let (mut bytes, mut found) = (0usize, 0usize);
-        engine
-            .store
-            .contents(|cell| {
-                bytes += cell.len();
-                found += identifiers.count_in(cell);
-            })
-            .await?;
+    let (mut bytes, mut found) = (0usize, 0usize);
+    let scanned = engine
+        .scan_database(|cell| {
+            bytes += cell.len();
+            found += identifiers.count_in(cell);
+        })
+        .await?;
+    let in_database = if scanned {
         writeln!(
             ctx.out,
             "identifier scan of the PostgreSQL database ({bytes} bytes in its tables): {}",
@@ -523,7 +519,7 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     } else {
         0
     };
-    engine.store.close().await;
+    engine.close().await;
     let found = scan(&dir, &identifiers)?;
     writeln!(
         ctx.out,

@@ -285,9 +285,9 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
             engine.flag_overdue().await?;
             match &a.study {
                 None => {
-                    let studies = engine.store.studies().await?;
+                    let studies = engine.studies().await?;
                     if studies.is_empty() {
-                        writeln!(ctx.out, "no studies in {}", engine.store.target())?;
+                        writeln!(ctx.out, "no studies in {}", engine.database())?;
                     }
                     for s in studies {
                         writeln!(

@@ -24,9 +24,14 @@ pub(super) async fn linked(data: &Datasets<'_>) -> Result<Option<LinkedTables>, 
         .load_optional(&names::LINKED_ROWS_BEFORE_TABLES)
         .await?
         .unwrap_or_default();
-    Ok(Some(blocking(|| {
-        names::linked_from_records(subjects, rows)
-    })))
+    blocking(|| names::linked_from_records(subjects, rows))
+        .map(Some)
+        .ok_or_else(|| {
+            super::fail(
+                "the linked study stored before tables is damaged (a subject twice, or a row without its subject)",
+                false,
+            )
+        })
 }
 
 impl RegistryDataPlane {

@@ -145,16 +145,24 @@ pub(super) struct LinkedRecord {
     pub values: Values,
 }
 
-/// The linked study of a study linked before tables, as tables.
+/// The linked study of a study linked before tables, as tables; `None` when a subject's key is
+/// there twice (two subjects would share a study ID) or a row's subject is not there.
 pub(super) fn linked_from_records(
     subjects: Vec<LinkedRecord>,
     rows: BTreeMap<String, Vec<LinkedRecord>>,
-) -> LinkedTables {
+) -> Option<LinkedTables> {
     let at: HashMap<&str, u32> = subjects
         .iter()
         .enumerate()
         .map(|(i, s)| (s.subject.as_str(), i as u32))
         .collect();
+    let orphan = rows
+        .values()
+        .flatten()
+        .any(|r| !at.contains_key(r.subject.as_str()));
+    if at.len() != subjects.len() || orphan {
+        return None;
+    }
     let table = Table::from_rows("subjects", subjects.iter().map(|s| (None, &s.values)), true);
     let report = crate::linkage::LinkageReport {
         subjects: subjects.len(),
@@ -172,10 +180,10 @@ pub(super) fn linked_from_records(
         );
         sources.push(t);
     }
-    LinkedTables {
+    Some(LinkedTables {
         keys: subjects.into_iter().map(|s| s.subject).collect(),
         subjects: table,
         sources,
         report,
-    }
+    })
 }

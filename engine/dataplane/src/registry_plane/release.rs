@@ -92,7 +92,12 @@ impl RegistryDataPlane {
             Some(b) => (b.study_ids, b.tables),
             None => {
                 let records = data.load(&names::TABLES_BEFORE_TABLES).await?;
-                blocking(|| anonymise::tables_from_records(&records))
+                blocking(|| anonymise::tables_from_records(&records)).ok_or_else(|| {
+                    fail(
+                        "the anonymised study stored before tables is damaged (no subjects' table, or a study ID twice)",
+                        false,
+                    )
+                })?
             }
         };
         if ctx.spec.follow_up.is_none() {
