@@ -208,13 +208,15 @@ fn main() {
     });
     // The quality report is work DuckDB is not asked to do: timed, not compared.
     let t = Instant::now();
-    let findings: usize = std::iter::once(&linked.subjects)
+    let reports: Vec<(String, quality::QualityReport)> = std::iter::once(&linked.subjects)
         .chain(&linked.sources)
         .map(|t| {
             let fields: Vec<&str> = t.fields.iter().map(String::as_str).collect();
-            quality::check(t, &fields, jiff::civil::date(2033, 7, 1)).findings()
+            let today = jiff::civil::date(2033, 7, 1);
+            (t.name.clone(), quality::check(t, &fields, today))
         })
-        .sum();
+        .collect();
+    let findings: usize = reports.iter().map(|(_, r)| r.findings()).sum();
     let quality_seconds = t.elapsed().as_secs_f64();
     let secret = studyflow_dataplane::anonymise::random_secret();
     let anonymised = stage(&mut stages, "anonymise (dates, bands, k, ids)", || {
@@ -253,6 +255,12 @@ fn main() {
         anonymised.study_ids.len()
     );
     println!("quality report: {findings} findings in {quality_seconds:.2} s (not compared)");
+    for (table, r) in reports.iter().filter(|(_, r)| r.findings() > 0) {
+        println!(
+            "  {table}: missing {:?}, duplicates {}, date order {:?}, impossible {:?}, out of domain {:?}",
+            r.missing, r.duplicates, r.date_order, r.impossible, r.out_of_domain
+        );
+    }
     println!(
         "released: {} files in {}",
         written.files.len(),

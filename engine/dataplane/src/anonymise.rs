@@ -379,13 +379,34 @@ pub fn anonymise_linked(
             .collect()
     })?;
     // The released subjects under their study IDs, in the IDs' order.
-    let ids = StudyIds::new(secret);
-    let mut released: Vec<(String, u32)> = (0..subjects.rows)
+    let kept: Vec<u32> = (0..subjects.rows)
         .filter(|&i| sizes.get(&key(i)).is_some_and(|n| *n >= report.k))
-        .map(|i| (ids.of(&keys[i]), i as u32))
+        .map(|i| i as u32)
         .collect();
     drop(qi);
-    released.sort_unstable();
+    let mut released: Vec<(String, u32)> = study_ids_of(&kept, &keys, &StudyIds::new(secret));
+    // Sorted on the IDs' leading 64 bits (fixed-length hex: the order of the text), the text
+    // itself on a tie: no chasing a million strings through the heap.
+    let lead = |id: &str| {
+        id.get(2..18)
+            .and_then(|h| u64::from_str_radix(h, 16).ok())
+            .unwrap_or(0)
+    };
+    let mut order: Vec<(u64, u32)> = released
+        .iter()
+        .enumerate()
+        .map(|(j, (id, _))| (lead(id), j as u32))
+        .collect();
+    order.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| released[a.1 as usize].cmp(&released[b.1 as usize]))
+    });
+    let mut slots: Vec<Option<(String, u32)>> = released.drain(..).map(Some).collect();
+    released = order
+        .into_iter()
+        .filter_map(|(_, j)| slots[j as usize].take())
+        .collect();
+    drop(slots);
     report.suppressed = subjects.rows - released.len();
     let (study_ids, order): (Vec<String>, Vec<u32>) = released.into_iter().unzip();
     let mut rank = vec![u32::MAX; subjects.rows];
@@ -414,6 +435,30 @@ pub fn anonymise_linked(
         tables,
         report: report.counts_only(),
         linked_positions: order,
+    })
+}
+
+/// The study IDs of the subjects at `positions` (their keys in `keys`), each with its position:
+/// the HMACs computed on both cores for a large study.
+fn study_ids_of(positions: &[u32], keys: &[String], ids: &StudyIds) -> Vec<(String, u32)> {
+    let of = |part: &[u32]| -> Vec<(String, u32)> {
+        part.iter()
+            .map(|&i| (ids.of(&keys[i as usize]), i))
+            .collect()
+    };
+    if positions.len() < 100_000 {
+        return of(positions);
+    }
+    let (first, second) = positions.split_at(positions.len() / 2);
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| of(second));
+        let mut out = of(first);
+        out.extend(
+            other
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+        );
+        out
     })
 }
 

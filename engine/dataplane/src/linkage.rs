@@ -101,6 +101,37 @@ pub fn answered_field(source: Source, key: &str) -> Option<&'static catalogue::F
     })
 }
 
+/// Hashes a blind index by its first eight bytes: an HMAC output is uniform already, and a
+/// general-purpose hash over 32 bytes for each of millions of rows is wasted work.
+#[derive(Debug, Clone, Copy, Default)]
+struct IndexHash;
+
+impl std::hash::BuildHasher for IndexHash {
+    type Hasher = First8;
+    fn build_hasher(&self) -> First8 {
+        First8(0)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct First8(u64);
+
+impl std::hash::Hasher for First8 {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut first = [0u8; 8];
+        let n = bytes.len().min(8);
+        first[..n].copy_from_slice(&bytes[..n]);
+        self.0 ^= u64::from_le_bytes(first);
+    }
+
+    // The array's length, hashed before its bytes, says nothing.
+    fn write_usize(&mut self, _: usize) {}
+}
+
 /// Where a blind index leads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slot {
@@ -122,29 +153,54 @@ pub enum Found {
     Ambiguous,
 }
 
-/// Whether a code has a digit: the blind index meets codes by their digits (with or without the
-/// hyphen), so a code without one would meet every other code without one.
-fn has_digits(code: &str) -> bool {
-    code.bytes().any(|b| b.is_ascii_digit())
+/// The blind index of a code under `indexer`; `None` for a code without a digit: the index
+/// meets codes by their digits (with or without the hyphen), so a code without one would meet
+/// every other code without one.
+fn index_with(indexer: &crate::vault::BlindIndexer, code: &str) -> Option<[u8; 32]> {
+    code.bytes()
+        .any(|b| b.is_ascii_digit())
+        .then(|| indexer.index(code))
 }
 
 /// The keyed blind index of the subjects' codes, current and previous (p.12.1): the linkage of
 /// [`Linking`]. It holds indexes, never a code.
 pub struct Linker {
     indexer: crate::vault::BlindIndexer,
-    slots: HashMap<[u8; 32], Slot>,
+    slots: HashMap<[u8; 32], Slot, IndexHash>,
 }
 
 impl Linker {
     pub fn new(keys: &StudyKeys, capacity: usize) -> Linker {
         Linker {
             indexer: keys.blind_indexer("personal_code"),
-            slots: HashMap::with_capacity(capacity),
+            slots: HashMap::with_capacity_and_hasher(capacity, IndexHash),
         }
+    }
+
+    /// The blind index of a code, `None` for a code without a digit (see [`Linker::find`]).
+    pub fn index(&self, code: &str) -> Option<[u8; 32]> {
+        index_with(&self.indexer, code)
+    }
+
+    /// The indexer, for a thread that computes the indexes of a file's rows while this one
+    /// links them.
+    pub fn indexer(&self) -> crate::vault::BlindIndexer {
+        self.indexer.clone()
     }
 
     /// Adds subject `subject` with its code and previous code.
     pub fn add(&mut self, subject: u32, code: &str, previous: Option<&str>) {
+        let (code, previous) = (self.index(code), previous.and_then(|p| self.index(p)));
+        self.add_indexed(subject, code, previous);
+    }
+
+    /// Adds subject `subject` by the blind indexes of its code and previous code.
+    pub fn add_indexed(
+        &mut self,
+        subject: u32,
+        code: Option<[u8; 32]>,
+        previous: Option<[u8; 32]>,
+    ) {
         let mut put = |index: [u8; 32], by_previous: bool| {
             self.slots
                 .entry(index)
@@ -156,21 +212,26 @@ impl Linker {
                 })
                 .or_insert(Slot::One(subject, by_previous));
         };
-        if has_digits(code) {
-            put(self.indexer.index(code), false);
+        if let Some(code) = code {
+            put(code, false);
         }
-        if let Some(p) = previous.filter(|p| has_digits(p)) {
-            put(self.indexer.index(p), true);
+        if let Some(previous) = previous {
+            put(previous, true);
         }
     }
 
     /// The subject a code leads to. A code without a digit (`-`, `n/a`, empty) leads nowhere:
     /// codes meet by their digits, and no subject is indexed under none.
     pub fn find(&self, code: &str) -> Found {
-        if !has_digits(code) {
+        self.find_indexed(self.index(code))
+    }
+
+    /// The subject a blind index leads to ([`Linker::index`]).
+    pub fn find_indexed(&self, index: Option<[u8; 32]>) -> Found {
+        let Some(index) = index else {
             return Found::None;
-        }
-        match self.slots.get(&self.indexer.index(code)) {
+        };
+        match self.slots.get(&index) {
             None => Found::None,
             Some(Slot::One(subject, by_previous)) => Found::One {
                 subject: *subject,
@@ -326,16 +387,32 @@ impl Linking {
             .or_default() += 1;
     }
 
+    /// Where the subjects' code and previous code are among their cells.
+    fn subject_codes(&self) -> [Option<usize>; 2] {
+        [Role::Code, Role::PreviousCode].map(|r| self.roles.iter().position(|x| *x == r))
+    }
+
     /// Adds a subject under its key in the study, with its cells in the order of `names`.
     pub fn subject(&mut self, key: String, cells: &(impl Cells + ?Sized)) {
+        let [code, previous] = self
+            .subject_codes()
+            .map(|at| at.and_then(|i| self.linker.index(cells.cell(i))));
+        self.subject_indexed(key, cells, code, previous);
+    }
+
+    /// [`Linking::subject`], with the blind indexes of its codes computed already.
+    fn subject_indexed(
+        &mut self,
+        key: String,
+        cells: &(impl Cells + ?Sized),
+        code: Option<[u8; 32]>,
+        previous: Option<[u8; 32]>,
+    ) {
         let n = self.keys.len() as u32;
-        let (mut code, mut previous) = ("", None);
         for (i, role) in self.roles.iter().enumerate() {
-            let cell = cells.cell(i).trim();
+            let cell = cells.cell(i).trim_ascii();
             match role {
-                Role::Code => code = cell,
-                Role::PreviousCode => previous = Some(cell),
-                Role::Skip => {}
+                Role::Code | Role::PreviousCode | Role::Skip => {}
                 Role::Keep(j) => {
                     if !self.subjects.columns[*j].push(cell) {
                         Self::unreadable(&mut self.report, "subjects", &self.subjects.fields[*j]);
@@ -344,7 +421,7 @@ impl Linking {
             }
         }
         self.subjects.end_row();
-        self.linker.add(n, code, previous);
+        self.linker.add_indexed(n, code, previous);
         self.keys.push(key);
         self.by_previous.push(false);
     }
@@ -375,9 +452,20 @@ impl Linking {
 
     /// Links a row of source `source` to its subject, or counts it as unlinked or ambiguous.
     pub fn row(&mut self, source: usize, cells: &(impl Cells + ?Sized)) {
+        let code = self.linker.index(cells.cell(self.sources[source].code_at));
+        self.row_indexed(source, cells, code);
+    }
+
+    /// [`Linking::row`], with the blind index of its code computed already.
+    fn row_indexed(
+        &mut self,
+        source: usize,
+        cells: &(impl Cells + ?Sized),
+        code: Option<[u8; 32]>,
+    ) {
         let s = &mut self.sources[source];
         s.counts.rows += 1;
-        let subject = match self.linker.find(cells.cell(s.code_at).trim()) {
+        let subject = match self.linker.find_indexed(code) {
             Found::None => {
                 s.counts.unlinked += 1;
                 return;
@@ -397,7 +485,7 @@ impl Linking {
         s.counts.linked += 1;
         for (i, role) in s.roles.iter().enumerate() {
             if let Role::Keep(j) = role
-                && !s.table.columns[*j].push(cells.cell(i).trim())
+                && !s.table.columns[*j].push(cells.cell(i).trim_ascii())
             {
                 Self::unreadable(&mut self.report, &s.table.name, &s.table.fields[*j]);
             }
@@ -522,10 +610,21 @@ impl CsvFile {
         }
     }
 
-    /// Reads the next record (of `width` cells, when given); `false` at the end.
+    /// Reads the next record (of `width` cells, when given) into `record`; `false` at the end.
     fn next(&mut self, width: Option<usize>) -> Result<bool, LinkError> {
-        let read = self.reader.read_record(&mut self.record);
-        let line = self.record.position().map_or(0, csv::Position::line);
+        let mut record = std::mem::take(&mut self.record);
+        let read = self.next_into(&mut record, width);
+        self.record = record;
+        read
+    }
+
+    fn next_into(
+        &mut self,
+        record: &mut csv::StringRecord,
+        width: Option<usize>,
+    ) -> Result<bool, LinkError> {
+        let read = self.reader.read_record(record);
+        let line = record.position().map_or(0, csv::Position::line);
         match read {
             Ok(false) => return Ok(false),
             Ok(true) => {}
@@ -540,21 +639,13 @@ impl CsvFile {
             }
         }
         if let Some(w) = width
-            && self.record.len() != w
+            && record.len() != w
         {
-            return Err(self.bad(
-                line,
-                format!("{} fields, the header has {w}", self.record.len()),
-            ));
+            return Err(self.bad(line, format!("{} fields, the header has {w}", record.len())));
         }
         // Printable ASCII throughout is clean; anything else is looked at cell by cell.
-        if !self
-            .record
-            .as_slice()
-            .bytes()
-            .all(|b| (0x20..0x7f).contains(&b))
-        {
-            for (i, cell) in self.record.iter().enumerate() {
+        if !record.as_slice().bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            for (i, cell) in record.iter().enumerate() {
                 if let Some(what) = crate::csvio::forbidden_char(cell) {
                     return Err(self.bad(line, format!("column {}: the cell holds {what}", i + 1)));
                 }
@@ -562,6 +653,84 @@ impl CsvFile {
         }
         Ok(true)
     }
+}
+
+/// Records read and indexed by the reading thread, handed to the linking one.
+#[derive(Default)]
+struct Batch {
+    records: Vec<csv::StringRecord>,
+    /// The blind indexes of each record's code and previous code.
+    index: Vec<[Option<[u8; 32]>; 2]>,
+    len: usize,
+}
+
+/// Records per batch.
+const BATCH: usize = 4096;
+
+/// Streams `file`'s records (of `width` cells) to `each` with the blind indexes of the cells at
+/// `codes`: a second thread reads, checks and indexes (the CSV, its structure, the HMAC of each
+/// code) while this one links, so a million clients take both cores. Batches go back to the
+/// reader to be filled again; a few are in flight at most.
+fn stream(
+    file: CsvFile,
+    width: usize,
+    codes: [Option<usize>; 2],
+    indexer: &crate::vault::BlindIndexer,
+    mut each: impl FnMut(&csv::StringRecord, [Option<[u8; 32]>; 2]),
+) -> Result<(), LinkError> {
+    std::thread::scope(|scope| {
+        let (full, filled) = std::sync::mpsc::sync_channel::<Result<Batch, LinkError>>(4);
+        let (empty, emptied) = std::sync::mpsc::channel::<Batch>();
+        scope.spawn(move || {
+            let mut file = file;
+            // Per code column: the last code seen and its index.
+            let mut last: [(String, Option<[u8; 32]>); 2] = Default::default();
+            loop {
+                let mut batch = emptied.try_recv().unwrap_or_default();
+                batch.len = 0;
+                while batch.len < BATCH {
+                    if batch.records.len() == batch.len {
+                        batch.records.push(csv::StringRecord::new());
+                        batch.index.push([None, None]);
+                    }
+                    match file.next_into(&mut batch.records[batch.len], Some(width)) {
+                        Ok(true) => {
+                            let record = &batch.records[batch.len];
+                            for (k, at) in codes.iter().enumerate() {
+                                let code = at.map_or("", |i| record.cell(i));
+                                // A register answers a person's proceedings one after another:
+                                // the same code as the row before has the same index.
+                                if code != last[k].0 {
+                                    last[k].0.clear();
+                                    last[k].0.push_str(code);
+                                    last[k].1 = at.and_then(|_| index_with(indexer, code));
+                                }
+                                batch.index[batch.len][k] = last[k].1;
+                            }
+                            batch.len += 1;
+                        }
+                        Ok(false) => break,
+                        Err(e) => {
+                            let _ = full.send(Err(e));
+                            return;
+                        }
+                    }
+                }
+                let last = batch.len < BATCH;
+                if full.send(Ok(batch)).is_err() || last {
+                    return;
+                }
+            }
+        });
+        for batch in filled {
+            let batch = batch?;
+            for (record, index) in batch.records.iter().zip(&batch.index).take(batch.len) {
+                each(record, *index);
+            }
+            let _ = empty.send(batch);
+        }
+        Ok(())
+    })
 }
 
 /// Links the sources' CSV files to the subjects of `clients` (the Service IS extraction)
@@ -573,23 +742,31 @@ pub fn link_files(
     clients: &Path,
     sources: &[(Source, &Path)],
 ) -> Result<LinkedTables, LinkError> {
-    let (mut f, header) = CsvFile::open(clients)?;
+    let (f, header) = CsvFile::open(clients)?;
     let names: Vec<&str> = header.iter().map(String::as_str).collect();
     let mut linking = Linking::new(keys, &names, true).map_err(|p| f.bad(1, p))?;
+    let indexer = linking.linker.indexer();
     let mut n = 0usize;
-    while f.next(Some(names.len()))? {
-        n += 1;
-        linking.subject(format!("S{n:06}"), &f.record);
-    }
+    stream(
+        f,
+        names.len(),
+        linking.subject_codes(),
+        &indexer,
+        |record, [code, previous]| {
+            n += 1;
+            linking.subject_indexed(format!("S{n:06}"), record, code, previous);
+        },
+    )?;
     for (source, path) in sources {
-        let (mut f, header) = CsvFile::open(path)?;
+        let (f, header) = CsvFile::open(path)?;
         let names: Vec<&str> = header.iter().map(String::as_str).collect();
         let at = linking
             .source(*source, &names, true)
             .map_err(|p| f.bad(1, p))?;
-        while f.next(Some(names.len()))? {
-            linking.row(at, &f.record);
-        }
+        let codes = [Some(linking.sources[at].code_at), None];
+        stream(f, names.len(), codes, &indexer, |record, [code, _]| {
+            linking.row_indexed(at, record, code);
+        })?;
     }
     Ok(linking.finish())
 }

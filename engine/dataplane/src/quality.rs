@@ -18,6 +18,16 @@ use crate::table::{self, Column, Table};
 /// has happened (an offence, a judgment, a release) and cannot lie in the future.
 pub const SCHEDULED_ENDS: &[&str] = &["supervision_end_date", "educational_measure_end_date"];
 
+/// Fields holding a list of measures or programmes (p.16.2–16.3, and the Service IS's
+/// programmes): an empty list means none was planned or applied, not a gap. A field whose
+/// catalogue domain is a list (`Domain::SomeOf`) is one too.
+pub const LISTS: &[&str] = &[
+    "probation_programmes",
+    "resocialisation_planned",
+    "resocialisation_applied",
+    "behaviour_programmes",
+];
+
 /// Pairs of date fields that must not run backwards (first ≤ second), in the catalogue's
 /// terms: the order of a criminal proceeding, and of supervision and imprisonment.
 pub const DATE_ORDER: &[(&str, &str)] = &[
@@ -185,8 +195,9 @@ pub fn check(t: &Table, expected: &[&str], today: Date) -> QualityReport {
     let expected: Vec<(&str, Option<usize>)> = expected
         .iter()
         .filter(|f| {
-            !catalogue::sources_of(f)
-                .any(|d| matches!(d.domain(), Some(catalogue::Domain::SomeOf(_))))
+            !LISTS.contains(f)
+                && !catalogue::sources_of(f)
+                    .any(|d| matches!(d.domain(), Some(catalogue::Domain::SomeOf(_))))
         })
         .map(|f| (*f, at(f)))
         .collect();

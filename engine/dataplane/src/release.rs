@@ -109,13 +109,12 @@ impl<W: Write> Write for Hashed<W> {
     }
 }
 
-/// One table of a [`Builder`], written row by row.
+/// One table of a [`Builder`], its header written; its rows are appended as formatted blocks.
 pub struct TableWriter<'b> {
     builder: &'b mut Builder,
     name: String,
     path: PathBuf,
-    out: csv::Writer<Hashed<std::io::BufWriter<std::fs::File>>>,
-    columns: usize,
+    out: Hashed<std::io::BufWriter<std::fs::File>>,
 }
 
 impl Builder {
@@ -221,23 +220,27 @@ impl Builder {
         }
         let file = format!("{name}.csv");
         let path = self.staging.join(&file);
-        let out = crate::csvio::writer(Hashed {
+        let out = Hashed {
             inner: std::io::BufWriter::with_capacity(
                 1 << 20,
                 private_file(&path).map_err(io(&path))?,
             ),
             hash: Sha256::new(),
-        });
+        };
+        let mut header = crate::csvio::writer(Vec::new());
+        header
+            .write_record(std::iter::once("study_id").chain(columns.iter().map(String::as_str)))
+            .map_err(|e| io(&path)(e.into()))?;
+        let header = header
+            .into_inner()
+            .map_err(|e| io(&path)(std::io::Error::other(e.error().to_string())))?;
         let mut w = TableWriter {
             builder: self,
             name: file,
             path,
             out,
-            columns: columns.len(),
         };
-        w.out
-            .write_record(std::iter::once("study_id").chain(columns.iter().map(String::as_str)))
-            .map_err(|e| io(&w.path)(e.into()))?;
+        w.formatted(&header)?;
         Ok(w)
     }
 
@@ -294,38 +297,16 @@ impl Drop for Builder {
 }
 
 impl TableWriter<'_> {
-    /// One row: the study ID and a cell per declared column, in their order; a text that
-    /// would start a spreadsheet formula is defused ([`crate::csvio::for_spreadsheet`]).
-    pub fn row<'c>(
-        &mut self,
-        study_id: &str,
-        cells: impl IntoIterator<Item = &'c str>,
-    ) -> Result<(), ReleaseError> {
-        let path = &self.path;
-        let bad = |e: csv::Error| io(path)(e.into());
-        self.out
-            .write_field(crate::csvio::for_spreadsheet(study_id).as_bytes())
-            .map_err(bad)?;
-        let mut n = 0;
-        for c in cells {
-            self.out
-                .write_field(crate::csvio::for_spreadsheet(c).as_bytes())
-                .map_err(bad)?;
-            n += 1;
-        }
-        debug_assert_eq!(n, self.columns, "a cell per column");
-        // The writer refuses a row of another length than the header's.
-        self.out.write_record(None::<&[u8]>).map_err(bad)
+    /// Rows formatted elsewhere by [`write_row`] into a writer of the same dialect
+    /// ([`crate::csvio::writer`]), appended as they are and hashed with the rest.
+    fn formatted(&mut self, bytes: &[u8]) -> Result<(), ReleaseError> {
+        self.out.write_all(bytes).map_err(io(&self.path))
     }
 
     /// Flushes and syncs the file and records its hash.
     pub fn finish(self) -> Result<(), ReleaseError> {
         let path = self.path;
-        let hashed = self
-            .out
-            .into_inner()
-            .map_err(|e| io(&path)(std::io::Error::other(e.error().to_string())))?;
-        let Hashed { inner, hash } = hashed;
+        let Hashed { inner, hash } = self.out;
         let file = inner.into_inner().map_err(|e| io(&path)(e.into_error()))?;
         file.sync_all().map_err(io(&path))?;
         self.builder
@@ -333,6 +314,153 @@ impl TableWriter<'_> {
             .push((self.name, hex::encode(hash.finalize())));
         Ok(())
     }
+}
+
+/// One cell as it goes into the file: defused for a spreadsheet
+/// ([`crate::csvio::for_spreadsheet`]) and quoted as the dialect's writer quotes it.
+fn encode(cell: &str) -> Vec<u8> {
+    let mut w = crate::csvio::writer(Vec::new());
+    // A record of one non-empty field: the field and the terminator.
+    let _ = w.write_record([crate::csvio::for_spreadsheet(cell).as_bytes()]);
+    let mut bytes = w.into_inner().unwrap_or_default();
+    bytes.pop();
+    bytes
+}
+
+/// A column's cells as they go into the file: a text column's values encoded once each (a
+/// dictionary has a few values for millions of rows), days and numbers written as they are
+/// (a number is never a formula, and neither needs quoting).
+enum Encoded<'t> {
+    Text(&'t [u32], Vec<Vec<u8>>),
+    Date(&'t [i32]),
+    Int(&'t [i32]),
+}
+
+impl<'t> Encoded<'t> {
+    fn of(c: &'t crate::table::Column) -> Encoded<'t> {
+        use crate::table::Column;
+        match c {
+            Column::Text { dict, codes, .. } => {
+                Encoded::Text(codes, dict.iter().map(|v| encode(v)).collect())
+            }
+            Column::Date(v) => Encoded::Date(v),
+            Column::Int(v) => Encoded::Int(v),
+        }
+    }
+
+    fn put(&self, i: usize, out: &mut Vec<u8>) {
+        use crate::table::{BAD_DAY, NO_DAY};
+        match self {
+            Encoded::Text(codes, dict) => {
+                if let Some(v) = dict.get(codes[i] as usize) {
+                    out.extend_from_slice(v);
+                }
+            }
+            Encoded::Date(days) => {
+                let d = days[i];
+                if d != NO_DAY && d != BAD_DAY {
+                    let (y, m, d) = crate::table::civil(d);
+                    if (0..10_000).contains(&y) {
+                        digits(y as u32, 4, out);
+                        out.push(b'-');
+                        digits(m as u32, 2, out);
+                        out.push(b'-');
+                        digits(d as u32, 2, out);
+                    } else {
+                        let _ = write!(out, "{y:04}-{m:02}-{d:02}");
+                    }
+                }
+            }
+            Encoded::Int(v) => {
+                if v[i] != NO_DAY {
+                    let _ = write!(out, "{}", v[i]);
+                }
+            }
+        }
+    }
+}
+
+/// `n` in `width` decimal digits, zero-padded.
+fn digits(n: u32, width: u32, out: &mut Vec<u8>) {
+    for k in (0..width).rev() {
+        out.push(b'0' + (n / 10u32.pow(k) % 10) as u8);
+    }
+}
+
+/// A study ID as it goes into the file (`P-` and hex needs no care; anything else is encoded).
+fn put_id(id: &str, out: &mut Vec<u8>) {
+    let plain = id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !matches!(id.as_bytes().first(), None | Some(b'-'));
+    if plain {
+        out.extend_from_slice(id.as_bytes());
+    } else {
+        out.extend(encode(id));
+    }
+}
+
+/// Rows per block of a large table formatted in parallel.
+const BLOCK: usize = 1 << 15;
+
+/// Formats the rows of `range` of a table (its columns `encoded`, its subjects `subject_of`)
+/// under `study_ids` into CSV bytes.
+fn format_rows(
+    encoded: &[Encoded<'_>],
+    subject_of: &(dyn Fn(usize) -> usize + Sync),
+    study_ids: &[String],
+    range: std::ops::Range<usize>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(range.len() * 64);
+    for i in range {
+        put_id(&study_ids[subject_of(i)], &mut out);
+        for c in encoded {
+            out.push(b',');
+            c.put(i, &mut out);
+        }
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Writes table `t`'s rows: a large table in blocks formatted by two threads and written in
+/// their order by this one, which hashes them (a million clients' release uses both cores).
+fn write_rows(
+    w: &mut TableWriter<'_>,
+    t: &crate::table::Table,
+    study_ids: &[String],
+) -> Result<(), ReleaseError> {
+    let encoded: Vec<Encoded<'_>> = t.columns.iter().map(Encoded::of).collect();
+    let subject_of = |i: usize| t.subject_of(i);
+    let blocks = t.rows.div_ceil(BLOCK);
+    let block = |b: usize| b * BLOCK..((b + 1) * BLOCK).min(t.rows);
+    if blocks <= 1 {
+        return w.formatted(&format_rows(&encoded, &subject_of, study_ids, 0..t.rows));
+    }
+    let path = w.path.clone();
+    std::thread::scope(|scope| {
+        const FORMATTERS: usize = 2;
+        let mut queues = Vec::new();
+        for k in 0..FORMATTERS {
+            // Two blocks ahead at most: memory stays a few blocks whatever the table's size.
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+            queues.push(rx);
+            let (encoded, subject_of) = (&encoded, &subject_of);
+            scope.spawn(move || {
+                for b in (k..blocks).step_by(FORMATTERS) {
+                    let bytes = format_rows(encoded, subject_of, study_ids, block(b));
+                    if tx.send(bytes).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        for b in 0..blocks {
+            let bytes = queues[b % FORMATTERS]
+                .recv()
+                .map_err(|_| io(&path)(std::io::Error::other("a formatting thread stopped")))?;
+            w.formatted(&bytes)?;
+        }
+        Ok(())
+    })
 }
 
 /// Folders (and the folders above them) made only for their owner (0700) whatever the umask:
@@ -415,19 +543,9 @@ pub fn write(
     if let Some(d) = d {
         b.describe(d);
     }
-    let mut cells: Vec<String> = Vec::new();
     for t in tables {
         let mut w = b.table(&t.name)?;
-        cells.resize(t.columns.len(), String::new());
-        for i in 0..t.rows {
-            for (c, cell) in t.columns.iter().zip(cells.iter_mut()) {
-                c.cell_raw(c.raw(i), cell);
-            }
-            w.row(
-                &study_ids[t.subject_of(i)],
-                cells.iter().map(String::as_str),
-            )?;
-        }
+        write_rows(&mut w, t, study_ids)?;
         w.finish()?;
     }
     b.finish()
@@ -479,6 +597,86 @@ mod tests {
 
     fn write(folder: &Path, (ids, t): &(Vec<String>, Table)) -> Result<Written, ReleaseError> {
         super::write(folder, ids, &[t], None)
+    }
+
+    /// A table of several blocks, formatted by two threads, is written in its order, byte for
+    /// byte what one thread writes.
+    #[test]
+    fn a_large_table_is_written_in_order() {
+        let dir = std::env::temp_dir().join(format!("studyflow-blocks-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let rows = 3 * BLOCK + 5;
+        let ids: Vec<String> = (0..rows.div_ceil(3)).map(|i| format!("P-{i:08}")).collect();
+        let mut t = Table::new("information_centre");
+        t.add_column("offence_date", crate::table::Column::Date(Vec::new()));
+        for i in 0..rows {
+            t.columns[0].push(&format!("2020-01-{:02}", i % 28 + 1));
+            t.subject.push((i / 3) as u32);
+            t.rows += 1;
+        }
+        super::write(&dir.join("r"), &ids, &[&t], None).unwrap();
+        let text = std::fs::read(dir.join("r/information_centre.csv")).unwrap();
+        let mut expected = b"study_id,offence_date\n".to_vec();
+        let encoded = [Encoded::of(&t.columns[0])];
+        expected.extend(format_rows(&encoded, &|i| t.subject_of(i), &ids, 0..rows));
+        assert!(text == expected, "the blocks are written in their order");
+        assert!(
+            text.ends_with(
+                format!(
+                    "P-{:08},2020-01-{:02}\n",
+                    (rows - 1) / 3,
+                    (rows - 1) % 28 + 1
+                )
+                .as_bytes()
+            )
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Cells encoded once per value are written exactly as the dialect's writer writes them,
+    /// each defused for a spreadsheet.
+    #[test]
+    fn encoded_cells_are_what_the_writer_writes() {
+        let values = [
+            "=HYPERLINK(\"x\")",
+            "a,b",
+            "say \"hi\"",
+            "-3",
+            "-1+1",
+            "plain",
+            "@SUM(1)",
+            "Rīga, centrs",
+            "",
+            "+371",
+        ];
+        let mut t = Table::new("t");
+        t.add_column("sentence", crate::table::Column::text());
+        t.add_column("due", crate::table::Column::Int(Vec::new()));
+        t.add_column("offence_date", crate::table::Column::Date(Vec::new()));
+        for (i, v) in values.iter().enumerate() {
+            t.columns[0].push(v);
+            t.columns[1].push(if i % 3 == 0 { "" } else { "-3" });
+            t.columns[2].push(if i % 4 == 0 { "" } else { "2027-02-01" });
+            t.rows += 1;
+        }
+        let ids: Vec<String> = (0..values.len()).map(|i| format!("P-{i:02}")).collect();
+        let encoded: Vec<Encoded<'_>> = t.columns.iter().map(Encoded::of).collect();
+        let ours = format_rows(&encoded, &|i| i, &ids, 0..t.rows);
+        let mut theirs = crate::csvio::writer(Vec::new());
+        let mut cell = String::new();
+        for (i, id) in ids.iter().enumerate() {
+            let mut row = vec![crate::csvio::for_spreadsheet(id).into_owned()];
+            for c in &t.columns {
+                c.cell_raw(c.raw(i), &mut cell);
+                row.push(crate::csvio::for_spreadsheet(&cell).into_owned());
+            }
+            theirs.write_record(&row).unwrap();
+        }
+        let theirs = theirs.into_inner().unwrap();
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            String::from_utf8(theirs).unwrap()
+        );
     }
 
     #[test]
