@@ -533,6 +533,10 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
             format!("{} FOUND", found.2)
         }
     )?;
+    // Where, by file (a path names no one), for the operator to look.
+    for (path, n) in &found.3 {
+        writeln!(ctx.out, "  {n} in {}", path.display())?;
+    }
     writeln!(
         ctx.out,
         "done in {:.1} s{}",
@@ -551,16 +555,20 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
 }
 
 /// (files, bytes, identifiers found) below `dir`.
-fn scan(
-    dir: &Path,
-    identifiers: &studyflow_sim::IdentifierScan,
-) -> anyhow::Result<(usize, usize, usize)> {
-    let (mut files, mut bytes, mut found) = (0, 0, 0);
+/// Files scanned, bytes scanned, identifiers found, and the files they were found in.
+type Scanned = (usize, usize, usize, Vec<(std::path::PathBuf, usize)>);
+
+fn scan(dir: &Path, identifiers: &studyflow_sim::IdentifierScan) -> anyhow::Result<Scanned> {
+    let (mut files, mut bytes, mut found, mut where_) = (0, 0, 0, Vec::new());
     for path in studyflow_dataplane::registry_plane::files_below(dir) {
         let data = std::fs::read(&path)?;
         files += 1;
         bytes += data.len();
-        found += identifiers.count_in(&data);
+        let n = identifiers.count_in(&data);
+        if n > 0 {
+            found += n;
+            where_.push((path, n));
+        }
     }
-    Ok((files, bytes, found))
+    Ok((files, bytes, found, where_))
 }
