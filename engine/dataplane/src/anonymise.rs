@@ -195,6 +195,36 @@ pub fn records_table(name: &str, records: &[AnonRecord], positions: &HashMap<&st
     )
 }
 
+/// A class of the k-anonymity check: the raw values of its quasi-identifiers, held inline for
+/// up to eight of them (a million subjects, no allocation each).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum ClassKey {
+    Inline(u8, [u32; 8]),
+    Long(Vec<u32>),
+}
+
+impl ClassKey {
+    fn of(values: impl ExactSizeIterator<Item = u32>) -> ClassKey {
+        if values.len() > 8 {
+            return ClassKey::Long(values.collect());
+        }
+        let mut inline = [0u32; 8];
+        let mut n = 0;
+        for (slot, v) in inline.iter_mut().zip(values) {
+            *slot = v;
+            n += 1;
+        }
+        ClassKey::Inline(n, inline)
+    }
+
+    fn values(&self) -> &[u32] {
+        match self {
+            ClassKey::Inline(n, v) => &v[..usize::from(*n)],
+            ClassKey::Long(v) => v,
+        }
+    }
+}
+
 /// A date as the policy releases it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReleasedDate {
@@ -366,14 +396,14 @@ pub fn anonymise_linked(
         .iter()
         .map(|q| subjects.column(q))
         .collect();
-    let key =
-        |i: usize| -> Vec<u32> { qi.iter().map(|c| c.map_or(MISSING, |c| c.raw(i))).collect() };
-    let mut sizes: HashMap<Vec<u32>, usize> = HashMap::with_capacity(1024);
+    let key = |i: usize| ClassKey::of(qi.iter().map(|c| c.map_or(MISSING, |c| c.raw(i))));
+    let mut sizes: HashMap<ClassKey, usize> = HashMap::with_capacity(1024);
     for i in 0..subjects.rows {
         *sizes.entry(key(i)).or_default() += 1;
     }
     let mut report = k_report(&sizes, subjects.rows, policy, |k| {
-        k.iter()
+        k.values()
+            .iter()
             .zip(&qi)
             .map(|(raw, c)| c.map_or_else(|| "missing".to_owned(), |c| c.shown(*raw)))
             .collect()
@@ -785,6 +815,31 @@ mod tests {
         c[0].values.insert("birth_year", json!("1992"));
         let a = anonymise(&c[..11], &p, &[3u8; 32]).unwrap();
         assert!((0..11).all(|i| cell(&a.tables[0], "birth_year", i) == "1990–1994"));
+    }
+
+    /// More quasi-identifiers than a class key holds inline are counted the same way.
+    #[test]
+    fn many_quasi_identifiers_are_counted_like_few() {
+        let mut p = policy(5, true, DatePolicy::Keep);
+        let few = anonymise(&cohort(), &p, &[6u8; 32]).unwrap().report;
+        p.quasi_identifiers.extend(
+            [
+                "risk_needs_level",
+                "sanction_type",
+                "probation_programmes",
+                "education",
+            ]
+            .into_iter()
+            .chain(["supervision_start_date", "supervision_end_date"])
+            .map(str::to_owned),
+        );
+        assert!(p.quasi_identifiers.len() > 8);
+        let many = anonymise(&cohort(), &p, &[6u8; 32]).unwrap().report;
+        assert_eq!(
+            (many.classes, many.suppressed),
+            (few.classes, few.suppressed)
+        );
+        assert_eq!((few.classes, few.suppressed), (3, 1));
     }
 
     #[test]
