@@ -250,6 +250,9 @@ impl Structure {
 pub struct Checked<R> {
     inner: R,
     structure: Option<Structure>,
+    /// Whether the first bytes were read (a byte-order mark there is the file's, not a cell's:
+    /// the `csv` crate skips it, and so does the check).
+    started: bool,
 }
 
 impl<R: std::io::Read> Checked<R> {
@@ -257,6 +260,7 @@ impl<R: std::io::Read> Checked<R> {
         Checked {
             inner,
             structure: Some(Structure::new(false)),
+            started: false,
         }
     }
 }
@@ -271,7 +275,15 @@ impl<R: std::io::Read> std::io::Read for Checked<R> {
                     s.finish().map_err(invalid)?;
                 }
             }
-            (n, Some(s)) => s.feed(&buf[..n]).map_err(invalid)?,
+            (n, Some(s)) => {
+                let first = !std::mem::replace(&mut self.started, true);
+                let skip = if first && buf[..n].starts_with("\u{feff}".as_bytes()) {
+                    3
+                } else {
+                    0
+                };
+                s.feed(&buf[skip..n]).map_err(invalid)?
+            }
             (_, None) => {}
         }
         Ok(n)

@@ -410,7 +410,7 @@ impl Linking {
     ) {
         let n = self.keys.len() as u32;
         for (i, role) in self.roles.iter().enumerate() {
-            let cell = cells.cell(i).trim_ascii();
+            let cell = cells.cell(i).trim();
             match role {
                 Role::Code | Role::PreviousCode | Role::Skip => {}
                 Role::Keep(j) => {
@@ -485,7 +485,7 @@ impl Linking {
         s.counts.linked += 1;
         for (i, role) in s.roles.iter().enumerate() {
             if let Role::Keep(j) = role
-                && !s.table.columns[*j].push(cells.cell(i).trim_ascii())
+                && !s.table.columns[*j].push(cells.cell(i).trim())
             {
                 Self::unreadable(&mut self.report, &s.table.name, &s.table.fields[*j]);
             }

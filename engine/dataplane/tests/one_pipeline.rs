@@ -257,6 +257,13 @@ fn a_blocked_release_writes_nothing_and_bad_files_are_named() {
         "{e}"
     );
     assert!(!e.to_string().contains("290758"), "{e}");
+    // A byte-order mark before a quoted first header (R's write.csv with a BOM) is the file's.
+    let clients = std::fs::read_to_string(dir.join("clients.csv")).unwrap();
+    let (head, rest) = clients.split_once(',').unwrap();
+    let bom = dir.join("bom.csv");
+    std::fs::write(&bom, format!("\u{feff}\"{head}\",{rest}")).unwrap();
+    let linked = linkage::link_files(&keys, &bom, &[]).unwrap();
+    assert_eq!(linked.report.subjects, clients.lines().count() - 1);
     // A column the source does not have is refused.
     std::fs::write(&bad, "personal_code,population_register_id\n").unwrap();
     let e = linkage::link_files(

@@ -4,11 +4,13 @@
 //! some bytes (a database file, a release, an output).
 //!
 //! An identifier that is digits alone (a personal code without its hyphen, a proceeding
-//! number) does not count inside a digest: a run of 32 or more hexadecimal characters (a
-//! SHA-256 of the audit chain or a manifest). Such a run of 64 holds digits at random, and one
-//! run of eleven of them equal to one of a cohort's hundreds of thousands of codes turns up in
-//! a few demo runs out of a hundred — a finding no one leaked. Everywhere else, in text or in
-//! binary, it counts.
+//! number) does not count strictly inside a digest: a run of 64 or more hexadecimal characters
+//! with a letter among them (a SHA-256 of the audit chain or a manifest), with more of the run
+//! on both sides of it. Such a run holds digits at random, and eleven of them equal to one of a
+//! cohort's hundreds of thousands of codes turn up in a few demo runs out of a hundred — a
+//! finding no one leaked. Everywhere else it counts: in text or binary, in a run of digits
+//! alone (codes stored side by side), and at either end of a digest (a code stored beside its
+//! hash).
 
 use std::collections::HashSet;
 
@@ -76,7 +78,7 @@ impl IdentifierScan {
     }
 }
 
-/// Whether `bytes[start..end]` lies in a run of 32 or more hexadecimal characters.
+/// Whether `bytes[start..end]` lies strictly inside a digest (see the module).
 fn in_digest(bytes: &[u8], start: usize, end: usize) -> bool {
     let before = bytes[..start]
         .iter()
@@ -87,7 +89,8 @@ fn in_digest(bytes: &[u8], start: usize, end: usize) -> bool {
         .iter()
         .take_while(|b| b.is_ascii_hexdigit())
         .count();
-    before + (end - start) + after >= 32
+    let run = &bytes[start - before..end + after];
+    before > 0 && after > 0 && run.len() >= 64 && run.iter().any(u8::is_ascii_alphabetic)
 }
 
 #[cfg(test)]
@@ -117,6 +120,13 @@ mod tests {
             0,
             "inside a SHA-256 in hex"
         );
+        // Codes stored side by side (a run of digits alone), a code beside a hash: counted.
+        let other = clients[5].personal_code.expose().replace('-', "");
+        let side = format!("{digits}{other}{digits}");
+        assert_eq!(scan.count_in(side.as_bytes()), 3);
+        let hash = "ac727aa942ce7fc3536bcdf90dddd56bfe13a4f3026d942bd68f98353ee2931011";
+        assert_eq!(scan.count_in(format!("{hash}{digits}").as_bytes()), 1);
+        assert_eq!(scan.count_in(format!("{digits}{hash}").as_bytes()), 1);
         assert_eq!(
             scan.count_in(format!("ab{code}cd").as_bytes()),
             1,
