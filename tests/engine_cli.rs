@@ -10,9 +10,16 @@ const STUDY: &str = "recidivism-2026-cohort";
 fn a_study_from_submission_to_its_first_task_and_the_audit() {
     let dir = TempDir::new("engine-cli");
     let db = format!("{}/studyflow.db", dir.path());
+    // The audit signed (issue #12): a key made once, given to every command.
+    let key = format!("{}/audit.key", dir.path());
+    let keygen = studyflow(&["audit", "keygen", "--name", "test.lv/audit", "--out", &key]);
+    assert_eq!(keygen.code, 0, "{}", keygen.transcript());
+    let public = keygen.stdout.trim().to_owned();
+    assert!(public.starts_with("test.lv/audit+"), "{public}");
+    assert!(!public.contains("PRIVATE"), "{public}");
     let run = |args: &[&str]| {
         let mut v = args.to_vec();
-        v.extend(["--database", db.as_str()]);
+        v.extend(["--database", db.as_str(), "--audit-key-file", key.as_str()]);
         studyflow(&v)
     };
     // An invalid spec is refused with its diagnostics, and nothing is stored.
@@ -132,6 +139,44 @@ fn a_study_from_submission_to_its_first_task_and_the_audit() {
         (0, true),
         "{}",
         r.transcript()
+    );
+    assert!(
+        r.stdout.contains("each signed by the audit key") && !r.stdout.contains("; 0 checkpoints"),
+        "{}",
+        r.stdout
+    );
+    // With the public key alone (what an auditor holds), and against another key.
+    let r = studyflow(&[
+        "audit",
+        "verify",
+        "--database",
+        &db,
+        "--public-key",
+        &public,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let other = format!("{}/other.key", dir.path());
+    let other = studyflow(&[
+        "audit",
+        "keygen",
+        "--name",
+        "test.lv/audit",
+        "--out",
+        &other,
+    ]);
+    let r = studyflow(&[
+        "audit",
+        "verify",
+        "--database",
+        &db,
+        "--public-key",
+        other.stdout.trim(),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(
+        r.stdout.contains("not signed by the audit key"),
+        "{}",
+        r.stdout
     );
     let export = run(&["audit", "export"]).stdout;
     let first: serde_json::Value = serde_json::from_str(export.lines().next().unwrap()).unwrap();

@@ -99,6 +99,30 @@ pub struct EngineArgs {
         global = true
     )]
     pub database: String,
+    /// The key that signs a checkpoint of the audit at each seal (`studyflow audit keygen`),
+    /// kept outside the database; a process without it seals unsigned until one with it seals.
+    #[arg(
+        long,
+        env = "STUDYFLOW_AUDIT_KEY_FILE",
+        value_name = "FILE",
+        global = true
+    )]
+    pub audit_key_file: Option<PathBuf>,
+    /// The checkpoint log outside the database, each signed checkpoint appended to it
+    /// (default: the key file's path with `.checkpoints`).
+    #[arg(long, env = "STUDYFLOW_AUDIT_LOG", value_name = "FILE", global = true)]
+    pub checkpoint_log: Option<PathBuf>,
+}
+
+impl EngineArgs {
+    /// The checkpoint log: as given, or beside the audit key.
+    pub fn checkpoint_log(&self) -> Option<PathBuf> {
+        self.checkpoint_log.clone().or_else(|| {
+            self.audit_key_file
+                .as_ref()
+                .map(|k| k.with_extension("checkpoints"))
+        })
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -287,10 +311,25 @@ pub struct AuditArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the chain; exit 1 at the first edited, deleted or reordered row.
+    /// Check the chain and its signed checkpoints; exit 1 at the first edited, deleted or
+    /// reordered row, or a checkpoint that does not match or is not signed by the audit key.
     Verify {
         #[command(flatten)]
         engine: EngineArgs,
+        /// The audit's public key (`name+id+key`, or a file holding it): every checkpoint must
+        /// carry its signature. Taken from `--audit-key-file` when that is given.
+        #[arg(long, env = "STUDYFLOW_AUDIT_PUBLIC_KEY", value_name = "KEY|FILE")]
+        public_key: Option<String>,
+    },
+    /// Make a key that signs the audit's checkpoints, in a new file only its owner can read;
+    /// print its public key (publish it in the installation's documents).
+    Keygen {
+        /// The log's name, e.g. `vpd.gov.lv/studyflow/audit`.
+        #[arg(long, default_value = "studyflow/audit")]
+        name: String,
+        /// The new key file.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
     /// Write every audit row as a JSON line.
     Export {

@@ -209,9 +209,13 @@ impl Engine {
         Ok(self.store.study_keys(study).await?.is_none())
     }
 
-    /// The audit chain checked from its first event to its head.
-    pub async fn verify_audit(&self) -> Result<studyflow_store::Verification> {
-        Ok(self.store.verify_audit().await?)
+    /// The audit chain checked from its first event to its head, and its signed checkpoints
+    /// with what `trust` adds (the public key, the checkpoint log outside the database).
+    pub async fn verify_audit(
+        &self,
+        trust: &studyflow_store::AuditTrust,
+    ) -> Result<studyflow_store::Verification> {
+        Ok(self.store.verify_audit_with(trust).await?)
     }
 
     /// Every cell of a PostgreSQL database handed to `each`, for an identifier scan (a SQLite

@@ -97,7 +97,7 @@ async fn lifecycle(name: &str, start: jiff::civil::Date, cohort: usize) {
         keys.dedup();
         assert_eq!(keys.len(), runs.len(), "idempotency keys are unique");
         match s.engine.store.verify_audit().await.unwrap() {
-            Verification::Intact { rows, pending } => {
+            Verification::Intact { rows, pending, .. } => {
                 assert_eq!(pending, 0);
                 assert!(
                     rows as usize > runs.len(),

@@ -4,7 +4,30 @@
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
+use crate::tlog::{AuditVerifier, Frontier, leaf_hash, notes_in, unsigned_checkpoint};
 use crate::{Backend, Result, Store, in_tx, on_pool};
+
+/// What `audit verify` trusts beyond the database: the public key the checkpoints must be
+/// signed with, and the checkpoint log kept outside the database. Without them, the chain and
+/// the checkpoints' roots are checked against each other only.
+#[derive(Debug, Clone, Default)]
+pub struct AuditTrust {
+    pub verifier: Option<AuditVerifier>,
+    pub log: Option<std::path::PathBuf>,
+}
+
+/// Appends a signed checkpoint to the log file (made the owner's only), a blank line after it.
+fn append_note(path: &std::path::Path, note: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(path)?;
+    f.write_all(note.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()
+}
 
 /// Held by the PostgreSQL transaction that seals, so one sealer at a time extends the chain.
 const SEAL_LOCK: i64 = 0x5354_5544_5941_5544;
@@ -60,8 +83,13 @@ pub struct AuditRow {
 /// The outcome of `audit verify`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verification {
-    /// Every row chains to the one before; `pending` events are not sealed yet.
-    Intact { rows: i64, pending: i64 },
+    /// Every row chains to the one before; `pending` events are not sealed yet; `checkpoints`
+    /// signed checkpoints match the chain (their signatures checked when a key was given).
+    Intact {
+        rows: i64,
+        pending: i64,
+        checkpoints: u64,
+    },
     /// The first row that does not verify, and why.
     Broken { seq: i64, reason: String },
 }
@@ -186,16 +214,29 @@ impl Store {
     /// is left. Returns how many were sealed.
     pub async fn seal_audit(&self) -> Result<u64> {
         let mut total = 0;
+        let mut latest = None;
         loop {
-            let n = self.seal_batch(5_000).await?;
+            let (n, note) = self.seal_batch(5_000).await?;
             total += n;
+            latest = note.or(latest);
             if n < 5_000 {
-                return Ok(total);
+                break;
             }
         }
+        // Outside the database too: deleting the chain with its checkpoints is then seen.
+        if let (Some(note), Some(path)) = (
+            latest,
+            self.audit_signing.as_ref().and_then(|s| s.log.as_ref()),
+        ) {
+            append_note(path, &note).map_err(|source| crate::StoreError::CheckpointLog {
+                path: path.display().to_string(),
+                source,
+            })?;
+        }
+        Ok(total)
     }
 
-    async fn seal_batch(&self, limit: i64) -> Result<u64> {
+    async fn seal_batch(&self, limit: i64) -> Result<(u64, Option<String>)> {
         // A read first: with nothing pending, no write lock is taken.
         let pending: Option<i64> = on_pool!(self, |p| {
             sqlx::query_scalar("SELECT id FROM audit_outbox LIMIT 1")
@@ -203,7 +244,7 @@ impl Store {
                 .await?
         });
         if pending.is_none() {
-            return Ok(0);
+            return Ok((0, None));
         }
         Ok(in_tx!(self, |tx, backend| {
             if backend == Backend::Postgres {
@@ -219,7 +260,7 @@ impl Store {
             .fetch_all(&mut *tx)
             .await?;
             if pending.is_empty() {
-                0
+                (0, None)
             } else {
                 let head = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
                     .fetch_optional(&mut *tx)
@@ -275,7 +316,56 @@ impl Store {
                 .bind(format!("{seq}:{prev}"))
                 .execute(&mut *tx)
                 .await?;
-                pending.len() as u64
+                // The Merkle tree's right edge, extended by the rows just sealed (built from
+                // the whole chain once, for a log sealed before the tree).
+                let first = rows.first().map_or(seq, |r| r.0) - 1;
+                let kept: Option<String> =
+                    sqlx::query_scalar("SELECT value FROM meta WHERE key = 'audit_frontier'")
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let mut frontier = match kept.as_deref().and_then(Frontier::decode) {
+                    Some(f) if f.size() == first as u64 => f,
+                    _ => {
+                        let mut f = Frontier::default();
+                        let earlier = sqlx::query(
+                            "SELECT seq, at, actor, action, object, point, detail FROM audit
+                             WHERE seq <= $1 ORDER BY seq",
+                        )
+                        .bind(first)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                        for r in &earlier {
+                            f.push(leaf_hash(r.try_get("seq")?, &event_from(r)?));
+                        }
+                        f
+                    }
+                };
+                for (seq, e, _, _) in &rows {
+                    frontier.push(leaf_hash(*seq, e));
+                }
+                sqlx::query(
+                    "INSERT INTO meta (key, value) VALUES ('audit_frontier', $1)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                )
+                .bind(frontier.encode())
+                .execute(&mut *tx)
+                .await?;
+                let note = match &self.audit_signing {
+                    Some(signing) => {
+                        let note = signing.signer.checkpoint(frontier.size(), &frontier.root());
+                        sqlx::query(
+                            "INSERT INTO audit_checkpoints (tree_size, note) VALUES ($1, $2)
+                             ON CONFLICT (tree_size) DO NOTHING",
+                        )
+                        .bind(seq)
+                        .bind(&note)
+                        .execute(&mut *tx)
+                        .await?;
+                        Some(note)
+                    }
+                    None => None,
+                };
+                (pending.len() as u64, note)
             }
         }))
     }
@@ -298,8 +388,81 @@ impl Store {
     }
 
     /// Checks the whole chain: every row's hash, every link to the previous row, the sequence
-    /// without gaps, and the recorded head (which catches rows cut off the end).
+    /// without gaps, and the recorded head (which catches rows cut off the end); every signed
+    /// checkpoint against the Merkle tree of the rows it covers.
     pub async fn verify_audit(&self) -> Result<Verification> {
+        self.verify_audit_with(&AuditTrust::default()).await
+    }
+
+    /// [`Store::verify_audit`], and what `trust` adds: every checkpoint's signature, and the
+    /// latest checkpoint of the log outside the database (which catches a chain deleted or
+    /// rewritten with its checkpoints).
+    pub async fn verify_audit_with(&self, trust: &AuditTrust) -> Result<Verification> {
+        let checkpoints: Vec<(i64, String)> = on_pool!(self, |p| {
+            sqlx::query_as("SELECT tree_size, note FROM audit_checkpoints ORDER BY tree_size")
+                .fetch_all(p)
+                .await?
+        });
+        let outside = match &trust.log {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).unwrap_or_default();
+                match notes_in(&text).pop() {
+                    Some(note) => Some(note),
+                    None => {
+                        return Ok(Verification::Broken {
+                            seq: 0,
+                            reason: format!(
+                                "the checkpoint log {} holds no checkpoint (deleted, or the audit was never signed)",
+                                path.display()
+                            ),
+                        });
+                    }
+                }
+            }
+            None => None,
+        };
+        // The checkpoints to hold against the chain: (size, note, whose: the database's or
+        // the log's).
+        let mut expected: Vec<(u64, &str, &str)> = checkpoints
+            .iter()
+            .map(|(size, note)| (*size as u64, note.as_str(), "database"))
+            .collect();
+        if let Some(note) = &outside {
+            let size = unsigned_checkpoint(note).map_or(0, |c| c.size);
+            expected.push((size, note.as_str(), "checkpoint log"));
+        }
+        expected.sort_by_key(|e| e.0);
+        for (size, note, whose) in &expected {
+            let Some(c) = unsigned_checkpoint(note) else {
+                return Ok(Verification::Broken {
+                    seq: *size as i64,
+                    reason: format!("a checkpoint in the {whose} is not a checkpoint"),
+                });
+            };
+            if let Some(v) = &trust.verifier {
+                match v.checkpoint(note) {
+                    Ok(signed) if signed == c => {}
+                    _ => {
+                        return Ok(Verification::Broken {
+                            seq: *size as i64,
+                            reason: format!(
+                                "the checkpoint of row {size} in the {whose} is not signed by the audit key {} (forged)",
+                                v.name()
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        let mut next = expected.iter().peekable();
+        let mut frontier = Frontier::default();
+        let mut matched = 0u64;
+        let mismatch = |size: u64, whose: &str| Verification::Broken {
+            seq: size as i64,
+            reason: format!(
+                "the signed checkpoint of rows 1–{size} in the {whose} does not match the chain (history rewritten)"
+            ),
+        };
         let mut expected_seq = 1;
         let mut prev = GENESIS.to_owned();
         loop {
@@ -334,10 +497,32 @@ impl Store {
                     });
                 }
                 prev = row.hash.clone();
+                frontier.push(leaf_hash(row.seq, &row.event));
+                while let Some((size, note, whose)) = next.next_if(|e| e.0 <= frontier.size()) {
+                    let root = unsigned_checkpoint(note).map(|c| c.root);
+                    if *size != frontier.size() || root != Some(frontier.root()) {
+                        return Ok(mismatch(*size, whose));
+                    }
+                    matched += 1;
+                }
                 expected_seq += 1;
             }
         }
         let rows = expected_seq - 1;
+        if let Some((size, _, whose)) = next.next() {
+            return Ok(Verification::Broken {
+                seq: rows + 1,
+                reason: format!(
+                    "a signed checkpoint in the {whose} covers {size} rows, the chain has {rows} (rows deleted)"
+                ),
+            });
+        }
+        if trust.verifier.is_some() && rows > 0 && expected.is_empty() {
+            return Ok(Verification::Broken {
+                seq: rows,
+                reason: "no signed checkpoint covers the chain (the audit was not signed, or its checkpoints were deleted)".into(),
+            });
+        }
         let head: Option<String> = on_pool!(self, |p| {
             sqlx::query_scalar("SELECT value FROM meta WHERE key = 'audit_head'")
                 .fetch_optional(p)
@@ -369,6 +554,10 @@ impl Store {
                 .fetch_one(p)
                 .await?
         });
-        Ok(Verification::Intact { rows, pending })
+        Ok(Verification::Intact {
+            rows,
+            pending,
+            checkpoints: matched,
+        })
     }
 }

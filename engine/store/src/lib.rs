@@ -25,10 +25,11 @@ pub mod service_is;
 mod studies;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tlog;
 
 use std::time::Duration;
 
-pub use audit::{AuditEvent, AuditRow, Verification};
+pub use audit::{AuditEvent, AuditRow, AuditTrust, Verification, row_hash};
 pub use runs::{
     Activation, Claimed, Effect, Expect, Finish, NewRun, RunRow, RunState, TaskMode,
     object as run_object,
@@ -41,7 +42,7 @@ use sqlx::sqlite::{
 };
 
 /// The schema version this build knows; migrations `0001`…`SCHEMA_VERSION` per backend.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Which database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +78,14 @@ pub enum StoreError {
     NotFound(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error(
+        "the audit was sealed, but its signed checkpoint could not be appended to the checkpoint log {path}: {source}"
+    )]
+    CheckpointLog {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -95,6 +104,16 @@ pub struct Store {
     /// PostgreSQL: woken by the task that LISTENs for `studyflow_ready`, started on first use
     /// and shared by every worker on this store.
     wake: std::sync::Arc<tokio::sync::OnceCell<std::sync::Arc<tokio::sync::Notify>>>,
+    /// Signs a checkpoint of the audit at each seal, and the file outside the database each
+    /// signed checkpoint is appended to (issue #12).
+    pub(crate) audit_signing: Option<std::sync::Arc<AuditSigning>>,
+}
+
+/// What signs the audit: the key, and the checkpoint log kept outside the database.
+#[derive(Debug)]
+pub struct AuditSigning {
+    pub signer: tlog::AuditSigner,
+    pub log: Option<std::path::PathBuf>,
 }
 
 /// Runs `$body` with `$c` bound to the pool of either backend; the body is compiled once per
@@ -171,6 +190,7 @@ impl Store {
                 pool: Pool::Postgres(pool),
                 target: redact(url),
                 wake: Default::default(),
+                audit_signing: None,
             }
         } else {
             let path = url
@@ -202,10 +222,18 @@ impl Store {
                 pool: Pool::Sqlite(pool),
                 target: path.to_owned(),
                 wake: Default::default(),
+                audit_signing: None,
             }
         };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// This store signs a checkpoint of the audit at each seal with `signing`'s key and
+    /// appends it to its checkpoint log.
+    pub fn with_audit_signing(mut self, signing: AuditSigning) -> Store {
+        self.audit_signing = Some(std::sync::Arc::new(signing));
+        self
     }
 
     pub fn backend(&self) -> Backend {

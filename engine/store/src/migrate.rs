@@ -6,10 +6,12 @@ use crate::{Backend, Result, SCHEMA_VERSION, Store, StoreError, in_tx, on_pool};
 const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0001_initial.sql"),
     include_str!("../migrations/sqlite/0002_note_recipient.sql"),
+    include_str!("../migrations/sqlite/0003_audit_checkpoints.sql"),
 ];
 const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0001_initial.sql"),
     include_str!("../migrations/postgres/0002_note_recipient.sql"),
+    include_str!("../migrations/postgres/0003_audit_checkpoints.sql"),
 ];
 
 /// Held by a PostgreSQL transaction that migrates, so workers starting together migrate once.

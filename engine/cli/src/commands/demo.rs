@@ -182,7 +182,22 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
         Some(url) => url.clone(),
         None => db.to_str().unwrap_or("studyflow.db").to_owned(),
     };
-    let store = Store::open(&url).await?;
+    // The audit signed as an installation signs it (issue #12): the key beside the master
+    // key, each checkpoint also appended to a log outside the database.
+    let audit_signer = studyflow_store::tlog::AuditSigner::generate("studyflow-demo/audit")?;
+    audit_signer
+        .write_new(&dir.join("audit.key"))
+        .context("cannot create the audit key")?;
+    let audit_trust = studyflow_store::AuditTrust {
+        verifier: Some(audit_signer.verifier()),
+        log: Some(dir.join("audit.checkpoints")),
+    };
+    let store = Store::open(&url)
+        .await?
+        .with_audit_signing(studyflow_store::AuditSigning {
+            signer: audit_signer,
+            log: audit_trust.log.clone(),
+        });
     writeln!(
         ctx.out,
         "store {} with {} worker(s)",
@@ -486,11 +501,20 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
         "identifying data and the study's keys destroyed (p.26): {}",
         if keys_left { "NO" } else { "yes" }
     )?;
-    let audit_ok = matches!(engine.verify_audit().await?, Verification::Intact { .. });
+    let audit = engine.verify_audit(&audit_trust).await?;
+    let audit_ok = matches!(audit, Verification::Intact { .. });
     writeln!(
         ctx.out,
         "audit verify: {}",
-        if audit_ok { "passed" } else { "FAILED" }
+        match &audit {
+            Verification::Intact {
+                rows, checkpoints, ..
+            } => format!(
+                "passed ({rows} events; {checkpoints} checkpoints signed by the audit key, the latest also in {})",
+                dir.join("audit.checkpoints").display()
+            ),
+            Verification::Broken { seq, reason } => format!("FAILED at row {seq}: {reason}"),
+        }
     )?;
     // Every file written, every window, against every identifier of the subjects the study
     // asked about: nobody else's data reaches it (an answer naming anyone not asked is refused

@@ -15,7 +15,8 @@ use studyflow_runtime::{
     Clock, ContractInput, Engine, EngineError, Options, PlaceholderDataPlane, SystemClock,
     TaskNote, Worker, owner_name,
 };
-use studyflow_store::{Store, StoreError, Verification};
+use studyflow_store::tlog::{AuditSigner, AuditVerifier};
+use studyflow_store::{AuditSigning, AuditTrust, Store, StoreError, Verification};
 
 use super::Context;
 use crate::cli::{AuditCommand, Command, EngineArgs, TaskCommand, WorkerArgs};
@@ -32,12 +33,25 @@ fn clock() -> anyhow::Result<Arc<dyn Clock>> {
 
 /// The engine on the database; only `submit` may create a database that is not there yet.
 /// Commands other than `worker` run no step bodies, so they get the placeholder data plane.
+/// The store, signing the audit's checkpoints when an audit key is given.
+pub(crate) fn signing(args: &EngineArgs, store: Store) -> anyhow::Result<Store> {
+    let Some(path) = &args.audit_key_file else {
+        return Ok(store);
+    };
+    let signer = AuditSigner::from_file(path)?;
+    Ok(store.with_audit_signing(AuditSigning {
+        signer,
+        log: args.checkpoint_log(),
+    }))
+}
+
 async fn open_with(args: &EngineArgs, cohort: usize, create: bool) -> anyhow::Result<Engine> {
     let store = if create {
         Store::open(&args.database).await?
     } else {
         Store::open_existing(&args.database).await?
     };
+    let store = signing(args, store)?;
     Ok(Engine::new(
         store,
         clock()?,
@@ -79,7 +93,7 @@ async fn open_worker(a: &WorkerArgs) -> anyhow::Result<Engine> {
             })?)
         }
     };
-    let store = Store::open_existing(&a.engine.database).await?;
+    let store = signing(&a.engine, Store::open_existing(&a.engine.database).await?)?;
     let clock = clock()?;
     let mut plane = RegistryDataPlane::new(
         store.clone(),
@@ -494,18 +508,48 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
             Ok(EXIT_OK)
         }
         Command::Audit(AuditArgs { command }) => match command {
-            AuditCommand::Verify { engine: e } => {
+            AuditCommand::Verify {
+                engine: e,
+                public_key,
+            } => {
                 // Read only: verifying writes nothing (events not sealed yet are counted).
                 let store = Store::open_existing(&e.database).await?;
-                match store.verify_audit().await? {
-                    Verification::Intact { rows, pending } => {
+                let verifier = match (public_key, &e.audit_key_file) {
+                    (Some(k), _) => {
+                        let text = if std::path::Path::new(&k).is_file() {
+                            std::fs::read_to_string(&k)
+                                .with_context(|| format!("cannot read {k}"))?
+                        } else {
+                            k.clone()
+                        };
+                        Some(AuditVerifier::parse(&text)?)
+                    }
+                    (None, Some(path)) => Some(AuditSigner::from_file(path)?.verifier()),
+                    (None, None) => None,
+                };
+                let signed = verifier.is_some();
+                let trust = AuditTrust {
+                    verifier,
+                    log: e.checkpoint_log(),
+                };
+                match store.verify_audit_with(&trust).await? {
+                    Verification::Intact {
+                        rows,
+                        pending,
+                        checkpoints,
+                    } => {
                         writeln!(
                             ctx.out,
-                            "audit intact: {rows} rows chained{}",
+                            "audit intact: {rows} rows chained{}; {checkpoints} checkpoints match the chain{}",
                             if pending > 0 {
                                 format!(", {pending} not sealed yet")
                             } else {
                                 String::new()
+                            },
+                            if signed {
+                                ", each signed by the audit key"
+                            } else {
+                                " (signatures not checked: no --public-key or --audit-key-file)"
                             }
                         )?;
                         Ok(EXIT_OK)
@@ -516,8 +560,16 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                     }
                 }
             }
+            AuditCommand::Keygen { name, out } => {
+                let signer = AuditSigner::generate(&name)?;
+                signer
+                    .write_new(&out)
+                    .with_context(|| format!("cannot write the new key file {}", out.display()))?;
+                writeln!(ctx.out, "{}", signer.verifier().encode())?;
+                Ok(EXIT_OK)
+            }
             AuditCommand::Export { engine: e } => {
-                let store = Store::open_existing(&e.database).await?;
+                let store = signing(&e, Store::open_existing(&e.database).await?)?;
                 store.seal_audit().await?;
                 let mut after = 0;
                 loop {

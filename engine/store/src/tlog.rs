@@ -1,0 +1,502 @@
+//! The audit as a transparency log (issue #12): a Merkle tree per RFC 6962 over the sealed
+//! events, and signed checkpoints of it in the standard formats — a C2SP `tlog-checkpoint`
+//! (origin, tree size, root hash) inside a C2SP `signed-note`, signed with Ed25519 under a key
+//! kept outside the database. A database writer who rewrites a row and recomputes every hash
+//! after it still cannot make a checkpoint the public key accepts; one who deletes the chain
+//! with its checkpoints is caught by the copy of the latest checkpoint kept outside the
+//! database (the checkpoint log).
+//!
+//! Keys are in the formats of the Go reference implementation (`golang.org/x/mod/sumdb/note`),
+//! so other tools read them: a signer key `PRIVATE+KEY+<name>+<key id>+<base64(0x01 ‖ seed)>`
+//! in a file only its owner can read, and a verifier key `<name>+<key id>+<base64(0x01 ‖
+//! public key)>` that can be published (the key id: the first four bytes of SHA-256 over the
+//! name, a newline, 0x01 and the public key, in hex).
+
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use ed25519_dalek::{Signer, SigningKey, Verifier as _, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+use crate::audit::AuditEvent;
+
+/// The Ed25519 signature type of a note key.
+const ED25519: u8 = 0x01;
+
+/// Why a key or a note cannot be used. Never shows a key's secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TlogError {
+    #[error("the audit key file {0} cannot be read")]
+    Unreadable(String),
+    #[error(
+        "the audit key file {0} can be read by other accounts (mode {1:o}): make it the owner's only (chmod 600)"
+    )]
+    Exposed(String, u32),
+    #[error("the audit key file {0} belongs to another account")]
+    NotOwn(String),
+    #[error("{0} is not a signer key (PRIVATE+KEY+name+id+key)")]
+    MalformedSigner(String),
+    #[error("not a verifier key (name+id+key): {0}")]
+    MalformedVerifier(String),
+    #[error("not a signed checkpoint: {0}")]
+    MalformedNote(String),
+    #[error("the checkpoint is not signed by {0}")]
+    NotSigned(String),
+}
+
+/// SHA-256 of an empty tree, per RFC 6962 §2.1.
+pub fn empty_root() -> [u8; 32] {
+    Sha256::digest([]).into()
+}
+
+/// The leaf hash of the event at position `seq` (RFC 6962: SHA-256 of 0x00 and the leaf):
+/// the leaf is each field length-prefixed, as the chain hashes them.
+pub fn leaf_hash(seq: i64, e: &AuditEvent) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update([0x00]);
+    let seq = seq.to_string();
+    let at = e.at.to_string();
+    for part in [
+        seq.as_str(),
+        at.as_str(),
+        &e.actor,
+        &e.action,
+        &e.object,
+        &e.point,
+        &e.detail,
+    ] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    h.finalize().into()
+}
+
+/// An interior node (RFC 6962: SHA-256 of 0x01, the left and the right child).
+fn node(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update([0x01]);
+    h.update(left);
+    h.update(right);
+    h.finalize().into()
+}
+
+/// The right edge of the tree: the roots of its perfect subtrees, largest first (the binary
+/// digits of its size). Appending a leaf and taking the root are O(log n): the log grows for
+/// years and is sealed thousands of times a day.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Frontier {
+    size: u64,
+    nodes: Vec<[u8; 32]>,
+}
+
+impl Frontier {
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn push(&mut self, leaf: [u8; 32]) {
+        let mut h = leaf;
+        let mut s = self.size;
+        while s & 1 == 1 {
+            let left = self.nodes.pop().unwrap_or_default();
+            h = node(&left, &h);
+            s >>= 1;
+        }
+        self.nodes.push(h);
+        self.size += 1;
+    }
+
+    /// The tree's root hash (RFC 6962 §2.1: the subtrees folded from the right).
+    pub fn root(&self) -> [u8; 32] {
+        let mut nodes = self.nodes.iter().rev();
+        let Some(last) = nodes.next() else {
+            return empty_root();
+        };
+        nodes.fold(*last, |h, left| node(left, &h))
+    }
+
+    /// As kept in the database: `size:hex,hex,…`.
+    pub fn encode(&self) -> String {
+        let nodes: Vec<String> = self.nodes.iter().map(hex::encode).collect();
+        format!("{}:{}", self.size, nodes.join(","))
+    }
+
+    pub fn decode(text: &str) -> Option<Frontier> {
+        let (size, nodes) = text.split_once(':')?;
+        let size: u64 = size.parse().ok()?;
+        let nodes = nodes
+            .split(',')
+            .filter(|n| !n.is_empty())
+            .map(|n| hex::decode(n).ok()?.try_into().ok())
+            .collect::<Option<Vec<[u8; 32]>>>()?;
+        (nodes.len() == size.count_ones() as usize).then_some(Frontier { size, nodes })
+    }
+}
+
+fn key_id(name: &str, public: &[u8; 32]) -> [u8; 4] {
+    let mut h = Sha256::new();
+    h.update(name.as_bytes());
+    h.update(b"\n");
+    h.update([ED25519]);
+    h.update(public);
+    let d = h.finalize();
+    [d[0], d[1], d[2], d[3]]
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| !c.is_whitespace() && c != '+' && !c.is_control())
+}
+
+/// The key that signs the audit's checkpoints; its name is the log's origin.
+pub struct AuditSigner {
+    name: String,
+    key: SigningKey,
+}
+
+impl std::fmt::Debug for AuditSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AuditSigner({})", self.name)
+    }
+}
+
+impl AuditSigner {
+    /// A new key named `name` (the log's origin, e.g. `vpd.gov.lv/studyflow/audit`).
+    pub fn generate(name: &str) -> Result<AuditSigner, TlogError> {
+        if !valid_name(name) {
+            return Err(TlogError::MalformedSigner(format!("the name `{name}`")));
+        }
+        let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+        getrandom::fill(&mut seed[..]).expect("the operating system's random generator");
+        Ok(AuditSigner {
+            name: name.to_owned(),
+            key: SigningKey::from_bytes(&seed),
+        })
+    }
+
+    /// Parses a signer key (`PRIVATE+KEY+name+id+key`).
+    pub fn parse(text: &str) -> Result<AuditSigner, TlogError> {
+        let bad = || TlogError::MalformedSigner("the key".into());
+        let rest = text.trim().strip_prefix("PRIVATE+KEY+").ok_or_else(bad)?;
+        // A name holds no `+`; the key's base64 may.
+        let mut parts = rest.splitn(3, '+');
+        let (name, id, key) = (parts.next(), parts.next(), parts.next());
+        let (Some(key), Some(id), Some(name)) = (key, id, name) else {
+            return Err(bad());
+        };
+        let bytes = zeroize::Zeroizing::new(B64.decode(key).map_err(|_| bad())?);
+        if bytes.len() != 33 || bytes[0] != ED25519 || !valid_name(name) {
+            return Err(bad());
+        }
+        let seed: [u8; 32] = bytes[1..].try_into().map_err(|_| bad())?;
+        let signer = AuditSigner {
+            name: name.to_owned(),
+            key: SigningKey::from_bytes(&seed),
+        };
+        if hex::encode(signer.id()) != id {
+            return Err(bad());
+        }
+        Ok(signer)
+    }
+
+    /// Reads the key file, which must be its owner's only (like the master key).
+    pub fn from_file(path: &Path) -> Result<AuditSigner, TlogError> {
+        let shown = path.display().to_string();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = std::fs::metadata(path).map_err(|_| TlogError::Unreadable(shown.clone()))?;
+            let mode = meta.permissions().mode();
+            if mode & 0o077 != 0 {
+                return Err(TlogError::Exposed(shown, mode & 0o777));
+            }
+            #[cfg(target_os = "linux")]
+            {
+                use std::os::unix::fs::MetadataExt;
+                if let Ok(me) = std::fs::metadata("/proc/self")
+                    && meta.uid() != me.uid()
+                {
+                    return Err(TlogError::NotOwn(shown));
+                }
+            }
+        }
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(path).map_err(|_| TlogError::Unreadable(shown.clone()))?,
+        );
+        AuditSigner::parse(&text).map_err(|_| TlogError::MalformedSigner(shown))
+    }
+
+    /// Writes the key to a new file only its owner can read.
+    pub fn write_new(&self, path: &Path) -> std::io::Result<()> {
+        use std::io::Write;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = options.open(path)?;
+        f.write_all(self.encode().as_bytes())?;
+        f.write_all(b"\n")?;
+        f.sync_all()
+    }
+
+    fn encode(&self) -> zeroize::Zeroizing<String> {
+        let mut bytes = zeroize::Zeroizing::new(vec![ED25519]);
+        bytes.extend_from_slice(self.key.as_bytes());
+        zeroize::Zeroizing::new(format!(
+            "PRIVATE+KEY+{}+{}+{}",
+            self.name,
+            hex::encode(self.id()),
+            B64.encode(&bytes[..])
+        ))
+    }
+
+    fn id(&self) -> [u8; 4] {
+        key_id(&self.name, self.key.verifying_key().as_bytes())
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The verifier of this key.
+    pub fn verifier(&self) -> AuditVerifier {
+        AuditVerifier {
+            name: self.name.clone(),
+            key: self.key.verifying_key(),
+        }
+    }
+
+    /// `text` as a signed note (text, a blank line, the signature line).
+    pub fn sign(&self, text: &str) -> String {
+        let signature = self.key.sign(text.as_bytes());
+        let mut blob = self.id().to_vec();
+        blob.extend_from_slice(&signature.to_bytes());
+        format!("{text}\n\u{2014} {} {}\n", self.name, B64.encode(blob))
+    }
+
+    /// The signed checkpoint of a tree of `size` leaves with root `root`.
+    pub fn checkpoint(&self, size: u64, root: &[u8; 32]) -> String {
+        self.sign(&checkpoint_text(&self.name, size, root))
+    }
+}
+
+/// The body of a C2SP `tlog-checkpoint`: origin, size, root.
+fn checkpoint_text(origin: &str, size: u64, root: &[u8; 32]) -> String {
+    format!("{origin}\n{size}\n{}\n", B64.encode(root))
+}
+
+/// The public key that checks the audit's checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditVerifier {
+    name: String,
+    key: VerifyingKey,
+}
+
+/// A checkpoint the verifier accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub origin: String,
+    pub size: u64,
+    pub root: [u8; 32],
+}
+
+impl AuditVerifier {
+    /// Parses a verifier key (`name+id+key`).
+    pub fn parse(text: &str) -> Result<AuditVerifier, TlogError> {
+        let text = text.trim();
+        let bad = || TlogError::MalformedVerifier(text.chars().take(80).collect());
+        // A name holds no `+`; the key's base64 may.
+        let mut parts = text.splitn(3, '+');
+        let (name, id, key) = (parts.next(), parts.next(), parts.next());
+        let (Some(key), Some(id), Some(name)) = (key, id, name) else {
+            return Err(bad());
+        };
+        let bytes = B64.decode(key).map_err(|_| bad())?;
+        if bytes.len() != 33 || bytes[0] != ED25519 || !valid_name(name) {
+            return Err(bad());
+        }
+        let public: [u8; 32] = bytes[1..].try_into().map_err(|_| bad())?;
+        if hex::encode(key_id(name, &public)) != id {
+            return Err(bad());
+        }
+        Ok(AuditVerifier {
+            name: name.to_owned(),
+            key: VerifyingKey::from_bytes(&public).map_err(|_| bad())?,
+        })
+    }
+
+    /// The key as it is published.
+    pub fn encode(&self) -> String {
+        let mut bytes = vec![ED25519];
+        bytes.extend_from_slice(self.key.as_bytes());
+        format!(
+            "{}+{}+{}",
+            self.name,
+            hex::encode(key_id(&self.name, self.key.as_bytes())),
+            B64.encode(bytes)
+        )
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The text of a note this key signed; other signatures (a witness's) are skipped.
+    pub fn open<'n>(&self, note: &'n str) -> Result<&'n str, TlogError> {
+        let bad = |why: &str| TlogError::MalformedNote(why.to_owned());
+        let split = note.find("\n\n").ok_or_else(|| bad("no blank line"))?;
+        let (text, signatures) = (&note[..split + 1], &note[split + 2..]);
+        let id = key_id(&self.name, self.key.as_bytes());
+        for line in signatures.lines() {
+            let Some(rest) = line.strip_prefix("\u{2014} ") else {
+                return Err(bad("a line that is not a signature"));
+            };
+            let Some((name, blob)) = rest.split_once(' ') else {
+                return Err(bad("a signature without its name"));
+            };
+            if name != self.name {
+                continue;
+            }
+            let blob = B64
+                .decode(blob)
+                .map_err(|_| bad("a signature that is not base64"))?;
+            if blob.len() != 68 || blob[..4] != id {
+                continue;
+            }
+            let signature = ed25519_dalek::Signature::from_slice(&blob[4..])
+                .map_err(|_| bad("a malformed signature"))?;
+            if self.key.verify(text.as_bytes(), &signature).is_ok() {
+                return Ok(text);
+            }
+        }
+        Err(TlogError::NotSigned(self.name.clone()))
+    }
+
+    /// The checkpoint of a signed note, when this key signed it and its origin is this key's.
+    pub fn checkpoint(&self, note: &str) -> Result<Checkpoint, TlogError> {
+        let text = self.open(note)?;
+        parse_checkpoint(text)
+            .filter(|c| c.origin == self.name)
+            .ok_or_else(|| TlogError::MalformedNote("not a checkpoint of this log".into()))
+    }
+}
+
+/// The origin, size and root of a checkpoint's text (signature not checked).
+pub fn parse_checkpoint(text: &str) -> Option<Checkpoint> {
+    let mut lines = text.lines();
+    let origin = lines.next()?.to_owned();
+    let size = lines.next()?.parse().ok()?;
+    let root = B64.decode(lines.next()?).ok()?.try_into().ok()?;
+    Some(Checkpoint { origin, size, root })
+}
+
+/// The size and root of a signed note without checking its signature (what the database
+/// holds, read to compare with the chain).
+pub fn unsigned_checkpoint(note: &str) -> Option<Checkpoint> {
+    parse_checkpoint(&note[..note.find("\n\n")? + 1])
+}
+
+/// The notes of a checkpoint log file: one after another, each followed by a blank line.
+pub fn notes_in(log: &str) -> Vec<String> {
+    let mut notes = Vec::new();
+    let mut current = String::new();
+    let mut in_signatures = false;
+    for line in log.lines() {
+        match (line.is_empty(), in_signatures) {
+            (true, false) => {
+                current.push('\n');
+                in_signatures = true;
+            }
+            (true, true) => {
+                notes.push(std::mem::take(&mut current));
+                in_signatures = false;
+            }
+            (false, _) => {
+                current.push_str(line);
+                current.push('\n');
+            }
+        }
+    }
+    if in_signatures && !current.is_empty() {
+        notes.push(current);
+    }
+    notes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example of the Go reference implementation's documentation (`sumdb/note`): its
+    /// signer key gives its verifier key, and Ed25519 being deterministic, its exact signature.
+    #[test]
+    fn the_reference_implementations_example_signs_the_same() {
+        let skey = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
+        let vkey = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
+        let text = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
+        let signer = AuditSigner::parse(skey).unwrap();
+        assert_eq!(signer.verifier().encode(), vkey);
+        let note = signer.sign(text);
+        assert_eq!(
+            note,
+            format!(
+                "{text}\n\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
+            )
+        );
+        let verifier = AuditVerifier::parse(vkey).unwrap();
+        assert_eq!(verifier.open(&note).unwrap(), text);
+        assert_eq!(&*signer.encode(), skey);
+        // A changed text, another key, a mangled key: refused.
+        let forged = note.replace("problem is", "problem was");
+        assert!(verifier.open(&forged).is_err());
+        let other = AuditSigner::generate("PeterNeumann").unwrap().verifier();
+        assert!(other.open(&note).is_err());
+        assert!(AuditVerifier::parse(&vkey.replace("c74f", "c75f")).is_err());
+    }
+
+    /// The root from the frontier is RFC 6962's Merkle tree hash, for every size to 40.
+    #[test]
+    fn the_frontier_gives_the_rfc_6962_root() {
+        fn mth(leaves: &[[u8; 32]]) -> [u8; 32] {
+            match leaves.len() {
+                0 => empty_root(),
+                1 => leaves[0],
+                n => {
+                    let k = 1 << (usize::BITS - 1 - (n - 1).leading_zeros());
+                    node(&mth(&leaves[..k]), &mth(&leaves[k..]))
+                }
+            }
+        }
+        let leaves: Vec<[u8; 32]> = (0..40)
+            .map(|i| leaf_hash(i, &AuditEvent::new(i, "a", "b", "c", "", "{}")))
+            .collect();
+        let mut f = Frontier::default();
+        assert_eq!(f.root(), mth(&[]));
+        for n in 1..=leaves.len() {
+            f.push(leaves[n - 1]);
+            assert_eq!(f.root(), mth(&leaves[..n]), "size {n}");
+            assert_eq!(Frontier::decode(&f.encode()), Some(f.clone()));
+        }
+        assert_eq!(
+            Frontier::decode("3:00"),
+            None,
+            "three leaves need two subtrees"
+        );
+    }
+
+    #[test]
+    fn checkpoints_round_trip_and_logs_split_into_notes() {
+        let signer = AuditSigner::generate("studyflow.test/audit").unwrap();
+        let a = signer.checkpoint(3, &[7; 32]);
+        let b = signer.checkpoint(5, &[8; 32]);
+        let log = format!("{a}\n{b}\n");
+        let notes = notes_in(&log);
+        assert_eq!(notes, [a.clone(), b.clone()]);
+        let c = signer.verifier().checkpoint(&notes[1]).unwrap();
+        assert_eq!((c.size, c.root), (5, [8; 32]));
+        assert_eq!(unsigned_checkpoint(&a).unwrap().size, 3);
+    }
+}

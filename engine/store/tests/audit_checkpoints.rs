@@ -1,0 +1,180 @@
+//! The signed audit (issue #12) against a database writer, on both backends: a row rewritten
+//! with every later hash and the head recomputed passes the chain but not the checkpoints;
+//! checkpoints recomputed by the writer are not signed by the audit key; the chain deleted with
+//! its head and checkpoints is caught by the checkpoint log outside the database.
+
+use studyflow_store::row_hash;
+use studyflow_store::tlog::AuditSigner;
+use studyflow_store::{AuditEvent, AuditSigning, AuditTrust, Store, Verification};
+
+fn event(i: i64) -> AuditEvent {
+    AuditEvent::new(
+        i,
+        "operator",
+        "study.approved",
+        format!("study-{i}"),
+        "p.3",
+        "{}",
+    )
+}
+
+fn broken(v: Verification) -> (i64, String) {
+    match v {
+        Verification::Broken { seq, reason } => (seq, reason),
+        other => panic!("not broken: {other:?}"),
+    }
+}
+
+async fn tampering_is_caught(store: Store, label: &str) {
+    let dir = std::env::temp_dir().join(format!("sf-audit-{label}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let signer = AuditSigner::generate("studyflow.test/audit").unwrap();
+    let verifier = signer.verifier();
+    let log = dir.join("audit.checkpoints");
+    let store = store.with_audit_signing(AuditSigning {
+        signer,
+        log: Some(log.clone()),
+    });
+    for seal in 0..3 {
+        let events: Vec<AuditEvent> = (0..3).map(|i| event(seal * 3 + i)).collect();
+        store.append_audit(&events).await.unwrap();
+    }
+    let trust = AuditTrust {
+        verifier: Some(verifier.clone()),
+        log: Some(log.clone()),
+    };
+    assert_eq!(
+        store.verify_audit_with(&trust).await.unwrap(),
+        Verification::Intact {
+            rows: 9,
+            pending: 0,
+            checkpoints: 4,
+        },
+        "three checkpoints in the database, the latest also in the log"
+    );
+
+    // A writer rewrites row 5 and recomputes every later hash and the head: the chain holds,
+    // the signed checkpoints do not.
+    store
+        .execute_raw_for_tests("UPDATE audit SET actor = 'someone else' WHERE seq = 5")
+        .await
+        .unwrap();
+    let mut prev = store.audit_rows(3, 1).await.unwrap()[0].hash.clone();
+    for row in store.audit_rows(4, 100).await.unwrap() {
+        let hash = row_hash(&prev, row.seq, &row.event);
+        store
+            .execute_raw_for_tests(&format!(
+                "UPDATE audit SET prev_hash = '{prev}', hash = '{hash}' WHERE seq = {}",
+                row.seq
+            ))
+            .await
+            .unwrap();
+        prev = hash;
+    }
+    store
+        .execute_raw_for_tests(&format!(
+            "UPDATE meta SET value = '9:{prev}' WHERE key = 'audit_head'"
+        ))
+        .await
+        .unwrap();
+    let (seq, reason) = broken(store.verify_audit().await.unwrap());
+    assert_eq!(seq, 6, "the first checkpoint covering row 5: {reason}");
+    assert!(reason.contains("history rewritten"), "{reason}");
+
+    // The writer also replaces the checkpoints with ones of the rewritten tree, signed with a
+    // key of its own: the roots match, the audit key's signature is missing.
+    let forger = AuditSigner::generate("studyflow.test/audit").unwrap();
+    let mut frontier = studyflow_store::tlog::Frontier::default();
+    for row in store.audit_rows(0, 100).await.unwrap() {
+        frontier.push(studyflow_store::tlog::leaf_hash(row.seq, &row.event));
+        if row.seq % 3 == 0 {
+            let note = forger.checkpoint(frontier.size(), &frontier.root());
+            store
+                .execute_raw_for_tests(&format!(
+                    "UPDATE audit_checkpoints SET note = '{note}' WHERE tree_size = {}",
+                    row.seq
+                ))
+                .await
+                .unwrap();
+        }
+    }
+    let database_only = AuditTrust {
+        verifier: Some(verifier.clone()),
+        log: None,
+    };
+    let (_, reason) = broken(store.verify_audit_with(&database_only).await.unwrap());
+    assert!(reason.contains("not signed by the audit key"), "{reason}");
+
+    // The writer deletes the whole chain, its head, tree and checkpoints: the database alone
+    // looks like an empty log; the log outside it says otherwise.
+    for sql in [
+        "DELETE FROM audit",
+        "DELETE FROM audit_checkpoints",
+        "DELETE FROM meta WHERE key IN ('audit_head', 'audit_frontier')",
+    ] {
+        store.execute_raw_for_tests(sql).await.unwrap();
+    }
+    assert!(matches!(
+        store.verify_audit().await.unwrap(),
+        Verification::Intact { rows: 0, .. }
+    ));
+    let (_, reason) = broken(store.verify_audit_with(&trust).await.unwrap());
+    assert!(
+        reason.contains("covers 9 rows, the chain has 0 (rows deleted)"),
+        "{reason}"
+    );
+    // Nor does an empty log pass for a signed one.
+    std::fs::write(&log, "").unwrap();
+    let (_, reason) = broken(store.verify_audit_with(&trust).await.unwrap());
+    assert!(reason.contains("holds no checkpoint"), "{reason}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_database_writer_cannot_rewrite_the_audit_on_sqlite() {
+    let dir = std::env::temp_dir().join(format!("sf-audit-db-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::open(dir.join("s.db").to_str().unwrap())
+        .await
+        .unwrap();
+    tampering_is_caught(store, "sqlite").await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_database_writer_cannot_rewrite_the_audit_on_postgres() {
+    let Some(schema) = studyflow_store::testing::postgres_schema("audit_tlog").await else {
+        return;
+    };
+    let store = Store::open(&schema.url).await.unwrap();
+    tampering_is_caught(store, "postgres").await;
+}
+
+/// A log sealed before the tree existed gets its tree from the whole chain at the next seal.
+#[tokio::test]
+async fn a_log_sealed_before_checkpoints_is_covered_by_the_next_one() {
+    let store = Store::open(":memory:").await.unwrap();
+    store.append_audit(&[event(1), event(2)]).await.unwrap();
+    store
+        .execute_raw_for_tests("DELETE FROM meta WHERE key = 'audit_frontier'")
+        .await
+        .unwrap();
+    let signer = AuditSigner::generate("studyflow.test/audit").unwrap();
+    let verifier = signer.verifier();
+    let store = store.with_audit_signing(AuditSigning { signer, log: None });
+    store.append_audit(&[event(3)]).await.unwrap();
+    let trust = AuditTrust {
+        verifier: Some(verifier),
+        log: None,
+    };
+    assert_eq!(
+        store.verify_audit_with(&trust).await.unwrap(),
+        Verification::Intact {
+            rows: 3,
+            pending: 0,
+            checkpoints: 1
+        }
+    );
+}
