@@ -255,11 +255,10 @@ pub fn transfer(
         .map_err(|e| TransferError::Encrypt(e.to_string()))?;
     let io = |e| TransferError::Io(path.into(), e);
     if let Some(dir) = path.parent() {
-        crate::release::private_dirs(dir).map_err(io)?;
+        crate::files::private_dirs(dir).map_err(io)?;
     }
     let staging = path.with_extension("partial");
-    crate::release::write_synced(&staging, &cipher)
-        .map_err(|e| TransferError::Encrypt(e.to_string()))?;
+    crate::files::write_synced(&staging, &cipher).map_err(io)?;
     std::fs::rename(&staging, path).map_err(io)?;
     Ok(Transferred {
         file: path.into(),
@@ -267,25 +266,6 @@ pub fn transfer(
         recipients: recipients.len(),
         sha256: hex::encode(Sha256::digest(&cipher)),
     })
-}
-
-/// Deletes a file that held identifiers in plaintext (an export a person supplied), after
-/// overwriting it with zeros — on a journalling or copy-on-write file system the old blocks
-/// may survive, which is why such files should live only on the encrypted work volume.
-pub fn shred(path: &Path) -> std::io::Result<()> {
-    let len = std::fs::metadata(path)?.len();
-    {
-        let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
-        let zeros = vec![0u8; 64 * 1024];
-        let mut left = len;
-        while left > 0 {
-            let n = left.min(zeros.len() as u64) as usize;
-            f.write_all(&zeros[..n])?;
-            left -= n as u64;
-        }
-        f.sync_all()?;
-    }
-    std::fs::remove_file(path)
 }
 
 #[cfg(test)]
@@ -401,7 +381,7 @@ mod tests {
         let dir = scratch("shred");
         let p = dir.join("export.csv");
         std::fs::write(&p, "personal_code\n010180-12345\n").unwrap();
-        shred(&p).unwrap();
+        crate::files::shred(&p).unwrap();
         assert!(!p.exists());
     }
 }

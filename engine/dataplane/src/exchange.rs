@@ -48,7 +48,7 @@ fn sha256(bytes: &[u8]) -> String {
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), ExchangeError> {
-    let mut f = crate::release::private_file(path).map_err(io(path))?;
+    let mut f = crate::files::private_file(path).map_err(io(path))?;
     f.write_all(bytes).map_err(io(path))?;
     f.sync_all().map_err(io(path))
 }
@@ -67,11 +67,11 @@ pub fn send(
     if folder.exists() {
         return Err(ExchangeError::Exists(id.to_owned()));
     }
-    crate::release::private_dirs(outbox).map_err(io(outbox))?;
+    crate::files::private_dirs(outbox).map_err(io(outbox))?;
     let staging = outbox.join(format!(".{id}.partial"));
     let _ = std::fs::remove_dir_all(&staging);
     // Not recursive: a staging folder that exists (another attempt's) is an error, not shared.
-    crate::release::private_dir(&staging).map_err(io(&staging))?;
+    crate::files::private_dir(&staging).map_err(io(&staging))?;
     let request = serde_json::json!({
         "request": id,
         "fields": fields,

@@ -26,6 +26,7 @@ pub mod csv_import;
 pub mod csvio;
 pub mod datapackage;
 pub mod exchange;
+pub mod files;
 pub mod followup;
 pub mod letters;
 pub mod linkage;

@@ -785,7 +785,7 @@ pub fn delete_files(files: &[&Path]) -> Result<Deleted, LinkError> {
     let mut bytes = 0;
     for f in files {
         bytes += std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
-        crate::contact::shred(f).map_err(|source| LinkError::Io {
+        crate::files::shred(f).map_err(|source| LinkError::Io {
             path: f.to_path_buf(),
             source,
         })?;

@@ -130,7 +130,7 @@ impl Builder {
             }
         }
         let parent = folder.parent().unwrap_or(Path::new("."));
-        private_dirs(parent).map_err(io(parent))?;
+        crate::files::private_dirs(parent).map_err(io(parent))?;
         // One staging folder per attempt (process and attempt number): an abandoned attempt
         // still writing cannot mix its files into another's.
         static ATTEMPT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -223,7 +223,7 @@ impl Builder {
         let out = Hashed {
             inner: std::io::BufWriter::with_capacity(
                 1 << 20,
-                private_file(&path).map_err(io(&path))?,
+                crate::files::private_file(&path).map_err(io(&path))?,
             ),
             hash: Sha256::new(),
         };
@@ -463,50 +463,8 @@ fn write_rows(
     })
 }
 
-/// Folders (and the folders above them) made only for their owner (0700) whatever the umask:
-/// the work folder holds requests naming subjects, answers, letters and releases (MK403 p.25.3).
-/// Folders that exist already keep their mode.
-pub(crate) fn private_dirs(path: &Path) -> std::io::Result<()> {
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-    b.create(path)
-}
-
-/// One new folder only for its owner (0700); an error if it exists.
-pub(crate) fn private_dir(path: &Path) -> std::io::Result<()> {
-    let mut b = std::fs::DirBuilder::new();
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-    b.create(path)
-}
-
-/// A new file only its owner may read (0600): a release is for its recipients, not for every
-/// account on the machine (MK403 p.25.1, p.33).
-/// A file left from before keeps nothing of its mode (it is made 0600 through the open
-/// handle), and a link is not written through.
-pub(crate) fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
-    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
-        return Err(std::io::Error::other(format!(
-            "{} is a link; studyflow writes only files of its own",
-            path.display()
-        )));
-    }
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-    let f = o.open(path)?;
-    #[cfg(unix)]
-    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-    Ok(f)
-}
-
 pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), ReleaseError> {
-    let mut f = private_file(path).map_err(io(path))?;
-    f.write_all(bytes).map_err(io(path))?;
-    f.sync_all().map_err(io(path))
+    crate::files::write_synced(path, bytes).map_err(io(path))
 }
 
 /// The (file, sha256) pairs of a written release, from its manifest.
@@ -555,29 +513,6 @@ pub fn write(
 mod tests {
     use super::*;
 
-    /// A file left open by an earlier version is made private when written again; a link is
-    /// not written through.
-    #[cfg(unix)]
-    #[test]
-    fn private_files_are_private_and_links_are_refused() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("sf-private-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let old = dir.join("contacts.partial");
-        std::fs::write(&old, "left from before").unwrap();
-        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
-        write_synced(&old, b"new").unwrap();
-        let mode = std::fs::metadata(&old).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
-        let target = dir.join("elsewhere.txt");
-        std::fs::write(&target, "not ours").unwrap();
-        let link = dir.join("link.csv");
-        std::os::unix::fs::symlink(&target, &link).unwrap();
-        assert!(write_synced(&link, b"x").is_err());
-        assert_eq!(std::fs::read_to_string(&target).unwrap(), "not ours");
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
     use crate::table::Table;
     use crate::values::Values;
     use serde_json::json;

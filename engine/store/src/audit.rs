@@ -4,7 +4,7 @@
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use crate::tlog::{AuditVerifier, Frontier, leaf_hash, notes_in, unsigned_checkpoint};
+use crate::tlog::{AuditVerifier, Frontier, notes_in, unsigned_checkpoint};
 use crate::{Backend, Result, Store, in_tx, on_pool};
 
 /// What `audit verify` trusts beyond the database: the public key the checkpoints must be
@@ -114,6 +114,24 @@ pub fn row_hash(prev: &str, seq: i64, e: &AuditEvent) -> String {
         h.update(part.as_bytes());
     }
     hex::encode(h.finalize())
+}
+
+/// The Merkle tree's leaf of the event at position `seq` (see [`crate::tlog`]): its fields
+/// length-prefixed, as the chain hashes them.
+pub fn leaf_hash(seq: i64, e: &AuditEvent) -> [u8; 32] {
+    let (seq, at) = (seq.to_string(), e.at.to_string());
+    crate::tlog::leaf(
+        [
+            seq.as_str(),
+            at.as_str(),
+            &e.actor,
+            &e.action,
+            &e.object,
+            &e.point,
+            &e.detail,
+        ]
+        .map(str::as_bytes),
+    )
 }
 
 /// `INSERT INTO table (columns) VALUES ($1, …), (…), …` for `rows` rows: one statement per

@@ -19,8 +19,6 @@ use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::{Signer, SigningKey, Verifier as _, VerifyingKey};
 use sha2::{Digest, Sha256};
 
-use crate::audit::AuditEvent;
-
 /// The Ed25519 signature type of a note key.
 const ED25519: u8 = 0x01;
 
@@ -50,24 +48,14 @@ pub fn empty_root() -> [u8; 32] {
     Sha256::digest([]).into()
 }
 
-/// The leaf hash of the event at position `seq` (RFC 6962: SHA-256 of 0x00 and the leaf):
-/// the leaf is each field length-prefixed, as the chain hashes them.
-pub fn leaf_hash(seq: i64, e: &AuditEvent) -> [u8; 32] {
+/// A leaf's hash (RFC 6962: SHA-256 of 0x00 and the leaf's bytes, given as parts that are
+/// each hashed length-prefixed).
+pub fn leaf<'p>(parts: impl IntoIterator<Item = &'p [u8]>) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update([0x00]);
-    let seq = seq.to_string();
-    let at = e.at.to_string();
-    for part in [
-        seq.as_str(),
-        at.as_str(),
-        &e.actor,
-        &e.action,
-        &e.object,
-        &e.point,
-        &e.detail,
-    ] {
+    for part in parts {
         h.update((part.len() as u64).to_be_bytes());
-        h.update(part.as_bytes());
+        h.update(part);
     }
     h.finalize().into()
 }
@@ -470,8 +458,8 @@ mod tests {
                 }
             }
         }
-        let leaves: Vec<[u8; 32]> = (0..40)
-            .map(|i| leaf_hash(i, &AuditEvent::new(i, "a", "b", "c", "", "{}")))
+        let leaves: Vec<[u8; 32]> = (0..40u64)
+            .map(|i| leaf([i.to_be_bytes().as_slice(), b"event"]))
             .collect();
         let mut f = Frontier::default();
         assert_eq!(f.root(), mth(&[]));

@@ -87,7 +87,7 @@ async fn tampering_is_caught(store: Store, label: &str) {
     let forger = AuditSigner::generate("studyflow.test/audit").unwrap();
     let mut frontier = studyflow_store::tlog::Frontier::default();
     for row in store.audit_rows(0, 100).await.unwrap() {
-        frontier.push(studyflow_store::tlog::leaf_hash(row.seq, &row.event));
+        frontier.push(studyflow_store::leaf_hash(row.seq, &row.event));
         if row.seq % 3 == 0 {
             let note = forger.checkpoint(frontier.size(), &frontier.root());
             store

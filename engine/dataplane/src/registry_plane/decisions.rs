@@ -38,7 +38,7 @@ impl RegistryDataPlane {
             Err(e) => return Err(fail(e.to_string(), false)),
         };
         let folder = self.outbox.join(ctx.study);
-        crate::release::private_dirs(&folder)
+        crate::files::private_dirs(&folder)
             .map_err(|e| fail(format!("{}: {e}", folder.display()), true))?;
         let path = folder.join(NOTICE_FILE);
         // Written once: a retried preparation leaves a letter the researcher may be editing as
@@ -75,7 +75,7 @@ impl RegistryDataPlane {
                 .filter(|p| p.file_name().is_some_and(|n| n == "request.json")),
         );
         for f in &files {
-            crate::contact::shred(f).map_err(|e| fail(format!("{}: {e}", f.display()), true))?;
+            crate::files::shred(f).map_err(|e| fail(format!("{}: {e}", f.display()), true))?;
         }
         // An answer anonymised but never joined (a terminated study's) lies under its run
         // pseudonym with its study ID: the one link between the two outside the vault.

@@ -250,7 +250,7 @@ impl RegistryDataPlane {
         parse: impl FnOnce(&[u8]) -> Result<T, E>,
     ) -> Result<Option<T>, StepError> {
         let shred = |f: &std::path::Path| {
-            crate::contact::shred(f).map_err(|e| fail(format!("{}: {e}", f.display()), true))
+            crate::files::shred(f).map_err(|e| fail(format!("{}: {e}", f.display()), true))
         };
         if data.exists(dataset).await? {
             if file.exists() {
