@@ -341,8 +341,39 @@ impl Store {
                     sqlx::query_scalar("SELECT value FROM meta WHERE key = 'audit_frontier'")
                         .fetch_optional(&mut *tx)
                         .await?;
-                let mut frontier = match kept.as_deref().and_then(Frontier::decode) {
-                    Some(f) if f.size() == first as u64 => f,
+                let kept = kept
+                    .as_deref()
+                    .and_then(Frontier::decode)
+                    .filter(|f| f.size() == first as u64);
+                // A signing sealer extends only the history it signed last: the latest
+                // checkpoint of the log outside the database must be the root of the chain's
+                // first rows, whatever the database says (its rows or its stored tree).
+                let last_signed = match &self.audit_signing {
+                    Some(s) if s.log.is_some() => {
+                        let path = s.log.as_deref().unwrap_or(std::path::Path::new(""));
+                        let note = crate::tlog::last_note(path).map_err(|source| {
+                            crate::StoreError::CheckpointLog {
+                                path: path.display().to_string(),
+                                source,
+                            }
+                        })?;
+                        match note {
+                            Some(note) => {
+                                Some(s.signer.verifier().checkpoint(&note).map_err(|e| {
+                                    crate::StoreError::AuditTampered(format!(
+                                        "the last checkpoint of the log {} does not verify ({e})",
+                                        path.display()
+                                    ))
+                                })?)
+                            }
+                            None => None,
+                        }
+                    }
+                    _ => None,
+                };
+                let mut root_at_signed = None;
+                let mut frontier = match kept {
+                    Some(f) if last_signed.as_ref().is_none_or(|c| c.size == f.size()) => f,
                     _ => {
                         let mut f = Frontier::default();
                         let earlier = sqlx::query(
@@ -354,10 +385,26 @@ impl Store {
                         .await?;
                         for r in &earlier {
                             f.push(leaf_hash(r.try_get("seq")?, &event_from(r)?));
+                            if last_signed.as_ref().is_some_and(|c| c.size == f.size()) {
+                                root_at_signed = Some(f.root());
+                            }
                         }
                         f
                     }
                 };
+                if let Some(c) = &last_signed {
+                    let root = if c.size == frontier.size() {
+                        Some(frontier.root())
+                    } else {
+                        root_at_signed
+                    };
+                    if root != Some(c.root) {
+                        return Err(crate::StoreError::AuditTampered(format!(
+                            "its first {} rows are not the history signed last (edited or deleted since)",
+                            c.size
+                        )));
+                    }
+                }
                 for (seq, e, _, _) in &rows {
                     frontier.push(leaf_hash(*seq, e));
                 }
@@ -421,23 +468,24 @@ impl Store {
                 .fetch_all(p)
                 .await?
         });
-        let outside = match &trust.log {
+        // Every checkpoint the log outside the database holds: an older one covers the history
+        // as it was signed then, whatever the database holds now.
+        let outside: Vec<String> = match &trust.log {
             Some(path) => {
                 let text = std::fs::read_to_string(path).unwrap_or_default();
-                match notes_in(&text).pop() {
-                    Some(note) => Some(note),
-                    None => {
-                        return Ok(Verification::Broken {
-                            seq: 0,
-                            reason: format!(
-                                "the checkpoint log {} holds no checkpoint (deleted, or the audit was never signed)",
-                                path.display()
-                            ),
-                        });
-                    }
+                let notes = notes_in(&text);
+                if notes.is_empty() {
+                    return Ok(Verification::Broken {
+                        seq: 0,
+                        reason: format!(
+                            "the checkpoint log {} holds no checkpoint (deleted, or the audit was never signed)",
+                            path.display()
+                        ),
+                    });
                 }
+                notes
             }
-            None => None,
+            None => Vec::new(),
         };
         // The checkpoints to hold against the chain: (size, note, whose: the database's or
         // the log's).
@@ -445,7 +493,7 @@ impl Store {
             .iter()
             .map(|(size, note)| (*size as u64, note.as_str(), "database"))
             .collect();
-        if let Some(note) = &outside {
+        for note in &outside {
             let size = unsigned_checkpoint(note).map_or(0, |c| c.size);
             expected.push((size, note.as_str(), "checkpoint log"));
         }

@@ -79,6 +79,10 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error(
+        "the audit was not extended: {0}; run `studyflow audit verify` with the public key and the checkpoint log"
+    )]
+    AuditTampered(String),
+    #[error(
         "the audit was sealed, but its signed checkpoint could not be appended to the checkpoint log {path}: {source}"
     )]
     CheckpointLog {

@@ -387,6 +387,36 @@ pub fn unsigned_checkpoint(note: &str) -> Option<Checkpoint> {
     parse_checkpoint(&note[..note.find("\n\n")? + 1])
 }
 
+/// The last note of a checkpoint log file, read from its end (the log grows with every seal
+/// for years; a seal reads only its tail). `None` for a missing or empty log.
+pub fn last_note(path: &Path) -> std::io::Result<Option<String>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let len = f.metadata()?.len();
+    // A checkpoint with a few signatures is a few hundred bytes.
+    let from = len.saturating_sub(16 * 1024);
+    f.seek(SeekFrom::Start(from))?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)?;
+    // The cut may fall inside a character; the note after it is whole.
+    let tail = String::from_utf8_lossy(&bytes);
+    // Cut to the start of a note: after a blank line not followed by a signature (within a
+    // note, the blank line comes before its signatures).
+    let start = if from == 0 {
+        0
+    } else {
+        tail.match_indices("\n\n")
+            .map(|(i, _)| i + 2)
+            .find(|&i| !tail[i..].starts_with('\u{2014}'))
+            .unwrap_or(tail.len())
+    };
+    Ok(notes_in(&tail[start..]).pop())
+}
+
 /// The notes of a checkpoint log file: one after another, each followed by a blank line.
 pub fn notes_in(log: &str) -> Vec<String> {
     let mut notes = Vec::new();

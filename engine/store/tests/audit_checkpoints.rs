@@ -49,9 +49,9 @@ async fn tampering_is_caught(store: Store, label: &str) {
         Verification::Intact {
             rows: 9,
             pending: 0,
-            checkpoints: 4,
+            checkpoints: 6,
         },
-        "three checkpoints in the database, the latest also in the log"
+        "three checkpoints in the database, the same three in the log"
     );
 
     // A writer rewrites row 5 and recomputes every later hash and the head: the chain holds,
@@ -81,6 +81,29 @@ async fn tampering_is_caught(store: Store, label: &str) {
     let (seq, reason) = broken(store.verify_audit().await.unwrap());
     assert_eq!(seq, 6, "the first checkpoint covering row 5: {reason}");
     assert!(reason.contains("history rewritten"), "{reason}");
+    // Nor will a signing sealer extend it once the stored tree is made to match: the log's last
+    // checkpoint is not the root of the rows it covers.
+    let mut forged = studyflow_store::tlog::Frontier::default();
+    for row in store.audit_rows(0, 100).await.unwrap() {
+        forged.push(studyflow_store::leaf_hash(row.seq, &row.event));
+    }
+    store
+        .execute_raw_for_tests(&format!(
+            "UPDATE meta SET value = '{}' WHERE key = 'audit_frontier'",
+            forged.encode()
+        ))
+        .await
+        .unwrap();
+    let e = store.append_audit(&[event(100)]).await.unwrap_err();
+    assert!(
+        matches!(e, studyflow_store::StoreError::AuditTampered(_)),
+        "{e}"
+    );
+    assert_eq!(
+        store.audit_rows(9, 10).await.unwrap().len(),
+        0,
+        "nothing sealed"
+    );
 
     // The writer also replaces the checkpoints with ones of the rewritten tree, signed with a
     // key of its own: the roots match, the audit key's signature is missing.
@@ -121,7 +144,7 @@ async fn tampering_is_caught(store: Store, label: &str) {
     ));
     let (_, reason) = broken(store.verify_audit_with(&trust).await.unwrap());
     assert!(
-        reason.contains("covers 9 rows, the chain has 0 (rows deleted)"),
+        reason.contains("rows, the chain has 0 (rows deleted)"),
         "{reason}"
     );
     // Nor does an empty log pass for a signed one.
