@@ -109,7 +109,8 @@ pub struct EngineArgs {
     )]
     pub audit_key_file: Option<PathBuf>,
     /// The checkpoint log outside the database, each signed checkpoint appended to it
-    /// (default: the key file's path with `.checkpoints`).
+    /// (default: the key file's path and `.checkpoints`). Every host that seals should append
+    /// to one log (a shared file): each log protects the seals it saw.
     #[arg(long, env = "STUDYFLOW_AUDIT_LOG", value_name = "FILE", global = true)]
     pub checkpoint_log: Option<PathBuf>,
 }
@@ -118,9 +119,11 @@ impl EngineArgs {
     /// The checkpoint log: as given, or beside the audit key.
     pub fn checkpoint_log(&self) -> Option<PathBuf> {
         self.checkpoint_log.clone().or_else(|| {
-            self.audit_key_file
-                .as_ref()
-                .map(|k| k.with_extension("checkpoints"))
+            self.audit_key_file.as_ref().map(|k| {
+                let mut name = k.as_os_str().to_owned();
+                name.push(".checkpoints");
+                PathBuf::from(name)
+            })
         })
     }
 }
@@ -324,8 +327,8 @@ pub enum AuditCommand {
     /// Make a key that signs the audit's checkpoints, in a new file only its owner can read;
     /// print its public key (publish it in the installation's documents).
     Keygen {
-        /// The log's name, e.g. `vpd.gov.lv/studyflow/audit`.
-        #[arg(long, default_value = "studyflow/audit")]
+        /// The log's name, unique to the installation, e.g. `vpd.gov.lv/studyflow/audit`.
+        #[arg(long)]
         name: String,
         /// The new key file.
         #[arg(long, value_name = "FILE")]

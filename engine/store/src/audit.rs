@@ -4,7 +4,7 @@
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use crate::tlog::{AuditVerifier, Frontier, notes_in, unsigned_checkpoint};
+use crate::tlog::{AuditVerifier, Checkpoint, Frontier, last_note, notes_in, unsigned_checkpoint};
 use crate::{Backend, Result, Store, in_tx, on_pool};
 
 /// What `audit verify` trusts beyond the database: the public key the checkpoints must be
@@ -17,16 +17,50 @@ pub struct AuditTrust {
 }
 
 /// Appends a signed checkpoint to the log file (made the owner's only), a blank line after it.
+/// In one write, so a crash leaves a note whole or missing; a log that does not end with the
+/// blank line after its last note (an append cut short before) gets it first.
 fn append_note(path: &std::path::Path, note: &str) -> std::io::Result<()> {
-    use std::io::Write;
+    use std::io::{Read, Seek, SeekFrom, Write};
     let mut options = std::fs::OpenOptions::new();
-    options.append(true).create(true);
+    options.read(true).append(true).create(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut f = options.open(path)?;
-    f.write_all(note.as_bytes())?;
-    f.write_all(b"\n")?;
+    let len = f.metadata()?.len();
+    let mut end = [0u8; 2];
+    let mut before = "";
+    if len > 0 {
+        f.seek(SeekFrom::Start(len.saturating_sub(2)))?;
+        let n = f.read(&mut end)?;
+        before = match &end[..n] {
+            b"\n\n" => "",
+            [.., b'\n'] => "\n",
+            _ => "\n\n",
+        };
+    }
+    f.write_all(format!("{before}{note}\n").as_bytes())?;
     f.sync_all()
+}
+
+/// The MAC of an event under the audit key.
+fn event_mac(signer: &crate::tlog::AuditSigner, e: &AuditEvent) -> String {
+    let at = e.at.to_string();
+    signer.event_mac(
+        [
+            at.as_str(),
+            &e.actor,
+            &e.action,
+            &e.object,
+            &e.point,
+            &e.detail,
+        ]
+        .map(str::as_bytes),
+    )
+}
+
+/// The audit no longer is the history signed.
+fn tampered(why: String) -> crate::StoreError {
+    crate::StoreError::AuditTampered(why)
 }
 
 /// Held by the PostgreSQL transaction that seals, so one sealer at a time extends the chain.
@@ -84,11 +118,13 @@ pub struct AuditRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verification {
     /// Every row chains to the one before; `pending` events are not sealed yet; `checkpoints`
-    /// signed checkpoints match the chain (their signatures checked when a key was given).
+    /// signed checkpoints match the chain (their signatures checked when a key was given);
+    /// `refused` events were refused by a signing sealer (no valid MAC) and kept apart.
     Intact {
         rows: i64,
         pending: i64,
         checkpoints: u64,
+        refused: i64,
     },
     /// The first row that does not verify, and why.
     Broken { seq: i64, reason: String },
@@ -163,11 +199,11 @@ pub(crate) fn multi_insert(head: &str, columns: usize, rows: usize, tail: &str) 
 /// Inserts events into the outbox inside the caller's transaction, a few hundred per
 /// statement.
 macro_rules! push_audit {
-    ($tx:expr, $events:expr) => {
+    ($store:expr, $tx:expr, $events:expr) => {
         for chunk in $events.chunks(500) {
             let sql = $crate::audit::multi_insert(
-                "INSERT INTO audit_outbox (at, actor, action, object, point, detail)",
-                6,
+                "INSERT INTO audit_outbox (at, actor, action, object, point, detail, mac)",
+                7,
                 chunk.len(),
                 "",
             );
@@ -179,7 +215,8 @@ macro_rules! push_audit {
                     .bind(&e.action)
                     .bind(&e.object)
                     .bind(&e.point)
-                    .bind(&e.detail);
+                    .bind(&e.detail)
+                    .bind($store.audit_mac(e));
             }
             q.execute(&mut *$tx).await?;
         }
@@ -218,40 +255,69 @@ where
 }
 
 impl Store {
+    /// The MAC an event is written with, when this store holds the audit key.
+    pub(crate) fn audit_mac(&self, e: &AuditEvent) -> Option<String> {
+        self.audit_signing
+            .as_deref()
+            .map(|s| event_mac(&s.signer, e))
+    }
+
     /// Appends events on their own (for what happens outside a state change, e.g. a stale
     /// write rejected) and seals them.
     pub async fn append_audit(&self, events: &[AuditEvent]) -> Result<()> {
         in_tx!(self, |tx, _b| {
-            push_audit!(tx, events);
+            push_audit!(self, tx, events);
         });
         self.seal_audit().await?;
         Ok(())
     }
 
     /// Moves pending events into the chain, in outbox order, up to 5,000 at a time until none
-    /// is left. Returns how many were sealed.
+    /// is left. Returns how many were sealed. A store that signs appends each batch's signed
+    /// checkpoint to its log outside the database as the batch commits.
     pub async fn seal_audit(&self) -> Result<u64> {
         let mut total = 0;
-        let mut latest = None;
         loop {
             let (n, note) = self.seal_batch(5_000).await?;
             total += n;
-            latest = note.or(latest);
+            // Outside the database too: deleting the chain with its checkpoints is then seen.
+            if let (Some(note), Some(path)) = (
+                note,
+                self.audit_signing.as_ref().and_then(|s| s.log.as_ref()),
+            ) {
+                append_note(path, &note).map_err(|source| crate::StoreError::CheckpointLog {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+            }
             if n < 5_000 {
-                break;
+                return Ok(total);
             }
         }
-        // Outside the database too: deleting the chain with its checkpoints is then seen.
-        if let (Some(note), Some(path)) = (
-            latest,
-            self.audit_signing.as_ref().and_then(|s| s.log.as_ref()),
-        ) {
-            append_note(path, &note).map_err(|source| crate::StoreError::CheckpointLog {
-                path: path.display().to_string(),
-                source,
-            })?;
-        }
-        Ok(total)
+    }
+
+    /// The latest checkpoint of the signing store's log, its signature checked.
+    fn logged_checkpoint(&self) -> Result<Option<Checkpoint>> {
+        let Some((signing, path)) = self
+            .audit_signing
+            .as_deref()
+            .and_then(|s| Some((s, s.log.as_deref()?)))
+        else {
+            return Ok(None);
+        };
+        let note = last_note(path).map_err(|source| crate::StoreError::CheckpointLog {
+            path: path.display().to_string(),
+            source,
+        })?;
+        note.map(|n| {
+            signing.signer.verifier().checkpoint(&n).map_err(|e| {
+                tampered(format!(
+                    "the last checkpoint of the log {} does not verify ({e})",
+                    path.display()
+                ))
+            })
+        })
+        .transpose()
     }
 
     async fn seal_batch(&self, limit: i64) -> Result<(u64, Option<String>)> {
@@ -264,6 +330,8 @@ impl Store {
         if pending.is_none() {
             return Ok((0, None));
         }
+        let signer = self.audit_signing.as_deref().map(|s| &s.signer);
+        let logged = self.logged_checkpoint()?;
         Ok(in_tx!(self, |tx, backend| {
             if backend == Backend::Postgres {
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -272,7 +340,7 @@ impl Store {
                     .await?;
             }
             let pending = sqlx::query(
-                "SELECT id, at, actor, action, object, point, detail FROM audit_outbox ORDER BY id LIMIT $1",
+                "SELECT id, at, actor, action, object, point, detail, mac FROM audit_outbox ORDER BY id LIMIT $1",
             )
             .bind(limit)
             .fetch_all(&mut *tx)
@@ -287,24 +355,81 @@ impl Store {
                     Some(r) => (r.try_get("seq")?, r.try_get("hash")?),
                     None => (0, GENESIS.to_owned()),
                 };
+                let first = seq;
+                // A signing sealer seals authenticated events only; the rest are moved aside
+                // and the refusal is sealed in their place.
                 let mut ids = Vec::with_capacity(pending.len());
-                let mut rows = Vec::with_capacity(pending.len());
+                let mut accepted: Vec<(AuditEvent, Option<String>)> = Vec::new();
+                let mut refused: Vec<(i64, AuditEvent, &str)> = Vec::new();
                 for row in &pending {
-                    ids.push(row.try_get::<i64, _>("id")?);
+                    let id: i64 = row.try_get("id")?;
+                    ids.push(id);
                     let e = event_from(row)?;
+                    let mac: Option<String> = row.try_get("mac")?;
+                    match signer {
+                        Some(s) if mac.as_deref() != Some(event_mac(s, &e).as_str()) => {
+                            let why = if mac.is_none() {
+                                "no MAC"
+                            } else {
+                                "a MAC that does not verify"
+                            };
+                            refused.push((id, e, why));
+                        }
+                        _ => accepted.push((e, mac)),
+                    }
+                }
+                if let (Some(s), false) = (signer, refused.is_empty()) {
+                    let at = refused.iter().map(|r| r.1.at).max().unwrap_or(0);
+                    for (id, e, why) in &refused {
+                        sqlx::query(
+                            "INSERT INTO audit_refused (refused_at, outbox_id, at, actor, action, object, point, detail, reason)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                        )
+                        .bind(at)
+                        .bind(*id)
+                        .bind(e.at)
+                        .bind(&e.actor)
+                        .bind(&e.action)
+                        .bind(&e.object)
+                        .bind(&e.point)
+                        .bind(&e.detail)
+                        .bind(*why)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    let outbox: Vec<i64> = refused.iter().map(|r| r.0).collect();
+                    let e = AuditEvent::new(
+                        at,
+                        "studyflow",
+                        "audit.events_refused",
+                        "audit_outbox",
+                        "",
+                        serde_json::json!({"count": refused.len(), "outbox_ids": outbox, "kept_in": "audit_refused"}).to_string(),
+                    );
+                    let mac = event_mac(s, &e);
+                    accepted.push((e, Some(mac)));
+                }
+                let mut rows = Vec::with_capacity(accepted.len());
+                for (e, mac) in accepted {
                     seq += 1;
                     let hash = row_hash(&prev, seq, &e);
-                    rows.push((seq, e, std::mem::replace(&mut prev, hash.clone()), hash));
+                    rows.push((
+                        seq,
+                        e,
+                        std::mem::replace(&mut prev, hash.clone()),
+                        hash,
+                        mac,
+                    ));
                 }
                 for chunk in rows.chunks(500) {
                     let sql = multi_insert(
-                        "INSERT INTO audit (seq, at, actor, action, object, point, detail, prev_hash, hash)",
-                        9,
+                        "INSERT INTO audit (seq, at, actor, action, object, point, detail, prev_hash, hash, mac)",
+                        10,
                         chunk.len(),
                         "",
                     );
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for (seq, e, prev_hash, hash) in chunk {
+                    for (seq, e, prev_hash, hash, mac) in chunk {
                         q = q
                             .bind(*seq)
                             .bind(e.at)
@@ -314,7 +439,8 @@ impl Store {
                             .bind(&e.point)
                             .bind(&e.detail)
                             .bind(prev_hash)
-                            .bind(hash);
+                            .bind(hash)
+                            .bind(mac);
                     }
                     q.execute(&mut *tx).await?;
                 }
@@ -334,9 +460,33 @@ impl Store {
                 .bind(format!("{seq}:{prev}"))
                 .execute(&mut *tx)
                 .await?;
-                // The Merkle tree's right edge, extended by the rows just sealed (built from
-                // the whole chain once, for a log sealed before the tree).
-                let first = rows.first().map_or(seq, |r| r.0) - 1;
+                // The signed checkpoints the chain's first rows must still have as their root:
+                // the log's latest (outside the database) and the database's newest that the
+                // key verifies (another host's, whose log this one does not see).
+                let mut signed: Vec<Checkpoint> = logged.iter().cloned().collect();
+                if let Some(s) = signer {
+                    let newest: Option<String> = sqlx::query_scalar(
+                        "SELECT note FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1",
+                    )
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some(note) = newest {
+                        signed.push(s.verifier().checkpoint(&note).map_err(|e| {
+                            tampered(format!(
+                                "the newest checkpoint in the database does not verify ({e})"
+                            ))
+                        })?);
+                    }
+                }
+                if let Some(c) = signed.iter().find(|c| c.size > first as u64) {
+                    return Err(tampered(format!(
+                        "a signed checkpoint covers {} rows, the chain had {first} (rows deleted)",
+                        c.size
+                    )));
+                }
+                let newest_signed = signed.iter().map(|c| c.size).max().unwrap_or(0);
+                // The Merkle tree's right edge, as stored, or built from the rows (a log sealed
+                // before the tree; a signed checkpoint of another size to hold the rows to).
                 let kept: Option<String> =
                     sqlx::query_scalar("SELECT value FROM meta WHERE key = 'audit_frontier'")
                         .fetch_optional(&mut *tx)
@@ -345,67 +495,52 @@ impl Store {
                     .as_deref()
                     .and_then(Frontier::decode)
                     .filter(|f| f.size() == first as u64);
-                // A signing sealer extends only the history it signed last: the latest
-                // checkpoint of the log outside the database must be the root of the chain's
-                // first rows, whatever the database says (its rows or its stored tree).
-                let last_signed = match &self.audit_signing {
-                    Some(s) if s.log.is_some() => {
-                        let path = s.log.as_deref().unwrap_or(std::path::Path::new(""));
-                        let note = crate::tlog::last_note(path).map_err(|source| {
-                            crate::StoreError::CheckpointLog {
-                                path: path.display().to_string(),
-                                source,
-                            }
-                        })?;
-                        match note {
-                            Some(note) => {
-                                Some(s.signer.verifier().checkpoint(&note).map_err(|e| {
-                                    crate::StoreError::AuditTampered(format!(
-                                        "the last checkpoint of the log {} does not verify ({e})",
-                                        path.display()
-                                    ))
-                                })?)
-                            }
-                            None => None,
-                        }
-                    }
-                    _ => None,
-                };
-                let mut root_at_signed = None;
+                let mut roots: Vec<(u64, [u8; 32])> = Vec::new();
                 let mut frontier = match kept {
-                    Some(f) if last_signed.as_ref().is_none_or(|c| c.size == f.size()) => f,
+                    Some(f) if signed.iter().all(|c| c.size == f.size()) => f,
                     _ => {
                         let mut f = Frontier::default();
                         let earlier = sqlx::query(
-                            "SELECT seq, at, actor, action, object, point, detail FROM audit
+                            "SELECT seq, at, actor, action, object, point, detail, mac FROM audit
                              WHERE seq <= $1 ORDER BY seq",
                         )
                         .bind(first)
                         .fetch_all(&mut *tx)
                         .await?;
                         for r in &earlier {
-                            f.push(leaf_hash(r.try_get("seq")?, &event_from(r)?));
-                            if last_signed.as_ref().is_some_and(|c| c.size == f.size()) {
-                                root_at_signed = Some(f.root());
+                            let (n, e): (i64, AuditEvent) = (r.try_get("seq")?, event_from(r)?);
+                            // After a signed checkpoint, every row was written by a holder of
+                            // the key: one without a valid MAC was put into the database.
+                            if let Some(s) = signer
+                                && newest_signed > 0
+                                && n as u64 > newest_signed
+                                && r.try_get::<Option<String>, _>("mac")?.as_deref()
+                                    != Some(event_mac(s, &e).as_str())
+                            {
+                                return Err(tampered(format!(
+                                    "row {n}, after the last signed checkpoint, has no valid MAC (sealed by a process without the audit key, or written into the database)"
+                                )));
                             }
+                            f.push(leaf_hash(n, &e));
+                            roots.push((f.size(), f.root()));
                         }
                         f
                     }
                 };
-                if let Some(c) = &last_signed {
+                for c in &signed {
                     let root = if c.size == frontier.size() {
                         Some(frontier.root())
                     } else {
-                        root_at_signed
+                        roots.iter().find(|r| r.0 == c.size).map(|r| r.1)
                     };
                     if root != Some(c.root) {
-                        return Err(crate::StoreError::AuditTampered(format!(
-                            "its first {} rows are not the history signed last (edited or deleted since)",
+                        return Err(tampered(format!(
+                            "its first {} rows are not the history signed then (edited or deleted since)",
                             c.size
                         )));
                     }
                 }
-                for (seq, e, _, _) in &rows {
+                for (seq, e, _, _, _) in &rows {
                     frontier.push(leaf_hash(*seq, e));
                 }
                 sqlx::query(
@@ -415,12 +550,13 @@ impl Store {
                 .bind(frontier.encode())
                 .execute(&mut *tx)
                 .await?;
-                let note = match &self.audit_signing {
-                    Some(signing) => {
-                        let note = signing.signer.checkpoint(frontier.size(), &frontier.root());
+                // A checkpoint planted at this size beforehand makes the insert fail: the seal
+                // is refused rather than the planted one kept.
+                let note = match signer {
+                    Some(s) => {
+                        let note = s.checkpoint(frontier.size(), &frontier.root());
                         sqlx::query(
-                            "INSERT INTO audit_checkpoints (tree_size, note) VALUES ($1, $2)
-                             ON CONFLICT (tree_size) DO NOTHING",
+                            "INSERT INTO audit_checkpoints (tree_size, note) VALUES ($1, $2)",
                         )
                         .bind(seq)
                         .bind(&note)
@@ -620,10 +756,16 @@ impl Store {
                 .fetch_one(p)
                 .await?
         });
+        let refused: i64 = on_pool!(self, |p| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM audit_refused")
+                .fetch_one(p)
+                .await?
+        });
         Ok(Verification::Intact {
             rows,
             pending,
             checkpoints: matched,
+            refused,
         })
     }
 }

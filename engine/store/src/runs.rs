@@ -645,7 +645,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             promote!(tx, backend, created.clone(), now, events);
-            push_audit!(tx, &events);
+            push_audit!(self, tx, &events);
             created.len()
         }))
     }
@@ -736,7 +736,7 @@ impl Store {
                 out.push(c);
             }
             out.sort_by_key(|c| c.id);
-            push_audit!(tx, &events);
+            push_audit!(self, tx, &events);
             if !out.is_empty() {
                 crate::failpoint::hit("claim").await;
             }
@@ -958,7 +958,7 @@ impl Store {
             }
             // Half-finished runs (a task opened, a task handed to its body) have events too.
             if !events.is_empty() {
-                push_audit!(tx, &events);
+                push_audit!(self, tx, &events);
                 if fs
                     .iter()
                     .any(|f| matches!(f.expect, Expect::Running { .. }))
@@ -997,7 +997,7 @@ impl Store {
             .await?
             .rows_affected();
             if n == 1 {
-                push_audit!(tx, audit);
+                push_audit!(self, tx, audit);
             }
             n == 1
         }))
@@ -1035,7 +1035,7 @@ impl Store {
             .await?
             .rows_affected();
             if n == 1 {
-                push_audit!(tx, audit);
+                push_audit!(self, tx, audit);
             }
             n == 1
         }))
@@ -1076,7 +1076,7 @@ impl Store {
             .await?
             .rows_affected();
             if n > 0 {
-                push_audit!(tx, audit);
+                push_audit!(self, tx, audit);
                 if backend == Backend::Postgres {
                     sqlx::query("SELECT pg_notify('studyflow_ready', '')")
                         .execute(&mut *tx)
@@ -1206,7 +1206,7 @@ impl Store {
                     detail: serde_json::json!({"due_at": due, "rule": rule}).to_string(),
                 });
             }
-            push_audit!(tx, &events);
+            push_audit!(self, tx, &events);
             events
         }))
     }
@@ -1291,7 +1291,7 @@ impl Store {
                 .await?;
             }
             promote!(tx, backend, kept, now, events);
-            push_audit!(tx, &events);
+            push_audit!(self, tx, &events);
         });
         Ok(())
     }

@@ -233,7 +233,7 @@ impl Store {
             .bind(s.at)
             .execute(&mut *tx)
             .await?;
-            push_audit!(tx, audit);
+            push_audit!(self, tx, audit);
         });
         Ok(())
     }
@@ -332,7 +332,7 @@ impl Store {
                 .bind(study)
                 .execute(&mut *tx)
                 .await?;
-            push_audit!(tx, audit);
+            push_audit!(self, tx, audit);
         });
         Ok(())
     }
@@ -511,7 +511,7 @@ impl Store {
             .bind(c.recorded_at)
             .execute(&mut *tx)
             .await?;
-            push_audit!(tx, audit);
+            push_audit!(self, tx, audit);
         });
         Ok(())
     }

@@ -143,6 +143,9 @@ fn valid_name(name: &str) -> bool {
 pub struct AuditSigner {
     name: String,
     key: SigningKey,
+    /// The key of the events' MACs, derived from the signing key: whoever may sign the log may
+    /// write events into it.
+    mac_key: zeroize::Zeroizing<[u8; 32]>,
 }
 
 impl std::fmt::Debug for AuditSigner {
@@ -152,6 +155,29 @@ impl std::fmt::Debug for AuditSigner {
 }
 
 impl AuditSigner {
+    fn of(name: &str, seed: &[u8; 32]) -> AuditSigner {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<Sha256> as Mac>::new_from_slice(seed).expect("any key length");
+        mac.update(b"studyflow audit event MAC v1");
+        AuditSigner {
+            name: name.to_owned(),
+            key: SigningKey::from_bytes(seed),
+            mac_key: zeroize::Zeroizing::new(mac.finalize().into_bytes().into()),
+        }
+    }
+
+    /// The MAC of an event written into the log (its parts length-prefixed), in hex.
+    pub fn event_mac<'p>(&self, parts: impl IntoIterator<Item = &'p [u8]>) -> String {
+        use hmac::Mac;
+        let mut mac =
+            <hmac::Hmac<Sha256> as Mac>::new_from_slice(&self.mac_key[..]).expect("any length");
+        for part in parts {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        hex::encode(mac.finalize().into_bytes())
+    }
+
     /// A new key named `name` (the log's origin, e.g. `vpd.gov.lv/studyflow/audit`).
     pub fn generate(name: &str) -> Result<AuditSigner, TlogError> {
         if !valid_name(name) {
@@ -159,10 +185,7 @@ impl AuditSigner {
         }
         let mut seed = zeroize::Zeroizing::new([0u8; 32]);
         getrandom::fill(&mut seed[..]).expect("the operating system's random generator");
-        Ok(AuditSigner {
-            name: name.to_owned(),
-            key: SigningKey::from_bytes(&seed),
-        })
+        Ok(AuditSigner::of(name, &seed))
     }
 
     /// Parses a signer key (`PRIVATE+KEY+name+id+key`).
@@ -180,10 +203,7 @@ impl AuditSigner {
             return Err(bad());
         }
         let seed: [u8; 32] = bytes[1..].try_into().map_err(|_| bad())?;
-        let signer = AuditSigner {
-            name: name.to_owned(),
-            key: SigningKey::from_bytes(&seed),
-        };
+        let signer = AuditSigner::of(name, &seed);
         if hex::encode(signer.id()) != id {
             return Err(bad());
         }
@@ -417,30 +437,45 @@ pub fn last_note(path: &Path) -> std::io::Result<Option<String>> {
     Ok(notes_in(&tail[start..]).pop())
 }
 
-/// The notes of a checkpoint log file: one after another, each followed by a blank line.
+/// The notes of a checkpoint log file: one after another, each followed by a blank line. A
+/// note whose blank line after it is missing (an append cut short) does not take the next one
+/// with it: a line that is not a signature after signatures starts the next note.
 pub fn notes_in(log: &str) -> Vec<String> {
     let mut notes = Vec::new();
-    let mut current = String::new();
+    let (mut body, mut signatures) = (String::new(), String::new());
     let mut in_signatures = false;
+    let mut emit = |body: &mut String, signatures: &mut String| {
+        if !body.is_empty() && !signatures.is_empty() {
+            notes.push(format!("{body}\n{signatures}"));
+        }
+        body.clear();
+        signatures.clear();
+    };
     for line in log.lines() {
-        match (line.is_empty(), in_signatures) {
-            (true, false) => {
-                current.push('\n');
-                in_signatures = true;
+        let signature = line.starts_with('\u{2014}');
+        match (in_signatures, line.is_empty(), signature) {
+            (false, true, _) => in_signatures = !body.is_empty(),
+            (false, false, _) => {
+                body.push_str(line);
+                body.push('\n');
             }
-            (true, true) => {
-                notes.push(std::mem::take(&mut current));
+            (true, true, _) => {
+                emit(&mut body, &mut signatures);
                 in_signatures = false;
             }
-            (false, _) => {
-                current.push_str(line);
-                current.push('\n');
+            (true, false, true) => {
+                signatures.push_str(line);
+                signatures.push('\n');
+            }
+            (true, false, false) => {
+                emit(&mut body, &mut signatures);
+                in_signatures = false;
+                body.push_str(line);
+                body.push('\n');
             }
         }
     }
-    if in_signatures && !current.is_empty() {
-        notes.push(current);
-    }
+    emit(&mut body, &mut signatures);
     notes
 }
 
@@ -513,6 +548,8 @@ mod tests {
         let log = format!("{a}\n{b}\n");
         let notes = notes_in(&log);
         assert_eq!(notes, [a.clone(), b.clone()]);
+        // An append cut short before its blank line does not swallow the next note.
+        assert_eq!(notes_in(&format!("{a}{b}\n")), [a.clone(), b.clone()]);
         let c = signer.verifier().checkpoint(&notes[1]).unwrap();
         assert_eq!((c.size, c.root), (5, [8; 32]));
         assert_eq!(unsigned_checkpoint(&a).unwrap().size, 3);

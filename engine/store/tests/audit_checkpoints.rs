@@ -30,6 +30,7 @@ async fn tampering_is_caught(store: Store, label: &str) {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let signer = AuditSigner::generate("studyflow.test/audit").unwrap();
+    signer.write_new(&dir.join("key")).unwrap();
     let verifier = signer.verifier();
     let log = dir.join("audit.checkpoints");
     let store = store.with_audit_signing(AuditSigning {
@@ -50,6 +51,7 @@ async fn tampering_is_caught(store: Store, label: &str) {
             rows: 9,
             pending: 0,
             checkpoints: 6,
+            refused: 0,
         },
         "three checkpoints in the database, the same three in the log"
     );
@@ -154,6 +156,124 @@ async fn tampering_is_caught(store: Store, label: &str) {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Events slipped into the outbox or the chain, and the chain cut back to a checkpoint, on a
+/// store that signs.
+async fn injections_and_cuts_are_caught(store: Store, label: &str) {
+    let dir = std::env::temp_dir().join(format!("sf-audit-inj-{label}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let signer = AuditSigner::generate("studyflow.test/audit").unwrap();
+    signer.write_new(&dir.join("key")).unwrap();
+    let verifier = signer.verifier();
+    let log = dir.join("audit.checkpoints");
+    let store = store.with_audit_signing(AuditSigning {
+        signer,
+        log: Some(log.clone()),
+    });
+    for seal in 0..3 {
+        let events: Vec<AuditEvent> = (0..3).map(|i| event(seal * 3 + i)).collect();
+        store.append_audit(&events).await.unwrap();
+    }
+    let trust = AuditTrust {
+        verifier: Some(verifier),
+        log: Some(log),
+    };
+    // A row slipped into the outbox carries no MAC: the next seal refuses it, keeps it apart
+    // and seals that it did.
+    store
+        .execute_raw_for_tests(
+            "INSERT INTO audit_outbox (at, actor, action, object, point, detail) VALUES (50, 'intruder', 'study.approved', 'study-x', 'p.3', '{}')",
+        )
+        .await
+        .unwrap();
+    store.append_audit(&[event(9)]).await.unwrap();
+    let rows = store.audit_rows(9, 10).await.unwrap();
+    let actions: Vec<&str> = rows.iter().map(|r| r.event.action.as_str()).collect();
+    assert_eq!(actions, ["study.approved", "audit.events_refused"]);
+    assert_eq!(rows[0].event.actor, "operator");
+    assert!(matches!(
+        store.verify_audit_with(&trust).await.unwrap(),
+        Verification::Intact {
+            rows: 11,
+            refused: 1,
+            ..
+        }
+    ));
+    // A row put straight into the chain after the last checkpoint, hashes and head right:
+    // the next signing seal refuses to go on.
+    let head = store.audit_rows(10, 1).await.unwrap()[0].clone();
+    let planted = AuditEvent::new(60, "intruder", "study.approved", "study-y", "p.3", "{}");
+    let hash = row_hash(&head.hash, 12, &planted);
+    store
+        .execute_raw_for_tests(&format!(
+            "INSERT INTO audit (seq, at, actor, action, object, point, detail, prev_hash, hash) VALUES (12, 60, 'intruder', 'study.approved', 'study-y', 'p.3', '{{}}', '{}', '{hash}')",
+            head.hash
+        ))
+        .await
+        .unwrap();
+    store
+        .execute_raw_for_tests(&format!(
+            "UPDATE meta SET value = '12:{hash}' WHERE key = 'audit_head'"
+        ))
+        .await
+        .unwrap();
+    let e = store.append_audit(&[event(10)]).await.unwrap_err();
+    assert!(e.to_string().contains("no valid MAC"), "{e}");
+    store
+        .execute_raw_for_tests("DELETE FROM audit WHERE seq = 12")
+        .await
+        .unwrap();
+    store
+        .execute_raw_for_tests(&format!(
+            "UPDATE meta SET value = '11:{}' WHERE key = 'audit_head'",
+            rows[1].hash
+        ))
+        .await
+        .unwrap();
+    store.seal_audit().await.unwrap();
+    // The tail cut back to a checkpoint, with its tree: a signing sealer refuses to sign the
+    // shorter chain — by its log, or, one whose log is new (another host), by the newest
+    // checkpoint in the database.
+    let other_log = dir.join("other-host.checkpoints");
+    let other = store.clone().with_audit_signing(AuditSigning {
+        signer: AuditSigner::parse(&std::fs::read_to_string(dir.join("key")).unwrap()).unwrap(),
+        log: Some(other_log),
+    });
+    let before = store.audit_rows(0, 100).await.unwrap().len();
+    assert_eq!(before, 12);
+    for sql in [
+        "DELETE FROM audit WHERE seq > 6",
+        "DELETE FROM meta WHERE key = 'audit_frontier'",
+    ] {
+        store.execute_raw_for_tests(sql).await.unwrap();
+    }
+    let six = store.audit_rows(5, 1).await.unwrap()[0].hash.clone();
+    store
+        .execute_raw_for_tests(&format!(
+            "UPDATE meta SET value = '6:{six}' WHERE key = 'audit_head'"
+        ))
+        .await
+        .unwrap();
+    for sealer in [&store, &other] {
+        let e = sealer.append_audit(&[event(11)]).await.unwrap_err();
+        assert!(
+            matches!(e, studyflow_store::StoreError::AuditTampered(_)),
+            "{e}"
+        );
+    }
+    // With the database's checkpoints deleted too, the sealer with the log still refuses.
+    store
+        .execute_raw_for_tests("DELETE FROM audit_checkpoints WHERE tree_size > 6")
+        .await
+        .unwrap();
+    let e = store.append_audit(&[event(12)]).await.unwrap_err();
+    assert!(e.to_string().contains("rows deleted"), "{e}");
+    let (_, reason) = broken(store.verify_audit_with(&trust).await.unwrap());
+    assert!(reason.contains("rows deleted"), "{reason}");
+
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[tokio::test]
 async fn a_database_writer_cannot_rewrite_the_audit_on_sqlite() {
     let dir = std::env::temp_dir().join(format!("sf-audit-db-{}", std::process::id()));
@@ -163,6 +283,10 @@ async fn a_database_writer_cannot_rewrite_the_audit_on_sqlite() {
         .await
         .unwrap();
     tampering_is_caught(store, "sqlite").await;
+    let store = Store::open(dir.join("t.db").to_str().unwrap())
+        .await
+        .unwrap();
+    injections_and_cuts_are_caught(store, "sqlite").await;
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -173,6 +297,11 @@ async fn a_database_writer_cannot_rewrite_the_audit_on_postgres() {
     };
     let store = Store::open(&schema.url).await.unwrap();
     tampering_is_caught(store, "postgres").await;
+    let Some(schema) = studyflow_store::testing::postgres_schema("audit_inject").await else {
+        return;
+    };
+    let store = Store::open(&schema.url).await.unwrap();
+    injections_and_cuts_are_caught(store, "postgres").await;
 }
 
 /// A log sealed before the tree existed gets its tree from the whole chain at the next seal.
@@ -197,7 +326,8 @@ async fn a_log_sealed_before_checkpoints_is_covered_by_the_next_one() {
         Verification::Intact {
             rows: 3,
             pending: 0,
-            checkpoints: 1
+            checkpoints: 1,
+            refused: 0
         }
     );
 }

@@ -532,15 +532,17 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                     verifier,
                     log: e.checkpoint_log(),
                 };
+                let logged = trust.log.is_some();
                 match store.verify_audit_with(&trust).await? {
                     Verification::Intact {
                         rows,
                         pending,
                         checkpoints,
+                        refused,
                     } => {
                         writeln!(
                             ctx.out,
-                            "audit intact: {rows} rows chained{}; {checkpoints} checkpoints match the chain{}",
+                            "audit intact: {rows} rows chained{}; {checkpoints} checkpoints match the chain{}{}",
                             if pending > 0 {
                                 format!(", {pending} not sealed yet")
                             } else {
@@ -550,8 +552,19 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                                 ", each signed by the audit key"
                             } else {
                                 " (signatures not checked: no --public-key or --audit-key-file)"
+                            },
+                            if logged {
+                                ""
+                            } else {
+                                "; NOT checked against a checkpoint log (--checkpoint-log): a chain deleted, or cut back to a checkpoint, would not be seen"
                             }
                         )?;
+                        if refused > 0 {
+                            writeln!(
+                                ctx.out,
+                                "{refused} events refused as unauthenticated (no valid MAC) and kept in audit_refused: written by a process without the audit key, or into the database"
+                            )?;
+                        }
                         Ok(EXIT_OK)
                     }
                     Verification::Broken { seq, reason } => {

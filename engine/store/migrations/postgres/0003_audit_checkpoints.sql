@@ -5,3 +5,22 @@ CREATE TABLE audit_checkpoints (
     tree_size BIGINT PRIMARY KEY,
     note TEXT NOT NULL
 );
+
+-- Each event is authenticated when it is written: a MAC under a key derived from the audit
+-- key, checked when it is sealed. An event without a valid one (a row slipped into the outbox
+-- by someone who can write the database) is not sealed but moved here, and the sealing
+-- records that it refused it.
+ALTER TABLE audit_outbox ADD COLUMN mac TEXT;
+ALTER TABLE audit ADD COLUMN mac TEXT;
+CREATE TABLE audit_refused (
+    id BIGSERIAL PRIMARY KEY,
+    refused_at BIGINT NOT NULL,
+    outbox_id BIGINT NOT NULL,
+    at BIGINT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    object TEXT NOT NULL,
+    point TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
