@@ -510,7 +510,7 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
             Verification::Intact {
                 rows, checkpoints, ..
             } => format!(
-                "passed ({rows} events; {checkpoints} checkpoints signed by the audit key, the latest also in {})",
+                "passed ({rows} events; {checkpoints} checkpoints, in the database and in the log {}, signed by the audit key and matching the chain)",
                 dir.join("audit.checkpoints").display()
             ),
             Verification::Broken { seq, reason } => format!("FAILED at row {seq}: {reason}"),
