@@ -100,7 +100,9 @@ pub struct EngineArgs {
     )]
     pub database: String,
     /// The key that signs a checkpoint of the audit at each seal (`studyflow audit keygen`),
-    /// kept outside the database; a process without it seals unsigned until one with it seals.
+    /// kept outside the database. Once the audit is signed, give it to every process that
+    /// writes events: without it, a process's events wait unsealed and are refused (no MAC)
+    /// by the next process that seals with it.
     #[arg(
         long,
         env = "STUDYFLOW_AUDIT_KEY_FILE",

@@ -43,10 +43,21 @@ fn append_note(path: &std::path::Path, note: &str) -> std::io::Result<()> {
 }
 
 /// The MAC of an event under the audit key.
+/// The MAC of an event under the audit key with a random nonce of its own, stored as
+/// `nonce.mac`: the nonce makes each written event unique, so a genuine event copied (from the
+/// chain, the outbox or `audit_refused`) is a replay the sealer refuses.
 fn event_mac(signer: &crate::tlog::AuditSigner, e: &AuditEvent) -> String {
+    let mut nonce = [0u8; 16];
+    getrandom::fill(&mut nonce).expect("the operating system's random generator");
+    let nonce = hex::encode(nonce);
+    format!("{nonce}.{}", mac_with(signer, &nonce, e))
+}
+
+fn mac_with(signer: &crate::tlog::AuditSigner, nonce: &str, e: &AuditEvent) -> String {
     let at = e.at.to_string();
     signer.event_mac(
         [
+            nonce,
             at.as_str(),
             &e.actor,
             &e.action,
@@ -56,6 +67,20 @@ fn event_mac(signer: &crate::tlog::AuditSigner, e: &AuditEvent) -> String {
         ]
         .map(str::as_bytes),
     )
+}
+
+/// Whether `stored` is a valid `nonce.mac` of the event (compared in constant time).
+fn mac_valid(signer: &crate::tlog::AuditSigner, e: &AuditEvent, stored: Option<&str>) -> bool {
+    let Some((nonce, mac)) = stored.and_then(|s| s.split_once('.')) else {
+        return false;
+    };
+    let expected = mac_with(signer, nonce, e);
+    expected.len() == mac.len()
+        && expected
+            .bytes()
+            .zip(mac.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// The audit no longer is the history signed.
@@ -331,6 +356,18 @@ impl Store {
             return Ok((0, None));
         }
         let signer = self.audit_signing.as_deref().map(|s| &s.signer);
+        if signer.is_none() {
+            // Once the log is signed, only a holder of the key seals: events wait for one (a
+            // keyless seal would make them part of the chain unauthenticated).
+            let signed: Option<i64> = on_pool!(self, |p| {
+                sqlx::query_scalar("SELECT tree_size FROM audit_checkpoints LIMIT 1")
+                    .fetch_optional(p)
+                    .await?
+            });
+            if signed.is_some() {
+                return Ok((0, None));
+            }
+        }
         let logged = self.logged_checkpoint()?;
         Ok(in_tx!(self, |tx, backend| {
             if backend == Backend::Postgres {
@@ -348,12 +385,12 @@ impl Store {
             if pending.is_empty() {
                 (0, None)
             } else {
-                let head = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+                let head = sqlx::query("SELECT seq, hash, at FROM audit ORDER BY seq DESC LIMIT 1")
                     .fetch_optional(&mut *tx)
                     .await?;
-                let (mut seq, mut prev): (i64, String) = match head {
-                    Some(r) => (r.try_get("seq")?, r.try_get("hash")?),
-                    None => (0, GENESIS.to_owned()),
+                let (mut seq, mut prev, head_at): (i64, String, i64) = match head {
+                    Some(r) => (r.try_get("seq")?, r.try_get("hash")?, r.try_get("at")?),
+                    None => (0, GENESIS.to_owned(), 0),
                 };
                 let first = seq;
                 // A signing sealer seals authenticated events only; the rest are moved aside
@@ -361,25 +398,51 @@ impl Store {
                 let mut ids = Vec::with_capacity(pending.len());
                 let mut accepted: Vec<(AuditEvent, Option<String>)> = Vec::new();
                 let mut refused: Vec<(i64, AuditEvent, &str)> = Vec::new();
+                // MACs already in the chain: a copy of a sealed event is a replay.
+                let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+                if signer.is_some() {
+                    let macs: Vec<String> = pending
+                        .iter()
+                        .filter_map(|r| r.try_get::<Option<String>, _>("mac").ok().flatten())
+                        .collect();
+                    for chunk in macs.chunks(500) {
+                        let list = (1..=chunk.len())
+                            .map(|i| format!("${i}"))
+                            .collect::<Vec<_>>()
+                            .join(",");
+                        let sql = format!("SELECT mac FROM audit WHERE mac IN ({list})");
+                        let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+                        for m in chunk {
+                            q = q.bind(m);
+                        }
+                        let found: Vec<String> = q.fetch_all(&mut *tx).await?;
+                        seen.extend(found);
+                    }
+                }
                 for row in &pending {
                     let id: i64 = row.try_get("id")?;
                     ids.push(id);
                     let e = event_from(row)?;
                     let mac: Option<String> = row.try_get("mac")?;
-                    match signer {
-                        Some(s) if mac.as_deref() != Some(event_mac(s, &e).as_str()) => {
-                            let why = if mac.is_none() {
-                                "no MAC"
-                            } else {
-                                "a MAC that does not verify"
-                            };
-                            refused.push((id, e, why));
+                    let why = match (signer, &mac) {
+                        (None, _) => None,
+                        (Some(_), None) => Some("no MAC"),
+                        (Some(s), Some(m)) if !mac_valid(s, &e, Some(m)) => {
+                            Some("a MAC that does not verify")
                         }
-                        _ => accepted.push((e, mac)),
+                        (Some(_), Some(m)) if !seen.insert(m.clone()) => {
+                            Some("a copy of an event written once (a replay)")
+                        }
+                        _ => None,
+                    };
+                    match why {
+                        Some(why) => refused.push((id, e, why)),
+                        None => accepted.push((e, mac)),
                     }
                 }
                 if let (Some(s), false) = (signer, refused.is_empty()) {
-                    let at = refused.iter().map(|r| r.1.at).max().unwrap_or(0);
+                    // Dated by the chain, not by what was refused (its time is anyone's).
+                    let at = head_at;
                     for (id, e, why) in &refused {
                         sqlx::query(
                             "INSERT INTO audit_refused (refused_at, outbox_id, at, actor, action, object, point, detail, reason)
@@ -398,13 +461,18 @@ impl Store {
                         .await?;
                     }
                     let outbox: Vec<i64> = refused.iter().map(|r| r.0).collect();
+                    // What was refused, by digest: `audit_refused` can be held to it.
+                    let digests: Vec<String> = refused
+                        .iter()
+                        .map(|(id, e, _)| hex::encode(leaf_hash(*id, e)))
+                        .collect();
                     let e = AuditEvent::new(
                         at,
                         "studyflow",
                         "audit.events_refused",
                         "audit_outbox",
                         "",
-                        serde_json::json!({"count": refused.len(), "outbox_ids": outbox, "kept_in": "audit_refused"}).to_string(),
+                        serde_json::json!({"count": refused.len(), "outbox_ids": outbox, "digests": digests, "kept_in": "audit_refused"}).to_string(),
                     );
                     let mac = event_mac(s, &e);
                     accepted.push((e, Some(mac)));
@@ -501,26 +569,36 @@ impl Store {
                     _ => {
                         let mut f = Frontier::default();
                         let earlier = sqlx::query(
-                            "SELECT seq, at, actor, action, object, point, detail, mac FROM audit
-                             WHERE seq <= $1 ORDER BY seq",
+                            "SELECT seq, at, actor, action, object, point, detail, mac, prev_hash, hash
+                             FROM audit WHERE seq <= $1 ORDER BY seq",
                         )
                         .bind(first)
                         .fetch_all(&mut *tx)
                         .await?;
+                        let mut macs: std::collections::HashSet<String> =
+                            std::collections::HashSet::new();
+                        let mut link = GENESIS.to_owned();
                         for r in &earlier {
                             let (n, e): (i64, AuditEvent) = (r.try_get("seq")?, event_from(r)?);
-                            // After a signed checkpoint, every row was written by a holder of
-                            // the key: one without a valid MAC was put into the database.
+                            let mac: Option<String> = r.try_get("mac")?;
+                            let unique = mac.as_ref().is_none_or(|m| macs.insert(m.clone()));
+                            // After a signed checkpoint, every row was sealed by a holder of
+                            // the key, in order, once: one that is not was put into the
+                            // database.
                             if let Some(s) = signer
                                 && newest_signed > 0
                                 && n as u64 > newest_signed
-                                && r.try_get::<Option<String>, _>("mac")?.as_deref()
-                                    != Some(event_mac(s, &e).as_str())
                             {
-                                return Err(tampered(format!(
-                                    "row {n}, after the last signed checkpoint, has no valid MAC (sealed by a process without the audit key, or written into the database)"
-                                )));
+                                let linked = n as u64 == f.size() + 1
+                                    && r.try_get::<String, _>("prev_hash")? == link
+                                    && r.try_get::<String, _>("hash")? == row_hash(&link, n, &e);
+                                if !linked || !unique || !mac_valid(s, &e, mac.as_deref()) {
+                                    return Err(tampered(format!(
+                                        "row {n}, after the last signed checkpoint, is not an event sealed once by a holder of the audit key (no valid MAC, a copy, or out of the chain)"
+                                    )));
+                                }
                             }
+                            link = r.try_get("hash")?;
                             f.push(leaf_hash(n, &e));
                             roots.push((f.size(), f.root()));
                         }

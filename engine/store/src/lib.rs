@@ -240,6 +240,12 @@ impl Store {
         self
     }
 
+    /// This store as a process without the audit key sees it.
+    pub fn without_audit_signing(mut self) -> Store {
+        self.audit_signing = None;
+        self
+    }
+
     pub fn backend(&self) -> Backend {
         match self.pool {
             Pool::Sqlite(_) => Backend::Sqlite,

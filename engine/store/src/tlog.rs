@@ -429,12 +429,27 @@ pub fn last_note(path: &Path) -> std::io::Result<Option<String>> {
     let start = if from == 0 {
         0
     } else {
-        tail.match_indices("\n\n")
+        match tail
+            .match_indices("\n\n")
             .map(|(i, _)| i + 2)
             .find(|&i| !tail[i..].starts_with('\u{2014}'))
-            .unwrap_or(tail.len())
+        {
+            Some(i) => i,
+            None => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "no note begins in the last 16 KiB of the checkpoint log",
+                ));
+            }
+        }
     };
-    Ok(notes_in(&tail[start..]).pop())
+    let mut notes = notes_in(&tail[start..]);
+    // A last note not ended by its blank line was cut short by a crash: the one before it is
+    // the last written whole (the next append mends the file).
+    if !tail.ends_with("\n\n") {
+        notes.pop();
+    }
+    Ok(notes.pop())
 }
 
 /// The notes of a checkpoint log file: one after another, each followed by a blank line. A
@@ -550,6 +565,17 @@ mod tests {
         assert_eq!(notes, [a.clone(), b.clone()]);
         // An append cut short before its blank line does not swallow the next note.
         assert_eq!(notes_in(&format!("{a}{b}\n")), [a.clone(), b.clone()]);
+        // From the end of a log file: a last note cut short is not the last note; a tail with
+        // no note beginning in it is an error, not "no log".
+        let dir = std::env::temp_dir().join(format!("sf-tlog-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log");
+        std::fs::write(&path, format!("{a}\n{b}\n{}", &a[..a.len() - 9])).unwrap();
+        assert_eq!(last_note(&path).unwrap(), Some(b.clone()));
+        std::fs::write(&path, format!("{a}\n{}", "x".repeat(20_000))).unwrap();
+        assert!(last_note(&path).is_err());
+        assert_eq!(last_note(&dir.join("none")).unwrap(), None);
+        let _ = std::fs::remove_dir_all(dir);
         let c = signer.verifier().checkpoint(&notes[1]).unwrap();
         assert_eq!((c.size, c.root), (5, [8; 32]));
         assert_eq!(unsigned_checkpoint(&a).unwrap().size, 3);

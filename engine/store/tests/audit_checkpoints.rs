@@ -199,34 +199,69 @@ async fn injections_and_cuts_are_caught(store: Store, label: &str) {
             ..
         }
     ));
+    // A genuine sealed event copied into the outbox, MAC and all, is a replay: refused too.
+    store
+        .execute_raw_for_tests(
+            "INSERT INTO audit_outbox (at, actor, action, object, point, detail, mac) SELECT at, actor, action, object, point, detail, mac FROM audit WHERE seq = 5",
+        )
+        .await
+        .unwrap();
+    // A process without the key does not seal a signed log: its event waits, and the next
+    // signing seal refuses it (no MAC) instead of the chain taking it unauthenticated.
+    let keyless = store.clone().without_audit_signing();
+    keyless.append_audit(&[event(70)]).await.unwrap();
+    assert_eq!(
+        keyless.audit_rows(11, 10).await.unwrap().len(),
+        0,
+        "not sealed"
+    );
+    store.seal_audit().await.unwrap();
+    let more = store.audit_rows(11, 10).await.unwrap();
+    assert_eq!(more.len(), 1);
+    assert_eq!(more[0].event.action, "audit.events_refused");
+    assert!(
+        more[0].event.detail.contains("\"count\":2"),
+        "{}",
+        more[0].event.detail
+    );
+    assert!(matches!(
+        store.verify_audit_with(&trust).await.unwrap(),
+        Verification::Intact {
+            rows: 12,
+            refused: 3,
+            ..
+        }
+    ));
+    let rows = store.audit_rows(0, 100).await.unwrap();
+    let rows = &rows[9..];
     // A row put straight into the chain after the last checkpoint, hashes and head right:
     // the next signing seal refuses to go on.
-    let head = store.audit_rows(10, 1).await.unwrap()[0].clone();
+    let head = rows[2].clone();
     let planted = AuditEvent::new(60, "intruder", "study.approved", "study-y", "p.3", "{}");
-    let hash = row_hash(&head.hash, 12, &planted);
+    let hash = row_hash(&head.hash, 13, &planted);
     store
         .execute_raw_for_tests(&format!(
-            "INSERT INTO audit (seq, at, actor, action, object, point, detail, prev_hash, hash) VALUES (12, 60, 'intruder', 'study.approved', 'study-y', 'p.3', '{{}}', '{}', '{hash}')",
+            "INSERT INTO audit (seq, at, actor, action, object, point, detail, prev_hash, hash) VALUES (13, 60, 'intruder', 'study.approved', 'study-y', 'p.3', '{{}}', '{}', '{hash}')",
             head.hash
         ))
         .await
         .unwrap();
     store
         .execute_raw_for_tests(&format!(
-            "UPDATE meta SET value = '12:{hash}' WHERE key = 'audit_head'"
+            "UPDATE meta SET value = '13:{hash}' WHERE key = 'audit_head'"
         ))
         .await
         .unwrap();
     let e = store.append_audit(&[event(10)]).await.unwrap_err();
     assert!(e.to_string().contains("no valid MAC"), "{e}");
     store
-        .execute_raw_for_tests("DELETE FROM audit WHERE seq = 12")
+        .execute_raw_for_tests("DELETE FROM audit WHERE seq = 13")
         .await
         .unwrap();
     store
         .execute_raw_for_tests(&format!(
-            "UPDATE meta SET value = '11:{}' WHERE key = 'audit_head'",
-            rows[1].hash
+            "UPDATE meta SET value = '12:{}' WHERE key = 'audit_head'",
+            head.hash
         ))
         .await
         .unwrap();
@@ -240,7 +275,7 @@ async fn injections_and_cuts_are_caught(store: Store, label: &str) {
         log: Some(other_log),
     });
     let before = store.audit_rows(0, 100).await.unwrap().len();
-    assert_eq!(before, 12);
+    assert_eq!(before, 13);
     for sql in [
         "DELETE FROM audit WHERE seq > 6",
         "DELETE FROM meta WHERE key = 'audit_frontier'",

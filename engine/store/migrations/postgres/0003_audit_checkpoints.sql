@@ -24,3 +24,5 @@ CREATE TABLE audit_refused (
     detail TEXT NOT NULL,
     reason TEXT NOT NULL
 );
+-- A sealed event's MAC (with its nonce) is written once: a copy is a replay.
+CREATE UNIQUE INDEX audit_mac_once ON audit (mac);
