@@ -735,6 +735,8 @@ impl Store {
             }
         }
         let mut next = expected.iter().peekable();
+        // Digests of the events the sealed refusals say were kept apart.
+        let mut listed: Vec<String> = Vec::new();
         let mut frontier = Frontier::default();
         let mut matched = 0u64;
         let mismatch = |size: u64, whose: &str| Verification::Broken {
@@ -778,6 +780,17 @@ impl Store {
                 }
                 prev = row.hash.clone();
                 frontier.push(leaf_hash(row.seq, &row.event));
+                if row.event.action == "audit.events_refused"
+                    && let Ok(detail) = serde_json::from_str::<serde_json::Value>(&row.event.detail)
+                {
+                    listed.extend(
+                        detail["digests"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|d| d.as_str().map(str::to_owned)),
+                    );
+                }
                 while let Some((size, note, whose)) = next.next_if(|e| e.0 <= frontier.size()) {
                     let root = unsigned_checkpoint(note).map(|c| c.root);
                     if *size != frontier.size() || root != Some(frontier.root()) {
@@ -834,11 +847,36 @@ impl Store {
                 .fetch_one(p)
                 .await?
         });
-        let refused: i64 = on_pool!(self, |p| {
-            sqlx::query_scalar("SELECT COUNT(*) FROM audit_refused")
-                .fetch_one(p)
-                .await?
+        // The refused events kept apart are the ones the sealed refusals list, by digest.
+        let kept: Vec<(i64, i64, String, String, String, String, String)> = on_pool!(self, |p| {
+            sqlx::query_as(
+                "SELECT outbox_id, at, actor, action, object, point, detail FROM audit_refused",
+            )
+            .fetch_all(p)
+            .await?
         });
+        let mut kept: Vec<String> = kept
+            .into_iter()
+            .map(|(id, at, actor, action, object, point, detail)| {
+                hex::encode(leaf_hash(
+                    id,
+                    &AuditEvent::new(at, actor, action, object, point, detail),
+                ))
+            })
+            .collect();
+        kept.sort();
+        listed.sort();
+        if kept != listed {
+            return Ok(Verification::Broken {
+                seq: rows,
+                reason: format!(
+                    "audit_refused holds {} events, the sealed refusals list {} others (kept events deleted, edited or added)",
+                    kept.len(),
+                    listed.len()
+                ),
+            });
+        }
+        let refused = kept.len() as i64;
         Ok(Verification::Intact {
             rows,
             pending,

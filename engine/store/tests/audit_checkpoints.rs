@@ -232,6 +232,15 @@ async fn injections_and_cuts_are_caught(store: Store, label: &str) {
             ..
         }
     ));
+    // What was refused stays as the refusals list it: one deleted from audit_refused is seen.
+    store
+        .execute_raw_for_tests(
+            "DELETE FROM audit_refused WHERE id = (SELECT MIN(id) FROM audit_refused)",
+        )
+        .await
+        .unwrap();
+    let (_, reason) = broken(store.verify_audit_with(&trust).await.unwrap());
+    assert!(reason.contains("audit_refused holds 2 events"), "{reason}");
     let rows = store.audit_rows(0, 100).await.unwrap();
     let rows = &rows[9..];
     // A row put straight into the chain after the last checkpoint, hashes and head right:
