@@ -187,6 +187,41 @@ fn a_study_from_submission_to_its_first_task_and_the_audit() {
             .lines()
             .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
     );
+    // The export carries its checkpoints: a copy verifies elsewhere with the public key alone,
+    // and an edited copy does not.
+    assert!(export.contains("{\"checkpoint\":"), "{export}");
+    let copy = dir.file("audit.jsonl", &export);
+    let r = studyflow(&[
+        "audit",
+        "verify",
+        "--export",
+        &copy,
+        "--public-key",
+        &public,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(
+        r.stdout.contains("each signed by the audit key"),
+        "{}",
+        r.stdout
+    );
+    let edited = dir.file(
+        "edited.jsonl",
+        &export.replacen(
+            "\"actor\":\"Inese Kalniņa\"",
+            "\"actor\":\"Someone Else\"",
+            1,
+        ),
+    );
+    let r = studyflow(&[
+        "audit",
+        "verify",
+        "--export",
+        &edited,
+        "--public-key",
+        &public,
+    ]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
     assert_eq!(run(&["status", "no-such-study"]).code, 1);
 }
 

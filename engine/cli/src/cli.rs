@@ -325,6 +325,9 @@ pub enum AuditCommand {
         /// carry its signature. Taken from `--audit-key-file` when that is given.
         #[arg(long, env = "STUDYFLOW_AUDIT_PUBLIC_KEY", value_name = "KEY|FILE")]
         public_key: Option<String>,
+        /// Verify a copy made by `audit export` instead of the database.
+        #[arg(long, value_name = "FILE")]
+        export: Option<PathBuf>,
     },
     /// Make a key that signs the audit's checkpoints, in a new file only its owner can read;
     /// print its public key (publish it in the installation's documents).
@@ -336,7 +339,7 @@ pub enum AuditCommand {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
-    /// Write every audit row as a JSON line.
+    /// Write every audit row as a JSON line, then the signed checkpoints and the head.
     Export {
         #[command(flatten)]
         engine: EngineArgs,

@@ -279,6 +279,259 @@ where
     })
 }
 
+/// The check of a chain, row by row, against its signed checkpoints: the database's and the
+/// log's, or an export's. The same for `audit verify` on a database and on an export.
+struct ChainCheck<'t> {
+    /// (size, note, whose), by size.
+    expected: Vec<(u64, String, &'static str)>,
+    next: usize,
+    trust: &'t AuditTrust,
+    expected_seq: i64,
+    prev: String,
+    frontier: Frontier,
+    matched: u64,
+    /// Digests of the events the sealed refusals say were kept apart.
+    listed: Vec<String>,
+}
+
+impl<'t> ChainCheck<'t> {
+    /// The checkpoints (those of `stored`, and every one of the trusted log) read and, with
+    /// a public key, their signatures checked.
+    fn new(stored: Vec<String>, trust: &'t AuditTrust) -> std::result::Result<Self, Verification> {
+        let mut expected: Vec<(u64, String, &'static str)> = Vec::new();
+        if let Some(path) = &trust.log {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            let notes = notes_in(&text);
+            if notes.is_empty() {
+                return Err(Verification::Broken {
+                    seq: 0,
+                    reason: format!(
+                        "the checkpoint log {} holds no checkpoint (deleted, or the audit was never signed)",
+                        path.display()
+                    ),
+                });
+            }
+            expected.extend(notes.into_iter().map(|n| (0, n, "checkpoint log")));
+        }
+        expected.extend(stored.into_iter().map(|n| (0, n, "database")));
+        for (size, note, whose) in &mut expected {
+            let Some(c) = unsigned_checkpoint(note) else {
+                return Err(Verification::Broken {
+                    seq: 0,
+                    reason: format!("a checkpoint in the {whose} is not a checkpoint"),
+                });
+            };
+            *size = c.size;
+            if let Some(v) = &trust.verifier
+                && v.checkpoint(note).ok() != Some(c)
+            {
+                return Err(Verification::Broken {
+                    seq: *size as i64,
+                    reason: format!(
+                        "the checkpoint of row {size} in the {whose} is not signed by the audit key {} (forged)",
+                        v.name()
+                    ),
+                });
+            }
+        }
+        expected.sort_by_key(|e| e.0);
+        Ok(ChainCheck {
+            expected,
+            next: 0,
+            trust,
+            expected_seq: 1,
+            prev: GENESIS.to_owned(),
+            frontier: Frontier::default(),
+            matched: 0,
+            listed: Vec::new(),
+        })
+    }
+
+    /// The next row: broken, or on.
+    fn row(&mut self, row: &AuditRow) -> Option<Verification> {
+        let broken = |seq: i64, reason: String| Some(Verification::Broken { seq, reason });
+        if row.seq != self.expected_seq {
+            return broken(
+                self.expected_seq,
+                format!(
+                    "row {} is missing (the next row is {})",
+                    self.expected_seq, row.seq
+                ),
+            );
+        }
+        if row.prev_hash != self.prev {
+            return broken(
+                row.seq,
+                "it does not follow the row before it (deleted, inserted or reordered)".into(),
+            );
+        }
+        if row_hash(&self.prev, row.seq, &row.event) != row.hash {
+            return broken(
+                row.seq,
+                "its content does not match its hash (edited)".into(),
+            );
+        }
+        self.prev = row.hash.clone();
+        self.frontier.push(leaf_hash(row.seq, &row.event));
+        if row.event.action == "audit.events_refused"
+            && let Ok(detail) = serde_json::from_str::<serde_json::Value>(&row.event.detail)
+        {
+            self.listed.extend(
+                detail["digests"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|d| d.as_str().map(str::to_owned)),
+            );
+        }
+        while let Some((size, note, whose)) = self
+            .expected
+            .get(self.next)
+            .filter(|e| e.0 <= self.frontier.size())
+        {
+            let root = unsigned_checkpoint(note).map(|c| c.root);
+            if *size != self.frontier.size() || root != Some(self.frontier.root()) {
+                return broken(
+                    *size as i64,
+                    format!(
+                        "the signed checkpoint of rows 1–{size} in the {whose} does not match the chain (history rewritten)"
+                    ),
+                );
+            }
+            self.matched += 1;
+            self.next += 1;
+        }
+        self.expected_seq += 1;
+        None
+    }
+
+    /// After the last row, with the recorded head (`rows:hash`): the rows, the checkpoints
+    /// matched and the digests the refusals listed.
+    fn end(self, head: Option<&str>) -> std::result::Result<(i64, u64, Vec<String>), Verification> {
+        let rows = self.expected_seq - 1;
+        let broken = |seq: i64, reason: String| Verification::Broken { seq, reason };
+        if let Some((size, _, whose)) = self.expected.get(self.next) {
+            return Err(broken(
+                rows + 1,
+                format!(
+                    "a signed checkpoint in the {whose} covers {size} rows, the chain has {rows} (rows deleted)"
+                ),
+            ));
+        }
+        if self.trust.verifier.is_some() && rows > 0 && self.expected.is_empty() {
+            return Err(broken(
+                rows,
+                "no signed checkpoint covers the chain (the audit was not signed, or its checkpoints were deleted)".into(),
+            ));
+        }
+        match head {
+            None if rows > 0 => {
+                return Err(broken(
+                    rows,
+                    "the recorded head of the chain is missing (edited)".into(),
+                ));
+            }
+            Some(head) if head != format!("{rows}:{}", self.prev) => {
+                let recorded: i64 = head
+                    .split(':')
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+                return Err(broken(
+                    rows + 1,
+                    format!(
+                        "the chain ends at row {rows} but the recorded head is row {recorded} (rows cut off the end, or the head edited)"
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        Ok((rows, self.matched, self.listed))
+    }
+}
+
+/// Checks an export (`studyflow audit export`: a row per line, then its checkpoints and head)
+/// elsewhere, with only what `trust` holds: the public key and, when given, the checkpoint log.
+pub fn verify_export(text: &str, trust: &AuditTrust) -> Verification {
+    let bad = |line: usize, why: &str| Verification::Broken {
+        seq: 0,
+        reason: format!("line {line} of the export: {why}"),
+    };
+    let (mut rows, mut notes, mut head) = (Vec::new(), Vec::new(), None);
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            return bad(i + 1, "not JSON");
+        };
+        if let Some(note) = v.get("checkpoint").and_then(|n| n.as_str()) {
+            notes.push(note.to_owned());
+        } else if let Some(h) = v.get("head").and_then(|h| h.as_str()) {
+            head = Some(h.to_owned());
+        } else {
+            let field = |k: &str| {
+                v.get(k)
+                    .and_then(|x| x.as_str())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let (Some(seq), Some(at)) = (v["seq"].as_i64(), v["at"].as_i64()) else {
+                return bad(i + 1, "a row without its seq or time");
+            };
+            rows.push(AuditRow {
+                seq,
+                event: AuditEvent::new(
+                    at,
+                    field("actor"),
+                    field("action"),
+                    field("object"),
+                    field("point"),
+                    field("detail"),
+                ),
+                prev_hash: field("prev_hash"),
+                hash: field("hash"),
+            });
+        }
+    }
+    let mut check = match ChainCheck::new(notes, trust) {
+        Ok(c) => c,
+        Err(broken) => return broken,
+    };
+    for row in &rows {
+        if let Some(broken) = check.row(row) {
+            return broken;
+        }
+    }
+    match check.end(head.as_deref()) {
+        Ok((rows, checkpoints, _)) => Verification::Intact {
+            rows,
+            pending: 0,
+            checkpoints,
+            refused: 0,
+        },
+        Err(broken) => broken,
+    }
+}
+
+impl Store {
+    /// The audit's signed checkpoints and its recorded head, for an export.
+    pub async fn audit_checkpoints(&self) -> Result<(Vec<String>, Option<String>)> {
+        let notes: Vec<String> = on_pool!(self, |p| {
+            sqlx::query_scalar("SELECT note FROM audit_checkpoints ORDER BY tree_size")
+                .fetch_all(p)
+                .await?
+        });
+        let head: Option<String> = on_pool!(self, |p| {
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'audit_head'")
+                .fetch_optional(p)
+                .await?
+        });
+        Ok((notes, head))
+    }
+}
+
 impl Store {
     /// The MAC an event is written with, when this store holds the audit key.
     pub(crate) fn audit_mac(&self, e: &AuditEvent) -> Option<String> {
@@ -682,166 +935,35 @@ impl Store {
                 .fetch_all(p)
                 .await?
         });
-        // Every checkpoint the log outside the database holds: an older one covers the history
-        // as it was signed then, whatever the database holds now.
-        let outside: Vec<String> = match &trust.log {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).unwrap_or_default();
-                let notes = notes_in(&text);
-                if notes.is_empty() {
-                    return Ok(Verification::Broken {
-                        seq: 0,
-                        reason: format!(
-                            "the checkpoint log {} holds no checkpoint (deleted, or the audit was never signed)",
-                            path.display()
-                        ),
-                    });
-                }
-                notes
-            }
-            None => Vec::new(),
+        let mut check = match ChainCheck::new(
+            checkpoints.into_iter().map(|(_, note)| note).collect(),
+            trust,
+        ) {
+            Ok(c) => c,
+            Err(broken) => return Ok(broken),
         };
-        // The checkpoints to hold against the chain: (size, note, whose: the database's or
-        // the log's).
-        let mut expected: Vec<(u64, &str, &str)> = checkpoints
-            .iter()
-            .map(|(size, note)| (*size as u64, note.as_str(), "database"))
-            .collect();
-        for note in &outside {
-            let size = unsigned_checkpoint(note).map_or(0, |c| c.size);
-            expected.push((size, note.as_str(), "checkpoint log"));
-        }
-        expected.sort_by_key(|e| e.0);
-        for (size, note, whose) in &expected {
-            let Some(c) = unsigned_checkpoint(note) else {
-                return Ok(Verification::Broken {
-                    seq: *size as i64,
-                    reason: format!("a checkpoint in the {whose} is not a checkpoint"),
-                });
-            };
-            if let Some(v) = &trust.verifier {
-                match v.checkpoint(note) {
-                    Ok(signed) if signed == c => {}
-                    _ => {
-                        return Ok(Verification::Broken {
-                            seq: *size as i64,
-                            reason: format!(
-                                "the checkpoint of row {size} in the {whose} is not signed by the audit key {} (forged)",
-                                v.name()
-                            ),
-                        });
-                    }
-                }
-            }
-        }
-        let mut next = expected.iter().peekable();
-        // Digests of the events the sealed refusals say were kept apart.
-        let mut listed: Vec<String> = Vec::new();
-        let mut frontier = Frontier::default();
-        let mut matched = 0u64;
-        let mismatch = |size: u64, whose: &str| Verification::Broken {
-            seq: size as i64,
-            reason: format!(
-                "the signed checkpoint of rows 1–{size} in the {whose} does not match the chain (history rewritten)"
-            ),
-        };
-        let mut expected_seq = 1;
-        let mut prev = GENESIS.to_owned();
         loop {
-            let rows = self.audit_rows(expected_seq - 1, 10_000).await?;
-            // Rows below the position we expect would not be returned; read by position
-            // instead of by value to catch a swap of seq numbers.
+            // Read by position: rows below the one expected would not be returned, so a swap
+            // of seq numbers shows as a gap.
+            let rows = self.audit_rows(check.expected_seq - 1, 10_000).await?;
             if rows.is_empty() {
                 break;
             }
             for row in &rows {
-                if row.seq != expected_seq {
-                    return Ok(Verification::Broken {
-                        seq: expected_seq,
-                        reason: format!(
-                            "row {expected_seq} is missing (the next row is {})",
-                            row.seq
-                        ),
-                    });
+                if let Some(broken) = check.row(row) {
+                    return Ok(broken);
                 }
-                if row.prev_hash != prev {
-                    return Ok(Verification::Broken {
-                        seq: row.seq,
-                        reason:
-                            "it does not follow the row before it (deleted, inserted or reordered)"
-                                .into(),
-                    });
-                }
-                if row_hash(&prev, row.seq, &row.event) != row.hash {
-                    return Ok(Verification::Broken {
-                        seq: row.seq,
-                        reason: "its content does not match its hash (edited)".into(),
-                    });
-                }
-                prev = row.hash.clone();
-                frontier.push(leaf_hash(row.seq, &row.event));
-                if row.event.action == "audit.events_refused"
-                    && let Ok(detail) = serde_json::from_str::<serde_json::Value>(&row.event.detail)
-                {
-                    listed.extend(
-                        detail["digests"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .filter_map(|d| d.as_str().map(str::to_owned)),
-                    );
-                }
-                while let Some((size, note, whose)) = next.next_if(|e| e.0 <= frontier.size()) {
-                    let root = unsigned_checkpoint(note).map(|c| c.root);
-                    if *size != frontier.size() || root != Some(frontier.root()) {
-                        return Ok(mismatch(*size, whose));
-                    }
-                    matched += 1;
-                }
-                expected_seq += 1;
             }
-        }
-        let rows = expected_seq - 1;
-        if let Some((size, _, whose)) = next.next() {
-            return Ok(Verification::Broken {
-                seq: rows + 1,
-                reason: format!(
-                    "a signed checkpoint in the {whose} covers {size} rows, the chain has {rows} (rows deleted)"
-                ),
-            });
-        }
-        if trust.verifier.is_some() && rows > 0 && expected.is_empty() {
-            return Ok(Verification::Broken {
-                seq: rows,
-                reason: "no signed checkpoint covers the chain (the audit was not signed, or its checkpoints were deleted)".into(),
-            });
         }
         let head: Option<String> = on_pool!(self, |p| {
             sqlx::query_scalar("SELECT value FROM meta WHERE key = 'audit_head'")
                 .fetch_optional(p)
                 .await?
         });
-        if head.is_none() && rows > 0 {
-            return Ok(Verification::Broken {
-                seq: rows,
-                reason: "the recorded head of the chain is missing (edited)".into(),
-            });
-        }
-        if let Some(head) = head
-            && head != format!("{rows}:{prev}")
-        {
-            let recorded: i64 = head
-                .split(':')
-                .next()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
-            return Ok(Verification::Broken {
-                seq: rows + 1,
-                reason: format!(
-                    "the chain ends at row {rows} but the recorded head is row {recorded} (rows cut off the end, or the head edited)"
-                ),
-            });
-        }
+        let (rows, matched, mut listed) = match check.end(head.as_deref()) {
+            Ok(done) => done,
+            Err(broken) => return Ok(broken),
+        };
         let pending: i64 = on_pool!(self, |p| {
             sqlx::query_scalar("SELECT COUNT(*) FROM audit_outbox")
                 .fetch_one(p)

@@ -29,7 +29,9 @@ pub mod tlog;
 
 use std::time::Duration;
 
-pub use audit::{AuditEvent, AuditRow, AuditTrust, Verification, leaf_hash, row_hash};
+pub use audit::{
+    AuditEvent, AuditRow, AuditTrust, Verification, leaf_hash, row_hash, verify_export,
+};
 pub use runs::{
     Activation, Claimed, Effect, Expect, Finish, NewRun, RunRow, RunState, TaskMode,
     object as run_object,

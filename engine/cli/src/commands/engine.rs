@@ -511,9 +511,8 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
             AuditCommand::Verify {
                 engine: e,
                 public_key,
+                export,
             } => {
-                // Read only: verifying writes nothing (events not sealed yet are counted).
-                let store = Store::open_existing(&e.database).await?;
                 let verifier = match (public_key, &e.audit_key_file) {
                     (Some(k), _) => {
                         let text = if std::path::Path::new(&k).is_file() {
@@ -533,7 +532,22 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                     log: e.checkpoint_log(),
                 };
                 let logged = trust.log.is_some();
-                match store.verify_audit_with(&trust).await? {
+                let verified = match &export {
+                    // A copy, elsewhere: no database needed.
+                    Some(path) => studyflow_store::verify_export(
+                        &std::fs::read_to_string(path)
+                            .with_context(|| format!("cannot read {}", path.display()))?,
+                        &trust,
+                    ),
+                    // Read only: verifying writes nothing (events not sealed yet are counted).
+                    None => {
+                        Store::open_existing(&e.database)
+                            .await?
+                            .verify_audit_with(&trust)
+                            .await?
+                    }
+                };
+                match verified {
                     Verification::Intact {
                         rows,
                         pending,
@@ -592,6 +606,15 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                     for r in &rows {
                         writeln!(ctx.out, "{}", serde_json::to_string(r)?)?;
                     }
+                }
+                // The signed checkpoints and the head: a copy verifies elsewhere with only the
+                // public key (`audit verify --export FILE --public-key KEY`).
+                let (notes, head) = store.audit_checkpoints().await?;
+                for note in notes {
+                    writeln!(ctx.out, "{}", serde_json::json!({ "checkpoint": note }))?;
+                }
+                if let Some(head) = head {
+                    writeln!(ctx.out, "{}", serde_json::json!({ "head": head }))?;
                 }
                 Ok(EXIT_OK)
             }
