@@ -136,15 +136,13 @@ pub struct AnonymisedTables {
     pub linked_positions: Vec<u32>,
 }
 
-impl AnonymisedTables {
-    /// Study ID → its position.
-    pub fn positions(&self) -> HashMap<&str, u32> {
-        self.study_ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (id.as_str(), i as u32))
-            .collect()
-    }
+/// Study ID → its position among `study_ids` (how a table's row names its subject).
+pub fn positions(study_ids: &[String]) -> HashMap<&str, u32> {
+    study_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i as u32))
+        .collect()
 }
 
 /// The study IDs and tables of an anonymised study held as rows of values (a study anonymised
@@ -162,11 +160,7 @@ pub fn tables_from_records(
     if study_ids.windows(2).any(|w| w[0] == w[1]) {
         return None;
     }
-    let positions: HashMap<&str, u32> = study_ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (id.as_str(), i as u32))
-        .collect();
+    let positions = positions(&study_ids);
     let mut out: Vec<Table> = tables
         .iter()
         .map(|(name, records)| records_table(name, records, &positions))

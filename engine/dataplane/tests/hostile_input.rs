@@ -189,11 +189,7 @@ fn formulas_reach_the_release_inert_and_numbers_stay_numbers() {
         },
     ];
     let ids = ["P-1".to_owned(), "P-2".to_owned()];
-    let positions = ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (id.as_str(), i as u32))
-        .collect();
+    let positions = studyflow_dataplane::anonymise::positions(&ids);
     let table = studyflow_dataplane::anonymise::records_table("proceedings", &rows, &positions);
     release::write(&dir.join("r1"), &ids, &[&table], None).unwrap();
     let text = std::fs::read_to_string(dir.join("r1/proceedings.csv")).unwrap();

@@ -42,7 +42,6 @@ fn append_note(path: &std::path::Path, note: &str) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// The MAC of an event under the audit key.
 /// The MAC of an event under the audit key with a random nonce of its own, stored as
 /// `nonce.mac`: the nonce makes each written event unique, so a genuine event copied (from the
 /// chain, the outbox or `audit_refused`) is a replay the sealer refuses.
@@ -55,18 +54,21 @@ fn event_mac(signer: &crate::tlog::AuditSigner, e: &AuditEvent) -> String {
 
 fn mac_with(signer: &crate::tlog::AuditSigner, nonce: &str, e: &AuditEvent) -> String {
     let at = e.at.to_string();
-    signer.event_mac(
-        [
-            nonce,
-            at.as_str(),
-            &e.actor,
-            &e.action,
-            &e.object,
-            &e.point,
-            &e.detail,
-        ]
-        .map(str::as_bytes),
-    )
+    signer.event_mac(parts(&[nonce], &at, e))
+}
+
+/// An event's parts in the order every hash and MAC of it takes them (each length-prefixed by
+/// the taker): `lead` (the previous hash and position, the position, or the nonce), its time,
+/// and its fields.
+fn parts<'a>(
+    lead: &'a [&'a str],
+    at: &'a str,
+    e: &'a AuditEvent,
+) -> impl Iterator<Item = &'a [u8]> + 'a {
+    lead.iter()
+        .copied()
+        .chain([at, &e.actor, &e.action, &e.object, &e.point, &e.detail])
+        .map(str::as_bytes)
 }
 
 /// Whether `stored` is a valid `nonce.mac` of the event (compared in constant time).
@@ -159,20 +161,10 @@ pub enum Verification {
 /// length-prefixed.
 pub fn row_hash(prev: &str, seq: i64, e: &AuditEvent) -> String {
     let mut h = Sha256::new();
-    let seq = seq.to_string();
-    let at = e.at.to_string();
-    for part in [
-        prev,
-        seq.as_str(),
-        at.as_str(),
-        &e.actor,
-        &e.action,
-        &e.object,
-        &e.point,
-        &e.detail,
-    ] {
+    let (seq, at) = (seq.to_string(), e.at.to_string());
+    for part in parts(&[prev, &seq], &at, e) {
         h.update((part.len() as u64).to_be_bytes());
-        h.update(part.as_bytes());
+        h.update(part);
     }
     hex::encode(h.finalize())
 }
@@ -181,18 +173,7 @@ pub fn row_hash(prev: &str, seq: i64, e: &AuditEvent) -> String {
 /// length-prefixed, as the chain hashes them.
 pub fn leaf_hash(seq: i64, e: &AuditEvent) -> [u8; 32] {
     let (seq, at) = (seq.to_string(), e.at.to_string());
-    crate::tlog::leaf(
-        [
-            seq.as_str(),
-            at.as_str(),
-            &e.actor,
-            &e.action,
-            &e.object,
-            &e.point,
-            &e.detail,
-        ]
-        .map(str::as_bytes),
-    )
+    crate::tlog::leaf(parts(&[&seq], &at, e))
 }
 
 /// `INSERT INTO table (columns) VALUES ($1, …), (…), …` for `rows` rows: one statement per
@@ -516,7 +497,8 @@ pub fn verify_export(text: &str, trust: &AuditTrust) -> Verification {
 }
 
 impl Store {
-    /// The audit's signed checkpoints and its recorded head, for an export.
+    /// The audit's signed checkpoints and its recorded head (`rows:hash`): what `audit verify`
+    /// holds the chain to, and what an export carries.
     pub async fn audit_checkpoints(&self) -> Result<(Vec<String>, Option<String>)> {
         let notes: Vec<String> = on_pool!(self, |p| {
             sqlx::query_scalar("SELECT note FROM audit_checkpoints ORDER BY tree_size")
@@ -774,13 +756,7 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                sqlx::query(
-                    "INSERT INTO meta (key, value) VALUES ('audit_head', $1)
-                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                )
-                .bind(format!("{seq}:{prev}"))
-                .execute(&mut *tx)
-                .await?;
+                crate::put_meta!(tx, "audit_head", format!("{seq}:{prev}"));
                 // The signed checkpoints the chain's first rows must still have as their root:
                 // the log's latest (outside the database) and the database's newest that the
                 // key verifies (another host's, whose log this one does not see).
@@ -853,7 +829,10 @@ impl Store {
                             }
                             link = r.try_get("hash")?;
                             f.push(leaf_hash(n, &e));
-                            roots.push((f.size(), f.root()));
+                            // Only where a signed checkpoint is to be held to it.
+                            if signed.iter().any(|c| c.size == f.size()) {
+                                roots.push((f.size(), f.root()));
+                            }
                         }
                         f
                     }
@@ -874,13 +853,7 @@ impl Store {
                 for (seq, e, _, _, _) in &rows {
                     frontier.push(leaf_hash(*seq, e));
                 }
-                sqlx::query(
-                    "INSERT INTO meta (key, value) VALUES ('audit_frontier', $1)
-                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                )
-                .bind(frontier.encode())
-                .execute(&mut *tx)
-                .await?;
+                crate::put_meta!(tx, "audit_frontier", frontier.encode());
                 // A checkpoint planted at this size beforehand makes the insert fail: the seal
                 // is refused rather than the planted one kept.
                 let note = match signer {
@@ -930,15 +903,8 @@ impl Store {
     /// latest checkpoint of the log outside the database (which catches a chain deleted or
     /// rewritten with its checkpoints).
     pub async fn verify_audit_with(&self, trust: &AuditTrust) -> Result<Verification> {
-        let checkpoints: Vec<(i64, String)> = on_pool!(self, |p| {
-            sqlx::query_as("SELECT tree_size, note FROM audit_checkpoints ORDER BY tree_size")
-                .fetch_all(p)
-                .await?
-        });
-        let mut check = match ChainCheck::new(
-            checkpoints.into_iter().map(|(_, note)| note).collect(),
-            trust,
-        ) {
+        let (checkpoints, head) = self.audit_checkpoints().await?;
+        let mut check = match ChainCheck::new(checkpoints, trust) {
             Ok(c) => c,
             Err(broken) => return Ok(broken),
         };
@@ -955,11 +921,6 @@ impl Store {
                 }
             }
         }
-        let head: Option<String> = on_pool!(self, |p| {
-            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'audit_head'")
-                .fetch_optional(p)
-                .await?
-        });
         let (rows, matched, mut listed) = match check.end(head.as_deref()) {
             Ok(done) => done,
             Err(broken) => return Ok(broken),

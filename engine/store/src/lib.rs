@@ -159,7 +159,22 @@ macro_rules! in_tx {
     };
 }
 
-pub(crate) use {in_tx, on_pool};
+/// Sets `meta.$key` to `$value` inside the transaction `$tx` (the schema version, the audit's
+/// head and tree).
+macro_rules! put_meta {
+    ($tx:expr, $key:expr, $value:expr) => {
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind($key)
+        .bind($value)
+        .execute(&mut *$tx)
+        .await?
+    };
+}
+
+pub(crate) use {in_tx, on_pool, put_meta};
 
 impl Store {
     /// Opens a database that must exist already (an SQLite file that is not there is an
@@ -239,12 +254,6 @@ impl Store {
     /// appends it to its checkpoint log.
     pub fn with_audit_signing(mut self, signing: AuditSigning) -> Store {
         self.audit_signing = Some(std::sync::Arc::new(signing));
-        self
-    }
-
-    /// This store as a process without the audit key sees it.
-    pub fn without_audit_signing(mut self) -> Store {
-        self.audit_signing = None;
         self
     }
 

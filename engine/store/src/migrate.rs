@@ -110,13 +110,7 @@ impl Store {
                     continue;
                 }
                 sqlx::raw_sql(*sql).execute(&mut *tx).await?;
-                sqlx::query(
-                    "INSERT INTO meta (key, value) VALUES ('schema_version', $1)
-                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                )
-                .bind(version.to_string())
-                .execute(&mut *tx)
-                .await?;
+                crate::put_meta!(tx, "schema_version", version.to_string());
             }
         });
         Ok(())

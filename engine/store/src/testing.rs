@@ -82,6 +82,12 @@ use crate::{Result, on_pool};
 /// What only tests and benchmarks do with a store: tamper with it, play a newer schema, time raw
 /// commits. Built with the `testing` feature alone, never into the production binary.
 impl crate::Store {
+    /// This store as a process without the audit key sees it.
+    pub fn without_audit_signing(mut self) -> crate::Store {
+        self.audit_signing = None;
+        self
+    }
+
     /// Sets the recorded schema version (tests use it to play a newer database).
     pub async fn force_schema_version(&self, version: i64) -> Result<()> {
         on_pool!(self, |p| {

@@ -25,26 +25,32 @@ fn broken(v: Verification) -> (i64, String) {
     }
 }
 
-async fn tampering_is_caught(store: Store, label: &str) {
+/// The store signing with a new key (in `dir/key`) and a log (`dir/audit.checkpoints`), nine
+/// events sealed in three seals; what `audit verify` trusts.
+async fn signed(store: Store, label: &str) -> (Store, std::path::PathBuf, AuditTrust) {
     let dir = std::env::temp_dir().join(format!("sf-audit-{label}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let signer = AuditSigner::generate("studyflow.test/audit").unwrap();
     signer.write_new(&dir.join("key")).unwrap();
-    let verifier = signer.verifier();
-    let log = dir.join("audit.checkpoints");
+    let trust = AuditTrust {
+        verifier: Some(signer.verifier()),
+        log: Some(dir.join("audit.checkpoints")),
+    };
     let store = store.with_audit_signing(AuditSigning {
         signer,
-        log: Some(log.clone()),
+        log: trust.log.clone(),
     });
     for seal in 0..3 {
         let events: Vec<AuditEvent> = (0..3).map(|i| event(seal * 3 + i)).collect();
         store.append_audit(&events).await.unwrap();
     }
-    let trust = AuditTrust {
-        verifier: Some(verifier.clone()),
-        log: Some(log.clone()),
-    };
+    (store, dir, trust)
+}
+
+async fn tampering_is_caught(store: Store, label: &str) {
+    let (store, dir, trust) = signed(store, label).await;
+    let (verifier, log) = (trust.verifier.clone().unwrap(), trust.log.clone().unwrap());
     assert_eq!(
         store.verify_audit_with(&trust).await.unwrap(),
         Verification::Intact {
@@ -159,25 +165,7 @@ async fn tampering_is_caught(store: Store, label: &str) {
 /// Events slipped into the outbox or the chain, and the chain cut back to a checkpoint, on a
 /// store that signs.
 async fn injections_and_cuts_are_caught(store: Store, label: &str) {
-    let dir = std::env::temp_dir().join(format!("sf-audit-inj-{label}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let signer = AuditSigner::generate("studyflow.test/audit").unwrap();
-    signer.write_new(&dir.join("key")).unwrap();
-    let verifier = signer.verifier();
-    let log = dir.join("audit.checkpoints");
-    let store = store.with_audit_signing(AuditSigning {
-        signer,
-        log: Some(log.clone()),
-    });
-    for seal in 0..3 {
-        let events: Vec<AuditEvent> = (0..3).map(|i| event(seal * 3 + i)).collect();
-        store.append_audit(&events).await.unwrap();
-    }
-    let trust = AuditTrust {
-        verifier: Some(verifier),
-        log: Some(log),
-    };
+    let (store, dir, trust) = signed(store, &format!("inj-{label}")).await;
     // A row slipped into the outbox carries no MAC: the next seal refuses it, keeps it apart
     // and seals that it did.
     store

@@ -3,7 +3,7 @@
 //! external researcher under the contract (p.30). Anonymised data only: a release may come
 //! after the destruction of the identifying data and needs no key.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::json;
 use studyflow_plan::StepKind;
@@ -129,11 +129,7 @@ impl RegistryDataPlane {
                     .unwrap_or((0, Some(Censoring::AnchorNotKnown)))
             };
             let t = followup::tables(answers, &released, &expected, unit);
-            let positions: HashMap<&str, u32> = study_ids
-                .iter()
-                .enumerate()
-                .map(|(i, id)| (id.as_str(), i as u32))
-                .collect();
+            let positions = anonymise::positions(&study_ids);
             for (name, records) in [
                 ("follow_up_waves", &t.waves),
                 ("follow_up_events", &t.events),
