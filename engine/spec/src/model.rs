@@ -743,6 +743,13 @@ pub struct ExternalStudy {
 pub struct TeamMember {
     /// Name of the person (MK403 p.4.2).
     pub name: String,
+    /// The person's login in studyflow: the identity provider's `preferred_username`, or a
+    /// local account's login (`studyflow user add`). The person acts on the study only when
+    /// signed in as this login; a new binding is an amendment. One login per person
+    /// (MK403 p.25.1, p.33.1; rule SF142).
+    #[schemars(required, regex(pattern = r"^[a-z0-9][a-z0-9._@-]{0,63}$"))]
+    #[serde(default)]
+    pub login: Option<String>,
     /// The person's role in the study (MK403 p.4.2).
     #[schemars(required)]
     pub role: Option<String>,
@@ -875,6 +882,13 @@ pub enum DeviceProtection {
 pub struct AuthorisedPerson {
     /// Name (MK403 p.25.1).
     pub name: String,
+    /// The person's login in studyflow: the identity provider's `preferred_username`, or a
+    /// local account's login (`studyflow user add`). The person acts on the study only when
+    /// signed in as this login; a new binding is an amendment. One login per person
+    /// (MK403 p.25.1, p.33.1; rule SF142).
+    #[schemars(required, regex(pattern = r"^[a-z0-9][a-z0-9._@-]{0,63}$"))]
+    #[serde(default)]
+    pub login: Option<String>,
     /// The person's role (MK403 p.21, p.25.2).
     pub role: ServiceRole,
     /// What the person may access (MK403 p.25.1–25.3).

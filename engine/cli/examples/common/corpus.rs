@@ -36,7 +36,7 @@ pub fn generate(i: usize) -> String {
     let team: String = (0..6)
         .map(|t| {
             format!(
-                "    - name: Pētnieks {i}-{t}\n      role: {}\n      authorised_person: {}\n",
+                "    - name: Pētnieks {i}-{t}\n      login: p{i}-{t}\n      role: {}\n      authorised_person: {}\n",
                 [
                     "principal investigator",
                     "statistician",
@@ -219,17 +219,21 @@ external:
     network_security: University firewall, VPN and encrypted disks
 authorised_persons:
   - name: Anna Bērziņa
+    login: anna.berzina
     role: service_researcher
     access: [service_is, identifying_data, anonymised_data]
     designated_on: {p1}-12-01
   - name: Jānis Ozols
+    login: janis.ozols
     role: supervisor
     access: [anonymised_data]
   - name: Līga Kalniņa
+    login: liga.kalnina
     role: service_researcher
     access: [service_is, identifying_data]
     designated_on: {p1}-12-01
   - name: Edgars Liepiņš
+    login: edgars.liepins
     role: approver
     access: [anonymised_data]
 retention:

@@ -17,6 +17,7 @@ mod external_team;
 mod field_justification;
 mod field_source;
 mod follow_up;
+mod logins;
 pub(crate) mod no_identifiers;
 mod personal_data_types;
 mod phases;
@@ -137,6 +138,7 @@ pub static RULES: &[&Rule] = &[
     &security_measures::RULE,
     &anonymisation::RULE,
     &authorised_persons::RULE,
+    &logins::RULE,
     &follow_up::RULE,
     &direct_contact::RULE,
     &retention::RULE,
@@ -370,7 +372,7 @@ anonymisation:
   quasi_identifiers: [sex]
   k: 5
 authorised_persons:
-  - {name: A. Bērziņa, role: service_researcher, access: [service_is, identifying_data]}
+  - {name: A. Bērziņa, login: a.berzina, role: service_researcher, access: [service_is, identifying_data]}
 retention:
   anonymised_data: {keep: permanent}
 "#;
