@@ -17,6 +17,7 @@
 //! hashing the previous row's hash and its own content. Commands and workers seal after their
 //! writes.
 
+mod accounts;
 mod audit;
 pub mod failpoint;
 mod migrate;
@@ -29,6 +30,7 @@ pub mod tlog;
 
 use std::time::Duration;
 
+pub use accounts::{AccountRow, CredentialKind, CredentialRow, SignInOutcome};
 pub use audit::{
     AuditEvent, AuditRow, AuditTrust, Verification, leaf_hash, row_hash, verify_export,
 };
@@ -44,7 +46,7 @@ use sqlx::sqlite::{
 };
 
 /// The schema version this build knows; migrations `0001`…`SCHEMA_VERSION` per backend.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Which database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,530 @@
+//! Local accounts, sign-in, sessions and personal tokens over the store.
+
+use studyflow_store::{
+    AccountRow, AuditEvent, CredentialKind, CredentialRow, SignInOutcome, Store,
+};
+
+use crate::secret::{self, Secret};
+use crate::{Identity, IdentityError, LOCAL_ISSUER, Result, password, totp};
+
+const MINUTE: i64 = 60_000_000;
+const DAY: i64 = 24 * 60 * MINUTE;
+
+/// The limits of sign-in and of credentials.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// Consecutive failed sign-ins after which an account refuses sign-in for a while.
+    pub lock_after: i64,
+    /// How long it then refuses (µs).
+    pub lock_for: i64,
+    /// A session ends after this long without a request (µs)…
+    pub session_idle: i64,
+    /// …and this long after sign-in, whatever happens (µs).
+    pub session_absolute: i64,
+    /// A personal token's life when none is asked for, and the longest (days).
+    pub token_days: (i64, i64),
+    /// The acts that need a recent proof (approve, contract, terminate, release downloads)
+    /// need one within this long (µs).
+    pub step_up: i64,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            lock_after: 5,
+            lock_for: 15 * MINUTE,
+            session_idle: 30 * MINUTE,
+            session_absolute: 12 * 60 * MINUTE,
+            token_days: (30, 90),
+            step_up: 5 * MINUTE,
+        }
+    }
+}
+
+/// A new local account, as `studyflow user add` makes it.
+#[derive(Debug)]
+pub struct NewAccount {
+    pub login: String,
+    /// Shown to the person when they sign in; no data of a data subject.
+    pub display_name: String,
+    /// The TOTP secret to give the person (`otpauth://` URI), once.
+    pub totp_secret: Vec<u8>,
+}
+
+/// A credential presented and found good, with the identity it carries.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub identity: Identity,
+    pub credential: CredentialRow,
+}
+
+/// Accounts and credentials on one store.
+#[derive(Debug, Clone)]
+pub struct Accounts {
+    store: Store,
+    policy: Policy,
+}
+
+fn event(at: i64, actor: &str, action: &str, login: &str, detail: serde_json::Value) -> AuditEvent {
+    AuditEvent::new(
+        at,
+        actor,
+        action,
+        format!("account/{login}"),
+        "p.25.1",
+        detail.to_string(),
+    )
+}
+
+/// A login as the spec writes it (SF142's pattern).
+fn check_login(login: &str) -> Result<()> {
+    let ok = !login.is_empty()
+        && login.len() <= 64
+        && login.as_bytes()[0].is_ascii_alphanumeric()
+        && login
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._@-".contains(&b));
+    ok.then_some(()).ok_or_else(|| {
+        IdentityError::Invalid(format!(
+            "`{login}` is not a login: lowercase letters, digits, `.`, `_`, `@` and `-`, at most 64, starting with a letter or digit (as a spec's `login`)"
+        ))
+    })
+}
+
+impl Accounts {
+    pub fn new(store: Store, policy: Policy) -> Accounts {
+        Accounts { store, policy }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Adds a local account with `password` and a new TOTP secret, returned to give the person.
+    /// `operator` is who adds it (the audit's actor).
+    pub async fn add(
+        &self,
+        login: &str,
+        display_name: &str,
+        password: &str,
+        operator: &str,
+        now: i64,
+    ) -> Result<NewAccount> {
+        check_login(login)?;
+        if display_name.trim().is_empty() {
+            return Err(IdentityError::Invalid(
+                "an account needs a display name".into(),
+            ));
+        }
+        let hash = hash_off_thread(password).await?;
+        let secret = totp::new_secret();
+        let row = AccountRow {
+            login: login.to_owned(),
+            display_name: display_name.trim().to_owned(),
+            password_hash: hash,
+            totp_secret: secret.clone(),
+            totp_last_step: 0,
+            disabled: false,
+            failed_attempts: 0,
+            locked_until: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store
+            .add_account(
+                &row,
+                &[event(
+                    now,
+                    operator,
+                    "account.added",
+                    login,
+                    serde_json::json!({}),
+                )],
+            )
+            .await?;
+        Ok(NewAccount {
+            login: row.login,
+            display_name: row.display_name,
+            totp_secret: secret,
+        })
+    }
+
+    /// A new password and second factor for `login`; every session and token it held is
+    /// revoked. Returns the new TOTP secret.
+    pub async fn reset(
+        &self,
+        login: &str,
+        password: &str,
+        operator: &str,
+        now: i64,
+    ) -> Result<Vec<u8>> {
+        let hash = hash_off_thread(password).await?;
+        let secret = totp::new_secret();
+        self.store
+            .reset_account(
+                login,
+                &hash,
+                &secret,
+                now,
+                &[event(
+                    now,
+                    operator,
+                    "account.reset",
+                    login,
+                    serde_json::json!({}),
+                )],
+            )
+            .await?;
+        Ok(secret)
+    }
+
+    /// Disables `login` (revoking its sessions and tokens), or enables it again.
+    pub async fn set_disabled(
+        &self,
+        login: &str,
+        disabled: bool,
+        operator: &str,
+        now: i64,
+    ) -> Result<()> {
+        let action = if disabled {
+            "account.disabled"
+        } else {
+            "account.enabled"
+        };
+        self.store
+            .set_account_disabled(
+                login,
+                disabled,
+                now,
+                &[event(now, operator, action, login, serde_json::json!({}))],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Every local account.
+    pub async fn list(&self) -> Result<Vec<AccountRow>> {
+        Ok(self.store.accounts().await?)
+    }
+
+    /// Signs in with a password and a TOTP code; `from` (the client's address, or `cli`) is
+    /// audited with the outcome. A code is accepted once.
+    pub async fn sign_in(
+        &self,
+        login: &str,
+        password: &str,
+        code: &str,
+        from: &str,
+        now: i64,
+    ) -> Result<Identity> {
+        let account = self.store.account(login).await?;
+        let Some(account) = account else {
+            // As long as for a login that exists.
+            let _ = verify_off_thread(password, password::decoy().to_owned()).await;
+            return Err(IdentityError::Refused);
+        };
+        if account.locked_until > now {
+            return Err(IdentityError::Locked {
+                minutes: (account.locked_until - now + MINUTE - 1) / MINUTE,
+            });
+        }
+        let password_ok = verify_off_thread(password, account.password_hash.clone()).await;
+        let step = totp::matching_step(
+            &account.totp_secret,
+            code,
+            totp::step_of(now.div_euclid(1_000_000)),
+        );
+        let refused = |reason: &str| {
+            event(
+                now,
+                login,
+                "account.sign_in_refused",
+                login,
+                serde_json::json!({"reason": reason, "from": from}),
+            )
+        };
+        if account.disabled {
+            self.store
+                .record_sign_in(
+                    login,
+                    SignInOutcome::Failed {
+                        locked_until: account.locked_until,
+                    },
+                    now,
+                    &[refused("disabled")],
+                )
+                .await?;
+            return Err(IdentityError::Refused);
+        }
+        let (true, Some(step)) = (password_ok, step) else {
+            let failures = account.failed_attempts + 1;
+            let locked_until = if failures >= self.policy.lock_after {
+                now + self.policy.lock_for
+            } else {
+                0
+            };
+            let reason = if password_ok {
+                "wrong code"
+            } else {
+                "wrong password"
+            };
+            self.store
+                .record_sign_in(
+                    login,
+                    SignInOutcome::Failed { locked_until },
+                    now,
+                    &[refused(reason)],
+                )
+                .await?;
+            return Err(IdentityError::Refused);
+        };
+        let accepted = self
+            .store
+            .record_sign_in(
+                login,
+                SignInOutcome::Succeeded { totp_step: step },
+                now,
+                &[event(
+                    now,
+                    login,
+                    "account.signed_in",
+                    login,
+                    serde_json::json!({"from": from}),
+                )],
+            )
+            .await?;
+        if !accepted {
+            // The code was used already (or a later one was): a replay.
+            self.store
+                .record_sign_in(
+                    login,
+                    SignInOutcome::Failed { locked_until: 0 },
+                    now,
+                    &[refused("code used before")],
+                )
+                .await?;
+            return Err(IdentityError::Refused);
+        }
+        Ok(Identity::new(login, LOCAL_ISSUER, login, now))
+    }
+
+    /// A new browser session for `who`: the session secret (the cookie) and its CSRF token.
+    pub async fn open_session(
+        &self,
+        who: &Identity,
+        client: &str,
+        now: i64,
+    ) -> Result<(Secret, Secret)> {
+        let session = Secret::random("sfs_");
+        let csrf = Secret::random("");
+        self.put(
+            who,
+            CredentialKind::Session,
+            &session,
+            Some(csrf.hash()),
+            client,
+            now,
+            now + self.policy.session_absolute,
+        )
+        .await?;
+        Ok((session, csrf))
+    }
+
+    /// A new personal token for `who`, living `days` (the policy's default when `None`, at most
+    /// its longest).
+    pub async fn issue_token(
+        &self,
+        who: &Identity,
+        label: &str,
+        days: Option<i64>,
+        now: i64,
+    ) -> Result<(Secret, CredentialRow)> {
+        let (default, max) = self.policy.token_days;
+        let days = days.unwrap_or(default);
+        if !(1..=max).contains(&days) {
+            return Err(IdentityError::Invalid(format!(
+                "a token lives 1 to {max} days, not {days}"
+            )));
+        }
+        let token = Secret::random("sfp_");
+        let row = self
+            .put(
+                who,
+                CredentialKind::Token,
+                &token,
+                None,
+                label,
+                now,
+                now + days * DAY,
+            )
+            .await?;
+        Ok((token, row))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn put(
+        &self,
+        who: &Identity,
+        kind: CredentialKind,
+        secret: &Secret,
+        csrf_hash: Option<Vec<u8>>,
+        label: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<CredentialRow> {
+        let row = CredentialRow {
+            hash: secret.hash(),
+            kind,
+            login: who.login().to_owned(),
+            issuer: who.issuer().to_owned(),
+            subject: who.subject().to_owned(),
+            label: label.chars().take(80).collect(),
+            csrf_hash,
+            created_at: now,
+            auth_at: who.auth_at(),
+            last_used_at: now,
+            expires_at,
+            revoked_at: None,
+        };
+        let action = match kind {
+            CredentialKind::Session => "session.opened",
+            CredentialKind::Token => "token.issued",
+        };
+        self.store
+            .put_credential(
+                &row,
+                &[event(
+                    now,
+                    &who.actor(),
+                    action,
+                    who.login(),
+                    serde_json::json!({
+                        "credential": hex_prefix(&row.hash),
+                        "label": row.label,
+                        "expires_at": expires_at,
+                    }),
+                )],
+            )
+            .await?;
+        Ok(row)
+    }
+
+    /// The identity a presented session or token carries, if it is good: known, of this kind,
+    /// not revoked, not expired, not idle too long (a session), and of an enabled account.
+    pub async fn authenticate(
+        &self,
+        kind: CredentialKind,
+        presented: &str,
+        now: i64,
+    ) -> Result<Authenticated> {
+        let hash = secret::hash(presented);
+        let Some(c) = self.store.credential(&hash).await? else {
+            return Err(IdentityError::Unauthenticated);
+        };
+        let idle =
+            kind == CredentialKind::Session && now - c.last_used_at > self.policy.session_idle;
+        if c.kind != kind || c.revoked_at.is_some() || c.expires_at <= now || idle {
+            return Err(IdentityError::Unauthenticated);
+        }
+        if c.issuer == LOCAL_ISSUER {
+            match self.store.account(&c.login).await? {
+                Some(a) if !a.disabled => {}
+                _ => return Err(IdentityError::Unauthenticated),
+            }
+        }
+        self.store.touch_credential(&hash, now, false).await?;
+        Ok(Authenticated {
+            identity: Identity::new(&c.login, &c.issuer, &c.subject, c.auth_at),
+            credential: c,
+        })
+    }
+
+    /// Whether `presented` is the CSRF token of the session `c`.
+    pub fn csrf_matches(c: &CredentialRow, presented: &str) -> bool {
+        c.csrf_hash
+            .as_deref()
+            .is_some_and(|h| secret::same(h, &secret::hash(presented)))
+    }
+
+    /// Proves again who holds the credential (password and code), for the acts that need a
+    /// recent proof; returns the identity with its new proof time.
+    pub async fn step_up(
+        &self,
+        held: &Authenticated,
+        password: &str,
+        code: &str,
+        from: &str,
+        now: i64,
+    ) -> Result<Identity> {
+        if held.identity.issuer() != LOCAL_ISSUER {
+            return Err(IdentityError::Invalid(
+                "a person of the identity provider proves it again by signing in there".into(),
+            ));
+        }
+        let fresh = self
+            .sign_in(held.identity.login(), password, code, from, now)
+            .await?;
+        self.store
+            .touch_credential(&held.credential.hash, now, true)
+            .await?;
+        Ok(fresh)
+    }
+
+    /// Revokes a credential held by `who` (sign-out, a revoked token). A credential of another
+    /// login is not found.
+    pub async fn revoke(&self, who: &Identity, hash: &[u8], now: i64) -> Result<()> {
+        match self.store.credential(hash).await? {
+            Some(c) if c.login == who.login() && c.issuer == who.issuer() => {
+                let action = match c.kind {
+                    CredentialKind::Session => "session.closed",
+                    CredentialKind::Token => "token.revoked",
+                };
+                self.store
+                    .revoke_credential(
+                        hash,
+                        now,
+                        &[event(
+                            now,
+                            &who.actor(),
+                            action,
+                            who.login(),
+                            serde_json::json!({"credential": hex_prefix(hash)}),
+                        )],
+                    )
+                    .await?;
+                Ok(())
+            }
+            _ => Err(IdentityError::Invalid(
+                "no such session or token of yours".into(),
+            )),
+        }
+    }
+
+    /// The personal tokens of `who`, newest first.
+    pub async fn tokens(&self, who: &Identity) -> Result<Vec<CredentialRow>> {
+        Ok(self
+            .store
+            .credentials_of(who.login(), CredentialKind::Token)
+            .await?)
+    }
+}
+
+/// The first bytes of a credential's hash, naming it in the audit and in listings without
+/// revealing it.
+pub fn hex_prefix(hash: &[u8]) -> String {
+    hash.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+async fn hash_off_thread(password: &str) -> Result<String> {
+    let p = zeroize::Zeroizing::new(password.to_owned());
+    tokio::task::spawn_blocking(move || password::hash_password(&p))
+        .await
+        .map_err(|e| IdentityError::Invalid(format!("password hashing stopped: {e}")))?
+}
+
+async fn verify_off_thread(password: &str, stored: String) -> bool {
+    let p = zeroize::Zeroizing::new(password.to_owned());
+    tokio::task::spawn_blocking(move || password::verify_password(&p, &stored))
+        .await
+        .unwrap_or(false)
+}

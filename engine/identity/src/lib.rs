@@ -1,0 +1,112 @@
+//! # studyflow-identity
+//!
+//! Who acts. Every act of a person on a study (MK403 p.3, p.21, p.25, p.30) is done by an
+//! [`Identity`]: a person who proved who they are — a local account's password and a TOTP
+//! second factor ([`Accounts::sign_in`]), a session or personal token issued after that
+//! ([`Accounts::authenticate`]), or the Service's identity provider. An `Identity` cannot be
+//! made any other way outside this crate (but for the `testing` feature's
+//! [`Identity::for_tests`]), so the engine's role checks rest on a proof, not on a typed name.
+//!
+//! The spec binds a person to a login (rule SF142); the engine compares that login with the
+//! identity's.
+//!
+//! Invariants: no password, code or secret is ever stored, logged or audited — only Argon2id
+//! hashes of passwords and SHA-256 hashes of session and token secrets; a TOTP code is good
+//! once; a disabled or reset account's credentials are revoked with it.
+
+mod accounts;
+mod password;
+mod secret;
+pub mod totp;
+
+pub use accounts::{Accounts, Authenticated, NewAccount, Policy};
+pub use password::{hash_password, verify_password};
+pub use secret::Secret;
+
+/// The issuer of local accounts' identities.
+pub const LOCAL_ISSUER: &str = "studyflow:local";
+
+/// A person who proved who they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    login: String,
+    issuer: String,
+    subject: String,
+    /// When they last proved it (password and second factor), µs since the epoch.
+    auth_at: i64,
+}
+
+impl Identity {
+    pub(crate) fn new(login: &str, issuer: &str, subject: &str, auth_at: i64) -> Identity {
+        Identity {
+            login: login.to_owned(),
+            issuer: issuer.to_owned(),
+            subject: subject.to_owned(),
+            auth_at,
+        }
+    }
+
+    /// An identity that proved nothing, for tests of what the engine lets a login do.
+    #[cfg(feature = "testing")]
+    pub fn for_tests(login: &str) -> Identity {
+        Identity::new(login, LOCAL_ISSUER, login, i64::MAX / 2)
+    }
+
+    /// The login a spec binds to a person (SF142).
+    pub fn login(&self) -> &str {
+        &self.login
+    }
+
+    /// Who vouches for it: [`LOCAL_ISSUER`] or the identity provider's issuer URL.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The issuer's stable subject identifier.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// When the person last proved who they are (µs since the epoch).
+    pub fn auth_at(&self) -> i64 {
+        self.auth_at
+    }
+
+    /// Whether they proved it within `window_us` of `now` (the acts that need a recent proof:
+    /// approve, contract, terminate, release downloads).
+    pub fn recently_authenticated(&self, now: i64, window_us: i64) -> bool {
+        now.saturating_sub(self.auth_at) <= window_us
+    }
+
+    /// The audit's actor: the login, and for an identity provider's person also the issuer
+    /// and subject that name them there.
+    pub fn actor(&self) -> String {
+        if self.issuer == LOCAL_ISSUER {
+            self.login.clone()
+        } else {
+            format!("{} ({} {})", self.login, self.issuer, self.subject)
+        }
+    }
+}
+
+/// Why an identity could not be established or an account changed.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// Wrong login, password or code, a disabled account, a replayed code: one message for all,
+    /// so a refusal does not tell which part was wrong or whether the login exists.
+    #[error("sign-in refused: wrong login, password or code")]
+    Refused,
+    #[error(
+        "sign-in refused: too many failed attempts for this login; try again after {minutes} minutes"
+    )]
+    Locked { minutes: i64 },
+    /// A session or token that is unknown, expired, revoked or of a disabled account.
+    #[error("not signed in: the session or token is unknown, expired or revoked; sign in again")]
+    Unauthenticated,
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] studyflow_store::StoreError),
+}
+
+pub type Result<T> = std::result::Result<T, IdentityError>;

@@ -1,0 +1,48 @@
+//! Random secrets (session cookies, CSRF tokens, personal tokens) and their stored form.
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+/// A secret handed to its holder once; the store keeps only [`Secret::hash`].
+#[derive(Clone)]
+pub struct Secret(Zeroizing<String>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+impl Secret {
+    /// 32 random bytes behind `prefix`, base64url.
+    pub(crate) fn random(prefix: &str) -> Secret {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        getrandom::fill(bytes.as_mut()).expect("the operating system's random source");
+        Secret(Zeroizing::new(format!(
+            "{prefix}{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref())
+        )))
+    }
+
+    /// The secret as given to its holder.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// What the store keeps.
+    pub fn hash(&self) -> Vec<u8> {
+        hash(self.expose())
+    }
+}
+
+/// The stored form of a presented secret.
+pub fn hash(presented: &str) -> Vec<u8> {
+    Sha256::digest(presented.as_bytes()).to_vec()
+}
+
+/// Equal in time independent of where they differ.
+pub fn same(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}

@@ -1,0 +1,279 @@
+//! Local accounts on both backends: sign-in needs the password and a fresh code, a code is
+//! good once, failures lock the account, a reset or disable revokes every credential, sessions
+//! end when idle or old, tokens expire and are revoked, and no secret is stored or audited.
+
+use studyflow_identity::totp;
+use studyflow_identity::{Accounts, IdentityError, Policy};
+use studyflow_store::{CredentialKind, Store};
+
+const S: i64 = 1_000_000;
+const T0: i64 = 1_800_000_000 * S;
+const PASSWORD: &str = "a long enough passphrase";
+
+fn code(secret: &[u8], now: i64) -> String {
+    totp::code_at(secret, totp::step_of(now / S))
+}
+
+async fn scenario(store: Store) {
+    let accounts = Accounts::new(store.clone(), Policy::default());
+    let added = accounts
+        .add("inese.kalnina", "Inese Kalniņa", PASSWORD, "operator", T0)
+        .await
+        .unwrap();
+    assert!(matches!(
+        accounts
+            .add("inese.kalnina", "Again", PASSWORD, "operator", T0)
+            .await,
+        Err(IdentityError::Store(_))
+    ));
+    assert!(matches!(
+        accounts
+            .add("Inese", "Caps", PASSWORD, "operator", T0)
+            .await,
+        Err(IdentityError::Invalid(_))
+    ));
+    let secret = added.totp_secret.clone();
+
+    // Password and code; each alone is refused, and so is an unknown login.
+    let now = T0 + 60 * S;
+    let c = code(&secret, now);
+    assert!(matches!(
+        accounts
+            .sign_in("inese.kalnina", "wrong password!!", &c, "test", now)
+            .await,
+        Err(IdentityError::Refused)
+    ));
+    assert!(matches!(
+        accounts
+            .sign_in("inese.kalnina", PASSWORD, "000000", "test", now)
+            .await,
+        Err(IdentityError::Refused)
+    ));
+    assert!(matches!(
+        accounts.sign_in("nobody", PASSWORD, &c, "test", now).await,
+        Err(IdentityError::Refused)
+    ));
+    let me = accounts
+        .sign_in("inese.kalnina", PASSWORD, &c, "test", now)
+        .await
+        .unwrap();
+    assert_eq!((me.login(), me.auth_at()), ("inese.kalnina", now));
+    // The same code again: a replay.
+    assert!(matches!(
+        accounts
+            .sign_in("inese.kalnina", PASSWORD, &c, "test", now + S)
+            .await,
+        Err(IdentityError::Refused)
+    ));
+
+    // A session: good until idle for 30 minutes; its CSRF token matches it only.
+    let (session, csrf) = accounts.open_session(&me, "browser", now).await.unwrap();
+    let held = accounts
+        .authenticate(CredentialKind::Session, session.expose(), now + 29 * 60 * S)
+        .await
+        .unwrap();
+    assert_eq!(held.identity.login(), "inese.kalnina");
+    assert!(Accounts::csrf_matches(&held.credential, csrf.expose()));
+    assert!(!Accounts::csrf_matches(&held.credential, session.expose()));
+    // A session is not a token.
+    assert!(
+        accounts
+            .authenticate(CredentialKind::Token, session.expose(), now)
+            .await
+            .is_err()
+    );
+    let later = now + 29 * 60 * S + 31 * 60 * S;
+    assert!(matches!(
+        accounts
+            .authenticate(CredentialKind::Session, session.expose(), later)
+            .await,
+        Err(IdentityError::Unauthenticated)
+    ));
+
+    // A token: lives its days, is revoked by its holder only.
+    let (token, _) = accounts
+        .issue_token(&me, "laptop", Some(7), now)
+        .await
+        .unwrap();
+    assert!(
+        accounts
+            .issue_token(&me, "too long", Some(91), now)
+            .await
+            .is_err()
+    );
+    let held = accounts
+        .authenticate(CredentialKind::Token, token.expose(), now + 6 * 86_400 * S)
+        .await
+        .unwrap();
+    assert!(
+        accounts
+            .authenticate(CredentialKind::Token, token.expose(), now + 7 * 86_400 * S)
+            .await
+            .is_err()
+    );
+    assert_eq!(accounts.tokens(&me).await.unwrap().len(), 1);
+    accounts
+        .revoke(&me, &held.credential.hash, now + S)
+        .await
+        .unwrap();
+    assert!(
+        accounts
+            .authenticate(CredentialKind::Token, token.expose(), now + 2 * S)
+            .await
+            .is_err()
+    );
+
+    // Step-up: a fresh proof moves auth_at.
+    let (token, _) = accounts.issue_token(&me, "cli", None, now).await.unwrap();
+    let held = accounts
+        .authenticate(CredentialKind::Token, token.expose(), now + 600 * S)
+        .await
+        .unwrap();
+    assert!(
+        !held
+            .identity
+            .recently_authenticated(now + 600 * S, accounts.policy().step_up)
+    );
+    let t = now + 600 * S;
+    let fresh = accounts
+        .step_up(&held, PASSWORD, &code(&secret, t), "test", t)
+        .await
+        .unwrap();
+    assert!(fresh.recently_authenticated(t, accounts.policy().step_up));
+    let again = accounts
+        .authenticate(CredentialKind::Token, token.expose(), t + S)
+        .await
+        .unwrap();
+    assert_eq!(again.identity.auth_at(), t);
+
+    // Disabling revokes; enabling does not bring credentials back.
+    accounts
+        .set_disabled("inese.kalnina", true, "operator", t + 2 * S)
+        .await
+        .unwrap();
+    assert!(
+        accounts
+            .authenticate(CredentialKind::Token, token.expose(), t + 3 * S)
+            .await
+            .is_err()
+    );
+    let t2 = t + 90 * S;
+    assert!(
+        accounts
+            .sign_in("inese.kalnina", PASSWORD, &code(&secret, t2), "test", t2)
+            .await
+            .is_err()
+    );
+    accounts
+        .set_disabled("inese.kalnina", false, "operator", t2)
+        .await
+        .unwrap();
+    assert!(
+        accounts
+            .authenticate(CredentialKind::Token, token.expose(), t2 + S)
+            .await
+            .is_err()
+    );
+
+    // Five failures lock the account for 15 minutes, even against the right password.
+    let t3 = t2 + 120 * S;
+    for i in 0..5 {
+        let _ = accounts
+            .sign_in(
+                "inese.kalnina",
+                "wrong password!!",
+                &code(&secret, t3),
+                "test",
+                t3 + i,
+            )
+            .await;
+    }
+    assert!(matches!(
+        accounts
+            .sign_in(
+                "inese.kalnina",
+                PASSWORD,
+                &code(&secret, t3),
+                "test",
+                t3 + 10
+            )
+            .await,
+        Err(IdentityError::Locked { minutes: 15 })
+    ));
+    let t4 = t3 + 16 * 60 * S;
+    accounts
+        .sign_in("inese.kalnina", PASSWORD, &code(&secret, t4), "test", t4)
+        .await
+        .unwrap();
+
+    // A reset gives a new secret: the old one's codes no longer sign in.
+    let (token, _) = accounts.issue_token(&me, "cli", None, t4).await.unwrap();
+    let new_secret = accounts
+        .reset(
+            "inese.kalnina",
+            "another long passphrase",
+            "operator",
+            t4 + S,
+        )
+        .await
+        .unwrap();
+    assert_ne!(new_secret, secret);
+    assert!(
+        accounts
+            .authenticate(CredentialKind::Token, token.expose(), t4 + 2 * S)
+            .await
+            .is_err()
+    );
+    let t5 = t4 + 60 * S;
+    assert!(
+        accounts
+            .sign_in(
+                "inese.kalnina",
+                "another long passphrase",
+                &code(&secret, t5),
+                "test",
+                t5
+            )
+            .await
+            .is_err()
+    );
+    accounts
+        .sign_in(
+            "inese.kalnina",
+            "another long passphrase",
+            &code(&new_secret, t5 + 30 * S),
+            "test",
+            t5 + 30 * S,
+        )
+        .await
+        .unwrap();
+
+    // Nothing secret in the audit: no password, code, session or token.
+    store.seal_audit().await.unwrap();
+    let audit = format!("{:?}", store.audit_rows(0, 10_000).await.unwrap());
+    for secret in [PASSWORD, session.expose(), token.expose(), csrf.expose()] {
+        assert!(!audit.contains(secret), "{secret} in the audit");
+    }
+    assert!(audit.contains("account.sign_in_refused") && audit.contains("token.revoked"));
+    // The store keeps hashes only.
+    let row = store.account("inese.kalnina").await.unwrap().unwrap();
+    assert!(row.password_hash.starts_with("$argon2id$") && !row.password_hash.contains(PASSWORD));
+}
+
+#[tokio::test]
+async fn accounts_on_sqlite() {
+    let dir = std::env::temp_dir().join(format!("sf-identity-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::open(dir.join("db").to_str().unwrap()).await.unwrap();
+    scenario(store).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn accounts_on_postgres() {
+    let Some(pg) = studyflow_store::testing::postgres_schema("identity").await else {
+        return;
+    };
+    scenario(Store::open(&pg.url).await.unwrap()).await;
+}

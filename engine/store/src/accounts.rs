@@ -1,0 +1,408 @@
+//! Local accounts and the credentials (sessions, personal tokens) of signed-in persons
+//! (issue #12). The store keeps rows; hashing passwords, checking second factors and minting
+//! secrets is `studyflow-identity`'s. Every change is audited in the same transaction.
+
+use sqlx::Row;
+
+use crate::audit::push_audit;
+use crate::{AuditEvent, Result, Store, StoreError, in_tx, on_pool};
+
+/// A local account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRow {
+    pub login: String,
+    pub display_name: String,
+    /// Argon2id, as a PHC string (algorithm, parameters, salt and hash).
+    pub password_hash: String,
+    pub totp_secret: Vec<u8>,
+    pub totp_last_step: i64,
+    pub disabled: bool,
+    pub failed_attempts: i64,
+    pub locked_until: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What a credential is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// A browser session (a cookie).
+    Session,
+    /// A personal token (the CLI's).
+    Token,
+}
+
+impl CredentialKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::Session => "session",
+            CredentialKind::Token => "token",
+        }
+    }
+    fn parse(s: &str) -> Option<CredentialKind> {
+        match s {
+            "session" => Some(CredentialKind::Session),
+            "token" => Some(CredentialKind::Token),
+            _ => None,
+        }
+    }
+}
+
+/// A session or personal token, by the SHA-256 of its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialRow {
+    pub hash: Vec<u8>,
+    pub kind: CredentialKind,
+    pub login: String,
+    pub issuer: String,
+    pub subject: String,
+    /// A token's name, given by its holder; a session's client.
+    pub label: String,
+    /// A session's CSRF token, hashed.
+    pub csrf_hash: Option<Vec<u8>>,
+    pub created_at: i64,
+    /// When the holder last proved who they are (password and second factor).
+    pub auth_at: i64,
+    pub last_used_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// The outcome of a sign-in, recorded on the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInOutcome {
+    /// A wrong password or code: one more failure, and the account refuses sign-in until
+    /// `locked_until` (0: not locked).
+    Failed { locked_until: i64 },
+    /// Password and code were right; `totp_step` is the code's time step, accepted only if it is
+    /// later than the last one accepted (a code is good once).
+    Succeeded { totp_step: i64 },
+}
+
+macro_rules! account_from {
+    ($r:expr) => {
+        AccountRow {
+            login: $r.try_get("login")?,
+            display_name: $r.try_get("display_name")?,
+            password_hash: $r.try_get("password_hash")?,
+            totp_secret: $r.try_get("totp_secret")?,
+            totp_last_step: $r.try_get("totp_last_step")?,
+            disabled: $r.try_get::<i64, _>("disabled")? != 0,
+            failed_attempts: $r.try_get("failed_attempts")?,
+            locked_until: $r.try_get("locked_until")?,
+            created_at: $r.try_get("created_at")?,
+            updated_at: $r.try_get("updated_at")?,
+        }
+    };
+}
+
+macro_rules! credential_from {
+    ($r:expr) => {{
+        let kind: String = $r.try_get("kind")?;
+        CredentialRow {
+            hash: $r.try_get("hash")?,
+            kind: CredentialKind::parse(&kind).ok_or_else(|| {
+                StoreError::Conflict(format!("a credential of an unknown kind `{kind}`"))
+            })?,
+            login: $r.try_get("login")?,
+            issuer: $r.try_get("issuer")?,
+            subject: $r.try_get("subject")?,
+            label: $r.try_get("label")?,
+            csrf_hash: $r.try_get("csrf_hash")?,
+            created_at: $r.try_get("created_at")?,
+            auth_at: $r.try_get("auth_at")?,
+            last_used_at: $r.try_get("last_used_at")?,
+            expires_at: $r.try_get("expires_at")?,
+            revoked_at: $r.try_get("revoked_at")?,
+        }
+    }};
+}
+
+const ACCOUNT_COLUMNS: &str = "login, display_name, password_hash, totp_secret, totp_last_step, disabled, failed_attempts, locked_until, created_at, updated_at";
+const CREDENTIAL_COLUMNS: &str = "hash, kind, login, issuer, subject, label, csrf_hash, created_at, auth_at, last_used_at, expires_at, revoked_at";
+
+impl Store {
+    /// Adds a local account; refused if the login is taken.
+    pub async fn add_account(&self, a: &AccountRow, audit: &[AuditEvent]) -> Result<()> {
+        in_tx!(self, |tx, _b| {
+            let taken: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE login = $1")
+                .bind(&a.login)
+                .fetch_one(&mut *tx)
+                .await?;
+            if taken > 0 {
+                return Err(StoreError::Conflict(format!(
+                    "an account `{}` exists already; `studyflow user reset` gives it a new password and second factor",
+                    a.login
+                )));
+            }
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            )))
+            .bind(&a.login)
+            .bind(&a.display_name)
+            .bind(&a.password_hash)
+            .bind(&a.totp_secret)
+            .bind(a.totp_last_step)
+            .bind(i64::from(a.disabled))
+            .bind(a.failed_attempts)
+            .bind(a.locked_until)
+            .bind(a.created_at)
+            .bind(a.updated_at)
+            .execute(&mut *tx)
+            .await?;
+            push_audit!(self, tx, audit);
+        });
+        Ok(())
+    }
+
+    /// The account of `login`, if there is one.
+    pub async fn account(&self, login: &str) -> Result<Option<AccountRow>> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE login = $1");
+        on_pool!(self, |p| {
+            match sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(login)
+                .fetch_optional(p)
+                .await?
+            {
+                Some(r) => Ok(Some(account_from!(r))),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Every account, by login.
+    pub async fn accounts(&self) -> Result<Vec<AccountRow>> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY login");
+        on_pool!(self, |p| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(p).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(account_from!(r));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Gives an account a new password and second factor, enables it, clears its failures, and
+    /// revokes every credential it holds.
+    pub async fn reset_account(
+        &self,
+        login: &str,
+        password_hash: &str,
+        totp_secret: &[u8],
+        at: i64,
+        audit: &[AuditEvent],
+    ) -> Result<()> {
+        in_tx!(self, |tx, _b| {
+            let n = sqlx::query(
+                "UPDATE accounts SET password_hash = $2, totp_secret = $3, totp_last_step = 0,
+                     disabled = 0, failed_attempts = 0, locked_until = 0, updated_at = $4
+                 WHERE login = $1",
+            )
+            .bind(login)
+            .bind(password_hash)
+            .bind(totp_secret)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("no account `{login}`")));
+            }
+            revoke_all!(tx, login, at);
+            push_audit!(self, tx, audit);
+        });
+        Ok(())
+    }
+
+    /// Disables an account (or enables it again); disabling revokes every credential it holds.
+    pub async fn set_account_disabled(
+        &self,
+        login: &str,
+        disabled: bool,
+        at: i64,
+        audit: &[AuditEvent],
+    ) -> Result<()> {
+        in_tx!(self, |tx, _b| {
+            let n =
+                sqlx::query("UPDATE accounts SET disabled = $2, updated_at = $3 WHERE login = $1")
+                    .bind(login)
+                    .bind(i64::from(disabled))
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("no account `{login}`")));
+            }
+            if disabled {
+                revoke_all!(tx, login, at);
+            }
+            push_audit!(self, tx, audit);
+        });
+        Ok(())
+    }
+
+    /// Records a sign-in on the account. A success is refused (`Ok(false)`, nothing changed)
+    /// when its code's time step is not later than the last accepted: a replayed code.
+    pub async fn record_sign_in(
+        &self,
+        login: &str,
+        outcome: SignInOutcome,
+        at: i64,
+        audit: &[AuditEvent],
+    ) -> Result<bool> {
+        let accepted = in_tx!(self, |tx, _b| {
+            let n = match outcome {
+                SignInOutcome::Failed { locked_until } => sqlx::query(
+                    "UPDATE accounts SET failed_attempts = failed_attempts + 1,
+                             locked_until = $2, updated_at = $3
+                         WHERE login = $1",
+                )
+                .bind(login)
+                .bind(locked_until)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
+                SignInOutcome::Succeeded { totp_step } => sqlx::query(
+                    "UPDATE accounts SET failed_attempts = 0, locked_until = 0,
+                             totp_last_step = $2, updated_at = $3
+                         WHERE login = $1 AND totp_last_step < $2",
+                )
+                .bind(login)
+                .bind(totp_step)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
+            };
+            if n > 0 {
+                push_audit!(self, tx, audit);
+            }
+            n > 0
+        });
+        Ok(accepted)
+    }
+
+    /// Stores a new credential.
+    pub async fn put_credential(&self, c: &CredentialRow, audit: &[AuditEvent]) -> Result<()> {
+        in_tx!(self, |tx, _b| {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO credentials ({CREDENTIAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            )))
+            .bind(&c.hash)
+            .bind(c.kind.as_str())
+            .bind(&c.login)
+            .bind(&c.issuer)
+            .bind(&c.subject)
+            .bind(&c.label)
+            .bind(&c.csrf_hash)
+            .bind(c.created_at)
+            .bind(c.auth_at)
+            .bind(c.last_used_at)
+            .bind(c.expires_at)
+            .bind(c.revoked_at)
+            .execute(&mut *tx)
+            .await?;
+            push_audit!(self, tx, audit);
+        });
+        Ok(())
+    }
+
+    /// The credential whose secret hashes to `hash`, revoked or expired included.
+    pub async fn credential(&self, hash: &[u8]) -> Result<Option<CredentialRow>> {
+        let sql = format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE hash = $1");
+        on_pool!(self, |p| {
+            match sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(hash)
+                .fetch_optional(p)
+                .await?
+            {
+                Some(r) => Ok(Some(credential_from!(r))),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// The credentials of `login` of one kind, newest first.
+    pub async fn credentials_of(
+        &self,
+        login: &str,
+        kind: CredentialKind,
+    ) -> Result<Vec<CredentialRow>> {
+        let sql = format!(
+            "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE login = $1 AND kind = $2 ORDER BY created_at DESC"
+        );
+        on_pool!(self, |p| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(login)
+                .bind(kind.as_str())
+                .fetch_all(p)
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(credential_from!(r));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Notes that a credential was used at `at`, and (for a step-up) that its holder proved who
+    /// they are again.
+    pub async fn touch_credential(
+        &self,
+        hash: &[u8],
+        at: i64,
+        reauthenticated: bool,
+    ) -> Result<()> {
+        let sql = if reauthenticated {
+            "UPDATE credentials SET last_used_at = $2, auth_at = $2 WHERE hash = $1"
+        } else {
+            "UPDATE credentials SET last_used_at = $2 WHERE hash = $1"
+        };
+        on_pool!(self, |p| {
+            sqlx::query(sql).bind(hash).bind(at).execute(p).await?;
+        });
+        Ok(())
+    }
+
+    /// Revokes a credential (a sign-out, a revoked token); `Ok(false)` when it was revoked
+    /// already or does not exist.
+    pub async fn revoke_credential(
+        &self,
+        hash: &[u8],
+        at: i64,
+        audit: &[AuditEvent],
+    ) -> Result<bool> {
+        let revoked = in_tx!(self, |tx, _b| {
+            let n = sqlx::query(
+                "UPDATE credentials SET revoked_at = $2 WHERE hash = $1 AND revoked_at IS NULL",
+            )
+            .bind(hash)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n > 0 {
+                push_audit!(self, tx, audit);
+            }
+            n > 0
+        });
+        Ok(revoked)
+    }
+}
+
+/// Revokes every credential of `$login` inside the transaction `$tx`.
+macro_rules! revoke_all {
+    ($tx:expr, $login:expr, $at:expr) => {
+        sqlx::query(
+            "UPDATE credentials SET revoked_at = $2 WHERE login = $1 AND revoked_at IS NULL",
+        )
+        .bind($login)
+        .bind($at)
+        .execute(&mut *$tx)
+        .await?
+    };
+}
+use revoke_all;
