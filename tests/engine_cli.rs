@@ -1,7 +1,9 @@
 //! The engine's commands end to end, in-process, on a fresh SQLite database: exit codes,
-//! refusals that change nothing, and what each command says.
+//! refusals that change nothing, and what each command says. A person's commands go through
+//! `studyflow serve` with the personal token `studyflow login` keeps; the operator's run on the
+//! database.
 
-use studyflow_tests::{TempDir, studyflow};
+use studyflow_tests::{TempDir, add_user, code, serve, studyflow};
 
 const SPEC: &str = "specs/recidivism-2026-cohort.yaml";
 const STUDY: &str = "recidivism-2026-cohort";
@@ -22,6 +24,74 @@ fn a_study_from_submission_to_its_first_task_and_the_audit() {
         v.extend(["--database", db.as_str(), "--audit-key-file", key.as_str()]);
         studyflow(&v)
     };
+    // The operator makes the people's accounts (the first makes the database) and serves.
+    let password = dir.file("password", "a long enough passphrase\n");
+    let secrets: Vec<(&str, Vec<u8>)> = ["inese.kalnina", "gatis.krumins", "dace.liepina"]
+        .into_iter()
+        .map(|l| (l, add_user(&db, l, &password, &["--audit-key-file", &key])))
+        .collect();
+    let served = serve(&["--database", &db, "--audit-key-file", &key]);
+    // Each signs in once (a code is good once), keeping a token of their own.
+    let token = |login: &str| format!("{}/{login}.token", dir.path());
+    for (login, secret) in &secrets {
+        let r = studyflow(&[
+            "login",
+            "--server",
+            &served.url,
+            "--login",
+            login,
+            "--password-file",
+            &password,
+            "--code",
+            &code(secret, 0),
+            "--token-file",
+            &token(login),
+        ]);
+        assert_eq!(r.code, 0, "{}", r.transcript());
+        assert!(
+            r.stdout
+                .starts_with(&format!("signed in to {} as {login}", served.url))
+        );
+        #[cfg(unix)]
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(
+                &std::fs::metadata(token(login)).unwrap().permissions()
+            ) & 0o777,
+            0o600
+        );
+    }
+    // The same code again is refused: a replay.
+    let r = studyflow(&[
+        "login",
+        "--server",
+        &served.url,
+        "--login",
+        "inese.kalnina",
+        "--password-file",
+        &password,
+        "--code",
+        &code(&secrets[0].1, 0),
+        "--token-file",
+        &token("again"),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(r.stderr.contains("sign-in refused"), "{}", r.stderr);
+    let person = |login: &str, args: &[&str]| {
+        let mut v = args.to_vec();
+        let t = token(login);
+        v.extend(["--server", served.url.as_str(), "--token-file", t.as_str()]);
+        studyflow(&v)
+    };
+    // Without a token, a person's command says how to sign in.
+    let r = studyflow(&[
+        "tasks",
+        "--server",
+        &served.url,
+        "--token-file",
+        &token("nobody"),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(r.stderr.contains("studyflow login"), "{}", r.stderr);
     // An invalid spec is refused with its diagnostics, and nothing is stored.
     let bad = dir.file(
         "bad.yaml",
@@ -29,7 +99,7 @@ fn a_study_from_submission_to_its_first_task_and_the_audit() {
             .unwrap()
             .replace("purpose:", "porpose:"),
     );
-    let r = run(&["submit", "--as", "Inese Kalniņa", &bad]);
+    let r = person("inese.kalnina", &["submit", &bad]);
     assert_eq!(r.code, 1, "{}", r.transcript());
     assert!(
         r.stderr.contains("error[SF010]") && r.stderr.contains("nothing was stored"),
@@ -38,19 +108,25 @@ fn a_study_from_submission_to_its_first_task_and_the_audit() {
     );
     assert!(run(&["status"]).stdout.starts_with("no studies"));
 
-    let r = run(&["submit", "--as", "Inese Kalniņa", SPEC]);
+    let r = person("inese.kalnina", &["submit", SPEC]);
     assert_eq!(r.code, 0, "{}", r.transcript());
     assert!(
         r.stdout
             .contains("submitted recidivism-2026-cohort version 1, plan sha256:")
     );
-    let r = run(&["approve", "--as", "Inese Kalniņa", STUDY]);
+    let r = person("inese.kalnina", &["approve", STUDY]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("cannot also approve"), "{}", r.stderr);
-    let r = run(&["start", "--as", "Inese Kalniņa", STUDY]);
+    assert!(
+        r.stderr.contains("not bound to an approver"),
+        "{}",
+        r.stderr
+    );
+    let r = person("inese.kalnina", &["start", STUDY]);
     assert_eq!(r.code, 1, "unapproved: {}", r.transcript());
-    assert_eq!(run(&["approve", "--as", "Gatis Krūmiņš", STUDY]).code, 0);
-    let r = run(&["start", "--as", "Inese Kalniņa", STUDY]);
+    let r = person("gatis.krumins", &["approve", STUDY]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(r.stdout.contains("as gatis.krumins"), "{}", r.stdout);
+    let r = person("inese.kalnina", &["start", STUDY]);
     assert_eq!(r.code, 0, "{}", r.transcript());
     let r = run(&["worker", "--once", "--placeholder"]);
     assert_eq!(
@@ -61,11 +137,11 @@ fn a_study_from_submission_to_its_first_task_and_the_audit() {
         r.transcript()
     );
     assert!(
-        run(&["tasks", "--as", "Dace Liepiņa"])
+        person("dace.liepina", &["tasks"])
             .stdout
-            .starts_with("no open tasks for Dace Liepiņa")
+            .starts_with("no open tasks for you")
     );
-    let tasks = run(&["tasks", "--as", "Inese Kalniņa"]).stdout;
+    let tasks = person("inese.kalnina", &["tasks"]).stdout;
     assert!(tasks.contains("quality-check"), "{tasks}");
     // What to do, in words; never the engine's raw record.
     assert!(
@@ -75,42 +151,35 @@ fn a_study_from_submission_to_its_first_task_and_the_audit() {
     );
     assert!(!tasks.contains('{') && !tasks.contains('"'), "{tasks}");
     let id = tasks.split_whitespace().next().unwrap().to_owned();
-    let r = run(&["task", "complete", "--as", "Dace Liepiņa", &id]);
+    let r = person("dace.liepina", &["task", "complete", &id]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("p.25.2"), "{}", r.stderr);
     // A note on a step with personal data is kept only sealed under the study's keys
     // (MK403 p.26); the placeholder worker made none, so it is refused and the task stays open.
-    let r = run(&[
-        "task",
-        "complete",
-        "--as",
-        "Inese Kalniņa",
-        "--note",
-        "two duplicates merged",
-        &id,
-    ]);
+    let r = person(
+        "inese.kalnina",
+        &["task", "complete", "--note", "two duplicates merged", &id],
+    );
     assert_eq!(r.code, 1, "{}", r.transcript());
     assert!(r.stderr.contains("p.26"), "{}", r.stderr);
     // The same from a file (a note about a person stays out of the process list).
     let note = std::env::temp_dir().join(format!("sf-note-{}.txt", std::process::id()));
     std::fs::write(&note, "Anna called back; two duplicates merged").unwrap();
-    let r = run(&[
-        "task",
-        "complete",
-        "--as",
-        "Inese Kalniņa",
-        "--note-file",
-        note.to_str().unwrap(),
-        &id,
-    ]);
+    let r = person(
+        "inese.kalnina",
+        &[
+            "task",
+            "complete",
+            "--note-file",
+            note.to_str().unwrap(),
+            &id,
+        ],
+    );
     std::fs::remove_file(&note).unwrap();
     assert_eq!(r.code, 1, "{}", r.transcript());
     assert!(r.stderr.contains("p.26"), "{}", r.stderr);
-    assert_eq!(
-        run(&["task", "complete", "--as", "Inese Kalniņa", &id]).code,
-        0
-    );
-    let r = run(&["task", "note", "--as", "Inese Kalniņa", &id]);
+    assert_eq!(person("inese.kalnina", &["task", "complete", &id]).code, 0);
+    let r = person("inese.kalnina", &["task", "note", &id]);
     assert_eq!(
         (r.code, r.stdout.as_str()),
         (
@@ -180,8 +249,14 @@ fn a_study_from_submission_to_its_first_task_and_the_audit() {
     );
     let export = run(&["audit", "export"]).stdout;
     let first: serde_json::Value = serde_json::from_str(export.lines().next().unwrap()).unwrap();
-    assert_eq!(first["action"], "study.submitted");
+    // The accounts came first; every act names the login that did it.
+    assert_eq!(first["action"], "account.added");
     assert_eq!(first["seq"], 1);
+    assert!(
+        export.contains("\"actor\":\"inese.kalnina\",\"action\":\"study.submitted\""),
+        "{export}"
+    );
+    assert!(!export.contains("a long enough passphrase"));
     assert!(
         export
             .lines()
@@ -208,8 +283,8 @@ fn a_study_from_submission_to_its_first_task_and_the_audit() {
     let edited = dir.file(
         "edited.jsonl",
         &export.replacen(
-            "\"actor\":\"Inese Kalniņa\"",
-            "\"actor\":\"Someone Else\"",
+            "\"actor\":\"inese.kalnina\"",
+            "\"actor\":\"someone.else\"",
             1,
         ),
     );
@@ -332,9 +407,35 @@ fn the_worker_moves_data_only_when_configured_and_says_what_is_missing() {
         v.extend(["--database", db.as_str()]);
         studyflow(&v)
     };
-    assert_eq!(run(&["submit", "--as", "Inese Kalniņa", SPEC]).code, 0);
-    assert_eq!(run(&["approve", "--as", "Gatis Krūmiņš", STUDY]).code, 0);
-    assert_eq!(run(&["start", "--as", "Inese Kalniņa", STUDY]).code, 0);
+    let password = dir.file("password", "a long enough passphrase\n");
+    let inese = add_user(&db, "inese.kalnina", &password, &[]);
+    let gatis = add_user(&db, "gatis.krumins", &password, &[]);
+    let served = serve(&["--database", &db]);
+    let person = |login: &str, secret: &[u8], args: &[&str]| {
+        let t = format!("{}/{login}.token", dir.path());
+        if !std::path::Path::new(&t).exists() {
+            let r = studyflow(&[
+                "login",
+                "--server",
+                &served.url,
+                "--login",
+                login,
+                "--password-file",
+                &password,
+                "--code",
+                &code(secret, 0),
+                "--token-file",
+                &t,
+            ]);
+            assert_eq!(r.code, 0, "{}", r.transcript());
+        }
+        let mut v = args.to_vec();
+        v.extend(["--server", served.url.as_str(), "--token-file", t.as_str()]);
+        studyflow(&v)
+    };
+    assert_eq!(person("inese.kalnina", &inese, &["submit", SPEC]).code, 0);
+    assert_eq!(person("gatis.krumins", &gatis, &["approve", STUDY]).code, 0);
+    assert_eq!(person("inese.kalnina", &inese, &["start", STUDY]).code, 0);
     // Never a silent fallback to the placeholder, which would mark steps done doing nothing.
     let r = run(&["worker", "--once"]);
     assert_eq!(r.code, 2, "{}", r.transcript());

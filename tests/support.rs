@@ -125,3 +125,89 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// A `studyflow serve` running in this process (as the tests' other commands do) on a free
+/// loopback port, for the commands a person runs. It serves until the test process ends.
+pub struct Served {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+/// Starts `studyflow serve --listen 127.0.0.1:0 ARGS` and waits for its address.
+pub fn serve(args: &[&str]) -> Served {
+    fixed_clock();
+    struct Lines(std::sync::mpsc::Sender<Vec<u8>>);
+    impl std::io::Write for Lines {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            let _ = self.0.send(b.to_vec());
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let argv: Vec<String> = ["studyflow", "serve", "--listen", "127.0.0.1:0"]
+        .iter()
+        .chain(args)
+        .map(|a| (*a).to_owned())
+        .collect();
+    std::thread::spawn(move || {
+        let mut out = Lines(tx);
+        let mut err = std::io::stderr();
+        let code = studyflow_cli::run(argv, &mut out, &mut err, false);
+        eprintln!("studyflow serve ended with {code}");
+    });
+    let mut said = Vec::new();
+    while !said.contains(&b'\n') {
+        match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(b) => said.extend(b),
+            Err(e) => panic!("studyflow serve said no address: {e}"),
+        }
+    }
+    let line = String::from_utf8_lossy(&said).into_owned();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .and_then(|u| u.strip_suffix("/api/v1"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+    Served { url }
+}
+
+/// `studyflow user add LOGIN` with the password in `password_file` (and `more` arguments,
+/// such as the audit key); the second factor's secret it prints, decoded.
+pub fn add_user(db: &str, login: &str, password_file: &str, more: &[&str]) -> Vec<u8> {
+    let mut args = vec![
+        "user",
+        "add",
+        login,
+        "--name",
+        login,
+        "--password-file",
+        password_file,
+        "--database",
+        db,
+    ];
+    args.extend(more);
+    let r = studyflow(&args);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let secret = r
+        .stdout
+        .lines()
+        .skip_while(|l| !l.ends_with("the secret"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no secret in {}", r.stdout))
+        .trim()
+        .to_owned();
+    studyflow_identity::totp::from_base32(&secret).expect("base32")
+}
+
+/// The code of `secret` now (the tests' fixed clock), `ahead` steps later.
+pub fn code(secret: &[u8], ahead: i64) -> String {
+    let now: i64 = NOW
+        .parse::<jiff::Timestamp>()
+        .expect("NOW is a timestamp")
+        .as_second();
+    studyflow_identity::totp::code_at(secret, studyflow_identity::totp::step_of(now) + ahead)
+}

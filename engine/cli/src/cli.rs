@@ -28,7 +28,18 @@ pub enum Command {
     /// Compile a spec into its plan and print the steps in order, with actor, data class, MK403
     /// points and computed dates. Exit 0 (warnings on stderr), 1 when the spec has errors.
     Plan(PlanArgs),
-    /// Submit a new study for approval (its spec's `version` is 1).
+    /// Serve the API (`/api/v1`) to the people of the studies: every act of a person is done
+    /// there, by a signed-in identity.
+    Serve(ServeArgs),
+    /// Local accounts (Argon2id password and a TOTP second factor): an operator's commands on
+    /// the database.
+    User(UserArgs),
+    /// Sign in to a server with your password and a code of your second factor; keeps a
+    /// personal token for the commands below.
+    Login(LoginArgs),
+    /// Revoke the kept personal token and forget it.
+    Logout(ServerArgs),
+    /// Submit a new study for approval (its spec's `version` is 1), as the signed-in person.
     Submit(SubmitArgs),
     /// Approve the latest submitted version of a study, pinned to its plan hash (MK403 p.3, p.30.1).
     Approve(ApproveArgs),
@@ -52,8 +63,8 @@ pub enum Command {
     /// Retry a step that failed on bad input, once the input is fixed: an operator's act,
     /// audited with the operator's account.
     Retry(RetryArgs),
-    /// List open human tasks, those a user may complete with `--as`.
-    Tasks(TasksArgs),
+    /// List your open tasks, with what each asks of you.
+    Tasks(ServerArgs),
     /// Complete a human task.
     Task(TaskArgs),
     /// Verify or export the hash-chained audit.
@@ -87,7 +98,7 @@ pub struct DemoArgs {
     pub batch_window: u16,
 }
 
-/// Where the engine's database is and who is acting.
+/// Where the engine's database is.
 #[derive(Debug, Clone, clap::Args)]
 pub struct EngineArgs {
     /// The database: a file path or sqlite://PATH (the default, ./studyflow.db), or postgres://…
@@ -130,13 +141,48 @@ impl EngineArgs {
     }
 }
 
+/// The server a person's command goes to, and the personal token it carries.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerArgs {
+    /// The studyflow server (`studyflow serve`).
+    #[arg(
+        long,
+        env = "STUDYFLOW_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        value_name = "URL"
+    )]
+    pub server: String,
+    /// Where `studyflow login` keeps the personal token (default:
+    /// `$XDG_CONFIG_HOME/studyflow/token`, else `~/.config/studyflow/token`), readable by you only.
+    #[arg(long, env = "STUDYFLOW_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LoginArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Your login, as the spec binds it to you.
+    #[arg(long)]
+    pub login: String,
+    /// Read the password from FILE (`-`: standard input) instead of asking for it.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// The current code of your authenticator app (asked for when not given).
+    #[arg(long)]
+    pub code: Option<String>,
+    /// What the token is for, shown in `GET /api/v1/tokens`.
+    #[arg(long, default_value = "cli")]
+    pub label: String,
+    /// How long the token lives, in days (at most 90).
+    #[arg(long, default_value_t = 30)]
+    pub days: i64,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct SubmitArgs {
     #[command(flatten)]
-    pub engine: EngineArgs,
-    /// Who submits (until authentication arrives with the API).
-    #[arg(long = "as", env = "STUDYFLOW_USER", value_name = "USER")]
-    pub user: String,
+    pub server: ServerArgs,
     /// The spec file.
     pub spec: PathBuf,
 }
@@ -144,9 +190,7 @@ pub struct SubmitArgs {
 #[derive(Debug, clap::Args)]
 pub struct ApproveArgs {
     #[command(flatten)]
-    pub engine: EngineArgs,
-    #[arg(long = "as", env = "STUDYFLOW_USER", value_name = "USER")]
-    pub user: String,
+    pub server: ServerArgs,
     /// Approve only if the plan hash is this one (what you reviewed with `studyflow plan`).
     #[arg(long, value_name = "HASH")]
     pub plan_hash: Option<String>,
@@ -156,9 +200,7 @@ pub struct ApproveArgs {
 #[derive(Debug, clap::Args)]
 pub struct ContractArgs {
     #[command(flatten)]
-    pub engine: EngineArgs,
-    #[arg(long = "as", env = "STUDYFLOW_USER", value_name = "USER")]
-    pub user: String,
+    pub server: ServerArgs,
     /// The contract's number.
     #[arg(long)]
     pub number: String,
@@ -177,21 +219,81 @@ pub struct ContractArgs {
 #[derive(Debug, clap::Args)]
 pub struct StudyArgs {
     #[command(flatten)]
-    pub engine: EngineArgs,
-    #[arg(long = "as", env = "STUDYFLOW_USER", value_name = "USER")]
-    pub user: String,
+    pub server: ServerArgs,
     pub study: String,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct AmendArgs {
     #[command(flatten)]
-    pub engine: EngineArgs,
-    #[arg(long = "as", env = "STUDYFLOW_USER", value_name = "USER")]
-    pub user: String,
+    pub server: ServerArgs,
     pub study: String,
     /// The changed spec, with `version` raised.
     pub spec: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Where to listen. Keep it on loopback behind a reverse proxy that terminates TLS
+    /// (docs/serve.md): the session cookie is `Secure`.
+    #[arg(long, env = "STUDYFLOW_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// The master key, to open the task notes sealed under a study's keys for the persons
+    /// who may read them (MK403 p.26); without it they are reported sealed.
+    #[arg(long, env = "STUDYFLOW_MASTER_KEY_FILE", value_name = "FILE")]
+    pub master_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UserArgs {
+    #[command(subcommand)]
+    pub command: UserCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a local account; prints the second factor's secret and `otpauth://` URI once, for
+    /// the person's authenticator app.
+    Add {
+        #[command(flatten)]
+        engine: EngineArgs,
+        /// The login, as specs bind it to the person (`login:`).
+        login: String,
+        /// The name shown to the person.
+        #[arg(long)]
+        name: String,
+        /// Read the first password from FILE (`-`: standard input) instead of asking for it.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
+    /// List the local accounts.
+    List {
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+    /// Disable an account: it signs in no more, and its sessions and tokens are revoked.
+    Disable {
+        #[command(flatten)]
+        engine: EngineArgs,
+        login: String,
+    },
+    /// Enable a disabled account again.
+    Enable {
+        #[command(flatten)]
+        engine: EngineArgs,
+        login: String,
+    },
+    /// A new password and second factor for an account; its sessions and tokens are revoked.
+    Reset {
+        #[command(flatten)]
+        engine: EngineArgs,
+        login: String,
+        /// Read the new password from FILE (`-`: standard input) instead of asking for it.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -259,15 +361,6 @@ pub struct RetryArgs {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct TasksArgs {
-    #[command(flatten)]
-    pub engine: EngineArgs,
-    /// Only the tasks this user may complete.
-    #[arg(long = "as", env = "STUDYFLOW_USER", value_name = "USER")]
-    pub user: Option<String>,
-}
-
-#[derive(Debug, clap::Args)]
 pub struct TaskArgs {
     #[command(subcommand)]
     pub command: TaskCommand,
@@ -275,12 +368,10 @@ pub struct TaskArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum TaskCommand {
-    /// Complete a task as USER.
+    /// Complete one of your tasks.
     Complete {
         #[command(flatten)]
-        engine: EngineArgs,
-        #[arg(long = "as", env = "STUDYFLOW_USER", value_name = "USER")]
-        user: String,
+        server: ServerArgs,
         /// A note recorded with it (personal codes are masked; sealed under the study's keys on a
         /// step with personal data, MK403 p.26). A command line shows in the process list and
         /// the shell's history: prefer --note-file for anything about a person.
@@ -292,17 +383,12 @@ pub enum TaskCommand {
         /// The task's id, from `studyflow tasks`.
         id: i64,
     },
-    /// Show the note recorded with a completed task, to USER, who may do the task. A note on a
-    /// step with personal data is sealed under the study's keys (MK403 p.26): opening it needs
+    /// Show the note recorded with a completed task you may do. A note on a step with personal
+    /// data is sealed under the study's keys (MK403 p.26): the server opens it when it holds
     /// the master key, and once the keys are destroyed nothing opens it.
     Note {
         #[command(flatten)]
-        engine: EngineArgs,
-        #[arg(long = "as", env = "STUDYFLOW_USER", value_name = "USER")]
-        user: String,
-        /// The master key file that wraps the study's keys (as the worker's).
-        #[arg(long, env = "STUDYFLOW_MASTER_KEY_FILE", value_name = "FILE")]
-        master_key_file: Option<std::path::PathBuf>,
+        server: ServerArgs,
         /// The task's id.
         id: i64,
     },

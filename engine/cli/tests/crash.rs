@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use studyflow_runtime::{Engine, ManualClock, Options, PlaceholderDataPlane, Worker};
+use studyflow_runtime::{Engine, Identity, ManualClock, Options, PlaceholderDataPlane, Worker};
 use studyflow_store::{RunState, Store, Verification};
 
 const BIN: &str = env!("CARGO_BIN_EXE_studyflow");
@@ -92,21 +92,32 @@ async fn scenario(db: &str, dir: &Path) {
         "2027-01-04T09:40:00Z",
         "2027-01-04T09:50:00Z",
     ];
-    ok(studyflow(
-        db,
-        approved,
-        &["submit", "--as", "Inese Kalniņa", SPEC],
-    ));
-    ok(studyflow(
-        db,
-        approved,
-        &["approve", "--as", "Gatis Krūmiņš", "recidivism-2026-cohort"],
-    ));
-    ok(studyflow(
-        db,
-        approved,
-        &["start", "--as", "Inese Kalniņa", "recidivism-2026-cohort"],
-    ));
+    // The people's acts, in-process (the server's part is tested in engine/server).
+    {
+        let engine = Engine::new(
+            Store::open(db).await.unwrap(),
+            Arc::new(ManualClock::new(approved.parse().unwrap())),
+            Arc::new(studyflow_calendar::Calendar::latvia()),
+            Arc::new(PlaceholderDataPlane {
+                cohort_size: COHORT,
+            }),
+            Options::default(),
+        );
+        let bytes = std::fs::read(SPEC).unwrap();
+        let (study, _, hash) = engine
+            .submit(&bytes, &Identity::for_tests("inese.kalnina"))
+            .await
+            .unwrap();
+        engine
+            .approve(&study, &Identity::for_tests("gatis.krumins"), Some(&hash))
+            .await
+            .unwrap();
+        engine
+            .start(&study, &Identity::for_tests("inese.kalnina"))
+            .await
+            .unwrap();
+        engine.close().await;
+    }
     // Each restart comes ten minutes later (by the injected clock), after the 60 s leases.
     crash_at(db, days[0], "claim:1", dir);
     crash_at(db, days[1], "step:2", dir);
@@ -133,7 +144,10 @@ async fn scenario(db: &str, dir: &Path) {
         Options::default(),
     ));
     let worker = Worker::new(engine.clone(), "after-crash".into());
-    let people = ["Inese Kalniņa", "Gatis Krūmiņš"];
+    let people = [
+        Identity::for_tests("inese.kalnina"),
+        Identity::for_tests("gatis.krumins"),
+    ];
     for _ in 0..1000 {
         worker.run_until_idle().await.unwrap();
         let tasks = engine.tasks(None).await.unwrap();

@@ -92,6 +92,13 @@ fn check_login(login: &str) -> Result<()> {
 }
 
 impl Accounts {
+    /// Seals the events just written into the audit chain (as the engine does after its
+    /// writes), so an account's history is chained, MAC'd and checkpointed at once.
+    async fn seal(&self) -> Result<()> {
+        self.store.seal_audit().await?;
+        Ok(())
+    }
+
     pub fn new(store: Store, policy: Policy) -> Accounts {
         Accounts { store, policy }
     }
@@ -142,6 +149,7 @@ impl Accounts {
                 )],
             )
             .await?;
+        self.seal().await?;
         Ok(NewAccount {
             login: row.login,
             display_name: row.display_name,
@@ -175,6 +183,7 @@ impl Accounts {
                 )],
             )
             .await?;
+        self.seal().await?;
         Ok(secret)
     }
 
@@ -199,6 +208,7 @@ impl Accounts {
                 &[event(now, operator, action, login, serde_json::json!({}))],
             )
             .await?;
+        self.seal().await?;
         Ok(())
     }
 
@@ -254,6 +264,7 @@ impl Accounts {
                     &[refused("disabled")],
                 )
                 .await?;
+            self.seal().await?;
             return Err(IdentityError::Refused);
         }
         let (true, Some(step)) = (password_ok, step) else {
@@ -276,6 +287,7 @@ impl Accounts {
                     &[refused(reason)],
                 )
                 .await?;
+            self.seal().await?;
             return Err(IdentityError::Refused);
         };
         let accepted = self
@@ -303,8 +315,10 @@ impl Accounts {
                     &[refused("code used before")],
                 )
                 .await?;
+            self.seal().await?;
             return Err(IdentityError::Refused);
         }
+        self.seal().await?;
         Ok(Identity::new(login, LOCAL_ISSUER, login, now))
     }
 
@@ -406,6 +420,7 @@ impl Accounts {
                 )],
             )
             .await?;
+        self.seal().await?;
         Ok(row)
     }
 
@@ -492,6 +507,7 @@ impl Accounts {
                         )],
                     )
                     .await?;
+                self.seal().await?;
                 Ok(())
             }
             _ => Err(IdentityError::Invalid(

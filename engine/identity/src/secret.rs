@@ -25,6 +25,12 @@ impl Secret {
         )))
     }
 
+    /// A password made up for a person who will change it, or for the demo's people: 32 random
+    /// bytes, base64url.
+    pub fn generated_password() -> Secret {
+        Secret::random("")
+    }
+
     /// The secret as given to its holder.
     pub fn expose(&self) -> &str {
         &self.0

@@ -50,6 +50,16 @@ pub fn base32(secret: &[u8]) -> String {
     data_encoding::BASE32_NOPAD.encode(secret)
 }
 
+/// A secret typed as base32 (spaces and case ignored).
+pub fn from_base32(text: &str) -> Option<Vec<u8>> {
+    let clean: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '=')
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    data_encoding::BASE32_NOPAD.decode(clean.as_bytes()).ok()
+}
+
 /// The `otpauth://` URI an authenticator app reads (as a QR code, or pasted).
 pub fn uri(secret: &[u8], login: &str, issuer: &str) -> String {
     let enc = |s: &str| -> String {

@@ -48,17 +48,36 @@ async fn measure(url: &str, workers: usize, subjects: usize) -> (usize, i64, f64
     let clock = Arc::new(ManualClock::at_date(date(2026, 8, 3)));
     let main = engine_on(url, clock.clone(), subjects).await;
     let bytes = std::fs::read(SPEC).expect("spec");
-    let (study, _, hash) = main.submit(&bytes, "Inese Kalniņa").await.expect("submit");
-    main.approve(&study, "Gatis Krūmiņš", Some(&hash))
+    let (study, _, hash) = main
+        .submit(
+            &bytes,
+            &studyflow_runtime::Identity::for_tests("inese.kalnina"),
+        )
         .await
-        .expect("approve");
-    main.start(&study, "Inese Kalniņa").await.expect("start");
+        .expect("submit");
+    main.approve(
+        &study,
+        &studyflow_runtime::Identity::for_tests("gatis.krumins"),
+        Some(&hash),
+    )
+    .await
+    .expect("approve");
+    main.start(
+        &study,
+        &studyflow_runtime::Identity::for_tests("inese.kalnina"),
+    )
+    .await
+    .expect("start");
     let w = Worker::new(main.clone(), "setup".into());
     w.run_until_idle().await.expect("worker");
     let qc = main.tasks(None).await.expect("tasks");
-    main.complete_task(qc[0].id, "Inese Kalniņa", None)
-        .await
-        .expect("qc");
+    main.complete_task(
+        qc[0].id,
+        &studyflow_runtime::Identity::for_tests("inese.kalnina"),
+        None,
+    )
+    .await
+    .expect("qc");
     let t = Instant::now();
     w.run_until_idle().await.expect("anonymise and expand");
     let expansion = t.elapsed().as_secs_f64();

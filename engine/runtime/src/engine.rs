@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use petgraph::Direction::{Incoming, Outgoing};
 use studyflow_calendar::Calendar;
+use studyflow_identity::Identity;
 use studyflow_plan::{Plan, Step, StepKind, TaskBody, Trigger};
 use studyflow_spec::Spec;
 use studyflow_spec::model::{ServiceRole, same_person};
@@ -17,7 +18,7 @@ use studyflow_store::{
 
 use crate::clock::{Clock, micros, riga_date, riga_end_of_day, riga_midnight};
 use crate::dataplane::{DataPlane, Subject};
-use crate::people::{StudyAct, authorise, authorise_act};
+use crate::people::{StudyAct, authorise, authorise_act, has_role, service_persons, team_member};
 
 pub use crate::error::{EngineError, Result};
 
@@ -33,6 +34,9 @@ pub struct Options {
     pub retry_cap: Duration,
     /// Runs claimed at once by one worker.
     pub batch: i64,
+    /// Approving, recording a contract and terminating need a proof of identity (password and
+    /// second factor) no older than this.
+    pub step_up: Duration,
 }
 
 impl Default for Options {
@@ -43,6 +47,7 @@ impl Default for Options {
             retry_base: Duration::from_secs(30),
             retry_cap: Duration::from_secs(6 * 3600),
             batch: 32,
+            step_up: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -229,12 +234,27 @@ impl Engine {
         Ok(l)
     }
 
+    /// The acts that cannot be undone or that let data out — approving, recording a contract,
+    /// terminating — need a recent proof of identity, not only a session or token that may
+    /// have been left open.
+    fn require_recent_proof(&self, who: &Identity, act: &str) -> Result<()> {
+        let window = i64::try_from(self.options.step_up.as_micros()).unwrap_or(i64::MAX);
+        if who.recently_authenticated(self.now(), window) {
+            Ok(())
+        } else {
+            Err(EngineError::Reauthenticate(format!(
+                "to {act}, prove who you are again (password and code): the last proof is older than {} minutes",
+                self.options.step_up.as_secs() / 60
+            )))
+        }
+    }
+
     /// Submits a new study (its spec's `version` must be 1), as a person the spec names as
     /// one who submits its application ([`StudyAct::Submit`]).
-    pub async fn submit(&self, bytes: &[u8], user: &str) -> Result<(String, i64, String)> {
+    pub async fn submit(&self, bytes: &[u8], who: &Identity) -> Result<(String, i64, String)> {
         let (spec, plan) = self.compile(bytes)?;
-        authorise_act(&spec, StudyAct::Submit, user)?;
-        self.store_version(&spec, &plan, bytes, user, "study.submitted")
+        authorise_act(&spec, StudyAct::Submit, who)?;
+        self.store_version(&spec, &plan, bytes, who, "study.submitted")
             .await
     }
 
@@ -244,8 +264,14 @@ impl Engine {
         &self,
         study: &str,
         bytes: &[u8],
-        user: &str,
+        who: &Identity,
     ) -> Result<(String, i64, String)> {
+        if self.store.study(study).await?.is_none() {
+            return Err(EngineError::NotFound(format!("no study `{study}`")));
+        }
+        // Amended by a person the version in force names, not one the amendment adds.
+        let authority = self.authority(study, None).await?;
+        authorise_act(&authority, StudyAct::Amend, who)?;
         let (spec, plan) = self.compile(bytes)?;
         if spec.id != study {
             return Err(EngineError::Refused(format!(
@@ -253,13 +279,7 @@ impl Engine {
                 spec.id
             )));
         }
-        if self.store.study(study).await?.is_none() {
-            return Err(EngineError::NotFound(format!("no study `{study}`")));
-        }
-        // Amended by a person the version in force names, not one the amendment adds.
-        let authority = self.authority(study, None).await?;
-        authorise_act(&authority, StudyAct::Amend, user)?;
-        self.store_version(&spec, &plan, bytes, user, "study.amended")
+        self.store_version(&spec, &plan, bytes, who, "study.amended")
             .await
     }
 
@@ -268,7 +288,7 @@ impl Engine {
         spec: &Spec,
         plan: &Plan,
         bytes: &[u8],
-        user: &str,
+        who: &Identity,
         action: &str,
     ) -> Result<(String, i64, String)> {
         let now = self.now();
@@ -279,12 +299,12 @@ impl Engine {
             spec: bytes.to_vec(),
             plan_hash: plan.hash.clone(),
             plan_json: studyflow_plan::render::json(plan).to_string(),
-            submitted_by: user.to_owned(),
+            submitted_by: who.login().to_owned(),
             at: now,
         };
         let audit = [event(
             now,
-            user,
+            &who.actor(),
             action,
             &spec.id,
             "p.3",
@@ -319,6 +339,44 @@ impl Engine {
                 "the stored spec of `{study}` version {version} no longer parses"
             ))
         })
+    }
+
+    /// Audits a read of restricted information by `who` (a sealed note opened, a release file
+    /// downloaded): what, which MK403 point allows it, and a digest of what was read — never the
+    /// content.
+    pub async fn record_read(
+        &self,
+        who: &Identity,
+        action: &str,
+        object: &str,
+        point: &str,
+        detail: serde_json::Value,
+    ) -> Result<()> {
+        let e = event(self.now(), &who.actor(), action, object, point, detail);
+        self.store.append_audit(&[e]).await?;
+        Ok(())
+    }
+
+    /// Whether the spec in force binds `who` to any of the study's persons (MK403 p.25.1): only
+    /// they see the study. `false` for a study that does not exist, so a stranger learns
+    /// nothing of which studies do.
+    pub async fn involved(&self, study: &str, who: &Identity) -> Result<bool> {
+        let Some(row) = self.store.study(study).await? else {
+            return Ok(false);
+        };
+        let spec = self.authority(study, row.active_version).await?;
+        Ok(service_persons(&spec, who).next().is_some() || team_member(&spec, who).is_some())
+    }
+
+    /// The studies `who` is involved in ([`Engine::involved`]).
+    pub async fn studies_of(&self, who: &Identity) -> Result<Vec<studyflow_store::StudyRow>> {
+        let mut out = Vec::new();
+        for s in self.store.studies().await? {
+            if self.involved(&s.id, who).await? {
+                out.push(s);
+            }
+        }
+        Ok(out)
     }
 
     /// The steps (id and kind) of a version's plan as approved and stored.
@@ -363,25 +421,36 @@ impl Engine {
     pub async fn approve(
         &self,
         study: &str,
-        user: &str,
+        who: &Identity,
         expected_hash: Option<&str>,
     ) -> Result<i64> {
+        let user = who.login();
         let row = self.study_row(study).await?;
         let v = self
             .store
             .version(study, None)
             .await?
             .ok_or_else(|| EngineError::NotFound(format!("no study `{study}`")))?;
+        // Who acts is checked before anything about the study is said: an approver of the
+        // version in force (before any approval, of the first version), not one the amendment
+        // itself names; not its submitter; with a recent proof of who they are.
+        let in_force = self.authority(study, None).await?;
+        if !has_role(&in_force, who, ServiceRole::Approver) {
+            return Err(EngineError::Forbidden(format!(
+                "`{user}` is not bound to an approver among the authorised persons of `{study}` in force (MK403 p.3, p.25.1)"
+            )));
+        }
+        if v.state == VersionState::Submitted && v.submitted_by == user {
+            return Err(EngineError::Forbidden(format!(
+                "`{user}` submitted version {} of `{study}` and cannot also approve it (MK403 p.3: the Service approves the application)",
+                v.version
+            )));
+        }
+        self.require_recent_proof(who, "approve")?;
         if v.state != VersionState::Submitted {
             return Err(EngineError::Refused(format!(
                 "no version of `{study}` is waiting for approval (version {} is {})",
                 v.version, v.state
-            )));
-        }
-        if same_person(&v.submitted_by, user) {
-            return Err(EngineError::Forbidden(format!(
-                "`{user}` submitted version {} of `{study}` and cannot also approve it (MK403 p.3: the Service approves the application)",
-                v.version
             )));
         }
         if let Some(h) = expected_hash
@@ -393,22 +462,10 @@ impl Engine {
             )));
         }
         self.load(study, v.version).await?;
-        // An amendment is approved by an approver of the version in force (before any approval,
-        // of the first version), not by one the amendment itself names.
-        let in_force = self.authority(study, None).await?;
-        let approver = in_force
-            .authorised_persons
-            .iter()
-            .any(|p| same_person(&p.name, user) && p.role == ServiceRole::Approver);
-        if !approver {
-            return Err(EngineError::Forbidden(format!(
-                "`{user}` is not an approver among the authorised persons of `{study}` in force (MK403 p.3, p.25.1)"
-            )));
-        }
         let now = self.now();
         let audit = [event(
             now,
-            user,
+            &who.actor(),
             "study.approved",
             study,
             "p.30.1",
@@ -418,7 +475,7 @@ impl Engine {
             .approve(study, v.version, &v.plan_hash, user, now, &audit)
             .await?;
         if row.state == StudyState::Running {
-            self.activate(study, v.version, &[StudyState::Running], true, user)
+            self.activate(study, v.version, &[StudyState::Running], true, &who.actor())
                 .await?;
         }
         self.store.seal_audit().await?;
@@ -427,8 +484,20 @@ impl Engine {
 
     /// Records the contract, the non-disclosure declarations and the security measures of an
     /// external study (MK403 p.5, p.30.2, p.33).
-    pub async fn contract(&self, study: &str, user: &str, c: &ContractInput) -> Result<()> {
+    pub async fn contract(&self, study: &str, who: &Identity, c: &ContractInput) -> Result<()> {
+        let user = who.login();
         let row = self.study_row(study).await?;
+        // Who acts first: an approver or supervisor of the spec in force (MK403 p.30.2), with
+        // a recent proof of who they are.
+        let in_force = self.authority(study, row.active_version).await?;
+        if !service_persons(&in_force, who)
+            .any(|p| matches!(p.role, ServiceRole::Approver | ServiceRole::Supervisor))
+        {
+            return Err(EngineError::Forbidden(format!(
+                "`{user}` is not bound to an approver or supervisor among the spec's authorised persons (MK403 p.30.2)"
+            )));
+        }
+        self.require_recent_proof(who, "record a contract")?;
         let version = self.approved_version(study).await?;
         let loaded = self.load(study, version).await?;
         let Some(external) = &loaded.spec.external else {
@@ -440,15 +509,6 @@ impl Engine {
             return Err(EngineError::Refused(format!(
                 "`{study}` is {}, not approved and waiting for its contract",
                 row.state
-            )));
-        }
-        let allowed = loaded.spec.authorised_persons.iter().any(|p| {
-            same_person(&p.name, user)
-                && matches!(p.role, ServiceRole::Approver | ServiceRole::Supervisor)
-        });
-        if !allowed {
-            return Err(EngineError::Forbidden(format!(
-                "`{user}` is not an approver or supervisor among the spec's authorised persons"
             )));
         }
         // The contract as the approved spec states it: a contract recorded as concluded names
@@ -538,7 +598,7 @@ impl Engine {
         };
         let audit = [event(
             now,
-            user,
+            &who.actor(),
             "study.contracted",
             study,
             "p.30.2",
@@ -559,11 +619,17 @@ impl Engine {
     }
 
     /// Starts an approved study (an external one once its contract is recorded, MK403 p.30).
-    pub async fn start(&self, study: &str, user: &str) -> Result<usize> {
+    pub async fn start(&self, study: &str, who: &Identity) -> Result<usize> {
         let row = self.study_row(study).await?;
+        // Who acts first, by the spec in force, before anything about the study is said.
+        authorise_act(
+            &self.authority(study, row.active_version).await?,
+            StudyAct::Start,
+            who,
+        )?;
         let version = self.approved_version(study).await?;
         let loaded = self.load(study, version).await?;
-        authorise_act(&loaded.spec, StudyAct::Start, user)?;
+        let user = &who.actor();
         let external = loaded.spec.external.is_some();
         // An approved amendment whose re-planning did not complete (the approval committed,
         // the activation failed) is re-planned by `start`.
@@ -926,11 +992,13 @@ impl Engine {
 
     /// Terminates a study: everything not done is cancelled, and everything identifying is
     /// destroyed at once (MK403 p.26, p.34).
-    pub async fn terminate(&self, study: &str, user: &str) -> Result<()> {
+    pub async fn terminate(&self, study: &str, who: &Identity) -> Result<()> {
         let row = self.study_row(study).await?;
         // Decided by a person the version in force names.
         let authority = self.authority(study, row.active_version).await?;
-        authorise_act(&authority, StudyAct::Terminate, user)?;
+        authorise_act(&authority, StudyAct::Terminate, who)?;
+        self.require_recent_proof(who, "terminate a study")?;
+        let user = &who.actor();
         let keep = match row.active_version {
             // Destruction (p.26, p.34) and the external researcher's deletion of their copy
             // (p.35) still happen; nothing else does. Read from the approved plan as stored, so
@@ -1045,23 +1113,19 @@ impl Engine {
     /// The note recorded with a completed task, for `user`, who must be allowed to do the
     /// task (MK403 p.21, p.25.2): in words, or sealed under the study's keys (only the data
     /// plane opens it, see `studyflow task note`).
-    pub async fn task_note(&self, run: i64, user: &str) -> Result<(RunRow, Option<TaskNote>)> {
+    pub async fn task_note(&self, run: i64, who: &Identity) -> Result<(RunRow, Option<TaskNote>)> {
         let r = self
             .store
             .run(run)
             .await?
             .ok_or_else(|| EngineError::NotFound(format!("no task {run}")))?;
+        self.task_for(&r, who).await?;
         if !(r.human && r.state == RunState::Done) {
             return Err(EngineError::Refused(format!(
                 "run {run} ({}) is not a completed task",
                 r.step
             )));
         }
-        let loaded = self.load(&r.study, r.version).await?;
-        let step = loaded.plan.step(&r.step).ok_or_else(|| {
-            EngineError::NotFound(format!("step `{}` is not in the plan", r.step))
-        })?;
-        authorise(&loaded.spec, step, user)?;
         let note = r
             .output
             .as_deref()
@@ -1077,13 +1141,32 @@ impl Engine {
         Ok(self.store.study_keys(study).await?)
     }
 
+    /// The version and step of run `r`, if `who` may do it: a person the study does not
+    /// involve is told there is no such task (MK403 p.25.1), one it involves in another role is
+    /// told why not (MK403 p.21, p.25.2, p.30.2).
+    async fn task_for(&self, r: &RunRow, who: &Identity) -> Result<(Arc<Loaded>, Step)> {
+        if !self.involved(&r.study, who).await? {
+            return Err(EngineError::NotFound(format!("no task {}", r.id)));
+        }
+        let loaded = self.load(&r.study, r.version).await?;
+        let step = loaded
+            .plan
+            .step(&r.step)
+            .ok_or_else(|| EngineError::NotFound(format!("step `{}` is not in the plan", r.step)))?
+            .clone();
+        authorise(&loaded.spec, &step, who)?;
+        Ok((loaded, step))
+    }
+
     /// Completes a human task as `user`, who must be allowed to (MK403 p.21, p.25.2, p.30.2).
-    pub async fn complete_task(&self, run: i64, user: &str, note: Option<&str>) -> Result<()> {
+    pub async fn complete_task(&self, run: i64, who: &Identity, note: Option<&str>) -> Result<()> {
+        let user = who.login();
         let r = self
             .store
             .run(run)
             .await?
             .ok_or_else(|| EngineError::NotFound(format!("no task {run}")))?;
+        let (loaded, step) = self.task_for(&r, who).await?;
         if !(r.state == RunState::Waiting && r.human && r.wait_reason.as_deref() == Some("task")) {
             return Err(EngineError::Refused(format!(
                 "run {run} ({}) is {}, not an open task",
@@ -1101,11 +1184,6 @@ impl Engine {
                 riga_date(crate::clock::from_micros(nb))
             )));
         }
-        let loaded = self.load(&r.study, r.version).await?;
-        let step = loaded.plan.step(&r.step).ok_or_else(|| {
-            EngineError::NotFound(format!("step `{}` is not in the plan", r.step))
-        })?;
-        authorise(&loaded.spec, step, user)?;
         if step.kind == StepKind::Publication {
             self.check_notice_before_publication(&r, &loaded, now)
                 .await?;
@@ -1145,7 +1223,7 @@ impl Engine {
             new_edges: Vec::new(),
             audit: vec![event(
                 now,
-                user,
+                &who.actor(),
                 "task.completed",
                 &studyflow_store::run_object(&r.study, &r.step, &r.subject),
                 &step.regulation.join(" "),
@@ -1204,17 +1282,17 @@ impl Engine {
         Ok(())
     }
 
-    /// Open tasks, those `user` may complete when a user is given.
-    pub async fn tasks(&self, user: Option<&str>) -> Result<Vec<RunRow>> {
+    /// Open tasks; those `who` may complete when someone is given.
+    pub async fn tasks(&self, who: Option<&Identity>) -> Result<Vec<RunRow>> {
         let all = self.store.open_tasks(self.now()).await?;
-        let Some(user) = user else {
+        let Some(who) = who else {
             return Ok(all);
         };
         let mut out = Vec::new();
         for r in all {
             let loaded = self.load(&r.study, r.version).await?;
             if let Some(step) = loaded.plan.step(&r.step)
-                && authorise(&loaded.spec, step, user).is_ok()
+                && authorise(&loaded.spec, step, who).is_ok()
             {
                 out.push(r);
             }

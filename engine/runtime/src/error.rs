@@ -17,6 +17,9 @@ pub enum EngineError {
     Forbidden(String),
     #[error("{0}")]
     Refused(String),
+    /// The act needs a recent proof of identity (step-up): sign in again, then repeat it.
+    #[error("{0}")]
+    Reauthenticate(String),
 }
 
 pub type Result<T> = std::result::Result<T, EngineError>;

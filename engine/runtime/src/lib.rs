@@ -21,5 +21,6 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use dataplane::{DataPlane, PlaceholderDataPlane, StepContext, StepError, StepOutput, Subject};
 pub use engine::{ContractInput, Engine, Options, TaskNote, run_key};
 pub use error::EngineError;
-pub use people::{StudyAct, authorise, authorise_act};
+pub use people::{StudyAct, authorise, authorise_act, has_role, service_persons, team_member};
+pub use studyflow_identity::Identity;
 pub use worker::{Worker, owner_name};

@@ -1,12 +1,13 @@
 //! Who may act (MK403 p.3, p.21, p.25, p.26, p.28, p.30.2, p.33.1): every act of a person on a
-//! study — submitting, amending, starting, ending it, completing a task — is given to the persons
-//! the spec names for it, compared as one person however their name is written
-//! ([`studyflow_spec::model::same_person`]). The engine asks here before it acts; nothing else
-//! decides.
+//! study — submitting, amending, approving, contracting, starting, ending it, completing a
+//! task — is given to the persons the spec names for it, and done by an authenticated
+//! [`Identity`] whose login the spec binds to that person (rule SF142). A name proves nothing:
+//! only the login is compared. The engine asks here before it acts; nothing else decides.
 
+use studyflow_identity::Identity;
 use studyflow_plan::Step;
 use studyflow_spec::Spec;
-use studyflow_spec::model::{Access, ServiceRole, same_person};
+use studyflow_spec::model::{Access, AuthorisedPerson, ServiceRole, TeamMember};
 
 use crate::error::{EngineError, Result};
 
@@ -28,36 +29,49 @@ pub enum StudyAct {
     Terminate,
 }
 
-/// Whether `user` may do `act` on the study of `spec`. A blank name is no one.
-pub fn authorise_act(spec: &Spec, act: StudyAct, user: &str) -> Result<()> {
-    if user.trim().is_empty() {
-        return Err(EngineError::Forbidden(
-            "a person must be named: every act on a study is someone's".into(),
-        ));
-    }
-    let has = |role: ServiceRole| {
-        spec.authorised_persons
-            .iter()
-            .any(|p| same_person(&p.name, user) && p.role == role)
-    };
-    let in_team = spec
-        .external
-        .as_ref()
-        .and_then(|e| e.team.as_ref())
-        .is_some_and(|t| t.iter().any(|m| same_person(&m.name, user)));
+/// The authorised persons of the Service the spec binds to `who`'s login.
+pub fn service_persons<'s>(
+    spec: &'s Spec,
+    who: &Identity,
+) -> impl Iterator<Item = &'s AuthorisedPerson> {
+    let login = who.login().to_owned();
+    spec.authorised_persons
+        .iter()
+        .filter(move |p| p.login.as_deref() == Some(login.as_str()))
+}
+
+/// The member of the external team the spec binds to `who`'s login, if any.
+pub fn team_member<'s>(spec: &'s Spec, who: &Identity) -> Option<&'s TeamMember> {
+    spec.external
+        .as_ref()?
+        .team()
+        .iter()
+        .find(|m| m.login.as_deref() == Some(who.login()))
+}
+
+/// Whether the spec binds `who` to a Service person of `role`.
+pub fn has_role(spec: &Spec, who: &Identity, role: ServiceRole) -> bool {
+    service_persons(spec, who).any(|p| p.role == role)
+}
+
+/// Whether `who` may do `act` on the study of `spec`.
+pub fn authorise_act(spec: &Spec, act: StudyAct, who: &Identity) -> Result<()> {
+    let user = who.login();
+    let has = |role: ServiceRole| has_role(spec, who, role);
+    let in_team = team_member(spec, who).is_some();
     match act {
         StudyAct::Submit | StudyAct::Amend => (has(ServiceRole::ServiceResearcher) || in_team)
             .then_some(())
             .ok_or_else(|| {
                 EngineError::Forbidden(format!(
-                    "`{user}` is neither a service researcher nor a member of the external researcher's team named in the spec: only they submit its application (MK403 p.3, p.4)"
+                    "`{user}` is bound to neither a service researcher nor a member of the external researcher's team in the spec: only they submit its application (MK403 p.3, p.4)"
                 ))
             }),
         StudyAct::Start => has(ServiceRole::ServiceResearcher)
             .then_some(())
             .ok_or_else(|| {
                 EngineError::Forbidden(format!(
-                    "`{user}` is not a service researcher named in the spec: the Service's researchers start its processing (MK403 p.21, p.22)"
+                    "`{user}` is not bound to a service researcher of the spec: the Service's researchers start its processing (MK403 p.21, p.22)"
                 ))
             }),
         StudyAct::Terminate => (has(ServiceRole::Approver)
@@ -65,26 +79,25 @@ pub fn authorise_act(spec: &Spec, act: StudyAct, user: &str) -> Result<()> {
             .then_some(())
             .ok_or_else(|| {
                 EngineError::Forbidden(format!(
-                    "`{user}` is not an approver{} named in the spec: ending a study early destroys its identifying data (MK403 p.26), a decision of the Service (MK403 p.3, p.28)",
+                    "`{user}` is not bound to an approver{} of the spec: ending a study early destroys its identifying data (MK403 p.26), a decision of the Service (MK403 p.3, p.28)",
                     if spec.external.is_some() { " or supervisor" } else { "" }
                 ))
             }),
     }
 }
 
-/// Whether `user` may complete a task of `step` (MK403 p.21, p.25.2, p.30.2, p.33.1).
-pub fn authorise(spec: &Spec, step: &Step, user: &str) -> Result<()> {
+/// Whether `who` may complete a task of `step` (MK403 p.21, p.25.2, p.30.2, p.33.1).
+pub fn authorise(spec: &Spec, step: &Step, who: &Identity) -> Result<()> {
     use studyflow_plan::Actor;
+    let user = who.login();
     let personal = step.handles_personal_data();
     match step.actor {
         Actor::ServiceResearcher => {
-            let person = spec
-                .authorised_persons
-                .iter()
-                .find(|p| same_person(&p.name, user) && p.role == ServiceRole::ServiceResearcher)
+            let person = service_persons(spec, who)
+                .find(|p| p.role == ServiceRole::ServiceResearcher)
                 .ok_or_else(|| {
                     EngineError::Forbidden(format!(
-                        "`{user}` is not a service researcher named in the spec (MK403 p.25.1)"
+                        "`{user}` is not bound to a service researcher of the spec (MK403 p.25.1)"
                     ))
                 })?;
             if personal && !person.access.contains(&Access::IdentifyingData) {
@@ -95,24 +108,17 @@ pub fn authorise(spec: &Spec, step: &Step, user: &str) -> Result<()> {
             }
             Ok(())
         }
-        Actor::Approver => spec
-            .authorised_persons
-            .iter()
-            .any(|p| same_person(&p.name, user) && p.role == ServiceRole::Approver)
+        Actor::Approver => has_role(spec, who, ServiceRole::Approver)
             .then_some(())
             .ok_or_else(|| {
-                EngineError::Forbidden(format!("`{user}` is not an approver named in the spec"))
+                EngineError::Forbidden(format!("`{user}` is not bound to an approver of the spec"))
             }),
         Actor::ExternalResearcher => {
-            let member = spec
-                .external
-                .as_ref()
-                .and_then(|e| e.team().iter().find(|m| same_person(&m.name, user)))
-                .ok_or_else(|| {
-                    EngineError::Forbidden(format!(
-                        "`{user}` is not in the external research team (MK403 p.4.2)"
-                    ))
-                })?;
+            let member = team_member(spec, who).ok_or_else(|| {
+                EngineError::Forbidden(format!(
+                    "`{user}` is not bound to a member of the external research team (MK403 p.4.2)"
+                ))
+            })?;
             if personal && !member.processes_personal_data {
                 return Err(EngineError::Forbidden(format!(
                     "step `{}` touches contact data; `{user}` is not named as processing personal data (MK403 p.30.2, p.33.1)",

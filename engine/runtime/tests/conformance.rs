@@ -32,7 +32,7 @@ async fn bad_commands_are_refused_and_change_nothing() {
         let bytes = spec_bytes(RECIDIVISM);
         // Unknown study.
         assert!(matches!(
-            s.engine.start("no-such-study", "Operator").await,
+            s.engine.start("no-such-study", &who("operator")).await,
             Err(EngineError::NotFound(_))
         ));
         // An invalid spec stores nothing.
@@ -40,13 +40,18 @@ async fn bad_commands_are_refused_and_change_nothing() {
             .unwrap()
             .replace("purpose:", "porpose:");
         assert!(matches!(
-            s.engine.submit(broken.as_bytes(), "A").await,
+            s.engine.submit(broken.as_bytes(), &who("a")).await,
             Err(EngineError::Invalid(_))
         ));
         assert_eq!(count_rows(&s).await, (0, 0));
         // Only its service researcher (or the external team) submits an application
         // (MK403 p.3, p.4): not its approver, not a stranger, not a blank name.
-        for who in ["Gatis Krūmiņš", "Nobody Named", "", "  "] {
+        for who in [
+            &who("gatis.krumins"),
+            &who("nobody.named"),
+            &who(""),
+            &who(""),
+        ] {
             assert!(
                 matches!(
                     s.engine.submit(&bytes, who).await,
@@ -56,41 +61,45 @@ async fn bad_commands_are_refused_and_change_nothing() {
             );
         }
         assert_eq!(count_rows(&s).await, (0, 0));
-        let (study, _, hash) = s.engine.submit(&bytes, "Inese Kalniņa").await.unwrap();
+        let (study, _, hash) = s
+            .engine
+            .submit(&bytes, &who("inese.kalnina"))
+            .await
+            .unwrap();
         let before = count_rows(&s).await;
-        // Unapproved: cannot start.
+        // Unapproved: cannot start, even by its service researcher.
         assert!(matches!(
-            s.engine.start(&study, "Operator").await,
+            s.engine.start(&study, &who("inese.kalnina")).await,
             Err(EngineError::Refused(_))
         ));
         // The submitter cannot approve their own study.
         let e = s
             .engine
-            .approve(&study, "Inese Kalniņa", None)
+            .approve(&study, &who("inese.kalnina"), None)
             .await
             .unwrap_err();
         assert!(matches!(e, EngineError::Forbidden(_)), "{e}");
         // Only an approver named in the spec approves.
         let e = s
             .engine
-            .approve(&study, "Mārtiņš Ozols", None)
+            .approve(&study, &who("martins.ozols"), None)
             .await
             .unwrap_err();
         assert!(matches!(e, EngineError::Forbidden(_)), "{e}");
         // Approval pinned to the reviewed plan.
         let e = s
             .engine
-            .approve(&study, "Someone Else", Some("sha256:0000"))
+            .approve(&study, &who("gatis.krumins"), Some("sha256:0000"))
             .await
             .unwrap_err();
         assert!(matches!(e, EngineError::Refused(_)), "{e}");
         // A second submission of the same study is refused: changes are amendments.
         assert!(matches!(
-            s.engine.submit(&bytes, "Mārtiņš Ozols").await,
+            s.engine.submit(&bytes, &who("martins.ozols")).await,
             Err(EngineError::Store(StoreError::Conflict(_)))
         ));
         // Neither a stranger nor the approver amends it; nobody but an approver terminates it.
-        for who in ["Nobody Named", "", "Gatis Krūmiņš"] {
+        for who in [&who("nobody.named"), &who(""), &who("gatis.krumins")] {
             assert!(
                 matches!(
                     s.engine.amend(&study, &bytes, who).await,
@@ -99,7 +108,7 @@ async fn bad_commands_are_refused_and_change_nothing() {
                 "{who:?} amended"
             );
         }
-        for who in ["Nobody Named", "", "Inese Kalniņa"] {
+        for who in [&who("nobody.named"), &who(""), &who("inese.kalnina")] {
             assert!(
                 matches!(
                     s.engine.terminate(&study, who).await,
@@ -306,13 +315,13 @@ async fn an_amendment_replans_what_has_not_started() {
             );
         // A changed spec is a new version: submitted, not yet approved, nothing replanned.
         s.engine
-            .amend(&study, amended.as_bytes(), "Inese Kalniņa")
+            .amend(&study, amended.as_bytes(), &who("inese.kalnina"))
             .await
             .unwrap();
         let runs = s.engine.store.runs(&study).await.unwrap();
         assert!(runs.iter().all(|r| r.version == 1));
         s.engine
-            .approve(&study, "Gatis Krūmiņš", None)
+            .approve(&study, &who("gatis.krumins"), None)
             .await
             .unwrap();
         let runs = s.engine.store.runs(&study).await.unwrap();
@@ -380,20 +389,24 @@ async fn tasks_with_personal_data_need_an_authorised_service_researcher() {
     // Dace Liepiņa may see anonymised data only (MK403 p.21, p.25.2).
     let e = s
         .engine
-        .complete_task(qc.id, "Dace Liepiņa", None)
+        .complete_task(qc.id, &who("dace.liepina"), None)
         .await
         .unwrap_err();
     assert!(matches!(e, EngineError::Forbidden(_)), "{e}");
     assert!(e.to_string().contains("p.25.2"));
     assert!(
         s.engine
-            .tasks(Some("Dace Liepiņa"))
+            .tasks(Some(&who("dace.liepina")))
             .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(
-        s.engine.tasks(Some("Inese Kalniņa")).await.unwrap().len(),
+        s.engine
+            .tasks(Some(&who("inese.kalnina")))
+            .await
+            .unwrap()
+            .len(),
         1
     );
     // A note on a step with personal data may name a subject: it is kept only sealed under
@@ -402,7 +415,7 @@ async fn tasks_with_personal_data_need_an_authorised_service_researcher() {
     let note = "Jānis Bērziņš (010180-12345) had two rows; duplicates removed";
     let e = s
         .engine
-        .complete_task(qc.id, "Inese Kalniņa", Some(note))
+        .complete_task(qc.id, &who("inese.kalnina"), Some(note))
         .await
         .unwrap_err();
     assert!(
@@ -410,16 +423,22 @@ async fn tasks_with_personal_data_need_an_authorised_service_researcher() {
         "{e}"
     );
     assert_eq!(
-        s.engine.tasks(Some("Inese Kalniņa")).await.unwrap().len(),
+        s.engine
+            .tasks(Some(&who("inese.kalnina")))
+            .await
+            .unwrap()
+            .len(),
         1
     );
     let (master, _, _) = put_study_keys(&s.engine.store, &study, 5).await;
     s.engine
-        .complete_task(qc.id, "Inese Kalniņa", Some(note))
+        .complete_task(qc.id, &who("inese.kalnina"), Some(note))
         .await
         .unwrap();
     assert!(matches!(
-        s.engine.complete_task(qc.id, "Inese Kalniņa", None).await,
+        s.engine
+            .complete_task(qc.id, &who("inese.kalnina"), None)
+            .await,
         Err(EngineError::Refused(_))
     ));
     // Nothing of it in the database in the clear.
@@ -440,10 +459,14 @@ async fn tasks_with_personal_data_need_an_authorised_service_researcher() {
     assert!(clear.is_empty(), "{clear:?}");
     // Only a person who may do the task reads it back, and only with the study's keys.
     assert!(matches!(
-        s.engine.task_note(qc.id, "Dace Liepiņa").await,
+        s.engine.task_note(qc.id, &who("dace.liepina")).await,
         Err(EngineError::Forbidden(_))
     ));
-    let (_, sealed) = s.engine.task_note(qc.id, "Inese Kalniņa").await.unwrap();
+    let (_, sealed) = s
+        .engine
+        .task_note(qc.id, &who("inese.kalnina"))
+        .await
+        .unwrap();
     let Some(studyflow_runtime::TaskNote::Sealed(hex_text)) = sealed else {
         panic!("{sealed:?}");
     };
@@ -469,7 +492,10 @@ async fn termination_cancels_the_rest_and_destroys_at_once() {
         let study = launch(&s, &spec_bytes(RECIDIVISM)).await;
         let w = Worker::new(s.engine.clone(), "w".into());
         w.run_until_idle().await.unwrap();
-        s.engine.terminate(&study, "Gatis Krūmiņš").await.unwrap();
+        s.engine
+            .terminate(&study, &who("gatis.krumins"))
+            .await
+            .unwrap();
         w.run_until_idle().await.unwrap();
         let runs = s.engine.store.runs(&study).await.unwrap();
         let destroy = runs
@@ -486,7 +512,7 @@ async fn termination_cancels_the_rest_and_destroys_at_once() {
             studyflow_store::StudyState::Terminated
         );
         assert!(matches!(
-            s.engine.terminate(&study, "Gatis Krūmiņš").await,
+            s.engine.terminate(&study, &who("gatis.krumins")).await,
             Err(EngineError::Store(StoreError::Conflict(_)))
         ));
         s.engine.store.close().await;
@@ -670,9 +696,13 @@ async fn a_new_calendar_moves_dates_but_a_changed_plan_shape_is_not_run() {
     let db = sqlite();
     let s = engine(&db.url, date(2026, 8, 3), 2).await;
     let bytes = spec_bytes(RECIDIVISM);
-    let (study, _, hash) = s.engine.submit(&bytes, "Inese Kalniņa").await.unwrap();
+    let (study, _, hash) = s
+        .engine
+        .submit(&bytes, &who("inese.kalnina"))
+        .await
+        .unwrap();
     s.engine
-        .approve(&study, "Gatis Krūmiņš", Some(&hash))
+        .approve(&study, &who("gatis.krumins"), Some(&hash))
         .await
         .unwrap();
     let other = |calendar: studyflow_calendar::Calendar| async {
@@ -700,7 +730,7 @@ async fn a_new_calendar_moves_dates_but_a_changed_plan_shape_is_not_run() {
         .await
         .unwrap();
     let e = other(studyflow_calendar::Calendar::latvia()).await;
-    let err = e.start(&study, "Operator").await.unwrap_err();
+    let err = e.start(&study, &who("inese.kalnina")).await.unwrap_err();
     assert!(matches!(err, EngineError::Refused(_)), "{err}");
     assert!(
         err.to_string().contains("other than the approved plan"),
@@ -793,39 +823,47 @@ async fn study_acts_check_who_acts() {
     let bytes = spec_bytes("resocialisation-programmes-university");
     let spec = studyflow_spec::check(&bytes).spec.unwrap();
     // A member of the external researcher's team submits the application (p.4).
-    let (study, _, hash) = s.engine.submit(&bytes, "Ieva Bērziņa").await.unwrap();
+    let (study, _, hash) = s.engine.submit(&bytes, &who("ieva.berzina")).await.unwrap();
     s.engine
         .approve(&study, &approver(&spec), Some(&hash))
         .await
         .unwrap();
     let before = count_rows(&s).await;
     for who in [
-        "Nobody Named",
-        "",
-        "Ieva Bērziņa",
-        "Gatis Krūmiņš",
-        "Rihards Eglītis",
+        &who("nobody.named"),
+        &who(""),
+        &who("ieva.berzina"),
+        &who("gatis.krumins"),
+        &who("rihards.eglitis"),
     ] {
         let e = s.engine.start(&study, who).await.unwrap_err();
         assert!(
-            matches!(&e, EngineError::Forbidden(m) if who.trim().is_empty() || m.contains("p.21")),
+            matches!(&e, EngineError::Forbidden(m) if who.login().is_empty() || m.contains("p.21")),
             "{who:?}: {e}"
         );
     }
-    for who in ["Nobody Named", " ", "Ieva Bērziņa", "Inese Kalniņa"] {
+    for who in [
+        &who("nobody.named"),
+        &who(""),
+        &who("ieva.berzina"),
+        &who("inese.kalnina"),
+    ] {
         let e = s.engine.terminate(&study, who).await.unwrap_err();
         assert!(matches!(e, EngineError::Forbidden(_)), "{who:?}: {e}");
     }
     assert_eq!(count_rows(&s).await, before, "refusals changed nothing");
     // The supervisor of an external study may end it (p.25.5, p.28); the audit names them.
-    s.engine.terminate(&study, "Rihards Eglītis").await.unwrap();
+    s.engine
+        .terminate(&study, &who("rihards.eglitis"))
+        .await
+        .unwrap();
     let audit = s.engine.store.audit_rows(0, 1000).await.unwrap();
     let last = audit
         .iter()
         .rev()
         .find(|r| r.event.action == "study.terminated")
         .unwrap();
-    assert_eq!(last.event.actor, "Rihards Eglītis");
+    assert_eq!(last.event.actor, "rihards.eglitis");
 }
 
 /// The people a pending amendment adds act only once it is approved: before the first approval
@@ -836,41 +874,48 @@ async fn people_an_amendment_adds_act_only_once_it_is_approved() {
     let s = engine(&db.url, date(2026, 8, 3), 0).await;
     let bytes = spec_bytes(RECIDIVISM);
     let text = String::from_utf8(bytes.clone()).unwrap();
-    let (study, _, _) = s.engine.submit(&bytes, "Inese Kalniņa").await.unwrap();
+    let (study, _, _) = s
+        .engine
+        .submit(&bytes, &who("inese.kalnina"))
+        .await
+        .unwrap();
     let amended = text
         .replacen("\nversion: 1\n", "\nversion: 2\n", 1)
         .replacen(
             "authorised_persons:\n",
-            "authorised_persons:\n  - name: Eve Newcomer\n    role: service_researcher\n    access: [anonymised_data]\n  - name: Ansis Jaunais\n    role: approver\n    access: [anonymised_data]\n",
+            "authorised_persons:\n  - name: Eve Newcomer\n    login: eve.newcomer\n    role: service_researcher\n    access: [anonymised_data]\n  - name: Ansis Jaunais\n    login: ansis.jaunais\n    role: approver\n    access: [anonymised_data]\n",
             1,
         );
     assert_ne!(amended, text, "the test's edit applies");
     s.engine
-        .amend(&study, amended.as_bytes(), "Inese Kalniņa")
+        .amend(&study, amended.as_bytes(), &who("inese.kalnina"))
         .await
         .unwrap();
     let v3 = amended.replacen("\nversion: 2\n", "\nversion: 3\n", 1);
     let e = s
         .engine
-        .amend(&study, v3.as_bytes(), "Eve Newcomer")
+        .amend(&study, v3.as_bytes(), &who("eve.newcomer"))
         .await
         .unwrap_err();
     assert!(matches!(e, EngineError::Forbidden(_)), "{e}");
     let e = s
         .engine
-        .terminate(&study, "Ansis Jaunais")
+        .terminate(&study, &who("ansis.jaunais"))
         .await
         .unwrap_err();
     assert!(matches!(e, EngineError::Forbidden(_)), "{e}");
     // Nor does the amendment's own approver approve it.
     let e = s
         .engine
-        .approve(&study, "Ansis Jaunais", None)
+        .approve(&study, &who("ansis.jaunais"), None)
         .await
         .unwrap_err();
     assert!(matches!(e, EngineError::Forbidden(_)), "{e}");
     // The first version's approver may.
-    s.engine.terminate(&study, "Gatis Krūmiņš").await.unwrap();
+    s.engine
+        .terminate(&study, &who("gatis.krumins"))
+        .await
+        .unwrap();
 }
 
 /// A running study whose plan no longer compiles to its approved shape (the compiler changed)
@@ -898,7 +943,10 @@ async fn a_study_whose_plan_drifted_can_still_be_terminated() {
         fresh.load(&study, 1).await,
         Err(EngineError::Refused(_))
     ));
-    fresh.terminate(&study, "Gatis Krūmiņš").await.unwrap();
+    fresh
+        .terminate(&study, &who("gatis.krumins"))
+        .await
+        .unwrap();
     // And the destruction runs (nothing else of the drifted plan does): the keys go.
     put_study_keys(&fresh.store, &study, 6).await;
     let fresh = Arc::new(fresh);
@@ -915,34 +963,46 @@ async fn a_study_whose_plan_drifted_can_still_be_terminated() {
     assert_eq!(fresh.store.study_keys(&study).await.unwrap(), None);
 }
 
-/// A name is one person however it is written: Unicode NFC and spaces aside. The submitter
-/// cannot approve under a look-alike of their own name that the spec lists as an approver
-/// (MK403 p.3), and a stray space locks no one out.
+/// A login is one person however the spec writes their name: the submitter cannot approve
+/// under a second entry of the spec that binds their login as an approver (MK403 p.3), and a
+/// person another entry names but whose login is not theirs is not them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_look_alike_name_is_the_same_person() {
+async fn the_login_not_the_name_is_the_person() {
     let db = sqlite();
     let s = engine(&db.url, date(2026, 8, 3), 0).await;
     let text = String::from_utf8(spec_bytes(RECIDIVISM)).unwrap();
-    // `ņ` decomposed: `n` and a combining cedilla.
-    let decomposed = "Inese Kalnin\u{327}a";
+    // `ņ` decomposed: `n` and a combining cedilla; the same person, the same login.
     let spec = text.replacen(
         "authorised_persons:\n",
-        &format!("authorised_persons:\n  - name: {decomposed}\n    role: approver\n    access: [anonymised_data]\n"),
+        "authorised_persons:\n  - name: Inese Kalnin\u{327}a\n    login: inese.kalnina\n    role: approver\n    access: [anonymised_data]\n",
         1,
     );
     assert_ne!(spec, text, "the test's edit applies");
     let (study, _, _) = s
         .engine
-        .submit(spec.as_bytes(), " Inese  Kalniņa ")
+        .submit(spec.as_bytes(), &who("inese.kalnina"))
         .await
         .unwrap();
     let e = s
         .engine
-        .approve(&study, decomposed, None)
+        .approve(&study, &who("inese.kalnina"), None)
         .await
         .unwrap_err();
     assert!(
         matches!(&e, EngineError::Forbidden(m) if m.contains("cannot also approve")),
         "{e}"
     );
+    // A login that looks like the approver's is not the approver's.
+    for look_alike in ["gatis.krumins ", "Gatis.Krumins", "gatis.krūmiņš"] {
+        let e = s
+            .engine
+            .approve(&study, &who(look_alike), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(&e, EngineError::Forbidden(_)), "{look_alike}: {e}");
+    }
+    s.engine
+        .approve(&study, &who("gatis.krumins"), None)
+        .await
+        .unwrap();
 }

@@ -47,9 +47,9 @@ async fn four_postgres_workers_run_each_step_exactly_once() {
         let tasks = s.engine.tasks(None).await.unwrap();
         for t in &tasks {
             let who = if t.step == "quality-check" {
-                "Inese Kalniņa"
+                &who("inese.kalnina")
             } else {
-                "Mārtiņš Ozols"
+                &who("martins.ozols")
             };
             s.engine.complete_task(t.id, who, None).await.unwrap();
         }

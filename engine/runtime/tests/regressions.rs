@@ -198,7 +198,7 @@ async fn publication_waits_ten_working_days_after_the_prison_notice() {
     let bytes = spec_bytes("resocialisation-programmes-university");
     let study = launch(&s, &bytes).await;
     let w = Worker::new(s.engine.clone(), "w".into());
-    let complete = |step: &'static str, who: &'static str| {
+    let complete = |step: &'static str, who: studyflow_runtime::Identity| {
         let e = s.engine.clone();
         async move {
             let t = e
@@ -208,7 +208,7 @@ async fn publication_waits_ten_working_days_after_the_prison_notice() {
                 .into_iter()
                 .find(|t| t.step == step)
                 .unwrap_or_else(|| panic!("{step} not open"));
-            e.complete_task(t.id, who, None).await
+            e.complete_task(t.id, &who, None).await
         }
     };
     let spec = studyflow_spec::check(&bytes).spec.unwrap();
@@ -239,18 +239,20 @@ async fn publication_waits_ten_working_days_after_the_prison_notice() {
     // The notice is given on 10 March 2028, three working days before publication on the 15th.
     s.clock
         .set(studyflow_runtime::clock::riga_midnight(date(2028, 3, 10)));
-    complete("prison-administration-notice", "Inese Kalniņa")
+    complete("prison-administration-notice", who("inese.kalnina"))
         .await
         .unwrap();
     s.clock
         .set(studyflow_runtime::clock::riga_midnight(date(2028, 3, 15)));
-    let e = complete("publication", "Ieva Bērziņa").await.unwrap_err();
+    let e = complete("publication", who("ieva.berzina"))
+        .await
+        .unwrap_err();
     assert!(matches!(e, EngineError::Refused(_)), "{e}");
     assert!(e.to_string().contains("MK403 p.8"), "{e}");
     // Published ten working days after the notice: allowed.
     s.clock
         .set(studyflow_runtime::clock::riga_midnight(date(2028, 3, 24)));
-    complete("publication", "Ieva Bērziņa").await.unwrap();
+    complete("publication", who("ieva.berzina")).await.unwrap();
     let publication = s
         .engine
         .store

@@ -16,6 +16,7 @@ use studyflow_dataplane::connector::Connector;
 use studyflow_dataplane::linkage::Subject;
 use studyflow_dataplane::registry_plane::{RegistryDataPlane, ServiceIs};
 use studyflow_dataplane::vault::MasterKey;
+use studyflow_identity::{Accounts, Identity, Policy, Secret, totp};
 use studyflow_runtime::clock::{from_micros, riga_date};
 use studyflow_runtime::{Clock, Engine, ManualClock, Options, Worker, authorise};
 use studyflow_sim::registry::Registries;
@@ -147,6 +148,33 @@ async fn progress(
     )?;
     ctx.out.flush()?;
     Ok(())
+}
+
+/// A local account for every person the spec binds to a login, each signed in with its
+/// password and a code of its second factor at the demo clock's `now`.
+async fn demo_people(
+    accounts: &Accounts,
+    spec: &studyflow_spec::Spec,
+    now: i64,
+) -> anyhow::Result<Vec<Identity>> {
+    let mut people = Vec::new();
+    for p in &spec.authorised_persons {
+        let login = p
+            .login
+            .as_deref()
+            .with_context(|| format!("{} has no login in the demo's spec", p.name))?;
+        let password = Secret::generated_password();
+        let account = accounts
+            .add(login, &p.name, password.expose(), "demo", now)
+            .await?;
+        let code = totp::code_at(&account.totp_secret, totp::step_of(now / 1_000_000));
+        people.push(
+            accounts
+                .sign_in(login, password.expose(), &code, "demo", now)
+                .await?,
+        );
+    }
+    Ok(people)
 }
 
 fn bar(done: usize, total: usize) -> String {
@@ -282,6 +310,7 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
         clock.clone(),
     );
     plane.batch_window = args.batch_window;
+    let accounts = Accounts::new(store.clone(), Policy::default());
     let engine = Arc::new(Engine::new(
         store,
         clock.clone(),
@@ -292,9 +321,22 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
             ..Options::default()
         },
     ));
-    let (study, version, hash) = engine.submit(SPEC.as_bytes(), "Inese Kalniņa").await?;
-    engine.approve(&study, "Gatis Krūmiņš", Some(&hash)).await?;
-    engine.start(&study, "Inese Kalniņa").await?;
+    // The study's people sign in with local accounts (a password and a code of their second
+    // factor), as they would to `studyflow serve`: the engine lets only a proven identity act.
+    let people = demo_people(&accounts, &spec, engine.now()).await?;
+    let person = |login: &str| {
+        people
+            .iter()
+            .find(|p| p.login() == login)
+            .with_context(|| format!("the demo's spec binds `{login}`"))
+    };
+    let (study, version, hash) = engine
+        .submit(SPEC.as_bytes(), person("inese.kalnina")?)
+        .await?;
+    engine
+        .approve(&study, person("gatis.krumins")?, Some(&hash))
+        .await?;
+    engine.start(&study, person("inese.kalnina")?).await?;
     writeln!(
         ctx.out,
         "submitted, approved and started {study} version {version} (plan {})",
@@ -303,11 +345,6 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
 
     let workers: Vec<Arc<Worker>> = (1..=args.workers)
         .map(|i| Arc::new(Worker::new(engine.clone(), format!("demo-worker-{i}"))))
-        .collect();
-    let people: Vec<String> = spec
-        .authorised_persons
-        .iter()
-        .map(|p| p.name.clone())
         .collect();
     let mut outputs: BTreeMap<&str, serde_json::Value> = BTreeMap::new();
     let mut last_half: Option<Half> = None;

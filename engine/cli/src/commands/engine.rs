@@ -9,17 +9,17 @@ use anyhow::Context as _;
 use studyflow_calendar::Calendar;
 use studyflow_dataplane::connector::Connector;
 use studyflow_dataplane::registry_plane::{RegistryDataPlane, ServiceIs};
-use studyflow_dataplane::vault::{MasterKey, StudyKeys};
+use studyflow_dataplane::vault::MasterKey;
 use studyflow_runtime::clock::{from_micros, riga_date};
 use studyflow_runtime::{
-    Clock, ContractInput, Engine, EngineError, Options, PlaceholderDataPlane, SystemClock,
-    TaskNote, Worker, owner_name,
+    Clock, Engine, EngineError, Options, PlaceholderDataPlane, SystemClock, Worker, owner_name,
 };
 use studyflow_store::tlog::{AuditSigner, AuditVerifier};
 use studyflow_store::{AuditSigning, AuditTrust, Store, StoreError, Verification};
 
 use super::Context;
-use crate::cli::{AuditCommand, Command, EngineArgs, TaskCommand, WorkerArgs};
+use super::{client, users};
+use crate::cli::{AuditArgs, AuditCommand, Command, EngineArgs, ServeArgs, UserArgs, WorkerArgs};
 use crate::render::{self, FileReport};
 use crate::{EXIT_FINDINGS, EXIT_OK};
 
@@ -113,6 +113,47 @@ async fn open_worker(a: &WorkerArgs) -> anyhow::Result<Engine> {
     ))
 }
 
+/// `studyflow serve`: the API on the engine's database, until interrupted.
+async fn serve(a: &ServeArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
+    let store = signing(&a.engine, Store::open_existing(&a.engine.database).await?)?;
+    let master = match &a.master_key_file {
+        None => None,
+        Some(key) => Some(
+            MasterKey::from_file(key)
+                .with_context(|| format!("cannot read the master key {}", key.display()))?,
+        ),
+    };
+    let app = std::sync::Arc::new(studyflow_server::App {
+        engine: Engine::new(
+            store.clone(),
+            clock()?,
+            Arc::new(Calendar::latvia()),
+            Arc::new(PlaceholderDataPlane { cohort_size: 0 }),
+            Options::default(),
+        ),
+        accounts: studyflow_identity::Accounts::new(store, studyflow_identity::Policy::default()),
+        // 20 sign-in attempts per address in 10 minutes; each account locks itself after 5
+        // failures in a row.
+        limiter: studyflow_server::auth::Limiter::new(20, 600_000_000),
+        master,
+    });
+    let listener = tokio::net::TcpListener::bind(&a.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", a.listen))?;
+    let addr = listener.local_addr()?;
+    writeln!(
+        ctx.out,
+        "studyflow serves http://{addr}/api/v1 (Ctrl-C stops it)"
+    )?;
+    ctx.out.flush()?;
+    studyflow_server::serve(app, listener, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    writeln!(ctx.out, "stopped")?;
+    Ok(EXIT_OK)
+}
+
 async fn open(args: &EngineArgs, cohort: usize) -> anyhow::Result<Engine> {
     open_with(args, cohort, false).await
 }
@@ -177,95 +218,18 @@ pub fn run(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
 
 async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     match command {
-        Command::Submit(a) => {
-            let bytes = std::fs::read(&a.spec)
-                .with_context(|| format!("cannot read {}", a.spec.display()))?;
-            let engine = open_with(&a.engine, 0, true).await?;
-            match engine.submit(&bytes, &a.user).await {
-                Ok((study, version, hash)) => {
-                    writeln!(
-                        ctx.out,
-                        "submitted {study} version {version}, plan {hash}; it waits for approval by an approver named in the spec"
-                    )?;
-                    Ok(EXIT_OK)
-                }
-                Err(e) => refusal(ctx, e, Some((&a.spec.to_string_lossy(), &bytes))),
-            }
-        }
-        Command::Amend(a) => {
-            let bytes = std::fs::read(&a.spec)
-                .with_context(|| format!("cannot read {}", a.spec.display()))?;
-            let engine = open(&a.engine, 0).await?;
-            match engine.amend(&a.study, &bytes, &a.user).await {
-                Ok((study, version, hash)) => {
-                    writeln!(
-                        ctx.out,
-                        "submitted amendment {study} version {version}, plan {hash}; the approved version runs until this one is approved"
-                    )?;
-                    Ok(EXIT_OK)
-                }
-                Err(e) => refusal(ctx, e, Some((&a.spec.to_string_lossy(), &bytes))),
-            }
-        }
-        Command::Approve(a) => {
-            let engine = open(&a.engine, 0).await?;
-            match engine
-                .approve(&a.study, &a.user, a.plan_hash.as_deref())
-                .await
-            {
-                Ok(v) => {
-                    writeln!(ctx.out, "approved {} version {v} as {}", a.study, a.user)?;
-                    Ok(EXIT_OK)
-                }
-                Err(e) => refusal(ctx, e, None),
-            }
-        }
-        Command::Contract(a) => {
-            let engine = open(&a.engine, 0).await?;
-            let input = ContractInput {
-                number: a.number.clone(),
-                concluded_on: a.concluded_on,
-                signatories: a.signatories.clone(),
-                measures_checked: a.measures_checked,
-            };
-            match engine.contract(&a.study, &a.user, &input).await {
-                Ok(()) => {
-                    writeln!(
-                        ctx.out,
-                        "recorded contract {} of {} with {} non-disclosure declaration(s)",
-                        a.number,
-                        a.study,
-                        a.signatories.len()
-                    )?;
-                    Ok(EXIT_OK)
-                }
-                Err(e) => refusal(ctx, e, None),
-            }
-        }
-        Command::Start(a) => {
-            let engine = open(&a.engine, 0).await?;
-            match engine.start(&a.study, &a.user).await {
-                Ok(n) => {
-                    writeln!(ctx.out, "started {}: {n} step runs", a.study)?;
-                    Ok(EXIT_OK)
-                }
-                Err(e) => refusal(ctx, e, None),
-            }
-        }
-        Command::Terminate(a) => {
-            let engine = open(&a.engine, 0).await?;
-            match engine.terminate(&a.study, &a.user).await {
-                Ok(()) => {
-                    writeln!(
-                        ctx.out,
-                        "terminated {}: what was not done is cancelled; identifying data is destroyed by the next worker (MK403 p.26)",
-                        a.study
-                    )?;
-                    Ok(EXIT_OK)
-                }
-                Err(e) => refusal(ctx, e, None),
-            }
-        }
+        Command::Serve(a) => serve(&a, ctx).await,
+        Command::User(UserArgs { command }) => users::run(command, ctx).await,
+        Command::Login(a) => client::login(&a, ctx).await,
+        Command::Logout(a) => client::logout(&a, ctx).await,
+        person @ (Command::Submit(_)
+        | Command::Amend(_)
+        | Command::Approve(_)
+        | Command::Contract(_)
+        | Command::Start(_)
+        | Command::Terminate(_)
+        | Command::Tasks(_)
+        | Command::Task(_)) => client::run(person, ctx).await,
         Command::Worker(a) => {
             let engine = Arc::new(open_worker(&a).await?);
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -380,132 +344,6 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                 }
                 Err(e) => refusal(ctx, e, None),
             }
-        }
-        Command::Tasks(a) => {
-            let engine = open(&a.engine, 0).await?;
-            let tasks = match engine.tasks(a.user.as_deref()).await {
-                Ok(t) => t,
-                Err(e) => return refusal(ctx, e, None),
-            };
-            if tasks.is_empty() {
-                writeln!(
-                    ctx.out,
-                    "no open tasks{}",
-                    a.user
-                        .as_deref()
-                        .map(|u| format!(" for {u}"))
-                        .unwrap_or_default()
-                )?;
-            }
-            for t in tasks {
-                writeln!(
-                    ctx.out,
-                    "{:>6}  {:<40} {:<32} {:<19} {}",
-                    t.id,
-                    t.study,
-                    if t.subject.is_empty() {
-                        t.step.clone()
-                    } else {
-                        format!("{} ({})", t.step, t.subject)
-                    },
-                    t.actor.replace('_', " "),
-                    t.due_at
-                        .map(|d| format!("due {}", date_of(d - 1)))
-                        .unwrap_or_default()
-                )?;
-                // What to do, in words: the request waiting in the outbox (p.12.3, p.14.2),
-                // the quality report to sign off (p.18, p.22.2), the file to put in the inbox.
-                let guide = engine.task_guide(&t).await?;
-                writeln!(ctx.out, "        {}", guide.title)?;
-                for line in &guide.steps {
-                    writeln!(ctx.out, "        - {line}")?;
-                }
-            }
-            Ok(EXIT_OK)
-        }
-        Command::Task(TaskArgs {
-            command:
-                TaskCommand::Complete {
-                    engine: e,
-                    user,
-                    note,
-                    note_file,
-                    id,
-                },
-        }) => {
-            let note = match note_file {
-                None => note,
-                Some(f) if f.as_os_str() == "-" => {
-                    let mut text = String::new();
-                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-                        .context("cannot read the note from standard input")?;
-                    Some(text)
-                }
-                Some(f) => Some(
-                    std::fs::read_to_string(&f)
-                        .with_context(|| format!("cannot read the note {}", f.display()))?,
-                ),
-            };
-            let engine = open(&e, 0).await?;
-            match engine.complete_task(id, &user, note.as_deref()).await {
-                Ok(()) => {
-                    writeln!(ctx.out, "completed task {id} as {user}")?;
-                    Ok(EXIT_OK)
-                }
-                Err(e) => refusal(ctx, e, None),
-            }
-        }
-        Command::Task(TaskArgs {
-            command:
-                TaskCommand::Note {
-                    engine: e,
-                    user,
-                    master_key_file,
-                    id,
-                },
-        }) => {
-            let engine = open(&e, 0).await?;
-            let (run, note) = match engine.task_note(id, &user).await {
-                Ok(found) => found,
-                Err(e) => return refusal(ctx, e, None),
-            };
-            let text = match note {
-                None => {
-                    writeln!(ctx.out, "task {id} ({}) has no note", run.step)?;
-                    return Ok(EXIT_OK);
-                }
-                Some(TaskNote::Plain(text)) => text,
-                Some(TaskNote::Sealed(hex_text)) => {
-                    let Some(key) = master_key_file else {
-                        writeln!(
-                            ctx.err,
-                            "studyflow: refused: the note of task {id} is sealed under the study's keys (MK403 p.26); give --master-key-file"
-                        )?;
-                        return Ok(EXIT_FINDINGS);
-                    };
-                    let master = MasterKey::from_file(&key)
-                        .with_context(|| format!("cannot read the master key {}", key.display()))?;
-                    let opened = match engine.wrapped_study_keys(&run.study).await? {
-                        None => None,
-                        Some(wrapped) => StudyKeys::unwrap(&run.study, &wrapped, &master)
-                            .ok()
-                            .zip(hex::decode(&hex_text).ok())
-                            .and_then(|(keys, sealed)| keys.open_note(&sealed).ok()),
-                    };
-                    match opened {
-                        Some(text) => text,
-                        None => {
-                            writeln!(
-                                ctx.err,
-                                "studyflow: refused: the note of task {id} does not open: the study's keys were destroyed (MK403 p.26) or this is not their master key"
-                            )?;
-                            return Ok(EXIT_FINDINGS);
-                        }
-                    }
-                }
-            };
-            writeln!(ctx.out, "{text}")?;
-            Ok(EXIT_OK)
         }
         Command::Audit(AuditArgs { command }) => match command {
             AuditCommand::Verify {
@@ -622,8 +460,6 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
         other => anyhow::bail!("not an engine command: {other:?}"),
     }
 }
-
-use crate::cli::{AuditArgs, TaskArgs};
 
 async fn status(engine: &Engine, study: &str, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     let Some(st) = engine.status(study).await? else {

@@ -1,9 +1,11 @@
 //! One module per command; each is glue over library functions.
 
 mod calendar;
+mod client;
 mod demo;
 mod engine;
 mod plan;
+mod users;
 mod validate;
 
 use std::io::Write;

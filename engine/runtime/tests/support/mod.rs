@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use jiff::civil::Date;
 use studyflow_calendar::Calendar;
+use studyflow_runtime::Identity;
 use studyflow_runtime::{
     ContractInput, Engine, ManualClock, Options, PlaceholderDataPlane, Worker,
 };
@@ -100,34 +101,40 @@ pub async fn engine(url: &str, start: Date, cohort: usize) -> Setup {
     }
 }
 
-/// The people of a spec who can do things: the approver, and everyone who may complete tasks.
-pub fn people(spec: &studyflow_spec::Spec) -> Vec<String> {
-    let mut v: Vec<String> = spec
+/// A signed-in person, as the tests make one (the `testing` feature: no password asked).
+pub fn who(login: &str) -> Identity {
+    Identity::for_tests(login)
+}
+
+/// The people of a spec who can do things: the approver, and everyone who may complete tasks,
+/// each signed in as the login the spec binds to them.
+pub fn people(spec: &studyflow_spec::Spec) -> Vec<Identity> {
+    let mut v: Vec<Identity> = spec
         .authorised_persons
         .iter()
-        .map(|p| p.name.clone())
+        .filter_map(|p| p.login.as_deref().map(who))
         .collect();
     if let Some(e) = &spec.external {
-        v.extend(e.team().iter().map(|m| m.name.clone()));
+        v.extend(e.team().iter().filter_map(|m| m.login.as_deref().map(who)));
     }
     v
 }
 
 /// The spec's first service researcher: who submits and starts it (MK403 p.3, p.21).
-pub fn service_researcher(spec: &studyflow_spec::Spec) -> String {
+pub fn service_researcher(spec: &studyflow_spec::Spec) -> Identity {
     spec.authorised_persons
         .iter()
         .find(|p| p.role == studyflow_spec::model::ServiceRole::ServiceResearcher)
-        .map(|p| p.name.clone())
-        .expect("a service researcher")
+        .and_then(|p| p.login.as_deref().map(who))
+        .expect("a service researcher with a login")
 }
 
-pub fn approver(spec: &studyflow_spec::Spec) -> String {
+pub fn approver(spec: &studyflow_spec::Spec) -> Identity {
     spec.authorised_persons
         .iter()
         .find(|p| p.role == studyflow_spec::model::ServiceRole::Approver)
-        .map(|p| p.name.clone())
-        .expect("an approver")
+        .and_then(|p| p.login.as_deref().map(who))
+        .expect("an approver with a login")
 }
 
 /// Submits, approves, contracts (external studies) and starts a spec.

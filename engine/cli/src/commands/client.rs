@@ -1,0 +1,509 @@
+//! The commands a person runs — submit, amend, approve, contract, start, terminate, tasks,
+//! task complete and note — go to the server (`studyflow serve`) with the personal token that
+//! `studyflow login` keeps, so every act is a signed-in identity's: the CLI proves nothing by
+//! itself and decides nothing (the engine does, behind the API).
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use studyflow_server::api::{Done, NoteView, Page, TaskView, TokenIssued};
+use studyflow_server::problem::Problem;
+
+use super::Context;
+use crate::cli::{Command, LoginArgs, ServerArgs, TaskArgs, TaskCommand};
+use crate::{EXIT_FINDINGS, EXIT_OK};
+
+/// The token file when none is named.
+fn default_token_file() -> anyhow::Result<PathBuf> {
+    let base = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(
+            std::env::var_os("HOME")
+                .context("no HOME: give --token-file (STUDYFLOW_TOKEN_FILE)")?,
+        )
+        .join(".config"),
+    };
+    Ok(base.join("studyflow").join("token"))
+}
+
+fn token_file(args: &ServerArgs) -> anyhow::Result<PathBuf> {
+    match &args.token_file {
+        Some(p) => Ok(p.clone()),
+        None => default_token_file(),
+    }
+}
+
+/// What `login` keeps: the server it is for, and the token.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Kept {
+    server: String,
+    token: String,
+}
+
+fn server_base(args: &ServerArgs) -> String {
+    args.server.trim_end_matches('/').to_owned()
+}
+
+fn read_kept(args: &ServerArgs) -> anyhow::Result<String> {
+    let path = token_file(args)?;
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "not signed in: no token at {} (run `studyflow login --server {} --login <you>`)",
+            path.display(),
+            args.server
+        )
+    })?;
+    check_private(&path)?;
+    let kept: Kept = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a token file of `studyflow login`", path.display()))?;
+    if kept.server != server_base(args) {
+        anyhow::bail!(
+            "the token at {} is for {}, not {}: run `studyflow login --server {}`",
+            path.display(),
+            kept.server,
+            args.server,
+            args.server
+        );
+    }
+    Ok(kept.token)
+}
+
+/// A token others can read is refused, as the worker refuses such a master key.
+fn check_private(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            anyhow::bail!(
+                "{} can be read by others (mode {:o}): `chmod 600` it, or sign in again",
+                path.display(),
+                mode & 0o777
+            );
+        }
+    }
+    Ok(())
+}
+
+fn write_kept(path: &Path, kept: &Kept) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let tmp = path.with_extension("new");
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let mut f = o
+        .open(&tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(serde_json::to_string(kept)?.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// A password: from the file (`-`: the first line of standard input), else asked for without
+/// echo.
+pub(crate) fn password(file: Option<&Path>, prompt: &str) -> anyhow::Result<String> {
+    match file {
+        Some(f) if f.as_os_str() == "-" => {
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+        }
+        Some(f) => Ok(std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read {}", f.display()))?
+            .trim_end_matches(['\r', '\n'])
+            .to_owned()),
+        None => rpassword::prompt_password(prompt).context("cannot read the password"),
+    }
+}
+
+fn ask(prompt: &str) -> anyhow::Result<String> {
+    eprint!("{prompt}");
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim().to_owned())
+}
+
+/// A request's answer: its JSON, or the problem.
+enum Reply {
+    Ok(Value),
+    Problem(Problem),
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+enum Body<'a> {
+    None,
+    Json(Value),
+    Yaml(&'a [u8]),
+}
+
+impl Client {
+    fn new(args: &ServerArgs) -> anyhow::Result<Client> {
+        Ok(Client {
+            http: http()?,
+            base: server_base(args),
+            token: read_kept(args)?,
+        })
+    }
+
+    async fn send(&self, method: Method, path: &str, body: &Body<'_>) -> anyhow::Result<Reply> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        req = match body {
+            Body::None => req,
+            Body::Json(v) => req.json(v),
+            Body::Yaml(b) => req
+                .header("content-type", "application/yaml")
+                .body(b.to_vec()),
+        };
+        reply(req.send().await, &self.base).await
+    }
+
+    /// Sends; when the act needs a recent proof of identity, asks for the password and a code
+    /// (at a terminal), proves it, and sends again.
+    async fn act(&self, method: Method, path: &str, body: Body<'_>) -> anyhow::Result<Reply> {
+        let r = self.send(method.clone(), path, &body).await?;
+        let Reply::Problem(p) = &r else { return Ok(r) };
+        if p.short() != "reauthenticate" || !std::io::stdin().is_terminal() {
+            return Ok(r);
+        }
+        eprintln!("{}", p.detail);
+        let pw = password(None, "password: ")?;
+        let code = ask("code: ")?;
+        match self
+            .send(
+                Method::POST,
+                "/api/v1/session/reauthenticate",
+                &Body::Json(json!({"password": pw, "code": code})),
+            )
+            .await?
+        {
+            Reply::Ok(_) => self.send(method, path, &body).await,
+            problem => Ok(problem),
+        }
+    }
+}
+
+fn http() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(120))
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .build()?)
+}
+
+async fn reply(sent: reqwest::Result<reqwest::Response>, base: &str) -> anyhow::Result<Reply> {
+    let r = sent.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot reach the studyflow server at {base}: {} (is `studyflow serve` running there? --server, STUDYFLOW_SERVER)",
+            if e.is_connect() { "connection refused or no route".to_owned() } else { e.to_string() }
+        )
+    })?;
+    let status = r.status();
+    let text = r.text().await.unwrap_or_default();
+    if status.is_success() {
+        return Ok(Reply::Ok(if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)
+                .with_context(|| format!("the server at {base} answered what is not JSON"))?
+        }));
+    }
+    match serde_json::from_str::<Problem>(&text) {
+        Ok(p) if status != StatusCode::INTERNAL_SERVER_ERROR => Ok(Reply::Problem(p)),
+        Ok(p) => anyhow::bail!("the server failed: {}", p.detail),
+        Err(_) => anyhow::bail!("the server at {base} answered {status}"),
+    }
+}
+
+/// A problem said: the spec's findings at their lines, then the refusal; exit 1.
+fn refused(ctx: &mut Context<'_>, p: &Problem, file: Option<&Path>) -> anyhow::Result<u8> {
+    for d in &p.diagnostics {
+        let line = d["span"]["line"].as_u64().unwrap_or(1);
+        let column = d["span"]["column"].as_u64().unwrap_or(1);
+        let points: Vec<&str> = d["regulation"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        writeln!(
+            ctx.err,
+            "{}:{line}:{column}: {}[{}]: {}{}",
+            file.map_or("spec".into(), |f| f.display().to_string()),
+            d["severity"].as_str().unwrap_or("error"),
+            d["code"].as_str().unwrap_or(""),
+            d["message"].as_str().unwrap_or(""),
+            if points.is_empty() {
+                String::new()
+            } else {
+                format!(" (MK403 {})", points.join(", "))
+            }
+        )?;
+    }
+    let detail = if p.short() == "invalid-spec" {
+        "the spec does not validate; nothing was stored".to_owned()
+    } else {
+        p.detail.clone()
+    };
+    writeln!(ctx.err, "studyflow: refused: {detail}")?;
+    if p.short() == "unauthenticated" {
+        writeln!(
+            ctx.err,
+            "studyflow: sign in again: studyflow login --login <you>"
+        )?;
+    }
+    Ok(EXIT_FINDINGS)
+}
+
+fn done(ctx: &mut Context<'_>, r: Reply, file: Option<&Path>) -> anyhow::Result<u8> {
+    match r {
+        Reply::Ok(v) => {
+            let d: Done = serde_json::from_value(v).unwrap_or_default();
+            writeln!(ctx.out, "{}", d.message)?;
+            Ok(EXIT_OK)
+        }
+        Reply::Problem(p) => refused(ctx, &p, file),
+    }
+}
+
+fn read_spec(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Path segments are ids (`[a-z0-9-]`) or numbers; anything else is refused before it is sent.
+fn segment(id: &str) -> anyhow::Result<&str> {
+    if !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        Ok(id)
+    } else {
+        anyhow::bail!("`{id}` is not a study id")
+    }
+}
+
+pub async fn login(a: &LoginArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
+    let pw = password(a.password_file.as_deref(), "password: ")?;
+    let code = match &a.code {
+        Some(c) => c.clone(),
+        None => ask("code from your authenticator app: ")?,
+    };
+    let base = server_base(&a.server);
+    let sent = http()?
+        .post(format!("{base}/api/v1/tokens"))
+        .json(&json!({"login": a.login, "password": pw, "code": code, "label": a.label, "days": a.days}))
+        .send()
+        .await;
+    match reply(sent, &base).await? {
+        Reply::Ok(v) => {
+            let t: TokenIssued = serde_json::from_value(v)?;
+            let path = token_file(&a.server)?;
+            write_kept(
+                &path,
+                &Kept {
+                    server: base.clone(),
+                    token: t.token,
+                },
+            )?;
+            writeln!(
+                ctx.out,
+                "signed in to {base} as {}; the token is kept in {} until {}",
+                a.login,
+                path.display(),
+                t.expires_at
+            )?;
+            Ok(EXIT_OK)
+        }
+        Reply::Problem(p) => refused(ctx, &p, None),
+    }
+}
+
+pub async fn logout(a: &ServerArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
+    let path = token_file(a)?;
+    if !path.exists() {
+        writeln!(ctx.out, "not signed in")?;
+        return Ok(EXIT_OK);
+    }
+    let c = Client::new(a)?;
+    let r = c
+        .send(Method::DELETE, "/api/v1/session", &Body::None)
+        .await?;
+    std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+    match r {
+        Reply::Ok(_) => writeln!(ctx.out, "signed out: the token is revoked and forgotten")?,
+        Reply::Problem(p) => writeln!(ctx.out, "the token is forgotten ({})", p.detail)?,
+    }
+    Ok(EXIT_OK)
+}
+
+pub async fn run(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
+    match command {
+        Command::Submit(a) => {
+            let bytes = read_spec(&a.spec)?;
+            let r = Client::new(&a.server)?
+                .act(Method::POST, "/api/v1/studies", Body::Yaml(&bytes))
+                .await?;
+            done(ctx, r, Some(&a.spec))
+        }
+        Command::Amend(a) => {
+            let bytes = read_spec(&a.spec)?;
+            let path = format!("/api/v1/studies/{}/versions", segment(&a.study)?);
+            let r = Client::new(&a.server)?
+                .act(Method::POST, &path, Body::Yaml(&bytes))
+                .await?;
+            done(ctx, r, Some(&a.spec))
+        }
+        Command::Approve(a) => {
+            let path = format!("/api/v1/studies/{}/approve", segment(&a.study)?);
+            let r = Client::new(&a.server)?
+                .act(
+                    Method::POST,
+                    &path,
+                    Body::Json(json!({"plan_hash": a.plan_hash})),
+                )
+                .await?;
+            done(ctx, r, None)
+        }
+        Command::Contract(a) => {
+            let path = format!("/api/v1/studies/{}/contract", segment(&a.study)?);
+            let body = json!({
+                "number": a.number,
+                "concluded_on": a.concluded_on.to_string(),
+                "signatories": a.signatories,
+                "measures_checked": a.measures_checked,
+            });
+            let r = Client::new(&a.server)?
+                .act(Method::POST, &path, Body::Json(body))
+                .await?;
+            done(ctx, r, None)
+        }
+        Command::Start(a) => {
+            let path = format!("/api/v1/studies/{}/start", segment(&a.study)?);
+            let r = Client::new(&a.server)?
+                .act(Method::POST, &path, Body::None)
+                .await?;
+            done(ctx, r, None)
+        }
+        Command::Terminate(a) => {
+            let path = format!("/api/v1/studies/{}/terminate", segment(&a.study)?);
+            let r = Client::new(&a.server)?
+                .act(Method::POST, &path, Body::None)
+                .await?;
+            done(ctx, r, None)
+        }
+        Command::Tasks(a) => {
+            let c = Client::new(&a)?;
+            let mut after: Option<String> = None;
+            let mut any = false;
+            loop {
+                let path = match &after {
+                    None => "/api/v1/tasks?limit=500".to_owned(),
+                    Some(a) => format!("/api/v1/tasks?limit=500&after={a}"),
+                };
+                let page: Page<TaskView> = match c.send(Method::GET, &path, &Body::None).await? {
+                    Reply::Ok(v) => serde_json::from_value(v)?,
+                    Reply::Problem(p) => return refused(ctx, &p, None),
+                };
+                for t in &page.items {
+                    any = true;
+                    writeln!(
+                        ctx.out,
+                        "{:>6}  {:<40} {:<32} {:<19} {}",
+                        t.id,
+                        t.study,
+                        if t.subject.is_empty() {
+                            t.step.clone()
+                        } else {
+                            format!("{} ({})", t.step, t.subject)
+                        },
+                        t.actor,
+                        t.due
+                            .as_deref()
+                            .map(|d| format!("due {d}"))
+                            .unwrap_or_default()
+                    )?;
+                    writeln!(ctx.out, "        {}", t.title)?;
+                    for line in &t.steps {
+                        writeln!(ctx.out, "        - {line}")?;
+                    }
+                }
+                match page.next {
+                    Some(n) => after = Some(n),
+                    None => break,
+                }
+            }
+            if !any {
+                writeln!(ctx.out, "no open tasks for you")?;
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Task(TaskArgs { command }) => match command {
+            TaskCommand::Complete {
+                server,
+                note,
+                note_file,
+                id,
+            } => {
+                let note = match note_file {
+                    None => note,
+                    Some(f) if f.as_os_str() == "-" => {
+                        let mut text = String::new();
+                        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                            .context("cannot read the note from standard input")?;
+                        Some(text)
+                    }
+                    Some(f) => Some(
+                        std::fs::read_to_string(&f)
+                            .with_context(|| format!("cannot read the note {}", f.display()))?,
+                    ),
+                };
+                let r = Client::new(&server)?
+                    .act(
+                        Method::POST,
+                        &format!("/api/v1/tasks/{id}/complete"),
+                        Body::Json(json!({"note": note})),
+                    )
+                    .await?;
+                done(ctx, r, None)
+            }
+            TaskCommand::Note { server, id } => {
+                let r = Client::new(&server)?
+                    .send(
+                        Method::GET,
+                        &format!("/api/v1/tasks/{id}/note"),
+                        &Body::None,
+                    )
+                    .await?;
+                match r {
+                    Reply::Ok(v) => {
+                        let n: NoteView = serde_json::from_value(v)?;
+                        match n.note {
+                            None => writeln!(ctx.out, "task {id} ({}) has no note", n.step)?,
+                            Some(text) => writeln!(ctx.out, "{text}")?,
+                        }
+                        Ok(EXIT_OK)
+                    }
+                    Reply::Problem(p) => refused(ctx, &p, None),
+                }
+            }
+        },
+        other => unreachable!("not a person's command: {other:?}"),
+    }
+}

@@ -1,0 +1,156 @@
+//! `studyflow user`: the operator's commands on local accounts, run on the database itself
+//! (not through the server). Each is audited with the operator's system account.
+
+use studyflow_identity::{Accounts, Policy, totp};
+use studyflow_runtime::clock::micros;
+use studyflow_store::Store;
+
+use super::Context;
+use super::client::password;
+use crate::cli::UserCommand;
+use crate::{EXIT_FINDINGS, EXIT_OK};
+
+/// The operator: the system account that runs the command.
+fn operator() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .map(|u| format!("operator:{u}"))
+        .unwrap_or_else(|_| "operator".into())
+}
+
+fn now() -> i64 {
+    micros(jiff::Timestamp::now())
+}
+
+/// The issuer an authenticator app shows beside the code.
+const ISSUER: &str = "studyflow";
+
+fn show_secret(ctx: &mut Context<'_>, login: &str, secret: &[u8]) -> anyhow::Result<()> {
+    writeln!(
+        ctx.out,
+        "second factor of {login}: give the person, once and privately, the secret\n  {}\nor this URI for an authenticator app (as a QR code):\n  {}",
+        totp::base32(secret),
+        totp::uri(secret, login, ISSUER)
+    )?;
+    Ok(())
+}
+
+fn new_password(file: Option<&std::path::Path>) -> anyhow::Result<String> {
+    let first = password(file, "password for the account: ")?;
+    if file.is_none() {
+        let again = password(None, "again: ")?;
+        anyhow::ensure!(
+            first == again,
+            "the two passwords differ; nothing was changed"
+        );
+    }
+    Ok(first)
+}
+
+async fn set_disabled(
+    engine: &crate::cli::EngineArgs,
+    login: &str,
+    disable: bool,
+    ctx: &mut Context<'_>,
+) -> anyhow::Result<Result<(), studyflow_identity::IdentityError>> {
+    let accounts = Accounts::new(
+        super::engine::signing(engine, Store::open_existing(&engine.database).await?)?,
+        Policy::default(),
+    );
+    Ok(accounts
+        .set_disabled(login, disable, &operator(), now())
+        .await
+        .map(|()| {
+            let _ = writeln!(
+                ctx.out,
+                "{} {login}{}",
+                if disable { "disabled" } else { "enabled" },
+                if disable {
+                    "; its sessions and tokens are revoked"
+                } else {
+                    ""
+                }
+            );
+        }))
+}
+
+pub async fn run(command: UserCommand, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
+    let outcome = match command {
+        UserCommand::Add {
+            engine,
+            login,
+            name,
+            password_file,
+        } => {
+            let pw = new_password(password_file.as_deref())?;
+            // The first account may create the installation's database (a new file, or an
+            // empty database; another application's is refused untouched).
+            let accounts = Accounts::new(
+                super::engine::signing(&engine, Store::open(&engine.database).await?)?,
+                Policy::default(),
+            );
+            accounts
+                .add(&login, &name, &pw, &operator(), now())
+                .await
+                .map(|a| {
+                    let _ = writeln!(ctx.out, "added account {login} ({})", a.display_name);
+                    let _ = show_secret(ctx, &login, &a.totp_secret);
+                })
+        }
+        UserCommand::List { engine } => {
+            let accounts = Accounts::new(
+                super::engine::signing(&engine, Store::open_existing(&engine.database).await?)?,
+                Policy::default(),
+            );
+            accounts.list().await.map(|list| {
+                if list.is_empty() {
+                    let _ = writeln!(ctx.out, "no local accounts");
+                }
+                for a in list {
+                    let _ = writeln!(
+                        ctx.out,
+                        "{:<32} {:<32} {}{}",
+                        a.login,
+                        a.display_name,
+                        if a.disabled { "disabled" } else { "enabled" },
+                        if a.locked_until > now() {
+                            ", locked after failed sign-ins"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+            })
+        }
+        UserCommand::Disable { engine, login } => set_disabled(&engine, &login, true, ctx).await?,
+        UserCommand::Enable { engine, login } => set_disabled(&engine, &login, false, ctx).await?,
+        UserCommand::Reset {
+            engine,
+            login,
+            password_file,
+        } => {
+            let pw = new_password(password_file.as_deref())?;
+            let accounts = Accounts::new(
+                super::engine::signing(&engine, Store::open_existing(&engine.database).await?)?,
+                Policy::default(),
+            );
+            accounts
+                .reset(&login, &pw, &operator(), now())
+                .await
+                .map(|secret| {
+                    let _ = writeln!(
+                        ctx.out,
+                        "reset {login}: a new password and second factor; its sessions and tokens are revoked"
+                    );
+                    let _ = show_secret(ctx, &login, &secret);
+                })
+        }
+    };
+    match outcome {
+        Ok(()) => Ok(EXIT_OK),
+        Err(e) => {
+            writeln!(ctx.err, "studyflow: refused: {e}")?;
+            Ok(EXIT_FINDINGS)
+        }
+    }
+}

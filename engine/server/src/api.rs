@@ -1,0 +1,191 @@
+//! What the API takes and gives, as JSON. The CLI's client reads the same types.
+
+use serde::{Deserialize, Serialize};
+
+/// Sign in with a local account: its password and a current code of its second factor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignIn {
+    pub login: String,
+    pub password: String,
+    pub code: String,
+}
+
+/// A browser session opened: the cookie is set; `csrf` goes in `X-CSRF-Token` on every change.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionOpened {
+    pub login: String,
+    pub csrf: String,
+    pub expires_at: String,
+}
+
+/// Who is signed in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Me {
+    pub login: String,
+    pub issuer: String,
+    pub subject: String,
+    /// When they last proved who they are.
+    pub authenticated_at: String,
+}
+
+/// A personal token asked for with the account's password and a code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenRequest {
+    pub login: String,
+    pub password: String,
+    pub code: String,
+    /// Which machine or use it is for.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// How long it lives, in days (default 30, at most 90).
+    #[serde(default)]
+    pub days: Option<i64>,
+}
+
+/// A personal token, shown once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenIssued {
+    pub token: String,
+    pub id: String,
+    pub expires_at: String,
+}
+
+/// A personal token as listed: never the token itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenView {
+    pub id: String,
+    pub label: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub last_used_at: String,
+    pub revoked: bool,
+}
+
+/// A new proof of identity for the acts that need a recent one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reauthenticate {
+    pub password: String,
+    pub code: String,
+}
+
+/// An act done, in words, with what it produced.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Done {
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub study: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_hash: Option<String>,
+}
+
+/// Approve the version waiting, optionally only if its plan is the one reviewed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Approve {
+    #[serde(default)]
+    pub plan_hash: Option<String>,
+}
+
+/// The contract of an external study (MK403 p.5, p.30.2, p.33).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Contract {
+    pub number: String,
+    /// YYYY-MM-DD.
+    pub concluded_on: String,
+    /// Who signed a non-disclosure declaration, as the spec names them.
+    #[serde(default)]
+    pub signatories: Vec<String>,
+    #[serde(default)]
+    pub measures_checked: bool,
+}
+
+/// A task completed, with a note.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Complete {
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// A page of a long list: `items`, and `next` to ask for the page after it (`?after=`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    #[serde(default)]
+    pub next: Option<String>,
+}
+
+/// A study in a list.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StudySummary {
+    pub id: String,
+    pub state: String,
+    pub active_version: Option<i64>,
+}
+
+/// A study's status.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StudyView {
+    pub id: String,
+    pub state: String,
+    pub since: String,
+    pub latest_version: Option<i64>,
+    pub plan_hash: Option<String>,
+    pub approved_by: Option<String>,
+    pub running_version: Option<i64>,
+    pub steps: Vec<StepView>,
+    pub overdue: Vec<OverdueView>,
+    pub releases: Vec<ReleaseView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepView {
+    pub step: String,
+    pub per_subject: bool,
+    pub runs: usize,
+    /// Runs per activity (`done`, `task open`, `timer`, …).
+    pub activities: std::collections::BTreeMap<String, usize>,
+    pub next: Option<String>,
+    pub due: Option<String>,
+    pub late: bool,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OverdueView {
+    pub step: String,
+    pub runs: usize,
+    pub open: usize,
+    pub due: String,
+    pub rule: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseView {
+    pub step: String,
+    pub recipient: String,
+    pub written_at: String,
+    pub follow_up_events: std::collections::BTreeMap<String, u64>,
+}
+
+/// An open task of the person asking, with what to do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskView {
+    pub id: i64,
+    pub study: String,
+    pub step: String,
+    pub subject: String,
+    pub actor: String,
+    pub due: Option<String>,
+    pub title: String,
+    pub points: Vec<String>,
+    pub steps: Vec<String>,
+}
+
+/// The note recorded with a completed task.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NoteView {
+    pub id: i64,
+    pub step: String,
+    pub note: Option<String>,
+}

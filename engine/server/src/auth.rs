@@ -1,0 +1,154 @@
+//! Who is asking: a personal token (`Authorization: Bearer sfp_…`, the CLI's) or a session
+//! cookie (the browser's, with its CSRF token on every state change), checked on every request
+//! against the store. Sign-in attempts are limited per client address here and per account in
+//! the store (a lockout after repeated failures).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, header};
+use studyflow_identity::{Accounts, Authenticated, Identity};
+use studyflow_store::CredentialKind;
+
+use crate::App;
+use crate::problem::Problem;
+
+/// The session cookie. `__Host-`: only set with `Secure`, from this host, for every path.
+pub const COOKIE: &str = "__Host-studyflow";
+/// The header a session's state changes carry its CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// A signed-in person making this request.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub who: Identity,
+    pub held: Authenticated,
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The value of the session cookie, if the request carries one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v)
+}
+
+/// `Set-Cookie` for a new session, or (with `None`) one that clears it.
+pub fn set_cookie(secret: Option<&str>, max_age_s: i64) -> String {
+    match secret {
+        Some(s) => {
+            format!("{COOKIE}={s}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={max_age_s}")
+        }
+        None => format!("{COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0"),
+    }
+}
+
+fn changes_state(m: &Method) -> bool {
+    !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+impl FromRequestParts<Arc<App>> for Person {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Person, Problem> {
+        let now = app.engine.now();
+        let held = if let Some(token) = bearer(&parts.headers) {
+            app.accounts
+                .authenticate(CredentialKind::Token, token, now)
+                .await?
+        } else if let Some(session) = session_cookie(&parts.headers) {
+            let held = app
+                .accounts
+                .authenticate(CredentialKind::Session, session, now)
+                .await?;
+            if changes_state(&parts.method) {
+                let presented = parts
+                    .headers
+                    .get(CSRF_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                if !Accounts::csrf_matches(&held.credential, presented) {
+                    return Err(Problem::new(
+                        axum::http::StatusCode::FORBIDDEN,
+                        "csrf",
+                        "a change from a browser session carries the session's CSRF token in the X-CSRF-Token header",
+                    ));
+                }
+            }
+            held
+        } else {
+            return Err(Problem::unauthenticated(
+                "sign in: a personal token (Authorization: Bearer …, `studyflow login`) or a session",
+            ));
+        };
+        Ok(Person {
+            who: held.identity.clone(),
+            held,
+        })
+    }
+}
+
+/// The client's address (the peer; a reverse proxy's own address when behind one, which then
+/// limits sign-in itself).
+pub struct Client(pub IpAddr);
+
+impl FromRequestParts<Arc<App>> for Client {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &Arc<App>) -> Result<Client, Problem> {
+        Ok(Client(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip()),
+        ))
+    }
+}
+
+/// Sign-in attempts per client address: at most `limit` in any `window_us`.
+#[derive(Debug)]
+pub struct Limiter {
+    limit: usize,
+    window_us: i64,
+    seen: Mutex<HashMap<IpAddr, Vec<i64>>>,
+}
+
+impl Limiter {
+    pub fn new(limit: usize, window_us: i64) -> Limiter {
+        Limiter {
+            limit,
+            window_us,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts an attempt from `ip` at `now`; `Err` with the seconds to wait when over the limit.
+    pub fn attempt(&self, ip: IpAddr, now: i64) -> Result<(), i64> {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() > 10_000 {
+            // Forget the idle addresses rather than grow without bound.
+            seen.retain(|_, t| t.last().is_some_and(|l| now - l < self.window_us));
+        }
+        let times = seen.entry(ip).or_default();
+        times.retain(|t| now - t < self.window_us);
+        if times.len() >= self.limit {
+            let wait = (times[0] + self.window_us - now) / 1_000_000 + 1;
+            return Err(wait);
+        }
+        times.push(now);
+        Ok(())
+    }
+}

@@ -1,0 +1,767 @@
+//! # studyflow-server
+//!
+//! `studyflow serve`: every act of a person over HTTP, under `/api/v1`, by a signed-in
+//! [`Identity`](studyflow_identity::Identity) — a personal token (`Authorization: Bearer`, the
+//! CLI's, `studyflow login`) or a browser session (a `__Host-` cookie, `HttpOnly; Secure;
+//! SameSite=Strict`, with a CSRF token on every change). The engine decides who may do what
+//! (`studyflow_runtime::people`), for the CLI and the API alike; the server only establishes
+//! who is asking. Errors are RFC 9457 problem details.
+//!
+//! Invariants: every route is in [`routes`] with its access (the authorisation matrix test
+//! reads it); a study is visible only to the persons its spec in force binds (a stranger gets
+//! 404, as for a study that does not exist); no response, log line or URL carries a password,
+//! code, token or data of a data subject.
+
+pub mod api;
+pub mod auth;
+pub mod problem;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, delete, get, post};
+use studyflow_dataplane::vault::{MasterKey, StudyKeys};
+use studyflow_identity::{Accounts, Identity};
+use studyflow_runtime::clock::{from_micros, riga_date};
+use studyflow_runtime::{ContractInput, Engine, TaskNote};
+
+use crate::api::*;
+use crate::auth::{Client, Limiter, Person};
+use crate::problem::Problem;
+
+/// What the server holds.
+pub struct App {
+    pub engine: Engine,
+    pub accounts: Accounts,
+    /// Sign-in attempts per client address.
+    pub limiter: Limiter,
+    /// Opens the notes sealed under a study's keys for the persons who may read them; without
+    /// it they are reported sealed.
+    pub master: Option<MasterKey>,
+}
+
+/// Who may call a route before the engine's own role check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone: signing in (limited per address and per account).
+    Public,
+    /// A signed-in person; the engine then checks their role in the study's spec.
+    SignedIn,
+}
+
+/// A route of the API, as documented and tested.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteDoc {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+    pub summary: &'static str,
+}
+
+type Handler = MethodRouter<Arc<App>>;
+
+/// Every route of the API with its handler: the router is built from this list, and the
+/// authorisation matrix test walks it, so a route cannot be added without its entry.
+pub fn routes() -> Vec<(RouteDoc, Handler)> {
+    use Access::*;
+    let r = |method, path, access, summary| RouteDoc {
+        method,
+        path,
+        access,
+        summary,
+    };
+    vec![
+        (
+            r(
+                "POST",
+                "/api/v1/session",
+                Public,
+                "sign in: open a browser session",
+            ),
+            post(sign_in),
+        ),
+        (
+            r("GET", "/api/v1/session", SignedIn, "who is signed in"),
+            get(me),
+        ),
+        (
+            r("DELETE", "/api/v1/session", SignedIn, "sign out"),
+            delete(sign_out),
+        ),
+        (
+            r(
+                "POST",
+                "/api/v1/session/reauthenticate",
+                SignedIn,
+                "prove who you are again, for approve, contract and terminate",
+            ),
+            post(reauthenticate),
+        ),
+        (
+            r(
+                "POST",
+                "/api/v1/tokens",
+                Public,
+                "a personal token, for the CLI (password and code)",
+            ),
+            post(issue_token),
+        ),
+        (
+            r("GET", "/api/v1/tokens", SignedIn, "your personal tokens"),
+            get(list_tokens),
+        ),
+        (
+            r(
+                "DELETE",
+                "/api/v1/tokens/{id}",
+                SignedIn,
+                "revoke one of your tokens",
+            ),
+            delete(revoke_token),
+        ),
+        (
+            r(
+                "GET",
+                "/api/v1/studies",
+                SignedIn,
+                "the studies whose spec binds you",
+            ),
+            get(list_studies),
+        ),
+        (
+            r(
+                "POST",
+                "/api/v1/studies",
+                SignedIn,
+                "submit a study (its spec, YAML) (MK403 p.3, p.4)",
+            ),
+            post(submit),
+        ),
+        (
+            r("GET", "/api/v1/studies/{id}", SignedIn, "a study's status"),
+            get(study),
+        ),
+        (
+            r(
+                "POST",
+                "/api/v1/studies/{id}/versions",
+                SignedIn,
+                "submit an amendment (MK403 p.3)",
+            ),
+            post(amend),
+        ),
+        (
+            r(
+                "POST",
+                "/api/v1/studies/{id}/approve",
+                SignedIn,
+                "approve the version waiting (MK403 p.3, p.30.1)",
+            ),
+            post(approve),
+        ),
+        (
+            r(
+                "POST",
+                "/api/v1/studies/{id}/contract",
+                SignedIn,
+                "record an external study's contract and declarations (MK403 p.5, p.30.2)",
+            ),
+            post(contract),
+        ),
+        (
+            r(
+                "POST",
+                "/api/v1/studies/{id}/start",
+                SignedIn,
+                "start an approved study (MK403 p.21)",
+            ),
+            post(start),
+        ),
+        (
+            r(
+                "POST",
+                "/api/v1/studies/{id}/terminate",
+                SignedIn,
+                "end a study early, destroying its identifying data (MK403 p.26)",
+            ),
+            post(terminate),
+        ),
+        (
+            r("GET", "/api/v1/tasks", SignedIn, "your open tasks"),
+            get(tasks),
+        ),
+        (
+            r(
+                "POST",
+                "/api/v1/tasks/{id}/complete",
+                SignedIn,
+                "complete a task (MK403 p.21, p.25.2)",
+            ),
+            post(complete),
+        ),
+        (
+            r(
+                "GET",
+                "/api/v1/tasks/{id}/note",
+                SignedIn,
+                "the note of a completed task",
+            ),
+            get(note),
+        ),
+    ]
+}
+
+/// The API with its security headers and limits.
+pub fn router(app: Arc<App>) -> Router {
+    let mut router = Router::new();
+    for (doc, handler) in routes() {
+        router = router.route(doc.path, handler);
+    }
+    router
+        .fallback(|| async { Problem::not_found("no such route") })
+        .layer(axum::extract::DefaultBodyLimit::max(2 << 20))
+        .layer(axum::middleware::from_fn(security_headers))
+        .with_state(app)
+}
+
+/// Headers on every response: nothing framed, sniffed, cached or referred; no script.
+async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let mut r = next.run(req).await;
+    let h = r.headers_mut();
+    for (k, v) in [
+        (
+            "content-security-policy",
+            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        ),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+        ("x-frame-options", "DENY"),
+        ("cache-control", "no-store"),
+        ("cross-origin-opener-policy", "same-origin"),
+        ("cross-origin-resource-policy", "same-origin"),
+    ] {
+        h.insert(k, HeaderValue::from_static(v));
+    }
+    r
+}
+
+/// Serves the API on `listener` until `shutdown` resolves.
+pub async fn serve(
+    app: Arc<App>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+type Result<T> = std::result::Result<T, Problem>;
+
+fn instant(us: i64) -> String {
+    from_micros(us).to_string()
+}
+
+fn day(us: i64) -> String {
+    riga_date(from_micros(us)).to_string()
+}
+
+/// A deadline's last day (deadlines are the instant after it).
+fn last_day(us: i64) -> String {
+    day(us - 1)
+}
+
+fn limited(app: &App, client: &Client) -> Result<()> {
+    app.limiter
+        .attempt(client.0, app.engine.now())
+        .map_err(|wait| {
+            Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                format!("too many sign-in attempts from this address; try again in {wait} s"),
+            )
+        })
+}
+
+async fn sign_in(
+    State(app): State<Arc<App>>,
+    client: Client,
+    Json(s): Json<SignIn>,
+) -> Result<Response> {
+    limited(&app, &client)?;
+    let now = app.engine.now();
+    let who = app
+        .accounts
+        .sign_in(&s.login, &s.password, &s.code, &client.0.to_string(), now)
+        .await?;
+    // A new secret at every sign-in: a session cookie planted before it is worth nothing.
+    let (session, csrf) = app.accounts.open_session(&who, "browser", now).await?;
+    let max_age = app.accounts.policy().session_absolute / 1_000_000;
+    let body = SessionOpened {
+        login: who.login().to_owned(),
+        csrf: csrf.expose().to_owned(),
+        expires_at: instant(now + app.accounts.policy().session_absolute),
+    };
+    let mut r = (StatusCode::CREATED, Json(body)).into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&auth::set_cookie(Some(session.expose()), max_age))
+            .map_err(|_| Problem::internal())?,
+    );
+    Ok(r)
+}
+
+async fn me(p: Person) -> Json<Me> {
+    Json(Me {
+        login: p.who.login().to_owned(),
+        issuer: p.who.issuer().to_owned(),
+        subject: p.who.subject().to_owned(),
+        authenticated_at: instant(p.who.auth_at()),
+    })
+}
+
+async fn sign_out(State(app): State<Arc<App>>, p: Person) -> Result<Response> {
+    app.accounts
+        .revoke(&p.who, &p.held.credential.hash, app.engine.now())
+        .await?;
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&auth::set_cookie(None, 0)).map_err(|_| Problem::internal())?,
+    );
+    Ok(r)
+}
+
+async fn reauthenticate(
+    State(app): State<Arc<App>>,
+    client: Client,
+    p: Person,
+    Json(r): Json<Reauthenticate>,
+) -> Result<Json<Me>> {
+    limited(&app, &client)?;
+    let now = app.engine.now();
+    let who = app
+        .accounts
+        .step_up(&p.held, &r.password, &r.code, &client.0.to_string(), now)
+        .await?;
+    Ok(me_of(&who))
+}
+
+fn me_of(who: &Identity) -> Json<Me> {
+    Json(Me {
+        login: who.login().to_owned(),
+        issuer: who.issuer().to_owned(),
+        subject: who.subject().to_owned(),
+        authenticated_at: instant(who.auth_at()),
+    })
+}
+
+async fn issue_token(
+    State(app): State<Arc<App>>,
+    client: Client,
+    Json(t): Json<TokenRequest>,
+) -> Result<(StatusCode, Json<TokenIssued>)> {
+    limited(&app, &client)?;
+    let now = app.engine.now();
+    let who = app
+        .accounts
+        .sign_in(&t.login, &t.password, &t.code, &client.0.to_string(), now)
+        .await?;
+    let label = t.label.as_deref().unwrap_or("cli");
+    let (token, row) = app.accounts.issue_token(&who, label, t.days, now).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(TokenIssued {
+            token: token.expose().to_owned(),
+            id: hex::encode(&row.hash),
+            expires_at: instant(row.expires_at),
+        }),
+    ))
+}
+
+async fn list_tokens(State(app): State<Arc<App>>, p: Person) -> Result<Json<Vec<TokenView>>> {
+    Ok(Json(
+        app.accounts
+            .tokens(&p.who)
+            .await?
+            .into_iter()
+            .map(|t| TokenView {
+                id: hex::encode(&t.hash),
+                label: t.label,
+                created_at: instant(t.created_at),
+                expires_at: instant(t.expires_at),
+                last_used_at: instant(t.last_used_at),
+                revoked: t.revoked_at.is_some(),
+            })
+            .collect(),
+    ))
+}
+
+async fn revoke_token(
+    State(app): State<Arc<App>>,
+    p: Person,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    let hash = hex::decode(&id).map_err(|_| Problem::not_found("no such token of yours"))?;
+    app.accounts
+        .revoke(&p.who, &hash, app.engine.now())
+        .await
+        .map_err(|_| Problem::not_found("no such token of yours"))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `?limit=` (1–500, default 100) and `?after=` (the `next` of the page before).
+#[derive(Debug, serde::Deserialize)]
+struct PageQuery {
+    limit: Option<usize>,
+    after: Option<String>,
+}
+
+fn page<T>(items: Vec<T>, q: &PageQuery, key: impl Fn(&T) -> String) -> Page<T> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 500);
+    let start = match &q.after {
+        Some(a) => items.iter().position(|i| key(i) == *a).map_or(0, |p| p + 1),
+        None => 0,
+    };
+    let mut items: Vec<T> = items.into_iter().skip(start).collect();
+    let next = (items.len() > limit).then(|| key(&items[limit - 1]));
+    items.truncate(limit);
+    Page { items, next }
+}
+
+async fn list_studies(
+    State(app): State<Arc<App>>,
+    p: Person,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<Page<StudySummary>>> {
+    let studies = app.engine.studies_of(&p.who).await?;
+    let items = studies
+        .into_iter()
+        .map(|s| StudySummary {
+            id: s.id,
+            state: s.state.as_str().to_owned(),
+            active_version: s.active_version,
+        })
+        .collect();
+    Ok(Json(page(items, &q, |s| s.id.clone())))
+}
+
+fn yaml_body(headers: &HeaderMap, body: &Bytes) -> Result<()> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    if !matches!(
+        mime,
+        "application/yaml" | "application/x-yaml" | "text/yaml" | "text/plain"
+    ) {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "send the spec as application/yaml",
+        ));
+    }
+    if body.is_empty() {
+        return Err(Problem::bad_request("the spec is empty"));
+    }
+    Ok(())
+}
+
+async fn submit(
+    State(app): State<Arc<App>>,
+    p: Person,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Done>)> {
+    yaml_body(&headers, &body)?;
+    let (study, version, hash) = app.engine.submit(&body, &p.who).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Done {
+            message: format!(
+                "submitted {study} version {version}, plan {hash}; it waits for approval by an approver named in the spec"
+            ),
+            study: Some(study),
+            version: Some(version),
+            plan_hash: Some(hash),
+        }),
+    ))
+}
+
+/// A study the person may see, or 404 as for one that does not exist.
+async fn visible(app: &App, who: &Identity, study: &str) -> Result<()> {
+    if app.engine.involved(study, who).await? {
+        Ok(())
+    } else {
+        Err(Problem::not_found(format!("no study `{study}` of yours")))
+    }
+}
+
+async fn study(
+    State(app): State<Arc<App>>,
+    p: Person,
+    Path(id): Path<String>,
+) -> Result<Json<StudyView>> {
+    visible(&app, &p.who, &id).await?;
+    let s = app
+        .engine
+        .status(&id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no study `{id}` of yours")))?;
+    Ok(Json(StudyView {
+        id: s.study,
+        state: s.state.as_str().to_owned(),
+        since: instant(s.since),
+        latest_version: s.latest.as_ref().map(|v| v.version),
+        plan_hash: s.latest.as_ref().map(|v| v.plan_hash.clone()),
+        approved_by: s
+            .latest
+            .as_ref()
+            .and_then(|v| v.approved.as_ref().map(|a| a.0.clone())),
+        running_version: s.running_version,
+        steps: s
+            .steps
+            .into_iter()
+            .map(|st| StepView {
+                step: st.step,
+                per_subject: st.per_subject,
+                runs: st.runs,
+                activities: st
+                    .activities
+                    .into_iter()
+                    .map(|(a, n)| (a.as_str().to_owned(), n))
+                    .collect(),
+                next: st.next.map(day),
+                due: st.due.map(last_day),
+                late: st.late,
+                reason: st.reason,
+            })
+            .collect(),
+        overdue: s
+            .overdue
+            .into_iter()
+            .map(|o| OverdueView {
+                step: o.step,
+                runs: o.runs,
+                open: o.open,
+                due: last_day(o.due),
+                rule: o.rule,
+            })
+            .collect(),
+        releases: s
+            .releases
+            .into_iter()
+            .map(|r| ReleaseView {
+                step: r.step,
+                recipient: r.recipient,
+                written_at: instant(r.written_at),
+                follow_up_events: r.follow_up_events,
+            })
+            .collect(),
+    }))
+}
+
+async fn amend(
+    State(app): State<Arc<App>>,
+    p: Person,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Done>)> {
+    yaml_body(&headers, &body)?;
+    visible(&app, &p.who, &id).await?;
+    let (study, version, hash) = app.engine.amend(&id, &body, &p.who).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Done {
+            message: format!(
+                "submitted amendment {study} version {version}, plan {hash}; the approved version runs until this one is approved"
+            ),
+            study: Some(study),
+            version: Some(version),
+            plan_hash: Some(hash),
+        }),
+    ))
+}
+
+async fn approve(
+    State(app): State<Arc<App>>,
+    p: Person,
+    Path(id): Path<String>,
+    body: Option<Json<Approve>>,
+) -> Result<Json<Done>> {
+    visible(&app, &p.who, &id).await?;
+    let a = body.map(|b| b.0).unwrap_or_default();
+    let v = app
+        .engine
+        .approve(&id, &p.who, a.plan_hash.as_deref())
+        .await?;
+    Ok(Json(Done {
+        message: format!("approved {id} version {v} as {}", p.who.login()),
+        study: Some(id),
+        version: Some(v),
+        plan_hash: None,
+    }))
+}
+
+async fn contract(
+    State(app): State<Arc<App>>,
+    p: Person,
+    Path(id): Path<String>,
+    Json(c): Json<Contract>,
+) -> Result<Json<Done>> {
+    visible(&app, &p.who, &id).await?;
+    let concluded_on: jiff::civil::Date = c
+        .concluded_on
+        .parse()
+        .map_err(|_| Problem::bad_request("`concluded_on` is a date, YYYY-MM-DD"))?;
+    let input = ContractInput {
+        number: c.number.clone(),
+        concluded_on,
+        signatories: c.signatories.clone(),
+        measures_checked: c.measures_checked,
+    };
+    app.engine.contract(&id, &p.who, &input).await?;
+    Ok(Json(Done {
+        message: format!(
+            "recorded contract {} of {id} with {} non-disclosure declaration(s)",
+            c.number,
+            c.signatories.len()
+        ),
+        study: Some(id),
+        ..Done::default()
+    }))
+}
+
+async fn start(
+    State(app): State<Arc<App>>,
+    p: Person,
+    Path(id): Path<String>,
+) -> Result<Json<Done>> {
+    visible(&app, &p.who, &id).await?;
+    let n = app.engine.start(&id, &p.who).await?;
+    Ok(Json(Done {
+        message: format!("started {id}: {n} step runs"),
+        study: Some(id),
+        ..Done::default()
+    }))
+}
+
+async fn terminate(
+    State(app): State<Arc<App>>,
+    p: Person,
+    Path(id): Path<String>,
+) -> Result<Json<Done>> {
+    visible(&app, &p.who, &id).await?;
+    app.engine.terminate(&id, &p.who).await?;
+    Ok(Json(Done {
+        message: format!(
+            "terminated {id}: what was not done is cancelled; identifying data is destroyed by the next worker (MK403 p.26)"
+        ),
+        study: Some(id),
+        ..Done::default()
+    }))
+}
+
+async fn tasks(
+    State(app): State<Arc<App>>,
+    p: Person,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<Page<TaskView>>> {
+    let mut out = Vec::new();
+    for t in app.engine.tasks(Some(&p.who)).await? {
+        let guide = app.engine.task_guide(&t).await?;
+        out.push(TaskView {
+            id: t.id,
+            study: t.study,
+            step: t.step,
+            subject: t.subject,
+            actor: t.actor.replace('_', " "),
+            due: t.due_at.map(last_day),
+            title: guide.title,
+            points: guide.points.iter().map(|p| (*p).to_owned()).collect(),
+            steps: guide.steps,
+        });
+    }
+    Ok(Json(page(out, &q, |t| t.id.to_string())))
+}
+
+async fn complete(
+    State(app): State<Arc<App>>,
+    p: Person,
+    Path(id): Path<i64>,
+    body: Option<Json<Complete>>,
+) -> Result<Json<Done>> {
+    let c = body.map(|b| b.0).unwrap_or_default();
+    app.engine
+        .complete_task(id, &p.who, c.note.as_deref())
+        .await?;
+    Ok(Json(Done {
+        message: format!("completed task {id} as {}", p.who.login()),
+        ..Done::default()
+    }))
+}
+
+async fn note(
+    State(app): State<Arc<App>>,
+    p: Person,
+    Path(id): Path<i64>,
+) -> Result<Json<NoteView>> {
+    let (run, note) = app.engine.task_note(id, &p.who).await?;
+    let text = match note {
+        None => None,
+        Some(TaskNote::Plain(t)) => Some(t),
+        Some(TaskNote::Sealed(sealed)) => {
+            let Some(master) = &app.master else {
+                return Err(Problem::new(
+                    StatusCode::CONFLICT,
+                    "sealed",
+                    format!(
+                        "the note of task {id} is sealed under the study's keys (MK403 p.26); this server holds no master key to open it"
+                    ),
+                ));
+            };
+            let opened = match app.engine.wrapped_study_keys(&run.study).await? {
+                None => None,
+                Some(wrapped) => StudyKeys::unwrap(&run.study, &wrapped, master)
+                    .ok()
+                    .zip(hex::decode(&sealed).ok())
+                    .and_then(|(keys, sealed)| keys.open_note(&sealed).ok()),
+            };
+            let Some(text) = opened else {
+                return Err(Problem::new(
+                    StatusCode::GONE,
+                    "destroyed",
+                    format!(
+                        "the note of task {id} does not open: the study's keys were destroyed (MK403 p.26)"
+                    ),
+                ));
+            };
+            app.engine
+                .record_read(
+                    &p.who,
+                    "task.note_read",
+                    &studyflow_store::run_object(&run.study, &run.step, &run.subject),
+                    "p.25.1",
+                    serde_json::json!({"task": id}),
+                )
+                .await?;
+            Some(text)
+        }
+    };
+    Ok(Json(NoteView {
+        id,
+        step: run.step,
+        note: text,
+    }))
+}

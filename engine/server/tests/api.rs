@@ -1,0 +1,654 @@
+//! The API as its users meet it, over real HTTP on loopback: sign-in with a password and a
+//! code, sessions with their cookie flags and CSRF token, personal tokens, the step-up the
+//! irreversible acts need, and the authorisation matrix — every route × every role × their own
+//! study and another — generated from the route table, so a new route without an entry fails.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use studyflow_calendar::Calendar;
+use studyflow_identity::{Accounts, Policy, totp};
+use studyflow_runtime::clock::riga_midnight;
+use studyflow_runtime::{Clock, Engine, ManualClock, Options, PlaceholderDataPlane, Worker};
+use studyflow_server::auth::Limiter;
+use studyflow_server::{Access, App, routes};
+use studyflow_store::Store;
+
+const PASSWORD: &str = "a long enough passphrase";
+const RECIDIVISM: &str = "recidivism-2026-cohort";
+const SURVEY: &str = "probation-client-survey";
+
+fn spec(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/../../specs/{name}.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+struct Server {
+    base: String,
+    clock: Arc<ManualClock>,
+    engine: Arc<Engine>,
+    secrets: HashMap<String, Vec<u8>>,
+    http: reqwest::Client,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Server {
+    async fn start(store: Store, logins: &[&str]) -> Server {
+        let clock = Arc::new(ManualClock::new(riga_midnight(jiff::civil::date(
+            2026, 8, 3,
+        ))));
+        let engine = Engine::new(
+            store.clone(),
+            clock.clone(),
+            Arc::new(Calendar::latvia()),
+            Arc::new(PlaceholderDataPlane { cohort_size: 3 }),
+            Options::default(),
+        );
+        let accounts = Accounts::new(store.clone(), Policy::default());
+        let now = engine.now();
+        let mut secrets = HashMap::new();
+        for login in logins {
+            let a = accounts
+                .add(login, login, PASSWORD, "operator", now)
+                .await
+                .unwrap();
+            secrets.insert((*login).to_owned(), a.totp_secret);
+        }
+        let app = Arc::new(App {
+            engine: Engine::new(
+                store,
+                clock.clone(),
+                Arc::new(Calendar::latvia()),
+                Arc::new(PlaceholderDataPlane { cohort_size: 3 }),
+                Options::default(),
+            ),
+            accounts,
+            limiter: Limiter::new(30, 600_000_000),
+            master: None,
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(studyflow_server::serve(app, listener, async {
+            let _ = stopped.await;
+        }));
+        Server {
+            base,
+            clock,
+            engine: Arc::new(engine),
+            secrets,
+            http: reqwest::Client::new(),
+            _stop: stop,
+        }
+    }
+
+    fn code(&self, login: &str, steps_ahead: i64) -> String {
+        let now = self.clock.now().as_second();
+        totp::code_at(&self.secrets[login], totp::step_of(now) + steps_ahead)
+    }
+
+    /// A personal token of `login`, signing in with the code `steps_ahead` of now.
+    async fn token(&self, login: &str, steps_ahead: i64) -> String {
+        let r = self
+            .http
+            .post(format!("{}/api/v1/tokens", self.base))
+            .json(&json!({"login": login, "password": PASSWORD, "code": self.code(login, steps_ahead), "label": "test"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{login}: {}",
+            r.text().await.unwrap()
+        );
+        r.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Body,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req = match body {
+            Body::None => req,
+            Body::Json(v) => req.json(&v),
+            Body::Yaml(b) => req.header("content-type", "application/yaml").body(b),
+        };
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+#[derive(Clone)]
+enum Body {
+    None,
+    Json(Value),
+    Yaml(Vec<u8>),
+}
+
+const LOGINS: &[&str] = &[
+    "inese.kalnina",   // recidivism: service researcher with identifying data
+    "dace.liepina",    // recidivism: service researcher with anonymised data only
+    "gatis.krumins",   // both: approver
+    "rihards.eglitis", // survey: supervisor
+    "liga.ozolina",    // survey: external team, processes personal data
+    "eve.sample",      // an account no spec binds
+];
+
+/// Who may pass each route's role check, on a study that involves them (`own`). Every route
+/// of the table must be here; the engine decides for the person's role in the spec in force.
+fn allowed(route: &str, login: &str, study: &str) -> bool {
+    let researcher = matches!(login, "inese.kalnina" | "dace.liepina");
+    match route {
+        "GET /api/v1/session"
+        | "DELETE /api/v1/session"
+        | "POST /api/v1/session/reauthenticate"
+        | "GET /api/v1/tokens"
+        | "DELETE /api/v1/tokens/{id}"
+        | "GET /api/v1/studies"
+        | "GET /api/v1/tasks" => true,
+        // The recidivism spec as the body: its service researchers may submit it (refused as
+        // existing, after the role check).
+        "POST /api/v1/studies" => researcher,
+        "GET /api/v1/studies/{id}" => true,
+        "POST /api/v1/studies/{id}/versions" => researcher || login == "liga.ozolina",
+        "POST /api/v1/studies/{id}/approve" => login == "gatis.krumins",
+        "POST /api/v1/studies/{id}/contract" => {
+            matches!(login, "gatis.krumins" | "rihards.eglitis")
+        }
+        "POST /api/v1/studies/{id}/start" => researcher,
+        "POST /api/v1/studies/{id}/terminate" => {
+            login == "gatis.krumins" || (login == "rihards.eglitis" && study == SURVEY)
+        }
+        // The recidivism quality check: a service researcher with identifying data (p.21, p.25.2).
+        "POST /api/v1/tasks/{id}/complete" | "GET /api/v1/tasks/{id}/note" => {
+            login == "inese.kalnina"
+        }
+        other => panic!("route {other} has no entry in the authorisation matrix"),
+    }
+}
+
+fn involved(login: &str, study: &str) -> bool {
+    match study {
+        RECIDIVISM => matches!(login, "inese.kalnina" | "dace.liepina" | "gatis.krumins"),
+        SURVEY => matches!(login, "gatis.krumins" | "rihards.eglitis" | "liga.ozolina"),
+        _ => false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_authorisation_matrix_denies_by_default() {
+    let dir = std::env::temp_dir().join(format!("sf-api-matrix-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let s = Server::start(
+        Store::open(dir.join("db").to_str().unwrap()).await.unwrap(),
+        LOGINS,
+    )
+    .await;
+    let mut tokens = HashMap::new();
+    for l in LOGINS {
+        tokens.insert(*l, s.token(l, 0).await);
+    }
+    // The recidivism study runs to its first task of a person; the survey waits for approval.
+    let call = |m, p: String, t: &str, b| {
+        let t = t.to_owned();
+        let s = &s;
+        async move { s.call(m, &p, Some(&t), b).await }
+    };
+    let (st, b) = call(
+        Method::POST,
+        "/api/v1/studies".into(),
+        &tokens["inese.kalnina"],
+        Body::Yaml(spec(RECIDIVISM)),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    let (st, b) = call(
+        Method::POST,
+        "/api/v1/studies".into(),
+        &tokens["liga.ozolina"],
+        Body::Yaml(spec(SURVEY)),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    let (st, b) = call(
+        Method::POST,
+        format!("/api/v1/studies/{RECIDIVISM}/approve"),
+        &tokens["gatis.krumins"],
+        Body::None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let (st, b) = call(
+        Method::POST,
+        format!("/api/v1/studies/{RECIDIVISM}/start"),
+        &tokens["inese.kalnina"],
+        Body::None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    s.clock.set(riga_midnight(jiff::civil::date(2027, 5, 3)));
+    Worker::new(s.engine.clone(), "w".into())
+        .run_until_idle()
+        .await
+        .unwrap();
+    // Signed in again, now.
+    s.clock.advance(jiff::SignedDuration::from_secs(30));
+    for l in LOGINS {
+        tokens.insert(*l, s.token(l, 0).await);
+    }
+    let (_, open) = call(
+        Method::GET,
+        "/api/v1/tasks".into(),
+        &tokens["inese.kalnina"],
+        Body::None,
+    )
+    .await;
+    let task = open["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["study"] == RECIDIVISM && t["step"] == "quality-check")
+        .unwrap_or_else(|| panic!("the quality check is open: {open}"))["id"]
+        .as_i64()
+        .unwrap();
+    // Throwaway tokens for the routes that revoke one, from a second sign-in a step later.
+    s.clock.advance(jiff::SignedDuration::from_secs(30));
+    let mut spare = HashMap::new();
+    for l in LOGINS {
+        let t = s.token(l, 0).await;
+        let (_, list) = call(Method::GET, "/api/v1/tokens".into(), &t, Body::None).await;
+        let id = list.as_array().unwrap()[0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        spare.insert(*l, (t, id));
+    }
+    // Every token is now older than the step-up window: approve, contract and terminate answer
+    // "reauthenticate" to those allowed, after the role check — nothing irreversible happens.
+    s.clock.advance(jiff::SignedDuration::from_mins(10));
+
+    let mut cells = 0;
+    for (doc, _) in routes() {
+        let key = format!("{} {}", doc.method, doc.path);
+        let method = Method::from_bytes(doc.method.as_bytes()).unwrap();
+        let body = match key.as_str() {
+            "POST /api/v1/studies" | "POST /api/v1/studies/{id}/versions" => {
+                Body::Yaml(spec(RECIDIVISM))
+            }
+            "POST /api/v1/studies/{id}/contract" => {
+                Body::Json(json!({"number": "X", "concluded_on": "2026-08-01"}))
+            }
+            "POST /api/v1/session" | "POST /api/v1/tokens" => Body::Json(
+                json!({"login": "inese.kalnina", "password": "not the password", "code": "000000"}),
+            ),
+            "POST /api/v1/session/reauthenticate" => {
+                Body::Json(json!({"password": "not the password", "code": "000000"}))
+            }
+            _ => Body::None,
+        };
+        if doc.access == Access::Public {
+            // Anyone may try; wrong credentials are refused as such.
+            let (st, b) = s.call(method.clone(), doc.path, None, body.clone()).await;
+            assert_eq!(st, StatusCode::UNAUTHORIZED, "{key}: {b}");
+            assert!(
+                b["detail"].as_str().unwrap().starts_with("sign-in refused"),
+                "{key}: {b}"
+            );
+            cells += 1;
+            continue;
+        }
+        let studies: &[&str] = if doc.path.contains("/studies/{id}") {
+            &[RECIDIVISM, SURVEY]
+        } else {
+            &[""]
+        };
+        for study in studies {
+            // Anonymous: 401, whatever the route.
+            let path = doc.path.replace("{id}", study);
+            let path = if doc.path.starts_with("/api/v1/tasks/{id}") {
+                doc.path.replace("{id}", &task.to_string())
+            } else if doc.path.starts_with("/api/v1/tokens/{id}") {
+                doc.path.replace("{id}", &spare["inese.kalnina"].1)
+            } else {
+                path
+            };
+            let (st, b) = s.call(method.clone(), &path, None, body.clone()).await;
+            assert_eq!(st, StatusCode::UNAUTHORIZED, "anonymous {key}: {b}");
+            cells += 1;
+            for login in LOGINS {
+                let (token, path) = match key.as_str() {
+                    "DELETE /api/v1/session" => (spare[login].0.clone(), path.clone()),
+                    "DELETE /api/v1/tokens/{id}" => (
+                        tokens[login].clone(),
+                        doc.path.replace("{id}", &spare[login].1),
+                    ),
+                    _ => (tokens[login].clone(), path.clone()),
+                };
+                let own = match (*study, doc.path.starts_with("/api/v1/tasks/{id}")) {
+                    ("", false) => true,
+                    ("", true) => involved(login, RECIDIVISM),
+                    (st, _) => involved(login, st),
+                };
+                let expect = own && allowed(&key, login, study);
+                let body = match (&body, *study) {
+                    (Body::Yaml(_), SURVEY) => Body::Yaml(spec(SURVEY)),
+                    _ => body.clone(),
+                };
+                let (st, b) = s.call(method.clone(), &path, Some(&token), body).await;
+                let denied = matches!(st, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND)
+                    || (st == StatusCode::UNAUTHORIZED
+                        && b["type"]
+                            .as_str()
+                            .is_some_and(|t| t.ends_with("unauthenticated"))
+                        && !b["detail"]
+                            .as_str()
+                            .unwrap_or("")
+                            .starts_with("sign-in refused"));
+                assert_eq!(!denied, expect, "{login} {key} on {study:?}: {st} {b}");
+                if !own {
+                    // Not involved: as if the study or task did not exist.
+                    assert_eq!(st, StatusCode::NOT_FOUND, "{login} {key} on {study:?}: {b}");
+                }
+                cells += 1;
+            }
+            // Someone else's token cannot be revoked.
+            if key == "DELETE /api/v1/tokens/{id}" {
+                let (st, _) = s
+                    .call(
+                        Method::DELETE,
+                        &doc.path.replace("{id}", &spare["inese.kalnina"].1),
+                        Some(&tokens["dace.liepina"]),
+                        Body::None,
+                    )
+                    .await;
+                assert_eq!(st, StatusCode::NOT_FOUND);
+            }
+        }
+    }
+    assert!(cells > 150, "{cells} cells");
+    // Lists show only what involves the person.
+    let (_, mine) = s
+        .call(
+            Method::GET,
+            "/api/v1/studies",
+            Some(&tokens["eve.sample"]),
+            Body::None,
+        )
+        .await;
+    assert_eq!(mine["items"], json!([]));
+    let (_, mine) = s
+        .call(
+            Method::GET,
+            "/api/v1/studies",
+            Some(&tokens["gatis.krumins"]),
+            Body::None,
+        )
+        .await;
+    assert_eq!(mine["items"].as_array().unwrap().len(), 2);
+    let (_, mine) = s
+        .call(
+            Method::GET,
+            "/api/v1/tasks",
+            Some(&tokens["eve.sample"]),
+            Body::None,
+        )
+        .await;
+    assert_eq!(mine["items"], json!([]));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn session_flow(store: Store) {
+    let s = Server::start(store.clone(), &["inese.kalnina", "gatis.krumins"]).await;
+    let http = &s.http;
+    let url = |p: &str| format!("{}{p}", s.base);
+
+    // Sign in: a cookie with every flag, a CSRF token in the body, the security headers.
+    let r = http
+        .post(url("/api/v1/session"))
+        .json(&json!({"login": "inese.kalnina", "password": PASSWORD, "code": s.code("inese.kalnina", 0)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let h = r.headers().clone();
+    let cookie = h["set-cookie"].to_str().unwrap().to_owned();
+    for flag in [
+        "__Host-studyflow=",
+        "HttpOnly",
+        "Secure",
+        "SameSite=Strict",
+        "Path=/",
+    ] {
+        assert!(cookie.contains(flag), "{cookie}");
+    }
+    assert!(
+        h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    assert!(
+        !h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("unsafe-inline")
+    );
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    let csrf = r.json::<Value>().await.unwrap()["csrf"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let session = cookie.split(';').next().unwrap().to_owned();
+    // The same code again is a replay.
+    let r = http
+        .post(url("/api/v1/session"))
+        .json(&json!({"login": "inese.kalnina", "password": PASSWORD, "code": s.code("inese.kalnina", 0)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+
+    // Reads need the cookie only; changes need its CSRF token too.
+    let r = http
+        .get(url("/api/v1/session"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["login"], "inese.kalnina");
+    let submit = |csrf: Option<&str>| {
+        let mut req = http
+            .post(url("/api/v1/studies"))
+            .header("cookie", &session)
+            .header("content-type", "application/yaml")
+            .body(spec(RECIDIVISM));
+        if let Some(c) = csrf {
+            req = req.header("x-csrf-token", c);
+        }
+        req.send()
+    };
+    let r = submit(None).await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("CSRF"));
+    assert_eq!(
+        submit(Some("forged")).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    let r = submit(Some(&csrf)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // A forged session cookie is nobody.
+    let r = http
+        .get(url("/api/v1/session"))
+        .header("cookie", "__Host-studyflow=sfs_forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    // A spec that does not validate: 422 with each finding at its line.
+    let bad = String::from_utf8(spec(RECIDIVISM))
+        .unwrap()
+        .replacen("purpose:", "purpse:", 1);
+    let r = http
+        .post(url("/api/v1/studies"))
+        .header("cookie", &session)
+        .header("x-csrf-token", &csrf)
+        .header("content-type", "application/yaml")
+        .body(bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let p: Value = r.json().await.unwrap();
+    assert!(
+        p["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["code"] == "SF010"),
+        "{p}"
+    );
+
+    // Step-up: the approver's token, ten minutes old, must prove again to approve.
+    let approver = s.token("gatis.krumins", 0).await;
+    s.clock.advance(jiff::SignedDuration::from_mins(10));
+    let (st, b) = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/studies/{RECIDIVISM}/approve"),
+            Some(&approver),
+            Body::None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{b}");
+    assert!(
+        b["type"].as_str().unwrap().ends_with("reauthenticate"),
+        "{b}"
+    );
+    let (st, b) = s
+        .call(
+            Method::POST,
+            "/api/v1/session/reauthenticate",
+            Some(&approver),
+            Body::Json(json!({"password": PASSWORD, "code": s.code("gatis.krumins", 0)})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let (st, b) = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/studies/{RECIDIVISM}/approve"),
+            Some(&approver),
+            Body::None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(
+        s.engine
+            .state(RECIDIVISM)
+            .await
+            .unwrap()
+            .map(|s| s.as_str()),
+        Some("approved")
+    );
+
+    // Sign-out ends the session; a revoked token is refused.
+    let r = http
+        .delete(url("/api/v1/session"))
+        .header("cookie", &session)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert!(
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let r = http
+        .get(url("/api/v1/session"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let (st, _) = s
+        .call(
+            Method::DELETE,
+            "/api/v1/session",
+            Some(&approver),
+            Body::None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (st, _) = s
+        .call(Method::GET, "/api/v1/session", Some(&approver), Body::None)
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+
+    // Sign-in attempts from one address are limited (30 in 10 minutes here).
+    let mut limited = false;
+    for _ in 0..40 {
+        let r = http
+            .post(url("/api/v1/tokens"))
+            .json(&json!({"login": "nobody", "password": "wrong password!!", "code": "000000"}))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "sign-in attempts were never limited");
+
+    // Nothing secret in the audit.
+    store.seal_audit().await.unwrap();
+    let audit = format!("{:?}", store.audit_rows(0, 100_000).await.unwrap());
+    assert!(!audit.contains(PASSWORD) && !audit.contains(&csrf) && !audit.contains(&approver));
+    assert!(audit.contains("session.opened") && audit.contains("study.approved"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_tokens_and_step_up_on_sqlite() {
+    let dir = std::env::temp_dir().join(format!("sf-api-session-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    session_flow(Store::open(dir.join("db").to_str().unwrap()).await.unwrap()).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_tokens_and_step_up_on_postgres() {
+    let Some(pg) = studyflow_store::testing::postgres_schema("api").await else {
+        return;
+    };
+    session_flow(Store::open(&pg.url).await.unwrap()).await;
+}
