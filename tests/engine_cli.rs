@@ -3,7 +3,7 @@
 //! `studyflow serve` with the personal token `studyflow login` keeps; the operator's run on the
 //! database.
 
-use studyflow_tests::{TempDir, add_user, code, serve, studyflow};
+use studyflow_tests::{TempDir, add_user, background, code, serve, studyflow};
 
 const SPEC: &str = "specs/recidivism-2026-cohort.yaml";
 const STUDY: &str = "recidivism-2026-cohort";
@@ -318,8 +318,22 @@ fn a_file_that_is_not_a_database_is_an_error_and_stays_as_it_was() {
 #[test]
 fn the_demo_runs_the_recidivism_study_end_to_end() {
     let dir = TempDir::new("demo");
-    let r = studyflow(&["demo", "--clients", "300", "--dir", &dir.path()]);
-    assert_eq!(r.code, 0, "{}", r.transcript());
+    // With `--serve`, the study is left on a running server, its people's accounts printed.
+    let (served, stdout) = background(&[
+        "demo",
+        "--clients",
+        "1500",
+        "--dir",
+        &dir.path(),
+        "--serve",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let r = studyflow_tests::Outcome {
+        code: 0,
+        stdout,
+        stderr: String::new(),
+    };
     for line in [
         "the 2026 cohort has",
         "linked (p.17.2):",
@@ -375,6 +389,119 @@ fn the_demo_runs_the_recidivism_study_end_to_end() {
         release.stdout.contains("earlier versions:"),
         "{}",
         release.stdout
+    );
+    // The Service's researchers download it through the server, as themselves: each file as
+    // its manifest says; the approver, who is no researcher, gets nothing (MK403 p.22.5, p.24).
+    let account = |login: &str| -> (String, Vec<u8>) {
+        let line = r
+            .stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{login} ")))
+            .unwrap_or_else(|| panic!("no account {login} in\n{}", r.stdout));
+        let word_after = |w: &str| {
+            line.split_whitespace()
+                .skip_while(|x| *x != w)
+                .nth(1)
+                .unwrap()
+                .to_owned()
+        };
+        let secret = studyflow_identity::totp::from_base32(&word_after("secret")).unwrap();
+        (word_after("password"), secret)
+    };
+    let sign_in = |login: &str| -> String {
+        let (password, secret) = account(login);
+        let file = dir.file(&format!("{login}.password"), &password);
+        let token = format!("{}/{login}.token", dir.path());
+        let r = studyflow(&[
+            "login",
+            "--server",
+            &served.url,
+            "--login",
+            login,
+            "--password-file",
+            &file,
+            "--code",
+            &code(&secret, 0),
+            "--token-file",
+            &token,
+        ]);
+        assert_eq!(r.code, 0, "{}", r.transcript());
+        token
+    };
+    let out = format!("{}/analysis", dir.path());
+    let inese = sign_in("inese.kalnina");
+    let got = studyflow(&[
+        "download",
+        "recidivism-2026-cohort",
+        "--out",
+        &out,
+        "--server",
+        &served.url,
+        "--token-file",
+        &inese,
+    ]);
+    assert_eq!(got.code, 0, "{}", got.transcript());
+    assert!(
+        got.stdout.contains("each checked against its manifest"),
+        "{}",
+        got.stdout
+    );
+    for file in [
+        "subjects.csv",
+        "follow_up_observation.csv",
+        "codebook.csv",
+        "MANIFEST.sha256",
+    ] {
+        assert_eq!(
+            std::fs::read(format!("{out}/{file}")).unwrap(),
+            std::fs::read(folder.join(file)).unwrap(),
+            "{file} as released"
+        );
+    }
+    let subjects = std::fs::read_to_string(format!("{out}/subjects.csv")).unwrap();
+    assert!(
+        subjects.starts_with("study_id,"),
+        "{}",
+        &subjects[..80.min(subjects.len())]
+    );
+    // Every subject of the cohort the demo formed, bar those k-anonymity suppressed (p.7).
+    let cohort: usize = r
+        .stdout
+        .split("the 2026 cohort has ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("the demo says its cohort");
+    let rows = subjects.lines().count() - 1;
+    assert!(rows > 0 && rows <= cohort, "{rows} of {cohort} subjects");
+    let gatis = sign_in("gatis.krumins");
+    let refused = studyflow(&[
+        "download",
+        "recidivism-2026-cohort",
+        "--out",
+        &format!("{}/approver", dir.path()),
+        "--server",
+        &served.url,
+        "--token-file",
+        &gatis,
+    ]);
+    assert_eq!(refused.code, 1, "{}", refused.transcript());
+    assert!(refused.stderr.contains("p.22.5"), "{}", refused.stderr);
+    assert!(!std::path::Path::new(&format!("{}/approver/subjects.csv", dir.path())).exists());
+    // Each download is in the audit: who, which file, its sha256.
+    let export = studyflow(&["audit", "export", "--database", db.to_str().unwrap()]).stdout;
+    let manifest = std::fs::read_to_string(folder.join("MANIFEST.sha256")).unwrap();
+    let subjects_hash = manifest
+        .lines()
+        .find_map(|l| l.strip_suffix("  subjects.csv"))
+        .unwrap();
+    assert!(
+        export
+            .lines()
+            .any(|l| l.contains("\"actor\":\"inese.kalnina\"")
+                && l.contains("release.downloaded")
+                && l.contains(subjects_hash)),
+        "no download of subjects.csv by inese.kalnina in the audit"
     );
     // A second run gets its own folder; nothing of the first is touched. Its follow-ups go in
     // one request per week of due days (p.19: a configured batch window).

@@ -45,6 +45,15 @@ fn catalogue_reference_is_fresh() {
 }
 
 #[test]
+fn openapi_document_is_fresh() {
+    check_fresh(
+        "docs/openapi.json",
+        &studyflow_server::openapi_text(),
+        "openapi",
+    );
+}
+
+#[test]
 fn every_spec_carries_the_schema_modeline() {
     let dir = root().join("specs");
     let mut n = 0;

@@ -135,6 +135,17 @@ pub struct Served {
 
 /// Starts `studyflow serve --listen 127.0.0.1:0 ARGS` and waits for its address.
 pub fn serve(args: &[&str]) -> Served {
+    let argv: Vec<&str> = ["serve", "--listen", "127.0.0.1:0"]
+        .iter()
+        .chain(args)
+        .copied()
+        .collect();
+    background(&argv).0
+}
+
+/// Runs `studyflow ARGS` in this process in the background until it says where it serves
+/// (`serve`, `demo --serve`): its address, and everything it said until then.
+pub fn background(args: &[&str]) -> (Served, String) {
     fixed_clock();
     struct Lines(std::sync::mpsc::Sender<Vec<u8>>);
     impl std::io::Write for Lines {
@@ -147,10 +158,9 @@ pub fn serve(args: &[&str]) -> Served {
         }
     }
     let (tx, rx) = std::sync::mpsc::channel();
-    let argv: Vec<String> = ["studyflow", "serve", "--listen", "127.0.0.1:0"]
-        .iter()
-        .chain(args)
-        .map(|a| (*a).to_owned())
+    let argv: Vec<String> = std::iter::once("studyflow")
+        .chain(args.iter().copied())
+        .map(str::to_owned)
         .collect();
     std::thread::spawn(move || {
         let mut out = Lines(tx);
@@ -159,20 +169,25 @@ pub fn serve(args: &[&str]) -> Served {
         eprintln!("studyflow serve ended with {code}");
     });
     let mut said = Vec::new();
-    while !said.contains(&b'\n') {
-        match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+    loop {
+        let text = String::from_utf8_lossy(&said).into_owned();
+        if let Some(line) = text
+            .lines()
+            .find(|l| l.starts_with("studyflow serves http://") && text.contains(&format!("{l}\n")))
+        {
+            let url = line
+                .split_whitespace()
+                .find(|w| w.starts_with("http://"))
+                .and_then(|u| u.strip_suffix("/api/v1"))
+                .unwrap_or_else(|| panic!("no address in {line:?}"))
+                .to_owned();
+            return (Served { url }, text);
+        }
+        match rx.recv_timeout(std::time::Duration::from_secs(300)) {
             Ok(b) => said.extend(b),
-            Err(e) => panic!("studyflow serve said no address: {e}"),
+            Err(e) => panic!("studyflow said no address ({e}):\n{text}"),
         }
     }
-    let line = String::from_utf8_lossy(&said).into_owned();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .and_then(|u| u.strip_suffix("/api/v1"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
-    Served { url }
 }
 
 /// `studyflow user add LOGIN` with the password in `password_file` (and `more` arguments,

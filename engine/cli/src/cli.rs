@@ -20,6 +20,8 @@ pub enum Command {
     Schema,
     /// Print the rule reference (docs/rules.md).
     Rules,
+    /// Print the OpenAPI 3.1 document of `studyflow serve`'s API (docs/openapi.json).
+    Openapi,
     /// Print the data catalogue (docs/catalogue.md).
     Catalogue,
     /// The Latvian working-day calendar: a year's days off and working Saturdays, or a deadline
@@ -65,6 +67,11 @@ pub enum Command {
     Retry(RetryArgs),
     /// List your open tasks, with what each asks of you.
     Tasks(ServerArgs),
+    /// Download a release of a study's anonymised dataset (the latest by default) into a
+    /// folder, each file checked against the release's manifest: an internal study's analysis
+    /// dataset for its service researchers (MK403 p.22.5, p.24), an external study's for the
+    /// external researcher's authorised persons (p.30).
+    Download(DownloadArgs),
     /// Complete a human task.
     Task(TaskArgs),
     /// Verify or export the hash-chained audit.
@@ -96,6 +103,13 @@ pub struct DemoArgs {
     /// Follow-up batch window in days (MK403 p.19); 1: one request per due day.
     #[arg(long, default_value_t = 1, value_name = "DAYS", value_parser = clap::value_parser!(u16).range(1..=31))]
     pub batch_window: u16,
+    /// Then leave the study on a running server (`studyflow serve`), printing the demo's
+    /// accounts, to look around as its people (Ctrl-C stops it).
+    #[arg(long)]
+    pub serve: bool,
+    /// Where `--serve` listens.
+    #[arg(long, default_value = "127.0.0.1:8080", requires = "serve")]
+    pub listen: String,
 }
 
 /// Where the engine's database is.
@@ -220,6 +234,19 @@ pub struct ContractArgs {
 pub struct StudyArgs {
     #[command(flatten)]
     pub server: ServerArgs,
+    pub study: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DownloadArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Which release, 0 the oldest (default: the latest).
+    #[arg(long)]
+    pub release: Option<usize>,
+    /// The folder to write the files in (created, readable by you only).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
     pub study: String,
 }
 

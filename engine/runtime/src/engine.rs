@@ -237,7 +237,7 @@ impl Engine {
     /// The acts that cannot be undone or that let data out — approving, recording a contract,
     /// terminating — need a recent proof of identity, not only a session or token that may
     /// have been left open.
-    fn require_recent_proof(&self, who: &Identity, act: &str) -> Result<()> {
+    pub(crate) fn require_recent_proof(&self, who: &Identity, act: &str) -> Result<()> {
         let window = i64::try_from(self.options.step_up.as_micros()).unwrap_or(i64::MAX);
         if who.recently_authenticated(self.now(), window) {
             Ok(())
@@ -320,7 +320,7 @@ impl Engine {
     /// amendment's (the people it adds act only once it is approved). Read from the stored
     /// spec alone, not its plan, so a study whose plan no longer compiles to its approved shape
     /// can still be amended or terminated.
-    async fn authority(&self, study: &str, running: Option<i64>) -> Result<Spec> {
+    pub(crate) async fn authority(&self, study: &str, running: Option<i64>) -> Result<Spec> {
         let version = match running {
             Some(v) => v,
             None => self

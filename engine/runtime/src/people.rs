@@ -86,6 +86,32 @@ pub fn authorise_act(spec: &Spec, act: StudyAct, who: &Identity) -> Result<()> {
     }
 }
 
+/// Whether `who` may receive the study's anonymised dataset: an external study's goes to the
+/// authorised persons its external researcher designated, after the contract and their
+/// declarations (MK403 p.30, p.30.2, p.33.1); an internal study's to the Service's researchers
+/// with access to anonymised data, in the study workspace (p.22.5, p.24, p.25.1).
+pub fn authorise_download(spec: &Spec, who: &Identity) -> Result<()> {
+    let user = who.login();
+    if spec.external.is_some() {
+        return team_member(spec, who)
+            .is_some_and(|m| m.authorised_person)
+            .then_some(())
+            .ok_or_else(|| {
+                EngineError::Forbidden(format!(
+                    "`{user}` is not bound to an authorised person of the external researcher: only they receive the anonymised data (MK403 p.30, p.30.2, p.33.1)"
+                ))
+            });
+    }
+    service_persons(spec, who)
+        .any(|p| p.role == ServiceRole::ServiceResearcher && p.access.contains(&Access::AnonymisedData))
+        .then_some(())
+        .ok_or_else(|| {
+            EngineError::Forbidden(format!(
+                "`{user}` is not bound to a service researcher with access to anonymised data: only they receive the analysis dataset (MK403 p.22.5, p.24, p.25.1)"
+            ))
+        })
+}
+
 /// Whether `who` may complete a task of `step` (MK403 p.21, p.25.2, p.30.2, p.33.1).
 pub fn authorise(spec: &Spec, step: &Step, who: &Identity) -> Result<()> {
     use studyflow_plan::Actor;

@@ -9,7 +9,10 @@ use std::path::PathBuf;
 
 use studyflow_store::{RunRow, RunState, StudyState};
 
+use studyflow_identity::Identity;
+
 use crate::engine::{Engine, Result};
+use crate::error::EngineError;
 
 /// A study as `status` shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,6 +134,9 @@ pub struct Release {
     pub written_at: i64,
     /// Events the follow-ups found, per wave, in this release.
     pub follow_up_events: BTreeMap<String, u64>,
+    /// A transfer to the external researcher (MK403 p.30), not a release to the study
+    /// workspace (p.22.5, p.24).
+    pub to_external: bool,
 }
 
 impl Engine {
@@ -317,6 +323,31 @@ fn overdue(runs: &[RunRow], now: i64) -> Vec<Overdue> {
     out.into_values().collect()
 }
 
+impl Engine {
+    /// Release `n` (0 the oldest) of the study, for `who` to download: someone the study
+    /// involves (else there is no such study for them), allowed to receive its anonymised
+    /// dataset ([`crate::people::authorise_download`]), with a recent proof of identity.
+    pub async fn release_for(&self, study: &str, n: usize, who: &Identity) -> Result<Release> {
+        if !self.involved(study, who).await? {
+            return Err(EngineError::NotFound(format!(
+                "no study `{study}` of yours"
+            )));
+        }
+        let row = self
+            .store
+            .study(study)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("no study `{study}` of yours")))?;
+        crate::people::authorise_download(&self.authority(study, row.active_version).await?, who)?;
+        self.require_recent_proof(who, "download a release")?;
+        self.releases(study)
+            .await?
+            .into_iter()
+            .nth(n)
+            .ok_or_else(|| EngineError::Refused(format!("`{study}` has no release {n} yet")))
+    }
+}
+
 /// The releases the done release and transfer runs recorded.
 fn releases(runs: &[RunRow]) -> Vec<Release> {
     let mut out: Vec<Release> = runs
@@ -333,6 +364,7 @@ fn releases(runs: &[RunRow]) -> Vec<Release> {
                     .unwrap_or_default()
                     .to_owned(),
                 written_at: r.updated_at,
+                to_external: r.kind == "transfer",
                 follow_up_events: record
                     .get("follow_up_events")
                     .and_then(|e| serde_json::from_value(e.clone()).ok())

@@ -1,9 +1,10 @@
 //! What the API takes and gives, as JSON. The CLI's client reads the same types.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Sign in with a local account: its password and a current code of its second factor.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct SignIn {
     pub login: String,
     pub password: String,
@@ -11,7 +12,7 @@ pub struct SignIn {
 }
 
 /// A browser session opened: the cookie is set; `csrf` goes in `X-CSRF-Token` on every change.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct SessionOpened {
     pub login: String,
     pub csrf: String,
@@ -19,7 +20,7 @@ pub struct SessionOpened {
 }
 
 /// Who is signed in.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Me {
     pub login: String,
     pub issuer: String,
@@ -29,7 +30,7 @@ pub struct Me {
 }
 
 /// A personal token asked for with the account's password and a code.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct TokenRequest {
     pub login: String,
     pub password: String,
@@ -43,7 +44,7 @@ pub struct TokenRequest {
 }
 
 /// A personal token, shown once.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct TokenIssued {
     pub token: String,
     pub id: String,
@@ -51,7 +52,7 @@ pub struct TokenIssued {
 }
 
 /// A personal token as listed: never the token itself.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct TokenView {
     pub id: String,
     pub label: String,
@@ -62,14 +63,14 @@ pub struct TokenView {
 }
 
 /// A new proof of identity for the acts that need a recent one.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Reauthenticate {
     pub password: String,
     pub code: String,
 }
 
 /// An act done, in words, with what it produced.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Done {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -81,14 +82,14 @@ pub struct Done {
 }
 
 /// Approve the version waiting, optionally only if its plan is the one reviewed.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Approve {
     #[serde(default)]
     pub plan_hash: Option<String>,
 }
 
 /// The contract of an external study (MK403 p.5, p.30.2, p.33).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Contract {
     pub number: String,
     /// YYYY-MM-DD.
@@ -101,14 +102,15 @@ pub struct Contract {
 }
 
 /// A task completed, with a note.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Complete {
     #[serde(default)]
     pub note: Option<String>,
 }
 
 /// A page of a long list: `items`, and `next` to ask for the page after it (`?after=`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "PageOf{T}")]
 pub struct Page<T> {
     pub items: Vec<T>,
     #[serde(default)]
@@ -116,7 +118,7 @@ pub struct Page<T> {
 }
 
 /// A study in a list.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct StudySummary {
     pub id: String,
     pub state: String,
@@ -124,7 +126,7 @@ pub struct StudySummary {
 }
 
 /// A study's status.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct StudyView {
     pub id: String,
     pub state: String,
@@ -138,7 +140,7 @@ pub struct StudyView {
     pub releases: Vec<ReleaseView>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct StepView {
     pub step: String,
     pub per_subject: bool,
@@ -151,7 +153,7 @@ pub struct StepView {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct OverdueView {
     pub step: String,
     pub runs: usize,
@@ -160,7 +162,7 @@ pub struct OverdueView {
     pub rule: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ReleaseView {
     pub step: String,
     pub recipient: String,
@@ -168,8 +170,28 @@ pub struct ReleaseView {
     pub follow_up_events: std::collections::BTreeMap<String, u64>,
 }
 
+/// A file of a release, as its manifest lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct FileView {
+    pub name: String,
+    pub sha256: String,
+}
+
+/// A release of the study's anonymised dataset: `GET …/releases/{n}/{file}` downloads a file.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ReleaseFiles {
+    /// `n`, 0 the oldest.
+    pub index: usize,
+    pub step: String,
+    pub recipient: String,
+    pub written_at: String,
+    pub follow_up_events: std::collections::BTreeMap<String, u64>,
+    /// Empty when the files are not there any more (kept elsewhere, or deleted, MK403 p.35).
+    pub files: Vec<FileView>,
+}
+
 /// An open task of the person asking, with what to do.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct TaskView {
     pub id: i64,
     pub study: String,
@@ -183,7 +205,7 @@ pub struct TaskView {
 }
 
 /// The note recorded with a completed task.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct NoteView {
     pub id: i64,
     pub step: String,

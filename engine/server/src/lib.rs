@@ -55,43 +55,100 @@ pub enum Access {
     SignedIn,
 }
 
-/// A route of the API, as documented and tested.
+/// What a request or a response carries.
+#[derive(Clone, Copy)]
+pub enum Payload {
+    None,
+    /// A study spec, `application/yaml`.
+    Yaml,
+    /// JSON of a type of [`api`], as its schema.
+    Json(fn(&mut schemars::SchemaGenerator) -> schemars::Schema),
+}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Payload::None => "None",
+            Payload::Yaml => "Yaml",
+            Payload::Json(_) => "Json",
+        })
+    }
+}
+
+fn json<T: schemars::JsonSchema>() -> Payload {
+    Payload::Json(|g| g.subschema_for::<T>())
+}
+
+/// A route of the API, as documented (`docs/openapi.json`) and tested.
 #[derive(Debug, Clone, Copy)]
 pub struct RouteDoc {
     pub method: &'static str,
     pub path: &'static str,
     pub access: Access,
     pub summary: &'static str,
+    pub request: Payload,
+    /// The status of success and what it carries.
+    pub ok: (u16, Payload),
 }
 
 type Handler = MethodRouter<Arc<App>>;
 
-/// Every route of the API with its handler: the router is built from this list, and the
-/// authorisation matrix test walks it, so a route cannot be added without its entry.
+/// Every route of the API with its handler: the router is built from this list, the OpenAPI
+/// document is generated from it, and the authorisation matrix test walks it, so a route
+/// cannot be added without its entry in each.
 pub fn routes() -> Vec<(RouteDoc, Handler)> {
     use Access::*;
-    let r = |method, path, access, summary| RouteDoc {
-        method,
-        path,
-        access,
-        summary,
-    };
+    use Payload::{None as Nothing, Yaml};
+    #[allow(clippy::too_many_arguments)]
+    fn r(
+        method: &'static str,
+        path: &'static str,
+        access: Access,
+        summary: &'static str,
+        request: Payload,
+        ok: (u16, Payload),
+    ) -> RouteDoc {
+        RouteDoc {
+            method,
+            path,
+            access,
+            summary,
+            request,
+            ok,
+        }
+    }
     vec![
         (
             r(
                 "POST",
                 "/api/v1/session",
                 Public,
-                "sign in: open a browser session",
+                "Sign in with a password and a code: opens a browser session (cookie) and returns its CSRF token.",
+                json::<SignIn>(),
+                (201, json::<SessionOpened>()),
             ),
             post(sign_in),
         ),
         (
-            r("GET", "/api/v1/session", SignedIn, "who is signed in"),
+            r(
+                "GET",
+                "/api/v1/session",
+                SignedIn,
+                "Who is signed in, and when they last proved it.",
+                Nothing,
+                (200, json::<Me>()),
+            ),
             get(me),
         ),
         (
-            r("DELETE", "/api/v1/session", SignedIn, "sign out"),
+            r(
+                "DELETE",
+                "/api/v1/session",
+                SignedIn,
+                "Sign out: the session (or the token used) is revoked.",
+                Nothing,
+                (204, Nothing),
+            ),
             delete(sign_out),
         ),
         (
@@ -99,7 +156,9 @@ pub fn routes() -> Vec<(RouteDoc, Handler)> {
                 "POST",
                 "/api/v1/session/reauthenticate",
                 SignedIn,
-                "prove who you are again, for approve, contract and terminate",
+                "Prove who you are again (password and code), for approve, contract and terminate.",
+                json::<Reauthenticate>(),
+                (200, json::<Me>()),
             ),
             post(reauthenticate),
         ),
@@ -108,12 +167,21 @@ pub fn routes() -> Vec<(RouteDoc, Handler)> {
                 "POST",
                 "/api/v1/tokens",
                 Public,
-                "a personal token, for the CLI (password and code)",
+                "A personal token for the CLI, for a password and a code; shown once.",
+                json::<TokenRequest>(),
+                (201, json::<TokenIssued>()),
             ),
             post(issue_token),
         ),
         (
-            r("GET", "/api/v1/tokens", SignedIn, "your personal tokens"),
+            r(
+                "GET",
+                "/api/v1/tokens",
+                SignedIn,
+                "Your personal tokens (never the tokens themselves).",
+                Nothing,
+                (200, json::<Vec<TokenView>>()),
+            ),
             get(list_tokens),
         ),
         (
@@ -121,7 +189,9 @@ pub fn routes() -> Vec<(RouteDoc, Handler)> {
                 "DELETE",
                 "/api/v1/tokens/{id}",
                 SignedIn,
-                "revoke one of your tokens",
+                "Revoke one of your tokens.",
+                Nothing,
+                (204, Nothing),
             ),
             delete(revoke_token),
         ),
@@ -130,7 +200,9 @@ pub fn routes() -> Vec<(RouteDoc, Handler)> {
                 "GET",
                 "/api/v1/studies",
                 SignedIn,
-                "the studies whose spec binds you",
+                "The studies whose spec in force binds you to one of its persons (MK403 p.25.1).",
+                Nothing,
+                (200, json::<Page<StudySummary>>()),
             ),
             get(list_studies),
         ),
@@ -139,12 +211,21 @@ pub fn routes() -> Vec<(RouteDoc, Handler)> {
                 "POST",
                 "/api/v1/studies",
                 SignedIn,
-                "submit a study (its spec, YAML) (MK403 p.3, p.4)",
+                "Submit a study: its spec (MK403 p.3, p.4).",
+                Yaml,
+                (201, json::<Done>()),
             ),
             post(submit),
         ),
         (
-            r("GET", "/api/v1/studies/{id}", SignedIn, "a study's status"),
+            r(
+                "GET",
+                "/api/v1/studies/{id}",
+                SignedIn,
+                "A study's status: steps, deadlines missed, releases.",
+                Nothing,
+                (200, json::<StudyView>()),
+            ),
             get(study),
         ),
         (
@@ -152,7 +233,9 @@ pub fn routes() -> Vec<(RouteDoc, Handler)> {
                 "POST",
                 "/api/v1/studies/{id}/versions",
                 SignedIn,
-                "submit an amendment (MK403 p.3)",
+                "Submit an amendment: the changed spec with `version` raised (MK403 p.3).",
+                Yaml,
+                (201, json::<Done>()),
             ),
             post(amend),
         ),
@@ -161,7 +244,9 @@ pub fn routes() -> Vec<(RouteDoc, Handler)> {
                 "POST",
                 "/api/v1/studies/{id}/approve",
                 SignedIn,
-                "approve the version waiting (MK403 p.3, p.30.1)",
+                "Approve the version waiting, pinned to its plan hash (MK403 p.3, p.30.1); needs a recent proof of identity.",
+                json::<Approve>(),
+                (200, json::<Done>()),
             ),
             post(approve),
         ),
@@ -170,7 +255,9 @@ pub fn routes() -> Vec<(RouteDoc, Handler)> {
                 "POST",
                 "/api/v1/studies/{id}/contract",
                 SignedIn,
-                "record an external study's contract and declarations (MK403 p.5, p.30.2)",
+                "Record an external study's contract, declarations and security measures (MK403 p.5, p.30.2, p.33); needs a recent proof of identity.",
+                json::<Contract>(),
+                (200, json::<Done>()),
             ),
             post(contract),
         ),
@@ -179,7 +266,9 @@ pub fn routes() -> Vec<(RouteDoc, Handler)> {
                 "POST",
                 "/api/v1/studies/{id}/start",
                 SignedIn,
-                "start an approved study (MK403 p.21)",
+                "Start an approved study (MK403 p.21, p.22).",
+                Nothing,
+                (200, json::<Done>()),
             ),
             post(start),
         ),
@@ -188,12 +277,43 @@ pub fn routes() -> Vec<(RouteDoc, Handler)> {
                 "POST",
                 "/api/v1/studies/{id}/terminate",
                 SignedIn,
-                "end a study early, destroying its identifying data (MK403 p.26)",
+                "End a study early; its identifying data is destroyed (MK403 p.26); needs a recent proof of identity.",
+                Nothing,
+                (200, json::<Done>()),
             ),
             post(terminate),
         ),
         (
-            r("GET", "/api/v1/tasks", SignedIn, "your open tasks"),
+            r(
+                "GET",
+                "/api/v1/studies/{id}/releases",
+                SignedIn,
+                "The releases of the study's anonymised dataset, with their files.",
+                Nothing,
+                (200, json::<Vec<ReleaseFiles>>()),
+            ),
+            get(releases),
+        ),
+        (
+            r(
+                "GET",
+                "/api/v1/studies/{id}/releases/{n}/{file}",
+                SignedIn,
+                "Download a file of a release: an external study's to its external researcher's authorised persons (MK403 p.30, p.30.2), an internal study's to its service researchers with access to anonymised data (p.22.5, p.24); needs a recent proof of identity; audited with the file's sha256.",
+                Nothing,
+                (200, Nothing),
+            ),
+            get(download),
+        ),
+        (
+            r(
+                "GET",
+                "/api/v1/tasks",
+                SignedIn,
+                "Your open tasks, with what each asks of you.",
+                Nothing,
+                (200, json::<Page<TaskView>>()),
+            ),
             get(tasks),
         ),
         (
@@ -201,7 +321,9 @@ pub fn routes() -> Vec<(RouteDoc, Handler)> {
                 "POST",
                 "/api/v1/tasks/{id}/complete",
                 SignedIn,
-                "complete a task (MK403 p.21, p.25.2)",
+                "Complete a task of yours, with a note (MK403 p.21, p.25.2, p.30.2).",
+                json::<Complete>(),
+                (200, json::<Done>()),
             ),
             post(complete),
         ),
@@ -210,17 +332,116 @@ pub fn routes() -> Vec<(RouteDoc, Handler)> {
                 "GET",
                 "/api/v1/tasks/{id}/note",
                 SignedIn,
-                "the note of a completed task",
+                "The note of a completed task you may do; a sealed note's reading is audited (MK403 p.25.1, p.26).",
+                Nothing,
+                (200, json::<NoteView>()),
             ),
             get(note),
         ),
     ]
 }
 
+/// The OpenAPI 3.1 document of the API, generated from [`routes`] and the types of [`api`]
+/// (checked in as `docs/openapi.json`; a test keeps it fresh).
+pub fn openapi() -> serde_json::Value {
+    use serde_json::{Map, Value, json};
+    let mut generator = schemars::generate::SchemaSettings::draft2020_12()
+        .with(|s| s.definitions_path = "/components/schemas/".into())
+        .into_generator();
+    let problem = generator.subschema_for::<Problem>();
+    let mut paths = Map::new();
+    for (doc, _) in routes() {
+        let mut op = Map::new();
+        op.insert("summary".into(), json!(doc.summary));
+        op.insert(
+            "operationId".into(),
+            json!(format!(
+                "{}{}",
+                doc.method.to_ascii_lowercase(),
+                doc.path
+                    .trim_start_matches("/api/v1")
+                    .replace(['/', '{', '}'], "_")
+                    .trim_end_matches('_')
+            )),
+        );
+        op.insert(
+            "security".into(),
+            match doc.access {
+                Access::Public => json!([]),
+                Access::SignedIn => json!([{"token": []}, {"session": []}]),
+            },
+        );
+        let mut params = Vec::new();
+        if doc.path.contains("{id}") {
+            params.push(
+                json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}),
+            );
+        }
+        if doc.method == "GET" && matches!(doc.path, "/api/v1/studies" | "/api/v1/tasks") {
+            params.push(json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}}));
+            params.push(json!({"name": "after", "in": "query", "description": "the `next` of the page before", "schema": {"type": "string"}}));
+        }
+        if !params.is_empty() {
+            op.insert("parameters".into(), Value::Array(params));
+        }
+        match doc.request {
+            Payload::None => {}
+            Payload::Yaml => {
+                op.insert("requestBody".into(), json!({"required": true, "content": {"application/yaml": {"schema": {"$ref": "https://example.invalid/studyflow/schemas/study-spec.schema.json"}}}}));
+            }
+            Payload::Json(schema) => {
+                op.insert("requestBody".into(), json!({"required": true, "content": {"application/json": {"schema": schema(&mut generator)}}}));
+            }
+        }
+        let (status, payload) = doc.ok;
+        let ok = match payload {
+            Payload::Json(schema) => {
+                json!({"description": "done", "content": {"application/json": {"schema": schema(&mut generator)}}})
+            }
+            _ => json!({"description": "done"}),
+        };
+        op.insert(
+            "responses".into(),
+            json!({
+                status.to_string(): ok,
+                "default": {"description": "a problem (RFC 9457)", "content": {"application/problem+json": {"schema": problem}}},
+            }),
+        );
+        let entry = paths
+            .entry(doc.path.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+        entry[doc.method.to_ascii_lowercase()] = Value::Object(op);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "studyflow",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Every act of a person on a study under MK403, by a signed-in identity: a personal token (`Authorization: Bearer`, from `studyflow login`) or a browser session (the `__Host-studyflow` cookie, with the session's CSRF token in `X-CSRF-Token` on every change). The engine decides who may do what by the person's role in the study's spec in force; a study that does not involve the person answers 404.",
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "token": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": auth::COOKIE},
+            },
+            "schemas": generator.take_definitions(true),
+        },
+    })
+}
+
+/// [`openapi`] as the checked-in text.
+pub fn openapi_text() -> String {
+    let mut s = serde_json::to_string_pretty(&openapi()).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
 /// The API with its security headers and limits.
 pub fn router(app: Arc<App>) -> Router {
     let mut router = Router::new();
     for (doc, handler) in routes() {
+        debug_assert!(doc.path.starts_with("/api/v1/"));
         router = router.route(doc.path, handler);
     }
     router
@@ -671,6 +892,110 @@ async fn terminate(
         study: Some(id),
         ..Done::default()
     }))
+}
+
+async fn releases(
+    State(app): State<Arc<App>>,
+    p: Person,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<ReleaseFiles>>> {
+    visible(&app, &p.who, &id).await?;
+    let out = app
+        .engine
+        .releases(&id)
+        .await?
+        .into_iter()
+        .enumerate()
+        .map(|(index, r)| ReleaseFiles {
+            index,
+            files: release_files(&r.folder).unwrap_or_default(),
+            step: r.step,
+            recipient: r.recipient,
+            written_at: instant(r.written_at),
+            follow_up_events: r.follow_up_events,
+        })
+        .collect();
+    Ok(Json(out))
+}
+
+/// The manifest's name in a release.
+const MANIFEST: &str = "MANIFEST.sha256";
+
+/// A release's files as its manifest lists them, and the manifest itself.
+fn release_files(folder: &std::path::Path) -> Option<Vec<FileView>> {
+    let mut files: Vec<FileView> = studyflow_dataplane::release::manifest(folder)
+        .ok()?
+        .into_iter()
+        .map(|(name, sha256)| FileView { name, sha256 })
+        .collect();
+    let manifest = std::fs::read(folder.join(MANIFEST)).ok()?;
+    files.push(FileView {
+        name: MANIFEST.to_owned(),
+        sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&manifest)),
+    });
+    Some(files)
+}
+
+async fn download(
+    State(app): State<Arc<App>>,
+    p: Person,
+    Path((id, n, file)): Path<(String, usize, String)>,
+) -> Result<Response> {
+    let release = app.engine.release_for(&id, n, &p.who).await?;
+    let files = release_files(&release.folder).ok_or_else(|| {
+        Problem::new(
+            StatusCode::GONE,
+            "gone",
+            format!("the files of release {n} of `{id}` are not there any more"),
+        )
+    })?;
+    // Only a file the manifest names, or the manifest (no path of the client's reaches the
+    // disk), and only as the manifest says it is.
+    let Some(FileView { name, sha256: hash }) = files.into_iter().find(|f| f.name == file) else {
+        return Err(Problem::not_found(format!(
+            "release {n} of `{id}` has no file `{}`",
+            file.chars().take(80).collect::<String>()
+        )));
+    };
+    let bytes = tokio::fs::read(release.folder.join(&name))
+        .await
+        .map_err(|_| {
+            Problem::new(
+                StatusCode::GONE,
+                "gone",
+                format!("`{name}` of release {n} is not there any more"),
+            )
+        })?;
+    let actual = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    if actual != hash {
+        tracing::error!(study = %id, release = n, file = %name, "a release file does not match its manifest");
+        return Err(Problem::internal());
+    }
+    app.engine
+        .record_read(
+            &p.who,
+            "release.downloaded",
+            &id,
+            if release.to_external { "p.30" } else { "p.24" },
+            serde_json::json!({"release": n, "step": release.step, "file": name, "sha256": hash}),
+        )
+        .await?;
+    let mut r = bytes.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+            .map_err(|_| Problem::internal())?,
+    );
+    h.insert(
+        "x-content-sha256",
+        HeaderValue::from_str(&hash).map_err(|_| Problem::internal())?,
+    );
+    Ok(r)
 }
 
 async fn tasks(

@@ -11,8 +11,8 @@ use studyflow_runtime::EngineError;
 /// Where the problem types are described.
 pub const TYPES: &str = "https://example.invalid/studyflow/docs/api.md#problem-";
 
-/// A problem, as sent.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A problem, as sent (RFC 9457).
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Problem {
     #[serde(rename = "type")]
     pub kind: String,

@@ -170,7 +170,14 @@ fn allowed(route: &str, login: &str, study: &str) -> bool {
         // The recidivism spec as the body: its service researchers may submit it (refused as
         // existing, after the role check).
         "POST /api/v1/studies" => researcher,
-        "GET /api/v1/studies/{id}" => true,
+        "GET /api/v1/studies/{id}" | "GET /api/v1/studies/{id}/releases" => true,
+        // An internal study's analysis dataset to its service researchers with access to
+        // anonymised data (p.22.5, p.24); an external study's to the authorised persons of the
+        // external researcher (p.30).
+        "GET /api/v1/studies/{id}/releases/{n}/{file}" => match study {
+            RECIDIVISM => researcher,
+            _ => login == "liga.ozolina",
+        },
         "POST /api/v1/studies/{id}/versions" => researcher || login == "liga.ozolina",
         "POST /api/v1/studies/{id}/approve" => login == "gatis.krumins",
         "POST /api/v1/studies/{id}/contract" => {
@@ -326,7 +333,11 @@ async fn the_authorisation_matrix_denies_by_default() {
         };
         for study in studies {
             // Anonymous: 401, whatever the route.
-            let path = doc.path.replace("{id}", study);
+            let path = doc
+                .path
+                .replace("{id}", study)
+                .replace("{n}", "0")
+                .replace("{file}", "subjects.csv");
             let path = if doc.path.starts_with("/api/v1/tasks/{id}") {
                 doc.path.replace("{id}", &task.to_string())
             } else if doc.path.starts_with("/api/v1/tokens/{id}") {

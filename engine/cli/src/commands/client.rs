@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use studyflow_server::api::{Done, NoteView, Page, TaskView, TokenIssued};
+use studyflow_server::api::{Done, NoteView, Page, ReleaseFiles, TaskView, TokenIssued};
 use studyflow_server::problem::Problem;
 
 use super::Context;
@@ -88,16 +88,19 @@ fn check_private(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_kept(path: &Path, kept: &Kept) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent() {
-        let mut b = std::fs::DirBuilder::new();
-        b.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-        b.create(dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let tmp = path.with_extension("new");
+/// A folder (and its parents) created owner-only.
+fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))
+}
+
+/// Writes `bytes` to `path` owner-only, whole or not at all (a temporary file renamed).
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("partial");
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -105,10 +108,17 @@ fn write_kept(path: &Path, kept: &Kept) -> anyhow::Result<()> {
     let mut f = o
         .open(&tmp)
         .with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(serde_json::to_string(kept)?.as_bytes())?;
+    f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
+}
+
+fn write_kept(path: &Path, kept: &Kept) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        private_dir(dir)?;
+    }
+    write_private(path, serde_json::to_string(kept)?.as_bytes())
 }
 
 /// A password: from the file (`-`: the first line of standard input), else asked for without
@@ -177,27 +187,61 @@ impl Client {
         reply(req.send().await, &self.base).await
     }
 
+    /// GETs a file; a recent proof of identity asked for as by [`Client::act`].
+    async fn file(&self, path: &str) -> anyhow::Result<Result<Vec<u8>, Problem>> {
+        for attempt in 0..2 {
+            let r = self
+                .http
+                .get(format!("{}{path}", self.base))
+                .bearer_auth(&self.token)
+                .send()
+                .await;
+            let r = r.map_err(|e| {
+                anyhow::anyhow!("cannot reach the studyflow server at {}: {e}", self.base)
+            })?;
+            if r.status().is_success() {
+                return Ok(Ok(r.bytes().await?.to_vec()));
+            }
+            let text = r.text().await.unwrap_or_default();
+            let p: Problem = serde_json::from_str(&text).with_context(|| {
+                format!("the server at {} answered what is not a problem", self.base)
+            })?;
+            if attempt == 1 || !self.reauthenticate(&p).await? {
+                return Ok(Err(p));
+            }
+        }
+        unreachable!("two attempts at most")
+    }
+
+    /// At a terminal, when `p` asks for a recent proof: asks for the password and a code and
+    /// proves it; whether it did.
+    async fn reauthenticate(&self, p: &Problem) -> anyhow::Result<bool> {
+        if p.short() != "reauthenticate" || !std::io::stdin().is_terminal() {
+            return Ok(false);
+        }
+        eprintln!("{}", p.detail);
+        let pw = password(None, "password: ")?;
+        let code = ask("code: ")?;
+        Ok(matches!(
+            self.send(
+                Method::POST,
+                "/api/v1/session/reauthenticate",
+                &Body::Json(json!({"password": pw, "code": code})),
+            )
+            .await?,
+            Reply::Ok(_)
+        ))
+    }
+
     /// Sends; when the act needs a recent proof of identity, asks for the password and a code
     /// (at a terminal), proves it, and sends again.
     async fn act(&self, method: Method, path: &str, body: Body<'_>) -> anyhow::Result<Reply> {
         let r = self.send(method.clone(), path, &body).await?;
         let Reply::Problem(p) = &r else { return Ok(r) };
-        if p.short() != "reauthenticate" || !std::io::stdin().is_terminal() {
-            return Ok(r);
-        }
-        eprintln!("{}", p.detail);
-        let pw = password(None, "password: ")?;
-        let code = ask("code: ")?;
-        match self
-            .send(
-                Method::POST,
-                "/api/v1/session/reauthenticate",
-                &Body::Json(json!({"password": pw, "code": code})),
-            )
-            .await?
-        {
-            Reply::Ok(_) => self.send(method, path, &body).await,
-            problem => Ok(problem),
+        if self.reauthenticate(p).await? {
+            self.send(method, path, &body).await
+        } else {
+            Ok(r)
         }
     }
 }
@@ -407,6 +451,74 @@ pub async fn run(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8> 
                 .act(Method::POST, &path, Body::None)
                 .await?;
             done(ctx, r, None)
+        }
+        Command::Download(a) => {
+            let study = segment(&a.study)?;
+            let c = Client::new(&a.server)?;
+            let list: Vec<ReleaseFiles> = match c
+                .send(
+                    Method::GET,
+                    &format!("/api/v1/studies/{study}/releases"),
+                    &Body::None,
+                )
+                .await?
+            {
+                Reply::Ok(v) => serde_json::from_value(v)?,
+                Reply::Problem(p) => return refused(ctx, &p, None),
+            };
+            let chosen = match a.release {
+                Some(n) => list.iter().find(|r| r.index == n),
+                None => list.last(),
+            };
+            let Some(release) = chosen else {
+                writeln!(
+                    ctx.err,
+                    "studyflow: refused: `{study}` has {} release(s){}",
+                    list.len(),
+                    a.release
+                        .map(|n| format!(", none numbered {n}"))
+                        .unwrap_or_default()
+                )?;
+                return Ok(EXIT_FINDINGS);
+            };
+            private_dir(&a.out)?;
+            let mut bytes_total = 0usize;
+            for f in &release.files {
+                // The manifest's names are plain file names; anything else is not written.
+                anyhow::ensure!(
+                    !f.name.contains(['/', '\\']) && !f.name.starts_with('.'),
+                    "the release names a file `{}` that is not a plain file name",
+                    f.name
+                );
+                let path = format!(
+                    "/api/v1/studies/{study}/releases/{}/{}",
+                    release.index, f.name
+                );
+                let bytes = match c.file(&path).await? {
+                    Ok(b) => b,
+                    Err(p) => return refused(ctx, &p, None),
+                };
+                let actual = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+                anyhow::ensure!(
+                    actual == f.sha256,
+                    "{} of release {} arrived other than its manifest says (sha256 {actual}, not {}); nothing more was written",
+                    f.name,
+                    release.index,
+                    f.sha256
+                );
+                write_private(&a.out.join(&f.name), &bytes)?;
+                bytes_total += bytes.len();
+            }
+            writeln!(
+                ctx.out,
+                "downloaded release {} of {study} ({}, written {}): {} files, {bytes_total} bytes, to {}; each checked against its manifest",
+                release.index,
+                release.step,
+                release.written_at,
+                release.files.len(),
+                a.out.display()
+            )?;
+            Ok(EXIT_OK)
         }
         Command::Tasks(a) => {
             let c = Client::new(&a)?;

@@ -606,13 +606,59 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
             .map(|m| format!(", peak memory {m} MiB"))
             .unwrap_or_default()
     )?;
-    Ok(
-        if audit_ok && !keys_left && found.2 == 0 && in_database == 0 && released {
-            EXIT_OK
-        } else {
-            EXIT_FINDINGS
-        },
-    )
+    let passed = audit_ok && !keys_left && found.2 == 0 && in_database == 0 && released;
+    if args.serve && passed {
+        return serve(&url, &dir, &spec, &args.listen, ctx).await;
+    }
+    Ok(if passed { EXIT_OK } else { EXIT_FINDINGS })
+}
+
+/// `demo --serve`: the study left on a running server, its people's accounts given new
+/// passwords and second factors on the machine's clock, and printed.
+async fn serve(
+    url: &str,
+    dir: &Path,
+    spec: &studyflow_spec::Spec,
+    listen: &str,
+    ctx: &mut Context<'_>,
+) -> anyhow::Result<u8> {
+    let store =
+        Store::open_existing(url)
+            .await?
+            .with_audit_signing(studyflow_store::AuditSigning {
+                signer: studyflow_store::tlog::AuditSigner::from_file(&dir.join("audit.key"))?,
+                log: Some(dir.join("audit.checkpoints")),
+            });
+    let master = MasterKey::from_file(&dir.join("master.key"))?;
+    let accounts = Accounts::new(store.clone(), Policy::default());
+    let now = super::engine::clock()?.now().as_microsecond();
+    writeln!(
+        ctx.out,
+        "demo accounts (demo only: an installation adds its people with `studyflow user add`); sign in with the password and a code of the secret (an authenticator app, or `oathtool --totp -b SECRET`):"
+    )?;
+    for p in &spec.authorised_persons {
+        let Some(login) = p.login.as_deref() else {
+            continue;
+        };
+        let password = Secret::generated_password();
+        let secret = accounts
+            .reset(login, password.expose(), "demo", now)
+            .await?;
+        writeln!(
+            ctx.out,
+            "  {login:<16} {:<20} password {}  secret {}",
+            format!(
+                "({})",
+                serde_json::to_value(p.role)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            ),
+            password.expose(),
+            totp::base32(&secret)
+        )?;
+    }
+    super::engine::serve_store(store, listen, Some(master), ctx).await
 }
 
 /// (files, bytes, identifiers found) below `dir`.

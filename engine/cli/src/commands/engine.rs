@@ -25,7 +25,7 @@ use crate::{EXIT_FINDINGS, EXIT_OK};
 
 /// The clock: the machine's. Test builds (the `test-clock` feature) may fix it with
 /// `STUDYFLOW_NOW`; a production binary cannot.
-fn clock() -> anyhow::Result<Arc<dyn Clock>> {
+pub(crate) fn clock() -> anyhow::Result<Arc<dyn Clock>> {
     Ok(studyflow_runtime::clock::from_env()
         .map_err(anyhow::Error::msg)?
         .unwrap_or_else(|| Arc::new(SystemClock)))
@@ -123,6 +123,16 @@ async fn serve(a: &ServeArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
                 .with_context(|| format!("cannot read the master key {}", key.display()))?,
         ),
     };
+    serve_store(store, &a.listen, master, ctx).await
+}
+
+/// Serves the API on `store` at `listen` until interrupted (`serve`, `demo --serve`).
+pub(crate) async fn serve_store(
+    store: Store,
+    listen: &str,
+    master: Option<MasterKey>,
+    ctx: &mut Context<'_>,
+) -> anyhow::Result<u8> {
     let app = std::sync::Arc::new(studyflow_server::App {
         engine: Engine::new(
             store.clone(),
@@ -137,9 +147,9 @@ async fn serve(a: &ServeArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
         limiter: studyflow_server::auth::Limiter::new(20, 600_000_000),
         master,
     });
-    let listener = tokio::net::TcpListener::bind(&a.listen)
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("cannot listen on {}", a.listen))?;
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     writeln!(
         ctx.out,
@@ -229,6 +239,7 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
         | Command::Start(_)
         | Command::Terminate(_)
         | Command::Tasks(_)
+        | Command::Download(_)
         | Command::Task(_)) => client::run(person, ctx).await,
         Command::Worker(a) => {
             let engine = Arc::new(open_worker(&a).await?);

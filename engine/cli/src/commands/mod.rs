@@ -24,6 +24,7 @@ pub fn run(cli: Cli, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
         Command::Validate(args) => validate::run(&args, ctx),
         Command::Schema => print(ctx, &studyflow_spec::schema::schema_text()),
         Command::Rules => print(ctx, &studyflow_plan::reference_markdown()),
+        Command::Openapi => print(ctx, &studyflow_server::openapi_text()),
         Command::Catalogue => print(ctx, &studyflow_spec::catalogue::reference_markdown()),
         Command::Calendar(args) => calendar::run(&args, ctx),
         Command::Plan(args) => plan::run(&args, ctx),
