@@ -8,6 +8,14 @@ use studyflow_tests::{TempDir, add_user, background, code, serve, studyflow};
 const SPEC: &str = "specs/recidivism-2026-cohort.yaml";
 const STUDY: &str = "recidivism-2026-cohort";
 
+/// The plan hash `submit` printed.
+fn plan_hash(said: &str) -> String {
+    said.split_whitespace()
+        .find(|w| w.starts_with("sha256:"))
+        .map(|w| w.trim_end_matches([',', ';']).to_owned())
+        .unwrap_or_else(|| panic!("no plan hash in {said}"))
+}
+
 #[test]
 fn a_study_from_submission_to_its_first_task_and_the_audit() {
     let dir = TempDir::new("engine-cli");
@@ -114,7 +122,8 @@ fn a_study_from_submission_to_its_first_task_and_the_audit() {
         r.stdout
             .contains("submitted recidivism-2026-cohort version 1, plan sha256:")
     );
-    let r = person("inese.kalnina", &["approve", STUDY]);
+    let hash = plan_hash(&r.stdout);
+    let r = person("inese.kalnina", &["approve", STUDY, "--plan-hash", &hash]);
     assert_eq!(r.code, 1);
     assert!(
         r.stderr.contains("not bound to an approver"),
@@ -123,7 +132,13 @@ fn a_study_from_submission_to_its_first_task_and_the_audit() {
     );
     let r = person("inese.kalnina", &["start", STUDY]);
     assert_eq!(r.code, 1, "unapproved: {}", r.transcript());
-    let r = person("gatis.krumins", &["approve", STUDY]);
+    // Only the plan reviewed is approved.
+    let r = person(
+        "gatis.krumins",
+        &["approve", STUDY, "--plan-hash", "sha256:0000"],
+    );
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    let r = person("gatis.krumins", &["approve", STUDY, "--plan-hash", &hash]);
     assert_eq!(r.code, 0, "{}", r.transcript());
     assert!(r.stdout.contains("as gatis.krumins"), "{}", r.stdout);
     let r = person("inese.kalnina", &["start", STUDY]);
@@ -560,8 +575,18 @@ fn the_worker_moves_data_only_when_configured_and_says_what_is_missing() {
         v.extend(["--server", served.url.as_str(), "--token-file", t.as_str()]);
         studyflow(&v)
     };
-    assert_eq!(person("inese.kalnina", &inese, &["submit", SPEC]).code, 0);
-    assert_eq!(person("gatis.krumins", &gatis, &["approve", STUDY]).code, 0);
+    let submitted = person("inese.kalnina", &inese, &["submit", SPEC]);
+    assert_eq!(submitted.code, 0, "{}", submitted.transcript());
+    let hash = plan_hash(&submitted.stdout);
+    assert_eq!(
+        person(
+            "gatis.krumins",
+            &gatis,
+            &["approve", STUDY, "--plan-hash", &hash]
+        )
+        .code,
+        0
+    );
     assert_eq!(person("inese.kalnina", &inese, &["start", STUDY]).code, 0);
     // Never a silent fallback to the placeholder, which would mark steps done doing nothing.
     let r = run(&["worker", "--once"]);

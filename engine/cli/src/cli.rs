@@ -205,9 +205,10 @@ pub struct SubmitArgs {
 pub struct ApproveArgs {
     #[command(flatten)]
     pub server: ServerArgs,
-    /// Approve only if the plan hash is this one (what you reviewed with `studyflow plan`).
+    /// The hash of the plan you reviewed (`studyflow plan`, or what `submit` printed): only
+    /// that plan is approved (MK403 p.3, p.30.1).
     #[arg(long, value_name = "HASH")]
-    pub plan_hash: Option<String>,
+    pub plan_hash: String,
     pub study: String,
 }
 
@@ -271,6 +272,10 @@ pub struct ServeArgs {
     /// who may read them (MK403 p.26); without it they are reported sealed.
     #[arg(long, env = "STUDYFLOW_MASTER_KEY_FILE", value_name = "FILE")]
     pub master_key_file: Option<PathBuf>,
+    /// A reverse proxy in front of the server whose `X-Forwarded-For` names the client, for
+    /// the sign-in limits and the audit; once per proxy address.
+    #[arg(long = "trusted-proxy", value_name = "ADDRESS")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -294,6 +299,16 @@ pub enum UserCommand {
         /// Read the first password from FILE (`-`: standard input) instead of asking for it.
         #[arg(long, value_name = "FILE")]
         password_file: Option<PathBuf>,
+        /// A person outside the Service (an external researcher's team): the account never
+        /// acts in a role of the Service, whatever a spec binds to its login.
+        #[arg(long)]
+        external: bool,
+    },
+    /// Let an account locked after failed sign-ins sign in again, its secrets unchanged.
+    Unlock {
+        #[command(flatten)]
+        engine: EngineArgs,
+        login: String,
     },
     /// List the local accounts.
     List {

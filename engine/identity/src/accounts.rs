@@ -1,8 +1,6 @@
 //! Local accounts, sign-in, sessions and personal tokens over the store.
 
-use studyflow_store::{
-    AccountRow, AuditEvent, CredentialKind, CredentialRow, SignInOutcome, Store,
-};
+use studyflow_store::{AccountRow, AuditEvent, CredentialKind, CredentialRow, Store};
 
 use crate::secret::{self, Secret};
 use crate::{Identity, IdentityError, LOCAL_ISSUER, Result, password, totp};
@@ -23,9 +21,6 @@ pub struct Policy {
     pub session_absolute: i64,
     /// A personal token's life when none is asked for, and the longest (days).
     pub token_days: (i64, i64),
-    /// The acts that need a recent proof (approve, contract, terminate, release downloads)
-    /// need one within this long (µs).
-    pub step_up: i64,
 }
 
 impl Default for Policy {
@@ -36,7 +31,6 @@ impl Default for Policy {
             session_idle: 30 * MINUTE,
             session_absolute: 12 * 60 * MINUTE,
             token_days: (30, 90),
-            step_up: 5 * MINUTE,
         }
     }
 }
@@ -108,12 +102,14 @@ impl Accounts {
     }
 
     /// Adds a local account with `password` and a new TOTP secret, returned to give the person.
+    /// `external`: a person outside the Service, who never acts in a role of the Service.
     /// `operator` is who adds it (the audit's actor).
     pub async fn add(
         &self,
         login: &str,
         display_name: &str,
         password: &str,
+        external: bool,
         operator: &str,
         now: i64,
     ) -> Result<NewAccount> {
@@ -132,6 +128,7 @@ impl Accounts {
             totp_secret: secret.clone(),
             totp_last_step: 0,
             disabled: false,
+            external,
             failed_attempts: 0,
             locked_until: 0,
             created_at: now,
@@ -145,7 +142,7 @@ impl Accounts {
                     operator,
                     "account.added",
                     login,
-                    serde_json::json!({}),
+                    serde_json::json!({"external": external}),
                 )],
             )
             .await?;
@@ -212,6 +209,38 @@ impl Accounts {
         Ok(())
     }
 
+    /// Lets an account locked after failed sign-ins sign in again, its secrets unchanged.
+    pub async fn unlock(&self, login: &str, operator: &str, now: i64) -> Result<()> {
+        self.store
+            .unlock_account(
+                login,
+                now,
+                &[event(
+                    now,
+                    operator,
+                    "account.unlocked",
+                    login,
+                    serde_json::json!({}),
+                )],
+            )
+            .await?;
+        self.seal().await
+    }
+
+    /// A token's life in days, as asked for: the policy's default when `None`; refused beyond
+    /// its longest. Checked before the sign-in that would issue it, which uses up a code.
+    pub fn token_days(&self, days: Option<i64>) -> Result<i64> {
+        let (default, max) = self.policy.token_days;
+        let days = days.unwrap_or(default);
+        if (1..=max).contains(&days) {
+            Ok(days)
+        } else {
+            Err(IdentityError::Invalid(format!(
+                "a token lives 1 to {max} days, not {days}"
+            )))
+        }
+    }
+
     /// Every local account.
     pub async fn list(&self) -> Result<Vec<AccountRow>> {
         Ok(self.store.accounts().await?)
@@ -227,99 +256,74 @@ impl Accounts {
         from: &str,
         now: i64,
     ) -> Result<Identity> {
-        let account = self.store.account(login).await?;
-        let Some(account) = account else {
-            // As long as for a login that exists.
-            let _ = verify_off_thread(password, password::decoy().to_owned()).await;
+        // The attempt is counted before it is checked, so attempts side by side cannot slip
+        // past the lockout; an unknown login and a locked one look the same, and take as long.
+        let reserved = self
+            .store
+            .reserve_sign_in(login, now, self.policy.lock_after, self.policy.lock_for)
+            .await?;
+        let Some(account) = reserved else {
+            let _ = verify_off_thread(password, password::decoy().to_owned()).await?;
             return Err(IdentityError::Refused);
         };
-        if account.locked_until > now {
-            return Err(IdentityError::Locked {
-                minutes: (account.locked_until - now + MINUTE - 1) / MINUTE,
-            });
-        }
-        let password_ok = verify_off_thread(password, account.password_hash.clone()).await;
+        let password_ok = verify_off_thread(password, account.password_hash.clone()).await?;
         let step = totp::matching_step(
             &account.totp_secret,
             code,
             totp::step_of(now.div_euclid(1_000_000)),
         );
+        // The attempt is an unauthenticated one: its actor is not the account's holder.
         let refused = |reason: &str| {
             event(
                 now,
-                login,
+                "unauthenticated",
                 "account.sign_in_refused",
                 login,
                 serde_json::json!({"reason": reason, "from": from}),
             )
         };
-        if account.disabled {
-            self.store
-                .record_sign_in(
-                    login,
-                    SignInOutcome::Failed {
-                        locked_until: account.locked_until,
-                    },
-                    now,
-                    &[refused("disabled")],
-                )
-                .await?;
-            self.seal().await?;
-            return Err(IdentityError::Refused);
-        }
-        let (true, Some(step)) = (password_ok, step) else {
-            let failures = account.failed_attempts + 1;
-            let locked_until = if failures >= self.policy.lock_after {
-                now + self.policy.lock_for
-            } else {
-                0
-            };
-            let reason = if password_ok {
-                "wrong code"
-            } else {
-                "wrong password"
-            };
-            self.store
-                .record_sign_in(
-                    login,
-                    SignInOutcome::Failed { locked_until },
-                    now,
-                    &[refused(reason)],
-                )
-                .await?;
-            self.seal().await?;
-            return Err(IdentityError::Refused);
+        let reason = match (account.disabled, password_ok, step) {
+            (true, _, _) => Some("disabled"),
+            (false, false, _) => Some("wrong password"),
+            (false, true, None) => Some("wrong code"),
+            (false, true, Some(_)) => None,
         };
-        let accepted = self
-            .store
-            .record_sign_in(
-                login,
-                SignInOutcome::Succeeded { totp_step: step },
-                now,
-                &[event(
+        if let (None, Some(step)) = (reason, step) {
+            let accepted = self
+                .store
+                .sign_in_succeeded(
+                    login,
+                    step,
+                    &account.password_hash,
                     now,
-                    login,
-                    "account.signed_in",
-                    login,
-                    serde_json::json!({"from": from}),
-                )],
-            )
-            .await?;
-        if !accepted {
-            // The code was used already (or a later one was): a replay.
-            self.store
-                .record_sign_in(
-                    login,
-                    SignInOutcome::Failed { locked_until: 0 },
-                    now,
-                    &[refused("code used before")],
+                    &[event(
+                        now,
+                        login,
+                        "account.signed_in",
+                        login,
+                        serde_json::json!({"from": from}),
+                    )],
                 )
                 .await?;
-            self.seal().await?;
-            return Err(IdentityError::Refused);
+            if accepted {
+                self.seal().await?;
+                return Ok(Identity::new(
+                    login,
+                    LOCAL_ISSUER,
+                    login,
+                    now,
+                    !account.external,
+                ));
+            }
         }
-        self.seal().await?;
-        Ok(Identity::new(login, LOCAL_ISSUER, login, now))
+        // A code used before (or a later one was), or an account reset or disabled meanwhile,
+        // is refused as the rest: the attempt stays counted.
+        self.store
+            .append_audit(&[refused(
+                reason.unwrap_or("code used before, or the account changed"),
+            )])
+            .await?;
+        Err(IdentityError::Refused)
     }
 
     /// A new browser session for `who`: the session secret (the cookie) and its CSRF token.
@@ -353,13 +357,7 @@ impl Accounts {
         days: Option<i64>,
         now: i64,
     ) -> Result<(Secret, CredentialRow)> {
-        let (default, max) = self.policy.token_days;
-        let days = days.unwrap_or(default);
-        if !(1..=max).contains(&days) {
-            return Err(IdentityError::Invalid(format!(
-                "a token lives 1 to {max} days, not {days}"
-            )));
-        }
+        let days = self.token_days(days)?;
         let token = Secret::random("sfp_");
         let row = self
             .put(
@@ -441,15 +439,18 @@ impl Accounts {
         if c.kind != kind || c.revoked_at.is_some() || c.expires_at <= now || idle {
             return Err(IdentityError::Unauthenticated);
         }
-        if c.issuer == LOCAL_ISSUER {
+        // A local account must still be enabled; whether it is the Service's is read now.
+        let service = if c.issuer == LOCAL_ISSUER {
             match self.store.account(&c.login).await? {
-                Some(a) if !a.disabled => {}
+                Some(a) if !a.disabled => !a.external,
                 _ => return Err(IdentityError::Unauthenticated),
             }
-        }
+        } else {
+            false
+        };
         self.store.touch_credential(&hash, now, false).await?;
         Ok(Authenticated {
-            identity: Identity::new(&c.login, &c.issuer, &c.subject, c.auth_at),
+            identity: Identity::new(&c.login, &c.issuer, &c.subject, c.auth_at, service),
             credential: c,
         })
     }
@@ -531,16 +532,38 @@ pub fn hex_prefix(hash: &[u8]) -> String {
     hash.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
+/// Argon2id takes 64 MiB and a core for a fifth of a second: at most this many run at once,
+/// whatever the number of requests (a flood of sign-ins would otherwise take all memory).
+fn argon2_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        tokio::sync::Semaphore::new(cores.clamp(1, 4))
+    })
+}
+
+/// A slot for Argon2id, waited for at most 10 s.
+async fn argon2_slot() -> Result<tokio::sync::SemaphorePermit<'static>> {
+    match tokio::time::timeout(std::time::Duration::from_secs(10), argon2_slots().acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(IdentityError::Busy),
+    }
+}
+
 async fn hash_off_thread(password: &str) -> Result<String> {
+    let _slot = argon2_slot().await?;
     let p = zeroize::Zeroizing::new(password.to_owned());
     tokio::task::spawn_blocking(move || password::hash_password(&p))
         .await
         .map_err(|e| IdentityError::Invalid(format!("password hashing stopped: {e}")))?
 }
 
-async fn verify_off_thread(password: &str, stored: String) -> bool {
+async fn verify_off_thread(password: &str, stored: String) -> Result<bool> {
+    let _slot = argon2_slot().await?;
     let p = zeroize::Zeroizing::new(password.to_owned());
-    tokio::task::spawn_blocking(move || password::verify_password(&p, &stored))
-        .await
-        .unwrap_or(false)
+    Ok(
+        tokio::task::spawn_blocking(move || password::verify_password(&p, &stored))
+            .await
+            .unwrap_or(false),
+    )
 }

@@ -34,22 +34,44 @@ pub struct Identity {
     subject: String,
     /// When they last proved it (password and second factor), µs since the epoch.
     auth_at: i64,
+    /// A person of the Service (not of an external researcher's team): only such a person acts
+    /// in a role of the Service — approver, supervisor, service researcher.
+    service: bool,
 }
 
 impl Identity {
-    pub(crate) fn new(login: &str, issuer: &str, subject: &str, auth_at: i64) -> Identity {
+    pub(crate) fn new(
+        login: &str,
+        issuer: &str,
+        subject: &str,
+        auth_at: i64,
+        service: bool,
+    ) -> Identity {
         Identity {
             login: login.to_owned(),
             issuer: issuer.to_owned(),
             subject: subject.to_owned(),
             auth_at,
+            service,
         }
     }
 
-    /// An identity that proved nothing, for tests of what the engine lets a login do.
+    /// A person of the Service who proved nothing, for tests of what the engine lets a login
+    /// do.
     #[cfg(feature = "testing")]
     pub fn for_tests(login: &str) -> Identity {
-        Identity::new(login, LOCAL_ISSUER, login, i64::MAX / 2)
+        Identity::new(login, LOCAL_ISSUER, login, i64::MAX / 2, true)
+    }
+
+    /// As [`Identity::for_tests`], a person outside the Service.
+    #[cfg(feature = "testing")]
+    pub fn for_tests_external(login: &str) -> Identity {
+        Identity::new(login, LOCAL_ISSUER, login, i64::MAX / 2, false)
+    }
+
+    /// Whether this is a person of the Service, who may act in a role of the Service.
+    pub fn is_service(&self) -> bool {
+        self.service
     }
 
     /// The login a spec binds to a person (SF142).
@@ -73,7 +95,7 @@ impl Identity {
     }
 
     /// Whether they proved it within `window_us` of `now` (the acts that need a recent proof:
-    /// approve, contract, terminate, release downloads).
+    /// approve, contract, terminate, release downloads; the window is the engine's).
     pub fn recently_authenticated(&self, now: i64, window_us: i64) -> bool {
         now.saturating_sub(self.auth_at) <= window_us
     }
@@ -92,14 +114,16 @@ impl Identity {
 /// Why an identity could not be established or an account changed.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
-    /// Wrong login, password or code, a disabled account, a replayed code: one message for all,
-    /// so a refusal does not tell which part was wrong or whether the login exists.
-    #[error("sign-in refused: wrong login, password or code")]
-    Refused,
+    /// Wrong login, password or code, a disabled or locked account, a replayed code: one
+    /// message for all, so a refusal does not tell which part was wrong or whether the login
+    /// exists.
     #[error(
-        "sign-in refused: too many failed attempts for this login; try again after {minutes} minutes"
+        "sign-in refused: wrong login, password or code, or too many failed attempts (then wait 15 minutes)"
     )]
-    Locked { minutes: i64 },
+    Refused,
+    /// Too many sign-ins are being checked at once.
+    #[error("the server is busy checking other sign-ins; try again in a moment")]
+    Busy,
     /// A session or token that is unknown, expired, revoked or of a disabled account.
     #[error("not signed in: the session or token is unknown, expired or revoked; sign in again")]
     Unauthenticated,

@@ -254,6 +254,28 @@ impl Engine {
     pub async fn submit(&self, bytes: &[u8], who: &Identity) -> Result<(String, i64, String)> {
         let (spec, plan) = self.compile(bytes)?;
         authorise_act(&spec, StudyAct::Submit, who)?;
+        // A new study only: a later version is an amendment, decided by the persons of the
+        // version in force, never by whoever writes themselves into a new spec (MK403 p.3).
+        if spec.version.0 != 1 {
+            return Err(EngineError::Refused(format!(
+                "a new study's spec has `version: 1`, not {}; a changed spec of a study is an amendment (`studyflow amend`)",
+                spec.version.0
+            )));
+        }
+        if self.store.study(&spec.id).await?.is_some() {
+            // Said only to someone the study involves: to anyone else, that it exists is none
+            // of their business.
+            return Err(EngineError::Refused(
+                if self.involved(&spec.id, who).await? {
+                    format!(
+                        "study `{}` exists already; submit a changed spec with `amend`",
+                        spec.id
+                    )
+                } else {
+                    format!("the id `{}` cannot be used; choose another", spec.id)
+                },
+            ));
+        }
         self.store_version(&spec, &plan, bytes, who, "study.submitted")
             .await
     }
@@ -1154,7 +1176,15 @@ impl Engine {
             .step(&r.step)
             .ok_or_else(|| EngineError::NotFound(format!("step `{}` is not in the plan", r.step)))?
             .clone();
+        // Allowed by the version the run belongs to and by the one in force: an amendment that
+        // takes a person's access away takes it from the tasks of earlier versions too.
         authorise(&loaded.spec, &step, who)?;
+        let row = self.study_row(&r.study).await?;
+        authorise(
+            &self.authority(&r.study, row.active_version).await?,
+            &step,
+            who,
+        )?;
         Ok((loaded, step))
     }
 

@@ -34,10 +34,12 @@ pub fn service_persons<'s>(
     spec: &'s Spec,
     who: &Identity,
 ) -> impl Iterator<Item = &'s AuthorisedPerson> {
-    let login = who.login().to_owned();
+    // A person outside the Service never acts in a role of the Service, whatever login an
+    // applicant wrote into the spec (MK403 p.3, p.25.1).
+    let login = who.is_service().then(|| who.login().to_owned());
     spec.authorised_persons
         .iter()
-        .filter(move |p| p.login.as_deref() == Some(login.as_str()))
+        .filter(move |p| login.is_some() && p.login.as_deref() == login.as_deref())
 }
 
 /// The member of the external team the spec binds to `who`'s login, if any.
@@ -137,7 +139,9 @@ pub fn authorise(spec: &Spec, step: &Step, who: &Identity) -> Result<()> {
         Actor::Approver => has_role(spec, who, ServiceRole::Approver)
             .then_some(())
             .ok_or_else(|| {
-                EngineError::Forbidden(format!("`{user}` is not bound to an approver of the spec"))
+                EngineError::Forbidden(format!(
+                    "`{user}` is not bound to an approver of the spec (MK403 p.3, p.30.1)"
+                ))
             }),
         Actor::ExternalResearcher => {
             let member = team_member(spec, who).ok_or_else(|| {

@@ -96,7 +96,7 @@ async fn bad_commands_are_refused_and_change_nothing() {
         // A second submission of the same study is refused: changes are amendments.
         assert!(matches!(
             s.engine.submit(&bytes, &who("martins.ozols")).await,
-            Err(EngineError::Store(StoreError::Conflict(_)))
+            Err(EngineError::Refused(m)) if m.contains("exists already")
         ));
         // Neither a stranger nor the approver amends it; nobody but an approver terminates it.
         for who in [&who("nobody.named"), &who(""), &who("gatis.krumins")] {

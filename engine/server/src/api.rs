@@ -81,11 +81,11 @@ pub struct Done {
     pub plan_hash: Option<String>,
 }
 
-/// Approve the version waiting, optionally only if its plan is the one reviewed.
+/// Approve the version waiting, if its plan is the one reviewed (`studyflow plan`, or the
+/// study's status): what is approved is pinned by its hash (MK403 p.3, p.30.1).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Approve {
-    #[serde(default)]
-    pub plan_hash: Option<String>,
+    pub plan_hash: String,
 }
 
 /// The contract of an external study (MK403 p.5, p.30.2, p.33).

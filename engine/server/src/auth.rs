@@ -101,20 +101,84 @@ impl FromRequestParts<Arc<App>> for Person {
     }
 }
 
-/// The client's address (the peer; a reverse proxy's own address when behind one, which then
-/// limits sign-in itself).
+/// The client's address: the peer's, or — when the peer is a reverse proxy the server was told
+/// to trust (`--trusted-proxy`) — the last address in `X-Forwarded-For` that is not a trusted
+/// proxy's. A header from anyone else is ignored.
 pub struct Client(pub IpAddr);
 
 impl FromRequestParts<Arc<App>> for Client {
     type Rejection = Problem;
 
-    async fn from_request_parts(parts: &mut Parts, _: &Arc<App>) -> Result<Client, Problem> {
-        Ok(Client(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip()),
-        ))
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Client, Problem> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
+        Ok(Client(client_address(
+            peer,
+            &parts.headers,
+            &app.trusted_proxies,
+        )))
+    }
+}
+
+/// See [`Client`].
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .find(|a| !trusted.contains(a))
+        .unwrap_or(peer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forwarded_address_counts_only_from_a_trusted_proxy() {
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            "203.0.113.9, 198.51.100.7".parse().unwrap(),
+        );
+        // From the proxy: the last address it did not add itself.
+        assert_eq!(
+            client_address(proxy, &h, &[proxy]),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
+        // From anyone else the header is the client's own word: ignored.
+        let other: IpAddr = "192.0.2.5".parse().unwrap();
+        assert_eq!(client_address(other, &h, &[proxy]), other);
+        // IPv6 clients are limited by their /64.
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        assert_eq!(limit_key(a), limit_key(b));
+        let l = Limiter::new(2, 1_000_000);
+        assert!(l.attempt(a, 0).is_ok() && l.attempt(b, 1).is_ok());
+        assert!(l.attempt(a, 2).is_err());
+    }
+}
+
+/// What the limiter counts by: an IPv4 address, or an IPv6 address's /64 (one host commonly
+/// holds a whole /64).
+fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::from([s[0], s[1], s[2], s[3], 0, 0, 0, 0])
+        }
     }
 }
 
@@ -142,7 +206,7 @@ impl Limiter {
             // Forget the idle addresses rather than grow without bound.
             seen.retain(|_, t| t.last().is_some_and(|l| now - l < self.window_us));
         }
-        let times = seen.entry(ip).or_default();
+        let times = seen.entry(limit_key(ip)).or_default();
         times.retain(|t| now - t < self.window_us);
         if times.len() >= self.limit {
             let wait = (times[0] + self.window_us - now) / 1_000_000 + 1;

@@ -44,6 +44,9 @@ pub struct App {
     /// Opens the notes sealed under a study's keys for the persons who may read them; without
     /// it they are reported sealed.
     pub master: Option<MasterKey>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (for the sign-in limits and
+    /// the audit).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// Who may call a route before the engine's own role check.
@@ -447,6 +450,7 @@ pub fn router(app: Arc<App>) -> Router {
     router
         .fallback(|| async { Problem::not_found("no such route") })
         .layer(axum::extract::DefaultBodyLimit::max(2 << 20))
+        .layer(axum::middleware::from_fn(problems_only))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(app)
 }
@@ -470,6 +474,43 @@ async fn security_headers(req: axum::extract::Request, next: axum::middleware::N
         h.insert(k, HeaderValue::from_static(v));
     }
     r
+}
+
+/// Every error as a problem (RFC 9457): the framework's own refusals (a malformed body or path,
+/// a body too large, a wrong method) become problems of their status, without echoing the
+/// request — a secret pasted into the wrong field is not sent back.
+async fn problems_only(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let r = next.run(req).await;
+    let status = r.status();
+    let is_problem = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return r;
+    }
+    let detail = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "the request's body is larger than 2 MiB",
+        StatusCode::METHOD_NOT_ALLOWED => "this route does not take that method",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "send JSON as application/json",
+        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => {
+            "the request is not what this route takes (see docs/openapi.json)"
+        }
+        _ => "the request could not be served",
+    };
+    let kind = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "too-large",
+        StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
+        _ => "bad-request",
+    };
+    let mut p = Problem::new(status, kind, detail).into_response();
+    for (k, v) in r.headers() {
+        if k == header::ALLOW {
+            p.headers_mut().insert(k, v.clone());
+        }
+    }
+    p
 }
 
 /// Serves the API on `listener` until `shutdown` resolves.
@@ -592,13 +633,18 @@ async fn issue_token(
     Json(t): Json<TokenRequest>,
 ) -> Result<(StatusCode, Json<TokenIssued>)> {
     limited(&app, &client)?;
+    // Checked before the sign-in, which uses up the code.
+    let days = app.accounts.token_days(t.days)?;
     let now = app.engine.now();
     let who = app
         .accounts
         .sign_in(&t.login, &t.password, &t.code, &client.0.to_string(), now)
         .await?;
     let label = t.label.as_deref().unwrap_or("cli");
-    let (token, row) = app.accounts.issue_token(&who, label, t.days, now).await?;
+    let (token, row) = app
+        .accounts
+        .issue_token(&who, label, Some(days), now)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(TokenIssued {
@@ -819,14 +865,10 @@ async fn approve(
     State(app): State<Arc<App>>,
     p: Person,
     Path(id): Path<String>,
-    body: Option<Json<Approve>>,
+    Json(a): Json<Approve>,
 ) -> Result<Json<Done>> {
     visible(&app, &p.who, &id).await?;
-    let a = body.map(|b| b.0).unwrap_or_default();
-    let v = app
-        .engine
-        .approve(&id, &p.who, a.plan_hash.as_deref())
-        .await?;
+    let v = app.engine.approve(&id, &p.who, Some(&a.plan_hash)).await?;
     Ok(Json(Done {
         message: format!("approved {id} version {v} as {}", p.who.login()),
         study: Some(id),

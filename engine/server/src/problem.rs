@@ -114,8 +114,8 @@ impl From<IdentityError> for Problem {
     fn from(e: IdentityError) -> Problem {
         match e {
             IdentityError::Refused => Problem::unauthenticated(e.to_string()),
-            IdentityError::Locked { .. } => {
-                Problem::new(StatusCode::TOO_MANY_REQUESTS, "locked", e.to_string())
+            IdentityError::Busy => {
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
             }
             IdentityError::Unauthenticated => Problem::unauthenticated(e.to_string()),
             IdentityError::Invalid(m) => Problem::bad_request(m),

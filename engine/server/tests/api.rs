@@ -39,6 +39,11 @@ struct Server {
 
 impl Server {
     async fn start(store: Store, logins: &[&str]) -> Server {
+        Server::start_with(store, logins, &[]).await
+    }
+
+    /// With `externals`: accounts of persons outside the Service.
+    async fn start_with(store: Store, logins: &[&str], externals: &[&str]) -> Server {
         let clock = Arc::new(ManualClock::new(riga_midnight(jiff::civil::date(
             2026, 8, 3,
         ))));
@@ -52,9 +57,13 @@ impl Server {
         let accounts = Accounts::new(store.clone(), Policy::default());
         let now = engine.now();
         let mut secrets = HashMap::new();
-        for login in logins {
+        for (login, external) in logins
+            .iter()
+            .map(|l| (l, false))
+            .chain(externals.iter().map(|l| (l, true)))
+        {
             let a = accounts
-                .add(login, login, PASSWORD, "operator", now)
+                .add(login, login, PASSWORD, external, "operator", now)
                 .await
                 .unwrap();
             secrets.insert((*login).to_owned(), a.totp_secret);
@@ -70,6 +79,7 @@ impl Server {
             accounts,
             limiter: Limiter::new(30, 600_000_000),
             master: None,
+            trusted_proxies: Vec::new(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -231,6 +241,7 @@ async fn the_authorisation_matrix_denies_by_default() {
     )
     .await;
     assert_eq!(st, StatusCode::CREATED, "{b}");
+    let hash = b["plan_hash"].as_str().unwrap().to_owned();
     let (st, b) = call(
         Method::POST,
         "/api/v1/studies".into(),
@@ -243,7 +254,7 @@ async fn the_authorisation_matrix_denies_by_default() {
         Method::POST,
         format!("/api/v1/studies/{RECIDIVISM}/approve"),
         &tokens["gatis.krumins"],
-        Body::None,
+        Body::Json(json!({"plan_hash": hash})),
     )
     .await;
     assert_eq!(st, StatusCode::OK, "{b}");
@@ -307,6 +318,7 @@ async fn the_authorisation_matrix_denies_by_default() {
             "POST /api/v1/studies/{id}/contract" => {
                 Body::Json(json!({"number": "X", "concluded_on": "2026-08-01"}))
             }
+            "POST /api/v1/studies/{id}/approve" => Body::Json(json!({"plan_hash": "sha256:00"})),
             "POST /api/v1/session" | "POST /api/v1/tokens" => Body::Json(
                 json!({"login": "inese.kalnina", "password": "not the password", "code": "000000"}),
             ),
@@ -512,6 +524,10 @@ async fn session_flow(store: Store) {
     );
     let r = submit(Some(&csrf)).await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
+    let hash = r.json::<Value>().await.unwrap()["plan_hash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     // A forged session cookie is nobody.
     let r = http
         .get(url("/api/v1/session"))
@@ -553,7 +569,7 @@ async fn session_flow(store: Store) {
             Method::POST,
             &format!("/api/v1/studies/{RECIDIVISM}/approve"),
             Some(&approver),
-            Body::None,
+            Body::Json(json!({"plan_hash": hash})),
         )
         .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED, "{b}");
@@ -575,7 +591,7 @@ async fn session_flow(store: Store) {
             Method::POST,
             &format!("/api/v1/studies/{RECIDIVISM}/approve"),
             Some(&approver),
-            Body::None,
+            Body::Json(json!({"plan_hash": hash})),
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{b}");
@@ -662,4 +678,179 @@ async fn sessions_tokens_and_step_up_on_postgres() {
         return;
     };
     session_flow(Store::open(&pg.url).await.unwrap()).await;
+}
+
+/// What an adversarial review found, kept found: a stranger cannot slip a version of a study in
+/// through submit, nor learn that it exists; an account outside the Service never acts in a
+/// role of the Service, whatever login an applicant writes; the framework's own refusals are
+/// problems that echo nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_review_found_stays_fixed() {
+    let dir = std::env::temp_dir().join(format!("sf-api-review-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::open(dir.join("db").to_str().unwrap()).await.unwrap();
+    let s = Server::start_with(
+        store,
+        &["inese.kalnina", "gatis.krumins", "eve.sample"],
+        &["liga.ozolina", "eve.external"],
+    )
+    .await;
+    let mut t = HashMap::new();
+    for l in [
+        "inese.kalnina",
+        "gatis.krumins",
+        "eve.sample",
+        "liga.ozolina",
+        "eve.external",
+    ] {
+        t.insert(l, s.token(l, 0).await);
+    }
+    let text = String::from_utf8(spec(RECIDIVISM)).unwrap();
+    let (st, b) = s
+        .call(
+            Method::POST,
+            "/api/v1/studies",
+            Some(&t["inese.kalnina"]),
+            Body::Yaml(spec(RECIDIVISM)),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    // A stranger's version 2 naming herself: not through submit; no hint the study exists.
+    let hijack = text
+        .replacen("\nversion: 1\n", "\nversion: 2\n", 1)
+        .replace("login: martins.ozols", "login: eve.sample");
+    let (st, b) = s
+        .call(
+            Method::POST,
+            "/api/v1/studies",
+            Some(&t["eve.sample"]),
+            Body::Yaml(hijack.into_bytes()),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{b}");
+    assert!(!b["detail"].as_str().unwrap().contains(RECIDIVISM), "{b}");
+    let own = text.replace("login: martins.ozols", "login: eve.sample");
+    let (st, b) = s
+        .call(
+            Method::POST,
+            "/api/v1/studies",
+            Some(&t["eve.sample"]),
+            Body::Yaml(own.into_bytes()),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{b}");
+    assert!(
+        b["detail"].as_str().unwrap().contains("cannot be used"),
+        "{b}"
+    );
+    assert!(!b["detail"].as_str().unwrap().contains("version"), "{b}");
+    // Its own researcher is told plainly.
+    let (st, b) = s
+        .call(
+            Method::POST,
+            "/api/v1/studies",
+            Some(&t["inese.kalnina"]),
+            Body::Yaml(spec(RECIDIVISM)),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{b}");
+    assert!(
+        b["detail"].as_str().unwrap().contains("exists already"),
+        "{b}"
+    );
+    let (_, v) = s
+        .call(
+            Method::GET,
+            &format!("/api/v1/studies/{RECIDIVISM}"),
+            Some(&t["inese.kalnina"]),
+            Body::None,
+        )
+        .await;
+    assert_eq!(v["latest_version"], 1, "{v}");
+
+    // An external researcher's team submits a survey that names an outside account as its
+    // approver: that account cannot approve it — for it, the study's Service roles are nobody's,
+    // so the study does not involve it at all.
+    let survey = String::from_utf8(spec(SURVEY))
+        .unwrap()
+        .replace("login: gatis.krumins", "login: eve.external");
+    let (st, b) = s
+        .call(
+            Method::POST,
+            "/api/v1/studies",
+            Some(&t["liga.ozolina"]),
+            Body::Yaml(survey.into_bytes()),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    let hash = b["plan_hash"].as_str().unwrap().to_owned();
+    let (st, b) = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/studies/{SURVEY}/approve"),
+            Some(&t["eve.external"]),
+            Body::Json(json!({"plan_hash": hash})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{b}");
+
+    // The framework's refusals: problems, echoing nothing of the request.
+    let secret = "my-secret-passphrase-123";
+    let r = s
+        .http
+        .post(format!("{}/api/v1/tokens", s.base))
+        .header("content-type", "application/json")
+        .body(format!(
+            "{{\"login\": 5, \"password\": \"{secret}\", \"code\": 1}}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error());
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    assert!(!r.text().await.unwrap().contains(secret));
+    let r = s
+        .http
+        .get(format!("{}/api/v1/tasks/not-a-number/note", s.base))
+        .bearer_auth(&t["inese.kalnina"])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    assert!(!r.text().await.unwrap().contains("not-a-number"));
+    // (A client of its own: the server closes a connection whose body it refused.)
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/studies", s.base))
+        .bearer_auth(&t["inese.kalnina"])
+        .header("content-type", "application/yaml")
+        .body(vec![b'#'; (2 << 20) + 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    // A token asked for too long a life is refused before the sign-in, so the code still works.
+    let code = s.code("gatis.krumins", 1);
+    let (st, _) = s
+        .call(
+            Method::POST,
+            "/api/v1/tokens",
+            None,
+            Body::Json(
+                json!({"login": "gatis.krumins", "password": PASSWORD, "code": code, "days": 365}),
+            ),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, b) = s
+        .call(
+            Method::POST,
+            "/api/v1/tokens",
+            None,
+            Body::Json(json!({"login": "gatis.krumins", "password": PASSWORD, "code": code})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

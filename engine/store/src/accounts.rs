@@ -17,6 +17,8 @@ pub struct AccountRow {
     pub totp_secret: Vec<u8>,
     pub totp_last_step: i64,
     pub disabled: bool,
+    /// A person outside the Service (an external researcher's team member).
+    pub external: bool,
     pub failed_attempts: i64,
     pub locked_until: i64,
     pub created_at: i64,
@@ -68,17 +70,6 @@ pub struct CredentialRow {
     pub revoked_at: Option<i64>,
 }
 
-/// The outcome of a sign-in, recorded on the account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignInOutcome {
-    /// A wrong password or code: one more failure, and the account refuses sign-in until
-    /// `locked_until` (0: not locked).
-    Failed { locked_until: i64 },
-    /// Password and code were right; `totp_step` is the code's time step, accepted only if it is
-    /// later than the last one accepted (a code is good once).
-    Succeeded { totp_step: i64 },
-}
-
 macro_rules! account_from {
     ($r:expr) => {
         AccountRow {
@@ -88,6 +79,7 @@ macro_rules! account_from {
             totp_secret: $r.try_get("totp_secret")?,
             totp_last_step: $r.try_get("totp_last_step")?,
             disabled: $r.try_get::<i64, _>("disabled")? != 0,
+            external: $r.try_get::<i64, _>("external")? != 0,
             failed_attempts: $r.try_get("failed_attempts")?,
             locked_until: $r.try_get("locked_until")?,
             created_at: $r.try_get("created_at")?,
@@ -118,7 +110,7 @@ macro_rules! credential_from {
     }};
 }
 
-const ACCOUNT_COLUMNS: &str = "login, display_name, password_hash, totp_secret, totp_last_step, disabled, failed_attempts, locked_until, created_at, updated_at";
+const ACCOUNT_COLUMNS: &str = "login, display_name, password_hash, totp_secret, totp_last_step, disabled, external, failed_attempts, locked_until, created_at, updated_at";
 const CREDENTIAL_COLUMNS: &str = "hash, kind, login, issuer, subject, label, csrf_hash, created_at, auth_at, last_used_at, expires_at, revoked_at";
 
 impl Store {
@@ -136,7 +128,7 @@ impl Store {
                 )));
             }
             sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
             )))
             .bind(&a.login)
             .bind(&a.display_name)
@@ -144,6 +136,7 @@ impl Store {
             .bind(&a.totp_secret)
             .bind(a.totp_last_step)
             .bind(i64::from(a.disabled))
+            .bind(i64::from(a.external))
             .bind(a.failed_attempts)
             .bind(a.locked_until)
             .bind(a.created_at)
@@ -243,46 +236,93 @@ impl Store {
         Ok(())
     }
 
-    /// Records a sign-in on the account. A success is refused (`Ok(false)`, nothing changed)
-    /// when its code's time step is not later than the last accepted: a replayed code.
-    pub async fn record_sign_in(
+    /// Counts a sign-in attempt on `login` before its password and code are checked, so that
+    /// attempts made side by side are each counted: the account then refuses sign-in for
+    /// `lock_for` once `lock_after` attempts in a row failed. A lock that has run out starts the
+    /// count again. The account as it now is, or `None` when there is no such login or it is
+    /// locked (the caller cannot tell which).
+    pub async fn reserve_sign_in(
         &self,
         login: &str,
-        outcome: SignInOutcome,
+        now: i64,
+        lock_after: i64,
+        lock_for: i64,
+    ) -> Result<Option<AccountRow>> {
+        let sql = format!(
+            "UPDATE accounts SET
+                 failed_attempts = CASE WHEN locked_until > 0 THEN 1 ELSE failed_attempts + 1 END,
+                 locked_until = CASE
+                     WHEN (CASE WHEN locked_until > 0 THEN 1 ELSE failed_attempts + 1 END) >= $3 THEN $2 + $4
+                     ELSE 0 END,
+                 updated_at = $2
+             WHERE login = $1 AND locked_until <= $2
+             RETURNING {ACCOUNT_COLUMNS}"
+        );
+        on_pool!(self, |p| {
+            match sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(login)
+                .bind(now)
+                .bind(lock_after)
+                .bind(lock_for)
+                .fetch_optional(p)
+                .await?
+            {
+                Some(r) => Ok(Some(account_from!(r))),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Records a sign-in whose password and code were right: the count of failures goes back
+    /// to 0 and `totp_step` becomes the last code accepted. Refused (`Ok(false)`, nothing
+    /// changed) when the code's step is not later than the last accepted (a replay), or the
+    /// account was reset or disabled since `password_hash` was read.
+    pub async fn sign_in_succeeded(
+        &self,
+        login: &str,
+        totp_step: i64,
+        password_hash: &str,
         at: i64,
         audit: &[AuditEvent],
     ) -> Result<bool> {
         let accepted = in_tx!(self, |tx, _b| {
-            let n = match outcome {
-                SignInOutcome::Failed { locked_until } => sqlx::query(
-                    "UPDATE accounts SET failed_attempts = failed_attempts + 1,
-                             locked_until = $2, updated_at = $3
-                         WHERE login = $1",
-                )
-                .bind(login)
-                .bind(locked_until)
-                .bind(at)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected(),
-                SignInOutcome::Succeeded { totp_step } => sqlx::query(
-                    "UPDATE accounts SET failed_attempts = 0, locked_until = 0,
-                             totp_last_step = $2, updated_at = $3
-                         WHERE login = $1 AND totp_last_step < $2",
-                )
-                .bind(login)
-                .bind(totp_step)
-                .bind(at)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected(),
-            };
+            let n = sqlx::query(
+                "UPDATE accounts SET failed_attempts = 0, locked_until = 0,
+                     totp_last_step = $2, updated_at = $3
+                 WHERE login = $1 AND totp_last_step < $2 AND password_hash = $4 AND disabled = 0",
+            )
+            .bind(login)
+            .bind(totp_step)
+            .bind(at)
+            .bind(password_hash)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
             if n > 0 {
                 push_audit!(self, tx, audit);
             }
             n > 0
         });
         Ok(accepted)
+    }
+
+    /// Unlocks an account locked after failed sign-ins, without changing its secrets.
+    pub async fn unlock_account(&self, login: &str, at: i64, audit: &[AuditEvent]) -> Result<()> {
+        in_tx!(self, |tx, _b| {
+            let n = sqlx::query(
+                "UPDATE accounts SET failed_attempts = 0, locked_until = 0, updated_at = $2 WHERE login = $1",
+            )
+            .bind(login)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("no account `{login}`")));
+            }
+            push_audit!(self, tx, audit);
+        });
+        Ok(())
     }
 
     /// Stores a new credential.

@@ -30,7 +30,7 @@ pub mod tlog;
 
 use std::time::Duration;
 
-pub use accounts::{AccountRow, CredentialKind, CredentialRow, SignInOutcome};
+pub use accounts::{AccountRow, CredentialKind, CredentialRow};
 pub use audit::{
     AuditEvent, AuditRow, AuditTrust, Verification, leaf_hash, row_hash, verify_export,
 };

@@ -47,6 +47,31 @@ fn server_base(args: &ServerArgs) -> String {
     args.server.trim_end_matches('/').to_owned()
 }
 
+/// A server a password, a code or a token may be sent to: `https://`, or plain `http://` on
+/// this machine only (loopback), where nothing crosses a network.
+fn check_transport(base: &str) -> anyhow::Result<()> {
+    if base.starts_with("https://") {
+        return Ok(());
+    }
+    let Some(rest) = base.strip_prefix("http://") else {
+        anyhow::bail!("`{base}` is not a server address: https://… (or http:// on this machine)");
+    };
+    let host = rest.split('/').next().unwrap_or("");
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.split_once(']').map(|(h, _)| h))
+        .unwrap_or_else(|| host.rsplit_once(':').map_or(host, |(h, _)| h));
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    anyhow::ensure!(
+        loopback,
+        "refused to send a password, code or token to {base} in clear: use https:// (a server on another machine is behind TLS, docs/serve.md)"
+    );
+    Ok(())
+}
+
 fn read_kept(args: &ServerArgs) -> anyhow::Result<String> {
     let path = token_file(args)?;
     let text = std::fs::read_to_string(&path).with_context(|| {
@@ -98,11 +123,17 @@ fn private_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}", dir.display()))
 }
 
-/// Writes `bytes` to `path` owner-only, whole or not at all (a temporary file renamed).
+/// Writes `bytes` to `path` owner-only, whole or not at all: a new temporary file (never one
+/// that is there already, which another account may have made) renamed over it.
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("partial");
+    let mut nonce = [0u8; 8];
+    getrandom::fill(&mut nonce)
+        .map_err(|e| anyhow::anyhow!("the operating system's random source: {e}"))?;
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(format!(".{}.partial", hex::encode(nonce)));
+    let tmp = path.with_file_name(name);
     let mut o = std::fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
+    o.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
     let mut f = o
@@ -165,6 +196,7 @@ enum Body<'a> {
 
 impl Client {
     fn new(args: &ServerArgs) -> anyhow::Result<Client> {
+        check_transport(&server_base(args))?;
         Ok(Client {
             http: http()?,
             base: server_base(args),
@@ -248,6 +280,8 @@ impl Client {
 
 fn http() -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
+        // A redirect would carry the body (a password and a code) elsewhere.
+        .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(120))
         .connect_timeout(std::time::Duration::from_secs(5))
         .build()?)
@@ -344,12 +378,13 @@ fn segment(id: &str) -> anyhow::Result<&str> {
 }
 
 pub async fn login(a: &LoginArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
+    let base = server_base(&a.server);
+    check_transport(&base)?;
     let pw = password(a.password_file.as_deref(), "password: ")?;
     let code = match &a.code {
         Some(c) => c.clone(),
         None => ask("code from your authenticator app: ")?,
     };
-    let base = server_base(&a.server);
     let sent = http()?
         .post(format!("{base}/api/v1/tokens"))
         .json(&json!({"login": a.login, "password": pw, "code": code, "label": a.label, "days": a.days}))
@@ -359,6 +394,12 @@ pub async fn login(a: &LoginArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
         Reply::Ok(v) => {
             let t: TokenIssued = serde_json::from_value(v)?;
             let path = token_file(&a.server)?;
+            // The token kept before is revoked, not left valid on the server.
+            if let Ok(old) = Client::new(&a.server) {
+                let _ = old
+                    .send(Method::DELETE, "/api/v1/session", &Body::None)
+                    .await;
+            }
             write_kept(
                 &path,
                 &Kept {

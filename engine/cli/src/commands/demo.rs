@@ -165,7 +165,7 @@ async fn demo_people(
             .with_context(|| format!("{} has no login in the demo's spec", p.name))?;
         let password = Secret::generated_password();
         let account = accounts
-            .add(login, &p.name, password.expose(), "demo", now)
+            .add(login, &p.name, password.expose(), false, "demo", now)
             .await?;
         let code = totp::code_at(&account.totp_secret, totp::step_of(now / 1_000_000));
         people.push(
@@ -658,7 +658,7 @@ async fn serve(
             totp::base32(&secret)
         )?;
     }
-    super::engine::serve_store(store, listen, Some(master), ctx).await
+    super::engine::serve_store(store, listen, Some(master), Vec::new(), ctx).await
 }
 
 /// (files, bytes, identifiers found) below `dir`.

@@ -123,7 +123,7 @@ async fn serve(a: &ServeArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
                 .with_context(|| format!("cannot read the master key {}", key.display()))?,
         ),
     };
-    serve_store(store, &a.listen, master, ctx).await
+    serve_store(store, &a.listen, master, a.trusted_proxies.clone(), ctx).await
 }
 
 /// Serves the API on `store` at `listen` until interrupted (`serve`, `demo --serve`).
@@ -131,6 +131,7 @@ pub(crate) async fn serve_store(
     store: Store,
     listen: &str,
     master: Option<MasterKey>,
+    trusted_proxies: Vec<std::net::IpAddr>,
     ctx: &mut Context<'_>,
 ) -> anyhow::Result<u8> {
     let app = std::sync::Arc::new(studyflow_server::App {
@@ -146,6 +147,7 @@ pub(crate) async fn serve_store(
         // failures in a row.
         limiter: studyflow_server::auth::Limiter::new(20, 600_000_000),
         master,
+        trusted_proxies,
     });
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -81,6 +81,7 @@ pub async fn run(command: UserCommand, ctx: &mut Context<'_>) -> anyhow::Result<
             login,
             name,
             password_file,
+            external,
         } => {
             let pw = new_password(password_file.as_deref())?;
             // The first account may create the installation's database (a new file, or an
@@ -90,7 +91,7 @@ pub async fn run(command: UserCommand, ctx: &mut Context<'_>) -> anyhow::Result<
                 Policy::default(),
             );
             accounts
-                .add(&login, &name, &pw, &operator(), now())
+                .add(&login, &name, &pw, external, &operator(), now())
                 .await
                 .map(|a| {
                     let _ = writeln!(ctx.out, "added account {login} ({})", a.display_name);
@@ -109,10 +110,15 @@ pub async fn run(command: UserCommand, ctx: &mut Context<'_>) -> anyhow::Result<
                 for a in list {
                     let _ = writeln!(
                         ctx.out,
-                        "{:<32} {:<32} {}{}",
+                        "{:<32} {:<32} {}{}{}",
                         a.login,
                         a.display_name,
                         if a.disabled { "disabled" } else { "enabled" },
+                        if a.external {
+                            ", outside the Service"
+                        } else {
+                            ""
+                        },
                         if a.locked_until > now() {
                             ", locked after failed sign-ins"
                         } else {
@@ -120,6 +126,15 @@ pub async fn run(command: UserCommand, ctx: &mut Context<'_>) -> anyhow::Result<
                         }
                     );
                 }
+            })
+        }
+        UserCommand::Unlock { engine, login } => {
+            let accounts = Accounts::new(
+                super::engine::signing(&engine, Store::open_existing(&engine.database).await?)?,
+                Policy::default(),
+            );
+            accounts.unlock(&login, &operator(), now()).await.map(|()| {
+                let _ = writeln!(ctx.out, "unlocked {login}");
             })
         }
         UserCommand::Disable { engine, login } => set_disabled(&engine, &login, true, ctx).await?,

@@ -12,15 +12,17 @@ pub static RULE: Rule = Rule {
     name: "person-logins",
     severity: Severity::Error,
     points: &["p.25.1", "p.33.1"],
-    summary: "Every person who acts on the study has a login, one per person; no login is shared by two persons.",
+    summary: "Every person who acts on the study has a login, one per person; no login is shared by two persons, or by the Service and the external team.",
     explanation: "Only the authorised persons receive the study's information (p.25.1), those of \
 an external researcher designated and agreed with the Service (p.33.1). studyflow lets a person \
 act — submit, approve, start, complete a task, download a release — only when signed in as the \
 login the spec binds to them, so every authorised person of the Service, and every member of the \
 external team who is an authorised person or processes personal data, has a `login`. A login \
 names one person: two persons with one login is an error (either could act as the other), and \
-so is one person (however the name is written) with two logins. A change of binding changes the \
-spec, so it is an amendment, approved like any other.",
+so is one person (however the name is written) with two logins. A login is either the \
+Service's or the external researcher's: the same login among the Service's authorised persons \
+and in the external team is an error (a member of the team would act in a role of the \
+Service). A change of binding changes the spec, so it is an amendment, approved like any other.",
     check: Check::Spec(check),
 };
 
@@ -53,6 +55,22 @@ fn persons(spec: &Spec) -> Vec<(String, &str, Option<&str>, bool)> {
 }
 
 fn check(spec: &Spec, f: &mut Findings) {
+    // A login of the Service's people that is also a login of the external team.
+    let service: std::collections::HashSet<&str> = spec
+        .authorised_persons
+        .iter()
+        .filter_map(|p| p.login.as_deref())
+        .collect();
+    if let Some(ext) = &spec.external {
+        for (i, m) in ext.team().iter().enumerate() {
+            if let Some(login) = m.login.as_deref().filter(|l| service.contains(l)) {
+                f.report(
+                    &format!("/external/team/{i}/login"),
+                    format!("login `{login}` is also an authorised person's of the Service: a login is either the Service's or the external researcher's, or a member of the team would act in a role of the Service (MK403 p.25.1, p.33.1)"),
+                );
+            }
+        }
+    }
     // login → the person it names first; person → the login first given them.
     let mut by_login: HashMap<&str, (String, &str)> = HashMap::new();
     let mut by_person: HashMap<String, &str> = HashMap::new();
@@ -146,10 +164,10 @@ mod tests {
     }
 
     /// A team member who neither is an authorised person nor processes personal data does
-    /// not act in studyflow; the others need a login. The same person in both lists with the
-    /// same login is one binding.
+    /// not act in studyflow; the others need a login. A login of the Service's people is not
+    /// also one of the team's, even for the same person.
     #[test]
-    fn team_members_who_act_need_a_login() {
+    fn team_members_who_act_need_a_login_of_their_own() {
         let spec = spec_with(|v| {
             v["external"] = json!({"team": [
                 {"name": "L. Ozoliņa", "role": "PI", "authorised_person": true},
@@ -158,6 +176,13 @@ mod tests {
             ]});
         });
         let d = run_rule(&RULE, &spec);
-        assert_eq!(found(&d), [("/external/team/0".into(), "error")], "{d:?}");
+        assert_eq!(
+            found(&d),
+            [
+                ("/external/team/2/login".into(), "error"),
+                ("/external/team/0".into(), "error")
+            ],
+            "{d:?}"
+        );
     }
 }

@@ -10,6 +10,9 @@ CREATE TABLE accounts (
     -- The last TOTP time step accepted: a code is good once (RFC 6238 §5.2).
     totp_last_step BIGINT NOT NULL DEFAULT 0,
     disabled BIGINT NOT NULL DEFAULT 0,
+    -- 1 for a person outside the Service (an external researcher's team): such an account
+    -- never acts in a role of the Service, whatever a spec binds to its login.
+    external BIGINT NOT NULL DEFAULT 0,
     -- Failed sign-ins since the last success, and until when the account refuses sign-in.
     failed_attempts BIGINT NOT NULL DEFAULT 0,
     locked_until BIGINT NOT NULL DEFAULT 0,
