@@ -53,6 +53,16 @@ fn openapi_document_is_fresh() {
     );
 }
 
+/// `docs/api.md` lists every route of the route table.
+#[test]
+fn the_api_page_lists_every_route() {
+    let page = std::fs::read_to_string(root().join("docs/api.md")).expect("docs/api.md");
+    for (doc, _) in studyflow_server::routes() {
+        let row = format!("| {} | `{}` |", doc.method, doc.path);
+        assert!(page.contains(&row), "docs/api.md has no row `{row}`");
+    }
+}
+
 #[test]
 fn every_spec_carries_the_schema_modeline() {
     let dir = root().join("specs");

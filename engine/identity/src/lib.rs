@@ -15,7 +15,7 @@
 //! once; a disabled or reset account's credentials are revoked with it.
 
 mod accounts;
-mod password;
+pub mod password;
 mod secret;
 pub mod totp;
 
