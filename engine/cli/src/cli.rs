@@ -276,6 +276,20 @@ pub struct ServeArgs {
     /// the sign-in limits and the audit; once per proxy address.
     #[arg(long = "trusted-proxy", value_name = "ADDRESS")]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The Service's identity provider (OpenID Connect), its issuer URL exactly as its
+    /// discovery document states it: the Service's people sign in there
+    /// (`/api/v1/oidc/login`).
+    #[arg(long, env = "STUDYFLOW_OIDC_ISSUER", value_name = "URL", requires_all = ["oidc_client_id", "oidc_client_secret_file", "oidc_redirect_uri"])]
+    pub oidc_issuer: Option<String>,
+    /// This installation's client id at the provider.
+    #[arg(long, env = "STUDYFLOW_OIDC_CLIENT_ID", value_name = "ID")]
+    pub oidc_client_id: Option<String>,
+    /// The client's secret, in a file only its owner can read.
+    #[arg(long, env = "STUDYFLOW_OIDC_CLIENT_SECRET_FILE", value_name = "FILE")]
+    pub oidc_client_secret_file: Option<PathBuf>,
+    /// The callback registered at the provider: `https://<this server>/api/v1/oidc/callback`.
+    #[arg(long, env = "STUDYFLOW_OIDC_REDIRECT_URI", value_name = "URL")]
+    pub oidc_redirect_uri: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -57,6 +57,8 @@ pub struct Authenticated {
 pub struct Accounts {
     store: Store,
     policy: Policy,
+    /// The Service's identity provider, whose people are the Service's.
+    provider: Option<String>,
 }
 
 fn event(at: i64, actor: &str, action: &str, login: &str, detail: serde_json::Value) -> AuditEvent {
@@ -71,7 +73,7 @@ fn event(at: i64, actor: &str, action: &str, login: &str, detail: serde_json::Va
 }
 
 /// A login as the spec writes it (SF142's pattern).
-fn check_login(login: &str) -> Result<()> {
+pub(crate) fn check_login(login: &str) -> Result<()> {
     let ok = !login.is_empty()
         && login.len() <= 64
         && login.as_bytes()[0].is_ascii_alphanumeric()
@@ -94,7 +96,24 @@ impl Accounts {
     }
 
     pub fn new(store: Store, policy: Policy) -> Accounts {
-        Accounts { store, policy }
+        Accounts {
+            store,
+            policy,
+            provider: None,
+        }
+    }
+
+    /// With the Service's identity provider (its issuer): the sessions of its people are of
+    /// the Service.
+    pub fn with_provider(mut self, issuer: &str) -> Accounts {
+        self.provider = Some(issuer.to_owned());
+        self
+    }
+
+    /// Whether `login` is a local account's: a login of the identity provider that is also a
+    /// local account's is refused, so one login is one person.
+    pub async fn is_local(&self, login: &str) -> Result<bool> {
+        Ok(self.store.account(login).await?.is_some())
     }
 
     pub fn policy(&self) -> &Policy {
@@ -446,9 +465,16 @@ impl Accounts {
                 _ => return Err(IdentityError::Unauthenticated),
             }
         } else {
-            false
+            // Of the Service's identity provider, or of no provider this server trusts now.
+            if self.provider.as_deref() != Some(c.issuer.as_str()) {
+                return Err(IdentityError::Unauthenticated);
+            }
+            true
         };
-        self.store.touch_credential(&hash, now, false).await?;
+        // Noted at most once a minute (the idle timeout's grain): a request is then a read.
+        if now - c.last_used_at >= MINUTE {
+            self.store.touch_credential(&hash, now, false).await?;
+        }
         Ok(Authenticated {
             identity: Identity::new(&c.login, &c.issuer, &c.subject, c.auth_at, service),
             credential: c,

@@ -15,6 +15,7 @@
 //! once; a disabled or reset account's credentials are revoked with it.
 
 mod accounts;
+pub mod oidc;
 pub mod password;
 mod secret;
 pub mod totp;
@@ -22,6 +23,11 @@ pub mod totp;
 pub use accounts::{Accounts, Authenticated, NewAccount, Policy};
 pub use password::{hash_password, verify_password};
 pub use secret::Secret;
+
+/// Whether two secrets are equal, in time independent of where they differ.
+pub fn secret_eq(a: &[u8], b: &[u8]) -> bool {
+    secret::same(a, b)
+}
 
 /// The issuer of local accounts' identities.
 pub const LOCAL_ISSUER: &str = "studyflow:local";
@@ -121,6 +127,9 @@ pub enum IdentityError {
         "sign-in refused: wrong login, password or code, or too many failed attempts (then wait 15 minutes)"
     )]
     Refused,
+    /// The identity provider refused, or what it sent did not verify.
+    #[error("sign-in through the identity provider refused: {0}")]
+    Provider(String),
     /// Too many sign-ins are being checked at once.
     #[error("the server is busy checking other sign-ins; try again in a moment")]
     Busy,

@@ -92,6 +92,8 @@ pub struct Engine {
     pub data_plane: Arc<dyn DataPlane>,
     pub options: Options,
     loaded: Mutex<HashMap<(String, i64), Arc<Loaded>>>,
+    /// The specs of stored versions, parsed once: a version's bytes never change.
+    specs: Mutex<HashMap<(String, i64), Arc<Spec>>>,
 }
 
 /// A person's note on a task, as the run records it.
@@ -142,6 +144,7 @@ impl Engine {
             data_plane,
             options,
             loaded: Mutex::new(HashMap::new()),
+            specs: Mutex::new(HashMap::new()),
         }
     }
 
@@ -342,7 +345,7 @@ impl Engine {
     /// amendment's (the people it adds act only once it is approved). Read from the stored
     /// spec alone, not its plan, so a study whose plan no longer compiles to its approved shape
     /// can still be amended or terminated.
-    pub(crate) async fn authority(&self, study: &str, running: Option<i64>) -> Result<Spec> {
+    pub(crate) async fn authority(&self, study: &str, running: Option<i64>) -> Result<Arc<Spec>> {
         let version = match running {
             Some(v) => v,
             None => self
@@ -351,16 +354,30 @@ impl Engine {
                 .await?
                 .unwrap_or(1),
         };
+        let key = (study.to_owned(), version);
+        if let Some(spec) = self
+            .specs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(spec.clone());
+        }
         let v = self
             .store
             .version(study, Some(version))
             .await?
             .ok_or_else(|| EngineError::NotFound(format!("no study `{study}`")))?;
-        studyflow_spec::check(&v.spec).spec.ok_or_else(|| {
+        let spec = Arc::new(studyflow_spec::check(&v.spec).spec.ok_or_else(|| {
             EngineError::Refused(format!(
                 "the stored spec of `{study}` version {version} no longer parses"
             ))
-        })
+        })?);
+        self.specs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, spec.clone());
+        Ok(spec)
     }
 
     /// Audits a read of restricted information by `who` (a sealed note opened, a release file
@@ -645,7 +662,7 @@ impl Engine {
         let row = self.study_row(study).await?;
         // Who acts first, by the spec in force, before anything about the study is said.
         authorise_act(
-            &self.authority(study, row.active_version).await?,
+            &*self.authority(study, row.active_version).await?,
             StudyAct::Start,
             who,
         )?;
@@ -1181,7 +1198,7 @@ impl Engine {
         authorise(&loaded.spec, &step, who)?;
         let row = self.study_row(&r.study).await?;
         authorise(
-            &self.authority(&r.study, row.active_version).await?,
+            &*self.authority(&r.study, row.active_version).await?,
             &step,
             who,
         )?;

@@ -338,7 +338,7 @@ impl Engine {
             .study(study)
             .await?
             .ok_or_else(|| EngineError::NotFound(format!("no study `{study}` of yours")))?;
-        crate::people::authorise_download(&self.authority(study, row.active_version).await?, who)?;
+        crate::people::authorise_download(&*self.authority(study, row.active_version).await?, who)?;
         self.require_recent_proof(who, "download a release")?;
         self.releases(study)
             .await?

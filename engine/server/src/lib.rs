@@ -47,6 +47,8 @@ pub struct App {
     /// Reverse proxies whose `X-Forwarded-For` names the client (for the sign-in limits and
     /// the audit).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The Service's identity provider, when people sign in there (OpenID Connect).
+    pub oidc: Option<studyflow_identity::oidc::Oidc>,
 }
 
 /// Who may call a route before the engine's own role check.
@@ -131,6 +133,28 @@ pub fn routes() -> Vec<(RouteDoc, Handler)> {
                 (201, json::<SessionOpened>()),
             ),
             post(sign_in),
+        ),
+        (
+            r(
+                "GET",
+                "/api/v1/oidc/login",
+                Public,
+                "Sign in at the Service's identity provider (OpenID Connect, code flow with PKCE): a redirect there.",
+                Nothing,
+                (303, Nothing),
+            ),
+            get(oidc_login),
+        ),
+        (
+            r(
+                "GET",
+                "/api/v1/oidc/callback",
+                Public,
+                "The identity provider's answer: a browser session for the person it names, by `preferred_username`, and its CSRF token.",
+                Nothing,
+                (201, json::<SessionOpened>()),
+            ),
+            get(oidc_callback),
         ),
         (
             r(
@@ -578,6 +602,104 @@ async fn sign_in(
         header::SET_COOKIE,
         HeaderValue::from_str(&auth::set_cookie(Some(session.expose()), max_age))
             .map_err(|_| Problem::internal())?,
+    );
+    Ok(r)
+}
+
+/// The cookie that ties the provider's answer to the browser that was sent there.
+const OIDC_COOKIE: &str = "__Host-studyflow-oidc";
+
+fn oidc_of(app: &App) -> Result<&studyflow_identity::oidc::Oidc> {
+    app.oidc.as_ref().ok_or_else(|| {
+        Problem::not_found("sign-in through an identity provider is not configured here")
+    })
+}
+
+async fn oidc_login(State(app): State<Arc<App>>, client: Client) -> Result<Response> {
+    limited(&app, &client)?;
+    let (url, state) = oidc_of(&app)?.begin(app.engine.now());
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    r.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&url).map_err(|_| Problem::internal())?,
+    );
+    // Lax: the provider's answer is a top-level navigation from its site.
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&format!(
+            "{OIDC_COOKIE}={state}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=600"
+        ))
+        .map_err(|_| Problem::internal())?,
+    );
+    Ok(r)
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+async fn oidc_callback(
+    State(app): State<Arc<App>>,
+    client: Client,
+    headers: HeaderMap,
+    Query(c): Query<Callback>,
+) -> Result<Response> {
+    limited(&app, &client)?;
+    let oidc = oidc_of(&app)?;
+    if let Some(e) = &c.error {
+        return Err(Problem::unauthenticated(format!(
+            "the identity provider did not sign you in ({})",
+            e.chars().take(60).collect::<String>()
+        )));
+    }
+    let (Some(code), Some(state)) = (&c.code, &c.state) else {
+        return Err(Problem::bad_request(
+            "the identity provider's answer has no code and state",
+        ));
+    };
+    // Only in the browser that was sent to the provider (no sign-in planted in another's).
+    let sent = auth::cookie(&headers, OIDC_COOKIE);
+    if sent.is_none_or(|s| !studyflow_identity::secret_eq(s.as_bytes(), state.as_bytes())) {
+        return Err(Problem::unauthenticated(
+            "this sign-in did not start in this browser; sign in again",
+        ));
+    }
+    let now = app.engine.now();
+    let who = oidc.finish(state, code, now).await?;
+    if app.accounts.is_local(who.login()).await? {
+        return Err(Problem::unauthenticated(format!(
+            "`{}` is a local account's login too; the operator must resolve it before its person signs in at the identity provider",
+            who.login()
+        )));
+    }
+    let (session, csrf) = app
+        .accounts
+        .open_session(&who, "browser (identity provider)", now)
+        .await?;
+    let max_age = app.accounts.policy().session_absolute / 1_000_000;
+    let mut r = (
+        StatusCode::CREATED,
+        Json(SessionOpened {
+            login: who.login().to_owned(),
+            csrf: csrf.expose().to_owned(),
+            expires_at: instant(now + app.accounts.policy().session_absolute),
+        }),
+    )
+        .into_response();
+    let h = r.headers_mut();
+    h.append(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&auth::set_cookie(Some(session.expose()), max_age))
+            .map_err(|_| Problem::internal())?,
+    );
+    h.append(
+        header::SET_COOKIE,
+        HeaderValue::from_static(
+            "__Host-studyflow-oidc=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0",
+        ),
     );
     Ok(r)
 }

@@ -114,6 +114,7 @@ impl From<IdentityError> for Problem {
     fn from(e: IdentityError) -> Problem {
         match e {
             IdentityError::Refused => Problem::unauthenticated(e.to_string()),
+            IdentityError::Provider(_) => Problem::unauthenticated(e.to_string()),
             IdentityError::Busy => {
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
             }

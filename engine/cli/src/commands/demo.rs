@@ -631,7 +631,7 @@ async fn serve(
             });
     let master = MasterKey::from_file(&dir.join("master.key"))?;
     let accounts = Accounts::new(store.clone(), Policy::default());
-    let now = super::engine::clock()?.now().as_microsecond();
+    let now = super::setup::clock()?.now().as_microsecond();
     writeln!(
         ctx.out,
         "demo accounts (demo only: an installation adds its people with `studyflow user add`); sign in with the password and a code of the secret (an authenticator app, or `oathtool --totp -b SECRET`):"
@@ -658,7 +658,7 @@ async fn serve(
             totp::base32(&secret)
         )?;
     }
-    super::engine::serve_store(store, listen, Some(master), Vec::new(), ctx).await
+    super::engine::serve_store(store, listen, Some(master), Vec::new(), None, ctx).await
 }
 
 /// (files, bytes, identifiers found) below `dir`.

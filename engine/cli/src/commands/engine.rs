@@ -11,11 +11,9 @@ use studyflow_dataplane::connector::Connector;
 use studyflow_dataplane::registry_plane::{RegistryDataPlane, ServiceIs};
 use studyflow_dataplane::vault::MasterKey;
 use studyflow_runtime::clock::{from_micros, riga_date};
-use studyflow_runtime::{
-    Clock, Engine, EngineError, Options, PlaceholderDataPlane, SystemClock, Worker, owner_name,
-};
+use studyflow_runtime::{Engine, EngineError, Options, PlaceholderDataPlane, Worker, owner_name};
 use studyflow_store::tlog::{AuditSigner, AuditVerifier};
-use studyflow_store::{AuditSigning, AuditTrust, Store, StoreError, Verification};
+use studyflow_store::{AuditTrust, Store, StoreError, Verification};
 
 use super::Context;
 use super::{client, users};
@@ -23,27 +21,7 @@ use crate::cli::{AuditArgs, AuditCommand, Command, EngineArgs, ServeArgs, UserAr
 use crate::render::{self, FileReport};
 use crate::{EXIT_FINDINGS, EXIT_OK};
 
-/// The clock: the machine's. Test builds (the `test-clock` feature) may fix it with
-/// `STUDYFLOW_NOW`; a production binary cannot.
-pub(crate) fn clock() -> anyhow::Result<Arc<dyn Clock>> {
-    Ok(studyflow_runtime::clock::from_env()
-        .map_err(anyhow::Error::msg)?
-        .unwrap_or_else(|| Arc::new(SystemClock)))
-}
-
-/// The engine on the database; only `submit` may create a database that is not there yet.
-/// Commands other than `worker` run no step bodies, so they get the placeholder data plane.
-/// The store, signing the audit's checkpoints when an audit key is given.
-pub(crate) fn signing(args: &EngineArgs, store: Store) -> anyhow::Result<Store> {
-    let Some(path) = &args.audit_key_file else {
-        return Ok(store);
-    };
-    let signer = AuditSigner::from_file(path)?;
-    Ok(store.with_audit_signing(AuditSigning {
-        signer,
-        log: args.checkpoint_log(),
-    }))
-}
+use super::setup::{clock, operator, signing};
 
 async fn open_with(args: &EngineArgs, cohort: usize, create: bool) -> anyhow::Result<Engine> {
     let store = if create {
@@ -123,7 +101,61 @@ async fn serve(a: &ServeArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
                 .with_context(|| format!("cannot read the master key {}", key.display()))?,
         ),
     };
-    serve_store(store, &a.listen, master, a.trusted_proxies.clone(), ctx).await
+    let oidc = match (
+        &a.oidc_issuer,
+        &a.oidc_client_id,
+        &a.oidc_client_secret_file,
+        &a.oidc_redirect_uri,
+    ) {
+        (Some(issuer), Some(client_id), Some(secret_file), Some(redirect_uri)) => {
+            let secret = read_private(secret_file)?;
+            let oidc =
+                studyflow_identity::oidc::Oidc::discover(studyflow_identity::oidc::OidcConfig {
+                    issuer: issuer.clone(),
+                    client_id: client_id.clone(),
+                    client_secret: secret,
+                    redirect_uri: redirect_uri.clone(),
+                })
+                .await
+                .with_context(|| format!("cannot use the identity provider {issuer}"))?;
+            Some(oidc)
+        }
+        _ => None,
+    };
+    serve_store(
+        store,
+        &a.listen,
+        master,
+        a.trusted_proxies.clone(),
+        oidc,
+        ctx,
+    )
+    .await
+}
+
+/// A secret from a file only its owner can read (its first line).
+fn read_private(path: &std::path::Path) -> anyhow::Result<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .permissions()
+            .mode();
+        anyhow::ensure!(
+            mode & 0o077 == 0,
+            "{} can be read by others (mode {:o}): `chmod 600` it",
+            path.display(),
+            mode & 0o777
+        );
+    }
+    Ok(std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned())
 }
 
 /// Serves the API on `store` at `listen` until interrupted (`serve`, `demo --serve`).
@@ -132,8 +164,14 @@ pub(crate) async fn serve_store(
     listen: &str,
     master: Option<MasterKey>,
     trusted_proxies: Vec<std::net::IpAddr>,
+    oidc: Option<studyflow_identity::oidc::Oidc>,
     ctx: &mut Context<'_>,
 ) -> anyhow::Result<u8> {
+    let mut accounts =
+        studyflow_identity::Accounts::new(store.clone(), studyflow_identity::Policy::default());
+    if let Some(o) = &oidc {
+        accounts = accounts.with_provider(o.issuer());
+    }
     let app = std::sync::Arc::new(studyflow_server::App {
         engine: Engine::new(
             store.clone(),
@@ -142,12 +180,13 @@ pub(crate) async fn serve_store(
             Arc::new(PlaceholderDataPlane { cohort_size: 0 }),
             Options::default(),
         ),
-        accounts: studyflow_identity::Accounts::new(store, studyflow_identity::Policy::default()),
+        accounts,
         // 20 sign-in attempts per address in 10 minutes; each account locks itself after 5
         // failures in a row.
         limiter: studyflow_server::auth::Limiter::new(20, 600_000_000),
         master,
         trusted_proxies,
+        oidc,
     });
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -342,10 +381,7 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
         Command::Retry(a) => {
             let engine = open(&a.engine, 0).await?;
             // The operator is the account that runs the command; the audit names it.
-            let operator = std::env::var("USER")
-                .or_else(|_| std::env::var("LOGNAME"))
-                .map(|u| format!("operator:{u}"))
-                .unwrap_or_default();
+            let operator = operator();
             match engine.retry(&a.study, &a.step, &operator).await {
                 Ok(n) => {
                     writeln!(

@@ -5,6 +5,7 @@ mod client;
 mod demo;
 mod engine;
 mod plan;
+mod setup;
 mod users;
 mod validate;
 

@@ -7,16 +7,9 @@ use studyflow_store::Store;
 
 use super::Context;
 use super::client::password;
+use super::setup::operator;
 use crate::cli::UserCommand;
 use crate::{EXIT_FINDINGS, EXIT_OK};
-
-/// The operator: the system account that runs the command.
-fn operator() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .map(|u| format!("operator:{u}"))
-        .unwrap_or_else(|_| "operator".into())
-}
 
 fn now() -> i64 {
     micros(jiff::Timestamp::now())
@@ -54,7 +47,7 @@ async fn set_disabled(
     ctx: &mut Context<'_>,
 ) -> anyhow::Result<Result<(), studyflow_identity::IdentityError>> {
     let accounts = Accounts::new(
-        super::engine::signing(engine, Store::open_existing(&engine.database).await?)?,
+        super::setup::signing(engine, Store::open_existing(&engine.database).await?)?,
         Policy::default(),
     );
     Ok(accounts
@@ -87,7 +80,7 @@ pub async fn run(command: UserCommand, ctx: &mut Context<'_>) -> anyhow::Result<
             // The first account may create the installation's database (a new file, or an
             // empty database; another application's is refused untouched).
             let accounts = Accounts::new(
-                super::engine::signing(&engine, Store::open(&engine.database).await?)?,
+                super::setup::signing(&engine, Store::open(&engine.database).await?)?,
                 Policy::default(),
             );
             accounts
@@ -100,7 +93,7 @@ pub async fn run(command: UserCommand, ctx: &mut Context<'_>) -> anyhow::Result<
         }
         UserCommand::List { engine } => {
             let accounts = Accounts::new(
-                super::engine::signing(&engine, Store::open_existing(&engine.database).await?)?,
+                super::setup::signing(&engine, Store::open_existing(&engine.database).await?)?,
                 Policy::default(),
             );
             accounts.list().await.map(|list| {
@@ -130,7 +123,7 @@ pub async fn run(command: UserCommand, ctx: &mut Context<'_>) -> anyhow::Result<
         }
         UserCommand::Unlock { engine, login } => {
             let accounts = Accounts::new(
-                super::engine::signing(&engine, Store::open_existing(&engine.database).await?)?,
+                super::setup::signing(&engine, Store::open_existing(&engine.database).await?)?,
                 Policy::default(),
             );
             accounts.unlock(&login, &operator(), now()).await.map(|()| {
@@ -146,7 +139,7 @@ pub async fn run(command: UserCommand, ctx: &mut Context<'_>) -> anyhow::Result<
         } => {
             let pw = new_password(password_file.as_deref())?;
             let accounts = Accounts::new(
-                super::engine::signing(&engine, Store::open_existing(&engine.database).await?)?,
+                super::setup::signing(&engine, Store::open_existing(&engine.database).await?)?,
                 Policy::default(),
             );
             accounts

@@ -1,0 +1,38 @@
+//! What the commands that open the database share: the clock, the audit's signing key, and
+//! the operator who acts.
+
+use std::sync::Arc;
+
+use studyflow_runtime::{Clock, SystemClock};
+use studyflow_store::tlog::AuditSigner;
+use studyflow_store::{AuditSigning, Store};
+
+use crate::cli::EngineArgs;
+
+/// The clock: the machine's. Test builds (the `test-clock` feature) may fix it with
+/// `STUDYFLOW_NOW`; a production binary cannot.
+pub(crate) fn clock() -> anyhow::Result<Arc<dyn Clock>> {
+    Ok(studyflow_runtime::clock::from_env()
+        .map_err(anyhow::Error::msg)?
+        .unwrap_or_else(|| Arc::new(SystemClock)))
+}
+
+/// The store, signing the audit's checkpoints when an audit key is given.
+pub(crate) fn signing(args: &EngineArgs, store: Store) -> anyhow::Result<Store> {
+    let Some(path) = &args.audit_key_file else {
+        return Ok(store);
+    };
+    let signer = AuditSigner::from_file(path)?;
+    Ok(store.with_audit_signing(AuditSigning {
+        signer,
+        log: args.checkpoint_log(),
+    }))
+}
+
+/// The operator: the system account that runs the command, as the audit names it.
+pub(crate) fn operator() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .map(|u| format!("operator:{u}"))
+        .unwrap_or_else(|_| "operator".into())
+}

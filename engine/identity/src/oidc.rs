@@ -1,0 +1,404 @@
+//! Sign-in through the Service's identity provider: OpenID Connect, authorization code flow
+//! with PKCE (RFC 7636, S256), a confidential client (`client_secret_basic`). The provider is
+//! found by discovery; its ID tokens are verified here — RS256 signature against its JWKS,
+//! issuer, audience, expiry (on the engine's clock), nonce — before an [`Identity`] is made of
+//! them: login `preferred_username` (the login specs bind, SF142), issuer, subject.
+//!
+//! Pending sign-ins (state, nonce, PKCE verifier) are kept in this process for 10 minutes and
+//! used once: the provider's answer must come back to the server that sent the person there.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+use crate::secret::Secret;
+use crate::{Identity, IdentityError, Result};
+
+/// How long a person has to sign in at the provider (µs).
+const PENDING_FOR: i64 = 10 * 60 * 1_000_000;
+/// At most this many sign-ins pending at once (the oldest are dropped).
+const MAX_PENDING: usize = 10_000;
+
+/// The installation's client at the provider.
+#[derive(Debug, Clone)]
+pub struct OidcConfig {
+    /// The provider's issuer URL, exactly as its discovery document states it.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// This server's callback, as registered at the provider
+    /// (`https://…/api/v1/oidc/callback`).
+    pub redirect_uri: String,
+}
+
+/// What discovery says of the provider.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct Metadata {
+    issuer: String,
+    authorization_endpoint: String,
+    token_endpoint: String,
+    jwks_uri: String,
+    #[serde(default)]
+    end_session_endpoint: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Pending {
+    nonce: String,
+    verifier: String,
+    at: i64,
+}
+
+/// The claims of an ID token that studyflow reads.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct IdClaims {
+    pub iss: String,
+    pub sub: String,
+    pub exp: i64,
+    #[serde(default)]
+    pub nonce: Option<String>,
+    #[serde(default)]
+    pub preferred_username: Option<String>,
+}
+
+/// The Service's identity provider.
+pub struct Oidc {
+    config: OidcConfig,
+    metadata: Metadata,
+    http: reqwest::Client,
+    jwks: Mutex<jsonwebtoken::jwk::JwkSet>,
+    pending: Mutex<HashMap<String, Pending>>,
+}
+
+impl std::fmt::Debug for Oidc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Oidc")
+            .field("issuer", &self.config.issuer)
+            .field("client_id", &self.config.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn refused(why: impl Into<String>) -> IdentityError {
+    IdentityError::Provider(why.into())
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl Oidc {
+    /// Reads the provider's discovery document and keys; refused when the document names
+    /// another issuer than the one configured.
+    pub async fn discover(config: OidcConfig) -> Result<Oidc> {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| refused(format!("no HTTP client: {e}")))?;
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            config.issuer.trim_end_matches('/')
+        );
+        let metadata: Metadata = get_json(&http, &url).await?;
+        if metadata.issuer != config.issuer {
+            return Err(refused(format!(
+                "the provider at {url} says its issuer is `{}`, not `{}`",
+                metadata.issuer, config.issuer
+            )));
+        }
+        let jwks = get_json(&http, &metadata.jwks_uri).await?;
+        Ok(Oidc {
+            config,
+            metadata,
+            http,
+            jwks: Mutex::new(jwks),
+            pending: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.config.issuer
+    }
+
+    /// Where to send the person to sign in, and the `state` that names this sign-in.
+    pub fn begin(&self, now: i64) -> (String, String) {
+        let state = Secret::random("").expose().to_owned();
+        let nonce = Secret::random("").expose().to_owned();
+        let verifier = Secret::random("").expose().to_owned();
+        let challenge = b64(&Sha256::digest(verifier.as_bytes()));
+        let mut url = reqwest::Url::parse(&self.metadata.authorization_endpoint)
+            .expect("discovery gave an authorization endpoint URL");
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &self.config.client_id)
+            .append_pair("redirect_uri", &self.config.redirect_uri)
+            .append_pair("scope", "openid profile")
+            .append_pair("state", &state)
+            .append_pair("nonce", &nonce)
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256");
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending.retain(|_, p| now - p.at < PENDING_FOR);
+        if pending.len() >= MAX_PENDING
+            && let Some(oldest) = pending
+                .iter()
+                .min_by_key(|(_, p)| p.at)
+                .map(|(k, _)| k.clone())
+        {
+            pending.remove(&oldest);
+        }
+        pending.insert(
+            state.clone(),
+            Pending {
+                nonce,
+                verifier,
+                at: now,
+            },
+        );
+        (url.to_string(), state)
+    }
+
+    /// The provider's answer: the code is exchanged (with the PKCE verifier) and the ID token
+    /// verified. A state not pending — unknown, used before, or older than 10 minutes — is
+    /// refused before anything is sent to the provider.
+    pub async fn finish(&self, state: &str, code: &str, now: i64) -> Result<Identity> {
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(state)
+            .filter(|p| now - p.at < PENDING_FOR)
+            .ok_or_else(|| refused("this sign-in is unknown, was used before or took longer than 10 minutes; sign in again"))?;
+        let response = self
+            .http
+            .post(&self.metadata.token_endpoint)
+            .basic_auth(&self.config.client_id, Some(&self.config.client_secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", &self.config.redirect_uri),
+                ("code_verifier", &pending.verifier),
+            ])
+            .send()
+            .await
+            .map_err(|e| refused(format!("the identity provider did not answer: {e}")))?;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.map_err(|_| {
+            refused(format!(
+                "the identity provider answered {status} without JSON"
+            ))
+        })?;
+        if !status.is_success() {
+            return Err(refused(format!(
+                "the identity provider refused the code: {}",
+                body.get("error")
+                    .and_then(|e| e.as_str())
+                    .unwrap_or("no reason given")
+            )));
+        }
+        let token = body
+            .get("id_token")
+            .and_then(|t| t.as_str())
+            .ok_or_else(|| refused("the identity provider sent no ID token"))?;
+        let claims = self.verify(token, &pending.nonce, now).await?;
+        identity_of(&claims, now)
+    }
+
+    /// The ID token's claims, if its signature is the provider's and it is for this client,
+    /// from this issuer, not expired at `now` and of this sign-in (`nonce`).
+    pub async fn verify(&self, token: &str, nonce: &str, now: i64) -> Result<IdClaims> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| refused("the ID token is not a JWT"))?;
+        let kid = header.kid.clone().unwrap_or_default();
+        let known = self.key(&kid);
+        let key = match known {
+            Some(k) => k,
+            None => {
+                // The provider may have rotated its keys: read them once more.
+                let fresh: jsonwebtoken::jwk::JwkSet =
+                    get_json(&self.http, &self.metadata.jwks_uri).await?;
+                *self.jwks.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
+                self.key(&kid).ok_or_else(|| {
+                    refused("the ID token is signed by a key the provider does not publish")
+                })?
+            }
+        };
+        verify_with(
+            token,
+            &key,
+            &self.config.issuer,
+            &self.config.client_id,
+            nonce,
+            now,
+        )
+    }
+
+    fn key(&self, kid: &str) -> Option<jsonwebtoken::DecodingKey> {
+        let jwks = self.jwks.lock().unwrap_or_else(|e| e.into_inner());
+        let jwk = jwks.find(kid)?;
+        jsonwebtoken::DecodingKey::from_jwk(jwk).ok()
+    }
+
+    /// Where to send a person signing out, to end their session at the provider too.
+    pub fn logout_url(&self) -> Option<&str> {
+        self.metadata.end_session_endpoint.as_deref()
+    }
+}
+
+/// Verifies an RS256 ID token with `key`: signature, issuer, audience, expiry at `now` (µs,
+/// the engine's clock, no leeway), and nonce.
+pub fn verify_with(
+    token: &str,
+    key: &jsonwebtoken::DecodingKey,
+    issuer: &str,
+    audience: &str,
+    nonce: &str,
+    now: i64,
+) -> Result<IdClaims> {
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    v.set_issuer(&[issuer]);
+    v.set_audience(&[audience]);
+    // Expiry is checked below against the engine's clock, not the machine's.
+    v.validate_exp = false;
+    v.set_required_spec_claims(&["iss", "aud", "sub", "exp"]);
+    let data = jsonwebtoken::decode::<IdClaims>(token, key, &v).map_err(|e| {
+        refused(match e.kind() {
+            jsonwebtoken::errors::ErrorKind::InvalidIssuer => {
+                "the ID token is from another issuer".into()
+            }
+            jsonwebtoken::errors::ErrorKind::InvalidAudience => {
+                "the ID token is for another client".into()
+            }
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+                "the ID token's signature does not verify".into()
+            }
+            other => format!("the ID token is not valid: {other:?}"),
+        })
+    })?;
+    let claims = data.claims;
+    if claims.exp * 1_000_000 <= now {
+        return Err(refused("the ID token has expired; sign in again"));
+    }
+    if claims.nonce.as_deref() != Some(nonce) {
+        return Err(refused("the ID token is not of this sign-in (nonce)"));
+    }
+    Ok(claims)
+}
+
+/// The identity an ID token names: its `preferred_username` must be a login as specs write it.
+fn identity_of(claims: &IdClaims, now: i64) -> Result<Identity> {
+    let login = claims.preferred_username.as_deref().ok_or_else(|| {
+        refused("the ID token carries no preferred_username to bind to a spec's login")
+    })?;
+    crate::accounts::check_login(login)?;
+    Ok(Identity::new(login, &claims.iss, &claims.sub, now, true))
+}
+
+async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> Result<T> {
+    let r = http.get(url).send().await.map_err(|e| {
+        refused(format!(
+            "the identity provider at {url} did not answer: {e}"
+        ))
+    })?;
+    if !r.status().is_success() {
+        return Err(refused(format!(
+            "the identity provider at {url} answered {}",
+            r.status()
+        )));
+    }
+    r.json().await.map_err(|e| {
+        refused(format!(
+            "the identity provider at {url} answered what is not its JSON: {e}"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A key made for these tests only (`openssl genrsa 2048`), signing nothing elsewhere.
+    const TEST_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQDjqxgKFNSFRuln\nrpA85IDV8kgPMR3yxsgvh0caCiQWZNYPEQIOypUPTDlgXhTVMKeCdy0lzQXgmyST\nNmj7GW/U+fQQfLSLMGnNkh1LqparyaN/Cs7GTaP6fdTJxozOsMpvWOcNZAqkNYD7\nq/I2tghyEKC9ctnqUHPKxxWHEYKN8vK5NsHXME7tdf0TUKnZTK1P6dji4BqcejyH\nwV6CxJ++45PBvz/NxjodxhwZSLdveFd4ail1JPEGNhUBgPQet5KHct/PfZCsD0om\nJuFiVk9zuXzSCkOfcsU+ysX43KZYwoo8OVJJQV37ezaMeulVspblF1HP6ka38LZc\n65j7cHK/AgMBAAECggEAN/2MaHJN/8b8QPTz4R3bN4KhySattFbBxbqRuGw1CtLa\nuBLZPDUDKqN22uXYXsPb9mCD2G+PGfldqdywPcy4LZsZNHLO3gpWgumDzeeSrYXl\n8SkByFAw2zpV+heb6nsdFfw5upfXbCICaiKT63OiKRdAyMa1pAQMLhr/Btw+DNVz\nrWrPwAvYkcCrwXZs8vxsEiKQ2h0S6UVrq2bKQ0kbB/jjBO5OEClcCcPoP+j7IWaJ\nCgtiEwBAOp5SaqU0TJgoIoX9Nw/tjqrPZypU1zDMxGsDvPXhpb80Q+LLTtJG/YOB\nHE05Es6NXiOn7qfDfDYO3DmvUY98onN8CCnfg4wwpQKBgQD0tBY5KoW4Rr/WmnnZ\nxoTyZBHPEgOlG9w8vYTyKiH0lfVjflJXdd3pVZLQycW5IxQ+k38lMhBz54OA88fg\nQB/yASQAnWGnrBzcL3Qfm5Vn9GbxCoWR1OsMMzIloMZro9QS7HlfDyqnUJQ6bZOF\nBgS6xHm0qIhnsBCZc2wnEkcRqwKBgQDuLa93LmRj4OV5gAoR3RarZv5LKkMGfv/v\n2I42Qx+eMJyAJMgBtasM3uoYcnGHadH6sNRturdcaQPWR5+yZ4wXk1KRovEumWHf\nvpYqs5SAxrayL4tjOuIpl+SX5nbBZqR8wzl1s0TP7VFzKVoddsRz645+Arf6z84o\nNfQxWKC3PQKBgQDXtOQeMnC714oGOBgPs+K/9RyJx5x08FE9LedCvYc/Hu24bcNS\nG7GpnWiVKjhkkhqnasfa1v4P3dZbVworkPtYDk9ZR2KtNpgeNKqNrk2O3K/d7WN/\nAQzNrVeYOdiPTFSG9fOrqyfzY6G2u58d1QdYSBfs+996X4bSbh+5dXA2jwKBgQDi\nytW9oostH8TiQK1V/TPM2jFh2UghM2T5OTeRK7E7rAYZbuyT1CygANLfnHnF+1la\nYG6mXZijgcuJioHiGv8mo72Ht6P4P00XBB9xYbYSOSVV3jfXsQYRnPSqP2TtG5Oc\nyTg5fw4S/2MDSWjpjWHbD32LN4OAa8deOqHfKwk98QKBgAqL7wExiWOhOHn9k7G2\nro1/pTfKGY9xGhgFP0RGVChY19TYmlFvAdZjAICW1/57tm6X1/XKw17hDBP1jFnE\nIp9RCJda8u9PJjrNpJROeV7kEe/ldFOEhKuPC+nSvkrqT71k1H6mXF+uceB38+nn\nsB4l0KExp3aCs5syj7fd8Bi1\n-----END PRIVATE KEY-----";
+    const TEST_N: &str = "46sYChTUhUbpZ66QPOSA1fJIDzEd8sbIL4dHGgokFmTWDxECDsqVD0w5YF4U1TCngnctJc0F4JskkzZo-xlv1Pn0EHy0izBpzZIdS6qWq8mjfwrOxk2j-n3UycaMzrDKb1jnDWQKpDWA-6vyNrYIchCgvXLZ6lBzyscVhxGCjfLyuTbB1zBO7XX9E1Cp2UytT-nY4uAanHo8h8FegsSfvuOTwb8_zcY6HcYcGUi3b3hXeGopdSTxBjYVAYD0HreSh3Lfz32QrA9KJibhYlZPc7l80gpDn3LFPsrF-NymWMKKPDlSSUFd-3s2jHrpVbKW5RdRz-pGt_C2XOuY-3Byvw";
+    const ISS: &str = "https://idp.example.test";
+    const NOW: i64 = 1_800_000_000_000_000;
+
+    fn token(claims: serde_json::Value) -> String {
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(TEST_KEY.as_bytes()).unwrap();
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+            &claims,
+            &key,
+        )
+        .unwrap()
+    }
+
+    fn claims() -> serde_json::Value {
+        serde_json::json!({
+            "iss": ISS, "sub": "sub-inese", "aud": "studyflow", "nonce": "n1",
+            "exp": NOW / 1_000_000 + 60, "iat": NOW / 1_000_000, "preferred_username": "inese.kalnina",
+        })
+    }
+
+    fn check(t: &str) -> Result<IdClaims> {
+        let key = jsonwebtoken::DecodingKey::from_rsa_components(TEST_N, "AQAB").unwrap();
+        verify_with(t, &key, ISS, "studyflow", "n1", NOW)
+    }
+
+    #[test]
+    fn an_id_token_is_verified_whole() {
+        let c = check(&token(claims())).unwrap();
+        let who = identity_of(&c, NOW).unwrap();
+        assert_eq!(
+            (who.login(), who.issuer(), who.subject()),
+            ("inese.kalnina", ISS, "sub-inese")
+        );
+        assert!(who.is_service());
+        let refused_for = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut c = claims();
+            edit(&mut c);
+            match check(&token(c)) {
+                Err(IdentityError::Provider(m)) => m,
+                other => panic!("accepted: {other:?}"),
+            }
+        };
+        assert!(refused_for(&|c| c["aud"] = "another-client".into()).contains("another client"));
+        assert!(
+            refused_for(&|c| c["iss"] = "https://evil.example.test".into())
+                .contains("another issuer")
+        );
+        assert!(refused_for(&|c| c["exp"] = (NOW / 1_000_000).into()).contains("expired"));
+        assert!(refused_for(&|c| c["nonce"] = "n2".into()).contains("nonce"));
+        assert!(
+            refused_for(&|c| {
+                c.as_object_mut().unwrap().remove("nonce");
+            })
+            .contains("nonce")
+        );
+        // A signature that is not the provider's.
+        let mut t = token(claims());
+        let last = t.pop().unwrap();
+        t.push(if last == 'A' { 'B' } else { 'A' });
+        assert!(check(&t).is_err());
+        // A token signed with a shared secret (alg HS256) is not accepted in place of RS256.
+        let hs = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims(),
+            &jsonwebtoken::EncodingKey::from_secret(TEST_N.as_bytes()),
+        )
+        .unwrap();
+        assert!(check(&hs).is_err());
+    }
+
+    #[test]
+    fn the_login_is_the_preferred_username_as_specs_write_logins() {
+        let mut c = check(&token(claims())).unwrap();
+        c.preferred_username = None;
+        assert!(identity_of(&c, NOW).is_err());
+        c.preferred_username = Some("Inese Kalniņa".into());
+        assert!(identity_of(&c, NOW).is_err());
+    }
+}
