@@ -317,6 +317,10 @@ pub enum UserCommand {
         /// acts in a role of the Service, whatever a spec binds to its login.
         #[arg(long)]
         external: bool,
+        /// A person who signs in at the Service's identity provider: their subject there
+        /// (the ID token's `sub`). The account then has no password of its own.
+        #[arg(long, value_name = "SUB", conflicts_with = "password_file")]
+        oidc_subject: Option<String>,
     },
     /// Let an account locked after failed sign-ins sign in again, its secrets unchanged.
     Unlock {

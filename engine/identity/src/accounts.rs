@@ -110,12 +110,6 @@ impl Accounts {
         self
     }
 
-    /// Whether `login` is a local account's: a login of the identity provider that is also a
-    /// local account's is refused, so one login is one person.
-    pub async fn is_local(&self, login: &str) -> Result<bool> {
-        Ok(self.store.account(login).await?.is_some())
-    }
-
     pub fn policy(&self) -> &Policy {
         &self.policy
     }
@@ -148,6 +142,7 @@ impl Accounts {
             totp_last_step: 0,
             disabled: false,
             external,
+            oidc_subject: None,
             failed_attempts: 0,
             locked_until: 0,
             created_at: now,
@@ -228,6 +223,96 @@ impl Accounts {
         Ok(())
     }
 
+    /// Registers a person who signs in at the Service's identity provider: `login` (the one
+    /// specs bind) for the provider's `subject` (`sub`). Only a registered subject signs in
+    /// there, and only as its login: a username chosen at the provider binds nothing.
+    /// `external`: a person outside the Service.
+    pub async fn add_oidc(
+        &self,
+        login: &str,
+        display_name: &str,
+        subject: &str,
+        external: bool,
+        operator: &str,
+        now: i64,
+    ) -> Result<()> {
+        check_login(login)?;
+        if subject.trim().is_empty() {
+            return Err(IdentityError::Invalid(
+                "the provider's subject is empty".into(),
+            ));
+        }
+        let row = AccountRow {
+            login: login.to_owned(),
+            display_name: display_name.trim().to_owned(),
+            // No password of its own: no Argon2 string is `!`, so none verifies.
+            password_hash: "!".to_owned(),
+            totp_secret: totp::new_secret(),
+            totp_last_step: 0,
+            disabled: false,
+            external,
+            oidc_subject: Some(subject.to_owned()),
+            failed_attempts: 0,
+            locked_until: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store
+            .add_account(
+                &row,
+                &[event(
+                    now,
+                    operator,
+                    "account.added",
+                    login,
+                    serde_json::json!({"external": external, "identity_provider": true}),
+                )],
+            )
+            .await?;
+        self.seal().await
+    }
+
+    /// A person signed in at the identity provider: the verified token's login must be an
+    /// account registered for exactly that subject, and enabled.
+    pub async fn sign_in_oidc(
+        &self,
+        verified: &crate::oidc::Verified,
+        from: &str,
+        now: i64,
+    ) -> Result<Identity> {
+        let login = verified.login()?;
+        let account = self.store.account(login).await?;
+        let bound = account
+            .as_ref()
+            .is_some_and(|a| !a.disabled && a.oidc_subject.as_deref() == Some(verified.subject()));
+        if !bound || self.provider.as_deref() != Some(verified.issuer()) {
+            self.store
+                .append_audit(&[event(
+                    now,
+                    "unauthenticated",
+                    "account.sign_in_refused",
+                    login,
+                    serde_json::json!({"reason": "not registered for this subject of the identity provider", "from": from}),
+                )])
+                .await?;
+            return Err(IdentityError::Provider(format!(
+                "`{login}` is not registered for this person of the identity provider; the operator registers them (`studyflow user add {login} --oidc-subject …`)"
+            )));
+        }
+        let service = account.is_some_and(|a| !a.external);
+        let who = crate::oidc::identity_of(verified, now, service)?;
+        self.store
+            .append_audit(&[event(
+                now,
+                &who.actor(),
+                "account.signed_in",
+                login,
+                serde_json::json!({"from": from, "identity_provider": verified.issuer()}),
+            )])
+            .await?;
+        Ok(who)
+    }
+
     /// Lets an account locked after failed sign-ins sign in again, its secrets unchanged.
     pub async fn unlock(&self, login: &str, operator: &str, now: i64) -> Result<()> {
         self.store
@@ -302,6 +387,7 @@ impl Accounts {
             )
         };
         let reason = match (account.disabled, password_ok, step) {
+            _ if account.oidc_subject.is_some() => Some("signs in at the identity provider"),
             (true, _, _) => Some("disabled"),
             (false, false, _) => Some("wrong password"),
             (false, true, None) => Some("wrong code"),
@@ -469,7 +555,13 @@ impl Accounts {
             if self.provider.as_deref() != Some(c.issuer.as_str()) {
                 return Err(IdentityError::Unauthenticated);
             }
-            true
+            // Still registered to the login for this subject, and enabled.
+            match self.store.account(&c.login).await? {
+                Some(a) if !a.disabled && a.oidc_subject.as_deref() == Some(c.subject.as_str()) => {
+                    !a.external
+                }
+                _ => return Err(IdentityError::Unauthenticated),
+            }
         };
         // Noted at most once a minute (the idle timeout's grain): a request is then a read.
         if now - c.last_used_at >= MINUTE {

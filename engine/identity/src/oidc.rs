@@ -102,7 +102,19 @@ impl Oidc {
             "{}/.well-known/openid-configuration",
             config.issuer.trim_end_matches('/')
         );
+        secure_url("the issuer", &config.issuer)?;
+        secure_url("the redirect URI", &config.redirect_uri)?;
         let metadata: Metadata = get_json(&http, &url).await?;
+        for (what, u) in [
+            (
+                "the authorization endpoint",
+                &metadata.authorization_endpoint,
+            ),
+            ("the token endpoint", &metadata.token_endpoint),
+            ("the keys' address", &metadata.jwks_uri),
+        ] {
+            secure_url(what, u)?;
+        }
         if metadata.issuer != config.issuer {
             return Err(refused(format!(
                 "the provider at {url} says its issuer is `{}`, not `{}`",
@@ -129,13 +141,17 @@ impl Oidc {
         let nonce = Secret::random("").expose().to_owned();
         let verifier = Secret::random("").expose().to_owned();
         let challenge = b64(&Sha256::digest(verifier.as_bytes()));
+        // Checked a URL by `discover`.
         let mut url = reqwest::Url::parse(&self.metadata.authorization_endpoint)
-            .expect("discovery gave an authorization endpoint URL");
+            .unwrap_or_else(|_| reqwest::Url::parse("https://invalid.invalid/").expect("a URL"));
         url.query_pairs_mut()
             .append_pair("response_type", "code")
             .append_pair("client_id", &self.config.client_id)
             .append_pair("redirect_uri", &self.config.redirect_uri)
             .append_pair("scope", "openid profile")
+            // A sign-in here is a proof of identity (the acts that need a recent one rest on
+            // it): the provider asks again, whatever session it has.
+            .append_pair("prompt", "login")
             .append_pair("state", &state)
             .append_pair("nonce", &nonce)
             .append_pair("code_challenge", &challenge)
@@ -163,8 +179,10 @@ impl Oidc {
 
     /// The provider's answer: the code is exchanged (with the PKCE verifier) and the ID token
     /// verified. A state not pending — unknown, used before, or older than 10 minutes — is
-    /// refused before anything is sent to the provider.
-    pub async fn finish(&self, state: &str, code: &str, now: i64) -> Result<Identity> {
+    /// refused before anything is sent to the provider. Who the verified token names becomes a
+    /// person only through [`crate::Accounts::sign_in_oidc`], which binds it to an account
+    /// registered for its subject.
+    pub async fn finish(&self, state: &str, code: &str, now: i64) -> Result<Verified> {
         let pending = self
             .pending
             .lock()
@@ -204,7 +222,7 @@ impl Oidc {
             .and_then(|t| t.as_str())
             .ok_or_else(|| refused("the identity provider sent no ID token"))?;
         let claims = self.verify(token, &pending.nonce, now).await?;
-        identity_of(&claims, now)
+        Ok(Verified(claims))
     }
 
     /// The ID token's claims, if its signature is the provider's and it is for this client,
@@ -248,6 +266,25 @@ impl Oidc {
     }
 }
 
+/// An address the client secret, codes or tokens may go to: `https://`, or plain `http://`
+/// on this machine only (loopback).
+fn secure_url(what: &str, u: &str) -> Result<()> {
+    let url = reqwest::Url::parse(u).map_err(|_| refused(format!("{what} `{u}` is not a URL")))?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(refused(format!(
+            "{what} `{u}` is not https: the client secret, codes and tokens would travel in clear"
+        ))),
+    }
+}
+
 /// Verifies an RS256 ID token with `key`: signature, issuer, audience, expiry at `now` (µs,
 /// the engine's clock, no leeway), and nonce.
 pub fn verify_with(
@@ -288,13 +325,38 @@ pub fn verify_with(
     Ok(claims)
 }
 
-/// The identity an ID token names: its `preferred_username` must be a login as specs write it.
-fn identity_of(claims: &IdClaims, now: i64) -> Result<Identity> {
-    let login = claims.preferred_username.as_deref().ok_or_else(|| {
-        refused("the ID token carries no preferred_username to bind to a spec's login")
-    })?;
-    crate::accounts::check_login(login)?;
-    Ok(Identity::new(login, &claims.iss, &claims.sub, now, true))
+/// An ID token verified by [`Oidc::finish`]: made nowhere else.
+#[derive(Debug, Clone)]
+pub struct Verified(IdClaims);
+
+impl Verified {
+    pub fn issuer(&self) -> &str {
+        &self.0.iss
+    }
+
+    pub fn subject(&self) -> &str {
+        &self.0.sub
+    }
+
+    /// The login it names (`preferred_username`), if it is one as specs write logins.
+    pub fn login(&self) -> Result<&str> {
+        let login = self.0.preferred_username.as_deref().ok_or_else(|| {
+            refused("the ID token carries no preferred_username to bind to a spec's login")
+        })?;
+        crate::accounts::check_login(login)?;
+        Ok(login)
+    }
+}
+
+/// The identity a verified token names, once its account is known (`service`: not external).
+pub(crate) fn identity_of(v: &Verified, now: i64, service: bool) -> Result<Identity> {
+    Ok(Identity::new(
+        v.login()?,
+        v.issuer(),
+        v.subject(),
+        now,
+        service,
+    ))
 }
 
 async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> Result<T> {
@@ -351,7 +413,7 @@ mod tests {
     #[test]
     fn an_id_token_is_verified_whole() {
         let c = check(&token(claims())).unwrap();
-        let who = identity_of(&c, NOW).unwrap();
+        let who = identity_of(&Verified(c), NOW, true).unwrap();
         assert_eq!(
             (who.login(), who.issuer(), who.subject()),
             ("inese.kalnina", ISS, "sub-inese")
@@ -397,8 +459,8 @@ mod tests {
     fn the_login_is_the_preferred_username_as_specs_write_logins() {
         let mut c = check(&token(claims())).unwrap();
         c.preferred_username = None;
-        assert!(identity_of(&c, NOW).is_err());
+        assert!(identity_of(&Verified(c.clone()), NOW, true).is_err());
         c.preferred_username = Some("Inese Kalniņa".into());
-        assert!(identity_of(&c, NOW).is_err());
+        assert!(identity_of(&Verified(c), NOW, true).is_err());
     }
 }

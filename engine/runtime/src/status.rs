@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use studyflow_store::{RunRow, RunState, StudyState};
+use studyflow_store::{RunGroup, RunRow, RunState, StudyState};
 
 use studyflow_identity::Identity;
 
@@ -62,7 +62,11 @@ pub enum Activity {
 
 impl Activity {
     pub fn of(r: &RunRow) -> Activity {
-        match (r.state, r.wait_reason.as_deref()) {
+        Activity::of_state(r.state, r.wait_reason.as_deref())
+    }
+
+    fn of_state(state: RunState, wait_reason: Option<&str>) -> Activity {
+        match (state, wait_reason) {
             (RunState::Waiting, Some("task")) => Activity::TaskOpen,
             (RunState::Waiting, Some("timer")) => Activity::Timer,
             (RunState::Waiting, Some("retry")) => Activity::Retrying,
@@ -155,7 +159,8 @@ impl Engine {
                 approved: v.approved_by.zip(v.approved_at),
             });
         let now = self.now();
-        let runs = self.store.runs(study).await?;
+        // Summed by the database: a study may have 100,000 runs and more.
+        let groups = self.store.run_groups(study, now).await?;
         Ok(Some(StudyStatus {
             study: row.id,
             state: row.state,
@@ -163,9 +168,9 @@ impl Engine {
             latest,
             running_version: row.active_version,
             now,
-            steps: steps(&runs, now),
-            overdue: overdue(&runs, now),
-            releases: releases(&runs),
+            steps: steps(&groups),
+            overdue: overdue(&groups),
+            releases: releases(&self.store.release_runs(study).await?),
         }))
     }
 
@@ -197,7 +202,7 @@ impl Engine {
 
     /// The releases of a study, oldest first.
     pub async fn releases(&self, study: &str) -> Result<Vec<Release>> {
-        Ok(releases(&self.store.runs(study).await?))
+        Ok(releases(&self.store.release_runs(study).await?))
     }
 
     /// Every study, with its state and version.
@@ -240,89 +245,6 @@ impl Engine {
     }
 }
 
-fn steps(runs: &[RunRow], now: i64) -> Vec<StepStatus> {
-    let mut order: Vec<&str> = Vec::new();
-    let mut by_step: BTreeMap<&str, Vec<&RunRow>> = BTreeMap::new();
-    for r in runs {
-        if !by_step.contains_key(r.step.as_str()) {
-            order.push(&r.step);
-        }
-        by_step.entry(&r.step).or_default().push(r);
-    }
-    order
-        .into_iter()
-        .map(|step| {
-            let rs = &by_step[step];
-            let mut activities = BTreeMap::new();
-            for r in rs {
-                *activities.entry(Activity::of(r)).or_insert(0) += 1;
-            }
-            let mut versions: Vec<i64> = rs.iter().map(|r| r.version).collect();
-            versions.sort_unstable();
-            versions.dedup();
-            let per_subject = rs.iter().any(|r| !r.subject.is_empty());
-            let reason = match rs.as_slice() {
-                [r] if !per_subject
-                    && (matches!(r.state, RunState::Failed | RunState::Ready)
-                        || (r.state == RunState::Waiting
-                            && r.wait_reason.as_deref() != Some("task"))) =>
-                {
-                    r.last_error.clone()
-                }
-                _ => None,
-            };
-            StepStatus {
-                step: step.to_owned(),
-                per_subject,
-                versions,
-                runs: rs.len(),
-                activities,
-                next: rs
-                    .iter()
-                    .filter(|r| r.state == RunState::Waiting)
-                    .filter_map(|r| r.not_before)
-                    .min(),
-                due: rs.iter().filter_map(|r| r.due_at).max(),
-                late: rs
-                    .iter()
-                    .any(|r| r.state.is_active() && r.due_at.is_some_and(|d| d < now)),
-                reason,
-            }
-        })
-        .collect()
-}
-
-/// Runs that missed their deadline: finished after it, or still open past it.
-fn overdue(runs: &[RunRow], now: i64) -> Vec<Overdue> {
-    let mut out: BTreeMap<&str, Overdue> = BTreeMap::new();
-    for r in runs {
-        let Some(due) = r.due_at else { continue };
-        let (late, open) = match r.state {
-            RunState::Done => (r.updated_at > due, false),
-            s if s.is_active() => (now > due, true),
-            _ => (false, false),
-        };
-        if !late {
-            continue;
-        }
-        let o = out.entry(&r.step).or_insert_with(|| Overdue {
-            step: r.step.clone(),
-            runs: 0,
-            open: 0,
-            due,
-            finished: None,
-            rule: r.deadline_rule.clone().unwrap_or_default(),
-        });
-        o.runs += 1;
-        o.open += usize::from(open);
-        o.due = o.due.min(due);
-        if !open {
-            o.finished = Some(o.finished.map_or(r.updated_at, |f| f.max(r.updated_at)));
-        }
-    }
-    out.into_values().collect()
-}
-
 impl Engine {
     /// Release `n` (0 the oldest) of the study, for `who` to download: someone the study
     /// involves (else there is no such study for them), allowed to receive its anonymised
@@ -338,14 +260,165 @@ impl Engine {
             .study(study)
             .await?
             .ok_or_else(|| EngineError::NotFound(format!("no study `{study}` of yours")))?;
-        crate::people::authorise_download(&*self.authority(study, row.active_version).await?, who)?;
+        let spec = self.authority(study, row.active_version).await?;
+        crate::people::authorise_download(&spec, who)?;
         self.require_recent_proof(who, "download a release")?;
-        self.releases(study)
+        let release = self
+            .releases(study)
             .await?
             .into_iter()
             .nth(n)
-            .ok_or_else(|| EngineError::Refused(format!("`{study}` has no release {n} yet")))
+            .ok_or_else(|| {
+                EngineError::Refused(format!(
+                    "`{study}` has no release {n} yet (MK403 p.24, p.30)"
+                ))
+            })?;
+        // By what the release is, whatever the spec has become since: a transfer to the
+        // external researcher's authorised persons who signed a declaration recorded with the
+        // contract, while the study and the contract last; a release to the study workspace
+        // to the Service's researchers with access to anonymised data.
+        if release.to_external {
+            let member = crate::people::team_member(&spec, who)
+                .filter(|m| m.authorised_person)
+                .ok_or_else(|| {
+                    EngineError::Forbidden(format!(
+                        "`{}` is not bound to an authorised person of the external researcher: only they receive the transfer (MK403 p.30, p.33.1)",
+                        who.login()
+                    ))
+                })?;
+            let contract = self.store.contract(study).await?.ok_or_else(|| {
+                EngineError::Forbidden(format!(
+                    "no contract of `{study}` is recorded: nothing is handed over before it (MK403 p.30.2)"
+                ))
+            })?;
+            let declared: Vec<String> =
+                serde_json::from_str(&contract.declarations).unwrap_or_default();
+            if !declared.contains(&member.name) {
+                return Err(EngineError::Forbidden(format!(
+                    "no non-disclosure declaration of `{}` is recorded with the contract (MK403 p.30.2)",
+                    who.login()
+                )));
+            }
+            if row.state == StudyState::Terminated {
+                return Err(EngineError::Refused(format!(
+                    "`{study}` was ended early: nothing more is handed over (MK403 p.26)"
+                )));
+            }
+            let term = spec
+                .external
+                .as_ref()
+                .and_then(|e| e.contract.as_ref())
+                .and_then(|c| c.term_ends_on);
+            let today = crate::clock::riga_date(crate::clock::from_micros(self.now()));
+            if let Some(t) = term
+                && today > t.0
+            {
+                return Err(EngineError::Refused(format!(
+                    "the contract's term ended on {t}: the external researcher keeps no copy after it (MK403 p.35)"
+                )));
+            }
+        } else if !crate::people::service_persons(&spec, who).any(|p| {
+            p.role == studyflow_spec::model::ServiceRole::ServiceResearcher
+                && p.access
+                    .contains(&studyflow_spec::model::Access::AnonymisedData)
+        }) {
+            return Err(EngineError::Forbidden(format!(
+                "`{}` is not bound to a service researcher with access to anonymised data: the study workspace is theirs (MK403 p.22.5, p.24, p.25.1)",
+                who.login()
+            )));
+        }
+        Ok(release)
     }
+}
+
+impl Activity {
+    /// What the runs of a group are doing.
+    fn of_group(g: &RunGroup) -> Activity {
+        Activity::of_state(g.state, g.wait_reason.as_deref())
+    }
+}
+
+fn steps(groups: &[RunGroup]) -> Vec<StepStatus> {
+    let mut order: Vec<&str> = Vec::new();
+    let mut by_step: BTreeMap<&str, Vec<&RunGroup>> = BTreeMap::new();
+    for g in groups {
+        if !by_step.contains_key(g.step.as_str()) {
+            order.push(&g.step);
+        }
+        by_step.entry(&g.step).or_default().push(g);
+    }
+    order
+        .into_iter()
+        .map(|step| {
+            let gs = &by_step[step];
+            let mut activities = BTreeMap::new();
+            for g in gs {
+                *activities.entry(Activity::of_group(g)).or_insert(0) += g.runs as usize;
+            }
+            let mut versions: Vec<i64> = gs.iter().map(|g| g.version).collect();
+            versions.sort_unstable();
+            versions.dedup();
+            let per_subject = gs.iter().any(|g| g.per_subject);
+            let runs: i64 = gs.iter().map(|g| g.runs).sum();
+            // A study-level step of one run says why it failed or waits.
+            let reason = match gs.as_slice() {
+                [g] if runs == 1
+                    && !per_subject
+                    && (matches!(g.state, RunState::Failed | RunState::Ready)
+                        || (g.state == RunState::Waiting
+                            && g.wait_reason.as_deref() != Some("task"))) =>
+                {
+                    g.last_error.clone()
+                }
+                _ => None,
+            };
+            StepStatus {
+                step: step.to_owned(),
+                per_subject,
+                versions,
+                runs: runs as usize,
+                activities,
+                next: gs
+                    .iter()
+                    .filter(|g| g.state == RunState::Waiting)
+                    .filter_map(|g| g.next_at)
+                    .min(),
+                due: gs.iter().filter_map(|g| g.due_max).max(),
+                late: gs.iter().any(|g| g.state.is_active() && g.past_due > 0),
+                reason,
+            }
+        })
+        .collect()
+}
+
+fn overdue(groups: &[RunGroup]) -> Vec<Overdue> {
+    let mut out: BTreeMap<&str, Overdue> = BTreeMap::new();
+    for g in groups {
+        // Runs finished after their deadline, or still open past it.
+        let (late, open, due, finished) = match g.state {
+            RunState::Done => (g.done_late, 0, g.done_late_due, g.done_late_at),
+            s if s.is_active() => (g.past_due, g.past_due, g.past_due_min, None),
+            _ => (0, 0, None, None),
+        };
+        let (true, Some(due)) = (late > 0, due) else {
+            continue;
+        };
+        let o = out.entry(&g.step).or_insert_with(|| Overdue {
+            step: g.step.clone(),
+            runs: 0,
+            open: 0,
+            due,
+            finished: None,
+            rule: g.rule.clone().unwrap_or_default(),
+        });
+        o.runs += late as usize;
+        o.open += open as usize;
+        o.due = o.due.min(due);
+        if let Some(f) = finished {
+            o.finished = Some(o.finished.map_or(f, |x| x.max(f)));
+        }
+    }
+    out.into_values().collect()
 }
 
 /// The releases the done release and transfer runs recorded.

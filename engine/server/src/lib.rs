@@ -668,13 +668,11 @@ async fn oidc_callback(
         ));
     }
     let now = app.engine.now();
-    let who = oidc.finish(state, code, now).await?;
-    if app.accounts.is_local(who.login()).await? {
-        return Err(Problem::unauthenticated(format!(
-            "`{}` is a local account's login too; the operator must resolve it before its person signs in at the identity provider",
-            who.login()
-        )));
-    }
+    let verified = oidc.finish(state, code, now).await?;
+    let who = app
+        .accounts
+        .sign_in_oidc(&verified, &client.0.to_string(), now)
+        .await?;
     let (session, csrf) = app
         .accounts
         .open_session(&who, "browser (identity provider)", now)
@@ -1115,7 +1113,11 @@ async fn download(
     })?;
     // Only a file the manifest names, or the manifest (no path of the client's reaches the
     // disk), and only as the manifest says it is.
-    let Some(FileView { name, sha256: hash }) = files.into_iter().find(|f| f.name == file) else {
+    // A plain file name only, whatever a manifest on disk says: nothing outside the folder.
+    let plain = |n: &str| !n.is_empty() && !n.starts_with('.') && !n.contains(['/', '\\', '\0']);
+    let Some(FileView { name, sha256: hash }) =
+        files.into_iter().find(|f| f.name == file && plain(&f.name))
+    else {
         return Err(Problem::not_found(format!(
             "release {n} of `{id}` has no file `{}`",
             file.chars().take(80).collect::<String>()

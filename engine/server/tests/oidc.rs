@@ -207,12 +207,22 @@ async fn sign_in_at_the_service_identity_provider() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let store = Store::open(dir.join("db").to_str().unwrap()).await.unwrap();
-    let s = server(
-        store.clone(),
-        listener,
-        Oidc::discover(config).await.unwrap(),
-    )
-    .await;
+    let oidc = Oidc::discover(config).await.unwrap();
+    // The operator registers who signs in there: a login for the provider's subject. Eve's
+    // login is registered for someone else's subject.
+    let accounts = Accounts::new(store.clone(), Policy::default());
+    let now = studyflow_runtime::clock::micros(jiff::Timestamp::now());
+    for (login, sub) in [
+        ("inese.kalnina", "sub-inese"),
+        ("gatis.krumins", "sub-gatis"),
+        ("eve.sample", "sub-somebody-else"),
+    ] {
+        accounts
+            .add_oidc(login, login, sub, false, "operator", now)
+            .await
+            .unwrap();
+    }
+    let s = server(store.clone(), listener, oidc).await;
 
     // Sign-in: a session for the login the provider names, with its issuer and subject.
     let (callback, cookie) = to_callback(&s, "inese.kalnina").await;
@@ -263,8 +273,25 @@ async fn sign_in_at_the_service_identity_provider() {
     let (status, body, _) = come_back(&callback, &cookie).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 
-    // An ID token past its expiry on the engine's clock (the provider's lives 300 s).
+    // A person of the provider whose username is a registered login, but not their subject's:
+    // no one.
     let (callback, cookie) = to_callback(&s, "eve.sample").await;
+    let (status, body, _) = come_back(&callback, &cookie).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("not registered"),
+        "{body}"
+    );
+    // A registered person has no password here: no local sign-in.
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/tokens", s.base))
+        .json(&serde_json::json!({"login": "inese.kalnina", "password": "!", "code": "000000"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // An ID token past its expiry on the engine's clock (the provider's lives 300 s).
+    let (callback, cookie) = to_callback(&s, "inese.kalnina").await;
     s.clock.advance(jiff::SignedDuration::from_secs(301));
     let (status, body, _) = come_back(&callback, &cookie).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
@@ -273,15 +300,18 @@ async fn sign_in_at_the_service_identity_provider() {
         "{body}"
     );
 
-    // Sign-out ends the session.
+    // Disabled by the operator: the session it holds is worth nothing.
+    accounts
+        .set_disabled("inese.kalnina", true, "operator", now)
+        .await
+        .unwrap();
     let r = reqwest::Client::new()
-        .delete(format!("{}/api/v1/session", s.base))
+        .get(format!("{}/api/v1/session", s.base))
         .header("cookie", &session)
-        .header("x-csrf-token", "wrong")
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     drop(p);
     let _ = std::fs::remove_dir_all(&dir);
 }

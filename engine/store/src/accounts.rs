@@ -19,6 +19,8 @@ pub struct AccountRow {
     pub disabled: bool,
     /// A person outside the Service (an external researcher's team member).
     pub external: bool,
+    /// The identity provider's subject this login is bound to, for a person who signs in there.
+    pub oidc_subject: Option<String>,
     pub failed_attempts: i64,
     pub locked_until: i64,
     pub created_at: i64,
@@ -80,6 +82,7 @@ macro_rules! account_from {
             totp_last_step: $r.try_get("totp_last_step")?,
             disabled: $r.try_get::<i64, _>("disabled")? != 0,
             external: $r.try_get::<i64, _>("external")? != 0,
+            oidc_subject: $r.try_get("oidc_subject")?,
             failed_attempts: $r.try_get("failed_attempts")?,
             locked_until: $r.try_get("locked_until")?,
             created_at: $r.try_get("created_at")?,
@@ -110,25 +113,28 @@ macro_rules! credential_from {
     }};
 }
 
-const ACCOUNT_COLUMNS: &str = "login, display_name, password_hash, totp_secret, totp_last_step, disabled, external, failed_attempts, locked_until, created_at, updated_at";
+const ACCOUNT_COLUMNS: &str = "login, display_name, password_hash, totp_secret, totp_last_step, disabled, external, oidc_subject, failed_attempts, locked_until, created_at, updated_at";
 const CREDENTIAL_COLUMNS: &str = "hash, kind, login, issuer, subject, label, csrf_hash, created_at, auth_at, last_used_at, expires_at, revoked_at";
 
 impl Store {
     /// Adds a local account; refused if the login is taken.
     pub async fn add_account(&self, a: &AccountRow, audit: &[AuditEvent]) -> Result<()> {
         in_tx!(self, |tx, _b| {
-            let taken: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE login = $1")
-                .bind(&a.login)
-                .fetch_one(&mut *tx)
-                .await?;
+            let taken: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM accounts WHERE login = $1 OR (oidc_subject IS NOT NULL AND oidc_subject = $2)",
+            )
+            .bind(&a.login)
+            .bind(&a.oidc_subject)
+            .fetch_one(&mut *tx)
+            .await?;
             if taken > 0 {
                 return Err(StoreError::Conflict(format!(
-                    "an account `{}` exists already; `studyflow user reset` gives it a new password and second factor",
+                    "an account `{}`, or one bound to that subject of the identity provider, exists already; `studyflow user reset` gives a local account a new password and second factor",
                     a.login
                 )));
             }
             sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
             )))
             .bind(&a.login)
             .bind(&a.display_name)
@@ -137,6 +143,7 @@ impl Store {
             .bind(a.totp_last_step)
             .bind(i64::from(a.disabled))
             .bind(i64::from(a.external))
+            .bind(&a.oidc_subject)
             .bind(a.failed_attempts)
             .bind(a.locked_until)
             .bind(a.created_at)

@@ -35,7 +35,7 @@ pub use audit::{
     AuditEvent, AuditRow, AuditTrust, Verification, leaf_hash, row_hash, verify_export,
 };
 pub use runs::{
-    Activation, Claimed, Effect, Expect, Finish, NewRun, RunRow, RunState, TaskMode,
+    Activation, Claimed, Effect, Expect, Finish, NewRun, RunGroup, RunRow, RunState, TaskMode,
     object as run_object,
 };
 pub use studies::{ContractRow, StudyRow, StudyState, Submission, VersionRow, VersionState};

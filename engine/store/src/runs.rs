@@ -147,6 +147,30 @@ pub struct Claimed {
     pub max_attempts: i64,
 }
 
+/// The runs of one step, version, state and wait reason, summed by the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunGroup {
+    pub step: String,
+    pub version: i64,
+    pub state: RunState,
+    pub wait_reason: Option<String>,
+    pub runs: i64,
+    /// The first run's id: steps are shown in the order their runs were made.
+    pub first_id: i64,
+    pub per_subject: bool,
+    pub next_at: Option<i64>,
+    pub due_max: Option<i64>,
+    /// Runs with a deadline before `now`, and the earliest of those deadlines.
+    pub past_due: i64,
+    pub past_due_min: Option<i64>,
+    /// Runs finished after their deadline, the earliest such deadline and the latest finish.
+    pub done_late: i64,
+    pub done_late_due: Option<i64>,
+    pub done_late_at: Option<i64>,
+    pub rule: Option<String>,
+    pub last_error: Option<String>,
+}
+
 /// A run as `status` and `tasks` show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunRow {
@@ -1092,6 +1116,71 @@ impl Store {
         Ok(on_pool!(self, |p| {
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT {RUN_COLUMNS} FROM step_runs WHERE study = $1 ORDER BY id"
+            )))
+            .bind(study)
+            .fetch_all(p)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(run_from!(r));
+            }
+            out
+        }))
+    }
+
+    /// A study's runs summed per step, version, state and wait reason, on the database: what a
+    /// status shows, without reading every run (a study has up to 100,000 and more).
+    pub async fn run_groups(&self, study: &str, now: i64) -> Result<Vec<RunGroup>> {
+        const SQL: &str = "SELECT step, version, state, COALESCE(wait_reason, '') AS wait_reason,
+                COUNT(*) AS runs, MIN(id) AS first_id,
+                MAX(CASE WHEN subject <> '' THEN 1 ELSE 0 END) AS per_subject,
+                MIN(not_before) AS next_at, MAX(due_at) AS due_max,
+                SUM(CASE WHEN due_at IS NOT NULL AND due_at < $2 THEN 1 ELSE 0 END) AS past_due,
+                MIN(CASE WHEN due_at IS NOT NULL AND due_at < $2 THEN due_at END) AS past_due_min,
+                SUM(CASE WHEN due_at IS NOT NULL AND updated_at > due_at THEN 1 ELSE 0 END) AS done_late,
+                MIN(CASE WHEN due_at IS NOT NULL AND updated_at > due_at THEN due_at END) AS done_late_due,
+                MAX(CASE WHEN due_at IS NOT NULL AND updated_at > due_at THEN updated_at END) AS done_late_at,
+                MAX(deadline_rule) AS rule, MAX(last_error) AS last_error
+             FROM step_runs WHERE study = $1
+             GROUP BY step, version, state, COALESCE(wait_reason, '')
+             ORDER BY first_id";
+        Ok(on_pool!(self, |p| {
+            let rows = sqlx::query(SQL).bind(study).bind(now).fetch_all(p).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                let state: String = r.try_get("state")?;
+                let wait: String = r.try_get("wait_reason")?;
+                out.push(RunGroup {
+                    step: r.try_get("step")?,
+                    version: r.try_get("version")?,
+                    state: RunState::parse(&state).ok_or_else(|| {
+                        StoreError::Conflict(format!("a run in an unknown state `{state}`"))
+                    })?,
+                    wait_reason: (!wait.is_empty()).then_some(wait),
+                    runs: r.try_get("runs")?,
+                    first_id: r.try_get("first_id")?,
+                    per_subject: r.try_get::<i64, _>("per_subject")? != 0,
+                    next_at: r.try_get("next_at")?,
+                    due_max: r.try_get("due_max")?,
+                    past_due: r.try_get::<Option<i64>, _>("past_due")?.unwrap_or(0),
+                    past_due_min: r.try_get("past_due_min")?,
+                    done_late: r.try_get::<Option<i64>, _>("done_late")?.unwrap_or(0),
+                    done_late_due: r.try_get("done_late_due")?,
+                    done_late_at: r.try_get("done_late_at")?,
+                    rule: r.try_get("rule")?,
+                    last_error: r.try_get("last_error")?,
+                });
+            }
+            out
+        }))
+    }
+
+    /// The done release and transfer runs of a study, oldest first (few: one per release).
+    pub async fn release_runs(&self, study: &str) -> Result<Vec<RunRow>> {
+        Ok(on_pool!(self, |p| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {RUN_COLUMNS} FROM step_runs
+                 WHERE study = $1 AND state = 'done' AND kind IN ('release', 'transfer') ORDER BY id"
             )))
             .bind(study)
             .fetch_all(p)

@@ -50,26 +50,29 @@ fn server_base(args: &ServerArgs) -> String {
 /// A server a password, a code or a token may be sent to: `https://`, or plain `http://` on
 /// this machine only (loopback), where nothing crosses a network.
 fn check_transport(base: &str) -> anyhow::Result<()> {
-    if base.starts_with("https://") {
-        return Ok(());
-    }
-    let Some(rest) = base.strip_prefix("http://") else {
-        anyhow::bail!("`{base}` is not a server address: https://… (or http:// on this machine)");
-    };
-    let host = rest.split('/').next().unwrap_or("");
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.split_once(']').map(|(h, _)| h))
-        .unwrap_or_else(|| host.rsplit_once(':').map_or(host, |(h, _)| h));
-    let loopback = host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
+    let url = reqwest::Url::parse(base).map_err(|_| {
+        anyhow::anyhow!("`{base}` is not a server address: https://… (or http:// on this machine)")
+    })?;
     anyhow::ensure!(
-        loopback,
-        "refused to send a password, code or token to {base} in clear: use https:// (a server on another machine is behind TLS, docs/serve.md)"
+        url.username().is_empty() && url.password().is_none(),
+        "`{base}` carries a user name: give the server's address alone"
     );
-    Ok(())
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => anyhow::bail!(
+            "refused to send a password, code or token to {base} in clear: use https:// (a server on another machine is behind TLS, docs/serve.md)"
+        ),
+        _ => anyhow::bail!(
+            "`{base}` is not a server address: https://… (or http:// on this machine)"
+        ),
+    }
 }
 
 fn read_kept(args: &ServerArgs) -> anyhow::Result<String> {
@@ -658,5 +661,30 @@ pub async fn run(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8> 
             }
         },
         other => unreachable!("not a person's command: {other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn secrets_go_over_https_or_to_this_machine_only() {
+        for ok in [
+            "https://studyflow.example",
+            "http://127.0.0.1:8080",
+            "http://localhost:8080",
+            "http://[::1]:8080",
+        ] {
+            assert!(super::check_transport(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://studyflow.example",
+            "http://localhost:8080@evil.example",
+            "http://127.0.0.1:80@evil.example/",
+            "https://user:pw@studyflow.example",
+            "ftp://127.0.0.1",
+            "localhost:8080",
+        ] {
+            assert!(super::check_transport(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -622,6 +622,14 @@ async fn serve(
     listen: &str,
     ctx: &mut Context<'_>,
 ) -> anyhow::Result<u8> {
+    // Its accounts' passwords are printed: this machine only.
+    let address: std::net::SocketAddr = listen
+        .parse()
+        .with_context(|| format!("`{listen}` is not an address and port"))?;
+    anyhow::ensure!(
+        address.ip().is_loopback(),
+        "demo --serve listens on this machine only (127.0.0.1 or ::1): it prints its accounts' passwords"
+    );
     let store =
         Store::open_existing(url)
             .await?

@@ -75,21 +75,35 @@ pub async fn run(command: UserCommand, ctx: &mut Context<'_>) -> anyhow::Result<
             name,
             password_file,
             external,
+            oidc_subject,
         } => {
-            let pw = new_password(password_file.as_deref())?;
             // The first account may create the installation's database (a new file, or an
             // empty database; another application's is refused untouched).
             let accounts = Accounts::new(
                 super::setup::signing(&engine, Store::open(&engine.database).await?)?,
                 Policy::default(),
             );
-            accounts
-                .add(&login, &name, &pw, external, &operator(), now())
-                .await
-                .map(|a| {
-                    let _ = writeln!(ctx.out, "added account {login} ({})", a.display_name);
-                    let _ = show_secret(ctx, &login, &a.totp_secret);
-                })
+            match oidc_subject {
+                Some(subject) => accounts
+                    .add_oidc(&login, &name, &subject, external, &operator(), now())
+                    .await
+                    .map(|()| {
+                        let _ = writeln!(
+                            ctx.out,
+                            "added account {login} ({name}), who signs in at the identity provider as subject {subject}"
+                        );
+                    }),
+                None => {
+                    let pw = new_password(password_file.as_deref())?;
+                    accounts
+                        .add(&login, &name, &pw, external, &operator(), now())
+                        .await
+                        .map(|a| {
+                            let _ = writeln!(ctx.out, "added account {login} ({})", a.display_name);
+                            let _ = show_secret(ctx, &login, &a.totp_secret);
+                        })
+                }
+            }
         }
         UserCommand::List { engine } => {
             let accounts = Accounts::new(

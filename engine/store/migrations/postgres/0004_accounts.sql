@@ -13,12 +13,17 @@ CREATE TABLE accounts (
     -- 1 for a person outside the Service (an external researcher's team): such an account
     -- never acts in a role of the Service, whatever a spec binds to its login.
     external BIGINT NOT NULL DEFAULT 0,
+    -- A person who signs in at the Service's identity provider: the provider's subject (`sub`)
+    -- this login is bound to. Such an account has no password of its own.
+    oidc_subject TEXT,
     -- Failed sign-ins since the last success, and until when the account refuses sign-in.
     failed_attempts BIGINT NOT NULL DEFAULT 0,
     locked_until BIGINT NOT NULL DEFAULT 0,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
+
+CREATE UNIQUE INDEX accounts_oidc_subject ON accounts (oidc_subject);
 
 -- Sessions (browser cookies) and personal tokens (the CLI's), by the SHA-256 of their secret:
 -- the secret itself is never stored. `issuer` and `subject` name the identity (the local
