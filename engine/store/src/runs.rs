@@ -1180,14 +1180,17 @@ impl Store {
         Ok(on_pool!(self, |p| {
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT {RUN_COLUMNS} FROM step_runs
-                 WHERE study = $1 AND state = 'done' AND kind IN ('release', 'transfer') ORDER BY id"
+                 WHERE study = $1 AND kind IN ('release', 'transfer') ORDER BY id"
             )))
             .bind(study)
             .fetch_all(p)
             .await?;
             let mut out = Vec::with_capacity(rows.len());
             for r in rows {
-                out.push(run_from!(r));
+                let run: RunRow = run_from!(r);
+                if run.state == RunState::Done {
+                    out.push(run);
+                }
             }
             out
         }))

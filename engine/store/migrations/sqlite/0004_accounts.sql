@@ -44,3 +44,7 @@ CREATE TABLE credentials (
     revoked_at BIGINT
 );
 CREATE INDEX credentials_by_login ON credentials (login);
+
+-- A study's releases and transfers, found without reading its other runs (a status reads them
+-- on every request; a study has 100,000 runs and more).
+CREATE INDEX step_runs_study_kind ON step_runs (study, kind);
