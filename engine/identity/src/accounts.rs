@@ -3,7 +3,7 @@
 use studyflow_store::{AccountRow, AuditEvent, CredentialKind, CredentialRow, Store};
 
 use crate::secret::{self, Secret};
-use crate::{Identity, IdentityError, LOCAL_ISSUER, Result, password, totp};
+use crate::{Identity, IdentityError, LOCAL_ISSUER, Result, check_login, password, totp};
 
 const MINUTE: i64 = 60_000_000;
 const DAY: i64 = 24 * 60 * MINUTE;
@@ -70,21 +70,6 @@ fn event(at: i64, actor: &str, action: &str, login: &str, detail: serde_json::Va
         "p.25.1",
         detail.to_string(),
     )
-}
-
-/// A login as the spec writes it (SF142's pattern).
-pub(crate) fn check_login(login: &str) -> Result<()> {
-    let ok = !login.is_empty()
-        && login.len() <= 64
-        && login.as_bytes()[0].is_ascii_alphanumeric()
-        && login
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._@-".contains(&b));
-    ok.then_some(()).ok_or_else(|| {
-        IdentityError::Invalid(format!(
-            "`{login}` is not a login: lowercase letters, digits, `.`, `_`, `@` and `-`, at most 64, starting with a letter or digit (as a spec's `login`)"
-        ))
-    })
 }
 
 impl Accounts {

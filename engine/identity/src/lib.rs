@@ -143,3 +143,18 @@ pub enum IdentityError {
 }
 
 pub type Result<T> = std::result::Result<T, IdentityError>;
+
+/// A login as the spec writes it (SF142's pattern).
+pub(crate) fn check_login(login: &str) -> Result<()> {
+    let ok = !login.is_empty()
+        && login.len() <= 64
+        && login.as_bytes()[0].is_ascii_alphanumeric()
+        && login
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._@-".contains(&b));
+    ok.then_some(()).ok_or_else(|| {
+        IdentityError::Invalid(format!(
+            "`{login}` is not a login: lowercase letters, digits, `.`, `_`, `@` and `-`, at most 64, starting with a letter or digit (as a spec's `login`)"
+        ))
+    })
+}

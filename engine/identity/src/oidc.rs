@@ -343,7 +343,7 @@ impl Verified {
         let login = self.0.preferred_username.as_deref().ok_or_else(|| {
             refused("the ID token carries no preferred_username to bind to a spec's login")
         })?;
-        crate::accounts::check_login(login)?;
+        crate::check_login(login)?;
         Ok(login)
     }
 }
