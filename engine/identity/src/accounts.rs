@@ -118,21 +118,8 @@ impl Accounts {
             ));
         }
         let hash = hash_off_thread(password).await?;
-        let secret = totp::new_secret();
-        let row = AccountRow {
-            login: login.to_owned(),
-            display_name: display_name.trim().to_owned(),
-            password_hash: hash,
-            totp_secret: secret.clone(),
-            totp_last_step: 0,
-            disabled: false,
-            external,
-            oidc_subject: None,
-            failed_attempts: 0,
-            locked_until: 0,
-            created_at: now,
-            updated_at: now,
-        };
+        let row = new_row(login, display_name, hash, external, None, now);
+        let secret = row.totp_secret.clone();
         self.store
             .add_account(
                 &row,
@@ -227,21 +214,15 @@ impl Accounts {
                 "the provider's subject is empty".into(),
             ));
         }
-        let row = AccountRow {
-            login: login.to_owned(),
-            display_name: display_name.trim().to_owned(),
-            // No password of its own: no Argon2 string is `!`, so none verifies.
-            password_hash: "!".to_owned(),
-            totp_secret: totp::new_secret(),
-            totp_last_step: 0,
-            disabled: false,
+        // No password of its own: no Argon2 string is `!`, so none verifies.
+        let row = new_row(
+            login,
+            display_name,
+            "!".to_owned(),
             external,
-            oidc_subject: Some(subject.to_owned()),
-            failed_attempts: 0,
-            locked_until: 0,
-            created_at: now,
-            updated_at: now,
-        };
+            Some(subject.to_owned()),
+            now,
+        );
         self.store
             .add_account(
                 &row,
@@ -626,6 +607,31 @@ impl Accounts {
             .store
             .credentials_of(who.login(), CredentialKind::Token)
             .await?)
+    }
+}
+
+/// A new, enabled account with a new TOTP secret.
+fn new_row(
+    login: &str,
+    display_name: &str,
+    password_hash: String,
+    external: bool,
+    oidc_subject: Option<String>,
+    now: i64,
+) -> AccountRow {
+    AccountRow {
+        login: login.to_owned(),
+        display_name: display_name.trim().to_owned(),
+        password_hash,
+        totp_secret: totp::new_secret(),
+        totp_last_step: 0,
+        disabled: false,
+        external,
+        oidc_subject,
+        failed_attempts: 0,
+        locked_until: 0,
+        created_at: now,
+        updated_at: now,
     }
 }
 

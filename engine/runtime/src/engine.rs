@@ -261,7 +261,7 @@ impl Engine {
         // version in force, never by whoever writes themselves into a new spec (MK403 p.3).
         if spec.version.0 != 1 {
             return Err(EngineError::Refused(format!(
-                "a new study's spec has `version: 1`, not {}; a changed spec of a study is an amendment (`studyflow amend`)",
+                "a new study's spec has `version: 1`, not {}; a changed spec of a study is an amendment (`studyflow amend`), approved in its turn (MK403 p.3)",
                 spec.version.0
             )));
         }
@@ -271,7 +271,7 @@ impl Engine {
             return Err(EngineError::Refused(
                 if self.involved(&spec.id, who).await? {
                     format!(
-                        "study `{}` exists already; submit a changed spec with `amend`",
+                        "study `{}` exists already; submit a changed spec with `amend` (MK403 p.3)",
                         spec.id
                     )
                 } else {
@@ -400,18 +400,23 @@ impl Engine {
     /// they see the study. `false` for a study that does not exist, so a stranger learns
     /// nothing of which studies do.
     pub async fn involved(&self, study: &str, who: &Identity) -> Result<bool> {
-        let Some(row) = self.store.study(study).await? else {
-            return Ok(false);
-        };
-        let spec = self.authority(study, row.active_version).await?;
+        match self.store.study(study).await? {
+            Some(row) => self.involves(&row, who).await,
+            None => Ok(false),
+        }
+    }
+
+    /// Whether the spec in force of the study `row` binds `who` to any of its persons.
+    async fn involves(&self, row: &StudyRow, who: &Identity) -> Result<bool> {
+        let spec = self.authority(&row.id, row.active_version).await?;
         Ok(service_persons(&spec, who).next().is_some() || team_member(&spec, who).is_some())
     }
 
     /// The studies `who` is involved in ([`Engine::involved`]).
-    pub async fn studies_of(&self, who: &Identity) -> Result<Vec<studyflow_store::StudyRow>> {
+    pub async fn studies_of(&self, who: &Identity) -> Result<Vec<StudyRow>> {
         let mut out = Vec::new();
         for s in self.store.studies().await? {
-            if self.involved(&s.id, who).await? {
+            if self.involves(&s, who).await? {
                 out.push(s);
             }
         }

@@ -93,23 +93,36 @@ pub fn authorise_act(spec: &Spec, act: StudyAct, who: &Identity) -> Result<()> {
 /// declarations (MK403 p.30, p.30.2, p.33.1); an internal study's to the Service's researchers
 /// with access to anonymised data, in the study workspace (p.22.5, p.24, p.25.1).
 pub fn authorise_download(spec: &Spec, who: &Identity) -> Result<()> {
-    let user = who.login();
     if spec.external.is_some() {
-        return team_member(spec, who)
-            .is_some_and(|m| m.authorised_person)
-            .then_some(())
-            .ok_or_else(|| {
-                EngineError::Forbidden(format!(
-                    "`{user}` is not bound to an authorised person of the external researcher: only they receive the anonymised data (MK403 p.30, p.30.2, p.33.1)"
-                ))
-            });
+        transfer_recipient(spec, who).map(|_| ())
+    } else {
+        workspace_reader(spec, who)
     }
+}
+
+/// The member of the external team, an authorised person, whom `who` is: a transfer's
+/// recipient (MK403 p.30, p.30.2, p.33.1).
+pub fn transfer_recipient<'s>(spec: &'s Spec, who: &Identity) -> Result<&'s TeamMember> {
+    team_member(spec, who)
+        .filter(|m| m.authorised_person)
+        .ok_or_else(|| {
+            EngineError::Forbidden(format!(
+                "`{}` is not bound to an authorised person of the external researcher: only they receive the anonymised data (MK403 p.30, p.30.2, p.33.1)",
+                who.login()
+            ))
+        })
+}
+
+/// Whether `who` is a service researcher with access to anonymised data, who reads the study
+/// workspace (MK403 p.22.5, p.24, p.25.1).
+pub fn workspace_reader(spec: &Spec, who: &Identity) -> Result<()> {
     service_persons(spec, who)
         .any(|p| p.role == ServiceRole::ServiceResearcher && p.access.contains(&Access::AnonymisedData))
         .then_some(())
         .ok_or_else(|| {
             EngineError::Forbidden(format!(
-                "`{user}` is not bound to a service researcher with access to anonymised data: only they receive the analysis dataset (MK403 p.22.5, p.24, p.25.1)"
+                "`{}` is not bound to a service researcher with access to anonymised data: only they receive the analysis dataset (MK403 p.22.5, p.24, p.25.1)",
+                who.login()
             ))
         })
 }

@@ -278,14 +278,7 @@ impl Engine {
         // contract, while the study and the contract last; a release to the study workspace
         // to the Service's researchers with access to anonymised data.
         if release.to_external {
-            let member = crate::people::team_member(&spec, who)
-                .filter(|m| m.authorised_person)
-                .ok_or_else(|| {
-                    EngineError::Forbidden(format!(
-                        "`{}` is not bound to an authorised person of the external researcher: only they receive the transfer (MK403 p.30, p.33.1)",
-                        who.login()
-                    ))
-                })?;
+            let member = crate::people::transfer_recipient(&spec, who)?;
             let contract = self.store.contract(study).await?.ok_or_else(|| {
                 EngineError::Forbidden(format!(
                     "no contract of `{study}` is recorded: nothing is handed over before it (MK403 p.30.2)"
@@ -317,15 +310,8 @@ impl Engine {
                     "the contract's term ended on {t}: the external researcher keeps no copy after it (MK403 p.35)"
                 )));
             }
-        } else if !crate::people::service_persons(&spec, who).any(|p| {
-            p.role == studyflow_spec::model::ServiceRole::ServiceResearcher
-                && p.access
-                    .contains(&studyflow_spec::model::Access::AnonymisedData)
-        }) {
-            return Err(EngineError::Forbidden(format!(
-                "`{}` is not bound to a service researcher with access to anonymised data: the study workspace is theirs (MK403 p.22.5, p.24, p.25.1)",
-                who.login()
-            )));
+        } else {
+            crate::people::workspace_reader(&spec, who)?;
         }
         Ok(release)
     }

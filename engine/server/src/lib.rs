@@ -703,12 +703,7 @@ async fn oidc_callback(
 }
 
 async fn me(p: Person) -> Json<Me> {
-    Json(Me {
-        login: p.who.login().to_owned(),
-        issuer: p.who.issuer().to_owned(),
-        subject: p.who.subject().to_owned(),
-        authenticated_at: instant(p.who.auth_at()),
-    })
+    me_of(&p.who)
 }
 
 async fn sign_out(State(app): State<Arc<App>>, p: Person) -> Result<Response> {

@@ -11,6 +11,21 @@ use super::setup::operator;
 use crate::cli::UserCommand;
 use crate::{EXIT_FINDINGS, EXIT_OK};
 
+/// The accounts on the database, signing the audit when a key is given; only `user add` may
+/// create the database (a new file, or an empty database; another application's is refused
+/// untouched).
+async fn accounts(engine: &crate::cli::EngineArgs, create: bool) -> anyhow::Result<Accounts> {
+    let store = if create {
+        Store::open(&engine.database).await?
+    } else {
+        Store::open_existing(&engine.database).await?
+    };
+    Ok(Accounts::new(
+        super::setup::signing(engine, store)?,
+        Policy::default(),
+    ))
+}
+
 fn now() -> i64 {
     micros(jiff::Timestamp::now())
 }
@@ -46,10 +61,7 @@ async fn set_disabled(
     disable: bool,
     ctx: &mut Context<'_>,
 ) -> anyhow::Result<Result<(), studyflow_identity::IdentityError>> {
-    let accounts = Accounts::new(
-        super::setup::signing(engine, Store::open_existing(&engine.database).await?)?,
-        Policy::default(),
-    );
+    let accounts = accounts(engine, false).await?;
     Ok(accounts
         .set_disabled(login, disable, &operator(), now())
         .await
@@ -79,10 +91,7 @@ pub async fn run(command: UserCommand, ctx: &mut Context<'_>) -> anyhow::Result<
         } => {
             // The first account may create the installation's database (a new file, or an
             // empty database; another application's is refused untouched).
-            let accounts = Accounts::new(
-                super::setup::signing(&engine, Store::open(&engine.database).await?)?,
-                Policy::default(),
-            );
+            let accounts = accounts(&engine, true).await?;
             match oidc_subject {
                 Some(subject) => accounts
                     .add_oidc(&login, &name, &subject, external, &operator(), now())
@@ -106,10 +115,7 @@ pub async fn run(command: UserCommand, ctx: &mut Context<'_>) -> anyhow::Result<
             }
         }
         UserCommand::List { engine } => {
-            let accounts = Accounts::new(
-                super::setup::signing(&engine, Store::open_existing(&engine.database).await?)?,
-                Policy::default(),
-            );
+            let accounts = accounts(&engine, false).await?;
             accounts.list().await.map(|list| {
                 if list.is_empty() {
                     let _ = writeln!(ctx.out, "no local accounts");
@@ -136,10 +142,7 @@ pub async fn run(command: UserCommand, ctx: &mut Context<'_>) -> anyhow::Result<
             })
         }
         UserCommand::Unlock { engine, login } => {
-            let accounts = Accounts::new(
-                super::setup::signing(&engine, Store::open_existing(&engine.database).await?)?,
-                Policy::default(),
-            );
+            let accounts = accounts(&engine, false).await?;
             accounts.unlock(&login, &operator(), now()).await.map(|()| {
                 let _ = writeln!(ctx.out, "unlocked {login}");
             })
@@ -152,10 +155,7 @@ pub async fn run(command: UserCommand, ctx: &mut Context<'_>) -> anyhow::Result<
             password_file,
         } => {
             let pw = new_password(password_file.as_deref())?;
-            let accounts = Accounts::new(
-                super::setup::signing(&engine, Store::open_existing(&engine.database).await?)?,
-                Policy::default(),
-            );
+            let accounts = accounts(&engine, false).await?;
             accounts
                 .reset(&login, &pw, &operator(), now())
                 .await
