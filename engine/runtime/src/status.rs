@@ -246,6 +246,44 @@ impl Engine {
 }
 
 impl Engine {
+    /// The audit of a study for `who` — the events about the study and its runs that `filter`
+    /// keeps, after `after`, at most `limit` — when the spec in force binds `who` to a person of
+    /// the Service, which checks and supervises the processing (MK403 p.25.3, p.25.5, p.28).
+    /// The external team is told it may not; someone the study does not involve, that there
+    /// is no such study.
+    pub async fn audit_of(
+        &self,
+        study: &str,
+        who: &Identity,
+        filter: &studyflow_store::AuditFilter,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<studyflow_store::AuditRow>> {
+        let not_found = || EngineError::NotFound(format!("no study `{study}` of yours"));
+        let row = self.store.study(study).await?.ok_or_else(not_found)?;
+        let spec = self.authority(study, row.active_version).await?;
+        if crate::people::service_persons(&spec, who).next().is_none() {
+            return Err(if crate::people::team_member(&spec, who).is_some() {
+                EngineError::Forbidden(format!(
+                    "`{}` is not bound to a person of the Service: the audit of a study is the Service's, which checks access and supervises the processing (MK403 p.25.3, p.25.5, p.28)",
+                    who.login()
+                ))
+            } else {
+                not_found()
+            });
+        }
+        Ok(self
+            .store
+            .audit_of(study, filter, after, limit.clamp(1, 1000))
+            .await?)
+    }
+
+    /// The audit log's latest signed checkpoint (a C2SP signed note), if any: public by design,
+    /// it carries the log's size and Merkle root, nothing of an event.
+    pub async fn latest_checkpoint(&self) -> Result<Option<String>> {
+        Ok(self.store.latest_audit_checkpoint().await?)
+    }
+
     /// Release `n` (0 the oldest) of the study, for `who` to download: someone the study
     /// involves (else there is no such study for them), allowed to receive its anonymised
     /// dataset ([`crate::people::authorise_download`]), with a recent proof of identity.

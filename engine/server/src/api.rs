@@ -204,6 +204,21 @@ pub struct TaskView {
     pub steps: Vec<String>,
 }
 
+/// A sealed event of a study's audit. Nothing in it names a data subject: objects are study
+/// ids, step ids and study pseudonyms; details are counts, hashes and logins.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AuditEventView {
+    /// Its place in the log (the `after` of the next page).
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub object: String,
+    /// The MK403 point the act rests on (`p.17.3`), or empty.
+    pub point: String,
+    pub detail: serde_json::Value,
+}
+
 /// The note recorded with a completed task.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct NoteView {

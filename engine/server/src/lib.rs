@@ -335,6 +335,28 @@ pub fn routes() -> Vec<(RouteDoc, Handler)> {
         (
             r(
                 "GET",
+                "/api/v1/studies/{id}/audit",
+                SignedIn,
+                "The study's audit, oldest first, to the Service's persons of the study (MK403 p.25.3, p.25.5, p.28); `?actor=`, `?action=`, `?from=` and `?until=` (days, inclusive) narrow it.",
+                Nothing,
+                (200, json::<Page<AuditEventView>>()),
+            ),
+            get(study_audit),
+        ),
+        (
+            r(
+                "GET",
+                "/api/v1/audit/checkpoint",
+                Public,
+                "The audit log's latest signed checkpoint (C2SP tlog-checkpoint in a signed note), for witnesses and for copies verified elsewhere with the public key alone.",
+                Nothing,
+                (200, Nothing),
+            ),
+            get(audit_checkpoint),
+        ),
+        (
+            r(
+                "GET",
                 "/api/v1/tasks",
                 SignedIn,
                 "Your open tasks, with what each asks of you.",
@@ -404,9 +426,24 @@ pub fn openapi() -> serde_json::Value {
                 json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}),
             );
         }
-        if doc.method == "GET" && matches!(doc.path, "/api/v1/studies" | "/api/v1/tasks") {
+        if doc.method == "GET"
+            && matches!(
+                doc.path,
+                "/api/v1/studies" | "/api/v1/tasks" | "/api/v1/studies/{id}/audit"
+            )
+        {
             params.push(json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}}));
             params.push(json!({"name": "after", "in": "query", "description": "the `next` of the page before", "schema": {"type": "string"}}));
+        }
+        if doc.path == "/api/v1/studies/{id}/audit" {
+            for (name, what) in [
+                ("actor", "the login that acted"),
+                ("action", "the action, e.g. `study.approved`"),
+                ("from", "the first day (YYYY-MM-DD, Riga time)"),
+                ("until", "the last day (YYYY-MM-DD, Riga time)"),
+            ] {
+                params.push(json!({"name": name, "in": "query", "description": what, "schema": {"type": "string"}}));
+            }
         }
         if !params.is_empty() {
             op.insert("parameters".into(), Value::Array(params));
@@ -1155,6 +1192,80 @@ async fn download(
     h.insert(
         "x-content-sha256",
         HeaderValue::from_str(&hash).map_err(|_| Problem::internal())?,
+    );
+    Ok(r)
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct AuditQuery {
+    limit: Option<i64>,
+    after: Option<i64>,
+    actor: Option<String>,
+    action: Option<String>,
+    from: Option<String>,
+    until: Option<String>,
+}
+
+async fn study_audit(
+    State(app): State<Arc<App>>,
+    p: Person,
+    Path(id): Path<String>,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<Page<AuditEventView>>> {
+    let midnight = |name: &str, text: &Option<String>, next: bool| -> Result<Option<i64>> {
+        let Some(text) = text else { return Ok(None) };
+        let d: jiff::civil::Date = text
+            .parse()
+            .map_err(|_| Problem::bad_request(format!("`{name}` is a day (YYYY-MM-DD)")))?;
+        let d = if next {
+            d.tomorrow()
+                .map_err(|_| Problem::bad_request(format!("`{name}` is out of range")))?
+        } else {
+            d
+        };
+        Ok(Some(
+            studyflow_runtime::clock::riga_midnight(d).as_microsecond(),
+        ))
+    };
+    let filter = studyflow_store::AuditFilter {
+        actor: q.actor.filter(|a| !a.is_empty()),
+        action: q.action.filter(|a| !a.is_empty()),
+        from: midnight("from", &q.from, false)?,
+        until: midnight("until", &q.until, true)?,
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, 500);
+    let rows = app
+        .engine
+        .audit_of(&id, &p.who, &filter, q.after.unwrap_or(0), limit + 1)
+        .await?;
+    let next = (rows.len() as i64 > limit).then(|| rows[limit as usize - 1].seq.to_string());
+    let items = rows
+        .into_iter()
+        .take(limit as usize)
+        .map(|r| AuditEventView {
+            seq: r.seq,
+            at: instant(r.event.at),
+            actor: r.event.actor,
+            action: r.event.action,
+            object: r.event.object,
+            point: r.event.point,
+            detail: serde_json::from_str(&r.event.detail)
+                .unwrap_or(serde_json::Value::String(r.event.detail)),
+        })
+        .collect();
+    Ok(Json(Page { items, next }))
+}
+
+async fn audit_checkpoint(State(app): State<Arc<App>>) -> Result<Response> {
+    let note = app.engine.latest_checkpoint().await?.ok_or_else(|| {
+        Problem::not_found(
+            "the audit has no signed checkpoint (the server seals without an audit key)",
+        )
+    })?;
+    let mut r = note.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     Ok(r)
 }

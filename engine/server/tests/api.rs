@@ -195,6 +195,8 @@ fn allowed(route: &str, login: &str, study: &str) -> bool {
             matches!(login, "gatis.krumins" | "rihards.eglitis")
         }
         "POST /api/v1/studies/{id}/start" => researcher,
+        // The Service's persons of the study, not the external team (p.25.3, p.25.5, p.28).
+        "GET /api/v1/studies/{id}/audit" => login != "liga.ozolina",
         "POST /api/v1/studies/{id}/terminate" => {
             login == "gatis.krumins" || (login == "rihards.eglitis" && study == SURVEY)
         }
@@ -337,6 +339,14 @@ async fn the_authorisation_matrix_denies_by_default() {
                 b["detail"].as_str().unwrap().contains("not configured"),
                 "{b}"
             );
+            cells += 1;
+            continue;
+        }
+        if key == "GET /api/v1/audit/checkpoint" {
+            // Public by design; this server seals without an audit key, so there is none
+            // (`audit_checkpoint_is_public_and_verifies` reads a signed one).
+            let (st, b) = s.call(method.clone(), doc.path, None, Body::None).await;
+            assert_eq!(st, StatusCode::NOT_FOUND, "{key}: {b}");
             cells += 1;
             continue;
         }
@@ -953,5 +963,168 @@ async fn fifty_clients_side_by_side_lose_nothing() {
         store.verify_audit().await.unwrap(),
         studyflow_store::Verification::Intact { .. }
     ));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A study's audit is read by the Service's persons of the study only, narrowed and paged as
+/// asked; the signed checkpoint is public and verifies elsewhere with the public key alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_studys_audit_is_the_services_and_its_checkpoint_verifies_elsewhere() {
+    use studyflow_store::tlog::AuditSigner;
+    let dir = std::env::temp_dir().join(format!("sf-api-audit-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let signer = AuditSigner::generate("studyflow.test/audit").unwrap();
+    let verifier = signer.verifier();
+    let store = Store::open(dir.join("db").to_str().unwrap())
+        .await
+        .unwrap()
+        .with_audit_signing(studyflow_store::AuditSigning {
+            signer,
+            log: Some(dir.join("audit.checkpoints")),
+        });
+    let s = Server::start_with(
+        store,
+        &["inese.kalnina", "gatis.krumins", "eve.sample"],
+        &["liga.ozolina"],
+    )
+    .await;
+    let mut t = HashMap::new();
+    for l in [
+        "inese.kalnina",
+        "gatis.krumins",
+        "eve.sample",
+        "liga.ozolina",
+    ] {
+        t.insert(l, s.token(l, 0).await);
+    }
+    for (who, name) in [("inese.kalnina", RECIDIVISM), ("liga.ozolina", SURVEY)] {
+        let (st, b) = s
+            .call(
+                Method::POST,
+                "/api/v1/studies",
+                Some(&t[who]),
+                Body::Yaml(spec(name)),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{b}");
+    }
+    let (_, v) = s
+        .call(
+            Method::GET,
+            &format!("/api/v1/studies/{RECIDIVISM}"),
+            Some(&t["gatis.krumins"]),
+            Body::None,
+        )
+        .await;
+    let (st, b) = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/studies/{RECIDIVISM}/approve"),
+            Some(&t["gatis.krumins"]),
+            Body::Json(json!({"plan_hash": v["plan_hash"]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let audit = |who: &'static str, study: &'static str, query: &'static str| {
+        let s = &s;
+        let token = t[who].clone();
+        async move {
+            s.call(
+                Method::GET,
+                &format!("/api/v1/studies/{study}/audit{query}"),
+                Some(&token),
+                Body::None,
+            )
+            .await
+        }
+    };
+    let (st, all) = audit("inese.kalnina", RECIDIVISM, "").await;
+    assert_eq!(st, StatusCode::OK, "{all}");
+    let items = all["items"].as_array().unwrap();
+    let submitted: Vec<&Value> = items
+        .iter()
+        .filter(|e| e["action"] == "study.submitted")
+        .collect();
+    assert_eq!(submitted.len(), 1, "{all}");
+    assert_eq!(submitted[0]["actor"], "inese.kalnina");
+    assert_eq!(submitted[0]["object"], RECIDIVISM);
+    // Only this study's events: nothing of the survey, nothing of anyone's sign-in.
+    assert!(
+        items.iter().all(|e| e["object"] == RECIDIVISM
+            || e["object"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{RECIDIVISM}/"))),
+        "{all}"
+    );
+    // Narrowed by action and actor, and paged without overlap.
+    let (_, only) = audit("inese.kalnina", RECIDIVISM, "?action=study.submitted").await;
+    assert_eq!(only["items"].as_array().unwrap().len(), 1, "{only}");
+    let (_, approver) = audit("inese.kalnina", RECIDIVISM, "?actor=gatis.krumins").await;
+    let approver = approver["items"].as_array().unwrap();
+    assert!(!approver.is_empty());
+    assert!(approver.iter().all(|e| e["actor"] == "gatis.krumins"));
+    assert!(approver.iter().any(|e| e["action"] == "study.approved"));
+    let (_, none) = audit("inese.kalnina", RECIDIVISM, "?actor=eve.sample").await;
+    assert_eq!(none["items"], json!([]), "{none}");
+    let (_, mine) = audit("inese.kalnina", RECIDIVISM, "?actor=inese.kalnina").await;
+    assert!(!mine["items"].as_array().unwrap().is_empty(), "{mine}");
+    let (_, later) = audit("inese.kalnina", RECIDIVISM, "?from=2030-01-01").await;
+    assert_eq!(later["items"], json!([]), "{later}");
+    let (_, today) = audit(
+        "inese.kalnina",
+        RECIDIVISM,
+        "?from=2026-08-03&until=2026-08-03",
+    )
+    .await;
+    assert_eq!(today["items"], all["items"], "{today}");
+    let (st, bad) = audit("inese.kalnina", RECIDIVISM, "?from=yesterday").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}");
+    assert!(bad["detail"].as_str().unwrap().contains("`from`"), "{bad}");
+    let (_, p1) = audit("inese.kalnina", RECIDIVISM, "?limit=1").await;
+    assert_eq!(p1["items"].as_array().unwrap().len(), 1);
+    let next = p1["next"].as_str().expect("a next page").to_owned();
+    let (_, p2) = s
+        .call(
+            Method::GET,
+            &format!("/api/v1/studies/{RECIDIVISM}/audit?limit=1&after={next}"),
+            Some(&t["inese.kalnina"]),
+            Body::None,
+        )
+        .await;
+    assert_eq!(p2["items"][0], items[1], "{p2}");
+    // The Service's approver reads the external study's audit; its external team may not; a
+    // stranger learns nothing.
+    let (st, b) = audit("gatis.krumins", SURVEY, "").await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(b["items"][0]["actor"], "liga.ozolina");
+    let (st, b) = audit("liga.ozolina", SURVEY, "").await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{b}");
+    assert!(b["detail"].as_str().unwrap().contains("p.25.3"), "{b}");
+    let (st, b) = audit("eve.sample", RECIDIVISM, "").await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{b}");
+    // The checkpoint, without signing in: a signed note that the public key verifies and that
+    // covers every sealed event.
+    let r = s
+        .http
+        .get(format!("{}/api/v1/audit/checkpoint", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let note = r.text().await.unwrap();
+    let checkpoint = verifier.checkpoint(&note).expect("a genuine signature");
+    assert_eq!(checkpoint.origin, "studyflow.test/audit");
+    let last_seq = items.last().unwrap()["seq"].as_u64().unwrap();
+    assert!(checkpoint.size >= last_seq, "{note}");
+    let forged = note.replacen(&checkpoint.size.to_string(), "1", 1);
+    assert!(verifier.checkpoint(&forged).is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -141,6 +141,20 @@ pub struct AuditRow {
     pub hash: String,
 }
 
+/// Which of a study's audit rows to read ([`Store::audit_of`]); every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// This actor (`alice`, `engine`): a login names its person whether signed in locally or at
+    /// the identity provider (`alice (https://idp… sub)`).
+    pub actor: Option<String>,
+    /// Exactly this action (`study.approved`).
+    pub action: Option<String>,
+    /// At or after this time (microseconds since the Unix epoch).
+    pub from: Option<i64>,
+    /// Before this time.
+    pub until: Option<i64>,
+}
+
 /// The outcome of `audit verify`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verification {
@@ -497,6 +511,15 @@ pub fn verify_export(text: &str, trust: &AuditTrust) -> Verification {
 }
 
 impl Store {
+    /// The latest signed checkpoint, if any.
+    pub async fn latest_audit_checkpoint(&self) -> Result<Option<String>> {
+        Ok(on_pool!(self, |p| {
+            sqlx::query_scalar("SELECT note FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1")
+                .fetch_optional(p)
+                .await?
+        }))
+    }
+
     /// The audit's signed checkpoints and its recorded head (`rows:hash`): what `audit verify`
     /// holds the chain to, and what an export carries.
     pub async fn audit_checkpoints(&self) -> Result<(Vec<String>, Option<String>)> {
@@ -883,6 +906,47 @@ impl Store {
                  FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2",
             )
             .bind(after)
+            .bind(limit)
+            .fetch_all(p)
+            .await?;
+            rows.iter()
+                .map(row_from)
+                .collect::<std::result::Result<Vec<_>, _>>()?
+        }))
+    }
+
+    /// The sealed rows about `study` — the study itself and its runs (`study/step[/subject]`) —
+    /// that `filter` keeps, from `after` (exclusive), at most `limit`, in order.
+    pub async fn audit_of(
+        &self,
+        study: &str,
+        filter: &AuditFilter,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>> {
+        let prefix = format!("{study}/");
+        // A person of the identity provider is audited as `login (issuer subject)`.
+        let actor_prefix = format!("{} (", filter.actor.as_deref().unwrap_or(""));
+        Ok(on_pool!(self, |p| {
+            let rows = sqlx::query(
+                "SELECT seq, at, actor, action, object, point, detail, prev_hash, hash
+                 FROM audit
+                 WHERE seq > $1 AND (object = $2 OR substr(object, 1, $3) = $4)
+                   AND ($5 IS NULL OR actor = $5 OR substr(actor, 1, $6) = $7)
+                   AND ($8 IS NULL OR action = $8)
+                   AND at >= $9 AND at < $10
+                 ORDER BY seq LIMIT $11",
+            )
+            .bind(after)
+            .bind(study)
+            .bind(prefix.chars().count() as i32)
+            .bind(&prefix)
+            .bind(filter.actor.as_deref())
+            .bind(actor_prefix.chars().count() as i32)
+            .bind(&actor_prefix)
+            .bind(filter.action.as_deref())
+            .bind(filter.from.unwrap_or(i64::MIN))
+            .bind(filter.until.unwrap_or(i64::MAX))
             .bind(limit)
             .fetch_all(p)
             .await?;

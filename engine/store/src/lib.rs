@@ -32,7 +32,7 @@ use std::time::Duration;
 
 pub use accounts::{AccountRow, CredentialKind, CredentialRow};
 pub use audit::{
-    AuditEvent, AuditRow, AuditTrust, Verification, leaf_hash, row_hash, verify_export,
+    AuditEvent, AuditFilter, AuditRow, AuditTrust, Verification, leaf_hash, row_hash, verify_export,
 };
 pub use runs::{
     Activation, Claimed, Effect, Expect, Finish, NewRun, RunGroup, RunRow, RunState, TaskMode,
