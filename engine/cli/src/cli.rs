@@ -272,6 +272,11 @@ pub struct ServeArgs {
     /// who may read them (MK403 p.26); without it they are reported sealed.
     #[arg(long, env = "STUDYFLOW_MASTER_KEY_FILE", value_name = "FILE")]
     pub master_key_file: Option<PathBuf>,
+    /// The workers' work folder (as `worker --work-dir`): the files the engine prepared for a
+    /// task are handed out from its `outbox/`, and what a person supplies for a task is
+    /// checked and put in its `inbox/`. Without it, tasks take no files through the server.
+    #[arg(long, env = "STUDYFLOW_WORK_DIR", value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
     /// A reverse proxy in front of the server whose `X-Forwarded-For` names the client, for
     /// the sign-in limits and the audit; once per proxy address.
     #[arg(long = "trusted-proxy", value_name = "ADDRESS")]
@@ -442,6 +447,29 @@ pub enum TaskCommand {
         note_file: Option<std::path::PathBuf>,
         /// The task's id, from `studyflow tasks`.
         id: i64,
+    },
+    /// What the engine prepared for an open task of yours (a request and its cover letter, the
+    /// p.8 notice) and the file it takes from you; with --out, the prepared files downloaded
+    /// there, each checked against its sha256.
+    Files {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// A folder to download the prepared files to (made owner-only).
+        #[arg(long, value_name = "DIR")]
+        out: Option<std::path::PathBuf>,
+        /// The task's id.
+        id: i64,
+    },
+    /// Supply the file an open task of yours takes — the manual Service IS extraction (MK403
+    /// p.22.1), the consented contacts (p.31, p.32) — through the server: checked whole, and
+    /// refused whole with a report by row, or kept for the import when you complete the task.
+    Supply {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The task's id.
+        id: i64,
+        /// The CSV file, with a header row.
+        file: std::path::PathBuf,
     },
     /// Show the note recorded with a completed task you may do. A note on a step with personal
     /// data is sealed under the study's keys (MK403 p.26): the server opens it when it holds

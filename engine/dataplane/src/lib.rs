@@ -33,6 +33,7 @@ pub mod linkage;
 pub mod quality;
 pub mod registry_plane;
 pub mod release;
+pub mod supply;
 pub mod table;
 pub mod values;
 pub mod vault;

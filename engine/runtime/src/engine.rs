@@ -1210,9 +1210,16 @@ impl Engine {
         Ok((loaded, step))
     }
 
-    /// Completes a human task as `user`, who must be allowed to (MK403 p.21, p.25.2, p.30.2).
-    pub async fn complete_task(&self, run: i64, who: &Identity, note: Option<&str>) -> Result<()> {
-        let user = who.login();
+    /// Open task `run`, which `who` may do (MK403 p.21, p.25.2, p.30.2): its run, version and
+    /// step. `act`: what `who` is about to do with it beyond completing it — reading what the
+    /// engine prepared, supplying a file — which, on a step that handles personal data, asks
+    /// for a recent proof of identity (p.25.3).
+    pub async fn open_task(
+        &self,
+        run: i64,
+        who: &Identity,
+        act: Option<&str>,
+    ) -> Result<(RunRow, Arc<Loaded>, Step)> {
         let r = self
             .store
             .run(run)
@@ -1226,6 +1233,18 @@ impl Engine {
                 r.state.as_str()
             )));
         }
+        if let Some(act) = act
+            && step.handles_personal_data()
+        {
+            self.require_recent_proof(who, act)?;
+        }
+        Ok((r, loaded, step))
+    }
+
+    /// Completes a human task as `user`, who must be allowed to (MK403 p.21, p.25.2, p.30.2).
+    pub async fn complete_task(&self, run: i64, who: &Identity, note: Option<&str>) -> Result<()> {
+        let user = who.login();
+        let (r, loaded, step) = self.open_task(run, who, None).await?;
         let now = self.now();
         if let Some(nb) = r.not_before
             && nb > now

@@ -537,7 +537,7 @@ fn guide(
                 .unwrap_or(0);
             vec![
                 format!(
-                    "send the request in outbox/{study}/{id}/ — cover-letter.txt, request.json ({subjects} subjects) and MANIFEST.sha256 — to {} by the secure electronic means agreed (MK403 p.12.3, p.14.2)",
+                    "send the request in outbox/{study}/{id}/ (`studyflow task files` with this task's id and --out downloads it) — cover-letter.txt, request.json ({subjects} subjects) and MANIFEST.sha256 — to {} by the secure electronic means agreed (MK403 p.12.3, p.14.2)",
                     registry_words(step)
                 ),
                 format!(
@@ -586,12 +586,12 @@ fn guide(
                 "extract the sample from the Service IS by hand (MK403 p.22.1) as CSV with the columns {fields}"
             ),
             format!(
-                "put it at inbox/{study}/service-is.csv; when you complete this task the engine imports it whole (or refuses it whole, saying which line and column) and deletes the file"
+                "send it with `studyflow task supply` and this task's id (checked whole at once, refused whole with a report by row), or put it at inbox/{study}/service-is.csv; when you complete this task the engine imports it whole (or refuses it whole, saying which line and column) and deletes the file"
             ),
         ],
         StepKind::ConsentCollection => vec![
             format!(
-                "collect the consent of the subjects who agree to be contacted (MK403 p.31) and put their contact details at inbox/{study}/consented-contacts.csv with the columns {fields}"
+                "collect the consent of the subjects who agree to be contacted (MK403 p.31) and send their contact details with `studyflow task supply` and this task's id, or put them at inbox/{study}/consented-contacts.csv, with the columns {fields}"
             ),
             "when you complete this task the engine imports the list whole and deletes the file"
                 .into(),

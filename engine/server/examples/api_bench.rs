@@ -143,6 +143,7 @@ async fn main() {
         master: None,
         trusted_proxies: Vec::new(),
         oidc: None,
+        work: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -219,6 +219,36 @@ pub struct AuditEventView {
     pub detail: serde_json::Value,
 }
 
+/// What an open task has in files: what the engine prepared, and what it takes from you.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TaskFiles {
+    /// `GET /api/v1/tasks/{id}/files/{name}` downloads one.
+    pub prepared: Vec<FileView>,
+    /// `PUT /api/v1/tasks/{id}/supply` sends it.
+    pub supply: Option<SupplyView>,
+}
+
+/// The file a task takes from its person.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SupplyView {
+    pub name: String,
+    /// The MK403 point it is supplied under.
+    pub point: String,
+    /// The columns its header may name.
+    pub columns: Vec<String>,
+    /// Whether a file was supplied and waits for the task's completion to be imported.
+    pub supplied: bool,
+}
+
+/// A supplied file, accepted whole and put in the inbox.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Supplied {
+    pub name: String,
+    pub sha256: String,
+    /// Its data rows.
+    pub rows: usize,
+}
+
 /// The note recorded with a completed task.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct NoteView {

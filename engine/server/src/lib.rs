@@ -25,7 +25,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, delete, get, post};
+use axum::routing::{MethodRouter, delete, get, post, put};
 use studyflow_dataplane::vault::{MasterKey, StudyKeys};
 use studyflow_identity::{Accounts, Identity};
 use studyflow_runtime::clock::{from_micros, riga_date};
@@ -49,6 +49,10 @@ pub struct App {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The Service's identity provider, when people sign in there (OpenID Connect).
     pub oidc: Option<studyflow_identity::oidc::Oidc>,
+    /// The workers' work folder (`outbox/`, `inbox/`): what the engine prepared for a task is
+    /// read there and what a person supplies is put there. Without it, tasks take no files
+    /// through the server.
+    pub work: Option<std::path::PathBuf>,
 }
 
 /// Who may call a route before the engine's own role check.
@@ -68,6 +72,8 @@ pub enum Payload {
     Yaml,
     /// JSON of a type of [`api`], as its schema.
     Json(fn(&mut schemars::SchemaGenerator) -> schemars::Schema),
+    /// A CSV file with a header row, `text/csv`.
+    Csv,
 }
 
 impl std::fmt::Debug for Payload {
@@ -76,6 +82,7 @@ impl std::fmt::Debug for Payload {
             Payload::None => "None",
             Payload::Yaml => "Yaml",
             Payload::Json(_) => "Json",
+            Payload::Csv => "Csv",
         })
     }
 }
@@ -379,6 +386,39 @@ pub fn routes() -> Vec<(RouteDoc, Handler)> {
         (
             r(
                 "GET",
+                "/api/v1/tasks/{id}/files",
+                SignedIn,
+                "What the engine prepared for an open task of yours (a request and its cover letter, MK403 p.12.3, p.14.2; the p.8 notice), and the file the task takes from you, with its columns.",
+                Nothing,
+                (200, json::<TaskFiles>()),
+            ),
+            get(task_files),
+        ),
+        (
+            r(
+                "GET",
+                "/api/v1/tasks/{id}/files/{file}",
+                SignedIn,
+                "Download a file prepared for an open task of yours; a file of a step that handles personal data needs a recent proof of identity (MK403 p.25.3); audited with its sha256.",
+                Nothing,
+                (200, Nothing),
+            ),
+            get(task_file),
+        ),
+        (
+            r(
+                "PUT",
+                "/api/v1/tasks/{id}/supply",
+                SignedIn,
+                "Supply the file an open task of yours takes — the manual Service IS extraction (MK403 p.22.1), the consented contacts (p.31, p.32): checked whole as the import will check it; refused whole with its row report and nothing kept, or put in the inbox for the import when you complete the task. Needs a recent proof of identity; audited with its sha256.",
+                Payload::Csv,
+                (201, json::<Supplied>()),
+            ),
+            put(supply).layer(axum::extract::DefaultBodyLimit::max(SUPPLY_LIMIT)),
+        ),
+        (
+            r(
+                "GET",
                 "/api/v1/tasks/{id}/note",
                 SignedIn,
                 "The note of a completed task you may do; a sealed note's reading is audited (MK403 p.25.1, p.26).",
@@ -455,6 +495,9 @@ pub fn openapi() -> serde_json::Value {
             }
             Payload::Json(schema) => {
                 op.insert("requestBody".into(), json!({"required": true, "content": {"application/json": {"schema": schema(&mut generator)}}}));
+            }
+            Payload::Csv => {
+                op.insert("requestBody".into(), json!({"required": true, "content": {"text/csv": {"schema": {"type": "string", "description": "UTF-8, a header row naming the columns"}}}}));
             }
         }
         let (status, payload) = doc.ok;
@@ -551,7 +594,9 @@ async fn problems_only(req: axum::extract::Request, next: axum::middleware::Next
         return r;
     }
     let detail = match status {
-        StatusCode::PAYLOAD_TOO_LARGE => "the request's body is larger than 2 MiB",
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            "the request's body is larger than the route takes (2 MiB; a task's file 256 MiB)"
+        }
         StatusCode::METHOD_NOT_ALLOWED => "this route does not take that method",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "send JSON as application/json",
         StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => {
@@ -1268,6 +1313,205 @@ async fn audit_checkpoint(State(app): State<Arc<App>>) -> Result<Response> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     Ok(r)
+}
+
+/// The largest file a person supplies for a task (a manual extraction of a large sample).
+pub const SUPPLY_LIMIT: usize = 256 << 20;
+
+fn work_folder(app: &App) -> Result<&std::path::Path> {
+    app.work.as_deref().ok_or_else(|| {
+        Problem::not_found(
+            "this server is not configured with the work folder (studyflow serve --work-dir): tasks take no files through it",
+        )
+    })
+}
+
+fn prepared_output(r: &studyflow_store::RunRow) -> Option<serde_json::Value> {
+    r.output
+        .as_deref()
+        .and_then(|o| serde_json::from_str(o).ok())
+}
+
+async fn task_files(
+    State(app): State<Arc<App>>,
+    p: Person,
+    Path(id): Path<i64>,
+) -> Result<Json<TaskFiles>> {
+    let (run, loaded, step) = app.engine.open_task(id, &p.who, None).await?;
+    let work = work_folder(&app)?;
+    let output = prepared_output(&run);
+    let files = studyflow_dataplane::supply::prepared(
+        &work.join("outbox"),
+        &run.study,
+        &step,
+        output.as_ref(),
+    );
+    let mut prepared = Vec::new();
+    for f in files {
+        let bytes = tokio::fs::read(&f.path)
+            .await
+            .map_err(|_| Problem::internal())?;
+        prepared.push(FileView {
+            name: f.name,
+            sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+        });
+    }
+    let supply = studyflow_dataplane::supply::Supply::of(&step, run.human).map(|s| SupplyView {
+        name: s.file_name().to_owned(),
+        point: s.point().to_owned(),
+        columns: s
+            .columns(&loaded.spec, &step)
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        supplied: s.path(&work.join("inbox"), &run.study).exists(),
+    });
+    Ok(Json(TaskFiles { prepared, supply }))
+}
+
+async fn task_file(
+    State(app): State<Arc<App>>,
+    p: Person,
+    Path((id, file)): Path<(i64, String)>,
+) -> Result<Response> {
+    let (run, _, step) = app
+        .engine
+        .open_task(id, &p.who, Some("read what was prepared for the task"))
+        .await?;
+    let work = work_folder(&app)?;
+    let output = prepared_output(&run);
+    let found = studyflow_dataplane::supply::prepared(
+        &work.join("outbox"),
+        &run.study,
+        &step,
+        output.as_ref(),
+    )
+    .into_iter()
+    .find(|f| f.name == file)
+    .ok_or_else(|| {
+        Problem::not_found(format!(
+            "task {id} has no prepared file `{}`",
+            file.chars().take(80).collect::<String>()
+        ))
+    })?;
+    let bytes = tokio::fs::read(&found.path).await.map_err(|_| {
+        Problem::new(
+            StatusCode::GONE,
+            "gone",
+            format!("`{}` of task {id} is not there any more", found.name),
+        )
+    })?;
+    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    app.engine
+        .record_read(
+            &p.who,
+            "task.file_read",
+            &studyflow_store::run_object(&run.study, &run.step, &run.subject),
+            &step.regulation.join(" "),
+            serde_json::json!({"run": id, "file": found.name, "sha256": hash}),
+        )
+        .await?;
+    let kind = if found.name.ends_with(".json") {
+        "application/json"
+    } else {
+        "text/plain; charset=utf-8"
+    };
+    let mut r = bytes.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&format!("attachment; filename=\"{}\"", found.name))
+            .map_err(|_| Problem::internal())?,
+    );
+    h.insert(
+        "x-content-sha256",
+        HeaderValue::from_str(&hash).map_err(|_| Problem::internal())?,
+    );
+    Ok(r)
+}
+
+async fn supply(
+    State(app): State<Arc<App>>,
+    p: Person,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Supplied>)> {
+    let (run, loaded, step) = app
+        .engine
+        .open_task(id, &p.who, Some("supply a file for the task"))
+        .await?;
+    let work = work_folder(&app)?.to_path_buf();
+    let Some(kind) = studyflow_dataplane::supply::Supply::of(&step, run.human) else {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "refused",
+            format!("task {id} ({}) takes no file", run.step),
+        ));
+    };
+    let mime = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::trim)
+        .unwrap_or("");
+    if !matches!(mime, "text/csv" | "application/csv" | "text/plain") {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "send the file as text/csv",
+        ));
+    }
+    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body));
+    let study = run.study.clone();
+    let put = tokio::task::spawn_blocking(move || {
+        kind.put(&loaded.spec, &step, &work.join("inbox"), &study, &body)
+    })
+    .await
+    .map_err(|_| Problem::internal())?
+    .map_err(|e| {
+        tracing::error!(error = %e, "cannot put a supplied file in the inbox");
+        Problem::internal()
+    })?;
+    let accepted = match put {
+        Ok(a) => a,
+        Err(rejected) => {
+            let mut problem = Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "file-refused",
+                format!(
+                    "`{}` was refused whole and nothing of it kept: {} problem(s) in {} row(s); correct them and send it again",
+                    kind.file_name(),
+                    rejected.problems.len(),
+                    rejected.rows
+                ),
+            );
+            problem.rows = rejected
+                .problems
+                .iter()
+                .map(|p| serde_json::to_value(p).unwrap_or_default())
+                .collect();
+            return Err(problem);
+        }
+    };
+    app.engine
+        .record_read(
+            &p.who,
+            "task.file_supplied",
+            &studyflow_store::run_object(&run.study, &run.step, &run.subject),
+            kind.point(),
+            serde_json::json!({"run": id, "file": kind.file_name(), "sha256": hash, "rows": accepted.rows}),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Supplied {
+            name: kind.file_name().to_owned(),
+            sha256: hash,
+            rows: accepted.rows,
+        }),
+    ))
 }
 
 async fn tasks(

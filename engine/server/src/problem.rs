@@ -22,6 +22,10 @@ pub struct Problem {
     /// The spec's findings, when it did not validate (file positions, codes, MK403 points).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub diagnostics: Vec<serde_json::Value>,
+    /// A supplied file's refusal, row by row (`row`, 1 the header, and `problem`): where and
+    /// what, never a value of the file.
+    #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
+    pub rows: Box<[serde_json::Value]>,
 }
 
 impl Problem {
@@ -32,6 +36,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             diagnostics: Vec::new(),
+            rows: Box::default(),
         }
     }
 

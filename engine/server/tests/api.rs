@@ -34,7 +34,15 @@ struct Server {
     engine: Arc<Engine>,
     secrets: HashMap<String, Vec<u8>>,
     http: reqwest::Client,
+    /// The work folder the server hands task files out of and puts supplied files in.
+    work: std::path::PathBuf,
     _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.work);
+    }
 }
 
 impl Server {
@@ -44,14 +52,34 @@ impl Server {
 
     /// With `externals`: accounts of persons outside the Service.
     async fn start_with(store: Store, logins: &[&str], externals: &[&str]) -> Server {
+        Server::start_on(store, logins, externals, |_, _| {
+            Arc::new(PlaceholderDataPlane { cohort_size: 3 })
+        })
+        .await
+    }
+
+    /// With the data plane `plane` makes (given the clock and the work folder) for the test's
+    /// workers; the server's own engine runs no steps.
+    async fn start_on(
+        store: Store,
+        logins: &[&str],
+        externals: &[&str],
+        plane: impl FnOnce(Arc<ManualClock>, &std::path::Path) -> Arc<dyn studyflow_runtime::DataPlane>,
+    ) -> Server {
         let clock = Arc::new(ManualClock::new(riga_midnight(jiff::civil::date(
             2026, 8, 3,
         ))));
+        static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let work = std::env::temp_dir().join(format!(
+            "sf-api-work-{}-{}",
+            std::process::id(),
+            SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
         let engine = Engine::new(
             store.clone(),
             clock.clone(),
             Arc::new(Calendar::latvia()),
-            Arc::new(PlaceholderDataPlane { cohort_size: 3 }),
+            plane(clock.clone(), &work),
             Options::default(),
         );
         let accounts = Accounts::new(store.clone(), Policy::default());
@@ -81,6 +109,7 @@ impl Server {
             master: None,
             trusted_proxies: Vec::new(),
             oidc: None,
+            work: Some(work.clone()),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -94,6 +123,7 @@ impl Server {
             engine: Arc::new(engine),
             secrets,
             http: reqwest::Client::new(),
+            work,
             _stop: stop,
         }
     }
@@ -139,6 +169,7 @@ impl Server {
             Body::None => req,
             Body::Json(v) => req.json(&v),
             Body::Yaml(b) => req.header("content-type", "application/yaml").body(b),
+            Body::Csv(b) => req.header("content-type", "text/csv").body(b),
         };
         let r = req.send().await.unwrap();
         let status = r.status();
@@ -155,6 +186,7 @@ enum Body {
     None,
     Json(Value),
     Yaml(Vec<u8>),
+    Csv(Vec<u8>),
 }
 
 const LOGINS: &[&str] = &[
@@ -201,9 +233,11 @@ fn allowed(route: &str, login: &str, study: &str) -> bool {
             login == "gatis.krumins" || (login == "rihards.eglitis" && study == SURVEY)
         }
         // The recidivism quality check: a service researcher with identifying data (p.21, p.25.2).
-        "POST /api/v1/tasks/{id}/complete" | "GET /api/v1/tasks/{id}/note" => {
-            login == "inese.kalnina"
-        }
+        "POST /api/v1/tasks/{id}/complete"
+        | "GET /api/v1/tasks/{id}/note"
+        | "GET /api/v1/tasks/{id}/files"
+        | "GET /api/v1/tasks/{id}/files/{file}"
+        | "PUT /api/v1/tasks/{id}/supply" => login == "inese.kalnina",
         other => panic!("route {other} has no entry in the authorisation matrix"),
     }
 }
@@ -325,6 +359,7 @@ async fn the_authorisation_matrix_denies_by_default() {
             "POST /api/v1/session" | "POST /api/v1/tokens" => Body::Json(
                 json!({"login": "inese.kalnina", "password": "not the password", "code": "000000"}),
             ),
+            "PUT /api/v1/tasks/{id}/supply" => Body::Csv(b"personal_code\n".to_vec()),
             "POST /api/v1/session/reauthenticate" => {
                 Body::Json(json!({"password": "not the password", "code": "000000"}))
             }
@@ -1126,5 +1161,229 @@ async fn a_studys_audit_is_the_services_and_its_checkpoint_verifies_elsewhere() 
     assert!(checkpoint.size >= last_seq, "{note}");
     let forged = note.replacen(&checkpoint.size.to_string(), "1", 1);
     assert!(verifier.checkpoint(&forged).is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What a person supplies for a task goes through the server: the manual Service IS extraction
+/// of the survey (MK403 p.22.1) is checked whole as the import will check it — a broken file is
+/// refused with its row report and nothing of it kept — then put in the inbox, imported by the
+/// worker when the task is completed, and deleted; who supplied what is audited by its digest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_takes_its_file_through_the_server_checked_whole() {
+    use studyflow_dataplane::connector::Connector;
+    use studyflow_dataplane::registry_plane::{RegistryDataPlane, ServiceIs};
+    use studyflow_dataplane::vault::MasterKey;
+    use studyflow_identity::Identity;
+    let dir = std::env::temp_dir().join(format!("sf-api-supply-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::open(dir.join("db").to_str().unwrap()).await.unwrap();
+    let plane_store = store.clone();
+    let s = Server::start_on(
+        store,
+        &["martins.ozols", "gatis.krumins"],
+        &["liga.ozolina"],
+        move |clock, work| {
+            Arc::new(RegistryDataPlane::new(
+                plane_store,
+                MasterKey::from_bytes([7u8; 32]),
+                ServiceIs::None,
+                Connector::new(""),
+                work,
+                clock,
+            ))
+        },
+    )
+    .await;
+    // The study approved, contracted and started (the acts themselves are tested above).
+    let bytes = spec(SURVEY);
+    let parsed = studyflow_spec::check(&bytes).spec.unwrap();
+    let researcher = Identity::for_tests("martins.ozols");
+    let approver = Identity::for_tests("gatis.krumins");
+    let (study, _, hash) = s.engine.submit(&bytes, &researcher).await.unwrap();
+    s.engine
+        .approve(&study, &approver, Some(&hash))
+        .await
+        .unwrap();
+    s.engine
+        .contract(
+            &study,
+            &approver,
+            &studyflow_runtime::ContractInput {
+                number: "L-2026/17".into(),
+                concluded_on: jiff::civil::date(2026, 8, 3),
+                signatories: vec!["Līga Ozoliņa".into(), "Artūrs Kalniņš".into()],
+                measures_checked: true,
+            },
+        )
+        .await
+        .unwrap();
+    s.engine.start(&study, &researcher).await.unwrap();
+    if let Some(start) =
+        studyflow_plan::stage_start(&parsed, studyflow_spec::model::Stage::Acquisition)
+    {
+        let at = riga_midnight(start);
+        if at > s.clock.now() {
+            s.clock.set(at);
+        }
+    }
+    let worker = Worker::new(s.engine.clone(), "w".into());
+    worker.run_until_idle().await.unwrap();
+    let token = s.token("martins.ozols", 0).await;
+    let (_, open) = s
+        .call(Method::GET, "/api/v1/tasks", Some(&token), Body::None)
+        .await;
+    let task = open["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["step"] == "acquire-service-is")
+        .unwrap_or_else(|| panic!("the manual extraction is open: {open}"))["id"]
+        .as_i64()
+        .unwrap();
+    let (st, files) = s
+        .call(
+            Method::GET,
+            &format!("/api/v1/tasks/{task}/files"),
+            Some(&token),
+            Body::None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{files}");
+    assert_eq!(files["supply"]["name"], "service-is.csv", "{files}");
+    assert_eq!(files["supply"]["point"], "p.22.1");
+    assert_eq!(files["supply"]["supplied"], false);
+    let columns: Vec<String> = files["supply"]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    let clients = studyflow_sim::generate(&studyflow_sim::Config {
+        seed: 5,
+        clients: 12,
+        ..studyflow_sim::Config::default()
+    });
+    let mut good = columns.join(",") + "\n";
+    for c in &clients {
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|k| match c.value(k) {
+                Some(Value::String(s)) => s,
+                Some(v) => v.to_string(),
+                None => String::new(),
+            })
+            .collect();
+        good.push_str(&(cells.join(",") + "\n"));
+    }
+    let inbox_file = s.work.join("inbox").join(&study).join("service-is.csv");
+    let supply = |body: Body| {
+        let s = &s;
+        let token = token.clone();
+        async move {
+            s.call(
+                Method::PUT,
+                &format!("/api/v1/tasks/{task}/supply"),
+                Some(&token),
+                body,
+            )
+            .await
+        }
+    };
+    // A column the spec did not ask for (p.3.3), then a row cut short: each refused whole,
+    // row by row, nothing kept, no value of the file echoed.
+    let header = good.lines().next().unwrap();
+    let extra = good.replacen(header, &format!("{header},personal_code"), 1);
+    let (st, refused) = supply(Body::Csv(extra.into_bytes())).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert!(refused["type"].as_str().unwrap().ends_with("file-refused"));
+    assert_eq!(refused["rows"][0]["row"], 1, "{refused}");
+    assert!(
+        refused["rows"][0]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("not asked for"),
+        "{refused}"
+    );
+    let cut = good.lines().nth(3).unwrap();
+    let short = good.replacen(cut, cut.split(',').next().unwrap(), 1);
+    let (st, refused) = supply(Body::Csv(short.into_bytes())).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    let rows = refused["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{refused}");
+    assert_eq!(rows[0]["row"], 4, "{refused}");
+    assert!(!refused.to_string().contains(cut), "{refused}");
+    assert!(!inbox_file.exists(), "nothing of a refused file is kept");
+    // Not CSV: refused before anything is read.
+    let (st, _) = s
+        .call(
+            Method::PUT,
+            &format!("/api/v1/tasks/{task}/supply"),
+            Some(&token),
+            Body::Json(json!({})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // Nobody else supplies it: the approver has no such task.
+    let other = s.token("gatis.krumins", 0).await;
+    let (st, b) = s
+        .call(
+            Method::PUT,
+            &format!("/api/v1/tasks/{task}/supply"),
+            Some(&other),
+            Body::Csv(good.clone().into_bytes()),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{b}");
+    assert!(!inbox_file.exists());
+    // The good file: accepted with its row count, kept owner-only until the import.
+    let (st, ok) = supply(Body::Csv(good.clone().into_bytes())).await;
+    assert_eq!(st, StatusCode::CREATED, "{ok}");
+    assert_eq!(ok["rows"], clients.len(), "{ok}");
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(good.as_bytes()));
+    assert_eq!(ok["sha256"], digest.as_str());
+    assert_eq!(std::fs::read_to_string(&inbox_file).unwrap(), good);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&inbox_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let (_, files) = s
+        .call(
+            Method::GET,
+            &format!("/api/v1/tasks/{task}/files"),
+            Some(&token),
+            Body::None,
+        )
+        .await;
+    assert_eq!(files["supply"]["supplied"], true);
+    // Completed: the worker imports it whole and deletes it.
+    let (st, b) = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/tasks/{task}/complete"),
+            Some(&token),
+            // No note: one on a step with personal data is kept only sealed under the study's
+            // keys, which its first personal data makes (MK403 p.26).
+            Body::Json(json!({})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    worker.run_until_idle().await.unwrap();
+    assert!(!inbox_file.exists(), "the plaintext export is deleted");
+    let run = s.engine.store.run(task).await.unwrap().unwrap();
+    let output: Value = serde_json::from_str(run.output.as_deref().unwrap()).unwrap();
+    assert_eq!(output["subjects"], clients.len(), "{output}");
+    // Who supplied what, by its digest: no value of the file in the audit.
+    let audit = s.engine.store.audit_rows(0, 100_000).await.unwrap();
+    let supplied: Vec<_> = audit
+        .iter()
+        .filter(|a| a.event.action == "task.file_supplied")
+        .collect();
+    assert_eq!(supplied.len(), 1);
+    assert_eq!(supplied[0].event.actor, "martins.ozols");
+    assert!(supplied[0].event.detail.contains(&digest));
+    assert_eq!(supplied[0].event.point, "p.22.1");
     let _ = std::fs::remove_dir_all(&dir);
 }

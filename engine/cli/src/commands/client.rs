@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use studyflow_server::api::{Done, NoteView, Page, ReleaseFiles, TaskView, TokenIssued};
+use studyflow_server::api::{
+    Done, NoteView, Page, ReleaseFiles, Supplied, TaskFiles, TaskView, TokenIssued,
+};
 use studyflow_server::problem::Problem;
 
 use super::Context;
@@ -195,6 +197,7 @@ enum Body<'a> {
     None,
     Json(Value),
     Yaml(&'a [u8]),
+    Csv(&'a [u8]),
 }
 
 impl Client {
@@ -218,6 +221,7 @@ impl Client {
             Body::Yaml(b) => req
                 .header("content-type", "application/yaml")
                 .body(b.to_vec()),
+            Body::Csv(b) => req.header("content-type", "text/csv").body(b.to_vec()),
         };
         reply(req.send().await, &self.base).await
     }
@@ -335,6 +339,15 @@ fn refused(ctx: &mut Context<'_>, p: &Problem, file: Option<&Path>) -> anyhow::R
             } else {
                 format!(" (MK403 {})", points.join(", "))
             }
+        )?;
+    }
+    for r in &p.rows {
+        writeln!(
+            ctx.err,
+            "{}:{}: {}",
+            file.map_or("file".into(), |f| f.display().to_string()),
+            r["row"].as_u64().unwrap_or(0),
+            r["problem"].as_str().unwrap_or("")
         )?;
     }
     let detail = if p.short() == "invalid-spec" {
@@ -638,6 +651,97 @@ pub async fn run(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8> 
                     )
                     .await?;
                 done(ctx, r, None)
+            }
+            TaskCommand::Files { server, out, id } => {
+                let c = Client::new(&server)?;
+                let files: TaskFiles = match c
+                    .send(
+                        Method::GET,
+                        &format!("/api/v1/tasks/{id}/files"),
+                        &Body::None,
+                    )
+                    .await?
+                {
+                    Reply::Ok(v) => serde_json::from_value(v)?,
+                    Reply::Problem(p) => return refused(ctx, &p, None),
+                };
+                for f in &files.prepared {
+                    writeln!(ctx.out, "prepared  {}  sha256 {}", f.name, f.sha256)?;
+                }
+                if let Some(s) = &files.supply {
+                    writeln!(
+                        ctx.out,
+                        "takes     {} (MK403 {}), columns {}{}: studyflow task supply {id} FILE",
+                        s.name,
+                        s.point,
+                        s.columns.join(", "),
+                        if s.supplied {
+                            "; one supplied waits for the task's completion"
+                        } else {
+                            ""
+                        }
+                    )?;
+                }
+                if files.prepared.is_empty() && files.supply.is_none() {
+                    writeln!(ctx.out, "task {id} has no files")?;
+                }
+                if let Some(out) = out {
+                    private_dir(&out)?;
+                    for f in &files.prepared {
+                        anyhow::ensure!(
+                            !f.name.contains(['/', '\\']) && !f.name.starts_with('.'),
+                            "the server names a file `{}` that is not a plain file name",
+                            f.name
+                        );
+                        let bytes = match c
+                            .file(&format!("/api/v1/tasks/{id}/files/{}", f.name))
+                            .await?
+                        {
+                            Ok(b) => b,
+                            Err(p) => return refused(ctx, &p, None),
+                        };
+                        let actual = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+                        anyhow::ensure!(
+                            actual == f.sha256,
+                            "{} arrived other than listed (sha256 {actual}, not {}); nothing more was written",
+                            f.name,
+                            f.sha256
+                        );
+                        write_private(&out.join(&f.name), &bytes)?;
+                    }
+                    writeln!(
+                        ctx.out,
+                        "downloaded {} file(s) to {}, each checked against its sha256",
+                        files.prepared.len(),
+                        out.display()
+                    )?;
+                }
+                Ok(EXIT_OK)
+            }
+            TaskCommand::Supply { server, id, file } => {
+                let bytes = std::fs::read(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                let r = Client::new(&server)?
+                    .act(
+                        Method::PUT,
+                        &format!("/api/v1/tasks/{id}/supply"),
+                        Body::Csv(&bytes),
+                    )
+                    .await?;
+                match r {
+                    Reply::Ok(v) => {
+                        let s: Supplied = serde_json::from_value(v)?;
+                        writeln!(
+                            ctx.out,
+                            "{} accepted whole: {} row(s), sha256 {}; it is imported when you complete task {id} (studyflow task complete {id})",
+                            file.display(),
+                            s.rows,
+                            s.sha256
+                        )?;
+                        Ok(EXIT_OK)
+                    }
+                    Reply::Problem(p) => refused(ctx, &p, Some(&file)),
+                }
             }
             TaskCommand::Note { server, id } => {
                 let r = Client::new(&server)?

@@ -666,7 +666,18 @@ async fn serve(
             totp::base32(&secret)
         )?;
     }
-    super::engine::serve_store(store, listen, Some(master), Vec::new(), None, ctx).await
+    super::engine::serve_store(
+        store,
+        listen,
+        super::engine::Served {
+            master: Some(master),
+            trusted_proxies: Vec::new(),
+            oidc: None,
+            work: Some(dir.to_path_buf()),
+        },
+        ctx,
+    )
+    .await
 }
 
 /// (files, bytes, identifiers found) below `dir`.

@@ -125,9 +125,12 @@ async fn serve(a: &ServeArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     serve_store(
         store,
         &a.listen,
-        master,
-        a.trusted_proxies.clone(),
-        oidc,
+        Served {
+            master,
+            trusted_proxies: a.trusted_proxies.clone(),
+            oidc,
+            work: a.work_dir.clone(),
+        },
         ctx,
     )
     .await
@@ -158,13 +161,24 @@ fn read_private(path: &std::path::Path) -> anyhow::Result<String> {
         .to_owned())
 }
 
+/// What a server is given beside its store (`serve`, `demo --serve`).
+pub(crate) struct Served {
+    pub master: Option<MasterKey>,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub oidc: Option<studyflow_identity::oidc::Oidc>,
+    pub work: Option<std::path::PathBuf>,
+}
+
 /// Serves the API on `store` at `listen` until interrupted (`serve`, `demo --serve`).
 pub(crate) async fn serve_store(
     store: Store,
     listen: &str,
-    master: Option<MasterKey>,
-    trusted_proxies: Vec<std::net::IpAddr>,
-    oidc: Option<studyflow_identity::oidc::Oidc>,
+    Served {
+        master,
+        trusted_proxies,
+        oidc,
+        work,
+    }: Served,
     ctx: &mut Context<'_>,
 ) -> anyhow::Result<u8> {
     let mut accounts =
@@ -187,6 +201,7 @@ pub(crate) async fn serve_store(
         master,
         trusted_proxies,
         oidc,
+        work,
     });
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -5,21 +5,8 @@ use serde_json::{Value, json};
 use studyflow_runtime::dataplane::{StepContext, StepError, StepOutput, blocking};
 use studyflow_store::TaskMode;
 
-use super::{
-    LOOK_AGAIN, MANUAL_EXTRACTION_FILE, RegistryDataPlane, done, fail, names, step_fields,
-    store_err,
-};
+use super::{LOOK_AGAIN, RegistryDataPlane, done, fail, names, step_fields, store_err};
 use crate::linkage::Subject;
-
-/// Whether the study needs its subjects' personal codes: to link the registries' answers
-/// (p.17) or to request the follow-ups (p.19).
-pub(super) fn links_or_follows_up(spec: &studyflow_spec::Spec) -> bool {
-    spec.follow_up.is_some()
-        || spec
-            .data_scope
-            .as_ref()
-            .is_some_and(|d| d.information_centre.is_some() || d.prison_administration.is_some())
-}
 
 impl RegistryDataPlane {
     pub(super) async fn acquire(&self, ctx: &StepContext<'_>) -> Result<StepOutput, StepError> {
@@ -31,19 +18,14 @@ impl RegistryDataPlane {
             return Ok(done(json!({"subjects": sample.len()})));
         }
         // Manual extraction (p.22.1): the researcher has put the export in the inbox.
-        let path = self.inbox.join(ctx.study).join(MANUAL_EXTRACTION_FILE);
-        let fields = step_fields(ctx);
+        let path = crate::supply::Supply::ManualExtraction.path(&self.inbox, ctx.study);
         let imported = self
             .import_supplied(
                 &data,
                 &names::SERVICE_IS,
                 &path,
                 "put a corrected export there",
-                |bytes| {
-                    blocking(|| {
-                        crate::csv_import::import(bytes, &fields, links_or_follows_up(ctx.spec))
-                    })
-                },
+                |bytes| blocking(|| crate::supply::manual_extraction(ctx.spec, ctx.step, bytes)),
             )
             .await?;
         Ok(done(match imported {
@@ -66,7 +48,7 @@ impl RegistryDataPlane {
             super::ServiceIs::Csv(path) => blocking(|| {
                 let bytes = std::fs::read(path)
                     .map_err(|e| fail(format!("cannot read the Service IS export: {e}"), true))?;
-                crate::csv_import::import(&bytes, &fields, links_or_follows_up(ctx.spec))
+                crate::supply::manual_extraction(ctx.spec, ctx.step, &bytes)
                     .map_err(|e| fail(e.to_string(), false))
             }),
             super::ServiceIs::Sql(src) => {

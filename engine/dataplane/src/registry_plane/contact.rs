@@ -5,7 +5,7 @@
 use serde_json::json;
 use studyflow_runtime::dataplane::{StepContext, StepError, StepOutput, blocking};
 
-use super::{CONSENTED_CONTACTS_FILE, LOOK_AGAIN, RegistryDataPlane, done, fail, names};
+use super::{LOOK_AGAIN, RegistryDataPlane, done, fail, names};
 
 impl RegistryDataPlane {
     pub(super) async fn consent_collection(
@@ -14,20 +14,14 @@ impl RegistryDataPlane {
     ) -> Result<StepOutput, StepError> {
         // The consent list may be the first personal data of the study: it makes the keys.
         let data = self.sealed_datasets(ctx.study, true).await?;
-        let path = self.inbox.join(ctx.study).join(CONSENTED_CONTACTS_FILE);
-        let allowed: Vec<&str> = ctx
-            .spec
-            .direct_contact
-            .as_ref()
-            .map(|d| d.fields.iter().map(|f| f.0.as_str()).collect())
-            .unwrap_or_default();
+        let path = crate::supply::Supply::ConsentedContacts.path(&self.inbox, ctx.study);
         let imported = self
             .import_supplied(
                 &data,
                 &names::CONSENTED,
                 &path,
                 "put a corrected list there",
-                |bytes| crate::contact::import(bytes, &allowed),
+                |bytes| crate::supply::consented_contacts(ctx.spec, bytes),
             )
             .await?;
         Ok(done(match imported {

@@ -1,0 +1,308 @@
+//! What a person supplies for a task, and what the engine prepared for one, in the work folder:
+//! the one place that knows the inbox and outbox of a task, for the step bodies that import
+//! (`registry_plane`) and for the server that takes an upload and hands out prepared files.
+//!
+//! A supplied file is checked whole by the same function the import will use, before it is put
+//! in the inbox: a refused file is not written (its row report says which row and column, never
+//! a value); an accepted one is written owner-only, synced and renamed into place, so the
+//! worker sees it whole or not at all.
+
+use std::path::{Path, PathBuf};
+
+use studyflow_plan::{Step, StepKind};
+use studyflow_spec::Spec;
+
+use crate::answers::Rejected;
+use crate::registry_plane::{CONSENTED_CONTACTS_FILE, MANUAL_EXTRACTION_FILE, NOTICE_FILE};
+
+/// A file a person supplies for a task, imported whole when they complete it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Supply {
+    /// The sample extracted from the Service IS by hand (MK403 p.22.1).
+    ManualExtraction,
+    /// The contact details of the clients who consented to be contacted (MK403 p.31, p.32).
+    ConsentedContacts,
+}
+
+/// A supplied file checked and accepted: how many data rows it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accepted {
+    pub rows: usize,
+}
+
+impl Supply {
+    /// What the task of `step` takes from its person, if anything (`human`: the run is a
+    /// person's task — an automated Service IS extraction takes no file).
+    pub fn of(step: &Step, human: bool) -> Option<Supply> {
+        match step.kind {
+            StepKind::AcquireServiceIs if human => Some(Supply::ManualExtraction),
+            StepKind::ConsentCollection => Some(Supply::ConsentedContacts),
+            _ => None,
+        }
+    }
+
+    /// The file's name in the study's inbox.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Supply::ManualExtraction => MANUAL_EXTRACTION_FILE,
+            Supply::ConsentedContacts => CONSENTED_CONTACTS_FILE,
+        }
+    }
+
+    /// The MK403 point the file is supplied under.
+    pub fn point(self) -> &'static str {
+        match self {
+            Supply::ManualExtraction => "p.22.1",
+            Supply::ConsentedContacts => "p.31",
+        }
+    }
+
+    /// The columns the file may have (its header names them).
+    pub fn columns<'s>(self, spec: &'s Spec, step: &'s Step) -> Vec<&'s str> {
+        match self {
+            Supply::ManualExtraction => step.fields.iter().map(String::as_str).collect(),
+            Supply::ConsentedContacts => contact_fields(spec),
+        }
+    }
+
+    /// Where the file goes: `inbox/<study>/<name>`.
+    pub fn path(self, inbox: &Path, study: &str) -> PathBuf {
+        inbox.join(study).join(self.file_name())
+    }
+
+    /// Checks `bytes` whole, as the import will.
+    pub fn check(self, spec: &Spec, step: &Step, bytes: &[u8]) -> Result<Accepted, Rejected> {
+        match self {
+            Supply::ManualExtraction => {
+                manual_extraction(spec, step, bytes).map(|s| Accepted { rows: s.len() })
+            }
+            Supply::ConsentedContacts => {
+                consented_contacts(spec, bytes).map(|c| Accepted { rows: c.rows.len() })
+            }
+        }
+    }
+
+    /// Checks `bytes` whole and, when accepted, puts them at [`Supply::path`] (replacing a file
+    /// supplied before). Nothing is written when they are refused.
+    pub fn put(
+        self,
+        spec: &Spec,
+        step: &Step,
+        inbox: &Path,
+        study: &str,
+        bytes: &[u8],
+    ) -> Result<Result<Accepted, Rejected>, std::io::Error> {
+        let accepted = match self.check(spec, step, bytes) {
+            Ok(a) => a,
+            Err(rejected) => return Ok(Err(rejected)),
+        };
+        let path = self.path(inbox, study);
+        let folder = path.parent().unwrap_or(inbox);
+        crate::files::private_dirs(folder)?;
+        let temporary = folder.join(format!(".{}.part", self.file_name()));
+        crate::files::write_synced(&temporary, bytes)?;
+        if let Err(e) = std::fs::rename(&temporary, &path) {
+            let _ = crate::files::shred(&temporary);
+            return Err(e);
+        }
+        Ok(Ok(accepted))
+    }
+}
+
+/// The Service IS sample from a manual extraction, as the import reads it (MK403 p.22.1): only
+/// the columns the step asks for, and the personal code when the study links or follows up.
+pub fn manual_extraction(
+    spec: &Spec,
+    step: &Step,
+    bytes: &[u8],
+) -> Result<Vec<crate::linkage::Subject>, Rejected> {
+    let fields: Vec<&str> = step.fields.iter().map(String::as_str).collect();
+    crate::csv_import::import(bytes, &fields, links_or_follows_up(spec))
+}
+
+/// The consented contact list, as the import reads it: only the contact fields the spec names
+/// (MK403 p.32).
+pub fn consented_contacts(spec: &Spec, bytes: &[u8]) -> Result<crate::contact::Contacts, Rejected> {
+    crate::contact::import(bytes, &contact_fields(spec))
+}
+
+/// The contact fields the spec names for direct contact (MK403 p.32).
+fn contact_fields(spec: &Spec) -> Vec<&str> {
+    spec.direct_contact
+        .as_ref()
+        .map(|d| d.fields.iter().map(|f| f.0.as_str()).collect())
+        .unwrap_or_default()
+}
+
+/// Whether the study's sample is linked to the registries or followed up, so its extraction
+/// must carry the personal code (MK403 p.12.1, p.17).
+pub fn links_or_follows_up(spec: &Spec) -> bool {
+    spec.follow_up.is_some()
+        || spec
+            .data_scope
+            .as_ref()
+            .is_some_and(|d| d.information_centre.is_some() || d.prison_administration.is_some())
+}
+
+/// A file the engine prepared for a task, in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+/// The files the engine prepared for the task of `step` in `outbox/<study>/`, given what the
+/// preparing body recorded (`prepared`): a secure electronic request's cover letter, request
+/// file and manifest (MK403 p.12.3, p.14.2); the Prison Administration's notice (p.8). Only
+/// files that are there, in a stable order.
+pub fn prepared(
+    outbox: &Path,
+    study: &str,
+    step: &Step,
+    prepared: Option<&serde_json::Value>,
+) -> Vec<Prepared> {
+    let folder = outbox.join(study);
+    let candidates: Vec<PathBuf> = match step.kind {
+        StepKind::Request => {
+            let Some(id) = prepared
+                .and_then(|p| p.get("sent"))
+                .and_then(serde_json::Value::as_str)
+                .filter(|id| plain(id))
+            else {
+                return Vec::new();
+            };
+            ["cover-letter.txt", "request.json", "MANIFEST.sha256"]
+                .iter()
+                .map(|n| folder.join(id).join(n))
+                .collect()
+        }
+        StepKind::PrisonAdministrationNotice => vec![folder.join(NOTICE_FILE)],
+        _ => Vec::new(),
+    };
+    candidates
+        .into_iter()
+        .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_file()))
+        .filter_map(|path| {
+            let name = path.file_name()?.to_str()?.to_owned();
+            Some(Prepared { name, path })
+        })
+        .collect()
+}
+
+/// A plain file or folder name: nothing that climbs out of a folder.
+pub fn plain(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\', '\0'])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(name: &str) -> (Spec, studyflow_plan::Plan) {
+        let bytes = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../specs/{name}.yaml")),
+        )
+        .unwrap();
+        let spec = studyflow_spec::check(&bytes).spec.unwrap();
+        let plan =
+            studyflow_plan::compile(&spec, &bytes, &studyflow_calendar::Calendar::latvia(), None).0;
+        (spec, plan)
+    }
+
+    #[test]
+    fn a_secure_electronic_request_hands_out_its_three_files_and_nothing_beside() {
+        let (_, plan) = plan("resocialisation-programmes-university");
+        let (_, step) = plan.steps_of(StepKind::Request).next().unwrap();
+        let outbox = std::env::temp_dir().join(format!("sf-supply-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&outbox);
+        let folder = outbox.join("s").join("s-v1-request");
+        std::fs::create_dir_all(&folder).unwrap();
+        for f in [
+            "request.json",
+            "MANIFEST.sha256",
+            "cover-letter.txt",
+            "other.txt",
+        ] {
+            std::fs::write(folder.join(f), f).unwrap();
+        }
+        let sent = serde_json::json!({"sent": "s-v1-request", "subjects": 3});
+        let names: Vec<String> = prepared(&outbox, "s", step, Some(&sent))
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(
+            names,
+            ["cover-letter.txt", "request.json", "MANIFEST.sha256"]
+        );
+        // A recorded name that climbs out of the outbox, or none: nothing.
+        for bad in ["../s", "..", "", ".hidden"] {
+            let sent = serde_json::json!({ "sent": bad });
+            assert!(
+                prepared(&outbox, "s", step, Some(&sent)).is_empty(),
+                "{bad}"
+            );
+        }
+        assert!(prepared(&outbox, "s", step, None).is_empty());
+        // A link planted in the outbox is not followed.
+        #[cfg(unix)]
+        {
+            std::fs::remove_file(folder.join("request.json")).unwrap();
+            std::os::unix::fs::symlink("/etc/passwd", folder.join("request.json")).unwrap();
+            let names: Vec<String> = prepared(&outbox, "s", step, Some(&sent))
+                .into_iter()
+                .map(|p| p.name)
+                .collect();
+            assert_eq!(names, ["cover-letter.txt", "MANIFEST.sha256"]);
+        }
+        let _ = std::fs::remove_dir_all(&outbox);
+    }
+
+    #[test]
+    fn the_survey_takes_its_extraction_and_its_contacts_and_a_refused_file_is_not_written() {
+        let (spec, plan) = plan("probation-client-survey");
+        let (_, acquire) = plan.steps_of(StepKind::AcquireServiceIs).next().unwrap();
+        let (_, consent) = plan.steps_of(StepKind::ConsentCollection).next().unwrap();
+        assert_eq!(Supply::of(acquire, true), Some(Supply::ManualExtraction));
+        assert_eq!(
+            Supply::of(acquire, false),
+            None,
+            "an automated extraction takes no file"
+        );
+        assert_eq!(Supply::of(consent, true), Some(Supply::ConsentedContacts));
+        let columns = Supply::ConsentedContacts.columns(&spec, consent);
+        assert_eq!(columns, ["first_name", "last_name", "email", "phone"]);
+        let inbox = std::env::temp_dir().join(format!("sf-supply-in-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&inbox);
+        let refused = Supply::ConsentedContacts
+            .put(
+                &spec,
+                consent,
+                &inbox,
+                "s",
+                b"first_name,personal_code\nA,010101-10001\n",
+            )
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(refused.problems[0].row, 1);
+        assert!(!Supply::ConsentedContacts.path(&inbox, "s").exists());
+        let accepted = Supply::ConsentedContacts
+            .put(
+                &spec,
+                consent,
+                &inbox,
+                "s",
+                b"first_name,last_name,email,phone\nAnna,Liepa,anna@example.lv,\n",
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(accepted.rows, 1);
+        let path = Supply::ConsentedContacts.path(&inbox, "s");
+        assert!(path.exists());
+        // No temporary file left beside it.
+        assert_eq!(
+            std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
+            1
+        );
+        let _ = std::fs::remove_dir_all(&inbox);
+    }
+}
