@@ -272,6 +272,23 @@ pub struct ServeArgs {
     /// who may read them (MK403 p.26); without it they are reported sealed.
     #[arg(long, env = "STUDYFLOW_MASTER_KEY_FILE", value_name = "FILE")]
     pub master_key_file: Option<PathBuf>,
+    /// Serve over TLS with this certificate chain (PEM, the server's certificate first),
+    /// instead of behind a reverse proxy that terminates TLS.
+    #[arg(
+        long,
+        env = "STUDYFLOW_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM), readable by its owner only.
+    #[arg(
+        long,
+        env = "STUDYFLOW_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
     /// The workers' work folder (as `worker --work-dir`): the files the engine prepared for a
     /// task are handed out from its `outbox/`, and what a person supplies for a task is
     /// checked and put in its `inbox/`. Without it, tasks take no files through the server.

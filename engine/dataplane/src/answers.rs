@@ -100,6 +100,44 @@ pub struct Rejected {
     pub problems: Vec<RowProblem>,
 }
 
+/// The problems of a file being checked: the first [`Problems::KEPT`] kept with their rows,
+/// every row with a problem counted — a file of a million bad rows costs a counter, not a
+/// million messages.
+#[derive(Debug, Default)]
+pub struct Problems {
+    kept: Vec<RowProblem>,
+    rows: usize,
+    last_row: Option<usize>,
+}
+
+impl Problems {
+    /// The problems kept at most.
+    pub const KEPT: usize = 100;
+
+    pub fn push(&mut self, p: RowProblem) {
+        // Problems come row by row: a row is counted when it first has one.
+        if self.last_row != Some(p.row) {
+            self.rows += 1;
+            self.last_row = Some(p.row);
+        }
+        if self.kept.len() < Self::KEPT {
+            self.kept.push(p);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// The file refused with these problems.
+    pub fn rejected(self) -> Rejected {
+        Rejected {
+            rows: self.rows,
+            problems: self.kept,
+        }
+    }
+}
+
 impl Rejected {
     /// The whole file or answer rejected with these problems.
     pub(crate) fn of(problems: Vec<RowProblem>) -> Rejected {

@@ -35,7 +35,7 @@ pub struct Contacts {
 pub fn import(bytes: &[u8], allowed: &[&str]) -> Result<Contacts, Rejected> {
     let (header, rows) = crate::csv_import::records(bytes, |h| CONTACT_FIELDS.contains(&h))?;
     let columns: Vec<String> = header.iter().map(|h| h.trim().to_owned()).collect();
-    let mut problems = Vec::new();
+    let mut problems = crate::answers::Problems::default();
     crate::csv_import::repeated_columns(&columns, &mut problems);
     for (i, c) in columns.iter().enumerate() {
         if !CONTACT_FIELDS.contains(&c.as_str()) {
@@ -72,7 +72,7 @@ pub fn import(bytes: &[u8], allowed: &[&str]) -> Result<Contacts, Rejected> {
         });
     }
     if !problems.is_empty() {
-        return Err(crate::answers::Rejected::of(problems));
+        return Err(problems.rejected());
     }
     let at = |name: &str| columns.iter().position(|c| c == name);
     let mut seen = HashSet::new();
@@ -128,7 +128,7 @@ pub fn import(bytes: &[u8], allowed: &[&str]) -> Result<Contacts, Rejected> {
         out.push(row);
     }
     if !problems.is_empty() {
-        return Err(crate::answers::Rejected::of(problems));
+        return Err(problems.rejected());
     }
     Ok(Contacts { columns, rows: out })
 }

@@ -73,7 +73,7 @@ pub(crate) fn records(bytes: &[u8], name: impl Fn(&str) -> bool) -> Result<Recor
 
 /// Problems of a header: a column named twice (MK403 p.3.3: each field is asked for once, and
 /// two columns of one name would leave it to chance which value counts).
-pub(crate) fn repeated_columns(columns: &[String], problems: &mut Vec<RowProblem>) {
+pub(crate) fn repeated_columns(columns: &[String], problems: &mut crate::answers::Problems) {
     let mut seen = HashSet::new();
     for (i, c) in columns.iter().enumerate() {
         let c = c.trim();
@@ -97,7 +97,7 @@ pub(crate) fn repeated_columns(columns: &[String], problems: &mut Vec<RowProblem
 /// a survey of the Service's own clients needs none (data minimisation, p.3.3).
 pub fn import(bytes: &[u8], asked: &[&str], with_codes: bool) -> Result<Vec<Subject>, Rejected> {
     let (header, rows) = records(bytes, |h| catalogue::lookup(Source::ServiceIs, h).is_some())?;
-    let mut problems = Vec::new();
+    let mut problems = crate::answers::Problems::default();
     repeated_columns(&header, &mut problems);
     for (i, column) in header.iter().enumerate() {
         let column = column.trim();
@@ -130,7 +130,7 @@ pub fn import(bytes: &[u8], asked: &[&str], with_codes: bool) -> Result<Vec<Subj
         });
     }
     if !problems.is_empty() {
-        return Err(Rejected::of(problems));
+        return Err(problems.rejected());
     }
     let previous_at = header
         .iter()
@@ -235,7 +235,7 @@ pub fn import(bytes: &[u8], asked: &[&str], with_codes: bool) -> Result<Vec<Subj
     if problems.is_empty() {
         Ok(subjects)
     } else {
-        Err(Rejected::of(problems))
+        Err(problems.rejected())
     }
 }
 

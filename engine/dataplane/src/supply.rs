@@ -24,6 +24,10 @@ pub enum Supply {
     ConsentedContacts,
 }
 
+/// The problems a refusal reports at most (the count of rows refused is complete): a file of a
+/// million bad rows is answered in a page, not in gigabytes.
+pub const REPORTED: usize = 100;
+
 /// A supplied file checked and accepted: how many data rows it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Accepted {
@@ -82,8 +86,10 @@ impl Supply {
         }
     }
 
-    /// Checks `bytes` whole and, when accepted, puts them at [`Supply::path`] (replacing a file
-    /// supplied before). Nothing is written when they are refused.
+    /// Checks `bytes` whole and, when accepted, puts them at [`Supply::path`]: written to a
+    /// temporary file of this call's own, synced, the file supplied before overwritten and
+    /// removed (it held the same kind of data), then renamed into place. Nothing is written
+    /// when they are refused; at most [`REPORTED`] problems are kept in the refusal.
     pub fn put(
         self,
         spec: &Spec,
@@ -94,18 +100,40 @@ impl Supply {
     ) -> Result<Result<Accepted, Rejected>, std::io::Error> {
         let accepted = match self.check(spec, step, bytes) {
             Ok(a) => a,
-            Err(rejected) => return Ok(Err(rejected)),
+            Err(mut rejected) => {
+                rejected.problems.truncate(REPORTED);
+                return Ok(Err(rejected));
+            }
         };
         let path = self.path(inbox, study);
         let folder = path.parent().unwrap_or(inbox);
         crate::files::private_dirs(folder)?;
-        let temporary = folder.join(format!(".{}.part", self.file_name()));
-        crate::files::write_synced(&temporary, bytes)?;
-        if let Err(e) = std::fs::rename(&temporary, &path) {
-            let _ = crate::files::shred(&temporary);
+        let mut nonce = [0u8; 8];
+        getrandom::fill(&mut nonce).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let temporary = folder.join(format!(".{}.{}.part", self.file_name(), hex::encode(nonce)));
+        let placed = crate::files::write_synced(&temporary, bytes).and_then(|()| {
+            match crate::files::shred(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+            std::fs::rename(&temporary, &path)
+        });
+        if let Err(e) = placed {
+            if temporary.exists() {
+                let _ = crate::files::shred(&temporary);
+            }
             return Err(e);
         }
         Ok(Ok(accepted))
+    }
+
+    /// Withdraws what [`Supply::put`] put (the task closed meanwhile, or its audit failed):
+    /// overwritten and removed.
+    pub fn withdraw(self, inbox: &Path, study: &str) -> std::io::Result<()> {
+        match crate::files::shred(&self.path(inbox, study)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
     }
 }
 

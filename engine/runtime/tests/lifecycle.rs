@@ -135,3 +135,81 @@ async fn external_university_study_runs_after_its_contract() {
 async fn survey_with_consented_contact_runs_to_destruction() {
     lifecycle("probation-client-survey", jiff::civil::date(2026, 7, 1), 0).await;
 }
+
+/// With a status cache (the server's), a study's status is computed once in its window and
+/// shared: an act of the same engine shows at once; the workers' progress on another engine
+/// (another process) shows when the window has passed, never later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_status_is_shared_and_an_act_shows_at_once() {
+    let db = sqlite();
+    let bytes = spec_bytes("recidivism-2026-cohort");
+    let spec = studyflow_spec::check(&bytes).spec.unwrap();
+    let worker_side = engine(&db.url, jiff::civil::date(2026, 8, 3), 3).await;
+    let window = std::time::Duration::from_millis(400);
+    let served = studyflow_runtime::Engine::new(
+        studyflow_store::Store::open(&db.url).await.unwrap(),
+        worker_side.clock.clone(),
+        std::sync::Arc::new(studyflow_calendar::Calendar::latvia()),
+        std::sync::Arc::new(studyflow_runtime::PlaceholderDataPlane { cohort_size: 3 }),
+        studyflow_runtime::Options {
+            status_cache: Some(window),
+            ..studyflow_runtime::Options::default()
+        },
+    );
+    let (study, _, hash) = served
+        .submit(&bytes, &service_researcher(&spec))
+        .await
+        .unwrap();
+    let state = |s: Option<studyflow_runtime::status::StudyStatus>| s.unwrap().state;
+    assert_eq!(
+        state(served.status(&study).await.unwrap()),
+        studyflow_store::StudyState::Submitted
+    );
+    // An act of the serving engine: current at once, cache or not.
+    served
+        .approve(&study, &approver(&spec), Some(&hash))
+        .await
+        .unwrap();
+    assert_eq!(
+        state(served.status(&study).await.unwrap()),
+        studyflow_store::StudyState::Approved
+    );
+    // An act elsewhere: the cached status holds within its window, then follows.
+    worker_side
+        .engine
+        .start(&study, &service_researcher(&spec))
+        .await
+        .unwrap();
+    assert_eq!(
+        state(served.status(&study).await.unwrap()),
+        studyflow_store::StudyState::Approved,
+        "within the window, the status computed a moment ago"
+    );
+    tokio::time::sleep(window + std::time::Duration::from_millis(50)).await;
+    assert_eq!(
+        state(served.status(&study).await.unwrap()),
+        studyflow_store::StudyState::Running
+    );
+    // Fifty readers at once all see the same status.
+    tokio::time::sleep(window + std::time::Duration::from_millis(50)).await;
+    let served = std::sync::Arc::new(served);
+    let all = futures_like_join(
+        (0..50)
+            .map(|_| {
+                let served = served.clone();
+                let study = study.clone();
+                tokio::spawn(async move { served.status(&study).await.unwrap().unwrap() })
+            })
+            .collect(),
+    )
+    .await;
+    assert!(all.iter().all(|s| *s == all[0]));
+}
+
+async fn futures_like_join<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}

@@ -3,7 +3,7 @@
 //! token — and what a sign-in costs. Prints numbers; asserts nothing.
 //!
 //! ```sh
-//! cargo run --release -p studyflow-server --example api_bench -- [--subjects N] [--postgres]
+//! cargo run --release -p studyflow-server --example api_bench -- [--subjects N] [--postgres] [--keep]
 //! ```
 
 use std::sync::Arc;
@@ -95,6 +95,14 @@ async fn main() {
         "setup: {runs} step runs of {subjects} subjects in {:.1} s",
         t.elapsed().as_secs_f64()
     );
+    // What one status costs when it is computed (the server's cache aside).
+    let mut computed = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        engine.status(&study).await.expect("status");
+        computed.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    summary("status computed in the engine, uncached", computed);
 
     // A person's token, signed in for real.
     let accounts = Accounts::new(store.clone(), Policy::default());
@@ -136,7 +144,7 @@ async fn main() {
             clock.clone(),
             Arc::new(Calendar::latvia()),
             Arc::new(PlaceholderDataPlane { cohort_size: 0 }),
-            Options::default(),
+            studyflow_server::engine_options(),
         ),
         accounts,
         limiter: Limiter::new(20, 600_000_000),
@@ -202,5 +210,9 @@ async fn main() {
     let secs = t.elapsed().as_secs_f64();
     println!("50 clients: {:.0} requests/s", ms.len() as f64 / secs);
     summary("GET study status, 50 clients", ms);
-    let _ = std::fs::remove_dir_all(&dir);
+    if args.iter().any(|a| a == "--keep") {
+        println!("database kept: {}", dir.join("db").display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

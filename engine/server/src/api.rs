@@ -244,7 +244,7 @@ pub struct SupplyView {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Supplied {
     pub name: String,
-    pub sha256: String,
+    pub bytes: usize,
     /// Its data rows.
     pub rows: usize,
 }

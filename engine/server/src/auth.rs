@@ -106,6 +106,28 @@ impl FromRequestParts<Arc<App>> for Person {
     }
 }
 
+/// The address of the connection's other end, over TCP or TLS alike.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
+    for Peer
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Peer {
+        Peer(*stream.remote_addr())
+    }
+}
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>>
+    for Peer
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Peer {
+        Peer(*stream.remote_addr())
+    }
+}
+
 /// The client's address: the peer's, or — when the peer is a reverse proxy the server was told
 /// to trust (`--trusted-proxy`) — the last address in `X-Forwarded-For` that is not a trusted
 /// proxy's. A header from anyone else is ignored.
@@ -117,8 +139,8 @@ impl FromRequestParts<Arc<App>> for Client {
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Client, Problem> {
         let peer = parts
             .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
+            .get::<ConnectInfo<Peer>>()
+            .map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.0.ip());
         Ok(Client(client_address(
             peer,
             &parts.headers,

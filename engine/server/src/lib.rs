@@ -15,8 +15,8 @@
 pub mod api;
 pub mod auth;
 pub mod problem;
+pub mod tls;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
@@ -414,7 +414,7 @@ pub fn routes() -> Vec<(RouteDoc, Handler)> {
                 Payload::Csv,
                 (201, json::<Supplied>()),
             ),
-            put(supply).layer(axum::extract::DefaultBodyLimit::max(SUPPLY_LIMIT)),
+            put(supply),
         ),
         (
             r(
@@ -627,7 +627,33 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     axum::serve(
         listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+        router(app).into_make_service_with_connect_info::<auth::Peer>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// The engine's options for a server: the defaults, and a study's status computed at most once
+/// in 2 seconds and shared by the requests meanwhile — many people may look at a study of
+/// 100,000 runs; an act through this server shows at once, the workers' progress within 2 s.
+pub fn engine_options() -> studyflow_runtime::Options {
+    studyflow_runtime::Options {
+        status_cache: Some(std::time::Duration::from_secs(2)),
+        ..studyflow_runtime::Options::default()
+    }
+}
+
+/// [`serve`] over TLS ([`tls::config`]): only connections whose handshake completed reach
+/// the API.
+pub async fn serve_tls(
+    app: Arc<App>,
+    listener: tokio::net::TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        tls::TlsListener::new(listener, config)?,
+        router(app).into_make_service_with_connect_info::<auth::Peer>(),
     )
     .with_graceful_shutdown(shutdown)
     .await
@@ -1315,8 +1341,9 @@ async fn audit_checkpoint(State(app): State<Arc<App>>) -> Result<Response> {
     Ok(r)
 }
 
-/// The largest file a person supplies for a task (a manual extraction of a large sample).
-pub const SUPPLY_LIMIT: usize = 256 << 20;
+/// The largest file a person supplies for a task: a manual extraction of 100,000 clients with
+/// twenty columns is about 20 MiB.
+pub const SUPPLY_LIMIT: usize = 64 << 20;
 
 fn work_folder(app: &App) -> Result<&std::path::Path> {
     app.work.as_deref().ok_or_else(|| {
@@ -1402,13 +1429,20 @@ async fn task_file(
         )
     })?;
     let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    // A request naming subjects is audited by its size, not its digest, which would give a
+    // short list of personal codes away to whoever reads the audit.
+    let detail = if step.handles_personal_data() {
+        serde_json::json!({"run": id, "file": found.name, "bytes": bytes.len()})
+    } else {
+        serde_json::json!({"run": id, "file": found.name, "sha256": hash})
+    };
     app.engine
         .record_read(
             &p.who,
             "task.file_read",
             &studyflow_store::run_object(&run.study, &run.step, &run.subject),
             &step.regulation.join(" "),
-            serde_json::json!({"run": id, "file": found.name, "sha256": hash}),
+            detail,
         )
         .await?;
     let kind = if found.name.ends_with(".json") {
@@ -1436,8 +1470,10 @@ async fn supply(
     p: Person,
     Path(id): Path<i64>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Result<(StatusCode, Json<Supplied>)> {
+    // Who, which task, a recent proof and the kind of file first: nothing of the body is read
+    // for someone who may not send it.
     let (run, loaded, step) = app
         .engine
         .open_task(id, &p.who, Some("supply a file for the task"))
@@ -1463,27 +1499,45 @@ async fn supply(
             "send the file as text/csv",
         ));
     }
-    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body));
+    // A few files checked at once: each is held whole in memory while it is.
+    static CHECKING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+    let _checking = CHECKING.acquire().await.map_err(|_| Problem::internal())?;
+    let body = axum::body::to_bytes(body, SUPPLY_LIMIT)
+        .await
+        .map_err(|_| {
+            Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                format!("a task's file is at most {} MiB", SUPPLY_LIMIT >> 20),
+            )
+        })?;
+    let size = body.len();
     let study = run.study.clone();
-    let put = tokio::task::spawn_blocking(move || {
-        kind.put(&loaded.spec, &step, &work.join("inbox"), &study, &body)
-    })
-    .await
-    .map_err(|_| Problem::internal())?
-    .map_err(|e| {
-        tracing::error!(error = %e, "cannot put a supplied file in the inbox");
-        Problem::internal()
-    })?;
+    let inbox = work.join("inbox");
+    let put = {
+        let inbox = inbox.clone();
+        tokio::task::spawn_blocking(move || kind.put(&loaded.spec, &step, &inbox, &study, &body))
+            .await
+            .map_err(|_| Problem::internal())?
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot put a supplied file in the inbox");
+                Problem::internal()
+            })?
+    };
     let accepted = match put {
         Ok(a) => a,
         Err(rejected) => {
+            let shown = if rejected.problems.len() < rejected.rows {
+                format!("; the first {} are listed", rejected.problems.len())
+            } else {
+                String::new()
+            };
             let mut problem = Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "file-refused",
                 format!(
-                    "`{}` was refused whole and nothing of it kept: {} problem(s) in {} row(s); correct them and send it again",
+                    "`{}` was refused whole and nothing of it kept: problems in {} row(s){shown}; correct them and send it again",
                     kind.file_name(),
-                    rejected.problems.len(),
                     rejected.rows
                 ),
             );
@@ -1495,20 +1549,38 @@ async fn supply(
             return Err(problem);
         }
     };
-    app.engine
+    // The task may have been completed while the file was checked: then the import has begun
+    // without it, and what was put is withdrawn rather than left in the inbox.
+    let withdraw = || {
+        if let Err(e) = kind.withdraw(&inbox, &run.study) {
+            tracing::error!(error = %e, "cannot withdraw a supplied file from the inbox");
+        }
+    };
+    if let Err(e) = app.engine.open_task(id, &p.who, None).await {
+        withdraw();
+        return Err(e.into());
+    }
+    // Who supplied what: its size and rows. Not its digest: the hash of a short list of
+    // personal codes or contacts would give them away to whoever reads the audit.
+    if let Err(e) = app
+        .engine
         .record_read(
             &p.who,
             "task.file_supplied",
             &studyflow_store::run_object(&run.study, &run.step, &run.subject),
             kind.point(),
-            serde_json::json!({"run": id, "file": kind.file_name(), "sha256": hash, "rows": accepted.rows}),
+            serde_json::json!({"run": id, "file": kind.file_name(), "bytes": size, "rows": accepted.rows}),
         )
-        .await?;
+        .await
+    {
+        withdraw();
+        return Err(e.into());
+    }
     Ok((
         StatusCode::CREATED,
         Json(Supplied {
             name: kind.file_name().to_owned(),
-            sha256: hash,
+            bytes: size,
             rows: accepted.rows,
         }),
     ))

@@ -8,12 +8,14 @@ const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0002_note_recipient.sql"),
     include_str!("../migrations/sqlite/0003_audit_checkpoints.sql"),
     include_str!("../migrations/sqlite/0004_accounts.sql"),
+    include_str!("../migrations/sqlite/0005_status_index.sql"),
 ];
 const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0001_initial.sql"),
     include_str!("../migrations/postgres/0002_note_recipient.sql"),
     include_str!("../migrations/postgres/0003_audit_checkpoints.sql"),
     include_str!("../migrations/postgres/0004_accounts.sql"),
+    include_str!("../migrations/postgres/0005_status_index.sql"),
 ];
 
 /// Held by a PostgreSQL transaction that migrates, so workers starting together migrate once.

@@ -1131,7 +1131,7 @@ impl Store {
     /// A study's runs summed per step, version, state and wait reason, on the database: what a
     /// status shows, without reading every run (a study has up to 100,000 and more).
     pub async fn run_groups(&self, study: &str, now: i64) -> Result<Vec<RunGroup>> {
-        const SQL: &str = "SELECT step, version, state, COALESCE(wait_reason, '') AS wait_reason,
+        const SQL: &str = "SELECT step, version, state, wait_reason,
                 COUNT(*) AS runs, MIN(id) AS first_id,
                 MAX(CASE WHEN subject <> '' THEN 1 ELSE 0 END) AS per_subject,
                 MIN(not_before) AS next_at, MAX(due_at) AS due_max,
@@ -1142,21 +1142,21 @@ impl Store {
                 MAX(CASE WHEN due_at IS NOT NULL AND updated_at > due_at THEN updated_at END) AS done_late_at,
                 MAX(deadline_rule) AS rule, MAX(last_error) AS last_error
              FROM step_runs WHERE study = $1
-             GROUP BY step, version, state, COALESCE(wait_reason, '')
+             GROUP BY step, version, state, wait_reason
              ORDER BY first_id";
         Ok(on_pool!(self, |p| {
             let rows = sqlx::query(SQL).bind(study).bind(now).fetch_all(p).await?;
             let mut out = Vec::with_capacity(rows.len());
             for r in rows {
                 let state: String = r.try_get("state")?;
-                let wait: String = r.try_get("wait_reason")?;
+                let wait: Option<String> = r.try_get("wait_reason")?;
                 out.push(RunGroup {
                     step: r.try_get("step")?,
                     version: r.try_get("version")?,
                     state: RunState::parse(&state).ok_or_else(|| {
                         StoreError::Conflict(format!("a run in an unknown state `{state}`"))
                     })?,
-                    wait_reason: (!wait.is_empty()).then_some(wait),
+                    wait_reason: wait.filter(|w| !w.is_empty()),
                     runs: r.try_get("runs")?,
                     first_id: r.try_get("first_id")?,
                     per_subject: r.try_get::<i64, _>("per_subject")? != 0,

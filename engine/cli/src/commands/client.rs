@@ -130,6 +130,16 @@ fn private_dir(dir: &Path) -> anyhow::Result<()> {
 
 /// Writes `bytes` to `path` owner-only, whole or not at all: a new temporary file (never one
 /// that is there already, which another account may have made) renamed over it.
+/// A name the server gives a file is written below `--out` only when it is one plain part of
+/// a path there: no folder, no `..`, no drive or root (`C:x` on Windows), nothing hidden.
+fn plain_name(name: &str) -> bool {
+    let mut parts = Path::new(name).components();
+    matches!(parts.next(), Some(std::path::Component::Normal(_)))
+        && parts.next().is_none()
+        && !name.starts_with('.')
+        && !name.contains(['/', '\\', ':', '\0'])
+}
+
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let mut nonce = [0u8; 8];
     getrandom::fill(&mut nonce)
@@ -543,7 +553,7 @@ pub async fn run(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8> 
             for f in &release.files {
                 // The manifest's names are plain file names; anything else is not written.
                 anyhow::ensure!(
-                    !f.name.contains(['/', '\\']) && !f.name.starts_with('.'),
+                    plain_name(&f.name),
                     "the release names a file `{}` that is not a plain file name",
                     f.name
                 );
@@ -689,7 +699,7 @@ pub async fn run(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8> 
                     private_dir(&out)?;
                     for f in &files.prepared {
                         anyhow::ensure!(
-                            !f.name.contains(['/', '\\']) && !f.name.starts_with('.'),
+                            plain_name(&f.name),
                             "the server names a file `{}` that is not a plain file name",
                             f.name
                         );
@@ -733,10 +743,10 @@ pub async fn run(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8> 
                         let s: Supplied = serde_json::from_value(v)?;
                         writeln!(
                             ctx.out,
-                            "{} accepted whole: {} row(s), sha256 {}; it is imported when you complete task {id} (studyflow task complete {id})",
+                            "{} accepted whole: {} row(s), {} bytes; it is imported when you complete task {id} (studyflow task complete {id})",
                             file.display(),
                             s.rows,
-                            s.sha256
+                            s.bytes
                         )?;
                         Ok(EXIT_OK)
                     }
@@ -770,6 +780,26 @@ pub async fn run(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8> 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_plain_names_are_written_below_out() {
+        for ok in ["subjects.csv", "MANIFEST.sha256", "cover-letter.txt"] {
+            assert!(super::plain_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            "a\\b",
+            "C:x",
+            "/etc/passwd",
+            ".hidden",
+        ] {
+            assert!(!super::plain_name(bad), "{bad}");
+        }
+    }
+
     #[test]
     fn secrets_go_over_https_or_to_this_machine_only() {
         for ok in [

@@ -674,6 +674,7 @@ async fn serve(
             trusted_proxies: Vec::new(),
             oidc: None,
             work: Some(dir.to_path_buf()),
+            tls: None,
         },
         ctx,
     )

@@ -130,6 +130,10 @@ async fn serve(a: &ServeArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
             trusted_proxies: a.trusted_proxies.clone(),
             oidc,
             work: a.work_dir.clone(),
+            tls: match (&a.tls_cert, &a.tls_key) {
+                (Some(cert), Some(key)) => Some(studyflow_server::tls::config(cert, key)?),
+                _ => None,
+            },
         },
         ctx,
     )
@@ -167,6 +171,8 @@ pub(crate) struct Served {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub oidc: Option<studyflow_identity::oidc::Oidc>,
     pub work: Option<std::path::PathBuf>,
+    /// Serve over TLS with this configuration.
+    pub tls: Option<Arc<studyflow_server::tls::ServerConfig>>,
 }
 
 /// Serves the API on `store` at `listen` until interrupted (`serve`, `demo --serve`).
@@ -178,6 +184,7 @@ pub(crate) async fn serve_store(
         trusted_proxies,
         oidc,
         work,
+        tls,
     }: Served,
     ctx: &mut Context<'_>,
 ) -> anyhow::Result<u8> {
@@ -192,7 +199,7 @@ pub(crate) async fn serve_store(
             clock()?,
             Arc::new(Calendar::latvia()),
             Arc::new(PlaceholderDataPlane { cohort_size: 0 }),
-            Options::default(),
+            studyflow_server::engine_options(),
         ),
         accounts,
         // 20 sign-in attempts per address in 10 minutes; each account locks itself after 5
@@ -207,15 +214,25 @@ pub(crate) async fn serve_store(
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     writeln!(
         ctx.out,
-        "studyflow serves http://{addr}/api/v1 (Ctrl-C stops it)"
+        "studyflow serves {scheme}://{addr}/api/v1 (Ctrl-C stops it)"
     )?;
+    if tls.is_none() && !addr.ip().is_loopback() {
+        writeln!(
+            ctx.err,
+            "studyflow: warning: plain HTTP on {addr}, which is not loopback: passwords, codes and tokens would cross the network unencrypted and browsers drop the `Secure` session cookie; give --tls-cert and --tls-key, or listen on loopback behind a proxy that terminates TLS (docs/serve.md)"
+        )?;
+    }
     ctx.out.flush()?;
-    studyflow_server::serve(app, listener, async {
+    let stop = async {
         let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    };
+    match tls {
+        Some(config) => studyflow_server::serve_tls(app, listener, config, stop).await?,
+        None => studyflow_server::serve(app, listener, stop).await?,
+    }
     writeln!(ctx.out, "stopped")?;
     Ok(EXIT_OK)
 }
