@@ -101,7 +101,7 @@ pub struct Engine {
     /// The specs of stored versions, parsed once: a version's bytes never change.
     specs: Mutex<HashMap<(String, i64), Arc<Spec>>>,
     /// Studies' statuses as last computed, when [`Options::status_cache`] is set.
-    pub(crate) statuses: crate::status::StatusCache,
+    pub(crate) statuses: crate::cache::Shared,
 }
 
 /// A person's note on a task, as the run records it.
@@ -153,7 +153,7 @@ impl Engine {
             options,
             loaded: Mutex::new(HashMap::new()),
             specs: Mutex::new(HashMap::new()),
-            statuses: crate::status::StatusCache::default(),
+            statuses: crate::cache::Shared::default(),
         }
     }
 

@@ -8,6 +8,7 @@
 //! plane that moves data is a crate of its own (`studyflow-dataplane`), which this one does not
 //! know.
 
+pub(crate) mod cache;
 pub mod clock;
 pub mod dataplane;
 pub mod engine;

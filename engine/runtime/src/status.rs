@@ -143,94 +143,25 @@ pub struct Release {
     pub to_external: bool,
 }
 
-/// Statuses as last computed ([`crate::Options::status_cache`]): per study the value, when it
-/// was computed and under which generation of this engine's acts, and a lock held by the one
-/// request that computes it anew. A request finding the value fresh takes it; finding it stale
-/// while another computes, takes the stale one (no request waits on another's sum); finding
-/// none, waits for the one computing it (one sum, not fifty).
-#[derive(Default)]
-pub(crate) struct StatusCache {
-    generation: std::sync::atomic::AtomicU64,
-    slots: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<StatusSlot>>>,
-}
-
-#[derive(Default)]
-struct StatusSlot {
-    value: std::sync::Mutex<Option<Cached>>,
-    computing: tokio::sync::Mutex<()>,
-}
-
-#[derive(Clone)]
-struct Cached {
-    at: std::time::Instant,
-    generation: u64,
-    status: std::sync::Arc<StudyStatus>,
-}
-
-impl StatusCache {
-    /// After an act: no cached status holds any more.
-    pub(crate) fn forget(&self) {
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    fn slot(&self, study: &str) -> std::sync::Arc<StatusSlot> {
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        // Bounded: a status is small, but the names asked for are the client's.
-        if slots.len() >= 10_000 && !slots.contains_key(study) {
-            slots.clear();
-        }
-        slots.entry(study.to_owned()).or_default().clone()
-    }
-}
-
-impl StatusSlot {
-    fn get(&self) -> Option<Cached> {
-        self.value.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-}
-
 impl Engine {
     /// The study's status, or `None` when there is no such study. With
-    /// [`crate::Options::status_cache`], computed at most once in that long (see
-    /// [`StatusCache`]).
+    /// [`crate::Options::status_cache`], computed at most once in that long and shared
+    /// ([`crate::cache::Shared`]); an act of this engine makes it current at once.
     pub async fn status(&self, study: &str) -> Result<Option<StudyStatus>> {
         let Some(ttl) = self.options.status_cache else {
             return self.status_now(study).await;
         };
-        let cache = &self.statuses;
-        let generation = || cache.generation.load(std::sync::atomic::Ordering::SeqCst);
-        let fresh = |c: &Cached| c.generation == generation() && c.at.elapsed() < ttl;
-        let slot = cache.slot(study);
-        let cached = slot.get();
-        if let Some(c) = cached.as_ref().filter(|c| fresh(c)) {
-            return Ok(Some((*c.status).clone()));
-        }
-        let _computing = match slot.computing.try_lock() {
-            Ok(guard) => guard,
-            Err(_) => {
-                // Another request computes it: a stale value of the same generation (the
-                // workers' progress of a moment ago) rather than a wait.
-                if let Some(c) = cached.filter(|c| c.generation == generation()) {
-                    return Ok(Some((*c.status).clone()));
-                }
-                let guard = slot.computing.lock().await;
-                if let Some(c) = slot.get().filter(|c| fresh(c)) {
-                    return Ok(Some((*c.status).clone()));
-                }
-                guard
-            }
-        };
-        let computed_under = generation();
-        let status = self.status_now(study).await?;
-        if let Some(s) = &status {
-            *slot.value.lock().unwrap_or_else(|e| e.into_inner()) = Some(Cached {
-                at: std::time::Instant::now(),
-                generation: computed_under,
-                status: std::sync::Arc::new(s.clone()),
-            });
-        }
-        Ok(status)
+        let shared = self
+            .statuses
+            .get_or_compute(study, ttl, || async {
+                Ok::<_, EngineError>(
+                    self.status_now(study)
+                        .await?
+                        .map(|s| std::sync::Arc::new(s) as crate::cache::Value),
+                )
+            })
+            .await?;
+        Ok(shared.and_then(|v| v.downcast_ref::<StudyStatus>().cloned()))
     }
 
     /// The study's status, computed now.
