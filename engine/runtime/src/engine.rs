@@ -1235,13 +1235,43 @@ impl Engine {
         who: &Identity,
         act: Option<&str>,
     ) -> Result<(RunRow, Arc<Loaded>, Step)> {
+        self.task_open_for(run, who, act, false).await
+    }
+
+    /// As [`Engine::open_task`], and also a person's task completed before its file was
+    /// supplied, whose import waits for the file: what a person supplies may still come.
+    pub async fn task_taking_files(
+        &self,
+        run: i64,
+        who: &Identity,
+        act: Option<&str>,
+    ) -> Result<(RunRow, Arc<Loaded>, Step)> {
+        self.task_open_for(run, who, act, true).await
+    }
+
+    /// A run waiting for something supplied from outside is looked at now (a person supplied
+    /// it); `false` when it waits no more.
+    pub async fn wake(&self, run: i64) -> Result<bool> {
+        Ok(self.store.wake_waiting(run, self.now()).await?)
+    }
+
+    async fn task_open_for(
+        &self,
+        run: i64,
+        who: &Identity,
+        act: Option<&str>,
+        or_awaiting_file: bool,
+    ) -> Result<(RunRow, Arc<Loaded>, Step)> {
         let r = self
             .store
             .run(run)
             .await?
             .ok_or_else(|| EngineError::NotFound(format!("no task {run}")))?;
         let (loaded, step) = self.task_for(&r, who).await?;
-        if !(r.state == RunState::Waiting && r.human && r.wait_reason.as_deref() == Some("task")) {
+        let waits_for = |reason: &str| {
+            r.state == RunState::Waiting && r.human && r.wait_reason.as_deref() == Some(reason)
+        };
+        if !(waits_for("task") || (or_awaiting_file && waits_for("answer"))) {
             return Err(EngineError::Refused(format!(
                 "run {run} ({}) is {}, not an open task",
                 r.step,

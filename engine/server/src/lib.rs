@@ -410,7 +410,7 @@ pub fn routes() -> Vec<(RouteDoc, Handler)> {
                 "PUT",
                 "/api/v1/tasks/{id}/supply",
                 SignedIn,
-                "Supply the file an open task of yours takes — the manual Service IS extraction (MK403 p.22.1), the consented contacts (p.31, p.32): checked whole as the import will check it; refused whole with its row report and nothing kept, or put in the inbox for the import when you complete the task. Needs a recent proof of identity; audited with its sha256.",
+                "Supply the file an open task of yours takes — the manual Service IS extraction (MK403 p.22.1), the consented contacts (p.31, p.32): checked whole as the import will check it; refused whole with its row report (the first 100 problems) and nothing kept, or put in the inbox for the import when you complete the task (at once, for a task completed before it came). Needs a recent proof of identity; audited by size and rows.",
                 Payload::Csv,
                 (201, json::<Supplied>()),
             ),
@@ -1364,7 +1364,7 @@ async fn task_files(
     p: Person,
     Path(id): Path<i64>,
 ) -> Result<Json<TaskFiles>> {
-    let (run, loaded, step) = app.engine.open_task(id, &p.who, None).await?;
+    let (run, loaded, step) = app.engine.task_taking_files(id, &p.who, None).await?;
     let work = work_folder(&app)?;
     let output = prepared_output(&run);
     let files = studyflow_dataplane::supply::prepared(
@@ -1403,7 +1403,7 @@ async fn task_file(
 ) -> Result<Response> {
     let (run, _, step) = app
         .engine
-        .open_task(id, &p.who, Some("read what was prepared for the task"))
+        .task_taking_files(id, &p.who, Some("read what was prepared for the task"))
         .await?;
     let work = work_folder(&app)?;
     let output = prepared_output(&run);
@@ -1476,7 +1476,7 @@ async fn supply(
     // for someone who may not send it.
     let (run, loaded, step) = app
         .engine
-        .open_task(id, &p.who, Some("supply a file for the task"))
+        .task_taking_files(id, &p.who, Some("supply a file for the task"))
         .await?;
     let work = work_folder(&app)?.to_path_buf();
     let Some(kind) = studyflow_dataplane::supply::Supply::of(&step, run.human) else {
@@ -1556,7 +1556,7 @@ async fn supply(
             tracing::error!(error = %e, "cannot withdraw a supplied file from the inbox");
         }
     };
-    if let Err(e) = app.engine.open_task(id, &p.who, None).await {
+    if let Err(e) = app.engine.task_taking_files(id, &p.who, None).await {
         withdraw();
         return Err(e.into());
     }
@@ -1576,6 +1576,8 @@ async fn supply(
         withdraw();
         return Err(e.into());
     }
+    // Completed before the file came: its import waits for it, and now looks at once.
+    app.engine.wake(id).await?;
     Ok((
         StatusCode::CREATED,
         Json(Supplied {

@@ -1354,6 +1354,30 @@ async fn a_task_takes_its_file_through_the_server_checked_whole() {
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{b}");
     assert!(!inbox_file.exists());
+    // Completed before any file was kept (only refused ones were sent): the import waits
+    // for the file, and the task still takes it.
+    let (st, b) = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/tasks/{task}/complete"),
+            Some(&token),
+            // No note: one on a step with personal data is kept only sealed under the study's
+            // keys, which its first personal data makes (MK403 p.26).
+            Body::Json(json!({})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    worker.run_until_idle().await.unwrap();
+    let waiting = s.engine.store.run(task).await.unwrap().unwrap();
+    assert_eq!(
+        waiting.wait_reason.as_deref(),
+        Some("answer"),
+        "{waiting:?}"
+    );
+    assert!(
+        waiting.not_before.unwrap() > s.engine.now(),
+        "looked at again later"
+    );
     // Two versions sent at once (a double click): each written whole under its own name, the
     // one left in the inbox one of those accepted; no temporary file left beside it.
     let other_version = good.replacen('\n', "\n\n", 1);
@@ -1398,18 +1422,7 @@ async fn a_task_takes_its_file_through_the_server_checked_whole() {
         )
         .await;
     assert_eq!(files["supply"]["supplied"], true);
-    // Completed: the worker imports it whole and deletes it.
-    let (st, b) = s
-        .call(
-            Method::POST,
-            &format!("/api/v1/tasks/{task}/complete"),
-            Some(&token),
-            // No note: one on a step with personal data is kept only sealed under the study's
-            // keys, which its first personal data makes (MK403 p.26).
-            Body::Json(json!({})),
-        )
-        .await;
-    assert_eq!(st, StatusCode::OK, "{b}");
+    // Supplied after its task was completed: the waiting import looks at once.
     worker.run_until_idle().await.unwrap();
     assert!(!inbox_file.exists(), "the plaintext export is deleted");
     let run = s.engine.store.run(task).await.unwrap().unwrap();

@@ -994,6 +994,23 @@ impl Store {
         Ok(results)
     }
 
+    /// A run waiting for an external answer is looked at now (it was supplied); whether it
+    /// was waiting.
+    pub async fn wake_waiting(&self, run: i64, now: i64) -> Result<bool> {
+        let n = on_pool!(self, |p| {
+            sqlx::query(
+                "UPDATE step_runs SET not_before = $1, claimable_at = $1, updated_at = $1
+                 WHERE id = $2 AND state = 'waiting' AND wait_reason = 'answer'",
+            )
+            .bind(now)
+            .bind(run)
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
     /// A run waiting for an external answer: looked at again at `until`, the claim's attempt
     /// given back (waiting is not failing). `why` (nothing identifying) is shown as its last
     /// message.
