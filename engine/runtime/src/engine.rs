@@ -280,6 +280,14 @@ impl Engine {
                 spec.version.0
             )));
         }
+        // The audit's objects outside any study (`account/<login>`, `audit`) are named so that
+        // no study's audit can take them for its own.
+        if studyflow_store::RESERVED_OBJECTS.contains(&spec.id.as_str()) {
+            return Err(EngineError::Refused(format!(
+                "the id `{}` is reserved for the audit's own records; choose another",
+                spec.id
+            )));
+        }
         if self.store.study(&spec.id).await?.is_some() {
             // Said only to someone the study involves: to anyone else, that it exists is none
             // of their business.

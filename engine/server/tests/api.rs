@@ -1139,6 +1139,25 @@ async fn a_studys_audit_is_the_services_and_its_checkpoint_verifies_elsewhere() 
     assert!(b["detail"].as_str().unwrap().contains("p.25.3"), "{b}");
     let (st, b) = audit("eve.sample", RECIDIVISM, "").await;
     assert_eq!(st, StatusCode::NOT_FOUND, "{b}");
+    // No study may be named as the audit's own records are (`account/<login>`, `audit`), or
+    // its audit would hold everyone's sign-ins.
+    for reserved in ["account", "audit"] {
+        let text = String::from_utf8(spec(RECIDIVISM)).unwrap().replacen(
+            &format!("id: {RECIDIVISM}"),
+            &format!("id: {reserved}"),
+            1,
+        );
+        let (st, b) = s
+            .call(
+                Method::POST,
+                "/api/v1/studies",
+                Some(&t["inese.kalnina"]),
+                Body::Yaml(text.into_bytes()),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CONFLICT, "{b}");
+        assert!(b["detail"].as_str().unwrap().contains("reserved"), "{b}");
+    }
     // The checkpoint, without signing in: a signed note that the public key verifies and that
     // covers every sealed event.
     let r = s

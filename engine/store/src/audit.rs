@@ -141,6 +141,10 @@ pub struct AuditRow {
     pub hash: String,
 }
 
+/// The first parts of audit objects that name no study (`account/<login>`, `audit`): no study
+/// may have these ids, so a study's audit ([`Store::audit_of`]) never holds their events.
+pub const RESERVED_OBJECTS: &[&str] = &["account", "audit"];
+
 /// Which of a study's audit rows to read ([`Store::audit_of`]); every field is optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {

@@ -32,7 +32,8 @@ use std::time::Duration;
 
 pub use accounts::{AccountRow, CredentialKind, CredentialRow};
 pub use audit::{
-    AuditEvent, AuditFilter, AuditRow, AuditTrust, Verification, leaf_hash, row_hash, verify_export,
+    AuditEvent, AuditFilter, AuditRow, AuditTrust, RESERVED_OBJECTS, Verification, leaf_hash,
+    row_hash, verify_export,
 };
 pub use runs::{
     Activation, Claimed, Effect, Expect, Finish, NewRun, RunGroup, RunRow, RunState, TaskMode,
