@@ -145,6 +145,11 @@ pub struct AuditRow {
 /// may have these ids, so a study's audit ([`Store::audit_of`]) never holds their events.
 pub const RESERVED_OBJECTS: &[&str] = &["account", "audit"];
 
+/// The study an audit object is about: its first part (`study/step/subject` → `study`).
+fn study_of(object: &str) -> &str {
+    object.split('/').next().unwrap_or(object)
+}
+
 /// Which of a study's audit rows to read ([`Store::audit_of`]); every field is optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
@@ -753,8 +758,8 @@ impl Store {
                 }
                 for chunk in rows.chunks(500) {
                     let sql = multi_insert(
-                        "INSERT INTO audit (seq, at, actor, action, object, point, detail, prev_hash, hash, mac)",
-                        10,
+                        "INSERT INTO audit (seq, at, actor, action, object, point, detail, prev_hash, hash, mac, study)",
+                        11,
                         chunk.len(),
                         "",
                     );
@@ -770,7 +775,8 @@ impl Store {
                             .bind(&e.detail)
                             .bind(prev_hash)
                             .bind(hash)
-                            .bind(mac);
+                            .bind(mac)
+                            .bind(study_of(&e.object));
                     }
                     q.execute(&mut *tx).await?;
                 }
@@ -928,23 +934,20 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<AuditRow>> {
-        let prefix = format!("{study}/");
         // A person of the identity provider is audited as `login (issuer subject)`.
         let actor_prefix = format!("{} (", filter.actor.as_deref().unwrap_or(""));
         Ok(on_pool!(self, |p| {
             let rows = sqlx::query(
                 "SELECT seq, at, actor, action, object, point, detail, prev_hash, hash
                  FROM audit
-                 WHERE seq > $1 AND (object = $2 OR substr(object, 1, $3) = $4)
-                   AND ($5 IS NULL OR actor = $5 OR substr(actor, 1, $6) = $7)
-                   AND ($8 IS NULL OR action = $8)
-                   AND at >= $9 AND at < $10
-                 ORDER BY seq LIMIT $11",
+                 WHERE study = $2 AND seq > $1
+                   AND ($3 IS NULL OR actor = $3 OR substr(actor, 1, $4) = $5)
+                   AND ($6 IS NULL OR action = $6)
+                   AND at >= $7 AND at < $8
+                 ORDER BY seq LIMIT $9",
             )
             .bind(after)
             .bind(study)
-            .bind(prefix.chars().count() as i32)
-            .bind(&prefix)
             .bind(filter.actor.as_deref())
             .bind(actor_prefix.chars().count() as i32)
             .bind(&actor_prefix)

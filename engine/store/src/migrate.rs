@@ -9,6 +9,7 @@ const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0003_audit_checkpoints.sql"),
     include_str!("../migrations/sqlite/0004_accounts.sql"),
     include_str!("../migrations/sqlite/0005_status_index.sql"),
+    include_str!("../migrations/sqlite/0006_audit_by_study.sql"),
 ];
 const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0001_initial.sql"),
@@ -16,6 +17,7 @@ const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0003_audit_checkpoints.sql"),
     include_str!("../migrations/postgres/0004_accounts.sql"),
     include_str!("../migrations/postgres/0005_status_index.sql"),
+    include_str!("../migrations/postgres/0006_audit_by_study.sql"),
 ];
 
 /// Held by a PostgreSQL transaction that migrates, so workers starting together migrate once.
