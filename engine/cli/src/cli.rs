@@ -264,8 +264,8 @@ pub struct AmendArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
-    /// Where to listen. Keep it on loopback behind a reverse proxy that terminates TLS
-    /// (docs/serve.md): the session cookie is `Secure`.
+    /// Where to listen: loopback behind a reverse proxy that terminates TLS, or any address
+    /// with --tls-cert and --tls-key (docs/serve.md); the session cookie is `Secure`.
     #[arg(long, env = "STUDYFLOW_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
     /// The master key, to open the task notes sealed under a study's keys for the persons

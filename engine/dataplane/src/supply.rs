@@ -24,6 +24,41 @@ pub enum Supply {
     ConsentedContacts,
 }
 
+/// A supplied file checked and written beside its place ([`Supply::stage`]): placed where the
+/// import looks, or discarded; dropped unplaced, it is discarded.
+#[derive(Debug)]
+pub struct Staged {
+    temporary: PathBuf,
+    path: PathBuf,
+    accepted: Accepted,
+}
+
+impl Staged {
+    /// The file supplied before is overwritten and removed, and this one renamed into place.
+    pub fn place(mut self) -> std::io::Result<Accepted> {
+        match crate::files::shred(&self.path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        std::fs::rename(&self.temporary, &self.path)?;
+        self.temporary = PathBuf::new();
+        Ok(self.accepted)
+    }
+
+    /// What it holds: its rows.
+    pub fn accepted(&self) -> Accepted {
+        self.accepted
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.temporary.as_os_str().is_empty() && self.temporary.exists() {
+            let _ = crate::files::shred(&self.temporary);
+        }
+    }
+}
+
 /// The problems a refusal reports at most (the count of rows refused is complete): a file of a
 /// million bad rows is answered in a page, not in gigabytes.
 pub const REPORTED: usize = 100;
@@ -86,10 +121,8 @@ impl Supply {
         }
     }
 
-    /// Checks `bytes` whole and, when accepted, puts them at [`Supply::path`]: written to a
-    /// temporary file of this call's own, synced, the file supplied before overwritten and
-    /// removed (it held the same kind of data), then renamed into place. Nothing is written
-    /// when they are refused; at most [`REPORTED`] problems are kept in the refusal.
+    /// Checks `bytes` whole and, when accepted, puts them at [`Supply::path`] ([`Supply::stage`],
+    /// then [`Staged::place`]). Nothing is written when they are refused.
     pub fn put(
         self,
         spec: &Spec,
@@ -98,6 +131,23 @@ impl Supply {
         study: &str,
         bytes: &[u8],
     ) -> Result<Result<Accepted, Rejected>, std::io::Error> {
+        match self.stage(spec, step, inbox, study, bytes)? {
+            Ok(staged) => staged.place().map(Ok),
+            Err(rejected) => Ok(Err(rejected)),
+        }
+    }
+
+    /// Checks `bytes` whole and, when accepted, writes them beside their place under a name of
+    /// this call's own, synced, not yet where the import looks. Nothing is written when they
+    /// are refused; at most [`REPORTED`] problems are kept in the refusal.
+    pub fn stage(
+        self,
+        spec: &Spec,
+        step: &Step,
+        inbox: &Path,
+        study: &str,
+        bytes: &[u8],
+    ) -> Result<Result<Staged, Rejected>, std::io::Error> {
         let accepted = match self.check(spec, step, bytes) {
             Ok(a) => a,
             Err(mut rejected) => {
@@ -111,20 +161,17 @@ impl Supply {
         let mut nonce = [0u8; 8];
         getrandom::fill(&mut nonce).map_err(|e| std::io::Error::other(e.to_string()))?;
         let temporary = folder.join(format!(".{}.{}.part", self.file_name(), hex::encode(nonce)));
-        let placed = crate::files::write_synced(&temporary, bytes).and_then(|()| {
-            match crate::files::shred(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
-            std::fs::rename(&temporary, &path)
-        });
-        if let Err(e) = placed {
+        if let Err(e) = crate::files::write_synced(&temporary, bytes) {
             if temporary.exists() {
                 let _ = crate::files::shred(&temporary);
             }
             return Err(e);
         }
-        Ok(Ok(accepted))
+        Ok(Ok(Staged {
+            temporary,
+            path,
+            accepted,
+        }))
     }
 
     /// Withdraws what [`Supply::put`] put (the task closed meanwhile, or its audit failed):

@@ -73,8 +73,11 @@ impl Shared {
             Ok(guard) => guard,
             Err(_) => {
                 // Another request computes it: a stale value of the same generation (the
-                // workers' progress of a moment ago) rather than a wait.
-                if let Some(c) = cached.filter(|c| c.generation == generation()) {
+                // workers' progress of a moment ago) rather than a wait — not one from long
+                // ago on a quiet server.
+                if let Some(c) =
+                    cached.filter(|c| c.generation == generation() && c.at.elapsed() < ttl * 4)
+                {
                     return Ok(Some(c.value));
                 }
                 let guard = slot.computing.lock().await;

@@ -140,7 +140,9 @@ impl FromRequestParts<Arc<App>> for Client {
         let peer = parts
             .extensions
             .get::<ConnectInfo<Peer>>()
-            .map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.0.ip());
+            // An IPv4 client of a dual-stack listener arrives as `::ffff:a.b.c.d`: as itself,
+            // not as one /64 shared by every IPv4 address.
+            .map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.0.ip().to_canonical());
         Ok(Client(client_address(
             peer,
             &parts.headers,

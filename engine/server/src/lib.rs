@@ -559,6 +559,16 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
+/// Over TLS: browsers come back over https only, for a year.
+async fn strict_transport(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let mut r = next.run(req).await;
+    r.headers_mut().insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
+    r
+}
+
 /// Headers on every response: nothing framed, sniffed, cached or referred; no script.
 async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let mut r = next.run(req).await;
@@ -595,7 +605,7 @@ async fn problems_only(req: axum::extract::Request, next: axum::middleware::Next
     }
     let detail = match status {
         StatusCode::PAYLOAD_TOO_LARGE => {
-            "the request's body is larger than the route takes (2 MiB; a task's file 256 MiB)"
+            "the request's body is larger than the route takes (2 MiB; a task's file 64 MiB)"
         }
         StatusCode::METHOD_NOT_ALLOWED => "this route does not take that method",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "send JSON as application/json",
@@ -653,7 +663,9 @@ pub async fn serve_tls(
 ) -> std::io::Result<()> {
     axum::serve(
         tls::TlsListener::new(listener, config)?,
-        router(app).into_make_service_with_connect_info::<auth::Peer>(),
+        router(app)
+            .layer(axum::middleware::from_fn(strict_transport))
+            .into_make_service_with_connect_info::<auth::Peer>(),
     )
     .with_graceful_shutdown(shutdown)
     .await
@@ -1502,21 +1514,32 @@ async fn supply(
     // A few files checked at once: each is held whole in memory while it is.
     static CHECKING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
     let _checking = CHECKING.acquire().await.map_err(|_| Problem::internal())?;
-    let body = axum::body::to_bytes(body, SUPPLY_LIMIT)
-        .await
-        .map_err(|_| {
-            Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too-large",
-                format!("a task's file is at most {} MiB", SUPPLY_LIMIT >> 20),
-            )
-        })?;
+    // A slow sender does not hold a place for long.
+    let body = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        axum::body::to_bytes(body, SUPPLY_LIMIT),
+    )
+    .await
+    .map_err(|_| {
+        Problem::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            "the file did not arrive within 2 minutes",
+        )
+    })?
+    .map_err(|_| {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            format!("a task's file is at most {} MiB", SUPPLY_LIMIT >> 20),
+        )
+    })?;
     let size = body.len();
     let study = run.study.clone();
     let inbox = work.join("inbox");
     let put = {
         let inbox = inbox.clone();
-        tokio::task::spawn_blocking(move || kind.put(&loaded.spec, &step, &inbox, &study, &body))
+        tokio::task::spawn_blocking(move || kind.stage(&loaded.spec, &step, &inbox, &study, &body))
             .await
             .map_err(|_| Problem::internal())?
             .map_err(|e| {
@@ -1524,8 +1547,8 @@ async fn supply(
                 Problem::internal()
             })?
     };
-    let accepted = match put {
-        Ok(a) => a,
+    let staged = match put {
+        Ok(s) => s,
         Err(rejected) => {
             let shown = if rejected.problems.len() < rejected.rows {
                 format!("; the first {} are listed", rejected.problems.len())
@@ -1549,17 +1572,21 @@ async fn supply(
             return Err(problem);
         }
     };
-    // The task may have been completed while the file was checked: then the import has begun
-    // without it, and what was put is withdrawn rather than left in the inbox.
+    // The task may have been completed, and its import begun, while the file was checked:
+    // then the staged file is discarded, never placed where the import looks.
+    app.engine.task_taking_files(id, &p.who, None).await?;
+    let accepted = tokio::task::spawn_blocking(move || staged.place())
+        .await
+        .map_err(|_| Problem::internal())?
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot put a supplied file in the inbox");
+            Problem::internal()
+        })?;
     let withdraw = || {
         if let Err(e) = kind.withdraw(&inbox, &run.study) {
             tracing::error!(error = %e, "cannot withdraw a supplied file from the inbox");
         }
     };
-    if let Err(e) = app.engine.task_taking_files(id, &p.who, None).await {
-        withdraw();
-        return Err(e.into());
-    }
     // Who supplied what: its size and rows. Not its digest: the hash of a short list of
     // personal codes or contacts would give them away to whoever reads the audit.
     if let Err(e) = app

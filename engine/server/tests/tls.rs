@@ -89,6 +89,7 @@ async fn the_api_over_tls_with_the_installations_certificate() {
         "application/problem+json"
     );
     assert!(r.headers().contains_key("content-security-policy"));
+    assert_eq!(r.headers()["strict-transport-security"], "max-age=31536000");
     // A client that does not trust the certificate gets nowhere.
     let untrusting = reqwest::Client::builder()
         .resolve("localhost", addr)

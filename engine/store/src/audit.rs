@@ -145,11 +145,6 @@ pub struct AuditRow {
 /// may have these ids, so a study's audit ([`Store::audit_of`]) never holds their events.
 pub const RESERVED_OBJECTS: &[&str] = &["account", "audit"];
 
-/// The study an audit object is about: its first part (`study/step/subject` → `study`).
-fn study_of(object: &str) -> &str {
-    object.split('/').next().unwrap_or(object)
-}
-
 /// Which of a study's audit rows to read ([`Store::audit_of`]); every field is optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
@@ -758,8 +753,8 @@ impl Store {
                 }
                 for chunk in rows.chunks(500) {
                     let sql = multi_insert(
-                        "INSERT INTO audit (seq, at, actor, action, object, point, detail, prev_hash, hash, mac, study)",
-                        11,
+                        "INSERT INTO audit (seq, at, actor, action, object, point, detail, prev_hash, hash, mac)",
+                        10,
                         chunk.len(),
                         "",
                     );
@@ -775,8 +770,7 @@ impl Store {
                             .bind(&e.detail)
                             .bind(prev_hash)
                             .bind(hash)
-                            .bind(mac)
-                            .bind(study_of(&e.object));
+                            .bind(mac);
                     }
                     q.execute(&mut *tx).await?;
                 }
