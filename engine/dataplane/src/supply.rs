@@ -44,11 +44,6 @@ impl Staged {
         self.temporary = PathBuf::new();
         Ok(self.accepted)
     }
-
-    /// What it holds: its rows.
-    pub fn accepted(&self) -> Accepted {
-        self.accepted
-    }
 }
 
 impl Drop for Staged {
@@ -121,22 +116,6 @@ impl Supply {
         }
     }
 
-    /// Checks `bytes` whole and, when accepted, puts them at [`Supply::path`] ([`Supply::stage`],
-    /// then [`Staged::place`]). Nothing is written when they are refused.
-    pub fn put(
-        self,
-        spec: &Spec,
-        step: &Step,
-        inbox: &Path,
-        study: &str,
-        bytes: &[u8],
-    ) -> Result<Result<Accepted, Rejected>, std::io::Error> {
-        match self.stage(spec, step, inbox, study, bytes)? {
-            Ok(staged) => staged.place().map(Ok),
-            Err(rejected) => Ok(Err(rejected)),
-        }
-    }
-
     /// Checks `bytes` whole and, when accepted, writes them beside their place under a name of
     /// this call's own, synced, not yet where the import looks. Nothing is written when they
     /// are refused; at most [`REPORTED`] problems are kept in the refusal.
@@ -174,7 +153,7 @@ impl Supply {
         }))
     }
 
-    /// Withdraws what [`Supply::put`] put (the task closed meanwhile, or its audit failed):
+    /// Withdraws a file placed by [`Staged::place`] (the task closed meanwhile, or its audit failed):
     /// overwritten and removed.
     pub fn withdraw(self, inbox: &Path, study: &str) -> std::io::Result<()> {
         match crate::files::shred(&self.path(inbox, study)) {
@@ -349,7 +328,7 @@ mod tests {
         let inbox = std::env::temp_dir().join(format!("sf-supply-in-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&inbox);
         let refused = Supply::ConsentedContacts
-            .put(
+            .stage(
                 &spec,
                 consent,
                 &inbox,
@@ -361,7 +340,7 @@ mod tests {
         assert_eq!(refused.problems[0].row, 1);
         assert!(!Supply::ConsentedContacts.path(&inbox, "s").exists());
         let accepted = Supply::ConsentedContacts
-            .put(
+            .stage(
                 &spec,
                 consent,
                 &inbox,
@@ -369,6 +348,8 @@ mod tests {
                 b"first_name,last_name,email,phone\nAnna,Liepa,anna@example.lv,\n",
             )
             .unwrap()
+            .unwrap()
+            .place()
             .unwrap();
         assert_eq!(accepted.rows, 1);
         let path = Supply::ConsentedContacts.path(&inbox, "s");

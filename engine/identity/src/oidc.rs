@@ -266,22 +266,28 @@ impl Oidc {
     }
 }
 
-/// An address the client secret, codes or tokens may go to: `https://`, or plain `http://`
-/// on this machine only (loopback).
-fn secure_url(what: &str, u: &str) -> Result<()> {
-    let url = reqwest::Url::parse(u).map_err(|_| refused(format!("{what} `{u}` is not a URL")))?;
+/// Whether secrets (a password, a code, a token, a client secret) may be sent to `url`:
+/// `https://`, or plain `http://` on this machine only (loopback), where nothing crosses a
+/// network. The server's client in the CLI asks the same.
+pub fn secrets_may_go_to(url: &reqwest::Url) -> bool {
     let loopback = match url.host() {
         Some(url::Host::Domain(d)) => d == "localhost",
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
     };
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if loopback => Ok(()),
-        _ => Err(refused(format!(
+    url.scheme() == "https" || (url.scheme() == "http" && loopback)
+}
+
+/// An address the client secret, codes or tokens may go to ([`secrets_may_go_to`]).
+fn secure_url(what: &str, u: &str) -> Result<()> {
+    let url = reqwest::Url::parse(u).map_err(|_| refused(format!("{what} `{u}` is not a URL")))?;
+    if secrets_may_go_to(&url) {
+        Ok(())
+    } else {
+        Err(refused(format!(
             "{what} `{u}` is not https: the client secret, codes and tokens would travel in clear"
-        ))),
+        )))
     }
 }
 

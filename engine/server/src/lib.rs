@@ -1365,10 +1365,17 @@ fn work_folder(app: &App) -> Result<&std::path::Path> {
     })
 }
 
-fn prepared_output(r: &studyflow_store::RunRow) -> Option<serde_json::Value> {
-    r.output
+/// The files the engine prepared for task `run` of `step`, in the work folder's outbox.
+fn prepared_files(
+    work: &std::path::Path,
+    run: &studyflow_store::RunRow,
+    step: &studyflow_plan::Step,
+) -> Vec<studyflow_dataplane::supply::Prepared> {
+    let output: Option<serde_json::Value> = run
+        .output
         .as_deref()
-        .and_then(|o| serde_json::from_str(o).ok())
+        .and_then(|o| serde_json::from_str(o).ok());
+    studyflow_dataplane::supply::prepared(&work.join("outbox"), &run.study, step, output.as_ref())
 }
 
 async fn task_files(
@@ -1378,13 +1385,7 @@ async fn task_files(
 ) -> Result<Json<TaskFiles>> {
     let (run, loaded, step) = app.engine.task_taking_files(id, &p.who, None).await?;
     let work = work_folder(&app)?;
-    let output = prepared_output(&run);
-    let files = studyflow_dataplane::supply::prepared(
-        &work.join("outbox"),
-        &run.study,
-        &step,
-        output.as_ref(),
-    );
+    let files = prepared_files(work, &run, &step);
     let mut prepared = Vec::new();
     for f in files {
         let bytes = tokio::fs::read(&f.path)
@@ -1418,21 +1419,15 @@ async fn task_file(
         .task_taking_files(id, &p.who, Some("read what was prepared for the task"))
         .await?;
     let work = work_folder(&app)?;
-    let output = prepared_output(&run);
-    let found = studyflow_dataplane::supply::prepared(
-        &work.join("outbox"),
-        &run.study,
-        &step,
-        output.as_ref(),
-    )
-    .into_iter()
-    .find(|f| f.name == file)
-    .ok_or_else(|| {
-        Problem::not_found(format!(
-            "task {id} has no prepared file `{}`",
-            file.chars().take(80).collect::<String>()
-        ))
-    })?;
+    let found = prepared_files(work, &run, &step)
+        .into_iter()
+        .find(|f| f.name == file)
+        .ok_or_else(|| {
+            Problem::not_found(format!(
+                "task {id} has no prepared file `{}`",
+                file.chars().take(80).collect::<String>()
+            ))
+        })?;
     let bytes = tokio::fs::read(&found.path).await.map_err(|_| {
         Problem::new(
             StatusCode::GONE,

@@ -59,15 +59,8 @@ fn check_transport(base: &str) -> anyhow::Result<()> {
         url.username().is_empty() && url.password().is_none(),
         "`{base}` carries a user name: give the server's address alone"
     );
-    let loopback = match url.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
     match url.scheme() {
-        "https" => Ok(()),
-        "http" if loopback => Ok(()),
+        _ if studyflow_identity::oidc::secrets_may_go_to(&url) => Ok(()),
         "http" => anyhow::bail!(
             "refused to send a password, code or token to {base} in clear: use https:// (a server on another machine is behind TLS, docs/serve.md)"
         ),
