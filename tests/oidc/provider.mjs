@@ -252,6 +252,12 @@ function configuration() {
         },
       };
     },
+    // A refresh token with every sign-in of this client, without `offline_access` (as
+    // Keycloak and most enterprise providers do): bound to the person's standing here, so
+    // studyflow can ask again whether they still are who they were.
+    async issueRefreshToken(_ctx, client, code) {
+      return client.grantTypeAllowed('refresh_token') && code.scopes.has('openid');
+    },
     // PKCE (S256 only) for every client, including this confidential one.
     pkce: { required: () => true },
     features: {
@@ -321,6 +327,18 @@ server.listen(PORT, HOST, () => {
   const callback = provider.callback();
   server.on('request', (req, res) => {
     const url = new URL(req.url, issuer);
+    // Test control: POST /test/disable with login=… removes the person, as if they had left
+    // the Service: they sign in no more and their refresh tokens are refused (invalid_grant).
+    if (url.pathname === '/test/disable' && req.method === 'POST') {
+      readForm(req).then((form) => {
+        const a = ACCOUNTS.get(form.get('login') ?? '');
+        if (!a) return html(res, 404, '<p id="error">no such login</p>');
+        ACCOUNTS.delete(a.preferred_username);
+        ACCOUNTS_BY_SUB.delete(a.sub);
+        return html(res, 200, '<p id="disabled">disabled</p>');
+      }).catch((err) => html(res, 400, `<p id="error">${esc(err.message)}</p>`));
+      return;
+    }
     if (url.pathname === '/interaction' || url.pathname.startsWith('/interaction/')) {
       handleInteraction(provider, req, res, url).catch((err) => {
         console.error('interaction error:', err);

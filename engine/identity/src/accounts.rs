@@ -601,6 +601,26 @@ impl Accounts {
         }
     }
 
+    /// Ends a session the identity provider no longer vouches for ([`crate::oidc::Standing`]):
+    /// revoked, with the provider as the actor and its reason in the audit.
+    pub async fn end_session(&self, held: &Authenticated, why: &str, now: i64) -> Result<()> {
+        let who = &held.identity;
+        self.store
+            .revoke_credential(
+                &held.credential.hash,
+                now,
+                &[event(
+                    now,
+                    &format!("identity provider {}", who.issuer()),
+                    "session.ended",
+                    who.login(),
+                    serde_json::json!({"credential": hex_prefix(&held.credential.hash), "reason": why}),
+                )],
+            )
+            .await?;
+        self.seal().await
+    }
+
     /// The personal tokens of `who`, newest first.
     pub async fn tokens(&self, who: &Identity) -> Result<Vec<CredentialRow>> {
         Ok(self

@@ -130,6 +130,10 @@ pub enum IdentityError {
     /// The identity provider refused, or what it sent did not verify.
     #[error("sign-in through the identity provider refused: {0}")]
     Provider(String),
+    /// The identity provider did not answer (or answered nonsense) when asked to confirm a
+    /// session: the session is kept, the request is not served.
+    #[error("the identity provider does not answer: {0}; try again in a moment")]
+    ProviderUnavailable(String),
     /// Too many sign-ins are being checked at once.
     #[error("the server is busy checking other sign-ins; try again in a moment")]
     Busy,

@@ -6,9 +6,16 @@
 //!
 //! Pending sign-ins (state, nonce, PKCE verifier) are kept in this process for 10 minutes and
 //! used once: the provider's answer must come back to the server that sent the person there.
+//!
+//! A session opened on the provider's word lasts only as long as the provider keeps vouching
+//! for the person: every [`RECONFIRM_EVERY`] the server asks again with the refresh token it
+//! holds for the session (in this process only, never in the database), and a provider that
+//! refuses — the person disabled or removed there, their grant revoked, their session at the
+//! provider ended — ends the session. Signing out revokes the refresh token at the provider
+//! (RFC 7009) and names the provider's sign-out page (RP-Initiated Logout).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
@@ -20,6 +27,10 @@ use crate::{Identity, IdentityError, Result};
 const PENDING_FOR: i64 = 10 * 60 * 1_000_000;
 /// At most this many sign-ins pending at once (the oldest are dropped).
 const MAX_PENDING: usize = 10_000;
+/// How often a session of the provider's person is confirmed with the provider (µs).
+pub const RECONFIRM_EVERY: i64 = 5 * 60 * 1_000_000;
+/// Grants held longer than this are forgotten (µs): no session lives as long.
+const HELD_AT_MOST: i64 = 24 * 60 * 60 * 1_000_000;
 
 /// The installation's client at the provider.
 #[derive(Debug, Clone)]
@@ -42,6 +53,30 @@ struct Metadata {
     jwks_uri: String,
     #[serde(default)]
     end_session_endpoint: Option<String>,
+    #[serde(default)]
+    revocation_endpoint: Option<String>,
+}
+
+/// What this server holds of a session's person at the provider.
+#[derive(Debug)]
+struct Held {
+    subject: String,
+    /// The provider's refresh token, if it gave one.
+    refresh: Option<Secret>,
+    /// When the provider last vouched for the person (µs, the engine's clock).
+    confirmed_at: i64,
+}
+
+/// What is held for one session, confirmed by one request at a time.
+type Shared = Arc<tokio::sync::Mutex<Held>>;
+
+/// The provider's word on a session's person, asked again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    /// Still vouched for (within [`RECONFIRM_EVERY`], or just now).
+    Vouched,
+    /// No longer: why, in words for the person.
+    Ended(String),
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +105,9 @@ pub struct Oidc {
     http: reqwest::Client,
     jwks: Mutex<jsonwebtoken::jwk::JwkSet>,
     pending: Mutex<HashMap<String, Pending>>,
+    /// By the hash of the session's secret: when it was signed in, and what is held for it
+    /// (one confirmation at a time per session, so a rotated refresh token is never sent twice).
+    held: Mutex<HashMap<Vec<u8>, (i64, Shared)>>,
 }
 
 impl std::fmt::Debug for Oidc {
@@ -115,6 +153,14 @@ impl Oidc {
         ] {
             secure_url(what, u)?;
         }
+        for (what, u) in [
+            ("the sign-out page", &metadata.end_session_endpoint),
+            ("the revocation endpoint", &metadata.revocation_endpoint),
+        ] {
+            if let Some(u) = u {
+                secure_url(what, u)?;
+            }
+        }
         if metadata.issuer != config.issuer {
             return Err(refused(format!(
                 "the provider at {url} says its issuer is `{}`, not `{}`",
@@ -128,6 +174,7 @@ impl Oidc {
             http,
             jwks: Mutex::new(jwks),
             pending: Mutex::new(HashMap::new()),
+            held: Mutex::new(HashMap::new()),
         })
     }
 
@@ -221,13 +268,163 @@ impl Oidc {
             .get("id_token")
             .and_then(|t| t.as_str())
             .ok_or_else(|| refused("the identity provider sent no ID token"))?;
-        let claims = self.verify(token, &pending.nonce, now).await?;
-        Ok(Verified(claims))
+        let claims = self.verify(token, Some(&pending.nonce), now).await?;
+        Ok(Verified {
+            claims,
+            refresh: refresh_token(&body),
+        })
+    }
+
+    /// Holds what the provider gave with `verified` for the session whose secret hashes to
+    /// `session`, so the session can be confirmed with the provider ([`Oidc::reconfirm`]).
+    pub fn hold(&self, session: &[u8], verified: Verified, now: i64) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.retain(|_, (since, _)| now - *since < HELD_AT_MOST);
+        held.insert(
+            session.to_vec(),
+            (
+                now,
+                Arc::new(tokio::sync::Mutex::new(Held {
+                    subject: verified.claims.sub,
+                    refresh: verified.refresh,
+                    confirmed_at: now,
+                })),
+            ),
+        );
+    }
+
+    /// Whether the provider still vouches for the person of the session whose secret hashes to
+    /// `session` (`subject` at the provider): asked again with the refresh token once
+    /// [`RECONFIRM_EVERY`] has passed. A session this server holds nothing for (it signed in
+    /// elsewhere or before a restart), or for which the provider gave no refresh token, has
+    /// ended once it is due. A provider that does not answer is an error; the session is kept.
+    pub async fn reconfirm(&self, session: &[u8], subject: &str, now: i64) -> Result<Standing> {
+        let entry = self
+            .held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(session)
+            .map(|(_, h)| h.clone());
+        let Some(entry) = entry else {
+            return Ok(Standing::Ended(
+                "this server holds no word of the identity provider for the session (it was restarted, or the session was opened by another server)".into(),
+            ));
+        };
+        let mut held = entry.lock().await;
+        if now - held.confirmed_at < RECONFIRM_EVERY {
+            return Ok(Standing::Vouched);
+        }
+        let standing = self.ask_again(&mut held, subject, now).await?;
+        if standing != Standing::Vouched {
+            drop(held);
+            self.held
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(session);
+        }
+        Ok(standing)
+    }
+
+    async fn ask_again(&self, held: &mut Held, subject: &str, now: i64) -> Result<Standing> {
+        if held.subject != subject {
+            return Ok(Standing::Ended(
+                "the session is not of the person the provider signed in".into(),
+            ));
+        }
+        let Some(refresh) = &held.refresh else {
+            return Ok(Standing::Ended(
+                "the identity provider gave no refresh token to confirm the sign-in with".into(),
+            ));
+        };
+        let unavailable = |why: String| IdentityError::ProviderUnavailable(why);
+        let response = self
+            .http
+            .post(&self.metadata.token_endpoint)
+            .basic_auth(&self.config.client_id, Some(&self.config.client_secret))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh.expose()),
+            ])
+            .send()
+            .await
+            .map_err(|e| unavailable(format!("{e}")))?;
+        let status = response.status();
+        let body: serde_json::Value = response
+            .json()
+            .await
+            .map_err(|_| unavailable(format!("it answered {status} without JSON")))?;
+        let error = body.get("error").and_then(|e| e.as_str());
+        if !status.is_success() {
+            // RFC 6749 §5.2: `invalid_grant` is the provider's no; anything else is its fault.
+            return match error {
+                Some("invalid_grant") => Ok(Standing::Ended(
+                    "the identity provider no longer vouches for your sign-in (ended or revoked there)"
+                        .into(),
+                )),
+                _ => Err(unavailable(format!(
+                    "it answered {status} ({})",
+                    error.unwrap_or("no reason given")
+                ))),
+            };
+        }
+        // A new ID token (OpenID Connect Core §12.2) is verified as at sign-in, and must name
+        // the same person.
+        if let Some(token) = body.get("id_token").and_then(|t| t.as_str()) {
+            match self.verify(token, None, now).await {
+                Ok(c) if c.sub == held.subject => {}
+                Ok(_) => {
+                    return Ok(Standing::Ended(
+                        "the identity provider now names another person".into(),
+                    ));
+                }
+                Err(e) => return Ok(Standing::Ended(e.to_string())),
+            }
+        }
+        if let Some(rotated) = refresh_token(&body) {
+            held.refresh = Some(rotated);
+        }
+        held.confirmed_at = now;
+        Ok(Standing::Vouched)
+    }
+
+    /// Forgets what is held for the session whose secret hashes to `session`, revoking its
+    /// refresh token at the provider (RFC 7009; best effort: a provider that does not answer
+    /// keeps a token that the server no longer holds). Returns the provider's sign-out page,
+    /// where the person ends their session at the provider too.
+    pub async fn sign_out(&self, session: &[u8]) -> Option<String> {
+        let entry = self
+            .held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(session);
+        if let (Some((_, held)), Some(endpoint)) = (entry, &self.metadata.revocation_endpoint) {
+            let held = held.lock().await;
+            if let Some(refresh) = &held.refresh {
+                let revoked = self
+                    .http
+                    .post(endpoint)
+                    .basic_auth(&self.config.client_id, Some(&self.config.client_secret))
+                    .form(&[
+                        ("token", refresh.expose()),
+                        ("token_type_hint", "refresh_token"),
+                    ])
+                    .send()
+                    .await;
+                if !revoked.is_ok_and(|r| r.status().is_success()) {
+                    tracing::warn!(
+                        issuer = %self.config.issuer,
+                        "the identity provider did not confirm the revocation of a signed-out session's refresh token"
+                    );
+                }
+            }
+        }
+        self.logout_url()
     }
 
     /// The ID token's claims, if its signature is the provider's and it is for this client,
-    /// from this issuer, not expired at `now` and of this sign-in (`nonce`).
-    pub async fn verify(&self, token: &str, nonce: &str, now: i64) -> Result<IdClaims> {
+    /// from this issuer, not expired at `now` and of this sign-in (`nonce`; a refreshed ID token
+    /// need not carry one).
+    pub async fn verify(&self, token: &str, nonce: Option<&str>, now: i64) -> Result<IdClaims> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| refused("the ID token is not a JWT"))?;
         let kid = header.kid.clone().unwrap_or_default();
@@ -260,9 +457,13 @@ impl Oidc {
         jsonwebtoken::DecodingKey::from_jwk(jwk).ok()
     }
 
-    /// Where to send a person signing out, to end their session at the provider too.
-    pub fn logout_url(&self) -> Option<&str> {
-        self.metadata.end_session_endpoint.as_deref()
+    /// Where to send a person signing out, to end their session at the provider too
+    /// (RP-Initiated Logout with `client_id`; no ID token in the address).
+    pub fn logout_url(&self) -> Option<String> {
+        let mut url = reqwest::Url::parse(self.metadata.end_session_endpoint.as_deref()?).ok()?;
+        url.query_pairs_mut()
+            .append_pair("client_id", &self.config.client_id);
+        Some(url.to_string())
     }
 }
 
@@ -291,14 +492,23 @@ fn secure_url(what: &str, u: &str) -> Result<()> {
     }
 }
 
+/// The refresh token in a token endpoint's answer, if any.
+fn refresh_token(body: &serde_json::Value) -> Option<Secret> {
+    body.get("refresh_token")
+        .and_then(|t| t.as_str())
+        .filter(|t| !t.is_empty())
+        .map(|t| Secret::received(t.to_owned()))
+}
+
 /// Verifies an RS256 ID token with `key`: signature, issuer, audience, expiry at `now` (µs,
-/// the engine's clock, no leeway), and nonce.
+/// the engine's clock, no leeway), and nonce (`None`: a refreshed token, whose nonce, if any,
+/// was checked at sign-in).
 pub fn verify_with(
     token: &str,
     key: &jsonwebtoken::DecodingKey,
     issuer: &str,
     audience: &str,
-    nonce: &str,
+    nonce: Option<&str>,
     now: i64,
 ) -> Result<IdClaims> {
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
@@ -325,28 +535,34 @@ pub fn verify_with(
     if claims.exp * 1_000_000 <= now {
         return Err(refused("the ID token has expired; sign in again"));
     }
-    if claims.nonce.as_deref() != Some(nonce) {
+    if let Some(nonce) = nonce
+        && claims.nonce.as_deref() != Some(nonce)
+    {
         return Err(refused("the ID token is not of this sign-in (nonce)"));
     }
     Ok(claims)
 }
 
-/// An ID token verified by [`Oidc::finish`]: made nowhere else.
+/// An ID token verified by [`Oidc::finish`], with the refresh token that came with it: made
+/// nowhere else.
 #[derive(Debug, Clone)]
-pub struct Verified(IdClaims);
+pub struct Verified {
+    claims: IdClaims,
+    refresh: Option<Secret>,
+}
 
 impl Verified {
     pub fn issuer(&self) -> &str {
-        &self.0.iss
+        &self.claims.iss
     }
 
     pub fn subject(&self) -> &str {
-        &self.0.sub
+        &self.claims.sub
     }
 
     /// The login it names (`preferred_username`), if it is one as specs write logins.
     pub fn login(&self) -> Result<&str> {
-        let login = self.0.preferred_username.as_deref().ok_or_else(|| {
+        let login = self.claims.preferred_username.as_deref().ok_or_else(|| {
             refused("the ID token carries no preferred_username to bind to a spec's login")
         })?;
         crate::check_login(login)?;
@@ -413,13 +629,20 @@ mod tests {
 
     fn check(t: &str) -> Result<IdClaims> {
         let key = jsonwebtoken::DecodingKey::from_rsa_components(TEST_N, "AQAB").unwrap();
-        verify_with(t, &key, ISS, "studyflow", "n1", NOW)
+        verify_with(t, &key, ISS, "studyflow", Some("n1"), NOW)
+    }
+
+    fn verified(claims: IdClaims) -> Verified {
+        Verified {
+            claims,
+            refresh: None,
+        }
     }
 
     #[test]
     fn an_id_token_is_verified_whole() {
         let c = check(&token(claims())).unwrap();
-        let who = identity_of(&Verified(c), NOW, true).unwrap();
+        let who = identity_of(&verified(c), NOW, true).unwrap();
         assert_eq!(
             (who.login(), who.issuer(), who.subject()),
             ("inese.kalnina", ISS, "sub-inese")
@@ -446,6 +669,13 @@ mod tests {
             })
             .contains("nonce")
         );
+        // A refreshed ID token need not carry the sign-in's nonce; everything else is checked.
+        let key = jsonwebtoken::DecodingKey::from_rsa_components(TEST_N, "AQAB").unwrap();
+        let mut c = claims();
+        c.as_object_mut().unwrap().remove("nonce");
+        assert!(verify_with(&token(c.clone()), &key, ISS, "studyflow", None, NOW).is_ok());
+        c["aud"] = "another-client".into();
+        assert!(verify_with(&token(c), &key, ISS, "studyflow", None, NOW).is_err());
         // A signature that is not the provider's.
         let mut t = token(claims());
         let last = t.pop().unwrap();
@@ -465,8 +695,8 @@ mod tests {
     fn the_login_is_the_preferred_username_as_specs_write_logins() {
         let mut c = check(&token(claims())).unwrap();
         c.preferred_username = None;
-        assert!(identity_of(&Verified(c.clone()), NOW, true).is_err());
+        assert!(identity_of(&verified(c.clone()), NOW, true).is_err());
         c.preferred_username = Some("Inese Kalniņa".into());
-        assert!(identity_of(&Verified(c), NOW, true).is_err());
+        assert!(identity_of(&verified(c), NOW, true).is_err());
     }
 }

@@ -25,6 +25,11 @@ impl Secret {
         )))
     }
 
+    /// A secret received from elsewhere (a refresh token of the identity provider).
+    pub(crate) fn received(s: String) -> Secret {
+        Secret(Zeroizing::new(s))
+    }
+
     /// A password made up for a person who will change it, or for the demo's people: 32 random
     /// bytes, base64url.
     pub fn generated_password() -> Secret {

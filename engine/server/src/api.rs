@@ -19,6 +19,13 @@ pub struct SessionOpened {
     pub expires_at: String,
 }
 
+/// Signed out here; the identity provider's sign-out page ends the person's session there too
+/// (open it in the browser).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SignedOut {
+    pub provider_sign_out: String,
+}
+
 /// Who is signed in.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Me {

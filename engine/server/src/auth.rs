@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
+use studyflow_identity::oidc::Standing;
 use studyflow_identity::{Accounts, Authenticated, Identity};
 use studyflow_store::CredentialKind;
 
@@ -79,6 +80,7 @@ impl FromRequestParts<Arc<App>> for Person {
                 .accounts
                 .authenticate(CredentialKind::Session, session, now)
                 .await?;
+            vouched_for(app, &held, now).await?;
             if changes_state(&parts.method) {
                 let presented = parts
                     .headers
@@ -103,6 +105,35 @@ impl FromRequestParts<Arc<App>> for Person {
             who: held.identity.clone(),
             held,
         })
+    }
+}
+
+/// A session opened on the identity provider's word lasts as long as the provider vouches for
+/// its person ([`studyflow_identity::oidc::Oidc::reconfirm`], every 5 minutes); when it no
+/// longer does, the session ends here and now (audited with the provider's reason). A local
+/// person's session needs no one else's word.
+async fn vouched_for(app: &App, held: &Authenticated, now: i64) -> Result<(), Problem> {
+    let who = &held.identity;
+    if who.issuer() == studyflow_identity::LOCAL_ISSUER {
+        return Ok(());
+    }
+    let standing = match &app.oidc {
+        Some(oidc) if oidc.issuer() == who.issuer() => {
+            oidc.reconfirm(&held.credential.hash, who.subject(), now)
+                .await?
+        }
+        _ => Standing::Ended(
+            "this server no longer signs people in at that identity provider".into(),
+        ),
+    };
+    match standing {
+        Standing::Vouched => Ok(()),
+        Standing::Ended(why) => {
+            app.accounts.end_session(held, &why, now).await?;
+            Err(Problem::unauthenticated(format!(
+                "your session has ended: {why}; sign in again"
+            )))
+        }
     }
 }
 

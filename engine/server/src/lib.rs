@@ -179,9 +179,9 @@ pub fn routes() -> Vec<(RouteDoc, Handler)> {
                 "DELETE",
                 "/api/v1/session",
                 SignedIn,
-                "Sign out: the session (or the token used) is revoked.",
+                "Sign out: the session (or the token used) is revoked (204). A session of the identity provider's person is answered 200 with the provider's sign-out page, to end the session there too; the refresh token held for it is revoked at the provider.",
                 Nothing,
-                (204, Nothing),
+                (200, json::<SignedOut>()),
             ),
             delete(sign_out),
         ),
@@ -797,6 +797,8 @@ async fn oidc_callback(
         .accounts
         .open_session(&who, "browser (identity provider)", now)
         .await?;
+    // The refresh token that came with the sign-in stays in this process, for the session.
+    oidc.hold(&session.hash(), verified, now);
     let max_age = app.accounts.policy().session_absolute / 1_000_000;
     let mut r = (
         StatusCode::CREATED,
@@ -830,7 +832,23 @@ async fn sign_out(State(app): State<Arc<App>>, p: Person) -> Result<Response> {
     app.accounts
         .revoke(&p.who, &p.held.credential.hash, app.engine.now())
         .await?;
-    let mut r = StatusCode::NO_CONTENT.into_response();
+    // A person of the identity provider: their refresh token revoked there, and the provider's
+    // sign-out page named, to end their session at the provider too.
+    let provider = match (&app.oidc, p.held.credential.kind) {
+        (Some(oidc), studyflow_store::CredentialKind::Session)
+            if p.who.issuer() == oidc.issuer() =>
+        {
+            oidc.sign_out(&p.held.credential.hash).await
+        }
+        _ => None,
+    };
+    let mut r = match provider {
+        Some(url) => Json(SignedOut {
+            provider_sign_out: url,
+        })
+        .into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    };
     r.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_str(&auth::set_cookie(None, 0)).map_err(|_| Problem::internal())?,

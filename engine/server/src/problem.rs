@@ -120,6 +120,11 @@ impl From<IdentityError> for Problem {
         match e {
             IdentityError::Refused => Problem::unauthenticated(e.to_string()),
             IdentityError::Provider(_) => Problem::unauthenticated(e.to_string()),
+            IdentityError::ProviderUnavailable(_) => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "identity-provider-unavailable",
+                e.to_string(),
+            ),
             IdentityError::Busy => {
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
             }

@@ -2,7 +2,9 @@
 //! the machine's Node on loopback): the code flow with PKCE, the session it opens and the
 //! roles it gives; a replayed answer, an answer in another browser, an expired ID token, a
 //! provider that names another issuer, and ID tokens for another audience or from another
-//! issuer are each refused. Without Node and the installed package the test says so loudly
+//! issuer are each refused. A session lasts while the provider vouches for its person (asked
+//! again with the refresh token every 5 minutes): a person removed at the provider loses it;
+//! signing out names the provider's sign-out page, which ends the session there. Without Node and the installed package the test says so loudly
 //! and skips; with `CI` set that is a failure.
 
 use std::io::BufRead as _;
@@ -31,7 +33,8 @@ impl Drop for Provider {
     }
 }
 
-fn provider(redirect_uri: &str) -> Option<Provider> {
+/// The provider, its ID tokens living `ttl` seconds.
+fn provider(redirect_uri: &str, ttl: u32) -> Option<Provider> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/oidc");
     let ready = dir.join("node_modules/oidc-provider").exists();
     let skip = |why: &str| {
@@ -51,7 +54,7 @@ fn provider(redirect_uri: &str) -> Option<Provider> {
         .arg(dir.join("provider.mjs"))
         .env("OIDC_PORT", "0")
         .env("OIDC_REDIRECT_URI", redirect_uri)
-        .env("OIDC_ID_TOKEN_TTL", "300")
+        .env("OIDC_ID_TOKEN_TTL", ttl.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -110,6 +113,12 @@ async fn server(store: Store, listener: tokio::net::TcpListener, oidc: Oidc) -> 
 /// Through the provider's login as `login`, to the server's callback URL with code and state,
 /// and the server's state cookie: what a browser carries back.
 async fn to_callback(s: &Server, login: &str) -> (String, String) {
+    let (callback, cookie, _) = to_callback_in(s, login).await;
+    (callback, cookie)
+}
+
+/// As [`to_callback`], with the browser at the provider (its cookie jar: its session there).
+async fn to_callback_in(s: &Server, login: &str) -> (String, String, reqwest::Client) {
     let plain = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -162,7 +171,17 @@ async fn to_callback(s: &Server, login: &str) -> (String, String) {
     let r = idp.get(&resume).send().await.unwrap();
     let callback = r.headers()["location"].to_str().unwrap().to_owned();
     assert!(callback.contains("code="), "{callback}");
-    (callback, state_cookie)
+    (callback, state_cookie, idp)
+}
+
+async fn get_session(s: &Server, session: &str) -> (StatusCode, Value) {
+    let r = reqwest::Client::new()
+        .get(format!("{}/api/v1/session", s.base))
+        .header("cookie", session)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.json().await.unwrap_or(Value::Null))
 }
 
 async fn come_back(callback: &str, cookie: &str) -> (StatusCode, Value, Option<String>) {
@@ -190,7 +209,7 @@ async fn sign_in_at_the_service_identity_provider() {
         "http://{}/api/v1/oidc/callback",
         listener.local_addr().unwrap()
     );
-    let Some(p) = provider(&callback_uri) else {
+    let Some(p) = provider(&callback_uri, 300) else {
         return;
     };
     let config = OidcConfig {
@@ -313,6 +332,151 @@ async fn sign_in_at_the_service_identity_provider() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    drop(p);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A session opened on the provider's word lasts while the provider vouches for its person.
+/// (ID tokens live 15 minutes here, so the refreshed ones are valid on the engine's clock as
+/// it is moved past the 5-minute confirmations.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_lasts_while_the_provider_vouches_and_signing_out_ends_it_there() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let callback_uri = format!(
+        "http://{}/api/v1/oidc/callback",
+        listener.local_addr().unwrap()
+    );
+    let Some(p) = provider(&callback_uri, 900) else {
+        return;
+    };
+    let oidc = Oidc::discover(OidcConfig {
+        issuer: p.issuer.clone(),
+        client_id: "studyflow".into(),
+        client_secret: "studyflow-test-secret".into(),
+        redirect_uri: callback_uri.clone(),
+    })
+    .await
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("sf-oidc-vouch-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::open(dir.join("db").to_str().unwrap()).await.unwrap();
+    let accounts = Accounts::new(store.clone(), Policy::default());
+    let now = studyflow_runtime::clock::micros(jiff::Timestamp::now());
+    for (login, sub) in [
+        ("inese.kalnina", "sub-inese"),
+        ("gatis.krumins", "sub-gatis"),
+    ] {
+        accounts
+            .add_oidc(login, login, sub, false, "operator", now)
+            .await
+            .unwrap();
+    }
+    let s = server(store.clone(), listener, oidc).await;
+    let mut sessions = Vec::new();
+    for login in ["inese.kalnina", "gatis.krumins"] {
+        let (callback, cookie) = to_callback(&s, login).await;
+        let (status, body, session) = come_back(&callback, &cookie).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        sessions.push(session.unwrap());
+    }
+    let [session, gatis] = <[String; 2]>::try_from(sessions).unwrap();
+
+    // Every 5 minutes the provider is asked again (the refresh token held for the session):
+    // it still vouches for both, with a refreshed ID token that verifies.
+    s.clock.advance(jiff::SignedDuration::from_secs(301));
+    for who in [&session, &gatis] {
+        let (status, body) = get_session(&s, who).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    // Gatis leaves the Service: removed at the provider. Within 5 minutes his session here
+    // ends, once and for all, with the provider's reason in the audit; Inese's goes on.
+    let r = reqwest::Client::new()
+        .post(format!("{}/test/disable", p.issuer))
+        .form(&[("login", "gatis.krumins")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (status, _) = get_session(&s, &gatis).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "not yet due: the provider is not asked"
+    );
+    s.clock.advance(jiff::SignedDuration::from_secs(301));
+    let (status, body) = get_session(&s, &gatis).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no longer vouches"),
+        "{body}"
+    );
+    let (status, _) = get_session(&s, &gatis).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = get_session(&s, &session).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ended: Vec<_> = store
+        .audit_rows(0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.event.action == "session.ended")
+        .collect();
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert_eq!(ended[0].event.object, "account/gatis.krumins");
+    assert_eq!(
+        ended[0].event.actor,
+        format!("identity provider {}", p.issuer)
+    );
+
+    // Signing out: the session ends here, its refresh token is revoked at the provider, and
+    // the answer names the provider's sign-out page (no ID token in its address), where the
+    // person ends their session there too.
+    let (callback, cookie, idp) = to_callback_in(&s, "inese.kalnina").await;
+    let (status, opened, second) = come_back(&callback, &cookie).await;
+    assert_eq!(status, StatusCode::CREATED, "{opened}");
+    let second = second.unwrap();
+    let r = reqwest::Client::new()
+        .delete(format!("{}/api/v1/session", s.base))
+        .header("cookie", &second)
+        .header("x-csrf-token", opened["csrf"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let out: Value = r.json().await.unwrap();
+    let page = out["provider_sign_out"].as_str().unwrap().to_owned();
+    assert_eq!(
+        page,
+        format!("{}/session/end?client_id=studyflow", p.issuer),
+        "{out}"
+    );
+    assert_eq!(get_session(&s, &second).await.0, StatusCode::UNAUTHORIZED);
+    let form = idp.get(&page).send().await.unwrap().text().await.unwrap();
+    let xsrf = form
+        .split("name=\"xsrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("the provider's sign-out form: {form}"));
+    let r = idp
+        .post(format!("{}/session/end/confirm", p.issuer))
+        .form(&[("xsrf", xsrf), ("logout", "yes")])
+        .send()
+        .await
+        .unwrap();
+    let done = r.headers()["location"].to_str().unwrap().to_owned();
+    let done = if done.starts_with("http") {
+        done
+    } else {
+        format!("{}{done}", p.issuer)
+    };
+    let text = idp.get(&done).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains("logged-out"), "{text}");
+    // The other session of the same person, in another browser, is its own.
+    assert_eq!(get_session(&s, &session).await.0, StatusCode::OK);
     drop(p);
     let _ = std::fs::remove_dir_all(&dir);
 }
