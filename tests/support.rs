@@ -178,7 +178,7 @@ pub fn background(args: &[&str]) -> (Served, String) {
             let url = line
                 .split_whitespace()
                 .find(|w| w.starts_with("http://"))
-                .and_then(|u| u.strip_suffix("/api/v1"))
+                .and_then(|u| u.strip_suffix('/'))
                 .unwrap_or_else(|| panic!("no address in {line:?}"))
                 .to_owned();
             return (Served { url }, text);

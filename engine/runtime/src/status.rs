@@ -12,6 +12,14 @@ use studyflow_store::{RunGroup, RunRow, RunState, StudyState};
 use studyflow_identity::Identity;
 
 use crate::engine::{Engine, Result};
+
+/// A study's latest version as an approver reviews it ([`Engine::review`]).
+#[derive(Debug, Clone)]
+pub struct Review {
+    pub version: studyflow_store::VersionRow,
+    /// Whether the person asking may approve it now (the engine checks again when they do).
+    pub may_approve: bool,
+}
 use crate::error::EngineError;
 
 /// A study as `status` shows it.
@@ -61,6 +69,19 @@ pub enum Activity {
 }
 
 impl Activity {
+    pub const ALL: [Activity; 10] = [
+        Activity::Pending,
+        Activity::Ready,
+        Activity::Running,
+        Activity::TaskOpen,
+        Activity::Timer,
+        Activity::Retrying,
+        Activity::Waiting,
+        Activity::Done,
+        Activity::Failed,
+        Activity::Cancelled,
+    ];
+
     pub fn of(r: &RunRow) -> Activity {
         Activity::of_state(r.state, r.wait_reason.as_deref())
     }
@@ -300,6 +321,35 @@ impl Engine {
 
     /// The audit log's latest signed checkpoint (a C2SP signed note), if any: public by design,
     /// it carries the log's size and Merkle root, nothing of an event.
+    /// What a person reviews before approving (MK403 p.3, p.30.1): the latest version of a
+    /// study they are involved in, as submitted, and whether they may approve it — an approver
+    /// of the version in force, not its submitter, while it waits. A study that does not involve
+    /// them is not found.
+    pub async fn review(&self, study: &str, who: &Identity) -> Result<Review> {
+        if !self.involved(study, who).await? {
+            return Err(EngineError::NotFound(format!(
+                "no study `{study}` of yours"
+            )));
+        }
+        let version = self
+            .store
+            .version(study, None)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("no study `{study}`")))?;
+        let in_force = self.authority(study, None).await?;
+        let may_approve = version.state == studyflow_store::VersionState::Submitted
+            && version.submitted_by != who.login()
+            && crate::people::has_role(
+                &in_force,
+                who,
+                studyflow_spec::model::ServiceRole::Approver,
+            );
+        Ok(Review {
+            version,
+            may_approve,
+        })
+    }
+
     pub async fn latest_checkpoint(&self) -> Result<Option<String>> {
         Ok(self.store.latest_audit_checkpoint().await?)
     }

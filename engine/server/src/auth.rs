@@ -112,7 +112,7 @@ impl FromRequestParts<Arc<App>> for Person {
 /// its person ([`studyflow_identity::oidc::Oidc::reconfirm`], every 5 minutes); when it no
 /// longer does, the session ends here and now (audited with the provider's reason). A local
 /// person's session needs no one else's word.
-async fn vouched_for(app: &App, held: &Authenticated, now: i64) -> Result<(), Problem> {
+pub(crate) async fn vouched_for(app: &App, held: &Authenticated, now: i64) -> Result<(), Problem> {
     let who = &held.identity;
     if who.issuer() == studyflow_identity::LOCAL_ISSUER {
         return Ok(());

@@ -16,6 +16,7 @@ pub mod api;
 pub mod auth;
 pub mod problem;
 pub mod tls;
+pub mod web;
 
 use std::sync::Arc;
 
@@ -544,17 +545,23 @@ pub fn openapi_text() -> String {
     s
 }
 
-/// The API with its security headers and limits.
+/// The API and the pages, with their security headers and limits.
 pub fn router(app: Arc<App>) -> Router {
-    let mut router = Router::new();
+    let mut api = Router::new();
     for (doc, handler) in routes() {
         debug_assert!(doc.path.starts_with("/api/v1/"));
-        router = router.route(doc.path, handler);
+        api = api.route(doc.path, handler);
     }
-    router
-        .fallback(|| async { Problem::not_found("no such route") })
+    let api = api
+        .route(
+            "/api/{*rest}",
+            axum::routing::any(|| async { Problem::not_found("no such route") }),
+        )
+        .layer(axum::middleware::from_fn(problems_only));
+    Router::new()
+        .merge(api)
+        .merge(web::router())
         .layer(axum::extract::DefaultBodyLimit::max(2 << 20))
-        .layer(axum::middleware::from_fn(problems_only))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(app)
 }
@@ -576,7 +583,7 @@ async fn security_headers(req: axum::extract::Request, next: axum::middleware::N
     for (k, v) in [
         (
             "content-security-policy",
-            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+            "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
         ),
         ("x-content-type-options", "nosniff"),
         ("referrer-policy", "no-referrer"),
@@ -709,21 +716,55 @@ async fn sign_in(
         .accounts
         .sign_in(&s.login, &s.password, &s.code, &client.0.to_string(), now)
         .await?;
-    // A new secret at every sign-in: a session cookie planted before it is worth nothing.
-    let (session, csrf) = app.accounts.open_session(&who, "browser", now).await?;
-    let max_age = app.accounts.policy().session_absolute / 1_000_000;
-    let body = SessionOpened {
-        login: who.login().to_owned(),
-        csrf: csrf.expose().to_owned(),
-        expires_at: instant(now + app.accounts.policy().session_absolute),
-    };
+    let (body, cookie, _) = open_browser_session(&app, &who, "browser", now).await?;
     let mut r = (StatusCode::CREATED, Json(body)).into_response();
-    r.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&auth::set_cookie(Some(session.expose()), max_age))
-            .map_err(|_| Problem::internal())?,
-    );
+    r.headers_mut().insert(header::SET_COOKIE, cookie);
     Ok(r)
+}
+
+/// A new browser session for `who` (`client` says where it was opened): what the API answers,
+/// the cookie, and the hash of the session's secret. A new secret at every sign-in: a session
+/// cookie planted before it is worth nothing.
+pub(crate) async fn open_browser_session(
+    app: &App,
+    who: &Identity,
+    client: &str,
+    now: i64,
+) -> Result<(SessionOpened, HeaderValue, Vec<u8>)> {
+    let (session, csrf) = app.accounts.open_session(who, client, now).await?;
+    let policy = app.accounts.policy();
+    let cookie = HeaderValue::from_str(&auth::set_cookie(
+        Some(session.expose()),
+        policy.session_absolute / 1_000_000,
+    ))
+    .map_err(|_| Problem::internal())?;
+    Ok((
+        SessionOpened {
+            login: who.login().to_owned(),
+            csrf: csrf.expose().to_owned(),
+            expires_at: instant(now + policy.session_absolute),
+        },
+        cookie,
+        session.hash(),
+    ))
+}
+
+/// Ends the session or token `held` (sign-out); for a session of the identity provider's
+/// person, its refresh token is revoked there and the provider's sign-out page returned.
+pub(crate) async fn end_session(
+    app: &App,
+    who: &Identity,
+    held: &studyflow_identity::Authenticated,
+) -> Result<Option<String>> {
+    app.accounts
+        .revoke(who, &held.credential.hash, app.engine.now())
+        .await?;
+    Ok(match (&app.oidc, held.credential.kind) {
+        (Some(oidc), studyflow_store::CredentialKind::Session) if who.issuer() == oidc.issuer() => {
+            oidc.sign_out(&held.credential.hash).await
+        }
+        _ => None,
+    })
 }
 
 /// The cookie that ties the provider's answer to the browser that was sent there.
@@ -793,28 +834,22 @@ async fn oidc_callback(
         .accounts
         .sign_in_oidc(&verified, &client.0.to_string(), now)
         .await?;
-    let (session, csrf) = app
-        .accounts
-        .open_session(&who, "browser (identity provider)", now)
-        .await?;
+    let (opened, cookie, session) =
+        open_browser_session(&app, &who, "browser (identity provider)", now).await?;
     // The refresh token that came with the sign-in stays in this process, for the session.
-    oidc.hold(&session.hash(), verified, now);
-    let max_age = app.accounts.policy().session_absolute / 1_000_000;
-    let mut r = (
-        StatusCode::CREATED,
-        Json(SessionOpened {
-            login: who.login().to_owned(),
-            csrf: csrf.expose().to_owned(),
-            expires_at: instant(now + app.accounts.policy().session_absolute),
-        }),
-    )
-        .into_response();
+    oidc.hold(&session, verified, now);
+    // A browser (the pages' sign-in link) goes on to the pages; the API's client reads JSON.
+    let browser = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    let mut r = if browser {
+        web::continue_to("/studies", web::Chosen::of_headers(&headers))
+    } else {
+        (StatusCode::CREATED, Json(opened)).into_response()
+    };
     let h = r.headers_mut();
-    h.append(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&auth::set_cookie(Some(session.expose()), max_age))
-            .map_err(|_| Problem::internal())?,
-    );
+    h.append(header::SET_COOKIE, cookie);
     h.append(
         header::SET_COOKIE,
         HeaderValue::from_static(
@@ -829,19 +864,9 @@ async fn me(p: Person) -> Json<Me> {
 }
 
 async fn sign_out(State(app): State<Arc<App>>, p: Person) -> Result<Response> {
-    app.accounts
-        .revoke(&p.who, &p.held.credential.hash, app.engine.now())
-        .await?;
     // A person of the identity provider: their refresh token revoked there, and the provider's
     // sign-out page named, to end their session at the provider too.
-    let provider = match (&app.oidc, p.held.credential.kind) {
-        (Some(oidc), studyflow_store::CredentialKind::Session)
-            if p.who.issuer() == oidc.issuer() =>
-        {
-            oidc.sign_out(&p.held.credential.hash).await
-        }
-        _ => None,
-    };
+    let provider = end_session(&app, &p.who, &p.held).await?;
     let mut r = match provider {
         Some(url) => Json(SignedOut {
             provider_sign_out: url,
@@ -963,16 +988,24 @@ async fn list_studies(
     p: Person,
     Query(q): Query<PageQuery>,
 ) -> Result<Json<Page<StudySummary>>> {
-    let studies = app.engine.studies_of(&p.who).await?;
-    let items = studies
+    Ok(Json(page(studies_view(&app, &p.who).await?, &q, |s| {
+        s.id.clone()
+    })))
+}
+
+/// The studies `who` is involved in (the API's list and the studies page alike).
+pub(crate) async fn studies_view(app: &App, who: &Identity) -> Result<Vec<StudySummary>> {
+    Ok(app
+        .engine
+        .studies_of(who)
+        .await?
         .into_iter()
         .map(|s| StudySummary {
             id: s.id,
             state: s.state.as_str().to_owned(),
             active_version: s.active_version,
         })
-        .collect();
-    Ok(Json(page(items, &q, |s| s.id.clone())))
+        .collect())
 }
 
 fn yaml_body(headers: &HeaderMap, body: &Bytes) -> Result<()> {
@@ -1032,13 +1065,18 @@ async fn study(
     p: Person,
     Path(id): Path<String>,
 ) -> Result<Json<StudyView>> {
-    visible(&app, &p.who, &id).await?;
+    Ok(Json(study_view(&app, &p.who, &id).await?))
+}
+
+/// A study as its persons see it (the API's study and the study page alike); 404 to others.
+pub(crate) async fn study_view(app: &App, who: &Identity, id: &str) -> Result<StudyView> {
+    visible(app, who, id).await?;
     let s = app
         .engine
-        .status(&id)
+        .status(id)
         .await?
         .ok_or_else(|| Problem::not_found(format!("no study `{id}` of yours")))?;
-    Ok(Json(StudyView {
+    Ok(StudyView {
         id: s.study,
         state: s.state.as_str().to_owned(),
         since: instant(s.since),
@@ -1088,7 +1126,7 @@ async fn study(
                 follow_up_events: r.follow_up_events,
             })
             .collect(),
-    }))
+    })
 }
 
 async fn amend(
@@ -1194,10 +1232,19 @@ async fn releases(
     p: Person,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<ReleaseFiles>>> {
-    visible(&app, &p.who, &id).await?;
-    let out = app
+    Ok(Json(releases_view(&app, &p.who, &id).await?))
+}
+
+/// A study's releases with their files (the API's list and the study page alike).
+pub(crate) async fn releases_view(
+    app: &App,
+    who: &Identity,
+    id: &str,
+) -> Result<Vec<ReleaseFiles>> {
+    visible(app, who, id).await?;
+    Ok(app
         .engine
-        .releases(&id)
+        .releases(id)
         .await?
         .into_iter()
         .enumerate()
@@ -1209,8 +1256,7 @@ async fn releases(
             written_at: instant(r.written_at),
             follow_up_events: r.follow_up_events,
         })
-        .collect();
-    Ok(Json(out))
+        .collect())
 }
 
 /// The manifest's name in a release.
@@ -1633,8 +1679,15 @@ async fn tasks(
     p: Person,
     Query(q): Query<PageQuery>,
 ) -> Result<Json<Page<TaskView>>> {
+    Ok(Json(page(tasks_view(&app, &p.who).await?, &q, |t| {
+        t.id.to_string()
+    })))
+}
+
+/// The open tasks of `who` with their guides (the API's list and the tasks page alike).
+pub(crate) async fn tasks_view(app: &App, who: &Identity) -> Result<Vec<TaskView>> {
     let mut out = Vec::new();
-    for t in app.engine.tasks(Some(&p.who)).await? {
+    for t in app.engine.tasks(Some(who)).await? {
         let guide = app.engine.task_guide(&t).await?;
         out.push(TaskView {
             id: t.id,
@@ -1648,7 +1701,7 @@ async fn tasks(
             steps: guide.steps,
         });
     }
-    Ok(Json(page(out, &q, |t| t.id.to_string())))
+    Ok(out)
 }
 
 async fn complete(

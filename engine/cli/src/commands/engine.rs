@@ -217,7 +217,7 @@ pub(crate) async fn serve_store(
     let scheme = if tls.is_some() { "https" } else { "http" };
     writeln!(
         ctx.out,
-        "studyflow serves {scheme}://{addr}/api/v1 (Ctrl-C stops it)"
+        "studyflow serves {scheme}://{addr}/ (the pages; the API under /api/v1; Ctrl-C stops it)"
     )?;
     if tls.is_none() && !addr.ip().is_loopback() {
         writeln!(

@@ -1,0 +1,486 @@
+//! The pages' words in Latvian and English, by key. Every key a template uses is here in both
+//! languages (a test reads the templates); the words of the regulation follow the official
+//! Latvian text of MK403 and the project's English digest.
+
+use axum::http::StatusCode;
+
+/// A page's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Lv,
+    En,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Lv => "lv",
+            Lang::En => "en",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Lang> {
+        match code {
+            "lv" => Some(Lang::Lv),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+}
+
+/// The text of `key` in `lang`; an unknown key is shown as itself (and fails the test).
+pub fn text(lang: Lang, key: &str) -> &str {
+    match TEXTS.binary_search_by(|(k, _, _)| k.cmp(&key)) {
+        Ok(i) => match lang {
+            Lang::Lv => TEXTS[i].1,
+            Lang::En => TEXTS[i].2,
+        },
+        Err(_) => {
+            tracing::warn!(key, "a page's text has no translation");
+            // A key is ASCII from a template, never a data subject's.
+            TEXTS
+                .iter()
+                .find(|(k, _, _)| *k == "error.missing_text")
+                .map_or("?", |t| match lang {
+                    Lang::Lv => t.1,
+                    Lang::En => t.2,
+                })
+        }
+    }
+}
+
+/// The title of an error page for `status`.
+pub fn problem_title(lang: Lang, status: StatusCode) -> &'static str {
+    let key = match status.as_u16() {
+        400 => "error.400",
+        401 => "error.401",
+        403 => "error.403",
+        404 => "error.404",
+        409 => "error.409",
+        413 => "error.413",
+        422 => "error.422",
+        429 => "error.429",
+        503 => "error.503",
+        _ => "error.500",
+    };
+    let i = TEXTS.binary_search_by(|(k, _, _)| k.cmp(&key)).unwrap_or(0);
+    match lang {
+        Lang::Lv => TEXTS[i].1,
+        Lang::En => TEXTS[i].2,
+    }
+}
+
+/// (key, Latvian, English), sorted by key (a test checks).
+pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
+    ("activity.cancelled", "atcelts", "cancelled"),
+    ("activity.done", "izpildīts", "done"),
+    ("activity.failed", "neizdevās", "failed"),
+    ("activity.pending", "gaida iepriekšējos soļus", "pending"),
+    ("activity.ready", "gatavs", "ready"),
+    ("activity.retrying", "atkārto", "retrying"),
+    ("activity.running", "notiek", "running"),
+    ("activity.task open", "uzdevums atvērts", "task open"),
+    ("activity.timer", "gaida termiņu", "timer"),
+    ("activity.waiting", "gaida atbildi", "waiting"),
+    ("approve.approve", "Apstiprināt plānu", "Approve plan"),
+    ("approve.data_in", "Dati ienāk", "Data in"),
+    ("approve.data_out", "Dati iziet", "Data out"),
+    ("approve.decide", "Lēmums", "Decision"),
+    ("approve.no_warnings", "Brīdinājumu nav.", "No warnings."),
+    (
+        "approve.not_yours",
+        "Šo versiju apstiprina pētījumā nosaukts apstiprinātājs, kas to nav iesniedzis (MK403 3. p.).",
+        "This version is approved by an approver named in the study who did not submit it (MK403 p.3).",
+    ),
+    ("approve.points", "MK403 punkti", "MK403 points"),
+    (
+        "approve.reauth",
+        "Apstiprinājumam vēlreiz apliecini savu identitāti: parole un kods.",
+        "To approve, prove who you are again: password and code.",
+    ),
+    (
+        "approve.reauth_provider",
+        "Apstiprinājumam jābūt pierakstījušamies identitātes pakalpojumā pēdējo 5 minūšu laikā; ja tā nav, pieraksties no jauna.",
+        "To approve you must have signed in at the identity provider within the last 5 minutes; if not, sign in again.",
+    ),
+    (
+        "approve.steps",
+        "Plāna soļi un datu klases",
+        "The plan's steps and data classes",
+    ),
+    (
+        "approve.steps_help",
+        "Katrs solis ar datu klasi, ko tas saņem un nodod, un MK403 punktiem, uz kuriem tas balstās.",
+        "Each step with the class of data it takes and gives, and the MK403 points it rests on.",
+    ),
+    ("approve.submitted_by", "Iesniedza", "Submitted by"),
+    ("approve.title", "Apstiprināšana:", "Approval:"),
+    ("approve.version", "Versija", "Version"),
+    ("approve.warnings", "Brīdinājumi", "Warnings"),
+    ("approve.what", "Ko dara", "What it does"),
+    (
+        "calendar.answer_after",
+        "(10. darba diena pirms publicēšanas, MK403 8. p.).",
+        "(the 10th working day before publication, MK403 p.8).",
+    ),
+    (
+        "calendar.answer_before",
+        "Ja publicējam",
+        "If we publish on",
+    ),
+    (
+        "calendar.answer_middle",
+        ", Ieslodzījuma vietu pārvaldei rezultāti jāsaņem ne vēlāk kā",
+        ", the Prison Administration must have the results by",
+    ),
+    (
+        "calendar.bad_date",
+        "Publicēšanas dienu raksta GGGG-MM-DD, no 2000. līdz 2100. gadam.",
+        "Write the publication day as YYYY-MM-DD, from 2000 to 2100.",
+    ),
+    (
+        "calendar.caption",
+        "Dienas no publicēšanas atpakaļ",
+        "The days from publication backwards",
+    ),
+    ("calendar.count", "Skaitīt", "Count"),
+    ("calendar.counted", "Darba diena nr.", "Working day no."),
+    ("calendar.data", "Kalendāra dati:", "Calendar data:"),
+    ("calendar.day", "Diena", "Day"),
+    (
+        "calendar.help",
+        "Ieslodzījuma vietu pārvaldi informē par rezultātiem ne vēlāk kā 10 darba dienas pirms publicēšanas (MK403 8. p.). Svētku dienas, pārceltās darba dienas un brīvdienas netiek skaitītas.",
+        "The Prison Administration is told of the results no later than 10 working days before publication (MK403 p.8). Holidays, transferred days off and weekends are not counted.",
+    ),
+    (
+        "calendar.publish_on",
+        "Publicēšanas diena",
+        "Publication day",
+    ),
+    ("calendar.title", "Paziņojuma termiņš", "Notice deadline"),
+    ("calendar.why", "Kāpēc neskaita", "Why not counted"),
+    ("class.anonymised", "anonimizēti", "anonymised"),
+    ("class.contact", "kontaktinformācija", "contact details"),
+    ("class.identifying", "identificējoši", "identifying"),
+    ("class.none", "bez personas datiem", "no personal data"),
+    ("class.pseudonymised", "pseidonimizēti", "pseudonymised"),
+    ("continue.go", "Turpināt", "Continue"),
+    (
+        "continue.title",
+        "Tu esi pierakstījies",
+        "You are signed in",
+    ),
+    (
+        "done.approved",
+        "Plāns apstiprināts.",
+        "The plan is approved.",
+    ),
+    (
+        "done.completed",
+        "Uzdevums izpildīts.",
+        "The task is completed.",
+    ),
+    (
+        "done.submitted",
+        "Pētījums iesniegts apstiprināšanai.",
+        "The study is submitted for approval.",
+    ),
+    ("error.400", "Nepareizs pieprasījums", "Bad request"),
+    ("error.401", "Nepieciešama pierakstīšanās", "Sign-in needed"),
+    ("error.403", "Nav atļauts", "Not allowed"),
+    ("error.404", "Nav atrasts", "Not found"),
+    ("error.409", "Nevar izdarīt", "Cannot be done"),
+    ("error.413", "Par lielu", "Too large"),
+    ("error.422", "Neder", "Not valid"),
+    ("error.429", "Pārāk daudz mēģinājumu", "Too many attempts"),
+    ("error.500", "Kļūda serverī", "Server error"),
+    (
+        "error.503",
+        "Pagaidām nav pieejams",
+        "Not available for now",
+    ),
+    ("error.back", "Atpakaļ uz pētījumiem", "Back to the studies"),
+    (
+        "error.generic",
+        "Pieprasījumu nevarēja izpildīt.",
+        "The request could not be served.",
+    ),
+    ("error.missing_text", "(teksts trūkst)", "(text missing)"),
+    (
+        "footer.text",
+        "studyflow — Valsts probācijas dienesta pētījumi saskaņā ar MK noteikumiem Nr. 403 (2025).",
+        "studyflow — the State Probation Service's research studies under Cabinet Regulation No. 403 (2025).",
+    ),
+    ("nav.calendar", "Termiņi", "Deadlines"),
+    ("nav.label", "Galvenā izvēlne", "Main menu"),
+    ("nav.sign_out", "Izrakstīties", "Sign out"),
+    ("nav.signed_in_as", "Pierakstījies:", "Signed in:"),
+    ("nav.skip", "Pāriet uz saturu", "Skip to content"),
+    ("nav.studies", "Pētījumi", "Studies"),
+    ("nav.submit", "Iesniegt", "Submit"),
+    ("nav.tasks", "Mani uzdevumi", "My tasks"),
+    ("nav.validate", "Pārbaudīt specifikāciju", "Validate a spec"),
+    ("severity.error", "kļūda", "error"),
+    ("severity.note", "piezīme", "note"),
+    ("severity.warning", "brīdinājums", "warning"),
+    ("sign_in.code", "Kods (6 cipari)", "Code (6 digits)"),
+    (
+        "sign_in.code_help",
+        "Kods no autentifikācijas lietotnes.",
+        "The code from your authenticator app.",
+    ),
+    ("sign_in.login", "Lietotājvārds", "Login"),
+    (
+        "sign_in.or_local",
+        "Vai ar vietējo kontu:",
+        "Or with a local account:",
+    ),
+    ("sign_in.password", "Parole", "Password"),
+    (
+        "sign_in.provider",
+        "Pierakstīties ar Dienesta identitātes pakalpojumu",
+        "Sign in at the Service's identity provider",
+    ),
+    (
+        "sign_in.refused",
+        "Pierakstīšanās atteikta: nepareizs lietotājvārds, parole vai kods, vai pārāk daudz neveiksmīgu mēģinājumu (tad jāgaida 15 minūtes).",
+        "Sign-in refused: wrong login, password or code, or too many failed attempts (then wait 15 minutes).",
+    ),
+    ("sign_in.submit", "Pierakstīties", "Sign in"),
+    ("sign_in.title", "Pierakstīšanās", "Sign in"),
+    (
+        "signed_out.provider",
+        "Izrakstīties arī identitātes pakalpojumā",
+        "Sign out at the identity provider too",
+    ),
+    (
+        "signed_out.text",
+        "Tava sesija šeit ir beigusies.",
+        "Your session here has ended.",
+    ),
+    (
+        "signed_out.title",
+        "Tu esi izrakstījies",
+        "You are signed out",
+    ),
+    ("state.approved", "apstiprināts", "approved"),
+    ("state.completed", "pabeigts", "completed"),
+    ("state.contracted", "līgums noslēgts", "contracted"),
+    ("state.running", "notiek", "running"),
+    ("state.submitted", "iesniegts", "submitted"),
+    ("state.terminated", "izbeigts", "terminated"),
+    ("studies.any_state", "jebkurš", "any"),
+    (
+        "studies.caption",
+        "Pētījumi, kuros esi iesaistīts",
+        "The studies you take part in",
+    ),
+    ("studies.filter", "Atlasīt", "Filter"),
+    ("studies.filter_state", "Stāvoklis", "State"),
+    (
+        "studies.mine",
+        "tikai ar maniem uzdevumiem",
+        "only with tasks of mine",
+    ),
+    ("studies.my_tasks", "Mani uzdevumi", "My tasks"),
+    ("studies.next_deadline", "Nākamais termiņš", "Next deadline"),
+    (
+        "studies.none",
+        "Nav pētījumu, kuros esi iesaistīts.",
+        "There are no studies you take part in.",
+    ),
+    ("studies.overdue", "Nokavēti", "Overdue"),
+    ("studies.state", "Stāvoklis", "State"),
+    ("studies.study", "Pētījums", "Study"),
+    ("studies.title", "Pētījumi", "Studies"),
+    ("studies.version", "Spēkā esošā versija", "Version in force"),
+    ("study.activity", "Stāvoklis", "State"),
+    ("study.approved_by", "Apstiprināja", "Approved by"),
+    ("study.due", "Termiņš", "Due"),
+    ("study.following", "Nākamā", "Next"),
+    ("study.late", "nokavēts", "late"),
+    ("study.latest_version", "Jaunākā versija", "Latest version"),
+    ("study.next", "Nākamais", "Next"),
+    (
+        "study.no_releases",
+        "Datu kopas vēl nav nodotas.",
+        "No dataset has been released yet.",
+    ),
+    (
+        "study.no_steps",
+        "Pētījums vēl nav sākts.",
+        "The study has not started.",
+    ),
+    (
+        "study.not_approved",
+        "vēl nav apstiprināts",
+        "not approved yet",
+    ),
+    ("study.open_runs", "Atvērti", "Open"),
+    ("study.overdue", "Nokavētie termiņi", "Overdue deadlines"),
+    ("study.page", "Lapa", "Page"),
+    ("study.pages", "Lapas", "Pages"),
+    ("study.per_subject", "katram subjektam", "per subject"),
+    ("study.plan_hash", "Plāna jaucējkods", "Plan hash"),
+    ("study.previous", "Iepriekšējā", "Previous"),
+    ("study.release", "Nodošana", "Release"),
+    ("study.releases", "Nodotās datu kopas", "Released datasets"),
+    (
+        "study.review",
+        "Izskatīt apstiprināšanai",
+        "Review for approval",
+    ),
+    ("study.rule", "Noteikums", "Rule"),
+    (
+        "study.running_version",
+        "Izpildē esošā versija",
+        "Running version",
+    ),
+    ("study.runs", "Izpildes", "Runs"),
+    ("study.step", "Solis", "Step"),
+    ("study.steps", "Soļi", "Steps"),
+    ("study.title", "Pētījums", "Study"),
+    (
+        "submit.help",
+        "Ielīmē pētījuma specifikāciju (YAML). To pārbauda pilnībā; derīgu to iesniedz apstiprināšanai.",
+        "Paste the study's spec (YAML). It is checked whole; a valid one is submitted for approval.",
+    ),
+    (
+        "submit.refused",
+        "Nav iesniegts: specifikācija neder",
+        "Not submitted: the spec is not valid",
+    ),
+    ("submit.submit", "Iesniegt", "Submit"),
+    ("submit.title", "Iesniegt pētījumu", "Submit a study"),
+    ("tasks.complete", "Atzīmēt kā izpildītu", "Mark as done"),
+    ("tasks.for", "veic", "for"),
+    (
+        "tasks.none",
+        "Tev nav atvērtu uzdevumu.",
+        "You have no open tasks.",
+    ),
+    ("tasks.note", "Piezīme (neobligāta)", "Note (optional)"),
+    (
+        "tasks.note_help",
+        "Bez datu subjektu personas datiem; piezīme tiek šifrēta ar pētījuma atslēgām.",
+        "No personal data of data subjects; the note is sealed under the study's keys.",
+    ),
+    ("tasks.title", "Mani uzdevumi", "My tasks"),
+    ("validate.check", "Pārbaudīt", "Check"),
+    ("validate.errors", "Kļūdas", "Errors"),
+    ("validate.line", "rinda", "line"),
+    ("validate.message", "Ziņojums", "Message"),
+    ("validate.result", "Rezultāts", "Result"),
+    ("validate.rule", "Noteikums", "Rule"),
+    ("validate.severity", "Nozīmīgums", "Severity"),
+    ("validate.spec", "Specifikācija (YAML)", "Spec (YAML)"),
+    (
+        "validate.title",
+        "Pārbaudīt specifikāciju",
+        "Validate a spec",
+    ),
+    ("validate.warnings", "Brīdinājumi", "Warnings"),
+    ("validate.where", "Kur", "Where"),
+    ("version.approved", "apstiprināta", "approved"),
+    (
+        "version.submitted",
+        "gaida apstiprinājumu",
+        "waiting for approval",
+    ),
+    ("version.superseded", "aizstāta", "superseded"),
+    ("weekday.friday", "piektdiena", "Friday"),
+    ("weekday.monday", "pirmdiena", "Monday"),
+    ("weekday.saturday", "sestdiena", "Saturday"),
+    ("weekday.sunday", "svētdiena", "Sunday"),
+    ("weekday.thursday", "ceturtdiena", "Thursday"),
+    ("weekday.tuesday", "otrdiena", "Tuesday"),
+    ("weekday.wednesday", "trešdiena", "Wednesday"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_texts_are_sorted_and_whole() {
+        for w in TEXTS.windows(2) {
+            assert!(w[0].0 < w[1].0, "{} before {}", w[0].0, w[1].0);
+        }
+        for (k, lv, en) in TEXTS {
+            assert!(!lv.trim().is_empty() && !en.trim().is_empty(), "{k}");
+        }
+    }
+
+    /// Every `t("…")` of every template, and every key a template builds from a value
+    /// (`t("state." ~ s.state)`) for every value it can have, is here in both languages.
+    #[test]
+    fn every_text_a_page_shows_is_translated() {
+        let known = |k: &str| TEXTS.binary_search_by(|(t, _, _)| t.cmp(&k)).is_ok();
+        let mut used = Vec::new();
+        for (name, text) in super::super::TEMPLATES {
+            for quote in ['"', '\''] {
+                let open = format!("t({quote}");
+                for piece in text.split(open.as_str()).skip(1) {
+                    let key = piece.split(quote).next().unwrap();
+                    if !key.ends_with('.') {
+                        used.push((*name, key.to_owned()));
+                    }
+                }
+            }
+        }
+        assert!(used.len() > 100, "{}", used.len());
+        let built = [
+            (
+                "state.",
+                studyflow_store::StudyState::ALL
+                    .iter()
+                    .map(|s| s.as_str().to_owned())
+                    .collect::<Vec<_>>(),
+            ),
+            (
+                "class.",
+                studyflow_plan::DataClass::ALL
+                    .iter()
+                    .map(|c| c.as_str().to_owned())
+                    .collect(),
+            ),
+            (
+                "activity.",
+                studyflow_runtime::status::Activity::ALL
+                    .map(|a| a.as_str().to_owned())
+                    .to_vec(),
+            ),
+            (
+                "version.",
+                ["submitted", "approved", "superseded"]
+                    .map(str::to_owned)
+                    .to_vec(),
+            ),
+            (
+                "severity.",
+                ["error", "warning", "note"].map(str::to_owned).to_vec(),
+            ),
+            (
+                "weekday.",
+                [
+                    jiff::civil::Weekday::Monday,
+                    jiff::civil::Weekday::Tuesday,
+                    jiff::civil::Weekday::Wednesday,
+                    jiff::civil::Weekday::Thursday,
+                    jiff::civil::Weekday::Friday,
+                    jiff::civil::Weekday::Saturday,
+                    jiff::civil::Weekday::Sunday,
+                ]
+                .map(|d| format!("{d:?}").to_lowercase())
+                .to_vec(),
+            ),
+        ];
+        for (prefix, values) in built {
+            for v in values {
+                used.push(("(built)", format!("{prefix}{v}")));
+            }
+        }
+        let missing: Vec<_> = used.iter().filter(|(_, k)| !known(k)).collect();
+        assert!(missing.is_empty(), "not translated: {missing:?}");
+    }
+}

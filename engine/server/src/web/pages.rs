@@ -1,0 +1,637 @@
+//! The pages: each a thin handler over the engine's calls the API makes too (the views of
+//! `lib.rs`), rendered by a template.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use minijinja::context;
+use serde::{Deserialize, Serialize};
+use studyflow_calendar::{Day, Reading};
+use studyflow_runtime::clock::{from_micros, riga_date};
+
+use super::i18n::{self, Lang};
+use super::{Acting, Chosen, Frame, Signed, Viewer, render, render_status, see_other};
+use crate::App;
+use crate::auth::Client;
+use crate::problem::Problem;
+
+type Result<T> = std::result::Result<T, Problem>;
+
+pub(super) fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/", get(|| async { see_other("/studies") }))
+        .route("/static/style.css", get(style))
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
+        .route("/sign-in", get(sign_in_page).post(sign_in))
+        .route("/sign-out", post(sign_out))
+        .route("/studies", get(studies))
+        .route("/studies/{id}", get(study))
+        .route("/studies/{id}/approve", get(review).post(approve))
+        .route("/submit", get(submit_page).post(submit))
+        .route("/tasks", get(tasks))
+        .route("/tasks/{id}/complete", post(complete))
+        .route("/validate", get(validate_page).post(validate))
+        .route("/calendar", get(calendar))
+}
+
+async fn style() -> Response {
+    let mut r = super::STYLE.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    r
+}
+
+/// A form with nothing but the session's form token.
+#[derive(Debug, Deserialize)]
+struct TokenOnly {
+    csrf: String,
+}
+
+impl Signed for TokenOnly {
+    fn token(&self) -> &str {
+        &self.csrf
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct SignInQuery {
+    next: Option<String>,
+}
+
+fn anonymous(chosen: Chosen) -> Frame<'static> {
+    Frame {
+        chosen,
+        me: None,
+        token: None,
+        nav: "",
+        notice: None,
+    }
+}
+
+async fn sign_in_page(
+    State(app): State<Arc<App>>,
+    chosen: Chosen,
+    Query(q): Query<SignInQuery>,
+) -> Response {
+    let next = q
+        .next
+        .as_deref()
+        .and_then(super::local_path)
+        .unwrap_or("/studies");
+    render(
+        &anonymous(chosen),
+        "sign_in.html",
+        context! { provider => app.oidc.is_some(), next },
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct SignInForm {
+    login: String,
+    password: String,
+    code: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// A local account's sign-in from the page: a new session (its cookie set), then where the
+/// person was going. A refusal is the page again with why, in the person's language.
+async fn sign_in(
+    State(app): State<Arc<App>>,
+    client: Client,
+    chosen: Chosen,
+    headers: HeaderMap,
+    axum::Form(f): axum::Form<SignInForm>,
+) -> Result<Response> {
+    super::same_origin(&headers)?;
+    crate::limited(&app, &client)?;
+    let now = app.engine.now();
+    let next = super::local_path(&f.next).unwrap_or("/studies").to_owned();
+    let who = match app
+        .accounts
+        .sign_in(&f.login, &f.password, &f.code, &client.0.to_string(), now)
+        .await
+    {
+        Ok(who) => who,
+        Err(e) => {
+            let problem = Problem::from(e);
+            return Ok(render_status(
+                &anonymous(chosen),
+                StatusCode::from_u16(problem.status).unwrap_or(StatusCode::UNAUTHORIZED),
+                "sign_in.html",
+                context! {
+                    provider => app.oidc.is_some(),
+                    next,
+                    problem => i18n::text(chosen.lang, "sign_in.refused"),
+                },
+            ));
+        }
+    };
+    let (_, cookie, _) = crate::open_browser_session(&app, &who, "browser (pages)", now).await?;
+    let mut r = see_other(&next);
+    r.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(r)
+}
+
+/// Signs out: the session ends here; a person of the identity provider is offered its sign-out
+/// page (a link: a form's answer may not lead to another site under the CSP's `form-action`).
+async fn sign_out(State(app): State<Arc<App>>, a: Acting<TokenOnly>) -> Result<Response> {
+    let v = a.viewer;
+    let provider = crate::end_session(&app, &v.who, &v.held).await?;
+    let mut r = render(
+        &anonymous(v.chosen),
+        "signed_out.html",
+        context! { provider_sign_out => provider },
+    );
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&crate::auth::set_cookie(None, 0))
+            .map_err(|_| Problem::internal())?,
+    );
+    Ok(r)
+}
+
+#[derive(Debug, Deserialize)]
+struct StudiesQuery {
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    mine: Option<String>,
+    #[serde(default)]
+    done: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct StudyLine {
+    id: String,
+    state: String,
+    version: Option<i64>,
+    next_deadline: Option<String>,
+    overdue: usize,
+    my_tasks: usize,
+}
+
+/// What the study's persons see of it in a list: its state, version, next deadline of work not
+/// done, overdue deadlines, and the person's own open tasks in it.
+async fn studies(
+    State(app): State<Arc<App>>,
+    v: Viewer,
+    Query(q): Query<StudiesQuery>,
+) -> Result<Response> {
+    let tasks = crate::tasks_view(&app, &v.who).await?;
+    let mut lines = Vec::new();
+    for s in crate::studies_view(&app, &v.who).await? {
+        if !q.state.is_empty() && s.state != q.state {
+            continue;
+        }
+        let my_tasks = tasks.iter().filter(|t| t.study == s.id).count();
+        if q.mine.is_some() && my_tasks == 0 {
+            continue;
+        }
+        let view = crate::study_view(&app, &v.who, &s.id).await?;
+        let next_deadline = view
+            .steps
+            .iter()
+            .filter(|st| {
+                st.activities
+                    .iter()
+                    .any(|(a, n)| *n > 0 && a != "done" && a != "cancelled")
+            })
+            .filter_map(|st| st.due.clone())
+            .min();
+        lines.push(StudyLine {
+            id: s.id,
+            state: s.state,
+            version: s.active_version,
+            next_deadline,
+            overdue: view.overdue.len(),
+            my_tasks,
+        });
+    }
+    let states: Vec<&str> = studyflow_store::StudyState::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    let mut frame = v.frame("studies");
+    frame.notice = notice(q.done.as_deref());
+    Ok(render(
+        &frame,
+        "studies.html",
+        context! { studies => lines, states, state => q.state, mine => q.mine.is_some() },
+    ))
+}
+
+/// The line of what was just done (`?done=`), by its key.
+fn notice(done: Option<&str>) -> Option<&'static str> {
+    match done? {
+        "approved" => Some("done.approved"),
+        "completed" => Some("done.completed"),
+        "submitted" => Some("done.submitted"),
+        _ => None,
+    }
+}
+
+/// Steps per page of a study's page.
+const STEPS_PER_PAGE: usize = 50;
+
+#[derive(Debug, Deserialize)]
+struct StudyQuery {
+    page: Option<usize>,
+    done: Option<String>,
+}
+
+async fn study(
+    State(app): State<Arc<App>>,
+    v: Viewer,
+    Path(id): Path<String>,
+    Query(q): Query<StudyQuery>,
+) -> Result<Response> {
+    let s = crate::study_view(&app, &v.who, &id).await?;
+    let releases = crate::releases_view(&app, &v.who, &id).await?;
+    let pages = s.steps.len().div_ceil(STEPS_PER_PAGE).max(1);
+    let page = q.page.unwrap_or(1).clamp(1, pages);
+    let steps: Vec<_> = s
+        .steps
+        .iter()
+        .skip((page - 1) * STEPS_PER_PAGE)
+        .take(STEPS_PER_PAGE)
+        .collect();
+    let awaiting_approval = s.latest_version.is_some() && s.approved_by.is_none();
+    let mut frame = v.frame("studies");
+    frame.notice = notice(q.done.as_deref());
+    Ok(render(
+        &frame,
+        "study.html",
+        context! { s, steps, page, pages, releases, awaiting_approval },
+    ))
+}
+
+#[derive(Debug, Serialize)]
+struct PlanStep {
+    id: String,
+    title: String,
+    data_in: &'static str,
+    data_out: &'static str,
+    regulation: Vec<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+struct Finding {
+    line: usize,
+    column: usize,
+    severity: &'static str,
+    code: &'static str,
+    name: &'static str,
+    message: String,
+    regulation: Vec<String>,
+}
+
+fn today(app: &App) -> jiff::civil::Date {
+    riga_date(from_micros(app.engine.now()))
+}
+
+/// A spec's findings through every layer (YAML, schema, rules, plan), where they are, and the
+/// plan when it compiled.
+fn check(app: &App, spec: &[u8]) -> (Vec<Finding>, Option<studyflow_plan::Plan>) {
+    let checked = studyflow_plan::check(spec, &app.engine.calendar, Some(today(app)));
+    let findings = checked
+        .checked
+        .diagnostics
+        .iter()
+        .map(|d| Finding {
+            line: d.span.map_or(1, |s| s.line),
+            column: d.span.map_or(1, |s| s.column),
+            severity: d.severity.as_str(),
+            code: d.code,
+            name: d.name,
+            message: d.message.clone(),
+            regulation: d.regulation.clone(),
+        })
+        .collect();
+    (findings, checked.plan)
+}
+
+/// What an approver reads before approving: the version, its plan hash, each step's data
+/// classes and MK403 points, the warnings; the decision for the approver who may take it
+/// (MK403 p.3, p.30.1), with a new proof of identity.
+async fn review(
+    State(app): State<Arc<App>>,
+    v: Viewer,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    review_page(&app, &v, &id, StatusCode::OK, None).await
+}
+
+async fn review_page(
+    app: &App,
+    v: &Viewer,
+    id: &str,
+    status: StatusCode,
+    problem: Option<String>,
+) -> Result<Response> {
+    let r = app.engine.review(id, &v.who).await?;
+    let (findings, plan) = check(app, &r.version.spec);
+    let steps: Vec<PlanStep> = plan
+        .as_ref()
+        .and_then(|p| {
+            p.topological().map(|order| {
+                order
+                    .into_iter()
+                    .map(|n| {
+                        let s = &p.graph[n];
+                        PlanStep {
+                            id: s.id.clone(),
+                            title: s.title.clone(),
+                            data_in: s.data_in.as_str(),
+                            data_out: s.data_out.as_str(),
+                            regulation: s.regulation.clone(),
+                        }
+                    })
+                    .collect()
+            })
+        })
+        .unwrap_or_default();
+    Ok(render_status(
+        &v.frame("studies"),
+        status,
+        "approve.html",
+        context! {
+            study => id,
+            version => r.version.version,
+            submitted_by => r.version.submitted_by,
+            plan_hash => r.version.plan_hash,
+            version_state => r.version.state.as_str(),
+            steps,
+            warnings => findings,
+            can_approve => r.may_approve,
+            local => v.who.issuer() == studyflow_identity::LOCAL_ISSUER,
+            problem,
+        },
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct ApproveForm {
+    csrf: String,
+    plan_hash: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    code: String,
+}
+
+impl Signed for ApproveForm {
+    fn token(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Approves the plan the approver reviewed (its hash): a local person proves who they are
+/// again with password and code; a person of the identity provider must have signed in there
+/// within the engine's window.
+async fn approve(
+    State(app): State<Arc<App>>,
+    client: Client,
+    Path(id): Path<String>,
+    a: Acting<ApproveForm>,
+) -> Result<Response> {
+    let v = &a.viewer;
+    let who = if v.who.issuer() == studyflow_identity::LOCAL_ISSUER {
+        crate::limited(&app, &client)?;
+        match app
+            .accounts
+            .step_up(
+                &v.held,
+                &a.form.password,
+                &a.form.code,
+                &client.0.to_string(),
+                app.engine.now(),
+            )
+            .await
+        {
+            Ok(who) => who,
+            Err(_) => {
+                let why = i18n::text(v.chosen.lang, "sign_in.refused").to_owned();
+                return review_page(&app, v, &id, StatusCode::UNAUTHORIZED, Some(why)).await;
+            }
+        }
+    } else {
+        v.who.clone()
+    };
+    app.engine
+        .approve(&id, &who, Some(&a.form.plan_hash))
+        .await?;
+    Ok(see_other(&format!("/studies/{id}?done=approved")))
+}
+
+async fn tasks(State(app): State<Arc<App>>, v: Viewer) -> Result<Response> {
+    let tasks = crate::tasks_view(&app, &v.who).await?;
+    Ok(render(&v.frame("tasks"), "tasks.html", context! { tasks }))
+}
+
+#[derive(Debug, Deserialize)]
+struct CompleteForm {
+    csrf: String,
+    #[serde(default)]
+    note: String,
+}
+
+impl Signed for CompleteForm {
+    fn token(&self) -> &str {
+        &self.csrf
+    }
+}
+
+async fn complete(
+    State(app): State<Arc<App>>,
+    Path(id): Path<i64>,
+    a: Acting<CompleteForm>,
+) -> Result<Response> {
+    let note = Some(a.form.note.trim()).filter(|n| !n.is_empty());
+    app.engine.complete_task(id, &a.viewer.who, note).await?;
+    Ok(see_other("/studies?done=completed"))
+}
+
+#[derive(Debug, Deserialize)]
+struct SpecForm {
+    csrf: String,
+    spec: String,
+}
+
+impl Signed for SpecForm {
+    fn token(&self) -> &str {
+        &self.csrf
+    }
+}
+
+async fn submit_page(v: Viewer) -> Response {
+    render(&v.frame("submit"), "submit.html", context! { spec => "" })
+}
+
+/// Submits a spec for approval (MK403 p.3); refused whole with every finding at its line, the
+/// text kept in the form.
+async fn submit(State(app): State<Arc<App>>, a: Acting<SpecForm>) -> Result<Response> {
+    match app
+        .engine
+        .submit(a.form.spec.as_bytes(), &a.viewer.who)
+        .await
+    {
+        Ok((study, _, _)) => Ok(see_other(&format!("/studies/{study}?done=submitted"))),
+        Err(studyflow_runtime::EngineError::Invalid(_)) => {
+            let (findings, _) = check(&app, a.form.spec.as_bytes());
+            let errors: Vec<_> = findings
+                .into_iter()
+                .filter(|f| f.severity == "error")
+                .collect();
+            Ok(render_status(
+                &a.viewer.frame("submit"),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "submit.html",
+                context! { spec => a.form.spec, diagnostics => errors },
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn validate_page(v: Viewer) -> Response {
+    render(
+        &v.frame("validate"),
+        "validate.html",
+        context! { spec => "" },
+    )
+}
+
+/// Every finding of a pasted spec at its line, as `studyflow validate` reports them.
+async fn validate(State(app): State<Arc<App>>, a: Acting<SpecForm>) -> Response {
+    let (findings, _) = check(&app, a.form.spec.as_bytes());
+    let errors = findings.iter().filter(|f| f.severity == "error").count();
+    let warnings = findings.iter().filter(|f| f.severity == "warning").count();
+    render(
+        &a.viewer.frame("validate"),
+        "validate.html",
+        context! {
+            spec => a.form.spec,
+            checked => true,
+            diagnostics => findings,
+            errors,
+            warnings,
+        },
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct CalendarQuery {
+    publish: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct DayLine {
+    date: String,
+    weekday: String,
+    count: Option<usize>,
+    why: String,
+}
+
+fn weekday(d: jiff::civil::Date) -> String {
+    format!("{:?}", d.weekday()).to_lowercase()
+}
+
+/// Why a day is or is not counted, in the person's language.
+fn why(lang: Lang, day: &Day) -> String {
+    match (lang, day) {
+        (_, Day::Working) => String::new(),
+        (Lang::Lv, Day::WorkingSaturday { instead_of }) => {
+            format!("darba sestdiena, {instead_of} vietā")
+        }
+        (Lang::Lv, Day::Weekend) => "brīvdiena".into(),
+        (Lang::Lv, Day::Holiday { name }) => format!("svētku diena: {name}"),
+        (Lang::Lv, Day::MovedHoliday { name, from }) => {
+            format!("{name}, pārcelta no {from} (brīvdiena)")
+        }
+        (Lang::Lv, Day::TransferredDayOff { worked_on }) => {
+            format!("brīvdiena ar Ministru kabineta rīkojumu, atstrādā {worked_on}")
+        }
+        (Lang::En, d) => d.describe(),
+    }
+}
+
+/// "If we publish on D, the Prison Administration must have the results by …" (MK403 p.8),
+/// with each day from D backwards: counted, or why not.
+async fn calendar(
+    State(app): State<Arc<App>>,
+    v: Viewer,
+    Query(q): Query<CalendarQuery>,
+) -> Response {
+    let lang = v.chosen.lang;
+    let frame = v.frame("calendar");
+    let Some(publish) = q.publish.filter(|p| !p.is_empty()) else {
+        return render(&frame, "calendar.html", context! {});
+    };
+    let answer = publish.parse::<jiff::civil::Date>().ok().and_then(|d| {
+        app.engine
+            .calendar
+            .deadline_before(d, 10, Reading::NthWorkingDayBefore)
+            .ok()
+    });
+    let Some(deadline) = answer else {
+        return render_status(
+            &frame,
+            StatusCode::BAD_REQUEST,
+            "calendar.html",
+            context! { publish, problem => i18n::text(lang, "calendar.bad_date") },
+        );
+    };
+    let calendar = &app.engine.calendar;
+    let mut days: Vec<DayLine> = deadline
+        .counted
+        .iter()
+        .enumerate()
+        .map(|(i, d)| DayLine {
+            date: d.to_string(),
+            weekday: weekday(*d),
+            count: Some(i + 1),
+            why: calendar
+                .day(*d)
+                .map(|day| why(lang, day))
+                .unwrap_or_default(),
+        })
+        .chain(deadline.skipped.iter().map(|(d, day)| DayLine {
+            date: d.to_string(),
+            weekday: weekday(*d),
+            count: None,
+            why: why(lang, day),
+        }))
+        .collect();
+    days.sort_by(|a, b| b.date.cmp(&a.date));
+    render(
+        &frame,
+        "calendar.html",
+        context! {
+            publish,
+            deadline => deadline.date.to_string(),
+            deadline_weekday => weekday(deadline.date),
+            days,
+            calendar_version => calendar.version(),
+        },
+    )
+}
+
+/// A finding of a refused spec as a line of an error page.
+pub(super) fn diagnostic_line(d: &serde_json::Value) -> String {
+    let line = d
+        .pointer("/span/line")
+        .and_then(|l| l.as_u64())
+        .map_or(String::new(), |l| format!("{l}: "));
+    format!(
+        "{line}{} {}",
+        d.get("code").and_then(|c| c.as_str()).unwrap_or(""),
+        d.get("message").and_then(|m| m.as_str()).unwrap_or("")
+    )
+}

@@ -1,0 +1,305 @@
+//! A real browser for the pages' tests: Debian's `chromium` driven by Debian's `chromedriver`
+//! over the W3C WebDriver protocol (plain HTTP and JSON, so a few calls with `reqwest` suffice),
+//! headless, with a profile of its own; and axe-core (npm, `tests/browser/`) injected into a
+//! page to check it against WCAG 2.1 A and AA. Without the browser or axe-core the test says so
+//! loudly and skips; with `CI` set that is a failure.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// The W3C name of an element reference in WebDriver's answers.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+pub struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+    http: reqwest::Client,
+    profile: std::path::PathBuf,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // The session's end closes Chromium (a plain request: no runtime in a drop); then the
+        // driver.
+        use std::io::{Read as _, Write as _};
+        let addr = self.base.trim_start_matches("http://").to_owned();
+        if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = write!(
+                s,
+                "DELETE /session/{} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n",
+                self.session
+            );
+            let _ = s.read_to_end(&mut Vec::new());
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+fn skip(why: &str) -> Option<Browser> {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "the browser tests need Chromium and axe-core in CI: {why} (apt-get install chromium chromium-driver; npm ci --prefix tests/browser)"
+    );
+    eprintln!(
+        "\n*** SKIPPED the browser test: {why} (apt-get install chromium chromium-driver; npm ci --prefix tests/browser) ***\n"
+    );
+    None
+}
+
+fn axe_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/browser/node_modules/axe-core/axe.min.js")
+}
+
+impl Browser {
+    /// A fresh headless Chromium, or `None` (skipped) where it cannot run.
+    pub async fn start() -> Option<Browser> {
+        let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists());
+        let Some(chromium) = chromium else {
+            return skip("chromium is not installed");
+        };
+        if !axe_path().exists() {
+            return skip("axe-core is not installed");
+        }
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let driver = match Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => return skip(&format!("chromedriver does not run: {e}")),
+        };
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        // The driver listens within a few seconds.
+        let mut up = false;
+        for _ in 0..100 {
+            if http
+                .get(format!("{base}/status"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                up = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(up, "chromedriver did not start on port {port}");
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let profile = std::env::temp_dir().join(format!(
+            "sf-chromium-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:loggingPrefs": {"browser": "ALL"},
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--no-first-run", "--disable-extensions", "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            },
+        }}});
+        let r: Value = http
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = r["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no WebDriver session: {r}"))
+            .to_owned();
+        Some(Browser {
+            driver,
+            base,
+            session,
+            http,
+            profile,
+        })
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let mut req = self.http.request(method, url);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let v: Value = req.send().await.unwrap().json().await.unwrap();
+        if let Some(e) = v["value"].get("error") {
+            panic!("WebDriver {path}: {e} {}", v["value"]["message"]);
+        }
+        v["value"].clone()
+    }
+
+    /// The browser's console since last asked (CSP refusals, errors).
+    pub async fn console(&self) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/se/log",
+            Some(json!({"type": "browser"})),
+        )
+        .await
+    }
+
+    pub async fn go(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+            .await;
+    }
+
+    pub async fn url(&self) -> String {
+        self.call(reqwest::Method::GET, "/url", None)
+            .await
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The elements `css` selects now (none is not an error).
+    pub async fn all(&self, css: &str) -> Vec<String> {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/elements",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e[ELEMENT].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The first element `css` selects, waiting up to 10 s for it (a click's page may still be
+    /// loading).
+    pub async fn find(&self, css: &str) -> String {
+        let mut found = self.all(css).await;
+        for _ in 0..100 {
+            if !found.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            found = self.all(css).await;
+        }
+        assert!(
+            !found.is_empty(),
+            "no `{css}` on {}: {}",
+            self.url().await,
+            self.run("return document.body.innerText;", json!([])).await
+        );
+        found[0].clone()
+    }
+
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let e = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{e}/clear"),
+            Some(json!({})),
+        )
+        .await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{e}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await;
+    }
+
+    /// Clicks the first element `css` selects, and waits until the page it leads to (if any)
+    /// has loaded.
+    pub async fn click(&self, css: &str) {
+        let e = self.find(css).await;
+        self.run("window.__sf_before_click = true; return true;", json!([]))
+            .await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{e}/click"),
+            Some(json!({})),
+        )
+        .await;
+        // A new document has no marker; wait for it to be complete.
+        for _ in 0..100 {
+            let v = self
+                .run(
+                    "return [window.__sf_before_click === true, document.readyState];",
+                    json!([]),
+                )
+                .await;
+            if v[0] == false && v[1] == "complete" {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The rendered text of the first element `css` selects (waiting for it as [`find`]).
+    pub async fn text(&self, css: &str) -> String {
+        let e = self.find(css).await;
+        self.call(reqwest::Method::GET, &format!("/element/{e}/text"), None)
+            .await
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    /// Runs `script` (a function body; `arguments` as given) in the page.
+    pub async fn run(&self, script: &str, args: Value) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": args})),
+        )
+        .await
+    }
+
+    /// The page's WCAG 2.1 A/AA violations of impact serious or critical, by axe-core, as
+    /// `rule: target …` lines.
+    pub async fn serious_violations(&self) -> Vec<String> {
+        let axe = std::fs::read_to_string(axe_path()).unwrap();
+        self.run(&format!("{axe}\nreturn true;"), json!([])).await;
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/execute/async",
+                Some(json!({
+                    "script": "const done = arguments[arguments.length - 1];
+                        axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
+                           .then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(' '))}))))
+                           .catch(e => done([{id: 'axe-error', impact: 'critical', help: String(e), nodes: []}]));",
+                    "args": [],
+                })),
+            )
+            .await;
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| matches!(x["impact"].as_str(), Some("serious" | "critical")))
+            .map(|x| format!("{}: {} {}", x["id"], x["help"], x["nodes"]))
+            .collect()
+    }
+}

@@ -1,0 +1,469 @@
+//! The web application in a real browser (Debian's Chromium through chromedriver, `browser/`),
+//! each flow on a fresh store: a researcher signs in and submits (a broken spec refused with
+//! its findings at their lines, then the study); the approver reviews the plan — its hash, each
+//! step's data classes — and approves with a new proof of identity (a wrong code refused); the
+//! submitter sees no button; a person without a role sees nothing of the study; the pages in
+//! Latvian and English; the p.8 calendar and the validator as the CLI computes them; a form
+//! without the session's token or from another site refused. Every page checked by axe-core:
+//! no serious or critical WCAG 2.1 A/AA violation.
+
+mod browser;
+
+use std::sync::Arc;
+
+use browser::Browser;
+use reqwest::StatusCode;
+use studyflow_calendar::Calendar;
+use studyflow_identity::{Accounts, Policy, totp};
+use studyflow_runtime::clock::riga_midnight;
+use studyflow_runtime::{Clock, Engine, ManualClock, Options, PlaceholderDataPlane};
+use studyflow_server::App;
+use studyflow_server::auth::Limiter;
+use studyflow_store::Store;
+
+const PASSWORD: &str = "correct horse battery staple";
+const STUDY: &str = "recidivism-2026-cohort";
+
+struct Site {
+    base: String,
+    clock: Arc<ManualClock>,
+    secrets: std::collections::HashMap<String, Vec<u8>>,
+    engine: Engine,
+    dir: std::path::PathBuf,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Site {
+    async fn start(logins: &[&str]) -> Site {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "sf-web-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open(dir.join("db").to_str().unwrap()).await.unwrap();
+        let clock = Arc::new(ManualClock::new(riga_midnight(jiff::civil::date(
+            2026, 8, 3,
+        ))));
+        let engine = || {
+            Engine::new(
+                store.clone(),
+                clock.clone(),
+                Arc::new(Calendar::latvia()),
+                Arc::new(PlaceholderDataPlane { cohort_size: 3 }),
+                Options::default(),
+            )
+        };
+        let accounts = Accounts::new(store.clone(), Policy::default());
+        let mut secrets = std::collections::HashMap::new();
+        for login in logins {
+            let a = accounts
+                .add(login, login, PASSWORD, false, "operator", engine().now())
+                .await
+                .unwrap();
+            secrets.insert((*login).to_owned(), a.totp_secret);
+        }
+        let app = Arc::new(App {
+            engine: engine(),
+            accounts,
+            limiter: Limiter::new(100, 600_000_000),
+            master: None,
+            trusted_proxies: Vec::new(),
+            oidc: None,
+            work: None,
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(studyflow_server::serve(app, listener, async {
+            let _ = stopped.await;
+        }));
+        Site {
+            base,
+            engine: engine(),
+            clock,
+            secrets,
+            dir,
+            _stop: stop,
+        }
+    }
+
+    /// `login`'s TOTP code `ahead` steps from now (a code is good once).
+    fn code(&self, login: &str, ahead: i64) -> String {
+        totp::code_at(
+            &self.secrets[login],
+            totp::step_of(self.clock.now().as_second()) + ahead,
+        )
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+fn spec() -> String {
+    std::fs::read_to_string(format!(
+        "{}/../../specs/{STUDY}.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// axe-core finds nothing serious on the page the browser shows.
+async fn accessible(b: &Browser, what: &str) {
+    let v = b.serious_violations().await;
+    assert!(v.is_empty(), "{what} ({}): {v:#?}", b.url().await);
+}
+
+async fn sign_in(b: &Browser, s: &Site, login: &str, ahead: i64) {
+    b.go(&s.url("/sign-in")).await;
+    b.type_into("#login", login).await;
+    b.type_into("#password", PASSWORD).await;
+    b.type_into("#code", &s.code(login, ahead)).await;
+    b.click("form.stack button[type=submit]").await;
+    assert_eq!(b.text("#me").await, login, "{}", b.text("main").await);
+}
+
+async fn sign_out(b: &Browser) {
+    b.click(".account form button").await;
+    assert!(!b.text("#signed-out").await.is_empty());
+    accessible(b, "signed out").await;
+}
+
+/// Puts `text` into the textarea `css` (as a paste would: typing a whole spec key by key
+/// is slow and tests nothing more).
+async fn paste(b: &Browser, css: &str, text: &str) {
+    b.run(
+        "document.querySelector(arguments[0]).value = arguments[1];",
+        serde_json::json!([css, text]),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_submit_review_and_approve_in_the_browser() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let s = Site::start(&["inese.kalnina", "gatis.krumins", "eve.sample"]).await;
+    // The accessibility check can fail: an unlabelled field is found.
+    b.go("data:text/html,<html lang=en><title>x</title><main><input id=x></main></html>")
+        .await;
+    let found = b.serious_violations().await;
+    assert!(found.iter().any(|v| v.contains("label")), "{found:?}");
+
+    // Not signed in: every page leads to the sign-in page, and back after it.
+    b.go(&s.url("/studies")).await;
+    assert!(b.url().await.contains("/sign-in?next=/studies"));
+    accessible(&b, "sign-in").await;
+    // A wrong code: refused on the page, in words that do not say which part was wrong.
+    b.type_into("#login", "inese.kalnina").await;
+    b.type_into("#password", PASSWORD).await;
+    b.type_into("#code", "000000").await;
+    b.click("form.stack button[type=submit]").await;
+    assert!(
+        b.text("#problem").await.contains("refused"),
+        "{}: {}",
+        b.url().await,
+        b.text("body").await
+    );
+    accessible(&b, "sign-in refused").await;
+
+    // The researcher signs in and submits: a broken spec is refused with its findings at
+    // their lines, nothing submitted; the study then goes in.
+    sign_in(&b, &s, "inese.kalnina", 0).await;
+    assert!(b.url().await.ends_with("/studies"));
+    assert!(!b.text("#no-studies").await.is_empty());
+    accessible(&b, "studies (none)").await;
+    b.click("a[href='/submit']").await;
+    let broken = spec().replacen("purpose:", "purpose_of_it:", 1);
+    paste(&b, "#spec", &broken).await;
+    b.click("main form button[type=submit]").await;
+    let refused = b.text("#diagnostics").await;
+    let expected = studyflow_plan::check(broken.as_bytes(), &Calendar::latvia(), None);
+    let first = expected
+        .checked
+        .diagnostics
+        .iter()
+        .find(|d| d.severity == studyflow_spec::Severity::Error)
+        .unwrap();
+    assert!(
+        refused.contains(&format!(
+            "line {}:{} {}",
+            first.span.unwrap().line,
+            first.span.unwrap().column,
+            first.code
+        )),
+        "{refused}"
+    );
+    accessible(&b, "submit refused").await;
+    assert!(s.engine.studies().await.unwrap().is_empty());
+    paste(&b, "#spec", &spec()).await;
+    b.click("main form button[type=submit]").await;
+    assert!(
+        b.url()
+            .await
+            .ends_with(&format!("/studies/{STUDY}?done=submitted")),
+        "{}",
+        b.text("main").await
+    );
+    assert_eq!(b.text("#state").await, "submitted");
+    assert!(!b.text("#notice").await.is_empty());
+    accessible(&b, "study").await;
+
+    // The submitter reads the plan but has no button to approve it.
+    b.click("#review").await;
+    assert!(!b.text("#plan-steps").await.is_empty());
+    assert!(b.all("#approve").await.is_empty());
+    assert!(!b.text("#not-yours").await.is_empty());
+    accessible(&b, "review (submitter)").await;
+
+    // In Latvian, kept for the next pages.
+    b.click("a[hreflang=lv]").await;
+    assert_eq!(
+        b.text("h1").await.split(' ').next(),
+        Some("Apstiprināšana:")
+    );
+    b.go(&s.url("/studies")).await;
+    assert_eq!(b.text("h1").await, "Pētījumi");
+    assert_eq!(
+        b.run(
+            "return document.documentElement.lang;",
+            serde_json::json!([])
+        )
+        .await,
+        "lv"
+    );
+    accessible(&b, "studies (lv)").await;
+    b.click("a[hreflang=en]").await;
+    assert_eq!(b.text("h1").await, "Studies");
+
+    // A form without the session's token, and one from another site, are refused.
+    let cookies = b
+        .run("return document.cookie;", serde_json::json!([]))
+        .await;
+    assert!(
+        !cookies.as_str().unwrap().contains("__Host-studyflow="),
+        "the session cookie is HttpOnly: {cookies}"
+    );
+    sign_out(&b).await;
+
+    // The approver: the study is there, submitted; the review shows what is approved — the
+    // plan hash stored, each step's data classes — and takes a new proof of identity.
+    sign_in(&b, &s, "gatis.krumins", 0).await;
+    assert!(b.text("#studies").await.contains(STUDY));
+    b.click(&format!("#studies a[href='/studies/{STUDY}']"))
+        .await;
+    b.click("#review").await;
+    let stored = s
+        .engine
+        .status(STUDY)
+        .await
+        .unwrap()
+        .unwrap()
+        .latest
+        .unwrap()
+        .plan_hash;
+    assert_eq!(b.text("#plan-hash").await, stored);
+    let steps = b.text("#plan-steps").await;
+    for class in ["identifying", "pseudonymised", "anonymised"] {
+        assert!(steps.contains(class), "{class}: {steps}");
+    }
+    accessible(&b, "review (approver)").await;
+    b.type_into("#password", PASSWORD).await;
+    b.type_into("#code", "000000").await;
+    b.click("#approve").await;
+    assert!(b.text("#problem").await.contains("refused"));
+    assert_eq!(
+        s.engine
+            .status(STUDY)
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .as_str(),
+        "submitted"
+    );
+    b.type_into("#password", PASSWORD).await;
+    b.type_into("#code", &s.code("gatis.krumins", 1)).await;
+    b.click("#approve").await;
+    assert!(
+        b.url()
+            .await
+            .ends_with(&format!("/studies/{STUDY}?done=approved")),
+        "{}",
+        b.text("main").await
+    );
+    assert_eq!(b.text("#state").await, "approved");
+    assert_eq!(
+        s.engine
+            .status(STUDY)
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .as_str(),
+        "approved"
+    );
+
+    // The p.8 calendar: the day the Prison Administration must have the results by, as the
+    // calendar counts it, with each day passed over and why.
+    b.go(&s.url("/calendar?publish=2026-11-20")).await;
+    let d = Calendar::latvia()
+        .deadline_before(
+            jiff::civil::date(2026, 11, 20),
+            10,
+            studyflow_calendar::Reading::NthWorkingDayBefore,
+        )
+        .unwrap();
+    assert_eq!(b.text("#deadline").await, d.date.to_string());
+    let days = b.text("#days").await;
+    assert!(days.contains("2026-11-18"), "{days}");
+    accessible(&b, "calendar").await;
+
+    // The validator: every finding at its line, as `studyflow validate`.
+    b.go(&s.url("/validate")).await;
+    paste(&b, "#spec", &broken).await;
+    b.click("main form button[type=submit]").await;
+    let table = b.text("#diagnostics").await;
+    for d in &expected.checked.diagnostics {
+        assert!(table.contains(d.code), "{}: {table}", d.code);
+    }
+    accessible(&b, "validate").await;
+    b.go(&s.url("/tasks")).await;
+    accessible(&b, "tasks").await;
+    sign_out(&b).await;
+
+    // Someone the spec does not name: no study, and the study's pages are not found.
+    sign_in(&b, &s, "eve.sample", 0).await;
+    assert!(!b.text("#no-studies").await.is_empty());
+    for page in [
+        format!("/studies/{STUDY}"),
+        format!("/studies/{STUDY}/approve"),
+    ] {
+        b.go(&s.url(&page)).await;
+        assert_eq!(b.text("h1").await, "Not found", "{page}");
+        assert!(!b.text("main").await.contains("submitted"));
+    }
+    accessible(&b, "not found").await;
+    // Nothing on any page needed what the CSP forbids (no inline script or style).
+    let console = b.console().await.to_string();
+    assert!(!console.contains("Content Security Policy"), "{console}");
+}
+
+/// Forms are the session's own: without its token, or posted from another site, refused;
+/// pages carry the security headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_is_only_the_sessions_own() {
+    let s = Site::start(&["inese.kalnina"]).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http
+        .post(s.url("/sign-in"))
+        .form(&[
+            ("login", "inese.kalnina"),
+            ("password", PASSWORD),
+            ("code", &s.code("inese.kalnina", 0)),
+            ("next", "//evil.example/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // Back to this server only.
+    assert_eq!(r.headers()["location"], "/studies");
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let page = http
+        .get(s.url("/submit"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("script-src"),
+        "{csp}"
+    );
+    let html = page.text().await.unwrap();
+    let token = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap()
+        .to_owned();
+    let submit = |fields: Vec<(&'static str, String)>, origin: Option<&'static str>| {
+        let mut req = http
+            .post(s.url("/submit"))
+            .header("cookie", &cookie)
+            .form(&fields);
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        req.send()
+    };
+    let spec = spec();
+    // No token, another session's token, another site: refused, nothing submitted.
+    for (fields, origin) in [
+        (vec![("spec", spec.clone())], None),
+        (vec![("spec", spec.clone()), ("csrf", "0".repeat(64))], None),
+        (
+            vec![("spec", spec.clone()), ("csrf", token.clone())],
+            Some("https://evil.example"),
+        ),
+    ] {
+        let r = submit(fields, origin).await.unwrap();
+        assert!(
+            matches!(r.status(), StatusCode::FORBIDDEN | StatusCode::BAD_REQUEST),
+            "{}",
+            r.status()
+        );
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+    }
+    assert!(s.engine.studies().await.unwrap().is_empty());
+    // Its own form, from its own page: submitted.
+    let host = s.base.trim_start_matches("http://").to_owned();
+    let origin: &'static str = Box::leak(format!("http://{host}").into_boxed_str());
+    let r = submit(vec![("spec", spec), ("csrf", token)], Some(origin))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(s.engine.studies().await.unwrap().len(), 1);
+    // A page that does not exist, and an API route that does not: each in its own kind.
+    let r = http
+        .get(s.url("/no-such-page"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let r = http
+        .get(s.url("/api/v1/no-such-route"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+}
