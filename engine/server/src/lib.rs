@@ -1282,7 +1282,19 @@ async fn download(
     p: Person,
     Path((id, n, file)): Path<(String, usize, String)>,
 ) -> Result<Response> {
-    let release = app.engine.release_for(&id, n, &p.who).await?;
+    release_file(&app, &p.who, &id, n, &file).await
+}
+
+/// A file of release `n` of study `id` for `who`, as its manifest lists it and only after its
+/// sha256 matched, the download audited (the API and the study page alike; MK403 p.24, p.30).
+pub(crate) async fn release_file(
+    app: &App,
+    who: &Identity,
+    id: &str,
+    n: usize,
+    file: &str,
+) -> Result<Response> {
+    let release = app.engine.release_for(id, n, who).await?;
     let files = release_files(&release.folder).ok_or_else(|| {
         Problem::new(
             StatusCode::GONE,
@@ -1318,9 +1330,9 @@ async fn download(
     }
     app.engine
         .record_read(
-            &p.who,
+            who,
             "release.downloaded",
-            &id,
+            id,
             if release.to_external { "p.30" } else { "p.24" },
             serde_json::json!({"release": n, "step": release.step, "file": name, "sha256": hash}),
         )
@@ -1447,8 +1459,13 @@ async fn task_files(
     p: Person,
     Path(id): Path<i64>,
 ) -> Result<Json<TaskFiles>> {
-    let (run, loaded, step) = app.engine.task_taking_files(id, &p.who, None).await?;
-    let work = work_folder(&app)?;
+    Ok(Json(task_files_view(&app, &p.who, id).await?))
+}
+
+/// What the engine prepared for task `id` and what it takes (the API and the task page alike).
+pub(crate) async fn task_files_view(app: &App, who: &Identity, id: i64) -> Result<TaskFiles> {
+    let (run, loaded, step) = app.engine.task_taking_files(id, who, None).await?;
+    let work = work_folder(app)?;
     let files = prepared_files(work, &run, &step);
     let mut prepared = Vec::new();
     for f in files {
@@ -1470,7 +1487,7 @@ async fn task_files(
             .collect(),
         supplied: s.path(&work.join("inbox"), &run.study).exists(),
     });
-    Ok(Json(TaskFiles { prepared, supply }))
+    Ok(TaskFiles { prepared, supply })
 }
 
 async fn task_file(
@@ -1478,11 +1495,22 @@ async fn task_file(
     p: Person,
     Path((id, file)): Path<(i64, String)>,
 ) -> Result<Response> {
+    prepared_file(&app, &p.who, id, &file).await
+}
+
+/// A file prepared for task `id`, as a download, its reading audited (the API and the task
+/// page alike).
+pub(crate) async fn prepared_file(
+    app: &App,
+    who: &Identity,
+    id: i64,
+    file: &str,
+) -> Result<Response> {
     let (run, _, step) = app
         .engine
-        .task_taking_files(id, &p.who, Some("read what was prepared for the task"))
+        .task_taking_files(id, who, Some("read what was prepared for the task"))
         .await?;
-    let work = work_folder(&app)?;
+    let work = work_folder(app)?;
     let found = prepared_files(work, &run, &step)
         .into_iter()
         .find(|f| f.name == file)
@@ -1509,7 +1537,7 @@ async fn task_file(
     };
     app.engine
         .record_read(
-            &p.who,
+            who,
             "task.file_read",
             &studyflow_store::run_object(&run.study, &run.step, &run.subject),
             &step.regulation.join(" "),
@@ -1536,20 +1564,23 @@ async fn task_file(
     Ok(r)
 }
 
-async fn supply(
-    State(app): State<Arc<App>>,
-    p: Person,
-    Path(id): Path<i64>,
-    headers: HeaderMap,
-    body: axum::body::Body,
-) -> Result<(StatusCode, Json<Supplied>)> {
-    // Who, which task, a recent proof and the kind of file first: nothing of the body is read
-    // for someone who may not send it.
+/// A task that takes a file, and where: everything checked before a byte of the file is read.
+pub(crate) struct SupplyTarget {
+    run: studyflow_store::RunRow,
+    loaded: Arc<studyflow_runtime::engine::Loaded>,
+    step: studyflow_plan::Step,
+    kind: studyflow_dataplane::supply::Supply,
+    work: std::path::PathBuf,
+}
+
+/// Who, which task, a recent proof, and that it takes a file: nothing of a file is read for
+/// someone who may not send it.
+pub(crate) async fn supply_target(app: &App, who: &Identity, id: i64) -> Result<SupplyTarget> {
     let (run, loaded, step) = app
         .engine
-        .task_taking_files(id, &p.who, Some("supply a file for the task"))
+        .task_taking_files(id, who, Some("supply a file for the task"))
         .await?;
-    let work = work_folder(&app)?.to_path_buf();
+    let work = work_folder(app)?.to_path_buf();
     let Some(kind) = studyflow_dataplane::supply::Supply::of(&step, run.human) else {
         return Err(Problem::new(
             StatusCode::CONFLICT,
@@ -1557,6 +1588,45 @@ async fn supply(
             format!("task {id} ({}) takes no file", run.step),
         ));
     };
+    Ok(SupplyTarget {
+        run,
+        loaded,
+        step,
+        kind,
+        work,
+    })
+}
+
+/// A few files checked at once: each is held whole in memory while it is.
+pub(crate) static SUPPLY_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// A slow sender does not hold a place for long.
+pub(crate) const SUPPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+pub(crate) fn supply_timed_out() -> Problem {
+    Problem::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "timeout",
+        "the file did not arrive within 2 minutes",
+    )
+}
+
+pub(crate) fn supply_too_large() -> Problem {
+    Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too-large",
+        format!("a task's file is at most {} MiB", SUPPLY_LIMIT >> 20),
+    )
+}
+
+async fn supply(
+    State(app): State<Arc<App>>,
+    p: Person,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<(StatusCode, Json<Supplied>)> {
+    let target = supply_target(&app, &p.who, id).await?;
     let mime = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -1570,29 +1640,37 @@ async fn supply(
             "send the file as text/csv",
         ));
     }
-    // A few files checked at once: each is held whole in memory while it is.
-    static CHECKING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
-    let _checking = CHECKING.acquire().await.map_err(|_| Problem::internal())?;
-    // A slow sender does not hold a place for long.
-    let body = tokio::time::timeout(
-        std::time::Duration::from_secs(120),
-        axum::body::to_bytes(body, SUPPLY_LIMIT),
-    )
-    .await
-    .map_err(|_| {
-        Problem::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "timeout",
-            "the file did not arrive within 2 minutes",
-        )
-    })?
-    .map_err(|_| {
-        Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too-large",
-            format!("a task's file is at most {} MiB", SUPPLY_LIMIT >> 20),
-        )
-    })?;
+    let _checking = SUPPLY_CHECKS
+        .acquire()
+        .await
+        .map_err(|_| Problem::internal())?;
+    let body = tokio::time::timeout(SUPPLY_TIMEOUT, axum::body::to_bytes(body, SUPPLY_LIMIT))
+        .await
+        .map_err(|_| supply_timed_out())?
+        .map_err(|_| supply_too_large())?;
+    Ok((
+        StatusCode::CREATED,
+        Json(supply_bytes(&app, &p.who, id, target, body).await?),
+    ))
+}
+
+/// Checks a task's file whole and, if good and the task still takes it, puts it where the
+/// import looks; audited by size and rows; the task's waiting import woken. Refused whole with
+/// its row report (`file-refused`, the first 100 problems) and nothing kept.
+pub(crate) async fn supply_bytes(
+    app: &App,
+    who: &Identity,
+    id: i64,
+    target: SupplyTarget,
+    body: Bytes,
+) -> Result<Supplied> {
+    let SupplyTarget {
+        run,
+        loaded,
+        step,
+        kind,
+        work,
+    } = target;
     let size = body.len();
     let study = run.study.clone();
     let inbox = work.join("inbox");
@@ -1633,7 +1711,7 @@ async fn supply(
     };
     // The task may have been completed, and its import begun, while the file was checked:
     // then the staged file is discarded, never placed where the import looks.
-    app.engine.task_taking_files(id, &p.who, None).await?;
+    app.engine.task_taking_files(id, who, None).await?;
     let accepted = tokio::task::spawn_blocking(move || staged.place())
         .await
         .map_err(|_| Problem::internal())?
@@ -1651,7 +1729,7 @@ async fn supply(
     if let Err(e) = app
         .engine
         .record_read(
-            &p.who,
+            who,
             "task.file_supplied",
             &studyflow_store::run_object(&run.study, &run.step, &run.subject),
             kind.point(),
@@ -1664,14 +1742,11 @@ async fn supply(
     }
     // Completed before the file came: its import waits for it, and now looks at once.
     app.engine.wake(id).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Supplied {
-            name: kind.file_name().to_owned(),
-            bytes: size,
-            rows: accepted.rows,
-        }),
-    ))
+    Ok(Supplied {
+        name: kind.file_name().to_owned(),
+        bytes: size,
+        rows: accepted.rows,
+    })
 }
 
 async fn tasks(

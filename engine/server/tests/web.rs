@@ -26,6 +26,9 @@ const STUDY: &str = "recidivism-2026-cohort";
 
 struct Site {
     base: String,
+    store: Store,
+    /// The work folder the server exchanges task files through.
+    work: std::path::PathBuf,
     clock: Arc<ManualClock>,
     secrets: std::collections::HashMap<String, Vec<u8>>,
     engine: Engine,
@@ -78,7 +81,7 @@ impl Site {
             master: None,
             trusted_proxies: Vec::new(),
             oidc: None,
-            work: None,
+            work: Some(dir.join("work")),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -88,6 +91,8 @@ impl Site {
         }));
         Site {
             base,
+            work: dir.join("work"),
+            store: store.clone(),
             engine: engine(),
             clock,
             secrets,
@@ -466,4 +471,166 @@ async fn a_form_is_only_the_sessions_own() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
+}
+
+/// A task's page: what the task takes, a file refused whole with its row report and nothing
+/// kept, a new proof of identity asked for when the last is old, the good file taken and —
+/// once the task is marked done — imported by the worker with the real data plane.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_takes_its_file_in_the_browser() {
+    use studyflow_dataplane::connector::Connector;
+    use studyflow_dataplane::registry_plane::{RegistryDataPlane, ServiceIs};
+    use studyflow_dataplane::vault::MasterKey;
+    use studyflow_identity::Identity;
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let s = Site::start(&["martins.ozols", "gatis.krumins"]).await;
+    let engine = Arc::new(Engine::new(
+        s.store.clone(),
+        s.clock.clone(),
+        Arc::new(Calendar::latvia()),
+        Arc::new(RegistryDataPlane::new(
+            s.store.clone(),
+            MasterKey::from_bytes([7u8; 32]),
+            ServiceIs::None,
+            Connector::new(""),
+            &s.work,
+            s.clock.clone(),
+        )),
+        Options::default(),
+    ));
+    // The survey approved, contracted and started (those acts' pages are tested above); the
+    // worker opens the manual extraction of the Service's IS (MK403 p.22.1).
+    let bytes = std::fs::read(format!(
+        "{}/../../specs/probation-client-survey.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let parsed = studyflow_spec::check(&bytes).spec.unwrap();
+    let researcher = Identity::for_tests("martins.ozols");
+    let approver = Identity::for_tests("gatis.krumins");
+    let (study, _, hash) = engine.submit(&bytes, &researcher).await.unwrap();
+    engine
+        .approve(&study, &approver, Some(&hash))
+        .await
+        .unwrap();
+    engine
+        .contract(
+            &study,
+            &approver,
+            &studyflow_runtime::ContractInput {
+                number: "L-2026/17".into(),
+                concluded_on: jiff::civil::date(2026, 8, 3),
+                signatories: vec!["Līga Ozoliņa".into(), "Artūrs Kalniņš".into()],
+                measures_checked: true,
+            },
+        )
+        .await
+        .unwrap();
+    engine.start(&study, &researcher).await.unwrap();
+    if let Some(start) =
+        studyflow_plan::stage_start(&parsed, studyflow_spec::model::Stage::Acquisition)
+    {
+        let at = riga_midnight(start);
+        if at > s.clock.now() {
+            s.clock.set(at);
+        }
+    }
+    let worker = studyflow_runtime::Worker::new(engine.clone(), "w".into());
+    worker.run_until_idle().await.unwrap();
+    let task = engine
+        .tasks(Some(&researcher))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.step == "acquire-service-is")
+        .expect("the manual extraction is open")
+        .id;
+
+    sign_in(&b, &s, "martins.ozols", 0).await;
+    b.go(&s.url("/tasks")).await;
+    accessible(&b, "tasks").await;
+    b.click(&format!("#tasks a[href='/tasks/{task}']")).await;
+    let columns: Vec<String> = b
+        .text("#columns")
+        .await
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    assert!(columns.len() > 3, "{columns:?}");
+    accessible(&b, "task").await;
+    let clients = studyflow_sim::generate(&studyflow_sim::Config {
+        seed: 5,
+        clients: 12,
+        ..studyflow_sim::Config::default()
+    });
+    let mut good = columns.join(",") + "\n";
+    for c in &clients {
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|k| match c.value(k) {
+                Some(serde_json::Value::String(s)) => s,
+                Some(v) => v.to_string(),
+                None => String::new(),
+            })
+            .collect();
+        good.push_str(&(cells.join(",") + "\n"));
+    }
+    let files = s.work.join("to-send");
+    std::fs::create_dir_all(&files).unwrap();
+    let header = good.lines().next().unwrap();
+    let extra = files.join("extra-column.csv");
+    std::fs::write(
+        &extra,
+        good.replacen(header, &format!("{header},personal_code"), 1),
+    )
+    .unwrap();
+    let inbox_file = s.work.join("inbox").join(&study).join("service-is.csv");
+
+    // A column the spec did not ask for (MK403 p.3.3): refused whole, by row, nothing kept.
+    b.choose_file("#file", &extra).await;
+    b.click("#send").await;
+    let report = b.text("#refused-rows").await;
+    assert!(report.contains("not asked for"), "{report}");
+    assert!(!inbox_file.exists());
+    accessible(&b, "file refused").await;
+
+    // Six minutes on, the proof of sign-in is too old for a file with personal data: a new
+    // one, then back to the task, and the good file is taken.
+    s.clock.advance(jiff::SignedDuration::from_mins(6));
+    let path = files.join("service-is.csv");
+    std::fs::write(&path, &good).unwrap();
+    b.choose_file("#file", &path).await;
+    b.click("#send").await;
+    assert!(
+        b.url()
+            .await
+            .contains(&format!("/reauthenticate?next=/tasks/{task}")),
+        "{}",
+        b.url().await
+    );
+    accessible(&b, "reauthenticate").await;
+    b.type_into("#password", PASSWORD).await;
+    b.type_into("#code", &s.code("martins.ozols", 0)).await;
+    b.click("#reauthenticate").await;
+    assert!(b.url().await.ends_with(&format!("/tasks/{task}")));
+    b.choose_file("#file", &path).await;
+    b.click("#send").await;
+    assert!(
+        b.url().await.ends_with("?done=supplied"),
+        "{}",
+        b.url().await
+    );
+    assert!(!b.text("#supplied").await.is_empty());
+    assert_eq!(std::fs::read_to_string(&inbox_file).unwrap(), good);
+
+    // Marked done: the worker imports it, and the plaintext is gone.
+    b.click("#complete").await;
+    assert!(b.url().await.ends_with("/tasks?done=completed"));
+    worker.run_until_idle().await.unwrap();
+    assert!(!inbox_file.exists(), "the plaintext export is deleted");
+    let run = engine.store.run(task).await.unwrap().unwrap();
+    let output: serde_json::Value = serde_json::from_str(run.output.as_deref().unwrap()).unwrap();
+    assert_eq!(output["subjects"], clients.len(), "{output}");
 }

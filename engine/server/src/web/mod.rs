@@ -106,6 +106,11 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
         "signed_out.html",
         include_str!("../../web/templates/signed_out.html"),
     ),
+    ("task.html", include_str!("../../web/templates/task.html")),
+    (
+        "reauthenticate.html",
+        include_str!("../../web/templates/reauthenticate.html"),
+    ),
     (
         "continue.html",
         include_str!("../../web/templates/continue.html"),
@@ -395,6 +400,20 @@ async fn problems_as_pages(req: Request, next: axum::middleware::Next) -> Respon
         };
         return sign_in_redirect(&next);
     }
+    // An act or read that needs a recent proof of identity: prove it, then on (a page asked
+    // for again; after a form, the page it came from is not known: the studies).
+    if status == StatusCode::UNAUTHORIZED
+        && problem
+            .as_ref()
+            .is_some_and(|p| p.short() == "reauthenticate")
+    {
+        let next = if method == Method::GET {
+            back
+        } else {
+            page_of_form(&back)
+        };
+        return see_other(&format!("/reauthenticate?next={}", url_escape(&next)));
+    }
     let lang = chosen.lang;
     let (title, detail, diagnostics) = match &problem {
         Some(p) => (
@@ -424,6 +443,22 @@ async fn problems_as_pages(req: Request, next: axum::middleware::Next) -> Respon
         "error.html",
         context! { title, detail, diagnostics, back => "/studies" },
     )
+}
+
+/// The page a form posted to `path` is on: a task's page for its upload and completion, the
+/// approval page for the approval; the studies otherwise.
+fn page_of_form(path: &str) -> String {
+    if let Some(task) = path
+        .strip_suffix("/supply")
+        .or_else(|| path.strip_suffix("/complete"))
+        .filter(|t| t.starts_with("/tasks/"))
+    {
+        return task.to_owned();
+    }
+    if path.starts_with("/studies/") && path.ends_with("/approve") {
+        return path.to_owned();
+    }
+    "/studies".into()
 }
 
 /// To the sign-in page, coming back to `next` (a path of this server only).
@@ -470,6 +505,23 @@ pub(crate) fn see_other(to: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every template in the folder is compiled in, and parses.
+    #[test]
+    fn every_template_is_compiled_in() {
+        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web/templates");
+        let mut on_disk: Vec<String> = std::fs::read_dir(folder)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        on_disk.sort();
+        let mut compiled: Vec<String> = TEMPLATES.iter().map(|(n, _)| (*n).to_owned()).collect();
+        compiled.sort();
+        assert_eq!(on_disk, compiled);
+        for (name, _) in TEMPLATES {
+            assert!(templates().get_template(name).is_ok(), "{name}");
+        }
+    }
 
     #[test]
     fn only_a_path_of_this_server_is_where_sign_in_returns() {

@@ -33,7 +33,17 @@ pub(super) fn routes() -> Router<Arc<App>> {
         .route("/studies/{id}/approve", get(review).post(approve))
         .route("/submit", get(submit_page).post(submit))
         .route("/tasks", get(tasks))
+        .route("/tasks/{id}", get(task))
+        .route("/tasks/{id}/files/{file}", get(task_file))
+        .route(
+            "/tasks/{id}/supply",
+            post(supply).layer(axum::extract::DefaultBodyLimit::max(
+                crate::SUPPLY_LIMIT + (1 << 20),
+            )),
+        )
         .route("/tasks/{id}/complete", post(complete))
+        .route("/studies/{id}/releases/{n}/{file}", get(release_file))
+        .route("/reauthenticate", get(reauth_page).post(reauthenticate))
         .route("/validate", get(validate_page).post(validate))
         .route("/calendar", get(calendar))
 }
@@ -233,6 +243,7 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "approved" => Some("done.approved"),
         "completed" => Some("done.completed"),
         "submitted" => Some("done.submitted"),
+        "supplied" => Some("done.supplied"),
         _ => None,
     }
 }
@@ -430,9 +441,217 @@ async fn approve(
     Ok(see_other(&format!("/studies/{id}?done=approved")))
 }
 
-async fn tasks(State(app): State<Arc<App>>, v: Viewer) -> Result<Response> {
+async fn tasks(
+    State(app): State<Arc<App>>,
+    v: Viewer,
+    Query(q): Query<StudyQuery>,
+) -> Result<Response> {
     let tasks = crate::tasks_view(&app, &v.who).await?;
-    Ok(render(&v.frame("tasks"), "tasks.html", context! { tasks }))
+    let mut frame = v.frame("tasks");
+    frame.notice = notice(q.done.as_deref());
+    Ok(render(&frame, "tasks.html", context! { tasks }))
+}
+
+/// An open task of the person's, with what the engine prepared for it and the file it takes.
+async fn task(
+    State(app): State<Arc<App>>,
+    v: Viewer,
+    Path(id): Path<i64>,
+    Query(q): Query<StudyQuery>,
+) -> Result<Response> {
+    task_page(&app, &v, id, StatusCode::OK, None, q.done.as_deref()).await
+}
+
+async fn task_page(
+    app: &App,
+    v: &Viewer,
+    id: i64,
+    status: StatusCode,
+    refused: Option<minijinja::Value>,
+    done: Option<&str>,
+) -> Result<Response> {
+    let task = crate::tasks_view(app, &v.who)
+        .await?
+        .into_iter()
+        .find(|t| t.id == id)
+        .ok_or_else(|| Problem::not_found(format!("no open task {id} of yours")))?;
+    // Without the work folder the server exchanges no files; the task is still done here.
+    let files = match crate::task_files_view(app, &v.who, id).await {
+        Ok(f) => Some(f),
+        Err(p) if p.status == 404 => None,
+        Err(p) => return Err(p),
+    };
+    let mut frame = v.frame("tasks");
+    frame.notice = notice(done);
+    Ok(render_status(
+        &frame,
+        status,
+        "task.html",
+        context! { task, files, refused },
+    ))
+}
+
+async fn task_file(
+    State(app): State<Arc<App>>,
+    v: Viewer,
+    Path((id, file)): Path<(i64, String)>,
+) -> Result<Response> {
+    crate::prepared_file(&app, &v.who, id, &file).await
+}
+
+async fn release_file(
+    State(app): State<Arc<App>>,
+    v: Viewer,
+    Path((id, n, file)): Path<(String, usize, String)>,
+) -> Result<Response> {
+    crate::release_file(&app, &v.who, &id, n, &file).await
+}
+
+/// A file a task takes, from the page's upload (multipart: the form token first, then the
+/// file): the same checks as the API's — who, which task, a recent proof before a byte of the
+/// file is read; checked whole; refused with its row report on the task's page, nothing kept.
+async fn supply(
+    State(app): State<Arc<App>>,
+    v: Viewer,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    mut form: axum::extract::Multipart,
+) -> Result<Response> {
+    super::same_origin(&headers)?;
+    let forged = || {
+        Problem::new(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "this form is not of your session (sign in again and send it from its page)",
+        )
+    };
+    let first = form.next_field().await.map_err(|_| forged())?;
+    let token = match first {
+        Some(f) if f.name() == Some("csrf") => f.text().await.map_err(|_| forged())?,
+        _ => return Err(forged()),
+    };
+    if !studyflow_identity::secret_eq(token.as_bytes(), v.token.as_bytes()) {
+        return Err(forged());
+    }
+    let target = crate::supply_target(&app, &v.who, id).await?;
+    let _checking = crate::SUPPLY_CHECKS
+        .acquire()
+        .await
+        .map_err(|_| Problem::internal())?;
+    let read = async {
+        let mut file = None;
+        while let Some(mut field) = form
+            .next_field()
+            .await
+            .map_err(|_| crate::supply_too_large())?
+        {
+            if field.name() != Some("file") {
+                continue;
+            }
+            let mut bytes = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(|_| crate::supply_too_large())? {
+                if bytes.len() + chunk.len() > crate::SUPPLY_LIMIT {
+                    return Err(crate::supply_too_large());
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            file = Some(bytes);
+        }
+        file.ok_or_else(|| Problem::bad_request("choose the file to send"))
+    };
+    let bytes = tokio::time::timeout(crate::SUPPLY_TIMEOUT, read)
+        .await
+        .map_err(|_| crate::supply_timed_out())??;
+    match crate::supply_bytes(&app, &v.who, id, target, bytes.into()).await {
+        Ok(_) => Ok(see_other(&format!("/tasks/{id}?done=supplied"))),
+        Err(p) if p.short() == "file-refused" => {
+            let refused = context! { detail => p.detail.clone(), rows => p.rows.to_vec() };
+            task_page(
+                &app,
+                &v,
+                id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(refused),
+                None,
+            )
+            .await
+        }
+        Err(p) => Err(p),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+/// Proving who you are again, for the acts and reads that need a recent proof (MK403 p.25.3),
+/// then on to where you were going.
+async fn reauth_page(v: Viewer, Query(q): Query<NextQuery>) -> Response {
+    reauth_form(&v, q.next.as_deref(), StatusCode::OK, None)
+}
+
+fn reauth_form(
+    v: &Viewer,
+    next: Option<&str>,
+    status: StatusCode,
+    problem: Option<&str>,
+) -> Response {
+    let next = next.and_then(super::local_path).unwrap_or("/studies");
+    render_status(
+        &v.frame(""),
+        status,
+        "reauthenticate.html",
+        context! {
+            next,
+            problem,
+            local => v.who.issuer() == studyflow_identity::LOCAL_ISSUER,
+        },
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct ReauthForm {
+    csrf: String,
+    password: String,
+    code: String,
+    #[serde(default)]
+    next: String,
+}
+
+impl Signed for ReauthForm {
+    fn token(&self) -> &str {
+        &self.csrf
+    }
+}
+
+async fn reauthenticate(
+    State(app): State<Arc<App>>,
+    client: Client,
+    a: Acting<ReauthForm>,
+) -> Result<Response> {
+    crate::limited(&app, &client)?;
+    let v = &a.viewer;
+    let next = super::local_path(&a.form.next).unwrap_or("/studies");
+    match app
+        .accounts
+        .step_up(
+            &v.held,
+            &a.form.password,
+            &a.form.code,
+            &client.0.to_string(),
+            app.engine.now(),
+        )
+        .await
+    {
+        Ok(_) => Ok(see_other(next)),
+        Err(_) => Ok(reauth_form(
+            v,
+            Some(next),
+            StatusCode::UNAUTHORIZED,
+            Some(i18n::text(v.chosen.lang, "sign_in.refused")),
+        )),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -455,7 +674,7 @@ async fn complete(
 ) -> Result<Response> {
     let note = Some(a.form.note.trim()).filter(|n| !n.is_empty());
     app.engine.complete_task(id, &a.viewer.who, note).await?;
-    Ok(see_other("/studies?done=completed"))
+    Ok(see_other("/tasks?done=completed"))
 }
 
 #[derive(Debug, Deserialize)]

@@ -232,6 +232,17 @@ impl Browser {
 
     /// Clicks the first element `css` selects, and waits until the page it leads to (if any)
     /// has loaded.
+    /// Chooses the file at `path` in the file field `css`.
+    pub async fn choose_file(&self, css: &str, path: &std::path::Path) {
+        let e = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{e}/value"),
+            Some(json!({ "text": path.display().to_string() })),
+        )
+        .await;
+    }
+
     pub async fn click(&self, css: &str) {
         let e = self.find(css).await;
         self.run("window.__sf_before_click = true; return true;", json!([]))
