@@ -23,6 +23,7 @@
 
 pub mod checks;
 pub mod compile;
+pub mod diff;
 pub mod model;
 pub mod render;
 

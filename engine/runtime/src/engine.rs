@@ -474,7 +474,7 @@ impl Engine {
         Ok(stored.nodes.into_iter().map(|n| (n.id, n.kind)).collect())
     }
 
-    async fn study_row(&self, study: &str) -> Result<StudyRow> {
+    pub(crate) async fn study_row(&self, study: &str) -> Result<StudyRow> {
         self.store
             .study(study)
             .await?

@@ -19,6 +19,9 @@ pub struct Review {
     pub version: studyflow_store::VersionRow,
     /// Whether the person asking may approve it now (the engine checks again when they do).
     pub may_approve: bool,
+    /// The latest version approved before it, when this one is an amendment: what the
+    /// amendment changes is read against it.
+    pub in_force: Option<studyflow_store::VersionRow>,
 }
 use crate::error::EngineError;
 
@@ -270,6 +273,22 @@ impl Engine {
         Ok(self.store.verify_audit_with(trust).await?)
     }
 
+    /// The audit verified with what this installation's own signing trusts (its public key and
+    /// checkpoint log; the chain alone without signing), for a person of a study who reads its
+    /// audit (MK403 p.25.3); `signed` says whether signatures were checked.
+    pub async fn verify_audit_for(
+        &self,
+        study: &str,
+        who: &Identity,
+    ) -> Result<(studyflow_store::Verification, bool)> {
+        // The same check of who may read the study's audit as for its events.
+        self.audit_of(study, who, &studyflow_store::AuditFilter::default(), 0, 1)
+            .await?;
+        let trust = self.store.own_audit_trust();
+        let signed = trust.verifier.is_some();
+        Ok((self.store.verify_audit_with(&trust).await?, signed))
+    }
+
     /// Every cell of a PostgreSQL database handed to `each`, for an identifier scan (a SQLite
     /// database is a file, scanned as one); `false` on SQLite, where nothing is handed.
     pub async fn scan_database(&self, each: impl FnMut(&[u8])) -> Result<bool> {
@@ -336,17 +355,28 @@ impl Engine {
             .version(study, None)
             .await?
             .ok_or_else(|| EngineError::NotFound(format!("no study `{study}`")))?;
-        let in_force = self.authority(study, None).await?;
+        let authority = self.authority(study, None).await?;
         let may_approve = version.state == studyflow_store::VersionState::Submitted
             && version.submitted_by != who.login()
             && crate::people::has_role(
-                &in_force,
+                &authority,
                 who,
                 studyflow_spec::model::ServiceRole::Approver,
             );
+        // The latest approved version before it (in force, or to be once started).
+        let mut in_force = None;
+        for v in (1..version.version).rev() {
+            if let Some(row) = self.store.version(study, Some(v)).await?
+                && row.approved_by.is_some()
+            {
+                in_force = Some(row);
+                break;
+            }
+        }
         Ok(Review {
             version,
             may_approve,
+            in_force,
         })
     }
 

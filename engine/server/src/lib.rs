@@ -1355,14 +1355,14 @@ pub(crate) async fn release_file(
     Ok(r)
 }
 
-#[derive(Debug, serde::Deserialize)]
-struct AuditQuery {
-    limit: Option<i64>,
-    after: Option<i64>,
-    actor: Option<String>,
-    action: Option<String>,
-    from: Option<String>,
-    until: Option<String>,
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+pub(crate) struct AuditQuery {
+    pub limit: Option<i64>,
+    pub after: Option<i64>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub from: Option<String>,
+    pub until: Option<String>,
 }
 
 async fn study_audit(
@@ -1371,8 +1371,21 @@ async fn study_audit(
     Path(id): Path<String>,
     Query(q): Query<AuditQuery>,
 ) -> Result<Json<Page<AuditEventView>>> {
+    Ok(Json(audit_view(&app, &p.who, &id, q).await?))
+}
+
+/// A page of a study's audit for `who` (the API and the audit page alike): narrowed by actor,
+/// action and days (Riga time), paged by sequence number.
+pub(crate) async fn audit_view(
+    app: &App,
+    who: &Identity,
+    id: &str,
+    q: AuditQuery,
+) -> Result<Page<AuditEventView>> {
     let midnight = |name: &str, text: &Option<String>, next: bool| -> Result<Option<i64>> {
-        let Some(text) = text else { return Ok(None) };
+        let Some(text) = text.as_ref().filter(|t| !t.is_empty()) else {
+            return Ok(None);
+        };
         let d: jiff::civil::Date = text
             .parse()
             .map_err(|_| Problem::bad_request(format!("`{name}` is a day (YYYY-MM-DD)")))?;
@@ -1395,7 +1408,7 @@ async fn study_audit(
     let limit = q.limit.unwrap_or(100).clamp(1, 500);
     let rows = app
         .engine
-        .audit_of(&id, &p.who, &filter, q.after.unwrap_or(0), limit + 1)
+        .audit_of(id, who, &filter, q.after.unwrap_or(0), limit + 1)
         .await?;
     let next = (rows.len() as i64 > limit).then(|| rows[limit as usize - 1].seq.to_string());
     let items = rows
@@ -1412,7 +1425,7 @@ async fn study_audit(
                 .unwrap_or(serde_json::Value::String(r.event.detail)),
         })
         .collect();
-    Ok(Json(Page { items, next }))
+    Ok(Page { items, next })
 }
 
 async fn audit_checkpoint(State(app): State<Arc<App>>) -> Result<Response> {

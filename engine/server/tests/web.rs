@@ -52,7 +52,14 @@ impl Site {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let store = Store::open(dir.join("db").to_str().unwrap()).await.unwrap();
+        // The audit signed at each seal, each checkpoint also kept outside the database.
+        let store = Store::open(dir.join("db").to_str().unwrap())
+            .await
+            .unwrap()
+            .with_audit_signing(studyflow_store::AuditSigning {
+                signer: studyflow_store::tlog::AuditSigner::generate("test.example/audit").unwrap(),
+                log: Some(dir.join("audit.checkpoints")),
+            });
         let clock = Arc::new(ManualClock::new(riga_midnight(jiff::civil::date(
             2026, 8, 3,
         ))));
@@ -318,6 +325,110 @@ async fn people_submit_review_and_approve_in_the_browser() {
             .as_str(),
         "approved"
     );
+
+    // The study's audit: who did what, narrowed by who; the whole log verified with the
+    // installation's key; the latest signed checkpoint; an export of what the filters select.
+    b.click("#audit-link").await;
+    let events = b.text("#events").await;
+    assert!(
+        events.contains("inese.kalnina") && events.contains("gatis.krumins"),
+        "{events}"
+    );
+    accessible(&b, "audit").await;
+    b.type_into("#actor", "inese.kalnina").await;
+    b.click("#audit-filters button").await;
+    let hers = b.text("#events").await;
+    assert!(
+        hers.contains("inese.kalnina") && !hers.contains("gatis.krumins"),
+        "{hers}"
+    );
+    b.click("#verify").await;
+    let verified = b.text("#verified").await;
+    assert!(
+        verified.starts_with("The audit log is intact") && !verified.contains("not checked"),
+        "{verified}"
+    );
+    assert!(
+        b.text("#checkpoint")
+            .await
+            .starts_with("test.example/audit")
+    );
+    let export = b
+        .run(
+            "return document.querySelector('#export').href;",
+            serde_json::json!([]),
+        )
+        .await;
+    let session = b.cookie("__Host-studyflow").await;
+    let lines = reqwest::Client::new()
+        .get(export.as_str().unwrap())
+        .header("cookie", format!("__Host-studyflow={session}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let exported: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!exported.is_empty());
+    assert!(
+        exported
+            .iter()
+            .all(|e| e["actor"] == "inese.kalnina"
+                && e["object"].as_str().unwrap().starts_with(STUDY)),
+        "{exported:?}"
+    );
+    assert!(
+        s.store
+            .audit_rows(0, 10_000)
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.event.action == "audit.exported" && r.event.actor == "gatis.krumins")
+    );
+
+    // An amendment: the researcher submits a changed spec of the study (its version 2, the
+    // publication a year later); the approver reads what it changes against the version in
+    // force — the plan's deadlines, the spec's lines — before approving it.
+    sign_out(&b).await;
+    // (A minute on: each code is good once.)
+    s.clock.advance(jiff::SignedDuration::from_mins(1));
+    sign_in(&b, &s, "inese.kalnina", 0).await;
+    let text = spec();
+    let planned = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("planned_date:"))
+        .unwrap();
+    let amended = text
+        .replacen("\nversion: 1\n", "\nversion: 2\n", 1)
+        .replacen(planned, &planned.replace("2033", "2034"), 1);
+    b.go(&s.url("/submit")).await;
+    paste(&b, "#spec", &amended).await;
+    b.click("main form button[type=submit]").await;
+    assert!(
+        b.url().await.ends_with("?done=submitted"),
+        "{}",
+        b.text("main").await
+    );
+    sign_out(&b).await;
+    s.clock.advance(jiff::SignedDuration::from_mins(1));
+    sign_in(&b, &s, "gatis.krumins", 0).await;
+    b.go(&s.url(&format!("/studies/{STUDY}/approve"))).await;
+    let plan_diff = b.text("#plan-diff").await;
+    assert!(
+        plan_diff.contains("deadline") && plan_diff.contains("2034"),
+        "{plan_diff}"
+    );
+    let text_diff = b.text("#text-diff").await;
+    assert!(
+        text_diff.contains("version: 2") && text_diff.contains("+ added"),
+        "{text_diff}"
+    );
+    assert!(text_diff.contains("− removed") && text_diff.contains("version: 1"));
+    accessible(&b, "amendment review").await;
 
     // The p.8 calendar: the day the Prison Administration must have the results by, as the
     // calendar counts it, with each day passed over and why.

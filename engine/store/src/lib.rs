@@ -260,6 +260,18 @@ impl Store {
         self
     }
 
+    /// What this store's own audit signing lets a verification trust: the key's public half and
+    /// the checkpoint log; nothing without signing.
+    pub fn own_audit_trust(&self) -> AuditTrust {
+        match &self.audit_signing {
+            Some(s) => AuditTrust {
+                verifier: Some(s.signer.verifier()),
+                log: s.log.clone(),
+            },
+            None => AuditTrust::default(),
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         match self.pool {
             Pool::Sqlite(_) => Backend::Sqlite,

@@ -107,6 +107,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../web/templates/signed_out.html"),
     ),
     ("task.html", include_str!("../../web/templates/task.html")),
+    ("audit.html", include_str!("../../web/templates/audit.html")),
     (
         "reauthenticate.html",
         include_str!("../../web/templates/reauthenticate.html"),
@@ -481,7 +482,7 @@ pub(crate) fn local_path(next: &str) -> Option<&str> {
     ok.then_some(next)
 }
 
-fn url_escape(s: &str) -> String {
+pub(crate) fn url_escape(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {

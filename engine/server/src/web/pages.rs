@@ -44,6 +44,8 @@ pub(super) fn routes() -> Router<Arc<App>> {
         .route("/tasks/{id}/complete", post(complete))
         .route("/studies/{id}/releases/{n}/{file}", get(release_file))
         .route("/reauthenticate", get(reauth_page).post(reauthenticate))
+        .route("/studies/{id}/audit", get(audit))
+        .route("/studies/{id}/audit/export", get(audit_export))
         .route("/validate", get(validate_page).post(validate))
         .route("/calendar", get(calendar))
 }
@@ -368,6 +370,26 @@ async fn review_page(
             })
         })
         .unwrap_or_default();
+    // An amendment: what it changes against the version in force — the plan's steps (data
+    // classes, deadlines, points) and the spec's text.
+    let amendment = match (&r.in_force, &plan) {
+        (Some(before), Some(after)) => {
+            let (_, old_plan) = check(app, &before.spec);
+            let plan_diff = old_plan.map(|old| studyflow_plan::diff::plans(&old, after));
+            let text = studyflow_plan::diff::lines(
+                &String::from_utf8_lossy(&before.spec),
+                &String::from_utf8_lossy(&r.version.spec),
+                3,
+            );
+            Some(context! {
+                version => before.version,
+                plan_hash => before.plan_hash,
+                plan => plan_diff,
+                text,
+            })
+        }
+        _ => None,
+    };
     Ok(render_status(
         &v.frame("studies"),
         status,
@@ -381,6 +403,7 @@ async fn review_page(
             steps,
             warnings => findings,
             can_approve => r.may_approve,
+            amendment,
             local => v.who.issuer() == studyflow_identity::LOCAL_ISSUER,
             problem,
         },
@@ -580,6 +603,175 @@ async fn supply(
     }
 }
 
+/// The audit page's query: the API's filters (not flattened: a flattened number does not
+/// read from a query string) and `verify`.
+#[derive(Debug, Deserialize)]
+struct AuditPageQuery {
+    actor: Option<String>,
+    action: Option<String>,
+    from: Option<String>,
+    until: Option<String>,
+    after: Option<i64>,
+    verify: Option<String>,
+}
+
+/// A query string of the audit's filters (and `after`), for the next page's and the export's
+/// links.
+fn audit_query(q: &crate::AuditQuery, after: Option<&str>) -> String {
+    let mut out = Vec::new();
+    for (k, v) in [
+        ("actor", q.actor.as_deref()),
+        ("action", q.action.as_deref()),
+        ("from", q.from.as_deref()),
+        ("until", q.until.as_deref()),
+        ("after", after),
+    ] {
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
+            out.push(format!("{k}={}", super::url_escape(v)));
+        }
+    }
+    out.join("&")
+}
+
+#[derive(Debug, Serialize)]
+struct Verified {
+    intact: bool,
+    rows: i64,
+    checkpoints: u64,
+    signed: bool,
+    seq: i64,
+    reason: String,
+}
+
+/// A study's audit for the Service's persons of the study (MK403 p.25.3, p.25.5): its events
+/// narrowed by actor, action and days, a page at a time; the whole log verified on request
+/// with what the installation's signing trusts; the latest signed checkpoint, to compare with
+/// a copy held elsewhere.
+async fn audit(
+    State(app): State<Arc<App>>,
+    v: Viewer,
+    Path(id): Path<String>,
+    Query(aq): Query<AuditPageQuery>,
+) -> Result<Response> {
+    let q = crate::AuditQuery {
+        limit: Some(100),
+        after: aq.after,
+        actor: aq.actor,
+        action: aq.action,
+        from: aq.from,
+        until: aq.until,
+    };
+    let page = crate::audit_view(&app, &v.who, &id, q.clone()).await?;
+    let next = page
+        .next
+        .as_deref()
+        .map(|n| format!("/studies/{id}/audit?{}", audit_query(&q, Some(n))));
+    let verified = match aq.verify {
+        Some(_) => {
+            let (result, signed) = app.engine.verify_audit_for(&id, &v.who).await?;
+            Some(match result {
+                studyflow_store::Verification::Intact {
+                    rows, checkpoints, ..
+                } => Verified {
+                    intact: true,
+                    rows,
+                    checkpoints,
+                    signed,
+                    seq: 0,
+                    reason: String::new(),
+                },
+                studyflow_store::Verification::Broken { seq, reason } => Verified {
+                    intact: false,
+                    rows: 0,
+                    checkpoints: 0,
+                    signed,
+                    seq,
+                    reason,
+                },
+            })
+        }
+        None => None,
+    };
+    let checkpoint = app.engine.latest_checkpoint().await?;
+    let export = format!("/studies/{id}/audit/export?{}", audit_query(&q, None));
+    let verify_link = format!(
+        "/studies/{id}/audit?{}&verify=1",
+        audit_query(&q, q.after.map(|a| a.to_string()).as_deref())
+    );
+    Ok(render(
+        &v.frame("studies"),
+        "audit.html",
+        context! {
+            study => id,
+            events => page
+                .items
+                .iter()
+                .map(|e| {
+                    let mut v = serde_json::to_value(e).unwrap_or_default();
+                    v["detail_text"] = e.detail.to_string().into();
+                    v
+                })
+                .collect::<Vec<_>>(),
+            next,
+            q,
+            verified,
+            checkpoint,
+            export,
+            verify_link,
+        },
+    ))
+}
+
+/// The study's audit events the filters select, every page of them, as JSON Lines (one event a
+/// line, oldest first), for the person's own records; the export itself is audited.
+async fn audit_export(
+    State(app): State<Arc<App>>,
+    v: Viewer,
+    Path(id): Path<String>,
+    Query(q): Query<crate::AuditQuery>,
+) -> Result<Response> {
+    let mut out = String::new();
+    let mut q = crate::AuditQuery {
+        limit: Some(500),
+        after: None,
+        ..q
+    };
+    let mut events = 0usize;
+    loop {
+        let page = crate::audit_view(&app, &v.who, &id, q.clone()).await?;
+        for e in &page.items {
+            out.push_str(&serde_json::to_string(e).map_err(|_| Problem::internal())?);
+            out.push('\n');
+        }
+        events += page.items.len();
+        match page.next.and_then(|n| n.parse::<i64>().ok()) {
+            Some(after) => q.after = Some(after),
+            None => break,
+        }
+    }
+    app.engine
+        .record_read(
+            &v.who,
+            "audit.exported",
+            &id,
+            "p.25.3",
+            serde_json::json!({"events": events}),
+        )
+        .await?;
+    let mut r = out.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/jsonl; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&format!("attachment; filename=\"{id}-audit.jsonl\""))
+            .map_err(|_| Problem::internal())?,
+    );
+    Ok(r)
+}
+
 #[derive(Debug, Deserialize)]
 struct NextQuery {
     next: Option<String>,
@@ -693,14 +885,20 @@ async fn submit_page(v: Viewer) -> Response {
     render(&v.frame("submit"), "submit.html", context! { spec => "" })
 }
 
-/// Submits a spec for approval (MK403 p.3); refused whole with every finding at its line, the
-/// text kept in the form.
+/// Submits a spec for approval (MK403 p.3) — or, for a study the person takes part in, an
+/// amendment of it, which needs its own approval; refused whole with every finding at its line,
+/// the text kept in the form.
 async fn submit(State(app): State<Arc<App>>, a: Acting<SpecForm>) -> Result<Response> {
-    match app
-        .engine
-        .submit(a.form.spec.as_bytes(), &a.viewer.who)
-        .await
-    {
+    let bytes = a.form.spec.as_bytes();
+    let existing = match studyflow_spec::check(bytes).spec {
+        Some(spec) if app.engine.involved(&spec.id, &a.viewer.who).await? => Some(spec.id),
+        _ => None,
+    };
+    let done = match &existing {
+        Some(id) => app.engine.amend(id, bytes, &a.viewer.who).await,
+        None => app.engine.submit(bytes, &a.viewer.who).await,
+    };
+    match done {
         Ok((study, _, _)) => Ok(see_other(&format!("/studies/{study}?done=submitted"))),
         Err(studyflow_runtime::EngineError::Invalid(_)) => {
             let (findings, _) = check(&app, a.form.spec.as_bytes());

@@ -232,6 +232,14 @@ impl Browser {
 
     /// Clicks the first element `css` selects, and waits until the page it leads to (if any)
     /// has loaded.
+    /// The value of the browser's cookie `name` for the page's site (HttpOnly ones too).
+    pub async fn cookie(&self, name: &str) -> String {
+        let v = self
+            .call(reqwest::Method::GET, &format!("/cookie/{name}"), None)
+            .await;
+        v["value"].as_str().unwrap_or("").to_owned()
+    }
+
     /// Chooses the file at `path` in the file field `css`.
     pub async fn choose_file(&self, css: &str, path: &std::path::Path) {
         let e = self.find(css).await;

@@ -1,0 +1,327 @@
+//! What an amendment changes (MK403 p.3: a changed plan needs its own approval): the plans'
+//! steps added, removed and changed — data classes, deadlines, MK403 points, catalogue fields,
+//! who acts — and the spec text line by line, in hunks with context. Used by the approval page
+//! and the editor alike.
+
+use serde::Serialize;
+
+use crate::{Plan, Step};
+
+// (`find` is a fn: a closure cannot name the steps' lifetime.)
+
+/// One step's difference between two plans.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Changed {
+    pub id: String,
+    /// (what, before, after), e.g. ("data out", "identifying", "pseudonymised").
+    pub changes: Vec<(&'static str, String, String)>,
+}
+
+/// The difference between two plans, by step id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PlanDiff {
+    /// Steps only in the new plan: (id, title, data in, data out).
+    pub added: Vec<(String, String, &'static str, &'static str)>,
+    /// Steps only in the old plan.
+    pub removed: Vec<(String, String, &'static str, &'static str)>,
+    pub changed: Vec<Changed>,
+}
+
+impl PlanDiff {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+}
+
+fn steps(p: &Plan) -> Vec<&Step> {
+    match p.topological() {
+        Some(order) => order.into_iter().map(|n| &p.graph[n]).collect(),
+        None => p.graph.node_weights().collect(),
+    }
+}
+
+fn deadline(s: &Step) -> String {
+    match &s.deadline {
+        Some(d) => match d.date {
+            Some(date) => format!("{date} ({})", d.rule),
+            None => d.rule.clone(),
+        },
+        None => "—".into(),
+    }
+}
+
+/// What differs between `old` and `new`, steps in the new plan's order (removed ones in the
+/// old plan's).
+pub fn plans(old: &Plan, new: &Plan) -> PlanDiff {
+    let before = steps(old);
+    let after = steps(new);
+    fn find<'p>(list: &[&'p Step], id: &str) -> Option<&'p Step> {
+        list.iter().find(|s| s.id == id).copied()
+    }
+    let mut out = PlanDiff::default();
+    for s in &after {
+        let Some(o) = find(&before, &s.id) else {
+            out.added.push((
+                s.id.clone(),
+                s.title.clone(),
+                s.data_in.as_str(),
+                s.data_out.as_str(),
+            ));
+            continue;
+        };
+        let mut changes = Vec::new();
+        let mut note = |what: &'static str, a: String, b: String| {
+            if a != b {
+                changes.push((what, a, b));
+            }
+        };
+        note("title", o.title.clone(), s.title.clone());
+        note(
+            "data in",
+            o.data_in.as_str().into(),
+            s.data_in.as_str().into(),
+        );
+        note(
+            "data out",
+            o.data_out.as_str().into(),
+            s.data_out.as_str().into(),
+        );
+        note("deadline", deadline(o), deadline(s));
+        note(
+            "MK403 points",
+            o.regulation.join(", "),
+            s.regulation.join(", "),
+        );
+        note("fields", o.fields.join(", "), s.fields.join(", "));
+        note(
+            "who acts",
+            format!("{:?}", o.actor).to_lowercase(),
+            format!("{:?}", s.actor).to_lowercase(),
+        );
+        if !changes.is_empty() {
+            out.changed.push(Changed {
+                id: s.id.clone(),
+                changes,
+            });
+        }
+    }
+    for o in &before {
+        if find(&after, &o.id).is_none() {
+            out.removed.push((
+                o.id.clone(),
+                o.title.clone(),
+                o.data_in.as_str(),
+                o.data_out.as_str(),
+            ));
+        }
+    }
+    out
+}
+
+/// A line of a text diff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mark {
+    Same,
+    Added,
+    Removed,
+    /// Unchanged lines left out between hunks.
+    Gap,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Line {
+    pub mark: Mark,
+    /// Its number in the old text (removed, same) and in the new (added, same).
+    pub old: Option<usize>,
+    pub new: Option<usize>,
+    pub text: String,
+}
+
+/// Lines longer than this many on both sides are compared by a cheaper, coarser rule (common
+/// head and tail, the middle replaced): a spec is a few hundred lines.
+const MAX_CELLS: usize = 4_000_000;
+
+/// `old` and `new` line by line (a longest common subsequence), changed lines with `context`
+/// unchanged ones around them and [`Mark::Gap`] for what is left out.
+pub fn lines(old: &str, new: &str, context: usize) -> Vec<Line> {
+    let a: Vec<&str> = old.lines().collect();
+    let b: Vec<&str> = new.lines().collect();
+    // Common head and tail first: most amendments touch a few lines.
+    let head = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let tail = a[head..]
+        .iter()
+        .rev()
+        .zip(b[head..].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let (am, bm) = (&a[head..a.len() - tail], &b[head..b.len() - tail]);
+    let mut all: Vec<Line> = (0..head)
+        .map(|i| Line {
+            mark: Mark::Same,
+            old: Some(i + 1),
+            new: Some(i + 1),
+            text: a[i].to_owned(),
+        })
+        .collect();
+    if am.len().saturating_mul(bm.len()) <= MAX_CELLS {
+        // lcs[i][j]: the common subsequence of am[i..] and bm[j..].
+        let (n, m) = (am.len(), bm.len());
+        let mut lcs = vec![vec![0u32; m + 1]; n + 1];
+        for i in (0..n).rev() {
+            for j in (0..m).rev() {
+                lcs[i][j] = if am[i] == bm[j] {
+                    lcs[i + 1][j + 1] + 1
+                } else {
+                    lcs[i + 1][j].max(lcs[i][j + 1])
+                };
+            }
+        }
+        let (mut i, mut j) = (0, 0);
+        while i < n || j < m {
+            if i < n && j < m && am[i] == bm[j] {
+                all.push(Line {
+                    mark: Mark::Same,
+                    old: Some(head + i + 1),
+                    new: Some(head + j + 1),
+                    text: am[i].to_owned(),
+                });
+                i += 1;
+                j += 1;
+            } else if i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1]) {
+                // A removal before the addition that replaces it.
+                all.push(Line {
+                    mark: Mark::Removed,
+                    old: Some(head + i + 1),
+                    new: None,
+                    text: am[i].to_owned(),
+                });
+                i += 1;
+            } else {
+                all.push(Line {
+                    mark: Mark::Added,
+                    old: None,
+                    new: Some(head + j + 1),
+                    text: bm[j].to_owned(),
+                });
+                j += 1;
+            }
+        }
+    } else {
+        all.extend(am.iter().enumerate().map(|(i, t)| Line {
+            mark: Mark::Removed,
+            old: Some(head + i + 1),
+            new: None,
+            text: (*t).to_owned(),
+        }));
+        all.extend(bm.iter().enumerate().map(|(j, t)| Line {
+            mark: Mark::Added,
+            old: None,
+            new: Some(head + j + 1),
+            text: (*t).to_owned(),
+        }));
+    }
+    all.extend((0..tail).map(|k| Line {
+        mark: Mark::Same,
+        old: Some(a.len() - tail + k + 1),
+        new: Some(b.len() - tail + k + 1),
+        text: a[a.len() - tail + k].to_owned(),
+    }));
+    // Keep the changes and `context` lines around each.
+    let changed: Vec<usize> = all
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.mark != Mark::Same)
+        .map(|(i, _)| i)
+        .collect();
+    let near = |i: usize| changed.iter().any(|&c| c.abs_diff(i) <= context);
+    let mut out = Vec::new();
+    let mut gap = false;
+    for (i, l) in all.into_iter().enumerate() {
+        if l.mark != Mark::Same || near(i) {
+            out.push(l);
+            gap = false;
+        } else if !gap {
+            out.push(Line {
+                mark: Mark::Gap,
+                old: None,
+                new: None,
+                text: String::new(),
+            });
+            gap = true;
+        }
+    }
+    // No change at all: nothing to show.
+    if out.iter().all(|l| l.mark == Mark::Gap) {
+        out.clear();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shown(d: &[Line]) -> String {
+        d.iter()
+            .map(|l| match l.mark {
+                Mark::Same => format!(" {}", l.text),
+                Mark::Added => format!("+{}", l.text),
+                Mark::Removed => format!("-{}", l.text),
+                Mark::Gap => "…".into(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn a_text_diff_shows_the_changes_with_their_context() {
+        let old = "a\nb\nc\nd\ne\nf\ng\nh\n";
+        let new = "a\nb\nc\nD\ne\nf\ng\nh\ni\n";
+        assert_eq!(shown(&lines(old, new, 1)), "…\n c\n-d\n+D\n e\n…\n h\n+i");
+        let d = lines(old, new, 1);
+        let added = d.iter().find(|l| l.text == "D").unwrap();
+        assert_eq!((added.old, added.new), (None, Some(4)));
+        let removed = d.iter().find(|l| l.text == "d").unwrap();
+        assert_eq!((removed.old, removed.new), (Some(4), None));
+        assert!(lines(old, old, 3).is_empty());
+        assert_eq!(shown(&lines("", "x\n", 3)), "+x");
+        assert_eq!(shown(&lines("x\ny\n", "y\n", 3)), "-x\n y");
+    }
+
+    #[test]
+    fn a_plan_diff_names_steps_added_removed_and_changed() {
+        let calendar = studyflow_calendar::Calendar::latvia();
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../specs/recidivism-2026-cohort.yaml"
+        ))
+        .unwrap();
+        let old = crate::check(text.as_bytes(), &calendar, None).plan.unwrap();
+        assert!(plans(&old, &old).is_empty());
+        // Without the planned publication, its notice step goes.
+        let planned = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("planned_date:"))
+            .expect("the spec plans its publication");
+        let later = text.replacen(planned, &planned.replace("2033", "2034"), 1);
+        let new = crate::check(later.as_bytes(), &calendar, None)
+            .plan
+            .unwrap();
+        let d = plans(&old, &new);
+        assert!(
+            d.changed
+                .iter()
+                .any(|c| c.changes.iter().any(|(what, _, _)| *what == "deadline")),
+            "{d:?}"
+        );
+        assert!(d.added.is_empty() && d.removed.is_empty(), "{d:?}");
+        let d = plans(&new, &{
+            let mut fewer = new.clone();
+            let last = fewer.graph.node_indices().next_back().unwrap();
+            fewer.graph.remove_node(last);
+            fewer
+        });
+        assert_eq!(d.removed.len(), 1, "{d:?}");
+    }
+}
