@@ -26,6 +26,7 @@ pub mod compile;
 pub mod diff;
 pub mod model;
 pub mod render;
+pub mod svg;
 
 pub use compile::{compile, stage_deadline, stage_start, waves};
 pub use model::{

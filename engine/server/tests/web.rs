@@ -290,6 +290,20 @@ async fn people_submit_review_and_approve_in_the_browser() {
         assert!(steps.contains(class), "{class}: {steps}");
     }
     accessible(&b, "review (approver)").await;
+    assert_eq!(
+        b.all("#plan-graph svg g").await.len(),
+        b.all("#plan-steps tbody tr").await.len(),
+        "a box for every step"
+    );
+    b.screenshot("approve", 1400, 1000).await;
+    if std::env::var_os("STUDYFLOW_SCREENSHOTS").is_some() {
+        b.run(
+            "document.querySelector('#plan-graph').scrollIntoView(); return 1;",
+            serde_json::json!([]),
+        )
+        .await;
+        b.screenshot("plan-graph", 2100, 2600).await;
+    }
     b.type_into("#password", PASSWORD).await;
     b.type_into("#code", "000000").await;
     b.click("#approve").await;

@@ -100,6 +100,13 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("approve.data_in", "Dati ienāk", "Data in"),
     ("approve.data_out", "Dati iziet", "Data out"),
     ("approve.decide", "Lēmums", "Decision"),
+    ("approve.graph", "Plāns kā grafs:", "The plan as a graph:"),
+    (
+        "approve.graph_help",
+        "Katrs solis zem tiem, ko tas gaida; krāsa un vārds norāda datu klasi, ko solis nodod; raustīta līnija — tikai secība; biezs rāmis un «uzdevums» — cilvēka uzdevums. Tas pats kā tabulā zemāk.",
+        "Each step below the steps it waits for; colour and word name the class of data it gives; a dashed line is order only; a thick frame and “task” mark a person's task. The same as the table below.",
+    ),
+    ("approve.legend", "Datu klase:", "Data class:"),
     ("approve.new_line", "Jaunā rinda", "New line"),
     ("approve.no_warnings", "Brīdinājumu nav.", "No warnings."),
     (
@@ -141,6 +148,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
         "Each step with the class of data it takes and gives, and the MK403 points it rests on.",
     ),
     ("approve.submitted_by", "Iesniedza", "Submitted by"),
+    ("approve.task", "uzdevums", "task"),
     ("approve.text", "Teksts", "Text"),
     (
         "approve.text_changes",

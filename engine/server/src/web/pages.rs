@@ -390,6 +390,18 @@ async fn review_page(
         }
         _ => None,
     };
+    let lang = v.chosen.lang;
+    let graph = plan.as_ref().map(|p| {
+        studyflow_plan::svg::svg(
+            p,
+            &studyflow_plan::svg::Words {
+                title: &format!("{} {id}", i18n::text(lang, "approve.graph")),
+                legend: i18n::text(lang, "approve.legend"),
+                task: i18n::text(lang, "approve.task"),
+                class: &|c| i18n::text(lang, &format!("class.{}", c.as_str())).to_owned(),
+            },
+        )
+    });
     Ok(render_status(
         &v.frame("studies"),
         status,
@@ -403,6 +415,7 @@ async fn review_page(
             steps,
             warnings => findings,
             can_approve => r.may_approve,
+            graph => graph.map(minijinja::Value::from_safe_string),
             amendment,
             local => v.who.issuer() == studyflow_identity::LOCAL_ISSUER,
             problem,

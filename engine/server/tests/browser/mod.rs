@@ -240,6 +240,37 @@ impl Browser {
         v["value"].as_str().unwrap_or("").to_owned()
     }
 
+    /// With `STUDYFLOW_SCREENSHOTS` set to a folder: the page (the window made `w`×`h` first)
+    /// saved there as `name.png`, to look at how it reads.
+    pub async fn screenshot(&self, name: &str, w: u32, h: u32) {
+        let Some(folder) = std::env::var_os("STUDYFLOW_SCREENSHOTS") else {
+            return;
+        };
+        self.call(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({"width": w, "height": h})),
+        )
+        .await;
+        let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap())
+            .unwrap();
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(
+            std::path::Path::new(&folder).join(format!("{name}.png")),
+            bytes,
+        )
+        .unwrap();
+        self.call(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({"width": 1280, "height": 900})),
+        )
+        .await;
+    }
+
     /// Chooses the file at `path` in the file field `css`.
     pub async fn choose_file(&self, css: &str, path: &std::path::Path) {
         let e = self.find(css).await;
