@@ -121,6 +121,15 @@ impl Site {
     }
 }
 
+/// The first line of `text` that starts (after indentation) with `start`, trimmed.
+fn text_line(text: &str, start: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .find(|l| l.starts_with(start))
+        .unwrap_or_else(|| panic!("no `{start}` line"))
+        .to_owned()
+}
+
 fn spec() -> String {
     std::fs::read_to_string(format!(
         "{}/../../specs/{STUDY}.yaml",
@@ -229,6 +238,14 @@ async fn people_submit_review_and_approve_in_the_browser() {
     );
     assert_eq!(b.text("#state").await, "submitted");
     assert!(!b.text("#notice").await.is_empty());
+    // Its timeline: the plan's dated deadlines in order, the publication among them.
+    let timeline = b.text("#timeline").await;
+    let planned = text_line(&spec(), "planned_date:");
+    assert!(
+        timeline.contains("publication")
+            && timeline.contains(planned.trim_start_matches("planned_date:").trim()),
+        "{timeline}"
+    );
     accessible(&b, "study").await;
 
     // The submitter reads the plan but has no button to approve it.

@@ -441,6 +441,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("study.overdue", "Nokavētie termiņi", "Overdue deadlines"),
     ("study.page", "Lapa", "Page"),
     ("study.pages", "Lapas", "Pages"),
+    ("study.past", "pagājis", "past"),
     ("study.per_subject", "katram subjektam", "per subject"),
     ("study.plan_hash", "Plāna jaucējkods", "Plan hash"),
     ("study.previous", "Iepriekšējā", "Previous"),
@@ -460,7 +461,14 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("study.runs", "Izpildes", "Runs"),
     ("study.step", "Solis", "Step"),
     ("study.steps", "Soļi", "Steps"),
+    ("study.timeline", "Laika grafiks", "Timeline"),
+    (
+        "study.timeline_help",
+        "Plāna termiņi pēc kārtas: posmi, atkārtotie pieprasījumi, paziņojums Ieslodzījuma vietu pārvaldei (MK403 8. p.), publicēšana. Šodien:",
+        "The plan's deadlines in order: phases, follow-up waves, the notice to the Prison Administration (MK403 p.8), publication. Today:",
+    ),
     ("study.title", "Pētījums", "Study"),
+    ("study.when", "Kad", "When"),
     (
         "submit.help",
         "Ielīmē pētījuma specifikāciju (YAML). To pārbauda pilnībā; derīgu to iesniedz apstiprināšanai.",

@@ -276,13 +276,61 @@ async fn study(
         .take(STEPS_PER_PAGE)
         .collect();
     let awaiting_approval = s.latest_version.is_some() && s.approved_by.is_none();
+    let timeline = match s.running_version.or(s.latest_version) {
+        Some(version) => timeline(&app, &id, version).await?,
+        None => Vec::new(),
+    };
     let mut frame = v.frame("studies");
     frame.notice = notice(q.done.as_deref());
     Ok(render(
         &frame,
         "study.html",
-        context! { s, steps, page, pages, releases, awaiting_approval },
+        context! { s, steps, page, pages, releases, awaiting_approval, timeline, today => today(&app).to_string() },
     ))
+}
+
+#[derive(Debug, Serialize)]
+struct Moment {
+    /// The day, or `None` for a deadline per subject (a follow-up wave: its days are each
+    /// subject's).
+    date: Option<String>,
+    past: bool,
+    step: String,
+    title: String,
+    rule: String,
+}
+
+/// The study's dated steps in order — the phases' ends, the follow-up waves, the p.8 notice,
+/// publication — and the deadlines per subject after them, from the plan of `version`.
+async fn timeline(app: &App, id: &str, version: i64) -> Result<Vec<Moment>> {
+    let loaded = app.engine.load(id, version).await?;
+    let today = today(app);
+    let plan = &loaded.plan;
+    let order = plan
+        .topological()
+        .unwrap_or_else(|| plan.graph.node_indices().collect());
+    let mut out: Vec<Moment> = order
+        .into_iter()
+        .map(|n| &plan.graph[n])
+        .filter_map(|s| {
+            let d = s.deadline.as_ref()?;
+            Some(Moment {
+                date: d.date.map(|x| x.to_string()),
+                past: d.date.is_some_and(|x| x < today),
+                step: s.id.clone(),
+                title: s.title.clone(),
+                rule: d.rule.clone(),
+            })
+        })
+        .collect();
+    // Dated first, by day; per-subject ones after, in the plan's order.
+    out.sort_by(|a, b| match (&a.date, &b.date) {
+        (Some(x), Some(y)) => x.cmp(y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    });
+    Ok(out)
 }
 
 #[derive(Debug, Serialize)]
