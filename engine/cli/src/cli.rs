@@ -312,6 +312,11 @@ pub struct ServeArgs {
     /// The callback registered at the provider: `https://<this server>/api/v1/oidc/callback`.
     #[arg(long, env = "STUDYFLOW_OIDC_REDIRECT_URI", value_name = "URL")]
     pub oidc_redirect_uri: Option<String>,
+    /// The scopes asked for at sign-in. The provider must give a refresh token with them (the
+    /// session is confirmed with it every 5 minutes): many give one only for `offline_access`
+    /// (then `--oidc-scope "openid profile offline_access"`).
+    #[arg(long, env = "STUDYFLOW_OIDC_SCOPE", value_name = "SCOPES", default_value = studyflow_identity::oidc::DEFAULT_SCOPE)]
+    pub oidc_scope: String,
 }
 
 #[derive(Debug, clap::Args)]

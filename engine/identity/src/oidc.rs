@@ -30,7 +30,7 @@ const MAX_PENDING: usize = 10_000;
 /// How often a session of the provider's person is confirmed with the provider (µs).
 pub const RECONFIRM_EVERY: i64 = 5 * 60 * 1_000_000;
 /// Grants held longer than this are forgotten (µs): no session lives as long.
-const HELD_AT_MOST: i64 = 24 * 60 * 60 * 1_000_000;
+const HELD_AT_MOST: i64 = 13 * 60 * 60 * 1_000_000;
 
 /// The installation's client at the provider.
 #[derive(Debug, Clone)]
@@ -42,7 +42,13 @@ pub struct OidcConfig {
     /// This server's callback, as registered at the provider
     /// (`https://…/api/v1/oidc/callback`).
     pub redirect_uri: String,
+    /// The scopes asked for ([`DEFAULT_SCOPE`]; with `offline_access` for a provider that
+    /// gives a refresh token only then).
+    pub scope: String,
 }
+
+/// The scopes asked for unless configured: the ID token with `preferred_username`.
+pub const DEFAULT_SCOPE: &str = "openid profile";
 
 /// What discovery says of the provider.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -195,7 +201,7 @@ impl Oidc {
             .append_pair("response_type", "code")
             .append_pair("client_id", &self.config.client_id)
             .append_pair("redirect_uri", &self.config.redirect_uri)
-            .append_pair("scope", "openid profile")
+            .append_pair("scope", &self.config.scope)
             // A sign-in here is a proof of identity (the acts that need a recent one rest on
             // it): the provider asks again, whatever session it has.
             .append_pair("prompt", "login")
@@ -278,6 +284,12 @@ impl Oidc {
     /// Holds what the provider gave with `verified` for the session whose secret hashes to
     /// `session`, so the session can be confirmed with the provider ([`Oidc::reconfirm`]).
     pub fn hold(&self, session: &[u8], verified: Verified, now: i64) {
+        if verified.refresh.is_none() {
+            tracing::warn!(
+                issuer = %self.config.issuer,
+                "the identity provider gave no refresh token: the session ends at its first 5-minute confirmation; allow the client the refresh_token grant, or ask for offline_access (--oidc-scope)"
+            );
+        }
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         held.retain(|_, (since, _)| now - *since < HELD_AT_MOST);
         held.insert(

@@ -13,6 +13,15 @@ use studyflow_identity::Identity;
 
 use crate::engine::{Engine, Result};
 
+/// A study's versions and contract, as its persons see them ([`Engine::history`]).
+#[derive(Debug, Clone)]
+pub struct History {
+    /// Every version, the first first.
+    pub versions: Vec<studyflow_store::VersionRow>,
+    /// The contract with the external researcher and its non-disclosure declarations (p.30).
+    pub contract: Option<studyflow_store::ContractRow>,
+}
+
 /// A study's latest version as an approver reviews it ([`Engine::review`]).
 #[derive(Debug, Clone)]
 pub struct Review {
@@ -340,6 +349,31 @@ impl Engine {
 
     /// The audit log's latest signed checkpoint (a C2SP signed note), if any: public by design,
     /// it carries the log's size and Merkle root, nothing of an event.
+    /// A study's versions (who submitted and approved each, its plan hash and state) and its
+    /// contract, for a person the study involves; not found for anyone else.
+    pub async fn history(&self, study: &str, who: &Identity) -> Result<History> {
+        if !self.involved(study, who).await? {
+            return Err(EngineError::NotFound(format!(
+                "no study `{study}` of yours"
+            )));
+        }
+        let latest = self
+            .store
+            .version(study, None)
+            .await?
+            .map_or(0, |v| v.version);
+        let mut versions = Vec::new();
+        for v in 1..=latest {
+            if let Some(row) = self.store.version(study, Some(v)).await? {
+                versions.push(row);
+            }
+        }
+        Ok(History {
+            versions,
+            contract: self.store.contract(study).await?,
+        })
+    }
+
     /// What a person reviews before approving (MK403 p.3, p.30.1): the latest version of a
     /// study they are involved in, as submitted, and whether they may approve it — an approver
     /// of the version in force, not its submitter, while it waits. A study that does not involve

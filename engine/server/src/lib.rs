@@ -684,7 +684,7 @@ fn instant(us: i64) -> String {
     from_micros(us).to_string()
 }
 
-fn day(us: i64) -> String {
+pub(crate) fn day(us: i64) -> String {
     riga_date(from_micros(us)).to_string()
 }
 
@@ -708,6 +708,7 @@ fn limited(app: &App, client: &Client) -> Result<()> {
 async fn sign_in(
     State(app): State<Arc<App>>,
     client: Client,
+    headers: HeaderMap,
     Json(s): Json<SignIn>,
 ) -> Result<Response> {
     limited(&app, &client)?;
@@ -716,6 +717,7 @@ async fn sign_in(
         .accounts
         .sign_in(&s.login, &s.password, &s.code, &client.0.to_string(), now)
         .await?;
+    end_presented(&app, &headers).await;
     let (body, cookie, _) = open_browser_session(&app, &who, "browser", now).await?;
     let mut r = (StatusCode::CREATED, Json(body)).into_response();
     r.headers_mut().insert(header::SET_COOKIE, cookie);
@@ -747,6 +749,23 @@ pub(crate) async fn open_browser_session(
         cookie,
         session.hash(),
     ))
+}
+
+/// At a sign-in, the session the browser held before, if it is still good, ends (with its
+/// refresh token at the provider): a new sign-in does not leave the old one behind.
+pub(crate) async fn end_presented(app: &App, headers: &HeaderMap) {
+    let Some(secret) = auth::session_cookie(headers) else {
+        return;
+    };
+    let now = app.engine.now();
+    if let Ok(held) = app
+        .accounts
+        .authenticate(studyflow_store::CredentialKind::Session, secret, now)
+        .await
+        && let Err(e) = end_session(app, &held.identity, &held).await
+    {
+        tracing::warn!(error = %e.detail, "the session held before a sign-in could not be ended");
+    }
 }
 
 /// Ends the session or token `held` (sign-out); for a session of the identity provider's
@@ -834,6 +853,7 @@ async fn oidc_callback(
         .accounts
         .sign_in_oidc(&verified, &client.0.to_string(), now)
         .await?;
+    end_presented(&app, &headers).await;
     let (opened, cookie, session) =
         open_browser_session(&app, &who, "browser (identity provider)", now).await?;
     // The refresh token that came with the sign-in stays in this process, for the session.
@@ -1280,8 +1300,10 @@ fn release_files(folder: &std::path::Path) -> Option<Vec<FileView>> {
 async fn download(
     State(app): State<Arc<App>>,
     p: Person,
+    headers: HeaderMap,
     Path((id, n, file)): Path<(String, usize, String)>,
 ) -> Result<Response> {
+    browser_navigation(&p, &headers)?;
     release_file(&app, &p.who, &id, n, &file).await
 }
 
@@ -1503,11 +1525,22 @@ pub(crate) async fn task_files_view(app: &App, who: &Identity, id: i64) -> Resul
     Ok(TaskFiles { prepared, supply })
 }
 
+/// A browser session's audited read only as the person's own navigation
+/// ([`web::own_navigation`]); a personal token's is the CLI's own.
+fn browser_navigation(p: &Person, headers: &HeaderMap) -> Result<()> {
+    if p.held.credential.kind == studyflow_store::CredentialKind::Session {
+        web::own_navigation(headers)?;
+    }
+    Ok(())
+}
+
 async fn task_file(
     State(app): State<Arc<App>>,
     p: Person,
+    headers: HeaderMap,
     Path((id, file)): Path<(i64, String)>,
 ) -> Result<Response> {
+    browser_navigation(&p, &headers)?;
     prepared_file(&app, &p.who, id, &file).await
 }
 

@@ -236,6 +236,7 @@ async fn sign_in_at_the_service_identity_provider() {
         client_id: "studyflow".into(),
         client_secret: "studyflow-test-secret".into(),
         redirect_uri: callback_uri.clone(),
+        scope: studyflow_identity::oidc::DEFAULT_SCOPE.into(),
     };
     // A provider whose discovery names another issuer is refused.
     let mut wrong = config.clone();
@@ -373,6 +374,7 @@ async fn a_session_lasts_while_the_provider_vouches_and_signing_out_ends_it_ther
         client_id: "studyflow".into(),
         client_secret: "studyflow-test-secret".into(),
         redirect_uri: callback_uri.clone(),
+        scope: studyflow_identity::oidc::DEFAULT_SCOPE.into(),
     })
     .await
     .unwrap();

@@ -346,6 +346,11 @@ async fn people_submit_review_and_approve_in_the_browser() {
         b.text("main").await
     );
     assert_eq!(b.text("#state").await, "approved");
+    let versions = b.text("#versions").await;
+    assert!(
+        versions.contains("gatis.krumins") && versions.contains("inese.kalnina"),
+        "{versions}"
+    );
     assert_eq!(
         s.engine
             .status(STUDY)
@@ -587,11 +592,77 @@ async fn a_form_is_only_the_sessions_own() {
     // Its own form, from its own page: submitted.
     let host = s.base.trim_start_matches("http://").to_owned();
     let origin: &'static str = Box::leak(format!("http://{host}").into_boxed_str());
-    let r = submit(vec![("spec", spec), ("csrf", token)], Some(origin))
+    // A browser that says the form comes from another site (Sec-Fetch-Site), even with the
+    // token: refused.
+    let r = http
+        .post(s.url("/submit"))
+        .header("cookie", &cookie)
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("spec", spec.clone()), ("csrf", token.clone())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(s.engine.studies().await.unwrap().is_empty());
+    let r = submit(vec![("spec", spec), ("csrf", token.clone())], Some(origin))
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(s.engine.studies().await.unwrap().len(), 1);
+    // An upload without the token as its first field: refused before anything is read.
+    let form = reqwest::multipart::Form::new().text("file", "a,b\n1,2\n");
+    let r = http
+        .post(s.url("/tasks/1/supply"))
+        .header("cookie", &cookie)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // A download is the person's own navigation: an image on another site (of the same site
+    // for the cookie) is refused before anything is looked up; from the page, looked up.
+    for (site, status) in [
+        ("cross-site", StatusCode::FORBIDDEN),
+        ("same-site", StatusCode::FORBIDDEN),
+        ("same-origin", StatusCode::NOT_FOUND),
+    ] {
+        for path in [
+            "/tasks/1/files/request.json",
+            "/studies/x/releases/0/data.csv",
+        ] {
+            let r = http
+                .get(s.url(path))
+                .header("cookie", &cookie)
+                .header("sec-fetch-site", site)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), status, "{site} {path}");
+        }
+    }
+    // A link that signs in and then downloads in the person's name goes to the studies.
+    let r = http
+        .post(s.url("/sign-in"))
+        .header("cookie", &cookie)
+        .form(&[
+            ("login", "inese.kalnina"),
+            ("password", PASSWORD),
+            ("code", &s.code("inese.kalnina", 1)),
+            ("next", "/studies/x/releases/0/data.csv"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/studies");
+    // And that sign-in ended the session the browser held before.
+    let r = http
+        .get(s.url("/studies"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "the old session is gone");
     // A page that does not exist, and an API route that does not: each in its own kind.
     let r = http
         .get(s.url("/no-such-page"))

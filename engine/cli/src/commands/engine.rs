@@ -115,6 +115,7 @@ async fn serve(a: &ServeArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
                     client_id: client_id.clone(),
                     client_secret: secret,
                     redirect_uri: redirect_uri.clone(),
+                    scope: a.oidc_scope.clone(),
                 })
                 .await
                 .with_context(|| format!("cannot use the identity provider {issuer}"))?;

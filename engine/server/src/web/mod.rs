@@ -408,11 +408,8 @@ async fn problems_as_pages(req: Request, next: axum::middleware::Next) -> Respon
             .as_ref()
             .is_some_and(|p| p.short() == "reauthenticate")
     {
-        let next = if method == Method::GET {
-            back
-        } else {
-            page_of_form(&back)
-        };
+        // The page the person was on: a download's or a form's page, a page itself.
+        let next = page_of(&back);
         return see_other(&format!("/reauthenticate?next={}", url_escape(&next)));
     }
     let lang = chosen.lang;
@@ -446,20 +443,25 @@ async fn problems_as_pages(req: Request, next: axum::middleware::Next) -> Respon
     )
 }
 
-/// The page a form posted to `path` is on: a task's page for its upload and completion, the
-/// approval page for the approval; the studies otherwise.
-fn page_of_form(path: &str) -> String {
-    if let Some(task) = path
+/// The page `path` is of: a task's page for its files, upload and completion, a study's for
+/// its releases' files and its audit's export; a page itself; the studies otherwise.
+fn page_of(path: &str) -> String {
+    let path = path.split('?').next().unwrap_or("");
+    for cut in ["/files/", "/releases/", "/audit/export"] {
+        if let Some(i) = path.find(cut) {
+            return page_of(&path[..i]);
+        }
+    }
+    if let Some(page) = path
         .strip_suffix("/supply")
         .or_else(|| path.strip_suffix("/complete"))
-        .filter(|t| t.starts_with("/tasks/"))
     {
-        return task.to_owned();
+        return page_of(page);
     }
-    if path.starts_with("/studies/") && path.ends_with("/approve") {
-        return path.to_owned();
+    match local_path(path) {
+        Some(p) if p != "/sign-out" && p != "/reauthenticate" => p.to_owned(),
+        _ => "/studies".into(),
     }
-    "/studies".into()
 }
 
 /// To the sign-in page, coming back to `next` (a path of this server only).
@@ -473,13 +475,34 @@ pub(crate) fn sign_in_redirect(next: &str) -> Response {
     r
 }
 
-/// `next` if it is a path of this server (`/…`, not `//host/…` nor `/\host`).
+/// `next` if it is a page of this server (`/…`, not `//host/…` nor `/\host`): never the API,
+/// a download or an export, which are audited reads — a link that signs a person in and then
+/// reads a release in their name is refused.
 pub(crate) fn local_path(next: &str) -> Option<&str> {
+    let path = next.split(['?', '#']).next().unwrap_or("");
     let ok = next.starts_with('/')
         && !next.starts_with("//")
         && !next.starts_with("/\\")
-        && next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
+        && next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+        && !path.starts_with("/api/")
+        && !path.contains("/releases/")
+        && !path.contains("/files/")
+        && !path.ends_with("/export");
     ok.then_some(next)
+}
+
+/// An audited read (a download, an export) only as a person's own navigation: from this
+/// server's page, or typed or bookmarked (`Sec-Fetch-Site` `same-origin` or `none`), not an
+/// image or a link on another site — a sibling subdomain is the same site for the cookie.
+pub(crate) fn own_navigation(headers: &HeaderMap) -> Result<(), Problem> {
+    match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        None | Some("same-origin" | "none") => Ok(()),
+        Some(_) => Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "a download or an export is started from this server's pages",
+        )),
+    }
 }
 
 pub(crate) fn url_escape(s: &str) -> String {
@@ -525,6 +548,20 @@ mod tests {
     }
 
     #[test]
+    fn a_proof_asked_for_returns_to_the_page_it_was_asked_on() {
+        for (asked, page) in [
+            ("/tasks/3/files/request.json", "/tasks/3"),
+            ("/tasks/3/supply", "/tasks/3"),
+            ("/studies/x/releases/0/data.csv", "/studies/x"),
+            ("/studies/x/audit/export", "/studies/x"),
+            ("/studies/x/approve", "/studies/x/approve"),
+            ("/sign-out", "/studies"),
+        ] {
+            assert_eq!(page_of(asked), page, "{asked}");
+        }
+    }
+
+    #[test]
     fn only_a_path_of_this_server_is_where_sign_in_returns() {
         assert_eq!(local_path("/studies/x"), Some("/studies/x"));
         for bad in [
@@ -533,6 +570,10 @@ mod tests {
             "https://evil.example/",
             "studies",
             "/a b",
+            "/api/v1/studies/x/releases/0/data.csv",
+            "/studies/x/releases/0/data.csv",
+            "/tasks/3/files/request.json",
+            "/studies/x/audit/export?actor=a",
         ] {
             assert_eq!(local_path(bad), None, "{bad}");
         }

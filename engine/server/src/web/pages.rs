@@ -145,6 +145,7 @@ async fn sign_in(
             ));
         }
     };
+    crate::end_presented(&app, &headers).await;
     let (_, cookie, _) = crate::open_browser_session(&app, &who, "browser (pages)", now).await?;
     let mut r = see_other(&next);
     r.headers_mut().insert(header::SET_COOKIE, cookie);
@@ -276,6 +277,34 @@ async fn study(
         .take(STEPS_PER_PAGE)
         .collect();
     let awaiting_approval = s.latest_version.is_some() && s.approved_by.is_none();
+    let history = app.engine.history(&id, &v.who).await?;
+    let versions: Vec<_> = history
+        .versions
+        .iter()
+        .rev()
+        .map(|r| {
+            context! {
+                version => r.version,
+                state => r.state.as_str(),
+                submitted_by => r.submitted_by,
+                submitted_at => crate::day(r.submitted_at),
+                approved_by => r.approved_by,
+                approved_at => r.approved_at.map(crate::day),
+                plan_hash => r.plan_hash,
+            }
+        })
+        .collect();
+    let contract = history.contract.map(|c| {
+        let signatories: Vec<String> = serde_json::from_str(&c.declarations).unwrap_or_default();
+        context! {
+            number => c.number,
+            concluded_on => c.concluded_on,
+            signatories,
+            measures => c.measures_recorded,
+            recorded_by => c.recorded_by,
+            recorded_at => crate::day(c.recorded_at),
+        }
+    });
     let timeline = match s.running_version.or(s.latest_version) {
         Some(version) => timeline(&app, &id, version).await?,
         None => Vec::new(),
@@ -285,7 +314,18 @@ async fn study(
     Ok(render(
         &frame,
         "study.html",
-        context! { s, steps, page, pages, releases, awaiting_approval, timeline, today => today(&app).to_string() },
+        context! {
+            s,
+            steps,
+            page,
+            pages,
+            releases,
+            awaiting_approval,
+            timeline,
+            versions,
+            contract,
+            today => today(&app).to_string(),
+        },
     ))
 }
 
@@ -497,6 +537,9 @@ async fn approve(
     a: Acting<ApproveForm>,
 ) -> Result<Response> {
     let v = &a.viewer;
+    // As the API: a study that does not involve the person is not found, before anything else
+    // is said of it.
+    crate::visible(&app, &v.who, &id).await?;
     let who = if v.who.issuer() == studyflow_identity::LOCAL_ISSUER {
         crate::limited(&app, &client)?;
         match app
@@ -578,16 +621,20 @@ async fn task_page(
 async fn task_file(
     State(app): State<Arc<App>>,
     v: Viewer,
+    headers: HeaderMap,
     Path((id, file)): Path<(i64, String)>,
 ) -> Result<Response> {
+    super::own_navigation(&headers)?;
     crate::prepared_file(&app, &v.who, id, &file).await
 }
 
 async fn release_file(
     State(app): State<Arc<App>>,
     v: Viewer,
+    headers: HeaderMap,
     Path((id, n, file)): Path<(String, usize, String)>,
 ) -> Result<Response> {
+    super::own_navigation(&headers)?;
     crate::release_file(&app, &v.who, &id, n, &file).await
 }
 
@@ -694,6 +741,20 @@ fn audit_query(q: &crate::AuditQuery, after: Option<&str>) -> String {
     out.join("&")
 }
 
+/// The reads of a whole log or a study's whole audit: one at a time in this server.
+static HEAVY_READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
+/// The most events one export holds.
+const EXPORT_MOST: usize = 200_000;
+
+fn busy() -> Problem {
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "busy",
+        "another verification or export of the audit is running; try again in a moment",
+    )
+}
+
 #[derive(Debug, Serialize)]
 struct Verified {
     intact: bool,
@@ -729,6 +790,8 @@ async fn audit(
         .map(|n| format!("/studies/{id}/audit?{}", audit_query(&q, Some(n))));
     let verified = match aq.verify {
         Some(_) => {
+            // The whole log is read: one verification at a time.
+            let _one = HEAVY_READS.try_acquire().map_err(|_| busy())?;
             let (result, signed) = app.engine.verify_audit_for(&id, &v.who).await?;
             Some(match result {
                 studyflow_store::Verification::Intact {
@@ -788,9 +851,13 @@ async fn audit(
 async fn audit_export(
     State(app): State<Arc<App>>,
     v: Viewer,
+    headers: HeaderMap,
     Path(id): Path<String>,
     Query(q): Query<crate::AuditQuery>,
 ) -> Result<Response> {
+    super::own_navigation(&headers)?;
+    // One export at a time, of at most EXPORT_MOST events: a study of 100,000 runs has many.
+    let _one = HEAVY_READS.try_acquire().map_err(|_| busy())?;
     let mut out = String::new();
     let mut q = crate::AuditQuery {
         limit: Some(500),
@@ -805,6 +872,15 @@ async fn audit_export(
             out.push('\n');
         }
         events += page.items.len();
+        if events >= EXPORT_MOST {
+            return Err(Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                format!(
+                    "the export holds more than {EXPORT_MOST} events: narrow it by days, who or action"
+                ),
+            ));
+        }
         match page.next.and_then(|n| n.parse::<i64>().ok()) {
             Some(after) => q.after = Some(after),
             None => break,
@@ -816,7 +892,13 @@ async fn audit_export(
             "audit.exported",
             &id,
             "p.25.3",
-            serde_json::json!({"events": events}),
+            serde_json::json!({
+                "events": events,
+                "actor": q.actor,
+                "action": q.action,
+                "from": q.from,
+                "until": q.until,
+            }),
         )
         .await?;
     let mut r = out.into_response();
