@@ -620,6 +620,26 @@ pub struct TaskGuide {
 }
 
 impl Engine {
+    /// The quality report of an open quality-check task of `who` (MK403 p.18, p.22.2): per
+    /// table its rows and duplicates, and per column the values missing, dates out of order,
+    /// impossible values and values outside their domain — counts, never a value. `None` for
+    /// another kind of task.
+    pub async fn quality_report(
+        &self,
+        run: i64,
+        who: &Identity,
+    ) -> Result<Option<serde_json::Value>> {
+        let (row, _, step) = self.open_task(run, who, None).await?;
+        if step.kind != studyflow_plan::StepKind::QualityCheck {
+            return Ok(None);
+        }
+        Ok(row
+            .output
+            .as_deref()
+            .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok())
+            .and_then(|o| o.get("quality").cloned()))
+    }
+
     /// The guide to an open task (see [`TaskGuide`]). Paths are in the worker's work folder.
     pub async fn task_guide(&self, task: &RunRow) -> Result<TaskGuide> {
         let loaded = self.load(&task.study, task.version).await?;

@@ -846,4 +846,32 @@ async fn a_task_takes_its_file_in_the_browser() {
     let run = engine.store.run(task).await.unwrap().unwrap();
     let output: serde_json::Value = serde_json::from_str(run.output.as_deref().unwrap()).unwrap();
     assert_eq!(output["subjects"], clients.len(), "{output}");
+    // The quality check opens on the imported data: its report as tables — rows and
+    // duplicates per table, findings per column, counts only — then completed.
+    let quality = engine
+        .tasks(Some(&researcher))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.step == "quality-check")
+        .expect("the quality check is open")
+        .id;
+    b.go(&s.url(&format!("/tasks/{quality}"))).await;
+    let report = b.text("section[aria-labelledby=quality-h]").await;
+    assert!(
+        report.contains(&format!("{} rows", clients.len())),
+        "{report}"
+    );
+    for c in &clients {
+        // No value of the data, only counts.
+        assert!(
+            !report.contains(&c.last_name) && !report.contains(&c.case_number),
+            "{report}"
+        );
+    }
+    accessible(&b, "quality check").await;
+    b.click("#complete").await;
+    assert!(b.url().await.ends_with("/tasks?done=completed"));
+    let done = engine.store.run(quality).await.unwrap().unwrap();
+    assert_ne!(done.state.as_str(), "waiting", "{done:?}");
 }

@@ -515,12 +515,19 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("submit.submit", "Iesniegt", "Submit"),
     ("submit.title", "Iesniegt pētījumu", "Submit a study"),
+    ("task.column", "Kolonna", "Column"),
     (
         "task.columns",
         "Kolonnas, ko galvene drīkst nosaukt:",
         "The columns its header may name:",
     ),
     ("task.complete", "Pabeigt uzdevumu", "Finish the task"),
+    (
+        "task.date_order",
+        "Datumi nepareizā secībā",
+        "Dates out of order",
+    ),
+    ("task.duplicates", "dublikāti", "duplicates"),
     (
         "task.file",
         "Fails (CSV ar galvenes rindu)",
@@ -532,6 +539,18 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
         "It is checked whole before it is taken; if any row is wrong, nothing of it is kept.",
     ),
     ("task.guide", "Kas jādara", "What to do"),
+    (
+        "task.impossible",
+        "Neiespējamas vērtības",
+        "Impossible values",
+    ),
+    ("task.missing", "Trūkst", "Missing"),
+    ("task.no_findings", "Nav atradumu.", "No findings."),
+    (
+        "task.out_of_domain",
+        "Ārpus pieļaujamā",
+        "Outside their domain",
+    ),
     ("task.prepared", "Sagatavotie faili", "Prepared files"),
     (
         "task.prepared_help",
@@ -539,12 +558,19 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
         "What the engine prepared for this task; each download is recorded in the audit.",
     ),
     ("task.problem", "Problēma", "Problem"),
+    ("task.quality", "Kvalitātes pārskats", "The quality report"),
+    (
+        "task.quality_help",
+        "Pētījuma datu kopas kvalitāte (MK403 18. un 22.2. p.): skaiti, nevis vērtības. Izlabo kļūdaino tā avotā, tad pabeidz uzdevumu ar piezīmi par to, ko pārbaudīji.",
+        "The study dataset's quality (MK403 p.18, p.22.2): counts, never values. Correct what is wrong at its source, then finish the task with a note of what you checked.",
+    ),
     (
         "task.refused_rows",
         "Problēmas pa rindām (1 ir galvene)",
         "Problems by row (1 is the header)",
     ),
     ("task.row", "Rinda", "Row"),
+    ("task.rows", "rindas", "rows"),
     ("task.send", "Nosūtīt failu", "Send the file"),
     (
         "task.supplied",

@@ -608,14 +608,54 @@ async fn task_page(
         Err(p) if p.status == 404 => None,
         Err(p) => return Err(p),
     };
+    let quality = app
+        .engine
+        .quality_report(id, &v.who)
+        .await?
+        .map(|q| quality_tables(&q));
     let mut frame = v.frame("tasks");
     frame.notice = notice(done);
     Ok(render_status(
         &frame,
         status,
         "task.html",
-        context! { task, files, refused },
+        context! { task, files, refused, quality },
     ))
+}
+
+/// The quality report as tables: per table its rows and duplicates, and a line per column
+/// with a finding — counts only.
+fn quality_tables(report: &serde_json::Value) -> Vec<minijinja::Value> {
+    const KINDS: [&str; 4] = ["missing", "date_order", "impossible", "out_of_domain"];
+    let Some(tables) = report.as_object() else {
+        return Vec::new();
+    };
+    tables
+        .iter()
+        .map(|(name, r)| {
+            let mut columns: std::collections::BTreeMap<String, [u64; 4]> = Default::default();
+            for (k, kind) in KINDS.iter().enumerate() {
+                if let Some(m) = r.get(*kind).and_then(|m| m.as_object()) {
+                    for (column, n) in m {
+                        let n = n.as_u64().unwrap_or(0);
+                        if n > 0 {
+                            columns.entry(column.clone()).or_default()[k] = n;
+                        }
+                    }
+                }
+            }
+            let lines: Vec<_> = columns
+                .into_iter()
+                .map(|(column, n)| context! { column, counts => n.to_vec() })
+                .collect();
+            context! {
+                name,
+                rows => r.get("rows").and_then(|x| x.as_u64()).unwrap_or(0),
+                duplicates => r.get("duplicates").and_then(|x| x.as_u64()).unwrap_or(0),
+                lines,
+            }
+        })
+        .collect()
 }
 
 async fn task_file(
