@@ -875,3 +875,177 @@ async fn a_task_takes_its_file_in_the_browser() {
     let done = engine.store.run(quality).await.unwrap().unwrap();
     assert_ne!(done.state.as_str(), "waiting", "{done:?}");
 }
+
+/// Every page × anonymous, a stranger (signed in, bound to nothing) and a person of the study:
+/// anonymous is sent to the sign-in page, the stranger finds no study and no task (404) with
+/// the session's own token and from the server's own page, the study's person gets the page.
+/// Walked from `studyflow_server::web::pages()`, so a new page without its access fails here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_denies_by_default() {
+    use studyflow_identity::Identity;
+    use studyflow_server::web::{PageAccess, pages};
+    let s = Site::start(&["inese.kalnina", "gatis.krumins", "eve.sample"]).await;
+    let researcher = Identity::for_tests("inese.kalnina");
+    let (_, _, hash) = s
+        .engine
+        .submit(spec().as_bytes(), &researcher)
+        .await
+        .unwrap();
+    s.engine
+        .approve(STUDY, &Identity::for_tests("gatis.krumins"), Some(&hash))
+        .await
+        .unwrap();
+    s.engine.start(STUDY, &researcher).await.unwrap();
+    let worker_engine = Arc::new(Engine::new(
+        s.store.clone(),
+        s.clock.clone(),
+        Arc::new(Calendar::latvia()),
+        Arc::new(PlaceholderDataPlane { cohort_size: 3 }),
+        Options::default(),
+    ));
+    let worker = studyflow_runtime::Worker::new(worker_engine, "w".into());
+    // Far enough on for the first person's task (the placeholder plane does the rest).
+    for _ in 0..20 {
+        worker.run_until_idle().await.unwrap();
+        if !s.engine.tasks(Some(&researcher)).await.unwrap().is_empty() {
+            break;
+        }
+        s.clock.advance(jiff::SignedDuration::from_hours(24 * 30));
+    }
+    let task = s
+        .engine
+        .tasks(Some(&researcher))
+        .await
+        .unwrap()
+        .first()
+        .expect("a task of the researcher's is open")
+        .id;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let session = |login: &'static str, ahead: i64| {
+        let http = http.clone();
+        let s = &s;
+        async move {
+            let r = http
+                .post(s.url("/sign-in"))
+                .form(&[
+                    ("login", login),
+                    ("password", PASSWORD),
+                    ("code", &s.code(login, ahead)),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::SEE_OTHER, "{login}");
+            let cookie = r.headers()["set-cookie"]
+                .to_str()
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_owned();
+            let html = http
+                .get(s.url("/submit"))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let token = html
+                .split("name=\"csrf\" value=\"")
+                .nth(1)
+                .and_then(|t| t.split('"').next())
+                .unwrap()
+                .to_owned();
+            (cookie, token)
+        }
+    };
+    let stranger = session("eve.sample", 0).await;
+    let person = session("inese.kalnina", 0).await;
+    let mut walked = 0;
+    for (doc, _) in pages() {
+        let path = doc
+            .path
+            .replace(
+                "{id}",
+                &match doc.access {
+                    PageAccess::Task => task.to_string(),
+                    _ => STUDY.to_owned(),
+                },
+            )
+            .replace("{n}", "0")
+            .replace("{file}", "x.csv");
+        let ask = |who: Option<&(String, String)>| {
+            let mut req = match doc.method {
+                "GET" => http.get(s.url(&path)),
+                _ => http.post(s.url(&path)),
+            };
+            req = req.header("sec-fetch-site", "same-origin");
+            if let Some((cookie, token)) = who {
+                req = req.header("cookie", cookie);
+                if doc.method == "POST" {
+                    req = if path.ends_with("/supply") {
+                        req.multipart(
+                            reqwest::multipart::Form::new()
+                                .text("csrf", token.clone())
+                                .text("file", "a\n1\n"),
+                        )
+                    } else {
+                        req.form(&[("csrf", token.as_str()), ("note", ""), ("plan_hash", "x")])
+                    };
+                }
+            }
+            req.send()
+        };
+        let anonymous = ask(None).await.unwrap();
+        // (Signing out would end the stranger's session for the pages after it.)
+        let strangers = if path == "/sign-out" {
+            ask(None).await.unwrap()
+        } else {
+            ask(Some(&stranger)).await.unwrap()
+        };
+        let where_to = |r: &reqwest::Response| {
+            r.headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_owned())
+                .unwrap_or_default()
+        };
+        match doc.access {
+            PageAccess::Public => {}
+            _ => {
+                assert_eq!(
+                    anonymous.status(),
+                    StatusCode::SEE_OTHER,
+                    "{} {path} anonymous",
+                    doc.method
+                );
+                assert!(
+                    where_to(&anonymous).starts_with("/sign-in"),
+                    "{} {path}",
+                    doc.method
+                );
+            }
+        }
+        if matches!(doc.access, PageAccess::Study | PageAccess::Task) {
+            assert_eq!(
+                strangers.status(),
+                StatusCode::NOT_FOUND,
+                "{} {path}: a stranger finds nothing ({})",
+                doc.method,
+                where_to(&strangers)
+            );
+            // The study's own person is not refused as a stranger is (what they may do there
+            // is the engine's: its own tests).
+            if doc.method == "GET" && !path.contains("/releases/") && !path.contains("/files/") {
+                let r = ask(Some(&person)).await.unwrap();
+                assert_eq!(r.status(), StatusCode::OK, "{} {path}", doc.method);
+            }
+        }
+        walked += 1;
+    }
+    assert!(walked >= 25, "{walked}");
+}

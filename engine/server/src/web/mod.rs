@@ -26,6 +26,7 @@ use studyflow_identity::{Authenticated, Identity};
 use studyflow_store::CredentialKind;
 
 pub use i18n::Lang;
+pub use pages::{PageAccess, PageDoc, pages};
 
 use crate::App;
 use crate::auth;

@@ -21,33 +21,88 @@ use crate::problem::Problem;
 
 type Result<T> = std::result::Result<T, Problem>;
 
-pub(super) fn routes() -> Router<Arc<App>> {
-    Router::new()
-        .route("/", get(|| async { see_other("/studies") }))
-        .route("/static/style.css", get(style))
-        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
-        .route("/sign-in", get(sign_in_page).post(sign_in))
-        .route("/sign-out", post(sign_out))
-        .route("/studies", get(studies))
-        .route("/studies/{id}", get(study))
-        .route("/studies/{id}/approve", get(review).post(approve))
-        .route("/submit", get(submit_page).post(submit))
-        .route("/tasks", get(tasks))
-        .route("/tasks/{id}", get(task))
-        .route("/tasks/{id}/files/{file}", get(task_file))
-        .route(
-            "/tasks/{id}/supply",
+/// Who may ask for a page before the engine's own checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageAccess {
+    /// Anyone: the sign-in page, the style sheet.
+    Public,
+    /// A signed-in person (a browser session); pages about nothing of a study's.
+    SignedIn,
+    /// A signed-in person the study (`{id}`) involves; not found for anyone else.
+    Study,
+    /// The signed-in person whose open task (`{id}`) it is.
+    Task,
+}
+
+/// A page route, as the router is built from it and the tests walk it.
+#[derive(Debug, Clone, Copy)]
+pub struct PageDoc {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: PageAccess,
+}
+
+/// Every page route with its handler: the router is built from this list and the pages'
+/// authorisation test walks it, so a page cannot be added without its entry.
+pub fn pages() -> Vec<(PageDoc, axum::routing::MethodRouter<Arc<App>>)> {
+    use PageAccess::*;
+    let p = |method, path, access| PageDoc {
+        method,
+        path,
+        access,
+    };
+    vec![
+        (
+            p("GET", "/", Public),
+            get(|| async { see_other("/studies") }),
+        ),
+        (p("GET", "/static/style.css", Public), get(style)),
+        (
+            p("GET", "/favicon.ico", Public),
+            get(|| async { StatusCode::NO_CONTENT }),
+        ),
+        (p("GET", "/sign-in", Public), get(sign_in_page)),
+        (p("POST", "/sign-in", Public), post(sign_in)),
+        (p("POST", "/sign-out", SignedIn), post(sign_out)),
+        (p("GET", "/studies", SignedIn), get(studies)),
+        (p("GET", "/studies/{id}", Study), get(study)),
+        (p("GET", "/studies/{id}/approve", Study), get(review)),
+        (p("POST", "/studies/{id}/approve", Study), post(approve)),
+        (p("GET", "/studies/{id}/audit", Study), get(audit)),
+        (
+            p("GET", "/studies/{id}/audit/export", Study),
+            get(audit_export),
+        ),
+        (
+            p("GET", "/studies/{id}/releases/{n}/{file}", Study),
+            get(release_file),
+        ),
+        (p("GET", "/submit", SignedIn), get(submit_page)),
+        (p("POST", "/submit", SignedIn), post(submit)),
+        (p("GET", "/tasks", SignedIn), get(tasks)),
+        (p("GET", "/tasks/{id}", Task), get(task)),
+        (p("GET", "/tasks/{id}/files/{file}", Task), get(task_file)),
+        (
+            p("POST", "/tasks/{id}/supply", Task),
             post(supply).layer(axum::extract::DefaultBodyLimit::max(
                 crate::SUPPLY_LIMIT + (1 << 20),
             )),
-        )
-        .route("/tasks/{id}/complete", post(complete))
-        .route("/studies/{id}/releases/{n}/{file}", get(release_file))
-        .route("/reauthenticate", get(reauth_page).post(reauthenticate))
-        .route("/studies/{id}/audit", get(audit))
-        .route("/studies/{id}/audit/export", get(audit_export))
-        .route("/validate", get(validate_page).post(validate))
-        .route("/calendar", get(calendar))
+        ),
+        (p("POST", "/tasks/{id}/complete", Task), post(complete)),
+        (p("GET", "/reauthenticate", SignedIn), get(reauth_page)),
+        (p("POST", "/reauthenticate", SignedIn), post(reauthenticate)),
+        (p("GET", "/validate", SignedIn), get(validate_page)),
+        (p("POST", "/validate", SignedIn), post(validate)),
+        (p("GET", "/calendar", SignedIn), get(calendar)),
+    ]
+}
+
+pub(super) fn routes() -> Router<Arc<App>> {
+    let mut router = Router::new();
+    for (doc, handler) in pages() {
+        router = router.route(doc.path, handler);
+    }
+    router
 }
 
 async fn style() -> Response {
