@@ -3,6 +3,9 @@
 //! `studyflow serve` with the personal token `studyflow login` keeps; the operator's run on the
 //! database.
 
+#[path = "../engine/server/tests/browser/mod.rs"]
+mod browser;
+
 use studyflow_tests::{TempDir, add_user, background, code, serve, studyflow};
 
 const SPEC: &str = "specs/recidivism-2026-cohort.yaml";
@@ -503,6 +506,54 @@ fn the_demo_runs_the_recidivism_study_end_to_end() {
     assert_eq!(refused.code, 1, "{}", refused.transcript());
     assert!(refused.stderr.contains("p.22.5"), "{}", refused.stderr);
     assert!(!std::path::Path::new(&format!("{}/approver/subjects.csv", dir.path())).exists());
+    // The same in a browser: the researcher signs in on the pages, finds the study's released
+    // datasets and downloads the analysis dataset from its link, as released; the approver sees
+    // the releases listed and is refused the file (MK403 p.22.5, p.24).
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let Some(b) = browser::Browser::start().await else {
+            return;
+        };
+        let released = |who: &'static str, ahead: i64| {
+            let b = &b;
+            let served = &served;
+            let (password, secret) = account(who);
+            async move {
+                b.go(&format!("{}/sign-in", served.url)).await;
+                b.type_into("#login", who).await;
+                b.type_into("#password", &password).await;
+                b.type_into("#code", &code(&secret, ahead)).await;
+                b.click("form.stack button[type=submit]").await;
+                assert_eq!(b.text("#me").await, who);
+                b.go(&format!("{}/studies/recidivism-2026-cohort", served.url))
+                    .await;
+                let href = b
+                    .run(
+                        "const a = [...document.querySelectorAll('#releases a')].filter(a => a.textContent === 'subjects.csv').pop(); return a ? a.href : null;",
+                        serde_json::json!([]),
+                    )
+                    .await;
+                let href = href.as_str().expect("a link to subjects.csv").to_owned();
+                let cookie = b.cookie("__Host-studyflow").await;
+                let r = reqwest::Client::new()
+                    .get(&href)
+                    .header("cookie", format!("__Host-studyflow={cookie}"))
+                    .header("sec-fetch-site", "same-origin")
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status();
+                let body = r.bytes().await.unwrap();
+                b.click(".account form button").await;
+                (status, body)
+            }
+        };
+        let (status, body) = released("inese.kalnina", 1).await;
+        assert_eq!(status, 200);
+        assert_eq!(body.as_ref(), std::fs::read(folder.join("subjects.csv")).unwrap());
+        let (status, body) = released("gatis.krumins", 1).await;
+        assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
+        assert!(String::from_utf8_lossy(&body).contains("p.22.5"));
+    });
     // Each download is in the audit: who, which file, its sha256.
     let export = studyflow(&["audit", "export", "--database", db.to_str().unwrap()]).stdout;
     let manifest = std::fs::read_to_string(folder.join("MANIFEST.sha256")).unwrap();

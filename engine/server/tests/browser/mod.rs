@@ -4,6 +4,9 @@
 //! page to check it against WCAG 2.1 A and AA. Without the browser or axe-core the test says so
 //! loudly and skips; with `CI` set that is a failure.
 
+// Shared by the server's page tests and the end-to-end demo test, each using part of it.
+#![allow(dead_code)]
+
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -52,9 +55,15 @@ fn skip(why: &str) -> Option<Browser> {
     None
 }
 
+/// axe-core in the workspace's `tests/browser/` (found from whichever crate's tests run).
 fn axe_path() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/browser/node_modules/axe-core/axe.min.js")
+    let mut dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    loop {
+        let candidate = dir.join("tests/browser/package.json");
+        if candidate.exists() || !dir.pop() {
+            return dir.join("tests/browser/node_modules/axe-core/axe.min.js");
+        }
+    }
 }
 
 impl Browser {
