@@ -50,7 +50,8 @@ pub fn schema_text() -> String {
 }
 
 /// Rewrites what schemars generates into what editors and validators handle best:
-/// optional fields are not nullable (an empty value is a mistake in a spec), integer `format`s
+/// optional fields are not nullable (an empty value is a mistake in a spec) and have no `null`
+/// default, integer `format`s
 /// that draft-07 does not define are dropped, and `oneOf` lists of constants become `enum`s
 /// with `enumDescriptions` (clear errors, and completion with documentation in VS Code).
 fn finalize(value: &mut Value) {
@@ -83,6 +84,11 @@ fn finalize(value: &mut Value) {
 }
 
 fn strip_null(map: &mut Map<String, Value>) {
+    // A `null` default is no value an editor can offer: yaml-language-server fails on it and
+    // completes nothing where a suggestion would reach it (issue #14).
+    if map.get("default") == Some(&Value::Null) {
+        map.remove("default");
+    }
     if let Some(Value::Array(types)) = map.get_mut("type") {
         types.retain(|t| t != "null");
         if types.len() == 1 {
@@ -439,6 +445,32 @@ fn value_message(kind: &ValidationErrorKind, instance: &Value) -> (String, Optio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// No `"default": null` anywhere: yaml-language-server throws on it and offers nothing.
+    #[test]
+    fn no_property_has_a_null_default() {
+        fn walk(v: &Value, at: &str, found: &mut Vec<String>) {
+            match v {
+                Value::Object(m) => {
+                    if m.get("default") == Some(&Value::Null) {
+                        found.push(at.to_owned());
+                    }
+                    for (k, v) in m {
+                        walk(v, &format!("{at}/{k}"), found);
+                    }
+                }
+                Value::Array(a) => {
+                    for (i, v) in a.iter().enumerate() {
+                        walk(v, &format!("{at}/{i}"), found);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut found = Vec::new();
+        walk(schema_value(), "", &mut found);
+        assert!(found.is_empty(), "{found:?}");
+    }
 
     #[test]
     fn points_are_extracted_from_descriptions() {
