@@ -16,6 +16,7 @@ pub mod api;
 pub mod auth;
 pub mod problem;
 pub mod tls;
+mod views;
 pub mod web;
 
 use std::sync::Arc;
@@ -35,6 +36,8 @@ use studyflow_runtime::{ContractInput, Engine, TaskNote};
 use crate::api::*;
 use crate::auth::{Client, Limiter, Person};
 use crate::problem::Problem;
+pub use crate::views::SUPPLY_LIMIT;
+use crate::views::*;
 
 /// What the server holds.
 pub struct App {
@@ -680,19 +683,6 @@ pub async fn serve_tls(
 
 type Result<T> = std::result::Result<T, Problem>;
 
-fn instant(us: i64) -> String {
-    from_micros(us).to_string()
-}
-
-pub(crate) fn day(us: i64) -> String {
-    riga_date(from_micros(us)).to_string()
-}
-
-/// A deadline's last day (deadlines are the instant after it).
-fn last_day(us: i64) -> String {
-    day(us - 1)
-}
-
 fn limited(app: &App, client: &Client) -> Result<()> {
     app.limiter
         .attempt(client.0, app.engine.now())
@@ -1013,21 +1003,6 @@ async fn list_studies(
     })))
 }
 
-/// The studies `who` is involved in (the API's list and the studies page alike).
-pub(crate) async fn studies_view(app: &App, who: &Identity) -> Result<Vec<StudySummary>> {
-    Ok(app
-        .engine
-        .studies_of(who)
-        .await?
-        .into_iter()
-        .map(|s| StudySummary {
-            id: s.id,
-            state: s.state.as_str().to_owned(),
-            active_version: s.active_version,
-        })
-        .collect())
-}
-
 fn yaml_body(headers: &HeaderMap, body: &Bytes) -> Result<()> {
     let ct = headers
         .get(header::CONTENT_TYPE)
@@ -1071,82 +1046,12 @@ async fn submit(
     ))
 }
 
-/// A study the person may see, or 404 as for one that does not exist.
-async fn visible(app: &App, who: &Identity, study: &str) -> Result<()> {
-    if app.engine.involved(study, who).await? {
-        Ok(())
-    } else {
-        Err(Problem::not_found(format!("no study `{study}` of yours")))
-    }
-}
-
 async fn study(
     State(app): State<Arc<App>>,
     p: Person,
     Path(id): Path<String>,
 ) -> Result<Json<StudyView>> {
     Ok(Json(study_view(&app, &p.who, &id).await?))
-}
-
-/// A study as its persons see it (the API's study and the study page alike); 404 to others.
-pub(crate) async fn study_view(app: &App, who: &Identity, id: &str) -> Result<StudyView> {
-    visible(app, who, id).await?;
-    let s = app
-        .engine
-        .status(id)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("no study `{id}` of yours")))?;
-    Ok(StudyView {
-        id: s.study,
-        state: s.state.as_str().to_owned(),
-        since: instant(s.since),
-        latest_version: s.latest.as_ref().map(|v| v.version),
-        plan_hash: s.latest.as_ref().map(|v| v.plan_hash.clone()),
-        approved_by: s
-            .latest
-            .as_ref()
-            .and_then(|v| v.approved.as_ref().map(|a| a.0.clone())),
-        running_version: s.running_version,
-        steps: s
-            .steps
-            .into_iter()
-            .map(|st| StepView {
-                step: st.step,
-                per_subject: st.per_subject,
-                runs: st.runs,
-                activities: st
-                    .activities
-                    .into_iter()
-                    .map(|(a, n)| (a.as_str().to_owned(), n))
-                    .collect(),
-                next: st.next.map(day),
-                due: st.due.map(last_day),
-                late: st.late,
-                reason: st.reason,
-            })
-            .collect(),
-        overdue: s
-            .overdue
-            .into_iter()
-            .map(|o| OverdueView {
-                step: o.step,
-                runs: o.runs,
-                open: o.open,
-                due: last_day(o.due),
-                rule: o.rule,
-            })
-            .collect(),
-        releases: s
-            .releases
-            .into_iter()
-            .map(|r| ReleaseView {
-                step: r.step,
-                recipient: r.recipient,
-                written_at: instant(r.written_at),
-                follow_up_events: r.follow_up_events,
-            })
-            .collect(),
-    })
 }
 
 async fn amend(
@@ -1255,48 +1160,6 @@ async fn releases(
     Ok(Json(releases_view(&app, &p.who, &id).await?))
 }
 
-/// A study's releases with their files (the API's list and the study page alike).
-pub(crate) async fn releases_view(
-    app: &App,
-    who: &Identity,
-    id: &str,
-) -> Result<Vec<ReleaseFiles>> {
-    visible(app, who, id).await?;
-    Ok(app
-        .engine
-        .releases(id)
-        .await?
-        .into_iter()
-        .enumerate()
-        .map(|(index, r)| ReleaseFiles {
-            index,
-            files: release_files(&r.folder).unwrap_or_default(),
-            step: r.step,
-            recipient: r.recipient,
-            written_at: instant(r.written_at),
-            follow_up_events: r.follow_up_events,
-        })
-        .collect())
-}
-
-/// The manifest's name in a release.
-const MANIFEST: &str = "MANIFEST.sha256";
-
-/// A release's files as its manifest lists them, and the manifest itself.
-fn release_files(folder: &std::path::Path) -> Option<Vec<FileView>> {
-    let mut files: Vec<FileView> = studyflow_dataplane::release::manifest(folder)
-        .ok()?
-        .into_iter()
-        .map(|(name, sha256)| FileView { name, sha256 })
-        .collect();
-    let manifest = std::fs::read(folder.join(MANIFEST)).ok()?;
-    files.push(FileView {
-        name: MANIFEST.to_owned(),
-        sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&manifest)),
-    });
-    Some(files)
-}
-
 async fn download(
     State(app): State<Arc<App>>,
     p: Person,
@@ -1307,86 +1170,6 @@ async fn download(
     release_file(&app, &p.who, &id, n, &file).await
 }
 
-/// A file of release `n` of study `id` for `who`, as its manifest lists it and only after its
-/// sha256 matched, the download audited (the API and the study page alike; MK403 p.24, p.30).
-pub(crate) async fn release_file(
-    app: &App,
-    who: &Identity,
-    id: &str,
-    n: usize,
-    file: &str,
-) -> Result<Response> {
-    let release = app.engine.release_for(id, n, who).await?;
-    let files = release_files(&release.folder).ok_or_else(|| {
-        Problem::new(
-            StatusCode::GONE,
-            "gone",
-            format!("the files of release {n} of `{id}` are not there any more"),
-        )
-    })?;
-    // Only a file the manifest names, or the manifest (no path of the client's reaches the
-    // disk), and only as the manifest says it is.
-    // A plain file name only, whatever a manifest on disk says: nothing outside the folder.
-    let plain = |n: &str| !n.is_empty() && !n.starts_with('.') && !n.contains(['/', '\\', '\0']);
-    let Some(FileView { name, sha256: hash }) =
-        files.into_iter().find(|f| f.name == file && plain(&f.name))
-    else {
-        return Err(Problem::not_found(format!(
-            "release {n} of `{id}` has no file `{}`",
-            file.chars().take(80).collect::<String>()
-        )));
-    };
-    let bytes = tokio::fs::read(release.folder.join(&name))
-        .await
-        .map_err(|_| {
-            Problem::new(
-                StatusCode::GONE,
-                "gone",
-                format!("`{name}` of release {n} is not there any more"),
-            )
-        })?;
-    let actual = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
-    if actual != hash {
-        tracing::error!(study = %id, release = n, file = %name, "a release file does not match its manifest");
-        return Err(Problem::internal());
-    }
-    app.engine
-        .record_read(
-            who,
-            "release.downloaded",
-            id,
-            if release.to_external { "p.30" } else { "p.24" },
-            serde_json::json!({"release": n, "step": release.step, "file": name, "sha256": hash}),
-        )
-        .await?;
-    let mut r = bytes.into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    h.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
-            .map_err(|_| Problem::internal())?,
-    );
-    h.insert(
-        "x-content-sha256",
-        HeaderValue::from_str(&hash).map_err(|_| Problem::internal())?,
-    );
-    Ok(r)
-}
-
-#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
-pub(crate) struct AuditQuery {
-    pub limit: Option<i64>,
-    pub after: Option<i64>,
-    pub actor: Option<String>,
-    pub action: Option<String>,
-    pub from: Option<String>,
-    pub until: Option<String>,
-}
-
 async fn study_audit(
     State(app): State<Arc<App>>,
     p: Person,
@@ -1394,60 +1177,6 @@ async fn study_audit(
     Query(q): Query<AuditQuery>,
 ) -> Result<Json<Page<AuditEventView>>> {
     Ok(Json(audit_view(&app, &p.who, &id, q).await?))
-}
-
-/// A page of a study's audit for `who` (the API and the audit page alike): narrowed by actor,
-/// action and days (Riga time), paged by sequence number.
-pub(crate) async fn audit_view(
-    app: &App,
-    who: &Identity,
-    id: &str,
-    q: AuditQuery,
-) -> Result<Page<AuditEventView>> {
-    let midnight = |name: &str, text: &Option<String>, next: bool| -> Result<Option<i64>> {
-        let Some(text) = text.as_ref().filter(|t| !t.is_empty()) else {
-            return Ok(None);
-        };
-        let d: jiff::civil::Date = text
-            .parse()
-            .map_err(|_| Problem::bad_request(format!("`{name}` is a day (YYYY-MM-DD)")))?;
-        let d = if next {
-            d.tomorrow()
-                .map_err(|_| Problem::bad_request(format!("`{name}` is out of range")))?
-        } else {
-            d
-        };
-        Ok(Some(
-            studyflow_runtime::clock::riga_midnight(d).as_microsecond(),
-        ))
-    };
-    let filter = studyflow_store::AuditFilter {
-        actor: q.actor.filter(|a| !a.is_empty()),
-        action: q.action.filter(|a| !a.is_empty()),
-        from: midnight("from", &q.from, false)?,
-        until: midnight("until", &q.until, true)?,
-    };
-    let limit = q.limit.unwrap_or(100).clamp(1, 500);
-    let rows = app
-        .engine
-        .audit_of(id, who, &filter, q.after.unwrap_or(0), limit + 1)
-        .await?;
-    let next = (rows.len() as i64 > limit).then(|| rows[limit as usize - 1].seq.to_string());
-    let items = rows
-        .into_iter()
-        .take(limit as usize)
-        .map(|r| AuditEventView {
-            seq: r.seq,
-            at: instant(r.event.at),
-            actor: r.event.actor,
-            action: r.event.action,
-            object: r.event.object,
-            point: r.event.point,
-            detail: serde_json::from_str(&r.event.detail)
-                .unwrap_or(serde_json::Value::String(r.event.detail)),
-        })
-        .collect();
-    Ok(Page { items, next })
 }
 
 async fn audit_checkpoint(State(app): State<Arc<App>>) -> Result<Response> {
@@ -1464,65 +1193,12 @@ async fn audit_checkpoint(State(app): State<Arc<App>>) -> Result<Response> {
     Ok(r)
 }
 
-/// The largest file a person supplies for a task: a manual extraction of 100,000 clients with
-/// twenty columns is about 20 MiB.
-pub const SUPPLY_LIMIT: usize = 64 << 20;
-
-fn work_folder(app: &App) -> Result<&std::path::Path> {
-    app.work.as_deref().ok_or_else(|| {
-        Problem::not_found(
-            "this server is not configured with the work folder (studyflow serve --work-dir): tasks take no files through it",
-        )
-    })
-}
-
-/// The files the engine prepared for task `run` of `step`, in the work folder's outbox.
-fn prepared_files(
-    work: &std::path::Path,
-    run: &studyflow_store::RunRow,
-    step: &studyflow_plan::Step,
-) -> Vec<studyflow_dataplane::supply::Prepared> {
-    let output: Option<serde_json::Value> = run
-        .output
-        .as_deref()
-        .and_then(|o| serde_json::from_str(o).ok());
-    studyflow_dataplane::supply::prepared(&work.join("outbox"), &run.study, step, output.as_ref())
-}
-
 async fn task_files(
     State(app): State<Arc<App>>,
     p: Person,
     Path(id): Path<i64>,
 ) -> Result<Json<TaskFiles>> {
     Ok(Json(task_files_view(&app, &p.who, id).await?))
-}
-
-/// What the engine prepared for task `id` and what it takes (the API and the task page alike).
-pub(crate) async fn task_files_view(app: &App, who: &Identity, id: i64) -> Result<TaskFiles> {
-    let (run, loaded, step) = app.engine.task_taking_files(id, who, None).await?;
-    let work = work_folder(app)?;
-    let files = prepared_files(work, &run, &step);
-    let mut prepared = Vec::new();
-    for f in files {
-        let bytes = tokio::fs::read(&f.path)
-            .await
-            .map_err(|_| Problem::internal())?;
-        prepared.push(FileView {
-            name: f.name,
-            sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
-        });
-    }
-    let supply = studyflow_dataplane::supply::Supply::of(&step, run.human).map(|s| SupplyView {
-        name: s.file_name().to_owned(),
-        point: s.point().to_owned(),
-        columns: s
-            .columns(&loaded.spec, &step)
-            .into_iter()
-            .map(str::to_owned)
-            .collect(),
-        supplied: s.path(&work.join("inbox"), &run.study).exists(),
-    });
-    Ok(TaskFiles { prepared, supply })
 }
 
 /// A browser session's audited read only as the person's own navigation
@@ -1542,127 +1218,6 @@ async fn task_file(
 ) -> Result<Response> {
     browser_navigation(&p, &headers)?;
     prepared_file(&app, &p.who, id, &file).await
-}
-
-/// A file prepared for task `id`, as a download, its reading audited (the API and the task
-/// page alike).
-pub(crate) async fn prepared_file(
-    app: &App,
-    who: &Identity,
-    id: i64,
-    file: &str,
-) -> Result<Response> {
-    let (run, _, step) = app
-        .engine
-        .task_taking_files(id, who, Some("read what was prepared for the task"))
-        .await?;
-    let work = work_folder(app)?;
-    let found = prepared_files(work, &run, &step)
-        .into_iter()
-        .find(|f| f.name == file)
-        .ok_or_else(|| {
-            Problem::not_found(format!(
-                "task {id} has no prepared file `{}`",
-                file.chars().take(80).collect::<String>()
-            ))
-        })?;
-    let bytes = tokio::fs::read(&found.path).await.map_err(|_| {
-        Problem::new(
-            StatusCode::GONE,
-            "gone",
-            format!("`{}` of task {id} is not there any more", found.name),
-        )
-    })?;
-    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
-    // A request naming subjects is audited by its size, not its digest, which would give a
-    // short list of personal codes away to whoever reads the audit.
-    let detail = if step.handles_personal_data() {
-        serde_json::json!({"run": id, "file": found.name, "bytes": bytes.len()})
-    } else {
-        serde_json::json!({"run": id, "file": found.name, "sha256": hash})
-    };
-    app.engine
-        .record_read(
-            who,
-            "task.file_read",
-            &studyflow_store::run_object(&run.study, &run.step, &run.subject),
-            &step.regulation.join(" "),
-            detail,
-        )
-        .await?;
-    let kind = if found.name.ends_with(".json") {
-        "application/json"
-    } else {
-        "text/plain; charset=utf-8"
-    };
-    let mut r = bytes.into_response();
-    let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
-    h.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_str(&format!("attachment; filename=\"{}\"", found.name))
-            .map_err(|_| Problem::internal())?,
-    );
-    h.insert(
-        "x-content-sha256",
-        HeaderValue::from_str(&hash).map_err(|_| Problem::internal())?,
-    );
-    Ok(r)
-}
-
-/// A task that takes a file, and where: everything checked before a byte of the file is read.
-pub(crate) struct SupplyTarget {
-    run: studyflow_store::RunRow,
-    loaded: Arc<studyflow_runtime::engine::Loaded>,
-    step: studyflow_plan::Step,
-    kind: studyflow_dataplane::supply::Supply,
-    work: std::path::PathBuf,
-}
-
-/// Who, which task, a recent proof, and that it takes a file: nothing of a file is read for
-/// someone who may not send it.
-pub(crate) async fn supply_target(app: &App, who: &Identity, id: i64) -> Result<SupplyTarget> {
-    let (run, loaded, step) = app
-        .engine
-        .task_taking_files(id, who, Some("supply a file for the task"))
-        .await?;
-    let work = work_folder(app)?.to_path_buf();
-    let Some(kind) = studyflow_dataplane::supply::Supply::of(&step, run.human) else {
-        return Err(Problem::new(
-            StatusCode::CONFLICT,
-            "refused",
-            format!("task {id} ({}) takes no file", run.step),
-        ));
-    };
-    Ok(SupplyTarget {
-        run,
-        loaded,
-        step,
-        kind,
-        work,
-    })
-}
-
-/// A few files checked at once: each is held whole in memory while it is.
-pub(crate) static SUPPLY_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
-
-/// A slow sender does not hold a place for long.
-pub(crate) const SUPPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
-
-pub(crate) fn supply_timed_out() -> Problem {
-    Problem::new(
-        StatusCode::REQUEST_TIMEOUT,
-        "timeout",
-        "the file did not arrive within 2 minutes",
-    )
-}
-
-pub(crate) fn supply_too_large() -> Problem {
-    Problem::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "too-large",
-        format!("a task's file is at most {} MiB", SUPPLY_LIMIT >> 20),
-    )
 }
 
 async fn supply(
@@ -1700,101 +1255,6 @@ async fn supply(
     ))
 }
 
-/// Checks a task's file whole and, if good and the task still takes it, puts it where the
-/// import looks; audited by size and rows; the task's waiting import woken. Refused whole with
-/// its row report (`file-refused`, the first 100 problems) and nothing kept.
-pub(crate) async fn supply_bytes(
-    app: &App,
-    who: &Identity,
-    id: i64,
-    target: SupplyTarget,
-    body: Bytes,
-) -> Result<Supplied> {
-    let SupplyTarget {
-        run,
-        loaded,
-        step,
-        kind,
-        work,
-    } = target;
-    let size = body.len();
-    let study = run.study.clone();
-    let inbox = work.join("inbox");
-    let put = {
-        let inbox = inbox.clone();
-        tokio::task::spawn_blocking(move || kind.stage(&loaded.spec, &step, &inbox, &study, &body))
-            .await
-            .map_err(|_| Problem::internal())?
-            .map_err(|e| {
-                tracing::error!(error = %e, "cannot put a supplied file in the inbox");
-                Problem::internal()
-            })?
-    };
-    let staged = match put {
-        Ok(s) => s,
-        Err(rejected) => {
-            let shown = if rejected.problems.len() < rejected.rows {
-                format!("; the first {} are listed", rejected.problems.len())
-            } else {
-                String::new()
-            };
-            let mut problem = Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "file-refused",
-                format!(
-                    "`{}` was refused whole and nothing of it kept: problems in {} row(s){shown}; correct them and send it again",
-                    kind.file_name(),
-                    rejected.rows
-                ),
-            );
-            problem.rows = rejected
-                .problems
-                .iter()
-                .map(|p| serde_json::to_value(p).unwrap_or_default())
-                .collect();
-            return Err(problem);
-        }
-    };
-    // The task may have been completed, and its import begun, while the file was checked:
-    // then the staged file is discarded, never placed where the import looks.
-    app.engine.task_taking_files(id, who, None).await?;
-    let accepted = tokio::task::spawn_blocking(move || staged.place())
-        .await
-        .map_err(|_| Problem::internal())?
-        .map_err(|e| {
-            tracing::error!(error = %e, "cannot put a supplied file in the inbox");
-            Problem::internal()
-        })?;
-    let withdraw = || {
-        if let Err(e) = kind.withdraw(&inbox, &run.study) {
-            tracing::error!(error = %e, "cannot withdraw a supplied file from the inbox");
-        }
-    };
-    // Who supplied what: its size and rows. Not its digest: the hash of a short list of
-    // personal codes or contacts would give them away to whoever reads the audit.
-    if let Err(e) = app
-        .engine
-        .record_read(
-            who,
-            "task.file_supplied",
-            &studyflow_store::run_object(&run.study, &run.step, &run.subject),
-            kind.point(),
-            serde_json::json!({"run": id, "file": kind.file_name(), "bytes": size, "rows": accepted.rows}),
-        )
-        .await
-    {
-        withdraw();
-        return Err(e.into());
-    }
-    // Completed before the file came: its import waits for it, and now looks at once.
-    app.engine.wake(id).await?;
-    Ok(Supplied {
-        name: kind.file_name().to_owned(),
-        bytes: size,
-        rows: accepted.rows,
-    })
-}
-
 async fn tasks(
     State(app): State<Arc<App>>,
     p: Person,
@@ -1803,26 +1263,6 @@ async fn tasks(
     Ok(Json(page(tasks_view(&app, &p.who).await?, &q, |t| {
         t.id.to_string()
     })))
-}
-
-/// The open tasks of `who` with their guides (the API's list and the tasks page alike).
-pub(crate) async fn tasks_view(app: &App, who: &Identity) -> Result<Vec<TaskView>> {
-    let mut out = Vec::new();
-    for t in app.engine.tasks(Some(who)).await? {
-        let guide = app.engine.task_guide(&t).await?;
-        out.push(TaskView {
-            id: t.id,
-            study: t.study,
-            step: t.step,
-            subject: t.subject,
-            actor: t.actor.replace('_', " "),
-            due: t.due_at.map(last_day),
-            title: guide.title,
-            points: guide.points.iter().map(|p| (*p).to_owned()).collect(),
-            steps: guide.steps,
-        });
-    }
-    Ok(out)
 }
 
 async fn complete(
