@@ -45,6 +45,9 @@ pub enum Command {
     Submit(SubmitArgs),
     /// Approve the latest submitted version of a study, pinned to its plan hash (MK403 p.3, p.30.1).
     Approve(ApproveArgs),
+    /// Refuse the latest submitted version of a study, pinned to its plan hash, with a reason
+    /// for its submitter (MK403 p.3).
+    Refuse(RefuseArgs),
     /// Record the contract, the non-disclosure declarations and the security measures of an
     /// external study (MK403 p.5, p.30.2, p.33).
     Contract(ContractArgs),
@@ -209,6 +212,19 @@ pub struct ApproveArgs {
     /// that plan is approved (MK403 p.3, p.30.1).
     #[arg(long, value_name = "HASH")]
     pub plan_hash: String,
+    pub study: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RefuseArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The hash of the plan you reviewed: only that version is refused.
+    #[arg(long, value_name = "HASH")]
+    pub plan_hash: String,
+    /// Why, for the submitter (no personal data of a data subject; personal codes are masked).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
     pub study: String,
 }
 

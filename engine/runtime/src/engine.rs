@@ -494,40 +494,8 @@ impl Engine {
         let user = who.login();
         let row = self.study_row(study).await?;
         let v = self
-            .store
-            .version(study, None)
-            .await?
-            .ok_or_else(|| EngineError::NotFound(format!("no study `{study}`")))?;
-        // Who acts is checked before anything about the study is said: an approver of the
-        // version in force (before any approval, of the first version), not one the amendment
-        // itself names; not its submitter; with a recent proof of who they are.
-        let in_force = self.authority(study, None).await?;
-        if !has_role(&in_force, who, ServiceRole::Approver) {
-            return Err(EngineError::Forbidden(format!(
-                "`{user}` is not bound to an approver among the authorised persons of `{study}` in force (MK403 p.3, p.25.1)"
-            )));
-        }
-        if v.state == VersionState::Submitted && v.submitted_by == user {
-            return Err(EngineError::Forbidden(format!(
-                "`{user}` submitted version {} of `{study}` and cannot also approve it (MK403 p.3: the Service approves the application)",
-                v.version
-            )));
-        }
-        self.require_recent_proof(who, "approve")?;
-        if v.state != VersionState::Submitted {
-            return Err(EngineError::Refused(format!(
-                "no version of `{study}` is waiting for approval (version {} is {})",
-                v.version, v.state
-            )));
-        }
-        if let Some(h) = expected_hash
-            && h != v.plan_hash
-        {
-            return Err(EngineError::Refused(format!(
-                "version {} of `{study}` has plan {}, not the {h} you reviewed; nothing was approved",
-                v.version, v.plan_hash
-            )));
-        }
+            .waiting_for(study, who, expected_hash, "approve")
+            .await?;
         self.load(study, v.version).await?;
         let now = self.now();
         let audit = [event(
@@ -545,6 +513,94 @@ impl Engine {
             self.activate(study, v.version, &[StudyState::Running], true, &who.actor())
                 .await?;
         }
+        self.seal().await?;
+        Ok(v.version)
+    }
+
+    /// The version waiting for `who` to decide on (`act`: approve or refuse). Who acts is
+    /// checked before anything about the study is said: an approver of the version in force
+    /// (before any approval, of the first version), not one the amendment itself names; not its
+    /// submitter; with a recent proof of who they are; then that a version waits, with the plan
+    /// reviewed.
+    async fn waiting_for(
+        &self,
+        study: &str,
+        who: &Identity,
+        expected_hash: Option<&str>,
+        act: &str,
+    ) -> Result<studyflow_store::VersionRow> {
+        let user = who.login();
+        self.study_row(study).await?;
+        let v = self
+            .store
+            .version(study, None)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("no study `{study}`")))?;
+        let in_force = self.authority(study, None).await?;
+        if !has_role(&in_force, who, ServiceRole::Approver) {
+            return Err(EngineError::Forbidden(format!(
+                "`{user}` is not bound to an approver among the authorised persons of `{study}` in force (MK403 p.3, p.25.1)"
+            )));
+        }
+        if v.state == VersionState::Submitted && v.submitted_by == user {
+            return Err(EngineError::Forbidden(format!(
+                "`{user}` submitted version {} of `{study}` and cannot also {act} it (MK403 p.3: the Service approves the application)",
+                v.version
+            )));
+        }
+        self.require_recent_proof(who, act)?;
+        if v.state != VersionState::Submitted {
+            return Err(EngineError::Refused(format!(
+                "no version of `{study}` is waiting for approval (version {} is {})",
+                v.version, v.state
+            )));
+        }
+        if let Some(h) = expected_hash
+            && h != v.plan_hash
+        {
+            return Err(EngineError::Refused(format!(
+                "version {} of `{study}` has plan {}, not the {h} you reviewed; nothing was decided",
+                v.version, v.plan_hash
+            )));
+        }
+        Ok(v)
+    }
+
+    /// Refuses the latest submitted version, pinned to the plan hash the approver reviewed
+    /// (MK403 p.3: the Service approves — or does not approve — the application), with a reason
+    /// for its submitter; personal codes in the reason are masked before it is kept. The same
+    /// approver as for approving: of the version in force, not the submitter, with a recent
+    /// proof. The study and the version in force stay as they are; a changed spec may follow as
+    /// a new version.
+    pub async fn refuse(
+        &self,
+        study: &str,
+        who: &Identity,
+        expected_hash: Option<&str>,
+        reason: &str,
+    ) -> Result<i64> {
+        let v = self
+            .waiting_for(study, who, expected_hash, "refuse")
+            .await?;
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 2000 {
+            return Err(EngineError::Refused(
+                "a refusal gives its reason, in at most 2000 characters".into(),
+            ));
+        }
+        let reason = studyflow_spec::diagnostic::mask_personal_codes(reason);
+        let now = self.now();
+        let audit = [event(
+            now,
+            &who.actor(),
+            "study.refused",
+            study,
+            "p.3",
+            serde_json::json!({"version": v.version, "plan_hash": v.plan_hash, "reason": reason}),
+        )];
+        self.store
+            .refuse(study, v.version, &v.plan_hash, &audit)
+            .await?;
         self.seal().await?;
         Ok(v.version)
     }

@@ -95,6 +95,14 @@ pub struct Approve {
     pub plan_hash: String,
 }
 
+/// Refuse the version waiting, the plan reviewed, with the reason its submitter reads (MK403
+/// p.3); personal codes in it are masked before it is kept.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct Refuse {
+    pub plan_hash: String,
+    pub reason: String,
+}
+
 /// The contract of an external study (MK403 p.5, p.30.2, p.33).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Contract {

@@ -291,6 +291,17 @@ pub fn routes() -> Vec<(RouteDoc, Handler)> {
         (
             r(
                 "POST",
+                "/api/v1/studies/{id}/refuse",
+                SignedIn,
+                "Refuse the version waiting, pinned to its plan hash, with a reason for its submitter (MK403 p.3); the same approver as for approving, with a recent proof of identity. A changed spec may follow as a new version.",
+                json::<Refuse>(),
+                (200, json::<Done>()),
+            ),
+            post(refuse),
+        ),
+        (
+            r(
+                "POST",
                 "/api/v1/studies/{id}/contract",
                 SignedIn,
                 "Record an external study's contract, declarations and security measures (MK403 p.5, p.30.2, p.33); needs a recent proof of identity.",
@@ -1087,6 +1098,28 @@ async fn approve(
     let v = app.engine.approve(&id, &p.who, Some(&a.plan_hash)).await?;
     Ok(Json(Done {
         message: format!("approved {id} version {v} as {}", p.who.login()),
+        study: Some(id),
+        version: Some(v),
+        plan_hash: None,
+    }))
+}
+
+async fn refuse(
+    State(app): State<Arc<App>>,
+    p: Person,
+    Path(id): Path<String>,
+    Json(r): Json<Refuse>,
+) -> Result<Json<Done>> {
+    visible(&app, &p.who, &id).await?;
+    let v = app
+        .engine
+        .refuse(&id, &p.who, Some(&r.plan_hash), &r.reason)
+        .await?;
+    Ok(Json(Done {
+        message: format!(
+            "refused {id} version {v} as {}; its submitter reads the reason in the study's audit",
+            p.who.login()
+        ),
         study: Some(id),
         version: Some(v),
         plan_hash: None,

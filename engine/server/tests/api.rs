@@ -222,7 +222,9 @@ fn allowed(route: &str, login: &str, study: &str) -> bool {
             _ => login == "liga.ozolina",
         },
         "POST /api/v1/studies/{id}/versions" => researcher || login == "liga.ozolina",
-        "POST /api/v1/studies/{id}/approve" => login == "gatis.krumins",
+        "POST /api/v1/studies/{id}/approve" | "POST /api/v1/studies/{id}/refuse" => {
+            login == "gatis.krumins"
+        }
         "POST /api/v1/studies/{id}/contract" => {
             matches!(login, "gatis.krumins" | "rihards.eglitis")
         }
@@ -356,6 +358,9 @@ async fn the_authorisation_matrix_denies_by_default() {
                 Body::Json(json!({"number": "X", "concluded_on": "2026-08-01"}))
             }
             "POST /api/v1/studies/{id}/approve" => Body::Json(json!({"plan_hash": "sha256:00"})),
+            "POST /api/v1/studies/{id}/refuse" => {
+                Body::Json(json!({"plan_hash": "sha256:00", "reason": "not this plan"}))
+            }
             "POST /api/v1/session" | "POST /api/v1/tokens" => Body::Json(
                 json!({"login": "inese.kalnina", "password": "not the password", "code": "000000"}),
             ),

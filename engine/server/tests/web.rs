@@ -465,6 +465,53 @@ async fn people_submit_review_and_approve_in_the_browser() {
     );
     assert!(text_diff.contains("− removed") && text_diff.contains("version: 1"));
     accessible(&b, "amendment review").await;
+    // Refused, with a reason for the submitter: the version stays unapproved, the one in force
+    // too; the reason is kept in the audit with a personal code in it masked.
+    let code_in_reason = studyflow_sim::generate(&studyflow_sim::Config {
+        seed: 9,
+        clients: 1,
+        ..studyflow_sim::Config::default()
+    })[0]
+        .personal_code
+        .expose();
+    b.type_into(
+        "#reason",
+        &format!("A year later is too late for the ministry; and {code_in_reason} is no place for a personal code"),
+    )
+    .await;
+    b.type_into("#refuse-password", PASSWORD).await;
+    b.type_into("#refuse-code", &s.code("gatis.krumins", 1))
+        .await;
+    b.click("#refuse").await;
+    assert!(
+        b.url().await.ends_with("?done=refused"),
+        "{}",
+        b.text("main").await
+    );
+    assert!(b.text("#versions").await.contains("refused"));
+    assert!(
+        b.all("#review").await.is_empty(),
+        "nothing waits for approval"
+    );
+    let refusal = s
+        .store
+        .audit_rows(0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.event.action == "study.refused")
+        .expect("the refusal is audited");
+    assert!(
+        refusal.event.detail.contains("too late"),
+        "{}",
+        refusal.event.detail
+    );
+    assert!(
+        !refusal.event.detail.contains(&code_in_reason),
+        "{}",
+        refusal.event.detail
+    );
+    assert_eq!(refusal.event.actor, "gatis.krumins");
 
     // The p.8 calendar: the day the Prison Administration must have the results by, as the
     // calendar counts it, with each day passed over and why.

@@ -75,6 +75,8 @@ pub enum VersionState {
     Approved,
     /// A later approved version replaced it.
     Superseded,
+    /// An approver refused it, with a reason (in the audit); a new version may follow.
+    Refused,
 }
 
 impl VersionState {
@@ -83,6 +85,7 @@ impl VersionState {
             VersionState::Submitted => "submitted",
             VersionState::Approved => "approved",
             VersionState::Superseded => "superseded",
+            VersionState::Refused => "refused",
         }
     }
 
@@ -91,6 +94,7 @@ impl VersionState {
             VersionState::Submitted,
             VersionState::Approved,
             VersionState::Superseded,
+            VersionState::Refused,
         ]
         .into_iter()
         .find(|x| x.as_str() == s)
@@ -332,6 +336,36 @@ impl Store {
                 .bind(study)
                 .execute(&mut *tx)
                 .await?;
+            push_audit!(self, tx, audit);
+        });
+        Ok(())
+    }
+
+    /// Refuses the version waiting for approval with `plan_hash` (the refusal and its reason are
+    /// `audit`); the study stays as it was, the version in force too.
+    pub async fn refuse(
+        &self,
+        study: &str,
+        version: i64,
+        plan_hash: &str,
+        audit: &[AuditEvent],
+    ) -> Result<()> {
+        in_tx!(self, |tx, _b| {
+            let n = sqlx::query(
+                "UPDATE study_versions SET state = 'refused'
+                 WHERE study = $1 AND version = $2 AND state = 'submitted' AND plan_hash = $3",
+            )
+            .bind(study)
+            .bind(version)
+            .bind(plan_hash)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n != 1 {
+                return Err(StoreError::Conflict(format!(
+                    "version {version} of `{study}` is not waiting for approval with plan {plan_hash}"
+                )));
+            }
             push_audit!(self, tx, audit);
         });
         Ok(())

@@ -485,6 +485,17 @@ pub async fn run(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8> 
                 .await?;
             done(ctx, r, None)
         }
+        Command::Refuse(a) => {
+            let path = format!("/api/v1/studies/{}/refuse", segment(&a.study)?);
+            let r = Client::new(&a.server)?
+                .act(
+                    Method::POST,
+                    &path,
+                    Body::Json(json!({"plan_hash": a.plan_hash, "reason": a.reason})),
+                )
+                .await?;
+            done(ctx, r, None)
+        }
         Command::Contract(a) => {
             let path = format!("/api/v1/studies/{}/contract", segment(&a.study)?);
             let body = json!({

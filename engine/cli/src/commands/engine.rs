@@ -309,6 +309,7 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
         person @ (Command::Submit(_)
         | Command::Amend(_)
         | Command::Approve(_)
+        | Command::Refuse(_)
         | Command::Contract(_)
         | Command::Start(_)
         | Command::Terminate(_)

@@ -130,6 +130,16 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("approve.points", "MK403 punkti", "MK403 points"),
     (
+        "approve.reason",
+        "Iemesls (iesniedzējam)",
+        "Reason (for the submitter)",
+    ),
+    (
+        "approve.reason_help",
+        "Bez datu subjektu personas datiem; personas kodi tiek aizklāti. Iemesls tiek ierakstīts pētījuma auditā.",
+        "No personal data of data subjects; personal codes are masked. The reason is kept in the study's audit.",
+    ),
+    (
         "approve.reauth",
         "Apstiprinājumam vēlreiz apliecini savu identitāti: parole un kods.",
         "To approve, prove who you are again: password and code.",
@@ -138,6 +148,12 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
         "approve.reauth_provider",
         "Apstiprinājumam jābūt pierakstījušamies identitātes pakalpojumā pēdējo 5 minūšu laikā; ja tā nav, pieraksties no jauna.",
         "To approve you must have signed in at the identity provider within the last 5 minutes; if not, sign in again.",
+    ),
+    ("approve.refuse", "Neapstiprināt", "Refuse"),
+    (
+        "approve.refuse_title",
+        "Vai neapstiprināt ar iemeslu",
+        "Or refuse, with a reason",
     ),
     ("approve.removed", "izņemts", "removed"),
     (
@@ -283,6 +299,11 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
         "done.completed",
         "Uzdevums izpildīts.",
         "The task is completed.",
+    ),
+    (
+        "done.refused",
+        "Versija nav apstiprināta; iemesls ir pētījuma auditā.",
+        "The version is refused; the reason is in the study's audit.",
     ),
     (
         "done.submitted",
@@ -619,6 +640,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("validate.warnings", "Brīdinājumi", "Warnings"),
     ("validate.where", "Kur", "Where"),
     ("version.approved", "apstiprināta", "approved"),
+    ("version.refused", "neapstiprināta", "refused"),
     (
         "version.submitted",
         "gaida apstiprinājumu",
@@ -689,7 +711,7 @@ mod tests {
             ),
             (
                 "version.",
-                ["submitted", "approved", "superseded"]
+                ["submitted", "approved", "superseded", "refused"]
                     .map(str::to_owned)
                     .to_vec(),
             ),

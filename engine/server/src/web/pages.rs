@@ -68,6 +68,7 @@ pub fn pages() -> Vec<(PageDoc, axum::routing::MethodRouter<Arc<App>>)> {
         (p("GET", "/studies/{id}", Study), get(study)),
         (p("GET", "/studies/{id}/approve", Study), get(review)),
         (p("POST", "/studies/{id}/approve", Study), post(approve)),
+        (p("POST", "/studies/{id}/refuse", Study), post(refuse)),
         (p("GET", "/studies/{id}/audit", Study), get(audit)),
         (
             p("GET", "/studies/{id}/audit/export", Study),
@@ -299,6 +300,7 @@ async fn studies(
 fn notice(done: Option<&str>) -> Option<&'static str> {
     match done? {
         "approved" => Some("done.approved"),
+        "refused" => Some("done.refused"),
         "completed" => Some("done.completed"),
         "submitted" => Some("done.submitted"),
         "supplied" => Some("done.supplied"),
@@ -331,8 +333,11 @@ async fn study(
         .skip((page - 1) * STEPS_PER_PAGE)
         .take(STEPS_PER_PAGE)
         .collect();
-    let awaiting_approval = s.latest_version.is_some() && s.approved_by.is_none();
     let history = app.engine.history(&id, &v.who).await?;
+    let awaiting_approval = history
+        .versions
+        .last()
+        .is_some_and(|v| v.state == studyflow_store::VersionState::Submitted);
     let versions: Vec<_> = history
         .versions
         .iter()
@@ -582,45 +587,117 @@ impl Signed for ApproveForm {
     }
 }
 
-/// Approves the plan the approver reviewed (its hash): a local person proves who they are
-/// again with password and code; a person of the identity provider must have signed in there
-/// within the engine's window.
+/// The approver deciding on study `id`, proven again: a local person with password and code;
+/// a person of the identity provider by a sign-in there within the engine's window (checked
+/// by the engine). A wrong password or code is the review page again, saying so.
+async fn decider(
+    app: &App,
+    client: &Client,
+    v: &Viewer,
+    id: &str,
+    password: &str,
+    code: &str,
+) -> Result<std::result::Result<studyflow_identity::Identity, Response>> {
+    // As the API: a study that does not involve the person is not found, before anything else
+    // is said of it.
+    crate::visible(app, &v.who, id).await?;
+    if v.who.issuer() != studyflow_identity::LOCAL_ISSUER {
+        return Ok(Ok(v.who.clone()));
+    }
+    crate::limited(app, client)?;
+    match app
+        .accounts
+        .step_up(
+            &v.held,
+            password,
+            code,
+            &client.0.to_string(),
+            app.engine.now(),
+        )
+        .await
+    {
+        Ok(who) => Ok(Ok(who)),
+        Err(_) => {
+            let why = i18n::text(v.chosen.lang, "sign_in.refused").to_owned();
+            Ok(Err(review_page(
+                app,
+                v,
+                id,
+                StatusCode::UNAUTHORIZED,
+                Some(why),
+            )
+            .await?))
+        }
+    }
+}
+
+/// Approves the plan the approver reviewed (its hash; MK403 p.3, p.30.1).
 async fn approve(
     State(app): State<Arc<App>>,
     client: Client,
     Path(id): Path<String>,
     a: Acting<ApproveForm>,
 ) -> Result<Response> {
-    let v = &a.viewer;
-    // As the API: a study that does not involve the person is not found, before anything else
-    // is said of it.
-    crate::visible(&app, &v.who, &id).await?;
-    let who = if v.who.issuer() == studyflow_identity::LOCAL_ISSUER {
-        crate::limited(&app, &client)?;
-        match app
-            .accounts
-            .step_up(
-                &v.held,
-                &a.form.password,
-                &a.form.code,
-                &client.0.to_string(),
-                app.engine.now(),
-            )
-            .await
-        {
-            Ok(who) => who,
-            Err(_) => {
-                let why = i18n::text(v.chosen.lang, "sign_in.refused").to_owned();
-                return review_page(&app, v, &id, StatusCode::UNAUTHORIZED, Some(why)).await;
-            }
-        }
-    } else {
-        v.who.clone()
+    let who = match decider(
+        &app,
+        &client,
+        &a.viewer,
+        &id,
+        &a.form.password,
+        &a.form.code,
+    )
+    .await?
+    {
+        Ok(who) => who,
+        Err(page) => return Ok(page),
     };
     app.engine
         .approve(&id, &who, Some(&a.form.plan_hash))
         .await?;
     Ok(see_other(&format!("/studies/{id}?done=approved")))
+}
+
+#[derive(Debug, Deserialize)]
+struct RefuseForm {
+    csrf: String,
+    plan_hash: String,
+    reason: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    code: String,
+}
+
+impl Signed for RefuseForm {
+    fn token(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Refuses the plan the approver reviewed, with a reason for its submitter (MK403 p.3).
+async fn refuse(
+    State(app): State<Arc<App>>,
+    client: Client,
+    Path(id): Path<String>,
+    a: Acting<RefuseForm>,
+) -> Result<Response> {
+    let who = match decider(
+        &app,
+        &client,
+        &a.viewer,
+        &id,
+        &a.form.password,
+        &a.form.code,
+    )
+    .await?
+    {
+        Ok(who) => who,
+        Err(page) => return Ok(page),
+    };
+    app.engine
+        .refuse(&id, &who, Some(&a.form.plan_hash), &a.form.reason)
+        .await?;
+    Ok(see_other(&format!("/studies/{id}?done=refused")))
 }
 
 async fn tasks(
