@@ -22,6 +22,19 @@ pub struct History {
     pub contract: Option<studyflow_store::ContractRow>,
 }
 
+/// The acts on a study a person may take now, by their role in the spec in force and the
+/// study's state ([`Engine::acts`]); the engine checks again when they take one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Acts {
+    /// Start the approved (and, if external, contracted) study: a service researcher (p.21).
+    pub start: bool,
+    /// Record the contract of an approved external study: an approver or supervisor (p.30.2).
+    pub contract: bool,
+    /// End the study early, destroying its identifying data (p.26): its approver, or for an
+    /// external study its supervisor.
+    pub terminate: bool,
+}
+
 /// A study's latest version as an approver reviews it ([`Engine::review`]).
 #[derive(Debug, Clone)]
 pub struct Review {
@@ -371,6 +384,39 @@ impl Engine {
         Ok(History {
             versions,
             contract: self.store.contract(study).await?,
+        })
+    }
+
+    /// The acts `who` may take on the study now ([`Acts`]); not found for a person the study
+    /// does not involve.
+    pub async fn acts(&self, study: &str, who: &Identity) -> Result<Acts> {
+        if !self.involved(study, who).await? {
+            return Err(EngineError::NotFound(format!(
+                "no study `{study}` of yours"
+            )));
+        }
+        let row = self.study_row(study).await?;
+        let spec = self.authority(study, None).await?;
+        let may = |act| crate::people::authorise_act(&spec, act, who).is_ok();
+        let external = spec.external.is_some();
+        let state = row.state;
+        Ok(Acts {
+            start: may(crate::people::StudyAct::Start)
+                && matches!(
+                    (state, external),
+                    (StudyState::Approved, false) | (StudyState::Contracted, true)
+                ),
+            contract: external
+                && state == StudyState::Approved
+                && crate::people::service_persons(&spec, who).any(|p| {
+                    matches!(
+                        p.role,
+                        studyflow_spec::model::ServiceRole::Approver
+                            | studyflow_spec::model::ServiceRole::Supervisor
+                    )
+                }),
+            terminate: may(crate::people::StudyAct::Terminate)
+                && !matches!(state, StudyState::Completed | StudyState::Terminated),
         })
     }
 

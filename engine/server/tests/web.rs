@@ -512,6 +512,10 @@ async fn people_submit_review_and_approve_in_the_browser() {
         refusal.event.detail
     );
     assert_eq!(refusal.event.actor, "gatis.krumins");
+    // The approver may end the study early (its form asks them to say they understand), not
+    // start it: that is a researcher's; an internal study has no contract.
+    assert!(b.all("#terminate-form #understood").await.len() == 1);
+    assert!(b.all("#start").await.is_empty() && b.all("#contract-form").await.is_empty());
 
     // The p.8 calendar: the day the Prison Administration must have the results by, as the
     // calendar counts it, with each day passed over and why.
@@ -553,6 +557,27 @@ async fn people_submit_review_and_approve_in_the_browser() {
         assert!(!b.text("main").await.contains("submitted"));
     }
     accessible(&b, "not found").await;
+    b.go(&s.url("/studies")).await;
+    sign_out(&b).await;
+
+    // The researcher starts the approved study from its page.
+    s.clock.advance(jiff::SignedDuration::from_mins(1));
+    sign_in(&b, &s, "inese.kalnina", 0).await;
+    b.go(&s.url(&format!("/studies/{STUDY}"))).await;
+    assert!(
+        b.all("#terminate-form").await.is_empty(),
+        "not the researcher's"
+    );
+    b.click("#start").await;
+    assert!(
+        b.url().await.ends_with("?done=started"),
+        "{}",
+        b.text("main").await
+    );
+    assert_eq!(b.text("#state").await, "running");
+    assert!(b.all("#start").await.is_empty(), "started once");
+    accessible(&b, "running study").await;
+
     // Nothing on any page needed what the CSP forbids (no inline script or style).
     let console = b.console().await.to_string();
     assert!(!console.contains("Content Security Policy"), "{console}");

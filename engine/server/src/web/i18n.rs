@@ -75,6 +75,55 @@ pub fn problem_title(lang: Lang, status: StatusCode) -> &'static str {
 
 /// (key, Latvian, English), sorted by key (a test checks).
 pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
+    ("act.concluded_on", "Noslēgts (diena)", "Concluded on"),
+    (
+        "act.contract",
+        "Līgums ar ārējo pētnieku",
+        "The contract with the external researcher",
+    ),
+    (
+        "act.contract_submit",
+        "Ierakstīt līgumu",
+        "Record the contract",
+    ),
+    (
+        "act.measures",
+        "Drošības pasākumi pārbaudīti (MK403 33. p.)",
+        "Security measures checked (MK403 p.33)",
+    ),
+    (
+        "act.proof_refused",
+        "Parole vai kods nav pareizs; nekas netika darīts.",
+        "The password or code was wrong; nothing was done.",
+    ),
+    (
+        "act.signatories_help",
+        "Katru neizpaušanas apliecinājuma parakstītāju savā rindā, kā komandā (MK403 30.2. p.).",
+        "Each signatory of a non-disclosure declaration on a line of its own, as named in the team (MK403 p.30.2).",
+    ),
+    ("act.start", "Sākt pētījumu", "Start the study"),
+    (
+        "act.start_help",
+        "Sāk apstiprinātā plāna izpildi: datu ieguvi, sasaisti un termiņus (MK403 21., 22. p.).",
+        "Starts the approved plan: data acquisition, linkage and the deadlines (MK403 p.21, p.22).",
+    ),
+    ("act.terminate", "Izbeigt pētījumu", "End the study"),
+    (
+        "act.terminate_help",
+        "Neizpildītais tiek atcelts, un visi identificējošie dati un pētījuma atslēgas tiek neatgriezeniski iznīcināti (MK403 26. p.).",
+        "What was not done is cancelled, and all identifying data and the study's keys are destroyed for good (MK403 p.26).",
+    ),
+    (
+        "act.terminate_understood",
+        "Saprotu, ka identificējošie dati tiks iznīcināti un to nevar atsaukt",
+        "I understand that the identifying data is destroyed and this cannot be undone",
+    ),
+    (
+        "act.terminate_understood_missing",
+        "Atzīmē, ka saproti, ka identificējošie dati tiks iznīcināti.",
+        "Tick that you understand that the identifying data is destroyed.",
+    ),
+    ("act.title", "Darbības", "Acts"),
     ("activity.cancelled", "atcelts", "cancelled"),
     ("activity.done", "izpildīts", "done"),
     ("activity.failed", "neizdevās", "failed"),
@@ -301,10 +350,16 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
         "The task is completed.",
     ),
     (
+        "done.contracted",
+        "Līgums ierakstīts.",
+        "The contract is recorded.",
+    ),
+    (
         "done.refused",
         "Versija nav apstiprināta; iemesls ir pētījuma auditā.",
         "The version is refused; the reason is in the study's audit.",
     ),
+    ("done.started", "Pētījums sākts.", "The study is started."),
     (
         "done.submitted",
         "Pētījums iesniegts apstiprināšanai.",
@@ -314,6 +369,11 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
         "done.supplied",
         "Fails pieņemts: tas tiks importēts, kad uzdevumu atzīmēsi kā izpildītu.",
         "The file is accepted: it is imported when you mark the task done.",
+    ),
+    (
+        "done.terminated",
+        "Pētījums izbeigts; identificējošos datus iznīcinās nākamais darbinieks (MK403 26. p.).",
+        "The study is ended; the next worker destroys its identifying data (MK403 p.26).",
     ),
     ("error.400", "Nepareizs pieprasījums", "Bad request"),
     ("error.401", "Nepieciešama pierakstīšanās", "Sign-in needed"),

@@ -69,6 +69,9 @@ pub fn pages() -> Vec<(PageDoc, axum::routing::MethodRouter<Arc<App>>)> {
         (p("GET", "/studies/{id}/approve", Study), get(review)),
         (p("POST", "/studies/{id}/approve", Study), post(approve)),
         (p("POST", "/studies/{id}/refuse", Study), post(refuse)),
+        (p("POST", "/studies/{id}/start", Study), post(start)),
+        (p("POST", "/studies/{id}/contract", Study), post(contract)),
+        (p("POST", "/studies/{id}/terminate", Study), post(terminate)),
         (p("GET", "/studies/{id}/audit", Study), get(audit)),
         (
             p("GET", "/studies/{id}/audit/export", Study),
@@ -301,6 +304,9 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
     match done? {
         "approved" => Some("done.approved"),
         "refused" => Some("done.refused"),
+        "started" => Some("done.started"),
+        "contracted" => Some("done.contracted"),
+        "terminated" => Some("done.terminated"),
         "completed" => Some("done.completed"),
         "submitted" => Some("done.submitted"),
         "supplied" => Some("done.supplied"),
@@ -365,6 +371,7 @@ async fn study(
             recorded_at => crate::day(c.recorded_at),
         }
     });
+    let acts = app.engine.acts(&id, &v.who).await?;
     let timeline = match s.running_version.or(s.latest_version) {
         Some(version) => timeline(&app, &id, version).await?,
         None => Vec::new(),
@@ -384,6 +391,8 @@ async fn study(
             timeline,
             versions,
             contract,
+            acts,
+            local => v.who.issuer() == studyflow_identity::LOCAL_ISSUER,
             today => today(&app).to_string(),
         },
     ))
@@ -657,10 +666,160 @@ async fn approve(
     Ok(see_other(&format!("/studies/{id}?done=approved")))
 }
 
+/// `who` proven again for an irreversible act on a study page (the contract, terminating): a
+/// local person by password and code; a person of the identity provider by their sign-in
+/// there, which the engine checks is recent. A study that does not involve them is not found
+/// first, as in the API.
+async fn proven(
+    app: &App,
+    client: &Client,
+    v: &Viewer,
+    id: &str,
+    password: &str,
+    code: &str,
+) -> Result<studyflow_identity::Identity> {
+    crate::visible(app, &v.who, id).await?;
+    if v.who.issuer() != studyflow_identity::LOCAL_ISSUER {
+        return Ok(v.who.clone());
+    }
+    crate::limited(app, client)?;
+    app.accounts
+        .step_up(
+            &v.held,
+            password,
+            code,
+            &client.0.to_string(),
+            app.engine.now(),
+        )
+        .await
+        .map_err(|_| {
+            Problem::new(
+                StatusCode::FORBIDDEN,
+                "refused",
+                i18n::text(v.chosen.lang, "act.proof_refused"),
+            )
+        })
+}
+
+/// Starts the approved study (MK403 p.21, p.22): its service researcher.
+async fn start(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    a: Acting<TokenOnly>,
+) -> Result<Response> {
+    crate::visible(&app, &a.viewer.who, &id).await?;
+    app.engine.start(&id, &a.viewer.who).await?;
+    Ok(see_other(&format!("/studies/{id}?done=started")))
+}
+
+#[derive(Debug, Deserialize)]
+struct ContractForm {
+    csrf: String,
+    // Defaults: a form short of a field is answered by the engine's checks, after who asks.
+    #[serde(default)]
+    number: String,
+    #[serde(default)]
+    concluded_on: String,
+    /// One signatory of a non-disclosure declaration a line.
+    #[serde(default)]
+    signatories: String,
+    #[serde(default)]
+    measures_checked: Option<String>,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    code: String,
+}
+
+impl Signed for ContractForm {
+    fn token(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Records the contract of an approved external study, its non-disclosure declarations and
+/// the security measures checked (MK403 p.5, p.30.2, p.33): its approver or supervisor,
+/// proven again.
+async fn contract(
+    State(app): State<Arc<App>>,
+    client: Client,
+    Path(id): Path<String>,
+    a: Acting<ContractForm>,
+) -> Result<Response> {
+    let f = &a.form;
+    let who = proven(&app, &client, &a.viewer, &id, &f.password, &f.code).await?;
+    let concluded_on: jiff::civil::Date = f
+        .concluded_on
+        .parse()
+        .map_err(|_| Problem::bad_request("the contract's date is a day (YYYY-MM-DD)"))?;
+    let input = studyflow_runtime::ContractInput {
+        number: f.number.trim().to_owned(),
+        concluded_on,
+        signatories: f
+            .signatories
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        measures_checked: f.measures_checked.is_some(),
+    };
+    app.engine.contract(&id, &who, &input).await?;
+    Ok(see_other(&format!("/studies/{id}?done=contracted")))
+}
+
+#[derive(Debug, Deserialize)]
+struct TerminateForm {
+    csrf: String,
+    #[serde(default)]
+    understood: Option<String>,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    code: String,
+}
+
+impl Signed for TerminateForm {
+    fn token(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Ends the study early: what was not done is cancelled and its identifying data destroyed
+/// (MK403 p.26) — its approver (or an external study's supervisor), proven again, having said
+/// they understand.
+async fn terminate(
+    State(app): State<Arc<App>>,
+    client: Client,
+    Path(id): Path<String>,
+    a: Acting<TerminateForm>,
+) -> Result<Response> {
+    // Who asks first: a stranger learns nothing of the study from the form's check.
+    crate::visible(&app, &a.viewer.who, &id).await?;
+    if a.form.understood.is_none() {
+        return Err(Problem::bad_request(i18n::text(
+            a.viewer.chosen.lang,
+            "act.terminate_understood_missing",
+        )));
+    }
+    let who = proven(
+        &app,
+        &client,
+        &a.viewer,
+        &id,
+        &a.form.password,
+        &a.form.code,
+    )
+    .await?;
+    app.engine.terminate(&id, &who).await?;
+    Ok(see_other(&format!("/studies/{id}?done=terminated")))
+}
+
 #[derive(Debug, Deserialize)]
 struct RefuseForm {
     csrf: String,
     plan_hash: String,
+    #[serde(default)]
     reason: String,
     #[serde(default)]
     password: String,
