@@ -800,19 +800,40 @@ async fn a_task_takes_its_file_in_the_browser() {
         .approve(&study, &approver, Some(&hash))
         .await
         .unwrap();
-    engine
-        .contract(
-            &study,
-            &approver,
-            &studyflow_runtime::ContractInput {
-                number: "L-2026/17".into(),
-                concluded_on: jiff::civil::date(2026, 8, 3),
-                signatories: vec!["Līga Ozoliņa".into(), "Artūrs Kalniņš".into()],
-                measures_checked: true,
-            },
-        )
-        .await
-        .unwrap();
+    // The approver records the external study's contract on its page (MK403 p.5, p.30.2,
+    // p.33): the declarations a line each, the measures ticked, a new proof of identity.
+    sign_in(&b, &s, "gatis.krumins", 0).await;
+    b.go(&s.url(&format!("/studies/{study}"))).await;
+    assert!(b.all("#start").await.is_empty(), "not before the contract");
+    b.type_into("#contract-number", "L-2026/17").await;
+    b.run(
+        "document.querySelector('#concluded-on').value = '2026-08-03'; return 1;",
+        serde_json::json!([]),
+    )
+    .await;
+    b.type_into("#signatories", "Līga Ozoliņa\nArtūrs Kalniņš")
+        .await;
+    b.click("#measures").await;
+    b.type_into("#contract-password", PASSWORD).await;
+    b.type_into("#contract-code", &s.code("gatis.krumins", 1))
+        .await;
+    b.click("#record-contract").await;
+    assert!(
+        b.url().await.ends_with("?done=contracted"),
+        "{}",
+        b.text("main").await
+    );
+    let recorded = b.text("#contract").await;
+    assert!(
+        recorded.contains("L-2026/17")
+            && recorded.contains("2026-08-03")
+            && recorded.contains("Līga Ozoliņa")
+            && recorded.contains("Artūrs Kalniņš")
+            && recorded.contains("yes"),
+        "{recorded}"
+    );
+    accessible(&b, "contracted study").await;
+    b.click(".account form button").await;
     engine.start(&study, &researcher).await.unwrap();
     if let Some(start) =
         studyflow_plan::stage_start(&parsed, studyflow_spec::model::Stage::Acquisition)
