@@ -16,6 +16,9 @@ pub struct Cli {
 pub enum Command {
     /// Check study specs: YAML, JSON Schema and the MK403 rules. Exit 0 clean, 1 findings, 2 usage or IO failure.
     Validate(ValidateArgs),
+    /// A language server for editors over stdio: every layer's findings while typing, hover
+    /// with each field's meaning and MK403 points, the spec's sections (docs/editors.md).
+    Lsp,
     /// Print the JSON Schema of a study spec (draft-07).
     Schema,
     /// Print the rule reference (docs/rules.md).

@@ -221,6 +221,12 @@ fn schema_at<'s>(root: &'s Value, pointer: &str) -> SchemaInfo<'s> {
     }
 }
 
+/// What the schema says of the field at `pointer` (its description, with the MK403 points
+/// it cites), or of the nearest field above it that says something (an editor's hover).
+pub fn field_help(pointer: &str) -> Option<&'static str> {
+    schema_at(schema_value(), pointer).description
+}
+
 /// MK403 points cited in a description: every `p.N[.N…]`.
 pub(crate) fn cited_points(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();

@@ -116,6 +116,33 @@ impl SpanTable {
         self.index().get(pointer).map(|&i| &self.entries[i].spans)
     }
 
+    /// The pointer of the innermost node whose key or value holds the byte `offset`, and
+    /// whether `offset` is on its key (an editor's hover).
+    pub fn at(&self, offset: usize) -> Option<(String, bool)> {
+        let holds = |s: &Span| s.start <= offset && offset <= s.end;
+        let mut best: Option<(usize, bool, usize)> = None;
+        for (i, e) in self.entries.iter().enumerate() {
+            let found = match e.spans.key.filter(holds) {
+                Some(k) => Some((true, k.end - k.start)),
+                None => {
+                    holds(&e.spans.value).then(|| (false, e.spans.value.end - e.spans.value.start))
+                }
+            };
+            if let Some((on_key, width)) = found
+                && best.is_none_or(|(_, _, w)| width <= w)
+            {
+                best = Some((i, on_key, width));
+            }
+        }
+        let (entry, on_key, _) = best?;
+        let pointer = self
+            .index()
+            .iter()
+            .find(|(_, i)| **i == entry)
+            .map(|(p, _)| p.clone())?;
+        Some((pointer, on_key))
+    }
+
     /// The spans of the node at `pointer`, or of its nearest ancestor that has spans, and
     /// whether the match was exact.
     pub fn nearest(&self, pointer: &str) -> Option<(&NodeSpans, bool)> {

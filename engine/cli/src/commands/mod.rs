@@ -23,6 +23,11 @@ pub struct Context<'a> {
 pub fn run(cli: Cli, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     match cli.command {
         Command::Validate(args) => validate::run(&args, ctx),
+        Command::Lsp => {
+            studyflow_lsp::stdio()
+                .map_err(|e| anyhow::anyhow!("the language server stopped: {e}"))?;
+            Ok(crate::EXIT_OK)
+        }
         Command::Schema => print(ctx, &studyflow_spec::schema::schema_text()),
         Command::Rules => print(ctx, &studyflow_plan::reference_markdown()),
         Command::Openapi => print(ctx, &studyflow_server::openapi_text()),

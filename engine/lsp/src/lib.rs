@@ -1,0 +1,354 @@
+//! `studyflow lsp`: a language server for study specs over stdio (issue #14, first part).
+//!
+//! - Diagnostics of every layer — YAML, schema, the SF1xx legal rules, the SF2xx plan checks —
+//!   for each open document, on open and on every change (full text sync). Changes that arrive
+//!   while one is checked are taken together: only the latest text of each document is checked.
+//! - Hover: the field under the cursor, as the schema describes it with the MK403 points it
+//!   cites; and any finding at that place with its rule and points.
+//! - Document symbols: the spec's top-level sections.
+//!
+//! Positions are LSP's (lines from 0, columns in UTF-16 code units), converted from the
+//! checker's byte offsets.
+
+use std::collections::HashMap;
+
+use lsp_server::{Connection, Message, Notification, Request, RequestId, Response};
+use lsp_types::notification::{
+    DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument, Notification as _,
+    PublishDiagnostics,
+};
+use lsp_types::request::{DocumentSymbolRequest, HoverRequest, Request as _};
+use lsp_types::{
+    Diagnostic, DiagnosticSeverity, DocumentSymbol, DocumentSymbolResponse, Hover, HoverContents,
+    HoverProviderCapability, InitializeParams, MarkupContent, MarkupKind, NumberOrString, OneOf,
+    Position, PublishDiagnosticsParams, Range, ServerCapabilities, SymbolKind,
+    TextDocumentSyncCapability, TextDocumentSyncKind, Uri,
+};
+use studyflow_calendar::Calendar;
+use studyflow_spec::source::SourceText;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// The server's capabilities: full text sync, hover, document symbols.
+pub fn capabilities() -> ServerCapabilities {
+    ServerCapabilities {
+        text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::FULL)),
+        hover_provider: Some(HoverProviderCapability::Simple(true)),
+        document_symbol_provider: Some(OneOf::Left(true)),
+        ..ServerCapabilities::default()
+    }
+}
+
+/// Serves over stdio until the client says exit.
+pub fn stdio() -> Result<(), Error> {
+    let (connection, threads) = Connection::stdio();
+    serve(&connection)?;
+    drop(connection);
+    threads.join()?;
+    Ok(())
+}
+
+/// Serves one client on `connection`: the initialize handshake, then requests and
+/// notifications until shutdown.
+pub fn serve(connection: &Connection) -> Result<(), Error> {
+    let caps = serde_json::to_value(capabilities())?;
+    let params = connection.initialize(caps)?;
+    let _params: InitializeParams = serde_json::from_value(params)?;
+    let mut server = Server {
+        docs: HashMap::new(),
+        calendar: Calendar::latvia(),
+    };
+    while let Ok(msg) = connection.receiver.recv() {
+        let mut dirty = Vec::new();
+        let mut next = Some(msg);
+        // This message and any that came meanwhile: the latest text of each document is
+        // checked once.
+        while let Some(msg) = next {
+            match msg {
+                Message::Request(req) => {
+                    if connection.handle_shutdown(&req)? {
+                        return Ok(());
+                    }
+                    let response = server.request(req);
+                    connection.sender.send(Message::Response(response))?;
+                }
+                Message::Notification(n) => {
+                    if let Some(uri) = server.notification(n)?
+                        && !dirty.contains(&uri)
+                    {
+                        dirty.push(uri);
+                    }
+                }
+                Message::Response(_) => {}
+            }
+            next = connection.receiver.try_recv().ok();
+        }
+        for uri in dirty {
+            let diagnostics = server
+                .docs
+                .get(&uri)
+                .map(|text| server.diagnostics(text))
+                .unwrap_or_default();
+            let params = PublishDiagnosticsParams {
+                uri,
+                diagnostics,
+                version: None,
+            };
+            connection
+                .sender
+                .send(Message::Notification(Notification::new(
+                    PublishDiagnostics::METHOD.to_owned(),
+                    params,
+                )))?;
+        }
+    }
+    Ok(())
+}
+
+struct Server {
+    docs: HashMap<Uri, String>,
+    calendar: Calendar,
+}
+
+impl Server {
+    /// Takes a document's text; returns the document whose diagnostics are to be published.
+    fn notification(&mut self, n: Notification) -> Result<Option<Uri>, Error> {
+        match n.method.as_str() {
+            DidOpenTextDocument::METHOD => {
+                let p: lsp_types::DidOpenTextDocumentParams = serde_json::from_value(n.params)?;
+                let uri = p.text_document.uri;
+                self.docs.insert(uri.clone(), p.text_document.text);
+                Ok(Some(uri))
+            }
+            DidChangeTextDocument::METHOD => {
+                let p: lsp_types::DidChangeTextDocumentParams = serde_json::from_value(n.params)?;
+                let uri = p.text_document.uri;
+                // Full sync: the last change is the whole text.
+                if let Some(change) = p.content_changes.into_iter().last() {
+                    self.docs.insert(uri.clone(), change.text);
+                }
+                Ok(Some(uri))
+            }
+            DidCloseTextDocument::METHOD => {
+                let p: lsp_types::DidCloseTextDocumentParams = serde_json::from_value(n.params)?;
+                self.docs.remove(&p.text_document.uri);
+                // Published empty: a closed document shows no findings.
+                Ok(Some(p.text_document.uri))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn request(&self, req: Request) -> Response {
+        let id = req.id.clone();
+        let result = match req.method.as_str() {
+            HoverRequest::METHOD => serde_json::from_value::<lsp_types::HoverParams>(req.params)
+                .map(|p| {
+                    let doc = &p.text_document_position_params;
+                    let hover = self
+                        .docs
+                        .get(&doc.text_document.uri)
+                        .and_then(|t| self.hover(t, doc.position));
+                    serde_json::to_value(hover).unwrap_or_default()
+                }),
+            DocumentSymbolRequest::METHOD => {
+                serde_json::from_value::<lsp_types::DocumentSymbolParams>(req.params).map(|p| {
+                    let symbols = self
+                        .docs
+                        .get(&p.text_document.uri)
+                        .map(|t| symbols(t))
+                        .unwrap_or_default();
+                    serde_json::to_value(DocumentSymbolResponse::Nested(symbols))
+                        .unwrap_or_default()
+                })
+            }
+            _ => {
+                return error(id, lsp_server::ErrorCode::MethodNotFound, "not supported");
+            }
+        };
+        match result {
+            Ok(value) => Response::new_ok(id, value),
+            Err(e) => error(id, lsp_server::ErrorCode::InvalidParams, &e.to_string()),
+        }
+    }
+
+    /// Every layer's findings, placed in the text.
+    fn diagnostics(&self, text: &str) -> Vec<Diagnostic> {
+        let lines = Lines::new(text);
+        studyflow_plan::check(text.as_bytes(), &self.calendar, None)
+            .checked
+            .diagnostics
+            .into_iter()
+            .map(|d| {
+                let range = d.span.map_or_else(Range::default, |s| Range {
+                    start: lines.position(s.start),
+                    end: lines.position(s.end.max(s.start)),
+                });
+                let points = if d.regulation.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (MK403 {})", d.regulation.join(", "))
+                };
+                Diagnostic {
+                    range,
+                    severity: Some(match d.severity {
+                        studyflow_spec::Severity::Error => DiagnosticSeverity::ERROR,
+                        studyflow_spec::Severity::Warning => DiagnosticSeverity::WARNING,
+                        studyflow_spec::Severity::Note => DiagnosticSeverity::INFORMATION,
+                    }),
+                    code: Some(NumberOrString::String(d.code.to_owned())),
+                    source: Some("studyflow".into()),
+                    message: format!("{}{points}", d.message),
+                    ..Diagnostic::default()
+                }
+            })
+            .collect()
+    }
+
+    /// The field under the cursor as the schema describes it, and the findings there.
+    fn hover(&self, text: &str, at: Position) -> Option<Hover> {
+        let lines = Lines::new(text);
+        let offset = lines.offset(at)?;
+        let mut parts = Vec::new();
+        let (doc, _) = studyflow_spec::yaml::parse(
+            &SourceText::new(text),
+            studyflow_spec::yaml::Limits::default(),
+        );
+        if let Some(doc) = doc
+            && let Some((pointer, _)) = doc.spans.at(offset)
+            && let Some(help) = studyflow_spec::schema::field_help(&pointer)
+        {
+            parts.push(format!("**`{pointer}`** — {help}"));
+        }
+        for d in self.diagnostics(text) {
+            if d.range.start <= at && at <= d.range.end {
+                let code = match &d.code {
+                    Some(NumberOrString::String(c)) => c.clone(),
+                    _ => String::new(),
+                };
+                parts.push(format!("**{code}** {}", d.message));
+            }
+        }
+        (!parts.is_empty()).then(|| Hover {
+            contents: HoverContents::Markup(MarkupContent {
+                kind: MarkupKind::Markdown,
+                value: parts.join("\n\n"),
+            }),
+            range: None,
+        })
+    }
+}
+
+fn error(id: RequestId, code: lsp_server::ErrorCode, message: &str) -> Response {
+    Response::new_err(id, code as i32, message.to_owned())
+}
+
+/// The spec's top-level sections as symbols, at their keys.
+fn symbols(text: &str) -> Vec<DocumentSymbol> {
+    let lines = Lines::new(text);
+    let (doc, _) = studyflow_spec::yaml::parse(
+        &SourceText::new(text),
+        studyflow_spec::yaml::Limits::default(),
+    );
+    let Some(doc) = doc else {
+        return Vec::new();
+    };
+    let Some(map) = doc.value.as_object() else {
+        return Vec::new();
+    };
+    map.keys()
+        .filter_map(|k| {
+            let pointer = studyflow_spec::diagnostic::pointer_join("", k);
+            let spans = doc.spans.get(&pointer)?;
+            let key = spans.key.unwrap_or(spans.value);
+            #[allow(deprecated)]
+            Some(DocumentSymbol {
+                name: k.clone(),
+                detail: studyflow_spec::schema::field_help(&pointer)
+                    .map(|h| h.chars().take(80).collect()),
+                kind: if spans.value.end > spans.value.start && doc.value[k].is_object() {
+                    SymbolKind::OBJECT
+                } else if doc.value[k].is_array() {
+                    SymbolKind::ARRAY
+                } else {
+                    SymbolKind::FIELD
+                },
+                tags: None,
+                deprecated: None,
+                range: Range {
+                    start: lines.position(key.start),
+                    end: lines.position(spans.value.end.max(key.end)),
+                },
+                selection_range: Range {
+                    start: lines.position(key.start),
+                    end: lines.position(key.end),
+                },
+                children: None,
+            })
+        })
+        .collect()
+}
+
+/// Byte offsets ⇄ LSP positions (UTF-16 columns).
+struct Lines<'t> {
+    text: &'t str,
+    starts: Vec<usize>,
+}
+
+impl<'t> Lines<'t> {
+    fn new(text: &'t str) -> Lines<'t> {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Lines { text, starts }
+    }
+
+    fn position(&self, offset: usize) -> Position {
+        let offset = offset.min(self.text.len());
+        let line = self.starts.partition_point(|&s| s <= offset) - 1;
+        let start = self.starts[line];
+        let prefix = self.text.get(start..offset).unwrap_or("");
+        Position {
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            character: u32::try_from(prefix.encode_utf16().count()).unwrap_or(u32::MAX),
+        }
+    }
+
+    fn offset(&self, at: Position) -> Option<usize> {
+        let start = *self.starts.get(at.line as usize)?;
+        let end = self
+            .starts
+            .get(at.line as usize + 1)
+            .copied()
+            .unwrap_or(self.text.len());
+        let line = &self.text[start..end];
+        let mut units = 0u32;
+        for (i, c) in line.char_indices() {
+            if units >= at.character {
+                return Some(start + i);
+            }
+            units += u32::try_from(c.len_utf16()).unwrap_or(2);
+        }
+        Some(end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_in_utf16_units_of_their_line() {
+        let text = "a: ā\nb: 𝔁x\n";
+        let l = Lines::new(text);
+        let x = text.find('x').unwrap();
+        assert_eq!(
+            l.position(x),
+            Position {
+                line: 1,
+                character: 5
+            }
+        );
+        assert_eq!(l.offset(l.position(x)), Some(x));
+        assert_eq!(l.position(0), Position::default());
+    }
+}

@@ -1,0 +1,192 @@
+//! The language server over its protocol, with an in-memory connection: the initialize
+//! handshake, the diagnostics of every layer at the places `studyflow validate` reports them
+//! (a change checked again, a fixed document clean, a closed one cleared), hover with the
+//! field's meaning and its MK403 points, and the document's sections as symbols.
+
+use lsp_server::{Connection, Message, Notification, Request, RequestId};
+use serde_json::{Value, json};
+
+fn spec(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/../../specs/{name}.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+struct Client {
+    conn: Connection,
+    next: i32,
+}
+
+impl Client {
+    fn request(&mut self, method: &str, params: Value) -> Value {
+        self.next += 1;
+        let id = RequestId::from(self.next);
+        self.conn
+            .sender
+            .send(Message::Request(Request::new(
+                id.clone(),
+                method.into(),
+                params,
+            )))
+            .unwrap();
+        loop {
+            match self
+                .conn
+                .receiver
+                .recv_timeout(std::time::Duration::from_secs(30))
+            {
+                Ok(Message::Response(r)) if r.id == id => {
+                    assert!(r.error.is_none(), "{method}: {:?}", r.error);
+                    return r.result.unwrap_or(Value::Null);
+                }
+                Ok(_) => {}
+                Err(e) => panic!("no answer to {method}: {e}"),
+            }
+        }
+    }
+
+    fn notify(&self, method: &str, params: Value) {
+        self.conn
+            .sender
+            .send(Message::Notification(Notification::new(
+                method.into(),
+                params,
+            )))
+            .unwrap();
+    }
+
+    /// The next diagnostics published for `uri`.
+    fn diagnostics(&self, uri: &str) -> Vec<Value> {
+        loop {
+            match self
+                .conn
+                .receiver
+                .recv_timeout(std::time::Duration::from_secs(60))
+            {
+                Ok(Message::Notification(n))
+                    if n.method == "textDocument/publishDiagnostics" && n.params["uri"] == uri =>
+                {
+                    return n.params["diagnostics"].as_array().unwrap().clone();
+                }
+                Ok(_) => {}
+                Err(e) => panic!("no diagnostics for {uri}: {e}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn the_server_checks_while_typing_and_explains_fields() {
+    let (server, client) = Connection::memory();
+    let thread = std::thread::spawn(move || studyflow_lsp::serve(&server).unwrap());
+    let mut c = Client {
+        conn: client,
+        next: 0,
+    };
+    let init = c.request(
+        "initialize",
+        json!({"capabilities": {}, "processId": null, "rootUri": null}),
+    );
+    assert_eq!(init["capabilities"]["hoverProvider"], true, "{init}");
+    c.notify("initialized", json!({}));
+
+    // A valid spec: no findings.
+    let uri = "file:///work/specs/recidivism-2026-cohort.yaml";
+    let text = spec("recidivism-2026-cohort");
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "yaml", "version": 1, "text": text}}),
+    );
+    let found = c.diagnostics(uri);
+    let errors: Vec<_> = found.iter().filter(|d| d["severity"] == 1).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+
+    // A field renamed: the schema's finding, at the line and column `validate` gives it.
+    let broken = text.replacen("purpose:", "purpose_of_it:", 1);
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": broken}]}),
+    );
+    let found = c.diagnostics(uri);
+    let expected = studyflow_plan::check(
+        broken.as_bytes(),
+        &studyflow_calendar::Calendar::latvia(),
+        None,
+    );
+    let expected_errors: Vec<_> = expected
+        .checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == studyflow_spec::Severity::Error)
+        .collect();
+    let got_errors: Vec<_> = found.iter().filter(|d| d["severity"] == 1).collect();
+    assert_eq!(got_errors.len(), expected_errors.len(), "{found:?}");
+    for (got, want) in got_errors.iter().zip(&expected_errors) {
+        assert_eq!(got["code"], want.code);
+        let span = want.span.unwrap();
+        // LSP counts lines from 0; these lines are ASCII, so columns agree.
+        assert_eq!(got["range"]["start"]["line"], span.line - 1, "{got}");
+        assert_eq!(got["range"]["start"]["character"], span.column - 1, "{got}");
+    }
+    let line_of_key = broken
+        .lines()
+        .position(|l| l.starts_with("purpose_of_it:"))
+        .unwrap();
+    assert!(
+        got_errors
+            .iter()
+            .any(|d| d["range"]["start"]["line"] == line_of_key),
+        "{got_errors:?}"
+    );
+
+    // Hover on a key: the field's meaning with its MK403 point.
+    let (line, col) = text
+        .lines()
+        .enumerate()
+        .find_map(|(i, l)| l.find("planned_date:").map(|c| (i, c + 2)))
+        .unwrap();
+    let hover = c.request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": uri}, "position": {"line": line, "character": col}}),
+    );
+    let shown = hover["contents"]["value"].as_str().unwrap_or("");
+    assert!(
+        shown.contains("planned_date") && shown.contains("p."),
+        "{hover}"
+    );
+    // Hover on the renamed key: the finding there.
+    let hover = c.request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": uri}, "position": {"line": line_of_key, "character": 2}}),
+    );
+    let shown = hover["contents"]["value"].as_str().unwrap_or("");
+    assert!(shown.contains("SF0"), "{hover}");
+
+    // The sections as symbols.
+    let symbols = c.request(
+        "textDocument/documentSymbol",
+        json!({"textDocument": {"uri": uri}}),
+    );
+    let names: Vec<&str> = symbols
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    for section in ["id", "version", "publication"] {
+        assert!(names.contains(&section), "{names:?}");
+    }
+
+    // Closed: its findings cleared.
+    c.notify(
+        "textDocument/didClose",
+        json!({"textDocument": {"uri": uri}}),
+    );
+    assert!(c.diagnostics(uri).is_empty());
+
+    c.request("shutdown", Value::Null);
+    c.notify("exit", Value::Null);
+    thread.join().unwrap();
+}
