@@ -12,12 +12,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     init_logs();
     let color = std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
-    // Stderr is not held locked for the whole run: the logs of the worker threads go there
-    // too, and would wait for the lock forever. It is unbuffered, so nothing is lost by locking
-    // it per write.
+    // Neither stream is held locked for the whole run: the logs of the worker threads go to
+    // stderr, and the language server's writer thread to stdout (`studyflow lsp`); each would
+    // wait for a lock held here forever. Each write locks its stream.
     let code = studyflow_cli::run(
         std::env::args_os(),
-        &mut std::io::stdout().lock(),
+        &mut std::io::stdout(),
         &mut std::io::stderr(),
         color,
     );
