@@ -172,37 +172,8 @@ impl Server {
         }
     }
 
-    /// Every layer's findings, placed in the text.
     fn diagnostics(&self, text: &str) -> Vec<Diagnostic> {
-        let lines = Lines::new(text);
-        studyflow_plan::check(text.as_bytes(), &self.calendar, None)
-            .checked
-            .diagnostics
-            .into_iter()
-            .map(|d| {
-                let range = d.span.map_or_else(Range::default, |s| Range {
-                    start: lines.position(s.start),
-                    end: lines.position(s.end.max(s.start)),
-                });
-                let points = if d.regulation.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (MK403 {})", d.regulation.join(", "))
-                };
-                Diagnostic {
-                    range,
-                    severity: Some(match d.severity {
-                        studyflow_spec::Severity::Error => DiagnosticSeverity::ERROR,
-                        studyflow_spec::Severity::Warning => DiagnosticSeverity::WARNING,
-                        studyflow_spec::Severity::Note => DiagnosticSeverity::INFORMATION,
-                    }),
-                    code: Some(NumberOrString::String(d.code.to_owned())),
-                    source: Some("studyflow".into()),
-                    message: format!("{}{points}", d.message),
-                    ..Diagnostic::default()
-                }
-            })
-            .collect()
+        findings(text, &self.calendar)
     }
 
     /// The field under the cursor as the schema describes it, and the findings there.
@@ -237,6 +208,40 @@ impl Server {
             range: None,
         })
     }
+}
+
+/// Every layer's findings of a spec's `text`, placed in it as LSP diagnostics (what the server
+/// publishes; public for the benchmark).
+pub fn findings(text: &str, calendar: &Calendar) -> Vec<Diagnostic> {
+    let lines = Lines::new(text);
+    studyflow_plan::check(text.as_bytes(), calendar, None)
+        .checked
+        .diagnostics
+        .into_iter()
+        .map(|d| {
+            let range = d.span.map_or_else(Range::default, |s| Range {
+                start: lines.position(s.start),
+                end: lines.position(s.end.max(s.start)),
+            });
+            let points = if d.regulation.is_empty() {
+                String::new()
+            } else {
+                format!(" (MK403 {})", d.regulation.join(", "))
+            };
+            Diagnostic {
+                range,
+                severity: Some(match d.severity {
+                    studyflow_spec::Severity::Error => DiagnosticSeverity::ERROR,
+                    studyflow_spec::Severity::Warning => DiagnosticSeverity::WARNING,
+                    studyflow_spec::Severity::Note => DiagnosticSeverity::INFORMATION,
+                }),
+                code: Some(NumberOrString::String(d.code.to_owned())),
+                source: Some("studyflow".into()),
+                message: format!("{}{points}", d.message),
+                ..Diagnostic::default()
+            }
+        })
+        .collect()
 }
 
 fn error(id: RequestId, code: lsp_server::ErrorCode, message: &str) -> Response {
