@@ -198,6 +198,14 @@ impl Server {
                     _ => String::new(),
                 };
                 parts.push(format!("**{code}** {}", d.message));
+                if let Some(doc) = studyflow_plan::rule_doc(&code) {
+                    parts.push(format!(
+                        "`{}` — {} {}",
+                        doc.name,
+                        doc.summary,
+                        doc.explanation.trim()
+                    ));
+                }
             }
         }
         (!parts.is_empty()).then(|| Hover {

@@ -162,7 +162,11 @@ fn the_server_checks_while_typing_and_explains_fields() {
         json!({"textDocument": {"uri": uri}, "position": {"line": line_of_key, "character": 2}}),
     );
     let shown = hover["contents"]["value"].as_str().unwrap_or("");
-    assert!(shown.contains("SF0"), "{hover}");
+    // The finding, and what the rule reference says of its rule.
+    assert!(
+        shown.contains("SF010") && shown.contains("`unknown-property` —"),
+        "{hover}"
+    );
 
     // The sections as symbols.
     let symbols = c.request(
