@@ -187,9 +187,28 @@ impl Server {
         );
         if let Some(doc) = doc
             && let Some((pointer, _)) = doc.spans.at(offset)
-            && let Some(help) = studyflow_spec::schema::field_help(&pointer)
         {
-            parts.push(format!("**`{pointer}`** — {help}"));
+            if let Some(help) = studyflow_spec::schema::field_help(&pointer) {
+                parts.push(format!("**`{pointer}`** — {help}"));
+            }
+            // The planned publication: the day the Prison Administration must have the results
+            // by, as the calendar counts it (MK403 p.8).
+            if pointer == "/publication/planned_date"
+                && let Some(day) = doc.value["publication"]["planned_date"]
+                    .as_str()
+                    .and_then(|d| d.parse::<jiff::civil::Date>().ok())
+                && let Ok(d) = self.calendar.deadline_before(
+                    day,
+                    10,
+                    studyflow_calendar::Reading::NthWorkingDayBefore,
+                )
+            {
+                parts.push(format!(
+                    "Published on {day}: where Prison Administration information is used, it must have the results by **{}**, the 10th working day before (MK403 p.8; {} days off passed over).",
+                    d.date,
+                    d.skipped.len()
+                ));
+            }
         }
         for d in self.diagnostics(text) {
             if d.range.start <= at && at <= d.range.end {
@@ -296,10 +315,86 @@ fn symbols(text: &str) -> Vec<DocumentSymbol> {
                     start: lines.position(key.start),
                     end: lines.position(key.end),
                 },
-                children: None,
+                children: children(&doc, &lines, k),
             })
         })
         .collect()
+}
+
+/// The parts of a section an author looks for: the data sources, the phases, the persons and
+/// the external team's members, by their names.
+fn children(
+    doc: &studyflow_spec::yaml::YamlDocument,
+    lines: &Lines<'_>,
+    section: &str,
+) -> Option<Vec<DocumentSymbol>> {
+    use studyflow_spec::diagnostic::pointer_join;
+    let base = pointer_join("", section);
+    let named = |pointer: String, name: String, kind: SymbolKind| {
+        let spans = doc.spans.get(&pointer)?;
+        let key = spans.key.unwrap_or(spans.value);
+        #[allow(deprecated)]
+        Some(DocumentSymbol {
+            name,
+            detail: None,
+            kind,
+            tags: None,
+            deprecated: None,
+            range: Range {
+                start: lines.position(key.start),
+                end: lines.position(spans.value.end.max(key.end)),
+            },
+            selection_range: Range {
+                start: lines.position(key.start),
+                end: lines.position(key.end),
+            },
+            children: None,
+        })
+    };
+    let value = &doc.value[section];
+    let out: Vec<DocumentSymbol> = match section {
+        // Each source of the data scope (MK403 p.3.3).
+        "data_scope" => value
+            .as_object()?
+            .keys()
+            .filter_map(|k| named(pointer_join(&base, k), k.clone(), SymbolKind::MODULE))
+            .collect(),
+        // Each phase by its id; each person by name.
+        "phases" | "authorised_persons" => value
+            .as_array()?
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| {
+                let name = item
+                    .get("id")
+                    .or_else(|| item.get("name"))
+                    .and_then(|n| n.as_str())?
+                    .to_owned();
+                let kind = if section == "phases" {
+                    SymbolKind::EVENT
+                } else {
+                    SymbolKind::CONSTRUCTOR
+                };
+                named(pointer_join(&base, i), name, kind)
+            })
+            .collect(),
+        "external" => value
+            .get("team")?
+            .as_array()?
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| {
+                let name = item.get("name").and_then(|n| n.as_str())?.to_owned();
+                named(
+                    pointer_join(&pointer_join(&base, "team"), i),
+                    name,
+                    SymbolKind::CONSTRUCTOR,
+                )
+            })
+            .collect(),
+        _ => return None,
+    };
+    (!out.is_empty()).then_some(out)
 }
 
 /// Byte offsets ⇄ LSP positions (UTF-16 columns).

@@ -156,6 +156,26 @@ fn the_server_checks_while_typing_and_explains_fields() {
         shown.contains("planned_date") && shown.contains("p."),
         "{hover}"
     );
+    // …and the day the p.8 notice is due, as the calendar counts it.
+    let planned: jiff::civil::Date = text
+        .lines()
+        .nth(line)
+        .unwrap()
+        .split(':')
+        .nth(1)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let due = studyflow_calendar::Calendar::latvia()
+        .deadline_before(
+            planned,
+            10,
+            studyflow_calendar::Reading::NthWorkingDayBefore,
+        )
+        .unwrap()
+        .date;
+    assert!(shown.contains(&format!("**{due}**")), "{hover}");
     // Hover on the renamed key: the finding there.
     let hover = c.request(
         "textDocument/hover",
@@ -182,6 +202,24 @@ fn the_server_checks_while_typing_and_explains_fields() {
     for section in ["id", "version", "publication"] {
         assert!(names.contains(&section), "{names:?}");
     }
+    // Inside them, the data sources, the phases and the persons by name.
+    let inside = |section: &str| -> Vec<String> {
+        symbols
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == section)
+            .and_then(|s| s["children"].as_array())
+            .map(|c| {
+                c.iter()
+                    .map(|s| s["name"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert!(inside("data_scope").contains(&"information_centre".to_owned()));
+    assert!(inside("phases").contains(&"cohort-baseline".to_owned()));
+    assert!(inside("authorised_persons").contains(&"Inese Kalniņa".to_owned()));
 
     // Closed: its findings cleared.
     c.notify(
