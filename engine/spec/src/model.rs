@@ -13,6 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{self, PersonalDataType, Source};
 
+/// A date's form in the schema: `YYYY-MM-DD` with a month that exists and a day that month
+/// can have (29 February in any year: the leap years are `format: date`'s). Editors that do
+/// not check `format` (yaml-language-server) flag 2026-02-30 by it.
+pub const DATE_PATTERN: &str = "^[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-9]))$";
+
 /// A calendar date, written `YYYY-MM-DD`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -26,7 +31,7 @@ impl JsonSchema for Date {
         json_schema!({
             "type": "string",
             "format": "date",
-            "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+            "pattern": DATE_PATTERN,
             "description": "A calendar date, YYYY-MM-DD (the MK403 deadlines are counted in calendar and working days)."
         })
     }

@@ -412,6 +412,11 @@ fn value_message(kind: &ValidationErrorKind, instance: &Value) -> (String, Optio
             format!("{shown} is not a valid date"),
             Some("write dates as YYYY-MM-DD, e.g. 2026-06-30".into()),
         ),
+        // The date's pattern says the same as its format, in a form editors check.
+        ValidationErrorKind::Pattern { pattern } if pattern == crate::model::DATE_PATTERN => (
+            format!("{shown} is not a valid date"),
+            Some("write dates as YYYY-MM-DD, e.g. 2026-06-30".into()),
+        ),
         ValidationErrorKind::Pattern { pattern } => (
             format!("{shown} does not have the required form"),
             Some(format!("it must match `{pattern}`")),
