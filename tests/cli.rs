@@ -52,7 +52,73 @@ fn sarif_format() {
             !uri.starts_with('/') && !uri.contains('\\'),
             "GitHub wants relative URIs: {uri}"
         );
+        assert!(
+            result["partialFingerprints"]["studyflow/v1"]
+                .as_str()
+                .is_some_and(|f| f.len() == 32),
+            "{result}"
+        );
     }
+    // Every rule of every layer, described whole, its help at its own section of the rule
+    // reference.
+    let reference =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/rules.md")).unwrap();
+    let anchors: Vec<String> = reference
+        .lines()
+        .filter_map(|l| l.strip_prefix("### ").or_else(|| l.strip_prefix("## ")))
+        .map(|h| {
+            h.to_lowercase()
+                .chars()
+                .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-')
+                .collect::<String>()
+                .replace(' ', "-")
+        })
+        .collect();
+    assert!(rules.len() >= 40, "{}", rules.len());
+    for code in ["SF001", "SF010", "SF013", "SF101", "SF201"] {
+        assert!(rules.iter().any(|r| r["id"] == code), "{code}");
+    }
+    for r in rules {
+        for key in ["fullDescription", "help", "shortDescription"] {
+            assert!(
+                r[key]["text"]
+                    .as_str()
+                    .is_some_and(|t| !t.trim().is_empty()),
+                "{} lacks {key}",
+                r["id"]
+            );
+        }
+        let uri = r["helpUri"].as_str().unwrap();
+        let anchor = uri.split_once('#').map(|(_, a)| a).unwrap_or("");
+        assert!(
+            anchors.iter().any(|a| a == anchor),
+            "{}: no section `{anchor}` in docs/rules.md",
+            r["id"]
+        );
+    }
+    // Given as an absolute path under the directory it runs in: still a relative URI.
+    let absolute = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(INVALID)
+        .canonicalize()
+        .unwrap();
+    let again = studyflow(&[
+        "validate",
+        "--format",
+        "sarif",
+        "--docs-url",
+        "https://docs.example.org/rules.md",
+        absolute.to_str().unwrap(),
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
+    let uri = &doc["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"];
+    assert_eq!(uri["uri"], INVALID, "{uri}");
+    assert!(
+        doc["runs"][0]["tool"]["driver"]["rules"][0]["helpUri"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://docs.example.org/rules.md#")
+    );
     insta::assert_snapshot!(run.transcript());
 }
 

@@ -627,6 +627,10 @@ pub enum CalendarCommand {
     },
 }
 
+/// The rule reference as the repository publishes it (`docs/rules.md`), the default of
+/// `validate --docs-url`.
+pub const DOCS_URL: &str = concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/docs/rules.md");
+
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
     /// Output format.
@@ -635,6 +639,10 @@ pub struct ValidateArgs {
     /// Fail (exit 1) on warnings too.
     #[arg(long)]
     pub deny_warnings: bool,
+    /// Where the rule reference is published: each SARIF rule's `helpUri` is this with the
+    /// rule's anchor (`…/docs/rules.md#sf101-application-complete`).
+    #[arg(long, env = "STUDYFLOW_DOCS_URL", value_name = "URL", default_value = DOCS_URL)]
+    pub docs_url: String,
     #[command(flatten)]
     pub dates: DateArgs,
     /// Spec files, or directories to search for *.yaml and *.yml.

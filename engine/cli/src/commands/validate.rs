@@ -47,7 +47,7 @@ pub fn run(args: &ValidateArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     let text = match args.format {
         Format::Human => render::human::render(&reports, ctx.color),
         Format::Json => render::json::render(&reports),
-        Format::Sarif => render::sarif::render(&reports),
+        Format::Sarif => render::sarif::render(&reports, &args.docs_url),
         Format::Github => render::github::render(&reports),
     };
     ctx.out.write_all(text.as_bytes())?;

@@ -39,17 +39,58 @@ fn percent_encode(path: &str) -> String {
     out
 }
 
-pub fn render(reports: &[FileReport]) -> String {
+/// The anchor of a rule's section in `docs/rules.md` as GitHub makes it from its heading
+/// (`### SF101 `application-complete``: `sf101-application-complete`); the YAML and schema
+/// checks share their table's section.
+fn anchor(code: &str, name: &str, structural: bool) -> String {
+    if structural {
+        "yaml-and-schema-sf0xx".into()
+    } else {
+        format!("{}-{name}", code.to_lowercase())
+    }
+}
+
+/// A finding's identity across runs, for GitHub to follow it as lines move: the rule, the file
+/// and the node it is about (not its line).
+fn fingerprint(rule: &str, path: &str, pointer: &str) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    for part in [rule, path, pointer] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// `path` as GitHub wants it: relative to the directory the validator runs in when it is under
+/// it (an absolute input included), else absolute.
+fn relative(path: &str) -> String {
+    let p = std::path::Path::new(path);
+    if p.is_absolute()
+        && let Ok(cwd) = std::env::current_dir()
+        && let Ok(rel) = p.strip_prefix(&cwd)
+    {
+        return rel.to_string_lossy().into_owned();
+    }
+    path.to_owned()
+}
+
+pub fn render(reports: &[FileReport], docs_url: &str) -> String {
     let mut rules: Vec<Value> = Vec::new();
     let mut ids: Vec<&str> = Vec::new();
+    let help_uri = |code: &str, name: &str, structural: bool| {
+        format!("{docs_url}#{}", anchor(code, name, structural))
+    };
     for c in STRUCTURAL {
         ids.push(c.code);
         rules.push(json!({
             "id": c.code,
             "name": c.name,
             "shortDescription": {"text": c.summary},
+            "fullDescription": {"text": format!("{} — the `{}` check of the spec's YAML or of its JSON Schema.", c.summary.trim_end_matches('.'), c.name)},
+            "help": {"text": format!("{}. The rule reference lists the YAML and schema checks with what each finds.", c.summary.trim_end_matches('.'))},
             "defaultConfiguration": {"level": level(c.severity)},
-            "helpUri": "https://example.invalid/studyflow/docs/rules.md",
+            "helpUri": help_uri(c.code, c.name, true),
         }));
     }
     let docs = RULES
@@ -65,12 +106,13 @@ pub fn render(reports: &[FileReport]) -> String {
             "fullDescription": {"text": r.explanation.trim()},
             "help": {"text": format!("{} (MK403 {})", r.summary, r.points.join(", "))},
             "defaultConfiguration": {"level": level(r.severity)},
-            "helpUri": "https://example.invalid/studyflow/docs/rules.md",
+            "helpUri": help_uri(r.code, r.name, false),
             "properties": {"tags": r.points.iter().map(|p| format!("MK403 {p}")).collect::<Vec<_>>()},
         }));
     }
     let mut results = Vec::new();
     for report in reports {
+        let path = relative(&report.path);
         for d in &report.checked.diagnostics {
             let s = span(d);
             let mut text = d.message.clone();
@@ -83,7 +125,7 @@ pub fn render(reports: &[FileReport]) -> String {
                 "message": {"text": text},
                 "locations": [{
                     "physicalLocation": {
-                        "artifactLocation": artifact_location(&report.path),
+                        "artifactLocation": artifact_location(&path),
                         "region": {
                             "startLine": s.line,
                             "startColumn": s.column,
@@ -92,6 +134,7 @@ pub fn render(reports: &[FileReport]) -> String {
                         }
                     }
                 }],
+                "partialFingerprints": {"studyflow/v1": fingerprint(d.code, &path, &d.pointer)},
                 "properties": {"regulation": d.regulation, "pointer": d.pointer},
             });
             if let Some(i) = ids.iter().position(|id| *id == d.code) {
