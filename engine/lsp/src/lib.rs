@@ -34,6 +34,7 @@ pub fn capabilities() -> ServerCapabilities {
     ServerCapabilities {
         text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::FULL)),
         hover_provider: Some(HoverProviderCapability::Simple(true)),
+        completion_provider: Some(lsp_types::CompletionOptions::default()),
         document_symbol_provider: Some(OneOf::Left(true)),
         ..ServerCapabilities::default()
     }
@@ -151,6 +152,18 @@ impl Server {
                         .and_then(|t| self.hover(t, doc.position));
                     serde_json::to_value(hover).unwrap_or_default()
                 }),
+            lsp_types::request::Completion::METHOD => {
+                serde_json::from_value::<lsp_types::CompletionParams>(req.params).map(|p| {
+                    let at = &p.text_document_position;
+                    let items = self
+                        .docs
+                        .get(&at.text_document.uri)
+                        .map(|t| completions(t, at.position))
+                        .unwrap_or_default();
+                    serde_json::to_value(lsp_types::CompletionResponse::Array(items))
+                        .unwrap_or_default()
+                })
+            }
             DocumentSymbolRequest::METHOD => {
                 serde_json::from_value::<lsp_types::DocumentSymbolParams>(req.params).map(|p| {
                     let symbols = self
@@ -267,6 +280,84 @@ pub fn findings(text: &str, calendar: &Calendar) -> Vec<Diagnostic> {
                 message: format!("{}{points}", d.message),
                 ..Diagnostic::default()
             }
+        })
+        .collect()
+}
+
+/// The keys of the block mappings the line `line` sits in, outermost first, read from the
+/// indentation of the lines above it (so a half-written document that does not parse still
+/// has a place), and the indentation of that line.
+fn place(text: &str, line: usize) -> (Vec<String>, usize) {
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let here = lines.get(line).map_or(0, |l| indent(l));
+    let mut path = Vec::new();
+    let mut bound = here;
+    for l in lines[..line.min(lines.len())].iter().rev() {
+        let t = l.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let i = indent(l);
+        if i < bound
+            && let Some(key) = t.strip_suffix(':')
+        {
+            path.push(key.trim_start_matches("- ").to_owned());
+            bound = i;
+            if i == 0 {
+                break;
+            }
+        } else if i < bound {
+            bound = i;
+        }
+    }
+    path.reverse();
+    (path, here)
+}
+
+/// What may be written at `at`: under a source's `fields`, its catalogue keys not yet
+/// requested, each with a placeholder for why the study needs it (MK403 p.3.3).
+fn completions(text: &str, at: Position) -> Vec<lsp_types::CompletionItem> {
+    use studyflow_spec::catalogue::{Source, keys, lookup};
+    let (path, indent) = place(text, at.line as usize);
+    let dotted = path.join(".");
+    let Some(source) = Source::ALL.into_iter().find(|s| s.spec_path() == dotted) else {
+        return Vec::new();
+    };
+    // The keys already under this `fields`: the lines below its key at this indentation.
+    let lines: Vec<&str> = text.lines().collect();
+    let mut present = Vec::new();
+    let start = lines[..(at.line as usize).min(lines.len())]
+        .iter()
+        .rposition(|l| l.trim() == "fields:")
+        .map_or(0, |i| i + 1);
+    for l in lines.iter().skip(start) {
+        let i = l.len() - l.trim_start().len();
+        if !l.trim().is_empty() && i < indent {
+            break;
+        }
+        if let Some((k, _)) = l.trim().split_once(':') {
+            present.push(k.trim().to_owned());
+        }
+    }
+    keys(source)
+        .filter(|k| !present.iter().any(|p| p == k))
+        .filter_map(|k| lookup(source, k))
+        .map(|f| lsp_types::CompletionItem {
+            label: f.key.to_owned(),
+            kind: Some(lsp_types::CompletionItemKind::FIELD),
+            detail: Some(format!(
+                "{} ({})",
+                f.meaning,
+                f.point
+                    .map_or_else(|| source.point().to_owned(), |p| format!("MK403 {p}"))
+            )),
+            insert_text: Some(format!(
+                "{}: ${{1:why the study needs it (MK403 p.3.3)}}",
+                f.key
+            )),
+            insert_text_format: Some(lsp_types::InsertTextFormat::SNIPPET),
+            ..lsp_types::CompletionItem::default()
         })
         .collect()
 }

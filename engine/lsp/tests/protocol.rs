@@ -221,6 +221,51 @@ fn the_server_checks_while_typing_and_explains_fields() {
     assert!(inside("phases").contains(&"cohort-baseline".to_owned()));
     assert!(inside("authorised_persons").contains(&"Inese Kalniņa".to_owned()));
 
+    // Completion under a source's fields: its catalogue keys not yet asked for, each with a
+    // placeholder for why (MK403 p.3.3) — in a document too short to be a spec.
+    let draft = "file:///work/specs/draft.yaml";
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": draft, "languageId": "yaml", "version": 1,
+            "text": "data_scope:\n  information_centre:\n    fields:\n      offence_date: dates new offences\n      \n"}}),
+    );
+    let items = c.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": draft}, "position": {"line": 4, "character": 6}}),
+    );
+    let labels: Vec<&str> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["label"].as_str().unwrap())
+        .collect();
+    assert!(
+        labels.contains(&"judgment_date") && labels.contains(&"proceeding_number"),
+        "{labels:?}"
+    );
+    assert!(!labels.contains(&"offence_date"), "asked for already");
+    assert!(
+        !labels.contains(&"birth_year"),
+        "a Service IS field is not the Information Centre's"
+    );
+    let judgment = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["label"] == "judgment_date")
+        .unwrap();
+    assert_eq!(judgment["insertTextFormat"], 2, "a snippet");
+    assert!(
+        judgment["insertText"]
+            .as_str()
+            .unwrap()
+            .starts_with("judgment_date: ${1:")
+    );
+    assert!(
+        judgment["detail"].as_str().unwrap().contains("p.13.19"),
+        "{judgment}"
+    );
+
     // Closed: its findings cleared.
     c.notify(
         "textDocument/didClose",
