@@ -29,12 +29,23 @@ use studyflow_spec::source::SourceText;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
+/// The command that answers with a document's compiled plan as Mermaid (`arguments`: the
+/// document's URI, and optionally `"dot"` for Graphviz).
+pub const PLAN_COMMAND: &str = "studyflow.plan";
+
 /// The server's capabilities: full text sync, hover, document symbols.
 pub fn capabilities() -> ServerCapabilities {
     ServerCapabilities {
         text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::FULL)),
         hover_provider: Some(HoverProviderCapability::Simple(true)),
         completion_provider: Some(lsp_types::CompletionOptions::default()),
+        code_lens_provider: Some(lsp_types::CodeLensOptions {
+            resolve_provider: Some(false),
+        }),
+        execute_command_provider: Some(lsp_types::ExecuteCommandOptions {
+            commands: vec![PLAN_COMMAND.to_owned()],
+            ..lsp_types::ExecuteCommandOptions::default()
+        }),
         document_symbol_provider: Some(OneOf::Left(true)),
         ..ServerCapabilities::default()
     }
@@ -162,6 +173,47 @@ impl Server {
                         .unwrap_or_default();
                     serde_json::to_value(lsp_types::CompletionResponse::Array(items))
                         .unwrap_or_default()
+                })
+            }
+            lsp_types::request::CodeLensRequest::METHOD => {
+                serde_json::from_value::<lsp_types::CodeLensParams>(req.params).map(|p| {
+                    let uri = p.text_document.uri;
+                    let compiles = self.docs.get(&uri).is_some_and(|t| {
+                        studyflow_plan::check(t.as_bytes(), &self.calendar, None)
+                            .plan
+                            .is_some()
+                    });
+                    let lenses: Vec<lsp_types::CodeLens> = if compiles {
+                        vec![lsp_types::CodeLens {
+                            range: Range::default(),
+                            command: Some(lsp_types::Command {
+                                title: "studyflow: the compiled plan (Mermaid)".into(),
+                                command: PLAN_COMMAND.into(),
+                                arguments: Some(vec![serde_json::json!(uri.as_str())]),
+                            }),
+                            data: None,
+                        }]
+                    } else {
+                        Vec::new()
+                    };
+                    serde_json::to_value(lenses).unwrap_or_default()
+                })
+            }
+            lsp_types::request::ExecuteCommand::METHOD => {
+                serde_json::from_value::<lsp_types::ExecuteCommandParams>(req.params).map(|p| {
+                    let uri = p.arguments.first().and_then(|a| a.as_str()).unwrap_or("");
+                    let dot = p.arguments.get(1).and_then(|a| a.as_str()) == Some("dot");
+                    let plan = (p.command == PLAN_COMMAND)
+                        .then(|| self.docs.iter().find(|(u, _)| u.as_str() == uri))
+                        .flatten()
+                        .and_then(|(_, t)| {
+                            studyflow_plan::check(t.as_bytes(), &self.calendar, None).plan
+                        });
+                    match plan {
+                        Some(plan) if dot => serde_json::json!(studyflow_plan::render::dot(&plan)),
+                        Some(plan) => serde_json::json!(studyflow_plan::render::mermaid(&plan)),
+                        None => serde_json::Value::Null,
+                    }
                 })
             }
             DocumentSymbolRequest::METHOD => {

@@ -221,6 +221,37 @@ fn the_server_checks_while_typing_and_explains_fields() {
     assert!(inside("phases").contains(&"cohort-baseline".to_owned()));
     assert!(inside("authorised_persons").contains(&"Inese Kalniņa".to_owned()));
 
+    // The compiled plan: a code lens on the first line, whose command answers with the plan
+    // as Mermaid (or DOT), the same text `studyflow plan` prints.
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 3}, "contentChanges": [{"text": text}]}),
+    );
+    let lenses = c.request(
+        "textDocument/codeLens",
+        json!({"textDocument": {"uri": uri}}),
+    );
+    let lens = &lenses.as_array().unwrap()[0];
+    assert_eq!(lens["range"]["start"]["line"], 0);
+    assert_eq!(lens["command"]["command"], studyflow_lsp::PLAN_COMMAND);
+    let mermaid = c.request(
+        "workspace/executeCommand",
+        json!({"command": lens["command"]["command"], "arguments": lens["command"]["arguments"]}),
+    );
+    let plan = studyflow_plan::check(
+        text.as_bytes(),
+        &studyflow_calendar::Calendar::latvia(),
+        None,
+    )
+    .plan
+    .unwrap();
+    assert_eq!(mermaid, studyflow_plan::render::mermaid(&plan));
+    let dot = c.request(
+        "workspace/executeCommand",
+        json!({"command": studyflow_lsp::PLAN_COMMAND, "arguments": [uri, "dot"]}),
+    );
+    assert_eq!(dot, studyflow_plan::render::dot(&plan));
+
     // Completion under a source's fields: its catalogue keys not yet asked for, each with a
     // placeholder for why (MK403 p.3.3) — in a document too short to be a spec.
     let draft = "file:///work/specs/draft.yaml";
