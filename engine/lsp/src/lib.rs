@@ -39,6 +39,7 @@ pub fn capabilities() -> ServerCapabilities {
         text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::FULL)),
         hover_provider: Some(HoverProviderCapability::Simple(true)),
         completion_provider: Some(lsp_types::CompletionOptions::default()),
+        code_action_provider: Some(lsp_types::CodeActionProviderCapability::Simple(true)),
         code_lens_provider: Some(lsp_types::CodeLensOptions {
             resolve_provider: Some(false),
         }),
@@ -174,6 +175,10 @@ impl Server {
                     serde_json::to_value(lsp_types::CompletionResponse::Array(items))
                         .unwrap_or_default()
                 })
+            }
+            lsp_types::request::CodeActionRequest::METHOD => {
+                serde_json::from_value::<lsp_types::CodeActionParams>(req.params)
+                    .map(|p| serde_json::to_value(fixes(&p)).unwrap_or_default())
             }
             lsp_types::request::CodeLensRequest::METHOD => {
                 serde_json::from_value::<lsp_types::CodeLensParams>(req.params).map(|p| {
@@ -320,6 +325,18 @@ pub fn findings(text: &str, calendar: &Calendar) -> Vec<Diagnostic> {
             } else {
                 format!(" (MK403 {})", d.regulation.join(", "))
             };
+            let help = d
+                .help
+                .as_deref()
+                .map(|h| format!(" — {h}"))
+                .unwrap_or_default();
+            // "did you mean `x`?": the quick fix's replacement.
+            let data = d
+                .help
+                .as_deref()
+                .and_then(|h| h.strip_prefix("did you mean `"))
+                .and_then(|h| h.split('`').next())
+                .map(|x| serde_json::json!({ "replace_with": x }));
             Diagnostic {
                 range,
                 severity: Some(match d.severity {
@@ -329,7 +346,8 @@ pub fn findings(text: &str, calendar: &Calendar) -> Vec<Diagnostic> {
                 }),
                 code: Some(NumberOrString::String(d.code.to_owned())),
                 source: Some("studyflow".into()),
-                message: format!("{}{points}", d.message),
+                message: format!("{}{points}{help}", d.message),
+                data,
                 ..Diagnostic::default()
             }
         })
@@ -410,6 +428,35 @@ fn completions(text: &str, at: Position) -> Vec<lsp_types::CompletionItem> {
             )),
             insert_text_format: Some(lsp_types::InsertTextFormat::SNIPPET),
             ..lsp_types::CompletionItem::default()
+        })
+        .collect()
+}
+
+/// Quick fixes for the findings the client sends back: "did you mean `x`?" replaces the
+/// misspelt key or value with `x`.
+fn fixes(p: &lsp_types::CodeActionParams) -> Vec<lsp_types::CodeActionOrCommand> {
+    p.context
+        .diagnostics
+        .iter()
+        .filter_map(|d| {
+            let with = d.data.as_ref()?.get("replace_with")?.as_str()?.to_owned();
+            let edit = lsp_types::TextEdit {
+                range: d.range,
+                new_text: with.clone(),
+            };
+            Some(lsp_types::CodeActionOrCommand::CodeAction(
+                lsp_types::CodeAction {
+                    title: format!("Replace with `{with}`"),
+                    kind: Some(lsp_types::CodeActionKind::QUICKFIX),
+                    diagnostics: Some(vec![d.clone()]),
+                    edit: Some(lsp_types::WorkspaceEdit {
+                        changes: Some(HashMap::from([(p.text_document.uri.clone(), vec![edit])])),
+                        ..lsp_types::WorkspaceEdit::default()
+                    }),
+                    is_preferred: Some(true),
+                    ..lsp_types::CodeAction::default()
+                },
+            ))
         })
         .collect()
 }

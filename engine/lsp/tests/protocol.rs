@@ -141,6 +141,36 @@ fn the_server_checks_while_typing_and_explains_fields() {
         "{got_errors:?}"
     );
 
+    // A misspelt key: its finding says which was meant, and its quick fix puts it there.
+    let typo_uri = "file:///work/specs/typo.yaml";
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": typo_uri, "languageId": "yaml", "version": 1,
+            "text": text.replacen("purpose:", "purpsoe:", 1)}}),
+    );
+    let typo = c.diagnostics(typo_uri);
+    let unknown = typo
+        .iter()
+        .find(|d| d["code"] == "SF010")
+        .unwrap_or_else(|| panic!("the unknown key: {typo:?}"));
+    assert!(
+        unknown["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `purpose`?"),
+        "{unknown}"
+    );
+    let actions = c.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": typo_uri}, "range": unknown["range"],
+            "context": {"diagnostics": [unknown]}}),
+    );
+    let fix = &actions.as_array().unwrap()[0];
+    assert_eq!(fix["kind"], "quickfix", "{actions}");
+    let edit = &fix["edit"]["changes"][typo_uri][0];
+    assert_eq!(edit["newText"], "purpose", "{fix}");
+    assert_eq!(edit["range"], unknown["range"]);
+
     // Hover on a key: the field's meaning with its MK403 point.
     let (line, col) = text
         .lines()
