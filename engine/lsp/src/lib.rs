@@ -48,6 +48,7 @@ pub fn capabilities() -> ServerCapabilities {
             ..lsp_types::ExecuteCommandOptions::default()
         }),
         document_symbol_provider: Some(OneOf::Left(true)),
+        inlay_hint_provider: Some(OneOf::Left(true)),
         ..ServerCapabilities::default()
     }
 }
@@ -180,6 +181,16 @@ impl Server {
                 serde_json::from_value::<lsp_types::CodeActionParams>(req.params)
                     .map(|p| serde_json::to_value(fixes(&p)).unwrap_or_default())
             }
+            lsp_types::request::InlayHintRequest::METHOD => {
+                serde_json::from_value::<lsp_types::InlayHintParams>(req.params).map(|p| {
+                    let hints = self
+                        .docs
+                        .get(&p.text_document.uri)
+                        .map(|t| self.notice_hint(t))
+                        .unwrap_or_default();
+                    serde_json::to_value(hints).unwrap_or_default()
+                })
+            }
             lsp_types::request::CodeLensRequest::METHOD => {
                 serde_json::from_value::<lsp_types::CodeLensParams>(req.params).map(|p| {
                     let uri = p.text_document.uri;
@@ -244,6 +255,50 @@ impl Server {
 
     fn diagnostics(&self, text: &str) -> Vec<Diagnostic> {
         findings(text, &self.calendar)
+    }
+
+    /// After `publication.planned_date`, the day the Prison Administration must have the
+    /// results by (MK403 p.8), as the calendar counts it.
+    fn notice_hint(&self, text: &str) -> Vec<lsp_types::InlayHint> {
+        let lines = Lines::new(text);
+        let (doc, _) = studyflow_spec::yaml::parse(
+            &SourceText::new(text),
+            studyflow_spec::yaml::Limits::default(),
+        );
+        let Some(doc) = doc else {
+            return Vec::new();
+        };
+        let Some(day) = doc.value["publication"]["planned_date"]
+            .as_str()
+            .and_then(|d| d.parse::<jiff::civil::Date>().ok())
+        else {
+            return Vec::new();
+        };
+        let Some(spans) = doc.spans.get("/publication/planned_date") else {
+            return Vec::new();
+        };
+        let Ok(d) = self.calendar.deadline_before(
+            day,
+            10,
+            studyflow_calendar::Reading::NthWorkingDayBefore,
+        ) else {
+            return Vec::new();
+        };
+        vec![lsp_types::InlayHint {
+            position: lines.position(spans.value.end),
+            label: lsp_types::InlayHintLabel::String(format!(
+                "p.8 notice by {}",
+                d.date
+            )),
+            kind: None,
+            text_edits: None,
+            tooltip: Some(lsp_types::InlayHintTooltip::String(
+                "Where Prison Administration information is used, it must have the results no later than 10 working days before publication (MK403 p.8).".into(),
+            )),
+            padding_left: Some(true),
+            padding_right: None,
+            data: None,
+        }]
     }
 
     /// The field under the cursor as the schema describes it, and the findings there.

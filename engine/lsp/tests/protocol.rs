@@ -206,6 +206,15 @@ fn the_server_checks_while_typing_and_explains_fields() {
         .unwrap()
         .date;
     assert!(shown.contains(&format!("**{due}**")), "{hover}");
+    // The same day as an inlay hint after the date.
+    let hints = c.request(
+        "textDocument/inlayHint",
+        json!({"textDocument": {"uri": uri}, "range": {"start": {"line": 0, "character": 0}, "end": {"line": 9999, "character": 0}}}),
+    );
+    let hint = &hints.as_array().unwrap()[0];
+    assert_eq!(hint["label"], format!("p.8 notice by {due}"), "{hints}");
+    assert_eq!(hint["position"]["line"], line, "{hint}");
+
     // Hover on the renamed key: the finding there.
     let hover = c.request(
         "textDocument/hover",
