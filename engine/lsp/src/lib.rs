@@ -261,10 +261,7 @@ impl Server {
     /// results by (MK403 p.8), as the calendar counts it.
     fn notice_hint(&self, text: &str) -> Vec<lsp_types::InlayHint> {
         let lines = Lines::new(text);
-        let (doc, _) = studyflow_spec::yaml::parse(
-            &SourceText::new(text),
-            studyflow_spec::yaml::Limits::default(),
-        );
+        let doc = parse(text);
         let Some(doc) = doc else {
             return Vec::new();
         };
@@ -306,10 +303,7 @@ impl Server {
         let lines = Lines::new(text);
         let offset = lines.offset(at)?;
         let mut parts = Vec::new();
-        let (doc, _) = studyflow_spec::yaml::parse(
-            &SourceText::new(text),
-            studyflow_spec::yaml::Limits::default(),
-        );
+        let doc = parse(text);
         if let Some(doc) = doc
             && let Some((pointer, _)) = doc.spans.at(offset)
         {
@@ -523,10 +517,7 @@ fn error(id: RequestId, code: lsp_server::ErrorCode, message: &str) -> Response 
 /// The spec's top-level sections as symbols, at their keys.
 fn symbols(text: &str) -> Vec<DocumentSymbol> {
     let lines = Lines::new(text);
-    let (doc, _) = studyflow_spec::yaml::parse(
-        &SourceText::new(text),
-        studyflow_spec::yaml::Limits::default(),
-    );
+    let doc = parse(text);
     let Some(doc) = doc else {
         return Vec::new();
     };
@@ -536,34 +527,58 @@ fn symbols(text: &str) -> Vec<DocumentSymbol> {
     map.keys()
         .filter_map(|k| {
             let pointer = studyflow_spec::diagnostic::pointer_join("", k);
-            let spans = doc.spans.get(&pointer)?;
-            let key = spans.key.unwrap_or(spans.value);
-            #[allow(deprecated)]
-            Some(DocumentSymbol {
-                name: k.clone(),
-                detail: studyflow_spec::schema::field_help(&pointer)
-                    .map(|h| h.chars().take(80).collect()),
-                kind: if spans.value.end > spans.value.start && doc.value[k].is_object() {
-                    SymbolKind::OBJECT
-                } else if doc.value[k].is_array() {
-                    SymbolKind::ARRAY
-                } else {
-                    SymbolKind::FIELD
-                },
-                tags: None,
-                deprecated: None,
-                range: Range {
-                    start: lines.position(key.start),
-                    end: lines.position(spans.value.end.max(key.end)),
-                },
-                selection_range: Range {
-                    start: lines.position(key.start),
-                    end: lines.position(key.end),
-                },
-                children: children(&doc, &lines, k),
-            })
+            let kind = if doc.value[k].is_object() {
+                SymbolKind::OBJECT
+            } else if doc.value[k].is_array() {
+                SymbolKind::ARRAY
+            } else {
+                SymbolKind::FIELD
+            };
+            let mut s = symbol(&doc, &lines, &pointer, k.clone(), kind)?;
+            s.detail =
+                studyflow_spec::schema::field_help(&pointer).map(|h| h.chars().take(80).collect());
+            s.children = children(&doc, &lines, k);
+            Some(s)
         })
         .collect()
+}
+
+/// The document as the checker reads it (its values and where each node is), if it parses.
+fn parse(text: &str) -> Option<studyflow_spec::yaml::YamlDocument> {
+    studyflow_spec::yaml::parse(
+        &SourceText::new(text),
+        studyflow_spec::yaml::Limits::default(),
+    )
+    .0
+}
+
+/// The symbol of the node at `pointer`: from its key to the end of its value.
+fn symbol(
+    doc: &studyflow_spec::yaml::YamlDocument,
+    lines: &Lines<'_>,
+    pointer: &str,
+    name: String,
+    kind: SymbolKind,
+) -> Option<DocumentSymbol> {
+    let spans = doc.spans.get(pointer)?;
+    let key = spans.key.unwrap_or(spans.value);
+    #[allow(deprecated)]
+    Some(DocumentSymbol {
+        name,
+        detail: None,
+        kind,
+        tags: None,
+        deprecated: None,
+        range: Range {
+            start: lines.position(key.start),
+            end: lines.position(spans.value.end.max(key.end)),
+        },
+        selection_range: Range {
+            start: lines.position(key.start),
+            end: lines.position(key.end),
+        },
+        children: None,
+    })
 }
 
 /// The parts of a section an author looks for: the data sources, the phases, the persons and
@@ -575,27 +590,8 @@ fn children(
 ) -> Option<Vec<DocumentSymbol>> {
     use studyflow_spec::diagnostic::pointer_join;
     let base = pointer_join("", section);
-    let named = |pointer: String, name: String, kind: SymbolKind| {
-        let spans = doc.spans.get(&pointer)?;
-        let key = spans.key.unwrap_or(spans.value);
-        #[allow(deprecated)]
-        Some(DocumentSymbol {
-            name,
-            detail: None,
-            kind,
-            tags: None,
-            deprecated: None,
-            range: Range {
-                start: lines.position(key.start),
-                end: lines.position(spans.value.end.max(key.end)),
-            },
-            selection_range: Range {
-                start: lines.position(key.start),
-                end: lines.position(key.end),
-            },
-            children: None,
-        })
-    };
+    let named =
+        |pointer: String, name: String, kind: SymbolKind| symbol(doc, lines, &pointer, name, kind);
     let value = &doc.value[section];
     let out: Vec<DocumentSymbol> = match section {
         // Each source of the data scope (MK403 p.3.3).

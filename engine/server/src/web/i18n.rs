@@ -28,25 +28,23 @@ impl Lang {
     }
 }
 
-/// The text of `key` in `lang`; an unknown key is shown as itself (and fails the test).
-pub fn text(lang: Lang, key: &str) -> &str {
-    match TEXTS.binary_search_by(|(k, _, _)| k.cmp(&key)) {
-        Ok(i) => match lang {
-            Lang::Lv => TEXTS[i].1,
-            Lang::En => TEXTS[i].2,
-        },
-        Err(_) => {
-            tracing::warn!(key, "a page's text has no translation");
-            // A key is ASCII from a template, never a data subject's.
-            TEXTS
-                .iter()
-                .find(|(k, _, _)| *k == "error.missing_text")
-                .map_or("?", |t| match lang {
-                    Lang::Lv => t.1,
-                    Lang::En => t.2,
-                })
-        }
-    }
+/// The text of `key` in `lang`, if there is one.
+fn lookup(lang: Lang, key: &str) -> Option<&'static str> {
+    let i = TEXTS.binary_search_by(|(k, _, _)| k.cmp(&key)).ok()?;
+    Some(match lang {
+        Lang::Lv => TEXTS[i].1,
+        Lang::En => TEXTS[i].2,
+    })
+}
+
+/// The text of `key` in `lang`; an unknown key is shown as "(text missing)" (and fails the
+/// test).
+pub fn text(lang: Lang, key: &str) -> &'static str {
+    lookup(lang, key).unwrap_or_else(|| {
+        // A key is ASCII from a template, never a data subject's.
+        tracing::warn!(key, "a page's text has no translation");
+        lookup(lang, "error.missing_text").unwrap_or("?")
+    })
 }
 
 /// The title of an error page for `status`.
@@ -66,11 +64,7 @@ pub fn problem_title(lang: Lang, status: StatusCode) -> &'static str {
         503 => "error.503",
         _ => "error.500",
     };
-    let i = TEXTS.binary_search_by(|(k, _, _)| k.cmp(&key)).unwrap_or(0);
-    match lang {
-        Lang::Lv => TEXTS[i].1,
-        Lang::En => TEXTS[i].2,
-    }
+    text(lang, key)
 }
 
 /// (key, Latvian, English), sorted by key (a test checks).

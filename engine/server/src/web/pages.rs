@@ -109,6 +109,28 @@ pub(super) fn routes() -> Router<Arc<App>> {
     router
 }
 
+/// Forms whose `csrf` field carries the session's form token.
+macro_rules! signed {
+    ($($form:ty),* $(,)?) => {
+        $(impl Signed for $form {
+            fn token(&self) -> &str {
+                &self.csrf
+            }
+        })*
+    };
+}
+
+signed!(
+    TokenOnly,
+    ApproveForm,
+    ContractForm,
+    TerminateForm,
+    RefuseForm,
+    ReauthForm,
+    CompleteForm,
+    SpecForm
+);
+
 async fn style() -> Response {
     let mut r = super::STYLE.into_response();
     r.headers_mut().insert(
@@ -122,12 +144,6 @@ async fn style() -> Response {
 #[derive(Debug, Deserialize)]
 struct TokenOnly {
     csrf: String,
-}
-
-impl Signed for TokenOnly {
-    fn token(&self) -> &str {
-        &self.csrf
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -590,15 +606,8 @@ struct ApproveForm {
     code: String,
 }
 
-impl Signed for ApproveForm {
-    fn token(&self) -> &str {
-        &self.csrf
-    }
-}
-
-/// The approver deciding on study `id`, proven again: a local person with password and code;
-/// a person of the identity provider by a sign-in there within the engine's window (checked
-/// by the engine). A wrong password or code is the review page again, saying so.
+/// The approver deciding on study `id`, proven again ([`proven`]); a wrong password or code
+/// is the review page again, saying so.
 async fn decider(
     app: &App,
     client: &Client,
@@ -607,26 +616,9 @@ async fn decider(
     password: &str,
     code: &str,
 ) -> Result<std::result::Result<studyflow_identity::Identity, Response>> {
-    // As the API: a study that does not involve the person is not found, before anything else
-    // is said of it.
-    crate::visible(app, &v.who, id).await?;
-    if v.who.issuer() != studyflow_identity::LOCAL_ISSUER {
-        return Ok(Ok(v.who.clone()));
-    }
-    crate::limited(app, client)?;
-    match app
-        .accounts
-        .step_up(
-            &v.held,
-            password,
-            code,
-            &client.0.to_string(),
-            app.engine.now(),
-        )
-        .await
-    {
+    match proven(app, client, v, id, password, code).await {
         Ok(who) => Ok(Ok(who)),
-        Err(_) => {
+        Err(p) if p.status == StatusCode::FORBIDDEN.as_u16() => {
             let why = i18n::text(v.chosen.lang, "sign_in.refused").to_owned();
             Ok(Err(review_page(
                 app,
@@ -637,6 +629,7 @@ async fn decider(
             )
             .await?))
         }
+        Err(p) => Err(p),
     }
 }
 
@@ -666,7 +659,8 @@ async fn approve(
     Ok(see_other(&format!("/studies/{id}?done=approved")))
 }
 
-/// `who` proven again for an irreversible act on a study page (the contract, terminating): a
+/// `who` proven again for an act on a study page that needs a recent proof (approving,
+/// refusing, the contract, terminating): a
 /// local person by password and code; a person of the identity provider by their sign-in
 /// there, which the engine checks is recent. A study that does not involve them is not found
 /// first, as in the API.
@@ -731,12 +725,6 @@ struct ContractForm {
     code: String,
 }
 
-impl Signed for ContractForm {
-    fn token(&self) -> &str {
-        &self.csrf
-    }
-}
-
 /// Records the contract of an approved external study, its non-disclosure declarations and
 /// the security measures checked (MK403 p.5, p.30.2, p.33): its approver or supervisor,
 /// proven again.
@@ -779,12 +767,6 @@ struct TerminateForm {
     code: String,
 }
 
-impl Signed for TerminateForm {
-    fn token(&self) -> &str {
-        &self.csrf
-    }
-}
-
 /// Ends the study early: what was not done is cancelled and its identifying data destroyed
 /// (MK403 p.26) — its approver (or an external study's supervisor), proven again, having said
 /// they understand.
@@ -825,12 +807,6 @@ struct RefuseForm {
     password: String,
     #[serde(default)]
     code: String,
-}
-
-impl Signed for RefuseForm {
-    fn token(&self) -> &str {
-        &self.csrf
-    }
 }
 
 /// Refuses the plan the approver reviewed, with a reason for its submitter (MK403 p.3).
@@ -1285,12 +1261,6 @@ struct ReauthForm {
     next: String,
 }
 
-impl Signed for ReauthForm {
-    fn token(&self) -> &str {
-        &self.csrf
-    }
-}
-
 async fn reauthenticate(
     State(app): State<Arc<App>>,
     client: Client,
@@ -1327,12 +1297,6 @@ struct CompleteForm {
     note: String,
 }
 
-impl Signed for CompleteForm {
-    fn token(&self) -> &str {
-        &self.csrf
-    }
-}
-
 async fn complete(
     State(app): State<Arc<App>>,
     Path(id): Path<i64>,
@@ -1347,12 +1311,6 @@ async fn complete(
 struct SpecForm {
     csrf: String,
     spec: String,
-}
-
-impl Signed for SpecForm {
-    fn token(&self) -> &str {
-        &self.csrf
-    }
 }
 
 async fn submit_page(v: Viewer) -> Response {
