@@ -325,3 +325,106 @@ fn calendar_refuses_bad_dates_and_years() {
         run.stderr
     );
 }
+
+/// `studyflow-check` — the validator pre-commit and CI build — needs none of the engine's
+/// dependencies: no database, async runtime, HTTP, encryption or signatures (issue #14). Read
+/// from cargo's own resolution of the locked dependencies.
+#[test]
+fn the_validator_builds_without_the_engine() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args(["tree", "--locked", "--offline", "-p", "studyflow-check"])
+        .args(["-e", "normal", "--prefix", "none", "--format", "{p}"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8(out.stdout).unwrap();
+    let crates: std::collections::BTreeSet<&str> = tree
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for needed in [
+        "studyflow-spec",
+        "studyflow-plan",
+        "studyflow-calendar",
+        "studyflow-lsp",
+    ] {
+        assert!(crates.contains(needed), "{needed} missing from {crates:?}");
+    }
+    let engine = [
+        "studyflow-store",
+        "studyflow-runtime",
+        "studyflow-server",
+        "studyflow-identity",
+        "studyflow-dataplane",
+        "studyflow-sim",
+        "sqlx",
+        "tokio",
+        "reqwest",
+        "hyper",
+        "axum",
+        "rustls",
+        "ring",
+        "age",
+        "argon2",
+        "chacha20poly1305",
+        "ed25519-dalek",
+        "hmac",
+        "jsonwebtoken",
+        "minijinja",
+    ];
+    let found: Vec<&&str> = engine.iter().filter(|c| crates.contains(**c)).collect();
+    assert!(found.is_empty(), "studyflow-check pulls in {found:?}");
+}
+
+/// The pre-commit hook that other repositories use builds this repository's root package with
+/// `language: rust` and runs its binary: the hook's entry is `studyflow-check`'s command line,
+/// and run as pre-commit runs it (the staged files appended), it passes the shipped specs and
+/// fails an invalid one. The example GitHub workflow runs the same binary.
+#[test]
+fn the_pre_commit_hook_runs_the_validator_it_builds() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let hooks = std::fs::read_to_string(root.join(".pre-commit-hooks.yaml")).unwrap();
+    let field = |name: &str| {
+        hooks
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("no {name} in .pre-commit-hooks.yaml"))
+            .to_owned()
+    };
+    assert_eq!(field("language"), "rust");
+    let entry = field("entry");
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let root_package = manifest.split("[workspace]").next().unwrap();
+    assert!(root_package.contains("[[bin]]\nname = \"studyflow-check\""));
+    let mut words = entry.split_whitespace();
+    assert_eq!(words.next(), Some("studyflow-check"), "{entry}");
+    let hook: Vec<String> = words.map(str::to_owned).collect();
+    let workflow = std::fs::read_to_string(root.join("examples/ci/github-workflow.yml")).unwrap();
+    assert!(workflow.contains("studyflow-check validate --format sarif"));
+    assert!(workflow.contains("cargo install --locked --git"));
+
+    let run = |files: &[&str]| {
+        let mut args = vec!["studyflow-check".to_owned()];
+        args.extend(hook.iter().cloned());
+        // The suite's fixed day, so that the specs' dates do not age into findings.
+        args.extend(["--today".to_owned(), studyflow_tests::TODAY.to_owned()]);
+        args.extend(files.iter().map(|f| root.join(f).display().to_string()));
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = studyflow_check::main(args, &mut out, &mut err, false);
+        (code, String::from_utf8(out).unwrap())
+    };
+    let (code, out) = run(&[
+        "specs/recidivism-2026-cohort.yaml",
+        "specs/resocialisation-programmes-university.yaml",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(&["tests/specs/invalid/SF101-blank-purpose.yaml"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("SF101"), "{out}");
+}

@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use super::Context;
-use crate::cli::{Format, ValidateArgs};
+use crate::Context;
 use crate::render::{self, FileReport};
 use crate::{EXIT_FAILURE, EXIT_FINDINGS, EXIT_OK};
+use crate::{Format, ValidateArgs};
 
 pub fn run(args: &ValidateArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     let mut io_failed = false;
@@ -22,7 +22,7 @@ pub fn run(args: &ValidateArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
         }
     }
     let files = unique(files);
-    let (calendar, today) = super::dates(&args.dates)?;
+    let (calendar, today) = crate::dates(&args.dates)?;
     let mut reports = Vec::with_capacity(files.len());
     for path in files {
         match std::fs::read(&path) {
@@ -116,13 +116,13 @@ fn unique(files: Vec<PathBuf>) -> Vec<PathBuf> {
 }
 
 /// The text diagnostics' spans point into: after any byte-order mark.
-pub(super) fn display_source(bytes: &[u8]) -> String {
+pub(crate) fn display_source(bytes: &[u8]) -> String {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Paths in reports use forward slashes, as SARIF and GitHub expect.
-pub(super) fn display_path(p: &Path) -> String {
+pub(crate) fn display_path(p: &Path) -> String {
     let s = p.to_string_lossy().replace('\\', "/");
     s.strip_prefix("./").map(str::to_owned).unwrap_or(s)
 }

@@ -4,8 +4,8 @@ use anyhow::Context as _;
 use jiff::civil::Date;
 use studyflow_calendar::{Calendar, Day, Reading};
 
-use super::Context;
-use crate::cli::{CalendarArgs, CalendarCommand};
+use crate::Context;
+use crate::{CalendarArgs, CalendarCommand};
 
 pub fn run(args: &CalendarArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     let calendar = load(&args.overrides)?;

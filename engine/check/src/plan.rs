@@ -2,14 +2,14 @@
 
 use anyhow::Context as _;
 
-use super::Context;
-use super::validate::{display_path, display_source};
-use crate::cli::{PlanArgs, PlanFormat};
+use crate::Context;
 use crate::render::{self, FileReport};
+use crate::validate::{display_path, display_source};
 use crate::{EXIT_FINDINGS, EXIT_OK};
+use crate::{PlanArgs, PlanFormat};
 
 pub fn run(args: &PlanArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
-    let (calendar, today) = super::dates(&args.dates)?;
+    let (calendar, today) = crate::dates(&args.dates)?;
     let bytes = std::fs::read(&args.spec)
         .with_context(|| format!("cannot read {}", args.spec.display()))?;
     let checked = studyflow_plan::check(&bytes, &calendar, Some(today));
