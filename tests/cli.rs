@@ -407,7 +407,7 @@ fn the_pre_commit_hook_runs_the_validator_it_builds() {
     let hook: Vec<String> = words.map(str::to_owned).collect();
     let workflow = std::fs::read_to_string(root.join("examples/ci/github-workflow.yml")).unwrap();
     assert!(workflow.contains("studyflow-check validate --format sarif"));
-    assert!(workflow.contains("cargo install --locked --git"));
+    assert!(workflow.contains("cargo install --locked --profile quick --git"));
 
     let run = |files: &[&str]| {
         let mut args = vec!["studyflow-check".to_owned()];
@@ -427,4 +427,95 @@ fn the_pre_commit_hook_runs_the_validator_it_builds() {
     let (code, out) = run(&["tests/specs/invalid/SF101-blank-purpose.yaml"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("SF101"), "{out}");
+}
+
+/// The SARIF as GitHub code scanning takes it, checked by Microsoft's SARIF multitool (npm,
+/// pinned in `tests/sarif`; `.ci/run` installs it): the SARIF of every shipped spec and every
+/// invalid one passes the SARIF 2.1.0 schema and GitHub's ingestion rules (`--rule-kind Gh`)
+/// and the SARIF rules at error and warning level with nothing reported, and a broken copy is
+/// reported (the check can fail). Without the tool the test skips; with `CI` set that fails.
+#[test]
+fn sarif_passes_the_sarif_multitool_for_github() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let tool =
+        root.join("tests/sarif/node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool");
+    if !tool.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the SARIF multitool is required in CI (npm ci --prefix tests/sarif)"
+        );
+        eprintln!("skipped: the SARIF multitool is not installed (npm ci --prefix tests/sarif)");
+        return;
+    }
+    // npm leaves the binary as its package has it unless the install script ran.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&tool).unwrap().permissions().mode();
+        if mode & 0o100 == 0 {
+            std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(mode | 0o700)).unwrap();
+        }
+    }
+    let run = studyflow(&[
+        "validate",
+        "--format",
+        "sarif",
+        "specs",
+        "tests/specs/invalid",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let dir = TempDir::new("sarif-multitool");
+    let findings = |sarif: &str, kind: &str| -> Vec<String> {
+        let input = std::path::Path::new(&dir.path()).join(format!("{kind}-in.sarif"));
+        let output = std::path::Path::new(&dir.path()).join(format!("{kind}-out.sarif"));
+        std::fs::write(&input, sarif).unwrap();
+        let _ = std::fs::remove_file(&output);
+        let status = std::process::Command::new(&tool)
+            .args([
+                "validate",
+                "--rule-kind",
+                kind,
+                "--level",
+                "Error;Warning",
+                "-o",
+            ])
+            .arg(&output)
+            .arg(&input)
+            .env("DOTNET_CLI_TELEMETRY_OPTOUT", "1")
+            .output()
+            .expect("the multitool runs");
+        assert!(
+            status.status.success(),
+            "{}",
+            String::from_utf8_lossy(&status.stdout)
+        );
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&output).expect("its report")).unwrap();
+        report["runs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|r| r["results"].as_array().into_iter().flatten())
+            .filter(|r| r["level"].as_str().unwrap_or("warning") != "note")
+            .map(|r| format!("{} {}", r["ruleId"], r["message"]))
+            .collect()
+    };
+    let results =
+        serde_json::from_str::<serde_json::Value>(&run.stdout).unwrap()["runs"][0]["results"]
+            .as_array()
+            .map_or(0, Vec::len);
+    assert!(
+        results > 40,
+        "the invalid specs' findings are in the SARIF ({results})"
+    );
+    for kind in ["Gh", "Sarif"] {
+        let found = findings(&run.stdout, kind);
+        assert!(found.is_empty(), "--rule-kind {kind}: {found:#?}");
+    }
+    let broken = run
+        .stdout
+        .replacen("\"startLine\": ", "\"startLine\": -", 1);
+    assert!(
+        !findings(&broken, "Gh").is_empty(),
+        "a negative line is reported"
+    );
 }

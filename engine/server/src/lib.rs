@@ -506,7 +506,7 @@ pub fn openapi() -> serde_json::Value {
         match doc.request {
             Payload::None => {}
             Payload::Yaml => {
-                op.insert("requestBody".into(), json!({"required": true, "content": {"application/yaml": {"schema": {"$ref": "https://example.invalid/studyflow/schemas/study-spec.schema.json"}}}}));
+                op.insert("requestBody".into(), json!({"required": true, "content": {"application/yaml": {"schema": {"$ref": concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/schemas/study-spec.schema.json")}}}}));
             }
             Payload::Json(schema) => {
                 op.insert("requestBody".into(), json!({"required": true, "content": {"application/json": {"schema": schema(&mut generator)}}}));

@@ -9,7 +9,10 @@ use studyflow_identity::IdentityError;
 use studyflow_runtime::EngineError;
 
 /// Where the problem types are described.
-pub const TYPES: &str = "https://example.invalid/studyflow/docs/api.md#problem-";
+pub const TYPES: &str = concat!(
+    env!("CARGO_PKG_REPOSITORY"),
+    "/blob/main/docs/api.md#problem-"
+);
 
 /// A problem, as sent (RFC 9457).
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]

@@ -150,7 +150,7 @@ pub fn render(reports: &[FileReport], docs_url: &str) -> String {
             "tool": {"driver": {
                 "name": "studyflow",
                 "version": env!("CARGO_PKG_VERSION"),
-                "informationUri": "https://example.invalid/studyflow",
+                "informationUri": env!("CARGO_PKG_REPOSITORY"),
                 "rules": rules,
             }},
             "columnKind": "unicodeCodePoints",
