@@ -203,3 +203,46 @@ fn calendar_overrides_change_the_notice_date_and_the_hash() {
     assert_eq!(notice(&a), "2028-03-01");
     assert_eq!(notice(&b), "2028-02-29");
 }
+
+/// Mermaid legible as `mmdc` draws it by default (issue #14): at its natural size rather than
+/// shrunk to 800 px, top to bottom, a box per follow-up wave and per stage, due dates, the p.8
+/// notice day in the title, and a legend of the colours, the dashed edges and the per-subject
+/// shape; DOT's legend explains its dashed edges and double borders too.
+#[test]
+fn mermaid_and_dot_are_legible_with_a_legend() {
+    let plan = |spec: &str, format: &str| {
+        let run = studyflow(&["plan", "--format", format, &format!("specs/{spec}.yaml")]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.stdout
+    };
+    let mermaid = plan("recidivism-2026-cohort", "mermaid");
+    assert!(mermaid.starts_with("---\ntitle: \"recidivism-2026-cohort v1\"\n"));
+    assert!(mermaid.contains("    useMaxWidth: false\n"));
+    assert!(mermaid.contains("\nflowchart TB\n"));
+    assert_eq!(mermaid.matches("  subgraph wave_").count(), 6, "{mermaid}");
+    assert!(mermaid.contains(
+        "  subgraph wave_1y_after_start[\"follow-up 1 year after the start of supervision (p.19.1)\"]"
+    ));
+    assert!(mermaid.contains("  subgraph stage_acquisition[\"stage: acquisition\"]"));
+    assert!(mermaid.contains("<b>acquire-service-is</b>"));
+    assert!(mermaid.contains("<br/>due 2027-04-30\"]"));
+    // Every wave step is drawn once per subject, and nothing else is.
+    let per_subject = mermaid.lines().filter(|l| l.contains("[[\"<b>")).count();
+    assert_eq!(per_subject, 6 * 4, "{mermaid}");
+    for legend in [
+        "legend_none[\"none\"]:::none ~~~ legend_identifying",
+        "-->|\"reads what it wrote\"|",
+        "-.->|\"only waits for it\"| legend_d[[\"once per subject\"]]",
+    ] {
+        assert!(mermaid.contains(legend), "{legend}");
+    }
+    let notice = plan("resocialisation-programmes-university", "mermaid");
+    assert!(notice.starts_with(
+        "---\ntitle: \"resocialisation-programmes-university v1 · p.8 notice to the Prison Administration by 2028-03-01\"\n"
+    ));
+    let dot = plan("recidivism-2026-cohort", "dot");
+    assert!(dot.contains(
+        "label=\"once per subject\\n(double border)\", fillcolor=\"#ffffff\", peripheries=2"
+    ));
+    assert!(dot.contains("[label=\"only waits for it (dashed)\", fontsize=9, style=dashed]"));
+}

@@ -167,7 +167,8 @@ fn escape_dot(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-/// Graphviz DOT, nodes filled by the class of data they write, with a legend.
+/// Graphviz DOT, nodes filled by the class of data they write, with a legend of the colours,
+/// the dashed (order-only) edges and the double borders (once per subject).
 pub fn dot(plan: &Plan) -> String {
     let steps = ordered(plan);
     let mut out = format!(
@@ -208,7 +209,9 @@ pub fn dot(plan: &Plan) -> String {
             escape_dot(b)
         ));
     }
-    out.push_str("  subgraph cluster_legend {\n    label=\"data written\"; fontsize=10;\n");
+    out.push_str(
+        "  subgraph cluster_legend {\n    label=\"legend: the data a step writes\"; fontsize=10;\n",
+    );
     for c in DataClass::ALL {
         out.push_str(&format!(
             "    \"legend_{0}\" [label=\"{0}\", fillcolor=\"{1}\"];\n",
@@ -216,11 +219,24 @@ pub fn dot(plan: &Plan) -> String {
             colour(c)
         ));
     }
-    out.push_str("  }\n}\n");
+    out.push_str(concat!(
+        "    \"legend_a\" [label=\"step\", fillcolor=\"#ffffff\"];\n",
+        "    \"legend_b\" [label=\"step\", fillcolor=\"#ffffff\"];\n",
+        "    \"legend_c\" [label=\"step\", fillcolor=\"#ffffff\"];\n",
+        "    \"legend_d\" [label=\"once per subject\\n(double border)\", fillcolor=\"#ffffff\", peripheries=2];\n",
+        "    \"legend_a\" -> \"legend_b\" [label=\"reads what it wrote\", fontsize=9];\n",
+        "    \"legend_c\" -> \"legend_d\" [label=\"only waits for it (dashed)\", fontsize=9, style=dashed];\n",
+        "  }\n}\n",
+    ));
     out
 }
 
-/// Mermaid flowchart, nodes classed by the class of data they write.
+/// Mermaid flowchart, legible as `mmdc` renders it at its defaults: drawn at its natural size
+/// (`useMaxWidth: false`, so a wide plan is not shrunk to 800 px and 5 px text), top to bottom,
+/// the steps grouped in a box per follow-up wave (its point, edge and years) and per stage of
+/// `phases[].covers`, each step with its actor, the data it reads and writes, its points and its
+/// due date; the title names the study and the day the p.8 notice is due; a legend explains
+/// the colours, the dashed edges and the double-sided boxes.
 pub fn mermaid(plan: &Plan) -> String {
     let steps = ordered(plan);
     let index: std::collections::HashMap<&str, usize> = steps
@@ -228,10 +244,24 @@ pub fn mermaid(plan: &Plan) -> String {
         .enumerate()
         .map(|(i, s)| (s.id.as_str(), i))
         .collect();
-    let mut out = String::from("flowchart TD\n");
-    for (i, s) in steps.iter().enumerate() {
+    let notice = plan
+        .prison_notice_due()
+        .map(|d| format!(" · p.8 notice to the Prison Administration by {d}"))
+        .unwrap_or_default();
+    let mut out = format!(
+        "---\ntitle: \"{} v{}{notice}\"\nconfig:\n  flowchart:\n    useMaxWidth: false\n    htmlLabels: true\n---\nflowchart TB\n",
+        plan.study.replace('"', "'"),
+        plan.version
+    );
+    let node = |i: usize, s: &Step| {
+        let due = s
+            .deadline
+            .as_ref()
+            .and_then(|d| d.date)
+            .map(|d| format!("<br/>due {d}"))
+            .unwrap_or_default();
         let label = format!(
-            "{}<br/>{} · {} → {}<br/>{}",
+            "<b>{}</b><br/>{} · {} → {}<br/>{}{due}",
             s.id,
             s.actor.as_str().replace('_', " "),
             s.data_in.as_str(),
@@ -239,7 +269,59 @@ pub fn mermaid(plan: &Plan) -> String {
             s.regulation.join(" ")
         )
         .replace('"', "#quot;");
-        out.push_str(&format!("  n{i}[\"{label}\"]:::{}\n", s.data_out.as_str()));
+        // Per subject: the subroutine shape, its sides doubled.
+        let (open, close) = if s.per_subject {
+            ("[[", "]]")
+        } else {
+            ("[", "]")
+        };
+        format!("n{i}{open}\"{label}\"{close}:::{}\n", s.data_out.as_str())
+    };
+    // Groups in the order their first step comes: a wave, else a stage, else none.
+    let mut groups: Vec<(String, String, Vec<usize>)> = Vec::new();
+    let mut loose = Vec::new();
+    for (i, s) in steps.iter().enumerate() {
+        let group = if let Some(w) = s.about.wave() {
+            let edge = match w.edge {
+                crate::model::AnchorEdge::Start => "start",
+                crate::model::AnchorEdge::End => "end",
+            };
+            Some((
+                format!("wave_{}", w.name),
+                format!(
+                    "follow-up {} year{} after the {edge} of supervision ({})",
+                    w.years,
+                    if w.years == 1 { "" } else { "s" },
+                    w.point
+                ),
+            ))
+        } else {
+            s.stage.map(|st| {
+                (
+                    format!("stage_{}", st.as_str()),
+                    format!("stage: {}", st.as_str().replace('_', " ")),
+                )
+            })
+        };
+        match group {
+            Some((id, title)) => match groups.iter_mut().find(|g| g.0 == id) {
+                Some(g) => g.2.push(i),
+                None => groups.push((id, title, vec![i])),
+            },
+            None => loose.push(i),
+        }
+    }
+    for i in loose {
+        out.push_str("  ");
+        out.push_str(&node(i, steps[i]));
+    }
+    for (id, title, members) in &groups {
+        out.push_str(&format!("  subgraph {id}[\"{title}\"]\n"));
+        for &i in members {
+            out.push_str("    ");
+            out.push_str(&node(i, steps[i]));
+        }
+        out.push_str("  end\n");
     }
     for (a, b, e) in plan.edges() {
         let arrow = match e {
@@ -248,6 +330,18 @@ pub fn mermaid(plan: &Plan) -> String {
         };
         out.push_str(&format!("  n{} {arrow} n{}\n", index[a], index[b]));
     }
+    out.push_str("  subgraph legend[\"legend: the data a step writes\"]\n    direction LR\n");
+    // The classes in one row, held together by invisible links.
+    let classes: Vec<String> = DataClass::ALL
+        .iter()
+        .map(|c| format!("legend_{0}[\"{0}\"]:::{0}", c.as_str()))
+        .collect();
+    out.push_str(&format!("    {}\n", classes.join(" ~~~ ")));
+    out.push_str("    legend_a[\"step\"] -->|\"reads what it wrote\"| legend_b[\"step\"]\n");
+    out.push_str(
+        "    legend_c[\"step\"] -.->|\"only waits for it\"| legend_d[[\"once per subject\"]]\n",
+    );
+    out.push_str("  end\n");
     for c in DataClass::ALL {
         out.push_str(&format!(
             "  classDef {} fill:{},stroke:#555555\n",
