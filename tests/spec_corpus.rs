@@ -463,3 +463,62 @@ fn every_finding_cites_in_its_field_what_its_message_cites() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// A spec written from the top (issue #14): at every line of each shipped spec, a section not
+/// written yet is reported once — by the schema (SF011) or by the rule that asks for it
+/// (SF130) — and the rules that would only repeat the gap stay silent: no "no anonymisation
+/// before" the analysis (SF203) before `anonymisation` is written, no "no external
+/// researcher to transfer to" (SF120) before an external study's `external` is written.
+#[test]
+fn a_half_written_spec_hears_of_each_gap_once() {
+    let calendar = studyflow_calendar::Calendar::latvia();
+    let today = "2026-11-28".parse().unwrap();
+    for name in [
+        "recidivism-2026-cohort",
+        "resocialisation-programmes-university",
+        "probation-client-survey",
+    ] {
+        let text = std::fs::read_to_string(root().join(format!("specs/{name}.yaml"))).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let mut reported_gap = [false; 2];
+        for n in 1..lines.len() {
+            let prefix = format!("{}\n", lines[..n].join("\n"));
+            let checked = studyflow_plan::check(prefix.as_bytes(), &calendar, Some(today)).checked;
+            let has = |code: &str, text: &str| {
+                checked
+                    .diagnostics
+                    .iter()
+                    .any(|d| d.code == code && d.message.contains(text))
+            };
+            let top = |key: &str| prefix.lines().any(|l| l.starts_with(&format!("{key}:")));
+            if !top("anonymisation") {
+                assert!(
+                    !has("SF203", "no anonymisation before it"),
+                    "{name}, {n} lines: SF203 before `anonymisation` is written"
+                );
+                if has("SF011", "missing required property `anonymisation`") {
+                    reported_gap[0] = true;
+                }
+            }
+            if !top("external") && prefix.contains("kind: external") {
+                assert!(
+                    !has("SF120", "no external researcher to transfer to"),
+                    "{name}, {n} lines: SF120 before `external` is written"
+                );
+                if has("SF130", "must state the p.4 items") {
+                    reported_gap[1] = true;
+                }
+            }
+        }
+        assert!(
+            reported_gap[0],
+            "{name}: the missing `anonymisation` is reported"
+        );
+        if text.contains("kind: external") {
+            assert!(
+                reported_gap[1],
+                "{name}: the missing `external` is reported"
+            );
+        }
+    }
+}

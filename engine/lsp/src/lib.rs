@@ -25,6 +25,7 @@ use lsp_types::{
     TextDocumentSyncCapability, TextDocumentSyncKind, Uri,
 };
 use studyflow_calendar::Calendar;
+use studyflow_spec::diagnostic::Fix;
 use studyflow_spec::source::SourceText;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -32,6 +33,11 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 /// The command that answers with a document's compiled plan as Mermaid (`arguments`: the
 /// document's URI, and optionally `"dot"` for Graphviz).
 pub const PLAN_COMMAND: &str = "studyflow.plan";
+/// The command that answers with the plan's changes since the approved version of the spec
+/// (Markdown): arguments the document's URI and, optionally, the approved spec's file; without
+/// it, the file as committed at git's `HEAD` (where a repository of specs keeps what was
+/// approved).
+pub const DIFF_COMMAND: &str = "studyflow.planDiff";
 
 /// The server's capabilities: full text sync, hover, document symbols.
 pub fn capabilities() -> ServerCapabilities {
@@ -44,7 +50,7 @@ pub fn capabilities() -> ServerCapabilities {
             resolve_provider: Some(false),
         }),
         execute_command_provider: Some(lsp_types::ExecuteCommandOptions {
-            commands: vec![PLAN_COMMAND.to_owned()],
+            commands: vec![PLAN_COMMAND.to_owned(), DIFF_COMMAND.to_owned()],
             ..lsp_types::ExecuteCommandOptions::default()
         }),
         document_symbol_provider: Some(OneOf::Left(true)),
@@ -178,15 +184,21 @@ impl Server {
                 })
             }
             lsp_types::request::CodeActionRequest::METHOD => {
-                serde_json::from_value::<lsp_types::CodeActionParams>(req.params)
-                    .map(|p| serde_json::to_value(fixes(&p)).unwrap_or_default())
+                serde_json::from_value::<lsp_types::CodeActionParams>(req.params).map(|p| {
+                    let text = self.docs.get(&p.text_document.uri).map(String::as_str);
+                    serde_json::to_value(fixes(&p, text)).unwrap_or_default()
+                })
             }
             lsp_types::request::InlayHintRequest::METHOD => {
                 serde_json::from_value::<lsp_types::InlayHintParams>(req.params).map(|p| {
                     let hints = self
                         .docs
                         .get(&p.text_document.uri)
-                        .map(|t| self.notice_hint(t))
+                        .map(|t| {
+                            let mut hints = self.notice_hint(t);
+                            hints.extend(wave_hints(t));
+                            hints
+                        })
                         .unwrap_or_default();
                     serde_json::to_value(hints).unwrap_or_default()
                 })
@@ -199,16 +211,23 @@ impl Server {
                             .plan
                             .is_some()
                     });
+                    let lens = |title: &str, command: &str| lsp_types::CodeLens {
+                        range: Range::default(),
+                        command: Some(lsp_types::Command {
+                            title: title.into(),
+                            command: command.into(),
+                            arguments: Some(vec![serde_json::json!(uri.as_str())]),
+                        }),
+                        data: None,
+                    };
                     let lenses: Vec<lsp_types::CodeLens> = if compiles {
-                        vec![lsp_types::CodeLens {
-                            range: Range::default(),
-                            command: Some(lsp_types::Command {
-                                title: "studyflow: the compiled plan (Mermaid)".into(),
-                                command: PLAN_COMMAND.into(),
-                                arguments: Some(vec![serde_json::json!(uri.as_str())]),
-                            }),
-                            data: None,
-                        }]
+                        vec![
+                            lens("studyflow: the compiled plan (Mermaid)", PLAN_COMMAND),
+                            lens(
+                                "studyflow: changes since the approved version",
+                                DIFF_COMMAND,
+                            ),
+                        ]
                     } else {
                         Vec::new()
                     };
@@ -216,13 +235,37 @@ impl Server {
                 })
             }
             lsp_types::request::ExecuteCommand::METHOD => {
-                serde_json::from_value::<lsp_types::ExecuteCommandParams>(req.params).map(|p| {
-                    let uri = p.arguments.first().and_then(|a| a.as_str()).unwrap_or("");
+                let p = match serde_json::from_value::<lsp_types::ExecuteCommandParams>(req.params)
+                {
+                    Ok(p) => p,
+                    Err(e) => {
+                        return error(id, lsp_server::ErrorCode::InvalidParams, &e.to_string());
+                    }
+                };
+                let uri = p.arguments.first().and_then(|a| a.as_str()).unwrap_or("");
+                let text = self
+                    .docs
+                    .iter()
+                    .find(|(u, _)| u.as_str() == uri)
+                    .map(|(_, t)| t);
+                if p.command == DIFF_COMMAND {
+                    let approved = p.arguments.get(1).and_then(|a| a.as_str());
+                    return match text.map(|t| plan_diff(t, uri, approved, &self.calendar)) {
+                        Some(Ok(markdown)) => Response::new_ok(id, markdown),
+                        Some(Err(why)) => error(id, lsp_server::ErrorCode::RequestFailed, &why),
+                        None => error(
+                            id,
+                            lsp_server::ErrorCode::InvalidParams,
+                            "the document is not open",
+                        ),
+                    };
+                }
+                Ok({
                     let dot = p.arguments.get(1).and_then(|a| a.as_str()) == Some("dot");
                     let plan = (p.command == PLAN_COMMAND)
-                        .then(|| self.docs.iter().find(|(u, _)| u.as_str() == uri))
+                        .then_some(text)
                         .flatten()
-                        .and_then(|(_, t)| {
+                        .and_then(|t| {
                             studyflow_plan::check(t.as_bytes(), &self.calendar, None).plan
                         });
                     match plan {
@@ -356,6 +399,129 @@ impl Server {
     }
 }
 
+/// A `file:` URI's path (percent-escapes decoded), or the text itself when it is a path.
+fn file_path(uri: &str) -> std::path::PathBuf {
+    let Some(rest) = uri.strip_prefix("file://") else {
+        return uri.into();
+    };
+    let bytes = rest.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned().into()
+}
+
+/// The plan of `text` against the approved version's: the spec at `approved` (a path or a
+/// `file:` URI), or the document's file as committed at git's `HEAD`.
+fn plan_diff(
+    text: &str,
+    uri: &str,
+    approved: Option<&str>,
+    calendar: &Calendar,
+) -> Result<String, String> {
+    let old = match approved {
+        Some(a) => {
+            let path = file_path(a);
+            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        }
+        None => {
+            let path = file_path(uri);
+            let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+                return Err(format!("{} is not a file", path.display()));
+            };
+            let out = std::process::Command::new("git")
+                .arg("-C")
+                .arg(dir)
+                .arg("show")
+                .arg(format!("HEAD:./{}", name.to_string_lossy()))
+                .output()
+                .map_err(|e| format!("git does not run: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "no approved version to compare with: {} is not committed at HEAD (give the approved spec's file as the second argument)",
+                    name.to_string_lossy()
+                ));
+            }
+            out.stdout
+        }
+    };
+    let compile = |bytes: &[u8], what: &str| {
+        studyflow_plan::check(bytes, calendar, None)
+            .plan
+            .ok_or_else(|| format!("{what} does not compile into a plan; fix its errors first"))
+    };
+    let old = compile(&old, "the approved version")?;
+    let new = compile(text.as_bytes(), "the spec")?;
+    Ok(studyflow_plan::diff::markdown(&old, &new))
+}
+
+/// After each follow-up wave the spec asks for, when it falls due (MK403 p.19): `years` after
+/// the start or the end of each subject's supervision, so, for a cohort whose supervision
+/// started in `methodology.sample.period`, from that period's first day plus the years — to
+/// its last day plus the years for a wave after the start (a wave after the end comes later
+/// for whoever's supervision is still running).
+fn wave_hints(text: &str) -> Vec<lsp_types::InlayHint> {
+    let Some(doc) = parse(text) else {
+        return Vec::new();
+    };
+    let lines = Lines::new(text);
+    let period = &doc.value["methodology"]["sample"]["period"];
+    let date = |v: &serde_json::Value| v.as_str().and_then(|d| d.parse::<jiff::civil::Date>().ok());
+    let (Some(from), Some(to)) = (date(&period["from"]), date(&period["to"])) else {
+        return Vec::new();
+    };
+    let Some(waves) = doc.value["follow_up"]["waves"].as_array() else {
+        return Vec::new();
+    };
+    waves
+        .iter()
+        .enumerate()
+        .filter_map(|(i, w)| {
+            let wave = studyflow_spec::model::WAVES
+                .iter()
+                .find(|x| Some(x.name) == w.as_str())?;
+            let span = doc.spans.get(&format!("/follow_up/waves/{i}"))?;
+            let add = |d: jiff::civil::Date| d.checked_add(jiff::Span::new().years(wave.years)).ok();
+            let (first, last) = (add(from)?, add(to)?);
+            let (label, edge) = if wave.from_end {
+                (format!("due from {first}"), "end")
+            } else {
+                (format!("due {first} – {last}"), "start")
+            };
+            Some(lsp_types::InlayHint {
+                position: lines.position(span.value.end),
+                label: lsp_types::InlayHintLabel::String(label),
+                kind: None,
+                text_edits: None,
+                tooltip: Some(lsp_types::InlayHintTooltip::String(format!(
+                    "{} year{} after the {edge} of each subject's supervision (MK403 {}); the cohort's supervision started {from} – {to}.",
+                    wave.years,
+                    if wave.years == 1 { "" } else { "s" },
+                    wave.point
+                ))),
+                padding_left: Some(true),
+                padding_right: None,
+                data: None,
+            })
+        })
+        .collect()
+}
+
 /// Every layer's findings of a spec's `text`, placed in it as LSP diagnostics (what the server
 /// publishes; public for the benchmark).
 pub fn findings(text: &str, calendar: &Calendar) -> Vec<Diagnostic> {
@@ -379,13 +545,12 @@ pub fn findings(text: &str, calendar: &Calendar) -> Vec<Diagnostic> {
                 .as_deref()
                 .map(|h| format!(" — {h}"))
                 .unwrap_or_default();
-            // "did you mean `x`?": the quick fix's replacement.
-            let data = d
-                .help
-                .as_deref()
-                .and_then(|h| h.strip_prefix("did you mean `"))
-                .and_then(|h| h.split('`').next())
-                .map(|x| serde_json::json!({ "replace_with": x }));
+            // What the quick fix does, handed back by the client with the finding.
+            let data = d.fix.as_ref().map(|fix| match fix {
+                Fix::Replace(x) => serde_json::json!({ "replace_with": x }),
+                Fix::MoveTo(to) => serde_json::json!({ "move_to": to, "from": d.pointer }),
+                Fix::Add => serde_json::json!({ "add": d.pointer }),
+            });
             Diagnostic {
                 range,
                 severity: Some(match d.severity {
@@ -434,33 +599,153 @@ fn place(text: &str, line: usize) -> (Vec<String>, usize) {
     (path, here)
 }
 
-/// What may be written at `at`: under a source's `fields`, its catalogue keys not yet
-/// requested, each with a placeholder for why the study needs it (MK403 p.3.3).
+/// What may be written at `at`, from the schema and the catalogue, in a document that need not
+/// parse yet:
+/// - after `key: `, the values the schema lists for the key (a phase's `kind`, a source's
+///   `exchange`);
+/// - on a `- ` line of a list of values, the values not yet listed (a phase's `covers` stages);
+/// - under a source's `fields`, its catalogue keys not yet requested, each with a placeholder
+///   for why the study needs it (MK403 p.3.3);
+/// - elsewhere, the keys the mapping there may have and does not have yet, the required ones
+///   first, each inserted as a skeleton of its shape (a mapping's or a list's first line below).
 fn completions(text: &str, at: Position) -> Vec<lsp_types::CompletionItem> {
-    use studyflow_spec::catalogue::{Source, keys, lookup};
-    let (path, indent) = place(text, at.line as usize);
-    let dotted = path.join(".");
-    let Some(source) = Source::ALL.into_iter().find(|s| s.spec_path() == dotted) else {
-        return Vec::new();
+    use studyflow_spec::catalogue::Source;
+    use studyflow_spec::schema::{Shape, allowed};
+    let row = at.line as usize;
+    let (path, indent) = place(text, row);
+    let keys: Vec<&str> = path.iter().map(String::as_str).collect();
+    let line = text.lines().nth(row).unwrap_or("");
+    let before: String = line.chars().take(at.character as usize).collect();
+    let typed = before.trim_start();
+    let item = typed.strip_prefix('-').map(str::trim_start);
+    let value = |v: &str, detail: &str| lsp_types::CompletionItem {
+        label: v.to_owned(),
+        kind: Some(lsp_types::CompletionItemKind::ENUM_MEMBER),
+        detail: Some(detail.to_owned()),
+        ..lsp_types::CompletionItem::default()
     };
-    // The keys already under this `fields`: the lines below its key at this indentation.
-    let lines: Vec<&str> = text.lines().collect();
-    let mut present = Vec::new();
-    let start = lines[..(at.line as usize).min(lines.len())]
-        .iter()
-        .rposition(|l| l.trim() == "fields:")
-        .map_or(0, |i| i + 1);
-    for l in lines.iter().skip(start) {
-        let i = l.len() - l.trim_start().len();
-        if !l.trim().is_empty() && i < indent {
-            break;
-        }
-        if let Some((k, _)) = l.trim().split_once(':') {
-            present.push(k.trim().to_owned());
-        }
+    // After `key:` on this line: the key's values.
+    if let Some((key, _)) = item.unwrap_or(typed).split_once(':') {
+        let mut at_key = keys.clone();
+        at_key.push(key.trim());
+        let (_, values) = allowed(&at_key);
+        return values
+            .into_iter()
+            .map(|v| value(v, &format!("a value of `{}`", key.trim())))
+            .collect();
     }
+    let siblings = siblings(text, row, indent);
+    let (fields, values) = allowed(&keys);
+    // A `- ` item of a list of values.
+    if item.is_some() && !values.is_empty() {
+        let listed: Vec<String> = siblings
+            .iter()
+            .filter_map(|l| l.strip_prefix("- ").map(|v| v.trim().to_owned()))
+            .collect();
+        return values
+            .into_iter()
+            .filter(|v| !listed.iter().any(|l| l == v))
+            .map(|v| value(v, &format!("an item of `{}`", keys.last().unwrap_or(&""))))
+            .collect();
+    }
+    let dotted = path.join(".");
+    if let Some(source) = Source::ALL.into_iter().find(|s| s.spec_path() == dotted) {
+        return catalogue_keys(source, &siblings);
+    }
+    // A new `- ` item of a list of mappings has no keys yet.
+    let present: Vec<&str> = siblings
+        .iter()
+        .filter(|_| item.is_none())
+        .filter_map(|l| {
+            l.trim_start_matches("- ")
+                .split_once(':')
+                .map(|(k, _)| k.trim())
+        })
+        .collect();
+    let pad = " ".repeat(indent + if item.is_some() { 2 } else { 0 } + 2);
+    fields
+        .into_iter()
+        .filter(|f| !present.contains(&f.key))
+        .map(|f| {
+            let insert = match f.shape {
+                Shape::Mapping => format!("{}:\n{pad}$0", f.key),
+                Shape::List if f.values.is_empty() => format!("{}:\n{pad}- $0", f.key),
+                Shape::List => format!("{}:\n{pad}- ${{1|{}|}}", f.key, f.values.join(",")),
+                Shape::Scalar if f.values.is_empty() => format!("{}: $0", f.key),
+                Shape::Scalar => format!("{}: ${{1|{}|}}", f.key, f.values.join(",")),
+            };
+            lsp_types::CompletionItem {
+                label: f.key.to_owned(),
+                kind: Some(lsp_types::CompletionItemKind::PROPERTY),
+                detail: Some(if f.required {
+                    "required".into()
+                } else {
+                    "optional".into()
+                }),
+                documentation: f.description.map(|d| {
+                    lsp_types::Documentation::MarkupContent(MarkupContent {
+                        kind: MarkupKind::Markdown,
+                        value: d.to_owned(),
+                    })
+                }),
+                // The required keys first.
+                sort_text: Some(format!("{}{}", u8::from(!f.required), f.key)),
+                insert_text: Some(insert),
+                insert_text_format: Some(lsp_types::InsertTextFormat::SNIPPET),
+                insert_text_mode: Some(lsp_types::InsertTextMode::AS_IS),
+                ..lsp_types::CompletionItem::default()
+            }
+        })
+        .collect()
+}
+
+/// The lines of the block that line `row` (indented `indent`) belongs to, trimmed, at its
+/// indentation (or as items `- ` two less): the keys and items written there already.
+fn siblings(text: &str, row: usize, indent: usize) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let depth = |l: &str| l.len() - l.trim_start().len();
+    let blank = |l: &str| l.trim().is_empty() || l.trim_start().starts_with('#');
+    let row = row.min(lines.len());
+    // From the line that opens the block (less indented; a list item's `- ` line is the item's
+    // own first line) to the one that closes it.
+    let first = match lines[..row]
+        .iter()
+        .rposition(|l| !blank(l) && depth(l) < indent)
+    {
+        Some(i) if lines[i].trim_start().starts_with("- ") && depth(lines[i]) + 2 == indent => i,
+        Some(i) => i + 1,
+        None => 0,
+    };
+    let last = lines
+        .get(row + 1..)
+        .unwrap_or_default()
+        .iter()
+        .position(|l| !blank(l) && depth(l) < indent)
+        .map_or(lines.len(), |i| row + 1 + i);
+    lines[first..last]
+        .iter()
+        .enumerate()
+        .filter(|(i, l)| first + i != row && !blank(l))
+        .filter(|(_, l)| {
+            depth(l) == indent || (depth(l) + 2 == indent && l.trim_start().starts_with("- "))
+        })
+        .map(|(_, l)| l.trim().to_owned())
+        .collect()
+}
+
+/// A source's catalogue keys not yet under its `fields`, each with a placeholder for why the
+/// study needs it (MK403 p.3.3).
+fn catalogue_keys(
+    source: studyflow_spec::catalogue::Source,
+    siblings: &[String],
+) -> Vec<lsp_types::CompletionItem> {
+    use studyflow_spec::catalogue::{keys, lookup};
+    let present: Vec<&str> = siblings
+        .iter()
+        .filter_map(|l| l.split_once(':').map(|(k, _)| k.trim()))
+        .collect();
     keys(source)
-        .filter(|k| !present.iter().any(|p| p == k))
+        .filter(|k| !present.contains(k))
         .filter_map(|k| lookup(source, k))
         .map(|f| lsp_types::CompletionItem {
             label: f.key.to_owned(),
@@ -481,25 +766,59 @@ fn completions(text: &str, at: Position) -> Vec<lsp_types::CompletionItem> {
         .collect()
 }
 
-/// Quick fixes for the findings the client sends back: "did you mean `x`?" replaces the
-/// misspelt key or value with `x`.
-fn fixes(p: &lsp_types::CodeActionParams) -> Vec<lsp_types::CodeActionOrCommand> {
+/// Quick fixes for the findings the client sends back:
+/// - "did you mean `x`?" puts `x` in place of the misspelt key or value;
+/// - a catalogue key under a source that does not provide it is moved, with its reason, under
+///   the `fields` of the source that does (MK403 p.9), when that source has `fields`;
+/// - a missing required property is added at the end of its mapping as a skeleton: its key,
+///   and its required keys below it, for the author to fill in (the findings then say what is
+///   left).
+fn fixes(
+    p: &lsp_types::CodeActionParams,
+    text: Option<&str>,
+) -> Vec<lsp_types::CodeActionOrCommand> {
+    let uri = &p.text_document.uri;
     p.context
         .diagnostics
         .iter()
         .filter_map(|d| {
-            let with = d.data.as_ref()?.get("replace_with")?.as_str()?.to_owned();
-            let edit = lsp_types::TextEdit {
-                range: d.range,
-                new_text: with.clone(),
+            let data = d.data.as_ref()?;
+            let (title, edits) = if let Some(with) =
+                data.get("replace_with").and_then(|v| v.as_str())
+            {
+                (
+                    format!("Replace with `{with}`"),
+                    vec![lsp_types::TextEdit {
+                        range: d.range,
+                        new_text: with.to_owned(),
+                    }],
+                )
+            } else if let (Some(to), Some(from), Some(text)) = (
+                data.get("move_to").and_then(|v| v.as_str()),
+                data.get("from").and_then(|v| v.as_str()),
+                text,
+            ) {
+                (
+                    format!(
+                        "Move it to `{}`",
+                        to.trim_start_matches('/').replace('/', ".")
+                    ),
+                    move_field(text, from, to)?,
+                )
+            } else if let (Some(at), Some(text)) = (data.get("add").and_then(|v| v.as_str()), text)
+            {
+                let name = at.rsplit('/').next()?;
+                (format!("Add `{name}`"), add_skeleton(text, at)?)
+            } else {
+                return None;
             };
             Some(lsp_types::CodeActionOrCommand::CodeAction(
                 lsp_types::CodeAction {
-                    title: format!("Replace with `{with}`"),
+                    title,
                     kind: Some(lsp_types::CodeActionKind::QUICKFIX),
                     diagnostics: Some(vec![d.clone()]),
                     edit: Some(lsp_types::WorkspaceEdit {
-                        changes: Some(HashMap::from([(p.text_document.uri.clone(), vec![edit])])),
+                        changes: Some(HashMap::from([(uri.clone(), edits)])),
                         ..lsp_types::WorkspaceEdit::default()
                     }),
                     is_preferred: Some(true),
@@ -508,6 +827,141 @@ fn fixes(p: &lsp_types::CodeActionParams) -> Vec<lsp_types::CodeActionOrCommand>
             ))
         })
         .collect()
+}
+
+/// The lines `[first, last]` a node's key and value take.
+fn node_lines(
+    doc: &studyflow_spec::yaml::YamlDocument,
+    lines: &Lines<'_>,
+    pointer: &str,
+) -> Option<(u32, u32)> {
+    let spans = doc.spans.get(pointer)?;
+    let first = lines.position(spans.key.unwrap_or(spans.value).start).line;
+    let end = spans.value.end.max(spans.value.start);
+    let mut last = lines.position(end).line;
+    // A value that ends at the start of a line ends on the line before.
+    if last > first && lines.position(end).character == 0 {
+        last -= 1;
+    }
+    Some((first, last))
+}
+
+/// Where to write a new key of the block mapping at `parent`, and its indentation: after the
+/// mapping's last line, at the column of its keys (the document's end and column 0 for the
+/// top level).
+fn append_point(
+    doc: &studyflow_spec::yaml::YamlDocument,
+    lines: &Lines<'_>,
+    text: &str,
+    parent: &str,
+) -> Option<(Position, usize)> {
+    if parent.is_empty() {
+        // The end of the text (a text without a final line break gets one first).
+        return Some((lines.position(text.len()), 0));
+    }
+    let object = doc.value.pointer(parent)?.as_object()?;
+    let child = object.keys().next()?;
+    let child_pointer = format!("{parent}/{}", child.replace('~', "~0").replace('/', "~1"));
+    let key = doc.spans.get(&child_pointer)?.key?;
+    let indent = lines.position(key.start).character as usize;
+    let (_, last) = node_lines(doc, lines, parent)?;
+    Some((
+        Position {
+            line: last + 1,
+            character: 0,
+        },
+        indent,
+    ))
+}
+
+fn move_field(text: &str, from: &str, to: &str) -> Option<Vec<lsp_types::TextEdit>> {
+    let doc = parse(text)?;
+    let lines = Lines::new(text);
+    let (first, last) = node_lines(&doc, &lines, from)?;
+    let (at, indent) = append_point(&doc, &lines, text, to)?;
+    let moved: Vec<&str> = text
+        .lines()
+        .skip(first as usize)
+        .take((last - first + 1) as usize)
+        .collect();
+    let base = moved.first().map_or(0, |l| l.len() - l.trim_start().len());
+    let mut new_text = String::new();
+    for l in &moved {
+        new_text.push_str(&" ".repeat(indent));
+        new_text.push_str(l.get(base..).unwrap_or(l.trim_start()));
+        new_text.push('\n');
+    }
+    Some(vec![
+        lsp_types::TextEdit {
+            range: Range {
+                start: Position {
+                    line: first,
+                    character: 0,
+                },
+                end: Position {
+                    line: last + 1,
+                    character: 0,
+                },
+            },
+            new_text: String::new(),
+        },
+        lsp_types::TextEdit {
+            range: Range { start: at, end: at },
+            new_text,
+        },
+    ])
+}
+
+fn add_skeleton(text: &str, at: &str) -> Option<Vec<lsp_types::TextEdit>> {
+    let doc = parse(text)?;
+    let lines = Lines::new(text);
+    let (parent, name) = at.rsplit_once('/')?;
+    let (position, indent) = append_point(&doc, &lines, text, parent)?;
+    let keys: Vec<&str> = parent
+        .split('/')
+        .skip(1)
+        .filter(|s| s.parse::<usize>().is_err())
+        .collect();
+    let mut new_text = String::new();
+    if position.character > 0 || (parent.is_empty() && !text.is_empty() && !text.ends_with('\n')) {
+        new_text.push('\n');
+    }
+    skeleton(&keys, name, indent, 0, &mut new_text);
+    Some(vec![lsp_types::TextEdit {
+        range: Range {
+            start: position,
+            end: position,
+        },
+        new_text,
+    }])
+}
+
+/// `name` under the mapping at `keys`, with its required keys below it, two levels at most.
+fn skeleton(keys: &[&str], name: &str, indent: usize, depth: usize, out: &mut String) {
+    use studyflow_spec::schema::{Shape, allowed};
+    let (fields, _) = allowed(keys);
+    let shape = fields
+        .iter()
+        .find(|f| f.key == name)
+        .map_or(Shape::Scalar, |f| f.shape);
+    let pad = " ".repeat(indent);
+    match shape {
+        Shape::Scalar => out.push_str(&format!("{pad}{name}: \n")),
+        Shape::List => out.push_str(&format!("{pad}{name}:\n{pad}  - \n")),
+        Shape::Mapping => {
+            out.push_str(&format!("{pad}{name}:\n"));
+            let mut inner: Vec<&str> = keys.to_vec();
+            inner.push(name);
+            let (children, _) = allowed(&inner);
+            let required: Vec<_> = children.iter().filter(|c| c.required).collect();
+            if depth >= 1 || required.is_empty() {
+                return;
+            }
+            for c in required {
+                skeleton(&inner, c.key, indent + 2, depth + 1, out);
+            }
+        }
+    }
 }
 
 fn error(id: RequestId, code: lsp_server::ErrorCode, message: &str) -> Response {
@@ -684,6 +1138,248 @@ impl<'t> Lines<'t> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_follow_up_wave_shows_when_it_falls_due() {
+        let text = "methodology:\n  sample:\n    period:\n      from: 2026-01-01\n      to: 2026-12-31\nfollow_up:\n  waves: [1y_after_start, 3y_after_end, nonsense]\n";
+        let hints = wave_hints(text);
+        let labels: Vec<(u32, u32, String)> = hints
+            .iter()
+            .map(|h| match &h.label {
+                lsp_types::InlayHintLabel::String(s) => {
+                    (h.position.line, h.position.character, s.clone())
+                }
+                _ => panic!(),
+            })
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                (6, 24, "due 2027-01-01 – 2027-12-31".to_owned()),
+                (6, 38, "due from 2029-01-01".to_owned()),
+            ]
+        );
+        // Without the cohort's period there is nothing to count from, and nothing is said.
+        assert!(wave_hints("follow_up:\n  waves: [1y_after_start]\n").is_empty());
+    }
+
+    /// Applies a client's edits to `text` (each range in the original text).
+    fn apply(text: &str, edits: &[lsp_types::TextEdit]) -> String {
+        let lines = Lines::new(text);
+        let mut edits: Vec<_> = edits
+            .iter()
+            .map(|e| {
+                let start = lines.offset(e.range.start).unwrap_or(text.len());
+                let end = lines.offset(e.range.end).unwrap_or(text.len());
+                (start, end, e.new_text.as_str())
+            })
+            .collect();
+        edits.sort_by_key(|e| std::cmp::Reverse(e.0));
+        let mut out = text.to_owned();
+        for (start, end, new) in edits {
+            out.replace_range(start..end, new);
+        }
+        out
+    }
+
+    /// Every quick fix offered for the invalid specs of the corpus mends its finding: applied,
+    /// the file no longer has that finding (the same code at the same pointer).
+    #[test]
+    fn every_quick_fix_mends_its_finding() {
+        let calendar = Calendar::latvia();
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/specs/invalid");
+        let mut mended = std::collections::BTreeMap::<String, usize>::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let uri: Uri = "file:///spec.yaml".parse().unwrap();
+            for d in findings(&text, &calendar) {
+                let params = lsp_types::CodeActionParams {
+                    text_document: lsp_types::TextDocumentIdentifier { uri: uri.clone() },
+                    range: d.range,
+                    context: lsp_types::CodeActionContext {
+                        diagnostics: vec![d.clone()],
+                        ..Default::default()
+                    },
+                    work_done_progress_params: Default::default(),
+                    partial_result_params: Default::default(),
+                };
+                for action in fixes(&params, Some(&text)) {
+                    let lsp_types::CodeActionOrCommand::CodeAction(a) = action else {
+                        panic!()
+                    };
+                    let edits = &a.edit.unwrap().changes.unwrap()[&uri];
+                    let after = apply(&text, edits);
+                    // The finding as it was (its message names the key or value and the place)
+                    // is gone; what the mend uncovers next may be another finding.
+                    let still = findings(&after, &calendar)
+                        .iter()
+                        .any(|n| n.code == d.code && n.message == d.message);
+                    assert!(
+                        !still,
+                        "{}: `{}` did not mend {:?} {}:\n{after}",
+                        path.display(),
+                        a.title,
+                        d.code,
+                        d.message
+                    );
+                    *mended
+                        .entry(a.title.split(' ').next().unwrap().to_owned())
+                        .or_default() += 1;
+                }
+            }
+        }
+        // Each kind of fix was tried on the corpus.
+        for kind in ["Replace", "Move", "Add"] {
+            assert!(
+                mended.get(kind).is_some_and(|n| *n > 0),
+                "{kind}: {mended:?}"
+            );
+        }
+    }
+
+    /// Completion at `|` in each document: labels that must be offered, and labels that must not.
+    #[test]
+    fn completion_offers_what_the_schema_and_the_catalogue_allow_there() {
+        let cases: &[(&str, &[&str], &[&str])] = &[
+            // The top level of an empty document: every section, required or not.
+            (
+                "|",
+                &[
+                    "spec_version",
+                    "purpose",
+                    "external",
+                    "authorised_persons",
+                    "follow_up",
+                    "direct_contact",
+                    "retention",
+                    "publication",
+                ],
+                &[],
+            ),
+            // Keys written already are not offered again.
+            (
+                "id: x\ntitle: y\n|\n",
+                &["purpose", "data_scope"],
+                &["id", "title"],
+            ),
+            // A nested mapping.
+            (
+                "initiator:\n  kind: service\n  |\n",
+                &["name"],
+                &["kind", "purpose"],
+            ),
+            // A value after `key: `.
+            (
+                "initiator:\n  kind: |\n",
+                &[
+                    "service",
+                    "external_natural_person",
+                    "external_legal_person",
+                ],
+                &["name"],
+            ),
+            // A source's exchange.
+            (
+                "data_scope:\n  information_centre:\n    exchange: |\n",
+                &["automated", "secure_electronic"],
+                &[],
+            ),
+            // A new phase: its keys; a phase's covers: the stages not listed yet.
+            (
+                "phases:\n  - id: a\n    title: b\n  - |\n",
+                &["id", "title", "start", "deadline", "covers"],
+                &[],
+            ),
+            (
+                "phases:\n  - id: a\n    |\n",
+                &["title", "start", "deadline", "covers"],
+                &["id"],
+            ),
+            (
+                "phases:\n  - id: a\n    covers:\n      - acquisition\n      - |\n",
+                &["linkage", "follow_up", "report"],
+                &["acquisition", "id"],
+            ),
+            // A source's fields: its catalogue keys.
+            (
+                "data_scope:\n  information_centre:\n    fields:\n      offence_date: x\n      |\n",
+                &["judgment_date"],
+                &["offence_date", "birth_year", "exchange"],
+            ),
+        ];
+        for (doc, offered, not) in cases {
+            let cursor = doc.find('|').unwrap();
+            let text = doc.replace('|', "");
+            let line = doc[..cursor].matches('\n').count();
+            let character = cursor - doc[..cursor].rfind('\n').map_or(0, |i| i + 1);
+            let labels: Vec<String> = completions(
+                &text,
+                Position {
+                    line: line as u32,
+                    character: character as u32,
+                },
+            )
+            .into_iter()
+            .map(|i| i.label)
+            .collect();
+            for o in *offered {
+                assert!(
+                    labels.iter().any(|l| l == o),
+                    "{doc:?}: {o} missing from {labels:?}"
+                );
+            }
+            for n in *not {
+                assert!(
+                    !labels.iter().any(|l| l == n),
+                    "{doc:?}: {n} offered in {labels:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_completed_key_is_a_skeleton_of_its_shape() {
+        let items = completions(
+            "initiator:\n  kind: service\n",
+            Position {
+                line: 2,
+                character: 0,
+            },
+        );
+        let insert = |label: &str| {
+            items
+                .iter()
+                .find(|i| i.label == label)
+                .and_then(|i| i.insert_text.clone())
+                .unwrap_or_else(|| panic!("{label}"))
+        };
+        assert_eq!(insert("data_scope"), "data_scope:\n  $0");
+        assert_eq!(insert("phases"), "phases:\n  - $0");
+        assert_eq!(insert("purpose"), "purpose: $0");
+        let design = completions(
+            "methodology:\n  \n",
+            Position {
+                line: 1,
+                character: 2,
+            },
+        );
+        let design = design.iter().find(|i| i.label == "design").expect("design");
+        assert!(
+            design
+                .insert_text
+                .as_deref()
+                .unwrap()
+                .starts_with("design: ${1|"),
+            "{design:?}"
+        );
+        // Required keys sort first.
+        let first = items.iter().min_by_key(|i| i.sort_text.clone()).unwrap();
+        assert_eq!(first.detail.as_deref(), Some("required"));
+    }
 
     #[test]
     fn positions_are_in_utf16_units_of_their_line() {

@@ -21,6 +21,12 @@ struct Client {
 
 impl Client {
     fn request(&mut self, method: &str, params: Value) -> Value {
+        self.answer(method, params)
+            .unwrap_or_else(|e| panic!("{method}: {e:?}"))
+    }
+
+    /// A request's result, or its error.
+    fn answer(&mut self, method: &str, params: Value) -> Result<Value, lsp_server::ResponseError> {
         self.next += 1;
         let id = RequestId::from(self.next);
         self.conn
@@ -38,8 +44,10 @@ impl Client {
                 .recv_timeout(std::time::Duration::from_secs(30))
             {
                 Ok(Message::Response(r)) if r.id == id => {
-                    assert!(r.error.is_none(), "{method}: {:?}", r.error);
-                    return r.result.unwrap_or(Value::Null);
+                    return match r.error {
+                        Some(e) => Err(e),
+                        None => Ok(r.result.unwrap_or(Value::Null)),
+                    };
                 }
                 Ok(_) => {}
                 Err(e) => panic!("no answer to {method}: {e}"),
@@ -346,4 +354,119 @@ fn the_server_checks_while_typing_and_explains_fields() {
     c.request("shutdown", Value::Null);
     c.notify("exit", Value::Null);
     thread.join().unwrap();
+}
+
+/// The plan's changes since the approved version: the spec as committed at git's HEAD (a
+/// repository of specs keeps what was approved), or a file given; said plainly when there is
+/// nothing to compare with.
+#[test]
+fn the_plan_diff_compares_with_the_approved_version() {
+    let dir = std::env::temp_dir().join(format!("studyflow-lsp-diff-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let approved = spec("recidivism-2026-cohort");
+    let file = dir.join("study.yaml");
+    std::fs::write(&file, &approved).unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.org"])
+            .args(args)
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&["init", "-q"]);
+    git(&["add", "study.yaml"]);
+    git(&["commit", "-q", "-m", "approved"]);
+
+    let (server, client) = Connection::memory();
+    let thread = std::thread::spawn(move || studyflow_lsp::serve(&server).unwrap());
+    let mut c = Client {
+        conn: client,
+        next: 0,
+    };
+    c.request(
+        "initialize",
+        json!({"capabilities": {}, "processId": null, "rootUri": null}),
+    );
+    c.notify("initialized", json!({}));
+    // The amendment moves the baseline phase's deadline and the version.
+    let amended = approved
+        .replacen("    deadline: 2027-04-30", "    deadline: 2027-05-28", 1)
+        .replacen("version: 1", "version: 2", 1);
+    let uri = format!("file://{}", file.display());
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "yaml", "version": 1, "text": amended}}),
+    );
+    let lenses = c.request(
+        "textDocument/codeLens",
+        json!({"textDocument": {"uri": uri}}),
+    );
+    assert!(
+        lenses
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["command"]["command"] == studyflow_lsp::DIFF_COMMAND),
+        "{lenses}"
+    );
+    let diff = c.request(
+        "workspace/executeCommand",
+        json!({"command": studyflow_lsp::DIFF_COMMAND, "arguments": [uri]}),
+    );
+    let diff = diff.as_str().unwrap();
+    assert!(
+        diff.starts_with("# recidivism-2026-cohort: the plan's changes since v1\n"),
+        "{diff}"
+    );
+    assert!(diff.contains("## Changed steps"), "{diff}");
+    assert!(diff.contains("`merge-link`"), "{diff}");
+    assert!(diff.contains("  - deadline: 2027-04-30"), "{diff}");
+    assert!(diff.contains("→ 2027-05-28"), "{diff}");
+
+    // The approved file given by its path: the same changes; the amended text given: none.
+    let same = c.request(
+        "workspace/executeCommand",
+        json!({"command": studyflow_lsp::DIFF_COMMAND, "arguments": [uri, file.display().to_string()]}),
+    );
+    assert!(same.as_str().unwrap().contains("## Changed steps"));
+    std::fs::write(dir.join("approved.yaml"), &amended).unwrap();
+    let same = c.request(
+        "workspace/executeCommand",
+        json!({"command": studyflow_lsp::DIFF_COMMAND, "arguments": [uri, dir.join("approved.yaml").display().to_string()]}),
+    );
+    assert!(
+        same.as_str().unwrap().contains("The steps are the same"),
+        "{same}"
+    );
+
+    // A file git does not hold: an error that says so.
+    let loose = format!("file://{}", dir.join("new.yaml").display());
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": loose, "languageId": "yaml", "version": 1, "text": amended}}),
+    );
+    let refused = c
+        .answer(
+            "workspace/executeCommand",
+            json!({"command": studyflow_lsp::DIFF_COMMAND, "arguments": [loose]}),
+        )
+        .unwrap_err();
+    assert!(
+        refused.message.contains("not committed at HEAD"),
+        "{}",
+        refused.message
+    );
+
+    c.request("shutdown", Value::Null);
+    c.notify("exit", Value::Null);
+    thread.join().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }

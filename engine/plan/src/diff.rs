@@ -118,6 +118,41 @@ pub fn plans(old: &Plan, new: &Plan) -> PlanDiff {
     out
 }
 
+/// What differs between `old` and `new`, as Markdown for an editor's preview: the plans'
+/// hashes, then the steps added, removed and changed (each change with before and after).
+pub fn markdown(old: &Plan, new: &Plan) -> String {
+    let d = plans(old, new);
+    let mut out = format!(
+        "# {}: the plan's changes since v{}\n\nv{} `{}` → v{} `{}`\n\n",
+        new.study, old.version, old.version, old.hash, new.version, new.hash
+    );
+    if d.is_empty() {
+        out.push_str("The steps are the same as the approved version's.\n");
+        return out;
+    }
+    let list = |out: &mut String, title: &str, steps: &[(String, String, &str, &str)]| {
+        if !steps.is_empty() {
+            out.push_str(&format!("## {title}\n\n"));
+            for (id, what, data_in, data_out) in steps {
+                out.push_str(&format!("- `{id}` — {what} ({data_in} → {data_out})\n"));
+            }
+            out.push('\n');
+        }
+    };
+    list(&mut out, "Added steps", &d.added);
+    list(&mut out, "Removed steps", &d.removed);
+    if !d.changed.is_empty() {
+        out.push_str("## Changed steps\n\n");
+        for c in &d.changed {
+            out.push_str(&format!("- `{}`\n", c.id));
+            for (what, before, after) in &c.changes {
+                out.push_str(&format!("  - {what}: {before} → {after}\n"));
+            }
+        }
+    }
+    out
+}
+
 /// A line of a text diff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

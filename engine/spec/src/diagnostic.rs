@@ -69,6 +69,21 @@ pub struct Diagnostic {
     /// about missing or unknown properties and values outside an enum).
     #[serde(skip)]
     pub replaceable: bool,
+    /// What would mend it, for an editor's quick fix; the help says the same in words.
+    #[serde(skip)]
+    pub fix: Option<Fix>,
+}
+
+/// A mend an editor can make for a finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fix {
+    /// Write this in place of the node's key or value ("did you mean").
+    Replace(String),
+    /// Move the field to the mapping at this pointer (a catalogue key under the source that
+    /// provides it, MK403 p.9).
+    MoveTo(String),
+    /// Add the missing property at the finding's pointer, as a skeleton of its shape.
+    Add,
 }
 
 impl Diagnostic {
@@ -88,6 +103,7 @@ impl Diagnostic {
             span: None,
             help: None,
             replaceable: false,
+            fix: None,
         }
     }
 

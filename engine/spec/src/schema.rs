@@ -221,6 +221,101 @@ fn schema_at<'s>(root: &'s Value, pointer: &str) -> SchemaInfo<'s> {
     }
 }
 
+/// The kind of value a key of a spec holds, as the schema says: what an editor inserts after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// A mapping: its keys go on the lines below.
+    Mapping,
+    /// A list: its items go on the lines below, each after `- `.
+    List,
+    /// A single value on the key's line.
+    Scalar,
+}
+
+/// A key the schema allows in a mapping of a spec.
+#[derive(Debug, Clone)]
+pub struct AllowedKey {
+    pub key: &'static str,
+    pub description: Option<&'static str>,
+    /// Whether the mapping must have it.
+    pub required: bool,
+    pub shape: Shape,
+    /// The values it may take, if the schema lists them.
+    pub values: Vec<&'static str>,
+}
+
+/// What the schema allows at a place in a spec named by its keys, outermost first (a list on
+/// the way stands for its items, so `["phases", "covers"]` is every phase's `covers`): the keys
+/// of the mapping there, and the values listed for it (an enum, or a list of an enum's items).
+/// An editor's completion; empty where the schema says nothing.
+pub fn allowed(keys: &[&str]) -> (Vec<AllowedKey>, Vec<&'static str>) {
+    let root = schema_value();
+    let mut node = resolve(root, root);
+    for key in keys {
+        node = items(root, node);
+        let next = node
+            .get("properties")
+            .and_then(|p| p.get(*key))
+            .or_else(|| node.get("additionalProperties").filter(|a| a.is_object()));
+        match next {
+            Some(n) => node = resolve(root, n),
+            None => return (Vec::new(), Vec::new()),
+        }
+    }
+    let values = enum_values(items(root, node));
+    let node = items(root, node);
+    let required: Vec<&str> = node
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let keys = node
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|props| {
+            props
+                .iter()
+                .map(|(key, own)| {
+                    let n = resolve(root, own);
+                    let description = own
+                        .get("description")
+                        .or_else(|| n.get("description"))
+                        .and_then(Value::as_str);
+                    let shape = match n.get("type").and_then(Value::as_str) {
+                        Some("object") => Shape::Mapping,
+                        Some("array") => Shape::List,
+                        _ if n.get("properties").is_some() => Shape::Mapping,
+                        _ => Shape::Scalar,
+                    };
+                    AllowedKey {
+                        key: key.as_str(),
+                        description,
+                        required: required.contains(&key.as_str()),
+                        shape,
+                        values: enum_values(items(root, n)),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (keys, values)
+}
+
+/// A list's items, or the node itself.
+fn items<'s>(root: &'s Value, node: &'s Value) -> &'s Value {
+    match node.get("items") {
+        Some(i) if node.get("type").and_then(Value::as_str) == Some("array") => resolve(root, i),
+        _ => node,
+    }
+}
+
+fn enum_values(node: &Value) -> Vec<&str> {
+    node.get("enum")
+        .and_then(Value::as_array)
+        .map(|v| v.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
 /// What the schema says of the field at `pointer` (its description, with the MK403 points
 /// it cites), or of the nearest field above it that says something (an editor's hover).
 pub fn field_help(pointer: &str) -> Option<&'static str> {
@@ -331,7 +426,9 @@ pub fn validate(doc: &YamlDocument) -> Vec<Diagnostic> {
                     )
                     .at(pointer)
                     .citing(info.description.map(cited_points).unwrap_or_default());
-                    d.help = Some(match suggest::closest(name, allowed.iter().copied()) {
+                    let guess = suggest::closest(name, allowed.iter().copied());
+                    d.fix = guess.map(|s| crate::diagnostic::Fix::Replace(s.to_owned()));
+                    d.help = Some(match guess {
                         Some(s) => format!("did you mean `{s}`?"),
                         None if allowed.len() <= 12 => {
                             format!("expected one of {}", list(&allowed))
@@ -358,6 +455,7 @@ pub fn validate(doc: &YamlDocument) -> Vec<Diagnostic> {
                 if let Some(desc) = info.description {
                     d.help = Some(format!("add `{name}`: {desc}"));
                 }
+                d.fix = Some(crate::diagnostic::Fix::Add);
                 d.replaceable = true;
                 out.push(d);
             }
@@ -369,6 +467,7 @@ pub fn validate(doc: &YamlDocument) -> Vec<Diagnostic> {
                         .at(at.clone())
                         .citing(info.description.map(cited_points).unwrap_or_default());
                 d.help = help;
+                d.fix = enum_guess(kind, instance).map(crate::diagnostic::Fix::Replace);
                 d.span = doc.spans.nearest(&at).map(|(s, _)| s.value);
                 // A rule explains an empty value ("must state …") and a value outside an enum
                 // better than the schema can.
@@ -381,30 +480,47 @@ pub fn validate(doc: &YamlDocument) -> Vec<Diagnostic> {
     out
 }
 
+/// The options of an enum as shown, and the one a value outside it most likely meant.
+fn enum_guess_and_options(
+    kind: &ValidationErrorKind,
+    instance: &Value,
+) -> Option<(Option<String>, Vec<String>)> {
+    let ValidationErrorKind::Enum { options } = kind else {
+        return None;
+    };
+    // Enums of strings, and of numbers (the spec format version): every option shown.
+    let shown_opts: Vec<String> = options
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let guess = instance
+        .as_str()
+        .and_then(|s| suggest::closest(s, shown_opts.iter().map(String::as_str)))
+        .map(str::to_owned);
+    Some((guess, shown_opts))
+}
+
+/// The allowed value a value outside an enum most likely meant.
+fn enum_guess(kind: &ValidationErrorKind, instance: &Value) -> Option<String> {
+    enum_guess_and_options(kind, instance).and_then(|(g, _)| g)
+}
+
 fn value_message(kind: &ValidationErrorKind, instance: &Value) -> (String, Option<String>) {
     let shown = describe(instance);
+    if let Some((guess, opts)) = enum_guess_and_options(kind, instance) {
+        let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
+        let help = match guess {
+            Some(g) => format!("did you mean `{g}`?"),
+            None if opts.len() <= 12 => format!("expected one of {}", list(&opts)),
+            None => "see `studyflow schema` for the values allowed here".into(),
+        };
+        return (format!("{shown} is not an allowed value here"), Some(help));
+    }
     match kind {
-        ValidationErrorKind::Enum { options } => {
-            // Enums of strings, and of numbers (the spec format version): every option shown.
-            let shown_opts: Vec<String> = options
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let opts: Vec<&str> = shown_opts.iter().map(String::as_str).collect();
-            let guess = instance
-                .as_str()
-                .and_then(|s| suggest::closest(s, opts.iter().copied()));
-            let help = match guess {
-                Some(g) => format!("did you mean `{g}`?"),
-                None if opts.len() <= 12 => format!("expected one of {}", list(&opts)),
-                None => "see `studyflow schema` for the values allowed here".into(),
-            };
-            (format!("{shown} is not an allowed value here"), Some(help))
-        }
         ValidationErrorKind::Type { kind } => {
             (format!("expected {}, found {shown}", type_name(kind)), None)
         }

@@ -53,7 +53,11 @@ fn check(spec: &Spec, f: &mut Findings) {
         let points: Vec<&str> = points.iter().map(String::as_str).collect();
         f.report(&field.pointer(), message)
             .points(&points)
-            .help(format!("move it to `{}`", first.source.spec_path()));
+            .help(format!("move it to `{}`", first.source.spec_path()))
+            .fix(crate::diagnostic::Fix::MoveTo(format!(
+                "/{}",
+                first.source.spec_path().replace('.', "/")
+            )));
     }
 }
 

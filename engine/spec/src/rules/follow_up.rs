@@ -57,8 +57,15 @@ fn check(spec: &Spec, f: &mut Findings) {
                 let d = f
                     .report(&pointer, format!("{} is not one of the six follow-ups of MK403 p.19 (1, 3 and 5 years after the start and after the end)", shown(&w.0)))
                     .points(&["p.19"]);
-                match crate::suggest::closest(&w.0, names.iter().copied()) {
-                    Some(s) => d.help(format!("did you mean `{s}`?")),
+                // A wave the spec lists already is not what it meant.
+                let unlisted = names
+                    .iter()
+                    .copied()
+                    .filter(|n| !fu.waves.iter().any(|listed| listed.0 == *n));
+                match crate::suggest::closest(&w.0, unlisted) {
+                    Some(s) => d
+                        .help(format!("did you mean `{s}`?"))
+                        .fix(crate::diagnostic::Fix::Replace(s.to_owned())),
                     None => d.help(format!(
                         "use one of {}",
                         names

@@ -204,6 +204,12 @@ impl Diagnostic {
         self.help = Some(help.into());
         self
     }
+
+    /// Sets the mend an editor can make.
+    pub fn fix(&mut self, fix: crate::diagnostic::Fix) -> &mut Self {
+        self.fix = Some(fix);
+        self
+    }
 }
 
 /// Whether the rule with this code reads the document as written rather than the typed spec.
