@@ -770,7 +770,13 @@ async fn a_task_takes_its_file_in_the_browser() {
     let Some(b) = Browser::start().await else {
         return;
     };
-    let s = Site::start(&["martins.ozols", "gatis.krumins"]).await;
+    let s = Site::start(&[
+        "martins.ozols",
+        "gatis.krumins",
+        "liga.ozolina",
+        "sandra.klavina",
+    ])
+    .await;
     let engine = Arc::new(Engine::new(
         s.store.clone(),
         s.clock.clone(),
@@ -967,6 +973,65 @@ async fn a_task_takes_its_file_in_the_browser() {
     assert!(b.url().await.ends_with("/tasks?done=completed"));
     let done = engine.store.run(quality).await.unwrap().unwrap();
     assert_ne!(done.state.as_str(), "waiting", "{done:?}");
+    b.click(".account form button").await;
+
+    // Anonymised and transferred (MK403 p.30): the external researcher's authorised person
+    // finds the release on the study's page and downloads it, as released; a team member who
+    // is no authorised person and the Service's researcher see no file of it (p.30, p.33.1).
+    worker.run_until_idle().await.unwrap();
+    let release = engine
+        .release_for(&study, 0, &Identity::for_tests("liga.ozolina"))
+        .await;
+    let folder = release.expect("the transfer released the dataset").folder;
+    let released = |who: &'static str, ahead: i64| {
+        let (b, s, study) = (&b, &s, &study);
+        async move {
+            sign_in(b, s, who, ahead).await;
+            b.go(&s.url(&format!("/studies/{study}"))).await;
+            let href = b
+                .run(
+                    "const a = [...document.querySelectorAll('#releases a')].filter(a => a.textContent === 'subjects.csv').pop(); return a ? a.href : null;",
+                    serde_json::json!([]),
+                )
+                .await;
+            let listed = href.as_str().map(str::to_owned);
+            // The link the page gives, or the address a person would type.
+            let href = listed
+                .clone()
+                .unwrap_or_else(|| s.url(&format!("/studies/{study}/releases/0/subjects.csv")));
+            let cookie = b.cookie("__Host-studyflow").await;
+            let r = reqwest::Client::new()
+                .get(&href)
+                .header("cookie", format!("__Host-studyflow={cookie}"))
+                .header("sec-fetch-site", "same-origin")
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            let body = r.bytes().await.unwrap();
+            b.click(".account form button").await;
+            (listed.is_some(), status, body)
+        }
+    };
+    let (listed, status, body) = released("liga.ozolina", 0).await;
+    assert!(listed, "the release is listed for its recipient");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        body.as_ref(),
+        std::fs::read(folder.join("subjects.csv")).unwrap()
+    );
+    for (who, ahead) in [("sandra.klavina", 0), ("martins.ozols", 1)] {
+        let (_, status, body) = released(who, ahead).await;
+        assert!(
+            status == 403 || status == 404,
+            "{who}: {status} {}",
+            String::from_utf8_lossy(&body)
+        );
+        assert_ne!(
+            body.as_ref(),
+            std::fs::read(folder.join("subjects.csv")).unwrap()
+        );
+    }
 }
 
 /// Every page × anonymous, a stranger (signed in, bound to nothing) and a person of the study:
