@@ -543,7 +543,7 @@ fn the_demo_runs_the_recidivism_study_end_to_end() {
                     .unwrap();
                 let status = r.status();
                 let body = r.bytes().await.unwrap();
-                b.click(".account form button").await;
+                b.click("#sign-out button").await;
                 (status, body)
             }
         };

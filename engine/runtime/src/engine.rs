@@ -12,8 +12,8 @@ use studyflow_plan::{Plan, Step, StepKind, TaskBody, Trigger};
 use studyflow_spec::Spec;
 use studyflow_spec::model::{ServiceRole, same_person};
 use studyflow_store::{
-    AuditEvent, Expect, Finish, NewRun, RunRow, RunState, Store, StudyRow, StudyState, TaskMode,
-    VersionState,
+    AuditEvent, Expect, Finish, Language, NewRun, RunRow, RunState, Store, StudyRow, StudyState,
+    TaskMode, VersionState,
 };
 
 use crate::clock::{Clock, micros, riga_date, riga_end_of_day, riga_midnight};
@@ -401,6 +401,17 @@ impl Engine {
             .unwrap_or_else(|e| e.into_inner())
             .insert(key, spec.clone());
         Ok(spec)
+    }
+
+    /// The language `who` chose for the pages, if they chose one (a person's own preference,
+    /// read for them alone).
+    pub async fn language_of(&self, who: &Identity) -> Result<Option<Language>> {
+        Ok(self.store.language(who.login()).await?)
+    }
+
+    /// Keeps the language `who` chose for the pages: their own preference, set by them.
+    pub async fn choose_language(&self, who: &Identity, language: Language) -> Result<()> {
+        Ok(self.store.set_language(who.login(), language).await?)
     }
 
     /// Audits a read of restricted information by `who` (a sealed note opened, a release file

@@ -24,4 +24,5 @@ pub use engine::{ContractInput, Engine, Options, TaskNote, run_key};
 pub use error::EngineError;
 pub use people::{StudyAct, authorise, authorise_act, has_role, service_persons, team_member};
 pub use studyflow_identity::Identity;
+pub use studyflow_store::Language;
 pub use worker::{Worker, owner_name};

@@ -154,7 +154,7 @@ async fn sign_in(b: &Browser, s: &Site, login: &str, ahead: i64) {
 }
 
 async fn sign_out(b: &Browser) {
-    b.click(".account form button").await;
+    b.click("#sign-out button").await;
     assert!(!b.text("#signed-out").await.is_empty());
     accessible(b, "signed out").await;
 }
@@ -255,8 +255,8 @@ async fn people_submit_review_and_approve_in_the_browser() {
     assert!(!b.text("#not-yours").await.is_empty());
     accessible(&b, "review (submitter)").await;
 
-    // In Latvian, kept for the next pages.
-    b.click("a[hreflang=lv]").await;
+    // In Latvian, kept for the next pages: the person's choice, posted with the form token.
+    b.click("#language button").await;
     assert_eq!(
         b.text("h1").await.split(' ').next(),
         Some("Apstiprināšana:")
@@ -272,8 +272,9 @@ async fn people_submit_review_and_approve_in_the_browser() {
         "lv"
     );
     accessible(&b, "studies (lv)").await;
-    b.click("a[hreflang=en]").await;
+    b.click("#language button").await;
     assert_eq!(b.text("h1").await, "Studies");
+    assert!(b.url().await.ends_with("/studies"), "back on its page");
 
     // A form without the session's token, and one from another site, are refused.
     let cookies = b
@@ -578,6 +579,36 @@ async fn people_submit_review_and_approve_in_the_browser() {
     assert!(b.all("#start").await.is_empty(), "started once");
     accessible(&b, "running study").await;
 
+    // The language is the person's, not the browser's: the researcher chose English (above);
+    // the approver chooses Latvian, which this browser then keeps for whoever is not signed
+    // in — and the researcher, signing in again in it, reads English.
+    let page_lang = || async {
+        b.run(
+            "return document.documentElement.lang;",
+            serde_json::json!([]),
+        )
+        .await
+    };
+    sign_out(&b).await;
+    s.clock.advance(jiff::SignedDuration::from_mins(1));
+    sign_in(&b, &s, "gatis.krumins", 0).await;
+    b.click("#language button").await;
+    assert_eq!(b.text("h1").await, "Pētījumi");
+    sign_out(&b).await;
+    assert_eq!(page_lang().await, "lv");
+    s.clock.advance(jiff::SignedDuration::from_mins(1));
+    sign_in(&b, &s, "inese.kalnina", 0).await;
+    assert_eq!(b.text("h1").await, "Studies");
+    assert_eq!(page_lang().await, "en");
+    s.clock.advance(jiff::SignedDuration::from_mins(1));
+    sign_out(&b).await;
+    sign_in(&b, &s, "gatis.krumins", 0).await;
+    assert_eq!(
+        b.text("h1").await,
+        "Pētījumi",
+        "the approver's Latvian, after the researcher's English"
+    );
+
     // Nothing on any page needed what the CSP forbids (no inline script or style).
     let console = b.console().await.to_string();
     assert!(!console.contains("Content Security Policy"), "{console}");
@@ -839,7 +870,7 @@ async fn a_task_takes_its_file_in_the_browser() {
         "{recorded}"
     );
     accessible(&b, "contracted study").await;
-    b.click(".account form button").await;
+    b.click("#sign-out button").await;
     engine.start(&study, &researcher).await.unwrap();
     if let Some(start) =
         studyflow_plan::stage_start(&parsed, studyflow_spec::model::Stage::Acquisition)
@@ -973,7 +1004,7 @@ async fn a_task_takes_its_file_in_the_browser() {
     assert!(b.url().await.ends_with("/tasks?done=completed"));
     let done = engine.store.run(quality).await.unwrap().unwrap();
     assert_ne!(done.state.as_str(), "waiting", "{done:?}");
-    b.click(".account form button").await;
+    b.click("#sign-out button").await;
 
     // Anonymised and transferred (MK403 p.30): the external researcher's authorised person
     // finds the release on the study's page and downloads it, as released; a team member who
@@ -1009,7 +1040,7 @@ async fn a_task_takes_its_file_in_the_browser() {
                 .unwrap();
             let status = r.status();
             let body = r.bytes().await.unwrap();
-            b.click(".account form button").await;
+            b.click("#sign-out button").await;
             (listed.is_some(), status, body)
         }
     };

@@ -7,6 +7,30 @@ use sqlx::Row;
 use crate::audit::push_audit;
 use crate::{AuditEvent, Result, Store, StoreError, in_tx, on_pool};
 
+/// A language of the pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    Lv,
+    En,
+}
+
+impl Language {
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::Lv => "lv",
+            Language::En => "en",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Language> {
+        match code {
+            "lv" => Some(Language::Lv),
+            "en" => Some(Language::En),
+            _ => None,
+        }
+    }
+}
+
 /// A local account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountRow {
@@ -168,6 +192,32 @@ impl Store {
                 None => Ok(None),
             }
         })
+    }
+
+    /// The language `login` chose for the pages, if they chose one.
+    pub async fn language(&self, login: &str) -> Result<Option<Language>> {
+        let code: Option<String> = on_pool!(self, |p| {
+            sqlx::query_scalar("SELECT language FROM preferences WHERE login = $1")
+                .bind(login)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(code.as_deref().and_then(Language::from_code))
+    }
+
+    /// Keeps the language `login` chose for the pages.
+    pub async fn set_language(&self, login: &str, language: Language) -> Result<()> {
+        on_pool!(self, |p| {
+            sqlx::query(
+                "INSERT INTO preferences (login, language) VALUES ($1, $2) \
+                 ON CONFLICT (login) DO UPDATE SET language = excluded.language",
+            )
+            .bind(login)
+            .bind(language.code())
+            .execute(p)
+            .await?;
+        });
+        Ok(())
     }
 
     /// Every account, by login.

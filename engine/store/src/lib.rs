@@ -30,7 +30,7 @@ pub mod tlog;
 
 use std::time::Duration;
 
-pub use accounts::{AccountRow, CredentialKind, CredentialRow};
+pub use accounts::{AccountRow, CredentialKind, CredentialRow, Language};
 pub use audit::{
     AuditEvent, AuditFilter, AuditRow, AuditTrust, RESERVED_OBJECTS, Verification, leaf_hash,
     row_hash, verify_export,
@@ -47,7 +47,7 @@ use sqlx::sqlite::{
 };
 
 /// The schema version this build knows; migrations `0001`…`SCHEMA_VERSION` per backend.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Which database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

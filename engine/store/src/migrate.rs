@@ -10,6 +10,7 @@ const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0004_accounts.sql"),
     include_str!("../migrations/sqlite/0005_status_index.sql"),
     include_str!("../migrations/sqlite/0006_audit_by_study.sql"),
+    include_str!("../migrations/sqlite/0007_preferences.sql"),
 ];
 const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0001_initial.sql"),
@@ -18,7 +19,12 @@ const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0004_accounts.sql"),
     include_str!("../migrations/postgres/0005_status_index.sql"),
     include_str!("../migrations/postgres/0006_audit_by_study.sql"),
+    include_str!("../migrations/postgres/0007_preferences.sql"),
 ];
+
+// Each backend has a migration for every version this build knows, and no more.
+const _: () =
+    assert!(SQLITE.len() as i64 == SCHEMA_VERSION && POSTGRES.len() as i64 == SCHEMA_VERSION);
 
 /// Held by a PostgreSQL transaction that migrates, so workers starting together migrate once.
 const MIGRATION_LOCK: i64 = 0x5354_5544_594d_4947;

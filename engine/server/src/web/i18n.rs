@@ -28,6 +28,24 @@ impl Lang {
     }
 }
 
+impl From<studyflow_runtime::Language> for Lang {
+    fn from(l: studyflow_runtime::Language) -> Lang {
+        match l {
+            studyflow_runtime::Language::Lv => Lang::Lv,
+            studyflow_runtime::Language::En => Lang::En,
+        }
+    }
+}
+
+impl From<Lang> for studyflow_runtime::Language {
+    fn from(l: Lang) -> studyflow_runtime::Language {
+        match l {
+            Lang::Lv => studyflow_runtime::Language::Lv,
+            Lang::En => studyflow_runtime::Language::En,
+        }
+    }
+}
+
 /// The text of `key` in `lang`, if there is one.
 fn lookup(lang: Lang, key: &str) -> Option<&'static str> {
     let i = TEXTS.binary_search_by(|(k, _, _)| k.cmp(&key)).ok()?;

@@ -43,13 +43,7 @@ pub(crate) fn router() -> Router<Arc<App>> {
 /// identity provider lands, so that the next page is asked for from this site and the
 /// `SameSite=Strict` session cookie goes with it.
 pub(crate) fn continue_to(to: &str, chosen: Chosen) -> Response {
-    let frame = Frame {
-        chosen,
-        me: None,
-        token: None,
-        nav: "",
-        notice: None,
-    };
+    let frame = Frame::anonymous(chosen);
     render(&frame, "continue.html", context! { to, refresh_to => to })
 }
 
@@ -125,6 +119,14 @@ pub(crate) const STYLE: &str = include_str!("../../web/static/style.css");
 /// The cookie that keeps a browser's language.
 const LANG_COOKIE: &str = "__Host-studyflow-lang";
 
+/// The cookie that keeps `lang` in this browser for a year.
+pub(crate) fn lang_cookie(lang: Lang) -> String {
+    format!(
+        "{LANG_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=31536000",
+        lang.code()
+    )
+}
+
 /// The language of a request: `?lang=` (then kept in a cookie), the cookie, or the browser's
 /// `Accept-Language`; Latvian unless English is asked for.
 #[derive(Debug, Clone, Copy)]
@@ -185,6 +187,8 @@ pub struct Viewer {
     /// The token this session's forms carry.
     pub token: String,
     pub chosen: Chosen,
+    /// The address asked for (path and query), for the forms that come back to it.
+    pub here: String,
 }
 
 /// The token a session's forms carry: derived from the session's secret, which only its
@@ -210,11 +214,23 @@ impl FromRequestParts<Arc<App>> for Viewer {
             .authenticate(CredentialKind::Session, session, now)
             .await?;
         auth::vouched_for(app, &held, now).await?;
+        // The person's own choice of language, unless this request asks for one (MK403 names
+        // no language; the Service works in Latvian and its partners may not).
+        let mut chosen = chosen;
+        if !chosen.set
+            && let Some(language) = app.engine.language_of(&held.identity).await?
+        {
+            chosen.lang = Lang::from(language);
+        }
         Ok(Viewer {
             who: held.identity.clone(),
             token: form_token(session),
             held,
             chosen,
+            here: parts
+                .uri
+                .path_and_query()
+                .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
         })
     }
 }
@@ -306,6 +322,22 @@ pub(crate) struct Frame<'a> {
     pub nav: &'static str,
     /// A line of what was just done, by its key in [`i18n`].
     pub notice: Option<&'a str>,
+    /// The page's own address (path and query), where the language form comes back to.
+    pub here: Option<&'a str>,
+}
+
+impl Frame<'static> {
+    /// The frame of a page for no one signed in.
+    pub(crate) fn anonymous(chosen: Chosen) -> Frame<'static> {
+        Frame {
+            chosen,
+            me: None,
+            token: None,
+            nav: "",
+            notice: None,
+            here: None,
+        }
+    }
 }
 
 impl Viewer {
@@ -316,6 +348,7 @@ impl Viewer {
             token: Some(&self.token),
             nav,
             notice: None,
+            here: Some(&self.here),
         }
     }
 }
@@ -338,6 +371,7 @@ pub(crate) fn render_status(
         form_token => frame.token,
         nav => frame.nav,
         notice => frame.notice.map(|k| i18n::text(lang, k)),
+        here => frame.here,
     };
     let html = templates()
         .get_template(template)
@@ -354,10 +388,7 @@ pub(crate) fn render_status(
         }
     };
     if frame.chosen.set
-        && let Ok(v) = HeaderValue::from_str(&format!(
-            "{LANG_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=31536000",
-            lang.code()
-        ))
+        && let Ok(v) = HeaderValue::from_str(&lang_cookie(lang))
     {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -429,13 +460,7 @@ async fn problems_as_pages(req: Request, next: axum::middleware::Next) -> Respon
             Vec::new(),
         ),
     };
-    let frame = Frame {
-        chosen,
-        me: None,
-        token: None,
-        nav: "",
-        notice: None,
-    };
+    let frame = Frame::anonymous(chosen);
     render_status(
         &frame,
         status,

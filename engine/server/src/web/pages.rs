@@ -64,6 +64,7 @@ pub fn pages() -> Vec<(PageDoc, axum::routing::MethodRouter<Arc<App>>)> {
         (p("GET", "/sign-in", Public), get(sign_in_page)),
         (p("POST", "/sign-in", Public), post(sign_in)),
         (p("POST", "/sign-out", SignedIn), post(sign_out)),
+        (p("POST", "/language", SignedIn), post(language)),
         (p("GET", "/studies", SignedIn), get(studies)),
         (p("GET", "/studies/{id}", Study), get(study)),
         (p("GET", "/studies/{id}/approve", Study), get(review)),
@@ -122,6 +123,7 @@ macro_rules! signed {
 
 signed!(
     TokenOnly,
+    LanguageForm,
     ApproveForm,
     ContractForm,
     TerminateForm,
@@ -146,19 +148,22 @@ struct TokenOnly {
     csrf: String,
 }
 
+/// A person's choice of language, and the page to go back to.
+#[derive(Debug, Deserialize)]
+struct LanguageForm {
+    csrf: String,
+    lang: String,
+    #[serde(default)]
+    next: String,
+}
+
 #[derive(Debug, Deserialize)]
 struct SignInQuery {
     next: Option<String>,
 }
 
 fn anonymous(chosen: Chosen) -> Frame<'static> {
-    Frame {
-        chosen,
-        me: None,
-        token: None,
-        nav: "",
-        notice: None,
-    }
+    Frame::anonymous(chosen)
 }
 
 async fn sign_in_page(
@@ -242,6 +247,22 @@ async fn sign_out(State(app): State<Arc<App>>, a: Acting<TokenOnly>) -> Result<R
         HeaderValue::from_str(&crate::auth::set_cookie(None, 0))
             .map_err(|_| Problem::internal())?,
     );
+    Ok(r)
+}
+
+/// Keeps the signed-in person's language with them (their next sign-in, in any browser, shows
+/// it) and in this browser, then back to the page they were on (one of this site's pages only).
+async fn language(State(app): State<Arc<App>>, a: Acting<LanguageForm>) -> Result<Response> {
+    let lang =
+        Lang::from_code(&a.form.lang).ok_or_else(|| Problem::bad_request("choose `lv` or `en`"))?;
+    app.engine
+        .choose_language(&a.viewer.who, lang.into())
+        .await?;
+    let back = super::local_path(&a.form.next).unwrap_or("/studies");
+    let mut r = see_other(back);
+    if let Ok(v) = HeaderValue::from_str(&super::lang_cookie(lang)) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
     Ok(r)
 }
 
