@@ -860,6 +860,11 @@ fn append_point(
         return Some((lines.position(text.len()), 0));
     }
     let object = doc.value.pointer(parent)?.as_object()?;
+    // A flow mapping (`{a: b}`) takes no line below it: no edit is offered there.
+    let value = doc.spans.get(parent)?.value;
+    if text.get(value.start..)?.trim_start().starts_with('{') {
+        return None;
+    }
     let child = object.keys().next()?;
     let child_pointer = format!("{parent}/{}", child.replace('~', "~0").replace('/', "~1"));
     let key = doc.spans.get(&child_pointer)?.key?;
@@ -877,6 +882,12 @@ fn append_point(
 fn move_field(text: &str, from: &str, to: &str) -> Option<Vec<lsp_types::TextEdit>> {
     let doc = parse(text)?;
     let lines = Lines::new(text);
+    // Only a field on lines of its own: not out of a flow mapping (`fields: {a: b}`).
+    let (parent, _) = from.rsplit_once('/')?;
+    let held = doc.spans.get(parent)?.value;
+    if text.get(held.start..)?.trim_start().starts_with('{') {
+        return None;
+    }
     let (first, last) = node_lines(&doc, &lines, from)?;
     let (at, indent) = append_point(&doc, &lines, text, to)?;
     let moved: Vec<&str> = text
@@ -1138,6 +1149,33 @@ impl<'t> Lines<'t> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// No fix writes lines into a flow mapping, or cuts a field out of one.
+    #[test]
+    fn no_fix_breaks_a_flow_mapping() {
+        let text = "initiator: {kind: service}\ndata_scope:\n  service_is:\n    fields: {offence_date: x}\n  information_centre:\n    fields:\n      judgment_date: y\n";
+        let doc = parse(text).unwrap();
+        let lines = Lines::new(text);
+        assert!(append_point(&doc, &lines, text, "/initiator").is_none());
+        assert!(add_skeleton(text, "/initiator/name").is_none());
+        assert!(
+            move_field(
+                text,
+                "/data_scope/service_is/fields/offence_date",
+                "/data_scope/information_centre/fields"
+            )
+            .is_none()
+        );
+        // Into a block mapping it is offered.
+        let block = "data_scope:\n  service_is:\n    fields:\n      offence_date: x\n  information_centre:\n    fields:\n      judgment_date: y\n";
+        let edits = move_field(
+            block,
+            "/data_scope/service_is/fields/offence_date",
+            "/data_scope/information_centre/fields",
+        )
+        .unwrap();
+        assert_eq!(edits[1].new_text, "      offence_date: x\n");
+    }
 
     #[test]
     fn each_follow_up_wave_shows_when_it_falls_due() {

@@ -13,13 +13,16 @@ use petgraph::graph::NodeIndex;
 
 use crate::model::{DataClass, Edge, Plan};
 
+/// A box is at least this wide, and wider for a long step id, up to [`BOX_W_MAX`].
 const BOX_W: f64 = 230.0;
+const BOX_W_MAX: f64 = 420.0;
+/// About what a character of a 13 px semibold step id takes, and the box's padding.
+const ID_CHAR_W: f64 = 7.6;
+const ID_PAD: f64 = 16.0;
 const BOX_H: f64 = 46.0;
 const GAP_X: f64 = 26.0;
 const GAP_Y: f64 = 54.0;
 const MARGIN: f64 = 16.0;
-/// At most this many characters of a step id in its box (the whole id is its tooltip).
-const ID_CHARS: usize = 30;
 
 /// The fill and the text colour of a class (light fills, dark text: contrast above 7:1).
 pub fn colours(class: DataClass) -> (&'static str, &'static str) {
@@ -111,13 +114,22 @@ pub fn svg(plan: &Plan, words: &Words<'_>) -> String {
     let widest = at.values().map(|(_, i)| i + 1).max().unwrap_or(1);
     let depth = at.values().map(|(l, _)| l + 1).max().unwrap_or(1);
     let row_w = |l: usize| at.values().filter(|(x, _)| *x == l).count();
-    let graph_w = widest as f64 * (BOX_W + GAP_X) - GAP_X;
+    // Every box as wide as the longest step id needs (the follow-up waves' ids are 30-odd
+    // characters), so no id is cut short; past the widest box, an id is (its tooltip whole).
+    let longest = g
+        .node_weights()
+        .map(|s| s.id.chars().count())
+        .max()
+        .unwrap_or(0);
+    let box_w = (ID_PAD + ID_CHAR_W * longest as f64).clamp(BOX_W, BOX_W_MAX);
+    let id_chars = ((box_w - ID_PAD) / ID_CHAR_W) as usize;
+    let graph_w = widest as f64 * (box_w + GAP_X) - GAP_X;
     // Each layer centred under the widest.
     let pos = |n: NodeIndex| -> (f64, f64) {
         let (l, i) = at[&n];
-        let offset = (graph_w - (row_w(l) as f64 * (BOX_W + GAP_X) - GAP_X)) / 2.0;
+        let offset = (graph_w - (row_w(l) as f64 * (box_w + GAP_X) - GAP_X)) / 2.0;
         (
-            MARGIN + offset + i as f64 * (BOX_W + GAP_X),
+            MARGIN + offset + i as f64 * (box_w + GAP_X),
             MARGIN + 40.0 + l as f64 * (BOX_H + GAP_Y),
         )
     };
@@ -159,8 +171,8 @@ pub fn svg(plan: &Plan, words: &Words<'_>) -> String {
     for e in g.edge_indices() {
         let (a, b) = g.edge_endpoints(e).expect("an edge has ends");
         let ((ax, ay), (bx, by)) = (pos(a), pos(b));
-        let (x1, y1) = (ax + BOX_W / 2.0, ay + BOX_H);
-        let (x2, y2) = (bx + BOX_W / 2.0, by);
+        let (x1, y1) = (ax + box_w / 2.0, ay + BOX_H);
+        let (x2, y2) = (bx + box_w / 2.0, by);
         let bend = (y2 - y1).max(GAP_Y) / 2.0;
         let dash = if g[e] == Edge::Order {
             r#" stroke-dasharray="5 4""#
@@ -178,14 +190,14 @@ pub fn svg(plan: &Plan, words: &Words<'_>) -> String {
         let step = &g[n];
         let (x, y) = pos(n);
         let (fill, ink) = colours(step.data_out);
-        let id: String = if step.id.chars().count() > ID_CHARS {
-            step.id.chars().take(ID_CHARS - 1).collect::<String>() + "…"
+        let id: String = if step.id.chars().count() > id_chars {
+            step.id.chars().take(id_chars - 1).collect::<String>() + "…"
         } else {
             step.id.clone()
         };
         let _ = write!(
             s,
-            r##"<g><title>{}: {} ({} → {})</title><rect x="{x:.1}" y="{y:.1}" width="{BOX_W}" height="{BOX_H}" rx="5" fill="{fill}" stroke="{ink}" stroke-width="{}"/><text x="{:.1}" y="{:.1}" font-size="13" font-weight="600" fill="{ink}">{}</text><text x="{:.1}" y="{:.1}" font-size="12" fill="{ink}">{}{}</text></g>"##,
+            r##"<g><title>{}: {} ({} → {})</title><rect x="{x:.1}" y="{y:.1}" width="{box_w:.1}" height="{BOX_H}" rx="5" fill="{fill}" stroke="{ink}" stroke-width="{}"/><text x="{:.1}" y="{:.1}" font-size="13" font-weight="600" fill="{ink}">{}</text><text x="{:.1}" y="{:.1}" font-size="12" fill="{ink}">{}{}</text></g>"##,
             escape(&step.id),
             escape(&step.title),
             escape(&class_name(step.data_in)),
@@ -254,6 +266,14 @@ mod tests {
             places.sort();
             places.dedup();
             assert_eq!(places.len(), plan.graph.node_count());
+            // Every step's id is written whole in its box (the waves' ids are long).
+            for s in plan.graph.node_weights() {
+                assert!(
+                    out.contains(&format!(">{}</text>", s.id)),
+                    "{name}: {} cut",
+                    s.id
+                );
+            }
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Benchmark: the API's latency for the status of a study with about 100,000 step runs, one
 //! client after another and 50 side by side, on SQLite, over loopback HTTP with a personal
-//! token — and what a sign-in costs. Prints numbers; asserts nothing.
+//! token — and what a sign-in costs; then the pages of that study (its page, the first and the
+//! last of its steps, its audit, the tasks) in a browser session: time and HTML size (issue #13:
+//! under 50 ms and 200 KB). Prints numbers; asserts nothing.
 //!
 //! ```sh
 //! cargo run --release -p studyflow-server --example api_bench -- [--subjects N] [--postgres] [--keep]
@@ -138,6 +140,11 @@ async fn main() {
         .issue_token(&who, "bench", None, now)
         .await
         .expect("token");
+    // A browser session of the same person, for the pages.
+    let (session, _) = accounts
+        .open_session(&who, "bench", now)
+        .await
+        .expect("session");
     let app = Arc::new(App {
         engine: Engine::new(
             store.clone(),
@@ -212,6 +219,36 @@ async fn main() {
     let secs = t.elapsed().as_secs_f64();
     println!("50 clients: {:.0} requests/s", ms.len() as f64 / secs);
     summary("GET study status, 50 clients", ms);
+    // The pages, as a browser asks for them: a session's cookie, one request after another.
+    let cookie = format!("{}={}", studyflow_server::auth::COOKIE, session.expose());
+    let pages = [
+        format!("/studies/{study}"),
+        format!("/studies/{study}?page=2"),
+        format!("/studies/{study}?page=9999"),
+        format!("/studies/{study}/audit"),
+        "/studies".to_owned(),
+        "/tasks".to_owned(),
+    ];
+    for page in &pages {
+        let mut ms = Vec::new();
+        let mut size = 0;
+        for i in 0..60 {
+            let t = Instant::now();
+            let r = http
+                .get(format!("{base}{page}"))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .expect("send");
+            assert!(r.status().is_success(), "{page}: {}", r.status());
+            size = r.bytes().await.expect("body").len();
+            // The first few warm the caches.
+            if i >= 10 {
+                ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        summary(&format!("page {page} ({} KB of HTML)", size / 1024), ms);
+    }
     if args.iter().any(|a| a == "--keep") {
         println!("database kept: {}", dir.join("db").display());
     } else {

@@ -11,6 +11,7 @@ const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0005_status_index.sql"),
     include_str!("../migrations/sqlite/0006_audit_by_study.sql"),
     include_str!("../migrations/sqlite/0007_preferences.sql"),
+    include_str!("../migrations/sqlite/0008_open_tasks.sql"),
 ];
 const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0001_initial.sql"),
@@ -20,6 +21,7 @@ const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0005_status_index.sql"),
     include_str!("../migrations/postgres/0006_audit_by_study.sql"),
     include_str!("../migrations/postgres/0007_preferences.sql"),
+    include_str!("../migrations/postgres/0008_open_tasks.sql"),
 ];
 
 // Each backend has a migration for every version this build knows, and no more.

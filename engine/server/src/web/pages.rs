@@ -293,7 +293,8 @@ async fn studies(
     v: Viewer,
     Query(q): Query<StudiesQuery>,
 ) -> Result<Response> {
-    let tasks = crate::tasks_view(&app, &v.who).await?;
+    // Only how many: the tasks themselves, without what each asks (`tasks_view`).
+    let tasks = app.engine.tasks(Some(&v.who)).await?;
     let mut lines = Vec::new();
     for s in crate::studies_view(&app, &v.who).await? {
         if !q.state.is_empty() && s.state != q.state {
