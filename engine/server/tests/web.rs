@@ -138,10 +138,17 @@ fn spec() -> String {
     .unwrap()
 }
 
-/// axe-core finds nothing serious on the page the browser shows.
+/// axe-core finds nothing serious on the page the browser shows; the page is saved as a
+/// screenshot at a laptop's 1280×800 and a phone's 390×844 (`target/screenshots/`).
 async fn accessible(b: &Browser, what: &str) {
     let v = b.serious_violations().await;
     assert!(v.is_empty(), "{what} ({}): {v:#?}", b.url().await);
+    let name: String = what
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    b.screenshot(&format!("{name}-1280x800"), 1280, 800).await;
+    b.screenshot(&format!("{name}-390x844"), 390, 844).await;
 }
 
 async fn sign_in(b: &Browser, s: &Site, login: &str, ahead: i64) {

@@ -249,12 +249,14 @@ impl Browser {
         v["value"].as_str().unwrap_or("").to_owned()
     }
 
-    /// With `STUDYFLOW_SCREENSHOTS` set to a folder: the page (the window made `w`×`h` first)
-    /// saved there as `name.png`, to look at how it reads.
+    /// The page (the window made `w`×`h` first) saved as `name.png` in `target/screenshots`
+    /// (or the folder `STUDYFLOW_SCREENSHOTS` names), to look at how it reads.
     pub async fn screenshot(&self, name: &str, w: u32, h: u32) {
-        let Some(folder) = std::env::var_os("STUDYFLOW_SCREENSHOTS") else {
-            return;
-        };
+        let folder = std::env::var_os("STUDYFLOW_SCREENSHOTS")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots")
+            });
         self.call(
             reqwest::Method::POST,
             "/window/rect",
