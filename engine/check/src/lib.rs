@@ -128,7 +128,6 @@ where
             return code;
         }
     };
-    let name = C::command().get_name().to_owned();
     let mut ctx = Context { out, err, color };
     match command(parsed, &mut ctx) {
         Ok(code) => code,
@@ -139,7 +138,8 @@ where
             EXIT_OK
         }
         Err(e) => {
-            let _ = writeln!(ctx.err, "{name}: error: {e:#}");
+            // One prefix for both binaries' messages, as the commands' own use.
+            let _ = writeln!(ctx.err, "studyflow: error: {e:#}");
             EXIT_FAILURE
         }
     }

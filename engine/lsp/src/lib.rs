@@ -404,6 +404,8 @@ fn file_path(uri: &str) -> std::path::PathBuf {
     let Some(rest) = uri.strip_prefix("file://") else {
         return uri.into();
     };
+    // `file://localhost/…` is `file:///…`.
+    let rest = rest.strip_prefix("localhost").unwrap_or(rest);
     let bytes = rest.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -437,7 +439,15 @@ fn plan_diff(
     let old = match approved {
         Some(a) => {
             let path = file_path(a);
-            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
+            let cannot = |e: &dyn std::fmt::Display| format!("cannot read {}: {e}", path.display());
+            // A spec file, and no bigger than a spec may be: not a device or a pipe.
+            let meta = std::fs::metadata(&path).map_err(|e| cannot(&e))?;
+            if !meta.is_file()
+                || meta.len() > studyflow_spec::yaml::Limits::default().max_bytes as u64
+            {
+                return Err(cannot(&"not a spec file"));
+            }
+            std::fs::read(&path).map_err(|e| cannot(&e))?
         }
         None => {
             let path = file_path(uri);
@@ -452,9 +462,11 @@ fn plan_diff(
                 .output()
                 .map_err(|e| format!("git does not run: {e}"))?;
             if !out.status.success() {
+                let said = String::from_utf8_lossy(&out.stderr);
                 return Err(format!(
-                    "no approved version to compare with: {} is not committed at HEAD (give the approved spec's file as the second argument)",
-                    name.to_string_lossy()
+                    "no approved version to compare with: {} is not committed at HEAD (give the approved spec's file as the second argument); git: {}",
+                    name.to_string_lossy(),
+                    said.trim()
                 ));
             }
             out.stdout
@@ -583,8 +595,15 @@ fn place(text: &str, line: usize) -> (Vec<String>, usize) {
             continue;
         }
         let i = indent(l);
+        // A key's line may end in a comment, or carry an anchor or a tag for its value.
+        let t = t.split(" #").next().unwrap_or(t).trim_end();
+        let key = t.strip_suffix(':').or_else(|| {
+            let (k, rest) = t.split_once(": ")?;
+            let rest = rest.trim();
+            (rest.starts_with(['&', '!']) && !rest.contains(' ')).then_some(k)
+        });
         if i < bound
-            && let Some(key) = t.strip_suffix(':')
+            && let Some(key) = key
         {
             path.push(key.trim_start_matches("- ").to_owned());
             bound = i;
@@ -783,9 +802,15 @@ fn fixes(
         .iter()
         .filter_map(|d| {
             let data = d.data.as_ref()?;
-            let (title, edits) = if let Some(with) =
-                data.get("replace_with").and_then(|v| v.as_str())
+            let mut preferred = false;
+            // Only a one-line key or value is replaced: a block value's range runs into the
+            // next key's line.
+            let (title, edits) = if let Some(with) = data
+                .get("replace_with")
+                .and_then(|v| v.as_str())
+                .filter(|_| d.range.start.line == d.range.end.line)
             {
+                preferred = true;
                 (
                     format!("Replace with `{with}`"),
                     vec![lsp_types::TextEdit {
@@ -821,7 +846,9 @@ fn fixes(
                         changes: Some(HashMap::from([(uri.clone(), edits)])),
                         ..lsp_types::WorkspaceEdit::default()
                     }),
-                    is_preferred: Some(true),
+                    // "Fix all" applies the replacements only: an added skeleton or a move
+                    // is for the author to choose (a typo's key and its missing key are one gap).
+                    is_preferred: Some(preferred),
                     ..lsp_types::CodeAction::default()
                 },
             ))
@@ -829,21 +856,52 @@ fn fixes(
         .collect()
 }
 
-/// The lines `[first, last]` a node's key and value take.
+/// The lines `[first, last]` a node's key and value take, read from the indentation (a block
+/// scalar's span, as the parser gives it, runs into the next key's line): from its key's line
+/// to the last line indented deeper than the key, blank lines after it not counted. A list
+/// item's mapping (no key) runs while lines are indented as deep as its first key.
 fn node_lines(
     doc: &studyflow_spec::yaml::YamlDocument,
     lines: &Lines<'_>,
+    text: &str,
     pointer: &str,
 ) -> Option<(u32, u32)> {
     let spans = doc.spans.get(pointer)?;
-    let first = lines.position(spans.key.unwrap_or(spans.value).start).line;
-    let end = spans.value.end.max(spans.value.start);
-    let mut last = lines.position(end).line;
-    // A value that ends at the start of a line ends on the line before.
-    if last > first && lines.position(end).character == 0 {
-        last -= 1;
+    let start = lines.position(spans.key.unwrap_or(spans.value).start);
+    let column = match spans.key {
+        Some(_) => start.character as usize,
+        None => (start.character as usize).checked_sub(1)?,
+    };
+    let all: Vec<&str> = text.lines().collect();
+    let first = start.line;
+    let mut last = first;
+    for (i, l) in all.iter().enumerate().skip(first as usize + 1) {
+        if l.trim().is_empty() {
+            continue;
+        }
+        if l.len() - l.trim_start().len() <= column {
+            break;
+        }
+        last = i as u32;
     }
     Some((first, last))
+}
+
+/// Whether the node at `pointer` is written in flow style (`{a: b}`, `[a]`, also after an
+/// anchor or a tag): no line can be added below it or cut out of it.
+fn is_flow(doc: &studyflow_spec::yaml::YamlDocument, text: &str, pointer: &str) -> bool {
+    let Some(value) = doc.spans.get(pointer).map(|s| s.value) else {
+        return true;
+    };
+    let mut rest = text.get(value.start..).unwrap_or("").trim_start();
+    // `&anchor` and `!tag` come before the value itself.
+    while rest.starts_with(['&', '!']) {
+        rest = rest
+            .find(char::is_whitespace)
+            .map_or("", |i| &rest[i..])
+            .trim_start();
+    }
+    rest.starts_with(['{', '['])
 }
 
 /// Where to write a new key of the block mapping at `parent`, and its indentation: after the
@@ -861,15 +919,14 @@ fn append_point(
     }
     let object = doc.value.pointer(parent)?.as_object()?;
     // A flow mapping (`{a: b}`) takes no line below it: no edit is offered there.
-    let value = doc.spans.get(parent)?.value;
-    if text.get(value.start..)?.trim_start().starts_with('{') {
+    if is_flow(doc, text, parent) {
         return None;
     }
     let child = object.keys().next()?;
     let child_pointer = format!("{parent}/{}", child.replace('~', "~0").replace('/', "~1"));
     let key = doc.spans.get(&child_pointer)?.key?;
     let indent = lines.position(key.start).character as usize;
-    let (_, last) = node_lines(doc, lines, parent)?;
+    let (_, last) = node_lines(doc, lines, text, parent)?;
     Some((
         Position {
             line: last + 1,
@@ -882,13 +939,13 @@ fn append_point(
 fn move_field(text: &str, from: &str, to: &str) -> Option<Vec<lsp_types::TextEdit>> {
     let doc = parse(text)?;
     let lines = Lines::new(text);
-    // Only a field on lines of its own: not out of a flow mapping (`fields: {a: b}`).
-    let (parent, _) = from.rsplit_once('/')?;
-    let held = doc.spans.get(parent)?.value;
-    if text.get(held.start..)?.trim_start().starts_with('{') {
+    // Only a field on lines of its own: not out of a flow mapping (`fields: {a: b}`), and
+    // not where the target has it already.
+    let (parent, key) = from.rsplit_once('/')?;
+    if is_flow(&doc, text, parent) || doc.value.pointer(&format!("{to}/{key}")).is_some() {
         return None;
     }
-    let (first, last) = node_lines(&doc, &lines, from)?;
+    let (first, last) = node_lines(&doc, &lines, text, from)?;
     let (at, indent) = append_point(&doc, &lines, text, to)?;
     let moved: Vec<&str> = text
         .lines()
@@ -1150,6 +1207,60 @@ impl<'t> Lines<'t> {
 mod tests {
     use super::*;
 
+    /// Next to a block value (`>-`, whose span runs into the next key's line), a fix keeps to
+    /// its own node: the missing key goes into its mapping, a moved field takes its reason's
+    /// lines and nothing of the next key.
+    #[test]
+    fn fixes_keep_to_their_node_next_to_block_values() {
+        let calendar = Calendar::latvia();
+        let spec = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../specs/resocialisation-programmes-university.yaml"
+        ))
+        .unwrap();
+        let text = spec.replacen("      resources_assessed: true\n", "", 1);
+        let at = "/data_scope/prison_administration/agreement/resources_assessed";
+        let after = apply(&text, &add_skeleton(&text, &at).unwrap());
+        let doc = parse(&after).expect("still YAML");
+        assert!(doc.value.pointer(at).is_some(), "added at {at}:\n{after}");
+        assert!(
+            !findings(&after, &calendar)
+                .iter()
+                .any(|d| d.message.contains("unknown property")),
+            "{after}"
+        );
+        assert!(
+            doc.value["data_scope"]["prison_administration"]["rulings"]
+                .get("resources_assessed")
+                .is_none(),
+            "not under the next key"
+        );
+
+        let block = "data_scope:\n  service_is:\n    fields:\n      offence_date: >\n        time since the\n        offence\n  information_centre:\n    fields:\n      judgment_date: y\n";
+        let edits = move_field(
+            block,
+            "/data_scope/service_is/fields/offence_date",
+            "/data_scope/information_centre/fields",
+        )
+        .unwrap();
+        let after = apply(block, &edits);
+        let doc = parse(&after).expect("still YAML");
+        assert_eq!(
+            doc.value["data_scope"]["information_centre"]["fields"]["offence_date"],
+            "time since the offence\n",
+            "{after}"
+        );
+        assert_eq!(
+            doc.value["data_scope"]["information_centre"]["fields"]["judgment_date"],
+            "y"
+        );
+        assert!(
+            doc.value["data_scope"]["service_is"]["fields"]
+                .get("offence_date")
+                .is_none()
+        );
+    }
+
     /// No fix writes lines into a flow mapping, or cuts a field out of one.
     #[test]
     fn no_fix_breaks_a_flow_mapping() {
@@ -1157,6 +1268,11 @@ mod tests {
         let doc = parse(text).unwrap();
         let lines = Lines::new(text);
         assert!(append_point(&doc, &lines, text, "/initiator").is_none());
+        // Nor after an anchor or a tag.
+        let anchored = "initiator: &i {kind: service}\n";
+        assert!(add_skeleton(anchored, "/initiator/name").is_none());
+        let tagged = "initiator: !!map {kind: service}\n";
+        assert!(add_skeleton(tagged, "/initiator/name").is_none());
         assert!(add_skeleton(text, "/initiator/name").is_none());
         assert!(
             move_field(

@@ -250,7 +250,7 @@ pub fn mermaid(plan: &Plan) -> String {
         .unwrap_or_default();
     let mut out = format!(
         "---\ntitle: \"{} v{}{notice}\"\nconfig:\n  flowchart:\n    useMaxWidth: false\n    htmlLabels: true\n---\nflowchart TB\n",
-        plan.study.replace('"', "'"),
+        plan.study.replace('\\', "/").replace('"', "'"),
         plan.version
     );
     let node = |i: usize, s: &Step| {

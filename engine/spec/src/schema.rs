@@ -426,7 +426,15 @@ pub fn validate(doc: &YamlDocument) -> Vec<Diagnostic> {
                     )
                     .at(pointer)
                     .citing(info.description.map(cited_points).unwrap_or_default());
-                    let guess = suggest::closest(name, allowed.iter().copied());
+                    // A key the mapping has already is not what was meant (it would be written
+                    // twice).
+                    let guess = suggest::closest(
+                        name,
+                        allowed
+                            .iter()
+                            .copied()
+                            .filter(|k| instance.get(*k).is_none()),
+                    );
                     d.fix = guess.map(|s| crate::diagnostic::Fix::Replace(s.to_owned()));
                     d.help = Some(match guess {
                         Some(s) => format!("did you mean `{s}`?"),

@@ -216,22 +216,49 @@ impl FromRequestParts<Arc<App>> for Viewer {
         auth::vouched_for(app, &held, now).await?;
         // The person's own choice of language, unless this request asks for one (MK403 names
         // no language; the Service works in Latvian and its partners may not).
+        // A preference that cannot be read now is no reason to refuse the page: the browser's
+        // language serves meanwhile.
         let mut chosen = chosen;
-        if !chosen.set
-            && let Some(language) = app.engine.language_of(&held.identity).await?
-        {
-            chosen.lang = Lang::from(language);
+        if !chosen.set {
+            match app.engine.language_of(&held.identity).await {
+                Ok(Some(language)) => chosen.lang = Lang::from(language),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "a person's language could not be read"),
+            }
         }
         Ok(Viewer {
             who: held.identity.clone(),
             token: form_token(session),
             held,
             chosen,
-            here: parts
-                .uri
-                .path_and_query()
-                .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
+            here: page_address(parts),
         })
+    }
+}
+
+/// The page a form of this one comes back to: its address without `?lang=` (the choice the
+/// form makes would be undone by it); for a form's answer (a refused approval, a refused
+/// file), the page the form is on — its address less the act (`/studies/x/refuse` →
+/// `/studies/x`), since the act's address takes no GET.
+fn page_address(parts: &Parts) -> String {
+    let path = parts.uri.path();
+    if parts.method != axum::http::Method::GET {
+        return match path.rsplit_once('/') {
+            Some((page, _)) if !page.is_empty() => page.to_owned(),
+            _ => "/studies".to_owned(),
+        };
+    }
+    let query: Vec<&str> = parts
+        .uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|kv| !kv.is_empty() && !kv.starts_with("lang="))
+        .collect();
+    if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", query.join("&"))
     }
 }
 
@@ -555,6 +582,30 @@ pub(crate) fn see_other(to: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The language form comes back to the page it is on: never with `?lang=` (which would
+    /// undo the choice), never to an act's address (which takes no GET).
+    #[test]
+    fn the_language_form_comes_back_to_its_page() {
+        let at = |method: &str, uri: &str| {
+            let (parts, _) = axum::http::Request::builder()
+                .method(method)
+                .uri(uri)
+                .body(())
+                .unwrap()
+                .into_parts();
+            page_address(&parts)
+        };
+        assert_eq!(at("GET", "/studies?lang=en"), "/studies");
+        assert_eq!(
+            at("GET", "/studies?state=running&lang=en&mine=1"),
+            "/studies?state=running&mine=1"
+        );
+        assert_eq!(at("GET", "/studies/x?page=3"), "/studies/x?page=3");
+        assert_eq!(at("POST", "/studies/x/refuse"), "/studies/x");
+        assert_eq!(at("POST", "/tasks/5/supply"), "/tasks/5");
+        assert_eq!(at("POST", "/submit"), "/studies");
+    }
 
     /// Every template in the folder is compiled in, and parses.
     #[test]
