@@ -1220,7 +1220,7 @@ mod tests {
         .unwrap();
         let text = spec.replacen("      resources_assessed: true\n", "", 1);
         let at = "/data_scope/prison_administration/agreement/resources_assessed";
-        let after = apply(&text, &add_skeleton(&text, &at).unwrap());
+        let after = apply(&text, &add_skeleton(&text, at).unwrap());
         let doc = parse(&after).expect("still YAML");
         assert!(doc.value.pointer(at).is_some(), "added at {at}:\n{after}");
         assert!(
