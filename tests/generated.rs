@@ -174,3 +174,23 @@ fn the_cli_reaches_the_store_only_through_the_engine() {
     }
     assert!(files > 8, "the walk found the CLI's sources ({files})");
 }
+
+/// The regulation's texts the binary carries (`docs/regulation/`) are the team's: where the
+/// shared folder is beside the checkout (`../shared/regulation/`), each copy is the same as
+/// its source, so a hover never quotes an outdated digest.
+#[test]
+fn the_regulation_texts_are_the_shared_ones() {
+    let shared = root().join("../shared/regulation");
+    if !shared.is_dir() {
+        eprintln!("skipped: no ../shared/regulation beside this checkout to compare with");
+        return;
+    }
+    for name in ["MK403-2025.lv.txt", "digest.md"] {
+        let ours = std::fs::read(root().join("docs/regulation").join(name)).unwrap();
+        let theirs = std::fs::read(shared.join(name)).unwrap();
+        assert!(
+            ours == theirs,
+            "docs/regulation/{name} differs from ../shared/regulation/{name}: copy it again"
+        );
+    }
+}

@@ -352,6 +352,7 @@ impl Server {
         {
             if let Some(help) = studyflow_spec::schema::field_help(&pointer) {
                 parts.push(format!("**`{pointer}`** — {help}"));
+                parts.extend(point_texts(help));
             }
             // The planned publication: the day the Prison Administration must have the results
             // by, as the calendar counts it (MK403 p.8).
@@ -480,6 +481,23 @@ fn plan_diff(
     let old = compile(&old, "the approved version")?;
     let new = compile(text.as_bytes(), "the spec")?;
     Ok(studyflow_plan::diff::markdown(&old, &new))
+}
+
+/// The regulation's words for the points `text` cites (three at most): the Latvian original
+/// of each, which wins, and the English working digest of its top-level point.
+fn point_texts(text: &str) -> Vec<String> {
+    studyflow_spec::diagnostic::points_in(text)
+        .iter()
+        .take(3)
+        .filter_map(|p| {
+            let lv = studyflow_spec::regulation::latvian(p)?;
+            let top = p.split('.').take(2).collect::<Vec<_>>().join(".");
+            let en = studyflow_spec::regulation::digest(p)
+                .map(|d| format!("\n\n*Digest of {top}:* {d}"))
+                .unwrap_or_default();
+            Some(format!("**MK403 {p}** (LV, the official text): {lv}{en}"))
+        })
+        .collect()
 }
 
 /// After each follow-up wave the spec asks for, when it falls due (MK403 p.19): `years` after

@@ -194,6 +194,14 @@ fn the_server_checks_while_typing_and_explains_fields() {
         shown.contains("planned_date") && shown.contains("p."),
         "{hover}"
     );
+    // …the text of its point: the Latvian original, and the English digest of it.
+    assert!(
+        shown.contains("**MK403 p.8** (LV, the official text): 8. ")
+            && shown.contains("10 darbdienas")
+            && shown.contains("*Digest of p.8:*")
+            && shown.contains("10 working days"),
+        "{hover}"
+    );
     // …and the day the p.8 notice is due, as the calendar counts it.
     let planned: jiff::civil::Date = text
         .lines()

@@ -1276,39 +1276,12 @@ fn capitalise(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    /// The official Latvian text (likumi.lv), kept in the repository beside the docs.
-    const TEXT: &str = include_str!("../../../docs/regulation/MK403-2025.lv.txt");
-
     /// The text of each numbered point (`7`, `12.2`, `16.2.2`), whitespace collapsed and in
-    /// lower case.
+    /// lower case, as `regulation` reads the official text.
     fn points() -> std::collections::HashMap<String, String> {
-        let mut out = std::collections::HashMap::new();
-        let mut current: Option<(String, String)> = None;
-        for line in TEXT.lines() {
-            let number: String = line
-                .chars()
-                .take_while(|c| c.is_ascii_digit() || *c == '.')
-                .collect();
-            let starts_point = number.ends_with('.')
-                && number.len() > 1
-                // (likumi.lv puts a no-break space after the number)
-                && line[number.len()..].starts_with([' ', '\u{a0}']);
-            if starts_point {
-                if let Some((n, t)) = current.take() {
-                    out.insert(n, t);
-                }
-                current = Some((number.trim_end_matches('.').to_owned(), String::new()));
-            }
-            if let Some((_, t)) = &mut current {
-                t.push(' ');
-                t.push_str(&line.replace('\u{a0}', " ").to_lowercase());
-            }
-        }
-        if let Some((n, t)) = current {
-            out.insert(n, t);
-        }
-        out.into_iter()
-            .map(|(n, t)| (n, t.split_whitespace().collect::<Vec<_>>().join(" ")))
+        crate::regulation::latvian_points()
+            .iter()
+            .map(|(n, t)| (n.clone(), format!(" {}", t.to_lowercase())))
             .collect()
     }
 

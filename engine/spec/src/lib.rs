@@ -25,6 +25,7 @@
 pub mod catalogue;
 pub mod diagnostic;
 pub mod model;
+pub mod regulation;
 pub mod rules;
 pub mod schema;
 pub mod source;
