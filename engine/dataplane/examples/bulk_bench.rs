@@ -18,6 +18,10 @@
 //! suppression); the Prison Administration's fields are those the resocialisation spec asks.
 
 use std::path::{Path, PathBuf};
+
+/// The allocator of the `studyflow` binary, whose worker runs these stages (`engine/cli`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::Command;
 use std::time::Instant;
 
