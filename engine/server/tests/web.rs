@@ -279,6 +279,40 @@ async fn people_submit_review_and_approve_in_the_browser() {
         "lv"
     );
     accessible(&b, "studies (lv)").await;
+    // The checker's own English on a Latvian page is marked as English (WCAG 3.1.2), and
+    // only it: the page around it is Latvian.
+    b.go(&s.url("/validate")).await;
+    paste(
+        &b,
+        "#spec",
+        &spec().replacen("purpose:", "purpose_of_it:", 1),
+    )
+    .await;
+    b.click("main form button[type=submit]").await;
+    let marked = b
+        .run(
+            "return [...document.querySelectorAll('#diagnostics td[lang=en]')].map(e => e.textContent);",
+            serde_json::json!([]),
+        )
+        .await;
+    let marked = marked.as_array().unwrap();
+    assert!(
+        !marked.is_empty()
+            && marked
+                .iter()
+                .any(|m| m.as_str().unwrap().contains("purpose_of_it")),
+        "{marked:?}"
+    );
+    assert_eq!(
+        b.run(
+            "return document.documentElement.lang;",
+            serde_json::json!([])
+        )
+        .await,
+        "lv"
+    );
+    accessible(&b, "validate (lv)").await;
+    b.go(&s.url("/studies")).await;
     b.click("#language button").await;
     assert_eq!(b.text("h1").await, "Studies");
     assert!(b.url().await.ends_with("/studies"), "back on its page");

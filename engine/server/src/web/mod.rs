@@ -472,6 +472,8 @@ async fn problems_as_pages(req: Request, next: axum::middleware::Next) -> Respon
         return see_other(&format!("/reauthenticate?next={}", url_escape(&next)));
     }
     let lang = chosen.lang;
+    // The engine's own words are English: marked so on a Latvian page (WCAG 3.1.2).
+    let detail_en = problem.is_some();
     let (title, detail, diagnostics) = match &problem {
         Some(p) => (
             i18n::problem_title(lang, status),
@@ -492,7 +494,7 @@ async fn problems_as_pages(req: Request, next: axum::middleware::Next) -> Respon
         &frame,
         status,
         "error.html",
-        context! { title, detail, diagnostics, back => "/studies" },
+        context! { title, detail, detail_en, diagnostics, back => "/studies" },
     )
 }
 
