@@ -527,29 +527,20 @@ fn the_demo_runs_the_recidivism_study_end_to_end() {
                 b.go(&format!("{}/studies/recidivism-2026-cohort", served.url))
                     .await;
                 let href = b
-                    .run(
-                        "const a = [...document.querySelectorAll('#releases a')].filter(a => a.textContent === 'subjects.csv').pop(); return a ? a.href : null;",
-                        serde_json::json!([]),
-                    )
-                    .await;
-                let href = href.as_str().expect("a link to subjects.csv").to_owned();
-                let cookie = b.cookie("__Host-studyflow").await;
-                let r = reqwest::Client::new()
-                    .get(&href)
-                    .header("cookie", format!("__Host-studyflow={cookie}"))
-                    .header("sec-fetch-site", "same-origin")
-                    .send()
+                    .link("#releases a", "subjects.csv")
                     .await
-                    .unwrap();
-                let status = r.status();
-                let body = r.bytes().await.unwrap();
+                    .expect("a link to subjects.csv");
+                let (status, body) = b.download(&href, "__Host-studyflow").await;
                 b.click("#sign-out button").await;
                 (status, body)
             }
         };
         let (status, body) = released("inese.kalnina", 1).await;
         assert_eq!(status, 200);
-        assert_eq!(body.as_ref(), std::fs::read(folder.join("subjects.csv")).unwrap());
+        assert_eq!(
+            body.as_ref(),
+            std::fs::read(folder.join("subjects.csv")).unwrap()
+        );
         let (status, body) = released("gatis.krumins", 1).await;
         assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
         assert!(String::from_utf8_lossy(&body).contains("p.22.5"));

@@ -155,7 +155,8 @@ fn dates(args: &DateArgs) -> anyhow::Result<(studyflow_calendar::Calendar, jiff:
     Ok((calendar, today))
 }
 
-fn print(ctx: &mut Context<'_>, text: &str) -> anyhow::Result<u8> {
+/// Writes `text` whole to the command's output (a generated document: the schema, the rules).
+pub fn print(ctx: &mut Context<'_>, text: &str) -> anyhow::Result<u8> {
     ctx.out.write_all(text.as_bytes())?;
     ctx.out.flush()?;
     Ok(EXIT_OK)

@@ -1,11 +1,13 @@
-//! `studyflow lsp`: a language server for study specs over stdio (issue #14, first part).
+//! `studyflow lsp`: a language server for study specs over stdio (issue #14).
 //!
 //! - Diagnostics of every layer — YAML, schema, the SF1xx legal rules, the SF2xx plan checks —
 //!   for each open document, on open and on every change (full text sync). Changes that arrive
 //!   while one is checked are taken together: only the latest text of each document is checked.
-//! - Hover: the field under the cursor, as the schema describes it with the MK403 points it
-//!   cites; and any finding at that place with its rule and points.
-//! - Document symbols: the spec's top-level sections.
+//! - Hover: the field under the cursor, as the schema describes it, with the words of the MK403
+//!   points it cites; any finding at that place with its rule.
+//! - Completion from the schema and the catalogue; quick fixes from the findings' typed
+//!   [`Fix`]; inlay hints (the p.8 day, the waves' due dates); document symbols; code lenses
+//!   and commands for the compiled plan and its changes since the approved version.
 //!
 //! Positions are LSP's (lines from 0, columns in UTF-16 code units), converted from the
 //! checker's byte offsets.
@@ -39,7 +41,7 @@ pub const PLAN_COMMAND: &str = "studyflow.plan";
 /// approved).
 pub const DIFF_COMMAND: &str = "studyflow.planDiff";
 
-/// The server's capabilities: full text sync, hover, document symbols.
+/// The server's capabilities: full text sync and what the module's doc lists.
 pub fn capabilities() -> ServerCapabilities {
     ServerCapabilities {
         text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::FULL)),
@@ -76,6 +78,7 @@ pub fn serve(connection: &Connection) -> Result<(), Error> {
     let _params: InitializeParams = serde_json::from_value(params)?;
     let mut server = Server {
         docs: HashMap::new(),
+        published: HashMap::new(),
         calendar: Calendar::latvia(),
     };
     while let Ok(msg) = connection.receiver.recv() {
@@ -93,10 +96,12 @@ pub fn serve(connection: &Connection) -> Result<(), Error> {
                     connection.sender.send(Message::Response(response))?;
                 }
                 Message::Notification(n) => {
-                    if let Some(uri) = server.notification(n)?
-                        && !dirty.contains(&uri)
-                    {
-                        dirty.push(uri);
+                    if let Some(uri) = server.notification(n)? {
+                        // Its findings are of an older text now.
+                        server.published.remove(&uri);
+                        if !dirty.contains(&uri) {
+                            dirty.push(uri);
+                        }
                     }
                 }
                 Message::Response(_) => {}
@@ -107,8 +112,9 @@ pub fn serve(connection: &Connection) -> Result<(), Error> {
             let diagnostics = server
                 .docs
                 .get(&uri)
-                .map(|text| server.diagnostics(text))
+                .map(|text| findings(text, &server.calendar))
                 .unwrap_or_default();
+            server.published.insert(uri.clone(), diagnostics.clone());
             let params = PublishDiagnosticsParams {
                 uri,
                 diagnostics,
@@ -127,6 +133,9 @@ pub fn serve(connection: &Connection) -> Result<(), Error> {
 
 struct Server {
     docs: HashMap<Uri, String>,
+    /// The findings last published of each document's current text (hover reads them rather
+    /// than checking the text again).
+    published: HashMap<Uri, Vec<Diagnostic>>,
     calendar: Calendar,
 }
 
@@ -165,10 +174,14 @@ impl Server {
             HoverRequest::METHOD => serde_json::from_value::<lsp_types::HoverParams>(req.params)
                 .map(|p| {
                     let doc = &p.text_document_position_params;
-                    let hover = self
-                        .docs
-                        .get(&doc.text_document.uri)
-                        .and_then(|t| self.hover(t, doc.position));
+                    let uri = &doc.text_document.uri;
+                    let hover = self.docs.get(uri).and_then(|t| {
+                        let found = match self.published.get(uri) {
+                            Some(found) => std::borrow::Cow::Borrowed(found),
+                            None => std::borrow::Cow::Owned(findings(t, &self.calendar)),
+                        };
+                        self.hover(t, &found, doc.position)
+                    });
                     serde_json::to_value(hover).unwrap_or_default()
                 }),
             lsp_types::request::Completion::METHOD => {
@@ -194,9 +207,10 @@ impl Server {
                     let hints = self
                         .docs
                         .get(&p.text_document.uri)
-                        .map(|t| {
-                            let mut hints = self.notice_hint(t);
-                            hints.extend(wave_hints(t));
+                        .and_then(|t| Some((Lines::new(t), parse(t)?)))
+                        .map(|(lines, doc)| {
+                            let mut hints = self.notice_hint(&doc, &lines);
+                            hints.extend(wave_hints(&doc, &lines));
                             hints
                         })
                         .unwrap_or_default();
@@ -296,31 +310,32 @@ impl Server {
         }
     }
 
-    fn diagnostics(&self, text: &str) -> Vec<Diagnostic> {
-        findings(text, &self.calendar)
+    /// The planned publication and the day the Prison Administration must have the results by
+    /// (MK403 p.8), as the plan counts it.
+    fn notice_day(
+        &self,
+        doc: &studyflow_spec::yaml::YamlDocument,
+    ) -> Option<(jiff::civil::Date, studyflow_calendar::Deadline)> {
+        let day = doc.value["publication"]["planned_date"]
+            .as_str()?
+            .parse::<jiff::civil::Date>()
+            .ok()?;
+        Some((
+            day,
+            studyflow_plan::prison_notice_day(&self.calendar, day).ok()?,
+        ))
     }
 
     /// After `publication.planned_date`, the day the Prison Administration must have the
-    /// results by (MK403 p.8), as the calendar counts it.
-    fn notice_hint(&self, text: &str) -> Vec<lsp_types::InlayHint> {
-        let lines = Lines::new(text);
-        let doc = parse(text);
-        let Some(doc) = doc else {
-            return Vec::new();
-        };
-        let Some(day) = doc.value["publication"]["planned_date"]
-            .as_str()
-            .and_then(|d| d.parse::<jiff::civil::Date>().ok())
-        else {
-            return Vec::new();
-        };
-        let Some(spans) = doc.spans.get("/publication/planned_date") else {
-            return Vec::new();
-        };
-        let Ok(d) = self.calendar.deadline_before(
-            day,
-            10,
-            studyflow_calendar::Reading::NthWorkingDayBefore,
+    /// results by (MK403 p.8).
+    fn notice_hint(
+        &self,
+        doc: &studyflow_spec::yaml::YamlDocument,
+        lines: &Lines<'_>,
+    ) -> Vec<lsp_types::InlayHint> {
+        let (Some(spans), Some((_, d))) = (
+            doc.spans.get("/publication/planned_date"),
+            self.notice_day(doc),
         ) else {
             return Vec::new();
         };
@@ -342,7 +357,7 @@ impl Server {
     }
 
     /// The field under the cursor as the schema describes it, and the findings there.
-    fn hover(&self, text: &str, at: Position) -> Option<Hover> {
+    fn hover(&self, text: &str, found: &[Diagnostic], at: Position) -> Option<Hover> {
         let lines = Lines::new(text);
         let offset = lines.offset(at)?;
         let mut parts = Vec::new();
@@ -357,14 +372,7 @@ impl Server {
             // The planned publication: the day the Prison Administration must have the results
             // by, as the calendar counts it (MK403 p.8).
             if pointer == "/publication/planned_date"
-                && let Some(day) = doc.value["publication"]["planned_date"]
-                    .as_str()
-                    .and_then(|d| d.parse::<jiff::civil::Date>().ok())
-                && let Ok(d) = self.calendar.deadline_before(
-                    day,
-                    10,
-                    studyflow_calendar::Reading::NthWorkingDayBefore,
-                )
+                && let Some((day, d)) = self.notice_day(&doc)
             {
                 parts.push(format!(
                     "Published on {day}: where Prison Administration information is used, it must have the results by **{}**, the 10th working day before (MK403 p.8; {} days off passed over).",
@@ -373,7 +381,7 @@ impl Server {
                 ));
             }
         }
-        for d in self.diagnostics(text) {
+        for d in found {
             if d.range.start <= at && at <= d.range.end {
                 let code = match &d.code {
                     Some(NumberOrString::String(c)) => c.clone(),
@@ -505,11 +513,10 @@ fn point_texts(text: &str) -> Vec<String> {
 /// started in `methodology.sample.period`, from that period's first day plus the years — to
 /// its last day plus the years for a wave after the start (a wave after the end comes later
 /// for whoever's supervision is still running).
-fn wave_hints(text: &str) -> Vec<lsp_types::InlayHint> {
-    let Some(doc) = parse(text) else {
-        return Vec::new();
-    };
-    let lines = Lines::new(text);
+fn wave_hints(
+    doc: &studyflow_spec::yaml::YamlDocument,
+    lines: &Lines<'_>,
+) -> Vec<lsp_types::InlayHint> {
     let period = &doc.value["methodology"]["sample"]["period"];
     let date = |v: &serde_json::Value| v.as_str().and_then(|d| d.parse::<jiff::civil::Date>().ok());
     let (Some(from), Some(to)) = (date(&period["from"]), date(&period["to"])) else {
@@ -1314,7 +1321,7 @@ mod tests {
     #[test]
     fn each_follow_up_wave_shows_when_it_falls_due() {
         let text = "methodology:\n  sample:\n    period:\n      from: 2026-01-01\n      to: 2026-12-31\nfollow_up:\n  waves: [1y_after_start, 3y_after_end, nonsense]\n";
-        let hints = wave_hints(text);
+        let hints = wave_hints(&parse(text).unwrap(), &Lines::new(text));
         let labels: Vec<(u32, u32, String)> = hints
             .iter()
             .map(|h| match &h.label {
@@ -1332,7 +1339,8 @@ mod tests {
             ]
         );
         // Without the cohort's period there is nothing to count from, and nothing is said.
-        assert!(wave_hints("follow_up:\n  waves: [1y_after_start]\n").is_empty());
+        let bare = "follow_up:\n  waves: [1y_after_start]\n";
+        assert!(wave_hints(&parse(bare).unwrap(), &Lines::new(bare)).is_empty());
     }
 
     /// Applies a client's edits to `text` (each range in the original text).

@@ -977,6 +977,16 @@ fn released_fields(spec: &Spec) -> Vec<String> {
     v.into_iter().map(str::to_owned).collect()
 }
 
+/// The day the Prison Administration must have the results by when publication is planned on
+/// `planned` (MK403 p.8): the 10th working day before it, the publication day not counted, with
+/// the days passed over. The one count of the plan, the editor and the pages.
+pub fn prison_notice_day(
+    calendar: &Calendar,
+    planned: Date,
+) -> Result<studyflow_calendar::Deadline, studyflow_calendar::OutOfRange> {
+    calendar.deadline_before(planned, NOTICE_WORKING_DAYS, Reading::NthWorkingDayBefore)
+}
+
 /// The p.8 notice: the 10th working day before the planned publication, the publication day
 /// not counted.
 fn notice_deadline(calendar: &Calendar, planned: Option<Date>) -> (String, Option<Date>) {
@@ -986,7 +996,7 @@ fn notice_deadline(calendar: &Calendar, planned: Option<Date>) -> (String, Optio
             None,
         );
     };
-    match calendar.deadline_before(planned, NOTICE_WORKING_DAYS, Reading::NthWorkingDayBefore) {
+    match prison_notice_day(calendar, planned) {
         Ok(d) => {
             let mut rule = format!(
                 "no later than the 10th working day before the planned publication on {planned} (MK403 p.8), the publication day not counted"

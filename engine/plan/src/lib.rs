@@ -28,7 +28,7 @@ pub mod model;
 pub mod render;
 pub mod svg;
 
-pub use compile::{compile, stage_deadline, stage_start, waves};
+pub use compile::{compile, prison_notice_day, stage_deadline, stage_start, waves};
 pub use model::{
     About, Actor, DataClass, Deadline, DeadlineKind, Plan, Registry, Step, StepKind, TaskBody,
     Trigger, WaveRef,

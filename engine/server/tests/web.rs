@@ -270,14 +270,7 @@ async fn people_submit_review_and_approve_in_the_browser() {
     );
     b.go(&s.url("/studies")).await;
     assert_eq!(b.text("h1").await, "Pētījumi");
-    assert_eq!(
-        b.run(
-            "return document.documentElement.lang;",
-            serde_json::json!([])
-        )
-        .await,
-        "lv"
-    );
+    assert_eq!(b.lang().await, "lv");
     accessible(&b, "studies (lv)").await;
     // The checker's own English on a Latvian page is marked as English (WCAG 3.1.2), and
     // only it: the page around it is Latvian.
@@ -303,14 +296,7 @@ async fn people_submit_review_and_approve_in_the_browser() {
                 .any(|m| m.as_str().unwrap().contains("purpose_of_it")),
         "{marked:?}"
     );
-    assert_eq!(
-        b.run(
-            "return document.documentElement.lang;",
-            serde_json::json!([])
-        )
-        .await,
-        "lv"
-    );
+    assert_eq!(b.lang().await, "lv");
     accessible(&b, "validate (lv)").await;
     b.go(&s.url("/studies")).await;
     b.click("#language button").await;
@@ -623,24 +609,17 @@ async fn people_submit_review_and_approve_in_the_browser() {
     // The language is the person's, not the browser's: the researcher chose English (above);
     // the approver chooses Latvian, which this browser then keeps for whoever is not signed
     // in — and the researcher, signing in again in it, reads English.
-    let page_lang = || async {
-        b.run(
-            "return document.documentElement.lang;",
-            serde_json::json!([]),
-        )
-        .await
-    };
     sign_out(&b).await;
     s.clock.advance(jiff::SignedDuration::from_mins(1));
     sign_in(&b, &s, "gatis.krumins", 0).await;
     b.click("#language button").await;
     assert_eq!(b.text("h1").await, "Pētījumi");
     sign_out(&b).await;
-    assert_eq!(page_lang().await, "lv");
+    assert_eq!(b.lang().await, "lv");
     s.clock.advance(jiff::SignedDuration::from_mins(1));
     sign_in(&b, &s, "inese.kalnina", 0).await;
     assert_eq!(b.text("h1").await, "Studies");
-    assert_eq!(page_lang().await, "en");
+    assert_eq!(b.lang().await, "en");
     s.clock.advance(jiff::SignedDuration::from_mins(1));
     sign_out(&b).await;
     sign_in(&b, &s, "gatis.krumins", 0).await;
@@ -1060,27 +1039,12 @@ async fn a_task_takes_its_file_in_the_browser() {
         async move {
             sign_in(b, s, who, ahead).await;
             b.go(&s.url(&format!("/studies/{study}"))).await;
-            let href = b
-                .run(
-                    "const a = [...document.querySelectorAll('#releases a')].filter(a => a.textContent === 'subjects.csv').pop(); return a ? a.href : null;",
-                    serde_json::json!([]),
-                )
-                .await;
-            let listed = href.as_str().map(str::to_owned);
+            let listed = b.link("#releases a", "subjects.csv").await;
             // The link the page gives, or the address a person would type.
             let href = listed
                 .clone()
                 .unwrap_or_else(|| s.url(&format!("/studies/{study}/releases/0/subjects.csv")));
-            let cookie = b.cookie("__Host-studyflow").await;
-            let r = reqwest::Client::new()
-                .get(&href)
-                .header("cookie", format!("__Host-studyflow={cookie}"))
-                .header("sec-fetch-site", "same-origin")
-                .send()
-                .await
-                .unwrap();
-            let status = r.status();
-            let body = r.bytes().await.unwrap();
+            let (status, body) = b.download(&href, "__Host-studyflow").await;
             b.click("#sign-out button").await;
             (listed.is_some(), status, body)
         }

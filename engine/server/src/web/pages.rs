@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
-use studyflow_calendar::{Day, Reading};
+use studyflow_calendar::Day;
 use studyflow_runtime::clock::{from_micros, riga_date};
 
 use super::i18n::{self, Lang};
@@ -1445,12 +1445,10 @@ async fn calendar(
     let Some(publish) = q.publish.filter(|p| !p.is_empty()) else {
         return render(&frame, "calendar.html", context! {});
     };
-    let answer = publish.parse::<jiff::civil::Date>().ok().and_then(|d| {
-        app.engine
-            .calendar
-            .deadline_before(d, 10, Reading::NthWorkingDayBefore)
-            .ok()
-    });
+    let answer = publish
+        .parse::<jiff::civil::Date>()
+        .ok()
+        .and_then(|d| studyflow_plan::prison_notice_day(&app.engine.calendar, d).ok());
     let Some(deadline) = answer else {
         return render_status(
             &frame,

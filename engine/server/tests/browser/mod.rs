@@ -239,8 +239,6 @@ impl Browser {
         .await;
     }
 
-    /// Clicks the first element `css` selects, and waits until the page it leads to (if any)
-    /// has loaded.
     /// The value of the browser's cookie `name` for the page's site (HttpOnly ones too).
     pub async fn cookie(&self, name: &str) -> String {
         let v = self
@@ -293,6 +291,45 @@ impl Browser {
         .await;
     }
 
+    /// The language of the page shown (its `<html lang>`).
+    pub async fn lang(&self) -> String {
+        self.run("return document.documentElement.lang;", json!([]))
+            .await
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    /// The address of the last link named `text` among the links `css` selects on the page
+    /// shown, if there is one.
+    pub async fn link(&self, css: &str, text: &str) -> Option<String> {
+        self.run(
+            "const a = [...document.querySelectorAll(arguments[0])].filter(a => a.textContent === arguments[1]).pop(); return a ? a.href : null;",
+            json!([css, text]),
+        )
+        .await
+        .as_str()
+        .map(str::to_owned)
+    }
+
+    /// `url` fetched with this browser's cookie `cookie` (the session), as a link of the
+    /// site's own page is followed — a download, whose body the browser would save: its
+    /// status and body.
+    pub async fn download(&self, url: &str, cookie: &str) -> (reqwest::StatusCode, Vec<u8>) {
+        let value = self.cookie(cookie).await;
+        let r = reqwest::Client::new()
+            .get(url)
+            .header("cookie", format!("{cookie}={value}"))
+            .header("sec-fetch-site", "same-origin")
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.bytes().await.unwrap().to_vec())
+    }
+
+    /// Clicks the first element `css` selects, and waits until the page it leads to (if any)
+    /// has loaded.
     pub async fn click(&self, css: &str) {
         let e = self.find(css).await;
         self.run("window.__sf_before_click = true; return true;", json!([]))
