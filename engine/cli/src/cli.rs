@@ -489,14 +489,15 @@ pub enum TaskCommand {
         id: i64,
     },
     /// Supply the file an open task of yours takes — the manual Service IS extraction (MK403
-    /// p.22.1), the consented contacts (p.31, p.32) — through the server: checked whole, and
-    /// refused whole with a report by row, or kept for the import when you complete the task.
+    /// p.22.1), the consented contacts (p.31, p.32), an institution's answer to a secure
+    /// electronic request (p.12.3, p.14.2) — through the server: checked whole, and refused
+    /// whole with a report by row, or kept for the import when you complete the task.
     Supply {
         #[command(flatten)]
         server: ServerArgs,
         /// The task's id.
         id: i64,
-        /// The CSV file, with a header row.
+        /// The file: CSV with a header row, or an institution's answer as `.json`.
         file: std::path::PathBuf,
     },
     /// Show the note recorded with a completed task you may do. A note on a step with personal

@@ -43,6 +43,9 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ExchangeError + '_ {
     }
 }
 
+/// The answer's file in its folder of the inbox, beside its `MANIFEST.sha256`.
+pub const ANSWER_FILE: &str = "answer.json";
+
 fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -99,6 +102,91 @@ pub fn send(
     Ok(folder)
 }
 
+/// Checks an institution's `answer` to request `id` whole against what was sent — the
+/// outbox's `request.json`: its fields, its subjects (by personal code, current or previous)
+/// and, for the Punishment Register, its period and day (MK403 p.3.3, p.12, p.13, p.15, p.16)
+/// — for whoever puts an answer in the inbox without the study's keys (the server taking an
+/// upload). The import checks it again against the sealed sample when it comes
+/// ([`receive`]); this check refuses earlier what that one would, row by row, never naming a
+/// value. `Ok(Ok(rows))`: accepted; an `Err` when the request is not in the outbox (answered
+/// already, or never sent).
+pub fn check_against_sent(
+    outbox: &Path,
+    id: &str,
+    sources: &[Source],
+    answer: &[u8],
+) -> std::io::Result<Result<usize, Rejected>> {
+    #[derive(serde::Deserialize)]
+    struct Subject {
+        personal_code: String,
+        #[serde(default)]
+        previous_personal_code: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Sent {
+        fields: Vec<String>,
+        subjects: Vec<Subject>,
+        #[serde(default)]
+        period: Option<Span>,
+        #[serde(default)]
+        as_of: Option<jiff::civil::Date>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Span {
+        from: jiff::civil::Date,
+        to: jiff::civil::Date,
+    }
+    let path = outbox.join(id).join("request.json");
+    let sent: Sent = serde_json::from_slice(&std::fs::read(&path)?).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{}: {e}", path.display()),
+        )
+    })?;
+    let Some(first) = sources.first() else {
+        return Err(std::io::Error::other("an answer from no source"));
+    };
+    // A key of this check's own: the request's codes and the answer's are compared by their
+    // blind indexes under it, as the import compares them under the study's.
+    let keys = StudyKeys::generate(id);
+    let fields: Vec<&str> = sent.fields.iter().map(String::as_str).collect();
+    let codes = sent.subjects.iter().flat_map(|s| {
+        std::iter::once(s.personal_code.as_str()).chain(s.previous_personal_code.as_deref())
+    });
+    let request = Request::new(&keys, sources, &fields, codes);
+    let rows = match answers::parse(*first, answer) {
+        Ok(rows) => rows,
+        Err(rejected) => return Ok(Err(rejected)),
+    };
+    if let Err(rejected) = answers::validate(&keys, &request, &rows) {
+        return Ok(Err(rejected));
+    }
+    if let (Some(span), Some(as_of)) = (sent.period, sent.as_of) {
+        let period = crate::followup::Period {
+            from: span.from,
+            to: span.to,
+            as_of,
+        };
+        if let Err(e) = crate::followup::check_period(rows.iter().map(|r| &r.values), &period) {
+            return Ok(Err(answers::Rejected::of(vec![answers::RowProblem {
+                row: e.row(),
+                problem: e.to_string(),
+            }])));
+        }
+    }
+    Ok(Ok(rows.len()))
+}
+
+/// Writes an answer and its manifest into `folder` (owner-only, synced): what an institution
+/// sends through the secure channel, for an answer taken whole by the server.
+pub fn write_answer(folder: &Path, answer: &[u8]) -> std::io::Result<()> {
+    crate::files::write_synced(&folder.join(ANSWER_FILE), answer)?;
+    crate::files::write_synced(
+        &folder.join("MANIFEST.sha256"),
+        format!("{}  {ANSWER_FILE}\n", sha256(answer)).as_bytes(),
+    )
+}
+
 /// Looks for the answer to request `id` in `inbox/<id>/` (`answer.json` and its
 /// `MANIFEST.sha256`): `Ok(None)` while it has not arrived; the rows when it is whole and as
 /// asked, after which the answer and the outbox's request file (both holding identifiers) are
@@ -113,7 +201,7 @@ pub fn receive(
 ) -> Result<Option<Vec<AnswerRow>>, ExchangeError> {
     let folder = inbox.join(id);
     let manifest_path = folder.join("MANIFEST.sha256");
-    let answer_path = folder.join("answer.json");
+    let answer_path = folder.join(ANSWER_FILE);
     if !manifest_path.exists() || !answer_path.exists() {
         return Ok(None);
     }
@@ -129,7 +217,7 @@ pub fn receive(
     if listed != Some(sha256(&answer).as_str()) {
         return Err(ExchangeError::Manifest {
             request: id.to_owned(),
-            file: "answer.json".into(),
+            file: ANSWER_FILE.into(),
         });
     }
     let rejected = |rejected| ExchangeError::Rejected {

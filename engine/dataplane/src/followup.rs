@@ -204,6 +204,15 @@ pub enum PeriodError {
     },
 }
 
+impl PeriodError {
+    /// The row (from 1) that does not keep to the period.
+    pub fn row(&self) -> usize {
+        match self {
+            PeriodError::Outside { row, .. } | PeriodError::Future { row, .. } => *row,
+        }
+    }
+}
+
 /// Checks that every row of an answer keeps to `period`: its event within the period, and no
 /// date after the day of the request. Rows are counted from 1; no value is echoed.
 pub fn check_period<'a>(

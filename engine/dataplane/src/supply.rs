@@ -5,11 +5,13 @@
 //! A supplied file is checked whole by the same function the import will use, before it is put
 //! in the inbox: a refused file is not written (its row report says which row and column, never
 //! a value); an accepted one is written owner-only, synced and renamed into place, so the
-//! worker sees it whole or not at all.
+//! worker sees it whole or not at all. An institution's answer to a secure electronic request
+//! (MK403 p.12.3, p.14.2) is checked against the request as it was sent — the server holds no
+//! study keys — and the import checks it again against the sealed sample.
 
 use std::path::{Path, PathBuf};
 
-use studyflow_plan::{Step, StepKind};
+use studyflow_plan::{Registry, Step, StepKind};
 use studyflow_spec::Spec;
 
 use crate::answers::Rejected;
@@ -22,10 +24,15 @@ pub enum Supply {
     ManualExtraction,
     /// The contact details of the clients who consented to be contacted (MK403 p.31, p.32).
     ConsentedContacts,
+    /// An institution's answer to the study's secure electronic request of `version` (MK403
+    /// p.12.3, p.13; p.14.2, p.15, p.16): `answer.json`, put with its manifest where the answer
+    /// step looks.
+    InstitutionAnswer { registry: Registry, version: i64 },
 }
 
 /// A supplied file checked and written beside its place ([`Supply::stage`]): placed where the
-/// import looks, or discarded; dropped unplaced, it is discarded.
+/// import looks, or discarded; dropped unplaced, it is discarded. An institution's answer is a
+/// folder (the answer and its manifest), placed whole.
 #[derive(Debug)]
 pub struct Staged {
     temporary: PathBuf,
@@ -36,10 +43,7 @@ pub struct Staged {
 impl Staged {
     /// The file supplied before is overwritten and removed, and this one renamed into place.
     pub fn place(mut self) -> std::io::Result<Accepted> {
-        match crate::files::shred(&self.path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
+        remove(&self.path)?;
         std::fs::rename(&self.temporary, &self.path)?;
         self.temporary = PathBuf::new();
         Ok(self.accepted)
@@ -48,9 +52,28 @@ impl Staged {
 
 impl Drop for Staged {
     fn drop(&mut self) {
-        if !self.temporary.as_os_str().is_empty() && self.temporary.exists() {
-            let _ = crate::files::shred(&self.temporary);
+        if !self.temporary.as_os_str().is_empty() {
+            let _ = remove(&self.temporary);
         }
+    }
+}
+
+/// A supplied file, or the folder of an answer with its manifest, overwritten and removed;
+/// nothing there is no error.
+fn remove(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+        Ok(m) if m.is_dir() => {
+            for entry in std::fs::read_dir(path)? {
+                let entry = entry?;
+                if entry.file_type()?.is_file() {
+                    crate::files::shred(&entry.path())?;
+                }
+            }
+            std::fs::remove_dir_all(path)
+        }
+        Ok(_) => crate::files::shred(path),
     }
 }
 
@@ -65,12 +88,17 @@ pub struct Accepted {
 }
 
 impl Supply {
-    /// What the task of `step` takes from its person, if anything (`human`: the run is a
-    /// person's task — an automated Service IS extraction takes no file).
-    pub fn of(step: &Step, human: bool) -> Option<Supply> {
+    /// What the task of `step` (a run of study version `version`) takes from its person, if
+    /// anything (`human`: the run is a person's task — an automated Service IS extraction or
+    /// exchange takes no file).
+    pub fn of(step: &Step, human: bool, version: i64) -> Option<Supply> {
         match step.kind {
             StepKind::AcquireServiceIs if human => Some(Supply::ManualExtraction),
             StepKind::ConsentCollection => Some(Supply::ConsentedContacts),
+            StepKind::Request if human => step
+                .about
+                .registry()
+                .map(|registry| Supply::InstitutionAnswer { registry, version }),
             _ => None,
         }
     }
@@ -80,6 +108,15 @@ impl Supply {
         match self {
             Supply::ManualExtraction => MANUAL_EXTRACTION_FILE,
             Supply::ConsentedContacts => CONSENTED_CONTACTS_FILE,
+            Supply::InstitutionAnswer { .. } => crate::exchange::ANSWER_FILE,
+        }
+    }
+
+    /// The file's media type: CSV with a header row, or an institution's JSON answer.
+    pub fn media(self) -> &'static str {
+        match self {
+            Supply::ManualExtraction | Supply::ConsentedContacts => "text/csv",
+            Supply::InstitutionAnswer { .. } => "application/json",
         }
     }
 
@@ -88,62 +125,116 @@ impl Supply {
         match self {
             Supply::ManualExtraction => "p.22.1",
             Supply::ConsentedContacts => "p.31",
+            Supply::InstitutionAnswer {
+                registry: Registry::InformationCentre,
+                ..
+            } => "p.12.3",
+            Supply::InstitutionAnswer {
+                registry: Registry::PrisonAdministration,
+                ..
+            } => "p.14.2",
         }
     }
 
-    /// The columns the file may have (its header names them).
+    /// The columns the file may have (its header names them), or the fields an answer's rows
+    /// may name beside the subject's personal code.
     pub fn columns<'s>(self, spec: &'s Spec, step: &'s Step) -> Vec<&'s str> {
         match self {
             Supply::ManualExtraction => step.fields.iter().map(String::as_str).collect(),
             Supply::ConsentedContacts => contact_fields(spec),
+            Supply::InstitutionAnswer { .. } => std::iter::once("personal_code")
+                .chain(step.fields.iter().map(String::as_str))
+                .collect(),
         }
     }
 
-    /// Where the file goes: `inbox/<study>/<name>`.
+    /// Where the file goes: `inbox/<study>/<name>`; an answer to `inbox/<study>/<request>/`.
     pub fn path(self, inbox: &Path, study: &str) -> PathBuf {
-        inbox.join(study).join(self.file_name())
+        match self.exchange(study) {
+            Some(id) => inbox.join(study).join(id).join(self.file_name()),
+            None => inbox.join(study).join(self.file_name()),
+        }
     }
 
-    /// Checks `bytes` whole, as the import will.
-    pub fn check(self, spec: &Spec, step: &Step, bytes: &[u8]) -> Result<Accepted, Rejected> {
+    /// The secure electronic exchange an answer belongs to.
+    fn exchange(self, study: &str) -> Option<String> {
         match self {
+            Supply::InstitutionAnswer { registry, version } => {
+                Some(crate::registry_plane::exchange_id(study, version, registry))
+            }
+            _ => None,
+        }
+    }
+
+    /// What is placed: the file, or an answer's folder.
+    fn placed(self, inbox: &Path, study: &str) -> PathBuf {
+        match self.exchange(study) {
+            Some(id) => inbox.join(study).join(id),
+            None => self.path(inbox, study),
+        }
+    }
+
+    /// Checks `bytes` whole, as the import will: an answer against the request sent, in
+    /// `work`'s outbox (an `Err` when it is not there: answered already, or never sent).
+    pub fn check(
+        self,
+        spec: &Spec,
+        step: &Step,
+        work: &Path,
+        study: &str,
+        bytes: &[u8],
+    ) -> std::io::Result<Result<Accepted, Rejected>> {
+        Ok(match self {
             Supply::ManualExtraction => {
                 manual_extraction(spec, step, bytes).map(|s| Accepted { rows: s.len() })
             }
             Supply::ConsentedContacts => {
                 consented_contacts(spec, bytes).map(|c| Accepted { rows: c.rows.len() })
             }
-        }
+            Supply::InstitutionAnswer { registry, .. } => crate::exchange::check_against_sent(
+                &work.join("outbox").join(study),
+                &self.exchange(study).unwrap_or_default(),
+                crate::registry_plane::sources_of(registry),
+                bytes,
+            )?
+            .map(|rows| Accepted { rows }),
+        })
     }
 
-    /// Checks `bytes` whole and, when accepted, writes them beside their place under a name of
-    /// this call's own, synced, not yet where the import looks. Nothing is written when they
-    /// are refused; at most [`REPORTED`] problems are kept in the refusal.
+    /// Checks `bytes` whole and, when accepted, writes them beside their place in `work`'s
+    /// inbox under a name of this call's own, synced, not yet where the import looks (an
+    /// answer with its manifest, in a folder). Nothing is written when they are refused; at
+    /// most [`REPORTED`] problems are kept in the refusal.
     pub fn stage(
         self,
         spec: &Spec,
         step: &Step,
-        inbox: &Path,
+        work: &Path,
         study: &str,
         bytes: &[u8],
     ) -> Result<Result<Staged, Rejected>, std::io::Error> {
-        let accepted = match self.check(spec, step, bytes) {
+        let accepted = match self.check(spec, step, work, study, bytes)? {
             Ok(a) => a,
             Err(mut rejected) => {
                 rejected.problems.truncate(REPORTED);
                 return Ok(Err(rejected));
             }
         };
-        let path = self.path(inbox, study);
-        let folder = path.parent().unwrap_or(inbox);
-        crate::files::private_dirs(folder)?;
+        let inbox = work.join("inbox");
+        let path = self.placed(&inbox, study);
+        let folder = inbox.join(study);
+        crate::files::private_dirs(&folder)?;
         let mut nonce = [0u8; 8];
         getrandom::fill(&mut nonce).map_err(|e| std::io::Error::other(e.to_string()))?;
-        let temporary = folder.join(format!(".{}.{}.part", self.file_name(), hex::encode(nonce)));
-        if let Err(e) = crate::files::write_synced(&temporary, bytes) {
-            if temporary.exists() {
-                let _ = crate::files::shred(&temporary);
-            }
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+        let temporary = folder.join(format!(".{name}.{}.part", hex::encode(nonce)));
+        let written = match self {
+            Supply::InstitutionAnswer { .. } => crate::files::private_dir(&temporary)
+                .and_then(|()| crate::exchange::write_answer(&temporary, bytes)),
+            _ => crate::files::write_synced(&temporary, bytes),
+        };
+        if let Err(e) = written {
+            let _ = remove(&temporary);
             return Err(e);
         }
         Ok(Ok(Staged {
@@ -156,10 +247,7 @@ impl Supply {
     /// Withdraws a file placed by [`Staged::place`] (the task closed meanwhile, or its audit failed):
     /// overwritten and removed.
     pub fn withdraw(self, inbox: &Path, study: &str) -> std::io::Result<()> {
-        match crate::files::shred(&self.path(inbox, study)) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            other => other,
-        }
+        remove(&self.placed(inbox, study))
     }
 }
 
@@ -316,22 +404,26 @@ mod tests {
         let (spec, plan) = plan("probation-client-survey");
         let (_, acquire) = plan.steps_of(StepKind::AcquireServiceIs).next().unwrap();
         let (_, consent) = plan.steps_of(StepKind::ConsentCollection).next().unwrap();
-        assert_eq!(Supply::of(acquire, true), Some(Supply::ManualExtraction));
+        assert_eq!(Supply::of(acquire, true, 1), Some(Supply::ManualExtraction));
         assert_eq!(
-            Supply::of(acquire, false),
+            Supply::of(acquire, false, 1),
             None,
             "an automated extraction takes no file"
         );
-        assert_eq!(Supply::of(consent, true), Some(Supply::ConsentedContacts));
+        assert_eq!(
+            Supply::of(consent, true, 1),
+            Some(Supply::ConsentedContacts)
+        );
         let columns = Supply::ConsentedContacts.columns(&spec, consent);
         assert_eq!(columns, ["first_name", "last_name", "email", "phone"]);
-        let inbox = std::env::temp_dir().join(format!("sf-supply-in-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&inbox);
+        let work = std::env::temp_dir().join(format!("sf-supply-in-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&work);
+        let inbox = work.join("inbox");
         let refused = Supply::ConsentedContacts
             .stage(
                 &spec,
                 consent,
-                &inbox,
+                &work,
                 "s",
                 b"first_name,personal_code\nA,010101-10001\n",
             )
@@ -343,7 +435,7 @@ mod tests {
             .stage(
                 &spec,
                 consent,
-                &inbox,
+                &work,
                 "s",
                 b"first_name,last_name,email,phone\nAnna,Liepa,anna@example.lv,\n",
             )
@@ -359,6 +451,104 @@ mod tests {
             std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
             1
         );
-        let _ = std::fs::remove_dir_all(&inbox);
+        let _ = std::fs::remove_dir_all(&work);
+    }
+
+    /// The Prison Administration's answer to the university study's secure electronic request
+    /// (MK403 p.14.2) is checked against the request as sent, with no study key: a row about a
+    /// subject not asked about is refused and nothing written; the accepted answer is placed
+    /// with its manifest where the answer step looks, and that step's own check (under the
+    /// study's keys) takes it.
+    #[test]
+    fn an_institutions_answer_is_checked_against_the_request_sent_and_placed_for_the_import() {
+        let (spec, plan) = plan("resocialisation-programmes-university");
+        let (_, request) = plan.steps_of(StepKind::Request).next().unwrap();
+        let kind = Supply::of(request, true, 2).unwrap();
+        assert_eq!(
+            kind,
+            Supply::InstitutionAnswer {
+                registry: Registry::PrisonAdministration,
+                version: 2
+            }
+        );
+        assert_eq!(
+            (kind.file_name(), kind.media(), kind.point()),
+            ("answer.json", "application/json", "p.14.2")
+        );
+        assert_eq!(kind.columns(&spec, request)[0], "personal_code");
+        assert_eq!(
+            Supply::of(request, false, 2),
+            None,
+            "the automated exchange takes no file"
+        );
+        let work = std::env::temp_dir().join(format!("sf-supply-answer-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&work);
+        let id = crate::registry_plane::exchange_id("s", 2, Registry::PrisonAdministration);
+        let codes = ["290758-10403", "325035-11782"];
+        let fields: Vec<&str> = request.fields.iter().map(String::as_str).collect();
+        // Not sent yet: nothing to check against.
+        assert!(kind.stage(&spec, request, &work, "s", b"[]").is_err());
+        crate::exchange::send(
+            &work.join("outbox").join("s"),
+            &id,
+            "letter",
+            &fields,
+            &codes.map(crate::answers::Asked::code),
+            None,
+        )
+        .unwrap();
+        let placed = work.join("inbox").join("s").join(&id);
+        let refused = kind
+            .stage(
+                &spec,
+                request,
+                &work,
+                "s",
+                br#"[{"personal_code":"290758-10403"},{"personal_code":"010101-10001"}]"#,
+            )
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(refused.problems.len(), 1, "{refused:?}");
+        assert_eq!(refused.problems[0].row, 2);
+        assert!(
+            refused.problems[0].problem.contains("not asked about"),
+            "{refused:?}"
+        );
+        assert!(!refused.to_string().contains("010101"), "{refused}");
+        assert!(!placed.exists(), "nothing of a refused answer is written");
+        let good = br#"[{"personal_code":"290758-10403"},{"personal_code":"325035-11782"}]"#;
+        for _ in 0..2 {
+            // Sent twice: the second replaces the first whole.
+            let accepted = kind
+                .stage(&spec, request, &work, "s", good)
+                .unwrap()
+                .unwrap()
+                .place()
+                .unwrap();
+            assert_eq!(accepted.rows, 2);
+        }
+        assert_eq!(std::fs::read(placed.join("answer.json")).unwrap(), good);
+        assert_eq!(
+            kind.path(&work.join("inbox"), "s"),
+            placed.join("answer.json")
+        );
+        // Nothing left beside it in the study's inbox.
+        assert_eq!(std::fs::read_dir(work.join("inbox/s")).unwrap().count(), 1);
+        let keys = crate::vault::StudyKeys::generate("s");
+        let sources = crate::registry_plane::sources_of(Registry::PrisonAdministration);
+        let asked = crate::answers::Request::new(&keys, sources, &fields, codes);
+        let rows = crate::exchange::receive(
+            &work.join("inbox/s"),
+            &work.join("outbox/s"),
+            &id,
+            &keys,
+            sources,
+            &asked,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(!placed.exists(), "imported, and deleted");
+        let _ = std::fs::remove_dir_all(&work);
     }
 }

@@ -741,7 +741,7 @@ fn guide(
                     registry_words(step)
                 ),
                 format!(
-                    "the answer goes to inbox/{study}/{id}/ as answer.json with its MANIFEST.sha256; the engine checks it whole and imports it, then deletes the request file"
+                    "when the answer comes, send it as answer.json on this task's page or with `studyflow task supply` and this task's id (checked at once against the request sent, refused whole with a report by row), or put it at inbox/{study}/{id}/ with its MANIFEST.sha256; the engine checks it whole against the study's sample and imports it, then deletes the request file"
                 ),
                 "then complete this task".into(),
             ]

@@ -247,6 +247,9 @@ pub struct TaskFiles {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct SupplyView {
     pub name: String,
+    /// Its media type: `text/csv` (a header row, then a row per record) or `application/json`
+    /// (an institution's answer: an array of objects, one per row).
+    pub media: String,
     /// The MK403 point it is supplied under.
     pub point: String,
     /// The columns its header may name.

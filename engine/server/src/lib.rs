@@ -76,8 +76,9 @@ pub enum Payload {
     Yaml,
     /// JSON of a type of [`api`], as its schema.
     Json(fn(&mut schemars::SchemaGenerator) -> schemars::Schema),
-    /// A CSV file with a header row, `text/csv`.
-    Csv,
+    /// A file a task takes: CSV with a header row (`text/csv`) or an institution's answer
+    /// (`application/json`).
+    TaskFile,
 }
 
 impl std::fmt::Debug for Payload {
@@ -86,7 +87,7 @@ impl std::fmt::Debug for Payload {
             Payload::None => "None",
             Payload::Yaml => "Yaml",
             Payload::Json(_) => "Json",
-            Payload::Csv => "Csv",
+            Payload::TaskFile => "TaskFile",
         })
     }
 }
@@ -425,8 +426,8 @@ pub fn routes() -> Vec<(RouteDoc, Handler)> {
                 "PUT",
                 "/api/v1/tasks/{id}/supply",
                 SignedIn,
-                "Supply the file an open task of yours takes — the manual Service IS extraction (MK403 p.22.1), the consented contacts (p.31, p.32): checked whole as the import will check it; refused whole with its row report (the first 100 problems) and nothing kept, or put in the inbox for the import when you complete the task (at once, for a task completed before it came). Needs a recent proof of identity; audited by size and rows.",
-                Payload::Csv,
+                "Supply the file an open task of yours takes — the manual Service IS extraction (MK403 p.22.1, `text/csv`), the consented contacts (p.31, p.32, `text/csv`), an institution's answer to a secure electronic request (p.12.3, p.14.2, `application/json`, checked against the request sent): checked whole as the import will check it; refused whole with its row report (the first 100 problems) and nothing kept, or put in the inbox for the import when you complete the task (at once, for a task completed before it came). Needs a recent proof of identity; audited by size and rows.",
+                Payload::TaskFile,
                 (201, json::<Supplied>()),
             ),
             put(supply),
@@ -511,8 +512,11 @@ pub fn openapi() -> serde_json::Value {
             Payload::Json(schema) => {
                 op.insert("requestBody".into(), json!({"required": true, "content": {"application/json": {"schema": schema(&mut generator)}}}));
             }
-            Payload::Csv => {
-                op.insert("requestBody".into(), json!({"required": true, "content": {"text/csv": {"schema": {"type": "string", "description": "UTF-8, a header row naming the columns"}}}}));
+            Payload::TaskFile => {
+                op.insert("requestBody".into(), json!({"required": true, "content": {
+                    "text/csv": {"schema": {"type": "string", "description": "UTF-8, a header row naming the columns (a manual extraction, the consented contacts)"}},
+                    "application/json": {"schema": {"type": "array", "items": {"type": "object"}, "description": "An institution's answer to a secure electronic request: an object per row, naming the subject's `personal_code` and fields asked for"}}
+                }}));
             }
         }
         let (status, payload) = doc.ok;
@@ -1267,11 +1271,16 @@ async fn supply(
         .and_then(|v| v.split(';').next())
         .map(str::trim)
         .unwrap_or("");
-    if !matches!(mime, "text/csv" | "application/csv" | "text/plain") {
+    let expected = target.media();
+    let fits = match expected {
+        "application/json" => mime == "application/json",
+        _ => matches!(mime, "text/csv" | "application/csv" | "text/plain"),
+    };
+    if !fits {
         return Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported-media-type",
-            "send the file as text/csv",
+            format!("send the file as {expected}"),
         ));
     }
     let _checking = SUPPLY_CHECKS

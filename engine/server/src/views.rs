@@ -319,15 +319,18 @@ pub(crate) async fn task_files_view(app: &App, who: &Identity, id: i64) -> Resul
             sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
         });
     }
-    let supply = studyflow_dataplane::supply::Supply::of(&step, run.human).map(|s| SupplyView {
-        name: s.file_name().to_owned(),
-        point: s.point().to_owned(),
-        columns: s
-            .columns(&loaded.spec, &step)
-            .into_iter()
-            .map(str::to_owned)
-            .collect(),
-        supplied: s.path(&work.join("inbox"), &run.study).exists(),
+    let supply = studyflow_dataplane::supply::Supply::of(&step, run.human, run.version).map(|s| {
+        SupplyView {
+            name: s.file_name().to_owned(),
+            media: s.media().to_owned(),
+            point: s.point().to_owned(),
+            columns: s
+                .columns(&loaded.spec, &step)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            supplied: s.path(&work.join("inbox"), &run.study).exists(),
+        }
     });
     Ok(TaskFiles { prepared, supply })
 }
@@ -407,6 +410,13 @@ pub(crate) struct SupplyTarget {
     work: std::path::PathBuf,
 }
 
+impl SupplyTarget {
+    /// The media type the task's file is sent as.
+    pub(crate) fn media(&self) -> &'static str {
+        self.kind.media()
+    }
+}
+
 /// Who, which task, a recent proof, and that it takes a file: nothing of a file is read for
 /// someone who may not send it.
 pub(crate) async fn supply_target(app: &App, who: &Identity, id: i64) -> Result<SupplyTarget> {
@@ -415,7 +425,7 @@ pub(crate) async fn supply_target(app: &App, who: &Identity, id: i64) -> Result<
         .task_taking_files(id, who, Some("supply a file for the task"))
         .await?;
     let work = work_folder(app)?.to_path_buf();
-    let Some(kind) = studyflow_dataplane::supply::Supply::of(&step, run.human) else {
+    let Some(kind) = studyflow_dataplane::supply::Supply::of(&step, run.human, run.version) else {
         return Err(Problem::new(
             StatusCode::CONFLICT,
             "refused",
@@ -473,16 +483,25 @@ pub(crate) async fn supply_bytes(
     let size = body.len();
     let study = run.study.clone();
     let inbox = work.join("inbox");
-    let put = {
-        let inbox = inbox.clone();
-        tokio::task::spawn_blocking(move || kind.stage(&loaded.spec, &step, &inbox, &study, &body))
-            .await
-            .map_err(|_| Problem::internal())?
-            .map_err(|e| {
-                tracing::error!(error = %e, "cannot put a supplied file in the inbox");
-                Problem::internal()
-            })?
-    };
+    let put = tokio::task::spawn_blocking(move || kind.stage(&loaded.spec, &step, &work, &study, &body))
+        .await
+        .map_err(|_| Problem::internal())?
+        .map_err(|e| {
+            // An answer to a request that is not in the outbox (answered already, or its
+            // files removed by hand) has nothing to be checked against.
+            if e.kind() == std::io::ErrorKind::NotFound {
+                return Problem::new(
+                    StatusCode::CONFLICT,
+                    "refused",
+                    format!(
+                        "task {id} has no request in the outbox to check `{}` against: it was answered already, or its files were removed",
+                        kind.file_name()
+                    ),
+                );
+            }
+            tracing::error!(error = %e, "cannot put a supplied file in the inbox");
+            Problem::internal()
+        })?;
     let staged = match put {
         Ok(s) => s,
         Err(rejected) => {

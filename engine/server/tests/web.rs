@@ -1243,3 +1243,292 @@ async fn every_page_denies_by_default() {
     }
     assert!(walked >= 25, "{walked}");
 }
+
+/// The Prison Administration's answer to the university study's secure electronic request
+/// (MK403 p.12.3, p.14.2, p.15, p.16) comes in through the request's task page: the Service's
+/// researcher downloads the request the engine prepared, the institution answers it, and the
+/// answer is uploaded — one about a subject that was not asked about refused whole with its row
+/// report and nothing put in the inbox; the right one taken, imported by the worker once the
+/// task is done, and its fields in the dataset released to the university.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_institutions_answer_comes_in_through_the_browser() {
+    use studyflow_dataplane::connector::Connector;
+    use studyflow_dataplane::linkage::Subject;
+    use studyflow_dataplane::registry_plane::{RegistryDataPlane, ServiceIs};
+    use studyflow_dataplane::vault::MasterKey;
+    use studyflow_identity::Identity;
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let s = Site::start(&["inese.kalnina"]).await;
+    // Birth years in ten-year bands, as the recidivism study has them: exact years would leave
+    // nearly every class of a sample this small below the spec's k of ten, and nothing to see.
+    let bytes = std::fs::read_to_string(format!(
+        "{}/../../specs/resocialisation-programmes-university.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .replacen(
+        "  suppression_allowed: true\n",
+        "  suppression_allowed: true\n  bands:\n    birth_year: 10\n",
+        1,
+    )
+    .into_bytes();
+    let spec = studyflow_spec::check(&bytes).spec.unwrap();
+    assert!(
+        spec.anonymisation
+            .as_ref()
+            .unwrap()
+            .bands
+            .contains_key("birth_year")
+    );
+    // Clients with rulings, the study's sample of them taken from the Service IS (automated,
+    // p.22) — enough for groups of ten (the spec's k) to be released — and one more whom the
+    // Service did not ask about.
+    const SAMPLE: usize = 1500;
+    let clients: Vec<studyflow_sim::Client> = studyflow_sim::generate(&studyflow_sim::Config {
+        seed: 9,
+        clients: 4 * SAMPLE,
+        ..studyflow_sim::Config::default()
+    })
+    .into_iter()
+    .filter(|c| !c.rulings.is_empty())
+    .take(SAMPLE + 1)
+    .collect();
+    let wanted: Vec<&str> = spec
+        .requested_fields()
+        .iter()
+        .filter(|f| f.source == studyflow_spec::catalogue::Source::ServiceIs)
+        .map(|f| f.key)
+        .collect();
+    let sample: Vec<Subject> = clients[..SAMPLE]
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Subject {
+            key: format!("S{i:06}"),
+            personal_code: c.personal_code.expose(),
+            previous_personal_code: c.previous_personal_code.as_ref().map(|p| p.expose()),
+            values: c.record(&wanted).into_iter().collect(),
+        })
+        .collect();
+    let prison = studyflow_sim::registry::Registries::start(clients.clone())
+        .await
+        .unwrap();
+    let engine = Arc::new(Engine::new(
+        s.store.clone(),
+        s.clock.clone(),
+        Arc::new(Calendar::latvia()),
+        Arc::new(RegistryDataPlane::new(
+            s.store.clone(),
+            MasterKey::from_bytes([7u8; 32]),
+            ServiceIs::Subjects(Arc::new(sample)),
+            Connector::new(""),
+            &s.work,
+            s.clock.clone(),
+        )),
+        Options::default(),
+    ));
+    let person = |login: &str| Identity::for_tests(login);
+    let (study, _, hash) = engine
+        .submit(&bytes, &person("inese.kalnina"))
+        .await
+        .unwrap();
+    engine
+        .approve(&study, &person("gatis.krumins"), Some(&hash))
+        .await
+        .unwrap();
+    let external = spec.external.as_ref().unwrap();
+    let stated = external.contract.as_ref().unwrap();
+    engine
+        .contract(
+            &study,
+            &person("gatis.krumins"),
+            &studyflow_runtime::ContractInput {
+                number: stated.number.clone().unwrap(),
+                concluded_on: stated.concluded_on.unwrap().0,
+                signatories: external
+                    .team()
+                    .iter()
+                    .filter(|m| m.needs_declaration().is_some())
+                    .map(|m| m.name.clone())
+                    .collect(),
+                measures_checked: true,
+            },
+        )
+        .await
+        .unwrap();
+    engine
+        .start(&study, &person("inese.kalnina"))
+        .await
+        .unwrap();
+    if let Some(start) =
+        studyflow_plan::stage_start(&spec, studyflow_spec::model::Stage::Acquisition)
+    {
+        let at = riga_midnight(start);
+        if at > s.clock.now() {
+            s.clock.set(at);
+        }
+    }
+    let worker = studyflow_runtime::Worker::new(engine.clone(), "w".into());
+    worker.run_until_idle().await.unwrap();
+    let task = engine
+        .tasks(Some(&person("inese.kalnina")))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.step == "prison-administration-request")
+        .expect("the request to the Prison Administration is open")
+        .id;
+    let id = studyflow_dataplane::registry_plane::exchange_id(
+        &study,
+        1,
+        studyflow_plan::Registry::PrisonAdministration,
+    );
+    let placed = s.work.join("inbox").join(&study).join(&id);
+
+    // The request as the engine prepared it, downloaded from the task's page; the Prison
+    // Administration answers it.
+    sign_in(&b, &s, "inese.kalnina", 0).await;
+    b.go(&s.url(&format!("/tasks/{task}"))).await;
+    let href = b
+        .link("#prepared a", "request.json")
+        .await
+        .expect("the request file is offered");
+    let (status, request) = b.download(&href, "__Host-studyflow").await;
+    assert_eq!(status, 200);
+    let answer = prison
+        .answer(
+            studyflow_sim::registry::Registry::PrisonAdministration,
+            &request,
+        )
+        .unwrap();
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&answer).unwrap();
+    assert!(
+        rows.len() >= SAMPLE,
+        "a ruling or more per subject: {}",
+        rows.len()
+    );
+    let fields: Vec<String> = b
+        .text("#columns")
+        .await
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(fields[0], "personal_code");
+    assert!(
+        rows.iter()
+            .flat_map(|r| r.as_object().unwrap().keys())
+            .all(|k| fields.contains(k)),
+        "{fields:?}"
+    );
+    accessible(&b, "request task").await;
+    let files = s.work.join("to-send");
+    std::fs::create_dir_all(&files).unwrap();
+
+    // A row about a subject nobody asked about (p.3.3, p.12): refused whole, by row, nothing
+    // put in the inbox, no code echoed.
+    let stranger = clients[SAMPLE].personal_code.expose();
+    let mut wrong = rows.clone();
+    wrong[2]["personal_code"] = serde_json::Value::String(stranger.clone());
+    let path = files.join("answer.json");
+    std::fs::write(&path, serde_json::to_vec(&wrong).unwrap()).unwrap();
+    b.choose_file("#file", &path).await;
+    b.click("#send").await;
+    let report = b.text("#refused").await;
+    assert!(
+        report.contains("first object") && report.contains("not asked about"),
+        "{report}"
+    );
+    assert_eq!(b.text("#refused-rows tbody th").await, "3", "{report}");
+    assert!(!report.contains(&stranger), "{report}");
+    assert!(!placed.exists(), "nothing of a refused answer is kept");
+    accessible(&b, "answer refused").await;
+
+    // The answer as it came: taken, and put with its manifest where the answer step looks.
+    std::fs::write(&path, &answer).unwrap();
+    b.choose_file("#file", &path).await;
+    b.click("#send").await;
+    assert!(
+        b.url().await.ends_with("?done=supplied"),
+        "{}",
+        b.url().await
+    );
+    assert_eq!(std::fs::read(placed.join("answer.json")).unwrap(), answer);
+    b.click("#complete").await;
+    assert!(b.url().await.ends_with("/tasks?done=completed"));
+    b.click("#sign-out button").await;
+
+    // The rest of the study by its people, until the dataset is released to the university.
+    let people: Vec<Identity> = ["inese.kalnina", "rihards.eglitis", "gatis.krumins"]
+        .into_iter()
+        .map(person)
+        .collect();
+    let recipient = person("ieva.berzina");
+    let release = loop {
+        worker.run_until_idle().await.unwrap();
+        if let Ok(r) = engine.release_for(&study, 0, &recipient).await {
+            break r;
+        }
+        let open = engine.tasks(None).await.unwrap();
+        for t in &open {
+            let loaded = engine.load(&t.study, t.version).await.unwrap();
+            let step = loaded.plan.step(&t.step).unwrap();
+            let who = people
+                .iter()
+                .find(|p| studyflow_runtime::authorise(&loaded.spec, step, p).is_ok())
+                .unwrap_or_else(|| panic!("nobody may complete {}", t.step));
+            engine.complete_task(t.id, who, None).await.unwrap();
+        }
+        if open.is_empty() {
+            match engine.store.next_timer().await.unwrap() {
+                Some(t) if t > engine.now() => {
+                    s.clock.set(studyflow_runtime::clock::from_micros(t))
+                }
+                other => panic!("stuck before the release (next timer {other:?})"),
+            }
+        }
+    };
+    // Imported whole, as uploaded; the files that named subjects are gone.
+    let runs = engine.store.runs(&study).await.unwrap();
+    let imported = runs
+        .iter()
+        .find(|r| r.step == "prison-administration-answer")
+        .unwrap();
+    let output: serde_json::Value =
+        serde_json::from_str(imported.output.as_deref().unwrap()).unwrap();
+    assert_eq!(output["rows"], rows.len(), "{output}");
+    assert!(!placed.exists(), "the answer is deleted once imported");
+    assert!(
+        !s.work
+            .join("outbox")
+            .join(&study)
+            .join(&id)
+            .join("request.json")
+            .exists(),
+        "and so is the request file"
+    );
+    // What the university receives: the Prison Administration's rulings, a row per ruling of
+    // the subjects whose groups are large enough (k = 10), every field that was answered.
+    let released = std::fs::read_to_string(release.folder.join("prison_rulings.csv")).unwrap();
+    let mut lines = released.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let answered: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .flat_map(|r| r.as_object().unwrap().keys().map(String::as_str))
+        .filter(|k| *k != "personal_code")
+        .collect();
+    for field in &answered {
+        assert!(
+            header.contains(field),
+            "{field} is not released: {header:?}"
+        );
+    }
+    assert_eq!(header[0], "study_id");
+    let released_rows = lines.count();
+    assert!(
+        released_rows > rows.len() / 4 && released_rows <= rows.len(),
+        "{released_rows} of {} rulings released",
+        rows.len()
+    );
+    assert!(!released.contains(&clients[0].personal_code.expose()));
+}

@@ -211,37 +211,7 @@ impl Registries {
             if id.starts_with('.') || target.exists() {
                 continue;
             }
-            let request: Value = serde_json::from_slice(&request)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-            let fields: Vec<String> = request["fields"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|f| f.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let codes: Vec<(&str, Option<&str>)> = request["subjects"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| {
-                            Some((
-                                x["personal_code"].as_str()?,
-                                x["previous_personal_code"].as_str(),
-                            ))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let rows = rows_for(
-                &self.shared,
-                registry,
-                &fields,
-                &codes,
-                Limits::of(&request),
-            );
-            let body = serde_json::to_vec(&rows).unwrap_or_default();
+            let body = self.answer(registry, &request)?;
             let staging = inbox.join(format!(".{id}.partial"));
             let _ = std::fs::remove_dir_all(&staging);
             std::fs::create_dir_all(&staging)?;
@@ -254,6 +224,43 @@ impl Registries {
             answered += 1;
         }
         Ok(answered)
+    }
+
+    /// A registry clerk's answer (`answer.json`) to a request file of the secure electronic
+    /// exchange (`request.json`, as the Service's outbox holds it): the rows the registry
+    /// holds about the subjects named, within the period asked about.
+    pub fn answer(&self, registry: Registry, request: &[u8]) -> std::io::Result<Vec<u8>> {
+        let request: Value = serde_json::from_slice(request)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let fields: Vec<String> = request["fields"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|f| f.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let codes: Vec<(&str, Option<&str>)> = request["subjects"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| {
+                        Some((
+                            x["personal_code"].as_str()?,
+                            x["previous_personal_code"].as_str(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let rows = rows_for(
+            &self.shared,
+            registry,
+            &fields,
+            &codes,
+            Limits::of(&request),
+        );
+        serde_json::to_vec(&rows).map_err(std::io::Error::other)
     }
 
     /// Queries answered so far.

@@ -201,6 +201,8 @@ enum Body<'a> {
     Json(Value),
     Yaml(&'a [u8]),
     Csv(&'a [u8]),
+    /// A file of JSON sent as it is (an institution's answer).
+    JsonFile(&'a [u8]),
 }
 
 impl Client {
@@ -225,6 +227,9 @@ impl Client {
                 .header("content-type", "application/yaml")
                 .body(b.to_vec()),
             Body::Csv(b) => req.header("content-type", "text/csv").body(b.to_vec()),
+            Body::JsonFile(b) => req
+                .header("content-type", "application/json")
+                .body(b.to_vec()),
         };
         reply(req.send().await, &self.base).await
     }
@@ -685,9 +690,15 @@ pub async fn run(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8> 
                 if let Some(s) = &files.supply {
                     writeln!(
                         ctx.out,
-                        "takes     {} (MK403 {}), columns {}{}: studyflow task supply {id} FILE",
+                        "takes     {} ({}, MK403 {}), {} {}{}: studyflow task supply {id} FILE",
                         s.name,
+                        s.media,
                         s.point,
+                        if s.media == "application/json" {
+                            "fields"
+                        } else {
+                            "columns"
+                        },
                         s.columns.join(", "),
                         if s.supplied {
                             "; one supplied waits for the task's completion"
@@ -735,12 +746,17 @@ pub async fn run(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8> 
             TaskCommand::Supply { server, id, file } => {
                 let bytes = std::fs::read(&file)
                     .with_context(|| format!("cannot read {}", file.display()))?;
+                // An institution's answer is JSON; what a person extracts or collects is CSV.
+                let body = if file
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+                {
+                    Body::JsonFile(&bytes)
+                } else {
+                    Body::Csv(&bytes)
+                };
                 let r = Client::new(&server)?
-                    .act(
-                        Method::PUT,
-                        &format!("/api/v1/tasks/{id}/supply"),
-                        Body::Csv(&bytes),
-                    )
+                    .act(Method::PUT, &format!("/api/v1/tasks/{id}/supply"), body)
                     .await?;
                 match r {
                     Reply::Ok(v) => {

@@ -114,6 +114,8 @@ pub const NOTICE_FILE: &str = "prison-administration-notice.txt";
 /// How long a step waiting for a file or an answer sleeps before it looks again.
 const LOOK_AGAIN: std::time::Duration = std::time::Duration::from_secs(86_400);
 
+pub(crate) use registries::sources_of;
+
 /// The name of a study's exchange with a registry, as the outbox and the inbox know it.
 pub fn exchange_id(study: &str, version: i64, registry: Registry) -> String {
     let name = match registry {

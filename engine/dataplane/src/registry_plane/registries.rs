@@ -37,7 +37,7 @@ fn registry_of(ctx: &StepContext<'_>) -> Result<Registry, StepError> {
 }
 
 /// The catalogue sources a registry answers for.
-fn sources_of(registry: Registry) -> &'static [Source] {
+pub(crate) fn sources_of(registry: Registry) -> &'static [Source] {
     match registry {
         Registry::InformationCentre => &[Source::InformationCentre],
         Registry::PrisonAdministration => &[Source::PrisonRulings, Source::PrisonResocialisation],

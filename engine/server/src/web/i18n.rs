@@ -622,6 +622,11 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("task.duplicates", "dublikāti", "duplicates"),
     (
+        "task.fields",
+        "Lauki, ko rindas (objekti) drīkst nosaukt:",
+        "The fields its rows (objects) may name:",
+    ),
+    (
         "task.file",
         "Fails (CSV ar galvenes rindu)",
         "File (CSV with a header row)",
@@ -630,6 +635,11 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
         "task.file_help",
         "To pārbauda pilnībā pirms pieņemšanas; ja kaut viena rinda neder, netiek saglabāts nekas.",
         "It is checked whole before it is taken; if any row is wrong, nothing of it is kept.",
+    ),
+    (
+        "task.file_json",
+        "Fails (iestādes atbilde JSON: objektu masīvs, viens katrai rindai)",
+        "File (the institution's answer as JSON: an array of objects, one per row)",
     ),
     ("task.guide", "Kas jādara", "What to do"),
     (
@@ -656,6 +666,11 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
         "task.quality_help",
         "Pētījuma datu kopas kvalitāte (MK403 18. un 22.2. p.): skaiti, nevis vērtības. Izlabo kļūdaino tā avotā, tad pabeidz uzdevumu ar piezīmi par to, ko pārbaudīji.",
         "The study dataset's quality (MK403 p.18, p.22.2): counts, never values. Correct what is wrong at its source, then finish the task with a note of what you checked.",
+    ),
+    (
+        "task.refused_objects",
+        "Problēmas pa rindām (1 ir pirmais objekts)",
+        "Problems by row (1 is the first object)",
     ),
     (
         "task.refused_rows",
