@@ -531,6 +531,53 @@ pub enum AuditCommand {
         /// Verify a copy made by `audit export` instead of the database.
         #[arg(long, value_name = "FILE")]
         export: Option<PathBuf>,
+        /// A witness's public key (`name+id+key`, or a file holding it), repeatable: each must
+        /// have cosigned a checkpoint in the checkpoint log (`audit cosign`) that the chain
+        /// still matches.
+        #[arg(long = "witness", value_name = "KEY|FILE")]
+        witnesses: Vec<String>,
+    },
+    /// Ask a witness to cosign the audit's latest signed checkpoint (C2SP tlog-witness), with
+    /// the consistency proof from the last one it cosigned; the cosigned checkpoint is appended
+    /// to the checkpoint log. Run it after seals (e.g. hourly): a history rewritten after a
+    /// cosignature is then caught by `audit verify --witness`, and refused by the witness.
+    Cosign {
+        #[command(flatten)]
+        engine: EngineArgs,
+        /// The witness's address (its `add-checkpoint` is under it), e.g.
+        /// `https://witness.example.lv`.
+        #[arg(long, value_name = "URL")]
+        url: String,
+        /// The witness's public key (`name+id+key`, or a file holding it).
+        #[arg(long = "witness", value_name = "KEY|FILE")]
+        witness: String,
+    },
+    /// Make a witness's key (to witness another installation's audit log), in a new file only
+    /// its owner can read; print its public key for that installation's `audit verify`.
+    WitnessKeygen {
+        /// The witness's name, e.g. `witness.example.lv/studyflow`.
+        #[arg(long)]
+        name: String,
+        /// The new key file.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Witness another installation's audit log over HTTP (C2SP tlog-witness `add-checkpoint`):
+    /// cosign each checkpoint of the log whose consistency with the last one cosigned is
+    /// proved, and nothing else.
+    Witness {
+        /// The witness's key file (`audit witness-keygen`).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The witnessed log's public key (`name+id+key`, or a file holding it).
+        #[arg(long, value_name = "KEY|FILE")]
+        log_key: String,
+        /// Where the latest cosigned checkpoint is kept (written whole before each answer).
+        #[arg(long, value_name = "FILE")]
+        state: PathBuf,
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: std::net::SocketAddr,
     },
     /// Make a key that signs the audit's checkpoints, in a new file only its owner can read;
     /// print its public key (publish it in the installation's documents).

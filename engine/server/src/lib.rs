@@ -18,6 +18,7 @@ pub mod problem;
 pub mod tls;
 mod views;
 pub mod web;
+pub mod witness;
 
 use std::sync::Arc;
 

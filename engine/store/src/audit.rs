@@ -8,18 +8,43 @@ use crate::tlog::{AuditVerifier, Checkpoint, Frontier, last_note, notes_in, unsi
 use crate::{Backend, Result, Store, in_tx, on_pool};
 
 /// What `audit verify` trusts beyond the database: the public key the checkpoints must be
-/// signed with, and the checkpoint log kept outside the database. Without them, the chain and
-/// the checkpoints' roots are checked against each other only.
+/// signed with, the checkpoint log kept outside the database, and the witnesses whose
+/// cosignatures it must hold. Without them, the chain and the checkpoints' roots are checked
+/// against each other only.
 #[derive(Debug, Clone, Default)]
 pub struct AuditTrust {
     pub verifier: Option<AuditVerifier>,
     pub log: Option<std::path::PathBuf>,
+    /// Each must have cosigned a checkpoint that the chain still matches.
+    pub witnesses: Vec<crate::witness::WitnessVerifier>,
 }
 
-/// Appends a signed checkpoint to the log file (made the owner's only), a blank line after it.
-/// In one write, so a crash leaves a note whole or missing; a log that does not end with the
-/// blank line after its last note (an append cut short before) gets it first.
-fn append_note(path: &std::path::Path, note: &str) -> std::io::Result<()> {
+impl AuditTrust {
+    /// The latest checkpoint each witness cosigned in the checkpoint log: (witness, rows
+    /// covered, when cosigned, seconds since the epoch); a witness that cosigned none is left
+    /// out.
+    pub fn witnessed(&self) -> Vec<(String, u64, u64)> {
+        let text = self
+            .log
+            .as_deref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default();
+        let notes = notes_in(&text);
+        self.witnesses
+            .iter()
+            .filter_map(|w| {
+                let (c, time) = w.latest(&notes)?;
+                Some((w.name().to_owned(), c.size, time))
+            })
+            .collect()
+    }
+}
+
+/// Appends a signed checkpoint (a cosigned one, too) to the checkpoint log file `path` (made the
+/// owner's only), a blank line after it. In one write, so a crash leaves a note whole or
+/// missing; a log that does not end with the blank line after its last note (an append cut
+/// short before) gets it first.
+pub fn append_note(path: &std::path::Path, note: &str) -> std::io::Result<()> {
     use std::io::{Read, Seek, SeekFrom, Write};
     let mut options = std::fs::OpenOptions::new();
     options.read(true).append(true).create(true);
@@ -313,6 +338,20 @@ impl<'t> ChainCheck<'t> {
             expected.extend(notes.into_iter().map(|n| (0, n, "checkpoint log")));
         }
         expected.extend(stored.into_iter().map(|n| (0, n, "database")));
+        // A witness's cosignature is what a writer holding the audit key cannot make: each
+        // witness must have cosigned a checkpoint, and every checkpoint is held against the
+        // chain below.
+        for w in &trust.witnesses {
+            if w.latest(expected.iter().map(|e| &e.1)).is_none() {
+                return Err(Verification::Broken {
+                    seq: 0,
+                    reason: format!(
+                        "no checkpoint is cosigned by the witness {} (run `studyflow audit cosign`, or its cosigned checkpoints were deleted)",
+                        w.name()
+                    ),
+                });
+            }
+        }
         for (size, note, whose) in &mut expected {
             let Some(c) = unsigned_checkpoint(note) else {
                 return Err(Verification::Broken {
@@ -903,6 +942,19 @@ impl Store {
     }
 
     /// Sealed rows from `after` (exclusive), at most `limit`, in order.
+    /// The leaf hashes of the sealed chain in order: what a consistency proof for a witness is
+    /// computed over (32 bytes a row).
+    pub async fn audit_leaves(&self) -> Result<Vec<[u8; 32]>> {
+        let mut out: Vec<[u8; 32]> = Vec::new();
+        loop {
+            let rows = self.audit_rows(out.len() as i64, 10_000).await?;
+            if rows.is_empty() {
+                return Ok(out);
+            }
+            out.extend(rows.iter().map(|r| leaf_hash(r.seq, &r.event)));
+        }
+    }
+
     pub async fn audit_rows(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>> {
         Ok(on_pool!(self, |p| {
             let rows = sqlx::query(

@@ -27,13 +27,14 @@ mod studies;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tlog;
+pub mod witness;
 
 use std::time::Duration;
 
 pub use accounts::{AccountRow, CredentialKind, CredentialRow, Language};
 pub use audit::{
-    AuditEvent, AuditFilter, AuditRow, AuditTrust, RESERVED_OBJECTS, Verification, leaf_hash,
-    row_hash, verify_export,
+    AuditEvent, AuditFilter, AuditRow, AuditTrust, RESERVED_OBJECTS, Verification, append_note,
+    leaf_hash, row_hash, verify_export,
 };
 pub use runs::{
     Activation, Claimed, Effect, Expect, Finish, NewRun, RunGroup, RunRow, RunState, TaskMode,
@@ -267,6 +268,7 @@ impl Store {
             Some(s) => AuditTrust {
                 verifier: Some(s.signer.verifier()),
                 log: s.log.clone(),
+                witnesses: Vec::new(),
             },
             None => AuditTrust::default(),
         }

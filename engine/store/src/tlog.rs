@@ -122,17 +122,121 @@ impl Frontier {
     }
 }
 
-fn key_id(name: &str, public: &[u8; 32]) -> [u8; 4] {
+/// The root of the tree over `leaves` (leaf hashes), RFC 6962 §2.1's MTH: the left subtree
+/// the largest power of two smaller than the whole.
+pub fn root_of(leaves: &[[u8; 32]]) -> [u8; 32] {
+    match leaves.len() {
+        0 => empty_root(),
+        1 => leaves[0],
+        n => {
+            let k = split(n);
+            node(&root_of(&leaves[..k]), &root_of(&leaves[k..]))
+        }
+    }
+}
+
+/// The largest power of two smaller than `n` (n > 1).
+fn split(n: usize) -> usize {
+    1 << (usize::BITS - 1 - (n - 1).leading_zeros())
+}
+
+/// The proof that the tree of the first `old` leaves is a prefix of the tree over all of
+/// `leaves` (RFC 6962 §2.1.2, `PROOF(m, D[n])`): what a witness needs to cosign a larger
+/// checkpoint of the same log. Empty when `old` is 0 or the whole.
+pub fn consistency_proof(leaves: &[[u8; 32]], old: usize) -> Vec<[u8; 32]> {
+    fn subproof(m: usize, leaves: &[[u8; 32]], whole: bool, out: &mut Vec<[u8; 32]>) {
+        let n = leaves.len();
+        if m == n {
+            if !whole {
+                out.push(root_of(leaves));
+            }
+            return;
+        }
+        let k = split(n);
+        if m <= k {
+            subproof(m, &leaves[..k], whole, out);
+            out.push(root_of(&leaves[k..]));
+        } else {
+            subproof(m - k, &leaves[k..], false, out);
+            out.push(root_of(&leaves[..k]));
+        }
+    }
+    let mut out = Vec::new();
+    if old > 0 && old < leaves.len() {
+        subproof(old, leaves, true, &mut out);
+    }
+    out
+}
+
+/// Whether `proof` shows the tree of `old` leaves with root `old_root` to be a prefix of the
+/// tree of `new` leaves with root `new_root` (RFC 9162 §2.1.4.2).
+pub fn consistent(
+    old: u64,
+    new: u64,
+    old_root: &[u8; 32],
+    new_root: &[u8; 32],
+    proof: &[[u8; 32]],
+) -> bool {
+    if old > new {
+        return false;
+    }
+    if old == new {
+        return proof.is_empty() && old_root == new_root;
+    }
+    if old == 0 {
+        return proof.is_empty();
+    }
+    let mut path: Vec<[u8; 32]> = Vec::with_capacity(proof.len() + 1);
+    if old.is_power_of_two() {
+        path.push(*old_root);
+    }
+    path.extend_from_slice(proof);
+    let Some((first, rest)) = path.split_first() else {
+        return false;
+    };
+    let (mut f, mut s) = (old - 1, new - 1);
+    while f & 1 == 1 {
+        f >>= 1;
+        s >>= 1;
+    }
+    let (mut fr, mut sr) = (*first, *first);
+    for c in rest {
+        if s == 0 {
+            return false;
+        }
+        if f & 1 == 1 || f == s {
+            fr = node(c, &fr);
+            sr = node(c, &sr);
+            while f & 1 == 0 && f != 0 {
+                f >>= 1;
+                s >>= 1;
+            }
+        } else {
+            sr = node(&sr, c);
+        }
+        f >>= 1;
+        s >>= 1;
+    }
+    &fr == old_root && &sr == new_root && s == 0
+}
+
+/// A note key's id: the first four bytes of SHA-256 over the name, a newline, the signature
+/// type (0x01 a log's Ed25519 key, 0x04 a witness's cosignature/v1 key) and the public key.
+pub(crate) fn key_id_of(name: &str, kind: u8, public: &[u8; 32]) -> [u8; 4] {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
     h.update(b"\n");
-    h.update([ED25519]);
+    h.update([kind]);
     h.update(public);
     let d = h.finalize();
     [d[0], d[1], d[2], d[3]]
 }
 
-fn valid_name(name: &str) -> bool {
+fn key_id(name: &str, public: &[u8; 32]) -> [u8; 4] {
+    key_id_of(name, ED25519, public)
+}
+
+pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name
             .chars()
@@ -212,42 +316,14 @@ impl AuditSigner {
 
     /// Reads the key file, which must be its owner's only (like the master key).
     pub fn from_file(path: &Path) -> Result<AuditSigner, TlogError> {
-        let shown = path.display().to_string();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let meta = std::fs::metadata(path).map_err(|_| TlogError::Unreadable(shown.clone()))?;
-            let mode = meta.permissions().mode();
-            if mode & 0o077 != 0 {
-                return Err(TlogError::Exposed(shown, mode & 0o777));
-            }
-            #[cfg(target_os = "linux")]
-            {
-                use std::os::unix::fs::MetadataExt;
-                if let Ok(me) = std::fs::metadata("/proc/self")
-                    && meta.uid() != me.uid()
-                {
-                    return Err(TlogError::NotOwn(shown));
-                }
-            }
-        }
-        let text = zeroize::Zeroizing::new(
-            std::fs::read_to_string(path).map_err(|_| TlogError::Unreadable(shown.clone()))?,
-        );
-        AuditSigner::parse(&text).map_err(|_| TlogError::MalformedSigner(shown))
+        let text = read_key_file(path)?;
+        AuditSigner::parse(&text)
+            .map_err(|_| TlogError::MalformedSigner(path.display().to_string()))
     }
 
     /// Writes the key to a new file only its owner can read.
     pub fn write_new(&self, path: &Path) -> std::io::Result<()> {
-        use std::io::Write;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut f = options.open(path)?;
-        f.write_all(self.encode().as_bytes())?;
-        f.write_all(b"\n")?;
-        f.sync_all()
+        write_key_file(path, &self.encode())
     }
 
     fn encode(&self) -> zeroize::Zeroizing<String> {
@@ -289,6 +365,46 @@ impl AuditSigner {
     pub fn checkpoint(&self, size: u64, root: &[u8; 32]) -> String {
         self.sign(&checkpoint_text(&self.name, size, root))
     }
+}
+
+/// A secret key file's text, when the file is its owner's only and belongs to this account
+/// (like the master key).
+pub(crate) fn read_key_file(path: &Path) -> Result<zeroize::Zeroizing<String>, TlogError> {
+    let shown = path.display().to_string();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|_| TlogError::Unreadable(shown.clone()))?;
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(TlogError::Exposed(shown, mode & 0o777));
+        }
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::fs::MetadataExt;
+            if let Ok(me) = std::fs::metadata("/proc/self")
+                && meta.uid() != me.uid()
+            {
+                return Err(TlogError::NotOwn(shown));
+            }
+        }
+    }
+    Ok(zeroize::Zeroizing::new(
+        std::fs::read_to_string(path).map_err(|_| TlogError::Unreadable(shown))?,
+    ))
+}
+
+/// Writes a secret key to a new file only its owner can read.
+pub(crate) fn write_key_file(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()
 }
 
 /// The body of a C2SP `tlog-checkpoint`: origin, size, root.

@@ -36,6 +36,7 @@ async fn signed(store: Store, label: &str) -> (Store, std::path::PathBuf, AuditT
     let trust = AuditTrust {
         verifier: Some(signer.verifier()),
         log: Some(dir.join("audit.checkpoints")),
+        witnesses: Vec::new(),
     };
     let store = store.with_audit_signing(AuditSigning {
         signer,
@@ -133,6 +134,7 @@ async fn tampering_is_caught(store: Store, label: &str) {
     let database_only = AuditTrust {
         verifier: Some(verifier.clone()),
         log: None,
+        witnesses: Vec::new(),
     };
     let (_, reason) = broken(store.verify_audit_with(&database_only).await.unwrap());
     assert!(reason.contains("not signed by the audit key"), "{reason}");
@@ -352,6 +354,7 @@ async fn a_log_sealed_before_checkpoints_is_covered_by_the_next_one() {
     let trust = AuditTrust {
         verifier: Some(verifier),
         log: None,
+        witnesses: Vec::new(),
     };
     assert_eq!(
         store.verify_audit_with(&trust).await.unwrap(),

@@ -219,6 +219,7 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     let audit_trust = studyflow_store::AuditTrust {
         verifier: Some(audit_signer.verifier()),
         log: Some(dir.join("audit.checkpoints")),
+        witnesses: Vec::new(),
     };
     let store = Store::open(&url)
         .await?

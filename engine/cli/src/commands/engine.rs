@@ -16,7 +16,7 @@ use studyflow_store::tlog::{AuditSigner, AuditVerifier};
 use studyflow_store::{AuditTrust, Store, StoreError, Verification};
 
 use super::Context;
-use super::{client, users};
+use super::{client, users, witness};
 use crate::cli::{AuditArgs, AuditCommand, Command, EngineArgs, ServeArgs, UserArgs, WorkerArgs};
 use crate::render::{self, FileReport};
 use crate::{EXIT_FINDINGS, EXIT_OK};
@@ -433,17 +433,10 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                 engine: e,
                 public_key,
                 export,
+                witnesses,
             } => {
                 let verifier = match (public_key, &e.audit_key_file) {
-                    (Some(k), _) => {
-                        let text = if std::path::Path::new(&k).is_file() {
-                            std::fs::read_to_string(&k)
-                                .with_context(|| format!("cannot read {k}"))?
-                        } else {
-                            k.clone()
-                        };
-                        Some(AuditVerifier::parse(&text)?)
-                    }
+                    (Some(k), _) => Some(AuditVerifier::parse(&witness::key_text(&k)?)?),
                     (None, Some(path)) => Some(AuditSigner::from_file(path)?.verifier()),
                     (None, None) => None,
                 };
@@ -451,6 +444,14 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                 let trust = AuditTrust {
                     verifier,
                     log: e.checkpoint_log(),
+                    witnesses: witnesses
+                        .iter()
+                        .map(|w| {
+                            Ok(studyflow_store::witness::WitnessVerifier::parse(
+                                &witness::key_text(w)?,
+                            )?)
+                        })
+                        .collect::<anyhow::Result<_>>()?,
                 };
                 let logged = trust.log.is_some();
                 let verified = match &export {
@@ -494,6 +495,13 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                                 "; NOT checked against a checkpoint log (--checkpoint-log): a chain deleted, or cut back to a checkpoint, would not be seen"
                             }
                         )?;
+                        for (name, size, time) in trust.witnessed() {
+                            writeln!(
+                                ctx.out,
+                                "cosigned by the witness {name}: rows 1–{size}, at {}",
+                                jiff::Timestamp::from_second(i64::try_from(time)?)?
+                            )?;
+                        }
                         if refused > 0 {
                             writeln!(
                                 ctx.out,
@@ -508,6 +516,18 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                     }
                 }
             }
+            AuditCommand::Cosign {
+                engine: e,
+                url,
+                witness: w,
+            } => witness::cosign(ctx, &e, &url, &w).await,
+            AuditCommand::WitnessKeygen { name, out } => witness::keygen(ctx, &name, &out),
+            AuditCommand::Witness {
+                key,
+                log_key,
+                state,
+                listen,
+            } => witness::serve(ctx, &key, &log_key, state, listen).await,
             AuditCommand::Keygen { name, out } => {
                 let signer = AuditSigner::generate(&name)?;
                 signer

@@ -5,6 +5,7 @@ mod demo;
 mod engine;
 mod setup;
 mod users;
+mod witness;
 
 pub use studyflow_check::Context;
 

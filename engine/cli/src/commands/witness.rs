@@ -1,0 +1,180 @@
+//! The audit's witnesses (C2SP tlog-witness, tlog-cosignature): `audit cosign` asks a witness
+//! to cosign the latest signed checkpoint and keeps the cosigned one in the checkpoint log;
+//! `audit witness` is a witness of another installation's log; `audit witness-keygen` makes
+//! its key. `audit verify --witness` checks the cosignatures (`engine.rs`).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use studyflow_store::Store;
+use studyflow_store::tlog::{self, AuditVerifier};
+use studyflow_store::witness::{
+    Witness, WitnessSigner, WitnessVerifier, add_checkpoint_body, with_cosignatures,
+};
+
+use super::Context;
+use crate::EXIT_OK;
+use crate::cli::EngineArgs;
+
+/// A key given as itself or as a file holding it.
+pub fn key_text(k: &str) -> anyhow::Result<String> {
+    if Path::new(k).is_file() {
+        std::fs::read_to_string(k).with_context(|| format!("cannot read {k}"))
+    } else {
+        Ok(k.to_owned())
+    }
+}
+
+pub fn keygen(ctx: &mut Context<'_>, name: &str, out: &Path) -> anyhow::Result<u8> {
+    let signer = WitnessSigner::generate(name)?;
+    signer
+        .write_new(out)
+        .with_context(|| format!("cannot write the new key file {}", out.display()))?;
+    writeln!(ctx.out, "{}", signer.verifier().encode())?;
+    Ok(EXIT_OK)
+}
+
+/// Serves the witness until interrupted; prints the address it listens on first.
+pub async fn serve(
+    ctx: &mut Context<'_>,
+    key: &Path,
+    log_key: &str,
+    state: PathBuf,
+    listen: std::net::SocketAddr,
+) -> anyhow::Result<u8> {
+    let signer = WitnessSigner::from_file(key)?;
+    let log = AuditVerifier::parse(&key_text(log_key)?)?;
+    let witness = Witness::new(signer, log.clone(), state.clone());
+    // A state that cannot be read is found now, not at the first request.
+    let (size, _) = witness.latest()?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    writeln!(
+        ctx.out,
+        "studyflow serves http://{}/ as a witness of {} (add-checkpoint; {} entries cosigned so far, kept in {})",
+        listener.local_addr()?,
+        log.name(),
+        size,
+        state.display()
+    )?;
+    ctx.out.flush()?;
+    studyflow_server::witness::serve(witness, listener, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    writeln!(ctx.out, "stopped")?;
+    Ok(EXIT_OK)
+}
+
+/// Asks the witness at `url` to cosign the audit's latest signed checkpoint.
+pub async fn cosign(
+    ctx: &mut Context<'_>,
+    e: &EngineArgs,
+    url: &str,
+    witness: &str,
+) -> anyhow::Result<u8> {
+    let witness = WitnessVerifier::parse(&key_text(witness)?)?;
+    let log = e.checkpoint_log().ok_or_else(|| {
+        anyhow::anyhow!(
+            "cosigned checkpoints are kept in the checkpoint log: give --audit-key-file or --checkpoint-log"
+        )
+    })?;
+    let store = Store::open_existing(&e.database).await?;
+    let (checkpoints, _) = store.audit_checkpoints().await?;
+    let note = checkpoints.last().ok_or_else(|| {
+        anyhow::anyhow!(
+            "the audit has no signed checkpoint yet: the engine signs one at each seal when it is given --audit-key-file"
+        )
+    })?;
+    let checkpoint = tlog::unsigned_checkpoint(note)
+        .ok_or_else(|| anyhow::anyhow!("the latest checkpoint in the database is not one"))?;
+    // The proof is computed from the rows: they must be the tree the checkpoint signs.
+    let leaves = store.audit_leaves().await?;
+    let size = usize::try_from(checkpoint.size)?;
+    anyhow::ensure!(
+        leaves.len() >= size && tlog::root_of(&leaves[..size]) == checkpoint.root,
+        "the audit's rows do not match its latest checkpoint (rows 1–{size}): run `studyflow audit verify`; nothing was sent"
+    );
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    let mut old = witness
+        .latest(&tlog::notes_in(&logged))
+        .map_or(0, |(c, _)| c.size);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(30))
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .build()?;
+    let endpoint = format!("{}/add-checkpoint", url.trim_end_matches('/'));
+    // At most twice: a witness that holds another size than this log remembers says which.
+    for _ in 0..2 {
+        anyhow::ensure!(
+            old <= checkpoint.size,
+            "the witness {} holds a checkpoint of {old} rows, more than the {} this database's latest covers: another copy of the log went further, or rows were cut off",
+            witness.name(),
+            checkpoint.size
+        );
+        let proof = tlog::consistency_proof(&leaves[..size], usize::try_from(old)?);
+        let sent = http
+            .post(&endpoint)
+            .body(add_checkpoint_body(old, &proof, note))
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the witness at {endpoint}"))?;
+        let status = sent.status();
+        let body = sent.text().await.unwrap_or_default();
+        match status.as_u16() {
+            200 => {
+                let cosigned = with_cosignatures(note, &body);
+                let (c, time) = witness.cosigned(&cosigned).filter(|(c, _)| *c == checkpoint).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "the witness answered, but not with {}'s cosignature of this checkpoint; nothing was kept",
+                        witness.name()
+                    )
+                })?;
+                studyflow_store::append_note(&log, &cosigned)
+                    .with_context(|| format!("cannot append to {}", log.display()))?;
+                writeln!(
+                    ctx.out,
+                    "cosigned by {}: rows 1–{} of {} at {} (kept in {})",
+                    witness.name(),
+                    c.size,
+                    c.origin,
+                    jiff::Timestamp::from_second(i64::try_from(time)?)?,
+                    log.display()
+                )?;
+                return Ok(EXIT_OK);
+            }
+            409 => {
+                let held: u64 = body.trim().parse().with_context(|| {
+                    format!(
+                        "the witness answered 409 without its size: {}",
+                        shown(&body)
+                    )
+                })?;
+                anyhow::ensure!(
+                    held != old,
+                    "the witness holds another tree of {held} rows than this audit's: the history differs from the one it cosigned (rewritten?); nothing was kept"
+                );
+                old = held;
+            }
+            _ => anyhow::bail!(
+                "the witness refused to cosign rows 1–{} ({status}): {}",
+                checkpoint.size,
+                shown(&body)
+            ),
+        }
+    }
+    anyhow::bail!("the witness keeps answering with another size; nothing was kept")
+}
+
+/// A remote answer as it may be shown: one line, at most 200 characters.
+fn shown(body: &str) -> String {
+    body.trim()
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect()
+}
