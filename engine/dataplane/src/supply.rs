@@ -95,7 +95,9 @@ impl Supply {
         match step.kind {
             StepKind::AcquireServiceIs if human => Some(Supply::ManualExtraction),
             StepKind::ConsentCollection => Some(Supply::ConsentedContacts),
-            StepKind::Request if human => step
+            // The request's task while it is open; the answer step once the request's task is
+            // done and the answer has not come.
+            StepKind::Request | StepKind::Answer if human || step.kind == StepKind::Answer => step
                 .about
                 .registry()
                 .map(|registry| Supply::InstitutionAnswer { registry, version }),

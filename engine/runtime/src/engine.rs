@@ -1290,14 +1290,28 @@ impl Engine {
             .clone();
         // Allowed by the version the run belongs to and by the one in force: an amendment that
         // takes a person's access away takes it from the tasks of earlier versions too.
-        authorise(&loaded.spec, &step, who)?;
+        let acting = acting_step(&loaded.plan, &step);
+        authorise(&loaded.spec, acting, who)?;
         let row = self.study_row(&r.study).await?;
         authorise(
             &*self.authority(&r.study, row.active_version).await?,
-            &step,
+            acting,
             who,
         )?;
         Ok((loaded, step))
+    }
+
+    /// The runs waiting for a file that `who` may supply: a task of theirs completed before its
+    /// file came, and an institution's answer to a secure electronic request they sent (MK403
+    /// p.12.3, p.14.2); oldest first.
+    pub async fn awaiting_files(&self, who: &Identity) -> Result<Vec<RunRow>> {
+        let mut out = Vec::new();
+        for r in self.store.awaiting_files().await? {
+            if self.task_for(&r, who).await.is_ok() {
+                out.push(r);
+            }
+        }
+        Ok(out)
     }
 
     /// Open task `run`, which `who` may do (MK403 p.21, p.25.2, p.30.2): its run, version and
@@ -1344,7 +1358,9 @@ impl Engine {
             .ok_or_else(|| EngineError::NotFound(format!("no task {run}")))?;
         let (loaded, step) = self.task_for(&r, who).await?;
         let waits_for = |reason: &str| {
-            r.state == RunState::Waiting && r.human && r.wait_reason.as_deref() == Some(reason)
+            r.state == RunState::Waiting
+                && (r.human || (reason == "answer" && step.kind == StepKind::Answer))
+                && r.wait_reason.as_deref() == Some(reason)
         };
         if !(waits_for("task") || (or_awaiting_file && waits_for("answer"))) {
             return Err(EngineError::Refused(format!(
@@ -1553,4 +1569,17 @@ pub(crate) const SUBJECT_LIST: &str = "subject_list";
 pub(crate) fn subjects_of(r: &RunRow) -> Option<Vec<Subject>> {
     let out: serde_json::Value = serde_json::from_str(r.output.as_deref()?).ok()?;
     serde_json::from_value(out.get(SUBJECT_LIST)?.clone()).ok()
+}
+
+/// The step whose persons act for a run of `step`: an institution's answer to a secure
+/// electronic request is supplied by the persons who sent the request (MK403 p.12.3, p.14.2);
+/// every other step is its own.
+fn acting_step<'p>(plan: &'p studyflow_plan::Plan, step: &'p Step) -> &'p Step {
+    if step.kind != StepKind::Answer {
+        return step;
+    }
+    plan.steps_of(StepKind::Request)
+        .map(|(_, s)| s)
+        .find(|s| s.about.registry() == step.about.registry())
+        .unwrap_or(step)
 }

@@ -746,6 +746,16 @@ fn guide(
                 "then complete this task".into(),
             ]
         }
+        StepKind::Answer => vec![
+            format!(
+                "the request to {} was sent and its task done; its answer has not come",
+                registry_words(step)
+            ),
+            format!(
+                "when it comes, send it as answer.json on this page or with `studyflow task supply` and this id (checked at once against the request sent, refused whole with a report by row), or put it in inbox/{study}/ in the folder named as the request's in the outbox, with its MANIFEST.sha256; the engine imports it at once (MK403 {})",
+                step.regulation.join(", ")
+            ),
+        ],
         StepKind::QualityCheck => {
             let mut out = Vec::new();
             if let Some(reports) = prepared

@@ -217,6 +217,11 @@ pub struct TaskView {
     pub title: String,
     pub points: Vec<String>,
     pub steps: Vec<String>,
+    /// Done by its person, or sent, and waiting for a file they supply (an extraction or list
+    /// sent after the task was completed, an institution's answer): nothing to complete, a
+    /// file to send.
+    #[serde(default)]
+    pub awaiting_file: bool,
 }
 
 /// A sealed event of a study's audit. Nothing in it names a data subject: objects are study

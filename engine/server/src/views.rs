@@ -567,10 +567,14 @@ pub(crate) async fn supply_bytes(
     })
 }
 
-/// The open tasks of `who` with their guides (the API's list and the tasks page alike).
+/// The open tasks of `who` with their guides, then the runs waiting for a file they may send
+/// (the API's list and the tasks page alike).
 pub(crate) async fn tasks_view(app: &App, who: &Identity) -> Result<Vec<TaskView>> {
     let mut out = Vec::new();
-    for t in app.engine.tasks(Some(who)).await? {
+    let open = app.engine.tasks(Some(who)).await?;
+    let awaiting = app.engine.awaiting_files(who).await?;
+    let count = open.len();
+    for (i, t) in open.into_iter().chain(awaiting).enumerate() {
         let guide = app.engine.task_guide(&t).await?;
         out.push(TaskView {
             id: t.id,
@@ -582,6 +586,7 @@ pub(crate) async fn tasks_view(app: &App, who: &Identity) -> Result<Vec<TaskView
             title: guide.title,
             points: guide.points.iter().map(|p| (*p).to_owned()).collect(),
             steps: guide.steps,
+            awaiting_file: i >= count,
         });
     }
     Ok(out)

@@ -1444,7 +1444,42 @@ async fn an_institutions_answer_comes_in_through_the_browser() {
     assert!(!placed.exists(), "nothing of a refused answer is kept");
     accessible(&b, "answer refused").await;
 
-    // The answer as it came: taken, and put with its manifest where the answer step looks.
+    // The request marked sent before the answer came: the answer step waits for it, and the
+    // researcher finds it among their tasks, waiting for its file.
+    b.click("#complete").await;
+    assert!(b.url().await.ends_with("/tasks?done=completed"));
+    worker.run_until_idle().await.unwrap();
+    let waiting = engine
+        .awaiting_files(&person("inese.kalnina"))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.step == "prison-administration-answer")
+        .expect("the answer waits for its file")
+        .id;
+    assert!(
+        engine
+            .awaiting_files(&person("gatis.krumins"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "the approver sends no answer"
+    );
+    b.go(&s.url("/tasks")).await;
+    assert!(
+        b.text(&format!("#tasks tr:has(a[href='/tasks/{waiting}'])"))
+            .await
+            .contains("waiting for its file"),
+        "{}",
+        b.text("#tasks").await
+    );
+    b.click(&format!("#tasks a[href='/tasks/{waiting}']")).await;
+    assert!(b.all("#complete").await.is_empty(), "nothing to complete");
+    assert!(!b.text("#awaiting").await.is_empty());
+    accessible(&b, "answer awaited").await;
+
+    // The answer as it came: taken, put with its manifest where the answer step looks, and
+    // the waiting step woken.
     std::fs::write(&path, &answer).unwrap();
     b.choose_file("#file", &path).await;
     b.click("#send").await;
@@ -1454,9 +1489,16 @@ async fn an_institutions_answer_comes_in_through_the_browser() {
         b.url().await
     );
     assert_eq!(std::fs::read(placed.join("answer.json")).unwrap(), answer);
-    b.click("#complete").await;
-    assert!(b.url().await.ends_with("/tasks?done=completed"));
     b.click("#sign-out button").await;
+    worker.run_until_idle().await.unwrap();
+    assert!(
+        engine
+            .awaiting_files(&person("inese.kalnina"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "imported at once"
+    );
 
     // The rest of the study by its people, until the dataset is released to the university.
     let people: Vec<Identity> = ["inese.kalnina", "rihards.eglitis", "gatis.krumins"]

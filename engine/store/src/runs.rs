@@ -1247,6 +1247,26 @@ impl Store {
         }))
     }
 
+    /// Runs waiting for a file from outside that a person may supply (MK403 p.12.3, p.14.2,
+    /// p.22.1, p.31): a person's task completed before its file came, and an institution's
+    /// answer to a secure electronic request; oldest first.
+    pub async fn awaiting_files(&self) -> Result<Vec<RunRow>> {
+        Ok(on_pool!(self, |p| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {RUN_COLUMNS} FROM step_runs
+                 WHERE state = 'waiting' AND wait_reason = 'answer' AND (human <> 0 OR kind = 'answer')
+                 ORDER BY id"
+            )))
+            .fetch_all(p)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(run_from!(r));
+            }
+            out
+        }))
+    }
+
     /// The earliest instant a waiting run's timer, retry or task date falls due, if any.
     pub async fn next_timer(&self) -> Result<Option<i64>> {
         Ok(on_pool!(self, |p| {

@@ -627,7 +627,16 @@ pub async fn run(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8> 
                             .map(|d| format!("due {d}"))
                             .unwrap_or_default()
                     )?;
-                    writeln!(ctx.out, "        {}", t.title)?;
+                    writeln!(
+                        ctx.out,
+                        "        {}{}",
+                        t.title,
+                        if t.awaiting_file {
+                            " (done; waiting for its file: studyflow task supply)"
+                        } else {
+                            ""
+                        }
+                    )?;
                     for line in &t.steps {
                         writeln!(ctx.out, "        - {line}")?;
                     }

@@ -608,6 +608,11 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("submit.submit", "Iesniegt", "Submit"),
     ("submit.title", "Iesniegt pētījumu", "Submit a study"),
+    (
+        "task.awaiting_file",
+        "Uzdevums ir izpildīts; tas gaida tikai failu, ko nosūtīt šeit. Kad tas pieņemts, dzinējs to importē uzreiz.",
+        "The task is done; it waits only for the file to send here. Once it is accepted, the engine imports it at once.",
+    ),
     ("task.column", "Kolonna", "Column"),
     (
         "task.columns",
@@ -695,6 +700,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
         "Augšupielādē failu šeit; serveris to pārbauda tāpat kā imports.",
         "Upload the file here; the server checks it as the import will.",
     ),
+    ("tasks.awaiting_file", "gaida failu", "waiting for its file"),
     ("tasks.caption", "Tavi atvērtie uzdevumi", "Your open tasks"),
     ("tasks.complete", "Atzīmēt kā izpildītu", "Mark as done"),
     ("tasks.for", "veic", "for"),

@@ -897,11 +897,15 @@ async fn task_page(
         Err(p) if p.status == 404 => None,
         Err(p) => return Err(p),
     };
-    let quality = app
-        .engine
-        .quality_report(id, &v.who)
-        .await?
-        .map(|q| quality_tables(&q));
+    // A run waiting for its file has nothing to report or complete.
+    let quality = if task.awaiting_file {
+        None
+    } else {
+        app.engine
+            .quality_report(id, &v.who)
+            .await?
+            .map(|q| quality_tables(&q))
+    };
     let mut frame = v.frame("tasks");
     frame.notice = notice(done);
     Ok(render_status(
