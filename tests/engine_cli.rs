@@ -734,6 +734,7 @@ fn a_witness_cosigns_the_audit_and_a_history_rewritten_with_the_audit_key_is_cau
         &state,
         "--listen",
         "127.0.0.1:0",
+        "--init",
     ]);
     let on_db = |args: &[&str]| {
         let mut v = args.to_vec();
@@ -809,6 +810,16 @@ fn a_witness_cosigns_the_audit_and_a_history_rewritten_with_the_audit_key_is_cau
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{}", r.stdout));
     assert_eq!(rows, 2, "an account added, then another: {}", r.stdout);
+    // Asked, the witness says it has cosigned what the log holds.
+    let r = on_db(&[
+        "audit",
+        "verify",
+        "--witness",
+        &witness,
+        "--witness-url",
+        &w.url,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
     // A witness nobody configured: its cosignature is missing.
     let other = format!("{}/other.key", dir.path());
     let other = studyflow(&[
@@ -904,6 +915,41 @@ fn a_witness_cosigns_the_audit_and_a_history_rewritten_with_the_audit_key_is_cau
         "{}",
         r.stdout
     );
+    // The writer keeps the cosignature of row 1, which the rewrite did not touch, and drops the
+    // later one: the log alone cannot tell, the witness asked says how far it cosigned.
+    let rewritten = std::fs::read_to_string(&log_path).unwrap();
+    let first = studyflow_store::tlog::notes_in(&cosigned_log)
+        .into_iter()
+        .find(|n| n.contains("\n1\n") && n.matches('\u{2014}').count() == 2)
+        .expect("the cosigned checkpoint of row 1");
+    std::fs::write(&log_path, format!("{rewritten}{first}\n")).unwrap();
+    let r = verify();
+    assert_eq!(
+        r.code,
+        0,
+        "the log's own cosignatures only: {}",
+        r.transcript()
+    );
+    let r = on_db(&[
+        "audit",
+        "verify",
+        "--witness",
+        &witness,
+        "--witness-url",
+        &w.url,
+    ]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(
+        r.stdout.contains(
+            "the witness witness.test/w1 has cosigned rows 1–2, the checkpoint log holds its cosignature only up to row 1"
+        ),
+        "{}",
+        r.stdout
+    );
+    // A witness's cosignature without the audit's public key proves nothing.
+    let r = studyflow(&["audit", "verify", "--database", &db, "--witness", &witness]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    std::fs::write(&log_path, &rewritten).unwrap();
     let r = cosign();
     assert_ne!(r.code, 0, "{}", r.transcript());
     assert!(

@@ -536,6 +536,11 @@ pub enum AuditCommand {
         /// still matches.
         #[arg(long = "witness", value_name = "KEY|FILE")]
         witnesses: Vec<String>,
+        /// Each witness's address, in the order of `--witness`: it is asked how far it has
+        /// cosigned, and the checkpoint log must hold that cosignature (without it, the log's
+        /// own latest cosigned checkpoint is trusted to be the witness's latest).
+        #[arg(long = "witness-url", value_name = "URL")]
+        witness_urls: Vec<String>,
     },
     /// Ask a witness to cosign the audit's latest signed checkpoint (C2SP tlog-witness), with
     /// the consistency proof from the last one it cosigned; the cosigned checkpoint is appended
@@ -578,6 +583,9 @@ pub enum AuditCommand {
         /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1:8081")]
         listen: std::net::SocketAddr,
+        /// Start a new witness: the state file must not exist yet (without it, it must).
+        #[arg(long)]
+        init: bool,
     },
     /// Make a key that signs the audit's checkpoints, in a new file only its owner can read;
     /// print its public key (publish it in the installation's documents).

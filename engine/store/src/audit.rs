@@ -16,7 +16,17 @@ pub struct AuditTrust {
     pub verifier: Option<AuditVerifier>,
     pub log: Option<std::path::PathBuf>,
     /// Each must have cosigned a checkpoint that the chain still matches.
-    pub witnesses: Vec<crate::witness::WitnessVerifier>,
+    pub witnesses: Vec<TrustedWitness>,
+}
+
+/// A witness `audit verify` holds the log to.
+#[derive(Debug, Clone)]
+pub struct TrustedWitness {
+    pub key: crate::witness::WitnessVerifier,
+    /// How far the witness itself says it has cosigned, when it was asked: the checkpoint log
+    /// must hold that very cosignature, so one that keeps only older cosigned checkpoints (and
+    /// a history rewritten after them) is caught.
+    pub holds: Option<u64>,
 }
 
 impl AuditTrust {
@@ -33,8 +43,8 @@ impl AuditTrust {
         self.witnesses
             .iter()
             .filter_map(|w| {
-                let (c, time) = w.latest(&notes)?;
-                Some((w.name().to_owned(), c.size, time))
+                let (c, time) = w.key.latest(&notes)?;
+                Some((w.key.name().to_owned(), c.size, time))
             })
             .collect()
     }
@@ -341,15 +351,34 @@ impl<'t> ChainCheck<'t> {
         // A witness's cosignature is what a writer holding the audit key cannot make: each
         // witness must have cosigned a checkpoint, and every checkpoint is held against the
         // chain below.
+        if !trust.witnesses.is_empty() && trust.verifier.is_none() {
+            return Err(Verification::Broken {
+                seq: 0,
+                reason: "a witness's cosignature counts only on a checkpoint signed by the audit key: give its public key (--public-key or --audit-key-file)".into(),
+            });
+        }
         for w in &trust.witnesses {
-            if w.latest(expected.iter().map(|e| &e.1)).is_none() {
-                return Err(Verification::Broken {
-                    seq: 0,
-                    reason: format!(
-                        "no checkpoint is cosigned by the witness {} (run `studyflow audit cosign`, or its cosigned checkpoints were deleted)",
-                        w.name()
-                    ),
-                });
+            let name = w.key.name();
+            let broken = |reason: String| Err(Verification::Broken { seq: 0, reason });
+            match (w.key.latest(expected.iter().map(|e| &e.1)), w.holds) {
+                (None, _) => {
+                    return broken(format!(
+                        "no checkpoint is cosigned by the witness {name} (run `studyflow audit cosign`, or its cosigned checkpoints were deleted)"
+                    ));
+                }
+                (Some((c, _)), Some(n)) if c.size < n => {
+                    return broken(format!(
+                        "the witness {name} has cosigned rows 1–{n}, the checkpoint log holds its cosignature only up to row {} (cosigned checkpoints removed, or an `audit cosign` cut short: run it again)",
+                        c.size
+                    ));
+                }
+                (Some((c, _)), Some(n)) if c.size > n => {
+                    return broken(format!(
+                        "the checkpoint log holds the witness {name}'s cosignature of rows 1–{}, but it says it has cosigned rows 1–{n} only (its state was lost, or it is another witness under that key)",
+                        c.size
+                    ));
+                }
+                _ => {}
             }
         }
         for (size, note, whose) in &mut expected {

@@ -33,8 +33,8 @@ use std::time::Duration;
 
 pub use accounts::{AccountRow, CredentialKind, CredentialRow, Language};
 pub use audit::{
-    AuditEvent, AuditFilter, AuditRow, AuditTrust, RESERVED_OBJECTS, Verification, append_note,
-    leaf_hash, row_hash, verify_export,
+    AuditEvent, AuditFilter, AuditRow, AuditTrust, RESERVED_OBJECTS, TrustedWitness, Verification,
+    append_note, leaf_hash, row_hash, verify_export,
 };
 pub use runs::{
     Activation, Claimed, Effect, Expect, Finish, NewRun, RunGroup, RunRow, RunState, TaskMode,

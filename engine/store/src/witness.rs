@@ -192,6 +192,23 @@ impl WitnessVerifier {
         })
     }
 
+    /// `note` with the lines of a witness's answer that are this witness's valid cosignature
+    /// of it, and nothing else of the answer (a line that is not a signature, or another
+    /// key's, would make the note unreadable where it is kept); `None` when there is none.
+    pub fn cosigned_note(&self, note: &str, answer: &str) -> Option<(String, Checkpoint, u64)> {
+        let mut out = note.trim_end_matches('\n').to_owned();
+        out.push('\n');
+        let mut found = None;
+        for line in answer.lines().filter(|l| l.starts_with('\u{2014}')) {
+            let candidate = format!("{out}{line}\n");
+            if let Some(seen) = self.cosigned(&candidate) {
+                out = candidate;
+                found = Some(seen);
+            }
+        }
+        found.map(|(c, time)| (out, c, time))
+    }
+
     /// The largest checkpoint among `notes` that this witness cosigned, with its time.
     pub fn latest<'n>(
         &self,
@@ -217,7 +234,8 @@ pub fn add_checkpoint_body(old: u64, proof: &[[u8; 32]], note: &str) -> String {
     body
 }
 
-/// A note with the witness's cosignature lines added after its own.
+/// A note with signature lines added after its own, as they are (for tests and tools; a
+/// witness's answer is taken through [`WitnessVerifier::cosigned_note`]).
 pub fn with_cosignatures(note: &str, lines: &str) -> String {
     let mut out = note.trim_end_matches('\n').to_owned();
     out.push('\n');
@@ -263,26 +281,72 @@ impl Refusal {
 
 /// A witness of one log: its key, the log's public key, and the file that keeps the latest
 /// checkpoint it cosigned (written whole and synced before a cosignature leaves it, so it
-/// never cosigns two views of the log).
+/// never cosigns two views of the log), locked against a second witness process on it.
 #[derive(Debug)]
 pub struct Witness {
     signer: WitnessSigner,
     log: AuditVerifier,
     state: PathBuf,
+    _lock: std::fs::File,
 }
 
 impl Witness {
-    pub fn new(signer: WitnessSigner, log: AuditVerifier, state: PathBuf) -> Witness {
-        Witness { signer, log, state }
+    /// The witness keeping its state in `state`, which must exist unless `init` (a witness
+    /// that lost its state would cosign any view of the log, a fork too, so a missing state is
+    /// an error, not a fresh start). Refused while another process witnesses with it.
+    pub fn open(
+        signer: WitnessSigner,
+        log: AuditVerifier,
+        state: PathBuf,
+        init: bool,
+    ) -> Result<Witness, Refusal> {
+        let refused = |why: String| Refusal::State(why);
+        let lock_path = sibling(&state, ".lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| refused(format!("{}: {e}", lock_path.display())))?;
+        lock.try_lock().map_err(|_| {
+            refused(format!(
+                "{} is in use by another witness process",
+                state.display()
+            ))
+        })?;
+        let w = Witness {
+            signer,
+            log,
+            state,
+            _lock: lock,
+        };
+        match std::fs::metadata(&w.state) {
+            Ok(_) if init => Err(refused(format!(
+                "{} exists already: a witness's state is made once (--init only for a new one)",
+                w.state.display()
+            ))),
+            Ok(_) => w.latest().map(|_| w),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && init => {
+                let empty = Checkpoint {
+                    origin: w.log.name().to_owned(),
+                    size: 0,
+                    root: empty_root(),
+                };
+                w.keep(&empty)?;
+                Ok(w)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(refused(format!(
+                "{} does not exist: give the state this witness has kept, or --init for a new witness",
+                w.state.display()
+            ))),
+            Err(e) => Err(refused(format!("{}: {e}", w.state.display()))),
+        }
     }
 
-    /// The size and root of the latest checkpoint cosigned (none yet: 0, the empty root).
+    /// The size and root of the latest checkpoint cosigned.
     pub fn latest(&self) -> Result<(u64, [u8; 32]), Refusal> {
-        let text = match std::fs::read_to_string(&self.state) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, empty_root())),
-            Err(e) => return Err(Refusal::State(e.to_string())),
-        };
+        let text = std::fs::read_to_string(&self.state)
+            .map_err(|e| Refusal::State(format!("{}: {e}", self.state.display())))?;
         let bad = || Refusal::State(format!("{} is not a witness's state", self.state.display()));
         let c = parse_checkpoint(&text).ok_or_else(bad)?;
         if c.origin != self.log.name() {
@@ -294,7 +358,7 @@ impl Witness {
     fn keep(&self, c: &Checkpoint) -> Result<(), Refusal> {
         use std::io::Write;
         let state = |e: std::io::Error| Refusal::State(e.to_string());
-        let temporary = self.state.with_extension("partial");
+        let temporary = sibling(&self.state, ".partial");
         let text = format!("{}\n{}\n{}\n", c.origin, c.size, B64.encode(c.root));
         {
             let mut f = std::fs::File::create(&temporary).map_err(state)?;
@@ -302,11 +366,13 @@ impl Witness {
             f.sync_all().map_err(state)?;
         }
         std::fs::rename(&temporary, &self.state).map_err(state)?;
-        if let Some(dir) = self.state.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(state)?;
-        }
+        let dir = match self.state.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(state)?;
         Ok(())
     }
 
@@ -355,9 +421,19 @@ impl Witness {
         if !consistent(old, checkpoint.size, &root, &checkpoint.root, &proof) {
             return Err(Refusal::Inconsistent);
         }
-        self.keep(&checkpoint)?;
+        // The same checkpoint again is cosigned again without a write.
+        if checkpoint.size != size {
+            self.keep(&checkpoint)?;
+        }
         Ok(self.signer.cosign(text, now))
     }
+}
+
+/// `path` with `suffix` added to its file name.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
 }
 
 #[cfg(test)]
@@ -445,7 +521,20 @@ mod tests {
             WitnessVerifier::parse(&log.verifier().encode()).is_err(),
             "a log's key (0x01) is no witness's key"
         );
-        let w = Witness::new(signer, log.verifier(), dir.join("state"));
+        let signer2 = WitnessSigner::from_file(&dir.join("w.key")).unwrap();
+        assert!(
+            matches!(
+                Witness::open(signer2, log.verifier(), dir.join("state"), false),
+                Err(Refusal::State(_))
+            ),
+            "no state and no --init: refused, not started afresh"
+        );
+        let w = Witness::open(signer, log.verifier(), dir.join("state"), true).unwrap();
+        let signer3 = WitnessSigner::from_file(&dir.join("w.key")).unwrap();
+        assert!(
+            Witness::open(signer3, log.verifier(), dir.join("state"), false).is_err(),
+            "a second witness process on the same state is refused"
+        );
         let all = leaves(20);
         let note = |n: usize| log.checkpoint(n as u64, &root_of(&all[..n]));
         let ask = |old: usize, n: usize| {
@@ -494,6 +583,11 @@ mod tests {
             w.add_checkpoint("old x\n\n", 1),
             Err(Refusal::Malformed(_))
         ));
+        // Only the witness's own valid lines of an answer are kept with the note.
+        let junk = format!("\u{2014}x\n\u{2014} studyflow.test/audit !!!\n{line}");
+        let (kept, c, _) = public.cosigned_note(&note(5), &junk).unwrap();
+        assert_eq!((kept, c.size), (cosigned.clone(), 5));
+        assert_eq!(public.cosigned_note(&note(5), "\u{2014}x\n"), None);
         // A cosignature over another checkpoint, or by another witness, does not count.
         let other_note = with_cosignatures(&note(6), &line);
         assert_eq!(public.cosigned(&other_note), None);

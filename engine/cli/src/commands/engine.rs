@@ -434,6 +434,7 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                 public_key,
                 export,
                 witnesses,
+                witness_urls,
             } => {
                 let verifier = match (public_key, &e.audit_key_file) {
                     (Some(k), _) => Some(AuditVerifier::parse(&witness::key_text(&k)?)?),
@@ -441,17 +442,43 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                     (None, None) => None,
                 };
                 let signed = verifier.is_some();
+                anyhow::ensure!(
+                    witnesses.is_empty() || signed,
+                    "a witness's cosignature counts only on a checkpoint signed by the audit key: give its public key (--public-key or --audit-key-file)"
+                );
+                anyhow::ensure!(
+                    witness_urls.is_empty() || witness_urls.len() == witnesses.len(),
+                    "give a --witness-url for every --witness, in the same order, or none"
+                );
+                anyhow::ensure!(
+                    witness_urls.is_empty() || export.is_none(),
+                    "--witness-url asks the witnesses about the database's latest checkpoint: not with --export"
+                );
+                let mut trusted = Vec::new();
+                for (i, w) in witnesses.iter().enumerate() {
+                    let key =
+                        studyflow_store::witness::WitnessVerifier::parse(&witness::key_text(w)?)?;
+                    let holds = match witness_urls.get(i) {
+                        None => None,
+                        Some(url) => {
+                            let store = Store::open_existing(&e.database).await?;
+                            let (notes, _) = store.audit_checkpoints().await?;
+                            let note = notes.last().ok_or_else(|| {
+                                anyhow::anyhow!(
+                                    "the audit has no signed checkpoint to ask a witness about"
+                                )
+                            })?;
+                            let size = studyflow_store::tlog::unsigned_checkpoint(note)
+                                .map_or(0, |c| c.size);
+                            Some(witness::cosigned_size(url, note, size).await?)
+                        }
+                    };
+                    trusted.push(studyflow_store::TrustedWitness { key, holds });
+                }
                 let trust = AuditTrust {
                     verifier,
                     log: e.checkpoint_log(),
-                    witnesses: witnesses
-                        .iter()
-                        .map(|w| {
-                            Ok(studyflow_store::witness::WitnessVerifier::parse(
-                                &witness::key_text(w)?,
-                            )?)
-                        })
-                        .collect::<anyhow::Result<_>>()?,
+                    witnesses: trusted,
                 };
                 let logged = trust.log.is_some();
                 let verified = match &export {
@@ -527,7 +554,8 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                 log_key,
                 state,
                 listen,
-            } => witness::serve(ctx, &key, &log_key, state, listen).await,
+                init,
+            } => witness::serve(ctx, &key, &log_key, state, listen, init).await,
             AuditCommand::Keygen { name, out } => {
                 let signer = AuditSigner::generate(&name)?;
                 signer

@@ -8,9 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use studyflow_store::Store;
 use studyflow_store::tlog::{self, AuditVerifier};
-use studyflow_store::witness::{
-    Witness, WitnessSigner, WitnessVerifier, add_checkpoint_body, with_cosignatures,
-};
+use studyflow_store::witness::{Witness, WitnessSigner, WitnessVerifier, add_checkpoint_body};
 
 use super::Context;
 use crate::EXIT_OK;
@@ -41,11 +39,11 @@ pub async fn serve(
     log_key: &str,
     state: PathBuf,
     listen: std::net::SocketAddr,
+    init: bool,
 ) -> anyhow::Result<u8> {
     let signer = WitnessSigner::from_file(key)?;
     let log = AuditVerifier::parse(&key_text(log_key)?)?;
-    let witness = Witness::new(signer, log.clone(), state.clone());
-    // A state that cannot be read is found now, not at the first request.
+    let witness = Witness::open(signer, log.clone(), state.clone(), init)?;
     let (size, _) = witness.latest()?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -100,12 +98,7 @@ pub async fn cosign(
     let mut old = witness
         .latest(&tlog::notes_in(&logged))
         .map_or(0, |(c, _)| c.size);
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(std::time::Duration::from_secs(30))
-        .connect_timeout(std::time::Duration::from_secs(5))
-        .build()?;
-    let endpoint = format!("{}/add-checkpoint", url.trim_end_matches('/'));
+    let witness_at = WitnessAt::new(url)?;
     // At most twice: a witness that holds another size than this log remembers says which.
     for _ in 0..2 {
         anyhow::ensure!(
@@ -115,23 +108,22 @@ pub async fn cosign(
             checkpoint.size
         );
         let proof = tlog::consistency_proof(&leaves[..size], usize::try_from(old)?);
-        let sent = http
-            .post(&endpoint)
-            .body(add_checkpoint_body(old, &proof, note))
-            .send()
-            .await
-            .with_context(|| format!("cannot reach the witness at {endpoint}"))?;
-        let status = sent.status();
-        let body = sent.text().await.unwrap_or_default();
-        match status.as_u16() {
+        let (status, body) = witness_at
+            .add_checkpoint(&add_checkpoint_body(old, &proof, note))
+            .await?;
+        match status {
             200 => {
-                let cosigned = with_cosignatures(note, &body);
-                let (c, time) = witness.cosigned(&cosigned).filter(|(c, _)| *c == checkpoint).ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "the witness answered, but not with {}'s cosignature of this checkpoint; nothing was kept",
-                        witness.name()
-                    )
-                })?;
+                // Only the witness's own valid cosignature is kept: any other line of its
+                // answer would make the checkpoint log unreadable to the next seal.
+                let (cosigned, c, time) = witness
+                    .cosigned_note(note, &body)
+                    .filter(|(_, c, _)| *c == checkpoint)
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "the witness answered, but not with {}'s cosignature of this checkpoint; nothing was kept",
+                            witness.name()
+                        )
+                    })?;
                 studyflow_store::append_note(&log, &cosigned)
                     .with_context(|| format!("cannot append to {}", log.display()))?;
                 writeln!(
@@ -166,6 +158,72 @@ pub async fn cosign(
         }
     }
     anyhow::bail!("the witness keeps answering with another size; nothing was kept")
+}
+
+/// A witness's `add-checkpoint` over HTTP: its answer's status and text, read to 64 KiB at
+/// most (a cosignature line is about a hundred bytes).
+struct WitnessAt {
+    http: reqwest::Client,
+    endpoint: String,
+}
+
+impl WitnessAt {
+    const ANSWER_LIMIT: usize = 64 * 1024;
+
+    fn new(url: &str) -> anyhow::Result<WitnessAt> {
+        Ok(WitnessAt {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(std::time::Duration::from_secs(30))
+                .connect_timeout(std::time::Duration::from_secs(5))
+                .build()?,
+            endpoint: format!("{}/add-checkpoint", url.trim_end_matches('/')),
+        })
+    }
+
+    async fn add_checkpoint(&self, body: &str) -> anyhow::Result<(u16, String)> {
+        let mut sent = self
+            .http
+            .post(&self.endpoint)
+            .body(body.to_owned())
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the witness at {}", self.endpoint))?;
+        let status = sent.status().as_u16();
+        let mut answer = Vec::new();
+        while let Some(chunk) = sent.chunk().await? {
+            anyhow::ensure!(
+                answer.len() + chunk.len() <= Self::ANSWER_LIMIT,
+                "the witness at {} answered with more than 64 KiB; nothing was kept",
+                self.endpoint
+            );
+            answer.extend_from_slice(&chunk);
+        }
+        Ok((status, String::from_utf8_lossy(&answer).into_owned()))
+    }
+}
+
+/// How far the witness at `url` has cosigned the log: asked with the latest signed checkpoint
+/// `note` of `size` rows and no proof, which it answers with the size it holds (409) or, when
+/// that is this very checkpoint, by cosigning it again (200). For `audit verify`, so the
+/// checkpoint log can be held to the witness's own record, not to what the log file says.
+pub async fn cosigned_size(url: &str, note: &str, size: u64) -> anyhow::Result<u64> {
+    let (status, body) = WitnessAt::new(url)?
+        .add_checkpoint(&add_checkpoint_body(size, &[], note))
+        .await?;
+    match status {
+        200 => Ok(size),
+        409 => body.trim().parse().with_context(|| {
+            format!(
+                "the witness answered 409 without its size: {}",
+                shown(&body)
+            )
+        }),
+        _ => anyhow::bail!(
+            "the witness at {url} did not say how far it has cosigned ({status}): {}",
+            shown(&body)
+        ),
+    }
 }
 
 /// A remote answer as it may be shown: one line, at most 200 characters.
