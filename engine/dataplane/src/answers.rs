@@ -151,7 +151,7 @@ impl Rejected {
 /// Checks the whole answer; `Ok` only when every row is as asked.
 pub fn validate(keys: &StudyKeys, request: &Request, rows: &[AnswerRow]) -> Result<(), Rejected> {
     let asked: HashSet<&str> = request.fields.iter().map(String::as_str).collect();
-    let mut problems = Vec::new();
+    let mut problems = Problems::default();
     let mut seen: HashSet<String> = HashSet::with_capacity(rows.len());
     for (i, r) in rows.iter().enumerate() {
         let row = i + 1;
@@ -226,18 +226,23 @@ pub fn validate(keys: &StudyKeys, request: &Request, rows: &[AnswerRow]) -> Resu
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(Rejected {
-            rows: problems.iter().map(|p| p.row).collect::<HashSet<_>>().len(),
-            problems,
-        })
+        Err(problems.rejected())
     }
 }
 
 /// A supplied field name as a message may show it: a name of the catalogue's form (short,
-/// lower-case words), or else no name at all — an unknown key could be anything.
+/// lower-case words that begin with a letter, never a run of digits that could be a personal
+/// code), or else no name at all — an unknown key could be anything.
 fn shown(key: &str) -> &str {
+    let mut digits = 0usize;
+    let code_like = key.bytes().any(|b| {
+        digits = if b.is_ascii_digit() { digits + 1 } else { 0 };
+        digits >= 4
+    });
     if !key.is_empty()
         && key.len() <= 40
+        && !code_like
+        && key.as_bytes()[0].is_ascii_lowercase()
         && key
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
@@ -322,7 +327,31 @@ pub fn parse(source: Source, body: &[u8]) -> Result<Vec<AnswerRow>, Rejected> {
             problem: problem.to_owned(),
         }],
     };
-    let items: Vec<Item> = serde_json::from_slice(body).map_err(|e| match e.classify() {
+    // Row by row as the list is read: a row with a problem is counted, not kept, so a body of
+    // millions of bad rows costs a counter (at most `Problems::KEPT` messages are kept).
+    struct List(Source);
+    impl<'de> Visitor<'de> for List {
+        type Value = (Vec<AnswerRow>, Problems);
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list of rows")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let (mut rows, mut problems) = (Vec::new(), Problems::default());
+            let mut row = 0;
+            while let Some(item) = seq.next_element::<Item>()? {
+                row += 1;
+                if let Some(r) = take_row(self.0, row, item, &mut problems) {
+                    rows.push(r);
+                }
+            }
+            Ok((rows, problems))
+        }
+    }
+    let mut reader = serde_json::Deserializer::from_slice(body);
+    let read = reader
+        .deserialize_seq(List(source))
+        .and_then(|v| reader.end().map(|()| v));
+    let (rows, problems) = read.map_err(|e| match e.classify() {
         serde_json::error::Category::Data => reject(0, "the body is not a list of rows"),
         _ => reject(
             0,
@@ -333,24 +362,32 @@ pub fn parse(source: Source, body: &[u8]) -> Result<Vec<AnswerRow>, Rejected> {
             ),
         ),
     })?;
-    let mut problems = Vec::new();
-    let mut rows = Vec::with_capacity(items.len());
-    for (i, item) in items.into_iter().enumerate() {
-        let row = i + 1;
+    if problems.is_empty() {
+        Ok(rows)
+    } else {
+        Err(problems.rejected())
+    }
+}
+
+/// One element of an answer's list as a row, or its problems reported.
+fn take_row(source: Source, row: usize, item: Item, problems: &mut Problems) -> Option<AnswerRow> {
+    {
         let Item::Object(members) = item else {
             problems.push(RowProblem {
                 row,
                 problem: "the row is not an object".into(),
             });
-            continue;
+            return None;
         };
         let mut seen = HashSet::with_capacity(members.len());
+        let mut twice = false;
         for (key, _) in &members {
             if !seen.insert(key.as_str()) {
                 problems.push(RowProblem {
                     row,
                     problem: format!("field `{}` is named twice", shown(key)),
                 });
+                twice = true;
             }
         }
         let mut code = None;
@@ -367,18 +404,17 @@ pub fn parse(source: Source, body: &[u8]) -> Result<Vec<AnswerRow>, Rejected> {
                 row,
                 problem: "the row names no personal code".into(),
             });
-            continue;
+            return None;
         };
-        rows.push(AnswerRow {
+        // A refused file keeps nothing: once a problem is found, rows are only counted.
+        if twice || !problems.is_empty() {
+            return None;
+        }
+        Some(AnswerRow {
             source,
             personal_code,
             values: values.into_iter().collect(),
-        });
-    }
-    if problems.is_empty() {
-        Ok(rows)
-    } else {
-        Err(Rejected::of(problems))
+        })
     }
 }
 
@@ -509,5 +545,35 @@ mod tests {
         assert_eq!(at[4], (4, "a field's name holds a control character"));
         let shown = format!("{e} {e:?}");
         assert!(!shown.contains("alien") && !shown.contains("escape") && !shown.contains("Secret"));
+    }
+
+    /// A body of a million bad rows is refused with every row counted and a page of them
+    /// kept, read row by row (nothing of it kept whole); a key that could be a personal code
+    /// is never echoed.
+    #[test]
+    fn a_hostile_answer_is_counted_not_kept_and_echoes_no_code() {
+        let body = format!("[{}{{}}]", "{},".repeat(999_999));
+        let e = parse(Source::InformationCentre, body.as_bytes()).unwrap_err();
+        assert_eq!((e.rows, e.problems.len()), (1_000_000, Problems::KEPT));
+        let twice = format!(
+            "[{{\"personal_code\":\"1\"{}}}]",
+            ",\"a\":0".repeat(100_000)
+        );
+        let e = parse(Source::InformationCentre, twice.as_bytes()).unwrap_err();
+        assert_eq!((e.rows, e.problems.len()), (1, Problems::KEPT));
+        let keys = StudyKeys::generate("answers");
+        let req = Request::new(
+            &keys,
+            &[Source::InformationCentre],
+            &["sentence"],
+            ["290758-10403"],
+        );
+        let rows = parse(
+            Source::InformationCentre,
+            br#"[{"personal_code":"290758-10403","29075810403":1,"x290758":2}]"#,
+        )
+        .unwrap();
+        let e = validate(&keys, &req, &rows).unwrap_err().to_string();
+        assert!(!e.contains("290758") && e.contains("(unnamed)"), "{e}");
     }
 }

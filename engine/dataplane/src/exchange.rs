@@ -167,14 +167,28 @@ pub fn check_against_sent(
             to: span.to,
             as_of,
         };
-        if let Err(e) = crate::followup::check_period(rows.iter().map(|r| &r.values), &period) {
-            return Ok(Err(answers::Rejected::of(vec![answers::RowProblem {
-                row: e.row(),
-                problem: e.to_string(),
-            }])));
+        if let Err(rejected) = within(&rows, Some(&period)) {
+            return Ok(Err(rejected));
         }
     }
     Ok(Ok(rows.len()))
+}
+
+/// Whether every row keeps to the period asked about, if one was (the first row that does not
+/// refuses the answer, named by its position).
+fn within(
+    rows: &[AnswerRow],
+    period: Option<&crate::followup::Period>,
+) -> Result<(), answers::Rejected> {
+    let Some(period) = period else {
+        return Ok(());
+    };
+    crate::followup::check_period(rows.iter().map(|r| &r.values), period).map_err(|e| {
+        answers::Rejected::of(vec![answers::RowProblem {
+            row: e.row(),
+            problem: e.to_string(),
+        }])
+    })
 }
 
 /// Writes an answer and its manifest into `folder` (owner-only, synced): what an institution
@@ -188,9 +202,10 @@ pub fn write_answer(folder: &Path, answer: &[u8]) -> std::io::Result<()> {
 }
 
 /// Looks for the answer to request `id` in `inbox/<id>/` (`answer.json` and its
-/// `MANIFEST.sha256`): `Ok(None)` while it has not arrived; the rows when it is whole and as
-/// asked, after which the answer and the outbox's request file (both holding identifiers) are
-/// deleted; an error, importing nothing and deleting nothing, otherwise.
+/// `MANIFEST.sha256`): `Ok(None)` while it has not arrived; the rows when it is whole, as asked
+/// and within `period` (MK403 p.3.3, p.12), after which the answer and the outbox's request
+/// file (both holding identifiers) are deleted; an error, importing nothing and deleting
+/// nothing, otherwise — so a refused answer can be replaced and checked again.
 pub fn receive(
     inbox: &Path,
     outbox: &Path,
@@ -198,6 +213,7 @@ pub fn receive(
     keys: &StudyKeys,
     sources: &[Source],
     request: &Request,
+    period: Option<&crate::followup::Period>,
 ) -> Result<Option<Vec<AnswerRow>>, ExchangeError> {
     let folder = inbox.join(id);
     let manifest_path = folder.join("MANIFEST.sha256");
@@ -226,6 +242,7 @@ pub fn receive(
     };
     let rows = answers::parse(sources[0], &answer).map_err(rejected)?;
     answers::validate(keys, request, &rows).map_err(rejected)?;
+    within(&rows, period).map_err(rejected)?;
     // Complete: what holds identifiers goes.
     std::fs::remove_dir_all(&folder).map_err(io(&folder))?;
     let sent = outbox.join(id).join("request.json");
@@ -285,7 +302,7 @@ mod tests {
         let sources = [Source::PrisonRulings, Source::PrisonResocialisation];
         let request = Request::new(&keys, &sources, &["education"], codes);
         assert!(
-            receive(&inbox, &outbox, "pa-1", &keys, &sources, &request)
+            receive(&inbox, &outbox, "pa-1", &keys, &sources, &request, None)
                 .unwrap()
                 .is_none(),
             "not arrived yet"
@@ -294,7 +311,7 @@ mod tests {
         // nothing imported, nothing deleted.
         arrive(&inbox, "pa-1", "[]", Some("00"));
         assert!(matches!(
-            receive(&inbox, &outbox, "pa-1", &keys, &sources, &request),
+            receive(&inbox, &outbox, "pa-1", &keys, &sources, &request, None),
             Err(ExchangeError::Manifest { .. })
         ));
         arrive(
@@ -303,7 +320,7 @@ mod tests {
             r#"[{"personal_code":"290758-10403","release_regime":"low"}]"#,
             None,
         );
-        let e = receive(&inbox, &outbox, "pa-1", &keys, &sources, &request).unwrap_err();
+        let e = receive(&inbox, &outbox, "pa-1", &keys, &sources, &request, None).unwrap_err();
         assert!(e.to_string().contains("was not asked for"), "{e}");
         assert!(inbox.join("pa-1/answer.json").exists() && folder.join("request.json").exists());
         // A field named twice, or a value outside its domain: refused whole, named by row.
@@ -314,7 +331,7 @@ mod tests {
                 {"personal_code":"290758-10403","education":"death_penalty"}]"#,
             None,
         );
-        let e = receive(&inbox, &outbox, "pa-1", &keys, &sources, &request)
+        let e = receive(&inbox, &outbox, "pa-1", &keys, &sources, &request, None)
             .unwrap_err()
             .to_string();
         assert!(
@@ -330,7 +347,7 @@ mod tests {
             r#"[{"personal_code":"290758-10403","education":"secondary"}]"#,
             None,
         );
-        let rows = receive(&inbox, &outbox, "pa-1", &keys, &sources, &request)
+        let rows = receive(&inbox, &outbox, "pa-1", &keys, &sources, &request, None)
             .unwrap()
             .unwrap();
         assert_eq!(rows.len(), 1);
@@ -340,6 +357,62 @@ mod tests {
             folder.join("cover-letter.txt").exists(),
             "the letter stays as the record of what was sent"
         );
+        let _ = std::fs::remove_dir_all(base);
+    }
+
+    /// An answer with an offence outside the period asked about is refused before anything is
+    /// deleted, so the institution's corrected answer can replace it (MK403 p.3.3, p.12).
+    #[test]
+    fn an_answer_outside_its_period_is_refused_and_nothing_deleted() {
+        let (outbox, inbox, base) = dirs("period");
+        let keys = StudyKeys::generate("x");
+        let codes = ["290758-10403"];
+        send(
+            &outbox,
+            "ic-1",
+            "letter",
+            &["offence_date"],
+            &codes.map(crate::answers::Asked::code),
+            None,
+        )
+        .unwrap();
+        let sources = [Source::InformationCentre];
+        let request = Request::new(&keys, &sources, &["offence_date"], codes);
+        let period = crate::followup::Period {
+            from: jiff::civil::date(2020, 1, 1),
+            to: jiff::civil::date(2020, 12, 31),
+            as_of: jiff::civil::date(2021, 1, 1),
+        };
+        let answer =
+            |day: &str| format!(r#"[{{"personal_code":"290758-10403","offence_date":"{day}"}}]"#);
+        arrive(&inbox, "ic-1", &answer("2019-05-01"), None);
+        let e = receive(
+            &inbox,
+            &outbox,
+            "ic-1",
+            &keys,
+            &sources,
+            &request,
+            Some(&period),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("outside the requested period"), "{e}");
+        assert!(inbox.join("ic-1/answer.json").exists());
+        assert!(outbox.join("ic-1/request.json").exists());
+        arrive(&inbox, "ic-1", &answer("2020-05-01"), None);
+        let rows = receive(
+            &inbox,
+            &outbox,
+            "ic-1",
+            &keys,
+            &sources,
+            &request,
+            Some(&period),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(rows.len(), 1);
         let _ = std::fs::remove_dir_all(base);
     }
 }

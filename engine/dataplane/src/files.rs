@@ -57,7 +57,13 @@ pub fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// overwriting it with zeros — on a journalling or copy-on-write file system the old blocks
 /// may survive, which is why such files should live only on the encrypted work volume.
 pub fn shred(path: &Path) -> std::io::Result<()> {
-    let len = std::fs::metadata(path)?.len();
+    // A link is removed, never followed: someone who can write the inbox could otherwise
+    // point one at the master key or the database and have it overwritten.
+    let meta = std::fs::symlink_metadata(path)?;
+    if !meta.file_type().is_file() {
+        return std::fs::remove_file(path);
+    }
+    let len = meta.len();
     {
         let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
         let zeros = vec![0u8; 64 * 1024];

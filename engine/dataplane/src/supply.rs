@@ -43,8 +43,22 @@ pub struct Staged {
 impl Staged {
     /// The file supplied before is overwritten and removed, and this one renamed into place.
     pub fn place(mut self) -> std::io::Result<Accepted> {
-        remove(&self.path)?;
+        // What was there is moved aside whole before the new one is renamed in, so the worker
+        // reads the one or the other, never one being overwritten; two placings at once are
+        // taken one after the other.
+        static PLACING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = PLACING.lock().unwrap_or_else(|e| e.into_inner());
+        let aside = {
+            let mut name = self.temporary.as_os_str().to_owned();
+            name.push(".old");
+            PathBuf::from(name)
+        };
+        match std::fs::rename(&self.path, &aside) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
         std::fs::rename(&self.temporary, &self.path)?;
+        remove(&aside)?;
         self.temporary = PathBuf::new();
         Ok(self.accepted)
     }
@@ -64,6 +78,7 @@ fn remove(path: &Path) -> std::io::Result<()> {
     match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
+        Ok(m) if m.file_type().is_symlink() => std::fs::remove_file(path),
         Ok(m) if m.is_dir() => {
             for entry in std::fs::read_dir(path)? {
                 let entry = entry?;
@@ -546,11 +561,51 @@ mod tests {
             &keys,
             sources,
             &asked,
+            None,
         )
         .unwrap()
         .unwrap();
         assert_eq!(rows.len(), 2);
         assert!(!placed.exists(), "imported, and deleted");
+        let _ = std::fs::remove_dir_all(&work);
+    }
+
+    /// A link planted where a supplied file goes is removed, never written through: the file
+    /// it points at stays as it was.
+    #[cfg(unix)]
+    #[test]
+    fn a_link_in_the_inbox_is_not_followed() {
+        let (spec, plan) = plan("probation-client-survey");
+        let (_, consent) = plan.steps_of(StepKind::ConsentCollection).next().unwrap();
+        let work = std::env::temp_dir().join(format!("sf-supply-link-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&work);
+        std::fs::create_dir_all(work.join("inbox/s")).unwrap();
+        let precious = work.join("master.key");
+        std::fs::write(&precious, "secret").unwrap();
+        let path = Supply::ConsentedContacts.path(&work.join("inbox"), "s");
+        std::os::unix::fs::symlink(&precious, &path).unwrap();
+        Supply::ConsentedContacts
+            .stage(
+                &spec,
+                consent,
+                &work,
+                "s",
+                b"first_name,last_name,email,phone\nAnna,Liepa,anna@example.lv,\n",
+            )
+            .unwrap()
+            .unwrap()
+            .place()
+            .unwrap();
+        assert_eq!(std::fs::read_to_string(&precious).unwrap(), "secret");
+        assert!(
+            !std::fs::symlink_metadata(&path)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        std::os::unix::fs::symlink(&precious, work.join("inbox/s/other")).unwrap();
+        crate::files::shred(&work.join("inbox/s/other")).unwrap();
+        assert_eq!(std::fs::read_to_string(&precious).unwrap(), "secret");
         let _ = std::fs::remove_dir_all(&work);
     }
 }

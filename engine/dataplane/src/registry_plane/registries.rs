@@ -15,7 +15,7 @@ use super::{
     store_err,
 };
 use crate::answers::Asked;
-use crate::followup::{self, Period};
+use crate::followup::Period;
 use crate::linkage::Subject;
 
 /// A subject of the sample as a request names it (MK403 p.12.1–12.2): the personal code, the
@@ -162,6 +162,13 @@ impl RegistryDataPlane {
             &fields,
             codes.iter().flat_map(Asked::codes),
         );
+        // The answer keeps to the period asked about, as the automated exchange's does
+        // (MK403 p.3.3, p.12): checked before anything of it is kept or deleted.
+        let asked = self
+            .anonymised_datasets(study)
+            .load_optional(&names::asked(registry))
+            .await?;
+        let period = asked.or_else(|| self.baseline_period(ctx, registry));
         let received = blocking(|| {
             crate::exchange::receive(
                 &self.inbox.join(study),
@@ -170,6 +177,7 @@ impl RegistryDataPlane {
                 keys,
                 sources,
                 &request,
+                period.as_ref(),
             )
         });
         let rows = match received {
@@ -183,20 +191,6 @@ impl RegistryDataPlane {
             // A rejected answer waits to be replaced: nothing of it was imported.
             Err(e) => return Err(StepError::waiting(e.to_string(), LOOK_AGAIN)),
         };
-        // The answer keeps to the period asked about, as the automated exchange's does
-        // (MK403 p.3.3, p.12).
-        let asked = self
-            .anonymised_datasets(study)
-            .load_optional(&names::asked(registry))
-            .await?;
-        if let Some(period) = asked.or_else(|| self.baseline_period(ctx, registry))
-            && let Err(e) = followup::check_period(rows.iter().map(|r| &r.values), &period)
-        {
-            return Err(StepError::waiting(
-                format!("the answer to {id}: {e}"),
-                LOOK_AGAIN,
-            ));
-        }
         data.save(&answer, &rows).await?;
         Ok(done(json!({"rows": rows.len(), "validated": true})))
     }
