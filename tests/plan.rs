@@ -1,6 +1,9 @@
 //! `studyflow plan`: each spec in `specs/` in every format, pinned as snapshots; DOT rendered
 //! by Graphviz when it is installed; errors and warnings on stderr, never in the plan.
 
+#[path = "../engine/server/tests/browser/mod.rs"]
+mod browser;
+
 use studyflow_tests::{TempDir, root, studyflow};
 
 const FORMATS: [&str; 4] = ["table", "json", "dot", "mermaid"];
@@ -245,4 +248,132 @@ fn mermaid_and_dot_are_legible_with_a_legend() {
         "label=\"once per subject\\n(double border)\", fillcolor=\"#ffffff\", peripheries=2"
     ));
     assert!(dot.contains("[label=\"only waits for it (dashed)\", fontsize=9, style=dashed]"));
+}
+
+/// The plan's drawing for the pages, chosen by how it reads (issue #13): each shipped spec's
+/// plan drawn by the pages' own SVG (`studyflow_plan::svg`, rendered on the server), by
+/// Graphviz from `plan --format dot`, and by Mermaid (npm, pinned by `tests/browser`) from
+/// `plan --format mermaid`, each shown as a browser shows it (Debian's Chromium, 1280×800, no
+/// zoom). Measured: the size of a step's name's letters on the screen and the drawing's size in
+/// screens; written to `target/screenshots/graph-*.png` and `target/graph-comparison.md`. The
+/// pages' drawing must keep every name at 12 px or more on every plan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plan_drawings_compared_in_the_browser() {
+    let Some(b) = browser::Browser::start().await else {
+        return;
+    };
+    let mermaid = root().join("tests/browser/node_modules/mermaid/dist/mermaid.min.js");
+    let graphviz = std::process::Command::new("dot").arg("-V").output().is_ok();
+    if std::env::var_os("CI").is_some() {
+        assert!(
+            mermaid.exists() && graphviz,
+            "Mermaid (npm ci --prefix tests/browser) and Graphviz are needed under CI"
+        );
+    }
+    let dir = TempDir::new("graphs");
+    let mut report = String::from(
+        "| plan | steps | drawing | a step's name, font size on screen | drawing (px) | screens at 1280×800 |\n| --- | --- | --- | --- | --- | --- |\n",
+    );
+    // The size of the drawing and the median height of its step names, as laid out.
+    const MEASURE: &str = r#"
+        const svg = document.querySelector('svg');
+        if (!svg) { return null; }
+        const r = svg.getBoundingClientRect();
+        const names = [...document.querySelectorAll(arguments[0])]
+            .filter(e => e.textContent.trim().length > 0)
+            .map(e => parseFloat(getComputedStyle(e).fontSize) * (e.closest('svg').getScreenCTM() || {a: 1}).a)
+            .filter(h => h > 0)
+            .sort((a, b) => a - b);
+        return {w: r.width, h: r.height, name: names.length ? names[Math.floor(names.length / 2)] : 0, n: names.length};
+    "#;
+    for name in specs() {
+        let stem = name.trim_end_matches(".yaml");
+        let bytes = std::fs::read(root().join("specs").join(&name)).unwrap();
+        let spec = studyflow_spec::check(&bytes).spec.unwrap();
+        let plan =
+            studyflow_plan::compile(&spec, &bytes, &studyflow_calendar::Calendar::latvia(), None).0;
+        let steps = plan.graph.node_count();
+        let class = |c: studyflow_plan::DataClass| format!("{c:?}");
+        let ours = studyflow_plan::svg::svg(
+            &plan,
+            &studyflow_plan::svg::Words {
+                title: stem,
+                legend: "Data written",
+                task: "a person's task",
+                class: &class,
+            },
+        );
+        // Each with where its step names are: the pages' first line of a box, Graphviz's first
+        // line of a node, Mermaid's node label.
+        let mut pages = vec![(
+            "studyflow-svg",
+            "svg g > text[font-weight='600']",
+            format!("<!doctype html><body style=\"margin:0\">{ours}</body>"),
+        )];
+        if graphviz {
+            let dot = studyflow(&["plan", "--format", "dot", &format!("specs/{name}")]).stdout;
+            let path = dir.file(&format!("{stem}.dot"), &dot);
+            let out = std::process::Command::new("dot")
+                .args(["-Tsvg", &path])
+                .output()
+                .unwrap();
+            let svg = String::from_utf8_lossy(&out.stdout);
+            let svg = &svg[svg.find("<svg").unwrap_or(0)..];
+            pages.push((
+                "graphviz",
+                "svg g.node text:first-of-type",
+                format!("<!doctype html><body style=\"margin:0\">{svg}</body>"),
+            ));
+        }
+        if mermaid.exists() {
+            let text = studyflow(&["plan", "--format", "mermaid", &format!("specs/{name}")]).stdout;
+            let text = text.replace('&', "&amp;").replace('<', "&lt;");
+            pages.push((
+                "mermaid",
+                "svg g.node .nodeLabel",
+                format!(
+                    "<!doctype html><body style=\"margin:0\"><pre class=\"mermaid\">{text}</pre><script src=\"file://{}\"></script><script>mermaid.initialize({{startOnLoad: true}});</script></body>",
+                    mermaid.display()
+                ),
+            ));
+        }
+        for (renderer, names, html) in pages {
+            let page = dir.file(&format!("{stem}-{renderer}.html"), &html);
+            b.go(&format!("file://{page}")).await;
+            let mut m = serde_json::Value::Null;
+            for _ in 0..100 {
+                m = b.run(MEASURE, serde_json::json!([names])).await;
+                if m["n"].as_u64().unwrap_or(0) > 0 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            let (w, h, px, n) = (
+                m["w"].as_f64().unwrap_or(0.0),
+                m["h"].as_f64().unwrap_or(0.0),
+                m["name"].as_f64().unwrap_or(0.0),
+                m["n"].as_u64().unwrap_or(0),
+            );
+            assert!(
+                n as usize >= steps,
+                "{renderer} drew {n} names of {steps} steps for {stem}: {m}"
+            );
+            b.screenshot(&format!("graph-{renderer}-{stem}"), 1280, 800)
+                .await;
+            report.push_str(&format!(
+                "| {stem} | {steps} | {renderer} | {px:.1} px | {w:.0} × {h:.0} | {:.1} × {:.1} |\n",
+                w / 1280.0,
+                h / 800.0
+            ));
+            if renderer == "studyflow-svg" {
+                assert!(
+                    px >= 12.0,
+                    "the pages' drawing of {stem}: a step's name is {px:.1} px high"
+                );
+            }
+        }
+    }
+    let out = root().join("target/graph-comparison.md");
+    std::fs::write(&out, &report).unwrap();
+    eprintln!("{report}");
 }

@@ -253,7 +253,10 @@ impl Browser {
         let folder = std::env::var_os("STUDYFLOW_SCREENSHOTS")
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|| {
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots")
+                // The workspace's target folder, from whichever test crate includes this one.
+                let mut dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+                while !dir.join("Cargo.lock").exists() && dir.pop() {}
+                dir.join("target/screenshots")
             });
         self.call(
             reqwest::Method::POST,
