@@ -328,14 +328,18 @@ async fn the_plan_drawings_compared_in_the_browser() {
         if mermaid.exists() {
             let text = studyflow(&["plan", "--format", "mermaid", &format!("specs/{name}")]).stdout;
             let text = text.replace('&', "&amp;").replace('<', "&lt;");
-            pages.push((
-                "mermaid",
-                "svg g.node .nodeLabel",
-                format!(
-                    "<!doctype html><body style=\"margin:0\"><pre class=\"mermaid\">{text}</pre><script src=\"file://{}\"></script><script>mermaid.initialize({{startOnLoad: true}});</script></body>",
-                    mermaid.display()
-                ),
-            ));
+            // As `plan` writes it (natural size), and at Mermaid's default (fit to the width).
+            let fitted = text.replace("useMaxWidth: false", "useMaxWidth: true");
+            for (label, text) in [("mermaid", text), ("mermaid-fitted", fitted)] {
+                pages.push((
+                    label,
+                    "svg g.node .nodeLabel",
+                    format!(
+                        "<!doctype html><body style=\"margin:0\"><pre class=\"mermaid\">{text}</pre><script src=\"file://{}\"></script><script>mermaid.initialize({{startOnLoad: true}});</script></body>",
+                        mermaid.display()
+                    ),
+                ));
+            }
         }
         for (renderer, names, html) in pages {
             let page = dir.file(&format!("{stem}-{renderer}.html"), &html);
