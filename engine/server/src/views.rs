@@ -174,19 +174,29 @@ pub(crate) async fn release_file(
             file.chars().take(80).collect::<String>()
         )));
     };
-    let bytes = tokio::fs::read(release.folder.join(&name))
+    let gone = || {
+        Problem::new(
+            StatusCode::GONE,
+            "gone",
+            format!("`{name}` of release {n} is not there any more"),
+        )
+    };
+    let mut file = tokio::fs::File::open(release.folder.join(&name))
         .await
-        .map_err(|_| {
-            Problem::new(
-                StatusCode::GONE,
-                "gone",
-                format!("`{name}` of release {n} is not there any more"),
-            )
-        })?;
-    let actual = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        .map_err(|_| gone())?;
+    // Checked whole against the manifest before a byte is sent, then sent from the same
+    // handle in chunks (a release of a large study is not held in memory), checked again as
+    // it goes: a file changed meanwhile ends the transfer with an error, not a wrong file.
+    let (actual, length) = digest_of(&mut file).await.map_err(|_| gone())?;
     if actual != hash {
         tracing::error!(study = %id, release = n, file = %name, "a release file does not match its manifest");
         return Err(Problem::internal());
+    }
+    {
+        use tokio::io::AsyncSeekExt as _;
+        file.seek(std::io::SeekFrom::Start(0))
+            .await
+            .map_err(|_| gone())?;
     }
     app.engine
         .record_read(
@@ -197,12 +207,13 @@ pub(crate) async fn release_file(
             serde_json::json!({"release": n, "step": release.step, "file": name, "sha256": hash}),
         )
         .await?;
-    let mut r = bytes.into_response();
+    let mut r = axum::body::Body::from_stream(checked_chunks(file, hash.clone())).into_response();
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/csv; charset=utf-8"),
     );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     h.insert(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
@@ -213,6 +224,55 @@ pub(crate) async fn release_file(
         HeaderValue::from_str(&hash).map_err(|_| Problem::internal())?,
     );
     Ok(r)
+}
+
+/// How a file is read and sent: 64 KiB at a time.
+const CHUNK: usize = 64 * 1024;
+
+/// The sha256 (hex) and length of what `file` holds from where it stands, read in chunks.
+async fn digest_of(file: &mut tokio::fs::File) -> std::io::Result<(String, u64)> {
+    use sha2::Digest as _;
+    use tokio::io::AsyncReadExt as _;
+    let (mut hasher, mut buf, mut length) = (sha2::Sha256::new(), vec![0u8; CHUNK], 0u64);
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            return Ok((hex::encode(hasher.finalize()), length));
+        }
+        hasher.update(&buf[..n]);
+        length += n as u64;
+    }
+}
+
+/// `file` from where it stands as chunks, its sha256 checked against `expected` at the end: a
+/// file that changed since it was checked ends the stream with an error (the transfer breaks
+/// off), never as a complete wrong file.
+fn checked_chunks(
+    file: tokio::fs::File,
+    expected: String,
+) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    use sha2::Digest as _;
+    use tokio::io::AsyncReadExt as _;
+    futures_util::stream::unfold(
+        Some((file, sha2::Sha256::new(), expected)),
+        |state| async move {
+            let (mut file, mut hasher, expected) = state?;
+            let mut buf = vec![0u8; CHUNK];
+            match file.read(&mut buf).await {
+                Ok(0) if hex::encode(hasher.finalize_reset()) == expected => None,
+                Ok(0) => Some((
+                    Err(std::io::Error::other("the file changed while it was sent")),
+                    None,
+                )),
+                Ok(n) => {
+                    buf.truncate(n);
+                    hasher.update(&buf);
+                    Some((Ok(Bytes::from(buf)), Some((file, hasher, expected))))
+                }
+                Err(e) => Some((Err(e), None)),
+            }
+        },
+    )
 }
 
 #[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
@@ -590,4 +650,44 @@ pub(crate) async fn tasks_view(app: &App, who: &Identity) -> Result<Vec<TaskView
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt as _;
+
+    /// A release file is sent in chunks as it was checked; one changed after its check (same
+    /// length, another byte) ends the stream with an error instead of arriving whole.
+    #[tokio::test]
+    async fn a_release_file_is_streamed_and_a_change_meanwhile_breaks_it_off() {
+        let dir = std::env::temp_dir().join(format!("sf-stream-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("subjects.csv");
+        let body: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| format!("{i}\n").into_bytes())
+            .collect();
+        std::fs::write(&path, &body).unwrap();
+        let mut file = tokio::fs::File::open(&path).await.unwrap();
+        let (hash, length) = digest_of(&mut file).await.unwrap();
+        assert_eq!(length, body.len() as u64);
+        let chunks: Vec<std::io::Result<Bytes>> =
+            checked_chunks(tokio::fs::File::open(&path).await.unwrap(), hash.clone())
+                .collect()
+                .await;
+        assert!(chunks.len() > 1, "sent in chunks");
+        let sent: Vec<u8> = chunks
+            .into_iter()
+            .flat_map(|c| c.unwrap().to_vec())
+            .collect();
+        assert_eq!(sent, body);
+        let stream = checked_chunks(tokio::fs::File::open(&path).await.unwrap(), hash);
+        let mut changed = body.clone();
+        changed[0] = b'9';
+        std::fs::write(&path, &changed).unwrap();
+        let chunks: Vec<std::io::Result<Bytes>> = stream.collect().await;
+        assert!(chunks.last().unwrap().is_err(), "the transfer breaks off");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
