@@ -36,6 +36,9 @@ const PORT = intEnv('OIDC_PORT', 0);
 const HOST = '127.0.0.1';
 const REDIRECT_URIS = listEnv('OIDC_REDIRECT_URI', 'http://127.0.0.1:8080/callback');
 const POST_LOGOUT_REDIRECT_URIS = listEnv('OIDC_POST_LOGOUT_REDIRECT_URI', REDIRECT_URIS.join(','));
+// Where the provider tells the client of a sign-out at the provider (Back-Channel Logout 1.0),
+// naming the provider's session (`sid`); none when unset.
+const BACKCHANNEL_LOGOUT_URI = process.env.OIDC_BACKCHANNEL_LOGOUT_URI || '';
 const ID_TOKEN_TTL = intEnv('OIDC_ID_TOKEN_TTL', 300);
 const ACCESS_TOKEN_TTL = intEnv('OIDC_ACCESS_TOKEN_TTL', 300);
 const REFRESH_TOKEN_TTL = intEnv('OIDC_REFRESH_TOKEN_TTL', 24 * 60 * 60);
@@ -214,6 +217,10 @@ function configuration() {
       application_type: 'web',
       redirect_uris: REDIRECT_URIS,
       post_logout_redirect_uris: POST_LOGOUT_REDIRECT_URIS,
+      ...(BACKCHANNEL_LOGOUT_URI ? {
+        backchannel_logout_uri: BACKCHANNEL_LOGOUT_URI,
+        backchannel_logout_session_required: true,
+      } : {}),
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       // oidc-provider treats client_secret_basic and client_secret_post as
@@ -266,6 +273,7 @@ function configuration() {
       revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       introspection: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       userinfo: { enabled: true },
+      backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
         // GET /session/end renders `form` (hidden xsrf, action /session/end/confirm);
@@ -286,6 +294,13 @@ ${form}
       },
     },
     clientBasedCORS: () => false, // tests are not browsers
+    // The back-channel logout goes to studyflow on loopback, which oidc-provider's guard
+    // against requests to special-use addresses refuses: this test provider's outgoing
+    // requests use the plain fetch (a provider in service keeps the guard).
+    fetch: (url, options) => {
+      const { dispatcher: _guard, ...plain } = options;
+      return fetch(url, plain);
+    },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     cookies: {
       // Signed cookies (keygrip). No `secure` flag: the OP is plain http on loopback.
@@ -323,6 +338,7 @@ server.listen(PORT, HOST, () => {
   const provider = new Provider(issuer, configuration());
   provider.proxy = false; // plain http, no reverse proxy in front
   provider.on('server_error', (_ctx, err) => console.error('oidc-provider server_error:', err));
+  provider.on('backchannel.error', (_ctx, err, client) => console.error(`oidc-provider: the back-channel logout to ${client.clientId} failed:`, err.message, err.cause?.message ?? ''));
 
   const callback = provider.callback();
   server.on('request', (req, res) => {

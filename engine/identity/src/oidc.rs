@@ -102,7 +102,29 @@ pub struct IdClaims {
     pub nonce: Option<String>,
     #[serde(default)]
     pub preferred_username: Option<String>,
+    /// The provider's session the sign-in belongs to (for its back-channel logout).
+    #[serde(default)]
+    pub sid: Option<String>,
 }
+
+/// The claims of a back-channel logout token (OpenID Connect Back-Channel Logout 1.0 §2.4).
+#[derive(Debug, serde::Deserialize)]
+struct LogoutClaims {
+    iat: i64,
+    #[serde(default)]
+    jti: Option<String>,
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    sid: Option<String>,
+    #[serde(default)]
+    events: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    nonce: Option<serde_json::Value>,
+}
+
+/// The event a logout token must carry.
+const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
 /// The Service's identity provider.
 pub struct Oidc {
@@ -114,6 +136,24 @@ pub struct Oidc {
     /// By the hash of the session's secret: when it was signed in, and what is held for it
     /// (one confirmation at a time per session, so a rotated refresh token is never sent twice).
     held: Mutex<HashMap<Vec<u8>, (i64, Shared)>>,
+    /// Who each held session is at the provider, for its back-channel logout, which names them.
+    held_for: Mutex<HashMap<Vec<u8>, SignIn>>,
+    logged_out: Mutex<LoggedOut>,
+}
+
+/// A sign-in as the provider knows it: the person (`sub`) and the provider's session (`sid`).
+#[derive(Debug, Clone)]
+struct SignIn {
+    sub: String,
+    sid: Option<String>,
+}
+
+/// What the provider's back-channel logouts said: the sessions signed out there, ended at
+/// their next request, and the logout tokens seen (by `jti`), so none is taken twice.
+#[derive(Debug, Default)]
+struct LoggedOut {
+    sessions: HashMap<Vec<u8>, i64>,
+    tokens: HashMap<String, i64>,
 }
 
 impl std::fmt::Debug for Oidc {
@@ -181,6 +221,8 @@ impl Oidc {
             jwks: Mutex::new(jwks),
             pending: Mutex::new(HashMap::new()),
             held: Mutex::new(HashMap::new()),
+            held_for: Mutex::new(HashMap::new()),
+            logged_out: Mutex::new(LoggedOut::default()),
         })
     }
 
@@ -290,6 +332,16 @@ impl Oidc {
                 "the identity provider gave no refresh token: the session ends at its first 5-minute confirmation; allow the client the refresh_token grant, or ask for offline_access (--oidc-scope)"
             );
         }
+        self.held_for
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                session.to_vec(),
+                SignIn {
+                    sub: verified.claims.sub.clone(),
+                    sid: verified.claims.sid.clone(),
+                },
+            );
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         held.retain(|_, (since, _)| now - *since < HELD_AT_MOST);
         held.insert(
@@ -311,6 +363,19 @@ impl Oidc {
     /// elsewhere or before a restart), or for which the provider gave no refresh token, has
     /// ended once it is due. A provider that does not answer is an error; the session is kept.
     pub async fn reconfirm(&self, session: &[u8], subject: &str, now: i64) -> Result<Standing> {
+        if self
+            .logged_out
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .sessions
+            .remove(session)
+            .is_some()
+        {
+            self.forget(session);
+            return Ok(Standing::Ended(
+                "you signed out at the identity provider".into(),
+            ));
+        }
         let entry = self
             .held
             .lock()
@@ -329,10 +394,7 @@ impl Oidc {
         let standing = self.ask_again(&mut held, subject, now).await?;
         if standing != Standing::Vouched {
             drop(held);
-            self.held
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(session);
+            self.forget(session);
         }
         Ok(standing)
     }
@@ -409,6 +471,7 @@ impl Oidc {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(session);
+        self.forget(session);
         if let (Some((_, held)), Some(endpoint)) = (entry, &self.metadata.revocation_endpoint) {
             let held = held.lock().await;
             if let Some(refresh) = &held.refresh {
@@ -439,20 +502,9 @@ impl Oidc {
     pub async fn verify(&self, token: &str, nonce: Option<&str>, now: i64) -> Result<IdClaims> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| refused("the ID token is not a JWT"))?;
-        let kid = header.kid.clone().unwrap_or_default();
-        let known = self.key(&kid);
-        let key = match known {
-            Some(k) => k,
-            None => {
-                // The provider may have rotated its keys: read them once more.
-                let fresh: jsonwebtoken::jwk::JwkSet =
-                    get_json(&self.http, &self.metadata.jwks_uri).await?;
-                *self.jwks.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
-                self.key(&kid).ok_or_else(|| {
-                    refused("the ID token is signed by a key the provider does not publish")
-                })?
-            }
-        };
+        let key = self
+            .key_for(&header.kid.unwrap_or_default(), "ID token")
+            .await?;
         verify_with(
             token,
             &key,
@@ -461,6 +513,101 @@ impl Oidc {
             nonce,
             now,
         )
+    }
+
+    fn forget(&self, session: &[u8]) {
+        self.held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(session);
+        self.held_for
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(session);
+    }
+
+    /// The provider's key `kid`, its keys read again once when it is not among them (the
+    /// provider may have rotated them).
+    async fn key_for(&self, kid: &str, what: &str) -> Result<jsonwebtoken::DecodingKey> {
+        if let Some(k) = self.key(kid) {
+            return Ok(k);
+        }
+        let fresh: jsonwebtoken::jwk::JwkSet =
+            get_json(&self.http, &self.metadata.jwks_uri).await?;
+        *self.jwks.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
+        self.key(kid).ok_or_else(|| {
+            refused(format!(
+                "the {what} is signed by a key the provider does not publish"
+            ))
+        })
+    }
+
+    /// The provider's back-channel logout (OpenID Connect Back-Channel Logout 1.0): a logout
+    /// token signed by the provider for this client, naming the person (`sub`) and, when it
+    /// does, the provider's session (`sid`), ends every session here of that sign-in at its
+    /// next request, without waiting for the 5-minute confirmation. The token must carry the
+    /// logout event and no nonce, be issued within the last 5 minutes by `now`, and be seen
+    /// once. Returns how many sessions it ends.
+    pub async fn back_channel_logout(&self, token: &str, now: i64) -> Result<usize> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| refused("the logout token is not a JWT"))?;
+        if header
+            .typ
+            .as_deref()
+            .is_some_and(|t| !t.eq_ignore_ascii_case("logout+jwt") && t != "JWT")
+        {
+            return Err(refused("the token is not a logout token (typ)"));
+        }
+        let key = self
+            .key_for(&header.kid.unwrap_or_default(), "logout token")
+            .await?;
+        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        v.set_issuer(&[self.config.issuer.as_str()]);
+        v.set_audience(&[self.config.client_id.as_str()]);
+        v.validate_exp = false;
+        v.set_required_spec_claims(&["iss", "aud", "iat"]);
+        let claims = jsonwebtoken::decode::<LogoutClaims>(token, &key, &v)
+            .map_err(|e| refused(format!("the logout token is not valid: {:?}", e.kind())))?
+            .claims;
+        if !claims.events.contains_key(LOGOUT_EVENT) || claims.nonce.is_some() {
+            return Err(refused("the token is not a logout token (events, nonce)"));
+        }
+        let iat = claims.iat.saturating_mul(1_000_000);
+        if iat > now + 60_000_000 || now - iat > RECONFIRM_EVERY {
+            return Err(refused("the logout token is not of the last 5 minutes"));
+        }
+        if claims.sub.is_none() && claims.sid.is_none() {
+            return Err(refused(
+                "the logout token names neither a person nor a session",
+            ));
+        }
+        let mut logged_out = self.logged_out.lock().unwrap_or_else(|e| e.into_inner());
+        logged_out
+            .tokens
+            .retain(|_, seen| now - *seen <= RECONFIRM_EVERY * 2);
+        if let Some(jti) = &claims.jti
+            && logged_out.tokens.insert(jti.clone(), now).is_some()
+        {
+            return Err(refused("the logout token was used before"));
+        }
+        let ended: Vec<Vec<u8>> = self
+            .held_for
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(_, signed_in)| {
+                claims.sub.as_ref().is_none_or(|s| *s == signed_in.sub)
+                    && claims
+                        .sid
+                        .as_ref()
+                        .is_none_or(|s| signed_in.sid.as_ref() == Some(s))
+            })
+            .map(|(session, _)| session.clone())
+            .collect();
+        for session in &ended {
+            logged_out.sessions.insert(session.clone(), now);
+        }
+        Ok(ended.len())
     }
 
     fn key(&self, kid: &str) -> Option<jsonwebtoken::DecodingKey> {

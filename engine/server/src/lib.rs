@@ -171,6 +171,17 @@ pub fn routes() -> Vec<(RouteDoc, Handler)> {
         ),
         (
             r(
+                "POST",
+                "/api/v1/oidc/back-channel-logout",
+                Public,
+                "The identity provider's back-channel logout (OpenID Connect Back-Channel Logout 1.0): a `logout_token` (form) signed by the provider for this client ends the sessions of that sign-in here at their next request (200), audited then; a token that does not verify, or was seen before, is refused (400). Register this address as the client's `backchannel_logout_uri`.",
+                Nothing,
+                (200, Nothing),
+            ),
+            post(oidc_back_channel_logout),
+        ),
+        (
+            r(
                 "GET",
                 "/api/v1/session",
                 SignedIn,
@@ -825,6 +836,45 @@ struct Callback {
     code: Option<String>,
     state: Option<String>,
     error: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct LogoutForm {
+    logout_token: String,
+}
+
+async fn oidc_back_channel_logout(
+    State(app): State<Arc<App>>,
+    form: std::result::Result<axum::Form<LogoutForm>, axum::extract::rejection::FormRejection>,
+) -> Result<Response> {
+    let oidc = oidc_of(&app)?;
+    let refused = |why: String| {
+        tracing::warn!(%why, "a back-channel logout refused");
+        let mut r = (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({"error": "invalid_request", "error_description": why})),
+        )
+            .into_response();
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        r
+    };
+    let Ok(axum::Form(form)) = form else {
+        return Ok(refused("a form with `logout_token` is expected".into()));
+    };
+    match oidc
+        .back_channel_logout(&form.logout_token, app.engine.now())
+        .await
+    {
+        Ok(ended) => {
+            tracing::info!(ended, "sessions signed out at the identity provider");
+            let mut r = StatusCode::OK.into_response();
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            Ok(r)
+        }
+        Err(e) => Ok(refused(e.to_string())),
+    }
 }
 
 async fn oidc_callback(

@@ -58,6 +58,10 @@ fn provider(redirect_uri: &str, ttl: u32) -> Option<Provider> {
             .arg(dir.join("provider.mjs"))
             .env("OIDC_PORT", "0")
             .env("OIDC_REDIRECT_URI", redirect_uri)
+            .env(
+                "OIDC_BACKCHANNEL_LOGOUT_URI",
+                redirect_uri.replace("/oidc/callback", "/oidc/back-channel-logout"),
+            )
             .env("OIDC_ID_TOKEN_TTL", ttl.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -497,6 +501,111 @@ async fn a_session_lasts_while_the_provider_vouches_and_signing_out_ends_it_ther
     let text = idp.get(&done).send().await.unwrap().text().await.unwrap();
     assert!(text.contains("logged-out"), "{text}");
     // The other session of the same person, in another browser, is its own.
+    assert_eq!(get_session(&s, &session).await.0, StatusCode::OK);
+
+    drop(p);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A sign-out at the provider reaches this server at once over the back channel (OpenID
+/// Connect Back-Channel Logout 1.0, with the real `oidc-provider`): the session of that sign-in
+/// ends at its next request, audited with the reason; the person's other session, of another
+/// sign-in at the provider, goes on; a logout token that is not the provider's ends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_out_at_the_provider_ends_that_session_here_at_once() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let callback_uri = format!(
+        "http://{}/api/v1/oidc/callback",
+        listener.local_addr().unwrap()
+    );
+    let Some(p) = provider(&callback_uri, 900) else {
+        return;
+    };
+    let oidc = Oidc::discover(OidcConfig {
+        issuer: p.issuer.clone(),
+        client_id: "studyflow".into(),
+        client_secret: "studyflow-test-secret".into(),
+        redirect_uri: callback_uri.clone(),
+        scope: studyflow_identity::oidc::DEFAULT_SCOPE.into(),
+    })
+    .await
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("sf-oidc-bcl-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::open(dir.join("db").to_str().unwrap()).await.unwrap();
+    let accounts = Accounts::new(store.clone(), Policy::default());
+    let now = studyflow_runtime::clock::micros(jiff::Timestamp::now());
+    accounts
+        .add_oidc(
+            "inese.kalnina",
+            "inese.kalnina",
+            "sub-inese",
+            false,
+            "operator",
+            now,
+        )
+        .await
+        .unwrap();
+    let s = server(store.clone(), listener, oidc).await;
+    let (callback, cookie) = to_callback(&s, "inese.kalnina").await;
+    let (status, body, session) = come_back(&callback, &cookie).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let session = session.unwrap();
+    // Signed out at the provider, not here: the provider tells this server at once over the
+    // back channel (a logout token naming the person and the provider's session), and that
+    // session ends at its next request, without waiting 5 minutes; the other goes on.
+    let (callback, cookie, idp) = to_callback_in(&s, "inese.kalnina").await;
+    let (status, opened, third) = come_back(&callback, &cookie).await;
+    assert_eq!(status, StatusCode::CREATED, "{opened}");
+    let third = third.unwrap();
+    assert_eq!(get_session(&s, &third).await.0, StatusCode::OK);
+    let page = format!("{}/session/end?client_id=studyflow", p.issuer);
+    let form = idp.get(&page).send().await.unwrap().text().await.unwrap();
+    let xsrf = form
+        .split("name=\"xsrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("the provider's sign-out form: {form}"))
+        .to_owned();
+    idp.post(format!("{}/session/end/confirm", p.issuer))
+        .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")])
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = get_session(&s, &third).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("signed out at the identity provider"),
+        "{body}"
+    );
+    assert_eq!(get_session(&s, &session).await.0, StatusCode::OK);
+    let ended: Vec<_> = store
+        .audit_rows(0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.event.action == "session.ended")
+        .collect();
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert!(
+        ended[0]
+            .event
+            .detail
+            .contains("signed out at the identity provider"),
+        "{ended:?}"
+    );
+    // A logout token that is not the provider's is refused, and ends nothing.
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/oidc/back-channel-logout", s.base))
+        .form(&[("logout_token", "eyJhbGciOiJSUzI1NiJ9.e30.c2ln")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(get_session(&s, &session).await.0, StatusCode::OK);
     drop(p);
     let _ = std::fs::remove_dir_all(&dir);
