@@ -267,6 +267,89 @@ fn strings(v: &Value) -> Box<dyn Iterator<Item = &str> + '_> {
     }
 }
 
+/// At most this many values (members, list items, scalars) in one row of an answer: a row of a
+/// register is a few dozen; a body that packs millions into one is refused as it is read, not
+/// built into memory first.
+const ROW_VALUES: usize = 10_000;
+const TOO_MANY: &str = "a row holds more than 10000 values";
+
+/// A member's value read with a row's budget of values.
+struct Bounded<'b>(&'b std::cell::Cell<usize>);
+
+impl Bounded<'_> {
+    fn take<E: de::Error>(&self) -> Result<(), E> {
+        match self.0.get() {
+            0 => Err(E::custom(TOO_MANY)),
+            left => {
+                self.0.set(left - 1);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<'de> de::DeserializeSeed<'de> for Bounded<'_> {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Bounded<'_> {
+    type Value = Value;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a value")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        self.take()?;
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        self.take()?;
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        self.take()?;
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        self.take()?;
+        Ok(Value::from(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        self.take()?;
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        self.take()?;
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        self.take()?;
+        Ok(Value::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        self.visit_unit()
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        self.take()?;
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element_seed(Bounded(self.0))? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        self.take()?;
+        let mut members = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let v = map.next_value_seed(Bounded(self.0))?;
+            members.insert(key, v);
+        }
+        Ok(Value::Object(members))
+    }
+}
+
 /// One element of an answer's list, its members in the order given: a name given twice is
 /// kept twice so that it can be refused (`serde_json::Value` keeps the last one silently).
 enum Item {
@@ -284,8 +367,10 @@ impl<'de> Deserialize<'de> for Item {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Item, A::Error> {
                 let mut members = Vec::new();
-                while let Some(member) = map.next_entry::<String, Value>()? {
-                    members.push(member);
+                let budget = std::cell::Cell::new(ROW_VALUES);
+                while let Some(key) = map.next_key::<String>()? {
+                    let value = map.next_value_seed(Bounded(&budget))?;
+                    members.push((key, value));
                 }
                 Ok(Item::Object(members))
             }
@@ -352,6 +437,10 @@ pub fn parse(source: Source, body: &[u8]) -> Result<Vec<AnswerRow>, Rejected> {
         .deserialize_seq(List(source))
         .and_then(|v| reader.end().map(|()| v));
     let (rows, problems) = read.map_err(|e| match e.classify() {
+        serde_json::error::Category::Data if e.to_string().starts_with(TOO_MANY) => reject(
+            0,
+            &format!("{TOO_MANY} (line {}): refused as it was read", e.line()),
+        ),
         serde_json::error::Category::Data => reject(0, "the body is not a list of rows"),
         _ => reject(
             0,
@@ -555,12 +644,16 @@ mod tests {
         let body = format!("[{}{{}}]", "{},".repeat(999_999));
         let e = parse(Source::InformationCentre, body.as_bytes()).unwrap_err();
         assert_eq!((e.rows, e.problems.len()), (1_000_000, Problems::KEPT));
-        let twice = format!(
-            "[{{\"personal_code\":\"1\"{}}}]",
-            ",\"a\":0".repeat(100_000)
-        );
+        let twice = format!("[{{\"personal_code\":\"1\"{}}}]", ",\"a\":0".repeat(5_000));
         let e = parse(Source::InformationCentre, twice.as_bytes()).unwrap_err();
         assert_eq!((e.rows, e.problems.len()), (1, Problems::KEPT));
+        // A million values packed into one row: refused as they are read.
+        let packed = format!(
+            "[{{\"personal_code\":\"1\",\"a\":[{}0]}}]",
+            "0,".repeat(1_000_000)
+        );
+        let e = parse(Source::InformationCentre, packed.as_bytes()).unwrap_err();
+        assert!(e.problems[0].problem.starts_with(TOO_MANY), "{e}");
         let keys = StudyKeys::generate("answers");
         let req = Request::new(
             &keys,

@@ -53,6 +53,18 @@ pub fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
+/// The error opening a link with O_NOFOLLOW gives.
+fn libc_eloop() -> i32 {
+    #[cfg(unix)]
+    {
+        libc::ELOOP
+    }
+    #[cfg(not(unix))]
+    {
+        -1
+    }
+}
+
 /// Deletes a file that held identifiers in plaintext (an export a person supplied), after
 /// overwriting it with zeros — on a journalling or copy-on-write file system the old blocks
 /// may survive, which is why such files should live only on the encrypted work volume.
@@ -63,9 +75,23 @@ pub fn shred(path: &Path) -> std::io::Result<()> {
     if !meta.file_type().is_file() {
         return std::fs::remove_file(path);
     }
-    let len = meta.len();
     {
-        let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true);
+        // A link put in its place meanwhile is not opened either.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut o, libc::O_NOFOLLOW);
+        let mut f = match o.open(path) {
+            Ok(f) => f,
+            Err(e) if e.raw_os_error() == Some(libc_eloop()) => return std::fs::remove_file(path),
+            Err(e) => return Err(e),
+        };
+        let meta = f.metadata()?;
+        if !meta.is_file() {
+            drop(f);
+            return std::fs::remove_file(path);
+        }
+        let len = meta.len();
         let zeros = vec![0u8; 64 * 1024];
         let mut left = len;
         while left > 0 {

@@ -53,13 +53,25 @@ impl Staged {
             name.push(".old");
             PathBuf::from(name)
         };
-        match std::fs::rename(&self.path, &aside) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
+        let moved = match std::fs::rename(&self.path, &aside) {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(e),
+        };
+        if let Err(e) = std::fs::rename(&self.temporary, &self.path) {
+            // The one before goes back where it was: a failed placing loses nothing.
+            if moved {
+                let _ = std::fs::rename(&aside, &self.path);
+            }
+            return Err(e);
         }
-        std::fs::rename(&self.temporary, &self.path)?;
-        remove(&aside)?;
         self.temporary = PathBuf::new();
+        // Placed: the one before is overwritten and removed; if that fails the new one stays
+        // placed (what the caller audits), and what is left is destroyed with the study's
+        // files (MK403 p.26).
+        if moved && let Err(e) = remove(&aside) {
+            tracing::warn!(error = %e, "a replaced supplied file could not be removed");
+        }
         Ok(self.accepted)
     }
 }

@@ -1307,8 +1307,11 @@ impl Engine {
     pub async fn awaiting_files(&self, who: &Identity) -> Result<Vec<RunRow>> {
         let mut out = Vec::new();
         for r in self.store.awaiting_files().await? {
-            if self.task_for(&r, who).await.is_ok() {
-                out.push(r);
+            match self.task_for(&r, who).await {
+                Ok(_) => out.push(r),
+                // Not theirs: another study's, or another role's.
+                Err(EngineError::NotFound(_) | EngineError::Forbidden(_)) => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(out)

@@ -207,7 +207,8 @@ pub(crate) async fn release_file(
             serde_json::json!({"release": n, "step": release.step, "file": name, "sha256": hash}),
         )
         .await?;
-    let mut r = axum::body::Body::from_stream(checked_chunks(file, hash.clone())).into_response();
+    let mut r =
+        axum::body::Body::from_stream(checked_chunks(file, hash.clone(), length)).into_response();
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -244,30 +245,58 @@ async fn digest_of(file: &mut tokio::fs::File) -> std::io::Result<(String, u64)>
     }
 }
 
-/// `file` from where it stands as chunks, its sha256 checked against `expected` at the end: a
-/// file that changed since it was checked ends the stream with an error (the transfer breaks
-/// off), never as a complete wrong file.
+/// The first `length` bytes of `file`, from where it stands, as chunks, their sha256 checked
+/// against `expected` before the last chunk goes: the response says its length, so the
+/// transfer is complete only with that last chunk, which a file changed since it was checked
+/// never gets (the stream ends with an error there and the transfer breaks off).
 fn checked_chunks(
     file: tokio::fs::File,
     expected: String,
+    length: u64,
 ) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
     use sha2::Digest as _;
     use tokio::io::AsyncReadExt as _;
+    struct Sending {
+        file: tokio::fs::File,
+        hasher: sha2::Sha256,
+        expected: String,
+        left: u64,
+        /// The chunk read last, sent once the next one is read, or after the check.
+        held: Option<Bytes>,
+    }
+    let changed = || std::io::Error::other("the file changed while it was sent");
     futures_util::stream::unfold(
-        Some((file, sha2::Sha256::new(), expected)),
-        |state| async move {
-            let (mut file, mut hasher, expected) = state?;
-            let mut buf = vec![0u8; CHUNK];
-            match file.read(&mut buf).await {
-                Ok(0) if hex::encode(hasher.finalize_reset()) == expected => None,
-                Ok(0) => Some((
-                    Err(std::io::Error::other("the file changed while it was sent")),
-                    None,
-                )),
+        Some(Sending {
+            file,
+            hasher: sha2::Sha256::new(),
+            expected,
+            left: length,
+            held: None,
+        }),
+        move |state| async move {
+            let mut s = state?;
+            if s.left == 0 {
+                // All read: the last chunk goes only if the whole is as checked.
+                let whole = hex::encode(s.hasher.finalize_reset()) == s.expected;
+                return match (s.held.take(), whole) {
+                    (Some(last), true) => Some((Ok(last), None)),
+                    (None, true) => None,
+                    (_, false) => Some((Err(changed()), None)),
+                };
+            }
+            let mut buf = vec![0u8; CHUNK.min(usize::try_from(s.left).unwrap_or(CHUNK))];
+            match s.file.read(&mut buf).await {
+                // Shorter than it was: changed.
+                Ok(0) => Some((Err(changed()), None)),
                 Ok(n) => {
                     buf.truncate(n);
-                    hasher.update(&buf);
-                    Some((Ok(Bytes::from(buf)), Some((file, hasher, expected))))
+                    s.hasher.update(&buf);
+                    s.left -= n as u64;
+                    match s.held.replace(Bytes::from(buf)) {
+                        Some(previous) => Some((Ok(previous), Some(s))),
+                        // The first chunk is held: an empty one goes in its place.
+                        None => Some((Ok(Bytes::new()), Some(s))),
+                    }
                 }
                 Err(e) => Some((Err(e), None)),
             }
@@ -672,22 +701,29 @@ mod tests {
         let mut file = tokio::fs::File::open(&path).await.unwrap();
         let (hash, length) = digest_of(&mut file).await.unwrap();
         assert_eq!(length, body.len() as u64);
-        let chunks: Vec<std::io::Result<Bytes>> =
-            checked_chunks(tokio::fs::File::open(&path).await.unwrap(), hash.clone())
-                .collect()
-                .await;
+        let chunks: Vec<std::io::Result<Bytes>> = checked_chunks(
+            tokio::fs::File::open(&path).await.unwrap(),
+            hash.clone(),
+            length,
+        )
+        .collect()
+        .await;
         assert!(chunks.len() > 1, "sent in chunks");
         let sent: Vec<u8> = chunks
             .into_iter()
             .flat_map(|c| c.unwrap().to_vec())
             .collect();
         assert_eq!(sent, body);
-        let stream = checked_chunks(tokio::fs::File::open(&path).await.unwrap(), hash);
+        let stream = checked_chunks(tokio::fs::File::open(&path).await.unwrap(), hash, length);
         let mut changed = body.clone();
         changed[0] = b'9';
         std::fs::write(&path, &changed).unwrap();
         let chunks: Vec<std::io::Result<Bytes>> = stream.collect().await;
         assert!(chunks.last().unwrap().is_err(), "the transfer breaks off");
+        // Short of the length the response announced: never a complete transfer, whatever
+        // stops reading at that length.
+        let sent: usize = chunks.iter().flatten().map(Bytes::len).sum();
+        assert!((sent as u64) < length, "{sent} of {length}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -196,13 +196,14 @@ impl WitnessVerifier {
     /// of it, and nothing else of the answer (a line that is not a signature, or another
     /// key's, would make the note unreadable where it is kept); `None` when there is none.
     pub fn cosigned_note(&self, note: &str, answer: &str) -> Option<(String, Checkpoint, u64)> {
-        let mut out = note.trim_end_matches('\n').to_owned();
-        out.push('\n');
+        let base = format!("{}\n", note.trim_end_matches('\n'));
+        let mut out = base.clone();
         let mut found = None;
-        for line in answer.lines().filter(|l| l.starts_with('\u{2014}')) {
-            let candidate = format!("{out}{line}\n");
-            if let Some(seen) = self.cosigned(&candidate) {
-                out = candidate;
+        // Each line on its own against the note: one valid line admits no other.
+        for line in answer.lines().filter(|l| l.starts_with('\u{2014}')).take(8) {
+            if let Some(seen) = self.cosigned(&format!("{base}{line}\n")) {
+                out.push_str(line);
+                out.push('\n');
                 found = Some(seen);
             }
         }
@@ -584,7 +585,7 @@ mod tests {
             Err(Refusal::Malformed(_))
         ));
         // Only the witness's own valid lines of an answer are kept with the note.
-        let junk = format!("\u{2014}x\n\u{2014} studyflow.test/audit !!!\n{line}");
+        let junk = format!("\u{2014}x\n\u{2014} studyflow.test/audit !!!\n{line}\u{2014}y\n");
         let (kept, c, _) = public.cosigned_note(&note(5), &junk).unwrap();
         assert_eq!((kept, c.size), (cosigned.clone(), 5));
         assert_eq!(public.cosigned_note(&note(5), "\u{2014}x\n"), None);

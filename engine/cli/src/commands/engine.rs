@@ -470,7 +470,7 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                             })?;
                             let size = studyflow_store::tlog::unsigned_checkpoint(note)
                                 .map_or(0, |c| c.size);
-                            Some(witness::cosigned_size(url, note, size).await?)
+                            Some(witness::cosigned_size(url, &key, note, size).await?)
                         }
                     };
                     trusted.push(studyflow_store::TrustedWitness { key, holds });

@@ -207,12 +207,27 @@ impl WitnessAt {
 /// `note` of `size` rows and no proof, which it answers with the size it holds (409) or, when
 /// that is this very checkpoint, by cosigning it again (200). For `audit verify`, so the
 /// checkpoint log can be held to the witness's own record, not to what the log file says.
-pub async fn cosigned_size(url: &str, note: &str, size: u64) -> anyhow::Result<u64> {
+pub async fn cosigned_size(
+    url: &str,
+    witness: &WitnessVerifier,
+    note: &str,
+    size: u64,
+) -> anyhow::Result<u64> {
     let (status, body) = WitnessAt::new(url)?
         .add_checkpoint(&add_checkpoint_body(size, &[], note))
         .await?;
     match status {
-        200 => Ok(size),
+        // Only the witness's own cosignature of this checkpoint says it holds it.
+        200 => witness
+            .cosigned_note(note, &body)
+            .filter(|(_, c, _)| c.size == size)
+            .map(|_| size)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "the server at {url} answered, but not with {}'s cosignature of the latest checkpoint",
+                    witness.name()
+                )
+            }),
         409 => body.trim().parse().with_context(|| {
             format!(
                 "the witness answered 409 without its size: {}",
