@@ -52,10 +52,13 @@ const CLIENT_SECRET = 'studyflow-test-secret';
 const PASSWORD = 'test-password';
 
 // login name -> account. `sub` is the account id.
+// `acr`: how the provider signs the account in — with a second factor (MFA) or a password alone.
+const ACR_MFA = 'urn:studyflow:test:mfa';
+const ACR_PASSWORD = 'urn:studyflow:test:password';
 const ACCOUNTS = new Map([
-  ['inese.kalnina', { sub: 'sub-inese', name: 'Inese Kalniņa', email: 'inese.kalnina@example.test' }],
-  ['gatis.krumins', { sub: 'sub-gatis', name: 'Gatis Krūmiņš', email: 'gatis.krumins@example.test' }],
-  ['eve.sample', { sub: 'sub-eve', name: 'Eve Sample', email: 'eve.sample@example.test' }],
+  ['inese.kalnina', { sub: 'sub-inese', name: 'Inese Kalniņa', email: 'inese.kalnina@example.test', acr: ACR_MFA }],
+  ['gatis.krumins', { sub: 'sub-gatis', name: 'Gatis Krūmiņš', email: 'gatis.krumins@example.test', acr: ACR_MFA }],
+  ['eve.sample', { sub: 'sub-eve', name: 'Eve Sample', email: 'eve.sample@example.test', acr: ACR_PASSWORD }],
 ].map(([login, a]) => [login, { ...a, preferred_username: login }]));
 const ACCOUNTS_BY_SUB = new Map([...ACCOUNTS.values()].map((a) => [a.sub, a]));
 
@@ -201,7 +204,11 @@ async function handleInteraction(provider, req, res, url) {
   // Grant consent in the same step so the test needs a single POST.
   const grantId = await grantEverything(provider, interaction, account.sub);
   return provider.interactionFinished(req, res, {
-    login: { accountId: account.sub, amr: ['pwd'] },
+    login: {
+      accountId: account.sub,
+      acr: account.acr,
+      amr: account.acr === ACR_MFA ? ['pwd', 'otp'] : ['pwd'],
+    },
     consent: { grantId },
   }, { mergeWithLastSubmission: false });
 }
@@ -231,6 +238,7 @@ function configuration() {
     }],
     jwks: { keys: [signingJwk] },
     scopes: ['openid', 'profile', 'email', 'offline_access'],
+    acrValues: [ACR_MFA, ACR_PASSWORD],
     claims: {
       openid: ['sub'],
       profile: ['name', 'preferred_username'],

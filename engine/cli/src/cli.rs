@@ -323,6 +323,12 @@ pub struct ServeArgs {
     /// (then `--oidc-scope "openid profile offline_access"`).
     #[arg(long, env = "STUDYFLOW_OIDC_SCOPE", value_name = "SCOPES", default_value = studyflow_identity::oidc::DEFAULT_SCOPE)]
     pub oidc_scope: String,
+    /// An authentication context class the Service accepts, as the provider names it (e.g.
+    /// its class for a sign-in with a second factor), repeatable: asked for at sign-in, and a
+    /// sign-in of another class is refused. Without it the provider's own factors are not
+    /// checked.
+    #[arg(long = "oidc-acr", env = "STUDYFLOW_OIDC_ACR", value_name = "CLASS", value_delimiter = ',')]
+    pub oidc_acr: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -45,6 +45,10 @@ pub struct OidcConfig {
     /// The scopes asked for ([`DEFAULT_SCOPE`]; with `offline_access` for a provider that
     /// gives a refresh token only then).
     pub scope: String,
+    /// The authentication context classes the Service accepts (the provider's names for, say,
+    /// a sign-in with a second factor): asked for at sign-in (`acr_values`), and an ID token
+    /// whose `acr` is none of them is refused. Empty: not asked, not checked.
+    pub acr_values: Vec<String>,
 }
 
 /// The scopes asked for unless configured: the ID token with `preferred_username`.
@@ -105,6 +109,9 @@ pub struct IdClaims {
     /// The provider's session the sign-in belongs to (for its back-channel logout).
     #[serde(default)]
     pub sid: Option<String>,
+    /// How the provider signed the person in (its authentication context class).
+    #[serde(default)]
+    pub acr: Option<String>,
 }
 
 /// The claims of a back-channel logout token (OpenID Connect Back-Channel Logout 1.0 §2.4).
@@ -251,6 +258,10 @@ impl Oidc {
             .append_pair("nonce", &nonce)
             .append_pair("code_challenge", &challenge)
             .append_pair("code_challenge_method", "S256");
+        if !self.config.acr_values.is_empty() {
+            url.query_pairs_mut()
+                .append_pair("acr_values", &self.config.acr_values.join(" "));
+        }
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         pending.retain(|_, p| now - p.at < PENDING_FOR);
         if pending.len() >= MAX_PENDING
@@ -317,6 +328,20 @@ impl Oidc {
             .and_then(|t| t.as_str())
             .ok_or_else(|| refused("the identity provider sent no ID token"))?;
         let claims = self.verify(token, Some(&pending.nonce), now).await?;
+        // The Service's own rule on how people sign in (say, with a second factor) is the
+        // provider's word in `acr`: a sign-in of another class is refused.
+        if !self.config.acr_values.is_empty()
+            && !claims
+                .acr
+                .as_ref()
+                .is_some_and(|a| self.config.acr_values.contains(a))
+        {
+            return Err(refused(format!(
+                "the identity provider signed you in as `{}`, and this server accepts only {}: sign in there with the second factor it asks for",
+                claims.acr.as_deref().unwrap_or("(no class given)"),
+                self.config.acr_values.join(", ")
+            )));
+        }
         Ok(Verified {
             claims,
             refresh: refresh_token(&body),

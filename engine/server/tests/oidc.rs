@@ -241,6 +241,7 @@ async fn sign_in_at_the_service_identity_provider() {
         client_secret: "studyflow-test-secret".into(),
         redirect_uri: callback_uri.clone(),
         scope: studyflow_identity::oidc::DEFAULT_SCOPE.into(),
+        acr_values: Vec::new(),
     };
     // A provider whose discovery names another issuer is refused.
     let mut wrong = config.clone();
@@ -379,6 +380,7 @@ async fn a_session_lasts_while_the_provider_vouches_and_signing_out_ends_it_ther
         client_secret: "studyflow-test-secret".into(),
         redirect_uri: callback_uri.clone(),
         scope: studyflow_identity::oidc::DEFAULT_SCOPE.into(),
+        acr_values: Vec::new(),
     })
     .await
     .unwrap();
@@ -527,6 +529,7 @@ async fn a_sign_out_at_the_provider_ends_that_session_here_at_once() {
         client_secret: "studyflow-test-secret".into(),
         redirect_uri: callback_uri.clone(),
         scope: studyflow_identity::oidc::DEFAULT_SCOPE.into(),
+        acr_values: Vec::new(),
     })
     .await
     .unwrap();
@@ -607,6 +610,64 @@ async fn a_sign_out_at_the_provider_ends_that_session_here_at_once() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(get_session(&s, &session).await.0, StatusCode::OK);
+    drop(p);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The Service's rule on how people sign in at its provider (here: with a second factor) is
+/// the provider's word in `acr`: with `--oidc-acr`, the class is asked for, and a sign-in of
+/// another class (a password alone) is refused, its account never reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_without_the_required_second_factor_is_refused() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let callback_uri = format!(
+        "http://{}/api/v1/oidc/callback",
+        listener.local_addr().unwrap()
+    );
+    let Some(p) = provider(&callback_uri, 900) else {
+        return;
+    };
+    let oidc = Oidc::discover(OidcConfig {
+        issuer: p.issuer.clone(),
+        client_id: "studyflow".into(),
+        client_secret: "studyflow-test-secret".into(),
+        redirect_uri: callback_uri.clone(),
+        scope: studyflow_identity::oidc::DEFAULT_SCOPE.into(),
+        acr_values: vec!["urn:studyflow:test:mfa".into()],
+    })
+    .await
+    .unwrap();
+    let (login_url, _) = oidc.begin(0);
+    assert!(
+        login_url.contains("acr_values=urn%3Astudyflow%3Atest%3Amfa"),
+        "{login_url}"
+    );
+    let dir = std::env::temp_dir().join(format!("sf-oidc-acr-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::open(dir.join("db").to_str().unwrap()).await.unwrap();
+    let accounts = Accounts::new(store.clone(), Policy::default());
+    let now = studyflow_runtime::clock::micros(jiff::Timestamp::now());
+    for (login, sub) in [("inese.kalnina", "sub-inese"), ("eve.sample", "sub-eve")] {
+        accounts
+            .add_oidc(login, login, sub, false, "operator", now)
+            .await
+            .unwrap();
+    }
+    let s = server(store.clone(), listener, oidc).await;
+    let (callback, cookie) = to_callback(&s, "inese.kalnina").await;
+    let (status, body, session) = come_back(&callback, &cookie).await;
+    assert_eq!(status, StatusCode::CREATED, "with the second factor: {body}");
+    assert!(session.is_some());
+    let (callback, cookie) = to_callback(&s, "eve.sample").await;
+    let (status, body, session) = come_back(&callback, &cookie).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(session.is_none());
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("urn:studyflow:test:password") && detail.contains("second factor"),
+        "{detail}"
+    );
     drop(p);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -116,6 +116,7 @@ async fn serve(a: &ServeArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
                     client_secret: secret,
                     redirect_uri: redirect_uri.clone(),
                     scope: a.oidc_scope.clone(),
+                    acr_values: a.oidc_acr.clone(),
                 })
                 .await
                 .with_context(|| format!("cannot use the identity provider {issuer}"))?;
