@@ -327,7 +327,12 @@ pub struct ServeArgs {
     /// its class for a sign-in with a second factor), repeatable: asked for at sign-in, and a
     /// sign-in of another class is refused. Without it the provider's own factors are not
     /// checked.
-    #[arg(long = "oidc-acr", env = "STUDYFLOW_OIDC_ACR", value_name = "CLASS", value_delimiter = ',')]
+    #[arg(
+        long = "oidc-acr",
+        env = "STUDYFLOW_OIDC_ACR",
+        value_name = "CLASS",
+        value_delimiter = ','
+    )]
     pub oidc_acr: Vec<String>,
 }
 

@@ -657,7 +657,11 @@ async fn a_sign_in_without_the_required_second_factor_is_refused() {
     let s = server(store.clone(), listener, oidc).await;
     let (callback, cookie) = to_callback(&s, "inese.kalnina").await;
     let (status, body, session) = come_back(&callback, &cookie).await;
-    assert_eq!(status, StatusCode::CREATED, "with the second factor: {body}");
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "with the second factor: {body}"
+    );
     assert!(session.is_some());
     let (callback, cookie) = to_callback(&s, "eve.sample").await;
     let (status, body, session) = come_back(&callback, &cookie).await;
