@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use studyflow_spec::catalogue::{self, FieldClass, Source};
 
@@ -272,19 +272,27 @@ fn strings(v: &Value) -> Box<dyn Iterator<Item = &str> + '_> {
 /// built into memory first.
 const ROW_VALUES: usize = 10_000;
 const TOO_MANY: &str = "a row holds more than 10000 values";
+/// At most this many values in a whole answer (a register's answer about 100,000 subjects
+/// with twenty fields is two million): kept rows cost memory until the answer is checked.
+const BODY_VALUES: usize = 4_000_000;
+const TOO_MANY_IN_ALL: &str = "the answer holds more than 4000000 values";
 
-/// A member's value read with a row's budget of values.
-struct Bounded<'b>(&'b std::cell::Cell<usize>);
+/// A member's value read with its row's budget of values and the whole answer's.
+#[derive(Clone, Copy)]
+struct Bounded<'b> {
+    row: &'b std::cell::Cell<usize>,
+    body: &'b std::cell::Cell<usize>,
+}
 
 impl Bounded<'_> {
     fn take<E: de::Error>(&self) -> Result<(), E> {
-        match self.0.get() {
-            0 => Err(E::custom(TOO_MANY)),
-            left => {
-                self.0.set(left - 1);
-                Ok(())
+        for (cell, why) in [(self.row, TOO_MANY), (self.body, TOO_MANY_IN_ALL)] {
+            match cell.get() {
+                0 => return Err(E::custom(why)),
+                left => cell.set(left - 1),
             }
         }
+        Ok(())
     }
 }
 
@@ -334,7 +342,7 @@ impl<'de> Visitor<'de> for Bounded<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         self.take()?;
         let mut items = Vec::new();
-        while let Some(v) = seq.next_element_seed(Bounded(self.0))? {
+        while let Some(v) = seq.next_element_seed(self)? {
             items.push(v);
         }
         Ok(Value::Array(items))
@@ -343,7 +351,7 @@ impl<'de> Visitor<'de> for Bounded<'_> {
         self.take()?;
         let mut members = serde_json::Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            let v = map.next_value_seed(Bounded(self.0))?;
+            let v = map.next_value_seed(self)?;
             members.insert(key, v);
         }
         Ok(Value::Object(members))
@@ -357,19 +365,27 @@ enum Item {
     Other,
 }
 
-impl<'de> Deserialize<'de> for Item {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Item, D::Error> {
-        struct Row;
-        impl<'de> Visitor<'de> for Row {
+/// A row of an answer read against the whole answer's budget of values.
+struct RowSeed<'b>(&'b std::cell::Cell<usize>);
+
+impl<'de> de::DeserializeSeed<'de> for RowSeed<'_> {
+    type Value = Item;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Item, D::Error> {
+        struct Row<'b>(&'b std::cell::Cell<usize>);
+        impl<'de> Visitor<'de> for Row<'_> {
             type Value = Item;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a row")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Item, A::Error> {
                 let mut members = Vec::new();
-                let budget = std::cell::Cell::new(ROW_VALUES);
+                let row = std::cell::Cell::new(ROW_VALUES);
+                let budget = Bounded {
+                    row: &row,
+                    body: self.0,
+                };
                 while let Some(key) = map.next_key::<String>()? {
-                    let value = map.next_value_seed(Bounded(&budget))?;
+                    let value = map.next_value_seed(budget)?;
                     members.push((key, value));
                 }
                 Ok(Item::Object(members))
@@ -397,7 +413,7 @@ impl<'de> Deserialize<'de> for Item {
                 Ok(Item::Other)
             }
         }
-        d.deserialize_any(Row)
+        d.deserialize_any(Row(self.0))
     }
 }
 
@@ -423,7 +439,8 @@ pub fn parse(source: Source, body: &[u8]) -> Result<Vec<AnswerRow>, Rejected> {
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
             let (mut rows, mut problems) = (Vec::new(), Problems::default());
             let mut row = 0;
-            while let Some(item) = seq.next_element::<Item>()? {
+            let budget = std::cell::Cell::new(BODY_VALUES);
+            while let Some(item) = seq.next_element_seed(RowSeed(&budget))? {
                 row += 1;
                 if let Some(r) = take_row(self.0, row, item, &mut problems) {
                     rows.push(r);
@@ -437,10 +454,18 @@ pub fn parse(source: Source, body: &[u8]) -> Result<Vec<AnswerRow>, Rejected> {
         .deserialize_seq(List(source))
         .and_then(|v| reader.end().map(|()| v));
     let (rows, problems) = read.map_err(|e| match e.classify() {
-        serde_json::error::Category::Data if e.to_string().starts_with(TOO_MANY) => reject(
-            0,
-            &format!("{TOO_MANY} (line {}): refused as it was read", e.line()),
-        ),
+        serde_json::error::Category::Data
+            if [TOO_MANY, TOO_MANY_IN_ALL]
+                .iter()
+                .any(|w| e.to_string().starts_with(w)) =>
+        {
+            let why = e.to_string();
+            let why = why.split(" at line").next().unwrap_or("");
+            reject(
+                0,
+                &format!("{why} (line {}): refused as it was read", e.line()),
+            )
+        }
         serde_json::error::Category::Data => reject(0, "the body is not a list of rows"),
         _ => reject(
             0,
@@ -654,6 +679,14 @@ mod tests {
         );
         let e = parse(Source::InformationCentre, packed.as_bytes()).unwrap_err();
         assert!(e.problems[0].problem.starts_with(TOO_MANY), "{e}");
+        // Rows each within their budget, past the whole answer's: refused as they are read.
+        let row = format!(
+            "{{\"personal_code\":\"1\",\"a\":[{}0]}}",
+            "0,".repeat(9_000)
+        );
+        let many = format!("[{}{row}]", format!("{row},").repeat(450));
+        let e = parse(Source::InformationCentre, many.as_bytes()).unwrap_err();
+        assert!(e.problems[0].problem.starts_with(TOO_MANY_IN_ALL), "{e}");
         let keys = StudyKeys::generate("answers");
         let req = Request::new(
             &keys,

@@ -79,8 +79,12 @@ pub fn shred(path: &Path) -> std::io::Result<()> {
         let mut o = std::fs::OpenOptions::new();
         o.write(true);
         // A link put in its place meanwhile is not opened either.
+        // Nor a FIFO (it would block the open for ever): O_NONBLOCK, then a regular file only.
         #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut o, libc::O_NOFOLLOW);
+        std::os::unix::fs::OpenOptionsExt::custom_flags(
+            &mut o,
+            libc::O_NOFOLLOW | libc::O_NONBLOCK,
+        );
         let mut f = match o.open(path) {
             Ok(f) => f,
             Err(e) if e.raw_os_error() == Some(libc_eloop()) => return std::fs::remove_file(path),

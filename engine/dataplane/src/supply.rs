@@ -60,8 +60,8 @@ impl Staged {
         };
         if let Err(e) = std::fs::rename(&self.temporary, &self.path) {
             // The one before goes back where it was: a failed placing loses nothing.
-            if moved {
-                let _ = std::fs::rename(&aside, &self.path);
+            if moved && let Err(back) = std::fs::rename(&aside, &self.path) {
+                tracing::error!(error = %back, "a supplied file moved aside could not be put back");
             }
             return Err(e);
         }

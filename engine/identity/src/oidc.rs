@@ -119,7 +119,8 @@ pub struct IdClaims {
 struct LogoutClaims {
     iat: i64,
     #[serde(default)]
-    jti: Option<String>,
+    exp: Option<i64>,
+    jti: String,
     #[serde(default)]
     sub: Option<String>,
     #[serde(default)]
@@ -139,6 +140,10 @@ pub struct Oidc {
     metadata: Metadata,
     http: reqwest::Client,
     jwks: Mutex<jsonwebtoken::jwk::JwkSet>,
+    /// When the keys were last read again for an unknown key id (a monotonic instant): at
+    /// most once a minute, so tokens naming made-up keys cannot make the server hammer the
+    /// provider.
+    keys_read: Mutex<Option<std::time::Instant>>,
     pending: Mutex<HashMap<String, Pending>>,
     /// By the hash of the session's secret: when it was signed in, and what is held for it
     /// (one confirmation at a time per session, so a rotated refresh token is never sent twice).
@@ -183,7 +188,14 @@ fn b64(bytes: &[u8]) -> String {
 impl Oidc {
     /// Reads the provider's discovery document and keys; refused when the document names
     /// another issuer than the one configured.
-    pub async fn discover(config: OidcConfig) -> Result<Oidc> {
+    pub async fn discover(mut config: OidcConfig) -> Result<Oidc> {
+        // `a, b` or an empty variable: classes are names, never blank.
+        config.acr_values = config
+            .acr_values
+            .iter()
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty())
+            .collect();
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
@@ -226,6 +238,7 @@ impl Oidc {
             metadata,
             http,
             jwks: Mutex::new(jwks),
+            keys_read: Mutex::new(None),
             pending: Mutex::new(HashMap::new()),
             held: Mutex::new(HashMap::new()),
             held_for: Mutex::new(HashMap::new()),
@@ -369,6 +382,10 @@ impl Oidc {
             );
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         held.retain(|_, (since, _)| now - *since < HELD_AT_MOST);
+        self.held_for
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|s, _| s.as_slice() == session || held.contains_key(s));
         held.insert(
             session.to_vec(),
             (
@@ -470,6 +487,16 @@ impl Oidc {
         // the same person.
         if let Some(token) = body.get("id_token").and_then(|t| t.as_str()) {
             match self.verify(token, None, now).await {
+                Ok(c)
+                    if !self.config.acr_values.is_empty()
+                        && c.acr
+                            .as_ref()
+                            .is_some_and(|a| !self.config.acr_values.contains(a)) =>
+                {
+                    return Ok(Standing::Ended(
+                        "the identity provider now signs you in without the second factor this server requires".into(),
+                    ));
+                }
                 Ok(c) if c.sub == held.subject => {}
                 Ok(_) => {
                     return Ok(Standing::Ended(
@@ -557,6 +584,18 @@ impl Oidc {
         if let Some(k) = self.key(kid) {
             return Ok(k);
         }
+        let unknown = || {
+            refused(format!(
+                "the {what} is signed by a key the provider does not publish"
+            ))
+        };
+        {
+            let mut last = self.keys_read.lock().unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(60)) {
+                return Err(unknown());
+            }
+            *last = Some(std::time::Instant::now());
+        }
         let fresh: jsonwebtoken::jwk::JwkSet =
             get_json(&self.http, &self.metadata.jwks_uri).await?;
         *self.jwks.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
@@ -576,11 +615,9 @@ impl Oidc {
     pub async fn back_channel_logout(&self, token: &str, now: i64) -> Result<usize> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| refused("the logout token is not a JWT"))?;
-        if header
-            .typ
-            .as_deref()
-            .is_some_and(|t| !t.eq_ignore_ascii_case("logout+jwt") && t != "JWT")
-        {
+        if header.typ.as_deref().is_some_and(|t| {
+            !t.eq_ignore_ascii_case("logout+jwt") && !t.eq_ignore_ascii_case("JWT")
+        }) {
             return Err(refused("the token is not a logout token (typ)"));
         }
         let key = self
@@ -601,6 +638,12 @@ impl Oidc {
         if iat > now + 60_000_000 || now - iat > RECONFIRM_EVERY {
             return Err(refused("the logout token is not of the last 5 minutes"));
         }
+        if claims
+            .exp
+            .is_some_and(|exp| exp.saturating_mul(1_000_000) <= now)
+        {
+            return Err(refused("the logout token has expired"));
+        }
         if claims.sub.is_none() && claims.sid.is_none() {
             return Err(refused(
                 "the logout token names neither a person nor a session",
@@ -610,11 +653,14 @@ impl Oidc {
         logged_out
             .tokens
             .retain(|_, seen| now - *seen <= RECONFIRM_EVERY * 2);
-        if let Some(jti) = &claims.jti
-            && logged_out.tokens.insert(jti.clone(), now).is_some()
-        {
+        // The spec requires `jti`; without one (a refusal from serde) no token is taken twice.
+        if logged_out.tokens.insert(claims.jti.clone(), now).is_some() {
             return Err(refused("the logout token was used before"));
         }
+        // Sessions marked and never seen again (timed out, revoked) are not kept for ever.
+        logged_out
+            .sessions
+            .retain(|_, at| now - *at <= HELD_AT_MOST);
         let ended: Vec<Vec<u8>> = self
             .held_for
             .lock()

@@ -845,9 +845,11 @@ struct LogoutForm {
 
 async fn oidc_back_channel_logout(
     State(app): State<Arc<App>>,
+    client: Client,
     form: std::result::Result<axum::Form<LogoutForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response> {
     let oidc = oidc_of(&app)?;
+    limited(&app, &client)?;
     let refused = |why: String| {
         tracing::warn!(%why, "a back-channel logout refused");
         let mut r = (

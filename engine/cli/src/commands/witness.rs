@@ -171,6 +171,14 @@ impl WitnessAt {
     const ANSWER_LIMIT: usize = 64 * 1024;
 
     fn new(url: &str) -> anyhow::Result<WitnessAt> {
+        // A witness's size (409) is not signed: only TLS says it is the witness's own word,
+        // so plain http only to this machine.
+        let parsed = reqwest::Url::parse(url)
+            .with_context(|| format!("`{url}` is not a witness's address"))?;
+        anyhow::ensure!(
+            studyflow_identity::oidc::secrets_may_go_to(&parsed),
+            "the witness at `{url}` is not reached over https: its answers about what it cosigned would travel unauthenticated"
+        );
         Ok(WitnessAt {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
