@@ -296,17 +296,7 @@ impl AuditSigner {
     pub fn parse(text: &str) -> Result<AuditSigner, TlogError> {
         let bad = || TlogError::MalformedSigner("the key".into());
         let rest = text.trim().strip_prefix("PRIVATE+KEY+").ok_or_else(bad)?;
-        // A name holds no `+`; the key's base64 may.
-        let mut parts = rest.splitn(3, '+');
-        let (name, id, key) = (parts.next(), parts.next(), parts.next());
-        let (Some(key), Some(id), Some(name)) = (key, id, name) else {
-            return Err(bad());
-        };
-        let bytes = zeroize::Zeroizing::new(B64.decode(key).map_err(|_| bad())?);
-        if bytes.len() != 33 || bytes[0] != ED25519 || !valid_name(name) {
-            return Err(bad());
-        }
-        let seed: [u8; 32] = bytes[1..].try_into().map_err(|_| bad())?;
+        let (name, id, seed) = key_parts(rest, ED25519).ok_or_else(bad)?;
         let signer = AuditSigner::of(name, &seed);
         if hex::encode(signer.id()) != id {
             return Err(bad());
@@ -327,14 +317,8 @@ impl AuditSigner {
     }
 
     fn encode(&self) -> zeroize::Zeroizing<String> {
-        let mut bytes = zeroize::Zeroizing::new(vec![ED25519]);
-        bytes.extend_from_slice(self.key.as_bytes());
-        zeroize::Zeroizing::new(format!(
-            "PRIVATE+KEY+{}+{}+{}",
-            self.name,
-            hex::encode(self.id()),
-            B64.encode(&bytes[..])
-        ))
+        let key = key_text(&self.name, ED25519, self.id(), self.key.as_bytes());
+        zeroize::Zeroizing::new(format!("PRIVATE+KEY+{}", key.as_str()))
     }
 
     fn id(&self) -> [u8; 4] {
@@ -408,7 +392,7 @@ pub(crate) fn write_key_file(path: &Path, text: &str) -> std::io::Result<()> {
 }
 
 /// The body of a C2SP `tlog-checkpoint`: origin, size, root.
-fn checkpoint_text(origin: &str, size: u64, root: &[u8; 32]) -> String {
+pub(crate) fn checkpoint_text(origin: &str, size: u64, root: &[u8; 32]) -> String {
     format!("{origin}\n{size}\n{}\n", B64.encode(root))
 }
 
@@ -430,38 +414,15 @@ pub struct Checkpoint {
 impl AuditVerifier {
     /// Parses a verifier key (`name+id+key`).
     pub fn parse(text: &str) -> Result<AuditVerifier, TlogError> {
-        let text = text.trim();
-        let bad = || TlogError::MalformedVerifier(text.chars().take(80).collect());
-        // A name holds no `+`; the key's base64 may.
-        let mut parts = text.splitn(3, '+');
-        let (name, id, key) = (parts.next(), parts.next(), parts.next());
-        let (Some(key), Some(id), Some(name)) = (key, id, name) else {
-            return Err(bad());
-        };
-        let bytes = B64.decode(key).map_err(|_| bad())?;
-        if bytes.len() != 33 || bytes[0] != ED25519 || !valid_name(name) {
-            return Err(bad());
-        }
-        let public: [u8; 32] = bytes[1..].try_into().map_err(|_| bad())?;
-        if hex::encode(key_id(name, &public)) != id {
-            return Err(bad());
-        }
-        Ok(AuditVerifier {
-            name: name.to_owned(),
-            key: VerifyingKey::from_bytes(&public).map_err(|_| bad())?,
-        })
+        let (name, key) = public_key(text, ED25519)
+            .ok_or_else(|| TlogError::MalformedVerifier(text.trim().chars().take(80).collect()))?;
+        Ok(AuditVerifier { name, key })
     }
 
     /// The key as it is published.
     pub fn encode(&self) -> String {
-        let mut bytes = vec![ED25519];
-        bytes.extend_from_slice(self.key.as_bytes());
-        format!(
-            "{}+{}+{}",
-            self.name,
-            hex::encode(key_id(&self.name, self.key.as_bytes())),
-            B64.encode(bytes)
-        )
+        let id = key_id(&self.name, self.key.as_bytes());
+        key_text(&self.name, ED25519, id, self.key.as_bytes()).to_string()
     }
 
     pub fn name(&self) -> &str {
@@ -471,8 +432,7 @@ impl AuditVerifier {
     /// The text of a note this key signed; other signatures (a witness's) are skipped.
     pub fn open<'n>(&self, note: &'n str) -> Result<&'n str, TlogError> {
         let bad = |why: &str| TlogError::MalformedNote(why.to_owned());
-        let split = note.find("\n\n").ok_or_else(|| bad("no blank line"))?;
-        let (text, signatures) = (&note[..split + 1], &note[split + 2..]);
+        let (text, signatures) = split_note(note).ok_or_else(|| bad("no blank line"))?;
         let id = key_id(&self.name, self.key.as_bytes());
         for line in signatures.lines() {
             let Some(rest) = line.strip_prefix("\u{2014} ") else {
@@ -520,7 +480,57 @@ pub fn parse_checkpoint(text: &str) -> Option<Checkpoint> {
 /// The size and root of a signed note without checking its signature (what the database
 /// holds, read to compare with the chain).
 pub fn unsigned_checkpoint(note: &str) -> Option<Checkpoint> {
-    parse_checkpoint(&note[..note.find("\n\n")? + 1])
+    parse_checkpoint(split_note(note)?.0)
+}
+
+/// A signed note's text (up to its blank line, the text's last newline kept) and its
+/// signature lines.
+pub(crate) fn split_note(note: &str) -> Option<(&str, &str)> {
+    let split = note.find("\n\n")?;
+    Some((&note[..split + 1], &note[split + 2..]))
+}
+
+/// The parts of a key in the note formats, `<name>+<id>+base64(<kind> ‖ 32 bytes)` (a secret
+/// key's after its `PRIVATE+KEY+`): its name, id (hex) and 32 bytes, when the name is one and
+/// the key is of `kind`. The id is the caller's to check (a secret key's needs its public key).
+pub(crate) fn key_parts(
+    text: &str,
+    kind: u8,
+) -> Option<(&str, &str, zeroize::Zeroizing<[u8; 32]>)> {
+    // A name holds no `+`; the key's base64 may.
+    let mut parts = text.trim().splitn(3, '+');
+    let (name, id, key) = (parts.next()?, parts.next()?, parts.next()?);
+    let bytes = zeroize::Zeroizing::new(B64.decode(key).ok()?);
+    if bytes.len() != 33 || bytes[0] != kind || !valid_name(name) {
+        return None;
+    }
+    let key: [u8; 32] = bytes[1..].try_into().ok()?;
+    Some((name, id, zeroize::Zeroizing::new(key)))
+}
+
+/// A published key of `kind` (`<name>+<id>+base64(<kind> ‖ key)`) whose id matches it.
+pub(crate) fn public_key(text: &str, kind: u8) -> Option<(String, VerifyingKey)> {
+    let (name, id, public) = key_parts(text, kind)?;
+    if hex::encode(key_id_of(name, kind, &public)) != id {
+        return None;
+    }
+    Some((name.to_owned(), VerifyingKey::from_bytes(&public).ok()?))
+}
+
+/// A key in the note formats: `<name>+<id>+base64(<kind> ‖ bytes)`.
+pub(crate) fn key_text(
+    name: &str,
+    kind: u8,
+    id: [u8; 4],
+    bytes: &[u8; 32],
+) -> zeroize::Zeroizing<String> {
+    let mut raw = zeroize::Zeroizing::new(vec![kind]);
+    raw.extend_from_slice(bytes);
+    zeroize::Zeroizing::new(format!(
+        "{name}+{}+{}",
+        hex::encode(id),
+        B64.encode(&raw[..])
+    ))
 }
 
 /// The last note of a checkpoint log file, read from its end (the log grows with every seal

@@ -17,8 +17,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::{Signer, SigningKey, Verifier as _, VerifyingKey};
 
 use crate::tlog::{
-    AuditVerifier, Checkpoint, TlogError, consistent, empty_root, key_id_of, parse_checkpoint,
-    read_key_file, valid_name, write_key_file,
+    AuditVerifier, Checkpoint, TlogError, checkpoint_text, consistent, empty_root, key_id_of,
+    key_parts, key_text, parse_checkpoint, public_key, read_key_file, split_note, valid_name,
+    write_key_file,
 };
 
 /// The signature type of a `cosignature/v1` key.
@@ -59,15 +60,7 @@ impl WitnessSigner {
     pub fn parse(text: &str) -> Result<WitnessSigner, TlogError> {
         let bad = || TlogError::MalformedSigner("the witness key".into());
         let rest = text.trim().strip_prefix("PRIVATE+KEY+").ok_or_else(bad)?;
-        let mut parts = rest.splitn(3, '+');
-        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(bad());
-        };
-        let bytes = zeroize::Zeroizing::new(B64.decode(key).map_err(|_| bad())?);
-        if bytes.len() != 33 || bytes[0] != COSIGNATURE_V1 || !valid_name(name) {
-            return Err(bad());
-        }
-        let seed: [u8; 32] = bytes[1..].try_into().map_err(|_| bad())?;
+        let (name, id, seed) = key_parts(rest, COSIGNATURE_V1).ok_or_else(bad)?;
         let signer = WitnessSigner {
             name: name.to_owned(),
             key: SigningKey::from_bytes(&seed),
@@ -87,15 +80,11 @@ impl WitnessSigner {
 
     /// Writes the key to a new file only its owner can read.
     pub fn write_new(&self, path: &Path) -> std::io::Result<()> {
-        let mut bytes = zeroize::Zeroizing::new(vec![COSIGNATURE_V1]);
-        bytes.extend_from_slice(self.key.as_bytes());
-        let text = zeroize::Zeroizing::new(format!(
-            "PRIVATE+KEY+{}+{}+{}",
-            self.name,
-            hex::encode(self.id()),
-            B64.encode(&bytes[..])
-        ));
-        write_key_file(path, &text)
+        let key = key_text(&self.name, COSIGNATURE_V1, self.id(), self.key.as_bytes());
+        write_key_file(
+            path,
+            &zeroize::Zeroizing::new(format!("PRIVATE+KEY+{}", key.as_str())),
+        )
     }
 
     fn id(&self) -> [u8; 4] {
@@ -136,35 +125,14 @@ pub struct WitnessVerifier {
 
 impl WitnessVerifier {
     pub fn parse(text: &str) -> Result<WitnessVerifier, TlogError> {
-        let text = text.trim();
-        let bad = || TlogError::MalformedVerifier(text.chars().take(80).collect());
-        let mut parts = text.splitn(3, '+');
-        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(bad());
-        };
-        let bytes = B64.decode(key).map_err(|_| bad())?;
-        if bytes.len() != 33 || bytes[0] != COSIGNATURE_V1 || !valid_name(name) {
-            return Err(bad());
-        }
-        let public: [u8; 32] = bytes[1..].try_into().map_err(|_| bad())?;
-        if hex::encode(key_id_of(name, COSIGNATURE_V1, &public)) != id {
-            return Err(bad());
-        }
-        Ok(WitnessVerifier {
-            name: name.to_owned(),
-            key: VerifyingKey::from_bytes(&public).map_err(|_| bad())?,
-        })
+        let (name, key) = public_key(text, COSIGNATURE_V1)
+            .ok_or_else(|| TlogError::MalformedVerifier(text.trim().chars().take(80).collect()))?;
+        Ok(WitnessVerifier { name, key })
     }
 
     pub fn encode(&self) -> String {
-        let mut bytes = vec![COSIGNATURE_V1];
-        bytes.extend_from_slice(self.key.as_bytes());
-        format!(
-            "{}+{}+{}",
-            self.name,
-            hex::encode(key_id_of(&self.name, COSIGNATURE_V1, self.key.as_bytes())),
-            B64.encode(bytes)
-        )
+        let id = key_id_of(&self.name, COSIGNATURE_V1, self.key.as_bytes());
+        key_text(&self.name, COSIGNATURE_V1, id, self.key.as_bytes()).to_string()
     }
 
     pub fn name(&self) -> &str {
@@ -174,8 +142,7 @@ impl WitnessVerifier {
     /// The checkpoint a signed note holds and the time this witness cosigned it, when one of
     /// the note's signature lines is this witness's valid cosignature (others are skipped).
     pub fn cosigned(&self, note: &str) -> Option<(Checkpoint, u64)> {
-        let split = note.find("\n\n")?;
-        let (text, signatures) = (&note[..split + 1], &note[split + 2..]);
+        let (text, signatures) = split_note(note)?;
         let id = key_id_of(&self.name, COSIGNATURE_V1, self.key.as_bytes());
         signatures.lines().find_map(|line| {
             let (name, blob) = line.strip_prefix("\u{2014} ")?.split_once(' ')?;
@@ -233,18 +200,6 @@ pub fn add_checkpoint_body(old: u64, proof: &[[u8; 32]], note: &str) -> String {
     body.push('\n');
     body.push_str(note);
     body
-}
-
-/// A note with signature lines added after its own, as they are (for tests and tools; a
-/// witness's answer is taken through [`WitnessVerifier::cosigned_note`]).
-pub fn with_cosignatures(note: &str, lines: &str) -> String {
-    let mut out = note.trim_end_matches('\n').to_owned();
-    out.push('\n');
-    for l in lines.lines().filter(|l| l.starts_with('\u{2014}')) {
-        out.push_str(l);
-        out.push('\n');
-    }
-    out
 }
 
 /// Why a witness refuses to cosign, with the HTTP status C2SP `tlog-witness` gives it.
@@ -360,7 +315,7 @@ impl Witness {
         use std::io::Write;
         let state = |e: std::io::Error| Refusal::State(e.to_string());
         let temporary = sibling(&self.state, ".partial");
-        let text = format!("{}\n{}\n{}\n", c.origin, c.size, B64.encode(c.root));
+        let text = checkpoint_text(&c.origin, c.size, &c.root);
         {
             let mut f = std::fs::File::create(&temporary).map_err(state)?;
             f.write_all(text.as_bytes()).map_err(state)?;
@@ -402,10 +357,8 @@ impl Witness {
         if proof.len() > 63 {
             return Err(bad("more than 63 proof lines"));
         }
-        let text = note
-            .find("\n\n")
-            .map(|i| &note[..i + 1])
-            .ok_or_else(|| bad("the checkpoint is not a signed note"))?;
+        let (text, _) =
+            split_note(note).ok_or_else(|| bad("the checkpoint is not a signed note"))?;
         let claimed = parse_checkpoint(text).ok_or_else(|| bad("not a checkpoint"))?;
         if claimed.origin != self.log.name() {
             return Err(Refusal::UnknownLog(claimed.origin));
@@ -441,6 +394,18 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 mod tests {
     use super::*;
     use crate::tlog::{AuditSigner, consistency_proof, root_of};
+
+    /// A note with signature lines added after its own, as they are (a witness's answer is
+    /// taken through [`WitnessVerifier::cosigned_note`]).
+    fn with_cosignatures(note: &str, lines: &str) -> String {
+        let mut out = note.trim_end_matches('\n').to_owned();
+        out.push('\n');
+        for l in lines.lines().filter(|l| l.starts_with('\u{2014}')) {
+            out.push_str(l);
+            out.push('\n');
+        }
+        out
+    }
 
     fn leaves(n: usize) -> Vec<[u8; 32]> {
         (0..n)
