@@ -147,9 +147,9 @@ pub struct Oidc {
     pending: Mutex<HashMap<String, Pending>>,
     /// By the hash of the session's secret: when it was signed in, and what is held for it
     /// (one confirmation at a time per session, so a rotated refresh token is never sent twice).
-    held: Mutex<HashMap<Vec<u8>, (i64, Shared)>>,
-    /// Who each held session is at the provider, for its back-channel logout, which names them.
-    held_for: Mutex<HashMap<Vec<u8>, SignIn>>,
+    /// Who the session is at the provider is kept beside it, outside its lock, for the
+    /// back-channel logout, which names the sign-in.
+    held: Mutex<HashMap<Vec<u8>, (i64, SignIn, Shared)>>,
     logged_out: Mutex<LoggedOut>,
 }
 
@@ -241,7 +241,6 @@ impl Oidc {
             keys_read: Mutex::new(None),
             pending: Mutex::new(HashMap::new()),
             held: Mutex::new(HashMap::new()),
-            held_for: Mutex::new(HashMap::new()),
             logged_out: Mutex::new(LoggedOut::default()),
         })
     }
@@ -370,26 +369,16 @@ impl Oidc {
                 "the identity provider gave no refresh token: the session ends at its first 5-minute confirmation; allow the client the refresh_token grant, or ask for offline_access (--oidc-scope)"
             );
         }
-        self.held_for
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                session.to_vec(),
-                SignIn {
-                    sub: verified.claims.sub.clone(),
-                    sid: verified.claims.sid.clone(),
-                },
-            );
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        held.retain(|_, (since, _)| now - *since < HELD_AT_MOST);
-        self.held_for
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|s, _| s.as_slice() == session || held.contains_key(s));
+        held.retain(|_, (since, _, _)| now - *since < HELD_AT_MOST);
         held.insert(
             session.to_vec(),
             (
                 now,
+                SignIn {
+                    sub: verified.claims.sub.clone(),
+                    sid: verified.claims.sid.clone(),
+                },
                 Arc::new(tokio::sync::Mutex::new(Held {
                     subject: verified.claims.sub,
                     refresh: verified.refresh,
@@ -423,7 +412,7 @@ impl Oidc {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(session)
-            .map(|(_, h)| h.clone());
+            .map(|(_, _, h)| h.clone());
         let Some(entry) = entry else {
             return Ok(Standing::Ended(
                 "this server holds no word of the identity provider for the session (it was restarted, or the session was opened by another server)".into(),
@@ -523,8 +512,7 @@ impl Oidc {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(session);
-        self.forget(session);
-        if let (Some((_, held)), Some(endpoint)) = (entry, &self.metadata.revocation_endpoint) {
+        if let (Some((_, _, held)), Some(endpoint)) = (entry, &self.metadata.revocation_endpoint) {
             let held = held.lock().await;
             if let Some(refresh) = &held.refresh {
                 let revoked = self
@@ -569,10 +557,6 @@ impl Oidc {
 
     fn forget(&self, session: &[u8]) {
         self.held
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(session);
-        self.held_for
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(session);
@@ -662,11 +646,11 @@ impl Oidc {
             .sessions
             .retain(|_, at| now - *at <= HELD_AT_MOST);
         let ended: Vec<Vec<u8>> = self
-            .held_for
+            .held
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .filter(|(_, signed_in)| {
+            .filter(|(_, (_, signed_in, _))| {
                 claims.sub.as_ref().is_none_or(|s| *s == signed_in.sub)
                     && claims
                         .sid

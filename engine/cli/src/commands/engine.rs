@@ -455,31 +455,10 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                     witness_urls.is_empty() || export.is_none(),
                     "--witness-url asks the witnesses about the database's latest checkpoint: not with --export"
                 );
-                let mut trusted = Vec::new();
-                for (i, w) in witnesses.iter().enumerate() {
-                    let key =
-                        studyflow_store::witness::WitnessVerifier::parse(&witness::key_text(w)?)?;
-                    let holds = match witness_urls.get(i) {
-                        None => None,
-                        Some(url) => {
-                            let store = Store::open_existing(&e.database).await?;
-                            let (notes, _) = store.audit_checkpoints().await?;
-                            let note = notes.last().ok_or_else(|| {
-                                anyhow::anyhow!(
-                                    "the audit has no signed checkpoint to ask a witness about"
-                                )
-                            })?;
-                            let size = studyflow_store::tlog::unsigned_checkpoint(note)
-                                .map_or(0, |c| c.size);
-                            Some(witness::cosigned_size(url, &key, note, size).await?)
-                        }
-                    };
-                    trusted.push(studyflow_store::TrustedWitness { key, holds });
-                }
                 let trust = AuditTrust {
                     verifier,
                     log: e.checkpoint_log(),
-                    witnesses: trusted,
+                    witnesses: witness::trusted(&e.database, &witnesses, &witness_urls).await?,
                 };
                 let logged = trust.log.is_some();
                 let verified = match &export {

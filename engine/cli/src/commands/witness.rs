@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use studyflow_store::Store;
 use studyflow_store::tlog::{self, AuditVerifier};
 use studyflow_store::witness::{Witness, WitnessSigner, WitnessVerifier, add_checkpoint_body};
+use studyflow_store::{Store, TrustedWitness};
 
 use super::Context;
 use crate::EXIT_OK;
@@ -215,12 +215,8 @@ impl WitnessAt {
 /// `note` of `size` rows and no proof, which it answers with the size it holds (409) or, when
 /// that is this very checkpoint, by cosigning it again (200). For `audit verify`, so the
 /// checkpoint log can be held to the witness's own record, not to what the log file says.
-pub async fn cosigned_size(
-    url: &str,
-    witness: &WitnessVerifier,
-    note: &str,
-    size: u64,
-) -> anyhow::Result<u64> {
+async fn cosigned_size(url: &str, witness: &WitnessVerifier, note: &str) -> anyhow::Result<u64> {
+    let size = tlog::unsigned_checkpoint(note).map_or(0, |c| c.size);
     let (status, body) = WitnessAt::new(url)?
         .add_checkpoint(&add_checkpoint_body(size, &[], note))
         .await?;
@@ -247,6 +243,37 @@ pub async fn cosigned_size(
             shown(&body)
         ),
     }
+}
+
+/// The witnesses `audit verify` holds the log to (`keys`, each a key or a file holding one),
+/// each asked, when its address is given (`urls`, in the same order), how far it has cosigned
+/// the database's latest checkpoint.
+pub async fn trusted(
+    database: &str,
+    keys: &[String],
+    urls: &[String],
+) -> anyhow::Result<Vec<TrustedWitness>> {
+    let latest = if urls.is_empty() {
+        None
+    } else {
+        let (notes, _) = Store::open_existing(database)
+            .await?
+            .audit_checkpoints()
+            .await?;
+        Some(notes.last().cloned().ok_or_else(|| {
+            anyhow::anyhow!("the audit has no signed checkpoint to ask a witness about")
+        })?)
+    };
+    let mut trusted = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        let key = WitnessVerifier::parse(&key_text(k)?)?;
+        let holds = match (urls.get(i), &latest) {
+            (Some(url), Some(note)) => Some(cosigned_size(url, &key, note).await?),
+            _ => None,
+        };
+        trusted.push(TrustedWitness { key, holds });
+    }
+    Ok(trusted)
 }
 
 /// A remote answer as it may be shown: one line, at most 200 characters.
