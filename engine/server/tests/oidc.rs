@@ -133,6 +133,58 @@ async fn server(store: Store, listener: tokio::net::TcpListener, oidc: Oidc) -> 
     }
 }
 
+/// What a sign-in test starts from: the provider on loopback, this server as its client
+/// (asking for the `acr` classes given), and `persons` (login, the provider's subject)
+/// registered; the address the server would send a person to sign in at. `None` (skipped)
+/// where the provider cannot run.
+struct Registered {
+    p: Provider,
+    s: Server,
+    store: Store,
+    dir: std::path::PathBuf,
+    login_url: String,
+}
+
+async fn registered(label: &str, acr: &[&str], persons: &[(&str, &str)]) -> Option<Registered> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let callback_uri = format!(
+        "http://{}/api/v1/oidc/callback",
+        listener.local_addr().unwrap()
+    );
+    let p = provider(&callback_uri, 900)?;
+    let oidc = Oidc::discover(OidcConfig {
+        issuer: p.issuer.clone(),
+        client_id: "studyflow".into(),
+        client_secret: "studyflow-test-secret".into(),
+        redirect_uri: callback_uri,
+        scope: studyflow_identity::oidc::DEFAULT_SCOPE.into(),
+        acr_values: acr.iter().map(|a| (*a).to_owned()).collect(),
+    })
+    .await
+    .unwrap();
+    let (login_url, _) = oidc.begin(0);
+    let dir = std::env::temp_dir().join(format!("sf-oidc-{label}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::open(dir.join("db").to_str().unwrap()).await.unwrap();
+    let accounts = Accounts::new(store.clone(), Policy::default());
+    let now = studyflow_runtime::clock::micros(jiff::Timestamp::now());
+    for (login, sub) in persons {
+        accounts
+            .add_oidc(login, login, sub, false, "operator", now)
+            .await
+            .unwrap();
+    }
+    let s = server(store.clone(), listener, oidc).await;
+    Some(Registered {
+        p,
+        s,
+        store,
+        dir,
+        login_url,
+    })
+}
+
 /// Through the provider's login as `login`, to the server's callback URL with code and state,
 /// and the server's state cookie: what a browser carries back.
 async fn to_callback(s: &Server, login: &str) -> (String, String) {
@@ -366,40 +418,20 @@ async fn sign_in_at_the_service_identity_provider() {
 /// it is moved past the 5-minute confirmations.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_lasts_while_the_provider_vouches_and_signing_out_ends_it_there() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let callback_uri = format!(
-        "http://{}/api/v1/oidc/callback",
-        listener.local_addr().unwrap()
-    );
-    let Some(p) = provider(&callback_uri, 900) else {
+    let Some(Registered {
+        p, s, store, dir, ..
+    }) = registered(
+        "vouch",
+        &[],
+        &[
+            ("inese.kalnina", "sub-inese"),
+            ("gatis.krumins", "sub-gatis"),
+        ],
+    )
+    .await
+    else {
         return;
     };
-    let oidc = Oidc::discover(OidcConfig {
-        issuer: p.issuer.clone(),
-        client_id: "studyflow".into(),
-        client_secret: "studyflow-test-secret".into(),
-        redirect_uri: callback_uri.clone(),
-        scope: studyflow_identity::oidc::DEFAULT_SCOPE.into(),
-        acr_values: Vec::new(),
-    })
-    .await
-    .unwrap();
-    let dir = std::env::temp_dir().join(format!("sf-oidc-vouch-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let store = Store::open(dir.join("db").to_str().unwrap()).await.unwrap();
-    let accounts = Accounts::new(store.clone(), Policy::default());
-    let now = studyflow_runtime::clock::micros(jiff::Timestamp::now());
-    for (login, sub) in [
-        ("inese.kalnina", "sub-inese"),
-        ("gatis.krumins", "sub-gatis"),
-    ] {
-        accounts
-            .add_oidc(login, login, sub, false, "operator", now)
-            .await
-            .unwrap();
-    }
-    let s = server(store.clone(), listener, oidc).await;
     let mut sessions = Vec::new();
     for login in ["inese.kalnina", "gatis.krumins"] {
         let (callback, cookie) = to_callback(&s, login).await;
@@ -515,42 +547,12 @@ async fn a_session_lasts_while_the_provider_vouches_and_signing_out_ends_it_ther
 /// sign-in at the provider, goes on; a logout token that is not the provider's ends nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sign_out_at_the_provider_ends_that_session_here_at_once() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let callback_uri = format!(
-        "http://{}/api/v1/oidc/callback",
-        listener.local_addr().unwrap()
-    );
-    let Some(p) = provider(&callback_uri, 900) else {
+    let Some(Registered {
+        p, s, store, dir, ..
+    }) = registered("bcl", &[], &[("inese.kalnina", "sub-inese")]).await
+    else {
         return;
     };
-    let oidc = Oidc::discover(OidcConfig {
-        issuer: p.issuer.clone(),
-        client_id: "studyflow".into(),
-        client_secret: "studyflow-test-secret".into(),
-        redirect_uri: callback_uri.clone(),
-        scope: studyflow_identity::oidc::DEFAULT_SCOPE.into(),
-        acr_values: Vec::new(),
-    })
-    .await
-    .unwrap();
-    let dir = std::env::temp_dir().join(format!("sf-oidc-bcl-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let store = Store::open(dir.join("db").to_str().unwrap()).await.unwrap();
-    let accounts = Accounts::new(store.clone(), Policy::default());
-    let now = studyflow_runtime::clock::micros(jiff::Timestamp::now());
-    accounts
-        .add_oidc(
-            "inese.kalnina",
-            "inese.kalnina",
-            "sub-inese",
-            false,
-            "operator",
-            now,
-        )
-        .await
-        .unwrap();
-    let s = server(store.clone(), listener, oidc).await;
     let (callback, cookie) = to_callback(&s, "inese.kalnina").await;
     let (status, body, session) = come_back(&callback, &cookie).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -619,42 +621,25 @@ async fn a_sign_out_at_the_provider_ends_that_session_here_at_once() {
 /// another class (a password alone) is refused, its account never reached.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sign_in_without_the_required_second_factor_is_refused() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let callback_uri = format!(
-        "http://{}/api/v1/oidc/callback",
-        listener.local_addr().unwrap()
-    );
-    let Some(p) = provider(&callback_uri, 900) else {
+    let Some(Registered {
+        p,
+        s,
+        dir,
+        login_url,
+        ..
+    }) = registered(
+        "acr",
+        &["urn:studyflow:test:mfa"],
+        &[("inese.kalnina", "sub-inese"), ("eve.sample", "sub-eve")],
+    )
+    .await
+    else {
         return;
     };
-    let oidc = Oidc::discover(OidcConfig {
-        issuer: p.issuer.clone(),
-        client_id: "studyflow".into(),
-        client_secret: "studyflow-test-secret".into(),
-        redirect_uri: callback_uri.clone(),
-        scope: studyflow_identity::oidc::DEFAULT_SCOPE.into(),
-        acr_values: vec!["urn:studyflow:test:mfa".into()],
-    })
-    .await
-    .unwrap();
-    let (login_url, _) = oidc.begin(0);
     assert!(
         login_url.contains("acr_values=urn%3Astudyflow%3Atest%3Amfa"),
         "{login_url}"
     );
-    let dir = std::env::temp_dir().join(format!("sf-oidc-acr-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let store = Store::open(dir.join("db").to_str().unwrap()).await.unwrap();
-    let accounts = Accounts::new(store.clone(), Policy::default());
-    let now = studyflow_runtime::clock::micros(jiff::Timestamp::now());
-    for (login, sub) in [("inese.kalnina", "sub-inese"), ("eve.sample", "sub-eve")] {
-        accounts
-            .add_oidc(login, login, sub, false, "operator", now)
-            .await
-            .unwrap();
-    }
-    let s = server(store.clone(), listener, oidc).await;
     let (callback, cookie) = to_callback(&s, "inese.kalnina").await;
     let (status, body, session) = come_back(&callback, &cookie).await;
     assert_eq!(
