@@ -119,6 +119,41 @@ impl Site {
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+
+    /// An engine over this site's store, clock and work folder whose worker moves real data
+    /// (the registry data plane, Service IS data from `service_is`).
+    fn moving_data(
+        &self,
+        service_is: studyflow_dataplane::registry_plane::ServiceIs,
+    ) -> Arc<Engine> {
+        Arc::new(Engine::new(
+            self.store.clone(),
+            self.clock.clone(),
+            Arc::new(Calendar::latvia()),
+            Arc::new(studyflow_dataplane::registry_plane::RegistryDataPlane::new(
+                self.store.clone(),
+                studyflow_dataplane::vault::MasterKey::from_bytes([7u8; 32]),
+                service_is,
+                studyflow_dataplane::connector::Connector::new(""),
+                &self.work,
+                self.clock.clone(),
+            )),
+            Options::default(),
+        ))
+    }
+
+    /// The clock moved to the start of the study's acquisition phase when that lies ahead:
+    /// its first steps wait for it (MK403 p.3.4).
+    fn to_acquisition(&self, spec: &studyflow_spec::Spec) {
+        if let Some(start) =
+            studyflow_plan::stage_start(spec, studyflow_spec::model::Stage::Acquisition)
+        {
+            let at = riga_midnight(start);
+            if at > self.clock.now() {
+                self.clock.set(at);
+            }
+        }
+    }
 }
 
 /// The first line of `text` that starts (after indentation) with `start`, trimmed.
@@ -814,9 +849,7 @@ async fn a_form_is_only_the_sessions_own() {
 /// once the task is marked done — imported by the worker with the real data plane.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_takes_its_file_in_the_browser() {
-    use studyflow_dataplane::connector::Connector;
-    use studyflow_dataplane::registry_plane::{RegistryDataPlane, ServiceIs};
-    use studyflow_dataplane::vault::MasterKey;
+    use studyflow_dataplane::registry_plane::ServiceIs;
     use studyflow_identity::Identity;
     let Some(b) = Browser::start().await else {
         return;
@@ -828,20 +861,7 @@ async fn a_task_takes_its_file_in_the_browser() {
         "sandra.klavina",
     ])
     .await;
-    let engine = Arc::new(Engine::new(
-        s.store.clone(),
-        s.clock.clone(),
-        Arc::new(Calendar::latvia()),
-        Arc::new(RegistryDataPlane::new(
-            s.store.clone(),
-            MasterKey::from_bytes([7u8; 32]),
-            ServiceIs::None,
-            Connector::new(""),
-            &s.work,
-            s.clock.clone(),
-        )),
-        Options::default(),
-    ));
+    let engine = s.moving_data(ServiceIs::None);
     // The survey approved, contracted and started (those acts' pages are tested above); the
     // worker opens the manual extraction of the Service's IS (MK403 p.22.1).
     let bytes = std::fs::read(format!(
@@ -892,14 +912,7 @@ async fn a_task_takes_its_file_in_the_browser() {
     accessible(&b, "contracted study").await;
     b.click("#sign-out button").await;
     engine.start(&study, &researcher).await.unwrap();
-    if let Some(start) =
-        studyflow_plan::stage_start(&parsed, studyflow_spec::model::Stage::Acquisition)
-    {
-        let at = riga_midnight(start);
-        if at > s.clock.now() {
-            s.clock.set(at);
-        }
-    }
+    s.to_acquisition(&parsed);
     let worker = studyflow_runtime::Worker::new(engine.clone(), "w".into());
     worker.run_until_idle().await.unwrap();
     let task = engine
@@ -1252,10 +1265,8 @@ async fn every_page_denies_by_default() {
 /// task is done, and its fields in the dataset released to the university.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_institutions_answer_comes_in_through_the_browser() {
-    use studyflow_dataplane::connector::Connector;
     use studyflow_dataplane::linkage::Subject;
-    use studyflow_dataplane::registry_plane::{RegistryDataPlane, ServiceIs};
-    use studyflow_dataplane::vault::MasterKey;
+    use studyflow_dataplane::registry_plane::ServiceIs;
     use studyflow_identity::Identity;
     let Some(b) = Browser::start().await else {
         return;
@@ -1314,20 +1325,7 @@ async fn an_institutions_answer_comes_in_through_the_browser() {
     let prison = studyflow_sim::registry::Registries::start(clients.clone())
         .await
         .unwrap();
-    let engine = Arc::new(Engine::new(
-        s.store.clone(),
-        s.clock.clone(),
-        Arc::new(Calendar::latvia()),
-        Arc::new(RegistryDataPlane::new(
-            s.store.clone(),
-            MasterKey::from_bytes([7u8; 32]),
-            ServiceIs::Subjects(Arc::new(sample)),
-            Connector::new(""),
-            &s.work,
-            s.clock.clone(),
-        )),
-        Options::default(),
-    ));
+    let engine = s.moving_data(ServiceIs::Subjects(Arc::new(sample)));
     let person = |login: &str| Identity::for_tests(login);
     let (study, _, hash) = engine
         .submit(&bytes, &person("inese.kalnina"))
@@ -1361,14 +1359,7 @@ async fn an_institutions_answer_comes_in_through_the_browser() {
         .start(&study, &person("inese.kalnina"))
         .await
         .unwrap();
-    if let Some(start) =
-        studyflow_plan::stage_start(&spec, studyflow_spec::model::Stage::Acquisition)
-    {
-        let at = riga_midnight(start);
-        if at > s.clock.now() {
-            s.clock.set(at);
-        }
-    }
+    s.to_acquisition(&spec);
     let worker = studyflow_runtime::Worker::new(engine.clone(), "w".into());
     worker.run_until_idle().await.unwrap();
     let task = engine
