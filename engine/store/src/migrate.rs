@@ -12,6 +12,7 @@ const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0006_audit_by_study.sql"),
     include_str!("../migrations/sqlite/0007_preferences.sql"),
     include_str!("../migrations/sqlite/0008_open_tasks.sql"),
+    include_str!("../migrations/sqlite/0009_awaiting_files.sql"),
 ];
 const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0001_initial.sql"),
@@ -22,6 +23,7 @@ const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0006_audit_by_study.sql"),
     include_str!("../migrations/postgres/0007_preferences.sql"),
     include_str!("../migrations/postgres/0008_open_tasks.sql"),
+    include_str!("../migrations/postgres/0009_awaiting_files.sql"),
 ];
 
 // Each backend has a migration for every version this build knows, and no more.
