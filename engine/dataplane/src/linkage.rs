@@ -378,6 +378,15 @@ impl Linking {
         })
     }
 
+    /// Makes room for `n` more subjects at once: a million clients' index grown by doubling
+    /// rehashes it twenty times over, each time into fresh memory.
+    fn reserve(&mut self, n: usize) {
+        // A few per cent of clients bring a previous code, each an index of its own.
+        self.linker.slots.reserve(n + n / 16);
+        self.keys.reserve(n);
+        self.by_previous.reserve(n);
+    }
+
     fn unreadable(report: &mut LinkageReport, table: &str, field: &str) {
         *report
             .unreadable_dates
@@ -644,7 +653,7 @@ impl CsvFile {
             return Err(self.bad(line, format!("{} fields, the header has {w}", record.len())));
         }
         // Printable ASCII throughout is clean; anything else is looked at cell by cell.
-        if !record.as_slice().bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        if !printable_ascii(record.as_slice().as_bytes()) {
             for (i, cell) in record.iter().enumerate() {
                 if let Some(what) = crate::csvio::forbidden_char(cell) {
                     return Err(self.bad(line, format!("column {}: the cell holds {what}", i + 1)));
@@ -653,6 +662,18 @@ impl CsvFile {
         }
         Ok(true)
     }
+}
+
+/// Whether every byte is printable ASCII (0x20 to 0x7e). Without an early exit inside a chunk,
+/// so the compiler can compare a chunk's bytes side by side: the reading thread checks every
+/// byte of a million clients' files with it.
+fn printable_ascii(bytes: &[u8]) -> bool {
+    bytes.chunks(64).all(|chunk| {
+        chunk
+            .iter()
+            .fold(0u8, |bad, &b| bad | u8::from(b.wrapping_sub(0x20) >= 0x5f))
+            == 0
+    })
 }
 
 /// Records read and indexed by the reading thread, handed to the linking one.
@@ -733,6 +754,22 @@ fn stream(
     })
 }
 
+/// How many lines `path` has (at least as many as its records: a quoted cell may hold a line
+/// break), counted in one pass over its bytes.
+fn lines_in(path: &Path) -> std::io::Result<usize> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut lines = 0;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(lines);
+        }
+        lines += memchr::memchr_iter(b'\n', &buf[..n]).count();
+    }
+}
+
 /// Links the sources' CSV files to the subjects of `clients` (the Service IS extraction)
 /// through the blind index under `keys`, streaming them: a study of a million clients is never
 /// held as text. A subject's key is its row in the extraction (`S000001`), as the engine's
@@ -745,6 +782,10 @@ pub fn link_files(
     let (f, header) = CsvFile::open(clients)?;
     let names: Vec<&str> = header.iter().map(String::as_str).collect();
     let mut linking = Linking::new(keys, &names, true).map_err(|p| f.bad(1, p))?;
+    linking.reserve(lines_in(clients).map_err(|source| LinkError::Io {
+        path: clients.into(),
+        source,
+    })?);
     let indexer = linking.linker.indexer();
     let mut n = 0usize;
     stream(
@@ -885,6 +926,21 @@ mod tests {
 
     /// A code without a digit (`-`, `n/a`, empty) meets nobody: the blind index compares
     /// digits, and such a code would otherwise meet every other one without digits.
+    #[test]
+    fn printable_ascii_is_space_to_tilde_in_every_chunk() {
+        assert!(printable_ascii(b""));
+        let clean: Vec<u8> = (0x20..0x7f).cycle().take(1000).collect();
+        assert!(printable_ascii(&clean));
+        // A bad byte at every position of a chunk and past it, at both edges of the range.
+        for bad in [0x00, 0x09, 0x1f, 0x7f, 0x80, 0xc4, 0xff] {
+            for at in [0, 1, 63, 64, 65, 999] {
+                let mut bytes = clean.clone();
+                bytes[at] = bad;
+                assert!(!printable_ascii(&bytes), "{bad:#x} at {at}");
+            }
+        }
+    }
+
     #[test]
     fn a_code_without_digits_links_nobody() {
         let keys = StudyKeys::generate("link-test-3");
