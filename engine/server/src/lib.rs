@@ -1253,11 +1253,20 @@ async fn releases(
 async fn download(
     State(app): State<Arc<App>>,
     p: Person,
+    method: axum::http::Method,
     headers: HeaderMap,
     Path((id, n, file)): Path<(String, usize, String)>,
 ) -> Result<Response> {
     browser_navigation(&p, &headers)?;
-    release_file(&app, &p.who, &id, n, &file).await
+    release_file(
+        &app,
+        &p.who,
+        &id,
+        n,
+        &file,
+        method == axum::http::Method::HEAD,
+    )
+    .await
 }
 
 async fn study_audit(

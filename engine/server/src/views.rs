@@ -146,13 +146,18 @@ pub(crate) fn release_files(folder: &std::path::Path) -> Option<Vec<FileView>> {
 }
 
 /// A file of release `n` of study `id` for `who`, as its manifest lists it and only after its
-/// sha256 matched, the download audited (the API and the study page alike; MK403 p.24, p.30).
+/// sha256 matched, the download audited (the API and the study page alike; MK403 p.24, p.30):
+/// `release.download_started` before a byte goes, then `release.downloaded` before the last
+/// chunk goes, or `release.download_broken` with the bytes handed over when the transfer
+/// stops short (the client went away, the file changed). A `HEAD` request (`head`) gets the
+/// headers alone, the length and sha256 included, and hands nothing over: it is not audited.
 pub(crate) async fn release_file(
-    app: &App,
+    app: &Arc<App>,
     who: &Identity,
     id: &str,
     n: usize,
     file: &str,
+    head: bool,
 ) -> Result<Response> {
     let release = app.engine.release_for(id, n, who).await?;
     let files = release_files(&release.folder).ok_or_else(|| {
@@ -198,17 +203,25 @@ pub(crate) async fn release_file(
             .await
             .map_err(|_| gone())?;
     }
-    app.engine
-        .record_read(
-            who,
-            "release.downloaded",
-            id,
-            if release.to_external { "p.30" } else { "p.24" },
-            serde_json::json!({"release": n, "step": release.step, "file": name, "sha256": hash}),
-        )
-        .await?;
-    let mut r =
-        axum::body::Body::from_stream(checked_chunks(file, hash.clone(), length)).into_response();
+    let point = if release.to_external { "p.30" } else { "p.24" };
+    let detail =
+        serde_json::json!({"release": n, "step": release.step, "file": name, "sha256": hash});
+    let mut r = if head {
+        axum::body::Body::empty().into_response()
+    } else {
+        app.engine
+            .record_read(who, "release.download_started", id, point, detail.clone())
+            .await?;
+        let end = AuditedEnd {
+            app: app.clone(),
+            who: who.clone(),
+            study: id.to_owned(),
+            point,
+            detail,
+        };
+        axum::body::Body::from_stream(checked_chunks(file, hash.clone(), length, end))
+            .into_response()
+    };
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -245,44 +258,134 @@ async fn digest_of(file: &mut tokio::fs::File) -> std::io::Result<(String, u64)>
     }
 }
 
+/// How the end of a file's transfer is told: [`TransferEnd::complete`] before its last chunk
+/// goes, or [`TransferEnd::broken`] when it stops short.
+pub(crate) trait TransferEnd: Send + 'static {
+    /// Every byte but the last chunk's handed over, the whole checked: the transfer is
+    /// complete once that chunk goes. An error keeps it back and breaks the transfer off.
+    fn complete(&mut self) -> futures_util::future::BoxFuture<'static, std::io::Result<()>>;
+    /// Stopped with `sent` bytes of `length` handed over: the client went away (the response
+    /// body was dropped), the file changed or could not be read, or `complete` failed.
+    fn broken(&mut self, sent: u64, length: u64);
+}
+
+/// The audit of a release file's transfer ([`release_file`]).
+struct AuditedEnd {
+    app: Arc<App>,
+    who: Identity,
+    study: String,
+    point: &'static str,
+    detail: serde_json::Value,
+}
+
+impl TransferEnd for AuditedEnd {
+    fn complete(&mut self) -> futures_util::future::BoxFuture<'static, std::io::Result<()>> {
+        let (app, who, study, point, detail) = (
+            self.app.clone(),
+            self.who.clone(),
+            self.study.clone(),
+            self.point,
+            self.detail.clone(),
+        );
+        Box::pin(async move {
+            app.engine
+                .record_read(&who, "release.downloaded", &study, point, detail)
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))
+        })
+    }
+
+    fn broken(&mut self, sent: u64, length: u64) {
+        let (app, who, study, point) = (
+            self.app.clone(),
+            self.who.clone(),
+            self.study.clone(),
+            self.point,
+        );
+        let mut detail = self.detail.clone();
+        detail["bytes_sent"] = sent.into();
+        detail["bytes"] = length.into();
+        // Told from a drop, where nothing can be awaited: recorded by a task of its own on
+        // the server's runtime (a body is dropped on it).
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::error!(study = %study, "a broken transfer could not be audited: no runtime");
+            return;
+        };
+        runtime.spawn(async move {
+            if let Err(e) = app
+                .engine
+                .record_read(&who, "release.download_broken", &study, point, detail)
+                .await
+            {
+                tracing::error!(study = %study, error = %e, "a broken transfer could not be audited");
+            }
+        });
+    }
+}
+
+/// A transfer's state, telling its end when it goes ([`TransferEnd`]).
+struct Sending<E: TransferEnd> {
+    file: tokio::fs::File,
+    hasher: sha2::Sha256,
+    expected: String,
+    length: u64,
+    left: u64,
+    /// Bytes handed over so far.
+    sent: u64,
+    /// The chunk read last, sent once the next one is read, or after the check.
+    held: Option<Bytes>,
+    end: E,
+    /// Whether `end` was told the transfer is complete.
+    complete: bool,
+}
+
+impl<E: TransferEnd> Drop for Sending<E> {
+    fn drop(&mut self) {
+        if !self.complete {
+            self.end.broken(self.sent, self.length);
+        }
+    }
+}
+
 /// The first `length` bytes of `file`, from where it stands, as chunks, their sha256 checked
 /// against `expected` before the last chunk goes: the response says its length, so the
 /// transfer is complete only with that last chunk, which a file changed since it was checked
-/// never gets (the stream ends with an error there and the transfer breaks off).
-fn checked_chunks(
+/// never gets (the stream ends with an error there and the transfer breaks off). `end` hears
+/// of the end either way, whenever the stream is dropped before it is complete included.
+fn checked_chunks<E: TransferEnd>(
     file: tokio::fs::File,
     expected: String,
     length: u64,
+    end: E,
 ) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
     use sha2::Digest as _;
     use tokio::io::AsyncReadExt as _;
-    struct Sending {
-        file: tokio::fs::File,
-        hasher: sha2::Sha256,
-        expected: String,
-        left: u64,
-        /// The chunk read last, sent once the next one is read, or after the check.
-        held: Option<Bytes>,
-    }
     let changed = || std::io::Error::other("the file changed while it was sent");
     futures_util::stream::unfold(
         Some(Sending {
             file,
             hasher: sha2::Sha256::new(),
             expected,
+            length,
             left: length,
+            sent: 0,
             held: None,
+            end,
+            complete: false,
         }),
         move |state| async move {
             let mut s = state?;
             if s.left == 0 {
-                // All read: the last chunk goes only if the whole is as checked.
-                let whole = hex::encode(s.hasher.finalize_reset()) == s.expected;
-                return match (s.held.take(), whole) {
-                    (Some(last), true) => Some((Ok(last), None)),
-                    (None, true) => None,
-                    (_, false) => Some((Err(changed()), None)),
-                };
+                // All read: the last chunk goes only if the whole is as checked, and once the
+                // end is told.
+                if hex::encode(s.hasher.finalize_reset()) != s.expected {
+                    return Some((Err(changed()), None));
+                }
+                if let Err(e) = s.end.complete().await {
+                    return Some((Err(e), None));
+                }
+                s.complete = true;
+                return s.held.take().map(|last| (Ok(last), None));
             }
             let mut buf = vec![0u8; CHUNK.min(usize::try_from(s.left).unwrap_or(CHUNK))];
             match s.file.read(&mut buf).await {
@@ -292,11 +395,10 @@ fn checked_chunks(
                     buf.truncate(n);
                     s.hasher.update(&buf);
                     s.left -= n as u64;
-                    match s.held.replace(Bytes::from(buf)) {
-                        Some(previous) => Some((Ok(previous), Some(s))),
-                        // The first chunk is held: an empty one goes in its place.
-                        None => Some((Ok(Bytes::new()), Some(s))),
-                    }
+                    let previous = s.held.replace(Bytes::from(buf)).unwrap_or_default();
+                    // The first chunk is held: an empty one goes in its place.
+                    s.sent += previous.len() as u64;
+                    Some((Ok(previous), Some(s)))
                 }
                 Err(e) => Some((Err(e), None)),
             }
@@ -556,7 +658,7 @@ pub(crate) fn supply_too_large() -> Problem {
 /// import looks; audited by size and rows; the task's waiting import woken. Refused whole with
 /// its row report (`file-refused`, the first 100 problems) and nothing kept.
 pub(crate) async fn supply_bytes(
-    app: &App,
+    app: &Arc<App>,
     who: &Identity,
     id: i64,
     target: SupplyTarget,
@@ -616,6 +718,30 @@ pub(crate) async fn supply_bytes(
             return Err(problem);
         }
     };
+    // Placed and audited by a task of its own, which runs to its end even when the client
+    // goes away meanwhile (the request's future is then dropped): never a file placed where
+    // the import looks without its audit event. Before it, a dropped request leaves nothing:
+    // the staged file is removed with it.
+    let (app, who) = (app.clone(), who.clone());
+    tokio::spawn(
+        async move { place_supplied(&app, &who, id, run, kind, staged, inbox, size).await },
+    )
+    .await
+    .map_err(|_| Problem::internal())?
+}
+
+/// [`supply_bytes`]' second half: a checked file placed, audited and its import woken.
+#[allow(clippy::too_many_arguments)]
+async fn place_supplied(
+    app: &App,
+    who: &Identity,
+    id: i64,
+    run: studyflow_store::RunRow,
+    kind: studyflow_dataplane::supply::Supply,
+    staged: studyflow_dataplane::supply::Staged,
+    inbox: std::path::PathBuf,
+    size: usize,
+) -> Result<Supplied> {
     // The task may have been completed, and its import begun, while the file was checked:
     // then the staged file is discarded, never placed where the import looks.
     app.engine.task_taking_files(id, who, None).await?;
@@ -701,20 +827,49 @@ mod tests {
         let mut file = tokio::fs::File::open(&path).await.unwrap();
         let (hash, length) = digest_of(&mut file).await.unwrap();
         assert_eq!(length, body.len() as u64);
-        let chunks: Vec<std::io::Result<Bytes>> = checked_chunks(
-            tokio::fs::File::open(&path).await.unwrap(),
-            hash.clone(),
-            length,
-        )
-        .collect()
-        .await;
+        let told = Told::default();
+        let open = || async { tokio::fs::File::open(&path).await.unwrap() };
+        let chunks: Vec<std::io::Result<Bytes>> =
+            checked_chunks(open().await, hash.clone(), length, told.clone())
+                .collect()
+                .await;
         assert!(chunks.len() > 1, "sent in chunks");
         let sent: Vec<u8> = chunks
             .into_iter()
             .flat_map(|c| c.unwrap().to_vec())
             .collect();
         assert_eq!(sent, body);
-        let stream = checked_chunks(tokio::fs::File::open(&path).await.unwrap(), hash, length);
+        assert_eq!(told.take(), ["complete"]);
+
+        // Dropped after three chunks (the client went away): broken, with what was sent.
+        let mut stream = Box::pin(checked_chunks(
+            open().await,
+            hash.clone(),
+            length,
+            told.clone(),
+        ));
+        let mut got = 0;
+        for _ in 0..3 {
+            got += stream.next().await.unwrap().unwrap().len();
+        }
+        drop(stream);
+        assert_eq!(told.take(), [format!("broken {got} of {length}")]);
+
+        // An audit that cannot be written keeps the last chunk back.
+        let failing = Told {
+            fail: true,
+            ..Told::default()
+        };
+        let chunks: Vec<std::io::Result<Bytes>> =
+            checked_chunks(open().await, hash.clone(), length, failing.clone())
+                .collect()
+                .await;
+        assert!(chunks.last().unwrap().is_err());
+        let sent: usize = chunks.iter().flatten().map(Bytes::len).sum();
+        assert!((sent as u64) < length, "{sent} of {length}");
+        assert_eq!(failing.take(), [format!("broken {sent} of {length}")]);
+
+        let stream = checked_chunks(open().await, hash, length, told.clone());
         let mut changed = body.clone();
         changed[0] = b'9';
         std::fs::write(&path, &changed).unwrap();
@@ -724,6 +879,40 @@ mod tests {
         // stops reading at that length.
         let sent: usize = chunks.iter().flatten().map(Bytes::len).sum();
         assert!((sent as u64) < length, "{sent} of {length}");
+        assert_eq!(told.take(), [format!("broken {sent} of {length}")]);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A [`TransferEnd`] that keeps what it was told; `fail`s to record completion if asked.
+    #[derive(Clone, Default)]
+    struct Told {
+        said: Arc<std::sync::Mutex<Vec<String>>>,
+        fail: bool,
+    }
+
+    impl Told {
+        fn take(&self) -> Vec<String> {
+            std::mem::take(&mut *self.said.lock().unwrap())
+        }
+    }
+
+    impl TransferEnd for Told {
+        fn complete(&mut self) -> futures_util::future::BoxFuture<'static, std::io::Result<()>> {
+            let (said, fail) = (self.said.clone(), self.fail);
+            Box::pin(async move {
+                if fail {
+                    return Err(std::io::Error::other("the audit is not writable"));
+                }
+                said.lock().unwrap().push("complete".into());
+                Ok(())
+            })
+        }
+
+        fn broken(&mut self, sent: u64, length: u64) {
+            self.said
+                .lock()
+                .unwrap()
+                .push(format!("broken {sent} of {length}"));
+        }
     }
 }

@@ -1069,6 +1069,43 @@ async fn a_task_takes_its_file_in_the_browser() {
         body.as_ref(),
         std::fs::read(folder.join("subjects.csv")).unwrap()
     );
+    // The download is in the audit as begun and then as complete, with the file's sha256;
+    // a HEAD request gets the length and sha256 and hands nothing over: not audited.
+    let downloads = || async {
+        s.store
+            .audit_rows(0, 100_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.event.action.starts_with("release.download"))
+            .map(|r| (r.event.action, r.event.actor))
+            .collect::<Vec<_>>()
+    };
+    let liga = || "liga.ozolina".to_owned();
+    assert_eq!(
+        downloads().await,
+        [
+            ("release.download_started".to_owned(), liga()),
+            ("release.downloaded".to_owned(), liga())
+        ]
+    );
+    sign_in(&b, &s, "liga.ozolina", 1).await;
+    let cookie = b.cookie("__Host-studyflow").await;
+    let head = reqwest::Client::new()
+        .head(s.url(&format!("/studies/{study}/releases/0/subjects.csv")))
+        .header("cookie", format!("__Host-studyflow={cookie}"))
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(
+        head.headers()["content-length"].to_str().unwrap(),
+        body.len().to_string()
+    );
+    assert!(head.headers().contains_key("x-content-sha256"));
+    b.click("#sign-out button").await;
+    assert_eq!(downloads().await.len(), 2, "a HEAD is not a download");
     for (who, ahead) in [("sandra.klavina", 0), ("martins.ozols", 1)] {
         let (_, status, body) = released(who, ahead).await;
         assert!(

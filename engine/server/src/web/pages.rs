@@ -964,11 +964,20 @@ async fn task_file(
 async fn release_file(
     State(app): State<Arc<App>>,
     v: Viewer,
+    method: axum::http::Method,
     headers: HeaderMap,
     Path((id, n, file)): Path<(String, usize, String)>,
 ) -> Result<Response> {
     super::own_navigation(&headers)?;
-    crate::release_file(&app, &v.who, &id, n, &file).await
+    crate::release_file(
+        &app,
+        &v.who,
+        &id,
+        n,
+        &file,
+        method == axum::http::Method::HEAD,
+    )
+    .await
 }
 
 /// A file a task takes, from the page's upload (multipart: the form token first, then the
