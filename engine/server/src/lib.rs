@@ -1312,11 +1312,12 @@ fn browser_navigation(p: &Person, headers: &HeaderMap) -> Result<()> {
 async fn task_file(
     State(app): State<Arc<App>>,
     p: Person,
+    method: axum::http::Method,
     headers: HeaderMap,
     Path((id, file)): Path<(i64, String)>,
 ) -> Result<Response> {
     browser_navigation(&p, &headers)?;
-    prepared_file(&app, &p.who, id, &file).await
+    prepared_file(&app, &p.who, id, &file, method == axum::http::Method::HEAD).await
 }
 
 async fn supply(

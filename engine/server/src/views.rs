@@ -527,12 +527,14 @@ pub(crate) async fn task_files_view(app: &App, who: &Identity, id: i64) -> Resul
 }
 
 /// A file prepared for task `id`, as a download, its reading audited (the API and the task
-/// page alike).
+/// page alike). A `HEAD` request (`head`) gets the headers alone and is not audited: nothing
+/// of the file is handed over.
 pub(crate) async fn prepared_file(
     app: &App,
     who: &Identity,
     id: i64,
     file: &str,
+    head: bool,
 ) -> Result<Response> {
     let (run, _, step) = app
         .engine
@@ -563,22 +565,28 @@ pub(crate) async fn prepared_file(
     } else {
         serde_json::json!({"run": id, "file": found.name, "sha256": hash})
     };
-    app.engine
-        .record_read(
-            who,
-            "task.file_read",
-            &studyflow_store::run_object(&run.study, &run.step, &run.subject),
-            &step.regulation.join(" "),
-            detail,
-        )
-        .await?;
+    let length = bytes.len();
+    let mut r = if head {
+        axum::body::Body::empty().into_response()
+    } else {
+        app.engine
+            .record_read(
+                who,
+                "task.file_read",
+                &studyflow_store::run_object(&run.study, &run.step, &run.subject),
+                &step.regulation.join(" "),
+                detail,
+            )
+            .await?;
+        bytes.into_response()
+    };
     let kind = if found.name.ends_with(".json") {
         "application/json"
     } else {
         "text/plain; charset=utf-8"
     };
-    let mut r = bytes.into_response();
     let h = r.headers_mut();
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
     h.insert(
         header::CONTENT_DISPOSITION,

@@ -1422,8 +1422,35 @@ async fn an_institutions_answer_comes_in_through_the_browser() {
         .link("#prepared a", "request.json")
         .await
         .expect("the request file is offered");
+    // A HEAD first: the length, nothing handed over, nothing audited; then the download,
+    // audited by size (it names subjects).
+    let reads = || async {
+        s.store
+            .audit_rows(0, 100_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.event.action == "task.file_read")
+            .count()
+    };
+    let before = reads().await;
+    let cookie = b.cookie("__Host-studyflow").await;
+    let head = reqwest::Client::new()
+        .head(&href)
+        .header("cookie", format!("__Host-studyflow={cookie}"))
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(reads().await, before, "a HEAD reads nothing");
     let (status, request) = b.download(&href, "__Host-studyflow").await;
     assert_eq!(status, 200);
+    assert_eq!(
+        head.headers()["content-length"].to_str().unwrap(),
+        request.len().to_string()
+    );
+    assert_eq!(reads().await, before + 1);
     let answer = prison
         .answer(
             studyflow_sim::registry::Registry::PrisonAdministration,

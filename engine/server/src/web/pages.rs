@@ -954,11 +954,12 @@ fn quality_tables(report: &serde_json::Value) -> Vec<minijinja::Value> {
 async fn task_file(
     State(app): State<Arc<App>>,
     v: Viewer,
+    method: axum::http::Method,
     headers: HeaderMap,
     Path((id, file)): Path<(i64, String)>,
 ) -> Result<Response> {
     super::own_navigation(&headers)?;
-    crate::prepared_file(&app, &v.who, id, &file).await
+    crate::prepared_file(&app, &v.who, id, &file, method == axum::http::Method::HEAD).await
 }
 
 async fn release_file(
