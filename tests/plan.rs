@@ -39,6 +39,46 @@ fn every_spec_in_every_format() {
     }
 }
 
+/// Every step of every shipped and valid test spec's plan has its title in Latvian for the
+/// pages (issue #13): not empty, not the English one, and without the English words every
+/// English title has one of (" to " is a Latvian word too).
+#[test]
+fn every_step_is_titled_in_latvian() {
+    let mut files: Vec<String> = specs().into_iter().map(|n| format!("specs/{n}")).collect();
+    files.extend(
+        std::fs::read_dir(root().join("tests/specs/valid"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".yaml"))
+            .map(|n| format!("tests/specs/valid/{n}")),
+    );
+    let english = [" the ", "The ", " and ", " of ", " from ", " with "];
+    let mut steps = 0;
+    for file in &files {
+        let run = studyflow(&["plan", "--format", "json", file]);
+        assert_eq!(run.code, 0, "{file}: {}", run.stderr);
+        let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        for node in doc["nodes"].as_array().unwrap() {
+            let (en, lv) = (
+                node["title"].as_str().unwrap(),
+                node["title_lv"].as_str().unwrap(),
+            );
+            assert!(!lv.is_empty() && lv != en, "{file} {}: {lv}", node["id"]);
+            // Another institution's system is named as the spec names it.
+            let ours = match node["kind"].as_str() {
+                Some("other_system") => lv.split(':').next().unwrap(),
+                _ => lv,
+            };
+            for w in english {
+                assert!(!ours.contains(w), "{file} {}: {lv:?} has {w:?}", node["id"]);
+            }
+            steps += 1;
+        }
+    }
+    assert!(steps > 100, "{steps} steps");
+}
+
 #[test]
 fn json_carries_the_contract_fields() {
     let run = studyflow(&[
@@ -301,6 +341,7 @@ async fn the_plan_drawings_compared_in_the_browser() {
                 legend: "Data written",
                 task: "a person's task",
                 class: &class,
+                latvian: false,
             },
         );
         // Each with where its step names are: the pages' first line of a box, Graphviz's first

@@ -24,7 +24,7 @@ pub const NOTICE_WORKING_DAYS: u32 = 10;
 fn step(
     id: impl Into<String>,
     kind: StepKind,
-    title: impl Into<String>,
+    (title, title_lv): (impl Into<String>, impl Into<String>),
     actor: Actor,
     (data_in, data_out): (DataClass, DataClass),
     regulation: &[&'static str],
@@ -34,6 +34,7 @@ fn step(
         kind,
         about: About::Study,
         title: title.into(),
+        title_lv: title_lv.into(),
         actor,
         data_in,
         data_out,
@@ -286,7 +287,10 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
         step(
             "approval",
             StepKind::Approval,
-            "Approve the study application (plan), pinned to this plan's hash",
+            (
+                "Approve the study application (plan), pinned to this plan's hash",
+                "Apstiprināt pētījuma pieteikumu (plānu), saistot to ar šī plāna jaucējvērtību",
+            ),
             Actor::Approver,
             (NONE, NONE),
             &["p.3", "p.30.1"],
@@ -298,7 +302,7 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
             step(
                 "contract-gate",
                 StepKind::ContractGate,
-                "Record the contract, the non-disclosure declaration of everyone who processes personal data and the security measures",
+                ("Record the contract, the non-disclosure declaration of everyone who processes personal data and the security measures", "Reģistrēt līgumu, visu personas datu apstrādātāju neizpaušanas apliecinājumus un drošības pasākumus"),
                 Actor::Approver,
                 (NONE, NONE),
                                 &["p.5", "p.29", "p.30.2", "p.33"],
@@ -321,7 +325,7 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
             step(
                 "release-baseline",
                 StepKind::Release,
-                "Release the anonymised analysis dataset to the study workspace of the authorised service researchers",
+                ("Release the anonymised analysis dataset to the study workspace of the authorised service researchers", "Nodot anonimizēto analīzes datu kopu pilnvaroto dienesta pētnieku pētījuma darbvietai"),
                 Actor::Engine,
                 (ANON, ANON),
                 &["p.7", "p.22.5", "p.24"],
@@ -377,9 +381,15 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
                 step(
                     format!("follow-up-{slug}-request"),
                     StepKind::FollowUpRequest,
-                    format!(
-                        "Request the Punishment Register follow-up {} from the Information Centre",
-                        wave.description()
+                    (
+                        format!(
+                            "Request the Punishment Register follow-up {} from the Information Centre",
+                            wave.description()
+                        ),
+                        format!(
+                            "Pieprasīt Informācijas centram Sodu reģistra informāciju recidīva pārbaudei {}",
+                            wave.description_lv()
+                        ),
                     ),
                     request_actor,
                     (IDENT, IDENT),
@@ -401,7 +411,13 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
                 step(
                     format!("follow-up-{slug}-answer"),
                     StepKind::FollowUpAnswer,
-                    format!("The Information Centre answers the {} follow-up", wave.name),
+                    (
+                        format!("The Information Centre answers the {} follow-up", wave.name),
+                        format!(
+                            "Informācijas centrs atbild uz recidīva pārbaudes {} pieprasījumu",
+                            wave.name
+                        ),
+                    ),
                     Actor::InformationCentre,
                     (IDENT, IDENT),
                     &["p.13", wave.point],
@@ -416,7 +432,7 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
                 step(
                     format!("follow-up-{slug}-anonymise"),
                     StepKind::FollowUpAnonymise,
-                    "Anonymise the follow-up answer on arrival, before any further processing",
+                    ("Anonymise the follow-up answer on arrival, before any further processing", "Anonimizēt recidīva pārbaudes atbildi tūlīt pēc saņemšanas, pirms turpmākas apstrādes"),
                     Actor::Engine,
                     (IDENT, ANON),
                     &["p.20"],
@@ -430,7 +446,7 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
                 step(
                     format!("follow-up-{slug}-join"),
                     StepKind::FollowUpJoin,
-                    "Join the anonymised follow-up to the study dataset by the subject's pseudonym",
+                    ("Join the anonymised follow-up to the study dataset by the subject's pseudonym", "Pievienot anonimizēto recidīva pārbaudes atbildi pētījuma datu kopai pēc datu subjekta pseidonīma"),
                     Actor::Engine,
                     (ANON, ANON),
                     &["p.20"],
@@ -448,9 +464,15 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
                     step(
                         format!("follow-up-{slug}-release"),
                         StepKind::Release,
-                        format!(
-                            "Release the analysis dataset with the {} follow-up to the study workspace",
-                            wave.name
+                        (
+                            format!(
+                                "Release the analysis dataset with the {} follow-up to the study workspace",
+                                wave.name
+                            ),
+                            format!(
+                                "Nodot analīzes datu kopu ar recidīva pārbaudi {} pētījuma darbvietai",
+                                wave.name
+                            ),
                         ),
                         Actor::Engine,
                         (ANON, ANON),
@@ -471,7 +493,7 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
             step(
                 "consent",
                 StepKind::ConsentCollection,
-                "Collect the consent and contact details of the subjects who agree to be contacted",
+                ("Collect the consent and contact details of the subjects who agree to be contacted", "Savākt piekrišanu un kontaktinformāciju no datu subjektiem, kuri piekrīt saziņai"),
                 Actor::ServiceResearcher,
                 (IDENT, CONTACT),
                 &["p.31", "p.31.1", "p.31.2", "p.31.3"],
@@ -487,7 +509,7 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
                     step(
                         "contact-transfer",
                         StepKind::ContactTransfer,
-                        "Transfer the consenting subjects' first name, surname and e-mail or phone by secure electronic means",
+                        ("Transfer the consenting subjects' first name, surname and e-mail or phone by secure electronic means", "Nodot piekritušo datu subjektu vārdu, uzvārdu un e-pasta adresi vai tālruņa numuru drošā elektroniskā veidā"),
                         Actor::Engine,
                         (CONTACT, CONTACT),
                         &["p.30", "p.32"],
@@ -505,7 +527,7 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
             step(
                 "survey",
                 StepKind::Survey,
-                "Contact the consenting subjects; their answers are recorded without contact details",
+                ("Contact the consenting subjects; their answers are recorded without contact details", "Sazināties ar piekritušajiem datu subjektiem; viņu atbildes reģistrē bez kontaktinformācijas"),
                 surveyor,
                 (CONTACT, ANON),
                 &["p.31"],
@@ -527,7 +549,10 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
             step(
                 "transfer",
                 StepKind::Transfer,
-                "Transfer the anonymised study dataset to the external researcher",
+                (
+                    "Transfer the anonymised study dataset to the external researcher",
+                    "Nodot anonimizēto pētījuma datu kopu pētījuma izstrādātājam",
+                ),
                 Actor::Engine,
                 (ANON, ANON),
                 &["p.30", "p.30.1", "p.30.2"],
@@ -563,7 +588,7 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
         step(
             "analysis",
             StepKind::Analysis,
-            "Analyse the anonymised data",
+            ("Analyse the anonymised data", "Analizēt anonimizētos datus"),
             analyst,
             (ANON, ANON),
             analysis_points,
@@ -576,7 +601,10 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
         step(
             "report",
             StepKind::Report,
-            "Write the report and recommendations, without personal data",
+            (
+                "Write the report and recommendations, without personal data",
+                "Sagatavot pārskatu un ieteikumus bez personas datiem",
+            ),
             analyst,
             (ANON, ANON),
             report_points,
@@ -588,7 +616,10 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
         step(
             "presentation",
             StepKind::Presentation,
-            "Present the results, without personal data",
+            (
+                "Present the results, without personal data",
+                "Prezentēt rezultātus bez personas datiem",
+            ),
             analyst,
             (ANON, NONE),
             presentation_points,
@@ -603,7 +634,10 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
             step(
                 "prison-administration-notice",
                 StepKind::PrisonAdministrationNotice,
-                "Inform the Prison Administration of the study's results",
+                (
+                    "Inform the Prison Administration of the study's results",
+                    "Informēt Ieslodzījuma vietu pārvaldi par pētījuma rezultātiem",
+                ),
                 Actor::ServiceResearcher,
                 (ANON, ANON),
                 &["p.8"],
@@ -622,7 +656,7 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
             step(
                 "publication",
                 StepKind::Publication,
-                "Publish the results",
+                ("Publish the results", "Publicēt rezultātus"),
                 analyst,
                 (ANON, NONE),
                 &points,
@@ -685,12 +719,18 @@ fn acquisition_and_linkage(b: &mut Builder<'_>, approval: NodeIndex) -> (Option<
         let (actor, title, points): (_, _, &[&'static str]) = match is.extraction {
             ServiceIsExtraction::Automated => (
                 Actor::Engine,
-                "Extract the sample from the Service IS (automated)",
+                (
+                    "Extract the sample from the Service IS (automated)",
+                    "Atlasīt izlasi no dienesta informācijas sistēmas (automatizēti)",
+                ),
                 &["p.9", "p.10", "p.17.1"],
             ),
             ServiceIsExtraction::ManualExtraction => (
                 Actor::ServiceResearcher,
-                "Extract the sample from the Service IS by hand",
+                (
+                    "Extract the sample from the Service IS by hand",
+                    "Atlasīt izlasi no dienesta informācijas sistēmas manuāli",
+                ),
                 &["p.9", "p.21", "p.22.1"],
             ),
         };
@@ -718,11 +758,15 @@ fn acquisition_and_linkage(b: &mut Builder<'_>, approval: NodeIndex) -> (Option<
         None => (vec![], vec![approval]),
     };
     if let Some(ic) = &scope.information_centre {
-        let (actor, mode, points): (_, _, &[&'static str]) = match ic.exchange {
-            Exchange::Automated => (Actor::Engine, "automated", &["p.6", "p.10", "p.11", "p.12"]),
+        let (actor, (mode, mode_lv), points): (_, _, &[&'static str]) = match ic.exchange {
+            Exchange::Automated => (
+                Actor::Engine,
+                ("automated", "automatizēti"),
+                &["p.6", "p.10", "p.11", "p.12"],
+            ),
             Exchange::SecureElectronic => (
                 Actor::ServiceResearcher,
-                "secure electronic",
+                ("secure electronic", "drošā elektroniskā veidā"),
                 &["p.6", "p.10", "p.11", "p.12", "p.12.3"],
             ),
         };
@@ -731,7 +775,10 @@ fn acquisition_and_linkage(b: &mut Builder<'_>, approval: NodeIndex) -> (Option<
             step(
                 "information-centre-request",
                 StepKind::Request,
-                format!("Request the Punishment Register information from the Information Centre ({mode}), subjects by personal code and proceeding number"),
+                (
+                    format!("Request the Punishment Register information from the Information Centre ({mode}), subjects by personal code and proceeding number"),
+                    format!("Pieprasīt Informācijas centram Sodu reģistra informāciju ({mode_lv}), datu subjektus norādot ar personas kodu un kriminālprocesa numuru"),
+                ),
                 actor,
                 (IDENT, IDENT),
                 points,
@@ -747,7 +794,10 @@ fn acquisition_and_linkage(b: &mut Builder<'_>, approval: NodeIndex) -> (Option<
                 step(
                     "information-centre-answer",
                     StepKind::Answer,
-                    "The Information Centre answers for each criminal proceeding",
+                    (
+                        "The Information Centre answers for each criminal proceeding",
+                        "Informācijas centrs atbild par katru kriminālprocesu",
+                    ),
                     Actor::InformationCentre,
                     (IDENT, IDENT),
                     &["p.13"],
@@ -766,15 +816,18 @@ fn acquisition_and_linkage(b: &mut Builder<'_>, approval: NodeIndex) -> (Option<
         .as_ref()
         .filter(|pa| pa.rulings.is_some() || pa.resocialisation.is_some())
     {
-        let (actor, mode, mut points): (_, _, Vec<&'static str>) = match pa.exchange {
+        let (actor, (mode, mode_lv), mut points): (_, _, Vec<&'static str>) = match pa.exchange {
             Exchange::Automated => (
                 Actor::Engine,
-                "automated",
+                ("automated", "automatizēti"),
                 vec!["p.6", "p.10", "p.11", "p.12", "p.14.1"],
             ),
             Exchange::SecureElectronic => (
                 Actor::ServiceResearcher,
-                "secure electronic, as agreed",
+                (
+                    "secure electronic, as agreed",
+                    "drošā elektroniskā veidā, kā vienojušās puses",
+                ),
                 vec!["p.6", "p.10", "p.11", "p.12", "p.12.3", "p.14.2"],
             ),
         };
@@ -784,8 +837,13 @@ fn acquisition_and_linkage(b: &mut Builder<'_>, approval: NodeIndex) -> (Option<
             step(
                 "prison-administration-request",
                 StepKind::Request,
-                format!(
-                    "Request the Prisoners' IS information from the Prison Administration ({mode})"
+                (
+                    format!(
+                        "Request the Prisoners' IS information from the Prison Administration ({mode})"
+                    ),
+                    format!(
+                        "Pieprasīt Ieslodzījuma vietu pārvaldei Ieslodzīto reģistra informāciju ({mode_lv})"
+                    ),
                 ),
                 actor,
                 (IDENT, IDENT),
@@ -811,7 +869,7 @@ fn acquisition_and_linkage(b: &mut Builder<'_>, approval: NodeIndex) -> (Option<
                 step(
                     "prison-administration-answer",
                     StepKind::Answer,
-                    "The Prison Administration answers per court ruling and on resocialisation",
+                    ("The Prison Administration answers per court ruling and on resocialisation", "Ieslodzījuma vietu pārvalde atbild par katru tiesas nolēmumu un par resocializāciju"),
                     Actor::PrisonAdministration,
                     (IDENT, IDENT),
                     &points,
@@ -846,7 +904,7 @@ fn acquisition_and_linkage(b: &mut Builder<'_>, approval: NodeIndex) -> (Option<
             step(
                 "merge-link",
                 StepKind::MergeLink,
-                "Merge the answers with the Service's information into one study dataset and link each subject's records",
+                ("Merge the answers with the Service's information into one study dataset and link each subject's records", "Apvienot atbildes ar dienesta informāciju vienā pētījuma datu kopā un sasaistīt katra datu subjekta ierakstus"),
                 Actor::Engine,
                 (IDENT, IDENT),
                 &["p.17.1", "p.17.2"],
@@ -867,9 +925,15 @@ fn acquisition_and_linkage(b: &mut Builder<'_>, approval: NodeIndex) -> (Option<
             "delete-identifiers",
             StepKind::DeleteIdentifiers,
             if linked {
-                "Irreversibly delete personal codes, proceeding and ruling numbers and case numbers right after linkage"
+                (
+                    "Irreversibly delete personal codes, proceeding and ruling numbers and case numbers right after linkage",
+                    "Neatgriezeniski dzēst personas kodus, kriminālprocesu un nolēmumu numurus un lietu numurus uzreiz pēc sasaistes",
+                )
             } else {
-                "Irreversibly delete personal codes and case numbers"
+                (
+                    "Irreversibly delete personal codes and case numbers",
+                    "Neatgriezeniski dzēst personas kodus un lietu numurus",
+                )
             },
             Actor::Engine,
             (IDENT, PSEUDO),
@@ -883,7 +947,10 @@ fn acquisition_and_linkage(b: &mut Builder<'_>, approval: NodeIndex) -> (Option<
         step(
             "quality-check",
             StepKind::QualityCheck,
-            "Check the study dataset's quality and correct it",
+            (
+                "Check the study dataset's quality and correct it",
+                "Pārbaudīt pētījuma datu kopas kvalitāti un to labot",
+            ),
             Actor::ServiceResearcher,
             (PSEUDO, PSEUDO),
             &["p.18", "p.22.2"],
@@ -900,7 +967,7 @@ fn acquisition_and_linkage(b: &mut Builder<'_>, approval: NodeIndex) -> (Option<
             step(
                 "identifiable-processing",
                 StepKind::IdentifiableProcessing,
-                "Process the data that the purpose needs before anonymisation (service researchers only)",
+                ("Process the data that the purpose needs before anonymisation (service researchers only)", "Apstrādāt mērķim nepieciešamos datus pirms anonimizēšanas (tikai dienesta pētnieki)"),
                 Actor::ServiceResearcher,
                 (PSEUDO, PSEUDO),
                 &["p.7", "p.21"],
@@ -910,15 +977,26 @@ fn acquisition_and_linkage(b: &mut Builder<'_>, approval: NodeIndex) -> (Option<
     }
     let other = &scope.other_systems;
     for (i, system) in other.iter().enumerate() {
-        let (what, point) = match system.operation {
-            OtherSystemOperation::QualityCheck => ("Check the study data against", "p.23.1"),
-            OtherSystemOperation::Supplement => ("Supplement the study data from", "p.23.2"),
+        let (what, what_lv, point) = match system.operation {
+            OtherSystemOperation::QualityCheck => (
+                "Check the study data against",
+                "Pārbaudīt pētījuma datus, salīdzinot ar",
+                "p.23.1",
+            ),
+            OtherSystemOperation::Supplement => (
+                "Supplement the study data from",
+                "Papildināt pētījuma datus no",
+                "p.23.2",
+            ),
         };
         last = b.add(
             step(
                 format!("other-system-{}", i + 1),
                 StepKind::OtherSystem,
-                format!("{what} {}", system.system),
+                (
+                    format!("{what} {}", system.system),
+                    format!("{what_lv}: {}", system.system),
+                ),
                 Actor::Engine,
                 (PSEUDO, PSEUDO),
                 &["p.23", point],
@@ -933,11 +1011,19 @@ fn acquisition_and_linkage(b: &mut Builder<'_>, approval: NodeIndex) -> (Option<
     }
     let k = anonymisation.map_or(0, |a| a.k.0);
     let title = if k > 0 {
-        format!(
-            "Anonymise the study dataset: random study IDs, dates by the policy, k ≥ {k} over the quasi-identifiers"
+        (
+            format!(
+                "Anonymise the study dataset: random study IDs, dates by the policy, k ≥ {k} over the quasi-identifiers"
+            ),
+            format!(
+                "Anonimizēt pētījuma datu kopu: nejauši pētījuma ID, datumi pēc politikas, k ≥ {k} pēc kvaziidentifikatoriem"
+            ),
         )
     } else {
-        "Anonymise the study dataset".to_owned()
+        (
+            "Anonymise the study dataset".to_owned(),
+            "Anonimizēt pētījuma datu kopu".to_owned(),
+        )
     };
     let dataset = b.add(
         step(
@@ -1060,7 +1146,7 @@ fn completion(b: &mut Builder<'_>, acquired: bool) {
             step(
                 "destroy-identifying",
                 StepKind::DestroyIdentifying,
-                "Destroy everything identifying — remaining identifiers, contact details, the pseudonym vault, the study's keys — once no step needs it, and at once on termination",
+                ("Destroy everything identifying — remaining identifiers, contact details, the pseudonym vault, the study's keys — once no step needs it, and at once on termination", "Iznīcināt visu identificējošo — atlikušos identifikatorus, kontaktinformāciju, pseidonīmu glabātuvi, pētījuma atslēgas —, tiklīdz neviens solis to vairs neizmanto, un nekavējoties, ja pētījumu izbeidz"),
                 Actor::Engine,
                 (IDENT, NONE),
                 &["p.26"],
@@ -1081,7 +1167,10 @@ fn completion(b: &mut Builder<'_>, acquired: bool) {
             step(
                 "external-destroy-contact",
                 StepKind::DestroyIdentifying,
-                "The external researcher deletes the contact details they received",
+                (
+                    "The external researcher deletes the contact details they received",
+                    "Pētījuma izstrādātājs dzēš saņemto kontaktinformāciju",
+                ),
                 Actor::ExternalResearcher,
                 (CONTACT, NONE),
                 &["p.34"],
@@ -1122,7 +1211,7 @@ fn completion(b: &mut Builder<'_>, acquired: bool) {
         let mut s = step(
             "external-copy-deletion",
             StepKind::ExternalCopyDeletion,
-            "The external researcher deletes the anonymised information and what they created from it",
+            ("The external researcher deletes the anonymised information and what they created from it", "Pētījuma izstrādātājs dzēš anonimizēto informāciju un to, ko no tās radījis"),
             Actor::ExternalResearcher,
             (ANON, NONE),
             &["p.35"],
@@ -1139,12 +1228,18 @@ fn completion(b: &mut Builder<'_>, acquired: bool) {
         let term = retention.and_then(|r| r.anonymised_data.as_ref());
         let (title, trigger, deadline) = match term.map(|t| (t.keep, t.until.map(|d| d.0))) {
             Some((Keep::Permanent, _)) | None => (
-                "Keep the anonymised study dataset permanently",
+                (
+                    "Keep the anonymised study dataset permanently",
+                    "Glabāt anonimizēto pētījuma datu kopu pastāvīgi",
+                ),
                 Trigger::AtCompletion,
                 None,
             ),
             Some((Keep::UntilStudyEnd, _)) => (
-                "Delete the anonymised study dataset when the study ends",
+                (
+                    "Delete the anonymised study dataset when the study ends",
+                    "Dzēst anonimizēto pētījuma datu kopu, kad pētījums beidzas",
+                ),
                 Trigger::AtCompletion,
                 Some((
                     format!(
@@ -1155,7 +1250,10 @@ fn completion(b: &mut Builder<'_>, acquired: bool) {
                 )),
             ),
             Some((Keep::UntilDate, until)) => (
-                "Delete the anonymised study dataset at the end of its retention period",
+                (
+                    "Delete the anonymised study dataset at the end of its retention period",
+                    "Dzēst anonimizēto pētījuma datu kopu tās glabāšanas termiņa beigās",
+                ),
                 until.map_or(Trigger::AtCompletion, |date| Trigger::AtDate { date }),
                 Some((
                     format!(

@@ -402,6 +402,8 @@ pub struct Step {
     pub about: About,
     /// What the step does, for people.
     pub title: String,
+    /// The same in Latvian, for the pages of a person who reads Latvian.
+    pub title_lv: String,
     pub actor: Actor,
     pub data_in: DataClass,
     pub data_out: DataClass,

@@ -24,6 +24,7 @@ pub fn json(plan: &Plan) -> Value {
                 "kind": s.kind,
                 "about": s.about,
                 "title": s.title,
+                "title_lv": s.title_lv,
                 "actor": s.actor,
                 "human_task": s.human_task,
                 "data_in": s.data_in,

@@ -104,6 +104,8 @@ pub struct Words<'a> {
     pub task: &'a str,
     /// A data class.
     pub class: &'a dyn Fn(DataClass) -> String,
+    /// Whether the steps' titles are given in Latvian ([`crate::Step::title_lv`]).
+    pub latvian: bool,
 }
 
 /// The SVG of `plan` in `words`.
@@ -199,7 +201,11 @@ pub fn svg(plan: &Plan, words: &Words<'_>) -> String {
             s,
             r##"<g><title>{}: {} ({} → {})</title><rect x="{x:.1}" y="{y:.1}" width="{box_w:.1}" height="{BOX_H}" rx="5" fill="{fill}" stroke="{ink}" stroke-width="{}"/><text x="{:.1}" y="{:.1}" font-size="13" font-weight="600" fill="{ink}">{}</text><text x="{:.1}" y="{:.1}" font-size="12" fill="{ink}">{}{}</text></g>"##,
             escape(&step.id),
-            escape(&step.title),
+            escape(if words.latvian {
+                &step.title_lv
+            } else {
+                &step.title
+            }),
             escape(&class_name(step.data_in)),
             escape(&class_name(step.data_out)),
             if step.human_task { "2.2" } else { "1" },
@@ -245,6 +251,7 @@ mod tests {
                     legend: "Data out:",
                     task: "a person's task",
                     class: &|c| c.as_str().to_owned(),
+                    latvian: false,
                 },
             );
             assert!(out.starts_with("<svg") && out.ends_with("</svg>"));

@@ -659,6 +659,8 @@ fn releases(runs: &[RunRow]) -> Vec<Release> {
 pub struct TaskGuide {
     /// The step's title from the plan.
     pub title: String,
+    /// The same in Latvian.
+    pub title_lv: String,
     /// The MK403 points the task rests on.
     pub points: Vec<&'static str>,
     /// What to do, one instruction a line.
@@ -692,6 +694,7 @@ impl Engine {
         let Some(step) = loaded.plan.step(&task.step) else {
             return Ok(TaskGuide {
                 title: task.step.clone(),
+                title_lv: task.step.clone(),
                 points: Vec::new(),
                 steps: vec!["complete this task when it is done".into()],
             });
@@ -702,6 +705,7 @@ impl Engine {
             .and_then(|o| serde_json::from_str(o).ok());
         Ok(TaskGuide {
             title: step.title.clone(),
+            title_lv: step.title_lv.clone(),
             points: step.regulation.clone(),
             steps: guide(&task.study, step, prepared.as_ref()),
         })

@@ -215,6 +215,8 @@ pub struct TaskView {
     pub actor: String,
     pub due: Option<String>,
     pub title: String,
+    /// The title in Latvian.
+    pub title_lv: String,
     pub points: Vec<String>,
     pub steps: Vec<String>,
     /// Done by its person, or sent, and waiting for a file they supply (an extraction or list

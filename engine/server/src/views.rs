@@ -807,6 +807,7 @@ pub(crate) async fn tasks_view(app: &App, who: &Identity) -> Result<Vec<TaskView
             actor: t.actor.replace('_', " "),
             due: t.due_at.map(last_day),
             title: guide.title,
+            title_lv: guide.title_lv,
             points: guide.points.iter().map(|p| (*p).to_owned()).collect(),
             steps: guide.steps,
             awaiting_file: i >= count,

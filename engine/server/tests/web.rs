@@ -303,6 +303,14 @@ async fn people_submit_review_and_approve_in_the_browser() {
         b.text("h1").await.split(' ').next(),
         Some("Apstiprināšana:")
     );
+    // The plan's steps are said in Latvian too, and nothing of them is marked English.
+    let steps = b.text("#plan-steps").await;
+    assert!(
+        steps.contains("Pārbaudīt pētījuma datu kopas kvalitāti un to labot")
+            && !steps.contains("Check the study dataset's quality"),
+        "{steps}"
+    );
+    assert!(b.all("#plan-steps [lang=en]").await.is_empty());
     b.go(&s.url("/studies")).await;
     assert_eq!(b.text("h1").await, "Pētījumi");
     assert_eq!(b.lang().await, "lv");

@@ -1009,6 +1009,22 @@ impl FollowUpWave {
             self.point
         )
     }
+
+    /// [`FollowUpWave::description`] in Latvian, in the words of p.19 (`3 gadus pēc
+    /// pamatnotikuma sākuma (MK403 p.19.3)`).
+    pub fn description_lv(&self) -> String {
+        format!(
+            "{} {} pēc pamatnotikuma {} (MK403 {})",
+            self.years,
+            if self.years % 10 == 1 && self.years % 100 != 11 {
+                "gadu"
+            } else {
+                "gadus"
+            },
+            if self.from_end { "beigām" } else { "sākuma" },
+            self.point
+        )
+    }
 }
 
 /// The six follow-ups of MK403 p.19 (19.1–19.6), in the regulation's order.

@@ -444,6 +444,7 @@ struct Moment {
     past: bool,
     step: String,
     title: String,
+    title_lv: String,
     rule: String,
 }
 
@@ -466,6 +467,7 @@ async fn timeline(app: &App, id: &str, version: i64) -> Result<Vec<Moment>> {
                 past: d.date.is_some_and(|x| x < today),
                 step: s.id.clone(),
                 title: s.title.clone(),
+                title_lv: s.title_lv.clone(),
                 rule: d.rule.clone(),
             })
         })
@@ -484,6 +486,7 @@ async fn timeline(app: &App, id: &str, version: i64) -> Result<Vec<Moment>> {
 struct PlanStep {
     id: String,
     title: String,
+    title_lv: String,
     data_in: &'static str,
     data_out: &'static str,
     regulation: Vec<&'static str>,
@@ -556,6 +559,7 @@ async fn review_page(
                         PlanStep {
                             id: s.id.clone(),
                             title: s.title.clone(),
+                            title_lv: s.title_lv.clone(),
                             data_in: s.data_in.as_str(),
                             data_out: s.data_out.as_str(),
                             regulation: s.regulation.clone(),
@@ -594,6 +598,7 @@ async fn review_page(
                 legend: i18n::text(lang, "approve.legend"),
                 task: i18n::text(lang, "approve.task"),
                 class: &|c| i18n::text(lang, &format!("class.{}", c.as_str())).to_owned(),
+                latvian: lang == i18n::Lang::Lv,
             },
         )
     });
