@@ -326,13 +326,19 @@ async fn the_plan_drawings_compared_in_the_browser() {
             .sort((a, b) => a - b);
         return {w: r.width, h: r.height, name: names.length ? names[Math.floor(names.length / 2)] : 0, n: names.length};
     "#;
-    for name in specs() {
-        let stem = name.trim_end_matches(".yaml");
-        let bytes = std::fs::read(root().join("specs").join(&name)).unwrap();
+    // The three shipped specs, and a plan of 60 steps (the largest a spec of today makes is 45).
+    let mut files: Vec<String> = specs().into_iter().map(|n| format!("specs/{n}")).collect();
+    files.push("tests/plans/sixty-step-plan.yaml".into());
+    for file in &files {
+        let stem = file.rsplit('/').next().unwrap().trim_end_matches(".yaml");
+        let bytes = std::fs::read(root().join(file)).unwrap();
         let spec = studyflow_spec::check(&bytes).spec.unwrap();
         let plan =
             studyflow_plan::compile(&spec, &bytes, &studyflow_calendar::Calendar::latvia(), None).0;
         let steps = plan.graph.node_count();
+        if file.starts_with("tests/plans/") {
+            assert_eq!(steps, 60, "{file}");
+        }
         let class = |c: studyflow_plan::DataClass| format!("{c:?}");
         let ours = studyflow_plan::svg::svg(
             &plan,
@@ -352,7 +358,7 @@ async fn the_plan_drawings_compared_in_the_browser() {
             format!("<!doctype html><body style=\"margin:0\">{ours}</body>"),
         )];
         if graphviz {
-            let dot = studyflow(&["plan", "--format", "dot", &format!("specs/{name}")]).stdout;
+            let dot = studyflow(&["plan", "--format", "dot", file]).stdout;
             let path = dir.file(&format!("{stem}.dot"), &dot);
             let out = std::process::Command::new("dot")
                 .args(["-Tsvg", &path])
@@ -367,7 +373,7 @@ async fn the_plan_drawings_compared_in_the_browser() {
             ));
         }
         if mermaid.exists() {
-            let text = studyflow(&["plan", "--format", "mermaid", &format!("specs/{name}")]).stdout;
+            let text = studyflow(&["plan", "--format", "mermaid", file]).stdout;
             let text = text.replace('&', "&amp;").replace('<', "&lt;");
             // As `plan` writes it (natural size), and at Mermaid's default (fit to the width).
             let fitted = text.replace("useMaxWidth: false", "useMaxWidth: true");
