@@ -665,6 +665,8 @@ pub struct TaskGuide {
     pub points: Vec<&'static str>,
     /// What to do, one instruction a line.
     pub steps: Vec<String>,
+    /// The same in Latvian.
+    pub steps_lv: Vec<String>,
 }
 
 impl Engine {
@@ -697,6 +699,7 @@ impl Engine {
                 title_lv: task.step.clone(),
                 points: Vec::new(),
                 steps: vec!["complete this task when it is done".into()],
+                steps_lv: vec!["pabeidziet šo uzdevumu, kad tas izdarīts".into()],
             });
         };
         let prepared: Option<serde_json::Value> = task
@@ -707,28 +710,44 @@ impl Engine {
             title: step.title.clone(),
             title_lv: step.title_lv.clone(),
             points: step.regulation.clone(),
-            steps: guide(&task.study, step, prepared.as_ref()),
+            steps: guide(&task.study, step, prepared.as_ref(), false),
+            steps_lv: guide(&task.study, step, prepared.as_ref(), true),
         })
     }
 }
 
-fn registry_words(step: &studyflow_plan::Step) -> &'static str {
-    match step.about.registry() {
-        Some(studyflow_plan::Registry::InformationCentre) => {
+fn registry_words(step: &studyflow_plan::Step, lv: bool) -> &'static str {
+    match (step.about.registry(), lv) {
+        (Some(studyflow_plan::Registry::InformationCentre), false) => {
             "the Information Centre (Punishment Register)"
         }
-        Some(studyflow_plan::Registry::PrisonAdministration) => "the Prison Administration",
-        None => "the institution",
+        (Some(studyflow_plan::Registry::InformationCentre), true) => {
+            "Informācijas centram (Sodu reģistrs)"
+        }
+        (Some(studyflow_plan::Registry::PrisonAdministration), false) => {
+            "the Prison Administration"
+        }
+        (Some(studyflow_plan::Registry::PrisonAdministration), true) => {
+            "Ieslodzījuma vietu pārvaldei"
+        }
+        (None, false) => "the institution",
+        (None, true) => "iestādei",
     }
 }
 
+/// What an open task of `step` asks, one instruction a line, in Latvian when `lv`: the same
+/// instructions, paths and figures in both languages.
 fn guide(
     study: &str,
     step: &studyflow_plan::Step,
     prepared: Option<&serde_json::Value>,
+    lv: bool,
 ) -> Vec<String> {
     use studyflow_plan::StepKind;
     let fields = step.fields.join(", ");
+    let points = step.regulation.join(", ");
+    // The English or the Latvian of one instruction.
+    let say = |en: String, lv_text: String| if lv { lv_text } else { en };
     match step.kind {
         StepKind::Request => {
             let id = prepared
@@ -739,27 +758,47 @@ fn guide(
                 .and_then(|p| p.get("subjects"))
                 .and_then(serde_json::Value::as_u64)
                 .unwrap_or(0);
+            let to = registry_words(step, lv);
             vec![
-                format!(
-                    "send the request in outbox/{study}/{id}/ (`studyflow task files` with this task's id and --out downloads it) — cover-letter.txt, request.json ({subjects} subjects) and MANIFEST.sha256 — to {} by the secure electronic means agreed (MK403 p.12.3, p.14.2)",
-                    registry_words(step)
+                say(
+                    format!(
+                        "send the request in outbox/{study}/{id}/ (`studyflow task files` with this task's id and --out downloads it) — cover-letter.txt, request.json ({subjects} subjects) and MANIFEST.sha256 — to {to} by the secure electronic means agreed (MK403 p.12.3, p.14.2)"
+                    ),
+                    format!(
+                        "nosūtiet pieprasījumu no outbox/{study}/{id}/ (to lejupielādē `studyflow task files` ar šī uzdevuma numuru un --out) — cover-letter.txt, request.json ({subjects} datu subjekti) un MANIFEST.sha256 — {to} ar saskaņotajiem drošajiem elektroniskajiem līdzekļiem (MK403 p.12.3, p.14.2)"
+                    ),
                 ),
-                format!(
-                    "when the answer comes, send it as answer.json on this task's page or with `studyflow task supply` and this task's id (checked at once against the request sent, refused whole with a report by row), or put it at inbox/{study}/{id}/ with its MANIFEST.sha256; the engine checks it whole against the study's sample and imports it, then deletes the request file"
+                say(
+                    format!(
+                        "when the answer comes, send it as answer.json on this task's page or with `studyflow task supply` and this task's id (checked at once against the request sent, refused whole with a report by row), or put it at inbox/{study}/{id}/ with its MANIFEST.sha256; the engine checks it whole against the study's sample and imports it, then deletes the request file"
+                    ),
+                    format!(
+                        "kad atbilde pienāk, iesniedziet to kā answer.json šī uzdevuma lapā vai ar `studyflow task supply` un šī uzdevuma numuru (to uzreiz pārbauda pret nosūtīto pieprasījumu; ja tajā ir kļūdas, to noraida visu un norāda kļūdas pa rindām), vai ievietojiet to inbox/{study}/{id}/ kopā ar tās MANIFEST.sha256; sistēma to visu pārbauda pret pētījuma izlasi, importē un pēc tam dzēš pieprasījuma failu"
+                    ),
                 ),
-                "then complete this task".into(),
+                say(
+                    "then complete this task".into(),
+                    "pēc tam pabeidziet šo uzdevumu".into(),
+                ),
             ]
         }
-        StepKind::Answer => vec![
-            format!(
-                "the request to {} was sent and its task done; its answer has not come",
-                registry_words(step)
-            ),
-            format!(
-                "when it comes, send it as answer.json on this page or with `studyflow task supply` and this id (checked at once against the request sent, refused whole with a report by row), or put it in inbox/{study}/ in the folder named as the request's in the outbox, with its MANIFEST.sha256; the engine imports it at once (MK403 {})",
-                step.regulation.join(", ")
-            ),
-        ],
+        StepKind::Answer => {
+            let to = registry_words(step, lv);
+            vec![
+                say(
+                    format!("the request to {to} was sent and its task done; its answer has not come"),
+                    format!("pieprasījums {to} ir nosūtīts un tā uzdevums pabeigts; atbilde vēl nav pienākusi"),
+                ),
+                say(
+                    format!(
+                        "when it comes, send it as answer.json on this page or with `studyflow task supply` and this id (checked at once against the request sent, refused whole with a report by row), or put it in inbox/{study}/ in the folder named as the request's in the outbox, with its MANIFEST.sha256; the engine imports it at once (MK403 {points})"
+                    ),
+                    format!(
+                        "kad tā pienāk, iesniedziet to kā answer.json šajā lapā vai ar `studyflow task supply` un šo numuru (to uzreiz pārbauda pret nosūtīto pieprasījumu; ja tajā ir kļūdas, to noraida visu un norāda kļūdas pa rindām), vai ievietojiet to inbox/{study}/ mapē, kas nosaukta tāpat kā pieprasījuma mape outbox, kopā ar tās MANIFEST.sha256; sistēma to importē uzreiz (MK403 {points})"
+                    ),
+                ),
+            ]
+        }
         StepKind::QualityCheck => {
             let mut out = Vec::new();
             if let Some(reports) = prepared
@@ -770,8 +809,9 @@ fn guide(
                     .and_then(|p| p.get("findings"))
                     .and_then(serde_json::Value::as_u64)
                     .unwrap_or(0);
-                out.push(format!(
-                    "check the quality report (MK403 p.18, p.22.2): {findings} finding(s)"
+                out.push(say(
+                    format!("check the quality report (MK403 p.18, p.22.2): {findings} finding(s)"),
+                    format!("pārbaudiet kvalitātes pārskatu (MK403 p.18, p.22.2): konstatējumi — {findings}"),
                 ));
                 for (table, r) in reports {
                     let sum = |k: &str| {
@@ -781,54 +821,93 @@ fn guide(
                                 .sum::<u64>()
                         })
                     };
-                    out.push(format!(
-                        "  {table}: {} rows; missing {}, duplicates {}, dates out of order {}, impossible {}, outside their domain {}",
-                        r.get("rows").and_then(serde_json::Value::as_u64).unwrap_or(0),
+                    let rows = r.get("rows").and_then(serde_json::Value::as_u64).unwrap_or(0);
+                    let duplicates = r
+                        .get("duplicates")
+                        .and_then(serde_json::Value::as_u64)
+                        .unwrap_or(0);
+                    let (missing, order, impossible, domain) = (
                         sum("missing"),
-                        r.get("duplicates").and_then(serde_json::Value::as_u64).unwrap_or(0),
                         sum("date_order"),
                         sum("impossible"),
                         sum("out_of_domain"),
+                    );
+                    out.push(say(
+                        format!(
+                            "  {table}: {rows} rows; missing {missing}, duplicates {duplicates}, dates out of order {order}, impossible {impossible}, outside their domain {domain}"
+                        ),
+                        format!(
+                            "  {table}: rindas — {rows}; trūkst {missing}, dublikāti {duplicates}, datumi nepareizā secībā {order}, neiespējamas vērtības {impossible}, vērtības ārpus pieļaujamām {domain}"
+                        ),
                     ));
                 }
             }
-            out.push("correct what is wrong at its source, then complete this task with a note saying what you checked".into());
+            out.push(say(
+                "correct what is wrong at its source, then complete this task with a note saying what you checked".into(),
+                "izlabojiet kļūdas to avotā, pēc tam pabeidziet šo uzdevumu ar piezīmi par to, ko pārbaudījāt".into(),
+            ));
             out
         }
         StepKind::AcquireServiceIs => vec![
-            format!(
-                "extract the sample from the Service IS by hand (MK403 p.22.1) as CSV with the columns {fields}"
+            say(
+                format!(
+                    "extract the sample from the Service IS by hand (MK403 p.22.1) as CSV with the columns {fields}"
+                ),
+                format!(
+                    "manuāli atlasiet izlasi no dienesta informācijas sistēmas (MK403 p.22.1) CSV formātā ar kolonnām {fields}"
+                ),
             ),
-            format!(
-                "send it with `studyflow task supply` and this task's id (checked whole at once, refused whole with a report by row), or put it at inbox/{study}/service-is.csv; when you complete this task the engine imports it whole (or refuses it whole, saying which line and column) and deletes the file"
+            say(
+                format!(
+                    "send it with `studyflow task supply` and this task's id (checked whole at once, refused whole with a report by row), or put it at inbox/{study}/service-is.csv; when you complete this task the engine imports it whole (or refuses it whole, saying which line and column) and deletes the file"
+                ),
+                format!(
+                    "iesniedziet to ar `studyflow task supply` un šī uzdevuma numuru (to uzreiz pārbauda visu; ja tajā ir kļūdas, to noraida visu un norāda kļūdas pa rindām) vai ievietojiet inbox/{study}/service-is.csv; kad pabeigsiet šo uzdevumu, sistēma to importēs visu (vai noraidīs visu, norādot rindu un kolonnu) un dzēsīs failu"
+                ),
             ),
         ],
         StepKind::ConsentCollection => vec![
-            format!(
-                "collect the consent of the subjects who agree to be contacted (MK403 p.31) and send their contact details with `studyflow task supply` and this task's id, or put them at inbox/{study}/consented-contacts.csv, with the columns {fields}"
+            say(
+                format!(
+                    "collect the consent of the subjects who agree to be contacted (MK403 p.31) and send their contact details with `studyflow task supply` and this task's id, or put them at inbox/{study}/consented-contacts.csv, with the columns {fields}"
+                ),
+                format!(
+                    "savāciet to datu subjektu piekrišanu, kuri piekrīt saziņai (MK403 p.31), un iesniedziet viņu kontaktinformāciju ar `studyflow task supply` un šī uzdevuma numuru vai ievietojiet inbox/{study}/consented-contacts.csv ar kolonnām {fields}"
+                ),
             ),
-            "when you complete this task the engine imports the list whole and deletes the file"
-                .into(),
+            say(
+                "when you complete this task the engine imports the list whole and deletes the file".into(),
+                "kad pabeigsiet šo uzdevumu, sistēma importēs visu sarakstu un dzēsīs failu".into(),
+            ),
         ],
         StepKind::PrisonAdministrationNotice => {
             let deadline = prepared
                 .and_then(|p| p.get("deadline"))
-                .and_then(|d| d.as_str())
-                .map(|d| format!(" by {d}"))
-                .unwrap_or_default();
+                .and_then(|d| d.as_str());
             vec![
-                format!(
-                    "the notice of the results is ready at outbox/{study}/prison-administration-notice.txt (publication date and deadline filled in): write the results summary where it asks for it"
+                say(
+                    format!(
+                        "the notice of the results is ready at outbox/{study}/prison-administration-notice.txt (publication date and deadline filled in): write the results summary where it asks for it"
+                    ),
+                    format!(
+                        "paziņojums par rezultātiem ir sagatavots outbox/{study}/prison-administration-notice.txt (publicēšanas datums un termiņš ir ierakstīti): ierakstiet rezultātu kopsavilkumu norādītajā vietā"
+                    ),
                 ),
-                format!(
-                    "send it to the Prison Administration{deadline}, no later than 10 working days before the publication (MK403 p.8), then complete this task with the summary as the note"
+                say(
+                    format!(
+                        "send it to the Prison Administration{}, no later than 10 working days before the publication (MK403 p.8), then complete this task with the summary as the note",
+                        deadline.map(|d| format!(" by {d}")).unwrap_or_default()
+                    ),
+                    format!(
+                        "nosūtiet to Ieslodzījuma vietu pārvaldei{}, ne vēlāk kā 10 darbdienas pirms publicēšanas (MK403 p.8), pēc tam pabeidziet šo uzdevumu ar kopsavilkumu kā piezīmi",
+                        deadline.map(|d| format!(" līdz {d}")).unwrap_or_default()
+                    ),
                 ),
             ]
         }
-        _ => vec![format!(
-            "{}; complete this task when it is done (MK403 {})",
-            step.title,
-            step.regulation.join(", ")
+        _ => vec![say(
+            format!("{}; complete this task when it is done (MK403 {points})", step.title),
+            format!("{}; pabeidziet šo uzdevumu, kad tas izdarīts (MK403 {points})", step.title_lv),
         )],
     }
 }
@@ -853,7 +932,7 @@ mod tests {
         let request = p.step("prison-administration-request").unwrap();
         let prepared =
             serde_json::json!({"sent": "s-v1-prison-administration-request", "subjects": 40});
-        let text = guide("s", request, Some(&prepared)).join("\n");
+        let text = guide("s", request, Some(&prepared), false).join("\n");
         assert!(
             text.contains("outbox/s/s-v1-prison-administration-request/")
                 && text.contains("the Prison Administration")
@@ -863,7 +942,7 @@ mod tests {
         );
         let quality = p.step("quality-check").unwrap();
         let prepared = serde_json::json!({"findings": 3, "quality": {"subjects": {"rows": 40, "missing": {"sex": 2}, "duplicates": 1, "date_order": {}, "impossible": {}, "out_of_domain": {}}}});
-        let text = guide("s", quality, Some(&prepared)).join("\n");
+        let text = guide("s", quality, Some(&prepared), false).join("\n");
         assert!(
             text.contains("3 finding(s)")
                 && text.contains("subjects: 40 rows; missing 2, duplicates 1"),
@@ -872,11 +951,62 @@ mod tests {
         assert!(!text.contains('{'), "{text}");
         let notice = p.step("prison-administration-notice").unwrap();
         let prepared = serde_json::json!({"letter": "prison-administration-notice.txt", "deadline": "2028-03-01"});
-        let text = guide("s", notice, Some(&prepared)).join("\n");
+        let text = guide("s", notice, Some(&prepared), false).join("\n");
         assert!(
             text.contains("outbox/s/prison-administration-notice.txt")
                 && text.contains("by 2028-03-01"),
             "{text}"
         );
+        let lv = guide("s", notice, Some(&prepared), true).join("\n");
+        assert!(
+            lv.contains("outbox/s/prison-administration-notice.txt")
+                && lv.contains("līdz 2028-03-01"),
+            "{lv}"
+        );
+    }
+
+    /// Every task of the three shipped specs is guided in Latvian too (issue #13): as many
+    /// instructions as in English, each with the same paths, files and figures, and none of
+    /// the English words every English instruction has one of.
+    #[test]
+    fn every_task_is_guided_in_latvian_as_in_english() {
+        let prepared = serde_json::json!({
+            "sent": "s-v1-request", "subjects": 40, "findings": 3, "deadline": "2028-03-01",
+            "quality": {"subjects": {"rows": 40, "missing": {"sex": 2}, "duplicates": 1}},
+        });
+        let mut tasks = 0;
+        for name in [
+            "probation-client-survey",
+            "recidivism-2026-cohort",
+            "resocialisation-programmes-university",
+        ] {
+            let p = plan(name);
+            for step in p.graph.node_weights().filter(|s| s.human_task) {
+                let en = guide("s", step, Some(&prepared), false);
+                let lv = guide("s", step, Some(&prepared), true);
+                assert_eq!(en.len(), lv.len(), "{name} {}", step.id);
+                for (e, l) in en.iter().zip(&lv) {
+                    assert_ne!(e, l, "{name} {}", step.id);
+                    for w in [" the ", " and ", " with ", "when "] {
+                        assert!(!l.contains(w), "{name} {}: {l:?} has {w:?}", step.id);
+                    }
+                    // The same paths, files and figures.
+                    let marks = |t: &str| -> Vec<String> {
+                        t.split(|c: char| c.is_whitespace() || "(),;:—".contains(c))
+                            .filter(|w| {
+                                w.contains('/')
+                                    || w.contains(".csv")
+                                    || w.contains(".json")
+                                    || w.chars().any(|c| c.is_ascii_digit())
+                            })
+                            .map(str::to_owned)
+                            .collect()
+                    };
+                    assert_eq!(marks(e), marks(l), "{name} {}:\n{e}\n{l}", step.id);
+                }
+                tasks += 1;
+            }
+        }
+        assert!(tasks >= 15, "{tasks} tasks");
     }
 }

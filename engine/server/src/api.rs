@@ -219,6 +219,8 @@ pub struct TaskView {
     pub title_lv: String,
     pub points: Vec<String>,
     pub steps: Vec<String>,
+    /// The steps in Latvian.
+    pub steps_lv: Vec<String>,
     /// Done by its person, or sent, and waiting for a file they supply (an extraction or list
     /// sent after the task was completed, an institution's answer): nothing to complete, a
     /// file to send.

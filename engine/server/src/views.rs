@@ -810,6 +810,7 @@ pub(crate) async fn tasks_view(app: &App, who: &Identity) -> Result<Vec<TaskView
             title_lv: guide.title_lv,
             points: guide.points.iter().map(|p| (*p).to_owned()).collect(),
             steps: guide.steps,
+            steps_lv: guide.steps_lv,
             awaiting_file: i >= count,
         });
     }

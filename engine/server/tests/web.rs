@@ -1041,6 +1041,29 @@ async fn a_task_takes_its_file_in_the_browser() {
         );
     }
     accessible(&b, "quality check").await;
+    // In Latvian, the task's title and guide are Latvian, with the same figures, and nothing
+    // of them is marked English; then back to English.
+    b.click("#language button").await;
+    assert_eq!(b.lang().await, "lv");
+    assert_eq!(
+        b.text("#task-title").await,
+        "Pārbaudīt pētījuma datu kopas kvalitāti un to labot"
+    );
+    let guide = b.text("#guide").await;
+    assert!(
+        guide.contains("pārbaudiet kvalitātes pārskatu")
+            && guide.contains(&format!("rindas — {}", clients.len()))
+            && !guide.contains("check the quality report"),
+        "{guide}"
+    );
+    assert!(
+        b.all("#guide[lang=en], #task-title[lang=en]")
+            .await
+            .is_empty()
+    );
+    accessible(&b, "quality check (lv)").await;
+    b.click("#language button").await;
+    assert_eq!(b.lang().await, "en");
     b.click("#complete").await;
     assert!(b.url().await.ends_with("/tasks?done=completed"));
     let done = engine.store.run(quality).await.unwrap().unwrap();
