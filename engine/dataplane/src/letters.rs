@@ -317,7 +317,7 @@ impl Letters {
                         &pa.automation_not_possible_because_lv,
                     ),
                     volume,
-                    "Ieslodzījuma vietu pārvaldei (Ieslodzīto reģistrs)",
+                    "Ieslodzījuma vietu pārvaldei (Ieslodzīto informācijas sistēma)",
                     "To the Prison Administration (Prisoners' IS)",
                 )
             }

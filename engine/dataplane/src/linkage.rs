@@ -378,13 +378,17 @@ impl Linking {
         })
     }
 
-    /// Makes room for `n` more subjects at once: a million clients' index grown by doubling
-    /// rehashes it twenty times over, each time into fresh memory.
+    /// Makes room for up to `n` more subjects at once: a million clients' index grown by
+    /// doubling rehashes it twenty times over, each time into fresh memory. At most
+    /// [`RESERVED`] ahead (a file of blank lines promises records it does not hold), and
+    /// nothing when the memory is not there: then the index grows as it is filled.
     fn reserve(&mut self, n: usize) {
+        let n = n.min(RESERVED);
         // A few per cent of clients bring a previous code, each an index of its own.
-        self.linker.slots.reserve(n + n / 16);
-        self.keys.reserve(n);
-        self.by_previous.reserve(n);
+        if self.linker.slots.try_reserve(n + n / 16).is_ok() {
+            let _ = self.keys.try_reserve(n);
+            let _ = self.by_previous.try_reserve(n);
+        }
     }
 
     fn unreadable(report: &mut LinkageReport, table: &str, field: &str) {
@@ -552,6 +556,7 @@ pub fn link(keys: &StudyKeys, subjects: &[Subject], answers: &[AnswerRow]) -> Li
     let names = names_of(&CODES, subjects.iter().map(|s| &s.values));
     // Known names only: a layout of the engine's rows cannot fail.
     let mut linking = Linking::new(keys, &names, false).expect("a lenient layout");
+    linking.reserve(subjects.len());
     let mut cells = Vec::new();
     for s in subjects {
         let previous = s.previous_personal_code.as_deref().unwrap_or_default();
@@ -754,6 +759,10 @@ fn stream(
     })
 }
 
+/// The most subjects [`Linking::reserve`] makes room for ahead: four million (about 200 MiB of
+/// index); a larger study's index grows past it as it is filled.
+const RESERVED: usize = 1 << 22;
+
 /// How many lines `path` has (at least as many as its records: a quoted cell may hold a line
 /// break), counted in one pass over its bytes.
 fn lines_in(path: &Path) -> std::io::Result<usize> {
@@ -924,8 +933,7 @@ mod tests {
         );
     }
 
-    /// A code without a digit (`-`, `n/a`, empty) meets nobody: the blind index compares
-    /// digits, and such a code would otherwise meet every other one without digits.
+    /// The reading thread's check: printable ASCII, 0x20 to 0x7e, wherever a bad byte is.
     #[test]
     fn printable_ascii_is_space_to_tilde_in_every_chunk() {
         assert!(printable_ascii(b""));
@@ -941,6 +949,8 @@ mod tests {
         }
     }
 
+    /// A code without a digit (`-`, `n/a`, empty) meets nobody: the blind index compares
+    /// digits, and such a code would otherwise meet every other one without digits.
     #[test]
     fn a_code_without_digits_links_nobody() {
         let keys = StudyKeys::generate("link-test-3");

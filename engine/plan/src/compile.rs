@@ -302,7 +302,7 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
             step(
                 "contract-gate",
                 StepKind::ContractGate,
-                ("Record the contract, the non-disclosure declaration of everyone who processes personal data and the security measures", "Reģistrēt līgumu, visu personas datu apstrādātāju neizpaušanas apliecinājumus un drošības pasākumus"),
+                ("Record the contract, the non-disclosure declaration of everyone who processes personal data and the security measures", "Reģistrēt līgumu, visu personu, kuras veic personas datu apstrādi, apliecinājumus par ierobežotas pieejamības informācijas neizpaušanu un drošības pasākumus"),
                 Actor::Approver,
                 (NONE, NONE),
                                 &["p.5", "p.29", "p.30.2", "p.33"],
@@ -414,8 +414,8 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
                     (
                         format!("The Information Centre answers the {} follow-up", wave.name),
                         format!(
-                            "Informācijas centrs atbild uz recidīva pārbaudes {} pieprasījumu",
-                            wave.name
+                            "Informācijas centrs atbild uz pieprasījumu recidīva pārbaudei {}",
+                            wave.description_lv()
                         ),
                     ),
                     Actor::InformationCentre,
@@ -470,8 +470,8 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
                                 wave.name
                             ),
                             format!(
-                                "Nodot analīzes datu kopu ar recidīva pārbaudi {} pētījuma darbvietai",
-                                wave.name
+                                "Nodot pētījuma darbvietai analīzes datu kopu ar recidīva pārbaudi {}",
+                                wave.description_lv()
                             ),
                         ),
                         Actor::Engine,
@@ -603,7 +603,7 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
             StepKind::Report,
             (
                 "Write the report and recommendations, without personal data",
-                "Sagatavot pārskatu un ieteikumus bez personas datiem",
+                "Sagatavot pētījuma ziņojumu un rekomendācijas bez personas datiem",
             ),
             analyst,
             (ANON, ANON),
@@ -777,7 +777,7 @@ fn acquisition_and_linkage(b: &mut Builder<'_>, approval: NodeIndex) -> (Option<
                 StepKind::Request,
                 (
                     format!("Request the Punishment Register information from the Information Centre ({mode}), subjects by personal code and proceeding number"),
-                    format!("Pieprasīt Informācijas centram Sodu reģistra informāciju ({mode_lv}), datu subjektus norādot ar personas kodu un kriminālprocesa numuru"),
+                    format!("Pieprasīt Informācijas centram Sodu reģistra informāciju ({mode_lv}), identificējot datu subjektus pēc personas koda un kriminālprocesa numura"),
                 ),
                 actor,
                 (IDENT, IDENT),
@@ -842,7 +842,7 @@ fn acquisition_and_linkage(b: &mut Builder<'_>, approval: NodeIndex) -> (Option<
                         "Request the Prisoners' IS information from the Prison Administration ({mode})"
                     ),
                     format!(
-                        "Pieprasīt Ieslodzījuma vietu pārvaldei Ieslodzīto reģistra informāciju ({mode_lv})"
+                        "Pieprasīt Ieslodzījuma vietu pārvaldei Ieslodzīto informācijas sistēmas informāciju ({mode_lv})"
                     ),
                 ),
                 actor,

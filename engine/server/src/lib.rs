@@ -1346,7 +1346,7 @@ async fn supply(
             format!("send the file as {expected}"),
         ));
     }
-    let _checking = SUPPLY_CHECKS
+    let checking = SUPPLY_CHECKS
         .acquire()
         .await
         .map_err(|_| Problem::internal())?;
@@ -1356,7 +1356,7 @@ async fn supply(
         .map_err(|_| supply_too_large())?;
     Ok((
         StatusCode::CREATED,
-        Json(supply_bytes(&app, &p.who, id, target, body).await?),
+        Json(supply_bytes(&app, &p.who, id, target, body, checking).await?),
     ))
 }
 

@@ -208,6 +208,15 @@ pub(crate) async fn release_file(
         serde_json::json!({"release": n, "step": release.step, "file": name, "sha256": hash});
     let mut r = if head {
         axum::body::Body::empty().into_response()
+    } else if length == 0 {
+        // An empty body is never read (HTTP/1.1 sends nothing after the headers): handed
+        // over whole here.
+        for action in ["release.download_started", "release.downloaded"] {
+            app.engine
+                .record_read(who, action, id, point, detail.clone())
+                .await?;
+        }
+        axum::body::Body::empty().into_response()
     } else {
         app.engine
             .record_read(who, "release.download_started", id, point, detail.clone())
@@ -335,7 +344,8 @@ struct Sending<E: TransferEnd> {
     /// The chunk read last, sent once the next one is read, or after the check.
     held: Option<Bytes>,
     end: E,
-    /// Whether `end` was told the transfer is complete.
+    /// Whether `end` was told, or is being told, the transfer is complete: its last chunk
+    /// released. From then on nothing else is told, whatever the client does.
     complete: bool,
 }
 
@@ -381,10 +391,17 @@ fn checked_chunks<E: TransferEnd>(
                 if hex::encode(s.hasher.finalize_reset()) != s.expected {
                     return Some((Err(changed()), None));
                 }
-                if let Err(e) = s.end.complete().await {
+                // Told by a task of its own, so the client going away meanwhile cannot cut the
+                // telling in two; once begun, the transfer is complete or not by its outcome.
+                s.complete = true;
+                let told = match tokio::spawn(s.end.complete()).await {
+                    Ok(told) => told,
+                    Err(e) => Err(std::io::Error::other(e)),
+                };
+                if let Err(e) = told {
+                    s.complete = false;
                     return Some((Err(e), None));
                 }
-                s.complete = true;
                 return s.held.take().map(|last| (Ok(last), None));
             }
             let mut buf = vec![0u8; CHUNK.min(usize::try_from(s.left).unwrap_or(CHUNK))];
@@ -665,8 +682,38 @@ pub(crate) fn supply_too_large() -> Problem {
 /// Checks a task's file whole and, if good and the task still takes it, puts it where the
 /// import looks; audited by size and rows; the task's waiting import woken. Refused whole with
 /// its row report (`file-refused`, the first 100 problems) and nothing kept.
+///
+/// All of it by a task of its own holding `checking` (a place among [`SUPPLY_CHECKS`]), which
+/// runs to its end even when the client goes away meanwhile (the request's future is then
+/// dropped): never a file placed where the import looks without its audit event, and never
+/// more checks at once than the places, whoever disconnects.
 pub(crate) async fn supply_bytes(
     app: &Arc<App>,
+    who: &Identity,
+    id: i64,
+    target: SupplyTarget,
+    body: Bytes,
+    checking: tokio::sync::SemaphorePermit<'static>,
+) -> Result<Supplied> {
+    let (app, who) = (app.clone(), who.clone());
+    tokio::spawn(async move {
+        let _checking = checking;
+        let out = supply_checked(&app, &who, id, target, body).await;
+        // Told here too: the client that would read it may have gone.
+        if let Err(p) = &out
+            && p.status >= 500
+        {
+            tracing::error!(run = id, detail = %p.detail, "a supplied file was not taken");
+        }
+        out
+    })
+    .await
+    .map_err(|_| Problem::internal())?
+}
+
+/// [`supply_bytes`]' work.
+async fn supply_checked(
+    app: &App,
     who: &Identity,
     id: i64,
     target: SupplyTarget,
@@ -726,16 +773,7 @@ pub(crate) async fn supply_bytes(
             return Err(problem);
         }
     };
-    // Placed and audited by a task of its own, which runs to its end even when the client
-    // goes away meanwhile (the request's future is then dropped): never a file placed where
-    // the import looks without its audit event. Before it, a dropped request leaves nothing:
-    // the staged file is removed with it.
-    let (app, who) = (app.clone(), who.clone());
-    tokio::spawn(
-        async move { place_supplied(&app, &who, id, run, kind, staged, inbox, size).await },
-    )
-    .await
-    .map_err(|_| Problem::internal())?
+    place_supplied(app, who, id, run, kind, staged, inbox, size).await
 }
 
 /// [`supply_bytes`]' second half: a checked file placed, audited and its import woken.
@@ -781,8 +819,12 @@ async fn place_supplied(
         withdraw();
         return Err(e.into());
     }
-    // Completed before the file came: its import waits for it, and now looks at once.
-    app.engine.wake(id).await?;
+    // Completed before the file came: its import waits for it, and now looks at once. The
+    // file is placed and audited either way: a failed wake is the worker's next look, not a
+    // refusal (which would have the person send it again, and audit it twice).
+    if let Err(e) = app.engine.wake(id).await {
+        tracing::warn!(run = id, error = %e, "a supplied file's import was not woken");
+    }
     Ok(Supplied {
         name: kind.file_name().to_owned(),
         bytes: size,
@@ -879,6 +921,35 @@ mod tests {
         assert!((sent as u64) < length, "{sent} of {length}");
         assert_eq!(failing.take(), [format!("broken {sent} of {length}")]);
 
+        // The client goes while the completion is being recorded: it is recorded whole, and
+        // nothing says broken.
+        let slow = Told {
+            slow: true,
+            ..Told::default()
+        };
+        let mut stream = Box::pin(checked_chunks(
+            open().await,
+            hash.clone(),
+            length,
+            slow.clone(),
+        ));
+        // Everything but the last chunk (what the last read brings), then a wait on the record.
+        let last = length - (length - 1) / CHUNK as u64 * CHUNK as u64;
+        let mut got = 0u64;
+        loop {
+            match tokio::time::timeout(std::time::Duration::from_millis(50), stream.next()).await {
+                Ok(Some(chunk)) => got += chunk.unwrap().len() as u64,
+                // The stream keeps its pending read: waiting again goes on with it.
+                Err(_) if got < length - last => {}
+                Err(_) => break,
+                Ok(None) => panic!("ended early"),
+            }
+        }
+        assert_eq!(got, length - last, "the last chunk waits for the record");
+        drop(stream);
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        assert_eq!(slow.take(), ["complete"]);
+
         let stream = checked_chunks(open().await, hash, length, told.clone());
         let mut changed = body.clone();
         changed[0] = b'9';
@@ -893,11 +964,13 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    /// A [`TransferEnd`] that keeps what it was told; `fail`s to record completion if asked.
+    /// A [`TransferEnd`] that keeps what it was told; `fail`s to record completion if asked,
+    /// or records it `slow`ly.
     #[derive(Clone, Default)]
     struct Told {
         said: Arc<std::sync::Mutex<Vec<String>>>,
         fail: bool,
+        slow: bool,
     }
 
     impl Told {
@@ -908,8 +981,11 @@ mod tests {
 
     impl TransferEnd for Told {
         fn complete(&mut self) -> futures_util::future::BoxFuture<'static, std::io::Result<()>> {
-            let (said, fail) = (self.said.clone(), self.fail);
+            let (said, fail, slow) = (self.said.clone(), self.fail, self.slow);
             Box::pin(async move {
+                if slow {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
                 if fail {
                     return Err(std::io::Error::other("the audit is not writable"));
                 }

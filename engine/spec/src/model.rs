@@ -1010,18 +1010,23 @@ impl FollowUpWave {
         )
     }
 
-    /// [`FollowUpWave::description`] in Latvian, in the words of p.19 (`3 gadus pēc
-    /// pamatnotikuma sākuma (MK403 p.19.3)`).
+    /// [`FollowUpWave::description`] in Latvian, in the words of p.19 (`3 gadus pēc tam, kad
+    /// uzsākta soda izpilde, piespiedu līdzekļa piemērošana vai izlīguma process (MK403
+    /// p.19.3)`).
     pub fn description_lv(&self) -> String {
         format!(
-            "{} {} pēc pamatnotikuma {} (MK403 {})",
+            "{} {} pēc tam, kad {} soda izpilde, piespiedu līdzekļa piemērošana vai izlīguma process (MK403 {})",
             self.years,
             if self.years % 10 == 1 && self.years % 100 != 11 {
                 "gadu"
             } else {
                 "gadus"
             },
-            if self.from_end { "beigām" } else { "sākuma" },
+            if self.from_end {
+                "pabeigta"
+            } else {
+                "uzsākta"
+            },
             self.point
         )
     }

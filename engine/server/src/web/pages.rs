@@ -1013,7 +1013,7 @@ async fn supply(
         return Err(forged());
     }
     let target = crate::supply_target(&app, &v.who, id).await?;
-    let _checking = crate::SUPPLY_CHECKS
+    let checking = crate::SUPPLY_CHECKS
         .acquire()
         .await
         .map_err(|_| Problem::internal())?;
@@ -1041,7 +1041,7 @@ async fn supply(
     let bytes = tokio::time::timeout(crate::SUPPLY_TIMEOUT, read)
         .await
         .map_err(|_| crate::supply_timed_out())??;
-    match crate::supply_bytes(&app, &v.who, id, target, bytes.into()).await {
+    match crate::supply_bytes(&app, &v.who, id, target, bytes.into(), checking).await {
         Ok(_) => Ok(see_other(&format!("/tasks/{id}?done=supplied"))),
         Err(p) if p.short() == "file-refused" => {
             let refused = context! { detail => p.detail.clone(), rows => p.rows.to_vec() };
