@@ -112,6 +112,47 @@ pub struct IdClaims {
     /// How the provider signed the person in (its authentication context class).
     #[serde(default)]
     pub acr: Option<String>,
+    /// When the provider last proved who the person is (seconds since the epoch): required,
+    /// as the sign-in asks with `max_age=0` ([`fresh_proof`]).
+    #[serde(default)]
+    pub auth_time: Option<i64>,
+    /// When the provider issued the token (seconds since the epoch).
+    #[serde(default)]
+    pub iat: Option<i64>,
+}
+
+/// Leeway for the provider's own clock between the sign-in and the token (seconds).
+const SKEW_SECONDS: i64 = 60;
+
+/// Whether the provider proved who the person is during this very sign-in: `auth_time` given,
+/// and no earlier than the time a sign-in may take before its token is issued (`iat`, the
+/// provider's clock too: this server's is not compared with it) — ten minutes, as a pending
+/// sign-in here lasts, and a minute's leeway — nor after it. A sign-in is a proof of identity
+/// for the acts that need a recent one (approve, contract, terminate, downloads; MK403
+/// p.25.3), so a provider that answers `prompt=login` from an earlier session — ignoring it,
+/// or a session fixed long ago — is refused, not trusted to have asked again.
+pub fn fresh_proof(auth_time: Option<i64>, iat: Option<i64>) -> Result<()> {
+    let Some(at) = auth_time else {
+        return Err(refused(
+            "the identity provider did not say when it signed you in (auth_time): it cannot prove a new sign-in here",
+        ));
+    };
+    let Some(issued) = iat else {
+        return Err(refused(
+            "the identity provider's ID token does not say when it was issued (iat)",
+        ));
+    };
+    if at < issued - PENDING_FOR / 1_000_000 - SKEW_SECONDS {
+        return Err(refused(
+            "the identity provider signed you in from an earlier session instead of asking again: sign in there again",
+        ));
+    }
+    if at > issued + SKEW_SECONDS {
+        return Err(refused(
+            "the identity provider's time of sign-in is after its token's: its clock is wrong",
+        ));
+    }
+    Ok(())
 }
 
 /// The claims of a back-channel logout token (OpenID Connect Back-Channel Logout 1.0 §2.4).
@@ -266,6 +307,8 @@ impl Oidc {
             // A sign-in here is a proof of identity (the acts that need a recent one rest on
             // it): the provider asks again, whatever session it has.
             .append_pair("prompt", "login")
+            // …and says when it did (`auth_time`, which `max_age` makes required).
+            .append_pair("max_age", "0")
             .append_pair("state", &state)
             .append_pair("nonce", &nonce)
             .append_pair("code_challenge", &challenge)
@@ -340,6 +383,7 @@ impl Oidc {
             .and_then(|t| t.as_str())
             .ok_or_else(|| refused("the identity provider sent no ID token"))?;
         let claims = self.verify(token, Some(&pending.nonce), now).await?;
+        fresh_proof(claims.auth_time, claims.iat)?;
         // The Service's own rule on how people sign in (say, with a second factor) is the
         // provider's word in `acr`: a sign-in of another class is refused.
         if !self.config.acr_values.is_empty()
@@ -851,6 +895,35 @@ mod tests {
             claims,
             refresh: None,
         }
+    }
+
+    /// A sign-in proves who the person is only when the provider asked during it (`auth_time`
+    /// since the sign-in began here, within a minute's leeway of the clocks).
+    #[test]
+    fn a_sign_in_is_a_proof_only_when_the_provider_asked_during_it() {
+        let iat = NOW / 1_000_000;
+        // Signed in a few seconds, or nine minutes, before the token; within the leeway after.
+        for auth_time in [iat - 5, iat - 9 * 60, iat + 50] {
+            assert!(
+                fresh_proof(Some(auth_time), Some(iat)).is_ok(),
+                "{auth_time}"
+            );
+        }
+        for (auth_time, issued, says) in [
+            (None, Some(iat), "did not say when"),
+            (Some(iat), None, "when it was issued"),
+            (Some(iat - 3_600), Some(iat), "earlier session"),
+            (Some(iat - 12 * 60), Some(iat), "earlier session"),
+            (Some(iat + 3_600), Some(iat), "after its token's"),
+        ] {
+            let e = fresh_proof(auth_time, issued).unwrap_err().to_string();
+            assert!(e.contains(says), "{auth_time:?}: {e}");
+        }
+        // Read from the token.
+        let mut c = claims();
+        c["auth_time"] = serde_json::json!(iat);
+        let read = check(&token(c)).unwrap();
+        assert_eq!((read.auth_time, read.iat), (Some(iat), Some(iat)));
     }
 
     #[test]
