@@ -838,6 +838,51 @@ fn a_witness_cosigns_the_audit_and_a_history_rewritten_with_the_audit_key_is_cau
         "{}",
         r.stdout
     );
+    // Two witnesses, one of which holds: all of them are needed unless a quorum is given;
+    // with one of two, the audit verifies and says which did not count, and why. A witness
+    // that cannot be asked does not count either.
+    let w2 = other.stdout.trim();
+    let both = |extra: &[&str]| {
+        let mut args = vec!["audit", "verify", "--witness", &witness, "--witness", w2];
+        args.extend(extra);
+        on_db(&args)
+    };
+    let r = both(&[]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    let r = both(&["--witness-quorum", "1"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(
+        r.stdout.contains("cosigned by the witness witness.test/w1")
+            && r.stdout
+                .contains("NOT counted: no checkpoint is cosigned by the witness witness.test/w2"),
+        "{}",
+        r.stdout
+    );
+    let gone = "http://127.0.0.1:9/";
+    let r = both(&[
+        "--witness-quorum",
+        "1",
+        "--witness-url",
+        &w.url,
+        "--witness-url",
+        gone,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(
+        r.stdout
+            .contains("NOT counted: the witness witness.test/w2 could not be asked"),
+        "{}",
+        r.stdout
+    );
+    let r = both(&["--witness-quorum", "2"]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(
+        r.stdout.contains("1 of 2 witnesses hold, 2 are needed"),
+        "{}",
+        r.stdout
+    );
+    let r = both(&["--witness-quorum", "3"]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
 
     // The rewrite, with the audit key: row 2's actor changed, every hash, the head, the tree
     // and every checkpoint recomputed and signed; the checkpoint log written afresh.

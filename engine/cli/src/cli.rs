@@ -552,6 +552,11 @@ pub enum AuditCommand {
         /// own latest cosigned checkpoint is trusted to be the witness's latest).
         #[arg(long = "witness-url", value_name = "URL")]
         witness_urls: Vec<String>,
+        /// How many of the `--witness`es must hold (k of n; all unless given): one that cannot
+        /// be asked, or whose cosignature the checkpoint log does not hold as it says, is then
+        /// reported and not counted, and the audit verifies on the others.
+        #[arg(long = "witness-quorum", value_name = "K")]
+        witness_quorum: Option<usize>,
     },
     /// Ask a witness to cosign the audit's latest signed checkpoint (C2SP tlog-witness), with
     /// the consistency proof from the last one it cosigned; the cosigned checkpoint is appended

@@ -759,9 +759,9 @@ fn stream(
     })
 }
 
-/// The most subjects [`Linking::reserve`] makes room for ahead: four million (about 200 MiB of
-/// index); a larger study's index grows past it as it is filled.
-const RESERVED: usize = 1 << 22;
+/// The most subjects [`Linking::reserve`] makes room for ahead: a million (about 100 MiB of
+/// index, keys and flags); a larger study's index grows past it as it is filled.
+const RESERVED: usize = 1 << 20;
 
 /// How many lines `path` has (at least as many as its records: a quoted cell may hold a line
 /// break), counted in one pass over its bytes.

@@ -210,12 +210,19 @@ pub(crate) async fn release_file(
         axum::body::Body::empty().into_response()
     } else if length == 0 {
         // An empty body is never read (HTTP/1.1 sends nothing after the headers): handed
-        // over whole here.
-        for action in ["release.download_started", "release.downloaded"] {
-            app.engine
-                .record_read(who, action, id, point, detail.clone())
-                .await?;
-        }
+        // over whole here, both events by a task of its own (a client going meanwhile leaves
+        // no start without its end).
+        let (app, who, study) = (app.clone(), who.clone(), id.to_owned());
+        tokio::spawn(async move {
+            for action in ["release.download_started", "release.downloaded"] {
+                app.engine
+                    .record_read(&who, action, &study, point, detail.clone())
+                    .await?;
+            }
+            Ok::<_, studyflow_runtime::EngineError>(())
+        })
+        .await
+        .map_err(|_| Problem::internal())??;
         axum::body::Body::empty().into_response()
     } else {
         app.engine
@@ -923,8 +930,12 @@ mod tests {
 
         // The client goes while the completion is being recorded: it is recorded whole, and
         // nothing says broken.
+        let (entered, gate) = (
+            Arc::new(tokio::sync::Notify::new()),
+            Arc::new(tokio::sync::Semaphore::new(0)),
+        );
         let slow = Told {
-            slow: true,
+            gated: Some((entered.clone(), gate.clone())),
             ..Told::default()
         };
         let mut stream = Box::pin(checked_chunks(
@@ -933,21 +944,29 @@ mod tests {
             length,
             slow.clone(),
         ));
-        // Everything but the last chunk (what the last read brings), then a wait on the record.
+        // Everything but the last chunk (what the last read brings), until the record begins.
         let last = length - (length - 1) / CHUNK as u64 * CHUNK as u64;
         let mut got = 0u64;
         loop {
-            match tokio::time::timeout(std::time::Duration::from_millis(50), stream.next()).await {
-                Ok(Some(chunk)) => got += chunk.unwrap().len() as u64,
-                // The stream keeps its pending read: waiting again goes on with it.
-                Err(_) if got < length - last => {}
-                Err(_) => break,
-                Ok(None) => panic!("ended early"),
+            tokio::select! {
+                biased;
+                _ = entered.notified() => break,
+                chunk = stream.next() => match chunk {
+                    Some(chunk) => got += chunk.unwrap().len() as u64,
+                    None => panic!("ended before the record"),
+                },
             }
         }
         assert_eq!(got, length - last, "the last chunk waits for the record");
         drop(stream);
-        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        assert!(slow.take().is_empty(), "nothing said broken");
+        gate.add_permits(1);
+        for _ in 0..10_000 {
+            if !slow.said.lock().unwrap().is_empty() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
         assert_eq!(slow.take(), ["complete"]);
 
         let stream = checked_chunks(open().await, hash, length, told.clone());
@@ -965,12 +984,12 @@ mod tests {
     }
 
     /// A [`TransferEnd`] that keeps what it was told; `fail`s to record completion if asked,
-    /// or records it `slow`ly.
+    /// or, `gated`, says it began (`entered`) and records it only once the gate opens.
     #[derive(Clone, Default)]
     struct Told {
         said: Arc<std::sync::Mutex<Vec<String>>>,
         fail: bool,
-        slow: bool,
+        gated: Option<(Arc<tokio::sync::Notify>, Arc<tokio::sync::Semaphore>)>,
     }
 
     impl Told {
@@ -981,10 +1000,11 @@ mod tests {
 
     impl TransferEnd for Told {
         fn complete(&mut self) -> futures_util::future::BoxFuture<'static, std::io::Result<()>> {
-            let (said, fail, slow) = (self.said.clone(), self.fail, self.slow);
+            let (said, fail, gated) = (self.said.clone(), self.fail, self.gated.clone());
             Box::pin(async move {
-                if slow {
-                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                if let Some((entered, gate)) = gated {
+                    entered.notify_one();
+                    let _ = gate.acquire().await;
                 }
                 if fail {
                     return Err(std::io::Error::other("the audit is not writable"));

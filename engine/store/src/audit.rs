@@ -15,8 +15,12 @@ use crate::{Backend, Result, Store, in_tx, on_pool};
 pub struct AuditTrust {
     pub verifier: Option<AuditVerifier>,
     pub log: Option<std::path::PathBuf>,
-    /// Each must have cosigned a checkpoint that the chain still matches.
+    /// Each must have cosigned a checkpoint that the chain still matches — or, with
+    /// `quorum`, at least that many of them.
     pub witnesses: Vec<TrustedWitness>,
+    /// How many of `witnesses` must hold (k of n); `None`: all of them. The others are
+    /// reported with why they do not count ([`Verification::Intact`]'s `uncounted`).
+    pub quorum: Option<usize>,
 }
 
 /// A witness `audit verify` holds the log to.
@@ -27,6 +31,8 @@ pub struct TrustedWitness {
     /// must hold that very cosignature, so one that keeps only older cosigned checkpoints (and
     /// a history rewritten after them) is caught.
     pub holds: Option<u64>,
+    /// Why it could not be asked, when it was to be (it then does not count).
+    pub unreachable: Option<String>,
 }
 
 impl AuditTrust {
@@ -205,6 +211,8 @@ pub enum Verification {
         pending: i64,
         checkpoints: u64,
         refused: i64,
+        /// The witnesses that did not count towards a quorum of fewer than all, each with why.
+        uncounted: Vec<String>,
     },
     /// The first row that does not verify, and why.
     Broken { seq: i64, reason: String },
@@ -326,6 +334,8 @@ struct ChainCheck<'t> {
     matched: u64,
     /// Digests of the events the sealed refusals say were kept apart.
     listed: Vec<String>,
+    /// The witnesses that do not count, each with why (a quorum of fewer held).
+    uncounted: Vec<String>,
 }
 
 impl<'t> ChainCheck<'t> {
@@ -357,29 +367,43 @@ impl<'t> ChainCheck<'t> {
                 reason: "a witness's cosignature counts only on a checkpoint signed by the audit key: give its public key (--public-key or --audit-key-file)".into(),
             });
         }
+        let mut uncounted = Vec::new();
         for w in &trust.witnesses {
             let name = w.key.name();
-            let broken = |reason: String| Err(Verification::Broken { seq: 0, reason });
-            match (w.key.latest(expected.iter().map(|e| &e.1)), w.holds) {
-                (None, _) => {
-                    return broken(format!(
-                        "no checkpoint is cosigned by the witness {name} (run `studyflow audit cosign`, or its cosigned checkpoints were deleted)"
-                    ));
-                }
-                (Some((c, _)), Some(n)) if c.size < n => {
-                    return broken(format!(
-                        "the witness {name} has cosigned rows 1–{n}, the checkpoint log holds its cosignature only up to row {} (cosigned checkpoints removed, or an `audit cosign` cut short: run it again)",
-                        c.size
-                    ));
-                }
-                (Some((c, _)), Some(n)) if c.size > n => {
-                    return broken(format!(
-                        "the checkpoint log holds the witness {name}'s cosignature of rows 1–{}, but it says it has cosigned rows 1–{n} only (its state was lost, or it is another witness under that key)",
-                        c.size
-                    ));
-                }
-                _ => {}
-            }
+            let why = match (w.key.latest(expected.iter().map(|e| &e.1)), w.holds) {
+                _ if w.unreachable.is_some() => Some(format!(
+                    "the witness {name} could not be asked: {}",
+                    w.unreachable.as_deref().unwrap_or_default()
+                )),
+                (None, _) => Some(format!(
+                    "no checkpoint is cosigned by the witness {name} (run `studyflow audit cosign`, or its cosigned checkpoints were deleted)"
+                )),
+                (Some((c, _)), Some(n)) if c.size < n => Some(format!(
+                    "the witness {name} has cosigned rows 1–{n}, the checkpoint log holds its cosignature only up to row {} (cosigned checkpoints removed, or an `audit cosign` cut short: run it again)",
+                    c.size
+                )),
+                (Some((c, _)), Some(n)) if c.size > n => Some(format!(
+                    "the checkpoint log holds the witness {name}'s cosignature of rows 1–{}, but it says it has cosigned rows 1–{n} only (its state was lost, or it is another witness under that key)",
+                    c.size
+                )),
+                _ => None,
+            };
+            uncounted.extend(why);
+        }
+        // k of n: the chain is held to the witnesses that count, the rest reported.
+        let n = trust.witnesses.len();
+        let needed = trust.quorum.unwrap_or(n).min(n);
+        if n - uncounted.len() < needed {
+            let reason = if trust.quorum.is_some() {
+                format!(
+                    "{} of {n} witnesses hold, {needed} are needed: {}",
+                    n - uncounted.len(),
+                    uncounted.join("; ")
+                )
+            } else {
+                uncounted.join("; ")
+            };
+            return Err(Verification::Broken { seq: 0, reason });
         }
         for (size, note, whose) in &mut expected {
             let Some(c) = unsigned_checkpoint(note) else {
@@ -411,6 +435,7 @@ impl<'t> ChainCheck<'t> {
             frontier: Frontier::default(),
             matched: 0,
             listed: Vec::new(),
+            uncounted,
         })
     }
 
@@ -474,7 +499,11 @@ impl<'t> ChainCheck<'t> {
 
     /// After the last row, with the recorded head (`rows:hash`): the rows, the checkpoints
     /// matched and the digests the refusals listed.
-    fn end(self, head: Option<&str>) -> std::result::Result<(i64, u64, Vec<String>), Verification> {
+    #[allow(clippy::type_complexity)]
+    fn end(
+        self,
+        head: Option<&str>,
+    ) -> std::result::Result<(i64, u64, Vec<String>, Vec<String>), Verification> {
         let rows = self.expected_seq - 1;
         let broken = |seq: i64, reason: String| Verification::Broken { seq, reason };
         if let Some((size, _, whose)) = self.expected.get(self.next) {
@@ -513,7 +542,7 @@ impl<'t> ChainCheck<'t> {
             }
             _ => {}
         }
-        Ok((rows, self.matched, self.listed))
+        Ok((rows, self.matched, self.listed, self.uncounted))
     }
 }
 
@@ -572,11 +601,12 @@ pub fn verify_export(text: &str, trust: &AuditTrust) -> Verification {
         }
     }
     match check.end(head.as_deref()) {
-        Ok((rows, checkpoints, _)) => Verification::Intact {
+        Ok((rows, checkpoints, _, uncounted)) => Verification::Intact {
             rows,
             pending: 0,
             checkpoints,
             refused: 0,
+            uncounted,
         },
         Err(broken) => broken,
     }
@@ -618,13 +648,24 @@ impl Store {
     }
 
     /// Appends events on their own (for what happens outside a state change, e.g. a stale
-    /// write rejected) and seals them.
+    /// write rejected) and seals them. `Ok` once they are recorded (committed to the outbox),
+    /// unless the seal finds the audit tampered with ([`crate::StoreError::AuditTampered`], which
+    /// stops every act). A seal that fails otherwise (a busy database, the checkpoint log not
+    /// writable) leaves them recorded and pending, sealed by the next seal (`audit verify`
+    /// counts them): a caller that undid its act on an error would undo an act the audit
+    /// keeps. Such a failure is logged; the next seal meets it again if it lasts.
     pub async fn append_audit(&self, events: &[AuditEvent]) -> Result<()> {
         in_tx!(self, |tx, _b| {
             push_audit!(self, tx, events);
         });
-        self.seal_audit().await?;
-        Ok(())
+        match self.seal_audit().await {
+            Err(e @ crate::StoreError::AuditTampered(_)) => Err(e),
+            Err(e) => {
+                tracing::error!(error = %e, "recorded audit events could not be sealed yet");
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+        }
     }
 
     /// Moves pending events into the chain, in outbox order, up to 5,000 at a time until none
@@ -1067,7 +1108,7 @@ impl Store {
                 }
             }
         }
-        let (rows, matched, mut listed) = match check.end(head.as_deref()) {
+        let (rows, matched, mut listed, uncounted) = match check.end(head.as_deref()) {
             Ok(done) => done,
             Err(broken) => return Ok(broken),
         };
@@ -1111,6 +1152,7 @@ impl Store {
             pending,
             checkpoints: matched,
             refused,
+            uncounted,
         })
     }
 }

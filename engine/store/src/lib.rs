@@ -269,6 +269,7 @@ impl Store {
                 verifier: Some(s.signer.verifier()),
                 log: s.log.clone(),
                 witnesses: Vec::new(),
+                quorum: None,
             },
             None => AuditTrust::default(),
         }

@@ -37,6 +37,7 @@ async fn signed(store: Store, label: &str) -> (Store, std::path::PathBuf, AuditT
         verifier: Some(signer.verifier()),
         log: Some(dir.join("audit.checkpoints")),
         witnesses: Vec::new(),
+        quorum: None,
     };
     let store = store.with_audit_signing(AuditSigning {
         signer,
@@ -59,6 +60,7 @@ async fn tampering_is_caught(store: Store, label: &str) {
             pending: 0,
             checkpoints: 6,
             refused: 0,
+            uncounted: Vec::new(),
         },
         "three checkpoints in the database, the same three in the log"
     );
@@ -135,6 +137,7 @@ async fn tampering_is_caught(store: Store, label: &str) {
         verifier: Some(verifier.clone()),
         log: None,
         witnesses: Vec::new(),
+        quorum: None,
     };
     let (_, reason) = broken(store.verify_audit_with(&database_only).await.unwrap());
     assert!(reason.contains("not signed by the audit key"), "{reason}");
@@ -355,6 +358,7 @@ async fn a_log_sealed_before_checkpoints_is_covered_by_the_next_one() {
         verifier: Some(verifier),
         log: None,
         witnesses: Vec::new(),
+        quorum: None,
     };
     assert_eq!(
         store.verify_audit_with(&trust).await.unwrap(),
@@ -362,7 +366,8 @@ async fn a_log_sealed_before_checkpoints_is_covered_by_the_next_one() {
             rows: 3,
             pending: 0,
             checkpoints: 1,
-            refused: 0
+            refused: 0,
+            uncounted: Vec::new(),
         }
     );
 }

@@ -220,6 +220,7 @@ async fn demo(args: &DemoArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
         verifier: Some(audit_signer.verifier()),
         log: Some(dir.join("audit.checkpoints")),
         witnesses: Vec::new(),
+        quorum: None,
     };
     let store = Store::open(&url)
         .await?

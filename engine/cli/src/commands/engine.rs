@@ -436,6 +436,7 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                 export,
                 witnesses,
                 witness_urls,
+                witness_quorum,
             } => {
                 let verifier = match (public_key, &e.audit_key_file) {
                     (Some(k), _) => Some(AuditVerifier::parse(&witness::key_text(&k)?)?),
@@ -452,6 +453,11 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                     "give a --witness-url for every --witness, in the same order, or none"
                 );
                 anyhow::ensure!(
+                    witness_quorum.is_none_or(|k| k >= 1 && k <= witnesses.len()),
+                    "--witness-quorum is between 1 and the number of --witness given ({})",
+                    witnesses.len()
+                );
+                anyhow::ensure!(
                     witness_urls.is_empty() || export.is_none(),
                     "--witness-url asks the witnesses about the database's latest checkpoint: not with --export"
                 );
@@ -459,6 +465,7 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                     verifier,
                     log: e.checkpoint_log(),
                     witnesses: witness::trusted(&e.database, &witnesses, &witness_urls).await?,
+                    quorum: witness_quorum,
                 };
                 let logged = trust.log.is_some();
                 let verified = match &export {
@@ -482,6 +489,7 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                         pending,
                         checkpoints,
                         refused,
+                        uncounted,
                     } => {
                         writeln!(
                             ctx.out,
@@ -508,6 +516,9 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                                 "cosigned by the witness {name}: rows 1–{size}, at {}",
                                 jiff::Timestamp::from_second(i64::try_from(time)?)?
                             )?;
+                        }
+                        for why in &uncounted {
+                            writeln!(ctx.out, "NOT counted: {why}")?;
                         }
                         if refused > 0 {
                             writeln!(

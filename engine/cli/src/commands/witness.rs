@@ -267,11 +267,20 @@ pub async fn trusted(
     let mut trusted = Vec::new();
     for (i, k) in keys.iter().enumerate() {
         let key = WitnessVerifier::parse(&key_text(k)?)?;
-        let holds = match (urls.get(i), &latest) {
-            (Some(url), Some(note)) => Some(cosigned_size(url, &key, note).await?),
-            _ => None,
+        // One that cannot be asked does not count; whether the rest are enough is the
+        // verification's (`--witness-quorum`).
+        let (holds, unreachable) = match (urls.get(i), &latest) {
+            (Some(url), Some(note)) => match cosigned_size(url, &key, note).await {
+                Ok(size) => (Some(size), None),
+                Err(e) => (None, Some(format!("{e:#}"))),
+            },
+            _ => (None, None),
         };
-        trusted.push(TrustedWitness { key, holds });
+        trusted.push(TrustedWitness {
+            key,
+            holds,
+            unreachable,
+        });
     }
     Ok(trusted)
 }
