@@ -883,6 +883,27 @@ fn a_witness_cosigns_the_audit_and_a_history_rewritten_with_the_audit_key_is_cau
     );
     let r = both(&["--witness-quorum", "3"]);
     assert_eq!(r.code, 2, "{}", r.transcript());
+    // Without a quorum, a witness that cannot be reached is this run's error, not a broken
+    // audit; one witness given twice counts once.
+    let r = both(&["--witness-url", &w.url, "--witness-url", gone]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(
+        r.stderr.contains("could not be asked"),
+        "{}",
+        r.transcript()
+    );
+    let r = on_db(&[
+        "audit",
+        "verify",
+        "--witness",
+        &witness,
+        "--witness",
+        &witness,
+        "--witness-quorum",
+        "2",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(r.stderr.contains("given twice"), "{}", r.transcript());
 
     // The rewrite, with the audit key: row 2's actor changed, every hash, the head, the tree
     // and every checkpoint recomputed and signed; the checkpoint log written afresh.

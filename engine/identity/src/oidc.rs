@@ -125,13 +125,14 @@ pub struct IdClaims {
 const SKEW_SECONDS: i64 = 60;
 
 /// Whether the provider proved who the person is during this very sign-in: `auth_time` given,
-/// and no earlier than the time a sign-in may take before its token is issued (`iat`, the
-/// provider's clock too: this server's is not compared with it) — ten minutes, as a pending
-/// sign-in here lasts, and a minute's leeway — nor after it. A sign-in is a proof of identity
-/// for the acts that need a recent one (approve, contract, terminate, downloads; MK403
-/// p.25.3), so a provider that answers `prompt=login` from an earlier session — ignoring it,
-/// or a session fixed long ago — is refused, not trusted to have asked again.
-pub fn fresh_proof(auth_time: Option<i64>, iat: Option<i64>) -> Result<()> {
+/// no earlier before its token was issued (`iat`) than this sign-in has taken here
+/// (`elapsed`, µs, from sending the person there to now, on this server's clock) and a
+/// minute's leeway, nor after it. Each clock is compared only with itself: the provider's
+/// `auth_time` with its `iat`, this server's start with its now. A sign-in is a proof of
+/// identity for the acts that need a recent one (approve, contract, terminate, downloads;
+/// MK403 p.25.3), so a provider that answers `prompt=login` from an earlier session —
+/// ignoring it, or a session fixed long ago — is refused, not trusted to have asked again.
+pub fn fresh_proof(auth_time: Option<i64>, iat: Option<i64>, elapsed: i64) -> Result<()> {
     let Some(at) = auth_time else {
         return Err(refused(
             "the identity provider did not say when it signed you in (auth_time): it cannot prove a new sign-in here",
@@ -142,7 +143,7 @@ pub fn fresh_proof(auth_time: Option<i64>, iat: Option<i64>) -> Result<()> {
             "the identity provider's ID token does not say when it was issued (iat)",
         ));
     };
-    if at < issued - PENDING_FOR / 1_000_000 - SKEW_SECONDS {
+    if at < issued - elapsed.clamp(0, PENDING_FOR) / 1_000_000 - SKEW_SECONDS {
         return Err(refused(
             "the identity provider signed you in from an earlier session instead of asking again: sign in there again",
         ));
@@ -383,7 +384,7 @@ impl Oidc {
             .and_then(|t| t.as_str())
             .ok_or_else(|| refused("the identity provider sent no ID token"))?;
         let claims = self.verify(token, Some(&pending.nonce), now).await?;
-        fresh_proof(claims.auth_time, claims.iat)?;
+        fresh_proof(claims.auth_time, claims.iat, now - pending.at)?;
         // The Service's own rule on how people sign in (say, with a second factor) is the
         // provider's word in `acr`: a sign-in of another class is refused.
         if !self.config.acr_values.is_empty()
@@ -902,21 +903,36 @@ mod tests {
     #[test]
     fn a_sign_in_is_a_proof_only_when_the_provider_asked_during_it() {
         let iat = NOW / 1_000_000;
-        // Signed in a few seconds, or nine minutes, before the token; within the leeway after.
-        for auth_time in [iat - 5, iat - 9 * 60, iat + 50] {
+        let secs = |s: i64| s * 1_000_000;
+        // A sign-in of 20 s here: signed in there within it (and a minute's leeway), or just
+        // after the token by the leeway; one of 9 minutes, 8 minutes before the token.
+        for (auth_time, took) in [
+            (iat - 5, secs(20)),
+            (iat - 70, secs(20)),
+            (iat + 50, secs(20)),
+            (iat - 8 * 60, secs(9 * 60)),
+        ] {
             assert!(
-                fresh_proof(Some(auth_time), Some(iat)).is_ok(),
-                "{auth_time}"
+                fresh_proof(Some(auth_time), Some(iat), took).is_ok(),
+                "{auth_time} {took}"
             );
         }
-        for (auth_time, issued, says) in [
-            (None, Some(iat), "did not say when"),
-            (Some(iat), None, "when it was issued"),
-            (Some(iat - 3_600), Some(iat), "earlier session"),
-            (Some(iat - 12 * 60), Some(iat), "earlier session"),
-            (Some(iat + 3_600), Some(iat), "after its token's"),
+        for (auth_time, issued, took, says) in [
+            (None, Some(iat), secs(20), "did not say when"),
+            (Some(iat), None, secs(20), "when it was issued"),
+            // A session five minutes old, for a sign-in of 20 s: not asked again.
+            (Some(iat - 5 * 60), Some(iat), secs(20), "earlier session"),
+            (
+                Some(iat - 3_600),
+                Some(iat),
+                secs(9 * 60),
+                "earlier session",
+            ),
+            (Some(iat + 3_600), Some(iat), secs(20), "after its token's"),
         ] {
-            let e = fresh_proof(auth_time, issued).unwrap_err().to_string();
+            let e = fresh_proof(auth_time, issued, took)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(says), "{auth_time:?}: {e}");
         }
         // Read from the token.

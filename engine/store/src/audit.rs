@@ -367,32 +367,57 @@ impl<'t> ChainCheck<'t> {
                 reason: "a witness's cosignature counts only on a checkpoint signed by the audit key: give its public key (--public-key or --audit-key-file)".into(),
             });
         }
+        // A witness that disagrees with the log — it says it has cosigned more than the log
+        // holds, or less — breaks the verification whatever the quorum: that is what a
+        // rewrite looks like. Only one that said nothing (not reached, or never given a
+        // checkpoint to cosign: none of its cosignatures in the log and no word of it) does
+        // not count, and a quorum may do without it.
         let mut uncounted = Vec::new();
-        for w in &trust.witnesses {
+        for (i, w) in trust.witnesses.iter().enumerate() {
             let name = w.key.name();
-            let why = match (w.key.latest(expected.iter().map(|e| &e.1)), w.holds) {
-                _ if w.unreachable.is_some() => Some(format!(
+            if trust.witnesses[..i].iter().any(|o| o.key.name() == name) {
+                return Err(Verification::Broken {
+                    seq: 0,
+                    reason: format!("the witness {name} is given twice: each counts once"),
+                });
+            }
+            let broken = |reason: String| Err(Verification::Broken { seq: 0, reason });
+            match (w.key.latest(expected.iter().map(|e| &e.1)), w.holds) {
+                _ if w.unreachable.is_some() => uncounted.push(format!(
                     "the witness {name} could not be asked: {}",
                     w.unreachable.as_deref().unwrap_or_default()
                 )),
-                (None, _) => Some(format!(
+                (None, None | Some(0)) => uncounted.push(format!(
                     "no checkpoint is cosigned by the witness {name} (run `studyflow audit cosign`, or its cosigned checkpoints were deleted)"
                 )),
-                (Some((c, _)), Some(n)) if c.size < n => Some(format!(
-                    "the witness {name} has cosigned rows 1–{n}, the checkpoint log holds its cosignature only up to row {} (cosigned checkpoints removed, or an `audit cosign` cut short: run it again)",
-                    c.size
-                )),
-                (Some((c, _)), Some(n)) if c.size > n => Some(format!(
-                    "the checkpoint log holds the witness {name}'s cosignature of rows 1–{}, but it says it has cosigned rows 1–{n} only (its state was lost, or it is another witness under that key)",
-                    c.size
-                )),
-                _ => None,
-            };
-            uncounted.extend(why);
+                (None, Some(n)) => {
+                    return broken(format!(
+                        "the witness {name} has cosigned rows 1–{n}, the checkpoint log holds none of its cosignatures (cosigned checkpoints removed)"
+                    ));
+                }
+                (Some((c, _)), Some(n)) if c.size < n => {
+                    return broken(format!(
+                        "the witness {name} has cosigned rows 1–{n}, the checkpoint log holds its cosignature only up to row {} (cosigned checkpoints removed, or an `audit cosign` cut short: run it again)",
+                        c.size
+                    ));
+                }
+                (Some((c, _)), Some(n)) if c.size > n => {
+                    return broken(format!(
+                        "the checkpoint log holds the witness {name}'s cosignature of rows 1–{}, but it says it has cosigned rows 1–{n} only (its state was lost, or it is another witness under that key)",
+                        c.size
+                    ));
+                }
+                _ => {}
+            }
         }
-        // k of n: the chain is held to the witnesses that count, the rest reported.
+        // k of n (at least one): the chain is held to the witnesses that count, the rest
+        // reported.
         let n = trust.witnesses.len();
-        let needed = trust.quorum.unwrap_or(n).min(n);
+        let needed = if n == 0 {
+            0
+        } else {
+            trust.quorum.unwrap_or(n).clamp(1, n)
+        };
         if n - uncounted.len() < needed {
             let reason = if trust.quorum.is_some() {
                 format!(

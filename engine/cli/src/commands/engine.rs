@@ -467,6 +467,19 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                     witnesses: witness::trusted(&e.database, &witnesses, &witness_urls).await?,
                     quorum: witness_quorum,
                 };
+                // Every witness needed: one that cannot be reached stops the verification as
+                // an error of this run, not as a broken audit.
+                if witness_quorum.is_none()
+                    && let Some((w, why)) = trust
+                        .witnesses
+                        .iter()
+                        .find_map(|w| w.unreachable.as_ref().map(|why| (w, why)))
+                {
+                    anyhow::bail!(
+                        "the witness {} could not be asked: {why} (with --witness-quorum, the others may do)",
+                        w.key.name()
+                    );
+                }
                 let logged = trust.log.is_some();
                 let verified = match &export {
                     // A copy, elsewhere: no database needed.

@@ -215,12 +215,28 @@ impl WitnessAt {
 /// `note` of `size` rows and no proof, which it answers with the size it holds (409) or, when
 /// that is this very checkpoint, by cosigning it again (200). For `audit verify`, so the
 /// checkpoint log can be held to the witness's own record, not to what the log file says.
-async fn cosigned_size(url: &str, witness: &WitnessVerifier, note: &str) -> anyhow::Result<u64> {
+/// What a witness said when asked how far it has cosigned.
+enum Asked {
+    Holds(u64),
+    /// Not reached, or it failed on its side (5xx): it said nothing, and does not count.
+    Unreachable(String),
+}
+
+/// `Err` for an answer that is not the witness's word (another cosignature, a 409 without a
+/// size, a refusal): never taken for a witness that is merely down.
+async fn cosigned_size(url: &str, witness: &WitnessVerifier, note: &str) -> anyhow::Result<Asked> {
     let size = tlog::unsigned_checkpoint(note).map_or(0, |c| c.size);
-    let (status, body) = WitnessAt::new(url)?
+    let (status, body) = match WitnessAt::new(url)?
         .add_checkpoint(&add_checkpoint_body(size, &[], note))
-        .await?;
-    match status {
+        .await
+    {
+        Ok(answer) => answer,
+        Err(e) => return Ok(Asked::Unreachable(shown(&format!("{e:#}")))),
+    };
+    if (500..600).contains(&status) {
+        return Ok(Asked::Unreachable(format!("it answered {status}")));
+    }
+    let holds = match status {
         // Only the witness's own cosignature of this checkpoint says it holds it.
         200 => witness
             .cosigned_note(note, &body)
@@ -242,7 +258,8 @@ async fn cosigned_size(url: &str, witness: &WitnessVerifier, note: &str) -> anyh
             "the witness at {url} did not say how far it has cosigned ({status}): {}",
             shown(&body)
         ),
-    }
+    }?;
+    Ok(Asked::Holds(holds))
 }
 
 /// The witnesses `audit verify` holds the log to (`keys`, each a key or a file holding one),
@@ -264,15 +281,21 @@ pub async fn trusted(
             anyhow::anyhow!("the audit has no signed checkpoint to ask a witness about")
         })?)
     };
-    let mut trusted = Vec::new();
+    let mut trusted: Vec<TrustedWitness> = Vec::new();
     for (i, k) in keys.iter().enumerate() {
         let key = WitnessVerifier::parse(&key_text(k)?)?;
-        // One that cannot be asked does not count; whether the rest are enough is the
-        // verification's (`--witness-quorum`).
+        anyhow::ensure!(
+            !trusted.iter().any(|w| w.key.name() == key.name()),
+            "the witness {} is given twice: each counts once",
+            key.name()
+        );
+        // One that cannot be reached does not count; whether the rest are enough is the
+        // verification's (`--witness-quorum`). One that answers otherwise than with its
+        // word is an error, as ever.
         let (holds, unreachable) = match (urls.get(i), &latest) {
-            (Some(url), Some(note)) => match cosigned_size(url, &key, note).await {
-                Ok(size) => (Some(size), None),
-                Err(e) => (None, Some(format!("{e:#}"))),
+            (Some(url), Some(note)) => match cosigned_size(url, &key, note).await? {
+                Asked::Holds(size) => (Some(size), None),
+                Asked::Unreachable(why) => (None, Some(why)),
             },
             _ => (None, None),
         };
@@ -292,6 +315,7 @@ fn shown(body: &str) -> String {
         .next()
         .unwrap_or("")
         .chars()
+        .filter(|c| !c.is_control())
         .take(200)
         .collect()
 }
