@@ -742,7 +742,11 @@ fn a_witness_cosigns_the_audit_and_a_history_rewritten_with_the_audit_key_is_cau
         studyflow(&v)
     };
     let cosign = || on_db(&["audit", "cosign", "--url", &w.url, "--witness", &witness]);
-    let verify = || on_db(&["audit", "verify", "--witness", &witness]);
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["audit", "verify", "--witness", witness.as_str()];
+        args.extend(extra);
+        on_db(&args)
+    };
     let r = cosign();
     assert_eq!(r.code, 0, "{}", r.transcript());
     assert!(
@@ -800,7 +804,7 @@ fn a_witness_cosigns_the_audit_and_a_history_rewritten_with_the_audit_key_is_cau
     add_user(&db, "gatis.krumins", &password, &["--audit-key-file", &key]);
     let r = cosign();
     assert_eq!(r.code, 0, "{}", r.transcript());
-    let r = verify();
+    let r = verify(&[]);
     assert_eq!(r.code, 0, "{}", r.transcript());
     let rows: u64 = r
         .stdout
@@ -811,14 +815,7 @@ fn a_witness_cosigns_the_audit_and_a_history_rewritten_with_the_audit_key_is_cau
         .unwrap_or_else(|| panic!("{}", r.stdout));
     assert_eq!(rows, 2, "an account added, then another: {}", r.stdout);
     // Asked, the witness says it has cosigned what the log holds.
-    let r = on_db(&[
-        "audit",
-        "verify",
-        "--witness",
-        &witness,
-        "--witness-url",
-        &w.url,
-    ]);
+    let r = verify(&["--witness-url", &w.url]);
     assert_eq!(r.code, 0, "{}", r.transcript());
     // A witness nobody configured: its cosignature is missing.
     let other = format!("{}/other.key", dir.path());
@@ -843,9 +840,9 @@ fn a_witness_cosigns_the_audit_and_a_history_rewritten_with_the_audit_key_is_cau
     // that cannot be asked does not count either.
     let w2 = other.stdout.trim();
     let both = |extra: &[&str]| {
-        let mut args = vec!["audit", "verify", "--witness", &witness, "--witness", w2];
+        let mut args = vec!["--witness", w2];
         args.extend(extra);
-        on_db(&args)
+        verify(&args)
     };
     let r = both(&[]);
     assert_eq!(r.code, 1, "{}", r.transcript());
@@ -892,16 +889,7 @@ fn a_witness_cosigns_the_audit_and_a_history_rewritten_with_the_audit_key_is_cau
         "{}",
         r.transcript()
     );
-    let r = on_db(&[
-        "audit",
-        "verify",
-        "--witness",
-        &witness,
-        "--witness",
-        &witness,
-        "--witness-quorum",
-        "2",
-    ]);
+    let r = verify(&["--witness", &witness, "--witness-quorum", "2"]);
     assert_eq!(r.code, 2, "{}", r.transcript());
     assert!(r.stderr.contains("given twice"), "{}", r.transcript());
 
@@ -973,7 +961,7 @@ fn a_witness_cosigns_the_audit_and_a_history_rewritten_with_the_audit_key_is_cau
     assert_eq!(r.code, 0, "the key alone cannot tell: {}", r.transcript());
     // …but no checkpoint of the rewritten log is cosigned, and the witness holds another
     // tree of that size.
-    let r = verify();
+    let r = verify(&[]);
     assert_eq!(r.code, 1, "{}", r.transcript());
     assert!(
         r.stdout
@@ -989,21 +977,14 @@ fn a_witness_cosigns_the_audit_and_a_history_rewritten_with_the_audit_key_is_cau
         .find(|n| n.contains("\n1\n") && n.matches('\u{2014}').count() == 2)
         .expect("the cosigned checkpoint of row 1");
     std::fs::write(&log_path, format!("{rewritten}{first}\n")).unwrap();
-    let r = verify();
+    let r = verify(&[]);
     assert_eq!(
         r.code,
         0,
         "the log's own cosignatures only: {}",
         r.transcript()
     );
-    let r = on_db(&[
-        "audit",
-        "verify",
-        "--witness",
-        &witness,
-        "--witness-url",
-        &w.url,
-    ]);
+    let r = verify(&["--witness-url", &w.url]);
     assert_eq!(r.code, 1, "{}", r.transcript());
     assert!(
         r.stdout.contains(
@@ -1036,7 +1017,7 @@ fn a_witness_cosigns_the_audit_and_a_history_rewritten_with_the_audit_key_is_cau
     // The cosigned checkpoints, as an auditor kept them, held against the rewritten chain.
     let rewritten = std::fs::read_to_string(&log_path).unwrap();
     std::fs::write(&log_path, format!("{cosigned_log}{rewritten}")).unwrap();
-    let r = verify();
+    let r = verify(&[]);
     assert_eq!(r.code, 1, "{}", r.transcript());
     assert!(r.stdout.contains("history rewritten"), "{}", r.stdout);
 }

@@ -706,12 +706,15 @@ impl Engine {
             .output
             .as_deref()
             .and_then(|o| serde_json::from_str(o).ok());
+        let (steps, steps_lv) = guide(&task.study, step, prepared.as_ref())
+            .into_iter()
+            .unzip();
         Ok(TaskGuide {
             title: step.title.clone(),
             title_lv: step.title_lv.clone(),
             points: step.regulation.clone(),
-            steps: guide(&task.study, step, prepared.as_ref(), false),
-            steps_lv: guide(&task.study, step, prepared.as_ref(), true),
+            steps,
+            steps_lv,
         })
     }
 }
@@ -735,19 +738,18 @@ fn registry_words(step: &studyflow_plan::Step, lv: bool) -> &'static str {
     }
 }
 
-/// What an open task of `step` asks, one instruction a line, in Latvian when `lv`: the same
-/// instructions, paths and figures in both languages.
+/// What an open task of `step` asks, one instruction a line, each in English and Latvian: the
+/// same instructions, paths and figures in both languages.
 fn guide(
     study: &str,
     step: &studyflow_plan::Step,
     prepared: Option<&serde_json::Value>,
-    lv: bool,
-) -> Vec<String> {
+) -> Vec<(String, String)> {
     use studyflow_plan::StepKind;
     let fields = step.fields.join(", ");
     let points = step.regulation.join(", ");
-    // The English or the Latvian of one instruction.
-    let say = |en: String, lv_text: String| if lv { lv_text } else { en };
+    // One instruction, in English and in Latvian.
+    let say = |en: String, lv: String| (en, lv);
     match step.kind {
         StepKind::Request => {
             let id = prepared
@@ -758,14 +760,14 @@ fn guide(
                 .and_then(|p| p.get("subjects"))
                 .and_then(serde_json::Value::as_u64)
                 .unwrap_or(0);
-            let to = registry_words(step, lv);
+            let (to, to_lv) = (registry_words(step, false), registry_words(step, true));
             vec![
                 say(
                     format!(
                         "send the request in outbox/{study}/{id}/ (`studyflow task files` with this task's id and --out downloads it) — cover-letter.txt, request.json ({subjects} subjects) and MANIFEST.sha256 — to {to} by the secure electronic means agreed (MK403 p.12.3, p.14.2)"
                     ),
                     format!(
-                        "nosūtiet pieprasījumu no outbox/{study}/{id}/ (to lejupielādē `studyflow task files` ar šī uzdevuma numuru un --out) — cover-letter.txt, request.json ({subjects} datu subjekti) un MANIFEST.sha256 — {to} ar saskaņotajiem drošajiem elektroniskajiem līdzekļiem (MK403 p.12.3, p.14.2)"
+                        "nosūtiet pieprasījumu no outbox/{study}/{id}/ (to lejupielādē `studyflow task files` ar šī uzdevuma numuru un --out) — cover-letter.txt, request.json ({subjects} datu subjekti) un MANIFEST.sha256 — {to_lv} ar saskaņotajiem drošajiem elektroniskajiem līdzekļiem (MK403 p.12.3, p.14.2)"
                     ),
                 ),
                 say(
@@ -783,11 +785,11 @@ fn guide(
             ]
         }
         StepKind::Answer => {
-            let to = registry_words(step, lv);
+            let (to, to_lv) = (registry_words(step, false), registry_words(step, true));
             vec![
                 say(
                     format!("the request to {to} was sent and its task done; its answer has not come"),
-                    format!("pieprasījums {to} ir nosūtīts un tā uzdevums pabeigts; atbilde vēl nav pienākusi"),
+                    format!("pieprasījums {to_lv} ir nosūtīts un tā uzdevums pabeigts; atbilde vēl nav pienākusi"),
                 ),
                 say(
                     format!(
@@ -916,6 +918,14 @@ fn guide(
 mod tests {
     use super::*;
 
+    fn in_english(guide: Vec<(String, String)>) -> Vec<String> {
+        guide.into_iter().map(|(en, _)| en).collect()
+    }
+
+    fn in_latvian(guide: Vec<(String, String)>) -> Vec<String> {
+        guide.into_iter().map(|(_, lv)| lv).collect()
+    }
+
     fn plan(name: &str) -> studyflow_plan::Plan {
         let bytes = std::fs::read(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -932,7 +942,7 @@ mod tests {
         let request = p.step("prison-administration-request").unwrap();
         let prepared =
             serde_json::json!({"sent": "s-v1-prison-administration-request", "subjects": 40});
-        let text = guide("s", request, Some(&prepared), false).join("\n");
+        let text = in_english(guide("s", request, Some(&prepared))).join("\n");
         assert!(
             text.contains("outbox/s/s-v1-prison-administration-request/")
                 && text.contains("the Prison Administration")
@@ -942,7 +952,7 @@ mod tests {
         );
         let quality = p.step("quality-check").unwrap();
         let prepared = serde_json::json!({"findings": 3, "quality": {"subjects": {"rows": 40, "missing": {"sex": 2}, "duplicates": 1, "date_order": {}, "impossible": {}, "out_of_domain": {}}}});
-        let text = guide("s", quality, Some(&prepared), false).join("\n");
+        let text = in_english(guide("s", quality, Some(&prepared))).join("\n");
         assert!(
             text.contains("3 finding(s)")
                 && text.contains("subjects: 40 rows; missing 2, duplicates 1"),
@@ -951,13 +961,13 @@ mod tests {
         assert!(!text.contains('{'), "{text}");
         let notice = p.step("prison-administration-notice").unwrap();
         let prepared = serde_json::json!({"letter": "prison-administration-notice.txt", "deadline": "2028-03-01"});
-        let text = guide("s", notice, Some(&prepared), false).join("\n");
+        let text = in_english(guide("s", notice, Some(&prepared))).join("\n");
         assert!(
             text.contains("outbox/s/prison-administration-notice.txt")
                 && text.contains("by 2028-03-01"),
             "{text}"
         );
-        let lv = guide("s", notice, Some(&prepared), true).join("\n");
+        let lv = in_latvian(guide("s", notice, Some(&prepared))).join("\n");
         assert!(
             lv.contains("outbox/s/prison-administration-notice.txt")
                 && lv.contains("līdz 2028-03-01"),
@@ -982,8 +992,8 @@ mod tests {
         ] {
             let p = plan(name);
             for step in p.graph.node_weights().filter(|s| s.human_task) {
-                let en = guide("s", step, Some(&prepared), false);
-                let lv = guide("s", step, Some(&prepared), true);
+                let (en, lv): (Vec<String>, Vec<String>) =
+                    guide("s", step, Some(&prepared)).into_iter().unzip();
                 assert_eq!(en.len(), lv.len(), "{name} {}", step.id);
                 for (e, l) in en.iter().zip(&lv) {
                     assert_ne!(e, l, "{name} {}", step.id);

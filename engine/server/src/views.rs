@@ -206,35 +206,30 @@ pub(crate) async fn release_file(
     let point = if release.to_external { "p.30" } else { "p.24" };
     let detail =
         serde_json::json!({"release": n, "step": release.step, "file": name, "sha256": hash});
+    let end = AuditedEnd {
+        app: app.clone(),
+        who: who.clone(),
+        study: id.to_owned(),
+        point,
+        detail,
+    };
+    let started = end.record("release.download_started", end.detail.clone());
     let mut r = if head {
         axum::body::Body::empty().into_response()
     } else if length == 0 {
         // An empty body is never read (HTTP/1.1 sends nothing after the headers): handed
         // over whole here, both events by a task of its own (a client going meanwhile leaves
         // no start without its end).
-        let (app, who, study) = (app.clone(), who.clone(), id.to_owned());
+        let done = end.record("release.downloaded", end.detail.clone());
         tokio::spawn(async move {
-            for action in ["release.download_started", "release.downloaded"] {
-                app.engine
-                    .record_read(&who, action, &study, point, detail.clone())
-                    .await?;
-            }
-            Ok::<_, studyflow_runtime::EngineError>(())
+            started.await?;
+            done.await
         })
         .await
         .map_err(|_| Problem::internal())??;
         axum::body::Body::empty().into_response()
     } else {
-        app.engine
-            .record_read(who, "release.download_started", id, point, detail.clone())
-            .await?;
-        let end = AuditedEnd {
-            app: app.clone(),
-            who: who.clone(),
-            study: id.to_owned(),
-            point,
-            detail,
-        };
+        started.await?;
         axum::body::Body::from_stream(checked_chunks(file, hash.clone(), length, end))
             .into_response()
     };
@@ -294,45 +289,50 @@ struct AuditedEnd {
     detail: serde_json::Value,
 }
 
-impl TransferEnd for AuditedEnd {
-    fn complete(&mut self) -> futures_util::future::BoxFuture<'static, std::io::Result<()>> {
-        let (app, who, study, point, detail) = (
-            self.app.clone(),
-            self.who.clone(),
-            self.study.clone(),
-            self.point,
-            self.detail.clone(),
-        );
-        Box::pin(async move {
-            app.engine
-                .record_read(&who, "release.downloaded", &study, point, detail)
-                .await
-                .map_err(|e| std::io::Error::other(e.to_string()))
-        })
-    }
-
-    fn broken(&mut self, sent: u64, length: u64) {
+impl AuditedEnd {
+    /// The recording of `action` about the transfer, owning what it needs (to be awaited
+    /// here or by a task of its own).
+    fn record(
+        &self,
+        action: &'static str,
+        detail: serde_json::Value,
+    ) -> impl std::future::Future<Output = std::result::Result<(), studyflow_runtime::EngineError>>
+    + Send
+    + 'static {
         let (app, who, study, point) = (
             self.app.clone(),
             self.who.clone(),
             self.study.clone(),
             self.point,
         );
+        async move {
+            app.engine
+                .record_read(&who, action, &study, point, detail)
+                .await
+        }
+    }
+}
+
+impl TransferEnd for AuditedEnd {
+    fn complete(&mut self) -> futures_util::future::BoxFuture<'static, std::io::Result<()>> {
+        let done = self.record("release.downloaded", self.detail.clone());
+        Box::pin(async move { done.await.map_err(|e| std::io::Error::other(e.to_string())) })
+    }
+
+    fn broken(&mut self, sent: u64, length: u64) {
         let mut detail = self.detail.clone();
         detail["bytes_sent"] = sent.into();
         detail["bytes"] = length.into();
+        let broken = self.record("release.download_broken", detail);
         // Told from a drop, where nothing can be awaited: recorded by a task of its own on
         // the server's runtime (a body is dropped on it).
+        let study = self.study.clone();
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             tracing::error!(study = %study, "a broken transfer could not be audited: no runtime");
             return;
         };
         runtime.spawn(async move {
-            if let Err(e) = app
-                .engine
-                .record_read(&who, "release.download_broken", &study, point, detail)
-                .await
-            {
+            if let Err(e) = broken.await {
                 tracing::error!(study = %study, error = %e, "a broken transfer could not be audited");
             }
         });
@@ -780,21 +780,6 @@ async fn supply_checked(
             return Err(problem);
         }
     };
-    place_supplied(app, who, id, run, kind, staged, inbox, size).await
-}
-
-/// [`supply_bytes`]' second half: a checked file placed, audited and its import woken.
-#[allow(clippy::too_many_arguments)]
-async fn place_supplied(
-    app: &App,
-    who: &Identity,
-    id: i64,
-    run: studyflow_store::RunRow,
-    kind: studyflow_dataplane::supply::Supply,
-    staged: studyflow_dataplane::supply::Staged,
-    inbox: std::path::PathBuf,
-    size: usize,
-) -> Result<Supplied> {
     // The task may have been completed, and its import begun, while the file was checked:
     // then the staged file is discarded, never placed where the import looks.
     app.engine.task_taking_files(id, who, None).await?;

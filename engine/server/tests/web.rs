@@ -43,6 +43,18 @@ impl Drop for Site {
 }
 
 impl Site {
+    /// The sealed audit's events whose action `pick`s: (action, actor), oldest first.
+    async fn audited(&self, pick: impl Fn(&str) -> bool) -> Vec<(String, String)> {
+        self.store
+            .audit_rows(0, 100_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| pick(&r.event.action))
+            .map(|r| (r.event.action, r.event.actor))
+            .collect()
+    }
+
     async fn start(logins: &[&str]) -> Site {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
@@ -1102,16 +1114,7 @@ async fn a_task_takes_its_file_in_the_browser() {
     );
     // The download is in the audit as begun and then as complete, with the file's sha256;
     // a HEAD request gets the length and sha256 and hands nothing over: not audited.
-    let downloads = || async {
-        s.store
-            .audit_rows(0, 100_000)
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|r| r.event.action.starts_with("release.download"))
-            .map(|r| (r.event.action, r.event.actor))
-            .collect::<Vec<_>>()
-    };
+    let downloads = || s.audited(|a| a.starts_with("release.download"));
     let liga = || "liga.ozolina".to_owned();
     assert_eq!(
         downloads().await,
@@ -1121,14 +1124,12 @@ async fn a_task_takes_its_file_in_the_browser() {
         ]
     );
     sign_in(&b, &s, "liga.ozolina", 1).await;
-    let cookie = b.cookie("__Host-studyflow").await;
-    let head = reqwest::Client::new()
-        .head(s.url(&format!("/studies/{study}/releases/0/subjects.csv")))
-        .header("cookie", format!("__Host-studyflow={cookie}"))
-        .header("sec-fetch-site", "same-origin")
-        .send()
-        .await
-        .unwrap();
+    let head = b
+        .head(
+            &s.url(&format!("/studies/{study}/releases/0/subjects.csv")),
+            "__Host-studyflow",
+        )
+        .await;
     assert_eq!(head.status(), 200);
     assert_eq!(
         head.headers()["content-length"].to_str().unwrap(),
@@ -1455,24 +1456,9 @@ async fn an_institutions_answer_comes_in_through_the_browser() {
         .expect("the request file is offered");
     // A HEAD first: the length, nothing handed over, nothing audited; then the download,
     // audited by size (it names subjects).
-    let reads = || async {
-        s.store
-            .audit_rows(0, 100_000)
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|r| r.event.action == "task.file_read")
-            .count()
-    };
+    let reads = || async { s.audited(|a| a == "task.file_read").await.len() };
     let before = reads().await;
-    let cookie = b.cookie("__Host-studyflow").await;
-    let head = reqwest::Client::new()
-        .head(&href)
-        .header("cookie", format!("__Host-studyflow={cookie}"))
-        .header("sec-fetch-site", "same-origin")
-        .send()
-        .await
-        .unwrap();
+    let head = b.head(&href, "__Host-studyflow").await;
     assert_eq!(head.status(), 200);
     assert_eq!(reads().await, before, "a HEAD reads nothing");
     let (status, request) = b.download(&href, "__Host-studyflow").await;

@@ -319,16 +319,27 @@ impl Browser {
     /// site's own page is followed — a download, whose body the browser would save: its
     /// status and body.
     pub async fn download(&self, url: &str, cookie: &str) -> (reqwest::StatusCode, Vec<u8>) {
+        let r = self.follow(reqwest::Method::GET, url, cookie).await;
+        let status = r.status();
+        (status, r.bytes().await.unwrap().to_vec())
+    }
+
+    /// [`Browser::download`]'s link asked with `HEAD`: the headers alone.
+    pub async fn head(&self, url: &str, cookie: &str) -> reqwest::Response {
+        self.follow(reqwest::Method::HEAD, url, cookie).await
+    }
+
+    /// `url` asked with `method` and this browser's cookie `cookie`, as the site's own page
+    /// would follow a link.
+    async fn follow(&self, method: reqwest::Method, url: &str, cookie: &str) -> reqwest::Response {
         let value = self.cookie(cookie).await;
-        let r = reqwest::Client::new()
-            .get(url)
+        reqwest::Client::new()
+            .request(method, url)
             .header("cookie", format!("{cookie}={value}"))
             .header("sec-fetch-site", "same-origin")
             .send()
             .await
-            .unwrap();
-        let status = r.status();
-        (status, r.bytes().await.unwrap().to_vec())
+            .unwrap()
     }
 
     /// Clicks the first element `css` selects, and waits until the page it leads to (if any)
