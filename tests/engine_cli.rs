@@ -333,6 +333,80 @@ fn a_file_that_is_not_a_database_is_an_error_and_stays_as_it_was() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
 }
 
+/// A seal that keeps failing — here the checkpoint log cannot be read — leaves the events
+/// recorded and pending, and the act itself stands and is reported done (an account added,
+/// its secret given); the operator's `status` says what is wrong, with the reason, not only
+/// the log of each act that met it. Once the log is back, the next seal takes them and the
+/// audit verifies; a log that lags behind the database's checkpoints is said too.
+#[test]
+fn a_seal_that_keeps_failing_is_said_by_status() {
+    let dir = TempDir::new("seal-fails");
+    let db = format!("{}/studyflow.db", dir.path());
+    let key = format!("{}/audit.key", dir.path());
+    let public = studyflow(&["audit", "keygen", "--name", "test.lv/audit", "--out", &key])
+        .stdout
+        .trim()
+        .to_owned();
+    let password = dir.file("password", "a long enough passphrase\n");
+    add_user(&db, "inese.kalnina", &password, &["--audit-key-file", &key]);
+    let log = format!("{key}.checkpoints");
+    let kept = std::fs::read_to_string(&log).unwrap();
+    std::fs::remove_file(&log).unwrap();
+    std::fs::create_dir(&log).unwrap();
+    add_user(&db, "gatis.krumins", &password, &["--audit-key-file", &key]);
+    let status = |args: &[&str]| {
+        let mut v = vec!["status", "--database", db.as_str()];
+        v.extend(args);
+        studyflow(&v)
+    };
+    let r = status(&["--audit-key-file", &key]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(
+        r.stderr
+            .contains("audit events are recorded but cannot be sealed")
+            && r.stderr.contains(&log),
+        "{}",
+        r.transcript()
+    );
+    // Without the key nothing is sealed, and nothing fails: the events wait for a holder.
+    let r = status(&[]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(!r.stderr.contains("warning"), "{}", r.transcript());
+    std::fs::remove_dir(&log).unwrap();
+    std::fs::write(&log, &kept).unwrap();
+    let r = status(&["--audit-key-file", &key]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(!r.stderr.contains("warning"), "{}", r.transcript());
+    let r = studyflow(&[
+        "audit",
+        "verify",
+        "--database",
+        &db,
+        "--public-key",
+        &public,
+        "--checkpoint-log",
+        &log,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(
+        r.stdout.starts_with("audit intact: 2 rows chained;"),
+        "{}",
+        r.stdout
+    );
+    // The log without its latest checkpoint (an append that failed after its seal):
+    // `status` says how far each reaches.
+    std::fs::write(&log, &kept).unwrap();
+    let r = status(&["--audit-key-file", &key]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(
+        r.stderr.contains(
+            "the checkpoint log lacks the latest signed checkpoint: the database's covers rows 1–2, the log's rows 1–1"
+        ),
+        "{}",
+        r.transcript()
+    );
+}
+
 #[test]
 fn the_demo_runs_the_recidivism_study_end_to_end() {
     let dir = TempDir::new("demo");
@@ -892,6 +966,40 @@ fn a_witness_cosigns_the_audit_and_a_history_rewritten_with_the_audit_key_is_cau
     let r = verify(&["--witness", &witness, "--witness-quorum", "2"]);
     assert_eq!(r.code, 2, "{}", r.transcript());
     assert!(r.stderr.contains("given twice"), "{}", r.transcript());
+    // The second witness cosigns too; then the first cannot be asked: the second counts, and
+    // the first is reported as not counted only — not also as having cosigned.
+    let (w2_server, _) = background(&[
+        "audit",
+        "witness",
+        "--key",
+        &format!("{}/other.key", dir.path()),
+        "--log-key",
+        &public,
+        "--state",
+        &format!("{}/witness2.state", dir.path()),
+        "--listen",
+        "127.0.0.1:0",
+        "--init",
+    ]);
+    let r = on_db(&["audit", "cosign", "--url", &w2_server.url, "--witness", w2]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let r = both(&[
+        "--witness-quorum",
+        "1",
+        "--witness-url",
+        gone,
+        "--witness-url",
+        &w2_server.url,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(
+        r.stdout.contains("cosigned by the witness witness.test/w2")
+            && !r.stdout.contains("cosigned by the witness witness.test/w1")
+            && r.stdout
+                .contains("NOT counted: the witness witness.test/w1 could not be asked"),
+        "{}",
+        r.stdout
+    );
 
     // The rewrite, with the audit key: row 2's actor changed, every hash, the head, the tree
     // and every checkpoint recomputed and signed; the checkpoint log written afresh.

@@ -334,6 +334,16 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub oidc_acr: Vec<String>,
+    /// An authentication method (RFC 8176: `otp`, `hwk`, `mfa`, …) of which a sign-in at the
+    /// provider must have used at least one, by the ID token's `amr`, repeatable: for a
+    /// provider that names its second factor by method rather than by class (`--oidc-acr`).
+    #[arg(
+        long = "oidc-amr",
+        env = "STUDYFLOW_OIDC_AMR",
+        value_name = "METHOD",
+        value_delimiter = ','
+    )]
+    pub oidc_amr: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]

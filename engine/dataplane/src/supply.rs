@@ -40,19 +40,42 @@ pub struct Staged {
     accepted: Accepted,
 }
 
+/// Where a file or folder is on its device (device and inode), to tell one placed file from
+/// another; `None` where the platform does not say, or nothing is there.
+fn identity(path: &Path) -> std::io::Result<Option<(u64, u64)>> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+        #[cfg(unix)]
+        Ok(m) => {
+            use std::os::unix::fs::MetadataExt as _;
+            Ok(Some((m.dev(), m.ino())))
+        }
+        #[cfg(not(unix))]
+        Ok(_) => Ok(None),
+    }
+}
+
+/// Placings and their undoing, one after the other.
+static PLACING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// `path` with `suffix` added to its name.
+fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 impl Staged {
-    /// The file supplied before is overwritten and removed, and this one renamed into place.
-    pub fn place(mut self) -> std::io::Result<Accepted> {
+    /// This file renamed into place, the one supplied before moved aside until the placing is
+    /// recorded ([`Placed::keep`]) or undone ([`Placed::undo`]).
+    pub fn place(mut self) -> std::io::Result<Placed> {
         // What was there is moved aside whole before the new one is renamed in, so the worker
         // reads the one or the other, never one being overwritten; two placings at once are
         // taken one after the other.
-        static PLACING: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _one = PLACING.lock().unwrap_or_else(|e| e.into_inner());
-        let aside = {
-            let mut name = self.temporary.as_os_str().to_owned();
-            name.push(".old");
-            PathBuf::from(name)
-        };
+        let aside = beside(&self.temporary, ".old");
+        let placed = identity(&self.temporary)?;
         let moved = match std::fs::rename(&self.path, &aside) {
             Ok(()) => true,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
@@ -65,14 +88,68 @@ impl Staged {
             }
             return Err(e);
         }
-        self.temporary = PathBuf::new();
-        // Placed: the one before is overwritten and removed; if that fails the new one stays
-        // placed (what the caller audits), and what is left is destroyed with the study's
-        // files (MK403 p.26).
-        if moved && let Err(e) = remove(&aside) {
+        let temporary = std::mem::take(&mut self.temporary);
+        Ok(Placed {
+            path: self.path.clone(),
+            placed,
+            undone: beside(&temporary, ".new"),
+            aside: moved.then_some(aside),
+            accepted: self.accepted,
+        })
+    }
+}
+
+/// A supplied file in its place. The one it replaced is kept aside until the placing is
+/// recorded: a placing whose audit fails is undone whole, and the file supplied before is
+/// back, not lost.
+#[must_use = "a placing is kept once recorded, or undone"]
+#[derive(Debug)]
+pub struct Placed {
+    path: PathBuf,
+    /// The placed file's identity on disk, to tell it from one placed after it.
+    placed: Option<(u64, u64)>,
+    /// Where the new file goes while it is undone.
+    undone: PathBuf,
+    /// The file supplied before, moved aside.
+    aside: Option<PathBuf>,
+    pub accepted: Accepted,
+}
+
+impl Placed {
+    /// Recorded: the file supplied before is overwritten and removed. If that fails, the new
+    /// one stays placed (what was recorded), and what is left is destroyed with the study's
+    /// files (MK403 p.26).
+    pub fn keep(self) -> Accepted {
+        if let Some(aside) = &self.aside
+            && let Err(e) = remove(aside)
+        {
             tracing::warn!(error = %e, "a replaced supplied file could not be removed");
         }
-        Ok(self.accepted)
+        self.accepted
+    }
+
+    /// Not recorded (the audit refused it): the new file overwritten and removed, the one
+    /// supplied before put back where it was. If another file was placed after this one
+    /// meanwhile (another upload, whose own audit decides), that one stays: this file is its
+    /// file supplied before, and the one this replaced is older still, overwritten and
+    /// removed.
+    pub fn undo(self) -> std::io::Result<()> {
+        let _one = PLACING.lock().unwrap_or_else(|e| e.into_inner());
+        if self.placed.is_some() && identity(&self.path)? != self.placed {
+            return match &self.aside {
+                Some(aside) => remove(aside),
+                None => Ok(()),
+            };
+        }
+        match std::fs::rename(&self.path, &self.undone) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        if let Some(aside) = &self.aside {
+            std::fs::rename(aside, &self.path)?;
+        }
+        remove(&self.undone)
     }
 }
 
@@ -272,12 +349,6 @@ impl Supply {
             accepted,
         }))
     }
-
-    /// Withdraws a file placed by [`Staged::place`] (the task closed meanwhile, or its audit failed):
-    /// overwritten and removed.
-    pub fn withdraw(self, inbox: &Path, study: &str) -> std::io::Result<()> {
-        remove(&self.placed(inbox, study))
-    }
 }
 
 /// The Service IS sample from a manual extraction, as the import reads it (MK403 p.22.1): only
@@ -460,6 +531,27 @@ mod tests {
             .unwrap_err();
         assert_eq!(refused.problems[0].row, 1);
         assert!(!Supply::ConsentedContacts.path(&inbox, "s").exists());
+        // A first placing that could not be recorded, undone, leaves nothing.
+        Supply::ConsentedContacts
+            .stage(
+                &spec,
+                consent,
+                &work,
+                "s",
+                b"first_name,last_name,email,phone\nAnna,Liepa,anna@example.lv,\n",
+            )
+            .unwrap()
+            .unwrap()
+            .place()
+            .unwrap()
+            .undo()
+            .unwrap();
+        assert!(!Supply::ConsentedContacts.path(&inbox, "s").exists());
+        assert_eq!(
+            std::fs::read_dir(inbox.join("s")).unwrap().count(),
+            0,
+            "nothing left beside it"
+        );
         let accepted = Supply::ConsentedContacts
             .stage(
                 &spec,
@@ -471,7 +563,8 @@ mod tests {
             .unwrap()
             .unwrap()
             .place()
-            .unwrap();
+            .unwrap()
+            .keep();
         assert_eq!(accepted.rows, 1);
         let path = Supply::ConsentedContacts.path(&inbox, "s");
         assert!(path.exists());
@@ -553,7 +646,8 @@ mod tests {
                 .unwrap()
                 .unwrap()
                 .place()
-                .unwrap();
+                .unwrap()
+                .keep();
             assert_eq!(accepted.rows, 2);
         }
         assert_eq!(std::fs::read(placed.join("answer.json")).unwrap(), good);
@@ -562,6 +656,36 @@ mod tests {
             placed.join("answer.json")
         );
         // Nothing left beside it in the study's inbox.
+        assert_eq!(std::fs::read_dir(work.join("inbox/s")).unwrap().count(), 1);
+        // A third placing that could not be recorded is undone: the answer before is back
+        // whole, nothing of the new one or of the undoing left.
+        let other = br#"[{"personal_code":"325035-11782"},{"personal_code":"290758-10403"}]"#;
+        let undone = kind
+            .stage(&spec, request, &work, "s", other)
+            .unwrap()
+            .unwrap()
+            .place()
+            .unwrap();
+        assert_eq!(std::fs::read(placed.join("answer.json")).unwrap(), other);
+        undone.undo().unwrap();
+        assert_eq!(std::fs::read(placed.join("answer.json")).unwrap(), good);
+        assert_eq!(std::fs::read_dir(work.join("inbox/s")).unwrap().count(), 1);
+        // Two placings overlapping (two uploads at once): the first, refused by its audit
+        // after the second was placed, leaves the second where it is; the second, recorded,
+        // removes the first. Nothing else is left.
+        let stage = |bytes: &[u8]| {
+            kind.stage(&spec, request, &work, "s", bytes)
+                .unwrap()
+                .unwrap()
+                .place()
+                .unwrap()
+        };
+        let first = stage(other);
+        let second = stage(good);
+        first.undo().unwrap();
+        assert_eq!(std::fs::read(placed.join("answer.json")).unwrap(), good);
+        second.keep();
+        assert_eq!(std::fs::read(placed.join("answer.json")).unwrap(), good);
         assert_eq!(std::fs::read_dir(work.join("inbox/s")).unwrap().count(), 1);
         let keys = crate::vault::StudyKeys::generate("s");
         let sources = crate::registry_plane::sources_of(Registry::PrisonAdministration);
@@ -607,7 +731,8 @@ mod tests {
             .unwrap()
             .unwrap()
             .place()
-            .unwrap();
+            .unwrap()
+            .keep();
         assert_eq!(std::fs::read_to_string(&precious).unwrap(), "secret");
         assert!(
             !std::fs::symlink_metadata(&path)

@@ -74,10 +74,10 @@ fn event(at: i64, actor: &str, action: &str, login: &str, detail: serde_json::Va
 
 impl Accounts {
     /// Seals the events just written into the audit chain (as the engine does after its
-    /// writes), so an account's history is chained, MAC'd and checkpointed at once.
+    /// writes), so an account's history is chained, MAC'd and checkpointed at once; the change
+    /// stands once committed ([`Store::seal_committed`]).
     async fn seal(&self) -> Result<()> {
-        self.store.seal_audit().await?;
-        Ok(())
+        Ok(self.store.seal_committed().await?)
     }
 
     pub fn new(store: Store, policy: Policy) -> Accounts {

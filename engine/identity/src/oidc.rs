@@ -49,6 +49,11 @@ pub struct OidcConfig {
     /// a sign-in with a second factor): asked for at sign-in (`acr_values`), and an ID token
     /// whose `acr` is none of them is refused. Empty: not asked, not checked.
     pub acr_values: Vec<String>,
+    /// Authentication methods (RFC 8176: `otp`, `hwk`, `mfa`, …) of which the sign-in must
+    /// have used at least one, by the ID token's `amr`: for a provider that says how it
+    /// signed the person in by method rather than by class (MK403 p.33.3 speaks of
+    /// multi-factor authentication). Empty: not checked.
+    pub amr_values: Vec<String>,
 }
 
 /// The scopes asked for unless configured: the ID token with `preferred_username`.
@@ -112,6 +117,10 @@ pub struct IdClaims {
     /// How the provider signed the person in (its authentication context class).
     #[serde(default)]
     pub acr: Option<String>,
+    /// The methods the provider used to sign the person in (RFC 8176): an array, or one
+    /// method as a string from a provider that sends it so.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub amr: Option<Vec<String>>,
     /// When the provider last proved who the person is (seconds since the epoch): required,
     /// as the sign-in asks with `max_age=0` ([`fresh_proof`]).
     #[serde(default)]
@@ -119,6 +128,25 @@ pub struct IdClaims {
     /// When the provider issued the token (seconds since the epoch).
     #[serde(default)]
     pub iat: Option<i64>,
+}
+
+/// `amr` as an array of methods, or one method as a string.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Vec<String>>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Said {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(
+        match <Option<Said> as serde::Deserialize>::deserialize(d)? {
+            None => None,
+            Some(Said::One(m)) => Some(vec![m]),
+            Some(Said::Many(m)) => Some(m),
+        },
+    )
 }
 
 /// Leeway for the provider's own clock between the sign-in and the token (seconds).
@@ -228,16 +256,28 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 impl Oidc {
+    /// Whether the sign-in used one of the methods the Service requires (`amr`), when it
+    /// requires any.
+    fn methods_accepted(&self, claims: &IdClaims) -> bool {
+        self.config.amr_values.is_empty()
+            || claims
+                .amr
+                .iter()
+                .flatten()
+                .any(|m| self.config.amr_values.contains(m))
+    }
+
     /// Reads the provider's discovery document and keys; refused when the document names
     /// another issuer than the one configured.
     pub async fn discover(mut config: OidcConfig) -> Result<Oidc> {
-        // `a, b` or an empty variable: classes are names, never blank.
-        config.acr_values = config
-            .acr_values
-            .iter()
-            .map(|a| a.trim().to_owned())
-            .filter(|a| !a.is_empty())
-            .collect();
+        // `a, b` or an empty variable: classes and methods are names, never blank.
+        for names in [&mut config.acr_values, &mut config.amr_values] {
+            *names = names
+                .iter()
+                .map(|a| a.trim().to_owned())
+                .filter(|a| !a.is_empty())
+                .collect();
+        }
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
@@ -318,6 +358,11 @@ impl Oidc {
             url.query_pairs_mut()
                 .append_pair("acr_values", &self.config.acr_values.join(" "));
         }
+        // The methods are in the ID token only when asked for (OpenID Connect Core §5.5).
+        if !self.config.amr_values.is_empty() {
+            url.query_pairs_mut()
+                .append_pair("claims", r#"{"id_token":{"amr":{"essential":true}}}"#);
+        }
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         pending.retain(|_, p| now - p.at < PENDING_FOR);
         if pending.len() >= MAX_PENDING
@@ -397,6 +442,17 @@ impl Oidc {
                 "the identity provider signed you in as `{}`, and this server accepts only {}: sign in there with the second factor it asks for",
                 claims.acr.as_deref().unwrap_or("(no class given)"),
                 self.config.acr_values.join(", ")
+            )));
+        }
+        if !self.methods_accepted(&claims) {
+            return Err(refused(format!(
+                "the identity provider signed you in by {}, and this server needs one of {}: sign in there with the second factor it asks for",
+                claims
+                    .amr
+                    .as_ref()
+                    .filter(|m| !m.is_empty())
+                    .map_or("(no method given)".to_owned(), |m| m.join(" and ")),
+                self.config.amr_values.join(", ")
             )));
         }
         Ok(Verified {
@@ -522,10 +578,11 @@ impl Oidc {
         if let Some(token) = body.get("id_token").and_then(|t| t.as_str()) {
             match self.verify(token, None, now).await {
                 Ok(c)
-                    if !self.config.acr_values.is_empty()
+                    if (!self.config.acr_values.is_empty()
                         && c.acr
                             .as_ref()
-                            .is_some_and(|a| !self.config.acr_values.contains(a)) =>
+                            .is_some_and(|a| !self.config.acr_values.contains(a)))
+                        || (c.amr.is_some() && !self.methods_accepted(&c)) =>
                 {
                     return Ok(Standing::Ended(
                         "the identity provider now signs you in without the second factor this server requires".into(),
@@ -862,6 +919,31 @@ async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `amr` is read as RFC 8176 writes it (an array) and as some providers send it (one
+    /// method as a string); absent is absent, not an error.
+    #[test]
+    fn amr_is_an_array_or_one_method() {
+        let amr = |v: Option<serde_json::Value>| {
+            let mut c = claims();
+            match v {
+                Some(v) => c["amr"] = v,
+                None => {
+                    c.as_object_mut().unwrap().remove("amr");
+                }
+            }
+            serde_json::from_value::<IdClaims>(c).unwrap().amr
+        };
+        assert_eq!(
+            amr(Some(serde_json::json!(["pwd", "otp"]))),
+            Some(vec!["pwd".to_owned(), "otp".to_owned()])
+        );
+        assert_eq!(
+            amr(Some(serde_json::json!("mfa"))),
+            Some(vec!["mfa".to_owned()])
+        );
+        assert_eq!(amr(None), None);
+    }
 
     /// A key made for these tests only (`openssl genrsa 2048`), signing nothing elsewhere.
     const TEST_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQDjqxgKFNSFRuln\nrpA85IDV8kgPMR3yxsgvh0caCiQWZNYPEQIOypUPTDlgXhTVMKeCdy0lzQXgmyST\nNmj7GW/U+fQQfLSLMGnNkh1LqparyaN/Cs7GTaP6fdTJxozOsMpvWOcNZAqkNYD7\nq/I2tghyEKC9ctnqUHPKxxWHEYKN8vK5NsHXME7tdf0TUKnZTK1P6dji4BqcejyH\nwV6CxJ++45PBvz/NxjodxhwZSLdveFd4ail1JPEGNhUBgPQet5KHct/PfZCsD0om\nJuFiVk9zuXzSCkOfcsU+ysX43KZYwoo8OVJJQV37ezaMeulVspblF1HP6ka38LZc\n65j7cHK/AgMBAAECggEAN/2MaHJN/8b8QPTz4R3bN4KhySattFbBxbqRuGw1CtLa\nuBLZPDUDKqN22uXYXsPb9mCD2G+PGfldqdywPcy4LZsZNHLO3gpWgumDzeeSrYXl\n8SkByFAw2zpV+heb6nsdFfw5upfXbCICaiKT63OiKRdAyMa1pAQMLhr/Btw+DNVz\nrWrPwAvYkcCrwXZs8vxsEiKQ2h0S6UVrq2bKQ0kbB/jjBO5OEClcCcPoP+j7IWaJ\nCgtiEwBAOp5SaqU0TJgoIoX9Nw/tjqrPZypU1zDMxGsDvPXhpb80Q+LLTtJG/YOB\nHE05Es6NXiOn7qfDfDYO3DmvUY98onN8CCnfg4wwpQKBgQD0tBY5KoW4Rr/WmnnZ\nxoTyZBHPEgOlG9w8vYTyKiH0lfVjflJXdd3pVZLQycW5IxQ+k38lMhBz54OA88fg\nQB/yASQAnWGnrBzcL3Qfm5Vn9GbxCoWR1OsMMzIloMZro9QS7HlfDyqnUJQ6bZOF\nBgS6xHm0qIhnsBCZc2wnEkcRqwKBgQDuLa93LmRj4OV5gAoR3RarZv5LKkMGfv/v\n2I42Qx+eMJyAJMgBtasM3uoYcnGHadH6sNRturdcaQPWR5+yZ4wXk1KRovEumWHf\nvpYqs5SAxrayL4tjOuIpl+SX5nbBZqR8wzl1s0TP7VFzKVoddsRz645+Arf6z84o\nNfQxWKC3PQKBgQDXtOQeMnC714oGOBgPs+K/9RyJx5x08FE9LedCvYc/Hu24bcNS\nG7GpnWiVKjhkkhqnasfa1v4P3dZbVworkPtYDk9ZR2KtNpgeNKqNrk2O3K/d7WN/\nAQzNrVeYOdiPTFSG9fOrqyfzY6G2u58d1QdYSBfs+996X4bSbh+5dXA2jwKBgQDi\nytW9oostH8TiQK1V/TPM2jFh2UghM2T5OTeRK7E7rAYZbuyT1CygANLfnHnF+1la\nYG6mXZijgcuJioHiGv8mo72Ht6P4P00XBB9xYbYSOSVV3jfXsQYRnPSqP2TtG5Oc\nyTg5fw4S/2MDSWjpjWHbD32LN4OAa8deOqHfKwk98QKBgAqL7wExiWOhOHn9k7G2\nro1/pTfKGY9xGhgFP0RGVChY19TYmlFvAdZjAICW1/57tm6X1/XKw17hDBP1jFnE\nIp9RCJda8u9PJjrNpJROeV7kEe/ldFOEhKuPC+nSvkrqT71k1H6mXF+uceB38+nn\nsB4l0KExp3aCs5syj7fd8Bi1\n-----END PRIVATE KEY-----";

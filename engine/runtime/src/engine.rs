@@ -157,10 +157,37 @@ impl Engine {
         }
     }
 
-    /// Seals the audit after an act of this engine; a cached status no longer holds.
-    async fn seal(&self) -> Result<u64> {
+    /// Seals the audit after an act of this engine, which stands once committed
+    /// ([`Store::seal_committed`]); a cached status no longer holds.
+    async fn seal(&self) -> Result<()> {
         self.statuses.forget();
-        Ok(self.store.seal_audit().await?)
+        Ok(self.store.seal_committed().await?)
+    }
+
+    /// What is wrong with the audit's sealing now, in words, if anything: what is recorded
+    /// cannot be sealed, or the checkpoint log outside the database lags behind it (an append
+    /// that failed after its seal). An operator's `status` says it, not only the log of each
+    /// act that met it. An audit found tampered with is the error itself.
+    pub async fn audit_standing(&self) -> Result<Option<String>> {
+        self.statuses.forget();
+        match self.store.seal_audit().await.map_err(EngineError::from) {
+            Ok(_) => {}
+            Err(e @ EngineError::Store(studyflow_store::StoreError::AuditTampered(_))) => {
+                return Err(e);
+            }
+            Err(e) => {
+                return Ok(Some(format!(
+                    "audit events are recorded but cannot be sealed into the chain: {e}"
+                )));
+            }
+        }
+        Ok(match self.store.audit_log_behind().await {
+            Ok(None) => None,
+            Ok(Some((sealed, logged))) => Some(format!(
+                "the checkpoint log lacks the latest signed checkpoint: the database's covers rows 1–{sealed}, the log's rows 1–{logged} (appending to it failed; the next seal appends a newer one)"
+            )),
+            Err(e) => Some(format!("the checkpoint log cannot be read: {e}")),
+        })
     }
 
     pub fn now(&self) -> i64 {

@@ -191,7 +191,9 @@ pub(crate) async fn release_file(
         .map_err(|_| gone())?;
     // Checked whole against the manifest before a byte is sent, then sent from the same
     // handle in chunks (a release of a large study is not held in memory), checked again as
-    // it goes: a file changed meanwhile ends the transfer with an error, not a wrong file.
+    // it goes: a file changed meanwhile ends the transfer with an error, not a wrong file. A
+    // `HEAD` is checked the same way: its sha256 header is the file's, not only the
+    // manifest's word.
     let (actual, length) = digest_of(&mut file).await.map_err(|_| gone())?;
     if actual != hash {
         tracing::error!(study = %id, release = n, file = %name, "a release file does not match its manifest");
@@ -735,7 +737,6 @@ async fn supply_checked(
     } = target;
     let size = body.len();
     let study = run.study.clone();
-    let inbox = work.join("inbox");
     let put = tokio::task::spawn_blocking(move || kind.stage(&loaded.spec, &step, &work, &study, &body))
         .await
         .map_err(|_| Problem::internal())?
@@ -783,20 +784,23 @@ async fn supply_checked(
     // The task may have been completed, and its import begun, while the file was checked:
     // then the staged file is discarded, never placed where the import looks.
     app.engine.task_taking_files(id, who, None).await?;
-    let accepted = tokio::task::spawn_blocking(move || staged.place())
+    // One placing at a time from placing to its audit's outcome: an upload whose audit is
+    // refused puts back the file before it, never over one placed meanwhile (across servers
+    // sharing a work folder, `Placed::undo` tells the files apart).
+    static PLACING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let placing = PLACING.lock().await;
+    let placed = tokio::task::spawn_blocking(move || staged.place())
         .await
         .map_err(|_| Problem::internal())?
         .map_err(|e| {
             tracing::error!(error = %e, "cannot put a supplied file in the inbox");
             Problem::internal()
         })?;
-    let withdraw = || {
-        if let Err(e) = kind.withdraw(&inbox, &run.study) {
-            tracing::error!(error = %e, "cannot withdraw a supplied file from the inbox");
-        }
-    };
+    let rows = placed.accepted.rows;
     // Who supplied what: its size and rows. Not its digest: the hash of a short list of
-    // personal codes or contacts would give them away to whoever reads the audit.
+    // personal codes or contacts would give them away to whoever reads the audit. Refused by
+    // the audit (or the audit found tampered with, which stops every act), the placing is
+    // undone: the file supplied before is back, not lost.
     if let Err(e) = app
         .engine
         .record_read(
@@ -804,13 +808,21 @@ async fn supply_checked(
             "task.file_supplied",
             &studyflow_store::run_object(&run.study, &run.step, &run.subject),
             kind.point(),
-            serde_json::json!({"run": id, "file": kind.file_name(), "bytes": size, "rows": accepted.rows}),
+            serde_json::json!({"run": id, "file": kind.file_name(), "bytes": size, "rows": rows}),
         )
         .await
     {
-        withdraw();
+        match tokio::task::spawn_blocking(move || placed.undo()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "cannot undo the placing of a supplied file"),
+            Err(e) => tracing::error!(error = %e, "cannot undo the placing of a supplied file"),
+        }
         return Err(e.into());
     }
+    if let Err(e) = tokio::task::spawn_blocking(move || placed.keep()).await {
+        tracing::warn!(error = %e, "a replaced supplied file could not be removed");
+    }
+    drop(placing);
     // Completed before the file came: its import waits for it, and now looks at once. The
     // file is placed and audited either way: a failed wake is the worker's next look, not a
     // refusal (which would have the person send it again, and audit it twice).
@@ -820,7 +832,7 @@ async fn supply_checked(
     Ok(Supplied {
         name: kind.file_name().to_owned(),
         bytes: size,
-        rows: accepted.rows,
+        rows,
     })
 }
 

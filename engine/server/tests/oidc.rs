@@ -134,7 +134,7 @@ async fn server(store: Store, listener: tokio::net::TcpListener, oidc: Oidc) -> 
 }
 
 /// What a sign-in test starts from: the provider on loopback, this server as its client
-/// (asking for the `acr` classes given), and `persons` (login, the provider's subject)
+/// (asking for the `acr` classes given, requiring one of the `amr` methods), and `persons` (login, the provider's subject)
 /// registered; the address the server would send a person to sign in at. `None` (skipped)
 /// where the provider cannot run.
 struct Registered {
@@ -145,7 +145,12 @@ struct Registered {
     login_url: String,
 }
 
-async fn registered(label: &str, acr: &[&str], persons: &[(&str, &str)]) -> Option<Registered> {
+async fn registered(
+    label: &str,
+    acr: &[&str],
+    amr: &[&str],
+    persons: &[(&str, &str)],
+) -> Option<Registered> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let callback_uri = format!(
         "http://{}/api/v1/oidc/callback",
@@ -159,6 +164,7 @@ async fn registered(label: &str, acr: &[&str], persons: &[(&str, &str)]) -> Opti
         redirect_uri: callback_uri,
         scope: studyflow_identity::oidc::DEFAULT_SCOPE.into(),
         acr_values: acr.iter().map(|a| (*a).to_owned()).collect(),
+        amr_values: amr.iter().map(|a| (*a).to_owned()).collect(),
     })
     .await
     .unwrap();
@@ -294,6 +300,7 @@ async fn sign_in_at_the_service_identity_provider() {
         redirect_uri: callback_uri.clone(),
         scope: studyflow_identity::oidc::DEFAULT_SCOPE.into(),
         acr_values: Vec::new(),
+        amr_values: Vec::new(),
     };
     // A provider whose discovery names another issuer is refused.
     let mut wrong = config.clone();
@@ -423,6 +430,7 @@ async fn a_session_lasts_while_the_provider_vouches_and_signing_out_ends_it_ther
     }) = registered(
         "vouch",
         &[],
+        &[],
         &[
             ("inese.kalnina", "sub-inese"),
             ("gatis.krumins", "sub-gatis"),
@@ -549,7 +557,7 @@ async fn a_session_lasts_while_the_provider_vouches_and_signing_out_ends_it_ther
 async fn a_sign_out_at_the_provider_ends_that_session_here_at_once() {
     let Some(Registered {
         p, s, store, dir, ..
-    }) = registered("bcl", &[], &[("inese.kalnina", "sub-inese")]).await
+    }) = registered("bcl", &[], &[], &[("inese.kalnina", "sub-inese")]).await
     else {
         return;
     };
@@ -630,6 +638,7 @@ async fn a_sign_in_without_the_required_second_factor_is_refused() {
     }) = registered(
         "acr",
         &["urn:studyflow:test:mfa"],
+        &[],
         &[("inese.kalnina", "sub-inese"), ("eve.sample", "sub-eve")],
     )
     .await
@@ -655,6 +664,38 @@ async fn a_sign_in_without_the_required_second_factor_is_refused() {
     let detail = body["detail"].as_str().unwrap();
     assert!(
         detail.contains("urn:studyflow:test:password") && detail.contains("second factor"),
+        "{detail}"
+    );
+    drop(p);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A provider that says how it signed the person in by method (`amr`, RFC 8176) rather than by
+/// class: with `--oidc-amr otp`, a sign-in with the one-time code passes, one with the
+/// password alone is refused, its account never reached, and the refusal names the methods.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_without_a_required_method_is_refused() {
+    let Some(Registered { p, s, dir, .. }) = registered(
+        "amr",
+        &[],
+        &["otp", "hwk"],
+        &[("inese.kalnina", "sub-inese"), ("eve.sample", "sub-eve")],
+    )
+    .await
+    else {
+        return;
+    };
+    let (callback, cookie) = to_callback(&s, "inese.kalnina").await;
+    let (status, body, session) = come_back(&callback, &cookie).await;
+    assert_eq!(status, StatusCode::CREATED, "pwd and otp: {body}");
+    assert!(session.is_some());
+    let (callback, cookie) = to_callback(&s, "eve.sample").await;
+    let (status, body, session) = come_back(&callback, &cookie).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(session.is_none());
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("by pwd") && detail.contains("otp, hwk"),
         "{detail}"
     );
     drop(p);

@@ -37,8 +37,9 @@ pub struct TrustedWitness {
 
 impl AuditTrust {
     /// The latest checkpoint each witness cosigned in the checkpoint log: (witness, rows
-    /// covered, when cosigned, seconds since the epoch); a witness that cosigned none is left
-    /// out.
+    /// covered, when cosigned, seconds since the epoch); a witness that cosigned none, or that
+    /// could not be asked (it is not counted: see [`Verification::Intact`]'s `uncounted`), is
+    /// left out.
     pub fn witnessed(&self) -> Vec<(String, u64, u64)> {
         let text = self
             .log
@@ -48,6 +49,7 @@ impl AuditTrust {
         let notes = notes_in(&text);
         self.witnesses
             .iter()
+            .filter(|w| w.unreachable.is_none())
             .filter_map(|w| {
                 let (c, time) = w.key.latest(&notes)?;
                 Some((w.key.name().to_owned(), c.size, time))
@@ -683,6 +685,16 @@ impl Store {
         in_tx!(self, |tx, _b| {
             push_audit!(self, tx, events);
         });
+        self.seal_committed().await
+    }
+
+    /// Seals the events an act has just committed with its change: `Ok` unless the seal finds
+    /// the audit tampered with ([`crate::StoreError::AuditTampered`], which stops every act).
+    /// The act stands once committed: a seal that fails otherwise (a busy database, the
+    /// checkpoint log not writable) is logged and left to the next seal, and an operator's
+    /// `status` says it ([`Store::audit_log_behind`]) — never an error to a person whose act
+    /// was done, who would try it again.
+    pub async fn seal_committed(&self) -> Result<()> {
         match self.seal_audit().await {
             Err(e @ crate::StoreError::AuditTampered(_)) => Err(e),
             Err(e) => {
@@ -715,6 +727,29 @@ impl Store {
                 return Ok(total);
             }
         }
+    }
+
+    /// How far the database's latest signed checkpoint and the checkpoint log's reach (rows),
+    /// when the log lags behind: an append that failed after its seal leaves the checkpoint
+    /// in the database only, until a later seal appends a newer one. `None` when they agree,
+    /// or when this store signs with no log.
+    pub async fn audit_log_behind(&self) -> Result<Option<(u64, u64)>> {
+        if self
+            .audit_signing
+            .as_deref()
+            .and_then(|s| s.log.as_deref())
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let logged = self.logged_checkpoint()?.map_or(0, |c| c.size);
+        let newest: Option<i64> = on_pool!(self, |p| {
+            sqlx::query_scalar("SELECT MAX(tree_size) FROM audit_checkpoints")
+                .fetch_one(p)
+                .await?
+        });
+        let newest = newest.map_or(0, |n| n.max(0) as u64);
+        Ok((newest > logged).then_some((newest, logged)))
     }
 
     /// The latest checkpoint of the signing store's log, its signature checked.

@@ -117,6 +117,7 @@ async fn serve(a: &ServeArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
                     redirect_uri: redirect_uri.clone(),
                     scope: a.oidc_scope.clone(),
                     acr_values: a.oidc_acr.clone(),
+                    amr_values: a.oidc_amr.clone(),
                 })
                 .await
                 .with_context(|| format!("cannot use the identity provider {issuer}"))?;
@@ -348,6 +349,9 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
         Command::Status(a) => {
             let engine = open(&a.engine, 0).await?;
             engine.flag_overdue().await?;
+            if let Some(wrong) = engine.audit_standing().await? {
+                writeln!(ctx.err, "studyflow: warning: {wrong}")?;
+            }
             match &a.study {
                 None => {
                     let studies = engine.studies().await?;
