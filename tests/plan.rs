@@ -41,7 +41,8 @@ fn every_spec_in_every_format() {
 
 /// Every step of every shipped and valid test spec's plan has its title in Latvian for the
 /// pages (issue #13): not empty, not the English one, and without the English words every
-/// English title has one of (" to " is a Latvian word too).
+/// English title has one of (" to " is a Latvian word too); so is each deadline's rule, with
+/// the same dates and MK403 points as its English.
 #[test]
 fn every_step_is_titled_in_latvian() {
     let mut files: Vec<String> = specs().into_iter().map(|n| format!("specs/{n}")).collect();
@@ -54,7 +55,7 @@ fn every_step_is_titled_in_latvian() {
             .map(|n| format!("tests/specs/valid/{n}")),
     );
     let english = [" the ", "The ", " and ", " of ", " from ", " with "];
-    let mut steps = 0;
+    let (mut steps, mut rules) = (0, 0);
     for file in &files {
         let run = studyflow(&["plan", "--format", "json", file]);
         assert_eq!(run.code, 0, "{file}: {}", run.stderr);
@@ -74,9 +75,71 @@ fn every_step_is_titled_in_latvian() {
                 assert!(!ours.contains(w), "{file} {}: {lv:?} has {w:?}", node["id"]);
             }
             steps += 1;
+            // The deadline's rule too, with the same dates and MK403 points as the English
+            // (a phase's name, in backquotes, is the spec's own).
+            if let Some(d) = node["deadline"].as_object() {
+                let (en, lv) = (d["rule"].as_str().unwrap(), d["rule_lv"].as_str().unwrap());
+                let ours: String = lv.split('`').step_by(2).collect();
+                assert!(!lv.is_empty() && lv != en, "{file} {}: {lv}", node["id"]);
+                for w in english {
+                    assert!(!ours.contains(w), "{file} {}: {lv:?} has {w:?}", node["id"]);
+                }
+                let facts = |s: &str| {
+                    let mut v: Vec<String> = s
+                        .split(|c: char| c.is_whitespace() || ",;()".contains(c))
+                        .filter(|w| {
+                            w.starts_with("p.")
+                                || (w.len() >= 10
+                                    && w.as_bytes()[4] == b'-'
+                                    && w[..4].parse::<u16>().is_ok())
+                        })
+                        .map(str::to_owned)
+                        .collect();
+                    v.sort();
+                    v
+                };
+                assert_eq!(facts(en), facts(lv), "{file} {}: {en} / {lv}", node["id"]);
+                // A follow-up's rule names the study's own anchor event in both (MK403 p.19).
+                let events = [
+                    (
+                        "after the start of sentence execution",
+                        "uzsākta soda izpilde dienestā",
+                    ),
+                    (
+                        "after the end of sentence execution",
+                        "pabeigta soda izpilde dienestā",
+                    ),
+                    (
+                        "after the start of the compulsory educational measure",
+                        "uzsākta audzinoša rakstura piespiedu līdzekļa piemērošana",
+                    ),
+                    (
+                        "after the end of the compulsory educational measure",
+                        "pabeigta audzinoša rakstura piespiedu līdzekļa piemērošana",
+                    ),
+                    (
+                        "after the start of the mediation",
+                        "uzsākts izlīguma process",
+                    ),
+                    (
+                        "after the end of the mediation",
+                        "pabeigts izlīguma process",
+                    ),
+                ];
+                for (event_en, event_lv) in events {
+                    assert_eq!(
+                        en.contains(event_en),
+                        lv.contains(event_lv),
+                        "{file} {}: {en} / {lv}",
+                        node["id"]
+                    );
+                }
+                rules += 1;
+            }
         }
     }
     assert!(steps > 100, "{steps} steps");
+    assert!(rules > 30, "{rules} deadlines");
 }
 
 #[test]
@@ -217,7 +280,7 @@ fn calendar_overrides_change_the_notice_date_and_the_hash() {
     let dir = TempDir::new("plan-overrides");
     let order = dir.file(
         "order.txt",
-        "one-off 2028-03-01 A day off by a future law\n",
+        "one-off 2028-03-01 A day off by a future law (Brīvdiena ar nākotnes likumu)\n",
     );
     let plain = studyflow(&["plan", "--format", "json", spec]);
     let moved = studyflow(&[

@@ -87,6 +87,13 @@ pub(crate) fn parse(text: &str, file: &str) -> Result<Vec<Located>, DataError> {
                 if name.is_empty() {
                     return Err(err(format!("`{kind}` needs a name after the date")));
                 }
+                // The Latvian pages name the day in Latvian: the name is English, then the
+                // Latvian in parentheses, as the law's holidays are named.
+                if crate::split_name(&name).1.is_none() {
+                    return Err(err(format!(
+                        "`{kind} {date}`: the name needs its Latvian name in parentheses after the English, as `Day of the law (Likuma diena)`"
+                    )));
+                }
                 if kind == "one-off" {
                     Entry::OneOff { date, name }
                 } else {

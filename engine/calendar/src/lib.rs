@@ -74,6 +74,38 @@ impl Day {
             }
         }
     }
+
+    /// [`Day::describe`] in Latvian (a holiday's name stays as the calendar data gives it).
+    pub fn describe_lv(&self) -> String {
+        match self {
+            Day::Working => "darbdiena".into(),
+            Day::WorkingSaturday { instead_of } => {
+                format!("darba sestdiena, {instead_of} vietā")
+            }
+            Day::Weekend => "brīvdiena".into(),
+            Day::Holiday { name } => format!("svētku diena: {}", latvian(name)),
+            Day::MovedHoliday { name, from } => {
+                format!("{}, pārcelta no {from} (nedēļas nogales)", latvian(name))
+            }
+            Day::TransferredDayOff { worked_on } => {
+                format!("brīvdiena ar Ministru kabineta rīkojumu, atstrādā {worked_on}")
+            }
+        }
+    }
+}
+
+/// A holiday's name, "English (Latvian)", split: (English, Latvian); a name without the
+/// Latvian in parentheses (an override file's, written otherwise) is English only.
+pub(crate) fn split_name(name: &str) -> (&str, Option<&str>) {
+    match name.strip_suffix(')').and_then(|n| n.rsplit_once(" (")) {
+        Some((en, lv)) if !lv.trim().is_empty() => (en, Some(lv)),
+        _ => (name, None),
+    }
+}
+
+/// A holiday's name in Latvian (the whole name when it has no Latvian).
+fn latvian(name: &str) -> &str {
+    split_name(name).1.unwrap_or(name)
 }
 
 /// How "no later than N working days before X" is read.

@@ -110,7 +110,13 @@ pub(crate) fn holidays(year: i16, festival: Option<(Date, &str)>) -> Vec<Holiday
     {
         out.push(Holiday {
             date: d,
-            name: format!("Final day of the Song and Dance Celebration: {name}"),
+            name: {
+                let (en, lv) = crate::split_name(name);
+                format!(
+                    "Final day of the Song and Dance Celebration: {en} (Dziesmu un deju svētku noslēguma diena: {})",
+                    lv.unwrap_or(en)
+                )
+            },
             moves: true,
         });
     }

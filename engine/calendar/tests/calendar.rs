@@ -183,12 +183,15 @@ fn override_files_make_one_calendar_or_are_refused_at_their_line() {
             .contains("no one-off day, festival day or transfer on 2027-05-05"),
         "{e}"
     );
-    let e = refused("one-off 2101-01-02 A day off too far\n");
+    let e = refused("one-off 2101-01-02 A day off too far (Pārāk tāla brīvdiena)\n");
     assert!(
         e.message
             .contains("2101-01-02 is outside the calendar's years 2000–2100"),
         "{e}"
     );
+    // A day off named in English only: the Latvian pages could not name it.
+    let e = refused("one-off 2030-01-02 A day off by law\n");
+    assert!(e.message.contains("Latvian name in parentheses"), "{e}");
     let e = refused("transfer 2100-12-31 2101-01-01\n");
     assert!(e.message.contains("outside"), "{e}");
     // The same transfer twice is one transfer; cancelling it frees the day and the Saturday.
@@ -219,4 +222,37 @@ fn override_files_make_one_calendar_or_are_refused_at_their_line() {
         e.to_string(),
         "2101-01-01 is outside the calendar's years 2000–2100"
     );
+}
+
+/// Every holiday the calendar knows, the law's and the data file's, is named in Latvian for
+/// the Latvian pages (the Latvian part of "English (Latvian)"), and in both in English.
+#[test]
+fn every_holiday_has_its_latvian_name() {
+    let c = cal();
+    let mut d = date(2000, 1, 1);
+    let mut holidays = 0;
+    while d < date(2100, 12, 31) {
+        if let Day::Holiday { name } | Day::MovedHoliday { name, .. } = c.day(d).unwrap() {
+            let (en, lv) = name
+                .strip_suffix(')')
+                .and_then(|n| n.rsplit_once(" ("))
+                .unwrap_or_else(|| panic!("{d}: {name}"));
+            let said = c.day(d).unwrap().describe_lv();
+            assert!(said.contains(lv) && !said.contains(en), "{d}: {said}");
+            holidays += 1;
+        }
+        d = d.tomorrow().unwrap();
+    }
+    assert!(holidays > 1500, "{holidays}");
+    // The one-off days and a Song and Dance Celebration's final day, from the data file.
+    for (day, lv) in [
+        (date(2018, 9, 24), "Pāvesta Franciska vizīte Latvijā"),
+        (
+            date(2023, 7, 10),
+            "Dziesmu un deju svētku noslēguma diena: XXVII Dziesmu",
+        ),
+    ] {
+        let said = c.day(day).unwrap().describe_lv();
+        assert!(said.contains(lv), "{day}: {said}");
+    }
 }

@@ -56,6 +56,7 @@ pub static STRUCTURE: PlanRule = RuleDoc {
     severity: Severity::Error,
     points: &["p.3", "p.3.4"],
     summary: "The plan is acyclic, has one start (the approval) from which every step is reached, and step ids are unique.",
+    summary_lv: "Plānā nav cikla, tam ir viens sākums (apstiprināšana), no kura sasniedzams katrs solis, un soļu identifikatori ir unikāli.",
     explanation: "The engine runs the approved plan (p.3) step by step in the order of its phases \
 (p.3.4): a cycle would never finish, a second start would run without approval, and a duplicate \
 id would make two steps one in the engine's records. A finding here is a defect of the \
@@ -68,6 +69,7 @@ pub static EXTERNAL_DATA: PlanRule = RuleDoc {
     severity: Severity::Error,
     points: &["p.21", "p.30", "p.32"],
     summary: "No identifying, pseudonymised or contact data reaches a step of the external researcher, except contact details through the consented contact transfer.",
+    summary_lv: "Identificējoši, pseidonimizēti vai kontaktinformācijas dati nenonāk ne pie viena pētījuma izstrādātāja soļa, izņemot kontaktinformāciju, ko nodod ar piekrišanu.",
     explanation: "Identifying information is processed by service researchers only (p.21); the \
 external researcher receives anonymised information after the p.30 gates, and the contact details \
 of consenting subjects — first name, surname, e-mail or phone — through the consented contact \
@@ -81,6 +83,7 @@ pub static ANONYMISE_FIRST: PlanRule = RuleDoc {
     severity: Severity::Error,
     points: &["p.7", "p.20", "p.22.5", "p.22.6", "p.22.7", "p.24"],
     summary: "Analysis, report, presentation, the p.8 notice, publication and transfer receive anonymised data only; a follow-up answer goes to anonymisation first.",
+    summary_lv: "Analīze, ziņojums, prezentācija, p.8 iepazīstināšana, publicēšana un nodošana saņem tikai anonimizētus datus; recidīva pārbaudes atbilde vispirms nonāk anonimizēšanā.",
     explanation: "Analysis, the report and recommendations and their presentation are done without \
 personal data (p.22.5–22.7); the Service anonymises after verification and linkage (p.7) and \
 after exchanges with other systems (p.24); follow-up answers are anonymised before any further \
@@ -96,6 +99,7 @@ pub static DELETE_AFTER_LINKAGE: PlanRule = RuleDoc {
     severity: Severity::Error,
     points: &["p.17.3", "p.22.3", "p.22.4"],
     summary: "Personal codes and proceeding/ruling numbers are deleted right after linkage: every answer is linked, and linkage is followed by the deletion and nothing else.",
+    summary_lv: "Personas kodus un kriminālprocesu un nolēmumu numurus dzēš tūlīt pēc savienošanas: katru atbildi savieno, un savienošanai seko dzēšana un nekas cits.",
     explanation: "After automated linkage the Service IS irreversibly deletes the p.12.1 and p.12.2 \
 data (p.17.3). Every answer from the Information Centre or the Prison Administration must flow \
 into the merge and linkage, whose only successor is the deletion of identifiers; data acquired \
@@ -108,6 +112,7 @@ pub static TRANSFER_GATE: PlanRule = RuleDoc {
     severity: Severity::Error,
     points: &["p.5", "p.30.1", "p.30.2"],
     summary: "Data reaches the external researcher only through a transfer step that follows the approval and the contract-and-NDA gate.",
+    summary_lv: "Dati nonāk pie pētījuma izstrādātāja tikai ar nodošanas soli, kas seko apstiprināšanai un līguma un neizpaušanas apliecinājumu pārbaudei.",
     explanation: "The Service transfers information only after the application is approved (p.30.1) \
 and the contract is concluded with the non-disclosure declarations signed (p.5, p.30.2). Every \
 edge that carries data into a step of the external researcher must start at a transfer step, and \
@@ -120,6 +125,7 @@ pub static DESTRUCTION: PlanRule = RuleDoc {
     severity: Severity::Error,
     points: &["p.26", "p.34"],
     summary: "Everything identifying, pseudonymised or contact-bearing is destroyed by a destruction step at completion or termination.",
+    summary_lv: "Visu identificējošo, pseidonimizēto un kontaktinformāciju iznīcina iznīcināšanas solis pētījuma pabeigšanas vai pārtraukšanas brīdī.",
     explanation: "Personal data and identifying information are kept no longer than the study's \
 completion or termination (p.26, p.34). Every step that produces such data must lead to a \
 destruction step.",
@@ -131,6 +137,7 @@ pub static NOTICE_DATE: PlanRule = RuleDoc {
     severity: Severity::Warning,
     points: &["p.8"],
     summary: "The p.8 notice date is known and not in the past, and a phase covering the analysis says when the results exist.",
+    summary_lv: "p.8 iepazīstināšanas datums ir zināms un nav pagātnē, un fāze, kas aptver analīzi, nosaka, kad rezultāti ir gatavi.",
     explanation: "When Prison Administration information is used, the Service informs the Prison \
 Administration of the results no later than the 10th working day before publication (p.8), \
 counted on the Latvian working-day calendar (the publication day not counted; days off passed \
@@ -145,6 +152,7 @@ pub static PREREQUISITE_DATES: PlanRule = RuleDoc {
     severity: Severity::Error,
     points: &["p.4.4", "p.5", "p.14.2", "p.21", "p.25.2", "p.29", "p.30.2"],
     summary: "A dated prerequisite comes on or before the first step it gates: the ethics committee's permission no later than today and the plan's first dated step, the contract and the non-disclosure declarations before the first hand-over to the external researcher, the contract's term not ending before it is concluded or before the last hand-over, the Prison Administration agreement before the acquisition, each service researcher's designation before identifying data is first processed.",
+    summary_lv: "Datēts priekšnosacījums ir izpildīts ne vēlāk kā pirmajā solī, ko tas atļauj: ētikas komisijas atļauja ne vēlāk kā šodien un plāna pirmajā datētajā solī, līgums un neizpaušanas apliecinājumi pirms pirmās nodošanas pētījuma izstrādātājam, līguma termiņš nebeidzas pirms tā noslēgšanas vai pēdējās nodošanas, Ieslodzījuma vietu pārvaldes vienošanās pirms informācijas iegūšanas, katra dienesta pētnieka norīkojums pirms pirmās identificējošu datu apstrādes.",
     explanation: "The Service hands information over to the external researcher only once the \
 contract is concluded and the non-disclosure declarations are signed (p.30.2), and the \
 researcher processes it under that contract (p.29): both dates lie on or before the start of the \
@@ -168,6 +176,7 @@ pub static CALENDAR_RANGE: PlanRule = RuleDoc {
     severity: Severity::Error,
     points: &["p.3.4", "p.8"],
     summary: "Every date of the spec lies within the years the Latvian calendar knows (2000–2100).",
+    summary_lv: "Katrs specifikācijas datums ir gados, ko zina Latvijas kalendārs (2000–2100).",
     explanation: "The plan counts deadlines on the Latvian working-day calendar (the p.8 notice, \
 the phases' deadlines, p.3.4), which studyflow holds for 2000–2100. A date outside those years \
 could not be counted: a study with such a date would validate and then wait for ever at a gate \
@@ -180,6 +189,7 @@ pub static NOTICE_AFTER_RESULTS: PlanRule = RuleDoc {
     severity: Severity::Error,
     points: &["p.8"],
     summary: "The analysis that produces the results ends on or before the p.8 notice day.",
+    summary_lv: "Analīze, kurā top rezultāti, beidzas ne vēlāk kā p.8 iepazīstināšanas dienā.",
     explanation: "The Service informs the Prison Administration of the results no later than the \
 10th working day before publication (p.8). When the phases covering `analysis` end after that \
 day, the spec's own dates make the notice impossible: the results would not exist when they \
@@ -192,6 +202,7 @@ pub static ANONYMISED_AFTER_OTHER_SYSTEMS: PlanRule = RuleDoc {
     severity: Severity::Error,
     points: &["p.21", "p.23", "p.24"],
     summary: "After an exchange with another institution's system, no step of a service researcher receives identifying or pseudonymised data.",
+    summary_lv: "Pēc apmaiņas ar citas iestādes informācijas sistēmu neviens dienesta pētnieka solis nesaņem identificējošus vai pseidonimizētus datus.",
     explanation: "When the Service IS checks or supplements the study data through other institutions' systems (p.23.1, p.23.2), it anonymises the information before handing it to the service researchers and the study's authors, deleting the personal data and the identifiers the other systems assign (p.24). Identifying processing by service researchers (p.21) therefore comes before those exchanges, never after them: a step performed by a service researcher that follows an exchange with another system receives anonymised data only.",
 };
 

@@ -72,8 +72,14 @@ impl Step {
         self.trigger = trigger;
         self
     }
-    fn deadline(mut self, kind: DeadlineKind, rule: String, date: Option<Date>) -> Self {
-        self.deadline = Some(Deadline { kind, rule, date });
+    /// The step's deadline, its rule in English and Latvian.
+    fn deadline(mut self, kind: DeadlineKind, (rule, rule_lv): Words, date: Option<Date>) -> Self {
+        self.deadline = Some(Deadline {
+            kind,
+            rule,
+            rule_lv,
+            date,
+        });
         self
     }
 }
@@ -113,9 +119,11 @@ impl Builder<'_> {
             && let Some(stage) = step.stage
             && let Some((date, phases)) = self.stages.get(&stage)
         {
+            let (rule, rule_lv) = phase_rule(phases, *date);
             step.deadline = Some(Deadline {
                 kind: DeadlineKind::PhaseDeadline,
-                rule: phase_rule(phases, *date),
+                rule,
+                rule_lv,
                 date: Some(*date),
             });
         }
@@ -165,11 +173,29 @@ impl Builder<'_> {
     }
 }
 
-fn phase_rule(phases: &[&str], date: Date) -> String {
-    let names: Vec<String> = phases.iter().map(|p| format!("`{p}`")).collect();
-    format!(
-        "by {date}, the deadline of phase {} (MK403 p.3.4)",
-        names.join(", ")
+/// A text in English and in Latvian.
+type Words = (String, String);
+
+fn words(en: &str, lv: &str) -> Words {
+    (en.to_owned(), lv.to_owned())
+}
+
+fn phase_rule(phases: &[&str], date: Date) -> Words {
+    let names = phases
+        .iter()
+        .map(|p| format!("`{p}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    (
+        format!("by {date}, the deadline of phase {names} (MK403 p.3.4)"),
+        format!(
+            "līdz {date}, {} {names} termiņam (MK403 p.3.4)",
+            if phases.len() == 1 {
+                "fāzes"
+            } else {
+                "fāžu"
+            }
+        ),
     )
 }
 
@@ -354,27 +380,33 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
                 wave.description()
                     .replace("the anchor event", anchor_name(follow_up.anchor_event))
             );
+            let mut rule_lv = format!(
+                "{} (katram datu subjektam; viens pieprasījums par katru dienu, kad pienāk termiņš)",
+                wave.description_lv_of(follow_up.anchor_event)
+            );
             if let Some(p) = window {
                 let add = |d: Date| d.checked_add(jiff::Span::new().years(wave.years)).ok();
                 if let (Some(a), Some(z)) = (add(p.from.0), add(p.to.0)) {
+                    let (from, to) = (p.from, p.to);
                     if wave.from_end {
-                        rule.push_str(&format!(
-                            "; for the sample of {}–{}, not before {a}",
-                            p.from, p.to
-                        ));
+                        rule.push_str(&format!("; for the sample of {from}–{to}, not before {a}"));
+                        rule_lv.push_str(&format!("; izlasei {from}–{to} ne agrāk kā {a}"));
                     } else {
                         rule.push_str(&format!(
-                            "; for the sample of {}–{}, between {a} and {z}",
-                            p.from, p.to
+                            "; for the sample of {from}–{to}, between {a} and {z}"
                         ));
+                        rule_lv.push_str(&format!("; izlasei {from}–{to} no {a} līdz {z}"));
                     }
                 }
             }
             let cut_off = b.stages.get(&Stage::FollowUp).map(|(date, _)| *date);
             if let Some((date, phases)) = b.stages.get(&Stage::FollowUp) {
+                let (phase, phase_lv) = phase_rule(phases, *date);
                 rule.push_str(&format!(
-                    "; all {}; a wave falling due after it is not requested (the subject is right-censored there)",
-                    phase_rule(phases, *date)
+                    "; all {phase}; a wave falling due after it is not requested (the subject is right-censored there)"
+                ));
+                rule_lv.push_str(&format!(
+                    "; visus pieprasījumus nosūta {phase_lv}; pārbaudi, kuras termiņš pienāk pēc tā, nepieprasa (datu subjekta novērojums tur beidzas)"
                 ));
             }
             let request = b.add(
@@ -404,7 +436,7 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
                     edge: reference.edge,
                     years: wave.years,
                 })
-                .deadline(DeadlineKind::FollowUpWave, rule, cut_off),
+                .deadline(DeadlineKind::FollowUpWave, (rule, rule_lv), cut_off),
                 &[dataset],
             );
             let answer = b.add(
@@ -664,14 +696,17 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
             .trigger(Trigger::AtDate { date: date.0 })
             .deadline(
                 DeadlineKind::Publication,
-                format!(
-                    "the planned publication date (MK403 p.22.7{})",
-                    if notice.is_some() {
-                        "; the p.8 notice precedes it"
-                    } else {
-                        ""
-                    }
-                ),
+                if notice.is_some() {
+                    words(
+                        "the planned publication date (MK403 p.22.7; the p.8 notice precedes it)",
+                        "plānotais publicēšanas datums (MK403 p.22.7; pirms tā — p.8 iepazīstināšana)",
+                    )
+                } else {
+                    words(
+                        "the planned publication date (MK403 p.22.7)",
+                        "plānotais publicēšanas datums (MK403 p.22.7)",
+                    )
+                },
                 Some(date.0),
             ),
             &[report],
@@ -1075,10 +1110,13 @@ pub fn prison_notice_day(
 
 /// The p.8 notice: the 10th working day before the planned publication, the publication day
 /// not counted.
-fn notice_deadline(calendar: &Calendar, planned: Option<Date>) -> (String, Option<Date>) {
+fn notice_deadline(calendar: &Calendar, planned: Option<Date>) -> (Words, Option<Date>) {
     let Some(planned) = planned else {
         return (
-            "no later than the 10th working day before publication (MK403 p.8); no publication date is planned yet".into(),
+            words(
+                "no later than the 10th working day before publication (MK403 p.8); no publication date is planned yet",
+                "ne vēlāk kā 10 darbdienas pirms publicēšanas (MK403 p.8); publicēšanas datums vēl nav plānots",
+            ),
             None,
         );
     };
@@ -1087,20 +1125,42 @@ fn notice_deadline(calendar: &Calendar, planned: Option<Date>) -> (String, Optio
             let mut rule = format!(
                 "no later than the 10th working day before the planned publication on {planned} (MK403 p.8), the publication day not counted"
             );
-            let days_off: Vec<String> = d
+            let mut rule_lv = format!(
+                "ne vēlāk kā 10 darbdienas pirms plānotās publicēšanas {planned} (MK403 p.8), publicēšanas dienu neskaitot"
+            );
+            let days_off: Vec<_> = d
                 .skipped
                 .iter()
                 .filter(|(_, day)| !matches!(day, studyflow_calendar::Day::Weekend))
-                .map(|(date, day)| format!("{date} {}", day.describe()))
                 .collect();
             if !days_off.is_empty() {
-                rule.push_str(&format!("; days off passed over: {}", days_off.join(", ")));
+                let list = |describe: fn(&studyflow_calendar::Day) -> String| {
+                    days_off
+                        .iter()
+                        .map(|(date, day)| format!("{date} {}", describe(day)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                rule.push_str(&format!(
+                    "; days off passed over: {}",
+                    list(studyflow_calendar::Day::describe)
+                ));
+                rule_lv.push_str(&format!(
+                    "; izlaistās brīvdienas: {}",
+                    list(studyflow_calendar::Day::describe_lv)
+                ));
             }
-            (rule, Some(d.date))
+            ((rule, rule_lv), Some(d.date))
         }
         Err(e) => (
-            format!(
-                "no later than the 10th working day before the planned publication on {planned} (MK403 p.8); not computed: {e}"
+            (
+                format!(
+                    "no later than the 10th working day before the planned publication on {planned} (MK403 p.8); not computed: {e}"
+                ),
+                format!(
+                    "ne vēlāk kā 10 darbdienas pirms plānotās publicēšanas {planned} (MK403 p.8); nav aprēķināts: {} ir ārpus kalendāra gadiem (2000–2100)",
+                    e.0
+                ),
             ),
             None,
         ),
@@ -1124,14 +1184,34 @@ fn completion(b: &mut Builder<'_>, acquired: bool) {
             .map(|d| d.0);
         let (rule, date) = match (by, end) {
             (Some(by), _) => (
-                format!("by {by}, the date the spec sets, and never after the study ends (MK403 p.26)"),
+                (
+                    format!(
+                        "by {by}, the date the spec sets, and never after the study ends (MK403 p.26)"
+                    ),
+                    format!(
+                        "līdz {by}, specifikācijā noteiktajam datumam, un nekad pēc pētījuma beigām (MK403 p.26)"
+                    ),
+                ),
                 Some(by),
             ),
             (None, Some(end)) => (
-                format!("once no step needs it, at the latest on the study's last deadline {end} (MK403 p.26)"),
+                (
+                    format!(
+                        "once no step needs it, at the latest on the study's last deadline {end} (MK403 p.26)"
+                    ),
+                    format!(
+                        "tiklīdz neviens solis to vairs neizmanto, vēlākais pētījuma pēdējā termiņā {end} (MK403 p.26)"
+                    ),
+                ),
                 Some(end),
             ),
-            (None, None) => ("once no step needs it, and at completion or termination at the latest (MK403 p.26)".to_owned(), None),
+            (None, None) => (
+                words(
+                    "once no step needs it, and at completion or termination at the latest (MK403 p.26)",
+                    "tiklīdz neviens solis to vairs neizmanto, vēlākais pētījuma pabeigšanas vai pārtraukšanas brīdī (MK403 p.26)",
+                ),
+                None,
+            ),
         };
         let mut holders = b.last_holders_of_personal_data();
         // And after the follow-up joins: until a subject's wave is joined, its anonymised
@@ -1146,7 +1226,7 @@ fn completion(b: &mut Builder<'_>, acquired: bool) {
             step(
                 "destroy-identifying",
                 StepKind::DestroyIdentifying,
-                ("Destroy everything identifying — remaining identifiers, contact details, the pseudonym vault, the study's keys — once no step needs it, and at once on termination", "Iznīcināt visu identificējošo — atlikušos identifikatorus, kontaktinformāciju, pseidonīmu glabātuvi, pētījuma atslēgas —, tiklīdz neviens solis to vairs neizmanto, un nekavējoties, ja pētījumu izbeidz"),
+                ("Destroy everything identifying — remaining identifiers, contact details, the pseudonym vault, the study's keys — once no step needs it, and at once on termination", "Iznīcināt visu identificējošo — atlikušos identifikatorus, kontaktinformāciju, pseidonīmu glabātuvi, pētījuma atslēgas —, tiklīdz neviens solis to vairs neizmanto, un nekavējoties, ja pētījumu pārtrauc"),
                 Actor::Engine,
                 (IDENT, NONE),
                 &["p.26"],
@@ -1158,10 +1238,18 @@ fn completion(b: &mut Builder<'_>, acquired: bool) {
     }
     if spec.external.is_some() && spec.direct_contact.is_some() {
         let rule = match end {
-            Some(end) => format!(
-                "at completion or termination, at the latest on the study's last deadline {end} (MK403 p.34)"
+            Some(end) => (
+                format!(
+                    "at completion or termination, at the latest on the study's last deadline {end} (MK403 p.34)"
+                ),
+                format!(
+                    "pētījuma pabeigšanas vai pārtraukšanas brīdī, vēlākais pētījuma pēdējā termiņā {end} (MK403 p.34)"
+                ),
             ),
-            None => "at completion or termination (MK403 p.34)".to_owned(),
+            None => words(
+                "at completion or termination (MK403 p.34)",
+                "pētījuma pabeigšanas vai pārtraukšanas brīdī (MK403 p.34)",
+            ),
         };
         b.add_after(
             step(
@@ -1190,22 +1278,38 @@ fn completion(b: &mut Builder<'_>, acquired: bool) {
             .and_then(|c| c.term_ends_on)
             .map(|d| d.0);
         let (rule, date) = match copy.map(|c| (c.keep, c.until.map(|d| d.0))) {
-            Some((Keep::UntilDate, Some(until))) => {
-                (format!("kept until {until} (MK403 p.35)"), Some(until))
-            }
+            Some((Keep::UntilDate, Some(until))) => (
+                (
+                    format!("kept until {until} (MK403 p.35)"),
+                    format!("glabā līdz {until} (MK403 p.35)"),
+                ),
+                Some(until),
+            ),
             Some((Keep::UntilDate, None))
             | Some((Keep::Permanent, _))
             | Some((Keep::UntilStudyEnd, _))
             | None => match (end, term) {
                 (Some(end), _) => (
-                    format!("kept until the study ends, {end} (MK403 p.35)"),
+                    (
+                        format!("kept until the study ends, {end} (MK403 p.35)"),
+                        format!("glabā līdz pētījuma beigām, {end} (MK403 p.35)"),
+                    ),
                     Some(end),
                 ),
                 (None, Some(term)) => (
-                    format!("kept until the contract's term ends, {term} (MK403 p.35)"),
+                    (
+                        format!("kept until the contract's term ends, {term} (MK403 p.35)"),
+                        format!("glabā līdz līguma termiņa beigām, {term} (MK403 p.35)"),
+                    ),
                     Some(term),
                 ),
-                (None, None) => ("kept until the study ends (MK403 p.35)".to_owned(), None),
+                (None, None) => (
+                    words(
+                        "kept until the study ends (MK403 p.35)",
+                        "glabā līdz pētījuma beigām (MK403 p.35)",
+                    ),
+                    None,
+                ),
             },
         };
         let mut s = step(
@@ -1242,9 +1346,15 @@ fn completion(b: &mut Builder<'_>, acquired: bool) {
                 ),
                 Trigger::AtCompletion,
                 Some((
-                    format!(
-                        "deleted when the study ends{} (MK403 p.27)",
-                        end.map(|e| format!(", {e}")).unwrap_or_default()
+                    (
+                        format!(
+                            "deleted when the study ends{} (MK403 p.27)",
+                            end.map(|e| format!(", {e}")).unwrap_or_default()
+                        ),
+                        format!(
+                            "dzēš, kad pētījums beidzas{} (MK403 p.27)",
+                            end.map(|e| format!(", {e}")).unwrap_or_default()
+                        ),
                     ),
                     end,
                 )),
@@ -1256,12 +1366,16 @@ fn completion(b: &mut Builder<'_>, acquired: bool) {
                 ),
                 until.map_or(Trigger::AtCompletion, |date| Trigger::AtDate { date }),
                 Some((
-                    format!(
-                        "deleted on {} (MK403 p.27), not before",
-                        until
-                            .map(|d| d.to_string())
-                            .unwrap_or_else(|| "the date the Service sets".into())
-                    ),
+                    match until {
+                        Some(d) => (
+                            format!("deleted on {d} (MK403 p.27), not before"),
+                            format!("dzēš {d} (MK403 p.27), ne agrāk"),
+                        ),
+                        None => words(
+                            "deleted on the date the Service sets (MK403 p.27), not before",
+                            "dzēš dienesta noteiktajā datumā (MK403 p.27), ne agrāk",
+                        ),
+                    },
                     until,
                 )),
             ),

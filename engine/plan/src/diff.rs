@@ -13,17 +13,78 @@ use crate::{Plan, Step};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Changed {
     pub id: String,
-    /// (what, before, after), e.g. ("data out", "identifying", "pseudonymised").
-    pub changes: Vec<(&'static str, String, String)>,
+    pub changes: Vec<Change>,
+}
+
+/// One respect in which a step differs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// What changed, a key the reader names in their language: `title`, `data_in`,
+    /// `data_out`, `deadline`, `regulation`, `fields`, `actor` ([`Change::what_en`]).
+    pub what: &'static str,
+    /// Before and after in English; for `data_in`, `data_out` and `actor` the key of the data
+    /// class or actor (`identifying`, `service_researcher`), which the reader names.
+    pub before: String,
+    pub after: String,
+    /// Before and after in Latvian: the title's and the deadline's Latvian words, the same
+    /// as in English for the rest.
+    pub before_lv: String,
+    pub after_lv: String,
+}
+
+impl Change {
+    /// Every `what` a change can name.
+    pub const WHAT: [&'static str; 7] = [
+        "title",
+        "data_in",
+        "data_out",
+        "deadline",
+        "regulation",
+        "fields",
+        "actor",
+    ];
+
+    /// What changed, in English words.
+    pub fn what_en(&self) -> &'static str {
+        match self.what {
+            "data_in" => "data in",
+            "data_out" => "data out",
+            "regulation" => "MK403 points",
+            "actor" => "who acts",
+            other => other,
+        }
+    }
+}
+
+/// A step only one of the plans has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Listed {
+    pub id: String,
+    pub title: String,
+    pub title_lv: String,
+    pub data_in: &'static str,
+    pub data_out: &'static str,
+}
+
+impl Listed {
+    fn of(s: &Step) -> Self {
+        Listed {
+            id: s.id.clone(),
+            title: s.title.clone(),
+            title_lv: s.title_lv.clone(),
+            data_in: s.data_in.as_str(),
+            data_out: s.data_out.as_str(),
+        }
+    }
 }
 
 /// The difference between two plans, by step id.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PlanDiff {
-    /// Steps only in the new plan: (id, title, data in, data out).
-    pub added: Vec<(String, String, &'static str, &'static str)>,
+    /// Steps only in the new plan.
+    pub added: Vec<Listed>,
     /// Steps only in the old plan.
-    pub removed: Vec<(String, String, &'static str, &'static str)>,
+    pub removed: Vec<Listed>,
     pub changed: Vec<Changed>,
 }
 
@@ -40,13 +101,17 @@ fn steps(p: &Plan) -> Vec<&Step> {
     }
 }
 
-fn deadline(s: &Step) -> String {
+/// A step's deadline in words: (English, Latvian).
+fn deadline(s: &Step) -> (String, String) {
     match &s.deadline {
         Some(d) => match d.date {
-            Some(date) => format!("{date} ({})", d.rule),
-            None => d.rule.clone(),
+            Some(date) => (
+                format!("{date} ({})", d.rule),
+                format!("{date} ({})", d.rule_lv),
+            ),
+            None => (d.rule.clone(), d.rule_lv.clone()),
         },
-        None => "—".into(),
+        None => ("—".into(), "—".into()),
     }
 }
 
@@ -61,42 +126,53 @@ pub fn plans(old: &Plan, new: &Plan) -> PlanDiff {
     let mut out = PlanDiff::default();
     for s in &after {
         let Some(o) = find(&before, &s.id) else {
-            out.added.push((
-                s.id.clone(),
-                s.title.clone(),
-                s.data_in.as_str(),
-                s.data_out.as_str(),
-            ));
+            out.added.push(Listed::of(s));
             continue;
         };
         let mut changes = Vec::new();
-        let mut note = |what: &'static str, a: String, b: String| {
+        // (English, Latvian) before and after; a change in either language is a change.
+        let mut note = |what: &'static str, a: (String, String), b: (String, String)| {
             if a != b {
-                changes.push((what, a, b));
+                changes.push(Change {
+                    what,
+                    before: a.0,
+                    after: b.0,
+                    before_lv: a.1,
+                    after_lv: b.1,
+                });
             }
         };
-        note("title", o.title.clone(), s.title.clone());
+        let same = |x: String| (x.clone(), x);
         note(
-            "data in",
-            o.data_in.as_str().into(),
-            s.data_in.as_str().into(),
+            "title",
+            (o.title.clone(), o.title_lv.clone()),
+            (s.title.clone(), s.title_lv.clone()),
         );
         note(
-            "data out",
-            o.data_out.as_str().into(),
-            s.data_out.as_str().into(),
+            "data_in",
+            same(o.data_in.as_str().into()),
+            same(s.data_in.as_str().into()),
+        );
+        note(
+            "data_out",
+            same(o.data_out.as_str().into()),
+            same(s.data_out.as_str().into()),
         );
         note("deadline", deadline(o), deadline(s));
         note(
-            "MK403 points",
-            o.regulation.join(", "),
-            s.regulation.join(", "),
+            "regulation",
+            same(o.regulation.join(", ")),
+            same(s.regulation.join(", ")),
         );
-        note("fields", o.fields.join(", "), s.fields.join(", "));
         note(
-            "who acts",
-            format!("{:?}", o.actor).to_lowercase(),
-            format!("{:?}", s.actor).to_lowercase(),
+            "fields",
+            same(o.fields.join(", ")),
+            same(s.fields.join(", ")),
+        );
+        note(
+            "actor",
+            same(o.actor.as_str().into()),
+            same(s.actor.as_str().into()),
         );
         if !changes.is_empty() {
             out.changed.push(Changed {
@@ -107,12 +183,7 @@ pub fn plans(old: &Plan, new: &Plan) -> PlanDiff {
     }
     for o in &before {
         if find(&after, &o.id).is_none() {
-            out.removed.push((
-                o.id.clone(),
-                o.title.clone(),
-                o.data_in.as_str(),
-                o.data_out.as_str(),
-            ));
+            out.removed.push(Listed::of(o));
         }
     }
     out
@@ -130,11 +201,14 @@ pub fn markdown(old: &Plan, new: &Plan) -> String {
         out.push_str("The steps are the same as the approved version's.\n");
         return out;
     }
-    let list = |out: &mut String, title: &str, steps: &[(String, String, &str, &str)]| {
+    let list = |out: &mut String, title: &str, steps: &[Listed]| {
         if !steps.is_empty() {
             out.push_str(&format!("## {title}\n\n"));
-            for (id, what, data_in, data_out) in steps {
-                out.push_str(&format!("- `{id}` — {what} ({data_in} → {data_out})\n"));
+            for s in steps {
+                out.push_str(&format!(
+                    "- `{}` — {} ({} → {})\n",
+                    s.id, s.title, s.data_in, s.data_out
+                ));
             }
             out.push('\n');
         }
@@ -145,8 +219,13 @@ pub fn markdown(old: &Plan, new: &Plan) -> String {
         out.push_str("## Changed steps\n\n");
         for c in &d.changed {
             out.push_str(&format!("- `{}`\n", c.id));
-            for (what, before, after) in &c.changes {
-                out.push_str(&format!("  - {what}: {before} → {after}\n"));
+            for ch in &c.changes {
+                out.push_str(&format!(
+                    "  - {}: {} → {}\n",
+                    ch.what_en(),
+                    ch.before,
+                    ch.after
+                ));
             }
         }
     }
@@ -347,7 +426,11 @@ mod tests {
         assert!(
             d.changed
                 .iter()
-                .any(|c| c.changes.iter().any(|(what, _, _)| *what == "deadline")),
+                .any(|c| c.changes.iter().any(|ch| ch.what == "deadline"
+                    && ch.after.contains("2034")
+                    && ch
+                        .after_lv
+                        .starts_with("2034-12-15 (plānotais publicēšanas datums"))),
             "{d:?}"
         );
         assert!(d.added.is_empty() && d.removed.is_empty(), "{d:?}");

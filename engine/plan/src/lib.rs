@@ -45,7 +45,7 @@ pub const COMPILER_VERSION: &str = concat!(
     "studyflow-plan ",
     env!("CARGO_PKG_VERSION"),
     " format ",
-    "3"
+    "4"
 );
 
 /// The version of the JSON plan format (`studyflow plan --format json`).
@@ -108,6 +108,7 @@ pub fn rule_doc(code: &str) -> Option<studyflow_spec::rules::RuleDoc<'static>> {
         severity: c.severity,
         points: &[],
         summary: c.summary,
+        summary_lv: c.summary_lv,
         explanation: "",
     })
 }
@@ -125,4 +126,48 @@ pub fn reference_markdown() -> String {
         out.push_str(&rule.section());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every rule of every layer says what it checks in Latvian too (the Latvian pages show
+    /// it beside a finding's English message): not empty, not the English, and citing the
+    /// same MK403 points and naming the same spec keys (in backquotes) as the English line.
+    #[test]
+    fn every_rule_is_summarised_in_latvian() {
+        use studyflow_spec::rules::{RULES, STRUCTURAL};
+        let mut docs: Vec<_> = STRUCTURAL
+            .iter()
+            .map(|c| super::rule_doc(c.code).unwrap())
+            .collect();
+        docs.extend(RULES.iter().map(|r| r.doc()));
+        docs.extend(super::checks::RULES.iter().map(|r| **r));
+        assert!(docs.len() > 40, "{}", docs.len());
+        let facts = |s: &str| {
+            let mut v: Vec<String> = s
+                .split(|c: char| c.is_whitespace() || ",;:()".contains(c))
+                .map(|w| w.trim_end_matches('.'))
+                .filter(|w| w.starts_with("p.") && w.len() > 2)
+                .map(str::to_owned)
+                .chain(s.split('`').skip(1).step_by(2).map(str::to_owned))
+                .collect();
+            v.sort();
+            v
+        };
+        for d in docs {
+            assert!(
+                !d.summary_lv.trim().is_empty() && d.summary_lv != d.summary,
+                "{}",
+                d.code
+            );
+            assert_eq!(
+                facts(d.summary),
+                facts(d.summary_lv),
+                "{}: {} / {}",
+                d.code,
+                d.summary,
+                d.summary_lv
+            );
+        }
+    }
 }

@@ -162,6 +162,15 @@ pub enum Actor {
 }
 
 impl Actor {
+    pub const ALL: [Actor; 6] = [
+        Actor::Engine,
+        Actor::ServiceResearcher,
+        Actor::Approver,
+        Actor::ExternalResearcher,
+        Actor::InformationCentre,
+        Actor::PrisonAdministration,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Actor::Engine => "engine",
@@ -377,6 +386,8 @@ pub struct Deadline {
     pub kind: DeadlineKind,
     /// The rule in words, citing its point.
     pub rule: String,
+    /// The same rule in Latvian, for the Latvian pages.
+    pub rule_lv: String,
     /// The computed date; absent for per-subject deadlines and dates the spec does not give.
     pub date: Option<Date>,
 }

@@ -35,7 +35,10 @@ pub fn json(plan: &Plan) -> Value {
                 "stage": s.stage,
                 "fields": s.fields,
                 "due": s.deadline.as_ref().and_then(|d| d.date),
-                "deadline": s.deadline.as_ref().map(|d| json!({"kind": d.kind, "rule": d.rule})),
+                "deadline": s
+                    .deadline
+                    .as_ref()
+                    .map(|d| json!({"kind": d.kind, "rule": d.rule, "rule_lv": d.rule_lv})),
             })
         })
         .collect();
@@ -51,7 +54,7 @@ pub fn json(plan: &Plan) -> Value {
         .filter_map(|s| {
             s.deadline
                 .as_ref()
-                .map(|d| json!({"id": s.id, "kind": d.kind, "date": d.date, "rule": d.rule}))
+                .map(|d| json!({"id": s.id, "kind": d.kind, "date": d.date, "rule": d.rule, "rule_lv": d.rule_lv}))
         })
         .collect();
     json!({

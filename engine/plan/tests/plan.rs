@@ -508,7 +508,7 @@ fn the_hash_covers_spec_bytes_calendar_and_compiler() {
     assert_ne!(h, studyflow_plan::plan_hash(&commented, &cal));
     let other = Calendar::with_overrides(&[(
         "order.txt",
-        "one-off 2033-06-30 A day off by a future law\n",
+        "one-off 2033-06-30 A day off by a future law (Brīvdiena ar nākotnes likumu)\n",
     )])
     .unwrap();
     assert_ne!(cal.version(), other.version());

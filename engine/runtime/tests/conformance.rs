@@ -718,7 +718,7 @@ async fn a_new_calendar_moves_dates_but_a_changed_plan_shape_is_not_run() {
     // the study a new release of the calendar finds running goes on.
     let calendar = studyflow_calendar::Calendar::with_overrides(&[(
         "order.txt",
-        "one-off 2030-05-06 A day off by a future law\n",
+        "one-off 2030-05-06 A day off by a future law (Brīvdiena ar nākotnes likumu)\n",
     )])
     .unwrap();
     let e = other(calendar).await;

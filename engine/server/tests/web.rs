@@ -327,8 +327,18 @@ async fn people_submit_review_and_approve_in_the_browser() {
     assert_eq!(b.text("h1").await, "Pētījumi");
     assert_eq!(b.lang().await, "lv");
     accessible(&b, "studies (lv)").await;
+    // The study's timeline says each deadline's rule in Latvian, none marked English.
+    b.go(&s.url(&format!("/studies/{STUDY}"))).await;
+    let timeline = b.text("#timeline").await;
+    assert!(
+        timeline.contains("plānotais publicēšanas datums")
+            && !timeline.contains("the planned publication date"),
+        "{timeline}"
+    );
+    assert!(b.all("#timeline [lang=en]").await.is_empty());
     // The checker's own English on a Latvian page is marked as English (WCAG 3.1.2), and
-    // only it: the page around it is Latvian.
+    // only it: the page around it is Latvian, and each finding's rule is said in Latvian
+    // before it.
     b.go(&s.url("/validate")).await;
     paste(
         &b,
@@ -339,7 +349,7 @@ async fn people_submit_review_and_approve_in_the_browser() {
     b.click("main form button[type=submit]").await;
     let marked = b
         .run(
-            "return [...document.querySelectorAll('#diagnostics td[lang=en]')].map(e => e.textContent);",
+            "return [...document.querySelectorAll('#diagnostics [lang=en]')].map(e => e.textContent);",
             serde_json::json!([]),
         )
         .await;
@@ -350,6 +360,11 @@ async fn people_submit_review_and_approve_in_the_browser() {
                 .iter()
                 .any(|m| m.as_str().unwrap().contains("purpose_of_it")),
         "{marked:?}"
+    );
+    let diagnostics = b.text("#diagnostics").await;
+    assert!(
+        diagnostics.contains("Noteikums: shēmai nezināma īpašība"),
+        "{diagnostics}"
     );
     assert_eq!(b.lang().await, "lv");
     accessible(&b, "validate (lv)").await;
@@ -538,9 +553,25 @@ async fn people_submit_review_and_approve_in_the_browser() {
     b.go(&s.url(&format!("/studies/{STUDY}/approve"))).await;
     let plan_diff = b.text("#plan-diff").await;
     assert!(
-        plan_diff.contains("deadline") && plan_diff.contains("2034"),
+        plan_diff.contains("Deadline")
+            && plan_diff.contains("2034")
+            && plan_diff.contains("the planned publication date"),
         "{plan_diff}"
     );
+    // In Latvian the changes are said in Latvian — what changed and the deadline's rule —
+    // and nothing in them is marked English.
+    b.click("#language button").await;
+    let plan_diff = b.text("#plan-diff").await;
+    assert!(
+        plan_diff.contains("Termiņš")
+            && plan_diff.contains("2034")
+            && plan_diff.contains("plānotais publicēšanas datums")
+            && !plan_diff.contains("the planned publication date"),
+        "{plan_diff}"
+    );
+    assert!(b.all("#plan-diff [lang=en]").await.is_empty());
+    b.click("#language button").await;
+    assert!(b.text("#plan-diff").await.contains("Deadline"));
     let text_diff = b.text("#text-diff").await;
     assert!(
         text_diff.contains("version: 2") && text_diff.contains("+ added"),
@@ -1135,7 +1166,11 @@ async fn a_task_takes_its_file_in_the_browser() {
         head.headers()["content-length"].to_str().unwrap(),
         body.len().to_string()
     );
-    assert!(head.headers().contains_key("x-content-sha256"));
+    // The file's length and sha256, checked against the manifest as for a download.
+    assert_eq!(
+        head.headers()["x-content-sha256"].to_str().unwrap(),
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body))
+    );
     b.click("#sign-out button").await;
     assert_eq!(downloads().await.len(), 2, "a HEAD is not a download");
     for (who, ahead) in [("sandra.klavina", 0), ("martins.ozols", 1)] {

@@ -1030,6 +1030,31 @@ impl FollowUpWave {
             self.point
         )
     }
+
+    /// [`FollowUpWave::description_lv`] for one anchor event, in the words of p.19 (`3 gadus
+    /// pēc tam, kad datu subjektam ir uzsākta soda izpilde dienestā (MK403 p.19.3)`).
+    pub fn description_lv_of(&self, anchor: AnchorEvent) -> String {
+        let (started, ended, event) = match anchor {
+            AnchorEvent::CompulsoryEducationalMeasure => (
+                "uzsākta",
+                "pabeigta",
+                "audzinoša rakstura piespiedu līdzekļa piemērošana",
+            ),
+            AnchorEvent::SentenceExecution => ("uzsākta", "pabeigta", "soda izpilde dienestā"),
+            AnchorEvent::Mediation => ("uzsākts", "pabeigts", "izlīguma process"),
+        };
+        format!(
+            "{} {} pēc tam, kad datu subjektam ir {} {event} (MK403 {})",
+            self.years,
+            if self.years % 10 == 1 && self.years % 100 != 11 {
+                "gadu"
+            } else {
+                "gadus"
+            },
+            if self.from_end { ended } else { started },
+            self.point
+        )
+    }
 }
 
 /// The six follow-ups of MK403 p.19 (19.1–19.6), in the regulation's order.

@@ -119,7 +119,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
         "Sāk apstiprinātā plāna izpildi: datu ieguvi, sasaisti un termiņus (MK403 21., 22. p.).",
         "Starts the approved plan: data acquisition, linkage and the deadlines (MK403 p.21, p.22).",
     ),
-    ("act.terminate", "Izbeigt pētījumu", "End the study"),
+    ("act.terminate", "Pārtraukt pētījumu", "End the study"),
     (
         "act.terminate_help",
         "Neizpildītais tiek atcelts, un visi identificējošie dati un pētījuma atslēgas tiek neatgriezeniski iznīcināti (MK403 26. p.).",
@@ -146,6 +146,32 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("activity.task open", "uzdevums atvērts", "task open"),
     ("activity.timer", "gaida termiņu", "timer"),
     ("activity.waiting", "gaida atbildi", "waiting"),
+    ("actor.approver", "apstiprinātājs", "the approver"),
+    (
+        "actor.engine",
+        "studyflow (automātiski)",
+        "studyflow (automatically)",
+    ),
+    (
+        "actor.external_researcher",
+        "pētījuma izstrādātājs",
+        "the external researcher",
+    ),
+    (
+        "actor.information_centre",
+        "Informācijas centrs",
+        "the Information Centre",
+    ),
+    (
+        "actor.prison_administration",
+        "Ieslodzījuma vietu pārvalde",
+        "the Prison Administration",
+    ),
+    (
+        "actor.service_researcher",
+        "dienesta pētnieks",
+        "a service researcher",
+    ),
     ("approve.added", "pievienots", "added"),
     ("approve.after", "Pēc", "After"),
     (
@@ -351,6 +377,13 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
         "Tu esi pierakstījies",
         "You are signed in",
     ),
+    ("diff.actor", "Kas izpilda", "Who acts"),
+    ("diff.data_in", "Dati ienāk", "Data in"),
+    ("diff.data_out", "Dati iziet", "Data out"),
+    ("diff.deadline", "Termiņš", "Deadline"),
+    ("diff.fields", "Lauki", "Fields"),
+    ("diff.regulation", "MK403 punkti", "MK403 points"),
+    ("diff.title", "Nosaukums", "Title"),
     (
         "done.approved",
         "Plāns apstiprināts.",
@@ -384,7 +417,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "done.terminated",
-        "Pētījums izbeigts; identificējošos datus iznīcinās nākamais darbinieks (MK403 26. p.).",
+        "Pētījums pārtraukts; identificējošos datus iznīcinās nākamais darbinieks (MK403 26. p.).",
         "The study is ended; the next worker destroys its identifying data (MK403 p.26).",
     ),
     ("error.400", "Nepareizs pieprasījums", "Bad request"),
@@ -492,7 +525,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("state.contracted", "līgums noslēgts", "contracted"),
     ("state.running", "notiek", "running"),
     ("state.submitted", "iesniegts", "submitted"),
-    ("state.terminated", "izbeigts", "terminated"),
+    ("state.terminated", "pārtraukts", "terminated"),
     ("studies.any_state", "jebkurš", "any"),
     (
         "studies.caption",
@@ -788,6 +821,19 @@ mod tests {
                     .iter()
                     .map(|s| s.as_str().to_owned())
                     .collect::<Vec<_>>(),
+            ),
+            (
+                "actor.",
+                studyflow_plan::Actor::ALL
+                    .iter()
+                    .map(|a| a.as_str().to_owned())
+                    .collect(),
+            ),
+            (
+                "diff.",
+                studyflow_plan::diff::Change::WHAT
+                    .map(str::to_owned)
+                    .to_vec(),
             ),
             (
                 "class.",

@@ -414,6 +414,19 @@ async fn study(
         Some(version) => timeline(&app, &id, version).await?,
         None => Vec::new(),
     };
+    // A missed deadline's rule in Latvian, from the plan (the runs keep it in English), where
+    // the plan's English is the run's: a run of an earlier version, or one due under another
+    // calendar, keeps its own words.
+    let rules_lv: std::collections::BTreeMap<&str, &str> = s
+        .overdue
+        .iter()
+        .filter_map(|o| {
+            let m = timeline
+                .iter()
+                .find(|m| m.step == o.step && m.rule == o.rule)?;
+            Some((o.step.as_str(), m.rule_lv.as_str()))
+        })
+        .collect();
     let mut frame = v.frame("studies");
     frame.notice = notice(q.done.as_deref());
     Ok(render(
@@ -427,6 +440,7 @@ async fn study(
             releases,
             awaiting_approval,
             timeline,
+            rules_lv,
             versions,
             contract,
             acts,
@@ -446,6 +460,7 @@ struct Moment {
     title: String,
     title_lv: String,
     rule: String,
+    rule_lv: String,
 }
 
 /// The study's dated steps in order — the phases' ends, the follow-up waves, the p.8 notice,
@@ -469,6 +484,7 @@ async fn timeline(app: &App, id: &str, version: i64) -> Result<Vec<Moment>> {
                 title: s.title.clone(),
                 title_lv: s.title_lv.clone(),
                 rule: d.rule.clone(),
+                rule_lv: d.rule_lv.clone(),
             })
         })
         .collect();
@@ -500,6 +516,9 @@ struct Finding {
     code: &'static str,
     name: &'static str,
     message: String,
+    /// What the finding's rule checks, in Latvian: shown before the (English) message on a
+    /// Latvian page.
+    summary_lv: &'static str,
     regulation: Vec<String>,
 }
 
@@ -522,6 +541,7 @@ fn check(app: &App, spec: &[u8]) -> (Vec<Finding>, Option<studyflow_plan::Plan>)
             code: d.code,
             name: d.name,
             message: d.message.clone(),
+            summary_lv: studyflow_plan::rule_doc(d.code).map_or("", |r| r.summary_lv),
             regulation: d.regulation.clone(),
         })
         .collect();
@@ -1437,17 +1457,7 @@ fn weekday(d: jiff::civil::Date) -> String {
 fn why(lang: Lang, day: &Day) -> String {
     match (lang, day) {
         (_, Day::Working) => String::new(),
-        (Lang::Lv, Day::WorkingSaturday { instead_of }) => {
-            format!("darba sestdiena, {instead_of} vietā")
-        }
-        (Lang::Lv, Day::Weekend) => "brīvdiena".into(),
-        (Lang::Lv, Day::Holiday { name }) => format!("svētku diena: {name}"),
-        (Lang::Lv, Day::MovedHoliday { name, from }) => {
-            format!("{name}, pārcelta no {from} (brīvdiena)")
-        }
-        (Lang::Lv, Day::TransferredDayOff { worked_on }) => {
-            format!("brīvdiena ar Ministru kabineta rīkojumu, atstrādā {worked_on}")
-        }
+        (Lang::Lv, d) => d.describe_lv(),
         (Lang::En, d) => d.describe(),
     }
 }

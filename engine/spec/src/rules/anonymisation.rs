@@ -11,6 +11,7 @@ pub static RULE: Rule = Rule {
     severity: Severity::Error,
     points: &["p.7"],
     summary: "Quasi-identifiers are requested non-identifying fields, the date anchor exists, and identifying data is justified and stays with the Service.",
+    summary_lv: "Kvaziidentifikatori ir pieprasīti neidentificējoši lauki, datuma atskaites lauks pastāv, un identificējošie dati ir pamatoti un paliek dienestā.",
     explanation: "If the purpose can be reached with anonymised information, the Service \
 anonymises right after verification and linkage, deleting personal data and identifiers (p.7). \
 Each quasi-identifier must be a field the spec requests, and not an `identifier`-class field \

@@ -10,6 +10,7 @@ pub static RULE: Rule = Rule {
     severity: Severity::Error,
     points: &["p.3"],
     summary: "Every item of the study application is present and not blank.",
+    summary_lv: "Ir visas pētījuma pieteikuma sastāvdaļas, un neviena nav tukša.",
     explanation: "A study runs only under an approved application stating its purpose (p.3.1), its \
 methodology with the planned sample and acquisition methods and procedures (p.3.2), the \
 information needed and its volume (p.3.3), and its phases and their deadlines (p.3.4). The rule \

@@ -11,6 +11,7 @@ pub static RULE: Rule = Rule {
     severity: Severity::Error,
     points: &["p.21", "p.22.2", "p.25.1", "p.25.2"],
     summary: "A study that processes identifying data names an authorised service researcher with access to it; only service researchers get that access.",
+    summary_lv: "Pētījumam, kas apstrādā identificējošus datus, nosaukts pilnvarots dienesta pētnieks ar piekļuvi tiem; šo piekļuvi saņem tikai dienesta pētnieki.",
     explanation: "Only authorised persons receive the study's information (p.25.1); the Service \
 designates the service researchers who may access the Service IS and identifying information \
 (p.25.2), and identifying information is processed by service researchers (p.21). When the spec \

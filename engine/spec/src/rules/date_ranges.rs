@@ -10,6 +10,7 @@ pub static RULE: Rule = Rule {
     severity: Severity::Error,
     points: &["p.3.2", "p.3.3"],
     summary: "Every period's `from` is on or before its `to`.",
+    summary_lv: "Katra perioda `from` nav vēlāks par tā `to`.",
     explanation: "The sample period (p.3.2) and the period each source's volume covers (p.3.3) \
 must run forwards.",
     check: Check::Spec(check),

@@ -11,6 +11,7 @@ pub static RULE: Rule = Rule {
     severity: Severity::Error,
     points: &["p.31", "p.32"],
     summary: "Contact details are asked for only through direct contact, which states consent, the target group, why there is no alternative and the risk assessment, and transfers only first name, surname, e-mail or phone.",
+    summary_lv: "Kontaktinformāciju pieprasa tikai tiešai saziņai, kurai norādīta piekrišana, mērķgrupa, kāpēc nav citas iespējas, un riska novērtējums, un nodod tikai vārdu, uzvārdu, e-pasta adresi vai tālruņa numuru.",
     explanation: "Data subjects are contacted directly only with their consent, and only when a \
 specific target group must be surveyed (p.31.1), there is no alternative way (p.31.2), and the \
 risk to the subject has been weighed against the public-interest benefit (p.31.3). `consent`, \

@@ -10,6 +10,7 @@ pub static RULE: Rule = Rule {
     severity: Severity::Error,
     points: &["p.4.4"],
     summary: "A study reviewed by a research ethics committee states the committee, its permission and the permission number.",
+    summary_lv: "Pētījumam, ko izvērtējusi pētījumu ētikas komisija, norādīta komisija, tās atļauja un atļaujas numurs.",
     explanation: "If a research ethics committee reviewed the study, the application states the \
 committee's name, its permission and the permission's number (p.4.4). When \
 `external.ethics_review` is present, all three must be non-blank.",

@@ -10,6 +10,7 @@ pub static RULE: Rule = Rule {
     severity: Severity::Error,
     points: &["p.4", "p.4.1"],
     summary: "A study an external researcher initiates has an `external` section with its justification and expected benefit.",
+    summary_lv: "Pētījumam, ko ierosina pētījuma izstrādātājs, ir sadaļa `external` ar pamatojumu un sagaidāmo ieguvumu.",
     explanation: "When an external researcher (a natural or legal person) initiates the study, the \
 application also states why it is needed, including the expected benefit for the Service's \
 effectiveness or for public safety (p.4.1), and the items of p.4.2–4.4. `initiator.kind: \

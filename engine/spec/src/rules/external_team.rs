@@ -13,6 +13,7 @@ pub static RULE: Rule = Rule {
     severity: Severity::Error,
     points: &["p.4.2", "p.33.1"],
     summary: "The external team lists its members with roles, names who processes personal data, and names an authorised person.",
+    summary_lv: "Pētījuma izstrādātāja komanda uzskaita dalībniekus ar lomām, nosauc, kas apstrādā personas datus, un nosauc pilnvaroto personu.",
     explanation: "The application of an external researcher states the persons involved and their \
 roles, naming who will process personal data, if any (p.4.2); the external researcher designates \
 authorised persons and agrees them with the Service (p.33.1, p.25.1). The team must be non-empty, \

@@ -10,6 +10,7 @@ pub static RULE: Rule = Rule {
     severity: Severity::Error,
     points: &["p.3.3"],
     summary: "Every requested field says why the study needs it.",
+    summary_lv: "Katram pieprasītajam laukam norādīts, kāpēc tas pētījumam vajadzīgs.",
     explanation: "The application states the information needed (p.3.3); data minimisation means \
 each field must be justified. Under `data_scope.<source>.fields` every catalogue key maps to a \
 sentence saying why it is needed; an empty value is reported.",

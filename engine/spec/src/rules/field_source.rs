@@ -11,6 +11,7 @@ pub static RULE: Rule = Rule {
     severity: Severity::Error,
     points: &["p.9", "p.13", "p.15", "p.16"],
     summary: "A field is requested from the source that holds it, and the error names the right source.",
+    summary_lv: "Lauku pieprasa no avota, kurā tas ir, un kļūdas ziņojums nosauc pareizo avotu.",
     explanation: "The Information Centre provides only the p.13 fields, the Prison Administration \
 only the p.15 (rulings) and p.16 (resocialisation) fields, and the Service IS its own catalogue. \
 A key listed under a source that does not hold it (say `release_regime`, p.15.5, under \

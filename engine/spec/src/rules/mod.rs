@@ -40,6 +40,8 @@ pub struct Rule {
     pub points: &'static [&'static str],
     /// One line: what it checks.
     pub summary: &'static str,
+    /// The same line in Latvian, for the Latvian pages and the reference.
+    pub summary_lv: &'static str,
     /// What it checks in detail, and why, for `docs/rules.md`.
     pub explanation: &'static str,
     pub check: Check,
@@ -59,6 +61,8 @@ pub struct StructuralCheck {
     pub name: &'static str,
     pub severity: Severity,
     pub summary: &'static str,
+    /// The same in Latvian.
+    pub summary_lv: &'static str,
 }
 
 /// The YAML and schema checks (SF0xx).
@@ -68,54 +72,63 @@ pub static STRUCTURAL: &[StructuralCheck] = &[
         name: "yaml-syntax",
         severity: Severity::Error,
         summary: "YAML syntax error, at the line and column of the fault; also an empty file",
+        summary_lv: "YAML sintakses kļūda, kļūdas rindā un kolonnā; arī tukšs fails",
     },
     StructuralCheck {
         code: "SF002",
         name: "duplicate-key",
         severity: Severity::Error,
         summary: "a key given twice in one mapping, reported at the second",
+        summary_lv: "atslēga vienā kartējumā norādīta divreiz, ziņots pie otrās",
     },
     StructuralCheck {
         code: "SF003",
         name: "input-limit",
         severity: Severity::Error,
         summary: "file over 1 MiB, nesting deeper than 64, or more than 100,000 nodes after alias expansion (\"billion laughs\")",
+        summary_lv: "fails lielāks par 1 MiB, ligzdojums dziļāks par 64 vai vairāk nekā 100 000 mezglu pēc aizstājvārdu izvēršanas (\"billion laughs\")",
     },
     StructuralCheck {
         code: "SF004",
         name: "unsupported-yaml",
         severity: Severity::Error,
         summary: "custom tags, mapping or sequence keys, merge keys (`<<`), more than one document",
+        summary_lv: "pielāgoti tagi, kartējuma vai virknes atslēgas, apvienošanas atslēgas (`<<`), vairāk nekā viens dokuments",
     },
     StructuralCheck {
         code: "SF005",
         name: "encoding",
         severity: Severity::Error,
         summary: "bytes that are not UTF-8, at the first bad byte",
+        summary_lv: "baiti, kas nav UTF-8, pie pirmā nederīgā baita",
     },
     StructuralCheck {
         code: "SF010",
         name: "unknown-property",
         severity: Severity::Error,
         summary: "a property the schema does not know, at its key, with \"did you mean\"",
+        summary_lv: "shēmai nezināma īpašība, pie tās atslēgas, ar ieteikumu \"vai domājāt\"",
     },
     StructuralCheck {
         code: "SF011",
         name: "missing-property",
         severity: Severity::Error,
         summary: "a required property is missing",
+        summary_lv: "trūkst obligātas īpašības",
     },
     StructuralCheck {
         code: "SF012",
         name: "invalid-value",
         severity: Severity::Error,
         summary: "a value of the wrong type, not in the enum (with \"did you mean\"), a bad date, out of range",
+        summary_lv: "nepareiza tipa vērtība, vērtība ārpus uzskaitījuma (ar ieteikumu \"vai domājāt\"), nederīgs datums, vērtība ārpus diapazona",
     },
     StructuralCheck {
         code: "SF013",
         name: "structure",
         severity: Severity::Note,
         summary: "the legal rules could not run because the spec's structure is invalid",
+        summary_lv: "juridiskās pārbaudes nevarēja veikt, jo specifikācijas struktūra nav derīga",
     },
 ];
 
@@ -300,6 +313,8 @@ pub struct RuleDoc<'a> {
     pub severity: Severity,
     pub points: &'a [&'a str],
     pub summary: &'a str,
+    /// The summary in Latvian.
+    pub summary_lv: &'a str,
     pub explanation: &'a str,
 }
 
@@ -307,12 +322,13 @@ impl RuleDoc<'_> {
     /// The rule's section of `docs/rules.md`.
     pub fn section(&self) -> String {
         format!(
-            "\n### {} `{}`\n\n**Severity:** {} · **MK403:** {}\n\n{}\n\n{}\n",
+            "\n### {} `{}`\n\n**Severity:** {} · **MK403:** {}\n\n{}\n\n*Latviski:* {}\n\n{}\n",
             self.code,
             self.name,
             self.severity.as_str(),
             self.points.join(", "),
             self.summary,
+            self.summary_lv,
             self.explanation.trim()
         )
     }
@@ -326,6 +342,7 @@ impl Rule {
             severity: self.severity,
             points: self.points,
             summary: self.summary,
+            summary_lv: self.summary_lv,
             explanation: self.explanation,
         }
     }

@@ -12,6 +12,7 @@ pub static RULE: Rule = Rule {
     severity: Severity::Error,
     points: &["p.21", "p.25.3"],
     summary: "No value in the spec looks like a personal code.",
+    summary_lv: "Nevienā specifikācijas vērtībā nav nekā, kas izskatās pēc personas koda.",
     explanation: "A spec is read by approvers, by CI and, for external studies, by the external \
 researcher; identifying information is processed by service researchers (p.21) with access \
 controlled by the Service (p.25.3). A spec names fields, never data subjects: any text \

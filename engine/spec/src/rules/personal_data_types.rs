@@ -13,6 +13,7 @@ pub static RULE: Rule = Rule {
     severity: Severity::Error,
     points: &["p.3.5"],
     summary: "`personal_data_types` is declared when personal data is processed, and matches the data scope.",
+    summary_lv: "Ja apstrādā personas datus, ir norādīti `personal_data_types`, un tie atbilst datu apjomam.",
     explanation: "The application states the personal-data types needed (p.3.5). Every requested \
 field carries a type in the catalogue (see `docs/catalogue.md`); direct contact (p.32) carries \
 `contact_details`; a request to the Information Centre or the Prison Administration identifies \

@@ -10,6 +10,7 @@ pub static RULE: Rule = Rule {
     severity: Severity::Error,
     points: &["p.6", "p.11", "p.12.1", "p.12.2"],
     summary: "The Service IS supplies the identifiers a registry request needs.",
+    summary_lv: "Dienesta informācijas sistēma sniedz identifikatorus, kas vajadzīgi reģistra pieprasījumam.",
     explanation: "The Service sends the requests (p.6, p.11) and identifies each subject by \
 personal code (p.12.1) and by criminal proceeding, court ruling or prosecutor's decision number \
 (p.12.2) — in every request of p.11, to the Information Centre and to the Prison \

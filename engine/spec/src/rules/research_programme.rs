@@ -10,6 +10,7 @@ pub static RULE: Rule = Rule {
     severity: Severity::Error,
     points: &["p.4.3"],
     summary: "A study within a state research programme states the programme, the project and the registration number.",
+    summary_lv: "Pētījumam valsts pētījumu programmas ietvaros norādīta programma, projekts un reģistrācijas numurs.",
     explanation: "If the study is carried out within a state research programme, the application \
 states the programme's name, the project's name and its registration number (p.4.3). When \
 `external.state_research_programme` is present, all three must be non-blank.",
