@@ -363,15 +363,23 @@ fn a_seal_that_keeps_failing_is_said_by_status() {
     assert_eq!(r.code, 0, "{}", r.transcript());
     assert!(
         r.stderr
-            .contains("audit events are recorded but cannot be sealed")
+            .contains("sealing the audit failed: the checkpoint log")
+            && r.stderr.contains("cannot be read")
             && r.stderr.contains(&log),
         "{}",
         r.transcript()
     );
-    // Without the key nothing is sealed, and nothing fails: the events wait for a holder.
+    // Without the key nothing is sealed, and nothing fails: the events wait for a holder of
+    // the key, and `status` says how many.
     let r = status(&[]);
     assert_eq!(r.code, 0, "{}", r.transcript());
-    assert!(!r.stderr.contains("warning"), "{}", r.transcript());
+    assert!(
+        r.stderr
+            .contains("1 recorded audit event(s) wait to be sealed")
+            && !r.stderr.contains("failed"),
+        "{}",
+        r.transcript()
+    );
     std::fs::remove_dir(&log).unwrap();
     std::fs::write(&log, &kept).unwrap();
     let r = status(&["--audit-key-file", &key]);
@@ -395,12 +403,36 @@ fn a_seal_that_keeps_failing_is_said_by_status() {
     );
     // The log without its latest checkpoint (an append that failed after its seal):
     // `status` says how far each reaches.
+    let whole = std::fs::read_to_string(&log).unwrap();
     std::fs::write(&log, &kept).unwrap();
     let r = status(&["--audit-key-file", &key]);
     assert_eq!(r.code, 0, "{}", r.transcript());
     assert!(
         r.stderr.contains(
             "the checkpoint log lacks the latest signed checkpoint: the database's covers rows 1–2, the log's rows 1–1"
+        ),
+        "{}",
+        r.transcript()
+    );
+    // A log ahead of the database (its last rows and checkpoints deleted, or an older
+    // database put back) is no warning: the audit is tampered with, and `status` fails.
+    std::fs::write(&log, &whole).unwrap();
+    let older = format!("{}/older.db", dir.path());
+    std::fs::copy(&db, &older).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = studyflow_store::Store::open_existing(&older).await.unwrap();
+        store
+            .execute_raw_for_tests("DELETE FROM audit_checkpoints WHERE tree_size = 2")
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    let r = studyflow(&["status", "--database", &older, "--audit-key-file", &key]);
+    assert_ne!(r.code, 0, "{}", r.transcript());
+    assert!(
+        r.stderr.contains(
+            "the checkpoint log covers rows 1–2, the database's checkpoints only rows 1–1"
         ),
         "{}",
         r.transcript()

@@ -85,7 +85,10 @@ impl Day {
             Day::Weekend => "brīvdiena".into(),
             Day::Holiday { name } => format!("svētku diena: {}", latvian(name)),
             Day::MovedHoliday { name, from } => {
-                format!("{}, pārcelta no {from} (nedēļas nogales)", latvian(name))
+                format!(
+                    "{}, pārcelta no {from}, kas iekrita nedēļas nogalē",
+                    latvian(name)
+                )
             }
             Day::TransferredDayOff { worked_on } => {
                 format!("brīvdiena ar Ministru kabineta rīkojumu, atstrādā {worked_on}")
@@ -97,10 +100,27 @@ impl Day {
 /// A holiday's name, "English (Latvian)", split: (English, Latvian); a name without the
 /// Latvian in parentheses (an override file's, written otherwise) is English only.
 pub(crate) fn split_name(name: &str) -> (&str, Option<&str>) {
-    match name.strip_suffix(')').and_then(|n| n.rsplit_once(" (")) {
-        Some((en, lv)) if !lv.trim().is_empty() => (en, Some(lv)),
-        _ => (name, None),
+    // The parenthesis that opens the last one, counted back from the end: the Latvian may
+    // hold parentheses of its own.
+    let Some(inner) = name.strip_suffix(')') else {
+        return (name, None);
+    };
+    let mut depth = 0;
+    for (i, c) in inner.char_indices().rev() {
+        match c {
+            ')' => depth += 1,
+            '(' if depth > 0 => depth -= 1,
+            '(' => {
+                let (en, lv) = (&inner[..i], &inner[i + 1..]);
+                return match en.strip_suffix(' ') {
+                    Some(en) if !en.trim().is_empty() && !lv.trim().is_empty() => (en, Some(lv)),
+                    _ => (name, None),
+                };
+            }
+            _ => {}
+        }
     }
+    (name, None)
 }
 
 /// A holiday's name in Latvian (the whole name when it has no Latvian).
@@ -381,5 +401,28 @@ impl Calendar {
             .filter(|&i| !matches!(self.days[i], Day::Working | Day::Weekend))
             .map(|i| (self.date_at(i), &self.days[i]))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_holiday_name_is_split_at_the_parenthesis_that_opens_the_last() {
+        use super::split_name;
+        assert_eq!(
+            split_name("Midsummer Eve (Līgo diena)"),
+            ("Midsummer Eve", Some("Līgo diena"))
+        );
+        assert_eq!(
+            split_name("A day (law of 2030) (Diena (likums))"),
+            ("A day (law of 2030)", Some("Diena (likums)"))
+        );
+        for english_only in ["A day off", "A day off)", "(Diena)", "A day ()", "A (day"] {
+            assert_eq!(
+                split_name(english_only),
+                (english_only, None),
+                "{english_only}"
+            );
+        }
     }
 }

@@ -101,7 +101,9 @@ impl Staged {
 
 /// A supplied file in its place. The one it replaced is kept aside until the placing is
 /// recorded: a placing whose audit fails is undone whole, and the file supplied before is
-/// back, not lost.
+/// back, not lost. Dropped unsettled (a panic, a runtime shutting down while the audit was
+/// written), it is kept: the event may have been recorded, and nothing identifying is left
+/// aside.
 #[must_use = "a placing is kept once recorded, or undone"]
 #[derive(Debug)]
 pub struct Placed {
@@ -119,13 +121,17 @@ impl Placed {
     /// Recorded: the file supplied before is overwritten and removed. If that fails, the new
     /// one stays placed (what was recorded), and what is left is destroyed with the study's
     /// files (MK403 p.26).
-    pub fn keep(self) -> Accepted {
-        if let Some(aside) = &self.aside
-            && let Err(e) = remove(aside)
+    pub fn keep(mut self) -> Accepted {
+        self.remove_aside();
+        self.accepted
+    }
+
+    fn remove_aside(&mut self) {
+        if let Some(aside) = self.aside.take()
+            && let Err(e) = remove(&aside)
         {
             tracing::warn!(error = %e, "a replaced supplied file could not be removed");
         }
-        self.accepted
     }
 
     /// Not recorded (the audit refused it): the new file overwritten and removed, the one
@@ -133,11 +139,11 @@ impl Placed {
     /// meanwhile (another upload, whose own audit decides), that one stays: this file is its
     /// file supplied before, and the one this replaced is older still, overwritten and
     /// removed.
-    pub fn undo(self) -> std::io::Result<()> {
+    pub fn undo(mut self) -> std::io::Result<()> {
         let _one = PLACING.lock().unwrap_or_else(|e| e.into_inner());
         if self.placed.is_some() && identity(&self.path)? != self.placed {
-            return match &self.aside {
-                Some(aside) => remove(aside),
+            return match self.aside.take() {
+                Some(aside) => remove(&aside),
                 None => Ok(()),
             };
         }
@@ -146,10 +152,21 @@ impl Placed {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        if let Some(aside) = &self.aside {
-            std::fs::rename(aside, &self.path)?;
+        if let Some(aside) = self.aside.take()
+            && let Err(e) = std::fs::rename(&aside, &self.path)
+        {
+            // The one before cannot go back: the new one does, rather than nothing there; the
+            // one before stays aside, destroyed with the study's files (MK403 p.26).
+            let _ = std::fs::rename(&self.undone, &self.path);
+            return Err(e);
         }
         remove(&self.undone)
+    }
+}
+
+impl Drop for Placed {
+    fn drop(&mut self) {
+        self.remove_aside();
     }
 }
 

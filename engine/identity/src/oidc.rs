@@ -70,6 +70,10 @@ struct Metadata {
     end_session_endpoint: Option<String>,
     #[serde(default)]
     revocation_endpoint: Option<String>,
+    /// Whether the provider takes the `claims` request parameter (absent: it does not,
+    /// OpenID Connect Discovery §3).
+    #[serde(default)]
+    claims_parameter_supported: bool,
 }
 
 /// What this server holds of a session's person at the provider.
@@ -312,6 +316,13 @@ impl Oidc {
             return Err(refused(format!(
                 "the provider at {url} says its issuer is `{}`, not `{}`",
                 metadata.issuer, config.issuer
+            )));
+        }
+        // The methods are asked for with the `claims` parameter: a provider that does not take
+        // it would have every sign-in refused for naming none.
+        if !config.amr_values.is_empty() && !metadata.claims_parameter_supported {
+            return Err(refused(format!(
+                "the provider at {url} does not take the `claims` request parameter, with which --oidc-amr asks for the sign-in's methods (`amr`); ask for its class with --oidc-acr instead"
             )));
         }
         let jwks = get_json(&http, &metadata.jwks_uri).await?;

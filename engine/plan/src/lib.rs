@@ -132,7 +132,8 @@ pub fn reference_markdown() -> String {
 mod tests {
     /// Every rule of every layer says what it checks in Latvian too (the Latvian pages show
     /// it beside a finding's English message): not empty, not the English, and citing the
-    /// same MK403 points and naming the same spec keys (in backquotes) as the English line.
+    /// same MK403 points and naming the same spec keys (in backquotes) as the English line,
+    /// and without common English words.
     #[test]
     fn every_rule_is_summarised_in_latvian() {
         use studyflow_spec::rules::{RULES, STRUCTURAL};
@@ -154,12 +155,25 @@ mod tests {
             v.sort();
             v
         };
+        let english = [
+            " the ", "The ", " and ", " of ", " from ", " with ", " is ", " a ",
+        ];
         for d in docs {
             assert!(
                 !d.summary_lv.trim().is_empty() && d.summary_lv != d.summary,
                 "{}",
                 d.code
             );
+            // Latvian words, the spec's keys (in backquotes) aside.
+            let words: String = d.summary_lv.split('`').step_by(2).collect();
+            for w in english {
+                assert!(
+                    !words.contains(w),
+                    "{}: {:?} has {w:?}",
+                    d.code,
+                    d.summary_lv
+                );
+            }
             assert_eq!(
                 facts(d.summary),
                 facts(d.summary_lv),

@@ -168,26 +168,33 @@ impl Engine {
     /// cannot be sealed, or the checkpoint log outside the database lags behind it (an append
     /// that failed after its seal). An operator's `status` says it, not only the log of each
     /// act that met it. An audit found tampered with is the error itself.
-    pub async fn audit_standing(&self) -> Result<Option<String>> {
+    pub async fn audit_standing(&self) -> Result<Vec<String>> {
+        use studyflow_store::StoreError::AuditTampered;
         self.statuses.forget();
-        match self.store.seal_audit().await.map_err(EngineError::from) {
+        let mut wrong = Vec::new();
+        match self.store.seal_audit().await {
             Ok(_) => {}
-            Err(e @ EngineError::Store(studyflow_store::StoreError::AuditTampered(_))) => {
-                return Err(e);
-            }
-            Err(e) => {
-                return Ok(Some(format!(
-                    "audit events are recorded but cannot be sealed into the chain: {e}"
-                )));
-            }
+            Err(e @ AuditTampered(_)) => return Err(e.into()),
+            Err(e) => wrong.push(format!("sealing the audit failed: {e}")),
         }
-        Ok(match self.store.audit_log_behind().await {
-            Ok(None) => None,
-            Ok(Some((sealed, logged))) => Some(format!(
+        match self.store.audit_log_behind().await {
+            Ok(None) => {}
+            Ok(Some((sealed, 0))) => wrong.push(format!(
+                "the checkpoint log holds no checkpoint, the database's cover rows 1–{sealed} (deleted, never written, or appending to it failed)"
+            )),
+            Ok(Some((sealed, logged))) => wrong.push(format!(
                 "the checkpoint log lacks the latest signed checkpoint: the database's covers rows 1–{sealed}, the log's rows 1–{logged} (appending to it failed; the next seal appends a newer one)"
             )),
-            Err(e) => Some(format!("the checkpoint log cannot be read: {e}")),
-        })
+            Err(e @ AuditTampered(_)) => return Err(e.into()),
+            Err(e) => wrong.push(format!("the checkpoint log cannot be read: {e}")),
+        }
+        let pending = self.store.audit_pending().await?;
+        if pending > 0 && wrong.is_empty() {
+            wrong.push(format!(
+                "{pending} recorded audit event(s) wait to be sealed: the audit is signed, and only a process given the audit key (--audit-key-file) seals them"
+            ));
+        }
+        Ok(wrong)
     }
 
     pub fn now(&self) -> i64 {

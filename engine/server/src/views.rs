@@ -781,14 +781,15 @@ async fn supply_checked(
             return Err(problem);
         }
     };
-    // The task may have been completed, and its import begun, while the file was checked:
-    // then the staged file is discarded, never placed where the import looks.
-    app.engine.task_taking_files(id, who, None).await?;
     // One placing at a time from placing to its audit's outcome: an upload whose audit is
     // refused puts back the file before it, never over one placed meanwhile (across servers
     // sharing a work folder, `Placed::undo` tells the files apart).
     static PLACING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let placing = PLACING.lock().await;
+    // The task may have been completed, and its import begun, while the file was checked or
+    // the placing waited: then the staged file is discarded, never placed where the import
+    // looks.
+    app.engine.task_taking_files(id, who, None).await?;
     let placed = tokio::task::spawn_blocking(move || staged.place())
         .await
         .map_err(|_| Problem::internal())?

@@ -133,6 +133,10 @@ fn tampered(why: String) -> crate::StoreError {
     crate::StoreError::AuditTampered(why)
 }
 
+/// How long the seals after a store's acts may fail before its acts fail with them
+/// ([`Store::seal_committed`]).
+pub const SEAL_FAILING_FOR: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Held by the PostgreSQL transaction that seals, so one sealer at a time extends the chain.
 const SEAL_LOCK: i64 = 0x5354_5544_5941_5544;
 
@@ -689,19 +693,31 @@ impl Store {
     }
 
     /// Seals the events an act has just committed with its change: `Ok` unless the seal finds
-    /// the audit tampered with ([`crate::StoreError::AuditTampered`], which stops every act).
-    /// The act stands once committed: a seal that fails otherwise (a busy database, the
-    /// checkpoint log not writable) is logged and left to the next seal, and an operator's
-    /// `status` says it ([`Store::audit_log_behind`]) — never an error to a person whose act
-    /// was done, who would try it again.
+    /// the audit tampered with ([`crate::StoreError::AuditTampered`]). The act stands once
+    /// committed: a seal that fails otherwise (a busy database, the checkpoint log not
+    /// writable) is logged and left to the next seal, and an operator's `status` says it
+    /// ([`Store::audit_log_behind`]) — not an error to a person whose act was done, who would
+    /// try it again. For a while only: once this store's seals have failed for
+    /// [`SEAL_FAILING_FOR`], the error is returned again, so a process whose audit cannot be
+    /// sealed (say, an outbox row that cannot be read, put there to keep events out of the
+    /// chain) does not go on acting unsealed.
     pub async fn seal_committed(&self) -> Result<()> {
-        match self.seal_audit().await {
+        let sealed = self.seal_audit().await;
+        let mut failing = self.seal_failing.lock().unwrap_or_else(|e| e.into_inner());
+        match sealed {
+            Ok(_) => {
+                *failing = None;
+                Ok(())
+            }
             Err(e @ crate::StoreError::AuditTampered(_)) => Err(e),
             Err(e) => {
+                let since = *failing.get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() >= SEAL_FAILING_FOR {
+                    return Err(e);
+                }
                 tracing::error!(error = %e, "recorded audit events could not be sealed yet");
                 Ok(())
             }
-            Ok(_) => Ok(()),
         }
     }
 
@@ -731,8 +747,10 @@ impl Store {
 
     /// How far the database's latest signed checkpoint and the checkpoint log's reach (rows),
     /// when the log lags behind: an append that failed after its seal leaves the checkpoint
-    /// in the database only, until a later seal appends a newer one. `None` when they agree,
-    /// or when this store signs with no log.
+    /// in the database only, until a later seal appends a newer one (a log holding none: 0).
+    /// `None` when they agree, or when this store signs with no log. A log ahead of the
+    /// database, or another tree of the same size, is [`crate::StoreError::AuditTampered`]:
+    /// rows and checkpoints deleted, or another database.
     pub async fn audit_log_behind(&self) -> Result<Option<(u64, u64)>> {
         if self
             .audit_signing
@@ -742,14 +760,41 @@ impl Store {
         {
             return Ok(None);
         }
-        let logged = self.logged_checkpoint()?.map_or(0, |c| c.size);
-        let newest: Option<i64> = on_pool!(self, |p| {
-            sqlx::query_scalar("SELECT MAX(tree_size) FROM audit_checkpoints")
-                .fetch_one(p)
+        let logged = self.logged_checkpoint()?;
+        let newest: Option<String> = on_pool!(self, |p| {
+            sqlx::query_scalar("SELECT note FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1")
+                .fetch_optional(p)
                 .await?
         });
-        let newest = newest.map_or(0, |n| n.max(0) as u64);
-        Ok((newest > logged).then_some((newest, logged)))
+        let newest = newest.as_deref().and_then(crate::tlog::unsigned_checkpoint);
+        match (newest, logged) {
+            (None, None) => Ok(None),
+            (Some(db), None) => Ok(Some((db.size, 0))),
+            (None, Some(log)) => Err(tampered(format!(
+                "the checkpoint log covers rows 1–{}, the database holds no checkpoint (deleted, or another database)",
+                log.size
+            ))),
+            (Some(db), Some(log)) if log.size > db.size => Err(tampered(format!(
+                "the checkpoint log covers rows 1–{}, the database's checkpoints only rows 1–{} (rows or checkpoints deleted, or an older database)",
+                log.size, db.size
+            ))),
+            (Some(db), Some(log)) if log.size == db.size && log.root != db.root => {
+                Err(tampered(format!(
+                    "the checkpoint log and the database hold different trees of rows 1–{} (another database, or a rewritten one)",
+                    db.size
+                )))
+            }
+            (Some(db), Some(log)) => Ok((db.size > log.size).then_some((db.size, log.size))),
+        }
+    }
+
+    /// How many recorded events wait to be sealed.
+    pub async fn audit_pending(&self) -> Result<i64> {
+        Ok(on_pool!(self, |p| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM audit_outbox")
+                .fetch_one(p)
+                .await?
+        }))
     }
 
     /// The latest checkpoint of the signing store's log, its signature checked.
@@ -761,10 +806,11 @@ impl Store {
         else {
             return Ok(None);
         };
-        let note = last_note(path).map_err(|source| crate::StoreError::CheckpointLog {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let note =
+            last_note(path).map_err(|source| crate::StoreError::CheckpointLogUnreadable {
+                path: path.display().to_string(),
+                source,
+            })?;
         note.map(|n| {
             signing.signer.verifier().checkpoint(&n).map_err(|e| {
                 tampered(format!(

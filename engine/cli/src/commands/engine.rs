@@ -349,7 +349,7 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
         Command::Status(a) => {
             let engine = open(&a.engine, 0).await?;
             engine.flag_overdue().await?;
-            if let Some(wrong) = engine.audit_standing().await? {
+            for wrong in engine.audit_standing().await? {
                 writeln!(ctx.err, "studyflow: warning: {wrong}")?;
             }
             match &a.study {

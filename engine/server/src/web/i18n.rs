@@ -417,7 +417,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "done.terminated",
-        "Pētījums pārtraukts; identificējošos datus iznīcinās nākamais darbinieks (MK403 26. p.).",
+        "Pētījums pārtraukts; identificējošos datus iznīcinās studyflow fona process (worker), kad tas nākamreiz darbosies (MK403 26. p.).",
         "The study is ended; the next worker destroys its identifying data (MK403 p.26).",
     ),
     ("error.400", "Nepareizs pieprasījums", "Bad request"),
