@@ -417,8 +417,14 @@ fn a_seal_that_keeps_failing_is_said_by_status() {
     // A log ahead of the database (its last rows and checkpoints deleted, or an older
     // database put back) is no warning: the audit is tampered with, and `status` fails.
     std::fs::write(&log, &whole).unwrap();
+    // The database as it stands on disk, its write-ahead log with it.
     let older = format!("{}/older.db", dir.path());
-    std::fs::copy(&db, &older).unwrap();
+    for part in ["", "-wal", "-shm"] {
+        let from = format!("{db}{part}");
+        if std::path::Path::new(&from).exists() {
+            std::fs::copy(&from, format!("{older}{part}")).unwrap();
+        }
+    }
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let store = studyflow_store::Store::open_existing(&older).await.unwrap();

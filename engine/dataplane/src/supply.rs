@@ -102,8 +102,8 @@ impl Staged {
 /// A supplied file in its place. The one it replaced is kept aside until the placing is
 /// recorded: a placing whose audit fails is undone whole, and the file supplied before is
 /// back, not lost. Dropped unsettled (a panic, a runtime shutting down while the audit was
-/// written), it is kept: the event may have been recorded, and nothing identifying is left
-/// aside.
+/// written: recorded or not, nobody knows), nothing is removed: the new file stays placed and
+/// the one before aside, destroyed with the study's files (MK403 p.26).
 #[must_use = "a placing is kept once recorded, or undone"]
 #[derive(Debug)]
 pub struct Placed {
@@ -141,8 +141,10 @@ impl Placed {
     /// removed.
     pub fn undo(mut self) -> std::io::Result<()> {
         let _one = PLACING.lock().unwrap_or_else(|e| e.into_inner());
+        // Whatever fails below leaves the one before on disk, never shredded.
+        let aside = self.aside.take();
         if self.placed.is_some() && identity(&self.path)? != self.placed {
-            return match self.aside.take() {
+            return match aside {
                 Some(aside) => remove(&aside),
                 None => Ok(()),
             };
@@ -152,7 +154,7 @@ impl Placed {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        if let Some(aside) = self.aside.take()
+        if let Some(aside) = aside
             && let Err(e) = std::fs::rename(&aside, &self.path)
         {
             // The one before cannot go back: the new one does, rather than nothing there; the
@@ -161,12 +163,6 @@ impl Placed {
             return Err(e);
         }
         remove(&self.undone)
-    }
-}
-
-impl Drop for Placed {
-    fn drop(&mut self) {
-        self.remove_aside();
     }
 }
 

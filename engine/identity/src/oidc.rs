@@ -318,12 +318,14 @@ impl Oidc {
                 metadata.issuer, config.issuer
             )));
         }
-        // The methods are asked for with the `claims` parameter: a provider that does not take
-        // it would have every sign-in refused for naming none.
+        // The methods are asked for with the `claims` parameter; a provider that does not take
+        // it must put them in its ID tokens unasked, or every sign-in is refused for naming
+        // none.
         if !config.amr_values.is_empty() && !metadata.claims_parameter_supported {
-            return Err(refused(format!(
-                "the provider at {url} does not take the `claims` request parameter, with which --oidc-amr asks for the sign-in's methods (`amr`); ask for its class with --oidc-acr instead"
-            )));
+            tracing::warn!(
+                issuer = %config.issuer,
+                "the provider does not say it takes the `claims` request parameter: --oidc-amr relies on it putting `amr` in its ID tokens unasked, and refuses every sign-in whose token does not"
+            );
         }
         let jwks = get_json(&http, &metadata.jwks_uri).await?;
         Ok(Oidc {
@@ -369,8 +371,9 @@ impl Oidc {
             url.query_pairs_mut()
                 .append_pair("acr_values", &self.config.acr_values.join(" "));
         }
-        // The methods are in the ID token only when asked for (OpenID Connect Core §5.5).
-        if !self.config.amr_values.is_empty() {
+        // The methods are in the ID token only when asked for (OpenID Connect Core §5.5), by
+        // a provider that takes the parameter.
+        if !self.config.amr_values.is_empty() && self.metadata.claims_parameter_supported {
             url.query_pairs_mut()
                 .append_pair("claims", r#"{"id_token":{"amr":{"essential":true}}}"#);
         }

@@ -175,6 +175,11 @@ impl Engine {
         match self.store.seal_audit().await {
             Ok(_) => {}
             Err(e @ AuditTampered(_)) => return Err(e.into()),
+            // Said once: the log would be read again below.
+            Err(e @ studyflow_store::StoreError::CheckpointLogUnreadable { .. }) => {
+                wrong.push(format!("sealing the audit failed: {e}"));
+                return Ok(wrong);
+            }
             Err(e) => wrong.push(format!("sealing the audit failed: {e}")),
         }
         match self.store.audit_log_behind().await {
@@ -188,10 +193,10 @@ impl Engine {
             Err(e @ AuditTampered(_)) => return Err(e.into()),
             Err(e) => wrong.push(format!("the checkpoint log cannot be read: {e}")),
         }
-        let pending = self.store.audit_pending().await?;
-        if pending > 0 && wrong.is_empty() {
+        let waiting = self.store.audit_waiting_for_key().await?;
+        if waiting > 0 {
             wrong.push(format!(
-                "{pending} recorded audit event(s) wait to be sealed: the audit is signed, and only a process given the audit key (--audit-key-file) seals them"
+                "{waiting} recorded audit event(s) wait to be sealed: the audit is signed, and only a process given the audit key (--audit-key-file) seals them"
             ));
         }
         Ok(wrong)

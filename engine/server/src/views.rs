@@ -799,9 +799,9 @@ async fn supply_checked(
         })?;
     let rows = placed.accepted.rows;
     // Who supplied what: its size and rows. Not its digest: the hash of a short list of
-    // personal codes or contacts would give them away to whoever reads the audit. Refused by
-    // the audit (or the audit found tampered with, which stops every act), the placing is
-    // undone: the file supplied before is back, not lost.
+    // personal codes or contacts would give them away to whoever reads the audit. Not
+    // recorded, the placing is undone: the file supplied before is back, not lost. Recorded,
+    // and the seal after it found the audit tampered with, it is kept, as the audit says.
     if let Err(e) = app
         .engine
         .record_read(
@@ -813,10 +813,21 @@ async fn supply_checked(
         )
         .await
     {
-        match tokio::task::spawn_blocking(move || placed.undo()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "cannot undo the placing of a supplied file"),
-            Err(e) => tracing::error!(error = %e, "cannot undo the placing of a supplied file"),
+        let recorded = matches!(
+            e,
+            studyflow_runtime::EngineError::Store(studyflow_store::StoreError::AuditTampered(_))
+        );
+        let settled = tokio::task::spawn_blocking(move || {
+            if recorded {
+                placed.keep();
+                Ok(())
+            } else {
+                placed.undo()
+            }
+        })
+        .await;
+        if !matches!(settled, Ok(Ok(()))) {
+            tracing::error!("cannot undo the placing of a supplied file");
         }
         return Err(e.into());
     }

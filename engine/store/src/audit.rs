@@ -133,10 +133,6 @@ fn tampered(why: String) -> crate::StoreError {
     crate::StoreError::AuditTampered(why)
 }
 
-/// How long the seals after a store's acts may fail before its acts fail with them
-/// ([`Store::seal_committed`]).
-pub const SEAL_FAILING_FOR: std::time::Duration = std::time::Duration::from_secs(300);
-
 /// Held by the PostgreSQL transaction that seals, so one sealer at a time extends the chain.
 const SEAL_LOCK: i64 = 0x5354_5544_5941_5544;
 
@@ -696,29 +692,35 @@ impl Store {
     /// the audit tampered with ([`crate::StoreError::AuditTampered`]). The act stands once
     /// committed: a seal that fails otherwise (a busy database, the checkpoint log not
     /// writable) is logged and left to the next seal, and an operator's `status` says it
-    /// ([`Store::audit_log_behind`]) — not an error to a person whose act was done, who would
-    /// try it again. For a while only: once this store's seals have failed for
-    /// [`SEAL_FAILING_FOR`], the error is returned again, so a process whose audit cannot be
-    /// sealed (say, an outbox row that cannot be read, put there to keep events out of the
-    /// chain) does not go on acting unsealed.
+    /// ([`Store::audit_log_behind`]) — never an error to a person whose act was done, who
+    /// would try it again, nor one a caller would undo the act on.
     pub async fn seal_committed(&self) -> Result<()> {
-        let sealed = self.seal_audit().await;
-        let mut failing = self.seal_failing.lock().unwrap_or_else(|e| e.into_inner());
-        match sealed {
-            Ok(_) => {
-                *failing = None;
-                Ok(())
-            }
+        match self.seal_audit().await {
+            Ok(_) => Ok(()),
             Err(e @ crate::StoreError::AuditTampered(_)) => Err(e),
             Err(e) => {
-                let since = *failing.get_or_insert_with(std::time::Instant::now);
-                if since.elapsed() >= SEAL_FAILING_FOR {
-                    return Err(e);
-                }
                 tracing::error!(error = %e, "recorded audit events could not be sealed yet");
                 Ok(())
             }
         }
+    }
+
+    /// How many recorded events wait for a process with the audit key: the audit is signed
+    /// (a checkpoint exists) and this store has no key, so its seals leave them (0 when this
+    /// store signs, or the audit is not signed).
+    pub async fn audit_waiting_for_key(&self) -> Result<i64> {
+        if self.audit_signing.is_some() {
+            return Ok(0);
+        }
+        let signed: Option<i64> = on_pool!(self, |p| {
+            sqlx::query_scalar("SELECT tree_size FROM audit_checkpoints LIMIT 1")
+                .fetch_optional(p)
+                .await?
+        });
+        if signed.is_none() {
+            return Ok(0);
+        }
+        self.audit_pending().await
     }
 
     /// Moves pending events into the chain, in outbox order, up to 5,000 at a time until none

@@ -123,9 +123,6 @@ pub struct Store {
     /// Signs a checkpoint of the audit at each seal, and the file outside the database each
     /// signed checkpoint is appended to (issue #12).
     pub(crate) audit_signing: Option<std::sync::Arc<AuditSigning>>,
-    /// Since when the seals after this store's acts have failed, if they do
-    /// ([`Store::seal_committed`]).
-    pub(crate) seal_failing: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 /// What signs the audit: the key, and the checkpoint log kept outside the database.
@@ -225,7 +222,6 @@ impl Store {
                 target: redact(url),
                 wake: Default::default(),
                 audit_signing: None,
-                seal_failing: Default::default(),
             }
         } else {
             let path = url
@@ -258,7 +254,6 @@ impl Store {
                 target: path.to_owned(),
                 wake: Default::default(),
                 audit_signing: None,
-                seal_failing: Default::default(),
             }
         };
         store.migrate().await?;
