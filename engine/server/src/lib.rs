@@ -1377,9 +1377,7 @@ async fn complete(
     body: Option<Json<Complete>>,
 ) -> Result<Json<Done>> {
     let c = body.map(|b| b.0).unwrap_or_default();
-    app.engine
-        .complete_task(id, &p.who, c.note.as_deref())
-        .await?;
+    views::complete_task(&app, id, &p.who, c.note.as_deref()).await?;
     Ok(Json(Done {
         message: format!("completed task {id} as {}", p.who.login()),
         ..Done::default()

@@ -720,6 +720,25 @@ pub(crate) async fn supply_bytes(
     .map_err(|_| Problem::internal())?
 }
 
+/// One placing of a supplied file at a time, from placing to its audit's outcome, and no
+/// task completed meanwhile: an upload whose audit is refused puts back the file before it,
+/// never over one placed meanwhile (across servers sharing a work folder, `Placed::undo`
+/// tells the files apart), and an import begun by a completion never reads a file being
+/// replaced (completions through this server wait; [`complete_task`]).
+pub(crate) static PLACING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Completes task `id` as `who` once no supplied file is being placed (see [`PLACING`]).
+pub(crate) async fn complete_task(
+    app: &App,
+    id: i64,
+    who: &Identity,
+    note: Option<&str>,
+) -> Result<()> {
+    let _placing = PLACING.lock().await;
+    app.engine.complete_task(id, who, note).await?;
+    Ok(())
+}
+
 /// [`supply_bytes`]' work.
 async fn supply_checked(
     app: &App,
@@ -781,10 +800,6 @@ async fn supply_checked(
             return Err(problem);
         }
     };
-    // One placing at a time from placing to its audit's outcome: an upload whose audit is
-    // refused puts back the file before it, never over one placed meanwhile (across servers
-    // sharing a work folder, `Placed::undo` tells the files apart).
-    static PLACING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let placing = PLACING.lock().await;
     // The task may have been completed, and its import begun, while the file was checked or
     // the placing waited: then the staged file is discarded, never placed where the import

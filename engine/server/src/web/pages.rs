@@ -1364,7 +1364,7 @@ async fn complete(
     a: Acting<CompleteForm>,
 ) -> Result<Response> {
     let note = Some(a.form.note.trim()).filter(|n| !n.is_empty());
-    app.engine.complete_task(id, &a.viewer.who, note).await?;
+    crate::views::complete_task(&app, id, &a.viewer.who, note).await?;
     Ok(see_other("/tasks?done=completed"))
 }
 
