@@ -82,11 +82,11 @@ impl Day {
             Day::WorkingSaturday { instead_of } => {
                 format!("darba sestdiena, {instead_of} vietā")
             }
-            Day::Weekend => "brīvdiena".into(),
+            Day::Weekend => "nedēļas nogale".into(),
             Day::Holiday { name } => format!("svētku diena: {}", latvian(name)),
             Day::MovedHoliday { name, from } => {
                 format!(
-                    "{}, pārcelta no {from}, kas iekrita nedēļas nogalē",
+                    "brīvdiena, jo {} ({from}) iekrita nedēļas nogalē",
                     latvian(name)
                 )
             }

@@ -125,7 +125,7 @@ pub static DESTRUCTION: PlanRule = RuleDoc {
     severity: Severity::Error,
     points: &["p.26", "p.34"],
     summary: "Everything identifying, pseudonymised or contact-bearing is destroyed by a destruction step at completion or termination.",
-    summary_lv: "Visu identificējošo, pseidonimizēto un kontaktinformāciju iznīcina iznīcināšanas solis pētījuma pabeigšanas vai pārtraukšanas brīdī.",
+    summary_lv: "Visus identificējošos, pseidonimizētos vai kontaktinformācijas datus iznīcina iznīcināšanas solis pētījuma pabeigšanas vai pārtraukšanas brīdī.",
     explanation: "Personal data and identifying information are kept no longer than the study's \
 completion or termination (p.26, p.34). Every step that produces such data must lead to a \
 destruction step.",
@@ -137,7 +137,7 @@ pub static NOTICE_DATE: PlanRule = RuleDoc {
     severity: Severity::Warning,
     points: &["p.8"],
     summary: "The p.8 notice date is known and not in the past, and a phase covering the analysis says when the results exist.",
-    summary_lv: "p.8 iepazīstināšanas datums ir zināms un nav pagātnē, un fāze, kas aptver analīzi, nosaka, kad rezultāti ir gatavi.",
+    summary_lv: "p.8 iepazīstināšanas datums ir zināms un nav pagātnē, un posms, kas aptver analīzi, nosaka, kad rezultāti ir gatavi.",
     explanation: "When Prison Administration information is used, the Service informs the Prison \
 Administration of the results no later than the 10th working day before publication (p.8), \
 counted on the Latvian working-day calendar (the publication day not counted; days off passed \
@@ -152,7 +152,7 @@ pub static PREREQUISITE_DATES: PlanRule = RuleDoc {
     severity: Severity::Error,
     points: &["p.4.4", "p.5", "p.14.2", "p.21", "p.25.2", "p.29", "p.30.2"],
     summary: "A dated prerequisite comes on or before the first step it gates: the ethics committee's permission no later than today and the plan's first dated step, the contract and the non-disclosure declarations before the first hand-over to the external researcher, the contract's term not ending before it is concluded or before the last hand-over, the Prison Administration agreement before the acquisition, each service researcher's designation before identifying data is first processed.",
-    summary_lv: "Datēts priekšnosacījums ir izpildīts ne vēlāk kā pirmajā solī, ko tas atļauj: ētikas komisijas atļauja ne vēlāk kā šodien un plāna pirmajā datētajā solī, līgums un neizpaušanas apliecinājumi pirms pirmās nodošanas pētījuma izstrādātājam, līguma termiņš nebeidzas pirms tā noslēgšanas vai pēdējās nodošanas, Ieslodzījuma vietu pārvaldes vienošanās pirms informācijas iegūšanas, katra dienesta pētnieka norīkojums pirms pirmās identificējošu datu apstrādes.",
+    summary_lv: "Datēts priekšnosacījums ir izpildīts ne vēlāk kā pirmajā solī, ko tas atļauj: pētījumu ētikas komisijas atļauja ne vēlāk kā šodien un plāna pirmajā datētajā solī, līgums un neizpaušanas apliecinājumi pirms pirmās nodošanas pētījuma izstrādātājam, līguma termiņš nebeidzas pirms tā noslēgšanas vai pēdējās nodošanas, Ieslodzījuma vietu pārvaldes vienošanās pirms informācijas iegūšanas, katra dienesta pētnieka norīkojums pirms pirmās identificējošu datu apstrādes.",
     explanation: "The Service hands information over to the external researcher only once the \
 contract is concluded and the non-disclosure declarations are signed (p.30.2), and the \
 researcher processes it under that contract (p.29): both dates lie on or before the start of the \

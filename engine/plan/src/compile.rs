@@ -189,12 +189,8 @@ fn phase_rule(phases: &[&str], date: Date) -> Words {
     (
         format!("by {date}, the deadline of phase {names} (MK403 p.3.4)"),
         format!(
-            "līdz {date}, {} {names} termiņam (MK403 p.3.4)",
-            if phases.len() == 1 {
-                "fāzes"
-            } else {
-                "fāžu"
-            }
+            "līdz {date}, {} {names} izpildes termiņam (MK403 p.3.4)",
+            if phases.len() == 1 { "posma" } else { "posmu" }
         ),
     )
 }
@@ -381,7 +377,7 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
                     .replace("the anchor event", anchor_name(follow_up.anchor_event))
             );
             let mut rule_lv = format!(
-                "{} (katram datu subjektam; viens pieprasījums par katru dienu, kad pienāk termiņš)",
+                "{} (katram datu subjektam; visus, kuriem termiņš pienāk vienā dienā, pieprasa vienā pieprasījumā)",
                 wave.description_lv_of(follow_up.anchor_event)
             );
             if let Some(p) = window {
@@ -406,7 +402,7 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
                     "; all {phase}; a wave falling due after it is not requested (the subject is right-censored there)"
                 ));
                 rule_lv.push_str(&format!(
-                    "; visus pieprasījumus nosūta {phase_lv}; pārbaudi, kuras termiņš pienāk pēc tā, nepieprasa (datu subjekta novērojums tur beidzas)"
+                    "; visus pieprasījumus nosūta {phase_lv}; pārbaudi, kuras termiņš pienāk pēc tā, nepieprasa (datu subjekta novērošana tur beidzas)"
                 ));
             }
             let request = b.add(
@@ -1115,7 +1111,7 @@ fn notice_deadline(calendar: &Calendar, planned: Option<Date>) -> (Words, Option
         return (
             words(
                 "no later than the 10th working day before publication (MK403 p.8); no publication date is planned yet",
-                "ne vēlāk kā 10 darbdienas pirms publicēšanas (MK403 p.8); publicēšanas datums vēl nav plānots",
+                "ne vēlāk kā 10. darbdienā pirms publicēšanas (MK403 p.8); publicēšanas datums vēl nav plānots",
             ),
             None,
         );
@@ -1126,7 +1122,7 @@ fn notice_deadline(calendar: &Calendar, planned: Option<Date>) -> (Words, Option
                 "no later than the 10th working day before the planned publication on {planned} (MK403 p.8), the publication day not counted"
             );
             let mut rule_lv = format!(
-                "ne vēlāk kā 10 darbdienas pirms plānotās publicēšanas {planned} (MK403 p.8), publicēšanas dienu neskaitot"
+                "ne vēlāk kā 10. darbdienā pirms plānotās publicēšanas dienas {planned} (MK403 p.8), publicēšanas dienu neskaitot"
             );
             let days_off: Vec<_> = d
                 .skipped
@@ -1158,7 +1154,7 @@ fn notice_deadline(calendar: &Calendar, planned: Option<Date>) -> (Words, Option
                     "no later than the 10th working day before the planned publication on {planned} (MK403 p.8); not computed: {e}"
                 ),
                 format!(
-                    "ne vēlāk kā 10 darbdienas pirms plānotās publicēšanas {planned} (MK403 p.8); nav aprēķināts: {} ir ārpus kalendāra gadiem (2000–2100)",
+                    "ne vēlāk kā 10. darbdienā pirms plānotās publicēšanas dienas {planned} (MK403 p.8); nav aprēķināts: {} ir ārpus kalendāra gadiem (2000–2100)",
                     e.0
                 ),
             ),
@@ -1189,7 +1185,7 @@ fn completion(b: &mut Builder<'_>, acquired: bool) {
                         "by {by}, the date the spec sets, and never after the study ends (MK403 p.26)"
                     ),
                     format!(
-                        "līdz {by}, specifikācijā noteiktajam datumam, un nekad pēc pētījuma beigām (MK403 p.26)"
+                        "līdz {by}, specifikācijā noteiktajam datumam, bet ne vēlāk kā pētījuma beigās (MK403 p.26)"
                     ),
                 ),
                 Some(by),

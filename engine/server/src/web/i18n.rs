@@ -90,7 +90,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("act.concluded_on", "Noslēgts (diena)", "Concluded on"),
     (
         "act.contract",
-        "Līgums ar ārējo pētnieku",
+        "Līgums ar pētījuma izstrādātāju",
         "The contract with the external researcher",
     ),
     (
@@ -555,7 +555,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("study.approved_by", "Apstiprināja", "Approved by"),
     (
         "study.contract",
-        "Līgums ar ārējo pētnieku (MK403 30. p.)",
+        "Līgums ar pētījuma izstrādātāju (MK403 30. p.)",
         "The contract with the external researcher (MK403 p.30)",
     ),
     (

@@ -13,7 +13,7 @@ pub static RULE: Rule = Rule {
     severity: Severity::Error,
     points: &["p.5", "p.30.2"],
     summary: "An external study has a contract, and every team member who processes personal data or receives the study's information a non-disclosure declaration.",
-    summary_lv: "Ārējam pētījumam ir līgums, un katram komandas dalībniekam, kas apstrādā personas datus vai saņem pētījuma informāciju, ir neizpaušanas apliecinājums.",
+    summary_lv: "Pētījumam, ko veic pētījuma izstrādātājs, ir līgums, un katram komandas dalībniekam, kas apstrādā personas datus vai saņem pētījuma informāciju, ir neizpaušanas apliecinājums.",
     explanation: "An external study runs under a contract between the Service and the external \
 researcher (p.5), and information is transferred only once the contract is concluded, \
 including a signed declaration not to disclose restricted-access information when personal data \

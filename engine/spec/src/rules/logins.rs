@@ -13,7 +13,7 @@ pub static RULE: Rule = Rule {
     severity: Severity::Error,
     points: &["p.25.1", "p.33.1"],
     summary: "Every person who acts on the study has a login, one per person; no login is shared by two persons, or by the Service and the external team.",
-    summary_lv: "Katrai personai, kas darbojas pētījumā, ir savs lietotājvārds; neviens lietotājvārds nav kopīgs divām personām vai dienestam un pētījuma izstrādātāja komandai.",
+    summary_lv: "Katrai personai, kas darbojas pētījumā, ir viens savs lietotājvārds; neviens lietotājvārds nav kopīgs divām personām vai dienestam un pētījuma izstrādātāja komandai.",
     explanation: "Only the authorised persons receive the study's information (p.25.1), those of \
 an external researcher designated and agreed with the Service (p.33.1). studyflow lets a person \
 act — submit, approve, start, complete a task, download a release — only when signed in as the \

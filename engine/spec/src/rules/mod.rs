@@ -93,7 +93,7 @@ pub static STRUCTURAL: &[StructuralCheck] = &[
         name: "unsupported-yaml",
         severity: Severity::Error,
         summary: "custom tags, mapping or sequence keys, merge keys (`<<`), more than one document",
-        summary_lv: "pielāgoti tagi, kartējuma vai virknes atslēgas, apvienošanas atslēgas (`<<`), vairāk nekā viens dokuments",
+        summary_lv: "pielāgoti tagi, atslēgas, kas ir kartējumi vai virknes, apvienošanas atslēgas (`<<`), vairāk nekā viens dokuments",
     },
     StructuralCheck {
         code: "SF005",

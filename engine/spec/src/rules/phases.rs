@@ -13,7 +13,7 @@ pub static RULE: Rule = Rule {
     severity: Severity::Error,
     points: &["p.3.4", "p.22.5", "p.22.6", "p.22.7"],
     summary: "Phase ids are unique, each phase starts on or before its deadline, and a phase that produces the published results ends by the publication.",
-    summary_lv: "Fāžu identifikatori ir unikāli, katra fāze sākas ne vēlāk kā tās termiņā, un fāze, kurā top publicējamie rezultāti, beidzas līdz publicēšanai.",
+    summary_lv: "Posmu identifikatori ir unikāli, katrs posms sākas ne vēlāk kā tā termiņā, un posms, kurā top publicējamie rezultāti, beidzas līdz publicēšanai.",
     explanation: "The application states the study's phases and their deadlines (p.3.4); the engine \
 schedules them. The text sets no order: phases may be listed in any order and may overlap. Phase \
 `id`s must be unique, and a phase's `start` must not be after its `deadline`. The results are \

@@ -10,7 +10,7 @@ pub static RULE: Rule = Rule {
     severity: Severity::Error,
     points: &["p.26", "p.27", "p.34", "p.35"],
     summary: "Anonymised data is kept permanently or for a set period; nothing identifying outlives the study; an external copy ends with the study or the contract.",
-    summary_lv: "Anonimizētu informāciju glabā pastāvīgi vai noteiktu termiņu; nekas identificējošs nepaliek pēc pētījuma beigām; pētījuma izstrādātāja kopija beidzas ar pētījumu vai līgumu.",
+    summary_lv: "Anonimizētu informāciju glabā pastāvīgi vai noteiktu termiņu; nekas identificējošs nepaliek pēc pētījuma beigām; pētījuma izstrādātājs savu kopiju glabā ne ilgāk kā līdz pētījuma beigām vai līgumā noteiktajam termiņam.",
     explanation: "Anonymised information is kept permanently or for a period the Service sets \
 (p.27): `retention.anonymised_data` is `permanent`, `until_study_end`, or `until_date` with `until`. Personal data \
 and identifying information are kept no later than the study's completion or termination \

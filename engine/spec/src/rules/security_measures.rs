@@ -10,7 +10,7 @@ pub static RULE: Rule = Rule {
     severity: Severity::Error,
     points: &["p.33.3", "p.33.4", "p.33.5"],
     summary: "An external study states device protection, up-to-date antivirus and network security tools.",
-    summary_lv: "Ārējā pētījumā norādīta ierīču aizsardzība, aktuāla pretvīrusu programmatūra un tīkla drošības rīki.",
+    summary_lv: "Pētījumā, ko veic pētījuma izstrādātājs, norādīta ierīču aizsardzība, aktuāla pretvīrusu programmatūra un tīkla drošības instrumenti.",
     explanation: "The external researcher protects devices with passwords or multi-factor \
 authentication (p.33.3), keeps antivirus software up to date (p.33.4) and uses network security \
 tools (p.33.5). `external.security_measures` must state `device_protection`, \
