@@ -165,9 +165,10 @@ impl Engine {
     }
 
     /// What is wrong with the audit's sealing now, in words, if anything: what is recorded
-    /// cannot be sealed, or the checkpoint log outside the database lags behind it (an append
-    /// that failed after its seal). An operator's `status` says it, not only the log of each
-    /// act that met it. An audit found tampered with is the error itself.
+    /// cannot be sealed, events wait for a process with the audit key, or the checkpoint log
+    /// outside the database lags behind it (an append that failed after its seal). An
+    /// operator's `status` says it, not only the log of each act that met it. An audit found
+    /// tampered with is the error itself.
     pub async fn audit_standing(&self) -> Result<Vec<String>> {
         use studyflow_store::StoreError::AuditTampered;
         self.statuses.forget();
