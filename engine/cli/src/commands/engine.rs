@@ -348,29 +348,10 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
         }
         Command::Status(a) => {
             let engine = open(&a.engine, 0).await?;
-            engine.flag_overdue().await?;
-            for wrong in engine.audit_standing().await? {
-                writeln!(ctx.err, "studyflow: warning: {wrong}")?;
-            }
-            match &a.study {
-                None => {
-                    let studies = engine.studies().await?;
-                    if studies.is_empty() {
-                        writeln!(ctx.out, "no studies in {}", engine.database())?;
-                    }
-                    for s in studies {
-                        writeln!(
-                            ctx.out,
-                            "{:<40} {:<11} version {}",
-                            s.id,
-                            s.state,
-                            s.active_version.map_or("—".to_owned(), |v| v.to_string())
-                        )?;
-                    }
-                    Ok(EXIT_OK)
-                }
-                Some(study) => status(&engine, study, ctx).await,
-            }
+            let said = operator_status(&engine, a.study.as_deref(), ctx).await;
+            // The write-ahead log folded back: the database file alone is the database again.
+            engine.close().await;
+            said
         }
         Command::Release(a) => {
             let engine = open(&a.engine, 0).await?;
@@ -597,6 +578,37 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
             }
         },
         other => anyhow::bail!("not an engine command: {other:?}"),
+    }
+}
+
+/// `studyflow status`: the audit's sealing, then the studies, or one study.
+async fn operator_status(
+    engine: &Engine,
+    study: Option<&str>,
+    ctx: &mut Context<'_>,
+) -> anyhow::Result<u8> {
+    engine.flag_overdue().await?;
+    for wrong in engine.audit_standing().await? {
+        writeln!(ctx.err, "studyflow: warning: {wrong}")?;
+    }
+    match study {
+        None => {
+            let studies = engine.studies().await?;
+            if studies.is_empty() {
+                writeln!(ctx.out, "no studies in {}", engine.database())?;
+            }
+            for s in studies {
+                writeln!(
+                    ctx.out,
+                    "{:<40} {:<11} version {}",
+                    s.id,
+                    s.state,
+                    s.active_version.map_or("—".to_owned(), |v| v.to_string())
+                )?;
+            }
+            Ok(EXIT_OK)
+        }
+        Some(study) => status(engine, study, ctx).await,
     }
 }
 
