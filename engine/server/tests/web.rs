@@ -476,10 +476,20 @@ async fn people_submit_review_and_approve_in_the_browser() {
         hers.contains("inese.kalnina") && !hers.contains("gatis.krumins"),
         "{hers}"
     );
+    // A row slipped into the outbox by a database writer: verifying reads it as recorded and
+    // not sealed yet, and says so; the next seal refuses it (it has no valid MAC).
+    s.store
+        .execute_raw_for_tests(
+            "INSERT INTO audit_outbox (at, actor, action, object, point, detail) VALUES (50, 'intruder', 'study.approved', 'recidivism-2026-cohort', 'p.3', '{}')",
+        )
+        .await
+        .unwrap();
     b.click("#verify").await;
     let verified = b.text("#verified").await;
     assert!(
-        verified.starts_with("The audit log is intact") && !verified.contains("not checked"),
+        verified.starts_with("The audit log is intact")
+            && !verified.contains("not checked")
+            && verified.contains("; events recorded, not sealed into the chain yet: 1"),
         "{verified}"
     );
     assert!(

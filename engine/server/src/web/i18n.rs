@@ -311,6 +311,11 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
         "No events match.",
     ),
     ("audit.object", "Par ko", "About"),
+    (
+        "audit.pending",
+        "reģistrēti notikumi, kas vēl nav iekļauti ķēdē",
+        "events recorded, not sealed into the chain yet",
+    ),
     ("audit.rows", "ieraksti", "entries"),
     ("audit.title", "Audits", "Audit"),
     (

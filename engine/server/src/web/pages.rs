@@ -1128,6 +1128,9 @@ struct Verified {
     intact: bool,
     rows: i64,
     checkpoints: u64,
+    /// Events recorded and not sealed into the chain yet (a seal failing, or a row slipped
+    /// into the outbox that the next seal refuses).
+    pending: i64,
     signed: bool,
     seq: i64,
     reason: String,
@@ -1163,11 +1166,15 @@ async fn audit(
             let (result, signed) = app.engine.verify_audit_for(&id, &v.who).await?;
             Some(match result {
                 studyflow_store::Verification::Intact {
-                    rows, checkpoints, ..
+                    rows,
+                    checkpoints,
+                    pending,
+                    ..
                 } => Verified {
                     intact: true,
                     rows,
                     checkpoints,
+                    pending,
                     signed,
                     seq: 0,
                     reason: String::new(),
@@ -1176,6 +1183,7 @@ async fn audit(
                     intact: false,
                     rows: 0,
                     checkpoints: 0,
+                    pending: 0,
                     signed,
                     seq,
                     reason,
