@@ -341,14 +341,12 @@ fn a_file_that_is_not_a_database_is_an_error_and_stays_as_it_was() {
 #[test]
 fn a_seal_that_keeps_failing_is_said_by_status() {
     let dir = TempDir::new("seal-fails");
-    let db = format!("{}/studyflow.db", dir.path());
-    let key = format!("{}/audit.key", dir.path());
-    let public = studyflow(&["audit", "keygen", "--name", "test.lv/audit", "--out", &key])
-        .stdout
-        .trim()
-        .to_owned();
-    let password = dir.file("password", "a long enough passphrase\n");
-    add_user(&db, "inese.kalnina", &password, &["--audit-key-file", &key]);
+    let Signed {
+        db,
+        key,
+        public,
+        password,
+    } = signed_audit(&dir);
     let log = format!("{key}.checkpoints");
     let kept = std::fs::read_to_string(&log).unwrap();
     std::fs::remove_file(&log).unwrap();
@@ -443,6 +441,52 @@ fn a_seal_that_keeps_failing_is_said_by_status() {
         "{}",
         r.transcript()
     );
+}
+
+/// A database whose audit is signed: an audit key made beside it and one account added with
+/// it (its first checkpoint in the log `{key}.checkpoints`); the password file for more.
+struct Signed {
+    db: String,
+    key: String,
+    /// The audit key's public key.
+    public: String,
+    password: String,
+}
+
+fn signed_audit(dir: &TempDir) -> Signed {
+    let db = format!("{}/studyflow.db", dir.path());
+    let key = format!("{}/audit.key", dir.path());
+    let public = studyflow(&["audit", "keygen", "--name", "test.lv/audit", "--out", &key])
+        .stdout
+        .trim()
+        .to_owned();
+    let password = dir.file("password", "a long enough passphrase\n");
+    add_user(&db, "inese.kalnina", &password, &["--audit-key-file", &key]);
+    Signed {
+        db,
+        key,
+        public,
+        password,
+    }
+}
+
+/// `audit witness` serving on loopback with the witness key `key`, for the log of the audit
+/// key `public`, keeping its state in `state`.
+fn witness_serving(key: &str, public: &str, state: &str) -> studyflow_tests::Served {
+    background(&[
+        "audit",
+        "witness",
+        "--key",
+        key,
+        "--log-key",
+        public,
+        "--state",
+        state,
+        "--listen",
+        "127.0.0.1:0",
+        "--init",
+    ])
+    .0
 }
 
 #[test]
@@ -814,14 +858,12 @@ fn the_worker_moves_data_only_when_configured_and_says_what_is_missing() {
 #[test]
 fn a_witness_cosigns_the_audit_and_a_history_rewritten_with_the_audit_key_is_caught() {
     let dir = TempDir::new("witness");
-    let db = format!("{}/studyflow.db", dir.path());
-    let key = format!("{}/audit.key", dir.path());
-    let public = studyflow(&["audit", "keygen", "--name", "test.lv/audit", "--out", &key])
-        .stdout
-        .trim()
-        .to_owned();
-    let password = dir.file("password", "a long enough passphrase\n");
-    add_user(&db, "inese.kalnina", &password, &["--audit-key-file", &key]);
+    let Signed {
+        db,
+        key,
+        public,
+        password,
+    } = signed_audit(&dir);
     let wkey = format!("{}/witness.key", dir.path());
     let made = studyflow(&[
         "audit",
@@ -834,20 +876,7 @@ fn a_witness_cosigns_the_audit_and_a_history_rewritten_with_the_audit_key_is_cau
     assert_eq!(made.code, 0, "{}", made.transcript());
     let witness = made.stdout.trim().to_owned();
     assert!(witness.starts_with("witness.test/w1+"), "{witness}");
-    let state = format!("{}/witness.state", dir.path());
-    let (w, _) = background(&[
-        "audit",
-        "witness",
-        "--key",
-        &wkey,
-        "--log-key",
-        &public,
-        "--state",
-        &state,
-        "--listen",
-        "127.0.0.1:0",
-        "--init",
-    ]);
+    let w = witness_serving(&wkey, &public, &format!("{}/witness.state", dir.path()));
     let on_db = |args: &[&str]| {
         let mut v = args.to_vec();
         v.extend(["--database", db.as_str(), "--audit-key-file", key.as_str()]);
@@ -1006,19 +1035,11 @@ fn a_witness_cosigns_the_audit_and_a_history_rewritten_with_the_audit_key_is_cau
     assert!(r.stderr.contains("given twice"), "{}", r.transcript());
     // The second witness cosigns too; then the first cannot be asked: the second counts, and
     // the first is reported as not counted only — not also as having cosigned.
-    let (w2_server, _) = background(&[
-        "audit",
-        "witness",
-        "--key",
+    let w2_server = witness_serving(
         &format!("{}/other.key", dir.path()),
-        "--log-key",
         &public,
-        "--state",
         &format!("{}/witness2.state", dir.path()),
-        "--listen",
-        "127.0.0.1:0",
-        "--init",
-    ]);
+    );
     let r = on_db(&["audit", "cosign", "--url", &w2_server.url, "--witness", w2]);
     assert_eq!(r.code, 0, "{}", r.transcript());
     let r = both(&[

@@ -545,39 +545,28 @@ mod tests {
         assert_eq!(refused.problems[0].row, 1);
         assert!(!Supply::ConsentedContacts.path(&inbox, "s").exists());
         // A first placing that could not be recorded, undone, leaves nothing.
-        Supply::ConsentedContacts
-            .stage(
-                &spec,
-                consent,
-                &work,
-                "s",
-                b"first_name,last_name,email,phone\nAnna,Liepa,anna@example.lv,\n",
-            )
-            .unwrap()
-            .unwrap()
-            .place()
-            .unwrap()
-            .undo()
-            .unwrap();
+        let placed = || {
+            Supply::ConsentedContacts
+                .stage(
+                    &spec,
+                    consent,
+                    &work,
+                    "s",
+                    b"first_name,last_name,email,phone\nAnna,Liepa,anna@example.lv,\n",
+                )
+                .unwrap()
+                .unwrap()
+                .place()
+                .unwrap()
+        };
+        placed().undo().unwrap();
         assert!(!Supply::ConsentedContacts.path(&inbox, "s").exists());
         assert_eq!(
             std::fs::read_dir(inbox.join("s")).unwrap().count(),
             0,
             "nothing left beside it"
         );
-        let accepted = Supply::ConsentedContacts
-            .stage(
-                &spec,
-                consent,
-                &work,
-                "s",
-                b"first_name,last_name,email,phone\nAnna,Liepa,anna@example.lv,\n",
-            )
-            .unwrap()
-            .unwrap()
-            .place()
-            .unwrap()
-            .keep();
+        let accepted = placed().keep();
         assert_eq!(accepted.rows, 1);
         let path = Supply::ConsentedContacts.path(&inbox, "s");
         assert!(path.exists());

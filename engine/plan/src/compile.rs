@@ -1342,16 +1342,13 @@ fn completion(b: &mut Builder<'_>, acquired: bool) {
                 ),
                 Trigger::AtCompletion,
                 Some((
-                    (
-                        format!(
-                            "deleted when the study ends{} (MK403 p.27)",
-                            end.map(|e| format!(", {e}")).unwrap_or_default()
-                        ),
-                        format!(
-                            "dzēš, kad pētījums beidzas{} (MK403 p.27)",
-                            end.map(|e| format!(", {e}")).unwrap_or_default()
-                        ),
-                    ),
+                    {
+                        let on = end.map(|e| format!(", {e}")).unwrap_or_default();
+                        (
+                            format!("deleted when the study ends{on} (MK403 p.27)"),
+                            format!("dzēš, kad pētījums beidzas{on} (MK403 p.27)"),
+                        )
+                    },
                     end,
                 )),
             ),

@@ -16,12 +16,60 @@ pub struct Changed {
     pub changes: Vec<Change>,
 }
 
+/// What of a step changed; serialised as the key a page names it by in its language
+/// (`diff.data_in`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum What {
+    Title,
+    DataIn,
+    DataOut,
+    Deadline,
+    Regulation,
+    Fields,
+    Actor,
+}
+
+impl What {
+    pub const ALL: [What; 7] = [
+        What::Title,
+        What::DataIn,
+        What::DataOut,
+        What::Deadline,
+        What::Regulation,
+        What::Fields,
+        What::Actor,
+    ];
+
+    /// The key, as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            What::Title => "title",
+            What::DataIn => "data_in",
+            What::DataOut => "data_out",
+            What::Deadline => "deadline",
+            What::Regulation => "regulation",
+            What::Fields => "fields",
+            What::Actor => "actor",
+        }
+    }
+
+    /// In English words.
+    pub fn en(self) -> &'static str {
+        match self {
+            What::DataIn => "data in",
+            What::DataOut => "data out",
+            What::Regulation => "MK403 points",
+            What::Actor => "who acts",
+            other => other.as_str(),
+        }
+    }
+}
+
 /// One respect in which a step differs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
-    /// What changed, a key the reader names in their language: `title`, `data_in`,
-    /// `data_out`, `deadline`, `regulation`, `fields`, `actor` ([`Change::what_en`]).
-    pub what: &'static str,
+    pub what: What,
     /// Before and after in English; for `data_in`, `data_out` and `actor` the key of the data
     /// class or actor (`identifying`, `service_researcher`), which the reader names.
     pub before: String,
@@ -30,30 +78,6 @@ pub struct Change {
     /// as in English for the rest.
     pub before_lv: String,
     pub after_lv: String,
-}
-
-impl Change {
-    /// Every `what` a change can name.
-    pub const WHAT: [&'static str; 7] = [
-        "title",
-        "data_in",
-        "data_out",
-        "deadline",
-        "regulation",
-        "fields",
-        "actor",
-    ];
-
-    /// What changed, in English words.
-    pub fn what_en(&self) -> &'static str {
-        match self.what {
-            "data_in" => "data in",
-            "data_out" => "data out",
-            "regulation" => "MK403 points",
-            "actor" => "who acts",
-            other => other,
-        }
-    }
 }
 
 /// A step only one of the plans has.
@@ -131,7 +155,7 @@ pub fn plans(old: &Plan, new: &Plan) -> PlanDiff {
         };
         let mut changes = Vec::new();
         // (English, Latvian) before and after; a change in either language is a change.
-        let mut note = |what: &'static str, a: (String, String), b: (String, String)| {
+        let mut note = |what: What, a: (String, String), b: (String, String)| {
             if a != b {
                 changes.push(Change {
                     what,
@@ -144,33 +168,33 @@ pub fn plans(old: &Plan, new: &Plan) -> PlanDiff {
         };
         let same = |x: String| (x.clone(), x);
         note(
-            "title",
+            What::Title,
             (o.title.clone(), o.title_lv.clone()),
             (s.title.clone(), s.title_lv.clone()),
         );
         note(
-            "data_in",
+            What::DataIn,
             same(o.data_in.as_str().into()),
             same(s.data_in.as_str().into()),
         );
         note(
-            "data_out",
+            What::DataOut,
             same(o.data_out.as_str().into()),
             same(s.data_out.as_str().into()),
         );
-        note("deadline", deadline(o), deadline(s));
+        note(What::Deadline, deadline(o), deadline(s));
         note(
-            "regulation",
+            What::Regulation,
             same(o.regulation.join(", ")),
             same(s.regulation.join(", ")),
         );
         note(
-            "fields",
+            What::Fields,
             same(o.fields.join(", ")),
             same(s.fields.join(", ")),
         );
         note(
-            "actor",
+            What::Actor,
             same(o.actor.as_str().into()),
             same(s.actor.as_str().into()),
         );
@@ -222,7 +246,7 @@ pub fn markdown(old: &Plan, new: &Plan) -> String {
             for ch in &c.changes {
                 out.push_str(&format!(
                     "  - {}: {} → {}\n",
-                    ch.what_en(),
+                    ch.what.en(),
                     ch.before,
                     ch.after
                 ));
@@ -426,7 +450,7 @@ mod tests {
         assert!(
             d.changed
                 .iter()
-                .any(|c| c.changes.iter().any(|ch| ch.what == "deadline"
+                .any(|c| c.changes.iter().any(|ch| ch.what == What::Deadline
                     && ch.after.contains("2034")
                     && ch
                         .after_lv

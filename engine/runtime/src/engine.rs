@@ -192,7 +192,7 @@ impl Engine {
                 "the checkpoint log lacks the latest signed checkpoint: the database's covers rows 1–{sealed}, the log's rows 1–{logged} (appending to it failed; the next seal appends a newer one)"
             )),
             Err(e @ AuditTampered(_)) => return Err(e.into()),
-            Err(e) => wrong.push(format!("the checkpoint log cannot be read: {e}")),
+            Err(e) => wrong.push(e.to_string()),
         }
         let waiting = self.store.audit_waiting_for_key().await?;
         if waiting > 0 {

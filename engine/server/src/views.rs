@@ -817,7 +817,7 @@ async fn supply_checked(
     // personal codes or contacts would give them away to whoever reads the audit. Not
     // recorded, the placing is undone: the file supplied before is back, not lost. Recorded,
     // and the seal after it found the audit tampered with, it is kept, as the audit says.
-    if let Err(e) = app
+    let audited = app
         .engine
         .record_read(
             who,
@@ -826,30 +826,30 @@ async fn supply_checked(
             kind.point(),
             serde_json::json!({"run": id, "file": kind.file_name(), "bytes": size, "rows": rows}),
         )
-        .await
-    {
-        let recorded = matches!(
-            e,
-            studyflow_runtime::EngineError::Store(studyflow_store::StoreError::AuditTampered(_))
-        );
-        let settled = tokio::task::spawn_blocking(move || {
-            if recorded {
-                placed.keep();
-                Ok(())
-            } else {
-                placed.undo()
-            }
-        })
         .await;
-        if !matches!(settled, Ok(Ok(()))) {
-            tracing::error!("cannot undo the placing of a supplied file");
+    let recorded = matches!(
+        audited,
+        Ok(())
+            | Err(studyflow_runtime::EngineError::Store(
+                studyflow_store::StoreError::AuditTampered(_)
+            ))
+    );
+    let settled = tokio::task::spawn_blocking(move || {
+        if recorded {
+            placed.keep();
+            Ok(())
+        } else {
+            placed.undo()
         }
-        return Err(e.into());
-    }
-    if let Err(e) = tokio::task::spawn_blocking(move || placed.keep()).await {
-        tracing::warn!(error = %e, "a replaced supplied file could not be removed");
+    })
+    .await;
+    match settled {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "cannot undo the placing of a supplied file"),
+        Err(e) => tracing::error!(error = %e, "cannot settle the placing of a supplied file"),
     }
     drop(placing);
+    audited?;
     // Completed before the file came: its import waits for it, and now looks at once. The
     // file is placed and audited either way: a failed wake is the worker's next look, not a
     // refusal (which would have the person send it again, and audit it twice).

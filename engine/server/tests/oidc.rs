@@ -649,19 +649,7 @@ async fn a_sign_in_without_the_required_second_factor_is_refused() {
         login_url.contains("acr_values=urn%3Astudyflow%3Atest%3Amfa"),
         "{login_url}"
     );
-    let (callback, cookie) = to_callback(&s, "inese.kalnina").await;
-    let (status, body, session) = come_back(&callback, &cookie).await;
-    assert_eq!(
-        status,
-        StatusCode::CREATED,
-        "with the second factor: {body}"
-    );
-    assert!(session.is_some());
-    let (callback, cookie) = to_callback(&s, "eve.sample").await;
-    let (status, body, session) = come_back(&callback, &cookie).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-    assert!(session.is_none());
-    let detail = body["detail"].as_str().unwrap();
+    let detail = let_in_and_refused(&s, "inese.kalnina", "eve.sample").await;
     assert!(
         detail.contains("urn:studyflow:test:password") && detail.contains("second factor"),
         "{detail}"
@@ -685,19 +673,25 @@ async fn a_sign_in_without_a_required_method_is_refused() {
     else {
         return;
     };
-    let (callback, cookie) = to_callback(&s, "inese.kalnina").await;
-    let (status, body, session) = come_back(&callback, &cookie).await;
-    assert_eq!(status, StatusCode::CREATED, "pwd and otp: {body}");
-    assert!(session.is_some());
-    let (callback, cookie) = to_callback(&s, "eve.sample").await;
-    let (status, body, session) = come_back(&callback, &cookie).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-    assert!(session.is_none());
-    let detail = body["detail"].as_str().unwrap();
+    let detail = let_in_and_refused(&s, "inese.kalnina", "eve.sample").await;
     assert!(
         detail.contains("by pwd") && detail.contains("otp, hwk"),
         "{detail}"
     );
     drop(p);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `admitted` signs in through the provider and gets a session; `refused` is refused (401),
+/// with no session: the refusal's detail.
+async fn let_in_and_refused(s: &Server, admitted: &str, refused: &str) -> String {
+    let (callback, cookie) = to_callback(s, admitted).await;
+    let (status, body, session) = come_back(&callback, &cookie).await;
+    assert_eq!(status, StatusCode::CREATED, "{admitted}: {body}");
+    assert!(session.is_some());
+    let (callback, cookie) = to_callback(s, refused).await;
+    let (status, body, session) = come_back(&callback, &cookie).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(session.is_none());
+    body["detail"].as_str().unwrap().to_owned()
 }

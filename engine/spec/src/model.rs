@@ -1014,21 +1014,14 @@ impl FollowUpWave {
     /// uzsākta soda izpilde, piespiedu līdzekļa piemērošana vai izlīguma process (MK403
     /// p.19.3)`).
     pub fn description_lv(&self) -> String {
-        format!(
-            "{} {} pēc tam, kad {} soda izpilde, piespiedu līdzekļa piemērošana vai izlīguma process (MK403 {})",
-            self.years,
-            if self.years % 10 == 1 && self.years % 100 != 11 {
-                "gadu"
-            } else {
-                "gadus"
-            },
+        self.after_lv(&format!(
+            "{} soda izpilde, piespiedu līdzekļa piemērošana vai izlīguma process",
             if self.from_end {
                 "pabeigta"
             } else {
                 "uzsākta"
-            },
-            self.point
-        )
+            }
+        ))
     }
 
     /// [`FollowUpWave::description_lv`] for one anchor event, in the words of p.19 (`3 gadus
@@ -1043,15 +1036,22 @@ impl FollowUpWave {
             AnchorEvent::SentenceExecution => ("uzsākta", "pabeigta", "soda izpilde dienestā"),
             AnchorEvent::Mediation => ("uzsākts", "pabeigts", "izlīguma process"),
         };
+        self.after_lv(&format!(
+            "datu subjektam ir {} {event}",
+            if self.from_end { ended } else { started }
+        ))
+    }
+
+    /// `N gadu(s) pēc tam, kad {what} (MK403 p.19.x)`.
+    fn after_lv(&self, what: &str) -> String {
         format!(
-            "{} {} pēc tam, kad datu subjektam ir {} {event} (MK403 {})",
+            "{} {} pēc tam, kad {what} (MK403 {})",
             self.years,
             if self.years % 10 == 1 && self.years % 100 != 11 {
                 "gadu"
             } else {
                 "gadus"
             },
-            if self.from_end { ended } else { started },
             self.point
         )
     }

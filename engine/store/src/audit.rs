@@ -524,13 +524,8 @@ impl<'t> ChainCheck<'t> {
         None
     }
 
-    /// After the last row, with the recorded head (`rows:hash`): the rows, the checkpoints
-    /// matched and the digests the refusals listed.
-    #[allow(clippy::type_complexity)]
-    fn end(
-        self,
-        head: Option<&str>,
-    ) -> std::result::Result<(i64, u64, Vec<String>, Vec<String>), Verification> {
+    /// After the last row, with the recorded head (`rows:hash`): what the chain came to.
+    fn end(self, head: Option<&str>) -> std::result::Result<Ended, Verification> {
         let rows = self.expected_seq - 1;
         let broken = |seq: i64, reason: String| Verification::Broken { seq, reason };
         if let Some((size, _, whose)) = self.expected.get(self.next) {
@@ -569,8 +564,24 @@ impl<'t> ChainCheck<'t> {
             }
             _ => {}
         }
-        Ok((rows, self.matched, self.listed, self.uncounted))
+        Ok(Ended {
+            rows,
+            matched: self.matched,
+            listed: self.listed,
+            uncounted: self.uncounted,
+        })
     }
+}
+
+/// A chain checked to its end ([`ChainCheck::end`]).
+struct Ended {
+    rows: i64,
+    /// The checkpoints matched.
+    matched: u64,
+    /// The digests the sealed refusals listed.
+    listed: Vec<String>,
+    /// The witnesses that do not count, each with why.
+    uncounted: Vec<String>,
 }
 
 /// Checks an export (`studyflow audit export`: a row per line, then its checkpoints and head)
@@ -628,10 +639,15 @@ pub fn verify_export(text: &str, trust: &AuditTrust) -> Verification {
         }
     }
     match check.end(head.as_deref()) {
-        Ok((rows, checkpoints, _, uncounted)) => Verification::Intact {
+        Ok(Ended {
+            rows,
+            matched,
+            uncounted,
+            ..
+        }) => Verification::Intact {
             rows,
             pending: 0,
-            checkpoints,
+            checkpoints: matched,
             refused: 0,
             uncounted,
         },
@@ -709,18 +725,21 @@ impl Store {
     /// (a checkpoint exists) and this store has no key, so its seals leave them (0 when this
     /// store signs, or the audit is not signed).
     pub async fn audit_waiting_for_key(&self) -> Result<i64> {
-        if self.audit_signing.is_some() {
+        if self.audit_signing.is_some() || !self.audit_signed().await? {
             return Ok(0);
         }
+        self.audit_pending().await
+    }
+
+    /// Whether the audit is signed: a signed checkpoint exists. From then on only a holder of
+    /// the key seals.
+    async fn audit_signed(&self) -> Result<bool> {
         let signed: Option<i64> = on_pool!(self, |p| {
             sqlx::query_scalar("SELECT tree_size FROM audit_checkpoints LIMIT 1")
                 .fetch_optional(p)
                 .await?
         });
-        if signed.is_none() {
-            return Ok(0);
-        }
-        self.audit_pending().await
+        Ok(signed.is_some())
     }
 
     /// Moves pending events into the chain, in outbox order, up to 5,000 at a time until none
@@ -835,17 +854,10 @@ impl Store {
             return Ok((0, None));
         }
         let signer = self.audit_signing.as_deref().map(|s| &s.signer);
-        if signer.is_none() {
-            // Once the log is signed, only a holder of the key seals: events wait for one (a
-            // keyless seal would make them part of the chain unauthenticated).
-            let signed: Option<i64> = on_pool!(self, |p| {
-                sqlx::query_scalar("SELECT tree_size FROM audit_checkpoints LIMIT 1")
-                    .fetch_optional(p)
-                    .await?
-            });
-            if signed.is_some() {
-                return Ok((0, None));
-            }
+        // Once the log is signed, only a holder of the key seals: events wait for one (a
+        // keyless seal would make them part of the chain unauthenticated).
+        if signer.is_none() && self.audit_signed().await? {
+            return Ok((0, None));
         }
         let logged = self.logged_checkpoint()?;
         Ok(in_tx!(self, |tx, backend| {
@@ -1216,15 +1228,16 @@ impl Store {
                 }
             }
         }
-        let (rows, matched, mut listed, uncounted) = match check.end(head.as_deref()) {
+        let Ended {
+            rows,
+            matched,
+            mut listed,
+            uncounted,
+        } = match check.end(head.as_deref()) {
             Ok(done) => done,
             Err(broken) => return Ok(broken),
         };
-        let pending: i64 = on_pool!(self, |p| {
-            sqlx::query_scalar("SELECT COUNT(*) FROM audit_outbox")
-                .fetch_one(p)
-                .await?
-        });
+        let pending = self.audit_pending().await?;
         // The refused events kept apart are the ones the sealed refusals list, by digest.
         let kept: Vec<(i64, i64, String, String, String, String, String)> = on_pool!(self, |p| {
             sqlx::query_as(

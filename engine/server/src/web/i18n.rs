@@ -836,8 +836,8 @@ mod tests {
             ),
             (
                 "diff.",
-                studyflow_plan::diff::Change::WHAT
-                    .map(str::to_owned)
+                studyflow_plan::diff::What::ALL
+                    .map(|w| w.as_str().to_owned())
                     .to_vec(),
             ),
             (
