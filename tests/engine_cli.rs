@@ -6,7 +6,7 @@
 #[path = "../engine/server/tests/browser/mod.rs"]
 mod browser;
 
-use studyflow_tests::{TempDir, add_user, background, code, serve, studyflow};
+use studyflow_tests::{TempDir, add_user, background, code, serve, start, studyflow};
 
 const SPEC: &str = "specs/recidivism-2026-cohort.yaml";
 const STUDY: &str = "recidivism-2026-cohort";
@@ -316,6 +316,172 @@ fn a_study_from_submission_to_its_first_task_and_the_audit() {
     ]);
     assert_eq!(r.code, 1, "{}", r.transcript());
     assert_eq!(run(&["status", "no-such-study"]).code, 1);
+}
+
+/// `studyflow login --device` (RFC 8628): the command line shows a code, the person enters it
+/// on the server's `/device` page in a browser where they are signed in, sees what asks (its
+/// label and address), and approves; the command line receives the person's personal token
+/// and their commands work. A mistyped or spent code finds nothing; a grant denied in the
+/// browser gives no token; a command line that polls too fast is told to slow down.
+#[test]
+fn a_command_line_signs_in_through_the_browser() {
+    let dir = TempDir::new("device");
+    let db = format!("{}/studyflow.db", dir.path());
+    let password = dir.file("password", "a long enough passphrase\n");
+    let secret = add_user(&db, "inese.kalnina", &password, &[]);
+    let served = serve(&["--database", &db]);
+    let token = format!("{}/inese.token", dir.path());
+    let mut cli = start(&[
+        "login",
+        "--device",
+        "--server",
+        &served.url,
+        "--token-file",
+        &token,
+        "--label",
+        "laptop of Inese",
+    ]);
+    let said = cli.said_until("waiting");
+    let user_code = said
+        .lines()
+        .map(str::trim)
+        .find(|l| l.len() == 9 && l.as_bytes()[4] == b'-')
+        .unwrap_or_else(|| panic!("no code in {said}"))
+        .to_owned();
+    assert!(said.contains(&format!("{}/device", served.url)), "{said}");
+    // The browser, signed in with the password and a code of the second factor.
+    // The browser's requests, each awaited here (the commands run their own runtime).
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http
+        .post(format!("{}/sign-in", served.url))
+        .form(&[
+            ("login", "inese.kalnina"),
+            ("password", "a long enough passphrase"),
+            ("code", &code(&secret, 0)),
+        ])
+        .send();
+    let r = rt.block_on(r).unwrap();
+    assert_eq!(r.status(), 303);
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = |code: &str| {
+        rt.block_on(async {
+            let r = http
+                .get(format!("{}/device?code={code}", served.url))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        })
+    };
+    // Typed in small letters, without the hyphen: the same code.
+    let (status, html) = page(&user_code.replace('-', "").to_lowercase());
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains(&user_code)
+            && html.contains("laptop of Inese")
+            && html.contains("127.0.0.1")
+            && html.contains("id=\"approve\""),
+        "{html}"
+    );
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap()
+        .to_owned();
+    let (status, html) = page("BCDF-GHJK");
+    assert_eq!(status, 404, "{html}");
+    assert!(html.contains("id=\"problem\""), "{html}");
+    let decide = |code: &str, decision: &str| {
+        rt.block_on(async {
+            let r = http
+                .post(format!("{}/device", served.url))
+                .header("cookie", &cookie)
+                .header("sec-fetch-site", "same-origin")
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("code", code),
+                    ("decision", decision),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        })
+    };
+    let (status, html) = decide(&user_code, "approve");
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("id=\"decided\""), "{html}");
+    let (code_, said) = cli.ended();
+    assert_eq!(code_, 0, "{said}");
+    assert!(
+        said.contains(&format!("signed in to {} as inese.kalnina", served.url)),
+        "{said}"
+    );
+    // The token is the person's: their commands work with it.
+    let r = studyflow(&["tasks", "--server", &served.url, "--token-file", &token]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    // A decided code finds nothing any more.
+    assert_eq!(page(&user_code).0, 404);
+    assert_eq!(decide(&user_code, "approve").0, 404);
+
+    // Through the API: polled too fast, then denied in the browser.
+    let api = |path: &str, body: serde_json::Value| {
+        rt.block_on(async {
+            let r = http
+                .post(format!("{}{path}", served.url))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.unwrap(),
+            )
+        })
+    };
+    let (status, asked) = api("/api/v1/device", serde_json::json!({"label": "other"}));
+    assert_eq!(status, 201, "{asked}");
+    assert_eq!(asked["interval"], 5);
+    let device_code = serde_json::json!({"device_code": asked["device_code"]});
+    let kind = |v: &serde_json::Value| {
+        v["type"]
+            .as_str()
+            .unwrap_or("")
+            .rsplit("problem-")
+            .next()
+            .unwrap_or("")
+            .to_owned()
+    };
+    let (status, p) = api("/api/v1/device/token", device_code.clone());
+    assert_eq!(
+        (status, kind(&p)),
+        (400, "authorization_pending".into()),
+        "{p}"
+    );
+    let (status, p) = api("/api/v1/device/token", device_code.clone());
+    assert_eq!((status, kind(&p)), (400, "slow_down".into()), "{p}");
+    let (status, html) = decide(asked["user_code"].as_str().unwrap(), "deny");
+    assert_eq!(status, 200, "{html}");
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let (status, p) = api("/api/v1/device/token", device_code);
+    assert_eq!((status, kind(&p)), (400, "access_denied".into()), "{p}");
+    let (status, p) = api(
+        "/api/v1/device/token",
+        serde_json::json!({"device_code": "sfd_never-asked-for"}),
+    );
+    assert_eq!(status, 400, "{p}");
 }
 
 #[test]

@@ -144,50 +144,20 @@ pub fn serve(args: &[&str]) -> Served {
 }
 
 /// Runs `studyflow ARGS` in this process in the background until it says where it serves
-/// (`serve`, `demo --serve`): its address, and everything it said until then.
+/// (`serve`, `demo --serve`): its address, and everything it said until then. It serves until
+/// the test process ends.
 pub fn background(args: &[&str]) -> (Served, String) {
-    fixed_clock();
-    struct Lines(std::sync::mpsc::Sender<Vec<u8>>);
-    impl std::io::Write for Lines {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            let _ = self.0.send(b.to_vec());
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let (tx, rx) = std::sync::mpsc::channel();
-    let argv: Vec<String> = std::iter::once("studyflow")
-        .chain(args.iter().copied())
-        .map(str::to_owned)
-        .collect();
-    std::thread::spawn(move || {
-        let mut out = Lines(tx);
-        let mut err = std::io::stderr();
-        let code = studyflow_cli::run(argv, &mut out, &mut err, false);
-        eprintln!("studyflow serve ended with {code}");
-    });
-    let mut said = Vec::new();
-    loop {
-        let text = String::from_utf8_lossy(&said).into_owned();
-        if let Some(line) = text
-            .lines()
-            .find(|l| l.starts_with("studyflow serves http://") && text.contains(&format!("{l}\n")))
-        {
-            let url = line
-                .split_whitespace()
-                .find(|w| w.starts_with("http://"))
-                .and_then(|u| u.strip_suffix('/'))
-                .unwrap_or_else(|| panic!("no address in {line:?}"))
-                .to_owned();
-            return (Served { url }, text);
-        }
-        match rx.recv_timeout(std::time::Duration::from_secs(300)) {
-            Ok(b) => said.extend(b),
-            Err(e) => panic!("studyflow said no address ({e}):\n{text}"),
-        }
-    }
+    let mut running = start(args);
+    let (line, text) = running.said_line("studyflow serves http://");
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .and_then(|u| u.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+    // Still serving when this returns (its thread detached); what it says later is not read.
+    drop(running);
+    (Served { url }, text)
 }
 
 /// `studyflow user add LOGIN` with the password in `password_file` (and `more` arguments,
@@ -225,4 +195,81 @@ pub fn code(secret: &[u8], ahead: i64) -> String {
         .expect("NOW is a timestamp")
         .as_second();
     studyflow_identity::totp::code_at(secret, studyflow_identity::totp::step_of(now) + ahead)
+}
+
+/// A `studyflow` command running in this process in the background (one that waits, such as
+/// `login --device`): what it says on either stream, as it says it, and its exit code.
+pub struct Started {
+    said: std::sync::mpsc::Receiver<Vec<u8>>,
+    text: String,
+    done: std::thread::JoinHandle<u8>,
+}
+
+impl Started {
+    /// Everything said until `needle` was (at most five minutes).
+    pub fn said_until(&mut self, needle: &str) -> String {
+        while !self.text.contains(needle) {
+            match self.said.recv_timeout(std::time::Duration::from_secs(300)) {
+                Ok(b) => self.text.push_str(&String::from_utf8_lossy(&b)),
+                Err(e) => panic!("studyflow did not say {needle:?} ({e}):\n{}", self.text),
+            }
+        }
+        self.text.clone()
+    }
+
+    /// The first whole line said that starts with `prefix`, and everything said until then.
+    pub fn said_line(&mut self, prefix: &str) -> (String, String) {
+        loop {
+            if let Some(line) = self
+                .text
+                .lines()
+                .find(|l| l.starts_with(prefix) && self.text.contains(&format!("{l}\n")))
+            {
+                return (line.to_owned(), self.text.clone());
+            }
+            match self.said.recv_timeout(std::time::Duration::from_secs(300)) {
+                Ok(b) => self.text.push_str(&String::from_utf8_lossy(&b)),
+                Err(e) => panic!("studyflow said no line {prefix:?} ({e}):\n{}", self.text),
+            }
+        }
+    }
+
+    /// Its exit code, once it ends, and everything it said.
+    pub fn ended(mut self) -> (u8, String) {
+        let code = self.done.join().expect("the command ran");
+        while let Ok(b) = self.said.try_recv() {
+            self.text.push_str(&String::from_utf8_lossy(&b));
+        }
+        (code, self.text)
+    }
+}
+
+/// Starts `studyflow ARGS` in this process in the background.
+pub fn start(args: &[&str]) -> Started {
+    fixed_clock();
+    struct Lines(std::sync::mpsc::Sender<Vec<u8>>);
+    impl std::io::Write for Lines {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            let _ = self.0.send(b.to_vec());
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let (tx, said) = std::sync::mpsc::channel();
+    let argv: Vec<String> = std::iter::once("studyflow")
+        .chain(args.iter().copied())
+        .map(str::to_owned)
+        .collect();
+    let done = std::thread::spawn(move || {
+        let mut out = Lines(tx.clone());
+        let mut err = Lines(tx);
+        studyflow_cli::run(argv, &mut out, &mut err, false)
+    });
+    Started {
+        said,
+        text: String::new(),
+        done,
+    }
 }

@@ -26,8 +26,9 @@ pub enum Command {
     /// Local accounts (Argon2id password and a TOTP second factor): an operator's commands on
     /// the database.
     User(UserArgs),
-    /// Sign in to a server with your password and a code of your second factor; keeps a
-    /// personal token for the commands below.
+    /// Sign in to a server — with your password and a code of your second factor, or with
+    /// `--device` in a browser where you are signed in (the way for a person of the identity
+    /// provider) — and keep a personal token for the commands below.
     Login(LoginArgs),
     /// Revoke the kept personal token and forget it.
     Logout(ServerArgs),
@@ -170,8 +171,13 @@ pub struct LoginArgs {
     #[command(flatten)]
     pub server: ServerArgs,
     /// Your login, as the spec binds it to you.
-    #[arg(long)]
-    pub login: String,
+    #[arg(long, required_unless_present = "device")]
+    pub login: Option<String>,
+    /// Sign in through a browser: the command shows a code to enter on the server's `/device`
+    /// page, where you are signed in (at the identity provider, or with a local account), and
+    /// waits for your approval there (RFC 8628).
+    #[arg(long, conflicts_with_all = ["login", "password_file", "code"])]
+    pub device: bool,
     /// Read the password from FILE (`-`: standard input) instead of asking for it.
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,

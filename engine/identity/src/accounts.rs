@@ -5,8 +5,8 @@ use studyflow_store::{AccountRow, AuditEvent, CredentialKind, CredentialRow, Sto
 use crate::secret::{self, Secret};
 use crate::{Identity, IdentityError, LOCAL_ISSUER, Result, check_login, password, totp};
 
-const MINUTE: i64 = 60_000_000;
-const DAY: i64 = 24 * 60 * MINUTE;
+pub(crate) const MINUTE: i64 = 60_000_000;
+pub(crate) const DAY: i64 = 24 * 60 * MINUTE;
 
 /// The limits of sign-in and of credentials.
 #[derive(Debug, Clone, Copy)]
@@ -21,6 +21,10 @@ pub struct Policy {
     pub session_absolute: i64,
     /// A personal token's life when none is asked for, and the longest (days).
     pub token_days: (i64, i64),
+    /// The longest life of a personal token of the identity provider's person (µs): studyflow
+    /// cannot ask the provider about a token as it asks about a session, so the token lives
+    /// no longer than a session would.
+    pub provider_token_life: i64,
 }
 
 impl Default for Policy {
@@ -31,6 +35,7 @@ impl Default for Policy {
             session_idle: 30 * MINUTE,
             session_absolute: 12 * 60 * MINUTE,
             token_days: (30, 90),
+            provider_token_life: 12 * 60 * MINUTE,
         }
     }
 }
@@ -55,13 +60,19 @@ pub struct Authenticated {
 /// Accounts and credentials on one store.
 #[derive(Debug, Clone)]
 pub struct Accounts {
-    store: Store,
-    policy: Policy,
+    pub(crate) store: Store,
+    pub(crate) policy: Policy,
     /// The Service's identity provider, whose people are the Service's.
     provider: Option<String>,
 }
 
-fn event(at: i64, actor: &str, action: &str, login: &str, detail: serde_json::Value) -> AuditEvent {
+pub(crate) fn event(
+    at: i64,
+    actor: &str,
+    action: &str,
+    login: &str,
+    detail: serde_json::Value,
+) -> AuditEvent {
     AuditEvent::new(
         at,
         actor,
@@ -76,7 +87,7 @@ impl Accounts {
     /// Seals the events just written into the audit chain (as the engine does after its
     /// writes), so an account's history is chained, MAC'd and checkpointed at once; the change
     /// stands once committed ([`Store::seal_committed`]).
-    async fn seal(&self) -> Result<()> {
+    pub(crate) async fn seal(&self) -> Result<()> {
         Ok(self.store.seal_committed().await?)
     }
 
@@ -455,40 +466,8 @@ impl Accounts {
         now: i64,
         expires_at: i64,
     ) -> Result<CredentialRow> {
-        let row = CredentialRow {
-            hash: secret.hash(),
-            kind,
-            login: who.login().to_owned(),
-            issuer: who.issuer().to_owned(),
-            subject: who.subject().to_owned(),
-            label: label.chars().take(80).collect(),
-            csrf_hash,
-            created_at: now,
-            auth_at: who.auth_at(),
-            last_used_at: now,
-            expires_at,
-            revoked_at: None,
-        };
-        let action = match kind {
-            CredentialKind::Session => "session.opened",
-            CredentialKind::Token => "token.issued",
-        };
-        self.store
-            .put_credential(
-                &row,
-                &[event(
-                    now,
-                    &who.actor(),
-                    action,
-                    who.login(),
-                    serde_json::json!({
-                        "credential": hex_prefix(&row.hash),
-                        "label": row.label,
-                        "expires_at": expires_at,
-                    }),
-                )],
-            )
-            .await?;
+        let (row, opened) = credential(who, kind, secret, csrf_hash, label, now, expires_at);
+        self.store.put_credential(&row, &[opened]).await?;
         self.seal().await?;
         Ok(row)
     }
@@ -657,6 +636,50 @@ fn new_row(
 
 /// The first bytes of a credential's hash, naming it in the audit and in listings without
 /// revealing it.
+/// The stored form of a new credential of `who` for `secret`, and the audit event of its
+/// opening (`session.opened`, `token.issued`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn credential(
+    who: &Identity,
+    kind: CredentialKind,
+    secret: &Secret,
+    csrf_hash: Option<Vec<u8>>,
+    label: &str,
+    now: i64,
+    expires_at: i64,
+) -> (CredentialRow, AuditEvent) {
+    let row = CredentialRow {
+        hash: secret.hash(),
+        kind,
+        login: who.login().to_owned(),
+        issuer: who.issuer().to_owned(),
+        subject: who.subject().to_owned(),
+        label: label.chars().take(80).collect(),
+        csrf_hash,
+        created_at: now,
+        auth_at: who.auth_at(),
+        last_used_at: now,
+        expires_at,
+        revoked_at: None,
+    };
+    let action = match kind {
+        CredentialKind::Session => "session.opened",
+        CredentialKind::Token => "token.issued",
+    };
+    let opened = event(
+        now,
+        &who.actor(),
+        action,
+        who.login(),
+        serde_json::json!({
+            "credential": hex_prefix(&row.hash),
+            "label": row.label,
+            "expires_at": expires_at,
+        }),
+    );
+    (row, opened)
+}
+
 pub fn hex_prefix(hash: &[u8]) -> String {
     hash.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }

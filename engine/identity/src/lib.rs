@@ -15,6 +15,7 @@
 //! once; a disabled or reset account's credentials are revoked with it.
 
 mod accounts;
+pub mod devices;
 pub mod oidc;
 pub mod password;
 mod secret;

@@ -295,7 +295,7 @@ impl Engine {
     /// The acts that cannot be undone or that let data out — approving, recording a contract,
     /// terminating — need a recent proof of identity, not only a session or token that may
     /// have been left open.
-    pub(crate) fn require_recent_proof(&self, who: &Identity, act: &str) -> Result<()> {
+    pub fn require_recent_proof(&self, who: &Identity, act: &str) -> Result<()> {
         let window = i64::try_from(self.options.step_up.as_micros()).unwrap_or(i64::MAX);
         if who.recently_authenticated(self.now(), window) {
             Ok(())

@@ -50,6 +50,40 @@ pub struct TokenRequest {
     pub days: Option<i64>,
 }
 
+/// A command line asks to sign in through a browser (RFC 8628's device authorization grant):
+/// what its personal token is for and how long it lives, as in [`TokenRequest`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct DeviceAsk {
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub days: Option<i64>,
+}
+
+/// A sign-in through a browser, waiting: the person opens `verification_path` on this server,
+/// signed in, and enters `user_code` (or opens `verification_path_complete`); the command line
+/// polls `POST /api/v1/device/token` with `device_code` every `interval` seconds until then.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct DeviceGranting {
+    pub device_code: String,
+    /// As the person types it (`BCDF-GHJK`; case and hyphen do not matter).
+    pub user_code: String,
+    /// A path of this server (the page where the code is entered).
+    pub verification_path: String,
+    /// The same page with the code filled in.
+    pub verification_path_complete: String,
+    /// Seconds until the grant expires.
+    pub expires_in: i64,
+    /// Seconds to wait between polls.
+    pub interval: i64,
+}
+
+/// The command line's poll of its sign-in through a browser.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct DevicePollRequest {
+    pub device_code: String,
+}
+
 /// A personal token, shown once.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct TokenIssued {

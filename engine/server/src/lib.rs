@@ -226,6 +226,28 @@ pub fn routes() -> Vec<(RouteDoc, Handler)> {
         ),
         (
             r(
+                "POST",
+                "/api/v1/device",
+                Public,
+                "A command line asks to sign in through a browser (RFC 8628's device authorization grant; `studyflow login --device`): a device code to poll with, and a user code the person enters on the `/device` page, signed in with a recent proof of identity, to approve or deny it. The way a person of the identity provider gets a personal token. Expires in 10 minutes.",
+                json::<DeviceAsk>(),
+                (201, json::<DeviceGranting>()),
+            ),
+            post(device_ask),
+        ),
+        (
+            r(
+                "POST",
+                "/api/v1/device/token",
+                Public,
+                "The command line's poll: its personal token once the person approved (201, shown once), or a problem of type `authorization_pending`, `slow_down` (polled sooner than the interval), `access_denied` or `expired_token` (RFC 8628 §3.5), each 400.",
+                json::<DevicePollRequest>(),
+                (201, json::<TokenIssued>()),
+            ),
+            post(device_token),
+        ),
+        (
+            r(
                 "GET",
                 "/api/v1/tokens",
                 SignedIn,
@@ -812,7 +834,20 @@ fn oidc_of(app: &App) -> Result<&studyflow_identity::oidc::Oidc> {
     })
 }
 
-async fn oidc_login(State(app): State<Arc<App>>, client: Client) -> Result<Response> {
+/// Where the browser goes on after signing in at the identity provider: a page of this server
+/// (checked again when it is read), hex-encoded, for as long as the sign-in may take.
+const NEXT_COOKIE: &str = "__Host-studyflow-next";
+
+#[derive(Debug, serde::Deserialize)]
+struct OidcLoginQuery {
+    next: Option<String>,
+}
+
+async fn oidc_login(
+    State(app): State<Arc<App>>,
+    client: Client,
+    Query(q): Query<OidcLoginQuery>,
+) -> Result<Response> {
     limited(&app, &client)?;
     let (url, state) = oidc_of(&app)?.begin(app.engine.now());
     let mut r = StatusCode::SEE_OTHER.into_response();
@@ -828,6 +863,16 @@ async fn oidc_login(State(app): State<Arc<App>>, client: Client) -> Result<Respo
         ))
         .map_err(|_| Problem::internal())?,
     );
+    if let Some(next) = q.next.as_deref().and_then(web::local_path) {
+        r.headers_mut().append(
+            header::SET_COOKIE,
+            HeaderValue::from_str(&format!(
+                "{NEXT_COOKIE}={}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=600",
+                hex::encode(next)
+            ))
+            .map_err(|_| Problem::internal())?,
+        );
+    }
     Ok(r)
 }
 
@@ -922,7 +967,16 @@ async fn oidc_callback(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
     let mut r = if browser {
-        web::continue_to("/studies", web::Chosen::of_headers(&headers))
+        // Back to the page that sent the person to sign in (a proof asked for on it), if it
+        // is still one of this server's.
+        let next = auth::cookie(&headers, NEXT_COOKIE)
+            .and_then(|h| hex::decode(h).ok())
+            .and_then(|b| String::from_utf8(b).ok());
+        let next = next
+            .as_deref()
+            .and_then(web::local_path)
+            .unwrap_or("/studies");
+        web::continue_to(next, web::Chosen::of_headers(&headers))
     } else {
         (StatusCode::CREATED, Json(opened)).into_response()
     };
@@ -932,6 +986,12 @@ async fn oidc_callback(
         header::SET_COOKIE,
         HeaderValue::from_static(
             "__Host-studyflow-oidc=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0",
+        ),
+    );
+    h.append(
+        header::SET_COOKIE,
+        HeaderValue::from_static(
+            "__Host-studyflow-next=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0",
         ),
     );
     Ok(r)
@@ -1009,6 +1069,77 @@ async fn issue_token(
             expires_at: instant(row.expires_at),
         }),
     ))
+}
+
+/// Where the person enters a command line's user code (`/device`, a page).
+pub(crate) const DEVICE_PAGE: &str = "/device";
+
+async fn device_ask(
+    State(app): State<Arc<App>>,
+    client: Client,
+    Json(d): Json<DeviceAsk>,
+) -> Result<(StatusCode, Json<DeviceGranting>)> {
+    limited(&app, &client)?;
+    let now = app.engine.now();
+    let asked = app
+        .accounts
+        .request_device(
+            d.label.as_deref().unwrap_or("cli"),
+            d.days,
+            &client.0.to_string(),
+            now,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(DeviceGranting {
+            device_code: asked.device_code.expose().to_owned(),
+            verification_path: DEVICE_PAGE.to_owned(),
+            verification_path_complete: format!("{DEVICE_PAGE}?code={}", asked.user_code),
+            user_code: asked.user_code,
+            expires_in: (asked.expires_at - now) / 1_000_000,
+            interval: studyflow_identity::devices::POLL_EVERY_SECONDS,
+        }),
+    ))
+}
+
+async fn device_token(
+    State(app): State<Arc<App>>,
+    Json(d): Json<DevicePollRequest>,
+) -> Result<(StatusCode, Json<TokenIssued>)> {
+    use studyflow_identity::devices::DevicePoll;
+    // RFC 8628 §3.5's answers, as problems of these types.
+    let waiting = |kind: &str, detail: &str| Problem::new(StatusCode::BAD_REQUEST, kind, detail);
+    match app
+        .accounts
+        .poll_device(&d.device_code, app.engine.now())
+        .await?
+    {
+        DevicePoll::Issued(token, row) => Ok((
+            StatusCode::CREATED,
+            Json(TokenIssued {
+                token: token.expose().to_owned(),
+                id: hex::encode(&row.hash),
+                expires_at: instant(row.expires_at),
+            }),
+        )),
+        DevicePoll::Pending => Err(waiting(
+            "authorization_pending",
+            "waiting for the person to enter the code and approve",
+        )),
+        DevicePoll::SlowDown => Err(waiting(
+            "slow_down",
+            "polled sooner than the interval: wait longer between polls",
+        )),
+        DevicePoll::Denied => Err(waiting(
+            "access_denied",
+            "the sign-in was denied in the browser",
+        )),
+        DevicePoll::Expired => Err(waiting(
+            "expired_token",
+            "the sign-in expired or its token was given already; ask again",
+        )),
+    }
 }
 
 async fn list_tokens(State(app): State<Arc<App>>, p: Person) -> Result<Json<Vec<TokenView>>> {

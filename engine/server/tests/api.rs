@@ -390,6 +390,40 @@ async fn the_authorisation_matrix_denies_by_default() {
             cells += 1;
             continue;
         }
+        if key == "POST /api/v1/device" {
+            // Anyone may ask a command line's sign-in through the browser: what it gives is a
+            // code that only a signed-in person's approval turns into a token.
+            let (st, b) = s
+                .call(
+                    method.clone(),
+                    doc.path,
+                    None,
+                    Body::Json(json!({"label": "x"})),
+                )
+                .await;
+            assert_eq!(st, StatusCode::CREATED, "{key}: {b}");
+            assert!(
+                b["device_code"].as_str().unwrap().starts_with("sfd_"),
+                "{b}"
+            );
+            cells += 1;
+            continue;
+        }
+        if key == "POST /api/v1/device/token" {
+            // A token only for a grant asked for (and approved: `tests/engine_cli.rs`).
+            let body = Body::Json(json!({"device_code": "sfd_never-asked-for"}));
+            let (st, b) = s.call(method.clone(), doc.path, None, body).await;
+            assert_eq!(st, StatusCode::BAD_REQUEST, "{key}: {b}");
+            assert!(
+                b["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("no sign-in was asked for"),
+                "{b}"
+            );
+            cells += 1;
+            continue;
+        }
         if doc.access == Access::Public {
             // Anyone may try; wrong credentials are refused as such.
             let (st, b) = s.call(method.clone(), doc.path, None, body.clone()).await;

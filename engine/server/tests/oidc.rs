@@ -200,12 +200,22 @@ async fn to_callback(s: &Server, login: &str) -> (String, String) {
 
 /// As [`to_callback`], with the browser at the provider (its cookie jar: its session there).
 async fn to_callback_in(s: &Server, login: &str) -> (String, String, reqwest::Client) {
+    to_callback_from(s, login, "/api/v1/oidc/login").await
+}
+
+/// As [`to_callback_in`], the sign-in started at `start` (a path of the server); the cookies
+/// it set, as a `cookie` header carries them.
+async fn to_callback_from(
+    s: &Server,
+    login: &str,
+    start: &str,
+) -> (String, String, reqwest::Client) {
     let plain = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let r = plain
-        .get(format!("{}/api/v1/oidc/login", s.base))
+        .get(format!("{}{start}", s.base))
         .send()
         .await
         .unwrap();
@@ -217,7 +227,13 @@ async fn to_callback_in(s: &Server, login: &str) -> (String, String, reqwest::Cl
             && cookie.contains("Secure"),
         "{cookie}"
     );
-    let state_cookie = cookie.split(';').next().unwrap().to_owned();
+    let state_cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect::<Vec<_>>()
+        .join("; ");
     let auth = r.headers()["location"].to_str().unwrap().to_owned();
     assert!(
         auth.contains("code_challenge_method=S256") && auth.contains("nonce="),
@@ -694,4 +710,146 @@ async fn let_in_and_refused(s: &Server, admitted: &str, refused: &str) -> String
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert!(session.is_none());
     body["detail"].as_str().unwrap().to_owned()
+}
+
+/// A person of the identity provider, who has no password here, signs a command line in
+/// through the browser (RFC 8628, `studyflow login --device`): the token is theirs as the
+/// provider's person, lives no longer than a session, and the decision is audited. With the
+/// last proof older than 5 minutes the page asks for a new sign-in at the provider first,
+/// which comes back to the page with the code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_of_the_provider_signs_a_command_line_in_through_the_browser() {
+    let Some(Registered {
+        p, s, store, dir, ..
+    }) = registered("device", &[], &[], &[("inese.kalnina", "sub-inese")]).await
+    else {
+        return;
+    };
+    let (callback, cookie) = to_callback(&s, "inese.kalnina").await;
+    let (status, body, session) = come_back(&callback, &cookie).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let session = session.unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let ask = || async {
+        let r = http
+            .post(format!("{}/api/v1/device", s.base))
+            .json(&serde_json::json!({"label": "work laptop"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json::<Value>().await.unwrap()
+    };
+    let page = |code: String| {
+        let http = http.clone();
+        let session = session.clone();
+        let url = format!("{}/device?code={code}", s.base);
+        async move {
+            http.get(url)
+                .header("cookie", session)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let asked = ask().await;
+    let code = asked["user_code"].as_str().unwrap().to_owned();
+    let r = page(code.clone()).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("work laptop") && html.contains(&code),
+        "{html}"
+    );
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap()
+        .to_owned();
+    let r = http
+        .post(format!("{}/device", s.base))
+        .header("cookie", &session)
+        .header("sec-fetch-site", "same-origin")
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("code", &code),
+            ("decision", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = http
+        .post(format!("{}/api/v1/device/token", s.base))
+        .json(&serde_json::json!({"device_code": asked["device_code"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let issued: Value = r.json().await.unwrap();
+    let expires: jiff::Timestamp = issued["expires_at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        expires <= studyflow_runtime::Clock::now(&*s.clock) + jiff::SignedDuration::from_hours(12),
+        "a token of the provider's person lives no longer than a session: {expires}"
+    );
+    let r = http
+        .get(format!("{}/api/v1/session", s.base))
+        .bearer_auth(issued["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let me: Value = r.json().await.unwrap();
+    assert_eq!(me["login"], "inese.kalnina");
+    assert_eq!(me["issuer"], p.issuer.as_str());
+    let approved: Vec<_> = store
+        .audit_rows(0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.event.action == "device.approved")
+        .map(|r| r.event.actor)
+        .collect();
+    assert_eq!(approved.len(), 1);
+    assert!(approved[0].starts_with("inese.kalnina (") && approved[0].contains("sub-inese"));
+
+    // Six minutes on (the provider still vouches for the session), a new command line's code:
+    // a new sign-in at the provider first, which comes back to the page with the code.
+    s.clock.advance(jiff::SignedDuration::from_secs(360));
+    let code = ask().await["user_code"].as_str().unwrap().to_owned();
+    let r = page(code.clone()).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let to = r.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(to, format!("/reauthenticate?next=/device%3Fcode%3D{code}"));
+    let html = http
+        .get(format!("{}{to}", s.base))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let start = format!("/api/v1/oidc/login?next=/device%3Fcode%3D{code}");
+    // (As the page writes it: HTML-escaped.)
+    assert!(html.contains(&start.replace('/', "&#x2f;")), "{html}");
+    let (callback, cookies, _) = to_callback_from(&s, "inese.kalnina", &start).await;
+    let r = http
+        .get(&callback)
+        .header("cookie", &cookies)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    let back = r.text().await.unwrap();
+    assert!(
+        back.contains(&format!("&#x2f;device?code={code}")),
+        "the sign-in comes back to the page with the code: {back}"
+    );
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
 }

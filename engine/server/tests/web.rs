@@ -725,6 +725,44 @@ async fn people_submit_review_and_approve_in_the_browser() {
         "the approver's Latvian, after the researcher's English"
     );
 
+    // A command line's sign-in through the browser (`studyflow login --device`): the code it
+    // shows entered on the page, a mistyped one refused, what asks shown, then approved.
+    let asked: serde_json::Value = reqwest::Client::new()
+        .post(s.url("/api/v1/device"))
+        .json(&serde_json::json!({"label": "Gata klēpjdators"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    b.go(&s.url("/device")).await;
+    accessible(&b, "device code").await;
+    b.type_into("#code", "BCDF-GHJX").await;
+    b.click("form.stack button[type=submit]").await;
+    assert!(b.text("#problem").await.contains("10 minūtēm"));
+    accessible(&b, "device code unknown").await;
+    b.go(&s.url("/device")).await;
+    b.type_into("#code", asked["user_code"].as_str().unwrap())
+        .await;
+    b.click("form.stack button[type=submit]").await;
+    let grant = b.text("#grant").await;
+    assert!(
+        grant.contains("Gata klēpjdators") && grant.contains("127.0.0.1"),
+        "{grant}"
+    );
+    accessible(&b, "device grant").await;
+    b.click("#approve").await;
+    assert!(b.text("#decided").await.starts_with("Atļauts"));
+    accessible(&b, "device approved").await;
+    let r = reqwest::Client::new()
+        .post(s.url("/api/v1/device/token"))
+        .json(&serde_json::json!({"device_code": asked["device_code"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+
     // Nothing on any page needed what the CSP forbids (no inline script or style).
     let console = b.console().await.to_string();
     assert!(!console.contains("Content Security Policy"), "{console}");

@@ -61,7 +61,7 @@ pub enum CredentialKind {
 }
 
 impl CredentialKind {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             CredentialKind::Session => "session",
             CredentialKind::Token => "token",
@@ -138,7 +138,7 @@ macro_rules! credential_from {
 }
 
 const ACCOUNT_COLUMNS: &str = "login, display_name, password_hash, totp_secret, totp_last_step, disabled, external, oidc_subject, failed_attempts, locked_until, created_at, updated_at";
-const CREDENTIAL_COLUMNS: &str = "hash, kind, login, issuer, subject, label, csrf_hash, created_at, auth_at, last_used_at, expires_at, revoked_at";
+pub(crate) const CREDENTIAL_COLUMNS: &str = "hash, kind, login, issuer, subject, label, csrf_hash, created_at, auth_at, last_used_at, expires_at, revoked_at";
 
 impl Store {
     /// Adds a local account; refused if the login is taken.
@@ -385,23 +385,7 @@ impl Store {
     /// Stores a new credential.
     pub async fn put_credential(&self, c: &CredentialRow, audit: &[AuditEvent]) -> Result<()> {
         in_tx!(self, |tx, _b| {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO credentials ({CREDENTIAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-            )))
-            .bind(&c.hash)
-            .bind(c.kind.as_str())
-            .bind(&c.login)
-            .bind(&c.issuer)
-            .bind(&c.subject)
-            .bind(&c.label)
-            .bind(&c.csrf_hash)
-            .bind(c.created_at)
-            .bind(c.auth_at)
-            .bind(c.last_used_at)
-            .bind(c.expires_at)
-            .bind(c.revoked_at)
-            .execute(&mut *tx)
-            .await?;
+            insert_credential!(tx, c);
             push_audit!(self, tx, audit);
         });
         Ok(())
@@ -489,6 +473,30 @@ impl Store {
         Ok(revoked)
     }
 }
+
+/// Inserts the credential `$c` inside the transaction `$tx`.
+macro_rules! insert_credential {
+    ($tx:expr, $c:expr) => {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO credentials ({CREDENTIAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        )))
+        .bind(&$c.hash)
+        .bind($c.kind.as_str())
+        .bind(&$c.login)
+        .bind(&$c.issuer)
+        .bind(&$c.subject)
+        .bind(&$c.label)
+        .bind(&$c.csrf_hash)
+        .bind($c.created_at)
+        .bind($c.auth_at)
+        .bind($c.last_used_at)
+        .bind($c.expires_at)
+        .bind($c.revoked_at)
+        .execute(&mut *$tx)
+        .await?
+    };
+}
+pub(crate) use insert_credential;
 
 /// Revokes every credential of `$login` inside the transaction `$tx`.
 macro_rules! revoke_all {

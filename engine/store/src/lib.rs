@@ -19,6 +19,7 @@
 
 mod accounts;
 mod audit;
+mod devices;
 pub mod failpoint;
 mod migrate;
 mod runs;
@@ -36,6 +37,7 @@ pub use audit::{
     AuditEvent, AuditFilter, AuditRow, AuditTrust, RESERVED_OBJECTS, TrustedWitness, Verification,
     append_note, leaf_hash, row_hash, verify_export,
 };
+pub use devices::{DeviceGrantRow, DeviceState};
 pub use runs::{
     Activation, Claimed, Effect, Expect, Finish, NewRun, RunGroup, RunRow, RunState, TaskMode,
     object as run_object,
@@ -48,7 +50,7 @@ use sqlx::sqlite::{
 };
 
 /// The schema version this build knows; migrations `0001`…`SCHEMA_VERSION` per backend.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// Which database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

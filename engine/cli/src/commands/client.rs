@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use studyflow_server::api::{
-    Done, NoteView, Page, ReleaseFiles, Supplied, TaskFiles, TaskView, TokenIssued,
+    DeviceGranting, Done, NoteView, Page, ReleaseFiles, Supplied, TaskFiles, TaskView, TokenIssued,
 };
 use studyflow_server::problem::Problem;
 
@@ -404,6 +404,10 @@ fn segment(id: &str) -> anyhow::Result<&str> {
 pub async fn login(a: &LoginArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     let base = server_base(&a.server);
     check_transport(&base)?;
+    if a.device {
+        return device_login(a, &base, ctx).await;
+    }
+    let login = a.login.as_deref().unwrap_or_default();
     let pw = password(a.password_file.as_deref(), "password: ")?;
     let code = match &a.code {
         Some(c) => c.clone(),
@@ -411,36 +415,99 @@ pub async fn login(a: &LoginArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     };
     let sent = http()?
         .post(format!("{base}/api/v1/tokens"))
-        .json(&json!({"login": a.login, "password": pw, "code": code, "label": a.label, "days": a.days}))
+        .json(&json!({"login": login, "password": pw, "code": code, "label": a.label, "days": a.days}))
         .send()
         .await;
     match reply(sent, &base).await? {
-        Reply::Ok(v) => {
-            let t: TokenIssued = serde_json::from_value(v)?;
-            let path = token_file(&a.server)?;
-            // The token kept before is revoked, not left valid on the server.
-            if let Ok(old) = Client::new(&a.server) {
-                let _ = old
-                    .send(Method::DELETE, "/api/v1/session", &Body::None)
-                    .await;
-            }
-            write_kept(
-                &path,
-                &Kept {
-                    server: base.clone(),
-                    token: t.token,
-                },
-            )?;
-            writeln!(
-                ctx.out,
-                "signed in to {base} as {}; the token is kept in {} until {}",
-                a.login,
-                path.display(),
-                t.expires_at
-            )?;
-            Ok(EXIT_OK)
-        }
+        Reply::Ok(v) => keep_token(a, &base, serde_json::from_value(v)?, ctx).await,
         Reply::Problem(p) => refused(ctx, &p, None),
+    }
+}
+
+/// Keeps the token `t` for `studyflow login`'s server, revoking the one kept before, and says
+/// who is signed in.
+async fn keep_token(
+    a: &LoginArgs,
+    base: &str,
+    t: TokenIssued,
+    ctx: &mut Context<'_>,
+) -> anyhow::Result<u8> {
+    let path = token_file(&a.server)?;
+    // The token kept before is revoked, not left valid on the server.
+    if let Ok(old) = Client::new(&a.server) {
+        let _ = old
+            .send(Method::DELETE, "/api/v1/session", &Body::None)
+            .await;
+    }
+    write_kept(
+        &path,
+        &Kept {
+            server: base.to_owned(),
+            token: t.token,
+        },
+    )?;
+    let me = Client::new(&a.server)?
+        .send(Method::GET, "/api/v1/session", &Body::None)
+        .await?;
+    let who = match &me {
+        Reply::Ok(v) => v["login"].as_str().unwrap_or("(unknown)").to_owned(),
+        Reply::Problem(p) => anyhow::bail!("the token just issued is refused: {}", p.detail),
+    };
+    writeln!(
+        ctx.out,
+        "signed in to {base} as {who}; the token is kept in {} until {}",
+        path.display(),
+        t.expires_at
+    )?;
+    Ok(EXIT_OK)
+}
+
+/// `studyflow login --device`: a code to enter in the browser, then a poll every few seconds
+/// until the person approves or denies it there, or it expires (RFC 8628 §3.4–3.5).
+async fn device_login(a: &LoginArgs, base: &str, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
+    let http = http()?;
+    let sent = http
+        .post(format!("{base}/api/v1/device"))
+        .json(&json!({"label": a.label, "days": a.days}))
+        .send()
+        .await;
+    let asked: DeviceGranting = match reply(sent, base).await? {
+        Reply::Ok(v) => serde_json::from_value(v)?,
+        Reply::Problem(p) => return refused(ctx, &p, None),
+    };
+    writeln!(
+        ctx.err,
+        "To sign in, open {base}{} in a browser where you are signed in to studyflow and enter the code\n\n    {}\n\n(or open {base}{}). Check that the page shows this code. It expires in {} minutes; waiting…",
+        asked.verification_path,
+        asked.user_code,
+        asked.verification_path_complete,
+        (asked.expires_in + 59) / 60
+    )?;
+    let mut interval = asked.interval.max(1);
+    // The server says when the grant has expired (`expired_token`).
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(
+            u64::try_from(interval).unwrap_or(5),
+        ))
+        .await;
+        let sent = http
+            .post(format!("{base}/api/v1/device/token"))
+            .json(&json!({"device_code": asked.device_code}))
+            .send()
+            .await;
+        match reply(sent, base).await? {
+            Reply::Ok(v) => return keep_token(a, base, serde_json::from_value(v)?, ctx).await,
+            Reply::Problem(p) => match p.short() {
+                "authorization_pending" => {}
+                // RFC 8628 §3.5: five seconds more from now on.
+                "slow_down" => interval += 5,
+                "access_denied" => {
+                    writeln!(ctx.err, "the sign-in was denied in the browser")?;
+                    return Ok(crate::EXIT_FINDINGS);
+                }
+                _ => return refused(ctx, &p, None),
+            },
+        }
     }
 }
 

@@ -70,6 +70,10 @@ fn templates() -> &'static Environment<'static> {
 /// Every template, by name.
 pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../../web/templates/base.html")),
+    (
+        "device.html",
+        include_str!("../../web/templates/device.html"),
+    ),
     ("error.html", include_str!("../../web/templates/error.html")),
     (
         "sign_in.html",

@@ -99,6 +99,8 @@ pub fn pages() -> Vec<(PageDoc, axum::routing::MethodRouter<Arc<App>>)> {
         (p("GET", "/validate", SignedIn), get(validate_page)),
         (p("POST", "/validate", SignedIn), post(validate)),
         (p("GET", "/calendar", SignedIn), get(calendar)),
+        (p("GET", "/device", SignedIn), get(device_page)),
+        (p("POST", "/device", SignedIn), post(device_decide)),
     ]
 }
 
@@ -130,7 +132,8 @@ signed!(
     RefuseForm,
     ReauthForm,
     CompleteForm,
-    SpecForm
+    SpecForm,
+    DeviceForm
 );
 
 async fn style() -> Response {
@@ -179,7 +182,7 @@ async fn sign_in_page(
     render(
         &anonymous(chosen),
         "sign_in.html",
-        context! { provider => app.oidc.is_some(), next },
+        context! { provider => app.oidc.is_some(), provider_href => provider_href(next), next },
     )
 }
 
@@ -1302,6 +1305,11 @@ async fn reauth_page(v: Viewer, Query(q): Query<NextQuery>) -> Response {
     reauth_form(&v, q.next.as_deref(), StatusCode::OK, None)
 }
 
+/// The sign-in at the identity provider, coming back to `next`.
+fn provider_href(next: &str) -> String {
+    format!("/api/v1/oidc/login?next={}", super::url_escape(next))
+}
+
 fn reauth_form(
     v: &Viewer,
     next: Option<&str>,
@@ -1315,6 +1323,7 @@ fn reauth_form(
         "reauthenticate.html",
         context! {
             next,
+            provider_href => provider_href(next),
             problem,
             local => v.who.issuer() == studyflow_identity::LOCAL_ISSUER,
         },
@@ -1356,6 +1365,121 @@ async fn reauthenticate(
             StatusCode::UNAUTHORIZED,
             Some(i18n::text(v.chosen.lang, "sign_in.refused")),
         )),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct DeviceQuery {
+    code: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DeviceForm {
+    csrf: String,
+    #[serde(default)]
+    code: String,
+    /// `approve` or `deny`.
+    #[serde(default)]
+    decision: String,
+}
+
+/// A command line's sign-in through the browser (RFC 8628; `studyflow login --device`): the
+/// person enters the code their command line shows and sees what asks — its label, address
+/// and time — before approving it. Deciding needs a recent proof of identity, asked for before
+/// anything is shown, so the person comes back here with the code after proving it.
+async fn device_page(
+    State(app): State<Arc<App>>,
+    v: Viewer,
+    Query(q): Query<DeviceQuery>,
+) -> Result<Response> {
+    let frame = v.frame("");
+    let Some(typed) = q.code.filter(|c| !c.trim().is_empty()) else {
+        return Ok(render(&frame, "device.html", context! {}));
+    };
+    if app
+        .engine
+        .require_recent_proof(&v.who, "approve a command line's sign-in")
+        .is_err()
+    {
+        // The code as shown, when it is one (a typed one is kept as typed, to say it is not).
+        let shown = studyflow_identity::devices::normalise_user_code(&typed).map_or_else(
+            || typed.trim().to_owned(),
+            |c| studyflow_identity::devices::show_user_code(&c),
+        );
+        let back = format!("{}?code={}", crate::DEVICE_PAGE, super::url_escape(&shown));
+        return Ok(see_other(&format!(
+            "/reauthenticate?next={}",
+            super::url_escape(&back)
+        )));
+    }
+    device_shown(&app, &v, &typed, StatusCode::OK).await
+}
+
+/// The grant waiting under `typed` with its approve and deny buttons, or the code form again
+/// saying no sign-in waits for it.
+async fn device_shown(app: &App, v: &Viewer, typed: &str, status: StatusCode) -> Result<Response> {
+    let frame = v.frame("");
+    let now = app.engine.now();
+    Ok(match app.accounts.pending_device(typed, now).await? {
+        Some(g) => render_status(
+            &frame,
+            status,
+            "device.html",
+            context! {
+                grant => context! {
+                    code => g.user_code,
+                    label => g.label,
+                    client => g.client,
+                    requested => riga_clock(g.requested_at),
+                    expires => riga_clock(g.expires_at),
+                },
+            },
+        ),
+        None => render_status(
+            &frame,
+            StatusCode::NOT_FOUND,
+            "device.html",
+            context! {
+                code => typed.chars().take(20).collect::<String>(),
+                problem => i18n::text(v.chosen.lang, "device.unknown"),
+            },
+        ),
+    })
+}
+
+/// An instant as the clock in Riga shows it (`2026-12-01 08:15`).
+fn riga_clock(us: i64) -> String {
+    let tz = jiff::tz::TimeZone::get("Europe/Riga").unwrap_or(jiff::tz::TimeZone::UTC);
+    from_micros(us)
+        .to_zoned(tz)
+        .strftime("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
+async fn device_decide(State(app): State<Arc<App>>, a: Acting<DeviceForm>) -> Result<Response> {
+    let v = &a.viewer;
+    let approve = match a.form.decision.as_str() {
+        "approve" => true,
+        "deny" => false,
+        _ => return Err(Problem::bad_request("approve or deny")),
+    };
+    app.engine
+        .require_recent_proof(&v.who, "approve a command line's sign-in")?;
+    let now = app.engine.now();
+    match app
+        .accounts
+        .decide_device(&a.form.code, &v.who, approve, now)
+        .await
+    {
+        Ok(()) => Ok(render(
+            &v.frame(""),
+            "device.html",
+            context! { decided => if approve { "approved" } else { "denied" } },
+        )),
+        Err(studyflow_identity::IdentityError::Invalid(_)) => {
+            device_shown(&app, v, &a.form.code, StatusCode::NOT_FOUND).await
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
