@@ -865,7 +865,9 @@ fn the_demo_runs_the_recidivism_study_end_to_end() {
         );
         let (status, body) = released("gatis.krumins", 1).await;
         assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
-        assert!(String::from_utf8_lossy(&body).contains("p.22.5"));
+        // In the approver's language (Latvian, the pages' own), with its MK403 point.
+        let said = String::from_utf8_lossy(&body);
+        assert!(said.contains("MK403 22.5., 24., 25.1. p."), "{said}");
     });
     // Each download is in the audit: who, which file, its sha256.
     let export = studyflow(&["audit", "export", "--database", db.to_str().unwrap()]).stdout;

@@ -20,7 +20,9 @@ use crate::clock::{Clock, micros, riga_date, riga_end_of_day, riga_midnight};
 use crate::dataplane::{DataPlane, Subject};
 use crate::people::{StudyAct, authorise, authorise_act, has_role, service_persons, team_member};
 
-pub use crate::error::{EngineError, Result};
+use crate::error::Latvian as _;
+pub use crate::error::{EngineError, ProvenAct, Result, Said};
+use crate::said;
 
 /// Engine settings.
 #[derive(Debug, Clone)]
@@ -258,14 +260,15 @@ impl Engine {
             .version(study, Some(version))
             .await?
             .ok_or_else(|| {
-                EngineError::NotFound(format!("no version {version} of study `{study}`"))
+                EngineError::NotFound(said!(
+                    "no version {version} of study `{study}`",
+                    "pētījumam `{study}` nav {version}. versijas"
+                ))
             })?;
         let checked = studyflow_spec::check(&v.spec);
-        let spec = checked.spec.ok_or_else(|| {
-            EngineError::Refused(format!(
-                "the stored spec of `{study}` version {version} no longer parses"
-            ))
-        })?;
+        let spec = checked
+            .spec
+            .ok_or_else(|| no_longer_parses(study, version))?;
         let (plan, _) = studyflow_plan::compile(&spec, &v.spec, &self.calendar, None);
         // The destruction of identifying data (MK403 p.26) runs whatever the compiler became:
         // its step as compiled today, uncached, for that step alone (see `Worker::execute`).
@@ -279,8 +282,9 @@ impl Engine {
         let stored: serde_json::Value = serde_json::from_str(&v.plan_json).unwrap_or_default();
         let now = studyflow_plan::render::json(&plan);
         if plan_shape(&stored) != plan_shape(&now) {
-            return Err(EngineError::Refused(format!(
+            return Err(EngineError::Refused(said!(
                 "the plan of `{study}` version {version} compiles today to steps or an order other than the approved plan {} (the compiler changed); submit the spec again as an amendment",
+                "pētījuma `{study}` {version}. versijas plāns šodien kompilējas citos soļos vai citā secībā nekā apstiprinātais plāns {} (kompilators ir mainījies); iesniedz specifikāciju vēlreiz kā grozījumu",
                 v.plan_hash
             )));
         }
@@ -295,15 +299,22 @@ impl Engine {
     /// The acts that cannot be undone or that let data out — approving, recording a contract,
     /// terminating — need a recent proof of identity, not only a session or token that may
     /// have been left open.
-    pub fn require_recent_proof(&self, who: &Identity, act: &str) -> Result<()> {
+    pub fn require_recent_proof(&self, who: &Identity, act: ProvenAct) -> Result<()> {
         let window = i64::try_from(self.options.step_up.as_micros()).unwrap_or(i64::MAX);
         if who.recently_authenticated(self.now(), window) {
             Ok(())
         } else {
-            Err(EngineError::Reauthenticate(format!(
-                "to {act}, prove who you are again (password and code): the last proof is older than {} minutes",
-                self.options.step_up.as_secs() / 60
-            )))
+            let minutes = self.options.step_up.as_secs() / 60;
+            Err(EngineError::Reauthenticate(Said {
+                en: format!(
+                    "to {}, prove who you are again (password and code, or a new sign-in at the identity provider): the last proof is older than {minutes} minutes",
+                    act.en()
+                ),
+                lv: format!(
+                    "lai {}, apliecini savu identitāti vēlreiz (ar paroli un kodu vai no jauna pierakstoties identitātes pakalpojumā): pēdējais apliecinājums ir vecāks par {minutes} minūtēm",
+                    act.lv()
+                ),
+            }))
         }
     }
 
@@ -315,16 +326,18 @@ impl Engine {
         // A new study only: a later version is an amendment, decided by the persons of the
         // version in force, never by whoever writes themselves into a new spec (MK403 p.3).
         if spec.version.0 != 1 {
-            return Err(EngineError::Refused(format!(
+            return Err(EngineError::Refused(said!(
                 "a new study's spec has `version: 1`, not {}; a changed spec of a study is an amendment (`studyflow amend`), approved in its turn (MK403 p.3)",
+                "jauna pētījuma specifikācijā ir `version: 1`, nevis {}; mainīta pētījuma specifikācija ir grozījums (`studyflow amend`), ko apstiprina tāpat (MK403 3. p.)",
                 spec.version.0
             )));
         }
         // The audit's objects outside any study (`account/<login>`, `audit`) are named so that
         // no study's audit can take them for its own.
         if studyflow_store::RESERVED_OBJECTS.contains(&spec.id.as_str()) {
-            return Err(EngineError::Refused(format!(
+            return Err(EngineError::Refused(said!(
                 "the id `{}` is reserved for the audit's own records; choose another",
+                "identifikators `{}` ir rezervēts pašas audita pierakstiem; izvēlies citu",
                 spec.id
             )));
         }
@@ -333,12 +346,17 @@ impl Engine {
             // of their business.
             return Err(EngineError::Refused(
                 if self.involved(&spec.id, who).await? {
-                    format!(
+                    said!(
                         "study `{}` exists already; submit a changed spec with `amend` (MK403 p.3)",
+                        "pētījums `{}` jau pastāv; mainītu specifikāciju iesniedz ar `amend` (MK403 3. p.)",
                         spec.id
                     )
                 } else {
-                    format!("the id `{}` cannot be used; choose another", spec.id)
+                    said!(
+                        "the id `{}` cannot be used; choose another",
+                        "identifikatoru `{}` nevar izmantot; izvēlies citu",
+                        spec.id
+                    )
                 },
             ));
         }
@@ -355,15 +373,16 @@ impl Engine {
         who: &Identity,
     ) -> Result<(String, i64, String)> {
         if self.store.study(study).await?.is_none() {
-            return Err(EngineError::NotFound(format!("no study `{study}`")));
+            return Err(no_study(study));
         }
         // Amended by a person the version in force names, not one the amendment adds.
         let authority = self.authority(study, None).await?;
         authorise_act(&authority, StudyAct::Amend, who)?;
         let (spec, plan) = self.compile(bytes)?;
         if spec.id != study {
-            return Err(EngineError::Refused(format!(
+            return Err(EngineError::Refused(said!(
                 "the spec is of study `{}`, not `{study}`",
+                "specifikācija ir pētījumam `{}`, nevis `{study}`",
                 spec.id
             )));
         }
@@ -430,12 +449,12 @@ impl Engine {
             .store
             .version(study, Some(version))
             .await?
-            .ok_or_else(|| EngineError::NotFound(format!("no study `{study}`")))?;
-        let spec = Arc::new(studyflow_spec::check(&v.spec).spec.ok_or_else(|| {
-            EngineError::Refused(format!(
-                "the stored spec of `{study}` version {version} no longer parses"
-            ))
-        })?);
+            .ok_or_else(|| no_study(study))?;
+        let spec = Arc::new(
+            studyflow_spec::check(&v.spec)
+                .spec
+                .ok_or_else(|| no_longer_parses(study, version))?,
+        );
         self.specs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -516,10 +535,16 @@ impl Engine {
             .store
             .version(study, Some(version))
             .await?
-            .ok_or_else(|| EngineError::NotFound(format!("no version {version} of `{study}`")))?;
+            .ok_or_else(|| {
+                EngineError::NotFound(said!(
+                    "no version {version} of `{study}`",
+                    "pētījumam `{study}` nav {version}. versijas"
+                ))
+            })?;
         let stored: Stored = serde_json::from_str(&v.plan_json).map_err(|e| {
-            EngineError::Refused(format!(
-                "the stored plan of `{study}` version {version} does not read: {e}"
+            EngineError::Refused(said!(
+                "the stored plan of `{study}` version {version} does not read: {e}",
+                "pētījuma `{study}` {version}. versijas saglabāto plānu nevar nolasīt: {e}"
             ))
         })?;
         Ok(stored.nodes.into_iter().map(|n| (n.id, n.kind)).collect())
@@ -529,7 +554,7 @@ impl Engine {
         self.store
             .study(study)
             .await?
-            .ok_or_else(|| EngineError::NotFound(format!("no study `{study}`")))
+            .ok_or_else(|| no_study(study))
     }
 
     /// Approves the latest submitted version, pinned to its plan hash (MK403 p.3, p.30.1). The
@@ -545,7 +570,7 @@ impl Engine {
         let user = who.login();
         let row = self.study_row(study).await?;
         let v = self
-            .waiting_for(study, who, expected_hash, "approve")
+            .waiting_for(study, who, expected_hash, ProvenAct::Approve)
             .await?;
         self.load(study, v.version).await?;
         let now = self.now();
@@ -578,7 +603,7 @@ impl Engine {
         study: &str,
         who: &Identity,
         expected_hash: Option<&str>,
-        act: &str,
+        act: ProvenAct,
     ) -> Result<studyflow_store::VersionRow> {
         let user = who.login();
         self.study_row(study).await?;
@@ -586,32 +611,53 @@ impl Engine {
             .store
             .version(study, None)
             .await?
-            .ok_or_else(|| EngineError::NotFound(format!("no study `{study}`")))?;
+            .ok_or_else(|| no_study(study))?;
         let in_force = self.authority(study, None).await?;
         if !has_role(&in_force, who, ServiceRole::Approver) {
-            return Err(EngineError::Forbidden(format!(
-                "`{user}` is not bound to an approver among the authorised persons of `{study}` in force (MK403 p.3, p.25.1)"
+            return Err(EngineError::Forbidden(said!(
+                "`{user}` is not bound to an approver among the authorised persons of `{study}` in force (MK403 p.3, p.25.1)",
+                "`{user}` nav apstiprinātājs starp pētījuma `{study}` spēkā esošās versijas pilnvarotajām personām (MK403 3., 25.1. p.)"
             )));
         }
         if v.state == VersionState::Submitted && v.submitted_by == user {
-            return Err(EngineError::Forbidden(format!(
-                "`{user}` submitted version {} of `{study}` and cannot also {act} it (MK403 p.3: the Service approves the application)",
-                v.version
-            )));
+            let (en, lv) = if act == ProvenAct::Refuse {
+                ("refuse", "noraidīt")
+            } else {
+                ("approve", "apstiprināt")
+            };
+            return Err(EngineError::Forbidden(Said {
+                en: format!(
+                    "`{user}` submitted version {} of `{study}` and cannot also {en} it (MK403 p.3: the Service approves the application)",
+                    v.version
+                ),
+                lv: format!(
+                    "`{user}` iesniedza pētījuma `{study}` {}. versiju un nevar to arī {lv} (MK403 3. p.: pieteikumu apstiprina dienests)",
+                    v.version
+                ),
+            }));
         }
         self.require_recent_proof(who, act)?;
         if v.state != VersionState::Submitted {
-            return Err(EngineError::Refused(format!(
-                "no version of `{study}` is waiting for approval (version {} is {})",
-                v.version, v.state
-            )));
+            return Err(EngineError::Refused(Said {
+                en: format!(
+                    "no version of `{study}` is waiting for approval (version {} is {})",
+                    v.version, v.state
+                ),
+                lv: format!(
+                    "neviena pētījuma `{study}` versija negaida apstiprinājumu ({}. versija ir {})",
+                    v.version,
+                    v.state.lv()
+                ),
+            }));
         }
         if let Some(h) = expected_hash
             && h != v.plan_hash
         {
-            return Err(EngineError::Refused(format!(
+            return Err(EngineError::Refused(said!(
                 "version {} of `{study}` has plan {}, not the {h} you reviewed; nothing was decided",
-                v.version, v.plan_hash
+                "pētījuma `{study}` {}. versijai ir plāns {}, nevis tevis pārskatītais {h}; nekas netika izlemts",
+                v.version,
+                v.plan_hash
             )));
         }
         Ok(v)
@@ -631,13 +677,14 @@ impl Engine {
         reason: &str,
     ) -> Result<i64> {
         let v = self
-            .waiting_for(study, who, expected_hash, "refuse")
+            .waiting_for(study, who, expected_hash, ProvenAct::Refuse)
             .await?;
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > 2000 {
-            return Err(EngineError::Refused(
-                "a refusal gives its reason, in at most 2000 characters".into(),
-            ));
+            return Err(EngineError::Refused(said!(
+                "a refusal gives its reason, in at most 2000 characters",
+                "noraidījumam norāda iemeslu, ne garāku par 2000 rakstzīmēm"
+            )));
         }
         let reason = studyflow_spec::diagnostic::mask_personal_codes(reason);
         let now = self.now();
@@ -667,35 +714,45 @@ impl Engine {
         if !service_persons(&in_force, who)
             .any(|p| matches!(p.role, ServiceRole::Approver | ServiceRole::Supervisor))
         {
-            return Err(EngineError::Forbidden(format!(
-                "`{user}` is not bound to an approver or supervisor among the spec's authorised persons (MK403 p.30.2)"
+            return Err(EngineError::Forbidden(said!(
+                "`{user}` is not bound to an approver or supervisor among the spec's authorised persons (MK403 p.30.2)",
+                "`{user}` nav ne apstiprinātājs, ne uzraugs starp specifikācijas pilnvarotajām personām (MK403 30.2. p.)"
             )));
         }
-        self.require_recent_proof(who, "record a contract")?;
+        self.require_recent_proof(who, ProvenAct::RecordContract)?;
         let version = self.approved_version(study).await?;
         let loaded = self.load(study, version).await?;
         let Some(external) = &loaded.spec.external else {
-            return Err(EngineError::Refused(format!(
-                "`{study}` has no external researcher, so there is no contract to record (MK403 p.5)"
+            return Err(EngineError::Refused(said!(
+                "`{study}` has no external researcher, so there is no contract to record (MK403 p.5)",
+                "pētījumam `{study}` nav pētījuma izstrādātāja, tāpēc nav līguma, ko reģistrēt (MK403 5. p.)"
             )));
         };
         if row.state != StudyState::Approved {
-            return Err(EngineError::Refused(format!(
-                "`{study}` is {}, not approved and waiting for its contract",
-                row.state
-            )));
+            return Err(EngineError::Refused(Said {
+                en: format!(
+                    "`{study}` is {}, not approved and waiting for its contract",
+                    row.state
+                ),
+                lv: format!(
+                    "pētījums `{study}` ir {}, nevis apstiprināts un gaida līgumu",
+                    row.state.lv()
+                ),
+            }));
         }
         // The contract as the approved spec states it: a contract recorded as concluded names
         // the number and the date the approver saw (p.5), and none is concluded in the future.
         let today = riga_date(self.clock.now());
         if c.number.trim().is_empty() {
-            return Err(EngineError::Refused(
-                "a concluded contract has a number (MK403 p.5)".into(),
-            ));
+            return Err(EngineError::Refused(said!(
+                "a concluded contract has a number (MK403 p.5)",
+                "noslēgtam līgumam ir numurs (MK403 5. p.)"
+            )));
         }
         if c.concluded_on > today {
-            return Err(EngineError::Refused(format!(
+            return Err(EngineError::Refused(said!(
                 "a contract concluded on {} is not concluded yet: today is {today} (MK403 p.5, p.30.2)",
+                "līgums, kas noslēgts {}, vēl nav noslēgts: šodien ir {today} (MK403 5., 30.2. p.)",
                 c.concluded_on
             )));
         }
@@ -703,16 +760,18 @@ impl Engine {
             if let Some(number) = stated.number.as_deref().filter(|n| !n.trim().is_empty())
                 && number.trim() != c.number.trim()
             {
-                return Err(EngineError::Refused(format!(
+                return Err(EngineError::Refused(said!(
                     "the contract number `{}` is not the one in the approved spec (`{number}`); a different contract is an amendment (MK403 p.5)",
+                    "līguma numurs `{}` nav tas, kas norādīts apstiprinātajā specifikācijā (`{number}`); cits līgums ir grozījums (MK403 5. p.)",
                     c.number
                 )));
             }
             if let Some(on) = stated.concluded_on
                 && on.0 != c.concluded_on
             {
-                return Err(EngineError::Refused(format!(
+                return Err(EngineError::Refused(said!(
                     "the contract was concluded on {on} by the approved spec, not on {} (MK403 p.5)",
+                    "saskaņā ar apstiprināto specifikāciju līgums noslēgts {on}, nevis {} (MK403 5. p.)",
                     c.concluded_on
                 )));
             }
@@ -724,8 +783,9 @@ impl Engine {
         let mut signatories: Vec<String> = Vec::new();
         for given in &c.signatories {
             let Some(member) = team.iter().find(|m| same_person(&m.name, given)) else {
-                return Err(EngineError::Refused(format!(
+                return Err(EngineError::Refused(said!(
                     "`{}` is not in the external researcher's team; only its members' declarations are recorded (MK403 p.4.2, p.30.2)",
+                    "`{}` nav pētījuma izstrādātāja komandā; reģistrē tikai tās locekļu apliecinājumus (MK403 4.2., 30.2. p.)",
                     given.trim()
                 )));
             };
@@ -734,18 +794,29 @@ impl Engine {
             }
         }
         signatories.sort_unstable();
-        let missing: Vec<String> = team
+        let missing: Vec<(&str, &str)> = team
             .iter()
             .filter_map(|m| {
                 let why = m.needs_declaration()?;
-                (!signatories.contains(&m.name)).then(|| format!("{} ({why})", m.name))
+                (!signatories.contains(&m.name)).then_some((m.name.as_str(), why))
             })
             .collect();
         if !missing.is_empty() {
-            return Err(EngineError::Refused(format!(
-                "no signed non-disclosure declaration from {} (MK403 p.30.2)",
-                missing.join(", ")
-            )));
+            let en: Vec<String> = missing
+                .iter()
+                .map(|(n, why)| format!("{n} ({why})"))
+                .collect();
+            let lv: Vec<&str> = missing.iter().map(|(n, _)| *n).collect();
+            return Err(EngineError::Refused(Said {
+                en: format!(
+                    "no signed non-disclosure declaration from {} (MK403 p.30.2)",
+                    en.join(", ")
+                ),
+                lv: format!(
+                    "nav parakstīta apliecinājuma par ierobežotas pieejamības informācijas neizpaušanu no {} (MK403 30.2. p.)",
+                    lv.join(", ")
+                ),
+            }));
         }
         let measures = external.security_measures.as_ref();
         let complete = measures.is_some_and(|m| {
@@ -756,9 +827,10 @@ impl Engine {
                     .is_some_and(|n| !n.trim().is_empty())
         });
         if !c.measures_checked || !complete {
-            return Err(EngineError::Refused(
-                "the external researcher's security measures (MK403 p.33.3–33.5) must be stated in the spec and checked (--measures-checked)".into(),
-            ));
+            return Err(EngineError::Refused(said!(
+                "the external researcher's security measures (MK403 p.33.3–33.5) must be stated in the spec and checked (--measures-checked)",
+                "pētījuma izstrādātāja drošības pasākumiem (MK403 33.3.–33.5. p.) jābūt norādītiem specifikācijā un pārbaudītiem (--measures-checked)"
+            )));
         }
         let now = self.now();
         let row = studyflow_store::ContractRow {
@@ -788,7 +860,10 @@ impl Engine {
             .latest_approved_version(study)
             .await?
             .ok_or_else(|| {
-                EngineError::Refused(format!("`{study}` has no approved version (MK403 p.3)"))
+                EngineError::Refused(said!(
+                    "`{study}` has no approved version (MK403 p.3)",
+                    "pētījumam `{study}` nav apstiprinātas versijas (MK403 3. p.)"
+                ))
             })
     }
 
@@ -817,14 +892,19 @@ impl Engine {
         match (row.state, external) {
             (StudyState::Approved, false) | (StudyState::Contracted, true) => {}
             (StudyState::Approved, true) => {
-                return Err(EngineError::Refused(format!(
-                    "`{study}` is an external study: record the contract, the non-disclosure declarations and the security measures first (MK403 p.30.2)"
+                return Err(EngineError::Refused(said!(
+                    "`{study}` is an external study: record the contract, the non-disclosure declarations and the security measures first (MK403 p.30.2)",
+                    "`{study}` ir pētījums, ko īsteno pētījuma izstrādātājs: vispirms reģistrē līgumu, neizpaušanas apliecinājumus un drošības pasākumus (MK403 30.2. p.)"
                 )));
             }
             (s, _) => {
-                return Err(EngineError::Refused(format!(
-                    "`{study}` is {s}; only an approved study can start"
-                )));
+                return Err(EngineError::Refused(Said {
+                    en: format!("`{study}` is {s}; only an approved study can start"),
+                    lv: format!(
+                        "pētījums `{study}` ir {}; sākt var tikai apstiprinātu pētījumu",
+                        s.lv()
+                    ),
+                }));
             }
         }
         let n = self
@@ -1171,7 +1251,7 @@ impl Engine {
         // Decided by a person the version in force names.
         let authority = self.authority(study, row.active_version).await?;
         authorise_act(&authority, StudyAct::Terminate, who)?;
-        self.require_recent_proof(who, "terminate a study")?;
+        self.require_recent_proof(who, ProvenAct::Terminate)?;
         let user = &who.actor();
         let keep = match row.active_version {
             // Destruction (p.26, p.34) and the external researcher's deletion of their copy
@@ -1212,23 +1292,29 @@ impl Engine {
     /// it is the person's act), and when nothing of the step failed.
     pub async fn retry(&self, study: &str, step: &str, operator: &str) -> Result<u64> {
         if operator.trim().is_empty() {
-            return Err(EngineError::Forbidden(
-                "a retry is an operator's act: the operator must be named".into(),
-            ));
+            return Err(EngineError::Forbidden(said!(
+                "a retry is an operator's act: the operator must be named",
+                "atkārtošana ir operatora darbība: operators jānorāda"
+            )));
         }
         let row = self.study_row(study).await?;
         let Some(version) = row.active_version else {
-            return Err(EngineError::Refused(format!("`{study}` is not running")));
+            return Err(EngineError::Refused(said!(
+                "`{study}` is not running",
+                "pētījums `{study}` netiek īstenots"
+            )));
         };
         let loaded = self.load(study, version).await?;
         let Some(planned) = loaded.plan.step(step) else {
-            return Err(EngineError::NotFound(format!(
-                "`{study}` version {version} has no step `{step}`"
+            return Err(EngineError::NotFound(said!(
+                "`{study}` version {version} has no step `{step}`",
+                "pētījuma `{study}` {version}. versijā nav soļa `{step}`"
             )));
         };
         if planned.human_task && planned.task_body() == TaskBody::None {
-            return Err(EngineError::Refused(format!(
-                "`{step}` is a person's task, not an engine step: it is completed, not retried"
+            return Err(EngineError::Refused(said!(
+                "`{step}` is a person's task, not an engine step: it is completed, not retried",
+                "`{step}` ir personas uzdevums, nevis sistēmas solis: to pabeidz, nevis atkārto"
             )));
         }
         // Only the running version's runs: a failed run of a superseded plan stays failed.
@@ -1242,8 +1328,9 @@ impl Engine {
         let last_error = failed.iter().rev().find_map(|r| r.last_error.clone());
         let failed = failed.len();
         if failed == 0 {
-            return Err(EngineError::Refused(format!(
-                "no run of `{step}` in `{study}` has failed; nothing to retry"
+            return Err(EngineError::Refused(said!(
+                "no run of `{step}` in `{study}` has failed; nothing to retry",
+                "neviena soļa `{step}` izpilde pētījumā `{study}` nav neizdevusies; nav ko atkārtot"
             )));
         }
         let now = self.now();
@@ -1275,12 +1362,17 @@ impl Engine {
             .await?
             .and_then(|r| age::x25519::Recipient::from_str(&r).ok())
             .ok_or_else(|| {
-                EngineError::Refused(
-                    "a note on a step with personal data is kept only sealed under the study's keys (MK403 p.26), and the study has none (its data has not arrived yet, or was destroyed); complete the task without --note".into(),
-                )
+                EngineError::Refused(said!(
+                    "a note on a step with personal data is kept only sealed under the study's keys (MK403 p.26), and the study has none (its data has not arrived yet, or was destroyed); complete the task without --note",
+                    "piezīmi par soli ar personas datiem glabā tikai šifrētu ar pētījuma atslēgām (MK403 26. p.), bet pētījumam to nav (tā dati vēl nav saņemti vai jau iznīcināti); pabeidz uzdevumu bez piezīmes"
+                ))
             })?;
-        let sealed = age::encrypt(&recipient, note.as_bytes())
-            .map_err(|e| EngineError::Refused(format!("the note could not be sealed: {e}")))?;
+        let sealed = age::encrypt(&recipient, note.as_bytes()).map_err(|e| {
+            EngineError::Refused(said!(
+                "the note could not be sealed: {e}",
+                "piezīmi nevarēja nošifrēt: {e}"
+            ))
+        })?;
         Ok(TaskNote::Sealed(hex::encode(sealed)))
     }
 
@@ -1288,15 +1380,12 @@ impl Engine {
     /// task (MK403 p.21, p.25.2): in words, or sealed under the study's keys (only the data
     /// plane opens it, see `studyflow task note`).
     pub async fn task_note(&self, run: i64, who: &Identity) -> Result<(RunRow, Option<TaskNote>)> {
-        let r = self
-            .store
-            .run(run)
-            .await?
-            .ok_or_else(|| EngineError::NotFound(format!("no task {run}")))?;
+        let r = self.store.run(run).await?.ok_or_else(|| no_task(run))?;
         self.task_for(&r, who).await?;
         if !(r.human && r.state == RunState::Done) {
-            return Err(EngineError::Refused(format!(
+            return Err(EngineError::Refused(said!(
                 "run {run} ({}) is not a completed task",
+                "izpilde {run} ({}) nav pabeigts uzdevums",
                 r.step
             )));
         }
@@ -1320,13 +1409,19 @@ impl Engine {
     /// told why not (MK403 p.21, p.25.2, p.30.2).
     async fn task_for(&self, r: &RunRow, who: &Identity) -> Result<(Arc<Loaded>, Step)> {
         if !self.involved(&r.study, who).await? {
-            return Err(EngineError::NotFound(format!("no task {}", r.id)));
+            return Err(no_task(r.id));
         }
         let loaded = self.load(&r.study, r.version).await?;
         let step = loaded
             .plan
             .step(&r.step)
-            .ok_or_else(|| EngineError::NotFound(format!("step `{}` is not in the plan", r.step)))?
+            .ok_or_else(|| {
+                EngineError::NotFound(said!(
+                    "step `{}` is not in the plan",
+                    "soļa `{}` plānā nav",
+                    r.step
+                ))
+            })?
             .clone();
         // Allowed by the version the run belongs to and by the one in force: an amendment that
         // takes a person's access away takes it from the tasks of earlier versions too.
@@ -1365,7 +1460,7 @@ impl Engine {
         &self,
         run: i64,
         who: &Identity,
-        act: Option<&str>,
+        act: Option<ProvenAct>,
     ) -> Result<(RunRow, Arc<Loaded>, Step)> {
         self.task_open_for(run, who, act, false).await
     }
@@ -1376,7 +1471,7 @@ impl Engine {
         &self,
         run: i64,
         who: &Identity,
-        act: Option<&str>,
+        act: Option<ProvenAct>,
     ) -> Result<(RunRow, Arc<Loaded>, Step)> {
         self.task_open_for(run, who, act, true).await
     }
@@ -1391,14 +1486,10 @@ impl Engine {
         &self,
         run: i64,
         who: &Identity,
-        act: Option<&str>,
+        act: Option<ProvenAct>,
         or_awaiting_file: bool,
     ) -> Result<(RunRow, Arc<Loaded>, Step)> {
-        let r = self
-            .store
-            .run(run)
-            .await?
-            .ok_or_else(|| EngineError::NotFound(format!("no task {run}")))?;
+        let r = self.store.run(run).await?.ok_or_else(|| no_task(run))?;
         let (loaded, step) = self.task_for(&r, who).await?;
         let waits_for = |reason: &str| {
             r.state == RunState::Waiting
@@ -1406,11 +1497,18 @@ impl Engine {
                 && r.wait_reason.as_deref() == Some(reason)
         };
         if !(waits_for("task") || (or_awaiting_file && waits_for("answer"))) {
-            return Err(EngineError::Refused(format!(
-                "run {run} ({}) is {}, not an open task",
-                r.step,
-                r.state.as_str()
-            )));
+            return Err(EngineError::Refused(Said {
+                en: format!(
+                    "run {run} ({}) is {}, not an open task",
+                    r.step,
+                    r.state.as_str()
+                ),
+                lv: format!(
+                    "izpilde {run} ({}) ir stāvoklī „{}”, tas nav atvērts uzdevums",
+                    r.step,
+                    r.state.lv()
+                ),
+            }));
         }
         if let Some(act) = act
             && step.handles_personal_data()
@@ -1428,8 +1526,9 @@ impl Engine {
         if let Some(nb) = r.not_before
             && nb > now
         {
-            return Err(EngineError::Refused(format!(
+            return Err(EngineError::Refused(said!(
                 "task {run} ({}) opens only on {}",
+                "uzdevums {run} ({}) atveras tikai {}",
                 r.step,
                 riga_date(crate::clock::from_micros(nb))
             )));
@@ -1481,8 +1580,9 @@ impl Engine {
             )],
         };
         if !self.store.finish(&f).await? {
-            return Err(EngineError::Refused(format!(
-                "task {run} was completed or changed meanwhile"
+            return Err(EngineError::Refused(said!(
+                "task {run} was completed or changed meanwhile",
+                "uzdevums {run} pa to laiku ir pabeigts vai mainīts"
             )));
         }
         self.seal().await?;
@@ -1512,10 +1612,10 @@ impl Engine {
             .max();
         let today = riga_date(crate::clock::from_micros(now));
         let Some(given) = given else {
-            return Err(EngineError::Refused(
-                "the Prison Administration has not been informed of the results yet (MK403 p.8)"
-                    .into(),
-            ));
+            return Err(EngineError::Refused(said!(
+                "the Prison Administration has not been informed of the results yet (MK403 p.8)",
+                "Ieslodzījuma vietu pārvalde vēl nav informēta par pētījuma rezultātiem (MK403 8. p.)"
+            )));
         };
         let given = riga_date(crate::clock::from_micros(given));
         // Working days from the notice's day up to the day before publication: the notice on
@@ -1525,8 +1625,9 @@ impl Engine {
             .working_days_between(given, today)
             .unwrap_or(0);
         if between < 10 {
-            return Err(EngineError::Refused(format!(
-                "the Prison Administration was informed on {given}, {between} working day(s) before today; MK403 p.8 needs at least 10 before publication"
+            return Err(EngineError::Refused(said!(
+                "the Prison Administration was informed on {given}, {between} working day(s) before today; MK403 p.8 needs at least 10 before publication",
+                "Ieslodzījuma vietu pārvalde informēta {given}, {between} darbdienu(-as) pirms šodienas; MK403 8. p. prasa vismaz 10 darbdienas pirms publicēšanas"
             )));
         }
         Ok(())
@@ -1625,4 +1726,22 @@ fn acting_step<'p>(plan: &'p studyflow_plan::Plan, step: &'p Step) -> &'p Step {
         .map(|(_, s)| s)
         .find(|s| s.about.registry() == step.about.registry())
         .unwrap_or(step)
+}
+
+/// No study of that id (or none the person may know of).
+pub(crate) fn no_study(study: &str) -> EngineError {
+    EngineError::NotFound(said!("no study `{study}`", "pētījuma `{study}` nav"))
+}
+
+/// The stored spec of a version that the checker of this build no longer reads.
+fn no_longer_parses(study: &str, version: i64) -> EngineError {
+    EngineError::Refused(said!(
+        "the stored spec of `{study}` version {version} no longer parses",
+        "pētījuma `{study}` {version}. versijas saglabāto specifikāciju vairs nevar nolasīt"
+    ))
+}
+
+/// No task of that number (or none the person may know of).
+fn no_task(run: i64) -> EngineError {
+    EngineError::NotFound(said!("no task {run}", "uzdevuma {run} nav"))
 }

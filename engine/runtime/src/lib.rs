@@ -21,7 +21,7 @@ pub mod worker;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dataplane::{DataPlane, PlaceholderDataPlane, StepContext, StepError, StepOutput, Subject};
 pub use engine::{ContractInput, Engine, Options, TaskNote, run_key};
-pub use error::EngineError;
+pub use error::{EngineError, ProvenAct, Said};
 pub use people::{StudyAct, authorise, authorise_act, has_role, service_persons, team_member};
 pub use studyflow_identity::Identity;
 pub use studyflow_store::Language;

@@ -65,25 +65,34 @@ pub fn authorise_act(spec: &Spec, act: StudyAct, who: &Identity) -> Result<()> {
         StudyAct::Submit | StudyAct::Amend => (has(ServiceRole::ServiceResearcher) || in_team)
             .then_some(())
             .ok_or_else(|| {
-                EngineError::Forbidden(format!(
-                    "`{user}` is bound to neither a service researcher nor a member of the external researcher's team in the spec: only they submit its application (MK403 p.3, p.4)"
+                EngineError::Forbidden(crate::said!(
+                    "`{user}` is bound to neither a service researcher nor a member of the external researcher's team in the spec: only they submit its application (MK403 p.3, p.4)",
+                    "`{user}` specifikācijā nav ne dienesta pētnieks, ne pētījuma izstrādātāja komandas loceklis: pētījuma pieteikumu iesniedz tikai viņi (MK403 3., 4. p.)"
                 ))
             }),
         StudyAct::Start => has(ServiceRole::ServiceResearcher)
             .then_some(())
             .ok_or_else(|| {
-                EngineError::Forbidden(format!(
-                    "`{user}` is not bound to a service researcher of the spec: the Service's researchers start its processing (MK403 p.21, p.22)"
+                EngineError::Forbidden(crate::said!(
+                    "`{user}` is not bound to a service researcher of the spec: the Service's researchers start its processing (MK403 p.21, p.22)",
+                    "`{user}` specifikācijā nav dienesta pētnieks: informācijas apstrādi sāk dienesta pētnieki (MK403 21., 22. p.)"
                 ))
             }),
         StudyAct::Terminate => (has(ServiceRole::Approver)
             || (spec.external.is_some() && has(ServiceRole::Supervisor)))
             .then_some(())
             .ok_or_else(|| {
-                EngineError::Forbidden(format!(
-                    "`{user}` is not bound to an approver{} of the spec: ending a study early destroys its identifying data (MK403 p.26), a decision of the Service (MK403 p.3, p.28)",
-                    if spec.external.is_some() { " or supervisor" } else { "" }
-                ))
+                if spec.external.is_some() {
+                    EngineError::Forbidden(crate::said!(
+                        "`{user}` is not bound to an approver or supervisor of the spec: ending a study early destroys its identifying data (MK403 p.26), a decision of the Service (MK403 p.3, p.28)",
+                        "`{user}` specifikācijā nav ne apstiprinātājs, ne uzraugs: pētījuma pārtraukšana neatgriezeniski iznīcina tā identificējošos datus (MK403 26. p.), un to lemj dienests (MK403 3., 28. p.)"
+                    ))
+                } else {
+                    EngineError::Forbidden(crate::said!(
+                        "`{user}` is not bound to an approver of the spec: ending a study early destroys its identifying data (MK403 p.26), a decision of the Service (MK403 p.3)",
+                        "`{user}` specifikācijā nav apstiprinātājs: pētījuma pārtraukšana neatgriezeniski iznīcina tā identificējošos datus (MK403 26. p.), un to lemj dienests (MK403 3. p.)"
+                    ))
+                }
             }),
     }
 }
@@ -106,8 +115,9 @@ pub fn transfer_recipient<'s>(spec: &'s Spec, who: &Identity) -> Result<&'s Team
     team_member(spec, who)
         .filter(|m| m.authorised_person)
         .ok_or_else(|| {
-            EngineError::Forbidden(format!(
+            EngineError::Forbidden(crate::said!(
                 "`{}` is not bound to an authorised person of the external researcher: only they receive the anonymised data (MK403 p.30, p.30.2, p.33.1)",
+                "`{}` nav pētījuma izstrādātāja pilnvarotā persona: anonimizēto informāciju saņem tikai tās (MK403 30., 30.2., 33.1. p.)",
                 who.login()
             ))
         })
@@ -120,8 +130,9 @@ pub fn workspace_reader(spec: &Spec, who: &Identity) -> Result<()> {
         .any(|p| p.role == ServiceRole::ServiceResearcher && p.access.contains(&Access::AnonymisedData))
         .then_some(())
         .ok_or_else(|| {
-            EngineError::Forbidden(format!(
+            EngineError::Forbidden(crate::said!(
                 "`{}` is not bound to a service researcher with access to anonymised data: only they receive the analysis dataset (MK403 p.22.5, p.24, p.25.1)",
+                "`{}` nav dienesta pētnieks ar piekļuvi anonimizētai informācijai: analīzes datu kopu saņem tikai viņi (MK403 22.5., 24., 25.1. p.)",
                 who.login()
             ))
         })
@@ -137,13 +148,15 @@ pub fn authorise(spec: &Spec, step: &Step, who: &Identity) -> Result<()> {
             let person = service_persons(spec, who)
                 .find(|p| p.role == ServiceRole::ServiceResearcher)
                 .ok_or_else(|| {
-                    EngineError::Forbidden(format!(
-                        "`{user}` is not bound to a service researcher of the spec (MK403 p.25.1)"
+                    EngineError::Forbidden(crate::said!(
+                        "`{user}` is not bound to a service researcher of the spec (MK403 p.25.1)",
+                        "`{user}` specifikācijā nav dienesta pētnieks (MK403 25.1. p.)"
                     ))
                 })?;
             if personal && !person.access.contains(&Access::IdentifyingData) {
-                return Err(EngineError::Forbidden(format!(
+                return Err(EngineError::Forbidden(crate::said!(
                     "step `{}` touches personal data; `{user}` has no access to identifying data (MK403 p.21, p.25.2)",
+                    "solis `{}` apstrādā personas datus, bet `{user}` nav piekļuves identificējošai informācijai (MK403 21., 25.2. p.)",
                     step.id
                 )));
             }
@@ -152,26 +165,30 @@ pub fn authorise(spec: &Spec, step: &Step, who: &Identity) -> Result<()> {
         Actor::Approver => has_role(spec, who, ServiceRole::Approver)
             .then_some(())
             .ok_or_else(|| {
-                EngineError::Forbidden(format!(
-                    "`{user}` is not bound to an approver of the spec (MK403 p.3, p.30.1)"
+                EngineError::Forbidden(crate::said!(
+                    "`{user}` is not bound to an approver of the spec (MK403 p.3, p.30.1)",
+                    "`{user}` specifikācijā nav apstiprinātājs (MK403 3., 30.1. p.)"
                 ))
             }),
         Actor::ExternalResearcher => {
             let member = team_member(spec, who).ok_or_else(|| {
-                EngineError::Forbidden(format!(
-                    "`{user}` is not bound to a member of the external research team (MK403 p.4.2)"
+                EngineError::Forbidden(crate::said!(
+                    "`{user}` is not bound to a member of the external research team (MK403 p.4.2)",
+                    "`{user}` nav pētījuma izstrādātāja komandas loceklis (MK403 4.2. p.)"
                 ))
             })?;
             if personal && !member.processes_personal_data {
-                return Err(EngineError::Forbidden(format!(
+                return Err(EngineError::Forbidden(crate::said!(
                     "step `{}` touches contact data; `{user}` is not named as processing personal data (MK403 p.30.2, p.33.1)",
+                    "solis `{}` apstrādā kontaktinformāciju, bet `{user}` nav norādīts kā persona, kas apstrādā personas datus (MK403 30.2., 33.1. p.)",
                     step.id
                 )));
             }
             Ok(())
         }
-        _ => Err(EngineError::Forbidden(format!(
-            "step `{}` is performed by {}, not by a person",
+        _ => Err(EngineError::Forbidden(crate::said!(
+            "step `{}` is performed by `{}`, not by a person",
+            "soli `{}` izpilda nevis persona, bet sistēma vai iestāde (`{}`)",
             step.id,
             step.actor.as_str()
         ))),

@@ -341,13 +341,14 @@ impl Engine {
         after: i64,
         limit: i64,
     ) -> Result<Vec<studyflow_store::AuditRow>> {
-        let not_found = || EngineError::NotFound(format!("no study `{study}` of yours"));
+        let not_found = || not_yours(study);
         let row = self.store.study(study).await?.ok_or_else(not_found)?;
         let spec = self.authority(study, row.active_version).await?;
         if crate::people::service_persons(&spec, who).next().is_none() {
             return Err(if crate::people::team_member(&spec, who).is_some() {
-                EngineError::Forbidden(format!(
+                EngineError::Forbidden(crate::said!(
                     "`{}` is not bound to a person of the Service: the audit of a study is the Service's, which checks access and supervises the processing (MK403 p.25.3, p.25.5, p.28)",
+                    "`{}` nav dienesta persona: pētījuma audits ir dienesta, kas pārbauda piekļuvi un uzrauga informācijas apstrādi (MK403 25.3., 25.5., 28. p.)",
                     who.login()
                 ))
             } else {
@@ -366,9 +367,7 @@ impl Engine {
     /// contract, for a person the study involves; not found for anyone else.
     pub async fn history(&self, study: &str, who: &Identity) -> Result<History> {
         if !self.involved(study, who).await? {
-            return Err(EngineError::NotFound(format!(
-                "no study `{study}` of yours"
-            )));
+            return Err(not_yours(study));
         }
         let latest = self
             .store
@@ -391,9 +390,7 @@ impl Engine {
     /// does not involve.
     pub async fn acts(&self, study: &str, who: &Identity) -> Result<Acts> {
         if !self.involved(study, who).await? {
-            return Err(EngineError::NotFound(format!(
-                "no study `{study}` of yours"
-            )));
+            return Err(not_yours(study));
         }
         let row = self.study_row(study).await?;
         let spec = self.authority(study, None).await?;
@@ -426,15 +423,13 @@ impl Engine {
     /// them is not found.
     pub async fn review(&self, study: &str, who: &Identity) -> Result<Review> {
         if !self.involved(study, who).await? {
-            return Err(EngineError::NotFound(format!(
-                "no study `{study}` of yours"
-            )));
+            return Err(not_yours(study));
         }
         let version = self
             .store
             .version(study, None)
             .await?
-            .ok_or_else(|| EngineError::NotFound(format!("no study `{study}`")))?;
+            .ok_or_else(|| crate::engine::no_study(study))?;
         let authority = self.authority(study, None).await?;
         let may_approve = version.state == studyflow_store::VersionState::Submitted
             && version.submitted_by != who.login()
@@ -469,26 +464,25 @@ impl Engine {
     /// dataset ([`crate::people::authorise_download`]), with a recent proof of identity.
     pub async fn release_for(&self, study: &str, n: usize, who: &Identity) -> Result<Release> {
         if !self.involved(study, who).await? {
-            return Err(EngineError::NotFound(format!(
-                "no study `{study}` of yours"
-            )));
+            return Err(not_yours(study));
         }
         let row = self
             .store
             .study(study)
             .await?
-            .ok_or_else(|| EngineError::NotFound(format!("no study `{study}` of yours")))?;
+            .ok_or_else(|| not_yours(study))?;
         let spec = self.authority(study, row.active_version).await?;
         crate::people::authorise_download(&spec, who)?;
-        self.require_recent_proof(who, "download a release")?;
+        self.require_recent_proof(who, crate::error::ProvenAct::DownloadRelease)?;
         let release = self
             .releases(study)
             .await?
             .into_iter()
             .nth(n)
             .ok_or_else(|| {
-                EngineError::Refused(format!(
-                    "`{study}` has no release {n} yet (MK403 p.24, p.30)"
+                EngineError::Refused(crate::said!(
+                    "`{study}` has no release {n} yet (MK403 p.24, p.30)",
+                    "pētījumam `{study}` vēl nav {n}. nodotās datu kopas (MK403 24., 30. p.)"
                 ))
             })?;
         // By what the release is, whatever the spec has become since: a transfer to the
@@ -498,21 +492,24 @@ impl Engine {
         if release.to_external {
             let member = crate::people::transfer_recipient(&spec, who)?;
             let contract = self.store.contract(study).await?.ok_or_else(|| {
-                EngineError::Forbidden(format!(
-                    "no contract of `{study}` is recorded: nothing is handed over before it (MK403 p.30.2)"
+                EngineError::Forbidden(crate::said!(
+                    "no contract of `{study}` is recorded: nothing is handed over before it (MK403 p.30.2)",
+                    "pētījuma `{study}` līgums nav reģistrēts: pirms tā neko nenodod (MK403 30.2. p.)"
                 ))
             })?;
             let declared: Vec<String> =
                 serde_json::from_str(&contract.declarations).unwrap_or_default();
             if !declared.contains(&member.name) {
-                return Err(EngineError::Forbidden(format!(
+                return Err(EngineError::Forbidden(crate::said!(
                     "no non-disclosure declaration of `{}` is recorded with the contract (MK403 p.30.2)",
+                    "ar līgumu nav reģistrēts `{}` apliecinājums par ierobežotas pieejamības informācijas neizpaušanu (MK403 30.2. p.)",
                     who.login()
                 )));
             }
             if row.state == StudyState::Terminated {
-                return Err(EngineError::Refused(format!(
-                    "`{study}` was ended early: nothing more is handed over (MK403 p.26)"
+                return Err(EngineError::Refused(crate::said!(
+                    "`{study}` was ended early: nothing more is handed over (MK403 p.26)",
+                    "pētījums `{study}` ir pārtraukts: vairs neko nenodod (MK403 26. p.)"
                 )));
             }
             let term = spec
@@ -524,8 +521,9 @@ impl Engine {
             if let Some(t) = term
                 && today > t.0
             {
-                return Err(EngineError::Refused(format!(
-                    "the contract's term ended on {t}: the external researcher keeps no copy after it (MK403 p.35)"
+                return Err(EngineError::Refused(crate::said!(
+                    "the contract's term ended on {t}: the external researcher keeps no copy after it (MK403 p.35)",
+                    "līguma termiņš beidzās {t}: pēc tā pētījuma izstrādātājs kopiju neglabā (MK403 35. p.)"
                 )));
             }
         } else {
@@ -912,6 +910,14 @@ fn guide(
             format!("{}; pabeidziet šo uzdevumu, kad tas izdarīts (MK403 {points})", step.title_lv),
         )],
     }
+}
+
+/// No study of that id the person takes part in (whether it exists is not theirs to know).
+fn not_yours(study: &str) -> EngineError {
+    EngineError::NotFound(crate::said!(
+        "no study `{study}` of yours",
+        "tev nav pētījuma `{study}`"
+    ))
 }
 
 #[cfg(test)]

@@ -19,12 +19,16 @@ pub const TYPES: &str = concat!(
 pub struct Problem {
     #[serde(rename = "type")]
     pub kind: String,
-    pub title: String,
+    pub title: Box<str>,
     pub status: u16,
     pub detail: String,
+    /// The detail in Latvian, when the engine said it in both languages (a refusal of an act):
+    /// what a Latvian page shows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail_lv: Option<Box<str>>,
     /// The spec's findings, when it did not validate (file positions, codes, MK403 points).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub diagnostics: Vec<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
+    pub diagnostics: Box<[serde_json::Value]>,
     /// A supplied file's refusal, row by row (`row`, 1 the header, and `problem`): where and
     /// what, never a value of the file.
     #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
@@ -35,12 +39,19 @@ impl Problem {
     pub fn new(status: StatusCode, kind: &str, detail: impl Into<String>) -> Problem {
         Problem {
             kind: format!("{TYPES}{kind}"),
-            title: status.canonical_reason().unwrap_or("error").to_owned(),
+            title: status.canonical_reason().unwrap_or("error").into(),
             status: status.as_u16(),
             detail: detail.into(),
-            diagnostics: Vec::new(),
+            detail_lv: None,
+            diagnostics: Box::default(),
             rows: Box::default(),
         }
+    }
+
+    /// With its detail in Latvian too.
+    pub fn in_latvian(mut self, lv: String) -> Problem {
+        self.detail_lv = Some(lv.into());
+        self
     }
 
     /// The short name of its type (`forbidden`, `reauthenticate`, …).
@@ -100,11 +111,15 @@ impl From<EngineError> for Problem {
                     .collect();
                 p
             }
-            EngineError::NotFound(m) => Problem::not_found(m),
-            EngineError::Forbidden(m) => Problem::new(StatusCode::FORBIDDEN, "forbidden", m),
-            EngineError::Refused(m) => Problem::new(StatusCode::CONFLICT, "refused", m),
+            EngineError::NotFound(m) => Problem::not_found(m.en).in_latvian(m.lv),
+            EngineError::Forbidden(m) => {
+                Problem::new(StatusCode::FORBIDDEN, "forbidden", m.en).in_latvian(m.lv)
+            }
+            EngineError::Refused(m) => {
+                Problem::new(StatusCode::CONFLICT, "refused", m.en).in_latvian(m.lv)
+            }
             EngineError::Reauthenticate(m) => {
-                Problem::new(StatusCode::UNAUTHORIZED, "reauthenticate", m)
+                Problem::new(StatusCode::UNAUTHORIZED, "reauthenticate", m.en).in_latvian(m.lv)
             }
             EngineError::Store(studyflow_store::StoreError::Conflict(m)) => {
                 Problem::new(StatusCode::CONFLICT, "refused", m)

@@ -564,7 +564,7 @@ pub(crate) async fn prepared_file(
 ) -> Result<Response> {
     let (run, _, step) = app
         .engine
-        .task_taking_files(id, who, Some("read what was prepared for the task"))
+        .task_taking_files(id, who, Some(studyflow_runtime::ProvenAct::ReadTaskFiles))
         .await?;
     let work = work_folder(app)?;
     let found = prepared_files(work, &run, &step)
@@ -647,7 +647,7 @@ impl SupplyTarget {
 pub(crate) async fn supply_target(app: &App, who: &Identity, id: i64) -> Result<SupplyTarget> {
     let (run, loaded, step) = app
         .engine
-        .task_taking_files(id, who, Some("supply a file for the task"))
+        .task_taking_files(id, who, Some(studyflow_runtime::ProvenAct::SupplyTaskFile))
         .await?;
     let work = work_folder(app)?.to_path_buf();
     let Some(kind) = studyflow_dataplane::supply::Supply::of(&step, run.human, run.version) else {

@@ -768,6 +768,101 @@ async fn people_submit_review_and_approve_in_the_browser() {
     assert!(!console.contains("Content Security Policy"), "{console}");
 }
 
+/// The engine's refusal of an act is said in the page's language: on a Latvian page the
+/// Latvian words, with the same MK403 point, not the English marked as English; the API gives
+/// both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_is_said_in_the_pages_language() {
+    let s = Site::start(&["inese.kalnina"]).await;
+    s.engine
+        .submit(
+            spec().as_bytes(),
+            &studyflow_identity::Identity::for_tests("inese.kalnina"),
+        )
+        .await
+        .unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http
+        .post(s.url("/sign-in"))
+        .form(&[
+            ("login", "inese.kalnina"),
+            ("password", PASSWORD),
+            ("code", &s.code("inese.kalnina", 0)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let html = http
+        .get(s.url("/submit"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap()
+        .to_owned();
+    // Starting a study that waits for its approval: refused, in Latvian (the default).
+    let r = http
+        .post(s.url(&format!("/studies/{STUDY}/start")))
+        .header("cookie", &cookie)
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("csrf", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let html = r.text().await.unwrap();
+    let problem = text_line(&html, "<p id=\"problem\"");
+    assert!(
+        problem.contains("nav apstiprinātas versijas (MK403 3. p.)")
+            && !problem.contains("lang=\"en\""),
+        "{problem}"
+    );
+    // The API (with a personal token): English, and Latvian beside it.
+    let issued: serde_json::Value = http
+        .post(s.url("/api/v1/tokens"))
+        .json(&serde_json::json!({
+            "login": "inese.kalnina",
+            "password": PASSWORD,
+            "code": s.code("inese.kalnina", 1),
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = http
+        .post(s.url(&format!("/api/v1/studies/{STUDY}/start")))
+        .bearer_auth(issued["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let p: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with("has no approved version (MK403 p.3)"),
+        "{p}"
+    );
+    assert!(
+        p["detail_lv"].as_str().unwrap().starts_with("pētījumam "),
+        "{p}"
+    );
+}
+
 /// Forms are the session's own: without its token, or posted from another site, refused;
 /// pages carry the security headers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -476,12 +476,17 @@ async fn problems_as_pages(req: Request, next: axum::middleware::Next) -> Respon
         return see_other(&format!("/reauthenticate?next={}", url_escape(&next)));
     }
     let lang = chosen.lang;
-    // The engine's own words are English: marked so on a Latvian page (WCAG 3.1.2).
-    let detail_en = problem.is_some();
+    // The engine's refusals are said in Latvian too; other words of the server are English,
+    // marked so on a Latvian page (WCAG 3.1.2).
+    let latvian = problem
+        .as_ref()
+        .and_then(|p| p.detail_lv.as_deref().map(str::to_owned))
+        .filter(|_| lang == Lang::Lv);
+    let detail_en = problem.is_some() && latvian.is_none();
     let (title, detail, diagnostics) = match &problem {
         Some(p) => (
             i18n::problem_title(lang, status),
-            p.detail.clone(),
+            latvian.unwrap_or_else(|| p.detail.clone()),
             p.diagnostics
                 .iter()
                 .map(pages::diagnostic_line)

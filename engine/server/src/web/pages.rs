@@ -1398,7 +1398,7 @@ async fn device_page(
     };
     if app
         .engine
-        .require_recent_proof(&v.who, "approve a command line's sign-in")
+        .require_recent_proof(&v.who, studyflow_runtime::ProvenAct::ApproveSignIn)
         .is_err()
     {
         // The code as shown, when it is one (a typed one is kept as typed, to say it is not).
@@ -1464,7 +1464,7 @@ async fn device_decide(State(app): State<Arc<App>>, a: Acting<DeviceForm>) -> Re
         _ => return Err(Problem::bad_request("approve or deny")),
     };
     app.engine
-        .require_recent_proof(&v.who, "approve a command line's sign-in")?;
+        .require_recent_proof(&v.who, studyflow_runtime::ProvenAct::ApproveSignIn)?;
     let now = app.engine.now();
     match app
         .accounts
