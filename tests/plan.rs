@@ -84,16 +84,17 @@ fn every_step_is_titled_in_latvian() {
                 for w in english {
                     assert!(!ours.contains(w), "{file} {}: {lv:?} has {w:?}", node["id"]);
                 }
+                // The dates, and the points however each language writes them.
                 let facts = |s: &str| {
                     let mut v: Vec<String> = s
                         .split(|c: char| c.is_whitespace() || ",;()".contains(c))
                         .filter(|w| {
-                            w.starts_with("p.")
-                                || (w.len() >= 10
-                                    && w.as_bytes()[4] == b'-'
-                                    && w[..4].parse::<u16>().is_ok())
+                            w.len() >= 10
+                                && w.as_bytes()[4] == b'-'
+                                && w[..4].parse::<u16>().is_ok()
                         })
                         .map(str::to_owned)
+                        .chain(studyflow_spec::regulation::cited_points(s))
                         .collect();
                     v.sort();
                     v

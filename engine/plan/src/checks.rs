@@ -83,7 +83,7 @@ pub static ANONYMISE_FIRST: PlanRule = RuleDoc {
     severity: Severity::Error,
     points: &["p.7", "p.20", "p.22.5", "p.22.6", "p.22.7", "p.24"],
     summary: "Analysis, report, presentation, the p.8 notice, publication and transfer receive anonymised data only; a follow-up answer goes to anonymisation first.",
-    summary_lv: "Analīze, ziņojums, prezentācija, p.8 iepazīstināšana, publicēšana un nodošana saņem tikai anonimizētus datus; recidīva pārbaudes atbilde vispirms nonāk anonimizēšanā.",
+    summary_lv: "Analīze, ziņojums, prezentācija, iepazīstināšana ar rezultātiem (8. p.), publicēšana un nodošana saņem tikai anonimizētus datus; recidīva pārbaudes atbilde vispirms nonāk anonimizēšanā.",
     explanation: "Analysis, the report and recommendations and their presentation are done without \
 personal data (p.22.5–22.7); the Service anonymises after verification and linkage (p.7) and \
 after exchanges with other systems (p.24); follow-up answers are anonymised before any further \
@@ -137,7 +137,7 @@ pub static NOTICE_DATE: PlanRule = RuleDoc {
     severity: Severity::Warning,
     points: &["p.8"],
     summary: "The p.8 notice date is known and not in the past, and a phase covering the analysis says when the results exist.",
-    summary_lv: "p.8 iepazīstināšanas datums ir zināms un nav pagātnē, un posms, kas aptver analīzi, nosaka, kad rezultāti ir gatavi.",
+    summary_lv: "Iepazīstināšanas ar rezultātiem (8. p.) datums ir zināms un nav pagātnē, un posms, kas aptver analīzi, nosaka, kad rezultāti ir gatavi.",
     explanation: "When Prison Administration information is used, the Service informs the Prison \
 Administration of the results no later than the 10th working day before publication (p.8), \
 counted on the Latvian working-day calendar (the publication day not counted; days off passed \
@@ -189,7 +189,7 @@ pub static NOTICE_AFTER_RESULTS: PlanRule = RuleDoc {
     severity: Severity::Error,
     points: &["p.8"],
     summary: "The analysis that produces the results ends on or before the p.8 notice day.",
-    summary_lv: "Analīze, kurā top rezultāti, beidzas ne vēlāk kā p.8 iepazīstināšanas dienā.",
+    summary_lv: "Analīze, kurā top rezultāti, beidzas ne vēlāk kā iepazīstināšanas ar rezultātiem (8. p.) dienā.",
     explanation: "The Service informs the Prison Administration of the results no later than the \
 10th working day before publication (p.8). When the phases covering `analysis` end after that \
 day, the spec's own dates make the notice impossible: the results would not exist when they \

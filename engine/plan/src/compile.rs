@@ -189,7 +189,7 @@ fn phase_rule(phases: &[&str], date: Date) -> Words {
     (
         format!("by {date}, the deadline of phase {names} (MK403 p.3.4)"),
         format!(
-            "līdz {date}, {} {names} izpildes termiņam (MK403 p.3.4)",
+            "līdz {date}, {} {names} izpildes termiņam (MK403 3.4. p.)",
             if phases.len() == 1 { "posma" } else { "posmu" }
         ),
     )
@@ -695,12 +695,12 @@ fn build(spec: &Spec, source: &[u8], calendar: &Calendar) -> Plan {
                 if notice.is_some() {
                     words(
                         "the planned publication date (MK403 p.22.7; the p.8 notice precedes it)",
-                        "plānotais publicēšanas datums (MK403 p.22.7; pirms tā — p.8 iepazīstināšana)",
+                        "plānotais publicēšanas datums (MK403 22.7. p.; pirms tā — iepazīstināšana ar rezultātiem, 8. p.)",
                     )
                 } else {
                     words(
                         "the planned publication date (MK403 p.22.7)",
-                        "plānotais publicēšanas datums (MK403 p.22.7)",
+                        "plānotais publicēšanas datums (MK403 22.7. p.)",
                     )
                 },
                 Some(date.0),
@@ -1111,7 +1111,7 @@ fn notice_deadline(calendar: &Calendar, planned: Option<Date>) -> (Words, Option
         return (
             words(
                 "no later than the 10th working day before publication (MK403 p.8); no publication date is planned yet",
-                "ne vēlāk kā 10. darbdienā pirms publicēšanas (MK403 p.8); publicēšanas datums vēl nav plānots",
+                "ne vēlāk kā 10. darbdienā pirms publicēšanas (MK403 8. p.); publicēšanas datums vēl nav plānots",
             ),
             None,
         );
@@ -1122,7 +1122,7 @@ fn notice_deadline(calendar: &Calendar, planned: Option<Date>) -> (Words, Option
                 "no later than the 10th working day before the planned publication on {planned} (MK403 p.8), the publication day not counted"
             );
             let mut rule_lv = format!(
-                "ne vēlāk kā 10. darbdienā pirms plānotās publicēšanas dienas {planned} (MK403 p.8), publicēšanas dienu neskaitot"
+                "ne vēlāk kā 10. darbdienā pirms plānotās publicēšanas dienas {planned} (MK403 8. p.), publicēšanas dienu neskaitot"
             );
             let days_off: Vec<_> = d
                 .skipped
@@ -1154,7 +1154,7 @@ fn notice_deadline(calendar: &Calendar, planned: Option<Date>) -> (Words, Option
                     "no later than the 10th working day before the planned publication on {planned} (MK403 p.8); not computed: {e}"
                 ),
                 format!(
-                    "ne vēlāk kā 10. darbdienā pirms plānotās publicēšanas dienas {planned} (MK403 p.8); nav aprēķināts: {} ir ārpus kalendāra gadiem (2000–2100)",
+                    "ne vēlāk kā 10. darbdienā pirms plānotās publicēšanas dienas {planned} (MK403 8. p.); nav aprēķināts: {} ir ārpus kalendāra gadiem (2000–2100)",
                     e.0
                 ),
             ),
@@ -1185,7 +1185,7 @@ fn completion(b: &mut Builder<'_>, acquired: bool) {
                         "by {by}, the date the spec sets, and never after the study ends (MK403 p.26)"
                     ),
                     format!(
-                        "līdz {by}, specifikācijā noteiktajam datumam, bet ne vēlāk kā pētījuma beigās (MK403 p.26)"
+                        "līdz {by}, specifikācijā noteiktajam datumam, bet ne vēlāk kā pētījuma beigās (MK403 26. p.)"
                     ),
                 ),
                 Some(by),
@@ -1196,7 +1196,7 @@ fn completion(b: &mut Builder<'_>, acquired: bool) {
                         "once no step needs it, at the latest on the study's last deadline {end} (MK403 p.26)"
                     ),
                     format!(
-                        "tiklīdz neviens solis to vairs neizmanto, vēlākais pētījuma pēdējā termiņā {end} (MK403 p.26)"
+                        "tiklīdz neviens solis to vairs neizmanto, vēlākais pētījuma pēdējā termiņā {end} (MK403 26. p.)"
                     ),
                 ),
                 Some(end),
@@ -1204,7 +1204,7 @@ fn completion(b: &mut Builder<'_>, acquired: bool) {
             (None, None) => (
                 words(
                     "once no step needs it, and at completion or termination at the latest (MK403 p.26)",
-                    "tiklīdz neviens solis to vairs neizmanto, vēlākais pētījuma pabeigšanas vai pārtraukšanas brīdī (MK403 p.26)",
+                    "tiklīdz neviens solis to vairs neizmanto, vēlākais pētījuma pabeigšanas vai pārtraukšanas brīdī (MK403 26. p.)",
                 ),
                 None,
             ),
@@ -1239,12 +1239,12 @@ fn completion(b: &mut Builder<'_>, acquired: bool) {
                     "at completion or termination, at the latest on the study's last deadline {end} (MK403 p.34)"
                 ),
                 format!(
-                    "pētījuma pabeigšanas vai pārtraukšanas brīdī, vēlākais pētījuma pēdējā termiņā {end} (MK403 p.34)"
+                    "pētījuma pabeigšanas vai pārtraukšanas brīdī, vēlākais pētījuma pēdējā termiņā {end} (MK403 34. p.)"
                 ),
             ),
             None => words(
                 "at completion or termination (MK403 p.34)",
-                "pētījuma pabeigšanas vai pārtraukšanas brīdī (MK403 p.34)",
+                "pētījuma pabeigšanas vai pārtraukšanas brīdī (MK403 34. p.)",
             ),
         };
         b.add_after(
@@ -1277,7 +1277,7 @@ fn completion(b: &mut Builder<'_>, acquired: bool) {
             Some((Keep::UntilDate, Some(until))) => (
                 (
                     format!("kept until {until} (MK403 p.35)"),
-                    format!("glabā līdz {until} (MK403 p.35)"),
+                    format!("glabā līdz {until} (MK403 35. p.)"),
                 ),
                 Some(until),
             ),
@@ -1288,21 +1288,21 @@ fn completion(b: &mut Builder<'_>, acquired: bool) {
                 (Some(end), _) => (
                     (
                         format!("kept until the study ends, {end} (MK403 p.35)"),
-                        format!("glabā līdz pētījuma beigām, {end} (MK403 p.35)"),
+                        format!("glabā līdz pētījuma beigām, {end} (MK403 35. p.)"),
                     ),
                     Some(end),
                 ),
                 (None, Some(term)) => (
                     (
                         format!("kept until the contract's term ends, {term} (MK403 p.35)"),
-                        format!("glabā līdz līguma termiņa beigām, {term} (MK403 p.35)"),
+                        format!("glabā līdz līguma termiņa beigām, {term} (MK403 35. p.)"),
                     ),
                     Some(term),
                 ),
                 (None, None) => (
                     words(
                         "kept until the study ends (MK403 p.35)",
-                        "glabā līdz pētījuma beigām (MK403 p.35)",
+                        "glabā līdz pētījuma beigām (MK403 35. p.)",
                     ),
                     None,
                 ),
@@ -1346,7 +1346,7 @@ fn completion(b: &mut Builder<'_>, acquired: bool) {
                         let on = end.map(|e| format!(", {e}")).unwrap_or_default();
                         (
                             format!("deleted when the study ends{on} (MK403 p.27)"),
-                            format!("dzēš, kad pētījums beidzas{on} (MK403 p.27)"),
+                            format!("dzēš, kad pētījums beidzas{on} (MK403 27. p.)"),
                         )
                     },
                     end,
@@ -1362,11 +1362,11 @@ fn completion(b: &mut Builder<'_>, acquired: bool) {
                     match until {
                         Some(d) => (
                             format!("deleted on {d} (MK403 p.27), not before"),
-                            format!("dzēš {d} (MK403 p.27), ne agrāk"),
+                            format!("dzēš {d} (MK403 27. p.), ne agrāk"),
                         ),
                         None => words(
                             "deleted on the date the Service sets (MK403 p.27), not before",
-                            "dzēš dienesta noteiktajā datumā (MK403 p.27), ne agrāk",
+                            "dzēš dienesta noteiktajā datumā (MK403 27. p.), ne agrāk",
                         ),
                     },
                     until,

@@ -144,12 +144,10 @@ mod tests {
         docs.extend(RULES.iter().map(|r| r.doc()));
         docs.extend(super::checks::RULES.iter().map(|r| **r));
         assert!(docs.len() > 40, "{}", docs.len());
+        // The points, however each language writes them, and the spec's keys.
         let facts = |s: &str| {
-            let mut v: Vec<String> = s
-                .split(|c: char| c.is_whitespace() || ",;:()".contains(c))
-                .map(|w| w.trim_end_matches('.'))
-                .filter(|w| w.starts_with("p.") && w.len() > 2)
-                .map(str::to_owned)
+            let mut v: Vec<String> = studyflow_spec::regulation::cited_points(s)
+                .into_iter()
                 .chain(s.split('`').skip(1).step_by(2).map(str::to_owned))
                 .collect();
             v.sort();

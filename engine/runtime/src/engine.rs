@@ -284,7 +284,7 @@ impl Engine {
         if plan_shape(&stored) != plan_shape(&now) {
             return Err(EngineError::Refused(said!(
                 "the plan of `{study}` version {version} compiles today to steps or an order other than the approved plan {} (the compiler changed); submit the spec again as an amendment",
-                "pētījuma `{study}` {version}. versijas plāns šodien kompilējas citos soļos vai citā secībā nekā apstiprinātais plāns {} (kompilators ir mainījies); iesniedz specifikāciju vēlreiz kā grozījumu",
+                "šodien kompilējot pētījuma `{study}` {version}. versijas plānu, tā soļi vai to secība atšķiras no apstiprinātā plāna {} (kompilators ir mainījies); iesniedz specifikāciju vēlreiz kā grozījumu",
                 v.plan_hash
             )));
         }
@@ -328,7 +328,7 @@ impl Engine {
         if spec.version.0 != 1 {
             return Err(EngineError::Refused(said!(
                 "a new study's spec has `version: 1`, not {}; a changed spec of a study is an amendment (`studyflow amend`), approved in its turn (MK403 p.3)",
-                "jauna pētījuma specifikācijā ir `version: 1`, nevis {}; mainīta pētījuma specifikācija ir grozījums (`studyflow amend`), ko apstiprina tāpat (MK403 3. p.)",
+                "jauna pētījuma specifikācijā jābūt `version: 1`, nevis {}; pētījuma mainīta specifikācija ir grozījums (`studyflow amend`), kas arī jāapstiprina (MK403 3. p.)",
                 spec.version.0
             )));
         }
@@ -337,7 +337,7 @@ impl Engine {
         if studyflow_store::RESERVED_OBJECTS.contains(&spec.id.as_str()) {
             return Err(EngineError::Refused(said!(
                 "the id `{}` is reserved for the audit's own records; choose another",
-                "identifikators `{}` ir rezervēts pašas audita pierakstiem; izvēlies citu",
+                "identifikators `{}` ir rezervēts paša audita ierakstiem; izvēlies citu",
                 spec.id
             )));
         }
@@ -382,7 +382,7 @@ impl Engine {
         if spec.id != study {
             return Err(EngineError::Refused(said!(
                 "the spec is of study `{}`, not `{study}`",
-                "specifikācija ir pētījumam `{}`, nevis `{study}`",
+                "specifikācija attiecas uz pētījumu `{}`, nevis `{study}`",
                 spec.id
             )));
         }
@@ -725,7 +725,7 @@ impl Engine {
         let Some(external) = &loaded.spec.external else {
             return Err(EngineError::Refused(said!(
                 "`{study}` has no external researcher, so there is no contract to record (MK403 p.5)",
-                "pētījumam `{study}` nav pētījuma izstrādātāja, tāpēc nav līguma, ko reģistrēt (MK403 5. p.)"
+                "pētījumam `{study}` nav pētījuma izstrādātāja, tāpēc nav līguma, ko ierakstīt (MK403 5. p.)"
             )));
         };
         if row.state != StudyState::Approved {
@@ -735,7 +735,7 @@ impl Engine {
                     row.state
                 ),
                 lv: format!(
-                    "pētījums `{study}` ir {}, nevis apstiprināts un gaida līgumu",
+                    "pētījuma `{study}` stāvoklis ir „{}”, nevis „apstiprināts”, un tas negaida līgumu",
                     row.state.lv()
                 ),
             }));
@@ -746,13 +746,13 @@ impl Engine {
         if c.number.trim().is_empty() {
             return Err(EngineError::Refused(said!(
                 "a concluded contract has a number (MK403 p.5)",
-                "noslēgtam līgumam ir numurs (MK403 5. p.)"
+                "noslēgtam līgumam jānorāda numurs (MK403 5. p.)"
             )));
         }
         if c.concluded_on > today {
             return Err(EngineError::Refused(said!(
                 "a contract concluded on {} is not concluded yet: today is {today} (MK403 p.5, p.30.2)",
-                "līgums, kas noslēgts {}, vēl nav noslēgts: šodien ir {today} (MK403 5., 30.2. p.)",
+                "līguma noslēgšanas datums {} vēl nav pienācis: šodien ir {today} (MK403 5., 30.2. p.)",
                 c.concluded_on
             )));
         }
@@ -762,7 +762,7 @@ impl Engine {
             {
                 return Err(EngineError::Refused(said!(
                     "the contract number `{}` is not the one in the approved spec (`{number}`); a different contract is an amendment (MK403 p.5)",
-                    "līguma numurs `{}` nav tas, kas norādīts apstiprinātajā specifikācijā (`{number}`); cits līgums ir grozījums (MK403 5. p.)",
+                    "līguma numurs `{}` nav tas, kas norādīts apstiprinātajā specifikācijā (`{number}`); citam līgumam vajadzīgs grozījums (MK403 5. p.)",
                     c.number
                 )));
             }
@@ -794,26 +794,29 @@ impl Engine {
             }
         }
         signatories.sort_unstable();
-        let missing: Vec<(&str, &str)> = team
+        let missing: Vec<(&str, (&str, &str))> = team
             .iter()
             .filter_map(|m| {
-                let why = m.needs_declaration()?;
+                let why = m.needs_declaration_in_both()?;
                 (!signatories.contains(&m.name)).then_some((m.name.as_str(), why))
             })
             .collect();
         if !missing.is_empty() {
             let en: Vec<String> = missing
                 .iter()
-                .map(|(n, why)| format!("{n} ({why})"))
+                .map(|(n, (why, _))| format!("{n} ({why})"))
                 .collect();
-            let lv: Vec<&str> = missing.iter().map(|(n, _)| *n).collect();
+            let lv: Vec<String> = missing
+                .iter()
+                .map(|(n, (_, why))| format!("{n} ({why})"))
+                .collect();
             return Err(EngineError::Refused(Said {
                 en: format!(
                     "no signed non-disclosure declaration from {} (MK403 p.30.2)",
                     en.join(", ")
                 ),
                 lv: format!(
-                    "nav parakstīta apliecinājuma par ierobežotas pieejamības informācijas neizpaušanu no {} (MK403 30.2. p.)",
+                    "šīm personām trūkst parakstīta apliecinājuma par ierobežotas pieejamības informācijas neizpaušanu: {} (MK403 30.2. p.)",
                     lv.join(", ")
                 ),
             }));
@@ -901,7 +904,7 @@ impl Engine {
                 return Err(EngineError::Refused(Said {
                     en: format!("`{study}` is {s}; only an approved study can start"),
                     lv: format!(
-                        "pētījums `{study}` ir {}; sākt var tikai apstiprinātu pētījumu",
+                        "pētījuma `{study}` stāvoklis ir „{}”; sākt var tikai apstiprinātu pētījumu",
                         s.lv()
                     ),
                 }));
@@ -1504,7 +1507,7 @@ impl Engine {
                     r.state.as_str()
                 ),
                 lv: format!(
-                    "izpilde {run} ({}) ir stāvoklī „{}”, tas nav atvērts uzdevums",
+                    "izpilde {run} ({}) ir stāvoklī „{}” un nav atvērts uzdevums",
                     r.step,
                     r.state.lv()
                 ),
@@ -1614,7 +1617,7 @@ impl Engine {
         let Some(given) = given else {
             return Err(EngineError::Refused(said!(
                 "the Prison Administration has not been informed of the results yet (MK403 p.8)",
-                "Ieslodzījuma vietu pārvalde vēl nav informēta par pētījuma rezultātiem (MK403 8. p.)"
+                "Ieslodzījuma vietu pārvalde vēl nav iepazīstināta ar pētījuma rezultātiem (MK403 8. p.)"
             )));
         };
         let given = riga_date(crate::clock::from_micros(given));
@@ -1627,7 +1630,7 @@ impl Engine {
         if between < 10 {
             return Err(EngineError::Refused(said!(
                 "the Prison Administration was informed on {given}, {between} working day(s) before today; MK403 p.8 needs at least 10 before publication",
-                "Ieslodzījuma vietu pārvalde informēta {given}, {between} darbdienu(-as) pirms šodienas; MK403 8. p. prasa vismaz 10 darbdienas pirms publicēšanas"
+                "Ieslodzījuma vietu pārvalde ar rezultātiem iepazīstināta {given}, {between} darbdienu(-as) pirms šodienas; MK403 8. p. prasa vismaz 10 darbdienas pirms publicēšanas"
             )));
         }
         Ok(())

@@ -105,8 +105,8 @@ impl Latvian for studyflow_store::VersionState {
         match self {
             Submitted => "iesniegta",
             Approved => "apstiprināta",
-            Superseded => "aizstāta ar jaunāku",
-            Refused => "noraidīta",
+            Superseded => "aizstāta",
+            Refused => "neapstiprināta",
         }
     }
 }
@@ -116,10 +116,10 @@ impl Latvian for studyflow_store::RunState {
         use studyflow_store::RunState::*;
         match self {
             Pending => "gaida iepriekšējos soļus",
-            Ready => "gatavs izpildei",
-            Running => "tiek izpildīts",
+            Ready => "gatavs",
+            Running => "notiek",
             Waiting => "gaida",
-            Done => "pabeigts",
+            Done => "izpildīts",
             Failed => "neizdevās",
             Cancelled => "atcelts",
         }
@@ -161,11 +161,11 @@ impl ProvenAct {
         match self {
             ProvenAct::Approve => "apstiprinātu",
             ProvenAct::Refuse => "noraidītu",
-            ProvenAct::RecordContract => "reģistrētu līgumu",
+            ProvenAct::RecordContract => "ierakstītu līgumu",
             ProvenAct::Terminate => "pārtrauktu pētījumu",
             ProvenAct::DownloadRelease => "lejupielādētu nodoto datu kopu",
             ProvenAct::ReadTaskFiles => "lasītu uzdevumam sagatavoto",
-            ProvenAct::SupplyTaskFile => "iesniegtu uzdevuma datni",
+            ProvenAct::SupplyTaskFile => "augšupielādētu failu uzdevumam",
             ProvenAct::ApproveSignIn => "atļautu komandrindas pierakstīšanos",
         }
     }
@@ -201,17 +201,7 @@ mod tests {
     /// The MK403 points a text cites, whichever way it writes them (`p.30.2`, `30.2. p.`), and
     /// the names in backquotes.
     fn facts(s: &str) -> Vec<String> {
-        let mut v: Vec<String> = Vec::new();
-        for cited in s.split("MK403").skip(1) {
-            let cited = cited.split([')', ';']).next().unwrap_or("");
-            v.extend(
-                cited
-                    .split(|c: char| !(c.is_ascii_digit() || c == '.'))
-                    .map(|w| w.trim_matches('.'))
-                    .filter(|w| w.starts_with(|c: char| c.is_ascii_digit()))
-                    .map(str::to_owned),
-            );
-        }
+        let mut v = studyflow_spec::regulation::cited_points(s);
         v.extend(s.split('`').skip(1).step_by(2).map(str::to_owned));
         v.sort();
         v

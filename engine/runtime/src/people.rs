@@ -85,12 +85,12 @@ pub fn authorise_act(spec: &Spec, act: StudyAct, who: &Identity) -> Result<()> {
                 if spec.external.is_some() {
                     EngineError::Forbidden(crate::said!(
                         "`{user}` is not bound to an approver or supervisor of the spec: ending a study early destroys its identifying data (MK403 p.26), a decision of the Service (MK403 p.3, p.28)",
-                        "`{user}` specifikācijā nav ne apstiprinātājs, ne uzraugs: pētījuma pārtraukšana neatgriezeniski iznīcina tā identificējošos datus (MK403 26. p.), un to lemj dienests (MK403 3., 28. p.)"
+                        "`{user}` specifikācijā nav ne apstiprinātājs, ne uzraugs: pētījuma pārtraukšana neatgriezeniski iznīcina tā identificējošos datus (MK403 26. p.), un par to lemj dienests (MK403 3., 28. p.)"
                     ))
                 } else {
                     EngineError::Forbidden(crate::said!(
                         "`{user}` is not bound to an approver of the spec: ending a study early destroys its identifying data (MK403 p.26), a decision of the Service (MK403 p.3)",
-                        "`{user}` specifikācijā nav apstiprinātājs: pētījuma pārtraukšana neatgriezeniski iznīcina tā identificējošos datus (MK403 26. p.), un to lemj dienests (MK403 3. p.)"
+                        "`{user}` specifikācijā nav apstiprinātājs: pētījuma pārtraukšana neatgriezeniski iznīcina tā identificējošos datus (MK403 26. p.), un par to lemj dienests (MK403 3. p.)"
                     ))
                 }
             }),

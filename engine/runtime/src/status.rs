@@ -482,7 +482,7 @@ impl Engine {
             .ok_or_else(|| {
                 EngineError::Refused(crate::said!(
                     "`{study}` has no release {n} yet (MK403 p.24, p.30)",
-                    "pētījumam `{study}` vēl nav {n}. nodotās datu kopas (MK403 24., 30. p.)"
+                    "pētījumam `{study}` vēl nav nodošanas {n} (MK403 24., 30. p.)"
                 ))
             })?;
         // By what the release is, whatever the spec has become since: a transfer to the
@@ -494,7 +494,7 @@ impl Engine {
             let contract = self.store.contract(study).await?.ok_or_else(|| {
                 EngineError::Forbidden(crate::said!(
                     "no contract of `{study}` is recorded: nothing is handed over before it (MK403 p.30.2)",
-                    "pētījuma `{study}` līgums nav reģistrēts: pirms tā neko nenodod (MK403 30.2. p.)"
+                    "pētījuma `{study}` līgums nav ierakstīts: pirms tā neko nenodod (MK403 30.2. p.)"
                 ))
             })?;
             let declared: Vec<String> =
@@ -502,7 +502,7 @@ impl Engine {
             if !declared.contains(&member.name) {
                 return Err(EngineError::Forbidden(crate::said!(
                     "no non-disclosure declaration of `{}` is recorded with the contract (MK403 p.30.2)",
-                    "ar līgumu nav reģistrēts `{}` apliecinājums par ierobežotas pieejamības informācijas neizpaušanu (MK403 30.2. p.)",
+                    "ar līgumu nav ierakstīts lietotāja `{}` apliecinājums par ierobežotas pieejamības informācijas neizpaušanu (MK403 30.2. p.)",
                     who.login()
                 )));
             }
@@ -765,7 +765,7 @@ fn guide(
                         "send the request in outbox/{study}/{id}/ (`studyflow task files` with this task's id and --out downloads it) — cover-letter.txt, request.json ({subjects} subjects) and MANIFEST.sha256 — to {to} by the secure electronic means agreed (MK403 p.12.3, p.14.2)"
                     ),
                     format!(
-                        "nosūtiet pieprasījumu no outbox/{study}/{id}/ (to lejupielādē `studyflow task files` ar šī uzdevuma numuru un --out) — cover-letter.txt, request.json ({subjects} datu subjekti) un MANIFEST.sha256 — {to_lv} ar saskaņotajiem drošajiem elektroniskajiem līdzekļiem (MK403 p.12.3, p.14.2)"
+                        "nosūtiet pieprasījumu no outbox/{study}/{id}/ (to lejupielādē `studyflow task files` ar šī uzdevuma numuru un --out) — cover-letter.txt, request.json ({subjects} datu subjekti) un MANIFEST.sha256 — {to_lv} ar saskaņotajiem drošajiem elektroniskajiem līdzekļiem (MK403 12.3., 14.2. p.)"
                     ),
                 ),
                 say(
@@ -811,7 +811,7 @@ fn guide(
                     .unwrap_or(0);
                 out.push(say(
                     format!("check the quality report (MK403 p.18, p.22.2): {findings} finding(s)"),
-                    format!("pārbaudiet kvalitātes pārskatu (MK403 p.18, p.22.2): konstatējumi — {findings}"),
+                    format!("pārbaudiet kvalitātes pārskatu (MK403 18., 22.2. p.): konstatējumi — {findings}"),
                 ));
                 for (table, r) in reports {
                     let sum = |k: &str| {
@@ -854,7 +854,7 @@ fn guide(
                     "extract the sample from the Service IS by hand (MK403 p.22.1) as CSV with the columns {fields}"
                 ),
                 format!(
-                    "manuāli atlasiet izlasi no dienesta informācijas sistēmas (MK403 p.22.1) CSV formātā ar kolonnām {fields}"
+                    "manuāli atlasiet izlasi no dienesta informācijas sistēmas (MK403 22.1. p.) CSV formātā ar kolonnām {fields}"
                 ),
             ),
             say(
@@ -872,7 +872,7 @@ fn guide(
                     "collect the consent of the subjects who agree to be contacted (MK403 p.31) and send their contact details with `studyflow task supply` and this task's id, or put them at inbox/{study}/consented-contacts.csv, with the columns {fields}"
                 ),
                 format!(
-                    "savāciet to datu subjektu piekrišanu, kuri piekrīt saziņai (MK403 p.31), un iesniedziet viņu kontaktinformāciju ar `studyflow task supply` un šī uzdevuma numuru vai ievietojiet inbox/{study}/consented-contacts.csv ar kolonnām {fields}"
+                    "savāciet to datu subjektu piekrišanu, kuri piekrīt saziņai (MK403 31. p.), un iesniedziet viņu kontaktinformāciju ar `studyflow task supply` un šī uzdevuma numuru vai ievietojiet inbox/{study}/consented-contacts.csv ar kolonnām {fields}"
                 ),
             ),
             say(
@@ -899,7 +899,7 @@ fn guide(
                         deadline.map(|d| format!(" by {d}")).unwrap_or_default()
                     ),
                     format!(
-                        "nosūtiet to Ieslodzījuma vietu pārvaldei{}, ne vēlāk kā 10 darbdienas pirms publicēšanas (MK403 p.8), pēc tam pabeidziet šo uzdevumu ar kopsavilkumu kā piezīmi",
+                        "nosūtiet to Ieslodzījuma vietu pārvaldei{}, ne vēlāk kā 10 darbdienas pirms publicēšanas (MK403 8. p.), pēc tam pabeidziet šo uzdevumu ar kopsavilkumu kā piezīmi",
                         deadline.map(|d| format!(" līdz {d}")).unwrap_or_default()
                     ),
                 ),
@@ -916,7 +916,7 @@ fn guide(
 fn not_yours(study: &str) -> EngineError {
     EngineError::NotFound(crate::said!(
         "no study `{study}` of yours",
-        "tev nav pētījuma `{study}`"
+        "nav pētījuma `{study}`, kurā tu esi iesaistīts"
     ))
 }
 
@@ -1006,17 +1006,28 @@ mod tests {
                     for w in [" the ", " and ", " with ", "when "] {
                         assert!(!l.contains(w), "{name} {}: {l:?} has {w:?}", step.id);
                     }
-                    // The same paths, files and figures.
+                    // The same paths, files and figures, and the same MK403 points however
+                    // each language writes them (`p.22.1`, `22.1. p.`).
                     let marks = |t: &str| -> Vec<String> {
-                        t.split(|c: char| c.is_whitespace() || "(),;:—".contains(c))
+                        let cited = |w: &str| {
+                            w.starts_with("p.")
+                                || (w.ends_with('.')
+                                    && w.chars().all(|c| c.is_ascii_digit() || c == '.'))
+                        };
+                        let mut v: Vec<String> = t
+                            .split(|c: char| c.is_whitespace() || "(),;:—".contains(c))
                             .filter(|w| {
                                 w.contains('/')
                                     || w.contains(".csv")
                                     || w.contains(".json")
                                     || w.chars().any(|c| c.is_ascii_digit())
                             })
+                            .filter(|w| !cited(w))
                             .map(str::to_owned)
-                            .collect()
+                            .chain(studyflow_spec::regulation::cited_points(t))
+                            .collect();
+                        v.sort();
+                        v
                     };
                     assert_eq!(marks(e), marks(l), "{name} {}:\n{e}\n{l}", step.id);
                 }

@@ -773,10 +773,18 @@ impl TeamMember {
     /// restricted-access information as an authorised person (p.33.1). The one rule SF134 and
     /// `studyflow contract` share.
     pub fn needs_declaration(&self) -> Option<&'static str> {
+        self.needs_declaration_in_both().map(|(en, _)| en)
+    }
+
+    /// [`TeamMember::needs_declaration`] in English and in Latvian.
+    pub fn needs_declaration_in_both(&self) -> Option<(&'static str, &'static str)> {
         if self.processes_personal_data {
-            Some("processes personal data")
+            Some(("processes personal data", "apstrādā personas datus"))
         } else if self.authorised_person {
-            Some("receives the study's restricted-access information as an authorised person")
+            Some((
+                "receives the study's restricted-access information as an authorised person",
+                "kā pilnvarotā persona saņem pētījuma ierobežotas pieejamības informāciju",
+            ))
         } else {
             None
         }
@@ -1025,7 +1033,7 @@ impl FollowUpWave {
     }
 
     /// [`FollowUpWave::description_lv`] for one anchor event, in the words of p.19 (`3 gadus
-    /// pēc tam, kad datu subjektam ir uzsākta soda izpilde dienestā (MK403 p.19.3)`).
+    /// pēc tam, kad datu subjektam ir uzsākta soda izpilde dienestā (MK403 19.3. p.)`).
     pub fn description_lv_of(&self, anchor: AnchorEvent) -> String {
         let (started, ended, event) = match anchor {
             AnchorEvent::CompulsoryEducationalMeasure => (
@@ -1042,17 +1050,17 @@ impl FollowUpWave {
         ))
     }
 
-    /// `N gadu(s) pēc tam, kad {what} (MK403 p.19.x)`.
+    /// `N gadu(s) pēc tam, kad {what} (MK403 19.x. p.)`.
     fn after_lv(&self, what: &str) -> String {
         format!(
-            "{} {} pēc tam, kad {what} (MK403 {})",
+            "{} {} pēc tam, kad {what} (MK403 {}. p.)",
             self.years,
             if self.years % 10 == 1 && self.years % 100 != 11 {
                 "gadu"
             } else {
                 "gadus"
             },
-            self.point
+            self.point.trim_start_matches("p.")
         )
     }
 }

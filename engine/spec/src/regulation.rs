@@ -130,3 +130,110 @@ mod tests {
         assert!(latvian("p.99").is_none() && digest("p.99").is_none());
     }
 }
+
+/// The points a text cites, whichever way it writes them: in English `p.30.2`, `p.19–20`
+/// (a range), and in Latvian `30.2. p.`, `3., 4. p.`, `33.3.–33.5. p.`. Each as its number
+/// (`30.2`) or range (`19–20`), sorted: so a text and its translation can be held to cite the
+/// same points.
+pub fn cited_points(text: &str) -> Vec<String> {
+    let b = text.as_bytes();
+    // A number `19` or `19.1` at `i` (not the end of a longer one), and where it ends.
+    let number_at = |i: usize| -> Option<usize> {
+        if i >= b.len() || !b[i].is_ascii_digit() {
+            return None;
+        }
+        let mut j = i;
+        while j < b.len()
+            && (b[j].is_ascii_digit()
+                || (b[j] == b'.' && b.get(j + 1).is_some_and(u8::is_ascii_digit)))
+        {
+            j += 1;
+        }
+        Some(j)
+    };
+    let dash = "–".as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let fresh = i == 0 || !(b[i - 1].is_ascii_digit() || b[i - 1] == b'.');
+        // English: `p.N` or `p.N–M`.
+        if b[i..].starts_with(b"p.")
+            && (i == 0 || !b[i - 1].is_ascii_alphabetic())
+            && let Some(end) = number_at(i + 2)
+        {
+            let first = &text[i + 2..end];
+            match b[end..]
+                .starts_with(dash)
+                .then(|| number_at(end + dash.len()))
+                .flatten()
+            {
+                Some(to) => {
+                    out.push(format!("{first}–{}", &text[end + dash.len()..to]));
+                    i = to;
+                }
+                None => {
+                    out.push(first.to_owned());
+                    i = end;
+                }
+            }
+            continue;
+        }
+        // Latvian: `N. p.`, `N., M. p.`, `N.–M. p.`.
+        if fresh && let Some(end) = number_at(i) {
+            let mut items: Vec<String> = Vec::new();
+            let mut at = i;
+            let mut stop = end;
+            let mut range_from: Option<String> = None;
+            let mut found = false;
+            while let Some(end) = number_at(at) {
+                if b.get(end) != Some(&b'.') {
+                    break;
+                }
+                let n = text[at..end].to_owned();
+                match range_from.take() {
+                    Some(from) => items.push(format!("{from}–{n}")),
+                    None => items.push(n),
+                }
+                let after = end + 1;
+                stop = after;
+                if b[after..].starts_with(b" p.") {
+                    found = true;
+                    stop = after + 3;
+                    break;
+                }
+                if b[after..].starts_with(b", ") {
+                    at = after + 2;
+                } else if b[after..].starts_with(dash) {
+                    range_from = items.pop();
+                    at = after + dash.len();
+                } else {
+                    break;
+                }
+            }
+            if found {
+                out.extend(items);
+                i = stop;
+                continue;
+            }
+            i = end.max(i + 1);
+            continue;
+        }
+        i += 1;
+    }
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod cited_tests {
+    use super::cited_points;
+
+    #[test]
+    fn points_are_read_in_either_language() {
+        let en = "to start (MK403 p.21, p.22; p.19–20, p.33.3–33.5), not p.8 before 2026-11-28 or 10 days";
+        let lv = "lai sāktu (MK403 21., 22. p.; 19.–20., 33.3.–33.5. p.), ne 8. p. pirms 2026-11-28 vai 10. darbdienā";
+        assert_eq!(cited_points(en), ["19–20", "21", "22", "33.3–33.5", "8"]);
+        assert_eq!(cited_points(en), cited_points(lv));
+        assert_eq!(cited_points("help.30 and 3.5 and p."), Vec::<String>::new());
+    }
+}

@@ -384,17 +384,17 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "device.approve",
-        "Atļaut un izsniegt personīgo pilnvaru",
+        "Atļaut un izsniegt personīgo piekļuves marķieri",
         "Approve and issue a personal token",
     ),
     (
         "device.approved",
-        "Atļauts. Komandrinda saņems jūsu personīgo pilnvaru; atgriezieties tajā.",
+        "Atļauts. Komandrinda saņems tavu personīgo piekļuves marķieri; atgriezies tajā.",
         "Approved. The command line receives your personal token; go back to it.",
     ),
     (
         "device.check",
-        "Komandrinda lūdz pierakstīties jūsu vārdā. Atļaujiet tikai tad, ja to palaidāt jūs un kods sakrīt ar tajā redzamo.",
+        "Komandrinda lūdz pierakstīties tavā vārdā. Atļauj tikai tad, ja to palaidi tu un kods sakrīt ar tajā redzamo.",
         "A command line asks to sign in as you. Approve it only if you started it and the code is the one it shows.",
     ),
     (
@@ -405,23 +405,27 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("device.code", "Kods", "Code"),
     (
         "device.code_help",
-        "Astoņi burti, ko rāda komanda `studyflow login --device`, piemēram BCDF-GHJK.",
+        "Astoņi burti, ko rāda komanda `studyflow login --device`, piemēram, BCDF-GHJK.",
         "The eight letters that `studyflow login --device` shows, such as BCDF-GHJK.",
     ),
     ("device.continue", "Turpināt", "Continue"),
     (
         "device.denied",
-        "Atteikts. Komandrinda pilnvaru nesaņems.",
+        "Atteikts. Komandrinda piekļuves marķieri nesaņems.",
         "Denied. The command line gets no token.",
     ),
     ("device.deny", "Atteikt", "Deny"),
     ("device.expires", "Derīgs līdz", "Valid until"),
     (
         "device.help",
-        "Ievadiet kodu, ko rāda jūsu komandrinda, lai tā varētu rīkoties jūsu vārdā ar personīgo pilnvaru.",
+        "Ievadi kodu, ko rāda tava komandrinda, lai tā varētu rīkoties tavā vārdā ar personīgo piekļuves marķieri.",
         "Enter the code your command line shows, so that it can act as you with a personal token.",
     ),
-    ("device.label", "Pilnvaras nosaukums", "The token's name"),
+    (
+        "device.label",
+        "Piekļuves marķiera nosaukums",
+        "The token's name",
+    ),
     ("device.requested", "Lūgts", "Asked at"),
     (
         "device.title",
@@ -430,12 +434,12 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "device.unknown",
-        "Ar šo kodu neviena pierakstīšanās negaida: tas ir kļūdains, jau izlemts vai vecāks par 10 minūtēm.",
+        "Šim kodam nav gaidošas pierakstīšanās: tas ir ievadīts kļūdaini, par to jau ir lemts vai tas ir vecāks par 10 minūtēm.",
         "No sign-in waits for this code: it is mistyped, decided already or older than 10 minutes.",
     ),
     (
         "device.warning",
-        "Pilnvara ļauj komandrindai darīt visu, ko drīkstat jūs, līdz tās derīguma beigām vai atsaukšanai.",
+        "Piekļuves marķieris ļauj komandrindai darīt visu, ko drīksti tu, līdz tā derīguma beigām vai atsaukšanai.",
         "The token lets the command line do everything you may, until it expires or is revoked.",
     ),
     ("diff.actor", "Kas izpilda", "Who acts"),

@@ -13,7 +13,7 @@ pub static RULE: Rule = Rule {
     severity: Severity::Error,
     points: &["p.19", "p.20"],
     summary: "Follow-ups use only the six waves of p.19, only Punishment Register fields, automated exchange, in a longitudinal study that lasts until they fall due.",
-    summary_lv: "Recidīva pārbaudēm izmanto tikai sešus p.19 termiņus, tikai Sodu reģistra laukus un automatizētu apmaiņu, garengriezuma pētījumā, kas ilgst, līdz tie pienāk.",
+    summary_lv: "Recidīva pārbaudēm izmanto tikai sešus 19. p. termiņus, tikai Sodu reģistra laukus un automatizētu apmaiņu, garengriezuma pētījumā, kas ilgst, līdz tie pienāk.",
     explanation: "For recidivism studies the Service requests the p.13 information 1, 3 and 5 years \
 after the start and after the end of a compulsory educational measure, sentence execution in the \
 Service, or a mediation (p.19.1–19.6): six waves per subject. Waves must be among \

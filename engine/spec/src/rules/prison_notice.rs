@@ -10,7 +10,7 @@ pub static RULE: Rule = Rule {
     severity: Severity::Warning,
     points: &["p.8"],
     summary: "A study using Prison Administration data has a planned publication date, so the p.8 notice can be scheduled.",
-    summary_lv: "Pētījumam, kas izmanto Ieslodzījuma vietu pārvaldes informāciju, ir plānots publicēšanas datums, lai varētu ieplānot p.8 iepazīstināšanu.",
+    summary_lv: "Pētījumam, kas izmanto Ieslodzījuma vietu pārvaldes informāciju, ir plānots publicēšanas datums, lai varētu ieplānot iepazīstināšanu ar rezultātiem (8. p.).",
     explanation: "If Prison Administration information was used, the Service informs the Prison \
 Administration of the results no later than 10 working days before publication (p.8). Without \
 `publication.planned_date` the notice cannot be scheduled yet: a warning, since the date may be \

@@ -11,7 +11,7 @@ pub static RULE: Rule = Rule {
     severity: Severity::Error,
     points: &["p.10", "p.14.2"],
     summary: "Secure electronic exchange says why automation is impossible; with the Prison Administration it carries the p.14.2 agreement.",
-    summary_lv: "Drošai elektroniskai apmaiņai norādīts, kāpēc automatizācija nav iespējama; apmaiņai ar Ieslodzījuma vietu pārvaldi ir p.14.2 vienošanās.",
+    summary_lv: "Drošai elektroniskai apmaiņai norādīts, kāpēc automatizācija nav iespējama; apmaiņai ar Ieslodzījuma vietu pārvaldi ir 14.2. p. minētā vienošanās.",
     explanation: "Exchange is automated, or by secure electronic means where automation is not \
 possible (p.10): a secure electronic exchange without `automation_not_possible_because` is a \
 warning. With the Prison Administration, secure electronic exchange happens only after agreeing \
