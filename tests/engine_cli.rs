@@ -609,6 +609,106 @@ fn a_seal_that_keeps_failing_is_said_by_status() {
     );
 }
 
+/// A person acting through the server while its seals of the audit fail is told so: the act
+/// stands, and the CLI warns beside what it did (`Studyflow-Audit: unsealed`); the pages say it
+/// to whoever is signed in. Once a seal succeeds again, neither does.
+#[test]
+fn a_person_is_told_when_the_audit_cannot_be_sealed() {
+    let dir = TempDir::new("unsealed");
+    let Signed {
+        db, key, password, ..
+    } = signed_audit(&dir);
+    let log = format!("{key}.checkpoints");
+    let kept = std::fs::read_to_string(&log).unwrap();
+    std::fs::remove_file(&log).unwrap();
+    std::fs::create_dir(&log).unwrap();
+    let secret = add_user(&db, "dace.liepina", &password, &["--audit-key-file", &key]);
+    let served = serve(&["--database", &db, "--audit-key-file", &key]);
+    let token = format!("{}/dace.token", dir.path());
+    let r = studyflow(&[
+        "login",
+        "--server",
+        &served.url,
+        "--login",
+        "dace.liepina",
+        "--password-file",
+        &password,
+        "--code",
+        &code(&secret, 0),
+        "--token-file",
+        &token,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let spec = studyflow_tests::root().join(SPEC);
+    let r = studyflow(&[
+        "submit",
+        spec.to_str().unwrap(),
+        "--server",
+        &served.url,
+        "--token-file",
+        &token,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(
+        r.stderr
+            .contains("warning: done, but the server cannot seal its audit")
+            && !r.stderr.contains(&log),
+        "{}",
+        r.transcript()
+    );
+    // The pages, to the signed-in: the warning, without the reason.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let cookie = rt.block_on(async {
+        let r = http
+            .post(format!("{}/sign-in", served.url))
+            .form(&[
+                ("login", "dace.liepina"),
+                ("password", "a long enough passphrase"),
+                ("code", &code(&secret, 1)),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        let cookie = r.headers()["set-cookie"].to_str().unwrap();
+        cookie.split(';').next().unwrap().to_owned()
+    });
+    let studies = || {
+        rt.block_on(async {
+            let r = http
+                .get(format!("{}/studies", served.url))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.text().await.unwrap()
+        })
+    };
+    let html = studies();
+    assert!(
+        html.contains("id=\"audit-unsealed\"") && !html.contains(&log),
+        "{html}"
+    );
+    // The log writable again: the next act (signing out the CLI's token) seals everything, and
+    // no one is warned.
+    std::fs::remove_dir(&log).unwrap();
+    std::fs::write(&log, &kept).unwrap();
+    let r = studyflow(&["logout", "--server", &served.url, "--token-file", &token]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let html = studies();
+    assert!(
+        html.contains("id=\"me\"") && !html.contains("audit-unsealed"),
+        "{html}"
+    );
+    let r = studyflow(&["status", "--database", &db, "--audit-key-file", &key]);
+    assert!(!r.stderr.contains("warning"), "{}", r.transcript());
+}
+
 /// A database whose audit is signed: an audit key made beside it and one account added with
 /// it (its first checkpoint in the log `{key}.checkpoints`); the password file for more.
 struct Signed {

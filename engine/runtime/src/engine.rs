@@ -209,6 +209,13 @@ impl Engine {
         micros(self.clock.now())
     }
 
+    /// Whether this process's last seal of committed acts failed and none has succeeded since:
+    /// acts are recorded and wait to be sealed into the audit ([`Engine::audit_standing`] says
+    /// why, to an operator).
+    pub fn audit_unsealed(&self) -> bool {
+        self.store.seal_trouble().is_some()
+    }
+
     fn compile(&self, bytes: &[u8]) -> Result<(Spec, Plan)> {
         let today = riga_date(self.clock.now());
         let checked = studyflow_plan::check(bytes, &self.calendar, Some(today));

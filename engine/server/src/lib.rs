@@ -614,8 +614,36 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(api)
         .merge(web::router())
         .layer(axum::extract::DefaultBodyLimit::max(2 << 20))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            audit_unsealed,
+        ))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(app)
+}
+
+/// The header that says a change was recorded while the audit cannot be sealed.
+pub const AUDIT_HEADER: &str = "studyflow-audit";
+
+/// A change answered while this server's seals of the audit fail (the checkpoint log not
+/// writable, the database busy): the act stands, recorded, and waits to be sealed. Said with
+/// `Studyflow-Audit: unsealed` on the answer (the CLI prints a warning; the pages say it to the
+/// signed-in), never the reason — the operator's `studyflow status` and the log give that.
+async fn audit_unsealed(
+    State(app): State<Arc<App>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let change = !matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    let mut r = next.run(req).await;
+    if change && app.engine.audit_unsealed() {
+        r.headers_mut()
+            .insert(AUDIT_HEADER, HeaderValue::from_static("unsealed"));
+    }
+    r
 }
 
 /// Over TLS: browsers come back over https only, for a year.

@@ -711,14 +711,31 @@ impl Store {
     /// ([`Store::audit_log_behind`]) — never an error to a person whose act was done, who
     /// would try it again, nor one a caller would undo the act on.
     pub async fn seal_committed(&self) -> Result<()> {
-        match self.seal_audit().await {
-            Ok(_) => Ok(()),
+        let result = self.seal_audit().await;
+        let mut trouble = self.seal_trouble.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok(_) => {
+                *trouble = None;
+                Ok(())
+            }
             Err(e @ crate::StoreError::AuditTampered(_)) => Err(e),
             Err(e) => {
                 tracing::error!(error = %e, "recorded audit events could not be sealed yet");
+                *trouble = Some(e.to_string());
                 Ok(())
             }
         }
+    }
+
+    /// Why this process's last seal of committed acts failed, if it did and none has succeeded
+    /// since: the acts stand, recorded and waiting to be sealed. What a server tells the people
+    /// acting through it (the pages' warning, the API's `Studyflow-Audit: unsealed`), and an
+    /// operator's `status` explains ([`Store::audit_log_behind`] and the seal it tries).
+    pub fn seal_trouble(&self) -> Option<String> {
+        self.seal_trouble
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// How many recorded events wait for a process with the audit key: the audit is signed

@@ -125,6 +125,9 @@ pub struct Store {
     /// Signs a checkpoint of the audit at each seal, and the file outside the database each
     /// signed checkpoint is appended to (issue #12).
     pub(crate) audit_signing: Option<std::sync::Arc<AuditSigning>>,
+    /// Why this process's last seal of committed acts failed, until one succeeds
+    /// ([`Store::seal_committed`], [`Store::seal_trouble`]).
+    pub(crate) seal_trouble: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 /// What signs the audit: the key, and the checkpoint log kept outside the database.
@@ -224,6 +227,7 @@ impl Store {
                 target: redact(url),
                 wake: Default::default(),
                 audit_signing: None,
+                seal_trouble: Default::default(),
             }
         } else {
             let path = url
@@ -256,6 +260,7 @@ impl Store {
                 target: path.to_owned(),
                 wake: Default::default(),
                 audit_signing: None,
+                seal_trouble: Default::default(),
             }
         };
         store.migrate().await?;

@@ -267,6 +267,18 @@ impl Client {
             return Ok(false);
         }
         eprintln!("{}", p.detail);
+        // A person of the identity provider has no password here: a new sign-in in the
+        // browser is their proof.
+        if let Reply::Ok(me) = self
+            .send(Method::GET, "/api/v1/session", &Body::None)
+            .await?
+            && me["issuer"].as_str() != Some(studyflow_identity::LOCAL_ISSUER)
+        {
+            eprintln!(
+                "you sign in at the identity provider: run `studyflow login --device` again, then repeat this"
+            );
+            return Ok(false);
+        }
         let pw = password(None, "password: ")?;
         let code = ask("code: ")?;
         Ok(matches!(
@@ -310,14 +322,23 @@ async fn reply(sent: reqwest::Result<reqwest::Response>, base: &str) -> anyhow::
         )
     })?;
     let status = r.status();
+    let unsealed = r
+        .headers()
+        .get(studyflow_server::AUDIT_HEADER)
+        .is_some_and(|v| v == "unsealed");
     let text = r.text().await.unwrap_or_default();
     if status.is_success() {
-        return Ok(Reply::Ok(if text.is_empty() {
+        let mut v = if text.is_empty() {
             Value::Null
         } else {
             serde_json::from_str(&text)
                 .with_context(|| format!("the server at {base} answered what is not JSON"))?
-        }));
+        };
+        // Said by `done` beside what was done.
+        if unsealed && let Value::Object(o) = &mut v {
+            o.insert(UNSEALED.into(), Value::Bool(true));
+        }
+        return Ok(Reply::Ok(v));
     }
     match serde_json::from_str::<Problem>(&text) {
         Ok(p) if status != StatusCode::INTERNAL_SERVER_ERROR => Ok(Reply::Problem(p)),
@@ -373,9 +394,18 @@ fn refused(ctx: &mut Context<'_>, p: &Problem, file: Option<&Path>) -> anyhow::R
     Ok(EXIT_FINDINGS)
 }
 
+/// The mark [`reply`] puts on an answer that came with `Studyflow-Audit: unsealed`.
+const UNSEALED: &str = "studyflow_audit_unsealed";
+
 fn done(ctx: &mut Context<'_>, r: Reply, file: Option<&Path>) -> anyhow::Result<u8> {
     match r {
         Reply::Ok(v) => {
+            if v.get(UNSEALED).is_some() {
+                writeln!(
+                    ctx.err,
+                    "warning: done, but the server cannot seal its audit at the moment: the act is recorded and waits to be sealed; tell the operator (`studyflow status` says why)"
+                )?;
+            }
             let d: Done = serde_json::from_value(v).unwrap_or_default();
             writeln!(ctx.out, "{}", d.message)?;
             Ok(EXIT_OK)

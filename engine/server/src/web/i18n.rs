@@ -319,6 +319,11 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("audit.rows", "ieraksti", "entries"),
     ("audit.title", "Audits", "Audit"),
     (
+        "audit.unsealed",
+        "Auditu pašlaik nevar noslēgt: darbības tiek ierakstītas un gaida, kad tās iekļaus parakstītajā žurnālā. Paziņo operatoram (viņš iemeslu redz ar `studyflow status`).",
+        "The audit cannot be sealed at the moment: acts are recorded and wait to be included in the signed log. Tell the operator (who sees why with `studyflow status`).",
+    ),
+    (
         "audit.unsigned",
         "paraksti nav pārbaudīti: šai instalācijai nav audita atslēgas",
         "signatures not checked: this installation has no audit key",

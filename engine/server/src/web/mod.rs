@@ -193,6 +193,8 @@ pub struct Viewer {
     pub chosen: Chosen,
     /// The address asked for (path and query), for the forms that come back to it.
     pub here: String,
+    /// This server's seals of the audit fail: acts are recorded and wait to be sealed.
+    pub unsealed: bool,
 }
 
 /// The token a session's forms carry: derived from the session's secret, which only its
@@ -236,6 +238,7 @@ impl FromRequestParts<Arc<App>> for Viewer {
             held,
             chosen,
             here: page_address(parts),
+            unsealed: app.engine.audit_unsealed(),
         })
     }
 }
@@ -355,6 +358,8 @@ pub(crate) struct Frame<'a> {
     pub notice: Option<&'a str>,
     /// The page's own address (path and query), where the language form comes back to.
     pub here: Option<&'a str>,
+    /// Say that the audit cannot be sealed now (to the signed-in only).
+    pub unsealed: bool,
 }
 
 impl Frame<'static> {
@@ -367,6 +372,7 @@ impl Frame<'static> {
             nav: "",
             notice: None,
             here: None,
+            unsealed: false,
         }
     }
 }
@@ -380,6 +386,7 @@ impl Viewer {
             nav,
             notice: None,
             here: Some(&self.here),
+            unsealed: self.unsealed,
         }
     }
 }
@@ -403,6 +410,7 @@ pub(crate) fn render_status(
         nav => frame.nav,
         notice => frame.notice.map(|k| i18n::text(lang, k)),
         here => frame.here,
+        unsealed => frame.unsealed,
     };
     let html = templates()
         .get_template(template)
