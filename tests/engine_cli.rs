@@ -432,6 +432,40 @@ fn a_command_line_signs_in_through_the_browser() {
     // The token is the person's: their commands work with it.
     let r = studyflow(&["tasks", "--server", &served.url, "--token-file", &token]);
     assert_eq!(r.code, 0, "{}", r.transcript());
+    // The person sees it among their command lines in the browser, and revokes it there (a
+    // lost laptop): the command line can act no more.
+    let (status, html) = rt.block_on(async {
+        let r = http
+            .get(format!("{}/tokens", served.url))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    });
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("laptop of Inese"), "{html}");
+    let id = html
+        .split("action=\"/tokens/")
+        .nth(1)
+        .and_then(|t| t.split('/').next())
+        .unwrap()
+        .to_owned();
+    let status = rt.block_on(async {
+        http.post(format!("{}/tokens/{id}/revoke", served.url))
+            .header("cookie", &cookie)
+            .header("sec-fetch-site", "same-origin")
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    assert_eq!(status, 303);
+    let r = studyflow(&["tasks", "--server", &served.url, "--token-file", &token]);
+    assert_ne!(r.code, 0, "{}", r.transcript());
+    assert!(r.stderr.contains("not signed in"), "{}", r.transcript());
     // A decided code finds nothing any more.
     assert_eq!(page(&user_code).0, 404);
     assert_eq!(decide(&user_code, "approve").0, 404);

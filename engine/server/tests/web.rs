@@ -762,6 +762,18 @@ async fn people_submit_review_and_approve_in_the_browser() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
+    // Among the person's command lines, revoked there.
+    b.click("a[href='/tokens']").await;
+    assert!(b.text("#tokens").await.contains("Gata klēpjdators"));
+    accessible(&b, "tokens").await;
+    b.click("#tokens button.revoke").await;
+    assert!(
+        b.text("#notice")
+            .await
+            .starts_with("Piekļuves marķieris atsaukts")
+    );
+    assert!(b.text("#tokens").await.contains("atsaukts"));
+    accessible(&b, "token revoked").await;
 
     // Nothing on any page needed what the CSP forbids (no inline script or style).
     let console = b.console().await.to_string();

@@ -74,6 +74,10 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
         "device.html",
         include_str!("../../web/templates/device.html"),
     ),
+    (
+        "tokens.html",
+        include_str!("../../web/templates/tokens.html"),
+    ),
     ("error.html", include_str!("../../web/templates/error.html")),
     (
         "sign_in.html",

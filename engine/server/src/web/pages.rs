@@ -101,6 +101,11 @@ pub fn pages() -> Vec<(PageDoc, axum::routing::MethodRouter<Arc<App>>)> {
         (p("GET", "/calendar", SignedIn), get(calendar)),
         (p("GET", "/device", SignedIn), get(device_page)),
         (p("POST", "/device", SignedIn), post(device_decide)),
+        (p("GET", "/tokens", SignedIn), get(tokens)),
+        (
+            p("POST", "/tokens/{id}/revoke", SignedIn),
+            post(revoke_token),
+        ),
     ]
 }
 
@@ -351,6 +356,7 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "completed" => Some("done.completed"),
         "submitted" => Some("done.submitted"),
         "supplied" => Some("done.supplied"),
+        "revoked" => Some("done.revoked"),
         _ => None,
     }
 }
@@ -1445,6 +1451,57 @@ async fn device_shown(app: &App, v: &Viewer, typed: &str, status: StatusCode) ->
             },
         ),
     })
+}
+
+/// The person's personal tokens — the command lines that act as them — with when each was
+/// made, last used and ends, and a button to revoke one (a lost laptop's, say), and the way to
+/// connect another (`/device`).
+async fn tokens(
+    State(app): State<Arc<App>>,
+    v: Viewer,
+    Query(q): Query<StudyQuery>,
+) -> Result<Response> {
+    let now = app.engine.now();
+    let tokens: Vec<minijinja::Value> = app
+        .accounts
+        .tokens(&v.who)
+        .await?
+        .into_iter()
+        .map(|t| {
+            let state = if t.revoked_at.is_some() {
+                "revoked"
+            } else if t.expires_at <= now {
+                "expired"
+            } else {
+                "active"
+            };
+            context! {
+                id => hex::encode(&t.hash),
+                label => t.label,
+                created => riga_clock(t.created_at),
+                last_used => riga_clock(t.last_used_at),
+                expires => riga_clock(t.expires_at),
+                state,
+            }
+        })
+        .collect();
+    let mut frame = v.frame("tokens");
+    frame.notice = notice(q.done.as_deref());
+    Ok(render(&frame, "tokens.html", context! { tokens }))
+}
+
+/// Revokes one of the person's own tokens; another's is not found.
+async fn revoke_token(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    a: Acting<TokenOnly>,
+) -> Result<Response> {
+    let hash = hex::decode(&id).map_err(|_| Problem::not_found("no such token of yours"))?;
+    app.accounts
+        .revoke(&a.viewer.who, &hash, app.engine.now())
+        .await
+        .map_err(|_| Problem::not_found("no such token of yours"))?;
+    Ok(see_other("/tokens?done=revoked"))
 }
 
 /// An instant as the clock in Riga shows it (`2026-12-01 08:15`).
