@@ -373,25 +373,18 @@ fn a_command_line_signs_in_through_the_browser() {
         .next()
         .unwrap()
         .to_owned();
-    let page = |code: &str| {
-        rt.block_on(async {
-            let r = http
-                .get(format!("{}/device?code={code}", served.url))
-                .header("cookie", &cookie)
-                .send()
-                .await
-                .unwrap();
-            (r.status().as_u16(), r.text().await.unwrap())
-        })
-    };
-    // Typed in small letters, without the hyphen: the same code.
-    let (status, html) = page(&user_code.replace('-', "").to_lowercase());
-    assert_eq!(status, 200, "{html}");
+    // The page takes the code typed, in a form of the session's: no link fills it in.
+    let html = rt.block_on(async {
+        let r = http
+            .get(format!("{}/device?code={user_code}", served.url))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        r.text().await.unwrap()
+    });
     assert!(
-        html.contains(&user_code)
-            && html.contains("laptop of Inese")
-            && html.contains("127.0.0.1")
-            && html.contains("id=\"approve\""),
+        html.contains("id=\"code\"") && !html.contains(&format!("value=\"{user_code}\"")),
         "{html}"
     );
     let csrf = html
@@ -400,9 +393,6 @@ fn a_command_line_signs_in_through_the_browser() {
         .and_then(|t| t.split('"').next())
         .unwrap()
         .to_owned();
-    let (status, html) = page("BCDF-GHJK");
-    assert_eq!(status, 404, "{html}");
-    assert!(html.contains("id=\"problem\""), "{html}");
     let decide = |code: &str, decision: &str| {
         rt.block_on(async {
             let r = http
@@ -420,6 +410,19 @@ fn a_command_line_signs_in_through_the_browser() {
             (r.status().as_u16(), r.text().await.unwrap())
         })
     };
+    // Typed in small letters, without the hyphen: the same code, and what asks is shown.
+    let (status, html) = decide(&user_code.replace('-', "").to_lowercase(), "");
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains(&user_code)
+            && html.contains("laptop of Inese")
+            && html.contains("127.0.0.1")
+            && html.contains("id=\"approve\""),
+        "{html}"
+    );
+    let (status, html) = decide("BCDF-GHJK", "");
+    assert_eq!(status, 404, "{html}");
+    assert!(html.contains("id=\"problem\""), "{html}");
     let (status, html) = decide(&user_code, "approve");
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("id=\"decided\""), "{html}");
@@ -467,7 +470,7 @@ fn a_command_line_signs_in_through_the_browser() {
     assert_ne!(r.code, 0, "{}", r.transcript());
     assert!(r.stderr.contains("not signed in"), "{}", r.transcript());
     // A decided code finds nothing any more.
-    assert_eq!(page(&user_code).0, 404);
+    assert_eq!(decide(&user_code, "").0, 404);
     assert_eq!(decide(&user_code, "approve").0, 404);
 
     // Through the API: polled too fast, then denied in the browser.
@@ -516,6 +519,33 @@ fn a_command_line_signs_in_through_the_browser() {
         serde_json::json!({"device_code": "sfd_never-asked-for"}),
     );
     assert_eq!(status, 400, "{p}");
+    // A grant gives its token once: the next poll finds it spent.
+    let (_, once) = api("/api/v1/device", serde_json::json!({"label": "once"}));
+    assert_eq!(
+        decide(once["user_code"].as_str().unwrap(), "approve").0,
+        200
+    );
+    let polled = serde_json::json!({"device_code": once["device_code"]});
+    let (status, issued) = api("/api/v1/device/token", polled.clone());
+    assert_eq!(status, 201, "{issued}");
+    let (status, p) = api("/api/v1/device/token", polled);
+    assert_eq!((status, kind(&p)), (400, "expired_token".into()), "{p}");
+    // An approved grant not collected yet gives nothing once the operator disables the
+    // account (its revocation covers it), not even after the account is enabled again.
+    let (_, late) = api("/api/v1/device", serde_json::json!({"label": "late"}));
+    assert_eq!(
+        decide(late["user_code"].as_str().unwrap(), "approve").0,
+        200
+    );
+    for act in ["disable", "enable"] {
+        let r = studyflow(&["user", act, "inese.kalnina", "--database", &db]);
+        assert_eq!(r.code, 0, "{}", r.transcript());
+    }
+    let (status, p) = api(
+        "/api/v1/device/token",
+        serde_json::json!({"device_code": late["device_code"]}),
+    );
+    assert_eq!((status, kind(&p)), (400, "access_denied".into()), "{p}");
 }
 
 #[test]

@@ -37,6 +37,8 @@ pub struct DeviceRequest {
 /// A pending grant as its person sees it before deciding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceGrant {
+    /// The token's life asked for, in days (the policy's default when none).
+    pub days: Option<i64>,
     /// As shown (`BCDF-GHJK`).
     pub user_code: String,
     /// What the token is for, as the CLI named it.
@@ -60,6 +62,26 @@ pub enum DevicePoll {
     Expired,
     /// The person's personal token, given once.
     Issued(Secret, Box<CredentialRow>),
+}
+
+/// Whether `presented` can be a device code at all (`sfd_` and 43 characters of base64url): any
+/// other is refused before the database is asked.
+pub fn is_device_code(presented: &str) -> bool {
+    presented.strip_prefix("sfd_").is_some_and(|rest| {
+        rest.len() == 43
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
+/// Whether `c` is shown as nothing or turns the text around it (Unicode's format characters:
+/// bidirectional overrides, zero-width joiners and spaces, the soft hyphen, the byte-order
+/// mark), so a label cannot pose as another.
+fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
 }
 
 /// A typed user code as stored: its letters in capitals, without hyphens or spaces; `None`
@@ -117,11 +139,16 @@ impl Accounts {
     ) -> Result<DeviceRequest> {
         self.token_days(days)?;
         let label = label.trim();
-        let label: String = if label.is_empty() { "cli" } else { label }
+        let label: String = label
             .chars()
-            .filter(|c| !c.is_control())
+            .filter(|c| !c.is_control() && !invisible(*c))
             .take(80)
             .collect();
+        let label = if label.trim().is_empty() {
+            "cli".to_owned()
+        } else {
+            label.trim().to_owned()
+        };
         // A user code taken by a live grant is drawn again (one in 2.5 × 10¹⁰ per live grant).
         for _ in 0..5 {
             let device_code = Secret::random("sfd_");
@@ -167,6 +194,7 @@ impl Accounts {
             .await?
             .filter(|g| g.state == DeviceState::Pending && g.expires_at > now)
             .map(|g| DeviceGrant {
+                days: g.days,
                 user_code: show_user_code(&g.user_code),
                 label: g.label,
                 client: g.client,
@@ -226,6 +254,18 @@ impl Accounts {
         self.seal().await
     }
 
+    /// How long a token given through the browser lives (µs): the life asked for (the
+    /// policy's default when none), and for a person of the identity provider no longer than
+    /// [`crate::Policy::provider_token_life`].
+    pub fn device_token_life(&self, days: Option<i64>, issuer: &str) -> Result<i64> {
+        let asked = self.token_days(days)? * DAY;
+        Ok(if issuer == LOCAL_ISSUER {
+            asked
+        } else {
+            asked.min(self.policy.provider_token_life)
+        })
+    }
+
     /// The CLI's poll with its `device_code` at `now`. An approved grant gives its person's
     /// personal token here, once; a device code never asked for is refused. How often it
     /// polls is measured by the machine's own clock, not the engine's (which a test or the
@@ -264,14 +304,19 @@ impl Accounts {
                 "an approved sign-in names no person".into(),
             ));
         };
+        // The person as the account stands now: one disabled or reset since deciding (whose
+        // grants the reset denied) gets nothing; nor does one no longer bound to that subject
+        // of the identity provider.
+        let standing = self.store.account(login).await?.is_some_and(|a| {
+            !a.disabled && (issuer == LOCAL_ISSUER || a.oidc_subject.as_deref() == Some(subject))
+        });
+        if !standing {
+            return Ok(DevicePoll::Denied);
+        }
         // Whether the person is of the Service is read from their account whenever the token
         // is used, not kept in it.
         let who = Identity::new(login, issuer, subject, auth_at, false);
-        let life = if issuer == LOCAL_ISSUER {
-            self.token_days(grant.days)? * DAY
-        } else {
-            (self.token_days(grant.days)? * DAY).min(self.policy.provider_token_life)
-        };
+        let life = self.device_token_life(grant.days, issuer)?;
         let token = Secret::random("sfp_");
         let (row, issued) = credential(
             &who,
@@ -308,6 +353,16 @@ mod tests {
             normalise_user_code(" BCDF GHJK ").as_deref(),
             Some("BCDFGHJK")
         );
+        assert!(is_device_code(Secret::random("sfd_").expose()));
+        for wrong in [
+            "sfd_",
+            "sfp_x",
+            "sfd_../../etc",
+            &format!("sfd_{}", "a".repeat(44)),
+        ] {
+            assert!(!is_device_code(wrong), "{wrong}");
+        }
+        assert!(invisible('\u{202E}') && invisible('\u{200B}') && !invisible('ā'));
         for wrong in ["BCDF-GHJ", "BCDF-GHJKL", "ABCD-EFGH", "BCDF-GHJ1", ""] {
             assert_eq!(normalise_user_code(wrong), None, "{wrong}");
         }

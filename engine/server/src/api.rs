@@ -61,8 +61,9 @@ pub struct DeviceAsk {
 }
 
 /// A sign-in through a browser, waiting: the person opens `verification_path` on this server,
-/// signed in, and enters `user_code` (or opens `verification_path_complete`); the command line
-/// polls `POST /api/v1/device/token` with `device_code` every `interval` seconds until then.
+/// signed in, and types `user_code` there (no link fills it in: the person compares it with what
+/// their own command line shows, RFC 8628 §5.4); the command line polls
+/// `POST /api/v1/device/token` with `device_code` every `interval` seconds until then.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct DeviceGranting {
     pub device_code: String,
@@ -70,8 +71,6 @@ pub struct DeviceGranting {
     pub user_code: String,
     /// A path of this server (the page where the code is entered).
     pub verification_path: String,
-    /// The same page with the code filled in.
-    pub verification_path_complete: String,
     /// Seconds until the grant expires.
     pub expires_in: i64,
     /// Seconds to wait between polls.

@@ -35,6 +35,25 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// Whether the request carries a personal token or a session that is good now (a signed-in
+/// person, whatever they may do).
+pub(crate) async fn signed_in(app: &App, headers: &HeaderMap) -> bool {
+    let now = app.engine.now();
+    match (bearer(headers), session_cookie(headers)) {
+        (Some(t), _) => app
+            .accounts
+            .authenticate(CredentialKind::Token, t, now)
+            .await
+            .is_ok(),
+        (None, Some(s)) => app
+            .accounts
+            .authenticate(CredentialKind::Session, s, now)
+            .await
+            .is_ok(),
+        (None, None) => false,
+    }
+}
+
 /// The value of the cookie `name`, if the request carries it.
 pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
@@ -227,6 +246,9 @@ mod tests {
         let l = Limiter::new(2, 1_000_000);
         assert!(l.attempt(a, 0).is_ok() && l.attempt(b, 1).is_ok());
         assert!(l.attempt(a, 2).is_err());
+        // Another kind of attempt from the same address has a bucket of its own.
+        assert!(l.count(Attempt::DeviceAsk(a), 3).is_ok());
+        assert!(l.count(Attempt::DeviceCode("x".into()), 3).is_ok());
     }
 }
 
@@ -242,12 +264,26 @@ fn limit_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Sign-in attempts per client address: at most `limit` in any `window_us`.
+/// What an attempt is counted as: each kind in its own bucket, so asking for a command line's
+/// sign-in from an office's one address does not use up its people's sign-ins.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Attempt {
+    /// A sign-in (a password and code, a proof again, the identity provider's answer), by the
+    /// client's address.
+    SignIn(IpAddr),
+    /// A command line asking to sign in through the browser, by the client's address.
+    DeviceAsk(IpAddr),
+    /// A user code entered on the `/device` page, by the signed-in login: a person cannot try
+    /// codes faster from many addresses (RFC 8628 §5.1).
+    DeviceCode(String),
+}
+
+/// Attempts per client address (or per login): at most `limit` of each kind in any `window_us`.
 #[derive(Debug)]
 pub struct Limiter {
     limit: usize,
     window_us: i64,
-    seen: Mutex<HashMap<IpAddr, Vec<i64>>>,
+    seen: Mutex<HashMap<Attempt, Vec<i64>>>,
 }
 
 impl Limiter {
@@ -259,14 +295,26 @@ impl Limiter {
         }
     }
 
-    /// Counts an attempt from `ip` at `now`; `Err` with the seconds to wait when over the limit.
+    /// Counts a sign-in attempt from `ip` at `now`; `Err` with the seconds to wait when over
+    /// the limit.
     pub fn attempt(&self, ip: IpAddr, now: i64) -> Result<(), i64> {
+        self.count(Attempt::SignIn(ip), now)
+    }
+
+    /// Counts an attempt of its kind at `now`; `Err` with the seconds to wait when over the
+    /// limit.
+    pub fn count(&self, attempt: Attempt, now: i64) -> Result<(), i64> {
+        let attempt = match attempt {
+            Attempt::SignIn(ip) => Attempt::SignIn(limit_key(ip)),
+            Attempt::DeviceAsk(ip) => Attempt::DeviceAsk(limit_key(ip)),
+            other => other,
+        };
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         if seen.len() > 10_000 {
             // Forget the idle addresses rather than grow without bound.
             seen.retain(|_, t| t.last().is_some_and(|l| now - l < self.window_us));
         }
-        let times = seen.entry(limit_key(ip)).or_default();
+        let times = seen.entry(attempt).or_default();
         times.retain(|t| now - t < self.window_us);
         if times.len() >= self.limit {
             let wait = (times[0] + self.window_us - now) / 1_000_000 + 1;

@@ -625,10 +625,11 @@ pub fn router(app: Arc<App>) -> Router {
 /// The header that says a change was recorded while the audit cannot be sealed.
 pub const AUDIT_HEADER: &str = "studyflow-audit";
 
-/// A change answered while this server's seals of the audit fail (the checkpoint log not
-/// writable, the database busy): the act stands, recorded, and waits to be sealed. Said with
-/// `Studyflow-Audit: unsealed` on the answer (the CLI prints a warning; the pages say it to the
-/// signed-in), never the reason — the operator's `studyflow status` and the log give that.
+/// A change by a signed-in person answered while this server's seals of the audit fail (the
+/// checkpoint log not writable, the database busy): the act stands, recorded, and waits to be
+/// sealed. Said with `Studyflow-Audit: unsealed` on the answer (the CLI prints a warning; the
+/// pages say it to the signed-in), never the reason — the operator's `studyflow status` and the
+/// log give that — and never to someone who is not signed in.
 async fn audit_unsealed(
     State(app): State<Arc<App>>,
     req: axum::extract::Request,
@@ -638,8 +639,10 @@ async fn audit_unsealed(
         *req.method(),
         axum::http::Method::GET | axum::http::Method::HEAD
     );
+    // Asked only while seals fail: otherwise nothing is read.
+    let tell = change && app.engine.audit_unsealed() && auth::signed_in(&app, req.headers()).await;
     let mut r = next.run(req).await;
-    if change && app.engine.audit_unsealed() {
+    if tell && app.engine.audit_unsealed() {
         r.headers_mut()
             .insert(AUDIT_HEADER, HeaderValue::from_static("unsealed"));
     }
@@ -761,13 +764,23 @@ pub async fn serve_tls(
 type Result<T> = std::result::Result<T, Problem>;
 
 fn limited(app: &App, client: &Client) -> Result<()> {
+    counted(app, auth::Attempt::SignIn(client.0))
+}
+
+/// An attempt counted in its bucket; too many answered 429 with the seconds to wait.
+pub(crate) fn counted(app: &App, attempt: auth::Attempt) -> Result<()> {
+    let what = match attempt {
+        auth::Attempt::SignIn(_) => "sign-in attempts from this address",
+        auth::Attempt::DeviceAsk(_) => "command-line sign-ins asked for from this address",
+        auth::Attempt::DeviceCode(_) => "codes entered",
+    };
     app.limiter
-        .attempt(client.0, app.engine.now())
+        .count(attempt, app.engine.now())
         .map_err(|wait| {
             Problem::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate-limited",
-                format!("too many sign-in attempts from this address; try again in {wait} s"),
+                format!("too many {what}; try again in {wait} s"),
             )
         })
 }
@@ -1107,7 +1120,7 @@ async fn device_ask(
     client: Client,
     Json(d): Json<DeviceAsk>,
 ) -> Result<(StatusCode, Json<DeviceGranting>)> {
-    limited(&app, &client)?;
+    counted(&app, auth::Attempt::DeviceAsk(client.0))?;
     let now = app.engine.now();
     let asked = app
         .accounts
@@ -1123,7 +1136,6 @@ async fn device_ask(
         Json(DeviceGranting {
             device_code: asked.device_code.expose().to_owned(),
             verification_path: DEVICE_PAGE.to_owned(),
-            verification_path_complete: format!("{DEVICE_PAGE}?code={}", asked.user_code),
             user_code: asked.user_code,
             expires_in: (asked.expires_at - now) / 1_000_000,
             interval: studyflow_identity::devices::POLL_EVERY_SECONDS,
@@ -1136,6 +1148,12 @@ async fn device_token(
     Json(d): Json<DevicePollRequest>,
 ) -> Result<(StatusCode, Json<TokenIssued>)> {
     use studyflow_identity::devices::DevicePoll;
+    // Not a device code at all: refused before the database is asked.
+    if !studyflow_identity::devices::is_device_code(&d.device_code) {
+        return Err(Problem::bad_request(
+            "no sign-in was asked for with this device code",
+        ));
+    }
     // RFC 8628 §3.5's answers, as problems of these types.
     let waiting = |kind: &str, detail: &str| Problem::new(StatusCode::BAD_REQUEST, kind, detail);
     match app

@@ -152,6 +152,9 @@ impl From<IdentityError> for Problem {
                 Problem::new(StatusCode::CONFLICT, "refused", m)
             }
             IdentityError::Store(studyflow_store::StoreError::NotFound(m)) => Problem::not_found(m),
+            IdentityError::Store(studyflow_store::StoreError::Busy(m)) => {
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "busy", m)
+            }
             IdentityError::Store(other) => {
                 tracing::error!(error = %other, "store error");
                 Problem::internal()

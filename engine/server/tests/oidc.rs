@@ -743,13 +743,36 @@ async fn a_person_of_the_provider_signs_a_command_line_in_through_the_browser() 
         assert_eq!(r.status(), StatusCode::CREATED);
         r.json::<Value>().await.unwrap()
     };
-    let page = |code: String| {
+    let html = http
+        .get(format!("{}/device", s.base))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap()
+        .to_owned();
+    // The code typed (looked up), then a decision.
+    let post = |code: String, decision: &'static str| {
         let http = http.clone();
         let session = session.clone();
-        let url = format!("{}/device?code={code}", s.base);
+        let csrf = csrf.clone();
+        let url = format!("{}/device", s.base);
         async move {
-            http.get(url)
+            http.post(url)
                 .header("cookie", session)
+                .header("sec-fetch-site", "same-origin")
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("code", &code),
+                    ("decision", decision),
+                ])
                 .send()
                 .await
                 .unwrap()
@@ -757,31 +780,14 @@ async fn a_person_of_the_provider_signs_a_command_line_in_through_the_browser() 
     };
     let asked = ask().await;
     let code = asked["user_code"].as_str().unwrap().to_owned();
-    let r = page(code.clone()).await;
+    let r = post(code.clone(), "").await;
     assert_eq!(r.status(), StatusCode::OK);
     let html = r.text().await.unwrap();
     assert!(
         html.contains("work laptop") && html.contains(&code),
         "{html}"
     );
-    let csrf = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|t| t.split('"').next())
-        .unwrap()
-        .to_owned();
-    let r = http
-        .post(format!("{}/device", s.base))
-        .header("cookie", &session)
-        .header("sec-fetch-site", "same-origin")
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("code", &code),
-            ("decision", "approve"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = post(code.clone(), "approve").await;
     assert_eq!(r.status(), StatusCode::OK);
     let r = http
         .post(format!("{}/api/v1/device/token", s.base))
@@ -818,13 +824,14 @@ async fn a_person_of_the_provider_signs_a_command_line_in_through_the_browser() 
     assert!(approved[0].starts_with("inese.kalnina (") && approved[0].contains("sub-inese"));
 
     // Six minutes on (the provider still vouches for the session), a new command line's code:
-    // a new sign-in at the provider first, which comes back to the page with the code.
+    // a new sign-in at the provider first, which comes back to the page.
     s.clock.advance(jiff::SignedDuration::from_secs(360));
-    let code = ask().await["user_code"].as_str().unwrap().to_owned();
-    let r = page(code.clone()).await;
+    let waiting = ask().await;
+    let code = waiting["user_code"].as_str().unwrap().to_owned();
+    let r = post(code.clone(), "").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let to = r.headers()["location"].to_str().unwrap().to_owned();
-    assert_eq!(to, format!("/reauthenticate?next=/device%3Fcode%3D{code}"));
+    assert_eq!(to, "/reauthenticate?next=/device");
     let html = http
         .get(format!("{}{to}", s.base))
         .header("cookie", &session)
@@ -834,7 +841,7 @@ async fn a_person_of_the_provider_signs_a_command_line_in_through_the_browser() 
         .text()
         .await
         .unwrap();
-    let start = format!("/api/v1/oidc/login?next=/device%3Fcode%3D{code}");
+    let start = "/api/v1/oidc/login?next=/device".to_owned();
     // (As the page writes it: HTML-escaped.)
     assert!(html.contains(&start.replace('/', "&#x2f;")), "{html}");
     let (callback, cookies, _) = to_callback_from(&s, "inese.kalnina", &start).await;
@@ -847,8 +854,25 @@ async fn a_person_of_the_provider_signs_a_command_line_in_through_the_browser() 
         .unwrap();
     let back = r.text().await.unwrap();
     assert!(
-        back.contains(&format!("&#x2f;device?code={code}")),
-        "the sign-in comes back to the page with the code: {back}"
+        back.contains("href=\"&#x2f;device\""),
+        "the sign-in comes back to the page: {back}"
+    );
+    // Ten minutes after it was asked for, a grant no one decided is gone.
+    s.clock.advance(jiff::SignedDuration::from_secs(601));
+    let r = http
+        .post(format!("{}/api/v1/device/token", s.base))
+        .json(&serde_json::json!({"device_code": waiting["device_code"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let p: Value = r.json().await.unwrap();
+    assert!(
+        p["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("#problem-expired_token"),
+        "{p}"
     );
     drop(s);
     let _ = std::fs::remove_dir_all(dir);

@@ -498,9 +498,17 @@ macro_rules! insert_credential {
 }
 pub(crate) use insert_credential;
 
-/// Revokes every credential of `$login` inside the transaction `$tx`.
+/// Revokes every credential of `$login` inside the transaction `$tx`, and denies the
+/// command-line sign-ins it approved that have not given their token yet (so none is given
+/// after the revocation).
 macro_rules! revoke_all {
-    ($tx:expr, $login:expr, $at:expr) => {
+    ($tx:expr, $login:expr, $at:expr) => {{
+        sqlx::query(
+            "UPDATE device_grants SET state = 'denied' WHERE login = $1 AND state = 'approved'",
+        )
+        .bind($login)
+        .execute(&mut *$tx)
+        .await?;
         sqlx::query(
             "UPDATE credentials SET revoked_at = $2 WHERE login = $1 AND revoked_at IS NULL",
         )
@@ -508,6 +516,6 @@ macro_rules! revoke_all {
         .bind($at)
         .execute(&mut *$tx)
         .await?
-    };
+    }};
 }
 use revoke_all;

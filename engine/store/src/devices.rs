@@ -72,6 +72,9 @@ pub struct DeviceGrantRow {
     pub decided_at: Option<i64>,
 }
 
+/// The most grants waiting at once (each lives 10 minutes).
+const MAX_LIVE_GRANTS: i64 = 10_000;
+
 const COLUMNS: &str = "device_hash, user_code, label, client, days, requested_at, expires_at, polled_at, state, login, issuer, subject, auth_at, decided_at";
 
 macro_rules! grant_from {
@@ -106,6 +109,16 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+            // However many addresses ask, the table stays small: beyond this many live grants
+            // a new one waits for the older ones to expire.
+            let live: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM device_grants")
+                .fetch_one(&mut *tx)
+                .await?;
+            if live >= MAX_LIVE_GRANTS {
+                return Err(StoreError::Busy(
+                    "too many command-line sign-ins are waiting; try again in a few minutes".into(),
+                ));
+            }
             let taken: i64 =
                 sqlx::query_scalar("SELECT COUNT(*) FROM device_grants WHERE user_code = $1")
                     .bind(&g.user_code)
@@ -208,28 +221,33 @@ impl Store {
         now: i64,
         interval: i64,
     ) -> Result<Option<(DeviceGrantRow, bool)>> {
-        let polled = in_tx!(self, |tx, _b| {
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {COLUMNS} FROM device_grants WHERE device_hash = $1"
-            )))
-            .bind(device_hash)
-            .fetch_optional(&mut *tx)
-            .await?;
-            match row {
+        // Read first, written only for a grant that exists: polls with made-up codes take no
+        // write lock.
+        let sql = format!("SELECT {COLUMNS} FROM device_grants WHERE device_hash = $1");
+        let found = on_pool!(self, |p| {
+            match sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(device_hash)
+                .fetch_optional(p)
+                .await?
+            {
+                Some(r) => Some(grant_from!(r)),
                 None => None,
-                Some(r) => {
-                    let g = grant_from!(r);
-                    sqlx::query("UPDATE device_grants SET polled_at = $2 WHERE device_hash = $1")
-                        .bind(device_hash)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                    let too_soon = g.polled_at > 0 && now - g.polled_at < interval;
-                    Some((g, too_soon))
-                }
             }
         });
-        Ok(polled)
+        let Some(g) = found else {
+            return Ok(None);
+        };
+        // The last poll's time as this one found it: two polls side by side may both pass,
+        // which costs nothing (the token is given once, by `issue_device_token`).
+        on_pool!(self, |p| {
+            sqlx::query("UPDATE device_grants SET polled_at = $2 WHERE device_hash = $1")
+                .bind(device_hash)
+                .bind(now)
+                .execute(p)
+                .await?;
+        });
+        let too_soon = g.polled_at > 0 && now - g.polled_at < interval;
+        Ok(Some((g, too_soon)))
     }
 
     /// Spends the approved grant whose device code hashes to `device_hash` on the personal

@@ -84,6 +84,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("{0}")]
     NotFound(String),
+    /// Too much waiting at once (a bound that keeps a table small): try again later.
+    #[error("{0}")]
+    Busy(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error(

@@ -507,10 +507,9 @@ async fn device_login(a: &LoginArgs, base: &str, ctx: &mut Context<'_>) -> anyho
     };
     writeln!(
         ctx.err,
-        "To sign in, open {base}{} in a browser where you are signed in to studyflow and enter the code\n\n    {}\n\n(or open {base}{}). Check that the page shows this code. It expires in {} minutes; waiting…",
+        "To sign in, open {base}{} in a browser where you are signed in to studyflow and type the code\n\n    {}\n\nIt expires in {} minutes; waiting…",
         asked.verification_path,
         asked.user_code,
-        asked.verification_path_complete,
         (asked.expires_in + 59) / 60
     )?;
     let mut interval = asked.interval.max(1);

@@ -409,6 +409,11 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("device.code", "Kods", "Code"),
     (
+        "device.code_expires",
+        "Kods derīgs līdz",
+        "The code is valid until",
+    ),
+    (
         "device.code_help",
         "Astoņi burti, ko rāda komanda `studyflow login --device`, piemēram, BCDF-GHJK.",
         "The eight letters that `studyflow login --device` shows, such as BCDF-GHJK.",
@@ -431,11 +436,21 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
         "Piekļuves marķiera nosaukums",
         "The token's name",
     ),
+    (
+        "device.named",
+        "Nosaukums, ko devusi komandrinda",
+        "The name the command line gave",
+    ),
     ("device.requested", "Lūgts", "Asked at"),
     (
         "device.title",
         "Komandrindas pierakstīšanās",
         "A command line's sign-in",
+    ),
+    (
+        "device.token_until",
+        "Piekļuves marķieris derēs līdz",
+        "The token would be valid until",
     ),
     (
         "device.unknown",

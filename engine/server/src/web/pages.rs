@@ -1375,56 +1375,26 @@ async fn reauthenticate(
 }
 
 #[derive(Debug, Deserialize)]
-struct DeviceQuery {
-    code: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
 struct DeviceForm {
     csrf: String,
     #[serde(default)]
     code: String,
-    /// `approve` or `deny`.
+    /// `approve` or `deny`; none to look the code up.
     #[serde(default)]
     decision: String,
 }
 
 /// A command line's sign-in through the browser (RFC 8628; `studyflow login --device`): the
-/// person enters the code their command line shows and sees what asks — its label, address
-/// and time — before approving it. Deciding needs a recent proof of identity, asked for before
-/// anything is shown, so the person comes back here with the code after proving it.
-async fn device_page(
-    State(app): State<Arc<App>>,
-    v: Viewer,
-    Query(q): Query<DeviceQuery>,
-) -> Result<Response> {
-    let frame = v.frame("");
-    let Some(typed) = q.code.filter(|c| !c.trim().is_empty()) else {
-        return Ok(render(&frame, "device.html", context! {}));
-    };
-    if app
-        .engine
-        .require_recent_proof(&v.who, studyflow_runtime::ProvenAct::ApproveSignIn)
-        .is_err()
-    {
-        // The code as shown, when it is one (a typed one is kept as typed, to say it is not).
-        let shown = studyflow_identity::devices::normalise_user_code(&typed).map_or_else(
-            || typed.trim().to_owned(),
-            |c| studyflow_identity::devices::show_user_code(&c),
-        );
-        let back = format!("{}?code={}", crate::DEVICE_PAGE, super::url_escape(&shown));
-        return Ok(see_other(&format!(
-            "/reauthenticate?next={}",
-            super::url_escape(&back)
-        )));
-    }
-    device_shown(&app, &v, &typed, StatusCode::OK).await
+/// person types the code their own command line shows — no link fills it in, so a code sent by
+/// someone else is not approved at a click (§5.4) — and sees what asks before deciding.
+async fn device_page(v: Viewer) -> Response {
+    render(&v.frame("tokens"), "device.html", context! {})
 }
 
 /// The grant waiting under `typed` with its approve and deny buttons, or the code form again
 /// saying no sign-in waits for it.
 async fn device_shown(app: &App, v: &Viewer, typed: &str, status: StatusCode) -> Result<Response> {
-    let frame = v.frame("");
+    let frame = v.frame("tokens");
     let now = app.engine.now();
     Ok(match app.accounts.pending_device(typed, now).await? {
         Some(g) => render_status(
@@ -1438,6 +1408,7 @@ async fn device_shown(app: &App, v: &Viewer, typed: &str, status: StatusCode) ->
                     client => g.client,
                     requested => riga_clock(g.requested_at),
                     expires => riga_clock(g.expires_at),
+                    token_until => riga_clock(now + app.accounts.device_token_life(g.days, v.who.issuer())?),
                 },
             },
         ),
@@ -1513,15 +1484,23 @@ fn riga_clock(us: i64) -> String {
         .to_string()
 }
 
+/// A code typed (looked up) or a grant decided. Each needs a recent proof of identity (asked
+/// for first, then back to the page), and each counts against the person's codes (at most 20
+/// in 10 minutes, RFC 8628 §5.1: a code cannot be guessed by trying).
 async fn device_decide(State(app): State<Arc<App>>, a: Acting<DeviceForm>) -> Result<Response> {
     let v = &a.viewer;
+    app.engine
+        .require_recent_proof(&v.who, studyflow_runtime::ProvenAct::ApproveSignIn)?;
+    crate::counted(
+        &app,
+        crate::auth::Attempt::DeviceCode(format!("{} {}", v.who.issuer(), v.who.login())),
+    )?;
     let approve = match a.form.decision.as_str() {
+        "" => return device_shown(&app, v, &a.form.code, StatusCode::OK).await,
         "approve" => true,
         "deny" => false,
         _ => return Err(Problem::bad_request("approve or deny")),
     };
-    app.engine
-        .require_recent_proof(&v.who, studyflow_runtime::ProvenAct::ApproveSignIn)?;
     let now = app.engine.now();
     match app
         .accounts
@@ -1529,7 +1508,7 @@ async fn device_decide(State(app): State<Arc<App>>, a: Acting<DeviceForm>) -> Re
         .await
     {
         Ok(()) => Ok(render(
-            &v.frame(""),
+            &v.frame("tokens"),
             "device.html",
             context! { decided => if approve { "approved" } else { "denied" } },
         )),
