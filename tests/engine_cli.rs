@@ -349,30 +349,20 @@ fn a_command_line_signs_in_through_the_browser() {
         .unwrap_or_else(|| panic!("no code in {said}"))
         .to_owned();
     assert!(said.contains(&format!("{}/device", served.url)), "{said}");
-    // The browser, signed in with the password and a code of the second factor.
-    // The browser's requests, each awaited here (the commands run their own runtime).
+    // The browser, signed in with the password and a code of the second factor; its requests
+    // each awaited here (the commands run their own runtime).
     let rt = tokio::runtime::Runtime::new().unwrap();
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let r = http
-        .post(format!("{}/sign-in", served.url))
-        .form(&[
-            ("login", "inese.kalnina"),
-            ("password", "a long enough passphrase"),
-            ("code", &code(&secret, 0)),
-        ])
-        .send();
-    let r = rt.block_on(r).unwrap();
-    assert_eq!(r.status(), 303);
-    let cookie = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = rt.block_on(browser::session_cookie(
+        &http,
+        &served.url,
+        "inese.kalnina",
+        "a long enough passphrase",
+        &code(&secret, 0),
+    ));
     // The page takes the code typed, in a form of the session's: no link fills it in.
     let html = rt.block_on(async {
         let r = http
@@ -387,12 +377,7 @@ fn a_command_line_signs_in_through_the_browser() {
         html.contains("id=\"code\"") && !html.contains(&format!("value=\"{user_code}\"")),
         "{html}"
     );
-    let csrf = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|t| t.split('"').next())
-        .unwrap()
-        .to_owned();
+    let csrf = browser::form_token(&html);
     let decide = |code: &str, decision: &str| {
         rt.block_on(async {
             let r = http
@@ -726,21 +711,13 @@ fn a_person_is_told_when_the_audit_cannot_be_sealed() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let cookie = rt.block_on(async {
-        let r = http
-            .post(format!("{}/sign-in", served.url))
-            .form(&[
-                ("login", "dace.liepina"),
-                ("password", "a long enough passphrase"),
-                ("code", &code(&secret, 1)),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 303);
-        let cookie = r.headers()["set-cookie"].to_str().unwrap();
-        cookie.split(';').next().unwrap().to_owned()
-    });
+    let cookie = rt.block_on(browser::session_cookie(
+        &http,
+        &served.url,
+        "dace.liepina",
+        "a long enough passphrase",
+        &code(&secret, 1),
+    ));
     let studies = || {
         rt.block_on(async {
             let r = http

@@ -7,6 +7,8 @@
 //! signing out names the provider's sign-out page, which ends the session there. Without Node and the installed package the test says so loudly
 //! and skips; with `CI` set that is a failure.
 
+mod browser;
+
 use std::io::BufRead as _;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -752,12 +754,7 @@ async fn a_person_of_the_provider_signs_a_command_line_in_through_the_browser() 
         .text()
         .await
         .unwrap();
-    let csrf = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|t| t.split('"').next())
-        .unwrap()
-        .to_owned();
+    let csrf = browser::form_token(&html);
     // The code typed (looked up), then a decision.
     let post = |code: String, decision: &'static str| {
         let http = http.clone();

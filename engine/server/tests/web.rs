@@ -797,18 +797,14 @@ async fn a_refusal_is_said_in_the_pages_language() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let r = http
-        .post(s.url("/sign-in"))
-        .form(&[
-            ("login", "inese.kalnina"),
-            ("password", PASSWORD),
-            ("code", &s.code("inese.kalnina", 0)),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let cookie = r.headers()["set-cookie"].to_str().unwrap();
-    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let cookie = browser::session_cookie(
+        &http,
+        &s.base,
+        "inese.kalnina",
+        PASSWORD,
+        &s.code("inese.kalnina", 0),
+    )
+    .await;
     let html = http
         .get(s.url("/submit"))
         .header("cookie", &cookie)
@@ -818,12 +814,7 @@ async fn a_refusal_is_said_in_the_pages_language() {
         .text()
         .await
         .unwrap();
-    let token = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|t| t.split('"').next())
-        .unwrap()
-        .to_owned();
+    let token = browser::form_token(&html);
     // Starting a study that waits for its approval: refused, in Latvian (the default).
     let r = http
         .post(s.url(&format!("/studies/{STUDY}/start")))
@@ -913,12 +904,7 @@ async fn a_form_is_only_the_sessions_own() {
         "{csp}"
     );
     let html = page.text().await.unwrap();
-    let token = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|t| t.split('"').next())
-        .unwrap()
-        .to_owned();
+    let token = browser::form_token(&html);
     let submit = |fields: Vec<(&'static str, String)>, origin: Option<&'static str>| {
         let mut req = http
             .post(s.url("/submit"))
@@ -1394,24 +1380,9 @@ async fn every_page_denies_by_default() {
         let http = http.clone();
         let s = &s;
         async move {
-            let r = http
-                .post(s.url("/sign-in"))
-                .form(&[
-                    ("login", login),
-                    ("password", PASSWORD),
-                    ("code", &s.code(login, ahead)),
-                ])
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), StatusCode::SEE_OTHER, "{login}");
-            let cookie = r.headers()["set-cookie"]
-                .to_str()
-                .unwrap()
-                .split(';')
-                .next()
-                .unwrap()
-                .to_owned();
+            let cookie =
+                browser::session_cookie(&http, &s.base, login, PASSWORD, &s.code(login, ahead))
+                    .await;
             let html = http
                 .get(s.url("/submit"))
                 .header("cookie", &cookie)
@@ -1421,13 +1392,7 @@ async fn every_page_denies_by_default() {
                 .text()
                 .await
                 .unwrap();
-            let token = html
-                .split("name=\"csrf\" value=\"")
-                .nth(1)
-                .and_then(|t| t.split('"').next())
-                .unwrap()
-                .to_owned();
-            (cookie, token)
+            (cookie, browser::form_token(&html))
         }
     };
     let stranger = session("eve.sample", 0).await;

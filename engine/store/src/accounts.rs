@@ -5,7 +5,7 @@
 use sqlx::Row;
 
 use crate::audit::push_audit;
-use crate::{AuditEvent, Result, Store, StoreError, in_tx, on_pool};
+use crate::{AuditEvent, Result, Store, StoreError, in_tx, on_pool, optional_row};
 
 /// A language of the pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,16 +182,7 @@ impl Store {
     /// The account of `login`, if there is one.
     pub async fn account(&self, login: &str) -> Result<Option<AccountRow>> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE login = $1");
-        on_pool!(self, |p| {
-            match sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(login)
-                .fetch_optional(p)
-                .await?
-            {
-                Some(r) => Ok(Some(account_from!(r))),
-                None => Ok(None),
-            }
-        })
+        Ok(optional_row!(self, sql, login, account_from))
     }
 
     /// The language `login` chose for the pages, if they chose one.
@@ -394,16 +385,7 @@ impl Store {
     /// The credential whose secret hashes to `hash`, revoked or expired included.
     pub async fn credential(&self, hash: &[u8]) -> Result<Option<CredentialRow>> {
         let sql = format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE hash = $1");
-        on_pool!(self, |p| {
-            match sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(hash)
-                .fetch_optional(p)
-                .await?
-            {
-                Some(r) => Ok(Some(credential_from!(r))),
-                None => Ok(None),
-            }
-        })
+        Ok(optional_row!(self, sql, hash, credential_from))
     }
 
     /// The credentials of `login` of one kind, newest first.

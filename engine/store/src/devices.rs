@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use crate::accounts::{CREDENTIAL_COLUMNS, insert_credential};
 use crate::audit::push_audit;
-use crate::{AuditEvent, CredentialRow, Result, Store, StoreError, in_tx, on_pool};
+use crate::{AuditEvent, CredentialRow, Result, Store, StoreError, in_tx, on_pool, optional_row};
 
 /// Where a grant stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,16 +155,7 @@ impl Store {
     /// The grant shown with `user_code`, whatever its state.
     pub async fn device_grant(&self, user_code: &str) -> Result<Option<DeviceGrantRow>> {
         let sql = format!("SELECT {COLUMNS} FROM device_grants WHERE user_code = $1");
-        on_pool!(self, |p| {
-            match sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(user_code)
-                .fetch_optional(p)
-                .await?
-            {
-                Some(r) => Ok(Some(grant_from!(r))),
-                None => Ok(None),
-            }
-        })
+        Ok(optional_row!(self, sql, user_code, grant_from))
     }
 
     /// Decides the pending grant shown with `user_code`, not expired at `at`: approved for, or
@@ -224,17 +215,7 @@ impl Store {
         // Read first, written only for a grant that exists: polls with made-up codes take no
         // write lock.
         let sql = format!("SELECT {COLUMNS} FROM device_grants WHERE device_hash = $1");
-        let found = on_pool!(self, |p| {
-            match sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(device_hash)
-                .fetch_optional(p)
-                .await?
-            {
-                Some(r) => Some(grant_from!(r)),
-                None => None,
-            }
-        });
-        let Some(g) = found else {
+        let Some(g) = optional_row!(self, sql, device_hash, grant_from) else {
             return Ok(None);
         };
         // The last poll's time as this one found it: two polls side by side may both pass,

@@ -192,7 +192,24 @@ macro_rules! put_meta {
     };
 }
 
-pub(crate) use {in_tx, on_pool, put_meta};
+/// The row `$sql` finds with `$key` bound to `$1`, made by the row macro `$from`, if there is
+/// one.
+macro_rules! optional_row {
+    ($store:expr, $sql:expr, $key:expr, $from:ident) => {
+        on_pool!($store, |p| {
+            match sqlx::query(sqlx::AssertSqlSafe($sql))
+                .bind($key)
+                .fetch_optional(p)
+                .await?
+            {
+                Some(r) => Some($from!(r)),
+                None => None,
+            }
+        })
+    };
+}
+
+pub(crate) use {in_tx, on_pool, optional_row, put_meta};
 
 impl Store {
     /// Opens a database that must exist already (an SQLite file that is not there is an

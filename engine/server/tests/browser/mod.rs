@@ -415,3 +415,37 @@ impl Browser {
             .collect()
     }
 }
+
+/// The token a page's forms carry (the first `csrf` field of `html`).
+pub fn form_token(html: &str) -> String {
+    html.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap_or_else(|| panic!("no form token in {html}"))
+        .to_owned()
+}
+
+/// Signs `login` in through the sign-in page of the server at `base` (no browser: the form
+/// posted as a browser posts it); the session cookie as a `cookie` header carries it.
+pub async fn session_cookie(
+    http: &reqwest::Client,
+    base: &str,
+    login: &str,
+    password: &str,
+    code: &str,
+) -> String {
+    let r = http
+        .post(format!("{base}/sign-in"))
+        .form(&[("login", login), ("password", password), ("code", code)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER, "{login}");
+    r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
