@@ -420,6 +420,25 @@ fn a_command_line_signs_in_through_the_browser() {
     // The token is the person's: their commands work with it.
     let r = studyflow(&["tasks", "--server", &served.url, "--token-file", &token]);
     assert_eq!(r.code, 0, "{}", r.transcript());
+    // `studyflow tokens` lists it; an id that is none is refused.
+    let r = studyflow(&["tokens", "--server", &served.url, "--token-file", &token]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(
+        r.stdout.contains("laptop of Inese") && r.stdout.contains("valid until"),
+        "{}",
+        r.transcript()
+    );
+    let r = studyflow(&[
+        "tokens",
+        "--server",
+        &served.url,
+        "--token-file",
+        &token,
+        "--revoke",
+        "laptop",
+    ]);
+    assert_ne!(r.code, 0, "{}", r.transcript());
+    assert!(r.stderr.contains("is not a token id"), "{}", r.transcript());
     // The person sees it among their command lines in the browser, and revokes it there (a
     // lost laptop): the command line can act no more.
     let (status, html) = rt.block_on(async {
@@ -515,6 +534,39 @@ fn a_command_line_signs_in_through_the_browser() {
     assert_eq!(status, 201, "{issued}");
     let (status, p) = api("/api/v1/device/token", polled);
     assert_eq!((status, kind(&p)), (400, "expired_token".into()), "{p}");
+    // That token revoked with `studyflow tokens --revoke` and the start of its id, by the
+    // command line that holds it.
+    let once_file = format!("{}/once.token", dir.path());
+    {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&once_file)
+            .unwrap();
+        let kept = serde_json::json!({"server": served.url, "token": issued["token"]});
+        f.write_all(kept.to_string().as_bytes()).unwrap();
+    }
+    let id = issued["id"].as_str().unwrap();
+    let r = studyflow(&[
+        "tokens",
+        "--server",
+        &served.url,
+        "--token-file",
+        &once_file,
+        "--revoke",
+        &id[..10],
+    ]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(
+        r.stdout.contains("revoked the token `once`"),
+        "{}",
+        r.transcript()
+    );
+    let r = studyflow(&["tasks", "--server", &served.url, "--token-file", &once_file]);
+    assert_ne!(r.code, 0, "{}", r.transcript());
     // An approved grant not collected yet gives nothing once the operator disables the
     // account (its revocation covers it), not even after the account is enabled again.
     let (_, late) = api("/api/v1/device", serde_json::json!({"label": "late"}));

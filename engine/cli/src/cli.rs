@@ -32,6 +32,9 @@ pub enum Command {
     Login(LoginArgs),
     /// Revoke the kept personal token and forget it.
     Logout(ServerArgs),
+    /// List your personal tokens — the command lines that act as you — or revoke one of them
+    /// (`--revoke ID`, as listed: a lost laptop's).
+    Tokens(TokensArgs),
     /// Submit a new study for approval (its spec's `version` is 1), as the signed-in person.
     Submit(SubmitArgs),
     /// Approve the latest submitted version of a study, pinned to its plan hash (MK403 p.3, p.30.1).
@@ -190,6 +193,15 @@ pub struct LoginArgs {
     /// How long the token lives, in days (at most 90).
     #[arg(long, default_value_t = 30)]
     pub days: i64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TokensArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Revoke the token whose id begins with this (at least 8 characters of it, as listed).
+    #[arg(long, value_name = "ID")]
+    pub revoke: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -11,11 +11,12 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use studyflow_server::api::{
     DeviceGranting, Done, NoteView, Page, ReleaseFiles, Supplied, TaskFiles, TaskView, TokenIssued,
+    TokenView,
 };
 use studyflow_server::problem::Problem;
 
 use super::Context;
-use crate::cli::{Command, LoginArgs, ServerArgs, TaskArgs, TaskCommand};
+use crate::cli::{Command, LoginArgs, ServerArgs, TaskArgs, TaskCommand, TokensArgs};
 use crate::{EXIT_FINDINGS, EXIT_OK};
 
 /// The token file when none is named.
@@ -556,6 +557,65 @@ pub async fn logout(a: &ServerArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8>
         Reply::Problem(p) => writeln!(ctx.out, "the token is forgotten ({})", p.detail)?,
     }
     Ok(EXIT_OK)
+}
+
+/// `studyflow tokens`: the person's personal tokens, newest first, or one revoked.
+pub async fn tokens(a: &TokensArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
+    let c = Client::new(&a.server)?;
+    let listed: Vec<TokenView> = match c.send(Method::GET, "/api/v1/tokens", &Body::None).await? {
+        Reply::Ok(v) => serde_json::from_value(v)?,
+        Reply::Problem(p) => return refused(ctx, &p, None),
+    };
+    let Some(prefix) = &a.revoke else {
+        if listed.is_empty() {
+            writeln!(ctx.out, "no personal tokens")?;
+        }
+        for t in &listed {
+            let state = if t.revoked {
+                "revoked".to_owned()
+            } else {
+                format!("valid until {}", t.expires_at)
+            };
+            writeln!(
+                ctx.out,
+                "{}  {:<32} issued {}  last used {}  {state}",
+                &t.id[..t.id.len().min(12)],
+                t.label,
+                t.created_at,
+                t.last_used_at
+            )?;
+        }
+        return Ok(EXIT_OK);
+    };
+    let prefix = prefix.trim().to_ascii_lowercase();
+    anyhow::ensure!(
+        prefix.len() >= 8 && prefix.bytes().all(|b| b.is_ascii_hexdigit()),
+        "`{prefix}` is not a token id: give at least 8 of its characters as `studyflow tokens` lists them"
+    );
+    let matching: Vec<&TokenView> = listed
+        .iter()
+        .filter(|t| t.id.starts_with(&prefix))
+        .collect();
+    let [t] = matching.as_slice() else {
+        anyhow::bail!(
+            "{} of your tokens begin with `{prefix}`: give the id as `studyflow tokens` lists it",
+            matching.len()
+        );
+    };
+    match c
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/tokens/{}", t.id),
+            &Body::None,
+        )
+        .await?
+    {
+        Reply::Ok(_) => {
+            writeln!(ctx.out, "revoked the token `{}`", t.label)?;
+            Ok(EXIT_OK)
+        }
+        Reply::Problem(p) => refused(ctx, &p, None),
+    }
 }
 
 pub async fn run(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8> {

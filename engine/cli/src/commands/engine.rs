@@ -308,6 +308,7 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
         Command::User(UserArgs { command }) => users::run(command, ctx).await,
         Command::Login(a) => client::login(&a, ctx).await,
         Command::Logout(a) => client::logout(&a, ctx).await,
+        Command::Tokens(a) => client::tokens(&a, ctx).await,
         person @ (Command::Submit(_)
         | Command::Amend(_)
         | Command::Approve(_)
