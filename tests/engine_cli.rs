@@ -720,9 +720,6 @@ fn a_person_is_told_when_the_audit_cannot_be_sealed() {
         db, key, password, ..
     } = signed_audit(&dir);
     let log = format!("{key}.checkpoints");
-    let kept = std::fs::read_to_string(&log).unwrap();
-    std::fs::remove_file(&log).unwrap();
-    std::fs::create_dir(&log).unwrap();
     let secret = add_user(&db, "dace.liepina", &password, &["--audit-key-file", &key]);
     let served = serve(&["--database", &db, "--audit-key-file", &key]);
     let token = format!("{}/dace.token", dir.path());
@@ -740,6 +737,11 @@ fn a_person_is_told_when_the_audit_cannot_be_sealed() {
         &token,
     ]);
     assert_eq!(r.code, 0, "{}", r.transcript());
+    // The checkpoint log cannot be read from now on: the submission's own seal is the first
+    // of this server's to fail, and it is said.
+    let kept = std::fs::read_to_string(&log).unwrap();
+    std::fs::remove_file(&log).unwrap();
+    std::fs::create_dir(&log).unwrap();
     let spec = studyflow_tests::root().join(SPEC);
     let r = studyflow(&[
         "submit",

@@ -80,8 +80,10 @@ pub fn is_device_code(presented: &str) -> bool {
 /// mark), so a label cannot pose as another.
 fn invisible(c: char) -> bool {
     matches!(c,
-        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}'
+            | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0000}'..='\u{E007F}' | '\u{E0100}'..='\u{E01EF}')
 }
 
 /// A typed user code as stored: its letters in capitals, without hyphens or spaces; `None`
@@ -362,7 +364,17 @@ mod tests {
         ] {
             assert!(!is_device_code(wrong), "{wrong}");
         }
-        assert!(invisible('\u{202E}') && invisible('\u{200B}') && !invisible('ā'));
+        for c in [
+            '\u{202E}',
+            '\u{200B}',
+            '\u{E0041}',
+            '\u{FE0F}',
+            '\u{3164}',
+            '\u{2028}',
+        ] {
+            assert!(invisible(c), "{c:?}");
+        }
+        assert!(!invisible('ā') && !invisible(' '));
         for wrong in ["BCDF-GHJ", "BCDF-GHJKL", "ABCD-EFGH", "BCDF-GHJ1", ""] {
             assert_eq!(normalise_user_code(wrong), None, "{wrong}");
         }

@@ -246,9 +246,32 @@ mod tests {
         let l = Limiter::new(2, 1_000_000);
         assert!(l.attempt(a, 0).is_ok() && l.attempt(b, 1).is_ok());
         assert!(l.attempt(a, 2).is_err());
-        // Another kind of attempt from the same address has a bucket of its own.
+        // Another kind of attempt from the same address has a bucket of its own, with the same
+        // limit: codes entered are counted by the person, from any address.
         assert!(l.count(Attempt::DeviceAsk(a), 3).is_ok());
-        assert!(l.count(Attempt::DeviceCode("x".into()), 3).is_ok());
+        let person = || Attempt::DeviceCode("studyflow:local inese.kalnina".into());
+        assert!(l.count(person(), 3).is_ok() && l.count(person(), 4).is_ok());
+        assert!(l.count(person(), 5).is_err());
+        assert!(
+            l.count(Attempt::DeviceCode("studyflow:local gatis".into()), 5)
+                .is_ok()
+        );
+        // Command-line sign-ins asked for, by a site's /48.
+        let c: IpAddr = "2001:db8:1:ffff::3".parse().unwrap();
+        assert!(l.count(Attempt::DeviceAsk(c), 6).is_ok());
+        assert!(l.count(Attempt::DeviceAsk(b), 7).is_err());
+    }
+}
+
+/// What the limiter counts anyone's asks by: an IPv4 address, or an IPv6 address's /48 (a
+/// whole site commonly holds one).
+fn site_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::from([s[0], s[1], s[2], 0, 0, 0, 0, 0])
+        }
     }
 }
 
@@ -306,7 +329,8 @@ impl Limiter {
     pub fn count(&self, attempt: Attempt, now: i64) -> Result<(), i64> {
         let attempt = match attempt {
             Attempt::SignIn(ip) => Attempt::SignIn(limit_key(ip)),
-            Attempt::DeviceAsk(ip) => Attempt::DeviceAsk(limit_key(ip)),
+            // Anyone may ask, and each grant waits in the database: by a whole site's /48.
+            Attempt::DeviceAsk(ip) => Attempt::DeviceAsk(site_key(ip)),
             other => other,
         };
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());

@@ -635,14 +635,17 @@ async fn audit_unsealed(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let change = !matches!(
-        *req.method(),
-        axum::http::Method::GET | axum::http::Method::HEAD
-    );
-    // Asked only while seals fail: otherwise nothing is read.
-    let tell = change && app.engine.audit_unsealed() && auth::signed_in(&app, req.headers()).await;
+    use axum::http::Method;
+    let change = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    // Who asks is looked at after the answer, and only while seals fail: the change's own seal
+    // may be the first to fail.
+    let credentials = change.then(|| req.headers().clone());
     let mut r = next.run(req).await;
-    if tell && app.engine.audit_unsealed() {
+    let tell = match &credentials {
+        Some(headers) if app.engine.audit_unsealed() => auth::signed_in(&app, headers).await,
+        _ => false,
+    };
+    if tell {
         r.headers_mut()
             .insert(AUDIT_HEADER, HeaderValue::from_static("unsealed"));
     }

@@ -72,7 +72,7 @@ pub struct DeviceGrantRow {
     pub decided_at: Option<i64>,
 }
 
-/// The most grants waiting at once (each lives 10 minutes).
+/// The most grants waiting for a decision at once (each lives 10 minutes).
 const MAX_LIVE_GRANTS: i64 = 10_000;
 
 const COLUMNS: &str = "device_hash, user_code, label, client, days, requested_at, expires_at, polled_at, state, login, issuer, subject, auth_at, decided_at";
@@ -109,11 +109,12 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            // However many addresses ask, the table stays small: beyond this many live grants
-            // a new one waits for the older ones to expire.
-            let live: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM device_grants")
-                .fetch_one(&mut *tx)
-                .await?;
+            // However many addresses ask, the table stays small: beyond this many grants no one
+            // has decided yet, a new one waits for the older ones to expire.
+            let live: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM device_grants WHERE state = 'pending'")
+                    .fetch_one(&mut *tx)
+                    .await?;
             if live >= MAX_LIVE_GRANTS {
                 return Err(StoreError::Busy(
                     "too many command-line sign-ins are waiting; try again in a few minutes".into(),

@@ -592,13 +592,14 @@ pub async fn tokens(a: &TokensArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8>
         prefix.len() >= 8 && prefix.bytes().all(|b| b.is_ascii_hexdigit()),
         "`{prefix}` is not a token id: give at least 8 of its characters as `studyflow tokens` lists them"
     );
+    // Only a token that still acts: a revoked one is no ambiguity, and no revocation.
     let matching: Vec<&TokenView> = listed
         .iter()
-        .filter(|t| t.id.starts_with(&prefix))
+        .filter(|t| !t.revoked && t.id.starts_with(&prefix))
         .collect();
     let [t] = matching.as_slice() else {
         anyhow::bail!(
-            "{} of your tokens begin with `{prefix}`: give the id as `studyflow tokens` lists it",
+            "{} of your valid tokens begin with `{prefix}`: give the id as `studyflow tokens` lists it",
             matching.len()
         );
     };

@@ -449,8 +449,8 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "device.token_until",
-        "Piekļuves marķieris derēs līdz",
-        "The token would be valid until",
+        "Piekļuves marķieris derēs aptuveni līdz",
+        "The token would be valid until about",
     ),
     (
         "device.unknown",

@@ -1408,7 +1408,11 @@ async fn device_shown(app: &App, v: &Viewer, typed: &str, status: StatusCode) ->
                     client => g.client,
                     requested => riga_clock(g.requested_at),
                     expires => riga_clock(g.expires_at),
-                    token_until => riga_clock(now + app.accounts.device_token_life(g.days, v.who.issuer())?),
+                    // About: the token's life counts from when the command line collects it.
+                    token_until => app
+                        .accounts
+                        .device_token_life(g.days, v.who.issuer())
+                        .map_or_else(|_| "—".to_owned(), |life| riga_clock(now + life)),
                 },
             },
         ),
