@@ -4,7 +4,7 @@
 
 use sqlx::Row;
 
-use crate::audit::push_audit;
+use crate::audit::{audited_if_changed, push_audit};
 use crate::{AuditEvent, Result, Store, StoreError, in_tx, on_pool, optional_row};
 
 /// A language of the pages.
@@ -334,22 +334,20 @@ impl Store {
         audit: &[AuditEvent],
     ) -> Result<bool> {
         let accepted = in_tx!(self, |tx, _b| {
-            let n = sqlx::query(
-                "UPDATE accounts SET failed_attempts = 0, locked_until = 0,
-                     totp_last_step = $2, updated_at = $3
-                 WHERE login = $1 AND totp_last_step < $2 AND password_hash = $4 AND disabled = 0",
+            audited_if_changed!(
+                self,
+                tx,
+                sqlx::query(
+                    "UPDATE accounts SET failed_attempts = 0, locked_until = 0,
+                         totp_last_step = $2, updated_at = $3
+                     WHERE login = $1 AND totp_last_step < $2 AND password_hash = $4 AND disabled = 0",
+                )
+                .bind(login)
+                .bind(totp_step)
+                .bind(at)
+                .bind(password_hash),
+                audit
             )
-            .bind(login)
-            .bind(totp_step)
-            .bind(at)
-            .bind(password_hash)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if n > 0 {
-                push_audit!(self, tx, audit);
-            }
-            n > 0
         });
         Ok(accepted)
     }
@@ -439,18 +437,16 @@ impl Store {
         audit: &[AuditEvent],
     ) -> Result<bool> {
         let revoked = in_tx!(self, |tx, _b| {
-            let n = sqlx::query(
-                "UPDATE credentials SET revoked_at = $2 WHERE hash = $1 AND revoked_at IS NULL",
+            audited_if_changed!(
+                self,
+                tx,
+                sqlx::query(
+                    "UPDATE credentials SET revoked_at = $2 WHERE hash = $1 AND revoked_at IS NULL",
+                )
+                .bind(hash)
+                .bind(at),
+                audit
             )
-            .bind(hash)
-            .bind(at)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if n > 0 {
-                push_audit!(self, tx, audit);
-            }
-            n > 0
         });
         Ok(revoked)
     }

@@ -293,6 +293,19 @@ macro_rules! push_audit {
 }
 pub(crate) use push_audit;
 
+/// Runs the statement `$q` in the transaction `$tx` and, when it changed a row, writes `$events`
+/// with it: whether it changed one (an act that happens once is audited only when it does).
+macro_rules! audited_if_changed {
+    ($store:expr, $tx:expr, $q:expr, $events:expr) => {{
+        let changed = $q.execute(&mut *$tx).await?.rows_affected() > 0;
+        if changed {
+            $crate::audit::push_audit!($store, $tx, $events);
+        }
+        changed
+    }};
+}
+pub(crate) use audited_if_changed;
+
 fn event_from<R: Row>(row: &R) -> std::result::Result<AuditEvent, sqlx::Error>
 where
     for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,

@@ -7,7 +7,7 @@
 use sqlx::Row;
 
 use crate::accounts::{CREDENTIAL_COLUMNS, insert_credential};
-use crate::audit::push_audit;
+use crate::audit::{audited_if_changed, push_audit};
 use crate::{AuditEvent, CredentialRow, Result, Store, StoreError, in_tx, on_pool, optional_row};
 
 /// Where a grant stands.
@@ -181,25 +181,23 @@ impl Store {
             DeviceState::Denied
         };
         let decided = in_tx!(self, |tx, _b| {
-            let n = sqlx::query(
-                "UPDATE device_grants SET state = $2, login = $3, issuer = $4, subject = $5,
-                     auth_at = $6, decided_at = $7
-                 WHERE user_code = $1 AND state = 'pending' AND expires_at > $7",
+            audited_if_changed!(
+                self,
+                tx,
+                sqlx::query(
+                    "UPDATE device_grants SET state = $2, login = $3, issuer = $4, subject = $5,
+                         auth_at = $6, decided_at = $7
+                     WHERE user_code = $1 AND state = 'pending' AND expires_at > $7",
+                )
+                .bind(user_code)
+                .bind(state.as_str())
+                .bind(login)
+                .bind(issuer)
+                .bind(subject)
+                .bind(auth_at)
+                .bind(at),
+                audit
             )
-            .bind(user_code)
-            .bind(state.as_str())
-            .bind(login)
-            .bind(issuer)
-            .bind(subject)
-            .bind(auth_at)
-            .bind(at)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if n > 0 {
-                push_audit!(self, tx, audit);
-            }
-            n > 0
         });
         Ok(decided)
     }
