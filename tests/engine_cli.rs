@@ -352,10 +352,7 @@ fn a_command_line_signs_in_through_the_browser() {
     // The browser, signed in with the password and a code of the second factor; its requests
     // each awaited here (the commands run their own runtime).
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let http = browser::client();
     let cookie = rt.block_on(browser::session_cookie(
         &http,
         &served.url,
@@ -761,10 +758,7 @@ fn a_person_is_told_when_the_audit_cannot_be_sealed() {
     );
     // The pages, to the signed-in: the warning, without the reason.
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let http = browser::client();
     let cookie = rt.block_on(browser::session_cookie(
         &http,
         &served.url,

@@ -464,6 +464,22 @@ mod tests {
         (spec, plan)
     }
 
+    /// One consenting subject's contacts, checked and placed in `work`'s inbox for study `s`.
+    fn contacts_placed(spec: &Spec, consent: &Step, work: &Path) -> Placed {
+        Supply::ConsentedContacts
+            .stage(
+                spec,
+                consent,
+                work,
+                "s",
+                b"first_name,last_name,email,phone\nAnna,Liepa,anna@example.lv,\n",
+            )
+            .unwrap()
+            .unwrap()
+            .place()
+            .unwrap()
+    }
+
     #[test]
     fn a_secure_electronic_request_hands_out_its_three_files_and_nothing_beside() {
         let (_, plan) = plan("resocialisation-programmes-university");
@@ -545,20 +561,7 @@ mod tests {
         assert_eq!(refused.problems[0].row, 1);
         assert!(!Supply::ConsentedContacts.path(&inbox, "s").exists());
         // A first placing that could not be recorded, undone, leaves nothing.
-        let placed = || {
-            Supply::ConsentedContacts
-                .stage(
-                    &spec,
-                    consent,
-                    &work,
-                    "s",
-                    b"first_name,last_name,email,phone\nAnna,Liepa,anna@example.lv,\n",
-                )
-                .unwrap()
-                .unwrap()
-                .place()
-                .unwrap()
-        };
+        let placed = || contacts_placed(&spec, consent, &work);
         placed().undo().unwrap();
         assert!(!Supply::ConsentedContacts.path(&inbox, "s").exists());
         assert_eq!(
@@ -722,19 +725,7 @@ mod tests {
         std::fs::write(&precious, "secret").unwrap();
         let path = Supply::ConsentedContacts.path(&work.join("inbox"), "s");
         std::os::unix::fs::symlink(&precious, &path).unwrap();
-        Supply::ConsentedContacts
-            .stage(
-                &spec,
-                consent,
-                &work,
-                "s",
-                b"first_name,last_name,email,phone\nAnna,Liepa,anna@example.lv,\n",
-            )
-            .unwrap()
-            .unwrap()
-            .place()
-            .unwrap()
-            .keep();
+        contacts_placed(&spec, consent, &work).keep();
         assert_eq!(std::fs::read_to_string(&precious).unwrap(), "secret");
         assert!(
             !std::fs::symlink_metadata(&path)

@@ -140,16 +140,14 @@ impl Accounts {
         now: i64,
     ) -> Result<DeviceRequest> {
         self.token_days(days)?;
-        let label = label.trim();
-        let label: String = label
+        let kept: String = label
             .chars()
             .filter(|c| !c.is_control() && !invisible(*c))
             .take(80)
             .collect();
-        let label = if label.trim().is_empty() {
-            "cli".to_owned()
-        } else {
-            label.trim().to_owned()
+        let label = match kept.trim() {
+            "" => "cli".to_owned(),
+            kept => kept.to_owned(),
         };
         // A user code taken by a live grant is drawn again (one in 2.5 × 10¹⁰ per live grant).
         for _ in 0..5 {

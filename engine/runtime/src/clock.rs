@@ -86,6 +86,13 @@ pub fn riga_end_of_day(d: Date) -> Timestamp {
     riga_midnight(d.tomorrow().unwrap_or(d))
 }
 
+/// The time in Riga at an instant, to the minute, as people read it (`2026-12-01 08:15`).
+pub fn riga_time(t: Timestamp) -> String {
+    t.to_zoned(riga().clone())
+        .strftime("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
 /// The civil date in Riga at an instant.
 pub fn riga_date(t: Timestamp) -> Date {
     t.to_zoned(riga().clone()).date()

@@ -1034,9 +1034,10 @@ async fn oidc_callback(
     );
     h.append(
         header::SET_COOKIE,
-        HeaderValue::from_static(
-            "__Host-studyflow-next=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0",
-        ),
+        HeaderValue::from_str(&format!(
+            "{NEXT_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0"
+        ))
+        .map_err(|_| Problem::internal())?,
     );
     Ok(r)
 }
@@ -1214,11 +1215,7 @@ async fn revoke_token(
     p: Person,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    let hash = hex::decode(&id).map_err(|_| Problem::not_found("no such token of yours"))?;
-    app.accounts
-        .revoke(&p.who, &hash, app.engine.now())
-        .await
-        .map_err(|_| Problem::not_found("no such token of yours"))?;
+    revoke_own_token(&app, &p.who, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -18,6 +18,16 @@ pub(crate) fn last_day(us: i64) -> String {
     day(us - 1)
 }
 
+/// Revokes the personal token whose id (its hash in hex) is `id`, if it is `who`'s own; any
+/// other, or none, is not found (the API's and the tokens page's revocation alike).
+pub(crate) async fn revoke_own_token(app: &App, who: &Identity, id: &str) -> Result<()> {
+    let hash = hex::decode(id).map_err(|_| Problem::not_found("no such token of yours"))?;
+    app.accounts
+        .revoke(who, &hash, app.engine.now())
+        .await
+        .map_err(|_| Problem::not_found("no such token of yours"))
+}
+
 /// The studies `who` is involved in (the API's list and the studies page alike).
 pub(crate) async fn studies_view(app: &App, who: &Identity) -> Result<Vec<StudySummary>> {
     Ok(app

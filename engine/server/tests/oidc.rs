@@ -212,10 +212,7 @@ async fn to_callback_from(
     login: &str,
     start: &str,
 ) -> (String, String, reqwest::Client) {
-    let plain = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let plain = browser::client();
     let r = plain
         .get(format!("{}{start}", s.base))
         .send()
@@ -731,10 +728,7 @@ async fn a_person_of_the_provider_signs_a_command_line_in_through_the_browser() 
     let (status, body, session) = come_back(&callback, &cookie).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let session = session.unwrap();
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let http = browser::client();
     let ask = || async {
         let r = http
             .post(format!("{}/api/v1/device", s.base))

@@ -793,10 +793,7 @@ async fn a_refusal_is_said_in_the_pages_language() {
         )
         .await
         .unwrap();
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let http = browser::client();
     let cookie = browser::session_cookie(
         &http,
         &s.base,
@@ -805,16 +802,7 @@ async fn a_refusal_is_said_in_the_pages_language() {
         &s.code("inese.kalnina", 0),
     )
     .await;
-    let html = http
-        .get(s.url("/submit"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let token = browser::form_token(&html);
+    let token = browser::page_form_token(&http, &s.url("/submit"), &cookie).await;
     // Starting a study that waits for its approval: refused, in Latvian (the default).
     let r = http
         .post(s.url(&format!("/studies/{STUDY}/start")))
@@ -871,10 +859,7 @@ async fn a_refusal_is_said_in_the_pages_language() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_form_is_only_the_sessions_own() {
     let s = Site::start(&["inese.kalnina"]).await;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let http = browser::client();
     let r = http
         .post(s.url("/sign-in"))
         .form(&[
@@ -1372,10 +1357,7 @@ async fn every_page_denies_by_default() {
         .first()
         .expect("a task of the researcher's is open")
         .id;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let http = browser::client();
     let session = |login: &'static str, ahead: i64| {
         let http = http.clone();
         let s = &s;
@@ -1383,16 +1365,8 @@ async fn every_page_denies_by_default() {
             let cookie =
                 browser::session_cookie(&http, &s.base, login, PASSWORD, &s.code(login, ahead))
                     .await;
-            let html = http
-                .get(s.url("/submit"))
-                .header("cookie", &cookie)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            (cookie, browser::form_token(&html))
+            let token = browser::page_form_token(&http, &s.url("/submit"), &cookie).await;
+            (cookie, token)
         }
     };
     let stranger = session("eve.sample", 0).await;

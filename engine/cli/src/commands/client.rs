@@ -187,8 +187,16 @@ fn ask(prompt: &str) -> anyhow::Result<String> {
 
 /// A request's answer: its JSON, or the problem.
 enum Reply {
-    Ok(Value),
+    /// Done: the answer's body, and whether the server could seal its audit for it.
+    Ok(Value, Sealing),
     Problem(Problem),
+}
+
+/// Whether the server sealed the audit of what it did (`Studyflow-Audit: unsealed` when not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sealing {
+    Sealed,
+    Unsealed,
 }
 
 struct Client {
@@ -270,7 +278,7 @@ impl Client {
         eprintln!("{}", p.detail);
         // A person of the identity provider has no password here: a new sign-in in the
         // browser is their proof.
-        if let Reply::Ok(me) = self
+        if let Reply::Ok(me, _) = self
             .send(Method::GET, "/api/v1/session", &Body::None)
             .await?
             && me["issuer"].as_str() != Some(studyflow_identity::LOCAL_ISSUER)
@@ -289,7 +297,7 @@ impl Client {
                 &Body::Json(json!({"password": pw, "code": code})),
             )
             .await?,
-            Reply::Ok(_)
+            Reply::Ok(_, _)
         ))
     }
 
@@ -329,17 +337,18 @@ async fn reply(sent: reqwest::Result<reqwest::Response>, base: &str) -> anyhow::
         .is_some_and(|v| v == "unsealed");
     let text = r.text().await.unwrap_or_default();
     if status.is_success() {
-        let mut v = if text.is_empty() {
+        let v = if text.is_empty() {
             Value::Null
         } else {
             serde_json::from_str(&text)
                 .with_context(|| format!("the server at {base} answered what is not JSON"))?
         };
-        // Said by `done` beside what was done.
-        if unsealed && let Value::Object(o) = &mut v {
-            o.insert(UNSEALED.into(), Value::Bool(true));
-        }
-        return Ok(Reply::Ok(v));
+        let sealing = if unsealed {
+            Sealing::Unsealed
+        } else {
+            Sealing::Sealed
+        };
+        return Ok(Reply::Ok(v, sealing));
     }
     match serde_json::from_str::<Problem>(&text) {
         Ok(p) if status != StatusCode::INTERNAL_SERVER_ERROR => Ok(Reply::Problem(p)),
@@ -395,13 +404,10 @@ fn refused(ctx: &mut Context<'_>, p: &Problem, file: Option<&Path>) -> anyhow::R
     Ok(EXIT_FINDINGS)
 }
 
-/// The mark [`reply`] puts on an answer that came with `Studyflow-Audit: unsealed`.
-const UNSEALED: &str = "studyflow_audit_unsealed";
-
 fn done(ctx: &mut Context<'_>, r: Reply, file: Option<&Path>) -> anyhow::Result<u8> {
     match r {
-        Reply::Ok(v) => {
-            if v.get(UNSEALED).is_some() {
+        Reply::Ok(v, sealing) => {
+            if sealing == Sealing::Unsealed {
                 writeln!(
                     ctx.err,
                     "warning: done, but the server cannot seal its audit at the moment: the act is recorded and waits to be sealed; tell the operator (`studyflow status` says why)"
@@ -450,7 +456,7 @@ pub async fn login(a: &LoginArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
         .send()
         .await;
     match reply(sent, &base).await? {
-        Reply::Ok(v) => keep_token(a, &base, serde_json::from_value(v)?, ctx).await,
+        Reply::Ok(v, _) => keep_token(a, &base, serde_json::from_value(v)?, ctx).await,
         Reply::Problem(p) => refused(ctx, &p, None),
     }
 }
@@ -481,7 +487,7 @@ async fn keep_token(
         .send(Method::GET, "/api/v1/session", &Body::None)
         .await?;
     let who = match &me {
-        Reply::Ok(v) => v["login"].as_str().unwrap_or("(unknown)").to_owned(),
+        Reply::Ok(v, _) => v["login"].as_str().unwrap_or("(unknown)").to_owned(),
         Reply::Problem(p) => anyhow::bail!("the token just issued is refused: {}", p.detail),
     };
     writeln!(
@@ -503,7 +509,7 @@ async fn device_login(a: &LoginArgs, base: &str, ctx: &mut Context<'_>) -> anyho
         .send()
         .await;
     let asked: DeviceGranting = match reply(sent, base).await? {
-        Reply::Ok(v) => serde_json::from_value(v)?,
+        Reply::Ok(v, _) => serde_json::from_value(v)?,
         Reply::Problem(p) => return refused(ctx, &p, None),
     };
     writeln!(
@@ -526,7 +532,7 @@ async fn device_login(a: &LoginArgs, base: &str, ctx: &mut Context<'_>) -> anyho
             .send()
             .await;
         match reply(sent, base).await? {
-            Reply::Ok(v) => return keep_token(a, base, serde_json::from_value(v)?, ctx).await,
+            Reply::Ok(v, _) => return keep_token(a, base, serde_json::from_value(v)?, ctx).await,
             Reply::Problem(p) => match p.short() {
                 "authorization_pending" => {}
                 // RFC 8628 §3.5: five seconds more from now on.
@@ -553,7 +559,7 @@ pub async fn logout(a: &ServerArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8>
         .await?;
     std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
     match r {
-        Reply::Ok(_) => writeln!(ctx.out, "signed out: the token is revoked and forgotten")?,
+        Reply::Ok(_, _) => writeln!(ctx.out, "signed out: the token is revoked and forgotten")?,
         Reply::Problem(p) => writeln!(ctx.out, "the token is forgotten ({})", p.detail)?,
     }
     Ok(EXIT_OK)
@@ -563,7 +569,7 @@ pub async fn logout(a: &ServerArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8>
 pub async fn tokens(a: &TokensArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     let c = Client::new(&a.server)?;
     let listed: Vec<TokenView> = match c.send(Method::GET, "/api/v1/tokens", &Body::None).await? {
-        Reply::Ok(v) => serde_json::from_value(v)?,
+        Reply::Ok(v, _) => serde_json::from_value(v)?,
         Reply::Problem(p) => return refused(ctx, &p, None),
     };
     let Some(prefix) = &a.revoke else {
@@ -611,7 +617,7 @@ pub async fn tokens(a: &TokensArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8>
         )
         .await?
     {
-        Reply::Ok(_) => {
+        Reply::Ok(_, _) => {
             writeln!(ctx.out, "revoked the token `{}`", t.label)?;
             Ok(EXIT_OK)
         }
@@ -696,7 +702,7 @@ pub async fn run(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8> 
                 )
                 .await?
             {
-                Reply::Ok(v) => serde_json::from_value(v)?,
+                Reply::Ok(v, _) => serde_json::from_value(v)?,
                 Reply::Problem(p) => return refused(ctx, &p, None),
             };
             let chosen = match a.release {
@@ -763,7 +769,7 @@ pub async fn run(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8> 
                     Some(a) => format!("/api/v1/tasks?limit=500&after={a}"),
                 };
                 let page: Page<TaskView> = match c.send(Method::GET, &path, &Body::None).await? {
-                    Reply::Ok(v) => serde_json::from_value(v)?,
+                    Reply::Ok(v, _) => serde_json::from_value(v)?,
                     Reply::Problem(p) => return refused(ctx, &p, None),
                 };
                 for t in &page.items {
@@ -847,7 +853,7 @@ pub async fn run(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8> 
                     )
                     .await?
                 {
-                    Reply::Ok(v) => serde_json::from_value(v)?,
+                    Reply::Ok(v, _) => serde_json::from_value(v)?,
                     Reply::Problem(p) => return refused(ctx, &p, None),
                 };
                 for f in &files.prepared {
@@ -925,7 +931,7 @@ pub async fn run(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8> 
                     .act(Method::PUT, &format!("/api/v1/tasks/{id}/supply"), body)
                     .await?;
                 match r {
-                    Reply::Ok(v) => {
+                    Reply::Ok(v, _) => {
                         let s: Supplied = serde_json::from_value(v)?;
                         writeln!(
                             ctx.out,
@@ -948,7 +954,7 @@ pub async fn run(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8> 
                     )
                     .await?;
                 match r {
-                    Reply::Ok(v) => {
+                    Reply::Ok(v, _) => {
                         let n: NoteView = serde_json::from_value(v)?;
                         match n.note {
                             None => writeln!(ctx.out, "task {id} ({}) has no note", n.step)?,

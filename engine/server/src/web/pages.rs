@@ -1471,21 +1471,13 @@ async fn revoke_token(
     Path(id): Path<String>,
     a: Acting<TokenOnly>,
 ) -> Result<Response> {
-    let hash = hex::decode(&id).map_err(|_| Problem::not_found("no such token of yours"))?;
-    app.accounts
-        .revoke(&a.viewer.who, &hash, app.engine.now())
-        .await
-        .map_err(|_| Problem::not_found("no such token of yours"))?;
+    crate::views::revoke_own_token(&app, &a.viewer.who, &id).await?;
     Ok(see_other("/tokens?done=revoked"))
 }
 
 /// An instant as the clock in Riga shows it (`2026-12-01 08:15`).
 fn riga_clock(us: i64) -> String {
-    let tz = jiff::tz::TimeZone::get("Europe/Riga").unwrap_or(jiff::tz::TimeZone::UTC);
-    from_micros(us)
-        .to_zoned(tz)
-        .strftime("%Y-%m-%d %H:%M")
-        .to_string()
+    studyflow_runtime::clock::riga_time(from_micros(us))
 }
 
 /// A code typed (looked up) or a grant decided. Each needs a recent proof of identity (asked

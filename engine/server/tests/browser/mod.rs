@@ -416,6 +416,28 @@ impl Browser {
     }
 }
 
+/// An HTTP client that follows no redirect: a test sees each answer as the server gave it.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The form token of the page at `url`, read with the session `cookie`.
+pub async fn page_form_token(http: &reqwest::Client, url: &str, cookie: &str) -> String {
+    let html = http
+        .get(url)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    form_token(&html)
+}
+
 /// The token a page's forms carry (the first `csrf` field of `html`).
 pub fn form_token(html: &str) -> String {
     html.split("name=\"csrf\" value=\"")
