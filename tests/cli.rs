@@ -407,7 +407,7 @@ fn the_pre_commit_hook_runs_the_validator_it_builds() {
     let hook: Vec<String> = words.map(str::to_owned).collect();
     let workflow = std::fs::read_to_string(root.join("examples/ci/github-workflow.yml")).unwrap();
     assert!(workflow.contains("studyflow-check validate --format sarif"));
-    assert!(workflow.contains("cargo install --locked --profile quick --git"));
+    assert!(workflow.contains("cargo install --locked --git"));
 
     let run = |files: &[&str]| {
         let mut args = vec!["studyflow-check".to_owned()];

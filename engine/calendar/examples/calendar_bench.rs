@@ -2,7 +2,7 @@
 //! MK403 p.8 notice) and a million working-day lookups, on one thread.
 //!
 //! ```sh
-//! cargo run --release -p studyflow-calendar --example calendar_bench
+//! cargo run --profile production -p studyflow-calendar --example calendar_bench
 //! ```
 
 use std::time::Instant;

@@ -4,7 +4,7 @@
 //! then the calendar's figures.
 //!
 //! ```sh
-//! cargo run --release -p studyflow-cli --example plan_bench -- [--specs N]
+//! cargo run --profile production -p studyflow-cli --example plan_bench -- [--specs N]
 //! ```
 
 use std::time::Instant;

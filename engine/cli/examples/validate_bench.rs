@@ -4,8 +4,8 @@
 //! binary on the same files.
 //!
 //! ```sh
-//! cargo build --release -p studyflow-cli
-//! cargo run --release -p studyflow-cli --example validate_bench -- [--specs N] [--compare]
+//! cargo build --profile production -p studyflow-cli
+//! cargo run --profile production -p studyflow-cli --example validate_bench -- [--specs N] [--compare]
 //! ```
 
 use std::time::Instant;
@@ -112,7 +112,7 @@ fn compare_tools(corpus: &[String]) {
         }
     } else {
         println!(
-            "studyflow binary not found next to the example; run `cargo build --release -p studyflow-cli` first"
+            "studyflow binary not found next to the example; run `cargo build --profile production -p studyflow-cli` first"
         );
     }
 

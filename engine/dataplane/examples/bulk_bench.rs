@@ -7,7 +7,7 @@
 //! export (`bulk_bench_duckdb.py`), and the ratio is printed.
 //!
 //! ```text
-//! cargo run --release -p studyflow-dataplane --example bulk_bench [-- --clients N] [--rounds R] [--keep]
+//! cargo run --profile production -p studyflow-dataplane --example bulk_bench [-- --clients N] [--rounds R] [--keep]
 //! ```
 //!
 //! The two take turns, `R` rounds (3 unless told) on fresh copies of the same files, who goes

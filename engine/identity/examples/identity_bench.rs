@@ -1,7 +1,7 @@
 //! How long a sign-in's password check takes (Argon2id at the parameters of
 //! `password::PARAMS`), and the TOTP check beside it. Prints numbers; asserts nothing.
 //!
-//! `cargo run --release -p studyflow-identity --example identity_bench`
+//! `cargo run --profile production -p studyflow-identity --example identity_bench`
 
 use std::time::Instant;
 

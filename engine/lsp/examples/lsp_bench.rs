@@ -2,7 +2,7 @@
 //! 50 ms for a 200-line spec): every layer's findings of each of the three specs (240–286
 //! lines) and of one with a finding, as the server computes them. Prints the numbers.
 //!
-//!   cargo run --release -p studyflow-lsp --example lsp_bench
+//!   cargo run --profile production -p studyflow-lsp --example lsp_bench
 
 use std::time::Instant;
 

@@ -3,7 +3,7 @@
 //! single-row insert-and-commit transactions on the same database in the same run.
 //!
 //! ```sh
-//! cargo run --release -p studyflow-runtime --example engine_bench -- [--subjects N] [--skip-postgres]
+//! cargo run --profile production -p studyflow-runtime --example engine_bench -- [--subjects N] [--skip-postgres]
 //! ```
 //!
 //! A transition is a change of a run's state (pending → ready, ready → running, running →

@@ -5,7 +5,7 @@
 //! under 50 ms and 200 KB). Prints numbers; asserts nothing.
 //!
 //! ```sh
-//! cargo run --release -p studyflow-server --example api_bench -- [--subjects N] [--postgres] [--keep]
+//! cargo run --profile production -p studyflow-server --example api_bench -- [--subjects N] [--postgres] [--keep]
 //! ```
 
 use std::sync::Arc;
