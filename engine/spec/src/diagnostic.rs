@@ -56,6 +56,11 @@ pub struct Diagnostic {
     pub name: &'static str,
     pub severity: Severity,
     pub message: String,
+    /// The same message in Latvian, for a person who reads the pages in Latvian (the schema's
+    /// findings give one; a rule's finding shows its rule's Latvian summary instead). Not part
+    /// of the CLI's JSON.
+    #[serde(skip)]
+    pub message_lv: Option<String>,
     /// MK403 points this finding rests on, as `p.30.2`.
     pub regulation: Vec<String>,
     /// JSON pointer of the node the finding is about. For a missing property it is the
@@ -98,6 +103,7 @@ impl Diagnostic {
             name,
             severity,
             message: message.into(),
+            message_lv: None,
             regulation: Vec::new(),
             pointer: String::new(),
             span: None,
@@ -114,6 +120,12 @@ impl Diagnostic {
 
     pub fn with_span(mut self, span: Span) -> Self {
         self.span = Some(span);
+        self
+    }
+
+    /// The message in Latvian too.
+    pub fn with_latvian(mut self, message: impl Into<String>) -> Self {
+        self.message_lv = Some(message.into());
         self
     }
 
@@ -139,10 +151,30 @@ impl Diagnostic {
 /// A value from the spec as a message may show it: quoted, unless it is long text or looks like
 /// a Latvian personal code (`DDMMYY-NNNNN`, `32NNNN-NNNNN`), which are never echoed.
 pub fn shown(value: &str) -> String {
+    shown_in(value, Lang::En)
+}
+
+/// The language of a message (the findings of the schema are said in both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    Lv,
+}
+
+/// [`shown`], in `lang`.
+pub fn shown_in(value: &str, lang: Lang) -> String {
     if looks_like_personal_code(value) {
-        "a value that looks like a personal code (not shown)".to_owned()
+        match lang {
+            Lang::En => "a value that looks like a personal code (not shown)",
+            Lang::Lv => "vērtība, kas izskatās pēc personas koda (netiek rādīta)",
+        }
+        .to_owned()
     } else if value.chars().count() > 40 {
-        "this text".to_owned()
+        match lang {
+            Lang::En => "this text",
+            Lang::Lv => "šis teksts",
+        }
+        .to_owned()
     } else {
         format!("`{value}`")
     }

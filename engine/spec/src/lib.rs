@@ -96,6 +96,11 @@ pub fn check_extended(
                 limits.max_bytes
             ),
         )
+        .with_latvian(format!(
+            "fails ir {} baitu, vairāk par specifikācijai atļautajiem {} baitiem",
+            bytes.len(),
+            limits.max_bytes
+        ))
         .with_span(Span::START)
         .with_help("a study spec is a few hundred lines; the file was not read further");
         return Checked {
@@ -119,6 +124,9 @@ pub fn check_extended(
                 Severity::Error,
                 format!("the file is not valid UTF-8: bad byte at offset {valid}"),
             )
+            .with_latvian(format!(
+                "fails nav derīgā UTF-8 kodējumā: nederīgs baits pozīcijā {valid}"
+            ))
             .with_span(span)
             .with_help("save the file as UTF-8 (Latvian letters such as ā, č, ņ are welcome)");
             return Checked {
@@ -154,10 +162,14 @@ pub fn check_extended(
             });
             if !covered {
                 let detail = e.inner().to_string();
-                let message = if diagnostic::looks_like_personal_code(&detail) {
-                    "invalid value".to_owned()
+                // (serde's detail stays in English.)
+                let (message, message_lv) = if diagnostic::looks_like_personal_code(&detail) {
+                    ("invalid value".to_owned(), "nederīga vērtība".to_owned())
                 } else {
-                    format!("invalid value: {detail}")
+                    (
+                        format!("invalid value: {detail}"),
+                        format!("nederīga vērtība: {detail}"),
+                    )
                 };
                 diagnostics.push(
                     Diagnostic::new(
@@ -166,6 +178,7 @@ pub fn check_extended(
                         Severity::Error,
                         message,
                     )
+                    .with_latvian(message_lv)
                     .at(pointer),
                 );
             }
@@ -176,6 +189,7 @@ pub fn check_extended(
                     Severity::Note,
                     "the legal rules that read the typed spec were not checked because its structure is invalid",
                 )
+                .with_latvian("juridiskās pārbaudes, kas lasa specifikācijas saturu, netika veiktas, jo tās struktūra nav derīga")
                 .with_span(Span::START)
                 .with_help("fix the errors reported here and run again"),
             );
@@ -276,9 +290,14 @@ fn finish(
             d.span = Some(doc.map_or(Span::START, |doc| locate(doc, src, &d.pointer)));
         }
         // Whatever a layer echoed, no personal code leaves in a finding.
-        for text in [Some(&mut d.pointer), Some(&mut d.message), d.help.as_mut()]
-            .into_iter()
-            .flatten()
+        for text in [
+            Some(&mut d.pointer),
+            Some(&mut d.message),
+            d.message_lv.as_mut(),
+            d.help.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
         {
             if let std::borrow::Cow::Owned(masked) = diagnostic::mask_personal_codes(text) {
                 *text = masked;

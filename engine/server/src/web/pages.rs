@@ -525,8 +525,10 @@ struct Finding {
     code: &'static str,
     name: &'static str,
     message: String,
+    /// The message in Latvian, where the layer says it so (the YAML limits, the schema).
+    message_lv: Option<String>,
     /// What the finding's rule checks, in Latvian: shown before the (English) message on a
-    /// Latvian page.
+    /// Latvian page when the message has no Latvian.
     summary_lv: &'static str,
     regulation: Vec<String>,
 }
@@ -550,6 +552,7 @@ fn check(app: &App, spec: &[u8]) -> (Vec<Finding>, Option<studyflow_plan::Plan>)
             code: d.code,
             name: d.name,
             message: d.message.clone(),
+            message_lv: d.message_lv.clone(),
             summary_lv: studyflow_plan::rule_doc(d.code).map_or("", |r| r.summary_lv),
             regulation: d.regulation.clone(),
         })

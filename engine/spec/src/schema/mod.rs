@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value};
 
-use crate::diagnostic::{Diagnostic, Severity, pointer_join};
+use crate::diagnostic::{Diagnostic, Lang, Severity, pointer_join};
 use crate::model::Spec;
 use crate::suggest;
 use crate::yaml::YamlDocument;
@@ -346,35 +346,54 @@ pub(crate) fn cited_points(text: &str) -> Vec<String> {
     out
 }
 
-fn describe(v: &Value) -> String {
+/// A value as a message shows it, in `lang`.
+fn describe(v: &Value, lang: Lang) -> String {
+    let lv = lang == Lang::Lv;
     match v {
+        Value::Null if lv => "tukša vērtība".into(),
         Value::Null => "an empty value".into(),
         Value::Bool(b) => format!("`{b}`"),
         Value::Number(n) if crate::diagnostic::number_looks_like_personal_code(n) => {
-            "a value that looks like a personal code (not shown)".into()
+            crate::diagnostic::shown_in("32000000000", lang)
         }
         Value::Number(n) => format!("`{n}`"),
-        Value::String(s) => crate::diagnostic::shown(s),
+        Value::String(s) => crate::diagnostic::shown_in(s, lang),
+        Value::Array(_) if lv => "saraksts".into(),
         Value::Array(_) => "a list".into(),
+        Value::Object(_) if lv => "kartējums".into(),
         Value::Object(_) => "a mapping".into(),
     }
 }
 
-fn type_name(expected: &[String]) -> String {
-    let name = |t: &str| match t {
-        "object" => "a mapping".to_string(),
-        "array" => "a list".to_string(),
-        "string" => "text".to_string(),
-        "integer" => "a whole number".to_string(),
-        "number" => "a number".to_string(),
-        "boolean" => "`true` or `false`".to_string(),
-        other => other.to_string(),
+/// What the schema expects, in `lang`: "a whole number or text".
+fn type_name(expected: &[String], lang: Lang) -> String {
+    let name = |t: &str| {
+        match (t, lang) {
+            ("object", Lang::En) => "a mapping",
+            ("object", Lang::Lv) => "kartējums",
+            ("array", Lang::En) => "a list",
+            ("array", Lang::Lv) => "saraksts",
+            ("string", Lang::En) => "text",
+            ("string", Lang::Lv) => "teksts",
+            ("integer", Lang::En) => "a whole number",
+            ("integer", Lang::Lv) => "vesels skaitlis",
+            ("number", Lang::En) => "a number",
+            ("number", Lang::Lv) => "skaitlis",
+            ("boolean", Lang::En) => "`true` or `false`",
+            ("boolean", Lang::Lv) => "`true` vai `false`",
+            (other, _) => other,
+        }
+        .to_owned()
+    };
+    let or = match lang {
+        Lang::En => " or ",
+        Lang::Lv => " vai ",
     };
     expected
         .iter()
         .map(|t| name(t))
         .collect::<Vec<_>>()
-        .join(" or ")
+        .join(or)
 }
 
 fn list(values: &[&str]) -> String {
@@ -409,11 +428,19 @@ pub fn validate(doc: &YamlDocument) -> Vec<Diagnostic> {
                 for name in unexpected {
                     let pointer = pointer_join(&at, name);
                     let span = doc.spans.get(&pointer).and_then(|s| s.key);
-                    let message = if crate::diagnostic::looks_like_personal_code(name) {
-                        "unknown property (its name looks like a personal code and is not shown)"
-                            .to_owned()
+                    let (message, message_lv) = if crate::diagnostic::looks_like_personal_code(name)
+                    {
+                        (
+                                "unknown property (its name looks like a personal code and is not shown)"
+                                    .to_owned(),
+                                "nezināma īpašība (tās nosaukums izskatās pēc personas koda un netiek rādīts)"
+                                    .to_owned(),
+                            )
                     } else {
-                        format!("unknown property `{name}`")
+                        (
+                            format!("unknown property `{name}`"),
+                            format!("nezināma īpašība `{name}`"),
+                        )
                     };
                     let mut d = Diagnostic::new(
                         UNKNOWN_PROPERTY.0,
@@ -421,6 +448,7 @@ pub fn validate(doc: &YamlDocument) -> Vec<Diagnostic> {
                         Severity::Error,
                         message,
                     )
+                    .with_latvian(message_lv)
                     .at(pointer)
                     .citing(info.description.map(cited_points).unwrap_or_default());
                     // A key the mapping has already is not what was meant (it would be written
@@ -455,6 +483,7 @@ pub fn validate(doc: &YamlDocument) -> Vec<Diagnostic> {
                     Severity::Error,
                     format!("missing required property `{name}`"),
                 )
+                .with_latvian(format!("trūkst obligātās īpašības `{name}`"))
                 .at(pointer)
                 .citing(info.description.map(cited_points).unwrap_or_default());
                 if let Some(desc) = info.description {
@@ -466,9 +495,11 @@ pub fn validate(doc: &YamlDocument) -> Vec<Diagnostic> {
             }
             kind => {
                 let info = schema_at(root, &at);
-                let (message, help) = value_message(kind, instance);
+                let (message, help) = value_message(kind, instance, Lang::En);
+                let (message_lv, _) = value_message(kind, instance, Lang::Lv);
                 let mut d =
                     Diagnostic::new(INVALID_VALUE.0, INVALID_VALUE.1, Severity::Error, message)
+                        .with_latvian(message_lv)
                         .at(at.clone())
                         .citing(info.description.map(cited_points).unwrap_or_default());
                 d.help = help;
@@ -506,8 +537,21 @@ fn enum_guess(kind: &Kind, instance: &Value) -> Option<String> {
     enum_guess_and_options(kind, instance).and_then(|(g, _)| g)
 }
 
-fn value_message(kind: &Kind, instance: &Value) -> (String, Option<String>) {
-    let shown = describe(instance);
+/// The message of a value the schema refuses, in `lang`, and its help (in English; the pages
+/// show none).
+fn value_message(kind: &Kind, instance: &Value, lang: Lang) -> (String, Option<String>) {
+    let shown = describe(instance, lang);
+    let lv = lang == Lang::Lv;
+    let not_a_date = || {
+        (
+            if lv {
+                format!("{shown} nav derīgs datums (GGGG-MM-DD)")
+            } else {
+                format!("{shown} is not a valid date")
+            },
+            Some("write dates as YYYY-MM-DD, e.g. 2026-06-30".into()),
+        )
+    };
     if let Some((guess, opts)) = enum_guess_and_options(kind, instance) {
         let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
         let help = match guess {
@@ -515,48 +559,69 @@ fn value_message(kind: &Kind, instance: &Value) -> (String, Option<String>) {
             None if opts.len() <= 12 => format!("expected one of {}", list(&opts)),
             None => "see `studyflow schema` for the values allowed here".into(),
         };
-        return (format!("{shown} is not an allowed value here"), Some(help));
+        let message = if lv {
+            format!("{shown} šeit nav atļauta vērtība")
+        } else {
+            format!("{shown} is not an allowed value here")
+        };
+        return (message, Some(help));
     }
-    match kind {
+    let (en, lv_text) = match kind {
         Kind::Type { expected } => (
-            format!("expected {}, found {shown}", type_name(expected)),
-            None,
+            format!("expected {}, found {shown}", type_name(expected, lang)),
+            format!("jābūt: {}; ir: {shown}", type_name(expected, lang)),
         ),
-        Kind::Format { format } if format == "date" => (
-            format!("{shown} is not a valid date"),
-            Some("write dates as YYYY-MM-DD, e.g. 2026-06-30".into()),
-        ),
+        Kind::Format { format } if format == "date" => return not_a_date(),
         // The date's pattern says the same as its format, in a form editors check.
-        Kind::Pattern { pattern } if pattern == crate::model::DATE_PATTERN => (
-            format!("{shown} is not a valid date"),
-            Some("write dates as YYYY-MM-DD, e.g. 2026-06-30".into()),
-        ),
-        Kind::Pattern { pattern } => (
-            format!("{shown} does not have the required form"),
-            Some(format!("it must match `{pattern}`")),
-        ),
+        Kind::Pattern { pattern } if pattern == crate::model::DATE_PATTERN => return not_a_date(),
+        Kind::Pattern { pattern } => {
+            let help = Some(format!("it must match `{pattern}`"));
+            return (
+                if lv {
+                    format!("{shown} neatbilst prasītajai formai (`{pattern}`)")
+                } else {
+                    format!("{shown} does not have the required form")
+                },
+                help,
+            );
+        }
         Kind::Minimum { limit } => (
             format!("{shown} is too small; the minimum is {limit}"),
-            None,
+            format!("{shown} ir par mazu; mazākā atļautā vērtība ir {limit}"),
         ),
         Kind::Maximum { limit } => (
             format!("{shown} is too large; the maximum is {limit}"),
-            None,
+            format!("{shown} ir par lielu; lielākā atļautā vērtība ir {limit}"),
         ),
-        Kind::MinItems { limit } => (format!("the list needs at least {limit} item(s)"), None),
+        Kind::MinItems { limit } => (
+            format!("the list needs at least {limit} item(s)"),
+            if *limit == 1 {
+                "sarakstā jābūt vismaz vienam elementam".to_owned()
+            } else {
+                format!("sarakstā jābūt vismaz {limit} elementiem")
+            },
+        ),
         Kind::MinProperties { limit } => (
             format!(
                 "the mapping needs at least {limit} entr{}",
                 if *limit == 1 { "y" } else { "ies" }
             ),
-            None,
+            if *limit == 1 {
+                "kartējumā jābūt vismaz vienam ierakstam".to_owned()
+            } else {
+                format!("kartējumā jābūt vismaz {limit} ierakstiem")
+            },
         ),
         Kind::Format { .. }
         | Kind::Enum { .. }
         | Kind::Nothing
         | Kind::AdditionalProperties { .. }
-        | Kind::Required { .. } => ("the value does not match the schema".to_string(), None),
-    }
+        | Kind::Required { .. } => (
+            "the value does not match the schema".to_owned(),
+            "vērtība neatbilst shēmai".to_owned(),
+        ),
+    };
+    (if lv { lv_text } else { en }, None)
 }
 
 #[cfg(test)]
@@ -587,6 +652,32 @@ mod tests {
         let mut found = Vec::new();
         walk(schema_value(), "", &mut found);
         assert!(found.is_empty(), "{found:?}");
+    }
+
+    /// Every finding of the schema (SF010–SF012) and the structure note (SF013) on the corpus
+    /// of invalid specs is said in Latvian too, for the Latvian pages.
+    #[test]
+    fn the_schema_findings_are_said_in_latvian_too() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/specs/invalid");
+        let mut said = 0;
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let bytes = std::fs::read(entry.path()).unwrap();
+            for d in crate::check(&bytes).diagnostics {
+                if ["SF010", "SF011", "SF012", "SF013"].contains(&d.code) {
+                    let lv = d.message_lv.as_deref().unwrap_or_default();
+                    assert!(
+                        !lv.is_empty() && lv != d.message,
+                        "{}: {} has no Latvian: {}",
+                        entry.path().display(),
+                        d.code,
+                        d.message
+                    );
+                    said += 1;
+                }
+            }
+        }
+        assert!(said >= 20, "{said} findings");
     }
 
     #[test]
