@@ -236,19 +236,16 @@ impl Validator {
         out: &mut Vec<Violation<'v>>,
         first: bool,
     ) -> bool {
-        // Records a violation here; whether to go on.
-        let report = |kind: Kind, path: &str, out: &mut Vec<Violation<'v>>| {
-            out.push(Violation {
-                path: path.to_owned(),
-                instance,
-                kind,
-            });
-            !first
-        };
         let map = match schema {
-            Value::Bool(true) => return true,
-            Value::Bool(false) => return report(Kind::Nothing, path, out),
             Value::Object(map) => map,
+            Value::Bool(false) => {
+                out.push(Violation {
+                    path: path.clone(),
+                    instance,
+                    kind: Kind::Nothing,
+                });
+                return !first;
+            }
             _ => return true,
         };
         // Draft-07: beside `$ref`, every other keyword is ignored.
@@ -258,13 +255,72 @@ impl Validator {
                 None => true,
             };
         }
-        if let Some(all) = map.get("allOf").and_then(Value::as_array) {
-            for s in all {
-                if !self.check(s, instance, path, out, first) {
-                    return false;
-                }
+        for kind in self.broken_here(map, instance) {
+            out.push(Violation {
+                path: path.clone(),
+                instance,
+                kind,
+            });
+            if first {
+                return false;
             }
         }
+        // Then the schemas this one applies to the value itself and to its parts.
+        let all = map
+            .get("allOf")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten();
+        if !all
+            .into_iter()
+            .all(|s| self.check(s, instance, path, out, first))
+        {
+            return false;
+        }
+        let mut part = |schema: &'static Value, segment: &str, value: &'v Value| {
+            let len = path.len();
+            *path = pointer_join(path, segment);
+            let go_on = self.check(schema, value, path, out, first);
+            path.truncate(len);
+            go_on
+        };
+        match instance {
+            Value::Object(object) => {
+                object
+                    .iter()
+                    .all(|(key, value)| match self.schema_of_property(map, key) {
+                        Some(s) => part(s, key, value),
+                        None => true,
+                    })
+            }
+            Value::Array(items) => match map.get("items") {
+                Some(s) => items
+                    .iter()
+                    .enumerate()
+                    .all(|(i, item)| part(s, &i.to_string(), item)),
+                None => true,
+            },
+            _ => true,
+        }
+    }
+
+    /// The schema a mapping's property `key` is checked against: its own, or the one for the
+    /// others; none when any other is allowed, or none is (reported by [`Self::broken_here`]).
+    fn schema_of_property(
+        &self,
+        map: &'static Map<String, Value>,
+        key: &str,
+    ) -> Option<&'static Value> {
+        let own = map
+            .get("properties")
+            .and_then(Value::as_object)
+            .and_then(|p| p.get(key));
+        own.or_else(|| map.get("additionalProperties").filter(|s| s.is_object()))
+    }
+
+    /// What `instance` breaks of the keywords of `map` that look at it alone (not at its parts).
+    fn broken_here(&self, map: &Map<String, Value>, instance: &Value) -> Vec<Kind> {
+        let mut broken = Vec::new();
         if let Some(t) = map.get("type") {
             let expected: Vec<&str> = match t {
                 Value::String(s) => vec![s.as_str()],
@@ -273,47 +329,49 @@ impl Validator {
             };
             if !expected.iter().any(|t| is_of_type(instance, t)) {
                 let expected = expected.into_iter().map(str::to_owned).collect();
-                if !report(Kind::Type { expected }, path, out) {
-                    return false;
-                }
+                broken.push(Kind::Type { expected });
             }
         }
         if let Some(options) = map.get("enum").and_then(Value::as_array)
             && !options.iter().any(|o| equal(o, instance))
-            && !report(
-                Kind::Enum {
-                    options: options.clone(),
-                },
-                path,
-                out,
-            )
         {
-            return false;
+            broken.push(Kind::Enum {
+                options: options.clone(),
+            });
         }
+        let limit = |keyword: &str| map.get(keyword).and_then(Value::as_u64);
         match instance {
             Value::Object(object) => {
-                if !self.check_object(map, object, instance, path, out, first) {
-                    return false;
+                let required = map.get("required").and_then(Value::as_array);
+                for property in required.into_iter().flatten().filter_map(Value::as_str) {
+                    if !object.contains_key(property) {
+                        broken.push(Kind::Required {
+                            property: property.to_owned(),
+                        });
+                    }
+                }
+                if let Some(limit) = limit("minProperties")
+                    && (object.len() as u64) < limit
+                {
+                    broken.push(Kind::MinProperties { limit });
+                }
+                if map.get("additionalProperties") == Some(&Value::Bool(false)) {
+                    let known = map.get("properties").and_then(Value::as_object);
+                    let unexpected: Vec<String> = object
+                        .keys()
+                        .filter(|k| !known.is_some_and(|p| p.contains_key(*k)))
+                        .cloned()
+                        .collect();
+                    if !unexpected.is_empty() {
+                        broken.push(Kind::AdditionalProperties { unexpected });
+                    }
                 }
             }
             Value::Array(items) => {
-                if let Some(limit) = map.get("minItems").and_then(Value::as_u64)
+                if let Some(limit) = limit("minItems")
                     && (items.len() as u64) < limit
-                    && !report(Kind::MinItems { limit }, path, out)
                 {
-                    return false;
-                }
-                if let Some(item_schema) = map.get("items") {
-                    for (i, item) in items.iter().enumerate() {
-                        let len = path.len();
-                        path.push('/');
-                        path.push_str(&i.to_string());
-                        let go_on = self.check(item_schema, item, path, out, first);
-                        path.truncate(len);
-                        if !go_on {
-                            return false;
-                        }
-                    }
+                    broken.push(Kind::MinItems { limit });
                 }
             }
             Value::String(text) => {
@@ -322,132 +380,40 @@ impl Validator {
                         .patterns
                         .get(pattern)
                         .is_some_and(|re| !re.is_match(text))
-                    && !report(
-                        Kind::Pattern {
-                            pattern: pattern.to_owned(),
-                        },
-                        path,
-                        out,
-                    )
                 {
-                    return false;
+                    broken.push(Kind::Pattern {
+                        pattern: pattern.to_owned(),
+                    });
                 }
                 if let Some(format) = map.get("format").and_then(Value::as_str)
                     && !of_format(text, format)
-                    && !report(
-                        Kind::Format {
-                            format: format.to_owned(),
-                        },
-                        path,
-                        out,
-                    )
                 {
-                    return false;
+                    broken.push(Kind::Format {
+                        format: format.to_owned(),
+                    });
                 }
             }
             Value::Number(n) => {
                 let value = n.as_f64().unwrap_or(f64::NAN);
-                if let Some(limit) = map.get("minimum").and_then(Value::as_number)
+                let bound = |keyword: &str| map.get(keyword).and_then(Value::as_number);
+                if let Some(limit) = bound("minimum")
                     && value < limit.as_f64().unwrap_or(f64::NAN)
-                    && !report(
-                        Kind::Minimum {
-                            limit: limit.clone(),
-                        },
-                        path,
-                        out,
-                    )
                 {
-                    return false;
+                    broken.push(Kind::Minimum {
+                        limit: limit.clone(),
+                    });
                 }
-                if let Some(limit) = map.get("maximum").and_then(Value::as_number)
+                if let Some(limit) = bound("maximum")
                     && value > limit.as_f64().unwrap_or(f64::NAN)
-                    && !report(
-                        Kind::Maximum {
-                            limit: limit.clone(),
-                        },
-                        path,
-                        out,
-                    )
                 {
-                    return false;
+                    broken.push(Kind::Maximum {
+                        limit: limit.clone(),
+                    });
                 }
             }
             Value::Null | Value::Bool(_) => {}
         }
-        true
-    }
-
-    fn check_object<'v>(
-        &self,
-        map: &'static Map<String, Value>,
-        object: &'v Map<String, Value>,
-        instance: &'v Value,
-        path: &mut String,
-        out: &mut Vec<Violation<'v>>,
-        first: bool,
-    ) -> bool {
-        let properties = map.get("properties").and_then(Value::as_object);
-        if let Some(required) = map.get("required").and_then(Value::as_array) {
-            for property in required.iter().filter_map(Value::as_str) {
-                if !object.contains_key(property) {
-                    out.push(Violation {
-                        path: path.clone(),
-                        instance,
-                        kind: Kind::Required {
-                            property: property.to_owned(),
-                        },
-                    });
-                    if first {
-                        return false;
-                    }
-                }
-            }
-        }
-        if let Some(limit) = map.get("minProperties").and_then(Value::as_u64)
-            && (object.len() as u64) < limit
-        {
-            out.push(Violation {
-                path: path.clone(),
-                instance,
-                kind: Kind::MinProperties { limit },
-            });
-            if first {
-                return false;
-            }
-        }
-        let additional = map.get("additionalProperties");
-        let mut unexpected = Vec::new();
-        for (key, value) in object {
-            let schema = match properties.and_then(|p| p.get(key)) {
-                Some(s) => s,
-                None => match additional {
-                    None | Some(Value::Bool(true)) => continue,
-                    Some(Value::Bool(false)) => {
-                        unexpected.push(key.clone());
-                        continue;
-                    }
-                    Some(s) => s,
-                },
-            };
-            let len = path.len();
-            *path = pointer_join(path, key);
-            let go_on = self.check(schema, value, path, out, first);
-            path.truncate(len);
-            if !go_on {
-                return false;
-            }
-        }
-        if !unexpected.is_empty() {
-            out.push(Violation {
-                path: path.clone(),
-                instance,
-                kind: Kind::AdditionalProperties { unexpected },
-            });
-            if first {
-                return false;
-            }
-        }
-        true
+        broken
     }
 }
 
