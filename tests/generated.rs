@@ -45,6 +45,15 @@ fn catalogue_reference_is_fresh() {
 }
 
 #[test]
+fn command_reference_is_fresh() {
+    check_fresh(
+        "docs/cli.md",
+        &studyflow_cli::reference::markdown(),
+        "commands",
+    );
+}
+
+#[test]
 fn openapi_document_is_fresh() {
     check_fresh(
         "docs/openapi.json",

@@ -20,6 +20,8 @@ pub enum Command {
     Check(studyflow_check::Check),
     /// Print the OpenAPI 3.1 document of `studyflow serve`'s API (docs/openapi.json).
     Openapi,
+    /// Print the command reference: every command, who runs it, its options (docs/cli.md).
+    Commands,
     /// Serve the API (`/api/v1`) to the people of the studies: every act of a person is done
     /// there, by a signed-in identity.
     Serve(ServeArgs),
@@ -220,6 +222,7 @@ pub struct ApproveArgs {
     /// that plan is approved (MK403 p.3, p.30.1).
     #[arg(long, value_name = "HASH")]
     pub plan_hash: String,
+    /// The study's id (its spec's `id`).
     pub study: String,
 }
 
@@ -233,6 +236,7 @@ pub struct RefuseArgs {
     /// Why, for the submitter (no personal data of a data subject; personal codes are masked).
     #[arg(long, value_name = "TEXT")]
     pub reason: String,
+    /// The study's id (its spec's `id`).
     pub study: String,
 }
 
@@ -252,6 +256,7 @@ pub struct ContractArgs {
     /// The external researcher's security measures (MK403 p.33.3–33.5) were checked.
     #[arg(long)]
     pub measures_checked: bool,
+    /// The study's id (its spec's `id`).
     pub study: String,
 }
 
@@ -259,6 +264,7 @@ pub struct ContractArgs {
 pub struct StudyArgs {
     #[command(flatten)]
     pub server: ServerArgs,
+    /// The study's id (its spec's `id`).
     pub study: String,
 }
 
@@ -272,6 +278,7 @@ pub struct DownloadArgs {
     /// The folder to write the files in (created, readable by you only).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// The study's id (its spec's `id`).
     pub study: String,
 }
 
@@ -279,6 +286,7 @@ pub struct DownloadArgs {
 pub struct AmendArgs {
     #[command(flatten)]
     pub server: ServerArgs,
+    /// The study's id (its spec's `id`).
     pub study: String,
     /// The changed spec, with `version` raised.
     pub spec: PathBuf,
@@ -473,6 +481,8 @@ pub struct WorkerArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// A study's id (its spec's `id`): its steps, with their states and due dates; without it,
+    /// every study.
     pub study: Option<String>,
 }
 
@@ -480,6 +490,7 @@ pub struct StatusArgs {
 pub struct StudyOnlyArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// The study's id (its spec's `id`).
     pub study: String,
 }
 
@@ -487,6 +498,7 @@ pub struct StudyOnlyArgs {
 pub struct RetryArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// The study's id (its spec's `id`).
     pub study: String,
     /// The step's id, as `status` lists it.
     pub step: String,

@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+pub mod reference;
 
 use std::ffi::OsString;
 use std::io::Write;
