@@ -297,15 +297,24 @@ pub fn pointer_join(base: &str, segment: impl std::fmt::Display) -> String {
     let seg = segment.to_string();
     let mut out = String::with_capacity(base.len() + seg.len() + 1);
     out.push_str(base);
-    out.push('/');
-    for c in seg.chars() {
+    pointer_push(&mut out, &seg);
+    out
+}
+
+/// Appends a segment to the JSON pointer `pointer` in place (as [`pointer_join`]).
+pub fn pointer_push(pointer: &mut String, segment: &str) {
+    pointer.push('/');
+    if !segment.bytes().any(|b| b == b'~' || b == b'/') {
+        pointer.push_str(segment);
+        return;
+    }
+    for c in segment.chars() {
         match c {
-            '~' => out.push_str("~0"),
-            '/' => out.push_str("~1"),
-            c => out.push(c),
+            '~' => pointer.push_str("~0"),
+            '/' => pointer.push_str("~1"),
+            c => pointer.push(c),
         }
     }
-    out
 }
 
 /// The parent of a JSON pointer (`""` for the root and its children).

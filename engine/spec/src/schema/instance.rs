@@ -10,10 +10,12 @@
 //! `jsonschema` crate's verdicts on every spec of the repository and on their mutations.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use serde_json::{Map, Number, Value};
 
-use crate::diagnostic::pointer_join;
+use crate::diagnostic::pointer_push;
+use crate::model::DATE_PATTERN;
 
 /// What the schema says a value broke. The instance location is the [`Violation`]'s.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,96 +125,104 @@ const CHECKED: &[&str] = &[
     "format",
 ];
 
-/// A compiled schema: the schema's JSON and its patterns, each compiled once.
+/// A schema as compiled: `true`, `false`, or a node of the [`Validator`]'s tree.
+#[derive(Debug, Clone, Copy)]
+enum Schema {
+    Anything,
+    Nothing,
+    Node(usize),
+}
+
+/// What a mapping's properties without a schema of their own may be.
+#[derive(Debug, Default)]
+enum Others {
+    /// Anything (no `additionalProperties`, or `true`).
+    #[default]
+    Allowed,
+    /// Nothing (`additionalProperties: false`): reported as unexpected.
+    Refused,
+    /// Checked against this schema.
+    Checked(Schema),
+}
+
+/// One schema mapping with its keywords read once: the checks look up nothing by name.
+#[derive(Debug, Default)]
+struct Node {
+    /// `$ref`: the value is checked against the target alone (draft-07 ignores the siblings).
+    reference: Option<Schema>,
+    /// `type`: the allowed types as a set of [`type_bit`]s, and as written (for the report).
+    types: Option<(u8, Vec<String>)>,
+    options: Option<&'static Vec<Value>>,
+    required: Vec<&'static str>,
+    min_properties: Option<u64>,
+    min_items: Option<u64>,
+    minimum: Option<(&'static Number, f64)>,
+    maximum: Option<(&'static Number, f64)>,
+    pattern: Option<(&'static str, Matcher)>,
+    /// `format`, when it is one that is asserted (only `date`; others annotate).
+    format: Option<&'static str>,
+    all_of: Vec<Schema>,
+    /// `properties`, sorted by [`by_length_then_text`], each with whether it is required.
+    properties: Vec<(&'static str, Schema, bool)>,
+    /// Whether every required property has a schema in `properties` (so the walk over a
+    /// mapping's properties can count them).
+    required_by_walk: bool,
+    others: Others,
+    items: Option<Schema>,
+}
+
+impl Node {
+    /// The schema of the property `key` and whether it is required, when it has its own.
+    fn property(&self, key: &str) -> Option<(Schema, bool)> {
+        self.properties
+            .binary_search_by(|(name, ..)| by_length_then_text(name, key))
+            .ok()
+            .map(|i| (self.properties[i].1, self.properties[i].2))
+    }
+}
+
+/// The order of a node's properties: most names differ in length, which is compared without
+/// reading them.
+fn by_length_then_text(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
+/// The spec schema compiled into a tree of [`Node`]s, once: every keyword read, every `$ref`
+/// resolved and every pattern compiled before the first document is checked.
 #[derive(Debug)]
 pub(crate) struct Validator {
+    nodes: Vec<Node>,
+    root: Schema,
+}
+
+/// Compiles schemas into nodes; a schema reached twice (by `$ref`) becomes one node.
+struct Compiler {
     root: &'static Value,
-    patterns: HashMap<String, regex_lite::Regex>,
+    nodes: Vec<Node>,
+    seen: HashMap<*const Value, usize>,
+    patterns: HashMap<&'static str, Matcher>,
 }
 
 impl Validator {
     /// Compiles `root`; refused when it uses a keyword outside [`CHECKED`] and [`ANNOTATIONS`],
-    /// a `$ref` that does not resolve within it, or a pattern that does not compile.
+    /// a keyword's value of the wrong kind, a `$ref` that does not resolve within it, or a
+    /// pattern that does not compile.
     pub(crate) fn new(root: &'static Value) -> Result<Validator, String> {
-        let mut v = Validator {
+        let mut c = Compiler {
             root,
+            nodes: Vec::new(),
+            seen: HashMap::new(),
             patterns: HashMap::new(),
         };
-        v.compile(root, "#")?;
-        Ok(v)
+        let root_schema = c.compile(root, "#")?;
+        Ok(Validator {
+            nodes: c.nodes,
+            root: root_schema,
+        })
     }
 
-    fn compile(&mut self, schema: &Value, at: &str) -> Result<(), String> {
-        let map = match schema {
-            Value::Bool(_) => return Ok(()),
-            Value::Object(map) => map,
-            _ => return Err(format!("{at}: a schema is a mapping or a boolean")),
-        };
-        for (key, value) in map {
-            let here = format!("{at}/{key}");
-            match key.as_str() {
-                "definitions" => {
-                    for (name, def) in value.as_object().ok_or(format!("{here}: a mapping"))? {
-                        self.compile(def, &format!("{here}/{name}"))?;
-                    }
-                }
-                "$ref" => {
-                    let target = value.as_str().ok_or(format!("{here}: text"))?;
-                    if self.resolve(target).is_none() {
-                        return Err(format!("{here}: `{target}` is not in the schema"));
-                    }
-                }
-                "allOf" => {
-                    for (i, s) in value
-                        .as_array()
-                        .ok_or(format!("{here}: a list"))?
-                        .iter()
-                        .enumerate()
-                    {
-                        self.compile(s, &format!("{here}/{i}"))?;
-                    }
-                }
-                "properties" => {
-                    for (name, s) in value.as_object().ok_or(format!("{here}: a mapping"))? {
-                        self.compile(s, &format!("{here}/{name}"))?;
-                    }
-                }
-                "additionalProperties" | "items" => {
-                    if value.is_array() {
-                        return Err(format!("{here}: tuple validation is not supported"));
-                    }
-                    self.compile(value, &here)?;
-                }
-                "pattern" => {
-                    let pattern = value.as_str().ok_or(format!("{here}: text"))?;
-                    let regex = regex_lite::Regex::new(pattern)
-                        .map_err(|e| format!("{here}: the pattern does not compile: {e}"))?;
-                    self.patterns.insert(pattern.to_owned(), regex);
-                }
-                "type" | "enum" | "required" | "minItems" | "minProperties" | "minimum"
-                | "maximum" | "format" => {}
-                other if ANNOTATIONS.contains(&other) => {}
-                other => {
-                    return Err(format!(
-                        "{here}: the keyword `{other}` is not one the spec schema's validator checks ({})",
-                        CHECKED.join(", ")
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn resolve(&self, reference: &str) -> Option<&'static Value> {
-        let pointer = reference.strip_prefix('#')?;
-        if pointer.is_empty() {
-            Some(self.root)
-        } else {
-            self.root.pointer(pointer)
-        }
-    }
-
-    /// Whether `instance` breaks nothing (stops at the first violation).
+    /// Whether `instance` breaks nothing (stops at the first violation, and keeps no path to
+    /// it: the answer is yes or no).
     pub(crate) fn is_valid(&self, instance: &Value) -> bool {
         let mut out = Vec::new();
         self.check(self.root, instance, &mut String::new(), &mut out, true);
@@ -228,17 +238,18 @@ impl Validator {
     }
 
     /// Checks `instance` (at `path`) against `schema`; false once `first` and one is found.
+    /// Only a search for every violation keeps `path` (the first is only told apart from none).
     fn check<'v>(
         &self,
-        schema: &'static Value,
+        schema: Schema,
         instance: &'v Value,
         path: &mut String,
         out: &mut Vec<Violation<'v>>,
         first: bool,
     ) -> bool {
-        let map = match schema {
-            Value::Object(map) => map,
-            Value::Bool(false) => {
+        let node = match schema {
+            Schema::Anything => return true,
+            Schema::Nothing => {
                 out.push(Violation {
                     path: path.clone(),
                     instance,
@@ -246,16 +257,12 @@ impl Validator {
                 });
                 return !first;
             }
-            _ => return true,
+            Schema::Node(i) => &self.nodes[i],
         };
-        // Draft-07: beside `$ref`, every other keyword is ignored.
-        if let Some(target) = map.get("$ref").and_then(Value::as_str) {
-            return match self.resolve(target) {
-                Some(s) => self.check(s, instance, path, out, first),
-                None => true,
-            };
+        if let Some(target) = node.reference {
+            return self.check(target, instance, path, out, first);
         }
-        for kind in self.broken_here(map, instance) {
+        for kind in broken_here(node, instance, first) {
             out.push(Violation {
                 path: path.clone(),
                 instance,
@@ -266,173 +273,477 @@ impl Validator {
             }
         }
         // Then the schemas this one applies to the value itself and to its parts.
-        let all = map
-            .get("allOf")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten();
-        if !all
-            .into_iter()
-            .all(|s| self.check(s, instance, path, out, first))
+        if !node
+            .all_of
+            .iter()
+            .all(|s| self.check(*s, instance, path, out, first))
         {
             return false;
         }
-        let mut part = |schema: &'static Value, segment: &str, value: &'v Value| {
-            let len = path.len();
-            *path = pointer_join(path, segment);
-            let go_on = self.check(schema, value, path, out, first);
-            path.truncate(len);
-            go_on
-        };
         match instance {
             Value::Object(object) => {
-                object
-                    .iter()
-                    .all(|(key, value)| match self.schema_of_property(map, key) {
-                        Some(s) => part(s, key, value),
-                        None => true,
-                    })
+                self.check_properties(node, object, instance, path, out, first)
             }
-            Value::Array(items) => match map.get("items") {
-                Some(s) => items
-                    .iter()
-                    .enumerate()
-                    .all(|(i, item)| part(s, &i.to_string(), item)),
+            Value::Array(items) => match node.items {
+                Some(schema) => items.iter().enumerate().all(|(i, item)| {
+                    let len = path.len();
+                    if !first {
+                        let _ = write!(path, "/{i}");
+                    }
+                    let go_on = self.check(schema, item, path, out, first);
+                    path.truncate(len);
+                    go_on
+                }),
                 None => true,
             },
             _ => true,
         }
     }
 
-    /// The schema a mapping's property `key` is checked against: its own, or the one for the
-    /// others; none when any other is allowed, or none is (reported by [`Self::broken_here`]).
-    fn schema_of_property(
+    /// The properties of a mapping against their schemas. Looking for the first violation, the
+    /// walk also finds what [`broken_here`] then leaves to it: an unexpected property, and a
+    /// required one that is absent (counted), so that no property is looked up twice.
+    fn check_properties<'v>(
         &self,
-        map: &'static Map<String, Value>,
-        key: &str,
-    ) -> Option<&'static Value> {
-        let own = map
-            .get("properties")
-            .and_then(Value::as_object)
-            .and_then(|p| p.get(key));
-        own.or_else(|| map.get("additionalProperties").filter(|s| s.is_object()))
-    }
-
-    /// What `instance` breaks of the keywords of `map` that look at it alone (not at its parts).
-    fn broken_here(&self, map: &Map<String, Value>, instance: &Value) -> Vec<Kind> {
-        let mut broken = Vec::new();
-        if let Some(t) = map.get("type") {
-            let expected: Vec<&str> = match t {
-                Value::String(s) => vec![s.as_str()],
-                Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
-                _ => Vec::new(),
+        node: &Node,
+        object: &'v Map<String, Value>,
+        instance: &'v Value,
+        path: &mut String,
+        out: &mut Vec<Violation<'v>>,
+        first: bool,
+    ) -> bool {
+        let len = path.len();
+        let mut required = 0;
+        for (key, value) in object {
+            let schema = match (node.property(key), &node.others) {
+                (Some((schema, is_required)), _) => {
+                    required += usize::from(is_required);
+                    schema
+                }
+                (None, &Others::Checked(schema)) => schema,
+                (None, Others::Allowed) => continue,
+                (None, Others::Refused) if first => {
+                    out.push(Violation {
+                        path: path.clone(),
+                        instance,
+                        kind: Kind::AdditionalProperties {
+                            unexpected: vec![key.clone()],
+                        },
+                    });
+                    return false;
+                }
+                // Reported by `broken_here`.
+                (None, Others::Refused) => continue,
             };
-            if !expected.iter().any(|t| is_of_type(instance, t)) {
-                let expected = expected.into_iter().map(str::to_owned).collect();
-                broken.push(Kind::Type { expected });
+            if !first {
+                pointer_push(path, key);
+            }
+            let go_on = self.check(schema, value, path, out, first);
+            path.truncate(len);
+            if !go_on {
+                return false;
             }
         }
-        if let Some(options) = map.get("enum").and_then(Value::as_array)
-            && !options.iter().any(|o| equal(o, instance))
-        {
-            broken.push(Kind::Enum {
-                options: options.clone(),
+        if first && node.required_by_walk && required < node.required.len() {
+            let absent = node.required.iter().find(|p| !object.contains_key(**p));
+            out.push(Violation {
+                path: path.clone(),
+                instance,
+                kind: Kind::Required {
+                    property: absent.map_or_else(String::new, |p| (*p).to_owned()),
+                },
             });
+            return false;
         }
-        let limit = |keyword: &str| map.get(keyword).and_then(Value::as_u64);
-        match instance {
-            Value::Object(object) => {
-                let required = map.get("required").and_then(Value::as_array);
-                for property in required.into_iter().flatten().filter_map(Value::as_str) {
-                    if !object.contains_key(property) {
-                        broken.push(Kind::Required {
-                            property: property.to_owned(),
-                        });
-                    }
-                }
-                if let Some(limit) = limit("minProperties")
-                    && (object.len() as u64) < limit
-                {
-                    broken.push(Kind::MinProperties { limit });
-                }
-                if map.get("additionalProperties") == Some(&Value::Bool(false)) {
-                    let known = map.get("properties").and_then(Value::as_object);
-                    let unexpected: Vec<String> = object
-                        .keys()
-                        .filter(|k| !known.is_some_and(|p| p.contains_key(*k)))
-                        .cloned()
-                        .collect();
-                    if !unexpected.is_empty() {
-                        broken.push(Kind::AdditionalProperties { unexpected });
-                    }
-                }
-            }
-            Value::Array(items) => {
-                if let Some(limit) = limit("minItems")
-                    && (items.len() as u64) < limit
-                {
-                    broken.push(Kind::MinItems { limit });
-                }
-            }
-            Value::String(text) => {
-                if let Some(pattern) = map.get("pattern").and_then(Value::as_str)
-                    && self
-                        .patterns
-                        .get(pattern)
-                        .is_some_and(|re| !re.is_match(text))
-                {
-                    broken.push(Kind::Pattern {
-                        pattern: pattern.to_owned(),
-                    });
-                }
-                if let Some(format) = map.get("format").and_then(Value::as_str)
-                    && !of_format(text, format)
-                {
-                    broken.push(Kind::Format {
-                        format: format.to_owned(),
-                    });
-                }
-            }
-            Value::Number(n) => {
-                let value = n.as_f64().unwrap_or(f64::NAN);
-                let bound = |keyword: &str| map.get(keyword).and_then(Value::as_number);
-                if let Some(limit) = bound("minimum")
-                    && value < limit.as_f64().unwrap_or(f64::NAN)
-                {
-                    broken.push(Kind::Minimum {
-                        limit: limit.clone(),
-                    });
-                }
-                if let Some(limit) = bound("maximum")
-                    && value > limit.as_f64().unwrap_or(f64::NAN)
-                {
-                    broken.push(Kind::Maximum {
-                        limit: limit.clone(),
-                    });
-                }
-            }
-            Value::Null | Value::Bool(_) => {}
-        }
-        broken
+        true
     }
 }
 
-fn is_of_type(v: &Value, t: &str) -> bool {
-    match t {
-        "object" => v.is_object(),
-        "array" => v.is_array(),
-        "string" => v.is_string(),
-        "boolean" => v.is_boolean(),
-        "null" => v.is_null(),
-        "number" => v.is_number(),
-        // A number without a fraction, whichever way it is written (`3` or `3.0`).
-        "integer" => match v {
-            Value::Number(n) => {
-                n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)
+/// What `instance` breaks of the keywords of `node` that look at it alone (not at its parts),
+/// but for what the walk over a mapping's properties finds when looking for the `first`
+/// violation ([`Validator::check_properties`]).
+fn broken_here(node: &Node, instance: &Value, first: bool) -> Vec<Kind> {
+    let mut broken = Vec::new();
+    if let Some((allowed, expected)) = &node.types
+        && allowed & type_bits(instance) == 0
+    {
+        broken.push(Kind::Type {
+            expected: expected.clone(),
+        });
+    }
+    if let Some(options) = node.options
+        && !options.iter().any(|o| equal(o, instance))
+    {
+        broken.push(Kind::Enum {
+            options: options.clone(),
+        });
+    }
+    match instance {
+        Value::Object(object) => {
+            let counted = first && node.required_by_walk;
+            for property in node.required.iter().filter(|_| !counted) {
+                if !object.contains_key(*property) {
+                    broken.push(Kind::Required {
+                        property: (*property).to_owned(),
+                    });
+                }
             }
-            _ => false,
-        },
-        _ => false,
+            if let Some(limit) = node.min_properties
+                && (object.len() as u64) < limit
+            {
+                broken.push(Kind::MinProperties { limit });
+            }
+            if !first && matches!(node.others, Others::Refused) {
+                let unexpected: Vec<String> = object
+                    .keys()
+                    .filter(|k| node.property(k).is_none())
+                    .cloned()
+                    .collect();
+                if !unexpected.is_empty() {
+                    broken.push(Kind::AdditionalProperties { unexpected });
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(limit) = node.min_items
+                && (items.len() as u64) < limit
+            {
+                broken.push(Kind::MinItems { limit });
+            }
+        }
+        Value::String(text) => {
+            if let Some((pattern, matcher)) = &node.pattern
+                && !matcher.is_match(text)
+            {
+                broken.push(Kind::Pattern {
+                    pattern: (*pattern).to_owned(),
+                });
+            }
+            if let Some(format) = node.format
+                && !of_format(text, format)
+            {
+                broken.push(Kind::Format {
+                    format: format.to_owned(),
+                });
+            }
+        }
+        Value::Number(n) => {
+            let value = n.as_f64().unwrap_or(f64::NAN);
+            if let Some((limit, bound)) = node.minimum
+                && value < bound
+            {
+                broken.push(Kind::Minimum {
+                    limit: limit.clone(),
+                });
+            }
+            if let Some((limit, bound)) = node.maximum
+                && value > bound
+            {
+                broken.push(Kind::Maximum {
+                    limit: limit.clone(),
+                });
+            }
+        }
+        Value::Null | Value::Bool(_) => {}
+    }
+    broken
+}
+
+impl Compiler {
+    fn compile(&mut self, schema: &'static Value, at: &str) -> Result<Schema, String> {
+        let map = match schema {
+            Value::Bool(true) => return Ok(Schema::Anything),
+            Value::Bool(false) => return Ok(Schema::Nothing),
+            Value::Object(map) => map,
+            _ => return Err(format!("{at}: a schema is a mapping or a boolean")),
+        };
+        let key = schema as *const Value;
+        if let Some(&i) = self.seen.get(&key) {
+            return Ok(Schema::Node(i));
+        }
+        // Reserved before its parts are compiled, so a schema that refers to itself ends.
+        let index = self.nodes.len();
+        self.nodes.push(Node::default());
+        self.seen.insert(key, index);
+        let mut node = Node::default();
+        for (key, value) in map {
+            let here = format!("{at}/{key}");
+            let text = || value.as_str().ok_or(format!("{here}: text"));
+            let mapping = || value.as_object().ok_or(format!("{here}: a mapping"));
+            let count = || value.as_u64().ok_or(format!("{here}: a whole number"));
+            let bound = || {
+                value
+                    .as_number()
+                    .and_then(|n| Some((n, n.as_f64()?)))
+                    .ok_or(format!("{here}: a number"))
+            };
+            match key.as_str() {
+                "definitions" => {
+                    for (name, def) in mapping()? {
+                        self.compile(def, &format!("{here}/{name}"))?;
+                    }
+                }
+                "$ref" => {
+                    let target = text()?;
+                    let resolved = target
+                        .strip_prefix('#')
+                        .and_then(|p| {
+                            if p.is_empty() {
+                                Some(self.root)
+                            } else {
+                                self.root.pointer(p)
+                            }
+                        })
+                        .ok_or(format!("{here}: `{target}` is not in the schema"))?;
+                    node.reference = Some(self.compile(resolved, target)?);
+                }
+                "allOf" => {
+                    let list = value.as_array().ok_or(format!("{here}: a list"))?;
+                    for (i, s) in list.iter().enumerate() {
+                        let s = self.compile(s, &format!("{here}/{i}"))?;
+                        node.all_of.push(s);
+                    }
+                }
+                "properties" => {
+                    for (name, s) in mapping()? {
+                        let s = self.compile(s, &format!("{here}/{name}"))?;
+                        node.properties.push((name.as_str(), s, false));
+                    }
+                    node.properties
+                        .sort_by(|a, b| by_length_then_text(a.0, b.0));
+                }
+                "additionalProperties" | "items" if value.is_array() => {
+                    return Err(format!("{here}: tuple validation is not supported"));
+                }
+                "additionalProperties" => {
+                    node.others = match self.compile(value, &here)? {
+                        Schema::Anything => Others::Allowed,
+                        Schema::Nothing => Others::Refused,
+                        s => Others::Checked(s),
+                    };
+                }
+                "items" => node.items = Some(self.compile(value, &here)?),
+                "type" => {
+                    let names: Vec<&str> = match value {
+                        Value::String(s) => vec![s.as_str()],
+                        Value::Array(a) => a
+                            .iter()
+                            .map(|t| t.as_str().ok_or(format!("{here}: a list of type names")))
+                            .collect::<Result<_, _>>()?,
+                        _ => return Err(format!("{here}: a type name or a list of them")),
+                    };
+                    let mut bits = 0;
+                    for name in &names {
+                        bits |= type_bit(name).ok_or(format!("{here}: no type `{name}`"))?;
+                    }
+                    node.types = Some((bits, names.into_iter().map(str::to_owned).collect()));
+                }
+                "enum" => node.options = Some(value.as_array().ok_or(format!("{here}: a list"))?),
+                "required" => {
+                    let list = value.as_array().ok_or(format!("{here}: a list"))?;
+                    node.required = list
+                        .iter()
+                        .map(|p| p.as_str().ok_or(format!("{here}: a list of names")))
+                        .collect::<Result<_, _>>()?;
+                }
+                "minItems" => node.min_items = Some(count()?),
+                "minProperties" => node.min_properties = Some(count()?),
+                "minimum" => node.minimum = Some(bound()?),
+                "maximum" => node.maximum = Some(bound()?),
+                "pattern" => {
+                    let pattern = text()?;
+                    let matcher = match self.patterns.get(pattern) {
+                        Some(matcher) => matcher.clone(),
+                        None => {
+                            let matcher = Matcher::new(pattern).map_err(|e| {
+                                format!("{here}: the pattern does not compile: {e}")
+                            })?;
+                            self.patterns.insert(pattern, matcher.clone());
+                            matcher
+                        }
+                    };
+                    node.pattern = Some((pattern, matcher));
+                }
+                "format" => node.format = Some(text()?).filter(|f| ASSERTED_FORMATS.contains(f)),
+                other if ANNOTATIONS.contains(&other) => {}
+                other => {
+                    return Err(format!(
+                        "{here}: the keyword `{other}` is not one the spec schema's validator checks ({})",
+                        CHECKED.join(", ")
+                    ));
+                }
+            }
+        }
+        for (name, _, required) in &mut node.properties {
+            *required = node.required.contains(name);
+        }
+        node.required_by_walk = node.required.iter().all(|r| node.property(r).is_some());
+        self.nodes[index] = node;
+        Ok(Schema::Node(index))
+    }
+}
+
+/// A compiled `pattern`. The schema's own patterns are matched in code, each held to the
+/// regex by a test: the regex engine's automaton (a Pike VM) took most of the validator's time.
+#[derive(Debug, Clone)]
+enum Matcher {
+    /// [`DATE_PATTERN`], which every date of a spec is checked against.
+    Date,
+    /// A name: `^[first][then]{min,max}$` (or `*`), of ASCII sets.
+    Name(Name),
+    /// Any other pattern.
+    Regex(regex_lite::Regex),
+}
+
+impl Matcher {
+    fn new(pattern: &str) -> Result<Matcher, regex_lite::Error> {
+        // Compiled even when matched in code, so a pattern that does not compile is refused.
+        let regex = regex_lite::Regex::new(pattern)?;
+        Ok(if pattern == DATE_PATTERN {
+            Matcher::Date
+        } else if let Some(name) = Name::new(pattern) {
+            Matcher::Name(name)
+        } else {
+            Matcher::Regex(regex)
+        })
+    }
+
+    fn is_match(&self, text: &str) -> bool {
+        match self {
+            Matcher::Date => matches_date_pattern(text),
+            Matcher::Name(name) => name.is_match(text),
+            Matcher::Regex(regex) => regex.is_match(text),
+        }
+    }
+}
+
+/// `^[first][then]{min,max}$`: one character of the set `first`, then `min` to `max` of the
+/// set `then` (`*` is 0 to any), every set a list of ASCII characters and ranges.
+#[derive(Debug, Clone)]
+struct Name {
+    /// The ASCII characters allowed first, a bit each.
+    first: u128,
+    /// Those allowed after it.
+    then: u128,
+    min: usize,
+    max: usize,
+}
+
+impl Name {
+    /// The pattern as a name, or none when it is not of that form.
+    fn new(pattern: &str) -> Option<Name> {
+        let inner = pattern.strip_prefix('^')?.strip_suffix('$')?;
+        let (first, rest) = ascii_set(inner)?;
+        let (then, rest) = ascii_set(rest)?;
+        let (min, max) = match rest {
+            "*" => (0, usize::MAX),
+            _ => {
+                let (min, max) = rest.strip_prefix('{')?.strip_suffix('}')?.split_once(',')?;
+                (min.parse().ok()?, max.parse().ok()?)
+            }
+        };
+        Some(Name {
+            first,
+            then,
+            min,
+            max,
+        })
+    }
+
+    fn is_match(&self, text: &str) -> bool {
+        let in_set = |set: &u128, b: &u8| *b < 128 && set >> b & 1 == 1;
+        match text.as_bytes().split_first() {
+            Some((first, then)) => {
+                in_set(&self.first, first)
+                    && (self.min..=self.max).contains(&then.len())
+                    && then.iter().all(|b| in_set(&self.then, b))
+            }
+            None => false,
+        }
+    }
+}
+
+/// A bracketed set of ASCII characters and ranges at the start of `text` (no negation, no
+/// escapes; a `-` first or last is itself), and the text after it.
+fn ascii_set(text: &str) -> Option<(u128, &str)> {
+    let (body, rest) = text.strip_prefix('[')?.split_once(']')?;
+    let b = body.as_bytes();
+    if b.is_empty() || !body.is_ascii() || b[0] == b'^' || b.contains(&b'\\') || b.contains(&b'[') {
+        return None;
+    }
+    let mut set = 0u128;
+    let mut i = 0;
+    while i < b.len() {
+        let (from, to) = if i + 2 < b.len() && b[i + 1] == b'-' {
+            i += 3;
+            (b[i - 3], b[i - 1])
+        } else {
+            i += 1;
+            (b[i - 1], b[i - 1])
+        };
+        if from > to {
+            return None;
+        }
+        for c in from..=to {
+            set |= 1 << c;
+        }
+    }
+    Some((set, rest))
+}
+
+/// Whether `text` matches [`DATE_PATTERN`]: four digits, a month, and a day the month can have
+/// (up to the 29th in February, whatever the year; the `date` format asks for a real day).
+fn matches_date_pattern(text: &str) -> bool {
+    let b = text.as_bytes();
+    let two = |i: usize| -> Option<u8> {
+        (b[i].is_ascii_digit() && b[i + 1].is_ascii_digit())
+            .then(|| (b[i] - b'0') * 10 + (b[i + 1] - b'0'))
+    };
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' || !b[..4].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let (Some(month), Some(day)) = (two(5), two(8)) else {
+        return false;
+    };
+    let last = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 => 29,
+        _ => return false,
+    };
+    (1..=last).contains(&day)
+}
+
+/// The formats that are asserted; any other only annotates, as draft-07 allows.
+const ASSERTED_FORMATS: &[&str] = &["date"];
+
+/// A JSON type's bit in a [`Node`]'s set of allowed types.
+fn type_bit(name: &str) -> Option<u8> {
+    Some(match name {
+        "object" => 1,
+        "array" => 2,
+        "string" => 4,
+        "boolean" => 8,
+        "null" => 16,
+        "number" => 32,
+        "integer" => 64,
+        _ => return None,
+    })
+}
+
+/// The types `v` is of, as [`type_bit`]s: a number without a fraction, whichever way it is
+/// written (`3` or `3.0`), is an integer as well as a number.
+fn type_bits(v: &Value) -> u8 {
+    match v {
+        Value::Object(_) => 1,
+        Value::Array(_) => 2,
+        Value::String(_) => 4,
+        Value::Bool(_) => 8,
+        Value::Null => 16,
+        Value::Number(n) => {
+            let integer = n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0);
+            32 | if integer { 64 } else { 0 }
+        }
     }
 }
 
@@ -502,6 +813,114 @@ mod tests {
         assert!(e.contains("not in the schema"), "{e}");
         let e = Validator::new(leak(json!({"pattern": "("}))).unwrap_err();
         assert!(e.contains("does not compile"), "{e}");
+    }
+
+    /// The date pattern's matcher says what the regex says, on every month and day number
+    /// from 00 to 39 of a common and a leap year, and on texts that are not dates at all.
+    #[test]
+    fn the_date_pattern_is_matched_as_the_regex_matches_it() {
+        let regex = regex_lite::Regex::new(DATE_PATTERN).unwrap();
+        let mut texts: Vec<String> = Vec::new();
+        for year in ["2024", "2025", "1900", "0000"] {
+            for month in 0..=13 {
+                for day in 0..=39 {
+                    texts.push(format!("{year}-{month:02}-{day:02}"));
+                }
+            }
+        }
+        for odd in [
+            "",
+            "2026-1-01",
+            "2026-01-1",
+            "2026/01/01",
+            "2026-01-01\n",
+            " 2026-01-01",
+            "2026-01-01T00:00:00Z",
+            "20260-01-01",
+            "２０２６-01-01",
+            "2026-0١-01",
+            "abcd-01-01",
+            "2026-01-0a",
+            "2026--01-01",
+        ] {
+            texts.push(odd.to_owned());
+        }
+        let matcher = Matcher::new(DATE_PATTERN).unwrap();
+        assert!(matches!(matcher, Matcher::Date));
+        for text in &texts {
+            assert_eq!(matcher.is_match(text), regex.is_match(text), "{text:?}");
+        }
+        assert!(texts.iter().filter(|t| regex.is_match(t)).count() > 1000);
+    }
+
+    /// Each name pattern of the schema is matched in code, as the regex matches it, on every
+    /// text of up to three characters from an alphabet around its sets and on texts about
+    /// its length limits.
+    #[test]
+    fn the_schemas_name_patterns_are_matched_as_the_regex_matches_them() {
+        let mut patterns = Vec::new();
+        collect_patterns(super::super::schema_value(), &mut patterns);
+        let names: Vec<&str> = patterns
+            .into_iter()
+            .filter(|p| *p != DATE_PATTERN)
+            .collect();
+        assert!(names.len() >= 3, "{names:?}");
+        let alphabet = [
+            "a", "z", "m", "0", "9", "-", "_", ".", "@", "A", " ", "é", "/", "\n",
+        ];
+        let mut texts = vec![String::new()];
+        for _ in 0..3 {
+            let longer: Vec<String> = texts
+                .iter()
+                .flat_map(|t| alphabet.iter().map(move |c| format!("{t}{c}")))
+                .collect();
+            texts.extend(longer);
+        }
+        for n in [1, 2, 3, 62, 63, 64, 65, 200] {
+            texts.push(format!("a{}", "b".repeat(n)));
+            texts.push(format!("a{}-", "b".repeat(n)));
+        }
+        for pattern in names {
+            let matcher = Matcher::new(pattern).unwrap();
+            assert!(matches!(matcher, Matcher::Name(_)), "{pattern}");
+            let regex = regex_lite::Regex::new(pattern).unwrap();
+            for text in &texts {
+                assert_eq!(
+                    matcher.is_match(text),
+                    regex.is_match(text),
+                    "{pattern} on {text:?}"
+                );
+            }
+            assert!(texts.iter().any(|t| regex.is_match(t)), "{pattern}");
+        }
+        // Not names: left to the regex.
+        for other in [
+            "^[a-z]+$",
+            "^[^a]{1,2}$",
+            "^[a-z]{1}$",
+            "[a-z][a-z]*",
+            "^[a\\d][a]*$",
+        ] {
+            assert!(
+                matches!(Matcher::new(other).unwrap(), Matcher::Regex(_)),
+                "{other}"
+            );
+        }
+    }
+
+    fn collect_patterns(v: &'static Value, out: &mut Vec<&'static str>) {
+        match v {
+            Value::Object(map) => {
+                for (k, x) in map {
+                    match (k.as_str(), x) {
+                        ("pattern", Value::String(p)) => out.push(p),
+                        _ => collect_patterns(x, out),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|x| collect_patterns(x, out)),
+            _ => {}
+        }
     }
 
     #[test]
@@ -629,7 +1048,7 @@ mod differential {
         match v {
             Value::Object(m) => {
                 for (k, c) in m {
-                    nodes(c, &pointer_join(at, k), out);
+                    nodes(c, &crate::diagnostic::pointer_join(at, k), out);
                 }
             }
             Value::Array(a) => {
