@@ -56,8 +56,8 @@ pub struct Diagnostic {
     pub name: &'static str,
     pub severity: Severity,
     pub message: String,
-    /// The same message in Latvian, for a person who reads the pages in Latvian (the schema's
-    /// findings give one; a rule's finding shows its rule's Latvian summary instead). Not part
+    /// The same message in Latvian, for a person who reads the pages in Latvian: every layer's
+    /// findings give one (YAML, schema, legal rules, plan), masked like the message. Not part
     /// of the CLI's JSON.
     #[serde(skip)]
     pub message_lv: Option<String>,
