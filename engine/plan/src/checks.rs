@@ -21,19 +21,27 @@ use crate::model::{Actor, DataClass, Edge, Plan, StepKind};
 /// A plan-level rule: its entry in the reference and SARIF, the same as a spec rule's.
 pub type PlanRule = RuleDoc<'static>;
 
-/// Findings of a plan rule.
+/// Findings of a plan rule, each said in English and in Latvian (the Latvian pages show the
+/// latter): no finding can be made without its Latvian.
 trait Report {
-    fn finding(&self, pointer: &str, message: String) -> Diagnostic;
+    fn finding(&self, pointer: &str, message: String, message_lv: String) -> Diagnostic;
 
     /// A finding citing only the points its message names (a rule of several points).
-    fn finding_of(&self, points: &[&'static str], pointer: &str, message: String) -> Diagnostic;
+    fn finding_of(
+        &self,
+        points: &[&'static str],
+        pointer: &str,
+        message: String,
+        message_lv: String,
+    ) -> Diagnostic;
 }
 
 impl Report for PlanRule {
     /// A finding about a spec node, or (empty pointer) about the plan as a whole, shown at the
     /// start of the file.
-    fn finding(&self, pointer: &str, message: String) -> Diagnostic {
+    fn finding(&self, pointer: &str, message: String, message_lv: String) -> Diagnostic {
         let d = Diagnostic::new(self.code, self.name, self.severity, message)
+            .with_latvian(message_lv)
             .citing(self.points.iter().copied())
             .at(pointer);
         if pointer.is_empty() {
@@ -43,8 +51,15 @@ impl Report for PlanRule {
         }
     }
 
-    fn finding_of(&self, points: &[&'static str], pointer: &str, message: String) -> Diagnostic {
+    fn finding_of(
+        &self,
+        points: &[&'static str],
+        pointer: &str,
+        message: String,
+        message_lv: String,
+    ) -> Diagnostic {
         Diagnostic::new(self.code, self.name, self.severity, message)
+            .with_latvian(message_lv)
             .citing(points.iter().copied())
             .at(pointer)
     }
@@ -274,6 +289,38 @@ fn names(classes: &[DataClass]) -> String {
     v.join(" and ")
 }
 
+/// [`names`] in Latvian, as the adjectives before "dati" (`identificējoši un
+/// pseidonimizēti dati`), or with `definite` before "dati" of a known step (`identificējošie
+/// dati`).
+fn names_lv(classes: &[DataClass], definite: bool) -> String {
+    let v: Vec<&str> = classes
+        .iter()
+        .map(|c| match (c, definite) {
+            (DataClass::None, _) => "bez personas datiem",
+            (DataClass::Identifying, false) => "identificējoši",
+            (DataClass::Identifying, true) => "identificējošie",
+            (DataClass::Pseudonymised, false) => "pseidonimizēti",
+            (DataClass::Pseudonymised, true) => "pseidonimizētie",
+            (DataClass::Anonymised, false) => "anonimizēti",
+            (DataClass::Anonymised, true) => "anonimizētie",
+            (DataClass::Contact, _) => "kontaktinformācijas",
+        })
+        .collect();
+    v.join(" un ")
+}
+
+/// Who performs a step, in Latvian.
+fn actor_lv(actor: Actor) -> &'static str {
+    match actor {
+        Actor::Engine => "studyflow",
+        Actor::ServiceResearcher => "dienesta pētnieks",
+        Actor::Approver => "apstiprinātājs",
+        Actor::ExternalResearcher => "pētījuma izstrādātājs",
+        Actor::InformationCentre => "Informācijas centrs",
+        Actor::PrisonAdministration => "Ieslodzījuma vietu pārvalde",
+    }
+}
+
 /// Whether `to` is reachable from `from` (following edges forwards).
 fn reaches(plan: &Plan, from: NodeIndex, to: impl Fn(NodeIndex) -> bool) -> bool {
     let mut dfs = petgraph::visit::Dfs::new(&plan.graph, from);
@@ -307,7 +354,11 @@ pub fn verify(plan: &Plan) -> Vec<Diagnostic> {
     let mut seen = std::collections::HashSet::new();
     for s in g.node_weights() {
         if !seen.insert(s.id.as_str()) {
-            out.push(STRUCTURE.finding("", format!("step id `{}` is used twice", s.id)));
+            out.push(STRUCTURE.finding(
+                "",
+                format!("step id `{}` is used twice", s.id),
+                format!("soļa identifikators `{}` ir izmantots divreiz", s.id),
+            ));
         }
     }
     let starts: Vec<NodeIndex> = g
@@ -328,6 +379,10 @@ pub fn verify(plan: &Plan) -> Vec<Diagnostic> {
                         "{} step(s) cannot be reached from the approval",
                         g.node_count() - reached
                     ),
+                    format!(
+                        "no apstiprināšanas nav sasniedzami soļi: {}",
+                        g.node_count() - reached
+                    ),
                 ));
             }
         }
@@ -335,6 +390,10 @@ pub fn verify(plan: &Plan) -> Vec<Diagnostic> {
             "",
             format!(
                 "the plan starts at `{}`, not at the approval of the application",
+                id(*start)
+            ),
+            format!(
+                "plāns sākas ar `{}`, nevis ar pētījuma pieteikuma apstiprināšanu",
                 id(*start)
             ),
         )),
@@ -347,6 +406,11 @@ pub fn verify(plan: &Plan) -> Vec<Diagnostic> {
                     ids.len(),
                     ids.join(", ")
                 ),
+                format!(
+                    "plānam jābūt vienam sākumam — apstiprināšanai —, bet sākumu skaits ir {}: {}",
+                    ids.len(),
+                    ids.join(", ")
+                ),
             ));
         }
     }
@@ -354,6 +418,7 @@ pub fn verify(plan: &Plan) -> Vec<Diagnostic> {
         out.push(STRUCTURE.finding(
             "",
             "the plan has a cycle, so its steps cannot be ordered".into(),
+            "plānā ir cikls, tāpēc tā soļus nevar sakārtot secībā".into(),
         ));
         return out;
     };
@@ -383,6 +448,13 @@ pub fn verify(plan: &Plan) -> Vec<Diagnostic> {
                     g[v].actor.as_str().replace('_', " "),
                     id(u)
                 ),
+                format!(
+                    "{} dati nonāk pie `{}` ({}) no `{}`",
+                    names_lv(&bad, false),
+                    id(v),
+                    actor_lv(g[v].actor),
+                    id(u)
+                ),
             ));
         }
         // SF205: only through a transfer step.
@@ -395,23 +467,31 @@ pub fn verify(plan: &Plan) -> Vec<Diagnostic> {
                     id(v),
                     id(u)
                 ),
+                format!(
+                    "dati nonāk pie `{}` (pētījuma izstrādātājs) no `{}`, kas nav nodošanas solis",
+                    id(v),
+                    id(u)
+                ),
             ));
         }
     }
     for n in g.node_indices() {
         let step = &g[n];
         if step.kind.is_transfer() {
-            for (kind, what) in [
-                (StepKind::Approval, "the approval"),
+            // (what must come before, in English and in Latvian's dative after "seko")
+            for (kind, what, what_lv) in [
+                (StepKind::Approval, "the approval", "apstiprināšanai"),
                 (
                     StepKind::ContractGate,
                     "the contract and non-disclosure gate",
+                    "līguma un neizpaušanas apliecinājumu pārbaudei",
                 ),
             ] {
                 if !has_ancestor(plan, n, |m| g[m].kind == kind) {
                     out.push(TRANSFER_GATE.finding(
                         "",
                         format!("transfer step `{}` does not come after {what}", step.id),
+                        format!("nodošanas solis `{}` neseko {what_lv}", step.id),
                     ));
                 }
             }
@@ -427,6 +507,11 @@ pub fn verify(plan: &Plan) -> Vec<Diagnostic> {
                         names(&bad),
                         step.id
                     ),
+                    format!(
+                        "{} dati nonāk pie `{}` pirms anonimizēšanas",
+                        names_lv(&bad, false),
+                        step.id
+                    ),
                 ));
             }
             if !has_ancestor(plan, n, |m| {
@@ -435,10 +520,11 @@ pub fn verify(plan: &Plan) -> Vec<Diagnostic> {
                     StepKind::Anonymise | StepKind::FollowUpAnonymise | StepKind::Survey
                 )
             }) {
-                out.push(
-                    ANONYMISE_FIRST
-                        .finding("", format!("`{}` has no anonymisation before it", step.id)),
-                );
+                out.push(ANONYMISE_FIRST.finding(
+                    "",
+                    format!("`{}` has no anonymisation before it", step.id),
+                    format!("pirms `{}` nav anonimizēšanas", step.id),
+                ));
             }
         }
         if step.kind == StepKind::FollowUpAnswer {
@@ -448,6 +534,11 @@ pub fn verify(plan: &Plan) -> Vec<Diagnostic> {
                         "",
                         format!(
                             "follow-up answer `{}` goes to `{}` before it is anonymised",
+                            step.id,
+                            id(m)
+                        ),
+                        format!(
+                            "recidīva pārbaudes atbilde `{}` nonāk pie `{}`, pirms tā anonimizēta",
                             step.id,
                             id(m)
                         ),
@@ -461,6 +552,10 @@ pub fn verify(plan: &Plan) -> Vec<Diagnostic> {
             out.push(DELETE_AFTER_LINKAGE.finding(
                 "",
                 format!("answer `{}` is never merged and linked", step.id),
+                format!(
+                    "atbildi `{}` neapvieno ar pārējo informāciju un nesavieno",
+                    step.id
+                ),
             ));
         }
         if step.kind == StepKind::MergeLink {
@@ -469,6 +564,7 @@ pub fn verify(plan: &Plan) -> Vec<Diagnostic> {
                 out.push(DELETE_AFTER_LINKAGE.finding(
                     "",
                     format!("nothing deletes the identifiers after `{}`", step.id),
+                    format!("pēc `{}` identifikatorus nedzēš neviens solis", step.id),
                 ));
             }
             for m in next {
@@ -477,6 +573,11 @@ pub fn verify(plan: &Plan) -> Vec<Diagnostic> {
                         "",
                         format!(
                             "`{}` follows the linkage `{}` before the identifiers are deleted",
+                            id(m),
+                            step.id
+                        ),
+                        format!(
+                            "`{}` seko savienošanai `{}`, pirms identifikatori dzēsti",
                             id(m),
                             step.id
                         ),
@@ -493,6 +594,7 @@ pub fn verify(plan: &Plan) -> Vec<Diagnostic> {
                     "the identifiers acquired by `{}` are never deleted",
                     step.id
                 ),
+                format!("`{}` iegūtos identifikatorus nekad nedzēš", step.id),
             ));
         }
         // SF211
@@ -504,6 +606,11 @@ pub fn verify(plan: &Plan) -> Vec<Diagnostic> {
                     format!(
                         "{} data reaches the service researchers' `{}` after an exchange with another institution's system (MK403 p.23): the Service IS anonymises before the data reaches them (p.24), so identifying processing (p.21) comes before such exchanges",
                         names(&bad),
+                        step.id
+                    ),
+                    format!(
+                        "{} dati nonāk pie dienesta pētnieku soļa `{}` pēc informācijas apmaiņas ar citas iestādes informācijas sistēmu (MK403 23. p.): dienesta informācijas sistēma informāciju anonimizē, pirms tā nonāk pie dienesta pētniekiem (24. p.), tāpēc identificējošu datu apstrāde (21. p.) notiek pirms šādas apmaiņas",
+                        names_lv(&bad, false),
                         step.id
                     ),
                 ));
@@ -527,6 +634,11 @@ pub fn verify(plan: &Plan) -> Vec<Diagnostic> {
                     names(&produces),
                     step.id
                 ),
+                format!(
+                    "soļa `{}` {} dati netiek iznīcināti",
+                    step.id,
+                    names_lv(&produces, true)
+                ),
             ));
         }
     }
@@ -545,15 +657,17 @@ pub fn notice_date(plan: &Plan, spec: &Spec, today: Option<Date>) -> Vec<Diagnos
     };
     let pointer = "/publication/planned_date";
     let Some(due) = plan.prison_notice_due() else {
-        let rule = notice
+        let (rule, rule_lv) = notice
             .deadline
             .as_ref()
-            .map(|d| d.rule.as_str())
-            .unwrap_or("");
+            .map_or(("", ""), |d| (d.rule.as_str(), d.rule_lv.as_str()));
         out.push(NOTICE_DATE.finding(
             pointer,
             format!(
                 "the p.8 notice date cannot be computed for the publication on {planned}: {rule}"
+            ),
+            format!(
+                "iepazīstināšanas ar rezultātiem (8. p.) datumu nevar aprēķināt publicēšanai, kas plānota {planned}: {rule_lv}"
             ),
         ));
         return out;
@@ -566,6 +680,7 @@ pub fn notice_date(plan: &Plan, spec: &Spec, today: Option<Date>) -> Vec<Diagnos
                 .finding(
                     pointer,
                     format!("the Prison Administration notice was due by {due}, the 10th working day before the publication on {planned}, which is before today ({today})"),
+                    format!("Ieslodzījuma vietu pārvalde ar rezultātiem bija jāiepazīstina līdz {due} (10. darbdienā pirms publicēšanas dienas {planned}), un šis termiņš ir pirms šodienas ({today})"),
                 )
                 .with_help("move the publication date by an amendment, or record that the notice was sent"),
         );
@@ -584,6 +699,7 @@ pub fn notice_date(plan: &Plan, spec: &Spec, today: Option<Date>) -> Vec<Diagnos
                 .finding(
                     pointer,
                     format!("the Prison Administration notice is due by {due}, but the analysis (phase `{phase}`) is due to end only on {end}: the spec's own dates make the notice impossible, the results would not exist yet (MK403 p.8)"),
+                    format!("Ieslodzījuma vietu pārvalde ar rezultātiem jāiepazīstina līdz {due}, bet analīzes (posms `{phase}`) izpildes termiņš ir tikai {end}: specifikācijas datumi padara iepazīstināšanu neiespējamu, jo rezultātu vēl nebūtu (MK403 8. p.)"),
                 )
                 .with_help("end the analysis by the notice day or publish later: the notice needs the results, 10 working days before publication"),
         ),
@@ -593,6 +709,7 @@ pub fn notice_date(plan: &Plan, spec: &Spec, today: Option<Date>) -> Vec<Diagnos
                 .finding(
                     "/phases",
                     format!("no phase covers `analysis`, so it cannot be checked that the results exist when the Prison Administration notice is due ({due})"),
+                    format!("neviens posms neaptver `analysis`, tāpēc nevar pārbaudīt, vai rezultāti būs gatavi, kad Ieslodzījuma vietu pārvalde jāiepazīstina ar tiem ({due})"),
                 )
                 .with_help("add `covers: [analysis]` to the phase in which the analysis ends"),
         ),
@@ -651,6 +768,11 @@ pub fn calendar_range(spec: &Spec) -> Vec<Diagnostic> {
                             studyflow_calendar::FIRST_YEAR,
                             studyflow_calendar::LAST_YEAR
                         ),
+                        format!(
+                            "{d} ir ārpus gadiem, ko zina Latvijas kalendārs ({}–{}): no tā nevarētu aprēķināt nevienu termiņu (MK403 3.4., 8. p.)",
+                            studyflow_calendar::FIRST_YEAR,
+                            studyflow_calendar::LAST_YEAR
+                        ),
                     ));
                 }
             }
@@ -693,20 +815,36 @@ pub fn prerequisite_dates(plan: &Plan, spec: &Spec, today: Option<Date>) -> Vec<
         let handovers =
             starts(&|s| matches!(s.kind, StepKind::Transfer | StepKind::ContactTransfer));
         if let (Some(first), Some(last)) = (handovers.first(), handovers.last()) {
-            let late = |what: &str, on: Date, once: &str| {
-                format!(
-                    "{what} on {on}, after `{}` may start on {} (phase `{}`): the Service hands information over only once {once} (MK403 p.30.2)",
-                    first.2, first.0, first.1
+            // (what happens on the date and once what, in English; in Latvian, whose date it is
+            // and once what)
+            let late = |what: &str, what_lv: &str, on: Date, once: &str, once_lv: &str| {
+                (
+                    format!(
+                        "{what} on {on}, after `{}` may start on {} (phase `{}`): the Service hands information over only once {once} (MK403 p.30.2)",
+                        first.2, first.0, first.1
+                    ),
+                    format!(
+                        "{what_lv} ir {on}, bet `{}` var sākties jau {} (posms `{}`): dienests nodod informāciju tikai pēc tam, kad {once_lv} (MK403 30.2. p.)",
+                        first.2, first.0, first.1
+                    ),
                 )
             };
             if let Some(c) = &external.contract {
                 if let Some(on) = c.concluded_on.map(|d| d.0)
                     && on > first.0
                 {
+                    let (en, lv) = late(
+                        "the contract is concluded",
+                        "līguma noslēgšanas datums",
+                        on,
+                        "the contract is concluded",
+                        "ir noslēgts līgums",
+                    );
                     out.push(PREREQUISITE_DATES.finding_of(
                         &["p.30.2"],
                         "/external/contract/concluded_on",
-                        late("the contract is concluded", on, "the contract is concluded"),
+                        en,
+                        lv,
                     ));
                 }
                 if let Some(ends) = c.term_ends_on.map(|d| d.0) {
@@ -719,6 +857,9 @@ pub fn prerequisite_dates(plan: &Plan, spec: &Spec, today: Option<Date>) -> Vec<
                             format!(
                                 "the contract's term ends on {ends}, before it is concluded on {on} (MK403 p.5, p.29)"
                             ),
+                            format!(
+                                "līguma termiņš beidzas {ends}, pirms līgums noslēgts {on} (MK403 5., 29. p.)"
+                            ),
                         ));
                     } else if ends < last.0 {
                         out.push(PREREQUISITE_DATES.finding_of(
@@ -726,6 +867,10 @@ pub fn prerequisite_dates(plan: &Plan, spec: &Spec, today: Option<Date>) -> Vec<
                             "/external/contract/term_ends_on",
                             format!(
                                 "the contract's term ends on {ends}, before `{}` may start on {} (phase `{}`): the researcher processes the information under the contract (MK403 p.5, p.29)",
+                                last.2, last.0, last.1
+                            ),
+                            format!(
+                                "līguma termiņš beidzas {ends}, pirms `{}` var sākties {} (posms `{}`): pētījuma izstrādātājs informāciju apstrādā saskaņā ar līgumu (MK403 5., 29. p.)",
                                 last.2, last.0, last.1
                             ),
                         ));
@@ -736,14 +881,21 @@ pub fn prerequisite_dates(plan: &Plan, spec: &Spec, today: Option<Date>) -> Vec<
                 if let Some(on) = d.signed_on.map(|d| d.0)
                     && on > first.0
                 {
+                    let (en, lv) = late(
+                        &format!("{}'s non-disclosure declaration is signed", d.signatory),
+                        &format!(
+                            "personas {} neizpaušanas apliecinājuma parakstīšanas datums",
+                            d.signatory
+                        ),
+                        on,
+                        "the non-disclosure declarations are signed",
+                        "ir parakstīti neizpaušanas apliecinājumi",
+                    );
                     out.push(PREREQUISITE_DATES.finding_of(
                         &["p.30.2"],
                         &format!("/external/non_disclosure_declarations/{i}/signed_on"),
-                        late(
-                            &format!("{}'s non-disclosure declaration is signed", d.signatory),
-                            on,
-                            "the non-disclosure declarations are signed",
-                        ),
+                        en,
+                        lv,
                     ));
                 }
             }
@@ -771,6 +923,9 @@ pub fn prerequisite_dates(plan: &Plan, spec: &Spec, today: Option<Date>) -> Vec<
                 format!(
                     "the research ethics committee's permission is dated {on}, after today ({today}): the application states a permission the committee has already given (MK403 p.4.4)"
                 ),
+                format!(
+                    "pētījumu ētikas komisijas atļaujas datums ir {on}, pēc šodienas ({today}): pieteikumā norāda atļauju, ko komisija jau ir devusi (MK403 4.4. p.)"
+                ),
             ));
         }
         if let Some(first) = starts(&|_| true).first()
@@ -781,6 +936,10 @@ pub fn prerequisite_dates(plan: &Plan, spec: &Spec, today: Option<Date>) -> Vec<
                 at,
                 format!(
                     "the research ethics committee's permission is dated {on}, after `{}` may start on {} (phase `{}`): the study is conducted under the permission to conduct it (MK403 p.4.4)",
+                    first.2, first.0, first.1
+                ),
+                format!(
+                    "pētījumu ētikas komisijas atļaujas datums ir {on}, bet `{}` var sākties jau {} (posms `{}`): pētījumu veic ar komisijas atļauju to veikt (MK403 4.4. p.)",
                     first.2, first.0, first.1
                 ),
             ));
@@ -812,6 +971,10 @@ pub fn prerequisite_dates(plan: &Plan, spec: &Spec, today: Option<Date>) -> Vec<
                     "the agreement with the Prison Administration is dated {on}, after `{}` may start on {} (phase `{}`): it sends the information having first agreed its volume, availability and deadlines (MK403 p.14.2)",
                     first.2, first.0, first.1
                 ),
+                format!(
+                    "vienošanās ar Ieslodzījuma vietu pārvaldi datēta ar {on}, bet `{}` var sākties jau {} (posms `{}`): Ieslodzījuma vietu pārvalde informāciju nosūta, pirms tam vienojoties par datu apjomu, pieejamību un iesniegšanas termiņiem (MK403 14.2. p.)",
+                    first.2, first.0, first.1
+                ),
             ));
         }
     }
@@ -831,6 +994,10 @@ pub fn prerequisite_dates(plan: &Plan, spec: &Spec, today: Option<Date>) -> Vec<
                     &format!("/authorised_persons/{i}/designated_on"),
                     format!(
                         "{} is designated on {on}, after `{}` may start processing identifying data on {} (phase `{}`): identifying information is processed by the service researchers the Service has designated (MK403 p.21, p.25.2)",
+                        p.name, first.2, first.0, first.1
+                    ),
+                    format!(
+                        "dienesta pētnieka {} norīkojuma datums ir {on}, bet `{}` identificējošu datu apstrādi var sākt jau {} (posms `{}`): identificējošu informāciju apstrādā dienesta noteiktie dienesta pētnieki (MK403 21., 25.2. p.)",
                         p.name, first.2, first.0, first.1
                     ),
                 ));

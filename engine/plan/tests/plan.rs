@@ -44,7 +44,70 @@ fn plan_with(
         "the edit changed nothing"
     );
     let bytes = text.into_bytes();
-    compile(&typed(&bytes), &bytes, &Calendar::latvia(), today)
+    let (plan, findings) = compile(&typed(&bytes), &bytes, &Calendar::latvia(), today);
+    said_in_latvian(&findings);
+    (plan, findings)
+}
+
+/// The flow and structure checks on a plan, each finding said in Latvian too.
+fn verify(plan: &Plan) -> Vec<studyflow_spec::Diagnostic> {
+    let found = checks::verify(plan);
+    said_in_latvian(&found);
+    found
+}
+
+/// What is wrong with a finding's Latvian, if anything (issue #13): it is missing, blank or
+/// the English; it cites other MK403 points than the English, or leaves out a step, phase or
+/// spec key the English names (in backquotes); or it has common English words.
+fn latvian_problems(d: &studyflow_spec::Diagnostic) -> Vec<String> {
+    let Some(lv) = d.message_lv.as_deref() else {
+        return vec!["no Latvian".to_owned()];
+    };
+    let mut wrong = Vec::new();
+    if lv.trim().is_empty() || lv == d.message {
+        wrong.push(format!("blank or the English: {lv:?}"));
+    }
+    let points = studyflow_spec::regulation::cited_points;
+    if points(&d.message) != points(lv) {
+        wrong.push(format!(
+            "cites {:?}, the English {:?}: {lv}",
+            points(lv),
+            points(&d.message)
+        ));
+    }
+    let named = |s: &str| {
+        let mut v: Vec<String> = s.split('`').skip(1).step_by(2).map(str::to_owned).collect();
+        v.sort();
+        v
+    };
+    if named(&d.message) != named(lv) {
+        wrong.push(format!(
+            "names {:?}, the English {:?}: {lv}",
+            named(lv),
+            named(&d.message)
+        ));
+    }
+    let words: String = lv.split('`').step_by(2).collect();
+    for w in [
+        " the ", "The ", " and ", " of ", " from ", " with ", " is ", " a ", " not ", " has ",
+    ] {
+        if words.contains(w) {
+            wrong.push(format!("English {w:?} in {lv:?}"));
+        }
+    }
+    wrong
+}
+
+fn said_in_latvian(findings: &[studyflow_spec::Diagnostic]) {
+    let wrong: Vec<String> = findings
+        .iter()
+        .flat_map(|d| {
+            latvian_problems(d)
+                .into_iter()
+                .map(move |w| format!("{}: {}\n    {w}", d.code, d.message))
+        })
+        .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 fn node(plan: &Plan, id: &str) -> NodeIndex {
@@ -55,6 +118,7 @@ fn node(plan: &Plan, id: &str) -> NodeIndex {
 }
 
 fn codes(findings: &[studyflow_spec::Diagnostic]) -> Vec<&'static str> {
+    said_in_latvian(findings);
     let mut c: Vec<&str> = findings.iter().map(|d| d.code).collect();
     c.sort();
     c.dedup();
@@ -73,7 +137,7 @@ fn ids(plan: &Plan) -> Vec<String> {
 fn every_spec_compiles_to_a_plan_that_passes_every_check() {
     for name in SPECS {
         let plan = plan_of(name);
-        assert!(checks::verify(&plan).is_empty());
+        assert!(verify(&plan).is_empty());
         // Topological: every edge goes forwards in the printed order.
         let order = ids(&plan);
         for (a, b, _) in plan.edges() {
@@ -263,7 +327,7 @@ fn contact_transfer_is_the_only_way_contact_details_leave() {
     let mut broken = plan.clone();
     let n = node(&broken, "contact-transfer");
     broken.graph[n].kind = StepKind::Transfer;
-    let found = checks::verify(&broken);
+    let found = verify(&broken);
     assert!(
         found
             .iter()
@@ -277,7 +341,7 @@ fn sf201_cycles_second_starts_and_duplicate_ids() {
     let mut plan = plan_of("recidivism-2026-cohort");
     let (a, b) = (node(&plan, "analysis"), node(&plan, "quality-check"));
     plan.graph.add_edge(a, b, Edge::Order);
-    let found = checks::verify(&plan);
+    let found = verify(&plan);
     assert_eq!(codes(&found), ["SF201"]);
     assert!(found[0].message.contains("cycle"));
 
@@ -285,7 +349,7 @@ fn sf201_cycles_second_starts_and_duplicate_ids() {
     let mut stray = plan.step("analysis").unwrap().clone();
     stray.id = "stray".into();
     plan.graph.add_node(stray);
-    let found = checks::verify(&plan);
+    let found = verify(&plan);
     assert!(
         found
             .iter()
@@ -296,7 +360,7 @@ fn sf201_cycles_second_starts_and_duplicate_ids() {
     let mut plan = plan_of("recidivism-2026-cohort");
     let n = node(&plan, "report");
     plan.graph[n].id = "analysis".into();
-    let found = checks::verify(&plan);
+    let found = verify(&plan);
     assert!(
         found
             .iter()
@@ -309,7 +373,7 @@ fn sf202_sf203_sf205_pseudonymised_data_straight_to_the_external_researcher() {
     let mut plan = plan_of("resocialisation-programmes-university");
     let (qc, analysis) = (node(&plan, "quality-check"), node(&plan, "analysis"));
     plan.graph.add_edge(qc, analysis, Edge::Data);
-    let found = checks::verify(&plan);
+    let found = verify(&plan);
     assert_eq!(codes(&found), ["SF202", "SF203", "SF205"], "{found:#?}");
     assert!(
         found
@@ -320,7 +384,7 @@ fn sf202_sf203_sf205_pseudonymised_data_straight_to_the_external_researcher() {
     let mut plan = plan_of("resocialisation-programmes-university");
     let (qc, analysis) = (node(&plan, "quality-check"), node(&plan, "analysis"));
     plan.graph.add_edge(qc, analysis, Edge::Order);
-    assert!(checks::verify(&plan).is_empty());
+    assert!(verify(&plan).is_empty());
 }
 
 #[test]
@@ -328,7 +392,7 @@ fn sf203_identifying_data_to_analysis_and_unanonymised_follow_ups() {
     let mut plan = plan_of("recidivism-2026-cohort");
     let (link, analysis) = (node(&plan, "merge-link"), node(&plan, "analysis"));
     plan.graph.add_edge(link, analysis, Edge::Data);
-    let found = checks::verify(&plan);
+    let found = verify(&plan);
     assert!(
         found
             .iter()
@@ -345,7 +409,7 @@ fn sf203_identifying_data_to_analysis_and_unanonymised_follow_ups() {
         node(&plan, "follow-up-1y-after-start-join"),
     );
     plan.graph.add_edge(answer, join, Edge::Data);
-    let found = checks::verify(&plan);
+    let found = verify(&plan);
     assert!(
         found
             .iter()
@@ -364,7 +428,7 @@ fn sf204_answers_must_be_linked_and_identifiers_deleted() {
     plan.graph.remove_edge(e);
     let (link, qc) = (node(&plan, "merge-link"), node(&plan, "quality-check"));
     plan.graph.add_edge(link, qc, Edge::Data);
-    let found = checks::verify(&plan);
+    let found = verify(&plan);
     assert!(
         found
             .iter()
@@ -390,7 +454,7 @@ fn sf205_transfer_without_the_contract_gate() {
     // Keep the gate reachable so only the transfer rule speaks.
     let (gate, publication) = (node(&plan, "contract-gate"), node(&plan, "publication"));
     plan.graph.add_edge(gate, publication, Edge::Order);
-    let found = checks::verify(&plan);
+    let found = verify(&plan);
     assert_eq!(codes(&found), ["SF205"], "{found:#?}");
     assert!(
         found[0]
@@ -416,7 +480,7 @@ fn sf206_identifying_data_that_is_never_destroyed() {
     }
     let (approval, destroy) = (node(&plan, "approval"), node(&plan, "destroy-identifying"));
     plan.graph.add_edge(approval, destroy, Edge::Order);
-    let found = checks::verify(&plan);
+    let found = verify(&plan);
     assert_eq!(codes(&found), ["SF206"], "{found:#?}");
     assert!(found.iter().any(|d| d.message.contains("`consent`")));
 }
@@ -670,6 +734,7 @@ fn dates_beyond_the_calendar_are_errors_at_their_place() {
             .spec
             .expect("typed spec");
         let found = checks::calendar_range(&spec);
+        said_in_latvian(&found);
         assert_eq!(found.len(), errors, "{date}: {found:?}");
         if errors > 0 {
             assert_eq!(found[0].pointer, "/publication/planned_date");
@@ -717,7 +782,7 @@ fn sf211_identifying_processing_comes_before_other_systems() {
     assert_eq!(successors(ident), ["other-system-1"]);
     assert_eq!(successors(other), ["anonymise"]);
     assert!(plan.step("anonymise").unwrap().regulation.contains(&"p.24"));
-    assert!(checks::verify(&plan).is_empty());
+    assert!(verify(&plan).is_empty());
 
     // The old order: the exchange first, the service researchers' processing after it.
     let mut broken = plan.clone();
@@ -737,7 +802,7 @@ fn sf211_identifying_processing_comes_before_other_systems() {
         .add_edge(node(&plan, "quality-check"), other, Edge::Data);
     broken.graph.add_edge(other, ident, Edge::Data);
     broken.graph.add_edge(ident, anon, Edge::Data);
-    let found = checks::verify(&broken);
+    let found = verify(&broken);
     assert_eq!(codes(&found), ["SF211"], "{found:#?}");
     assert!(
         found[0].message.starts_with(
@@ -746,4 +811,62 @@ fn sf211_identifying_processing_comes_before_other_systems() {
         "{found:#?}"
     );
     assert_eq!(found[0].regulation, ["p.21", "p.23", "p.24"]);
+}
+
+/// Issue #13: every finding of every layer, the plan's among them, on every spec of the corpus
+/// (`tests/specs`) and the studies in `specs/` is said in Latvian too — SF208–SF210 there;
+/// the flow checks (SF201–SF206, SF211) on the plans broken on purpose above.
+#[test]
+fn every_finding_of_the_corpus_is_said_in_latvian_too() {
+    let root = format!("{}/../..", env!("CARGO_MANIFEST_DIR"));
+    let calendar = Calendar::latvia();
+    // The day the corpus is checked on (the tests' clock, tests/support.rs).
+    let today = date(2026, 11, 28);
+    let mut files = Vec::new();
+    for dir in [
+        "tests/specs/invalid",
+        "tests/specs/warnings",
+        "tests/specs/valid",
+        "specs",
+    ] {
+        for entry in std::fs::read_dir(format!("{root}/{dir}"))
+            .unwrap()
+            .flatten()
+        {
+            let path = entry.path();
+            if path.is_file() {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut codes = std::collections::BTreeSet::new();
+    for path in &files {
+        let bytes = std::fs::read(path).unwrap();
+        let checked = studyflow_plan::check(&bytes, &calendar, Some(today));
+        for d in &checked.checked.diagnostics {
+            codes.insert(d.code);
+            let wrong = latvian_problems(d);
+            // (The YAML parser's and serde's own detail stays in English; the schema's
+            // Latvian names a pattern its English leaves to the help.)
+            let wrong: Vec<_> = wrong
+                .into_iter()
+                .filter(|w| {
+                    !(d.code.starts_with("SF0")
+                        && (w.starts_with("English") || w.starts_with("names")))
+                })
+                .collect();
+            assert!(
+                wrong.is_empty(),
+                "{}: {}: {}\n{wrong:#?}",
+                path.display(),
+                d.code,
+                d.message
+            );
+        }
+    }
+    for code in ["SF208", "SF209", "SF210"] {
+        assert!(codes.contains(code), "{code}: {codes:?}");
+    }
+    assert!(files.len() > 100, "{}", files.len());
 }

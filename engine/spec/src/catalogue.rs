@@ -40,6 +40,18 @@ impl Source {
         }
     }
 
+    /// [`Source::title`] in Latvian, in the nominative (the subject of "… sniedz `key`").
+    pub fn title_lv(self) -> &'static str {
+        match self {
+            Source::ServiceIs => "dienesta informācijas sistēma",
+            Source::InformationCentre => "Informācijas centrs (Sodu reģistrs, 13. p.)",
+            Source::PrisonRulings => "Ieslodzījuma vietu pārvalde par tiesas nolēmumiem (15. p.)",
+            Source::PrisonResocialisation => {
+                "Ieslodzījuma vietu pārvalde par resocializācijas līdzekļiem un pasākumiem (16. p.)"
+            }
+        }
+    }
+
     /// Where in a spec fields of this source are requested.
     pub fn spec_path(self) -> &'static str {
         match self {

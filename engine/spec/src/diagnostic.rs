@@ -56,8 +56,8 @@ pub struct Diagnostic {
     pub name: &'static str,
     pub severity: Severity,
     pub message: String,
-    /// The same message in Latvian, for a person who reads the pages in Latvian (the schema's
-    /// findings give one; a rule's finding shows its rule's Latvian summary instead). Not part
+    /// The same message in Latvian, for a person who reads the pages in Latvian: every layer's
+    /// findings give one (YAML, schema, legal rules, plan), masked like the message. Not part
     /// of the CLI's JSON.
     #[serde(skip)]
     pub message_lv: Option<String>,
@@ -178,6 +178,24 @@ pub fn shown_in(value: &str, lang: Lang) -> String {
     } else {
         format!("`{value}`")
     }
+}
+
+/// MK403 points as a Latvian message cites them, the way the regulation and the engine's
+/// Latvian write them: `["p.3", "p.25.1"]` → `3., 25.1. p.`, a range `p.31–32` → `31.–32. p.`.
+/// [`crate::regulation::cited_points`] reads back the same points from it as from the English
+/// `p.3, p.25.1`.
+pub fn points_lv(points: &[&str]) -> String {
+    let each: Vec<String> = points
+        .iter()
+        .map(|p| {
+            let p = p.trim_start_matches("p.");
+            match p.split_once(['–', '-']) {
+                Some((from, to)) => format!("{from}.–{}.", to.trim_start_matches("p.")),
+                None => format!("{p}."),
+            }
+        })
+        .collect();
+    format!("{} p.", each.join(", "))
 }
 
 /// Whether a number, as YAML read it, may be a personal code: a plain `32123456789`, or an
@@ -430,6 +448,22 @@ mod tests {
         assert_eq!(expand_point("p.19.1–19.3"), ["19.1", "19.2", "19.3"]);
         assert_eq!(expand_point("p.33.3–5"), ["33.3", "33.4", "33.5"]);
         assert_eq!(expand_point("p.12.1"), ["12.1"]);
+    }
+
+    #[test]
+    fn points_are_cited_the_latvian_way() {
+        assert_eq!(points_lv(&["p.8"]), "8. p.");
+        assert_eq!(points_lv(&["p.3", "p.25.1"]), "3., 25.1. p.");
+        assert_eq!(points_lv(&["p.31–32"]), "31.–32. p.");
+        assert_eq!(points_lv(&["p.3.4", "p.22.5–22.7"]), "3.4., 22.5.–22.7. p.");
+        for points in [&["p.8"][..], &["p.3", "p.25.1"], &["p.33.3–33.5", "p.12.1"]] {
+            let en = points.join(", ");
+            assert_eq!(
+                crate::regulation::cited_points(&en),
+                crate::regulation::cited_points(&points_lv(points)),
+                "{en}"
+            );
+        }
     }
 
     #[test]

@@ -170,8 +170,16 @@ pub(crate) const YAML_DUPLICATE_KEY: (&str, &str) = ("SF002", "duplicate-key");
 pub(crate) const YAML_LIMIT: (&str, &str) = ("SF003", "input-limit");
 pub(crate) const YAML_UNSUPPORTED: (&str, &str) = ("SF004", "unsupported-yaml");
 
-fn diag(kind: (&'static str, &'static str), message: impl Into<String>, span: Span) -> Diagnostic {
-    Diagnostic::new(kind.0, kind.1, Severity::Error, message).with_span(span)
+/// A finding of this layer, said in English and in Latvian.
+fn diag(
+    kind: (&'static str, &'static str),
+    message: impl Into<String>,
+    message_lv: impl Into<String>,
+    span: Span,
+) -> Diagnostic {
+    Diagnostic::new(kind.0, kind.1, Severity::Error, message)
+        .with_latvian(message_lv)
+        .with_span(span)
 }
 
 struct Frame {
@@ -257,13 +265,24 @@ pub fn parse(src: &SourceText<'_>, limits: Limits) -> (Option<YamlDocument>, Vec
                 // saphyr's scanner has its own nesting guard, which trips before ours on
                 // flow collections; report it as the limit it is.
                 let d = if e.info().contains("recursion limit") {
-                    diag(YAML_LIMIT, "nesting too deep", at).with_help(
+                    diag(
+                        YAML_LIMIT,
+                        "nesting too deep",
+                        "ligzdojums ir pārāk dziļš",
+                        at,
+                    )
+                    .with_help(
                         "a study spec never needs this depth; the input is refused as unsafe",
                     )
                 } else {
-                    diag(YAML_SYNTAX, format!("YAML syntax error: {}", e.info()), at).with_help(
-                        "fix the YAML syntax at this position; nothing after it was checked",
+                    // (The parser's detail stays in English.)
+                    diag(
+                        YAML_SYNTAX,
+                        format!("YAML syntax error: {}", e.info()),
+                        format!("YAML sintakses kļūda: {}", e.info()),
+                        at,
                     )
+                    .with_help("fix the YAML syntax at this position; nothing after it was checked")
                 };
                 b.diagnostics.push(d.at(""));
                 return (None, b.diagnostics);
@@ -277,6 +296,7 @@ pub fn parse(src: &SourceText<'_>, limits: Limits) -> (Option<YamlDocument>, Vec
                         diag(
                             YAML_UNSUPPORTED,
                             "a study spec is one YAML document, but a second document starts here",
+                            "pētījuma specifikācija ir viens YAML dokuments, bet šeit sākas otrs dokuments",
                             b.span_of(&span),
                         )
                         .with_help("split the file in two, one study per file"),
@@ -293,6 +313,7 @@ pub fn parse(src: &SourceText<'_>, limits: Limits) -> (Option<YamlDocument>, Vec
                         diag(
                             YAML_UNSUPPORTED,
                             "merge keys (`<<`) are not part of YAML 1.2 and are not supported",
+                            "apvienošanas atslēgas (`<<`) nav YAML 1.2 daļa un netiek atbalstītas",
                             span,
                         )
                         .with_help(
@@ -303,9 +324,9 @@ pub fn parse(src: &SourceText<'_>, limits: Limits) -> (Option<YamlDocument>, Vec
                 }
                 match resolve_scalar(value, style, tag.as_deref()) {
                     Ok(v) => b.complete(Built::leaf(v), 1, anchor, span),
-                    Err(msg) => {
+                    Err((msg, msg_lv)) => {
                         b.diagnostics
-                            .push(diag(YAML_UNSUPPORTED, msg, span).with_help(
+                            .push(diag(YAML_UNSUPPORTED, msg, msg_lv, span).with_help(
                                 "write plain values; studyflow reads the YAML 1.2 core schema only",
                             ));
                         b.complete(Built::leaf(Value::Null), 1, anchor, span)
@@ -322,8 +343,12 @@ pub fn parse(src: &SourceText<'_>, limits: Limits) -> (Option<YamlDocument>, Vec
                         b.complete(built, added, 0, span)
                     }
                     None => {
-                        b.diagnostics
-                            .push(diag(YAML_SYNTAX, "alias to an unknown anchor", span));
+                        b.diagnostics.push(diag(
+                            YAML_SYNTAX,
+                            "alias to an unknown anchor",
+                            "aizstājvārds norāda uz nezināmu enkuru",
+                            span,
+                        ));
                         Flow::Stop
                     }
                 }
@@ -362,6 +387,7 @@ pub fn parse(src: &SourceText<'_>, limits: Limits) -> (Option<YamlDocument>, Vec
                 diag(
                     YAML_SYNTAX,
                     "the file holds no YAML document, or only an empty one",
+                    "failā nav YAML dokumenta vai ir tikai tukšs dokuments",
                     at,
                 )
                 .with_help("a study spec starts with `spec_version: 1`; see `studyflow schema`"),
@@ -410,6 +436,7 @@ impl Builder<'_, '_> {
             self.diagnostics.push(diag(
                 YAML_UNSUPPORTED,
                 format!("unsupported YAML tag `{}{}`", tag.handle, tag.suffix),
+                format!("neatbalstīts YAML tags `{}{}`", tag.handle, tag.suffix),
                 at,
             ));
         }
@@ -418,6 +445,7 @@ impl Builder<'_, '_> {
                 diag(
                     YAML_UNSUPPORTED,
                     "a mapping key must be a plain string, not a mapping or sequence",
+                    "kartējuma atslēgai jābūt vienkāršam tekstam, nevis kartējumam vai sarakstam",
                     at,
                 )
                 .with_help("write the key as a plain word such as `title`"),
@@ -429,6 +457,7 @@ impl Builder<'_, '_> {
                 diag(
                     YAML_LIMIT,
                     format!("nesting deeper than {} levels", self.limits.max_depth),
+                    format!("ligzdojums dziļāks par {} līmeņiem", self.limits.max_depth),
                     at,
                 )
                 .with_help("a study spec never needs this depth; the input is refused as unsafe"),
@@ -523,6 +552,10 @@ impl Builder<'_, '_> {
                         "nesting deeper than {} levels once aliases are expanded",
                         self.limits.max_depth
                     ),
+                    format!(
+                        "pēc aizstājvārdu izvēršanas ligzdojums dziļāks par {} līmeņiem",
+                        self.limits.max_depth
+                    ),
                     span,
                 )
                 .with_help("a study spec never needs this depth; the input is refused as unsafe"),
@@ -536,6 +569,10 @@ impl Builder<'_, '_> {
                     YAML_LIMIT,
                     format!(
                         "the document expands to more than {} nodes (aliases included)",
+                        self.limits.max_nodes
+                    ),
+                    format!(
+                        "dokumentā pēc izvēršanas ir vairāk nekā {} mezglu (ieskaitot aizstājvārdus)",
                         self.limits.max_nodes
                     ),
                     span,
@@ -564,6 +601,7 @@ impl Builder<'_, '_> {
                             self.diagnostics.push(diag(
                                 YAML_UNSUPPORTED,
                                 "a mapping key must be a plain string",
+                                "kartējuma atslēgai jābūt vienkāršam tekstam",
                                 span,
                             ));
                             return Flow::Stop;
@@ -573,16 +611,21 @@ impl Builder<'_, '_> {
                     // so the mapping itself knows every earlier key.
                     let duplicate = map.contains_key(&key);
                     if duplicate {
-                        let first = top
-                            .entry
-                            .and_then(|e| self.spans.key_line(e, &key))
-                            .map_or_else(|| "earlier".to_owned(), |l| format!("on line {l}"));
+                        let line = top.entry.and_then(|e| self.spans.key_line(e, &key));
+                        let first =
+                            line.map_or_else(|| "earlier".to_owned(), |l| format!("on line {l}"));
+                        let first_lv =
+                            line.map_or_else(|| "iepriekš".to_owned(), |l| format!("{l}. rindā"));
                         self.diagnostics.push(
                             diag(
                                 YAML_DUPLICATE_KEY,
                                 format!(
                                     "duplicate key {}; it was first given {first}",
                                     crate::diagnostic::shown(&key)
+                                ),
+                                format!(
+                                    "atslēga {} atkārtojas; pirmo reizi tā norādīta {first_lv}",
+                                    crate::diagnostic::shown_in(&key, crate::diagnostic::Lang::Lv)
                                 ),
                                 span,
                             )
@@ -608,21 +651,24 @@ fn resolve_scalar(
     text: std::borrow::Cow<'_, str>,
     style: ScalarStyle,
     tag: Option<&Tag>,
-) -> Result<Value, String> {
+) -> Result<Value, (String, String)> {
     if let Some(tag) = tag {
         if !tag.is_yaml_core_schema() {
             if tag.handle == "!" && tag.suffix.is_empty() {
                 return Ok(Value::String(text.into_owned()));
             }
-            return Err(format!(
-                "unsupported YAML tag `{}{}`",
-                tag.handle, tag.suffix
+            return Err((
+                format!("unsupported YAML tag `{}{}`", tag.handle, tag.suffix),
+                format!("neatbalstīts YAML tags `{}{}`", tag.handle, tag.suffix),
             ));
         }
         return match tag.suffix.as_str() {
             "str" => Ok(Value::String(text.into_owned())),
             "int" | "float" | "bool" | "null" => Ok(resolve_plain(text)),
-            other => Err(format!("unsupported YAML tag `!!{other}` on a scalar")),
+            other => Err((
+                format!("unsupported YAML tag `!!{other}` on a scalar"),
+                format!("neatbalstīts YAML tags `!!{other}` skalārai vērtībai"),
+            )),
         };
     }
     Ok(match style {

@@ -2,7 +2,7 @@
 
 use super::{Check, Findings, Rule, blank};
 use crate::catalogue::{self, FieldClass, Source};
-use crate::diagnostic::Severity;
+use crate::diagnostic::{Lang, Severity, shown_in};
 use crate::model::{DatePolicy, Spec};
 
 pub static RULE: Rule = Rule {
@@ -42,6 +42,10 @@ fn check(spec: &Spec, f: &mut Findings) {
                     crate::diagnostic::shown(qi)
                 ),
             )
+            .lv(format!(
+                "kvaziidentifikators {} nav specifikācijā pieprasīts lauks",
+                shown_in(qi, Lang::Lv)
+            ))
             .help("list fields requested under `data_scope`");
             continue;
         }
@@ -50,6 +54,7 @@ fn check(spec: &Spec, f: &mut Findings) {
         });
         if identifying {
             f.report(&pointer, format!("`{qi}` is an identifier; it is deleted before analysis, so it cannot be a quasi-identifier of the anonymised data (MK403 p.7, p.17.3)"))
+                .lv(format!("`{qi}` ir identifikators; to dzēš pirms analīzes, tāpēc tas nevar būt anonimizētās informācijas kvaziidentifikators (MK403 7., 17.3. p.)"))
                 .points(&["p.7", "p.17.3"]);
         }
     }
@@ -64,16 +69,25 @@ fn check(spec: &Spec, f: &mut Findings) {
                         "{} is not a field the spec requests, so it cannot be banded",
                         crate::diagnostic::shown(key)
                     ),
-                );
+                )
+                .lv(format!(
+                    "{} nav specifikācijā pieprasīts lauks, tāpēc to nevar grupēt intervālos",
+                    shown_in(key, Lang::Lv)
+                ));
             }
             Some(e) if e.class != FieldClass::Attribute => {
-                f.report(&pointer, format!("`{key}` is not a plain attribute (dates follow `date_policy`; identifiers are deleted), so it cannot be banded (MK403 p.7)"));
+                f.report(&pointer, format!("`{key}` is not a plain attribute (dates follow `date_policy`; identifiers are deleted), so it cannot be banded (MK403 p.7)"))
+                    .lv(format!("`{key}` nav vienkāršs atribūts (datumus apstrādā pēc `date_policy`, identifikatorus dzēš), tāpēc to nevar grupēt intervālos (MK403 7. p.)"));
             }
             Some(_) if width.0 < 2 => {
                 f.report(
                     &pointer,
                     format!("a band of {} changes nothing; use 2 or more", width.0),
-                );
+                )
+                .lv(format!(
+                    "intervāls ar platumu {} neko nemaina; norādiet 2 vai vairāk",
+                    width.0
+                ));
             }
             Some(_) => {}
         }
@@ -81,7 +95,8 @@ fn check(spec: &Spec, f: &mut Findings) {
     if a.date_policy == DatePolicy::RelativeToAnchor {
         match a.anchor_field.as_deref() {
             None => {
-                f.report("/anonymisation/anchor_field", "`relative_to_anchor` needs `anchor_field`: the Service IS date the days are counted from");
+                f.report("/anonymisation/anchor_field", "`relative_to_anchor` needs `anchor_field`: the Service IS date the days are counted from")
+                    .lv("`relative_to_anchor` prasa `anchor_field`: dienesta informācijas sistēmas datumu, no kura skaita dienas");
             }
             Some(k) => {
                 let ok = requested.iter().any(|r| {
@@ -92,6 +107,7 @@ fn check(spec: &Spec, f: &mut Findings) {
                 });
                 if !ok {
                     f.report("/anonymisation/anchor_field", format!("{} is not a requested Service IS date field", crate::diagnostic::shown(k)))
+                        .lv(format!("{} nav pieprasīts dienesta informācijas sistēmas datuma lauks", shown_in(k, Lang::Lv)))
                         .help("request it under `data_scope.service_is.fields`, e.g. `supervision_start_date`");
                 }
             }
@@ -99,16 +115,19 @@ fn check(spec: &Spec, f: &mut Findings) {
     }
     if a.purpose_reachable_with_anonymised_data == Some(false) {
         if blank(a.why_identifying_data_is_needed.as_deref()) {
-            f.report("/anonymisation/why_identifying_data_is_needed", "the purpose cannot be reached with anonymised data: say why identifying information is needed (MK403 p.7)");
+            f.report("/anonymisation/why_identifying_data_is_needed", "the purpose cannot be reached with anonymised data: say why identifying information is needed (MK403 p.7)")
+                .lv("pētījuma mērķi nevar sasniegt, izmantojot anonimizētu informāciju: norādiet, kāpēc nepieciešama identificējoša informācija (MK403 7. p.)");
         }
         if spec.external.is_some() {
             f.report("/anonymisation/purpose_reachable_with_anonymised_data", "studyflow transfers only anonymised data to an external researcher (besides a consented contact, MK403 p.32); identifying data stays with the service researchers (MK403 p.7, p.21)")
+                .lv("studyflow pētījuma izstrādātājam nodod tikai anonimizētu informāciju (izņemot kontaktinformāciju saziņai ar datu subjektiem, kuri devuši piekrišanu, MK403 32. p.); identificējošā informācija paliek pie dienesta pētniekiem (MK403 7., 21. p.)")
                 .points(&["p.7", "p.21", "p.32"])
                 .help("MK403 p.25.1, p.33.1 and p.34 contemplate identifying data reaching an external researcher, but studyflow does not automate that transfer; see docs/regulation-coverage.md");
         }
     }
     if spec.external.is_some() && a.quasi_identifiers.is_empty() {
         f.warn("/anonymisation/quasi_identifiers", "no quasi-identifiers are declared, so the release to the external researcher cannot be checked for k-anonymity (MK403 p.7)")
+            .lv("nav norādīts neviens kvaziidentifikators, tāpēc pētījuma izstrādātājam nododamās informācijas k-anonimitāti nevar pārbaudīt (MK403 7. p.)")
             .points(&["p.7"]);
     }
 }

@@ -1,7 +1,7 @@
 //! SF101: every item of the study application (MK403 p.3.1–3.4) is present and not blank.
 
 use super::{Check, Findings, Rule, blank};
-use crate::diagnostic::Severity;
+use crate::diagnostic::{Severity, points_lv};
 use crate::model::Spec;
 
 pub static RULE: Rule = Rule {
@@ -21,12 +21,21 @@ requests at least one source, and that there is at least one phase. Blank text c
 };
 
 fn check(spec: &Spec, f: &mut Findings) {
-    let text = |f: &mut Findings, pointer: &str, value: Option<&str>, what: &str, point: &str| {
+    // What must be stated, in English and in Latvian (the debitive's nominative).
+    let text = |f: &mut Findings,
+                pointer: &str,
+                value: Option<&str>,
+                (what, what_lv): (&str, &str),
+                point: &str| {
         if blank(value) {
             f.report(
                 pointer,
                 format!("the application must state {what} (MK403 {point})"),
             )
+            .lv(format!(
+                "pieteikumā jānorāda {what_lv} (MK403 {})",
+                points_lv(&[point])
+            ))
             .points(&[point]);
         }
     };
@@ -34,14 +43,14 @@ fn check(spec: &Spec, f: &mut Findings) {
         f,
         "/title",
         spec.title.as_deref(),
-        "the study's title",
+        ("the study's title", "pētījuma nosaukums"),
         "p.3",
     );
     text(
         f,
         "/purpose",
         spec.purpose.as_deref(),
-        "the purpose of the study",
+        ("the purpose of the study", "pētījuma mērķis"),
         "p.3.1",
     );
     match &spec.methodology {
@@ -50,6 +59,7 @@ fn check(spec: &Spec, f: &mut Findings) {
                 "/methodology",
                 "the application must state the methodology (MK403 p.3.2)",
             )
+            .lv("pieteikumā jānorāda metodoloģija (MK403 3.2. p.)")
             .points(&["p.3.2"]);
         }
         Some(m) => {
@@ -57,7 +67,7 @@ fn check(spec: &Spec, f: &mut Findings) {
                 f,
                 "/methodology/description",
                 m.description.as_deref(),
-                "the methodology",
+                ("the methodology", "metodoloģija"),
                 "p.3.2",
             );
             match &m.sample {
@@ -66,6 +76,7 @@ fn check(spec: &Spec, f: &mut Findings) {
                         "/methodology/sample",
                         "the methodology must include the planned sample (MK403 p.3.2)",
                     )
+                    .lv("metodoloģijā jāietver informācija par plānoto pētījuma izlasi (MK403 3.2. p.)")
                     .points(&["p.3.2"]);
                 }
                 Some(s) => {
@@ -73,7 +84,10 @@ fn check(spec: &Spec, f: &mut Findings) {
                         f,
                         "/methodology/sample/population",
                         s.population.as_deref(),
-                        "the sample's population",
+                        (
+                            "the sample's population",
+                            "populācija, no kuras veido izlasi",
+                        ),
                         "p.3.2",
                     );
                     if s.inclusion_criteria().iter().all(|c| c.trim().is_empty()) {
@@ -81,6 +95,7 @@ fn check(spec: &Spec, f: &mut Findings) {
                             "/methodology/sample/inclusion_criteria",
                             "the planned sample must state its inclusion criteria (MK403 p.3.2)",
                         )
+                        .lv("plānotajai izlasei jānorāda iekļaušanas kritēriji (MK403 3.2. p.)")
                         .points(&["p.3.2"]);
                     }
                     if s.period.is_none() {
@@ -88,6 +103,7 @@ fn check(spec: &Spec, f: &mut Findings) {
                             "/methodology/sample/period",
                             "the planned sample must state the period it covers (MK403 p.3.2)",
                         )
+                        .lv("plānotajai izlasei jānorāda periods, ko tā aptver (MK403 3.2. p.)")
                         .points(&["p.3.2"]);
                     }
                     if s.expected_size.is_none() {
@@ -95,6 +111,7 @@ fn check(spec: &Spec, f: &mut Findings) {
                             "/methodology/sample/expected_size",
                             "the planned sample must state its expected size (MK403 p.3.2)",
                         )
+                        .lv("plānotajai izlasei jānorāda tās paredzamais lielums (MK403 3.2. p.)")
                         .points(&["p.3.2"]);
                     }
                 }
@@ -102,6 +119,7 @@ fn check(spec: &Spec, f: &mut Findings) {
             match &m.acquisition {
                 None => {
                     f.report("/methodology/acquisition", "the methodology must include the planned acquisition methods and procedures (MK403 p.3.2)")
+                        .lv("metodoloģijā jāietver plānotās informācijas ieguves metodes un procedūras (MK403 3.2. p.)")
                         .points(&["p.3.2"]);
                 }
                 Some(a) => {
@@ -109,14 +127,20 @@ fn check(spec: &Spec, f: &mut Findings) {
                         f,
                         "/methodology/acquisition/methods",
                         a.methods.as_deref(),
-                        "the planned acquisition methods",
+                        (
+                            "the planned acquisition methods",
+                            "plānotās informācijas ieguves metodes",
+                        ),
                         "p.3.2",
                     );
                     text(
                         f,
                         "/methodology/acquisition/procedures",
                         a.procedures.as_deref(),
-                        "the planned acquisition procedures",
+                        (
+                            "the planned acquisition procedures",
+                            "plānotās informācijas ieguves procedūras",
+                        ),
                         "p.3.2",
                     );
                 }
@@ -130,6 +154,7 @@ fn check(spec: &Spec, f: &mut Findings) {
     });
     if no_sources {
         f.report("/data_scope", "the application must state the information needed and its volume (MK403 p.3.3)")
+            .lv("pieteikumā jānorāda pētījuma veikšanai nepieciešamā informācija un tās apjoms (MK403 3.3. p.)")
             .points(&["p.3.3"])
             .help("request fields from at least one of `service_is`, `information_centre`, `prison_administration`");
     }
@@ -138,6 +163,7 @@ fn check(spec: &Spec, f: &mut Findings) {
             "/phases",
             "the application must state the study's phases and their deadlines (MK403 p.3.4)",
         )
+        .lv("pieteikumā jānorāda pētījuma norises posmi un to izpildes termiņi (MK403 3.4. p.)")
         .points(&["p.3.4"]);
     }
     for (i, phase) in spec.phases().iter().enumerate() {
@@ -145,7 +171,7 @@ fn check(spec: &Spec, f: &mut Findings) {
             f,
             &format!("/phases/{i}/title"),
             phase.title.as_deref(),
-            "what each phase is",
+            ("what each phase is", "katra posma nosaukums"),
             "p.3.4",
         );
         if phase.start.is_none() {
@@ -153,6 +179,7 @@ fn check(spec: &Spec, f: &mut Findings) {
                 &format!("/phases/{i}/start"),
                 "each phase must state when it starts (MK403 p.3.4)",
             )
+            .lv("katram posmam jānorāda, kad tas sākas (MK403 3.4. p.)")
             .points(&["p.3.4"]);
         }
         if phase.deadline.is_none() {
@@ -160,6 +187,7 @@ fn check(spec: &Spec, f: &mut Findings) {
                 &format!("/phases/{i}/deadline"),
                 "each phase must state its deadline (MK403 p.3.4)",
             )
+            .lv("katram posmam jānorāda izpildes termiņš (MK403 3.4. p.)")
             .points(&["p.3.4"]);
         }
     }

@@ -2,7 +2,7 @@
 
 use super::{Check, Findings, Rule};
 use crate::catalogue::{self, FieldClass, Source};
-use crate::diagnostic::Severity;
+use crate::diagnostic::{Lang, Severity, shown_in};
 use crate::model::{Access, ServiceIsExtraction, ServiceRole, Spec};
 
 pub static RULE: Rule = Rule {
@@ -47,11 +47,13 @@ fn check(spec: &Spec, f: &mut Findings) {
         // (p.22.2: "Dienesta pētnieki ... pārbauda ... informācijas kvalitāti"), whoever
         // analyses it; and it is they who submit and start it.
         f.report("/authorised_persons", "no service researcher is named: the Service's researchers check the quality of the study's information (MK403 p.22.2)")
+            .lv("nav norādīts neviens dienesta pētnieks: pētījuma informācijas kvalitāti pārbauda dienesta pētnieki (MK403 22.2. p.)")
             .points(&["p.22.2"])
             .help("add `- {name: <name>, role: service_researcher, access: [service_is]}`");
     }
     if identifying && !researcher_with(Access::IdentifyingData) {
         f.report("/authorised_persons", "the study processes identifying data, but no service researcher is designated with `identifying_data` access to process it and check its quality (MK403 p.18, p.21, p.25.2)")
+            .lv("pētījumā apstrādā identificējošus datus, bet nav noteikts neviens dienesta pētnieks ar piekļuvi `identifying_data`, kas tos apstrādātu un pārbaudītu to kvalitāti (MK403 18., 21., 25.2. p.)")
             .points(&["p.18", "p.21", "p.25.2"])
             .help("add `- {name: <name>, role: service_researcher, access: [service_is, identifying_data]}`");
     }
@@ -62,6 +64,7 @@ fn check(spec: &Spec, f: &mut Findings) {
         .is_some_and(|s| s.extraction == ServiceIsExtraction::ManualExtraction);
     if manual && !researcher_with(Access::ServiceIs) {
         f.report("/authorised_persons", "manual extraction from the Service IS is done by a service researcher designated with `service_is` access (MK403 p.22.1, p.25.2)")
+            .lv("informāciju no dienesta informācijas sistēmas manuāli iegūst dienesta pētnieks, kuram noteikta piekļuve `service_is` (MK403 22.1., 25.2. p.)")
             .points(&["p.22.1", "p.25.2"]);
     }
     let mut seen = std::collections::HashSet::new();
@@ -71,6 +74,7 @@ fn check(spec: &Spec, f: &mut Findings) {
                 &format!("/authorised_persons/{i}/name"),
                 "an authorised person has no name: the Service designates persons, by name (MK403 p.25.1)",
             )
+            .lv("pilnvarotajai personai nav norādīts vārds un uzvārds: dienests nosaka pilnvarotās personas, norādot viņu vārdus un uzvārdus (MK403 25.1. p.)")
             .points(&["p.25.1"]);
             continue;
         }
@@ -80,10 +84,15 @@ fn check(spec: &Spec, f: &mut Findings) {
                 &format!("/authorised_persons/{i}/name"),
                 format!("{} is listed twice", crate::diagnostic::shown(&p.name)),
             )
+            .lv(format!(
+                "persona {} norādīta divreiz",
+                shown_in(&p.name, Lang::Lv)
+            ))
             .points(&["p.25.1"]);
         }
         if p.access.contains(&Access::IdentifyingData) && p.role != ServiceRole::ServiceResearcher {
             f.report(&format!("/authorised_persons/{i}/access"), format!("{} is not a service researcher; identifying information is processed by the service researchers the Service designates (MK403 p.21, p.25.2)", crate::diagnostic::shown(&p.name)))
+                .lv(format!("persona {} nav dienesta pētnieks; identificējošu informāciju apstrādā dienesta noteiktie dienesta pētnieki (MK403 21., 25.2. p.)", shown_in(&p.name, Lang::Lv)))
                 .points(&["p.21", "p.25.2"]);
         }
     }

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use super::{Check, Findings, Rule, blank};
-use crate::diagnostic::Severity;
+use crate::diagnostic::{Lang, Severity, shown_in};
 use crate::model::{ContractStatus, Spec};
 
 pub static RULE: Rule = Rule {
@@ -39,6 +39,7 @@ fn check(spec: &Spec, f: &mut Findings) {
     match &ext.contract {
         None => {
             f.report("/external/contract", "an external study runs under a contract between the Service and the external researcher (MK403 p.5)")
+                .lv("pētījumu, ko veic pētījuma izstrādātājs, īsteno saskaņā ar dienesta un pētījuma izstrādātāja noslēgto līgumu (MK403 5. p.)")
                 .points(&["p.5"])
                 .help("add `contract: {status: planned}` and record it as concluded before any transfer");
         }
@@ -48,13 +49,15 @@ fn check(spec: &Spec, f: &mut Findings) {
                     "/external/contract/number",
                     "a concluded contract must state its number (MK403 p.5)",
                 )
+                .lv("noslēgtam līgumam jānorāda numurs (MK403 5. p.)")
                 .points(&["p.5"]);
             }
             if c.concluded_on.is_none() {
                 f.report(
                     "/external/contract/concluded_on",
                     "a concluded contract must state when it was concluded (MK403 p.5, p.30.2)",
-                );
+                )
+                .lv("noslēgtam līgumam jānorāda tā noslēgšanas datums (MK403 5., 30.2. p.)");
             }
         }
         Some(_) => {}
@@ -73,14 +76,19 @@ fn check(spec: &Spec, f: &mut Findings) {
                     crate::diagnostic::shown(name)
                 ),
             )
+            .lv(format!(
+                "personai {} ir divi neizpaušanas apliecinājumi",
+                shown_in(name, Lang::Lv)
+            ))
             .points(&["p.30.2"]);
         } else if !team.contains(&key(name)) {
             f.warn(&format!("/external/non_disclosure_declarations/{i}/signatory"), format!("{} signs a non-disclosure declaration but is not in the team (MK403 p.4.2, p.30.2)", crate::diagnostic::shown(name)))
+                .lv(format!("persona {} paraksta neizpaušanas apliecinājumu, bet nav komandā (MK403 4.2., 30.2. p.)", shown_in(name, Lang::Lv)))
                 .points(&["p.4.2", "p.30.2"]);
         }
     }
     for (i, m) in ext.team().iter().enumerate() {
-        let Some(why) = m.needs_declaration() else {
+        let Some((why, why_lv)) = m.needs_declaration_in_both() else {
             continue;
         };
         if !signed.contains(&key(&m.name)) {
@@ -91,6 +99,10 @@ fn check(spec: &Spec, f: &mut Findings) {
                     crate::diagnostic::shown(&m.name)
                 ),
             )
+            .lv(format!(
+                "persona {} {why_lv}, bet tai nav neizpaušanas apliecinājuma (MK403 30.2. p.)",
+                shown_in(&m.name, Lang::Lv)
+            ))
             .points(&["p.30.2"])
             .help(format!(
                 "add `- {{signatory: {}}}` to `external.non_disclosure_declarations`",

@@ -59,7 +59,11 @@ fn check(spec: &Spec, f: &mut Findings) {
             f.report(
                 &format!("{pointer}/to"),
                 format!("the period ends ({}) before it starts ({})", p.to, p.from),
-            );
+            )
+            .lv(format!(
+                "periods beidzas ({}) pirms tā sākuma ({})",
+                p.to, p.from
+            ));
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use super::{Check, Findings, Rule, blank};
 use crate::catalogue::CONTACT_FIELDS;
-use crate::diagnostic::{Severity, shown};
+use crate::diagnostic::{Lang, Severity, points_lv, shown, shown_in};
 use crate::model::Spec;
 
 pub static RULE: Rule = Rule {
@@ -42,6 +42,7 @@ fn check(spec: &Spec, f: &mut Findings) {
                 &r.pointer(),
                 format!("`{}` is a contact detail: asking for it is direct contact with a data subject, which the Service makes only with the subject's consent (MK403 p.31–32)", r.key),
             )
+            .lv(format!("`{}` ir kontaktinformācija: tās pieprasīšana ir tieša saziņa ar datu subjektu, ko veic tikai ar datu subjekta piekrišanu (MK403 31.–32. p.)", r.key))
             .points(&["p.31", "p.32"])
             .help("add a `direct_contact` section (consent, target group, why there is no alternative, risk assessment) and list the field in its `fields`");
         } else if !listed.contains(&r.key) {
@@ -49,6 +50,7 @@ fn check(spec: &Spec, f: &mut Findings) {
                 &r.pointer(),
                 format!("`{}` is a contact detail the consent route does not list: only the fields of `direct_contact.fields` are transferred, for the consenting subjects (MK403 p.31–32)", r.key),
             )
+            .lv(format!("`{}` ir kontaktinformācija, kas nav norādīta saziņai ar piekrišanu: nodod tikai `direct_contact.fields` laukus un tikai par datu subjektiem, kuri devuši piekrišanu (MK403 31.–32. p.)", r.key))
             .points(&["p.31", "p.32"])
             .help("list it in `direct_contact.fields`, or drop it here");
         }
@@ -58,25 +60,29 @@ fn check(spec: &Spec, f: &mut Findings) {
     };
     if dc.consent.is_none() {
         f.report("/direct_contact/consent", "data subjects are contacted only with their consent; state how it is obtained (MK403 p.31)")
+            .lv("ar datu subjektiem sazinās tikai ar viņu piekrišanu; norādiet, kā piekrišanu iegūst (MK403 31. p.)")
             .points(&["p.31"]);
     }
-    for (key, value, what, point) in [
+    for (key, value, what, what_lv, point) in [
         (
             "target_group",
             dc.target_group.as_deref(),
             "the specific target group that must be surveyed",
+            "konkrētā pētījuma mērķgrupa, kas mērķtiecīgi jāaptaujā",
             "p.31.1",
         ),
         (
             "why_no_alternative",
             dc.why_no_alternative.as_deref(),
             "why there is no alternative way",
+            "pamatojums, kāpēc nav alternatīvas, kā veikt pētījumu citādā veidā",
             "p.31.2",
         ),
         (
             "risk_assessment",
             dc.risk_assessment.as_deref(),
             "how the risk to the subjects was weighed against the public-interest benefit",
+            "izvērtējums, kā datu subjektu iesaistīšanas risks samērots ar pētījuma rezultātā gūstamo ieguvumu sabiedrības interešu labā",
             "p.31.3",
         ),
     ] {
@@ -85,6 +91,10 @@ fn check(spec: &Spec, f: &mut Findings) {
                 &format!("/direct_contact/{key}"),
                 format!("direct contact must state {what} (MK403 {point})"),
             )
+            .lv(format!(
+                "tiešai saziņai jānorāda {what_lv} (MK403 {})",
+                points_lv(&[point])
+            ))
             .points(&[point]);
         }
     }
@@ -93,10 +103,12 @@ fn check(spec: &Spec, f: &mut Findings) {
         let pointer = format!("/direct_contact/fields/{i}");
         if !CONTACT_FIELDS.contains(&field.0.as_str()) {
             f.report(&pointer, format!("{} may not be transferred for a contact: only first name, surname, e-mail or phone (MK403 p.32)", shown(&field.0)))
+                .lv(format!("{} nedrīkst nodot saziņas nolūkā: nodod tikai vārdu, uzvārdu, elektroniskā pasta adresi vai tālruņa numuru (MK403 32. p.)", shown_in(&field.0, Lang::Lv)))
                 .points(&["p.32"])
                 .help("use `first_name`, `last_name`, `email` or `phone`");
         } else if !seen.insert(field.0.as_str()) {
             f.report(&pointer, format!("`{}` is listed twice", field.0))
+                .lv(format!("`{}` norādīts divreiz", field.0))
                 .points(&["p.32"]);
         }
     }
@@ -105,6 +117,7 @@ fn check(spec: &Spec, f: &mut Findings) {
             "/direct_contact/fields",
             "without `email` or `phone` the subjects cannot be contacted (MK403 p.32)",
         )
+        .lv("bez `email` vai `phone` ar datu subjektiem nevar sazināties (MK403 32. p.)")
         .points(&["p.32"]);
     }
 }

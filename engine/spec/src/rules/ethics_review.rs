@@ -28,19 +28,29 @@ fn check(spec: &Spec, f: &mut Findings) {
     f.require_texts(
         "/external/ethics_review",
         &[
-            ("committee", r.committee.as_deref(), "the committee's name"),
+            (
+                "committee",
+                r.committee.as_deref(),
+                "the committee's name",
+                "pētījumu ētikas komisijas nosaukums",
+            ),
             (
                 "permission",
                 r.permission.as_deref(),
                 "the committee's permission",
+                "informācija par komisijas atļauju veikt pētījumu",
             ),
             (
                 "permission_number",
                 r.permission_number.as_deref(),
                 "the permission's number",
+                "atļaujas numurs",
             ),
         ],
-        "a study reviewed by a research ethics committee must state",
+        (
+            "a study reviewed by a research ethics committee must state",
+            "pētījumam, kura priekšlikums skatīts pētījumu ētikas komisijā, jānorāda",
+        ),
         "p.4.4",
     );
 }

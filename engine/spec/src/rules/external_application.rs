@@ -26,6 +26,7 @@ fn check(spec: &Spec, f: &mut Findings) {
     match (&spec.external, spec.is_external()) {
         (None, true) => {
             f.report("/external", "a study initiated by an external researcher must state the p.4 items: justification, team, programme, ethics review, and the contract (MK403 p.4, p.5)")
+                .lv("pētījumam, ko ierosina pētījuma izstrādātājs, jānorāda 4. p. minētā informācija: pamatojums, iesaistītās personas, valsts pētījumu programma, pētījumu ētikas komisijas izvērtējums, kā arī līgums (MK403 4., 5. p.)")
                 .points(&["p.4", "p.5"])
                 .help("add `external:`; see specs/ for a complete example");
         }
@@ -35,10 +36,12 @@ fn check(spec: &Spec, f: &mut Findings) {
                     "/external/justification",
                     "an external study must state why it is needed (MK403 p.4.1)",
                 )
+                .lv("pētījumam, ko ierosina pētījuma izstrādātājs, jānorāda informācija, kas pamato pētījuma nepieciešamību (MK403 4.1. p.)")
                 .points(&["p.4.1"]);
             }
             if blank(e.expected_benefit.as_deref()) {
                 f.report("/external/expected_benefit", "an external study must state its expected benefit for the Service's effectiveness or for public safety (MK403 p.4.1)")
+                    .lv("pētījumam, ko ierosina pētījuma izstrādātājs, jānorāda pētījuma rezultātā gūstamie ieguvumi dienesta darbības efektivitātei vai sabiedrības drošībai (MK403 4.1. p.)")
                     .points(&["p.4.1"]);
             }
         }

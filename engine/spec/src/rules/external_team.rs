@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::{Check, Findings, Rule, blank};
-use crate::diagnostic::Severity;
+use crate::diagnostic::{Lang, Severity, shown_in};
 use crate::model::Spec;
 
 pub static RULE: Rule = Rule {
@@ -29,7 +29,8 @@ fn check(spec: &Spec, f: &mut Findings) {
     let Some(ext) = &spec.external else { return };
     let team = ext.team();
     if team.is_empty() {
-        f.report("/external/team", "the study must list the external researcher's persons involved and their roles (MK403 p.4.2, p.33.1)");
+        f.report("/external/team", "the study must list the external researcher's persons involved and their roles (MK403 p.4.2, p.33.1)")
+            .lv("jānorāda pētījuma izstrādātāja pētījuma īstenošanā iesaistītās personas un viņu loma pētījuma veikšanā (MK403 4.2., 33.1. p.)");
         return;
     }
     let mut names: HashMap<String, usize> = HashMap::new();
@@ -39,6 +40,7 @@ fn check(spec: &Spec, f: &mut Findings) {
                 &format!("/external/team/{i}/name"),
                 "a person of the team has no name: the application names the persons involved (MK403 p.4.2)",
             )
+            .lv("komandas personai nav norādīts vārds un uzvārds: pieteikumā norāda pētījuma īstenošanā iesaistītās personas (MK403 4.2. p.)")
             .points(&["p.4.2"]);
             continue;
         }
@@ -50,6 +52,10 @@ fn check(spec: &Spec, f: &mut Findings) {
                     crate::diagnostic::shown(&m.name)
                 ),
             )
+            .lv(format!(
+                "persona {} komandā norādīta divreiz",
+                shown_in(&m.name, Lang::Lv)
+            ))
             .points(&["p.4.2"]);
         }
         if blank(m.role.as_deref()) {
@@ -60,12 +66,17 @@ fn check(spec: &Spec, f: &mut Findings) {
                     crate::diagnostic::shown(&m.name)
                 ),
             )
+            .lv(format!(
+                "norādiet personas {} lomu pētījuma veikšanā (MK403 4.2. p.)",
+                shown_in(&m.name, Lang::Lv)
+            ))
             .points(&["p.4.2"]);
         }
     }
     for (i, m) in team.iter().enumerate() {
         if m.processes_personal_data && !m.authorised_person {
             f.report(&format!("/external/team/{i}/authorised_person"), format!("{} processes personal data, so must be an authorised person agreed with the Service (MK403 p.25.1, p.33.1)", crate::diagnostic::shown(&m.name)))
+                .lv(format!("persona {} apstrādā personas datus, tāpēc tai jābūt pilnvarotajai personai, kas saskaņota ar dienestu (MK403 25.1., 33.1. p.)", shown_in(&m.name, Lang::Lv)))
                 .points(&["p.25.1", "p.33.1"])
                 .help("set `authorised_person: true`");
         }
@@ -73,6 +84,7 @@ fn check(spec: &Spec, f: &mut Findings) {
     let personal = spec.personal_data_reaches_external_researcher();
     if personal && !team.iter().any(|m| m.processes_personal_data) {
         f.report("/external/team", "personal data reaches the external researcher, so the application must name who processes it (MK403 p.4.2)")
+            .lv("personas dati nonāk pie pētījuma izstrādātāja, tāpēc pieteikumā jānorāda personas, kuras veiks personas datu apstrādi (MK403 4.2. p.)")
             .points(&["p.4.2"])
             .help("set `processes_personal_data: true` on the members who receive it");
     }
@@ -80,12 +92,14 @@ fn check(spec: &Spec, f: &mut Findings) {
         for (i, m) in team.iter().enumerate() {
             if m.processes_personal_data {
                 f.warn(&format!("/external/team/{i}/processes_personal_data"), format!("{} is marked as processing personal data, but the study transfers only anonymised data to the external researcher (MK403 p.7, p.4.2)", crate::diagnostic::shown(&m.name)))
+                    .lv(format!("persona {} atzīmēta kā tāda, kas apstrādā personas datus, bet pētījuma izstrādātājam nodod tikai anonimizētu informāciju (MK403 4.2., 7. p.)", shown_in(&m.name, Lang::Lv)))
                     .points(&["p.4.2", "p.7"]);
             }
         }
     }
     if !team.iter().any(|m| m.authorised_person) {
         f.report("/external/team", "the external researcher must designate authorised persons and agree them with the Service (MK403 p.33.1, p.25.1)")
+            .lv("pētījuma izstrādātājam jānosaka pilnvarotās personas un jāsaskaņo tās ar dienestu (MK403 25.1., 33.1. p.)")
             .points(&["p.33.1", "p.25.1"])
             .help("set `authorised_person: true` on the members who receive the study's information");
     }

@@ -24,6 +24,10 @@ fn check(spec: &Spec, f: &mut Findings) {
                 &field.pointer(),
                 format!("say why the study needs `{}` (MK403 p.3.3)", field.key),
             )
+            .lv(format!(
+                "norādiet, kāpēc pētījumam vajadzīgs `{}` (MK403 3.3. p.)",
+                field.key
+            ))
             .help(format!("write `{}: <why it is needed>`", field.key));
         }
     }

@@ -2,7 +2,7 @@
 
 use super::{Check, Findings, Rule};
 use crate::catalogue;
-use crate::diagnostic::Severity;
+use crate::diagnostic::{Severity, points_lv};
 use crate::model::Spec;
 
 pub static RULE: Rule = Rule {
@@ -41,6 +41,20 @@ fn check(spec: &Spec, f: &mut Findings) {
             })
             .collect::<Vec<_>>()
             .join(" and ");
+        let where_lv = elsewhere
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} ({})",
+                    e.source.title_lv(),
+                    match e.point {
+                        Some(p) => format!("MK403 {}", points_lv(&[p])),
+                        None => points_lv(&[e.source.point()]),
+                    }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" un ");
         // p.9: each piece of information comes from the Service IS or is requested from the
         // institution whose register holds it.
         let message = format!(
@@ -53,6 +67,11 @@ fn check(spec: &Spec, f: &mut Findings) {
         let points = crate::diagnostic::points_in(&message);
         let points: Vec<&str> = points.iter().map(String::as_str).collect();
         f.report(&field.pointer(), message)
+            .lv(format!(
+                "{} nesniedz `{}`; to sniedz {where_lv} (MK403 9. p.)",
+                field.source.title_lv(),
+                field.key
+            ))
             .points(&points)
             .help(format!("move it to `{}`", first.source.spec_path()))
             .fix(crate::diagnostic::Fix::MoveTo(format!(

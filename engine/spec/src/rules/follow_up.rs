@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use super::{Check, Findings, Rule};
 use crate::catalogue::{self, Source};
-use crate::diagnostic::{Severity, shown};
+use crate::diagnostic::{Lang, Severity, points_lv, shown, shown_in};
 use crate::model::{Exchange, FollowUpWave, Spec, StudyDesign, WAVES};
 
 pub static RULE: Rule = Rule {
@@ -38,6 +38,7 @@ fn check(spec: &Spec, f: &mut Findings) {
     let design = spec.methodology.as_ref().map(|m| m.design);
     if design != Some(StudyDesign::Longitudinal) {
         f.report("/follow_up", "recidivism follow-ups are only for a study that follows subjects over time (MK403 p.3.2, p.19)")
+            .lv("recidīva pārbaudes pieprasa tikai pētījumā, kurā datu subjektus novēro laika gaitā (MK403 3.2., 19. p.)")
             .points(&["p.19", "p.3.2"])
             .help("set `methodology.design: longitudinal`, or remove `follow_up`");
     }
@@ -46,6 +47,7 @@ fn check(spec: &Spec, f: &mut Findings) {
             "/follow_up/waves",
             "request at least one of the six follow-ups (MK403 p.19)",
         )
+        .lv("pieprasiet vismaz vienu no sešām recidīva pārbaudēm (MK403 19. p.)")
         .points(&["p.19"]);
     }
     let mut seen = HashSet::new();
@@ -57,6 +59,7 @@ fn check(spec: &Spec, f: &mut Findings) {
                 let names: Vec<&str> = WAVES.iter().map(|wave| wave.name).collect();
                 let d = f
                     .report(&pointer, format!("{} is not one of the six follow-ups of MK403 p.19 (1, 3 and 5 years after the start and after the end)", shown(&w.0)))
+                    .lv(format!("{} nav neviena no sešām MK403 19. p. noteiktajām recidīva pārbaudēm (vienu, trīs un piecus gadus pēc uzsākšanas un pēc pabeigšanas)", shown_in(&w.0, Lang::Lv)))
                     .points(&["p.19"]);
                 // A wave the spec lists already is not what it meant.
                 let unlisted = names
@@ -79,6 +82,10 @@ fn check(spec: &Spec, f: &mut Findings) {
             }
             Some(wave) if !seen.insert(wave.name) => {
                 f.report(&pointer, format!("wave `{}` is requested twice", wave.name))
+                    .lv(format!(
+                        "recidīva pārbaude `{}` pieprasīta divreiz",
+                        wave.name
+                    ))
                     .points(&[wave.point]);
             }
             Some(wave) => known_waves.push((i, wave)),
@@ -92,16 +99,32 @@ fn check(spec: &Spec, f: &mut Findings) {
         let elsewhere: Vec<String> = catalogue::sources_of(&field.0)
             .map(|e| e.source.title().to_owned())
             .collect();
-        let msg = if elsewhere.is_empty() {
-            format!(
-                "{} is not a Punishment Register field; follow-ups request only the p.13 information (MK403 p.19)",
-                shown(&field.0)
+        let elsewhere_lv: Vec<&str> = catalogue::sources_of(&field.0)
+            .map(|e| e.source.title_lv())
+            .collect();
+        let (msg, msg_lv) = if elsewhere.is_empty() {
+            (
+                format!(
+                    "{} is not a Punishment Register field; follow-ups request only the p.13 information (MK403 p.19)",
+                    shown(&field.0)
+                ),
+                format!(
+                    "{} nav Sodu reģistra lauks; recidīva pārbaudēs pieprasa tikai 13. p. minēto informāciju (MK403 19. p.)",
+                    shown_in(&field.0, Lang::Lv)
+                ),
             )
         } else {
-            format!(
-                "`{}` comes from {}, but follow-ups request only the Punishment Register's p.13 information (MK403 p.19)",
-                field.0,
-                elsewhere.join(" and ")
+            (
+                format!(
+                    "`{}` comes from {}, but follow-ups request only the Punishment Register's p.13 information (MK403 p.19)",
+                    field.0,
+                    elsewhere.join(" and ")
+                ),
+                format!(
+                    "lauku `{}` sniedz {}, bet recidīva pārbaudēs pieprasa tikai 13. p. minēto Sodu reģistra informāciju (MK403 19. p.)",
+                    field.0,
+                    elsewhere_lv.join(" un ")
+                ),
             )
         };
         // The points the message names (the sources' own among them), and no other; read
@@ -109,13 +132,14 @@ fn check(spec: &Spec, f: &mut Findings) {
         // (a field named `p.99` cites nothing).
         let points = crate::diagnostic::points_in(&format!("{} p.13 p.19", elsewhere.join(" ")));
         let points: Vec<&str> = points.iter().map(String::as_str).collect();
-        f.report(&pointer, msg).points(&points);
+        f.report(&pointer, msg).lv(msg_lv).points(&points);
     }
     if fu.exchange != Exchange::Automated {
         f.report(
             "/follow_up/exchange",
             "follow-up exchange with the Information Centre is automated (MK403 p.20)",
         )
+        .lv("recidīva pārbaužu informācijas apmaiņu ar Informācijas centru veic automatizēti (MK403 20. p.)")
         .points(&["p.20"]);
     }
     let [start, end] = fu.anchor_event.date_fields();
@@ -127,13 +151,20 @@ fn check(spec: &Spec, f: &mut Findings) {
     let has = |k: &str| is_fields.is_some_and(|m| m.contains_key(k));
     for (from_end, key) in [(false, start), (true, end)] {
         if known_waves.iter().any(|(_, w)| w.from_end == from_end) && !has(key) {
-            let which = if from_end { "end" } else { "start" };
+            let (which, which_lv) = if from_end {
+                ("end", "beigām")
+            } else {
+                ("start", "sākuma")
+            };
             f.report(
                 "/follow_up/anchor_event",
                 format!(
                     "waves counted from the anchor event's {which} need `{key}` from the Service IS"
                 ),
             )
+            .lv(format!(
+                "recidīva pārbaudēm, kuru termiņu skaita no atskaites notikuma {which_lv}, vajadzīgs `{key}` no dienesta informācijas sistēmas"
+            ))
             .points(&["p.19"])
             .help(format!(
                 "request `{key}` under `data_scope.service_is.fields`"
@@ -147,6 +178,7 @@ fn check(spec: &Spec, f: &mut Findings) {
         .is_some_and(|a| a.purpose_reachable_with_anonymised_data == Some(false))
     {
         f.warn("/follow_up", "the follow-up answers are anonymised before any further processing, whatever the study's purpose needs (MK403 p.20)")
+            .lv("recidīva pārbaužu atbildes anonimizē pirms turpmākas apstrādes neatkarīgi no tā, kas vajadzīgs pētījuma mērķim (MK403 20. p.)")
             .points(&["p.20"]);
     }
 }
@@ -175,29 +207,35 @@ fn timing(spec: &Spec, waves: &[(usize, &FollowUpWave)], f: &mut Findings) {
         let earliest = add(period.from.0).unwrap_or(jiff::civil::Date::MAX);
         let latest = add(period.to.0).unwrap_or(jiff::civil::Date::MAX);
         let pointer = format!("/follow_up/waves/{i}");
+        // (the limit, what happens then and what sets it, in English and in Latvian, its point)
         let limits = [
             (
                 spec.study_end(),
-                "the study ends",
-                "the last phase deadline",
+                ("the study ends", "pētījums beidzas"),
+                ("the last phase deadline", "pēdējā posma izpildes termiņš"),
                 "p.26",
             ),
             (
                 deleted_by,
-                "identifying data is deleted",
-                "`retention.identifying_data_deleted_by`; the request identifies subjects by personal code",
+                ("identifying data is deleted", "identificējošos datus dzēš"),
+                (
+                    "`retention.identifying_data_deleted_by`; the request identifies subjects by personal code",
+                    "`retention.identifying_data_deleted_by`; pieprasījumā datu subjektus identificē pēc personas koda",
+                ),
                 "p.12.1",
             ),
         ];
-        for (limit, what, source, other) in limits {
+        for (limit, (what, what_lv), (source, source_lv), other) in limits {
             let Some(limit) = limit else { continue };
             if earliest > limit.0 {
                 f.report(&pointer, format!("wave `{name}` falls due on {earliest} at the earliest, after {what} ({limit}, {source}); it cannot be collected (MK403 {point}, {other})"))
+                    .lv(format!("recidīva pārbaudes `{name}` termiņš pienāk ne agrāk kā {earliest}, pēc tam, kad {what_lv} ({limit}, {source_lv}); to nevar veikt (MK403 {})", points_lv(&[point, other])))
                     .points(&[point, other])
                     .help("extend the study to cover the follow-ups, or drop the wave");
                 break;
             } else if latest > limit.0 {
                 f.warn(&pointer, format!("wave `{name}` falls due as late as {latest} for the sample's latest subjects, after {what} ({limit}); their follow-up would be lost (MK403 {point}, {other})"))
+                    .lv(format!("izlases vēlākajiem datu subjektiem recidīva pārbaudes `{name}` termiņš pienāk tikai {latest}, pēc tam, kad {what_lv} ({limit}); viņu recidīva pārbaude netiktu veikta (MK403 {})", points_lv(&[point, other])))
                     .points(&[point, other]);
                 break;
             }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::{Check, Findings, Rule};
-use crate::diagnostic::{Severity, shown};
+use crate::diagnostic::{Lang, Severity, shown, shown_in};
 use crate::model::{Spec, person_key};
 
 pub static RULE: Rule = Rule {
@@ -68,7 +68,8 @@ fn check(spec: &Spec, f: &mut Findings) {
                 f.report(
                     &format!("/external/team/{i}/login"),
                     format!("login `{login}` is also an authorised person's of the Service: a login is either the Service's or the external researcher's, or a member of the team would act in a role of the Service (MK403 p.25.1, p.33.1)"),
-                );
+                )
+                .lv(format!("lietotājvārds `{login}` ir arī dienesta pilnvarotās personas lietotājvārds: lietotājvārds ir vai nu dienesta, vai pētījuma izstrādātāja, citādi komandas loceklis darbotos dienesta lomā (MK403 25.1., 33.1. p.)"));
             }
         }
     }
@@ -84,6 +85,7 @@ fn check(spec: &Spec, f: &mut Findings) {
         let Some(login) = login else {
             if needed {
                 f.report(&pointer, format!("{} has no `login`: a person acts on the study only when signed in as the login the spec binds to them (MK403 p.25.1, p.33.1)", shown(name)))
+                    .lv(format!("personai {} nav `login`: persona pētījumā darbojas tikai tad, ja ir pierakstījusies ar lietotājvārdu, ko specifikācija tai piesaista (MK403 25.1., 33.1. p.)", shown_in(name, Lang::Lv)))
                     .help("add `login: <their sign-in name>`, as the identity provider or `studyflow user add` knows it");
             }
             continue;
@@ -94,6 +96,7 @@ fn check(spec: &Spec, f: &mut Findings) {
                     &format!("{pointer}/login"),
                     format!("login `{login}` is also given to {}: one login names one person, or either could act as the other (MK403 p.25.1)", shown(by_login[login].1)),
                 )
+                .lv(format!("lietotājvārds `{login}` piešķirts arī personai {}: viens lietotājvārds apzīmē vienu personu, citādi katra no tām varētu darboties otras vārdā (MK403 25.1. p.)", shown_in(by_login[login].1, Lang::Lv)))
                 .points(&["p.25.1"]);
             }
             Some(_) => {}
@@ -107,6 +110,7 @@ fn check(spec: &Spec, f: &mut Findings) {
                     &format!("{pointer}/login"),
                     format!("{} is bound to login `{first}` already: one person, one login (MK403 p.25.1)", shown(name)),
                 )
+                .lv(format!("persona {} jau ir piesaistīta lietotājvārdam `{first}`: vienai personai ir viens lietotājvārds (MK403 25.1. p.)", shown_in(name, Lang::Lv)))
                 .points(&["p.25.1"]);
             }
             Some(_) => {}

@@ -179,21 +179,26 @@ impl Findings {
         self.push(self.rule.severity, pointer, message.into())
     }
 
-    /// Reports every item whose text is missing or blank, as "{lead} {what} (MK403 {point})".
-    /// Items are (key under `base`, value, what it must state).
+    /// Reports every item whose text is missing or blank, as "{lead} {what} (MK403 {point})",
+    /// and in Latvian "{lead_lv} {what_lv} (MK403 N. p.)". Items are (key under `base`,
+    /// value, what it must state, the same in Latvian).
     pub fn require_texts(
         &mut self,
         base: &str,
-        items: &[(&str, Option<&str>, &str)],
-        lead: &str,
+        items: &[(&str, Option<&str>, &str, &str)],
+        (lead, lead_lv): (&str, &str),
         point: &str,
     ) {
-        for (key, value, what) in items {
+        for (key, value, what, what_lv) in items {
             if blank(*value) {
                 self.report(
                     &format!("{base}/{key}"),
                     format!("{lead} {what} (MK403 {point})"),
                 )
+                .lv(format!(
+                    "{lead_lv} {what_lv} (MK403 {})",
+                    crate::diagnostic::points_lv(&[point])
+                ))
                 .points(&[point]);
             }
         }
@@ -209,6 +214,12 @@ impl Diagnostic {
     /// Replaces the cited points with the ones this finding rests on.
     pub fn points(&mut self, points: &[&str]) -> &mut Self {
         self.regulation = points.iter().map(|p| (*p).to_owned()).collect();
+        self
+    }
+
+    /// Sets the message in Latvian (every rule's finding has one, for the Latvian pages).
+    pub fn lv(&mut self, message: impl Into<String>) -> &mut Self {
+        self.message_lv = Some(message.into());
         self
     }
 
@@ -257,11 +268,17 @@ fn run_one(
     f.out
 }
 
-/// Runs one rule on a spec (for its tests); a document rule reads the spec's JSON form.
+/// Runs one rule on a spec (for its tests); a document rule reads the spec's JSON form. Every
+/// finding a rule's test provokes is checked to be said in Latvian too.
 #[cfg(test)]
 pub(crate) fn run_rule(rule: &'static Rule, spec: &Spec) -> Vec<Diagnostic> {
     let document = serde_json::to_value(spec).unwrap_or_default();
-    run_one(rule, Some(spec), &document)
+    let found = run_one(rule, Some(spec), &document);
+    for d in &found {
+        let wrong = test_support::latvian_problems(d);
+        assert!(wrong.is_empty(), "{}: {}: {wrong:?}", d.code, d.message);
+    }
+    found
 }
 
 /// Whether a required text says nothing: absent, or only whitespace and invisible format
@@ -414,11 +431,212 @@ retention:
         spec_with(|_| {})
     }
 
+    /// What is wrong with a finding's Latvian, if anything: it is missing, blank or the
+    /// English; it cites other MK403 points than the English, or leaves out a spec key or
+    /// value the English names (in backquotes); or it has common English words outside
+    /// backquotes. (A YAML syntax error and a value serde refuses carry their parser's
+    /// English detail; the Latvian of a value of the wrong form names the pattern, which the
+    /// English leaves to its help, shown on no Latvian page.)
+    pub fn latvian_problems(d: &crate::Diagnostic) -> Vec<String> {
+        let mut wrong = Vec::new();
+        let Some(lv) = d.message_lv.as_deref() else {
+            return vec!["no Latvian".to_owned()];
+        };
+        if lv.trim().is_empty() || lv == d.message {
+            wrong.push(format!("Latvian blank or the English: {lv:?}"));
+        }
+        let points = crate::regulation::cited_points;
+        if points(&d.message) != points(lv) {
+            wrong.push(format!(
+                "cites {:?}, the English {:?}: {lv}",
+                points(lv),
+                points(&d.message)
+            ));
+        }
+        let named = |s: &str| {
+            let mut v: Vec<String> = s.split('`').skip(1).step_by(2).map(str::to_owned).collect();
+            v.sort();
+            v
+        };
+        let mut left = named(lv);
+        for name in named(&d.message) {
+            match left.iter().position(|n| *n == name) {
+                Some(i) => {
+                    left.remove(i);
+                }
+                None => wrong.push(format!("`{name}` not named: {lv}")),
+            }
+        }
+        let parser_detail = d.code == "SF001" || lv.starts_with("nederīga vērtība: ");
+        let words: String = lv.split('`').step_by(2).collect();
+        for w in [
+            " the ", "The ", " and ", " of ", " from ", " with ", " is ", " a ", " not ", " has ",
+        ] {
+            if !parser_detail && words.contains(w) {
+                wrong.push(format!("English {w:?} in {lv:?}"));
+            }
+        }
+        wrong
+    }
+
     /// Codes and pointers of the findings, for compact assertions.
     pub fn found(diags: &[crate::Diagnostic]) -> Vec<(String, &'static str)> {
         diags
             .iter()
             .map(|d| (d.pointer.clone(), d.severity.as_str()))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The code of `text` up to its tests, string and character literals left out.
+    fn code(text: &str) -> String {
+        let text = text.split("#[cfg(test)]").next().unwrap_or(text);
+        let mut out = String::new();
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => {
+                    while let Some(c) = chars.next() {
+                        match c {
+                            '\\' => {
+                                chars.next();
+                            }
+                            '"' => break,
+                            _ => {}
+                        }
+                    }
+                    out.push_str("\"\"");
+                }
+                // A character literal ('x', '\n'), not a lifetime.
+                '\'' => {
+                    let rest: String = chars.clone().take(3).collect();
+                    let skip = if rest.starts_with('\\') {
+                        3
+                    } else if rest.chars().nth(1) == Some('\'') {
+                        2
+                    } else {
+                        0
+                    };
+                    for _ in 0..skip {
+                        chars.next();
+                    }
+                    out.push_str(if skip > 0 { "' '" } else { "'" });
+                }
+                '/' if chars.peek() == Some(&'/') => {
+                    for c in chars.by_ref() {
+                        if c == '\n' {
+                            out.push('\n');
+                            break;
+                        }
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        out
+    }
+
+    /// Every finding a rule reports is given its Latvian where it is reported: each
+    /// `.report(…)` and `.warn(…)` of the rules' code chains `.lv(…)` (the tests and the corpus
+    /// check what is said; this, that no branch they do not reach was forgotten).
+    #[test]
+    fn every_report_chains_its_latvian() {
+        let sources = [
+            ("mod.rs", include_str!("mod.rs")),
+            ("anonymisation.rs", include_str!("anonymisation.rs")),
+            (
+                "application_complete.rs",
+                include_str!("application_complete.rs"),
+            ),
+            (
+                "authorised_persons.rs",
+                include_str!("authorised_persons.rs"),
+            ),
+            ("contract_and_nda.rs", include_str!("contract_and_nda.rs")),
+            ("date_ranges.rs", include_str!("date_ranges.rs")),
+            ("direct_contact.rs", include_str!("direct_contact.rs")),
+            ("ethics_review.rs", include_str!("ethics_review.rs")),
+            (
+                "external_application.rs",
+                include_str!("external_application.rs"),
+            ),
+            ("external_team.rs", include_str!("external_team.rs")),
+            (
+                "field_justification.rs",
+                include_str!("field_justification.rs"),
+            ),
+            ("field_source.rs", include_str!("field_source.rs")),
+            ("follow_up.rs", include_str!("follow_up.rs")),
+            ("logins.rs", include_str!("logins.rs")),
+            ("no_identifiers.rs", include_str!("no_identifiers.rs")),
+            (
+                "personal_data_types.rs",
+                include_str!("personal_data_types.rs"),
+            ),
+            ("phases.rs", include_str!("phases.rs")),
+            ("prison_notice.rs", include_str!("prison_notice.rs")),
+            (
+                "request_identifiers.rs",
+                include_str!("request_identifiers.rs"),
+            ),
+            (
+                "research_programme.rs",
+                include_str!("research_programme.rs"),
+            ),
+            ("retention.rs", include_str!("retention.rs")),
+            ("secure_exchange.rs", include_str!("secure_exchange.rs")),
+            ("security_measures.rs", include_str!("security_measures.rs")),
+        ];
+        assert_eq!(
+            sources.len(),
+            super::RULES.len() + 1,
+            "a rule's file is not listed"
+        );
+        let mut reports = 0;
+        let mut forgotten = Vec::new();
+        for (file, text) in sources {
+            let code = code(text);
+            // (`Findings::push` makes the diagnostic each report then says.)
+            let made = if file == "mod.rs" {
+                "\0"
+            } else {
+                "Diagnostic::new("
+            };
+            let calls = code
+                .match_indices(".report(")
+                .chain(code.match_indices(".warn("))
+                .chain(code.match_indices(made));
+            for (at, call) in calls {
+                // The chain: up to the `;`, `,` or `}` that ends it at the call's own depth.
+                let mut depth = 0i32;
+                let mut end = code.len();
+                for (i, c) in code[at + call.len() - 1..].char_indices() {
+                    match c {
+                        '(' | '[' | '{' => depth += 1,
+                        ')' | ']' => depth -= 1,
+                        '}' if depth == 0 => {
+                            end = at + call.len() - 1 + i;
+                            break;
+                        }
+                        '}' => depth -= 1,
+                        ';' | ',' if depth == 0 => {
+                            end = at + call.len() - 1 + i;
+                            break;
+                        }
+                        _ => {}
+                    }
+                }
+                let chain = &code[at..end];
+                reports += 1;
+                if !chain.contains(".lv(") && !chain.contains(".with_latvian(") {
+                    let line = code[..at].lines().count();
+                    forgotten.push(format!("{file} (about line {line}): {chain}"));
+                }
+            }
+        }
+        assert!(forgotten.is_empty(), "{}", forgotten.join("\n\n"));
+        assert!(reports > 100, "{reports}");
     }
 }

@@ -36,17 +36,20 @@ fn walk<'v>(value: &'v Value, path: &mut Vec<Segment<'v>>, f: &mut Findings) {
     match value {
         Value::String(s) if looks_like_personal_code(s) => {
             f.report(&pointer(path), "this value looks like a personal code; a spec must not contain data about data subjects (MK403 p.21, p.25.3)")
+                .lv("šī vērtība izskatās pēc personas koda; specifikācijā nedrīkst būt informācija par datu subjektiem (MK403 21., 25.3. p.)")
                 .help("remove it; personal codes come from the Service IS during acquisition, never from the spec");
         }
         Value::Number(n) if crate::diagnostic::number_looks_like_personal_code(n) => {
             f.report(&pointer(path), "this number looks like a personal code; a spec must not contain data about data subjects (MK403 p.21, p.25.3)")
+                .lv("šis skaitlis izskatās pēc personas koda; specifikācijā nedrīkst būt informācija par datu subjektiem (MK403 21., 25.3. p.)")
                 .help("remove it; personal codes come from the Service IS during acquisition, never from the spec");
         }
         Value::Object(map) => {
             for (k, child) in map {
                 path.push(Segment::Key(k));
                 if looks_like_personal_code(k) {
-                    f.report(&pointer(path), "this key looks like a personal code; a spec must not contain data about data subjects (MK403 p.21, p.25.3)");
+                    f.report(&pointer(path), "this key looks like a personal code; a spec must not contain data about data subjects (MK403 p.21, p.25.3)")
+                        .lv("šī atslēga izskatās pēc personas koda; specifikācijā nedrīkst būt informācija par datu subjektiem (MK403 21., 25.3. p.)");
                 }
                 walk(child, path, f);
                 path.pop();
@@ -78,6 +81,7 @@ pub(crate) fn in_comments(src: &SourceText<'_>, text: &str) -> Vec<Diagnostic> {
                     RULE.severity,
                     "this comment looks like it holds a personal code; a spec must not contain data about data subjects, not even in a comment (MK403 p.21, p.25.3)",
                 )
+                .with_latvian("šķiet, ka šajā komentārā ir personas kods; specifikācijā nedrīkst būt informācija par datu subjektiem, pat ne komentārā (MK403 21., 25.3. p.)")
                 .citing(RULE.points.iter().copied())
                 .with_span(src.span_bytes(start + s, start + e))
                 .with_help("remove it from the comment; the file's history keeps it too, so rewrite that history if the spec is in version control"),

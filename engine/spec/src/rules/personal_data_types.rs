@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use super::{Check, Findings, Rule};
 use crate::catalogue::{self, PersonalDataType, Source};
-use crate::diagnostic::Severity;
+use crate::diagnostic::{Severity, points_lv};
 use crate::model::{Exchange, Spec};
 
 pub static RULE: Rule = Rule {
@@ -25,7 +25,8 @@ a warning: p.3.5 asks for the types *needed*.",
 };
 
 fn check(spec: &Spec, f: &mut Findings) {
-    let mut implied: Vec<(PersonalDataType, String)> = Vec::new();
+    // Each type the spec implies, and why, in English and in Latvian.
+    let mut implied: Vec<(PersonalDataType, String, String)> = Vec::new();
     let requested = spec.requested_fields();
     // A request by secure electronic means states the personal-data types it asks for (p.12.3).
     let secure = |source: Source| {
@@ -47,14 +48,22 @@ fn check(spec: &Spec, f: &mut Findings) {
                 Source::ServiceIs => "p.9",
                 other => other.point(),
             });
-            let how = if secure(field.source) {
-                " by secure electronic means, whose request states the personal-data types (p.12.3)"
+            let (how, how_lv) = if secure(field.source) {
+                (
+                    " by secure electronic means, whose request states the personal-data types (p.12.3)",
+                    " drošā elektroniskā veidā, un šādā pieprasījumā norāda personas datu veidus (12.3. p.)",
+                )
             } else {
-                ""
+                ("", "")
             };
             implied.push((
                 entry.data_type,
                 format!("`{}` ({point}) is requested{how}", field.key),
+                format!(
+                    "tiek pieprasīts `{}` ({}){how_lv}",
+                    field.key,
+                    points_lv(&[point])
+                ),
             ));
         }
     }
@@ -64,7 +73,11 @@ fn check(spec: &Spec, f: &mut Findings) {
             PersonalDataType::PersonalCode,
             PersonalDataType::ProceedingIdentifiers,
         ] {
-            implied.push((t, "requests to the Information Centre or the Prison Administration identify subjects by them (MK403 p.12)".into()));
+            implied.push((
+                t,
+                "requests to the Information Centre or the Prison Administration identify subjects by them (MK403 p.12)".into(),
+                "pieprasījumos Informācijas centram vai Ieslodzījuma vietu pārvaldei datu subjektus identificē pēc tiem (MK403 12. p.)".into(),
+            ));
         }
     }
     if let Some(fu) = &spec.follow_up {
@@ -73,27 +86,31 @@ fn check(spec: &Spec, f: &mut Findings) {
                 implied.push((
                     PersonalDataType::CriminalRecords,
                     "follow-ups request Punishment Register data (MK403 p.19)".into(),
+                    "recidīva pārbaudēs pieprasa Sodu reģistra informāciju (MK403 19. p.)".into(),
                 ));
             }
         }
         implied.push((
             PersonalDataType::PersonalCode,
             "follow-up requests identify subjects by personal code (MK403 p.12.1, p.19)".into(),
+            "recidīva pārbaužu pieprasījumos datu subjektus identificē pēc personas koda (MK403 12.1., 19. p.)".into(),
         ));
     }
     if spec.direct_contact.is_some() {
         implied.push((
             PersonalDataType::ContactDetails,
             "direct contact transfers contact details (MK403 p.32)".into(),
+            "tiešai saziņai nodod kontaktinformāciju (MK403 32. p.)".into(),
         ));
     }
     let declared: BTreeSet<PersonalDataType> = spec.personal_data_types.iter().copied().collect();
     if spec.personal_data_types.is_empty() && !implied.is_empty() {
-        let needed: BTreeSet<&str> = implied.iter().map(|(t, _)| t.key()).collect();
+        let needed: BTreeSet<&str> = implied.iter().map(|(t, _, _)| t.key()).collect();
         f.report(
             "/personal_data_types",
             "the study processes personal data, so the application must state the personal-data types (MK403 p.3.5)",
         )
+        .lv("pētījumā apstrādā personas datus, tāpēc pieteikumā jānorāda personas datu veidi (MK403 3.5. p.)")
         .help(format!(
             "declare `personal_data_types: [{}]`",
             needed.into_iter().collect::<Vec<_>>().join(", ")
@@ -101,7 +118,7 @@ fn check(spec: &Spec, f: &mut Findings) {
         return;
     }
     let mut reported = BTreeSet::new();
-    for (t, why) in &implied {
+    for (t, why, why_lv) in &implied {
         if !declared.contains(t) && reported.insert(*t) {
             // The message names p.3.5 and what the reason rests on; the field says the same.
             let message = format!(
@@ -111,11 +128,15 @@ fn check(spec: &Spec, f: &mut Findings) {
             let points = crate::diagnostic::points_in(&message);
             let points: Vec<&str> = points.iter().map(String::as_str).collect();
             f.report("/personal_data_types", message)
+                .lv(format!(
+                    "personas datu veidu `{}` apstrādā, bet tas nav norādīts (MK403 3.5. p.): {why_lv}",
+                    t.key()
+                ))
                 .points(&points)
                 .help(format!("add `{}` to `personal_data_types`", t.key()));
         }
     }
-    let used: BTreeSet<PersonalDataType> = implied.iter().map(|(t, _)| *t).collect();
+    let used: BTreeSet<PersonalDataType> = implied.iter().map(|(t, _, _)| *t).collect();
     for (i, t) in spec.personal_data_types.iter().enumerate() {
         // Survey answers come from the subjects themselves, not from the data scope.
         let survey = *t == PersonalDataType::SurveyResponses && spec.direct_contact.is_some();
@@ -124,6 +145,10 @@ fn check(spec: &Spec, f: &mut Findings) {
                 &format!("/personal_data_types/{i}"),
                 format!("`{}` is declared but nothing in the spec processes it", t.key()),
             )
+            .lv(format!(
+                "personas datu veids `{}` ir norādīts, bet specifikācijā nekas to neapstrādā",
+                t.key()
+            ))
             .help("declare only the types the study needs (MK403 p.3.5), or request the fields that carry it");
         }
     }

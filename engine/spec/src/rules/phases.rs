@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::{Check, Findings, Rule};
-use crate::diagnostic::{Severity, shown};
+use crate::diagnostic::{Lang, Severity, points_lv, shown, shown_in};
 use crate::model::{Spec, Stage};
 
 pub static RULE: Rule = Rule {
@@ -35,7 +35,7 @@ fn check(spec: &Spec, f: &mut Findings) {
     let publication = spec.publication.as_ref().and_then(|p| p.planned_date);
     for (i, phase) in spec.phases().iter().enumerate() {
         for (j, stage) in phase.covers.iter().enumerate() {
-            if let Some((missing, point)) = stage_missing(spec, *stage) {
+            if let Some((missing, missing_lv, point)) = stage_missing(spec, *stage) {
                 f.report(
                     &format!("/phases/{i}/covers/{j}"),
                     format!(
@@ -44,6 +44,12 @@ fn check(spec: &Spec, f: &mut Findings) {
                         stage.as_str()
                     ),
                 )
+                .lv(format!(
+                    "posms {} aptver plāna stadiju `{}`, bet pētījumam {missing_lv} (MK403 {})",
+                    shown_in(&phase.id, Lang::Lv),
+                    stage.as_str(),
+                    points_lv(&["p.3.4", point])
+                ))
                 .points(&["p.3.4", point])
                 .help("remove the stage from `covers`, or add what it needs to the spec");
             }
@@ -57,6 +63,11 @@ fn check(spec: &Spec, f: &mut Findings) {
                     first + 1
                 ),
             )
+            .lv(format!(
+                "posma identifikators {} jau ir izmantots {}. posmam",
+                shown_in(&phase.id, Lang::Lv),
+                first + 1
+            ))
             .points(&["p.3.4"])
             .help("give every phase its own id");
         }
@@ -70,6 +81,10 @@ fn check(spec: &Spec, f: &mut Findings) {
                     shown(&phase.id)
                 ),
             )
+            .lv(format!(
+                "posma {} izpildes termiņš ({deadline}) ir pirms tā sākuma ({start})",
+                shown_in(&phase.id, Lang::Lv)
+            ))
             .points(&["p.3.4"]);
         }
         if let (Some(deadline), Some(p)) = (phase.deadline, publication)
@@ -96,6 +111,12 @@ fn check(spec: &Spec, f: &mut Findings) {
                             stage.as_str()
                         ),
                     )
+                    .lv(format!(
+                        "posms {} aptver `{}`, un tā izpildes termiņš ({deadline}) ir pēc plānotās publicēšanas ({p}): publicējamo rezultātu vēl nebūtu (MK403 {})",
+                        shown_in(&phase.id, Lang::Lv),
+                        stage.as_str(),
+                        points_lv(&["p.3.4", point])
+                    ))
                     .points(&["p.3.4", point])
                     .help("end the phase by the publication, or move the publication");
                 }
@@ -107,6 +128,10 @@ fn check(spec: &Spec, f: &mut Findings) {
                             shown(&phase.id)
                         ),
                     )
+                    .lv(format!(
+                        "posma {} izpildes termiņš ({deadline}) ir pēc plānotās publicēšanas ({p}), un tā `covers` nenorāda, vai tajā top publicējamie rezultāti vai tajā tos izplata (MK403 3.4., 22.5.–22.7. p.)",
+                        shown_in(&phase.id, Lang::Lv)
+                    ))
                     .points(&["p.3.4", "p.22.5", "p.22.6", "p.22.7"])
                     .help("add `covers`: a phase of `analysis` or `report` ends by the publication; dissemination (`presentation`) may go on after it (p.22.7)");
                 }
@@ -116,23 +141,34 @@ fn check(spec: &Spec, f: &mut Findings) {
     }
 }
 
-/// Why the study has no steps of `stage`, if it has none, and the point the stage rests on.
-fn stage_missing(spec: &Spec, stage: Stage) -> Option<(&'static str, &'static str)> {
+/// Why the study has no steps of `stage`, if it has none (in English, and in Latvian after
+/// "pētījumam"), and the point the stage rests on.
+fn stage_missing(spec: &Spec, stage: Stage) -> Option<(&'static str, &'static str, &'static str)> {
     match stage {
-        Stage::FollowUp if spec.follow_up.is_none() => Some(("no `follow_up`", "p.19")),
-        Stage::Contact if spec.direct_contact.is_none() => Some(("no `direct_contact`", "p.31")),
+        Stage::FollowUp if spec.follow_up.is_none() => {
+            Some(("no `follow_up`", "nav `follow_up`", "p.19"))
+        }
+        Stage::Contact if spec.direct_contact.is_none() => {
+            Some(("no `direct_contact`", "nav `direct_contact`", "p.31"))
+        }
         // An external researcher's study whose `external` section is not written (yet): SF130
         // says what it must state; a second finding here would be about the same gap.
-        Stage::Transfer if spec.external.is_none() && !spec.is_external() => {
-            Some(("no external researcher to transfer to", "p.30"))
-        }
+        Stage::Transfer if spec.external.is_none() && !spec.is_external() => Some((
+            "no external researcher to transfer to",
+            "nav pētījuma izstrādātāja, kam nodot informāciju",
+            "p.30",
+        )),
         Stage::Supplementation
             if spec
                 .data_scope
                 .as_ref()
                 .is_none_or(|d| d.other_systems.is_empty()) =>
         {
-            Some(("no `data_scope.other_systems`", "p.23"))
+            Some((
+                "no `data_scope.other_systems`",
+                "nav `data_scope.other_systems`",
+                "p.23",
+            ))
         }
         _ => None,
     }

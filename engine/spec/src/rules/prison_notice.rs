@@ -33,6 +33,7 @@ fn check(spec: &Spec, f: &mut Findings) {
             "/publication"
         };
         f.report(pointer, "Prison Administration data is requested but there is no planned publication date, so the notice due 10 working days before publication cannot be scheduled (MK403 p.8)")
+            .lv("tiek pieprasīta Ieslodzījuma vietu pārvaldes informācija, bet nav plānotā publicēšanas datuma, tāpēc nevar ieplānot iepazīstināšanu ar pētījuma rezultātiem, kas jāveic ne vēlāk kā 10 darbdienas pirms to publicēšanas (MK403 8. p.)")
             .help("add `publication: {planned_date: YYYY-MM-DD}`");
     }
 }

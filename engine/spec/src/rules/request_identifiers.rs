@@ -37,6 +37,7 @@ fn check(spec: &Spec, f: &mut Findings) {
     };
     if !has("personal_code") {
         f.report(pointer, "requests to the Information Centre or the Prison Administration identify subjects by personal code, and their answers are linked by it, but the Service IS does not supply `personal_code` (MK403 p.12.1, p.17.2)")
+            .lv("pieprasījumos Informācijas centram vai Ieslodzījuma vietu pārvaldei datu subjektus identificē pēc personas koda, un pēc tā apvieno saņemto informāciju, bet dienesta informācijas sistēma nesniedz `personal_code` (MK403 12.1., 17.2. p.)")
             .points(&["p.12.1", "p.17.2"])
             .help("request `personal_code` from the Service IS; it is deleted right after linkage (MK403 p.17.3)");
     }
@@ -49,11 +50,13 @@ fn check(spec: &Spec, f: &mut Findings) {
     .any(|k| has(k))
     {
         f.report(pointer, "a request to the Information Centre or the Prison Administration names the subject's criminal proceeding, court ruling or prosecutor's decision number, but the Service IS supplies no `proceeding_number`, `court_ruling_number` or `prosecutor_decision_number` (MK403 p.11, p.12.2)")
+            .lv("pieprasījumā Informācijas centram vai Ieslodzījuma vietu pārvaldei norāda datu subjekta kriminālprocesa numuru, tiesas nolēmuma numuru vai prokurora lēmuma numuru, bet dienesta informācijas sistēma nesniedz ne `proceeding_number`, ne `court_ruling_number`, ne `prosecutor_decision_number` (MK403 11., 12.2. p.)")
             .points(&["p.11", "p.12.2"])
             .help("request `proceeding_number` from the Service IS");
     }
     if has("personal_code") && !has("previous_personal_code") {
         f.warn(pointer, "subjects whose personal code changed cannot be matched without `previous_personal_code` (MK403 p.12.1)")
+            .lv("datu subjektus, kuru personas kods ir mainīts, bez `previous_personal_code` nevar sasaistīt (MK403 12.1. p.)")
             .points(&["p.12.1"])
             .help("request `previous_personal_code` from the Service IS");
     }

@@ -28,15 +28,29 @@ fn check(spec: &Spec, f: &mut Findings) {
     f.require_texts(
         "/external/state_research_programme",
         &[
-            ("programme", p.programme.as_deref(), "the programme's name"),
-            ("project", p.project.as_deref(), "the project's name"),
+            (
+                "programme",
+                p.programme.as_deref(),
+                "the programme's name",
+                "valsts pētījumu programmas nosaukums",
+            ),
+            (
+                "project",
+                p.project.as_deref(),
+                "the project's name",
+                "projekta nosaukums",
+            ),
             (
                 "registration_number",
                 p.registration_number.as_deref(),
                 "the project's registration number",
+                "projekta reģistrācijas numurs",
             ),
         ],
-        "a study within a state research programme must state",
+        (
+            "a study within a state research programme must state",
+            "pētījumam, ko īsteno valsts pētījumu programmas ietvaros, jānorāda",
+        ),
         "p.4.3",
     );
 }

@@ -1,7 +1,7 @@
 //! SF170: retention of anonymised and identifying data (MK403 p.26, p.27, p.34, p.35).
 
 use super::{Check, Findings, Rule};
-use crate::diagnostic::Severity;
+use crate::diagnostic::{Severity, points_lv};
 use crate::model::{Keep, RetentionTerm, Spec};
 
 pub static RULE: Rule = Rule {
@@ -28,6 +28,10 @@ fn term(f: &mut Findings, pointer: &str, t: &RetentionTerm, point: &'static str)
             &format!("{pointer}/until"),
             format!("`keep: until_date` needs the date in `until` (MK403 {point})"),
         )
+        .lv(format!(
+            "`keep: until_date` prasa datumu laukā `until` (MK403 {})",
+            points_lv(&[point])
+        ))
         .points(&[point]);
     }
     if t.keep != Keep::UntilDate && t.until.is_some() {
@@ -35,6 +39,7 @@ fn term(f: &mut Findings, pointer: &str, t: &RetentionTerm, point: &'static str)
             &format!("{pointer}/until"),
             "`until` is ignored unless `keep` is `until_date`",
         )
+        .lv("`until` netiek ņemts vērā, ja `keep` nav `until_date`")
         .points(&[point]);
     }
 }
@@ -45,6 +50,7 @@ fn check(spec: &Spec, f: &mut Findings) {
     match &r.anonymised_data {
         None => {
             f.report("/retention/anonymised_data", "state how long the anonymised data is kept: permanently, until the study ends, or until a date (MK403 p.27)")
+                .lv("norādiet, cik ilgi glabā anonimizēto informāciju: pastāvīgi, līdz pētījuma beigām vai līdz noteiktam datumam (MK403 27. p.)")
                 .points(&["p.27"]);
         }
         Some(t) => {
@@ -58,6 +64,9 @@ fn check(spec: &Spec, f: &mut Findings) {
                         "anonymised data would be deleted ({until}) before the study ends ({end})"
                     ),
                 )
+                .lv(format!(
+                    "anonimizētā informācija tiktu dzēsta ({until}) pirms pētījuma beigām ({end})"
+                ))
                 .points(&["p.27"]);
             }
         }
@@ -66,6 +75,7 @@ fn check(spec: &Spec, f: &mut Findings) {
         && by > end
     {
         f.report("/retention/identifying_data_deleted_by", format!("identifying data may be kept no later than the study's completion ({end}, the last phase deadline), not until {by} (MK403 p.26, p.34)"))
+            .lv(format!("identificējošos datus drīkst glabāt ne ilgāk kā līdz pētījuma pabeigšanai ({end}, pēdējā posma izpildes termiņš), nevis līdz {by} (MK403 26., 34. p.)"))
             .points(&["p.26", "p.34"]);
     }
     if spec.external.is_none() {
@@ -74,6 +84,7 @@ fn check(spec: &Spec, f: &mut Findings) {
                 "/retention/external_researcher_copy",
                 "a Service study has no external researcher's copy",
             )
+            .lv("dienesta pētījumā nav pētījuma izstrādātāja kopijas")
             .points(&["p.35"]);
         }
         return;
@@ -81,12 +92,14 @@ fn check(spec: &Spec, f: &mut Findings) {
     match &r.external_researcher_copy {
         None => {
             f.report("/retention/external_researcher_copy", "state how long the external researcher keeps the anonymised data: until the study ends or the contract's term (MK403 p.35)")
+                .lv("norādiet, cik ilgi pētījuma izstrādātājs glabā anonimizēto informāciju: līdz pētījuma īstenošanas beigām vai līdz līgumā noteiktajam termiņam (MK403 35. p.)")
                 .points(&["p.35"]);
         }
         Some(t) => {
             term(f, "/retention/external_researcher_copy", t, "p.35");
             if t.keep == Keep::Permanent {
                 f.report("/retention/external_researcher_copy/keep", "an external researcher keeps the data only until the study ends or the contract's term, never permanently (MK403 p.35)")
+                    .lv("pētījuma izstrādātājs informāciju glabā tikai līdz pētījuma īstenošanas beigām vai līdz līgumā noteiktajam termiņam, nekad pastāvīgi (MK403 35. p.)")
                     .points(&["p.35"]);
             }
             let term_end = spec
@@ -98,6 +111,7 @@ fn check(spec: &Spec, f: &mut Findings) {
                 && until > term_end
             {
                 f.report("/retention/external_researcher_copy/until", format!("the external copy is kept ({until}) past the contract's term ({term_end}) (MK403 p.35)"))
+                    .lv(format!("pētījuma izstrādātāja kopiju glabā ({until}) ilgāk par līgumā noteikto termiņu ({term_end}) (MK403 35. p.)"))
                     .points(&["p.35"]);
             }
         }

@@ -30,6 +30,7 @@ fn check(spec: &Spec, f: &mut Findings) {
         && blank(ic.automation_not_possible_because.as_deref())
     {
         f.warn("/data_scope/information_centre/automation_not_possible_because", "secure electronic exchange is for when automated exchange is not possible; say why it is not (MK403 p.10)")
+            .lv("informācijas apmaiņu drošā elektroniskā veidā veic, ja automatizēta informācijas apmaiņa nav iespējama; norādiet, kāpēc tā nav iespējama (MK403 10. p.)")
             .points(&["p.10"]);
     }
     let Some(pa) = &scope.prison_administration else {
@@ -40,11 +41,13 @@ fn check(spec: &Spec, f: &mut Findings) {
     }
     if blank(pa.automation_not_possible_because.as_deref()) {
         f.warn("/data_scope/prison_administration/automation_not_possible_because", "secure electronic exchange is for when automated exchange is not possible; say why it is not (MK403 p.10, p.14.2)")
+            .lv("informācijas apmaiņu drošā elektroniskā veidā veic, ja automatizēta informācijas apmaiņa nav iespējama; norādiet, kāpēc tā nav iespējama (MK403 10., 14.2. p.)")
             .points(&["p.10", "p.14.2"]);
     }
     let base = "/data_scope/prison_administration/agreement";
     let Some(a) = &pa.agreement else {
         f.report(base, "secure electronic exchange with the Prison Administration needs an agreed data volume, availability and delivery deadlines (MK403 p.14.2)")
+            .lv("informācijas apmaiņai ar Ieslodzījuma vietu pārvaldi drošā elektroniskā veidā vispirms jāvienojas par nepieciešamo datu apjomu, pieejamību un datu iesniegšanas termiņiem (MK403 14.2. p.)")
             .points(&["p.14.2"])
             .help("add `agreement:` with `volume`, `availability`, `delivery_deadlines` and `resources_assessed: true`");
         return;
@@ -52,23 +55,31 @@ fn check(spec: &Spec, f: &mut Findings) {
     f.require_texts(
         base,
         &[
-            ("volume", a.volume.as_deref(), "the agreed data volume"),
+            (
+                "volume",
+                a.volume.as_deref(),
+                "the agreed data volume",
+                "saskaņotais datu apjoms",
+            ),
             (
                 "availability",
                 a.availability.as_deref(),
                 "the agreed availability of the data",
+                "saskaņotā datu pieejamība",
             ),
             (
                 "delivery_deadlines",
                 a.delivery_deadlines.as_deref(),
                 "the agreed delivery deadlines",
+                "saskaņotie datu iesniegšanas termiņi",
             ),
         ],
-        "the agreement must state",
+        ("the agreement must state", "par vienošanos jānorāda"),
         "p.14.2",
     );
     if a.resources_assessed != Some(true) {
         f.report(&format!("{base}/resources_assessed"), "the Prison Administration's resources must be assessed before secure electronic exchange (MK403 p.14.2)")
+            .lv("pirms informācijas apmaiņas drošā elektroniskā veidā jāizvērtē Ieslodzījuma vietu pārvaldes resursi (MK403 14.2. p.)")
             .points(&["p.14.2"]);
     }
 }

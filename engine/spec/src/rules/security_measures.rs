@@ -25,6 +25,7 @@ fn check(spec: &Spec, f: &mut Findings) {
     let base = "/external/security_measures";
     let Some(m) = &ext.security_measures else {
         f.report(base, "an external study must state its security measures (MK403 p.33.3–33.5)")
+            .lv("pētījumam, ko veic pētījuma izstrādātājs, jānorāda drošības pasākumi (MK403 33.3.–33.5. p.)")
             .help("add `security_measures: {device_protection: multi_factor, antivirus_up_to_date: true, network_security: <tools>}`");
         return;
     };
@@ -33,6 +34,7 @@ fn check(spec: &Spec, f: &mut Findings) {
             &format!("{base}/device_protection"),
             "devices must be protected by passwords or multi-factor authentication (MK403 p.33.3)",
         )
+        .lv("ierīcēm jābūt aizsargātām ar parolēm vai piekļuvei ierīcē glabātajai informācijai jābūt iespējamai tikai pēc daudzfaktoru autentifikācijas (MK403 33.3. p.)")
         .points(&["p.33.3"]);
     }
     if m.antivirus_up_to_date != Some(true) {
@@ -40,6 +42,7 @@ fn check(spec: &Spec, f: &mut Findings) {
             &format!("{base}/antivirus_up_to_date"),
             "antivirus software must be installed and kept up to date (MK403 p.33.4)",
         )
+        .lv("iekārtām jābūt pretvīrusu funkcionalitātei, kas tiek regulāri atjaunināta (MK403 33.4. p.)")
         .points(&["p.33.4"]);
     }
     if blank(m.network_security.as_deref()) {
@@ -47,6 +50,7 @@ fn check(spec: &Spec, f: &mut Findings) {
             &format!("{base}/network_security"),
             "state the network security tools used (MK403 p.33.5)",
         )
+        .lv("norādiet izmantotos tīkla drošības instrumentus (MK403 33.5. p.)")
         .points(&["p.33.5"]);
     }
 }
