@@ -524,12 +524,12 @@ struct Finding {
     severity: &'static str,
     code: &'static str,
     name: &'static str,
+    /// The message in the page's language (every layer of the checker says each finding in
+    /// Latvian and English).
     message: String,
-    /// The message in Latvian, where the layer says it so (the YAML limits, the schema).
-    message_lv: Option<String>,
-    /// What the finding's rule checks, in Latvian: shown before the (English) message on a
-    /// Latvian page when the message has no Latvian.
-    summary_lv: &'static str,
+    /// The message is English on a page that is not (a finding without its Latvian): marked
+    /// `lang="en"` (WCAG 3.1.2).
+    english: bool,
     regulation: Vec<String>,
 }
 
@@ -537,27 +537,38 @@ fn today(app: &App) -> jiff::civil::Date {
     riga_date(from_micros(app.engine.now()))
 }
 
-/// A spec's findings through every layer (YAML, schema, rules, plan), where they are, and the
-/// plan when it compiled.
-fn check(app: &App, spec: &[u8]) -> (Vec<Finding>, Option<studyflow_plan::Plan>) {
+/// A spec's findings through every layer (YAML, schema, rules, plan), where they are, said in
+/// `lang`, and the plan when it compiled.
+fn check(app: &App, spec: &[u8], lang: Lang) -> (Vec<Finding>, Option<studyflow_plan::Plan>) {
     let checked = studyflow_plan::check(spec, &app.engine.calendar, Some(today(app)));
     let findings = checked
         .checked
         .diagnostics
         .iter()
-        .map(|d| Finding {
-            line: d.span.map_or(1, |s| s.line),
-            column: d.span.map_or(1, |s| s.column),
-            severity: d.severity.as_str(),
-            code: d.code,
-            name: d.name,
-            message: d.message.clone(),
-            message_lv: d.message_lv.clone(),
-            summary_lv: studyflow_plan::rule_doc(d.code).map_or("", |r| r.summary_lv),
-            regulation: d.regulation.clone(),
+        .map(|d| {
+            let (message, english) = said_in(d, lang);
+            Finding {
+                line: d.span.map_or(1, |s| s.line),
+                column: d.span.map_or(1, |s| s.column),
+                severity: d.severity.as_str(),
+                code: d.code,
+                name: d.name,
+                message,
+                english,
+                regulation: d.regulation.clone(),
+            }
         })
         .collect();
     (findings, checked.plan)
+}
+
+/// A finding's message in `lang`, and whether it is English on a page that is not.
+fn said_in(d: &studyflow_spec::Diagnostic, lang: Lang) -> (String, bool) {
+    match (lang, &d.message_lv) {
+        (Lang::Lv, Some(latvian)) => (latvian.clone(), false),
+        (Lang::Lv, None) => (d.message.clone(), true),
+        (Lang::En, _) => (d.message.clone(), false),
+    }
 }
 
 /// What an approver reads before approving: the version, its plan hash, each step's data
@@ -579,7 +590,7 @@ async fn review_page(
     problem: Option<String>,
 ) -> Result<Response> {
     let r = app.engine.review(id, &v.who).await?;
-    let (findings, plan) = check(app, &r.version.spec);
+    let (findings, plan) = check(app, &r.version.spec, v.chosen.lang);
     let steps: Vec<PlanStep> = plan
         .as_ref()
         .and_then(|p| {
@@ -605,7 +616,7 @@ async fn review_page(
     // classes, deadlines, points) and the spec's text.
     let amendment = match (&r.in_force, &plan) {
         (Some(before), Some(after)) => {
-            let (_, old_plan) = check(app, &before.spec);
+            let (_, old_plan) = check(app, &before.spec, v.chosen.lang);
             let plan_diff = old_plan.map(|old| studyflow_plan::diff::plans(&old, after));
             let text = studyflow_plan::diff::lines(
                 &String::from_utf8_lossy(&before.spec),
@@ -1561,7 +1572,7 @@ async fn submit(State(app): State<Arc<App>>, a: Acting<SpecForm>) -> Result<Resp
     match done {
         Ok((study, _, _)) => Ok(see_other(&format!("/studies/{study}?done=submitted"))),
         Err(studyflow_runtime::EngineError::Invalid(_)) => {
-            let (findings, _) = check(&app, a.form.spec.as_bytes());
+            let (findings, _) = check(&app, a.form.spec.as_bytes(), a.viewer.chosen.lang);
             let errors: Vec<_> = findings
                 .into_iter()
                 .filter(|f| f.severity == "error")
@@ -1587,7 +1598,7 @@ async fn validate_page(v: Viewer) -> Response {
 
 /// Every finding of a pasted spec at its line, as `studyflow validate` reports them.
 async fn validate(State(app): State<Arc<App>>, a: Acting<SpecForm>) -> Response {
-    let (findings, _) = check(&app, a.form.spec.as_bytes());
+    let (findings, _) = check(&app, a.form.spec.as_bytes(), a.viewer.chosen.lang);
     let errors = findings.iter().filter(|f| f.severity == "error").count();
     let warnings = findings.iter().filter(|f| f.severity == "warning").count();
     render(
@@ -1699,4 +1710,23 @@ pub(super) fn diagnostic_line(d: &serde_json::Value) -> String {
         d.get("code").and_then(|c| c.as_str()).unwrap_or(""),
         d.get("message").and_then(|m| m.as_str()).unwrap_or("")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Latvian page says the checker's Latvian; only a finding without it is English there,
+    /// and marked so.
+    #[test]
+    fn a_finding_is_said_in_the_pages_language() {
+        let checked = studyflow_spec::check(b"id: [a, list]\n");
+        let d = &checked.diagnostics[0];
+        let latvian = d.message_lv.clone().unwrap();
+        assert_eq!(said_in(d, Lang::Lv), (latvian, false));
+        assert_eq!(said_in(d, Lang::En), (d.message.clone(), false));
+        let mut english_only = d.clone();
+        english_only.message_lv = None;
+        assert_eq!(said_in(&english_only, Lang::Lv), (d.message.clone(), true));
+    }
 }
