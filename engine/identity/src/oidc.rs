@@ -4,21 +4,29 @@
 //! issuer, audience, expiry (on the engine's clock), nonce — before an [`Identity`] is made of
 //! them: login `preferred_username` (the login specs bind, SF142), issuer, subject.
 //!
-//! Pending sign-ins (state, nonce, PKCE verifier) are kept in this process for 10 minutes and
-//! used once: the provider's answer must come back to the server that sent the person there.
+//! What sign-ins need kept is in the store, shared by every server of an installation, so
+//! several servers can stand behind one address without sticky sessions: a pending sign-in
+//! (state, nonce, PKCE verifier; 10 minutes, used once) is finished by whichever server the
+//! provider's answer reaches, and a back-channel logout received by any ends the session at all.
 //!
 //! A session opened on the provider's word lasts only as long as the provider keeps vouching
-//! for the person: every [`RECONFIRM_EVERY`] the server asks again with the refresh token it
-//! holds for the session (in this process only, never in the database), and a provider that
-//! refuses — the person disabled or removed there, their grant revoked, their session at the
-//! provider ended — ends the session. Signing out revokes the refresh token at the provider
-//! (RFC 7009) and names the provider's sign-out page (RP-Initiated Logout).
+//! for the person: every [`RECONFIRM_EVERY`] a server asks again with the refresh token kept
+//! for the session — in the store sealed with ChaCha20-Poly1305 under a key derived from the
+//! client secret, which the database does not hold, and bound to its session — one server at a
+//! time, so a rotated refresh token is never sent twice; a provider that refuses — the person
+//! disabled or removed there, their grant revoked, their session at the provider ended — ends
+//! the session. Signing out revokes the refresh token at the provider (RFC 7009) and names the
+//! provider's sign-out page (RP-Initiated Logout).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use base64::Engine as _;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+use studyflow_store::{OidcSessionRow, OidcSignInRow, Store};
+use zeroize::Zeroizing;
 
 use crate::secret::Secret;
 use crate::{Identity, IdentityError, Result};
@@ -26,11 +34,14 @@ use crate::{Identity, IdentityError, Result};
 /// How long a person has to sign in at the provider (µs).
 const PENDING_FOR: i64 = 10 * 60 * 1_000_000;
 /// At most this many sign-ins pending at once (the oldest are dropped).
-const MAX_PENDING: usize = 10_000;
+const MAX_PENDING: i64 = 10_000;
 /// How often a session of the provider's person is confirmed with the provider (µs).
 pub const RECONFIRM_EVERY: i64 = 5 * 60 * 1_000_000;
 /// Grants held longer than this are forgotten (µs): no session lives as long.
 const HELD_AT_MOST: i64 = 13 * 60 * 60 * 1_000_000;
+/// How long a server may take to ask the provider again before another may (µs); meanwhile
+/// the session's other requests are let through on the provider's last word.
+const CONFIRMING_FOR: i64 = 30 * 1_000_000;
 
 /// The installation's client at the provider.
 #[derive(Debug, Clone)]
@@ -76,19 +87,6 @@ struct Metadata {
     claims_parameter_supported: bool,
 }
 
-/// What this server holds of a session's person at the provider.
-#[derive(Debug)]
-struct Held {
-    subject: String,
-    /// The provider's refresh token, if it gave one.
-    refresh: Option<Secret>,
-    /// When the provider last vouched for the person (µs, the engine's clock).
-    confirmed_at: i64,
-}
-
-/// What is held for one session, confirmed by one request at a time.
-type Shared = Arc<tokio::sync::Mutex<Held>>;
-
 /// The provider's word on a session's person, asked again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Standing {
@@ -96,13 +94,6 @@ pub enum Standing {
     Vouched,
     /// No longer: why, in words for the person.
     Ended(String),
-}
-
-#[derive(Debug, Clone)]
-struct Pending {
-    nonce: String,
-    verifier: String,
-    at: i64,
 }
 
 /// The claims of an ID token that studyflow reads.
@@ -218,28 +209,10 @@ pub struct Oidc {
     /// most once a minute, so tokens naming made-up keys cannot make the server hammer the
     /// provider.
     keys_read: Mutex<Option<std::time::Instant>>,
-    pending: Mutex<HashMap<String, Pending>>,
-    /// By the hash of the session's secret: when it was signed in, and what is held for it
-    /// (one confirmation at a time per session, so a rotated refresh token is never sent twice).
-    /// Who the session is at the provider is kept beside it, outside its lock, for the
-    /// back-channel logout, which names the sign-in.
-    held: Mutex<HashMap<Vec<u8>, (i64, SignIn, Shared)>>,
-    logged_out: Mutex<LoggedOut>,
-}
-
-/// A sign-in as the provider knows it: the person (`sub`) and the provider's session (`sid`).
-#[derive(Debug, Clone)]
-struct SignIn {
-    sub: String,
-    sid: Option<String>,
-}
-
-/// What the provider's back-channel logouts said: the sessions signed out there, ended at
-/// their next request, and the logout tokens seen (by `jti`), so none is taken twice.
-#[derive(Debug, Default)]
-struct LoggedOut {
-    sessions: HashMap<Vec<u8>, i64>,
-    tokens: HashMap<String, i64>,
+    /// Where pending sign-ins, sessions' sealed refresh tokens and logouts are kept.
+    store: Store,
+    /// The key refresh tokens are sealed with, derived from the client secret.
+    sealing: Zeroizing<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Oidc {
@@ -273,7 +246,7 @@ impl Oidc {
 
     /// Reads the provider's discovery document and keys; refused when the document names
     /// another issuer than the one configured.
-    pub async fn discover(mut config: OidcConfig) -> Result<Oidc> {
+    pub async fn discover(mut config: OidcConfig, store: Store) -> Result<Oidc> {
         // `a, b` or an empty variable: classes and methods are names, never blank.
         for names in [&mut config.acr_values, &mut config.amr_values] {
             *names = names
@@ -329,14 +302,13 @@ impl Oidc {
         }
         let jwks = get_json(&http, &metadata.jwks_uri).await?;
         Ok(Oidc {
-            config,
             metadata,
             http,
             jwks: Mutex::new(jwks),
             keys_read: Mutex::new(None),
-            pending: Mutex::new(HashMap::new()),
-            held: Mutex::new(HashMap::new()),
-            logged_out: Mutex::new(LoggedOut::default()),
+            sealing: sealing_key(&config.client_secret),
+            config,
+            store,
         })
     }
 
@@ -344,8 +316,9 @@ impl Oidc {
         &self.config.issuer
     }
 
-    /// Where to send the person to sign in, and the `state` that names this sign-in.
-    pub fn begin(&self, now: i64) -> (String, String) {
+    /// Where to send the person to sign in, and the `state` that names this sign-in (kept in
+    /// the store by its hash, for whichever server the answer reaches).
+    pub async fn begin(&self, now: i64) -> Result<(String, String)> {
         let state = Secret::random("").expose().to_owned();
         let nonce = Secret::random("").expose().to_owned();
         let verifier = Secret::random("").expose().to_owned();
@@ -377,25 +350,16 @@ impl Oidc {
             url.query_pairs_mut()
                 .append_pair("claims", r#"{"id_token":{"amr":{"essential":true}}}"#);
         }
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        pending.retain(|_, p| now - p.at < PENDING_FOR);
-        if pending.len() >= MAX_PENDING
-            && let Some(oldest) = pending
-                .iter()
-                .min_by_key(|(_, p)| p.at)
-                .map(|(k, _)| k.clone())
-        {
-            pending.remove(&oldest);
-        }
-        pending.insert(
-            state.clone(),
-            Pending {
-                nonce,
-                verifier,
-                at: now,
-            },
-        );
-        (url.to_string(), state)
+        let pending = OidcSignInRow {
+            state_hash: crate::secret::hash(&state),
+            nonce,
+            verifier,
+            begun_at: now,
+        };
+        self.store
+            .put_oidc_sign_in(&pending, now - PENDING_FOR, MAX_PENDING)
+            .await?;
+        Ok((url.to_string(), state))
     }
 
     /// The provider's answer: the code is exchanged (with the PKCE verifier) and the ID token
@@ -405,11 +369,10 @@ impl Oidc {
     /// registered for its subject.
     pub async fn finish(&self, state: &str, code: &str, now: i64) -> Result<Verified> {
         let pending = self
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(state)
-            .filter(|p| now - p.at < PENDING_FOR)
+            .store
+            .take_oidc_sign_in(&crate::secret::hash(state))
+            .await?
+            .filter(|p| now - p.begun_at < PENDING_FOR)
             .ok_or_else(|| refused("this sign-in is unknown, was used before or took longer than 10 minutes; sign in again"))?;
         let response = self
             .http
@@ -443,7 +406,7 @@ impl Oidc {
             .and_then(|t| t.as_str())
             .ok_or_else(|| refused("the identity provider sent no ID token"))?;
         let claims = self.verify(token, Some(&pending.nonce), now).await?;
-        fresh_proof(claims.auth_time, claims.iat, now - pending.at)?;
+        fresh_proof(claims.auth_time, claims.iat, now - pending.begun_at)?;
         // The Service's own rule on how people sign in (say, with a second factor) is the
         // provider's word in `acr`: a sign-in of another class is refused.
         if !self.config.acr_values.is_empty()
@@ -475,86 +438,103 @@ impl Oidc {
         })
     }
 
-    /// Holds what the provider gave with `verified` for the session whose secret hashes to
-    /// `session`, so the session can be confirmed with the provider ([`Oidc::reconfirm`]).
-    pub fn hold(&self, session: &[u8], verified: Verified, now: i64) {
+    /// Keeps what the provider gave with `verified` for the session whose secret hashes to
+    /// `session`, so the session can be confirmed with the provider ([`Oidc::reconfirm`]) by
+    /// any server.
+    pub async fn hold(&self, session: &[u8], verified: Verified, now: i64) -> Result<()> {
         if verified.refresh.is_none() {
             tracing::warn!(
                 issuer = %self.config.issuer,
                 "the identity provider gave no refresh token: the session ends at its first 5-minute confirmation; allow the client the refresh_token grant, or ask for offline_access (--oidc-scope)"
             );
         }
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        held.retain(|_, (since, _, _)| now - *since < HELD_AT_MOST);
-        held.insert(
-            session.to_vec(),
-            (
-                now,
-                SignIn {
-                    sub: verified.claims.sub.clone(),
-                    sid: verified.claims.sid.clone(),
-                },
-                Arc::new(tokio::sync::Mutex::new(Held {
-                    subject: verified.claims.sub,
-                    refresh: verified.refresh,
-                    confirmed_at: now,
-                })),
-            ),
-        );
+        let row = OidcSessionRow {
+            session_hash: session.to_vec(),
+            refresh: verified.refresh.as_ref().map(|r| self.seal(session, r)),
+            subject: verified.claims.sub,
+            provider_session: verified.claims.sid,
+            signed_in_at: now,
+            confirmed_at: now,
+            confirming_until: None,
+            logged_out_at: None,
+        };
+        self.store
+            .put_oidc_session(&row, now - HELD_AT_MOST)
+            .await?;
+        Ok(())
     }
 
     /// Whether the provider still vouches for the person of the session whose secret hashes to
     /// `session` (`subject` at the provider): asked again with the refresh token once
-    /// [`RECONFIRM_EVERY`] has passed. A session this server holds nothing for (it signed in
-    /// elsewhere or before a restart), or for which the provider gave no refresh token, has
+    /// [`RECONFIRM_EVERY`] has passed, by one request of one server at a time (the others go on
+    /// on the provider's last word while it is asked, for at most [`CONFIRMING_FOR`]). A
+    /// session nothing is kept for (signed in before this was kept in the store, or forgotten),
+    /// ended by a back-channel logout, or for which the provider gave no refresh token, has
     /// ended once it is due. A provider that does not answer is an error; the session is kept.
     pub async fn reconfirm(&self, session: &[u8], subject: &str, now: i64) -> Result<Standing> {
-        if self
-            .logged_out
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .sessions
-            .remove(session)
-            .is_some()
-        {
-            self.forget(session);
+        let Some(kept) = self.store.oidc_session(session).await? else {
+            return Ok(Standing::Ended(
+                "nothing is kept of the identity provider's word for the session (it was forgotten, or opened before this server kept it); sign in again".into(),
+            ));
+        };
+        if kept.logged_out_at.is_some() {
+            self.store.forget_oidc_session(session).await?;
             return Ok(Standing::Ended(
                 "you signed out at the identity provider".into(),
             ));
         }
-        let entry = self
-            .held
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(session)
-            .map(|(_, _, h)| h.clone());
-        let Some(entry) = entry else {
-            return Ok(Standing::Ended(
-                "this server holds no word of the identity provider for the session (it was restarted, or the session was opened by another server)".into(),
-            ));
-        };
-        let mut held = entry.lock().await;
-        if now - held.confirmed_at < RECONFIRM_EVERY {
+        if now - kept.confirmed_at < RECONFIRM_EVERY {
             return Ok(Standing::Vouched);
         }
-        let standing = self.ask_again(&mut held, subject, now).await?;
-        if standing != Standing::Vouched {
-            drop(held);
-            self.forget(session);
+        let Some(kept) = self
+            .store
+            .claim_oidc_confirmation(session, now - RECONFIRM_EVERY, now, now + CONFIRMING_FOR)
+            .await?
+        else {
+            // Asked by another request right now (or just answered): its word holds.
+            return Ok(Standing::Vouched);
+        };
+        match self.ask_again(&kept, subject, now).await {
+            Ok((Standing::Vouched, rotated)) => {
+                let sealed = rotated.map(|r| self.seal(session, &r));
+                self.store
+                    .end_oidc_confirmation(session, Some(now), sealed.as_deref())
+                    .await?;
+                Ok(Standing::Vouched)
+            }
+            Ok((ended, _)) => {
+                self.store.forget_oidc_session(session).await?;
+                Ok(ended)
+            }
+            Err(e) => {
+                self.store
+                    .end_oidc_confirmation(session, None, None)
+                    .await?;
+                Err(e)
+            }
         }
-        Ok(standing)
     }
 
-    async fn ask_again(&self, held: &mut Held, subject: &str, now: i64) -> Result<Standing> {
-        if held.subject != subject {
-            return Ok(Standing::Ended(
-                "the session is not of the person the provider signed in".into(),
-            ));
+    /// The provider's word on the person of `kept`, asked with its refresh token; with the
+    /// refresh token it gave in exchange, when it rotated it.
+    async fn ask_again(
+        &self,
+        kept: &OidcSessionRow,
+        subject: &str,
+        now: i64,
+    ) -> Result<(Standing, Option<Secret>)> {
+        let ended = |why: &str| Ok((Standing::Ended(why.into()), None));
+        if kept.subject != subject {
+            return ended("the session is not of the person the provider signed in");
         }
-        let Some(refresh) = &held.refresh else {
-            return Ok(Standing::Ended(
-                "the identity provider gave no refresh token to confirm the sign-in with".into(),
-            ));
+        let Some(refresh) = kept
+            .refresh
+            .as_ref()
+            .and_then(|sealed| self.open(&kept.session_hash, sealed))
+        else {
+            return ended(
+                "the identity provider gave no refresh token to confirm the sign-in with",
+            );
         };
         let unavailable = |why: String| IdentityError::ProviderUnavailable(why);
         let response = self
@@ -577,10 +557,9 @@ impl Oidc {
         if !status.is_success() {
             // RFC 6749 §5.2: `invalid_grant` is the provider's no; anything else is its fault.
             return match error {
-                Some("invalid_grant") => Ok(Standing::Ended(
-                    "the identity provider no longer vouches for your sign-in (ended or revoked there)"
-                        .into(),
-                )),
+                Some("invalid_grant") => ended(
+                    "the identity provider no longer vouches for your sign-in (ended or revoked there)",
+                ),
                 _ => Err(unavailable(format!(
                     "it answered {status} ({})",
                     error.unwrap_or("no reason given")
@@ -598,55 +577,49 @@ impl Oidc {
                             .is_some_and(|a| !self.config.acr_values.contains(a)))
                         || (c.amr.is_some() && !self.methods_accepted(&c)) =>
                 {
-                    return Ok(Standing::Ended(
-                        "the identity provider now signs you in without the second factor this server requires".into(),
-                    ));
-                }
-                Ok(c) if c.sub == held.subject => {}
-                Ok(_) => {
-                    return Ok(Standing::Ended(
-                        "the identity provider now names another person".into(),
-                    ));
-                }
-                Err(e) => return Ok(Standing::Ended(e.to_string())),
-            }
-        }
-        if let Some(rotated) = refresh_token(&body) {
-            held.refresh = Some(rotated);
-        }
-        held.confirmed_at = now;
-        Ok(Standing::Vouched)
-    }
-
-    /// Forgets what is held for the session whose secret hashes to `session`, revoking its
-    /// refresh token at the provider (RFC 7009; best effort: a provider that does not answer
-    /// keeps a token that the server no longer holds). Returns the provider's sign-out page,
-    /// where the person ends their session at the provider too.
-    pub async fn sign_out(&self, session: &[u8]) -> Option<String> {
-        let entry = self
-            .held
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(session);
-        if let (Some((_, _, held)), Some(endpoint)) = (entry, &self.metadata.revocation_endpoint) {
-            let held = held.lock().await;
-            if let Some(refresh) = &held.refresh {
-                let revoked = self
-                    .http
-                    .post(endpoint)
-                    .basic_auth(&self.config.client_id, Some(&self.config.client_secret))
-                    .form(&[
-                        ("token", refresh.expose()),
-                        ("token_type_hint", "refresh_token"),
-                    ])
-                    .send()
-                    .await;
-                if !revoked.is_ok_and(|r| r.status().is_success()) {
-                    tracing::warn!(
-                        issuer = %self.config.issuer,
-                        "the identity provider did not confirm the revocation of a signed-out session's refresh token"
+                    return ended(
+                        "the identity provider now signs you in without the second factor this server requires",
                     );
                 }
+                Ok(c) if c.sub == kept.subject => {}
+                Ok(_) => return ended("the identity provider now names another person"),
+                Err(e) => return Ok((Standing::Ended(e.to_string()), None)),
+            }
+        }
+        Ok((Standing::Vouched, refresh_token(&body)))
+    }
+
+    /// Forgets what is kept for the session whose secret hashes to `session`, revoking its
+    /// refresh token at the provider (RFC 7009; best effort: a provider that does not answer
+    /// keeps a token that the store no longer holds). Returns the provider's sign-out page,
+    /// where the person ends their session at the provider too.
+    pub async fn sign_out(&self, session: &[u8]) -> Option<String> {
+        let kept = match self.store.forget_oidc_session(session).await {
+            Ok(kept) => kept,
+            Err(e) => {
+                tracing::warn!(error = %e, "what was kept of a signed-out session could not be forgotten");
+                None
+            }
+        };
+        let refresh = kept
+            .and_then(|k| k.refresh)
+            .and_then(|sealed| self.open(session, &sealed));
+        if let (Some(refresh), Some(endpoint)) = (refresh, &self.metadata.revocation_endpoint) {
+            let revoked = self
+                .http
+                .post(endpoint)
+                .basic_auth(&self.config.client_id, Some(&self.config.client_secret))
+                .form(&[
+                    ("token", refresh.expose()),
+                    ("token_type_hint", "refresh_token"),
+                ])
+                .send()
+                .await;
+            if !revoked.is_ok_and(|r| r.status().is_success()) {
+                tracing::warn!(
+                    issuer = %self.config.issuer,
+                    "the identity provider did not confirm the revocation of a signed-out session's refresh token"
+                );
             }
         }
         self.logout_url()
@@ -671,11 +644,12 @@ impl Oidc {
         )
     }
 
-    fn forget(&self, session: &[u8]) {
-        self.held
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(session);
+    fn seal(&self, session: &[u8], refresh: &Secret) -> Vec<u8> {
+        seal(&self.sealing, session, refresh)
+    }
+
+    fn open(&self, session: &[u8], sealed: &[u8]) -> Option<Secret> {
+        open(&self.sealing, session, sealed)
     }
 
     /// The provider's key `kid`, its keys read again once when it is not among them (the
@@ -749,36 +723,19 @@ impl Oidc {
                 "the logout token names neither a person nor a session",
             ));
         }
-        let mut logged_out = self.logged_out.lock().unwrap_or_else(|e| e.into_inner());
-        logged_out
-            .tokens
-            .retain(|_, seen| now - *seen <= RECONFIRM_EVERY * 2);
         // The spec requires `jti`; without one (a refusal from serde) no token is taken twice.
-        if logged_out.tokens.insert(claims.jti.clone(), now).is_some() {
-            return Err(refused("the logout token was used before"));
-        }
-        // Sessions marked and never seen again (timed out, revoked) are not kept for ever.
-        logged_out
-            .sessions
-            .retain(|_, at| now - *at <= HELD_AT_MOST);
-        let ended: Vec<Vec<u8>> = self
-            .held
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .filter(|(_, (_, signed_in, _))| {
-                claims.sub.as_ref().is_none_or(|s| *s == signed_in.sub)
-                    && claims
-                        .sid
-                        .as_ref()
-                        .is_none_or(|s| signed_in.sid.as_ref() == Some(s))
-            })
-            .map(|(session, _)| session.clone())
-            .collect();
-        for session in &ended {
-            logged_out.sessions.insert(session.clone(), now);
-        }
-        Ok(ended.len())
+        let ended = self
+            .store
+            .oidc_logout(
+                &claims.jti,
+                claims.sub.as_deref(),
+                claims.sid.as_deref(),
+                now,
+                now - RECONFIRM_EVERY * 2,
+            )
+            .await?
+            .ok_or_else(|| refused("the logout token was used before"))?;
+        Ok(usize::try_from(ended).unwrap_or(usize::MAX))
     }
 
     fn key(&self, kid: &str) -> Option<jsonwebtoken::DecodingKey> {
@@ -795,6 +752,51 @@ impl Oidc {
             .append_pair("client_id", &self.config.client_id);
         Some(url.to_string())
     }
+}
+
+/// `refresh` sealed under `key` for the session whose secret hashes to `session`: a random
+/// nonce and the ciphertext, authenticated with the session's hash (a sealed token moved to
+/// another session's row does not open).
+fn seal(key: &[u8; 32], session: &[u8], refresh: &Secret) -> Vec<u8> {
+    let mut nonce = [0u8; 12];
+    getrandom::fill(&mut nonce).expect("the operating system's random source");
+    let sealed = ChaCha20Poly1305::new(Key::from_slice(key))
+        .encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: refresh.expose().as_bytes(),
+                aad: session,
+            },
+        )
+        .expect("ChaCha20-Poly1305 seals any length a refresh token has");
+    [nonce.as_slice(), &sealed].concat()
+}
+
+/// What [`seal`] sealed under `key` for `session`; none when it does not open (another client
+/// secret, another session, or altered).
+fn open(key: &[u8; 32], session: &[u8], sealed: &[u8]) -> Option<Secret> {
+    let (nonce, ciphertext) = sealed.split_at_checked(12)?;
+    let plain = Zeroizing::new(
+        ChaCha20Poly1305::new(Key::from_slice(key))
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: session,
+                },
+            )
+            .ok()?,
+    );
+    String::from_utf8(plain.to_vec()).ok().map(Secret::received)
+}
+
+/// The key refresh tokens are sealed with: HMAC-SHA256 of a fixed label under the client
+/// secret, which the server is configured with and the database does not hold.
+fn sealing_key(client_secret: &str) -> Zeroizing<[u8; 32]> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(client_secret.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(b"studyflow: the identity provider's refresh tokens kept in the store");
+    Zeroizing::new(mac.finalize().into_bytes().into())
 }
 
 /// Whether secrets (a password, a code, a token, a client secret) may be sent to `url`:
@@ -936,6 +938,31 @@ mod tests {
 
     /// `amr` is read as RFC 8176 writes it (an array) and as some providers send it (one
     /// method as a string); absent is absent, not an error.
+    /// A refresh token is kept sealed: not readable in the row, opened only for its own
+    /// session under the key of the same client secret, and not when altered.
+    #[test]
+    fn a_refresh_token_is_sealed_for_its_session() {
+        let key = sealing_key("studyflow-test-secret");
+        let token = Secret::received("refresh-token-of-inese".into());
+        let sealed = seal(&key, b"session-a", &token);
+        assert!(!sealed.windows(7).any(|w| w == b"refresh"));
+        assert_ne!(
+            sealed,
+            seal(&key, b"session-a", &token),
+            "a nonce of its own"
+        );
+        assert_eq!(
+            open(&key, b"session-a", &sealed).unwrap().expose(),
+            "refresh-token-of-inese"
+        );
+        assert!(open(&key, b"session-b", &sealed).is_none());
+        assert!(open(&sealing_key("another-secret"), b"session-a", &sealed).is_none());
+        let mut altered = sealed.clone();
+        *altered.last_mut().unwrap() ^= 1;
+        assert!(open(&key, b"session-a", &altered).is_none());
+        assert!(open(&key, b"session-a", &sealed[..8]).is_none());
+    }
+
     #[test]
     fn amr_is_an_array_or_one_method() {
         let amr = |v: Option<serde_json::Value>| {

@@ -893,7 +893,7 @@ async fn oidc_login(
     Query(q): Query<OidcLoginQuery>,
 ) -> Result<Response> {
     limited(&app, &client)?;
-    let (url, state) = oidc_of(&app)?.begin(app.engine.now());
+    let (url, state) = oidc_of(&app)?.begin(app.engine.now()).await?;
     let mut r = StatusCode::SEE_OTHER.into_response();
     r.headers_mut().insert(
         header::LOCATION,
@@ -1003,8 +1003,9 @@ async fn oidc_callback(
     end_presented(&app, &headers).await;
     let (opened, cookie, session) =
         open_browser_session(&app, &who, "browser (identity provider)", now).await?;
-    // The refresh token that came with the sign-in stays in this process, for the session.
-    oidc.hold(&session, verified, now);
+    // The refresh token that came with the sign-in is kept for the session, sealed, for
+    // whichever server confirms it.
+    oidc.hold(&session, verified, now).await?;
     // A browser (the pages' sign-in link) goes on to the pages; the API's client reads JSON.
     let browser = headers
         .get(header::ACCEPT)

@@ -159,22 +159,25 @@ async fn registered(
         listener.local_addr().unwrap()
     );
     let p = provider(&callback_uri, 900)?;
-    let oidc = Oidc::discover(OidcConfig {
-        issuer: p.issuer.clone(),
-        client_id: "studyflow".into(),
-        client_secret: "studyflow-test-secret".into(),
-        redirect_uri: callback_uri,
-        scope: studyflow_identity::oidc::DEFAULT_SCOPE.into(),
-        acr_values: acr.iter().map(|a| (*a).to_owned()).collect(),
-        amr_values: amr.iter().map(|a| (*a).to_owned()).collect(),
-    })
-    .await
-    .unwrap();
-    let (login_url, _) = oidc.begin(0);
     let dir = std::env::temp_dir().join(format!("sf-oidc-{label}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let store = Store::open(dir.join("db").to_str().unwrap()).await.unwrap();
+    let oidc = Oidc::discover(
+        OidcConfig {
+            issuer: p.issuer.clone(),
+            client_id: "studyflow".into(),
+            client_secret: "studyflow-test-secret".into(),
+            redirect_uri: callback_uri,
+            scope: studyflow_identity::oidc::DEFAULT_SCOPE.into(),
+            acr_values: acr.iter().map(|a| (*a).to_owned()).collect(),
+            amr_values: amr.iter().map(|a| (*a).to_owned()).collect(),
+        },
+        store.clone(),
+    )
+    .await
+    .unwrap();
+    let (login_url, _) = oidc.begin(0).await.unwrap();
     let accounts = Accounts::new(store.clone(), Policy::default());
     let now = studyflow_runtime::clock::micros(jiff::Timestamp::now());
     for (login, sub) in persons {
@@ -320,13 +323,12 @@ async fn sign_in_at_the_service_identity_provider() {
     // A provider whose discovery names another issuer is refused.
     let mut wrong = config.clone();
     wrong.issuer = format!("{}/", p.issuer);
-    assert!(Oidc::discover(wrong).await.is_err());
-
     let dir = std::env::temp_dir().join(format!("sf-oidc-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let store = Store::open(dir.join("db").to_str().unwrap()).await.unwrap();
-    let oidc = Oidc::discover(config).await.unwrap();
+    assert!(Oidc::discover(wrong, store.clone()).await.is_err());
+    let oidc = Oidc::discover(config, store.clone()).await.unwrap();
     // The operator registers who signs in there: a login for the provider's subject. Eve's
     // login is registered for someone else's subject.
     let accounts = Accounts::new(store.clone(), Policy::default());
@@ -635,6 +637,122 @@ async fn a_sign_out_at_the_provider_ends_that_session_here_at_once() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(get_session(&s, &session).await.0, StatusCode::OK);
+    drop(p);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Several servers behind one address, sharing one store, need no sticky sessions (issue #12):
+/// a sign-in begun at one is finished by the other when the provider's answer reaches it, and
+/// is spent at both; the session is confirmed with the provider by whichever server it is due
+/// at, with the refresh token the other kept (sealed in the store, not readable there); and a
+/// sign-out at the provider, told to one server over the back channel, ends the session at the
+/// other at its next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_sharing_a_store_take_up_each_others_sign_ins_and_sessions() {
+    let Some(Registered {
+        p,
+        s: a,
+        store,
+        dir,
+        ..
+    }) = registered("two", &[], &[], &[("inese.kalnina", "sub-inese")]).await
+    else {
+        return;
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let oidc = Oidc::discover(
+        OidcConfig {
+            issuer: p.issuer.clone(),
+            client_id: "studyflow".into(),
+            client_secret: "studyflow-test-secret".into(),
+            // The one address both stand behind (here: the first's).
+            redirect_uri: format!("{}/api/v1/oidc/callback", a.base),
+            scope: studyflow_identity::oidc::DEFAULT_SCOPE.into(),
+            acr_values: Vec::new(),
+            amr_values: Vec::new(),
+        },
+        store.clone(),
+    )
+    .await
+    .unwrap();
+    let b = server(store.clone(), listener, oidc).await;
+
+    // Begun at A; the provider's answer reaches B (the load balancer's choice), which finishes
+    // it. The same answer again, at A, finds the sign-in spent.
+    let (callback, cookie, idp) = to_callback_in(&a, "inese.kalnina").await;
+    let at_b = callback.replacen(&a.base, &b.base, 1);
+    assert_ne!(at_b, callback);
+    let (status, body, session) = come_back(&at_b, &cookie).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let session = session.unwrap();
+    let (status, body, _) = come_back(&callback, &cookie).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("used before"),
+        "{body}"
+    );
+
+    // What B kept for the session is in the store, the refresh token sealed.
+    let secret = session.split_once('=').unwrap().1;
+    let hash = sha2::Sha256::digest(secret.as_bytes()).to_vec();
+    use sha2::Digest as _;
+    let kept = store.oidc_session(&hash).await.unwrap().unwrap();
+    assert_eq!(kept.subject, "sub-inese");
+    let sealed = kept
+        .refresh
+        .clone()
+        .expect("the provider gave a refresh token");
+    assert!(
+        std::str::from_utf8(&sealed).is_err() || !sealed.is_ascii(),
+        "sealed, not the token itself"
+    );
+
+    // A answers for the session, and once it is due asks the provider again with the refresh
+    // token B kept: still vouched for.
+    assert_eq!(get_session(&a, &session).await.0, StatusCode::OK);
+    for s in [&a, &b] {
+        s.clock.advance(jiff::SignedDuration::from_secs(301));
+    }
+    let (status, body) = get_session(&a, &session).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let confirmed = store.oidc_session(&hash).await.unwrap().unwrap();
+    assert!(
+        confirmed.confirmed_at > kept.confirmed_at && confirmed.confirming_until.is_none(),
+        "{confirmed:?}"
+    );
+    // B, right after, goes on the provider's word A just had.
+    assert_eq!(get_session(&b, &session).await.0, StatusCode::OK);
+
+    // Signed out at the provider: the logout token reaches A (the address registered for the
+    // back channel), and the session ends at B at its next request. (The servers' clocks agree
+    // with the provider's again: a logout token is taken only within 5 minutes of its issue.)
+    for s in [&a, &b] {
+        s.clock.set(jiff::Timestamp::now());
+    }
+    let page = format!("{}/session/end?client_id=studyflow", p.issuer);
+    let form = idp.get(&page).send().await.unwrap().text().await.unwrap();
+    let xsrf = form
+        .split("name=\"xsrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("the provider's sign-out form: {form}"))
+        .to_owned();
+    idp.post(format!("{}/session/end/confirm", p.issuer))
+        .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")])
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = get_session(&b, &session).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("signed out at the identity provider"),
+        "{body}"
+    );
+    assert_eq!(get_session(&a, &session).await.0, StatusCode::UNAUTHORIZED);
+    assert!(store.oidc_session(&hash).await.unwrap().is_none());
     drop(p);
     let _ = std::fs::remove_dir_all(&dir);
 }

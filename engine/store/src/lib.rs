@@ -22,6 +22,7 @@ mod audit;
 mod devices;
 pub mod failpoint;
 mod migrate;
+mod oidc;
 mod runs;
 pub mod service_is;
 mod studies;
@@ -38,6 +39,7 @@ pub use audit::{
     append_note, leaf_hash, row_hash, verify_export,
 };
 pub use devices::{DeviceGrantRow, DeviceState};
+pub use oidc::{OidcSessionRow, OidcSignInRow};
 pub use runs::{
     Activation, Claimed, Effect, Expect, Finish, NewRun, RunGroup, RunRow, RunState, TaskMode,
     object as run_object,
@@ -50,7 +52,7 @@ use sqlx::sqlite::{
 };
 
 /// The schema version this build knows; migrations `0001`…`SCHEMA_VERSION` per backend.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 
 /// Which database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

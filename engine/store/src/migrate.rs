@@ -14,6 +14,7 @@ const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0008_open_tasks.sql"),
     include_str!("../migrations/sqlite/0009_awaiting_files.sql"),
     include_str!("../migrations/sqlite/0010_device_grants.sql"),
+    include_str!("../migrations/sqlite/0011_oidc_sign_ins.sql"),
 ];
 const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0001_initial.sql"),
@@ -26,6 +27,7 @@ const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0008_open_tasks.sql"),
     include_str!("../migrations/postgres/0009_awaiting_files.sql"),
     include_str!("../migrations/postgres/0010_device_grants.sql"),
+    include_str!("../migrations/postgres/0011_oidc_sign_ins.sql"),
 ];
 
 // Each backend has a migration for every version this build knows, and no more.

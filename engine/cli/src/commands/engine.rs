@@ -109,8 +109,8 @@ async fn serve(a: &ServeArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     ) {
         (Some(issuer), Some(client_id), Some(secret_file), Some(redirect_uri)) => {
             let secret = read_private(secret_file)?;
-            let oidc =
-                studyflow_identity::oidc::Oidc::discover(studyflow_identity::oidc::OidcConfig {
+            let oidc = studyflow_identity::oidc::Oidc::discover(
+                studyflow_identity::oidc::OidcConfig {
                     issuer: issuer.clone(),
                     client_id: client_id.clone(),
                     client_secret: secret,
@@ -118,9 +118,11 @@ async fn serve(a: &ServeArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
                     scope: a.oidc_scope.clone(),
                     acr_values: a.oidc_acr.clone(),
                     amr_values: a.oidc_amr.clone(),
-                })
-                .await
-                .with_context(|| format!("cannot use the identity provider {issuer}"))?;
+                },
+                store.clone(),
+            )
+            .await
+            .with_context(|| format!("cannot use the identity provider {issuer}"))?;
             Some(oidc)
         }
         _ => None,
