@@ -154,7 +154,7 @@ async fn main() {
             studyflow_server::engine_options(),
         ),
         accounts,
-        limiter: Limiter::new(20, 600_000_000),
+        limiter: Limiter::new(store.clone(), 20, 600_000_000),
         master: None,
         trusted_proxies: Vec::new(),
         oidc: None,

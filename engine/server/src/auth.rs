@@ -3,16 +3,16 @@
 //! against the store. Sign-in attempts are limited per client address here and per account in
 //! the store (a lockout after repeated failures).
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
+use sha2::{Digest, Sha256};
 use studyflow_identity::oidc::Standing;
 use studyflow_identity::{Accounts, Authenticated, Identity};
-use studyflow_store::CredentialKind;
+use studyflow_store::{CredentialKind, Store};
 
 use crate::App;
 use crate::problem::Problem;
@@ -243,23 +243,51 @@ mod tests {
         let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
         assert_eq!(limit_key(a), limit_key(b));
-        let l = Limiter::new(2, 1_000_000);
-        assert!(l.attempt(a, 0).is_ok() && l.attempt(b, 1).is_ok());
-        assert!(l.attempt(a, 2).is_err());
+    }
+
+    /// Attempts are counted in the store: two servers of one installation (two limiters on
+    /// one database) count together, each kind in its own bucket.
+    #[tokio::test]
+    async fn attempts_are_counted_together_by_the_servers_of_an_installation() {
+        let dir = std::env::temp_dir().join(format!("sf-limiter-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = dir.join("db");
+        let store = Store::open(url.to_str().unwrap()).await.unwrap();
+        let l = Limiter::new(store, 2, 1_000_000);
+        let other = Limiter::new(
+            Store::open_existing(url.to_str().unwrap()).await.unwrap(),
+            2,
+            1_000_000,
+        );
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        let waits = |r: Result<(), Limited>| match r {
+            Err(Limited::Wait(s)) => Some(s),
+            Ok(()) => None,
+            Err(Limited::Store(e)) => panic!("{e}"),
+        };
+        assert!(l.attempt(a, 0).await.is_ok() && other.attempt(b, 1).await.is_ok());
+        assert_eq!(waits(l.attempt(a, 2).await), Some(1));
+        assert_eq!(waits(other.attempt(a, 2).await), Some(1));
         // Another kind of attempt from the same address has a bucket of its own, with the same
         // limit: codes entered are counted by the person, from any address.
-        assert!(l.count(Attempt::DeviceAsk(a), 3).is_ok());
+        assert!(l.count(Attempt::DeviceAsk(a), 3).await.is_ok());
         let person = || Attempt::DeviceCode("studyflow:local inese.kalnina".into());
-        assert!(l.count(person(), 3).is_ok() && l.count(person(), 4).is_ok());
-        assert!(l.count(person(), 5).is_err());
+        assert!(l.count(person(), 3).await.is_ok() && other.count(person(), 4).await.is_ok());
+        assert!(waits(l.count(person(), 5).await).is_some());
         assert!(
             l.count(Attempt::DeviceCode("studyflow:local gatis".into()), 5)
+                .await
                 .is_ok()
         );
         // Command-line sign-ins asked for, by a site's /48.
         let c: IpAddr = "2001:db8:1:ffff::3".parse().unwrap();
-        assert!(l.count(Attempt::DeviceAsk(c), 6).is_ok());
-        assert!(l.count(Attempt::DeviceAsk(b), 7).is_err());
+        assert!(l.count(Attempt::DeviceAsk(c), 6).await.is_ok());
+        assert!(waits(other.count(Attempt::DeviceAsk(b), 7).await).is_some());
+        // Once the window has passed, the address may try again.
+        assert!(l.attempt(a, 1_000_001).await.is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
@@ -301,50 +329,66 @@ pub enum Attempt {
     DeviceCode(String),
 }
 
-/// Attempts per client address (or per login): at most `limit` of each kind in any `window_us`.
-#[derive(Debug)]
+/// Attempts per client address (or per login): at most `limit` of each kind in any `window_us`,
+/// counted in the store, so the servers of an installation count together.
+#[derive(Debug, Clone)]
 pub struct Limiter {
-    limit: usize,
+    store: Store,
+    limit: i64,
     window_us: i64,
-    seen: Mutex<HashMap<Attempt, Vec<i64>>>,
+}
+
+/// Why an attempt was not counted.
+#[derive(Debug)]
+pub enum Limited {
+    /// Over the limit: the seconds to wait.
+    Wait(i64),
+    /// The store could not count it (the attempt is refused, not let through uncounted).
+    Store(studyflow_store::StoreError),
 }
 
 impl Limiter {
-    pub fn new(limit: usize, window_us: i64) -> Limiter {
+    pub fn new(store: Store, limit: usize, window_us: i64) -> Limiter {
         Limiter {
-            limit,
+            store,
+            limit: i64::try_from(limit).unwrap_or(i64::MAX),
             window_us,
-            seen: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Counts a sign-in attempt from `ip` at `now`; `Err` with the seconds to wait when over
-    /// the limit.
-    pub fn attempt(&self, ip: IpAddr, now: i64) -> Result<(), i64> {
-        self.count(Attempt::SignIn(ip), now)
+    /// Counts a sign-in attempt from `ip` at `now`; [`Limited::Wait`] with the seconds to wait
+    /// when over the limit.
+    pub async fn attempt(&self, ip: IpAddr, now: i64) -> Result<(), Limited> {
+        self.count(Attempt::SignIn(ip), now).await
     }
 
-    /// Counts an attempt of its kind at `now`; `Err` with the seconds to wait when over the
-    /// limit.
-    pub fn count(&self, attempt: Attempt, now: i64) -> Result<(), i64> {
-        let attempt = match attempt {
-            Attempt::SignIn(ip) => Attempt::SignIn(limit_key(ip)),
+    /// Counts an attempt of its kind at `now`; [`Limited::Wait`] with the seconds to wait when
+    /// over the limit.
+    pub async fn count(&self, attempt: Attempt, now: i64) -> Result<(), Limited> {
+        let over = self
+            .store
+            .count_attempt(&attempt.bucket(), now, self.window_us, self.limit)
+            .await
+            .map_err(Limited::Store)?;
+        match over {
+            None => Ok(()),
+            Some(oldest) => Err(Limited::Wait(
+                (oldest + self.window_us - now) / 1_000_000 + 1,
+            )),
+        }
+    }
+}
+
+impl Attempt {
+    /// The bucket it is counted in: the SHA-256 of its kind and what it is counted by (an
+    /// address's network, or a login), so the store keeps no address readable.
+    fn bucket(&self) -> Vec<u8> {
+        let key = match self {
+            Attempt::SignIn(ip) => format!("sign-in {}", limit_key(*ip)),
             // Anyone may ask, and each grant waits in the database: by a whole site's /48.
-            Attempt::DeviceAsk(ip) => Attempt::DeviceAsk(site_key(ip)),
-            other => other,
+            Attempt::DeviceAsk(ip) => format!("device-ask {}", site_key(*ip)),
+            Attempt::DeviceCode(login) => format!("device-code {login}"),
         };
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.len() > 10_000 {
-            // Forget the idle addresses rather than grow without bound.
-            seen.retain(|_, t| t.last().is_some_and(|l| now - l < self.window_us));
-        }
-        let times = seen.entry(attempt).or_default();
-        times.retain(|t| now - t < self.window_us);
-        if times.len() >= self.limit {
-            let wait = (times[0] + self.window_us - now) / 1_000_000 + 1;
-            return Err(wait);
-        }
-        times.push(now);
-        Ok(())
+        Sha256::digest(key.as_bytes()).to_vec()
     }
 }

@@ -766,12 +766,12 @@ pub async fn serve_tls(
 
 type Result<T> = std::result::Result<T, Problem>;
 
-fn limited(app: &App, client: &Client) -> Result<()> {
-    counted(app, auth::Attempt::SignIn(client.0))
+async fn limited(app: &App, client: &Client) -> Result<()> {
+    counted(app, auth::Attempt::SignIn(client.0)).await
 }
 
 /// An attempt counted in its bucket; too many answered 429 with the seconds to wait.
-pub(crate) fn counted(app: &App, attempt: auth::Attempt) -> Result<()> {
+pub(crate) async fn counted(app: &App, attempt: auth::Attempt) -> Result<()> {
     let what = match attempt {
         auth::Attempt::SignIn(_) => "sign-in attempts from this address",
         auth::Attempt::DeviceAsk(_) => "command-line sign-ins asked for from this address",
@@ -779,12 +779,14 @@ pub(crate) fn counted(app: &App, attempt: auth::Attempt) -> Result<()> {
     };
     app.limiter
         .count(attempt, app.engine.now())
-        .map_err(|wait| {
-            Problem::new(
+        .await
+        .map_err(|limited| match limited {
+            auth::Limited::Wait(wait) => Problem::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate-limited",
                 format!("too many {what}; try again in {wait} s"),
-            )
+            ),
+            auth::Limited::Store(e) => studyflow_identity::IdentityError::Store(e).into(),
         })
 }
 
@@ -794,7 +796,7 @@ async fn sign_in(
     headers: HeaderMap,
     Json(s): Json<SignIn>,
 ) -> Result<Response> {
-    limited(&app, &client)?;
+    limited(&app, &client).await?;
     let now = app.engine.now();
     let who = app
         .accounts
@@ -892,7 +894,7 @@ async fn oidc_login(
     client: Client,
     Query(q): Query<OidcLoginQuery>,
 ) -> Result<Response> {
-    limited(&app, &client)?;
+    limited(&app, &client).await?;
     let (url, state) = oidc_of(&app)?.begin(app.engine.now()).await?;
     let mut r = StatusCode::SEE_OTHER.into_response();
     r.headers_mut().insert(
@@ -938,7 +940,7 @@ async fn oidc_back_channel_logout(
     form: std::result::Result<axum::Form<LogoutForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response> {
     let oidc = oidc_of(&app)?;
-    limited(&app, &client)?;
+    limited(&app, &client).await?;
     let refused = |why: String| {
         tracing::warn!(%why, "a back-channel logout refused");
         let mut r = (
@@ -974,7 +976,7 @@ async fn oidc_callback(
     headers: HeaderMap,
     Query(c): Query<Callback>,
 ) -> Result<Response> {
-    limited(&app, &client)?;
+    limited(&app, &client).await?;
     let oidc = oidc_of(&app)?;
     if let Some(e) = &c.error {
         return Err(Problem::unauthenticated(format!(
@@ -1071,7 +1073,7 @@ async fn reauthenticate(
     p: Person,
     Json(r): Json<Reauthenticate>,
 ) -> Result<Json<Me>> {
-    limited(&app, &client)?;
+    limited(&app, &client).await?;
     let now = app.engine.now();
     let who = app
         .accounts
@@ -1094,7 +1096,7 @@ async fn issue_token(
     client: Client,
     Json(t): Json<TokenRequest>,
 ) -> Result<(StatusCode, Json<TokenIssued>)> {
-    limited(&app, &client)?;
+    limited(&app, &client).await?;
     // Checked before the sign-in, which uses up the code.
     let days = app.accounts.token_days(t.days)?;
     let now = app.engine.now();
@@ -1125,7 +1127,7 @@ async fn device_ask(
     client: Client,
     Json(d): Json<DeviceAsk>,
 ) -> Result<(StatusCode, Json<DeviceGranting>)> {
-    counted(&app, auth::Attempt::DeviceAsk(client.0))?;
+    counted(&app, auth::Attempt::DeviceAsk(client.0)).await?;
     let now = app.engine.now();
     let asked = app
         .accounts

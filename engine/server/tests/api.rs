@@ -98,14 +98,14 @@ impl Server {
         }
         let app = Arc::new(App {
             engine: Engine::new(
-                store,
+                store.clone(),
                 clock.clone(),
                 Arc::new(Calendar::latvia()),
                 Arc::new(PlaceholderDataPlane { cohort_size: 3 }),
                 Options::default(),
             ),
             accounts,
-            limiter: Limiter::new(30, 600_000_000),
+            limiter: Limiter::new(store, 30, 600_000_000),
             master: None,
             trusted_proxies: Vec::new(),
             oidc: None,

@@ -117,8 +117,8 @@ async fn server(store: Store, listener: tokio::net::TcpListener, oidc: Oidc) -> 
     );
     let app = Arc::new(App {
         engine,
-        accounts: Accounts::new(store, Policy::default()).with_provider(oidc.issuer()),
-        limiter: Limiter::new(1000, 600_000_000),
+        accounts: Accounts::new(store.clone(), Policy::default()).with_provider(oidc.issuer()),
+        limiter: Limiter::new(store, 1000, 600_000_000),
         master: None,
         trusted_proxies: Vec::new(),
         oidc: Some(oidc),

@@ -96,7 +96,7 @@ impl Site {
         let app = Arc::new(App {
             engine: engine(),
             accounts,
-            limiter: Limiter::new(100, 600_000_000),
+            limiter: Limiter::new(store.clone(), 100, 600_000_000),
             master: None,
             trusted_proxies: Vec::new(),
             oidc: None,

@@ -22,9 +22,9 @@ mod audit;
 mod devices;
 pub mod failpoint;
 mod migrate;
-mod oidc;
 mod runs;
 pub mod service_is;
+mod sign_ins;
 mod studies;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -39,11 +39,11 @@ pub use audit::{
     append_note, leaf_hash, row_hash, verify_export,
 };
 pub use devices::{DeviceGrantRow, DeviceState};
-pub use oidc::{OidcSessionRow, OidcSignInRow};
 pub use runs::{
     Activation, Claimed, Effect, Expect, Finish, NewRun, RunGroup, RunRow, RunState, TaskMode,
     object as run_object,
 };
+pub use sign_ins::{OidcSessionRow, OidcSignInRow};
 pub use studies::{ContractRow, StudyRow, StudyState, Submission, VersionRow, VersionState};
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -52,7 +52,7 @@ use sqlx::sqlite::{
 };
 
 /// The schema version this build knows; migrations `0001`…`SCHEMA_VERSION` per backend.
-pub const SCHEMA_VERSION: i64 = 11;
+pub const SCHEMA_VERSION: i64 = 12;
 
 /// Which database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

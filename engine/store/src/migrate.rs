@@ -15,6 +15,7 @@ const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0009_awaiting_files.sql"),
     include_str!("../migrations/sqlite/0010_device_grants.sql"),
     include_str!("../migrations/sqlite/0011_oidc_sign_ins.sql"),
+    include_str!("../migrations/sqlite/0012_attempts.sql"),
 ];
 const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0001_initial.sql"),
@@ -28,6 +29,7 @@ const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0009_awaiting_files.sql"),
     include_str!("../migrations/postgres/0010_device_grants.sql"),
     include_str!("../migrations/postgres/0011_oidc_sign_ins.sql"),
+    include_str!("../migrations/postgres/0012_attempts.sql"),
 ];
 
 // Each backend has a migration for every version this build knows, and no more.

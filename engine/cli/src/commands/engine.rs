@@ -209,7 +209,7 @@ pub(crate) async fn serve_store(
         accounts,
         // 20 sign-in attempts per address in 10 minutes; each account locks itself after 5
         // failures in a row.
-        limiter: studyflow_server::auth::Limiter::new(20, 600_000_000),
+        limiter: studyflow_server::auth::Limiter::new(store.clone(), 20, 600_000_000),
         master,
         trusted_proxies,
         oidc,

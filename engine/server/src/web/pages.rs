@@ -210,7 +210,7 @@ async fn sign_in(
     axum::Form(f): axum::Form<SignInForm>,
 ) -> Result<Response> {
     super::same_origin(&headers)?;
-    crate::limited(&app, &client)?;
+    crate::limited(&app, &client).await?;
     let now = app.engine.now();
     let next = super::local_path(&f.next).unwrap_or("/studies").to_owned();
     let who = match app
@@ -746,7 +746,7 @@ async fn proven(
     if v.who.issuer() != studyflow_identity::LOCAL_ISSUER {
         return Ok(v.who.clone());
     }
-    crate::limited(app, client)?;
+    crate::limited(app, client).await?;
     app.accounts
         .step_up(
             &v.held,
@@ -1364,7 +1364,7 @@ async fn reauthenticate(
     client: Client,
     a: Acting<ReauthForm>,
 ) -> Result<Response> {
-    crate::limited(&app, &client)?;
+    crate::limited(&app, &client).await?;
     let v = &a.viewer;
     let next = super::local_path(&a.form.next).unwrap_or("/studies");
     match app
@@ -1504,7 +1504,8 @@ async fn device_decide(State(app): State<Arc<App>>, a: Acting<DeviceForm>) -> Re
     crate::counted(
         &app,
         crate::auth::Attempt::DeviceCode(format!("{} {}", v.who.issuer(), v.who.login())),
-    )?;
+    )
+    .await?;
     let approve = match a.form.decision.as_str() {
         "" => return device_shown(&app, v, &a.form.code, StatusCode::OK).await,
         "approve" => true,

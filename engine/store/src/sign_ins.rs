@@ -1,8 +1,10 @@
-//! What sign-ins at the Service's identity provider need kept (issue #12), shared by every
-//! server of an installation: the sign-ins sent to the provider and not yet back, the sessions
-//! they opened (the provider's person and session, the sealed refresh token, when the provider
-//! last vouched), and the back-channel logout tokens taken. The store keeps rows and makes each
-//! change whole; minting, sealing and asking the provider are `studyflow-identity`'s.
+//! What sign-ins need kept, shared by every server of an installation (issue #12): of those at
+//! the Service's identity provider, the sign-ins sent to the provider and not yet back, the
+//! sessions they opened (the provider's person and session, the sealed refresh token, when the
+//! provider last vouched) and the back-channel logout tokens taken; and the attempts counted
+//! against the sign-in rate limits. The store keeps rows and makes each change whole; minting,
+//! sealing, asking the provider and choosing the buckets are `studyflow-identity`'s and the
+//! server's.
 
 use sqlx::Row;
 
@@ -262,5 +264,41 @@ impl Store {
             }
         });
         Ok(ended)
+    }
+}
+
+impl Store {
+    /// Counts an attempt in `bucket` at `now` unless `limit` were counted there in the
+    /// `window` before it: `None` when counted, else when the oldest of them was made (it
+    /// leaves the window first). Attempts of every bucket older than the window are deleted.
+    pub async fn count_attempt(
+        &self,
+        bucket: &[u8],
+        now: i64,
+        window: i64,
+        limit: i64,
+    ) -> Result<Option<i64>> {
+        let over = in_tx!(self, |tx, _b| {
+            sqlx::query("DELETE FROM attempts WHERE at <= $1")
+                .bind(now - window)
+                .execute(&mut *tx)
+                .await?;
+            let (made, oldest): (i64, Option<i64>) =
+                sqlx::query_as("SELECT COUNT(*), MIN(at) FROM attempts WHERE bucket = $1")
+                    .bind(bucket)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if made >= limit {
+                Some(oldest.unwrap_or(now))
+            } else {
+                sqlx::query("INSERT INTO attempts (bucket, at) VALUES ($1, $2)")
+                    .bind(bucket)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                None
+            }
+        });
+        Ok(over)
     }
 }
