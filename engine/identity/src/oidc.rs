@@ -18,7 +18,7 @@
 //! the session. Signing out revokes the refresh token at the provider (RFC 7009) and names the
 //! provider's sign-out page (RP-Initiated Logout).
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -40,8 +40,16 @@ pub const RECONFIRM_EVERY: i64 = 5 * 60 * 1_000_000;
 /// Grants held longer than this are forgotten (µs): no session lives as long.
 const HELD_AT_MOST: i64 = 13 * 60 * 60 * 1_000_000;
 /// How long a server may take to ask the provider again before another may (µs); meanwhile
-/// the session's other requests are let through on the provider's last word.
-const CONFIRMING_FOR: i64 = 30 * 1_000_000;
+/// the session's other requests go on on the provider's last word, if it is no older than
+/// [`RECONFIRM_EVERY`] and this. Longer than an ask may take ([`ASK_AT_MOST`]).
+const CONFIRMING_FOR: i64 = 60 * 1_000_000;
+/// The longest an ask of the provider may take, keys read again included.
+const ASK_AT_MOST: std::time::Duration = std::time::Duration::from_secs(30);
+/// How far the servers' clocks may disagree (µs): a confirmation dated further ahead than this
+/// is due at once. The servers of an installation keep their clocks in step (NTP).
+const CLOCKS_AGREE_WITHIN: i64 = 60 * 1_000_000;
+/// The sealing's format, the first byte of a seal.
+const SEAL_VERSION: u8 = 1;
 
 /// The installation's client at the provider.
 #[derive(Debug, Clone)]
@@ -199,20 +207,22 @@ struct LogoutClaims {
 /// The event a logout token must carry.
 const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
-/// The Service's identity provider.
+/// The Service's identity provider. A clone shares the provider's keys and the store: a
+/// confirmation runs on a task of its own ([`Oidc::reconfirm`]).
+#[derive(Clone)]
 pub struct Oidc {
     config: OidcConfig,
     metadata: Metadata,
     http: reqwest::Client,
-    jwks: Mutex<jsonwebtoken::jwk::JwkSet>,
+    jwks: Arc<Mutex<jsonwebtoken::jwk::JwkSet>>,
     /// When the keys were last read again for an unknown key id (a monotonic instant): at
     /// most once a minute, so tokens naming made-up keys cannot make the server hammer the
     /// provider.
-    keys_read: Mutex<Option<std::time::Instant>>,
+    keys_read: Arc<Mutex<Option<std::time::Instant>>>,
     /// Where pending sign-ins, sessions' sealed refresh tokens and logouts are kept.
     store: Store,
-    /// The key refresh tokens are sealed with, derived from the client secret.
-    sealing: Zeroizing<[u8; 32]>,
+    /// The key sessions are sealed with, derived from the client secret.
+    sealing: Arc<Zeroizing<[u8; 32]>>,
 }
 
 impl std::fmt::Debug for Oidc {
@@ -304,9 +314,9 @@ impl Oidc {
         Ok(Oidc {
             metadata,
             http,
-            jwks: Mutex::new(jwks),
-            keys_read: Mutex::new(None),
-            sealing: sealing_key(&config.client_secret),
+            jwks: Arc::new(Mutex::new(jwks)),
+            keys_read: Arc::new(Mutex::new(None)),
+            sealing: Arc::new(sealing_key(&config.client_secret)),
             config,
             store,
         })
@@ -448,9 +458,9 @@ impl Oidc {
                 "the identity provider gave no refresh token: the session ends at its first 5-minute confirmation; allow the client the refresh_token grant, or ask for offline_access (--oidc-scope)"
             );
         }
-        let row = OidcSessionRow {
+        let mut row = OidcSessionRow {
             session_hash: session.to_vec(),
-            refresh: verified.refresh.as_ref().map(|r| self.seal(session, r)),
+            refresh: None,
             subject: verified.claims.sub,
             provider_session: verified.claims.sid,
             signed_in_at: now,
@@ -458,6 +468,7 @@ impl Oidc {
             confirming_until: None,
             logged_out_at: None,
         };
+        row.refresh = Some(self.seal(&row, verified.refresh.as_ref()));
         self.store
             .put_oidc_session(&row, now - HELD_AT_MOST)
             .await?;
@@ -466,49 +477,147 @@ impl Oidc {
 
     /// Whether the provider still vouches for the person of the session whose secret hashes to
     /// `session` (`subject` at the provider): asked again with the refresh token once
-    /// [`RECONFIRM_EVERY`] has passed, by one request of one server at a time (the others go on
-    /// on the provider's last word while it is asked, for at most [`CONFIRMING_FOR`]). A
-    /// session nothing is kept for (signed in before this was kept in the store, or forgotten),
-    /// ended by a back-channel logout, or for which the provider gave no refresh token, has
-    /// ended once it is due. A provider that does not answer is an error; the session is kept.
+    /// [`RECONFIRM_EVERY`] has passed, by one request of one server at a time. While another
+    /// asks, the session goes on on the provider's last word if that is no older than
+    /// [`RECONFIRM_EVERY`] and [`CONFIRMING_FOR`]; beyond, the provider counts as unavailable.
+    /// A session nothing is kept for, whose seal does not open (its row changed in the
+    /// database, or sealed under another client secret), ended by a back-channel logout, or for
+    /// which the provider gave no refresh token, has ended once it is due. A provider that does
+    /// not answer is an error; the session is kept.
     pub async fn reconfirm(&self, session: &[u8], subject: &str, now: i64) -> Result<Standing> {
-        let Some(kept) = self.store.oidc_session(session).await? else {
+        let kept = match self.kept(session).await? {
+            Ok(kept) => kept,
+            Err(ended) => return Ok(ended),
+        };
+        let age = now - kept.confirmed_at;
+        if (-CLOCKS_AGREE_WITHIN..RECONFIRM_EVERY).contains(&age) {
+            return Ok(Standing::Vouched);
+        }
+        let until = now + CONFIRMING_FOR;
+        let claimed = self
+            .store
+            .claim_oidc_confirmation(
+                session,
+                now - RECONFIRM_EVERY,
+                now + CLOCKS_AGREE_WITHIN,
+                now,
+                until,
+            )
+            .await?;
+        let Some(claimed) = claimed else {
+            // Another request is asking right now, or has just answered.
+            let kept = match self.kept(session).await? {
+                Ok(kept) => kept,
+                Err(ended) => return Ok(ended),
+            };
+            let age = now - kept.confirmed_at;
+            return if (-CLOCKS_AGREE_WITHIN..RECONFIRM_EVERY + CONFIRMING_FOR).contains(&age) {
+                Ok(Standing::Vouched)
+            } else {
+                Err(IdentityError::ProviderUnavailable(
+                    "it is being asked about this session; try again in a moment".into(),
+                ))
+            };
+        };
+        // The refresh token as the claim found it (another server may have rotated it since
+        // the row was read above).
+        let Some(refresh) = self.open(&claimed) else {
+            self.store.forget_oidc_session(session).await?;
             return Ok(Standing::Ended(
-                "nothing is kept of the identity provider's word for the session (it was forgotten, or opened before this server kept it); sign in again".into(),
+                "what is kept of the identity provider's word for the session does not verify; sign in again".into(),
             ));
+        };
+        // On a task of its own: a request that goes away while the provider is asked neither
+        // leaves the claim held nor loses the refresh token the provider rotated.
+        let this = self.clone();
+        let subject = subject.to_owned();
+        tokio::spawn(async move { this.confirm(claimed, refresh, &subject, now, until).await })
+            .await
+            .map_err(|e| {
+                IdentityError::ProviderUnavailable(format!("the confirmation stopped: {e}"))
+            })?
+    }
+
+    /// What is kept for `session`, its seal opened; or, when nothing is, it does not open or a
+    /// back-channel logout ended it, the standing that ends the session (forgotten).
+    async fn kept(&self, session: &[u8]) -> Result<std::result::Result<OidcSessionRow, Standing>> {
+        let ended = |why: &str| Ok(Err(Standing::Ended(why.into())));
+        let Some(kept) = self.store.oidc_session(session).await? else {
+            return ended(
+                "nothing is kept of the identity provider's word for the session (it was forgotten, or opened before this server kept it); sign in again",
+            );
         };
         if kept.logged_out_at.is_some() {
             self.store.forget_oidc_session(session).await?;
-            return Ok(Standing::Ended(
-                "you signed out at the identity provider".into(),
-            ));
+            return ended("you signed out at the identity provider");
         }
-        if now - kept.confirmed_at < RECONFIRM_EVERY {
-            return Ok(Standing::Vouched);
+        if self.open(&kept).is_none() {
+            tracing::warn!(
+                issuer = %self.config.issuer,
+                "what is kept of a session of the identity provider does not open: changed in the database, or sealed under another client secret"
+            );
+            self.store.forget_oidc_session(session).await?;
+            return ended(
+                "what is kept of the identity provider's word for the session does not verify; sign in again",
+            );
         }
-        let Some(kept) = self
-            .store
-            .claim_oidc_confirmation(session, now - RECONFIRM_EVERY, now, now + CONFIRMING_FOR)
-            .await?
-        else {
-            // Asked by another request right now (or just answered): its word holds.
-            return Ok(Standing::Vouched);
-        };
-        match self.ask_again(&kept, subject, now).await {
+        Ok(Ok(kept))
+    }
+
+    /// Asks the provider again for the session `claimed` (the claim ends at `until`), and
+    /// keeps its answer: vouched, with a new seal; ended, forgotten; unavailable, the claim
+    /// released.
+    async fn confirm(
+        &self,
+        claimed: OidcSessionRow,
+        refresh: Option<Secret>,
+        subject: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<Standing> {
+        let session = claimed.session_hash.clone();
+        let asked = tokio::time::timeout(
+            ASK_AT_MOST,
+            self.ask_again(&claimed, refresh.as_ref(), subject, now),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(IdentityError::ProviderUnavailable(format!(
+                "it did not answer within {} s",
+                ASK_AT_MOST.as_secs()
+            )))
+        });
+        match asked {
             Ok((Standing::Vouched, rotated)) => {
-                let sealed = rotated.map(|r| self.seal(session, &r));
-                self.store
-                    .end_oidc_confirmation(session, Some(now), sealed.as_deref())
-                    .await?;
-                Ok(Standing::Vouched)
+                let refresh = rotated.clone().or(refresh);
+                let confirmed = OidcSessionRow {
+                    confirmed_at: now,
+                    ..claimed
+                };
+                let seal = self.seal(&confirmed, refresh.as_ref());
+                if self
+                    .store
+                    .end_oidc_confirmation(&session, until, Some((now, &seal)))
+                    .await?
+                {
+                    return Ok(Standing::Vouched);
+                }
+                // Signed out or forgotten meanwhile: the token the provider just gave is kept
+                // by no one, so it is revoked.
+                if let Some(rotated) = &rotated {
+                    self.revoke(rotated).await;
+                }
+                Ok(Standing::Ended(
+                    "the session ended while the identity provider was asked".into(),
+                ))
             }
             Ok((ended, _)) => {
-                self.store.forget_oidc_session(session).await?;
+                self.store.forget_oidc_session(&session).await?;
                 Ok(ended)
             }
             Err(e) => {
                 self.store
-                    .end_oidc_confirmation(session, None, None)
+                    .end_oidc_confirmation(&session, until, None)
                     .await?;
                 Err(e)
             }
@@ -520,6 +629,7 @@ impl Oidc {
     async fn ask_again(
         &self,
         kept: &OidcSessionRow,
+        refresh: Option<&Secret>,
         subject: &str,
         now: i64,
     ) -> Result<(Standing, Option<Secret>)> {
@@ -527,11 +637,7 @@ impl Oidc {
         if kept.subject != subject {
             return ended("the session is not of the person the provider signed in");
         }
-        let Some(refresh) = kept
-            .refresh
-            .as_ref()
-            .and_then(|sealed| self.open(&kept.session_hash, sealed))
-        else {
+        let Some(refresh) = refresh else {
             return ended(
                 "the identity provider gave no refresh token to confirm the sign-in with",
             );
@@ -601,28 +707,33 @@ impl Oidc {
                 None
             }
         };
-        let refresh = kept
-            .and_then(|k| k.refresh)
-            .and_then(|sealed| self.open(session, &sealed));
-        if let (Some(refresh), Some(endpoint)) = (refresh, &self.metadata.revocation_endpoint) {
-            let revoked = self
-                .http
-                .post(endpoint)
-                .basic_auth(&self.config.client_id, Some(&self.config.client_secret))
-                .form(&[
-                    ("token", refresh.expose()),
-                    ("token_type_hint", "refresh_token"),
-                ])
-                .send()
-                .await;
-            if !revoked.is_ok_and(|r| r.status().is_success()) {
-                tracing::warn!(
-                    issuer = %self.config.issuer,
-                    "the identity provider did not confirm the revocation of a signed-out session's refresh token"
-                );
-            }
+        if let Some(refresh) = kept.and_then(|k| self.open(&k)).flatten() {
+            self.revoke(&refresh).await;
         }
         self.logout_url()
+    }
+
+    /// Revokes `refresh` at the provider (RFC 7009), when it publishes where; best effort.
+    async fn revoke(&self, refresh: &Secret) {
+        let Some(endpoint) = &self.metadata.revocation_endpoint else {
+            return;
+        };
+        let revoked = self
+            .http
+            .post(endpoint)
+            .basic_auth(&self.config.client_id, Some(&self.config.client_secret))
+            .form(&[
+                ("token", refresh.expose()),
+                ("token_type_hint", "refresh_token"),
+            ])
+            .send()
+            .await;
+        if !revoked.is_ok_and(|r| r.status().is_success()) {
+            tracing::warn!(
+                issuer = %self.config.issuer,
+                "the identity provider did not confirm the revocation of a refresh token no session keeps"
+            );
+        }
     }
 
     /// The ID token's claims, if its signature is the provider's and it is for this client,
@@ -644,12 +755,15 @@ impl Oidc {
         )
     }
 
-    fn seal(&self, session: &[u8], refresh: &Secret) -> Vec<u8> {
-        seal(&self.sealing, session, refresh)
+    /// The seal of `row` with its refresh token, if the provider gave one.
+    fn seal(&self, row: &OidcSessionRow, refresh: Option<&Secret>) -> Vec<u8> {
+        seal(&self.sealing, &bound_to(row), refresh)
     }
 
-    fn open(&self, session: &[u8], sealed: &[u8]) -> Option<Secret> {
-        open(&self.sealing, session, sealed)
+    /// The refresh token sealed in `row` (`Some(None)`: the provider gave none); none when the
+    /// seal does not open.
+    fn open(&self, row: &OidcSessionRow) -> Option<Option<Secret>> {
+        open(&self.sealing, &bound_to(row), row.refresh.as_deref()?)
     }
 
     /// The provider's key `kid`, its keys read again once when it is not among them (the
@@ -754,40 +868,64 @@ impl Oidc {
     }
 }
 
-/// `refresh` sealed under `key` for the session whose secret hashes to `session`: a random
-/// nonce and the ciphertext, authenticated with the session's hash (a sealed token moved to
-/// another session's row does not open).
-fn seal(key: &[u8; 32], session: &[u8], refresh: &Secret) -> Vec<u8> {
+/// What a session's seal is bound to: the session, the provider's person and session, and when
+/// it was signed in and last confirmed, each length-prefixed. A row changed in the database —
+/// another person, a confirmation moved ahead, a seal copied from another session — does not
+/// open.
+fn bound_to(row: &OidcSessionRow) -> Vec<u8> {
+    let mut out = Vec::new();
+    for part in [
+        row.session_hash.as_slice(),
+        row.subject.as_bytes(),
+        row.provider_session.as_deref().unwrap_or("").as_bytes(),
+        &[u8::from(row.provider_session.is_some())],
+        &row.signed_in_at.to_be_bytes(),
+        &row.confirmed_at.to_be_bytes(),
+    ] {
+        out.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        out.extend_from_slice(part);
+    }
+    out
+}
+
+/// A seal under `key`, bound to `bound` (authenticated, not encrypted): [`SEAL_VERSION`], a
+/// random nonce, and the refresh token encrypted (empty when there is none).
+fn seal(key: &[u8; 32], bound: &[u8], refresh: Option<&Secret>) -> Vec<u8> {
     let mut nonce = [0u8; 12];
     getrandom::fill(&mut nonce).expect("the operating system's random source");
     let sealed = ChaCha20Poly1305::new(Key::from_slice(key))
         .encrypt(
             Nonce::from_slice(&nonce),
             Payload {
-                msg: refresh.expose().as_bytes(),
-                aad: session,
+                msg: refresh.map_or(&b""[..], |r| r.expose().as_bytes()),
+                aad: bound,
             },
         )
         .expect("ChaCha20-Poly1305 seals any length a refresh token has");
-    [nonce.as_slice(), &sealed].concat()
+    [&[SEAL_VERSION][..], &nonce, &sealed].concat()
 }
 
-/// What [`seal`] sealed under `key` for `session`; none when it does not open (another client
-/// secret, another session, or altered).
-fn open(key: &[u8; 32], session: &[u8], sealed: &[u8]) -> Option<Secret> {
-    let (nonce, ciphertext) = sealed.split_at_checked(12)?;
+/// What [`seal`] sealed under `key` bound to `bound`: the refresh token, or none when there was
+/// none; `None` when it does not open (another key, other bindings, altered, another format).
+fn open(key: &[u8; 32], bound: &[u8], sealed: &[u8]) -> Option<Option<Secret>> {
+    let (&version, rest) = sealed.split_first()?;
+    let (nonce, ciphertext) = rest.split_at_checked(12)?;
+    if version != SEAL_VERSION {
+        return None;
+    }
     let plain = Zeroizing::new(
         ChaCha20Poly1305::new(Key::from_slice(key))
             .decrypt(
                 Nonce::from_slice(nonce),
                 Payload {
                     msg: ciphertext,
-                    aad: session,
+                    aad: bound,
                 },
             )
             .ok()?,
     );
-    String::from_utf8(plain.to_vec()).ok().map(Secret::received)
+    let text = String::from_utf8(plain.to_vec()).ok()?;
+    Some((!text.is_empty()).then(|| Secret::received(text)))
 }
 
 /// The key refresh tokens are sealed with: HMAC-SHA256 of a fixed label under the client
@@ -938,29 +1076,75 @@ mod tests {
 
     /// `amr` is read as RFC 8176 writes it (an array) and as some providers send it (one
     /// method as a string); absent is absent, not an error.
-    /// A refresh token is kept sealed: not readable in the row, opened only for its own
-    /// session under the key of the same client secret, and not when altered.
+    /// A session is kept sealed: its refresh token not readable in the row, opened only for
+    /// its own session, person and times under the key of the same client secret, and not
+    /// when altered.
     #[test]
-    fn a_refresh_token_is_sealed_for_its_session() {
+    fn a_session_is_sealed_with_what_it_is_bound_to() {
         let key = sealing_key("studyflow-test-secret");
+        let row = OidcSessionRow {
+            session_hash: vec![1; 32],
+            subject: "sub-inese".into(),
+            provider_session: Some("sid-1".into()),
+            signed_in_at: 10,
+            refresh: None,
+            confirmed_at: 20,
+            confirming_until: None,
+            logged_out_at: None,
+        };
         let token = Secret::received("refresh-token-of-inese".into());
-        let sealed = seal(&key, b"session-a", &token);
+        let sealed = seal(&key, &bound_to(&row), Some(&token));
         assert!(!sealed.windows(7).any(|w| w == b"refresh"));
         assert_ne!(
             sealed,
-            seal(&key, b"session-a", &token),
+            seal(&key, &bound_to(&row), Some(&token)),
             "a nonce of its own"
         );
-        assert_eq!(
-            open(&key, b"session-a", &sealed).unwrap().expose(),
-            "refresh-token-of-inese"
-        );
-        assert!(open(&key, b"session-b", &sealed).is_none());
-        assert!(open(&sealing_key("another-secret"), b"session-a", &sealed).is_none());
+        let opened = open(&key, &bound_to(&row), &sealed).unwrap().unwrap();
+        assert_eq!(opened.expose(), "refresh-token-of-inese");
+        // Without a refresh token: still sealed, opening to none.
+        let empty = seal(&key, &bound_to(&row), None);
+        assert!(open(&key, &bound_to(&row), &empty).unwrap().is_none());
+        // Anything the seal is bound to, changed in the row, and it does not open.
+        for changed in [
+            OidcSessionRow {
+                session_hash: vec![2; 32],
+                ..row.clone()
+            },
+            OidcSessionRow {
+                subject: "sub-gatis".into(),
+                ..row.clone()
+            },
+            OidcSessionRow {
+                provider_session: None,
+                ..row.clone()
+            },
+            OidcSessionRow {
+                provider_session: Some(String::new()),
+                ..row.clone()
+            },
+            OidcSessionRow {
+                signed_in_at: 11,
+                ..row.clone()
+            },
+            OidcSessionRow {
+                confirmed_at: 10_000,
+                ..row.clone()
+            },
+        ] {
+            assert!(
+                open(&key, &bound_to(&changed), &sealed).is_none(),
+                "{changed:?}"
+            );
+        }
+        assert!(open(&sealing_key("another-secret"), &bound_to(&row), &sealed).is_none());
         let mut altered = sealed.clone();
         *altered.last_mut().unwrap() ^= 1;
-        assert!(open(&key, b"session-a", &altered).is_none());
-        assert!(open(&key, b"session-a", &sealed[..8]).is_none());
+        assert!(open(&key, &bound_to(&row), &altered).is_none());
+        let mut other_format = sealed.clone();
+        other_format[0] = 2;
+        assert!(open(&key, &bound_to(&row), &other_format).is_none());
+        assert!(open(&key, &bound_to(&row), &sealed[..8]).is_none());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use serde_json::Value;
 use studyflow_calendar::Calendar;
 use studyflow_identity::oidc::{Oidc, OidcConfig};
 use studyflow_identity::{Accounts, Policy};
-use studyflow_runtime::{Engine, ManualClock, Options, PlaceholderDataPlane};
+use studyflow_runtime::{Clock as _, Engine, ManualClock, Options, PlaceholderDataPlane};
 use studyflow_server::App;
 use studyflow_server::auth::Limiter;
 use studyflow_store::Store;
@@ -644,9 +644,10 @@ async fn a_sign_out_at_the_provider_ends_that_session_here_at_once() {
 /// Several servers behind one address, sharing one store, need no sticky sessions (issue #12):
 /// a sign-in begun at one is finished by the other when the provider's answer reaches it, and
 /// is spent at both; the session is confirmed with the provider by whichever server it is due
-/// at, with the refresh token the other kept (sealed in the store, not readable there); and a
-/// sign-out at the provider, told to one server over the back channel, ends the session at the
-/// other at its next request.
+/// at, with the refresh token the other kept (sealed in the store, not readable there), and
+/// while a claim of another goes unanswered only on the provider's recent word; a sign-out at
+/// the provider, told to one server over the back channel, ends the session at the other at
+/// its next request; and a session whose row was changed in the database ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn servers_sharing_a_store_take_up_each_others_sign_ins_and_sessions() {
     let Some(Registered {
@@ -723,6 +724,36 @@ async fn servers_sharing_a_store_take_up_each_others_sign_ins_and_sessions() {
     // B, right after, goes on the provider's word A just had.
     assert_eq!(get_session(&b, &session).await.0, StatusCode::OK);
 
+    // A server that claimed the next confirmation and stopped asking: the others go on on the
+    // provider's last word only while it is recent; beyond, the provider counts as
+    // unavailable (503), the session kept, until the claim is released.
+    let b_now = studyflow_runtime::clock::micros(b.clock.now());
+    let stuck = b_now + 3_600_000_000;
+    assert!(
+        store
+            .claim_oidc_confirmation(&hash, i64::MAX, i64::MAX, b_now, stuck)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    for s in [&a, &b] {
+        s.clock
+            .advance(jiff::SignedDuration::from_secs(5 * 60 + 30));
+    }
+    assert_eq!(get_session(&b, &session).await.0, StatusCode::OK, "recent");
+    for s in [&a, &b] {
+        s.clock.advance(jiff::SignedDuration::from_secs(60));
+    }
+    let (status, body) = get_session(&b, &session).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        store
+            .end_oidc_confirmation(&hash, stuck, None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(get_session(&b, &session).await.0, StatusCode::OK);
+
     // Signed out at the provider: the logout token reaches A (the address registered for the
     // back channel), and the session ends at B at its next request. (The servers' clocks agree
     // with the provider's again: a logout token is taken only within 5 minutes of its issue.)
@@ -753,6 +784,34 @@ async fn servers_sharing_a_store_take_up_each_others_sign_ins_and_sessions() {
     );
     assert_eq!(get_session(&a, &session).await.0, StatusCode::UNAUTHORIZED);
     assert!(store.oidc_session(&hash).await.unwrap().is_none());
+
+    // Someone who can write the database moves a session's confirmation ahead, so it would
+    // never be due: its seal no longer opens, and the session ends at its next request.
+    let (callback, cookie) = to_callback(&a, "inese.kalnina").await;
+    let (status, body, again) = come_back(&callback, &cookie).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let again = again.unwrap();
+    let hash = sha2::Sha256::digest(again.split_once('=').unwrap().1.as_bytes()).to_vec();
+    let kept = store.oidc_session(&hash).await.unwrap().unwrap();
+    let claim = i64::MAX - 1;
+    store
+        .claim_oidc_confirmation(&hash, i64::MAX, i64::MAX, 0, claim)
+        .await
+        .unwrap()
+        .unwrap();
+    let far = kept.confirmed_at + 365 * 86_400_000_000;
+    assert!(
+        store
+            .end_oidc_confirmation(&hash, claim, Some((far, kept.refresh.as_deref().unwrap())))
+            .await
+            .unwrap()
+    );
+    let (status, body) = get_session(&b, &again).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("does not verify"),
+        "{body}"
+    );
     drop(p);
     let _ = std::fs::remove_dir_all(&dir);
 }

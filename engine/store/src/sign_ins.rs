@@ -8,10 +8,16 @@
 
 use sqlx::Row;
 
-use crate::{Result, Store, in_tx, on_pool, optional_row};
+use crate::{Backend, Result, Store, in_tx, on_pool, optional_row};
+
+/// Held by a PostgreSQL transaction that prunes and adds pending sign-ins, so that sign-ins
+/// begun together neither deadlock on the rows they prune nor pass the cap.
+const SIGN_INS_LOCK: i64 = 0x5346_5349_474e_494e;
+/// Held by a PostgreSQL transaction that counts an attempt, for the same reasons.
+const ATTEMPTS_LOCK: i64 = 0x5346_4154_5445_4d50;
 
 /// A sign-in sent to the provider, by the SHA-256 of its `state`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct OidcSignInRow {
     pub state_hash: Vec<u8>,
     pub nonce: String,
@@ -21,14 +27,15 @@ pub struct OidcSignInRow {
 }
 
 /// A session opened by a sign-in at the provider, by the hash of the session's secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct OidcSessionRow {
     pub session_hash: Vec<u8>,
     /// The provider's person (`sub`) and session (`sid`), which a back-channel logout names.
     pub subject: String,
     pub provider_session: Option<String>,
     pub signed_in_at: i64,
-    /// The refresh token, sealed by `studyflow-identity` (the store never sees it plain).
+    /// The seal `studyflow-identity` keeps for the session: the refresh token (the store never
+    /// sees it plain), bound to the row's session, person, provider session and times.
     pub refresh: Option<Vec<u8>>,
     /// When the provider last vouched for the person.
     pub confirmed_at: i64,
@@ -36,6 +43,27 @@ pub struct OidcSessionRow {
     pub confirming_until: Option<i64>,
     /// A back-channel logout ended the session then.
     pub logged_out_at: Option<i64>,
+}
+
+// Neither row is written out whole where it could be logged: a pending sign-in's nonce and
+// verifier are secrets, and a session names a person at the provider.
+impl std::fmt::Debug for OidcSignInRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcSignInRow")
+            .field("begun_at", &self.begun_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for OidcSessionRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcSessionRow")
+            .field("signed_in_at", &self.signed_in_at)
+            .field("confirmed_at", &self.confirmed_at)
+            .field("confirming_until", &self.confirming_until)
+            .field("logged_out_at", &self.logged_out_at)
+            .finish_non_exhaustive()
+    }
 }
 
 const SESSION_COLUMNS: &str = "session_hash, subject, provider_session, signed_in_at, refresh, confirmed_at, confirming_until, logged_out_at";
@@ -65,7 +93,13 @@ impl Store {
         expired_before: i64,
         at_most: i64,
     ) -> Result<()> {
-        in_tx!(self, |tx, _b| {
+        in_tx!(self, |tx, backend| {
+            if backend == Backend::Postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(SIGN_INS_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             sqlx::query("DELETE FROM oidc_sign_ins WHERE begun_at < $1")
                 .bind(expired_before)
                 .execute(&mut *tx)
@@ -153,27 +187,31 @@ impl Store {
         Ok(optional_row!(self, sql, session_hash, session_from))
     }
 
-    /// Claims the confirmation of a session with the provider until `until`: the session's
-    /// row, when it was last confirmed no later than `due`, was not ended by a logout, and no
-    /// other claim runs at `now`; none otherwise (another server, or another request of this
-    /// one, is asking the provider, or it was just confirmed).
+    /// Claims the confirmation of a session with the provider until `until` (the claim, which
+    /// [`Store::end_oidc_confirmation`] names): the session's row, when it was last confirmed
+    /// no later than `due` or implausibly after `ahead` (a clock that ran ahead), was not ended
+    /// by a logout, and no other claim runs at `now`; none otherwise (another server, or
+    /// another request of this one, is asking the provider, or it was just confirmed).
     pub async fn claim_oidc_confirmation(
         &self,
         session_hash: &[u8],
         due: i64,
+        ahead: i64,
         now: i64,
         until: i64,
     ) -> Result<Option<OidcSessionRow>> {
         let sql = format!(
-            "UPDATE oidc_sessions SET confirming_until = $4
-             WHERE session_hash = $1 AND confirmed_at <= $2 AND logged_out_at IS NULL
-               AND (confirming_until IS NULL OR confirming_until <= $3)
+            "UPDATE oidc_sessions SET confirming_until = $5
+             WHERE session_hash = $1 AND (confirmed_at <= $2 OR confirmed_at > $3)
+               AND logged_out_at IS NULL
+               AND (confirming_until IS NULL OR confirming_until <= $4)
              RETURNING {SESSION_COLUMNS}"
         );
         let row = on_pool!(self, |p| {
             match sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(session_hash)
                 .bind(due)
+                .bind(ahead)
                 .bind(now)
                 .bind(until)
                 .fetch_optional(p)
@@ -186,28 +224,32 @@ impl Store {
         Ok(row)
     }
 
-    /// Ends a claim: the provider vouched at `confirmed_at` (with a rotated refresh token when
-    /// it gave one), or, with `confirmed_at` none, it could not be asked and the claim is
-    /// released for the next request.
+    /// Ends the claim `claim` (its `until`): the provider vouched at `confirmed_at`, with the
+    /// session's new seal; or, with none, it could not be asked and the claim is released for
+    /// the next request. False, nothing changed, when the claim is no longer held (the session
+    /// was signed out or forgotten meanwhile, or its claim outlived and was taken over).
     pub async fn end_oidc_confirmation(
         &self,
         session_hash: &[u8],
-        confirmed_at: Option<i64>,
-        refresh: Option<&[u8]>,
-    ) -> Result<()> {
-        on_pool!(self, |p| {
+        claim: i64,
+        confirmed: Option<(i64, &[u8])>,
+    ) -> Result<bool> {
+        let (confirmed_at, seal) = confirmed.unzip();
+        let ended = on_pool!(self, |p| {
             sqlx::query(
                 "UPDATE oidc_sessions SET confirming_until = NULL,
-                     confirmed_at = COALESCE($2, confirmed_at), refresh = COALESCE($3, refresh)
-                 WHERE session_hash = $1",
+                     confirmed_at = COALESCE($3, confirmed_at), refresh = COALESCE($4, refresh)
+                 WHERE session_hash = $1 AND confirming_until = $2",
             )
             .bind(session_hash)
+            .bind(claim)
             .bind(confirmed_at)
-            .bind(refresh)
+            .bind(seal)
             .execute(p)
-            .await?;
+            .await?
+            .rows_affected()
         });
-        Ok(())
+        Ok(ended == 1)
     }
 
     /// Forgets the session whose secret hashes to `session_hash`, returning what was kept (the
@@ -278,7 +320,13 @@ impl Store {
         window: i64,
         limit: i64,
     ) -> Result<Option<i64>> {
-        let over = in_tx!(self, |tx, _b| {
+        let over = in_tx!(self, |tx, backend| {
+            if backend == Backend::Postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(ATTEMPTS_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             sqlx::query("DELETE FROM attempts WHERE at <= $1")
                 .bind(now - window)
                 .execute(&mut *tx)

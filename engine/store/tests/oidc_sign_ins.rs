@@ -2,7 +2,8 @@
 //! on both backends: a pending sign-in is taken once, by either server, and the oldest go when
 //! too many wait; a session's confirmation is claimed by one server at a time, released when
 //! the provider cannot be asked, and not claimed before it is due; a logout token is taken
-//! once and ends exactly the sessions it names.
+//! once and ends exactly the sessions it names; sign-ins begun together by both servers are
+//! all kept (no deadlock on PostgreSQL) within the cap.
 
 use studyflow_store::{OidcSessionRow, OidcSignInRow, Store};
 
@@ -59,6 +60,31 @@ async fn check(one: Store, two: Store) {
         assert!(two.take_oidc_sign_in(&[hash; 32]).await.unwrap().is_some());
     }
 
+    // Sign-ins begun together at both servers: none refused, and no more kept than the cap.
+    let begun: Vec<_> = (0..60u8)
+        .map(|i| {
+            let store = if i % 2 == 0 { one.clone() } else { two.clone() };
+            tokio::spawn(async move {
+                store
+                    .put_oidc_sign_in(&sign_in(100 + i, now + i64::from(i)), now - 10 * MINUTE, 20)
+                    .await
+            })
+        })
+        .collect();
+    for b in begun {
+        b.await.unwrap().unwrap();
+    }
+    let mut kept = 0;
+    for i in 0..60u8 {
+        kept += usize::from(
+            one.take_oidc_sign_in(&[100 + i; 32])
+                .await
+                .unwrap()
+                .is_some(),
+        );
+    }
+    assert!((1..=20).contains(&kept), "{kept} kept");
+
     // A session kept by one server; the other claims its confirmation once due, one at a time.
     one.put_oidc_session(&session(7, "sub-inese", Some("sid-1"), now), 0)
         .await
@@ -68,55 +94,124 @@ async fn check(one: Store, two: Store) {
         Some(session(7, "sub-inese", Some("sid-1"), now))
     );
     let due = now + 5 * MINUTE;
+    let ahead = |at: i64| at + MINUTE;
     assert!(
-        two.claim_oidc_confirmation(&[7; 32], due - 5 * MINUTE - 1, due, due + MINUTE / 2)
-            .await
-            .unwrap()
-            .is_none(),
+        two.claim_oidc_confirmation(
+            &[7; 32],
+            due - 5 * MINUTE - 1,
+            ahead(due),
+            due,
+            due + MINUTE / 2
+        )
+        .await
+        .unwrap()
+        .is_none(),
         "not due yet"
     );
     let claimed = two
-        .claim_oidc_confirmation(&[7; 32], due - 5 * MINUTE, due, due + MINUTE / 2)
+        .claim_oidc_confirmation(
+            &[7; 32],
+            due - 5 * MINUTE,
+            ahead(due),
+            due,
+            due + MINUTE / 2,
+        )
         .await
         .unwrap()
         .unwrap();
     assert_eq!(claimed.confirming_until, Some(due + MINUTE / 2));
     assert!(
-        one.claim_oidc_confirmation(&[7; 32], due - 5 * MINUTE, due + 1, due + MINUTE)
-            .await
-            .unwrap()
-            .is_none(),
+        one.claim_oidc_confirmation(
+            &[7; 32],
+            due - 5 * MINUTE,
+            ahead(due),
+            due + 1,
+            due + MINUTE
+        )
+        .await
+        .unwrap()
+        .is_none(),
         "claimed by the other"
     );
-    // The provider could not be asked: released, and claimed again.
-    two.end_oidc_confirmation(&[7; 32], None, None)
-        .await
-        .unwrap();
+    // The provider could not be asked: released, and claimed again; a claim no longer held
+    // ends nothing.
     assert!(
-        one.claim_oidc_confirmation(&[7; 32], due - 5 * MINUTE, due + 1, due + MINUTE)
+        two.end_oidc_confirmation(&[7; 32], due + MINUTE / 2, None)
             .await
             .unwrap()
-            .is_some()
     );
-    // Vouched for, with a rotated token: no longer due, the claim gone.
-    one.end_oidc_confirmation(&[7; 32], Some(due + 2), Some(&[7, 7]))
+    assert!(
+        !two.end_oidc_confirmation(&[7; 32], due + MINUTE / 2, Some((due, &[9])))
+            .await
+            .unwrap()
+    );
+    assert!(
+        one.claim_oidc_confirmation(
+            &[7; 32],
+            due - 5 * MINUTE,
+            ahead(due),
+            due + 1,
+            due + MINUTE
+        )
         .await
-        .unwrap();
+        .unwrap()
+        .is_some()
+    );
+    // Vouched for, with a new seal: no longer due, the claim gone.
+    assert!(
+        one.end_oidc_confirmation(&[7; 32], due + MINUTE, Some((due + 2, &[7, 7])))
+            .await
+            .unwrap()
+    );
     let kept = two.oidc_session(&[7; 32]).await.unwrap().unwrap();
     assert_eq!(
         (kept.confirmed_at, kept.confirming_until, kept.refresh),
         (due + 2, None, Some(vec![7, 7]))
     );
-    // A claim that outlived its time (its server stopped) is taken over.
-    two.claim_oidc_confirmation(&[7; 32], due + 2, due + 3, due + 4)
+    // A claim that outlived its time (its server stopped) is taken over, and the late server's
+    // word is then not taken.
+    two.claim_oidc_confirmation(&[7; 32], due + 2, ahead(due + 3), due + 3, due + 4)
         .await
         .unwrap()
         .unwrap();
     assert!(
-        one.claim_oidc_confirmation(&[7; 32], due + 2, due + 4, due + MINUTE)
+        one.claim_oidc_confirmation(&[7; 32], due + 2, ahead(due + 4), due + 4, due + MINUTE)
             .await
             .unwrap()
             .is_some()
+    );
+    assert!(
+        !two.end_oidc_confirmation(&[7; 32], due + 4, Some((due + 5, &[8])))
+            .await
+            .unwrap()
+    );
+    assert!(
+        one.end_oidc_confirmation(&[7; 32], due + MINUTE, None)
+            .await
+            .unwrap()
+    );
+    // A confirmation dated implausibly ahead (a clock that ran ahead) is due at once.
+    one.put_oidc_session(&session(11, "sub-inese", None, now), 0)
+        .await
+        .unwrap();
+    assert!(
+        two.claim_oidc_confirmation(&[11; 32], now - 5 * MINUTE, ahead(now), now, now + 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        two.claim_oidc_confirmation(
+            &[11; 32],
+            now - 15 * MINUTE,
+            ahead(now - 10 * MINUTE),
+            now - 10 * MINUTE,
+            now
+        )
+        .await
+        .unwrap()
+        .is_some(),
+        "10 minutes ahead of this server's clock"
     );
 
     // A logout token ends the sessions of the person and provider session it names, once.
@@ -145,7 +240,7 @@ async fn check(one: Store, two: Store) {
     }
     // An ended session's confirmation is never claimed.
     assert!(
-        two.claim_oidc_confirmation(&[7; 32], i64::MAX, i64::MAX - 1, i64::MAX)
+        two.claim_oidc_confirmation(&[7; 32], i64::MAX, i64::MAX, i64::MAX - 1, i64::MAX)
             .await
             .unwrap()
             .is_none()
@@ -155,7 +250,7 @@ async fn check(one: Store, two: Store) {
         two.oidc_logout("jti-2", Some("sub-inese"), None, now + 1, 0)
             .await
             .unwrap(),
-        Some(1)
+        Some(2)
     );
     assert_eq!(
         two.oidc_logout(
@@ -178,6 +273,7 @@ async fn check(one: Store, two: Store) {
         .await
         .unwrap();
     assert!(two.oidc_session(&[9; 32]).await.unwrap().is_none());
+    assert!(two.oidc_session(&[11; 32]).await.unwrap().is_none());
     assert!(two.oidc_session(&[10; 32]).await.unwrap().is_some());
 }
 
