@@ -56,53 +56,11 @@ fn verify(plan: &Plan) -> Vec<studyflow_spec::Diagnostic> {
     found
 }
 
-/// What is wrong with a finding's Latvian, if anything (issue #13): it is missing, blank or
-/// the English; it cites other MK403 points than the English, or leaves out a step, phase or
-/// spec key the English names (in backquotes); or it has common English words.
-fn latvian_problems(d: &studyflow_spec::Diagnostic) -> Vec<String> {
-    let Some(lv) = d.message_lv.as_deref() else {
-        return vec!["no Latvian".to_owned()];
-    };
-    let mut wrong = Vec::new();
-    if lv.trim().is_empty() || lv == d.message {
-        wrong.push(format!("blank or the English: {lv:?}"));
-    }
-    let points = studyflow_spec::regulation::cited_points;
-    if points(&d.message) != points(lv) {
-        wrong.push(format!(
-            "cites {:?}, the English {:?}: {lv}",
-            points(lv),
-            points(&d.message)
-        ));
-    }
-    let named = |s: &str| {
-        let mut v: Vec<String> = s.split('`').skip(1).step_by(2).map(str::to_owned).collect();
-        v.sort();
-        v
-    };
-    if named(&d.message) != named(lv) {
-        wrong.push(format!(
-            "names {:?}, the English {:?}: {lv}",
-            named(lv),
-            named(&d.message)
-        ));
-    }
-    let words: String = lv.split('`').step_by(2).collect();
-    for w in [
-        " the ", "The ", " and ", " of ", " from ", " with ", " is ", " a ", " not ", " has ",
-    ] {
-        if words.contains(w) {
-            wrong.push(format!("English {w:?} in {lv:?}"));
-        }
-    }
-    wrong
-}
-
 fn said_in_latvian(findings: &[studyflow_spec::Diagnostic]) {
     let wrong: Vec<String> = findings
         .iter()
         .flat_map(|d| {
-            latvian_problems(d)
+            studyflow_spec::testing::latvian_problems(d)
                 .into_iter()
                 .map(move |w| format!("{}: {}\n    {w}", d.code, d.message))
         })
@@ -846,7 +804,7 @@ fn every_finding_of_the_corpus_is_said_in_latvian_too() {
         let checked = studyflow_plan::check(&bytes, &calendar, Some(today));
         for d in &checked.checked.diagnostics {
             codes.insert(d.code);
-            let wrong = latvian_problems(d);
+            let wrong = studyflow_spec::testing::latvian_problems(d);
             // (The YAML parser's and serde's own detail stays in English; the schema's
             // Latvian names a pattern its English leaves to the help.)
             let wrong: Vec<_> = wrong

@@ -30,6 +30,8 @@ pub mod rules;
 pub mod schema;
 pub mod source;
 pub mod suggest;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod yaml;
 
 pub use diagnostic::{Diagnostic, Severity, Span};
@@ -348,7 +350,7 @@ mod tests {
         assert_eq!(checked.diagnostics.len(), 1);
         assert_eq!(checked.diagnostics[0].code, "SF003");
         assert!(checked.spec.is_none());
-        let wrong = rules::test_support::latvian_problems(&checked.diagnostics[0]);
+        let wrong = testing::latvian_problems(&checked.diagnostics[0]);
         assert!(wrong.is_empty(), "{wrong:?}");
     }
 
@@ -406,7 +408,7 @@ mod tests {
                 for d in check(&bytes).diagnostics {
                     said += 1;
                     codes.insert(d.code);
-                    for w in rules::test_support::latvian_problems(&d) {
+                    for w in testing::latvian_problems(&d) {
                         wrong.push(format!(
                             "{}: {}: {}\n    {w}",
                             entry.path().display(),
