@@ -273,6 +273,24 @@ async fn to_callback_from(
     (callback, state_cookie, idp)
 }
 
+/// The person signs out at the provider, in the browser `idp` they signed in with there: its
+/// sign-out page, confirmed.
+async fn sign_out_at_the_provider(idp: &reqwest::Client, issuer: &str) {
+    let page = format!("{issuer}/session/end?client_id=studyflow");
+    let form = idp.get(&page).send().await.unwrap().text().await.unwrap();
+    let xsrf = form
+        .split("name=\"xsrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("the provider's sign-out form: {form}"))
+        .to_owned();
+    idp.post(format!("{issuer}/session/end/confirm"))
+        .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")])
+        .send()
+        .await
+        .unwrap();
+}
+
 async fn get_session(s: &Server, session: &str) -> (StatusCode, Value) {
     let r = reqwest::Client::new()
         .get(format!("{}/api/v1/session", s.base))
@@ -590,19 +608,7 @@ async fn a_sign_out_at_the_provider_ends_that_session_here_at_once() {
     assert_eq!(status, StatusCode::CREATED, "{opened}");
     let third = third.unwrap();
     assert_eq!(get_session(&s, &third).await.0, StatusCode::OK);
-    let page = format!("{}/session/end?client_id=studyflow", p.issuer);
-    let form = idp.get(&page).send().await.unwrap().text().await.unwrap();
-    let xsrf = form
-        .split("name=\"xsrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or_else(|| panic!("the provider's sign-out form: {form}"))
-        .to_owned();
-    idp.post(format!("{}/session/end/confirm", p.issuer))
-        .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")])
-        .send()
-        .await
-        .unwrap();
+    sign_out_at_the_provider(&idp, &p.issuer).await;
     let (status, body) = get_session(&s, &third).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert!(
@@ -760,19 +766,7 @@ async fn servers_sharing_a_store_take_up_each_others_sign_ins_and_sessions() {
     for s in [&a, &b] {
         s.clock.set(jiff::Timestamp::now());
     }
-    let page = format!("{}/session/end?client_id=studyflow", p.issuer);
-    let form = idp.get(&page).send().await.unwrap().text().await.unwrap();
-    let xsrf = form
-        .split("name=\"xsrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or_else(|| panic!("the provider's sign-out form: {form}"))
-        .to_owned();
-    idp.post(format!("{}/session/end/confirm", p.issuer))
-        .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")])
-        .send()
-        .await
-        .unwrap();
+    sign_out_at_the_provider(&idp, &p.issuer).await;
     let (status, body) = get_session(&b, &session).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert!(
