@@ -291,6 +291,19 @@ async fn sign_out_at_the_provider(idp: &reqwest::Client, issuer: &str) {
         .unwrap();
 }
 
+/// The session has ended at `s` because the person signed out at the provider.
+async fn signed_out_there(s: &Server, session: &str) {
+    let (status, body) = get_session(s, session).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("signed out at the identity provider"),
+        "{body}"
+    );
+}
+
 async fn get_session(s: &Server, session: &str) -> (StatusCode, Value) {
     let r = reqwest::Client::new()
         .get(format!("{}/api/v1/session", s.base))
@@ -609,15 +622,7 @@ async fn a_sign_out_at_the_provider_ends_that_session_here_at_once() {
     let third = third.unwrap();
     assert_eq!(get_session(&s, &third).await.0, StatusCode::OK);
     sign_out_at_the_provider(&idp, &p.issuer).await;
-    let (status, body) = get_session(&s, &third).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-    assert!(
-        body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("signed out at the identity provider"),
-        "{body}"
-    );
+    signed_out_there(&s, &third).await;
     assert_eq!(get_session(&s, &session).await.0, StatusCode::OK);
     let ended: Vec<_> = store
         .audit_rows(0, 10_000)
@@ -767,15 +772,7 @@ async fn servers_sharing_a_store_take_up_each_others_sign_ins_and_sessions() {
         s.clock.set(jiff::Timestamp::now());
     }
     sign_out_at_the_provider(&idp, &p.issuer).await;
-    let (status, body) = get_session(&b, &session).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-    assert!(
-        body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("signed out at the identity provider"),
-        "{body}"
-    );
+    signed_out_there(&b, &session).await;
     assert_eq!(get_session(&a, &session).await.0, StatusCode::UNAUTHORIZED);
     assert!(store.oidc_session(&hash).await.unwrap().is_none());
 
