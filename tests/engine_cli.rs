@@ -844,6 +844,123 @@ fn witness_serving(key: &str, public: &str, state: &str) -> studyflow_tests::Ser
     .0
 }
 
+/// The installation's witness policy (a file beside the audit key): `audit cosign` asks its
+/// witnesses and `audit verify` checks them with its quorum, with no witness on the command
+/// line; a policy others may change, or with a line that is not one, is refused at its line.
+#[test]
+fn the_installations_witness_policy_is_used_by_cosign_and_verify() {
+    let dir = TempDir::new("witness-policy");
+    let Signed {
+        db, key, public, ..
+    } = signed_audit(&dir);
+    let mut witnesses = Vec::new();
+    let mut served = Vec::new();
+    for n in ["w1", "w2"] {
+        let wkey = format!("{}/{n}.key", dir.path());
+        let made = studyflow(&[
+            "audit",
+            "witness-keygen",
+            "--name",
+            &format!("witness.test/{n}"),
+            "--out",
+            &wkey,
+        ]);
+        assert_eq!(made.code, 0, "{}", made.transcript());
+        witnesses.push(made.stdout.trim().to_owned());
+        served.push(witness_serving(
+            &wkey,
+            &public,
+            &format!("{}/{n}.state", dir.path()),
+        ));
+    }
+    let policy = format!("{key}.witnesses");
+    let write = |text: &str| std::fs::write(&policy, text).unwrap();
+    let on_db = |args: &[&str]| {
+        let mut v = args.to_vec();
+        v.extend(["--database", db.as_str(), "--audit-key-file", key.as_str()]);
+        studyflow(&v)
+    };
+    // Only the first is the installation's witness: it cosigns, and verifies.
+    write(&format!(
+        "# the Service's witnesses\nwitness {} {}\n",
+        witnesses[0], served[0].url
+    ));
+    let r = on_db(&["audit", "cosign"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(
+        r.stdout.starts_with("cosigned by witness.test/w1"),
+        "{}",
+        r.stdout
+    );
+    let r = on_db(&["audit", "verify"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(
+        r.stdout.contains(&format!(
+            "witnesses: the policy {policy} (1 of 1 must hold)"
+        )) && r.stdout.contains("cosigned by the witness witness.test/w1"),
+        "{}",
+        r.stdout
+    );
+    // Both, all needed: the second has not cosigned, so the audit does not verify — the
+    // operator did not have to remember to name it.
+    let both = format!(
+        "witness {} {}\nwitness {} {}\n",
+        witnesses[0], served[0].url, witnesses[1], served[1].url
+    );
+    write(&both);
+    let r = on_db(&["audit", "verify"]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    // With a quorum of one it does, saying which did not count; after both cosign, both hold.
+    write(&format!("{both}quorum 1\n"));
+    let r = on_db(&["audit", "verify"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(r.stdout.contains("NOT counted"), "{}", r.stdout);
+    let r = on_db(&["audit", "cosign"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    write(&both);
+    let r = on_db(&["audit", "verify"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(
+        r.stdout.contains("cosigned by the witness witness.test/w2"),
+        "{}",
+        r.stdout
+    );
+    // The command line's own witnesses instead of the policy; not both.
+    let r = on_db(&["audit", "verify", "--witness", &witnesses[1]]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(!r.stdout.contains("the policy"), "{}", r.stdout);
+    let r = on_db(&[
+        "audit",
+        "verify",
+        "--witness",
+        &witnesses[1],
+        "--witnesses",
+        &policy,
+    ]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    // Refused: a line that is not one (named by its line), a quorum beyond the witnesses, and
+    // a policy others may change.
+    write(&format!("{both}quorum two\n"));
+    let r = on_db(&["audit", "verify"]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(
+        r.stderr.contains(&format!("{policy}:3:")),
+        "{}",
+        r.transcript()
+    );
+    write(&format!("{both}quorum 3\n"));
+    assert_eq!(on_db(&["audit", "verify"]).code, 2);
+    write(&both);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&policy, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let r = on_db(&["audit", "verify"]);
+        assert_eq!(r.code, 2, "{}", r.transcript());
+        assert!(r.stderr.contains("chmod go-w"), "{}", r.transcript());
+    }
+}
+
 #[test]
 fn the_demo_runs_the_recidivism_study_end_to_end() {
     let dir = TempDir::new("demo");

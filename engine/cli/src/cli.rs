@@ -597,6 +597,15 @@ pub enum AuditCommand {
         /// reported and not counted, and the audit verifies on the others.
         #[arg(long = "witness-quorum", value_name = "K")]
         witness_quorum: Option<usize>,
+        /// The installation's witness policy: its witnesses, their addresses and the quorum
+        /// (default: the audit key file's path and `.witnesses`, when it exists). Used when no
+        /// `--witness` is given.
+        #[arg(
+            long = "witnesses",
+            env = "STUDYFLOW_AUDIT_WITNESSES",
+            value_name = "FILE"
+        )]
+        witness_policy: Option<PathBuf>,
     },
     /// Ask a witness to cosign the audit's latest signed checkpoint (C2SP tlog-witness), with
     /// the consistency proof from the last one it cosigned; the cosigned checkpoint is appended
@@ -606,12 +615,21 @@ pub enum AuditCommand {
         #[command(flatten)]
         engine: EngineArgs,
         /// The witness's address (its `add-checkpoint` is under it), e.g.
-        /// `https://witness.example.lv`.
-        #[arg(long, value_name = "URL")]
-        url: String,
+        /// `https://witness.example.lv`. Without it and `--witness`, every witness of the
+        /// installation's witness policy (`--witnesses`) is asked.
+        #[arg(long, value_name = "URL", requires = "witness")]
+        url: Option<String>,
         /// The witness's public key (`name+id+key`, or a file holding it).
-        #[arg(long = "witness", value_name = "KEY|FILE")]
-        witness: String,
+        #[arg(long = "witness", value_name = "KEY|FILE", requires = "url")]
+        witness: Option<String>,
+        /// The installation's witness policy (default: the audit key file's path and
+        /// `.witnesses`, when it exists): its witnesses are asked when no `--witness` is given.
+        #[arg(
+            long = "witnesses",
+            env = "STUDYFLOW_AUDIT_WITNESSES",
+            value_name = "FILE"
+        )]
+        witness_policy: Option<PathBuf>,
     },
     /// Make a witness's key (to witness another installation's audit log), in a new file only
     /// its owner can read; print its public key for that installation's `audit verify`.

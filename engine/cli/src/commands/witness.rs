@@ -11,8 +11,169 @@ use studyflow_store::witness::{Witness, WitnessSigner, WitnessVerifier, add_chec
 use studyflow_store::{Store, TrustedWitness};
 
 use super::Context;
-use crate::EXIT_OK;
 use crate::cli::EngineArgs;
+use crate::{EXIT_FAILURE, EXIT_OK};
+
+/// The installation's witness policy: a text file kept beside the audit key (outside the
+/// database), a line each —
+///
+/// ```text
+/// # comments and blank lines are skipped
+/// witness NAME+ID+KEY [URL]    (a witness's public key, and where it answers)
+/// quorum K                     (how many must hold; all when not given)
+/// ```
+///
+/// — so that `audit verify` and `audit cosign` need no witness on their command line, and an
+/// operator who forgets one does not verify the audit without its witnesses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub witnesses: Vec<String>,
+    /// Every witness's address, in order, or none.
+    pub urls: Vec<String>,
+    pub quorum: Option<usize>,
+}
+
+/// Reads the policy at `path`: refused, naming the line, when a line is not one of the above,
+/// a key is not a witness's, an address is not http(s), the quorum is outside 1…n, some
+/// witnesses have an address and others not, there is no witness, or the file may be
+/// changed by others than its owner (whoever can change it chooses the witnesses).
+pub fn read_policy(path: &Path) -> anyhow::Result<Policy> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path)?.permissions().mode();
+        anyhow::ensure!(
+            mode & 0o022 == 0,
+            "{} may be changed by others than its owner (mode {:o}): whoever can change it chooses which witnesses verify the audit (chmod go-w)",
+            path.display(),
+            mode & 0o777
+        );
+    }
+    let mut p = Policy {
+        witnesses: Vec::new(),
+        urls: Vec::new(),
+        quorum: None,
+    };
+    let mut with_url = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let at = || format!("{}:{}", path.display(), i + 1);
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            [] => {}
+            [first, ..] if first.starts_with('#') => {}
+            ["witness", key, rest @ ..] if rest.len() <= 1 => {
+                WitnessVerifier::parse(key)
+                    .with_context(|| format!("{}: not a witness's public key", at()))?;
+                p.witnesses.push((*key).to_owned());
+                with_url.push(!rest.is_empty());
+                if let Some(url) = rest.first() {
+                    anyhow::ensure!(
+                        url.starts_with("https://") || url.starts_with("http://"),
+                        "{}: a witness's address is an http(s) URL, not `{url}`",
+                        at()
+                    );
+                    p.urls.push((*url).to_owned());
+                }
+            }
+            ["quorum", k] if p.quorum.is_none() => {
+                p.quorum = Some(
+                    k.parse()
+                        .ok()
+                        .filter(|k| *k >= 1)
+                        .with_context(|| format!("{}: the quorum is a number from 1", at()))?,
+                );
+            }
+            _ => anyhow::bail!(
+                "{}: expected `witness KEY [URL]` or `quorum K` (once), not `{}`",
+                at(),
+                line.trim().chars().take(60).collect::<String>()
+            ),
+        }
+    }
+    anyhow::ensure!(
+        !p.witnesses.is_empty(),
+        "{} names no witness",
+        path.display()
+    );
+    anyhow::ensure!(
+        with_url.iter().all(|u| *u) || with_url.iter().all(|u| !u),
+        "{}: give every witness its address, or none",
+        path.display()
+    );
+    anyhow::ensure!(
+        p.quorum.is_none_or(|k| k <= p.witnesses.len()),
+        "{}: a quorum of {} out of {} witnesses",
+        path.display(),
+        p.quorum.unwrap_or_default(),
+        p.witnesses.len()
+    );
+    Ok(p)
+}
+
+/// The policy that applies, with its path: the one given (`--witnesses`), else the one beside
+/// the audit key when it exists; none when the command line `named` its own witnesses (a
+/// policy given as well is refused: one or the other).
+pub fn policy_of(
+    given: Option<&Path>,
+    e: &EngineArgs,
+    named: bool,
+) -> anyhow::Result<Option<(PathBuf, Policy)>> {
+    if named {
+        anyhow::ensure!(
+            given.is_none(),
+            "give the witnesses either by --witnesses or by --witness, not both"
+        );
+        return Ok(None);
+    }
+    let path = match given {
+        Some(p) => Some(p.to_owned()),
+        None => e
+            .audit_key_file
+            .as_ref()
+            .map(|k| {
+                let mut name = k.as_os_str().to_owned();
+                name.push(".witnesses");
+                PathBuf::from(name)
+            })
+            .filter(|p| p.exists()),
+    };
+    path.map(|p| read_policy(&p).map(|policy| (p, policy)))
+        .transpose()
+}
+
+/// Asks every witness of the installation's policy to cosign (each needs its address there);
+/// the worst exit of them.
+pub async fn cosign_all(
+    ctx: &mut Context<'_>,
+    e: &EngineArgs,
+    given: Option<&Path>,
+) -> anyhow::Result<u8> {
+    let (path, policy) = policy_of(given, e, false)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "name the witness (--url and --witness), or keep the installation's witnesses in a policy (--witnesses, or a `.witnesses` file beside the audit key)"
+        )
+    })?;
+    anyhow::ensure!(
+        !policy.urls.is_empty(),
+        "{}: give each witness its address to ask it to cosign",
+        path.display()
+    );
+    // Each is asked, whatever the others answer.
+    let mut worst = EXIT_OK;
+    for (w, url) in policy.witnesses.iter().zip(&policy.urls) {
+        let done = match cosign(ctx, e, url, w).await {
+            Ok(code) => code,
+            Err(why) => {
+                writeln!(ctx.err, "studyflow: the witness at {url}: {why:#}")?;
+                EXIT_FAILURE
+            }
+        };
+        worst = worst.max(done);
+    }
+    Ok(worst)
+}
 
 /// A key given as itself or as a file holding it.
 pub fn key_text(k: &str) -> anyhow::Result<String> {
