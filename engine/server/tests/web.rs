@@ -601,11 +601,22 @@ async fn people_submit_review_and_approve_in_the_browser() {
     })[0]
         .personal_code
         .expose();
-    b.type_into(
-        "#reason",
-        &format!("A year later is too late for the ministry; and {code_in_reason} is no place for a personal code"),
-    )
-    .await;
+    let reason = format!(
+        "A year later is too late for the ministry; and {code_in_reason} is no place for a personal code"
+    );
+    b.type_into("#reason", &reason).await;
+    // A wrong code first: the page again, saying so, with the reason as it was typed.
+    b.type_into("#refuse-password", PASSWORD).await;
+    b.type_into("#refuse-code", "000000").await;
+    b.click("#refuse").await;
+    assert!(!b.text("#problem").await.is_empty());
+    let kept = b
+        .run(
+            "return document.querySelector('#reason').value;",
+            serde_json::json!([]),
+        )
+        .await;
+    assert_eq!(kept.as_str(), Some(reason.as_str()));
     b.type_into("#refuse-password", PASSWORD).await;
     b.type_into("#refuse-code", &s.code("gatis.krumins", 1))
         .await;

@@ -447,6 +447,14 @@ async fn problems_as_pages(req: Request, next: axum::middleware::Next) -> Respon
     let back = parts.uri.path().to_owned();
     let method = parts.method.clone();
     let r = next.run(Request::from_parts(parts, body)).await;
+    // What the handler set (a form's draft kept across a proof of identity) goes with the page
+    // or the redirect that stands for its problem.
+    let cookies: Vec<HeaderValue> = r
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .cloned()
+        .collect();
     let is_problem = r
         .headers()
         .get(header::CONTENT_TYPE)
@@ -485,7 +493,11 @@ async fn problems_as_pages(req: Request, next: axum::middleware::Next) -> Respon
     {
         // The page the person was on: a download's or a form's page, a page itself.
         let next = page_of(&back);
-        return see_other(&format!("/reauthenticate?next={}", url_escape(&next)));
+        let mut r = see_other(&format!("/reauthenticate?next={}", url_escape(&next)));
+        for c in cookies {
+            r.headers_mut().append(header::SET_COOKIE, c);
+        }
+        return r;
     }
     let lang = chosen.lang;
     // The engine's refusals are said in Latvian too; other words of the server are English,
@@ -520,9 +532,19 @@ async fn problems_as_pages(req: Request, next: axum::middleware::Next) -> Respon
 }
 
 /// The page `path` is of: a task's page for its files, upload and completion, a study's for
-/// its releases' files and its audit's export; a page itself; the studies otherwise.
+/// its releases' files, its audit's export and its forms (start, contract, terminate), the
+/// approval page for a refusal; a page itself; the studies otherwise.
 fn page_of(path: &str) -> String {
     let path = path.split('?').next().unwrap_or("");
+    if let Some(study) = path.strip_suffix("/refuse") {
+        return page_of(&format!("{study}/approve"));
+    }
+    if let Some(study) = ["/start", "/contract", "/terminate"]
+        .iter()
+        .find_map(|form| path.strip_suffix(form))
+    {
+        return page_of(study);
+    }
     for cut in ["/files/", "/releases/", "/audit/export"] {
         if let Some(i) = path.find(cut) {
             return page_of(&path[..i]);
@@ -606,6 +628,45 @@ pub(crate) fn see_other(to: &str) -> Response {
 mod tests {
     use super::*;
 
+    /// A form's act that needs a proof of identity first goes to the proof page and then back
+    /// to the form's page (never to the act's address, which takes no GET), and what the
+    /// handler set — the draft of what was typed — goes with the redirect.
+    #[tokio::test]
+    async fn a_proof_asked_for_by_a_form_keeps_what_the_handler_set() {
+        async fn refuse() -> Response {
+            let mut r = Problem::new(StatusCode::UNAUTHORIZED, "reauthenticate", "prove it")
+                .into_response();
+            r.headers_mut().append(
+                header::SET_COOKIE,
+                HeaderValue::from_static("__Host-studyflow-draft=abc; Path=/"),
+            );
+            r
+        }
+        let app = Router::new()
+            .route("/studies/x/refuse", axum::routing::post(refuse))
+            .layer(axum::middleware::from_fn(problems_as_pages));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let at = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let r = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .post(format!("http://{at}/studies/x/refuse"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(
+            r.headers()[header::LOCATION],
+            "/reauthenticate?next=/studies/x/approve"
+        );
+        assert_eq!(
+            r.headers()[header::SET_COOKIE],
+            "__Host-studyflow-draft=abc; Path=/"
+        );
+    }
+
     /// The language form comes back to the page it is on: never with `?lang=` (which would
     /// undo the choice), never to an act's address (which takes no GET).
     #[test]
@@ -655,6 +716,9 @@ mod tests {
             ("/studies/x/releases/0/data.csv", "/studies/x"),
             ("/studies/x/audit/export", "/studies/x"),
             ("/studies/x/approve", "/studies/x/approve"),
+            ("/studies/x/refuse", "/studies/x/approve"),
+            ("/studies/x/terminate", "/studies/x"),
+            ("/studies/x/contract", "/studies/x"),
             ("/sign-out", "/studies"),
         ] {
             assert_eq!(page_of(asked), page, "{asked}");

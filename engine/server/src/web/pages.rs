@@ -578,8 +578,55 @@ async fn review(
     State(app): State<Arc<App>>,
     v: Viewer,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response> {
-    review_page(&app, &v, &id, StatusCode::OK, None).await
+    // Back from a proof of identity a refusal asked for: the reason typed before it, once.
+    let draft = crate::auth::cookie(&headers, DRAFT_COOKIE).and_then(|c| draft_of(c, &id));
+    let mut r = review_page(&app, &v, &id, StatusCode::OK, None, draft.as_deref()).await?;
+    if draft.is_some() {
+        r.headers_mut().append(
+            header::SET_COOKIE,
+            HeaderValue::from_static(
+                "__Host-studyflow-draft=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0",
+            ),
+        );
+    }
+    Ok(r)
+}
+
+/// What a refusal's reason is kept in while its person proves who they are (a proof asked for
+/// by the engine, at the identity provider or on the proof page), so that the form comes back
+/// filled in: the study and the reason, base64url, for 15 minutes, in that browser only.
+const DRAFT_COOKIE: &str = "__Host-studyflow-draft";
+
+/// The most of a reason the draft keeps (bytes; a cookie holds about 4 KiB): a longer one is
+/// kept up to there.
+const DRAFT_AT_MOST: usize = 2_800;
+
+/// The `Set-Cookie` value that keeps `reason` for study `id`.
+fn draft_cookie(id: &str, reason: &str) -> Option<HeaderValue> {
+    use base64::Engine as _;
+    let mut end = reason.len().min(DRAFT_AT_MOST);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    let value = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("{id}\n{}", &reason[..end]));
+    HeaderValue::from_str(&format!(
+        "{DRAFT_COOKIE}={value}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=900"
+    ))
+    .ok()
+}
+
+/// The reason a draft cookie keeps, when it is for study `id`.
+fn draft_of(cookie: &str, id: &str) -> Option<String> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cookie)
+        .ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (study, reason) = text.split_once('\n')?;
+    (study == id).then(|| reason.to_owned())
 }
 
 async fn review_page(
@@ -588,6 +635,7 @@ async fn review_page(
     id: &str,
     status: StatusCode,
     problem: Option<String>,
+    reason: Option<&str>,
 ) -> Result<Response> {
     let r = app.engine.review(id, &v.who).await?;
     let (findings, plan) = check(app, &r.version.spec, v.chosen.lang);
@@ -662,6 +710,7 @@ async fn review_page(
             amendment,
             local => v.who.issuer() == studyflow_identity::LOCAL_ISSUER,
             problem,
+            reason,
         },
     ))
 }
@@ -677,7 +726,7 @@ struct ApproveForm {
 }
 
 /// The approver deciding on study `id`, proven again ([`proven`]); a wrong password or code
-/// is the review page again, saying so.
+/// is the review page again, saying so, with the refusal's `reason` as it was typed.
 async fn decider(
     app: &App,
     client: &Client,
@@ -685,6 +734,7 @@ async fn decider(
     id: &str,
     password: &str,
     code: &str,
+    reason: Option<&str>,
 ) -> Result<std::result::Result<studyflow_identity::Identity, Response>> {
     match proven(app, client, v, id, password, code).await {
         Ok(who) => Ok(Ok(who)),
@@ -696,6 +746,7 @@ async fn decider(
                 id,
                 StatusCode::UNAUTHORIZED,
                 Some(why),
+                reason,
             )
             .await?))
         }
@@ -717,6 +768,7 @@ async fn approve(
         &id,
         &a.form.password,
         &a.form.code,
+        None,
     )
     .await?
     {
@@ -893,16 +945,33 @@ async fn refuse(
         &id,
         &a.form.password,
         &a.form.code,
+        Some(&a.form.reason),
     )
     .await?
     {
         Ok(who) => who,
         Err(page) => return Ok(page),
     };
-    app.engine
+    match app
+        .engine
         .refuse(&id, &who, Some(&a.form.plan_hash), &a.form.reason)
-        .await?;
-    Ok(see_other(&format!("/studies/{id}?done=refused")))
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/studies/{id}?done=refused"))),
+        Err(e) => {
+            let p = Problem::from(e);
+            // A proof of identity to give first (a person of the identity provider): the
+            // reason waits in this browser for the form to come back with it.
+            let draft = (p.short() == "reauthenticate")
+                .then(|| draft_cookie(&id, &a.form.reason))
+                .flatten();
+            let mut r = p.into_response();
+            if let Some(cookie) = draft {
+                r.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            Ok(r)
+        }
+    }
 }
 
 async fn tasks(
@@ -1716,6 +1785,39 @@ pub(super) fn diagnostic_line(d: &serde_json::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A refusal's reason is kept for its study only, and a long one up to where a cookie can
+    /// hold it, at a character's boundary.
+    #[test]
+    fn a_draft_is_kept_for_its_study() {
+        let cookie = |id: &str, reason: &str| {
+            let header = draft_cookie(id, reason).unwrap();
+            let header = header.to_str().unwrap().to_owned();
+            assert!(
+                header.contains("HttpOnly; Secure; SameSite=Strict; Max-Age=900"),
+                "{header}"
+            );
+            let value = header
+                .strip_prefix("__Host-studyflow-draft=")
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_owned();
+            assert!(value.len() < 4000, "{}", value.len());
+            value
+        };
+        let c = cookie("study-1", "Par vēlu ministrijai.\nOtrā rinda.");
+        assert_eq!(
+            draft_of(&c, "study-1").as_deref(),
+            Some("Par vēlu ministrijai.\nOtrā rinda.")
+        );
+        assert_eq!(draft_of(&c, "study-2"), None);
+        assert_eq!(draft_of("not base64!", "study-1"), None);
+        let long = "ā".repeat(2_000);
+        let kept = draft_of(&cookie("study-1", &long), "study-1").unwrap();
+        assert!(kept.len() <= DRAFT_AT_MOST && long.starts_with(&kept) && !kept.is_empty());
+    }
 
     /// A Latvian page says the checker's Latvian; only a finding without it is English there,
     /// and marked so.
