@@ -285,6 +285,22 @@ mod tests {
         let c: IpAddr = "2001:db8:1:ffff::3".parse().unwrap();
         assert!(l.count(Attempt::DeviceAsk(c), 6).await.is_ok());
         assert!(waits(other.count(Attempt::DeviceAsk(b), 7).await).is_some());
+        // Sign-ins at the identity provider from the same address have a bucket of their own;
+        // the provider's back channel may send many times as many.
+        assert!(
+            l.count(Attempt::ProviderSignIn(a), 8).await.is_ok()
+                && l.count(Attempt::ProviderSignIn(b), 8).await.is_ok()
+        );
+        assert!(waits(l.count(Attempt::ProviderSignIn(a), 9).await).is_some());
+        let provider: IpAddr = "192.0.2.7".parse().unwrap();
+        for at in 0..2 * BACK_CHANNEL_TIMES {
+            assert!(
+                l.count(Attempt::BackChannel(provider), 10 + at)
+                    .await
+                    .is_ok()
+            );
+        }
+        assert!(waits(l.count(Attempt::BackChannel(provider), 500).await).is_some());
         // Once the window has passed, the address may try again.
         assert!(l.attempt(a, 1_000_001).await.is_ok());
         let _ = std::fs::remove_dir_all(&dir);
@@ -327,7 +343,18 @@ pub enum Attempt {
     /// A user code entered on the `/device` page, by the signed-in login: a person cannot try
     /// codes faster from many addresses (RFC 8628 §5.1).
     DeviceCode(String),
+    /// A sign-in sent to the identity provider or back from it, by the client's address: its
+    /// own bucket, so a morning of an office's sign-ins at the provider leaves its local
+    /// sign-ins alone, and the other way round.
+    ProviderSignIn(IpAddr),
+    /// A back-channel logout, by the provider's address: many people sign out there, each a
+    /// request from that one address, so [`BACK_CHANNEL_TIMES`] the limit.
+    BackChannel(IpAddr),
 }
+
+/// How many times the limit a provider's back channel may send: every person's sign-out there
+/// is a request from its address.
+pub const BACK_CHANNEL_TIMES: i64 = 50;
 
 /// Attempts per client address (or per login): at most `limit` of each kind in any `window_us`,
 /// counted in the store, so the servers of an installation count together.
@@ -365,9 +392,13 @@ impl Limiter {
     /// Counts an attempt of its kind at `now`; [`Limited::Wait`] with the seconds to wait when
     /// over the limit.
     pub async fn count(&self, attempt: Attempt, now: i64) -> Result<(), Limited> {
+        let limit = match attempt {
+            Attempt::BackChannel(_) => self.limit.saturating_mul(BACK_CHANNEL_TIMES),
+            _ => self.limit,
+        };
         let over = self
             .store
-            .count_attempt(&attempt.bucket(), now, self.window_us, self.limit)
+            .count_attempt(&attempt.bucket(), now, self.window_us, limit)
             .await
             .map_err(Limited::Store)?;
         match over {
@@ -388,6 +419,8 @@ impl Attempt {
             // Anyone may ask, and each grant waits in the database: by a whole site's /48.
             Attempt::DeviceAsk(ip) => format!("device-ask {}", site_key(*ip)),
             Attempt::DeviceCode(login) => format!("device-code {login}"),
+            Attempt::ProviderSignIn(ip) => format!("provider-sign-in {}", limit_key(*ip)),
+            Attempt::BackChannel(ip) => format!("back-channel {ip}"),
         };
         Sha256::digest(key.as_bytes()).to_vec()
     }

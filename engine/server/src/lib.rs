@@ -776,6 +776,8 @@ pub(crate) async fn counted(app: &App, attempt: auth::Attempt) -> Result<()> {
         auth::Attempt::SignIn(_) => "sign-in attempts from this address",
         auth::Attempt::DeviceAsk(_) => "command-line sign-ins asked for from this address",
         auth::Attempt::DeviceCode(_) => "codes entered",
+        auth::Attempt::ProviderSignIn(_) => "sign-ins at the identity provider from this address",
+        auth::Attempt::BackChannel(_) => "back-channel logouts from this address",
     };
     app.limiter
         .count(attempt, app.engine.now())
@@ -894,7 +896,7 @@ async fn oidc_login(
     client: Client,
     Query(q): Query<OidcLoginQuery>,
 ) -> Result<Response> {
-    limited(&app, &client).await?;
+    counted(&app, auth::Attempt::ProviderSignIn(client.0)).await?;
     let (url, state) = oidc_of(&app)?.begin(app.engine.now()).await?;
     let mut r = StatusCode::SEE_OTHER.into_response();
     r.headers_mut().insert(
@@ -940,7 +942,7 @@ async fn oidc_back_channel_logout(
     form: std::result::Result<axum::Form<LogoutForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response> {
     let oidc = oidc_of(&app)?;
-    limited(&app, &client).await?;
+    counted(&app, auth::Attempt::BackChannel(client.0)).await?;
     let refused = |why: String| {
         tracing::warn!(%why, "a back-channel logout refused");
         let mut r = (
@@ -976,7 +978,7 @@ async fn oidc_callback(
     headers: HeaderMap,
     Query(c): Query<Callback>,
 ) -> Result<Response> {
-    limited(&app, &client).await?;
+    counted(&app, auth::Attempt::ProviderSignIn(client.0)).await?;
     let oidc = oidc_of(&app)?;
     if let Some(e) = &c.error {
         return Err(Problem::unauthenticated(format!(
