@@ -144,14 +144,34 @@ pub struct EngineArgs {
 impl EngineArgs {
     /// The checkpoint log: as given, or beside the audit key.
     pub fn checkpoint_log(&self) -> Option<PathBuf> {
-        self.checkpoint_log.clone().or_else(|| {
-            self.audit_key_file.as_ref().map(|k| {
-                let mut name = k.as_os_str().to_owned();
-                name.push(".checkpoints");
-                PathBuf::from(name)
-            })
+        self.checkpoint_log
+            .clone()
+            .or_else(|| self.beside_key(".checkpoints"))
+    }
+
+    /// The audit key file's path with `suffix`: where the installation keeps what goes with
+    /// the key (its checkpoint log, its witness policy).
+    pub fn beside_key(&self, suffix: &str) -> Option<PathBuf> {
+        self.audit_key_file.as_ref().map(|k| {
+            let mut name = k.as_os_str().to_owned();
+            name.push(suffix);
+            PathBuf::from(name)
         })
     }
+}
+
+/// The installation's witness policy, for `audit verify` and `audit cosign`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WitnessPolicyArgs {
+    /// The installation's witness policy: its witnesses, their addresses and the quorum
+    /// (default: the audit key file's path and `.witnesses`, when it exists). Used when no
+    /// `--witness` is given.
+    #[arg(
+        long = "witnesses",
+        env = "STUDYFLOW_AUDIT_WITNESSES",
+        value_name = "FILE"
+    )]
+    pub file: Option<PathBuf>,
 }
 
 /// The server a person's command goes to, and the personal token it carries.
@@ -597,15 +617,8 @@ pub enum AuditCommand {
         /// reported and not counted, and the audit verifies on the others.
         #[arg(long = "witness-quorum", value_name = "K")]
         witness_quorum: Option<usize>,
-        /// The installation's witness policy: its witnesses, their addresses and the quorum
-        /// (default: the audit key file's path and `.witnesses`, when it exists). Used when no
-        /// `--witness` is given.
-        #[arg(
-            long = "witnesses",
-            env = "STUDYFLOW_AUDIT_WITNESSES",
-            value_name = "FILE"
-        )]
-        witness_policy: Option<PathBuf>,
+        #[command(flatten)]
+        policy: WitnessPolicyArgs,
     },
     /// Ask a witness to cosign the audit's latest signed checkpoint (C2SP tlog-witness), with
     /// the consistency proof from the last one it cosigned; the cosigned checkpoint is appended
@@ -622,14 +635,8 @@ pub enum AuditCommand {
         /// The witness's public key (`name+id+key`, or a file holding it).
         #[arg(long = "witness", value_name = "KEY|FILE", requires = "url")]
         witness: Option<String>,
-        /// The installation's witness policy (default: the audit key file's path and
-        /// `.witnesses`, when it exists): its witnesses are asked when no `--witness` is given.
-        #[arg(
-            long = "witnesses",
-            env = "STUDYFLOW_AUDIT_WITNESSES",
-            value_name = "FILE"
-        )]
-        witness_policy: Option<PathBuf>,
+        #[command(flatten)]
+        policy: WitnessPolicyArgs,
     },
     /// Make a witness's key (to witness another installation's audit log), in a new file only
     /// its owner can read; print its public key for that installation's `audit verify`.

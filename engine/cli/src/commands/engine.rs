@@ -425,31 +425,27 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                 witnesses,
                 witness_urls,
                 witness_quorum,
-                witness_policy,
+                policy,
             } => {
                 // The installation's witnesses, unless the command line names its own.
                 let named =
                     !witnesses.is_empty() || !witness_urls.is_empty() || witness_quorum.is_some();
-                let policy = witness::policy_of(witness_policy.as_deref(), &e, named)?;
-                let (witnesses, witness_urls, witness_quorum) = match &policy {
-                    Some((path, p)) => {
-                        writeln!(
-                            ctx.out,
-                            "witnesses: the policy {} ({} of {} must hold)",
-                            path.display(),
-                            p.quorum.unwrap_or(p.witnesses.len()),
-                            p.witnesses.len()
-                        )?;
-                        // A copy is verified without asking the witnesses.
-                        let urls = if export.is_some() {
-                            Vec::new()
-                        } else {
-                            p.urls.clone()
-                        };
-                        (p.witnesses.clone(), urls, p.quorum)
-                    }
-                    None => (witnesses, witness_urls, witness_quorum),
-                };
+                let (witnesses, witness_urls, witness_quorum) =
+                    match witness::policy_of(policy.file.as_deref(), &e, named)? {
+                        Some((path, p)) => {
+                            writeln!(
+                                ctx.out,
+                                "witnesses: the policy {} ({} of {} must hold)",
+                                path.display(),
+                                p.quorum.unwrap_or(p.witnesses.len()),
+                                p.witnesses.len()
+                            )?;
+                            // A copy is verified without asking the witnesses.
+                            let urls = if export.is_some() { Vec::new() } else { p.urls };
+                            (p.witnesses, urls, p.quorum)
+                        }
+                        None => (witnesses, witness_urls, witness_quorum),
+                    };
                 let verifier = match (public_key, &e.audit_key_file) {
                     (Some(k), _) => Some(AuditVerifier::parse(&witness::key_text(&k)?)?),
                     (None, Some(path)) => Some(AuditSigner::from_file(path)?.verifier()),
@@ -563,10 +559,10 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                 engine: e,
                 url,
                 witness: w,
-                witness_policy,
+                policy,
             } => match (url, w) {
                 (Some(url), Some(w)) => witness::cosign(ctx, &e, &url, &w).await,
-                _ => witness::cosign_all(ctx, &e, witness_policy.as_deref()).await,
+                _ => witness::cosign_all(ctx, &e, policy.file.as_deref()).await,
             },
             AuditCommand::WitnessKeygen { name, out } => witness::keygen(ctx, &name, &out),
             AuditCommand::Witness {

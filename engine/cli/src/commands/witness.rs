@@ -129,15 +129,7 @@ pub fn policy_of(
     }
     let path = match given {
         Some(p) => Some(p.to_owned()),
-        None => e
-            .audit_key_file
-            .as_ref()
-            .map(|k| {
-                let mut name = k.as_os_str().to_owned();
-                name.push(".witnesses");
-                PathBuf::from(name)
-            })
-            .filter(|p| p.exists()),
+        None => e.beside_key(".witnesses").filter(|p| p.exists()),
     };
     path.map(|p| read_policy(&p).map(|policy| (p, policy)))
         .transpose()

@@ -447,14 +447,6 @@ async fn problems_as_pages(req: Request, next: axum::middleware::Next) -> Respon
     let back = parts.uri.path().to_owned();
     let method = parts.method.clone();
     let r = next.run(Request::from_parts(parts, body)).await;
-    // What the handler set (a form's draft kept across a proof of identity) goes with the page
-    // or the redirect that stands for its problem.
-    let cookies: Vec<HeaderValue> = r
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .cloned()
-        .collect();
     let is_problem = r
         .headers()
         .get(header::CONTENT_TYPE)
@@ -468,6 +460,14 @@ async fn problems_as_pages(req: Request, next: axum::middleware::Next) -> Respon
     if is_page || !(is_problem || status.is_client_error() || status.is_server_error()) {
         return r;
     }
+    // What the handler set (a form's draft kept across a proof of identity) goes with the
+    // redirect that stands for its problem.
+    let cookies: Vec<HeaderValue> = r
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .cloned()
+        .collect();
     let bytes = axum::body::to_bytes(r.into_body(), 1 << 20)
         .await
         .unwrap_or_default();

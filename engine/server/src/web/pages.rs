@@ -583,13 +583,10 @@ async fn review(
     // Back from a proof of identity a refusal asked for: the reason typed before it, once.
     let draft = crate::auth::cookie(&headers, DRAFT_COOKIE).and_then(|c| draft_of(c, &id));
     let mut r = review_page(&app, &v, &id, StatusCode::OK, None, draft.as_deref()).await?;
-    if draft.is_some() {
-        r.headers_mut().append(
-            header::SET_COOKIE,
-            HeaderValue::from_static(
-                "__Host-studyflow-draft=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0",
-            ),
-        );
+    if draft.is_some()
+        && let Some(gone) = draft_header("", 0)
+    {
+        r.headers_mut().append(header::SET_COOKIE, gone);
     }
     Ok(r)
 }
@@ -612,8 +609,13 @@ fn draft_cookie(id: &str, reason: &str) -> Option<HeaderValue> {
     }
     let value = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(format!("{id}\n{}", &reason[..end]));
+    draft_header(&value, 900)
+}
+
+/// The draft cookie with `value`, for `max_age` seconds (0: gone).
+fn draft_header(value: &str, max_age: u32) -> Option<HeaderValue> {
     HeaderValue::from_str(&format!(
-        "{DRAFT_COOKIE}={value}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=900"
+        "{DRAFT_COOKIE}={value}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={max_age}"
     ))
     .ok()
 }

@@ -159,8 +159,9 @@ struct Node {
     minimum: Option<(&'static Number, f64)>,
     maximum: Option<(&'static Number, f64)>,
     pattern: Option<(&'static str, Matcher)>,
-    /// `format`, when it is one that is asserted (only `date`; others annotate).
-    format: Option<&'static str>,
+    /// `format: date`, the one format asserted (any other only annotates, as draft-07
+    /// allows): an RFC 3339 full-date, a real day of the Gregorian calendar.
+    date: bool,
     all_of: Vec<Schema>,
     /// `properties`, sorted by [`by_length_then_text`], each with whether it is required.
     properties: Vec<(&'static str, Schema, bool)>,
@@ -419,11 +420,9 @@ fn broken_here(node: &Node, instance: &Value, first: bool) -> Vec<Kind> {
                     pattern: (*pattern).to_owned(),
                 });
             }
-            if let Some(format) = node.format
-                && !of_format(text, format)
-            {
+            if node.date && !is_full_date(text) {
                 broken.push(Kind::Format {
-                    format: format.to_owned(),
+                    format: "date".to_owned(),
                 });
             }
         }
@@ -564,7 +563,7 @@ impl Compiler {
                     };
                     node.pattern = Some((pattern, matcher));
                 }
-                "format" => node.format = Some(text()?).filter(|f| ASSERTED_FORMATS.contains(f)),
+                "format" => node.date = text()? == "date",
                 other if ANNOTATIONS.contains(&other) => {}
                 other => {
                     return Err(format!(
@@ -694,28 +693,34 @@ fn ascii_set(text: &str) -> Option<(u128, &str)> {
 /// Whether `text` matches [`DATE_PATTERN`]: four digits, a month, and a day the month can have
 /// (up to the 29th in February, whatever the year; the `date` format asks for a real day).
 fn matches_date_pattern(text: &str) -> bool {
-    let b = text.as_bytes();
-    let two = |i: usize| -> Option<u8> {
-        (b[i].is_ascii_digit() && b[i + 1].is_ascii_digit())
-            .then(|| (b[i] - b'0') * 10 + (b[i + 1] - b'0'))
-    };
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' || !b[..4].iter().all(u8::is_ascii_digit) {
-        return false;
-    }
-    let (Some(month), Some(day)) = (two(5), two(8)) else {
-        return false;
-    };
-    let last = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 => 29,
-        _ => return false,
-    };
-    (1..=last).contains(&day)
+    year_month_day(text).is_some_and(|(_, month, day)| day_of(month, true, day))
 }
 
-/// The formats that are asserted; any other only annotates, as draft-07 allows.
-const ASSERTED_FORMATS: &[&str] = &["date"];
+/// The year, month and day of `YYYY-MM-DD` (ASCII digits), whatever their values.
+fn year_month_day(text: &str) -> Option<(u32, u32, u32)> {
+    let b = text.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    Some((digits(0..4)?, digits(5..7)?, digits(8..10)?))
+}
+
+/// Whether `day` is a day of `month` (1–12) in a year that is `leap` or not.
+fn day_of(month: u32, leap: bool, day: u32) -> bool {
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&day)
+}
 
 /// A JSON type's bit in a [`Node`]'s set of allowed types.
 fn type_bit(name: &str) -> Option<u8> {
@@ -763,37 +768,15 @@ fn equal(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// Whether `text` is of `format`. Only `date` is asserted (an RFC 3339 full-date, a real day of
-/// the Gregorian calendar); any other format only annotates, as draft-07 allows.
-fn of_format(text: &str, format: &str) -> bool {
-    match format {
-        "date" => is_full_date(text),
-        _ => true,
-    }
-}
-
+/// Whether `text` is an RFC 3339 full-date: a real day of the Gregorian calendar.
 fn is_full_date(text: &str) -> bool {
-    let b = text.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return false;
-    }
-    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
-        b[r].iter().try_fold(0u32, |n, c| {
-            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
-        })
-    };
-    let (Some(year), Some(month), Some(day)) = (digits(0..4), digits(5..7), digits(8..10)) else {
-        return false;
-    };
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let days = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return false,
-    };
-    (1..=days).contains(&day)
+    year_month_day(text).is_some_and(|(year, month, day)| {
+        day_of(
+            month,
+            year % 4 == 0 && (year % 100 != 0 || year % 400 == 0),
+            day,
+        )
+    })
 }
 
 #[cfg(test)]
