@@ -13,7 +13,9 @@
 //!
 //! One core ([`Linking`]) does it, fed row by row by either of two readers of the same input:
 //! the engine's datasets of imported and checked rows ([`link`]), and the sources' CSV files
-//! streamed from disk for a study of a million clients ([`link_files`]).
+//! streamed from disk for a study of a million clients ([`link_files`]). A source's rows are
+//! read into its table apart from the subjects and meet them at the end
+//! ([`Linking::finish`]), so the files of a large study are read side by side.
 
 use crate::values::Values;
 use std::collections::{BTreeMap, HashMap};
@@ -343,12 +345,112 @@ fn layout(source: Source, names: &[&str], strict: bool) -> Result<(Vec<Role>, Ta
     Ok((roles, table))
 }
 
-/// A source being linked: its roles, its table, where its code is.
+/// A source's rows as read, before they meet the subjects: its roles, its table, where its code
+/// is, and the blind index of each run of rows with one code (a register answers a person's
+/// proceedings one after another). Filled apart from the subjects — a file of answers on a
+/// thread of its own while the subjects are indexed — and linked by [`Linking::finish`].
 struct Linkee {
     roles: Vec<Role>,
     table: Table,
     code_at: usize,
-    counts: SourceReport,
+    /// The index of each run's code and the run's first row.
+    runs: Vec<(Option<[u8; 32]>, u32)>,
+    /// The cells that are not what their column holds (a date that is not one), by row and
+    /// column: counted for the rows that are linked.
+    unreadable: Vec<(u32, u32)>,
+}
+
+impl Linkee {
+    fn new(source: Source, names: &[&str], strict: bool) -> Result<Linkee, String> {
+        let (roles, table) = layout(source, names, strict)?;
+        let code_at = roles
+            .iter()
+            .position(|r| *r == Role::Code)
+            .unwrap_or(usize::MAX);
+        Ok(Linkee {
+            roles,
+            table,
+            code_at,
+            runs: Vec::new(),
+            unreadable: Vec::new(),
+        })
+    }
+
+    /// Adds a row whose code has the blind index `code`.
+    fn push(&mut self, cells: &(impl Cells + ?Sized), code: Option<[u8; 32]>) {
+        let row = self.table.rows as u32;
+        if self.runs.last().is_none_or(|(last, _)| *last != code) {
+            self.runs.push((code, row));
+        }
+        for (i, role) in self.roles.iter().enumerate() {
+            if let Role::Keep(j) = role
+                && !self.table.columns[*j].push(cells.cell(i).trim())
+            {
+                self.unreadable.push((row, *j as u32));
+            }
+        }
+        self.table.end_row();
+    }
+
+    /// Meets the rows with the subjects of `linker`: each linked row gets its subject (and
+    /// marks it in `by_previous` when its code was the subject's previous one), a row of no
+    /// subject or of several is counted and left out.
+    fn link(
+        self,
+        linker: &Linker,
+        by_previous: &mut [bool],
+        report: &mut LinkageReport,
+    ) -> (Table, SourceReport) {
+        let Linkee {
+            mut table,
+            runs,
+            unreadable,
+            ..
+        } = self;
+        const NONE: u32 = u32::MAX;
+        let mut counts = SourceReport {
+            rows: table.rows,
+            ..SourceReport::default()
+        };
+        let mut subject: Vec<u32> = Vec::with_capacity(table.rows);
+        let ends = runs.iter().skip(1).map(|r| r.1).chain([table.rows as u32]);
+        for (&(code, start), end) in runs.iter().zip(ends) {
+            let n = (end - start) as usize;
+            let s = match linker.find_indexed(code) {
+                Found::None => {
+                    counts.unlinked += n;
+                    NONE
+                }
+                Found::Ambiguous => {
+                    counts.ambiguous += n;
+                    NONE
+                }
+                Found::One {
+                    subject,
+                    by_previous: previous,
+                } => {
+                    by_previous[subject as usize] |= previous;
+                    counts.linked += n;
+                    subject
+                }
+            };
+            subject.extend(std::iter::repeat_n(s, n));
+        }
+        for (row, j) in unreadable {
+            if subject[row as usize] != NONE {
+                Linking::unreadable(report, &table.name, &table.fields[j as usize]);
+            }
+        }
+        table.subject = subject;
+        if counts.linked < table.rows {
+            // Nothing of a row left out stays: not its cells, not its values in a dictionary.
+            let kept: Vec<u32> = (0..table.rows as u32)
+                .filter(|&i| table.subject[i as usize] != NONE)
+                .collect();
+            table = table.take(&kept, Some(&|s| s as u32));
+        }
+        (table, counts)
+    }
 }
 
 /// The linkage core: subjects first, then each source's rows, then [`Linking::finish`], which
@@ -446,83 +548,56 @@ impl Linking {
         names: &[&str],
         strict: bool,
     ) -> Result<usize, String> {
-        let (roles, table) = layout(source, names, strict)?;
-        if self.sources.iter().any(|s| s.table.name == table.name) {
+        self.add_source(source, Linkee::new(source, names, strict)?)
+    }
+
+    /// Adds a source's rows, read already or to come; its number for [`Linking::row`].
+    fn add_source(&mut self, source: Source, linkee: Linkee) -> Result<usize, String> {
+        if self
+            .sources
+            .iter()
+            .any(|s| s.table.name == linkee.table.name)
+        {
             return Err(format!("{} is given twice", source.title()));
         }
-        let code_at = roles
-            .iter()
-            .position(|r| *r == Role::Code)
-            .unwrap_or(usize::MAX);
-        self.sources.push(Linkee {
-            roles,
-            table,
-            code_at,
-            counts: SourceReport::default(),
-        });
+        self.sources.push(linkee);
         Ok(self.sources.len() - 1)
     }
 
-    /// Links a row of source `source` to its subject, or counts it as unlinked or ambiguous.
+    /// Adds a row of source `source`, to be linked to its subject by [`Linking::finish`], or
+    /// counted as unlinked or ambiguous.
     pub fn row(&mut self, source: usize, cells: &(impl Cells + ?Sized)) {
-        let code = self.linker.index(cells.cell(self.sources[source].code_at));
-        self.row_indexed(source, cells, code);
-    }
-
-    /// [`Linking::row`], with the blind index of its code computed already.
-    fn row_indexed(
-        &mut self,
-        source: usize,
-        cells: &(impl Cells + ?Sized),
-        code: Option<[u8; 32]>,
-    ) {
         let s = &mut self.sources[source];
-        s.counts.rows += 1;
-        let subject = match self.linker.find_indexed(code) {
-            Found::None => {
-                s.counts.unlinked += 1;
-                return;
-            }
-            Found::Ambiguous => {
-                s.counts.ambiguous += 1;
-                return;
-            }
-            Found::One {
-                subject,
-                by_previous,
-            } => {
-                self.by_previous[subject as usize] |= by_previous;
-                subject
-            }
-        };
-        s.counts.linked += 1;
-        for (i, role) in s.roles.iter().enumerate() {
-            if let Role::Keep(j) = role
-                && !s.table.columns[*j].push(cells.cell(i).trim())
-            {
-                Self::unreadable(&mut self.report, &s.table.name, &s.table.fields[*j]);
-            }
-        }
-        s.table.subject.push(subject);
-        s.table.end_row();
+        let code = self.linker.index(cells.cell(s.code_at));
+        s.push(cells, code);
     }
 
-    /// The linked study; the blind index is dropped here (p.17.3).
+    /// The linked study: each source's rows meet their subjects; the blind index is dropped
+    /// here (p.17.3).
     pub fn finish(self) -> LinkedTables {
-        let mut report = self.report;
-        report.subjects = self.keys.len();
-        report.linked_by_previous_code = self.by_previous.iter().filter(|b| **b).count();
-        report.blind_indexes = self.linker.len();
-        drop(self.linker);
-        let mut sources: Vec<Table> = Vec::with_capacity(self.sources.len());
-        for s in self.sources {
-            report.sources.insert(s.table.name.clone(), s.counts);
-            sources.push(s.table);
+        let Linking {
+            linker,
+            keys,
+            subjects,
+            sources: linkees,
+            mut report,
+            mut by_previous,
+            ..
+        } = self;
+        let mut sources: Vec<Table> = Vec::with_capacity(linkees.len());
+        for s in linkees {
+            let (table, counts) = s.link(&linker, &mut by_previous, &mut report);
+            report.sources.insert(table.name.clone(), counts);
+            sources.push(table);
         }
+        report.subjects = keys.len();
+        report.linked_by_previous_code = by_previous.iter().filter(|b| **b).count();
+        report.blind_indexes = linker.len();
+        drop(linker);
         sources.sort_by(|a, b| a.name.cmp(&b.name));
         LinkedTables {
-            keys: self.keys,
-            subjects: self.subjects,
+            keys,
+            subjects,
             sources,
             report,
         }
@@ -795,28 +870,60 @@ pub fn link_files(
         path: clients.into(),
         source,
     })?);
-    let indexer = linking.linker.indexer();
-    let mut n = 0usize;
-    stream(
-        f,
-        names.len(),
-        linking.subject_codes(),
-        &indexer,
-        |record, [code, previous]| {
-            n += 1;
-            linking.subject_indexed(format!("S{n:06}"), record, code, previous);
-        },
-    )?;
+    // Every header first: a source that cannot be read is refused before anything is.
+    let mut files = Vec::with_capacity(sources.len());
     for (source, path) in sources {
         let (f, header) = CsvFile::open(path)?;
         let names: Vec<&str> = header.iter().map(String::as_str).collect();
-        let at = linking
-            .source(*source, &names, true)
-            .map_err(|p| f.bad(1, p))?;
-        let codes = [Some(linking.sources[at].code_at), None];
-        stream(f, names.len(), codes, &indexer, |record, [code, _]| {
-            linking.row_indexed(at, record, code);
-        })?;
+        let linkee = Linkee::new(*source, &names, true).map_err(|p| f.bad(1, p))?;
+        if files
+            .iter()
+            .any(|(_, l): &(CsvFile, Linkee)| l.table.name == linkee.table.name)
+        {
+            return Err(f.bad(1, format!("{} is given twice", source.title())));
+        }
+        files.push((f, linkee));
+    }
+    let indexer = linking.linker.indexer();
+    // Each source's file is read into its table on threads of its own while this one indexes
+    // the subjects: the rows meet their subjects at the end, so no core waits for the other.
+    let (subjects, read) = std::thread::scope(|scope| {
+        let readers: Vec<_> = files
+            .into_iter()
+            .map(|(f, mut linkee)| {
+                let indexer = &indexer;
+                scope.spawn(move || {
+                    let codes = [Some(linkee.code_at), None];
+                    let width = linkee.roles.len();
+                    stream(f, width, codes, indexer, |record, [code, _]| {
+                        linkee.push(record, code)
+                    })
+                    .map(|()| linkee)
+                })
+            })
+            .collect();
+        let mut n = 0usize;
+        let subjects = stream(
+            f,
+            names.len(),
+            linking.subject_codes(),
+            &indexer,
+            |record, [code, previous]| {
+                n += 1;
+                linking.subject_indexed(format!("S{n:06}"), record, code, previous);
+            },
+        );
+        let read: Vec<Result<Linkee, LinkError>> = readers
+            .into_iter()
+            .map(|r| r.join().expect("a source's reader does not panic"))
+            .collect();
+        (subjects, read)
+    });
+    subjects?;
+    for ((source, _), linkee) in sources.iter().zip(read) {
+        linking
+            .add_source(*source, linkee?)
+            .expect("each source once, as checked above");
     }
     Ok(linking.finish())
 }
@@ -971,6 +1078,54 @@ mod tests {
         let r = link(&keys, &subjects, &answers).report;
         assert_eq!(r.sources["information_centre"].unlinked, 3);
         assert_eq!(r.blind_indexes, 1);
+    }
+
+    /// A row of nobody in the study leaves nothing behind: not its cells, not its value in a
+    /// column's dictionary, not its unreadable date in the report; the rows of one code that
+    /// come together, and again later, each meet their subject.
+    #[test]
+    fn a_row_left_out_leaves_nothing_and_runs_of_one_code_meet_their_subject() {
+        let keys = StudyKeys::generate("link-test-4");
+        let subjects = vec![Subject {
+            key: "a".into(),
+            personal_code: "290758-10403".into(),
+            previous_personal_code: None,
+            values: Values::new(),
+        }];
+        let row = |code: &str, authority: &str, date: &str| AnswerRow {
+            source: Source::InformationCentre,
+            personal_code: code.into(),
+            values: values(json!({"initiating_authority": authority, "offence_date": date})),
+        };
+        let answers = vec![
+            row("290758-10403", "Valsts policija", "2024-02-30"),
+            row("290758-10403", "Valsts policija", "2024-02-01"),
+            row("111111-11111", "Nobody's authority", "2024-02-31"),
+            row("290758-10403", "Prokuratūra", "2024-03-01"),
+        ];
+        let linked = link(&keys, &subjects, &answers);
+        let ic = &linked.report.sources["information_centre"];
+        assert_eq!(
+            (ic.rows, ic.linked, ic.unlinked, ic.ambiguous),
+            (4, 3, 1, 0)
+        );
+        assert_eq!(
+            linked.report.unreadable_dates["information_centre"]["offence_date"], 1,
+            "the unlinked row's date is nobody's"
+        );
+        let t = &linked.sources[0];
+        assert_eq!((t.rows, t.subject.as_slice()), (3, &[0, 0, 0][..]));
+        let authority = t.column("initiating_authority").unwrap();
+        assert_eq!(
+            (0..3).map(|i| authority.text_at(i)).collect::<Vec<_>>(),
+            [
+                Some("Valsts policija"),
+                Some("Valsts policija"),
+                Some("Prokuratūra")
+            ]
+        );
+        let everything = serde_json::to_string(&linked).unwrap();
+        assert!(!everything.contains("Nobody"), "{everything}");
     }
 
     #[test]
