@@ -582,6 +582,130 @@ fn a_command_line_signs_in_through_the_browser() {
     assert_eq!((status, kind(&p)), (400, "access_denied".into()), "{p}");
 }
 
+/// `user add --enrol`: the operator gets a one-time code and never the password; `user list`
+/// says the person has not enrolled; on the server's `/enrol` page the person chooses their
+/// password and gets their second factor, with which they sign in; `user reset --enrol` takes
+/// both away again. A password and an enrolment at once are refused.
+#[test]
+fn a_person_chooses_their_own_password_with_the_operators_code() {
+    let dir = TempDir::new("enrol");
+    let db = format!("{}/studyflow.db", dir.path());
+    let r = studyflow(&[
+        "user",
+        "add",
+        "janis.berzins",
+        "--name",
+        "Jānis Bērziņš",
+        "--enrol",
+        "--database",
+        &db,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let said_code = |stdout: &str| {
+        stdout
+            .lines()
+            .skip_while(|l| !l.ends_with("the code"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no code in {stdout}"))
+            .trim()
+            .to_owned()
+    };
+    let enrol_code = said_code(&r.stdout);
+    assert_eq!(enrol_code.len(), 29, "{}", r.stdout);
+    assert!(r.stdout.contains("/enrol page"), "{}", r.stdout);
+    assert!(
+        !r.stdout.contains("otpauth"),
+        "no second factor yet: {}",
+        r.stdout
+    );
+    let r = studyflow(&["user", "list", "--database", &db]);
+    assert!(r.stdout.contains("not enrolled yet"), "{}", r.transcript());
+    let password = dir.file("password", "a long enough passphrase\n");
+    let r = studyflow(&[
+        "user",
+        "reset",
+        "janis.berzins",
+        "--enrol",
+        "--password-file",
+        &password,
+        "--database",
+        &db,
+    ]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+
+    let served = serve(&["--database", &db]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let http = browser::client();
+    let enrol = |code: &str| {
+        rt.block_on(async {
+            let r = http
+                .post(format!("{}/enrol", served.url))
+                .header("sec-fetch-site", "same-origin")
+                .form(&[
+                    ("login", "janis.berzins"),
+                    ("code", code),
+                    ("password", "a long enough passphrase"),
+                    ("again", "a long enough passphrase"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        })
+    };
+    let (status, html) = enrol(&enrol_code);
+    assert_eq!(status, 200, "{html}");
+    let key = html
+        .split("<code id=\"secret\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap_or_else(|| panic!("no key in {html}"));
+    let secret = studyflow_identity::totp::from_base32(key).expect("base32");
+    assert_eq!(enrol(&enrol_code).0, 401, "the code is spent");
+    let r = studyflow(&["user", "list", "--database", &db]);
+    assert!(!r.stdout.contains("not enrolled"), "{}", r.transcript());
+    // Signed in with what the person chose.
+    let status = rt.block_on(async {
+        http.post(format!("{}/api/v1/tokens", served.url))
+            .json(&serde_json::json!({
+                "login": "janis.berzins",
+                "password": "a long enough passphrase",
+                "code": code(&secret, 0),
+            }))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    assert_eq!(status, 201);
+    // A reset takes the password and the second factor away: a new code.
+    let r = studyflow(&[
+        "user",
+        "reset",
+        "janis.berzins",
+        "--enrol",
+        "--database",
+        &db,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert_ne!(said_code(&r.stdout), enrol_code);
+    let status = rt.block_on(async {
+        http.post(format!("{}/api/v1/tokens", served.url))
+            .json(&serde_json::json!({
+                "login": "janis.berzins",
+                "password": "a long enough passphrase",
+                "code": code(&secret, 1),
+            }))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    assert_eq!(status, 401);
+}
+
 #[test]
 fn a_file_that_is_not_a_database_is_an_error_and_stays_as_it_was() {
     let dir = TempDir::new("engine-cli-corrupt");

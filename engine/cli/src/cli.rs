@@ -400,8 +400,10 @@ pub struct UserArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
-    /// Add a local account; prints the second factor's secret and `otpauth://` URI once, for
-    /// the person's authenticator app.
+    /// Add a local account. With `--enrol`, prints a one-time code with which the person
+    /// chooses their own password and second factor on the server's `/enrol` page; otherwise
+    /// the operator sets the password and gets the second factor's secret and `otpauth://` URI
+    /// once, for the person's authenticator app.
     Add {
         #[command(flatten)]
         engine: EngineArgs,
@@ -421,6 +423,11 @@ pub enum UserCommand {
         /// (the ID token's `sub`). The account then has no password of its own.
         #[arg(long, value_name = "SUB", conflicts_with = "password_file")]
         oidc_subject: Option<String>,
+        /// The person chooses their own password and second factor at first sign-in (the
+        /// server's `/enrol` page), with the one-time code printed here, good for 7 days: the
+        /// operator never knows either.
+        #[arg(long, conflicts_with_all = ["password_file", "oidc_subject"])]
+        enrol: bool,
     },
     /// Let an account locked after failed sign-ins sign in again, its secrets unchanged.
     Unlock {
@@ -453,6 +460,10 @@ pub enum UserCommand {
         /// Read the new password from FILE (`-`: standard input) instead of asking for it.
         #[arg(long, value_name = "FILE")]
         password_file: Option<PathBuf>,
+        /// The person chooses the new password and second factor (the server's `/enrol`
+        /// page) with the one-time code printed here, good for 7 days.
+        #[arg(long, conflicts_with = "password_file")]
+        enrol: bool,
     },
 }
 

@@ -25,6 +25,9 @@ pub struct Policy {
     /// cannot ask the provider about a token as it asks about a session, so the token lives
     /// no longer than a session would.
     pub provider_token_life: i64,
+    /// How long an enrolment code is good for (µs): the time for the operator's letter to
+    /// reach the person.
+    pub enrol_for: i64,
 }
 
 impl Default for Policy {
@@ -36,6 +39,7 @@ impl Default for Policy {
             session_absolute: 12 * 60 * MINUTE,
             token_days: (30, 90),
             provider_token_life: 12 * 60 * MINUTE,
+            enrol_for: 7 * DAY,
         }
     }
 }
@@ -48,6 +52,16 @@ pub struct NewAccount {
     pub display_name: String,
     /// The TOTP secret to give the person (`otpauth://` URI), once.
     pub totp_secret: Vec<u8>,
+}
+
+/// The one-time code with which a person chooses their own password and second factor
+/// ([`Accounts::enrol`]), given them by the operator, privately; the store keeps its Argon2id
+/// hash only.
+#[derive(Debug)]
+pub struct Enrolment {
+    pub code: Secret,
+    /// Until when (µs) it is good.
+    pub until: i64,
 }
 
 /// A credential presented and found good, with the identity it carries.
@@ -167,6 +181,7 @@ impl Accounts {
                 login,
                 &hash,
                 &secret,
+                0,
                 now,
                 &[event(
                     now,
@@ -179,6 +194,161 @@ impl Accounts {
             .await?;
         self.seal().await?;
         Ok(secret)
+    }
+
+    /// Adds a local account whose person chooses their own password and second factor at
+    /// first sign-in, with the [`Enrolment`] code returned here: the operator never knows
+    /// either. Until then the account signs in with nothing.
+    pub async fn add_enrolling(
+        &self,
+        login: &str,
+        display_name: &str,
+        external: bool,
+        operator: &str,
+        now: i64,
+    ) -> Result<Enrolment> {
+        check_login(login)?;
+        if display_name.trim().is_empty() {
+            return Err(IdentityError::Invalid(
+                "an account needs a display name".into(),
+            ));
+        }
+        let (enrolment, hash) = self.enrolment(now).await?;
+        let mut row = new_row(login, display_name, hash, external, None, now);
+        row.enrolling_until = enrolment.until;
+        self.store
+            .add_account(
+                &row,
+                &[event(
+                    now,
+                    operator,
+                    "account.added",
+                    login,
+                    serde_json::json!({"external": external, "enrolment_until": enrolment.until}),
+                )],
+            )
+            .await?;
+        self.seal().await?;
+        Ok(enrolment)
+    }
+
+    /// A new enrolment for `login`: its password and second factor are gone, every session and
+    /// token it held is revoked, and its person chooses new ones with the code returned.
+    pub async fn reset_enrolling(
+        &self,
+        login: &str,
+        operator: &str,
+        now: i64,
+    ) -> Result<Enrolment> {
+        let (enrolment, hash) = self.enrolment(now).await?;
+        self.store
+            .reset_account(
+                login,
+                &hash,
+                &totp::new_secret(),
+                enrolment.until,
+                now,
+                &[event(
+                    now,
+                    operator,
+                    "account.reset",
+                    login,
+                    serde_json::json!({"enrolment_until": enrolment.until}),
+                )],
+            )
+            .await?;
+        self.seal().await?;
+        Ok(enrolment)
+    }
+
+    /// A new enrolment code and the hash the store keeps of it.
+    async fn enrolment(&self, now: i64) -> Result<(Enrolment, String)> {
+        let code = Secret::enrolment_code();
+        let hash = hash_off_thread(&secret::enrolment_text(code.expose())).await?;
+        Ok((
+            Enrolment {
+                code,
+                until: now + self.policy.enrol_for,
+            },
+            hash,
+        ))
+    }
+
+    /// A person's enrolment: with the code the operator gave them, they choose their password
+    /// (at least [`password::MIN_LENGTH`] characters) and are given a new second factor, whose
+    /// secret is returned to show them once. The code is then spent. A wrong, spent or
+    /// expired code is refused as a wrong sign-in is, and counts towards the account's lock;
+    /// a password too short is refused before the code is tried.
+    pub async fn enrol(
+        &self,
+        login: &str,
+        code: &str,
+        new_password: &str,
+        from: &str,
+        now: i64,
+    ) -> Result<Vec<u8>> {
+        if new_password.chars().count() < password::MIN_LENGTH {
+            return Err(IdentityError::Invalid(format!(
+                "a password has at least {} characters",
+                password::MIN_LENGTH
+            )));
+        }
+        let typed = secret::enrolment_text(code);
+        let reserved = self
+            .store
+            .reserve_sign_in(login, now, self.policy.lock_after, self.policy.lock_for)
+            .await?;
+        let Some(account) = reserved else {
+            let _ = verify_off_thread(&typed, password::decoy().to_owned()).await?;
+            return Err(IdentityError::Refused);
+        };
+        let enrolling = account.enrolling_until > now && account.oidc_subject.is_none();
+        let code_ok = verify_off_thread(&typed, account.password_hash.clone()).await?;
+        let reason = match (account.disabled, enrolling, code_ok) {
+            (true, _, _) => Some("disabled"),
+            (false, false, _) if account.enrolling_until == 0 => Some("enrolled already"),
+            (false, false, _) => Some("enrolment code expired"),
+            (false, true, false) => Some("wrong enrolment code"),
+            (false, true, true) => None,
+        };
+        if reason.is_none() {
+            let hash = hash_off_thread(new_password).await?;
+            let secret = totp::new_secret();
+            let accepted = self
+                .store
+                .enrolled(
+                    login,
+                    &account.password_hash,
+                    &hash,
+                    &secret,
+                    now,
+                    &[event(
+                        now,
+                        login,
+                        "account.enrolled",
+                        login,
+                        serde_json::json!({"from": from}),
+                    )],
+                )
+                .await?;
+            if accepted {
+                self.seal().await?;
+                return Ok(secret);
+            }
+        }
+        self.store
+            .append_audit(&[event(
+                now,
+                "unauthenticated",
+                "account.enrol_refused",
+                login,
+                serde_json::json!({
+                    "reason": reason.unwrap_or("code spent, or the account changed"),
+                    "from": from,
+                }),
+            )])
+            .await?;
+        Err(IdentityError::Refused)
     }
 
     /// Disables `login` (revoking its sessions and tokens), or enables it again.
@@ -365,6 +535,7 @@ impl Accounts {
         };
         let reason = match (account.disabled, password_ok, step) {
             _ if account.oidc_subject.is_some() => Some("signs in at the identity provider"),
+            _ if account.enrolling_until != 0 => Some("not enrolled yet"),
             (true, _, _) => Some("disabled"),
             (false, false, _) => Some("wrong password"),
             (false, true, None) => Some("wrong code"),
@@ -629,6 +800,7 @@ fn new_row(
         oidc_subject,
         failed_attempts: 0,
         locked_until: 0,
+        enrolling_until: 0,
         created_at: now,
         updated_at: now,
     }

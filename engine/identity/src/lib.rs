@@ -21,7 +21,7 @@ pub mod password;
 mod secret;
 pub mod totp;
 
-pub use accounts::{Accounts, Authenticated, NewAccount, Policy};
+pub use accounts::{Accounts, Authenticated, Enrolment, NewAccount, Policy};
 pub use password::{hash_password, verify_password};
 pub use secret::Secret;
 

@@ -36,6 +36,20 @@ impl Secret {
         Secret::random("")
     }
 
+    /// A one-time enrolment code, for a person to type from what the operator gave them: 15
+    /// random bytes (120 bits) in base32, in groups of four (`ABCD-EFGH-…`).
+    pub(crate) fn enrolment_code() -> Secret {
+        let mut bytes = Zeroizing::new([0u8; 15]);
+        getrandom::fill(bytes.as_mut()).expect("the operating system's random source");
+        let text = Zeroizing::new(crate::totp::base32(bytes.as_ref()));
+        let groups: Vec<&str> = text
+            .as_bytes()
+            .chunks(4)
+            .map(|c| std::str::from_utf8(c).expect("base32 is ASCII"))
+            .collect();
+        Secret(Zeroizing::new(groups.join("-")))
+    }
+
     /// The secret as given to its holder.
     pub fn expose(&self) -> &str {
         &self.0
@@ -45,6 +59,18 @@ impl Secret {
     pub fn hash(&self) -> Vec<u8> {
         hash(self.expose())
     }
+}
+
+/// An enrolment code as typed, as it is hashed: its letters and digits in capitals, whatever
+/// the person put between the groups or however they wrote the letters.
+pub(crate) fn enrolment_text(typed: &str) -> Zeroizing<String> {
+    Zeroizing::new(
+        typed
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_uppercase())
+            .collect(),
+    )
 }
 
 /// The stored form of a presented secret.

@@ -60,6 +60,9 @@ pub fn from_base32(text: &str) -> Option<Vec<u8>> {
     data_encoding::BASE32_NOPAD.decode(clean.as_bytes()).ok()
 }
 
+/// The issuer an authenticator app shows beside the code.
+pub const ISSUER: &str = "studyflow";
+
 /// The `otpauth://` URI an authenticator app reads (as a QR code, or pasted).
 pub fn uri(secret: &[u8], login: &str, issuer: &str) -> String {
     let enc = |s: &str| -> String {

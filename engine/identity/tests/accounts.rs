@@ -333,3 +333,180 @@ async fn accounts_on_postgres() {
     };
     scenario(Store::open(&pg.url).await.unwrap()).await;
 }
+
+/// A person chooses their own password and second factor with the operator's one-time code:
+/// nothing signs in before, the code is good once, for a week, whatever the case or hyphens
+/// the person types; a wrong code counts towards the lock; a reset starts a new enrolment and
+/// revokes every credential; neither the code nor the password reaches the audit.
+async fn enrolment(store: Store) {
+    let accounts = Accounts::new(store.clone(), Policy::default());
+    let enrolment = accounts
+        .add_enrolling("janis.berzins", "Jānis Bērziņš", false, "operator", T0)
+        .await
+        .unwrap();
+    let code_text = enrolment.code.expose().to_owned();
+    assert_eq!(enrolment.until, T0 + 7 * 24 * 3600 * S);
+    assert_eq!(code_text.len(), 29, "six groups of four: {code_text}");
+    let row = store.account("janis.berzins").await.unwrap().unwrap();
+    assert!(row.password_hash.starts_with("$argon2id$") && !row.password_hash.contains(&code_text));
+    assert_eq!(row.enrolling_until, enrolment.until);
+
+    // Before enrolment nothing signs in: not the code as a password, whatever the code.
+    let now = T0 + 60 * S;
+    assert!(matches!(
+        accounts
+            .sign_in(
+                "janis.berzins",
+                &code_text,
+                &code(&row.totp_secret, now),
+                "test",
+                now
+            )
+            .await,
+        Err(IdentityError::Refused)
+    ));
+    // A password too short is refused before the code is tried (no attempt counted).
+    assert!(matches!(
+        accounts
+            .enrol("janis.berzins", &code_text, "short", "test", now)
+            .await,
+        Err(IdentityError::Invalid(_))
+    ));
+    // A wrong code is refused and counted.
+    assert!(matches!(
+        accounts
+            .enrol(
+                "janis.berzins",
+                "AAAA-AAAA-AAAA-AAAA-AAAA-AAAA",
+                PASSWORD,
+                "test",
+                now
+            )
+            .await,
+        Err(IdentityError::Refused)
+    ));
+    assert_eq!(
+        store
+            .account("janis.berzins")
+            .await
+            .unwrap()
+            .unwrap()
+            .failed_attempts,
+        2,
+        "the sign-in and the wrong code"
+    );
+    // The code as typed by hand: lower case, spaces for hyphens.
+    let typed = code_text.to_lowercase().replace('-', " ");
+    let secret = accounts
+        .enrol("janis.berzins", &typed, PASSWORD, "test", now)
+        .await
+        .unwrap();
+    assert_ne!(secret, row.totp_secret, "a second factor nobody saw before");
+    // Spent.
+    assert!(matches!(
+        accounts
+            .enrol(
+                "janis.berzins",
+                &code_text,
+                "another long passphrase",
+                "test",
+                now
+            )
+            .await,
+        Err(IdentityError::Refused)
+    ));
+    let me = accounts
+        .sign_in(
+            "janis.berzins",
+            PASSWORD,
+            &code(&secret, now + 30 * S),
+            "test",
+            now + 30 * S,
+        )
+        .await
+        .unwrap();
+    assert_eq!(me.login(), "janis.berzins");
+    let (session, _) = accounts
+        .open_session(&me, "browser", now + 30 * S)
+        .await
+        .unwrap();
+
+    // A reset: a new enrolment, the session revoked, the old password gone.
+    let again = accounts
+        .reset_enrolling("janis.berzins", "operator", now + 60 * S)
+        .await
+        .unwrap();
+    assert!(
+        accounts
+            .authenticate(CredentialKind::Session, session.expose(), now + 61 * S)
+            .await
+            .is_err()
+    );
+    let later = now + 120 * S;
+    assert!(matches!(
+        accounts
+            .sign_in(
+                "janis.berzins",
+                PASSWORD,
+                &code(&secret, later),
+                "test",
+                later
+            )
+            .await,
+        Err(IdentityError::Refused)
+    ));
+    // The code runs out after a week.
+    let late = again.until + S;
+    assert!(matches!(
+        accounts
+            .enrol("janis.berzins", again.code.expose(), PASSWORD, "test", late)
+            .await,
+        Err(IdentityError::Refused)
+    ));
+    // An account the operator gave a password has no enrolment to take.
+    let other = accounts
+        .add("anna.liepa", "Anna Liepa", PASSWORD, false, "operator", T0)
+        .await
+        .unwrap();
+    assert!(matches!(
+        accounts
+            .enrol("anna.liepa", PASSWORD, "a new long passphrase", "test", now)
+            .await,
+        Err(IdentityError::Refused)
+    ));
+    drop(other);
+
+    store.seal_audit().await.unwrap();
+    let audit = format!("{:?}", store.audit_rows(0, 10_000).await.unwrap());
+    for secret in [PASSWORD, &code_text, again.code.expose()] {
+        assert!(!audit.contains(secret), "{secret} in the audit");
+    }
+    for action in [
+        "account.enrolled",
+        "account.enrol_refused",
+        "enrolment code expired",
+        "wrong enrolment code",
+        "enrolled already",
+        "not enrolled yet",
+    ] {
+        assert!(audit.contains(action), "{action} not audited");
+    }
+}
+
+#[tokio::test]
+async fn enrolment_on_sqlite() {
+    let dir = std::env::temp_dir().join(format!("sf-enrol-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::open(dir.join("db").to_str().unwrap()).await.unwrap();
+    enrolment(store).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn enrolment_on_postgres() {
+    let Some(pg) = studyflow_store::testing::postgres_schema("enrolment").await else {
+        return;
+    };
+    enrolment(Store::open(&pg.url).await.unwrap()).await;
+}

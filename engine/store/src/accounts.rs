@@ -47,6 +47,9 @@ pub struct AccountRow {
     pub oidc_subject: Option<String>,
     pub failed_attempts: i64,
     pub locked_until: i64,
+    /// Until when (µs) the one-time enrolment code, whose hash `password_hash` then holds, is
+    /// good: the person has not chosen their password and second factor yet. 0 otherwise.
+    pub enrolling_until: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -109,6 +112,7 @@ macro_rules! account_from {
             oidc_subject: $r.try_get("oidc_subject")?,
             failed_attempts: $r.try_get("failed_attempts")?,
             locked_until: $r.try_get("locked_until")?,
+            enrolling_until: $r.try_get("enrolling_until")?,
             created_at: $r.try_get("created_at")?,
             updated_at: $r.try_get("updated_at")?,
         }
@@ -137,7 +141,7 @@ macro_rules! credential_from {
     }};
 }
 
-const ACCOUNT_COLUMNS: &str = "login, display_name, password_hash, totp_secret, totp_last_step, disabled, external, oidc_subject, failed_attempts, locked_until, created_at, updated_at";
+const ACCOUNT_COLUMNS: &str = "login, display_name, password_hash, totp_secret, totp_last_step, disabled, external, oidc_subject, failed_attempts, locked_until, enrolling_until, created_at, updated_at";
 pub(crate) const CREDENTIAL_COLUMNS: &str = "hash, kind, login, issuer, subject, label, csrf_hash, created_at, auth_at, last_used_at, expires_at, revoked_at";
 
 impl Store {
@@ -158,7 +162,7 @@ impl Store {
                 )));
             }
             sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
             )))
             .bind(&a.login)
             .bind(&a.display_name)
@@ -170,6 +174,7 @@ impl Store {
             .bind(&a.oidc_subject)
             .bind(a.failed_attempts)
             .bind(a.locked_until)
+            .bind(a.enrolling_until)
             .bind(a.created_at)
             .bind(a.updated_at)
             .execute(&mut *tx)
@@ -224,26 +229,31 @@ impl Store {
         })
     }
 
-    /// Gives an account a new password and second factor, enables it, clears its failures, and
+    /// Gives an account a new password and second factor (or, with `enrolling_until` not 0, a
+    /// new enrolment code's hash in `password_hash`), enables it, clears its failures, and
     /// revokes every credential it holds.
+    #[allow(clippy::too_many_arguments)]
     pub async fn reset_account(
         &self,
         login: &str,
         password_hash: &str,
         totp_secret: &[u8],
+        enrolling_until: i64,
         at: i64,
         audit: &[AuditEvent],
     ) -> Result<()> {
         in_tx!(self, |tx, _b| {
             let n = sqlx::query(
                 "UPDATE accounts SET password_hash = $2, totp_secret = $3, totp_last_step = 0,
-                     disabled = 0, failed_attempts = 0, locked_until = 0, updated_at = $4
+                     disabled = 0, failed_attempts = 0, locked_until = 0, enrolling_until = $5,
+                     updated_at = $4
                  WHERE login = $1",
             )
             .bind(login)
             .bind(password_hash)
             .bind(totp_secret)
             .bind(at)
+            .bind(enrolling_until)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -346,6 +356,40 @@ impl Store {
                 .bind(totp_step)
                 .bind(at)
                 .bind(password_hash),
+                audit
+            )
+        });
+        Ok(accepted)
+    }
+
+    /// Records a person's enrolment: the password and second factor they chose replace the
+    /// enrolment code, which is spent, and the count of failures goes back to 0. Refused
+    /// (`Ok(false)`, nothing changed) when the code has run out, was spent, or the account was
+    /// reset or disabled since `code_hash` was read.
+    pub async fn enrolled(
+        &self,
+        login: &str,
+        code_hash: &str,
+        password_hash: &str,
+        totp_secret: &[u8],
+        at: i64,
+        audit: &[AuditEvent],
+    ) -> Result<bool> {
+        let accepted = in_tx!(self, |tx, _b| {
+            audited_if_changed!(
+                self,
+                tx,
+                sqlx::query(
+                    "UPDATE accounts SET password_hash = $3, totp_secret = $4, totp_last_step = 0,
+                         enrolling_until = 0, failed_attempts = 0, locked_until = 0, updated_at = $5
+                     WHERE login = $1 AND password_hash = $2 AND enrolling_until > $5
+                         AND disabled = 0 AND oidc_subject IS NULL",
+                )
+                .bind(login)
+                .bind(code_hash)
+                .bind(password_hash)
+                .bind(totp_secret)
+                .bind(at),
                 audit
             )
         });

@@ -16,6 +16,7 @@ const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0010_device_grants.sql"),
     include_str!("../migrations/sqlite/0011_oidc_sign_ins.sql"),
     include_str!("../migrations/sqlite/0012_attempts.sql"),
+    include_str!("../migrations/sqlite/0013_enrolment.sql"),
 ];
 const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0001_initial.sql"),
@@ -30,6 +31,7 @@ const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0010_device_grants.sql"),
     include_str!("../migrations/postgres/0011_oidc_sign_ins.sql"),
     include_str!("../migrations/postgres/0012_attempts.sql"),
+    include_str!("../migrations/postgres/0013_enrolment.sql"),
 ];
 
 // Each backend has a migration for every version this build knows, and no more.

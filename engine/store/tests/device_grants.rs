@@ -75,6 +75,7 @@ async fn check(url: &str, second: Store) {
                 oidc_subject: None,
                 failed_attempts: 0,
                 locked_until: 0,
+                enrolling_until: 0,
                 created_at: now,
                 updated_at: now,
             },

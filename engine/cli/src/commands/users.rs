@@ -26,19 +26,33 @@ async fn accounts(engine: &crate::cli::EngineArgs, create: bool) -> anyhow::Resu
     ))
 }
 
-fn now() -> i64 {
-    micros(jiff::Timestamp::now())
+/// Now on the CLI's clock (the machine's; a test build's fixed one), as the server reads it.
+fn now() -> anyhow::Result<i64> {
+    Ok(micros(super::setup::clock()?.now()))
 }
-
-/// The issuer an authenticator app shows beside the code.
-const ISSUER: &str = "studyflow";
 
 fn show_secret(ctx: &mut Context<'_>, login: &str, secret: &[u8]) -> anyhow::Result<()> {
     writeln!(
         ctx.out,
         "second factor of {login}: give the person, once and privately, the secret\n  {}\nor this URI for an authenticator app (as a QR code):\n  {}",
         totp::base32(secret),
-        totp::uri(secret, login, ISSUER)
+        totp::uri(secret, login, totp::ISSUER)
+    )?;
+    Ok(())
+}
+
+/// The enrolment code, for the operator to give the person, and where and until when it works.
+fn show_enrolment(
+    ctx: &mut Context<'_>,
+    login: &str,
+    enrolment: &studyflow_identity::Enrolment,
+) -> anyhow::Result<()> {
+    let until =
+        studyflow_runtime::clock::riga_time(studyflow_runtime::clock::from_micros(enrolment.until));
+    writeln!(
+        ctx.out,
+        "enrolment of {login}: give the person, once and privately, the code\n  {}\ngood until {until} (Europe/Riga); they choose their password and second factor on the server's /enrol page",
+        enrolment.code.expose()
     )?;
     Ok(())
 }
@@ -63,7 +77,7 @@ async fn set_disabled(
 ) -> anyhow::Result<Result<(), studyflow_identity::IdentityError>> {
     let accounts = accounts(engine, false).await?;
     Ok(accounts
-        .set_disabled(login, disable, &operator(), now())
+        .set_disabled(login, disable, &operator(), now()?)
         .await
         .map(|()| {
             let _ = writeln!(
@@ -88,13 +102,21 @@ pub async fn run(command: UserCommand, ctx: &mut Context<'_>) -> anyhow::Result<
             password_file,
             external,
             oidc_subject,
+            enrol,
         } => {
             // The first account may create the installation's database (a new file, or an
             // empty database; another application's is refused untouched).
             let accounts = accounts(&engine, true).await?;
             match oidc_subject {
+                None if enrol => accounts
+                    .add_enrolling(&login, &name, external, &operator(), now()?)
+                    .await
+                    .map(|e| {
+                        let _ = writeln!(ctx.out, "added account {login} ({})", name.trim());
+                        let _ = show_enrolment(ctx, &login, &e);
+                    }),
                 Some(subject) => accounts
-                    .add_oidc(&login, &name, &subject, external, &operator(), now())
+                    .add_oidc(&login, &name, &subject, external, &operator(), now()?)
                     .await
                     .map(|()| {
                         let _ = writeln!(
@@ -105,7 +127,7 @@ pub async fn run(command: UserCommand, ctx: &mut Context<'_>) -> anyhow::Result<
                 None => {
                     let pw = new_password(password_file.as_deref())?;
                     accounts
-                        .add(&login, &name, &pw, external, &operator(), now())
+                        .add(&login, &name, &pw, external, &operator(), now()?)
                         .await
                         .map(|a| {
                             let _ = writeln!(ctx.out, "added account {login} ({})", a.display_name);
@@ -116,14 +138,25 @@ pub async fn run(command: UserCommand, ctx: &mut Context<'_>) -> anyhow::Result<
         }
         UserCommand::List { engine } => {
             let accounts = accounts(&engine, false).await?;
+            let now = now()?;
             accounts.list().await.map(|list| {
                 if list.is_empty() {
                     let _ = writeln!(ctx.out, "no local accounts");
                 }
                 for a in list {
+                    let enrolling = match a.enrolling_until {
+                        0 => String::new(),
+                        t if t > now => format!(
+                            ", not enrolled yet (the code is good until {})",
+                            studyflow_runtime::clock::riga_time(
+                                studyflow_runtime::clock::from_micros(t)
+                            )
+                        ),
+                        _ => ", not enrolled, the code ran out (user reset --enrol)".to_owned(),
+                    };
                     let _ = writeln!(
                         ctx.out,
-                        "{:<32} {:<32} {}{}{}",
+                        "{:<32} {:<32} {}{}{}{enrolling}",
                         a.login,
                         a.display_name,
                         if a.disabled { "disabled" } else { "enabled" },
@@ -132,7 +165,7 @@ pub async fn run(command: UserCommand, ctx: &mut Context<'_>) -> anyhow::Result<
                         } else {
                             ""
                         },
-                        if a.locked_until > now() {
+                        if a.locked_until > now {
                             ", locked after failed sign-ins"
                         } else {
                             ""
@@ -143,21 +176,43 @@ pub async fn run(command: UserCommand, ctx: &mut Context<'_>) -> anyhow::Result<
         }
         UserCommand::Unlock { engine, login } => {
             let accounts = accounts(&engine, false).await?;
-            accounts.unlock(&login, &operator(), now()).await.map(|()| {
-                let _ = writeln!(ctx.out, "unlocked {login}");
-            })
+            accounts
+                .unlock(&login, &operator(), now()?)
+                .await
+                .map(|()| {
+                    let _ = writeln!(ctx.out, "unlocked {login}");
+                })
         }
         UserCommand::Disable { engine, login } => set_disabled(&engine, &login, true, ctx).await?,
         UserCommand::Enable { engine, login } => set_disabled(&engine, &login, false, ctx).await?,
         UserCommand::Reset {
             engine,
             login,
+            enrol: true,
+            ..
+        } => {
+            let accounts = accounts(&engine, false).await?;
+            accounts
+                .reset_enrolling(&login, &operator(), now()?)
+                .await
+                .map(|e| {
+                    let _ = writeln!(
+                        ctx.out,
+                        "reset {login}: its password and second factor are gone; its sessions and tokens are revoked"
+                    );
+                    let _ = show_enrolment(ctx, &login, &e);
+                })
+        }
+        UserCommand::Reset {
+            engine,
+            login,
             password_file,
+            enrol: false,
         } => {
             let pw = new_password(password_file.as_deref())?;
             let accounts = accounts(&engine, false).await?;
             accounts
-                .reset(&login, &pw, &operator(), now())
+                .reset(&login, &pw, &operator(), now()?)
                 .await
                 .map(|secret| {
                     let _ = writeln!(

@@ -83,6 +83,11 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
         "sign_in.html",
         include_str!("../../web/templates/sign_in.html"),
     ),
+    ("enrol.html", include_str!("../../web/templates/enrol.html")),
+    (
+        "enrolled.html",
+        include_str!("../../web/templates/enrolled.html"),
+    ),
     (
         "studies.html",
         include_str!("../../web/templates/studies.html"),

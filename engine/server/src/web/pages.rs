@@ -63,6 +63,8 @@ pub fn pages() -> Vec<(PageDoc, axum::routing::MethodRouter<Arc<App>>)> {
         ),
         (p("GET", "/sign-in", Public), get(sign_in_page)),
         (p("POST", "/sign-in", Public), post(sign_in)),
+        (p("GET", "/enrol", Public), get(enrol_page)),
+        (p("POST", "/enrol", Public), post(enrol)),
         (p("POST", "/sign-out", SignedIn), post(sign_out)),
         (p("POST", "/language", SignedIn), post(language)),
         (p("GET", "/studies", SignedIn), get(studies)),
@@ -238,6 +240,86 @@ async fn sign_in(
     let mut r = see_other(&next);
     r.headers_mut().insert(header::SET_COOKIE, cookie);
     Ok(r)
+}
+
+#[derive(Debug, Deserialize)]
+struct EnrolQuery {
+    #[serde(default)]
+    login: String,
+}
+
+fn enrol_form(chosen: Chosen, status: StatusCode, login: &str, problem: Option<&str>) -> Response {
+    render_status(
+        &anonymous(chosen),
+        status,
+        "enrol.html",
+        context! {
+            login,
+            problem,
+            min_length => studyflow_identity::password::MIN_LENGTH,
+        },
+    )
+}
+
+/// The first sign-in of a local account made with `studyflow user add --enrol`: the form for
+/// the operator's one-time code and the person's own password.
+async fn enrol_page(chosen: Chosen, Query(q): Query<EnrolQuery>) -> Response {
+    enrol_form(chosen, StatusCode::OK, &q.login, None)
+}
+
+#[derive(Debug, Deserialize)]
+struct EnrolForm {
+    login: String,
+    code: String,
+    password: String,
+    again: String,
+}
+
+/// A person's enrolment: with the operator's code they choose their password and are shown
+/// their new second factor once, then sign in with both. Counted against the address's sign-in
+/// attempts and the account's lock, as a sign-in is; a refusal is the form again with why.
+async fn enrol(
+    State(app): State<Arc<App>>,
+    client: Client,
+    chosen: Chosen,
+    headers: HeaderMap,
+    axum::Form(f): axum::Form<EnrolForm>,
+) -> Result<Response> {
+    super::same_origin(&headers)?;
+    crate::limited(&app, &client).await?;
+    let again = |key: &str, status| {
+        Ok(enrol_form(
+            chosen,
+            status,
+            &f.login,
+            Some(i18n::text(chosen.lang, key)),
+        ))
+    };
+    if f.password != f.again {
+        return again("enrol.differ", StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let now = app.engine.now();
+    match app
+        .accounts
+        .enrol(&f.login, &f.code, &f.password, &client.0.to_string(), now)
+        .await
+    {
+        Ok(secret) => Ok(render(
+            &anonymous(chosen),
+            "enrolled.html",
+            context! {
+                secret => studyflow_identity::totp::base32(&secret),
+                uri => studyflow_identity::totp::uri(&secret, &f.login, studyflow_identity::totp::ISSUER),
+            },
+        )),
+        Err(studyflow_identity::IdentityError::Invalid(_)) => {
+            again("enrol.short", StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Err(studyflow_identity::IdentityError::Refused) => {
+            again("enrol.refused", StatusCode::UNAUTHORIZED)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Signs out: the session ends here; a person of the identity provider is offered its sign-out
