@@ -661,6 +661,22 @@ fn a_person_chooses_their_own_password_with_the_operators_code() {
         .and_then(|rest| rest.split('<').next())
         .unwrap_or_else(|| panic!("no key in {html}"));
     let secret = studyflow_identity::totp::from_base32(key).expect("base32");
+    // Proven with a code of the app: then on to sign in.
+    let status = rt.block_on(async {
+        http.post(format!("{}/enrol/confirm", served.url))
+            .header("sec-fetch-site", "same-origin")
+            .form(&[
+                ("login", "janis.berzins"),
+                ("code", enrol_code.as_str()),
+                ("app_code", code(&secret, 0).as_str()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    assert_eq!(status, 303);
     assert_eq!(enrol(&enrol_code).0, 401, "the code is spent");
     let r = studyflow(&["user", "list", "--database", &db]);
     assert!(!r.stdout.contains("not enrolled"), "{}", r.transcript());
@@ -670,7 +686,7 @@ fn a_person_chooses_their_own_password_with_the_operators_code() {
             .json(&serde_json::json!({
                 "login": "janis.berzins",
                 "password": "a long enough passphrase",
-                "code": code(&secret, 0),
+                "code": code(&secret, 1),
             }))
             .send()
             .await
@@ -695,7 +711,7 @@ fn a_person_chooses_their_own_password_with_the_operators_code() {
             .json(&serde_json::json!({
                 "login": "janis.berzins",
                 "password": "a long enough passphrase",
-                "code": code(&secret, 1),
+                "code": code(&secret, 2),
             }))
             .send()
             .await

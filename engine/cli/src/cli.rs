@@ -425,7 +425,7 @@ pub enum UserCommand {
         oidc_subject: Option<String>,
         /// The person chooses their own password and second factor at first sign-in (the
         /// server's `/enrol` page), with the one-time code printed here, good for 7 days: the
-        /// operator never knows either.
+        /// operator is never shown either.
         #[arg(long, conflicts_with_all = ["password_file", "oidc_subject"])]
         enrol: bool,
     },

@@ -197,7 +197,7 @@ impl Accounts {
     }
 
     /// Adds a local account whose person chooses their own password and second factor at
-    /// first sign-in, with the [`Enrolment`] code returned here: the operator never knows
+    /// first sign-in, with the [`Enrolment`] code returned here: the operator is never shown
     /// either. Until then the account signs in with nothing.
     pub async fn add_enrolling(
         &self,
@@ -274,12 +274,14 @@ impl Accounts {
         ))
     }
 
-    /// A person's enrolment: with the code the operator gave them, they choose their password
-    /// (at least [`password::MIN_LENGTH`] characters) and are given a new second factor, whose
-    /// secret is returned to show them once. The code is then spent. A wrong, spent or
-    /// expired code is refused as a wrong sign-in is, and counts towards the account's lock;
-    /// a password too short is refused before the code is tried.
-    pub async fn enrol(
+    /// The start of a person's enrolment: with the code the operator gave them, they choose
+    /// their password (at least [`password::MIN_LENGTH`] characters) and are given a new second
+    /// factor, whose secret is returned to show them. Nothing changes for signing in until
+    /// they prove it with a code of that second factor ([`Accounts::confirm_enrolment`]); a new
+    /// start replaces it. A wrong, spent or expired code is refused as a wrong sign-in is, and
+    /// counts towards the account's lock; a password too short is refused before the code is
+    /// tried.
+    pub async fn begin_enrolment(
         &self,
         login: &str,
         code: &str,
@@ -293,6 +295,88 @@ impl Accounts {
                 password::MIN_LENGTH
             )));
         }
+        let account = self.enrolling(login, code, from, now).await?;
+        let hash = hash_off_thread(new_password).await?;
+        let secret = totp::new_secret();
+        let begun = self
+            .store
+            .enrolment_begun(
+                login,
+                &account.password_hash,
+                &hash,
+                &secret,
+                now,
+                &[event(
+                    now,
+                    "unauthenticated",
+                    "account.enrolment_begun",
+                    login,
+                    serde_json::json!({"from": from}),
+                )],
+            )
+            .await?;
+        if !begun {
+            return Err(self
+                .enrol_refused(login, "the account changed", from, now)
+                .await);
+        }
+        self.seal().await?;
+        Ok(secret)
+    }
+
+    /// The end of a person's enrolment: a code of the second factor they were shown proves
+    /// they keep it; the password and second factor they were given replace the enrolment
+    /// code, which is spent. Refused (and counted) for a wrong enrolment code or a wrong code
+    /// of the app, and when nothing was begun or it was begun again since (its second factor
+    /// is not that one any more).
+    pub async fn confirm_enrolment(
+        &self,
+        login: &str,
+        code: &str,
+        app_code: &str,
+        from: &str,
+        now: i64,
+    ) -> Result<()> {
+        let account = self.enrolling(login, code, from, now).await?;
+        let Some(secret) = account.pending_totp_secret.clone() else {
+            return Err(self.enrol_refused(login, "not begun", from, now).await);
+        };
+        let Some(step) =
+            totp::matching_step(&secret, app_code, totp::step_of(now.div_euclid(1_000_000)))
+        else {
+            return Err(self
+                .enrol_refused(login, "wrong code of the app", from, now)
+                .await);
+        };
+        let enrolled = self
+            .store
+            .enrolled(
+                login,
+                &account.password_hash,
+                &secret,
+                step,
+                now,
+                &[event(
+                    now,
+                    login,
+                    "account.enrolled",
+                    login,
+                    serde_json::json!({"from": from}),
+                )],
+            )
+            .await?;
+        if !enrolled {
+            return Err(self
+                .enrol_refused(login, "begun again, or the account changed", from, now)
+                .await);
+        }
+        self.seal().await
+    }
+
+    /// The account of `login` when it waits for its enrolment and `code` is its enrolment
+    /// code: the attempt counted first (as a sign-in's), an unknown or locked login refused
+    /// after as long, each refusal audited with its reason.
+    async fn enrolling(&self, login: &str, code: &str, from: &str, now: i64) -> Result<AccountRow> {
         let typed = secret::enrolment_text(code);
         let reserved = self
             .store
@@ -302,53 +386,41 @@ impl Accounts {
             let _ = verify_off_thread(&typed, password::decoy().to_owned()).await?;
             return Err(IdentityError::Refused);
         };
-        let enrolling = account.enrolling_until > now && account.oidc_subject.is_none();
         let code_ok = verify_off_thread(&typed, account.password_hash.clone()).await?;
-        let reason = match (account.disabled, enrolling, code_ok) {
-            (true, _, _) => Some("disabled"),
-            (false, false, _) if account.enrolling_until == 0 => Some("enrolled already"),
-            (false, false, _) => Some("enrolment code expired"),
-            (false, true, false) => Some("wrong enrolment code"),
-            (false, true, true) => None,
+        let reason = match (account.disabled, account.enrolling_until, code_ok) {
+            _ if account.oidc_subject.is_some() => "signs in at the identity provider",
+            (true, _, _) => "disabled",
+            (false, 0, _) => "enrolled already",
+            (false, until, _) if until <= now => "enrolment code expired",
+            (false, _, false) => "wrong enrolment code",
+            (false, _, true) => return Ok(account),
         };
-        if reason.is_none() {
-            let hash = hash_off_thread(new_password).await?;
-            let secret = totp::new_secret();
-            let accepted = self
-                .store
-                .enrolled(
-                    login,
-                    &account.password_hash,
-                    &hash,
-                    &secret,
-                    now,
-                    &[event(
-                        now,
-                        login,
-                        "account.enrolled",
-                        login,
-                        serde_json::json!({"from": from}),
-                    )],
-                )
-                .await?;
-            if accepted {
-                self.seal().await?;
-                return Ok(secret);
-            }
-        }
-        self.store
+        Err(self.enrol_refused(login, reason, from, now).await)
+    }
+
+    /// Audits a refused enrolment with its reason; the refusal to answer (or the store's
+    /// error).
+    async fn enrol_refused(
+        &self,
+        login: &str,
+        reason: &str,
+        from: &str,
+        now: i64,
+    ) -> IdentityError {
+        match self
+            .store
             .append_audit(&[event(
                 now,
                 "unauthenticated",
                 "account.enrol_refused",
                 login,
-                serde_json::json!({
-                    "reason": reason.unwrap_or("code spent, or the account changed"),
-                    "from": from,
-                }),
+                serde_json::json!({"reason": reason, "from": from}),
             )])
-            .await?;
-        Err(IdentityError::Refused)
+            .await
+        {
+            Ok(()) => IdentityError::Refused,
+            Err(e) => e.into(),
+        }
     }
 
     /// Disables `login` (revoking its sessions and tokens), or enables it again.
@@ -663,7 +735,7 @@ impl Accounts {
         // A local account must still be enabled; whether it is the Service's is read now.
         let service = if c.issuer == LOCAL_ISSUER {
             match self.store.account(&c.login).await? {
-                Some(a) if !a.disabled => !a.external,
+                Some(a) if !a.disabled && a.enrolling_until == 0 => !a.external,
                 _ => return Err(IdentityError::Unauthenticated),
             }
         } else {
@@ -801,6 +873,7 @@ fn new_row(
         failed_attempts: 0,
         locked_until: 0,
         enrolling_until: 0,
+        pending_totp_secret: None,
         created_at: now,
         updated_at: now,
     }

@@ -62,13 +62,19 @@ impl Secret {
 }
 
 /// An enrolment code as typed, as it is hashed: its letters and digits in capitals, whatever
-/// the person put between the groups or however they wrote the letters.
+/// the person put between the groups or however they wrote the letters, and the digits base32
+/// has not read as the letters they look like (0 as O, 1 as I, 8 as B).
 pub(crate) fn enrolment_text(typed: &str) -> Zeroizing<String> {
     Zeroizing::new(
         typed
             .chars()
             .filter(char::is_ascii_alphanumeric)
-            .map(|c| c.to_ascii_uppercase())
+            .map(|c| match c.to_ascii_uppercase() {
+                '0' => 'O',
+                '1' => 'I',
+                '8' => 'B',
+                c => c,
+            })
             .collect(),
     )
 }

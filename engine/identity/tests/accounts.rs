@@ -335,9 +335,11 @@ async fn accounts_on_postgres() {
 }
 
 /// A person chooses their own password and second factor with the operator's one-time code:
-/// nothing signs in before, the code is good once, for a week, whatever the case or hyphens
-/// the person types; a wrong code counts towards the lock; a reset starts a new enrolment and
-/// revokes every credential; neither the code nor the password reaches the audit.
+/// nothing signs in before, what they chose stands only once a code of the new second factor
+/// proves they keep it, a new start forgets the one before, the code is good once, for a week,
+/// whatever the case, hyphens or look-alike digits the person types; wrong codes count towards
+/// the lock; a reset starts a new enrolment and revokes every credential, and is refused for a
+/// person of the identity provider; neither the code nor the password reaches the audit.
 async fn enrolment(store: Store) {
     let accounts = Accounts::new(store.clone(), Policy::default());
     let enrolment = accounts
@@ -368,14 +370,14 @@ async fn enrolment(store: Store) {
     // A password too short is refused before the code is tried (no attempt counted).
     assert!(matches!(
         accounts
-            .enrol("janis.berzins", &code_text, "short", "test", now)
+            .begin_enrolment("janis.berzins", &code_text, "short", "test", now)
             .await,
         Err(IdentityError::Invalid(_))
     ));
     // A wrong code is refused and counted.
     assert!(matches!(
         accounts
-            .enrol(
+            .begin_enrolment(
                 "janis.berzins",
                 "AAAA-AAAA-AAAA-AAAA-AAAA-AAAA",
                 PASSWORD,
@@ -395,23 +397,83 @@ async fn enrolment(store: Store) {
         2,
         "the sign-in and the wrong code"
     );
-    // The code as typed by hand: lower case, spaces for hyphens.
-    let typed = code_text.to_lowercase().replace('-', " ");
-    let secret = accounts
-        .enrol("janis.berzins", &typed, PASSWORD, "test", now)
+    // Begun twice (a reload): the second factor shown first is forgotten.
+    let first = accounts
+        .begin_enrolment("janis.berzins", &code_text, PASSWORD, "test", now)
         .await
         .unwrap();
+    // The code as typed by hand: lower case, spaces for hyphens, a look-alike digit.
+    let typed = code_text
+        .to_lowercase()
+        .replace('-', " ")
+        .replace('o', "0")
+        .replace('i', "1");
+    let secret = accounts
+        .begin_enrolment("janis.berzins", &typed, PASSWORD, "test", now)
+        .await
+        .unwrap();
+    assert_ne!(secret, first);
     assert_ne!(secret, row.totp_secret, "a second factor nobody saw before");
-    // Spent.
+    // Nothing stands yet: not the password, not the new second factor.
     assert!(matches!(
         accounts
-            .enrol(
+            .sign_in("janis.berzins", PASSWORD, &code(&secret, now), "test", now)
+            .await,
+        Err(IdentityError::Refused)
+    ));
+    // Proven with the second factor shown last only.
+    for (app, why) in [
+        (code(&first, now), "the one forgotten"),
+        ("000000".into(), "a wrong code"),
+    ] {
+        assert!(
+            matches!(
+                accounts
+                    .confirm_enrolment("janis.berzins", &code_text, &app, "test", now)
+                    .await,
+                Err(IdentityError::Refused)
+            ),
+            "{why}"
+        );
+    }
+    accounts
+        .confirm_enrolment(
+            "janis.berzins",
+            &code_text,
+            &code(&secret, now),
+            "test",
+            now,
+        )
+        .await
+        .unwrap();
+    // Spent.
+    for result in [
+        accounts
+            .begin_enrolment(
                 "janis.berzins",
                 &code_text,
                 "another long passphrase",
                 "test",
-                now
+                now,
             )
+            .await
+            .map(drop),
+        accounts
+            .confirm_enrolment(
+                "janis.berzins",
+                &code_text,
+                &code(&secret, now),
+                "test",
+                now,
+            )
+            .await,
+    ] {
+        assert!(matches!(result, Err(IdentityError::Refused)));
+    }
+    // The code that proved the enrolment is not good for a sign-in too (a code is good once).
+    assert!(matches!(
+        accounts
+            .sign_in("janis.berzins", PASSWORD, &code(&secret, now), "test", now)
             .await,
         Err(IdentityError::Refused)
     ));
@@ -459,22 +521,51 @@ async fn enrolment(store: Store) {
     let late = again.until + S;
     assert!(matches!(
         accounts
-            .enrol("janis.berzins", again.code.expose(), PASSWORD, "test", late)
+            .begin_enrolment("janis.berzins", again.code.expose(), PASSWORD, "test", late)
             .await,
         Err(IdentityError::Refused)
     ));
     // An account the operator gave a password has no enrolment to take.
-    let other = accounts
+    accounts
         .add("anna.liepa", "Anna Liepa", PASSWORD, false, "operator", T0)
         .await
         .unwrap();
     assert!(matches!(
         accounts
-            .enrol("anna.liepa", PASSWORD, "a new long passphrase", "test", now)
+            .begin_enrolment("anna.liepa", PASSWORD, "a new long passphrase", "test", now)
             .await,
         Err(IdentityError::Refused)
     ));
-    drop(other);
+    // A person of the identity provider has no password here to reset, disabled or not.
+    accounts
+        .add_oidc(
+            "karlis.ozols",
+            "Kārlis Ozols",
+            "sub-1",
+            false,
+            "operator",
+            T0,
+        )
+        .await
+        .unwrap();
+    accounts
+        .set_disabled("karlis.ozols", true, "operator", T0)
+        .await
+        .unwrap();
+    assert!(
+        accounts
+            .reset_enrolling("karlis.ozols", "operator", now)
+            .await
+            .is_err()
+    );
+    assert!(
+        accounts
+            .reset("karlis.ozols", PASSWORD, "operator", now)
+            .await
+            .is_err()
+    );
+    let karlis = store.account("karlis.ozols").await.unwrap().unwrap();
+    assert!(karlis.disabled && karlis.enrolling_until == 0 && karlis.password_hash == "!");
 
     store.seal_audit().await.unwrap();
     let audit = format!("{:?}", store.audit_rows(0, 10_000).await.unwrap());
@@ -482,10 +573,12 @@ async fn enrolment(store: Store) {
         assert!(!audit.contains(secret), "{secret} in the audit");
     }
     for action in [
+        "account.enrolment_begun",
         "account.enrolled",
         "account.enrol_refused",
         "enrolment code expired",
         "wrong enrolment code",
+        "wrong code of the app",
         "enrolled already",
         "not enrolled yet",
     ] {

@@ -866,9 +866,10 @@ async fn a_refusal_is_said_in_the_pages_language() {
 }
 
 /// A person the operator added with `user add --enrol` chooses their own password with the
-/// operator's code in the browser, is shown their second factor once, and signs in with both;
-/// a wrong code, two passwords that differ and a password too short are refused on the form,
-/// and the code is good once. The pages are accessible.
+/// operator's code in the browser, is shown their second factor, proves it with a code of their
+/// app, and signs in with both; a wrong code, two passwords that differ and a wrong code of the
+/// app are refused on the form (the last begins again with another key), and the code is good
+/// once. The pages are accessible.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_enrols_with_the_operators_code_and_signs_in() {
     let Some(b) = Browser::start().await else {
@@ -916,23 +917,37 @@ async fn a_person_enrols_with_the_operators_code_and_signs_in() {
     );
     // The code as a person types it: lower case, spaces between the groups.
     fill(code.to_lowercase().replace('-', " "), PASSWORD, PASSWORD).await;
+    let first_key = b.text("#secret").await;
+    // A wrong code of the app: begin again, and another key is shown.
+    b.type_into("#app_code", "000000").await;
+    b.click("form.stack button[type=submit]").await;
+    assert!(
+        b.text("#problem").await.contains("begin again"),
+        "{}",
+        b.text("main").await
+    );
+    fill(code.clone(), PASSWORD, PASSWORD).await;
     let key = b.text("#secret").await;
+    assert_ne!(key, first_key);
     let secret = totp::from_base32(&key).expect("the key is base32");
     assert!(
         b.text("#otpauth").await.contains("otpauth://totp/"),
         "the link for the app"
     );
     accessible(&b, "enrolled").await;
+    let now = totp::step_of(s.clock.now().as_second());
+    b.type_into("#app_code", &totp::code_at(&secret, now)).await;
+    b.click("form.stack button[type=submit]").await;
+    assert!(
+        b.text("#enrolled").await.contains("Enrolled"),
+        "{}",
+        b.text("main").await
+    );
 
-    // Signs in with what they chose and the app's code.
-    b.click("#to-sign-in").await;
+    // Signs in with what they chose and the app's next code.
     b.type_into("#login", "janis.berzins").await;
     b.type_into("#password", PASSWORD).await;
-    b.type_into(
-        "#code",
-        &totp::code_at(&secret, totp::step_of(s.clock.now().as_second())),
-    )
-    .await;
+    b.type_into("#code", &totp::code_at(&secret, now + 1)).await;
     b.click("form.stack button[type=submit]").await;
     assert_eq!(
         b.text("#me").await,
@@ -947,18 +962,16 @@ async fn a_person_enrols_with_the_operators_code_and_signs_in() {
     fill(code, "a third long passphrase", "a third long passphrase").await;
     assert!(b.text("#problem").await.contains("refused"));
     let actions: Vec<(String, String)> = s.audited(|a| a.starts_with("account.enrol")).await;
+    let said = |a: &str, by: &str| (a.to_owned(), by.to_owned());
     assert_eq!(
         actions,
         [
-            (
-                "account.enrol_refused".to_owned(),
-                "unauthenticated".to_owned()
-            ),
-            ("account.enrolled".to_owned(), "janis.berzins".to_owned()),
-            (
-                "account.enrol_refused".to_owned(),
-                "unauthenticated".to_owned()
-            ),
+            said("account.enrol_refused", "unauthenticated"),
+            said("account.enrolment_begun", "unauthenticated"),
+            said("account.enrol_refused", "unauthenticated"),
+            said("account.enrolment_begun", "unauthenticated"),
+            said("account.enrolled", "janis.berzins"),
+            said("account.enrol_refused", "unauthenticated"),
         ]
     );
     let audit = format!("{:?}", s.store.audit_rows(0, 10_000).await.unwrap());

@@ -50,6 +50,8 @@ pub struct AccountRow {
     /// Until when (µs) the one-time enrolment code, whose hash `password_hash` then holds, is
     /// good: the person has not chosen their password and second factor yet. 0 otherwise.
     pub enrolling_until: i64,
+    /// The second factor a person enrolling was shown, until they prove it with a code.
+    pub pending_totp_secret: Option<Vec<u8>>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -113,6 +115,7 @@ macro_rules! account_from {
             failed_attempts: $r.try_get("failed_attempts")?,
             locked_until: $r.try_get("locked_until")?,
             enrolling_until: $r.try_get("enrolling_until")?,
+            pending_totp_secret: $r.try_get("pending_totp_secret")?,
             created_at: $r.try_get("created_at")?,
             updated_at: $r.try_get("updated_at")?,
         }
@@ -141,7 +144,7 @@ macro_rules! credential_from {
     }};
 }
 
-const ACCOUNT_COLUMNS: &str = "login, display_name, password_hash, totp_secret, totp_last_step, disabled, external, oidc_subject, failed_attempts, locked_until, enrolling_until, created_at, updated_at";
+const ACCOUNT_COLUMNS: &str = "login, display_name, password_hash, totp_secret, totp_last_step, disabled, external, oidc_subject, failed_attempts, locked_until, enrolling_until, pending_totp_secret, created_at, updated_at";
 pub(crate) const CREDENTIAL_COLUMNS: &str = "hash, kind, login, issuer, subject, label, csrf_hash, created_at, auth_at, last_used_at, expires_at, revoked_at";
 
 impl Store {
@@ -162,7 +165,7 @@ impl Store {
                 )));
             }
             sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
             )))
             .bind(&a.login)
             .bind(&a.display_name)
@@ -175,6 +178,7 @@ impl Store {
             .bind(a.failed_attempts)
             .bind(a.locked_until)
             .bind(a.enrolling_until)
+            .bind(&a.pending_totp_secret)
             .bind(a.created_at)
             .bind(a.updated_at)
             .execute(&mut *tx)
@@ -229,9 +233,10 @@ impl Store {
         })
     }
 
-    /// Gives an account a new password and second factor (or, with `enrolling_until` not 0, a
-    /// new enrolment code's hash in `password_hash`), enables it, clears its failures, and
-    /// revokes every credential it holds.
+    /// Gives a local account a new password and second factor (or, with `enrolling_until` not
+    /// 0, a new enrolment code's hash in `password_hash`), enables it, clears its failures and
+    /// any enrolment begun, and revokes every credential it holds. An account of the identity
+    /// provider's person is not found.
     #[allow(clippy::too_many_arguments)]
     pub async fn reset_account(
         &self,
@@ -246,8 +251,8 @@ impl Store {
             let n = sqlx::query(
                 "UPDATE accounts SET password_hash = $2, totp_secret = $3, totp_last_step = 0,
                      disabled = 0, failed_attempts = 0, locked_until = 0, enrolling_until = $5,
-                     updated_at = $4
-                 WHERE login = $1",
+                     pending_password_hash = NULL, pending_totp_secret = NULL, updated_at = $4
+                 WHERE login = $1 AND oidc_subject IS NULL",
             )
             .bind(login)
             .bind(password_hash)
@@ -258,7 +263,9 @@ impl Store {
             .await?
             .rows_affected();
             if n == 0 {
-                return Err(StoreError::NotFound(format!("no account `{login}`")));
+                return Err(StoreError::NotFound(format!(
+                    "no local account `{login}` (a person of the identity provider has no password or second factor here: the provider resets them)"
+                )));
             }
             revoke_all!(tx, login, at);
             push_audit!(self, tx, audit);
@@ -362,11 +369,12 @@ impl Store {
         Ok(accepted)
     }
 
-    /// Records a person's enrolment: the password and second factor they chose replace the
-    /// enrolment code, which is spent, and the count of failures goes back to 0. Refused
-    /// (`Ok(false)`, nothing changed) when the code has run out, was spent, or the account was
-    /// reset or disabled since `code_hash` was read.
-    pub async fn enrolled(
+    /// Keeps what a person enrolling chose (the password's hash) and was shown (the new second
+    /// factor) until they prove it works ([`Store::enrolled`]); a new start replaces it. The
+    /// enrolment code was right: the count of failures goes back to 0. Refused
+    /// (`Ok(false)`, nothing changed) when the enrolment code has run out or was spent, or the
+    /// account was reset or disabled since `code_hash` was read.
+    pub async fn enrolment_begun(
         &self,
         login: &str,
         code_hash: &str,
@@ -380,8 +388,8 @@ impl Store {
                 self,
                 tx,
                 sqlx::query(
-                    "UPDATE accounts SET password_hash = $3, totp_secret = $4, totp_last_step = 0,
-                         enrolling_until = 0, failed_attempts = 0, locked_until = 0, updated_at = $5
+                    "UPDATE accounts SET pending_password_hash = $3, pending_totp_secret = $4,
+                         failed_attempts = 0, locked_until = 0, updated_at = $5
                      WHERE login = $1 AND password_hash = $2 AND enrolling_until > $5
                          AND disabled = 0 AND oidc_subject IS NULL",
                 )
@@ -389,6 +397,45 @@ impl Store {
                 .bind(code_hash)
                 .bind(password_hash)
                 .bind(totp_secret)
+                .bind(at),
+                audit
+            )
+        });
+        Ok(accepted)
+    }
+
+    /// Records a person's enrolment, proven by a code of the new second factor (of time step
+    /// `totp_step`): the password and second factor kept by [`Store::enrolment_begun`] replace
+    /// the enrolment code, which is spent, and the count of failures goes back to 0. Refused
+    /// (`Ok(false)`, nothing changed) when the code has run out or was spent, nothing was
+    /// begun, the second factor begun is not `totp_secret` any more (a new start meanwhile), or
+    /// the account was reset or disabled since `code_hash` was read.
+    pub async fn enrolled(
+        &self,
+        login: &str,
+        code_hash: &str,
+        totp_secret: &[u8],
+        totp_step: i64,
+        at: i64,
+        audit: &[AuditEvent],
+    ) -> Result<bool> {
+        let accepted = in_tx!(self, |tx, _b| {
+            audited_if_changed!(
+                self,
+                tx,
+                sqlx::query(
+                    "UPDATE accounts SET password_hash = pending_password_hash,
+                         totp_secret = pending_totp_secret, totp_last_step = $4,
+                         pending_password_hash = NULL, pending_totp_secret = NULL,
+                         enrolling_until = 0, failed_attempts = 0, locked_until = 0, updated_at = $5
+                     WHERE login = $1 AND password_hash = $2 AND pending_totp_secret = $3
+                         AND pending_password_hash IS NOT NULL AND enrolling_until > $5
+                         AND disabled = 0 AND oidc_subject IS NULL",
+                )
+                .bind(login)
+                .bind(code_hash)
+                .bind(totp_secret)
+                .bind(totp_step)
                 .bind(at),
                 audit
             )

@@ -163,17 +163,37 @@ macro_rules! in_tx {
                 #[allow(unused_variables)]
                 let $backend = $crate::Backend::Sqlite;
                 let mut $tx = p.begin_with("BEGIN IMMEDIATE").await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
+                // The body in a block of its own, so that a refusal (`return Err`, `?`) rolls
+                // back here, at once, rather than when the connection is next used.
+                let out: $crate::Result<_> = async { Ok($body) }.await;
+                match out {
+                    Ok(out) => {
+                        $tx.commit().await?;
+                        out
+                    }
+                    Err(e) => {
+                        let _ = $tx.rollback().await;
+                        return Err(e.into());
+                    }
+                }
             }
             $crate::Pool::Postgres(p) => {
                 #[allow(unused_variables)]
                 let $backend = $crate::Backend::Postgres;
                 let mut $tx = p.begin().await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
+                // The body in a block of its own, so that a refusal (`return Err`, `?`) rolls
+                // back here, at once, rather than when the connection is next used.
+                let out: $crate::Result<_> = async { Ok($body) }.await;
+                match out {
+                    Ok(out) => {
+                        $tx.commit().await?;
+                        out
+                    }
+                    Err(e) => {
+                        let _ = $tx.rollback().await;
+                        return Err(e.into());
+                    }
+                }
             }
         }
     };

@@ -76,6 +76,7 @@ async fn check(url: &str, second: Store) {
                 failed_attempts: 0,
                 locked_until: 0,
                 enrolling_until: 0,
+                pending_totp_secret: None,
                 created_at: now,
                 updated_at: now,
             },

@@ -31,30 +31,23 @@ fn now() -> anyhow::Result<i64> {
     Ok(micros(super::setup::clock()?.now()))
 }
 
-fn show_secret(ctx: &mut Context<'_>, login: &str, secret: &[u8]) -> anyhow::Result<()> {
-    writeln!(
-        ctx.out,
-        "second factor of {login}: give the person, once and privately, the secret\n  {}\nor this URI for an authenticator app (as a QR code):\n  {}",
+/// The second factor's secret, for the operator to give the person.
+fn secret_said(login: &str, secret: &[u8]) -> String {
+    format!(
+        "second factor of {login}: give the person, once and privately, the secret\n  {}\nor this URI for an authenticator app (as a QR code):\n  {}\n",
         totp::base32(secret),
         totp::uri(secret, login, totp::ISSUER)
-    )?;
-    Ok(())
+    )
 }
 
 /// The enrolment code, for the operator to give the person, and where and until when it works.
-fn show_enrolment(
-    ctx: &mut Context<'_>,
-    login: &str,
-    enrolment: &studyflow_identity::Enrolment,
-) -> anyhow::Result<()> {
+fn enrolment_said(login: &str, enrolment: &studyflow_identity::Enrolment) -> String {
     let until =
         studyflow_runtime::clock::riga_time(studyflow_runtime::clock::from_micros(enrolment.until));
-    writeln!(
-        ctx.out,
-        "enrolment of {login}: give the person, once and privately, the code\n  {}\ngood until {until} (Europe/Riga); they choose their password and second factor on the server's /enrol page",
+    format!(
+        "enrolment of {login}: give the person, once and privately, the code\n  {}\ngood until {until} (Europe/Riga); they choose their password and second factor on the server's /enrol page\n",
         enrolment.code.expose()
-    )?;
-    Ok(())
+    )
 }
 
 fn new_password(file: Option<&std::path::Path>) -> anyhow::Result<String> {
@@ -73,28 +66,28 @@ async fn set_disabled(
     engine: &crate::cli::EngineArgs,
     login: &str,
     disable: bool,
-    ctx: &mut Context<'_>,
-) -> anyhow::Result<Result<(), studyflow_identity::IdentityError>> {
+) -> anyhow::Result<Result<String, studyflow_identity::IdentityError>> {
     let accounts = accounts(engine, false).await?;
     Ok(accounts
         .set_disabled(login, disable, &operator(), now()?)
         .await
         .map(|()| {
-            let _ = writeln!(
-                ctx.out,
-                "{} {login}{}",
+            format!(
+                "{} {login}{}\n",
                 if disable { "disabled" } else { "enabled" },
                 if disable {
                     "; its sessions and tokens are revoked"
                 } else {
                     ""
                 }
-            );
+            )
         }))
 }
 
 pub async fn run(command: UserCommand, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
-    let outcome = match command {
+    // What was done, said once it stands; a failure to say it (a closed output) is the
+    // command's error, not lost.
+    let outcome: Result<String, studyflow_identity::IdentityError> = match command {
         UserCommand::Add {
             engine,
             login,
@@ -112,17 +105,19 @@ pub async fn run(command: UserCommand, ctx: &mut Context<'_>) -> anyhow::Result<
                     .add_enrolling(&login, &name, external, &operator(), now()?)
                     .await
                     .map(|e| {
-                        let _ = writeln!(ctx.out, "added account {login} ({})", name.trim());
-                        let _ = show_enrolment(ctx, &login, &e);
+                        format!(
+                            "added account {login} ({})\n{}",
+                            name.trim(),
+                            enrolment_said(&login, &e)
+                        )
                     }),
                 Some(subject) => accounts
                     .add_oidc(&login, &name, &subject, external, &operator(), now()?)
                     .await
                     .map(|()| {
-                        let _ = writeln!(
-                            ctx.out,
-                            "added account {login} ({name}), who signs in at the identity provider as subject {subject}"
-                        );
+                        format!(
+                            "added account {login} ({name}), who signs in at the identity provider as subject {subject}\n"
+                        )
                     }),
                 None => {
                     let pw = new_password(password_file.as_deref())?;
@@ -130,8 +125,11 @@ pub async fn run(command: UserCommand, ctx: &mut Context<'_>) -> anyhow::Result<
                         .add(&login, &name, &pw, external, &operator(), now()?)
                         .await
                         .map(|a| {
-                            let _ = writeln!(ctx.out, "added account {login} ({})", a.display_name);
-                            let _ = show_secret(ctx, &login, &a.totp_secret);
+                            format!(
+                                "added account {login} ({})\n{}",
+                                a.display_name,
+                                secret_said(&login, &a.totp_secret)
+                            )
                         })
                 }
             }
@@ -141,8 +139,9 @@ pub async fn run(command: UserCommand, ctx: &mut Context<'_>) -> anyhow::Result<
             let now = now()?;
             accounts.list().await.map(|list| {
                 if list.is_empty() {
-                    let _ = writeln!(ctx.out, "no local accounts");
+                    return "no local accounts\n".to_owned();
                 }
+                let mut said = String::new();
                 for a in list {
                     let enrolling = match a.enrolling_until {
                         0 => String::new(),
@@ -154,9 +153,8 @@ pub async fn run(command: UserCommand, ctx: &mut Context<'_>) -> anyhow::Result<
                         ),
                         _ => ", not enrolled, the code ran out (user reset --enrol)".to_owned(),
                     };
-                    let _ = writeln!(
-                        ctx.out,
-                        "{:<32} {:<32} {}{}{}{enrolling}",
+                    said.push_str(&format!(
+                        "{:<32} {:<32} {}{}{}{enrolling}\n",
                         a.login,
                         a.display_name,
                         if a.disabled { "disabled" } else { "enabled" },
@@ -170,8 +168,9 @@ pub async fn run(command: UserCommand, ctx: &mut Context<'_>) -> anyhow::Result<
                         } else {
                             ""
                         }
-                    );
+                    ));
                 }
+                said
             })
         }
         UserCommand::Unlock { engine, login } => {
@@ -179,12 +178,10 @@ pub async fn run(command: UserCommand, ctx: &mut Context<'_>) -> anyhow::Result<
             accounts
                 .unlock(&login, &operator(), now()?)
                 .await
-                .map(|()| {
-                    let _ = writeln!(ctx.out, "unlocked {login}");
-                })
+                .map(|()| format!("unlocked {login}\n"))
         }
-        UserCommand::Disable { engine, login } => set_disabled(&engine, &login, true, ctx).await?,
-        UserCommand::Enable { engine, login } => set_disabled(&engine, &login, false, ctx).await?,
+        UserCommand::Disable { engine, login } => set_disabled(&engine, &login, true).await?,
+        UserCommand::Enable { engine, login } => set_disabled(&engine, &login, false).await?,
         UserCommand::Reset {
             engine,
             login,
@@ -196,11 +193,10 @@ pub async fn run(command: UserCommand, ctx: &mut Context<'_>) -> anyhow::Result<
                 .reset_enrolling(&login, &operator(), now()?)
                 .await
                 .map(|e| {
-                    let _ = writeln!(
-                        ctx.out,
-                        "reset {login}: its password and second factor are gone; its sessions and tokens are revoked"
-                    );
-                    let _ = show_enrolment(ctx, &login, &e);
+                    format!(
+                        "reset {login}: enabled, its password and second factor gone, its sessions and tokens revoked\n{}",
+                        enrolment_said(&login, &e)
+                    )
                 })
         }
         UserCommand::Reset {
@@ -215,16 +211,19 @@ pub async fn run(command: UserCommand, ctx: &mut Context<'_>) -> anyhow::Result<
                 .reset(&login, &pw, &operator(), now()?)
                 .await
                 .map(|secret| {
-                    let _ = writeln!(
-                        ctx.out,
-                        "reset {login}: a new password and second factor; its sessions and tokens are revoked"
-                    );
-                    let _ = show_secret(ctx, &login, &secret);
+                    format!(
+                        "reset {login}: enabled, with a new password and second factor; its sessions and tokens revoked\n{}",
+                        secret_said(&login, &secret)
+                    )
                 })
         }
     };
     match outcome {
-        Ok(()) => Ok(EXIT_OK),
+        Ok(said) => {
+            ctx.out.write_all(said.as_bytes())?;
+            ctx.out.flush()?;
+            Ok(EXIT_OK)
+        }
         Err(e) => {
             writeln!(ctx.err, "studyflow: refused: {e}")?;
             Ok(EXIT_FINDINGS)

@@ -522,6 +522,11 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
         "The one-time code the operator gave you (six groups of four characters).",
     ),
     (
+        "enrol.confirm_refused",
+        "Lietotnes kods nederēja vai reģistrācija tika sākta vēlreiz; sāciet no jauna: tiks parādīta jauna atslēga.",
+        "The app's code did not match, or the enrolment was begun again; begin again: a new key will be shown.",
+    ),
+    (
         "enrol.differ",
         "Abas paroles nesakrīt; nekas netika mainīts.",
         "The two passwords differ; nothing was changed.",
@@ -555,8 +560,18 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "enrolled.intro",
-        "Parole ir saglabāta. Pievienojiet šo atslēgu savai autentifikācijas lietotnei (ievadot to vai atverot saiti tālrunī), tad pierakstieties ar paroli un lietotnes kodu.",
-        "Your password is kept. Add this key to your authenticator app (typed in, or by opening the link on your phone), then sign in with your password and the app's code.",
+        "Pievienojiet šo atslēgu savai autentifikācijas lietotnei (ievadot to vai atverot saiti tālrunī) un ievadiet tās rādīto kodu: tad parole un otrais faktors stāsies spēkā.",
+        "Add this key to your authenticator app (typed in, or by opening the link on your phone) and enter the code it shows: then your password and second factor take effect.",
+    ),
+    (
+        "enrolled.confirm",
+        "Apstiprināt un beigt reģistrāciju",
+        "Confirm and finish enrolling",
+    ),
+    (
+        "enrolled.confirm_help",
+        "Kods, ko lietotne rāda tagad šai atslēgai: tas apliecina, ka atslēga ir saglabāta.",
+        "The code the app shows now for this key: it proves the key is kept.",
     ),
     ("enrolled.key", "Atslēga", "Key"),
     (
@@ -637,6 +652,11 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
         "sign_in.enrol",
         "Pirmo reizi? Reģistrējieties ar operatora doto kodu",
         "First time? Enrol with the code the operator gave you",
+    ),
+    (
+        "sign_in.enrolled",
+        "Reģistrācija pabeigta: pierakstieties ar savu paroli un lietotnes kodu.",
+        "Enrolled: sign in with your password and the app's code.",
     ),
     ("sign_in.login", "Lietotājvārds", "Login"),
     (

@@ -65,6 +65,7 @@ pub fn pages() -> Vec<(PageDoc, axum::routing::MethodRouter<Arc<App>>)> {
         (p("POST", "/sign-in", Public), post(sign_in)),
         (p("GET", "/enrol", Public), get(enrol_page)),
         (p("POST", "/enrol", Public), post(enrol)),
+        (p("POST", "/enrol/confirm", Public), post(confirm_enrolment)),
         (p("POST", "/sign-out", SignedIn), post(sign_out)),
         (p("POST", "/language", SignedIn), post(language)),
         (p("GET", "/studies", SignedIn), get(studies)),
@@ -170,6 +171,9 @@ struct LanguageForm {
 #[derive(Debug, Deserialize)]
 struct SignInQuery {
     next: Option<String>,
+    /// Come from a finished enrolment.
+    #[serde(default)]
+    enrolled: Option<String>,
 }
 
 fn anonymous(chosen: Chosen) -> Frame<'static> {
@@ -189,7 +193,12 @@ async fn sign_in_page(
     render(
         &anonymous(chosen),
         "sign_in.html",
-        context! { provider => app.oidc.is_some(), provider_href => provider_href(next), next },
+        context! {
+            provider => app.oidc.is_some(),
+            provider_href => provider_href(next),
+            next,
+            enrolled => q.enrolled.is_some(),
+        },
     )
 }
 
@@ -275,9 +284,11 @@ struct EnrolForm {
     again: String,
 }
 
-/// A person's enrolment: with the operator's code they choose their password and are shown
-/// their new second factor once, then sign in with both. Counted against the address's sign-in
-/// attempts and the account's lock, as a sign-in is; a refusal is the form again with why.
+/// The start of a person's enrolment: with the operator's code they choose their password and
+/// are shown their new second factor, with a form for a code of it, which ends the enrolment
+/// ([`confirm_enrolment`]). Counted against the address's sign-in attempts and the account's
+/// lock, as a sign-in is; a refusal is the form again with why. Sent again (a reload), it
+/// shows another second factor, the one before forgotten.
 async fn enrol(
     State(app): State<Arc<App>>,
     client: Client,
@@ -298,26 +309,65 @@ async fn enrol(
     if f.password != f.again {
         return again("enrol.differ", StatusCode::UNPROCESSABLE_ENTITY);
     }
+    if f.password.chars().count() < studyflow_identity::password::MIN_LENGTH {
+        return again("enrol.short", StatusCode::UNPROCESSABLE_ENTITY);
+    }
     let now = app.engine.now();
     match app
         .accounts
-        .enrol(&f.login, &f.code, &f.password, &client.0.to_string(), now)
+        .begin_enrolment(&f.login, &f.code, &f.password, &client.0.to_string(), now)
         .await
     {
         Ok(secret) => Ok(render(
             &anonymous(chosen),
             "enrolled.html",
             context! {
+                login => f.login,
+                code => f.code,
                 secret => studyflow_identity::totp::base32(&secret),
                 uri => studyflow_identity::totp::uri(&secret, &f.login, studyflow_identity::totp::ISSUER),
             },
         )),
-        Err(studyflow_identity::IdentityError::Invalid(_)) => {
-            again("enrol.short", StatusCode::UNPROCESSABLE_ENTITY)
-        }
         Err(studyflow_identity::IdentityError::Refused) => {
             again("enrol.refused", StatusCode::UNAUTHORIZED)
         }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ConfirmEnrolmentForm {
+    login: String,
+    code: String,
+    app_code: String,
+}
+
+/// The end of a person's enrolment: a code of the second factor they were just shown proves
+/// they keep it, and their password and second factor stand; then on to sign in with both. A
+/// wrong code of the app (or an enrolment begun again meanwhile) is the form again, to begin
+/// again with another second factor.
+async fn confirm_enrolment(
+    State(app): State<Arc<App>>,
+    client: Client,
+    chosen: Chosen,
+    headers: HeaderMap,
+    axum::Form(f): axum::Form<ConfirmEnrolmentForm>,
+) -> Result<Response> {
+    super::same_origin(&headers)?;
+    crate::limited(&app, &client).await?;
+    let now = app.engine.now();
+    match app
+        .accounts
+        .confirm_enrolment(&f.login, &f.code, &f.app_code, &client.0.to_string(), now)
+        .await
+    {
+        Ok(()) => Ok(see_other("/sign-in?enrolled=1")),
+        Err(studyflow_identity::IdentityError::Refused) => Ok(enrol_form(
+            chosen,
+            StatusCode::UNAUTHORIZED,
+            &f.login,
+            Some(i18n::text(chosen.lang, "enrol.confirm_refused")),
+        )),
         Err(e) => Err(e.into()),
     }
 }
