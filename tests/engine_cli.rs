@@ -1065,6 +1065,48 @@ fn the_installations_witness_policy_is_used_by_cosign_and_verify() {
         "{}",
         r.stdout
     );
+    // A monitor is told of the installation's witnesses, how far each cosigned, and the
+    // checkpoint they both cosigned: a note that holds against the public keys alone.
+    let server = serve(&["--database", &db, "--audit-key-file", &key]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let http = browser::client();
+    let get = |path: &str| {
+        rt.block_on(async {
+            let r = http
+                .get(format!("{}{path}", server.url))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        })
+    };
+    let (status, body) = get("/api/v1/audit/witnesses");
+    assert_eq!(status, 200, "{body}");
+    let told: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(told["quorum"], 2, "{told}");
+    let told = told["witnesses"].as_array().unwrap();
+    assert_eq!(told.len(), 2);
+    for (i, w) in told.iter().enumerate() {
+        assert_eq!(w["key"], witnesses[i].as_str(), "{w}");
+        assert_eq!(w["url"], served[i].url.as_str(), "{w}");
+        assert!(w["cosigned_size"].as_u64().unwrap() > 0, "{w}");
+        assert!(w["cosigned_at"].as_str().unwrap().ends_with('Z'), "{w}");
+    }
+    let (status, note) = get("/api/v1/audit/checkpoint/cosigned");
+    assert_eq!(status, 200, "{note}");
+    let checkpoint = studyflow_store::tlog::AuditVerifier::parse(&public)
+        .unwrap()
+        .checkpoint(&note)
+        .expect("signed with the audit key");
+    assert_eq!(
+        Some(checkpoint.size),
+        told[1]["cosigned_size"].as_u64(),
+        "{note}"
+    );
+    for w in &witnesses {
+        let w = studyflow_store::witness::WitnessVerifier::parse(w).unwrap();
+        assert!(w.cosigned(&note).is_some(), "{note}");
+    }
     // The command line's own witnesses instead of the policy; not both.
     let r = on_db(&["audit", "verify", "--witness", &witnesses[1]]);
     assert_eq!(r.code, 0, "{}", r.transcript());

@@ -316,6 +316,10 @@ pub struct AmendArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// The installation's witnesses, told to monitors (`GET /api/v1/audit/witnesses`) with the
+    /// latest checkpoint their quorum cosigned.
+    #[command(flatten)]
+    pub witnesses: WitnessPolicyArgs,
     /// Where to listen: loopback behind a reverse proxy that terminates TLS, or any address
     /// with --tls-cert and --tls-key (docs/serve.md); the session cookie is `Secure`.
     #[arg(long, env = "STUDYFLOW_LISTEN", default_value = "127.0.0.1:8080")]

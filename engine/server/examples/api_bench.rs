@@ -159,6 +159,7 @@ async fn main() {
         trusted_proxies: Vec::new(),
         oidc: None,
         work: None,
+        witnesses: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -14,6 +14,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod monitor;
 pub mod problem;
 pub mod tls;
 mod views;
@@ -58,6 +59,9 @@ pub struct App {
     /// read there and what a person supplies is put there. Without it, tasks take no files
     /// through the server.
     pub work: Option<std::path::PathBuf>,
+    /// The installation's witnesses (its witness policy), told to monitors with how far each
+    /// has cosigned; without them, there are none to tell of.
+    pub witnesses: Option<monitor::Witnesses>,
 }
 
 /// Who may call a route before the engine's own role check.
@@ -410,6 +414,28 @@ pub fn routes() -> Vec<(RouteDoc, Handler)> {
                 (200, Nothing),
             ),
             get(audit_checkpoint),
+        ),
+        (
+            r(
+                "GET",
+                "/api/v1/audit/witnesses",
+                Public,
+                "The installation's witnesses of the audit log (their keys and addresses), how many must hold, and how far each has cosigned, for monitors.",
+                Nothing,
+                (200, json::<monitor::WitnessesView>()),
+            ),
+            get(audit_witnesses),
+        ),
+        (
+            r(
+                "GET",
+                "/api/v1/audit/checkpoint/cosigned",
+                Public,
+                "The latest checkpoint of the audit log that the quorum of the installation's witnesses cosigned (a signed note with the log's signature and the witnesses' C2SP tlog-cosignature lines), for monitors.",
+                Nothing,
+                (200, Nothing),
+            ),
+            get(audit_cosigned),
         ),
         (
             r(
@@ -1466,6 +1492,61 @@ async fn audit_checkpoint(State(app): State<Arc<App>>) -> Result<Response> {
             "the audit has no signed checkpoint (the server seals without an audit key)",
         )
     })?;
+    let mut r = note.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    Ok(r)
+}
+
+/// The installation's witnesses, or 404 when it names none.
+fn witnesses_of(app: &App) -> Result<&monitor::Witnesses> {
+    app.witnesses.as_ref().ok_or_else(|| {
+        Problem::not_found(
+            "this installation names no witnesses of its audit (a witness policy beside the audit key: docs/serve.md, \"Witnesses\")",
+        )
+    })
+}
+
+/// What the checkpoint log cannot be read for: the operator's to mend, the reason in the log.
+fn unreadable_log(e: std::io::Error) -> Problem {
+    tracing::error!(error = %e, "the checkpoint log cannot be read");
+    Problem::internal()
+}
+
+async fn audit_witnesses(State(app): State<Arc<App>>) -> Result<Json<monitor::WitnessesView>> {
+    witnesses_of(&app)?;
+    let view =
+        tokio::task::spawn_blocking(move || app.witnesses.as_ref().map(monitor::Witnesses::view))
+            .await
+            .map_err(|_| Problem::internal())?;
+    match view {
+        Some(Ok(v)) => Ok(Json(v)),
+        Some(Err(e)) => Err(unreadable_log(e)),
+        None => Err(Problem::internal()),
+    }
+}
+
+async fn audit_cosigned(State(app): State<Arc<App>>) -> Result<Response> {
+    witnesses_of(&app)?;
+    let note = tokio::task::spawn_blocking(move || {
+        app.witnesses
+            .as_ref()
+            .map(monitor::Witnesses::cosigned_note)
+    })
+    .await
+    .map_err(|_| Problem::internal())?;
+    let note = match note {
+        Some(Ok(Some(note))) => note,
+        Some(Ok(None)) => {
+            return Err(Problem::not_found(
+                "no checkpoint is cosigned by the quorum of the witnesses yet (`studyflow audit cosign`)",
+            ));
+        }
+        Some(Err(e)) => return Err(unreadable_log(e)),
+        None => return Err(Problem::internal()),
+    };
     let mut r = note.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -110,6 +110,7 @@ impl Server {
             trusted_proxies: Vec::new(),
             oidc: None,
             work: Some(work.clone()),
+            witnesses: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -387,6 +388,18 @@ async fn the_authorisation_matrix_denies_by_default() {
             // (`audit_checkpoint_is_public_and_verifies` reads a signed one).
             let (st, b) = s.call(method.clone(), doc.path, None, Body::None).await;
             assert_eq!(st, StatusCode::NOT_FOUND, "{key}: {b}");
+            cells += 1;
+            continue;
+        }
+        if key == "GET /api/v1/audit/witnesses" || key == "GET /api/v1/audit/checkpoint/cosigned" {
+            // Public by design, for monitors; this server names no witnesses
+            // (`the_installations_witness_policy_is_used_by_cosign_and_verify` is told of two).
+            let (st, b) = s.call(method.clone(), doc.path, None, Body::None).await;
+            assert_eq!(st, StatusCode::NOT_FOUND, "{key}: {b}");
+            assert!(
+                b["detail"].as_str().unwrap().contains("names no witnesses"),
+                "{key}: {b}"
+            );
             cells += 1;
             continue;
         }

@@ -123,6 +123,7 @@ async fn server(store: Store, listener: tokio::net::TcpListener, oidc: Oidc) -> 
         trusted_proxies: Vec::new(),
         oidc: Some(oidc),
         work: None,
+        witnesses: None,
     });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(studyflow_server::serve(app, listener, async {

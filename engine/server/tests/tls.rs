@@ -54,6 +54,7 @@ async fn the_api_over_tls_with_the_installations_certificate() {
         trusted_proxies: Vec::new(),
         oidc: None,
         work: None,
+        witnesses: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -101,6 +101,7 @@ impl Site {
             trusted_proxies: Vec::new(),
             oidc: None,
             work: Some(dir.join("work")),
+            witnesses: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

@@ -485,7 +485,7 @@ pub fn unsigned_checkpoint(note: &str) -> Option<Checkpoint> {
 
 /// A signed note's text (up to its blank line, the text's last newline kept) and its
 /// signature lines.
-pub(crate) fn split_note(note: &str) -> Option<(&str, &str)> {
+pub fn split_note(note: &str) -> Option<(&str, &str)> {
     let split = note.find("\n\n")?;
     Some((&note[..split + 1], &note[split + 2..]))
 }

@@ -677,6 +677,7 @@ async fn serve(
             oidc: None,
             work: Some(dir.to_path_buf()),
             tls: None,
+            witnesses: None,
         },
         ctx,
     )

@@ -139,10 +139,37 @@ async fn serve(a: &ServeArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
                 (Some(cert), Some(key)) => Some(studyflow_server::tls::config(cert, key)?),
                 _ => None,
             },
+            witnesses: monitored(a)?,
         },
         ctx,
     )
     .await
+}
+
+/// The installation's witness policy with the checkpoint log their cosignatures are kept in,
+/// for monitors; none without a policy (or an audit key, beside which the log is kept).
+fn monitored(a: &ServeArgs) -> anyhow::Result<Option<studyflow_server::monitor::Witnesses>> {
+    let Some((path, policy)) =
+        super::witness::policy_of(a.witnesses.file.as_deref(), &a.engine, false)?
+    else {
+        return Ok(None);
+    };
+    let log = a.engine.checkpoint_log().with_context(|| {
+        format!(
+            "{}: a witness policy needs the audit key (--audit-key-file), beside which the checkpoint log is kept",
+            path.display()
+        )
+    })?;
+    let mut witnesses = Vec::with_capacity(policy.witnesses.len());
+    for (i, key) in policy.witnesses.iter().enumerate() {
+        let verifier = studyflow_store::witness::WitnessVerifier::parse(key)
+            .with_context(|| format!("{}: witness {}", path.display(), i + 1))?;
+        witnesses.push((verifier, policy.urls.get(i).cloned()));
+    }
+    let quorum = policy.quorum.unwrap_or(witnesses.len());
+    Ok(Some(studyflow_server::monitor::Witnesses::new(
+        witnesses, quorum, log,
+    )))
 }
 
 /// A secret from a file only its owner can read (its first line).
@@ -178,6 +205,8 @@ pub(crate) struct Served {
     pub work: Option<std::path::PathBuf>,
     /// Serve over TLS with this configuration.
     pub tls: Option<Arc<studyflow_server::tls::ServerConfig>>,
+    /// The installation's witnesses, told to monitors.
+    pub witnesses: Option<studyflow_server::monitor::Witnesses>,
 }
 
 /// Serves the API on `store` at `listen` until interrupted (`serve`, `demo --serve`).
@@ -190,6 +219,7 @@ pub(crate) async fn serve_store(
         oidc,
         work,
         tls,
+        witnesses,
     }: Served,
     ctx: &mut Context<'_>,
 ) -> anyhow::Result<u8> {
@@ -214,6 +244,7 @@ pub(crate) async fn serve_store(
         trusted_proxies,
         oidc,
         work,
+        witnesses,
     });
     let listener = tokio::net::TcpListener::bind(listen)
         .await

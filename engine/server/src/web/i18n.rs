@@ -559,11 +559,6 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
         "First sign-in: enrolment",
     ),
     (
-        "enrolled.intro",
-        "Pievienojiet šo atslēgu savai autentifikācijas lietotnei (ievadot to vai atverot saiti tālrunī) un ievadiet tās rādīto kodu: tad parole un otrais faktors stāsies spēkā.",
-        "Add this key to your authenticator app (typed in, or by opening the link on your phone) and enter the code it shows: then your password and second factor take effect.",
-    ),
-    (
         "enrolled.confirm",
         "Apstiprināt un beigt reģistrāciju",
         "Confirm and finish enrolling",
@@ -572,6 +567,11 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
         "enrolled.confirm_help",
         "Kods, ko lietotne rāda tagad šai atslēgai: tas apliecina, ka atslēga ir saglabāta.",
         "The code the app shows now for this key: it proves the key is kept.",
+    ),
+    (
+        "enrolled.intro",
+        "Pievienojiet šo atslēgu savai autentifikācijas lietotnei (ievadot to vai atverot saiti tālrunī) un ievadiet tās rādīto kodu: tad parole un otrais faktors stāsies spēkā.",
+        "Add this key to your authenticator app (typed in, or by opening the link on your phone) and enter the code it shows: then your password and second factor take effect.",
     ),
     ("enrolled.key", "Atslēga", "Key"),
     (
