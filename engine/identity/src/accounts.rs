@@ -136,33 +136,65 @@ impl Accounts {
         operator: &str,
         now: i64,
     ) -> Result<NewAccount> {
-        check_login(login)?;
-        if display_name.trim().is_empty() {
-            return Err(IdentityError::Invalid(
-                "an account needs a display name".into(),
-            ));
-        }
+        check_new(login, display_name)?;
         let hash = hash_off_thread(password).await?;
         let row = new_row(login, display_name, hash, external, None, now);
         let secret = row.totp_secret.clone();
-        self.store
-            .add_account(
-                &row,
-                &[event(
-                    now,
-                    operator,
-                    "account.added",
-                    login,
-                    serde_json::json!({"external": external}),
-                )],
-            )
+        self.insert(&row, operator, serde_json::json!({"external": external}))
             .await?;
-        self.seal().await?;
         Ok(NewAccount {
             login: row.login,
             display_name: row.display_name,
             totp_secret: secret,
         })
+    }
+
+    /// Stores a new account, audited as added by `operator` with `detail`, and seals.
+    async fn insert(
+        &self,
+        row: &AccountRow,
+        operator: &str,
+        detail: serde_json::Value,
+    ) -> Result<()> {
+        self.store
+            .add_account(
+                row,
+                &[event(
+                    row.created_at,
+                    operator,
+                    "account.added",
+                    &row.login,
+                    detail,
+                )],
+            )
+            .await?;
+        self.seal().await
+    }
+
+    /// Gives `login` the password hash `hash` (or an enrolment code's) and the second factor
+    /// `secret`, audited as reset by `operator` with `detail`, and seals.
+    #[allow(clippy::too_many_arguments)]
+    async fn replace(
+        &self,
+        login: &str,
+        hash: &str,
+        secret: &[u8],
+        enrolling_until: i64,
+        operator: &str,
+        now: i64,
+        detail: serde_json::Value,
+    ) -> Result<()> {
+        self.store
+            .reset_account(
+                login,
+                hash,
+                secret,
+                enrolling_until,
+                now,
+                &[event(now, operator, "account.reset", login, detail)],
+            )
+            .await?;
+        self.seal().await
     }
 
     /// A new password and second factor for `login`; every session and token it held is
@@ -176,23 +208,16 @@ impl Accounts {
     ) -> Result<Vec<u8>> {
         let hash = hash_off_thread(password).await?;
         let secret = totp::new_secret();
-        self.store
-            .reset_account(
-                login,
-                &hash,
-                &secret,
-                0,
-                now,
-                &[event(
-                    now,
-                    operator,
-                    "account.reset",
-                    login,
-                    serde_json::json!({}),
-                )],
-            )
-            .await?;
-        self.seal().await?;
+        self.replace(
+            login,
+            &hash,
+            &secret,
+            0,
+            operator,
+            now,
+            serde_json::json!({}),
+        )
+        .await?;
         Ok(secret)
     }
 
@@ -207,28 +232,12 @@ impl Accounts {
         operator: &str,
         now: i64,
     ) -> Result<Enrolment> {
-        check_login(login)?;
-        if display_name.trim().is_empty() {
-            return Err(IdentityError::Invalid(
-                "an account needs a display name".into(),
-            ));
-        }
+        check_new(login, display_name)?;
         let (enrolment, hash) = self.enrolment(now).await?;
         let mut row = new_row(login, display_name, hash, external, None, now);
         row.enrolling_until = enrolment.until;
-        self.store
-            .add_account(
-                &row,
-                &[event(
-                    now,
-                    operator,
-                    "account.added",
-                    login,
-                    serde_json::json!({"external": external, "enrolment_until": enrolment.until}),
-                )],
-            )
-            .await?;
-        self.seal().await?;
+        let detail = serde_json::json!({"external": external, "enrolment_until": enrolment.until});
+        self.insert(&row, operator, detail).await?;
         Ok(enrolment)
     }
 
@@ -241,23 +250,10 @@ impl Accounts {
         now: i64,
     ) -> Result<Enrolment> {
         let (enrolment, hash) = self.enrolment(now).await?;
-        self.store
-            .reset_account(
-                login,
-                &hash,
-                &totp::new_secret(),
-                enrolment.until,
-                now,
-                &[event(
-                    now,
-                    operator,
-                    "account.reset",
-                    login,
-                    serde_json::json!({"enrolment_until": enrolment.until}),
-                )],
-            )
+        let detail = serde_json::json!({"enrolment_until": enrolment.until});
+        let (secret, until) = (totp::new_secret(), enrolment.until);
+        self.replace(login, &hash, &secret, until, operator, now, detail)
             .await?;
-        self.seal().await?;
         Ok(enrolment)
     }
 
@@ -476,19 +472,8 @@ impl Accounts {
             Some(subject.to_owned()),
             now,
         );
-        self.store
-            .add_account(
-                &row,
-                &[event(
-                    now,
-                    operator,
-                    "account.added",
-                    login,
-                    serde_json::json!({"external": external, "identity_provider": true}),
-                )],
-            )
-            .await?;
-        self.seal().await
+        let detail = serde_json::json!({"external": external, "identity_provider": true});
+        self.insert(&row, operator, detail).await
     }
 
     /// A person signed in at the identity provider: the verified token's login must be an
@@ -850,6 +835,17 @@ impl Accounts {
             .credentials_of(who.login(), CredentialKind::Token)
             .await?)
     }
+}
+
+/// A login as specs bind it, and a display name that is not blank.
+fn check_new(login: &str, display_name: &str) -> Result<()> {
+    check_login(login)?;
+    if display_name.trim().is_empty() {
+        return Err(IdentityError::Invalid(
+            "an account needs a display name".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// A new, enabled account with a new TOTP secret.

@@ -316,9 +316,12 @@ async fn scenario(store: Store) {
     assert!(row.password_hash.starts_with("$argon2id$") && !row.password_hash.contains(PASSWORD));
 }
 
-#[tokio::test]
-async fn accounts_on_sqlite() {
-    let dir = std::env::temp_dir().join(format!("sf-identity-{}", std::process::id()));
+/// `scenario` on a new SQLite database of its own (`name`).
+async fn on_sqlite<F: std::future::Future<Output = ()>>(
+    name: &str,
+    scenario: impl FnOnce(Store) -> F,
+) {
+    let dir = std::env::temp_dir().join(format!("sf-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let store = Store::open(dir.join("db").to_str().unwrap()).await.unwrap();
@@ -326,12 +329,25 @@ async fn accounts_on_sqlite() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[tokio::test]
-async fn accounts_on_postgres() {
-    let Some(pg) = studyflow_store::testing::postgres_schema("identity").await else {
+/// `scenario` on a PostgreSQL schema of its own (`name`), when the server answers.
+async fn on_postgres<F: std::future::Future<Output = ()>>(
+    name: &str,
+    scenario: impl FnOnce(Store) -> F,
+) {
+    let Some(pg) = studyflow_store::testing::postgres_schema(name).await else {
         return;
     };
     scenario(Store::open(&pg.url).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn accounts_on_sqlite() {
+    on_sqlite("identity", scenario).await;
+}
+
+#[tokio::test]
+async fn accounts_on_postgres() {
+    on_postgres("identity", scenario).await;
 }
 
 /// A person chooses their own password and second factor with the operator's one-time code:
@@ -588,18 +604,10 @@ async fn enrolment(store: Store) {
 
 #[tokio::test]
 async fn enrolment_on_sqlite() {
-    let dir = std::env::temp_dir().join(format!("sf-enrol-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let store = Store::open(dir.join("db").to_str().unwrap()).await.unwrap();
-    enrolment(store).await;
-    let _ = std::fs::remove_dir_all(&dir);
+    on_sqlite("enrol", enrolment).await;
 }
 
 #[tokio::test]
 async fn enrolment_on_postgres() {
-    let Some(pg) = studyflow_store::testing::postgres_schema("enrolment").await else {
-        return;
-    };
-    enrolment(Store::open(&pg.url).await.unwrap()).await;
+    on_postgres("enrolment", enrolment).await;
 }

@@ -153,6 +153,26 @@ macro_rules! on_pool {
     };
 }
 
+/// Runs `$body` with the open transaction `$tx` and commits it; a body that refuses
+/// (`return Err`, `?`) is rolled back here, at once, rather than when the connection is next
+/// used (which left a row locked behind a refusal). In a block of its own, so the refusal
+/// comes back here first; the enclosing function then returns it.
+macro_rules! settle {
+    ($tx:ident, $body:expr) => {{
+        let out: $crate::Result<_> = async { Ok($body) }.await;
+        match out {
+            Ok(out) => {
+                $tx.commit().await?;
+                out
+            }
+            Err(e) => {
+                let _ = $tx.rollback().await;
+                return Err(e.into());
+            }
+        }
+    }};
+}
+
 /// Runs `$body` in a transaction (`BEGIN IMMEDIATE` on SQLite, so a writer never has to upgrade
 /// its lock) with `$tx` bound to it; commits when the body succeeds, rolls back when it returns
 /// early with an error.
@@ -163,37 +183,13 @@ macro_rules! in_tx {
                 #[allow(unused_variables)]
                 let $backend = $crate::Backend::Sqlite;
                 let mut $tx = p.begin_with("BEGIN IMMEDIATE").await?;
-                // The body in a block of its own, so that a refusal (`return Err`, `?`) rolls
-                // back here, at once, rather than when the connection is next used.
-                let out: $crate::Result<_> = async { Ok($body) }.await;
-                match out {
-                    Ok(out) => {
-                        $tx.commit().await?;
-                        out
-                    }
-                    Err(e) => {
-                        let _ = $tx.rollback().await;
-                        return Err(e.into());
-                    }
-                }
+                $crate::settle!($tx, $body)
             }
             $crate::Pool::Postgres(p) => {
                 #[allow(unused_variables)]
                 let $backend = $crate::Backend::Postgres;
                 let mut $tx = p.begin().await?;
-                // The body in a block of its own, so that a refusal (`return Err`, `?`) rolls
-                // back here, at once, rather than when the connection is next used.
-                let out: $crate::Result<_> = async { Ok($body) }.await;
-                match out {
-                    Ok(out) => {
-                        $tx.commit().await?;
-                        out
-                    }
-                    Err(e) => {
-                        let _ = $tx.rollback().await;
-                        return Err(e.into());
-                    }
-                }
+                $crate::settle!($tx, $body)
             }
         }
     };
@@ -231,7 +227,7 @@ macro_rules! optional_row {
     };
 }
 
-pub(crate) use {in_tx, on_pool, optional_row, put_meta};
+pub(crate) use {in_tx, on_pool, optional_row, put_meta, settle};
 
 impl Store {
     /// Opens a database that must exist already (an SQLite file that is not there is an
