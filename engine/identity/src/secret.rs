@@ -41,7 +41,7 @@ impl Secret {
     pub(crate) fn enrolment_code() -> Secret {
         let mut bytes = Zeroizing::new([0u8; 15]);
         getrandom::fill(bytes.as_mut()).expect("the operating system's random source");
-        let text = Zeroizing::new(crate::totp::base32(bytes.as_ref()));
+        let text = Zeroizing::new(data_encoding::BASE32_NOPAD.encode(bytes.as_ref()));
         let groups: Vec<&str> = text
             .as_bytes()
             .chunks(4)
