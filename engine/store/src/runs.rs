@@ -304,12 +304,12 @@ fn id_list(ids: &[i64]) -> String {
 /// returns the new runs' ids (a run whose key exists already is left as it is and not returned)
 /// and the ids of the dependents of `$edges`.
 macro_rules! insert_runs {
-    ($tx:expr, $runs:expr, $edges:expr, $now:expr) => {{
+    ($tx:expr, $backend:expr, $runs:expr, $edges:expr, $now:expr) => {{
         let runs: &[NewRun] = $runs;
         let extra: &[(String, String)] = $edges;
         let mut ids: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
         let mut created: Vec<i64> = Vec::new();
-        for chunk in runs.chunks(400) {
+        for chunk in runs.chunks($crate::audit::rows_at_once($backend, 19, 400)) {
             let sql = $crate::audit::multi_insert(
                 "INSERT INTO step_runs (run_key, study, version, step, subject, kind, actor, human, state,
                     not_before, timer_rule, calendar_version, due_at, deadline_rule, deadline_point,
@@ -364,7 +364,7 @@ macro_rules! insert_runs {
             .collect();
         unknown.sort_unstable();
         unknown.dedup();
-        for chunk in unknown.chunks(500) {
+        for chunk in unknown.chunks($crate::audit::rows_at_once($backend, 1, 500)) {
             let mut sql = String::from("SELECT id, run_key FROM step_runs WHERE run_key IN (");
             for i in 0..chunk.len() {
                 if i > 0 {
@@ -394,7 +394,7 @@ macro_rules! insert_runs {
         }
         pairs.sort_unstable();
         pairs.dedup();
-        for chunk in pairs.chunks(1000) {
+        for chunk in pairs.chunks($crate::audit::rows_at_once($backend, 2, 1000)) {
             let sql = $crate::audit::multi_insert("INSERT INTO step_deps (run, dep)", 2, chunk.len(), " ON CONFLICT DO NOTHING");
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (r, d) in chunk {
@@ -661,7 +661,7 @@ impl Store {
                 }
             }
             let no_edges: Vec<(String, String)> = Vec::new();
-            let (created, _) = insert_runs!(tx, &runs, &no_edges, now);
+            let (created, _) = insert_runs!(tx, backend, &runs, &no_edges, now);
             sqlx::query("UPDATE studies SET state = 'running', active_version = $1, updated_at = $2 WHERE id = $3")
                 .bind(version)
                 .bind(now)
@@ -913,7 +913,8 @@ impl Store {
                 }
                 // A terminated study grows no new runs (a cohort finishing after `terminate`).
                 if states.get(&study).map(String::as_str) != Some("terminated") {
-                    let (created, targets) = insert_runs!(tx, &f.new_runs, &f.new_edges, f.now);
+                    let (created, targets) =
+                        insert_runs!(tx, backend, &f.new_runs, &f.new_edges, f.now);
                     candidates.extend(created);
                     candidates.extend(targets);
                 }
