@@ -519,34 +519,48 @@ async fn termination_cancels_the_rest_and_destroys_at_once() {
     }
 }
 
+/// On both backends: an overdue deadline raises its event once, and the study's status (the
+/// runs summed by the database) says which step is late.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overdue_deadlines_raise_one_event_each() {
-    let db = sqlite();
-    let s = engine(&db.url, date(2026, 8, 3), 2).await;
-    let study = launch(&s, &spec_bytes(RECIDIVISM)).await;
-    Worker::new(s.engine.clone(), "w".into())
-        .run_until_idle()
-        .await
-        .unwrap();
-    // The quality check (phase `cohort-baseline`, due 2027-04-30) is still open on 2027-05-03.
-    s.clock
-        .set(studyflow_runtime::clock::riga_midnight(date(2027, 5, 3)));
-    let events = s.engine.flag_overdue().await.unwrap();
-    assert!(events.iter().any(|e| e.object == format!("{study}/quality-check") && e.action == "deadline.overdue"), "{events:?}");
-    assert!(
-        s.engine.flag_overdue().await.unwrap().is_empty(),
-        "flagged once"
-    );
-    let qc = s
-        .engine
-        .store
-        .runs(&study)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|r| r.step == "quality-check")
-        .unwrap();
-    assert!(qc.overdue_flagged);
+    for db in databases().await {
+        let s = engine(&db.url, date(2026, 8, 3), 2).await;
+        let study = launch(&s, &spec_bytes(RECIDIVISM)).await;
+        Worker::new(s.engine.clone(), "w".into())
+            .run_until_idle()
+            .await
+            .unwrap();
+        // The quality check (phase `cohort-baseline`, due 2027-04-30) is still open on 2027-05-03.
+        s.clock
+            .set(studyflow_runtime::clock::riga_midnight(date(2027, 5, 3)));
+        let events = s.engine.flag_overdue().await.unwrap();
+        assert!(
+            events
+                .iter()
+                .any(|e| e.object == format!("{study}/quality-check")
+                    && e.action == "deadline.overdue"),
+            "{events:?}"
+        );
+        assert!(
+            s.engine.flag_overdue().await.unwrap().is_empty(),
+            "flagged once"
+        );
+        let qc = s
+            .engine
+            .store
+            .runs(&study)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.step == "quality-check")
+            .unwrap();
+        assert!(qc.overdue_flagged);
+        let status = s.engine.status(&study).await.unwrap().unwrap();
+        let late: Vec<&str> = status.overdue.iter().map(|o| o.step.as_str()).collect();
+        assert!(late.contains(&"quality-check"), "{}: {late:?}", db.url);
+        let step = |id: &str| status.steps.iter().find(|x| x.step == id).unwrap();
+        assert!(step("quality-check").late && !step("quality-check").per_subject);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

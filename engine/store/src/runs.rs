@@ -1151,7 +1151,7 @@ impl Store {
     pub async fn run_groups(&self, study: &str, now: i64) -> Result<Vec<RunGroup>> {
         const SQL: &str = "SELECT step, version, state, wait_reason,
                 COUNT(*) AS runs, MIN(id) AS first_id,
-                MAX(CASE WHEN subject <> '' THEN 1 ELSE 0 END) AS per_subject,
+                CAST(MAX(CASE WHEN subject <> '' THEN 1 ELSE 0 END) AS BIGINT) AS per_subject,
                 MIN(not_before) AS next_at, MAX(due_at) AS due_max,
                 SUM(CASE WHEN due_at IS NOT NULL AND due_at < $2 THEN 1 ELSE 0 END) AS past_due,
                 MIN(CASE WHEN due_at IS NOT NULL AND due_at < $2 THEN due_at END) AS past_due_min,
