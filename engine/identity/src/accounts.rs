@@ -374,15 +374,7 @@ impl Accounts {
     /// after as long, each refusal audited with its reason.
     async fn enrolling(&self, login: &str, code: &str, from: &str, now: i64) -> Result<AccountRow> {
         let typed = secret::enrolment_text(code);
-        let reserved = self
-            .store
-            .reserve_sign_in(login, now, self.policy.lock_after, self.policy.lock_for)
-            .await?;
-        let Some(account) = reserved else {
-            let _ = verify_off_thread(&typed, password::decoy().to_owned()).await?;
-            return Err(IdentityError::Refused);
-        };
-        let code_ok = verify_off_thread(&typed, account.password_hash.clone()).await?;
+        let (account, code_ok) = self.attempt(login, &typed, now).await?;
         let reason = match (account.disabled, account.enrolling_until, code_ok) {
             _ if account.oidc_subject.is_some() => "signs in at the identity provider",
             (true, _, _) => "disabled",
@@ -554,6 +546,23 @@ impl Accounts {
         Ok(self.store.accounts().await?)
     }
 
+    /// An attempt on `login` with `typed` (a password, or an enrolment code), counted before it
+    /// is checked so attempts side by side cannot slip past the lockout: the account and
+    /// whether `typed` matches its hash. An unknown login and a locked one are refused alike,
+    /// after as long (a decoy hash checked).
+    async fn attempt(&self, login: &str, typed: &str, now: i64) -> Result<(AccountRow, bool)> {
+        let reserved = self
+            .store
+            .reserve_sign_in(login, now, self.policy.lock_after, self.policy.lock_for)
+            .await?;
+        let Some(account) = reserved else {
+            let _ = verify_off_thread(typed, password::decoy().to_owned()).await?;
+            return Err(IdentityError::Refused);
+        };
+        let matches = verify_off_thread(typed, account.password_hash.clone()).await?;
+        Ok((account, matches))
+    }
+
     /// Signs in with a password and a TOTP code; `from` (the client's address, or `cli`) is
     /// audited with the outcome. A code is accepted once.
     pub async fn sign_in(
@@ -564,17 +573,7 @@ impl Accounts {
         from: &str,
         now: i64,
     ) -> Result<Identity> {
-        // The attempt is counted before it is checked, so attempts side by side cannot slip
-        // past the lockout; an unknown login and a locked one look the same, and take as long.
-        let reserved = self
-            .store
-            .reserve_sign_in(login, now, self.policy.lock_after, self.policy.lock_for)
-            .await?;
-        let Some(account) = reserved else {
-            let _ = verify_off_thread(password, password::decoy().to_owned()).await?;
-            return Err(IdentityError::Refused);
-        };
-        let password_ok = verify_off_thread(password, account.password_hash.clone()).await?;
+        let (account, password_ok) = self.attempt(login, password, now).await?;
         let step = totp::matching_step(
             &account.totp_secret,
             code,

@@ -1500,53 +1500,40 @@ async fn audit_checkpoint(State(app): State<Arc<App>>) -> Result<Response> {
     Ok(r)
 }
 
-/// The installation's witnesses, or 404 when it names none.
-fn witnesses_of(app: &App) -> Result<&monitor::Witnesses> {
-    app.witnesses.as_ref().ok_or_else(|| {
-        Problem::not_found(
+/// What `read` finds of the installation's witnesses in the checkpoint log, off the async
+/// threads; 404 when the installation names none, 500 (the reason in the log) when the log
+/// cannot be read.
+async fn of_witnesses<T: Send + 'static>(
+    app: Arc<App>,
+    read: fn(&monitor::Witnesses) -> std::io::Result<T>,
+) -> Result<T> {
+    if app.witnesses.is_none() {
+        return Err(Problem::not_found(
             "this installation names no witnesses of its audit (a witness policy beside the audit key: docs/serve.md, \"Witnesses\")",
-        )
-    })
-}
-
-/// What the checkpoint log cannot be read for: the operator's to mend, the reason in the log.
-fn unreadable_log(e: std::io::Error) -> Problem {
-    tracing::error!(error = %e, "the checkpoint log cannot be read");
-    Problem::internal()
+        ));
+    }
+    tokio::task::spawn_blocking(move || app.witnesses.as_ref().map(read))
+        .await
+        .map_err(|_| Problem::internal())?
+        .ok_or_else(Problem::internal)?
+        .map_err(|e| {
+            tracing::error!(error = %e, "the checkpoint log cannot be read");
+            Problem::internal()
+        })
 }
 
 async fn audit_witnesses(State(app): State<Arc<App>>) -> Result<Json<monitor::WitnessesView>> {
-    witnesses_of(&app)?;
-    let view =
-        tokio::task::spawn_blocking(move || app.witnesses.as_ref().map(monitor::Witnesses::view))
-            .await
-            .map_err(|_| Problem::internal())?;
-    match view {
-        Some(Ok(v)) => Ok(Json(v)),
-        Some(Err(e)) => Err(unreadable_log(e)),
-        None => Err(Problem::internal()),
-    }
+    Ok(Json(of_witnesses(app, monitor::Witnesses::view).await?))
 }
 
 async fn audit_cosigned(State(app): State<Arc<App>>) -> Result<Response> {
-    witnesses_of(&app)?;
-    let note = tokio::task::spawn_blocking(move || {
-        app.witnesses
-            .as_ref()
-            .map(monitor::Witnesses::cosigned_note)
-    })
-    .await
-    .map_err(|_| Problem::internal())?;
-    let note = match note {
-        Some(Ok(Some(note))) => note,
-        Some(Ok(None)) => {
-            return Err(Problem::not_found(
+    let note = of_witnesses(app, monitor::Witnesses::cosigned_note)
+        .await?
+        .ok_or_else(|| {
+            Problem::not_found(
                 "no checkpoint is cosigned by the quorum of the witnesses yet (`studyflow audit cosign`)",
-            ));
-        }
-        Some(Err(e)) => return Err(unreadable_log(e)),
-        None => return Err(Problem::internal()),
-    };
+            )
+        })?;
     let mut r = note.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
