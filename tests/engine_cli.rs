@@ -711,6 +711,109 @@ fn a_person_chooses_their_own_password_with_the_operators_code() {
     assert_eq!(token(2), 401);
 }
 
+/// A person changes their own password and second factor from the command line, through the
+/// server with their personal token: each proven with what they have; the new key shown once,
+/// and confirmed in a second command when no terminal asks for its code; then only the new
+/// ones sign in, and the token they acted with stays.
+#[test]
+fn a_person_changes_their_own_password_and_second_factor_from_the_command_line() {
+    let dir = TempDir::new("own-credentials");
+    let db = format!("{}/studyflow.db", dir.path());
+    let old = dir.file("old", "a long enough passphrase\n");
+    let new = dir.file("new", "another long passphrase\n");
+    let short = dir.file("short", "too short\n");
+    let secret = add_user(&db, "dace.liepina", &old, &[]);
+    let served = serve(&["--database", &db]);
+    let token = format!("{}/dace.token", dir.path());
+    let with_token = |args: &[&str]| {
+        let mut v = args.to_vec();
+        v.extend([
+            "--server",
+            served.url.as_str(),
+            "--token-file",
+            token.as_str(),
+        ]);
+        studyflow(&v)
+    };
+    let login = |password: &str, code: &str| {
+        with_token(&[
+            "login",
+            "--login",
+            "dace.liepina",
+            "--password-file",
+            password,
+            "--code",
+            code,
+        ])
+    };
+    // The tests' clock stands still: a code a step before now, now and a step after.
+    let r = login(&old, &code(&secret, -1));
+    assert_eq!(r.code, 0, "{}", r.transcript());
+
+    let r = with_token(&[
+        "password",
+        "--password-file",
+        &old,
+        "--new-password-file",
+        &short,
+        "--code",
+        &code(&secret, 0),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(r.stderr.contains("at least 12 characters"), "{}", r.stderr);
+    let r = with_token(&[
+        "password",
+        "--password-file",
+        &old,
+        "--new-password-file",
+        &new,
+        "--code",
+        &code(&secret, 0),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(r.stdout.contains("password changed"), "{}", r.stdout);
+
+    let r = with_token(&[
+        "second-factor",
+        "--password-file",
+        &new,
+        "--code",
+        &code(&secret, 1),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let key = r
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("key:"))
+        .unwrap_or_else(|| panic!("no key in {}", r.stdout))
+        .trim()
+        .to_owned();
+    assert!(r.stdout.contains("otpauth://totp/"), "{}", r.stdout);
+    assert!(r.stdout.contains("--confirm"), "{}", r.stdout);
+    let replaced = studyflow_identity::totp::from_base32(&key).expect("base32");
+    let r = with_token(&["second-factor", "--confirm", "000000"]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(
+        r.stderr.contains("not a code of the new second factor"),
+        "{}",
+        r.stderr
+    );
+    let r = with_token(&["second-factor", "--confirm", &code(&replaced, 0)]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(r.stdout.contains("second factor replaced"), "{}", r.stdout);
+
+    // The token acted throughout and stays; the old password or second factor no longer
+    // signs in, the new ones do.
+    let r = with_token(&["tokens"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let r = login(&old, &code(&replaced, 1));
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    let r = login(&new, &code(&secret, 1));
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    let r = login(&new, &code(&replaced, 1));
+    assert_eq!(r.code, 0, "{}", r.transcript());
+}
+
 #[test]
 fn a_file_that_is_not_a_database_is_an_error_and_stays_as_it_was() {
     let dir = TempDir::new("engine-cli-corrupt");

@@ -37,6 +37,13 @@ pub enum Command {
     /// List your personal tokens — the command lines that act as you — or revoke one of them
     /// (`--revoke ID`, as listed: a lost laptop's).
     Tokens(TokensArgs),
+    /// Change your own password (a local account): asks for the one you have, a code and the
+    /// new one twice. Your browser sessions end; your personal tokens stay.
+    Password(PasswordArgs),
+    /// Replace your second factor (a new phone; a local account): shows a new key for your
+    /// authenticator app and takes a code of it (`--confirm CODE` when not asked at a
+    /// terminal). Until then the one you have signs in; your browser sessions end after.
+    SecondFactor(SecondFactorArgs),
     /// Submit a new study for approval (its spec's `version` is 1), as the signed-in person.
     Submit(SubmitArgs),
     /// Approve the latest submitted version of a study, pinned to its plan hash (MK403 p.3, p.30.1).
@@ -224,6 +231,37 @@ pub struct TokensArgs {
     /// Revoke the token whose id begins with this (at least 8 characters of it, as listed).
     #[arg(long, value_name = "ID")]
     pub revoke: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PasswordArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Read the password you have from FILE (`-`: standard input) instead of asking for it.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Read the new password from FILE instead of asking for it twice (at least 12
+    /// characters).
+    #[arg(long, value_name = "FILE")]
+    pub new_password_file: Option<PathBuf>,
+    /// The current code of your authenticator app (asked for when not given).
+    #[arg(long)]
+    pub code: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SecondFactorArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Read your password from FILE (`-`: standard input) instead of asking for it.
+    #[arg(long, value_name = "FILE", conflicts_with = "confirm")]
+    pub password_file: Option<PathBuf>,
+    /// The current code of the second factor you have (asked for when not given).
+    #[arg(long, conflicts_with = "confirm")]
+    pub code: Option<String>,
+    /// End a replacement begun before: a code of the new key, as the app shows it now.
+    #[arg(long, value_name = "CODE")]
+    pub confirm: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -46,8 +46,9 @@ fn runner(name: &str) -> Option<Runner> {
     Some(match name {
         "validate" | "lsp" | "schema" | "rules" | "catalogue" | "calendar" | "plan" | "openapi"
         | "commands" | "demo" => Runner::Anyone,
-        "login" | "logout" | "tokens" | "submit" | "approve" | "refuse" | "contract" | "start"
-        | "amend" | "terminate" | "tasks" | "download" | "task" => Runner::Person,
+        "login" | "logout" | "tokens" | "password" | "second-factor" | "submit" | "approve"
+        | "refuse" | "contract" | "start" | "amend" | "terminate" | "tasks" | "download"
+        | "task" => Runner::Person,
         "serve" | "user" | "worker" | "status" | "release" | "retry" | "audit" => Runner::Operator,
         _ => return None,
     })

@@ -1,6 +1,6 @@
 //! Local accounts, sign-in, sessions and personal tokens over the store.
 
-use studyflow_store::{AccountRow, AuditEvent, CredentialKind, CredentialRow, Store};
+use studyflow_store::{AccountRow, AuditEvent, CredentialKind, CredentialRow, OwnChange, Store};
 
 use crate::secret::{self, Secret};
 use crate::{Identity, IdentityError, LOCAL_ISSUER, Result, check_login, password, totp};
@@ -573,6 +573,19 @@ impl Accounts {
         from: &str,
         now: i64,
     ) -> Result<Identity> {
+        Ok(self.prove(login, password, code, from, now).await?.0)
+    }
+
+    /// [`Accounts::sign_in`], with the password hash the proof was checked against (what a
+    /// change that follows it holds the account to).
+    async fn prove(
+        &self,
+        login: &str,
+        password: &str,
+        code: &str,
+        from: &str,
+        now: i64,
+    ) -> Result<(Identity, String)> {
         let (account, password_ok) = self.attempt(login, password, now).await?;
         let step = totp::matching_step(
             &account.totp_secret,
@@ -616,12 +629,9 @@ impl Accounts {
                 .await?;
             if accepted {
                 self.seal().await?;
-                return Ok(Identity::new(
-                    login,
-                    LOCAL_ISSUER,
-                    login,
-                    now,
-                    !account.external,
+                return Ok((
+                    Identity::new(login, LOCAL_ISSUER, login, now, !account.external),
+                    account.password_hash,
                 ));
             }
         }
@@ -776,6 +786,192 @@ impl Accounts {
         Ok(fresh)
     }
 
+    /// A signed-in person's own new password, proven with their password and a code (the
+    /// proof counts as [`Accounts::step_up`]'s). Their other browser sessions end; the session
+    /// or token the change came with, and their personal tokens, stay. Returns how many
+    /// sessions ended.
+    pub async fn change_password(
+        &self,
+        held: &Authenticated,
+        password: &str,
+        code: &str,
+        new_password: &str,
+        from: &str,
+        now: i64,
+    ) -> Result<u64> {
+        own_account(held)?;
+        if new_password.chars().count() < password::MIN_LENGTH {
+            return Err(IdentityError::Invalid(format!(
+                "a password has at least {} characters",
+                password::MIN_LENGTH
+            )));
+        }
+        if new_password == password {
+            return Err(IdentityError::Invalid(
+                "the new password is the one you have".into(),
+            ));
+        }
+        let hash = self.proven_again(held, password, code, from, now).await?;
+        let new_hash = hash_off_thread(new_password).await?;
+        self.own_change(
+            held,
+            &hash,
+            OwnChange::Password(&new_hash),
+            "account.password_changed",
+            from,
+            now,
+        )
+        .await
+    }
+
+    /// The start of a signed-in person's replacement of their second factor (a new phone),
+    /// proven with their password and a code of the one they have: a new second factor, whose
+    /// secret is returned to show them. Nothing changes for signing in until they prove it
+    /// with a code of it ([`Accounts::confirm_second_factor`]); a new start replaces it.
+    pub async fn begin_second_factor(
+        &self,
+        held: &Authenticated,
+        password: &str,
+        code: &str,
+        from: &str,
+        now: i64,
+    ) -> Result<Vec<u8>> {
+        own_account(held)?;
+        let login = held.identity.login();
+        let hash = self.proven_again(held, password, code, from, now).await?;
+        let secret = totp::new_secret();
+        let begun = self
+            .store
+            .second_factor_begun(
+                login,
+                &hash,
+                &secret,
+                now,
+                &[event(
+                    now,
+                    &held.identity.actor(),
+                    "account.second_factor_begun",
+                    login,
+                    serde_json::json!({"from": from}),
+                )],
+            )
+            .await?;
+        if !begun {
+            return Err(IdentityError::Refused);
+        }
+        self.seal().await?;
+        Ok(secret)
+    }
+
+    /// The end of a second factor's replacement: a code of the one begun proves the person
+    /// keeps it, and it replaces the one they had. Their other browser sessions end, as at a
+    /// new password. Invalid when nothing was begun and for a wrong code (each audited);
+    /// refused when it was begun again meanwhile or the account changed. Returns how many
+    /// sessions ended.
+    pub async fn confirm_second_factor(
+        &self,
+        held: &Authenticated,
+        app_code: &str,
+        from: &str,
+        now: i64,
+    ) -> Result<u64> {
+        own_account(held)?;
+        let login = held.identity.login();
+        let account = self
+            .store
+            .account(login)
+            .await?
+            .ok_or(IdentityError::Refused)?;
+        let refused = |reason: &str| {
+            event(
+                now,
+                &held.identity.actor(),
+                "account.second_factor_refused",
+                login,
+                serde_json::json!({"reason": reason, "from": from}),
+            )
+        };
+        let Some(secret) = account.pending_totp_secret.clone() else {
+            self.store.append_audit(&[refused("not begun")]).await?;
+            return Err(IdentityError::Invalid(
+                "no new second factor waits for its code: begin again".into(),
+            ));
+        };
+        let Some(step) =
+            totp::matching_step(&secret, app_code, totp::step_of(now.div_euclid(1_000_000)))
+        else {
+            self.store
+                .append_audit(&[refused("wrong code of the app")])
+                .await?;
+            return Err(IdentityError::Invalid(
+                "not a code of the new second factor: type the one the app shows now for the key you were shown last".into(),
+            ));
+        };
+        self.own_change(
+            held,
+            &account.password_hash,
+            OwnChange::SecondFactor {
+                totp_secret: &secret,
+                totp_step: step,
+            },
+            "account.second_factor_replaced",
+            from,
+            now,
+        )
+        .await
+    }
+
+    /// The person's password and code checked again, as a [`Accounts::step_up`] (their
+    /// credential's proof renewed): the password hash it was checked against.
+    async fn proven_again(
+        &self,
+        held: &Authenticated,
+        password: &str,
+        code: &str,
+        from: &str,
+        now: i64,
+    ) -> Result<String> {
+        let (_, hash) = self
+            .prove(held.identity.login(), password, code, from, now)
+            .await?;
+        self.store
+            .touch_credential(&held.credential.hash, now, true)
+            .await?;
+        Ok(hash)
+    }
+
+    /// Records a person's change of their own credentials, audited as `action` with the
+    /// sessions it ended, and seals; refused when the account changed since `hash` was read.
+    async fn own_change(
+        &self,
+        held: &Authenticated,
+        hash: &str,
+        change: OwnChange<'_>,
+        action: &str,
+        from: &str,
+        now: i64,
+    ) -> Result<u64> {
+        let login = held.identity.login();
+        let kept = hex_prefix(&held.credential.hash);
+        let Some(ended) = self
+            .store
+            .own_credentials_changed(login, hash, change, &held.credential.hash, now, |ended| {
+                vec![event(
+                    now,
+                    &held.identity.actor(),
+                    action,
+                    login,
+                    serde_json::json!({"from": from, "kept": kept, "sessions_ended": ended}),
+                )]
+            })
+            .await?
+        else {
+            return Err(IdentityError::Refused);
+        };
+        self.seal().await?;
+        Ok(ended)
+    }
+
     /// Revokes a credential held by `who` (sign-out, a revoked token). A credential of another
     /// login is not found.
     pub async fn revoke(&self, who: &Identity, hash: &[u8], now: i64) -> Result<()> {
@@ -833,6 +1029,19 @@ impl Accounts {
             .store
             .credentials_of(who.login(), CredentialKind::Token)
             .await?)
+    }
+}
+
+/// A local account's own credentials, which only its holder changes here; a person of the
+/// identity provider changes them there.
+fn own_account(held: &Authenticated) -> Result<()> {
+    if held.identity.issuer() == LOCAL_ISSUER {
+        Ok(())
+    } else {
+        Err(IdentityError::Invalid(
+            "a person of the identity provider changes their password and second factor there"
+                .into(),
+        ))
     }
 }
 

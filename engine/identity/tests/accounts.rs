@@ -611,3 +611,222 @@ async fn enrolment_on_sqlite() {
 async fn enrolment_on_postgres() {
     on_postgres("enrolment", enrolment).await;
 }
+
+/// A signed-in person changes their own password and replaces their second factor, each
+/// proven with the password and a code of the moment; their other browser sessions end, the
+/// session they act from and their personal tokens stay; nothing changes for signing in
+/// until a new second factor is proven, and a reset meanwhile leaves nothing to prove.
+async fn own_credentials(store: Store) {
+    const NEW: &str = "another long passphrase";
+    let accounts = Accounts::new(store.clone(), Policy::default());
+    let secret = accounts
+        .add(
+            "dace.liepina",
+            "Dace Liepiņa",
+            PASSWORD,
+            false,
+            "operator",
+            T0,
+        )
+        .await
+        .unwrap()
+        .totp_secret;
+    // A step (30 s) per proof: a code is good once.
+    let at = |n: i64| T0 + n * 30 * S;
+    let who = accounts
+        .sign_in(
+            "dace.liepina",
+            PASSWORD,
+            &code(&secret, at(1)),
+            "test",
+            at(1),
+        )
+        .await
+        .unwrap();
+    let (here, _) = accounts.open_session(&who, "here", at(1)).await.unwrap();
+    let (elsewhere, _) = accounts
+        .open_session(&who, "elsewhere", at(1))
+        .await
+        .unwrap();
+    let (token, _) = accounts
+        .issue_token(&who, "laptop", None, at(1))
+        .await
+        .unwrap();
+    let held = accounts
+        .authenticate(CredentialKind::Session, here.expose(), at(2))
+        .await
+        .unwrap();
+
+    // Refused before any proof: too short, or the password they have.
+    for new in ["short", PASSWORD] {
+        assert!(matches!(
+            accounts
+                .change_password(&held, PASSWORD, &code(&secret, at(2)), new, "test", at(2))
+                .await,
+            Err(IdentityError::Invalid(_))
+        ));
+    }
+    // Refused without the password they have, or without a code.
+    for (password, c) in [
+        ("not the password", code(&secret, at(2))),
+        (PASSWORD, "000000".to_owned()),
+    ] {
+        assert!(matches!(
+            accounts
+                .change_password(&held, password, &c, NEW, "test", at(2))
+                .await,
+            Err(IdentityError::Refused)
+        ));
+    }
+    let ended = accounts
+        .change_password(&held, PASSWORD, &code(&secret, at(3)), NEW, "test", at(3))
+        .await
+        .unwrap();
+    assert_eq!(ended, 1, "the other browser's session");
+    let session = |s: String, n| {
+        let accounts = accounts.clone();
+        async move {
+            accounts
+                .authenticate(CredentialKind::Session, &s, at(n))
+                .await
+        }
+    };
+    assert!(matches!(
+        session(elsewhere.expose().to_owned(), 4).await,
+        Err(IdentityError::Unauthenticated)
+    ));
+    assert!(session(here.expose().to_owned(), 4).await.is_ok());
+    assert!(
+        accounts
+            .authenticate(CredentialKind::Token, token.expose(), at(4))
+            .await
+            .is_ok(),
+        "a personal token stays"
+    );
+    assert!(matches!(
+        accounts
+            .sign_in(
+                "dace.liepina",
+                PASSWORD,
+                &code(&secret, at(4)),
+                "test",
+                at(4)
+            )
+            .await,
+        Err(IdentityError::Refused)
+    ));
+    accounts
+        .sign_in("dace.liepina", NEW, &code(&secret, at(5)), "test", at(5))
+        .await
+        .unwrap();
+
+    // A new second factor: nothing to prove before one is begun, and the old one signs in
+    // until the new one is proven.
+    assert!(matches!(
+        accounts
+            .confirm_second_factor(&held, &code(&secret, at(6)), "test", at(6))
+            .await,
+        Err(IdentityError::Invalid(_))
+    ));
+    let first = accounts
+        .begin_second_factor(&held, NEW, &code(&secret, at(6)), "test", at(6))
+        .await
+        .unwrap();
+    let (again, _) = accounts.open_session(&who, "again", at(6)).await.unwrap();
+    let second = accounts
+        .begin_second_factor(&held, NEW, &code(&secret, at(7)), "test", at(7))
+        .await
+        .unwrap();
+    assert_ne!(first, second);
+    assert_ne!(second, secret);
+    accounts
+        .sign_in("dace.liepina", NEW, &code(&secret, at(8)), "test", at(8))
+        .await
+        .unwrap();
+    for (app, why) in [
+        (code(&first, at(8)), "the one begun before"),
+        ("000000".into(), "a wrong code"),
+    ] {
+        assert!(
+            matches!(
+                accounts
+                    .confirm_second_factor(&held, &app, "test", at(8))
+                    .await,
+                Err(IdentityError::Invalid(_))
+            ),
+            "{why}"
+        );
+    }
+    let ended = accounts
+        .confirm_second_factor(&held, &code(&second, at(9)), "test", at(9))
+        .await
+        .unwrap();
+    assert_eq!(ended, 1);
+    assert!(session(again.expose().to_owned(), 10).await.is_err());
+    assert!(session(here.expose().to_owned(), 10).await.is_ok());
+    assert!(matches!(
+        accounts
+            .sign_in("dace.liepina", NEW, &code(&secret, at(10)), "test", at(10))
+            .await,
+        Err(IdentityError::Refused)
+    ));
+    // The code that proved it is spent; the next one signs in.
+    assert!(matches!(
+        accounts
+            .sign_in("dace.liepina", NEW, &code(&second, at(9)), "test", at(9))
+            .await,
+        Err(IdentityError::Refused)
+    ));
+    accounts
+        .sign_in("dace.liepina", NEW, &code(&second, at(11)), "test", at(11))
+        .await
+        .unwrap();
+
+    // Begun, then the operator resets the account: nothing left to prove, and the session the
+    // change would come from is revoked anyway.
+    let held = accounts
+        .authenticate(CredentialKind::Session, here.expose(), at(12))
+        .await
+        .unwrap();
+    let third = accounts
+        .begin_second_factor(&held, NEW, &code(&second, at(12)), "test", at(12))
+        .await
+        .unwrap();
+    accounts
+        .reset("dace.liepina", PASSWORD, "operator", at(13))
+        .await
+        .unwrap();
+    assert!(matches!(
+        accounts
+            .confirm_second_factor(&held, &code(&third, at(13)), "test", at(13))
+            .await,
+        Err(IdentityError::Invalid(_))
+    ));
+
+    // Audited with the sessions ended, never a password or a key.
+    store.seal_audit().await.unwrap();
+    let rows = store.audit_rows(0, 10_000).await.unwrap();
+    let audit = format!("{rows:?}");
+    for secret in [PASSWORD, NEW, here.expose(), elsewhere.expose()] {
+        assert!(!audit.contains(secret), "{secret} in the audit");
+    }
+    for action in [
+        "account.password_changed",
+        "account.second_factor_begun",
+        "account.second_factor_refused",
+        "account.second_factor_replaced",
+    ] {
+        assert!(audit.contains(action), "{action} not audited");
+    }
+    assert!(audit.contains(r#"\"sessions_ended\":1"#), "{audit}");
+}
+
+#[tokio::test]
+async fn own_credentials_on_sqlite() {
+    on_sqlite("own", own_credentials).await;
+}
+
+#[tokio::test]
+async fn own_credentials_on_postgres() {
+    on_postgres("own_credentials", own_credentials).await;
+}

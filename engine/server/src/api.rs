@@ -109,6 +109,50 @@ pub struct Reauthenticate {
     pub code: String,
 }
 
+/// A new password for yourself, proven with the one you have and a current code (a local
+/// account; a person of the identity provider changes it there).
+#[derive(Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ChangePassword {
+    pub password: String,
+    pub code: String,
+    /// At least 12 characters.
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for ChangePassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChangePassword { .. }")
+    }
+}
+
+/// A second factor begun for you, to replace the one you have once you prove it with a code
+/// of it: its key in base32 and as an `otpauth://` link for an authenticator app (RFC 6238: 6
+/// digits, 30 seconds, SHA-1). Shown once.
+#[derive(Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SecondFactorBegun {
+    pub secret: String,
+    pub otpauth: String,
+}
+
+impl std::fmt::Debug for SecondFactorBegun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecondFactorBegun { .. }")
+    }
+}
+
+/// A code of the second factor begun, which proves you keep it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SecondFactorCode {
+    pub code: String,
+}
+
+/// Your credentials changed: your other browser sessions ended (how many); the session or
+/// token you changed them with, and your personal tokens, stay.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct CredentialsChanged {
+    pub sessions_ended: u64,
+}
+
 /// An act done, in words, with what it produced.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Done {

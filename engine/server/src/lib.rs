@@ -220,6 +220,39 @@ pub fn routes() -> Vec<(RouteDoc, Handler)> {
         (
             r(
                 "POST",
+                "/api/v1/account/password",
+                SignedIn,
+                "Change your own password (a local account), proven with the one you have and a current code; at least 12 characters. Your other browser sessions end; the session or token you change it with, and your personal tokens, stay. Audited as `account.password_changed`, never the password.",
+                json::<ChangePassword>(),
+                (200, json::<CredentialsChanged>()),
+            ),
+            post(change_password),
+        ),
+        (
+            r(
+                "POST",
+                "/api/v1/account/second-factor",
+                SignedIn,
+                "Begin replacing your second factor (a new phone; a local account), proven with your password and a current code of the one you have: a new key, shown once. Nothing changes for signing in until a code of it is confirmed; beginning again forgets it.",
+                json::<Reauthenticate>(),
+                (201, json::<SecondFactorBegun>()),
+            ),
+            post(begin_second_factor),
+        ),
+        (
+            r(
+                "POST",
+                "/api/v1/account/second-factor/confirm",
+                SignedIn,
+                "Prove the second factor begun with a code of it: it replaces the one you had, and your other browser sessions end. Audited as `account.second_factor_replaced`, or refused with its reason.",
+                json::<SecondFactorCode>(),
+                (200, json::<CredentialsChanged>()),
+            ),
+            post(confirm_second_factor),
+        ),
+        (
+            r(
+                "POST",
                 "/api/v1/tokens",
                 Public,
                 "A personal token for the CLI, for a password and a code; shown once.",
@@ -1108,6 +1141,73 @@ async fn reauthenticate(
         .step_up(&p.held, &r.password, &r.code, &client.0.to_string(), now)
         .await?;
     Ok(me_of(&who))
+}
+
+async fn change_password(
+    State(app): State<Arc<App>>,
+    client: Client,
+    p: Person,
+    Json(c): Json<ChangePassword>,
+) -> Result<Json<CredentialsChanged>> {
+    limited(&app, &client).await?;
+    let sessions_ended = app
+        .accounts
+        .change_password(
+            &p.held,
+            &c.password,
+            &c.code,
+            &c.new_password,
+            &client.0.to_string(),
+            app.engine.now(),
+        )
+        .await?;
+    Ok(Json(CredentialsChanged { sessions_ended }))
+}
+
+async fn begin_second_factor(
+    State(app): State<Arc<App>>,
+    client: Client,
+    p: Person,
+    Json(r): Json<Reauthenticate>,
+) -> Result<(StatusCode, Json<SecondFactorBegun>)> {
+    limited(&app, &client).await?;
+    let secret = app
+        .accounts
+        .begin_second_factor(
+            &p.held,
+            &r.password,
+            &r.code,
+            &client.0.to_string(),
+            app.engine.now(),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(second_factor_begun(&p.who, &secret)),
+    ))
+}
+
+/// A second factor begun for `who`, as it is shown to them.
+pub(crate) fn second_factor_begun(who: &Identity, secret: &[u8]) -> SecondFactorBegun {
+    use studyflow_identity::totp;
+    SecondFactorBegun {
+        secret: totp::base32(secret),
+        otpauth: totp::uri(secret, who.login(), totp::ISSUER),
+    }
+}
+
+async fn confirm_second_factor(
+    State(app): State<Arc<App>>,
+    client: Client,
+    p: Person,
+    Json(c): Json<SecondFactorCode>,
+) -> Result<Json<CredentialsChanged>> {
+    limited(&app, &client).await?;
+    let sessions_ended = app
+        .accounts
+        .confirm_second_factor(&p.held, &c.code, &client.0.to_string(), app.engine.now())
+        .await?;
+    Ok(Json(CredentialsChanged { sessions_ended }))
 }
 
 fn me_of(who: &Identity) -> Json<Me> {

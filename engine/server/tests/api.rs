@@ -207,6 +207,11 @@ fn allowed(route: &str, login: &str, study: &str) -> bool {
         "GET /api/v1/session"
         | "DELETE /api/v1/session"
         | "POST /api/v1/session/reauthenticate"
+        // A person's own credentials: refused here for the wrong password (or no second factor
+        // begun), after the check that they are signed in (`tests/web.rs` changes them).
+        | "POST /api/v1/account/password"
+        | "POST /api/v1/account/second-factor"
+        | "POST /api/v1/account/second-factor/confirm"
         | "GET /api/v1/tokens"
         | "DELETE /api/v1/tokens/{id}"
         | "GET /api/v1/studies"
@@ -366,9 +371,13 @@ async fn the_authorisation_matrix_denies_by_default() {
                 json!({"login": "inese.kalnina", "password": "not the password", "code": "000000"}),
             ),
             "PUT /api/v1/tasks/{id}/supply" => Body::Csv(b"personal_code\n".to_vec()),
-            "POST /api/v1/session/reauthenticate" => {
+            "POST /api/v1/session/reauthenticate" | "POST /api/v1/account/second-factor" => {
                 Body::Json(json!({"password": "not the password", "code": "000000"}))
             }
+            "POST /api/v1/account/password" => Body::Json(
+                json!({"password": "not the password", "code": "000000", "new_password": "a new long passphrase"}),
+            ),
+            "POST /api/v1/account/second-factor/confirm" => Body::Json(json!({"code": "000000"})),
             _ => Body::None,
         };
         if doc.path.starts_with("/api/v1/oidc/") {

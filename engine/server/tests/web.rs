@@ -979,6 +979,165 @@ async fn a_person_enrols_with_the_operators_code_and_signs_in() {
     assert!(!audit.contains(&key) && !audit.contains(PASSWORD));
 }
 
+/// A signed-in person changes their own password and then replaces their second factor (a new
+/// phone) on their account page, each proven with the password and a code they have: a
+/// mistake is said and changes nothing, their session in another browser ends, and they sign
+/// in with the new ones only. Audited by them, never a password or a key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_changes_their_own_password_and_second_factor() {
+    const NEW: &str = "a new and long enough passphrase";
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let s = Site::start(&["dace.liepina"]).await;
+    let http = browser::client();
+    let elsewhere = browser::session_cookie(
+        &http,
+        &s.base,
+        "dace.liepina",
+        PASSWORD,
+        &s.code("dace.liepina", 0),
+    )
+    .await;
+    let signed_in = |cookie: String| {
+        let http = http.clone();
+        let url = s.url("/studies");
+        async move {
+            let r = http.get(url).header("cookie", cookie).send().await.unwrap();
+            r.status() == StatusCode::OK
+        }
+    };
+    assert!(signed_in(elsewhere.clone()).await);
+    // A step on for each proof: a code is good once.
+    let step = || s.clock.advance(jiff::SignedDuration::from_secs(30));
+    step();
+    sign_in(&b, &s, "dace.liepina", 0).await;
+    b.click("#account-link").await;
+    assert!(b.url().await.ends_with("/account"), "{}", b.url().await);
+    assert_eq!(b.text("#login").await, "dace.liepina");
+    accessible(&b, "account").await;
+
+    let change = |password: &'static str, new: &'static str, again: &'static str| {
+        let b = &b;
+        let s = &s;
+        async move {
+            step();
+            b.type_into("#password", password).await;
+            b.type_into("#code", &s.code("dace.liepina", 0)).await;
+            b.type_into("#new_password", new).await;
+            b.type_into("#again", again).await;
+            b.click("#change-password").await;
+        }
+    };
+    change(PASSWORD, NEW, "not the same passphrase").await;
+    assert!(
+        b.text("#problem").await.contains("differ"),
+        "{}",
+        b.text("main").await
+    );
+    change("not the password at all", NEW, NEW).await;
+    assert!(
+        b.text("#problem").await.contains("Refused"),
+        "{}",
+        b.text("main").await
+    );
+    change(PASSWORD, PASSWORD, PASSWORD).await;
+    assert!(b.text("#problem").await.contains("differ from the current"));
+    change(PASSWORD, NEW, NEW).await;
+    assert!(
+        b.url().await.ends_with("/account?done=password"),
+        "{}",
+        b.url().await
+    );
+    assert!(b.text("#notice").await.contains("Password changed"));
+    assert!(
+        !signed_in(elsewhere).await,
+        "the other browser's session ended"
+    );
+
+    // A new phone: a new key, proven with a code of it; a wrong code begins again.
+    let begin = || {
+        let b = &b;
+        let s = &s;
+        async move {
+            step();
+            b.type_into("#sf-password", NEW).await;
+            b.type_into("#sf-code", &s.code("dace.liepina", 0)).await;
+            b.click("#begin-second-factor").await;
+            b.text("#secret").await
+        }
+    };
+    let first = begin().await;
+    accessible(&b, "second factor").await;
+    assert!(b.text("#otpauth").await.contains("otpauth://totp/"));
+    b.type_into("#app_code", "000000").await;
+    b.click("#confirm-second-factor").await;
+    assert!(
+        b.text("#problem").await.contains("begin again"),
+        "{}",
+        b.text("main").await
+    );
+    let key = begin().await;
+    assert_ne!(key, first);
+    let secret = totp::from_base32(&key).expect("the key is base32");
+    step();
+    let now = totp::step_of(s.clock.now().as_second());
+    b.type_into("#app_code", &totp::code_at(&secret, now)).await;
+    b.click("#confirm-second-factor").await;
+    assert!(
+        b.url().await.ends_with("/account?done=second_factor"),
+        "{}",
+        b.url().await
+    );
+    assert!(b.text("#notice").await.contains("Second factor replaced"));
+    sign_out(&b).await;
+
+    // The old password, or the old second factor, signs in no more.
+    step();
+    for (password, code) in [
+        (PASSWORD, totp::code_at(&secret, now + 1)),
+        (NEW, s.code("dace.liepina", 0)),
+    ] {
+        let r = http
+            .post(s.url("/sign-in"))
+            .form(&[
+                ("login", "dace.liepina"),
+                ("password", password),
+                ("code", &code),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    b.go(&s.url("/sign-in")).await;
+    b.type_into("#login", "dace.liepina").await;
+    b.type_into("#password", NEW).await;
+    b.type_into("#code", &totp::code_at(&secret, now + 1)).await;
+    b.click("form.stack button[type=submit]").await;
+    assert_eq!(
+        b.text("#me").await,
+        "dace.liepina",
+        "{}",
+        b.text("main").await
+    );
+
+    let by = |a: &str| (a.to_owned(), "dace.liepina".to_owned());
+    assert_eq!(
+        s.audited(|a| a.starts_with("account.password") || a.starts_with("account.second"))
+            .await,
+        [
+            by("account.password_changed"),
+            by("account.second_factor_begun"),
+            by("account.second_factor_refused"),
+            by("account.second_factor_begun"),
+            by("account.second_factor_replaced"),
+        ]
+    );
+    let audit = format!("{:?}", s.store.audit_rows(0, 10_000).await.unwrap());
+    assert!(!audit.contains(&key) && !audit.contains(NEW) && !audit.contains(PASSWORD));
+}
+
 /// Forms are the session's own: without its token, or posted from another site, refused;
 /// pages carry the security headers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -65,6 +65,20 @@ pub enum CredentialKind {
     Token,
 }
 
+/// What a signed-in person changes of their own credentials
+/// ([`Store::own_credentials_changed`]).
+#[derive(Debug, Clone, Copy)]
+pub enum OwnChange<'a> {
+    /// A new password: its Argon2id hash.
+    Password(&'a str),
+    /// The second factor begun ([`Store::second_factor_begun`]), proven by a code of time step
+    /// `totp_step`.
+    SecondFactor {
+        totp_secret: &'a [u8],
+        totp_step: i64,
+    },
+}
+
 impl CredentialKind {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
@@ -441,6 +455,105 @@ impl Store {
             )
         });
         Ok(accepted)
+    }
+
+    /// Keeps the second factor a signed-in person was shown to replace theirs until they prove
+    /// it works ([`Store::own_credentials_changed`]); a new start replaces it. Refused
+    /// (`Ok(false)`, nothing changed) when the account was reset, disabled or sent to enrol
+    /// again since `password_hash` was read with the person's proof.
+    pub async fn second_factor_begun(
+        &self,
+        login: &str,
+        password_hash: &str,
+        totp_secret: &[u8],
+        at: i64,
+        audit: &[AuditEvent],
+    ) -> Result<bool> {
+        let accepted = in_tx!(self, |tx, _b| {
+            audited_if_changed!(
+                self,
+                tx,
+                sqlx::query(
+                    "UPDATE accounts SET pending_totp_secret = $3, updated_at = $4
+                     WHERE login = $1 AND password_hash = $2 AND enrolling_until = 0
+                         AND disabled = 0 AND oidc_subject IS NULL",
+                )
+                .bind(login)
+                .bind(password_hash)
+                .bind(totp_secret)
+                .bind(at),
+                audit
+            )
+        });
+        Ok(accepted)
+    }
+
+    /// A signed-in person's change of their own credentials, proven with the password whose
+    /// hash `password_hash` was read: a new password, or the second factor begun by
+    /// [`Store::second_factor_begun`] (proven by a code of it, of time step `totp_step`). Every
+    /// other browser session of the account ends; the credential `keep` (the one the change
+    /// came with) and the personal tokens stay. Refused (`Ok(false)`, nothing changed) when the
+    /// account was reset, disabled or sent to enrol again since, or the second factor begun is
+    /// not that one any more (begun again). `audit` makes the change's events from the number
+    /// of sessions ended, which is returned too.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn own_credentials_changed(
+        &self,
+        login: &str,
+        password_hash: &str,
+        change: OwnChange<'_>,
+        keep: &[u8],
+        at: i64,
+        audit: impl FnOnce(u64) -> Vec<AuditEvent>,
+    ) -> Result<Option<u64>> {
+        const PROVEN: &str = "login = $1 AND password_hash = $2 AND enrolling_until = 0
+                 AND disabled = 0 AND oidc_subject IS NULL";
+        let ended = in_tx!(self, |tx, _b| {
+            let changed = match change {
+                OwnChange::Password(new_hash) => sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE accounts SET password_hash = $3, updated_at = $4 WHERE {PROVEN}"
+                )))
+                .bind(login)
+                .bind(password_hash)
+                .bind(new_hash)
+                .bind(at),
+                OwnChange::SecondFactor {
+                    totp_secret,
+                    totp_step,
+                } => sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE accounts SET totp_secret = pending_totp_secret, totp_last_step = $5,
+                         pending_totp_secret = NULL, updated_at = $4
+                     WHERE {PROVEN} AND pending_totp_secret = $3"
+                )))
+                .bind(login)
+                .bind(password_hash)
+                .bind(totp_secret)
+                .bind(at)
+                .bind(totp_step),
+            }
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                > 0;
+            if !changed {
+                return Ok(None);
+            }
+            let ended = sqlx::query(
+                "UPDATE credentials SET revoked_at = $2
+                 WHERE login = $1 AND kind = $4 AND hash <> $3 AND revoked_at IS NULL",
+            )
+            .bind(login)
+            .bind(at)
+            .bind(keep)
+            .bind(CredentialKind::Session.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            let events = audit(ended);
+            push_audit!(self, tx, &events);
+            Some(ended)
+        });
+        Ok(ended)
     }
 
     /// Unlocks an account locked after failed sign-ins, without changing its secrets.

@@ -33,7 +33,7 @@ pub mod witness;
 
 use std::time::Duration;
 
-pub use accounts::{AccountRow, CredentialKind, CredentialRow, Language};
+pub use accounts::{AccountRow, CredentialKind, CredentialRow, Language, OwnChange};
 pub use audit::{
     AuditEvent, AuditFilter, AuditRow, AuditTrust, RESERVED_OBJECTS, TrustedWitness, Verification,
     append_note, leaf_hash, row_hash, verify_export,

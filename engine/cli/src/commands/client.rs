@@ -10,13 +10,16 @@ use anyhow::Context as _;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use studyflow_server::api::{
-    DeviceGranting, Done, NoteView, Page, ReleaseFiles, Supplied, TaskFiles, TaskView, TokenIssued,
-    TokenView,
+    CredentialsChanged, DeviceGranting, Done, NoteView, Page, ReleaseFiles, SecondFactorBegun,
+    Supplied, TaskFiles, TaskView, TokenIssued, TokenView,
 };
 use studyflow_server::problem::Problem;
 
 use super::Context;
-use crate::cli::{Command, LoginArgs, ServerArgs, TaskArgs, TaskCommand, TokensArgs};
+use crate::cli::{
+    Command, LoginArgs, PasswordArgs, SecondFactorArgs, ServerArgs, TaskArgs, TaskCommand,
+    TokensArgs,
+};
 use crate::{EXIT_FINDINGS, EXIT_OK};
 
 /// The token file when none is named.
@@ -407,18 +410,23 @@ fn refused(ctx: &mut Context<'_>, p: &Problem, file: Option<&Path>) -> anyhow::R
 fn done(ctx: &mut Context<'_>, r: Reply, file: Option<&Path>) -> anyhow::Result<u8> {
     match r {
         Reply::Ok(v, sealing) => {
-            if sealing == Sealing::Unsealed {
-                writeln!(
-                    ctx.err,
-                    "warning: done, but the server cannot seal its audit at the moment: the act is recorded and waits to be sealed; tell the operator (`studyflow status` says why)"
-                )?;
-            }
             let d: Done = serde_json::from_value(v).unwrap_or_default();
             writeln!(ctx.out, "{}", d.message)?;
-            Ok(EXIT_OK)
+            unsealed(ctx, sealing)
         }
         Reply::Problem(p) => refused(ctx, &p, file),
     }
+}
+
+/// An act done: warned of when the server could not seal its audit for it.
+fn unsealed(ctx: &mut Context<'_>, sealing: Sealing) -> anyhow::Result<u8> {
+    if sealing == Sealing::Unsealed {
+        writeln!(
+            ctx.err,
+            "warning: done, but the server cannot seal its audit at the moment: the act is recorded and waits to be sealed; tell the operator (`studyflow status` says why)"
+        )?;
+    }
+    Ok(EXIT_OK)
 }
 
 fn read_spec(path: &Path) -> anyhow::Result<Vec<u8>> {
@@ -563,6 +571,97 @@ pub async fn logout(a: &ServerArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8>
         Reply::Problem(p) => writeln!(ctx.out, "the token is forgotten ({})", p.detail)?,
     }
     Ok(EXIT_OK)
+}
+
+/// `studyflow password`: the person's own new password, proven with the one they have and a
+/// code.
+pub async fn change_password(a: &PasswordArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
+    let c = Client::new(&a.server)?;
+    let current = password(a.password_file.as_deref(), "the password you have: ")?;
+    let code = match &a.code {
+        Some(c) => c.clone(),
+        None => ask("code from your authenticator app: ")?,
+    };
+    let new = match &a.new_password_file {
+        Some(f) => password(Some(f), "")?,
+        None => {
+            let new = password(None, "new password (at least 12 characters): ")?;
+            anyhow::ensure!(
+                password(None, "the new password again: ")? == new,
+                "the two new passwords differ; nothing was changed"
+            );
+            new
+        }
+    };
+    let body = Body::Json(json!({"password": current, "code": code, "new_password": new}));
+    match c
+        .send(Method::POST, "/api/v1/account/password", &body)
+        .await?
+    {
+        Reply::Ok(v, sealing) => {
+            let changed: CredentialsChanged = serde_json::from_value(v)?;
+            writeln!(
+                ctx.out,
+                "password changed; {} browser session(s) ended, your personal tokens stay",
+                changed.sessions_ended
+            )?;
+            unsealed(ctx, sealing)
+        }
+        Reply::Problem(p) => refused(ctx, &p, None),
+    }
+}
+
+/// `studyflow second-factor`: a new second factor begun (its key shown) and, at a terminal,
+/// proven with a code of it at once; `--confirm CODE` ends one begun before.
+pub async fn second_factor(a: &SecondFactorArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
+    let c = Client::new(&a.server)?;
+    let confirm = match &a.confirm {
+        Some(code) => code.clone(),
+        None => {
+            let current = password(a.password_file.as_deref(), "your password: ")?;
+            let code = match &a.code {
+                Some(c) => c.clone(),
+                None => ask("code from the authenticator app you have: ")?,
+            };
+            let body = Body::Json(json!({"password": current, "code": code}));
+            let begun: SecondFactorBegun = match c
+                .send(Method::POST, "/api/v1/account/second-factor", &body)
+                .await?
+            {
+                Reply::Ok(v, _) => serde_json::from_value(v)?,
+                Reply::Problem(p) => return refused(ctx, &p, None),
+            };
+            writeln!(
+                ctx.out,
+                "your new second factor — add it to your authenticator app (shown once):\n  key:  {}\n  link: {}",
+                begun.secret, begun.otpauth
+            )?;
+            if !std::io::stdin().is_terminal() {
+                writeln!(
+                    ctx.out,
+                    "until you confirm it, the one you have signs in: studyflow second-factor --confirm <the code the app shows for the new key>"
+                )?;
+                return Ok(EXIT_OK);
+            }
+            ask("the code the app shows now for the new key: ")?
+        }
+    };
+    let body = Body::Json(json!({"code": confirm}));
+    match c
+        .send(Method::POST, "/api/v1/account/second-factor/confirm", &body)
+        .await?
+    {
+        Reply::Ok(v, sealing) => {
+            let changed: CredentialsChanged = serde_json::from_value(v)?;
+            writeln!(
+                ctx.out,
+                "second factor replaced; {} browser session(s) ended, your personal tokens stay",
+                changed.sessions_ended
+            )?;
+            unsealed(ctx, sealing)
+        }
+        Reply::Problem(p) => refused(ctx, &p, None),
+    }
 }
 
 /// `studyflow tokens`: the person's personal tokens, newest first, or one revoked.

@@ -342,6 +342,8 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
         Command::Login(a) => client::login(&a, ctx).await,
         Command::Logout(a) => client::logout(&a, ctx).await,
         Command::Tokens(a) => client::tokens(&a, ctx).await,
+        Command::Password(a) => client::change_password(&a, ctx).await,
+        Command::SecondFactor(a) => client::second_factor(&a, ctx).await,
         person @ (Command::Submit(_)
         | Command::Amend(_)
         | Command::Approve(_)

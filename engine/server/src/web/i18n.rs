@@ -87,6 +87,93 @@ pub fn problem_title(lang: Lang, status: StatusCode) -> &'static str {
 
 /// (key, Latvian, English), sorted by key (a test checks).
 pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
+    (
+        "account.at_provider",
+        "Jūsu paroli un otro faktoru pārvalda Dienesta identitātes nodrošinātājs: mainiet tos tur.",
+        "Your password and second factor are kept by the Service's identity provider: change them there.",
+    ),
+    (
+        "account.confirm_refused",
+        "Tas nav jaunās atslēgas kods, vai atslēga pa to laiku tika izsniegta vēlreiz. Otrais faktors nav mainīts: sāciet no jauna.",
+        "That is not a code of the new key, or a key was given again meanwhile. Your second factor is unchanged: begin again.",
+    ),
+    ("account.current", "Pašreizējā parole", "Current password"),
+    (
+        "account.current_code",
+        "Pašreizējā otrā faktora kods (6 cipari)",
+        "A code of your current second factor (6 digits)",
+    ),
+    (
+        "account.new_key_confirm",
+        "Apstiprināt jauno otro faktoru",
+        "Confirm the new second factor",
+    ),
+    (
+        "account.new_key_intro",
+        "Pievienojiet šo atslēgu savai autentifikācijas lietotnei un ievadiet tās rādīto kodu: tad tā aizstās iepriekšējo otro faktoru, un sesijas citās pārlūkprogrammās tiks beigtas.",
+        "Add this key to your authenticator app and enter the code it shows: then it replaces your second factor, and your sessions in other browsers end.",
+    ),
+    (
+        "account.new_key_once",
+        "Atslēga tiek parādīta tikai šoreiz. Līdz koda ievadīšanai derīgs ir iepriekšējais otrais faktors.",
+        "The key is shown this once only. Until you enter its code, your second factor is the one you had.",
+    ),
+    (
+        "account.password_help",
+        "Jaunā parole stājas spēkā uzreiz. Sesijas citās pārlūkprogrammās tiek beigtas; šī sesija un jūsu komandrindu piekļuves marķieri paliek.",
+        "The new password takes effect at once. Your sessions in other browsers end; this session and your command lines' tokens stay.",
+    ),
+    (
+        "account.password_submit",
+        "Mainīt paroli",
+        "Change password",
+    ),
+    (
+        "account.password_title",
+        "Paroles maiņa",
+        "Change your password",
+    ),
+    (
+        "account.proven",
+        "Identitāte pēdējoreiz apliecināta",
+        "Identity last proven",
+    ),
+    (
+        "account.provider",
+        "Identitātes nodrošinātājs un subjekts",
+        "Identity provider and subject",
+    ),
+    (
+        "account.refused",
+        "Atteikts: nepareiza parole vai kods, vai pārāk daudz neveiksmīgu mēģinājumu (tad jāgaida 15 minūtes). Nekas netika mainīts.",
+        "Refused: wrong password or code, or too many failed attempts (then wait 15 minutes). Nothing was changed.",
+    ),
+    (
+        "account.same",
+        "Jaunajai parolei jāatšķiras no pašreizējās; nekas netika mainīts.",
+        "The new password must differ from the current one; nothing was changed.",
+    ),
+    (
+        "account.second_factor_help",
+        "Piemēram, jaunam tālrunim. Jūs saņemsiet jaunu atslēgu; līdz tās koda ievadīšanai pierakstīšanās notiek ar pašreizējo.",
+        "For a new phone, say. You are shown a new key; until you enter a code of it, you sign in with the one you have.",
+    ),
+    (
+        "account.second_factor_submit",
+        "Saņemt jaunu atslēgu",
+        "Get a new key",
+    ),
+    (
+        "account.second_factor_title",
+        "Otrā faktora nomaiņa",
+        "Replace your second factor",
+    ),
+    ("account.title", "Mans konts", "My account"),
+    (
+        "account.tokens",
+        "Komandrindas, kas rīkojas jūsu vārdā",
+        "Command lines acting as you",
+    ),
     ("act.concluded_on", "Noslēgts (diena)", "Concluded on"),
     (
         "act.contract",
@@ -485,6 +572,11 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
         "The contract is recorded.",
     ),
     (
+        "done.password",
+        "Parole nomainīta. Sesijas citās pārlūkprogrammās beigtas.",
+        "Password changed. Your sessions in other browsers have ended.",
+    ),
+    (
         "done.refused",
         "Versija nav apstiprināta; iemesls ir pētījuma auditā.",
         "The version is refused; the reason is in the study's audit.",
@@ -493,6 +585,11 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
         "done.revoked",
         "Piekļuves marķieris atsaukts: komandrinda ar to vairs nevar rīkoties.",
         "Token revoked: the command line can no longer act with it.",
+    ),
+    (
+        "done.second_factor",
+        "Otrais faktors nomainīts. Sesijas citās pārlūkprogrammās beigtas.",
+        "Second factor replaced. Your sessions in other browsers have ended.",
     ),
     ("done.started", "Pētījums sākts.", "The study is started."),
     (
@@ -614,6 +711,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
         "studyflow — Valsts probācijas dienesta pētījumi saskaņā ar MK noteikumiem Nr. 403 (2025).",
         "studyflow — the State Probation Service's research studies under Cabinet Regulation No. 403 (2025).",
     ),
+    ("nav.account", "Mans konts", "My account"),
     ("nav.calendar", "Termiņi", "Deadlines"),
     ("nav.label", "Galvenā izvēlne", "Main menu"),
     ("nav.sign_out", "Izrakstīties", "Sign out"),

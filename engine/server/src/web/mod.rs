@@ -71,6 +71,14 @@ fn templates() -> &'static Environment<'static> {
 pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../../web/templates/base.html")),
     (
+        "account.html",
+        include_str!("../../web/templates/account.html"),
+    ),
+    (
+        "second_factor.html",
+        include_str!("../../web/templates/second_factor.html"),
+    ),
+    (
         "device.html",
         include_str!("../../web/templates/device.html"),
     ),

@@ -104,6 +104,19 @@ pub fn pages() -> Vec<(PageDoc, axum::routing::MethodRouter<Arc<App>>)> {
         (p("GET", "/calendar", SignedIn), get(calendar)),
         (p("GET", "/device", SignedIn), get(device_page)),
         (p("POST", "/device", SignedIn), post(device_decide)),
+        (p("GET", "/account", SignedIn), get(account)),
+        (
+            p("POST", "/account/password", SignedIn),
+            post(change_password),
+        ),
+        (
+            p("POST", "/account/second-factor", SignedIn),
+            post(begin_second_factor),
+        ),
+        (
+            p("POST", "/account/second-factor/confirm", SignedIn),
+            post(confirm_second_factor),
+        ),
         (p("GET", "/tokens", SignedIn), get(tokens)),
         (
             p("POST", "/tokens/{id}/revoke", SignedIn),
@@ -141,7 +154,10 @@ signed!(
     ReauthForm,
     CompleteForm,
     SpecForm,
-    DeviceForm
+    DeviceForm,
+    PasswordForm,
+    SecondFactorForm,
+    SecondFactorConfirmForm
 );
 
 async fn style() -> Response {
@@ -489,6 +505,8 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "submitted" => Some("done.submitted"),
         "supplied" => Some("done.supplied"),
         "revoked" => Some("done.revoked"),
+        "password" => Some("done.password"),
+        "second_factor" => Some("done.second_factor"),
         _ => None,
     }
 }
@@ -1690,6 +1708,187 @@ async fn revoke_token(
 ) -> Result<Response> {
     crate::views::revoke_own_token(&app, &a.viewer.who, &id).await?;
     Ok(see_other("/tokens?done=revoked"))
+}
+
+/// The signed-in person's account: who they are signed in as, and — for a local account —
+/// the forms to change their own password and replace their second factor (a person of the
+/// identity provider changes them there).
+async fn account(v: Viewer, Query(q): Query<StudyQuery>) -> Response {
+    let mut frame = v.frame("account");
+    frame.notice = notice(q.done.as_deref());
+    account_page(&v, frame, StatusCode::OK, None)
+}
+
+fn account_page(
+    v: &Viewer,
+    frame: Frame<'_>,
+    status: StatusCode,
+    problem: Option<&str>,
+) -> Response {
+    let local = v.who.issuer() == studyflow_identity::LOCAL_ISSUER;
+    render_status(
+        &frame,
+        status,
+        "account.html",
+        context! {
+            login => v.who.login(),
+            issuer => (!local).then(|| v.who.issuer()),
+            subject => (!local).then(|| v.who.subject()),
+            proven => riga_clock(v.who.auth_at()),
+            local,
+            problem,
+            min_length => studyflow_identity::password::MIN_LENGTH,
+        },
+    )
+}
+
+/// The account page again with why an act on it was refused (`key`, in the person's
+/// language).
+fn account_refused(v: &Viewer, status: StatusCode, key: &str) -> Response {
+    account_page(
+        v,
+        v.frame("account"),
+        status,
+        Some(i18n::text(v.chosen.lang, key)),
+    )
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    csrf: String,
+    password: String,
+    code: String,
+    new_password: String,
+    again: String,
+}
+
+/// A person's own new password, proven with the one they have and a code; their other browser
+/// sessions end ([`studyflow_identity::Accounts::change_password`]). Counted against the
+/// address's sign-in attempts, and a wrong password against the account's lock, as a sign-in.
+async fn change_password(
+    State(app): State<Arc<App>>,
+    client: Client,
+    a: Acting<PasswordForm>,
+) -> Result<Response> {
+    crate::limited(&app, &client).await?;
+    let (v, f) = (&a.viewer, &a.form);
+    let check = if f.new_password != f.again {
+        Some("enrol.differ")
+    } else if f.new_password.chars().count() < studyflow_identity::password::MIN_LENGTH {
+        Some("enrol.short")
+    } else if f.new_password == f.password {
+        Some("account.same")
+    } else {
+        None
+    };
+    if let Some(key) = check {
+        return Ok(account_refused(v, StatusCode::UNPROCESSABLE_ENTITY, key));
+    }
+    match app
+        .accounts
+        .change_password(
+            &v.held,
+            &f.password,
+            &f.code,
+            &f.new_password,
+            &client.0.to_string(),
+            app.engine.now(),
+        )
+        .await
+    {
+        Ok(_) => Ok(see_other("/account?done=password")),
+        Err(studyflow_identity::IdentityError::Refused) => Ok(account_refused(
+            v,
+            StatusCode::UNAUTHORIZED,
+            "account.refused",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct SecondFactorForm {
+    csrf: String,
+    password: String,
+    code: String,
+}
+
+/// The start of replacing a person's second factor: proven with their password and a code of
+/// the one they have, they are shown a new key with a form for a code of it, which ends the
+/// replacement ([`confirm_second_factor`]). Until then the one they have signs in; sent again
+/// (a reload), it shows another key, the one before forgotten.
+async fn begin_second_factor(
+    State(app): State<Arc<App>>,
+    client: Client,
+    a: Acting<SecondFactorForm>,
+) -> Result<Response> {
+    crate::limited(&app, &client).await?;
+    let v = &a.viewer;
+    match app
+        .accounts
+        .begin_second_factor(
+            &v.held,
+            &a.form.password,
+            &a.form.code,
+            &client.0.to_string(),
+            app.engine.now(),
+        )
+        .await
+    {
+        Ok(secret) => {
+            let begun = crate::second_factor_begun(&v.who, &secret);
+            Ok(render(
+                &v.frame("account"),
+                "second_factor.html",
+                context! { secret => begun.secret, uri => begun.otpauth },
+            ))
+        }
+        Err(studyflow_identity::IdentityError::Refused) => Ok(account_refused(
+            v,
+            StatusCode::UNAUTHORIZED,
+            "account.refused",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct SecondFactorConfirmForm {
+    csrf: String,
+    app_code: String,
+}
+
+/// The end of replacing a person's second factor: a code of the key just shown proves they
+/// keep it, and it replaces the one they had; their other browser sessions end. A wrong code
+/// is the account page again, to begin again.
+async fn confirm_second_factor(
+    State(app): State<Arc<App>>,
+    client: Client,
+    a: Acting<SecondFactorConfirmForm>,
+) -> Result<Response> {
+    crate::limited(&app, &client).await?;
+    let v = &a.viewer;
+    match app
+        .accounts
+        .confirm_second_factor(
+            &v.held,
+            &a.form.app_code,
+            &client.0.to_string(),
+            app.engine.now(),
+        )
+        .await
+    {
+        Ok(_) => Ok(see_other("/account?done=second_factor")),
+        Err(
+            studyflow_identity::IdentityError::Invalid(_)
+            | studyflow_identity::IdentityError::Refused,
+        ) => Ok(account_refused(
+            v,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "account.confirm_refused",
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// An instant as the clock in Riga shows it (`2026-12-01 08:15`).
