@@ -24,7 +24,7 @@ pub enum Command {
     Commands,
     /// Serve the API (`/api/v1`) to the people of the studies: every act of a person is done
     /// there, by a signed-in identity.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Local accounts (Argon2id password and a TOTP second factor): an operator's commands on
     /// the database.
     User(UserArgs),
@@ -403,6 +403,18 @@ pub struct ServeArgs {
     /// The client's secret, in a file only its owner can read.
     #[arg(long, env = "STUDYFLOW_OIDC_CLIENT_SECRET_FILE", value_name = "FILE")]
     pub oidc_client_secret_file: Option<PathBuf>,
+    /// The client's secret before the current one, in a file only its owner can read,
+    /// repeatable, while the provider changes over: the sessions it sealed still open and are
+    /// sealed again under the current secret at their next confirmation. Drop it after 12
+    /// hours (the longest session).
+    #[arg(
+        long = "oidc-previous-client-secret-file",
+        env = "STUDYFLOW_OIDC_PREVIOUS_CLIENT_SECRET_FILE",
+        value_name = "FILE",
+        value_delimiter = ',',
+        requires = "oidc_issuer"
+    )]
+    pub oidc_previous_client_secret_files: Vec<PathBuf>,
     /// The callback registered at the provider: `https://<this server>/api/v1/oidc/callback`.
     #[arg(long, env = "STUDYFLOW_OIDC_REDIRECT_URI", value_name = "URL")]
     pub oidc_redirect_uri: Option<String>,

@@ -58,6 +58,11 @@ pub struct OidcConfig {
     pub issuer: String,
     pub client_id: String,
     pub client_secret: String,
+    /// The client's secrets before this one, while the provider changes over: the sessions
+    /// sealed under one of them still open, and are sealed again under the current secret at
+    /// their next confirmation (within 5 minutes of use). Drop them once every session of the
+    /// old secret has been confirmed or has ended (12 hours at most).
+    pub previous_client_secrets: Vec<String>,
     /// This server's callback, as registered at the provider
     /// (`https://…/api/v1/oidc/callback`).
     pub redirect_uri: String,
@@ -221,8 +226,9 @@ pub struct Oidc {
     keys_read: Arc<Mutex<Option<std::time::Instant>>>,
     /// Where pending sign-ins, sessions' sealed refresh tokens and logouts are kept.
     store: Store,
-    /// The key sessions are sealed with, derived from the client secret.
-    sealing: Arc<Zeroizing<[u8; 32]>>,
+    /// The keys sessions are sealed with, derived from the client secret (the first, which
+    /// seals) and from the secrets before it (which only open).
+    sealing: Arc<Vec<Zeroizing<[u8; 32]>>>,
 }
 
 impl std::fmt::Debug for Oidc {
@@ -316,7 +322,12 @@ impl Oidc {
             http,
             jwks: Arc::new(Mutex::new(jwks)),
             keys_read: Arc::new(Mutex::new(None)),
-            sealing: Arc::new(sealing_key(&config.client_secret)),
+            sealing: Arc::new(
+                std::iter::once(&config.client_secret)
+                    .chain(&config.previous_client_secrets)
+                    .map(|s| sealing_key(s))
+                    .collect(),
+            ),
             config,
             store,
         })
@@ -757,13 +768,13 @@ impl Oidc {
 
     /// The seal of `row` with its refresh token, if the provider gave one.
     fn seal(&self, row: &OidcSessionRow, refresh: Option<&Secret>) -> Vec<u8> {
-        seal(&self.sealing, &bound_to(row), refresh)
+        seal(&self.sealing[0], &bound_to(row), refresh)
     }
 
     /// The refresh token sealed in `row` (`Some(None)`: the provider gave none); none when the
     /// seal does not open.
     fn open(&self, row: &OidcSessionRow) -> Option<Option<Secret>> {
-        open(&self.sealing, &bound_to(row), row.refresh.as_deref()?)
+        open_any(&self.sealing, &bound_to(row), row.refresh.as_deref()?)
     }
 
     /// The provider's key `kid`, its keys read again once when it is not among them (the
@@ -926,6 +937,12 @@ fn open(key: &[u8; 32], bound: &[u8], sealed: &[u8]) -> Option<Option<Secret>> {
     );
     let text = String::from_utf8(plain.to_vec()).ok()?;
     Some((!text.is_empty()).then(|| Secret::received(text)))
+}
+
+/// What [`seal`] sealed under one of `keys` (the current client secret's, then those before
+/// it) bound to `bound`; `None` when it opens under none.
+fn open_any(keys: &[Zeroizing<[u8; 32]>], bound: &[u8], sealed: &[u8]) -> Option<Option<Secret>> {
+    keys.iter().find_map(|key| open(key, bound, sealed))
 }
 
 /// The key refresh tokens are sealed with: HMAC-SHA256 of a fixed label under the client
@@ -1138,6 +1155,28 @@ mod tests {
             );
         }
         assert!(open(&sealing_key("another-secret"), &bound_to(&row), &sealed).is_none());
+        // The client secret changed over: a seal of the secret before still opens while it is
+        // given as a previous one, and not once it is dropped.
+        let changed_over = [
+            sealing_key("the-new-secret"),
+            sealing_key("studyflow-test-secret"),
+        ];
+        let opened = open_any(&changed_over, &bound_to(&row), &sealed)
+            .unwrap()
+            .unwrap();
+        assert_eq!(opened.expose(), "refresh-token-of-inese");
+        assert!(open_any(&changed_over[..1], &bound_to(&row), &sealed).is_none());
+        assert!(
+            open_any(
+                &changed_over,
+                &bound_to(&OidcSessionRow {
+                    subject: "sub-gatis".into(),
+                    ..row.clone()
+                }),
+                &sealed
+            )
+            .is_none()
+        );
         let mut altered = sealed.clone();
         *altered.last_mut().unwrap() ^= 1;
         assert!(open(&key, &bound_to(&row), &altered).is_none());

@@ -169,6 +169,7 @@ async fn registered(
             issuer: p.issuer.clone(),
             client_id: "studyflow".into(),
             client_secret: "studyflow-test-secret".into(),
+            previous_client_secrets: Vec::new(),
             redirect_uri: callback_uri,
             scope: studyflow_identity::oidc::DEFAULT_SCOPE.into(),
             acr_values: acr.iter().map(|a| (*a).to_owned()).collect(),
@@ -347,6 +348,7 @@ async fn sign_in_at_the_service_identity_provider() {
         issuer: p.issuer.clone(),
         client_id: "studyflow".into(),
         client_secret: "studyflow-test-secret".into(),
+        previous_client_secrets: Vec::new(),
         redirect_uri: callback_uri.clone(),
         scope: studyflow_identity::oidc::DEFAULT_SCOPE.into(),
         acr_values: Vec::new(),
@@ -678,6 +680,7 @@ async fn servers_sharing_a_store_take_up_each_others_sign_ins_and_sessions() {
             issuer: p.issuer.clone(),
             client_id: "studyflow".into(),
             client_secret: "studyflow-test-secret".into(),
+            previous_client_secrets: Vec::new(),
             // The one address both stand behind (here: the first's).
             redirect_uri: format!("{}/api/v1/oidc/callback", a.base),
             scope: studyflow_identity::oidc::DEFAULT_SCOPE.into(),

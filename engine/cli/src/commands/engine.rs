@@ -109,11 +109,17 @@ async fn serve(a: &ServeArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     ) {
         (Some(issuer), Some(client_id), Some(secret_file), Some(redirect_uri)) => {
             let secret = read_private(secret_file)?;
+            let previous_client_secrets = a
+                .oidc_previous_client_secret_files
+                .iter()
+                .map(|f| read_private(f))
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let oidc = studyflow_identity::oidc::Oidc::discover(
                 studyflow_identity::oidc::OidcConfig {
                     issuer: issuer.clone(),
                     client_id: client_id.clone(),
                     client_secret: secret,
+                    previous_client_secrets,
                     redirect_uri: redirect_uri.clone(),
                     scope: a.oidc_scope.clone(),
                     acr_values: a.oidc_acr.clone(),
