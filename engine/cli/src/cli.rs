@@ -247,6 +247,10 @@ pub struct PasswordArgs {
     /// The current code of your authenticator app (asked for when not given).
     #[arg(long)]
     pub code: Option<String>,
+    /// Revoke your other personal tokens too (this command line's stays): when one may be in
+    /// someone else's hands.
+    #[arg(long)]
+    pub revoke_tokens: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -259,9 +263,14 @@ pub struct SecondFactorArgs {
     /// The current code of the second factor you have (asked for when not given).
     #[arg(long, conflicts_with = "confirm")]
     pub code: Option<String>,
-    /// End a replacement begun before: a code of the new key, as the app shows it now.
+    /// End a replacement begun before from this command line (within 10 minutes): a code of
+    /// the new key, as the app shows it now.
     #[arg(long, value_name = "CODE")]
     pub confirm: Option<String>,
+    /// Revoke your other personal tokens too (this command line's stays) once the new second
+    /// factor is confirmed.
+    #[arg(long)]
+    pub revoke_tokens: bool,
 }
 
 #[derive(Debug, clap::Args)]

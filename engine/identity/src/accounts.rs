@@ -1,12 +1,17 @@
 //! Local accounts, sign-in, sessions and personal tokens over the store.
 
-use studyflow_store::{AccountRow, AuditEvent, CredentialKind, CredentialRow, OwnChange, Store};
+use studyflow_store::{
+    AccountRow, AuditEvent, CredentialKind, CredentialRow, Ended, OwnChange, Store,
+};
 
 use crate::secret::{self, Secret};
 use crate::{Identity, IdentityError, LOCAL_ISSUER, Result, check_login, password, totp};
 
 pub(crate) const MINUTE: i64 = 60_000_000;
 pub(crate) const DAY: i64 = 24 * 60 * MINUTE;
+
+/// How long a second factor begun by a signed-in person waits for a code of it.
+pub const SECOND_FACTOR_FOR: i64 = 10 * MINUTE;
 
 /// The limits of sign-in and of credentials.
 #[derive(Debug, Clone, Copy)]
@@ -573,31 +578,42 @@ impl Accounts {
         from: &str,
         now: i64,
     ) -> Result<Identity> {
-        Ok(self.prove(login, password, code, from, now).await?.0)
+        Ok(self.prove(login, password, code, None, from, now).await?.0)
     }
 
-    /// [`Accounts::sign_in`], with the password hash the proof was checked against (what a
-    /// change that follows it holds the account to).
+    /// [`Accounts::sign_in`] — or, for `again` (the person signed in), a proof of who they are
+    /// again, audited as theirs (`account.proven`, `account.proof_refused`) — with the
+    /// password hash the proof was checked against (what a change that follows it holds the
+    /// account to).
     async fn prove(
         &self,
         login: &str,
         password: &str,
         code: &str,
+        again: Option<&Identity>,
         from: &str,
         now: i64,
     ) -> Result<(Identity, String)> {
         let (account, password_ok) = self.attempt(login, password, now).await?;
+        let (actor, proven, refused_action) = match again {
+            None => (
+                "unauthenticated".to_owned(),
+                "account.signed_in",
+                "account.sign_in_refused",
+            ),
+            Some(who) => (who.actor(), "account.proven", "account.proof_refused"),
+        };
         let step = totp::matching_step(
             &account.totp_secret,
             code,
             totp::step_of(now.div_euclid(1_000_000)),
         );
-        // The attempt is an unauthenticated one: its actor is not the account's holder.
+        // A sign-in's attempt is an unauthenticated one: its actor is not the account's holder.
         let refused = |reason: &str| {
             event(
                 now,
-                "unauthenticated",
-                "account.sign_in_refused",
+                &actor,
+                refused_action,
                 login,
                 serde_json::json!({"reason": reason, "from": from}),
             )
@@ -617,11 +633,12 @@ impl Accounts {
                     login,
                     step,
                     &account.password_hash,
+                    &account.totp_secret,
                     now,
                     &[event(
                         now,
                         login,
-                        "account.signed_in",
+                        proven,
                         login,
                         serde_json::json!({"from": from}),
                     )],
@@ -665,6 +682,45 @@ impl Accounts {
         )
         .await?;
         Ok((session, csrf))
+    }
+
+    /// A new browser session in place of `held` (after the person changed their credentials,
+    /// so a copy of the old cookie is worth nothing): the same person and proof time (as the
+    /// store has it now), ending when the old one would have; the old one revoked. The new
+    /// session's secret, its CSRF token, and until when it lives.
+    pub async fn renew_session(
+        &self,
+        held: &Authenticated,
+        client: &str,
+        now: i64,
+    ) -> Result<(Secret, Secret, i64)> {
+        let Some(old) = self.store.credential(&held.credential.hash).await? else {
+            return Err(IdentityError::Unauthenticated);
+        };
+        if old.kind != CredentialKind::Session || old.revoked_at.is_some() {
+            return Err(IdentityError::Unauthenticated);
+        }
+        let who = Identity::new(
+            &old.login,
+            &old.issuer,
+            &old.subject,
+            old.auth_at,
+            held.identity.is_service(),
+        );
+        let session = Secret::random("sfs_");
+        let csrf = Secret::random("");
+        self.put(
+            &who,
+            CredentialKind::Session,
+            &session,
+            Some(csrf.hash()),
+            client,
+            now,
+            old.expires_at,
+        )
+        .await?;
+        self.revoke(&who, &old.hash, now).await?;
+        Ok((session, csrf, old.expires_at))
     }
 
     /// A new personal token for `who`, living `days` (the policy's default when `None`, at most
@@ -777,28 +833,25 @@ impl Accounts {
                 "a person of the identity provider proves it again by signing in there".into(),
             ));
         }
-        let fresh = self
-            .sign_in(held.identity.login(), password, code, from, now)
-            .await?;
-        self.store
-            .touch_credential(&held.credential.hash, now, true)
-            .await?;
+        let (fresh, _) = self.proven_again(held, password, code, from, now).await?;
         Ok(fresh)
     }
 
     /// A signed-in person's own new password, proven with their password and a code (the
-    /// proof counts as [`Accounts::step_up`]'s). Their other browser sessions end; the session
-    /// or token the change came with, and their personal tokens, stay. Returns how many
-    /// sessions ended.
+    /// proof counts as [`Accounts::step_up`]'s). Their other browser sessions end — and their
+    /// other personal tokens with `revoke_tokens` — and a second factor begun and not proven is
+    /// forgotten; the session or token the change came with stays. Returns what ended.
+    #[allow(clippy::too_many_arguments)]
     pub async fn change_password(
         &self,
         held: &Authenticated,
         password: &str,
         code: &str,
         new_password: &str,
+        revoke_tokens: bool,
         from: &str,
         now: i64,
-    ) -> Result<u64> {
+    ) -> Result<Ended> {
         own_account(held)?;
         if new_password.chars().count() < password::MIN_LENGTH {
             return Err(IdentityError::Invalid(format!(
@@ -811,12 +864,13 @@ impl Accounts {
                 "the new password is the one you have".into(),
             ));
         }
-        let hash = self.proven_again(held, password, code, from, now).await?;
+        let (_, hash) = self.proven_again(held, password, code, from, now).await?;
         let new_hash = hash_off_thread(new_password).await?;
         self.own_change(
             held,
             &hash,
             OwnChange::Password(&new_hash),
+            revoke_tokens,
             "account.password_changed",
             from,
             now,
@@ -827,7 +881,8 @@ impl Accounts {
     /// The start of a signed-in person's replacement of their second factor (a new phone),
     /// proven with their password and a code of the one they have: a new second factor, whose
     /// secret is returned to show them. Nothing changes for signing in until they prove it
-    /// with a code of it ([`Accounts::confirm_second_factor`]); a new start replaces it.
+    /// with a code of it, from the same session or token, within [`SECOND_FACTOR_FOR`]
+    /// ([`Accounts::confirm_second_factor`]); a new start replaces it.
     pub async fn begin_second_factor(
         &self,
         held: &Authenticated,
@@ -838,21 +893,24 @@ impl Accounts {
     ) -> Result<Vec<u8>> {
         own_account(held)?;
         let login = held.identity.login();
-        let hash = self.proven_again(held, password, code, from, now).await?;
+        let (_, hash) = self.proven_again(held, password, code, from, now).await?;
         let secret = totp::new_secret();
+        let until = now + SECOND_FACTOR_FOR;
         let begun = self
             .store
             .second_factor_begun(
                 login,
                 &hash,
                 &secret,
+                &held.credential.hash,
+                until,
                 now,
                 &[event(
                     now,
                     &held.identity.actor(),
                     "account.second_factor_begun",
                     login,
-                    serde_json::json!({"from": from}),
+                    serde_json::json!({"from": from, "until": until}),
                 )],
             )
             .await?;
@@ -863,25 +921,23 @@ impl Accounts {
         Ok(secret)
     }
 
-    /// The end of a second factor's replacement: a code of the one begun proves the person
-    /// keeps it, and it replaces the one they had. Their other browser sessions end, as at a
-    /// new password. Invalid when nothing was begun and for a wrong code (each audited);
-    /// refused when it was begun again meanwhile or the account changed. Returns how many
-    /// sessions ended.
+    /// The end of a second factor's replacement: a code of the one begun, from the session or
+    /// token that began it and in time, proves the person keeps it, and it replaces the one
+    /// they had. Their other browser sessions end (and their other personal tokens with
+    /// `revoke_tokens`), as at a new password. Each code is counted as a sign-in attempt is:
+    /// wrong ones lock the account as wrong passwords do, and forget the second factor begun.
+    /// Invalid when nothing waits for this credential, and for a wrong code (each audited);
+    /// refused when the account is locked, or changed meanwhile. Returns what ended.
     pub async fn confirm_second_factor(
         &self,
         held: &Authenticated,
         app_code: &str,
+        revoke_tokens: bool,
         from: &str,
         now: i64,
-    ) -> Result<u64> {
+    ) -> Result<Ended> {
         own_account(held)?;
         let login = held.identity.login();
-        let account = self
-            .store
-            .account(login)
-            .await?
-            .ok_or(IdentityError::Refused)?;
         let refused = |reason: &str| {
             event(
                 now,
@@ -891,15 +947,42 @@ impl Accounts {
                 serde_json::json!({"reason": reason, "from": from}),
             )
         };
-        let Some(secret) = account.pending_totp_secret.clone() else {
-            self.store.append_audit(&[refused("not begun")]).await?;
+        // Counted before it is checked, as a sign-in is.
+        let Some(account) = self
+            .store
+            .reserve_sign_in(login, now, self.policy.lock_after, self.policy.lock_for)
+            .await?
+        else {
+            self.store.append_audit(&[refused("locked")]).await?;
+            return Err(IdentityError::Refused);
+        };
+        let waiting = account.pending_totp_secret.clone().filter(|_| {
+            account.enrolling_until == 0
+                && account.pending_until > now
+                && account
+                    .pending_by
+                    .as_deref()
+                    .is_some_and(|by| secret::same(by, &held.credential.hash))
+        });
+        let Some(secret) = waiting else {
+            self.store
+                .append_audit(&[refused("none begun by this session or token, or run out")])
+                .await?;
             return Err(IdentityError::Invalid(
-                "no new second factor waits for its code: begin again".into(),
+                "no new second factor begun by this session or token waits for its code (they wait 10 minutes): begin again".into(),
             ));
         };
         let Some(step) =
             totp::matching_step(&secret, app_code, totp::step_of(now.div_euclid(1_000_000)))
         else {
+            if account.locked_until > now {
+                // The last attempt before the lock: the second factor begun is forgotten.
+                self.store
+                    .forget_second_factor(login, &[refused("wrong code of the app; forgotten")])
+                    .await?;
+                self.seal().await?;
+                return Err(IdentityError::Refused);
+            }
             self.store
                 .append_audit(&[refused("wrong code of the app")])
                 .await?;
@@ -914,6 +997,7 @@ impl Accounts {
                 totp_secret: &secret,
                 totp_step: step,
             },
+            revoke_tokens,
             "account.second_factor_replaced",
             from,
             now,
@@ -930,40 +1014,62 @@ impl Accounts {
         code: &str,
         from: &str,
         now: i64,
-    ) -> Result<String> {
-        let (_, hash) = self
-            .prove(held.identity.login(), password, code, from, now)
+    ) -> Result<(Identity, String)> {
+        let proven = self
+            .prove(
+                held.identity.login(),
+                password,
+                code,
+                Some(&held.identity),
+                from,
+                now,
+            )
             .await?;
         self.store
             .touch_credential(&held.credential.hash, now, true)
             .await?;
-        Ok(hash)
+        Ok(proven)
     }
 
-    /// Records a person's change of their own credentials, audited as `action` with the
-    /// sessions it ended, and seals; refused when the account changed since `hash` was read.
+    /// Records a person's change of their own credentials, audited as `action` with what it
+    /// ended, and seals; refused when the account changed since `hash` was read.
+    #[allow(clippy::too_many_arguments)]
     async fn own_change(
         &self,
         held: &Authenticated,
         hash: &str,
         change: OwnChange<'_>,
+        revoke_tokens: bool,
         action: &str,
         from: &str,
         now: i64,
-    ) -> Result<u64> {
+    ) -> Result<Ended> {
         let login = held.identity.login();
         let kept = hex_prefix(&held.credential.hash);
         let Some(ended) = self
             .store
-            .own_credentials_changed(login, hash, change, &held.credential.hash, now, |ended| {
-                vec![event(
-                    now,
-                    &held.identity.actor(),
-                    action,
-                    login,
-                    serde_json::json!({"from": from, "kept": kept, "sessions_ended": ended}),
-                )]
-            })
+            .own_credentials_changed(
+                login,
+                hash,
+                change,
+                &held.credential.hash,
+                revoke_tokens,
+                now,
+                |ended| {
+                    vec![event(
+                        now,
+                        &held.identity.actor(),
+                        action,
+                        login,
+                        serde_json::json!({
+                            "from": from,
+                            "kept": kept,
+                            "sessions_ended": ended.sessions,
+                            "tokens_revoked": ended.tokens,
+                        }),
+                    )]
+                },
+            )
             .await?
         else {
             return Err(IdentityError::Refused);
@@ -1078,6 +1184,8 @@ fn new_row(
         locked_until: 0,
         enrolling_until: 0,
         pending_totp_secret: None,
+        pending_by: None,
+        pending_until: 0,
         created_at: now,
         updated_at: now,
     }

@@ -613,10 +613,13 @@ async fn enrolment_on_postgres() {
 }
 
 /// A signed-in person changes their own password and replaces their second factor, each
-/// proven with the password and a code of the moment; their other browser sessions end, the
-/// session they act from and their personal tokens stay; nothing changes for signing in
-/// until a new second factor is proven, and a reset meanwhile leaves nothing to prove.
+/// proven with the password and a code of the moment; their other browser sessions end (and
+/// their other tokens when asked), the credential they act from stays; nothing changes for
+/// signing in until a new second factor is proven, only from the session that began it, in
+/// time; a new password, a disabling or a reset forgets a second factor begun, and wrong codes
+/// of it count towards the lock and forget it.
 async fn own_credentials(store: Store) {
+    use studyflow_store::Ended;
     const NEW: &str = "another long passphrase";
     let accounts = Accounts::new(store.clone(), Policy::default());
     let secret = accounts
@@ -652,37 +655,6 @@ async fn own_credentials(store: Store) {
         .issue_token(&who, "laptop", None, at(1))
         .await
         .unwrap();
-    let held = accounts
-        .authenticate(CredentialKind::Session, here.expose(), at(2))
-        .await
-        .unwrap();
-
-    // Refused before any proof: too short, or the password they have.
-    for new in ["short", PASSWORD] {
-        assert!(matches!(
-            accounts
-                .change_password(&held, PASSWORD, &code(&secret, at(2)), new, "test", at(2))
-                .await,
-            Err(IdentityError::Invalid(_))
-        ));
-    }
-    // Refused without the password they have, or without a code.
-    for (password, c) in [
-        ("not the password", code(&secret, at(2))),
-        (PASSWORD, "000000".to_owned()),
-    ] {
-        assert!(matches!(
-            accounts
-                .change_password(&held, password, &c, NEW, "test", at(2))
-                .await,
-            Err(IdentityError::Refused)
-        ));
-    }
-    let ended = accounts
-        .change_password(&held, PASSWORD, &code(&secret, at(3)), NEW, "test", at(3))
-        .await
-        .unwrap();
-    assert_eq!(ended, 1, "the other browser's session");
     let session = |s: String, n| {
         let accounts = accounts.clone();
         async move {
@@ -691,66 +663,124 @@ async fn own_credentials(store: Store) {
                 .await
         }
     };
+    let held = session(here.expose().to_owned(), 2).await.unwrap();
+
+    // Refused before any proof: too short, or the password they have.
+    for new in ["short", PASSWORD] {
+        assert!(matches!(
+            accounts
+                .change_password(
+                    &held,
+                    PASSWORD,
+                    &code(&secret, at(2)),
+                    new,
+                    false,
+                    "test",
+                    at(2)
+                )
+                .await,
+            Err(IdentityError::Invalid(_))
+        ));
+    }
+    // Refused without the password they have, or without a code: audited as the person's.
+    for (password, c) in [
+        ("not the password", code(&secret, at(2))),
+        (PASSWORD, "000000".to_owned()),
+    ] {
+        assert!(matches!(
+            accounts
+                .change_password(&held, password, &c, NEW, false, "test", at(2))
+                .await,
+            Err(IdentityError::Refused)
+        ));
+    }
+    // A second factor begun, then the password changed: the key begun is forgotten.
+    let forgotten = accounts
+        .begin_second_factor(&held, PASSWORD, &code(&secret, at(3)), "test", at(3))
+        .await
+        .unwrap();
+    let ended = accounts
+        .change_password(
+            &held,
+            PASSWORD,
+            &code(&secret, at(4)),
+            NEW,
+            false,
+            "test",
+            at(4),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ended,
+        Ended {
+            sessions: 1,
+            tokens: 0
+        },
+        "the other browser's session"
+    );
     assert!(matches!(
-        session(elsewhere.expose().to_owned(), 4).await,
+        accounts
+            .confirm_second_factor(&held, &code(&forgotten, at(4)), false, "test", at(4))
+            .await,
+        Err(IdentityError::Invalid(_))
+    ));
+    assert!(matches!(
+        session(elsewhere.expose().to_owned(), 5).await,
         Err(IdentityError::Unauthenticated)
     ));
-    assert!(session(here.expose().to_owned(), 4).await.is_ok());
+    assert!(session(here.expose().to_owned(), 5).await.is_ok());
     assert!(
         accounts
-            .authenticate(CredentialKind::Token, token.expose(), at(4))
+            .authenticate(CredentialKind::Token, token.expose(), at(5))
             .await
             .is_ok(),
-        "a personal token stays"
+        "a personal token stays unless asked"
     );
     assert!(matches!(
         accounts
             .sign_in(
                 "dace.liepina",
                 PASSWORD,
-                &code(&secret, at(4)),
+                &code(&secret, at(5)),
                 "test",
-                at(4)
+                at(5)
             )
             .await,
         Err(IdentityError::Refused)
     ));
     accounts
-        .sign_in("dace.liepina", NEW, &code(&secret, at(5)), "test", at(5))
+        .sign_in("dace.liepina", NEW, &code(&secret, at(6)), "test", at(6))
         .await
         .unwrap();
 
-    // A new second factor: nothing to prove before one is begun, and the old one signs in
-    // until the new one is proven.
-    assert!(matches!(
-        accounts
-            .confirm_second_factor(&held, &code(&secret, at(6)), "test", at(6))
-            .await,
-        Err(IdentityError::Invalid(_))
-    ));
+    // A new second factor: the old one signs in until the new one is proven; only the key
+    // shown last, only from the session that began it.
     let first = accounts
-        .begin_second_factor(&held, NEW, &code(&secret, at(6)), "test", at(6))
+        .begin_second_factor(&held, NEW, &code(&secret, at(7)), "test", at(7))
         .await
         .unwrap();
-    let (again, _) = accounts.open_session(&who, "again", at(6)).await.unwrap();
+    let (again, _) = accounts.open_session(&who, "again", at(7)).await.unwrap();
+    let other = session(again.expose().to_owned(), 7).await.unwrap();
     let second = accounts
-        .begin_second_factor(&held, NEW, &code(&secret, at(7)), "test", at(7))
+        .begin_second_factor(&held, NEW, &code(&secret, at(8)), "test", at(8))
         .await
         .unwrap();
     assert_ne!(first, second);
     assert_ne!(second, secret);
     accounts
-        .sign_in("dace.liepina", NEW, &code(&secret, at(8)), "test", at(8))
+        .sign_in("dace.liepina", NEW, &code(&secret, at(9)), "test", at(9))
         .await
         .unwrap();
-    for (app, why) in [
-        (code(&first, at(8)), "the one begun before"),
-        ("000000".into(), "a wrong code"),
+    for (from, app, why) in [
+        (&held, code(&first, at(9)), "the one begun before"),
+        (&held, "000000".into(), "a wrong code"),
+        (&other, code(&second, at(9)), "another session"),
     ] {
         assert!(
             matches!(
                 accounts
-                    .confirm_second_factor(&held, &app, "test", at(8))
+                    .confirm_second_factor(from, &app, false, "test", at(9))
                     .await,
                 Err(IdentityError::Invalid(_))
             ),
@@ -758,59 +788,138 @@ async fn own_credentials(store: Store) {
         );
     }
     let ended = accounts
-        .confirm_second_factor(&held, &code(&second, at(9)), "test", at(9))
+        .confirm_second_factor(&held, &code(&second, at(10)), true, "test", at(10))
         .await
         .unwrap();
-    assert_eq!(ended, 1);
-    assert!(session(again.expose().to_owned(), 10).await.is_err());
-    assert!(session(here.expose().to_owned(), 10).await.is_ok());
+    assert_eq!(
+        ended,
+        Ended {
+            sessions: 1,
+            tokens: 1
+        },
+        "asked to revoke the tokens"
+    );
+    assert!(session(again.expose().to_owned(), 11).await.is_err());
+    assert!(session(here.expose().to_owned(), 11).await.is_ok());
+    assert!(
+        accounts
+            .authenticate(CredentialKind::Token, token.expose(), at(11))
+            .await
+            .is_err()
+    );
     assert!(matches!(
         accounts
-            .sign_in("dace.liepina", NEW, &code(&secret, at(10)), "test", at(10))
+            .sign_in("dace.liepina", NEW, &code(&secret, at(11)), "test", at(11))
             .await,
         Err(IdentityError::Refused)
     ));
     // The code that proved it is spent; the next one signs in.
     assert!(matches!(
         accounts
-            .sign_in("dace.liepina", NEW, &code(&second, at(9)), "test", at(9))
+            .sign_in("dace.liepina", NEW, &code(&second, at(10)), "test", at(10))
             .await,
         Err(IdentityError::Refused)
     ));
     accounts
-        .sign_in("dace.liepina", NEW, &code(&second, at(11)), "test", at(11))
+        .sign_in("dace.liepina", NEW, &code(&second, at(12)), "test", at(12))
         .await
         .unwrap();
 
-    // Begun, then the operator resets the account: nothing left to prove, and the session the
-    // change would come from is revoked anyway.
-    let held = accounts
-        .authenticate(CredentialKind::Session, here.expose(), at(12))
-        .await
-        .unwrap();
-    let third = accounts
-        .begin_second_factor(&held, NEW, &code(&second, at(12)), "test", at(12))
-        .await
-        .unwrap();
-    accounts
-        .reset("dace.liepina", PASSWORD, "operator", at(13))
+    // Ten minutes to prove it: then it is gone.
+    let late = accounts
+        .begin_second_factor(&held, NEW, &code(&second, at(13)), "test", at(13))
         .await
         .unwrap();
     assert!(matches!(
         accounts
-            .confirm_second_factor(&held, &code(&third, at(13)), "test", at(13))
+            .confirm_second_factor(&held, &code(&late, at(34)), false, "test", at(34))
             .await,
         Err(IdentityError::Invalid(_))
     ));
 
-    // Audited with the sessions ended, never a password or a key.
+    // Wrong codes count towards the lock: the fifth in a row locks the account and forgets
+    // the key begun (a right code after it finds nothing).
+    let guessed = accounts
+        .begin_second_factor(&held, NEW, &code(&second, at(35)), "test", at(35))
+        .await
+        .unwrap();
+    let mut refusals = Vec::new();
+    for _ in 0..5 {
+        refusals.push(
+            accounts
+                .confirm_second_factor(&held, "000000", false, "test", at(35))
+                .await
+                .unwrap_err(),
+        );
+    }
+    assert!(
+        matches!(refusals[3], IdentityError::Invalid(_)),
+        "{refusals:?}"
+    );
+    assert!(
+        matches!(refusals[4], IdentityError::Refused),
+        "{refusals:?}"
+    );
+    let row = store.account("dace.liepina").await.unwrap().unwrap();
+    assert!(row.locked_until > at(35) && row.pending_totp_secret.is_none());
+    assert!(matches!(
+        accounts
+            .confirm_second_factor(&held, &code(&guessed, at(35)), false, "test", at(35))
+            .await,
+        Err(IdentityError::Refused)
+    ));
+    accounts
+        .unlock("dace.liepina", "operator", at(36))
+        .await
+        .unwrap();
+
+    // Begun, then the account disabled and enabled again, or reset: nothing left to prove.
+    let disabled = accounts
+        .begin_second_factor(&held, NEW, &code(&second, at(37)), "test", at(37))
+        .await
+        .unwrap();
+    accounts
+        .set_disabled("dace.liepina", true, "operator", at(38))
+        .await
+        .unwrap();
+    accounts
+        .set_disabled("dace.liepina", false, "operator", at(38))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .account("dace.liepina")
+            .await
+            .unwrap()
+            .unwrap()
+            .pending_totp_secret
+            .is_none()
+    );
+    assert!(matches!(
+        accounts
+            .confirm_second_factor(&held, &code(&disabled, at(38)), false, "test", at(38))
+            .await,
+        Err(IdentityError::Invalid(_))
+    ));
+    accounts
+        .reset("dace.liepina", PASSWORD, "operator", at(39))
+        .await
+        .unwrap();
+    assert!(session(here.expose().to_owned(), 39).await.is_err());
+
+    // Audited as the person's, with what ended, never a password or a key.
     store.seal_audit().await.unwrap();
     let rows = store.audit_rows(0, 10_000).await.unwrap();
     let audit = format!("{rows:?}");
+    for key in [&forgotten, &first, &second, &late, &guessed, &disabled] {
+        assert!(!audit.contains(&totp::base32(key)), "a key in the audit");
+    }
     for secret in [PASSWORD, NEW, here.expose(), elsewhere.expose()] {
         assert!(!audit.contains(secret), "{secret} in the audit");
     }
     for action in [
+        "account.proven",
+        "account.proof_refused",
         "account.password_changed",
         "account.second_factor_begun",
         "account.second_factor_refused",
@@ -818,7 +927,16 @@ async fn own_credentials(store: Store) {
     ] {
         assert!(audit.contains(action), "{action} not audited");
     }
-    assert!(audit.contains(r#"\"sessions_ended\":1"#), "{audit}");
+    assert!(
+        rows.iter()
+            .filter(|r| r.event.action == "account.proof_refused")
+            .all(|r| r.event.actor == "dace.liepina"),
+        "a signed-in person's failed proof is theirs, not an unauthenticated sign-in"
+    );
+    assert!(
+        audit.contains(r#"\"sessions_ended\":1,\"tokens_revoked\":1"#),
+        "{audit}"
+    );
 }
 
 #[tokio::test]

@@ -291,7 +291,7 @@ impl Engine {
         if plan_shape(&stored) != plan_shape(&now) {
             return Err(EngineError::Refused(said!(
                 "the plan of `{study}` version {version} compiles today to steps or an order other than the approved plan {} (the compiler changed); submit the spec again as an amendment",
-                "šodien kompilējot pētījuma `{study}` {version}. versijas plānu, tā soļi vai to secība atšķiras no apstiprinātā plāna {} (kompilators ir mainījies); iesniedz specifikāciju vēlreiz kā grozījumu",
+                "šodien kompilējot pētījuma `{study}` {version}. versijas plānu, tā soļi vai to secība atšķiras no apstiprinātā plāna {} (kompilators ir mainījies); iesniedziet specifikāciju vēlreiz kā grozījumu",
                 v.plan_hash
             )));
         }
@@ -318,7 +318,7 @@ impl Engine {
                     act.en()
                 ),
                 lv: format!(
-                    "lai {}, apliecini savu identitāti vēlreiz (ar paroli un kodu vai no jauna pierakstoties identitātes pakalpojumā): pēdējais apliecinājums ir vecāks par {minutes} minūtēm",
+                    "lai {}, vēlreiz aplieciniet savu identitāti (ar paroli un kodu vai no jauna pierakstoties pie identitātes nodrošinātāja): pēdējais apliecinājums ir vecāks par {minutes} minūtēm",
                     act.lv()
                 ),
             }))
@@ -344,7 +344,7 @@ impl Engine {
         if studyflow_store::RESERVED_OBJECTS.contains(&spec.id.as_str()) {
             return Err(EngineError::Refused(said!(
                 "the id `{}` is reserved for the audit's own records; choose another",
-                "identifikators `{}` ir rezervēts paša audita ierakstiem; izvēlies citu",
+                "identifikators `{}` ir rezervēts paša audita ierakstiem; izvēlieties citu",
                 spec.id
             )));
         }
@@ -355,13 +355,13 @@ impl Engine {
                 if self.involved(&spec.id, who).await? {
                     said!(
                         "study `{}` exists already; submit a changed spec with `amend` (MK403 p.3)",
-                        "pētījums `{}` jau pastāv; mainītu specifikāciju iesniedz ar `amend` (MK403 3. p.)",
+                        "pētījums `{}` jau pastāv; mainītu specifikāciju iesniedziet ar `amend` (MK403 3. p.)",
                         spec.id
                     )
                 } else {
                     said!(
                         "the id `{}` cannot be used; choose another",
-                        "identifikatoru `{}` nevar izmantot; izvēlies citu",
+                        "identifikatoru `{}` nevar izmantot; izvēlieties citu",
                         spec.id
                     )
                 },
@@ -662,7 +662,7 @@ impl Engine {
         {
             return Err(EngineError::Refused(said!(
                 "version {} of `{study}` has plan {}, not the {h} you reviewed; nothing was decided",
-                "pētījuma `{study}` {}. versijai ir plāns {}, nevis tevis pārskatītais {h}; nekas netika izlemts",
+                "pētījuma `{study}` {}. versijai ir plāns {}, nevis jūsu pārskatītais {h}; nekas netika izlemts",
                 v.version,
                 v.plan_hash
             )));
@@ -792,7 +792,7 @@ impl Engine {
             let Some(member) = team.iter().find(|m| same_person(&m.name, given)) else {
                 return Err(EngineError::Refused(said!(
                     "`{}` is not in the external researcher's team; only its members' declarations are recorded (MK403 p.4.2, p.30.2)",
-                    "`{}` nav pētījuma izstrādātāja komandā; reģistrē tikai tās locekļu apliecinājumus (MK403 4.2., 30.2. p.)",
+                    "`{}` nav pētījuma izstrādātāja komandā; reģistrējami tikai tās locekļu apliecinājumi (MK403 4.2., 30.2. p.)",
                     given.trim()
                 )));
             };
@@ -1374,7 +1374,7 @@ impl Engine {
             .ok_or_else(|| {
                 EngineError::Refused(said!(
                     "a note on a step with personal data is kept only sealed under the study's keys (MK403 p.26), and the study has none (its data has not arrived yet, or was destroyed); complete the task without --note",
-                    "piezīmi par soli ar personas datiem glabā tikai šifrētu ar pētījuma atslēgām (MK403 26. p.), bet pētījumam to nav (tā dati vēl nav saņemti vai jau iznīcināti); pabeidz uzdevumu bez piezīmes"
+                    "piezīmi par soli ar personas datiem glabā tikai šifrētu ar pētījuma atslēgām (MK403 26. p.), bet pētījumam to nav (tā dati vēl nav saņemti vai jau dzēsti); pabeidziet uzdevumu bez piezīmes"
                 ))
             })?;
         let sealed = age::encrypt(&recipient, note.as_bytes()).map_err(|e| {

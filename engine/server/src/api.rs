@@ -117,6 +117,9 @@ pub struct ChangePassword {
     pub code: String,
     /// At least 12 characters.
     pub new_password: String,
+    /// Revoke your other personal tokens too (the one you change it with stays).
+    #[serde(default)]
+    pub revoke_tokens: bool,
 }
 
 impl std::fmt::Debug for ChangePassword {
@@ -140,17 +143,22 @@ impl std::fmt::Debug for SecondFactorBegun {
     }
 }
 
-/// A code of the second factor begun, which proves you keep it.
+/// A code of the second factor begun, which proves you keep it, from the session or token
+/// that began it, within 10 minutes.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct SecondFactorCode {
     pub code: String,
+    /// Revoke your other personal tokens too (the one you confirm it with stays).
+    #[serde(default)]
+    pub revoke_tokens: bool,
 }
 
-/// Your credentials changed: your other browser sessions ended (how many); the session or
-/// token you changed them with, and your personal tokens, stay.
+/// Your credentials changed: your other browser sessions ended, and your other personal tokens
+/// when asked (how many of each); the session or token you changed them with stays.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct CredentialsChanged {
     pub sessions_ended: u64,
+    pub tokens_revoked: u64,
 }
 
 /// An act done, in words, with what it produced.

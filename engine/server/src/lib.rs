@@ -222,7 +222,7 @@ pub fn routes() -> Vec<(RouteDoc, Handler)> {
                 "POST",
                 "/api/v1/account/password",
                 SignedIn,
-                "Change your own password (a local account), proven with the one you have and a current code; at least 12 characters. Your other browser sessions end; the session or token you change it with, and your personal tokens, stay. Audited as `account.password_changed`, never the password.",
+                "Change your own password (a local account), proven with the one you have and a current code; at least 12 characters. Your other browser sessions end, and your other personal tokens with `revoke_tokens`; the session or token you change it with stays, and a second factor begun is forgotten. Audited as `account.password_changed`, never the password.",
                 json::<ChangePassword>(),
                 (200, json::<CredentialsChanged>()),
             ),
@@ -233,7 +233,7 @@ pub fn routes() -> Vec<(RouteDoc, Handler)> {
                 "POST",
                 "/api/v1/account/second-factor",
                 SignedIn,
-                "Begin replacing your second factor (a new phone; a local account), proven with your password and a current code of the one you have: a new key, shown once. Nothing changes for signing in until a code of it is confirmed; beginning again forgets it.",
+                "Begin replacing your second factor (a new phone; a local account), proven with your password and a current code of the one you have: a new key, shown once. Nothing changes for signing in until a code of it is confirmed from the same session or token within 10 minutes; beginning again forgets it.",
                 json::<Reauthenticate>(),
                 (201, json::<SecondFactorBegun>()),
             ),
@@ -244,7 +244,7 @@ pub fn routes() -> Vec<(RouteDoc, Handler)> {
                 "POST",
                 "/api/v1/account/second-factor/confirm",
                 SignedIn,
-                "Prove the second factor begun with a code of it: it replaces the one you had, and your other browser sessions end. Audited as `account.second_factor_replaced`, or refused with its reason.",
+                "Prove the second factor begun with a code of it, from the session or token that began it: it replaces the one you had, and your other browser sessions end (and your other personal tokens with `revoke_tokens`). Each code counts as a sign-in attempt; wrong ones lock the account as wrong passwords do and forget the second factor begun. Audited as `account.second_factor_replaced`, or `account.second_factor_refused` with its reason.",
                 json::<SecondFactorCode>(),
                 (200, json::<CredentialsChanged>()),
             ),
@@ -1150,18 +1150,19 @@ async fn change_password(
     Json(c): Json<ChangePassword>,
 ) -> Result<Json<CredentialsChanged>> {
     limited(&app, &client).await?;
-    let sessions_ended = app
+    let ended = app
         .accounts
         .change_password(
             &p.held,
             &c.password,
             &c.code,
             &c.new_password,
+            c.revoke_tokens,
             &client.0.to_string(),
             app.engine.now(),
         )
         .await?;
-    Ok(Json(CredentialsChanged { sessions_ended }))
+    Ok(Json(changed(ended)))
 }
 
 async fn begin_second_factor(
@@ -1203,11 +1204,24 @@ async fn confirm_second_factor(
     Json(c): Json<SecondFactorCode>,
 ) -> Result<Json<CredentialsChanged>> {
     limited(&app, &client).await?;
-    let sessions_ended = app
+    let ended = app
         .accounts
-        .confirm_second_factor(&p.held, &c.code, &client.0.to_string(), app.engine.now())
+        .confirm_second_factor(
+            &p.held,
+            &c.code,
+            c.revoke_tokens,
+            &client.0.to_string(),
+            app.engine.now(),
+        )
         .await?;
-    Ok(Json(CredentialsChanged { sessions_ended }))
+    Ok(Json(changed(ended)))
+}
+
+fn changed(ended: studyflow_store::Ended) -> CredentialsChanged {
+    CredentialsChanged {
+        sessions_ended: ended.sessions,
+        tokens_revoked: ended.tokens,
+    }
 }
 
 fn me_of(who: &Identity) -> Json<Me> {

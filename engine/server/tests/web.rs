@@ -1043,6 +1043,7 @@ async fn a_person_changes_their_own_password_and_second_factor() {
     );
     change(PASSWORD, PASSWORD, PASSWORD).await;
     assert!(b.text("#problem").await.contains("differ from the current"));
+    let before = b.cookie("__Host-studyflow").await;
     change(PASSWORD, NEW, NEW).await;
     assert!(
         b.url().await.ends_with("/account?done=password"),
@@ -1054,8 +1055,14 @@ async fn a_person_changes_their_own_password_and_second_factor() {
         !signed_in(elsewhere).await,
         "the other browser's session ended"
     );
+    // This browser's session is a new one: a copy of the cookie it had is worth nothing.
+    let after = b.cookie("__Host-studyflow").await;
+    assert!(!before.is_empty() && !after.is_empty() && before != after);
+    assert!(!signed_in(format!("__Host-studyflow={before}")).await);
+    assert!(signed_in(format!("__Host-studyflow={after}")).await);
 
-    // A new phone: a new key, proven with a code of it; a wrong code begins again.
+    // A new phone: a new key, proven with a code of it; a wrong code is said, and begun
+    // again another key is shown, the first forgotten.
     let begin = || {
         let b = &b;
         let s = &s;
@@ -1073,10 +1080,15 @@ async fn a_person_changes_their_own_password_and_second_factor() {
     b.type_into("#app_code", "000000").await;
     b.click("#confirm-second-factor").await;
     assert!(
-        b.text("#problem").await.contains("begin again"),
+        b.text("#problem")
+            .await
+            .contains("not a code of the new key"),
         "{}",
         b.text("main").await
     );
+    assert!(b.all("#secret").await.is_empty(), "the key is shown once");
+    accessible(&b, "second factor, a wrong code").await;
+    b.go(&s.url("/account")).await;
     let key = begin().await;
     assert_ne!(key, first);
     let secret = totp::from_base32(&key).expect("the key is base32");

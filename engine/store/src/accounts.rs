@@ -52,6 +52,11 @@ pub struct AccountRow {
     pub enrolling_until: i64,
     /// The second factor a person enrolling was shown, until they prove it with a code.
     pub pending_totp_secret: Option<Vec<u8>>,
+    /// For a signed-in person's replacement of their second factor: the credential (its hash)
+    /// that began it, the only one that may end it…
+    pub pending_by: Option<Vec<u8>>,
+    /// …and until when (µs).
+    pub pending_until: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -67,7 +72,7 @@ pub enum CredentialKind {
 
 /// What a signed-in person changes of their own credentials
 /// ([`Store::own_credentials_changed`]).
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub enum OwnChange<'a> {
     /// A new password: its Argon2id hash.
     Password(&'a str),
@@ -77,6 +82,22 @@ pub enum OwnChange<'a> {
         totp_secret: &'a [u8],
         totp_step: i64,
     },
+}
+
+impl std::fmt::Debug for OwnChange<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OwnChange::Password(_) => "OwnChange::Password(..)",
+            OwnChange::SecondFactor { .. } => "OwnChange::SecondFactor { .. }",
+        })
+    }
+}
+
+/// The credentials a person's change of their own ended besides the one it came with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ended {
+    pub sessions: u64,
+    pub tokens: u64,
 }
 
 impl CredentialKind {
@@ -130,6 +151,8 @@ macro_rules! account_from {
             locked_until: $r.try_get("locked_until")?,
             enrolling_until: $r.try_get("enrolling_until")?,
             pending_totp_secret: $r.try_get("pending_totp_secret")?,
+            pending_by: $r.try_get("pending_by")?,
+            pending_until: $r.try_get("pending_until")?,
             created_at: $r.try_get("created_at")?,
             updated_at: $r.try_get("updated_at")?,
         }
@@ -158,7 +181,7 @@ macro_rules! credential_from {
     }};
 }
 
-const ACCOUNT_COLUMNS: &str = "login, display_name, password_hash, totp_secret, totp_last_step, disabled, external, oidc_subject, failed_attempts, locked_until, enrolling_until, pending_totp_secret, created_at, updated_at";
+const ACCOUNT_COLUMNS: &str = "login, display_name, password_hash, totp_secret, totp_last_step, disabled, external, oidc_subject, failed_attempts, locked_until, enrolling_until, pending_totp_secret, pending_by, pending_until, created_at, updated_at";
 pub(crate) const CREDENTIAL_COLUMNS: &str = "hash, kind, login, issuer, subject, label, csrf_hash, created_at, auth_at, last_used_at, expires_at, revoked_at";
 
 impl Store {
@@ -179,7 +202,7 @@ impl Store {
                 )));
             }
             sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
             )))
             .bind(&a.login)
             .bind(&a.display_name)
@@ -193,6 +216,8 @@ impl Store {
             .bind(a.locked_until)
             .bind(a.enrolling_until)
             .bind(&a.pending_totp_secret)
+            .bind(&a.pending_by)
+            .bind(a.pending_until)
             .bind(a.created_at)
             .bind(a.updated_at)
             .execute(&mut *tx)
@@ -265,7 +290,8 @@ impl Store {
             let n = sqlx::query(
                 "UPDATE accounts SET password_hash = $2, totp_secret = $3, totp_last_step = 0,
                      disabled = 0, failed_attempts = 0, locked_until = 0, enrolling_until = $5,
-                     pending_password_hash = NULL, pending_totp_secret = NULL, updated_at = $4
+                     pending_password_hash = NULL, pending_totp_secret = NULL, pending_by = NULL,
+                     pending_until = 0, updated_at = $4
                  WHERE login = $1 AND oidc_subject IS NULL",
             )
             .bind(login)
@@ -297,7 +323,13 @@ impl Store {
     ) -> Result<()> {
         in_tx!(self, |tx, _b| {
             let n =
-                sqlx::query("UPDATE accounts SET disabled = $2, updated_at = $3 WHERE login = $1")
+                sqlx::query(
+                    "UPDATE accounts SET disabled = $2, updated_at = $3,
+                         pending_totp_secret = CASE WHEN $2 = 1 THEN NULL ELSE pending_totp_secret END,
+                         pending_password_hash = CASE WHEN $2 = 1 THEN NULL ELSE pending_password_hash END,
+                         pending_by = CASE WHEN $2 = 1 THEN NULL ELSE pending_by END
+                     WHERE login = $1",
+                )
                     .bind(login)
                     .bind(i64::from(disabled))
                     .bind(at)
@@ -355,12 +387,14 @@ impl Store {
     /// Records a sign-in whose password and code were right: the count of failures goes back
     /// to 0 and `totp_step` becomes the last code accepted. Refused (`Ok(false)`, nothing
     /// changed) when the code's step is not later than the last accepted (a replay), or the
-    /// account was reset or disabled since `password_hash` was read.
+    /// account was reset or disabled, or its second factor replaced, since `password_hash` and
+    /// `totp_secret` were read.
     pub async fn sign_in_succeeded(
         &self,
         login: &str,
         totp_step: i64,
         password_hash: &str,
+        totp_secret: &[u8],
         at: i64,
         audit: &[AuditEvent],
     ) -> Result<bool> {
@@ -371,12 +405,14 @@ impl Store {
                 sqlx::query(
                     "UPDATE accounts SET failed_attempts = 0, locked_until = 0,
                          totp_last_step = $2, updated_at = $3
-                     WHERE login = $1 AND totp_last_step < $2 AND password_hash = $4 AND disabled = 0",
+                     WHERE login = $1 AND totp_last_step < $2 AND password_hash = $4
+                         AND totp_secret = $5 AND disabled = 0",
                 )
                 .bind(login)
                 .bind(totp_step)
                 .bind(at)
-                .bind(password_hash),
+                .bind(password_hash)
+                .bind(totp_secret),
                 audit
             )
         });
@@ -458,14 +494,18 @@ impl Store {
     }
 
     /// Keeps the second factor a signed-in person was shown to replace theirs until they prove
-    /// it works ([`Store::own_credentials_changed`]); a new start replaces it. Refused
-    /// (`Ok(false)`, nothing changed) when the account was reset, disabled or sent to enrol
-    /// again since `password_hash` was read with the person's proof.
+    /// it works ([`Store::own_credentials_changed`]) with the credential `by` (the one that
+    /// began it) before `until`; a new start replaces it. Refused (`Ok(false)`, nothing
+    /// changed) when the account was reset, disabled or sent to enrol again since
+    /// `password_hash` was read with the person's proof.
+    #[allow(clippy::too_many_arguments)]
     pub async fn second_factor_begun(
         &self,
         login: &str,
         password_hash: &str,
         totp_secret: &[u8],
+        by: &[u8],
+        until: i64,
         at: i64,
         audit: &[AuditEvent],
     ) -> Result<bool> {
@@ -474,28 +514,47 @@ impl Store {
                 self,
                 tx,
                 sqlx::query(
-                    "UPDATE accounts SET pending_totp_secret = $3, updated_at = $4
+                    "UPDATE accounts SET pending_totp_secret = $3, pending_by = $5,
+                         pending_until = $6, updated_at = $4
                      WHERE login = $1 AND password_hash = $2 AND enrolling_until = 0
                          AND disabled = 0 AND oidc_subject IS NULL",
                 )
                 .bind(login)
                 .bind(password_hash)
                 .bind(totp_secret)
-                .bind(at),
+                .bind(at)
+                .bind(by)
+                .bind(until),
                 audit
             )
         });
         Ok(accepted)
     }
 
+    /// Forgets a second factor begun and not proven (too many wrong codes of it), audited.
+    pub async fn forget_second_factor(&self, login: &str, audit: &[AuditEvent]) -> Result<()> {
+        in_tx!(self, |tx, _b| {
+            sqlx::query(
+                "UPDATE accounts SET pending_totp_secret = NULL, pending_by = NULL, pending_until = 0
+                 WHERE login = $1 AND enrolling_until = 0",
+            )
+            .bind(login)
+            .execute(&mut *tx)
+            .await?;
+            push_audit!(self, tx, audit);
+        });
+        Ok(())
+    }
+
     /// A signed-in person's change of their own credentials, proven with the password whose
-    /// hash `password_hash` was read: a new password, or the second factor begun by
-    /// [`Store::second_factor_begun`] (proven by a code of it, of time step `totp_step`). Every
-    /// other browser session of the account ends; the credential `keep` (the one the change
-    /// came with) and the personal tokens stay. Refused (`Ok(false)`, nothing changed) when the
-    /// account was reset, disabled or sent to enrol again since, or the second factor begun is
-    /// not that one any more (begun again). `audit` makes the change's events from the number
-    /// of sessions ended, which is returned too.
+    /// hash `password_hash` was read: a new password (which forgets a second factor begun), or
+    /// the second factor begun by [`Store::second_factor_begun`], proven by a code of it (of
+    /// time step `totp_step`) with the credential `keep` that began it, in time. Every other
+    /// browser session of the account ends, and with `tokens` every other personal token; the
+    /// credential `keep` (the one the change came with) stays. Refused (`Ok(None)`, nothing
+    /// changed) when the account was reset, disabled or sent to enrol again since, or the
+    /// second factor begun is not that one any more (begun again, forgotten, run out, begun
+    /// elsewhere). `audit` makes the change's events from what ended, which is returned too.
     #[allow(clippy::too_many_arguments)]
     pub async fn own_credentials_changed(
         &self,
@@ -503,15 +562,18 @@ impl Store {
         password_hash: &str,
         change: OwnChange<'_>,
         keep: &[u8],
+        tokens: bool,
         at: i64,
-        audit: impl FnOnce(u64) -> Vec<AuditEvent>,
-    ) -> Result<Option<u64>> {
+        audit: impl FnOnce(Ended) -> Vec<AuditEvent>,
+    ) -> Result<Option<Ended>> {
         const PROVEN: &str = "login = $1 AND password_hash = $2 AND enrolling_until = 0
                  AND disabled = 0 AND oidc_subject IS NULL";
         let ended = in_tx!(self, |tx, _b| {
             let changed = match change {
                 OwnChange::Password(new_hash) => sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "UPDATE accounts SET password_hash = $3, updated_at = $4 WHERE {PROVEN}"
+                    "UPDATE accounts SET password_hash = $3, updated_at = $4,
+                         pending_totp_secret = NULL, pending_by = NULL, pending_until = 0
+                     WHERE {PROVEN}"
                 )))
                 .bind(login)
                 .bind(password_hash)
@@ -522,14 +584,17 @@ impl Store {
                     totp_step,
                 } => sqlx::query(sqlx::AssertSqlSafe(format!(
                     "UPDATE accounts SET totp_secret = pending_totp_secret, totp_last_step = $5,
-                         pending_totp_secret = NULL, updated_at = $4
-                     WHERE {PROVEN} AND pending_totp_secret = $3"
+                         pending_totp_secret = NULL, pending_by = NULL, pending_until = 0,
+                         failed_attempts = 0, locked_until = 0, updated_at = $4
+                     WHERE {PROVEN} AND pending_totp_secret = $3 AND pending_by = $6
+                         AND pending_until > $4"
                 )))
                 .bind(login)
                 .bind(password_hash)
                 .bind(totp_secret)
                 .bind(at)
-                .bind(totp_step),
+                .bind(totp_step)
+                .bind(keep),
             }
             .execute(&mut *tx)
             .await?
@@ -538,17 +603,26 @@ impl Store {
             if !changed {
                 return Ok(None);
             }
-            let ended = sqlx::query(
-                "UPDATE credentials SET revoked_at = $2
-                 WHERE login = $1 AND kind = $4 AND hash <> $3 AND revoked_at IS NULL",
-            )
-            .bind(login)
-            .bind(at)
-            .bind(keep)
-            .bind(CredentialKind::Session.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            let mut ended = Ended::default();
+            for (kind, count) in [
+                (CredentialKind::Session, &mut ended.sessions),
+                (CredentialKind::Token, &mut ended.tokens),
+            ] {
+                if kind == CredentialKind::Token && !tokens {
+                    continue;
+                }
+                *count = sqlx::query(
+                    "UPDATE credentials SET revoked_at = $2
+                     WHERE login = $1 AND kind = $4 AND hash <> $3 AND revoked_at IS NULL",
+                )
+                .bind(login)
+                .bind(at)
+                .bind(keep)
+                .bind(kind.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            }
             let events = audit(ended);
             push_audit!(self, tx, &events);
             Some(ended)

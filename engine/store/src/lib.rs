@@ -33,7 +33,7 @@ pub mod witness;
 
 use std::time::Duration;
 
-pub use accounts::{AccountRow, CredentialKind, CredentialRow, Language, OwnChange};
+pub use accounts::{AccountRow, CredentialKind, CredentialRow, Ended, Language, OwnChange};
 pub use audit::{
     AuditEvent, AuditFilter, AuditRow, AuditTrust, RESERVED_OBJECTS, TrustedWitness, Verification,
     append_note, leaf_hash, row_hash, verify_export,
@@ -52,7 +52,7 @@ use sqlx::sqlite::{
 };
 
 /// The schema version this build knows; migrations `0001`…`SCHEMA_VERSION` per backend.
-pub const SCHEMA_VERSION: i64 = 13;
+pub const SCHEMA_VERSION: i64 = 14;
 
 /// Which database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

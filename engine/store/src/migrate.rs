@@ -17,6 +17,7 @@ const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0011_oidc_sign_ins.sql"),
     include_str!("../migrations/sqlite/0012_attempts.sql"),
     include_str!("../migrations/sqlite/0013_enrolment.sql"),
+    include_str!("../migrations/sqlite/0014_second_factor.sql"),
 ];
 const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0001_initial.sql"),
@@ -32,6 +33,7 @@ const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0011_oidc_sign_ins.sql"),
     include_str!("../migrations/postgres/0012_attempts.sql"),
     include_str!("../migrations/postgres/0013_enrolment.sql"),
+    include_str!("../migrations/postgres/0014_second_factor.sql"),
 ];
 
 // Each backend has a migration for every version this build knows, and no more.

@@ -77,6 +77,8 @@ async fn check(url: &str, second: Store) {
                 locked_until: 0,
                 enrolling_until: 0,
                 pending_totp_secret: None,
+                pending_by: None,
+                pending_until: 0,
                 created_at: now,
                 updated_at: now,
             },

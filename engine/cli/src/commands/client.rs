@@ -593,18 +593,16 @@ pub async fn change_password(a: &PasswordArgs, ctx: &mut Context<'_>) -> anyhow:
             new
         }
     };
-    let body = Body::Json(json!({"password": current, "code": code, "new_password": new}));
+    let body = Body::Json(
+        json!({"password": current, "code": code, "new_password": new, "revoke_tokens": a.revoke_tokens}),
+    );
     match c
         .send(Method::POST, "/api/v1/account/password", &body)
         .await?
     {
         Reply::Ok(v, sealing) => {
             let changed: CredentialsChanged = serde_json::from_value(v)?;
-            writeln!(
-                ctx.out,
-                "password changed; {} browser session(s) ended, your personal tokens stay",
-                changed.sessions_ended
-            )?;
+            writeln!(ctx.out, "password changed; {}", ended(&changed))?;
             unsealed(ctx, sealing)
         }
         Reply::Problem(p) => refused(ctx, &p, None),
@@ -646,22 +644,37 @@ pub async fn second_factor(a: &SecondFactorArgs, ctx: &mut Context<'_>) -> anyho
             ask("the code the app shows now for the new key: ")?
         }
     };
-    let body = Body::Json(json!({"code": confirm}));
+    let body = Body::Json(json!({"code": confirm, "revoke_tokens": a.revoke_tokens}));
     match c
         .send(Method::POST, "/api/v1/account/second-factor/confirm", &body)
         .await?
     {
         Reply::Ok(v, sealing) => {
             let changed: CredentialsChanged = serde_json::from_value(v)?;
-            writeln!(
-                ctx.out,
-                "second factor replaced; {} browser session(s) ended, your personal tokens stay",
-                changed.sessions_ended
-            )?;
+            writeln!(ctx.out, "second factor replaced; {}", ended(&changed))?;
             unsealed(ctx, sealing)
         }
-        Reply::Problem(p) => refused(ctx, &p, None),
+        Reply::Problem(p) => {
+            let code = refused(ctx, &p, None)?;
+            if p.detail.starts_with("not a code") {
+                writeln!(
+                    ctx.err,
+                    "studyflow: try the app's next code: studyflow second-factor --confirm <code>"
+                )?;
+            }
+            Ok(code)
+        }
     }
+}
+
+/// What a change of a person's own credentials ended, in words.
+fn ended(c: &CredentialsChanged) -> String {
+    let tokens = if c.tokens_revoked > 0 {
+        format!("{} other personal token(s) revoked", c.tokens_revoked)
+    } else {
+        "your personal tokens stay".to_owned()
+    };
+    format!("{} browser session(s) ended, {tokens}", c.sessions_ended)
 }
 
 /// `studyflow tokens`: the person's personal tokens, newest first, or one revoked.

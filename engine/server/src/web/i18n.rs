@@ -89,12 +89,12 @@ pub fn problem_title(lang: Lang, status: StatusCode) -> &'static str {
 pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     (
         "account.at_provider",
-        "Jūsu paroli un otro faktoru pārvalda Dienesta identitātes nodrošinātājs: mainiet tos tur.",
+        "Jūsu paroli un otro faktoru pārvalda dienesta identitātes nodrošinātājs: mainiet tos tur.",
         "Your password and second factor are kept by the Service's identity provider: change them there.",
     ),
     (
         "account.confirm_refused",
-        "Tas nav jaunās atslēgas kods, vai atslēga pa to laiku tika izsniegta vēlreiz. Otrais faktors nav mainīts: sāciet no jauna.",
+        "Kods neatbilst jaunajai atslēgai, vai arī pa to laiku ir izsniegta cita jauna atslēga. Otrais faktors netika mainīts; sāciet no jauna.",
         "That is not a code of the new key, or a key was given again meanwhile. Your second factor is unchanged: begin again.",
     ),
     ("account.current", "Pašreizējā parole", "Current password"),
@@ -110,8 +110,8 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "account.new_key_intro",
-        "Pievienojiet šo atslēgu savai autentifikācijas lietotnei un ievadiet tās rādīto kodu: tad tā aizstās iepriekšējo otro faktoru, un sesijas citās pārlūkprogrammās tiks beigtas.",
-        "Add this key to your authenticator app and enter the code it shows: then it replaces your second factor, and your sessions in other browsers end.",
+        "Pievienojiet šo atslēgu savai autentifikācijas lietotnei un ievadiet kodu, ko rāda lietotne (10 minūšu laikā). Tad jaunā atslēga aizstās iepriekšējo otro faktoru, un jūsu sesijas citās pārlūkprogrammās tiks izbeigtas.",
+        "Add this key to your authenticator app and enter the code it shows (within 10 minutes): then it replaces your second factor, and your sessions in other browsers end.",
     ),
     (
         "account.new_key_once",
@@ -120,8 +120,8 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "account.password_help",
-        "Jaunā parole stājas spēkā uzreiz. Sesijas citās pārlūkprogrammās tiek beigtas; šī sesija un jūsu komandrindu piekļuves marķieri paliek.",
-        "The new password takes effect at once. Your sessions in other browsers end; this session and your command lines' tokens stay.",
+        "Jaunā parole stājas spēkā uzreiz. Jūsu sesijas citās pārlūkprogrammās tiek izbeigtas, un šī tiek atjaunota; komandrindu piekļuves marķieri paliek derīgi, ja vien neizvēlaties tos atsaukt.",
+        "The new password takes effect at once. Your sessions in other browsers end and this one is renewed; your command lines' tokens stay unless you choose to revoke them.",
     ),
     (
         "account.password_submit",
@@ -140,7 +140,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "account.provider",
-        "Identitātes nodrošinātājs un subjekts",
+        "Identitātes nodrošinātājs un lietotāja identifikators",
         "Identity provider and subject",
     ),
     (
@@ -149,13 +149,18 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
         "Refused: wrong password or code, or too many failed attempts (then wait 15 minutes). Nothing was changed.",
     ),
     (
+        "account.revoke_tokens",
+        "Atsaukt arī manu komandrindu piekļuves marķierus (ja kāds no tiem varētu būt nonācis svešās rokās)",
+        "Revoke my command lines' tokens too (if any of them may be in someone else's hands)",
+    ),
+    (
         "account.same",
         "Jaunajai parolei jāatšķiras no pašreizējās; nekas netika mainīts.",
         "The new password must differ from the current one; nothing was changed.",
     ),
     (
         "account.second_factor_help",
-        "Piemēram, jaunam tālrunim. Jūs saņemsiet jaunu atslēgu; līdz tās koda ievadīšanai pierakstīšanās notiek ar pašreizējo.",
+        "Piemēram, ja pārejat uz jaunu tālruni. Jums tiks parādīta jauna atslēga; līdz tās koda ievadīšanai pierakstieties ar pašreizējo otro faktoru.",
         "For a new phone, say. You are shown a new key; until you enter a code of it, you sign in with the one you have.",
     ),
     (
@@ -174,7 +179,12 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
         "Komandrindas, kas rīkojas jūsu vārdā",
         "Command lines acting as you",
     ),
-    ("act.concluded_on", "Noslēgts (diena)", "Concluded on"),
+    (
+        "account.wrong_code",
+        "Kods neatbilst jaunajai atslēgai. Ievadiet kodu, ko lietotne rāda tagad šai atslēgai; pēc vairākiem nepareiziem kodiem atslēga tiek atmesta un konts uz laiku bloķēts.",
+        "That is not a code of the new key. Type the code the app shows now for it; after several wrong codes the key is dropped and the account locked for a while.",
+    ),
+    ("act.concluded_on", "Noslēgšanas datums", "Concluded on"),
     (
         "act.contract",
         "Līgums ar pētījuma izstrādātāju",
@@ -197,29 +207,29 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "act.signatories_help",
-        "Katru neizpaušanas apliecinājuma parakstītāju savā rindā, kā komandā (MK403 30.2. p.).",
+        "Ierakstiet katru apliecinājuma par informācijas neizpaušanu parakstītāju atsevišķā rindā tā, kā viņš norādīts pētījuma komandā (MK403 30.2. p.).",
         "Each signatory of a non-disclosure declaration on a line of its own, as named in the team (MK403 p.30.2).",
     ),
     ("act.start", "Sākt pētījumu", "Start the study"),
     (
         "act.start_help",
-        "Sāk apstiprinātā plāna izpildi: datu ieguvi, sasaisti un termiņus (MK403 21., 22. p.).",
+        "Sāk apstiprinātā plāna izpildi: informācijas ieguvi, apvienošanu un termiņu uzskaiti (MK403 21., 22. p.).",
         "Starts the approved plan: data acquisition, linkage and the deadlines (MK403 p.21, p.22).",
     ),
     ("act.terminate", "Pārtraukt pētījumu", "End the study"),
     (
         "act.terminate_help",
-        "Neizpildītais tiek atcelts, un visi identificējošie dati un pētījuma atslēgas tiek neatgriezeniski iznīcināti (MK403 26. p.).",
+        "Neizpildītās darbības tiek atceltas, visi identificējošie dati tiek neatgriezeniski dzēsti, un pētījuma atslēgas tiek iznīcinātas (MK403 26. p.).",
         "What was not done is cancelled, and all identifying data and the study's keys are destroyed for good (MK403 p.26).",
     ),
     (
         "act.terminate_understood",
-        "Saprotu, ka identificējošie dati tiks iznīcināti un to nevar atsaukt",
+        "Saprotu, ka identificējošie dati tiks neatgriezeniski dzēsti un to nevarēs atsaukt",
         "I understand that the identifying data is destroyed and this cannot be undone",
     ),
     (
         "act.terminate_understood_missing",
-        "Atzīmē, ka saproti, ka identificējošie dati tiks iznīcināti.",
+        "Atzīmējiet, ka saprotat: identificējošie dati tiks neatgriezeniski dzēsti.",
         "Tick that you understand that the identifying data is destroyed.",
     ),
     ("act.title", "Darbības", "Acts"),
@@ -268,19 +278,19 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "approve.amendment_help",
-        "Grozījumam vajag savu apstiprinājumu (MK403 3. p.); spēkā esošās versijas plāns:",
+        "Grozījums jāapstiprina atsevišķi (MK403 3. p.); spēkā esošās versijas plāns:",
         "An amendment needs its own approval (MK403 p.3); the plan in force:",
     ),
     ("approve.approve", "Apstiprināt plānu", "Approve plan"),
     ("approve.before", "Pirms", "Before"),
-    ("approve.change", "Izmaiņa", "Change"),
+    ("approve.change", "Izmaiņas", "Change"),
     ("approve.data_in", "Dati ienāk", "Data in"),
     ("approve.data_out", "Dati iziet", "Data out"),
     ("approve.decide", "Lēmums", "Decision"),
     ("approve.graph", "Plāns kā grafs:", "The plan as a graph:"),
     (
         "approve.graph_help",
-        "Katrs solis zem tiem, ko tas gaida; krāsa un vārds norāda datu klasi, ko solis nodod; raustīta līnija — tikai secība; biezs rāmis un «uzdevums» — cilvēka uzdevums. Tas pats kā tabulā zemāk.",
+        "Katrs solis zem tiem, ko tas gaida; krāsa un vārds norāda datu klasi, ko solis nodod; raustīta līnija — tikai secība; biezs rāmis un „uzdevums” — cilvēka uzdevums. Tā pati informācija ir tabulā zemāk.",
         "Each step below the steps it waits for; colour and word name the class of data it gives; a dashed line is order only; a thick frame and “task” mark a person's task. The same as the table below.",
     ),
     ("approve.legend", "Datu klase:", "Data class:"),
@@ -288,7 +298,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("approve.no_warnings", "Brīdinājumu nav.", "No warnings."),
     (
         "approve.not_yours",
-        "Šo versiju apstiprina pētījumā nosaukts apstiprinātājs, kas to nav iesniedzis (MK403 3. p.).",
+        "Šo versiju apstiprina pētījumā norādīts apstiprinātājs, kurš to nav iesniedzis (MK403 3. p.).",
         "This version is approved by an approver named in the study who did not submit it (MK403 p.3).",
     ),
     ("approve.old_line", "Vecā rinda", "Old line"),
@@ -310,23 +320,23 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "approve.reason_help",
-        "Bez datu subjektu personas datiem; personas kodi tiek aizklāti. Iemesls tiek ierakstīts pētījuma auditā.",
+        "Nenorādiet datu subjektu personas datus; personas kodi tiek aizklāti. Iemesls tiek ierakstīts pētījuma audita žurnālā.",
         "No personal data of data subjects; personal codes are masked. The reason is kept in the study's audit.",
     ),
     (
         "approve.reauth",
-        "Apstiprinājumam vēlreiz apliecini savu identitāti: parole un kods.",
+        "Lai apstiprinātu, vēlreiz aplieciniet savu identitāti ar paroli un kodu.",
         "To approve, prove who you are again: password and code.",
     ),
     (
         "approve.reauth_provider",
-        "Apstiprinājumam jābūt pierakstījušamies identitātes pakalpojumā pēdējo 5 minūšu laikā; ja tā nav, pieraksties no jauna.",
+        "Lai apstiprinātu, jums jābūt pierakstījušamies pie identitātes nodrošinātāja pēdējo 5 minūšu laikā; ja tā nav, pierakstieties no jauna.",
         "To approve you must have signed in at the identity provider within the last 5 minutes; if not, sign in again.",
     ),
     ("approve.refuse", "Neapstiprināt", "Refuse"),
     (
         "approve.refuse_title",
-        "Vai neapstiprināt ar iemeslu",
+        "Vai arī neapstiprināt, norādot iemeslu",
         "Or refuse, with a reason",
     ),
     ("approve.removed", "izņemts", "removed"),
@@ -357,12 +367,12 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("audit.at", "Kad", "When"),
     (
         "audit.broken",
-        "Audita žurnāls NAV vesels: pirmais neatbilstošais ieraksts",
+        "Audita žurnāls IR BOJĀTS: pirmais ieraksts, kas neiztur pārbaudi",
         "The audit log is NOT intact: the first entry that does not verify",
     ),
     (
         "audit.caption",
-        "Notikumi, vecākie vispirms",
+        "Notikumi, sākot ar vecākajiem",
         "Events, oldest first",
     ),
     (
@@ -384,12 +394,12 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("audit.from", "No", "From"),
     (
         "audit.help",
-        "Katra pētījuma darbība un datu nolasīšana, ar to, kas to izdarīja (MK403 25.3. un 25.5. p.). Redz tikai Dienesta personas, kas iesaistītas pētījumā.",
+        "Visas darbības ar pētījumu un katra tā datu nolasīšana, norādot, kas to veica (MK403 25.3. un 25.5. p.). To redz tikai pētījumā iesaistītie dienesta nodarbinātie.",
         "Every act on the study and every read of its data, with who did it (MK403 p.25.3, p.25.5). Only the Service's persons of the study see it.",
     ),
     (
         "audit.intact",
-        "Audita žurnāls ir vesels",
+        "Audita žurnāls ir nebojāts",
         "The audit log is intact",
     ),
     (
@@ -407,7 +417,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("audit.title", "Audits", "Audit"),
     (
         "audit.unsealed",
-        "Auditu pašlaik nevar noslēgt: darbības tiek ierakstītas un gaida, kad tās iekļaus parakstītajā žurnālā. Paziņo operatoram (viņš iemeslu redz ar `studyflow status`).",
+        "Auditu pašlaik nevar noslēgt: darbības tiek ierakstītas un gaida, kad tās iekļaus parakstītajā žurnālā. Paziņojiet operatoram (iemeslu var noskaidrot ar komandu `studyflow status`).",
         "The audit cannot be sealed at the moment: acts are recorded and wait to be included in the signed log. Tell the operator (who sees why with `studyflow status`).",
     ),
     (
@@ -424,7 +434,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "calendar.answer_after",
-        "(10. darba diena pirms publicēšanas, MK403 8. p.).",
+        "(10. darbdiena pirms publicēšanas, MK403 8. p.).",
         "(the 10th working day before publication, MK403 p.8).",
     ),
     (
@@ -434,12 +444,12 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "calendar.answer_middle",
-        ", Ieslodzījuma vietu pārvaldei rezultāti jāsaņem ne vēlāk kā",
+        ", Ieslodzījuma vietu pārvalde ar rezultātiem jāiepazīstina ne vēlāk kā",
         ", the Prison Administration must have the results by",
     ),
     (
         "calendar.bad_date",
-        "Publicēšanas dienu raksta GGGG-MM-DD, no 2000. līdz 2100. gadam.",
+        "Ievadiet publicēšanas datumu formātā GGGG-MM-DD (no 2000. līdz 2100. gadam).",
         "Write the publication day as YYYY-MM-DD, from 2000 to 2100.",
     ),
     (
@@ -448,13 +458,13 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
         "The days from publication backwards",
     ),
     ("calendar.count", "Skaitīt", "Count"),
-    ("calendar.counted", "Darba diena nr.", "Working day no."),
+    ("calendar.counted", "Darbdiena Nr.", "Working day no."),
     ("calendar.data", "Kalendāra dati:", "Calendar data:"),
     ("calendar.day", "Diena", "Day"),
     (
         "calendar.help",
-        "Ieslodzījuma vietu pārvaldi informē par rezultātiem ne vēlāk kā 10 darba dienas pirms publicēšanas (MK403 8. p.). Svētku dienas, pārceltās darba dienas un brīvdienas netiek skaitītas.",
-        "The Prison Administration is told of the results no later than 10 working days before publication (MK403 p.8). Holidays, transferred days off and weekends are not counted.",
+        "Ieslodzījuma vietu pārvaldi iepazīstina ar pētījuma rezultātiem ne vēlāk kā 10 darbdienas pirms to publicēšanas (MK403 8. p.). Netiek skaitītas brīvdienas, svētku dienas un darbdienas, kas pārceltas uz sestdienu; sestdiena, kurā jāstrādā, tiek skaitīta.",
+        "The Prison Administration is told of the results no later than 10 working days before publication (MK403 p.8). Weekends, holidays and weekdays whose work moved to a Saturday are not counted; a Saturday worked in their place is.",
     ),
     (
         "calendar.publish_on",
@@ -471,7 +481,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("continue.go", "Turpināt", "Continue"),
     (
         "continue.title",
-        "Tu esi pierakstījies",
+        "Pierakstīšanās ir izdevusies",
         "You are signed in",
     ),
     (
@@ -481,17 +491,17 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "device.approved",
-        "Atļauts. Komandrinda saņems tavu personīgo piekļuves marķieri; atgriezies tajā.",
+        "Atļauts. Komandrinda saņems jūsu personīgo piekļuves marķieri; atgriezieties komandrindā.",
         "Approved. The command line receives your personal token; go back to it.",
     ),
     (
         "device.check",
-        "Komandrinda lūdz pierakstīties tavā vārdā. Atļauj tikai tad, ja to palaidi tu un kods sakrīt ar tajā redzamo.",
+        "Komandrinda lūdz atļauju pierakstīties jūsu vārdā. Atļaujiet to tikai tad, ja komandu palaidāt jūs un kods sakrīt ar komandrindā redzamo.",
         "A command line asks to sign in as you. Approve it only if you started it and the code is the one it shows.",
     ),
     (
         "device.client",
-        "Adrese, no kuras lūgts",
+        "Adrese, no kuras nosūtīts pieprasījums",
         "Asked from the address",
     ),
     ("device.code", "Kods", "Code"),
@@ -515,7 +525,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("device.expires", "Derīgs līdz", "Valid until"),
     (
         "device.help",
-        "Ievadi kodu, ko rāda tava komandrinda, lai tā varētu rīkoties tavā vārdā ar personīgo piekļuves marķieri.",
+        "Ievadiet kodu, ko rāda jūsu komandrinda, lai tā varētu rīkoties jūsu vārdā ar personīgo piekļuves marķieri.",
         "Enter the code your command line shows, so that it can act as you with a personal token.",
     ),
     (
@@ -528,7 +538,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
         "Nosaukums, ko devusi komandrinda",
         "The name the command line gave",
     ),
-    ("device.requested", "Lūgts", "Asked at"),
+    ("device.requested", "Pieprasījuma laiks", "Asked at"),
     (
         "device.title",
         "Komandrindas pierakstīšanās",
@@ -536,17 +546,17 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "device.token_until",
-        "Piekļuves marķieris derēs aptuveni līdz",
+        "Piekļuves marķieris būs derīgs aptuveni līdz",
         "The token would be valid until about",
     ),
     (
         "device.unknown",
-        "Šim kodam nav gaidošas pierakstīšanās: tas ir ievadīts kļūdaini, par to jau ir lemts vai tas ir vecāks par 10 minūtēm.",
+        "Ar šo kodu nav gaidoša pierakstīšanās pieprasījuma: kods ievadīts kļūdaini, par to jau pieņemts lēmums vai tas ir vecāks par 10 minūtēm.",
         "No sign-in waits for this code: it is mistyped, decided already or older than 10 minutes.",
     ),
     (
         "device.warning",
-        "Piekļuves marķieris ļauj komandrindai darīt visu, ko drīksti tu, līdz tā derīguma beigām vai atsaukšanai.",
+        "Piekļuves marķieris ļauj komandrindai darīt visu, ko drīkstat darīt jūs, līdz tā derīguma termiņa beigām vai atsaukšanai.",
         "The token lets the command line do everything you may, until it expires or is revoked.",
     ),
     ("diff.actor", "Kas izpilda", "Who acts"),
@@ -573,12 +583,12 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "done.password",
-        "Parole nomainīta. Sesijas citās pārlūkprogrammās beigtas.",
-        "Password changed. Your sessions in other browsers have ended.",
+        "Parole nomainīta. Jūsu sesijas citās pārlūkprogrammās ir izbeigtas (un komandrindu piekļuves marķieri, ja to izvēlējāties); šī sesija ir atjaunota.",
+        "Password changed. Your sessions in other browsers have ended (and your command lines' tokens, if you chose so); this one was renewed.",
     ),
     (
         "done.refused",
-        "Versija nav apstiprināta; iemesls ir pētījuma auditā.",
+        "Versija nav apstiprināta; iemesls ir pētījuma audita žurnālā.",
         "The version is refused; the reason is in the study's audit.",
     ),
     (
@@ -588,8 +598,8 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "done.second_factor",
-        "Otrais faktors nomainīts. Sesijas citās pārlūkprogrammās beigtas.",
-        "Second factor replaced. Your sessions in other browsers have ended.",
+        "Otrais faktors nomainīts. Jūsu sesijas citās pārlūkprogrammās ir izbeigtas (un komandrindu piekļuves marķieri, ja to izvēlējāties); šī sesija ir atjaunota.",
+        "Second factor replaced. Your sessions in other browsers have ended (and your command lines' tokens, if you chose so); this one was renewed.",
     ),
     ("done.started", "Pētījums sākts.", "The study is started."),
     (
@@ -599,12 +609,12 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "done.supplied",
-        "Fails pieņemts: tas tiks importēts, kad uzdevumu atzīmēsi kā izpildītu.",
+        "Fails pieņemts: tas tiks importēts, kad atzīmēsiet uzdevumu kā izpildītu.",
         "The file is accepted: it is imported when you mark the task done.",
     ),
     (
         "done.terminated",
-        "Pētījums pārtraukts; identificējošos datus iznīcinās studyflow fona process (worker), kad tas nākamreiz darbosies (MK403 26. p.).",
+        "Pētījums pārtraukts; identificējošos datus neatgriezeniski dzēsīs studyflow fona process, kad tas nākamreiz darbosies (MK403 26. p.).",
         "The study is ended; the next worker destroys its identifying data (MK403 p.26).",
     ),
     (
@@ -615,12 +625,12 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("enrol.code", "Reģistrācijas kods", "Enrolment code"),
     (
         "enrol.code_help",
-        "Vienreizējais kods, ko jums devis sistēmas operators (sešas četru zīmju grupas).",
+        "Vienreizējais kods, ko jums izsniedzis sistēmas operators (sešas četru rakstzīmju grupas).",
         "The one-time code the operator gave you (six groups of four characters).",
     ),
     (
         "enrol.confirm_refused",
-        "Lietotnes kods nederēja vai reģistrācija tika sākta vēlreiz; sāciet no jauna: tiks parādīta jauna atslēga.",
+        "Lietotnes kods neatbilda atslēgai, vai arī reģistrācija pa to laiku tika sākta vēlreiz. Sāciet no jauna — tiks parādīta jauna atslēga.",
         "The app's code did not match, or the enrolment was begun again; begin again: a new key will be shown.",
     ),
     (
@@ -630,23 +640,23 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "enrol.intro",
-        "Izvēlieties savu paroli un saņemiet otro faktoru: operators tos nezina.",
+        "Izvēlieties paroli un iestatiet otro faktoru; operatoram tie nebūs zināmi.",
         "Choose your own password and get your second factor: the operator knows neither.",
     ),
     ("enrol.password", "Jaunā parole", "New password"),
     (
         "enrol.password_help",
-        "Vismaz 12 zīmes; garāka frāze ir labāka.",
+        "Vismaz 12 rakstzīmes; garāka frāze ir labāka.",
         "At least 12 characters; a longer phrase is better.",
     ),
     (
         "enrol.refused",
-        "Reģistrācija atteikta: nepareizs lietotājvārds vai kods, kods izlietots vai beidzies, vai pārāk daudz neveiksmīgu mēģinājumu (tad jāgaida 15 minūtes). Operators var izsniegt jaunu kodu.",
+        "Reģistrācija atteikta: nepareizs lietotājvārds vai kods, kods jau izmantots vai tā derīguma termiņš beidzies, vai pārāk daudz neveiksmīgu mēģinājumu (tad jāgaida 15 minūtes). Operators var izsniegt jaunu kodu.",
         "Enrolment refused: wrong login or code, a code spent or run out, or too many failed attempts (then wait 15 minutes). The operator can give you a new code.",
     ),
     (
         "enrol.short",
-        "Parolē jābūt vismaz 12 zīmēm; nekas netika mainīts.",
+        "Parolē jābūt vismaz 12 rakstzīmēm; nekas netika mainīts.",
         "A password has at least 12 characters; nothing was changed.",
     ),
     ("enrol.submit", "Reģistrēties", "Enrol"),
@@ -657,7 +667,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "enrolled.confirm",
-        "Apstiprināt un beigt reģistrāciju",
+        "Apstiprināt un pabeigt reģistrāciju",
         "Confirm and finish enrolling",
     ),
     (
@@ -667,7 +677,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "enrolled.intro",
-        "Pievienojiet šo atslēgu savai autentifikācijas lietotnei (ievadot to vai atverot saiti tālrunī) un ievadiet tās rādīto kodu: tad parole un otrais faktors stāsies spēkā.",
+        "Pievienojiet šo atslēgu savai autentifikācijas lietotnei (ievadot to vai tālrunī atverot saiti) un ievadiet kodu, ko rāda lietotne. Tad parole un otrais faktors stāsies spēkā.",
         "Add this key to your authenticator app (typed in, or by opening the link on your phone) and enter the code it shows: then your password and second factor take effect.",
     ),
     ("enrolled.key", "Atslēga", "Key"),
@@ -682,16 +692,16 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("error.401", "Nepieciešama pierakstīšanās", "Sign-in needed"),
     ("error.403", "Nav atļauts", "Not allowed"),
     ("error.404", "Nav atrasts", "Not found"),
-    ("error.405", "Šādi nevar", "Not this way"),
+    ("error.405", "Metode nav atļauta", "Not this way"),
     (
         "error.408",
         "Fails nepienāca laikā",
         "The file did not arrive in time",
     ),
-    ("error.409", "Nevar izdarīt", "Cannot be done"),
-    ("error.410", "Vairs nav", "Gone"),
-    ("error.413", "Par lielu", "Too large"),
-    ("error.422", "Neder", "Not valid"),
+    ("error.409", "Darbību nevar izpildīt", "Cannot be done"),
+    ("error.410", "Vairs nav pieejams", "Gone"),
+    ("error.413", "Pārāk liels", "Too large"),
+    ("error.422", "Nederīgi dati", "Not valid"),
     ("error.429", "Pārāk daudz mēģinājumu", "Too many attempts"),
     ("error.500", "Kļūda serverī", "Server error"),
     (
@@ -715,7 +725,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("nav.calendar", "Termiņi", "Deadlines"),
     ("nav.label", "Galvenā izvēlne", "Main menu"),
     ("nav.sign_out", "Izrakstīties", "Sign out"),
-    ("nav.signed_in_as", "Pierakstījies:", "Signed in:"),
+    ("nav.signed_in_as", "Konts:", "Signed in:"),
     ("nav.skip", "Pāriet uz saturu", "Skip to content"),
     ("nav.studies", "Pētījumi", "Studies"),
     ("nav.submit", "Iesniegt", "Submit"),
@@ -724,7 +734,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("nav.validate", "Pārbaudīt specifikāciju", "Validate a spec"),
     (
         "reauth.help",
-        "Šai darbībai vajag svaigu identitātes apliecinājumu (pēdējo 5 minūšu laikā, MK403 25.3. p.).",
+        "Šai darbībai identitāte jāapliecina atkārtoti (pēdējo 5 minūšu laikā, MK403 25.3. p.).",
         "This needs a fresh proof of who you are (within the last 5 minutes, MK403 p.25.3).",
     ),
     (
@@ -734,7 +744,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "reauth.title",
-        "Apliecini savu identitāti vēlreiz",
+        "Vēlreiz aplieciniet savu identitāti",
         "Prove who you are again",
     ),
     ("severity.error", "kļūda", "error"),
@@ -748,7 +758,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "sign_in.enrol",
-        "Pirmo reizi? Reģistrējieties ar operatora doto kodu",
+        "Pirmo reizi? Reģistrējieties ar operatora izsniegto kodu",
         "First time? Enrol with the code the operator gave you",
     ),
     (
@@ -765,7 +775,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("sign_in.password", "Parole", "Password"),
     (
         "sign_in.provider",
-        "Pierakstīties ar Dienesta identitātes pakalpojumu",
+        "Pierakstīties, izmantojot dienesta identitātes nodrošinātāju",
         "Sign in at the Service's identity provider",
     ),
     (
@@ -777,17 +787,17 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("sign_in.title", "Pierakstīšanās", "Sign in"),
     (
         "signed_out.provider",
-        "Izrakstīties arī identitātes pakalpojumā",
+        "Izrakstīties arī pie identitātes nodrošinātāja",
         "Sign out at the identity provider too",
     ),
     (
         "signed_out.text",
-        "Tava sesija šeit ir beigusies.",
+        "Jūsu sesija šajā vietnē ir beigusies.",
         "Your session here has ended.",
     ),
     (
         "signed_out.title",
-        "Tu esi izrakstījies",
+        "Izrakstīšanās ir pabeigta",
         "You are signed out",
     ),
     ("state.approved", "apstiprināts", "approved"),
@@ -799,7 +809,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("studies.any_state", "jebkurš", "any"),
     (
         "studies.caption",
-        "Pētījumi, kuros esi iesaistīts",
+        "Pētījumi, kuros jūs piedalāties",
         "The studies you take part in",
     ),
     ("studies.filter", "Atlasīt", "Filter"),
@@ -813,7 +823,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("studies.next_deadline", "Nākamais termiņš", "Next deadline"),
     (
         "studies.none",
-        "Nav pētījumu, kuros esi iesaistīts.",
+        "Jūs nepiedalāties nevienā pētījumā.",
         "There are no studies you take part in.",
     ),
     ("studies.overdue", "Nokavēti", "Overdue"),
@@ -835,7 +845,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "study.declarations",
-        "Neizpaušanas apliecinājumi",
+        "Apliecinājumi par informācijas neizpaušanu",
         "Non-disclosure declarations",
     ),
     ("study.due", "Termiņš", "Due"),
@@ -869,7 +879,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("study.page", "Lapa", "Page"),
     ("study.pages", "Lapas", "Pages"),
     ("study.past", "pagājis", "past"),
-    ("study.per_subject", "katram subjektam", "per subject"),
+    ("study.per_subject", "katram datu subjektam", "per subject"),
     ("study.plan_hash", "Plāna jaucējkods", "Plan hash"),
     ("study.previous", "Iepriekšējā", "Previous"),
     ("study.recorded_by", "Ierakstīja", "Recorded by"),
@@ -892,7 +902,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("study.timeline", "Laika grafiks", "Timeline"),
     (
         "study.timeline_help",
-        "Plāna termiņi pēc kārtas: posmi, atkārtotie pieprasījumi, paziņojums Ieslodzījuma vietu pārvaldei (MK403 8. p.), publicēšana. Šodien:",
+        "Plāna termiņi pēc kārtas: posmi, atkārtotie pieprasījumi, Ieslodzījuma vietu pārvaldes iepazīstināšana ar rezultātiem (MK403 8. p.), publicēšana. Šodien:",
         "The plan's deadlines in order: phases, follow-up waves, the notice to the Prison Administration (MK403 p.8), publication. Today:",
     ),
     ("study.title", "Pētījums", "Study"),
@@ -901,25 +911,25 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("study.yes", "jā", "yes"),
     (
         "submit.help",
-        "Ielīmē pētījuma specifikāciju (YAML). To pārbauda pilnībā; derīgu to iesniedz apstiprināšanai.",
+        "Ielīmējiet pētījuma specifikāciju (YAML). Tā tiks pārbaudīta pilnībā un, ja būs derīga, iesniegta apstiprināšanai.",
         "Paste the study's spec (YAML). It is checked whole; a valid one is submitted for approval.",
     ),
     (
         "submit.refused",
-        "Nav iesniegts: specifikācija neder",
+        "Nav iesniegts: specifikācija nav derīga",
         "Not submitted: the spec is not valid",
     ),
     ("submit.submit", "Iesniegt", "Submit"),
     ("submit.title", "Iesniegt pētījumu", "Submit a study"),
     (
         "task.awaiting_file",
-        "Uzdevums ir izpildīts; tas gaida tikai failu, ko nosūtīt šeit. Kad tas pieņemts, dzinējs to importē uzreiz.",
+        "Uzdevums ir izpildīts; tas gaida tikai failu, kas jānosūta šeit. Kad tas pieņemts, sistēma to importē uzreiz.",
         "The task is done; it waits only for the file to send here. Once it is accepted, the engine imports it at once.",
     ),
     ("task.column", "Kolonna", "Column"),
     (
         "task.columns",
-        "Kolonnas, ko galvene drīkst nosaukt:",
+        "Kolonnas, kuras drīkst norādīt galvenē:",
         "The columns its header may name:",
     ),
     ("task.complete", "Pabeigt uzdevumu", "Finish the task"),
@@ -931,7 +941,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("task.duplicates", "dublikāti", "duplicates"),
     (
         "task.fields",
-        "Lauki, ko rindas (objekti) drīkst nosaukt:",
+        "Lauki, kurus drīkst norādīt rindās (objektos):",
         "The fields its rows (objects) may name:",
     ),
     (
@@ -941,7 +951,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "task.file_help",
-        "To pārbauda pilnībā pirms pieņemšanas; ja kaut viena rinda neder, netiek saglabāts nekas.",
+        "Fails pirms pieņemšanas tiek pārbaudīts pilnībā; ja kaut viena rinda nav derīga, netiek saglabāts nekas.",
         "It is checked whole before it is taken; if any row is wrong, nothing of it is kept.",
     ),
     (
@@ -959,20 +969,20 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("task.no_findings", "Nav atradumu.", "No findings."),
     (
         "task.out_of_domain",
-        "Ārpus pieļaujamā",
+        "Ārpus pieļaujamo vērtību robežām",
         "Outside their domain",
     ),
     ("task.prepared", "Sagatavotie faili", "Prepared files"),
     (
         "task.prepared_help",
-        "Ko dzinējs sagatavoja šim uzdevumam; lejupielāde tiek reģistrēta auditā.",
+        "Ko sistēma sagatavoja šim uzdevumam; katra lejupielāde tiek reģistrēta audita žurnālā.",
         "What the engine prepared for this task; each download is recorded in the audit.",
     ),
     ("task.problem", "Problēma", "Problem"),
     ("task.quality", "Kvalitātes pārskats", "The quality report"),
     (
         "task.quality_help",
-        "Pētījuma datu kopas kvalitāte (MK403 18. un 22.2. p.): skaiti, nevis vērtības. Izlabo kļūdaino tā avotā, tad pabeidz uzdevumu ar piezīmi par to, ko pārbaudīji.",
+        "Pētījuma datu kopas kvalitāte (MK403 18. un 22.2. p.): skaiti, nevis vērtības. Izlabojiet kļūdas to avotā, tad pabeidziet uzdevumu, piezīmē norādot, ko pārbaudījāt.",
         "The study dataset's quality (MK403 p.18, p.22.2): counts, never values. Correct what is wrong at its source, then finish the task with a note of what you checked.",
     ),
     (
@@ -1000,22 +1010,22 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "task.supply_help",
-        "Augšupielādē failu šeit; serveris to pārbauda tāpat kā imports.",
+        "Augšupielādējiet failu šeit; serveris to pārbauda tāpat, kā to pārbaudīs importēšana.",
         "Upload the file here; the server checks it as the import will.",
     ),
     ("tasks.awaiting_file", "gaida failu", "waiting for its file"),
-    ("tasks.caption", "Tavi atvērtie uzdevumi", "Your open tasks"),
+    ("tasks.caption", "Jūsu atvērtie uzdevumi", "Your open tasks"),
     ("tasks.complete", "Atzīmēt kā izpildītu", "Mark as done"),
     ("tasks.for", "veic", "for"),
     (
         "tasks.none",
-        "Tev nav atvērtu uzdevumu.",
+        "Jums nav atvērtu uzdevumu.",
         "You have no open tasks.",
     ),
     ("tasks.note", "Piezīme (neobligāta)", "Note (optional)"),
     (
         "tasks.note_help",
-        "Bez datu subjektu personas datiem; piezīme tiek šifrēta ar pētījuma atslēgām.",
+        "Nenorādiet datu subjektu personas datus; piezīme tiek šifrēta ar pētījuma atslēgām.",
         "No personal data of data subjects; the note is sealed under the study's keys.",
     ),
     ("tasks.task", "Uzdevums", "Task"),
@@ -1023,7 +1033,7 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("tokens.active", "derīgs", "valid"),
     (
         "tokens.caption",
-        "Tavi personīgie piekļuves marķieri",
+        "Jūsu personīgie piekļuves marķieri",
         "Your personal tokens",
     ),
     (
@@ -1035,13 +1045,13 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("tokens.expired", "beidzies", "expired"),
     (
         "tokens.help",
-        "Katra komandrinda, kas rīkojas tavā vārdā, lieto savu personīgo piekļuves marķieri. Atsauc to, kuru vairs nelieto vai kura dators ir pazudis.",
+        "Katra komandrinda, kas rīkojas jūsu vārdā, izmanto savu personīgo piekļuves marķieri. Atsauciet marķieri, ko vairs neizmantojat vai kura dators ir nozaudēts.",
         "Each command line that acts as you uses a personal token of its own. Revoke one you no longer use, or whose computer is lost.",
     ),
     ("tokens.last_used", "Pēdējoreiz lietots", "Last used"),
     (
         "tokens.none",
-        "Tev nav personīgo piekļuves marķieru.",
+        "Jums nav personīgo piekļuves marķieru.",
         "You have no personal tokens.",
     ),
     ("tokens.revoke", "Atsaukt", "Revoke"),

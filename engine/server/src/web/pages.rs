@@ -1760,6 +1760,9 @@ struct PasswordForm {
     code: String,
     new_password: String,
     again: String,
+    /// The box "revoke my command lines' tokens too", ticked.
+    #[serde(default)]
+    revoke_tokens: Option<String>,
 }
 
 /// A person's own new password, proven with the one they have and a code; their other browser
@@ -1791,12 +1794,13 @@ async fn change_password(
             &f.password,
             &f.code,
             &f.new_password,
+            f.revoke_tokens.is_some(),
             &client.0.to_string(),
             app.engine.now(),
         )
         .await
     {
-        Ok(_) => Ok(see_other("/account?done=password")),
+        Ok(_) => renewed(&app, v, "/account?done=password").await,
         Err(studyflow_identity::IdentityError::Refused) => Ok(account_refused(
             v,
             StatusCode::UNAUTHORIZED,
@@ -1815,8 +1819,10 @@ struct SecondFactorForm {
 
 /// The start of replacing a person's second factor: proven with their password and a code of
 /// the one they have, they are shown a new key with a form for a code of it, which ends the
-/// replacement ([`confirm_second_factor`]). Until then the one they have signs in; sent again
-/// (a reload), it shows another key, the one before forgotten.
+/// replacement ([`confirm_second_factor`]) from this session within 10 minutes. Until then the
+/// one they have signs in. Sent again (a reload), its code has been used and it is refused as
+/// a wrong proof; begun again with the app's next code, another key is shown and the one
+/// before forgotten.
 async fn begin_second_factor(
     State(app): State<Arc<App>>,
     client: Client,
@@ -1856,6 +1862,9 @@ async fn begin_second_factor(
 struct SecondFactorConfirmForm {
     csrf: String,
     app_code: String,
+    /// The box "revoke my command lines' tokens too", ticked.
+    #[serde(default)]
+    revoke_tokens: Option<String>,
 }
 
 /// The end of replacing a person's second factor: a code of the key just shown proves they
@@ -1873,12 +1882,22 @@ async fn confirm_second_factor(
         .confirm_second_factor(
             &v.held,
             &a.form.app_code,
+            a.form.revoke_tokens.is_some(),
             &client.0.to_string(),
             app.engine.now(),
         )
         .await
     {
-        Ok(_) => Ok(see_other("/account?done=second_factor")),
+        Ok(_) => renewed(&app, v, "/account?done=second_factor").await,
+        // A wrong code: the form again, to type the app's next one (the key was shown once).
+        Err(studyflow_identity::IdentityError::Invalid(m)) if m.starts_with("not a code") => {
+            Ok(render_status(
+                &v.frame("account"),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "second_factor.html",
+                context! { problem => i18n::text(v.chosen.lang, "account.wrong_code") },
+            ))
+        }
         Err(
             studyflow_identity::IdentityError::Invalid(_)
             | studyflow_identity::IdentityError::Refused,
@@ -1889,6 +1908,24 @@ async fn confirm_second_factor(
         )),
         Err(e) => Err(e.into()),
     }
+}
+
+/// After a change of the person's credentials: a new session in place of the one the browser
+/// holds (a copy of its cookie is worth nothing now), then on to `to`.
+async fn renewed(app: &App, v: &Viewer, to: &str) -> Result<Response> {
+    let now = app.engine.now();
+    let (session, _, until) = app
+        .accounts
+        .renew_session(&v.held, "browser (pages)", now)
+        .await?;
+    let cookie = HeaderValue::from_str(&crate::auth::set_cookie(
+        Some(session.expose()),
+        (until - now) / 1_000_000,
+    ))
+    .map_err(|_| Problem::internal())?;
+    let mut r = see_other(to);
+    r.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(r)
 }
 
 /// An instant as the clock in Riga shows it (`2026-12-01 08:15`).

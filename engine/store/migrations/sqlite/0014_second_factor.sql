@@ -1,0 +1,7 @@
+-- A signed-in person replacing their own second factor (issue #12): the new one waits in
+-- `pending_totp_secret` for a code of it, but only from the session or token that began the
+-- replacement (`pending_by`, its credential's hash) and only until `pending_until` (µs; 0 for
+-- an enrolment's, which `enrolling_until` bounds). A new password, a disabling, a reset or
+-- too many wrong codes forget it.
+ALTER TABLE accounts ADD COLUMN pending_by BLOB;
+ALTER TABLE accounts ADD COLUMN pending_until BIGINT NOT NULL DEFAULT 0;
