@@ -79,6 +79,10 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../web/templates/second_factor.html"),
     ),
     (
+        "new_key.html",
+        include_str!("../../web/templates/new_key.html"),
+    ),
+    (
         "device.html",
         include_str!("../../web/templates/device.html"),
     ),
