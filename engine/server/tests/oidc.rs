@@ -492,13 +492,64 @@ async fn a_session_lasts_while_the_provider_vouches_and_signing_out_ends_it_ther
         return;
     };
     let mut sessions = Vec::new();
+    let mut csrf = Vec::new();
     for login in ["inese.kalnina", "gatis.krumins"] {
         let (callback, cookie) = to_callback(&s, login).await;
         let (status, body, session) = come_back(&callback, &cookie).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         sessions.push(session.unwrap());
+        csrf.push(body["csrf"].as_str().unwrap().to_owned());
     }
     let [session, gatis] = <[String; 2]>::try_from(sessions).unwrap();
+
+    // A person of the provider has no password or second factor here: the account page says
+    // to change them there, and the API refuses to.
+    let http = reqwest::Client::new();
+    let page = http
+        .get(format!("{}/account", s.base))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("id=\"at-provider\"") && !page.contains("id=\"password-form\""),
+        "{page}"
+    );
+    for (path, body) in [
+        (
+            "/api/v1/account/password",
+            serde_json::json!({"password": "x", "code": "000000", "new_password": "a long enough passphrase"}),
+        ),
+        (
+            "/api/v1/account/second-factor",
+            serde_json::json!({"password": "x", "code": "000000"}),
+        ),
+        (
+            "/api/v1/account/second-factor/confirm",
+            serde_json::json!({"code": "000000"}),
+        ),
+    ] {
+        let r = http
+            .post(format!("{}{path}", s.base))
+            .header("cookie", &session)
+            .header("x-csrf-token", &csrf[0])
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{path}");
+        let b: Value = r.json().await.unwrap();
+        assert!(
+            b["detail"]
+                .as_str()
+                .unwrap()
+                .contains("changes their password and second factor there"),
+            "{path}: {b}"
+        );
+    }
 
     // Every 5 minutes the provider is asked again (the refresh token held for the session):
     // it still vouches for both, with a refreshed ID token that verifies.
