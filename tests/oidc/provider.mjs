@@ -365,6 +365,19 @@ server.listen(PORT, HOST, () => {
       }).catch((err) => html(res, 400, `<p id="error">${esc(err.message)}</p>`));
       return;
     }
+    // Test control: POST /test/client-secret with secret=… gives the client a new secret, as
+    // an administrator of the provider does when the old one is to expire: from then on only
+    // the new one authenticates the client (its refresh tokens stay good).
+    if (url.pathname === '/test/client-secret' && req.method === 'POST') {
+      readForm(req).then(async (form) => {
+        const secret = form.get('secret') ?? '';
+        if (!secret) return html(res, 400, '<p id="error">no secret</p>');
+        const client = await provider.Client.find(CLIENT_ID);
+        client.clientSecret = secret;
+        return html(res, 200, '<p id="changed">changed</p>');
+      }).catch((err) => html(res, 400, `<p id="error">${esc(err.message)}</p>`));
+      return;
+    }
     if (url.pathname === '/interaction' || url.pathname.startsWith('/interaction/')) {
       handleInteraction(provider, req, res, url).catch((err) => {
         console.error('interaction error:', err);

@@ -535,7 +535,8 @@ impl Oidc {
         let Some(refresh) = self.open(&claimed) else {
             self.store.forget_oidc_session(session).await?;
             return Ok(Standing::Ended(
-                "what is kept of the identity provider's word for the session does not verify; sign in again".into(),
+                "what is kept of the identity provider's word for the session does not verify"
+                    .into(),
             ));
         };
         // On a task of its own: a request that goes away while the provider is asked neither
@@ -555,7 +556,7 @@ impl Oidc {
         let ended = |why: &str| Ok(Err(Standing::Ended(why.into())));
         let Some(kept) = self.store.oidc_session(session).await? else {
             return ended(
-                "nothing is kept of the identity provider's word for the session (it was forgotten, or opened before this server kept it); sign in again",
+                "nothing is kept of the identity provider's word for the session (it was forgotten, or opened before this server kept it)",
             );
         };
         if kept.logged_out_at.is_some() {
@@ -569,7 +570,7 @@ impl Oidc {
             );
             self.store.forget_oidc_session(session).await?;
             return ended(
-                "what is kept of the identity provider's word for the session does not verify; sign in again",
+                "what is kept of the identity provider's word for the session does not verify",
             );
         }
         Ok(Ok(kept))

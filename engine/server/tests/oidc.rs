@@ -706,6 +706,103 @@ async fn a_sign_out_at_the_provider_ends_that_session_here_at_once() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The provider's administrator gives the client a new secret (the old one was to expire):
+/// the servers given the new one and the one before (`--oidc-previous-client-secret-file`) go
+/// on with the sessions sealed under the old secret, confirming them with the provider under
+/// the new one and sealing them again under it; once the old secret is dropped, a session so
+/// confirmed goes on, and one never confirmed since ends (its person signs in again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_secret_changes_over_without_ending_sessions() {
+    let Some(Registered {
+        p,
+        s: a,
+        store,
+        dir,
+        ..
+    }) = registered(
+        "change-over",
+        &[],
+        &[],
+        &[
+            ("inese.kalnina", "sub-inese"),
+            ("gatis.krumins", "sub-gatis"),
+        ],
+    )
+    .await
+    else {
+        return;
+    };
+    let mut sessions = Vec::new();
+    for login in ["inese.kalnina", "gatis.krumins"] {
+        let (callback, cookie) = to_callback(&a, login).await;
+        let (status, body, session) = come_back(&callback, &cookie).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        sessions.push(session.unwrap());
+    }
+    let [inese, gatis] = <[String; 2]>::try_from(sessions).unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{}/test/client-secret", p.issuer))
+        .form(&[("secret", "the-new-secret")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let with = |previous: Vec<String>| {
+        let (store, issuer, base) = (store.clone(), p.issuer.clone(), a.base.clone());
+        async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let oidc = Oidc::discover(
+                OidcConfig {
+                    issuer,
+                    client_id: "studyflow".into(),
+                    client_secret: "the-new-secret".into(),
+                    previous_client_secrets: previous,
+                    redirect_uri: format!("{base}/api/v1/oidc/callback"),
+                    scope: studyflow_identity::oidc::DEFAULT_SCOPE.into(),
+                    acr_values: Vec::new(),
+                    amr_values: Vec::new(),
+                },
+                store.clone(),
+            )
+            .await
+            .unwrap();
+            server(store, listener, oidc).await
+        }
+    };
+    // With the new secret and the one before: Inese's session, due, is confirmed under the new
+    // secret and sealed again under it.
+    let b = with(vec!["studyflow-test-secret".into()]).await;
+    b.clock.advance(jiff::SignedDuration::from_secs(301));
+    let (status, body) = get_session(&b, &inese).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The old secret dropped: Inese's session goes on (confirmed again under the new secret);
+    // Gatis's, sealed under the old one and never confirmed since, does not open and ends.
+    let c = with(Vec::new()).await;
+    c.clock.advance(jiff::SignedDuration::from_secs(602));
+    let (status, body) = get_session(&c, &inese).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = get_session(&c, &gatis).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("does not verify"),
+        "{body}"
+    );
+    // A server left with the old secret alone opens nothing sealed since: every server is
+    // given the new secret.
+    a.clock.advance(jiff::SignedDuration::from_secs(602));
+    let (status, body) = get_session(&a, &inese).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("does not verify"), "{body}");
+    assert_eq!(
+        detail.matches("sign in again").count(),
+        1,
+        "said once: {detail}"
+    );
+    drop(p);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Several servers behind one address, sharing one store, need no sticky sessions (issue #12):
 /// a sign-in begun at one is finished by the other when the provider's answer reaches it, and
 /// is spent at both; the session is confirmed with the provider by whichever server it is due
