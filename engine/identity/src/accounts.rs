@@ -647,7 +647,8 @@ impl Accounts {
             if accepted {
                 self.seal().await?;
                 return Ok((
-                    Identity::new(login, LOCAL_ISSUER, login, now, !account.external),
+                    Identity::new(login, LOCAL_ISSUER, login, now, !account.external)
+                        .proven_under(account.credentials_epoch),
                     account.password_hash,
                 ));
             }
@@ -760,7 +761,15 @@ impl Accounts {
         expires_at: i64,
     ) -> Result<CredentialRow> {
         let (row, opened) = credential(who, kind, secret, csrf_hash, label, now, expires_at);
-        self.store.put_credential(&row, &[opened]).await?;
+        // A sign-in's credential only while the password and second factor it was proven with
+        // stand: a reset or a change of them meanwhile leaves nothing issued.
+        if !self
+            .store
+            .put_credential(&row, who.epoch(), &[opened])
+            .await?
+        {
+            return Err(IdentityError::Refused);
+        }
         self.seal().await?;
         Ok(row)
     }
@@ -1186,6 +1195,7 @@ fn new_row(
         pending_totp_secret: None,
         pending_by: None,
         pending_until: 0,
+        credentials_epoch: 0,
         created_at: now,
         updated_at: now,
     }

@@ -34,7 +34,7 @@ pub fn secret_eq(a: &[u8], b: &[u8]) -> bool {
 pub const LOCAL_ISSUER: &str = "studyflow:local";
 
 /// A person who proved who they are.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Identity {
     login: String,
     issuer: String,
@@ -44,7 +44,32 @@ pub struct Identity {
     /// A person of the Service (not of an external researcher's team): only such a person acts
     /// in a role of the Service — approver, supervisor, service researcher.
     service: bool,
+    /// For a sign-in just proven with a local account's password and code: the account's
+    /// `credentials_epoch` it was proven under. A session or token is issued for it only
+    /// while that stands (not after a reset or a change of the credentials meanwhile).
+    proven_under: Option<i64>,
 }
+
+/// The same person with the same proof; how it was proven is not part of who it is.
+impl PartialEq for Identity {
+    fn eq(&self, other: &Identity) -> bool {
+        (
+            &self.login,
+            &self.issuer,
+            &self.subject,
+            self.auth_at,
+            self.service,
+        ) == (
+            &other.login,
+            &other.issuer,
+            &other.subject,
+            other.auth_at,
+            other.service,
+        )
+    }
+}
+
+impl Eq for Identity {}
 
 impl Identity {
     pub(crate) fn new(
@@ -60,7 +85,19 @@ impl Identity {
             subject: subject.to_owned(),
             auth_at,
             service,
+            proven_under: None,
         }
+    }
+
+    /// A sign-in proven under the account's `credentials_epoch` `epoch`.
+    pub(crate) fn proven_under(mut self, epoch: i64) -> Identity {
+        self.proven_under = Some(epoch);
+        self
+    }
+
+    /// The account's `credentials_epoch` this sign-in was proven under, if it is one.
+    pub(crate) fn epoch(&self) -> Option<i64> {
+        self.proven_under
     }
 
     /// A person of the Service who proved nothing, for tests of what the engine lets a login

@@ -749,7 +749,8 @@ async fn own_credentials(store: Store) {
             .await,
         Err(IdentityError::Refused)
     ));
-    accounts
+    // (A sign-in proven since: the one before the change is issued nothing more.)
+    let who = accounts
         .sign_in("dace.liepina", NEW, &code(&secret, at(6)), "test", at(6))
         .await
         .unwrap();
@@ -901,11 +902,80 @@ async fn own_credentials(store: Store) {
             .await,
         Err(IdentityError::Invalid(_))
     ));
-    accounts
+    let secret = accounts
         .reset("dace.liepina", PASSWORD, "operator", at(39))
         .await
         .unwrap();
     assert!(session(here.expose().to_owned(), 39).await.is_err());
+
+    // A sign-in under way while the credentials change — a reset, or the person's own change
+    // from another session — gets no session or token: it was proven with what is gone.
+    let racing = accounts
+        .sign_in(
+            "dace.liepina",
+            PASSWORD,
+            &code(&secret, at(40)),
+            "test",
+            at(40),
+        )
+        .await
+        .unwrap();
+    let secret = accounts
+        .reset("dace.liepina", PASSWORD, "operator", at(41))
+        .await
+        .unwrap();
+    assert!(matches!(
+        accounts.open_session(&racing, "racing", at(41)).await,
+        Err(IdentityError::Refused)
+    ));
+    assert!(matches!(
+        accounts.issue_token(&racing, "racing", None, at(41)).await,
+        Err(IdentityError::Refused)
+    ));
+    let who = accounts
+        .sign_in(
+            "dace.liepina",
+            PASSWORD,
+            &code(&secret, at(42)),
+            "test",
+            at(42),
+        )
+        .await
+        .unwrap();
+    let (mine, _) = accounts.open_session(&who, "mine", at(42)).await.unwrap();
+    let racing = accounts
+        .sign_in(
+            "dace.liepina",
+            PASSWORD,
+            &code(&secret, at(43)),
+            "test",
+            at(43),
+        )
+        .await
+        .unwrap();
+    let held = session(mine.expose().to_owned(), 44).await.unwrap();
+    accounts
+        .change_password(
+            &held,
+            PASSWORD,
+            &code(&secret, at(44)),
+            NEW,
+            false,
+            "test",
+            at(44),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        accounts.open_session(&racing, "racing", at(44)).await,
+        Err(IdentityError::Refused)
+    ));
+    // A sign-in proven since is issued its session as ever.
+    let who = accounts
+        .sign_in("dace.liepina", NEW, &code(&secret, at(45)), "test", at(45))
+        .await
+        .unwrap();
+    accounts.open_session(&who, "after", at(45)).await.unwrap();
 
     // Audited as the person's, with what ended, never a password or a key.
     store.seal_audit().await.unwrap();

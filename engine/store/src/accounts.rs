@@ -57,6 +57,9 @@ pub struct AccountRow {
     pub pending_by: Option<Vec<u8>>,
     /// …and until when (µs).
     pub pending_until: i64,
+    /// How many times its password or second factor changed (reset, enrolled, the person's own
+    /// change): a credential is issued only for a sign-in proven since the last.
+    pub credentials_epoch: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -153,6 +156,7 @@ macro_rules! account_from {
             pending_totp_secret: $r.try_get("pending_totp_secret")?,
             pending_by: $r.try_get("pending_by")?,
             pending_until: $r.try_get("pending_until")?,
+            credentials_epoch: $r.try_get("credentials_epoch")?,
             created_at: $r.try_get("created_at")?,
             updated_at: $r.try_get("updated_at")?,
         }
@@ -181,7 +185,7 @@ macro_rules! credential_from {
     }};
 }
 
-const ACCOUNT_COLUMNS: &str = "login, display_name, password_hash, totp_secret, totp_last_step, disabled, external, oidc_subject, failed_attempts, locked_until, enrolling_until, pending_totp_secret, pending_by, pending_until, created_at, updated_at";
+const ACCOUNT_COLUMNS: &str = "login, display_name, password_hash, totp_secret, totp_last_step, disabled, external, oidc_subject, failed_attempts, locked_until, enrolling_until, pending_totp_secret, pending_by, pending_until, credentials_epoch, created_at, updated_at";
 pub(crate) const CREDENTIAL_COLUMNS: &str = "hash, kind, login, issuer, subject, label, csrf_hash, created_at, auth_at, last_used_at, expires_at, revoked_at";
 
 impl Store {
@@ -202,7 +206,7 @@ impl Store {
                 )));
             }
             sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+                "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
             )))
             .bind(&a.login)
             .bind(&a.display_name)
@@ -218,6 +222,7 @@ impl Store {
             .bind(&a.pending_totp_secret)
             .bind(&a.pending_by)
             .bind(a.pending_until)
+            .bind(a.credentials_epoch)
             .bind(a.created_at)
             .bind(a.updated_at)
             .execute(&mut *tx)
@@ -291,7 +296,7 @@ impl Store {
                 "UPDATE accounts SET password_hash = $2, totp_secret = $3, totp_last_step = 0,
                      disabled = 0, failed_attempts = 0, locked_until = 0, enrolling_until = $5,
                      pending_password_hash = NULL, pending_totp_secret = NULL, pending_by = NULL,
-                     pending_until = 0, updated_at = $4
+                     pending_until = 0, credentials_epoch = credentials_epoch + 1, updated_at = $4
                  WHERE login = $1 AND oidc_subject IS NULL",
             )
             .bind(login)
@@ -477,7 +482,8 @@ impl Store {
                     "UPDATE accounts SET password_hash = pending_password_hash,
                          totp_secret = pending_totp_secret, totp_last_step = $4,
                          pending_password_hash = NULL, pending_totp_secret = NULL,
-                         enrolling_until = 0, failed_attempts = 0, locked_until = 0, updated_at = $5
+                         enrolling_until = 0, failed_attempts = 0, locked_until = 0,
+                         credentials_epoch = credentials_epoch + 1, updated_at = $5
                      WHERE login = $1 AND password_hash = $2 AND pending_totp_secret = $3
                          AND pending_password_hash IS NOT NULL AND enrolling_until > $5
                          AND disabled = 0 AND oidc_subject IS NULL",
@@ -572,7 +578,8 @@ impl Store {
             let changed = match change {
                 OwnChange::Password(new_hash) => sqlx::query(sqlx::AssertSqlSafe(format!(
                     "UPDATE accounts SET password_hash = $3, updated_at = $4,
-                         pending_totp_secret = NULL, pending_by = NULL, pending_until = 0
+                         pending_totp_secret = NULL, pending_by = NULL, pending_until = 0,
+                         credentials_epoch = credentials_epoch + 1
                      WHERE {PROVEN}"
                 )))
                 .bind(login)
@@ -585,7 +592,8 @@ impl Store {
                 } => sqlx::query(sqlx::AssertSqlSafe(format!(
                     "UPDATE accounts SET totp_secret = pending_totp_secret, totp_last_step = $5,
                          pending_totp_secret = NULL, pending_by = NULL, pending_until = 0,
-                         failed_attempts = 0, locked_until = 0, updated_at = $4
+                         failed_attempts = 0, locked_until = 0,
+                         credentials_epoch = credentials_epoch + 1, updated_at = $4
                      WHERE {PROVEN} AND pending_totp_secret = $3 AND pending_by = $6
                          AND pending_until > $4"
                 )))
@@ -649,13 +657,36 @@ impl Store {
         Ok(())
     }
 
-    /// Stores a new credential.
-    pub async fn put_credential(&self, c: &CredentialRow, audit: &[AuditEvent]) -> Result<()> {
-        in_tx!(self, |tx, _b| {
+    /// Stores a new credential; with `epoch`, only while the account's credentials are the
+    /// ones the sign-in it is issued for was proven with (its `credentials_epoch`): refused
+    /// (`Ok(false)`, nothing stored) after a reset, an enrolment or the person's own change
+    /// since. The account's row is held meanwhile, so no change comes between.
+    pub async fn put_credential(
+        &self,
+        c: &CredentialRow,
+        epoch: Option<i64>,
+        audit: &[AuditEvent],
+    ) -> Result<bool> {
+        let stored = in_tx!(self, |tx, _b| {
+            if let Some(epoch) = epoch {
+                let held = sqlx::query(
+                    "UPDATE accounts SET credentials_epoch = credentials_epoch
+                     WHERE login = $1 AND credentials_epoch = $2",
+                )
+                .bind(&c.login)
+                .bind(epoch)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if held == 0 {
+                    return Ok(false);
+                }
+            }
             insert_credential!(tx, c);
             push_audit!(self, tx, audit);
+            true
         });
-        Ok(())
+        Ok(stored)
     }
 
     /// The credential whose secret hashes to `hash`, revoked or expired included.

@@ -79,6 +79,7 @@ async fn check(url: &str, second: Store) {
                 pending_totp_secret: None,
                 pending_by: None,
                 pending_until: 0,
+                credentials_epoch: 0,
                 created_at: now,
                 updated_at: now,
             },
