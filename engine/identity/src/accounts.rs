@@ -710,7 +710,7 @@ impl Accounts {
         );
         let session = Secret::random("sfs_");
         let csrf = Secret::random("");
-        self.put(
+        let (row, opened) = credential(
             &who,
             CredentialKind::Session,
             &session,
@@ -718,9 +718,23 @@ impl Accounts {
             client,
             now,
             old.expires_at,
-        )
-        .await?;
-        self.revoke(&who, &old.hash, now).await?;
+        );
+        let closed = event(
+            now,
+            &who.actor(),
+            "session.closed",
+            who.login(),
+            serde_json::json!({"credential": hex_prefix(&old.hash), "renewed": hex_prefix(&row.hash)}),
+        );
+        // One transaction: a reset, a disabling or a sign-out that came first is not undone.
+        if !self
+            .store
+            .replace_credential(&old.hash, &row, &[closed, opened])
+            .await?
+        {
+            return Err(IdentityError::Unauthenticated);
+        }
+        self.seal().await?;
         Ok((session, csrf, old.expires_at))
     }
 

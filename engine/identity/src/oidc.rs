@@ -52,7 +52,7 @@ const CLOCKS_AGREE_WITHIN: i64 = 60 * 1_000_000;
 const SEAL_VERSION: u8 = 1;
 
 /// The installation's client at the provider.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OidcConfig {
     /// The provider's issuer URL, exactly as its discovery document states it.
     pub issuer: String,
@@ -78,6 +78,20 @@ pub struct OidcConfig {
     /// signed the person in by method rather than by class (MK403 p.33.3 speaks of
     /// multi-factor authentication). Empty: not checked.
     pub amr_values: Vec<String>,
+}
+
+/// Everything but the client's secrets.
+impl std::fmt::Debug for OidcConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcConfig")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("scope", &self.scope)
+            .field("acr_values", &self.acr_values)
+            .field("amr_values", &self.amr_values)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The scopes asked for unless configured: the ID token with `preferred_username`.

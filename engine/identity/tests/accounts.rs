@@ -975,7 +975,70 @@ async fn own_credentials(store: Store) {
         .sign_in("dace.liepina", NEW, &code(&secret, at(45)), "test", at(45))
         .await
         .unwrap();
-    accounts.open_session(&who, "after", at(45)).await.unwrap();
+    let (after, _) = accounts.open_session(&who, "after", at(45)).await.unwrap();
+
+    // A command line's sign-in approved in the browser and not yet collected gives no token
+    // once the person changed their credentials (a phished approval waiting for its poll).
+    let asked = accounts
+        .request_device("laptop", None, "test", at(45))
+        .await
+        .unwrap();
+    accounts
+        .decide_device(&asked.user_code, &who, true, at(45))
+        .await
+        .unwrap();
+    let held = session(after.expose().to_owned(), 46).await.unwrap();
+    accounts
+        .change_password(
+            &held,
+            NEW,
+            &code(&secret, at(46)),
+            PASSWORD,
+            true,
+            "test",
+            at(46),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        accounts
+            .poll_device(asked.device_code.expose(), at(46))
+            .await
+            .unwrap(),
+        studyflow_identity::devices::DevicePoll::Denied
+    ));
+
+    // A sign-in under way while the account is disabled gets nothing, even once enabled again.
+    let racing = accounts
+        .sign_in(
+            "dace.liepina",
+            PASSWORD,
+            &code(&secret, at(47)),
+            "test",
+            at(47),
+        )
+        .await
+        .unwrap();
+    accounts
+        .set_disabled("dace.liepina", true, "operator", at(47))
+        .await
+        .unwrap();
+    assert!(matches!(
+        accounts.issue_token(&racing, "racing", None, at(47)).await,
+        Err(IdentityError::Refused)
+    ));
+    accounts
+        .set_disabled("dace.liepina", false, "operator", at(47))
+        .await
+        .unwrap();
+    assert!(
+        accounts
+            .tokens(&racing)
+            .await
+            .unwrap()
+            .iter()
+            .all(|t| t.label != "racing")
+    );
 
     // Audited as the person's, with what ended, never a password or a key.
     store.seal_audit().await.unwrap();

@@ -145,12 +145,20 @@ impl std::fmt::Debug for SecondFactorBegun {
 
 /// A code of the second factor begun, which proves you keep it, from the session or token
 /// that began it, within 10 minutes.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Serialize, Deserialize, JsonSchema)]
 pub struct SecondFactorCode {
     pub code: String,
     /// Revoke your other personal tokens too (the one you confirm it with stays).
     #[serde(default)]
     pub revoke_tokens: bool,
+}
+
+impl std::fmt::Debug for SecondFactorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecondFactorCode")
+            .field("revoke_tokens", &self.revoke_tokens)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Your credentials changed: your other browser sessions ended, and your other personal tokens

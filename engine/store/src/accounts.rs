@@ -611,6 +611,13 @@ impl Store {
             if !changed {
                 return Ok(None);
             }
+            // A command line's sign-in approved and not yet collected gives no token after.
+            sqlx::query(
+                "UPDATE device_grants SET state = 'denied' WHERE login = $1 AND state = 'approved'",
+            )
+            .bind(login)
+            .execute(&mut *tx)
+            .await?;
             let mut ended = Ended::default();
             for (kind, count) in [
                 (CredentialKind::Session, &mut ended.sessions),
@@ -657,10 +664,11 @@ impl Store {
         Ok(())
     }
 
-    /// Stores a new credential; with `epoch`, only while the account's credentials are the
-    /// ones the sign-in it is issued for was proven with (its `credentials_epoch`): refused
-    /// (`Ok(false)`, nothing stored) after a reset, an enrolment or the person's own change
-    /// since. The account's row is held meanwhile, so no change comes between.
+    /// Stores a new credential, only while its account is enabled and not waiting for its
+    /// enrolment, and — with `epoch` — while its credentials are the ones the sign-in it is
+    /// issued for was proven with (its `credentials_epoch`: not after a reset, an enrolment or
+    /// the person's own change since). Refused (`Ok(false)`, nothing stored) otherwise. The
+    /// account's row is held meanwhile, so no change comes between.
     pub async fn put_credential(
         &self,
         c: &CredentialRow,
@@ -668,25 +676,46 @@ impl Store {
         audit: &[AuditEvent],
     ) -> Result<bool> {
         let stored = in_tx!(self, |tx, _b| {
-            if let Some(epoch) = epoch {
-                let held = sqlx::query(
-                    "UPDATE accounts SET credentials_epoch = credentials_epoch
-                     WHERE login = $1 AND credentials_epoch = $2",
-                )
-                .bind(&c.login)
-                .bind(epoch)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if held == 0 {
-                    return Ok(false);
-                }
+            if !hold_account!(tx, &c.login, epoch) {
+                return Ok(false);
             }
             insert_credential!(tx, c);
             push_audit!(self, tx, audit);
             true
         });
         Ok(stored)
+    }
+
+    /// A new credential `c` in place of `old` (a browser's session renewed after a change of
+    /// its person's credentials), in one transaction: only while `old` is not revoked and its
+    /// account as [`Store::put_credential`] asks, so a reset, a disabling or a sign-out that
+    /// came first is not undone. Refused (`Ok(false)`, nothing changed) otherwise.
+    pub async fn replace_credential(
+        &self,
+        old: &[u8],
+        c: &CredentialRow,
+        audit: &[AuditEvent],
+    ) -> Result<bool> {
+        let replaced = in_tx!(self, |tx, _b| {
+            if !hold_account!(tx, &c.login, None::<i64>) {
+                return Ok(false);
+            }
+            let revoked = sqlx::query(
+                "UPDATE credentials SET revoked_at = $2 WHERE hash = $1 AND revoked_at IS NULL",
+            )
+            .bind(old)
+            .bind(c.created_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if revoked == 0 {
+                return Ok(false);
+            }
+            insert_credential!(tx, c);
+            push_audit!(self, tx, audit);
+            true
+        });
+        Ok(replaced)
     }
 
     /// The credential whose secret hashes to `hash`, revoked or expired included.
@@ -760,6 +789,27 @@ impl Store {
         Ok(revoked)
     }
 }
+
+/// Holds the account `$login`'s row inside the transaction `$tx` (no change of it comes
+/// between) when it is enabled, not waiting for its enrolment, and — with `$epoch` — its
+/// credentials are those of that `credentials_epoch`; whether it is.
+macro_rules! hold_account {
+    ($tx:expr, $login:expr, $epoch:expr) => {{
+        let epoch: Option<i64> = $epoch;
+        sqlx::query(
+            "UPDATE accounts SET credentials_epoch = credentials_epoch
+             WHERE login = $1 AND disabled = 0 AND enrolling_until = 0
+                 AND (CAST($2 AS BIGINT) IS NULL OR credentials_epoch = CAST($2 AS BIGINT))",
+        )
+        .bind($login)
+        .bind(epoch)
+        .execute(&mut *$tx)
+        .await?
+        .rows_affected()
+            > 0
+    }};
+}
+use hold_account;
 
 /// Inserts the credential `$c` inside the transaction `$tx`.
 macro_rules! insert_credential {
