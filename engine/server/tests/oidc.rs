@@ -316,6 +316,19 @@ async fn get_session(s: &Server, session: &str) -> (StatusCode, Value) {
     (r.status(), r.json().await.unwrap_or(Value::Null))
 }
 
+/// Each of `logins` signed in at the provider and back at `s`: their session cookie (as a
+/// `cookie` header carries it) and its CSRF token.
+async fn signed_in<const N: usize>(s: &Server, logins: [&str; N]) -> [(String, String); N] {
+    let mut out = Vec::new();
+    for login in logins {
+        let (callback, cookie) = to_callback(s, login).await;
+        let (status, body, session) = come_back(&callback, &cookie).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        out.push((session.unwrap(), body["csrf"].as_str().unwrap().to_owned()));
+    }
+    out.try_into().unwrap()
+}
+
 async fn come_back(callback: &str, cookie: &str) -> (StatusCode, Value, Option<String>) {
     let r = reqwest::Client::new()
         .get(callback)
@@ -491,16 +504,7 @@ async fn a_session_lasts_while_the_provider_vouches_and_signing_out_ends_it_ther
     else {
         return;
     };
-    let mut sessions = Vec::new();
-    let mut csrf = Vec::new();
-    for login in ["inese.kalnina", "gatis.krumins"] {
-        let (callback, cookie) = to_callback(&s, login).await;
-        let (status, body, session) = come_back(&callback, &cookie).await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        sessions.push(session.unwrap());
-        csrf.push(body["csrf"].as_str().unwrap().to_owned());
-    }
-    let [session, gatis] = <[String; 2]>::try_from(sessions).unwrap();
+    let [(session, csrf), (gatis, _)] = signed_in(&s, ["inese.kalnina", "gatis.krumins"]).await;
 
     // A person of the provider has no password or second factor here: the account page says
     // to change them there, and the API refuses to.
@@ -535,7 +539,7 @@ async fn a_session_lasts_while_the_provider_vouches_and_signing_out_ends_it_ther
         let r = http
             .post(format!("{}{path}", s.base))
             .header("cookie", &session)
-            .header("x-csrf-token", &csrf[0])
+            .header("x-csrf-token", &csrf)
             .json(&body)
             .send()
             .await
@@ -732,14 +736,7 @@ async fn the_client_secret_changes_over_without_ending_sessions() {
     else {
         return;
     };
-    let mut sessions = Vec::new();
-    for login in ["inese.kalnina", "gatis.krumins"] {
-        let (callback, cookie) = to_callback(&a, login).await;
-        let (status, body, session) = come_back(&callback, &cookie).await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        sessions.push(session.unwrap());
-    }
-    let [inese, gatis] = <[String; 2]>::try_from(sessions).unwrap();
+    let [(inese, _), (gatis, _)] = signed_in(&a, ["inese.kalnina", "gatis.krumins"]).await;
     let r = reqwest::Client::new()
         .post(format!("{}/test/client-secret", p.issuer))
         .form(&[("secret", "the-new-secret")])
