@@ -13,6 +13,11 @@ pub(crate) const DAY: i64 = 24 * 60 * MINUTE;
 /// How long a second factor begun by a signed-in person waits for a code of it.
 pub const SECOND_FACTOR_FOR: i64 = 10 * MINUTE;
 
+/// What [`Accounts::confirm_second_factor`] says (as [`IdentityError::Invalid`]) of a code that
+/// is not one of the second factor begun, which waits for the next: the pages and the CLI
+/// offer to try again on it.
+pub const NOT_THE_NEW_CODE: &str = "not a code of the new second factor: type the one the app shows now for the key you were shown last";
+
 /// The limits of sign-in and of credentials.
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
@@ -695,10 +700,12 @@ impl Accounts {
         client: &str,
         now: i64,
     ) -> Result<(Secret, Secret, i64)> {
+        // Read for its proof time and end; whether it still stands is the store's to say, in
+        // the transaction that replaces it.
         let Some(old) = self.store.credential(&held.credential.hash).await? else {
             return Err(IdentityError::Unauthenticated);
         };
-        if old.kind != CredentialKind::Session || old.revoked_at.is_some() {
+        if old.kind != CredentialKind::Session {
             return Err(IdentityError::Unauthenticated);
         }
         let who = Identity::new(
@@ -1009,9 +1016,7 @@ impl Accounts {
             self.store
                 .append_audit(&[refused("wrong code of the app")])
                 .await?;
-            return Err(IdentityError::Invalid(
-                "not a code of the new second factor: type the one the app shows now for the key you were shown last".into(),
-            ));
+            return Err(IdentityError::Invalid(NOT_THE_NEW_CODE.into()));
         };
         self.own_change(
             held,

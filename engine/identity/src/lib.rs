@@ -21,7 +21,7 @@ pub mod password;
 mod secret;
 pub mod totp;
 
-pub use accounts::{Accounts, Authenticated, Enrolment, NewAccount, Policy};
+pub use accounts::{Accounts, Authenticated, Enrolment, NOT_THE_NEW_CODE, NewAccount, Policy};
 pub use password::{hash_password, verify_password};
 pub use secret::Secret;
 

@@ -612,32 +612,15 @@ impl Store {
                 return Ok(None);
             }
             // A command line's sign-in approved and not yet collected gives no token after.
-            sqlx::query(
-                "UPDATE device_grants SET state = 'denied' WHERE login = $1 AND state = 'approved'",
-            )
-            .bind(login)
-            .execute(&mut *tx)
-            .await?;
-            let mut ended = Ended::default();
-            for (kind, count) in [
-                (CredentialKind::Session, &mut ended.sessions),
-                (CredentialKind::Token, &mut ended.tokens),
-            ] {
-                if kind == CredentialKind::Token && !tokens {
-                    continue;
-                }
-                *count = sqlx::query(
-                    "UPDATE credentials SET revoked_at = $2
-                     WHERE login = $1 AND kind = $4 AND hash <> $3 AND revoked_at IS NULL",
-                )
-                .bind(login)
-                .bind(at)
-                .bind(keep)
-                .bind(kind.as_str())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            }
+            deny_approved_grants!(tx, login);
+            let ended = Ended {
+                sessions: revoke_others!(tx, login, CredentialKind::Session, keep, at),
+                tokens: if tokens {
+                    revoke_others!(tx, login, CredentialKind::Token, keep, at)
+                } else {
+                    0
+                },
+            };
             let events = audit(ended);
             push_audit!(self, tx, &events);
             Some(ended)
@@ -840,12 +823,7 @@ pub(crate) use insert_credential;
 /// after the revocation).
 macro_rules! revoke_all {
     ($tx:expr, $login:expr, $at:expr) => {{
-        sqlx::query(
-            "UPDATE device_grants SET state = 'denied' WHERE login = $1 AND state = 'approved'",
-        )
-        .bind($login)
-        .execute(&mut *$tx)
-        .await?;
+        deny_approved_grants!($tx, $login);
         sqlx::query(
             "UPDATE credentials SET revoked_at = $2 WHERE login = $1 AND revoked_at IS NULL",
         )
@@ -856,3 +834,36 @@ macro_rules! revoke_all {
     }};
 }
 use revoke_all;
+
+/// Denies, inside the transaction `$tx`, the command-line sign-ins `$login` approved that have
+/// not given their token yet (none is given after).
+macro_rules! deny_approved_grants {
+    ($tx:expr, $login:expr) => {
+        sqlx::query(
+            "UPDATE device_grants SET state = 'denied' WHERE login = $1 AND state = 'approved'",
+        )
+        .bind($login)
+        .execute(&mut *$tx)
+        .await?
+    };
+}
+use deny_approved_grants;
+
+/// Revokes, inside the transaction `$tx`, `$login`'s credentials of `$kind` but `$keep`; how
+/// many.
+macro_rules! revoke_others {
+    ($tx:expr, $login:expr, $kind:expr, $keep:expr, $at:expr) => {
+        sqlx::query(
+            "UPDATE credentials SET revoked_at = $2
+             WHERE login = $1 AND kind = $4 AND hash <> $3 AND revoked_at IS NULL",
+        )
+        .bind($login)
+        .bind($at)
+        .bind($keep)
+        .bind($kind.as_str())
+        .execute(&mut *$tx)
+        .await?
+        .rows_affected()
+    };
+}
+use revoke_others;

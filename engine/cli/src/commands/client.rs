@@ -181,6 +181,14 @@ pub(crate) fn password(file: Option<&Path>, prompt: &str) -> anyhow::Result<Stri
     }
 }
 
+/// `given`, or what is typed at `prompt` when nothing was given.
+fn given_or_asked(given: Option<&str>, prompt: &str) -> anyhow::Result<String> {
+    match given {
+        Some(g) => Ok(g.to_owned()),
+        None => ask(prompt),
+    }
+}
+
 fn ask(prompt: &str) -> anyhow::Result<String> {
     eprint!("{prompt}");
     let mut line = String::new();
@@ -454,10 +462,7 @@ pub async fn login(a: &LoginArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     }
     let login = a.login.as_deref().unwrap_or_default();
     let pw = password(a.password_file.as_deref(), "password: ")?;
-    let code = match &a.code {
-        Some(c) => c.clone(),
-        None => ask("code from your authenticator app: ")?,
-    };
+    let code = given_or_asked(a.code.as_deref(), "code from your authenticator app: ")?;
     let sent = http()?
         .post(format!("{base}/api/v1/tokens"))
         .json(&json!({"login": login, "password": pw, "code": code, "label": a.label, "days": a.days}))
@@ -578,10 +583,7 @@ pub async fn logout(a: &ServerArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8>
 pub async fn change_password(a: &PasswordArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     let c = Client::new(&a.server)?;
     let current = password(a.password_file.as_deref(), "the password you have: ")?;
-    let code = match &a.code {
-        Some(c) => c.clone(),
-        None => ask("code from your authenticator app: ")?,
-    };
+    let code = given_or_asked(a.code.as_deref(), "code from your authenticator app: ")?;
     let new = match &a.new_password_file {
         Some(f) => password(Some(f), "")?,
         None => {
@@ -617,10 +619,10 @@ pub async fn second_factor(a: &SecondFactorArgs, ctx: &mut Context<'_>) -> anyho
         Some(code) => code.clone(),
         None => {
             let current = password(a.password_file.as_deref(), "your password: ")?;
-            let code = match &a.code {
-                Some(c) => c.clone(),
-                None => ask("code from the authenticator app you have: ")?,
-            };
+            let code = given_or_asked(
+                a.code.as_deref(),
+                "code from the authenticator app you have: ",
+            )?;
             let body = Body::Json(json!({"password": current, "code": code}));
             let begun: SecondFactorBegun = match c
                 .send(Method::POST, "/api/v1/account/second-factor", &body)
@@ -656,7 +658,7 @@ pub async fn second_factor(a: &SecondFactorArgs, ctx: &mut Context<'_>) -> anyho
         }
         Reply::Problem(p) => {
             let code = refused(ctx, &p, None)?;
-            if p.detail.starts_with("not a code") {
+            if p.detail == studyflow_identity::NOT_THE_NEW_CODE {
                 writeln!(
                     ctx.err,
                     "studyflow: try the app's next code: studyflow second-factor --confirm <code>"

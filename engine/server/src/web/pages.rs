@@ -1890,7 +1890,9 @@ async fn confirm_second_factor(
     {
         Ok(_) => renewed(&app, v, "/account?done=second_factor").await,
         // A wrong code: the form again, to type the app's next one (the key was shown once).
-        Err(studyflow_identity::IdentityError::Invalid(m)) if m.starts_with("not a code") => {
+        Err(studyflow_identity::IdentityError::Invalid(m))
+            if m == studyflow_identity::NOT_THE_NEW_CODE =>
+        {
             Ok(render_status(
                 &v.frame("account"),
                 StatusCode::UNPROCESSABLE_ENTITY,
