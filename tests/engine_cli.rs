@@ -1820,10 +1820,19 @@ fn a_witness_cosigns_the_audit_and_a_history_rewritten_with_the_audit_key_is_cau
             .execute_raw_for_tests("UPDATE audit SET actor = 'someone.else' WHERE seq = 2")
             .await
             .unwrap();
+        // With the digest that stands for the payload in the hashes.
+        let second = store.audit_rows(1, 1).await.unwrap().remove(0);
+        let digest = studyflow_store::payload_digest(&second.event);
+        store
+            .execute_raw_for_tests(&format!(
+                "UPDATE audit SET payload_hash = '{digest}' WHERE seq = 2"
+            ))
+            .await
+            .unwrap();
         let mut prev = store.audit_rows(0, 1).await.unwrap()[0].hash.clone();
         let mut frontier = Frontier::default();
         let first = &store.audit_rows(0, 1).await.unwrap()[0];
-        frontier.push(studyflow_store::leaf_hash(first.seq, &first.event));
+        frontier.push(first.leaf());
         let sizes: Vec<u64> = store
             .audit_checkpoints()
             .await
@@ -1837,7 +1846,7 @@ fn a_witness_cosigns_the_audit_and_a_history_rewritten_with_the_audit_key_is_cau
             log.push_str(&(signer.checkpoint(1, &frontier.root()) + "\n"));
         }
         for row in store.audit_rows(1, 100_000).await.unwrap() {
-            let hash = studyflow_store::row_hash(&prev, row.seq, &row.event);
+            let hash = row.hash_after(&prev);
             store
                 .execute_raw_for_tests(&format!(
                     "UPDATE audit SET prev_hash = '{prev}', hash = '{hash}' WHERE seq = {}",
@@ -1846,7 +1855,7 @@ fn a_witness_cosigns_the_audit_and_a_history_rewritten_with_the_audit_key_is_cau
                 .await
                 .unwrap();
             prev = hash;
-            frontier.push(studyflow_store::leaf_hash(row.seq, &row.event));
+            frontier.push(row.leaf());
             if sizes.contains(&frontier.size()) {
                 let note = signer.checkpoint(frontier.size(), &frontier.root());
                 store
@@ -1935,4 +1944,114 @@ fn a_witness_cosigns_the_audit_and_a_history_rewritten_with_the_audit_key_is_cau
     let r = verify(&[]);
     assert_eq!(r.code, 1, "{}", r.transcript());
     assert!(r.stdout.contains("history rewritten"), "{}", r.stdout);
+}
+
+/// `audit prove` and `audit verify --proof`: a row is proved to be in the signed log with the
+/// public key alone, and an edited proof is refused. `audit erase` takes what the audit says
+/// of a person once the Service's retention period has passed (MK403 p.25.4) while the log
+/// still verifies, and the proof of an erased row still holds.
+#[test]
+fn a_row_is_proved_in_the_signed_log_and_a_person_erased_from_it() {
+    let dir = TempDir::new("audit-proof");
+    let Signed {
+        db,
+        key,
+        public,
+        password,
+    } = signed_audit(&dir);
+    add_user(&db, "gatis.krumins", &password, &["--audit-key-file", &key]);
+    let on_db = |args: &[&str]| {
+        let mut v = args.to_vec();
+        v.extend(["--database", db.as_str(), "--audit-key-file", key.as_str()]);
+        studyflow(&v)
+    };
+    let rows = on_db(&["audit", "export"]).stdout;
+    let first = rows
+        .lines()
+        .position(|l| l.contains("inese.kalnina"))
+        .expect("inese's account in the audit")
+        + 1;
+    let first = first.to_string();
+    let proved = on_db(&["audit", "prove", "--seq", &first]);
+    assert_eq!(proved.code, 0, "{}", proved.transcript());
+    let proof = dir.file("proof.json", &proved.stdout);
+    let check =
+        |file: &str| studyflow(&["audit", "verify", "--proof", file, "--public-key", &public]);
+    let r = check(&proof);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(
+        r.stdout.starts_with(&format!(
+            "row {first} is in the audit log: the checkpoint of rows 1–"
+        )),
+        "{}",
+        r.stdout
+    );
+    let edited = dir.file(
+        "edited.json",
+        &proved.stdout.replace("inese.kalnina", "ilze.kalnina"),
+    );
+    let r = check(&edited);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(r.stdout.starts_with("proof REFUSED: "), "{}", r.stdout);
+    let r = studyflow(&["audit", "verify", "--proof", &proof]);
+    assert_eq!(r.code, 2, "no key given: {}", r.transcript());
+
+    // Erased: a day after tomorrow is refused; then every row naming inese goes.
+    let r = on_db(&[
+        "audit",
+        "erase",
+        "--person",
+        "inese.kalnina",
+        "--before",
+        "2027-01-09",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    let r = on_db(&[
+        "audit",
+        "erase",
+        "--person",
+        "inese.kalnina",
+        "--before",
+        "2027-01-05",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let erased: u64 = r
+        .stdout
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{}", r.stdout));
+    assert!(erased >= 1, "{}", r.stdout);
+    let after = on_db(&["audit", "export"]).stdout;
+    let naming: Vec<&str> = after
+        .lines()
+        .filter(|l| l.contains("inese.kalnina"))
+        .collect();
+    assert!(naming.is_empty(), "{naming:?}");
+    assert!(after.contains("gatis.krumins"), "others stay");
+    assert!(after.contains("audit.payloads_erased"));
+    let r = on_db(&["audit", "verify"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(
+        r.stdout
+            .contains(&format!("{erased} rows' payloads erased by `audit erase`")),
+        "{}",
+        r.stdout
+    );
+    let copy = dir.file("export.jsonl", &after);
+    let r = studyflow(&[
+        "audit",
+        "verify",
+        "--export",
+        &copy,
+        "--public-key",
+        &public,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    // The erased row is still proved in the log, by the digest of what it held.
+    let proved = on_db(&["audit", "prove", "--seq", &first]);
+    assert_eq!(proved.code, 0, "{}", proved.transcript());
+    assert!(!proved.stdout.contains("inese.kalnina"));
+    let r = check(&dir.file("erased-proof.json", &proved.stdout));
+    assert_eq!(r.code, 0, "{}", r.transcript());
 }

@@ -674,8 +674,13 @@ pub enum AuditCommand {
         #[arg(long, env = "STUDYFLOW_AUDIT_PUBLIC_KEY", value_name = "KEY|FILE")]
         public_key: Option<String>,
         /// Verify a copy made by `audit export` instead of the database.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "proof")]
         export: Option<PathBuf>,
+        /// Verify a proof made by `audit prove` instead of the database: that its row is in the
+        /// log its checkpoint names, signed by the audit key (needs `--public-key` or
+        /// `--audit-key-file`).
+        #[arg(long, value_name = "FILE")]
+        proof: Option<PathBuf>,
         /// A witness's public key (`name+id+key`, or a file holding it), repeatable: each must
         /// have cosigned a checkpoint in the checkpoint log (`audit cosign`) that the chain
         /// still matches.
@@ -751,6 +756,39 @@ pub enum AuditCommand {
         /// The new key file.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+    },
+    /// Erase what the audit says of a person once the Service's retention period for it has
+    /// passed (MK403 p.25.4): the actor, the detail and the object (but for its first part) of
+    /// every sealed event before `--before` acted by them, about their account, or naming
+    /// them in its detail. The chain, the Merkle tree and every signed checkpoint still
+    /// verify (the rows' hashes take the payload's digest); a sealed event lists the rows
+    /// erased and names nobody, and `audit verify` holds every erased row to it. Rows sealed
+    /// before schema 15 keep their payload (their hashes take it itself): the count is
+    /// printed. An operator's command; on a signed audit it needs the audit key.
+    Erase {
+        #[command(flatten)]
+        engine: EngineArgs,
+        /// The person's login.
+        #[arg(long)]
+        person: String,
+        /// Another text the audit's details may name them by, as a whole value (e.g. their
+        /// name as a spec gave it); repeatable.
+        #[arg(long = "also", value_name = "TEXT")]
+        names: Vec<String>,
+        /// Only events before this day (its midnight in Riga), e.g. the end of the retention
+        /// period; at the latest tomorrow (everything recorded so far).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        before: jiff::civil::Date,
+    },
+    /// Prove that one sealed event is in the signed log: write, as JSON, its row, its audit
+    /// path in the Merkle tree (RFC 6962) and the latest signed checkpoint. Anyone with the
+    /// audit's public key checks it with `audit verify --proof FILE`, without the database.
+    Prove {
+        #[command(flatten)]
+        engine: EngineArgs,
+        /// The row's number (`seq`, as `audit export` and the audit pages show it).
+        #[arg(long)]
+        seq: i64,
     },
     /// Write every audit row as a JSON line, then the signed checkpoints and the head.
     Export {

@@ -334,6 +334,11 @@ pub struct AuditEventView {
     /// The MK403 point the act rests on (`p.17.3`), or empty.
     pub point: String,
     pub detail: serde_json::Value,
+    /// Whether what it said of a person — who acted, the object but for its first part, the
+    /// detail — was erased once the Service's retention period passed (`studyflow audit
+    /// erase`, MK403 p.25.4); the row still verifies.
+    #[serde(default)]
+    pub erased: bool,
 }
 
 /// What an open task has in files: what the engine prepared, and what it takes from you.

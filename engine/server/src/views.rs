@@ -501,6 +501,7 @@ pub(crate) async fn audit_view(
             point: r.event.point,
             detail: serde_json::from_str(&r.event.detail)
                 .unwrap_or(serde_json::Value::String(r.event.detail)),
+            erased: r.erased_at.is_some(),
         })
         .collect();
     Ok(Page { items, next })

@@ -4,7 +4,10 @@
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use crate::tlog::{AuditVerifier, Checkpoint, Frontier, last_note, notes_in, unsigned_checkpoint};
+use crate::tlog::{
+    AuditVerifier, Checkpoint, Frontier, included, inclusion_proof, last_note, notes_in,
+    unsigned_checkpoint,
+};
 use crate::{Backend, Result, Store, in_tx, on_pool};
 
 /// What `audit verify` trusts beyond the database: the public key the checkpoints must be
@@ -114,6 +117,46 @@ fn parts<'a>(
         .map(str::as_bytes)
 }
 
+/// The parts of an event its chain hash and Merkle leaf take after `lead`: with `digest` (rows
+/// sealed since schema 15), its time, action, MK403 point, the first part of its object and the
+/// digest of its payload ([`payload_digest`]), so the payload can be erased
+/// ([`Store::erase_audit_payloads`]) while the row still verifies; without (older rows), every
+/// field itself, as [`parts`].
+fn hashed<'a>(
+    lead: &'a [&'a str],
+    at: &'a str,
+    e: &'a AuditEvent,
+    digest: Option<&'a str>,
+) -> Vec<&'a [u8]> {
+    match digest {
+        None => parts(lead, at, e).collect(),
+        Some(d) => lead
+            .iter()
+            .copied()
+            .chain([at, &e.action, &e.point, scope(&e.object), d])
+            .map(str::as_bytes)
+            .collect(),
+    }
+}
+
+/// The digest of an event's payload — who acted, on what, and the rest (`actor`, `object`,
+/// `detail`), each length-prefixed — as hex SHA-256: what stands for the payload in the hashes
+/// of a row sealed since schema 15.
+pub fn payload_digest(e: &AuditEvent) -> String {
+    let mut h = Sha256::new();
+    for part in [&e.actor, &e.object, &e.detail] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// The first part of an object — the study, `account` or `audit` — which names nobody: what a
+/// row whose payload was erased keeps of its object (and what its hashes take of it).
+pub fn scope(object: &str) -> &str {
+    object.split('/').next().unwrap_or_default()
+}
+
 /// Whether `stored` is a valid `nonce.mac` of the event (compared in constant time).
 fn mac_valid(signer: &crate::tlog::AuditSigner, e: &AuditEvent, stored: Option<&str>) -> bool {
     let Some((nonce, mac)) = stored.and_then(|s| s.split_once('.')) else {
@@ -141,7 +184,7 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 
 /// One thing that happened. Nothing identifying goes into any field: objects are study ids,
 /// step ids and study pseudonyms.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuditEvent {
     /// Microseconds since the Unix epoch.
     pub at: i64,
@@ -175,13 +218,100 @@ impl AuditEvent {
 }
 
 /// A sealed audit row.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuditRow {
     pub seq: i64,
     #[serde(flatten)]
     pub event: AuditEvent,
     pub prev_hash: String,
     pub hash: String,
+    /// The digest its payload is chained by ([`payload_digest`]); `None` for a row sealed
+    /// before schema 15, whose hashes take the payload itself (it cannot be erased).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_hash: Option<String>,
+    /// When its payload was erased by `audit erase` (µs since the epoch): its actor and detail
+    /// are then empty and its object is the object's first part ([`scope`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub erased_at: Option<i64>,
+}
+
+impl AuditRow {
+    /// The hash this row must have after the row whose hash is `prev`.
+    pub fn hash_after(&self, prev: &str) -> String {
+        row_hash(prev, self.seq, &self.event, self.payload_hash.as_deref())
+    }
+
+    /// Its leaf in the Merkle tree.
+    pub fn leaf(&self) -> [u8; 32] {
+        leaf_hash(self.seq, &self.event, self.payload_hash.as_deref())
+    }
+}
+
+/// What proves that one sealed event is in the log a signed checkpoint names (`studyflow
+/// audit prove`): the row, its audit path in the Merkle tree (RFC 6962 §2.1.1, hex) and the
+/// checkpoint. Checked elsewhere with the public key alone ([`verify_inclusion`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InclusionProof {
+    pub row: AuditRow,
+    pub proof: Vec<String>,
+    pub checkpoint: String,
+}
+
+/// Checks an [`InclusionProof`] (as JSON) with the audit's public key: the checkpoint is the
+/// key's, the row is what its hashes say (its payload matches its digest, or was erased), and
+/// its leaf is at its place in the tree the checkpoint names. `Ok((row, rows the checkpoint
+/// covers))`, or why not.
+pub fn verify_inclusion(
+    text: &str,
+    verifier: &AuditVerifier,
+) -> std::result::Result<(i64, u64), String> {
+    let p: InclusionProof = serde_json::from_str(text)
+        .map_err(|e| format!("not a proof of `studyflow audit prove`: {e}"))?;
+    let c = verifier.checkpoint(&p.checkpoint).map_err(|e| {
+        format!(
+            "its checkpoint is not one of the audit key {} ({e})",
+            verifier.name()
+        )
+    })?;
+    let (row, e) = (&p.row, &p.row.event);
+    match (&row.payload_hash, row.erased_at) {
+        (Some(d), None) if payload_digest(e) != *d => {
+            return Err("the row's payload does not match its digest (edited)".into());
+        }
+        (_, Some(_)) if !e.actor.is_empty() || !e.detail.is_empty() => {
+            return Err("the row is marked erased, but it holds a payload (edited)".into());
+        }
+        (None, Some(_)) => return Err("the row is marked erased, but has no digest".into()),
+        _ => {}
+    }
+    let proof = p
+        .proof
+        .iter()
+        .map(|h| hex::decode(h).ok()?.try_into().ok())
+        .collect::<Option<Vec<[u8; 32]>>>()
+        .ok_or("its audit path is not a list of SHA-256 hashes")?;
+    let index = u64::try_from(row.seq - 1).map_err(|_| "the row has no place in the log")?;
+    if included(index, c.size, &row.leaf(), &proof, &c.root) {
+        Ok((row.seq, c.size))
+    } else {
+        Err(format!(
+            "the row is not the event at row {} of the log the checkpoint of rows 1–{} names (edited, or another log)",
+            row.seq, c.size
+        ))
+    }
+}
+
+/// The action of the event that records an erasure of payloads, and lists the rows erased.
+pub const PAYLOADS_ERASED: &str = "audit.payloads_erased";
+
+/// What [`Store::erase_audit_payloads`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Erasure {
+    /// Rows whose payload is now erased.
+    pub erased: u64,
+    /// Rows that name the person but were sealed before schema 15: their hashes take the
+    /// payload itself, so it stays.
+    pub kept: u64,
 }
 
 /// The first parts of audit objects that name no study (`account/<login>`, `audit`): no study
@@ -211,6 +341,8 @@ pub enum Verification {
     Intact {
         rows: i64,
         pending: i64,
+        /// Rows whose payload was erased by `audit erase` (each listed by its sealed record).
+        erased: i64,
         checkpoints: u64,
         refused: i64,
         /// The witnesses that did not count towards a quorum of fewer than all, each with why.
@@ -221,11 +353,11 @@ pub enum Verification {
 }
 
 /// The hash of a row: SHA-256 over the previous hash and the row's fields, each
-/// length-prefixed.
-pub fn row_hash(prev: &str, seq: i64, e: &AuditEvent) -> String {
+/// length-prefixed — its payload by `digest` when it has one ([`hashed`]).
+pub fn row_hash(prev: &str, seq: i64, e: &AuditEvent, digest: Option<&str>) -> String {
     let mut h = Sha256::new();
     let (seq, at) = (seq.to_string(), e.at.to_string());
-    for part in parts(&[prev, &seq], &at, e) {
+    for part in hashed(&[prev, &seq], &at, e, digest) {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part);
     }
@@ -233,10 +365,10 @@ pub fn row_hash(prev: &str, seq: i64, e: &AuditEvent) -> String {
 }
 
 /// The Merkle tree's leaf of the event at position `seq` (see [`crate::tlog`]): its fields
-/// length-prefixed, as the chain hashes them.
-pub fn leaf_hash(seq: i64, e: &AuditEvent) -> [u8; 32] {
+/// length-prefixed, as the chain hashes them (its payload by `digest` when it has one).
+pub fn leaf_hash(seq: i64, e: &AuditEvent, digest: Option<&str>) -> [u8; 32] {
     let (seq, at) = (seq.to_string(), e.at.to_string());
-    crate::tlog::leaf(parts(&[&seq], &at, e))
+    crate::tlog::leaf(hashed(&[&seq], &at, e, digest))
 }
 
 /// `INSERT INTO table (columns) VALUES ($1, …), (…), …` for `rows` rows: one statement per
@@ -341,6 +473,8 @@ fn row_from<R: Row>(row: &R) -> std::result::Result<AuditRow, sqlx::Error>
 where
     for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database>,
     for<'c> &'c str: sqlx::ColumnIndex<R>,
 {
     Ok(AuditRow {
@@ -348,8 +482,14 @@ where
         event: event_from(row)?,
         prev_hash: row.try_get("prev_hash")?,
         hash: row.try_get("hash")?,
+        payload_hash: row.try_get("payload_hash")?,
+        erased_at: row.try_get("erased_at")?,
     })
 }
+
+/// The columns [`row_from`] reads.
+const ROW_COLUMNS: &str =
+    "seq, at, actor, action, object, point, detail, prev_hash, hash, payload_hash, erased_at";
 
 /// The check of a chain, row by row, against its signed checkpoints: the database's and the
 /// log's, or an export's. The same for `audit verify` on a database and on an export.
@@ -366,6 +506,10 @@ struct ChainCheck<'t> {
     listed: Vec<String>,
     /// The witnesses that do not count, each with why (a quorum of fewer held).
     uncounted: Vec<String>,
+    /// The rows whose payload is erased, and the ranges of rows the sealed erasures list:
+    /// each erased row must be listed by one ([`PAYLOADS_ERASED`]).
+    erased: Vec<i64>,
+    erasures: Vec<(i64, i64)>,
 }
 
 impl<'t> ChainCheck<'t> {
@@ -491,6 +635,8 @@ impl<'t> ChainCheck<'t> {
             matched: 0,
             listed: Vec::new(),
             uncounted,
+            erased: Vec::new(),
+            erasures: Vec::new(),
         })
     }
 
@@ -512,14 +658,50 @@ impl<'t> ChainCheck<'t> {
                 "it does not follow the row before it (deleted, inserted or reordered)".into(),
             );
         }
-        if row_hash(&self.prev, row.seq, &row.event) != row.hash {
+        let e = &row.event;
+        match (&row.payload_hash, row.erased_at) {
+            (None, Some(_)) => {
+                return broken(
+                    row.seq,
+                    "its payload is marked erased, but no digest stands for it (edited)".into(),
+                );
+            }
+            (Some(d), None) if payload_digest(e) != *d => {
+                return broken(
+                    row.seq,
+                    "its payload (actor, object, detail) does not match its digest (edited)".into(),
+                );
+            }
+            (Some(_), Some(_))
+                if !e.actor.is_empty() || !e.detail.is_empty() || scope(&e.object) != e.object =>
+            {
+                return broken(
+                    row.seq,
+                    "its payload is marked erased, but it holds one (edited)".into(),
+                );
+            }
+            (_, Some(_)) => self.erased.push(row.seq),
+            _ => {}
+        }
+        if row.hash_after(&self.prev) != row.hash {
             return broken(
                 row.seq,
                 "its content does not match its hash (edited)".into(),
             );
         }
         self.prev = row.hash.clone();
-        self.frontier.push(leaf_hash(row.seq, &row.event));
+        self.frontier.push(row.leaf());
+        if e.action == PAYLOADS_ERASED
+            && let Ok(detail) = serde_json::from_str::<serde_json::Value>(&e.detail)
+        {
+            self.erasures.extend(
+                detail["rows"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| Some((r[0].as_i64()?, r[1].as_i64()?))),
+            );
+        }
         if row.event.action == "audit.events_refused"
             && let Ok(detail) = serde_json::from_str::<serde_json::Value>(&row.event.detail)
         {
@@ -556,6 +738,17 @@ impl<'t> ChainCheck<'t> {
     fn end(self, head: Option<&str>) -> std::result::Result<Ended, Verification> {
         let rows = self.expected_seq - 1;
         let broken = |seq: i64, reason: String| Verification::Broken { seq, reason };
+        if let Some(seq) = self.erased.iter().find(|seq| {
+            !self
+                .erasures
+                .iter()
+                .any(|(from, to)| (from..=to).contains(seq))
+        }) {
+            return Err(broken(
+                *seq,
+                "its payload was erased, and no `audit erase` recorded in the chain lists it (erased outside studyflow)".into(),
+            ));
+        }
         if let Some((size, _, whose)) = self.expected.get(self.next) {
             return Err(broken(
                 rows + 1,
@@ -594,6 +787,7 @@ impl<'t> ChainCheck<'t> {
         }
         Ok(Ended {
             rows,
+            erased: self.erased.len() as i64,
             matched: self.matched,
             listed: self.listed,
             uncounted: self.uncounted,
@@ -604,6 +798,8 @@ impl<'t> ChainCheck<'t> {
 /// A chain checked to its end ([`ChainCheck::end`]).
 struct Ended {
     rows: i64,
+    /// The rows whose payload was erased (each listed by a sealed erasure).
+    erased: i64,
     /// The checkpoints matched.
     matched: u64,
     /// The digests the sealed refusals listed.
@@ -654,6 +850,8 @@ pub fn verify_export(text: &str, trust: &AuditTrust) -> Verification {
                 ),
                 prev_hash: field("prev_hash"),
                 hash: field("hash"),
+                payload_hash: v["payload_hash"].as_str().map(str::to_owned),
+                erased_at: v["erased_at"].as_i64(),
             });
         }
     }
@@ -669,12 +867,14 @@ pub fn verify_export(text: &str, trust: &AuditTrust) -> Verification {
     match check.end(head.as_deref()) {
         Ok(Ended {
             rows,
+            erased,
             matched,
             uncounted,
             ..
         }) => Verification::Intact {
             rows,
             pending: 0,
+            erased,
             checkpoints: matched,
             refused: 0,
             uncounted,
@@ -1000,7 +1200,7 @@ impl Store {
                     // What was refused, by digest: `audit_refused` can be held to it.
                     let digests: Vec<String> = refused
                         .iter()
-                        .map(|(id, e, _)| hex::encode(leaf_hash(*id, e)))
+                        .map(|(id, e, _)| hex::encode(leaf_hash(*id, e, None)))
                         .collect();
                     let e = AuditEvent::new(
                         at,
@@ -1016,24 +1216,26 @@ impl Store {
                 let mut rows = Vec::with_capacity(accepted.len());
                 for (e, mac) in accepted {
                     seq += 1;
-                    let hash = row_hash(&prev, seq, &e);
+                    let digest = payload_digest(&e);
+                    let hash = row_hash(&prev, seq, &e, Some(&digest));
                     rows.push((
                         seq,
                         e,
                         std::mem::replace(&mut prev, hash.clone()),
                         hash,
                         mac,
+                        digest,
                     ));
                 }
-                for chunk in rows.chunks(rows_at_once(self.backend(), 10, 500)) {
+                for chunk in rows.chunks(rows_at_once(self.backend(), 11, 500)) {
                     let sql = multi_insert(
-                        "INSERT INTO audit (seq, at, actor, action, object, point, detail, prev_hash, hash, mac)",
-                        10,
+                        "INSERT INTO audit (seq, at, actor, action, object, point, detail, prev_hash, hash, mac, payload_hash)",
+                        11,
                         chunk.len(),
                         "",
                     );
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for (seq, e, prev_hash, hash, mac) in chunk {
+                    for (seq, e, prev_hash, hash, mac, digest) in chunk {
                         q = q
                             .bind(*seq)
                             .bind(e.at)
@@ -1044,7 +1246,8 @@ impl Store {
                             .bind(&e.detail)
                             .bind(prev_hash)
                             .bind(hash)
-                            .bind(mac);
+                            .bind(mac)
+                            .bind(digest);
                     }
                     q.execute(&mut *tx).await?;
                 }
@@ -1099,7 +1302,7 @@ impl Store {
                     _ => {
                         let mut f = Frontier::default();
                         let earlier = sqlx::query(
-                            "SELECT seq, at, actor, action, object, point, detail, mac, prev_hash, hash
+                            "SELECT seq, at, actor, action, object, point, detail, mac, prev_hash, hash, payload_hash, erased_at
                              FROM audit WHERE seq <= $1 ORDER BY seq",
                         )
                         .bind(first)
@@ -1111,6 +1314,8 @@ impl Store {
                         for r in &earlier {
                             let (n, e): (i64, AuditEvent) = (r.try_get("seq")?, event_from(r)?);
                             let mac: Option<String> = r.try_get("mac")?;
+                            let digest: Option<String> = r.try_get("payload_hash")?;
+                            let erased = r.try_get::<Option<i64>, _>("erased_at")?.is_some();
                             let unique = mac.as_ref().is_none_or(|m| macs.insert(m.clone()));
                             // After a signed checkpoint, every row was sealed by a holder of
                             // the key, in order, once: one that is not was put into the
@@ -1119,9 +1324,14 @@ impl Store {
                                 && newest_signed > 0
                                 && n as u64 > newest_signed
                             {
+                                // Only a row a signed checkpoint covers is erased: one after the
+                                // last is not what was sealed.
                                 let linked = n as u64 == f.size() + 1
+                                    && !erased
+                                    && digest.as_deref().is_none_or(|d| payload_digest(&e) == d)
                                     && r.try_get::<String, _>("prev_hash")? == link
-                                    && r.try_get::<String, _>("hash")? == row_hash(&link, n, &e);
+                                    && r.try_get::<String, _>("hash")?
+                                        == row_hash(&link, n, &e, digest.as_deref());
                                 if !linked || !unique || !mac_valid(s, &e, mac.as_deref()) {
                                     return Err(tampered(format!(
                                         "row {n}, after the last signed checkpoint, is not an event sealed once by a holder of the audit key (no valid MAC, a copy, or out of the chain)"
@@ -1129,7 +1339,7 @@ impl Store {
                                 }
                             }
                             link = r.try_get("hash")?;
-                            f.push(leaf_hash(n, &e));
+                            f.push(leaf_hash(n, &e, digest.as_deref()));
                             // Only where a signed checkpoint is to be held to it.
                             if signed.iter().any(|c| c.size == f.size()) {
                                 roots.push((f.size(), f.root()));
@@ -1151,8 +1361,8 @@ impl Store {
                         )));
                     }
                 }
-                for (seq, e, _, _, _) in &rows {
-                    frontier.push(leaf_hash(*seq, e));
+                for (seq, e, _, _, _, digest) in &rows {
+                    frontier.push(leaf_hash(*seq, e, Some(digest)));
                 }
                 crate::put_meta!(tx, "audit_frontier", frontier.encode());
                 // A checkpoint planted at this size beforehand makes the insert fail: the seal
@@ -1186,16 +1396,58 @@ impl Store {
             if rows.is_empty() {
                 return Ok(out);
             }
-            out.extend(rows.iter().map(|r| leaf_hash(r.seq, &r.event)));
+            out.extend(rows.iter().map(AuditRow::leaf));
         }
+    }
+
+    /// The proof that the sealed row `seq` is in the log the latest signed checkpoint names
+    /// ([`InclusionProof`]). Reads every leaf the checkpoint covers.
+    pub async fn audit_inclusion(&self, seq: i64) -> Result<InclusionProof> {
+        let Some(note) = self.latest_audit_checkpoint().await? else {
+            return Err(crate::StoreError::Conflict(
+                "the audit has no signed checkpoint to prove a row against: it is sealed without the audit key (--audit-key-file)".into(),
+            ));
+        };
+        let size = unsigned_checkpoint(&note)
+            .ok_or_else(|| tampered("the latest checkpoint in the database is not one".into()))?
+            .size;
+        let covered = usize::try_from(size).unwrap_or(usize::MAX);
+        let index = usize::try_from(seq - 1)
+            .ok()
+            .filter(|i| *i < covered)
+            .ok_or_else(|| {
+                crate::StoreError::NotFound(format!(
+                    "row {seq} is not in the latest signed checkpoint (rows 1–{size})"
+                ))
+            })?;
+        let mut leaves = self.audit_leaves().await?;
+        if leaves.len() < covered {
+            return Err(tampered(format!(
+                "the latest signed checkpoint covers {size} rows, the chain has {} (rows deleted)",
+                leaves.len()
+            )));
+        }
+        leaves.truncate(covered);
+        let row = self
+            .audit_rows(seq - 1, 1)
+            .await?
+            .pop()
+            .ok_or_else(|| crate::StoreError::NotFound(format!("no row {seq}")))?;
+        Ok(InclusionProof {
+            row,
+            proof: inclusion_proof(&leaves, index)
+                .iter()
+                .map(hex::encode)
+                .collect(),
+            checkpoint: note,
+        })
     }
 
     pub async fn audit_rows(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>> {
         Ok(on_pool!(self, |p| {
-            let rows = sqlx::query(
-                "SELECT seq, at, actor, action, object, point, detail, prev_hash, hash
-                 FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2",
-            )
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {ROW_COLUMNS} FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2"
+            )))
             .bind(after)
             .bind(limit)
             .fetch_all(p)
@@ -1218,15 +1470,15 @@ impl Store {
         // A person of the identity provider is audited as `login (issuer subject)`.
         let actor_prefix = format!("{} (", filter.actor.as_deref().unwrap_or(""));
         Ok(on_pool!(self, |p| {
-            let rows = sqlx::query(
-                "SELECT seq, at, actor, action, object, point, detail, prev_hash, hash
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {ROW_COLUMNS}
                  FROM audit
                  WHERE study = $2 AND seq > $1
                    AND ($3 IS NULL OR actor = $3 OR substr(actor, 1, $4) = $5)
                    AND ($6 IS NULL OR action = $6)
                    AND at >= $7 AND at < $8
-                 ORDER BY seq LIMIT $9",
-            )
+                 ORDER BY seq LIMIT $9"
+            )))
             .bind(after)
             .bind(study)
             .bind(filter.actor.as_deref())
@@ -1242,6 +1494,138 @@ impl Store {
                 .map(row_from)
                 .collect::<std::result::Result<Vec<_>, _>>()?
         }))
+    }
+
+    /// Erases the payload — actor, detail, and the object but for its first part ([`scope`]) —
+    /// of every sealed event from before `before` (µs) that names `person`: acted by them
+    /// (locally or at the identity provider), about their account, or with their login, or one
+    /// of `names`, as a value in its detail. The rows keep their time, action, MK403 point and
+    /// the digest their hashes take (schema 15), so the chain, the Merkle tree and every
+    /// signed checkpoint still verify; a sealed event ([`PAYLOADS_ERASED`], MK403 p.25.4: the
+    /// Service's own procedure sets how long its audit names a person) lists the rows erased
+    /// and names nobody, and `audit verify` holds every erased row to such a list. Rows sealed
+    /// before schema 15 keep their payload ([`Erasure::kept`]); the erasures' own records are
+    /// never erased (they name the operator who erased, and nothing of the person).
+    ///
+    /// On a signed audit only a store with the audit key erases, and only rows a signed
+    /// checkpoint covers (everything pending is sealed first).
+    pub async fn erase_audit_payloads(
+        &self,
+        person: &str,
+        names: &[String],
+        before: i64,
+        by: &str,
+        at: i64,
+    ) -> Result<Erasure> {
+        if person.trim().is_empty() || names.iter().any(|n| n.trim().is_empty()) {
+            return Err(crate::StoreError::Conflict(
+                "name the person whose audit payloads are to be erased (a login, and names that are not empty)".into(),
+            ));
+        }
+        if self.audit_signing.is_none() && self.audit_signed().await? {
+            return Err(crate::StoreError::Conflict(
+                "the audit is signed: erasing records a sealed event, which needs the audit key (--audit-key-file)".into(),
+            ));
+        }
+        self.seal_audit().await?;
+        // A value of the detail's JSON, as serde_json writes it, in a LIKE pattern.
+        let like = |value: &str| {
+            let quoted = serde_json::Value::from(value).to_string();
+            let escaped = quoted
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        };
+        let prefix = format!("{person} (");
+        let account = format!("account/{person}");
+        let mut patterns = vec![like(person)];
+        patterns.extend(names.iter().map(|n| like(n)));
+        let details = (0..patterns.len())
+            .map(|i| format!("detail LIKE ${} ESCAPE '\\'", i + 7))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let sql = format!(
+            "SELECT seq, payload_hash IS NOT NULL AS chained FROM audit
+             WHERE erased_at IS NULL AND at < $1 AND seq <= $2 AND action <> '{PAYLOADS_ERASED}'
+               AND (actor = $3 OR substr(actor, 1, $4) = $5 OR object = $6 OR {details})
+             ORDER BY seq"
+        );
+        let scope_sql = match self.backend() {
+            Backend::Sqlite => {
+                "CASE WHEN instr(object, '/') > 0 THEN substr(object, 1, instr(object, '/') - 1) ELSE object END"
+            }
+            Backend::Postgres => "split_part(object, '/', 1)",
+        };
+        let signed = self.audit_signing.is_some();
+        let erasure = in_tx!(self, |tx, _b| {
+            // Only what a signed checkpoint covers (all of it, once sealed by a signer).
+            let covered: Option<i64> = if signed {
+                sqlx::query_scalar("SELECT MAX(tree_size) FROM audit_checkpoints")
+                    .fetch_one(&mut *tx)
+                    .await?
+            } else {
+                Some(i64::MAX)
+            };
+            let mut q = sqlx::query_as::<_, (i64, bool)>(sqlx::AssertSqlSafe(sql))
+                .bind(before)
+                .bind(covered.unwrap_or(0))
+                .bind(person)
+                .bind(prefix.chars().count() as i32)
+                .bind(&prefix)
+                .bind(&account);
+            for p in &patterns {
+                q = q.bind(p);
+            }
+            let found = q.fetch_all(&mut *tx).await?;
+            let erased: Vec<i64> = found.iter().filter(|r| r.1).map(|r| r.0).collect();
+            let kept = (found.len() - erased.len()) as u64;
+            for chunk in erased.chunks(500) {
+                let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
+                let sql = format!(
+                    "UPDATE audit SET actor = '', detail = '', object = {scope_sql}, erased_at = $1
+                     WHERE seq IN ({})",
+                    list.join(",")
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if !erased.is_empty() {
+                // The rows as ranges: a person's thousands of events stay a short list.
+                let mut ranges: Vec<[i64; 2]> = Vec::new();
+                for seq in &erased {
+                    match ranges.last_mut() {
+                        Some(r) if r[1] + 1 == *seq => r[1] = *seq,
+                        _ => ranges.push([*seq, *seq]),
+                    }
+                }
+                let event = AuditEvent::new(
+                    at,
+                    by,
+                    PAYLOADS_ERASED,
+                    "audit",
+                    "p.25.4",
+                    serde_json::json!({
+                        "count": erased.len(),
+                        "rows": ranges,
+                        "before": before,
+                        "kept": kept,
+                    })
+                    .to_string(),
+                );
+                push_audit!(self, tx, [event]);
+            }
+            Erasure {
+                erased: erased.len() as u64,
+                kept,
+            }
+        });
+        // The record must be sealed for the erased rows to verify: a failure is the operator's
+        // to see (and the next seal's to finish), not to be logged away.
+        self.seal_audit().await?;
+        Ok(erasure)
     }
 
     /// Checks the whole chain: every row's hash, every link to the previous row, the sequence
@@ -1275,6 +1659,7 @@ impl Store {
         }
         let Ended {
             rows,
+            erased,
             matched,
             mut listed,
             uncounted,
@@ -1297,6 +1682,7 @@ impl Store {
                 hex::encode(leaf_hash(
                     id,
                     &AuditEvent::new(at, actor, action, object, point, detail),
+                    None,
                 ))
             })
             .collect();
@@ -1316,6 +1702,7 @@ impl Store {
         Ok(Verification::Intact {
             rows,
             pending,
+            erased,
             checkpoints: matched,
             refused,
             uncounted,

@@ -35,8 +35,9 @@ use std::time::Duration;
 
 pub use accounts::{AccountRow, CredentialKind, CredentialRow, Ended, Language, OwnChange};
 pub use audit::{
-    AuditEvent, AuditFilter, AuditRow, AuditTrust, RESERVED_OBJECTS, TrustedWitness, Verification,
-    append_note, leaf_hash, row_hash, verify_export,
+    AuditEvent, AuditFilter, AuditRow, AuditTrust, Erasure, GENESIS, InclusionProof,
+    PAYLOADS_ERASED, RESERVED_OBJECTS, TrustedWitness, Verification, append_note, leaf_hash,
+    payload_digest, row_hash, scope, verify_export, verify_inclusion,
 };
 pub use devices::{DeviceGrantRow, DeviceState};
 pub use runs::{
@@ -52,7 +53,7 @@ use sqlx::sqlite::{
 };
 
 /// The schema version this build knows; migrations `0001`…`SCHEMA_VERSION` per backend.
-pub const SCHEMA_VERSION: i64 = 14;
+pub const SCHEMA_VERSION: i64 = 15;
 
 /// Which database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

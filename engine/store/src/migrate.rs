@@ -18,6 +18,7 @@ const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0012_attempts.sql"),
     include_str!("../migrations/sqlite/0013_enrolment.sql"),
     include_str!("../migrations/sqlite/0014_second_factor.sql"),
+    include_str!("../migrations/sqlite/0015_audit_payloads.sql"),
 ];
 const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0001_initial.sql"),
@@ -34,6 +35,7 @@ const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0012_attempts.sql"),
     include_str!("../migrations/postgres/0013_enrolment.sql"),
     include_str!("../migrations/postgres/0014_second_factor.sql"),
+    include_str!("../migrations/postgres/0015_audit_payloads.sql"),
 ];
 
 // Each backend has a migration for every version this build knows, and no more.

@@ -5,7 +5,9 @@
 
 use studyflow_store::row_hash;
 use studyflow_store::tlog::AuditSigner;
-use studyflow_store::{AuditEvent, AuditSigning, AuditTrust, Store, Verification};
+use studyflow_store::{
+    AuditEvent, AuditSigning, AuditTrust, Erasure, Store, Verification, verify_inclusion,
+};
 
 fn event(i: i64) -> AuditEvent {
     AuditEvent::new(
@@ -58,6 +60,7 @@ async fn tampering_is_caught(store: Store, label: &str) {
         Verification::Intact {
             rows: 9,
             pending: 0,
+            erased: 0,
             checkpoints: 6,
             refused: 0,
             uncounted: Vec::new(),
@@ -65,15 +68,27 @@ async fn tampering_is_caught(store: Store, label: &str) {
         "three checkpoints in the database, the same three in the log"
     );
 
-    // A writer rewrites row 5 and recomputes every later hash and the head: the chain holds,
-    // the signed checkpoints do not.
+    // A writer rewrites row 5 — its payload and the payload's digest — and recomputes every
+    // later hash and the head: the chain holds, the signed checkpoints do not.
     store
         .execute_raw_for_tests("UPDATE audit SET actor = 'someone else' WHERE seq = 5")
         .await
         .unwrap();
+    let (_, reason) = broken(store.verify_audit().await.unwrap());
+    assert!(reason.contains("does not match its digest"), "{reason}");
     let mut prev = store.audit_rows(3, 1).await.unwrap()[0].hash.clone();
-    for row in store.audit_rows(4, 100).await.unwrap() {
-        let hash = row_hash(&prev, row.seq, &row.event);
+    for mut row in store.audit_rows(4, 100).await.unwrap() {
+        if row.seq == 5 {
+            let digest = studyflow_store::payload_digest(&row.event);
+            store
+                .execute_raw_for_tests(&format!(
+                    "UPDATE audit SET payload_hash = '{digest}' WHERE seq = 5"
+                ))
+                .await
+                .unwrap();
+            row.payload_hash = Some(digest);
+        }
+        let hash = row.hash_after(&prev);
         store
             .execute_raw_for_tests(&format!(
                 "UPDATE audit SET prev_hash = '{prev}', hash = '{hash}' WHERE seq = {}",
@@ -96,7 +111,7 @@ async fn tampering_is_caught(store: Store, label: &str) {
     // checkpoint is not the root of the rows it covers.
     let mut forged = studyflow_store::tlog::Frontier::default();
     for row in store.audit_rows(0, 100).await.unwrap() {
-        forged.push(studyflow_store::leaf_hash(row.seq, &row.event));
+        forged.push(row.leaf());
     }
     store
         .execute_raw_for_tests(&format!(
@@ -121,7 +136,7 @@ async fn tampering_is_caught(store: Store, label: &str) {
     let forger = AuditSigner::generate("studyflow.test/audit").unwrap();
     let mut frontier = studyflow_store::tlog::Frontier::default();
     for row in store.audit_rows(0, 100).await.unwrap() {
-        frontier.push(studyflow_store::leaf_hash(row.seq, &row.event));
+        frontier.push(row.leaf());
         if row.seq % 3 == 0 {
             let note = forger.checkpoint(frontier.size(), &frontier.root());
             store
@@ -240,7 +255,7 @@ async fn injections_and_cuts_are_caught(store: Store, label: &str) {
     // the next signing seal refuses to go on.
     let head = rows[2].clone();
     let planted = AuditEvent::new(60, "intruder", "study.approved", "study-y", "p.3", "{}");
-    let hash = row_hash(&head.hash, 13, &planted);
+    let hash = row_hash(&head.hash, 13, &planted, None);
     store
         .execute_raw_for_tests(&format!(
             "INSERT INTO audit (seq, at, actor, action, object, point, detail, prev_hash, hash) VALUES (13, 60, 'intruder', 'study.approved', 'study-y', 'p.3', '{{}}', '{}', '{hash}')",
@@ -311,6 +326,304 @@ async fn injections_and_cuts_are_caught(store: Store, label: &str) {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// The export `studyflow audit export` writes: a row per line, then the checkpoints and head.
+async fn export(store: &Store) -> String {
+    let mut out = String::new();
+    for row in store.audit_rows(0, 1_000).await.unwrap() {
+        out += &(serde_json::to_string(&row).unwrap() + "\n");
+    }
+    let (notes, head) = store.audit_checkpoints().await.unwrap();
+    for note in notes {
+        out += &(serde_json::json!({ "checkpoint": note }).to_string() + "\n");
+    }
+    out += &(serde_json::json!({ "head": head.unwrap() }).to_string() + "\n");
+    out
+}
+
+/// A person's name erased from the audit once the Service's retention period for it has
+/// passed (MK403 p.25.4): the rows keep their place, time and action; the chain, the tree and
+/// every signed checkpoint still verify, in the database and in an export with only the
+/// public key; an erasure made in the database instead of by `audit erase` is caught.
+async fn payloads_are_erased_and_the_log_still_verifies(store: Store, label: &str) {
+    let (store, dir, trust) = signed(store, &format!("erase-{label}")).await;
+    let events = [
+        AuditEvent::new(
+            100,
+            "alice",
+            "study.approved",
+            "rec-1",
+            "p.3",
+            r#"{"version":1}"#,
+        ),
+        AuditEvent::new(
+            101,
+            "alice (https://idp.example sub-1)",
+            "task.completed",
+            "rec-1/quality",
+            "p.18",
+            "{}",
+        ),
+        AuditEvent::new(
+            102,
+            "admin",
+            "account.reset",
+            "account/alice",
+            "p.25.1",
+            r#"{"login":"alice"}"#,
+        ),
+        AuditEvent::new(
+            103,
+            "bob",
+            "study.contract_recorded",
+            "rec-1",
+            "p.30.1",
+            r#"{"signed_by":"Alice Ābele"}"#,
+        ),
+        AuditEvent::new(
+            104,
+            "bob",
+            "study.started",
+            "rec-1",
+            "p.3",
+            r#"{"by":"alice2"}"#,
+        ),
+        AuditEvent::new(200, "alice", "study.amended", "rec-1", "p.3", "{}"),
+    ];
+    store.append_audit(&events).await.unwrap();
+    let names = vec!["Alice Ābele".to_owned()];
+
+    // A login with a LIKE wildcard in it matches itself only.
+    let none = store
+        .erase_audit_payloads("alic_", &[], 150, "operator:root", 300)
+        .await
+        .unwrap();
+    assert_eq!(none, Erasure { erased: 0, kept: 0 });
+    // A process without the key does not erase a signed audit.
+    let e = store
+        .clone()
+        .without_audit_signing()
+        .erase_audit_payloads("alice", &names, 150, "operator:root", 300)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("needs the audit key"), "{e}");
+
+    let erasure = store
+        .erase_audit_payloads("alice", &names, 150, "operator:root", 300)
+        .await
+        .unwrap();
+    assert_eq!(erasure, Erasure { erased: 4, kept: 0 });
+    let rows = store.audit_rows(9, 100).await.unwrap();
+    let kept: Vec<(&str, &str, &str, Option<i64>)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.event.actor.as_str(),
+                r.event.action.as_str(),
+                r.event.object.as_str(),
+                r.erased_at,
+            )
+        })
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            ("", "study.approved", "rec-1", Some(300)),
+            ("", "task.completed", "rec-1", Some(300)),
+            ("", "account.reset", "account", Some(300)),
+            ("", "study.contract_recorded", "rec-1", Some(300)),
+            ("bob", "study.started", "rec-1", None),
+            ("alice", "study.amended", "rec-1", None),
+            ("operator:root", "audit.payloads_erased", "audit", None),
+        ],
+        "the four rows before the day that name alice or her name, nothing else"
+    );
+    assert!(rows[..4].iter().all(|r| r.event.detail.is_empty()));
+    assert_eq!(rows[4].event.detail, r#"{"by":"alice2"}"#);
+    let record = &rows[6].event;
+    assert_eq!(record.point, "p.25.4");
+    let detail: serde_json::Value = serde_json::from_str(&record.detail).unwrap();
+    assert_eq!(detail["rows"], serde_json::json!([[10, 13]]));
+    assert_eq!(detail["count"], 4);
+    assert!(!record.detail.contains("alice") && !record.detail.contains("Ābele"));
+    let everything = format!("{:?}", &rows[..4]);
+    assert!(
+        !everything.contains("alice")
+            && !everything.contains("Ābele")
+            && !everything.contains("sub-1"),
+        "{everything}"
+    );
+
+    // The log still verifies — in the database and in a copy, with only the public key.
+    assert!(matches!(
+        store.verify_audit_with(&trust).await.unwrap(),
+        Verification::Intact {
+            rows: 16,
+            erased: 4,
+            ..
+        }
+    ));
+    let copy = export(&store).await;
+    assert!(!copy.contains("Ābele"), "the copy holds no erased payload");
+    let public = AuditTrust {
+        verifier: trust.verifier.clone(),
+        ..AuditTrust::default()
+    };
+    assert!(matches!(
+        studyflow_store::verify_export(&copy, &public),
+        Verification::Intact {
+            rows: 16,
+            erased: 4,
+            ..
+        }
+    ));
+    // Each row is proved to be in the signed log, erased or not, with the public key alone.
+    let verifier = trust.verifier.clone().unwrap();
+    for seq in [1, 10, 13, 14, 16] {
+        let proof = store.audit_inclusion(seq).await.unwrap();
+        let text = serde_json::to_string(&proof).unwrap();
+        assert_eq!(
+            verify_inclusion(&text, &verifier),
+            Ok((seq, 16)),
+            "row {seq}"
+        );
+    }
+    let proof = store.audit_inclusion(14).await.unwrap();
+    let refused = |edit: &dyn Fn(&mut studyflow_store::InclusionProof)| {
+        let mut p = proof.clone();
+        edit(&mut p);
+        verify_inclusion(&serde_json::to_string(&p).unwrap(), &verifier).unwrap_err()
+    };
+    let why = refused(&|p| p.row.event.action = "study.terminated".into());
+    assert!(why.contains("not the event at row 14"), "{why}");
+    let why = refused(&|p| p.row.event.detail = "{}".into());
+    assert!(why.contains("does not match its digest"), "{why}");
+    let why = refused(&|p| p.row.seq = 15);
+    assert!(why.contains("not the event at row 15"), "{why}");
+    let why = refused(&|p| p.proof[0] = "00".repeat(32));
+    assert!(why.contains("not the event"), "{why}");
+    let other = AuditSigner::generate("studyflow.test/audit")
+        .unwrap()
+        .verifier();
+    let why = verify_inclusion(&serde_json::to_string(&proof).unwrap(), &other).unwrap_err();
+    assert!(why.contains("not one of the audit key"), "{why}");
+    let e = store.audit_inclusion(99).await.unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("not in the latest signed checkpoint (rows 1–16)"),
+        "{e}"
+    );
+
+    // Erasing again finds nothing more; the next seal goes on from the erased rows.
+    assert_eq!(
+        store
+            .erase_audit_payloads("alice", &names, 150, "operator:root", 400)
+            .await
+            .unwrap(),
+        Erasure { erased: 0, kept: 0 }
+    );
+    store.append_audit(&[event(500)]).await.unwrap();
+
+    // A name written back into an erased row is an edit.
+    store
+        .execute_raw_for_tests("UPDATE audit SET actor = 'mallory' WHERE seq = 10")
+        .await
+        .unwrap();
+    let (seq, reason) = broken(store.verify_audit_with(&trust).await.unwrap());
+    assert_eq!(seq, 10);
+    assert!(
+        reason.contains("marked erased, but it holds one"),
+        "{reason}"
+    );
+    store
+        .execute_raw_for_tests("UPDATE audit SET actor = '' WHERE seq = 10")
+        .await
+        .unwrap();
+    // A payload erased in the database, not by `audit erase`: its row verifies by its digest,
+    // but no sealed record lists it.
+    store
+        .execute_raw_for_tests(
+            "UPDATE audit SET actor = '', detail = '', erased_at = 1 WHERE seq = 14",
+        )
+        .await
+        .unwrap();
+    let (seq, reason) = broken(store.verify_audit_with(&trust).await.unwrap());
+    assert_eq!(seq, 14);
+    assert!(reason.contains("no `audit erase`"), "{reason}");
+    // Nor does a row stand erased without the digest that stands for its payload.
+    store
+        .execute_raw_for_tests("UPDATE audit SET payload_hash = NULL WHERE seq = 14")
+        .await
+        .unwrap();
+    let (seq, reason) = broken(store.verify_audit_with(&trust).await.unwrap());
+    assert_eq!(seq, 14);
+    assert!(reason.contains("no digest stands for it"), "{reason}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A row sealed before schema 15 has no digest: its hashes take its payload, which stays.
+#[tokio::test]
+async fn a_row_sealed_before_payload_digests_keeps_its_payload() {
+    let dir = std::env::temp_dir().join(format!("sf-audit-old-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::open(dir.join("s.db").to_str().unwrap())
+        .await
+        .unwrap();
+    store
+        .append_audit(&[AuditEvent::new(
+            1,
+            "alice",
+            "study.approved",
+            "rec-1",
+            "p.3",
+            "{}",
+        )])
+        .await
+        .unwrap();
+    // As it was sealed then: no digest, the hash over the payload itself.
+    let row = store.audit_rows(0, 1).await.unwrap().remove(0);
+    let hash = row_hash(studyflow_store::GENESIS, 1, &row.event, None);
+    for sql in [
+        format!("UPDATE audit SET payload_hash = NULL, hash = '{hash}' WHERE seq = 1"),
+        format!("UPDATE meta SET value = '1:{hash}' WHERE key = 'audit_head'"),
+        "DELETE FROM meta WHERE key = 'audit_frontier'".to_owned(),
+    ] {
+        store.execute_raw_for_tests(&sql).await.unwrap();
+    }
+    assert!(matches!(
+        store.verify_audit().await.unwrap(),
+        Verification::Intact { rows: 1, .. }
+    ));
+    store
+        .append_audit(&[AuditEvent::new(
+            2,
+            "alice",
+            "study.started",
+            "rec-1",
+            "p.3",
+            "{}",
+        )])
+        .await
+        .unwrap();
+    let erasure = store
+        .erase_audit_payloads("alice", &[], 10, "operator:root", 20)
+        .await
+        .unwrap();
+    assert_eq!(erasure, Erasure { erased: 1, kept: 1 });
+    let rows = store.audit_rows(0, 10).await.unwrap();
+    assert_eq!(rows[0].event.actor, "alice");
+    assert_eq!(rows[1].event.actor, "");
+    assert!(matches!(
+        store.verify_audit().await.unwrap(),
+        Verification::Intact {
+            rows: 3,
+            erased: 1,
+            ..
+        }
+    ));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[tokio::test]
 async fn a_database_writer_cannot_rewrite_the_audit_on_sqlite() {
     let dir = std::env::temp_dir().join(format!("sf-audit-db-{}", std::process::id()));
@@ -324,6 +637,10 @@ async fn a_database_writer_cannot_rewrite_the_audit_on_sqlite() {
         .await
         .unwrap();
     injections_and_cuts_are_caught(store, "sqlite").await;
+    let store = Store::open(dir.join("e.db").to_str().unwrap())
+        .await
+        .unwrap();
+    payloads_are_erased_and_the_log_still_verifies(store, "sqlite").await;
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -339,6 +656,11 @@ async fn a_database_writer_cannot_rewrite_the_audit_on_postgres() {
     };
     let store = Store::open(&schema.url).await.unwrap();
     injections_and_cuts_are_caught(store, "postgres").await;
+    let Some(schema) = studyflow_store::testing::postgres_schema("audit_erase").await else {
+        return;
+    };
+    let store = Store::open(&schema.url).await.unwrap();
+    payloads_are_erased_and_the_log_still_verifies(store, "postgres").await;
 }
 
 /// A log sealed before the tree existed gets its tree from the whole chain at the next seal.
@@ -365,6 +687,7 @@ async fn a_log_sealed_before_checkpoints_is_covered_by_the_next_one() {
         Verification::Intact {
             rows: 3,
             pending: 0,
+            erased: 0,
             checkpoints: 1,
             refused: 0,
             uncounted: Vec::new(),

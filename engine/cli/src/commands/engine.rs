@@ -461,6 +461,7 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                 engine: e,
                 public_key,
                 export,
+                proof,
                 witnesses,
                 witness_urls,
                 witness_quorum,
@@ -491,6 +492,29 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                     (None, None) => None,
                 };
                 let signed = verifier.is_some();
+                if let Some(path) = &proof {
+                    let Some(verifier) = &verifier else {
+                        anyhow::bail!(
+                            "a proof is checked with the audit's public key: give --public-key or --audit-key-file"
+                        );
+                    };
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    return match studyflow_store::verify_inclusion(&text, verifier) {
+                        Ok((seq, size)) => {
+                            writeln!(
+                                ctx.out,
+                                "row {seq} is in the audit log: the checkpoint of rows 1–{size} signed by {} includes it",
+                                verifier.name()
+                            )?;
+                            Ok(EXIT_OK)
+                        }
+                        Err(why) => {
+                            writeln!(ctx.out, "proof REFUSED: {why}")?;
+                            Ok(EXIT_FINDINGS)
+                        }
+                    };
+                }
                 anyhow::ensure!(
                     witnesses.is_empty() || signed,
                     "a witness's cosignature counts only on a checkpoint signed by the audit key: give its public key (--public-key or --audit-key-file)"
@@ -547,6 +571,7 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                     Verification::Intact {
                         rows,
                         pending,
+                        erased,
                         checkpoints,
                         refused,
                         uncounted,
@@ -570,6 +595,12 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                                 "; NOT checked against a checkpoint log (--checkpoint-log): a chain deleted, or cut back to a checkpoint, would not be seen"
                             }
                         )?;
+                        if erased > 0 {
+                            writeln!(
+                                ctx.out,
+                                "{erased} rows' payloads erased by `audit erase`, each listed by its sealed record"
+                            )?;
+                        }
                         for (name, size, time) in trust.witnessed() {
                             writeln!(
                                 ctx.out,
@@ -617,6 +648,50 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                     .write_new(&out)
                     .with_context(|| format!("cannot write the new key file {}", out.display()))?;
                 writeln!(ctx.out, "{}", signer.verifier().encode())?;
+                Ok(EXIT_OK)
+            }
+            AuditCommand::Erase {
+                engine: e,
+                person,
+                names,
+                before,
+            } => {
+                let store = signing(&e, Store::open_existing(&e.database).await?)?;
+                let now = clock()?.now();
+                let before = studyflow_runtime::clock::riga_midnight(before);
+                // Up to the end of today (everything recorded so far); a later day is a typo.
+                anyhow::ensure!(
+                    before <= studyflow_runtime::clock::riga_end_of_day(riga_date(now)),
+                    "--before is after tomorrow: give the day the retention period ends (what was recorded before its midnight is erased)"
+                );
+                let erasure = store
+                    .erase_audit_payloads(
+                        &person,
+                        &names,
+                        before.as_microsecond(),
+                        &operator(),
+                        now.as_microsecond(),
+                    )
+                    .await?;
+                writeln!(
+                    ctx.out,
+                    "{} audit rows erased of what named the person (actor, detail, object); the chain and its checkpoints still verify, and the erasure is recorded (audit.payloads_erased, MK403 p.25.4)",
+                    erasure.erased
+                )?;
+                if erasure.kept > 0 {
+                    writeln!(
+                        ctx.out,
+                        "{} rows sealed before schema 15 keep their payload: their hashes take it itself",
+                        erasure.kept
+                    )?;
+                }
+                Ok(EXIT_OK)
+            }
+            AuditCommand::Prove { engine: e, seq } => {
+                let store = signing(&e, Store::open_existing(&e.database).await?)?;
+                store.seal_audit().await?;
+                let proof = store.audit_inclusion(seq).await?;
+                writeln!(ctx.out, "{}", serde_json::to_string_pretty(&proof)?)?;
                 Ok(EXIT_OK)
             }
             AuditCommand::Export { engine: e } => {

@@ -387,6 +387,11 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("audit.detail", "Sīkāk", "Detail"),
     (
+        "audit.erased",
+        "dzēsts pēc glabāšanas termiņa",
+        "erased after its retention period",
+    ),
+    (
         "audit.export",
         "Eksportēt (JSON Lines)",
         "Export (JSON Lines)",
