@@ -146,7 +146,7 @@ fn a_study_from_submission_to_its_first_task_and_the_audit() {
     assert!(r.stdout.contains("as gatis.krumins"), "{}", r.stdout);
     let r = person("inese.kalnina", &["start", STUDY]);
     assert_eq!(r.code, 0, "{}", r.transcript());
-    let r = run(&["worker", "--once", "--placeholder"]);
+    let r = run(&["worker", "--once", "--unsigned-audit", "--placeholder"]);
     assert_eq!(
         r.stdout,
         "worker: 6 step runs executed\n",
@@ -1535,7 +1535,7 @@ fn the_worker_moves_data_only_when_configured_and_says_what_is_missing() {
     );
     assert_eq!(person("inese.kalnina", &inese, &["start", STUDY]).code, 0);
     // Never a silent fallback to the placeholder, which would mark steps done doing nothing.
-    let r = run(&["worker", "--once"]);
+    let r = run(&["worker", "--once", "--unsigned-audit"]);
     assert_eq!(r.code, 2, "{}", r.transcript());
     assert!(
         r.stderr.contains("--master-key-file") && r.stderr.contains("--placeholder"),
@@ -1543,6 +1543,46 @@ fn the_worker_moves_data_only_when_configured_and_says_what_is_missing() {
         r.stderr
     );
     assert!(run(&["status", STUDY]).stdout.contains("ready"));
+    // Nor does a worker or a server run with an audit no key signs, unless asked for a trial;
+    // an audit key that other accounts can read is refused, naming the cure.
+    for command in [&["worker", "--placeholder"][..], &["serve"]] {
+        let r = run(command);
+        assert_eq!(r.code, 2, "{}", r.transcript());
+        assert!(
+            r.stderr.contains("--audit-key-file") && r.stderr.contains("--unsigned-audit"),
+            "{}",
+            r.stderr
+        );
+    }
+    let audit_key = format!("{}/open-audit.key", dir.path());
+    let made = studyflow(&[
+        "audit",
+        "keygen",
+        "--name",
+        "test.lv/audit",
+        "--out",
+        &audit_key,
+    ]);
+    assert_eq!(made.code, 0, "{}", made.transcript());
+    #[cfg(unix)]
+    std::fs::set_permissions(
+        &audit_key,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let r = run(&[
+        "worker",
+        "--once",
+        "--placeholder",
+        "--audit-key-file",
+        &audit_key,
+    ]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(
+        r.stderr.contains("open-audit.key") && r.stderr.contains("chmod 600"),
+        "{}",
+        r.stderr
+    );
     // Configured: the extraction comes from the Service IS export; with no registry address
     // the request to the Information Centre fails for good, saying so, and nothing else runs.
     let key = dir.file("master.key", &"ab".repeat(32));
@@ -1550,6 +1590,7 @@ fn the_worker_moves_data_only_when_configured_and_says_what_is_missing() {
     let r = run(&[
         "worker",
         "--once",
+        "--unsigned-audit",
         "--master-key-file",
         &key,
         "--work-dir",
@@ -1567,6 +1608,7 @@ fn the_worker_moves_data_only_when_configured_and_says_what_is_missing() {
     let r = run(&[
         "worker",
         "--once",
+        "--unsigned-audit",
         "--master-key-file",
         &key,
         "--work-dir",
@@ -1588,6 +1630,7 @@ fn the_worker_moves_data_only_when_configured_and_says_what_is_missing() {
     let r = run(&[
         "worker",
         "--once",
+        "--unsigned-audit",
         "--master-key-file",
         &bad_key,
         "--work-dir",

@@ -135,8 +135,15 @@ pub struct Served {
 
 /// Starts `studyflow serve --listen 127.0.0.1:0 ARGS` and waits for its address.
 pub fn serve(args: &[&str]) -> Served {
+    // A trial's audit, unless the test gives the key.
+    let unsigned: &[&str] = if args.contains(&"--audit-key-file") {
+        &[]
+    } else {
+        &["--unsigned-audit"]
+    };
     let argv: Vec<&str> = ["serve", "--listen", "127.0.0.1:0"]
         .iter()
+        .chain(unsigned)
         .chain(args)
         .copied()
         .collect();

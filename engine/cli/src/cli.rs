@@ -363,6 +363,11 @@ pub struct AmendArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// Run with an audit that no key signs — a hash chain that anyone who can write the
+    /// database can rewrite unseen — for a trial on one machine. Without it the audit key is
+    /// required (`--audit-key-file`; `studyflow audit keygen` makes one).
+    #[arg(long)]
+    pub unsigned_audit: bool,
     /// The installation's witnesses, told to monitors (`GET /api/v1/audit/witnesses`) with the
     /// latest checkpoint their quorum cosigned.
     #[command(flatten)]
@@ -534,6 +539,11 @@ pub enum UserCommand {
 pub struct WorkerArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// Run with an audit that no key signs — a hash chain that anyone who can write the
+    /// database can rewrite unseen — for a trial on one machine. Without it the audit key is
+    /// required (`--audit-key-file`; `studyflow audit keygen` makes one).
+    #[arg(long)]
+    pub unsigned_audit: bool,
     /// Run until nothing is ready, then exit.
     #[arg(long)]
     pub once: bool,

@@ -45,7 +45,13 @@ fn crash_at(db: &str, now: &str, point: &str, dir: &Path) {
     let marker = dir.join(format!("marker-{}", point.replace(':', "-")));
     let _ = std::fs::remove_file(&marker);
     let mut child = Command::new(BIN)
-        .args(["worker", "--placeholder", "--poll-ms", "20"])
+        .args([
+            "worker",
+            "--unsigned-audit",
+            "--placeholder",
+            "--poll-ms",
+            "20",
+        ])
         .env("STUDYFLOW_DATABASE_URL", db)
         .env("STUDYFLOW_NOW", now)
         .env("STUDYFLOW_PLACEHOLDER_COHORT", COHORT.to_string())
@@ -127,7 +133,7 @@ async fn scenario(db: &str, dir: &Path) {
     let out = ok(studyflow(
         db,
         days[5],
-        &["worker", "--once", "--placeholder"],
+        &["worker", "--once", "--unsigned-audit", "--placeholder"],
     ));
     assert!(out.starts_with("worker: "), "{out}");
 

@@ -21,7 +21,7 @@ use crate::cli::{AuditArgs, AuditCommand, Command, EngineArgs, ServeArgs, UserAr
 use crate::render::{self, FileReport};
 use crate::{EXIT_FINDINGS, EXIT_OK};
 
-use super::setup::{clock, operator, signing};
+use super::setup::{audit_key_required, clock, operator, signing};
 
 async fn open_with(args: &EngineArgs, cohort: usize, create: bool) -> anyhow::Result<Engine> {
     let store = if create {
@@ -45,6 +45,7 @@ async fn open_with(args: &EngineArgs, cohort: usize, create: bool) -> anyhow::Re
 /// options, or the placeholder only when asked for by name — a worker never falls back to a
 /// plane that marks steps done without doing them.
 async fn open_worker(a: &WorkerArgs) -> anyhow::Result<Engine> {
+    audit_key_required(&a.engine, a.unsigned_audit)?;
     if a.placeholder {
         return open(&a.engine, a.cohort_size).await;
     }
@@ -93,6 +94,7 @@ async fn open_worker(a: &WorkerArgs) -> anyhow::Result<Engine> {
 
 /// `studyflow serve`: the API on the engine's database, until interrupted.
 async fn serve(a: &ServeArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
+    audit_key_required(&a.engine, a.unsigned_audit)?;
     let store = signing(&a.engine, Store::open_existing(&a.engine.database).await?)?;
     let master = match &a.master_key_file {
         None => None,

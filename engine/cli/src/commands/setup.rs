@@ -29,6 +29,16 @@ pub(crate) fn signing(args: &EngineArgs, store: Store) -> anyhow::Result<Store> 
     }))
 }
 
+/// A server or worker signs the audit (issue #12: checkpoints under a key outside the
+/// database, each event MAC'd) unless its operator asked for a trial with `--unsigned-audit`.
+pub(crate) fn audit_key_required(args: &EngineArgs, unsigned: bool) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.audit_key_file.is_some() || unsigned,
+        "the audit needs its key: give --audit-key-file FILE (STUDYFLOW_AUDIT_KEY_FILE; `studyflow audit keygen --name … --out FILE` makes one), or --unsigned-audit for a trial whose audit anyone who can write the database can rewrite"
+    );
+    Ok(())
+}
+
 /// The operator: the system account that runs the command, as the audit names it.
 pub(crate) fn operator() -> String {
     std::env::var("USER")
