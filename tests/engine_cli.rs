@@ -1410,7 +1410,7 @@ fn the_demo_runs_the_recidivism_study_end_to_end() {
     assert!(!std::path::Path::new(&format!("{}/approver/subjects.csv", dir.path())).exists());
     // The same in a browser: the researcher signs in on the pages, finds the study's released
     // datasets and downloads the analysis dataset from its link, as released; the approver sees
-    // the releases listed and is refused the file (MK403 p.22.5, p.24).
+    // the releases listed with no file of them and is refused the file (MK403 p.22.5, p.24).
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let Some(b) = browser::Browser::start().await else {
             return;
@@ -1428,22 +1428,30 @@ fn the_demo_runs_the_recidivism_study_end_to_end() {
                 assert_eq!(b.text("#me").await, who);
                 b.go(&format!("{}/studies/recidivism-2026-cohort", served.url))
                     .await;
-                let href = b
-                    .link("#releases a", "subjects.csv")
-                    .await
-                    .expect("a link to subjects.csv");
+                // The link the page gives, or the address a person would type.
+                let listed = b.link("#releases a", "subjects.csv").await;
+                let href = listed.clone().unwrap_or_else(|| {
+                    format!(
+                        "{}/studies/recidivism-2026-cohort/releases/0/subjects.csv",
+                        served.url
+                    )
+                });
                 let (status, body) = b.download(&href, "__Host-studyflow").await;
                 b.click("#sign-out button").await;
-                (status, body)
+                (listed.is_some(), status, body)
             }
         };
-        let (status, body) = released("inese.kalnina", 1).await;
+        let (listed, status, body) = released("inese.kalnina", 1).await;
+        assert!(listed, "a link to subjects.csv");
         assert_eq!(status, 200);
         assert_eq!(
             body.as_ref(),
             std::fs::read(folder.join("subjects.csv")).unwrap()
         );
-        let (status, body) = released("gatis.krumins", 1).await;
+        // The approver sees the release listed, for its recipients only, without a link; the
+        // address typed is refused.
+        let (listed, status, body) = released("gatis.krumins", 1).await;
+        assert!(!listed, "no link for the approver");
         assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
         // In the approver's language (Latvian, the pages' own), with its MK403 point.
         let said = String::from_utf8_lossy(&body);

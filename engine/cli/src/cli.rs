@@ -56,6 +56,11 @@ pub enum Command {
     Contract(ContractArgs),
     /// Start an approved (and, if external, contracted) study.
     Start(StudyArgs),
+    /// Give the age public key the study's contact list is to be encrypted to for you (MK403
+    /// p.32): an authorised person of the external researcher who processes personal data.
+    /// Replaces the key you gave before; the list is then downloaded with `download
+    /// --contacts`.
+    ContactKey(ContactKeyArgs),
     /// Submit a changed spec of a study as its next version; it needs its own approval.
     Amend(AmendArgs),
     /// Terminate a study: the rest is cancelled, everything identifying destroyed (MK403 p.26).
@@ -294,6 +299,17 @@ pub struct ApproveArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct ContactKeyArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The study's id (its spec's `id`).
+    pub study: String,
+    /// Your age public key (`age1…`, as `age-keygen` prints it), or a file holding it.
+    #[arg(value_name = "KEY|FILE")]
+    pub key: String,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct RefuseArgs {
     #[command(flatten)]
     pub server: ServerArgs,
@@ -339,9 +355,13 @@ pub struct StudyArgs {
 pub struct DownloadArgs {
     #[command(flatten)]
     pub server: ServerArgs,
-    /// Which release, 0 the oldest (default: the latest).
-    #[arg(long)]
+    /// Which release, 0 the oldest (default: the latest dataset you may receive).
+    #[arg(long, conflicts_with = "contacts")]
     pub release: Option<usize>,
+    /// The latest contact list instead (encrypted to the keys its recipients gave, MK403
+    /// p.32; `age -d -i YOUR-KEY contacts.csv.age` opens it).
+    #[arg(long)]
+    pub contacts: bool,
     /// The folder to write the files in (created, readable by you only).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,

@@ -47,8 +47,8 @@ fn runner(name: &str) -> Option<Runner> {
         "validate" | "lsp" | "schema" | "rules" | "catalogue" | "calendar" | "plan" | "openapi"
         | "commands" | "demo" => Runner::Anyone,
         "login" | "logout" | "tokens" | "password" | "second-factor" | "submit" | "approve"
-        | "refuse" | "contract" | "start" | "amend" | "terminate" | "tasks" | "download"
-        | "task" => Runner::Person,
+        | "refuse" | "contract" | "start" | "contact-key" | "amend" | "terminate" | "tasks"
+        | "download" | "task" => Runner::Person,
         "serve" | "user" | "worker" | "status" | "release" | "retry" | "audit" => Runner::Operator,
         _ => return None,
     })

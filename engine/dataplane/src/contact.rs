@@ -170,9 +170,112 @@ pub enum TransferError {
     Io(PathBuf, std::io::Error),
 }
 
-/// The recipients' age public keys from a file: one per line, `#` comments and blank lines
-/// ignored.
-pub fn recipients(path: &Path) -> Result<Vec<age::x25519::Recipient>, TransferError> {
+/// Where the keys the contact list of `study` is encrypted to are kept under the work
+/// folder's `recipients/`: a file per person who receives it, named by their login, holding
+/// the age public key they gave through the server (MK403 p.32).
+pub fn key_folder(recipients: &Path, study: &str) -> PathBuf {
+    recipients.join(study)
+}
+
+/// Why a key given for the contact list is not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(
+        "not an age public key (age1… of 62 characters; `age-keygen` makes a pair and prints it)"
+    )]
+    NotAKey,
+    #[error("the login cannot name a key file")]
+    Login,
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+}
+
+/// A person's key for a study's contact list, written beside its place and not yet in it
+/// ([`give_key`]): placed once its giving is audited, or discarded.
+#[derive(Debug)]
+pub struct StagedKey {
+    staged: PathBuf,
+    target: PathBuf,
+    /// SHA-256 of the key as given, for the audit.
+    pub sha256: String,
+}
+
+impl StagedKey {
+    /// Puts the key in place (replacing the person's key before it); how many people's keys
+    /// the study's contact list is now encrypted to.
+    pub fn place(self) -> Result<usize, KeyError> {
+        let io = |e| KeyError::Io(self.target.clone(), e);
+        std::fs::rename(&self.staged, &self.target).map_err(io)?;
+        let folder = self.target.parent().unwrap_or(Path::new("."));
+        Ok(std::fs::read_dir(folder)
+            .map_err(io)?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "txt"))
+            .count())
+    }
+
+    pub fn discard(self) {
+        let _ = std::fs::remove_file(&self.staged);
+    }
+}
+
+/// Checks `key` as an age X25519 public key and writes it, owner-only, beside the place of
+/// `login`'s key for the contact list of `study` ([`key_folder`]).
+pub fn give_key(
+    recipients: &Path,
+    study: &str,
+    login: &str,
+    key: &str,
+) -> Result<StagedKey, KeyError> {
+    let key = key.trim();
+    let parsed = age::x25519::Recipient::from_str(key).map_err(|_| KeyError::NotAKey)?;
+    let plain = |n: &str| {
+        !n.is_empty()
+            && !n.starts_with('.')
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+    };
+    if !plain(login) || !plain(study) {
+        return Err(KeyError::Login);
+    }
+    let folder = key_folder(recipients, study);
+    let io = |e| KeyError::Io(folder.clone(), e);
+    crate::files::private_dirs(&folder).map_err(io)?;
+    let target = folder.join(format!("{login}.txt"));
+    let staged = folder.join(format!(".{login}.{}.partial", std::process::id()));
+    crate::files::write_synced(&staged, format!("{parsed}\n").as_bytes()).map_err(io)?;
+    Ok(StagedKey {
+        staged,
+        target,
+        sha256: hex::encode(Sha256::digest(parsed.to_string().as_bytes())),
+    })
+}
+
+/// The keys the contact list of `study` is encrypted to: every key its recipients gave
+/// ([`give_key`]), in the order of their logins.
+pub fn study_recipients(
+    recipients: &Path,
+    study: &str,
+) -> Result<Vec<age::x25519::Recipient>, TransferError> {
+    let folder = key_folder(recipients, study);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .map_err(|e| TransferError::Io(folder.clone(), e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for f in &files {
+        out.extend(recipients_in(f)?);
+    }
+    if out.is_empty() {
+        return Err(TransferError::NoRecipient(folder));
+    }
+    Ok(out)
+}
+
+/// The age public keys of one file: one per line, `#` comments and blank lines ignored.
+fn recipients_in(path: &Path) -> Result<Vec<age::x25519::Recipient>, TransferError> {
     let text = std::fs::read_to_string(path).map_err(|e| TransferError::Io(path.into(), e))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -186,9 +289,6 @@ pub fn recipients(path: &Path) -> Result<Vec<age::x25519::Recipient>, TransferEr
                 line: i + 1,
             }
         })?);
-    }
-    if out.is_empty() {
-        return Err(TransferError::NoRecipient(path.into()));
     }
     Ok(out)
 }
@@ -215,6 +315,9 @@ pub fn to_csv(contacts: &Contacts) -> Result<String, TransferError> {
 /// What was written.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Transferred {
+    /// The folder: the encrypted list ([`CONTACTS_FILE`]) and its `MANIFEST.sha256`, served to
+    /// the recipients like a release (MK403 p.32).
+    pub folder: PathBuf,
     pub file: PathBuf,
     pub contacts: usize,
     pub recipients: usize,
@@ -222,18 +325,24 @@ pub struct Transferred {
     pub sha256: String,
 }
 
-/// Encrypts the list to every recipient and writes it to `path` (staged, then renamed: the
-/// file is there whole or not at all), once. Only ciphertext touches the disk.
+/// The encrypted contact list's name in its folder.
+pub const CONTACTS_FILE: &str = "contacts.csv.age";
+
+/// Encrypts the list to every recipient and writes it into the new folder `folder` as
+/// [`CONTACTS_FILE`] with a `MANIFEST.sha256` (staged, then renamed: the folder is there whole
+/// or not at all), once. Only ciphertext touches the disk.
 pub fn transfer(
     contacts: &Contacts,
     recipients: &[age::x25519::Recipient],
-    path: &Path,
+    folder: &Path,
 ) -> Result<Transferred, TransferError> {
-    if let Ok(cipher) = std::fs::read(path) {
+    let path = folder.join(CONTACTS_FILE);
+    if let Ok(cipher) = std::fs::read(&path) {
         // Written once: a retried step (after a crash between writing and recording it) finds
         // the file and reports it as it is, with the same hash.
         return Ok(Transferred {
-            file: path.into(),
+            folder: folder.into(),
+            file: path,
             contacts: contacts.rows.len(),
             recipients: recipients.len(),
             sha256: hex::encode(Sha256::digest(&cipher)),
@@ -253,18 +362,29 @@ pub fn transfer(
     w.write_all(plain.as_bytes())
         .and_then(|_| w.finish().map(|_| ()))
         .map_err(|e| TransferError::Encrypt(e.to_string()))?;
-    let io = |e| TransferError::Io(path.into(), e);
-    if let Some(dir) = path.parent() {
+    let io = |e| TransferError::Io(folder.into(), e);
+    if let Some(dir) = folder.parent() {
         crate::files::private_dirs(dir).map_err(io)?;
     }
-    let staging = path.with_extension("partial");
-    crate::files::write_synced(&staging, &cipher).map_err(io)?;
-    std::fs::rename(&staging, path).map_err(io)?;
+    let staging = folder.with_extension("partial");
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(io)?;
+    }
+    crate::files::private_dir(&staging).map_err(io)?;
+    let sha256 = hex::encode(Sha256::digest(&cipher));
+    crate::files::write_synced(&staging.join(CONTACTS_FILE), &cipher).map_err(io)?;
+    crate::files::write_synced(
+        &staging.join("MANIFEST.sha256"),
+        format!("{sha256}  {CONTACTS_FILE}\n").as_bytes(),
+    )
+    .map_err(io)?;
+    std::fs::rename(&staging, folder).map_err(io)?;
     Ok(Transferred {
-        file: path.into(),
+        folder: folder.into(),
+        file: path,
         contacts: contacts.rows.len(),
         recipients: recipients.len(),
-        sha256: hex::encode(Sha256::digest(&cipher)),
+        sha256,
     })
 }
 
@@ -290,9 +410,15 @@ mod tests {
         assert_eq!(contacts.rows.len(), 2);
         let identity = age::x25519::Identity::generate();
         let dir = scratch("transfer");
-        let path = dir.join("contacts.csv.age");
-        let t = transfer(&contacts, &[identity.to_public()], &path).unwrap();
+        let t = transfer(&contacts, &[identity.to_public()], &dir.join("contacts-v1")).unwrap();
         assert_eq!(t.contacts, 2);
+        let path = dir.join("contacts-v1").join(CONTACTS_FILE);
+        assert_eq!(t.file, path);
+        assert_eq!(
+            crate::release::manifest(&dir.join("contacts-v1")).unwrap(),
+            [(CONTACTS_FILE.to_owned(), t.sha256.clone())],
+            "listed with its sha256, as a release's files are"
+        );
         let cipher = std::fs::read(&path).unwrap();
         assert!(!cipher.windows(5).any(|w| w == b"Ozols"));
         let plain = age::decrypt(&identity, &cipher).unwrap();
@@ -351,28 +477,75 @@ mod tests {
         );
     }
 
+    /// A person's key given for a study's contact list: checked, written owner-only, placed
+    /// over the key they gave before; the keys of all who gave one are what the list is
+    /// encrypted to; a bad line in a key file is named.
     #[test]
-    fn recipients_are_read_from_a_file_and_bad_lines_named() {
+    fn keys_are_given_per_person_and_read_per_study() {
         let dir = scratch("recipients");
-        let good = dir.join("good.txt");
-        let id = age::x25519::Identity::generate();
+        assert!(matches!(
+            study_recipients(&dir, "s1"),
+            Err(TransferError::Io(..))
+        ));
+        let (a, b, c) = (
+            age::x25519::Identity::generate(),
+            age::x25519::Identity::generate(),
+            age::x25519::Identity::generate(),
+        );
+        let give = |login: &str, key: &str| give_key(&dir, "s1", login, key);
+        assert!(matches!(
+            give("liga", "age1notakey"),
+            Err(KeyError::NotAKey)
+        ));
+        assert!(matches!(
+            give("../liga", &a.to_public().to_string()),
+            Err(KeyError::Login)
+        ));
+        let staged = give("liga", &a.to_public().to_string()).unwrap();
+        assert_eq!(
+            staged.sha256,
+            hex::encode(Sha256::digest(a.to_public().to_string().as_bytes()))
+        );
+        // Not in place until placed: a discarded one leaves nothing.
+        give("arturs", &b.to_public().to_string())
+            .unwrap()
+            .discard();
+        assert_eq!(staged.place().unwrap(), 1);
+        assert_eq!(study_recipients(&dir, "s1").unwrap().len(), 1);
+        // A second key of the same person replaces the first.
+        assert_eq!(
+            give("liga", &format!("  {}\n", c.to_public()))
+                .unwrap()
+                .place()
+                .unwrap(),
+            1
+        );
+        let keys = study_recipients(&dir, "s1").unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].to_string(), c.to_public().to_string());
+        assert_eq!(
+            give("arturs", &b.to_public().to_string())
+                .unwrap()
+                .place()
+                .unwrap(),
+            2
+        );
+        assert_eq!(study_recipients(&dir, "s1").unwrap().len(), 2);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&key_folder(&dir, "s1")), 0o700);
+            assert_eq!(mode(&key_folder(&dir, "s1").join("liga.txt")), 0o600);
+        }
         std::fs::write(
-            &good,
-            format!("# the university's key\n\n{}\n", id.to_public()),
+            key_folder(&dir, "s1").join("zz.txt"),
+            "# comment\nage1notakey\n",
         )
         .unwrap();
-        assert_eq!(recipients(&good).unwrap().len(), 1);
-        let bad = dir.join("bad.txt");
-        std::fs::write(&bad, "# comment\nage1notakey\n").unwrap();
         assert!(matches!(
-            recipients(&bad),
+            study_recipients(&dir, "s1"),
             Err(TransferError::BadRecipient { line: 2, .. })
-        ));
-        let empty = dir.join("empty.txt");
-        std::fs::write(&empty, "# nobody\n").unwrap();
-        assert!(matches!(
-            recipients(&empty),
-            Err(TransferError::NoRecipient(_))
         ));
     }
 

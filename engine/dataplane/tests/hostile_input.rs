@@ -235,8 +235,9 @@ fn the_decrypted_contact_list_holds_no_live_formula() {
     );
     let identity = age::x25519::Identity::generate();
     let dir = scratch("contacts");
-    let path = dir.join("contacts.csv.age");
-    contact::transfer(&contacts, &[identity.to_public()], &path).unwrap();
+    let path = contact::transfer(&contacts, &[identity.to_public()], &dir.join("contacts"))
+        .unwrap()
+        .file;
     let plain = age::decrypt(&identity, &std::fs::read(&path).unwrap()).unwrap();
     let table = cells(&String::from_utf8(plain).unwrap());
     assert_eq!(

@@ -755,15 +755,22 @@ async fn survey_study_transfers_only_consented_contacts_encrypted_to_the_researc
         std::fs::write(inbox.join(CONSENTED_CONTACTS_FILE), &list).unwrap();
         // The researcher's key arrives only after the transfer has started waiting for it.
         let identity = age::x25519::Identity::generate();
-        let key_file = w.base.join("recipients").join(format!("{study}.txt"));
         let consent_file = inbox.join(CONSENTED_CONTACTS_FILE);
         let mut passes_after_consent = 0;
         drive_with(&w.setup, &study, &spec, &mut || {
             if !consent_file.exists() {
                 passes_after_consent += 1;
                 if passes_after_consent == 2 {
-                    std::fs::create_dir_all(key_file.parent().unwrap()).unwrap();
-                    std::fs::write(&key_file, format!("{}\n", identity.to_public())).unwrap();
+                    // As the server writes it for the person who gives it.
+                    studyflow_dataplane::contact::give_key(
+                        &w.base.join("recipients"),
+                        &study,
+                        "liga.ozolina",
+                        &identity.to_public().to_string(),
+                    )
+                    .unwrap()
+                    .place()
+                    .unwrap();
                 }
             }
         })
@@ -776,7 +783,8 @@ async fn survey_study_transfers_only_consented_contacts_encrypted_to_the_researc
             .base
             .join("releases")
             .join(&study)
-            .join("contacts-v1.csv.age");
+            .join("contacts-v1")
+            .join(studyflow_dataplane::contact::CONTACTS_FILE);
         let cipher = std::fs::read(&contacts).unwrap();
         let plain = String::from_utf8(age::decrypt(&identity, &cipher).unwrap()).unwrap();
         assert_eq!(plain.lines().count(), consenting.len() + 1);

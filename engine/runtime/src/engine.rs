@@ -1492,6 +1492,21 @@ impl Engine {
         Ok(self.store.wake_waiting(run, self.now()).await?)
     }
 
+    /// Wakes the study's runs of `kind` that wait to look again for what a person has now
+    /// given (a key for the contact list: its transfer looks at once, MK403 p.32); how many.
+    pub async fn wake_kind(&self, study: &str, kind: StepKind) -> Result<usize> {
+        let mut woken = 0;
+        for r in self.store.runs(study).await? {
+            if r.kind == kind.as_str()
+                && r.state == RunState::Waiting
+                && self.store.wake_waiting(r.id, self.now()).await?
+            {
+                woken += 1;
+            }
+        }
+        Ok(woken)
+    }
+
     async fn task_open_for(
         &self,
         run: i64,

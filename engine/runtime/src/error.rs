@@ -139,6 +139,8 @@ pub enum ProvenAct {
     SupplyTaskFile,
     /// A command line's sign-in through the browser, which gives it a personal token.
     ApproveSignIn,
+    /// Giving the key the contact list is encrypted to (MK403 p.32).
+    GiveContactKey,
 }
 
 impl ProvenAct {
@@ -150,6 +152,7 @@ impl ProvenAct {
             ProvenAct::RecordContract => "record a contract",
             ProvenAct::Terminate => "terminate a study",
             ProvenAct::DownloadRelease => "download a released dataset",
+            ProvenAct::GiveContactKey => "give the key the contact list is encrypted to",
             ProvenAct::ReadTaskFiles => "read what was prepared for the task",
             ProvenAct::SupplyTaskFile => "supply a file for the task",
             ProvenAct::ApproveSignIn => "approve a command line's sign-in",
@@ -164,6 +167,7 @@ impl ProvenAct {
             ProvenAct::RecordContract => "ierakstītu līgumu",
             ProvenAct::Terminate => "pārtrauktu pētījumu",
             ProvenAct::DownloadRelease => "lejupielādētu nodoto datu kopu",
+            ProvenAct::GiveContactKey => "norādītu atslēgu, ar kuru šifrē kontaktu sarakstu",
             ProvenAct::ReadTaskFiles => "lasītu uzdevumam sagatavoto",
             ProvenAct::SupplyTaskFile => "augšupielādētu failu uzdevumam",
             ProvenAct::ApproveSignIn => "atļautu komandrindas pierakstīšanos",

@@ -123,6 +123,21 @@ pub fn transfer_recipient<'s>(spec: &'s Spec, who: &Identity) -> Result<&'s Team
         })
 }
 
+/// The member of the external team whom `who` is, who receives the consenting data subjects'
+/// contact details (MK403 p.32): an authorised person (p.30, p.33.1) who processes personal
+/// data (p.4.2).
+pub fn contact_recipient<'s>(spec: &'s Spec, who: &Identity) -> Result<&'s TeamMember> {
+    team_member(spec, who)
+        .filter(|m| m.authorised_person && m.processes_personal_data)
+        .ok_or_else(|| {
+            EngineError::Forbidden(crate::said!(
+                "`{}` is not bound to an authorised person of the external researcher who processes personal data: only they receive the contact list (MK403 p.32, p.33.1)",
+                "`{}` nav pētījuma izstrādātāja pilnvarotā persona, kas apstrādā personas datus: kontaktu sarakstu saņem tikai tās (MK403 32., 33.1. p.)",
+                who.login()
+            ))
+        })
+}
+
 /// Whether `who` is a service researcher with access to anonymised data, who reads the study
 /// workspace (MK403 p.22.5, p.24, p.25.1).
 pub fn workspace_reader(spec: &Spec, who: &Identity) -> Result<()> {

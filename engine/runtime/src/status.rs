@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use studyflow_store::{RunGroup, RunRow, RunState, StudyState};
 
 use studyflow_identity::Identity;
+use studyflow_spec::model::Spec;
 
 use crate::engine::{Engine, Result};
 
@@ -33,6 +34,9 @@ pub struct Acts {
     /// End the study early, destroying its identifying data (p.26): its approver, or for an
     /// external study its supervisor.
     pub terminate: bool,
+    /// Give the key the contact list is encrypted to (p.32): an authorised person of the
+    /// external researcher who processes personal data, of a study with direct contact.
+    pub contact_key: bool,
 }
 
 /// A study's latest version as an approver reviews it ([`Engine::review`]).
@@ -187,6 +191,9 @@ pub struct Release {
     /// A transfer to the external researcher (MK403 p.30), not a release to the study
     /// workspace (p.22.5, p.24).
     pub to_external: bool,
+    /// The contact list, encrypted to its recipients' keys (MK403 p.32): to the external
+    /// researcher's authorised persons who process personal data.
+    pub contacts: bool,
 }
 
 impl Engine {
@@ -414,6 +421,9 @@ impl Engine {
                 }),
             terminate: may(crate::people::StudyAct::Terminate)
                 && !matches!(state, StudyState::Completed | StudyState::Terminated),
+            contact_key: spec.direct_contact.is_some()
+                && crate::people::contact_recipient(&spec, who).is_ok()
+                && !matches!(state, StudyState::Completed | StudyState::Terminated),
         })
     }
 
@@ -460,18 +470,10 @@ impl Engine {
     }
 
     /// Release `n` (0 the oldest) of the study, for `who` to download: someone the study
-    /// involves (else there is no such study for them), allowed to receive its anonymised
-    /// dataset ([`crate::people::authorise_download`]), with a recent proof of identity.
+    /// involves (else there is no such study for them), who may receive that release
+    /// ([`Engine::receives`]), with a recent proof of identity.
     pub async fn release_for(&self, study: &str, n: usize, who: &Identity) -> Result<Release> {
-        if !self.involved(study, who).await? {
-            return Err(not_yours(study));
-        }
-        let row = self
-            .store
-            .study(study)
-            .await?
-            .ok_or_else(|| not_yours(study))?;
-        let spec = self.authority(study, row.active_version).await?;
+        let (row, spec) = self.involving(study, who).await?;
         crate::people::authorise_download(&spec, who)?;
         self.require_recent_proof(who, crate::error::ProvenAct::DownloadRelease)?;
         let release = self
@@ -485,51 +487,127 @@ impl Engine {
                     "pētījumam `{study}` vēl nav nodošanas {n} (MK403 24., 30. p.)"
                 ))
             })?;
-        // By what the release is, whatever the spec has become since: a transfer to the
-        // external researcher's authorised persons who signed a declaration recorded with the
-        // contract, while the study and the contract last; a release to the study workspace
-        // to the Service's researchers with access to anonymised data.
-        if release.to_external {
-            let member = crate::people::transfer_recipient(&spec, who)?;
-            let contract = self.store.contract(study).await?.ok_or_else(|| {
-                EngineError::Forbidden(crate::said!(
-                    "no contract of `{study}` is recorded: nothing is handed over before it (MK403 p.30.2)",
-                    "pētījuma `{study}` līgums nav ierakstīts: pirms tā neko nenodod (MK403 30.2. p.)"
-                ))
-            })?;
-            let declared: Vec<String> =
-                serde_json::from_str(&contract.declarations).unwrap_or_default();
-            if !declared.contains(&member.name) {
-                return Err(EngineError::Forbidden(crate::said!(
-                    "no non-disclosure declaration of `{}` is recorded with the contract (MK403 p.30.2)",
-                    "ar līgumu nav ierakstīts lietotāja `{}` apliecinājums par ierobežotas pieejamības informācijas neizpaušanu (MK403 30.2. p.)",
-                    who.login()
-                )));
-            }
-            if row.state == StudyState::Terminated {
-                return Err(EngineError::Refused(crate::said!(
-                    "`{study}` was ended early: nothing more is handed over (MK403 p.26)",
-                    "pētījums `{study}` ir pārtraukts: vairs neko nenodod (MK403 26. p.)"
-                )));
-            }
-            let term = spec
-                .external
-                .as_ref()
-                .and_then(|e| e.contract.as_ref())
-                .and_then(|c| c.term_ends_on);
-            let today = crate::clock::riga_date(crate::clock::from_micros(self.now()));
-            if let Some(t) = term
-                && today > t.0
-            {
-                return Err(EngineError::Refused(crate::said!(
-                    "the contract's term ended on {t}: the external researcher keeps no copy after it (MK403 p.35)",
-                    "līguma termiņš beidzās {t}: pēc tā pētījuma izstrādātājs kopiju neglabā (MK403 35. p.)"
-                )));
-            }
-        } else {
-            crate::people::workspace_reader(&spec, who)?;
-        }
+        self.receives(&row, &spec, &release, who).await?;
         Ok(release)
+    }
+
+    /// The study's releases, each with whether `who` may receive it ([`Engine::receives`],
+    /// the proof of identity left to the download): what a release list shows them the files
+    /// of. Only to someone the study involves.
+    pub async fn releases_seen_by(
+        &self,
+        study: &str,
+        who: &Identity,
+    ) -> Result<Vec<(Release, bool)>> {
+        let (row, spec) = self.involving(study, who).await?;
+        let mut out = Vec::new();
+        for release in self.releases(study).await? {
+            let may = self.receives(&row, &spec, &release, who).await.is_ok();
+            out.push((release, may));
+        }
+        Ok(out)
+    }
+
+    /// The study and its spec in force, for someone it involves (else there is no such study
+    /// for them).
+    async fn involving(
+        &self,
+        study: &str,
+        who: &Identity,
+    ) -> Result<(studyflow_store::StudyRow, std::sync::Arc<Spec>)> {
+        if !self.involved(study, who).await? {
+            return Err(not_yours(study));
+        }
+        let row = self
+            .store
+            .study(study)
+            .await?
+            .ok_or_else(|| not_yours(study))?;
+        let spec = self.authority(study, row.active_version).await?;
+        Ok((row, spec))
+    }
+
+    /// Whether `who` may receive `release`, by what the release is, whatever the spec has
+    /// become since: the contact list to the external researcher's authorised persons who
+    /// process personal data (MK403 p.32), a transfer to its authorised persons (p.30,
+    /// p.33.1) — either only with a declaration of theirs recorded with the contract, while the
+    /// study and the contract last (p.30.2, p.35) — and a release to the study workspace to the
+    /// Service's researchers with access to anonymised data (p.22.5, p.24).
+    async fn receives(
+        &self,
+        row: &studyflow_store::StudyRow,
+        spec: &Spec,
+        release: &Release,
+        who: &Identity,
+    ) -> Result<()> {
+        let study = row.id.as_str();
+        if !release.to_external {
+            return crate::people::workspace_reader(spec, who);
+        }
+        let member = if release.contacts {
+            crate::people::contact_recipient(spec, who)?
+        } else {
+            crate::people::transfer_recipient(spec, who)?
+        };
+        let contract = self.store.contract(study).await?.ok_or_else(|| {
+            EngineError::Forbidden(crate::said!(
+                "no contract of `{study}` is recorded: nothing is handed over before it (MK403 p.30.2)",
+                "pētījuma `{study}` līgums nav ierakstīts: pirms tā neko nenodod (MK403 30.2. p.)"
+            ))
+        })?;
+        let declared: Vec<String> =
+            serde_json::from_str(&contract.declarations).unwrap_or_default();
+        if !declared.contains(&member.name) {
+            return Err(EngineError::Forbidden(crate::said!(
+                "no non-disclosure declaration of `{}` is recorded with the contract (MK403 p.30.2)",
+                "ar līgumu nav ierakstīts lietotāja `{}` apliecinājums par ierobežotas pieejamības informācijas neizpaušanu (MK403 30.2. p.)",
+                who.login()
+            )));
+        }
+        if row.state == StudyState::Terminated {
+            return Err(EngineError::Refused(crate::said!(
+                "`{study}` was ended early: nothing more is handed over (MK403 p.26)",
+                "pētījums `{study}` ir pārtraukts: vairs neko nenodod (MK403 26. p.)"
+            )));
+        }
+        let term = spec
+            .external
+            .as_ref()
+            .and_then(|e| e.contract.as_ref())
+            .and_then(|c| c.term_ends_on);
+        let today = crate::clock::riga_date(crate::clock::from_micros(self.now()));
+        if let Some(t) = term
+            && today > t.0
+        {
+            return Err(EngineError::Refused(crate::said!(
+                "the contract's term ended on {t}: the external researcher keeps no copy after it (MK403 p.35)",
+                "līguma termiņš beidzās {t}: pēc tā pētījuma izstrādātājs kopiju neglabā (MK403 35. p.)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether `who` may give the key the study's contact list is encrypted to (MK403 p.32):
+    /// a person who receives it ([`crate::people::contact_recipient`]) of a study that asks
+    /// for direct contact, while it lasts, with a recent proof of identity. Their name in the
+    /// spec.
+    pub async fn contact_key_holder(&self, study: &str, who: &Identity) -> Result<String> {
+        let (row, spec) = self.involving(study, who).await?;
+        let member = crate::people::contact_recipient(&spec, who)?;
+        if spec.direct_contact.is_none() {
+            return Err(EngineError::Refused(crate::said!(
+                "`{study}` asks for no direct contact with data subjects: there is no contact list (MK403 p.31)",
+                "pētījumā `{study}` nav paredzēta tieša saziņa ar datu subjektiem: kontaktu saraksta nav (MK403 31. p.)"
+            )));
+        }
+        if matches!(row.state, StudyState::Terminated | StudyState::Completed) {
+            return Err(EngineError::Refused(crate::said!(
+                "`{study}` has ended: nothing more is handed over (MK403 p.26)",
+                "pētījums `{study}` ir beidzies: vairs neko nenodod (MK403 26. p.)"
+            )));
+        }
+        self.require_recent_proof(who, crate::error::ProvenAct::GiveContactKey)?;
+        Ok(member.name.clone())
     }
 }
 
@@ -627,7 +705,10 @@ fn overdue(groups: &[RunGroup]) -> Vec<Overdue> {
 fn releases(runs: &[RunRow]) -> Vec<Release> {
     let mut out: Vec<Release> = runs
         .iter()
-        .filter(|r| r.state == RunState::Done && matches!(r.kind.as_str(), "release" | "transfer"))
+        .filter(|r| {
+            r.state == RunState::Done
+                && matches!(r.kind.as_str(), "release" | "transfer" | "contact_transfer")
+        })
         .filter_map(|r| {
             let record: serde_json::Value = serde_json::from_str(r.output.as_deref()?).ok()?;
             Some(Release {
@@ -639,7 +720,8 @@ fn releases(runs: &[RunRow]) -> Vec<Release> {
                     .unwrap_or_default()
                     .to_owned(),
                 written_at: r.updated_at,
-                to_external: r.kind == "transfer",
+                to_external: matches!(r.kind.as_str(), "transfer" | "contact_transfer"),
+                contacts: r.kind == "contact_transfer",
                 follow_up_events: record
                     .get("follow_up_events")
                     .and_then(|e| serde_json::from_value(e.clone()).ok())

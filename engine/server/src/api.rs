@@ -196,6 +196,23 @@ pub struct Refuse {
     pub reason: String,
 }
 
+/// The age public key (`age1…`, from `age-keygen`) the study's contact list is to be
+/// encrypted to for the person giving it (MK403 p.32).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ContactKey {
+    pub key: String,
+}
+
+/// A key taken for the contact list.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ContactKeyGiven {
+    pub message: String,
+    /// How many people's keys the contact list is now encrypted to.
+    pub recipients: usize,
+    /// SHA-256 of the key as taken (hex), as the audit records it.
+    pub key_sha256: String,
+}
+
 /// The contract of an external study (MK403 p.5, p.30.2, p.33).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Contract {
@@ -294,8 +311,18 @@ pub struct ReleaseFiles {
     pub recipient: String,
     pub written_at: String,
     pub follow_up_events: std::collections::BTreeMap<String, u64>,
-    /// Empty when the files are not there any more (kept elsewhere, or deleted, MK403 p.35).
+    /// Empty when the files are not there any more (kept elsewhere, or deleted, MK403 p.35),
+    /// and for a person who may not receive this release (`may_download`).
     pub files: Vec<FileView>,
+    /// Whether the person asking may receive it (with a recent proof of identity): an
+    /// internal study's analysis dataset to its service researchers with access to anonymised
+    /// data (p.22.5, p.24), a transfer to the external researcher's authorised persons (p.30),
+    /// the contact list to those of them who process personal data (p.32).
+    #[serde(default)]
+    pub may_download: bool,
+    /// The contact list, encrypted to its recipients' keys (p.32), not a dataset.
+    #[serde(default)]
+    pub contacts: bool,
 }
 
 /// An open task of the person asking, with what to do.

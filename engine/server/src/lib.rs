@@ -373,6 +373,17 @@ pub fn routes() -> Vec<(RouteDoc, Handler)> {
         ),
         (
             r(
+                "PUT",
+                "/api/v1/studies/{id}/contact-key",
+                SignedIn,
+                "Give the age public key the study's contact list is to be encrypted to for you (MK403 p.32): an authorised person of the external researcher who processes personal data, of a study with direct contact; replaces the key you gave before; needs a recent proof of identity; audited with the key's sha256. The contact list is then a release of the study only those persons download.",
+                json::<ContactKey>(),
+                (200, json::<ContactKeyGiven>()),
+            ),
+            put(contact_key),
+        ),
+        (
+            r(
                 "POST",
                 "/api/v1/studies/{id}/contract",
                 SignedIn,
@@ -1503,6 +1514,17 @@ async fn refuse(
         version: Some(v),
         plan_hash: None,
     }))
+}
+
+async fn contact_key(
+    State(app): State<Arc<App>>,
+    p: Person,
+    Path(id): Path<String>,
+    Json(k): Json<ContactKey>,
+) -> Result<Json<ContactKeyGiven>> {
+    visible(&app, &p.who, &id).await?;
+    let given = views::give_contact_key(&app, &p.who, &id, &k.key).await?;
+    Ok(Json(given))
 }
 
 async fn contract(

@@ -120,15 +120,23 @@ pub(crate) async fn releases_view(
     id: &str,
 ) -> Result<Vec<ReleaseFiles>> {
     visible(app, who, id).await?;
+    // Each release's files to those who may receive it only: the others see that it was
+    // written, and for whom.
     Ok(app
         .engine
-        .releases(id)
+        .releases_seen_by(id, who)
         .await?
         .into_iter()
         .enumerate()
-        .map(|(index, r)| ReleaseFiles {
+        .map(|(index, (r, may))| ReleaseFiles {
             index,
-            files: release_files(&r.folder).unwrap_or_default(),
+            files: if may {
+                release_files(&r.folder).unwrap_or_default()
+            } else {
+                Vec::new()
+            },
+            may_download: may,
+            contacts: r.contacts,
             step: r.step,
             recipient: r.recipient,
             written_at: instant(r.written_at),
@@ -516,6 +524,83 @@ pub(crate) fn work_folder(app: &App) -> Result<&std::path::Path> {
         Problem::not_found(
             "this server is not configured with the work folder (studyflow serve --work-dir): tasks take no files through it",
         )
+    })
+}
+
+/// Takes `key` as the age public key the contact list of study `id` is encrypted to for `who`
+/// (MK403 p.32): the engine says whether they may give one
+/// ([`studyflow_runtime::Engine::contact_key_holder`], with a recent proof of identity); the
+/// key is checked and written beside its place in the work folder's `recipients/`, its giving
+/// audited (`contact.key_given`, with its sha256), and only then put in place (replacing the
+/// one they gave before). Not audited, not taken.
+pub(crate) async fn give_contact_key(
+    app: &App,
+    who: &Identity,
+    id: &str,
+    key: &str,
+) -> Result<ContactKeyGiven> {
+    app.engine.contact_key_holder(id, who).await?;
+    let work = app.work.clone().ok_or_else(|| {
+        Problem::not_found(
+            "this server is not configured with the work folder (studyflow serve --work-dir): it takes no key for a contact list",
+        )
+    })?;
+    let (study, login, text) = (id.to_owned(), who.login().to_owned(), key.to_owned());
+    let staged = tokio::task::spawn_blocking(move || {
+        studyflow_dataplane::contact::give_key(&work.join("recipients"), &study, &login, &text)
+    })
+    .await
+    .map_err(|_| Problem::internal())?
+    .map_err(|e| match e {
+        studyflow_dataplane::contact::KeyError::NotAKey => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad-request",
+            e.to_string(),
+        ),
+        studyflow_dataplane::contact::KeyError::Login => {
+            Problem::new(StatusCode::CONFLICT, "refused", e.to_string())
+        }
+        studyflow_dataplane::contact::KeyError::Io(..) => {
+            tracing::error!(error = %e, "cannot keep a key given for a contact list");
+            Problem::internal()
+        }
+    })?;
+    let key_sha256 = staged.sha256.clone();
+    if let Err(e) = app
+        .engine
+        .record_read(
+            who,
+            "contact.key_given",
+            id,
+            "p.32",
+            serde_json::json!({"key_sha256": key_sha256}),
+        )
+        .await
+    {
+        staged.discard();
+        return Err(e.into());
+    }
+    let recipients = tokio::task::spawn_blocking(move || staged.place())
+        .await
+        .map_err(|_| Problem::internal())?
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot put a key given for a contact list in place");
+            Problem::internal()
+        })?;
+    // The transfer waiting for a key looks at once; failing that, at its next look.
+    if let Err(e) = app
+        .engine
+        .wake_kind(id, studyflow_plan::StepKind::ContactTransfer)
+        .await
+    {
+        tracing::warn!(error = %e, "the contact list's transfer was not woken");
+    }
+    Ok(ContactKeyGiven {
+        message: format!(
+            "the contact list of {id} is encrypted to your key ({recipients} people's keys in all); once written it is a release of the study that only its recipients download (MK403 p.32)"
+        ),
+        recipients,
+        key_sha256,
     })
 }
 

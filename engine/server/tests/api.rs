@@ -235,6 +235,9 @@ fn allowed(route: &str, login: &str, study: &str) -> bool {
             matches!(login, "gatis.krumins" | "rihards.eglitis")
         }
         "POST /api/v1/studies/{id}/start" => researcher,
+        // The contact list's key: an authorised person of the external researcher who
+        // processes personal data, of a study with direct contact (p.32).
+        "PUT /api/v1/studies/{id}/contact-key" => login == "liga.ozolina" && study == SURVEY,
         // The Service's persons of the study, not the external team (p.25.3, p.25.5, p.28).
         "GET /api/v1/studies/{id}/audit" => login != "liga.ozolina",
         "POST /api/v1/studies/{id}/terminate" => {
@@ -249,6 +252,18 @@ fn allowed(route: &str, login: &str, study: &str) -> bool {
         other => panic!("route {other} has no entry in the authorisation matrix"),
     }
 }
+
+/// The routes whose act needs a proof of identity no older than five minutes (MK403 p.3,
+/// p.30, p.30.2, p.32: approving, refusing, recording a contract, terminating, giving the
+/// contact list's key, downloading a release).
+const STEP_UP: &[&str] = &[
+    "POST /api/v1/studies/{id}/approve",
+    "POST /api/v1/studies/{id}/refuse",
+    "POST /api/v1/studies/{id}/contract",
+    "POST /api/v1/studies/{id}/terminate",
+    "PUT /api/v1/studies/{id}/contact-key",
+    "GET /api/v1/studies/{id}/releases/{n}/{file}",
+];
 
 fn involved(login: &str, study: &str) -> bool {
     match study {
@@ -364,6 +379,7 @@ async fn the_authorisation_matrix_denies_by_default() {
                 Body::Json(json!({"number": "X", "concluded_on": "2026-08-01"}))
             }
             "POST /api/v1/studies/{id}/approve" => Body::Json(json!({"plan_hash": "sha256:00"})),
+            "PUT /api/v1/studies/{id}/contact-key" => Body::Json(json!({"key": "age1notakey"})),
             "POST /api/v1/studies/{id}/refuse" => {
                 Body::Json(json!({"plan_hash": "sha256:00", "reason": "not this plan"}))
             }
@@ -509,6 +525,22 @@ async fn the_authorisation_matrix_denies_by_default() {
                             .unwrap_or("")
                             .starts_with("sign-in refused"));
                 assert_eq!(!denied, expect, "{login} {key} on {study:?}: {st} {b}");
+                assert!(
+                    !st.is_server_error(),
+                    "{login} {key} on {study:?}: {st} {b}"
+                );
+                // Allowed, an act that needs a recent proof asks for one: every token is
+                // older than the window by now, so nothing irreversible happens here.
+                if expect && STEP_UP.contains(&key.as_str()) {
+                    assert_eq!(st, StatusCode::UNAUTHORIZED, "{login} {key}: {b}");
+                    assert!(
+                        b["type"]
+                            .as_str()
+                            .unwrap()
+                            .ends_with("problem-reauthenticate"),
+                        "{login} {key}: {b}"
+                    );
+                }
                 if !own {
                     // Not involved: as if the study or task did not exist.
                     assert_eq!(st, StatusCode::NOT_FOUND, "{login} {key} on {study:?}: {b}");
@@ -1589,5 +1621,278 @@ async fn a_task_takes_its_file_through_the_server_checked_whole() {
     );
     assert!(supplied.iter().all(|s| !s.event.detail.contains(&digest)));
     assert_eq!(supplied[0].event.point, "p.22.1");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The contact list of a survey goes to its recipients alone (MK403 p.32): the external
+/// researcher's authorised persons who process personal data give their age public keys
+/// through the server (audited; nobody else may), the list is encrypted to those keys and is
+/// a release of the study that only they see the files of and download (with a recent proof,
+/// audited with its sha256), and it opens with the key of a person who gave one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_contact_list_goes_to_its_recipients_alone() {
+    use studyflow_dataplane::connector::Connector;
+    use studyflow_dataplane::registry_plane::{RegistryDataPlane, ServiceIs};
+    use studyflow_dataplane::vault::MasterKey;
+    use studyflow_identity::Identity;
+    let dir = std::env::temp_dir().join(format!("sf-api-contacts-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::open(dir.join("db").to_str().unwrap()).await.unwrap();
+    let plane_store = store.clone();
+    let s = Server::start_on(
+        store,
+        &["martins.ozols", "gatis.krumins"],
+        &["liga.ozolina", "arturs.kalnins", "sandra.klavina"],
+        move |clock, work| {
+            Arc::new(RegistryDataPlane::new(
+                plane_store,
+                MasterKey::from_bytes([7u8; 32]),
+                ServiceIs::None,
+                Connector::new(""),
+                work,
+                clock,
+            ))
+        },
+    )
+    .await;
+    let bytes = spec(SURVEY);
+    let researcher = Identity::for_tests("martins.ozols");
+    let approver = Identity::for_tests("gatis.krumins");
+    let (study, _, hash) = s.engine.submit(&bytes, &researcher).await.unwrap();
+    s.engine
+        .approve(&study, &approver, Some(&hash))
+        .await
+        .unwrap();
+    s.engine
+        .contract(
+            &study,
+            &approver,
+            &studyflow_runtime::ContractInput {
+                number: "L-2026/17".into(),
+                concluded_on: jiff::civil::date(2026, 8, 3),
+                signatories: vec!["Līga Ozoliņa".into(), "Artūrs Kalniņš".into()],
+                measures_checked: true,
+            },
+        )
+        .await
+        .unwrap();
+    s.engine.start(&study, &researcher).await.unwrap();
+    // The fieldwork phase has begun: the consent task opens (MK403 p.31).
+    s.clock.set(riga_midnight(jiff::civil::date(2026, 9, 1)));
+    let worker = Worker::new(s.engine.clone(), "w".into());
+    worker.run_until_idle().await.unwrap();
+    let token = s.token("martins.ozols", 0).await;
+    let (_, open) = s
+        .call(Method::GET, "/api/v1/tasks", Some(&token), Body::None)
+        .await;
+    let task = open["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["step"] == "consent")
+        .unwrap_or_else(|| panic!("the consent task is open: {open}"))["id"]
+        .as_i64()
+        .unwrap();
+    let list = "first_name,last_name,email,phone\nAnna,Bērziņa,anna@example.lv,\nJānis,Ozols,,+371 2000 0000\n";
+    let (st, b) = s
+        .call(
+            Method::PUT,
+            &format!("/api/v1/tasks/{task}/supply"),
+            Some(&token),
+            Body::Csv(list.as_bytes().to_vec()),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    let (st, b) = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/tasks/{task}/complete"),
+            Some(&token),
+            Body::Json(json!({})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    worker.run_until_idle().await.unwrap();
+    let waiting: Vec<_> = s
+        .engine
+        .store
+        .runs(&study)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.step == "contact-transfer")
+        .collect();
+    assert!(
+        waiting[0]
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("no person who receives the contact list has given"),
+        "{waiting:?}"
+    );
+
+    // Giving a key: only an authorised person who processes personal data, with a key.
+    let liga_key = age::x25519::Identity::generate();
+    let arturs_key = age::x25519::Identity::generate();
+    let give = |login: &'static str, key: String| {
+        let s = &s;
+        let study = study.clone();
+        async move {
+            // A sign-in of its own: a code is taken once.
+            s.clock.advance(jiff::SignedDuration::from_secs(31));
+            let t = s.token(login, 0).await;
+            s.call(
+                Method::PUT,
+                &format!("/api/v1/studies/{study}/contact-key"),
+                Some(&t),
+                Body::Json(json!({ "key": key })),
+            )
+            .await
+        }
+    };
+    let some_key = liga_key.to_public().to_string();
+    for (who, status) in [
+        ("martins.ozols", StatusCode::FORBIDDEN),
+        ("sandra.klavina", StatusCode::FORBIDDEN),
+        ("gatis.krumins", StatusCode::FORBIDDEN),
+    ] {
+        let (st, b) = give(who, some_key.clone()).await;
+        assert_eq!(st, status, "{who}: {b}");
+    }
+    let (st, b) = give("liga.ozolina", "age1notakey".into()).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    let keys = s.work.join("recipients").join(&study);
+    assert!(!keys.exists(), "nothing kept of a refused key");
+    let (st, b) = give("liga.ozolina", some_key.clone()).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(b["recipients"], 1, "{b}");
+    let (st, b) = give("arturs.kalnins", arturs_key.to_public().to_string()).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(b["recipients"], 2, "{b}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(keys.join("liga.ozolina.txt"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // A proof of identity older than five minutes is asked for again.
+    s.clock.advance(jiff::SignedDuration::from_secs(31));
+    let stale = s.token("liga.ozolina", 0).await;
+    s.clock.advance(jiff::SignedDuration::from_mins(10));
+    let (st, b) = s
+        .call(
+            Method::PUT,
+            &format!("/api/v1/studies/{study}/contact-key"),
+            Some(&stale),
+            Body::Json(json!({ "key": some_key })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{b}");
+    let given = s
+        .engine
+        .store
+        .audit_rows(0, 100_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.event.action == "contact.key_given")
+        .map(|a| (a.event.actor, a.event.point))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        given,
+        [
+            ("liga.ozolina".to_owned(), "p.32".to_owned()),
+            ("arturs.kalnins".to_owned(), "p.32".to_owned())
+        ]
+    );
+
+    // The list is written, encrypted to both keys, as a release of the study.
+    worker.run_until_idle().await.unwrap();
+    let releases = |login: &'static str| {
+        let s = &s;
+        let study = study.clone();
+        async move {
+            // A sign-in of its own: a code is taken once.
+            s.clock.advance(jiff::SignedDuration::from_secs(31));
+            let t = s.token(login, 0).await;
+            let (st, b) = s
+                .call(
+                    Method::GET,
+                    &format!("/api/v1/studies/{study}/releases"),
+                    Some(&t),
+                    Body::None,
+                )
+                .await;
+            assert_eq!(st, StatusCode::OK, "{b}");
+            let contacts = b
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["contacts"] == true)
+                .cloned()
+                .unwrap_or_else(|| panic!("the contact list is a release: {b}"));
+            (t, contacts)
+        }
+    };
+    let (liga, listed) = releases("liga.ozolina").await;
+    assert_eq!(listed["may_download"], true, "{listed}");
+    let names: Vec<&str> = listed["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["contacts.csv.age", "MANIFEST.sha256"]);
+    let n = listed["index"].as_u64().unwrap();
+    let path = format!("/api/v1/studies/{study}/releases/{n}/contacts.csv.age");
+    let r = s
+        .http
+        .get(format!("{}{path}", s.base))
+        .bearer_auth(&liga)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let cipher = r.bytes().await.unwrap();
+    assert!(!cipher.windows(5).any(|w| w == b"Ozols"), "only ciphertext");
+    for key in [&liga_key, &arturs_key] {
+        let plain = String::from_utf8(age::decrypt(key, &cipher).unwrap()).unwrap();
+        assert_eq!(plain.lines().count(), 3, "{plain}");
+        assert!(plain.contains("Bērziņa") && plain.contains("+371 2000 0000"));
+    }
+    assert!(age::decrypt(&age::x25519::Identity::generate(), &cipher).is_err());
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&cipher));
+    let downloaded: Vec<_> = s
+        .engine
+        .store
+        .audit_rows(0, 100_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.event.action == "release.downloaded")
+        .collect();
+    assert_eq!(downloaded.len(), 1);
+    assert_eq!(downloaded[0].event.actor, "liga.ozolina");
+    assert!(
+        downloaded[0].event.detail.contains(&sha),
+        "{:?}",
+        downloaded[0]
+    );
+    // Nobody else gets its files, nor the file by its address: not the Service's researcher,
+    // the approver, nor the team member who processes no personal data.
+    for who in ["martins.ozols", "gatis.krumins", "sandra.klavina"] {
+        let (t, listed) = releases(who).await;
+        assert_eq!(listed["may_download"], false, "{who}: {listed}");
+        assert_eq!(listed["files"], json!([]), "{who}: {listed}");
+        let (st, b) = s.call(Method::GET, &path, Some(&t), Body::None).await;
+        assert!(
+            st == StatusCode::FORBIDDEN || st == StatusCode::NOT_FOUND,
+            "{who}: {st} {b}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

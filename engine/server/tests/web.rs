@@ -1594,6 +1594,39 @@ async fn a_task_takes_its_file_in_the_browser() {
     );
     b.click("#sign-out button").await;
     assert_eq!(downloads().await.len(), 2, "a HEAD is not a download");
+    // The contact list's key (MK403 p.32): the authorised person who processes personal data
+    // gives hers on the study's page, proven again; a team member who does not finds no form.
+    s.clock.advance(jiff::SignedDuration::from_secs(61));
+    sign_in(&b, &s, "liga.ozolina", 0).await;
+    b.go(&s.url(&format!("/studies/{study}"))).await;
+    let key = age::x25519::Identity::generate().to_public().to_string();
+    b.type_into("#contact-key", &key).await;
+    b.type_into("#contact-key-password", PASSWORD).await;
+    b.type_into("#contact-key-code", &s.code("liga.ozolina", 1))
+        .await;
+    b.click("#give-contact-key").await;
+    assert!(
+        b.url().await.ends_with("?done=contact_key"),
+        "{}",
+        b.text("main").await
+    );
+    accessible(&b, "contact key given").await;
+    let kept = s
+        .work
+        .join("recipients")
+        .join(&study)
+        .join("liga.ozolina.txt");
+    assert_eq!(std::fs::read_to_string(&kept).unwrap().trim(), key);
+    assert_eq!(
+        s.audited(|a| a == "contact.key_given").await,
+        [("contact.key_given".to_owned(), "liga.ozolina".to_owned())]
+    );
+    b.click("#sign-out button").await;
+    sign_in(&b, &s, "sandra.klavina", 0).await;
+    b.go(&s.url(&format!("/studies/{study}"))).await;
+    assert!(b.all("#contact-key-form").await.is_empty());
+    b.click("#sign-out button").await;
+    s.clock.advance(jiff::SignedDuration::from_secs(61));
     for (who, ahead) in [("sandra.klavina", 0), ("martins.ozols", 1)] {
         let (_, status, body) = released(who, ahead).await;
         assert!(

@@ -1193,12 +1193,13 @@ impl Store {
         }))
     }
 
-    /// The done release and transfer runs of a study, oldest first (few: one per release).
+    /// The done release, transfer and contact-transfer runs of a study, oldest first (few: one
+    /// per release).
     pub async fn release_runs(&self, study: &str) -> Result<Vec<RunRow>> {
         Ok(on_pool!(self, |p| {
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT {RUN_COLUMNS} FROM step_runs
-                 WHERE study = $1 AND kind IN ('release', 'transfer') ORDER BY id"
+                 WHERE study = $1 AND kind IN ('release', 'transfer', 'contact_transfer') ORDER BY id"
             )))
             .bind(study)
             .fetch_all(p)

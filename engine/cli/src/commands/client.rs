@@ -798,6 +798,26 @@ pub async fn run(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8> 
                 .await?;
             done(ctx, r, None)
         }
+        Command::ContactKey(a) => {
+            let path = format!("/api/v1/studies/{}/contact-key", segment(&a.study)?);
+            // A key, or a file holding one.
+            let key = if a.key.starts_with("age1") {
+                a.key.clone()
+            } else {
+                std::fs::read_to_string(&a.key)
+                    .with_context(|| format!("cannot read the key file {}", a.key))?
+                    .lines()
+                    .map(str::trim)
+                    .find(|l| !l.is_empty() && !l.starts_with('#'))
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let r = Client::new(&a.server)?
+                .act(Method::PUT, &path, Body::Json(json!({"key": key})))
+                .await?;
+            // Its answer has a message, as a Done's.
+            done(ctx, r, None)
+        }
         Command::Terminate(a) => {
             let path = format!("/api/v1/studies/{}/terminate", segment(&a.study)?);
             let r = Client::new(&a.server)?
@@ -821,7 +841,12 @@ pub async fn run(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8> 
             };
             let chosen = match a.release {
                 Some(n) => list.iter().find(|r| r.index == n),
-                None => list.last(),
+                // The latest of the kind asked for that this person may receive.
+                None => list
+                    .iter()
+                    .rev()
+                    .find(|r| r.contacts == a.contacts && r.may_download)
+                    .or_else(|| list.iter().rev().find(|r| r.contacts == a.contacts)),
             };
             let Some(release) = chosen else {
                 writeln!(
@@ -834,6 +859,21 @@ pub async fn run(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8> 
                 )?;
                 return Ok(EXIT_FINDINGS);
             };
+            if !release.may_download {
+                // Not for this person: the server says why (its manifest is refused as the
+                // files are), and nothing is written.
+                let path = format!(
+                    "/api/v1/studies/{study}/releases/{}/MANIFEST.sha256",
+                    release.index
+                );
+                if let Err(p) = c.file(&path).await? {
+                    return refused(ctx, &p, None);
+                }
+                anyhow::bail!(
+                    "release {} of {study} lists no file for you, yet its manifest was given",
+                    release.index
+                );
+            }
             private_dir(&a.out)?;
             let mut bytes_total = 0usize;
             for f in &release.files {

@@ -358,6 +358,7 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
         | Command::Refuse(_)
         | Command::Contract(_)
         | Command::Start(_)
+        | Command::ContactKey(_)
         | Command::Terminate(_)
         | Command::Tasks(_)
         | Command::Download(_)

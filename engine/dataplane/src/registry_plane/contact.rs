@@ -39,27 +39,37 @@ impl RegistryDataPlane {
         self.contract_in_place(ctx).await?;
         let data = self.sealed_datasets(ctx.study, false).await?;
         let contacts = data.load(&names::CONSENTED).await?;
-        let key_file = self.recipients.join(format!("{}.txt", ctx.study));
-        if !key_file.exists() {
-            return Err(StepError::waiting(
-                format!(
-                    "the external researcher's age public key is not at {} yet (MK403 p.32)",
-                    key_file.display()
-                ),
-                LOOK_AGAIN,
-            ));
-        }
-        let recipients = crate::contact::recipients(&key_file)
-            .map_err(|e| StepError::waiting(e.to_string(), LOOK_AGAIN))?;
-        let path = self
+        // The keys the persons who receive the list gave through the server (MK403 p.32).
+        let recipients = match crate::contact::study_recipients(&self.recipients, ctx.study) {
+            Ok(r) => r,
+            Err(
+                crate::contact::TransferError::Io(..)
+                | crate::contact::TransferError::NoRecipient(_),
+            ) => {
+                return Err(StepError::waiting(
+                    "no person who receives the contact list has given their age public key yet (on the study's page, or `studyflow contact-key`) (MK403 p.32)",
+                    LOOK_AGAIN,
+                ));
+            }
+            Err(e) => return Err(StepError::waiting(e.to_string(), LOOK_AGAIN)),
+        };
+        let folder = self
             .releases
             .join(ctx.study)
-            .join(format!("contacts-v{}.csv.age", ctx.version));
-        let t = blocking(|| crate::contact::transfer(&contacts, &recipients, &path))
+            .join(format!("contacts-v{}", ctx.version));
+        let t = blocking(|| crate::contact::transfer(&contacts, &recipients, &folder))
             .map_err(|e| fail(e.to_string(), true))?;
         let detail = json!({"contacts": t.contacts, "recipients": t.recipients, "sha256": t.sha256, "columns": contacts.columns});
         Ok(StepOutput {
-            record: json!({"file": t.file, "contacts": t.contacts, "recipients": t.recipients, "sha256": t.sha256}),
+            // Served like a release, to the contact list's recipients alone (MK403 p.32).
+            record: json!({
+                "release": t.folder,
+                "for": "the external researcher's persons who receive the contact list (MK403 p.32)",
+                "file": t.file,
+                "contacts": t.contacts,
+                "recipients": t.recipients,
+                "sha256": t.sha256,
+            }),
             subjects: Vec::new(),
             audit: vec![("contact.transferred", detail)],
         })

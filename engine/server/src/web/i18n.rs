@@ -186,6 +186,22 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("act.concluded_on", "Noslēgšanas datums", "Concluded on"),
     (
+        "act.contact_key",
+        "Jūsu atslēga kontaktu sarakstam",
+        "Your key for the contact list",
+    ),
+    (
+        "act.contact_key_help",
+        "Datu subjektu, kas piekrituši saziņai, kontaktinformāciju jums nodod tikai šifrētu ar jūsu age publisko atslēgu (MK403 32. p.). Izveidojiet atslēgu pāri ar age-keygen un ielīmējiet šeit publisko atslēgu (age1…); privāto atslēgu glabājiet pie sevis. Jauna atslēga aizstāj iepriekšējo.",
+        "The contact details of the data subjects who consented to contact reach you only encrypted to your age public key (MK403 p.32). Make a key pair with age-keygen and paste the public key (age1…) here; keep the private key to yourself. A new key replaces the one before.",
+    ),
+    (
+        "act.contact_key_label",
+        "age publiskā atslēga",
+        "age public key",
+    ),
+    ("act.contact_key_submit", "Iesniegt atslēgu", "Give the key"),
+    (
         "act.contract",
         "Līgums ar pētījuma izstrādātāju",
         "The contract with the external researcher",
@@ -582,6 +598,11 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
         "The task is completed.",
     ),
     (
+        "done.contact_key",
+        "Atslēga saņemta: kontaktu sarakstu šifrēs arī jums.",
+        "The key is taken: the contact list is encrypted to you too.",
+    ),
+    (
         "done.contracted",
         "Līgums ierakstīts.",
         "The contract is recorded.",
@@ -889,6 +910,16 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("study.previous", "Iepriekšējā", "Previous"),
     ("study.recorded_by", "Ierakstīja", "Recorded by"),
     ("study.release", "Nodošana", "Release"),
+    (
+        "study.release_contacts",
+        "kontaktu saraksts (MK403 32. p.)",
+        "the contact list (MK403 p.32)",
+    ),
+    (
+        "study.release_not_yours",
+        "tikai tās saņēmējiem",
+        "for its recipients only",
+    ),
     ("study.releases", "Nodotās datu kopas", "Released datasets"),
     (
         "study.review",

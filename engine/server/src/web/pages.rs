@@ -75,6 +75,10 @@ pub fn pages() -> Vec<(PageDoc, axum::routing::MethodRouter<Arc<App>>)> {
         (p("POST", "/studies/{id}/refuse", Study), post(refuse)),
         (p("POST", "/studies/{id}/start", Study), post(start)),
         (p("POST", "/studies/{id}/contract", Study), post(contract)),
+        (
+            p("POST", "/studies/{id}/contact-key", Study),
+            post(contact_key),
+        ),
         (p("POST", "/studies/{id}/terminate", Study), post(terminate)),
         (p("GET", "/studies/{id}/audit", Study), get(audit)),
         (
@@ -149,6 +153,7 @@ signed!(
     LanguageForm,
     ApproveForm,
     ContractForm,
+    ContactKeyForm,
     TerminateForm,
     RefuseForm,
     ReauthForm,
@@ -500,6 +505,7 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "refused" => Some("done.refused"),
         "started" => Some("done.started"),
         "contracted" => Some("done.contracted"),
+        "contact_key" => Some("done.contact_key"),
         "terminated" => Some("done.terminated"),
         "completed" => Some("done.completed"),
         "submitted" => Some("done.submitted"),
@@ -1028,6 +1034,31 @@ async fn contract(
     };
     app.engine.contract(&id, &who, &input).await?;
     Ok(see_other(&format!("/studies/{id}?done=contracted")))
+}
+
+#[derive(Debug, Deserialize)]
+struct ContactKeyForm {
+    csrf: String,
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// Takes the age public key the study's contact list is to be encrypted to for the person
+/// giving it (MK403 p.32), proven again: as the API's `PUT …/contact-key`.
+async fn contact_key(
+    State(app): State<Arc<App>>,
+    client: Client,
+    Path(id): Path<String>,
+    a: Acting<ContactKeyForm>,
+) -> Result<Response> {
+    let f = &a.form;
+    let who = proven(&app, &client, &a.viewer, &id, &f.password, &f.code).await?;
+    crate::views::give_contact_key(&app, &who, &id, &f.key).await?;
+    Ok(see_other(&format!("/studies/{id}?done=contact_key")))
 }
 
 #[derive(Debug, Deserialize)]
