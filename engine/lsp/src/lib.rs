@@ -148,9 +148,9 @@ pub fn serve_with(connection: &Connection, options: Options) -> Result<(), Error
             next = connection.receiver.try_recv().ok();
         }
         for uri in dirty {
+            // A YAML file that is no spec gets none (an empty list clears what it had).
             let diagnostics = server
-                .docs
-                .get(&uri)
+                .spec(&uri)
                 .map(|text| findings(text, &server.calendar))
                 .unwrap_or_default();
             server.published.insert(uri.clone(), diagnostics.clone());
@@ -187,6 +187,11 @@ struct Server {
 }
 
 impl Server {
+    /// The text of the open document `uri` if it is a study spec ([`is_spec`]).
+    fn spec(&self, uri: &Uri) -> Option<&String> {
+        self.docs.get(uri).filter(|t| is_spec(t))
+    }
+
     /// Takes a document's text; returns the document whose diagnostics are to be published.
     fn notification(&mut self, n: Notification) -> Result<Option<Uri>, Error> {
         match n.method.as_str() {
@@ -228,7 +233,7 @@ impl Server {
                 .map(|p| {
                     let doc = &p.text_document_position_params;
                     let uri = &doc.text_document.uri;
-                    let hover = self.docs.get(uri).and_then(|t| {
+                    let hover = self.spec(uri).and_then(|t| {
                         let found = match self.published.get(uri) {
                             Some(found) => std::borrow::Cow::Borrowed(found),
                             None => std::borrow::Cow::Owned(findings(t, &self.calendar)),
@@ -240,9 +245,11 @@ impl Server {
             lsp_types::request::Completion::METHOD => {
                 serde_json::from_value::<lsp_types::CompletionParams>(req.params).map(|p| {
                     let at = &p.text_document_position;
+                    // In a spec, or a document with nothing else yet (a spec being started).
                     let items = self
                         .docs
                         .get(&at.text_document.uri)
+                        .filter(|t| is_spec(t) || only_line(t, at.position.line))
                         .map(|t| completions(t, at.position))
                         .unwrap_or_default();
                     serde_json::to_value(lsp_types::CompletionResponse::Array(items))
@@ -258,8 +265,7 @@ impl Server {
             lsp_types::request::InlayHintRequest::METHOD => {
                 serde_json::from_value::<lsp_types::InlayHintParams>(req.params).map(|p| {
                     let hints = self
-                        .docs
-                        .get(&p.text_document.uri)
+                        .spec(&p.text_document.uri)
                         .and_then(|t| Some((Lines::new(t), parse(t)?)))
                         .map(|(lines, doc)| {
                             let mut hints = self.notice_hint(&doc, &lines);
@@ -273,7 +279,7 @@ impl Server {
             lsp_types::request::CodeLensRequest::METHOD => {
                 serde_json::from_value::<lsp_types::CodeLensParams>(req.params).map(|p| {
                     let uri = p.text_document.uri;
-                    let compiles = self.docs.get(&uri).is_some_and(|t| {
+                    let compiles = self.spec(&uri).is_some_and(|t| {
                         studyflow_plan::check(t.as_bytes(), &self.calendar, None)
                             .plan
                             .is_some()
@@ -316,8 +322,7 @@ impl Server {
             DocumentSymbolRequest::METHOD => {
                 serde_json::from_value::<lsp_types::DocumentSymbolParams>(req.params).map(|p| {
                     let symbols = self
-                        .docs
-                        .get(&p.text_document.uri)
+                        .spec(&p.text_document.uri)
                         .map(|t| symbols(t))
                         .unwrap_or_default();
                     serde_json::to_value(DocumentSymbolResponse::Nested(symbols))
@@ -815,6 +820,52 @@ fn wave_hints(
             })
         })
         .collect()
+}
+
+/// Whether `text` is a study spec, which the server checks and explains: a YAML file that is
+/// not (a GitHub workflow, `.pre-commit-config.yaml`) gets no findings, however many the
+/// spec's schema would have. A spec is marked by either of what every spec carries:
+/// - the top-level key `spec_version` (MK403 p.3: the application's format, its first key in
+///   every spec), on a line of its own at the left margin, or in a flow mapping that is the
+///   whole document;
+/// - yaml-language-server's modeline naming the study-spec schema,
+///   `# yaml-language-server: $schema=…/study-spec.schema.json`.
+///
+/// Read from the lines, so a spec that does not parse yet is still one.
+pub fn is_spec(text: &str) -> bool {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let marked = text.lines().any(|line| {
+        let key = ["spec_version", "\"spec_version\"", "'spec_version'"]
+            .iter()
+            .find_map(|k| line.strip_prefix(k));
+        if let Some(rest) = key {
+            let rest = rest.trim_start_matches([' ', '\t']);
+            return rest
+                .strip_prefix(':')
+                .is_some_and(|after| after.is_empty() || after.starts_with([' ', '\t']));
+        }
+        line.trim_start()
+            .strip_prefix('#')
+            .map(str::trim_start)
+            .and_then(|c| c.strip_prefix("yaml-language-server:"))
+            .and_then(|c| c.split_once("$schema="))
+            .is_some_and(|(_, schema)| {
+                let schema = schema.split_whitespace().next().unwrap_or("");
+                let schema = schema.split('#').next().unwrap_or(schema);
+                schema.ends_with("study-spec.schema.json")
+            })
+    });
+    // `{spec_version: 1, …}`: the parsed document's own key.
+    marked
+        || (text.contains("spec_version")
+            && parse(text).is_some_and(|doc| doc.value.get("spec_version").is_some()))
+}
+
+/// Whether every line of `text` but `line` is blank or a comment: a document being started.
+fn only_line(text: &str, line: u32) -> bool {
+    text.lines()
+        .enumerate()
+        .all(|(i, l)| i == line as usize || l.trim().is_empty() || l.trim_start().starts_with('#'))
 }
 
 /// Every layer's findings of a spec's `text`, placed in it as LSP diagnostics (what the server
@@ -1817,6 +1868,37 @@ mod tests {
         // Required keys sort first.
         let first = items.iter().min_by_key(|i| i.sort_text.clone()).unwrap();
         assert_eq!(first.detail.as_deref(), Some("required"));
+    }
+
+    /// What marks a spec: its own top-level `spec_version`, or the study-spec schema's modeline.
+    #[test]
+    fn a_spec_is_marked_by_spec_version_or_the_modeline() {
+        for spec in [
+            "spec_version: 1\n",
+            "\u{feff}spec_version: 1\n",
+            "# a comment\nid: x\nspec_version:\n",
+            "\"spec_version\" : 1\n",
+            "'spec_version':\t1\n",
+            "{spec_version: 1, id: x}\n",
+            "# yaml-language-server: $schema=../schemas/study-spec.schema.json\nid: x\n",
+            "#yaml-language-server: $schema=https://example.org/s/study-spec.schema.json#v1\n",
+            "id: [unclosed\nspec_version: 1\n",
+        ] {
+            assert!(is_spec(spec), "{spec:?}");
+        }
+        for other in [
+            "",
+            "on: push\njobs: {}\n",
+            "tool:\n  spec_version: 1\n",
+            "spec_versions: 1\n",
+            "spec_version:1\n",
+            "- spec_version: 1\n",
+            "{tool: {spec_version: 1}}\n",
+            "# yaml-language-server: $schema=https://json.schemastore.org/github-workflow.json\non: push\n",
+            "# study-spec.schema.json is elsewhere\nrepos: []\n",
+        ] {
+            assert!(!is_spec(other), "{other:?}");
+        }
     }
 
     #[test]

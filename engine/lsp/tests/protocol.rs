@@ -383,11 +383,11 @@ fn the_server_checks_while_typing_and_explains_fields() {
     c.notify(
         "textDocument/didOpen",
         json!({"textDocument": {"uri": draft, "languageId": "yaml", "version": 1,
-            "text": "data_scope:\n  information_centre:\n    fields:\n      offence_date: dates new offences\n      \n"}}),
+            "text": "spec_version: 1\ndata_scope:\n  information_centre:\n    fields:\n      offence_date: dates new offences\n      \n"}}),
     );
     let items = c.request(
         "textDocument/completion",
-        json!({"textDocument": {"uri": draft}, "position": {"line": 4, "character": 6}}),
+        json!({"textDocument": {"uri": draft}, "position": {"line": 5, "character": 6}}),
     );
     let labels: Vec<&str> = items
         .as_array()
@@ -699,6 +699,138 @@ fn the_plan_lenses_open_the_plan_in_the_editor() {
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "not the plan's");
         std::fs::remove_file(&target).unwrap();
     }
+
+    c.request("shutdown", Value::Null);
+    c.notify("exit", Value::Null);
+    thread.join().unwrap();
+    let _ = std::fs::remove_dir_all(&plans);
+}
+
+/// Only study specs are checked: YAML that is not one — the repository's own GitHub workflow
+/// example and pre-commit configuration — gets an empty list of findings, no hover, lenses,
+/// hints, symbols or completion; a spec is marked by its top-level `spec_version` or by the
+/// study-spec schema's modeline, and is checked even when it does not parse; a document
+/// becomes a spec when the mark is written, and an empty one is offered the spec's keys.
+#[test]
+fn only_study_specs_are_checked() {
+    let plans = scratch("plans-only-specs");
+    let (mut c, thread) = start(json!({}), &plans);
+    let root = format!("{}/../..", env!("CARGO_MANIFEST_DIR"));
+    let read = |p: &str| std::fs::read_to_string(format!("{root}/{p}")).unwrap();
+    let position = json!({"line": 1, "character": 2});
+    for (uri, text) in [
+        (
+            "file:///work/.github/workflows/specs.yml",
+            read("examples/ci/github-workflow.yml"),
+        ),
+        (
+            "file:///work/.pre-commit-config.yaml",
+            read(".pre-commit-config.yaml"),
+        ),
+        // A `spec_version` that is not the document's own key.
+        (
+            "file:///work/other.yaml",
+            "tool:\n  spec_version: 1\n  name: x\n".to_owned(),
+        ),
+    ] {
+        // What the spec's checks would say of it: plenty.
+        assert!(
+            !studyflow_plan::check(
+                text.as_bytes(),
+                &studyflow_calendar::Calendar::latvia(),
+                None
+            )
+            .checked
+            .diagnostics
+            .is_empty(),
+            "{uri}"
+        );
+        c.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri, "languageId": "yaml", "version": 1, "text": text}}),
+        );
+        assert_eq!(c.diagnostics(uri), Vec::<Value>::new(), "{uri}");
+        let at = json!({"textDocument": {"uri": uri}, "position": position});
+        assert_eq!(
+            c.request("textDocument/hover", at.clone()),
+            Value::Null,
+            "{uri}"
+        );
+        assert_eq!(c.request("textDocument/completion", at), json!([]), "{uri}");
+        let doc = json!({"textDocument": {"uri": uri}});
+        assert_eq!(
+            c.request("textDocument/codeLens", doc.clone()),
+            json!([]),
+            "{uri}"
+        );
+        assert_eq!(
+            c.request("textDocument/documentSymbol", doc.clone()),
+            json!([]),
+            "{uri}"
+        );
+        let mut hints = doc.clone();
+        hints["range"] =
+            json!({"start": {"line": 0, "character": 0}, "end": {"line": 999, "character": 0}});
+        assert_eq!(
+            c.request("textDocument/inlayHint", hints),
+            json!([]),
+            "{uri}"
+        );
+    }
+
+    // Specs: by `spec_version` (this one does not parse), by the modeline alone (this one
+    // lacks `spec_version`, and hears of it), or both.
+    let unparsed = "spec_version: 1\nid: [unclosed\n";
+    let modeline_only =
+        "# yaml-language-server: $schema=../schemas/study-spec.schema.json\nid: x\n";
+    for (uri, text, code, says) in [
+        ("file:///work/specs/a.yaml", unparsed, "SF001", ""),
+        (
+            "file:///work/specs/b.yaml",
+            modeline_only,
+            "SF011",
+            "`spec_version`",
+        ),
+    ] {
+        c.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri, "languageId": "yaml", "version": 1, "text": text}}),
+        );
+        let found = c.diagnostics(uri);
+        assert!(
+            found
+                .iter()
+                .any(|d| d["code"] == code && d["message"].as_str().unwrap().contains(says)),
+            "{uri}: {found:?}"
+        );
+    }
+
+    // An empty document: no findings, and the spec's keys offered, `spec_version` among them;
+    // once it is written, the document is a spec and hears what it lacks.
+    let new = "file:///work/specs/new.yaml";
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": new, "languageId": "yaml", "version": 1, "text": ""}}),
+    );
+    assert_eq!(c.diagnostics(new), Vec::<Value>::new());
+    let items = c.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": new}, "position": {"line": 0, "character": 0}}),
+    );
+    assert!(
+        items
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["label"] == "spec_version"),
+        "{items}"
+    );
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": new, "version": 2}, "contentChanges": [{"text": "spec_version: 1\n"}]}),
+    );
+    let found = c.diagnostics(new);
+    assert!(found.iter().any(|d| d["code"] == "SF011"), "{found:?}");
 
     c.request("shutdown", Value::Null);
     c.notify("exit", Value::Null);
