@@ -91,11 +91,93 @@ pub fn serve(connection: &Connection) -> Result<(), Error> {
     serve_with(connection, Options::default())
 }
 
-/// [`serve`] with `options`.
+/// What the client may set in `initializationOptions`: what `studyflow validate` takes on its
+/// command line, so the editor and CI say the same of a spec.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Initialization {
+    /// The day the date checks count from (`validate --today`; by default today's date on
+    /// this machine, read at each check).
+    today: Option<jiff::civil::Date>,
+    /// Calendar data files applied after the shipped data, in order
+    /// (`validate --calendar-overrides`); a relative path is read from the workspace's root.
+    #[serde(default)]
+    calendar_overrides: Vec<PathBuf>,
+}
+
+impl Initialization {
+    /// The options the client gave, and the calendar with their overrides applied; or why
+    /// they cannot be used, naming the file and line that is refused.
+    fn read(params: &InitializeParams) -> Result<(Self, Calendar), String> {
+        let given = params
+            .initialization_options
+            .clone()
+            .filter(|v| !v.is_null())
+            .map(serde_json::from_value::<Initialization>)
+            .transpose()
+            .map_err(|e| format!("studyflow: initializationOptions: {e}"))?
+            .unwrap_or_default();
+        #[allow(deprecated)]
+        let root = params
+            .workspace_folders
+            .as_ref()
+            .and_then(|f| f.first())
+            .map(|f| f.uri.as_str().to_owned())
+            .or_else(|| params.root_uri.as_ref().map(|u| u.as_str().to_owned()))
+            .map(|u| file_path(&u));
+        let mut texts = Vec::new();
+        for path in &given.calendar_overrides {
+            let path = match &root {
+                Some(root) if path.is_relative() => root.join(path),
+                _ => path.clone(),
+            };
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                format!(
+                    "studyflow: calendarOverrides: cannot read {}: {e}",
+                    path.display()
+                )
+            })?;
+            texts.push((path.display().to_string(), text));
+        }
+        let refs: Vec<(&str, &str)> = texts
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.as_str()))
+            .collect();
+        let calendar = Calendar::with_overrides(&refs)
+            .map_err(|e| format!("studyflow: calendarOverrides: {e}"))?;
+        Ok((given, calendar))
+    }
+}
+
+/// [`serve`] with `options`. Initialization options the server cannot use (an unknown one, a
+/// calendar override file that cannot be read or is refused) fail the initialize request, as
+/// `studyflow validate` refuses them, and the server then waits for the client's `exit`.
 pub fn serve_with(connection: &Connection, options: Options) -> Result<(), Error> {
-    let caps = serde_json::to_value(capabilities())?;
-    let params = connection.initialize(caps)?;
+    let (id, params) = connection.initialize_start()?;
     let params: InitializeParams = serde_json::from_value(params)?;
+    let (given, calendar) = match Initialization::read(&params) {
+        Ok(read) => read,
+        Err(why) => {
+            connection.sender.send(Message::Response(Response {
+                id,
+                result: None,
+                error: Some(lsp_server::ResponseError {
+                    code: lsp_server::ErrorCode::InvalidParams as i32,
+                    message: why.clone(),
+                    data: Some(serde_json::json!({ "retry": false })),
+                }),
+            }))?;
+            until_exit(connection)?;
+            return Err(why.into());
+        }
+    };
+    connection.initialize_finish(
+        id,
+        serde_json::json!({
+            "capabilities": capabilities(),
+            "serverInfo": {"name": "studyflow", "version": env!("CARGO_PKG_VERSION")},
+        }),
+    )?;
     let show_document = params
         .capabilities
         .window
@@ -105,7 +187,8 @@ pub fn serve_with(connection: &Connection, options: Options) -> Result<(), Error
     let mut server = Server {
         docs: HashMap::new(),
         published: HashMap::new(),
-        calendar: Calendar::latvia(),
+        calendar,
+        today: given.today,
         show_document,
         plan_folder: options.plan_folder.unwrap_or_else(default_plan_folder),
         asked: HashMap::new(),
@@ -151,7 +234,7 @@ pub fn serve_with(connection: &Connection, options: Options) -> Result<(), Error
             // A YAML file that is no spec gets none (an empty list clears what it had).
             let diagnostics = server
                 .spec(&uri)
-                .map(|text| findings(text, &server.calendar))
+                .map(|text| findings(text, &server.calendar, server.today()))
                 .unwrap_or_default();
             server.published.insert(uri.clone(), diagnostics.clone());
             let params = PublishDiagnosticsParams {
@@ -176,6 +259,8 @@ struct Server {
     /// than checking the text again).
     published: HashMap<Uri, Vec<Diagnostic>>,
     calendar: Calendar,
+    /// The day the date checks count from, when the client fixed it.
+    today: Option<jiff::civil::Date>,
     /// Whether the client opens a file the server asks it to (`window/showDocument`).
     show_document: bool,
     /// Where the plans shown are written ([`Options::plan_folder`]).
@@ -187,6 +272,12 @@ struct Server {
 }
 
 impl Server {
+    /// The day the date checks count from: the client's, or today's date on this machine as
+    /// `studyflow validate` reads it (at each check: an editor stays open past midnight).
+    fn today(&self) -> jiff::civil::Date {
+        self.today.unwrap_or_else(|| jiff::Zoned::now().date())
+    }
+
     /// The text of the open document `uri` if it is a study spec ([`is_spec`]).
     fn spec(&self, uri: &Uri) -> Option<&String> {
         self.docs.get(uri).filter(|t| is_spec(t))
@@ -236,7 +327,9 @@ impl Server {
                     let hover = self.spec(uri).and_then(|t| {
                         let found = match self.published.get(uri) {
                             Some(found) => std::borrow::Cow::Borrowed(found),
-                            None => std::borrow::Cow::Owned(findings(t, &self.calendar)),
+                            None => {
+                                std::borrow::Cow::Owned(findings(t, &self.calendar, self.today()))
+                            }
                         };
                         self.hover(t, &found, doc.position)
                     });
@@ -280,7 +373,7 @@ impl Server {
                 serde_json::from_value::<lsp_types::CodeLensParams>(req.params).map(|p| {
                     let uri = p.text_document.uri;
                     let compiles = self.spec(&uri).is_some_and(|t| {
-                        studyflow_plan::check(t.as_bytes(), &self.calendar, None)
+                        studyflow_plan::check(t.as_bytes(), &self.calendar, Some(self.today()))
                             .plan
                             .is_some()
                     });
@@ -363,18 +456,19 @@ impl Server {
             );
         };
         let shown = match p.command.as_str() {
-            DIFF_COMMAND => {
-                plan_diff(text, uri, second, &self.calendar).map(|markdown| (markdown, Shown::Diff))
+            DIFF_COMMAND => plan_diff(text, uri, second, &self.calendar, self.today())
+                .map(|markdown| (markdown, Shown::Diff)),
+            PLAN_COMMAND => {
+                studyflow_plan::check(text.as_bytes(), &self.calendar, Some(self.today()))
+                    .plan
+                    .map(|plan| match second {
+                        Some("dot") => (studyflow_plan::render::dot(&plan), Shown::Dot),
+                        _ => (studyflow_plan::render::mermaid(&plan), Shown::Mermaid),
+                    })
+                    .ok_or_else(|| {
+                        "the spec does not compile into a plan; fix its errors first".into()
+                    })
             }
-            PLAN_COMMAND => studyflow_plan::check(text.as_bytes(), &self.calendar, None)
-                .plan
-                .map(|plan| match second {
-                    Some("dot") => (studyflow_plan::render::dot(&plan), Shown::Dot),
-                    _ => (studyflow_plan::render::mermaid(&plan), Shown::Mermaid),
-                })
-                .ok_or_else(|| {
-                    "the spec does not compile into a plan; fix its errors first".into()
-                }),
             other => Err(format!("no command `{other}`")),
         };
         let (text, kind) = match shown {
@@ -559,6 +653,30 @@ fn file_path(uri: &str) -> std::path::PathBuf {
     String::from_utf8_lossy(&out).into_owned().into()
 }
 
+/// After a failed initialize: requests refused (`shutdown` answered) until the client says
+/// `exit` or goes.
+fn until_exit(connection: &Connection) -> Result<(), Error> {
+    while let Ok(msg) = connection.receiver.recv() {
+        match msg {
+            Message::Request(req) if req.method == "shutdown" => {
+                connection
+                    .sender
+                    .send(Message::Response(Response::new_ok(req.id, ())))?;
+            }
+            Message::Request(req) => {
+                connection.sender.send(Message::Response(error(
+                    req.id,
+                    lsp_server::ErrorCode::ServerNotInitialized,
+                    "the server did not start: see the answer to initialize",
+                )))?;
+            }
+            Message::Notification(n) if n.method == "exit" => break,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// What a command shows.
 #[derive(Debug, Clone, Copy)]
 enum Shown {
@@ -707,6 +825,7 @@ fn plan_diff(
     uri: &str,
     approved: Option<&str>,
     calendar: &Calendar,
+    today: jiff::civil::Date,
 ) -> Result<String, String> {
     let old = match approved {
         Some(a) => {
@@ -745,7 +864,7 @@ fn plan_diff(
         }
     };
     let compile = |bytes: &[u8], what: &str| {
-        studyflow_plan::check(bytes, calendar, None)
+        studyflow_plan::check(bytes, calendar, Some(today))
             .plan
             .ok_or_else(|| format!("{what} does not compile into a plan; fix its errors first"))
     };
@@ -869,10 +988,11 @@ fn only_line(text: &str, line: u32) -> bool {
 }
 
 /// Every layer's findings of a spec's `text`, placed in it as LSP diagnostics (what the server
-/// publishes; public for the benchmark).
-pub fn findings(text: &str, calendar: &Calendar) -> Vec<Diagnostic> {
+/// publishes; public for the benchmark): those of `studyflow validate --today today`, the date
+/// checks among them (a p.8 notice day passed, an ethics permission dated after today).
+pub fn findings(text: &str, calendar: &Calendar, today: jiff::civil::Date) -> Vec<Diagnostic> {
     let lines = Lines::new(text);
-    studyflow_plan::check(text.as_bytes(), calendar, None)
+    studyflow_plan::check(text.as_bytes(), calendar, Some(today))
         .checked
         .diagnostics
         .into_iter()
@@ -1558,7 +1678,7 @@ mod tests {
         let doc = parse(&after).expect("still YAML");
         assert!(doc.value.pointer(at).is_some(), "added at {at}:\n{after}");
         assert!(
-            !findings(&after, &calendar)
+            !findings(&after, &calendar, jiff::civil::date(2026, 12, 2))
                 .iter()
                 .any(|d| d.message.contains("unknown property")),
             "{after}"
@@ -1685,7 +1805,7 @@ mod tests {
                 continue;
             };
             let uri: Uri = "file:///spec.yaml".parse().unwrap();
-            for d in findings(&text, &calendar) {
+            for d in findings(&text, &calendar, jiff::civil::date(2026, 12, 2)) {
                 let params = lsp_types::CodeActionParams {
                     text_document: lsp_types::TextDocumentIdentifier { uri: uri.clone() },
                     range: d.range,
@@ -1704,7 +1824,7 @@ mod tests {
                     let after = apply(&text, edits);
                     // The finding as it was (its message names the key or value and the place)
                     // is gone; what the mend uncovers next may be another finding.
-                    let still = findings(&after, &calendar)
+                    let still = findings(&after, &calendar, jiff::civil::date(2026, 12, 2))
                         .iter()
                         .any(|n| n.code == d.code && n.message == d.message);
                     assert!(

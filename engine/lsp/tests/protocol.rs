@@ -22,6 +22,9 @@ struct Client {
     backlog: std::collections::VecDeque<Message>,
 }
 
+/// The day the servers' date checks count from (`validate --today`).
+const TODAY: jiff::civil::Date = jiff::civil::date(2026, 12, 2);
+
 /// A folder of this test's own for the files the commands write.
 fn scratch(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("studyflow-lsp-{name}-{}", std::process::id()));
@@ -44,7 +47,8 @@ fn start(capabilities: Value, plans: &std::path::Path) -> (Client, std::thread::
     };
     let init = c.request(
         "initialize",
-        json!({"capabilities": capabilities, "processId": null, "rootUri": null}),
+        json!({"capabilities": capabilities, "processId": null, "rootUri": null,
+            "initializationOptions": {"today": TODAY.to_string()}}),
     );
     assert_eq!(init["capabilities"]["hoverProvider"], true, "{init}");
     c.notify("initialized", json!({}));
@@ -169,7 +173,7 @@ fn the_server_checks_while_typing_and_explains_fields() {
     let expected = studyflow_plan::check(
         broken.as_bytes(),
         &studyflow_calendar::Calendar::latvia(),
-        None,
+        Some(TODAY),
     );
     let expected_errors: Vec<_> = expected
         .checked
@@ -345,7 +349,7 @@ fn the_server_checks_while_typing_and_explains_fields() {
     let plan = studyflow_plan::check(
         text.as_bytes(),
         &studyflow_calendar::Calendar::latvia(),
-        None,
+        Some(TODAY),
     )
     .plan
     .unwrap();
@@ -584,7 +588,7 @@ fn the_plan_lenses_open_the_plan_in_the_editor() {
     let plan = studyflow_plan::check(
         text.as_bytes(),
         &studyflow_calendar::Calendar::latvia(),
-        None,
+        Some(TODAY),
     )
     .plan
     .unwrap();
@@ -738,7 +742,7 @@ fn only_study_specs_are_checked() {
             !studyflow_plan::check(
                 text.as_bytes(),
                 &studyflow_calendar::Calendar::latvia(),
-                None
+                Some(TODAY)
             )
             .checked
             .diagnostics
@@ -836,4 +840,34 @@ fn only_study_specs_are_checked() {
     c.notify("exit", Value::Null);
     thread.join().unwrap();
     let _ = std::fs::remove_dir_all(&plans);
+}
+
+/// Initialization options the server does not know are refused, naming the option, and the
+/// server waits for the client's `exit`.
+#[test]
+fn unknown_initialization_options_are_refused() {
+    let (server, client) = Connection::memory();
+    let thread = std::thread::spawn(move || studyflow_lsp::serve(&server));
+    let mut c = Client {
+        conn: client,
+        next: 0,
+        backlog: Default::default(),
+    };
+    let refused = c
+        .answer(
+            "initialize",
+            json!({"capabilities": {}, "processId": null, "rootUri": null,
+                "initializationOptions": {"todya": "2026-12-02"}}),
+        )
+        .unwrap_err();
+    assert!(refused.message.contains("`todya`"), "{}", refused.message);
+    assert_eq!(refused.data, Some(json!({"retry": false})));
+    let later = c.answer("textDocument/hover", json!({})).unwrap_err();
+    assert_eq!(
+        later.code,
+        lsp_server::ErrorCode::ServerNotInitialized as i32
+    );
+    c.request("shutdown", Value::Null);
+    c.notify("exit", Value::Null);
+    assert!(thread.join().unwrap().is_err());
 }
