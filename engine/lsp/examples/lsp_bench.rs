@@ -8,6 +8,7 @@ use std::time::Instant;
 
 fn main() {
     let calendar = studyflow_calendar::Calendar::latvia();
+    let today = jiff::Zoned::now().date();
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../specs/");
     let mut texts: Vec<(String, String)> = [
         "recidivism-2026-cohort",
@@ -26,11 +27,11 @@ fn main() {
     texts.push(("recidivism with a finding".into(), broken));
     for (name, text) in &texts {
         // Warm up once (the schema and rules are compiled on first use).
-        let n = studyflow_lsp::findings(text, &calendar).len();
+        let n = studyflow_lsp::findings(text, &calendar, today).len();
         let mut times: Vec<f64> = (0..200)
             .map(|_| {
                 let t = Instant::now();
-                std::hint::black_box(studyflow_lsp::findings(text, &calendar));
+                std::hint::black_box(studyflow_lsp::findings(text, &calendar, today));
                 t.elapsed().as_secs_f64() * 1000.0
             })
             .collect();

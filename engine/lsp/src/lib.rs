@@ -7,12 +7,14 @@
 //!   points it cites; any finding at that place with its rule.
 //! - Completion from the schema and the catalogue; quick fixes from the findings' typed
 //!   [`Fix`]; inlay hints (the p.8 day, the waves' due dates); document symbols; code lenses
-//!   and commands for the compiled plan and its changes since the approved version.
+//!   and commands that show the compiled plan and its changes since the approved version in
+//!   the editor (a file the client is asked to open: generic clients drop a command's answer).
 //!
 //! Positions are LSP's (lines from 0, columns in UTF-16 code units), converted from the
 //! checker's byte offsets.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use lsp_server::{Connection, Message, Notification, Request, RequestId, Response};
 use lsp_types::notification::{
@@ -32,14 +34,27 @@ use studyflow_spec::source::SourceText;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-/// The command that answers with a document's compiled plan as Mermaid (`arguments`: the
-/// document's URI, and optionally `"dot"` for Graphviz).
+/// The command that shows a document's compiled plan (`arguments`: the document's URI, and
+/// optionally `"dot"` for Graphviz DOT instead of Mermaid): it writes the plan to a file of the
+/// user's own (see [`Options::plan_folder`]) and asks the client to open it
+/// (`window/showDocument`), or says where it is (`window/showMessage`) when the client cannot;
+/// it answers with the text too.
 pub const PLAN_COMMAND: &str = "studyflow.plan";
-/// The command that answers with the plan's changes since the approved version of the spec
-/// (Markdown): arguments the document's URI and, optionally, the approved spec's file; without
-/// it, the file as committed at git's `HEAD` (where a repository of specs keeps what was
-/// approved).
+/// The command that shows the plan's changes since the approved version of the spec
+/// (Markdown), as [`PLAN_COMMAND`] shows the plan: arguments the document's URI and, optionally,
+/// the approved spec's file; without it, the file as committed at git's `HEAD` (where a
+/// repository of specs keeps what was approved).
 pub const DIFF_COMMAND: &str = "studyflow.planDiff";
+
+/// How a server is set up beyond what its client says.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Where the commands write the plans and plan changes they show, one file per spec and
+    /// kind, readable by its owner only. By default the user's cache folder:
+    /// `$XDG_CACHE_HOME/studyflow/plans`, or `~/.cache/studyflow/plans` (`%LOCALAPPDATA%` on
+    /// Windows), or `studyflow-plans-$USER` in the temporary folder when there is no home.
+    pub plan_folder: Option<PathBuf>,
+}
 
 /// The server's capabilities: full text sync and what the module's doc lists.
 pub fn capabilities() -> ServerCapabilities {
@@ -73,13 +88,111 @@ pub fn stdio() -> Result<(), Error> {
 /// Serves one client on `connection`: the initialize handshake, then requests and
 /// notifications until shutdown.
 pub fn serve(connection: &Connection) -> Result<(), Error> {
-    let caps = serde_json::to_value(capabilities())?;
-    let params = connection.initialize(caps)?;
-    let _params: InitializeParams = serde_json::from_value(params)?;
+    serve_with(connection, Options::default())
+}
+
+/// What the client may set in `initializationOptions`: what `studyflow validate` takes on its
+/// command line, so the editor and CI say the same of a spec.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Initialization {
+    /// The day the date checks count from (`validate --today`; by default today's date on
+    /// this machine, read at each check).
+    today: Option<jiff::civil::Date>,
+    /// Calendar data files applied after the shipped data, in order
+    /// (`validate --calendar-overrides`); a relative path is read from the workspace's root.
+    #[serde(default)]
+    calendar_overrides: Vec<PathBuf>,
+}
+
+impl Initialization {
+    /// The options the client gave, and the calendar with their overrides applied; or why
+    /// they cannot be used, naming the file and line that is refused.
+    fn read(params: &InitializeParams) -> Result<(Self, Calendar), String> {
+        let given = params
+            .initialization_options
+            .clone()
+            .filter(|v| !v.is_null())
+            .map(serde_json::from_value::<Initialization>)
+            .transpose()
+            .map_err(|e| format!("studyflow: initializationOptions: {e}"))?
+            .unwrap_or_default();
+        #[allow(deprecated)]
+        let root = params
+            .workspace_folders
+            .as_ref()
+            .and_then(|f| f.first())
+            .map(|f| f.uri.as_str().to_owned())
+            .or_else(|| params.root_uri.as_ref().map(|u| u.as_str().to_owned()))
+            .map(|u| file_path(&u));
+        let mut texts = Vec::new();
+        for path in &given.calendar_overrides {
+            let path = match &root {
+                Some(root) if path.is_relative() => root.join(path),
+                _ => path.clone(),
+            };
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                format!(
+                    "studyflow: calendarOverrides: cannot read {}: {e}",
+                    path.display()
+                )
+            })?;
+            texts.push((path.display().to_string(), text));
+        }
+        let refs: Vec<(&str, &str)> = texts
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.as_str()))
+            .collect();
+        let calendar = Calendar::with_overrides(&refs)
+            .map_err(|e| format!("studyflow: calendarOverrides: {e}"))?;
+        Ok((given, calendar))
+    }
+}
+
+/// [`serve`] with `options`. Initialization options the server cannot use (an unknown one, a
+/// calendar override file that cannot be read or is refused) fail the initialize request, as
+/// `studyflow validate` refuses them, and the server then waits for the client's `exit`.
+pub fn serve_with(connection: &Connection, options: Options) -> Result<(), Error> {
+    let (id, params) = connection.initialize_start()?;
+    let params: InitializeParams = serde_json::from_value(params)?;
+    let (given, calendar) = match Initialization::read(&params) {
+        Ok(read) => read,
+        Err(why) => {
+            connection.sender.send(Message::Response(Response {
+                id,
+                result: None,
+                error: Some(lsp_server::ResponseError {
+                    code: lsp_server::ErrorCode::InvalidParams as i32,
+                    message: why.clone(),
+                    data: Some(serde_json::json!({ "retry": false })),
+                }),
+            }))?;
+            until_exit(connection)?;
+            return Err(why.into());
+        }
+    };
+    connection.initialize_finish(
+        id,
+        serde_json::json!({
+            "capabilities": capabilities(),
+            "serverInfo": {"name": "studyflow", "version": env!("CARGO_PKG_VERSION")},
+        }),
+    )?;
+    let show_document = params
+        .capabilities
+        .window
+        .as_ref()
+        .and_then(|w| w.show_document.as_ref())
+        .is_some_and(|s| s.support);
     let mut server = Server {
         docs: HashMap::new(),
         published: HashMap::new(),
-        calendar: Calendar::latvia(),
+        calendar,
+        today: given.today,
+        show_document,
+        plan_folder: options.plan_folder.unwrap_or_else(default_plan_folder),
+        asked: HashMap::new(),
+        next_request: 0,
     };
     while let Ok(msg) = connection.receiver.recv() {
         let mut dirty = Vec::new();
@@ -92,7 +205,12 @@ pub fn serve(connection: &Connection) -> Result<(), Error> {
                     if connection.handle_shutdown(&req)? {
                         return Ok(());
                     }
-                    let response = server.request(req);
+                    let mut out = Vec::new();
+                    let response = server.request(req, &mut out);
+                    // What the request asks of the client goes first: the answer ends it.
+                    for m in out {
+                        connection.sender.send(m)?;
+                    }
                     connection.sender.send(Message::Response(response))?;
                 }
                 Message::Notification(n) => {
@@ -104,15 +222,19 @@ pub fn serve(connection: &Connection) -> Result<(), Error> {
                         }
                     }
                 }
-                Message::Response(_) => {}
+                Message::Response(r) => {
+                    if let Some(m) = server.answered(r) {
+                        connection.sender.send(m)?;
+                    }
+                }
             }
             next = connection.receiver.try_recv().ok();
         }
         for uri in dirty {
+            // A YAML file that is no spec gets none (an empty list clears what it had).
             let diagnostics = server
-                .docs
-                .get(&uri)
-                .map(|text| findings(text, &server.calendar))
+                .spec(&uri)
+                .map(|text| findings(text, &server.calendar, server.today()))
                 .unwrap_or_default();
             server.published.insert(uri.clone(), diagnostics.clone());
             let params = PublishDiagnosticsParams {
@@ -137,9 +259,30 @@ struct Server {
     /// than checking the text again).
     published: HashMap<Uri, Vec<Diagnostic>>,
     calendar: Calendar,
+    /// The day the date checks count from, when the client fixed it.
+    today: Option<jiff::civil::Date>,
+    /// Whether the client opens a file the server asks it to (`window/showDocument`).
+    show_document: bool,
+    /// Where the plans shown are written ([`Options::plan_folder`]).
+    plan_folder: PathBuf,
+    /// The files the client was asked to open, by the request's id: said in a message
+    /// instead when it cannot.
+    asked: HashMap<RequestId, PathBuf>,
+    next_request: i32,
 }
 
 impl Server {
+    /// The day the date checks count from: the client's, or today's date on this machine as
+    /// `studyflow validate` reads it (at each check: an editor stays open past midnight).
+    fn today(&self) -> jiff::civil::Date {
+        self.today.unwrap_or_else(|| jiff::Zoned::now().date())
+    }
+
+    /// The text of the open document `uri` if it is a study spec ([`is_spec`]).
+    fn spec(&self, uri: &Uri) -> Option<&String> {
+        self.docs.get(uri).filter(|t| is_spec(t))
+    }
+
     /// Takes a document's text; returns the document whose diagnostics are to be published.
     fn notification(&mut self, n: Notification) -> Result<Option<Uri>, Error> {
         match n.method.as_str() {
@@ -168,17 +311,25 @@ impl Server {
         }
     }
 
-    fn request(&self, req: Request) -> Response {
+    fn request(&mut self, req: Request, out: &mut Vec<Message>) -> Response {
         let id = req.id.clone();
+        if req.method == lsp_types::request::ExecuteCommand::METHOD {
+            return match serde_json::from_value::<lsp_types::ExecuteCommandParams>(req.params) {
+                Ok(p) => self.execute(id, &p, out),
+                Err(e) => error(id, lsp_server::ErrorCode::InvalidParams, &e.to_string()),
+            };
+        }
         let result = match req.method.as_str() {
             HoverRequest::METHOD => serde_json::from_value::<lsp_types::HoverParams>(req.params)
                 .map(|p| {
                     let doc = &p.text_document_position_params;
                     let uri = &doc.text_document.uri;
-                    let hover = self.docs.get(uri).and_then(|t| {
+                    let hover = self.spec(uri).and_then(|t| {
                         let found = match self.published.get(uri) {
                             Some(found) => std::borrow::Cow::Borrowed(found),
-                            None => std::borrow::Cow::Owned(findings(t, &self.calendar)),
+                            None => {
+                                std::borrow::Cow::Owned(findings(t, &self.calendar, self.today()))
+                            }
                         };
                         self.hover(t, &found, doc.position)
                     });
@@ -187,9 +338,11 @@ impl Server {
             lsp_types::request::Completion::METHOD => {
                 serde_json::from_value::<lsp_types::CompletionParams>(req.params).map(|p| {
                     let at = &p.text_document_position;
+                    // In a spec, or a document with nothing else yet (a spec being started).
                     let items = self
                         .docs
                         .get(&at.text_document.uri)
+                        .filter(|t| is_spec(t) || only_line(t, at.position.line))
                         .map(|t| completions(t, at.position))
                         .unwrap_or_default();
                     serde_json::to_value(lsp_types::CompletionResponse::Array(items))
@@ -205,8 +358,7 @@ impl Server {
             lsp_types::request::InlayHintRequest::METHOD => {
                 serde_json::from_value::<lsp_types::InlayHintParams>(req.params).map(|p| {
                     let hints = self
-                        .docs
-                        .get(&p.text_document.uri)
+                        .spec(&p.text_document.uri)
                         .and_then(|t| Some((Lines::new(t), parse(t)?)))
                         .map(|(lines, doc)| {
                             let mut hints = self.notice_hint(&doc, &lines);
@@ -220,26 +372,38 @@ impl Server {
             lsp_types::request::CodeLensRequest::METHOD => {
                 serde_json::from_value::<lsp_types::CodeLensParams>(req.params).map(|p| {
                     let uri = p.text_document.uri;
-                    let compiles = self.docs.get(&uri).is_some_and(|t| {
-                        studyflow_plan::check(t.as_bytes(), &self.calendar, None)
+                    let compiles = self.spec(&uri).is_some_and(|t| {
+                        studyflow_plan::check(t.as_bytes(), &self.calendar, Some(self.today()))
                             .plan
                             .is_some()
                     });
-                    let lens = |title: &str, command: &str| lsp_types::CodeLens {
-                        range: Range::default(),
-                        command: Some(lsp_types::Command {
-                            title: title.into(),
-                            command: command.into(),
-                            arguments: Some(vec![serde_json::json!(uri.as_str())]),
-                        }),
-                        data: None,
-                    };
+                    let lens =
+                        |title: &str, command: &str, how: Option<&str>| lsp_types::CodeLens {
+                            range: Range::default(),
+                            command: Some(lsp_types::Command {
+                                title: title.into(),
+                                command: command.into(),
+                                arguments: Some(
+                                    std::iter::once(uri.as_str())
+                                        .chain(how)
+                                        .map(|a| serde_json::json!(a))
+                                        .collect(),
+                                ),
+                            }),
+                            data: None,
+                        };
                     let lenses: Vec<lsp_types::CodeLens> = if compiles {
                         vec![
-                            lens("studyflow: the compiled plan (Mermaid)", PLAN_COMMAND),
+                            lens("studyflow: the compiled plan (Mermaid)", PLAN_COMMAND, None),
+                            lens(
+                                "studyflow: the compiled plan (DOT)",
+                                PLAN_COMMAND,
+                                Some("dot"),
+                            ),
                             lens(
                                 "studyflow: changes since the approved version",
                                 DIFF_COMMAND,
+                                None,
                             ),
                         ]
                     } else {
@@ -248,52 +412,10 @@ impl Server {
                     serde_json::to_value(lenses).unwrap_or_default()
                 })
             }
-            lsp_types::request::ExecuteCommand::METHOD => {
-                let p = match serde_json::from_value::<lsp_types::ExecuteCommandParams>(req.params)
-                {
-                    Ok(p) => p,
-                    Err(e) => {
-                        return error(id, lsp_server::ErrorCode::InvalidParams, &e.to_string());
-                    }
-                };
-                let uri = p.arguments.first().and_then(|a| a.as_str()).unwrap_or("");
-                let text = self
-                    .docs
-                    .iter()
-                    .find(|(u, _)| u.as_str() == uri)
-                    .map(|(_, t)| t);
-                if p.command == DIFF_COMMAND {
-                    let approved = p.arguments.get(1).and_then(|a| a.as_str());
-                    return match text.map(|t| plan_diff(t, uri, approved, &self.calendar)) {
-                        Some(Ok(markdown)) => Response::new_ok(id, markdown),
-                        Some(Err(why)) => error(id, lsp_server::ErrorCode::RequestFailed, &why),
-                        None => error(
-                            id,
-                            lsp_server::ErrorCode::InvalidParams,
-                            "the document is not open",
-                        ),
-                    };
-                }
-                Ok({
-                    let dot = p.arguments.get(1).and_then(|a| a.as_str()) == Some("dot");
-                    let plan = (p.command == PLAN_COMMAND)
-                        .then_some(text)
-                        .flatten()
-                        .and_then(|t| {
-                            studyflow_plan::check(t.as_bytes(), &self.calendar, None).plan
-                        });
-                    match plan {
-                        Some(plan) if dot => serde_json::json!(studyflow_plan::render::dot(&plan)),
-                        Some(plan) => serde_json::json!(studyflow_plan::render::mermaid(&plan)),
-                        None => serde_json::Value::Null,
-                    }
-                })
-            }
             DocumentSymbolRequest::METHOD => {
                 serde_json::from_value::<lsp_types::DocumentSymbolParams>(req.params).map(|p| {
                     let symbols = self
-                        .docs
-                        .get(&p.text_document.uri)
+                        .spec(&p.text_document.uri)
                         .map(|t| symbols(t))
                         .unwrap_or_default();
                     serde_json::to_value(DocumentSymbolResponse::Nested(symbols))
@@ -308,6 +430,100 @@ impl Server {
             Ok(value) => Response::new_ok(id, value),
             Err(e) => error(id, lsp_server::ErrorCode::InvalidParams, &e.to_string()),
         }
+    }
+
+    /// `studyflow.plan` and `studyflow.planDiff`: the plan (Mermaid or DOT) or its changes
+    /// (Markdown) written to a file of the user's own, which the client is asked to open; the
+    /// answer is the text.
+    fn execute(
+        &mut self,
+        id: RequestId,
+        p: &lsp_types::ExecuteCommandParams,
+        out: &mut Vec<Message>,
+    ) -> Response {
+        let uri = p.arguments.first().and_then(|a| a.as_str()).unwrap_or("");
+        let second = p.arguments.get(1).and_then(|a| a.as_str());
+        let Some(text) = self
+            .docs
+            .iter()
+            .find(|(u, _)| u.as_str() == uri)
+            .map(|(_, t)| t)
+        else {
+            return error(
+                id,
+                lsp_server::ErrorCode::InvalidParams,
+                "the document is not open",
+            );
+        };
+        let shown = match p.command.as_str() {
+            DIFF_COMMAND => plan_diff(text, uri, second, &self.calendar, self.today())
+                .map(|markdown| (markdown, Shown::Diff)),
+            PLAN_COMMAND => {
+                studyflow_plan::check(text.as_bytes(), &self.calendar, Some(self.today()))
+                    .plan
+                    .map(|plan| match second {
+                        Some("dot") => (studyflow_plan::render::dot(&plan), Shown::Dot),
+                        _ => (studyflow_plan::render::mermaid(&plan), Shown::Mermaid),
+                    })
+                    .ok_or_else(|| {
+                        "the spec does not compile into a plan; fix its errors first".into()
+                    })
+            }
+            other => Err(format!("no command `{other}`")),
+        };
+        let (text, kind) = match shown {
+            Ok(shown) => shown,
+            Err(why) => return error(id, lsp_server::ErrorCode::RequestFailed, &why),
+        };
+        let name = format!("{}.{}", shown_name(uri), kind.suffix());
+        match write_private(&self.plan_folder, &name, text.as_bytes()) {
+            Ok(path) if self.show_document => {
+                self.next_request += 1;
+                let ask = RequestId::from(format!("studyflow-show-{}", self.next_request));
+                out.push(Message::Request(Request::new(
+                    ask.clone(),
+                    lsp_types::request::ShowDocument::METHOD.to_owned(),
+                    serde_json::json!({ "uri": file_uri(&path), "takeFocus": true }),
+                )));
+                self.asked.insert(ask, path);
+            }
+            Ok(path) => out.push(message(
+                lsp_types::MessageType::INFO,
+                format!(
+                    "studyflow: {} is in {}; open it to see it",
+                    kind.what(),
+                    path.display()
+                ),
+            )),
+            Err(e) => out.push(message(
+                lsp_types::MessageType::ERROR,
+                format!(
+                    "studyflow: cannot write {} into {}: {e}",
+                    kind.what(),
+                    self.plan_folder.display()
+                ),
+            )),
+        }
+        Response::new_ok(id, text)
+    }
+
+    /// The client's answer to a request of the server's: a file it did not open is said in a
+    /// message instead.
+    fn answered(&mut self, r: Response) -> Option<Message> {
+        let path = self.asked.remove(&r.id)?;
+        let opened = r.error.is_none()
+            && r.result
+                .and_then(|v| serde_json::from_value::<lsp_types::ShowDocumentResult>(v).ok())
+                .is_some_and(|s| s.success);
+        (!opened).then(|| {
+            message(
+                lsp_types::MessageType::INFO,
+                format!(
+                    "studyflow: the editor did not open {}; open it to see it",
+                    path.display()
+                ),
+            )
+        })
     }
 
     /// The planned publication and the day the Prison Administration must have the results by
@@ -437,6 +653,171 @@ fn file_path(uri: &str) -> std::path::PathBuf {
     String::from_utf8_lossy(&out).into_owned().into()
 }
 
+/// After a failed initialize: requests refused (`shutdown` answered) until the client says
+/// `exit` or goes.
+fn until_exit(connection: &Connection) -> Result<(), Error> {
+    while let Ok(msg) = connection.receiver.recv() {
+        match msg {
+            Message::Request(req) if req.method == "shutdown" => {
+                connection
+                    .sender
+                    .send(Message::Response(Response::new_ok(req.id, ())))?;
+            }
+            Message::Request(req) => {
+                connection.sender.send(Message::Response(error(
+                    req.id,
+                    lsp_server::ErrorCode::ServerNotInitialized,
+                    "the server did not start: see the answer to initialize",
+                )))?;
+            }
+            Message::Notification(n) if n.method == "exit" => break,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// What a command shows.
+#[derive(Debug, Clone, Copy)]
+enum Shown {
+    Mermaid,
+    Dot,
+    Diff,
+}
+
+impl Shown {
+    /// The end of the file's name: a Mermaid flowchart (`.mmd`, as `mmdc` reads it), Graphviz
+    /// DOT, Markdown.
+    fn suffix(self) -> &'static str {
+        match self {
+            Shown::Mermaid => "plan.mmd",
+            Shown::Dot => "plan.dot",
+            Shown::Diff => "plan-changes.md",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Shown::Mermaid => "the compiled plan (Mermaid)",
+            Shown::Dot => "the compiled plan (DOT)",
+            Shown::Diff => "the plan's changes since the approved version",
+        }
+    }
+}
+
+fn message(typ: lsp_types::MessageType, message: String) -> Message {
+    Message::Notification(Notification::new(
+        lsp_types::notification::ShowMessage::METHOD.to_owned(),
+        lsp_types::ShowMessageParams { typ, message },
+    ))
+}
+
+/// The user's cache folder for the plans shown ([`Options::plan_folder`]).
+fn default_plan_folder() -> PathBuf {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    var("XDG_CACHE_HOME")
+        .or_else(|| var("LOCALAPPDATA").filter(|_| cfg!(windows)))
+        .or_else(|| var("HOME").map(|h| h.join(".cache")))
+        .map(|cache| cache.join("studyflow").join("plans"))
+        .unwrap_or_else(|| {
+            let user = std::env::var("USER").unwrap_or_default();
+            let user: String = user
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                .collect();
+            std::env::temp_dir().join(format!("studyflow-plans-{user}"))
+        })
+}
+
+/// The start of a shown file's name: the spec's file name without its extension (characters
+/// other than letters, digits, `-`, `_` and `.` made `_`), and a hash of its URI, so specs of
+/// the same name in two folders do not share a file.
+fn shown_name(uri: &str) -> String {
+    let path = file_path(uri);
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(100)
+        .collect();
+    // FNV-1a: the same name for the same URI in every release.
+    let hash = uri.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let stem = if stem.is_empty() { "spec".into() } else { stem };
+    format!("{stem}-{:08x}", hash as u32)
+}
+
+/// Writes `bytes` to `name` in `folder`, both its owner's only (the folder 0700, the file
+/// 0600 on Unix): the folder is made if missing and refused if it is a symbolic link or not
+/// the user's (its mode cannot be set); the file is written under a fresh name and renamed
+/// over the old one, so a link planted in its place is replaced, never followed.
+fn write_private(folder: &Path, name: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
+    use std::io::Write as _;
+    let mut dirs = std::fs::DirBuilder::new();
+    dirs.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut dirs, 0o700);
+    dirs.create(folder)?;
+    let meta = std::fs::symlink_metadata(folder)?;
+    if !meta.is_dir() {
+        return Err(std::io::Error::other("not a folder of its own"));
+    }
+    #[cfg(unix)]
+    std::fs::set_permissions(folder, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    let path = folder.join(name);
+    let fresh = folder.join(format!(
+        ".{name}.{}.{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    let written = open.open(&fresh).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()
+    });
+    let renamed = written.and_then(|()| std::fs::rename(&fresh, &path));
+    if renamed.is_err() {
+        let _ = std::fs::remove_file(&fresh);
+    }
+    renamed.map(|()| path)
+}
+
+/// The `file:` URI of an absolute path, percent-escaped.
+fn file_uri(path: &Path) -> String {
+    let text = path.to_string_lossy().replace('\\', "/");
+    let mut out = String::from("file://");
+    if !text.starts_with('/') {
+        out.push('/');
+    }
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// The plan of `text` against the approved version's: the spec at `approved` (a path or a
 /// `file:` URI), or the document's file as committed at git's `HEAD`.
 fn plan_diff(
@@ -444,6 +825,7 @@ fn plan_diff(
     uri: &str,
     approved: Option<&str>,
     calendar: &Calendar,
+    today: jiff::civil::Date,
 ) -> Result<String, String> {
     let old = match approved {
         Some(a) => {
@@ -482,7 +864,7 @@ fn plan_diff(
         }
     };
     let compile = |bytes: &[u8], what: &str| {
-        studyflow_plan::check(bytes, calendar, None)
+        studyflow_plan::check(bytes, calendar, Some(today))
             .plan
             .ok_or_else(|| format!("{what} does not compile into a plan; fix its errors first"))
     };
@@ -559,11 +941,58 @@ fn wave_hints(
         .collect()
 }
 
+/// Whether `text` is a study spec, which the server checks and explains: a YAML file that is
+/// not (a GitHub workflow, `.pre-commit-config.yaml`) gets no findings, however many the
+/// spec's schema would have. A spec is marked by either of what every spec carries:
+/// - the top-level key `spec_version` (MK403 p.3: the application's format, its first key in
+///   every spec), on a line of its own at the left margin, or in a flow mapping that is the
+///   whole document;
+/// - yaml-language-server's modeline naming the study-spec schema,
+///   `# yaml-language-server: $schema=…/study-spec.schema.json`.
+///
+/// Read from the lines, so a spec that does not parse yet is still one.
+pub fn is_spec(text: &str) -> bool {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let marked = text.lines().any(|line| {
+        let key = ["spec_version", "\"spec_version\"", "'spec_version'"]
+            .iter()
+            .find_map(|k| line.strip_prefix(k));
+        if let Some(rest) = key {
+            let rest = rest.trim_start_matches([' ', '\t']);
+            return rest
+                .strip_prefix(':')
+                .is_some_and(|after| after.is_empty() || after.starts_with([' ', '\t']));
+        }
+        line.trim_start()
+            .strip_prefix('#')
+            .map(str::trim_start)
+            .and_then(|c| c.strip_prefix("yaml-language-server:"))
+            .and_then(|c| c.split_once("$schema="))
+            .is_some_and(|(_, schema)| {
+                let schema = schema.split_whitespace().next().unwrap_or("");
+                let schema = schema.split('#').next().unwrap_or(schema);
+                schema.ends_with("study-spec.schema.json")
+            })
+    });
+    // `{spec_version: 1, …}`: the parsed document's own key.
+    marked
+        || (text.contains("spec_version")
+            && parse(text).is_some_and(|doc| doc.value.get("spec_version").is_some()))
+}
+
+/// Whether every line of `text` but `line` is blank or a comment: a document being started.
+fn only_line(text: &str, line: u32) -> bool {
+    text.lines()
+        .enumerate()
+        .all(|(i, l)| i == line as usize || l.trim().is_empty() || l.trim_start().starts_with('#'))
+}
+
 /// Every layer's findings of a spec's `text`, placed in it as LSP diagnostics (what the server
-/// publishes; public for the benchmark).
-pub fn findings(text: &str, calendar: &Calendar) -> Vec<Diagnostic> {
+/// publishes; public for the benchmark): those of `studyflow validate --today today`, the date
+/// checks among them (a p.8 notice day passed, an ethics permission dated after today).
+pub fn findings(text: &str, calendar: &Calendar, today: jiff::civil::Date) -> Vec<Diagnostic> {
     let lines = Lines::new(text);
-    studyflow_plan::check(text.as_bytes(), calendar, None)
+    studyflow_plan::check(text.as_bytes(), calendar, Some(today))
         .checked
         .diagnostics
         .into_iter()
@@ -1249,7 +1678,7 @@ mod tests {
         let doc = parse(&after).expect("still YAML");
         assert!(doc.value.pointer(at).is_some(), "added at {at}:\n{after}");
         assert!(
-            !findings(&after, &calendar)
+            !findings(&after, &calendar, jiff::civil::date(2026, 12, 2))
                 .iter()
                 .any(|d| d.message.contains("unknown property")),
             "{after}"
@@ -1376,7 +1805,7 @@ mod tests {
                 continue;
             };
             let uri: Uri = "file:///spec.yaml".parse().unwrap();
-            for d in findings(&text, &calendar) {
+            for d in findings(&text, &calendar, jiff::civil::date(2026, 12, 2)) {
                 let params = lsp_types::CodeActionParams {
                     text_document: lsp_types::TextDocumentIdentifier { uri: uri.clone() },
                     range: d.range,
@@ -1395,7 +1824,7 @@ mod tests {
                     let after = apply(&text, edits);
                     // The finding as it was (its message names the key or value and the place)
                     // is gone; what the mend uncovers next may be another finding.
-                    let still = findings(&after, &calendar)
+                    let still = findings(&after, &calendar, jiff::civil::date(2026, 12, 2))
                         .iter()
                         .any(|n| n.code == d.code && n.message == d.message);
                     assert!(
@@ -1559,6 +1988,37 @@ mod tests {
         // Required keys sort first.
         let first = items.iter().min_by_key(|i| i.sort_text.clone()).unwrap();
         assert_eq!(first.detail.as_deref(), Some("required"));
+    }
+
+    /// What marks a spec: its own top-level `spec_version`, or the study-spec schema's modeline.
+    #[test]
+    fn a_spec_is_marked_by_spec_version_or_the_modeline() {
+        for spec in [
+            "spec_version: 1\n",
+            "\u{feff}spec_version: 1\n",
+            "# a comment\nid: x\nspec_version:\n",
+            "\"spec_version\" : 1\n",
+            "'spec_version':\t1\n",
+            "{spec_version: 1, id: x}\n",
+            "# yaml-language-server: $schema=../schemas/study-spec.schema.json\nid: x\n",
+            "#yaml-language-server: $schema=https://example.org/s/study-spec.schema.json#v1\n",
+            "id: [unclosed\nspec_version: 1\n",
+        ] {
+            assert!(is_spec(spec), "{spec:?}");
+        }
+        for other in [
+            "",
+            "on: push\njobs: {}\n",
+            "tool:\n  spec_version: 1\n",
+            "spec_versions: 1\n",
+            "spec_version:1\n",
+            "- spec_version: 1\n",
+            "{tool: {spec_version: 1}}\n",
+            "# yaml-language-server: $schema=https://json.schemastore.org/github-workflow.json\non: push\n",
+            "# study-spec.schema.json is elsewhere\nrepos: []\n",
+        ] {
+            assert!(!is_spec(other), "{other:?}");
+        }
     }
 
     #[test]

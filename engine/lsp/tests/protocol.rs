@@ -17,12 +17,55 @@ fn spec(name: &str) -> String {
 struct Client {
     conn: Connection,
     next: i32,
+    /// What the server sent while the client waited for something else: its own requests
+    /// and messages (diagnostics are waited for as they come).
+    backlog: std::collections::VecDeque<Message>,
+}
+
+/// The day the servers' date checks count from (`validate --today`).
+const TODAY: jiff::civil::Date = jiff::civil::date(2026, 12, 2);
+
+/// A folder of this test's own for the files the commands write.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("studyflow-lsp-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// A server on an in-memory connection, initialized with the client's `capabilities`, its
+/// shown files under `plans`.
+fn start(capabilities: Value, plans: &std::path::Path) -> (Client, std::thread::JoinHandle<()>) {
+    let (server, client) = Connection::memory();
+    let options = studyflow_lsp::Options {
+        plan_folder: Some(plans.to_owned()),
+    };
+    let thread = std::thread::spawn(move || studyflow_lsp::serve_with(&server, options).unwrap());
+    let mut c = Client {
+        conn: client,
+        next: 0,
+        backlog: Default::default(),
+    };
+    let init = c.request(
+        "initialize",
+        json!({"capabilities": capabilities, "processId": null, "rootUri": null,
+            "initializationOptions": {"today": TODAY.to_string()}}),
+    );
+    assert_eq!(init["capabilities"]["hoverProvider"], true, "{init}");
+    c.notify("initialized", json!({}));
+    (c, thread)
 }
 
 impl Client {
     fn request(&mut self, method: &str, params: Value) -> Value {
         self.answer(method, params)
             .unwrap_or_else(|e| panic!("{method}: {e:?}"))
+    }
+
+    fn recv(&self, what: &str) -> Message {
+        self.conn
+            .receiver
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("nothing came for {what}: {e}"))
     }
 
     /// A request's result, or its error.
@@ -38,21 +81,44 @@ impl Client {
             )))
             .unwrap();
         loop {
-            match self
-                .conn
-                .receiver
-                .recv_timeout(std::time::Duration::from_secs(30))
-            {
-                Ok(Message::Response(r)) if r.id == id => {
+            match self.recv(method) {
+                Message::Response(r) if r.id == id => {
                     return match r.error {
                         Some(e) => Err(e),
                         None => Ok(r.result.unwrap_or(Value::Null)),
                     };
                 }
-                Ok(_) => {}
-                Err(e) => panic!("no answer to {method}: {e}"),
+                Message::Notification(n) if n.method == "textDocument/publishDiagnostics" => {}
+                other => self.backlog.push_back(other),
             }
         }
+    }
+
+    /// The next request or notification `method` the server sent, however long ago.
+    fn sent(&mut self, method: &str) -> Message {
+        let is = |m: &Message| match m {
+            Message::Request(r) => r.method == method,
+            Message::Notification(n) => n.method == method,
+            Message::Response(_) => false,
+        };
+        if let Some(i) = self.backlog.iter().position(is) {
+            return self.backlog.remove(i).unwrap();
+        }
+        loop {
+            let m = self.recv(method);
+            if is(&m) {
+                return m;
+            }
+            self.backlog.push_back(m);
+        }
+    }
+
+    /// Answers the server's request `id`.
+    fn reply(&self, id: RequestId, result: Value) {
+        self.conn
+            .sender
+            .send(Message::Response(lsp_server::Response::new_ok(id, result)))
+            .unwrap();
     }
 
     fn notify(&self, method: &str, params: Value) {
@@ -66,20 +132,16 @@ impl Client {
     }
 
     /// The next diagnostics published for `uri`.
-    fn diagnostics(&self, uri: &str) -> Vec<Value> {
+    fn diagnostics(&mut self, uri: &str) -> Vec<Value> {
         loop {
-            match self
-                .conn
-                .receiver
-                .recv_timeout(std::time::Duration::from_secs(60))
-            {
-                Ok(Message::Notification(n))
+            match self.recv(uri) {
+                Message::Notification(n)
                     if n.method == "textDocument/publishDiagnostics" && n.params["uri"] == uri =>
                 {
                     return n.params["diagnostics"].as_array().unwrap().clone();
                 }
-                Ok(_) => {}
-                Err(e) => panic!("no diagnostics for {uri}: {e}"),
+                Message::Notification(n) if n.method == "textDocument/publishDiagnostics" => {}
+                other => self.backlog.push_back(other),
             }
         }
     }
@@ -87,18 +149,8 @@ impl Client {
 
 #[test]
 fn the_server_checks_while_typing_and_explains_fields() {
-    let (server, client) = Connection::memory();
-    let thread = std::thread::spawn(move || studyflow_lsp::serve(&server).unwrap());
-    let mut c = Client {
-        conn: client,
-        next: 0,
-    };
-    let init = c.request(
-        "initialize",
-        json!({"capabilities": {}, "processId": null, "rootUri": null}),
-    );
-    assert_eq!(init["capabilities"]["hoverProvider"], true, "{init}");
-    c.notify("initialized", json!({}));
+    let plans = scratch("plans-typing");
+    let (mut c, thread) = start(json!({}), &plans);
 
     // A valid spec: no findings.
     let uri = "file:///work/specs/recidivism-2026-cohort.yaml";
@@ -121,7 +173,7 @@ fn the_server_checks_while_typing_and_explains_fields() {
     let expected = studyflow_plan::check(
         broken.as_bytes(),
         &studyflow_calendar::Calendar::latvia(),
-        None,
+        Some(TODAY),
     );
     let expected_errors: Vec<_> = expected
         .checked
@@ -277,7 +329,8 @@ fn the_server_checks_while_typing_and_explains_fields() {
     assert!(inside("authorised_persons").contains(&"Inese Kalniņa".to_owned()));
 
     // The compiled plan: a code lens on the first line, whose command answers with the plan
-    // as Mermaid (or DOT), the same text `studyflow plan` prints.
+    // as Mermaid (or DOT), the same text `studyflow plan` prints; a client that cannot open
+    // files is told where the file is (the next test has one that can).
     c.notify(
         "textDocument/didChange",
         json!({"textDocument": {"uri": uri, "version": 3}, "contentChanges": [{"text": text}]}),
@@ -296,11 +349,32 @@ fn the_server_checks_while_typing_and_explains_fields() {
     let plan = studyflow_plan::check(
         text.as_bytes(),
         &studyflow_calendar::Calendar::latvia(),
-        None,
+        Some(TODAY),
     )
     .plan
     .unwrap();
     assert_eq!(mermaid, studyflow_plan::render::mermaid(&plan));
+    let Message::Notification(said) = c.sent("window/showMessage") else {
+        unreachable!()
+    };
+    let shown = plans.join(format!(
+        "recidivism-2026-cohort-{}.plan.mmd",
+        said.params["message"]
+            .as_str()
+            .unwrap()
+            .split("recidivism-2026-cohort-")
+            .nth(1)
+            .and_then(|rest| rest.split(".plan.mmd").next())
+            .unwrap_or_else(|| panic!("{said:?}"))
+    ));
+    assert!(
+        said.params["message"]
+            .as_str()
+            .unwrap()
+            .contains(&shown.display().to_string()),
+        "{said:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&shown).unwrap(), mermaid);
     let dot = c.request(
         "workspace/executeCommand",
         json!({"command": studyflow_lsp::PLAN_COMMAND, "arguments": [uri, "dot"]}),
@@ -313,11 +387,11 @@ fn the_server_checks_while_typing_and_explains_fields() {
     c.notify(
         "textDocument/didOpen",
         json!({"textDocument": {"uri": draft, "languageId": "yaml", "version": 1,
-            "text": "data_scope:\n  information_centre:\n    fields:\n      offence_date: dates new offences\n      \n"}}),
+            "text": "spec_version: 1\ndata_scope:\n  information_centre:\n    fields:\n      offence_date: dates new offences\n      \n"}}),
     );
     let items = c.request(
         "textDocument/completion",
-        json!({"textDocument": {"uri": draft}, "position": {"line": 4, "character": 6}}),
+        json!({"textDocument": {"uri": draft}, "position": {"line": 5, "character": 6}}),
     );
     let labels: Vec<&str> = items
         .as_array()
@@ -362,6 +436,7 @@ fn the_server_checks_while_typing_and_explains_fields() {
     c.request("shutdown", Value::Null);
     c.notify("exit", Value::Null);
     thread.join().unwrap();
+    let _ = std::fs::remove_dir_all(&plans);
 }
 
 /// The plan's changes since the approved version: the spec as committed at git's HEAD (a
@@ -393,17 +468,11 @@ fn the_plan_diff_compares_with_the_approved_version() {
     git(&["add", "study.yaml"]);
     git(&["commit", "-q", "-m", "approved"]);
 
-    let (server, client) = Connection::memory();
-    let thread = std::thread::spawn(move || studyflow_lsp::serve(&server).unwrap());
-    let mut c = Client {
-        conn: client,
-        next: 0,
-    };
-    c.request(
-        "initialize",
-        json!({"capabilities": {}, "processId": null, "rootUri": null}),
+    let plans = dir.join("plans");
+    let (mut c, thread) = start(
+        json!({"window": {"showDocument": {"support": true}}}),
+        &plans,
     );
-    c.notify("initialized", json!({}));
     // The amendment moves the baseline phase's deadline and the version.
     let amended = approved
         .replacen("    deadline: 2027-04-30", "    deadline: 2027-05-28", 1)
@@ -434,6 +503,26 @@ fn the_plan_diff_compares_with_the_approved_version() {
         diff.starts_with("# recidivism-2026-cohort: the plan's changes since v1\n"),
         "{diff}"
     );
+    // …and written beside the plans, for the editor to open.
+    let Message::Request(show) = c.sent("window/showDocument") else {
+        unreachable!()
+    };
+    let shown = show.params["uri"].as_str().unwrap();
+    let path = shown.strip_prefix("file://").unwrap();
+    assert!(
+        path.starts_with(&plans.display().to_string()) && path.ends_with(".plan-changes.md"),
+        "{shown}"
+    );
+    assert!(
+        std::path::Path::new(path)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("study-"),
+        "named after the spec: {shown}"
+    );
+    assert_eq!(std::fs::read_to_string(path).unwrap(), diff);
+    c.reply(show.id, json!({"success": true}));
     assert!(diff.contains("## Changed steps"), "{diff}");
     assert!(diff.contains("`merge-link`"), "{diff}");
     assert!(diff.contains("  - deadline: 2027-04-30"), "{diff}");
@@ -477,4 +566,308 @@ fn the_plan_diff_compares_with_the_approved_version() {
     c.notify("exit", Value::Null);
     thread.join().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The plan's code lenses in a client that opens files (`window.showDocument`): each writes
+/// the plan — Mermaid, or DOT — to a file of the user's own named after the spec and asks the
+/// client to open it; a file the client did not open is said in a message; a link planted in
+/// the file's place is replaced, not followed.
+#[test]
+fn the_plan_lenses_open_the_plan_in_the_editor() {
+    let plans = scratch("plans-shown");
+    let (mut c, thread) = start(
+        json!({"window": {"showDocument": {"support": true}}}),
+        &plans,
+    );
+    let uri = "file:///work/specs/recidivism-2026-cohort.yaml";
+    let text = spec("recidivism-2026-cohort");
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "yaml", "version": 1, "text": text}}),
+    );
+    let plan = studyflow_plan::check(
+        text.as_bytes(),
+        &studyflow_calendar::Calendar::latvia(),
+        Some(TODAY),
+    )
+    .plan
+    .unwrap();
+    let lenses = c.request(
+        "textDocument/codeLens",
+        json!({"textDocument": {"uri": uri}}),
+    );
+    let lens = |title: &str| {
+        lenses
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["command"]["title"].as_str().unwrap().contains(title))
+            .unwrap_or_else(|| panic!("no lens {title}: {lenses}"))["command"]
+            .clone()
+    };
+    // Runs a lens and returns the file the server asked the client to show, and the request.
+    let run = |c: &mut Client, command: &Value| {
+        c.request(
+            "workspace/executeCommand",
+            json!({"command": command["command"], "arguments": command["arguments"]}),
+        );
+        let Message::Request(show) = c.sent("window/showDocument") else {
+            unreachable!()
+        };
+        assert_eq!(show.params["takeFocus"], true, "{show:?}");
+        let path = std::path::PathBuf::from(
+            show.params["uri"]
+                .as_str()
+                .unwrap()
+                .strip_prefix("file://")
+                .unwrap(),
+        );
+        (path, show)
+    };
+
+    let (mermaid, show) = run(&mut c, &lens("(Mermaid)"));
+    assert_eq!(mermaid.parent().unwrap(), plans);
+    let name = mermaid.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with("recidivism-2026-cohort-") && name.ends_with(".plan.mmd"),
+        "{name}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&mermaid).unwrap(),
+        studyflow_plan::render::mermaid(&plan)
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&mermaid), 0o600, "the file is its owner's only");
+        assert_eq!(mode(&plans), 0o700, "the folder is its owner's only");
+    }
+    // Opened: nothing more is said (the codeLens answer comes after anything the reply
+    // caused).
+    c.reply(show.id, json!({"success": true}));
+    c.request(
+        "textDocument/codeLens",
+        json!({"textDocument": {"uri": uri}}),
+    );
+    assert!(
+        !c.backlog
+            .iter()
+            .any(|m| matches!(m, Message::Notification(n) if n.method == "window/showMessage")),
+        "{:?}",
+        c.backlog
+    );
+
+    // DOT: its own file; the client could not open it, so the server says where it is.
+    let (dot, show) = run(&mut c, &lens("(DOT)"));
+    assert_eq!(dot.parent().unwrap(), plans);
+    assert!(
+        dot.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .ends_with(".plan.dot"),
+        "{}",
+        dot.display()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&dot).unwrap(),
+        studyflow_plan::render::dot(&plan)
+    );
+    c.reply(show.id, json!({"success": false}));
+    let Message::Notification(said) = c.sent("window/showMessage") else {
+        unreachable!()
+    };
+    assert!(
+        said.params["message"]
+            .as_str()
+            .unwrap()
+            .contains(&dot.display().to_string()),
+        "{said:?}"
+    );
+
+    // A link planted where the plan goes is replaced by the plan; its target is untouched.
+    #[cfg(unix)]
+    {
+        let target = plans.with_extension("elsewhere");
+        std::fs::write(&target, "not the plan's").unwrap();
+        std::fs::remove_file(&mermaid).unwrap();
+        std::os::unix::fs::symlink(&target, &mermaid).unwrap();
+        let (again, show) = run(&mut c, &lens("(Mermaid)"));
+        c.reply(show.id, json!({"success": true}));
+        assert_eq!(again, mermaid);
+        assert!(!std::fs::symlink_metadata(&again).unwrap().is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(&again).unwrap(),
+            studyflow_plan::render::mermaid(&plan)
+        );
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "not the plan's");
+        std::fs::remove_file(&target).unwrap();
+    }
+
+    c.request("shutdown", Value::Null);
+    c.notify("exit", Value::Null);
+    thread.join().unwrap();
+    let _ = std::fs::remove_dir_all(&plans);
+}
+
+/// Only study specs are checked: YAML that is not one — the repository's own GitHub workflow
+/// example and pre-commit configuration — gets an empty list of findings, no hover, lenses,
+/// hints, symbols or completion; a spec is marked by its top-level `spec_version` or by the
+/// study-spec schema's modeline, and is checked even when it does not parse; a document
+/// becomes a spec when the mark is written, and an empty one is offered the spec's keys.
+#[test]
+fn only_study_specs_are_checked() {
+    let plans = scratch("plans-only-specs");
+    let (mut c, thread) = start(json!({}), &plans);
+    let root = format!("{}/../..", env!("CARGO_MANIFEST_DIR"));
+    let read = |p: &str| std::fs::read_to_string(format!("{root}/{p}")).unwrap();
+    let position = json!({"line": 1, "character": 2});
+    for (uri, text) in [
+        (
+            "file:///work/.github/workflows/specs.yml",
+            read("examples/ci/github-workflow.yml"),
+        ),
+        (
+            "file:///work/.pre-commit-config.yaml",
+            read(".pre-commit-config.yaml"),
+        ),
+        // A `spec_version` that is not the document's own key.
+        (
+            "file:///work/other.yaml",
+            "tool:\n  spec_version: 1\n  name: x\n".to_owned(),
+        ),
+    ] {
+        // What the spec's checks would say of it: plenty.
+        assert!(
+            !studyflow_plan::check(
+                text.as_bytes(),
+                &studyflow_calendar::Calendar::latvia(),
+                Some(TODAY)
+            )
+            .checked
+            .diagnostics
+            .is_empty(),
+            "{uri}"
+        );
+        c.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri, "languageId": "yaml", "version": 1, "text": text}}),
+        );
+        assert_eq!(c.diagnostics(uri), Vec::<Value>::new(), "{uri}");
+        let at = json!({"textDocument": {"uri": uri}, "position": position});
+        assert_eq!(
+            c.request("textDocument/hover", at.clone()),
+            Value::Null,
+            "{uri}"
+        );
+        assert_eq!(c.request("textDocument/completion", at), json!([]), "{uri}");
+        let doc = json!({"textDocument": {"uri": uri}});
+        assert_eq!(
+            c.request("textDocument/codeLens", doc.clone()),
+            json!([]),
+            "{uri}"
+        );
+        assert_eq!(
+            c.request("textDocument/documentSymbol", doc.clone()),
+            json!([]),
+            "{uri}"
+        );
+        let mut hints = doc.clone();
+        hints["range"] =
+            json!({"start": {"line": 0, "character": 0}, "end": {"line": 999, "character": 0}});
+        assert_eq!(
+            c.request("textDocument/inlayHint", hints),
+            json!([]),
+            "{uri}"
+        );
+    }
+
+    // Specs: by `spec_version` (this one does not parse), by the modeline alone (this one
+    // lacks `spec_version`, and hears of it), or both.
+    let unparsed = "spec_version: 1\nid: [unclosed\n";
+    let modeline_only =
+        "# yaml-language-server: $schema=../schemas/study-spec.schema.json\nid: x\n";
+    for (uri, text, code, says) in [
+        ("file:///work/specs/a.yaml", unparsed, "SF001", ""),
+        (
+            "file:///work/specs/b.yaml",
+            modeline_only,
+            "SF011",
+            "`spec_version`",
+        ),
+    ] {
+        c.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri, "languageId": "yaml", "version": 1, "text": text}}),
+        );
+        let found = c.diagnostics(uri);
+        assert!(
+            found
+                .iter()
+                .any(|d| d["code"] == code && d["message"].as_str().unwrap().contains(says)),
+            "{uri}: {found:?}"
+        );
+    }
+
+    // An empty document: no findings, and the spec's keys offered, `spec_version` among them;
+    // once it is written, the document is a spec and hears what it lacks.
+    let new = "file:///work/specs/new.yaml";
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": new, "languageId": "yaml", "version": 1, "text": ""}}),
+    );
+    assert_eq!(c.diagnostics(new), Vec::<Value>::new());
+    let items = c.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": new}, "position": {"line": 0, "character": 0}}),
+    );
+    assert!(
+        items
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["label"] == "spec_version"),
+        "{items}"
+    );
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": new, "version": 2}, "contentChanges": [{"text": "spec_version: 1\n"}]}),
+    );
+    let found = c.diagnostics(new);
+    assert!(found.iter().any(|d| d["code"] == "SF011"), "{found:?}");
+
+    c.request("shutdown", Value::Null);
+    c.notify("exit", Value::Null);
+    thread.join().unwrap();
+    let _ = std::fs::remove_dir_all(&plans);
+}
+
+/// Initialization options the server does not know are refused, naming the option, and the
+/// server waits for the client's `exit`.
+#[test]
+fn unknown_initialization_options_are_refused() {
+    let (server, client) = Connection::memory();
+    let thread = std::thread::spawn(move || studyflow_lsp::serve(&server));
+    let mut c = Client {
+        conn: client,
+        next: 0,
+        backlog: Default::default(),
+    };
+    let refused = c
+        .answer(
+            "initialize",
+            json!({"capabilities": {}, "processId": null, "rootUri": null,
+                "initializationOptions": {"todya": "2026-12-02"}}),
+        )
+        .unwrap_err();
+    assert!(refused.message.contains("`todya`"), "{}", refused.message);
+    assert_eq!(refused.data, Some(json!({"retry": false})));
+    let later = c.answer("textDocument/hover", json!({})).unwrap_err();
+    assert_eq!(
+        later.code,
+        lsp_server::ErrorCode::ServerNotInitialized as i32
+    );
+    c.request("shutdown", Value::Null);
+    c.notify("exit", Value::Null);
+    assert!(thread.join().unwrap().is_err());
 }

@@ -32,6 +32,8 @@ pub fn schema_value() -> &'static Value {
         let root = generator.into_root_schema_for::<Spec>();
         let mut value = root.to_value();
         finalize(&mut value);
+        inline_references(&mut value);
+        add_snippets(&mut value);
         if let Value::Object(map) = &mut value {
             map.insert(
                 "$comment".into(),
@@ -151,6 +153,232 @@ fn constants_to_enum(map: &mut Map<String, Value>) {
         "markdownEnumDescriptions".into(),
         Value::Array(descriptions),
     );
+}
+
+/// Puts in place of every property that only names a definition (`allOf: [{"$ref": …}]`,
+/// schemars' form for a field with a description of its own) the definition's keywords, the
+/// property's own description kept, and drops the definitions nothing refers to any more.
+/// yaml-language-server completes such a property by its name alone, without its colon or a
+/// skeleton of its value (issue #14: `initiator`, `publication`, `external`, every date); a
+/// property with its `type` and `properties` in place it completes as `key: ` or `key:` and
+/// the keys below. Validation is the same: the same keywords, at the same place.
+fn inline_references(root: &mut Value) {
+    let definitions = root.get("definitions").cloned().unwrap_or(Value::Null);
+    inline_in(root, &definitions, 0);
+    // What is still referred to (list items), from outside the definitions and then from
+    // the definitions so reached.
+    let mut used = std::collections::BTreeSet::new();
+    let mut outside = root.clone();
+    if let Value::Object(map) = &mut outside {
+        map.remove("definitions");
+    }
+    let mut todo = Vec::new();
+    references(&outside, &mut todo);
+    while let Some(name) = todo.pop() {
+        if used.insert(name.clone())
+            && let Some(definition) = definitions.get(&name)
+        {
+            let mut inlined = definition.clone();
+            inline_in(&mut inlined, &definitions, 0);
+            references(&inlined, &mut todo);
+        }
+    }
+    if let Some(Value::Object(defs)) = root.get_mut("definitions") {
+        defs.retain(|name, _| used.contains(name));
+    }
+}
+
+fn inline_in(node: &mut Value, definitions: &Value, depth: usize) {
+    // The model has no recursive type; a depth this great would be one, left as a reference.
+    if depth > 32 {
+        return;
+    }
+    match node {
+        Value::Object(map) => {
+            if let Some(Value::Object(properties)) = map.get_mut("properties") {
+                for property in properties.values_mut() {
+                    inline_one(property, definitions);
+                }
+            }
+            for v in map.values_mut() {
+                inline_in(v, definitions, depth + 1);
+            }
+        }
+        Value::Array(items) => {
+            for v in items {
+                inline_in(v, definitions, depth + 1);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn inline_one(property: &mut Value, definitions: &Value) {
+    let Value::Object(map) = property else {
+        return;
+    };
+    let name = match map.get("allOf") {
+        Some(Value::Array(all)) if all.len() == 1 => all[0]
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix("#/definitions/")),
+        _ => None,
+    };
+    let Some(Value::Object(definition)) = name.and_then(|n| definitions.get(n)) else {
+        return;
+    };
+    map.remove("allOf");
+    for (key, value) in definition {
+        map.entry(key.clone()).or_insert_with(|| value.clone());
+    }
+}
+
+/// The definitions `node` refers to.
+fn references(node: &Value, out: &mut Vec<String>) {
+    match node {
+        Value::Object(map) => {
+            if let Some(Value::String(r)) = map.get("$ref")
+                && let Some(name) = r.strip_prefix("#/definitions/")
+            {
+                out.push(name.to_owned());
+            }
+            map.values().for_each(|v| references(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| references(v, out)),
+        _ => {}
+    }
+}
+
+/// What a snippet's placeholder for a date says until the author writes one: not a date, so
+/// a skeleton accepted as it is is flagged where the date is missing (SF012).
+pub const SNIPPET_DATE: &str = "YYYY-MM-DD";
+
+/// yaml-language-server's `defaultSnippets` (issue #14) where a skeleton helps: a new data
+/// source with its exchange (or extraction), volume and a first field with its reason
+/// (MK403 p.3.3, p.9–16), a phase (p.3.4), an authorised person (p.25) and a member of an
+/// external team (p.4.2). The editor offers each as a value of its key or as a new item of its
+/// list; placeholders hold an enum's values as a choice and a date's place as
+/// [`SNIPPET_DATE`].
+fn add_snippets(root: &mut Value) {
+    use crate::catalogue::{CATALOGUE, FieldClass, Source};
+    // The values of the enum at the place named by its keys (lists on the way stand for their
+    // items), as a snippet's choice lists them.
+    let choice = |place: &str| -> String {
+        let mut node = resolve(root, root);
+        for key in place.split('.') {
+            let Some(next) = items(root, node).get("properties").and_then(|p| p.get(key)) else {
+                return String::new();
+            };
+            node = resolve(root, next);
+        }
+        enum_values(items(root, node)).join(",")
+    };
+    // A source's first field that identifies nobody: a skeleton does not suggest asking for
+    // identifiers (MK403 p.3.3: only what the study needs).
+    let first_key = |source: Source| {
+        CATALOGUE
+            .iter()
+            .find(|f| f.source == source && f.class != FieldClass::Identifier)
+            .map_or("field", |f| f.key)
+    };
+    let date = |n: usize| format!("${{{n}:{SNIPPET_DATE}}}");
+    let volume = |n: usize| {
+        serde_json::json!({
+            "period": {"from": date(n), "to": date(n + 1)},
+            "expected_records": format!("${{{}:1}}", n + 2),
+        })
+    };
+    let fields = |source: Source, n: usize| {
+        let mut map = Map::new();
+        map.insert(
+            format!("${{{n}:{}}}", first_key(source)),
+            Value::String(format!("${{{}:why the study needs it}}", n + 1)),
+        );
+        Value::Object(map)
+    };
+    let exchange = choice("data_scope.information_centre.exchange");
+    let extraction = choice("data_scope.service_is.extraction");
+    let snippets = [
+        (
+            "/properties/data_scope/properties/information_centre",
+            "new Information Centre source",
+            "The Punishment Register through the Information Centre: how it is exchanged (MK403 p.10), the volume (p.12.3) and each p.13 field with why the study needs it (p.3.3).",
+            serde_json::json!({
+                "exchange": format!("${{1|{exchange}|}}"),
+                "volume": volume(2),
+                "fields": fields(Source::InformationCentre, 5),
+            }),
+        ),
+        (
+            "/properties/data_scope/properties/service_is",
+            "new Service IS source",
+            "The Service's own information system: how the data is extracted (MK403 p.10, p.22.1), the volume (p.3.3) and each field with why the study needs it (p.3.3, p.9).",
+            serde_json::json!({
+                "extraction": format!("${{1|{extraction}|}}"),
+                "volume": volume(2),
+                "fields": fields(Source::ServiceIs, 5),
+            }),
+        ),
+        (
+            "/properties/data_scope/properties/prison_administration",
+            "new Prison Administration source",
+            "The Prisoners' IS: how it is exchanged (MK403 p.10) and the p.15 rulings' volume and fields, each with why the study needs it (p.3.3, p.14–15).",
+            serde_json::json!({
+                "exchange": format!("${{1|{exchange}|}}"),
+                "rulings": {
+                    "volume": volume(2),
+                    "fields": fields(Source::PrisonRulings, 5),
+                },
+            }),
+        ),
+        (
+            "/properties/phases",
+            "new phase",
+            "A phase of the study with its dates and the stages it covers (MK403 p.3.4).",
+            serde_json::json!({
+                "id": "${1:phase-id}",
+                "title": "${2:title}",
+                "start": date(3),
+                "deadline": date(4),
+                "covers": [format!("${{5|{}|}}", choice("phases.covers"))],
+            }),
+        ),
+        (
+            "/properties/authorised_persons",
+            "new authorised person",
+            "An authorised person of the Service, their role and what they may access (MK403 p.21, p.25.1–25.3).",
+            serde_json::json!({
+                "name": "${1:name surname}",
+                "login": "${2:login}",
+                "role": format!("${{3|{}|}}", choice("authorised_persons.role")),
+                "access": [format!("${{4|{}|}}", choice("authorised_persons.access"))],
+            }),
+        ),
+        (
+            "/properties/external/properties/team",
+            "new team member",
+            "A member of the external researcher's team and their role, saying whether they process personal data (MK403 p.4.2, p.33.1).",
+            serde_json::json!({
+                "name": "${1:name surname}",
+                "role": "${2:role}",
+                "processes_personal_data": "${3|false,true|}",
+            }),
+        ),
+    ];
+    let resolved: Vec<(String, Value)> = snippets
+        .into_iter()
+        .map(|(pointer, label, description, body)| {
+            (
+                pointer.to_owned(),
+                serde_json::json!([{"label": label, "description": description, "body": body}]),
+            )
+        })
+        .collect();
+    for (pointer, snippet) in resolved {
+        if let Some(Value::Object(node)) = root.pointer_mut(&pointer) {
+            node.insert("defaultSnippets".into(), snippet);
+        }
+    }
 }
 
 fn validator() -> &'static Validator {
@@ -678,6 +906,153 @@ mod tests {
             }
         }
         assert!(said >= 20, "{said} findings");
+    }
+
+    /// No property only names a definition (`allOf: [{"$ref": …}]`): yaml-language-server
+    /// completes such a one by its name alone, without its colon (issue #14). Only list items
+    /// refer to definitions, and every definition left is referred to.
+    #[test]
+    fn properties_carry_their_definitions_keywords_in_place() {
+        let text = schema_text();
+        assert!(
+            !text.contains("allOf"),
+            "a property only names a definition"
+        );
+        let v = schema_value();
+        let mut referred = Vec::new();
+        references(v, &mut referred);
+        for name in v["definitions"].as_object().unwrap().keys() {
+            assert!(referred.contains(name), "{name} is referred to by nothing");
+        }
+        // The properties are as they were: a source's fields, an initiator's kinds.
+        let initiator = schema_at(v, "/initiator").node.unwrap();
+        assert_eq!(initiator["type"], "object");
+        assert!(initiator["properties"]["kind"]["enum"].is_array());
+    }
+
+    /// A snippet's text as the editor leaves it once the author has accepted each placeholder's
+    /// default (a choice: its first value), read as YAML reads it (`1` a number, `false` a
+    /// boolean), the dates given when `dates` says so.
+    fn accepted(body: &Value, dates: bool) -> Value {
+        fn text(s: &str, dates: bool) -> String {
+            let mut out = String::new();
+            let mut rest = s;
+            while let Some(i) = rest.find("${") {
+                out.push_str(&rest[..i]);
+                let inner = &rest[i + 2..];
+                let end = inner.find('}').unwrap();
+                let (_, spec) = inner[..end].split_at(inner[..end].find([':', '|']).unwrap());
+                let value = match spec.strip_prefix('|') {
+                    Some(choices) => choices.split([',', '|']).next().unwrap(),
+                    None => &spec[1..],
+                };
+                out.push_str(value);
+                rest = &inner[end + 1..];
+            }
+            out.push_str(rest);
+            if dates {
+                out = out.replace(SNIPPET_DATE, "2026-01-05");
+            }
+            out
+        }
+        match body {
+            Value::String(s) => {
+                let t = text(s, dates);
+                crate::yaml::parse(
+                    &crate::source::SourceText::new(&t),
+                    crate::yaml::Limits::default(),
+                )
+                .0
+                .map(|d| d.value)
+                .unwrap_or(Value::String(t))
+            }
+            Value::Array(items) => Value::Array(items.iter().map(|i| accepted(i, dates)).collect()),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| (text(k, dates), accepted(v, dates)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
+    /// Each snippet, accepted as it comes, put where the editor offers it in a valid spec,
+    /// leaves nothing there the schema refuses but the dates still to be written (SF012 at
+    /// each); with the dates written, nothing at all.
+    #[test]
+    fn every_snippet_is_a_skeleton_the_schema_accepts() {
+        let spec = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../specs/resocialisation-programmes-university.yaml"
+        ))
+        .unwrap();
+        let base = crate::yaml::parse(
+            &crate::source::SourceText::new(&spec),
+            crate::yaml::Limits::default(),
+        )
+        .0
+        .unwrap()
+        .value;
+        let mut found = Vec::new();
+        fn snippets(v: &Value, at: &str, out: &mut Vec<(String, Value, bool)>) {
+            if let Some(s) = v.get("defaultSnippets") {
+                let list = v.get("type") == Some(&Value::String("array".into()));
+                out.push((at.to_owned(), s[0]["body"].clone(), list));
+            }
+            if let Some(props) = v.get("properties").and_then(Value::as_object) {
+                for (k, p) in props {
+                    snippets(p, &format!("{at}/{k}"), out);
+                }
+            }
+        }
+        snippets(schema_value(), "", &mut found);
+        let places: Vec<&str> = found.iter().map(|(p, _, _)| p.as_str()).collect();
+        assert_eq!(
+            places,
+            [
+                "/data_scope/service_is",
+                "/data_scope/information_centre",
+                "/data_scope/prison_administration",
+                "/phases",
+                "/external/team",
+                "/authorised_persons"
+            ]
+        );
+        for (at, body, list) in &found {
+            // A list's snippet is a new item of it.
+            let place = if *list { format!("{at}/0") } else { at.clone() };
+            for dates in [false, true] {
+                let mut doc = base.clone();
+                let (parent, key) = place.rsplit_once('/').unwrap();
+                match doc.pointer_mut(parent).unwrap() {
+                    Value::Object(m) => {
+                        m.insert(key.to_owned(), accepted(body, dates));
+                    }
+                    Value::Array(a) => a[0] = accepted(body, dates),
+                    _ => unreachable!(),
+                }
+                let text = serde_json::to_string_pretty(&doc).unwrap();
+                let refused: Vec<String> = crate::check(text.as_bytes())
+                    .diagnostics
+                    .into_iter()
+                    .filter(|d| ["SF010", "SF011", "SF012"].contains(&d.code))
+                    .filter(|d| d.pointer.starts_with(&place))
+                    .filter(|d| dates || !d.message.contains(SNIPPET_DATE))
+                    .map(|d| format!("{} {} {}", d.code, d.pointer, d.message))
+                    .collect();
+                assert!(refused.is_empty(), "{place} (dates {dates}): {refused:?}");
+                if !dates {
+                    // The dates left to write are said to be missing.
+                    let count = body.to_string().matches(SNIPPET_DATE).count();
+                    let flagged = crate::check(text.as_bytes())
+                        .diagnostics
+                        .into_iter()
+                        .filter(|d| d.code == "SF012" && d.pointer.starts_with(&place))
+                        .count();
+                    assert_eq!(flagged, count, "{place}");
+                }
+            }
+        }
     }
 
     #[test]
