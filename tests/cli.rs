@@ -95,7 +95,28 @@ fn sarif_format() {
             "{}: no section `{anchor}` in docs/rules.md",
             r["id"]
         );
+        // Its own section, named by its code, and help that explains (the YAML and schema
+        // checks included): more than its one-line summary, in text and in Markdown.
+        let id = r["id"].as_str().unwrap();
+        assert!(anchor.starts_with(&id.to_lowercase()), "{id}: {anchor}");
+        let full = r["fullDescription"]["text"].as_str().unwrap();
+        let short = r["shortDescription"]["text"].as_str().unwrap();
+        assert!(full.len() > short.len() && full != short, "{id}: {full}");
+        assert!(
+            r["help"]["markdown"]
+                .as_str()
+                .is_some_and(|m| m.contains(full) && m.contains(uri)),
+            "{id}: {}",
+            r["help"]
+        );
     }
+    let mut seen: Vec<&str> = rules
+        .iter()
+        .map(|r| r["helpUri"].as_str().unwrap())
+        .collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), rules.len(), "one section per rule");
     // Given as an absolute path under the directory it runs in: still a relative URI.
     let absolute = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")

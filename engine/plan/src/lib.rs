@@ -95,22 +95,14 @@ pub fn check(bytes: &[u8], calendar: &Calendar, today: Option<Date>) -> Checked 
 /// What the rule reference says of the finding `code`, of any layer (YAML and schema, the
 /// legal rules, the plan's): an editor's hover on a finding.
 pub fn rule_doc(code: &str) -> Option<studyflow_spec::rules::RuleDoc<'static>> {
-    use studyflow_spec::rules::{RULES, RuleDoc, STRUCTURAL};
+    use studyflow_spec::rules::{RULES, STRUCTURAL};
     if let Some(r) = RULES.iter().find(|r| r.code == code) {
         return Some(r.doc());
     }
     if let Some(r) = checks::RULES.iter().find(|r| r.code == code) {
         return Some(**r);
     }
-    STRUCTURAL.iter().find(|c| c.code == code).map(|c| RuleDoc {
-        code: c.code,
-        name: c.name,
-        severity: c.severity,
-        points: &[],
-        summary: c.summary,
-        summary_lv: c.summary_lv,
-        explanation: "",
-    })
+    STRUCTURAL.iter().find(|c| c.code == code).map(|c| c.doc())
 }
 
 /// The rule reference: the spec layers' and the plan's (`docs/rules.md`).

@@ -40,14 +40,9 @@ fn percent_encode(path: &str) -> String {
 }
 
 /// The anchor of a rule's section in `docs/rules.md` as GitHub makes it from its heading
-/// (`### SF101 `application-complete``: `sf101-application-complete`); the YAML and schema
-/// checks share their table's section.
-fn anchor(code: &str, name: &str, structural: bool) -> String {
-    if structural {
-        "yaml-and-schema-sf0xx".into()
-    } else {
-        format!("{}-{name}", code.to_lowercase())
-    }
+/// (`### SF101 `application-complete``: `sf101-application-complete`).
+fn anchor(code: &str, name: &str) -> String {
+    format!("{}-{name}", code.to_lowercase())
 }
 
 /// A finding's identity across runs, for GitHub to follow it as lines move: the rule, the file
@@ -78,35 +73,36 @@ fn relative(path: &str) -> String {
 pub fn render(reports: &[FileReport], docs_url: &str) -> String {
     let mut rules: Vec<Value> = Vec::new();
     let mut ids: Vec<&str> = Vec::new();
-    let help_uri = |code: &str, name: &str, structural: bool| {
-        format!("{docs_url}#{}", anchor(code, name, structural))
-    };
-    for c in STRUCTURAL {
-        ids.push(c.code);
-        rules.push(json!({
-            "id": c.code,
-            "name": c.name,
-            "shortDescription": {"text": c.summary},
-            "fullDescription": {"text": format!("{} — the `{}` check of the spec's YAML or of its JSON Schema.", c.summary.trim_end_matches('.'), c.name)},
-            "help": {"text": format!("{}. The rule reference lists the YAML and schema checks with what each finds.", c.summary.trim_end_matches('.'))},
-            "defaultConfiguration": {"level": level(c.severity)},
-            "helpUri": help_uri(c.code, c.name, true),
-        }));
-    }
-    let docs = RULES
+    let docs = STRUCTURAL
         .iter()
-        .map(|r| r.doc())
+        .map(|c| c.doc())
+        .chain(RULES.iter().map(|r| r.doc()))
         .chain(studyflow_plan::checks::RULES.iter().map(|r| **r));
     for r in docs {
         ids.push(r.code);
+        let cited = if r.points.is_empty() {
+            String::new()
+        } else {
+            format!(" (MK403 {})", r.points.join(", "))
+        };
+        let url = format!("{docs_url}#{}", anchor(r.code, r.name));
         rules.push(json!({
             "id": r.code,
             "name": r.name,
             "shortDescription": {"text": r.summary},
             "fullDescription": {"text": r.explanation.trim()},
-            "help": {"text": format!("{} (MK403 {})", r.summary, r.points.join(", "))},
+            "help": {
+                "text": format!("{}{cited}. {}", r.summary.trim_end_matches('.'), r.explanation.trim()),
+                "markdown": format!(
+                    "**{}** `{}`{cited}: {}\n\n{}\n\n[The rule reference]({url})",
+                    r.code,
+                    r.name,
+                    r.summary.trim_end_matches('.'),
+                    r.explanation.trim()
+                ),
+            },
             "defaultConfiguration": {"level": level(r.severity)},
-            "helpUri": help_uri(r.code, r.name, false),
+            "helpUri": url,
             "properties": {"tags": r.points.iter().map(|p| format!("MK403 {p}")).collect::<Vec<_>>()},
         }));
     }

@@ -63,6 +63,9 @@ pub struct StructuralCheck {
     pub summary: &'static str,
     /// The same in Latvian.
     pub summary_lv: &'static str,
+    /// What it finds, why it stops the other checks, and how to mend it, for `docs/rules.md`,
+    /// SARIF's `help` and an editor's hover.
+    pub explanation: &'static str,
 }
 
 /// The YAML and schema checks (SF0xx).
@@ -73,6 +76,7 @@ pub static STRUCTURAL: &[StructuralCheck] = &[
         severity: Severity::Error,
         summary: "YAML syntax error, at the line and column of the fault; also an empty file",
         summary_lv: "YAML sintakses kļūda, kļūdas rindā un kolonnā; arī tukšs fails",
+        explanation: "A spec is a YAML document: this finding is where the YAML parser stopped — an indentation that does not line up, a `key: value` missing its colon or space, an unclosed quote or bracket, a tab where spaces are expected — at the line and column of the fault. An empty file, or one holding only comments, is reported here too: a study has at least its application. Nothing after a syntax error can be read reliably, so no schema check or legal rule runs on the file. Mend the line shown (the message names what the parser expected) and validate again.",
     },
     StructuralCheck {
         code: "SF002",
@@ -80,6 +84,7 @@ pub static STRUCTURAL: &[StructuralCheck] = &[
         severity: Severity::Error,
         summary: "a key given twice in one mapping, reported at the second",
         summary_lv: "atslēga vienā kartējumā norādīta divreiz, ziņots pie otrās",
+        explanation: "A key given twice in one mapping — two `title:` lines in an application, a catalogue key listed twice under one source — is ambiguous: YAML readers disagree on which value wins, and an approver could read one value while the engine acts on the other. studyflow refuses the file rather than choose, and reports the second occurrence with the line of the first. Keep one of them; for a list of things, use a YAML sequence (`- item`) instead of repeating a key.",
     },
     StructuralCheck {
         code: "SF003",
@@ -87,6 +92,7 @@ pub static STRUCTURAL: &[StructuralCheck] = &[
         severity: Severity::Error,
         summary: "file over 1 MiB, nesting deeper than 64, or more than 100,000 nodes after alias expansion (\"billion laughs\")",
         summary_lv: "fails lielāks par 1 MiB, ligzdojums dziļāks par 64 vai vairāk nekā 100 000 mezglu pēc aizstājvārdu izvēršanas (\"billion laughs\")",
+        explanation: "A spec is read with limits that keep a validator, an editor and the server safe from a hostile or broken file: at most 1 MiB, nesting at most 64 deep, and at most 100,000 nodes once anchors and aliases are expanded (the \"billion laughs\" attack, a few lines that expand to gigabytes). A real study's spec is a few hundred lines and far from each limit; a file over one of them is refused whole and nothing else is checked. Split out what does not belong in the spec (data, long annexes) and remove alias chains.",
     },
     StructuralCheck {
         code: "SF004",
@@ -94,6 +100,7 @@ pub static STRUCTURAL: &[StructuralCheck] = &[
         severity: Severity::Error,
         summary: "custom tags, mapping or sequence keys, merge keys (`<<`), more than one document",
         summary_lv: "pielāgoti tagi, atslēgas, kas ir kartējumi vai virknes, apvienošanas atslēgas (`<<`), vairāk nekā viens dokuments",
+        explanation: "studyflow reads YAML 1.2's core schema as plain data and refuses what would let one file mean different things to different readers: custom tags (`!include`, `!!python/object`), keys that are mappings or sequences, merge keys (`<<: *defaults`, which YAML 1.2 dropped) and several documents in one file (`---` between them). Write each value out where it belongs, with plain keys, one study per file.",
     },
     StructuralCheck {
         code: "SF005",
@@ -101,6 +108,7 @@ pub static STRUCTURAL: &[StructuralCheck] = &[
         severity: Severity::Error,
         summary: "bytes that are not UTF-8, at the first bad byte",
         summary_lv: "baiti, kas nav UTF-8, pie pirmā nederīgā baita",
+        explanation: "A spec is UTF-8 text (Latvian names and the regulation's words need it). The file holds bytes that are not UTF-8 — typically a file saved as Windows-1257 or Latin-1 — and the position of the first such byte is reported. Nothing is checked further, since no text can be trusted after it. Save the file as UTF-8 (a byte-order mark at its start is accepted and ignored).",
     },
     StructuralCheck {
         code: "SF010",
@@ -108,6 +116,7 @@ pub static STRUCTURAL: &[StructuralCheck] = &[
         severity: Severity::Error,
         summary: "a property the schema does not know, at its key, with \"did you mean\"",
         summary_lv: "shēmai nezināma īpašība, pie tās atslēgas, ar ieteikumu \"vai domājāt\"",
+        explanation: "The JSON Schema of the spec (`schemas/study-spec.schema.json`) lists every property a spec may have; this property is none of them — often a typo (`purpouse`) or a key placed under the wrong section. It is reported at the key, with the nearest allowed name (\"did you mean\") and the MK403 points of the section it is in. An unknown property is never ignored: a misspelt key would otherwise silently leave out what the regulation requires. A catalogue key asked of the wrong source is reported by SF110 instead, which names the right source.",
     },
     StructuralCheck {
         code: "SF011",
@@ -115,6 +124,7 @@ pub static STRUCTURAL: &[StructuralCheck] = &[
         severity: Severity::Error,
         summary: "a required property is missing",
         summary_lv: "trūkst obligātas īpašības",
+        explanation: "A property the schema requires is missing — an application item of MK403 p.3, a source's `fields`, a person's `login`. It is reported at the mapping that should hold it, with the MK403 points the property rests on. Where a legal rule explains a gap better (SF101 for the application's items), the rule's finding is given instead, and a plan check that needs the section waits for it rather than report its consequences. Add the property; an editor with the schema offers it with a skeleton.",
     },
     StructuralCheck {
         code: "SF012",
@@ -122,6 +132,7 @@ pub static STRUCTURAL: &[StructuralCheck] = &[
         severity: Severity::Error,
         summary: "a value of the wrong type, not in the enum (with \"did you mean\"), a bad date, out of range",
         summary_lv: "nepareiza tipa vērtība, vērtība ārpus uzskaitījuma (ar ieteikumu \"vai domājāt\"), nederīgs datums, vērtība ārpus diapazona",
+        explanation: "A value the schema does not accept: the wrong type (a list where a mapping is expected, text where a number is), a value outside an enumeration (with \"did you mean\" the nearest allowed one), a date that is not a real `YYYY-MM-DD` day (`2027-02-30`), or a number out of its range. Dates stay text in the YAML 1.2 core schema, and each is checked as a calendar day. The message never repeats a long value; it names the property, its allowed values or format, and the MK403 point it rests on.",
     },
     StructuralCheck {
         code: "SF013",
@@ -129,6 +140,7 @@ pub static STRUCTURAL: &[StructuralCheck] = &[
         severity: Severity::Note,
         summary: "the legal rules could not run because the spec's structure is invalid",
         summary_lv: "juridiskās pārbaudes nevarēja veikt, jo specifikācijas struktūra nav derīga",
+        explanation: "The legal rules (SF1xx) read the spec as typed data; when its structure is too broken to build that — a section of the wrong type, a required mapping missing — they cannot run, and this note says so, so that a file with only schema findings is not mistaken for one that passed the legal checks. Mend the structural findings above it and validate again: the legal rules and the plan checks then run.",
     },
 ];
 
@@ -310,6 +322,9 @@ pub fn reference_markdown() -> String {
             c.summary
         ));
     }
+    for c in STRUCTURAL {
+        out.push_str(&c.doc().section());
+    }
     out.push_str(
         "\nA schema finding cites the MK403 points of the property it is about. Where a legal rule \
          explains the same node better (a catalogue key asked of the wrong source, a wave that \
@@ -336,18 +351,37 @@ pub struct RuleDoc<'a> {
 }
 
 impl RuleDoc<'_> {
-    /// The rule's section of `docs/rules.md`.
+    /// The rule's section of `docs/rules.md` (a YAML or schema check cites no MK403 point of
+    /// its own: its findings cite the property's).
     pub fn section(&self) -> String {
+        let points = if self.points.is_empty() {
+            String::new()
+        } else {
+            format!(" · **MK403:** {}", self.points.join(", "))
+        };
         format!(
-            "\n### {} `{}`\n\n**Severity:** {} · **MK403:** {}\n\n{}\n\n*Latviski:* {}\n\n{}\n",
+            "\n### {} `{}`\n\n**Severity:** {}{points}\n\n{}\n\n*Latviski:* {}\n\n{}\n",
             self.code,
             self.name,
             self.severity.as_str(),
-            self.points.join(", "),
             self.summary,
             self.summary_lv,
             self.explanation.trim()
         )
+    }
+}
+
+impl StructuralCheck {
+    pub fn doc(&self) -> RuleDoc<'_> {
+        RuleDoc {
+            code: self.code,
+            name: self.name,
+            severity: self.severity,
+            points: &[],
+            summary: self.summary,
+            summary_lv: self.summary_lv,
+            explanation: self.explanation,
+        }
     }
 }
 
