@@ -1873,7 +1873,8 @@ fn a_witness_cosigns_the_audit_and_a_history_rewritten_with_the_audit_key_is_cau
             .unwrap();
         // With the digest that stands for the payload in the hashes.
         let second = store.audit_rows(1, 1).await.unwrap().remove(0);
-        let digest = studyflow_store::payload_digest(&second.event);
+        let digest =
+            studyflow_store::payload_digest(&second.event, second.payload_salt.as_deref().unwrap());
         store
             .execute_raw_for_tests(&format!(
                 "UPDATE audit SET payload_hash = '{digest}' WHERE seq = 2"
@@ -2016,6 +2017,15 @@ fn a_row_is_proved_in_the_signed_log_and_a_person_erased_from_it() {
         v.extend(["--database", db.as_str(), "--audit-key-file", key.as_str()]);
         studyflow(&v)
     };
+    // A trial's keyless worker or server is refused on a signed audit: its events would wait
+    // unsealed and be refused as unauthenticated.
+    for command in [&["worker", "--once", "--placeholder"][..], &["serve"]] {
+        let mut args = command.to_vec();
+        args.extend(["--unsigned-audit", "--database", db.as_str()]);
+        let r = studyflow(&args);
+        assert_eq!(r.code, 2, "{}", r.transcript());
+        assert!(r.stderr.contains("is signed"), "{}", r.stderr);
+    }
     let rows = on_db(&["audit", "export"]).stdout;
     let first = rows
         .lines()
@@ -2031,9 +2041,8 @@ fn a_row_is_proved_in_the_signed_log_and_a_person_erased_from_it() {
     let r = check(&proof);
     assert_eq!(r.code, 0, "{}", r.transcript());
     assert!(
-        r.stdout.starts_with(&format!(
-            "row {first} is in the audit log: the checkpoint of rows 1–"
-        )),
+        r.stdout
+            .starts_with(&format!("row {first} (account.added at ")),
         "{}",
         r.stdout
     );
@@ -2047,6 +2056,28 @@ fn a_row_is_proved_in_the_signed_log_and_a_person_erased_from_it() {
     let r = studyflow(&["audit", "verify", "--proof", &proof]);
     assert_eq!(r.code, 2, "no key given: {}", r.transcript());
 
+    // A dry run lists what would go and changes nothing.
+    let r = on_db(&[
+        "audit",
+        "erase",
+        "--person",
+        "inese.kalnina",
+        "--before",
+        "2027-01-05",
+        "--dry-run",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(
+        r.stdout
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .starts_with(&format!("{first}\t"))
+            && r.stdout.contains("nothing was changed"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(on_db(&["audit", "export"]).stdout, rows);
     // Erased: a day after tomorrow is refused; then every row naming inese goes.
     let r = on_db(&[
         "audit",
@@ -2105,4 +2136,9 @@ fn a_row_is_proved_in_the_signed_log_and_a_person_erased_from_it() {
     assert!(!proved.stdout.contains("inese.kalnina"));
     let r = check(&dir.file("erased-proof.json", &proved.stdout));
     assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(
+        r.stdout.contains("what it said of a person was erased"),
+        "{}",
+        r.stdout
+    );
 }

@@ -809,6 +809,10 @@ pub enum AuditCommand {
         /// period; at the latest tomorrow (everything recorded so far).
         #[arg(long, value_name = "YYYY-MM-DD")]
         before: jiff::civil::Date,
+        /// List the rows it would erase (number, time, action) and change nothing: erasing
+        /// cannot be undone.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Prove that one sealed event is in the signed log: write, as JSON, its row, its audit
     /// path in the Merkle tree (RFC 6962) and the latest signed checkpoint. Anyone with the

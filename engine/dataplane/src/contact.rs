@@ -184,7 +184,7 @@ pub enum KeyError {
         "not an age public key (age1… of 62 characters; `age-keygen` makes a pair and prints it)"
     )]
     NotAKey,
-    #[error("the login cannot name a key file")]
+    #[error("the login or the study's id cannot name a key file")]
     Login,
     #[error("{0}: {1}")]
     Io(PathBuf, std::io::Error),
@@ -242,8 +242,21 @@ pub fn give_key(
     let io = |e| KeyError::Io(folder.clone(), e);
     crate::files::private_dirs(&folder).map_err(io)?;
     let target = folder.join(format!("{login}.txt"));
-    let staged = folder.join(format!(".{login}.{}.partial", std::process::id()));
-    crate::files::write_synced(&staged, format!("{parsed}\n").as_bytes()).map_err(io)?;
+    // A name of its own (two gifts at once, or two servers on one folder, never share one),
+    // made new: nothing there before is written through.
+    let mut nonce = [0u8; 8];
+    getrandom::fill(&mut nonce).map_err(|e| io(std::io::Error::other(e.to_string())))?;
+    let staged = folder.join(format!(".{login}.{}.partial", hex::encode(nonce)));
+    {
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+        let mut f = o.open(&staged).map_err(io)?;
+        f.write_all(format!("{parsed}\n").as_bytes())
+            .and_then(|_| f.sync_all())
+            .map_err(io)?;
+    }
     Ok(StagedKey {
         staged,
         target,
@@ -251,12 +264,12 @@ pub fn give_key(
     })
 }
 
-/// The keys the contact list of `study` is encrypted to: every key its recipients gave
-/// ([`give_key`]), in the order of their logins.
+/// The keys given for the contact list of `study` ([`give_key`]), each with the login that gave
+/// it, in the order of the logins: the transfer holds each to the spec and the contract.
 pub fn study_recipients(
     recipients: &Path,
     study: &str,
-) -> Result<Vec<age::x25519::Recipient>, TransferError> {
+) -> Result<Vec<(String, age::x25519::Recipient)>, TransferError> {
     let folder = key_folder(recipients, study);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
         .map_err(|e| TransferError::Io(folder.clone(), e))?
@@ -266,7 +279,11 @@ pub fn study_recipients(
     files.sort();
     let mut out = Vec::new();
     for f in &files {
-        out.extend(recipients_in(f)?);
+        let login = f
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        out.extend(recipients_in(f)?.into_iter().map(|r| (login.clone(), r)));
     }
     if out.is_empty() {
         return Err(TransferError::NoRecipient(folder));
@@ -522,7 +539,8 @@ mod tests {
         );
         let keys = study_recipients(&dir, "s1").unwrap();
         assert_eq!(keys.len(), 1);
-        assert_eq!(keys[0].to_string(), c.to_public().to_string());
+        assert_eq!(keys[0].0, "liga");
+        assert_eq!(keys[0].1.to_string(), c.to_public().to_string());
         assert_eq!(
             give("arturs", &b.to_public().to_string())
                 .unwrap()

@@ -757,6 +757,12 @@ async fn survey_study_transfers_only_consented_contacts_encrypted_to_the_researc
         let identity = age::x25519::Identity::generate();
         let consent_file = inbox.join(CONSENTED_CONTACTS_FILE);
         let mut passes_after_consent = 0;
+        let contacts = w
+            .base
+            .join("releases")
+            .join(&study)
+            .join("contacts-v1")
+            .join(studyflow_dataplane::contact::CONTACTS_FILE);
         drive_with(&w.setup, &study, &spec, &mut || {
             if !consent_file.exists() {
                 passes_after_consent += 1;
@@ -779,12 +785,6 @@ async fn survey_study_transfers_only_consented_contacts_encrypted_to_the_researc
             !inbox.join(MANUAL_EXTRACTION_FILE).exists() && !consent_file.exists(),
             "the plaintext files a person supplied are deleted once imported"
         );
-        let contacts = w
-            .base
-            .join("releases")
-            .join(&study)
-            .join("contacts-v1")
-            .join(studyflow_dataplane::contact::CONTACTS_FILE);
         let cipher = std::fs::read(&contacts).unwrap();
         let plain = String::from_utf8(age::decrypt(&identity, &cipher).unwrap()).unwrap();
         assert_eq!(plain.lines().count(), consenting.len() + 1);

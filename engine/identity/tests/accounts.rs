@@ -97,6 +97,28 @@ async fn scenario(store: Store) {
         Err(IdentityError::Unauthenticated)
     ));
 
+    // A session kept busy still ends 12 hours after its sign-in (the absolute timeout): used
+    // every 20 minutes, it holds until then and not a request after.
+    let (busy, _) = accounts.open_session(&me, "browser", now).await.unwrap();
+    let mut t = now;
+    while t + 20 * 60 * S < now + 12 * 3600 * S {
+        t += 20 * 60 * S;
+        assert!(
+            accounts
+                .authenticate(CredentialKind::Session, busy.expose(), t)
+                .await
+                .is_ok(),
+            "in use, {} min after the sign-in",
+            (t - now) / (60 * S)
+        );
+    }
+    assert!(matches!(
+        accounts
+            .authenticate(CredentialKind::Session, busy.expose(), now + 12 * 3600 * S)
+            .await,
+        Err(IdentityError::Unauthenticated)
+    ));
+
     // A token: lives its days, is revoked by its holder only.
     let (token, _) = accounts
         .issue_token(&me, "laptop", Some(7), now)

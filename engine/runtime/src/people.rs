@@ -127,15 +127,24 @@ pub fn transfer_recipient<'s>(spec: &'s Spec, who: &Identity) -> Result<&'s Team
 /// contact details (MK403 p.32): an authorised person (p.30, p.33.1) who processes personal
 /// data (p.4.2).
 pub fn contact_recipient<'s>(spec: &'s Spec, who: &Identity) -> Result<&'s TeamMember> {
-    team_member(spec, who)
-        .filter(|m| m.authorised_person && m.processes_personal_data)
-        .ok_or_else(|| {
+    contact_recipient_named(spec, who.login()).ok_or_else(|| {
             EngineError::Forbidden(crate::said!(
                 "`{}` is not bound to an authorised person of the external researcher who processes personal data: only they receive the contact list (MK403 p.32, p.33.1)",
                 "`{}` nav pētījuma izstrādātāja pilnvarotā persona, kas apstrādā personas datus: kontaktu sarakstu saņem tikai tās (MK403 32., 33.1. p.)",
                 who.login()
             ))
         })
+}
+
+/// The member of the external team bound to `login` who receives the contact list
+/// ([`contact_recipient`]): what the transfer holds each key given to.
+pub fn contact_recipient_named<'s>(spec: &'s Spec, login: &str) -> Option<&'s TeamMember> {
+    spec.external
+        .as_ref()?
+        .team()
+        .iter()
+        .find(|m| m.login.as_deref() == Some(login))
+        .filter(|m| m.authorised_person && m.processes_personal_data)
 }
 
 /// Whether `who` is a service researcher with access to anonymised data, who reads the study

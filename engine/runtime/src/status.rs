@@ -600,6 +600,18 @@ impl Engine {
                 "pētījumā `{study}` nav paredzēta tieša saziņa ar datu subjektiem: kontaktu saraksta nav (MK403 31. p.)"
             )));
         }
+        // Written once per version, to the keys given before it: a key given after would not
+        // open it.
+        let written = self.store.release_runs(study).await?.into_iter().any(|r| {
+            r.kind == studyflow_plan::StepKind::ContactTransfer.as_str()
+                && Some(r.version) == row.active_version
+        });
+        if written {
+            return Err(EngineError::Refused(crate::said!(
+                "the contact list of `{study}` was written already, encrypted to the keys given before it; a key given now would not open it (MK403 p.32)",
+                "pētījuma `{study}` kontaktu saraksts jau ir sagatavots, šifrēts ar iepriekš norādītajām atslēgām; tagad norādīta atslēga to neatvērtu (MK403 32. p.)"
+            )));
+        }
         if matches!(row.state, StudyState::Terminated | StudyState::Completed) {
             return Err(EngineError::Refused(crate::said!(
                 "`{study}` has ended: nothing more is handed over (MK403 p.26)",

@@ -190,13 +190,19 @@ enum Body {
     Csv(Vec<u8>),
 }
 
+/// The roles of the matrix: the Service's researchers, an approver, a supervisor, the
+/// external researcher's authorised person — who is also the survey's contact recipient
+/// (p.32) — and an account no spec binds. The operator has no role in the API: their
+/// commands run on the database itself (`user`, `worker`, `audit`, `status`,
+/// `tests/engine_cli.rs`), and an operator's own account, if they have one, is an account no
+/// spec binds (`eve.sample`). Anonymous is every route's first cell.
 const LOGINS: &[&str] = &[
     "inese.kalnina",   // recidivism: service researcher with identifying data
     "dace.liepina",    // recidivism: service researcher with anonymised data only
     "gatis.krumins",   // both: approver
     "rihards.eglitis", // survey: supervisor
-    "liga.ozolina",    // survey: external team, processes personal data
-    "eve.sample",      // an account no spec binds
+    "liga.ozolina",    // survey: external team, authorised, processes personal data
+    "eve.sample",      // an account no spec binds (an operator's own, say)
 ];
 
 /// Who may pass each route's role check, on a study that involves them (`own`). Every route
@@ -1838,6 +1844,13 @@ async fn the_contact_list_goes_to_its_recipients_alone() {
             (t, contacts)
         }
     };
+    // Written once, to the keys given before: a key given now is refused, not silently unused.
+    let (st, b) = give("liga.ozolina", arturs_key.to_public().to_string()).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{b}");
+    assert!(
+        b["detail"].as_str().unwrap().contains("written already"),
+        "{b}"
+    );
     let (liga, listed) = releases("liga.ozolina").await;
     assert_eq!(listed["may_download"], true, "{listed}");
     let names: Vec<&str> = listed["files"]

@@ -140,15 +140,29 @@ fn hashed<'a>(
 }
 
 /// The digest of an event's payload — who acted, on what, and the rest (`actor`, `object`,
-/// `detail`), each length-prefixed — as hex SHA-256: what stands for the payload in the hashes
-/// of a row sealed since schema 15.
-pub fn payload_digest(e: &AuditEvent) -> String {
+/// `detail`), each length-prefixed after the row's random `salt` — as hex SHA-256: what stands
+/// for the payload in the hashes of a row sealed since schema 15. The salt goes with an
+/// erasure, so an erased payload cannot be found again by guessing it and hashing the guess.
+pub fn payload_digest(e: &AuditEvent, salt: &str) -> String {
     let mut h = Sha256::new();
-    for part in [&e.actor, &e.object, &e.detail] {
+    for part in [salt, &e.actor, &e.object, &e.detail] {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part.as_bytes());
     }
     hex::encode(h.finalize())
+}
+
+/// A new random salt for a payload's digest (16 bytes, hex).
+fn new_salt() -> String {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).expect("the operating system's random generator");
+    hex::encode(salt)
+}
+
+/// What an erased row keeps of its MAC: its hash, so a copy of the event as it was written is
+/// still known for a replay, and the MAC (under the audit key) confirms no guess of the payload.
+fn erased_mac(mac: &str) -> String {
+    format!("erased:{}", hex::encode(Sha256::digest(mac.as_bytes())))
 }
 
 /// The first part of an object — the study, `account` or `audit` — which names nobody: what a
@@ -229,6 +243,9 @@ pub struct AuditRow {
     /// before schema 15, whose hashes take the payload itself (it cannot be erased).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payload_hash: Option<String>,
+    /// The digest's random salt; gone with an erasure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_salt: Option<String>,
     /// When its payload was erased by `audit erase` (µs since the epoch): its actor and detail
     /// are then empty and its object is the object's first part ([`scope`]).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -245,6 +262,32 @@ impl AuditRow {
     pub fn leaf(&self) -> [u8; 32] {
         leaf_hash(self.seq, &self.event, self.payload_hash.as_deref())
     }
+
+    /// Whether its payload is what its hashes stand for: the payload itself (a row sealed
+    /// before schema 15), the payload under its digest and salt, or — erased — nothing of it:
+    /// no actor, no detail, the object's first part, no salt. Why not, when it is not.
+    pub fn payload_holds(&self) -> std::result::Result<(), &'static str> {
+        let e = &self.event;
+        let empty = e.actor.is_empty() && e.detail.is_empty() && scope(&e.object) == e.object;
+        match (&self.payload_hash, &self.payload_salt, self.erased_at) {
+            (None, None, None) => Ok(()),
+            (None, _, _) => {
+                Err("its payload is marked erased, or salted, but no digest stands for it (edited)")
+            }
+            (Some(_), None, None) => Err("its payload's salt is missing (edited)"),
+            (Some(d), Some(salt), None) if payload_digest(e, salt) != *d => {
+                Err("its payload (actor, object, detail) does not match its digest (edited)")
+            }
+            (Some(_), Some(_), None) => Ok(()),
+            (Some(_), Some(_), Some(_)) => {
+                Err("its payload is marked erased, but it keeps the salt of its digest (edited)")
+            }
+            (Some(_), None, Some(_)) if !empty => {
+                Err("its payload is marked erased, but it holds one (edited)")
+            }
+            (Some(_), None, Some(_)) => Ok(()),
+        }
+    }
 }
 
 /// What proves that one sealed event is in the log a signed checkpoint names (`studyflow
@@ -258,13 +301,13 @@ pub struct InclusionProof {
 }
 
 /// Checks an [`InclusionProof`] (as JSON) with the audit's public key: the checkpoint is the
-/// key's, the row is what its hashes say (its payload matches its digest, or was erased), and
-/// its leaf is at its place in the tree the checkpoint names. `Ok((row, rows the checkpoint
-/// covers))`, or why not.
+/// key's, the row is what its hashes say ([`AuditRow::payload_holds`]: its payload matches its
+/// digest, or was erased whole), and its leaf is at its place in the tree the checkpoint names.
+/// `Ok((the row proved, rows the checkpoint covers))`, or why not.
 pub fn verify_inclusion(
     text: &str,
     verifier: &AuditVerifier,
-) -> std::result::Result<(i64, u64), String> {
+) -> std::result::Result<(AuditRow, u64), String> {
     let p: InclusionProof = serde_json::from_str(text)
         .map_err(|e| format!("not a proof of `studyflow audit prove`: {e}"))?;
     let c = verifier.checkpoint(&p.checkpoint).map_err(|e| {
@@ -273,26 +316,22 @@ pub fn verify_inclusion(
             verifier.name()
         )
     })?;
-    let (row, e) = (&p.row, &p.row.event);
-    match (&row.payload_hash, row.erased_at) {
-        (Some(d), None) if payload_digest(e) != *d => {
-            return Err("the row's payload does not match its digest (edited)".into());
-        }
-        (_, Some(_)) if !e.actor.is_empty() || !e.detail.is_empty() => {
-            return Err("the row is marked erased, but it holds a payload (edited)".into());
-        }
-        (None, Some(_)) => return Err("the row is marked erased, but has no digest".into()),
-        _ => {}
-    }
+    let row = &p.row;
+    row.payload_holds()
+        .map_err(|why| format!("the row: {why}"))?;
     let proof = p
         .proof
         .iter()
         .map(|h| hex::decode(h).ok()?.try_into().ok())
         .collect::<Option<Vec<[u8; 32]>>>()
         .ok_or("its audit path is not a list of SHA-256 hashes")?;
-    let index = u64::try_from(row.seq - 1).map_err(|_| "the row has no place in the log")?;
+    let index = row
+        .seq
+        .checked_sub(1)
+        .and_then(|i| u64::try_from(i).ok())
+        .ok_or("the row has no place in the log")?;
     if included(index, c.size, &row.leaf(), &proof, &c.root) {
-        Ok((row.seq, c.size))
+        Ok((row.clone(), c.size))
     } else {
         Err(format!(
             "the row is not the event at row {} of the log the checkpoint of rows 1–{} names (edited, or another log)",
@@ -304,11 +343,13 @@ pub fn verify_inclusion(
 /// The action of the event that records an erasure of payloads, and lists the rows erased.
 pub const PAYLOADS_ERASED: &str = "audit.payloads_erased";
 
-/// What [`Store::erase_audit_payloads`] did.
+/// What [`Store::erase_audit_payloads`] did, or would do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Erasure {
-    /// Rows whose payload is now erased.
+    /// Rows whose payload is now erased (0 on a dry run).
     pub erased: u64,
+    /// The rows erased, or that would be.
+    pub rows: Vec<i64>,
     /// Rows that name the person but were sealed before schema 15: their hashes take the
     /// payload itself, so it stays.
     pub kept: u64,
@@ -483,13 +524,13 @@ where
         prev_hash: row.try_get("prev_hash")?,
         hash: row.try_get("hash")?,
         payload_hash: row.try_get("payload_hash")?,
+        payload_salt: row.try_get("payload_salt")?,
         erased_at: row.try_get("erased_at")?,
     })
 }
 
 /// The columns [`row_from`] reads.
-const ROW_COLUMNS: &str =
-    "seq, at, actor, action, object, point, detail, prev_hash, hash, payload_hash, erased_at";
+const ROW_COLUMNS: &str = "seq, at, actor, action, object, point, detail, prev_hash, hash, payload_hash, payload_salt, erased_at";
 
 /// The check of a chain, row by row, against its signed checkpoints: the database's and the
 /// log's, or an export's. The same for `audit verify` on a database and on an export.
@@ -509,7 +550,10 @@ struct ChainCheck<'t> {
     /// The rows whose payload is erased, and the ranges of rows the sealed erasures list:
     /// each erased row must be listed by one ([`PAYLOADS_ERASED`]).
     erased: Vec<i64>,
-    erasures: Vec<(i64, i64)>,
+    /// Each sealed erasure's row and the ranges it lists.
+    erasures: Vec<(i64, i64, i64)>,
+    /// How many rows the signed checkpoints matched so far cover.
+    covered: u64,
 }
 
 impl<'t> ChainCheck<'t> {
@@ -637,6 +681,7 @@ impl<'t> ChainCheck<'t> {
             uncounted,
             erased: Vec::new(),
             erasures: Vec::new(),
+            covered: 0,
         })
     }
 
@@ -659,29 +704,11 @@ impl<'t> ChainCheck<'t> {
             );
         }
         let e = &row.event;
-        match (&row.payload_hash, row.erased_at) {
-            (None, Some(_)) => {
-                return broken(
-                    row.seq,
-                    "its payload is marked erased, but no digest stands for it (edited)".into(),
-                );
-            }
-            (Some(d), None) if payload_digest(e) != *d => {
-                return broken(
-                    row.seq,
-                    "its payload (actor, object, detail) does not match its digest (edited)".into(),
-                );
-            }
-            (Some(_), Some(_))
-                if !e.actor.is_empty() || !e.detail.is_empty() || scope(&e.object) != e.object =>
-            {
-                return broken(
-                    row.seq,
-                    "its payload is marked erased, but it holds one (edited)".into(),
-                );
-            }
-            (_, Some(_)) => self.erased.push(row.seq),
-            _ => {}
+        if let Err(why) = row.payload_holds() {
+            return broken(row.seq, why.into());
+        }
+        if row.erased_at.is_some() {
+            self.erased.push(row.seq);
         }
         if row.hash_after(&self.prev) != row.hash {
             return broken(
@@ -699,7 +726,7 @@ impl<'t> ChainCheck<'t> {
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .filter_map(|r| Some((r[0].as_i64()?, r[1].as_i64()?))),
+                    .filter_map(|r| Some((row.seq, r[0].as_i64()?, r[1].as_i64()?))),
             );
         }
         if row.event.action == "audit.events_refused"
@@ -728,6 +755,7 @@ impl<'t> ChainCheck<'t> {
                 );
             }
             self.matched += 1;
+            self.covered = *size;
             self.next += 1;
         }
         self.expected_seq += 1;
@@ -738,11 +766,25 @@ impl<'t> ChainCheck<'t> {
     fn end(self, head: Option<&str>) -> std::result::Result<Ended, Verification> {
         let rows = self.expected_seq - 1;
         let broken = |seq: i64, reason: String| Verification::Broken { seq, reason };
+        // Held to the audit key, every row is under a signed checkpoint: a signing seal writes
+        // one with the rows it seals, so rows after the last were put into the database.
+        let signed = self.trust.verifier.is_some();
+        if signed && !self.expected.is_empty() && (rows as u64) > self.covered {
+            return Err(broken(
+                self.covered as i64 + 1,
+                format!(
+                    "rows {}–{rows} are under no signed checkpoint: written into the database, not sealed by a holder of the audit key",
+                    self.covered + 1
+                ),
+            ));
+        }
+        // An erased row is listed by an erasure sealed after it (and, held to the audit key,
+        // under a signed checkpoint).
+        let covered = self.covered as i64;
         if let Some(seq) = self.erased.iter().find(|seq| {
-            !self
-                .erasures
-                .iter()
-                .any(|(from, to)| (from..=to).contains(seq))
+            !self.erasures.iter().any(|(at, from, to)| {
+                (from..=to).contains(seq) && *seq < at && (!signed || *at <= covered)
+            })
         }) {
             return Err(broken(
                 *seq,
@@ -851,6 +893,7 @@ pub fn verify_export(text: &str, trust: &AuditTrust) -> Verification {
                 prev_hash: field("prev_hash"),
                 hash: field("hash"),
                 payload_hash: v["payload_hash"].as_str().map(str::to_owned),
+                payload_salt: v["payload_salt"].as_str().map(str::to_owned),
                 erased_at: v["erased_at"].as_i64(),
             });
         }
@@ -978,7 +1021,7 @@ impl Store {
 
     /// Whether the audit is signed: a signed checkpoint exists. From then on only a holder of
     /// the key seals.
-    async fn audit_signed(&self) -> Result<bool> {
+    pub async fn audit_signed(&self) -> Result<bool> {
         let signed: Option<i64> = on_pool!(self, |p| {
             sqlx::query_scalar("SELECT tree_size FROM audit_checkpoints LIMIT 1")
                 .fetch_optional(p)
@@ -1134,12 +1177,20 @@ impl Store {
                 let mut ids = Vec::with_capacity(pending.len());
                 let mut accepted: Vec<(AuditEvent, Option<String>)> = Vec::new();
                 let mut refused: Vec<(i64, AuditEvent, &str)> = Vec::new();
-                // MACs already in the chain: a copy of a sealed event is a replay.
+                // MACs already in the chain: a copy of a sealed event is a replay — of an
+                // erased one too, known by its MAC's hash.
                 let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
                 if signer.is_some() {
-                    let macs: Vec<String> = pending
+                    let written: Vec<String> = pending
                         .iter()
                         .filter_map(|r| r.try_get::<Option<String>, _>("mac").ok().flatten())
+                        .collect();
+                    let unerased: std::collections::HashMap<String, String> =
+                        written.iter().map(|m| (erased_mac(m), m.clone())).collect();
+                    let macs: Vec<String> = written
+                        .iter()
+                        .cloned()
+                        .chain(unerased.keys().cloned())
                         .collect();
                     for chunk in macs.chunks(rows_at_once(self.backend(), 1, 500)) {
                         let list = (1..=chunk.len())
@@ -1152,7 +1203,11 @@ impl Store {
                             q = q.bind(m);
                         }
                         let found: Vec<String> = q.fetch_all(&mut *tx).await?;
-                        seen.extend(found);
+                        seen.extend(
+                            found
+                                .into_iter()
+                                .map(|m| unerased.get(&m).cloned().unwrap_or(m)),
+                        );
                     }
                 }
                 for row in &pending {
@@ -1216,7 +1271,8 @@ impl Store {
                 let mut rows = Vec::with_capacity(accepted.len());
                 for (e, mac) in accepted {
                     seq += 1;
-                    let digest = payload_digest(&e);
+                    let salt = new_salt();
+                    let digest = payload_digest(&e, &salt);
                     let hash = row_hash(&prev, seq, &e, Some(&digest));
                     rows.push((
                         seq,
@@ -1224,18 +1280,18 @@ impl Store {
                         std::mem::replace(&mut prev, hash.clone()),
                         hash,
                         mac,
-                        digest,
+                        (digest, salt),
                     ));
                 }
-                for chunk in rows.chunks(rows_at_once(self.backend(), 11, 500)) {
+                for chunk in rows.chunks(rows_at_once(self.backend(), 12, 500)) {
                     let sql = multi_insert(
-                        "INSERT INTO audit (seq, at, actor, action, object, point, detail, prev_hash, hash, mac, payload_hash)",
-                        11,
+                        "INSERT INTO audit (seq, at, actor, action, object, point, detail, prev_hash, hash, mac, payload_hash, payload_salt)",
+                        12,
                         chunk.len(),
                         "",
                     );
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for (seq, e, prev_hash, hash, mac, digest) in chunk {
+                    for (seq, e, prev_hash, hash, mac, (digest, salt)) in chunk {
                         q = q
                             .bind(*seq)
                             .bind(e.at)
@@ -1247,7 +1303,8 @@ impl Store {
                             .bind(prev_hash)
                             .bind(hash)
                             .bind(mac)
-                            .bind(digest);
+                            .bind(digest)
+                            .bind(salt);
                     }
                     q.execute(&mut *tx).await?;
                 }
@@ -1302,7 +1359,7 @@ impl Store {
                     _ => {
                         let mut f = Frontier::default();
                         let earlier = sqlx::query(
-                            "SELECT seq, at, actor, action, object, point, detail, mac, prev_hash, hash, payload_hash, erased_at
+                            "SELECT seq, at, actor, action, object, point, detail, mac, prev_hash, hash, payload_hash, payload_salt, erased_at
                              FROM audit WHERE seq <= $1 ORDER BY seq",
                         )
                         .bind(first)
@@ -1315,6 +1372,7 @@ impl Store {
                             let (n, e): (i64, AuditEvent) = (r.try_get("seq")?, event_from(r)?);
                             let mac: Option<String> = r.try_get("mac")?;
                             let digest: Option<String> = r.try_get("payload_hash")?;
+                            let salt: Option<String> = r.try_get("payload_salt")?;
                             let erased = r.try_get::<Option<i64>, _>("erased_at")?.is_some();
                             let unique = mac.as_ref().is_none_or(|m| macs.insert(m.clone()));
                             // After a signed checkpoint, every row was sealed by a holder of
@@ -1328,7 +1386,9 @@ impl Store {
                                 // last is not what was sealed.
                                 let linked = n as u64 == f.size() + 1
                                     && !erased
-                                    && digest.as_deref().is_none_or(|d| payload_digest(&e) == d)
+                                    && digest.as_deref().is_none_or(|d| {
+                                        salt.as_deref().is_some_and(|s| payload_digest(&e, s) == d)
+                                    })
                                     && r.try_get::<String, _>("prev_hash")? == link
                                     && r.try_get::<String, _>("hash")?
                                         == row_hash(&link, n, &e, digest.as_deref());
@@ -1361,7 +1421,7 @@ impl Store {
                         )));
                     }
                 }
-                for (seq, e, _, _, _, digest) in &rows {
+                for (seq, e, _, _, _, (digest, _)) in &rows {
                     frontier.push(leaf_hash(*seq, e, Some(digest)));
                 }
                 crate::put_meta!(tx, "audit_frontier", frontier.encode());
@@ -1507,6 +1567,11 @@ impl Store {
     /// before schema 15 keep their payload ([`Erasure::kept`]); the erasures' own records are
     /// never erased (they name the operator who erased, and nothing of the person).
     ///
+    /// The salt of each erased digest goes, and its MAC is kept only as its hash (a replay of
+    /// the event as written is still refused), so neither the digest nor the audit key can
+    /// confirm a guess of what was erased. With `dry_run`, only says which rows it would erase
+    /// ([`Erasure::rows`]) and changes nothing.
+    ///
     /// On a signed audit only a store with the audit key erases, and only rows a signed
     /// checkpoint covers (everything pending is sealed first).
     pub async fn erase_audit_payloads(
@@ -1516,6 +1581,7 @@ impl Store {
         before: i64,
         by: &str,
         at: i64,
+        dry_run: bool,
     ) -> Result<Erasure> {
         if person.trim().is_empty() || names.iter().any(|n| n.trim().is_empty()) {
             return Err(crate::StoreError::Conflict(
@@ -1528,7 +1594,9 @@ impl Store {
             ));
         }
         self.seal_audit().await?;
-        // A value of the detail's JSON, as serde_json writes it, in a LIKE pattern.
+        // A value of the detail's JSON, as serde_json writes it, in a LIKE pattern: the
+        // database's first sieve (SQLite's LIKE ignores ASCII case; the rows are then held to
+        // the person exactly, below).
         let like = |value: &str| {
             let quoted = serde_json::Value::from(value).to_string();
             let escaped = quoted
@@ -1546,18 +1614,37 @@ impl Store {
             .collect::<Vec<_>>()
             .join(" OR ");
         let sql = format!(
-            "SELECT seq, payload_hash IS NOT NULL AS chained FROM audit
+            "SELECT seq, payload_hash, actor, object, detail, mac FROM audit
              WHERE erased_at IS NULL AND at < $1 AND seq <= $2 AND action <> '{PAYLOADS_ERASED}'
                AND (actor = $3 OR substr(actor, 1, $4) = $5 OR object = $6 OR {details})
              ORDER BY seq"
         );
-        let scope_sql = match self.backend() {
-            Backend::Sqlite => {
-                "CASE WHEN instr(object, '/') > 0 THEN substr(object, 1, instr(object, '/') - 1) ELSE object END"
+        // Exactly: acted by the person (here or at the identity provider), about their
+        // account, or with their login or a given name as a whole value of the detail — a
+        // value, not a key, and with its case.
+        let names_them = |actor: &str, object: &str, detail: &str| {
+            fn values(v: &serde_json::Value, out: &mut Vec<String>) {
+                match v {
+                    serde_json::Value::String(s) => out.push(s.clone()),
+                    serde_json::Value::Array(a) => a.iter().for_each(|x| values(x, out)),
+                    serde_json::Value::Object(o) => o.values().for_each(|x| values(x, out)),
+                    _ => {}
+                }
             }
-            Backend::Postgres => "split_part(object, '/', 1)",
+            let mut found = Vec::new();
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(detail) {
+                values(&v, &mut found);
+            }
+            actor == person
+                || actor.starts_with(&prefix)
+                || object == account
+                || object.starts_with(&format!("{account}/"))
+                || found
+                    .iter()
+                    .any(|v| v == person || names.iter().any(|n| n == v))
         };
         let signed = self.audit_signing.is_some();
+        type Found = (i64, Option<String>, String, String, String, Option<String>);
         let erasure = in_tx!(self, |tx, _b| {
             // Only what a signed checkpoint covers (all of it, once sealed by a signer).
             let covered: Option<i64> = if signed {
@@ -1567,7 +1654,7 @@ impl Store {
             } else {
                 Some(i64::MAX)
             };
-            let mut q = sqlx::query_as::<_, (i64, bool)>(sqlx::AssertSqlSafe(sql))
+            let mut q = sqlx::query_as::<_, Found>(sqlx::AssertSqlSafe(sql))
                 .bind(before)
                 .bind(covered.unwrap_or(0))
                 .bind(person)
@@ -1577,25 +1664,35 @@ impl Store {
             for p in &patterns {
                 q = q.bind(p);
             }
-            let found = q.fetch_all(&mut *tx).await?;
-            let erased: Vec<i64> = found.iter().filter(|r| r.1).map(|r| r.0).collect();
-            let kept = (found.len() - erased.len()) as u64;
-            for chunk in erased.chunks(500) {
-                let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
-                let sql = format!(
-                    "UPDATE audit SET actor = '', detail = '', object = {scope_sql}, erased_at = $1
-                     WHERE seq IN ({})",
-                    list.join(",")
-                );
-                sqlx::query(sqlx::AssertSqlSafe(sql))
+            let found: Vec<Found> = q
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .filter(|(_, _, actor, object, detail, _)| names_them(actor, object, detail))
+                .collect();
+            let (chained, old): (Vec<Found>, Vec<Found>) =
+                found.into_iter().partition(|r| r.1.is_some());
+            let rows: Vec<i64> = chained.iter().map(|r| r.0).collect();
+            let kept = old.len() as u64;
+            if !dry_run {
+                for (seq, _, _, object, _, mac) in &chained {
+                    sqlx::query(
+                        "UPDATE audit SET actor = '', detail = '', object = $1, payload_salt = NULL,
+                                          mac = $2, erased_at = $3
+                         WHERE seq = $4",
+                    )
+                    .bind(scope(object))
+                    .bind(mac.as_deref().map(erased_mac))
                     .bind(at)
+                    .bind(seq)
                     .execute(&mut *tx)
                     .await?;
+                }
             }
-            if !erased.is_empty() {
+            if !dry_run && !rows.is_empty() {
                 // The rows as ranges: a person's thousands of events stay a short list.
                 let mut ranges: Vec<[i64; 2]> = Vec::new();
-                for seq in &erased {
+                for seq in &rows {
                     match ranges.last_mut() {
                         Some(r) if r[1] + 1 == *seq => r[1] = *seq,
                         _ => ranges.push([*seq, *seq]),
@@ -1608,7 +1705,7 @@ impl Store {
                     "audit",
                     "p.25.4",
                     serde_json::json!({
-                        "count": erased.len(),
+                        "count": rows.len(),
                         "rows": ranges,
                         "before": before,
                         "kept": kept,
@@ -1618,8 +1715,9 @@ impl Store {
                 push_audit!(self, tx, [event]);
             }
             Erasure {
-                erased: erased.len() as u64,
+                erased: if dry_run { 0 } else { rows.len() as u64 },
                 kept,
+                rows,
             }
         });
         // The record must be sealed for the erased rows to verify: a failure is the operator's

@@ -79,7 +79,8 @@ async fn tampering_is_caught(store: Store, label: &str) {
     let mut prev = store.audit_rows(3, 1).await.unwrap()[0].hash.clone();
     for mut row in store.audit_rows(4, 100).await.unwrap() {
         if row.seq == 5 {
-            let digest = studyflow_store::payload_digest(&row.event);
+            let digest =
+                studyflow_store::payload_digest(&row.event, row.payload_salt.as_deref().unwrap());
             store
                 .execute_raw_for_tests(&format!(
                     "UPDATE audit SET payload_hash = '{digest}' WHERE seq = 5"
@@ -387,6 +388,9 @@ async fn payloads_are_erased_and_the_log_still_verifies(store: Store, label: &st
             "p.3",
             r#"{"by":"alice2"}"#,
         ),
+        // Her login as a key, not a value; in capitals: neither is her.
+        AuditEvent::new(105, "bob", "study.noted", "rec-1", "", r#"{"alice":"x"}"#),
+        AuditEvent::new(106, "bob", "study.noted", "rec-1", "", r#"{"by":"ALICE"}"#),
         AuditEvent::new(200, "alice", "study.amended", "rec-1", "p.3", "{}"),
     ];
     store.append_audit(&events).await.unwrap();
@@ -394,24 +398,53 @@ async fn payloads_are_erased_and_the_log_still_verifies(store: Store, label: &st
 
     // A login with a LIKE wildcard in it matches itself only.
     let none = store
-        .erase_audit_payloads("alic_", &[], 150, "operator:root", 300)
+        .erase_audit_payloads("alic_", &[], 150, "operator:root", 300, false)
         .await
         .unwrap();
-    assert_eq!(none, Erasure { erased: 0, kept: 0 });
+    assert_eq!(
+        none,
+        Erasure {
+            erased: 0,
+            rows: vec![],
+            kept: 0
+        }
+    );
     // A process without the key does not erase a signed audit.
     let e = store
         .clone()
         .without_audit_signing()
-        .erase_audit_payloads("alice", &names, 150, "operator:root", 300)
+        .erase_audit_payloads("alice", &names, 150, "operator:root", 300, false)
         .await
         .unwrap_err();
     assert!(e.to_string().contains("needs the audit key"), "{e}");
 
-    let erasure = store
-        .erase_audit_payloads("alice", &names, 150, "operator:root", 300)
+    // A dry run says which rows, and changes nothing.
+    let before = store.audit_rows(0, 100).await.unwrap();
+    let dry = store
+        .erase_audit_payloads("alice", &names, 150, "operator:root", 300, true)
         .await
         .unwrap();
-    assert_eq!(erasure, Erasure { erased: 4, kept: 0 });
+    assert_eq!(
+        dry,
+        Erasure {
+            erased: 0,
+            rows: vec![10, 11, 12, 13],
+            kept: 0
+        }
+    );
+    assert_eq!(store.audit_rows(0, 100).await.unwrap(), before);
+    let erasure = store
+        .erase_audit_payloads("alice", &names, 150, "operator:root", 300, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        erasure,
+        Erasure {
+            erased: 4,
+            rows: vec![10, 11, 12, 13],
+            kept: 0
+        }
+    );
     let rows = store.audit_rows(9, 100).await.unwrap();
     let kept: Vec<(&str, &str, &str, Option<i64>)> = rows
         .iter()
@@ -432,6 +465,8 @@ async fn payloads_are_erased_and_the_log_still_verifies(store: Store, label: &st
             ("", "account.reset", "account", Some(300)),
             ("", "study.contract_recorded", "rec-1", Some(300)),
             ("bob", "study.started", "rec-1", None),
+            ("bob", "study.noted", "rec-1", None),
+            ("bob", "study.noted", "rec-1", None),
             ("alice", "study.amended", "rec-1", None),
             ("operator:root", "audit.payloads_erased", "audit", None),
         ],
@@ -439,7 +474,7 @@ async fn payloads_are_erased_and_the_log_still_verifies(store: Store, label: &st
     );
     assert!(rows[..4].iter().all(|r| r.event.detail.is_empty()));
     assert_eq!(rows[4].event.detail, r#"{"by":"alice2"}"#);
-    let record = &rows[6].event;
+    let record = &rows[8].event;
     assert_eq!(record.point, "p.25.4");
     let detail: serde_json::Value = serde_json::from_str(&record.detail).unwrap();
     assert_eq!(detail["rows"], serde_json::json!([[10, 13]]));
@@ -457,7 +492,7 @@ async fn payloads_are_erased_and_the_log_still_verifies(store: Store, label: &st
     assert!(matches!(
         store.verify_audit_with(&trust).await.unwrap(),
         Verification::Intact {
-            rows: 16,
+            rows: 18,
             erased: 4,
             ..
         }
@@ -471,22 +506,29 @@ async fn payloads_are_erased_and_the_log_still_verifies(store: Store, label: &st
     assert!(matches!(
         studyflow_store::verify_export(&copy, &public),
         Verification::Intact {
-            rows: 16,
+            rows: 18,
             erased: 4,
             ..
         }
     ));
     // Each row is proved to be in the signed log, erased or not, with the public key alone.
     let verifier = trust.verifier.clone().unwrap();
-    for seq in [1, 10, 13, 14, 16] {
+    for seq in [1, 10, 13, 14, 18] {
         let proof = store.audit_inclusion(seq).await.unwrap();
         let text = serde_json::to_string(&proof).unwrap();
         assert_eq!(
-            verify_inclusion(&text, &verifier),
-            Ok((seq, 16)),
+            verify_inclusion(&text, &verifier).map(|(r, n)| (r.seq, n)),
+            Ok((seq, 18)),
             "row {seq}"
         );
     }
+    // An erased row's proof is not someone's: an object written back into it is refused.
+    let erased = store.audit_inclusion(12).await.unwrap();
+    assert!(erased.row.payload_salt.is_none() && erased.row.erased_at.is_some());
+    let mut named = erased.clone();
+    named.row.event.object = "account/bob".into();
+    let why = verify_inclusion(&serde_json::to_string(&named).unwrap(), &verifier).unwrap_err();
+    assert!(why.contains("holds one"), "{why}");
     let proof = store.audit_inclusion(14).await.unwrap();
     let refused = |edit: &dyn Fn(&mut studyflow_store::InclusionProof)| {
         let mut p = proof.clone();
@@ -509,17 +551,21 @@ async fn payloads_are_erased_and_the_log_still_verifies(store: Store, label: &st
     let e = store.audit_inclusion(99).await.unwrap_err();
     assert!(
         e.to_string()
-            .contains("not in the latest signed checkpoint (rows 1–16)"),
+            .contains("not in the latest signed checkpoint (rows 1–18)"),
         "{e}"
     );
 
     // Erasing again finds nothing more; the next seal goes on from the erased rows.
     assert_eq!(
         store
-            .erase_audit_payloads("alice", &names, 150, "operator:root", 400)
+            .erase_audit_payloads("alice", &names, 150, "operator:root", 400, false)
             .await
             .unwrap(),
-        Erasure { erased: 0, kept: 0 }
+        Erasure {
+            erased: 0,
+            rows: vec![],
+            kept: 0
+        }
     );
     store.append_audit(&[event(500)]).await.unwrap();
 
@@ -548,7 +594,53 @@ async fn payloads_are_erased_and_the_log_still_verifies(store: Store, label: &st
         .unwrap();
     let (seq, reason) = broken(store.verify_audit_with(&trust).await.unwrap());
     assert_eq!(seq, 14);
+    assert!(reason.contains("keeps the salt"), "{reason}");
+    store
+        .execute_raw_for_tests("UPDATE audit SET payload_salt = NULL WHERE seq = 14")
+        .await
+        .unwrap();
+    let (seq, reason) = broken(store.verify_audit_with(&trust).await.unwrap());
+    assert_eq!(seq, 14);
     assert!(reason.contains("no `audit erase`"), "{reason}");
+    // Nor does a record of an erasure the writer puts after the last signed checkpoint,
+    // listing that row, hashes and head right: no signed checkpoint covers it.
+    let last = store.audit_rows(0, 100).await.unwrap().pop().unwrap();
+    let forged = AuditEvent::new(
+        600,
+        "operator:root",
+        "audit.payloads_erased",
+        "audit",
+        "p.25.4",
+        r#"{"rows":[[14,14]],"count":1}"#,
+    );
+    let seq = last.seq + 1;
+    let hash = row_hash(&last.hash, seq, &forged, None);
+    for sql in [
+        format!(
+            "INSERT INTO audit (seq, at, actor, action, object, point, detail, prev_hash, hash) VALUES ({seq}, 600, 'operator:root', 'audit.payloads_erased', 'audit', 'p.25.4', '{}', '{}', '{hash}')",
+            forged.detail, last.hash
+        ),
+        format!("UPDATE meta SET value = '{seq}:{hash}' WHERE key = 'audit_head'"),
+    ] {
+        store.execute_raw_for_tests(&sql).await.unwrap();
+    }
+    let (_, reason) = broken(store.verify_audit_with(&trust).await.unwrap());
+    assert!(reason.contains("under no signed checkpoint"), "{reason}");
+    // The same in a copy, checked elsewhere with the public key alone.
+    let (_, reason) = broken(studyflow_store::verify_export(
+        &export(&store).await,
+        &public,
+    ));
+    assert!(reason.contains("under no signed checkpoint"), "{reason}");
+    for sql in [
+        format!("DELETE FROM audit WHERE seq = {seq}"),
+        format!(
+            "UPDATE meta SET value = '{}:{}' WHERE key = 'audit_head'",
+            last.seq, last.hash
+        ),
+    ] {
+        store.execute_raw_for_tests(&sql).await.unwrap();
+    }
     // Nor does a row stand erased without the digest that stands for its payload.
     store
         .execute_raw_for_tests("UPDATE audit SET payload_hash = NULL WHERE seq = 14")
@@ -584,7 +676,9 @@ async fn a_row_sealed_before_payload_digests_keeps_its_payload() {
     let row = store.audit_rows(0, 1).await.unwrap().remove(0);
     let hash = row_hash(studyflow_store::GENESIS, 1, &row.event, None);
     for sql in [
-        format!("UPDATE audit SET payload_hash = NULL, hash = '{hash}' WHERE seq = 1"),
+        format!(
+            "UPDATE audit SET payload_hash = NULL, payload_salt = NULL, hash = '{hash}' WHERE seq = 1"
+        ),
         format!("UPDATE meta SET value = '1:{hash}' WHERE key = 'audit_head'"),
         "DELETE FROM meta WHERE key = 'audit_frontier'".to_owned(),
     ] {
@@ -606,10 +700,17 @@ async fn a_row_sealed_before_payload_digests_keeps_its_payload() {
         .await
         .unwrap();
     let erasure = store
-        .erase_audit_payloads("alice", &[], 10, "operator:root", 20)
+        .erase_audit_payloads("alice", &[], 10, "operator:root", 20, false)
         .await
         .unwrap();
-    assert_eq!(erasure, Erasure { erased: 1, kept: 1 });
+    assert_eq!(
+        erasure,
+        Erasure {
+            erased: 1,
+            rows: vec![2],
+            kept: 1
+        }
+    );
     let rows = store.audit_rows(0, 10).await.unwrap();
     assert_eq!(rows[0].event.actor, "alice");
     assert_eq!(rows[1].event.actor, "");

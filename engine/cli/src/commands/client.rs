@@ -441,6 +441,28 @@ fn read_spec(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
+/// The age public key in `text`: the key itself, or a file of them — the `# public key:` line
+/// of the identity file `age-keygen` writes included. A secret key is never taken (and so
+/// never sent): without its public key beside it, the person is told how to get that.
+fn age_public_key(text: &str) -> anyhow::Result<String> {
+    let mut secret = false;
+    for line in text.lines().map(str::trim) {
+        if let Some(k) = line.strip_prefix("# public key:") {
+            return Ok(k.trim().to_owned());
+        }
+        if line.starts_with("AGE-SECRET-KEY-") {
+            secret = true;
+        } else if line.starts_with("age1") {
+            return Ok(line.to_owned());
+        }
+    }
+    anyhow::ensure!(
+        !secret,
+        "that is a secret key: give your public key (age1…, as `age-keygen -y KEYFILE` prints it); nothing was sent"
+    );
+    anyhow::bail!("no age public key (age1…) in what was given; nothing was sent")
+}
+
 /// Path segments are ids (`[a-z0-9-]`) or numbers; anything else is refused before it is sent.
 fn segment(id: &str) -> anyhow::Result<&str> {
     if !id.is_empty()
@@ -800,17 +822,16 @@ pub async fn run(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8> 
         }
         Command::ContactKey(a) => {
             let path = format!("/api/v1/studies/{}/contact-key", segment(&a.study)?);
-            // A key, or a file holding one.
-            let key = if a.key.starts_with("age1") {
-                a.key.clone()
+            // A key, or a file holding one — never the secret key beside it.
+            let key = if a.key.trim_start().starts_with("age1")
+                || a.key.trim_start().starts_with("AGE-SECRET-KEY-")
+            {
+                age_public_key(&a.key)?
             } else {
-                std::fs::read_to_string(&a.key)
-                    .with_context(|| format!("cannot read the key file {}", a.key))?
-                    .lines()
-                    .map(str::trim)
-                    .find(|l| !l.is_empty() && !l.starts_with('#'))
-                    .unwrap_or_default()
-                    .to_owned()
+                age_public_key(
+                    &std::fs::read_to_string(&a.key)
+                        .with_context(|| format!("cannot read the key file {}", a.key))?,
+                )?
             };
             let r = Client::new(&a.server)?
                 .act(Method::PUT, &path, Body::Json(json!({"key": key})))
@@ -1126,6 +1147,28 @@ pub async fn run(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8> 
 
 #[cfg(test)]
 mod tests {
+    use super::age_public_key;
+
+    /// The public key is taken from a key, a file of keys, or the identity file `age-keygen`
+    /// writes; a secret key alone is refused, so it is never sent.
+    #[test]
+    fn only_a_public_key_is_taken() {
+        let public = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+        assert_eq!(age_public_key(public).unwrap(), public);
+        let identity = format!(
+            "# created: 2026-12-02T12:00:00Z\n# public key: {public}\nAGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ\n"
+        );
+        assert_eq!(age_public_key(&identity).unwrap(), public);
+        let e = age_public_key("AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQ\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("secret key") && e.contains("nothing was sent"),
+            "{e}"
+        );
+        assert!(age_public_key("# nothing\n").is_err());
+    }
+
     #[test]
     fn only_plain_names_are_written_below_out() {
         for ok in ["subjects.csv", "MANIFEST.sha256", "cover-letter.txt"] {

@@ -21,7 +21,7 @@ use crate::cli::{AuditArgs, AuditCommand, Command, EngineArgs, ServeArgs, UserAr
 use crate::render::{self, FileReport};
 use crate::{EXIT_FINDINGS, EXIT_OK};
 
-use super::setup::{audit_key_required, clock, operator, signing};
+use super::setup::{audit_key_required, clock, no_trial_on_a_signed_audit, operator, signing};
 
 async fn open_with(args: &EngineArgs, cohort: usize, create: bool) -> anyhow::Result<Engine> {
     let store = if create {
@@ -47,7 +47,9 @@ async fn open_with(args: &EngineArgs, cohort: usize, create: bool) -> anyhow::Re
 async fn open_worker(a: &WorkerArgs) -> anyhow::Result<Engine> {
     audit_key_required(&a.engine, a.unsigned_audit)?;
     if a.placeholder {
-        return open(&a.engine, a.cohort_size).await;
+        let engine = open(&a.engine, a.cohort_size).await?;
+        no_trial_on_a_signed_audit(&a.engine, &engine.store).await?;
+        return Ok(engine);
     }
     let (Some(key), Some(work)) = (&a.master_key_file, &a.work_dir) else {
         anyhow::bail!(
@@ -73,6 +75,7 @@ async fn open_worker(a: &WorkerArgs) -> anyhow::Result<Engine> {
         }
     };
     let store = signing(&a.engine, Store::open_existing(&a.engine.database).await?)?;
+    no_trial_on_a_signed_audit(&a.engine, &store).await?;
     let clock = clock()?;
     let mut plane = RegistryDataPlane::new(
         store.clone(),
@@ -96,6 +99,7 @@ async fn open_worker(a: &WorkerArgs) -> anyhow::Result<Engine> {
 async fn serve(a: &ServeArgs, ctx: &mut Context<'_>) -> anyhow::Result<u8> {
     audit_key_required(&a.engine, a.unsigned_audit)?;
     let store = signing(&a.engine, Store::open_existing(&a.engine.database).await?)?;
+    no_trial_on_a_signed_audit(&a.engine, &store).await?;
     let master = match &a.master_key_file {
         None => None,
         Some(key) => Some(
@@ -504,10 +508,25 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                     let text = std::fs::read_to_string(path)
                         .with_context(|| format!("cannot read {}", path.display()))?;
                     return match studyflow_store::verify_inclusion(&text, verifier) {
-                        Ok((seq, size)) => {
+                        Ok((row, size)) => {
+                            let e = &row.event;
                             writeln!(
                                 ctx.out,
-                                "row {seq} is in the audit log: the checkpoint of rows 1–{size} signed by {} includes it",
+                                "row {} ({} at {}{}, about {}{}) is in the audit log: the checkpoint of rows 1–{size} signed by {} includes it",
+                                row.seq,
+                                e.action,
+                                from_micros(e.at),
+                                if e.point.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(", MK403 {}", e.point)
+                                },
+                                studyflow_store::scope(&e.object),
+                                if row.erased_at.is_some() {
+                                    "; what it said of a person was erased"
+                                } else {
+                                    ""
+                                },
                                 verifier.name()
                             )?;
                             Ok(EXIT_OK)
@@ -658,6 +677,7 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                 person,
                 names,
                 before,
+                dry_run,
             } => {
                 let store = signing(&e, Store::open_existing(&e.database).await?)?;
                 let now = clock()?.now();
@@ -674,8 +694,36 @@ async fn dispatch(command: Command, ctx: &mut Context<'_>) -> anyhow::Result<u8>
                         before.as_microsecond(),
                         &operator(),
                         now.as_microsecond(),
+                        dry_run,
                     )
                     .await?;
+                if dry_run {
+                    let mut listed = 0;
+                    for seq in &erasure.rows {
+                        if let Some(r) = store.audit_rows(seq - 1, 1).await?.first() {
+                            writeln!(
+                                ctx.out,
+                                "{seq}\t{}\t{}",
+                                from_micros(r.event.at),
+                                r.event.action
+                            )?;
+                            listed += 1;
+                        }
+                    }
+                    writeln!(
+                        ctx.out,
+                        "{listed} audit rows would be erased; nothing was changed (without --dry-run they are){}",
+                        if erasure.kept > 0 {
+                            format!(
+                                "; {} rows sealed before schema 15 would keep their payload",
+                                erasure.kept
+                            )
+                        } else {
+                            String::new()
+                        }
+                    )?;
+                    return Ok(EXIT_OK);
+                }
                 writeln!(
                     ctx.out,
                     "{} audit rows erased of what named the person (actor, detail, object); the chain and its checkpoints still verify, and the erasure is recorded (audit.payloads_erased, MK403 p.25.4)",

@@ -39,6 +39,22 @@ pub(crate) fn audit_key_required(args: &EngineArgs, unsigned: bool) -> anyhow::R
     Ok(())
 }
 
+/// A trial's `--unsigned-audit` is refused on a database whose audit is signed: a server or
+/// worker without the key would leave every event it records unsealed, and the next signing
+/// seal would refuse them all as unauthenticated.
+pub(crate) async fn no_trial_on_a_signed_audit(
+    args: &EngineArgs,
+    store: &Store,
+) -> anyhow::Result<()> {
+    if args.audit_key_file.is_none() && store.audit_signed().await? {
+        anyhow::bail!(
+            "the audit of {} is signed: give its key (--audit-key-file); --unsigned-audit is for a trial's database, whose audit no key has signed",
+            store.target()
+        );
+    }
+    Ok(())
+}
+
 /// The operator: the system account that runs the command, as the audit names it.
 pub(crate) fn operator() -> String {
     std::env::var("USER")

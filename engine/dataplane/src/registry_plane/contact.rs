@@ -39,8 +39,11 @@ impl RegistryDataPlane {
         self.contract_in_place(ctx).await?;
         let data = self.sealed_datasets(ctx.study, false).await?;
         let contacts = data.load(&names::CONSENTED).await?;
-        // The keys the persons who receive the list gave through the server (MK403 p.32).
-        let recipients = match crate::contact::study_recipients(&self.recipients, ctx.study) {
+        // The keys the persons who receive the list gave through the server (MK403 p.32), of
+        // those who receive it now: an authorised person of the external researcher who
+        // processes personal data, under the spec in force, with a non-disclosure declaration
+        // recorded with the contract (p.30.2) — a key of someone taken off the team stays out.
+        let given = match crate::contact::study_recipients(&self.recipients, ctx.study) {
             Ok(r) => r,
             Err(
                 crate::contact::TransferError::Io(..)
@@ -53,13 +56,38 @@ impl RegistryDataPlane {
             }
             Err(e) => return Err(StepError::waiting(e.to_string(), LOOK_AGAIN)),
         };
+        let declared: Vec<String> = self
+            .store
+            .contract(ctx.study)
+            .await
+            .map_err(super::store_err)?
+            .and_then(|c| serde_json::from_str(&c.declarations).ok())
+            .unwrap_or_default();
+        let given_count = given.len();
+        let recipients: Vec<age::x25519::Recipient> = given
+            .into_iter()
+            .filter(|(login, _)| {
+                studyflow_runtime::people::contact_recipient_named(ctx.spec, login)
+                    .is_some_and(|m| declared.contains(&m.name))
+            })
+            .map(|(_, key)| key)
+            .collect();
+        let left_out = given_count - recipients.len();
+        if recipients.is_empty() {
+            return Err(StepError::waiting(
+                format!(
+                    "no person who receives the contact list — an authorised person of the external researcher who processes personal data, with a declaration recorded with the contract — has given their age public key yet ({left_out} key(s) given by others left out) (MK403 p.32, p.30.2)"
+                ),
+                LOOK_AGAIN,
+            ));
+        }
         let folder = self
             .releases
             .join(ctx.study)
             .join(format!("contacts-v{}", ctx.version));
         let t = blocking(|| crate::contact::transfer(&contacts, &recipients, &folder))
             .map_err(|e| fail(e.to_string(), true))?;
-        let detail = json!({"contacts": t.contacts, "recipients": t.recipients, "sha256": t.sha256, "columns": contacts.columns});
+        let detail = json!({"contacts": t.contacts, "recipients": t.recipients, "keys_left_out": left_out, "sha256": t.sha256, "columns": contacts.columns});
         Ok(StepOutput {
             // Served like a release, to the contact list's recipients alone (MK403 p.32).
             record: json!({
