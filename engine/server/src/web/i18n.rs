@@ -876,6 +876,16 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("study.due", "Termiņš", "Due"),
     ("study.following", "Nākamā", "Next"),
+    (
+        "study.graph",
+        "Plāns kā grafs: versija",
+        "The plan as a graph: version",
+    ),
+    (
+        "study.graph_help",
+        "Katrs solis zem tiem, ko tas gaida; krāsa un vārds norāda datu klasi, ko solis nodod; raustīta līnija — tikai secība; biezs rāmis un „uzdevums” — cilvēka uzdevums. Ko versija groza salīdzinājumā ar iepriekš apstiprināto (katrs grozījums jāapstiprina atsevišķi, MK403 3. p.):",
+        "Each step below the steps it waits for; colour and word name the class of data it gives; a dashed line is order only; a thick frame and “task” mark a person's task. What the version changes against the one approved before it (each amendment is approved on its own, MK403 p.3):",
+    ),
     ("study.late", "nokavēts", "late"),
     ("study.latest_version", "Jaunākā versija", "Latest version"),
     (
@@ -1110,6 +1120,26 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("validate.warnings", "Brīdinājumi", "Warnings"),
     ("validate.where", "Kur", "Where"),
     ("version.approved", "apstiprināta", "approved"),
+    (
+        "version.diff",
+        "Salīdzinājumā ar iepriekš apstiprināto versiju:",
+        "Compared with the version approved before it:",
+    ),
+    (
+        "version.diff_help",
+        "Katrs grozījums jāapstiprina atsevišķi (MK403 3. p.); salīdzināmās versijas plāns:",
+        "Each amendment is approved on its own (MK403 p.3); the plan it is compared with:",
+    ),
+    (
+        "version.first",
+        "Šī ir pētījuma pirmā versija: nav ar ko to salīdzināt.",
+        "This is the study's first version: there is nothing to compare it with.",
+    ),
+    (
+        "version.none_before",
+        "Pirms šīs versijas neviena versija netika apstiprināta: nav ar ko to salīdzināt.",
+        "No version was approved before this one: there is nothing to compare it with.",
+    ),
     ("version.refused", "neapstiprināta", "refused"),
     (
         "version.submitted",

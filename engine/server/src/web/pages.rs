@@ -71,6 +71,10 @@ pub fn pages() -> Vec<(PageDoc, axum::routing::MethodRouter<Arc<App>>)> {
         (p("GET", "/studies", SignedIn), get(studies)),
         (p("GET", "/studies/{id}", Study), get(study)),
         (p("GET", "/studies/{id}/approve", Study), get(review)),
+        (
+            p("GET", "/studies/{id}/versions/{n}", Study),
+            get(version_page),
+        ),
         (p("POST", "/studies/{id}/approve", Study), post(approve)),
         (p("POST", "/studies/{id}/refuse", Study), post(refuse)),
         (p("POST", "/studies/{id}/start", Study), post(start)),
@@ -575,10 +579,21 @@ async fn study(
         }
     });
     let acts = app.engine.acts(&id, &v.who).await?;
-    let timeline = match s.running_version.or(s.latest_version) {
-        Some(version) => timeline(&app, &id, version).await?,
-        None => Vec::new(),
+    // The plan drawn and its deadlines: of the version in force (running, or approved last),
+    // or before any approval of the version submitted.
+    let shown = in_force(s.running_version, &history.versions);
+    let lang = v.chosen.lang;
+    let (timeline, graph) = match shown {
+        Some(version) => {
+            let loaded = app.engine.load(&id, version.version).await?;
+            (
+                timeline(&app, &loaded.plan),
+                Some(plan_graph(&loaded.plan, &id, lang)),
+            )
+        }
+        None => (Vec::new(), None),
     };
+    let shown = shown.map(|r| context! { version => r.version, state => r.state.as_str() });
     // A missed deadline's rule in Latvian, from the plan (the runs keep it in English), where
     // the plan's English is the run's: a run of an earlier version, or one due under another
     // calendar, keeps its own words.
@@ -609,6 +624,8 @@ async fn study(
             versions,
             contract,
             acts,
+            shown,
+            graph => graph.map(minijinja::Value::from_safe_string),
             local => v.who.issuer() == studyflow_identity::LOCAL_ISSUER,
             today => today(&app).to_string(),
         },
@@ -628,12 +645,43 @@ struct Moment {
     rule_lv: String,
 }
 
+/// The version whose plan a study's page shows: the one running, else the one approved last
+/// (in force once started), else — before any approval — the latest submitted.
+fn in_force(
+    running: Option<i64>,
+    versions: &[studyflow_store::VersionRow],
+) -> Option<&studyflow_store::VersionRow> {
+    use studyflow_store::VersionState;
+    running
+        .and_then(|n| versions.iter().find(|r| r.version == n))
+        .or_else(|| {
+            versions
+                .iter()
+                .rev()
+                .find(|r| r.state == VersionState::Approved)
+        })
+        .or_else(|| versions.last())
+}
+
+/// The plan drawn for the pages (`studyflow_plan::svg`): each step below the steps it waits
+/// for, filled and named by the class of data it gives, with its legend, in `lang`.
+fn plan_graph(plan: &studyflow_plan::Plan, id: &str, lang: Lang) -> String {
+    studyflow_plan::svg::svg(
+        plan,
+        &studyflow_plan::svg::Words {
+            title: &format!("{} {id}", i18n::text(lang, "approve.graph")),
+            legend: i18n::text(lang, "approve.legend"),
+            task: i18n::text(lang, "approve.task"),
+            class: &|c| i18n::text(lang, &format!("class.{}", c.as_str())).to_owned(),
+            latvian: lang == Lang::Lv,
+        },
+    )
+}
+
 /// The study's dated steps in order — the phases' ends, the follow-up waves, the p.8 notice,
-/// publication — and the deadlines per subject after them, from the plan of `version`.
-async fn timeline(app: &App, id: &str, version: i64) -> Result<Vec<Moment>> {
-    let loaded = app.engine.load(id, version).await?;
+/// publication — and the deadlines per subject after them, from `plan`.
+fn timeline(app: &App, plan: &studyflow_plan::Plan) -> Vec<Moment> {
     let today = today(app);
-    let plan = &loaded.plan;
     let order = plan
         .topological()
         .unwrap_or_else(|| plan.graph.node_indices().collect());
@@ -660,7 +708,7 @@ async fn timeline(app: &App, id: &str, version: i64) -> Result<Vec<Moment>> {
         (None, Some(_)) => std::cmp::Ordering::Greater,
         (None, None) => std::cmp::Ordering::Equal,
     });
-    Ok(out)
+    out
 }
 
 #[derive(Debug, Serialize)]
@@ -818,39 +866,12 @@ async fn review_page(
             })
         })
         .unwrap_or_default();
-    // An amendment: what it changes against the version in force — the plan's steps (data
-    // classes, deadlines, points) and the spec's text.
+    // An amendment: what it changes against the version in force.
     let amendment = match (&r.in_force, &plan) {
-        (Some(before), Some(after)) => {
-            let (_, old_plan) = check(app, &before.spec, v.chosen.lang);
-            let plan_diff = old_plan.map(|old| studyflow_plan::diff::plans(&old, after));
-            let text = studyflow_plan::diff::lines(
-                &String::from_utf8_lossy(&before.spec),
-                &String::from_utf8_lossy(&r.version.spec),
-                3,
-            );
-            Some(context! {
-                version => before.version,
-                plan_hash => before.plan_hash,
-                plan => plan_diff,
-                text,
-            })
-        }
+        (Some(before), Some(after)) => Some(amendment(app, before, &r.version.spec, after, true)),
         _ => None,
     };
-    let lang = v.chosen.lang;
-    let graph = plan.as_ref().map(|p| {
-        studyflow_plan::svg::svg(
-            p,
-            &studyflow_plan::svg::Words {
-                title: &format!("{} {id}", i18n::text(lang, "approve.graph")),
-                legend: i18n::text(lang, "approve.legend"),
-                task: i18n::text(lang, "approve.task"),
-                class: &|c| i18n::text(lang, &format!("class.{}", c.as_str())).to_owned(),
-                latvian: lang == i18n::Lang::Lv,
-            },
-        )
-    });
+    let graph = plan.as_ref().map(|p| plan_graph(p, id, v.chosen.lang));
     Ok(render_status(
         &v.frame("studies"),
         status,
@@ -869,6 +890,79 @@ async fn review_page(
             local => v.who.issuer() == studyflow_identity::LOCAL_ISSUER,
             problem,
             reason,
+        },
+    ))
+}
+
+/// What a version changes against `before`, the version approved before it (`amendment.html`):
+/// the plan's steps added, removed and changed — data classes, deadlines, MK403 points,
+/// catalogue fields, who acts — and the spec's text line by line with three lines of context.
+/// `in_force`: `before` is the version in force (the approval page), not only the one approved
+/// before it (a version's page).
+fn amendment(
+    app: &App,
+    before: &studyflow_store::VersionRow,
+    spec: &[u8],
+    plan: &studyflow_plan::Plan,
+    in_force: bool,
+) -> minijinja::Value {
+    // (The plan before, as its findings are not shown, in either language.)
+    let (_, old_plan) = check(app, &before.spec, Lang::En);
+    let plan_diff = old_plan.map(|old| studyflow_plan::diff::plans(&old, plan));
+    let text = studyflow_plan::diff::lines(
+        &String::from_utf8_lossy(&before.spec),
+        &String::from_utf8_lossy(spec),
+        3,
+    );
+    context! {
+        version => before.version,
+        plan_hash => before.plan_hash,
+        plan => plan_diff,
+        text,
+        in_force,
+    }
+}
+
+/// A version of a study (MK403 p.3: each amendment is approved on its own): its state, who
+/// submitted and approved it, its plan hash, and what it changes against the version approved
+/// before it — the plan's steps, data classes and deadlines, and the spec's text — whether it
+/// waits, was approved, refused or superseded since. To the persons of the study only.
+async fn version_page(
+    State(app): State<Arc<App>>,
+    v: Viewer,
+    Path((id, n)): Path<(String, i64)>,
+) -> Result<Response> {
+    let history = app.engine.history(&id, &v.who).await?;
+    let Some(row) = history.versions.iter().find(|r| r.version == n) else {
+        return Err(Problem::not_found(format!("`{id}` has no version {n}"))
+            .in_latvian(format!("pētījumam `{id}` nav versijas {n}")));
+    };
+    let before = history
+        .versions
+        .iter()
+        .rev()
+        .find(|r| r.version < n && r.approved_by.is_some());
+    let (_, plan) = check(&app, &row.spec, v.chosen.lang);
+    let amendment = match (before, &plan) {
+        (Some(before), Some(plan)) => Some(amendment(&app, before, &row.spec, plan, false)),
+        _ => None,
+    };
+    let latest = history.versions.last().map(|r| r.version) == Some(n);
+    Ok(render(
+        &v.frame("studies"),
+        "version.html",
+        context! {
+            study => id,
+            version => row.version,
+            version_state => row.state.as_str(),
+            submitted_by => row.submitted_by,
+            submitted_at => crate::day(row.submitted_at),
+            approved_by => row.approved_by,
+            approved_at => row.approved_at.map(crate::day),
+            plan_hash => row.plan_hash,
+            amendment,
+            first => n == history.versions.first().map_or(n, |r| r.version),
+            awaiting => latest && row.state == studyflow_store::VersionState::Submitted,
         },
     ))
 }
