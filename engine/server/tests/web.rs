@@ -689,6 +689,51 @@ async fn people_submit_review_and_approve_in_the_browser() {
         assert!(table.contains(d.code), "{}: {table}", d.code);
     }
     accessible(&b, "validate").await;
+    // The same spec as a file chosen beside the text (a good spec pasted there): the file's
+    // findings, each at its line and column, as `studyflow validate` finds them.
+    let file = s.dir.join("broken-study.yaml");
+    std::fs::write(&file, &broken).unwrap();
+    b.go(&s.url("/validate")).await;
+    paste(&b, "#spec", &spec()).await;
+    b.choose_file("#spec-file", &file).await;
+    b.click("main form button[type=submit]").await;
+    assert_eq!(
+        b.text("#checked-file").await,
+        "The file checked: broken-study.yaml"
+    );
+    let found: Vec<(String, String)> = rows(&b, "#diagnostics")
+        .await
+        .into_iter()
+        .map(|r| (r[0].clone(), r[2].split(' ').next().unwrap().to_owned()))
+        .collect();
+    let today = studyflow_runtime::clock::riga_date(s.clock.now());
+    let cli = studyflow_plan::check(broken.as_bytes(), &Calendar::latvia(), Some(today));
+    let at_lines: Vec<(String, String)> = cli
+        .checked
+        .diagnostics
+        .iter()
+        .map(|d| {
+            let at = d.span.unwrap();
+            (format!("line {}:{}", at.line, at.column), d.code.to_owned())
+        })
+        .collect();
+    assert!(!at_lines.is_empty());
+    assert_eq!(found, at_lines);
+    accessible(&b, "validate (file)").await;
+    // A file over the checker's 1 MiB: refused, saying so, nothing of it checked.
+    let large = s.dir.join("large.yaml");
+    std::fs::write(&large, "#".repeat(1_500_000)).unwrap();
+    b.choose_file("#spec-file", &large).await;
+    b.click("main form button[type=submit]").await;
+    assert!(
+        b.text("#problem")
+            .await
+            .starts_with("The file is larger than 1 MiB"),
+        "{}",
+        b.text("main").await
+    );
+    assert!(b.all("#diagnostics").await.is_empty());
+    accessible(&b, "validate (file too large)").await;
     b.go(&s.url("/tasks")).await;
     accessible(&b, "tasks").await;
     sign_out(&b).await;

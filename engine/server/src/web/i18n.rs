@@ -1105,7 +1105,27 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("tokens.state", "Stāvoklis", "State"),
     ("tokens.title", "Komandrindas", "Command lines"),
     ("validate.check", "Pārbaudīt", "Check"),
+    (
+        "validate.checked_file",
+        "Pārbaudīts fails:",
+        "The file checked:",
+    ),
+    (
+        "validate.empty",
+        "Ielīmējiet specifikāciju vai izvēlieties tās failu.",
+        "Paste a spec, or choose its file.",
+    ),
     ("validate.errors", "Kļūdas", "Errors"),
+    (
+        "validate.file",
+        "Vai arī specifikācijas fails (YAML)",
+        "Or the spec's file (YAML)",
+    ),
+    (
+        "validate.file_help",
+        "Līdz 1 MiB, tāpat kā `studyflow validate`. Ja fails ir izvēlēts, tiek pārbaudīts tas, nevis ielīmētais teksts; tas netiek saglabāts.",
+        "Up to 1 MiB, as for `studyflow validate`. When a file is chosen, it is checked rather than the pasted text; it is not kept.",
+    ),
     ("validate.line", "rinda", "line"),
     ("validate.message", "Ziņojums", "Message"),
     ("validate.result", "Rezultāts", "Result"),
@@ -1113,9 +1133,19 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("validate.severity", "Nozīmīgums", "Severity"),
     ("validate.spec", "Specifikācija (YAML)", "Spec (YAML)"),
     (
+        "validate.spec_help",
+        "Ielīmējiet specifikācijas tekstu vai izvēlieties tās failu zemāk.",
+        "Paste the spec's text, or choose its file below.",
+    ),
+    (
         "validate.title",
         "Pārbaudīt specifikāciju",
         "Validate a spec",
+    ),
+    (
+        "validate.too_large",
+        "Fails ir lielāks par 1 MiB — lielāko specifikācijas apjomu, ko pārbauda (SF003). Nekas no tā netika pārbaudīts vai saglabāts; izvēlieties mazāku failu.",
+        "The file is larger than 1 MiB, the most a spec may be (SF003). Nothing of it was checked or kept; choose a smaller file.",
     ),
     ("validate.warnings", "Brīdinājumi", "Warnings"),
     ("validate.where", "Kur", "Where"),

@@ -108,7 +108,10 @@ pub fn pages() -> Vec<(PageDoc, axum::routing::MethodRouter<Arc<App>>)> {
         (p("GET", "/reauthenticate", SignedIn), get(reauth_page)),
         (p("POST", "/reauthenticate", SignedIn), post(reauthenticate)),
         (p("GET", "/validate", SignedIn), get(validate_page)),
-        (p("POST", "/validate", SignedIn), post(validate)),
+        (
+            p("POST", "/validate", SignedIn),
+            post(validate).layer(axum::extract::DefaultBodyLimit::max(VALIDATE_BODY_LIMIT)),
+        ),
         (p("GET", "/calendar", SignedIn), get(calendar)),
         (p("GET", "/device", SignedIn), get(device_page)),
         (p("POST", "/device", SignedIn), post(device_decide)),
@@ -1375,17 +1378,14 @@ async fn release_file(
     .await
 }
 
-/// A file a task takes, from the page's upload (multipart: the form token first, then the
-/// file): the same checks as the API's — who, which task, a recent proof before a byte of the
-/// file is read; checked whole; refused with its row report on the task's page, nothing kept.
-async fn supply(
-    State(app): State<Arc<App>>,
-    v: Viewer,
-    Path(id): Path<i64>,
-    headers: HeaderMap,
-    mut form: axum::extract::Multipart,
-) -> Result<Response> {
-    super::same_origin(&headers)?;
+/// A page's multipart form (a file's upload) from this server's own page, its first field the
+/// session's form token (`csrf`): checked before anything else of it is read.
+async fn signed_multipart(
+    headers: &HeaderMap,
+    v: &Viewer,
+    form: &mut axum::extract::Multipart,
+) -> Result<()> {
+    super::same_origin(headers)?;
     let forged = || {
         Problem::new(
             StatusCode::FORBIDDEN,
@@ -1401,6 +1401,20 @@ async fn supply(
     if !studyflow_identity::secret_eq(token.as_bytes(), v.token.as_bytes()) {
         return Err(forged());
     }
+    Ok(())
+}
+
+/// A file a task takes, from the page's upload (multipart: the form token first, then the
+/// file): the same checks as the API's — who, which task, a recent proof before a byte of the
+/// file is read; checked whole; refused with its row report on the task's page, nothing kept.
+async fn supply(
+    State(app): State<Arc<App>>,
+    v: Viewer,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    mut form: axum::extract::Multipart,
+) -> Result<Response> {
+    signed_multipart(&headers, &v, &mut form).await?;
     let target = crate::supply_target(&app, &v.who, id).await?;
     let checking = crate::SUPPLY_CHECKS
         .acquire()
@@ -2163,22 +2177,133 @@ async fn validate_page(v: Viewer) -> Response {
     )
 }
 
-/// Every finding of a pasted spec at its line, as `studyflow validate` reports them.
-async fn validate(State(app): State<Arc<App>>, a: Acting<SpecForm>) -> Response {
-    let (findings, _) = check(&app, a.form.spec.as_bytes(), a.viewer.chosen.lang);
+/// The most of a spec's file the validate page takes: the checker's own limit (1 MiB, SF003).
+const SPEC_FILE_LIMIT: usize = 1 << 20;
+
+/// The validate form's body at most: a pasted spec and a file, each up to the checker's limit,
+/// and the form around them. A larger body is cut off unread.
+const VALIDATE_BODY_LIMIT: usize = 3 * SPEC_FILE_LIMIT;
+
+/// What the validate form brought: the pasted text, and the file chosen beside it.
+#[derive(Default)]
+struct SpecUpload {
+    pasted: String,
+    /// The file's name and bytes; `None` when none was chosen.
+    file: Option<(String, Vec<u8>)>,
+    /// A file, or the whole form, over the limit: nothing of it is checked.
+    too_large: bool,
+}
+
+/// Reads the validate form's fields after its token: a file over [`SPEC_FILE_LIMIT`] is read
+/// to its end (so the browser gets the answer, not a broken connection) and not kept; a form
+/// over [`VALIDATE_BODY_LIMIT`] is read no further.
+async fn spec_upload(form: &mut axum::extract::Multipart) -> Result<SpecUpload> {
+    let mut got = SpecUpload::default();
+    let failed = |e: axum::extract::multipart::MultipartError, got: &mut SpecUpload| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            got.too_large = true;
+            Ok(())
+        } else {
+            Err(Problem::bad_request(
+                "the form is not one of this server's pages",
+            ))
+        }
+    };
+    loop {
+        let mut field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                failed(e, &mut got)?;
+                break;
+            }
+        };
+        match field.name() {
+            Some("spec") => match field.text().await {
+                Ok(text) => got.pasted = text,
+                Err(e) => {
+                    failed(e, &mut got)?;
+                    break;
+                }
+            },
+            Some("file") => {
+                let name: String = field.file_name().unwrap_or("").chars().take(200).collect();
+                let mut bytes = Vec::new();
+                loop {
+                    match field.chunk().await {
+                        Ok(Some(chunk)) => {
+                            if bytes.len() + chunk.len() > SPEC_FILE_LIMIT {
+                                got.too_large = true;
+                                bytes = Vec::new();
+                            } else if !got.too_large {
+                                bytes.extend_from_slice(&chunk);
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            failed(e, &mut got)?;
+                            break;
+                        }
+                    }
+                }
+                if !name.is_empty() || !bytes.is_empty() {
+                    got.file = Some((name, bytes));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(got)
+}
+
+/// Every finding of a spec — pasted, or its file uploaded beside the text — at its line, as
+/// `studyflow validate` reports them. A file over the checker's 1 MiB is refused unread, saying
+/// so.
+async fn validate(
+    State(app): State<Arc<App>>,
+    v: Viewer,
+    headers: HeaderMap,
+    mut form: axum::extract::Multipart,
+) -> Result<Response> {
+    signed_multipart(&headers, &v, &mut form).await?;
+    let got = spec_upload(&mut form).await?;
+    let frame = v.frame("validate");
+    let refused = |status, problem: &str| {
+        render_status(
+            &frame,
+            status,
+            "validate.html",
+            context! {
+                spec => got.pasted,
+                problem => i18n::text(v.chosen.lang, problem),
+            },
+        )
+    };
+    if got.too_large {
+        return Ok(refused(StatusCode::PAYLOAD_TOO_LARGE, "validate.too_large"));
+    }
+    let (bytes, file_name) = match &got.file {
+        Some((name, bytes)) => (bytes.as_slice(), Some(name.as_str())),
+        None if got.pasted.trim().is_empty() => {
+            return Ok(refused(StatusCode::BAD_REQUEST, "validate.empty"));
+        }
+        None => (got.pasted.as_bytes(), None),
+    };
+    let (findings, _) = check(&app, bytes, v.chosen.lang);
     let errors = findings.iter().filter(|f| f.severity == "error").count();
     let warnings = findings.iter().filter(|f| f.severity == "warning").count();
-    render(
-        &a.viewer.frame("validate"),
+    Ok(render(
+        &frame,
         "validate.html",
         context! {
-            spec => a.form.spec,
+            spec => got.pasted,
+            file_name,
             checked => true,
             diagnostics => findings,
             errors,
             warnings,
         },
-    )
+    ))
 }
 
 #[derive(Debug, Deserialize)]
