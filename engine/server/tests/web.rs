@@ -1499,7 +1499,36 @@ async fn a_task_takes_its_file_in_the_browser() {
     let report = b.text("#refused-rows").await;
     assert!(report.contains("not asked for"), "{report}");
     assert!(!inbox_file.exists());
+    let detail = b.text("#refused-detail").await;
+    assert!(
+        detail.starts_with("`service-is.csv` was refused whole")
+            && detail.ends_with("(MK403 p.22.1)"),
+        "{detail}"
+    );
+    assert!(b.all("#refused [lang=en]").await.is_empty());
     accessible(&b, "file refused").await;
+    // On a Latvian page: the refusal said in Latvian with its MK403 point; each row's problem,
+    // the import's own words, stays English and is marked so (WCAG 3.1.2).
+    b.click("#language button").await;
+    b.choose_file("#file", &extra).await;
+    b.click("#send").await;
+    let detail = b.text("#refused-detail").await;
+    assert!(
+        detail.starts_with("`service-is.csv` ir noraidīts pilnībā, un nekas no tā nav saglabāts")
+            && detail.ends_with("(MK403 22.1. p.)"),
+        "{detail}"
+    );
+    assert!(b.all("#refused-detail[lang=en]").await.is_empty());
+    let problems = b.all("#refused-rows tbody td").await.len();
+    assert!(problems > 0);
+    assert_eq!(
+        b.all("#refused-rows tbody td[lang=en]").await.len(),
+        problems
+    );
+    assert!(!inbox_file.exists());
+    accessible(&b, "file refused (lv)").await;
+    b.click("#language button").await;
+    assert_eq!(b.lang().await, "en");
 
     // Six minutes on, the proof of sign-in is too old for a file with personal data: a new
     // one, then back to the task, and the good file is taken.

@@ -1447,7 +1447,14 @@ async fn supply(
     match crate::supply_bytes(&app, &v.who, id, target, bytes.into(), checking).await {
         Ok(_) => Ok(see_other(&format!("/tasks/{id}?done=supplied"))),
         Err(p) if p.short() == "file-refused" => {
-            let refused = context! { detail => p.detail.clone(), rows => p.rows.to_vec() };
+            // Its summary in the page's language; each row's problem is the import's, in
+            // English (marked so on a Latvian page).
+            let (detail, english) = match (v.chosen.lang, &p.detail_lv) {
+                (Lang::Lv, Some(lv)) => (lv.to_string(), false),
+                (Lang::Lv, None) => (p.detail.clone(), true),
+                (Lang::En, _) => (p.detail.clone(), false),
+            };
+            let refused = context! { detail, english, rows => p.rows.to_vec() };
             task_page(
                 &app,
                 &v,
