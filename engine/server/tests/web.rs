@@ -676,9 +676,41 @@ async fn people_submit_review_and_approve_in_the_browser() {
         )
         .unwrap();
     assert_eq!(b.text("#deadline").await, d.date.to_string());
-    let days = b.text("#days").await;
-    assert!(days.contains("2026-11-18"), "{days}");
+    // Each day from the publication back: counted, or passed over with its reason — the
+    // holiday by its name, a weekend day as such.
+    let days = rows(&b, "#days").await;
+    let day = |date: &str| {
+        days.iter()
+            .find(|r| r[0].starts_with(date))
+            .unwrap_or_else(|| panic!("{date}: {days:?}"))
+            .clone()
+    };
+    assert_eq!(day("2026-11-19"), ["2026-11-19 Thursday", "1", ""]);
+    let holiday = day("2026-11-18");
+    assert_eq!(holiday[..2], ["2026-11-18 Wednesday", "—"]);
+    assert!(
+        holiday[2].starts_with("Proclamation of the Republic of Latvia"),
+        "{holiday:?}"
+    );
+    assert_eq!(day("2026-11-15"), ["2026-11-15 Sunday", "—", "weekend"]);
+    assert_eq!(day("2026-11-14"), ["2026-11-14 Saturday", "—", "weekend"]);
+    assert_eq!(day("2026-11-05")[1], "10");
     accessible(&b, "calendar").await;
+    // In Latvian, the reasons in Latvian.
+    b.go(&s.url("/calendar?publish=2026-11-20&lang=lv")).await;
+    let days = rows(&b, "#days").await;
+    let why = |date: &str| {
+        days.iter()
+            .find(|r| r[0].starts_with(date))
+            .map(|r| r[2].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        why("2026-11-18"),
+        "svētku diena: Latvijas Republikas proklamēšanas diena"
+    );
+    assert_eq!(why("2026-11-14"), "nedēļas nogale");
+    b.go(&s.url("/calendar?lang=en")).await;
 
     // The validator: every finding at its line, as `studyflow validate`.
     b.go(&s.url("/validate")).await;
