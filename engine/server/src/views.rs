@@ -874,20 +874,27 @@ async fn supply_checked(
     let staged = match put {
         Ok(s) => s,
         Err(rejected) => {
-            let shown = if rejected.problems.len() < rejected.rows {
-                format!("; the first {} are listed", rejected.problems.len())
+            let listed = rejected.problems.len();
+            let (shown, shown_lv) = if listed < rejected.rows {
+                (
+                    format!("; the first {listed} are listed"),
+                    format!("; norādītas pirmās {listed}"),
+                )
             } else {
-                String::new()
+                (String::new(), String::new())
             };
+            let (file, rows, point) = (kind.file_name(), rejected.rows, kind.point());
             let mut problem = Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "file-refused",
                 format!(
-                    "`{}` was refused whole and nothing of it kept: problems in {} row(s){shown}; correct them and send it again",
-                    kind.file_name(),
-                    rejected.rows
+                    "`{file}` was refused whole and nothing of it kept: problems in {rows} row(s){shown}; correct them and send it again (MK403 {point})"
                 ),
-            );
+            )
+            .in_latvian(format!(
+                "`{file}` ir noraidīts pilnībā, un nekas no tā nav saglabāts: problēmas rindās — {rows}{shown_lv}; izlabojiet tās un nosūtiet failu vēlreiz (MK403 {})",
+                studyflow_spec::diagnostic::points_lv(&[point])
+            ));
             problem.rows = rejected
                 .problems
                 .iter()

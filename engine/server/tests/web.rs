@@ -301,6 +301,17 @@ async fn people_submit_review_and_approve_in_the_browser() {
             && timeline.contains(planned.trim_start_matches("planned_date:").trim()),
         "{timeline}"
     );
+    // The plan drawn before any approval: the version submitted, a box for each step.
+    assert_eq!(
+        b.text("#graph-h").await,
+        "The plan as a graph: version 1 (waiting for approval)"
+    );
+    let steps = studyflow_plan::check(spec().as_bytes(), &Calendar::latvia(), None)
+        .plan
+        .unwrap()
+        .graph
+        .node_count();
+    assert_eq!(b.all("#plan-graph svg g").await.len(), steps);
     accessible(&b, "study").await;
 
     // The submitter reads the plan but has no button to approve it.
@@ -665,9 +676,41 @@ async fn people_submit_review_and_approve_in_the_browser() {
         )
         .unwrap();
     assert_eq!(b.text("#deadline").await, d.date.to_string());
-    let days = b.text("#days").await;
-    assert!(days.contains("2026-11-18"), "{days}");
+    // Each day from the publication back: counted, or passed over with its reason — the
+    // holiday by its name, a weekend day as such.
+    let days = rows(&b, "#days").await;
+    let day = |date: &str| {
+        days.iter()
+            .find(|r| r[0].starts_with(date))
+            .unwrap_or_else(|| panic!("{date}: {days:?}"))
+            .clone()
+    };
+    assert_eq!(day("2026-11-19"), ["2026-11-19 Thursday", "1", ""]);
+    let holiday = day("2026-11-18");
+    assert_eq!(holiday[..2], ["2026-11-18 Wednesday", "—"]);
+    assert!(
+        holiday[2].starts_with("Proclamation of the Republic of Latvia"),
+        "{holiday:?}"
+    );
+    assert_eq!(day("2026-11-15"), ["2026-11-15 Sunday", "—", "weekend"]);
+    assert_eq!(day("2026-11-14"), ["2026-11-14 Saturday", "—", "weekend"]);
+    assert_eq!(day("2026-11-05")[1], "10");
     accessible(&b, "calendar").await;
+    // In Latvian, the reasons in Latvian.
+    b.go(&s.url("/calendar?publish=2026-11-20&lang=lv")).await;
+    let days = rows(&b, "#days").await;
+    let why = |date: &str| {
+        days.iter()
+            .find(|r| r[0].starts_with(date))
+            .map(|r| r[2].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        why("2026-11-18"),
+        "svētku diena: Latvijas Republikas proklamēšanas diena"
+    );
+    assert_eq!(why("2026-11-14"), "nedēļas nogale");
+    b.go(&s.url("/calendar?lang=en")).await;
 
     // The validator: every finding at its line, as `studyflow validate`.
     b.go(&s.url("/validate")).await;
@@ -678,6 +721,51 @@ async fn people_submit_review_and_approve_in_the_browser() {
         assert!(table.contains(d.code), "{}: {table}", d.code);
     }
     accessible(&b, "validate").await;
+    // The same spec as a file chosen beside the text (a good spec pasted there): the file's
+    // findings, each at its line and column, as `studyflow validate` finds them.
+    let file = s.dir.join("broken-study.yaml");
+    std::fs::write(&file, &broken).unwrap();
+    b.go(&s.url("/validate")).await;
+    paste(&b, "#spec", &spec()).await;
+    b.choose_file("#spec-file", &file).await;
+    b.click("main form button[type=submit]").await;
+    assert_eq!(
+        b.text("#checked-file").await,
+        "The file checked: broken-study.yaml"
+    );
+    let found: Vec<(String, String)> = rows(&b, "#diagnostics")
+        .await
+        .into_iter()
+        .map(|r| (r[0].clone(), r[2].split(' ').next().unwrap().to_owned()))
+        .collect();
+    let today = studyflow_runtime::clock::riga_date(s.clock.now());
+    let cli = studyflow_plan::check(broken.as_bytes(), &Calendar::latvia(), Some(today));
+    let at_lines: Vec<(String, String)> = cli
+        .checked
+        .diagnostics
+        .iter()
+        .map(|d| {
+            let at = d.span.unwrap();
+            (format!("line {}:{}", at.line, at.column), d.code.to_owned())
+        })
+        .collect();
+    assert!(!at_lines.is_empty());
+    assert_eq!(found, at_lines);
+    accessible(&b, "validate (file)").await;
+    // A file over the checker's 1 MiB: refused, saying so, nothing of it checked.
+    let large = s.dir.join("large.yaml");
+    std::fs::write(&large, "#".repeat(1_500_000)).unwrap();
+    b.choose_file("#spec-file", &large).await;
+    b.click("main form button[type=submit]").await;
+    assert!(
+        b.text("#problem")
+            .await
+            .starts_with("The file is larger than 1 MiB"),
+        "{}",
+        b.text("main").await
+    );
+    assert!(b.all("#diagnostics").await.is_empty());
+    accessible(&b, "validate (file too large)").await;
     b.go(&s.url("/tasks")).await;
     accessible(&b, "tasks").await;
     sign_out(&b).await;
@@ -1443,7 +1531,36 @@ async fn a_task_takes_its_file_in_the_browser() {
     let report = b.text("#refused-rows").await;
     assert!(report.contains("not asked for"), "{report}");
     assert!(!inbox_file.exists());
+    let detail = b.text("#refused-detail").await;
+    assert!(
+        detail.starts_with("`service-is.csv` was refused whole")
+            && detail.ends_with("(MK403 p.22.1)"),
+        "{detail}"
+    );
+    assert!(b.all("#refused [lang=en]").await.is_empty());
     accessible(&b, "file refused").await;
+    // On a Latvian page: the refusal said in Latvian with its MK403 point; each row's problem,
+    // the import's own words, stays English and is marked so (WCAG 3.1.2).
+    b.click("#language button").await;
+    b.choose_file("#file", &extra).await;
+    b.click("#send").await;
+    let detail = b.text("#refused-detail").await;
+    assert!(
+        detail.starts_with("`service-is.csv` ir noraidīts pilnībā, un nekas no tā nav saglabāts")
+            && detail.ends_with("(MK403 22.1. p.)"),
+        "{detail}"
+    );
+    assert!(b.all("#refused-detail[lang=en]").await.is_empty());
+    let problems = b.all("#refused-rows tbody td").await.len();
+    assert!(problems > 0);
+    assert_eq!(
+        b.all("#refused-rows tbody td[lang=en]").await.len(),
+        problems
+    );
+    assert!(!inbox_file.exists());
+    accessible(&b, "file refused (lv)").await;
+    b.click("#language button").await;
+    assert_eq!(b.lang().await, "en");
 
     // Six minutes on, the proof of sign-in is too old for a file with personal data: a new
     // one, then back to the task, and the good file is taken.
@@ -1641,6 +1758,158 @@ async fn a_task_takes_its_file_in_the_browser() {
     }
 }
 
+/// The spec of the study's version `version`, its publication planned in `year`.
+fn amended(version: u32, year: &str) -> String {
+    let text = spec();
+    let planned = text_line(&text, "planned_date:");
+    text.replacen("\nversion: 1\n", &format!("\nversion: {version}\n"), 1)
+        .replacen(&planned, &planned.replace("2033", year), 1)
+}
+
+/// The rows of the table `css` as the person reads them: each row's cells' text.
+async fn rows(b: &Browser, css: &str) -> Vec<Vec<String>> {
+    let got = b
+        .run(
+            "return [...document.querySelectorAll(arguments[0] + ' tbody tr')].map(r => [...r.cells].map(c => c.textContent.trim()));",
+            serde_json::json!([css]),
+        )
+        .await;
+    serde_json::from_value(got).unwrap()
+}
+
+/// The study's page draws the plan of the version in force — a box for each of its steps,
+/// with its legend — and every version has a page of its own with what it changed against
+/// the version approved before it: an amendment's changes are still there once it is
+/// approved (MK403 p.3), and a version waiting since is compared with the one in force.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approved_amendment_keeps_its_changes_on_its_versions_page() {
+    use studyflow_identity::Identity;
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let s = Site::start(&["inese.kalnina", "gatis.krumins"]).await;
+    let researcher = Identity::for_tests("inese.kalnina");
+    let approver = Identity::for_tests("gatis.krumins");
+    let (_, _, first) = s
+        .engine
+        .submit(spec().as_bytes(), &researcher)
+        .await
+        .unwrap();
+    s.engine
+        .approve(STUDY, &approver, Some(&first))
+        .await
+        .unwrap();
+    // Version 2 (the publication a year later) approved; version 3 (one more year) waits.
+    let (_, _, second) = s
+        .engine
+        .amend(STUDY, amended(2, "2034").as_bytes(), &researcher)
+        .await
+        .unwrap();
+    s.engine
+        .approve(STUDY, &approver, Some(&second))
+        .await
+        .unwrap();
+    s.engine
+        .amend(STUDY, amended(3, "2035").as_bytes(), &researcher)
+        .await
+        .unwrap();
+    let steps_in_force =
+        studyflow_plan::check(amended(2, "2034").as_bytes(), &Calendar::latvia(), None)
+            .plan
+            .unwrap()
+            .graph
+            .node_count();
+
+    sign_in(&b, &s, "inese.kalnina", 0).await;
+    b.go(&s.url(&format!("/studies/{STUDY}"))).await;
+    // The plan in force drawn: version 2's (not the waiting version 3), a box per step, its
+    // legend naming the data classes in words.
+    assert_eq!(
+        b.text("#graph-h").await,
+        "The plan as a graph: version 2 (approved)"
+    );
+    assert_eq!(b.all("#plan-graph svg g").await.len(), steps_in_force);
+    let graph = b.text("#plan-graph").await;
+    for class in ["Data class:", "identifying", "pseudonymised", "anonymised"] {
+        assert!(graph.contains(class), "{class}: {graph}");
+    }
+    accessible(&b, "study with its plan").await;
+
+    // Version 2's page, from its row of the versions table: approved, by whom, its hash, and
+    // what it changed against version 1 — the plan's deadline and the spec's lines.
+    b.click(&format!("#versions a[href='/studies/{STUDY}/versions/2']"))
+        .await;
+    assert_eq!(b.text("#version-state").await, "approved");
+    let facts = b.text("#version").await;
+    assert!(
+        facts.contains("inese.kalnina") && facts.contains("gatis.krumins"),
+        "{facts}"
+    );
+    assert_eq!(b.text("#plan-hash").await, second);
+    assert_eq!(
+        b.text("#amendment-h").await,
+        "Compared with the version approved before it: 1"
+    );
+    let plan_diff = rows(&b, "#plan-diff").await;
+    assert!(
+        plan_diff.iter().any(|r| r[1] == "Deadline"
+            && r[2].contains("2033")
+            && r[3].contains("2034")
+            && r[3].contains("the planned publication date")),
+        "{plan_diff:?}"
+    );
+    let text_diff = rows(&b, "#text-diff").await;
+    let line = |mark: &str, text: &str| {
+        text_diff
+            .iter()
+            .any(|r| r.get(2).map(String::as_str) == Some(mark) && r[3] == text)
+    };
+    assert!(
+        line("− removed", "version: 1") && line("+ added", "version: 2"),
+        "{text_diff:?}"
+    );
+    assert!(b.all("#review").await.is_empty(), "it waits no more");
+    accessible(&b, "version (approved amendment)").await;
+    // In Latvian: what changed and the deadline's rule said in Latvian, nothing marked English.
+    b.click("#language button").await;
+    assert_eq!(b.text("#version-state").await, "apstiprināta");
+    let plan_diff = b.text("#plan-diff").await;
+    assert!(
+        plan_diff.contains("Termiņš")
+            && plan_diff.contains("plānotais publicēšanas datums")
+            && !plan_diff.contains("the planned publication date"),
+        "{plan_diff}"
+    );
+    assert!(b.all("#amendment [lang=en]").await.is_empty());
+    accessible(&b, "version (lv)").await;
+    b.click("#language button").await;
+
+    // Version 3 waits: compared with version 2, in force, and the way to its review.
+    b.go(&s.url(&format!("/studies/{STUDY}/versions/3"))).await;
+    assert_eq!(b.text("#version-state").await, "waiting for approval");
+    let plan_diff = rows(&b, "#plan-diff").await;
+    assert!(
+        plan_diff
+            .iter()
+            .any(|r| r[1] == "Deadline" && r[2].contains("2034") && r[3].contains("2035")),
+        "{plan_diff:?}"
+    );
+    assert_eq!(
+        b.text("#amendment-h").await,
+        "Compared with the version approved before it: 2"
+    );
+    assert!(b.all("#review").await.len() == 1);
+    // Version 1: superseded, the first, nothing to compare.
+    b.go(&s.url(&format!("/studies/{STUDY}/versions/1"))).await;
+    assert_eq!(b.text("#version-state").await, "superseded");
+    assert!(b.text("#no-diff").await.contains("first version"));
+    assert!(b.all("#amendment").await.is_empty());
+    accessible(&b, "version (first)").await;
+    // No version 4.
+    b.go(&s.url(&format!("/studies/{STUDY}/versions/4"))).await;
+    assert_eq!(b.text("h1").await, "Not found");
+}
+
 /// Every page × anonymous, a stranger (signed in, bound to nothing) and a person of the study:
 /// anonymous is sent to the sign-in page, the stranger finds no study and no task (404) with
 /// the session's own token and from the server's own page, the study's person gets the page.
@@ -1710,6 +1979,8 @@ async fn every_page_denies_by_default() {
                     _ => STUDY.to_owned(),
                 },
             )
+            // (A study's first version; its first release.)
+            .replace("/versions/{n}", "/versions/1")
             .replace("{n}", "0")
             .replace("{file}", "x.csv");
         let ask = |who: Option<&(String, String)>| {

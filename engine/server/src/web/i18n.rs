@@ -876,6 +876,16 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("study.due", "Termiņš", "Due"),
     ("study.following", "Nākamā", "Next"),
+    (
+        "study.graph",
+        "Plāns kā grafs: versija",
+        "The plan as a graph: version",
+    ),
+    (
+        "study.graph_help",
+        "Katrs solis zem tiem, ko tas gaida; krāsa un vārds norāda datu klasi, ko solis nodod; raustīta līnija — tikai secība; biezs rāmis un „uzdevums” — cilvēka uzdevums. Ko versija groza salīdzinājumā ar iepriekš apstiprināto (katrs grozījums jāapstiprina atsevišķi, MK403 3. p.):",
+        "Each step below the steps it waits for; colour and word name the class of data it gives; a dashed line is order only; a thick frame and “task” mark a person's task. What the version changes against the one approved before it (each amendment is approved on its own, MK403 p.3):",
+    ),
     ("study.late", "nokavēts", "late"),
     ("study.latest_version", "Jaunākā versija", "Latest version"),
     (
@@ -1095,7 +1105,27 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("tokens.state", "Stāvoklis", "State"),
     ("tokens.title", "Komandrindas", "Command lines"),
     ("validate.check", "Pārbaudīt", "Check"),
+    (
+        "validate.checked_file",
+        "Pārbaudīts fails:",
+        "The file checked:",
+    ),
+    (
+        "validate.empty",
+        "Ielīmējiet specifikāciju vai izvēlieties tās failu.",
+        "Paste a spec, or choose its file.",
+    ),
     ("validate.errors", "Kļūdas", "Errors"),
+    (
+        "validate.file",
+        "Vai arī specifikācijas fails (YAML)",
+        "Or the spec's file (YAML)",
+    ),
+    (
+        "validate.file_help",
+        "Līdz 1 MiB, tāpat kā `studyflow validate`. Ja fails ir izvēlēts, tiek pārbaudīts tas, nevis ielīmētais teksts; tas netiek saglabāts.",
+        "Up to 1 MiB, as for `studyflow validate`. When a file is chosen, it is checked rather than the pasted text; it is not kept.",
+    ),
     ("validate.line", "rinda", "line"),
     ("validate.message", "Ziņojums", "Message"),
     ("validate.result", "Rezultāts", "Result"),
@@ -1103,13 +1133,43 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("validate.severity", "Nozīmīgums", "Severity"),
     ("validate.spec", "Specifikācija (YAML)", "Spec (YAML)"),
     (
+        "validate.spec_help",
+        "Ielīmējiet specifikācijas tekstu vai izvēlieties tās failu zemāk.",
+        "Paste the spec's text, or choose its file below.",
+    ),
+    (
         "validate.title",
         "Pārbaudīt specifikāciju",
         "Validate a spec",
     ),
+    (
+        "validate.too_large",
+        "Fails ir lielāks par 1 MiB — lielāko specifikācijas apjomu, ko pārbauda (SF003). Nekas no tā netika pārbaudīts vai saglabāts; izvēlieties mazāku failu.",
+        "The file is larger than 1 MiB, the most a spec may be (SF003). Nothing of it was checked or kept; choose a smaller file.",
+    ),
     ("validate.warnings", "Brīdinājumi", "Warnings"),
     ("validate.where", "Kur", "Where"),
     ("version.approved", "apstiprināta", "approved"),
+    (
+        "version.diff",
+        "Salīdzinājumā ar iepriekš apstiprināto versiju:",
+        "Compared with the version approved before it:",
+    ),
+    (
+        "version.diff_help",
+        "Katrs grozījums jāapstiprina atsevišķi (MK403 3. p.); salīdzināmās versijas plāns:",
+        "Each amendment is approved on its own (MK403 p.3); the plan it is compared with:",
+    ),
+    (
+        "version.first",
+        "Šī ir pētījuma pirmā versija: nav ar ko to salīdzināt.",
+        "This is the study's first version: there is nothing to compare it with.",
+    ),
+    (
+        "version.none_before",
+        "Pirms šīs versijas neviena versija netika apstiprināta: nav ar ko to salīdzināt.",
+        "No version was approved before this one: there is nothing to compare it with.",
+    ),
     ("version.refused", "neapstiprināta", "refused"),
     (
         "version.submitted",

@@ -109,6 +109,14 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
         "approve.html",
         include_str!("../../web/templates/approve.html"),
     ),
+    (
+        "amendment.html",
+        include_str!("../../web/templates/amendment.html"),
+    ),
+    (
+        "version.html",
+        include_str!("../../web/templates/version.html"),
+    ),
     ("tasks.html", include_str!("../../web/templates/tasks.html")),
     (
         "submit.html",

@@ -71,6 +71,10 @@ pub fn pages() -> Vec<(PageDoc, axum::routing::MethodRouter<Arc<App>>)> {
         (p("GET", "/studies", SignedIn), get(studies)),
         (p("GET", "/studies/{id}", Study), get(study)),
         (p("GET", "/studies/{id}/approve", Study), get(review)),
+        (
+            p("GET", "/studies/{id}/versions/{n}", Study),
+            get(version_page),
+        ),
         (p("POST", "/studies/{id}/approve", Study), post(approve)),
         (p("POST", "/studies/{id}/refuse", Study), post(refuse)),
         (p("POST", "/studies/{id}/start", Study), post(start)),
@@ -104,7 +108,10 @@ pub fn pages() -> Vec<(PageDoc, axum::routing::MethodRouter<Arc<App>>)> {
         (p("GET", "/reauthenticate", SignedIn), get(reauth_page)),
         (p("POST", "/reauthenticate", SignedIn), post(reauthenticate)),
         (p("GET", "/validate", SignedIn), get(validate_page)),
-        (p("POST", "/validate", SignedIn), post(validate)),
+        (
+            p("POST", "/validate", SignedIn),
+            post(validate).layer(axum::extract::DefaultBodyLimit::max(VALIDATE_BODY_LIMIT)),
+        ),
         (p("GET", "/calendar", SignedIn), get(calendar)),
         (p("GET", "/device", SignedIn), get(device_page)),
         (p("POST", "/device", SignedIn), post(device_decide)),
@@ -575,10 +582,21 @@ async fn study(
         }
     });
     let acts = app.engine.acts(&id, &v.who).await?;
-    let timeline = match s.running_version.or(s.latest_version) {
-        Some(version) => timeline(&app, &id, version).await?,
-        None => Vec::new(),
+    // The plan drawn and its deadlines: of the version in force (running, or approved last),
+    // or before any approval of the version submitted.
+    let shown = in_force(s.running_version, &history.versions);
+    let lang = v.chosen.lang;
+    let (timeline, graph) = match shown {
+        Some(version) => {
+            let loaded = app.engine.load(&id, version.version).await?;
+            (
+                timeline(&app, &loaded.plan),
+                Some(plan_graph(&loaded.plan, &id, lang)),
+            )
+        }
+        None => (Vec::new(), None),
     };
+    let shown = shown.map(|r| context! { version => r.version, state => r.state.as_str() });
     // A missed deadline's rule in Latvian, from the plan (the runs keep it in English), where
     // the plan's English is the run's: a run of an earlier version, or one due under another
     // calendar, keeps its own words.
@@ -609,6 +627,8 @@ async fn study(
             versions,
             contract,
             acts,
+            shown,
+            graph => graph.map(minijinja::Value::from_safe_string),
             local => v.who.issuer() == studyflow_identity::LOCAL_ISSUER,
             today => today(&app).to_string(),
         },
@@ -628,12 +648,43 @@ struct Moment {
     rule_lv: String,
 }
 
+/// The version whose plan a study's page shows: the one running, else the one approved last
+/// (in force once started), else — before any approval — the latest submitted.
+fn in_force(
+    running: Option<i64>,
+    versions: &[studyflow_store::VersionRow],
+) -> Option<&studyflow_store::VersionRow> {
+    use studyflow_store::VersionState;
+    running
+        .and_then(|n| versions.iter().find(|r| r.version == n))
+        .or_else(|| {
+            versions
+                .iter()
+                .rev()
+                .find(|r| r.state == VersionState::Approved)
+        })
+        .or_else(|| versions.last())
+}
+
+/// The plan drawn for the pages (`studyflow_plan::svg`): each step below the steps it waits
+/// for, filled and named by the class of data it gives, with its legend, in `lang`.
+fn plan_graph(plan: &studyflow_plan::Plan, id: &str, lang: Lang) -> String {
+    studyflow_plan::svg::svg(
+        plan,
+        &studyflow_plan::svg::Words {
+            title: &format!("{} {id}", i18n::text(lang, "approve.graph")),
+            legend: i18n::text(lang, "approve.legend"),
+            task: i18n::text(lang, "approve.task"),
+            class: &|c| i18n::text(lang, &format!("class.{}", c.as_str())).to_owned(),
+            latvian: lang == Lang::Lv,
+        },
+    )
+}
+
 /// The study's dated steps in order — the phases' ends, the follow-up waves, the p.8 notice,
-/// publication — and the deadlines per subject after them, from the plan of `version`.
-async fn timeline(app: &App, id: &str, version: i64) -> Result<Vec<Moment>> {
-    let loaded = app.engine.load(id, version).await?;
+/// publication — and the deadlines per subject after them, from `plan`.
+fn timeline(app: &App, plan: &studyflow_plan::Plan) -> Vec<Moment> {
     let today = today(app);
-    let plan = &loaded.plan;
     let order = plan
         .topological()
         .unwrap_or_else(|| plan.graph.node_indices().collect());
@@ -660,7 +711,7 @@ async fn timeline(app: &App, id: &str, version: i64) -> Result<Vec<Moment>> {
         (None, Some(_)) => std::cmp::Ordering::Greater,
         (None, None) => std::cmp::Ordering::Equal,
     });
-    Ok(out)
+    out
 }
 
 #[derive(Debug, Serialize)]
@@ -818,39 +869,12 @@ async fn review_page(
             })
         })
         .unwrap_or_default();
-    // An amendment: what it changes against the version in force — the plan's steps (data
-    // classes, deadlines, points) and the spec's text.
+    // An amendment: what it changes against the version in force.
     let amendment = match (&r.in_force, &plan) {
-        (Some(before), Some(after)) => {
-            let (_, old_plan) = check(app, &before.spec, v.chosen.lang);
-            let plan_diff = old_plan.map(|old| studyflow_plan::diff::plans(&old, after));
-            let text = studyflow_plan::diff::lines(
-                &String::from_utf8_lossy(&before.spec),
-                &String::from_utf8_lossy(&r.version.spec),
-                3,
-            );
-            Some(context! {
-                version => before.version,
-                plan_hash => before.plan_hash,
-                plan => plan_diff,
-                text,
-            })
-        }
+        (Some(before), Some(after)) => Some(amendment(app, before, &r.version.spec, after, true)),
         _ => None,
     };
-    let lang = v.chosen.lang;
-    let graph = plan.as_ref().map(|p| {
-        studyflow_plan::svg::svg(
-            p,
-            &studyflow_plan::svg::Words {
-                title: &format!("{} {id}", i18n::text(lang, "approve.graph")),
-                legend: i18n::text(lang, "approve.legend"),
-                task: i18n::text(lang, "approve.task"),
-                class: &|c| i18n::text(lang, &format!("class.{}", c.as_str())).to_owned(),
-                latvian: lang == i18n::Lang::Lv,
-            },
-        )
-    });
+    let graph = plan.as_ref().map(|p| plan_graph(p, id, v.chosen.lang));
     Ok(render_status(
         &v.frame("studies"),
         status,
@@ -869,6 +893,79 @@ async fn review_page(
             local => v.who.issuer() == studyflow_identity::LOCAL_ISSUER,
             problem,
             reason,
+        },
+    ))
+}
+
+/// What a version changes against `before`, the version approved before it (`amendment.html`):
+/// the plan's steps added, removed and changed — data classes, deadlines, MK403 points,
+/// catalogue fields, who acts — and the spec's text line by line with three lines of context.
+/// `in_force`: `before` is the version in force (the approval page), not only the one approved
+/// before it (a version's page).
+fn amendment(
+    app: &App,
+    before: &studyflow_store::VersionRow,
+    spec: &[u8],
+    plan: &studyflow_plan::Plan,
+    in_force: bool,
+) -> minijinja::Value {
+    // (The plan before, as its findings are not shown, in either language.)
+    let (_, old_plan) = check(app, &before.spec, Lang::En);
+    let plan_diff = old_plan.map(|old| studyflow_plan::diff::plans(&old, plan));
+    let text = studyflow_plan::diff::lines(
+        &String::from_utf8_lossy(&before.spec),
+        &String::from_utf8_lossy(spec),
+        3,
+    );
+    context! {
+        version => before.version,
+        plan_hash => before.plan_hash,
+        plan => plan_diff,
+        text,
+        in_force,
+    }
+}
+
+/// A version of a study (MK403 p.3: each amendment is approved on its own): its state, who
+/// submitted and approved it, its plan hash, and what it changes against the version approved
+/// before it — the plan's steps, data classes and deadlines, and the spec's text — whether it
+/// waits, was approved, refused or superseded since. To the persons of the study only.
+async fn version_page(
+    State(app): State<Arc<App>>,
+    v: Viewer,
+    Path((id, n)): Path<(String, i64)>,
+) -> Result<Response> {
+    let history = app.engine.history(&id, &v.who).await?;
+    let Some(row) = history.versions.iter().find(|r| r.version == n) else {
+        return Err(Problem::not_found(format!("`{id}` has no version {n}"))
+            .in_latvian(format!("pētījumam `{id}` nav versijas {n}")));
+    };
+    let before = history
+        .versions
+        .iter()
+        .rev()
+        .find(|r| r.version < n && r.approved_by.is_some());
+    let (_, plan) = check(&app, &row.spec, v.chosen.lang);
+    let amendment = match (before, &plan) {
+        (Some(before), Some(plan)) => Some(amendment(&app, before, &row.spec, plan, false)),
+        _ => None,
+    };
+    let latest = history.versions.last().map(|r| r.version) == Some(n);
+    Ok(render(
+        &v.frame("studies"),
+        "version.html",
+        context! {
+            study => id,
+            version => row.version,
+            version_state => row.state.as_str(),
+            submitted_by => row.submitted_by,
+            submitted_at => crate::day(row.submitted_at),
+            approved_by => row.approved_by,
+            approved_at => row.approved_at.map(crate::day),
+            plan_hash => row.plan_hash,
+            amendment,
+            first => n == history.versions.first().map_or(n, |r| r.version),
+            awaiting => latest && row.state == studyflow_store::VersionState::Submitted,
         },
     ))
 }
@@ -1281,17 +1378,14 @@ async fn release_file(
     .await
 }
 
-/// A file a task takes, from the page's upload (multipart: the form token first, then the
-/// file): the same checks as the API's — who, which task, a recent proof before a byte of the
-/// file is read; checked whole; refused with its row report on the task's page, nothing kept.
-async fn supply(
-    State(app): State<Arc<App>>,
-    v: Viewer,
-    Path(id): Path<i64>,
-    headers: HeaderMap,
-    mut form: axum::extract::Multipart,
-) -> Result<Response> {
-    super::same_origin(&headers)?;
+/// A page's multipart form (a file's upload) from this server's own page, its first field the
+/// session's form token (`csrf`): checked before anything else of it is read.
+async fn signed_multipart(
+    headers: &HeaderMap,
+    v: &Viewer,
+    form: &mut axum::extract::Multipart,
+) -> Result<()> {
+    super::same_origin(headers)?;
     let forged = || {
         Problem::new(
             StatusCode::FORBIDDEN,
@@ -1307,6 +1401,20 @@ async fn supply(
     if !studyflow_identity::secret_eq(token.as_bytes(), v.token.as_bytes()) {
         return Err(forged());
     }
+    Ok(())
+}
+
+/// A file a task takes, from the page's upload (multipart: the form token first, then the
+/// file): the same checks as the API's — who, which task, a recent proof before a byte of the
+/// file is read; checked whole; refused with its row report on the task's page, nothing kept.
+async fn supply(
+    State(app): State<Arc<App>>,
+    v: Viewer,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    mut form: axum::extract::Multipart,
+) -> Result<Response> {
+    signed_multipart(&headers, &v, &mut form).await?;
     let target = crate::supply_target(&app, &v.who, id).await?;
     let checking = crate::SUPPLY_CHECKS
         .acquire()
@@ -1339,7 +1447,14 @@ async fn supply(
     match crate::supply_bytes(&app, &v.who, id, target, bytes.into(), checking).await {
         Ok(_) => Ok(see_other(&format!("/tasks/{id}?done=supplied"))),
         Err(p) if p.short() == "file-refused" => {
-            let refused = context! { detail => p.detail.clone(), rows => p.rows.to_vec() };
+            // Its summary in the page's language; each row's problem is the import's, in
+            // English (marked so on a Latvian page).
+            let (detail, english) = match (v.chosen.lang, &p.detail_lv) {
+                (Lang::Lv, Some(lv)) => (lv.to_string(), false),
+                (Lang::Lv, None) => (p.detail.clone(), true),
+                (Lang::En, _) => (p.detail.clone(), false),
+            };
+            let refused = context! { detail, english, rows => p.rows.to_vec() };
             task_page(
                 &app,
                 &v,
@@ -2069,22 +2184,133 @@ async fn validate_page(v: Viewer) -> Response {
     )
 }
 
-/// Every finding of a pasted spec at its line, as `studyflow validate` reports them.
-async fn validate(State(app): State<Arc<App>>, a: Acting<SpecForm>) -> Response {
-    let (findings, _) = check(&app, a.form.spec.as_bytes(), a.viewer.chosen.lang);
+/// The most of a spec's file the validate page takes: the checker's own limit (1 MiB, SF003).
+const SPEC_FILE_LIMIT: usize = 1 << 20;
+
+/// The validate form's body at most: a pasted spec and a file, each up to the checker's limit,
+/// and the form around them. A larger body is cut off unread.
+const VALIDATE_BODY_LIMIT: usize = 3 * SPEC_FILE_LIMIT;
+
+/// What the validate form brought: the pasted text, and the file chosen beside it.
+#[derive(Default)]
+struct SpecUpload {
+    pasted: String,
+    /// The file's name and bytes; `None` when none was chosen.
+    file: Option<(String, Vec<u8>)>,
+    /// A file, or the whole form, over the limit: nothing of it is checked.
+    too_large: bool,
+}
+
+/// Reads the validate form's fields after its token: a file over [`SPEC_FILE_LIMIT`] is read
+/// to its end (so the browser gets the answer, not a broken connection) and not kept; a form
+/// over [`VALIDATE_BODY_LIMIT`] is read no further.
+async fn spec_upload(form: &mut axum::extract::Multipart) -> Result<SpecUpload> {
+    let mut got = SpecUpload::default();
+    let failed = |e: axum::extract::multipart::MultipartError, got: &mut SpecUpload| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            got.too_large = true;
+            Ok(())
+        } else {
+            Err(Problem::bad_request(
+                "the form is not one of this server's pages",
+            ))
+        }
+    };
+    loop {
+        let mut field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                failed(e, &mut got)?;
+                break;
+            }
+        };
+        match field.name() {
+            Some("spec") => match field.text().await {
+                Ok(text) => got.pasted = text,
+                Err(e) => {
+                    failed(e, &mut got)?;
+                    break;
+                }
+            },
+            Some("file") => {
+                let name: String = field.file_name().unwrap_or("").chars().take(200).collect();
+                let mut bytes = Vec::new();
+                loop {
+                    match field.chunk().await {
+                        Ok(Some(chunk)) => {
+                            if bytes.len() + chunk.len() > SPEC_FILE_LIMIT {
+                                got.too_large = true;
+                                bytes = Vec::new();
+                            } else if !got.too_large {
+                                bytes.extend_from_slice(&chunk);
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            failed(e, &mut got)?;
+                            break;
+                        }
+                    }
+                }
+                if !name.is_empty() || !bytes.is_empty() {
+                    got.file = Some((name, bytes));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(got)
+}
+
+/// Every finding of a spec — pasted, or its file uploaded beside the text — at its line, as
+/// `studyflow validate` reports them. A file over the checker's 1 MiB is refused unread, saying
+/// so.
+async fn validate(
+    State(app): State<Arc<App>>,
+    v: Viewer,
+    headers: HeaderMap,
+    mut form: axum::extract::Multipart,
+) -> Result<Response> {
+    signed_multipart(&headers, &v, &mut form).await?;
+    let got = spec_upload(&mut form).await?;
+    let frame = v.frame("validate");
+    let refused = |status, problem: &str| {
+        render_status(
+            &frame,
+            status,
+            "validate.html",
+            context! {
+                spec => got.pasted,
+                problem => i18n::text(v.chosen.lang, problem),
+            },
+        )
+    };
+    if got.too_large {
+        return Ok(refused(StatusCode::PAYLOAD_TOO_LARGE, "validate.too_large"));
+    }
+    let (bytes, file_name) = match &got.file {
+        Some((name, bytes)) => (bytes.as_slice(), Some(name.as_str())),
+        None if got.pasted.trim().is_empty() => {
+            return Ok(refused(StatusCode::BAD_REQUEST, "validate.empty"));
+        }
+        None => (got.pasted.as_bytes(), None),
+    };
+    let (findings, _) = check(&app, bytes, v.chosen.lang);
     let errors = findings.iter().filter(|f| f.severity == "error").count();
     let warnings = findings.iter().filter(|f| f.severity == "warning").count();
-    render(
-        &a.viewer.frame("validate"),
+    Ok(render(
+        &frame,
         "validate.html",
         context! {
-            spec => a.form.spec,
+            spec => got.pasted,
+            file_name,
             checked => true,
             diagnostics => findings,
             errors,
             warnings,
         },
-    )
+    ))
 }
 
 #[derive(Debug, Deserialize)]
