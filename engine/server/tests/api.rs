@@ -1349,13 +1349,18 @@ async fn a_studys_audit_is_the_services_and_its_checkpoint_verifies_elsewhere() 
 /// of the survey (MK403 p.22.1) is checked whole as the import will check it — a broken file is
 /// refused with its row report and nothing of it kept — then put in the inbox, imported by the
 /// worker when the task is completed, and deleted; who supplied what is audited by its digest.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_task_takes_its_file_through_the_server_checked_whole() {
+/// A server whose worker moves real data (the registry data plane, no Service IS), with the
+/// survey submitted, approved, contracted (Līga's and Artūrs' declarations) and started by
+/// its researcher: the server, the study's id, and the folder to remove after.
+async fn survey_moving_data(
+    label: &str,
+    externals: &[&str],
+) -> (Server, String, std::path::PathBuf) {
     use studyflow_dataplane::connector::Connector;
     use studyflow_dataplane::registry_plane::{RegistryDataPlane, ServiceIs};
     use studyflow_dataplane::vault::MasterKey;
     use studyflow_identity::Identity;
-    let dir = std::env::temp_dir().join(format!("sf-api-supply-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("sf-api-{label}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let store = Store::open(dir.join("db").to_str().unwrap()).await.unwrap();
@@ -1363,7 +1368,7 @@ async fn a_task_takes_its_file_through_the_server_checked_whole() {
     let s = Server::start_on(
         store,
         &["martins.ozols", "gatis.krumins"],
-        &["liga.ozolina"],
+        externals,
         move |clock, work| {
             Arc::new(RegistryDataPlane::new(
                 plane_store,
@@ -1376,12 +1381,9 @@ async fn a_task_takes_its_file_through_the_server_checked_whole() {
         },
     )
     .await;
-    // The study approved, contracted and started (the acts themselves are tested above).
-    let bytes = spec(SURVEY);
-    let parsed = studyflow_spec::check(&bytes).spec.unwrap();
     let researcher = Identity::for_tests("martins.ozols");
     let approver = Identity::for_tests("gatis.krumins");
-    let (study, _, hash) = s.engine.submit(&bytes, &researcher).await.unwrap();
+    let (study, _, hash) = s.engine.submit(&spec(SURVEY), &researcher).await.unwrap();
     s.engine
         .approve(&study, &approver, Some(&hash))
         .await
@@ -1400,6 +1402,14 @@ async fn a_task_takes_its_file_through_the_server_checked_whole() {
         .await
         .unwrap();
     s.engine.start(&study, &researcher).await.unwrap();
+    (s, study, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_takes_its_file_through_the_server_checked_whole() {
+    // The study approved, contracted and started (the acts themselves are tested above).
+    let (s, study, dir) = survey_moving_data("supply", &["liga.ozolina"]).await;
+    let parsed = studyflow_spec::check(&spec(SURVEY)).spec.unwrap();
     if let Some(start) =
         studyflow_plan::stage_start(&parsed, studyflow_spec::model::Stage::Acquisition)
     {
@@ -1637,53 +1647,11 @@ async fn a_task_takes_its_file_through_the_server_checked_whole() {
 /// audited with its sha256), and it opens with the key of a person who gave one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_contact_list_goes_to_its_recipients_alone() {
-    use studyflow_dataplane::connector::Connector;
-    use studyflow_dataplane::registry_plane::{RegistryDataPlane, ServiceIs};
-    use studyflow_dataplane::vault::MasterKey;
-    use studyflow_identity::Identity;
-    let dir = std::env::temp_dir().join(format!("sf-api-contacts-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let store = Store::open(dir.join("db").to_str().unwrap()).await.unwrap();
-    let plane_store = store.clone();
-    let s = Server::start_on(
-        store,
-        &["martins.ozols", "gatis.krumins"],
+    let (s, study, dir) = survey_moving_data(
+        "contacts",
         &["liga.ozolina", "arturs.kalnins", "sandra.klavina"],
-        move |clock, work| {
-            Arc::new(RegistryDataPlane::new(
-                plane_store,
-                MasterKey::from_bytes([7u8; 32]),
-                ServiceIs::None,
-                Connector::new(""),
-                work,
-                clock,
-            ))
-        },
     )
     .await;
-    let bytes = spec(SURVEY);
-    let researcher = Identity::for_tests("martins.ozols");
-    let approver = Identity::for_tests("gatis.krumins");
-    let (study, _, hash) = s.engine.submit(&bytes, &researcher).await.unwrap();
-    s.engine
-        .approve(&study, &approver, Some(&hash))
-        .await
-        .unwrap();
-    s.engine
-        .contract(
-            &study,
-            &approver,
-            &studyflow_runtime::ContractInput {
-                number: "L-2026/17".into(),
-                concluded_on: jiff::civil::date(2026, 8, 3),
-                signatories: vec!["Līga Ozoliņa".into(), "Artūrs Kalniņš".into()],
-                measures_checked: true,
-            },
-        )
-        .await
-        .unwrap();
-    s.engine.start(&study, &researcher).await.unwrap();
     // The fieldwork phase has begun: the consent task opens (MK403 p.31).
     s.clock.set(riga_midnight(jiff::civil::date(2026, 9, 1)));
     let worker = Worker::new(s.engine.clone(), "w".into());
