@@ -600,12 +600,24 @@ impl Engine {
                 "pētījumā `{study}` nav paredzēta tieša saziņa ar datu subjektiem: kontaktu saraksta nav (MK403 31. p.)"
             )));
         }
-        // Written once per version, to the keys given before it: a key given after would not
-        // open it.
-        let written = self.store.release_runs(study).await?.into_iter().any(|r| {
-            r.kind == studyflow_plan::StepKind::ContactTransfer.as_str()
-                && Some(r.version) == row.active_version
-        });
+        // Written once, to the keys given before it: a key given after would not open it (an
+        // approved amendment makes no new transfer; one is to come only while a run of it is
+        // not finished).
+        let kind = studyflow_plan::StepKind::ContactTransfer.as_str();
+        let transfers: Vec<_> = self
+            .store
+            .runs(study)
+            .await?
+            .into_iter()
+            .filter(|r| r.kind == kind)
+            .collect();
+        let written = transfers.iter().any(|r| r.state == RunState::Done)
+            && !transfers.iter().any(|r| {
+                matches!(
+                    r.state,
+                    RunState::Pending | RunState::Ready | RunState::Waiting
+                )
+            });
         if written {
             return Err(EngineError::Refused(crate::said!(
                 "the contact list of `{study}` was written already, encrypted to the keys given before it; a key given now would not open it (MK403 p.32)",
@@ -619,6 +631,21 @@ impl Engine {
             )));
         }
         self.require_recent_proof(who, crate::error::ProvenAct::GiveContactKey)?;
+        // The transfer holds each key to a declaration recorded with the contract: without one,
+        // a key would be left out.
+        let declared: Vec<String> = self
+            .store
+            .contract(study)
+            .await?
+            .and_then(|c| serde_json::from_str(&c.declarations).ok())
+            .unwrap_or_default();
+        if !declared.contains(&member.name) {
+            return Err(EngineError::Forbidden(crate::said!(
+                "no non-disclosure declaration of `{}` is recorded with the contract: the contact list is not encrypted to a key of theirs (MK403 p.30.2, p.32)",
+                "ar līgumu nav ierakstīts lietotāja `{}` apliecinājums par informācijas neizpaušanu: kontaktu sarakstu nešifrē ar viņa atslēgu (MK403 30.2., 32. p.)",
+                who.login()
+            )));
+        }
         Ok(member.name.clone())
     }
 }

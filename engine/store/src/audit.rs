@@ -1374,7 +1374,15 @@ impl Store {
                             let digest: Option<String> = r.try_get("payload_hash")?;
                             let salt: Option<String> = r.try_get("payload_salt")?;
                             let erased = r.try_get::<Option<i64>, _>("erased_at")?.is_some();
-                            let unique = mac.as_ref().is_none_or(|m| macs.insert(m.clone()));
+                            // Known by the hash of its MAC, as an erased row keeps it: a copy
+                            // of an event since erased is a copy too.
+                            let unique = mac.as_ref().is_none_or(|m| {
+                                macs.insert(if m.starts_with("erased:") {
+                                    m.clone()
+                                } else {
+                                    erased_mac(m)
+                                })
+                            });
                             // After a signed checkpoint, every row was sealed by a holder of
                             // the key, in order, once: one that is not was put into the
                             // database.
@@ -1615,7 +1623,8 @@ impl Store {
             .join(" OR ");
         let sql = format!(
             "SELECT seq, payload_hash, actor, object, detail, mac FROM audit
-             WHERE erased_at IS NULL AND at < $1 AND seq <= $2 AND action <> '{PAYLOADS_ERASED}'
+             WHERE erased_at IS NULL AND at < $1 AND seq <= $2
+               AND action NOT IN ('{PAYLOADS_ERASED}', 'audit.events_refused')
                AND (actor = $3 OR substr(actor, 1, $4) = $5 OR object = $6 OR {details})
              ORDER BY seq"
         );

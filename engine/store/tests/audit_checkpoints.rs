@@ -418,6 +418,11 @@ async fn payloads_are_erased_and_the_log_still_verifies(store: Store, label: &st
         .unwrap_err();
     assert!(e.to_string().contains("needs the audit key"), "{e}");
 
+    // A copy of row 10 as it was written, MAC and all, kept aside by a database writer.
+    store
+        .execute_raw_for_tests("CREATE TABLE kept_copy AS SELECT * FROM audit WHERE seq = 10")
+        .await
+        .unwrap();
     // A dry run says which rows, and changes nothing.
     let before = store.audit_rows(0, 100).await.unwrap();
     let dry = store
@@ -555,6 +560,35 @@ async fn payloads_are_erased_and_the_log_still_verifies(store: Store, label: &st
         "{e}"
     );
 
+    // The writer puts the erased event back at the end of the chain, hashes and head right
+    // (its MAC is genuine, its payload hashed itself): the next signing seal knows it for a
+    // copy of an event written once, by the hash its erased row keeps, and refuses to sign.
+    let last = store.audit_rows(0, 100).await.unwrap().pop().unwrap();
+    let copy = events[0].clone();
+    let seq = last.seq + 1;
+    let hash = row_hash(&last.hash, seq, &copy, None);
+    for sql in [
+        format!(
+            "INSERT INTO audit (seq, at, actor, action, object, point, detail, mac, prev_hash, hash)
+             SELECT {seq}, at, actor, action, object, point, detail, mac, '{}', '{hash}' FROM kept_copy",
+            last.hash
+        ),
+        format!("UPDATE meta SET value = '{seq}:{hash}' WHERE key = 'audit_head'"),
+    ] {
+        store.execute_raw_for_tests(&sql).await.unwrap();
+    }
+    let e = store.append_audit(&[event(450)]).await.unwrap_err();
+    assert!(e.to_string().contains("a copy"), "{e}");
+    for sql in [
+        format!("DELETE FROM audit WHERE seq = {seq}"),
+        format!(
+            "UPDATE meta SET value = '{}:{}' WHERE key = 'audit_head'",
+            last.seq, last.hash
+        ),
+        "DELETE FROM audit_outbox".to_owned(),
+    ] {
+        store.execute_raw_for_tests(&sql).await.unwrap();
+    }
     // Erasing again finds nothing more; the next seal goes on from the erased rows.
     assert_eq!(
         store
