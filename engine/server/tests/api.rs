@@ -129,6 +129,21 @@ impl Server {
         }
     }
 
+    /// The id of the open task of `step` that the holder of `token` finds in their list.
+    async fn open_task(&self, token: &str, step: &str) -> i64 {
+        let (_, open) = self
+            .call(Method::GET, "/api/v1/tasks", Some(token), Body::None)
+            .await;
+        open["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["step"] == step)
+            .unwrap_or_else(|| panic!("the task `{step}` is open: {open}"))["id"]
+            .as_i64()
+            .unwrap()
+    }
+
     fn code(&self, login: &str, steps_ahead: i64) -> String {
         let now = self.clock.now().as_second();
         totp::code_at(&self.secrets[login], totp::step_of(now) + steps_ahead)
@@ -1421,17 +1436,7 @@ async fn a_task_takes_its_file_through_the_server_checked_whole() {
     let worker = Worker::new(s.engine.clone(), "w".into());
     worker.run_until_idle().await.unwrap();
     let token = s.token("martins.ozols", 0).await;
-    let (_, open) = s
-        .call(Method::GET, "/api/v1/tasks", Some(&token), Body::None)
-        .await;
-    let task = open["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["step"] == "acquire-service-is")
-        .unwrap_or_else(|| panic!("the manual extraction is open: {open}"))["id"]
-        .as_i64()
-        .unwrap();
+    let task = s.open_task(&token, "acquire-service-is").await;
     let (st, files) = s
         .call(
             Method::GET,
@@ -1657,17 +1662,7 @@ async fn the_contact_list_goes_to_its_recipients_alone() {
     let worker = Worker::new(s.engine.clone(), "w".into());
     worker.run_until_idle().await.unwrap();
     let token = s.token("martins.ozols", 0).await;
-    let (_, open) = s
-        .call(Method::GET, "/api/v1/tasks", Some(&token), Body::None)
-        .await;
-    let task = open["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["step"] == "consent")
-        .unwrap_or_else(|| panic!("the consent task is open: {open}"))["id"]
-        .as_i64()
-        .unwrap();
+    let task = s.open_task(&token, "consent").await;
     let list = "first_name,last_name,email,phone\nAnna,Bērziņa,anna@example.lv,\nJānis,Ozols,,+371 2000 0000\n";
     let (st, b) = s
         .call(
