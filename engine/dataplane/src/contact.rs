@@ -207,11 +207,7 @@ impl StagedKey {
         let io = |e| KeyError::Io(self.target.clone(), e);
         std::fs::rename(&self.staged, &self.target).map_err(io)?;
         let folder = self.target.parent().unwrap_or(Path::new("."));
-        Ok(std::fs::read_dir(folder)
-            .map_err(io)?
-            .filter_map(|e| e.ok())
-            .filter(|e| e.path().extension().is_some_and(|x| x == "txt"))
-            .count())
+        Ok(key_files(folder).map_err(io)?.len())
     }
 
     pub fn discard(self) {
@@ -271,12 +267,7 @@ pub fn study_recipients(
     study: &str,
 ) -> Result<Vec<(String, age::x25519::Recipient)>, TransferError> {
     let folder = key_folder(recipients, study);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
-        .map_err(|e| TransferError::Io(folder.clone(), e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
-        .collect();
-    files.sort();
+    let files = key_files(&folder).map_err(|e| TransferError::Io(folder.clone(), e))?;
     let mut out = Vec::new();
     for f in &files {
         let login = f
@@ -289,6 +280,17 @@ pub fn study_recipients(
         return Err(TransferError::NoRecipient(folder));
     }
     Ok(out)
+}
+
+/// The key files of a study's folder ([`key_folder`]), a person's each, in the order of their
+/// names (a staged one, hidden, is none).
+fn key_files(folder: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(folder)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 /// The age public keys of one file: one per line, `#` comments and blank lines ignored.

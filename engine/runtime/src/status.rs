@@ -555,9 +555,7 @@ impl Engine {
                 "pētījuma `{study}` līgums nav ierakstīts: pirms tā neko nenodod (MK403 30.2. p.)"
             ))
         })?;
-        let declared: Vec<String> =
-            serde_json::from_str(&contract.declarations).unwrap_or_default();
-        if !declared.contains(&member.name) {
+        if !contract.signatories().contains(&member.name) {
             return Err(EngineError::Forbidden(crate::said!(
                 "no non-disclosure declaration of `{}` is recorded with the contract (MK403 p.30.2)",
                 "ar līgumu nav ierakstīts lietotāja `{}` apliecinājums par ierobežotas pieejamības informācijas neizpaušanu (MK403 30.2. p.)",
@@ -633,11 +631,11 @@ impl Engine {
         self.require_recent_proof(who, crate::error::ProvenAct::GiveContactKey)?;
         // The transfer holds each key to a declaration recorded with the contract: without one,
         // a key would be left out.
-        let declared: Vec<String> = self
+        let declared = self
             .store
             .contract(study)
             .await?
-            .and_then(|c| serde_json::from_str(&c.declarations).ok())
+            .map(|c| c.signatories())
             .unwrap_or_default();
         if !declared.contains(&member.name) {
             return Err(EngineError::Forbidden(crate::said!(

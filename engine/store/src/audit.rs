@@ -144,12 +144,20 @@ fn hashed<'a>(
 /// for the payload in the hashes of a row sealed since schema 15. The salt goes with an
 /// erasure, so an erased payload cannot be found again by guessing it and hashing the guess.
 pub fn payload_digest(e: &AuditEvent, salt: &str) -> String {
+    hex::encode(prefixed_sha256(
+        [salt, &e.actor, &e.object, &e.detail].map(str::as_bytes),
+    ))
+}
+
+/// SHA-256 over `parts`, each length-prefixed, as a row's hash and its payload's digest take
+/// them.
+fn prefixed_sha256<'p>(parts: impl IntoIterator<Item = &'p [u8]>) -> [u8; 32] {
     let mut h = Sha256::new();
-    for part in [salt, &e.actor, &e.object, &e.detail] {
+    for part in parts {
         h.update((part.len() as u64).to_be_bytes());
-        h.update(part.as_bytes());
+        h.update(part);
     }
-    hex::encode(h.finalize())
+    h.finalize().into()
 }
 
 /// A new random salt for a payload's digest (16 bytes, hex).
@@ -396,13 +404,8 @@ pub enum Verification {
 /// The hash of a row: SHA-256 over the previous hash and the row's fields, each
 /// length-prefixed — its payload by `digest` when it has one ([`hashed`]).
 pub fn row_hash(prev: &str, seq: i64, e: &AuditEvent, digest: Option<&str>) -> String {
-    let mut h = Sha256::new();
     let (seq, at) = (seq.to_string(), e.at.to_string());
-    for part in hashed(&[prev, &seq], &at, e, digest) {
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part);
-    }
-    hex::encode(h.finalize())
+    hex::encode(prefixed_sha256(hashed(&[prev, &seq], &at, e, digest)))
 }
 
 /// The Merkle tree's leaf of the event at position `seq` (see [`crate::tlog`]): its fields
@@ -1358,10 +1361,9 @@ impl Store {
                     Some(f) if signed.iter().all(|c| c.size == f.size()) => f,
                     _ => {
                         let mut f = Frontier::default();
-                        let earlier = sqlx::query(
-                            "SELECT seq, at, actor, action, object, point, detail, mac, prev_hash, hash, payload_hash, payload_salt, erased_at
-                             FROM audit WHERE seq <= $1 ORDER BY seq",
-                        )
+                        let earlier = sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "SELECT {ROW_COLUMNS}, mac FROM audit WHERE seq <= $1 ORDER BY seq"
+                        )))
                         .bind(first)
                         .fetch_all(&mut *tx)
                         .await?;
@@ -1369,11 +1371,9 @@ impl Store {
                             std::collections::HashSet::new();
                         let mut link = GENESIS.to_owned();
                         for r in &earlier {
-                            let (n, e): (i64, AuditEvent) = (r.try_get("seq")?, event_from(r)?);
+                            let row = row_from(r)?;
+                            let n = row.seq;
                             let mac: Option<String> = r.try_get("mac")?;
-                            let digest: Option<String> = r.try_get("payload_hash")?;
-                            let salt: Option<String> = r.try_get("payload_salt")?;
-                            let erased = r.try_get::<Option<i64>, _>("erased_at")?.is_some();
                             // Known by the hash of its MAC, as an erased row keeps it: a copy
                             // of an event since erased is a copy too.
                             let unique = mac.as_ref().is_none_or(|m| {
@@ -1393,21 +1393,18 @@ impl Store {
                                 // Only a row a signed checkpoint covers is erased: one after the
                                 // last is not what was sealed.
                                 let linked = n as u64 == f.size() + 1
-                                    && !erased
-                                    && digest.as_deref().is_none_or(|d| {
-                                        salt.as_deref().is_some_and(|s| payload_digest(&e, s) == d)
-                                    })
-                                    && r.try_get::<String, _>("prev_hash")? == link
-                                    && r.try_get::<String, _>("hash")?
-                                        == row_hash(&link, n, &e, digest.as_deref());
-                                if !linked || !unique || !mac_valid(s, &e, mac.as_deref()) {
+                                    && row.erased_at.is_none()
+                                    && row.payload_holds().is_ok()
+                                    && row.prev_hash == link
+                                    && row.hash == row.hash_after(&link);
+                                if !linked || !unique || !mac_valid(s, &row.event, mac.as_deref()) {
                                     return Err(tampered(format!(
                                         "row {n}, after the last signed checkpoint, is not an event sealed once by a holder of the audit key (no valid MAC, a copy, or out of the chain)"
                                     )));
                                 }
                             }
-                            link = r.try_get("hash")?;
-                            f.push(leaf_hash(n, &e, digest.as_deref()));
+                            f.push(row.leaf());
+                            link = row.hash;
                             // Only where a signed checkpoint is to be held to it.
                             if signed.iter().any(|c| c.size == f.size()) {
                                 roots.push((f.size(), f.root()));

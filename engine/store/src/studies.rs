@@ -152,6 +152,13 @@ pub struct ContractRow {
     pub recorded_at: i64,
 }
 
+impl ContractRow {
+    /// The signatories of non-disclosure declarations recorded with it (MK403 p.30.2).
+    pub fn signatories(&self) -> Vec<String> {
+        serde_json::from_str(&self.declarations).unwrap_or_default()
+    }
+}
+
 macro_rules! study_from {
     ($r:expr) => {
         StudyRow {

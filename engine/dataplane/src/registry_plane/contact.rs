@@ -56,12 +56,12 @@ impl RegistryDataPlane {
             }
             Err(e) => return Err(StepError::waiting(e.to_string(), LOOK_AGAIN)),
         };
-        let declared: Vec<String> = self
+        let declared = self
             .store
             .contract(ctx.study)
             .await
             .map_err(super::store_err)?
-            .and_then(|c| serde_json::from_str(&c.declarations).ok())
+            .map(|c| c.signatories())
             .unwrap_or_default();
         let given_count = given.len();
         let recipients: Vec<age::x25519::Recipient> = given

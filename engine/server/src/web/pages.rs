@@ -571,7 +571,7 @@ async fn study(
         })
         .collect();
     let contract = history.contract.map(|c| {
-        let signatories: Vec<String> = serde_json::from_str(&c.declarations).unwrap_or_default();
+        let signatories = c.signatories();
         context! {
             number => c.number,
             concluded_on => c.concluded_on,
